@@ -1,0 +1,100 @@
+/* alloc/platform.h: the porting interface. Everything the allocator core needs from
+ * the system below it, and nothing more. A hobby OS that implements these functions
+ * (and ships a goheap_platform_impl.h on its include path) can adopt goheap.
+ *
+ * Terms: a *frame* is the platform's hardware page (GOHEAP_SYS_FRAME_SIZE, 4 KiB on
+ * both our targets); the allocator's own *page* is 8 KiB (two frames). This header
+ * only speaks in bytes and frames.
+ *
+ * The platform supplies <goheap_platform_impl.h>, which must define:
+ *   - GOHEAP_SYS_FRAME_SIZE      hardware page size in bytes (a power of two <= 8192)
+ *   - goheap_lock_t              a spinlock type, zero-initialisable
+ *   - goheap_pin_t               whatever pin must hand to unpin (e.g. saved IRQ flags)
+ *   - the static inline functions marked "inline" below (lock, pin, unpin), so the
+ *     fast path pays no function call for them.
+ * The remaining functions may be inline there or defined out of line.
+ *
+ * Implementations here: kernel/goheap_platform.c (bare metal, both arches, worked
+ * example in docs/PORTING.md) and hosted/ (Linux: mmap/madvise, threads as CPUs).
+ */
+#ifndef GOHEAP_PLATFORM_H
+#define GOHEAP_PLATFORM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <goheap_platform_impl.h>
+
+/* ---- Address space ------------------------------------------------------------
+ * The core reserves address space in large pieces and backs it on demand.
+ *
+ * goheap_sys_reserve: reserve `bytes` of address space aligned to `align` (a power
+ *   of two, at most 1 GiB). Nothing is backed: touching it faults. `bytes` and the
+ *   result are multiples of GOHEAP_SYS_FRAME_SIZE. Returns NULL when the platform
+ *   has no address space left. Reservations are never given back.
+ *   May be called pinned or unpinned, with or without goheap locks held.
+ *
+ * goheap_sys_map: back [addr, addr+bytes) inside a reservation with zero-filled,
+ *   readable, writable, non-executable memory. `addr` and `bytes` are frame-aligned
+ *   and the range is currently unbacked. Returns 0 on success. Returns -1 when memory
+ *   is exhausted, and then leaves the whole range unbacked (no partial success).
+ *   May be called pinned and with goheap locks held (it must not wait on other CPUs).
+ *
+ * goheap_sys_unmap: give the backing of [addr, addr+bytes) back to the system. The
+ *   range stays reserved; touching it afterwards faults, and a later map of it reads
+ *   zero. On bare metal this clears the page-table entries, shoots down the TLBs of
+ *   every CPU in one batch and frees the frames. Because a shootdown waits for other
+ *   CPUs, the caller must NOT be pinned and must hold NO goheap lock.
+ */
+void *goheap_sys_reserve(size_t bytes, size_t align);
+int goheap_sys_map(void *addr, size_t bytes);
+void goheap_sys_unmap(void *addr, size_t bytes);
+
+/* ---- CPUs and pinning ---------------------------------------------------------
+ * goheap_sys_ncpu: the number of per-CPU cache slots, fixed after goheap_init.
+ *   CPU indices are dense: 0 <= cpu < goheap_sys_ncpu().
+ *
+ * goheap_sys_pin (inline): pin the caller to its CPU slot and return the slot index.
+ *   Until the matching unpin, no other code may run on that slot: the kernel masks
+ *   interrupts, a hosted build gives each thread a slot of its own. Pins do not nest.
+ *   Must be cheap: it is on the malloc/free fast path. Never run CPUID or read the
+ *   APIC/MPIDR here; read a per-CPU register (GS base, TPIDR_EL1) or a thread-local.
+ *
+ * goheap_sys_unpin (inline): end the pinned section begun by pin.
+ *
+ * goheap_sys_each_cpu: run fn(cpu, arg) once for every slot, at a moment when
+ *   nothing is pinned on that slot, and return when all have run. The kernel sends an
+ *   IPI (pinned code has interrupts masked, so the handler only lands between pinned
+ *   sections) and runs slots of offline CPUs directly. The hosted build runs fn
+ *   directly for slots with no live thread and, for live threads, queues it to run at
+ *   that thread's next allocator slow path (documented in hosted/). Caller: unpinned,
+ *   no goheap lock held. Used to flush every CPU's cache (free_os_memory, last resort).
+ */
+unsigned goheap_sys_ncpu(void);
+static inline unsigned goheap_sys_pin(goheap_pin_t *saved);
+static inline void goheap_sys_unpin(goheap_pin_t saved);
+void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg);
+
+/* ---- Locks (inline) -------------------------------------------------------------
+ * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking and
+ * recursion detection are done by the core (alloc/lockrank.h), not here. The core
+ * only takes locks while pinned, so a lock holder is never interrupted by code that
+ * could take the same lock.
+ */
+static inline void goheap_sys_lock(goheap_lock_t *l);
+static inline void goheap_sys_unlock(goheap_lock_t *l);
+
+/* ---- Time, log, panic -----------------------------------------------------------
+ * goheap_sys_nanotime: monotonic nanoseconds (TSC, CNTVCT, clock_gettime). Only
+ *   differences are used (scavenger pacing, traces).
+ * goheap_sys_log: write one line of text (no trailing newline in `msg`) to the
+ *   console or stderr. Must be safe to call pinned.
+ * goheap_sys_panic: report heap corruption and stop: a kernel panic (message,
+ *   CPU, registers, backtrace), or an abort in hosted mode. Never returns. The core
+ *   passes the full message, e.g. "goheap: double free of 0x... (span ... class 5)".
+ */
+uint64_t goheap_sys_nanotime(void);
+void goheap_sys_log(const char *msg);
+_Noreturn void goheap_sys_panic(const char *msg);
+
+#endif /* GOHEAP_PLATFORM_H */

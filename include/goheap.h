@@ -1,0 +1,86 @@
+/* include/goheap.h: goheap's public API. Go's memory allocator, ported to C as a
+ * freestanding allocator with explicit free. Every name carries the goheap_ prefix;
+ * the hosted LD_PRELOAD library and the kernel build also export the standard names.
+ */
+#ifndef GOHEAP_H
+#define GOHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Error codes returned by goheap_posix_memalign (Linux values; the hosted shim
+ * also stores them in errno). */
+#define GOHEAP_EINVAL 22
+#define GOHEAP_ENOMEM 12
+
+/* ---- Initialisation --------------------------------------------------------------- */
+struct goheap_config {
+    /* Address space to reserve for the heap arena, in bytes (0: the platform default;
+     * the kernel uses >= 1 TiB, the hosted build reads GOHEAPDEBUG=arena=... and
+     * defaults below valgrind's 64 GiB single-mapping limit). */
+    size_t arena_bytes;
+    /* GODEBUG-style knobs, e.g. "scavtrace=1,allocfreetrace=1,efence=1,debug=2,
+     * madvdontneed=1,memlimit=512M,guardrate=1000,scavenge=eager". May be NULL. */
+    const char *knobs;
+};
+/* Called once, before any other call (the hosted build calls it lazily). Returns 0,
+ * or a negative value when the arena cannot be reserved or a knob is malformed. */
+int goheap_init(const struct goheap_config *cfg);
+
+/* ---- Allocation ------------------------------------------------------------------- */
+/* malloc/calloc/realloc results are 16-byte aligned for sizes >= 16 (max_align_t). */
+void *goheap_malloc(size_t size);
+void goheap_free(void *p);
+void *goheap_calloc(size_t nmemb, size_t size);           /* overflow-checked */
+void *goheap_realloc(void *p, size_t size);                /* in place when the class fits */
+void *goheap_reallocarray(void *p, size_t nmemb, size_t size);
+void *goheap_aligned_alloc(size_t alignment, size_t size); /* NULL on a bad alignment */
+int goheap_posix_memalign(void **out, size_t alignment, size_t size); /* 0, EINVAL, ENOMEM */
+void *goheap_memalign(size_t alignment, size_t size);
+size_t goheap_usable_size(const void *p);                  /* 0 for NULL */
+
+/* Flags for goheap_malloc_flags. */
+#define GOHEAP_NOSCAN     0x1u /* pointer-free: sizes < 16 B may take the tiny allocator */
+#define GOHEAP_ZERO       0x2u /* return zeroed memory */
+#define GOHEAP_ALIGN8     0x4u /* 8-byte alignment suffices: Go's 8/24/48.. B classes allowed */
+void *goheap_malloc_flags(size_t size, unsigned flags);
+
+/* ---- Cache and memory control ------------------------------------------------------ */
+void goheap_flush(void);            /* return the current CPU's cached spans and pages */
+void goheap_free_os_memory(void);   /* flush every CPU, sweep, release all free pages */
+/* Soft memory limit in bytes (like GOMEMLIMIT); returns the previous limit. A negative
+ * argument only queries. INT64_MAX means no limit (the default). */
+int64_t goheap_set_memory_limit(int64_t limit);
+/* One paced step of background scavenging; the kernel calls it from idle loops or a
+ * timer, the hosted build from a background thread. Cheap when there is nothing to do. */
+void goheap_background_work(void);
+
+/* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
+#define GOHEAP_NUM_SIZE_CLASSES 68
+struct goheap_memstats {
+    uint64_t alloc, total_alloc, sys, mallocs, frees;
+    uint64_t heap_alloc, heap_sys, heap_idle, heap_inuse, heap_released, heap_objects;
+    uint64_t mspan_inuse, mspan_sys, mcache_inuse, mcache_sys, other_sys;
+    uint64_t tiny_allocs;
+    struct { uint32_t size; uint64_t mallocs, frees; } by_size[GOHEAP_NUM_SIZE_CLASSES];
+};
+void goheap_read_memstats(struct goheap_memstats *out);
+
+/* Go runtime/metrics names, e.g. "/memory/classes/heap/objects:bytes",
+ * "/gc/heap/allocs:objects". Returns how many of `n` entries were filled. */
+struct goheap_metric { const char *name; uint64_t value; };
+size_t goheap_read_metrics(struct goheap_metric *out, size_t n);
+
+/* Slow validator: walks every span, recounts, and checks the fast counters and Go's
+ * invariants (HeapIdle + HeapInuse == HeapSys, HeapReleased <= HeapIdle, ...).
+ * Returns 0 when everything agrees; otherwise logs the first mismatch and returns -1. */
+int goheap_validate(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GOHEAP_H */
