@@ -1,0 +1,44 @@
+/* tests/host/hostktap.h: a tiny KTAP emitter for host test binaries.
+ * A binary is one suite; each KT_CASE is a leaf case; KT_CHECK records a failure with
+ * file:line and keeps going. Output goes to stdout, parsed by tests/ktap.py.
+ *
+ *   static void t_sizes(void) { KT_CHECK(x == 8, "x=%d", x); }
+ *   int main(void) { kt_begin("sizeclasses", 1); KT_RUN(t_sizes); return kt_end(); }
+ */
+#ifndef HOSTKTAP_H
+#define HOSTKTAP_H
+#include <stdarg.h>
+#include <stdio.h>
+
+static int kt_num, kt_failed_cases, kt_case_failed;
+
+static inline void kt_begin(const char *suite, int ncases) {
+    printf("KTAP version 1\n# Subtest: %s\n1..%d\n", suite, ncases);
+    fflush(stdout);
+}
+static inline void kt_fail_at(const char *file, int line, const char *fmt, ...) {
+    va_list ap;
+    printf("    # %s:%d: ", file, line);
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+    printf("\n");
+    kt_case_failed = 1;
+}
+#define KT_CHECK(cond, ...) \
+    do { if (!(cond)) kt_fail_at(__FILE__, __LINE__, "check failed: " #cond " " __VA_ARGS__); } while (0)
+static inline void kt_case_end(const char *name) {
+    kt_num++;
+    printf("%s %d %s\n", kt_case_failed ? "not ok" : "ok", kt_num, name);
+    fflush(stdout);
+    kt_failed_cases += kt_case_failed;
+    kt_case_failed = 0;
+}
+static inline void kt_skip(const char *name, const char *why) {
+    kt_num++;
+    printf("ok %d %s # SKIP %s\n", kt_num, name, why);
+    fflush(stdout);
+}
+#define KT_RUN(fn) do { kt_case_failed = 0; fn(); kt_case_end(#fn); } while (0)
+static inline int kt_end(void) { return kt_failed_cases ? 1 : 0; }
+#endif
