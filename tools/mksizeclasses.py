@@ -1,0 +1,257 @@
+#!/usr/bin/env python3
+"""tools/mksizeclasses.py: generates alloc/sizeclasses.h, Go's 68 size classes.
+
+Re-implements the rules of Go's size-class generator (facts file, section 1) and
+verifies every reciprocal multiplier exhaustively before writing anything.
+
+usage: mksizeclasses.py [-o alloc/sizeclasses.h]     write the header (stdout if no -o)
+       mksizeclasses.py --check alloc/sizeclasses.h  KTAP: is the committed header fresh?
+"""
+import argparse
+import sys
+
+PAGE_SHIFT = 13
+PAGE_SIZE = 1 << PAGE_SHIFT
+MAX_SMALL_SIZE = 32768
+SMALL_SIZE_DIV = 8
+SMALL_SIZE_MAX = 1024
+LARGE_SIZE_DIV = 128
+NUM_SIZE_CLASSES = 68
+TINY_SIZE = 16
+TINY_SIZE_CLASS = 2
+MAX_OBJS_PER_SPAN = 1024
+MAX_SIZE_CLASS_NPAGES = 10
+MIN_HEAP_ALIGN = 8
+
+
+class GenError(Exception):
+    pass
+
+
+def is_pow2(x):
+    return x > 0 and (x & (x - 1)) == 0
+
+
+def make_classes():
+    """Returns [(size, npages)], index = class, class 0 = (0, 0) meaning large."""
+    classes = [[0, 0]]
+    align = MIN_HEAP_ALIGN
+    size = align
+    while size <= MAX_SMALL_SIZE:
+        # Rule 1: the step between classes grows with the size, at powers of two.
+        if is_pow2(size):
+            if size >= 2048:
+                align = 256
+            elif size >= 128:
+                align = size // 8
+            elif size >= 32:
+                align = 16
+        if not is_pow2(align):
+            raise GenError("alignment %d is not a power of two" % align)
+        # Rule 2: smallest span whose tail leftover is at most 1/8 of the span.
+        allocsize = PAGE_SIZE
+        while allocsize % size > allocsize // 8:
+            allocsize += PAGE_SIZE
+        npages = allocsize // PAGE_SIZE
+        # Rule 3: a class with the same span and object count as the previous one
+        # replaces it (the bigger size wastes nothing more).
+        prev = classes[-1]
+        if len(classes) > 1 and npages == prev[1] and allocsize // size == allocsize // prev[0]:
+            prev[0] = size
+        else:
+            classes.append([size, npages])
+        size += align
+    # Rule 4: grow each size to the largest 128-multiple with the same object count.
+    for c in classes[1:]:
+        psize = c[1] * PAGE_SIZE
+        new = (psize // (psize // c[0])) & ~(LARGE_SIZE_DIV - 1)
+        if new > c[0]:
+            c[0] = new
+    if len(classes) != NUM_SIZE_CLASSES:
+        raise GenError("got %d classes, want %d" % (len(classes), NUM_SIZE_CLASSES))
+    return [tuple(c) for c in classes]
+
+
+def div_magic(size):
+    return 0 if size == 0 else (0xFFFFFFFF // size) + 1
+
+
+def verify_magic(classes):
+    """Checks (n * magic) >> 32 == n / size for every offset n in [0, span bytes]."""
+    for cl, (size, npages) in enumerate(classes):
+        if cl == 0:
+            continue
+        m = div_magic(size)
+        if m > 0xFFFFFFFF:
+            raise GenError("class %d: magic %#x does not fit 32 bits" % (cl, m))
+        for n in range(npages * PAGE_SIZE + 1):
+            if (n * m) >> 32 != n // size:
+                raise GenError("class %d size %d: magic %#x wrong at offset %d" % (cl, size, m, n))
+
+
+def verify_shape(classes):
+    for cl, (size, npages) in enumerate(classes[1:], 1):
+        if npages > MAX_SIZE_CLASS_NPAGES:
+            raise GenError("class %d: %d pages > %d" % (cl, npages, MAX_SIZE_CLASS_NPAGES))
+        if (npages * PAGE_SIZE) // size > MAX_OBJS_PER_SPAN:
+            raise GenError("class %d: too many objects" % cl)
+        if size > SMALL_SIZE_MAX and size % LARGE_SIZE_DIV:
+            raise GenError("class %d size %d is not a multiple of %d" % (cl, size, LARGE_SIZE_DIV))
+        if size <= classes[cl - 1][0]:
+            raise GenError("class %d size %d is not increasing" % (cl, size))
+    if classes[TINY_SIZE_CLASS][0] != TINY_SIZE:
+        raise GenError("tiny class %d has size %d" % (TINY_SIZE_CLASS, classes[TINY_SIZE_CLASS][0]))
+
+
+def first_class_at_least(classes, nbytes):
+    for cl, (size, _) in enumerate(classes):
+        if size >= nbytes:
+            return cl
+    raise GenError("no class holds %d bytes" % nbytes)
+
+
+def lookup_tables(classes):
+    t8 = [first_class_at_least(classes, i * SMALL_SIZE_DIV)
+          for i in range(SMALL_SIZE_MAX // SMALL_SIZE_DIV + 1)]
+    t128 = [first_class_at_least(classes, SMALL_SIZE_MAX + i * LARGE_SIZE_DIV)
+            for i in range((MAX_SMALL_SIZE - SMALL_SIZE_MAX) // LARGE_SIZE_DIV + 1)]
+    return t8, t128
+
+
+def min_align(size):
+    ctz = (size & -size).bit_length() - 1
+    return 1 << min(ctz, PAGE_SHIFT)
+
+
+def c_array(ctype, name, values, per_line=12):
+    out = ["static const %s %s[%d] = {" % (ctype, name, len(values))]
+    for i in range(0, len(values), per_line):
+        out.append("    " + ", ".join(str(v) for v in values[i:i + per_line]) + ",")
+    out.append("};")
+    return out
+
+
+def render(classes):
+    t8, t128 = lookup_tables(classes)
+    L = []
+    L.append("/* alloc/sizeclasses.h: Go's 68 size classes, lookup tables and reciprocal")
+    L.append(" * multipliers. GENERATED by tools/mksizeclasses.py (`make sizeclasses`); do not edit.")
+    L.append(" *")
+    L.append(" * class  bytes/obj  bytes/span  objects  tail waste  max waste  min align")
+    prev = 0
+    for cl, (size, npages) in enumerate(classes):
+        if cl == 0:
+            continue
+        span = npages * PAGE_SIZE
+        objs = span // size
+        tail = span % size
+        maxw = ((size - prev - 1) * objs + tail) * 100.0 / span
+        L.append(" * %5d  %9d  %10d  %7d  %10d  %8.2f%%  %9d"
+                 % (cl, size, span, objs, tail, maxw, min_align(size)))
+        prev = size
+    L.append(" *")
+    L.append(" * tail waste: bytes left at the end of a span; max waste: the worst case of")
+    L.append(" * rounding a request (one byte above the previous class) up to this class plus")
+    L.append(" * the tail, as a share of the span. Design target: each <= 12.5%.")
+    L.append(" */")
+    L.append("#ifndef GOHEAP_SIZECLASSES_H")
+    L.append("#define GOHEAP_SIZECLASSES_H")
+    L.append("")
+    L.append("#include <stdint.h>")
+    L.append("")
+    L.append("#define GOHEAP_PAGE_SHIFT %d /* the allocator page: 8 KiB (a frame is 4 KiB) */" % PAGE_SHIFT)
+    L.append("#define GOHEAP_PAGE_SIZE (1ul << GOHEAP_PAGE_SHIFT)")
+    L.append("#define GOHEAP_MAX_SMALL_SIZE %d /* larger objects get their own span */" % MAX_SMALL_SIZE)
+    L.append("#define GOHEAP_SMALL_SIZE_DIV %d /* step of goheap_size_to_class8 */" % SMALL_SIZE_DIV)
+    L.append("#define GOHEAP_SMALL_SIZE_MAX %d /* last size goheap_size_to_class8 covers */" % SMALL_SIZE_MAX)
+    L.append("#define GOHEAP_LARGE_SIZE_DIV %d /* step of goheap_size_to_class128 */" % LARGE_SIZE_DIV)
+    L.append("#define GOHEAP_NUM_SIZE_CLASSES %d /* class 0 means \"large\" */" % NUM_SIZE_CLASSES)
+    L.append("#define GOHEAP_TINY_SIZE %d /* tiny blocks pack noscan objects < 16 B */" % TINY_SIZE)
+    L.append("#define GOHEAP_TINY_SIZE_CLASS %d" % TINY_SIZE_CLASS)
+    L.append("#define GOHEAP_MAX_OBJS_PER_SPAN %d" % MAX_OBJS_PER_SPAN)
+    L.append("#define GOHEAP_MAX_SIZE_CLASS_NPAGES %d" % MAX_SIZE_CLASS_NPAGES)
+    L.append("")
+    L.append("/* Object size of each class (0 for class 0). */")
+    L += c_array("uint16_t", "goheap_class_to_size", [c[0] for c in classes])
+    L.append("")
+    L.append("/* Pages (8 KiB) per span of each class. */")
+    L += c_array("uint8_t", "goheap_class_to_npages", [c[1] for c in classes], 20)
+    L.append("")
+    L.append("/* Objects per span: npages * 8192 / size. */")
+    L += c_array("uint16_t", "goheap_class_to_nobjs",
+                 [0] + [c[1] * PAGE_SIZE // c[0] for c in classes[1:]])
+    L.append("")
+    L.append("/* Natural alignment of every object of the class: 1 << min(ctz(size), 13). */")
+    L += c_array("uint16_t", "goheap_class_min_align", [0] + [min_align(c[0]) for c in classes[1:]])
+    L.append("")
+    L.append("/* Reciprocal multipliers: for every offset n in [0, npages * 8192],")
+    L.append(" * (uint32_t)(((uint64_t)n * magic) >> 32) == n / size. magic = ~0u / size + 1;")
+    L.append(" * verified exhaustively by the generator and by tests/host/test_sizeclasses.c. */")
+    L += c_array("uint32_t", "goheap_class_to_divmagic", [div_magic(c[0]) for c in classes], 6)
+    L.append("")
+    L.append("/* size_to_class8[ceil(size / 8)]: first class with size >= the index's bytes. */")
+    L += c_array("uint8_t", "goheap_size_to_class8", t8, 20)
+    L.append("")
+    L.append("/* size_to_class128[ceil((size - 1024) / 128)], for 1024 < size <= 32768. */")
+    L += c_array("uint8_t", "goheap_size_to_class128", t128, 20)
+    L.append("")
+    L.append("/* The class for 0 < size <= GOHEAP_MAX_SMALL_SIZE. Sizes up to 1016 use the")
+    L.append(" * 8-byte table; 1017..1024 fall to index 0 of the 128-byte table (class 32). */")
+    L.append("static inline unsigned goheap_size_to_class(uint64_t size) {")
+    L.append("    if (size <= GOHEAP_SMALL_SIZE_MAX - 8)")
+    L.append("        return goheap_size_to_class8[(size + GOHEAP_SMALL_SIZE_DIV - 1) / GOHEAP_SMALL_SIZE_DIV];")
+    L.append("    return goheap_size_to_class128[(size - GOHEAP_SMALL_SIZE_MAX + GOHEAP_LARGE_SIZE_DIV - 1) /")
+    L.append("                                   GOHEAP_LARGE_SIZE_DIV];")
+    L.append("}")
+    L.append("")
+    L.append("/* Object index of byte offset `off` (< span bytes) in a span of class `cl`. */")
+    L.append("static inline uint32_t goheap_class_divide(uint32_t off, unsigned cl) {")
+    L.append("    return (uint32_t)(((uint64_t)off * goheap_class_to_divmagic[cl]) >> 32);")
+    L.append("}")
+    L.append("")
+    L.append("#endif /* GOHEAP_SIZECLASSES_H */")
+    return "\n".join(L) + "\n"
+
+
+def generate():
+    classes = make_classes()
+    verify_shape(classes)
+    verify_magic(classes)
+    return render(classes)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-o", "--output")
+    ap.add_argument("--check", metavar="HEADER")
+    args = ap.parse_args()
+    if args.check:
+        print("KTAP version 1\n# Subtest: sizeclasses-gen\n1..2")
+        try:
+            text = generate()
+            print("ok 1 generator_rules_and_exhaustive_divmagic")
+        except GenError as e:
+            print("    # %s\nnot ok 1 generator_rules_and_exhaustive_divmagic" % e)
+            print("not ok 2 committed_header_is_fresh # generator failed")
+            return 1
+        with open(args.check) as f:
+            fresh = f.read() == text
+        if not fresh:
+            print("    # %s differs from the generator output; run `make sizeclasses`" % args.check)
+        print("%s 2 committed_header_is_fresh" % ("ok" if fresh else "not ok"))
+        return 0 if fresh else 1
+    try:
+        text = generate()
+    except GenError as e:
+        print("mksizeclasses: %s" % e, file=sys.stderr)
+        return 1
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
