@@ -1,0 +1,43 @@
+# bench/bench.mk: `make bench` builds the benchmark programs, installs the allocators
+# compared against when missing, and runs the fast-path probe and the workload suite.
+# Outputs land in $(BUILD)/bench/ (tables, JSON, SVG); bench/RESULTS.md is the report.
+# Benchmarks are never part of `make test`.
+#
+#   make bench-fastpath [BENCH_ALLOC=glibc,mimalloc,goheap] [BENCH_SIZES=16,64]
+#   make bench-suite    [BENCH_ALLOC=...] [BENCH_ROUNDS=5]
+
+BENCH_OUT    := $(BUILD)/bench
+BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
+	-Wno-unused-parameter -Iinclude -pthread
+BENCH_ALLOC  ?=
+BENCH_SIZES  ?=
+BENCH_ROUNDS ?= 5
+BENCH_ARGS_ALLOC = $(if $(BENCH_ALLOC),--alloc $(BENCH_ALLOC))
+BENCH_ARGS_SIZES = $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
+
+BENCH_STEPS += bench-fastpath
+.PHONY: bench-deps bench-progs bench-fastpath
+
+# The allocators to compare (apt-get when root), and goheap's host library when the
+# core provides the host-lib target.
+bench-deps:
+	@bench/ensure-deps.sh
+	@if $(MAKE) -n host-lib >/dev/null 2>&1; then $(MAKE) --no-print-directory host-lib; \
+	 else echo "bench: no host-lib target yet; goheap is left out" >&2; fi
+
+$(BENCH_OUT)/fastpath: bench/fastpath.c
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(BENCH_CFLAGS) $< -o $@
+
+# The same probe calling goheap_malloc/goheap_free from libgoheap.a, built only when
+# the library exists.
+bench-progs: $(BENCH_OUT)/fastpath
+	@if [ -f $(HBUILD)/libgoheap.a ]; then \
+	  $(HOSTCC) $(BENCH_CFLAGS) -DGOHEAP_DIRECT bench/fastpath.c $(HBUILD)/libgoheap.a \
+	    -o $(BENCH_OUT)/fastpath-direct || echo "bench: fastpath-direct did not build" >&2; \
+	fi
+
+bench-fastpath: bench-deps bench-progs
+	$(PYTHON) bench/fastpath.py --exe $(BENCH_OUT)/fastpath \
+	  --direct $(BENCH_OUT)/fastpath-direct --build $(BUILD) --out $(BENCH_OUT) \
+	  $(BENCH_ARGS_ALLOC) $(BENCH_ARGS_SIZES)

@@ -1,0 +1,104 @@
+/* bench/fastpath.c: the malloc+free fast-path probe. Runs N malloc+free pairs of one
+ * size inside one function (pair_loop) so callgrind can count only that function, and
+ * times the same loop with clock_gettime. Used by bench/fastpath.py.
+ *
+ * usage: fastpath SIZE N MODE [LIVE]
+ *   MODE solo  one object allocated and freed per iteration
+ *        live  LIVE (default 64) objects of the same size are held for the whole run,
+ *              so the span/page never becomes empty (mimalloc 2.0.9 retires an empty
+ *              page on every free of a one-object loop, which is not its fast path)
+ *        empty the same loop without the allocator calls (loop overhead baseline)
+ * Prints "size N mode ns_per_pair". Built twice: against plain malloc/free (the
+ * allocator chosen by LD_PRELOAD) and, with -DGOHEAP_DIRECT, against
+ * goheap_malloc/goheap_free from libgoheap.a.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#ifdef GOHEAP_DIRECT
+#include <goheap.h>
+#define BENCH_MALLOC goheap_malloc
+#define BENCH_FREE goheap_free
+#else
+#define BENCH_MALLOC malloc
+#define BENCH_FREE free
+#endif
+
+/* The pointer escapes through this volatile sink so the compiler cannot pair up and
+ * delete the malloc/free calls (clang does so for a plain local). */
+void *volatile fastpath_sink;
+
+/* The measured loop; callgrind's --toggle-collect=pair_loop counts only this. */
+__attribute__((noinline)) void pair_loop(size_t size, long n)
+{
+    for (long i = 0; i < n; i++) {
+        void *p = BENCH_MALLOC(size);
+        fastpath_sink = p;
+        BENCH_FREE(p);
+    }
+}
+
+__attribute__((noinline)) void empty_loop(size_t size, long n)
+{
+    for (long i = 0; i < n; i++) {
+        fastpath_sink = (void *)(size + (size_t)i);
+        __asm__ volatile("" ::: "memory");
+    }
+}
+
+static double now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 4) {
+        fprintf(stderr, "usage: %s SIZE N solo|live|empty [LIVE]\n", argv[0]);
+        return 2;
+    }
+    size_t size = strtoull(argv[1], NULL, 0);
+    long n = strtol(argv[2], NULL, 0);
+    const char *mode = argv[3];
+    int nlive = argc > 4 ? atoi(argv[4]) : 64;
+    void *live[1024];
+    if (nlive > 1024)
+        nlive = 1024;
+
+    int is_empty = strcmp(mode, "empty") == 0;
+    int is_live = strcmp(mode, "live") == 0;
+    if (!is_empty && !is_live && strcmp(mode, "solo") != 0) {
+        fprintf(stderr, "unknown mode %s\n", mode);
+        return 2;
+    }
+    if (is_live) {
+        for (int i = 0; i < nlive; i++) {
+            live[i] = BENCH_MALLOC(size);
+            if (!live[i]) {
+                fprintf(stderr, "malloc(%zu) failed\n", size);
+                return 1;
+            }
+            memset(live[i], 1, size < 64 ? size : 64);
+        }
+    }
+    /* Warm up: the first calls fault pages in and fill caches; not measured. */
+    if (!is_empty)
+        pair_loop(size, 1000);
+
+    double t0 = now_ns();
+    if (is_empty)
+        empty_loop(size, n);
+    else
+        pair_loop(size, n);
+    double t1 = now_ns();
+
+    if (is_live)
+        for (int i = 0; i < nlive; i++)
+            BENCH_FREE(live[i]);
+    printf("%zu %ld %s %.3f\n", size, n, mode, n > 0 ? (t1 - t0) / (double)n : 0.0);
+    return 0;
+}
