@@ -1,0 +1,95 @@
+/* arch/cpu.h (x86_64): this CPU's identity and control, all inline: the per-CPU
+ * pointer and dense index through GS base, interrupt masking, relax, barriers, halt.
+ * aarch64 provides the same names in arch/aarch64/include/arch/cpu.h (TPIDR_EL1). */
+#ifndef ARCH_CPU_H
+#define ARCH_CPU_H
+
+#include <stdint.h>
+
+/* The portable `struct cpu` (kernel/include/percpu.h) starts with these two fields,
+ * at these offsets, so one load through GS reaches them (checked by _Static_assert). */
+#define ARCH_PERCPU_SELF_OFFSET  0   /* struct cpu *self */
+#define ARCH_PERCPU_INDEX_OFFSET 8   /* uint32_t index: dense, 0..ncpu-1 */
+
+#define ARCH_MAX_CPUS 64             /* dense indices; MADT entries beyond this are ignored */
+#define ARCH_CACHE_LINE 64
+
+/* Words saved by arch_fault_catch_call (rbx rbp r12 r13 r14 r15 rsp rip). */
+#define ARCH_CATCH_REGS 8
+
+/* The per-CPU pointer: GS base holds the address of this CPU's struct cpu. */
+static inline void *arch_percpu_ptr(void)
+{
+    void *p;
+    __asm__ volatile("movq %%gs:0, %0" : "=r"(p));
+    return p;
+}
+
+/* This CPU's dense index. One GS-relative load; never CPUID or the LAPIC. */
+static inline unsigned arch_cpu_index(void)
+{
+    uint32_t i;
+    __asm__ volatile("movl %%gs:8, %0" : "=r"(i));
+    return i;
+}
+
+/* Install the per-CPU pointer for this CPU (bring-up only: it writes an MSR). */
+static inline void arch_percpu_set(void *p)
+{
+    uint64_t v = (uint64_t)(uintptr_t)p;
+    __asm__ volatile("wrmsr" : : "c"(0xc0000101u), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+}
+
+/* ---- interrupt masking -------------------------------------------------------- */
+typedef uint64_t arch_irqflags_t;
+
+static inline arch_irqflags_t arch_irq_save(void)
+{
+    arch_irqflags_t f;
+    __asm__ volatile("pushfq; popq %0; cli" : "=r"(f) : : "memory");
+    return f;
+}
+
+static inline void arch_irq_restore(arch_irqflags_t f)
+{
+    if (f & (1u << 9))                       /* RFLAGS.IF */
+        __asm__ volatile("sti" : : : "memory");
+}
+
+static inline void arch_irq_enable(void)  { __asm__ volatile("sti" : : : "memory"); }
+static inline void arch_irq_disable(void) { __asm__ volatile("cli" : : : "memory"); }
+
+static inline int arch_irqs_enabled(void)
+{
+    uint64_t f;
+    __asm__ volatile("pushfq; popq %0" : "=r"(f));
+    return (f >> 9) & 1;
+}
+
+/* ---- spinning, ordering, halting ------------------------------------------------ */
+static inline void arch_cpu_relax(void) { __asm__ volatile("pause" : : : "memory"); }
+
+/* x86 is TSO: only store->load needs a fence. Portable code should prefer C11
+ * atomics with explicit orders; these are for device access and hand-rolled flags. */
+static inline void arch_mb(void)  { __asm__ volatile("mfence" : : : "memory"); }
+static inline void arch_rmb(void) { __asm__ volatile("" : : : "memory"); }
+static inline void arch_wmb(void) { __asm__ volatile("" : : : "memory"); }
+
+/* Wait for an interrupt with interrupts enabled (sti; hlt is atomic on x86). */
+static inline void arch_wait_for_interrupt(void) { __asm__ volatile("sti; hlt" : : : "memory"); }
+
+/* Stop this CPU for good. */
+static inline _Noreturn void arch_halt(void)
+{
+    for (;;)
+        __asm__ volatile("cli; hlt" : : : "memory");
+}
+
+/* Frame pointer of the caller's frame, for backtraces. */
+static inline uintptr_t arch_frame_pointer(void)
+{
+    return (uintptr_t)__builtin_frame_address(0);
+}
+
+#endif /* ARCH_CPU_H */

@@ -1,0 +1,73 @@
+/* kernel/include/arch_api.h: what every arch implements out of line for the portable
+ * kernel (the inline parts live in arch/<arch>/include/arch/*.h). Names are
+ * arch-neutral: a "hwid" is the APIC id on x86_64 and the MPIDR affinity on aarch64. */
+#ifndef KERNEL_ARCH_API_H
+#define KERNEL_ARCH_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* A physical range [base, base + size). */
+struct mem_range {
+    uint64_t base;
+    uint64_t size;
+};
+
+/* ---- boot ---------------------------------------------------------------------
+ * The arch entry code sets up a stack, enables the MMU with the boot mapping (kernel
+ * image, direct map of at least the boot memory), and calls kernel_main() on the boot
+ * CPU. kernel_main (kernel/main.c) then calls, in this order:
+ *   arch_early_init()   console, boot CPU's per-CPU pointer (index 0), exception
+ *                       vectors, the firmware tables copied out of low memory
+ *   arch_memmap() / arch_reserved()   -> frame allocator
+ *   arch_mm_init()      direct map of all RAM (page tables from the frame allocator)
+ *   arch_timer_init()   (arch/timer.h)
+ *   arch_smp_start()    (arch/smp.h) APs run kernel_ap_main()
+ */
+void kernel_main(void);                 /* portable, never returns */
+void kernel_ap_main(unsigned index);    /* portable, called on each AP, never returns */
+
+void arch_early_init(void);
+
+/* Usable RAM, sorted by base, non-overlapping, frame-aligned, empty entries dropped.
+ * Returns the number of entries written (at most max). */
+size_t arch_memmap(struct mem_range *out, size_t max);
+
+/* Ranges inside usable RAM the frame allocator must never hand out: the kernel image,
+ * boot page tables and stacks, firmware boot structures, the low 1 MiB, and frames
+ * the arch took before the frame allocator existed. Any order, may overlap. */
+size_t arch_reserved(struct mem_range *out, size_t max);
+
+/* Build the final kernel mappings (direct map of every usable range) using frames
+ * from the frame allocator. */
+void arch_mm_init(void);
+
+/* The boot command line (PVH cmdline / DTB /chosen/bootargs); "" if none. */
+const char *arch_cmdline(void);
+
+/* Per-CPU initialisation on an AP once it runs C: done by the arch before it calls
+ * kernel_ap_main. */
+
+/* ---- diagnostics ----------------------------------------------------------------
+ * The arch's exception entry saves the interrupted state in a trap frame. */
+struct arch_trap_frame;
+
+/* Print the registers of a trap frame, or (frame == NULL) of the caller. */
+void arch_dump_regs(const struct arch_trap_frame *frame);
+
+/* Return addresses walking the frame-pointer chain from fp (0: the caller's frame).
+ * Stops at a null or misaligned frame, or after max. Returns the count. */
+int arch_backtrace(uintptr_t fp, uintptr_t *pcs, int max);
+
+/* Frame pointer and PC of a trap frame, for a backtrace from a fault. */
+uintptr_t arch_trap_frame_fp(const struct arch_trap_frame *frame);
+uintptr_t arch_trap_frame_pc(const struct arch_trap_frame *frame);
+
+/* ---- expected faults (kernel/include/fault.h) ------------------------------------
+ * Calls fn(arg) after saving the callee-saved registers, stack pointer and return
+ * address in regs[ARCH_CATCH_REGS]. Returns 0 when fn returns. When fn faults and
+ * the arch's exception handler finds this catch active (fault_catch_current()), it
+ * fills the catch's fault_info and resumes here, returning 1. */
+int arch_fault_catch_call(uint64_t *regs, void (*fn)(void *), void *arg);
+
+#endif /* KERNEL_ARCH_API_H */

@@ -1,0 +1,41 @@
+/* kernel/include/frame.h: the physical frame allocator. 4 KiB frames from the firmware
+ * memory map minus reservations; a global bitmap under one lock, fronted by per-CPU
+ * caches so the common alloc/free takes no global lock. */
+#ifndef KERNEL_FRAME_H
+#define KERNEL_FRAME_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define FRAME_ZERO 0x1u         /* hand the frame(s) out zero-filled */
+
+/* Build from arch_memmap() / arch_reserved(). BSP, once, before any other call. */
+void frame_init(void);
+
+/* One frame; returns its physical address, or 0 when none is left (frame 0 is
+ * always reserved). Any CPU, any IRQ state. */
+uint64_t frame_alloc(unsigned flags);
+void frame_free(uint64_t pa);
+
+/* n physically contiguous frames, aligned to `align` frames (a power of two, >= 1);
+ * 0 when no such run exists. Always from the global bitmap. */
+uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags);
+void frame_free_run(uint64_t pa, size_t n);
+
+/* Give this CPU's cached frames back to the global bitmap. */
+void frame_drain_local(void);
+
+struct frame_stats {
+    uint64_t total;             /* usable frames managed (excludes reservations) */
+    uint64_t free;              /* free in the bitmap + cached on every CPU */
+    uint64_t cached;            /* in per-CPU caches, all CPUs */
+    uint64_t cached_cpu[64];    /* per CPU (first 64 CPUs) */
+    uint64_t reserved;          /* frames inside usable RAM that were reserved */
+    uint64_t max_pa;            /* end of the highest usable range */
+    uint64_t init_ns;           /* time frame_init took (0 before the timer is up) */
+    uint64_t init_cycles;       /* same, in cycles */
+};
+void frame_stats(struct frame_stats *out);
+uint64_t frame_free_count(void);
+
+#endif /* KERNEL_FRAME_H */

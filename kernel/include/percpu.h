@@ -1,0 +1,44 @@
+/* kernel/include/percpu.h: the portable per-CPU record. The arch keeps a pointer to
+ * this CPU's `struct cpu` in a per-CPU register (GS base / TPIDR_EL1); modules keep
+ * their own per-CPU state in arrays indexed by cpu_index(). */
+#ifndef KERNEL_PERCPU_H
+#define KERNEL_PERCPU_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <arch/cpu.h>
+
+#define MAX_CPUS ARCH_MAX_CPUS
+
+struct fault_catch;
+struct held_lock;
+
+struct cpu {
+    struct cpu *self;           /* offset ARCH_PERCPU_SELF_OFFSET */
+    uint32_t index;             /* offset ARCH_PERCPU_INDEX_OFFSET; dense 0..ncpu-1 */
+    uint32_t online;            /* set by the CPU itself once it serves IPIs */
+    uint64_t hwid;              /* APIC id / MPIDR affinity, from the firmware table */
+    /* Owned by this CPU only: */
+    struct fault_catch *catch;  /* innermost active expected-fault catch, or NULL */
+    unsigned nheld;             /* locks held (debug lock checking, kernel/spinlock.c) */
+    const struct spinlock *held[16];
+    unsigned irq_depth;         /* > 0 while in an interrupt handler */
+} __attribute__((aligned(ARCH_CACHE_LINE)));
+
+_Static_assert(offsetof(struct cpu, self) == ARCH_PERCPU_SELF_OFFSET, "cpu.self");
+_Static_assert(offsetof(struct cpu, index) == ARCH_PERCPU_INDEX_OFFSET, "cpu.index");
+
+extern struct cpu cpus[MAX_CPUS];
+
+static inline struct cpu *this_cpu(void) { return (struct cpu *)arch_percpu_ptr(); }
+static inline unsigned cpu_index(void) { return arch_cpu_index(); }
+
+/* Number of CPUs that finished bring-up (monotonic; final after arch_smp_start). */
+unsigned cpus_online(void);
+
+/* Called by the arch on each CPU once its per-CPU pointer is installed. */
+void percpu_init_cpu(unsigned index, uint64_t hwid);
+/* Marks this CPU online (it will now serve IPIs). */
+void percpu_mark_online(void);
+
+#endif /* KERNEL_PERCPU_H */
