@@ -1,0 +1,79 @@
+/* arch/aarch64/a64.h: declarations shared by the aarch64 arch files only (device tree,
+ * GIC, PSCI, early direct map). Portable code never includes it. */
+#ifndef ARCH_AARCH64_A64_H
+#define ARCH_AARCH64_A64_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <arch_api.h>
+#include <arch/cpu.h>
+
+/* ---- device tree (fdt.c) ------------------------------------------------------ */
+#define FDT_MAX_MEM   16
+#define FDT_MAX_RESV  32
+
+enum psci_conduit { PSCI_NONE = 0, PSCI_HVC = 1, PSCI_SMC = 2 };
+
+struct fdt_info {
+    uint64_t dtb_pa, dtb_size;
+    struct mem_range mem[FDT_MAX_MEM];      /* /memory reg, as found */
+    size_t nmem;
+    struct mem_range resv[FDT_MAX_RESV];    /* memreserve block + /reserved-memory */
+    size_t nresv;
+    uint64_t cpu_hwid[ARCH_MAX_CPUS];       /* /cpus/cpu@N reg (MPIDR affinity) */
+    unsigned ncpu;
+    unsigned cpus_ignored;                  /* beyond ARCH_MAX_CPUS or disabled */
+    enum psci_conduit psci;
+    uint64_t uart_pa;                       /* arm,pl011 reg, 0 when absent */
+    uint64_t gicd_pa, gicc_pa;              /* GICv2 distributor / CPU interface */
+    unsigned gic_version;                   /* 2, 3, or 0 when not found */
+    char bootargs[512];
+};
+
+extern struct fdt_info fdt;
+
+/* Find the DTB (x0 from the loader if it holds one, else the start of RAM) and fill
+ * `fdt`. Returns 0, or -1 when no valid DTB was found. Boot CPU, once. */
+int fdt_parse(uint64_t x0_pa);
+
+/* ---- early direct map (mmu.c) ---------------------------------------------------
+ * Map [pa, pa+size) into the direct map with page tables from a static pool, before
+ * the frame allocator exists. attr: PTE_BLOCK_NORMAL_NX or PTE_BLOCK_DEVICE. */
+void mmu_early_map(uint64_t pa, uint64_t size, uint64_t attr);
+/* Frames of the static table pool, reported to the frame allocator as reserved. */
+void mmu_early_pool_range(struct mem_range *r);
+
+/* ---- GIC (gic.c) and PSCI (psci.c) ---------------------------------------------- */
+void gic_init_distributor(void);
+void gic_init_cpu(void);
+void gic_handle_irq(void);
+
+#define PSCI_CPU_ON        0xc4000003u
+#define PSCI_VERSION       0x84000000u
+int64_t psci_call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3);
+
+/* ---- exceptions (trap.c, vectors.S) -----------------------------------------------
+ * The frame vectors.S saves; layout fixed by the offsets there. */
+struct arch_trap_frame {
+    uint64_t x[31];             /* x0..x30 (x29 = fp, x30 = lr) */
+    uint64_t sp;                /* sp at the moment of the exception */
+    uint64_t elr, spsr, esr, far;
+    uint64_t frame_record[2];   /* {fp, elr}: links the backtrace through the trap */
+};
+_Static_assert(sizeof(struct arch_trap_frame) == 38 * 8, "vectors.S frame layout");
+
+void arch_exception(struct arch_trap_frame *f, unsigned vector);
+extern char arch_vectors[];
+
+/* ---- misc ------------------------------------------------------------------------ */
+extern uint64_t boot_dtb_pa;                    /* x0 at entry, set by entry.S */
+extern uint64_t arch_secondary_stacks[ARCH_MAX_CPUS];
+void secondary_entry(void);                     /* boot/aarch64/entry.S (physical) */
+void cpufeature_init(void);
+
+static inline uint64_t mpidr_affinity(uint64_t mpidr)
+{
+    return mpidr & 0xff00ffffffull;             /* Aff3 [39:32], Aff2..Aff0 [23:0] */
+}
+
+#endif /* ARCH_AARCH64_A64_H */

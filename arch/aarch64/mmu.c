@@ -1,0 +1,294 @@
+/* arch/aarch64/mmu.c: the kernel page tables (4 KiB granule, 4 levels, TTBR1): the
+ * early direct map from a static table pool, map/unmap/translate for the rest of the
+ * kernel, and TLB maintenance by broadcast TLBI (no IPIs). */
+#include <arch/paging.h>
+#include <arch/sysregs.h>
+#include <frame.h>
+#include <panic.h>
+#include <spinlock.h>
+#include <string.h>
+#include "a64.h"
+
+typedef uint64_t pte_t;
+
+extern pte_t kernel_l0[512];            /* boot/aarch64/entry.S: the TTBR1 root */
+extern char __kernel_start[], _kernel_end[];
+
+/* Tables for the direct map before the frame allocator exists. 16 tables cover up to
+ * 16 GiB-regions that are not 1 GiB-aligned at both ends (QEMU virt has one RAM range,
+ * which needs at most 2), so the pool never runs out here; if it did, arch_mm_init
+ * maps the rest with frame-allocator tables. */
+#define EARLY_POOL_TABLES 16
+static pte_t early_pool[EARLY_POOL_TABLES][512] __attribute__((aligned(4096)));
+static unsigned early_pool_used;
+
+/* protected by pt_lock: every kernel page-table entry outside the early boot. */
+static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
+static int use_frame_alloc;             /* set by arch_mm_init: tables from frames */
+
+static int idx(uintptr_t va, int level) { return (va >> (39 - 9 * level)) & 511; }
+
+/* A table's virtual address from its physical one. Tables in the image (the root,
+ * early tables, the pool) are reached through the image mapping, since the direct
+ * map may not cover them yet; frame-allocator tables through the direct map. */
+static pte_t *table_va(uint64_t pa)
+{
+    uint64_t ks = arch_virt_to_phys(__kernel_start), ke = arch_virt_to_phys(_kernel_end);
+    if (pa >= ks && pa < ke)
+        return (pte_t *)(uintptr_t)(pa + ARCH_KERNEL_BASE);
+    return (pte_t *)arch_phys_to_virt(pa);
+}
+
+static uint64_t new_table(void)
+{
+    if (use_frame_alloc)
+        return frame_alloc(FRAME_ZERO);
+    if (early_pool_used == EARLY_POOL_TABLES)
+        return 0;
+    return arch_virt_to_phys(early_pool[early_pool_used++]);   /* .bss: already zero */
+}
+
+/* Publish a descriptor. The table it points to (zeroed) and any data it maps must be
+ * visible to other CPUs' table walkers first: the store is a release (ordered after
+ * earlier stores, and walks are coherent with the data cache since TCR says
+ * inner-shareable write-back walks). */
+static void set_pte(pte_t *p, pte_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+/* Entry for va at `level` (2: 2 MiB block, 3: 4 KiB page), creating tables on the way
+ * when `create`. Returns NULL with *err = -1 when a table is missing (and !create) or
+ * no frame was left for one, -2 when a block mapping covers va at a higher level.
+ * Caller holds pt_lock (or is the boot CPU before SMP). */
+static pte_t *walk_err(uintptr_t va, int level, int create, int *err)
+{
+    pte_t *t = kernel_l0;
+    for (int l = 0; l < level; l++) {
+        pte_t *e = &t[idx(va, l)];
+        pte_t d = *e;
+        if (!(d & PTE_VALID)) {
+            uint64_t pa = create ? new_table() : 0;
+            if (!pa) {
+                *err = -1;
+                return NULL;
+            }
+            set_pte(e, pa | PTE_VALID | PTE_TABLE);
+            d = *e;
+        } else if (!(d & PTE_TABLE)) {
+            *err = -2;
+            return NULL;
+        }
+        t = table_va(d & PTE_ADDR_MASK);
+    }
+    return &t[idx(va, level)];
+}
+
+static pte_t *walk(uintptr_t va, int level, int create)
+{
+    int err;
+    return walk_err(va, level, create, &err);
+}
+
+/* Make new valid entries visible to this CPU's walker before the next access: DSB
+ * ISHST completes the stores (for every CPU's walker), ISB resynchronises this CPU.
+ * Entries that were invalid cannot be in any TLB (translation faults are not cached),
+ * so no invalidation is needed for new mappings. */
+static void publish_new(void)
+{
+    __asm__ volatile("dsb ishst\n\tisb" : : : "memory");
+}
+
+void mmu_early_map(uint64_t pa, uint64_t size, uint64_t attr)
+{
+    uint64_t end = (pa + size + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+    pa &= ~(ARCH_LARGE_SIZE - 1);
+    while (pa < end) {
+        uintptr_t va = (uintptr_t)arch_phys_to_virt(pa);
+        pte_t *l1 = walk(va, 1, 1);
+        if (!l1)
+            panic("mmu: early table pool exhausted mapping pa 0x%lx", (unsigned long)pa);
+        if ((pa & ((1ul << 30) - 1)) == 0 && end - pa >= (1ul << 30) && !(*l1 & PTE_VALID)) {
+            set_pte(l1, pa | attr);                             /* a 1 GiB block */
+            pa += 1ul << 30;
+            continue;
+        }
+        pte_t *l2 = walk(va, 2, 1);
+        if (!l2) {
+            if (*l1 & PTE_VALID)                                /* inside a 1 GiB block */
+                pa = (pa | ((1ul << 30) - 1)) + 1;
+            else
+                panic("mmu: early table pool exhausted mapping pa 0x%lx", (unsigned long)pa);
+            continue;
+        }
+        if (!(*l2 & PTE_VALID))
+            set_pte(l2, pa | attr);
+        pa += ARCH_LARGE_SIZE;
+    }
+    publish_new();
+}
+
+void mmu_early_pool_range(struct mem_range *r)
+{
+    r->base = arch_virt_to_phys(early_pool);
+    r->size = sizeof early_pool;
+}
+
+void arch_mm_init(void)
+{
+    /* The direct map of all RAM was built from the static pool in arch_early_init
+     * (it never runs out on QEMU virt); from now on tables come from frames. */
+    use_frame_alloc = 1;
+}
+
+static pte_t leaf_bits(unsigned flags)
+{
+    pte_t v = PTE_VALID | PTE_AF | PTE_UXN;
+    if (flags & ARCH_MAP_DEVICE)
+        v |= PTE_ATTR(MT_DEVICE_nGnRE) | PTE_PXN;
+    else
+        v |= PTE_ATTR(MT_NORMAL) | PTE_SH_INNER;
+    if (!(flags & ARCH_MAP_EXEC))
+        v |= PTE_PXN;
+    if (!(flags & ARCH_MAP_WRITE))
+        v |= PTE_AP_RO;
+    return v;
+}
+
+static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int level)
+{
+    arch_irqflags_t f = spin_lock_irqsave(&pt_lock);
+    int r = 0;
+    pte_t *e = walk_err(va, level, 1, &r);
+    if (e && (*e & PTE_VALID))
+        r = -2;
+    else if (e)
+        set_pte(e, pa | leaf_bits(flags) | (level == 3 ? PTE_PAGE : 0));
+    spin_unlock_irqrestore(&pt_lock, f);
+    publish_new();
+    return r;
+}
+
+int arch_map_page(uintptr_t va, uint64_t pa, unsigned flags)
+{
+    if ((va | pa) & (ARCH_FRAME_SIZE - 1))
+        panic("arch_map_page: unaligned va 0x%lx pa 0x%lx", (unsigned long)va, (unsigned long)pa);
+    return map_one(va, pa, flags, 3);
+}
+
+int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags)
+{
+    if ((va | pa) & (ARCH_LARGE_SIZE - 1))
+        panic("arch_map_large: unaligned va 0x%lx pa 0x%lx", (unsigned long)va, (unsigned long)pa);
+    return map_one(va, pa, flags, 2);
+}
+
+int arch_translate(uintptr_t va, uint64_t *pa)
+{
+    pte_t *t = kernel_l0;
+    for (int l = 0; l <= 3; l++) {
+        pte_t d = __atomic_load_n(&t[idx(va, l)], __ATOMIC_ACQUIRE);
+        if (!(d & PTE_VALID))
+            return 0;
+        if (l == 3 || !(d & PTE_TABLE)) {
+            if (l == 0)
+                return 0;                                       /* no L0 blocks with 4K */
+            uint64_t sz = 1ul << (39 - 9 * l);
+            *pa = (d & PTE_ADDR_MASK & ~(sz - 1)) | (va & (sz - 1));
+            return 1;
+        }
+        t = table_va(d & PTE_ADDR_MASK);
+    }
+    return 0;
+}
+
+/* Above this many pages, one VMALLE1(IS) is cheaper than per-page TLBIs: 512 pages
+ * (2 MiB) is where per-page invalidation starts to cost more than refilling the TLB
+ * (same threshold as Linux's MAX_TLBI_OPS). */
+#define TLBI_RANGE_MAX_PAGES 512
+
+static void tlbi_range(uintptr_t va, size_t bytes, int broadcast)
+{
+    size_t pages = (bytes + ARCH_FRAME_SIZE - 1) >> ARCH_FRAME_SHIFT;
+    /* Order the preceding page-table stores before the invalidation: a walk started
+     * after the TLBI must see the cleared entry. */
+    __asm__ volatile("dsb ishst" : : : "memory");
+    if (pages > TLBI_RANGE_MAX_PAGES) {
+        if (broadcast)
+            __asm__ volatile("tlbi vmalle1is" : : : "memory");
+        else
+            __asm__ volatile("tlbi vmalle1" : : : "memory");
+    } else {
+        for (size_t i = 0; i < pages; i++) {
+            uint64_t op = ((va + (i << ARCH_FRAME_SHIFT)) >> 12) & ((1ul << 44) - 1);
+            if (broadcast)
+                __asm__ volatile("tlbi vaae1is, %0" : : "r"(op) : "memory");
+            else
+                __asm__ volatile("tlbi vaae1, %0" : : "r"(op) : "memory");
+        }
+    }
+    /* DSB waits until the invalidations are complete on every CPU the TLBI reached
+     * (IS: all CPUs in the inner shareable domain); ISB discards anything this CPU
+     * fetched using the old translation. */
+    if (broadcast)
+        __asm__ volatile("dsb ish\n\tisb" : : : "memory");
+    else
+        __asm__ volatile("dsb nsh\n\tisb" : : : "memory");
+}
+
+void arch_tlb_flush_local(uintptr_t va, size_t bytes) { tlbi_range(va, bytes, 0); }
+void arch_tlb_shootdown(uintptr_t va, size_t bytes) { tlbi_range(va, bytes, 1); }
+
+/* Batch of frames to free after the invalidation; flushed when full. 64 entries
+ * (512 bytes of stack) keep one TLBI round per 256 KiB at worst for 4 KiB pages. */
+#define UNMAP_BATCH 64
+
+void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+{
+    uintptr_t end = va + bytes, start = va;
+    uint64_t frames[UNMAP_BATCH], nframes[UNMAP_BATCH];
+    unsigned n = 0;
+
+    if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
+        panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
+    while (va < end) {
+        uint64_t step = 0;
+        arch_irqflags_t f = spin_lock_irqsave(&pt_lock);
+        pte_t *t = kernel_l0;
+        for (int l = 0; !step; l++) {
+            pte_t *e = &t[idx(va, l)];
+            pte_t d = *e;
+            uint64_t sz = 1ul << (39 - 9 * l);
+            if (!(d & PTE_VALID)) {
+                step = sz - (va & (sz - 1));                    /* a hole: skip it whole */
+            } else if (l == 3 || !(d & PTE_TABLE)) {
+                if (l < 2 || (va & (sz - 1)) || end - va < sz)
+                    panic("arch_unmap: partial unmap of a %lu KiB block at 0x%lx (range 0x%lx+0x%lx)",
+                          (unsigned long)(sz >> 10), (unsigned long)(va & ~(sz - 1)),
+                          (unsigned long)start, (unsigned long)bytes);
+                frames[n] = d & PTE_ADDR_MASK;
+                nframes[n++] = sz >> ARCH_FRAME_SHIFT;
+                set_pte(e, 0);
+                step = sz;
+            } else {
+                t = table_va(d & PTE_ADDR_MASK);
+            }
+        }
+        spin_unlock_irqrestore(&pt_lock, f);
+        va = (end - va <= step) ? end : va + step;
+        if (n == UNMAP_BATCH || va >= end) {
+            /* Invalidate everything cleared so far, on every CPU, before any of its
+             * frames can be handed out again. */
+            if (n)
+                tlbi_range(start, va - start, !(flags & ARCH_UNMAP_LOCAL));
+            start = va;
+            for (unsigned i = 0; (flags & ARCH_UNMAP_FREE) && i < n; i++) {
+                if (nframes[i] == 1)
+                    frame_free(frames[i]);
+                else
+                    frame_free_run(frames[i], nframes[i]);
+            }
+            n = 0;
+        }
+    }
+}

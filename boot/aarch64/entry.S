@@ -1,0 +1,226 @@
+/* boot/aarch64/entry.S: first instructions of every CPU. Drops EL2 -> EL1 when needed,
+ * builds the early page tables (boot CPU), turns the MMU on and jumps to the higher
+ * half: the boot CPU to kernel_main(), secondaries to arch_secondary_main(index). */
+#include <arch/sysregs.h>
+
+#define DMAP_L0_INDEX   256     /* ARCH_DIRECT_MAP_BASE 0xffff800000000000 >> 39 & 511 */
+
+/* Load the physical address of `sym`: with the MMU off, PC-relative is physical. */
+.macro adr_phys reg, sym
+    adrp \reg, \sym
+    add  \reg, \reg, :lo12:\sym
+.endm
+
+    .section .text.boot, "ax"
+    .global _start
+_start:
+    mov     x19, x0                     /* DTB pointer, if the loader passed one (QEMU: 0) */
+    mrs     x20, CurrentEL
+    lsr     x20, x20, #2                /* the EL we were entered at */
+    bl      el2_to_el1
+    ic      iallu
+    dsb     nsh
+    isb
+
+    /* Zero .bss (MMU off: 16-byte aligned stores only). */
+    adr_phys x0, __bss_start
+    adr_phys x1, __bss_end
+1:  cmp     x0, x1
+    b.hs    2f
+    stp     xzr, xzr, [x0], #16
+    b       1b
+2:
+    bl      build_early_tables
+    /* The tables and .bss were written with the MMU (so the D-cache) off: drop any
+     * stale lines so cacheable walks and loads see memory. */
+    adr_phys x0, __bss_start
+    adr_phys x1, __bss_end
+3:  dc      ivac, x0
+    add     x0, x0, #64
+    cmp     x0, x1
+    b.lo    3b
+    dsb     sy
+
+    bl      mmu_on
+    ldr     x0, =boot_high
+    br      x0
+
+boot_high:
+    ldr     x0, =boot_stack_top
+    mov     sp, x0
+    bl      cpu_common_high
+    ldr     x0, =boot_dtb_pa
+    str     x19, [x0]
+    ldr     x0, =boot_el
+    str     x20, [x0]
+    bl      kernel_main
+    b       .
+
+/* Secondary entry (PSCI CPU_ON target, physical): x0 = dense CPU index. */
+    .global secondary_entry
+secondary_entry:
+    mov     x19, x0
+    bl      el2_to_el1
+    ic      iallu
+    dsb     nsh
+    isb
+    bl      mmu_on
+    ldr     x0, =secondary_high
+    br      x0
+
+secondary_high:
+    ldr     x1, =arch_secondary_stacks  /* stack tops, written by the boot CPU */
+    ldr     x0, [x1, x19, lsl #3]
+    mov     sp, x0
+    bl      cpu_common_high
+    mov     x0, x19
+    bl      arch_secondary_main
+    b       .
+
+/* Per-CPU setup once in the higher half: exception vectors, TTBR0 walks off (the
+ * identity map is only needed to switch the MMU on), the WFE event stream. */
+cpu_common_high:
+    mov     x29, #0
+    ldr     x0, =arch_vectors
+    msr     vbar_el1, x0
+    mrs     x0, tcr_el1
+    orr     x0, x0, #TCR_EPD0
+    msr     tcr_el1, x0
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    mov     x0, #CNTKCTL_EVENT_STREAM
+    msr     cntkctl_el1, x0
+    isb
+    ret
+
+/* If at EL2, configure it to run an AArch64 EL1 with nothing trapped and eret there;
+ * at EL1 return directly. Clobbers x0, x1. */
+el2_to_el1:
+    mrs     x0, CurrentEL
+    lsr     x0, x0, #2
+    cmp     x0, #2
+    b.eq    1f
+    ldr     x0, =SCTLR_MMU_OFF
+    msr     sctlr_el1, x0
+    isb
+    ret
+1:  ldr     x0, =HCR_EL2_RW
+    msr     hcr_el2, x0
+    mrs     x0, cnthctl_el2
+    orr     x0, x0, #CNTHCTL_EL1_ACCESS
+    msr     cnthctl_el2, x0
+    msr     cntvoff_el2, xzr
+    mrs     x0, midr_el1                /* EL1 reads of MIDR/MPIDR return these */
+    msr     vpidr_el2, x0
+    mrs     x0, mpidr_el1
+    msr     vmpidr_el2, x0
+    ldr     x0, =CPTR_EL2_RES1
+    msr     cptr_el2, x0
+    msr     hstr_el2, xzr
+    msr     vttbr_el2, xzr
+    ldr     x0, =SCTLR_MMU_OFF
+    msr     sctlr_el1, x0
+    mov     x0, #SPSR_EL1H_MASKED
+    msr     spsr_el2, x0
+    msr     elr_el2, x30                /* "return" into EL1 at the caller */
+    isb
+    eret
+
+/* Program MAIR/TCR/TTBR0/TTBR1 and enable the MMU and caches. The tables are the
+ * static early ones (same physical addresses on every CPU). Clobbers x0, x1. */
+mmu_on:
+    ldr     x0, =MAIR_VALUE
+    msr     mair_el1, x0
+    mrs     x1, id_aa64mmfr0_el1
+    and     x1, x1, #7                  /* PARange */
+    cmp     x1, #5
+    mov     x0, #5
+    csel    x1, x1, x0, ls              /* cap at 48 bits */
+    ldr     x0, =TCR_VALUE
+    bfi     x0, x1, #TCR_IPS_SHIFT, #3
+    msr     tcr_el1, x0
+    adr_phys x0, early_idmap_l0
+    msr     ttbr0_el1, x0
+    adr_phys x0, kernel_l0
+    msr     ttbr1_el1, x0
+    isb
+    tlbi    vmalle1
+    dsb     nsh
+    isb
+    ldr     x0, =SCTLR_MMU_ON
+    msr     sctlr_el1, x0
+    isb
+    ic      iallu
+    dsb     nsh
+    isb
+    ret
+
+/* Early tables (boot CPU, MMU off). RAM base B = the 1 GiB-aligned region holding
+ * the image (0x40000000 on virt). One L2 table maps [B, image end) with 2 MiB blocks
+ * (this covers the DTB QEMU puts at B) and is shared by:
+ *   identity:   early_idmap_l0[0] -> early_idmap_l1[B >> 30] -> early_l2
+ *   image:      kernel_l0[511] -> early_kimg_l1[(KERNEL_VBASE + B) >> 30 & 511] -> early_l2
+ * Direct map: kernel_l0[256] -> early_dmap_l1, whose slot 0 maps physical 0..1 GiB
+ * (virt's MMIO: GIC, PL011, ...) as one Device-nGnRE block. RAM is added to the
+ * direct map in C once the DTB has been read (arch/aarch64/mmu.c). */
+build_early_tables:
+    adr_phys x0, _start
+    and     x1, x0, #~((1 << 30) - 1)   /* B */
+    adr_phys x2, _kernel_end
+    sub     x2, x2, x1
+    mov     x3, #((1 << 21) - 1)
+    add     x2, x2, x3
+    lsr     x2, x2, #21                 /* number of 2 MiB blocks */
+    adr_phys x3, early_l2
+    ldr     x4, =PTE_BLOCK_NORMAL_X
+    orr     x4, x4, x1
+    mov     x5, #0
+1:  str     x4, [x3, x5, lsl #3]
+    add     x4, x4, #(1 << 21)
+    add     x5, x5, #1
+    cmp     x5, x2
+    b.lo    1b
+
+    orr     x3, x3, #(PTE_VALID | PTE_TABLE)  /* x3 = table descriptor of early_l2 */
+    lsr     x6, x1, #30                 /* B >> 30 */
+    adr_phys x0, early_idmap_l1
+    str     x3, [x0, x6, lsl #3]
+    orr     x0, x0, #(PTE_VALID | PTE_TABLE)
+    adr_phys x4, early_idmap_l0
+    str     x0, [x4]
+
+    ldr     x7, =KERNEL_VBASE
+    add     x7, x7, x1
+    lsr     x7, x7, #30
+    and     x7, x7, #511
+    adr_phys x0, early_kimg_l1
+    str     x3, [x0, x7, lsl #3]
+    orr     x0, x0, #(PTE_VALID | PTE_TABLE)
+    adr_phys x4, kernel_l0
+    str     x0, [x4, #511 * 8]
+
+    adr_phys x0, early_dmap_l1
+    ldr     x5, =PTE_BLOCK_DEVICE
+    str     x5, [x0]
+    orr     x0, x0, #(PTE_VALID | PTE_TABLE)
+    str     x0, [x4, #DMAP_L0_INDEX * 8]
+    ret
+
+    .ltorg
+
+    .section .bss.pagetables, "aw", %nobits
+    .balign 4096
+    .global kernel_l0, early_dmap_l1
+kernel_l0:       .space 4096     /* TTBR1 root for the kernel's life */
+early_kimg_l1:   .space 4096
+early_dmap_l1:   .space 4096
+early_l2:        .space 4096
+early_idmap_l0:  .space 4096
+early_idmap_l1:  .space 4096
+
+    .section .bss.boot_stack, "aw", %nobits
+    .balign 16
+boot_stack:      .space BOOT_STACK_SIZE
+boot_stack_top:

@@ -1,0 +1,32 @@
+#!/bin/sh
+# qemu/aarch64.sh: the QEMU command line for the aarch64 kernel (-M virt, GICv2, PSCI,
+# semihosting exit). Usage: qemu/aarch64.sh KERNEL.elf [extra qemu args...]
+# Environment: SMP (4), MEM (512M), CPU (cortex-a72), ACCEL (tcg), EL2 (0: boot at EL1;
+# 1: -M virt,virtualization=on, entered at EL2), APPEND (kernel command line).
+# Prints the command with DRY_RUN=1.
+set -e
+kernel=${1:?usage: qemu/aarch64.sh KERNEL.elf [qemu args...]}
+shift
+smp=${SMP:-4}
+mem=${MEM:-512M}
+cpu=${CPU:-cortex-a72}
+accel=${ACCEL:-tcg}
+machine="virt,gic-version=2"
+if [ "${EL2:-0}" = 1 ]; then machine="$machine,virtualization=on"; fi
+
+if [ "$accel" != tcg ]; then
+  echo "qemu/aarch64.sh: ACCEL=$accel is not available for aarch64 guests on this x86_64 host" \
+       "(KVM runs only same-architecture guests); use ACCEL=tcg (the default)" >&2
+  exit 2
+fi
+# GICv2 addresses at most 8 CPUs (QEMU refuses more with gic-version=2).
+if [ "$smp" -gt 8 ] 2>/dev/null; then
+  echo "qemu/aarch64.sh: SMP=$smp: the aarch64 port uses GICv2, which supports at most 8 CPUs" >&2
+  exit 2
+fi
+
+set -- -M "$machine" -cpu "$cpu" -accel tcg -smp "$smp" -m "$mem" \
+  -semihosting -nographic -monitor none -serial stdio -no-reboot -nic none \
+  -kernel "$kernel" ${APPEND:+-append "$APPEND"} "$@"
+if [ "${DRY_RUN:-0}" = 1 ]; then echo qemu-system-aarch64 "$@"; exit 0; fi
+exec qemu-system-aarch64 "$@"
