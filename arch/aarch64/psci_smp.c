@@ -8,6 +8,7 @@
 #include <panic.h>
 #include <percpu.h>
 #include <printk.h>
+#include <vm.h>
 #include "a64.h"
 
 uint64_t arch_secondary_stacks[ARCH_MAX_CPUS];  /* read by entry.S with the MMU on */
@@ -98,11 +99,12 @@ unsigned arch_smp_start(void)
 
     uint64_t entry = arch_virt_to_phys((void *)secondary_entry);
     for (unsigned i = 1; i < ncpu_known; i++) {
-        uint64_t stack = frame_alloc_run(AP_STACK_FRAMES, 1, 0);
-        if (!stack)
+        /* In the scratch range, whose reservations are separated by an unmapped
+         * frame: an overflow faults instead of corrupting a neighbour. */
+        uintptr_t stack = vm_reserve_scratch(AP_STACK_FRAMES * ARCH_FRAME_SIZE);
+        if (vm_map_fresh(stack, AP_STACK_FRAMES * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0))
             panic("smp: no frames for cpu %u's stack", i);
-        arch_secondary_stacks[i] = (uint64_t)(uintptr_t)arch_phys_to_virt(stack) +
-                                   AP_STACK_FRAMES * ARCH_FRAME_SIZE;
+        arch_secondary_stacks[i] = stack + AP_STACK_FRAMES * ARCH_FRAME_SIZE;
         unsigned before = cpus_online();
         /* The stores above (stack, hwid table) are ordered before the CPU starts:
          * the target reads them with its MMU on, through the coherent cache, after
