@@ -1,5 +1,5 @@
 /* kernel/include/arch_api.h: what every arch implements out of line for the portable
- * kernel (the inline parts live in arch/<arch>/include/arch/*.h). Names are
+ * kernel (the inline parts live in arch/<arch>/include/arch/ headers). Names are
  * arch-neutral: a "hwid" is the APIC id on x86_64 and the MPIDR affinity on aarch64. */
 #ifndef KERNEL_ARCH_API_H
 #define KERNEL_ARCH_API_H

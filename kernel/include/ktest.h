@@ -20,8 +20,8 @@
 struct ktest {
     const char *suite;
     const char *name;
-    _Atomic unsigned failures;  /* any CPU may record one */
-    _Atomic int skipped;        /* KT_SKIP was called */
+    unsigned failures;  /* any CPU may record one */
+    int skipped;        /* KT_SKIP was called */
     const char *skip_reason;
 };
 

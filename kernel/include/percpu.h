@@ -11,7 +11,7 @@
 #define MAX_CPUS ARCH_MAX_CPUS
 
 struct fault_catch;
-struct held_lock;
+struct spinlock;
 
 struct cpu {
     struct cpu *self;           /* offset ARCH_PERCPU_SELF_OFFSET */

@@ -27,8 +27,8 @@ void smp_run_all(void (*fn)(unsigned cpu, void *arg), void *arg);
 /* A reusable barrier for n CPUs (sense-reversing). Waiters spin with interrupts as
  * they are; with interrupts enabled they keep serving shootdowns. */
 struct smp_barrier {
-    _Atomic unsigned count;     /* arrivals in the current generation */
-    _Atomic unsigned gen;       /* bumped by the last arrival */
+    unsigned count;     /* arrivals in the current generation */
+    unsigned gen;       /* bumped by the last arrival */
     unsigned n;                 /* participants; fixed between uses */
 };
 void smp_barrier_init(struct smp_barrier *b, unsigned n);

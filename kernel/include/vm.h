@@ -7,11 +7,14 @@
 #include <stdint.h>
 #include <arch/paging.h>
 
-/* Map [va, va+bytes) with fresh frames (zeroed when FRAME_ZERO is in zero).
- * All or nothing: returns 0, or -1 (nothing left mapped) when frames run out. */
+/* Map [va, va+bytes) (unmapped so far) with fresh frames, zero-filled when zero.
+ * All or nothing: returns 0, or -1 (nothing left mapped) when frames run out. Never
+ * waits for other CPUs (the rollback only flushes this CPU's TLB), so it may be called
+ * with interrupts masked and locks below LOCK_RANK_PAGETABLE held. */
 int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero);
 
-/* Unmap and free the frames (one shootdown for the range). */
+/* Unmap and free the frames (one shootdown for the range). Interrupts enabled, no
+ * spinlock held. */
 void vm_unmap_free(uintptr_t va, size_t bytes);
 
 /* Reserve `bytes` of virtual space in the kernel scratch range (never reused). */

@@ -22,6 +22,10 @@
 #define ARCH_KVMAP_SIZE       (1ul << 40)                 /* 1 TiB (PML4 448..449) */
 #define ARCH_KERNEL_BASE      0xffffffff80000000ul       /* kernel image: phys 0..1 GiB, -mcmodel=kernel */
 
+/* Physical addresses below this are in the direct map from entry on (boot page tables),
+ * before arch_mm_init maps all RAM: the frame allocator puts its bitmap there. */
+#define ARCH_BOOT_DIRECT_MAP_END (4ul << 30)
+
 /* Flags for arch_map_*: readable is implied; no-execute unless ARCH_MAP_EXEC. */
 #define ARCH_MAP_WRITE  0x1u
 #define ARCH_MAP_EXEC   0x2u
@@ -49,10 +53,15 @@ int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
 
 /* Unmap [va, va+bytes) (frame-aligned; 2 MiB pages must be covered whole). Holes are
  * skipped. One synchronous TLB shootdown covers the whole range on every online CPU
- * before anything is released; then, if free_frames, each frame goes back to the frame
- * allocator. Caller: interrupts enabled, no spinlock held (it waits for other CPUs,
- * and serves shootdowns aimed at itself while it waits). Page-table pages are kept. */
-void arch_unmap(uintptr_t va, size_t bytes, int free_frames);
+ * before anything is released; then, with ARCH_UNMAP_FREE, each frame goes back to the
+ * frame allocator. Caller: interrupts enabled, no spinlock held (it waits for other
+ * CPUs, and serves shootdowns aimed at itself while it waits). Page-table pages are
+ * kept. ARCH_UNMAP_LOCAL: the caller guarantees no other CPU can have touched the range
+ * (rolling back a mapping never published); only this CPU's TLB is flushed, so it may
+ * be called with interrupts masked and locks held. */
+#define ARCH_UNMAP_FREE  0x1u
+#define ARCH_UNMAP_LOCAL 0x2u
+void arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
 
 /* Physical address mapped at va: 1 and *pa set when mapped, else 0. */
 int arch_translate(uintptr_t va, uint64_t *pa);

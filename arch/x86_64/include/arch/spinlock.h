@@ -11,8 +11,8 @@
  * next - owner = holders + waiters. FIFO: each locker takes a ticket from `next`
  * and spins until `owner` reaches it. 16-bit tickets allow 65535 waiters. */
 typedef struct {
-    _Atomic uint16_t owner;
-    _Atomic uint16_t next;
+    uint16_t owner;
+    uint16_t next;
 } arch_spinlock_t;
 
 static inline void arch_spin_lock(arch_spinlock_t *l)

@@ -1,0 +1,312 @@
+/* arch/x86_64/mm.c: 4-level page tables of the one kernel address space. Builds the
+ * direct map of all usable RAM with 2 MiB pages, maps and unmaps 4 KiB / 2 MiB pages,
+ * and shoots down TLBs on every online CPU with one IPI round per range. */
+#include <stdint.h>
+#include <string.h>
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/x86.h>
+#include <arch_api.h>
+#include <frame.h>
+#include <kconfig.h>
+#include <panic.h>
+#include <percpu.h>
+#include <smp.h>
+#include <spinlock.h>
+
+#define PTE_P    (1ull << 0)
+#define PTE_W    (1ull << 1)
+#define PTE_PWT  (1ull << 3)
+#define PTE_PCD  (1ull << 4)
+#define PTE_PS   (1ull << 7)
+#define PTE_ZOMBIE (1ull << 9)  /* software: unmapped, frame not yet released (see unmap) */
+#define PTE_NX   (1ull << 63)
+#define PTE_ADDR 0x000ffffffffff000ull
+
+extern uint64_t boot_pml4[512];                 /* boot.S */
+
+/* Serialises every change to the kernel page tables. Rank: above heap locks (the heap
+ * maps while holding its own), below the frame allocator (tables come from it). */
+static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
+
+static inline uint64_t *table_at(uint64_t entry)
+{
+    return arch_phys_to_virt(entry & PTE_ADDR);
+}
+
+static uint64_t leaf_bits(unsigned flags)
+{
+    uint64_t e = PTE_P;
+    if (flags & ARCH_MAP_WRITE) e |= PTE_W;
+    if (!(flags & ARCH_MAP_EXEC)) e |= PTE_NX;
+    if (flags & ARCH_MAP_DEVICE) e |= PTE_PCD | PTE_PWT;
+    return e;
+}
+
+/* Caller holds pt_lock. The entry's next-level table, allocated (zeroed) if absent;
+ * NULL when out of frames or the entry is a large page. */
+static uint64_t *next_level(uint64_t *e, int create)
+{
+    if (*e & PTE_P)
+        return (*e & PTE_PS) ? 0 : table_at(*e);
+    if (!create || (*e & PTE_ZOMBIE))
+        return 0;
+    uint64_t pa = frame_alloc(FRAME_ZERO);
+    if (!pa)
+        return 0;
+    *e = pa | PTE_P | PTE_W;    /* intermediate levels permissive; leaves decide */
+    return table_at(*e);
+}
+
+static inline unsigned idx(uintptr_t va, int level)   /* level 4 = PML4 .. 1 = PT */
+{
+    return (unsigned)(va >> (12 + 9 * (level - 1))) & 511;
+}
+
+static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
+{
+    uint64_t align = large ? ARCH_LARGE_SIZE : ARCH_FRAME_SIZE;
+    if ((va | pa) & (align - 1))
+        panic("arch_map: misaligned va 0x%lx pa 0x%llx", (unsigned long)va,
+              (unsigned long long)pa);
+    int err = 0;
+    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    uint64_t *pdpt = next_level(&boot_pml4[idx(va, 4)], 1);
+    uint64_t *pd = pdpt ? next_level(&pdpt[idx(va, 3)], 1) : 0;
+    if (!pd) {
+        err = (pdpt && (pdpt[idx(va, 3)] & PTE_PS)) ? -2 : -1;
+    } else if (large) {
+        uint64_t *e = &pd[idx(va, 2)];
+        if (*e & (PTE_P | PTE_ZOMBIE))
+            err = -2;
+        else
+            *e = pa | leaf_bits(flags) | PTE_PS;
+    } else {
+        uint64_t *pde = &pd[idx(va, 2)];
+        uint64_t *pt = next_level(pde, 1);
+        if (!pt) {
+            err = (*pde & (PTE_PS | PTE_ZOMBIE)) ? -2 : -1;
+        } else {
+            uint64_t *e = &pt[idx(va, 1)];
+            if (*e & (PTE_P | PTE_ZOMBIE))
+                err = -2;
+            else
+                *e = pa | leaf_bits(flags);
+        }
+    }
+    spin_unlock_irqrestore(&pt_lock, irq);
+    return err;
+}
+
+int arch_map_page(uintptr_t va, uint64_t pa, unsigned flags)
+{
+    return map_one(va, pa, flags, 0);
+}
+
+int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags)
+{
+    return map_one(va, pa, flags, 1);
+}
+
+/* Caller holds pt_lock. Walks the leaves of [va, end) and calls visit on each leaf
+ * entry that is present or a zombie, skipping absent subtrees whole. */
+static void walk_leaves(uintptr_t va, uintptr_t end,
+                        void (*visit)(uint64_t *e, uintptr_t va, int large, void *arg),
+                        void *arg)
+{
+    while (va < end) {
+        uint64_t *l4 = &boot_pml4[idx(va, 4)];
+        uintptr_t next4 = (va | ((1ul << 39) - 1)) + 1;
+        if (!(*l4 & PTE_P)) {
+            va = next4;
+            continue;
+        }
+        uint64_t *l3 = &table_at(*l4)[idx(va, 3)];
+        uintptr_t next3 = (va | ((1ul << 30) - 1)) + 1;
+        if (!(*l3 & PTE_P) || (*l3 & PTE_PS)) {
+            va = next3;             /* 1 GiB pages are never created here */
+            continue;
+        }
+        uint64_t *l2 = &table_at(*l3)[idx(va, 2)];
+        uintptr_t next2 = (va | (ARCH_LARGE_SIZE - 1)) + 1;
+        if ((*l2 & PTE_PS) || ((*l2 & PTE_ZOMBIE) && !(*l2 & PTE_P))) {
+            if ((va & (ARCH_LARGE_SIZE - 1)) || next2 > end)
+                panic("arch_unmap: range [0x%lx, 0x%lx) cuts the 2 MiB page at 0x%lx",
+                      (unsigned long)va, (unsigned long)end,
+                      (unsigned long)(va & ~(ARCH_LARGE_SIZE - 1)));
+            visit(l2, va, 1, arg);
+            va = next2;
+            continue;
+        }
+        if (!(*l2 & PTE_P)) {
+            va = next2;
+            continue;
+        }
+        uint64_t *pt = table_at(*l2);
+        uintptr_t stop = next2 < end ? next2 : end;
+        for (; va < stop; va += ARCH_FRAME_SIZE) {
+            uint64_t *e = &pt[idx(va, 1)];
+            if (*e & (PTE_P | PTE_ZOMBIE))
+                visit(e, va, 0, arg);
+        }
+    }
+}
+
+/* Phase 1: not present any more, but keep the frame address until the shootdown. */
+static void make_zombie(uint64_t *e, uintptr_t va, int large, void *arg)
+{
+    if (*e & PTE_P)
+        *e = (*e & ~PTE_P) | PTE_ZOMBIE;
+}
+
+/* Phase 3: after every TLB forgot the range, release the frames. */
+static void bury(uint64_t *e, uintptr_t va, int large, void *arg)
+{
+    uint64_t old = *e;
+    if (!(old & PTE_ZOMBIE) || (old & PTE_P))
+        return;
+    *e = 0;
+    if (*(unsigned *)arg & ARCH_UNMAP_FREE) {
+        if (large)
+            frame_free_run(old & PTE_ADDR & ~(ARCH_LARGE_SIZE - 1), ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+        else
+            frame_free(old & PTE_ADDR);
+    }
+}
+
+void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+{
+    if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
+        panic("arch_unmap: misaligned range 0x%lx + 0x%zx", (unsigned long)va, bytes);
+    if (bytes == 0)
+        return;
+    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    walk_leaves(va, va + bytes, make_zombie, &flags);
+    spin_unlock_irqrestore(&pt_lock, irq);
+    if (flags & ARCH_UNMAP_LOCAL)
+        arch_tlb_flush_local(va, bytes);
+    else
+        arch_tlb_shootdown(va, bytes);
+    irq = spin_lock_irqsave(&pt_lock);
+    walk_leaves(va, va + bytes, bury, &flags);
+    spin_unlock_irqrestore(&pt_lock, irq);
+}
+
+int arch_translate(uintptr_t va, uint64_t *pa)
+{
+    int ok = 0;
+    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    uint64_t e = boot_pml4[idx(va, 4)];
+    if (e & PTE_P) {
+        e = table_at(e)[idx(va, 3)];
+        if ((e & PTE_P) && (e & PTE_PS)) {
+            *pa = (e & PTE_ADDR & ~((1ull << 30) - 1)) + (va & ((1ul << 30) - 1));
+            ok = 1;
+        } else if (e & PTE_P) {
+            e = table_at(e)[idx(va, 2)];
+            if ((e & PTE_P) && (e & PTE_PS)) {
+                *pa = (e & PTE_ADDR & ~(ARCH_LARGE_SIZE - 1)) + (va & (ARCH_LARGE_SIZE - 1));
+                ok = 1;
+            } else if (e & PTE_P) {
+                e = table_at(e)[idx(va, 1)];
+                if (e & PTE_P) {
+                    *pa = (e & PTE_ADDR) + (va & (ARCH_FRAME_SIZE - 1));
+                    ok = 1;
+                }
+            }
+        }
+    }
+    spin_unlock_irqrestore(&pt_lock, irq);
+    return ok;
+}
+
+/* Beyond 64 pages a full flush (CR3 reload) is cheaper than invlpg one by one. */
+#define FLUSH_ALL_PAGES 64
+
+void arch_tlb_flush_local(uintptr_t va, size_t bytes)
+{
+    if (bytes / ARCH_FRAME_SIZE > FLUSH_ALL_PAGES) {
+        write_cr3(read_cr3());
+        return;
+    }
+    for (uintptr_t p = va; p < va + bytes; p += ARCH_FRAME_SIZE)
+        invlpg(p);
+}
+
+struct flush_range {
+    uintptr_t va;
+    size_t bytes;
+};
+
+static void flush_ipi(void *arg)
+{
+    struct flush_range *r = arg;
+    arch_tlb_flush_local(r->va, r->bytes);
+}
+
+void arch_tlb_shootdown(uintptr_t va, size_t bytes)
+{
+    struct flush_range r = { va, bytes };
+    if (cpus_online() <= 1) {
+        arch_tlb_flush_local(va, bytes);
+        return;
+    }
+    if (!arch_irqs_enabled())
+        panic("TLB shootdown of 0x%lx+0x%zx on cpu %u with interrupts masked",
+              (unsigned long)va, bytes, cpu_index());
+    smp_call_all(flush_ipi, &r);        /* this CPU included; returns when all flushed */
+}
+
+/* The direct map: every usable range (rounded out to 2 MiB) at ARCH_DIRECT_MAP_BASE,
+ * writable, no-execute. Tables are built off to the side and installed with one
+ * store into the PML4, so the boot direct map stays usable until then. */
+void arch_mm_init(void)
+{
+    struct mem_range r[128];
+    size_t n = arch_memmap(r, 128);
+    uint64_t pdpt_pa = frame_alloc_run(1, 1, FRAME_ZERO);
+    if (!pdpt_pa)
+        panic("arch_mm_init: no frame for the direct map");
+    uint64_t l4_entry = pdpt_pa | PTE_P | PTE_W;        /* one PML4 slot covers 512 GiB */
+    for (size_t i = 0; i < n; i++) {
+        uint64_t lo = r[i].base & ~(ARCH_LARGE_SIZE - 1);
+        uint64_t hi = (r[i].base + r[i].size + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+        if (hi > ARCH_DIRECT_MAP_SIZE)
+            panic("arch_mm_init: RAM up to 0x%llx exceeds the direct map", (unsigned long long)hi);
+        for (uint64_t pa = lo; pa < hi; pa += ARCH_LARGE_SIZE) {
+            uint64_t *l4 = pa >> 39 == 0 ? &l4_entry : 0;
+            if (!l4) {
+                l4 = &boot_pml4[256 + (pa >> 39)];
+                if (!(*l4 & PTE_P)) {
+                    uint64_t t = frame_alloc_run(1, 1, FRAME_ZERO);
+                    if (!t || t >= ARCH_BOOT_DIRECT_MAP_END)
+                        panic("arch_mm_init: no low frame for a page table");
+                    *l4 = t | PTE_P | PTE_W;
+                }
+            }
+            uint64_t *l3 = &table_at(*l4)[(pa >> 30) & 511];
+            if (!(*l3 & PTE_P)) {
+                uint64_t t = frame_alloc_run(1, 1, FRAME_ZERO);
+                if (!t || t >= ARCH_BOOT_DIRECT_MAP_END)
+                    panic("arch_mm_init: no low frame for a page table");
+                *l3 = t | PTE_P | PTE_W;
+            }
+            table_at(*l3)[(pa >> 21) & 511] = pa | PTE_P | PTE_W | PTE_PS | PTE_NX;
+        }
+    }
+    __atomic_store_n(&boot_pml4[256], l4_entry, __ATOMIC_RELEASE);
+    write_cr3(read_cr3());
+}
+
+/* Drop the boot identity map (PML4[0]) once no CPU needs it: null pointers fault. */
+static void flush_all(void *arg)
+{
+    write_cr3(read_cr3());
+}
+
+void x86_drop_identity_map(void);
+void x86_drop_identity_map(void)
+{
+    __atomic_store_n(&boot_pml4[0], 0, __ATOMIC_RELEASE);
+    smp_call_all(flush_all, 0);
+}

@@ -1,0 +1,293 @@
+/* kernel/frame.c: the physical frame allocator. A bitmap over [0, max_pa) (bit set =
+ * free) under one global lock, fronted by a per-CPU cache of single frames so the
+ * common alloc/free touches only this CPU's cache (interrupts masked, no lock).
+ * Contiguous runs always come from the bitmap. */
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/timer.h>
+#include <arch_api.h>
+#include <frame.h>
+#include <kconfig.h>
+#include <panic.h>
+#include <percpu.h>
+#include <printk.h>
+#include <spinlock.h>
+#include <string.h>
+
+/* Cache size: 64 frames (256 KiB) per CPU bounds what a CPU can strand; refills and
+ * drains move 32 frames, so one global-lock round trip serves >= 32 hot-path calls. */
+#define CACHE_MAX   64
+#define CACHE_BATCH 32
+
+struct frame_cache {
+    unsigned n;                 /* 0 <= n <= CACHE_MAX; pa[0..n) are free frames */
+    uint64_t pa[CACHE_MAX];
+} __attribute__((aligned(ARCH_CACHE_LINE)));
+
+/* Owned by each CPU; touched only with that CPU's interrupts masked. Read racily
+ * by frame_stats. */
+static struct frame_cache caches[MAX_CPUS];
+
+static struct spinlock frame_lock = SPINLOCK_INIT("frame", LOCK_RANK_FRAME);
+/* protected by frame_lock: */
+static uint64_t *bitmap;        /* nwords words; bit f%64 of word f/64 set = frame f free */
+static uint64_t bitmap_free;    /* = popcount(bitmap) */
+static uint64_t hint;           /* word index where the last single-frame search ended */
+/* fixed after frame_init: */
+static uint64_t nframes, nwords, total_frames, reserved_frames, max_pa;
+static uint64_t init_ns, init_cycles;
+
+static inline int bit_test(uint64_t f) { return (bitmap[f >> 6] >> (f & 63)) & 1; }
+
+/* Set (free) or clear (used) bits [lo, hi). */
+static void bits_fill(uint64_t lo, uint64_t hi, int set)
+{
+    while (lo < hi && (lo & 63)) {
+        if (set) bitmap[lo >> 6] |= 1ull << (lo & 63);
+        else bitmap[lo >> 6] &= ~(1ull << (lo & 63));
+        lo++;
+    }
+    for (; lo + 64 <= hi; lo += 64)
+        bitmap[lo >> 6] = set ? ~0ull : 0;
+    for (; lo < hi; lo++) {
+        if (set) bitmap[lo >> 6] |= 1ull << (lo & 63);
+        else bitmap[lo >> 6] &= ~(1ull << (lo & 63));
+    }
+}
+
+static uint64_t pop_range(void)
+{
+    uint64_t n = 0;
+    for (uint64_t w = 0; w < nwords; w++)
+        n += (uint64_t)__builtin_popcountll(bitmap[w]);
+    return n;
+}
+
+static int overlaps(uint64_t a, uint64_t asz, uint64_t b, uint64_t bsz)
+{
+    return a < b + bsz && b < a + asz;
+}
+
+/* First address >= the start of a usable range, clear of every reservation, with
+ * `bytes` free below limit; 0 if none. */
+static uint64_t place(const struct mem_range *use, size_t nuse, const struct mem_range *res,
+                      size_t nres, uint64_t bytes, uint64_t limit)
+{
+    for (size_t i = 0; i < nuse; i++) {
+        uint64_t cand = use[i].base, end = use[i].base + use[i].size;
+        for (int moved = 1; moved;) {
+            moved = 0;
+            for (size_t j = 0; j < nres; j++)
+                if (overlaps(cand, bytes, res[j].base, res[j].size)) {
+                    cand = (res[j].base + res[j].size + ARCH_FRAME_SIZE - 1) &
+                           ~(ARCH_FRAME_SIZE - 1);
+                    moved = 1;
+                }
+        }
+        if (cand && cand + bytes <= end && cand + bytes <= limit)
+            return cand;
+    }
+    return 0;
+}
+
+void frame_init(void)
+{
+    static struct mem_range use[128], res[64];
+    uint64_t c0 = arch_cycles(), t0 = arch_nanotime();
+    size_t nuse = arch_memmap(use, 128);
+    size_t nres = arch_reserved(res, 63);
+    if (nuse == 0)
+        panic("frame_init: no usable memory in the firmware memory map");
+    max_pa = use[nuse - 1].base + use[nuse - 1].size;
+    nframes = max_pa / ARCH_FRAME_SIZE;
+    nwords = (nframes + 63) / 64;
+    uint64_t bm_bytes = (nwords * 8 + ARCH_FRAME_SIZE - 1) & ~(ARCH_FRAME_SIZE - 1);
+    uint64_t bm_pa = place(use, nuse, res, nres, bm_bytes, ARCH_BOOT_DIRECT_MAP_END);
+    if (!bm_pa)
+        panic("frame_init: no room for a %llu-byte bitmap below 0x%llx",
+              (unsigned long long)bm_bytes, (unsigned long long)ARCH_BOOT_DIRECT_MAP_END);
+    res[nres].base = bm_pa;
+    res[nres].size = bm_bytes;
+    nres++;
+    bitmap = arch_phys_to_virt(bm_pa);
+    memset(bitmap, 0, nwords * 8);
+    for (size_t i = 0; i < nuse; i++)
+        bits_fill(use[i].base / ARCH_FRAME_SIZE, (use[i].base + use[i].size) / ARCH_FRAME_SIZE, 1);
+    uint64_t usable = pop_range();
+    for (size_t j = 0; j < nres; j++) {
+        uint64_t lo = res[j].base / ARCH_FRAME_SIZE;
+        uint64_t hi = (res[j].base + res[j].size + ARCH_FRAME_SIZE - 1) / ARCH_FRAME_SIZE;
+        if (hi > nframes)
+            hi = nframes;
+        if (lo < hi)
+            bits_fill(lo, hi, 0);
+    }
+    if (nframes)
+        bitmap[0] &= ~1ull;     /* frame 0 is never handed out: 0 means "none" */
+    bitmap_free = pop_range();
+    total_frames = bitmap_free;
+    reserved_frames = usable - bitmap_free;
+    init_cycles = arch_cycles() - c0;
+    init_ns = arch_nanotime() - t0;
+}
+
+/* Caller holds frame_lock. Takes up to n single frames from the bitmap into out. */
+static unsigned take_frames(uint64_t *out, unsigned n)
+{
+    unsigned got = 0;
+    for (uint64_t scanned = 0; got < n && scanned < nwords && bitmap_free; scanned++) {
+        uint64_t w = hint;
+        while (bitmap[w] && got < n) {
+            unsigned b = (unsigned)__builtin_ctzll(bitmap[w]);
+            bitmap[w] &= bitmap[w] - 1;
+            out[got++] = ((w << 6) + b) * ARCH_FRAME_SIZE;
+            bitmap_free--;
+        }
+        if (got < n)
+            hint = hint + 1 == nwords ? 0 : hint + 1;
+    }
+    return got;
+}
+
+/* Caller holds frame_lock. */
+static void put_frame(uint64_t pa)
+{
+    uint64_t f = pa / ARCH_FRAME_SIZE;
+    if (pa & (ARCH_FRAME_SIZE - 1) || f >= nframes || f == 0)
+        panic("frame_free: bad frame 0x%llx (max 0x%llx)", (unsigned long long)pa,
+              (unsigned long long)max_pa);
+    if (bit_test(f))
+        panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
+    bitmap[f >> 6] |= 1ull << (f & 63);
+    bitmap_free++;
+}
+
+uint64_t frame_alloc(unsigned flags)
+{
+    arch_irqflags_t irq = arch_irq_save();
+    struct frame_cache *c = &caches[cpu_index()];
+    if (c->n == 0) {
+        spin_lock(&frame_lock);
+        c->n = take_frames(c->pa, CACHE_BATCH);
+        spin_unlock(&frame_lock);
+    }
+    uint64_t pa = c->n ? c->pa[--c->n] : 0;
+    arch_irq_restore(irq);
+    if (pa && (flags & FRAME_ZERO))
+        memset(arch_phys_to_virt(pa), 0, ARCH_FRAME_SIZE);
+    return pa;
+}
+
+void frame_free(uint64_t pa)
+{
+    if (GOHEAP_DEBUG && (pa == 0 || (pa & (ARCH_FRAME_SIZE - 1)) || pa >= max_pa))
+        panic("frame_free: bad frame 0x%llx (max 0x%llx)", (unsigned long long)pa,
+              (unsigned long long)max_pa);
+    arch_irqflags_t irq = arch_irq_save();
+    struct frame_cache *c = &caches[cpu_index()];
+    if (c->n == CACHE_MAX) {
+        spin_lock(&frame_lock);
+        for (unsigned i = 0; i < CACHE_BATCH; i++)
+            put_frame(c->pa[--c->n]);
+        spin_unlock(&frame_lock);
+    }
+    c->pa[c->n++] = pa;
+    arch_irq_restore(irq);
+}
+
+void frame_drain_local(void)
+{
+    arch_irqflags_t irq = arch_irq_save();
+    struct frame_cache *c = &caches[cpu_index()];
+    spin_lock(&frame_lock);
+    while (c->n)
+        put_frame(c->pa[--c->n]);
+    spin_unlock(&frame_lock);
+    arch_irq_restore(irq);
+}
+
+/* Caller holds frame_lock. First frame >= f that is not free, or hi. */
+static uint64_t first_used(uint64_t f, uint64_t hi)
+{
+    while (f < hi) {
+        uint64_t w = ~bitmap[f >> 6] >> (f & 63);
+        if (w)
+            return f + (uint64_t)__builtin_ctzll(w) < hi ? f + (uint64_t)__builtin_ctzll(w) : hi;
+        f = (f | 63) + 1;
+    }
+    return hi;
+}
+
+/* Caller holds frame_lock. First free frame >= f, or nframes. */
+static uint64_t first_free(uint64_t f)
+{
+    while (f < nframes) {
+        uint64_t w = bitmap[f >> 6] >> (f & 63);
+        if (w)
+            return f + (uint64_t)__builtin_ctzll(w);
+        f = (f | 63) + 1;
+    }
+    return nframes;
+}
+
+uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
+{
+    if (n == 0 || align == 0 || (align & (align - 1)))
+        panic("frame_alloc_run: bad request n=%zu align=%zu", n, align);
+    uint64_t found = 0;
+    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    uint64_t f = 1;
+    while (f + n <= nframes) {
+        f = first_free(f);
+        f = (f + align - 1) & ~(uint64_t)(align - 1);
+        if (f + n > nframes)
+            break;
+        uint64_t u = first_used(f, f + n);
+        if (u == f + n) {
+            bits_fill(f, f + n, 0);
+            bitmap_free -= n;
+            found = f * ARCH_FRAME_SIZE;
+            break;
+        }
+        f = u + 1;
+    }
+    spin_unlock_irqrestore(&frame_lock, irq);
+    if (found && (flags & FRAME_ZERO))
+        memset(arch_phys_to_virt(found), 0, n * ARCH_FRAME_SIZE);
+    return found;
+}
+
+void frame_free_run(uint64_t pa, size_t n)
+{
+    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    for (size_t i = 0; i < n; i++)
+        put_frame(pa + i * ARCH_FRAME_SIZE);
+    spin_unlock_irqrestore(&frame_lock, irq);
+}
+
+uint64_t frame_free_count(void)
+{
+    struct frame_stats s;
+    frame_stats(&s);
+    return s.free;
+}
+
+void frame_stats(struct frame_stats *out)
+{
+    memset(out, 0, sizeof *out);
+    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    uint64_t free_bm = bitmap_free;
+    spin_unlock_irqrestore(&frame_lock, irq);
+    for (unsigned i = 0; i < MAX_CPUS; i++) {
+        uint64_t n = __atomic_load_n(&caches[i].n, __ATOMIC_RELAXED);
+        out->cached += n;
+        if (i < 64)
+            out->cached_cpu[i] = n;
+    }
+    out->total = total_frames;
+    out->free = free_bm + out->cached;
+    out->reserved = reserved_frames;
+    out->max_pa = max_pa;
+    out->init_ns = init_ns;
+    out->init_cycles = init_cycles;
+}

@@ -1,0 +1,132 @@
+/* kernel/ktest.c: the in-kernel test runner. Walks the ktest_suites section, runs the
+ * suites selected by the `test=` prefixes, and prints KTAP: a top-level plan over
+ * suites, and per suite a nested block with one line per case. */
+#include <stdarg.h>
+#include <string.h>
+#include <ktest.h>
+#include <percpu.h>
+#include <printk.h>
+#include <smp.h>
+
+extern const struct ktest_suite __start_ktest_suites[], __stop_ktest_suites[];
+
+static struct ktest *current;
+static struct smp_barrier all_cpus_barrier;
+static unsigned all_cpus_n;
+
+/* filter: "" or "all" selects everything; else comma-separated name prefixes. */
+static int selected(const char *name, const char *filter)
+{
+    if (!filter[0] || strcmp(filter, "all") == 0)
+        return 1;
+    const char *p = filter;
+    while (*p) {
+        const char *e = strchr(p, ',');
+        size_t n = e ? (size_t)(e - p) : strlen(p);
+        if (n && strncmp(name, p, n) == 0)
+            return 1;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 0;
+}
+
+void ktest_fail(struct ktest *t, const char *file, int line, const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintk(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    __atomic_fetch_add(&t->failures, 1, __ATOMIC_RELAXED);
+    printk("    # FAIL %s (cpu %u) %s:%d: %s\n", t->name, cpu_index(), file, line, msg);
+}
+
+void ktest_skip(struct ktest *t, const char *reason)
+{
+    t->skip_reason = reason;
+    __atomic_store_n(&t->skipped, 1, __ATOMIC_RELAXED);
+}
+
+void ktest_log(const char *fmt, ...)
+{
+    char msg[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintk(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    printk("    # %s\n", msg);
+}
+
+struct on_all {
+    struct ktest *t;
+    void (*fn)(struct ktest *t, unsigned cpu, void *arg);
+    void *arg;
+};
+
+static void on_all_tramp(unsigned cpu, void *arg)
+{
+    struct on_all *oa = arg;
+    oa->fn(oa->t, cpu, oa->arg);
+}
+
+void ktest_on_all_cpus(struct ktest *t, void (*fn)(struct ktest *t, unsigned cpu, void *arg),
+                       void *arg)
+{
+    all_cpus_n = cpus_online();
+    smp_barrier_init(&all_cpus_barrier, all_cpus_n);
+    struct on_all oa = { t, fn, arg };
+    smp_run_all(on_all_tramp, &oa);
+}
+
+void ktest_cpu_barrier(void)
+{
+    smp_barrier_wait(&all_cpus_barrier);
+}
+
+unsigned ktest_ncpus(void)
+{
+    return cpus_online();
+}
+
+unsigned ktest_run_all(const char *filter)
+{
+    unsigned nsuites = 0, failed = 0, idx = 0;
+    for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites; s++)
+        if (selected(s->name, filter))
+            nsuites++;
+    printk("KTAP version 1\n1..%u\n", nsuites);
+    for (const struct ktest_suite *s = __start_ktest_suites; s < __stop_ktest_suites; s++) {
+        if (!selected(s->name, filter))
+            continue;
+        idx++;
+        printk("    KTAP version 1\n    # Subtest: %s\n    1..%zu\n", s->name, s->ncases);
+        int init_err = s->init ? s->init() : 0;
+        unsigned suite_failed = 0;
+        for (size_t i = 0; i < s->ncases; i++) {
+            struct ktest t = { .suite = s->name, .name = s->cases[i].name };
+            if (init_err) {
+                printk("    not ok %zu %s # suite init failed: %d\n", i + 1, t.name, init_err);
+                suite_failed++;
+                continue;
+            }
+            current = &t;
+            s->cases[i].fn(&t);
+            current = 0;
+            if (t.failures) {
+                printk("    not ok %zu %s\n", i + 1, t.name);
+                suite_failed++;
+            } else if (t.skipped) {
+                printk("    ok %zu %s # SKIP %s\n", i + 1, t.name, t.skip_reason);
+            } else {
+                printk("    ok %zu %s\n", i + 1, t.name);
+            }
+        }
+        if (s->fini && !init_err)
+            s->fini();
+        printk("%s %u %s\n", suite_failed ? "not ok" : "ok", idx, s->name);
+        failed += suite_failed;
+    }
+    return failed;
+}
