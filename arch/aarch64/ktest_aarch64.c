@@ -14,7 +14,7 @@
 #include "a64.h"
 
 /* ---- identity ---------------------------------------------------------------------- */
-static _Atomic uint64_t seen_index_mask;
+static uint64_t seen_index_mask;           /* __atomic builtins only */
 
 static void identity_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
@@ -123,7 +123,7 @@ static void t_abort_decode(struct ktest *t)
  * and waits; CPU 0 unmaps (broadcast TLBI + DSB ISH) while they are masked, so no
  * interrupt could have helped; then each faults on its next access. */
 static uintptr_t shoot_va;
-static _Atomic unsigned shoot_phase;
+static unsigned shoot_phase;               /* __atomic builtins only */
 
 static void shoot_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
