@@ -1,0 +1,646 @@
+/* alloc/pagealloc.c: the page allocator's radix tree of summaries over chunk bitmaps:
+ * grow, first-fit alloc/free with a search hint, scavenging support, the per-CPU page
+ * cache, and lazily mapped metadata. Design and numbers: docs/pagealloc.md. */
+#include "pagealloc.h"
+
+#include "knobs.h"
+#include "pallocbits.h"
+#include "platform.h"
+#include "util.h"
+
+#define PA_NONE (~(uintptr_t)0)
+#define FRAME ((uintptr_t)GOHEAP_SYS_FRAME_SIZE)
+#define CHUNKS_PER_ROOT ((uintptr_t)1 << (PALLOC_LEVEL_BITS * (PALLOC_LEVELS - 1))) /* 4096 */
+
+/* An entry at level l covers 2^level_log_pages[l] pages. */
+static const unsigned level_log_pages[PALLOC_LEVELS] = {21, 18, 15, 12, 9};
+
+/* Level-l entry index of chunk c. */
+static inline uintptr_t level_index(uintptr_t c, unsigned l) {
+    return c >> (PALLOC_LEVEL_BITS * (PALLOC_LEVELS - 1 - l));
+}
+
+/* ---- Messages ------------------------------------------------------------------------ */
+/* "goheap: pagealloc: <what> (0x<a>, 0x<b>)": `what` names the two values. */
+static _Noreturn GH_COLD void pa_panic(const char *what, uint64_t a, uint64_t b) {
+    gh_panicf("goheap: pagealloc: %s (0x%lx, 0x%lx)", what, (unsigned long)a, (unsigned long)b);
+}
+
+static GH_COLD void pa_log(const char *what, uint64_t a, uint64_t b) {
+    gh_logf("goheap: pagealloc: %s (0x%lx, 0x%lx)", what, (unsigned long)a, (unsigned long)b);
+}
+
+/* ---- Addresses --------------------------------------------------------------------------- */
+static inline uintptr_t page_of(const struct pagealloc *pa, uintptr_t addr) {
+    return (addr - pa->base) >> GOHEAP_PAGE_SHIFT;
+}
+static inline uintptr_t addr_of(const struct pagealloc *pa, uintptr_t page) {
+    return pa->base + (page << GOHEAP_PAGE_SHIFT);
+}
+static inline uintptr_t min_up(uintptr_t a, uintptr_t b) { return a < b ? a : b; }
+
+/* ---- Metadata mapping --------------------------------------------------------------------
+ * All metadata lives in one reservation: [frame bitmap][level 0] .. [level 4][chunk
+ * bitmaps][scavenge index]. The frame bitmap and level 0 are mapped at init; the rest
+ * frame by frame as grow needs it, so what is committed follows the grown heap. */
+static inline int meta_frame_mapped(const struct pagealloc *pa, uintptr_t f) {
+    return (pa->meta_mapped_bits[f / 64] >> (f % 64)) & 1;
+}
+
+static inline int meta_is_mapped(const struct pagealloc *pa, const void *p) {
+    return meta_frame_mapped(pa, ((uintptr_t)p - pa->meta_base) / FRAME);
+}
+
+/* Maps every unmapped frame of [p, p + len). Returns 0 or -1. */
+static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
+    uintptr_t f = ((uintptr_t)p - pa->meta_base) / FRAME;
+    uintptr_t last = ((uintptr_t)p + len - 1 - pa->meta_base) / FRAME;
+    while (f <= last) {
+        if (meta_frame_mapped(pa, f)) {
+            f++;
+            continue;
+        }
+        uintptr_t g = f;
+        while (g <= last && !meta_frame_mapped(pa, g))
+            g++;
+        if (goheap_sys_map((void *)(pa->meta_base + f * FRAME), (g - f) * FRAME) != 0)
+            return -1;
+        pa->meta_mapped += (g - f) * FRAME;
+        for (; f < g; f++)
+            pa->meta_mapped_bits[f / 64] |= 1ull << (f % 64);
+    }
+    return 0;
+}
+
+static inline uintptr_t round_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+
+int pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
+    *pa = (struct pagealloc){0};
+    if (base % PALLOC_CHUNK_BYTES || bytes % PALLOC_CHUNK_BYTES || bytes == 0 ||
+        base + bytes < base)
+        return -1;
+    uintptr_t nchunks = bytes / PALLOC_CHUNK_BYTES;
+    uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT;
+    uintptr_t off[PALLOC_LEVELS + 2], other = 0;
+    for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
+        off[l] = other;
+        other += round_up((root << (PALLOC_LEVEL_BITS * l)) * sizeof(pallocsum_t), FRAME);
+    }
+    off[PALLOC_LEVELS] = other;
+    other += round_up(nchunks * sizeof(struct pallocdata), FRAME);
+    off[PALLOC_LEVELS + 1] = other;
+    other += round_up(nchunks * sizeof(uint16_t), FRAME);
+    /* The frame bitmap covers itself too: one bit per frame of the reservation. */
+    uintptr_t bm_frames = 1;
+    while (bm_frames * FRAME * 8 < other / FRAME + bm_frames)
+        bm_frames++;
+    uintptr_t bm = bm_frames * FRAME, total = bm + other;
+    void *meta = goheap_sys_reserve(total, FRAME);
+    if (!meta)
+        return -1;
+    pa->meta_base = (uintptr_t)meta;
+    pa->meta_reserved = total;
+    /* Map the bitmap and the root level by hand (meta_ensure needs the bitmap). */
+    uintptr_t fixed = bm + round_up(root * sizeof(pallocsum_t), FRAME);
+    if (goheap_sys_map(meta, fixed) != 0)
+        return -1;
+    pa->meta_mapped = fixed;
+    pa->meta_mapped_bits = (uint64_t *)meta;
+    for (uintptr_t f = 0; f < fixed / FRAME; f++)
+        pa->meta_mapped_bits[f / 64] |= 1ull << (f % 64);
+    for (unsigned l = 0; l < PALLOC_LEVELS; l++)
+        pa->sum[l] = (pallocsum_t *)(pa->meta_base + bm + off[l]);
+    pa->chunks = (struct pallocdata *)(pa->meta_base + bm + off[PALLOC_LEVELS]);
+    pa->scav_index = (uint16_t *)(pa->meta_base + bm + off[PALLOC_LEVELS + 1]);
+    pa->base = base;
+    pa->limit = base + bytes;
+    pa->nchunks = nchunks;
+    pa->root_entries = (unsigned)root;
+    pa->search_addr = pa->limit; /* nothing grown: nothing to find */
+    pa->chunk_lo = nchunks;
+    pa->chunk_hi = 0;
+    return 0;
+}
+
+/* ---- Summary updates ------------------------------------------------------------------------ */
+/* Re-summarises chunks [c0, c1] from their bitmaps and propagates to the root,
+ * stopping at the first level where nothing changed. */
+static void update(struct pagealloc *pa, uintptr_t c0, uintptr_t c1) {
+    int changed = 0;
+    for (uintptr_t c = c0; c <= c1; c++) {
+        pallocsum_t s = pallocbits_summarize(pa->chunks[c].alloc);
+        if (s != pa->sum[PALLOC_LEVELS - 1][c]) {
+            pa->sum[PALLOC_LEVELS - 1][c] = s;
+            changed = 1;
+        }
+    }
+    for (int l = PALLOC_LEVELS - 2; l >= 0 && changed; l--) {
+        uintptr_t lo = level_index(c0, (unsigned)l), hi = level_index(c1, (unsigned)l);
+        changed = 0;
+        for (uintptr_t p = lo; p <= hi; p++) {
+            pallocsum_t s = pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
+            if (s != pa->sum[l][p]) {
+                pa->sum[l][p] = s;
+                changed = 1;
+            }
+        }
+    }
+}
+
+/* ---- Find ------------------------------------------------------------------------------------- */
+/* Address-ordered first fit of npages, walking down the tree from the root. Returns
+ * the page index or PA_NONE (no run). *first_free: a page index such that every page
+ * below it is in use (the first free page when the walk could tell, else a bound). */
+static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
+    uintptr_t sidx = page_of(pa, pa->search_addr);
+    uintptr_t entry = 0; /* the entry chosen at the previous level */
+    uintptr_t ff = sidx;
+    int refining = 1; /* the walk is still inside the first non-empty region */
+    for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
+        unsigned logp = level_log_pages[l];
+        uintptr_t whole = (uintptr_t)1 << logp;
+        uintptr_t blk = l == 0 ? 0 : entry * 8, nent = l == 0 ? pa->root_entries : 8;
+        uintptr_t si = sidx >> logp, j = si > blk ? si - blk : 0;
+        uintptr_t size = 0, run = 0, first_nz = PA_NONE;
+        int descended = 0;
+        for (; j < nent; j++) {
+            pallocsum_t s = pa->sum[l][blk + j];
+            if (s == 0) {
+                size = 0;
+                continue;
+            }
+            if (first_nz == PA_NONE) {
+                first_nz = blk + j;
+                if (refining && (first_nz << logp) > ff)
+                    ff = first_nz << logp;
+            }
+            uintptr_t st = pallocsum_start(s);
+            if (size + st >= npages) { /* a run straddling entries, or at this one's start */
+                if (size == 0)
+                    run = (blk + j) << logp;
+                *first_free = ff;
+                return run;
+            }
+            if (pallocsum_max(s) >= npages) {
+                entry = blk + j;
+                descended = 1;
+                break;
+            }
+            if (size == 0 || st < whole) {
+                size = pallocsum_end(s);
+                run = ((blk + j + 1) << logp) - size;
+            } else {
+                size += whole;
+            }
+        }
+        if (!descended) {
+            if (l == 0) {
+                *first_free = ff;
+                return PA_NONE;
+            }
+            pa_panic("bad summary data: no fit below a summary that promised one (level, npages)", l,
+                     npages);
+        }
+        if (entry != first_nz)
+            refining = 0;
+    }
+    /* entry is a chunk whose max >= npages. */
+    uintptr_t from = (sidx >> PALLOC_CHUNK_PAGES_LOG) == entry ? sidx % PALLOC_CHUNK_PAGES : 0;
+    unsigned cff;
+    unsigned i = pallocbits_find(pa->chunks[entry].alloc, (unsigned)npages, (unsigned)from, &cff);
+    if (i == PALLOC_NOT_FOUND)
+        pa_panic("bad summary data: chunk has no fit (chunk, npages)", addr_of(pa, entry * PALLOC_CHUNK_PAGES),
+                 npages);
+    if (refining)
+        ff = entry * PALLOC_CHUNK_PAGES + cff;
+    *first_free = ff;
+    return entry * PALLOC_CHUNK_PAGES + i;
+}
+
+/* First fit with the fast path: a fit inside search_addr's own chunk. */
+static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
+    if (pa->search_addr >= pa->limit)
+        return PA_NONE;
+    uintptr_t sidx = page_of(pa, pa->search_addr);
+    uintptr_t c = sidx >> PALLOC_CHUNK_PAGES_LOG, idx = sidx % PALLOC_CHUNK_PAGES;
+    const pallocsum_t *leaf = &pa->sum[PALLOC_LEVELS - 1][c];
+    if (idx + npages <= PALLOC_CHUNK_PAGES && meta_is_mapped(pa, leaf) &&
+        pallocsum_max(*leaf) >= npages) {
+        unsigned cff;
+        unsigned i = pallocbits_find(pa->chunks[c].alloc, (unsigned)npages, (unsigned)idx, &cff);
+        if (i != PALLOC_NOT_FOUND) {
+            *first_free = c * PALLOC_CHUNK_PAGES + cff;
+            return c * PALLOC_CHUNK_PAGES + i;
+        }
+    }
+    return find(pa, npages, first_free);
+}
+
+/* ---- Range state changes ---------------------------------------------------------------------- */
+/* Loops over each chunk piece [i, i + n) of pages [page, page + npages). */
+#define FOR_EACH_PIECE(page, npages, c, i, n)                                                    \
+    for (uintptr_t c = (page) >> PALLOC_CHUNK_PAGES_LOG, _p = (page), _end = (page) + (npages); \
+         _p < _end; c++, _p = c << PALLOC_CHUNK_PAGES_LOG)                                       \
+        for (unsigned i = (unsigned)(_p % PALLOC_CHUNK_PAGES),                                   \
+                      n = (unsigned)min_up(PALLOC_CHUNK_PAGES - i, _end - _p),                   \
+                      _once = 1;                                                                 \
+             _once; _once = 0)
+
+static inline void scav_cursor_raise(struct pagealloc *pa, uintptr_t c) {
+    if (c + 1 > pa->scav_chunk)
+        pa->scav_chunk = c + 1;
+}
+
+/* Scavenged pages [page, page + n) were just mapped: they become free and backed. */
+static void mark_backed(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        pallocbits_clear(pa->chunks[c].scav, i, n);
+        pa->scav_index[c] += (uint16_t)n;
+        scav_cursor_raise(pa, c);
+    }
+    pa->npages_scav -= npages;
+}
+
+/* Maps the scavenged pages of the free range [page, page + npages), in runs that may
+ * cross chunks. Returns the number mapped, or PA_NONE if a map failed (the runs
+ * mapped before stay free and backed). */
+static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    uintptr_t total = 0, run = 0, run_len = 0;
+    for (uintptr_t p = page; p <= page + npages; p++) {
+        int scav = 0;
+        if (p < page + npages) {
+            const struct pallocdata *d = &pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG];
+            unsigned k = (unsigned)(p % PALLOC_CHUNK_PAGES);
+            /* skip whole unscavenged words quickly */
+            if (k % 64 == 0 && d->scav[k / 64] == 0 && p + 64 <= page + npages && !run_len) {
+                p += 63;
+                continue;
+            }
+            scav = (d->scav[k / 64] >> (k % 64)) & 1;
+        }
+        if (scav) {
+            if (run_len++ == 0)
+                run = p;
+            continue;
+        }
+        if (run_len) {
+            if (goheap_sys_map((void *)addr_of(pa, run), run_len << GOHEAP_PAGE_SHIFT) != 0)
+                return PA_NONE;
+            mark_backed(pa, run, run_len);
+            total += run_len;
+            run_len = 0;
+        }
+    }
+    return total;
+}
+
+/* Marks free, backed pages [page, page + npages) in use. */
+static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        struct pallocdata *d = &pa->chunks[c];
+        if (GOHEAP_DEBUG && (pallocbits_count(d->alloc, i, n) || pallocbits_count(d->scav, i, n)))
+            pa_panic("alloc over pages not free and backed (addr, npages)",
+                     addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
+        pallocbits_set(d->alloc, i, n);
+        pa->scav_index[c] -= (uint16_t)n;
+    }
+    pa->npages_free -= npages;
+    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+}
+
+/* Checks that [base, base + npages) is page-aligned, inside the arena and in use. */
+static uintptr_t check_in_use(const struct pagealloc *pa, uintptr_t base, uintptr_t npages,
+                              const char *what) {
+    if (npages == 0 || base % GOHEAP_PAGE_SIZE || base < pa->base || base >= pa->limit ||
+        npages > (pa->limit - base) >> GOHEAP_PAGE_SHIFT)
+        pa_panic(what, base, npages);
+    uintptr_t page = page_of(pa, base);
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        if (!meta_is_mapped(pa, &pa->chunks[c]) || !pallocbits_all_set(pa->chunks[c].alloc, i, n))
+            pa_panic(what, addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
+    }
+    return page;
+}
+
+/* ---- Grow, alloc, free -------------------------------------------------------------------------- */
+static int chunk_grown(const struct pagealloc *pa, uintptr_t c) {
+    if (pa->sum[PALLOC_LEVELS - 1][c] != 0)
+        return 1;
+    for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++)
+        if (pa->chunks[c].alloc[w])
+            return 1;
+    return 0;
+}
+
+int pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    if (base % PALLOC_CHUNK_BYTES || npages % PALLOC_CHUNK_PAGES || npages == 0 ||
+        base < pa->base || base >= pa->limit ||
+        npages / PALLOC_CHUNK_PAGES > (pa->limit - base) / PALLOC_CHUNK_BYTES)
+        pa_panic("grow: range not chunk-aligned or outside the arena (base, npages)", base, npages);
+    uintptr_t c0 = (base - pa->base) / PALLOC_CHUNK_BYTES;
+    uintptr_t c1 = c0 + npages / PALLOC_CHUNK_PAGES; /* exclusive */
+    /* Summaries: whole blocks of 8 siblings, so merges can read every child. */
+    for (unsigned l = 1; l < PALLOC_LEVELS; l++) {
+        uintptr_t lo = level_index(c0, l) & ~(uintptr_t)7, hi = level_index(c1 - 1, l) | 7;
+        if (meta_ensure(pa, &pa->sum[l][lo], (hi - lo + 1) * sizeof(pallocsum_t)))
+            return -1;
+    }
+    if (meta_ensure(pa, &pa->chunks[c0], (c1 - c0) * sizeof(struct pallocdata)) ||
+        meta_ensure(pa, &pa->scav_index[c0], (c1 - c0) * sizeof(uint16_t)))
+        return -1;
+    for (uintptr_t c = c0; c < c1; c++)
+        if (chunk_grown(pa, c))
+            pa_panic("grow: chunk already grown (chunk, npages)", pa->base + c * PALLOC_CHUNK_BYTES, npages);
+    for (uintptr_t c = c0; c < c1; c++) {
+        for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++) {
+            pa->chunks[c].alloc[w] = 0;
+            pa->chunks[c].scav[w] = ~0ull; /* fresh memory is unbacked */
+        }
+        pa->scav_index[c] = 0;
+    }
+    pa->npages_grown += npages;
+    pa->npages_free += npages;
+    pa->npages_scav += npages;
+    if (c0 < pa->chunk_lo)
+        pa->chunk_lo = c0;
+    if (c1 > pa->chunk_hi)
+        pa->chunk_hi = c1;
+    if (base < pa->search_addr)
+        pa->search_addr = base;
+    update(pa, c0, c1 - 1);
+    return 0;
+}
+
+uintptr_t pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
+    if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES) {
+        if (err)
+            *err = PAGEALLOC_NOSPACE;
+        return 0;
+    }
+    uintptr_t ff, page = find_fit(pa, npages, &ff);
+    if (page == PA_NONE) {
+        if (npages == 1)
+            pa->search_addr = pa->limit; /* not even one free page: the heap is full */
+        if (err)
+            *err = PAGEALLOC_NOSPACE;
+        return 0;
+    }
+    uintptr_t mapped = map_scavenged(pa, page, npages);
+    if (mapped == PA_NONE) {
+        if (err)
+            *err = PAGEALLOC_NOMEM;
+        return 0;
+    }
+    alloc_range(pa, page, npages);
+    /* Everything below ff is in use; if the run began at ff, everything below its end. */
+    uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
+    if (hint > pa->search_addr)
+        pa->search_addr = hint;
+    if (scav)
+        *scav = mapped;
+    if (err)
+        *err = PAGEALLOC_OK;
+    return addr_of(pa, page);
+}
+
+void pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    uintptr_t page = check_in_use(pa, base, npages, "free of pages not in use (addr, npages)");
+    if (npages == 1) { /* free1: one bit, one chunk */
+        uintptr_t c = page >> PALLOC_CHUNK_PAGES_LOG;
+        unsigned i = (unsigned)(page % PALLOC_CHUNK_PAGES);
+        pa->chunks[c].alloc[i / 64] &= ~(1ull << (i % 64));
+        pa->scav_index[c]++;
+        scav_cursor_raise(pa, c);
+    } else {
+        FOR_EACH_PIECE(page, npages, c, i, n) {
+            pallocbits_clear(pa->chunks[c].alloc, i, n);
+            pa->scav_index[c] += (uint16_t)n;
+            scav_cursor_raise(pa, c);
+        }
+    }
+    pa->npages_free += npages;
+    if (base < pa->search_addr)
+        pa->search_addr = base;
+    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+}
+
+/* ---- Scavenging ---------------------------------------------------------------------------------- */
+uintptr_t pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages) {
+    const uintptr_t per_frame = FRAME / sizeof(uint16_t); /* index entries per frame */
+    if (max_pages == 0)
+        return 0;
+    if (max_pages > PALLOC_CHUNK_PAGES)
+        max_pages = PALLOC_CHUNK_PAGES;
+    while (pa->scav_chunk > pa->chunk_lo) {
+        uintptr_t c = pa->scav_chunk - 1;
+        if (!meta_is_mapped(pa, &pa->scav_index[c])) { /* a hole never grown */
+            pa->scav_chunk = c - c % per_frame;
+            continue;
+        }
+        if (pa->scav_index[c] == 0) {
+            pa->scav_chunk = c;
+            continue;
+        }
+        unsigned n, i = pallocbits_find_scavenge(&pa->chunks[c], (unsigned)max_pages, &n);
+        if (i == PALLOC_NOT_FOUND)
+            pa_panic("scavenge index promised free pages (chunk, count)", pa->base + c * PALLOC_CHUNK_BYTES,
+                     pa->scav_index[c]);
+        pallocbits_set(pa->chunks[c].alloc, i, n);
+        pa->scav_index[c] -= (uint16_t)n;
+        pa->npages_free -= n;
+        pa->npages_scavenging += n;
+        update(pa, c, c);
+        *npages = n;
+        return addr_of(pa, c * PALLOC_CHUNK_PAGES + i);
+    }
+    return 0;
+}
+
+void pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    uintptr_t page = check_in_use(pa, base, npages, "scavenge_done of pages not taken (addr, npages)");
+    if (npages > pa->npages_scavenging)
+        pa_panic("scavenge_done of more pages than taken (base, npages)", base, npages);
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        pallocbits_clear(pa->chunks[c].alloc, i, n);
+        pallocbits_set(pa->chunks[c].scav, i, n);
+    }
+    pa->npages_scavenging -= npages;
+    pa->npages_free += npages;
+    pa->npages_scav += npages;
+    if (base < pa->search_addr)
+        pa->search_addr = base;
+    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+}
+
+/* ---- Page cache ------------------------------------------------------------------------------------ */
+int pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
+    if (c->cache != 0)
+        pa_panic("pagecache_refill of a non-empty cache (base, bits)", c->base, c->cache);
+    uintptr_t ff, page = find_fit(pa, 1, &ff);
+    if (page == PA_NONE) {
+        pa->search_addr = pa->limit;
+        return -1;
+    }
+    uintptr_t ch = page >> PALLOC_CHUNK_PAGES_LOG;
+    unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
+    struct pallocdata *d = &pa->chunks[ch];
+    uint64_t cache = ~d->alloc[w], scav = d->scav[w] & cache;
+    d->alloc[w] = ~0ull;
+    d->scav[w] = 0;
+    unsigned nfree = (unsigned)__builtin_popcountll(cache);
+    unsigned nscav = (unsigned)__builtin_popcountll(scav);
+    pa->npages_free -= nfree;
+    pa->npages_scav -= nscav;
+    pa->scav_index[ch] -= (uint16_t)(nfree - nscav);
+    update(pa, ch, ch);
+    uintptr_t wpage = ch * PALLOC_CHUNK_PAGES + w * 64;
+    c->base = addr_of(pa, wpage);
+    c->cache = cache;
+    c->scav = scav;
+    /* page was the first free page at or above the hint: below the window's end,
+     * everything is now in use. */
+    if (addr_of(pa, wpage + 64) > pa->search_addr)
+        pa->search_addr = addr_of(pa, wpage + 64);
+    return 0;
+}
+
+uintptr_t pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav, int *err) {
+    unsigned i;
+    if (npages == 1)
+        i = c->cache ? (unsigned)__builtin_ctzll(c->cache) : 64;
+    else if (npages >= 1 && npages <= 64)
+        i = bitrange_find64(c->cache, npages);
+    else
+        i = 64;
+    if (i >= 64) {
+        if (err)
+            *err = PAGEALLOC_NOSPACE;
+        return 0;
+    }
+    uint64_t m = bits_mask(i, npages), s = c->scav & m;
+    unsigned nscav = (unsigned)__builtin_popcountll(s);
+    while (s) {
+        unsigned lo = (unsigned)__builtin_ctzll(s);
+        uint64_t x = s >> lo;
+        unsigned len = x == ~0ull ? 64 : (unsigned)__builtin_ctzll(~x);
+        uintptr_t a = c->base + ((uintptr_t)lo << GOHEAP_PAGE_SHIFT);
+        if (goheap_sys_map((void *)a, (uintptr_t)len << GOHEAP_PAGE_SHIFT) != 0) {
+            if (err)
+                *err = PAGEALLOC_NOMEM;
+            return 0;
+        }
+        c->scav &= ~bits_mask(lo, len);
+        s &= ~bits_mask(lo, len);
+    }
+    c->cache &= ~m;
+    if (scav)
+        *scav = nscav;
+    if (err)
+        *err = PAGEALLOC_OK;
+    return c->base + ((uintptr_t)i << GOHEAP_PAGE_SHIFT);
+}
+
+void pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
+    if (c->cache == 0) {
+        c->base = 0;
+        c->scav = 0;
+        return;
+    }
+    uintptr_t page = page_of(pa, c->base);
+    uintptr_t ch = page >> PALLOC_CHUNK_PAGES_LOG;
+    unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
+    struct pallocdata *d = &pa->chunks[ch];
+    if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache))
+        pa_panic("pagecache_flush: cached pages not in use in the tree (base, bits)", c->base, c->cache);
+    d->alloc[w] &= ~c->cache;
+    d->scav[w] |= c->scav;
+    unsigned nfree = (unsigned)__builtin_popcountll(c->cache);
+    unsigned nscav = (unsigned)__builtin_popcountll(c->scav);
+    pa->npages_free += nfree;
+    pa->npages_scav += nscav;
+    pa->scav_index[ch] += (uint16_t)(nfree - nscav);
+    if (nfree > nscav)
+        scav_cursor_raise(pa, ch);
+    uintptr_t lowest = c->base + ((uintptr_t)__builtin_ctzll(c->cache) << GOHEAP_PAGE_SHIFT);
+    if (lowest < pa->search_addr)
+        pa->search_addr = lowest;
+    update(pa, ch, ch);
+    c->base = 0;
+    c->cache = 0;
+    c->scav = 0;
+}
+
+/* ---- Queries and validation ----------------------------------------------------------------------- */
+int pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr) {
+    if (addr < pa->base || addr >= pa->limit)
+        return 0;
+    uintptr_t page = page_of(pa, addr), c = page >> PALLOC_CHUNK_PAGES_LOG;
+    if (!meta_is_mapped(pa, &pa->chunks[c]))
+        return 0;
+    unsigned i = (unsigned)(page % PALLOC_CHUNK_PAGES);
+    return (int)((pa->chunks[c].alloc[i / 64] >> (i % 64)) & 1);
+}
+
+static unsigned check_fail(unsigned bad, const char *what, uint64_t a, uint64_t b) {
+    if (bad < 8)
+        pa_log(what, a, b);
+    return bad + 1;
+}
+
+unsigned pagealloc_check(const struct pagealloc *pa) {
+    unsigned bad = 0;
+    uintptr_t nfree = 0, nscav = 0, ngrown = 0;
+    for (uintptr_t c = pa->chunk_lo; c < pa->chunk_hi; c++) {
+        if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->scav_index[c]) ||
+            !meta_is_mapped(pa, &pa->sum[PALLOC_LEVELS - 1][c]) || !chunk_grown(pa, c))
+            continue;
+        const struct pallocdata *d = &pa->chunks[c];
+        uintptr_t cbase = pa->base + c * PALLOC_CHUNK_BYTES;
+        unsigned unscav_free = 0;
+        ngrown += PALLOC_CHUNK_PAGES;
+        for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++) {
+            if (d->alloc[w] & d->scav[w])
+                bad = check_fail(bad, "check: page both in use and scavenged (chunk, word)", cbase, w);
+            nfree += (unsigned)__builtin_popcountll(~d->alloc[w]);
+            nscav += (unsigned)__builtin_popcountll(d->scav[w] & ~d->alloc[w]);
+            unscav_free += (unsigned)__builtin_popcountll(~d->alloc[w] & ~d->scav[w]);
+        }
+        if (pa->sum[PALLOC_LEVELS - 1][c] != pallocbits_summarize(d->alloc))
+            bad = check_fail(bad, "check: stale leaf summary (chunk, sum)", cbase, pa->sum[PALLOC_LEVELS - 1][c]);
+        if (pa->scav_index[c] != unscav_free)
+            bad = check_fail(bad, "check: wrong scavenge index (chunk, index)", cbase, pa->scav_index[c]);
+        if (unscav_free && c >= pa->scav_chunk)
+            bad = check_fail(bad, "check: scavenge cursor below a candidate (chunk, cursor)", cbase, pa->scav_chunk);
+        /* the hint: no free page below search_addr */
+        for (unsigned i = 0; i < PALLOC_CHUNK_PAGES; i++) {
+            uintptr_t a = cbase + ((uintptr_t)i << GOHEAP_PAGE_SHIFT);
+            if (a >= pa->search_addr)
+                break;
+            if (!((d->alloc[i / 64] >> (i % 64)) & 1)) {
+                bad = check_fail(bad, "check: free page below search_addr (page, search_addr)", a, pa->search_addr);
+                break;
+            }
+        }
+    }
+    /* Interior levels: each entry is the merge of its 8 children. */
+    if (pa->chunk_lo < pa->chunk_hi) {
+        for (int l = PALLOC_LEVELS - 2; l >= 0; l--) {
+            uintptr_t lo = level_index(pa->chunk_lo, (unsigned)l);
+            uintptr_t hi = level_index(pa->chunk_hi - 1, (unsigned)l);
+            for (uintptr_t p = lo; p <= hi; p++) {
+                if (!meta_is_mapped(pa, &pa->sum[l + 1][p * 8]))
+                    continue;
+                pallocsum_t want = pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
+                if (pa->sum[l][p] != want)
+                    bad = check_fail(bad, "check: stale summary (level, entry)", (uint64_t)l, p);
+            }
+        }
+    }
+    if (ngrown != pa->npages_grown)
+        bad = check_fail(bad, "check: grown pages (counted, counter)", ngrown, pa->npages_grown);
+    if (nfree != pa->npages_free)
+        bad = check_fail(bad, "check: free pages (counted, counter)", nfree, pa->npages_free);
+    if (nscav != pa->npages_scav)
+        bad = check_fail(bad, "check: scavenged pages (counted, counter)", nscav, pa->npages_scav);
+    return bad;
+}

@@ -1,0 +1,56 @@
+/* alloc/pallocbits.h: operations on one chunk's 512-bit page bitmaps (internal to the
+ * page allocator): range set/clear/count, first-fit search, summaries, and the
+ * downward search for scavenging candidates. Bit i of word i/64 is page i. */
+#ifndef GOHEAP_PALLOCBITS_H
+#define GOHEAP_PALLOCBITS_H
+
+#include <stdint.h>
+
+#include "pagealloc.h"
+
+#define PALLOC_NOT_FOUND 0xffffffffu
+
+/* Lowest index i such that bits i .. i+n-1 of c are all set (1 <= n <= 64), or 64
+ * when there is none. */
+static inline unsigned bitrange_find64(uint64_t c, unsigned n) {
+    /* After the loop, bit i of c is set iff c had a run of n ones starting at i. Each
+     * step ANDs in a copy shifted by at most the run length covered so far, so runs
+     * of length L become runs of length L + s without gaps. */
+    unsigned covered = 1, need = n - 1;
+    while (need > 0 && c != 0) {
+        unsigned s = covered < need ? covered : need;
+        c &= c >> s;
+        need -= s;
+        covered += s;
+    }
+    return c ? (unsigned)__builtin_ctzll(c) : 64;
+}
+
+/* Mask of bits [lo, lo + n) within one word (lo + n <= 64, n >= 1). */
+static inline uint64_t bits_mask(unsigned lo, unsigned n) {
+    return (n >= 64 ? ~0ull : ((1ull << n) - 1)) << lo;
+}
+
+void pallocbits_set(uint64_t *w, unsigned i, unsigned n);
+void pallocbits_clear(uint64_t *w, unsigned i, unsigned n);
+unsigned pallocbits_count(const uint64_t *w, unsigned i, unsigned n);
+/* 1 if every bit of [i, i+n) is set, 0 otherwise. */
+int pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n);
+
+/* First fit of npages (1..512) free (0) bits at or above `from`. Returns the index or
+ * PALLOC_NOT_FOUND; *first_free = first free page at or above `from` (512 if none). */
+unsigned pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
+                         unsigned *first_free);
+
+/* The (start, max, end) summary of an alloc bitmap. */
+pallocsum_t pallocbits_summarize(const uint64_t *alloc);
+
+/* The highest run of bits that are free and unscavenged (alloc = 0, scav = 0), cut to
+ * its top max_pages pages. Returns its first index and *n, or PALLOC_NOT_FOUND. */
+unsigned pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pages,
+                                  unsigned *n);
+
+/* Merge of 8 consecutive child summaries, each covering 2^log_pages pages. */
+pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages);
+
+#endif /* GOHEAP_PALLOCBITS_H */

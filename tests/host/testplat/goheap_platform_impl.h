@@ -1,0 +1,25 @@
+/* tests/host/testplat/goheap_platform_impl.h: the inline part of the test-only
+ * platform (tests/host/testplatform.c) used by the page-allocator host tests:
+ * one CPU, a plain spinlock, 4 KiB frames. */
+#ifndef GOHEAP_PLATFORM_IMPL_H
+#define GOHEAP_PLATFORM_IMPL_H
+
+#define GOHEAP_SYS_FRAME_SIZE 4096
+
+typedef struct {
+    int v;
+} goheap_lock_t;
+typedef int goheap_pin_t;
+
+static inline unsigned goheap_sys_pin(goheap_pin_t *saved) {
+    *saved = 0;
+    return 0;
+}
+static inline void goheap_sys_unpin(goheap_pin_t saved) { (void)saved; }
+static inline void goheap_sys_lock(goheap_lock_t *l) {
+    while (__atomic_exchange_n(&l->v, 1, __ATOMIC_ACQUIRE))
+        ;
+}
+static inline void goheap_sys_unlock(goheap_lock_t *l) { __atomic_store_n(&l->v, 0, __ATOMIC_RELEASE); }
+
+#endif
