@@ -182,10 +182,28 @@ int pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr);
  * lock. */
 unsigned pagealloc_check(const struct pagealloc *pa);
 
-/* Summary packing, exposed for tests. */
-pallocsum_t pallocsum_pack(unsigned start, unsigned max, unsigned end);
-unsigned pallocsum_start(pallocsum_t s);
-unsigned pallocsum_max(pallocsum_t s);
-unsigned pallocsum_end(pallocsum_t s);
+/* ---- Summary packing (inline: the tree walk reads these constantly) ---------------- */
+#define PALLOC_SUM_FIELD_MASK ((1ull << PALLOC_SUM_LOG_MAX) - 1)
+#define PALLOC_SUM_MAX_VALUE (1u << PALLOC_SUM_LOG_MAX) /* 2^21 pages: one root entry */
+#define PALLOC_SUM_ALL_FREE (1ull << 63)
+
+static inline pallocsum_t pallocsum_pack(unsigned start, unsigned max, unsigned end) {
+    if (max == PALLOC_SUM_MAX_VALUE) /* only a fully free root entry reaches 2^21 */
+        return PALLOC_SUM_ALL_FREE;
+    return (uint64_t)start | (uint64_t)max << PALLOC_SUM_LOG_MAX |
+           (uint64_t)end << (2 * PALLOC_SUM_LOG_MAX);
+}
+static inline unsigned pallocsum_start(pallocsum_t s) {
+    return s & PALLOC_SUM_ALL_FREE ? PALLOC_SUM_MAX_VALUE : (unsigned)(s & PALLOC_SUM_FIELD_MASK);
+}
+static inline unsigned pallocsum_max(pallocsum_t s) {
+    return s & PALLOC_SUM_ALL_FREE ? PALLOC_SUM_MAX_VALUE
+                                   : (unsigned)(s >> PALLOC_SUM_LOG_MAX & PALLOC_SUM_FIELD_MASK);
+}
+static inline unsigned pallocsum_end(pallocsum_t s) {
+    return s & PALLOC_SUM_ALL_FREE
+               ? PALLOC_SUM_MAX_VALUE
+               : (unsigned)(s >> (2 * PALLOC_SUM_LOG_MAX) & PALLOC_SUM_FIELD_MASK);
+}
 
 #endif /* GOHEAP_PAGEALLOC_H */

@@ -3,28 +3,6 @@
 #include "pallocbits.h"
 
 /* ---- Packed summaries ------------------------------------------------------------ */
-#define SUM_FIELD_MASK ((1ull << PALLOC_SUM_LOG_MAX) - 1)
-#define SUM_MAX_VALUE (1u << PALLOC_SUM_LOG_MAX) /* 2^21: a whole root entry */
-#define SUM_ALL_FREE (1ull << 63)
-
-pallocsum_t pallocsum_pack(unsigned start, unsigned max, unsigned end) {
-    if (max == SUM_MAX_VALUE)
-        return SUM_ALL_FREE; /* only a fully free root entry reaches 2^21 */
-    return (uint64_t)start | (uint64_t)max << PALLOC_SUM_LOG_MAX |
-           (uint64_t)end << (2 * PALLOC_SUM_LOG_MAX);
-}
-unsigned pallocsum_start(pallocsum_t s) {
-    return s & SUM_ALL_FREE ? SUM_MAX_VALUE : (unsigned)(s & SUM_FIELD_MASK);
-}
-unsigned pallocsum_max(pallocsum_t s) {
-    return s & SUM_ALL_FREE ? SUM_MAX_VALUE
-                            : (unsigned)(s >> PALLOC_SUM_LOG_MAX & SUM_FIELD_MASK);
-}
-unsigned pallocsum_end(pallocsum_t s) {
-    return s & SUM_ALL_FREE ? SUM_MAX_VALUE
-                            : (unsigned)(s >> (2 * PALLOC_SUM_LOG_MAX) & SUM_FIELD_MASK);
-}
-
 pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
     unsigned whole = 1u << log_pages;
     unsigned start = 0, max = 0, end = 0;
