@@ -271,10 +271,19 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
         if (p < page + npages) {
             const struct pallocdata *d = &pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG];
             unsigned k = (unsigned)(p % PALLOC_CHUNK_PAGES);
-            /* skip whole unscavenged words quickly */
-            if (k % 64 == 0 && d->scav[k / 64] == 0 && p + 64 <= page + npages && !run_len) {
-                p += 63;
-                continue;
+            /* whole words at once: skip unscavenged ones, absorb fully scavenged ones */
+            if (k % 64 == 0 && p + 64 <= page + npages) {
+                if (d->scav[k / 64] == 0 && !run_len) {
+                    p += 63;
+                    continue;
+                }
+                if (d->scav[k / 64] == ~0ull) {
+                    if (run_len == 0)
+                        run = p;
+                    run_len += 64;
+                    p += 63;
+                    continue;
+                }
             }
             scav = (d->scav[k / 64] >> (k % 64)) & 1;
         }

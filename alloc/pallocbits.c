@@ -4,24 +4,22 @@
 
 /* ---- Packed summaries ------------------------------------------------------------ */
 pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
-    unsigned whole = 1u << log_pages;
-    unsigned start = 0, max = 0, end = 0;
-    int all_free = 1; /* every child so far is entirely free */
+    /* Children are below the root, so each field is < 2^21 and bit 63 is never set:
+     * plain shifts unpack them. */
+    const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
+    uint64_t start = 0, max = 0, end = 0;
     for (unsigned i = 0; i < 8; i++) {
-        unsigned cs = pallocsum_start(child[i]), cm = pallocsum_max(child[i]);
-        unsigned ce = pallocsum_end(child[i]);
-        if (all_free) {
+        uint64_t c = child[i], cs = c & m, cm = c >> PALLOC_SUM_LOG_MAX & m;
+        uint64_t ce = c >> (2 * PALLOC_SUM_LOG_MAX) & m;
+        if (start == i * whole) /* every child so far is entirely free */
             start += cs;
-            all_free = cs == whole;
-        }
         /* a run may join our free end to the child's free start */
-        if (end + cs > max)
-            max = end + cs;
-        if (cm > max)
-            max = cm;
+        uint64_t joined = end + cs;
+        max = joined > max ? joined : max;
+        max = cm > max ? cm : max;
         end = cs == whole ? end + whole : ce;
     }
-    return pallocsum_pack(start, max, end);
+    return pallocsum_pack((unsigned)start, (unsigned)max, (unsigned)end);
 }
 
 /* ---- Range operations --------------------------------------------------------------- */
