@@ -26,3 +26,15 @@ pagealloc: $(HBUILD)/test_pagealloc
 $(HBUILD)/test_pagealloc: tests/host/test_pagealloc.c $(PA_SRCS) $(PA_HDRS)
 	@mkdir -p $(dir $@)
 	$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) $< $(PA_SRCS) -o $@
+
+# The same test under ASan+UBSan (runtime availability and SKIP handling come from
+# tests/host/host.mk: H4_DEPS, H4_SAN_RUN).
+TEST_HOST_STEPS += pagealloc-asan
+.PHONY: pagealloc-asan
+pagealloc-asan: $(H4_DEPS)
+	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan-pa/test_pagealloc,180,,$(H4_ASAN_ENV))
+
+$(HBUILD)/asan-pa/test_pagealloc: tests/host/test_pagealloc.c $(PA_SRCS) $(PA_HDRS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) -O1 \
+		-fsanitize=address,undefined -fno-sanitize-recover=undefined $< $(PA_SRCS) -o $@
