@@ -1,0 +1,120 @@
+# tests/host/host.mk: the hosted test suites of the allocator core (issue 3, item 12):
+# API edge cases, multi-threaded stress, bad-input death tests, OOM, the libFuzzer
+# op-sequence fuzzer, ASan+UBSan and TSan builds, and the LD_PRELOAD acceptance run.
+# Every step prints KTAP through tests/run-host-test.sh. Documented in docs/testing.md.
+
+H4_DIR    := $(HBUILD)/suites
+H4_HDRS   := include/goheap.h tests/host/heapcheck.h tests/host/hostktap.h
+H4_LIBA   := $(HBUILD)/libgoheap.a
+H4_LIBSO  := $(HBUILD)/libgoheap.so
+H4_DEPS   := $(HBUILD)/sanitizer-deps.status
+
+# The hosted core's sources (allocator + hosted platform, without the LD_PRELOAD
+# standard-name wrappers, which would fight a sanitizer runtime over malloc), compiled
+# again below with instrumentation. Taken from the core's fragment when it names them.
+H4_CORE_SRCS ?= $(filter-out hosted/preload.c hosted/stdnames.c,$(wildcard alloc/*.c hosted/*.c))
+
+# The core's own unit tests that link against it, run again under the sanitizers.
+H4_UNIT_TESTS ?= $(basename $(notdir $(wildcard tests/host/test_core_*.c)))
+
+# Sanitizer flag sets. -O1 keeps the instrumented builds quick enough; UBSan failures
+# abort (no recovery), so a report cannot scroll by in a passing run.
+H4_ASAN   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+H4_TSAN   := -O1 -fsanitize=thread
+H4_FUZZ   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
+
+# Workloads. The plain stress run: 6 rounds x 4 threads x 60000 ops (~2 s). Sanitizer
+# runs are 5-15x slower per op, so they do fewer rounds and ops with the same shape.
+H4_STRESS_ARGS      := 6 4 60000
+H4_STRESS_ASAN_ARGS := 3 4 20000
+H4_STRESS_TSAN_ARGS := 2 4 8000
+# The bounded fuzzing run: 45 s or 2 million inputs, whichever ends first.
+H4_FUZZ_SECS := 45
+H4_FUZZ_RUNS := 2000000
+
+H4_STEPS := host-api host-stress host-badinput host-oom host-preload host-fuzz \
+	asan-stress tsan-stress $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
+# Registered once the hosted platform exists (it lands in parallel with these suites).
+ifneq ($(wildcard hosted/*.c),)
+TEST_HOST_STEPS += $(H4_STEPS)
+endif
+.PHONY: $(H4_STEPS) host-suites-deps
+
+# ---- plain builds against build/host/libgoheap.a ------------------------------------
+$(H4_DIR)/test_%: tests/host/test_%.c $(H4_HDRS) $(H4_LIBA)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(H4_LIBA) -o $@
+
+host-api: $(H4_DIR)/test_api
+	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+host-stress: $(H4_DIR)/test_stress
+	@tests/run-host-test.sh $@ $(RESULTS)/host 180 $< $(H4_STRESS_ARGS)
+host-badinput: $(H4_DIR)/test_badinput
+	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+host-oom: $(H4_DIR)/test_oom
+	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+host-preload: $(H4_LIBSO)
+	@tests/run-host-test.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
+
+# ---- sanitizer builds: the core compiled again with instrumentation ---------------
+$(H4_DEPS):
+	@HOSTCC=$(HOSTCC) tests/host/ensure-sanitizer-deps.sh $@
+host-suites-deps: $(H4_DEPS)
+
+$(HBUILD)/asan/%.o: %.c $(H4_DEPS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_ASAN) -MMD -MP -c $< -o $@
+$(HBUILD)/tsan/%.o: %.c $(H4_DEPS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_TSAN) -MMD -MP -c $< -o $@
+$(HBUILD)/fuzz/%.o: %.c $(H4_DEPS)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+-include $(wildcard $(HBUILD)/asan/*/*.d $(HBUILD)/tsan/*/*.d $(HBUILD)/fuzz/*/*.d \
+	$(HBUILD)/asan/*/*/*.d $(HBUILD)/tsan/*/*/*.d)
+
+H4_CORE_OBJS = $(patsubst %.c,$(HBUILD)/$(1)/%.o,$(H4_CORE_SRCS))
+
+$(HBUILD)/asan/bin/%: $(HBUILD)/asan/tests/host/%.o $(call H4_CORE_OBJS,asan)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_ASAN) $^ -o $@
+$(HBUILD)/tsan/bin/%: $(HBUILD)/tsan/tests/host/%.o $(call H4_CORE_OBJS,tsan)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_TSAN) $^ -o $@
+$(HBUILD)/fuzz/fuzz_ops: $(HBUILD)/fuzz/tests/host/fuzz_ops.o $(call H4_CORE_OBJS,fuzz)
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(HOST_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer $^ -o $@
+
+# The instrumented test objects also see tests/host (heapcheck.h) on the include path.
+$(HBUILD)/asan/tests/host/%.o $(HBUILD)/tsan/tests/host/%.o $(HBUILD)/fuzz/tests/host/%.o: \
+	HOST_CFLAGS += -Itests/host
+
+# A missing sanitizer runtime that apt could not install gives a SKIP, not a failure.
+# $(1) step, $(2) binary, $(3) timeout, $(4) arguments, $(5) environment for the run.
+H4_SAN_RUN = if [ "$$(cat $(H4_DEPS))" = ok ]; then \
+	  $(MAKE) --no-print-directory $(2) && \
+	  tests/run-host-test.sh $(1) $(RESULTS)/host $(3) env $(5) $(2) $(4); \
+	else tests/run-host-test.sh $(1) $(RESULTS)/host 10 \
+	  tests/host/skip-step.sh $(1) "$$(cat $(H4_DEPS))"; fi
+# TSan: stop at the first report, so a race can never pass as a clean log.
+H4_TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+H4_ASAN_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
+
+asan-stress: $(H4_DEPS)
+	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/test_stress,240,$(H4_STRESS_ASAN_ARGS),$(H4_ASAN_ENV))
+tsan-stress: $(H4_DEPS)
+	@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/test_stress,240,$(H4_STRESS_TSAN_ARGS),$(H4_TSAN_ENV))
+# (Static pattern rules: make does no implicit-rule search for .PHONY targets.)
+$(addprefix asan-,$(H4_UNIT_TESTS)): asan-%: $(H4_DEPS)
+	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/$*,180,,$(H4_ASAN_ENV))
+$(addprefix tsan-,$(H4_UNIT_TESTS)): tsan-%: $(H4_DEPS)
+	@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/$*,180,,$(H4_TSAN_ENV))
+
+host-fuzz: $(H4_DEPS)
+	@if [ "$$(cat $(H4_DEPS))" = ok ]; then $(MAKE) --no-print-directory $(HBUILD)/fuzz/fuzz_ops; fi; \
+	tests/run-host-test.sh $@ $(RESULTS)/host $$(( $(H4_FUZZ_SECS) + 120 )) tests/host/run-fuzz.sh \
+	  $(HBUILD)/fuzz/fuzz_ops tests/host/fuzz-corpus $(HBUILD)/fuzz/work $(H4_FUZZ_SECS) \
+	  $(H4_FUZZ_RUNS) $(H4_DEPS)
+
+# Keep the instrumented objects between runs (they are intermediate to make).
+.PRECIOUS: $(HBUILD)/asan/%.o $(HBUILD)/tsan/%.o $(HBUILD)/fuzz/%.o
