@@ -71,6 +71,9 @@ struct pagealloc {
     uint64_t *meta_mapped_bits;             /* bit f: metadata frame f is mapped */
     uintptr_t meta_base;                    /* one reservation holds all metadata */
     size_t meta_reserved;                   /* bytes reserved */
+    /* Set by the owner after init (e.g. from GOHEAPDEBUG=debug=N): nonzero adds
+     * internal consistency checks on every allocation. */
+    unsigned debug;
 
     /* ---- protected by the heap lock ---- */
     /* Hint: every grown page below search_addr is in use (or never grown).

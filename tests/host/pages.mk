@@ -17,7 +17,7 @@ $(HBUILD)/test_sizeclasses: tests/host/test_sizeclasses.c alloc/sizeclasses.h te
 # The page allocator against the strict test-only platform (tests/host/testplatform.c).
 TEST_HOST_STEPS += pagealloc
 .PHONY: pagealloc
-PA_SRCS := alloc/pagealloc.c alloc/pallocbits.c alloc/fmt.c alloc/knobs.c tests/host/testplatform.c
+PA_SRCS := alloc/pagealloc.c alloc/pallocbits.c tests/host/testplatform.c
 PA_HDRS := alloc/pagealloc.h alloc/pallocbits.h alloc/sizeclasses.h alloc/platform.h \
 	tests/host/testplatform.h tests/host/testplat/goheap_platform_impl.h tests/host/hostktap.h
 pagealloc: $(HBUILD)/test_pagealloc

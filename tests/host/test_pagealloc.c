@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "hostktap.h"
-#include "knobs.h"
 #include "pagealloc.h"
 #include "pallocbits.h"
 #include "platform.h"
@@ -31,7 +30,9 @@ static int fx_init(struct fx *f, size_t arena_chunks) {
     f->arena = (uintptr_t)goheap_sys_reserve(f->bytes, CHUNK);
     if (!f->arena)
         return -1;
-    return pagealloc_init(&f->pa, f->arena, f->bytes);
+    int r = pagealloc_init(&f->pa, f->arena, f->bytes);
+    f->pa.debug = 1; /* the allocator's own consistency checks on */
+    return r;
 }
 
 static uintptr_t pg(struct fx *f, uintptr_t page) { return f->arena + page * PAGE; }
@@ -839,7 +840,6 @@ static void t_metadata_proportional(void) {
 }
 
 int main(void) {
-    gh_knobs.debug = 2; /* the allocator's own debug checks on */
     kt_begin("pagealloc", 10);
     KT_RUN(t_pallocbits);
     KT_RUN(t_summary_packing);
