@@ -10,9 +10,13 @@
  *   - GOHEAP_SYS_FRAME_SIZE      hardware page size in bytes (a power of two <= 8192)
  *   - goheap_lock_t              a spinlock type, zero-initialisable
  *   - goheap_pin_t               whatever pin must hand to unpin (e.g. saved IRQ flags)
- *   - the static inline functions marked "inline" below (lock, pin, unpin), so the
- *     fast path pays no function call for them.
+ *   - the static inline functions marked "inline" below (lock, pin, unpin, poll), so
+ *     the fast path pays no function call for them.
+ * It may define GOHEAP_SYS_DEFAULT_ARENA, the arena size used when goheap_config
+ * and the arena= knob give none (core default: 16 GiB).
  * The remaining functions may be inline there or defined out of line.
+ * The platform also provides memset, memcpy and memmove: the core uses
+ * __builtin_memset/__builtin_memcpy, which the compiler may lower to calls.
  *
  * Implementations here: kernel/goheap_platform.c (bare metal, both arches, worked
  * example in docs/PORTING.md) and hosted/ (Linux: mmap/madvise, threads as CPUs).
@@ -67,13 +71,20 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   IPI (pinned code has interrupts masked, so the handler only lands between pinned
  *   sections) and runs slots of offline CPUs directly. The hosted build runs fn
  *   directly for slots with no live thread and, for live threads, queues it to run at
- *   that thread's next allocator slow path (documented in hosted/). Caller: unpinned,
- *   no goheap lock held. Used to flush every CPU's cache (free_os_memory, last resort).
+ *   that thread's next allocator slow path through goheap_sys_poll, and returns
+ *   without waiting for those. Caller: unpinned, no goheap lock held. Used to flush
+ *   every CPU's cache (free_os_memory, last resort).
+ *
+ * goheap_sys_poll (inline): called by the core, pinned on `cpu`, at the start of
+ *   every cache refill (a safe point: no per-CPU state in flight). A platform whose
+ *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
+ *   empty.
  */
 unsigned goheap_sys_ncpu(void);
 static inline unsigned goheap_sys_pin(goheap_pin_t *saved);
 static inline void goheap_sys_unpin(goheap_pin_t saved);
 void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg);
+static inline void goheap_sys_poll(unsigned cpu);
 
 /* ---- Locks (inline) -------------------------------------------------------------
  * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking and

@@ -11,6 +11,8 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
+/* The shared library is built with hidden visibility; these names are its API. */
+#pragma GCC visibility push(default)
 
 /* Error codes returned by goheap_posix_memalign (Linux values; the hosted shim
  * also stores them in errno). */
@@ -80,6 +82,12 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n);
  * Returns 0 when everything agrees; otherwise logs the first mismatch and returns -1. */
 int goheap_validate(void);
 
+/* efence/guardrate: describes the object a faulting address belongs to (overflow into
+ * its guard page, use after free), for a fault handler. Writes one line into buf and
+ * returns its length, or 0 when the address is not near an efence object. */
+size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);
+
+#pragma GCC visibility pop
 #ifdef __cplusplus
 }
 #endif

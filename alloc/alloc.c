@@ -1,0 +1,127 @@
+/* alloc/alloc.c: the allocation paths behind every public entry point: small
+ * objects with flags and alignment, tiny objects, large objects, the instrumented
+ * path (allocfreetrace, efence, guardrate) and the out-of-memory retry. */
+#include "core.h"
+
+void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc) {
+    struct mspan *s = p ? gh_span_of(p) : 0;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_logf("goheap: %s 0x%lx size %lu class %u cpu %u caller 0x%lx", what, (unsigned long)p,
+            (unsigned long)size, s ? (unsigned)(s->spc >> 1) : 0u, cpu, (unsigned long)pc);
+    goheap_sys_unpin(pin);
+}
+
+void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
+    unsigned spc;
+    int tiny = (flags & GOHEAP_NOSCAN) && size < GOHEAP_TINY_SIZE && size > 0 && align <= 8;
+    if (!tiny) {
+        spc = gh_size_to_spc(size, gh_flags_tab(flags));
+        if (align > 8 && goheap_class_min_align[spc >> 1] < align) {
+            /* The first class at least as big whose slots are all aligned (spans are
+             * page aligned, so slot k sits at k * size). */
+            unsigned cl = spc >> 1;
+            while (cl < GOHEAP_NUM_SIZE_CLASSES && goheap_class_min_align[cl] < align)
+                cl++;
+            if (cl == GOHEAP_NUM_SIZE_CLASSES)
+                return gh_alloc_large(size, flags, align, 0, 0);
+            spc = cl << 1 | (spc & 1);
+        }
+    }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    void *p = 0;
+    int zero = 0;
+    if (c && tiny) {
+        p = gh_mcache_tiny_alloc(c, cpu, size);
+    } else if (c) {
+        struct mspan *s = c->alloc[spc];
+        if (s->cache) {
+            c->nmalloc[spc]++;
+            p = gh_span_take(s);
+        } else {
+            p = gh_mcache_refill_alloc(c, cpu, spc);
+            s = c->alloc[spc];
+        }
+        zero = (flags & GOHEAP_ZERO) && s->needzero;
+    }
+    goheap_sys_unpin(pin);
+    if (p && zero)
+        gh_memclr(p, size);
+    return p;
+}
+
+void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence) {
+    (void)efence;
+    if (align < 16)
+        align = 16;
+    uintptr_t extra = align > GOHEAP_PAGE_SIZE ? align - GOHEAP_PAGE_SIZE : 0;
+    if (size > gh_heap.arena_bytes || extra > gh_heap.arena_bytes)
+        return 0;
+    uintptr_t npages = (size + extra + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
+    if (npages == 0)
+        npages = 1;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    int needzero = 0;
+    struct mspan *s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
+    if (!s) {
+        goheap_sys_unpin(pin);
+        return 0;
+    }
+    gh_span_init_large(s, s->base, npages, size);
+    s->obj = gh_align_up(s->base, align);
+    s->alloc_pc = pc;
+    gh_heap_publish(s);
+    if (!c)
+        c = &gh_emptycache;
+    c->large_alloc++;
+    c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
+    goheap_sys_unpin(pin);
+    if ((flags & GOHEAP_ZERO) && needzero)
+        gh_memclr((void *)s->obj, size);
+    return (void *)s->obj;
+}
+
+static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+    if (gh_unlikely(gh_knobs.slowmode)) {
+        int fence = gh_knobs.efence != 0;
+        if (!fence && gh_knobs.guardrate) {
+            goheap_pin_t pin;
+            unsigned cpu = goheap_sys_pin(&pin);
+            struct mcache *c = gh_mcache_get(cpu);
+            if (c && c->guard_next-- <= 1) {
+                c->guard_next = gh_knobs.guardrate;
+                fence = 1;
+            }
+            goheap_sys_unpin(pin);
+        }
+        if (fence)
+            return gh_efence_alloc(size, align, flags, pc);
+    }
+    if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE)
+        return gh_alloc_small(size, flags, align);
+    return gh_alloc_large(size, flags, align, pc, 0);
+}
+
+void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+    if (gh_unlikely(!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))) {
+        /* Hosted: the first pin initialises from $GOHEAPDEBUG. */
+        goheap_pin_t pin;
+        goheap_sys_pin(&pin);
+        goheap_sys_unpin(pin);
+        if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+            return 0;
+    }
+    void *p = alloc_once(size, flags, align, pc);
+    if (gh_unlikely(!p)) {
+        gh_last_resort();
+        p = alloc_once(size, flags, align, pc);
+    }
+    if (gh_unlikely(gh_knobs.allocfreetrace) && p)
+        gh_trace("alloc", (uintptr_t)p, size, pc);
+    gh_after_slow();
+    return p;
+}

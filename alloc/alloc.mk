@@ -1,0 +1,4 @@
+# alloc/alloc.mk: the allocator core. Its sources are one list that both the kernel
+# (freestanding, via KERNEL_SRCS) and the hosted library (hosted/hosted.mk) build.
+GOHEAP_CORE_SRCS := $(sort $(wildcard alloc/*.c))
+KERNEL_SRCS += $(GOHEAP_CORE_SRCS)

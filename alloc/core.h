@@ -1,0 +1,59 @@
+/* alloc/core.h: declarations shared between the core's top-level files (malloc.c,
+ * free.c, large.c, efence.c, scavenge.c, stats.c). Not part of the public API. */
+#ifndef GOHEAP_CORE_H
+#define GOHEAP_CORE_H
+
+#include "goheap.h"
+#include "knobs.h"
+#include "mcache.h"
+#include "mcentral.h"
+#include "mheap.h"
+
+extern unsigned gh_ncpu;
+extern int gh_inited;
+
+/* Size -> span class tables for sizes <= 1016 (index (size + 7) / 8) and for
+ * 1024 < size <= 32768 (index (size - 1024 + 127) / 128): plain malloc (16-byte
+ * aligned from 16 B: Go's 24 B class is skipped), ALIGN8, and their noscan twins. */
+enum { GH_TAB_SCAN = 0, GH_TAB_SCAN8 = 1, GH_TAB_NOSCAN = 2, GH_TAB_NOSCAN8 = 3 };
+extern uint8_t gh_spc8[4][129];
+extern uint8_t gh_spc128[4][249];
+
+/* Allocation entry behind every public allocation function. align is a power of two
+ * (0 or <= 16: the default). pc: the caller, for traces. NULL: out of memory. */
+void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
+void *gh_alloc_small(size_t size, unsigned flags, size_t align);
+void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence);
+/* Free behind goheap_free (everything but the fast path). */
+void gh_free_slow(uintptr_t a, uintptr_t pc);
+size_t gh_usable_size(uintptr_t a);
+
+/* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
+void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);
+
+/* efence.c */
+void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc);
+void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc); /* unpinned */
+
+/* scavenge.c: all unpinned, no lock held. */
+uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason);
+void gh_after_slow(void);       /* limit, eager and paced scavenging after a slow path */
+void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
+void gh_flush_all_cpus(void);
+extern _Atomic int64_t gh_memlimit;
+
+/* Trace line for allocfreetrace. */
+void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc);
+
+/* Smallest span class for size (<= 32768) under the table `tab`. */
+static inline unsigned gh_size_to_spc(size_t size, unsigned tab) {
+    if (size <= GOHEAP_SMALL_SIZE_MAX - 8)
+        return gh_spc8[tab][(size + 7) >> 3];
+    return gh_spc128[tab][(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7];
+}
+
+static inline unsigned gh_flags_tab(unsigned flags) {
+    return ((flags & GOHEAP_NOSCAN) ? 2u : 0u) | ((flags & GOHEAP_ALIGN8) ? 1u : 0u);
+}
+
+#endif /* GOHEAP_CORE_H */

@@ -1,0 +1,92 @@
+/* alloc/fixalloc.c: persistentalloc and fixalloc (see fixalloc.h). */
+#include "fixalloc.h"
+
+struct gh_meta gh_meta = {.lock = {.rank = GH_RANK_META}};
+
+static void *sys_alloc(size_t bytes) {
+    void *p = goheap_sys_reserve(bytes, GOHEAP_SYS_FRAME_SIZE);
+    if (!p)
+        return 0;
+    if (goheap_sys_map(p, bytes) != 0)
+        return 0; /* the reservation is lost; reservations are never given back */
+    __atomic_fetch_add(&gh_meta.mapped, bytes, __ATOMIC_RELAXED);
+    return p;
+}
+
+void *gh_persistentalloc(size_t size, size_t align, uint64_t *stat) {
+    if (align == 0)
+        align = 8;
+    if (size >= (64u << 10)) {
+        /* Go sends big requests straight to sysAlloc. */
+        size_t n = gh_align_up(size, GOHEAP_SYS_FRAME_SIZE);
+        void *p = sys_alloc(n);
+        if (p && stat)
+            *stat += n;
+        else if (p)
+            __atomic_fetch_add(&gh_meta.other_sys, n, __ATOMIC_RELAXED);
+        return p;
+    }
+    uintptr_t p = gh_align_up(gh_meta.pchunk, align);
+    if (!gh_meta.pchunk || p + size > gh_meta.pend) {
+        void *c = sys_alloc(GH_PERSISTENT_CHUNK);
+        if (!c)
+            return 0;
+        __atomic_fetch_add(&gh_meta.other_sys, GH_PERSISTENT_CHUNK, __ATOMIC_RELAXED);
+        gh_meta.pchunk = (uintptr_t)c;
+        gh_meta.pend = (uintptr_t)c + GH_PERSISTENT_CHUNK;
+        p = gh_align_up(gh_meta.pchunk, align);
+    }
+    gh_meta.pchunk = p + size;
+    if (stat) {
+        /* Move the bytes from other_sys to the caller's statistic, like Go. */
+        __atomic_fetch_sub(&gh_meta.other_sys, size, __ATOMIC_RELAXED);
+        *stat += size;
+    }
+    return (void *)p;
+}
+
+void gh_fixalloc_init(struct gh_fixalloc *f, size_t size) {
+    if (size < sizeof(void *))
+        size = sizeof(void *);
+    *f = (struct gh_fixalloc){.size = gh_align_up(size, 8)};
+}
+
+void *gh_fixalloc_alloc(struct gh_fixalloc *f) {
+    void *p;
+    if (f->list) {
+        p = f->list;
+        f->list = *(void **)p;
+        gh_memclr(p, f->size);
+    } else {
+        if (f->nchunk < f->size) {
+            /* An exact multiple of the object size: no tail waste. */
+            size_t n = (GH_FIXALLOC_CHUNK / f->size) * f->size;
+            if (n == 0)
+                n = f->size;
+            void *c = gh_persistentalloc(n, 64, &f->sys);
+            if (!c)
+                return 0;
+            f->chunk = (uintptr_t)c;
+            f->nchunk = n;
+        }
+        p = (void *)f->chunk;
+        f->chunk += f->size;
+        f->nchunk -= f->size;
+    }
+    f->inuse += f->size;
+    return p;
+}
+
+void gh_fixalloc_free(struct gh_fixalloc *f, void *p) {
+    *(void **)p = f->list;
+    f->list = p;
+    f->inuse -= f->size;
+}
+
+int gh_meta_map(void *addr, size_t bytes) {
+    if (goheap_sys_map(addr, bytes) != 0)
+        return -1;
+    __atomic_fetch_add(&gh_meta.mapped, bytes, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&gh_meta.other_sys, bytes, __ATOMIC_RELAXED);
+    return 0;
+}

@@ -1,0 +1,44 @@
+/* alloc/fixalloc.h: off-heap metadata memory. persistentalloc hands out zeroed,
+ * never-freed memory carved from 256 KiB chunks; a fixalloc recycles fixed-size
+ * objects (mspan, mcache) through a free list threaded through the objects. Both
+ * are protected by gh_meta.lock (rank META, a leaf). */
+#ifndef GOHEAP_FIXALLOC_H
+#define GOHEAP_FIXALLOC_H
+
+#include "lockrank.h"
+
+/* 256 KiB: Go's persistentChunkSize; small enough that a 64 MiB kernel does not
+ * notice, large enough that metadata costs one map call per ~500 spans. */
+#define GH_PERSISTENT_CHUNK (256u << 10)
+/* Objects of a fixalloc come from 16 KiB runs, Go's _FixAllocChunk. */
+#define GH_FIXALLOC_CHUNK (16u << 10)
+
+struct gh_fixalloc {
+    size_t size;           /* object size, >= sizeof(void *) */
+    void *list;            /* free objects, linked through their first word */
+    uintptr_t chunk;       /* bump pointer into the current run */
+    size_t nchunk;         /* bytes left in the run */
+    uint64_t inuse;        /* bytes handed out and not freed */
+    uint64_t sys;          /* bytes obtained from persistentalloc */
+};
+
+struct gh_meta {
+    struct gh_mutex lock;
+    /* protected by lock */
+    uintptr_t pchunk, pend; /* current persistent chunk [pchunk, pend) */
+    uint64_t other_sys;     /* persistentalloc bytes not owned by a fixalloc */
+    uint64_t mapped;        /* every metadata byte mapped (for the memory limit) */
+};
+extern struct gh_meta gh_meta;
+
+/* Caller holds gh_meta.lock. Zeroed memory or NULL when the platform is out. */
+void *gh_persistentalloc(size_t size, size_t align, uint64_t *stat);
+void gh_fixalloc_init(struct gh_fixalloc *f, size_t size);
+void *gh_fixalloc_alloc(struct gh_fixalloc *f); /* zeroed; caller holds gh_meta.lock */
+void gh_fixalloc_free(struct gh_fixalloc *f, void *p);
+
+/* Metadata that is reserved once and mapped as it grows (span map, summaries):
+ * caller holds no lock; counts into gh_meta.mapped and other_sys. */
+int gh_meta_map(void *addr, size_t bytes);
+
+#endif /* GOHEAP_FIXALLOC_H */

@@ -1,0 +1,131 @@
+/* alloc/free.c: everything of free() beyond the fast path in malloc.c: remote frees
+ * (one atomic OR), tiny objects, large objects, and the always-on checks. */
+#include "core.h"
+
+static struct mcache *cache_for(unsigned cpu) {
+    struct mcache *c = gh_mcache_get(cpu);
+    return c ? c : &gh_emptycache; /* out of memory for a cache: count it there */
+}
+
+void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
+    unsigned w = idx >> 6;
+    uint64_t m = 1ull << (idx & 63);
+    uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
+    if (own == cpu + 1) {
+        /* Local: the owner's bitmaps, no atomics (only this pinned CPU writes them). */
+        if (w == s->curword) {
+            if (s->cache & m)
+                gh_bad_free("double free", a, s);
+            s->cache |= m;
+        } else {
+            if (!(s->allocBits[w] & m))
+                gh_bad_free("double free", a, s);
+            s->allocBits[w] &= ~m;
+        }
+        s->needzero = 1;
+    } else {
+        /* Remote: one atomic OR; its old value catches a second remote free. The
+         * seq_cst pair (this OR, then the cstate load) is half of the handshake in
+         * mcentral.h; the other half is file_span's store + re-read. */
+        uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
+        if (old & m)
+            gh_bad_free("double free", a, s);
+        if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
+            gh_central_wake(cpu, s);
+    }
+    c->nfree[s->spc]++;
+}
+
+void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
+    gh_free_small(cache_for(cpu), cpu, s, (unsigned)((block - s->base) >> 4), block);
+}
+
+static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t a) {
+    unsigned b = (unsigned)((a - s->base) >> 4);
+    if (atomic_load_explicit(&s->tinycount[b], memory_order_acquire) == 0) {
+        /* An ordinary 16 B noscan object (or a block whose tiny objects all died). */
+        if ((a - s->base) & 15)
+            gh_bad_free("invalid free of an interior pointer", a, s);
+        gh_free_small(c, cpu, s, b, a);
+        return;
+    }
+    uint8_t left = atomic_fetch_sub_explicit(&s->tinycount[b], 1, memory_order_acq_rel) - 1;
+    if (left == 0xff)
+        gh_bad_free("double free of a tiny object", a, s);
+    if (left == 0)
+        gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << 4));
+}
+
+static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
+    if (a != s->obj)
+        gh_bad_free("invalid free of an interior pointer", a, s);
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_DEAD))
+        gh_bad_free("double free", a, s);
+    struct mcache *c = cache_for(cpu);
+    c->large_free++;
+    c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+    gh_heap_free_span(cpu, s);
+}
+
+/* The span of a pointer being freed or measured, or a panic naming what is wrong. */
+static struct mspan *checked_span(uintptr_t a, int for_free) {
+    struct mspan *s = gh_span_of(a);
+    if (!s || !gh_inited)
+        gh_bad_free(for_free ? "invalid free of a non-heap pointer"
+                             : "usable_size of a non-heap pointer", a, 0);
+    uint8_t st = atomic_load_explicit(&s->state, memory_order_acquire);
+    if (st == GH_SPAN_EFENCE_FREED)
+        gh_bad_free(for_free ? "double free" : "usable_size of a freed object", a, s);
+    if (st != GH_SPAN_INUSE)
+        gh_bad_free(for_free ? "free into a dead span" : "usable_size in a dead span", a, 0);
+    return s;
+}
+
+void gh_free_slow(uintptr_t a, uintptr_t pc) {
+    if (a == 0)
+        return;
+    struct mspan *s = checked_span(a, 1);
+    if (gh_unlikely(gh_knobs.allocfreetrace))
+        gh_trace("free", a, s->spc < 2 ? (s->efence ? s->reqsize : s->npages << GOHEAP_PAGE_SHIFT)
+                                        : s->elemsize, pc);
+    if (s->spc < 2 && s->efence) {
+        gh_efence_free(s, a, pc);
+        gh_after_slow();
+        return;
+    }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    if (s->spc < 2) {
+        free_large(cpu, s, a);
+    } else {
+        if (a >= s->limit)
+            gh_bad_free("invalid free of an interior pointer", a, s);
+        struct mcache *c = cache_for(cpu);
+        if (s->spc == GH_TINY_SPC) {
+            free_tiny(c, cpu, s, a);
+        } else {
+            int32_t idx = gh_span_objindex(s, a - s->base);
+            if (idx < 0)
+                gh_bad_free("invalid free of an interior pointer", a, s);
+            gh_free_small(c, cpu, s, (unsigned)idx, a);
+        }
+    }
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
+
+size_t gh_usable_size(uintptr_t a) {
+    struct mspan *s = checked_span(a, 0);
+    if (s->spc < 2) {
+        if (s->efence)
+            return s->reqsize;
+        return (size_t)(s->limit - a);
+    }
+    if (a >= s->limit)
+        gh_bad_free("usable_size of an interior pointer", a, s);
+    uintptr_t off = a - s->base;
+    if (s->spc == GH_TINY_SPC)
+        return 16 - (off & 15);
+    return s->elemsize - (off % s->elemsize);
+}

@@ -1,0 +1,240 @@
+/* alloc/malloc.c: goheap's public allocation API and its fast paths.
+ *
+ * Design overview (details in docs/alloc.md). goheap is Go's allocator with an
+ * explicit free. Memory flows through four tiers:
+ *
+ *   mcache (per CPU)   one span per span class (68 size classes x scan/noscan = 136)
+ *                      plus the tiny block and a 64-page page cache; no locks.
+ *   mcentral (per span class)  partial / full / pending span lists, class lock.
+ *   mheap              the arena, its growth in 4 MiB chunks, the page -> span map,
+ *                      span structs from fixallocs; heap lock.
+ *   pagealloc          radix tree of free-page summaries + per-chunk alloc and
+ *                      scavenged bitmaps (docs/pagealloc.md); under the heap lock.
+ *
+ * A small span keeps, out of line, allocBits (1 = allocated) and remoteFree (frees by
+ * other CPUs, one atomic OR each). Its owner allocates from `cache`, the free bits of
+ * one 64-slot bitmap word, with count-trailing-zeros.
+ *
+ * malloc(size):
+ *   1. size <= 1016: span class from a 129-entry table (larger small sizes: a second
+ *      table; > 32 KiB: step 6). Plain malloc never uses the 8-byte-aligned 24 B
+ *      class, so results of >= 16 B are 16-byte aligned.
+ *   2. Pin: the CPU slot index (GS base / TPIDR_EL1 / a thread-local).
+ *   3. s = mcache->alloc[spc]; if s->cache != 0: slot = ctz(cache), clear that bit,
+ *      count the malloc in the CPU's counters, unpin, return wordbase + slot*size.
+ *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
+ *      word with free slots (local frees land there); else take remote frees (sweep);
+ *      else give the span to mcentral and get another one.
+ *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
+ *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
+ *      page cache without the heap lock when < 16 pages) and a span struct.
+ *   6. Large objects (large.c) get a page-rounded span of their own from mheap.
+ *   7. Out of memory: unpin, flush every CPU's cache, sweep mcentral, scavenge
+ *      everything, retry once (scavenge.c); then NULL, with nothing lost.
+ *
+ * free(p):
+ *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
+ *   2. span = map[page] (gh_deadspan where no span lives).
+ *   3. Pin. If span->owner == this CPU + 1: object index by reciprocal multiply, with
+ *      the exactness test that rejects interior pointers (mspan.h); if the slot is in
+ *      the cached word, set its cache bit (a set bit means double free) and return.
+ *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
+ *      remoteFree (a bit already set means double free); if the span is FULL in
+ *      mcentral, the first such freer flips it to PENDING so it is swept and reused
+ *      (the handshake in mcentral.h). Large spans go straight back to mheap. Tiny
+ *      objects decrement their block's live count and free the block at zero.
+ *   5. Any inconsistency (double free, non-heap or interior pointer, free into a dead
+ *      span) panics through goheap_sys_panic naming address, span and class.
+ */
+#include "core.h"
+
+unsigned gh_ncpu;
+int gh_inited;
+uint8_t gh_spc8[4][129];
+uint8_t gh_spc128[4][249];
+
+/* Hosted Linux sets 16 GiB (valgrind refuses single mappings of 64 GiB and more);
+ * the kernel sets >= 1 TiB. */
+#ifndef GOHEAP_SYS_DEFAULT_ARENA
+#define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
+#endif
+
+static void build_tables(void) {
+    for (unsigned t = 0; t < 4; t++) {
+        unsigned noscan = t >> 1, align8 = t & 1;
+        for (unsigned i = 0; i < 129; i++) {
+            unsigned cl = i == 0 ? 1 : goheap_size_to_class8[i];
+            if (!align8 && cl == 3) /* 24 B: only 8-byte aligned */
+                cl = 4;
+            gh_spc8[t][i] = (uint8_t)(cl << 1 | noscan);
+        }
+        for (unsigned i = 0; i < 249; i++)
+            gh_spc128[t][i] = (uint8_t)(goheap_size_to_class128[i] << 1 | noscan);
+    }
+}
+
+int goheap_init(const struct goheap_config *cfg) {
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return 0;
+    gh_knobs_defaults(&gh_knobs);
+    if (cfg && cfg->knobs && gh_knobs_parse(&gh_knobs, cfg->knobs) != 0)
+        return -2;
+    size_t arena = cfg && cfg->arena_bytes ? cfg->arena_bytes
+                   : gh_knobs.arena        ? gh_knobs.arena
+                                           : GOHEAP_SYS_DEFAULT_ARENA;
+    atomic_store(&gh_memlimit, gh_knobs.memlimit);
+    build_tables();
+    gh_mcache_init_empty();
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
+        gh_central[spc].lock.rank = GH_RANK_CENTRAL;
+    gh_ncpu = goheap_sys_ncpu();
+    if (gh_heap_init(arena) != 0)
+        return -1;
+    struct mcache **caches = gh_persistentalloc(gh_ncpu * sizeof(void *), 64, 0);
+    uint32_t *held = gh_persistentalloc(gh_ncpu * sizeof(uint32_t), 64, 0);
+    if (!caches || !held)
+        return -1;
+    for (unsigned i = 0; i < gh_ncpu; i++)
+        caches[i] = &gh_emptycache;
+    gh_fast.caches = caches;
+    gh_held_ranks = held;
+    __atomic_store_n(&gh_inited, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+/* ---- malloc ------------------------------------------------------------------------ */
+
+void *goheap_malloc(size_t size) {
+    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8) && gh_likely(!gh_knobs.slowmode)) {
+        unsigned spc = gh_spc8[GH_TAB_SCAN][(size + 7) >> 3];
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        struct mcache *c = gh_fast.caches[cpu];
+        struct mspan *s = c->alloc[spc];
+        uint64_t cache = s->cache;
+        if (gh_likely(cache != 0)) {
+            c->nmalloc[spc]++;
+            s->cache = cache & (cache - 1);
+            void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->elemsize);
+            goheap_sys_unpin(pin);
+            return p;
+        }
+        goheap_sys_unpin(pin);
+    }
+    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+}
+
+void *goheap_malloc_flags(size_t size, unsigned flags) {
+    return gh_alloc(size, flags, 0, (uintptr_t)__builtin_return_address(0));
+}
+
+void *goheap_calloc(size_t nmemb, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return 0;
+    return gh_alloc(total, GOHEAP_ZERO, 0, (uintptr_t)__builtin_return_address(0));
+}
+
+void *goheap_aligned_alloc(size_t alignment, size_t size) {
+    if (!gh_is_pow2(alignment))
+        return 0;
+    return gh_alloc(size, 0, alignment, (uintptr_t)__builtin_return_address(0));
+}
+
+void *goheap_memalign(size_t alignment, size_t size) {
+    if (!gh_is_pow2(alignment))
+        return 0;
+    return gh_alloc(size, 0, alignment, (uintptr_t)__builtin_return_address(0));
+}
+
+int goheap_posix_memalign(void **out, size_t alignment, size_t size) {
+    if (!gh_is_pow2(alignment) || alignment % sizeof(void *))
+        return GOHEAP_EINVAL;
+    void *p = gh_alloc(size, 0, alignment, (uintptr_t)__builtin_return_address(0));
+    if (!p)
+        return GOHEAP_ENOMEM;
+    *out = p;
+    return 0;
+}
+
+/* ---- free ---------------------------------------------------------------------------- */
+
+void goheap_free(void *p) {
+    uintptr_t a = (uintptr_t)p;
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed))) {
+        struct mspan *s = gh_fast.spans[pg];
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu + 1) &&
+            gh_likely(a < s->limit)) {
+            uint64_t prod = (uint64_t)(a - s->base) * s->divmul;
+            uint32_t idx = (uint32_t)(prod >> 32);
+            if (gh_likely((uint32_t)prod < s->divmul) && gh_likely((idx >> 6) == s->curword)) {
+                uint64_t m = 1ull << (idx & 63);
+                if (gh_likely(!(s->cache & m))) {
+                    s->cache |= m;
+                    s->needzero = 1;
+                    gh_fast.caches[cpu]->nfree[s->spc]++;
+                    goheap_sys_unpin(pin);
+                    return;
+                }
+            }
+        }
+        goheap_sys_unpin(pin);
+    }
+    gh_free_slow(a, (uintptr_t)__builtin_return_address(0));
+}
+
+/* ---- realloc ---------------------------------------------------------------------------- */
+
+void *goheap_realloc(void *p, size_t n) {
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    if (!p)
+        return gh_alloc(n, 0, 0, pc);
+    if (n == 0) { /* glibc's behaviour: free and return NULL */
+        gh_free_slow((uintptr_t)p, pc);
+        return 0;
+    }
+    uintptr_t a = (uintptr_t)p;
+    size_t old = gh_usable_size(a); /* validates p (panics on a bad pointer) */
+    struct mspan *s = gh_span_of(a);
+    if (n <= old && !s->efence && s->spc != GH_TINY_SPC) {
+        if (s->spc < 2) {
+            if (n > old / 2) /* large: keep the pages unless it shrinks by half */
+                return p;
+        } else if (n > GOHEAP_MAX_SMALL_SIZE ||
+                   (gh_size_to_spc(n, GH_TAB_SCAN) >> 1) == (unsigned)(s->spc >> 1) ||
+                   (gh_size_to_spc(n, GH_TAB_SCAN8) >> 1) == (unsigned)(s->spc >> 1)) {
+            return p; /* same class: in place */
+        }
+    }
+    void *q = gh_alloc(n, 0, 0, pc);
+    if (!q)
+        return 0; /* the old object is untouched */
+    gh_memcpy(q, p, old < n ? old : n);
+    gh_free_slow(a, pc);
+    return q;
+}
+
+void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {
+    size_t total;
+    if (__builtin_mul_overflow(nmemb, size, &total))
+        return 0;
+    return goheap_realloc(p, total);
+}
+
+size_t goheap_usable_size(const void *p) {
+    return p ? gh_usable_size((uintptr_t)p) : 0;
+}
+
+/* ---- cache control ----------------------------------------------------------------------- */
+
+void goheap_flush(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_mcache_release_all(gh_fast.caches[cpu], cpu);
+    goheap_sys_unpin(pin);
+}

@@ -1,0 +1,129 @@
+/* alloc/mcache.c: per-CPU cache refill and release, and the tiny allocator. */
+#include "mcache.h"
+#include "mcentral.h"
+#include "mheap.h"
+
+struct mcache gh_emptycache;
+
+static void init_slots(struct mcache *c) {
+    for (unsigned i = 0; i < GH_NUM_SPC; i++)
+        c->alloc[i] = &gh_emptyspan;
+}
+
+void gh_mcache_init_empty(void) { init_slots(&gh_emptycache); }
+
+struct mcache *gh_mcache_get(unsigned cpu) {
+    struct mcache *c = gh_fast.caches[cpu];
+    if (gh_likely(c != &gh_emptycache))
+        return c;
+    gh_lock(&gh_meta.lock, cpu);
+    c = gh_fixalloc_alloc(&gh_heap.cachealloc);
+    gh_unlock(&gh_meta.lock, cpu);
+    if (!c)
+        return 0;
+    init_slots(c);
+    c->cpu = cpu;
+    c->guard_next = gh_knobs.guardrate;
+    __atomic_store_n(&gh_fast.caches[cpu], c, __ATOMIC_RELEASE);
+    return c;
+}
+
+void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
+    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
+    struct mspan *s = c->alloc[spc];
+    if (s != &gh_emptyspan) {
+        /* 1. another word of this span with slots freed locally since we passed it;
+         * 2. remote frees swept in; 3. give it back and take one from mcentral. */
+        gh_span_fold_cache(s);
+        if (gh_span_next_word(s) || (gh_span_sweep_remote(s) && gh_span_next_word(s)))
+            goto take;
+        c->alloc[spc] = &gh_emptyspan;
+        gh_central_uncache_span(cpu, s);
+    }
+    s = gh_central_cache_span(c, cpu, spc);
+    if (!s)
+        return 0;
+    c->alloc[spc] = s;
+take:
+    c->nmalloc[spc]++;
+    return gh_span_take(s);
+}
+
+void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
+    if (c == &gh_emptycache)
+        return;
+    gh_mcache_tiny_retire(c, cpu);
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
+        struct mspan *s = c->alloc[spc];
+        if (s == &gh_emptyspan)
+            continue;
+        c->alloc[spc] = &gh_emptyspan;
+        gh_central_uncache_span(cpu, s);
+    }
+    gh_heap_flush_pcache(cpu, &c->pcache);
+}
+
+/* ---- tiny allocator -----------------------------------------------------------------
+ * Go's rules for placing an object of `size` < 16 inside the current 16 B block, and
+ * a live count per block (mspan.tinycount) so that the block is freed when its last
+ * tiny object is (see GH_TINY_BIAS). */
+
+void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s); /* free.c */
+
+void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu) {
+    if (!c->tiny)
+        return;
+    struct mspan *s = gh_fast.spans[(c->tiny - gh_fast.base) >> GOHEAP_PAGE_SHIFT];
+    unsigned idx = (unsigned)((c->tiny - s->base) >> 4);
+    uint8_t delta = (uint8_t)(c->tinyn - GH_TINY_BIAS);
+    uint8_t left = atomic_fetch_add_explicit(&s->tinycount[idx], delta, memory_order_acq_rel) + delta;
+    uintptr_t block = c->tiny;
+    c->tiny = 0;
+    c->tinyoffset = 0;
+    c->tinyn = 0;
+    if (left == 0)
+        gh_tiny_block_put(cpu, block, s);
+}
+
+void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
+    uintptr_t off = c->tinyoffset;
+    if ((size & 7) == 0)
+        off = gh_align_up(off, 8);
+    else if ((size & 3) == 0)
+        off = gh_align_up(off, 4);
+    else if ((size & 1) == 0)
+        off = gh_align_up(off, 2);
+    if (c->tiny && off + size <= GOHEAP_TINY_SIZE) {
+        c->tinyoffset = (uint32_t)(off + size);
+        c->tinyn++;
+        c->tiny_allocs++;
+        return (void *)(c->tiny + off);
+    }
+    /* A new 16 B block from the tiny span class. */
+    struct mspan *s = c->alloc[GH_TINY_SPC];
+    void *b;
+    if (s->cache) {
+        c->nmalloc[GH_TINY_SPC]++;
+        b = gh_span_take(s);
+    } else {
+        b = gh_mcache_refill_alloc(c, cpu, GH_TINY_SPC);
+        if (!b)
+            return 0;
+        s = c->alloc[GH_TINY_SPC];
+    }
+    ((uint64_t *)b)[0] = 0;
+    ((uint64_t *)b)[1] = 0;
+    unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> 4);
+    c->tiny_allocs++;
+    if (!c->tiny || size < c->tinyoffset) {
+        /* The new block has more room left: it becomes the current one. */
+        gh_mcache_tiny_retire(c, cpu);
+        atomic_store_explicit(&s->tinycount[idx], GH_TINY_BIAS, memory_order_relaxed);
+        c->tiny = (uintptr_t)b;
+        c->tinyoffset = (uint32_t)size;
+        c->tinyn = 1;
+    } else {
+        atomic_store_explicit(&s->tinycount[idx], 1, memory_order_relaxed);
+    }
+    return b;
+}

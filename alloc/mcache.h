@@ -1,0 +1,56 @@
+/* alloc/mcache.h: the per-CPU cache (Go's mcache): one span per span class, the tiny
+ * block, the CPU's page cache and its statistics counters. Only its CPU touches it,
+ * pinned; goheap_sys_each_cpu runs flushes on a CPU's behalf when it is not pinned. */
+#ifndef GOHEAP_MCACHE_H
+#define GOHEAP_MCACHE_H
+
+#include "mspan.h"
+#include "pagealloc.h"
+
+/* Tiny blocks: count = live tiny objects in the block, plus GH_TINY_BIAS while the
+ * block is some CPU's current tiny block (so frees racing with allocation can never
+ * drive it to zero). 64 > 16, the most objects a 16 B block can hold. */
+#define GH_TINY_BIAS 64u
+
+struct mcache {
+    struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
+    /* Statistics, written only by this CPU, summed on read (stats.c). */
+    uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
+    uint64_t nfree[GH_NUM_SPC];   /* small objects freed by this CPU (any owner) */
+    uint64_t tiny_allocs;         /* tiny objects placed in blocks */
+    uint64_t large_alloc, large_alloc_bytes, large_free, large_free_bytes;
+
+    /* The tiny allocator (GOHEAP_NOSCAN, size < 16). */
+    uintptr_t tiny;       /* current 16 B block, or 0 */
+    uint32_t tinyoffset;  /* bytes of it used */
+    uint32_t tinyn;       /* tiny objects placed in it so far */
+
+    struct pagecache pcache;
+    unsigned cpu;
+    uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
+    uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
+};
+
+extern struct mcache gh_emptycache; /* every slot starts here: nothing cached */
+void gh_mcache_init_empty(void);
+
+/* This CPU's real cache (created on first use). Pinned. NULL when out of memory. */
+struct mcache *gh_mcache_get(unsigned cpu);
+/* Refills span class spc and allocates one object from it. Pinned. NULL: OOM. */
+void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc);
+/* Gives every cached span and the tiny block back (and the page cache). Pinned. */
+void gh_mcache_release_all(struct mcache *c, unsigned cpu);
+/* Tiny allocation. Pinned. */
+void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);
+/* Retire the current tiny block (hand the bias back). Pinned. */
+void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu);
+
+/* Take one object from a span that has a free slot in its cache word. */
+static inline void *gh_span_take(struct mspan *s) {
+    uint64_t cache = s->cache;
+    unsigned bit = gh_ctz64(cache);
+    s->cache = cache & (cache - 1);
+    return (void *)(s->wordbase + (uintptr_t)bit * s->elemsize);
+}
+
+#endif /* GOHEAP_MCACHE_H */

@@ -1,0 +1,163 @@
+/* alloc/mcentral.c: the central span pools (see mcentral.h for the lists and the
+ * full -> pending handshake). */
+#include "mcentral.h"
+#include "mcache.h"
+#include "mheap.h"
+
+struct mcentral gh_central[GH_NUM_SPC];
+
+static void list_push(struct gh_spanlist *l, struct mspan *s) {
+    s->prev = 0;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    l->first = s;
+    l->n++;
+    s->onlist = l;
+}
+
+static void list_remove(struct gh_spanlist *l, struct mspan *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = 0;
+    s->onlist = 0;
+    l->n--;
+}
+
+static int remote_pending(struct mspan *s) {
+    for (unsigned w = 0; w < s->nwords; w++)
+        if (atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
+            return 1;
+    return 0;
+}
+
+/* File a swept, folded span with `live` objects. Caller holds mc->lock. Returns 1
+ * if the span is empty and must be freed by the caller after unlocking. */
+static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
+    if (live == 0)
+        return 1;
+    if (live < s->nelems) {
+        atomic_store_explicit(&s->cstate, GH_CS_PARTIAL, memory_order_relaxed);
+        list_push(&mc->partial, s);
+        return 0;
+    }
+    list_push(&mc->full, s);
+    atomic_store_explicit(&s->cstate, GH_CS_FULL, memory_order_seq_cst);
+    if (remote_pending(s)) {
+        uint8_t full = GH_CS_FULL;
+        if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
+            list_remove(&mc->full, s);
+            list_push(&mc->pending, s);
+        }
+        /* else a freer won the CAS and will move it once we unlock */
+    }
+    return 0;
+}
+
+static void make_owned(struct mspan *s, unsigned cpu) {
+    uint32_t own = cpu + 1;
+    if (s->spc == GH_TINY_SPC || gh_knobs.slowmode)
+        own |= GH_OWNER_SLOW;
+    atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, own, memory_order_relaxed);
+}
+
+struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc) {
+    struct mcentral *mc = &gh_central[spc];
+    struct mspan *s;
+    /* Bounded like Go's spanBudget: refiling spans that are still full must not
+     * turn into a spin while other CPUs keep freeing into them. */
+    unsigned budget = 100;
+    gh_lock(&mc->lock, cpu);
+    while (budget-- && ((s = mc->pending.first) || (s = mc->partial.first))) {
+        list_remove(s->onlist, s);
+        gh_span_sweep_remote(s);
+        unsigned live = gh_span_count_live(s);
+        if (live < s->nelems) {
+            make_owned(s, cpu);
+            gh_unlock(&mc->lock, cpu);
+            gh_span_next_word(s);
+            return s;
+        }
+        file_span(mc, s, live); /* still full */
+    }
+    gh_unlock(&mc->lock, cpu);
+
+    int needzero;
+    s = gh_heap_alloc_span(c, cpu, goheap_class_to_npages[spc >> 1], spc, &needzero);
+    if (!s)
+        return 0;
+    gh_span_init_small(s, s->base, spc, needzero);
+    make_owned(s, cpu);
+    gh_heap_publish(s);
+    return s;
+}
+
+void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
+    struct mcentral *mc = &gh_central[s->spc];
+    gh_span_fold_cache(s);
+    gh_span_sweep_remote(s);
+    unsigned live = gh_span_count_live(s);
+    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    if (live == 0) {
+        atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+        gh_heap_free_span(cpu, s);
+        return;
+    }
+    gh_lock(&mc->lock, cpu);
+    file_span(mc, s, live);
+    gh_unlock(&mc->lock, cpu);
+}
+
+void gh_central_wake(unsigned cpu, struct mspan *s) {
+    uint8_t full = GH_CS_FULL;
+    if (!atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING))
+        return;
+    struct mcentral *mc = &gh_central[s->spc];
+    gh_lock(&mc->lock, cpu);
+    if (s->onlist == &mc->full && atomic_load(&s->cstate) == GH_CS_PENDING) {
+        list_remove(&mc->full, s);
+        list_push(&mc->pending, s);
+    }
+    gh_unlock(&mc->lock, cpu);
+}
+
+unsigned gh_central_sweep_all(unsigned cpu) {
+    unsigned freed = 0;
+    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
+        struct mcentral *mc = &gh_central[spc];
+        struct mspan *dead = 0;
+        gh_lock(&mc->lock, cpu);
+        struct gh_spanlist *lists[3] = {&mc->pending, &mc->partial, &mc->full};
+        for (int li = 0; li < 3; li++) {
+            struct mspan *s = lists[li]->first, *next;
+            for (; s; s = next) {
+                next = s->next;
+                if (li == 2 && !remote_pending(s))
+                    continue;
+                list_remove(lists[li], s);
+                gh_span_sweep_remote(s);
+                unsigned live = gh_span_count_live(s);
+                if (live == 0) {
+                    atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+                    s->next = dead; /* collect; free after unlocking */
+                    dead = s;
+                } else {
+                    file_span(mc, s, live);
+                }
+            }
+        }
+        gh_unlock(&mc->lock, cpu);
+        while (dead) {
+            struct mspan *n = dead->next;
+            gh_heap_free_span(cpu, dead);
+            dead = n;
+            freed++;
+        }
+    }
+    return freed;
+}

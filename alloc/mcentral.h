@@ -1,0 +1,48 @@
+/* alloc/mcentral.h: one central pool per span class (Go's mcentral): spans that no
+ * CPU caches, in three lists under the class-local lock.
+ *
+ *   partial: swept, has free slots          (cstate PARTIAL)
+ *   full:    had no free slot when swept    (cstate FULL)
+ *   pending: full, then freed into remotely (cstate PENDING): sweep before use
+ *
+ * The full -> pending handshake (no lost wake-up): a span is published FULL by a
+ * seq_cst store under the lock, after which the publisher re-reads remoteFree (seq_cst).
+ * A remote freer does its seq_cst fetch_or on remoteFree, then a seq_cst load of
+ * cstate. In the single total order of these four operations one side must see the
+ * other: either the freer sees FULL (and CASes FULL -> PENDING, then moves the span
+ * under the lock), or the publisher sees the bit (and does the CAS itself). The CAS
+ * lets exactly one of them move it. See docs/alloc.md. */
+#ifndef GOHEAP_MCENTRAL_H
+#define GOHEAP_MCENTRAL_H
+
+#include "lockrank.h"
+#include "mspan.h"
+
+struct gh_spanlist {
+    struct mspan *first;
+    uint32_t n;
+};
+
+struct mcentral {
+    struct gh_mutex lock;
+    /* ---- protected by lock ---- */
+    struct gh_spanlist partial, full, pending;
+} GH_ALIGNED(GH_CACHELINE);
+
+extern struct mcentral gh_central[GH_NUM_SPC];
+
+struct mcache;
+/* A span of class spc with a free slot in its cache word, now owned by cpu (owner
+ * set). Sweeps pending spans first, then partial ones, then grows from the heap.
+ * Pinned. NULL when out of memory. */
+struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc);
+/* The owner gives s back: folds, sweeps, and files it (or frees it when empty).
+ * Pinned; no lock held. */
+void gh_central_uncache_span(unsigned cpu, struct mspan *s);
+/* A remote freer saw FULL: try the FULL -> PENDING flip and move the span. Pinned. */
+void gh_central_wake(unsigned cpu, struct mspan *s);
+/* Sweep every central span of every class; free the empty ones to the heap. Returns
+ * the number of spans freed. Pinned; no lock held. */
+unsigned gh_central_sweep_all(unsigned cpu);
+
+#endif /* GOHEAP_MCENTRAL_H */

@@ -1,0 +1,203 @@
+/* alloc/mheap.c: arena reservation and growth, span allocation and freeing over the
+ * page allocator and per-CPU page caches, and the page -> span map. */
+#include "mheap.h"
+#include "mcache.h"
+
+struct gh_fast gh_fast;
+struct gh_heap gh_heap = {.lock = {.rank = GH_RANK_HEAP}};
+
+int gh_heap_init(size_t arena_bytes) {
+    arena_bytes = gh_align_up(arena_bytes, PALLOC_CHUNK_BYTES);
+    void *base = goheap_sys_reserve(arena_bytes, PALLOC_CHUNK_BYTES);
+    if (!base)
+        return -1;
+    /* The span map: 8 bytes per 8 KiB page (1/1024 of the arena), reserved whole and
+     * mapped 4 KiB per 4 MiB chunk as the heap grows, so it stays proportional. */
+    size_t mapbytes = gh_align_up(arena_bytes / GOHEAP_PAGE_SIZE * sizeof(void *),
+                                  GOHEAP_SYS_FRAME_SIZE);
+    void *map = goheap_sys_reserve(mapbytes, GOHEAP_SYS_FRAME_SIZE);
+    if (!map)
+        return -1;
+    if (pagealloc_init(&gh_heap.pages, (uintptr_t)base, arena_bytes) != 0)
+        return -1;
+    gh_heap.arena_bytes = arena_bytes;
+    gh_fast.base = (uintptr_t)base;
+    gh_fast.spans = map;
+    for (unsigned b = 0; b < GH_NBUCKETS; b++) {
+        static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
+        size_t sz = sizeof(struct mspan) + 2 * words[b] * sizeof(uint64_t);
+        if (b == GH_BUCKET_TINY)
+            sz += GOHEAP_MAX_OBJS_PER_SPAN / 2; /* a count byte per 16 B block */
+        gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
+    }
+    gh_fixalloc_init(&gh_heap.cachealloc, gh_align_up(sizeof(struct mcache), GH_CACHELINE));
+    return 0;
+}
+
+/* Adds at least npages to the heap, in whole 4 MiB chunks. Caller holds the lock. */
+static int heap_grow(uintptr_t npages) {
+    uintptr_t ask = gh_align_up(npages << GOHEAP_PAGE_SHIFT, PALLOC_CHUNK_BYTES);
+    if (ask < npages || gh_heap.grown + ask > gh_heap.arena_bytes || gh_heap.grown + ask < ask)
+        return -1;
+    uintptr_t first = gh_heap.grown >> GOHEAP_PAGE_SHIFT, n = ask >> GOHEAP_PAGE_SHIFT;
+    struct mspan **m = gh_fast.spans + first;
+    if (gh_meta_map(m, n * sizeof(void *)) != 0)
+        return -1;
+    for (uintptr_t i = 0; i < n; i++)
+        m[i] = &gh_deadspan;
+    if (pagealloc_grow(&gh_heap.pages, gh_fast.base + gh_heap.grown, n) != 0)
+        return -1; /* the map frames stay mapped, and are reused by the next try */
+    gh_heap.grown += ask;
+    atomic_fetch_add_explicit(&gh_heap.heap_released, ask, memory_order_relaxed);
+    atomic_store_explicit(&gh_fast.npages, first + n, memory_order_release);
+    return 0;
+}
+
+static unsigned bucket_of(unsigned spc) {
+    if (spc == GH_TINY_SPC)
+        return GH_BUCKET_TINY;
+    if (spc < 2)
+        return 0;
+    unsigned w = (goheap_class_to_nobjs[spc >> 1] + 63) / 64;
+    return w <= 1 ? 1 : w <= 2 ? 2 : w <= 4 ? 3 : w <= 8 ? 4 : 5;
+}
+
+/* Pages from the CPU's page cache, refilling it under the heap lock when it has no
+ * fitting run. Returns 0 with *err when the tree must be asked directly. */
+/* A failed map may leave some formerly scavenged free pages backed: move them from
+ * released to free in the counters. */
+static void note_mapped_free(uintptr_t pages) {
+    if (!pages)
+        return;
+    atomic_fetch_sub_explicit(&gh_heap.heap_released, pages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, pages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+}
+
+static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *scav, int *err) {
+    unsigned before = gh_popcount64(pc->scav);
+    uintptr_t base = pagecache_alloc(pc, (unsigned)npages, scav, err);
+    if (!base && *err == PAGEALLOC_NOMEM)
+        note_mapped_free(before - gh_popcount64(pc->scav));
+    return base;
+}
+
+static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err) {
+    uintptr_t before = gh_heap.pages.npages_scav;
+    uintptr_t base = pagealloc_alloc(&gh_heap.pages, npages, scav, err);
+    if (!base && *err == PAGEALLOC_NOMEM)
+        note_mapped_free(before - gh_heap.pages.npages_scav);
+    return base;
+}
+
+static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages,
+                                  uintptr_t *scav, int *err) {
+    uintptr_t base = cache_alloc(&c->pcache, npages, scav, err);
+    if (base || *err == PAGEALLOC_NOMEM)
+        return base;
+    gh_lock(&gh_heap.lock, cpu);
+    pagecache_flush(&gh_heap.pages, &c->pcache);
+    int r = pagecache_refill(&gh_heap.pages, &c->pcache);
+    if (r != 0 && heap_grow(npages) == 0)
+        r = pagecache_refill(&gh_heap.pages, &c->pcache);
+    gh_unlock(&gh_heap.lock, cpu);
+    if (r != 0) {
+        *err = PAGEALLOC_NOSPACE;
+        return 0;
+    }
+    return cache_alloc(&c->pcache, npages, scav, err);
+}
+
+struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
+                                 unsigned spc, int *needzero) {
+    uintptr_t base = 0, scav = 0;
+    int err = PAGEALLOC_NOSPACE;
+    if (c && npages < PAGECACHE_MAX_ALLOC)
+        base = pages_from_cache(c, cpu, npages, &scav, &err);
+    if (!base && err != PAGEALLOC_NOMEM) {
+        gh_lock(&gh_heap.lock, cpu);
+        base = tree_alloc(npages, &scav, &err);
+        if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
+            base = tree_alloc(npages, &scav, &err);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
+    if (!base)
+        return 0;
+
+    gh_lock(&gh_meta.lock, cpu);
+    struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[bucket_of(spc)]);
+    gh_unlock(&gh_meta.lock, cpu);
+    if (!s) {
+        gh_lock(&gh_heap.lock, cpu);
+        pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
+        gh_unlock(&gh_heap.lock, cpu);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gh_heap.heap_free, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        return 0;
+    }
+    s->bucket = (uint8_t)bucket_of(spc);
+    s->base = base;
+    s->npages = (uint32_t)npages;
+    s->spc = (uint8_t)spc;
+    uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
+    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    /* Fresh (scavenged) pages read zero; lazily released ones may not. */
+    *needzero = scav < npages || !gh_knobs.madvdontneed;
+    return s;
+}
+
+void gh_heap_publish(struct mspan *s) {
+    struct mspan **m = gh_fast.spans + ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
+    for (uintptr_t i = 0; i < s->npages; i++)
+        m[i] = s;
+    atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
+}
+
+static void unmap_span(struct mspan *s) {
+    struct mspan **m = gh_fast.spans + ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
+    for (uintptr_t i = 0; i < s->npages; i++)
+        m[i] = &gh_deadspan;
+}
+
+void gh_heap_free_span(unsigned cpu, struct mspan *s) {
+    uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    unmap_span(s);
+    gh_lock(&gh_heap.lock, cpu);
+    pagealloc_free(&gh_heap.pages, base, npages);
+    gh_unlock(&gh_heap.lock, cpu);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    gh_lock(&gh_meta.lock, cpu);
+    gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+    gh_unlock(&gh_meta.lock, cpu);
+}
+
+void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s) {
+    /* Efence: the pages stay allocated in the tree (never reused) and unbacked; the
+     * span struct stays in the map as EFENCE_FREED so a second free is named. */
+    uintptr_t bytes = (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
+    atomic_store_explicit(&s->state, GH_SPAN_EFENCE_FREED, memory_order_release);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
+    (void)cpu;
+}
+
+void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc) {
+    if (pagecache_empty(pc))
+        return;
+    gh_lock(&gh_heap.lock, cpu);
+    pagecache_flush(&gh_heap.pages, pc);
+    gh_unlock(&gh_heap.lock, cpu);
+}
+
+uint64_t gh_heap_mapped(void) {
+    return atomic_load_explicit(&gh_heap.heap_inuse, memory_order_relaxed) +
+           atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) +
+           __atomic_load_n(&gh_meta.mapped, __ATOMIC_RELAXED) +
+           __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
+}

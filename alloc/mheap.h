@@ -1,0 +1,78 @@
+/* alloc/mheap.h: the page heap (Go's mheap): the reserved arena, its growth in 4 MiB
+ * chunks, span allocation over the page allocator (pagealloc.h) and the per-CPU page
+ * caches, the page -> span map, and the heap's byte counters. */
+#ifndef GOHEAP_MHEAP_H
+#define GOHEAP_MHEAP_H
+
+#include "fixalloc.h"
+#include "mspan.h"
+#include "pagealloc.h"
+
+struct mcache;
+
+/* What the fast paths read, on one cache line. base and spans are fixed at init;
+ * npages only grows (release store after the map entries are written). */
+struct gh_fast {
+    uintptr_t base;           /* arena base (4 MiB aligned) */
+    _Atomic uintptr_t npages; /* pages grown: the map is valid for [0, npages) */
+    struct mspan **spans;     /* page -> span, gh_deadspan where no span is in use */
+    struct mcache **caches;   /* [ncpu], &gh_emptycache until first use */
+} GH_ALIGNED(GH_CACHELINE);
+extern struct gh_fast gh_fast;
+
+/* Span struct buckets by bitmap words (0, 1, 2, 4, 8, 16) plus the tiny class. */
+#define GH_NBUCKETS 7
+#define GH_BUCKET_TINY 6
+
+struct gh_heap {
+    struct gh_mutex lock;
+    /* ---- protected by lock ---- */
+    struct pagealloc pages;
+    uintptr_t grown;       /* bytes of the arena handed to pagealloc, from base */
+    uintptr_t arena_bytes; /* bytes reserved */
+
+    /* ---- protected by gh_meta.lock ---- */
+    struct gh_fixalloc spanalloc[GH_NBUCKETS];
+    struct gh_fixalloc cachealloc;
+
+    /* ---- atomic byte counters (page caches update them without the lock) ----
+     *   heap_inuse + heap_free + heap_released == grown  (when no scavenge is running)
+     *   heap_free: free pages still backed (including those in page caches);
+     *   heap_released: free pages unbacked, plus dead efence pages (never reused). */
+    _Atomic uint64_t heap_inuse, heap_free, heap_released;
+    _Atomic uint64_t efence_dead;   /* bytes of freed efence objects and guards */
+    _Atomic uint64_t span_count;    /* spans in use */
+};
+extern struct gh_heap gh_heap;
+
+int gh_heap_init(size_t arena_bytes);
+
+/* Allocates a span struct and npages pages for span class spc (0/1 = large), from the
+ * CPU's page cache when small. Pinned (c is this CPU's cache, may be NULL). The span
+ * is not yet in the span map: the caller initialises it and calls gh_heap_publish.
+ * *needzero tells whether the pages may hold old data. NULL when out of memory. */
+struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
+                                 unsigned spc, int *needzero);
+/* Writes the span map for s and marks it in use (release). */
+void gh_heap_publish(struct mspan *s);
+/* Frees a span (no live objects) back to the page allocator. Pinned; may hold
+ * a mcentral lock (ranks below the heap lock). */
+void gh_heap_free_span(unsigned cpu, struct mspan *s);
+/* Efence: takes s out of the span map's use but keeps its pages allocated forever. */
+void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
+/* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
+void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
+
+/* Memory the heap currently has backed, for the soft limit: in-use and free-but-
+ * backed heap pages plus every metadata byte mapped. */
+uint64_t gh_heap_mapped(void);
+
+/* The span holding address a, or NULL when a is not in the grown arena. */
+static inline struct mspan *gh_span_of(uintptr_t a) {
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    if (pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire))
+        return 0;
+    return gh_fast.spans[pg];
+}
+
+#endif /* GOHEAP_MHEAP_H */

@@ -1,0 +1,115 @@
+/* alloc/mspan.c: span set-up, the word-at-a-time allocation bitmap walk and the
+ * sweep of remote frees (see mspan.h for the invariants). */
+#include "mspan.h"
+#include "platform.h"
+
+struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD};
+struct mspan gh_deadspan = {.state = GH_SPAN_DEAD};
+
+static void load_word(struct mspan *s, unsigned w) {
+    s->curword = w;
+    s->cache = ~s->allocBits[w] & gh_span_valid(s, w);
+    s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
+}
+
+void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero) {
+    unsigned cl = spc >> 1;
+    s->base = base;
+    s->spc = (uint8_t)spc;
+    s->npages = goheap_class_to_npages[cl];
+    s->elemsize = goheap_class_to_size[cl];
+    s->divmul = goheap_class_to_divmagic[cl];
+    s->nelems = goheap_class_to_nobjs[cl];
+    s->nwords = (uint8_t)((s->nelems + 63) / 64);
+    s->limit = base + (uintptr_t)s->nelems * s->elemsize;
+    s->needzero = (uint8_t)needzero;
+    s->allocBits = s->bits;
+    s->remoteFree = (_Atomic uint64_t *)(s->bits + s->nwords);
+    s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->bits + 2 * s->nwords) : 0;
+    for (unsigned w = 0; w < s->nwords; w++) {
+        s->allocBits[w] = ~gh_span_valid(s, w); /* slots past nelems: never free */
+        atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);
+    }
+    load_word(s, 0);
+}
+
+void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize) {
+    s->base = base;
+    s->spc = 0;
+    s->npages = (uint32_t)npages;
+    s->elemsize = 0;
+    s->divmul = 0;
+    s->nelems = 1;
+    s->nwords = 0;
+    s->limit = base + (npages << GOHEAP_PAGE_SHIFT);
+    s->reqsize = reqsize;
+    s->cache = 0;
+    s->wordbase = base;
+}
+
+void gh_span_fold_cache(struct mspan *s) {
+    unsigned w = s->curword;
+    s->allocBits[w] = ~s->cache | ~gh_span_valid(s, w);
+    s->cache = 0;
+}
+
+int gh_span_next_word(struct mspan *s) {
+    for (unsigned w = 0; w < s->nwords; w++) {
+        if (~s->allocBits[w]) {
+            load_word(s, w);
+            return 1;
+        }
+    }
+    s->cache = 0;
+    return 0;
+}
+
+void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s) {
+    if (s && s != &gh_deadspan)
+        gh_panicf("goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)", reason,
+                  (unsigned long)p, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+                  (unsigned)(s->spc >> 1), (unsigned)s->elemsize);
+    gh_panicf("goheap: %s: 0x%lx", reason, (unsigned long)p);
+}
+
+unsigned gh_span_sweep_remote(struct mspan *s) {
+    unsigned freed = 0;
+    for (unsigned w = 0; w < s->nwords; w++) {
+        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))
+            continue;
+        /* acquire: the freer's last writes to the object happen before its reuse. */
+        uint64_t r = atomic_exchange_explicit(&s->remoteFree[w], 0, memory_order_acq_rel);
+        uint64_t notalloc = r & ~s->allocBits[w];
+        if (notalloc) {
+            /* Freed remotely but not allocated: freed locally first (the OR could not
+             * see that), or never allocated, or freed twice across a sweep. */
+            unsigned i = w * 64 + gh_ctz64(notalloc);
+            gh_bad_free("double free", s->base + (uintptr_t)i * s->elemsize, s);
+        }
+        s->allocBits[w] &= ~r;
+        freed += gh_popcount64(r);
+    }
+    if (freed)
+        s->needzero = 1;
+    return freed;
+}
+
+unsigned gh_span_count_live(const struct mspan *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        n += gh_popcount64(s->allocBits[w] & gh_span_valid(s, w));
+    return n;
+}
+
+unsigned gh_span_count_live_any(const struct mspan *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++) {
+        uint64_t a = s->allocBits[w];
+        if (w == s->curword && atomic_load_explicit(&s->owner, memory_order_relaxed))
+            a = ~s->cache;
+        a &= gh_span_valid(s, w);
+        a &= ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        n += gh_popcount64(a);
+    }
+    return n;
+}

@@ -1,0 +1,118 @@
+/* alloc/mspan.h: the span (Go's mspan): a run of pages holding objects of one span
+ * class, or one large object, with its out-of-line allocation and remote-free
+ * bitmaps. Also the inline object-index arithmetic shared by malloc and free. */
+#ifndef GOHEAP_MSPAN_H
+#define GOHEAP_MSPAN_H
+
+#include <stdatomic.h>
+
+#include "sizeclasses.h"
+#include "util.h"
+
+#define GH_NUM_SPC (GOHEAP_NUM_SIZE_CLASSES * 2) /* span classes: class << 1 | noscan */
+#define GH_TINY_SPC ((GOHEAP_TINY_SIZE_CLASS << 1) | 1)
+#define GH_MAX_WORDS (GOHEAP_MAX_OBJS_PER_SPAN / 64) /* 16 bitmap words */
+
+/* span->state: published last (release) when a span goes live. */
+enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2 };
+
+/* span->cstate: where a small span is. Changed under mcentral's lock, except the
+ * FULL -> PENDING flip, which a remote freer makes with a CAS (see mcentral.h). */
+enum {
+    GH_CS_NONE = 0,    /* large span, or being set up */
+    GH_CS_CACHED = 1,  /* in a CPU's mcache; owner says which */
+    GH_CS_PARTIAL = 2, /* in mcentral's partial list: has free slots */
+    GH_CS_FULL = 3,    /* in mcentral's full list: had none at its last sweep */
+    GH_CS_PENDING = 4, /* in mcentral's pending list: full, then freed into */
+};
+
+/* owner flag: set on cached spans whose frees must take the slow path even on the
+ * owning CPU (tiny blocks, instrumented mode). The fast path compares owner with
+ * cpu + 1, so any flag makes it miss. */
+#define GH_OWNER_SLOW 0x80000000u
+
+/* A span. Invariants for a small span (spc >= 2) in use:
+ *   objects live = popcount(allocBits & valid) - popcount(remoteFree), where for the
+ *   word `curword` allocBits is stale and ~cache is the truth while cached;
+ *   bits at index >= nelems are 1 in allocBits (never free) and 0 in cache;
+ *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize.
+ * Ownership: while owner != 0 only that CPU (pinned) touches cache, curword,
+ * wordbase and allocBits; otherwise only the holder of mcentral[spc].lock.
+ * remoteFree is written by anyone with one atomic OR and taken with an exchange. */
+struct mspan {
+    /* ---- first cache line: everything the malloc and free fast paths read ---- */
+    uint64_t cache;         /* free slots of word curword (1 = free); fixalloc link when dead */
+    uintptr_t wordbase;     /* address of slot curword * 64 */
+    uintptr_t base;         /* first byte of the span */
+    uintptr_t limit;        /* end of the last object slot (large: base + npages pages) */
+    uint32_t elemsize;      /* object size (large: 0, see npages) */
+    uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
+    uint32_t curword;       /* bitmap word the cache mirrors */
+    _Atomic uint32_t owner; /* cpu + 1 (| GH_OWNER_SLOW) while cached, else 0 */
+    uint32_t npages;        /* pages in the span (efence: including the guard page) */
+    uint16_t nelems;        /* object slots */
+    uint8_t spc;            /* span class; 0/1 = large */
+    uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
+    _Atomic uint8_t state;  /* GH_SPAN_* */
+    _Atomic uint8_t cstate; /* GH_CS_* */
+    uint8_t needzero;       /* 1: free slots may hold old data */
+    uint8_t bucket;         /* which fixalloc it came from */
+
+    /* ---- slow-path fields ---- */
+    struct mspan *next, *prev; /* mcentral list links (protected by its lock) */
+    void *onlist;              /* the list head it is on, or NULL (same lock) */
+    uint64_t *allocBits;       /* [nwords], 1 = allocated */
+    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
+    _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
+    uintptr_t reqsize;   /* large/efence: the size asked for */
+    uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
+    uint8_t efence;      /* large span holding one efence object (guard page last) */
+    uintptr_t alloc_pc;  /* efence/large: caller of malloc */
+    uint64_t bits[];     /* storage of allocBits, remoteFree, tinycount */
+};
+
+/* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, owner 0);
+ * gh_deadspan fills the span map wherever no span is in use (owner 0, DEAD). */
+extern struct mspan gh_emptyspan, gh_deadspan;
+
+/* Bits of word w that are valid object slots. */
+static inline uint64_t gh_span_valid(const struct mspan *s, unsigned w) {
+    unsigned n = s->nelems - w * 64u;
+    return n >= 64 ? ~0ull : ((1ull << n) - 1);
+}
+
+/* Object index of p (offset off = p - base < limit - base) with an exactness test
+ * that needs no second multiply: for off = k*size + r (r < size) and
+ * m = divmul = 2^32/size rounded up, the low 32 bits of off*m are k*e + r*m with
+ * e = size*m - 2^32 <= size; they are < m iff r == 0, because k*e <= span bytes and
+ * spanbytes * size < 2^32 for every class (max 81920 * 27264). Checked exhaustively
+ * in tests/host/test_core_span.c. Returns -1 for an interior pointer. */
+static inline int32_t gh_span_objindex(const struct mspan *s, uintptr_t off) {
+    uint64_t prod = (uint64_t)off * s->divmul;
+    if ((uint32_t)prod >= s->divmul)
+        return -1;
+    return (int32_t)(prod >> 32);
+}
+
+/* Set up a fresh small span over [base, base + npages pages) for span class spc.
+ * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
+void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero);
+/* Large span: one object of reqsize bytes. */
+void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize);
+
+/* Owner (or central lock holder): fold cache back into allocBits[curword]. */
+void gh_span_fold_cache(struct mspan *s);
+/* Point cache at the first word with a free slot. Returns 0 when there is none. */
+int gh_span_next_word(struct mspan *s);
+/* Take remoteFree into allocBits (exchange per word). Panics on a double free or a
+ * free of a slot that was never allocated. Returns the number of objects freed. */
+unsigned gh_span_sweep_remote(struct mspan *s);
+/* Live objects (requires the cache folded). */
+unsigned gh_span_count_live(const struct mspan *s);
+/* Live objects of a span that may be cached (reads ~cache for curword), for stats. */
+unsigned gh_span_count_live_any(const struct mspan *s);
+
+/* Panic messages that name the span (used by free and sweep). */
+_Noreturn void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s);
+
+#endif /* GOHEAP_MSPAN_H */

@@ -1,0 +1,160 @@
+/* alloc/scavenge.c: returning free pages to the platform (Go's scavenger): the paced
+ * background step, the synchronous path over the soft memory limit, scavenge=eager,
+ * goheap_free_os_memory and the last resort before an allocation fails. Everything
+ * here runs unpinned with no lock held, because unmapping may wait for other CPUs. */
+#include "core.h"
+
+_Atomic int64_t gh_memlimit = INT64_MAX;
+
+/* Pacing constants. Go targets 1% of one CPU (scavengePercent) and works in 64 KiB
+ * quanta (scavengeQuantum, ~10 us per frame); a step stops after 1 ms of work
+ * (minScavWorkTime). Our retained-heap goal replaces Go's GC-derived one: the peak
+ * of heap_inuse over the last 10 s window (two windows kept) plus 10%
+ * (retainExtraPercent). */
+#define SCAV_QUANTUM (64u << 10)
+#define SCAV_STEP_NS 1000000ull
+#define SCAV_DUTY_SLEEP 99 /* sleep 99x the time worked: 1% */
+#define SCAV_WINDOW_NS 10000000000ull
+#define SCAV_RETAIN_EXTRA_PCT 10
+#define SCAV_TICKS_PER_STEP 1024 /* hosted: slow paths between background polls */
+
+static struct {
+    _Atomic int running; /* one background step at a time */
+    uint64_t next_ns, win_start, peak_cur, peak_prev;
+    _Atomic uint64_t released_total;
+    _Atomic unsigned ticks; /* approximate: plain load + store, races only skew pacing */
+} scav;
+
+static void trace(const char *why, uint64_t released) {
+    if (!gh_knobs.scavtrace || !released)
+        return;
+    uint64_t inuse = atomic_load(&gh_heap.heap_inuse), free = atomic_load(&gh_heap.heap_free);
+    uint64_t rel = atomic_load(&gh_heap.heap_released);
+    unsigned util = inuse + free ? (unsigned)(inuse * 100 / (inuse + free)) : 100;
+    gh_logf("goheap: scav: %lu KiB released (%s), %lu KiB released total, %lu KiB heap "
+            "released now, %lu KiB in use, %u%% util",
+            (unsigned long)(released >> 10), why,
+            (unsigned long)(atomic_load(&scav.released_total) >> 10), (unsigned long)(rel >> 10),
+            (unsigned long)(inuse >> 10), util);
+}
+
+uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
+    (void)trace_reason;
+    uintptr_t released = 0;
+    while (released < bytes) {
+        uintptr_t left = bytes - released;
+        uintptr_t want = (left >> GOHEAP_PAGE_SHIFT) + ((left & (GOHEAP_PAGE_SIZE - 1)) != 0);
+        if (want > PALLOC_CHUNK_PAGES)
+            want = PALLOC_CHUNK_PAGES;
+        uintptr_t n = 0;
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        uintptr_t base = pagealloc_scavenge_take(&gh_heap.pages, want, &n);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        if (!base)
+            break;
+        uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
+        goheap_sys_unmap((void *)base, nb);
+        cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        pagealloc_scavenge_done(&gh_heap.pages, base, n);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gh_heap.heap_released, nb, memory_order_relaxed);
+        released += nb;
+    }
+    atomic_fetch_add_explicit(&scav.released_total, released, memory_order_relaxed);
+    return released;
+}
+
+static void flush_cpu(unsigned cpu, void *arg) {
+    (void)arg;
+    struct mcache *c = gh_fast.caches[cpu];
+    if (c != &gh_emptycache)
+        gh_mcache_release_all(c, cpu);
+}
+
+void gh_flush_all_cpus(void) {
+    goheap_sys_each_cpu(flush_cpu, 0);
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_central_sweep_all(cpu);
+    goheap_sys_unpin(pin);
+}
+
+void gh_last_resort(void) {
+    if (!gh_inited)
+        return;
+    gh_flush_all_cpus();
+    trace("last resort", gh_scavenge(UINTPTR_MAX, 0));
+}
+
+void goheap_free_os_memory(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return;
+    gh_flush_all_cpus();
+    trace("free_os_memory", gh_scavenge(UINTPTR_MAX, 0));
+}
+
+int64_t goheap_set_memory_limit(int64_t limit) {
+    if (limit < 0)
+        return atomic_load(&gh_memlimit);
+    int64_t old = atomic_exchange(&gh_memlimit, limit);
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        gh_after_slow();
+    return old;
+}
+
+void goheap_background_work(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return;
+    uint64_t now = goheap_sys_nanotime();
+    if (now < scav.next_ns)
+        return;
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&scav.running, &idle, 1))
+        return;
+    if (now - scav.win_start > SCAV_WINDOW_NS) {
+        scav.peak_prev = scav.peak_cur;
+        scav.peak_cur = 0;
+        scav.win_start = now;
+    }
+    uint64_t inuse = atomic_load(&gh_heap.heap_inuse);
+    if (inuse > scav.peak_cur)
+        scav.peak_cur = inuse;
+    uint64_t peak = scav.peak_cur > scav.peak_prev ? scav.peak_cur : scav.peak_prev;
+    uint64_t goal = peak + peak * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
+    uint64_t released = 0, t = now;
+    while (atomic_load(&gh_heap.heap_inuse) + atomic_load(&gh_heap.heap_free) > goal &&
+           t - now < SCAV_STEP_NS) {
+        uintptr_t r = gh_scavenge(SCAV_QUANTUM, 0);
+        released += r;
+        t = goheap_sys_nanotime();
+        if (!r)
+            break;
+    }
+    uint64_t worked = t - now;
+    if (worked < 10000)
+        worked = 10000; /* an idle poll still costs ~10 us of pacing budget */
+    scav.next_ns = t + worked * SCAV_DUTY_SLEEP;
+    trace("background", released);
+    atomic_store(&scav.running, 0);
+}
+
+void gh_after_slow(void) {
+    int64_t lim = atomic_load_explicit(&gh_memlimit, memory_order_relaxed);
+    if (gh_unlikely(lim != INT64_MAX)) {
+        uint64_t m = gh_heap_mapped();
+        if (m > (uint64_t)lim)
+            trace("memory limit", gh_scavenge(m - (uint64_t)lim, 0));
+    }
+    if (gh_unlikely(gh_knobs.scavenge_eager) && atomic_load(&gh_heap.heap_free))
+        trace("eager", gh_scavenge(UINTPTR_MAX, 0));
+    unsigned t = atomic_load_explicit(&scav.ticks, memory_order_relaxed) + 1;
+    atomic_store_explicit(&scav.ticks, t, memory_order_relaxed);
+    if (gh_unlikely(t % SCAV_TICKS_PER_STEP == 0))
+        goheap_background_work();
+}

@@ -1,0 +1,239 @@
+/* alloc/stats.c: MemStats (per-CPU counters summed on read), runtime/metrics names,
+ * and the slow validator that walks every span and recounts. */
+#include "core.h"
+
+struct sums {
+    uint64_t nmalloc[GH_NUM_SPC], nfree[GH_NUM_SPC];
+    uint64_t tiny_allocs, large_alloc, large_alloc_bytes, large_free, large_free_bytes;
+};
+
+static void add_cache(struct sums *t, const struct mcache *c) {
+    for (unsigned i = 0; i < GH_NUM_SPC; i++) {
+        t->nmalloc[i] += __atomic_load_n(&c->nmalloc[i], __ATOMIC_RELAXED);
+        t->nfree[i] += __atomic_load_n(&c->nfree[i], __ATOMIC_RELAXED);
+    }
+    t->tiny_allocs += __atomic_load_n(&c->tiny_allocs, __ATOMIC_RELAXED);
+    t->large_alloc += __atomic_load_n(&c->large_alloc, __ATOMIC_RELAXED);
+    t->large_alloc_bytes += __atomic_load_n(&c->large_alloc_bytes, __ATOMIC_RELAXED);
+    t->large_free += __atomic_load_n(&c->large_free, __ATOMIC_RELAXED);
+    t->large_free_bytes += __atomic_load_n(&c->large_free_bytes, __ATOMIC_RELAXED);
+}
+
+static void sum_caches(struct sums *t) {
+    gh_memclr(t, sizeof *t);
+    add_cache(t, &gh_emptycache);
+    for (unsigned i = 0; gh_fast.caches && i < gh_ncpu; i++) {
+        struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        if (c != &gh_emptycache)
+            add_cache(t, c);
+    }
+}
+
+static uint64_t fix_sum(const struct gh_fixalloc *f, int sys) {
+    return __atomic_load_n(sys ? &f->sys : &f->inuse, __ATOMIC_RELAXED);
+}
+
+void goheap_read_memstats(struct goheap_memstats *m) {
+    struct sums t;
+    gh_memclr(m, sizeof *m);
+    sum_caches(&t);
+    uint64_t bytes_alloc = t.large_alloc_bytes, bytes_free = t.large_free_bytes;
+    uint64_t nm = t.large_alloc + t.tiny_allocs, nf = t.large_free + t.tiny_allocs;
+    for (unsigned cl = 0; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
+        uint64_t a = t.nmalloc[cl << 1] + t.nmalloc[cl << 1 | 1];
+        uint64_t f = t.nfree[cl << 1] + t.nfree[cl << 1 | 1];
+        m->by_size[cl].size = goheap_class_to_size[cl];
+        m->by_size[cl].mallocs = a;
+        m->by_size[cl].frees = f;
+        bytes_alloc += a * goheap_class_to_size[cl];
+        bytes_free += f * goheap_class_to_size[cl];
+        nm += a;
+        nf += f;
+    }
+    m->total_alloc = bytes_alloc;
+    m->heap_alloc = m->alloc = bytes_alloc - bytes_free;
+    m->mallocs = nm;
+    m->frees = nf;
+    m->heap_objects = nm - nf;
+    m->tiny_allocs = t.tiny_allocs;
+    m->heap_inuse = atomic_load(&gh_heap.heap_inuse);
+    m->heap_released = atomic_load(&gh_heap.heap_released);
+    m->heap_idle = atomic_load(&gh_heap.heap_free) + m->heap_released;
+    m->heap_sys = m->heap_inuse + m->heap_idle;
+    for (unsigned b = 0; b < GH_NBUCKETS; b++) {
+        m->mspan_inuse += fix_sum(&gh_heap.spanalloc[b], 0);
+        m->mspan_sys += fix_sum(&gh_heap.spanalloc[b], 1);
+    }
+    m->mcache_inuse = fix_sum(&gh_heap.cachealloc, 0);
+    m->mcache_sys = fix_sum(&gh_heap.cachealloc, 1);
+    m->other_sys = __atomic_load_n(&gh_meta.other_sys, __ATOMIC_RELAXED) +
+                   __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
+    m->sys = m->heap_sys + m->mspan_sys + m->mcache_sys + m->other_sys;
+}
+
+size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
+    struct goheap_memstats m;
+    goheap_read_memstats(&m);
+    int64_t lim = atomic_load(&gh_memlimit);
+    const struct goheap_metric all[] = {
+        {"/gc/heap/allocs:bytes", m.total_alloc},
+        {"/gc/heap/allocs:objects", m.mallocs},
+        {"/gc/heap/frees:bytes", m.total_alloc - m.heap_alloc},
+        {"/gc/heap/frees:objects", m.frees},
+        {"/gc/heap/objects:objects", m.heap_objects},
+        {"/gc/heap/tiny/allocs:objects", m.tiny_allocs},
+        {"/gc/gomemlimit:bytes", (uint64_t)lim},
+        {"/memory/classes/heap/objects:bytes", m.heap_alloc},
+        {"/memory/classes/heap/unused:bytes", m.heap_inuse - m.heap_alloc},
+        {"/memory/classes/heap/free:bytes", m.heap_idle - m.heap_released},
+        {"/memory/classes/heap/released:bytes", m.heap_released},
+        {"/memory/classes/metadata/mspan/inuse:bytes", m.mspan_inuse},
+        {"/memory/classes/metadata/mspan/free:bytes", m.mspan_sys - m.mspan_inuse},
+        {"/memory/classes/metadata/mcache/inuse:bytes", m.mcache_inuse},
+        {"/memory/classes/metadata/mcache/free:bytes", m.mcache_sys - m.mcache_inuse},
+        {"/memory/classes/metadata/other:bytes", m.other_sys},
+        {"/memory/classes/total:bytes", m.sys},
+    };
+    size_t k = sizeof all / sizeof all[0];
+    if (n > k)
+        n = k;
+    for (size_t i = 0; i < n; i++)
+        out[i] = all[i];
+    return n;
+}
+
+/* ---- validator ------------------------------------------------------------------------ */
+
+static int fails;
+
+#define VCHECK(cond, ...)                                                                       \
+    do {                                                                                        \
+        if (!(cond)) {                                                                          \
+            if (fails++ < 8)                                                                    \
+                gh_logf("goheap: validate: " __VA_ARGS__);                                      \
+        }                                                                                       \
+    } while (0)
+
+int goheap_validate(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return 0;
+    fails = 0;
+    static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
+    gh_memclr(live, sizeof live);
+    uint64_t inuse_pages = 0, nspans = 0, large_live = 0, large_bytes = 0, span_struct_bytes = 0;
+    uint64_t efence_dead = 0;
+    uintptr_t npages = atomic_load(&gh_fast.npages);
+    for (uintptr_t pg = 0; pg < npages; pg++) {
+        struct mspan *s = gh_fast.spans[pg];
+        if (s == &gh_deadspan)
+            continue;
+        uintptr_t first = (s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+        VCHECK(pg >= first && pg < first + s->npages, "page %lu maps to span 0x%lx not covering it",
+               (unsigned long)pg, (unsigned long)(uintptr_t)s);
+        if (pg != first)
+            continue;
+        nspans++;
+        span_struct_bytes += gh_heap.spanalloc[s->bucket].size;
+        uint8_t st = atomic_load(&s->state);
+        if (st == GH_SPAN_EFENCE_FREED) {
+            efence_dead += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+            continue;
+        }
+        VCHECK(st == GH_SPAN_INUSE, "span 0x%lx in the map has state %u", (unsigned long)(uintptr_t)s, st);
+        inuse_pages += s->npages;
+        if (s->spc < 2) {
+            large_live++;
+            large_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+            continue;
+        }
+        unsigned n = gh_span_count_live_any(s);
+        live[s->spc] += n;
+        uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
+        uint8_t cs = atomic_load(&s->cstate);
+        if (own) {
+            VCHECK(own <= gh_ncpu && gh_fast.caches[own - 1]->alloc[s->spc] == s && cs == GH_CS_CACHED,
+                   "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
+        } else {
+            struct mcentral *mc = &gh_central[s->spc];
+            VCHECK((cs == GH_CS_PARTIAL && s->onlist == &mc->partial) ||
+                       (cs == GH_CS_FULL && s->onlist == &mc->full) ||
+                       (cs == GH_CS_PENDING && s->onlist == &mc->pending),
+                   "span 0x%lx cstate %u not on its mcentral list", (unsigned long)(uintptr_t)s, cs);
+            VCHECK(cs != GH_CS_PARTIAL || n < s->nelems || gh_span_count_live(s) < s->nelems,
+                   "partial span 0x%lx has no free slot", (unsigned long)(uintptr_t)s);
+            VCHECK(n > 0 || cs == GH_CS_PARTIAL || cs == GH_CS_PENDING,
+                   "empty span 0x%lx filed as %u", (unsigned long)(uintptr_t)s, cs);
+        }
+    }
+
+    struct sums t;
+    sum_caches(&t);
+    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++)
+        VCHECK(t.nmalloc[spc] - t.nfree[spc] == live[spc],
+               "span class %u: mallocs %lu - frees %lu != %lu live objects in spans", spc,
+               (unsigned long)t.nmalloc[spc], (unsigned long)t.nfree[spc], (unsigned long)live[spc]);
+    VCHECK(t.large_alloc - t.large_free == large_live, "large objects: %lu counted, %lu spans",
+           (unsigned long)(t.large_alloc - t.large_free), (unsigned long)large_live);
+    VCHECK(t.large_alloc_bytes - t.large_free_bytes == large_bytes, "large bytes: %lu counted, %lu in spans",
+           (unsigned long)(t.large_alloc_bytes - t.large_free_bytes), (unsigned long)large_bytes);
+
+    uint64_t inuse = atomic_load(&gh_heap.heap_inuse), hfree = atomic_load(&gh_heap.heap_free);
+    uint64_t rel = atomic_load(&gh_heap.heap_released);
+    VCHECK(inuse == inuse_pages << GOHEAP_PAGE_SHIFT, "heap_inuse %lu != %lu bytes of live spans",
+           (unsigned long)inuse, (unsigned long)(inuse_pages << GOHEAP_PAGE_SHIFT));
+    VCHECK(efence_dead == atomic_load(&gh_heap.efence_dead), "efence dead bytes %lu != %lu",
+           (unsigned long)efence_dead, (unsigned long)atomic_load(&gh_heap.efence_dead));
+    VCHECK(nspans == atomic_load(&gh_heap.span_count) + (efence_dead ? 0 : 0) ||
+               nspans == atomic_load(&gh_heap.span_count),
+           "span walk found %lu spans, counter says %lu", (unsigned long)nspans,
+           (unsigned long)atomic_load(&gh_heap.span_count));
+
+    uint64_t span_inuse = 0;
+    for (unsigned b = 0; b < GH_NBUCKETS; b++)
+        span_inuse += gh_heap.spanalloc[b].inuse;
+    VCHECK(span_inuse == span_struct_bytes, "mspan inuse %lu != %lu bytes of span structs walked",
+           (unsigned long)span_inuse, (unsigned long)span_struct_bytes);
+
+    struct goheap_memstats m;
+    goheap_read_memstats(&m);
+    VCHECK(m.heap_idle + m.heap_inuse == m.heap_sys, "HeapIdle + HeapInuse != HeapSys");
+    VCHECK(m.heap_released <= m.heap_idle, "HeapReleased %lu > HeapIdle %lu",
+           (unsigned long)m.heap_released, (unsigned long)m.heap_idle);
+    VCHECK(m.heap_alloc <= m.heap_inuse, "HeapAlloc %lu > HeapInuse %lu", (unsigned long)m.heap_alloc,
+           (unsigned long)m.heap_inuse);
+    VCHECK(m.heap_objects == m.mallocs - m.frees, "HeapObjects != Mallocs - Frees");
+    VCHECK(m.sys == m.heap_sys + m.mspan_sys + m.mcache_sys + m.other_sys, "Sys is not the sum");
+
+    /* The page allocator's own view, with the page caches' pages counted back in. */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    uint64_t pc_free = 0, pc_scav = 0;
+    for (unsigned i = 0; i < gh_ncpu; i++) {
+        struct mcache *c = gh_fast.caches[i];
+        if (c == &gh_emptycache)
+            continue;
+        pc_free += gh_popcount64(c->pcache.cache);
+        pc_scav += gh_popcount64(c->pcache.scav);
+    }
+    unsigned bad = pagealloc_check(&gh_heap.pages);
+    uint64_t grown = gh_heap.grown;
+    uint64_t pa_free = gh_heap.pages.npages_free, pa_scav = gh_heap.pages.npages_scav;
+    uint64_t pa_scavenging = gh_heap.pages.npages_scavenging;
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
+    VCHECK(bad == 0, "pagealloc_check found %u mismatches", bad);
+    VCHECK(inuse + hfree + rel == grown, "heap_inuse + heap_free + heap_released %lu != grown %lu",
+           (unsigned long)(inuse + hfree + rel), (unsigned long)grown);
+    if (pa_scavenging == 0) {
+        VCHECK(((pa_free + pc_free) << GOHEAP_PAGE_SHIFT) == hfree + rel - efence_dead,
+               "free pages %lu (tree %lu + caches %lu) != heap idle %lu - efence %lu",
+               (unsigned long)((pa_free + pc_free) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_free,
+               (unsigned long)pc_free, (unsigned long)(hfree + rel), (unsigned long)efence_dead);
+        VCHECK(((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT) == rel - efence_dead,
+               "scavenged pages %lu != heap_released %lu - efence %lu",
+               (unsigned long)((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT), (unsigned long)rel,
+               (unsigned long)efence_dead);
+    }
+    return fails ? -1 : 0;
+}

@@ -1,0 +1,41 @@
+/* alloc/util.h: small freestanding helpers shared by the allocator core: branch
+ * hints, bit operations, memory helpers and the panic/log formatter. */
+#ifndef GOHEAP_UTIL_H
+#define GOHEAP_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define gh_likely(x) __builtin_expect(!!(x), 1)
+#define gh_unlikely(x) __builtin_expect(!!(x), 0)
+#define GH_NOINLINE __attribute__((noinline))
+#define GH_COLD __attribute__((cold, noinline))
+#define GH_CACHELINE 64
+#define GH_ALIGNED(n) __attribute__((aligned(n)))
+
+static inline unsigned gh_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
+static inline unsigned gh_clz64(uint64_t x) { return (unsigned)__builtin_clzll(x); }
+static inline unsigned gh_popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
+static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
+static inline bool gh_is_pow2(uintptr_t x) { return x && !(x & (x - 1)); }
+
+/* The compiler may lower these to calls of memset/memcpy/memmove, which every
+ * platform provides (the kernel brings its own; see docs/PORTING.md). */
+static inline void gh_memclr(void *p, size_t n) { __builtin_memset(p, 0, n); }
+static inline void gh_memcpy(void *d, const void *s, size_t n) { __builtin_memcpy(d, s, n); }
+static inline void gh_memset(void *d, int c, size_t n) { __builtin_memset(d, c, n); }
+
+/* Minimal formatter for log and panic lines (no libc): %s %c %d %u %x %p %%,
+ * with an optional 'l' or 'z' length modifier (ignored: all integers are 64-bit
+ * after promotion through the modifier) . Always NUL-terminates; returns length. */
+size_t gh_vfmt(char *buf, size_t n, const char *fmt, va_list ap);
+size_t gh_fmt(char *buf, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* goheap_sys_log / goheap_sys_panic with formatting. */
+void gh_logf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+_Noreturn void gh_panicf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif /* GOHEAP_UTIL_H */

@@ -1,0 +1,61 @@
+/* hosted/include/goheap_platform_impl.h: the inline half of alloc/platform.h for
+ * Linux user space: threads stand in for CPUs. A thread's cache slot index (+1) sits
+ * in an initial-exec thread-local, so pin is one TLS load and a test; see
+ * hosted/platform.c and docs/alloc.md for how slots are handed out and given back. */
+#ifndef GOHEAP_PLATFORM_IMPL_H
+#define GOHEAP_PLATFORM_IMPL_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#define GOHEAP_SYS_FRAME_SIZE 4096
+/* 16 GiB of address space by default (GOHEAPDEBUG=arena=SIZE changes it): below
+ * valgrind's 64 GiB single-mapping limit, far above what tests and benchmarks use. */
+#define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
+
+/* Test-and-test-and-set spinlock that yields the CPU after a short spin: hosted
+ * threads can be preempted while holding it. */
+typedef struct {
+    _Atomic uint32_t v;
+} goheap_lock_t;
+/* 0: the thread owns its slot (nothing to undo); k > 0: overflow slot k-1 is locked. */
+typedef unsigned goheap_pin_t;
+
+extern __thread unsigned goheap_hosted_slot __attribute__((tls_model("initial-exec")));
+unsigned goheap_hosted_pin_slow(goheap_pin_t *saved);
+void goheap_hosted_unpin_slow(goheap_pin_t saved);
+void goheap_hosted_lock_slow(goheap_lock_t *l);
+void goheap_hosted_poll(unsigned cpu);
+extern _Atomic uint32_t goheap_hosted_pending;
+
+static inline unsigned goheap_sys_pin(goheap_pin_t *saved) {
+    unsigned s = goheap_hosted_slot;
+    if (__builtin_expect(s != 0, 1)) {
+        *saved = 0;
+        return s - 1;
+    }
+    return goheap_hosted_pin_slow(saved);
+}
+
+static inline void goheap_sys_unpin(goheap_pin_t saved) {
+    if (__builtin_expect(saved != 0, 0))
+        goheap_hosted_unpin_slow(saved);
+}
+
+static inline void goheap_sys_lock(goheap_lock_t *l) {
+    if (__builtin_expect(!atomic_exchange_explicit(&l->v, 1, memory_order_acquire), 1))
+        return;
+    goheap_hosted_lock_slow(l);
+}
+
+static inline void goheap_sys_unlock(goheap_lock_t *l) {
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* Runs cache flushes that goheap_sys_each_cpu queued for this slot's thread. */
+static inline void goheap_sys_poll(unsigned cpu) {
+    if (__builtin_expect(atomic_load_explicit(&goheap_hosted_pending, memory_order_relaxed) != 0, 0))
+        goheap_hosted_poll(cpu);
+}
+
+#endif /* GOHEAP_PLATFORM_IMPL_H */

@@ -1,0 +1,309 @@
+/* hosted/platform.c: alloc/platform.h for Linux user space. mmap/mprotect/madvise
+ * back the arena, threads stand in for CPUs (each thread owns a cache slot until it
+ * exits), stderr takes log and panic lines, and fork is made safe with atfork. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core.h"
+#include "platform.h"
+
+/* Slots: [0, nexcl) are owned by one thread each; [nexcl, nexcl + NOVERFLOW) are
+ * shared under a lock by threads that found no free slot or are exiting. 256
+ * exclusive slots: a cache costs ~3 KiB once used and nothing before. */
+#define DEFAULT_EXCL_SLOTS 256
+#define NOVERFLOW 8
+#define MAX_SLOTS 4096
+
+__thread unsigned goheap_hosted_slot __attribute__((tls_model("initial-exec")));
+static __thread unsigned tls_exiting __attribute__((tls_model("initial-exec")));
+
+enum { SLOT_FREE = 0, SLOT_OWNED = 1, SLOT_BUSY = 2 };
+static _Atomic uint8_t slot_state[MAX_SLOTS];
+static goheap_lock_t overflow_lock[NOVERFLOW];
+static unsigned nexcl = DEFAULT_EXCL_SLOTS;
+static pthread_key_t exit_key;
+static _Atomic int post_init_done;
+static goheap_lock_t init_lock;
+
+/* Work queued by each_cpu for slots whose thread is alive (run at its next refill). */
+_Atomic uint32_t goheap_hosted_pending;
+static struct {
+    void (*_Atomic fn)(unsigned, void *);
+    void *arg;
+} pending[MAX_SLOTS];
+
+/* ---- log, panic, time ----------------------------------------------------------- */
+
+static void write_all(const char *s, size_t n) {
+    while (n) {
+        ssize_t w = write(2, s, n);
+        if (w <= 0) {
+            if (w < 0 && errno == EINTR)
+                continue;
+            return;
+        }
+        s += w;
+        n -= (size_t)w;
+    }
+}
+
+void goheap_sys_log(const char *msg) {
+    char line[512];
+    size_t n = strlen(msg);
+    if (n > sizeof line - 2)
+        n = sizeof line - 2;
+    memcpy(line, msg, n);
+    line[n++] = '\n';
+    write_all(line, n); /* one write: lines from several threads do not interleave */
+}
+
+_Noreturn void goheap_sys_panic(const char *msg) {
+    char line[600];
+    if (!strncmp(msg, "goheap: ", 8))
+        msg += 8;
+    size_t n = gh_fmt(line, sizeof line, "goheap: fatal: %s\n", msg);
+    write_all(line, n < sizeof line ? n : sizeof line - 1);
+    abort();
+}
+
+uint64_t goheap_sys_nanotime(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- address space ------------------------------------------------------------------ */
+
+void *goheap_sys_reserve(size_t bytes, size_t align) {
+    if (align < GOHEAP_SYS_FRAME_SIZE)
+        align = GOHEAP_SYS_FRAME_SIZE;
+    size_t len = bytes + align - GOHEAP_SYS_FRAME_SIZE;
+    char *p = mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    uintptr_t a = gh_align_up((uintptr_t)p, align);
+    if (a > (uintptr_t)p)
+        munmap(p, a - (uintptr_t)p);
+    uintptr_t end = (uintptr_t)p + len;
+    if (end > a + bytes)
+        munmap((void *)(a + bytes), end - (a + bytes));
+    return (void *)a;
+}
+
+int goheap_sys_map(void *addr, size_t bytes) {
+    /* PROT_NONE -> RW: the kernel hands out zero pages on first touch. */
+    return mprotect(addr, bytes, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
+}
+
+void goheap_sys_unmap(void *addr, size_t bytes) {
+    if (!gh_knobs.madvdontneed) {
+        /* Lazy (MADV_FREE): stays mapped, the kernel may reclaim it under pressure;
+         * the core treats such pages as dirty when reused. */
+        if (madvise(addr, bytes, MADV_FREE) == 0)
+            return;
+    }
+    /* Replace the range with a fresh PROT_NONE mapping: frees the memory at once, and
+     * later touches fault (efence relies on that). */
+    mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+}
+
+/* ---- locks ------------------------------------------------------------------------------ */
+
+void goheap_hosted_lock_slow(goheap_lock_t *l) {
+    for (unsigned spins = 0;; spins++) {
+        while (atomic_load_explicit(&l->v, memory_order_relaxed)) {
+            if (++spins > 100) {
+                sched_yield();
+                spins = 0;
+            } else {
+#if defined(__x86_64__)
+                __builtin_ia32_pause();
+#elif defined(__aarch64__)
+                __asm__ volatile("yield");
+#endif
+            }
+        }
+        if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))
+            return;
+    }
+}
+
+/* ---- slots ------------------------------------------------------------------------------- */
+
+unsigned goheap_sys_ncpu(void) {
+    if (gh_knobs.ncpu)
+        nexcl = gh_knobs.ncpu < MAX_SLOTS - NOVERFLOW ? gh_knobs.ncpu : MAX_SLOTS - NOVERFLOW;
+    return nexcl + NOVERFLOW;
+}
+
+static void run_pending(unsigned cpu) {
+    void (*fn)(unsigned, void *) = atomic_exchange(&pending[cpu].fn, 0);
+    if (fn) {
+        atomic_fetch_sub(&goheap_hosted_pending, 1);
+        fn(cpu, pending[cpu].arg);
+    }
+}
+
+void goheap_hosted_poll(unsigned cpu) { run_pending(cpu); }
+
+/* Thread exit: the slot goes back to the pool with its cache as it is (the next
+ * thread inherits warm spans; free_os_memory flushes idle slots). Later mallocs of
+ * this thread (other TLS destructors) use an overflow slot. */
+static void thread_exit(void *unused) {
+    (void)unused;
+    unsigned s = goheap_hosted_slot;
+    tls_exiting = 1;
+    if (!s)
+        return;
+    run_pending(s - 1);
+    goheap_hosted_slot = 0;
+    atomic_store_explicit(&slot_state[s - 1], SLOT_FREE, memory_order_release);
+}
+
+static void fork_prepare(void);
+static void fork_parent(void);
+static void fork_child(void);
+
+static void hosted_init(void) {
+    goheap_sys_lock(&init_lock);
+    if (!gh_inited) {
+        struct goheap_config cfg = {0, getenv("GOHEAPDEBUG")};
+        if (goheap_init(&cfg) != 0) {
+            goheap_sys_log("goheap: bad GOHEAPDEBUG or arena; using the defaults");
+            cfg.knobs = 0;
+            if (goheap_init(&cfg) != 0)
+                goheap_sys_panic("goheap: cannot reserve the arena");
+        }
+    }
+    goheap_sys_unlock(&init_lock);
+}
+
+static void efence_segv(int sig, siginfo_t *si, void *uc) {
+    (void)uc;
+    char line[300];
+    size_t n = goheap_efence_describe((uintptr_t)si->si_addr, line, sizeof line - 1);
+    if (n) {
+        if (n > sizeof line - 2)
+            n = sizeof line - 2;
+        goheap_sys_panic(line);
+    }
+    signal(sig, SIG_DFL); /* not ours: let the fault happen again, unhandled */
+}
+
+/* After init, outside the init lock: these may call malloc themselves. */
+static void post_init(void) {
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&post_init_done, &z, 1))
+        return;
+    pthread_key_create(&exit_key, thread_exit);
+    atomic_store(&post_init_done, 2);
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+    if (gh_knobs.efence || gh_knobs.guardrate) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = efence_segv;
+        sa.sa_flags = SA_SIGINFO;
+        sigaction(SIGSEGV, &sa, 0);
+    }
+}
+
+unsigned goheap_hosted_pin_slow(goheap_pin_t *saved) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        hosted_init();
+    if (!tls_exiting) {
+        unsigned start = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) * 2654435761u) % nexcl;
+        for (unsigned i = 0; i < nexcl; i++) {
+            unsigned k = (start + i) % nexcl;
+            uint8_t f = SLOT_FREE;
+            if (atomic_load_explicit(&slot_state[k], memory_order_relaxed) == SLOT_FREE &&
+                atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
+                goheap_hosted_slot = k + 1;
+                *saved = 0;
+                if (atomic_load(&post_init_done) == 0)
+                    post_init();
+                if (atomic_load(&post_init_done) == 2)
+                    pthread_setspecific(exit_key, (void *)1);
+                return k;
+            }
+        }
+    }
+    unsigned o = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) % NOVERFLOW);
+    goheap_sys_lock(&overflow_lock[o]);
+    *saved = o + 1;
+    return nexcl + o;
+}
+
+void goheap_hosted_unpin_slow(goheap_pin_t saved) { goheap_sys_unlock(&overflow_lock[saved - 1]); }
+
+void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
+    unsigned self = goheap_hosted_slot;
+    for (unsigned i = 0; i < nexcl + NOVERFLOW; i++) {
+        if (i + 1 == self) {
+            run_pending(i);
+            fn(i, arg);
+        } else if (i >= nexcl) {
+            goheap_sys_lock(&overflow_lock[i - nexcl]);
+            fn(i, arg);
+            goheap_sys_unlock(&overflow_lock[i - nexcl]);
+        } else {
+            uint8_t f = SLOT_FREE;
+            if (atomic_compare_exchange_strong(&slot_state[i], &f, SLOT_BUSY)) {
+                run_pending(i);
+                fn(i, arg);
+                atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
+            } else if (f == SLOT_OWNED) {
+                /* A live thread owns it: queue (one request per slot; the latest wins). */
+                pending[i].arg = arg;
+                if (!atomic_exchange(&pending[i].fn, fn))
+                    atomic_fetch_add(&goheap_hosted_pending, 1);
+            }
+        }
+    }
+}
+
+/* ---- fork ------------------------------------------------------------------------------
+ * The child has one thread. Take every allocator lock before fork (raw, in rank order:
+ * the centrals, heap, meta) so no lock is copied held; in the child, reset them and give
+ * back every slot except the forking thread's (their caches stay, for the next threads). */
+static void fork_prepare(void) {
+    if (!gh_inited)
+        return;
+    for (unsigned i = 0; i < NOVERFLOW; i++)
+        goheap_sys_lock(&overflow_lock[i]);
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
+        goheap_sys_lock(&gh_central[spc].lock.l);
+    goheap_sys_lock(&gh_heap.lock.l);
+    goheap_sys_lock(&gh_meta.lock.l);
+}
+
+static void fork_parent(void) {
+    if (!gh_inited)
+        return;
+    goheap_sys_unlock(&gh_meta.lock.l);
+    goheap_sys_unlock(&gh_heap.lock.l);
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
+        goheap_sys_unlock(&gh_central[spc].lock.l);
+    for (unsigned i = 0; i < NOVERFLOW; i++)
+        goheap_sys_unlock(&overflow_lock[i]);
+}
+
+static void fork_child(void) {
+    if (!gh_inited)
+        return;
+    fork_parent();
+    unsigned self = goheap_hosted_slot;
+    for (unsigned i = 0; i < nexcl; i++)
+        if (i + 1 != self)
+            atomic_store(&slot_state[i], SLOT_FREE);
+    for (unsigned i = 0; i < MAX_SLOTS; i++)
+        atomic_store(&pending[i].fn, 0);
+    atomic_store(&goheap_hosted_pending, 0);
+}
