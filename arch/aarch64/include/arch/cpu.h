@@ -59,6 +59,9 @@ static inline void arch_irq_restore(arch_irqflags_t f)
     __asm__ volatile("msr daif, %0" : : "r"(f) : "memory");
 }
 
+/* Whether saved flags (from arch_irq_save) had interrupts enabled. */
+static inline int arch_irqflags_enabled(arch_irqflags_t f) { return !(f & ARCH_DAIF_I); }
+
 static inline void arch_irq_enable(void)  { __asm__ volatile("msr daifclr, #2" : : : "memory"); }
 static inline void arch_irq_disable(void) { __asm__ volatile("msr daifset, #2" : : : "memory"); }
 

@@ -58,6 +58,9 @@ static inline void arch_irq_restore(arch_irqflags_t f)
         __asm__ volatile("sti" : : : "memory");
 }
 
+/* Whether saved flags (from arch_irq_save) had interrupts enabled. */
+static inline int arch_irqflags_enabled(arch_irqflags_t f) { return (f >> 9) & 1; }
+
 static inline void arch_irq_enable(void)  { __asm__ volatile("sti" : : : "memory"); }
 static inline void arch_irq_disable(void) { __asm__ volatile("cli" : : : "memory"); }
 

@@ -1,0 +1,162 @@
+/* kernel/goheap_platform.c: the kernel's implementation of alloc/platform.h, the same
+ * on both arches: the heap arena for address space, the frame allocator and the page
+ * tables for backing, IPIs for "every CPU", TSC/CNTVCT for time, printk and panic. */
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/timer.h>
+#include <frame.h>
+#include <panic.h>
+#include <percpu.h>
+#include <printk.h>
+#include <smp.h>
+#include <vm.h>
+
+#include "platform.h"
+#include <kheap.h>
+
+/* ---- address space: a bump pointer over the heap arena ----------------------------
+ * Reservations are never given back (platform.h), so a bump pointer is exact. It is
+ * advanced with a CAS so reserve may run pinned on several CPUs at once. */
+static uintptr_t arena_next = ARCH_HEAP_ARENA_BASE;
+
+void *goheap_sys_reserve(size_t bytes, size_t align)
+{
+    if (align < ARCH_FRAME_SIZE)
+        align = ARCH_FRAME_SIZE;
+    bytes = (bytes + ARCH_FRAME_SIZE - 1) & ~(ARCH_FRAME_SIZE - 1);
+    uintptr_t cur = __atomic_load_n(&arena_next, __ATOMIC_RELAXED);
+    for (;;) {
+        uintptr_t base = (cur + align - 1) & ~(uintptr_t)(align - 1);
+        uintptr_t end = ARCH_HEAP_ARENA_BASE + ARCH_HEAP_ARENA_SIZE;
+        if (base < cur || base > end || bytes > end - base)
+            return 0;
+        if (__atomic_compare_exchange_n(&arena_next, &cur, base + bytes, 0, __ATOMIC_RELAXED,
+                                        __ATOMIC_RELAXED)) {
+            __atomic_fetch_add(&kplat_stats.reserved_bytes, bytes, __ATOMIC_RELAXED);
+            return (void *)base;
+        }
+    }
+}
+
+/* ---- backing: frames from the frame allocator, mapped RW + NX ---------------------- */
+/* The core only maps and unmaps frame-aligned ranges it reserved. */
+static uintptr_t check_range(const char *who, void *addr, size_t bytes)
+{
+    uintptr_t va = (uintptr_t)addr;
+    if ((va | bytes) & (ARCH_FRAME_SIZE - 1) || va < ARCH_HEAP_ARENA_BASE ||
+        va + bytes > __atomic_load_n(&arena_next, __ATOMIC_RELAXED))
+        panic("%s: [0x%lx, +0x%zx) is not a frame-aligned range of the heap arena", who,
+              (unsigned long)va, bytes);
+    return va;
+}
+
+int goheap_sys_map(void *addr, size_t bytes)
+{
+    uintptr_t va = check_range("goheap_sys_map", addr, bytes);
+    /* vm_map_fresh is all-or-nothing (it unmaps what it mapped and frees the frames
+     * when the frame allocator runs dry) and never waits for another CPU, so it may run
+     * pinned with allocator locks held. Frames come zeroed (FRAME_ZERO). */
+    if (vm_map_fresh(va, bytes, ARCH_MAP_WRITE, 1)) {
+        __atomic_fetch_add(&kplat_stats.map_failures, 1, __ATOMIC_RELAXED);
+        return -1;
+    }
+    __atomic_fetch_add(&kplat_stats.mapped_frames, bytes / ARCH_FRAME_SIZE, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&kplat_stats.frames_now, bytes / ARCH_FRAME_SIZE, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&kplat_stats.map_calls, 1, __ATOMIC_RELAXED);
+    return 0;
+}
+
+void goheap_sys_unmap(void *addr, size_t bytes)
+{
+    uintptr_t va = check_range("goheap_sys_unmap", addr, bytes);
+    /* The shootdown waits for every CPU's acknowledgement: that needs interrupts on
+     * here (pinned code has them off, platform.h forbids unmapping pinned). */
+    if (!arch_irqs_enabled())
+        panic("goheap_sys_unmap: [0x%lx, +0x%zx) with interrupts masked on cpu %u "
+              "(pinned, or the heap was entered from interrupt context)",
+              (unsigned long)va, bytes, cpu_index());
+    /* One batch: clear the PTEs of the whole range, one shootdown round (IPI on x86_64,
+     * broadcast TLBI on aarch64), then every frame back to the frame allocator. Holes
+     * (never-mapped frames inside the range) are skipped. */
+    /* The range may hold holes (efence guard pages): count what is really mapped,
+     * so frames_now stays exact. Cheap next to the shootdown. */
+    uint64_t n = 0, pa;
+    for (size_t off = 0; off < bytes; off += ARCH_FRAME_SIZE)
+        n += (uint64_t)arch_translate(va + off, &pa);
+    vm_unmap_free(va, bytes);
+    __atomic_fetch_sub(&kplat_stats.frames_now, n, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&kplat_stats.unmap_calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&kplat_stats.unmapped_bytes, bytes, __ATOMIC_RELAXED);
+}
+
+/* ---- CPUs ------------------------------------------------------------------------ */
+static unsigned plat_ncpu;
+
+void kplat_set_ncpu(unsigned n)
+{
+    plat_ncpu = n;
+}
+
+unsigned goheap_sys_ncpu(void)
+{
+    return plat_ncpu ? plat_ncpu : cpus_online();
+}
+
+unsigned char goheap_kernel_in_each_cpu[ARCH_MAX_CPUS];
+
+_Noreturn void goheap_kernel_bad_context(arch_irqflags_t saved)
+{
+    arch_irq_restore(saved);
+    panic("goheap: heap entered with interrupts masked on cpu %u (interrupt context or "
+          "under an irqsave lock): not supported, see docs/kernel-heap.md",
+          arch_cpu_index());
+}
+
+struct each_cpu_call {
+    void (*fn)(unsigned cpu, void *arg);
+    void *arg;
+};
+
+/* Runs in interrupt context (interrupts masked) on each CPU, so never inside that
+ * CPU's pinned section: pinned code has interrupts masked and the IPI waits. */
+static void each_cpu_ipi(void *p)
+{
+    struct each_cpu_call *c = p;
+    unsigned cpu = cpu_index();
+    if (cpu >= goheap_sys_ncpu())
+        return;
+    goheap_kernel_in_each_cpu[cpu] = 1;
+    c->fn(cpu, c->arg);
+    goheap_kernel_in_each_cpu[cpu] = 0;
+}
+
+void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg)
+{
+    if (!arch_irqs_enabled())
+        panic("goheap_sys_each_cpu on cpu %u with interrupts masked", cpu_index());
+    struct each_cpu_call c = { fn, arg };
+    /* smp_call_all: one IPI round, returns when every online CPU ran it; while waiting
+     * this CPU keeps serving calls (and shootdowns) aimed at itself. Every slot below
+     * goheap_sys_ncpu() is an online CPU: the heap starts after SMP bring-up and CPUs
+     * never go offline. */
+    smp_call_all(each_cpu_ipi, &c);
+    __atomic_fetch_add(&kplat_stats.each_cpu_calls, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- time, log, panic ------------------------------------------------------------ */
+uint64_t goheap_sys_nanotime(void)
+{
+    return arch_nanotime();
+}
+
+void goheap_sys_log(const char *msg)
+{
+    printk("%s\n", msg);
+}
+
+_Noreturn void goheap_sys_panic(const char *msg)
+{
+    panic("%s", msg);
+}
+
+struct kplat_stats kplat_stats;

@@ -1,0 +1,58 @@
+/* kernel/heap/kheap.c: goheap as the kernel heap: initialisation after SMP bring-up
+ * with the knobs from `goheap=...` on the command line, and the per-CPU tick that
+ * drives goheap_background_work (the kernel has no periodic timer interrupt). */
+#include <arch/cpu.h>
+#include <arch/timer.h>
+#include <cmdline.h>
+#include <goheap.h>
+#include <panic.h>
+#include <percpu.h>
+#include <printk.h>
+#include <spinlock.h>
+
+#include <kheap.h>
+
+static struct spinlock init_lock = SPINLOCK_INIT("kheap-init", LOCK_RANK_TEST);
+static int ready;
+
+int kheap_ready(void)
+{
+    return __atomic_load_n(&ready, __ATOMIC_ACQUIRE);
+}
+
+void kheap_init(void)
+{
+    if (kheap_ready())
+        return;
+    spin_lock(&init_lock);
+    if (!ready) {
+        /* One cache slot per CPU online; the set is final once arch_smp_start
+         * returned, and CPUs never go offline in this kernel. */
+        kplat_set_ncpu(cpus_online());
+        struct goheap_config cfg = { .arena_bytes = KHEAP_ARENA_BYTES,
+                                     .knobs = cmdline_get("goheap") };
+        int err = goheap_init(&cfg);
+        if (err)
+            panic("kheap: goheap_init failed (%d): arena %llu bytes, knobs '%s'", err,
+                  (unsigned long long)cfg.arena_bytes, cfg.knobs ? cfg.knobs : "");
+        printk("kheap: goheap up: %u CPUs, arena %llu GiB, knobs '%s'\n", cpus_online(),
+               (unsigned long long)(cfg.arena_bytes >> 30), cfg.knobs ? cfg.knobs : "");
+        __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
+    }
+    spin_unlock(&init_lock);
+}
+
+/* Last tick per CPU; written only by that CPU. */
+static uint64_t last_tick[MAX_CPUS];
+
+void kheap_tick(void)
+{
+    if (!kheap_ready() || !arch_irqs_enabled())
+        return;
+    unsigned cpu = cpu_index();
+    uint64_t now = arch_nanotime();
+    if (now - last_tick[cpu] < KHEAP_TICK_NS)
+        return;
+    last_tick[cpu] = now;
+    goheap_background_work();
+}

@@ -1,0 +1,42 @@
+/* kernel/heap/kheap.h: the kernel heap's glue around goheap: initialisation from the
+ * command line, the background-work tick, the platform's counters, and the baseline
+ * first-fit allocator used by the benchmarks. */
+#ifndef KERNEL_HEAP_KHEAP_H
+#define KERNEL_HEAP_KHEAP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Counters kept by kernel/goheap_platform.c (atomics; read racily). */
+struct kplat_stats {
+    uint64_t reserved_bytes;    /* address space handed out by goheap_sys_reserve */
+    uint64_t mapped_frames;     /* frames ever mapped by goheap_sys_map */
+    uint64_t frames_now;        /* frames mapped for the heap right now (data + metadata) */
+    uint64_t unmapped_bytes;    /* bytes passed to goheap_sys_unmap (holes included) */
+    uint64_t map_calls, unmap_calls, map_failures, each_cpu_calls;
+};
+extern struct kplat_stats kplat_stats;
+void kplat_set_ncpu(unsigned n);
+
+/* Arena reserved by kheap_init: 1 TiB of the 16 TiB heap arena range. */
+#define KHEAP_ARENA_BYTES (1ull << 40)
+
+/* Initialise goheap once (after SMP bring-up): the knobs come from `goheap=...` on
+ * the kernel command line (commas inside, e.g. goheap=scavtrace=1,efence=1). Panics
+ * when the knobs are malformed. Safe to call again (returns at once). */
+void kheap_init(void);
+int kheap_ready(void);
+
+/* The "timer" for goheap_background_work: call often from long-running kernel loops
+ * (and the idle path); every KHEAP_TICK_NS on each CPU it runs one paced step. */
+#define KHEAP_TICK_NS 10000000ull   /* 10 ms: 100 steps/s per CPU, each a few us */
+void kheap_tick(void);
+
+/* ---- the baseline: a global-lock first-fit allocator (kernel/heap/baseline.c) -----
+ * The design most hobby kernels start with: one free list sorted by address, one
+ * spinlock, boundary headers, coalescing on free. For the benchmarks only. */
+int baseline_init(size_t bytes);        /* 0, or -1 when the frames cannot be mapped */
+void *baseline_malloc(size_t size);
+void baseline_free(void *p);
+
+#endif /* KERNEL_HEAP_KHEAP_H */

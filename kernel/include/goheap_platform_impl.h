@@ -1,0 +1,63 @@
+/* kernel/include/goheap_platform_impl.h: the inline half of the kernel's goheap
+ * platform (alloc/platform.h): frame size, spinlock, and pin/unpin by masking
+ * interrupts. The out-of-line half is kernel/goheap_platform.c; docs/PORTING.md. */
+#ifndef KERNEL_GOHEAP_PLATFORM_IMPL_H
+#define KERNEL_GOHEAP_PLATFORM_IMPL_H
+
+/* Only arch headers here: kernel/include/kconfig.h would clash with the core's own
+ * GOHEAP_DEBUG (alloc/knobs.h). */
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/spinlock.h>
+
+#define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
+/* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
+#define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)
+
+typedef arch_spinlock_t goheap_lock_t;   /* zero-filled = unlocked (ticket lock) */
+typedef arch_irqflags_t goheap_pin_t;    /* the interrupt flags pin saved */
+
+/* Pin rule (docs/kernel-heap.md, "Interrupt context"): the heap may only be entered
+ * from thread context with interrupts enabled. Pinning masks interrupts, so nothing
+ * else runs on this CPU until unpin, and a goheap_sys_each_cpu IPI lands only between
+ * pinned sections. A caller that already had interrupts masked (an interrupt handler,
+ * or code under spin_lock_irqsave) is refused with a panic: its slow path could need a
+ * TLB shootdown, which waits for other CPUs with interrupts on. The one exception is
+ * goheap_sys_each_cpu's own handler, which the platform marks in
+ * goheap_kernel_in_each_cpu[cpu]. */
+extern unsigned char goheap_kernel_in_each_cpu[ARCH_MAX_CPUS];
+_Noreturn void goheap_kernel_bad_context(arch_irqflags_t saved);
+
+static inline unsigned goheap_sys_pin(goheap_pin_t *saved)
+{
+    arch_irqflags_t f = arch_irq_save();
+    unsigned cpu = arch_cpu_index();            /* one load through GS / TPIDR_EL1 */
+    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[cpu])
+        goheap_kernel_bad_context(f);
+    *saved = f;
+    return cpu;
+}
+
+static inline void goheap_sys_unpin(goheap_pin_t saved)
+{
+    arch_irq_restore(saved);
+}
+
+/* Nothing is ever deferred to a slot's owner here: goheap_sys_each_cpu runs fn on
+ * each CPU through an IPI, synchronously. */
+static inline void goheap_sys_poll(unsigned cpu)
+{
+    (void)cpu;
+}
+
+static inline void goheap_sys_lock(goheap_lock_t *l)
+{
+    arch_spin_lock(l);
+}
+
+static inline void goheap_sys_unlock(goheap_lock_t *l)
+{
+    arch_spin_unlock(l);
+}
+
+#endif /* KERNEL_GOHEAP_PLATFORM_IMPL_H */
