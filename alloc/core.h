@@ -17,6 +17,10 @@ extern int gh_inited;
  * aligned from 16 B: Go's 24 B class is skipped), ALIGN8, and their noscan twins. */
 enum { GH_TAB_SCAN = 0, GH_TAB_SCAN8 = 1, GH_TAB_NOSCAN = 2, GH_TAB_NOSCAN8 = 3 };
 extern uint8_t gh_spc8[4][129];
+/* The table goheap_malloc's fast path reads: gh_spc8[GH_TAB_SCAN], or all zeros in
+ * instrumented mode (span class 0 is never cached, so every malloc misses to the
+ * slow path, which costs the fast path no extra test). */
+extern uint8_t gh_fastspc8[129];
 extern uint8_t gh_spc128[4][249];
 
 /* Allocation entry behind every public allocation function. align is a power of two
@@ -24,8 +28,11 @@ extern uint8_t gh_spc128[4][249];
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence);
-/* Free behind goheap_free (everything but the fast path). */
-void gh_free_slow(uintptr_t a, uintptr_t pc);
+/* Free behind goheap_free (everything but the fast path); reached by a tail call,
+ * so its return address is goheap_free's caller (for traces). */
+void gh_free_slow(uintptr_t a);
+void gh_free_pc(uintptr_t a, uintptr_t pc);
+void *gh_malloc_slow(size_t size);
 size_t gh_usable_size(uintptr_t a);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */

@@ -11,7 +11,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
     uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
-    if (own == cpu + 1) {
+    if (own == cpu) {
         /* Local: the owner's bitmaps, no atomics (only this pinned CPU writes them). */
         if (w == s->curword) {
             if (s->cache & m)
@@ -82,7 +82,9 @@ static struct mspan *checked_span(uintptr_t a, int for_free) {
     return s;
 }
 
-void gh_free_slow(uintptr_t a, uintptr_t pc) {
+GH_NOINLINE void gh_free_slow(uintptr_t a) { gh_free_pc(a, (uintptr_t)__builtin_return_address(0)); }
+
+void gh_free_pc(uintptr_t a, uintptr_t pc) {
     if (a == 0)
         return;
     struct mspan *s = checked_span(a, 1);

@@ -35,7 +35,7 @@
  * free(p):
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives).
- *   3. Pin. If span->owner == this CPU + 1: object index by reciprocal multiply, with
+ *   3. Pin. If span->owner == this CPU: object index by reciprocal multiply, with
  *      the exactness test that rejects interior pointers (mspan.h); if the slot is in
  *      the cached word, set its cache bit (a set bit means double free) and return.
  *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
@@ -52,6 +52,7 @@ unsigned gh_ncpu;
 int gh_inited;
 uint8_t gh_spc8[4][129];
 uint8_t gh_spc128[4][249];
+uint8_t gh_fastspc8[129];
 
 /* Hosted Linux sets 16 GiB (valgrind refuses single mappings of 64 GiB and more);
  * the kernel sets >= 1 TiB. */
@@ -71,6 +72,8 @@ static void build_tables(void) {
         for (unsigned i = 0; i < 249; i++)
             gh_spc128[t][i] = (uint8_t)(goheap_size_to_class128[i] << 1 | noscan);
     }
+    for (unsigned i = 0; i < 129; i++)
+        gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
 }
 
 int goheap_init(const struct goheap_config *cfg) {
@@ -104,9 +107,14 @@ int goheap_init(const struct goheap_config *cfg) {
 
 /* ---- malloc ------------------------------------------------------------------------ */
 
+/* Reached by a tail call from goheap_malloc, so the return address is its caller's. */
+GH_NOINLINE void *gh_malloc_slow(size_t size) {
+    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+}
+
 void *goheap_malloc(size_t size) {
-    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8) && gh_likely(!gh_knobs.slowmode)) {
-        unsigned spc = gh_spc8[GH_TAB_SCAN][(size + 7) >> 3];
+    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8)) {
+        unsigned spc = gh_fastspc8[(size + 7) >> 3];
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         struct mcache *c = gh_fast.caches[cpu];
@@ -121,7 +129,7 @@ void *goheap_malloc(size_t size) {
         }
         goheap_sys_unpin(pin);
     }
-    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+    return gh_malloc_slow(size); /* a tail call: no frame on the fast path */
 }
 
 void *goheap_malloc_flags(size_t size, unsigned flags) {
@@ -166,7 +174,7 @@ void goheap_free(void *p) {
         struct mspan *s = gh_fast.spans[pg];
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
-        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu + 1) &&
+        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu) &&
             gh_likely(a < s->limit)) {
             uint64_t prod = (uint64_t)(a - s->base) * s->divmul;
             uint32_t idx = (uint32_t)(prod >> 32);
@@ -175,7 +183,7 @@ void goheap_free(void *p) {
                 if (gh_likely(!(s->cache & m))) {
                     s->cache |= m;
                     s->needzero = 1;
-                    gh_fast.caches[cpu]->nfree[s->spc]++;
+                    (*s->nfree_ctr)++;
                     goheap_sys_unpin(pin);
                     return;
                 }
@@ -183,7 +191,7 @@ void goheap_free(void *p) {
         }
         goheap_sys_unpin(pin);
     }
-    gh_free_slow(a, (uintptr_t)__builtin_return_address(0));
+    gh_free_slow(a); /* a tail call */
 }
 
 /* ---- realloc ---------------------------------------------------------------------------- */
@@ -193,7 +201,7 @@ void *goheap_realloc(void *p, size_t n) {
     if (!p)
         return gh_alloc(n, 0, 0, pc);
     if (n == 0) { /* glibc's behaviour: free and return NULL */
-        gh_free_slow((uintptr_t)p, pc);
+        gh_free_pc((uintptr_t)p, pc);
         return 0;
     }
     uintptr_t a = (uintptr_t)p;
@@ -213,7 +221,7 @@ void *goheap_realloc(void *p, size_t n) {
     if (!q)
         return 0; /* the old object is untouched */
     gh_memcpy(q, p, old < n ? old : n);
-    gh_free_slow(a, pc);
+    gh_free_pc(a, pc);
     return q;
 }
 

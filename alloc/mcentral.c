@@ -58,8 +58,9 @@ static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
     return 0;
 }
 
-static void make_owned(struct mspan *s, unsigned cpu) {
-    uint32_t own = cpu + 1;
+static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
+    uint32_t own = cpu;
+    s->nfree_ctr = &c->nfree[s->spc];
     if (s->spc == GH_TINY_SPC || gh_knobs.slowmode)
         own |= GH_OWNER_SLOW;
     atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
@@ -78,7 +79,7 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
         gh_span_sweep_remote(s);
         unsigned live = gh_span_count_live(s);
         if (live < s->nelems) {
-            make_owned(s, cpu);
+            make_owned(c, s, cpu);
             gh_unlock(&mc->lock, cpu);
             gh_span_next_word(s);
             return s;
@@ -92,7 +93,7 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
     if (!s)
         return 0;
     gh_span_init_small(s, s->base, spc, needzero);
-    make_owned(s, cpu);
+    make_owned(c, s, cpu);
     gh_heap_publish(s);
     return s;
 }
@@ -102,7 +103,7 @@ void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
     gh_span_fold_cache(s);
     gh_span_sweep_remote(s);
     unsigned live = gh_span_count_live(s);
-    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     if (live == 0) {
         atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
         gh_heap_free_span(cpu, s);

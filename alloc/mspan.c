@@ -3,8 +3,8 @@
 #include "mspan.h"
 #include "platform.h"
 
-struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD};
-struct mspan gh_deadspan = {.state = GH_SPAN_DEAD};
+struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
+struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
 
 static void load_word(struct mspan *s, unsigned w) {
     s->curword = w;
@@ -23,6 +23,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->nwords = (uint8_t)((s->nelems + 63) / 64);
     s->limit = base + (uintptr_t)s->nelems * s->elemsize;
     s->needzero = (uint8_t)needzero;
+    atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
     s->remoteFree = (_Atomic uint64_t *)(s->bits + s->nwords);
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->bits + 2 * s->nwords) : 0;
@@ -44,6 +45,7 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->limit = base + (npages << GOHEAP_PAGE_SHIFT);
     s->reqsize = reqsize;
     s->cache = 0;
+    atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->wordbase = base;
 }
 
@@ -105,7 +107,7 @@ unsigned gh_span_count_live_any(const struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = s->allocBits[w];
-        if (w == s->curword && atomic_load_explicit(&s->owner, memory_order_relaxed))
+        if (w == s->curword && atomic_load_explicit(&s->owner, memory_order_relaxed) != GH_NO_OWNER)
             a = ~s->cache;
         a &= gh_span_valid(s, w);
         a &= ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);

@@ -26,9 +26,11 @@ enum {
     GH_CS_PENDING = 4, /* in mcentral's pending list: full, then freed into */
 };
 
-/* owner flag: set on cached spans whose frees must take the slow path even on the
- * owning CPU (tiny blocks, instrumented mode). The fast path compares owner with
- * cpu + 1, so any flag makes it miss. */
+/* span->owner: the CPU whose mcache holds the span, or GH_NO_OWNER. GH_OWNER_SLOW is
+ * set on cached spans whose frees must take the slow path even on the owning CPU
+ * (tiny blocks, instrumented mode): the fast path compares owner with the CPU index,
+ * so the flag makes it miss. */
+#define GH_NO_OWNER 0x7fffffffu
 #define GH_OWNER_SLOW 0x80000000u
 
 /* A span. Invariants for a small span (spc >= 2) in use:
@@ -36,7 +38,7 @@ enum {
  *   word `curword` allocBits is stale and ~cache is the truth while cached;
  *   bits at index >= nelems are 1 in allocBits (never free) and 0 in cache;
  *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize.
- * Ownership: while owner != 0 only that CPU (pinned) touches cache, curword,
+ * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) touches cache, curword,
  * wordbase and allocBits; otherwise only the holder of mcentral[spc].lock.
  * remoteFree is written by anyone with one atomic OR and taken with an exchange. */
 struct mspan {
@@ -45,20 +47,21 @@ struct mspan {
     uintptr_t wordbase;     /* address of slot curword * 64 */
     uintptr_t base;         /* first byte of the span */
     uintptr_t limit;        /* end of the last object slot (large: base + npages pages) */
+    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     uint32_t curword;       /* bitmap word the cache mirrors */
-    _Atomic uint32_t owner; /* cpu + 1 (| GH_OWNER_SLOW) while cached, else 0 */
+    _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
+    uint8_t needzero;       /* 1: free slots may hold old data */
+    uint8_t spc;            /* span class; 0/1 = large */
+
+    /* ---- the rest ---- */
     uint32_t npages;        /* pages in the span (efence: including the guard page) */
     uint16_t nelems;        /* object slots */
-    uint8_t spc;            /* span class; 0/1 = large */
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
-    uint8_t needzero;       /* 1: free slots may hold old data */
     uint8_t bucket;         /* which fixalloc it came from */
-
-    /* ---- slow-path fields ---- */
     struct mspan *next, *prev; /* mcentral list links (protected by its lock) */
     void *onlist;              /* the list head it is on, or NULL (same lock) */
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
@@ -71,8 +74,8 @@ struct mspan {
     uint64_t bits[];     /* storage of allocBits, remoteFree, tinycount */
 };
 
-/* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, owner 0);
- * gh_deadspan fills the span map wherever no span is in use (owner 0, DEAD). */
+/* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);
+ * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
 extern struct mspan gh_emptyspan, gh_deadspan;
 
 /* Bits of word w that are valid object slots. */

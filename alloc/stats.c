@@ -150,8 +150,8 @@ int goheap_validate(void) {
         live[s->spc] += n;
         uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
-        if (own) {
-            VCHECK(own <= gh_ncpu && gh_fast.caches[own - 1]->alloc[s->spc] == s && cs == GH_CS_CACHED,
+        if (own != GH_NO_OWNER) {
+            VCHECK(own < gh_ncpu && gh_fast.caches[own]->alloc[s->spc] == s && cs == GH_CS_CACHED,
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
         } else {
             struct mcentral *mc = &gh_central[s->spc];

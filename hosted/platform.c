@@ -22,8 +22,9 @@
 #define NOVERFLOW 8
 #define MAX_SLOTS 4096
 
-__thread unsigned goheap_hosted_slot __attribute__((tls_model("initial-exec")));
-static __thread unsigned tls_exiting __attribute__((tls_model("initial-exec")));
+GOHEAP_HOSTED_TLS unsigned goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
+GOHEAP_HOSTED_TLS unsigned goheap_hosted_saved, goheap_hosted_ret;
+static GOHEAP_HOSTED_TLS unsigned tls_exiting;
 
 enum { SLOT_FREE = 0, SLOT_OWNED = 1, SLOT_BUSY = 2 };
 static _Atomic uint8_t slot_state[MAX_SLOTS];
@@ -161,11 +162,11 @@ static void thread_exit(void *unused) {
     (void)unused;
     unsigned s = goheap_hosted_slot;
     tls_exiting = 1;
-    if (!s)
+    if (s == GOHEAP_HOSTED_NO_SLOT)
         return;
-    run_pending(s - 1);
-    goheap_hosted_slot = 0;
-    atomic_store_explicit(&slot_state[s - 1], SLOT_FREE, memory_order_release);
+    run_pending(s);
+    goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
+    atomic_store_explicit(&slot_state[s], SLOT_FREE, memory_order_release);
 }
 
 static void fork_prepare(void);
@@ -215,7 +216,7 @@ static void post_init(void) {
     }
 }
 
-unsigned goheap_hosted_pin_slow(goheap_pin_t *saved) {
+static unsigned pin_slow(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         hosted_init();
     if (!tls_exiting) {
@@ -225,8 +226,8 @@ unsigned goheap_hosted_pin_slow(goheap_pin_t *saved) {
             uint8_t f = SLOT_FREE;
             if (atomic_load_explicit(&slot_state[k], memory_order_relaxed) == SLOT_FREE &&
                 atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
-                goheap_hosted_slot = k + 1;
-                *saved = 0;
+                goheap_hosted_slot = k;
+                goheap_hosted_saved = 0;
                 if (atomic_load(&post_init_done) == 0)
                     post_init();
                 if (atomic_load(&post_init_done) == 2)
@@ -237,16 +238,18 @@ unsigned goheap_hosted_pin_slow(goheap_pin_t *saved) {
     }
     unsigned o = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) % NOVERFLOW);
     goheap_sys_lock(&overflow_lock[o]);
-    *saved = o + 1;
+    goheap_hosted_saved = o + 1;
     return nexcl + o;
 }
+
+GOHEAP_HOSTED_SLOWCC void goheap_hosted_pin_slow(void) { goheap_hosted_ret = pin_slow(); }
 
 void goheap_hosted_unpin_slow(goheap_pin_t saved) { goheap_sys_unlock(&overflow_lock[saved - 1]); }
 
 void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
     unsigned self = goheap_hosted_slot;
     for (unsigned i = 0; i < nexcl + NOVERFLOW; i++) {
-        if (i + 1 == self) {
+        if (i == self) {
             run_pending(i);
             fn(i, arg);
         } else if (i >= nexcl) {
@@ -301,7 +304,7 @@ static void fork_child(void) {
     fork_parent();
     unsigned self = goheap_hosted_slot;
     for (unsigned i = 0; i < nexcl; i++)
-        if (i + 1 != self)
+        if (i != self)
             atomic_store(&slot_state[i], SLOT_FREE);
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store(&pending[i].fn, 0);

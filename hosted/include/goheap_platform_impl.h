@@ -1,6 +1,6 @@
 /* hosted/include/goheap_platform_impl.h: the inline half of alloc/platform.h for
  * Linux user space: threads stand in for CPUs. A thread's cache slot index (+1) sits
- * in an initial-exec thread-local, so pin is one TLS load and a test; see
+ * in a thread-local, so pin is one TLS load and a test; see
  * hosted/platform.c and docs/alloc.md for how slots are handed out and given back. */
 #ifndef GOHEAP_PLATFORM_IMPL_H
 #define GOHEAP_PLATFORM_IMPL_H
@@ -21,8 +21,27 @@ typedef struct {
 /* 0: the thread owns its slot (nothing to undo); k > 0: overflow slot k-1 is locked. */
 typedef unsigned goheap_pin_t;
 
-extern __thread unsigned goheap_hosted_slot __attribute__((tls_model("initial-exec")));
-unsigned goheap_hosted_pin_slow(goheap_pin_t *saved);
+/* initial-exec works in an LD_PRELOADed library; the static library (linked into
+ * executables only) is built with local-exec, one instruction shorter. */
+#ifndef GOHEAP_HOSTED_TLS_MODEL
+#define GOHEAP_HOSTED_TLS_MODEL "initial-exec"
+#endif
+#define GOHEAP_HOSTED_TLS __thread __attribute__((tls_model(GOHEAP_HOSTED_TLS_MODEL)))
+/* The thread's slot, or GOHEAP_HOSTED_NO_SLOT before it has one. */
+#define GOHEAP_HOSTED_NO_SLOT 0xffffffffu
+extern GOHEAP_HOSTED_TLS unsigned goheap_hosted_slot;
+/* Results of the last pin_slow of this thread: the slot, and what unpin must undo
+ * (see goheap_pin_t). Passed back in thread-locals because a preserve_most function
+ * cannot return a value in a register (it must preserve them all). */
+extern GOHEAP_HOSTED_TLS unsigned goheap_hosted_ret, goheap_hosted_saved;
+/* preserve_most: the rare call clobbers no register the fast path keeps live, so the
+ * fast paths need no callee-saved spills. */
+#if defined(__x86_64__) && defined(__clang__)
+#define GOHEAP_HOSTED_SLOWCC __attribute__((preserve_most))
+#else
+#define GOHEAP_HOSTED_SLOWCC
+#endif
+GOHEAP_HOSTED_SLOWCC void goheap_hosted_pin_slow(void);
 void goheap_hosted_unpin_slow(goheap_pin_t saved);
 void goheap_hosted_lock_slow(goheap_lock_t *l);
 void goheap_hosted_poll(unsigned cpu);
@@ -30,11 +49,13 @@ extern _Atomic uint32_t goheap_hosted_pending;
 
 static inline unsigned goheap_sys_pin(goheap_pin_t *saved) {
     unsigned s = goheap_hosted_slot;
-    if (__builtin_expect(s != 0, 1)) {
+    if (__builtin_expect(s != GOHEAP_HOSTED_NO_SLOT, 1)) {
         *saved = 0;
-        return s - 1;
+        return s;
     }
-    return goheap_hosted_pin_slow(saved);
+    goheap_hosted_pin_slow();
+    *saved = goheap_hosted_saved;
+    return goheap_hosted_ret;
 }
 
 static inline void goheap_sys_unpin(goheap_pin_t saved) {
