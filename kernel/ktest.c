@@ -14,16 +14,18 @@ static struct ktest *current;
 static struct smp_barrier all_cpus_barrier;
 static unsigned all_cpus_n;
 
-/* filter: "" or "all" selects everything; else comma-separated name prefixes. */
+/* filter: "" or "all" selects everything; else comma-separated name prefixes.
+ * Suites named selftest_* (they panic on purpose) run only when named in full. */
 static int selected(const char *name, const char *filter)
 {
+    int explicit_only = strncmp(name, "selftest_", 9) == 0;
     if (!filter[0] || strcmp(filter, "all") == 0)
-        return 1;
+        return !explicit_only;
     const char *p = filter;
     while (*p) {
         const char *e = strchr(p, ',');
         size_t n = e ? (size_t)(e - p) : strlen(p);
-        if (n && strncmp(name, p, n) == 0)
+        if (n && strncmp(name, p, n) == 0 && (!explicit_only || name[n] == 0))
             return 1;
         if (!e)
             break;

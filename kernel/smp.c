@@ -35,9 +35,17 @@ void smp_ipi_handler(void)
     }
 }
 
+static unsigned long rounds;
+
+unsigned long smp_call_rounds(void)
+{
+    return __atomic_load_n(&rounds, __ATOMIC_RELAXED);
+}
+
 static void call_mask(uint64_t targets, void (*fn)(void *), void *arg)
 {
     unsigned me = cpu_index();
+    __atomic_fetch_add(&rounds, 1, __ATOMIC_RELAXED);
     if (GOHEAP_DEBUG && !arch_irqs_enabled() && (targets & ~(1ull << me)))
         panic("smp call from cpu %u with interrupts masked (would wait for acks masked)", me);
     struct call_req *r = &reqs[me];

@@ -2,4 +2,4 @@
 KERNEL_SRCS_x86_64 += boot/x86_64/boot.S \
 	arch/x86_64/serial.c arch/x86_64/exit.c arch/x86_64/cpu.c arch/x86_64/vectors.S \
 	arch/x86_64/trap.c arch/x86_64/pvh.c arch/x86_64/acpi.c arch/x86_64/mm.c \
-	arch/x86_64/trampoline.S arch/x86_64/smp.c arch/x86_64/timer.c
+	arch/x86_64/trampoline.S arch/x86_64/smp.c arch/x86_64/timer.c arch/x86_64/ktest_x86.c

@@ -7,7 +7,9 @@
  *   KTEST_SUITE(frame, frame_cases);
  *
  * `test=<prefix>` on the command line runs only suites whose name starts with the
- * prefix (comma-separated prefixes allowed). Cases may run code on every CPU at once
+ * prefix (comma-separated prefixes allowed; `test=all` runs all). Suites named
+ * selftest_* panic on purpose (expect_panic boots) and run only when named in full.
+ * Arch-only suites are named arch_<arch>_*. Cases may run code on every CPU at once
  * (ktest_on_all_cpus), meet at barriers, and assert that an access faults
  * (KT_EXPECT_FAULT / fault.h). */
 #ifndef KERNEL_KTEST_H

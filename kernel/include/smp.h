@@ -16,6 +16,9 @@ void smp_call_all(void (*fn)(void *), void *arg);
 /* Run fn(arg) on one online CPU (possibly this one) in interrupt context; synchronous. */
 void smp_call_cpu(unsigned cpu, void (*fn)(void *), void *arg);
 
+/* Calls rounds started so far by any CPU (a test counts one per shootdown). */
+unsigned long smp_call_rounds(void);
+
 /* Entry from the arch's call-IPI handler: run every call queued for this CPU. */
 void smp_ipi_handler(void);
 

@@ -1,0 +1,104 @@
+# qemu/: `make run`, and the kernel test boots for `make test-kernel` and
+# `make test-matrix`. Boot configurations are listed once and applied to every arch
+# that is ready: x86_64 always, another arch once its arch.mk sets
+# KERNEL_TEST_ARCH_READY_<arch> := 1. Each step boots once through qemu/run-test.sh.
+
+KTEST_TIMEOUT ?= 60
+KTEST_ENV = ARCH=$(ARCH) KERNEL=$(KELF) CPU=$(CPU) ACCEL=$(ACCEL)
+
+.PHONY: run
+run: deps kernel
+	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="$(APPEND)" \
+		qemu/run.sh $(KELF)
+
+# ---- boot configurations ---------------------------------------------------------
+# KTB_<name>_APPEND  kernel command line (test=<suite prefixes>, expect_* checks)
+# KTB_<name>_SMP     -smp value (default: $(SMP), i.e. 4)
+# KTB_<name>_MEM     -m value (default: $(MEM))
+# KTB_<name>_PANIC   the boot passes only if exactly this panic message appears
+# Any of them may be overridden per arch as KTB_<name>_<FIELD>_<arch>.
+KTEST_BOOTS := frame paging spinlock percpu smp misc sparse \
+	panic lockorder recursion pagefault
+
+KTB_frame_APPEND    := test=frame
+KTB_paging_APPEND   := test=paging
+KTB_spinlock_APPEND := test=spinlock
+KTB_percpu_APPEND   := test=percpu expect_ncpus=4
+KTB_percpu_SMP      := 4
+KTB_smp_APPEND      := test=smp
+KTB_misc_APPEND     := test=printk,cmdline,fault,ksyms,arch_
+KTB_sparse_SMP      := 6,sockets=2,cores=3
+KTB_sparse_APPEND   := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,4,5,6
+KTB_panic_APPEND    := test=selftest_panic
+KTB_panic_PANIC     := ktest: deliberate panic (selftest_panic)
+KTB_lockorder_APPEND := test=selftest_lockorder
+KTB_lockorder_PANIC := lock order violation: taking 'selftest-low' (rank 11) while holding 'selftest-high' (rank 12)
+KTB_recursion_APPEND := test=selftest_recursion
+KTB_recursion_PANIC := recursive lock: cpu 0 already holds 'selftest-rec' (rank 11)
+KTB_pagefault_APPEND := test=selftest_pagefault
+KTB_pagefault_PANIC := page fault at 0xffffc00000000008: not-present write, kernel
+
+# x86_64-only boots.
+KTEST_BOOTS_x86_64 := doublefault
+KTB_doublefault_APPEND := test=selftest_doublefault
+KTB_doublefault_PANIC := double fault
+
+KERNEL_TEST_ARCH_READY_x86_64 := 1
+
+ktb = $(or $(KTB_$(1)_$(2)_$(ARCH)),$(KTB_$(1)_$(2)))
+
+define ktest_boot_rule
+.PHONY: ktest-$(1)
+ktest-$(1): kernel
+	@$$(KTEST_ENV) SMP="$$(or $$(call ktb,$(1),SMP),$$(SMP))" \
+		MEM="$$(or $$(call ktb,$(1),MEM),$$(MEM))" \
+		APPEND="$$(call ktb,$(1),APPEND) $$(APPEND)" \
+		qemu/run-test.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT) \
+		$$(if $$(call ktb,$(1),PANIC),--expect-panic "$$(call ktb,$(1),PANIC)")
+endef
+$(foreach b,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64) $(KTEST_BOOTS_aarch64),\
+	$(eval $(call ktest_boot_rule,$(b))))
+
+# Registered for `make test-kernel ARCH=<arch>` once the arch is ready (arch/*/arch.mk
+# is read before this file, so its KERNEL_TEST_ARCH_READY_<arch> is already set).
+TEST_KERNEL_STEPS_x86_64 += $(if $(KERNEL_TEST_ARCH_READY_x86_64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64)))
+TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_aarch64)))
+
+# ---- the matrix: every suite, wider configurations ----------------------------------
+# name:SMP:MEM (SMP "6s" = the sparse-id topology)
+KMATRIX := smp1:1:512M smp2:2:512M smp4:4:512M smp8:8:512M \
+	mem64M:4:64M mem512M:4:512M mem8G:4:8G sparse:6s:512M
+comma := ,
+kmx_name = $(word 1,$(subst :, ,$(1)))
+kmx_smp  = $(patsubst 6s,6$(comma)sockets=2$(comma)cores=3,$(word 2,$(subst :, ,$(1))))
+kmx_mem  = $(word 3,$(subst :, ,$(1)))
+
+define kmatrix_rule
+.PHONY: kmatrix-$(call kmx_name,$(1))
+kmatrix-$(call kmx_name,$(1)): kernel
+	@$$(KTEST_ENV) SMP="$(call kmx_smp,$(1))" MEM="$(call kmx_mem,$(1))" \
+		APPEND="test=all expect_ncpus=$(firstword $(subst $(comma), ,$(call kmx_smp,$(1)))) $$(APPEND)" \
+		qemu/run-test.sh $$@ $$(RESULTS)/matrix-$$(ARCH) $$(KMATRIX_TIMEOUT) 
+endef
+KMATRIX_TIMEOUT ?= 180
+$(foreach m,$(KMATRIX),$(eval $(call kmatrix_rule,$(m))))
+
+# True parallelism: multi-threaded TCG (one host thread per vCPU), 2 CPUs for 2 cores.
+.PHONY: kmatrix-mttcg
+kmatrix-mttcg: kernel
+	@$(KTEST_ENV) TCG_THREAD=multi SMP=2 MEM=512M APPEND="test=all expect_ncpus=2 $(APPEND)" \
+		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT)
+
+# Under KVM where /dev/kvm is usable; elsewhere the step records itself as skipped.
+.PHONY: kmatrix-kvm
+kmatrix-kvm: kernel
+	@if qemu/kvm-usable.sh; then \
+		$(KTEST_ENV) ACCEL=kvm SMP=4 MEM=512M APPEND="test=all $(APPEND)" \
+		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT); \
+	else mkdir -p $(RESULTS)/matrix-$(ARCH); \
+		printf '0 0 1\n# /dev/kvm unusable: KVM boot skipped\n' > $(RESULTS)/matrix-$(ARCH)/$@.result; \
+		echo "$@: skipped (/dev/kvm unusable)"; fi
+
+KMATRIX_STEPS := $(addprefix kmatrix-,$(foreach m,$(KMATRIX),$(call kmx_name,$(m))))
+TEST_MATRIX_STEPS_x86_64 += $(KMATRIX_STEPS) kmatrix-mttcg kmatrix-kvm
+TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KMATRIX_STEPS))

@@ -1,0 +1,199 @@
+/* tests/kernel/test_paging.c: map/unmap in the kernel address space, faults through
+ * the expected-fault hook, no-execute, the empty heap arena, and TLB shootdown: CPU B
+ * reads a page, CPU A unmaps it, and B's next access faults. */
+#include <arch/paging.h>
+#include <fault.h>
+#include <frame.h>
+#include <ktest.h>
+#include <percpu.h>
+#include <smp.h>
+#include <string.h>
+#include <vm.h>
+
+static void t_map_write_read(struct ktest *t)
+{
+    uint64_t free0 = frame_free_count();
+    uintptr_t va = vm_reserve_scratch(4 * ARCH_FRAME_SIZE);
+    KT_ASSERT_EQ(t, vm_map_fresh(va, 4 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    volatile uint64_t *p = (volatile uint64_t *)va;
+    for (unsigned i = 0; i < 4 * ARCH_FRAME_SIZE / 8; i++)
+        KT_ASSERT_EQ(t, p[i], 0);
+    for (unsigned i = 0; i < 4 * ARCH_FRAME_SIZE / 8; i++)
+        p[i] = 0x1234567800000000ull + i;
+    for (unsigned i = 0; i < 4 * ARCH_FRAME_SIZE / 8; i++)
+        KT_ASSERT_EQ(t, p[i], 0x1234567800000000ull + i);
+    uint64_t pa;
+    KT_ASSERT(t, arch_translate(va + 8, &pa));
+    KT_EXPECT_EQ(t, *(uint64_t *)arch_phys_to_virt(pa), 0x1234567800000001ull);
+    KT_EXPECT_EQ(t, arch_map_page(va, pa & ~(ARCH_FRAME_SIZE - 1), ARCH_MAP_WRITE), -2);
+
+    vm_unmap_free(va, 4 * ARCH_FRAME_SIZE);
+    KT_EXPECT(t, !arch_translate(va, &pa));
+    struct fault_info fi;
+    uint64_t v;
+    KT_ASSERT(t, fault_probe_read((void *)(va + 16), &v, &fi));
+    KT_EXPECT_EQ(t, fi.addr, va + 16);
+    KT_EXPECT_EQ(t, fi.flags & (FAULT_WRITE | FAULT_PROTECTION | FAULT_EXEC), 0);
+    KT_ASSERT(t, fault_probe_write((void *)(va + 3 * ARCH_FRAME_SIZE), 1, &fi));
+    KT_EXPECT_EQ(t, fi.addr, va + 3 * ARCH_FRAME_SIZE);
+    KT_EXPECT(t, fi.flags & FAULT_WRITE);
+    /* Page-table pages stay; every data frame is back. */
+    KT_EXPECT(t, frame_free_count() + 8 >= free0);
+    uint64_t after = frame_free_count();
+    KT_ASSERT_EQ(t, vm_map_fresh(va, 4 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    KT_EXPECT_EQ(t, p[1], 0);   /* a fresh map reads zero */
+    vm_unmap_free(va, 4 * ARCH_FRAME_SIZE);
+    KT_EXPECT_EQ(t, frame_free_count(), after);
+}
+
+static void t_large_page(struct ktest *t)
+{
+    uint64_t pa = frame_alloc_run(ARCH_LARGE_SIZE / ARCH_FRAME_SIZE,
+                                  ARCH_LARGE_SIZE / ARCH_FRAME_SIZE, 0);
+    KT_ASSERT(t, pa);
+    uintptr_t va = vm_reserve_scratch(2 * ARCH_LARGE_SIZE);
+    va = (va + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+    KT_ASSERT_EQ(t, arch_map_large(va, pa, ARCH_MAP_WRITE), 0);
+    volatile uint64_t *p = (volatile uint64_t *)va;
+    p[0] = 0xfeed;
+    p[ARCH_LARGE_SIZE / 8 - 1] = 0xbeef;
+    KT_EXPECT_EQ(t, *(uint64_t *)arch_phys_to_virt(pa), 0xfeed);
+    KT_EXPECT_EQ(t, *(uint64_t *)arch_phys_to_virt(pa + ARCH_LARGE_SIZE - 8), 0xbeef);
+    uint64_t q;
+    KT_ASSERT(t, arch_translate(va + 0x12345, &q));
+    KT_EXPECT_EQ(t, q, pa + 0x12345);
+    KT_EXPECT_EQ(t, arch_map_page(va + ARCH_FRAME_SIZE, pa, ARCH_MAP_WRITE), -2);
+    arch_unmap(va, ARCH_LARGE_SIZE, 0);
+    KT_EXPECT(t, fault_probe_read((void *)(va + ARCH_LARGE_SIZE - 8), &q, 0));
+    frame_free_run(pa, ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+}
+
+static void t_no_execute(struct ktest *t)
+{
+    uintptr_t va = vm_reserve_scratch(ARCH_FRAME_SIZE);
+    KT_ASSERT_EQ(t, vm_map_fresh(va, ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    struct fault_info fi;
+    KT_ASSERT(t, fault_expect((void (*)(void *))va, 0, &fi));
+    KT_EXPECT_EQ(t, fi.pc, va);
+    KT_EXPECT(t, fi.flags & FAULT_EXEC);
+    vm_unmap_free(va, ARCH_FRAME_SIZE);
+}
+
+static void t_heap_arena_empty(struct ktest *t)
+{
+    KT_EXPECT(t, ARCH_HEAP_ARENA_SIZE >= (1ull << 40));
+    uint64_t pa, v;
+    uintptr_t probes[] = { ARCH_HEAP_ARENA_BASE, ARCH_HEAP_ARENA_BASE + ARCH_HEAP_ARENA_SIZE / 2,
+                           ARCH_HEAP_ARENA_BASE + ARCH_HEAP_ARENA_SIZE - ARCH_FRAME_SIZE };
+    for (unsigned i = 0; i < 3; i++) {
+        KT_EXPECT(t, !arch_translate(probes[i], &pa));
+        KT_EXPECT(t, fault_probe_read((void *)probes[i], &v, 0));
+    }
+    /* The arena can be mapped and unmapped like any kernel range. */
+    uintptr_t va = ARCH_HEAP_ARENA_BASE + ARCH_HEAP_ARENA_SIZE - ARCH_FRAME_SIZE;
+    KT_ASSERT_EQ(t, vm_map_fresh(va, ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    *(volatile uint64_t *)va = 7;
+    KT_EXPECT_EQ(t, *(volatile uint64_t *)va, 7);
+    vm_unmap_free(va, ARCH_FRAME_SIZE);
+    KT_EXPECT(t, fault_probe_read((void *)va, &v, 0));
+}
+
+static void t_unmap_one_round(struct ktest *t)
+{
+    uintptr_t va = vm_reserve_scratch(64 * ARCH_FRAME_SIZE);
+    KT_ASSERT_EQ(t, vm_map_fresh(va, 64 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    unsigned long r0 = smp_call_rounds();
+    vm_unmap_free(va, 64 * ARCH_FRAME_SIZE);
+    unsigned long r = smp_call_rounds() - r0;
+    /* One IPI round for 64 pages (0 where the arch broadcasts TLB invalidation). */
+    KT_EXPECT(t, r <= 1);
+}
+
+/* Shootdown: B (cpu 1) reads the page, A (cpu 0) unmaps it, B's next access faults. */
+struct sd {
+    uintptr_t va;
+    int rounds;
+    uint64_t faults[MAX_CPUS];
+};
+
+static void shootdown_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    struct sd *s = arg;
+    for (int r = 0; r < s->rounds; r++) {
+        if (cpu == 0) {
+            if (vm_map_fresh(s->va, ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0))
+                ktest_fail(t, __FILE__, __LINE__, "map failed");
+            *(volatile uint64_t *)s->va = 1000 + r;
+        }
+        ktest_cpu_barrier();
+        uint64_t v = 0;
+        if (fault_probe_read((void *)s->va, &v, 0) || v != (uint64_t)(1000 + r))
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u round %d read 0x%llx", cpu, r,
+                       (unsigned long long)v);
+        ktest_cpu_barrier();
+        if (cpu == 0)
+            vm_unmap_free(s->va, ARCH_FRAME_SIZE);
+        ktest_cpu_barrier();
+        struct fault_info fi;
+        if (!fault_probe_read((void *)s->va, &v, &fi))
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u round %d still reads 0x%llx after unmap",
+                       cpu, r, (unsigned long long)v);
+        else if (fi.addr != s->va)
+            ktest_fail(t, __FILE__, __LINE__, "fault address 0x%lx", (unsigned long)fi.addr);
+        ktest_cpu_barrier();
+    }
+}
+
+static void t_shootdown(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    static struct sd s;
+    s.va = vm_reserve_scratch(ARCH_FRAME_SIZE);
+    s.rounds = 20;
+    ktest_on_all_cpus(t, shootdown_cpu, &s);
+}
+
+/* Every CPU maps and unmaps its own ranges at once: shootdowns cross, and each CPU
+ * waiting for acks must keep serving the others' requests. */
+static void concurrent_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    uintptr_t base = ((uintptr_t *)arg)[cpu];
+    ktest_cpu_barrier();
+    for (int i = 0; i < 40; i++) {
+        size_t n = (size_t)(1 + (i % 8)) * ARCH_FRAME_SIZE;
+        if (vm_map_fresh(base, n, ARCH_MAP_WRITE, 0)) {
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u map failed", cpu);
+            break;
+        }
+        ((volatile uint64_t *)base)[0] = cpu;
+        ((volatile uint64_t *)(base + n - 8))[0] = i;
+        vm_unmap_free(base, n);
+        uint64_t v;
+        if (!fault_probe_read((void *)base, &v, 0))
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u: page still readable", cpu);
+    }
+    ktest_cpu_barrier();
+}
+
+static void t_concurrent_shootdowns(struct ktest *t)
+{
+    static uintptr_t bases[MAX_CPUS];
+    for (unsigned i = 0; i < ktest_ncpus(); i++)
+        bases[i] = vm_reserve_scratch(8 * ARCH_FRAME_SIZE);
+    uint64_t free0 = frame_free_count();
+    ktest_on_all_cpus(t, concurrent_cpu, bases);
+    /* All data frames are back (page-table pages stay mapped: at most 1 per range). */
+    KT_EXPECT(t, frame_free_count() + 2 * ktest_ncpus() >= free0);
+}
+
+static const struct ktest_case paging_cases[] = {
+    KTEST_CASE(t_map_write_read),
+    KTEST_CASE(t_large_page),
+    KTEST_CASE(t_no_execute),
+    KTEST_CASE(t_heap_arena_empty),
+    KTEST_CASE(t_unmap_one_round),
+    KTEST_CASE(t_shootdown),
+    KTEST_CASE(t_concurrent_shootdowns),
+};
+KTEST_SUITE(paging, paging_cases);

@@ -1,0 +1,44 @@
+/* tests/kernel/test_selftest.c: suites that panic on purpose. Each runs only when named
+ * in full (test=selftest_<x>) in a boot that declares the exact expected panic
+ * (qemu/qemu.mk), proving the panic paths report what they should. */
+#include <arch/paging.h>
+#include <ktest.h>
+#include <panic.h>
+#include <spinlock.h>
+
+static void t_panic(struct ktest *t)
+{
+    panic("ktest: deliberate panic (selftest_panic)");
+}
+
+static void t_lock_order(struct ktest *t)
+{
+    static struct spinlock low = SPINLOCK_INIT("selftest-low", 11);
+    static struct spinlock high = SPINLOCK_INIT("selftest-high", 12);
+    spin_lock(&high);
+    spin_lock(&low);            /* rank 11 while holding rank 12: panics */
+    ktest_fail(t, __FILE__, __LINE__, "lock order violation not detected");
+}
+
+static void t_recursion(struct ktest *t)
+{
+    static struct spinlock l = SPINLOCK_INIT("selftest-rec", 11);
+    spin_lock(&l);
+    spin_lock(&l);              /* recursive: panics instead of deadlocking */
+    ktest_fail(t, __FILE__, __LINE__, "recursive acquisition not detected");
+}
+
+static void t_page_fault(struct ktest *t)
+{
+    *(volatile uint64_t *)(ARCH_HEAP_ARENA_BASE + 8) = 1;   /* unmapped: panics */
+    ktest_fail(t, __FILE__, __LINE__, "write to the empty heap arena did not fault");
+}
+
+static const struct ktest_case panic_cases[] = { KTEST_CASE(t_panic) };
+KTEST_SUITE(selftest_panic, panic_cases);
+static const struct ktest_case lockorder_cases[] = { KTEST_CASE(t_lock_order) };
+KTEST_SUITE(selftest_lockorder, lockorder_cases);
+static const struct ktest_case recursion_cases[] = { KTEST_CASE(t_recursion) };
+KTEST_SUITE(selftest_recursion, recursion_cases);
+static const struct ktest_case pagefault_cases[] = { KTEST_CASE(t_page_fault) };
+KTEST_SUITE(selftest_pagefault, pagefault_cases);
