@@ -15,8 +15,12 @@ BENCH_ROUNDS ?= 5
 BENCH_ARGS_ALLOC = $(if $(BENCH_ALLOC),--alloc $(BENCH_ALLOC))
 BENCH_ARGS_SIZES = $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
 
-BENCH_STEPS += bench-fastpath
-.PHONY: bench-deps bench-progs bench-fastpath
+BENCH_SCALE  ?= 1
+BENCH_WORKLOADS := churn larson xmalloc scratch pareto bigalloc realloc
+BENCH_SUITE_BINS := $(patsubst %,$(BENCH_OUT)/suite/%,$(BENCH_WORKLOADS))
+
+BENCH_STEPS += bench-fastpath bench-suite
+.PHONY: bench-deps bench-progs bench-fastpath bench-suite
 
 # The allocators to compare (apt-get when root), and goheap's host library when the
 # core provides the host-lib target.
@@ -31,7 +35,11 @@ $(BENCH_OUT)/fastpath: bench/fastpath.c
 
 # The same probe calling goheap_malloc/goheap_free from libgoheap.a, built only when
 # the library exists.
-bench-progs: $(BENCH_OUT)/fastpath
+$(BENCH_OUT)/suite/%: bench/suite/%.c bench/suite/util.h
+	@mkdir -p $(dir $@)
+	$(HOSTCC) $(BENCH_CFLAGS) $< -o $@ -lm
+
+bench-progs: $(BENCH_OUT)/fastpath $(BENCH_SUITE_BINS)
 	@if [ -f $(HBUILD)/libgoheap.a ]; then \
 	  $(HOSTCC) $(BENCH_CFLAGS) -DGOHEAP_DIRECT bench/fastpath.c $(HBUILD)/libgoheap.a \
 	    -o $(BENCH_OUT)/fastpath-direct || echo "bench: fastpath-direct did not build" >&2; \
@@ -41,3 +49,8 @@ bench-fastpath: bench-deps bench-progs
 	$(PYTHON) bench/fastpath.py --exe $(BENCH_OUT)/fastpath \
 	  --direct $(BENCH_OUT)/fastpath-direct --build $(BUILD) --out $(BENCH_OUT) \
 	  $(BENCH_ARGS_ALLOC) $(BENCH_ARGS_SIZES)
+
+# `make bench` runs its steps in order (do not use -j: the timings would compete).
+bench-suite: bench-deps bench-progs
+	$(PYTHON) bench/suite.py --bindir $(BENCH_OUT)/suite --build $(BUILD) \
+	  --out $(BENCH_OUT) --rounds $(BENCH_ROUNDS) --scale $(BENCH_SCALE) $(BENCH_ARGS_ALLOC)
