@@ -1,5 +1,36 @@
-# arch/aarch64/arch.mk: the aarch64 port's sources and test steps (QEMU virt, PSCI, GICv2).
+# arch/aarch64/arch.mk: the aarch64 port's sources (QEMU virt, PSCI, GICv2) and its
+# extra test boots. The shared boot list (qemu/qemu.mk) runs here too once
+# KERNEL_TEST_ARCH_READY_aarch64 is set; the boots below add what only aarch64 has:
+# EL2 entry, CPU models with and without LSE, and `nolse` (LL/SC on an LSE CPU).
 KERNEL_SRCS_aarch64 += boot/aarch64/entry.S arch/aarch64/vectors.S arch/aarch64/catch.S \
 	arch/aarch64/early.c arch/aarch64/fdt.c arch/aarch64/mmu.c arch/aarch64/pl011.c \
 	arch/aarch64/exit.c arch/aarch64/timer.c arch/aarch64/trap.c arch/aarch64/gic.c \
 	arch/aarch64/psci_smp.c arch/aarch64/ktest_aarch64.c
+
+KERNEL_TEST_ARCH_READY_aarch64 := 1
+
+# QEMU virt numbers CPUs' MPIDR Aff0 = 0..7 whatever -smp's topology says, so the
+# "sparse" boot checks dense ids there.
+KTB_sparse_APPEND_aarch64 := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,3,4,5
+
+# a64 boots: name:CPU:SMP:MEM:EL2:extra command line ("-" = none). Every suite runs.
+A64_BOOTS := el2:cortex-a72:4:512M:1:- a53:cortex-a53:4:512M:0:-
+A64_MATRIX := el2-smp8:cortex-a72:8:512M:1:- el2-max:max:4:512M:1:- \
+	a53:cortex-a53:4:512M:0:- a53-smp8:cortex-a53:8:512M:0:- max:max:4:512M:0:- \
+	max-nolse:max:4:512M:0:nolse max-smp8:max:8:512M:0:- mem4G:cortex-a72:4:4G:0:-
+a64f = $(word $(2),$(subst :, ,$(1)))
+
+# $(1) = step prefix, $(2) = results subdir, $(3) = spec, $(4) = timeout variable
+define a64_boot_rule
+.PHONY: $(1)-a64-$(call a64f,$(3),1)
+$(1)-a64-$(call a64f,$(3),1): kernel
+	@ARCH=aarch64 KERNEL=$$(KELF) ACCEL=$$(ACCEL) CPU=$(call a64f,$(3),2) \
+		SMP=$(call a64f,$(3),3) MEM=$(call a64f,$(3),4) EL2=$(call a64f,$(3),5) \
+		APPEND="test=all expect_ncpus=$(call a64f,$(3),3) $(filter-out -,$(call a64f,$(3),6)) $$(APPEND)" \
+		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-aarch64 $$($(4))
+endef
+$(foreach b,$(A64_BOOTS),$(eval $(call a64_boot_rule,ktest,kernel,$(b),KTEST_TIMEOUT)))
+$(foreach b,$(A64_MATRIX),$(eval $(call a64_boot_rule,kmatrix,matrix,$(b),KMATRIX_TIMEOUT)))
+
+TEST_KERNEL_STEPS_aarch64 += $(foreach b,$(A64_BOOTS),ktest-a64-$(call a64f,$(b),1))
+TEST_MATRIX_STEPS_aarch64 += $(foreach b,$(A64_MATRIX),kmatrix-a64-$(call a64f,$(b),1))

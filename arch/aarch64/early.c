@@ -62,6 +62,7 @@ void arch_early_init(void)
     printk("aarch64: DTB at 0x%lx (%lu bytes), %u cpus, GICv%u at 0x%lx/0x%lx, PL011 at 0x%lx\n",
            (unsigned long)fdt.dtb_pa, (unsigned long)fdt.dtb_size, fdt.ncpu, fdt.gic_version,
            (unsigned long)fdt.gicd_pa, (unsigned long)fdt.gicc_pa, (unsigned long)fdt.uart_pa);
+    arch_irq_enable();          /* only the call SGI is enabled at the GIC */
 }
 
 static void sort_ranges(struct mem_range *r, size_t n)

@@ -1,4 +1,4 @@
-/* arch/aarch64/ktest_aarch64.c: the aarch64-only suite (test=aarch64): MPIDR -> index
+/* arch/aarch64/ktest_aarch64.c: the aarch64-only suite (test=arch_aarch64): MPIDR -> index
  * identity on every CPU, both ticket-lock implementations (LL/SC always, LSE when the
  * CPU has it) under contention, abort decoding through the expected-fault hook, and a
  * TLB invalidation that needs no IPI (the other CPUs keep interrupts masked). */
@@ -169,4 +169,4 @@ static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_abort_decode),
     KTEST_CASE(t_shootdown_irqs_masked),
 };
-KTEST_SUITE(aarch64, aarch64_cases);
+KTEST_SUITE(arch_aarch64, aarch64_cases);

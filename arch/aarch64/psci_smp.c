@@ -64,6 +64,7 @@ _Noreturn void arch_secondary_main(unsigned index)
         panic("smp: cpu %u started with MPIDR affinity 0x%lx, expected 0x%lx", index,
               (unsigned long)arch_cpu_hwid(), (unsigned long)hwid_of[index]);
     gic_init_cpu();
+    arch_irq_enable();
     kernel_ap_main(index);
     arch_halt();
 }

@@ -155,13 +155,24 @@ static void abort_fault(struct arch_trap_frame *f, unsigned ec)
     }
     uintptr_t off = 0;
     const char *sym = ksym_lookup(f->elr, &off);
-    panic_trap(f, "%s at 0x%lx: %s, %s%s, pc 0x%lx <%s+0x%lx>, esr 0x%lx",
+    printk("aarch64: %s, esr 0x%lx: %s (level %u), %s, far 0x%lx%s, elr 0x%lx <%s+0x%lx>\n",
+           instr ? "instruction abort" : "data abort", (unsigned long)f->esr, fsc_name(fsc),
+           fsc & 3, instr ? "fetch" : (flags & FAULT_WRITE) ? "write" : "read",
+           (unsigned long)f->far, far_valid ? "" : " (not valid)", (unsigned long)f->elr,
+           sym ? sym : "?", (unsigned long)(sym ? off : 0));
+    /* Translation, access-flag and permission faults read like x86_64's page faults,
+     * in the same stable words (tests match the message); the ESR decode, pc and
+     * symbol are on the line above and in the report. */
+    unsigned kind = fsc & 0x3c;
+    if (kind == 0x04 || kind == 0x08 || kind == 0x0c)
+        panic_trap(f, "page fault at 0x%lx: %s %s, %s", (unsigned long)(far_valid ? f->far : 0),
+                   (flags & FAULT_PROTECTION) ? "protection" : "not-present",
+                   instr ? "instruction-fetch" : (flags & FAULT_WRITE) ? "write" : "read",
+                   (flags & FAULT_USER) ? "user" : "kernel");
+    panic_trap(f, "%s at 0x%lx: %s, pc 0x%lx <%s+0x%lx>, esr 0x%lx",
                instr ? "instruction abort" : "data abort",
-               (unsigned long)(far_valid ? f->far : 0), fsc_name(fsc),
-               instr ? "fetch" : (flags & FAULT_WRITE) ? "write" : "read",
-               (flags & FAULT_PROTECTION) ? " (page present)" : " (page not present)",
-               (unsigned long)f->elr, sym ? sym : "?", (unsigned long)off,
-               (unsigned long)f->esr);
+               (unsigned long)(far_valid ? f->far : 0), fsc_name(fsc), (unsigned long)f->elr,
+               sym ? sym : "?", (unsigned long)(sym ? off : 0), (unsigned long)f->esr);
 }
 
 void arch_exception(struct arch_trap_frame *f, unsigned vector)
