@@ -19,8 +19,9 @@ _Atomic int64_t gh_memlimit = INT64_MAX;
 #define SCAV_TICKS_PER_STEP 1024 /* hosted: slow paths between background polls */
 
 static struct {
-    _Atomic int running; /* one background step at a time */
-    uint64_t next_ns, win_start, peak_cur, peak_prev;
+    _Atomic int running;      /* one background step at a time; guards the fields below */
+    _Atomic uint64_t next_ns; /* read without the guard: no step before this time */
+    uint64_t win_start, peak_cur, peak_prev;
     _Atomic uint64_t released_total;
     _Atomic unsigned ticks; /* approximate: plain load + store, races only skew pacing */
 } scav;
@@ -112,7 +113,7 @@ void goheap_background_work(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
     uint64_t now = goheap_sys_nanotime();
-    if (now < scav.next_ns)
+    if (now < atomic_load_explicit(&scav.next_ns, memory_order_relaxed))
         return;
     int idle = 0;
     if (!atomic_compare_exchange_strong(&scav.running, &idle, 1))
@@ -139,7 +140,7 @@ void goheap_background_work(void) {
     uint64_t worked = t - now;
     if (worked < 10000)
         worked = 10000; /* an idle poll still costs ~10 us of pacing budget */
-    scav.next_ns = t + worked * SCAV_DUTY_SLEEP;
+    atomic_store_explicit(&scav.next_ns, t + worked * SCAV_DUTY_SLEEP, memory_order_relaxed);
     trace("background", released);
     atomic_store(&scav.running, 0);
 }

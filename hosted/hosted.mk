@@ -5,12 +5,13 @@
 # No frame pointer: the malloc/free fast paths then need no frame set-up at all.
 GOHEAP_HOST_CFLAGS := -gdwarf-4 -fomit-frame-pointer -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc
+# (hosted/preload.c, the standard names, goes only into the .so.)
 GOHEAP_HOST_SRCS := $(GOHEAP_CORE_SRCS) hosted/platform.c
 # Two object sets: PIC for the .so, non-PIC with local-exec TLS for the .a (linked
 # into executables only), whose pin is one instruction shorter.
 GOHEAP_HOST_OBJS := $(patsubst %.c,$(HBUILD)/goheap/%.o,$(GOHEAP_HOST_SRCS))
 GOHEAP_STATIC_OBJS := $(patsubst %.c,$(HBUILD)/goheap-static/%.o,$(GOHEAP_HOST_SRCS))
-GOHEAP_SHIM_OBJ := $(HBUILD)/goheap/hosted/shim.o
+GOHEAP_SHIM_OBJ := $(HBUILD)/goheap/hosted/preload.o
 
 .PHONY: host-lib
 host-lib: $(HBUILD)/libgoheap.a $(HBUILD)/libgoheap.so

@@ -1,4 +1,4 @@
-/* hosted/shim.c: the standard allocation names for the LD_PRELOAD library
+/* hosted/preload.c: the standard allocation names for the LD_PRELOAD library
  * (build/host/libgoheap.so), with errno set as C and POSIX say. */
 #define _GNU_SOURCE
 #include <errno.h>

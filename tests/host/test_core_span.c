@@ -1,0 +1,188 @@
+/* tests/host/test_core_span.c: spans: the object-index arithmetic (exhaustively, with
+ * the one-multiply interior-pointer test), span set-up invariants, the bitmap word
+ * walk, remote-free sweeping and the checks that catch bad frees. */
+#include "test_core_common.h"
+
+/* For every class and every byte offset in a span, gh_span_objindex is the exact
+ * quotient for slot starts and -1 for every other offset. */
+static void t_objindex_exhaustive(void) {
+    struct mspan s;
+    memset(&s, 0, sizeof s);
+    unsigned bad = 0;
+    for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
+        unsigned size = goheap_class_to_size[cl];
+        uintptr_t bytes = (uintptr_t)goheap_class_to_npages[cl] << GOHEAP_PAGE_SHIFT;
+        s.divmul = goheap_class_to_divmagic[cl];
+        for (uintptr_t off = 0; off < bytes; off++) {
+            int32_t idx = gh_span_objindex(&s, off);
+            int32_t want = off % size == 0 ? (int32_t)(off / size) : -1;
+            if (idx != want && bad++ < 5)
+                printf("    # class %u off %lu: got %d want %d\n", cl, (unsigned long)off, idx, want);
+        }
+    }
+    KT_CHECK(bad == 0, "%u wrong indices", bad);
+}
+
+static struct mspan *new_span(unsigned spc) {
+    /* words for the bitmaps of the largest span (16 words x 2) plus tiny counts */
+    size_t sz = sizeof(struct mspan) + 2 * 16 * 8 + 512;
+    struct mspan *s = calloc(1, sz);
+    void *mem = aligned_alloc(8192, 81920);
+    gh_span_init_small(s, (uintptr_t)mem, spc, 0);
+    return s;
+}
+
+static void free_span(struct mspan *s) {
+    free((void *)s->base);
+    free(s);
+}
+
+/* Set-up: slots past nelems are never free; the cache mirrors word 0. */
+static void t_span_init(void) {
+    for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
+        struct mspan *s = new_span(cl << 1);
+        KT_CHECK(s->nelems == goheap_class_to_nobjs[cl], "class %u", cl);
+        KT_CHECK(s->nwords == (s->nelems + 63) / 64, "class %u", cl);
+        KT_CHECK(s->limit == s->base + (uintptr_t)s->nelems * s->elemsize, "class %u", cl);
+        unsigned free_slots = 0;
+        for (unsigned w = 0; w < s->nwords; w++)
+            free_slots += 64 - gh_popcount64(s->allocBits[w]);
+        KT_CHECK(free_slots == s->nelems, "class %u: %u free slots", cl, free_slots);
+        KT_CHECK(s->cache == gh_span_valid(s, 0), "class %u", cl);
+        KT_CHECK(gh_span_count_live(s) == 0, "class %u", cl);
+        free_span(s);
+    }
+}
+
+/* Taking every slot through the cache, word by word, hands out each slot once, in
+ * address order, and then reports the span full. */
+static void t_span_walk(void) {
+    unsigned spc = 2 << 1; /* 16 B, 512 slots, 8 words */
+    struct mspan *s = new_span(spc);
+    unsigned n = 0, order_ok = 1;
+    uintptr_t prev = 0;
+    for (;;) {
+        if (!s->cache) {
+            gh_span_fold_cache(s);
+            if (!gh_span_next_word(s))
+                break;
+        }
+        uintptr_t p = (uintptr_t)gh_span_take(s);
+        if (n && p != prev + 16)
+            order_ok = 0;
+        prev = p;
+        n++;
+    }
+    KT_CHECK(n == 512, "took %u", n);
+    KT_CHECK(order_ok, "slots not in address order");
+    KT_CHECK(gh_span_count_live(s) == 512, "live %u", gh_span_count_live(s));
+    /* Remote frees of slots 3 and 300, then a sweep: both reusable. */
+    atomic_fetch_or(&s->remoteFree[0], 1ull << 3);
+    atomic_fetch_or(&s->remoteFree[300 / 64], 1ull << (300 % 64));
+    KT_CHECK(gh_span_sweep_remote(s) == 2, "");
+    KT_CHECK(s->needzero == 1, "a sweep that freed must set needzero");
+    KT_CHECK(gh_span_count_live(s) == 510, "");
+    KT_CHECK(gh_span_next_word(s) && s->curword == 0, "");
+    KT_CHECK((uintptr_t)gh_span_take(s) == s->base + 3 * 16, "");
+    KT_CHECK(!s->cache, "");
+    gh_span_fold_cache(s);
+    KT_CHECK(gh_span_next_word(s) && s->curword == 300 / 64, "");
+    KT_CHECK((uintptr_t)gh_span_take(s) == s->base + 300 * 16, "");
+    free_span(s);
+}
+
+/* The tail-slot classes: the slot index nelems (in tail waste) is never free. */
+static void t_span_tail(void) {
+    struct mspan *s = new_span(3 << 1); /* 24 B: 341 slots, 8 B tail */
+    KT_CHECK((s->allocBits[5] >> (341 % 64)) == (~0ull >> (341 % 64)), "tail bits set");
+    free_span(s);
+}
+
+/* ---- through the API ---- */
+
+static void t_local_free_reuse(void) {
+    void *a = goheap_malloc(64), *b = goheap_malloc(64);
+    goheap_free(a);
+    void *c = goheap_malloc(64);
+    KT_CHECK(c == a, "a local free is reused at once (LIFO within the word)");
+    goheap_free(b);
+    goheap_free(c);
+}
+
+static void dbl_local(void) {
+    void *p = goheap_malloc(48);
+    goheap_free(p);
+    goheap_free(p);
+}
+static void dbl_after_word_change(void) {
+    /* Free an object, move the cache to a later word, free it again. */
+    void *p[200];
+    for (int i = 0; i < 200; i++)
+        p[i] = goheap_malloc(16);
+    goheap_free(p[0]);
+    goheap_free(p[0]);
+}
+static void interior(void) {
+    char *p = goheap_malloc(100);
+    goheap_free(p + 8);
+}
+static void nonheap(void) {
+    static char x[64];
+    goheap_free(x + 16);
+}
+static void deadspan(void) {
+    char *p = goheap_malloc(100000);
+    goheap_free(p);
+    goheap_free(p);
+}
+static void tailslot(void) {
+    /* base + nelems * size of a 24 B (ALIGN8) span lies in its 8 B tail */
+    char *p = goheap_malloc_flags(24, GOHEAP_ALIGN8);
+    struct mspan *s = gh_span_of((uintptr_t)p);
+    goheap_free((void *)s->limit);
+}
+static void *remote_free_thread(void *p) {
+    goheap_free(p);
+    return 0;
+}
+#include <pthread.h>
+static void dbl_local_then_remote(void) {
+    void *p = goheap_malloc(32), *keep = goheap_malloc(32);
+    goheap_free(p); /* local */
+    pthread_t t;
+    pthread_create(&t, 0, remote_free_thread, p); /* remote: the OR cannot see it */
+    pthread_join(t, 0);
+    goheap_flush(); /* the sweep notices */
+    (void)keep;
+}
+static void dbl_remote(void) {
+    void *p = goheap_malloc(32);
+    pthread_t t;
+    pthread_create(&t, 0, remote_free_thread, p);
+    pthread_join(t, 0);
+    pthread_create(&t, 0, remote_free_thread, p);
+    pthread_join(t, 0);
+}
+
+static void t_bad_frees(void) {
+    KT_CHECK(core_dies_with(dbl_local, "goheap: fatal: double free: 0x"), "local double free");
+    KT_CHECK(core_dies_with(dbl_after_word_change, "goheap: fatal: double free: 0x"), "");
+    KT_CHECK(core_dies_with(interior, "goheap: fatal: invalid free of an interior pointer: 0x"), "");
+    KT_CHECK(core_dies_with(nonheap, "goheap: fatal: invalid free of a non-heap pointer: 0x"), "");
+    KT_CHECK(core_dies_with(deadspan, "goheap: fatal: free into a dead span: 0x"), "");
+    KT_CHECK(core_dies_with(tailslot, "goheap: fatal: invalid free of an interior pointer: 0x"), "");
+    KT_CHECK(core_dies_with(dbl_local_then_remote, "goheap: fatal: double free: 0x"), "local+remote");
+    KT_CHECK(core_dies_with(dbl_remote, "goheap: fatal: double free: 0x"), "remote twice");
+    KT_CHECK(core_dies_with(dbl_local, "class 5 objsize 48"), "message names class and size");
+}
+
+int main(void) {
+    kt_begin("core-span", 6);
+    CORE_RUN(t_objindex_exhaustive);
+    CORE_RUN(t_span_init);
+    CORE_RUN(t_span_walk);
+    CORE_RUN(t_span_tail);
+    CORE_RUN(t_local_free_reuse);
+    CORE_RUN(t_bad_frees);
+    return kt_end();
+}

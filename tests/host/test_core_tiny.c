@@ -1,0 +1,103 @@
+/* tests/host/test_core_tiny.c: the tiny allocator (GOHEAP_NOSCAN, < 16 B): Go's
+ * placement and alignment rules, packing, and freeing through the per-block live
+ * count, locally and from another thread, with nothing leaked. */
+#include <pthread.h>
+
+#include "test_core_common.h"
+
+static void t_tiny_alignment(void) {
+    for (size_t sz = 1; sz < 16; sz++) {
+        for (int i = 0; i < 50; i++) {
+            uintptr_t a = (uintptr_t)goheap_malloc_flags(sz, GOHEAP_NOSCAN);
+            size_t want = (sz & 7) == 0 ? 8 : (sz & 3) == 0 ? 4 : (sz & 1) == 0 ? 2 : 1;
+            KT_CHECK(a % want == 0, "size %zu at 0x%lx", sz, (unsigned long)a);
+            KT_CHECK(goheap_usable_size((void *)a) >= sz, "");
+            /* a tiny object never crosses its 16 B block */
+            KT_CHECK((a & ~15ul) == ((a + sz - 1) & ~15ul), "size %zu crosses a block", sz);
+            goheap_free((void *)a);
+        }
+    }
+}
+
+static void t_tiny_packing(void) {
+    goheap_flush(); /* start with no current block */
+    struct goheap_memstats b = core_stats();
+    char *p[4];
+    for (int i = 0; i < 4; i++)
+        p[i] = goheap_malloc_flags(4, GOHEAP_NOSCAN);
+    KT_CHECK(((uintptr_t)p[0] & ~15ul) == ((uintptr_t)p[3] & ~15ul), "four 4 B objects share a block");
+    KT_CHECK(p[1] == p[0] + 4 && p[2] == p[0] + 8 && p[3] == p[0] + 12, "packed");
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(m.tiny_allocs - b.tiny_allocs == 4, "");
+    KT_CHECK(m.by_size[2].mallocs - b.by_size[2].mallocs == 1, "one 16 B block");
+    for (int i = 0; i < 4; i++)
+        goheap_free(p[i]);
+    goheap_flush(); /* retires the block: its count reaches zero, it is freed */
+    struct goheap_memstats a = core_stats();
+    KT_CHECK(a.by_size[2].frees - b.by_size[2].frees == 1, "block freed");
+    KT_CHECK(a.heap_objects == b.heap_objects, "no tiny leak");
+}
+
+/* Freeing a block's objects while it is still the current block, then later: the
+ * block lives until the last object and the retirement are both done. */
+static void t_tiny_free_while_current(void) {
+    goheap_flush();
+    struct goheap_memstats b = core_stats();
+    char *x = goheap_malloc_flags(3, GOHEAP_NOSCAN);
+    goheap_free(x); /* count: bias - 1 */
+    char *y = goheap_malloc_flags(3, GOHEAP_NOSCAN); /* same block, next offset */
+    KT_CHECK(y == x + 3, "");
+    memset(y, 7, 3);
+    goheap_flush(); /* retire: one live object left */
+    KT_CHECK(core_stats().heap_objects == b.heap_objects + 1, "block still live");
+    goheap_free(y);
+    KT_CHECK(core_stats().heap_objects == b.heap_objects, "block freed with its last object");
+}
+
+static void *freer(void *arg) {
+    void **v = arg;
+    for (int i = 0; i < 10000; i++)
+        goheap_free(v[i]);
+    return 0;
+}
+static void t_tiny_cross_thread(void) {
+    static void *v[10000];
+    struct goheap_memstats b = core_stats();
+    for (int i = 0; i < 10000; i++)
+        v[i] = goheap_malloc_flags((size_t)(i % 15) + 1, GOHEAP_NOSCAN);
+    pthread_t t;
+    pthread_create(&t, 0, freer, v);
+    pthread_join(t, 0);
+    goheap_flush();
+    KT_CHECK(core_stats().heap_objects == b.heap_objects, "%lu objects left",
+             core_stats().heap_objects - b.heap_objects);
+}
+
+/* 16 B noscan objects share the tiny span class; a plain one frees normally. */
+static void t_plain_16_noscan(void) {
+    void *p = goheap_malloc_flags(16, GOHEAP_NOSCAN);
+    KT_CHECK((uintptr_t)p % 16 == 0, "");
+    goheap_free(p);
+    void *z = goheap_malloc_flags(8, GOHEAP_NOSCAN | GOHEAP_ZERO);
+    KT_CHECK(((uint64_t *)z)[0] == 0, "zeroed tiny");
+    goheap_free(z);
+}
+
+static void tiny_interior(void) {
+    char *p = goheap_malloc_flags(16, GOHEAP_NOSCAN);
+    goheap_free(p + 4);
+}
+static void t_tiny_bad(void) {
+    KT_CHECK(core_dies_with(tiny_interior, "goheap: fatal: invalid free of an interior pointer"), "");
+}
+
+int main(void) {
+    kt_begin("core-tiny", 6);
+    CORE_RUN(t_tiny_alignment);
+    CORE_RUN(t_tiny_packing);
+    CORE_RUN(t_tiny_free_while_current);
+    CORE_RUN(t_tiny_cross_thread);
+    CORE_RUN(t_plain_16_noscan);
+    CORE_RUN(t_tiny_bad);
+    return kt_end();
+}
