@@ -59,9 +59,8 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, in
     uintptr_t extra = align > GOHEAP_PAGE_SIZE ? align - GOHEAP_PAGE_SIZE : 0;
     if (size > gh_heap.arena_bytes || extra > gh_heap.arena_bytes)
         return 0;
-    uintptr_t npages = (size + extra + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
-    if (npages == 0)
-        npages = 1;
+    /* At least one byte, so that an aligned object of size 0 still lies inside. */
+    uintptr_t npages = ((size ? size : 1) + extra + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);

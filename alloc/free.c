@@ -127,7 +127,13 @@ size_t gh_usable_size(uintptr_t a) {
     if (a >= s->limit)
         gh_bad_free("usable_size of an interior pointer", a, s);
     uintptr_t off = a - s->base;
-    if (s->spc == GH_TINY_SPC)
-        return 16 - (off & 15);
+    if (s->spc == GH_TINY_SPC) {
+        unsigned b = (unsigned)(off >> 4);
+        if (atomic_load_explicit(&s->tinycount[b], memory_order_relaxed) == 0)
+            return 16 - (off & 15); /* an ordinary 16 B object */
+        /* A tiny object: up to the first object end at or after it. */
+        uint16_t m = (uint16_t)(atomic_load_explicit(&s->tinyends[b], memory_order_relaxed) >> (off & 15));
+        return m ? (size_t)gh_ctz64(m) + 1 : 16 - (off & 15);
+    }
     return s->elemsize - (off % s->elemsize);
 }

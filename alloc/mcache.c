@@ -94,6 +94,11 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     else if ((size & 1) == 0)
         off = gh_align_up(off, 2);
     if (c->tiny && off + size <= GOHEAP_TINY_SIZE) {
+        /* Record where the object ends (for usable_size); only this CPU writes the
+         * mask of its current block, others may read it. */
+        _Atomic uint16_t *e = c->tinyend;
+        uint16_t m = atomic_load_explicit(e, memory_order_relaxed);
+        atomic_store_explicit(e, (uint16_t)(m | (1u << (off + size - 1))), memory_order_relaxed);
         c->tinyoffset = (uint32_t)(off + size);
         c->tinyn++;
         c->tiny_allocs++;
@@ -115,11 +120,13 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     ((uint64_t *)b)[1] = 0;
     unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> 4);
     c->tiny_allocs++;
+    atomic_store_explicit(&s->tinyends[idx], (uint16_t)(1u << (size - 1)), memory_order_relaxed);
     if (!c->tiny || size < c->tinyoffset) {
         /* The new block has more room left: it becomes the current one. */
         gh_mcache_tiny_retire(c, cpu);
         atomic_store_explicit(&s->tinycount[idx], GH_TINY_BIAS, memory_order_relaxed);
         c->tiny = (uintptr_t)b;
+        c->tinyend = &s->tinyends[idx];
         c->tinyoffset = (uint32_t)size;
         c->tinyn = 1;
     } else {

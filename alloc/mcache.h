@@ -24,6 +24,7 @@ struct mcache {
     uintptr_t tiny;       /* current 16 B block, or 0 */
     uint32_t tinyoffset;  /* bytes of it used */
     uint32_t tinyn;       /* tiny objects placed in it so far */
+    _Atomic uint16_t *tinyend; /* its ends mask (mspan.tinyends) */
 
     struct pagecache pcache;
     unsigned cpu;

@@ -27,7 +27,7 @@ int gh_heap_init(size_t arena_bytes) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         size_t sz = sizeof(struct mspan) + 2 * words[b] * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
-            sz += GOHEAP_MAX_OBJS_PER_SPAN / 2; /* a count byte per 16 B block */
+            sz += 3 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte + ends mask per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
     }
     gh_fixalloc_init(&gh_heap.cachealloc, gh_align_up(sizeof(struct mcache), GH_CACHELINE));

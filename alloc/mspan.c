@@ -26,7 +26,8 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
     s->remoteFree = (_Atomic uint64_t *)(s->bits + s->nwords);
-    s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->bits + 2 * s->nwords) : 0;
+    s->tinyends = spc == GH_TINY_SPC ? (_Atomic uint16_t *)(s->bits + 2 * s->nwords) : 0;
+    s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyends + s->nelems) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         s->allocBits[w] = ~gh_span_valid(s, w); /* slots past nelems: never free */
         atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);

@@ -67,11 +67,12 @@ struct mspan {
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
     _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
+    _Atomic uint16_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i */
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uint8_t efence;      /* large span holding one efence object (guard page last) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
-    uint64_t bits[];     /* storage of allocBits, remoteFree, tinycount */
+    uint64_t bits[];     /* storage of allocBits, remoteFree, tinyends, tinycount */
 };
 
 /* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);

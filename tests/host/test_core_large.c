@@ -42,6 +42,10 @@ static void t_large_aligned(void) {
         memset(p, 1, 50000);
         goheap_free(p);
     }
+    /* Size 0 with a large alignment: the object must still lie inside its span. */
+    void *z = goheap_aligned_alloc(1 << 20, 0);
+    KT_CHECK(z && (uintptr_t)z % (1 << 20) == 0 && goheap_usable_size(z) >= 1, "");
+    goheap_free(z);
     /* Small sizes with page-plus alignment also go large. */
     void *q = goheap_aligned_alloc(16384, 8);
     KT_CHECK(q && (uintptr_t)q % 16384 == 0, "");

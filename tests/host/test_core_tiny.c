@@ -27,6 +27,9 @@ static void t_tiny_packing(void) {
         p[i] = goheap_malloc_flags(4, GOHEAP_NOSCAN);
     KT_CHECK(((uintptr_t)p[0] & ~15ul) == ((uintptr_t)p[3] & ~15ul), "four 4 B objects share a block");
     KT_CHECK(p[1] == p[0] + 4 && p[2] == p[0] + 8 && p[3] == p[0] + 12, "packed");
+    for (int i = 0; i < 4; i++)
+        KT_CHECK(goheap_usable_size(p[i]) == 4, "usable_size of a tiny object is its size (%zu)",
+                 goheap_usable_size(p[i]));
     struct goheap_memstats m = core_stats();
     KT_CHECK(m.tiny_allocs - b.tiny_allocs == 4, "");
     KT_CHECK(m.by_size[2].mallocs - b.by_size[2].mallocs == 1, "one 16 B block");
