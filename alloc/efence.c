@@ -21,8 +21,15 @@ static uintptr_t check_canary(uintptr_t lo, uintptr_t hi) {
 }
 
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
-    if (align < 8)
+    if (align < 8) {
+        /* efence=1 keeps malloc's alignment promise (16 B from 16 B, else 8), so up to
+         * 15 B of tail slack (canary-checked at free) may sit before the page end.
+         * efence=2 places the object exactly at the page end, aligned only to the
+         * largest power of two dividing its size (at most 16): every overflow faults. */
         align = size >= 16 ? 16 : 8;
+        if (gh_knobs.efence >= 2)
+            align = size ? ((size_t)1 << gh_ctz64(size | 16)) : 1;
+    }
     if (size > gh_heap.arena_bytes || align > gh_heap.arena_bytes)
         return 0;
     uintptr_t need = size + align - 1;

@@ -1,0 +1,215 @@
+/* tests/host/test_core_knobs.c: the debug knobs, each in a child process started
+ * with its own GOHEAPDEBUG (knobs are read once, at the first allocation): efence
+ * (overflow and use-after-free fault and name the object, canary, no address reuse),
+ * guardrate, allocfreetrace, scavtrace, a bad knob string, and debug=1 lock ranks. */
+#include <pthread.h>
+
+#include "test_core_common.h"
+
+/* Runs fn in a child with GOHEAPDEBUG=knobs; captures stderr. Returns the wait
+ * status; out gets stderr. */
+static int run_child(const char *knobs, void (*fn)(void), char *out, size_t n) {
+    int pfd[2];
+    if (pipe(pfd) != 0)
+        return -1;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(pfd[0]);
+        dup2(pfd[1], 2);
+        setenv("GOHEAPDEBUG", knobs, 1);
+        fn();
+        _exit(0);
+    }
+    close(pfd[1]);
+    size_t k = 0;
+    ssize_t r;
+    while (k < n - 1 && (r = read(pfd[0], out + k, n - 1 - k)) > 0)
+        k += (size_t)r;
+    out[k] = 0;
+    /* drain the rest so the child never blocks on a full pipe */
+    char sink[4096];
+    while (read(pfd[0], sink, sizeof sink) > 0)
+        ;
+    close(pfd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
+static int aborted_with(int st, const char *out, const char *want) {
+    int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, want);
+    if (!ok)
+        printf("    # status 0x%x, stderr: %.600s\n", st, out);
+    return ok;
+}
+
+static char buf[1 << 16];
+
+static void ef_overflow(void) {
+    char *p = goheap_malloc(112);
+    p[112] = 1; /* one past the end: the object ends at the page end, guard page next */
+}
+static void ef_overflow_aligned(void) {
+    char *p = goheap_malloc(13); /* 8-byte aligned, 3 B of tail slack before the page end */
+    p[13 + 3] = 1;
+}
+static void ef_overflow_slack(void) {
+    char *p = goheap_malloc(100); /* 16-aligned: 12 B of slack, checked at free */
+    p[100] = 1;
+    goheap_free(p);
+}
+static void ef_overflow_exact(void) {
+    char *p = goheap_malloc(100); /* efence=2: ends exactly at the page end */
+    p[100] = 1;
+}
+static void ef_uaf(void) {
+    char *p = goheap_malloc(5000);
+    goheap_free(p);
+    p[10] = 1;
+}
+static void ef_canary(void) {
+    char *p = goheap_malloc(13);
+    p[-1] = 0; /* into the slack in front: caught at free */
+    goheap_free(p);
+}
+static void ef_double(void) {
+    char *p = goheap_malloc(64);
+    goheap_free(p);
+    goheap_free(p);
+}
+static void ef_ok(void) {
+    /* Normal use: page-end objects, no address reused, stats consistent. */
+    char *prev[64];
+    for (int i = 0; i < 64; i++) {
+        size_t n = (size_t)(i * 97 % 20000) + 1;
+        char *p = goheap_malloc(n);
+        if ((8192 - ((uintptr_t)p + n) % 8192) % 8192 >= 16)
+            _exit(10); /* must end within 16 B (its alignment) of the page end */
+        memset(p, 1, n);
+        prev[i] = p;
+        goheap_free(p);
+    }
+    for (int i = 0; i < 64; i++) {
+        char *q = goheap_malloc(100);
+        for (int j = 0; j < 64; j++)
+            if (q == prev[j])
+                _exit(11); /* address reused */
+        goheap_free(q);
+    }
+    void *z = goheap_calloc(10, 10);
+    if (((char *)z)[99])
+        _exit(12);
+    goheap_free(z);
+    if (goheap_validate() != 0)
+        _exit(13);
+}
+
+static void t_efence(void) {
+    int st = run_child("efence=1", ef_overflow, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "overflow faults");
+    KT_CHECK(strstr(buf, "overflow past object 0x") && strstr(buf, "size 112 allocated at pc 0x"),
+             "names the object");
+    st = run_child("efence=1", ef_overflow_slack, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "slack overflow at free");
+    st = run_child("efence=2", ef_overflow_exact, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "overflow past object"), "efence=2: byte-exact");
+    st = run_child("efence=1", ef_overflow_aligned, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "overflow past object"), "tail slack + 1 faults");
+    st = run_child("efence=1", ef_uaf, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "use after free of object 0x"), "use after free faults");
+    KT_CHECK(strstr(buf, "size 5000"), "");
+    st = run_child("efence=1", ef_canary, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "canary");
+    st = run_child("efence=1", ef_double, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: double free: 0x"), "efence double free");
+    st = run_child("efence=1", ef_ok, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "normal use under efence: status 0x%x %s", st, buf);
+}
+
+static void gr_many(void) {
+    /* guardrate=4: every 4th allocation of a CPU is fenced; use after free of one of
+     * them faults, the others behave normally. */
+    char *p[16];
+    for (int i = 0; i < 16; i++) {
+        p[i] = goheap_malloc(40);
+        memset(p[i], 2, 40);
+    }
+    int fenced = 0;
+    for (int i = 0; i < 16; i++)
+        if ((8192 - ((uintptr_t)p[i] + 40) % 8192) % 8192 < 16)
+            fenced++;
+    if (fenced != 4)
+        _exit(20 + fenced);
+    for (int i = 0; i < 16; i++)
+        goheap_free(p[i]);
+    if (goheap_validate() != 0)
+        _exit(40);
+}
+static void t_guardrate(void) {
+    int st = run_child("guardrate=4", gr_many, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+}
+
+static void tr_some(void) {
+    void *p = goheap_malloc(100);
+    goheap_free(p);
+    void *q = goheap_malloc(1 << 20);
+    goheap_free(q);
+    goheap_free_os_memory();
+}
+static void t_traces(void) {
+    int st = run_child("allocfreetrace=1,scavtrace=1", tr_some, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
+    KT_CHECK(strstr(buf, "goheap: alloc 0x") && strstr(buf, "size 100 class 9 cpu "), "alloc trace: %.300s", buf);
+    KT_CHECK(strstr(buf, "goheap: free 0x") && strstr(buf, "size 112 class 9"), "free trace");
+    KT_CHECK(strstr(buf, "size 1048576 class 0"), "large trace");
+    KT_CHECK(strstr(buf, "goheap: scav: ") && strstr(buf, "(free_os_memory)"), "scavtrace line");
+}
+
+static void bad_knob(void) {
+    void *p = goheap_malloc(10); /* falls back to the defaults, says so */
+    goheap_free(p);
+}
+static void t_bad_knob(void) {
+    int st = run_child("efence=1,nonsense=3", bad_knob, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "");
+    KT_CHECK(strstr(buf, "goheap: unknown knob: nonsense"), "%s", buf);
+    KT_CHECK(strstr(buf, "using the defaults"), "");
+}
+
+static void *dbg_worker(void *arg) {
+    (void)arg;
+    void *p[500];
+    for (int r = 0; r < 20; r++) {
+        for (int i = 0; i < 500; i++)
+            p[i] = goheap_malloc((size_t)(i * 13 % 5000) + 1);
+        for (int i = 0; i < 500; i++)
+            goheap_free(p[i]);
+    }
+    return 0;
+}
+static void dbg_run(void) {
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++)
+        pthread_create(&t[i], 0, dbg_worker, 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], 0);
+    goheap_free_os_memory();
+    if (goheap_validate() != 0)
+        _exit(3);
+}
+static void t_debug_lockrank(void) {
+    int st = run_child("debug=1,scavenge=eager,memlimit=64M", dbg_run, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %.300s", st, buf);
+}
+
+int main(void) {
+    kt_begin("core-knobs", 5);
+    KT_RUN(t_efence);
+    KT_RUN(t_guardrate);
+    KT_RUN(t_traces);
+    KT_RUN(t_bad_knob);
+    KT_RUN(t_debug_lockrank);
+    return kt_end();
+}
