@@ -23,6 +23,7 @@ struct obj {
     size_t usable;    /* usable_size at allocation; must not change while live */
     uint64_t key;     /* cookie key: a serial number, independent of the address */
     size_t align;     /* promised alignment */
+    int tinyspc;      /* NOSCAN and <= 16 B: lives in the tiny blocks' span class */
 };
 static struct obj slot[NSLOTS];
 static uint64_t serial;
@@ -57,9 +58,15 @@ static size_t decode_size(unsigned v, int *absurd) {
 
 static size_t plain_align(size_t n) { return n >= 16 ? 16 : 8; }
 
+/* How an object relates to the tiny allocator (the `tiny` argument of adopt_ext). */
+enum { TINY_NO, TINY_SPC, TINY_PACKED };
+
 /* Register a fresh object: check alignment, usable size, zeroing and overlap with every
- * live object, then fill it with its cookie. */
-static void adopt(unsigned s, void *q, size_t n, size_t align, int zeroed, const char *what) {
+ * live object, then fill it with its cookie. The overlap check covers each object's
+ * whole usable size, tiny objects included (a tiny object's usable size must end where
+ * the next object in its 16 B block begins). */
+HC_NOCOV static void adopt_ext(unsigned s, void *q, size_t n, size_t align, int zeroed, const char *what,
+                      int tiny) {
     if (!q)
         BUG("%s(%zu) returned NULL", what, n);
     if ((uintptr_t)q % align)
@@ -75,14 +82,20 @@ static void adopt(unsigned s, void *q, size_t n, size_t align, int zeroed, const
             continue;
         uintptr_t a = (uintptr_t)slot[i].p, b = a + (slot[i].usable ? slot[i].usable : 1);
         if (lo < b && a < hi)
-            BUG("%s(%zu) = [%p,+%zu) overlaps live [%p,+%zu)", what, n, q, us, slot[i].p, slot[i].usable);
+            BUG("%s(%zu) = [%p,+%zu) overlaps live [%p,+%zu)", what, n, q, us, (void *)slot[i].p,
+                slot[i].usable);
     }
     struct obj *o = &slot[s];
     o->p = q, o->n = n, o->usable = us, o->key = ++serial, o->align = align;
+    o->tinyspc = tiny;
     hc_cover(q, o->key, n, n, 0);
 }
 
-static void verify(unsigned s, const char *when) {
+static void adopt(unsigned s, void *q, size_t n, size_t align, int zeroed, const char *what) {
+    adopt_ext(s, q, n, align, zeroed, what, TINY_NO);
+}
+
+HC_NOCOV static void verify(unsigned s, const char *when) {
     struct obj *o = &slot[s];
     size_t bad = hc_cover(o->p, o->key, o->n, o->n, 1);
     if (bad != (size_t)-1)
@@ -135,20 +148,31 @@ static void do_realloc(unsigned s, size_t m, int absurd, int array, size_t nmemb
         size_t bad = hc_cover(q, old.key, old.n, keep, 1);
         if (bad != (size_t)-1)
             BUG("realloc(%p [%zu B], %zu) = %p lost byte %zu", (void *)old.p, old.n, total, q, bad);
-        if (old.align == 16 && old.usable <= HC_MAX_SMALL && total >= 16 && total <= old.usable &&
+        /* (Objects in the tiny blocks' span class always move: realloc cannot tell a
+         * 16 B NOSCAN object from a packed block there.) */
+        if (old.align == 16 && !old.tinyspc && old.usable <= HC_MAX_SMALL && total >= 16 &&
+            total <= old.usable &&
             total > class_below(old.usable) && q != old.p)
             BUG("realloc(%p [usable %zu], %zu) moved to %p inside its class", (void *)old.p,
                 old.usable, total, q);
     }
+    /* A moved block is a fresh malloc; one kept in place keeps its old alignment (an
+     * ALIGN8 block may stay 8-aligned). */
+    size_t align = q == old.p && old.align < plain_align(total) ? old.align : plain_align(total);
     slot[s].p = NULL;
-    adopt(s, q, total, plain_align(total), 0, "realloc");
+    adopt(s, q, total, align, 0, "realloc");
 }
+
+static int trace; /* FUZZ_OPS_TRACE=1: print every operation (to turn a crash into a report) */
 
 static void one_op(const uint8_t *r) {
     unsigned op = r[0] % 16, s = r[1] % NSLOTS, v = (unsigned)r[2] | (unsigned)r[3] << 8;
     int absurd;
     size_t n = decode_size(v, &absurd);
     void *q;
+    if (trace)
+        fprintf(stderr, "op %u slot %u (byte 0x%02x) size %zu%s\n", op, s, r[1], n,
+                absurd ? " (impossible)" : "");
     switch (op) {
     case 0: case 1: case 2:
         release(s);
@@ -192,7 +216,9 @@ static void one_op(const uint8_t *r) {
             a = (n & 7) == 0 ? 8 : (n & 3) == 0 ? 4 : (n & 1) == 0 ? 2 : 1;
         else if (fl & GOHEAP_ALIGN8)
             a = 8;
-        adopt(s, q, n, a ? a : 1, (fl & GOHEAP_ZERO) != 0, "malloc_flags");
+        adopt_ext(s, q, n, a ? a : 1, (fl & GOHEAP_ZERO) != 0, "malloc_flags",
+                  !(fl & GOHEAP_NOSCAN) ? TINY_NO : n < HC_TINY_MAX ? TINY_PACKED
+                                        : n == HC_TINY_MAX ? TINY_SPC : TINY_NO);
         return;
     }
     case 5: case 6: case 7: { /* aligned_alloc, posix_memalign, memalign */
@@ -258,6 +284,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!inited) {
         inited = 1;
         live_base = hc_live_objects();
+        trace = getenv("FUZZ_OPS_TRACE") != NULL;
     }
     size_t nops = size / 4;
     for (size_t i = 0; i < nops; i++)
@@ -266,6 +293,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned start = size ? data[0] % NSLOTS : 0, step = size > 1 ? 1 + 2 * (data[1] % 16) : 1;
     for (unsigned k = 0; k < NSLOTS; k++)
         release((start + k * step) % NSLOTS);
+    /* The cache's current tiny block counts as a live 16 B object until flushed. */
+    goheap_flush();
     uint64_t live = hc_live_objects();
     if (live != live_base)
         BUG("%llu objects live after freeing all, expected %llu", (unsigned long long)live,

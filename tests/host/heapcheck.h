@@ -20,6 +20,14 @@ static const uint32_t hc_class_size[GOHEAP_NUM_SIZE_CLASSES] = {
     6528, 6784, 6912, 8192, 9472, 9728, 10240, 10880, 12288, 13568, 14336, 16384, 18432,
     19072, 20480, 21760, 24576, 27264, 28672, 32768,
 };
+/* Checking loops need no coverage feedback; under libFuzzer every traced compare in
+ * them would cost more than the allocator call being checked. */
+#if defined(__clang__)
+#define HC_NOCOV __attribute__((no_sanitize("coverage")))
+#else
+#define HC_NOCOV
+#endif
+
 #define HC_MAX_SMALL 32768u
 #define HC_TINY_MAX 16u /* GOHEAP_NOSCAN objects below this may take the tiny path */
 
@@ -62,7 +70,7 @@ static inline uint8_t hc_byte(uint64_t key, size_t n, size_t j) {
 
 /* Fill (check == 0) or verify (check == 1) bytes [from, to) of the object at b. Returns
  * the offset of the first bad byte, or (size_t)-1. Whole words go through memcpy. */
-static inline size_t hc_range(unsigned char *b, uint64_t key, size_t n, size_t from, size_t to,
+HC_NOCOV static inline size_t hc_range(unsigned char *b, uint64_t key, size_t n, size_t from, size_t to,
                               int check) {
     size_t k = from;
     for (; k < to && (k % 8) != 0; k++)
@@ -89,7 +97,7 @@ static inline size_t hc_range(unsigned char *b, uint64_t key, size_t n, size_t f
 
 /* Fill or check the covered bytes of the prefix [0, m) of an n-byte object whose cookie
  * has key `key` (m < n: what survives a shrinking realloc). */
-static inline size_t hc_cover(void *obj, uint64_t key, size_t n, size_t m, int check) {
+HC_NOCOV static inline size_t hc_cover(void *obj, uint64_t key, size_t n, size_t m, int check) {
     unsigned char *b = (unsigned char *)obj;
     size_t bad;
     if (m > n)
@@ -108,13 +116,18 @@ static inline size_t hc_cover(void *obj, uint64_t key, size_t n, size_t m, int c
 static inline void hc_fill(void *p, size_t n) { (void)hc_cover(p, (uintptr_t)p, n, n, 0); }
 static inline size_t hc_check(void *p, size_t n) { return hc_cover(p, (uintptr_t)p, n, n, 1); }
 
-/* True when the bytes at p..p+n that a cookie covers are all zero (calloc, ZERO). */
-static inline int hc_all_zero(const void *p, size_t n) {
+/* True when the n bytes at p are all zero (calloc, ZERO). */
+HC_NOCOV static inline int hc_all_zero(const void *p, size_t n) {
     const unsigned char *b = (const unsigned char *)p;
-    for (size_t i = 0; i < n; i++)
-        if (b[i])
-            return 0;
-    return 1;
+    uint64_t acc = 0, w;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        memcpy(&w, b + i, 8);
+        acc |= w;
+    }
+    for (; i < n; i++)
+        acc |= b[i];
+    return acc == 0;
 }
 
 /* Live objects according to the fast counters. */
