@@ -13,11 +13,15 @@ KERNEL_TEST_ARCH_READY_aarch64 := 1
 # "sparse" boot checks dense ids there.
 KTB_sparse_APPEND_aarch64 := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,3,4,5
 
-# a64 boots: name:CPU:SMP:MEM:EL2:extra command line ("-" = none). Every suite runs.
-A64_BOOTS := el2:cortex-a72:4:512M:1:- a53:cortex-a53:4:512M:0:-
-A64_MATRIX := el2-smp8:cortex-a72:8:512M:1:- el2-max:max:4:512M:1:- \
-	a53:cortex-a53:4:512M:0:- a53-smp8:cortex-a53:8:512M:0:- max:max:4:512M:0:- \
-	max-nolse:max:4:512M:0:nolse max-smp8:max:8:512M:0:- mem4G:cortex-a72:4:4G:0:-
+# a64 boots: name:CPU:SMP:MEM:EL2:TCG_THREAD:extra command line ("-" = none). Every
+# suite runs. TCG_THREAD=multi (one host thread per vCPU) is slow here (see
+# qemu/aarch64.sh), so only the matrix uses it, with 2 and 4 CPUs.
+A64_BOOTS := el2:cortex-a72:4:512M:1:single:- a53:cortex-a53:4:512M:0:single:-
+A64_MATRIX := el2-smp8:cortex-a72:8:512M:1:single:- el2-max:max:4:512M:1:single:- \
+	a53:cortex-a53:4:512M:0:single:- a53-smp8:cortex-a53:8:512M:0:single:- \
+	max:max:4:512M:0:single:- max-nolse:max:4:512M:0:single:nolse \
+	max-smp8:max:8:512M:0:single:- mem4G:cortex-a72:4:4G:0:single:- \
+	mttcg-smp2:cortex-a72:2:512M:0:multi:- mttcg-max:max:4:512M:0:multi:-
 a64f = $(word $(2),$(subst :, ,$(1)))
 
 # $(1) = step prefix, $(2) = results subdir, $(3) = spec, $(4) = timeout variable
@@ -26,7 +30,8 @@ define a64_boot_rule
 $(1)-a64-$(call a64f,$(3),1): kernel
 	@ARCH=aarch64 KERNEL=$$(KELF) ACCEL=$$(ACCEL) CPU=$(call a64f,$(3),2) \
 		SMP=$(call a64f,$(3),3) MEM=$(call a64f,$(3),4) EL2=$(call a64f,$(3),5) \
-		APPEND="test=all expect_ncpus=$(call a64f,$(3),3) $(filter-out -,$(call a64f,$(3),6)) $$(APPEND)" \
+		TCG_THREAD=$(call a64f,$(3),6) \
+		APPEND="test=all expect_ncpus=$(call a64f,$(3),3) $(filter-out -,$(call a64f,$(3),7)) $$(APPEND)" \
 		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-aarch64 $$($(4))
 endef
 $(foreach b,$(A64_BOOTS),$(eval $(call a64_boot_rule,ktest,kernel,$(b),KTEST_TIMEOUT)))
