@@ -33,6 +33,8 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, in
 void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
+/* Free of slot idx of a span this (pinned) CPU owns, outside its cached word; unpins. */
+void gh_free_owned(struct mspan *s, uint32_t idx, goheap_pin_t pin);
 size_t gh_usable_size(uintptr_t a);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
@@ -44,7 +46,22 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc); /* unpinned */
 
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason);
-void gh_after_slow(void);       /* limit, eager and paced scavenging after a slow path */
+/* Work for gh_after_slow, set (relaxed) where it arises so that the common check is
+ * one load of a read-mostly word: */
+#define GH_WORK_LIMIT 1u /* heap grew while a memory limit is set */
+#define GH_WORK_EAGER 2u /* scavenge=eager and a span was freed */
+#define GH_WORK_BG 4u    /* a CPU took SCAV_TICKS_PER_STEP refills: poll the background step */
+extern _Atomic unsigned gh_work;
+static inline void gh_want_work(unsigned w) {
+    if (!(atomic_load_explicit(&gh_work, memory_order_relaxed) & w))
+        atomic_fetch_or_explicit(&gh_work, w, memory_order_relaxed);
+}
+void gh_after_slow_work(void);
+/* Limit, eager and paced scavenging, after a slow path (unpinned, no lock). */
+static inline void gh_after_slow(void) {
+    if (gh_unlikely(atomic_load_explicit(&gh_work, memory_order_relaxed)))
+        gh_after_slow_work();
+}
 void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
 void gh_flush_all_cpus(void);
 extern _Atomic int64_t gh_memlimit;

@@ -21,6 +21,12 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
             if (!(s->allocBits[w] & m))
                 gh_bad_free("double free", a, s);
             s->allocBits[w] &= ~m;
+            /* A parked span with room now: to the front, where refill looks first. */
+            struct gh_spanlist *pl = &c->parked[s->spc];
+            if (s->onlist == pl && pl->first != s) {
+                gh_list_remove(pl, s);
+                gh_list_push(pl, s);
+            }
         }
         s->needzero = 1;
     } else {
@@ -34,6 +40,25 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
             gh_central_wake(cpu, s);
     }
     c->nfree[s->spc]++;
+}
+
+GH_NOINLINE void gh_free_owned(struct mspan *s, uint32_t idx, goheap_pin_t pin) {
+    unsigned w = idx >> 6;
+    uint64_t m = 1ull << (idx & 63);
+    if (!(s->allocBits[w] & m))
+        gh_bad_free("double free", s->base + (uintptr_t)idx * s->elemsize, s);
+    s->allocBits[w] &= ~m;
+    s->needzero = 1;
+    (*s->nfree_ctr)++;
+    /* A parked span with room now: to the front, where refill looks first. The owner
+     * is this CPU: its cache holds the list. */
+    struct mcache *c = gh_fast.caches[atomic_load_explicit(&s->owner, memory_order_relaxed)];
+    struct gh_spanlist *pl = &c->parked[s->spc];
+    if (s->onlist == pl && pl->first != s) {
+        gh_list_remove(pl, s);
+        gh_list_push(pl, s);
+    }
+    goheap_sys_unpin(pin);
 }
 
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {

@@ -178,8 +178,10 @@ void goheap_free(void *p) {
             gh_likely(a < s->limit)) {
             uint64_t prod = (uint64_t)(a - s->base) * s->divmul;
             uint32_t idx = (uint32_t)(prod >> 32);
-            if (gh_likely((uint32_t)prod < s->divmul) && gh_likely((idx >> 6) == s->curword)) {
+            if (gh_likely((uint32_t)prod < s->divmul)) {
                 uint64_t m = 1ull << (idx & 63);
+                if (gh_unlikely((idx >> 6) != s->curword))
+                    return gh_free_owned(s, idx, pin); /* another word, or parked: a tail call */
                 if (gh_likely(!(s->cache & m))) {
                     s->cache |= m;
                     s->needzero = 1;

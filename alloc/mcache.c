@@ -1,7 +1,13 @@
 /* alloc/mcache.c: per-CPU cache refill and release, and the tiny allocator. */
 #include "mcache.h"
+#include "core.h"
 #include "mcentral.h"
 #include "mheap.h"
+
+/* The hosted build has no scavenger thread: every 1024th refill of a CPU (at least
+ * ~64 K allocations) polls the paced background step, which returns at once unless
+ * its 1% duty cycle allows work. */
+#define GH_REFILLS_PER_BG_POLL 1024
 
 struct mcache gh_emptycache;
 
@@ -12,10 +18,8 @@ static void init_slots(struct mcache *c) {
 
 void gh_mcache_init_empty(void) { init_slots(&gh_emptycache); }
 
-struct mcache *gh_mcache_get(unsigned cpu) {
-    struct mcache *c = gh_fast.caches[cpu];
-    if (gh_likely(c != &gh_emptycache))
-        return c;
+struct mcache *gh_mcache_create(unsigned cpu) {
+    struct mcache *c;
     gh_lock(&gh_meta.lock, cpu);
     c = gh_fixalloc_alloc(&gh_heap.cachealloc);
     gh_unlock(&gh_meta.lock, cpu);
@@ -28,16 +32,47 @@ struct mcache *gh_mcache_get(unsigned cpu) {
     return c;
 }
 
+/* A word with a free slot in s: freed locally since, or after sweeping remote frees. */
+static int span_has_room(struct mspan *s) {
+    return gh_span_next_word(s) || (gh_span_sweep_remote(s) && gh_span_next_word(s));
+}
+
 void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
+    if (gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0))
+        gh_want_work(GH_WORK_BG);
     struct mspan *s = c->alloc[spc];
+    struct gh_spanlist *pl = &c->parked[spc];
     if (s != &gh_emptyspan) {
-        /* 1. another word of this span with slots freed locally since we passed it;
-         * 2. remote frees swept in; 3. give it back and take one from mcentral. */
+        /* 1. another word of this span with room */
         gh_span_fold_cache(s);
-        if (gh_span_next_word(s) || (gh_span_sweep_remote(s) && gh_span_next_word(s)))
+        if (span_has_room(s))
             goto take;
+        /* 2. full: park it; it stays ours */
+        s->curword = GH_NO_WORD;
         c->alloc[spc] = &gh_emptyspan;
+        gh_list_push_back(pl, s);
+    }
+    /* 3. a parked span with enough room (local frees moved it to the front). Taking
+     * one with a single free slot would bring us back here at the next malloc, so a
+     * parked span must have 1/8 of its slots free (at least 1); the frees of the
+     * others keep accumulating meanwhile. */
+    unsigned enough = goheap_class_to_nobjs[spc >> 1] / 8;
+    if (enough == 0)
+        enough = 1;
+    for (s = pl->first; s; s = s->next) {
+        gh_span_sweep_remote(s);
+        if (s->nelems - gh_span_count_live(s) >= enough && gh_span_next_word(s)) {
+            gh_list_remove(pl, s);
+            c->alloc[spc] = s;
+            goto take;
+        }
+    }
+    /* 4. none: the oldest parked spans beyond the bound go to mcentral, and a span
+     * comes from there. */
+    while (pl->n > GH_PARK_MAX) {
+        s = pl->first;
+        gh_list_remove(pl, s);
         gh_central_uncache_span(cpu, s);
     }
     s = gh_central_cache_span(c, cpu, spc);
@@ -55,10 +90,14 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     gh_mcache_tiny_retire(c, cpu);
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
         struct mspan *s = c->alloc[spc];
-        if (s == &gh_emptyspan)
-            continue;
-        c->alloc[spc] = &gh_emptyspan;
-        gh_central_uncache_span(cpu, s);
+        if (s != &gh_emptyspan) {
+            c->alloc[spc] = &gh_emptyspan;
+            gh_central_uncache_span(cpu, s);
+        }
+        while ((s = c->parked[spc].first)) {
+            gh_list_remove(&c->parked[spc], s);
+            gh_central_uncache_span(cpu, s);
+        }
     }
     gh_heap_flush_pcache(cpu, &c->pcache);
 }

@@ -12,8 +12,18 @@
  * drive it to zero). 64 > 16, the most objects a 16 B block can hold. */
 #define GH_TINY_BIAS 64u
 
+/* Full spans a CPU keeps owning ("parked") per span class, so that frees into them
+ * stay local (no atomics) and their free slots are reused without mcentral. Like a
+ * mimalloc thread's full-page queue, but bounded: 4 spans (x class span size, at most
+ * 5 x 80 KiB for the largest classes) keep a working set of a few hundred objects per
+ * class local, and beyond that the oldest go to mcentral. */
+#define GH_PARK_MAX 4
+
 struct mcache {
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
+    /* Parked spans (owner == this CPU, curword == GH_NO_WORD). Spans that received a
+     * local free are moved to the front. */
+    struct gh_spanlist parked[GH_NUM_SPC];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
     uint64_t nfree[GH_NUM_SPC];   /* small objects freed by this CPU (any owner) */
@@ -36,7 +46,8 @@ extern struct mcache gh_emptycache; /* every slot starts here: nothing cached */
 void gh_mcache_init_empty(void);
 
 /* This CPU's real cache (created on first use). Pinned. NULL when out of memory. */
-struct mcache *gh_mcache_get(unsigned cpu);
+struct mcache *gh_mcache_create(unsigned cpu);
+static inline struct mcache *gh_mcache_get(unsigned cpu);
 /* Refills span class spc and allocates one object from it. Pinned. NULL: OOM. */
 void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc);
 /* Gives every cached span and the tiny block back (and the page cache). Pinned. */

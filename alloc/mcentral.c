@@ -6,27 +6,8 @@
 
 struct mcentral gh_central[GH_NUM_SPC];
 
-static void list_push(struct gh_spanlist *l, struct mspan *s) {
-    s->prev = 0;
-    s->next = l->first;
-    if (l->first)
-        l->first->prev = s;
-    l->first = s;
-    l->n++;
-    s->onlist = l;
-}
-
-static void list_remove(struct gh_spanlist *l, struct mspan *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        l->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    s->next = s->prev = 0;
-    s->onlist = 0;
-    l->n--;
-}
+#define list_push gh_list_push
+#define list_remove gh_list_remove
 
 static int remote_pending(struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++)

@@ -18,11 +18,6 @@
 #include "lockrank.h"
 #include "mspan.h"
 
-struct gh_spanlist {
-    struct mspan *first;
-    uint32_t n;
-};
-
 struct mcentral {
     struct gh_mutex lock;
     /* ---- protected by lock ---- */

@@ -1,6 +1,7 @@
 /* alloc/mheap.c: arena reservation and growth, span allocation and freeing over the
  * page allocator and per-CPU page caches, and the page -> span map. */
 #include "mheap.h"
+#include "core.h"
 #include "mcache.h"
 
 struct gh_fast gh_fast;
@@ -25,7 +26,7 @@ int gh_heap_init(size_t arena_bytes) {
     gh_fast.spans = map;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
-        size_t sz = sizeof(struct mspan) + 2 * words[b] * sizeof(uint64_t);
+        size_t sz = sizeof(struct mspan) + (gh_span_rf_offset(words[b]) + words[b]) * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
             sz += 3 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte + ends mask per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
@@ -143,6 +144,8 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
+        gh_want_work(GH_WORK_LIMIT);
     /* Fresh (scavenged) pages read zero; lazily released ones may not. */
     *needzero = scav < npages || !gh_knobs.madvdontneed;
     return s;
@@ -171,6 +174,8 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    if (gh_unlikely(gh_knobs.scavenge_eager))
+        gh_want_work(GH_WORK_EAGER);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
     gh_unlock(&gh_meta.lock, cpu);

@@ -25,8 +25,10 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->needzero = (uint8_t)needzero;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
-    s->remoteFree = (_Atomic uint64_t *)(s->bits + s->nwords);
-    s->tinyends = spc == GH_TINY_SPC ? (_Atomic uint16_t *)(s->bits + 2 * s->nwords) : 0;
+    s->remoteFree = (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
+    s->tinyends = spc == GH_TINY_SPC
+                      ? (_Atomic uint16_t *)(s->bits + gh_span_rf_offset(s->nwords) + s->nwords)
+                      : 0;
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyends + s->nelems) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         s->allocBits[w] = ~gh_span_valid(s, w); /* slots past nelems: never free */
@@ -50,8 +52,48 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->wordbase = base;
 }
 
+void gh_list_push(struct gh_spanlist *l, struct mspan *s) {
+    s->prev = 0;
+    s->next = l->first;
+    if (l->first)
+        l->first->prev = s;
+    else
+        l->last = s;
+    l->first = s;
+    l->n++;
+    s->onlist = l;
+}
+
+void gh_list_push_back(struct gh_spanlist *l, struct mspan *s) {
+    s->next = 0;
+    s->prev = l->last;
+    if (l->last)
+        l->last->next = s;
+    else
+        l->first = s;
+    l->last = s;
+    l->n++;
+    s->onlist = l;
+}
+
+void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        l->first = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    else
+        l->last = s->prev;
+    s->next = s->prev = 0;
+    s->onlist = 0;
+    l->n--;
+}
+
 void gh_span_fold_cache(struct mspan *s) {
     unsigned w = s->curword;
+    if (w == GH_NO_WORD)
+        return;
     s->allocBits[w] = ~s->cache | ~gh_span_valid(s, w);
     s->cache = 0;
 }

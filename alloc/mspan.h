@@ -42,42 +42,64 @@ enum {
  * wordbase and allocBits; otherwise only the holder of mcentral[spc].lock.
  * remoteFree is written by anyone with one atomic OR and taken with an exchange. */
 struct mspan {
-    /* ---- first cache line: everything the malloc and free fast paths read ---- */
-    uint64_t cache;         /* free slots of word curword (1 = free); fixalloc link when dead */
-    uintptr_t wordbase;     /* address of slot curword * 64 */
-    uintptr_t base;         /* first byte of the span */
+    /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
+     * owner's allocation state in line 1). ---- */
+    uintptr_t base;         /* first byte of the span; fixalloc link when dead */
     uintptr_t limit;        /* end of the last object slot (large: base + npages pages) */
     uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
+    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
-    uint32_t curword;       /* bitmap word the cache mirrors */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
-    uint8_t needzero;       /* 1: free slots may hold old data */
-    uint8_t spc;            /* span class; 0/1 = large */
-
-    /* ---- the rest ---- */
     uint32_t npages;        /* pages in the span (efence: including the guard page) */
     uint16_t nelems;        /* object slots */
+    uint8_t spc;            /* span class; 0/1 = large */
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
     uint8_t bucket;         /* which fixalloc it came from */
-    struct mspan *next, *prev; /* mcentral list links (protected by its lock) */
-    void *onlist;              /* the list head it is on, or NULL (same lock) */
+    uint8_t efence;         /* large span holding one efence object (guard page last) */
+
+    /* ---- line 1: the owner's allocation state, written by every malloc ---- */
+    uint64_t cache GH_ALIGNED(GH_CACHELINE); /* free slots of word curword (1 = free) */
+    uintptr_t wordbase;     /* address of slot curword * 64 */
+    uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
+    uint8_t needzero;       /* 1: free slots may hold old data */
+
+    /* ---- the rest: slow paths ---- */
+    struct mspan *next, *prev; /* list links (protected by the list's owner) */
+    void *onlist;              /* the list it is on, or NULL */
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
-    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
     _Atomic uint16_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i */
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
-    uint8_t efence;      /* large span holding one efence object (guard page last) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
-    uint64_t bits[];     /* storage of allocBits, remoteFree, tinyends, tinycount */
+    /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
+     * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinycount */
+    uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
 };
+
+/* A doubly linked list of spans (through next/prev; s->onlist names the list).
+ * Protected by whoever owns the list (mcentral lock, or the owning CPU). */
+struct gh_spanlist {
+    struct mspan *first, *last;
+    uint32_t n;
+};
+void gh_list_push(struct gh_spanlist *l, struct mspan *s);      /* at the front */
+void gh_list_push_back(struct gh_spanlist *l, struct mspan *s); /* at the back */
+void gh_list_remove(struct gh_spanlist *l, struct mspan *s);
+
+/* curword of a span that is not its owner's current span: no word is cached, so the
+ * free fast path never matches and local frees go straight to allocBits. */
+#define GH_NO_WORD 0xffffffffu
 
 /* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
 extern struct mspan gh_emptyspan, gh_deadspan;
+
+/* Word offset of remoteFree in bits[]: after allocBits, on the next cache line. */
+static inline unsigned gh_span_rf_offset(unsigned nwords) { return (nwords + 7) & ~7u; }
 
 /* Bits of word w that are valid object slots. */
 static inline uint64_t gh_span_valid(const struct mspan *s, unsigned w) {

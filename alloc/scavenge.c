@@ -16,14 +16,12 @@ _Atomic int64_t gh_memlimit = INT64_MAX;
 #define SCAV_DUTY_SLEEP 99 /* sleep 99x the time worked: 1% */
 #define SCAV_WINDOW_NS 10000000000ull
 #define SCAV_RETAIN_EXTRA_PCT 10
-#define SCAV_TICKS_PER_STEP 1024 /* hosted: slow paths between background polls */
 
 static struct {
     _Atomic int running;      /* one background step at a time; guards the fields below */
     _Atomic uint64_t next_ns; /* read without the guard: no step before this time */
     uint64_t win_start, peak_cur, peak_prev;
     _Atomic uint64_t released_total;
-    _Atomic unsigned ticks; /* approximate: plain load + store, races only skew pacing */
 } scav;
 
 static void trace(const char *why, uint64_t released) {
@@ -104,8 +102,10 @@ int64_t goheap_set_memory_limit(int64_t limit) {
     if (limit < 0)
         return atomic_load(&gh_memlimit);
     int64_t old = atomic_exchange(&gh_memlimit, limit);
-    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        gh_want_work(GH_WORK_LIMIT);
         gh_after_slow();
+    }
     return old;
 }
 
@@ -145,17 +145,18 @@ void goheap_background_work(void) {
     atomic_store(&scav.running, 0);
 }
 
-void gh_after_slow(void) {
+_Atomic unsigned gh_work;
+
+void gh_after_slow_work(void) {
+    unsigned w = atomic_exchange_explicit(&gh_work, 0, memory_order_relaxed);
     int64_t lim = atomic_load_explicit(&gh_memlimit, memory_order_relaxed);
-    if (gh_unlikely(lim != INT64_MAX)) {
+    if ((w & GH_WORK_LIMIT) && lim != INT64_MAX) {
         uint64_t m = gh_heap_mapped();
         if (m > (uint64_t)lim)
             trace("memory limit", gh_scavenge(m - (uint64_t)lim, 0));
     }
-    if (gh_unlikely(gh_knobs.scavenge_eager) && atomic_load(&gh_heap.heap_free))
+    if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))
         trace("eager", gh_scavenge(UINTPTR_MAX, 0));
-    unsigned t = atomic_load_explicit(&scav.ticks, memory_order_relaxed) + 1;
-    atomic_store_explicit(&scav.ticks, t, memory_order_relaxed);
-    if (gh_unlikely(t % SCAV_TICKS_PER_STEP == 0))
+    if (w & GH_WORK_BG)
         goheap_background_work();
 }

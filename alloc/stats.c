@@ -151,7 +151,9 @@ int goheap_validate(void) {
         uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
         if (own != GH_NO_OWNER) {
-            VCHECK(own < gh_ncpu && gh_fast.caches[own]->alloc[s->spc] == s && cs == GH_CS_CACHED,
+            VCHECK(own < gh_ncpu && cs == GH_CS_CACHED &&
+                       (gh_fast.caches[own]->alloc[s->spc] == s ||
+                        (s->onlist == &gh_fast.caches[own]->parked[s->spc] && s->curword == GH_NO_WORD)),
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
         } else {
             struct mcentral *mc = &gh_central[s->spc];

@@ -220,9 +220,9 @@ static unsigned pin_slow(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         hosted_init();
     if (!tls_exiting) {
-        unsigned start = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) * 2654435761u) % nexcl;
-        for (unsigned i = 0; i < nexcl; i++) {
-            unsigned k = (start + i) % nexcl;
+        /* Lowest free slot first: a thread that replaces one that exited inherits its
+         * warm cache, and the spans it frees into are then its own (local frees). */
+        for (unsigned k = 0; k < nexcl; k++) {
             uint8_t f = SLOT_FREE;
             if (atomic_load_explicit(&slot_state[k], memory_order_relaxed) == SLOT_FREE &&
                 atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
