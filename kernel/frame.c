@@ -1,7 +1,8 @@
 /* kernel/frame.c: the physical frame allocator. A bitmap over [0, max_pa) (bit set =
  * free) under one global lock, fronted by a per-CPU cache of single frames so the
  * common alloc/free touches only this CPU's cache (interrupts masked, no lock).
- * Contiguous runs always come from the bitmap. */
+ * Contiguous runs always come from the bitmap. Rule: never call it from an interrupt
+ * handler (checked when GOHEAP_DEBUG); any IRQ state is fine otherwise. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>
@@ -24,8 +25,10 @@ struct frame_cache {
     uint64_t pa[CACHE_MAX];
 } __attribute__((aligned(ARCH_CACHE_LINE)));
 
-/* Owned by each CPU; touched only with that CPU's interrupts masked. Read racily
- * by frame_stats. */
+/* Owned by each CPU, touched only by that CPU's thread context (the kernel does not
+ * preempt, and the frame allocator is not used from interrupt handlers), so the hot
+ * path needs no lock and no interrupt masking (masking traps under nested KVM). Read
+ * racily by frame_stats. */
 static struct frame_cache caches[MAX_CPUS];
 
 static struct spinlock frame_lock = SPINLOCK_INIT("frame", LOCK_RANK_FRAME);
@@ -162,9 +165,15 @@ static void put_frame(uint64_t pa)
     bitmap_free++;
 }
 
+static inline void not_in_irq(const char *fn)
+{
+    if (GOHEAP_DEBUG && this_cpu()->irq_depth)
+        panic("%s called from an interrupt handler on cpu %u", fn, cpu_index());
+}
+
 uint64_t frame_alloc(unsigned flags)
 {
-    arch_irqflags_t irq = arch_irq_save();
+    not_in_irq("frame_alloc");
     struct frame_cache *c = &caches[cpu_index()];
     if (c->n == 0) {
         spin_lock(&frame_lock);
@@ -172,7 +181,6 @@ uint64_t frame_alloc(unsigned flags)
         spin_unlock(&frame_lock);
     }
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
-    arch_irq_restore(irq);
     if (pa && (flags & FRAME_ZERO))
         memset(arch_phys_to_virt(pa), 0, ARCH_FRAME_SIZE);
     return pa;
@@ -183,7 +191,7 @@ void frame_free(uint64_t pa)
     if (GOHEAP_DEBUG && (pa == 0 || (pa & (ARCH_FRAME_SIZE - 1)) || pa >= max_pa))
         panic("frame_free: bad frame 0x%llx (max 0x%llx)", (unsigned long long)pa,
               (unsigned long long)max_pa);
-    arch_irqflags_t irq = arch_irq_save();
+    not_in_irq("frame_free");
     struct frame_cache *c = &caches[cpu_index()];
     if (c->n == CACHE_MAX) {
         spin_lock(&frame_lock);
@@ -192,18 +200,16 @@ void frame_free(uint64_t pa)
         spin_unlock(&frame_lock);
     }
     c->pa[c->n++] = pa;
-    arch_irq_restore(irq);
 }
 
 void frame_drain_local(void)
 {
-    arch_irqflags_t irq = arch_irq_save();
+    not_in_irq("frame_drain_local");
     struct frame_cache *c = &caches[cpu_index()];
     spin_lock(&frame_lock);
     while (c->n)
         put_frame(c->pa[--c->n]);
     spin_unlock(&frame_lock);
-    arch_irq_restore(irq);
 }
 
 /* Caller holds frame_lock. First frame >= f that is not free, or hi. */
@@ -234,8 +240,9 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
 {
     if (n == 0 || align == 0 || (align & (align - 1)))
         panic("frame_alloc_run: bad request n=%zu align=%zu", n, align);
+    not_in_irq("frame_alloc_run");
     uint64_t found = 0;
-    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    spin_lock(&frame_lock);
     uint64_t f = 1;
     while (f + n <= nframes) {
         f = first_free(f);
@@ -251,7 +258,7 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
         }
         f = u + 1;
     }
-    spin_unlock_irqrestore(&frame_lock, irq);
+    spin_unlock(&frame_lock);
     if (found && (flags & FRAME_ZERO))
         memset(arch_phys_to_virt(found), 0, n * ARCH_FRAME_SIZE);
     return found;
@@ -259,10 +266,11 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
 
 void frame_free_run(uint64_t pa, size_t n)
 {
-    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    not_in_irq("frame_free_run");
+    spin_lock(&frame_lock);
     for (size_t i = 0; i < n; i++)
         put_frame(pa + i * ARCH_FRAME_SIZE);
-    spin_unlock_irqrestore(&frame_lock, irq);
+    spin_unlock(&frame_lock);
 }
 
 uint64_t frame_free_count(void)
@@ -275,9 +283,9 @@ uint64_t frame_free_count(void)
 void frame_stats(struct frame_stats *out)
 {
     memset(out, 0, sizeof *out);
-    arch_irqflags_t irq = spin_lock_irqsave(&frame_lock);
+    spin_lock(&frame_lock);
     uint64_t free_bm = bitmap_free;
-    spin_unlock_irqrestore(&frame_lock, irq);
+    spin_unlock(&frame_lock);
     for (unsigned i = 0; i < MAX_CPUS; i++) {
         uint64_t n = __atomic_load_n(&caches[i].n, __ATOMIC_RELAXED);
         out->cached += n;

@@ -7,6 +7,10 @@
 #include <percpu.h>
 #include <printk.h>
 #include <smp.h>
+#include <arch/timer.h>
+
+/* Cases slower than this get a "took N ms" diagnostic line (to spot slow runs). */
+#define KTEST_SLOW_NS 100000000ull
 
 extern const struct ktest_suite __start_ktest_suites[], __stop_ktest_suites[];
 
@@ -114,8 +118,12 @@ unsigned ktest_run_all(const char *filter)
                 continue;
             }
             current = &t;
+            uint64_t t0 = arch_nanotime();
             s->cases[i].fn(&t);
+            uint64_t dt = arch_nanotime() - t0;
             current = 0;
+            if (dt >= KTEST_SLOW_NS)
+                printk("    # %s took %llu ms\n", t.name, (unsigned long long)(dt / 1000000));
             if (t.failures) {
                 printk("    not ok %zu %s\n", i + 1, t.name);
                 suite_failed++;

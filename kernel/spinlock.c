@@ -21,13 +21,20 @@ static void check_acquire(struct spinlock *l)
         }
 }
 
+/* The held stack needs no interrupt masking: an interrupt handler that takes locks
+ * pushes and pops above the current top and leaves it as it found it. So a push
+ * reserves its slot (nheld++) before filling it, and a pop shifts first and shrinks
+ * last. (Masking here would cost two privileged instructions per lock, which traps
+ * under nested KVM.) */
 static void note_acquired(struct spinlock *l)
 {
     struct cpu *c = this_cpu();
     l->owner = (int)c->index;
-    if (c->nheld < sizeof c->held / sizeof c->held[0])
-        c->held[c->nheld] = l;
-    c->nheld++;
+    unsigned slot = c->nheld;
+    __atomic_store_n(&c->nheld, slot + 1, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    if (slot < sizeof c->held / sizeof c->held[0])
+        c->held[slot] = l;
 }
 
 static void note_release(struct spinlock *l)
@@ -45,45 +52,32 @@ static void note_release(struct spinlock *l)
                 c->held[j] = c->held[j + 1];
             break;
         }
-    c->nheld--;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    __atomic_store_n(&c->nheld, c->nheld - 1, __ATOMIC_RELAXED);
 }
 
-/* Debug bookkeeping touches this CPU's held stack: an interrupt handler taking a lock
- * in the middle would corrupt it, so the checks run with interrupts masked. */
 void spin_lock(struct spinlock *l)
 {
-    if (GOHEAP_DEBUG) {
-        arch_irqflags_t f = arch_irq_save();
+    if (GOHEAP_DEBUG)
         check_acquire(l);
-        arch_irq_restore(f);
-    }
     arch_spin_lock(&l->raw);
-    if (GOHEAP_DEBUG) {
-        arch_irqflags_t f = arch_irq_save();
+    if (GOHEAP_DEBUG)
         note_acquired(l);
-        arch_irq_restore(f);
-    }
 }
 
 int spin_trylock(struct spinlock *l)
 {
     if (!arch_spin_trylock(&l->raw))
         return 0;
-    if (GOHEAP_DEBUG) {
-        arch_irqflags_t f = arch_irq_save();
+    if (GOHEAP_DEBUG)
         note_acquired(l);
-        arch_irq_restore(f);
-    }
     return 1;
 }
 
 void spin_unlock(struct spinlock *l)
 {
-    if (GOHEAP_DEBUG) {
-        arch_irqflags_t f = arch_irq_save();
+    if (GOHEAP_DEBUG)
         note_release(l);
-        arch_irq_restore(f);
-    }
     arch_spin_unlock(&l->raw);
 }
 

@@ -26,7 +26,9 @@
 extern uint64_t boot_pml4[512];                 /* boot.S */
 
 /* Serialises every change to the kernel page tables. Rank: above heap locks (the heap
- * maps while holding its own), below the frame allocator (tables come from it). */
+ * maps while holding its own), below the frame allocator (tables come from it).
+ * Taken without masking interrupts: page tables are never changed from an interrupt
+ * handler (the shootdown handler only invalidates TLB entries). */
 static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
 
 static inline uint64_t *table_at(uint64_t entry)
@@ -70,7 +72,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
         panic("arch_map: misaligned va 0x%lx pa 0x%llx", (unsigned long)va,
               (unsigned long long)pa);
     int err = 0;
-    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    spin_lock(&pt_lock);
     uint64_t *pdpt = next_level(&boot_pml4[idx(va, 4)], 1);
     uint64_t *pd = pdpt ? next_level(&pdpt[idx(va, 3)], 1) : 0;
     if (!pd) {
@@ -94,7 +96,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
                 *e = pa | leaf_bits(flags);
         }
     }
-    spin_unlock_irqrestore(&pt_lock, irq);
+    spin_unlock(&pt_lock);
     return err;
 }
 
@@ -180,22 +182,22 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         panic("arch_unmap: misaligned range 0x%lx + 0x%zx", (unsigned long)va, bytes);
     if (bytes == 0)
         return;
-    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    spin_lock(&pt_lock);
     walk_leaves(va, va + bytes, make_zombie, &flags);
-    spin_unlock_irqrestore(&pt_lock, irq);
+    spin_unlock(&pt_lock);
     if (flags & ARCH_UNMAP_LOCAL)
         arch_tlb_flush_local(va, bytes);
     else
         arch_tlb_shootdown(va, bytes);
-    irq = spin_lock_irqsave(&pt_lock);
+    spin_lock(&pt_lock);
     walk_leaves(va, va + bytes, bury, &flags);
-    spin_unlock_irqrestore(&pt_lock, irq);
+    spin_unlock(&pt_lock);
 }
 
 int arch_translate(uintptr_t va, uint64_t *pa)
 {
     int ok = 0;
-    arch_irqflags_t irq = spin_lock_irqsave(&pt_lock);
+    spin_lock(&pt_lock);
     uint64_t e = boot_pml4[idx(va, 4)];
     if (e & PTE_P) {
         e = table_at(e)[idx(va, 3)];
@@ -216,7 +218,7 @@ int arch_translate(uintptr_t va, uint64_t *pa)
             }
         }
     }
-    spin_unlock_irqrestore(&pt_lock, irq);
+    spin_unlock(&pt_lock);
     return ok;
 }
 

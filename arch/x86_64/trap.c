@@ -63,7 +63,10 @@ void trap_dispatch(struct arch_trap_frame *f)
 {
     uint64_t v = f->vector;
     if (v == VEC_CALL) {
+        struct cpu *c = this_cpu();
+        c->irq_depth++;
         smp_ipi_handler();
+        c->irq_depth--;
         lapic_eoi();
         return;
     }

@@ -6,6 +6,11 @@
 #include <smp.h>
 #include <string.h>
 
+/* Rounds: enough to interleave every CPU many times; small enough for slow KVM here
+ * (each round can wait for a descheduled vCPU when vCPUs outnumber host cores). */
+#define CROSS_ROUNDS 50
+#define BARRIER_ROUNDS 200
+
 static unsigned hits[MAX_CPUS];
 
 static void count_hit(void *arg)
@@ -44,7 +49,7 @@ static void crossing_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
     unsigned unmasked = 0;
     ktest_cpu_barrier();
-    for (int i = 0; i < 200; i++)
+    for (int i = 0; i < CROSS_ROUNDS; i++)
         smp_call_all(count_hit, &unmasked);
     ktest_cpu_barrier();
 }
@@ -55,7 +60,7 @@ static void t_crossing_calls(struct ktest *t)
     ktest_on_all_cpus(t, crossing_cpu, 0);
     unsigned n = ktest_ncpus();
     for (unsigned i = 0; i < n; i++)
-        KT_EXPECT_EQ(t, hits[i], 200 * n);
+        KT_EXPECT_EQ(t, hits[i], CROSS_ROUNDS * n);
 }
 
 static unsigned phase_count;
@@ -63,7 +68,7 @@ static unsigned phase_count;
 static void barrier_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
     unsigned n = ktest_ncpus();
-    for (unsigned r = 0; r < 500; r++) {
+    for (unsigned r = 0; r < BARRIER_ROUNDS; r++) {
         __atomic_fetch_add(&phase_count, 1, __ATOMIC_RELAXED);
         ktest_cpu_barrier();
         unsigned c = __atomic_load_n(&phase_count, __ATOMIC_RELAXED);

@@ -46,8 +46,8 @@ static inline uint64_t arch_virt_to_phys(const void *va)
 
 /* Map one 4 KiB frame (or one 2 MiB page: va and pa 2 MiB-aligned) at va. Page-table
  * pages come from the frame allocator, zeroed. Returns 0, -1 when no frame is left
- * for a page table, -2 when va is already mapped. Safe on any CPU, any IRQ state
- * (takes the page-table lock with IRQs saved); never waits for other CPUs. */
+ * for a page table, -2 when va is already mapped. Any CPU, any IRQ state, but not
+ * from an interrupt handler; never waits for other CPUs. */
 int arch_map_page(uintptr_t va, uint64_t pa, unsigned flags);
 int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
 
