@@ -22,7 +22,9 @@ extern char __kernel_start[], _kernel_end[];
 static pte_t early_pool[EARLY_POOL_TABLES][512] __attribute__((aligned(4096)));
 static unsigned early_pool_used;
 
-/* protected by pt_lock: every kernel page-table entry outside the early boot. */
+/* protected by pt_lock: every kernel page-table entry outside the early boot. Taken
+ * without masking interrupts, as on x86_64: page tables are never changed from an
+ * interrupt handler (TLB maintenance needs no handler at all here). */
 static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
 static int use_frame_alloc;             /* set by arch_mm_init: tables from frames */
 
@@ -157,14 +159,14 @@ static pte_t leaf_bits(unsigned flags)
 
 static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int level)
 {
-    arch_irqflags_t f = spin_lock_irqsave(&pt_lock);
+    spin_lock(&pt_lock);
     int r = 0;
     pte_t *e = walk_err(va, level, 1, &r);
     if (e && (*e & PTE_VALID))
         r = -2;
     else if (e)
         set_pte(e, pa | leaf_bits(flags) | (level == 3 ? PTE_PAGE : 0));
-    spin_unlock_irqrestore(&pt_lock, f);
+    spin_unlock(&pt_lock);
     publish_new();
     return r;
 }
@@ -253,7 +255,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
     while (va < end) {
         uint64_t step = 0;
-        arch_irqflags_t f = spin_lock_irqsave(&pt_lock);
+        spin_lock(&pt_lock);
         pte_t *t = kernel_l0;
         for (int l = 0; !step; l++) {
             pte_t *e = &t[idx(va, l)];
@@ -274,7 +276,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
                 t = table_va(d & PTE_ADDR_MASK);
             }
         }
-        spin_unlock_irqrestore(&pt_lock, f);
+        spin_unlock(&pt_lock);
         va = (end - va <= step) ? end : va + step;
         if (n == UNMAP_BATCH || va >= end) {
             /* Invalidate everything cleared so far, on every CPU, before any of its
