@@ -21,12 +21,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
             if (!(s->allocBits[w] & m))
                 gh_bad_free("double free", a, s);
             s->allocBits[w] &= ~m;
-            /* A parked span with room now: to the front, where refill looks first. */
-            struct gh_spanlist *pl = &c->parked[s->spc];
-            if (s->onlist == pl && pl->first != s) {
-                gh_list_remove(pl, s);
-                gh_list_push(pl, s);
-            }
+            s->nfreehint++;
         }
         s->needzero = 1;
     } else {
@@ -49,15 +44,8 @@ GH_NOINLINE void gh_free_owned(struct mspan *s, uint32_t idx, goheap_pin_t pin) 
         gh_bad_free("double free", s->base + (uintptr_t)idx * s->elemsize, s);
     s->allocBits[w] &= ~m;
     s->needzero = 1;
+    s->nfreehint++; /* refill's measure of a parked span's room */
     (*s->nfree_ctr)++;
-    /* A parked span with room now: to the front, where refill looks first. The owner
-     * is this CPU: its cache holds the list. */
-    struct mcache *c = gh_fast.caches[atomic_load_explicit(&s->owner, memory_order_relaxed)];
-    struct gh_spanlist *pl = &c->parked[s->spc];
-    if (s->onlist == pl && pl->first != s) {
-        gh_list_remove(pl, s);
-        gh_list_push(pl, s);
-    }
     goheap_sys_unpin(pin);
 }
 

@@ -50,19 +50,20 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
             goto take;
         /* 2. full: park it; it stays ours */
         s->curword = GH_NO_WORD;
+        s->nfreehint = 0;
         c->alloc[spc] = &gh_emptyspan;
         gh_list_push_back(pl, s);
     }
-    /* 3. a parked span with enough room (local frees moved it to the front). Taking
-     * one with a single free slot would bring us back here at the next malloc, so a
-     * parked span must have 1/8 of its slots free (at least 1); the frees of the
-     * others keep accumulating meanwhile. */
+    /* 3. a parked span with enough room. Taking one with a single free slot would
+     * bring us back here at the next malloc, so a parked span must have 1/8 of its
+     * slots free (at least 1); the frees of the others keep accumulating meanwhile.
+     * nfreehint counts the local frees since parking; the sweep adds remote ones. */
     unsigned enough = goheap_class_to_nobjs[spc >> 1] / 8;
     if (enough == 0)
         enough = 1;
     for (s = pl->first; s; s = s->next) {
-        gh_span_sweep_remote(s);
-        if (s->nelems - gh_span_count_live(s) >= enough && gh_span_next_word(s)) {
+        s->nfreehint = (uint16_t)(s->nfreehint + gh_span_sweep_remote(s));
+        if (s->nfreehint >= enough && gh_span_next_word(s)) {
             gh_list_remove(pl, s);
             c->alloc[spc] = s;
             goto take;

@@ -21,8 +21,7 @@
 
 struct mcache {
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
-    /* Parked spans (owner == this CPU, curword == GH_NO_WORD). Spans that received a
-     * local free are moved to the front. */
+    /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. */
     struct gh_spanlist parked[GH_NUM_SPC];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */

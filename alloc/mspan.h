@@ -64,6 +64,7 @@ struct mspan {
     uint64_t cache GH_ALIGNED(GH_CACHELINE); /* free slots of word curword (1 = free) */
     uintptr_t wordbase;     /* address of slot curword * 64 */
     uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
+    uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
     uint8_t needzero;       /* 1: free slots may hold old data */
 
     /* ---- the rest: slow paths ---- */
