@@ -10,3 +10,48 @@ KCFLAGS += -Ikernel/heap
 KERNEL_SRCS += kernel/goheap_platform.c $(sort $(wildcard kernel/heap/*.c)) \
 	$(sort $(wildcard bench/kernel/*.c))
 endif
+
+# ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
+# KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*; SMP defaults to $(SMP) (4).
+KHEAP_BOOTS := api stress oom scav efence
+# The boots registered in `make test` (all of KHEAP_BOOTS once they pass).
+KHEAP_PASSING := api oom scav efence
+KHB_api_APPEND    := test=heap_api
+KHB_stress_APPEND := test=heap_stress
+KHB_oom_APPEND    := test=heap_oom
+KHB_oom_MEM       := 64M
+KHB_scav_APPEND   := test=heap_scav
+KHB_efence_APPEND := test=heap_efence goheap=efence=1
+# Each bad free panics, so each is a boot of its own.
+KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free
+# The long stress run for `make test-matrix`: 1M operations per CPU.
+KHEAP_MATRIX_BOOTS := stress_long
+KHB_stress_long_APPEND := test=heap_stress heap_ops=1000000
+KHEAP_MATRIX_TIMEOUT ?= 900
+
+define kheap_boot_rule
+.PHONY: kheap-$(1)
+kheap-$(1): kernel
+	@$$(KTEST_ENV) SMP="$$(or $$(KHB_$(1)_SMP),$$(SMP))" MEM="$$(or $$(KHB_$(1)_MEM),$$(MEM))" \
+		APPEND="$$(KHB_$(1)_APPEND) $$(APPEND)" \
+		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-$$(ARCH) $(3)
+endef
+define kheap_bad_rule
+.PHONY: kheap-bad-$(1)
+kheap-bad-$(1): kernel
+	@$$(KTEST_ENV) SMP="$$(SMP)" MEM="$$(MEM)" APPEND="test=selftest_heap_$(1) $$(APPEND)" \
+		kernel/heap/run-expect-panic.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT)
+endef
+$(foreach b,$(KHEAP_BOOTS),$(eval $(call kheap_boot_rule,$(b),kernel,$$(KTEST_TIMEOUT))))
+$(foreach b,$(KHEAP_MATRIX_BOOTS),$(eval $(call kheap_boot_rule,$(b),matrix,$$(KHEAP_MATRIX_TIMEOUT))))
+$(foreach b,$(KHEAP_BAD_BOOTS),$(eval $(call kheap_bad_rule,$(b))))
+
+# Registered only once the core links (see the top) and, on aarch64, once the arch
+# is ready (arch/aarch64/arch.mk sets KERNEL_TEST_ARCH_READY_aarch64).
+KHEAP_STEPS := $(if $(KHEAP_CORE_IN),$(addprefix kheap-,$(KHEAP_PASSING)) \
+	$(addprefix kheap-bad-,$(KHEAP_BAD_BOOTS)))
+KHEAP_MSTEPS := $(if $(KHEAP_CORE_IN),$(addprefix kheap-,$(KHEAP_MATRIX_BOOTS)))
+TEST_KERNEL_STEPS_x86_64 += $(KHEAP_STEPS)
+TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_STEPS))
+TEST_MATRIX_STEPS_x86_64 += $(KHEAP_MSTEPS)
+TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_MSTEPS))

@@ -22,6 +22,11 @@ int kheap_ready(void)
 
 void kheap_init(void)
 {
+    kheap_init_default(0);
+}
+
+void kheap_init_default(const char *dflt)
+{
     if (kheap_ready())
         return;
     spin_lock(&init_lock);
@@ -31,6 +36,8 @@ void kheap_init(void)
         kplat_set_ncpu(cpus_online());
         struct goheap_config cfg = { .arena_bytes = KHEAP_ARENA_BYTES,
                                      .knobs = cmdline_get("goheap") };
+        if (!cfg.knobs)
+            cfg.knobs = dflt;
         int err = goheap_init(&cfg);
         if (err)
             panic("kheap: goheap_init failed (%d): arena %llu bytes, knobs '%s'", err,

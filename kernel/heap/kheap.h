@@ -25,6 +25,8 @@ void kplat_set_ncpu(unsigned n);
  * the kernel command line (commas inside, e.g. goheap=scavtrace=1,efence=1). Panics
  * when the knobs are malformed. Safe to call again (returns at once). */
 void kheap_init(void);
+/* The same, with knobs to use when the command line has no goheap= (the demo's). */
+void kheap_init_default(const char *knobs);
 int kheap_ready(void);
 
 /* The "timer" for goheap_background_work: call often from long-running kernel loops

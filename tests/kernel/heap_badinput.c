@@ -1,0 +1,75 @@
+/* tests/kernel/heap_badinput.c: bad frees, each in its own boot (they panic on
+ * purpose). Before the bad call the suite prints the exact panic message goheap must
+ * give ("# heap-expect-panic: ..."), computed from the span the pointer falls in; the
+ * step's runner (kernel/heap/run-expect-panic.sh) passes only if that very message is
+ * the kernel's panic. Suites named selftest_* run only when named in full. */
+#include <goheap.h>
+#include <ktest.h>
+#include <printk.h>
+
+#include "heap_util.h"
+#include "mheap.h"      /* the core's span map: only to name the span in the message */
+
+/* The message of alloc/mspan.c's gh_bad_free for pointer p. */
+static void expect_bad_free(const char *reason, const void *p)
+{
+    uintptr_t a = (uintptr_t)p;
+    struct mspan *s = gh_span_of(a);
+    if (s && s != &gh_deadspan)
+        printk("# heap-expect-panic: goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u "
+               "objsize %u)\n", reason, (unsigned long)a, (unsigned long)(uintptr_t)s,
+               (unsigned long)s->base, (unsigned)(s->spc >> 1), (unsigned)s->elemsize);
+    else
+        printk("# heap-expect-panic: goheap: %s: 0x%lx\n", reason, (unsigned long)a);
+}
+
+static void t_double_free(struct ktest *t)
+{
+    void *keep = goheap_malloc(100);        /* the span stays in use after the free */
+    void *p = goheap_malloc(100);
+    KT_ASSERT(t, p && keep);
+    goheap_free(p);
+    expect_bad_free("double free", p);
+    goheap_free(p);
+    ktest_fail(t, __FILE__, __LINE__, "double free of %p was not caught", p);
+}
+
+static void t_double_free_large(struct ktest *t)
+{
+    void *keep = goheap_malloc(1 << 20);
+    void *p = goheap_malloc(1 << 20);
+    KT_ASSERT(t, p && keep);
+    goheap_free(p);
+    /* The span went back to the page heap: the span map says "dead" there. */
+    expect_bad_free("free into a dead span", p);
+    goheap_free(p);
+    ktest_fail(t, __FILE__, __LINE__, "double free of %p was not caught", p);
+}
+
+static void t_interior_free(struct ktest *t)
+{
+    char *p = goheap_malloc(256);
+    KT_ASSERT(t, p != 0);
+    expect_bad_free("invalid free of an interior pointer", p + 16);
+    goheap_free(p + 16);
+    ktest_fail(t, __FILE__, __LINE__, "free of interior pointer %p was not caught", p + 16);
+}
+
+static char not_heap[64];
+
+static void t_non_heap_free(struct ktest *t)
+{
+    kheap_init();
+    expect_bad_free("invalid free of a non-heap pointer", not_heap);
+    goheap_free(not_heap);
+    ktest_fail(t, __FILE__, __LINE__, "free of non-heap pointer %p was not caught", not_heap);
+}
+
+static const struct ktest_case df_cases[] = { KTEST_CASE(t_double_free) };
+static const struct ktest_case dfl_cases[] = { KTEST_CASE(t_double_free_large) };
+static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
+static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
+KTEST_SUITE_FULL(heap_df, "selftest_heap_double_free", df_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_if, "selftest_heap_interior_free", if_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);

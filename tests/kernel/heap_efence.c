@@ -1,0 +1,98 @@
+/* tests/kernel/heap_efence.c: the efence knob (boot with goheap=efence=1). Each object
+ * ends at a page boundary before an unmapped guard page and its pages are never
+ * reused, so a one-byte overflow and a use after free both fault; the fault is caught
+ * through the expected-fault hook and goheap's report names the object's address,
+ * size and allocation site. Skipped (not passed) when the knob is off. */
+#include <arch/paging.h>
+#include <goheap.h>
+#include <ksyms.h>
+#include <ktest.h>
+#include <printk.h>
+#include <string.h>
+
+#include "heap_util.h"
+#include "knobs.h"      /* the core's parsed knobs: is efence on? */
+
+size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);   /* alloc/efence.c */
+
+static void poke(void *p) { *(volatile uint8_t *)p = 0x41; }
+static void peek(void *p) { (void)*(volatile uint8_t *)p; }
+
+/* The allocation site the report must name. */
+static __attribute__((noinline)) void *efence_alloc_site(size_t sz)
+{
+    void *p = goheap_malloc(sz);
+    __asm__ volatile("" ::: "memory");  /* keep the call from becoming a tail call */
+    return p;
+}
+
+/* The report must contain "object 0x<p> size <sz>" and an allocation pc inside
+ * efence_alloc_site. */
+static void check_report(struct ktest *t, uintptr_t fault, void *p, size_t sz, const char *what)
+{
+    char rep[256], want[96];
+    size_t n = goheap_efence_describe(fault, rep, sizeof rep);
+    ktest_log("%s", n ? rep : "(no report)");
+    KT_ASSERT(t, n > 0);
+    snprintk(want, sizeof want, "%s object 0x%lx size %zu", what, (unsigned long)(uintptr_t)p, sz);
+    if (!hu_strstr(rep, want))
+        ktest_fail(t, __FILE__, __LINE__, "report lacks '%s'", want);
+    const char *pc = hu_strstr(rep, "allocated at pc 0x");
+    KT_ASSERT(t, pc != 0);
+    uintptr_t v = 0;
+    for (pc += 18; (*pc >= '0' && *pc <= '9') || (*pc >= 'a' && *pc <= 'f'); pc++)
+        v = v * 16 + (uintptr_t)(*pc <= '9' ? *pc - '0' : *pc - 'a' + 10);
+    uintptr_t off;
+    const char *sym = ksym_lookup(v, &off);
+    if (!sym || strcmp(sym, "efence_alloc_site") != 0)
+        ktest_fail(t, __FILE__, __LINE__, "allocation site 0x%lx is <%s>, not efence_alloc_site",
+                   (unsigned long)v, sym ? sym : "?");
+}
+
+static const size_t sizes[] = { 16, 64, 1008, 4096, 5008, 100000 };
+
+static void t_overflow_faults(struct ktest *t)
+{
+    if (!gh_knobs.efence)
+        KT_SKIP(t, "boot with goheap=efence=1");
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t sz = sizes[i];
+        uint8_t *p = efence_alloc_site(sz);
+        KT_ASSERT(t, p != 0);
+        KT_EXPECT_EQ(t, ((uintptr_t)p + sz) % ARCH_FRAME_SIZE, 0);   /* ends at the page end */
+        memset(p, 0x5a, sz);                                        /* all of it usable */
+        struct fault_info fi;
+        KT_EXPECT_FAULT(t, poke, p + sz, &fi);                      /* one byte past */
+        KT_EXPECT_EQ(t, fi.addr, (uintptr_t)(p + sz));
+        check_report(t, fi.addr, p, sz, "overflow past");
+        goheap_free(p);
+    }
+}
+
+static void t_use_after_free_faults(struct ktest *t)
+{
+    if (!gh_knobs.efence)
+        KT_SKIP(t, "boot with goheap=efence=1");
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        size_t sz = sizes[i];
+        uint8_t *p = efence_alloc_site(sz);
+        KT_ASSERT(t, p != 0);
+        p[0] = 1;
+        goheap_free(p);
+        struct fault_info fi;
+        KT_EXPECT_FAULT(t, peek, p, &fi);
+        KT_EXPECT_EQ(t, fi.addr, (uintptr_t)p);
+        check_report(t, fi.addr, p, sz, "use after free of");
+        /* Address space is never reused: the next object lands elsewhere. */
+        void *q = efence_alloc_site(sz);
+        KT_EXPECT(t, q != p);
+        goheap_free(q);
+    }
+}
+
+static void t_validate(struct ktest *t) { hu_validate(t); }
+
+static const struct ktest_case heap_efence_cases[] = {
+    KTEST_CASE(t_overflow_faults), KTEST_CASE(t_use_after_free_faults), KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_efence, "heap_efence", heap_efence_cases, hu_init, 0);

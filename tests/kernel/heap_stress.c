@@ -1,0 +1,247 @@
+/* tests/kernel/heap_stress.c: cross-CPU stress. Every CPU allocates objects of every
+ * size class (plus large, aligned and calloc'd ones), cookie-stamps them and swaps them
+ * into a shared transfer array; whatever it takes out (usually another CPU's object)
+ * is checked and freed. `heap_ops=N` sets the operations per CPU (default 20000, the
+ * test-matrix boot runs 1M). Every class must have been used, and afterwards every
+ * object is freed, counters balance and the validator passes. */
+#include <arch/cpu.h>
+#include <arch/timer.h>
+#include <cmdline.h>
+#include <goheap.h>
+#include <ktest.h>
+#include <percpu.h>
+
+#include "heap_util.h"
+
+#define XFER_SLOTS 2048     /* 2048 live objects of ~1 KiB mean: a few MiB in flight */
+#define DEFAULT_OPS 20000   /* per CPU: ~10 s for 4 CPUs under TCG on 2 host cores */
+
+struct xobj {
+    void *p;
+    uint32_t size;
+    uint32_t zero;          /* 1: allocated by calloc, checked zero before stamping */
+};
+static struct xobj *xfer;   /* XFER_SLOTS entries; each slot handed over by exchange */
+static uint64_t *slot_word; /* 0: empty, 1: busy (taken), else pointer | 1 */
+static uint32_t classes[GOHEAP_NUM_SIZE_CLASSES];
+static unsigned nclasses;
+static uint64_t ops_per_cpu;
+static uint64_t made;       /* objects allocated by the workers (atomic) */
+
+static unsigned long parse_ul(const char *s, unsigned long dflt)
+{
+    if (!s || !*s)
+        return dflt;
+    unsigned long v = 0;
+    for (; *s >= '0' && *s <= '9'; s++)
+        v = v * 10 + (unsigned long)(*s - '0');
+    return v ? v : dflt;
+}
+
+static size_t pick_size(uint64_t *rng, uint64_t r)
+{
+    unsigned k = (unsigned)(r % 128);
+    if (k == 0)
+        return 32769 + (size_t)(hu_rand(rng) % (600u << 10));   /* large: 1 in 128 */
+    size_t c = classes[(r >> 8) % nclasses];
+    return (r >> 20) & 1 ? c : c - (size_t)((r >> 24) % 8 < c ? (r >> 24) % 8 : 0);
+}
+
+/* Allocate, check, stamp. */
+static void *make(struct ktest *t, uint64_t *rng, size_t *sizep)
+{
+    uint64_t r = hu_rand(rng);
+    size_t sz = pick_size(rng, r);
+    void *p;
+    unsigned how = (unsigned)((r >> 40) % 16);
+    if (how == 0) {
+        p = goheap_calloc(1, sz);
+        if (p)
+            for (size_t i = 0; i < sz; i += (sz > 4096 ? 61 : 1))
+                if (((uint8_t *)p)[i]) {
+                    ktest_fail(t, __FILE__, __LINE__, "calloc(%zu) %p byte %zu not zero", sz, p, i);
+                    break;
+                }
+    } else if (how == 1) {
+        size_t al = (size_t)16 << ((r >> 44) % 9);             /* 16 B .. 4 KiB */
+        p = goheap_aligned_alloc(al, sz);
+        if (p && ((uintptr_t)p & (al - 1)))
+            ktest_fail(t, __FILE__, __LINE__, "aligned_alloc(%zu, %zu) = %p", al, sz, p);
+    } else if (how == 2) {
+        p = goheap_malloc_flags(sz, GOHEAP_ALIGN8);
+    } else if (how == 3) {
+        p = goheap_malloc_flags(sz, GOHEAP_NOSCAN);
+    } else {
+        p = goheap_malloc(sz);
+    }
+    if (!p) {
+        ktest_fail(t, __FILE__, __LINE__, "allocation of %zu bytes failed", sz);
+        return 0;
+    }
+    hu_fill(p, sz);
+    *sizep = sz;
+    __atomic_fetch_add(&made, 1, __ATOMIC_RELAXED);
+    return p;
+}
+
+static void drop(struct ktest *t, void *p, size_t sz)
+{
+    if (!hu_check(p, sz))
+        ktest_fail(t, __FILE__, __LINE__, "cpu %u: cookie of %p (size %zu) damaged", cpu_index(),
+                   p, sz);
+    goheap_free(p);
+}
+
+/* Slot protocol: a slot word is 0 (empty) or (pointer | 1) with the size in xfer[i];
+ * a CPU owns a slot's xobj between taking the word (exchange with a 1 "busy" marker)
+ * and publishing the word again. */
+static void worker(struct ktest *t, unsigned cpu, void *arg)
+{
+    uint64_t rng = 0x1234567ull * (cpu + 1) + 99;
+    uint64_t n = ops_per_cpu;
+    /* Phase 1: one object of every class on every CPU, handed to the next CPU's slot
+     * range, so every class sees a remote free. */
+    for (unsigned c = 0; c < nclasses; c++) {
+        /* Sizes that are not multiples of 16 (Go's 24 B class...) take ALIGN8. */
+        void *p = goheap_malloc_flags(classes[c], classes[c] % 16 ? GOHEAP_ALIGN8 : 0);
+        if (!p) {
+            ktest_fail(t, __FILE__, __LINE__, "malloc(%u) failed", classes[c]);
+            return;
+        }
+        hu_fill(p, classes[c]);
+        unsigned i = (cpu * nclasses + c) % XFER_SLOTS;
+        uint64_t w;
+        while ((w = __atomic_exchange_n(&slot_word[i], 1, __ATOMIC_ACQUIRE)) == 1)
+            arch_cpu_relax();
+        if (w)
+            drop(t, (void *)(uintptr_t)(w & ~1ull), xfer[i].size);
+        xfer[i].size = classes[c];
+        __atomic_store_n(&slot_word[i], (uint64_t)(uintptr_t)p | 1, __ATOMIC_RELEASE);
+    }
+    ktest_cpu_barrier();
+    /* Phase 2: random swaps. */
+    for (uint64_t op = 0; op < n; op++) {
+        unsigned i = (unsigned)(hu_rand(&rng) % XFER_SLOTS);
+        uint64_t w;
+        while ((w = __atomic_exchange_n(&slot_word[i], 1, __ATOMIC_ACQUIRE)) == 1)
+            arch_cpu_relax();
+        if (w)
+            drop(t, (void *)(uintptr_t)(w & ~1ull), xfer[i].size);
+        uint64_t nw = 0;
+        if (hu_rand(&rng) & 1) {
+            size_t sz;
+            void *p = make(t, &rng, &sz);
+            if (p) {
+                xfer[i].size = (uint32_t)sz;
+                nw = (uint64_t)(uintptr_t)p | 1;
+            }
+        }
+        __atomic_store_n(&slot_word[i], nw, __ATOMIC_RELEASE);
+        if ((op & 1023) == 0)
+            kheap_tick();
+        if (t->failures)
+            break;
+    }
+    ktest_cpu_barrier();
+    /* Drain: each CPU empties a share of the slots. */
+    unsigned nc = ktest_ncpus();
+    for (unsigned i = cpu; i < XFER_SLOTS; i += nc) {
+        uint64_t w = __atomic_exchange_n(&slot_word[i], 0, __ATOMIC_ACQUIRE);
+        if (w > 1)
+            drop(t, (void *)(uintptr_t)(w & ~1ull), xfer[i].size);
+    }
+}
+
+static void t_cross_cpu(struct ktest *t)
+{
+    static struct goheap_memstats a, b;
+    nclasses = hu_classes(classes, GOHEAP_NUM_SIZE_CLASSES);
+    ops_per_cpu = parse_ul(cmdline_get("heap_ops"), DEFAULT_OPS);
+    xfer = goheap_calloc(XFER_SLOTS, sizeof *xfer);
+    slot_word = goheap_calloc(XFER_SLOTS, sizeof *slot_word);
+    KT_ASSERT(t, xfer && slot_word);
+    goheap_read_memstats(&a);
+    uint64_t t0 = arch_nanotime();
+    ktest_on_all_cpus(t, worker, 0);
+    uint64_t dt = arch_nanotime() - t0;
+    /* Every CPU's cache lets go of its current tiny block, which counts as live. */
+    goheap_free_os_memory();
+    goheap_read_memstats(&b);
+    uint64_t m = b.mallocs - a.mallocs, f = b.frees - a.frees;
+    ktest_log("%u CPUs x %llu ops: %llu made, %llu mallocs, %llu frees in %llu ms",
+              ktest_ncpus(), (unsigned long long)ops_per_cpu, (unsigned long long)made,
+              (unsigned long long)m, (unsigned long long)f,
+              (unsigned long long)(dt / 1000000));
+    KT_EXPECT_EQ(t, m, f);
+    KT_EXPECT_EQ(t, b.heap_objects, a.heap_objects);
+    for (unsigned i = 1; i < GOHEAP_NUM_SIZE_CLASSES; i++)
+        if (b.by_size[i].size && b.by_size[i].mallocs == a.by_size[i].mallocs)
+            ktest_fail(t, __FILE__, __LINE__, "class %u (%u B) never allocated", i,
+                       b.by_size[i].size);
+    goheap_free(xfer);
+    goheap_free(slot_word);
+}
+
+/* The same array, but only two CPUs: one allocates, the other frees (every free is
+ * remote, full spans get refilled by remote frees). */
+static void producer_consumer(struct ktest *t, unsigned cpu, void *arg)
+{
+    if (cpu > 1)
+        return;
+    uint64_t rng = 777 + cpu;
+    uint64_t n = ops_per_cpu / 2;
+    for (uint64_t k = 0; k < n; k++) {
+        unsigned i = (unsigned)(hu_rand(&rng) % XFER_SLOTS);
+        uint64_t w;
+        while ((w = __atomic_exchange_n(&slot_word[i], 1, __ATOMIC_ACQUIRE)) == 1)
+            arch_cpu_relax();
+        uint64_t nw = w;
+        if (cpu == 0 && !w) {
+            size_t sz = classes[(unsigned)(hu_rand(&rng) % nclasses)];
+            void *p = goheap_malloc(sz);
+            if (p) {
+                hu_fill(p, sz);
+                xfer[i].size = (uint32_t)sz;
+                nw = (uint64_t)(uintptr_t)p | 1;
+            }
+        } else if (cpu == 1 && w) {
+            drop(t, (void *)(uintptr_t)(w & ~1ull), xfer[i].size);
+            nw = 0;
+        }
+        __atomic_store_n(&slot_word[i], nw, __ATOMIC_RELEASE);
+    }
+}
+
+static void t_producer_consumer(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    xfer = goheap_calloc(XFER_SLOTS, sizeof *xfer);
+    slot_word = goheap_calloc(XFER_SLOTS, sizeof *slot_word);
+    KT_ASSERT(t, xfer && slot_word);
+    ktest_on_all_cpus(t, producer_consumer, 0);
+    for (unsigned i = 0; i < XFER_SLOTS; i++)
+        if (slot_word[i] > 1)
+            drop(t, (void *)(uintptr_t)(slot_word[i] & ~1ull), xfer[i].size);
+    goheap_free(xfer);
+    goheap_free(slot_word);
+}
+
+static void t_free_os_memory(struct ktest *t)
+{
+    static struct goheap_memstats ms;
+    goheap_free_os_memory();
+    goheap_read_memstats(&ms);
+    ktest_log("after stress: heap_sys %llu KiB, idle %llu KiB, released %llu KiB, objects %llu",
+              (unsigned long long)(ms.heap_sys >> 10), (unsigned long long)(ms.heap_idle >> 10),
+              (unsigned long long)(ms.heap_released >> 10), (unsigned long long)ms.heap_objects);
+    KT_EXPECT(t, ms.heap_released * 100 >= ms.heap_idle * 99);
+}
+
+static void t_validate(struct ktest *t) { hu_validate(t); }
+
+static const struct ktest_case heap_stress_cases[] = {
+    KTEST_CASE(t_cross_cpu), KTEST_CASE(t_producer_consumer), KTEST_CASE(t_free_os_memory),
+    KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_stress, "heap_stress", heap_stress_cases, hu_init, 0);
