@@ -30,11 +30,13 @@ H4_FUZZ   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 H4_STRESS_ARGS      := 6 4 60000
 H4_STRESS_ASAN_ARGS := 6 4 60000
 H4_STRESS_TSAN_ARGS := 4 4 30000
+H4_STRESS_KNOBS      := scavenge=eager,debug=1,memlimit=16M
+H4_STRESS_KNOBS_ARGS := 3 4 30000
 # The bounded fuzzing run: 45 s or 2 million inputs, whichever ends first.
 H4_FUZZ_SECS := 45
 H4_FUZZ_RUNS := 2000000
 
-H4_STEPS := host-api host-stress host-badinput host-oom host-preload host-fuzz \
+H4_STEPS := host-api host-stress host-stress-knobs host-badinput host-oom host-preload host-fuzz \
 	asan-stress tsan-stress $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
 TEST_HOST_STEPS += $(H4_STEPS)
 .PHONY: $(H4_STEPS) host-suites-deps
@@ -48,6 +50,10 @@ host-api: $(H4_DIR)/test_api
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
 host-stress: $(H4_DIR)/test_stress
 	@tests/run-host-test.sh $@ $(RESULTS)/host 180 $< $(H4_STRESS_ARGS)
+# The same stress with the scavenger releasing every free page at once, lock-rank
+# checking on and a 16 MiB soft limit (the ~10 MiB live set keeps the limit path busy).
+host-stress-knobs: $(H4_DIR)/test_stress
+	@tests/run-host-test.sh $@ $(RESULTS)/host 180 env GOHEAPDEBUG=$(H4_STRESS_KNOBS) $< $(H4_STRESS_KNOBS_ARGS)
 host-badinput: $(H4_DIR)/test_badinput
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
 host-oom: $(H4_DIR)/test_oom
@@ -56,7 +62,10 @@ host-preload: $(H4_LIBSO)
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
 
 # ---- sanitizer builds: the core compiled again with instrumentation ---------------
-$(H4_DEPS):
+# Probed once per build directory; probed again while the last probe was not "ok".
+H4_DEPS_AGAIN := $(if $(filter ok,$(shell cat $(H4_DEPS) 2>/dev/null)),,h4-deps-again)
+.PHONY: h4-deps-again
+$(H4_DEPS): tests/host/ensure-sanitizer-deps.sh $(H4_DEPS_AGAIN)
 	@HOSTCC=$(HOSTCC) tests/host/ensure-sanitizer-deps.sh $@
 host-suites-deps: $(H4_DEPS)
 
