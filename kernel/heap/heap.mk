@@ -55,3 +55,20 @@ TEST_KERNEL_STEPS_x86_64 += $(KHEAP_STEPS)
 TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_STEPS))
 TEST_MATRIX_STEPS_x86_64 += $(KHEAP_MSTEPS)
 TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_MSTEPS))
+
+# ---- `make lib ARCH=...`: the core as a freestanding archive plus its headers -------
+# build/<arch>/libgoheap.a holds the core (alloc/*.c) compiled with this kernel's
+# freestanding flags and platform header; build/<arch>/include/ has goheap.h,
+# platform.h and this kernel's goheap_platform_impl.h as the example (docs/PORTING.md).
+KHEAP_LIB := $(KBUILD)/libgoheap.a
+KHEAP_LIB_OBJS := $(patsubst %.c,$(KBUILD)/%.o,$(GOHEAP_CORE_SRCS))
+KHEAP_LIB_HDRS := include/goheap.h alloc/platform.h kernel/include/goheap_platform_impl.h
+
+lib: $(KHEAP_LIB)
+	@mkdir -p $(KBUILD)/include
+	@cp $(KHEAP_LIB_HDRS) $(KBUILD)/include/
+	@echo "lib: $(KHEAP_LIB) ($(words $(KHEAP_LIB_OBJS)) objects) and $(KBUILD)/include/"
+
+$(KHEAP_LIB): $(KHEAP_LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $(KHEAP_LIB_OBJS)
