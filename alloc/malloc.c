@@ -3,8 +3,9 @@
  * Design overview (details in docs/alloc.md). goheap is Go's allocator with an
  * explicit free. Memory flows through four tiers:
  *
- *   mcache (per CPU)   one span per span class (68 size classes x scan/noscan = 136)
- *                      plus the tiny block and a 64-page page cache; no locks.
+ *   mcache (per CPU)   one span per span class (68 size classes x scan/noscan = 136),
+ *                      up to 4 full "parked" spans per class that it still owns, the
+ *                      tiny block and a 64-page page cache; no locks.
  *   mcentral (per span class)  partial / full / pending span lists, class lock.
  *   mheap              the arena, its growth in 4 MiB chunks, the page -> span map,
  *                      span structs from fixallocs; heap lock.
@@ -24,7 +25,9 @@
  *      count the malloc in the CPU's counters, unpin, return wordbase + slot*size.
  *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
  *      word with free slots (local frees land there); else take remote frees (sweep);
- *      else give the span to mcentral and get another one.
+ *      else park the full span (still owned, so frees into it stay local) and take a
+ *      parked span with at least 1/8 of its slots free; else hand the oldest parked
+ *      spans beyond 4 to mcentral and get one from there.
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
@@ -37,7 +40,8 @@
  *   2. span = map[page] (gh_deadspan where no span lives).
  *   3. Pin. If span->owner == this CPU: object index by reciprocal multiply, with
  *      the exactness test that rejects interior pointers (mspan.h); if the slot is in
- *      the cached word, set its cache bit (a set bit means double free) and return.
+ *      the cached word, set its cache bit (a set bit means double free) and return;
+ *      in another word (or a parked span), clear its allocBits bit (gh_free_owned).
  *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
  *      remoteFree (a bit already set means double free); if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
