@@ -4,7 +4,7 @@
  * explicit free. Memory flows through four tiers:
  *
  *   mcache (per CPU)   one span per span class (68 size classes x scan/noscan = 136),
- *                      up to 4 full "parked" spans per class that it still owns, the
+ *                      up to 8 full "parked" spans per class that it still owns, the
  *                      tiny block and a 64-page page cache; no locks.
  *   mcentral (per span class)  partial / full / pending span lists, class lock.
  *   mheap              the arena, its growth in 4 MiB chunks, the page -> span map,
@@ -26,8 +26,8 @@
  *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
  *      word with free slots (local frees land there); else take remote frees (sweep);
  *      else park the full span (still owned, so frees into it stay local) and take a
- *      parked span with at least 1/8 of its slots free; else hand the oldest parked
- *      spans beyond 4 to mcentral and get one from there.
+ *      parked span with at least 1/4 of its slots free; else hand the oldest parked
+ *      spans beyond 8 to mcentral and get one from there.
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
