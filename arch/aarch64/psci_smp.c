@@ -3,6 +3,7 @@
  * DTB's /psci method, else from the EL we booted at (EL2: SMC, EL1: HVC). */
 #include <arch/paging.h>
 #include <arch/smp.h>
+#include <arch/sysregs.h>
 #include <arch/timer.h>
 #include <frame.h>
 #include <panic.h>
@@ -19,9 +20,7 @@ uint64_t arch_secondary_stacks[ARCH_MAX_CPUS];  /* read by entry.S with the MMU 
 static uint64_t hwid_of[ARCH_MAX_CPUS];
 static unsigned ncpu_known;
 
-/* Secondary stacks: 16 KiB like the boot stack; the deepest path (a panic with a
- * backtrace from an exception frame) uses under 2 KiB. */
-#define AP_STACK_FRAMES 4
+#define AP_STACK_FRAMES (KSTACK_SIZE / ARCH_FRAME_SIZE)
 
 uint64_t arch_cpu_hwid(void)
 {

@@ -2,6 +2,7 @@
  * decoded, FAR/ELR with symbols, the expected-fault hook, registers and backtrace. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
+#include <arch/sysregs.h>
 #include <fault.h>
 #include <ksyms.h>
 #include <panic.h>
@@ -175,8 +176,25 @@ static void abort_fault(struct arch_trap_frame *f, unsigned ec)
                sym ? sym : "?", (unsigned long)(sym ? off : 0), (unsigned long)f->esr);
 }
 
+_Static_assert(ARCH_MAX_CPUS == 64, "vectors.S sizes emergency_stacks for 64 CPUs");
+
+/* The vectors found sp below this CPU's stack limit and moved to the emergency stack. */
+static _Noreturn void stack_overflow(struct arch_trap_frame *f, unsigned vector)
+{
+    uint64_t bad_sp;
+    __asm__ volatile("mrs %0, tpidr_el0" : "=r"(bad_sp));
+    f->sp = bad_sp + sizeof *f;                 /* sp before the vector pushed a frame */
+    printk("aarch64: %s exception with sp 0x%lx below cpu %u's stack (esr 0x%lx, far 0x%lx, "
+           "elr 0x%lx)\n", vector_names[vector & 3], (unsigned long)f->sp, arch_cpu_index(),
+           (unsigned long)f->esr, (unsigned long)f->far, (unsigned long)f->elr);
+    /* Stable words (a test expects them); the values are on the line above. */
+    panic_trap(f, "kernel stack overflow");
+}
+
 void arch_exception(struct arch_trap_frame *f, unsigned vector)
 {
+    if (vector & VECTOR_STACK_OVERFLOW)
+        stack_overflow(f, vector);
     unsigned kind = vector & 3;
     if (vector >= 4 && vector < 8 && kind == 1) {
         struct cpu *c = this_cpu();

@@ -3,6 +3,8 @@
  * backtrace and calls arch_exception(regs, vector index); the handler may edit ELR
  * (expected-fault resume) before the registers are restored and ERET returns. */
 
+#include <arch/sysregs.h>
+
 /* struct arch_regs (arch/aarch64/include/arch/regs.h): x0..x30, sp, elr, spsr, esr,
  * far, then a two-word frame record {fp, elr} that x29 points at. 38 words. */
 #define R_SP    (31 * 8)
@@ -13,12 +15,30 @@
 #define R_FREC  (36 * 8)
 #define R_SIZE  (38 * 8)
 
-.macro VENTRY idx
+/* Entries taken on SP_EL1 check for a kernel stack overflow first: TPIDRRO_EL0 holds
+ * the lowest valid sp of this CPU's stack (EL0 registers are free scratch: nothing
+ * runs at EL0), SP_EL0 keeps x0 meanwhile. An sp below the limit means the stack
+ * overflowed (or sp is wild): the frame cannot be pushed there, so the report runs on
+ * a per-CPU emergency stack instead of faulting forever. */
+.macro VENTRY idx, check=0
     .balign 128
     sub     sp, sp, #R_SIZE
+    .if \check
+    msr     sp_el0, x0
+    mrs     x0, tpidrro_el0
+    sub     x0, sp, x0
+    tbnz    x0, #63, 1f
+    mrs     x0, sp_el0
+    .endif
     stp     x0, x1, [sp, #0]
     mov     x1, #\idx
     b       exception_common
+    .if \check
+1:  mov     x0, sp
+    msr     tpidr_el0, x0               /* the overflowed sp, for the report */
+    mov     x0, #\idx
+    b       stack_overflow
+    .endif
 .endm
 
     .section .text.vectors, "ax"
@@ -29,10 +49,10 @@ arch_vectors:
     VENTRY 1    /* irq */
     VENTRY 2    /* fiq */
     VENTRY 3    /* serror */
-    VENTRY 4    /* current EL, SP_ELx: sync */
-    VENTRY 5    /* irq */
-    VENTRY 6    /* fiq */
-    VENTRY 7    /* serror */
+    VENTRY 4, 1 /* current EL, SP_ELx: sync */
+    VENTRY 5, 1 /* irq */
+    VENTRY 6, 1 /* fiq */
+    VENTRY 7, 1 /* serror */
     VENTRY 8    /* lower EL, AArch64: sync */
     VENTRY 9
     VENTRY 10
@@ -41,6 +61,31 @@ arch_vectors:
     VENTRY 13
     VENTRY 14
     VENTRY 15
+
+/* x0 = vector index, SP_EL0 = the interrupted x0, TPIDR_EL0 = the overflowed sp. Move
+ * to this CPU's emergency stack, lower the limit to it (a fault while reporting is
+ * caught there too), and report through arch_exception with VECTOR_STACK_OVERFLOW. */
+.if EMERGENCY_STACK_SIZE != 4096
+.error "stack_overflow scales the CPU index by 4096"
+.endif
+stack_overflow:
+    msr     tpidrro_el0, x0             /* park the vector index */
+    mrs     x0, tpidr_el1               /* struct cpu: dense index at offset 8 */
+    ldr     w0, [x0, #8]
+    add     x0, x0, #1
+    lsl     x0, x0, #12                 /* (index + 1) * EMERGENCY_STACK_SIZE */
+    mov     sp, x0
+    ldr     x0, =emergency_stacks
+    add     sp, sp, x0
+    sub     sp, sp, #R_SIZE
+    mrs     x0, sp_el0
+    stp     x0, x1, [sp, #0]
+    mrs     x1, tpidrro_el0
+    orr     x1, x1, #VECTOR_STACK_OVERFLOW
+    add     x0, sp, #R_SIZE
+    sub     x0, x0, #EMERGENCY_STACK_SIZE
+    msr     tpidrro_el0, x0
+    b       exception_common
 
 exception_common:
     stp     x2, x3, [sp, #2 * 8]
@@ -91,3 +136,9 @@ exception_common:
     ldr     x30, [sp, #30 * 8]
     add     sp, sp, #R_SIZE
     eret
+    .ltorg
+
+    .section .bss.emergency_stacks, "aw", %nobits
+    .balign 4096
+emergency_stacks:
+    .space EMERGENCY_STACK_SIZE * 64    /* ARCH_MAX_CPUS (checked in trap.c) */

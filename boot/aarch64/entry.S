@@ -48,6 +48,8 @@ _start:
 boot_high:
     ldr     x0, =boot_stack_top
     mov     sp, x0
+    ldr     x0, =boot_stack
+    msr     tpidrro_el0, x0             /* stack limit for the vectors' overflow check */
     bl      cpu_common_high
     ldr     x0, =boot_dtb_pa
     str     x19, [x0]
@@ -72,6 +74,8 @@ secondary_high:
     ldr     x1, =arch_secondary_stacks  /* stack tops, written by the boot CPU */
     ldr     x0, [x1, x19, lsl #3]
     mov     sp, x0
+    sub     x0, x0, #KSTACK_SIZE
+    msr     tpidrro_el0, x0             /* stack limit for the vectors' overflow check */
     bl      cpu_common_high
     mov     x0, x19
     bl      arch_secondary_main
@@ -222,5 +226,5 @@ early_idmap_l1:  .space 4096
 
     .section .bss.boot_stack, "aw", %nobits
     .balign 16
-boot_stack:      .space BOOT_STACK_SIZE
+boot_stack:      .space KSTACK_SIZE
 boot_stack_top:

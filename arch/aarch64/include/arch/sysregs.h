@@ -10,7 +10,13 @@
 #endif
 
 #define KERNEL_VBASE      _UL(0xffffffff80000000)   /* image virtual = physical + KERNEL_VBASE */
-#define BOOT_STACK_SIZE   16384
+/* Every CPU's kernel stack (boot CPU in .bss, others in the scratch range). The deepest
+ * path seen, a panic with a backtrace from an exception frame, uses under 2 KiB. */
+#define KSTACK_SIZE       16384
+/* Per-CPU emergency stack for reporting a kernel stack overflow (vectors.S). */
+#define EMERGENCY_STACK_SIZE 4096
+/* Flag or-ed into the vector number passed to arch_exception for an overflow. */
+#define VECTOR_STACK_OVERFLOW 0x100
 
 /* MAIR_EL1: the memory types the descriptors' AttrIndx select.
  *   0: Normal, inner+outer write-back non-transient, read+write allocate (RAM)
