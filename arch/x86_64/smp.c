@@ -107,10 +107,13 @@ void x86_ap_start(unsigned index)
 
 static void start_ap(unsigned index, uint32_t apic_id)
 {
-    uint64_t stack = frame_alloc_run(AP_STACK_FRAMES, 1, FRAME_ZERO);
+    /* The stack lives in the scratch range above an unmapped guard frame: an overflow
+     * faults, the #PF cannot be pushed, and the #DF (IST1 stack) reports it. */
+    uintptr_t guard = vm_reserve_scratch((AP_STACK_FRAMES + 1) * ARCH_FRAME_SIZE);
+    uintptr_t stack = guard + ARCH_FRAME_SIZE;
     size_t tframes = (sizeof(struct x86_cpu) + ARCH_FRAME_SIZE - 1) / ARCH_FRAME_SIZE;
     uint64_t tables = frame_alloc_run(tframes, 1, FRAME_ZERO);
-    if (!stack || !tables)
+    if (!tables || vm_map_fresh(stack, AP_STACK_FRAMES * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1))
         panic("smp: no memory for cpu %u (apic id %u)", index, apic_id);
     ap_tables[index] = arch_phys_to_virt(tables);
     cpus[index].hwid = apic_id;
@@ -118,7 +121,7 @@ static void start_ap(unsigned index, uint32_t apic_id)
     /* The trampoline page is reached through the direct map; its data words are
      * patched per AP (one AP starts at a time). */
     uint8_t *t = arch_phys_to_virt(TRAMP_PA);
-    uint64_t top = (uint64_t)(uintptr_t)arch_phys_to_virt(stack) + AP_STACK_FRAMES * ARCH_FRAME_SIZE;
+    uint64_t top = stack + AP_STACK_FRAMES * ARCH_FRAME_SIZE;
     uint64_t cr3 = read_cr3(), idx = index;
     memcpy(t + (tramp_cr3 - tramp_start), &cr3, 8);
     memcpy(t + (tramp_stack - tramp_start), &top, 8);
