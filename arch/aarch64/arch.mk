@@ -49,5 +49,16 @@ endef
 $(foreach b,$(A64_BOOTS),$(eval $(call a64_boot_rule,ktest,kernel,$(b),KTEST_TIMEOUT)))
 $(foreach b,$(A64_MATRIX),$(eval $(call a64_boot_rule,kmatrix,matrix,$(b),KMATRIX_TIMEOUT)))
 
-TEST_KERNEL_STEPS_aarch64 += $(foreach b,$(A64_BOOTS),ktest-a64-$(call a64f,$(b),1))
+# The same kernel as a raw arm64 Image (header in boot/aarch64/entry.S): QEMU boots it
+# the Linux way, with the DTB address in x0 and no DTB at the start of RAM.
+A64_IMAGE := $(KBUILD)/goheap.img
+$(A64_IMAGE): $(KBUILD)/goheap.elf
+	$(OBJCOPY) -O binary $< $@
+.PHONY: ktest-a64-image
+ktest-a64-image: kernel $(A64_IMAGE)
+	@ARCH=aarch64 KERNEL=$(A64_IMAGE) ACCEL=$(ACCEL) CPU=cortex-a72 SMP=4 MEM=512M \
+		APPEND="test=$(A64_SUITES) expect_ncpus=4 expect_dtb=x0 $(APPEND)" \
+		qemu/run-test.sh $@ $(RESULTS)/kernel-aarch64 $(KTEST_TIMEOUT)
+
+TEST_KERNEL_STEPS_aarch64 += $(foreach b,$(A64_BOOTS),ktest-a64-$(call a64f,$(b),1)) ktest-a64-image
 TEST_MATRIX_STEPS_aarch64 += $(foreach b,$(A64_MATRIX),kmatrix-a64-$(call a64f,$(b),1))

@@ -6,10 +6,13 @@
 #include <arch/paging.h>
 #include <arch/smp.h>
 #include <arch/spinlock.h>
+#include <arch_api.h>
+#include <cmdline.h>
 #include <fault.h>
 #include <frame.h>
 #include <ktest.h>
 #include <percpu.h>
+#include <string.h>
 #include <vm.h>
 #include "a64.h"
 
@@ -162,8 +165,36 @@ static void t_shootdown_irqs_masked(struct ktest *t)
     KT_EXPECT_EQ(t, arch_translate(shoot_va, &pa), 0);
 }
 
+/* ---- device tree source ------------------------------------------------------------
+ * From x0 when the loader passed it (the raw Image boot, `expect_dtb=x0`), else from the
+ * start of RAM (QEMU's ELF path). Either way it is reserved and gave the command line. */
+static void t_dtb_source(struct ktest *t)
+{
+    ktest_log("DTB at 0x%lx (%lu bytes), x0 at entry 0x%lx, RAM from 0x%lx",
+              (unsigned long)fdt.dtb_pa, (unsigned long)fdt.dtb_size,
+              (unsigned long)boot_dtb_pa, (unsigned long)fdt.mem[0].base);
+    if (boot_dtb_pa)
+        KT_EXPECT_EQ(t, fdt.dtb_pa, boot_dtb_pa);
+    else
+        KT_EXPECT_EQ(t, fdt.dtb_pa, fdt.mem[0].base);
+    const char *want = cmdline_get("expect_dtb");
+    if (want && strcmp(want, "x0") == 0)
+        KT_EXPECT(t, boot_dtb_pa != 0);
+    if (want && strcmp(want, "ram") == 0)
+        KT_EXPECT_EQ(t, boot_dtb_pa, 0);
+    struct mem_range r[64];
+    size_t n = arch_reserved(r, 64);
+    int covered = 0;
+    for (size_t i = 0; i < n; i++)
+        if (r[i].base <= fdt.dtb_pa && fdt.dtb_pa + fdt.dtb_size <= r[i].base + r[i].size)
+            covered = 1;
+    KT_EXPECT(t, covered);
+    KT_EXPECT(t, strcmp(fdt.bootargs, cmdline_raw()) == 0);
+}
+
 static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_mpidr_index),
+    KTEST_CASE(t_dtb_source),
     KTEST_CASE(t_lock_llsc),
     KTEST_CASE(t_lock_lse),
     KTEST_CASE(t_abort_decode),

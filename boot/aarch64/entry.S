@@ -13,10 +13,34 @@
 
     .section .text.boot, "ax"
     .global _start
+/* An arm64 Linux Image header, so the same image also boots as a raw binary through a
+ * Linux-style loader (QEMU loads it at RAM base + text_offset = 0x40200000 and passes
+ * the DTB in x0). Loaded as an ELF, execution starts here too. */
 _start:
+    b       start_boot                  /* code0 */
+    .long   0                           /* code1 */
+    .quad   0x200000                    /* text_offset: load 2 MiB above RAM base */
+    .quad   _image_size                 /* image_size, .bss included */
+    .quad   0x2                         /* flags: little-endian, 4 KiB pages */
+    .quad   0, 0, 0                     /* res2..res4 */
+    .ascii  "ARM\x64"                   /* magic */
+    .long   0                           /* res5 (no PE header) */
+
+start_boot:
     mov     x19, x0                     /* DTB pointer, if the loader passed one (QEMU: 0) */
     mrs     x20, CurrentEL
     lsr     x20, x20, #2                /* the EL we were entered at */
+    /* The higher half assumes virtual = physical + KERNEL_VBASE: loaded anywhere else,
+     * stop at once with a failure status (semihosting; physical addresses). */
+    adr_phys x0, _start
+    ldr     x1, =_start_phys
+    cmp     x0, x1
+    b.eq    1f
+    mov     x0, #0x18                   /* SYS_EXIT */
+    adr_phys x1, wrong_address_exit
+    hlt     #0xf000
+    b       .
+1:
     bl      el2_to_el1
     ic      iallu
     dsb     nsh
@@ -213,6 +237,9 @@ build_early_tables:
     ret
 
     .ltorg
+    .balign 8
+wrong_address_exit:
+    .quad   0x20026, 1                  /* ADP_Stopped_ApplicationExit, status 1 */
 
     .section .bss.pagetables, "aw", %nobits
     .balign 4096
