@@ -10,7 +10,7 @@ n=0; failed=0
 
 echo "KTAP version 1"
 echo "# Subtest: preload"
-echo "1..6"
+echo "1..7"
 
 # Mask the hosted panic prefix in anything echoed into the log, so a mismatch is
 # reported once (as "not ok"), not again as a panic line.
@@ -90,6 +90,10 @@ int main(void) {
 EOF
 run_pair cc_compile "cc -O2 -Wall -c cc_input.c -o cc_out.o && cc -O2 -I$top/include -I$top/tests/host -fsyntax-only $top/tests/host/test_stress.c && od -An -tx1 cc_out.o | md5sum"
 run_pair sh_pipeline "seq 1 300000 | awk '{ print (\$1 * 7919) % 10007 }' | sort -n | uniq -c | sort -k1,1nr -k2,2n | head -40; printf '%s\n' a b c | tr a-z A-Z | sed 's/B/bee/'"
+# Every standard name the library replaces (valloc, pvalloc, memalign, reallocarray,
+# errno on failure, ...), compiled here without builtins so each call is real.
+cc -O0 -fno-builtin -w -o "$work/stdnames" "$top/tests/host/preload_stdnames.c"
+run_pair std_names "./stdnames"
 run_pair python_threads "python3 -c '
 import json, threading, hashlib
 out = [None] * 4
