@@ -39,6 +39,8 @@ static int try_catch(struct arch_trap_frame *f, uint64_t addr)
 {
     if (f->vector == 8 || f->vector == 2 || f->vector == 18)
         return 0;               /* never resume double faults, NMIs, machine checks */
+    if (this_cpu()->irq_depth)
+        return 0;               /* a catch belongs to thread context, not to a handler */
     struct fault_catch *c = fault_catch_current();
     if (!c)
         return 0;
