@@ -3,7 +3,8 @@
 # semihosting exit). Usage: qemu/aarch64.sh KERNEL.elf [extra qemu args...]
 # Environment: SMP (4), MEM (512M), CPU (cortex-a72), ACCEL (tcg), EL2 (0: boot at EL1;
 # 1: -M virt,virtualization=on, entered at EL2), APPEND (kernel command line),
-# TCG_THREAD (single | multi, default single: see below). Prints the command with DRY_RUN=1.
+# TCG_THREAD (single | multi, default single: see below), GIC (2 | 3; default 2 up to 8
+# CPUs, 3 above: GICv2 addresses at most 8). Prints the command with DRY_RUN=1.
 #
 # TCG_THREAD=single runs every vCPU round-robin in one host thread; YIELD/WFE in a
 # spin loop hands over to the next vCPU at once. With one host thread per vCPU
@@ -19,7 +20,12 @@ mem=${MEM:-512M}
 cpu=${CPU:-cortex-a72}
 accel=${ACCEL:-tcg}
 thread=${TCG_THREAD:-single}
-machine="virt,gic-version=2"
+ncpu=${smp%%,*}
+gic=${GIC:-}
+if [ -z "$gic" ]; then
+  if [ "$ncpu" -gt 8 ] 2>/dev/null; then gic=3; else gic=2; fi
+fi
+machine="virt,gic-version=$gic"
 if [ "${EL2:-0}" = 1 ]; then machine="$machine,virtualization=on"; fi
 
 if [ "$accel" != tcg ]; then
@@ -29,9 +35,13 @@ if [ "$accel" != tcg ]; then
 fi
 case "$thread" in single|multi) ;; *)
   echo "qemu/aarch64.sh: TCG_THREAD=$thread: use single or multi" >&2; exit 2 ;; esac
-# GICv2 addresses at most 8 CPUs (QEMU refuses more with gic-version=2).
-if [ "$smp" -gt 8 ] 2>/dev/null; then
-  echo "qemu/aarch64.sh: SMP=$smp: the aarch64 port uses GICv2, which supports at most 8 CPUs" >&2
+case "$gic" in 2|3) ;; *) echo "qemu/aarch64.sh: GIC=$gic: use 2 or 3" >&2; exit 2 ;; esac
+if [ "$gic" = 2 ] && [ "$ncpu" -gt 8 ] 2>/dev/null; then
+  echo "qemu/aarch64.sh: SMP=$smp with GIC=2: GICv2 addresses at most 8 CPUs; use GIC=3" >&2
+  exit 2
+fi
+if [ "$ncpu" -gt 64 ] 2>/dev/null; then
+  echo "qemu/aarch64.sh: SMP=$smp: the kernel handles at most 64 CPUs (ARCH_MAX_CPUS)" >&2
   exit 2
 fi
 

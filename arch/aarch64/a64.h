@@ -26,6 +26,7 @@ struct fdt_info {
     enum psci_conduit psci;
     uint64_t uart_pa;                       /* arm,pl011 reg, 0 when absent */
     uint64_t gicd_pa, gicc_pa;              /* GICv2 distributor / CPU interface */
+    uint64_t gicr_pa, gicr_size;            /* GICv3 redistributor region */
     unsigned gic_version;                   /* 2, 3, or 0 when not found */
     char bootargs[512];
 };
@@ -43,7 +44,8 @@ void mmu_early_map(uint64_t pa, uint64_t size, uint64_t attr);
 /* Frames of the static table pool, reported to the frame allocator as reserved. */
 void mmu_early_pool_range(struct mem_range *r);
 
-/* ---- GIC (gic.c) and PSCI (psci.c) ---------------------------------------------- */
+/* ---- GIC (gic.c) and PSCI (psci_smp.c) -----------------------------------------
+ * GICv2 or GICv3, whichever the DTB names; used only for the call SGI. */
 void gic_init_distributor(void);
 void gic_init_cpu(void);
 void gic_handle_irq(void);

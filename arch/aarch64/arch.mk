@@ -18,22 +18,26 @@ KTB_stackoverflow_PANIC := kernel stack overflow
 # "sparse" boot checks dense ids there.
 KTB_sparse_APPEND_aarch64 := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,3,4,5
 
-# a64 boots: name:CPU:SMP:MEM:EL2:TCG_THREAD:extra command line word ("-" = none). Each
-# runs A64_SUITES, the foundation suites and the arch suite, unless the extra word is a
-# test= of its own (the first test= on the command line wins). The heap suites have boots of
-# their own (kernel/heap/heap.mk, run on both arches): they fill the heap arena, which
+# a64 boots: name:CPU:SMP:MEM:EL2:TCG_THREAD:GIC:extra command line word ("-" = none, or
+# the default: GICv2 up to 8 CPUs, GICv3 above). Each runs A64_SUITES, the foundation
+# suites and the arch suite, unless the extra word is a test= of its own (the first
+# test= on the command line wins). The heap suites have boots of their own (kernel/heap/heap.mk, run on both arches): they fill the heap arena, which
 # the paging and fault suites expect empty, so they do not share a boot with them.
 # TCG_THREAD=multi (one host thread per vCPU) is slow here (see qemu/aarch64.sh), so
 # only the matrix uses it, with 2 and 4 CPUs.
 A64_SUITES := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
-A64_BOOTS := el2:cortex-a72:4:512M:1:single:- a53:cortex-a53:4:512M:0:single:-
-A64_MATRIX := el2-smp8:cortex-a72:8:512M:1:single:- el2-max:max:4:512M:1:single:- \
-	a53:cortex-a53:4:512M:0:single:- a53-smp8:cortex-a53:8:512M:0:single:- \
-	max:max:4:512M:0:single:- max-nolse:max:4:512M:0:single:nolse \
-	max-smp8:max:8:512M:0:single:- mem4G:cortex-a72:4:4G:0:single:- \
-	mttcg-smp2:cortex-a72:2:512M:0:multi:- mttcg-max:max:4:512M:0:multi:- \
-	heap-max:max:4:512M:0:single:test=heap_api,heap_scav \
-	heap-el2-a53:cortex-a53:4:512M:1:single:test=heap_api,heap_scav
+A64_BOOTS := el2:cortex-a72:4:512M:1:single:-:- a53:cortex-a53:4:512M:0:single:-:- \
+	gicv3:cortex-a72:4:512M:0:single:3:-
+# smp20: GICv3; QEMU virt puts 16 CPUs in a cluster, so CPUs 16-19 have MPIDR Aff1 = 1.
+A64_MATRIX := el2-smp8:cortex-a72:8:512M:1:single:-:- el2-max:max:4:512M:1:single:-:- \
+	a53:cortex-a53:4:512M:0:single:-:- a53-smp8:cortex-a53:8:512M:0:single:-:- \
+	max:max:4:512M:0:single:-:- max-nolse:max:4:512M:0:single:-:nolse \
+	max-smp8:max:8:512M:0:single:-:- mem4G:cortex-a72:4:4G:0:single:-:- \
+	mttcg-smp2:cortex-a72:2:512M:0:multi:-:- mttcg-max:max:4:512M:0:multi:-:- \
+	gicv3-el2-max:max:8:512M:1:single:3:- \
+	smp20:cortex-a72:20:512M:0:single:3:expect_hwids=0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15,256,257,258,259 \
+	heap-max:max:4:512M:0:single:-:test=heap_api,heap_scav \
+	heap-el2-a53:cortex-a53:4:512M:1:single:-:test=heap_api,heap_scav
 a64f = $(word $(2),$(subst :, ,$(1)))
 
 # $(1) = step prefix, $(2) = results subdir, $(3) = spec, $(4) = timeout variable
@@ -42,8 +46,8 @@ define a64_boot_rule
 $(1)-a64-$(call a64f,$(3),1): kernel
 	@ARCH=aarch64 KERNEL=$$(KELF) ACCEL=$$(ACCEL) CPU=$(call a64f,$(3),2) \
 		SMP=$(call a64f,$(3),3) MEM=$(call a64f,$(3),4) EL2=$(call a64f,$(3),5) \
-		TCG_THREAD=$(call a64f,$(3),6) \
-		APPEND="$(filter-out -,$(call a64f,$(3),7)) test=$(A64_SUITES) expect_ncpus=$(call a64f,$(3),3) $$(APPEND)" \
+		TCG_THREAD=$(call a64f,$(3),6) GIC=$(filter-out -,$(call a64f,$(3),7)) \
+		APPEND="$(filter-out -,$(call a64f,$(3),8)) test=$(A64_SUITES) expect_ncpus=$(call a64f,$(3),3) $$(APPEND)" \
 		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-aarch64 $$($(4))
 endef
 $(foreach b,$(A64_BOOTS),$(eval $(call a64_boot_rule,ktest,kernel,$(b),KTEST_TIMEOUT)))

@@ -61,7 +61,9 @@ void arch_early_init(void)
            arch_have_lse ? "LSE" : "LL/SC", fdt.psci == PSCI_SMC ? "smc" : "hvc");
     printk("aarch64: DTB at 0x%lx (%lu bytes), %u cpus, GICv%u at 0x%lx/0x%lx, PL011 at 0x%lx\n",
            (unsigned long)fdt.dtb_pa, (unsigned long)fdt.dtb_size, fdt.ncpu, fdt.gic_version,
-           (unsigned long)fdt.gicd_pa, (unsigned long)fdt.gicc_pa, (unsigned long)fdt.uart_pa);
+           (unsigned long)fdt.gicd_pa,
+           (unsigned long)(fdt.gic_version == 3 ? fdt.gicr_pa : fdt.gicc_pa),
+           (unsigned long)fdt.uart_pa);
     arch_irq_enable();          /* only the call SGI is enabled at the GIC */
 }
 

@@ -113,9 +113,12 @@ static void finish_node(struct node *st, int depth)
             fdt.gic_version = 2;
             fdt.gicd_pa = cells(n->reg, ac);
             fdt.gicc_pa = cells(n->reg + stride, ac);
-        } else if (compat_has(n->compat, n->compatlen, "arm,gic-v3")) {
+        } else if (compat_has(n->compat, n->compatlen, "arm,gic-v3") &&
+                   n->reglen >= 2 * stride) {
             fdt.gic_version = 3;
             fdt.gicd_pa = cells(n->reg, ac);
+            fdt.gicr_pa = cells(n->reg + stride, ac);       /* first redistributor region */
+            fdt.gicr_size = cells(n->reg + stride + 4 * ac, sc);
         }
     }
 }

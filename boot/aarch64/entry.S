@@ -146,6 +146,14 @@ el2_to_el1:
     msr     vmpidr_el2, x0
     ldr     x0, =CPTR_EL2_RES1
     msr     cptr_el2, x0
+    mrs     x0, id_aa64pfr0_el1
+    ubfx    x0, x0, #24, #4             /* GIC: a GICv3 system register interface? */
+    cbz     x0, 2f
+    mov     x0, #(ICC_SRE_EL2_SRE | ICC_SRE_EL2_ENABLE)
+    msr     S3_4_C12_C9_5, x0           /* ICC_SRE_EL2: EL1 may use ICC_* registers */
+    isb
+    msr     S3_4_C12_C11_0, xzr         /* ICH_HCR_EL2: no virtual interrupts */
+2:
     msr     hstr_el2, xzr
     msr     vttbr_el2, xzr
     ldr     x0, =SCTLR_MMU_OFF

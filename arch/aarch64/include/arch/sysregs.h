@@ -70,6 +70,10 @@
 #define SPSR_EL1H_MASKED  0x3c5
 #define CPTR_EL2_RES1     0x33ff
 #define CNTHCTL_EL1_ACCESS 0x3
+/* ICC_SRE_EL2 (GICv3 only): SRE (system registers at EL2) and Enable (EL1 may set its
+ * own ICC_SRE_EL1.SRE). */
+#define ICC_SRE_EL2_SRE    (_UL(1) << 0)
+#define ICC_SRE_EL2_ENABLE (_UL(1) << 3)
 
 /* Page-table descriptors, 4 KiB granule. */
 #define PTE_VALID         (_UL(1) << 0)
