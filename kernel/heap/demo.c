@@ -286,8 +286,12 @@ static void memstats_table(void)
     printk("=======================================================================\n");
 }
 
+unsigned kbench_run(void);     /* bench/kernel/kbench.c */
+
 unsigned kernel_run_demo(void)
 {
+    if (cmdline_get("bench"))
+        return kbench_run();
     const char *secs = cmdline_get("demo_secs");
     unsigned s = 0;
     for (; secs && *secs >= '0' && *secs <= '9'; secs++)

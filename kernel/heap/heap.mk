@@ -72,3 +72,13 @@ lib: $(KHEAP_LIB)
 $(KHEAP_LIB): $(KHEAP_LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $(KHEAP_LIB_OBJS)
+
+# ---- `make bench` (bench-kernel): one boot per arch with `bench` on the command line;
+# the report lands in $(BUILD)/bench/kernel-<arch>.txt (summarised in
+# bench/kernel/RESULTS.md).
+BENCH_STEPS += bench-kernel
+.PHONY: bench-kernel
+bench-kernel: deps kernel
+	@mkdir -p $(BUILD)/bench
+	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="bench $(APPEND)" \
+		qemu/run.sh $(KELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'

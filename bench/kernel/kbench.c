@@ -1,0 +1,220 @@
+/* bench/kernel/kbench.c: kernel benchmarks (`make bench-kernel ARCH=...`, a boot with
+ * `bench` on the command line): goheap against the baseline first-fit global-lock
+ * allocator (kernel/heap/baseline.c) in the same boot: malloc+free pairs by size,
+ * refills, large objects, page-cache hit vs miss, 1..N CPU scaling, remote vs local
+ * free. Times in ns from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. */
+#include <arch/cpu.h>
+#include <arch/timer.h>
+#include <goheap.h>
+#include <kexit.h>
+#include <percpu.h>
+#include <printk.h>
+#include <smp.h>
+
+#include <kheap.h>
+
+unsigned kbench_run(void);
+
+typedef void *(*alloc_fn)(size_t);
+typedef void (*free_fn)(void *);
+static const struct { const char *name; alloc_fn a; free_fn f; } allocs[2] = {
+    { "goheap", goheap_malloc, goheap_free },
+    { "firstfit", baseline_malloc, baseline_free },
+};
+
+#define PAIRS 20000
+#define MANY 4096
+static void *many[MAX_CPUS][MANY];
+
+/* Best of REPEAT runs: TCG and the other processes on the host add noise upward only. */
+#define REPEAT 5
+
+static uint64_t ns_pairs(unsigned k, size_t sz, unsigned n)
+{
+    for (unsigned i = 0; i < 64; i++)                   /* warm up */
+        allocs[k].f(allocs[k].a(sz));
+    uint64_t best = ~0ull;
+    for (unsigned r = 0; r < REPEAT; r++) {
+        uint64_t t0 = arch_nanotime();
+        for (unsigned i = 0; i < n; i++) {
+            void *p = allocs[k].a(sz);
+            *(volatile char *)p = 1;
+            allocs[k].f(p);
+        }
+        uint64_t dt = arch_nanotime() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    return best * 10 / n;                               /* tenths of ns */
+}
+
+/* A fragmented heap: 4096 live objects of random sizes (16 B .. 2 KiB) with every
+ * other one freed, then pairs of random sizes: first fit walks its free list. */
+static uint64_t ns_fragmented(unsigned k)
+{
+    uint64_t rng = 12345;
+    for (unsigned i = 0; i < MANY; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        many[0][i] = allocs[k].a(16 + (size_t)((rng >> 33) % 2032));
+    }
+    for (unsigned i = 0; i < MANY; i += 2)
+        allocs[k].f(many[0][i]);
+    uint64_t best = ~0ull;
+    for (unsigned r = 0; r < REPEAT; r++) {
+        uint64_t t0 = arch_nanotime();
+        for (unsigned i = 0; i < PAIRS / 4; i++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            void *p = allocs[k].a(16 + (size_t)((rng >> 33) % 2032));
+            *(volatile char *)p = 1;
+            allocs[k].f(p);
+        }
+        uint64_t dt = arch_nanotime() - t0;
+        if (dt < best)
+            best = dt;
+    }
+    for (unsigned i = 1; i < MANY; i += 2)
+        allocs[k].f(many[0][i]);
+    return best * 10 / (PAIRS / 4);
+}
+
+static void pr(const char *what, uint64_t g10, uint64_t b10)
+{
+    printk("bench: %-34s goheap %6llu.%01llu ns   firstfit %6llu.%01llu ns\n", what,
+           (unsigned long long)(g10 / 10), (unsigned long long)(g10 % 10),
+           (unsigned long long)(b10 / 10), (unsigned long long)(b10 % 10));
+}
+
+/* Allocate MANY objects (spans refill as they fill), then free them. */
+static uint64_t ns_refill(unsigned k, size_t sz, unsigned cpu)
+{
+    uint64_t t0 = arch_nanotime();
+    for (unsigned i = 0; i < MANY; i++)
+        many[cpu][i] = allocs[k].a(sz);
+    uint64_t dt = arch_nanotime() - t0;
+    for (unsigned i = 0; i < MANY; i++)
+        allocs[k].f(many[cpu][i]);
+    return dt * 10 / MANY;
+}
+
+/* Scaling: every active CPU does SCALE_PAIRS pairs after a common barrier; the
+ * throughput is total pairs over the wall time from the first start to the last end. */
+#define SCALE_PAIRS 100000
+struct scale_arg {
+    unsigned k, active;
+    uint64_t start[MAX_CPUS], end[MAX_CPUS];
+    struct smp_barrier bar;
+};
+
+static void scale_worker(unsigned cpu, void *p)
+{
+    struct scale_arg *a = p;
+    smp_barrier_wait(&a->bar);
+    if (cpu < a->active) {
+        a->start[cpu] = arch_nanotime();
+        for (unsigned i = 0; i < SCALE_PAIRS; i++) {
+            void *x = allocs[a->k].a(64 + (i & 3) * 16);
+            *(volatile char *)x = 1;
+            allocs[a->k].f(x);
+        }
+        a->end[cpu] = arch_nanotime();
+    }
+    smp_barrier_wait(&a->bar);
+}
+
+struct xfree_arg { unsigned k, remote; uint64_t ns; struct smp_barrier bar; };
+
+static void xfree_worker(unsigned cpu, void *p)
+{
+    struct xfree_arg *a = p;
+    if (cpu == 0)
+        for (unsigned i = 0; i < MANY; i++)
+            many[0][i] = allocs[a->k].a(64);
+    smp_barrier_wait(&a->bar);
+    if (cpu == (a->remote ? 1u : 0u)) {
+        uint64_t t0 = arch_nanotime();
+        for (unsigned i = 0; i < MANY; i++)
+            allocs[a->k].f(many[0][i]);
+        a->ns = (arch_nanotime() - t0) * 10 / MANY;
+    }
+    smp_barrier_wait(&a->bar);
+}
+
+unsigned kbench_run(void)
+{
+    kheap_init();
+    if (baseline_init(64u << 20)) {
+        printk("bench: cannot map the baseline's 64 MiB\n");
+        return KEXIT_FAIL;
+    }
+    unsigned n = cpus_online();
+    printk("bench: %s, %u CPUs; ns per operation (mean)\n", ARCH_NAME, n);
+    static const size_t sizes[] = { 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 32768 };
+    char what[64];
+    /* What pinning costs here: goheap's pin/unpin is pushf+cli / sti. */
+    uint64_t best = ~0ull;
+    for (unsigned r = 0; r < REPEAT; r++) {
+        uint64_t t1 = arch_nanotime();
+        for (unsigned i = 0; i < PAIRS; i++) {
+            arch_irqflags_t f = arch_irq_save();
+            __asm__ volatile("" ::: "memory");
+            arch_irq_restore(f);
+        }
+        uint64_t dt = arch_nanotime() - t1;
+        best = dt < best ? dt : best;
+    }
+    pr("interrupt mask+restore (one pin)", best * 10 / PAIRS, 0);
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintk(what, sizeof what, "malloc+free pair, %zu B", sizes[i]);
+        pr(what, ns_pairs(0, sizes[i], PAIRS), ns_pairs(1, sizes[i], PAIRS));
+    }
+    pr("pair of random 16..2048 B, fragmented", ns_fragmented(0), ns_fragmented(1));
+    pr("refill: 4096 live mallocs of 64 B", ns_refill(0, 64, 0), ns_refill(1, 64, 0));
+    pr("refill: 4096 live mallocs of 1 KiB", ns_refill(0, 1024, 0), ns_refill(1, 1024, 0));
+    pr("large pair, 64 KiB (page cache hit)", ns_pairs(0, 64u << 10, 2000),
+       ns_pairs(1, 64u << 10, 2000));
+    pr("large pair, 1 MiB", ns_pairs(0, 1u << 20, 500), ns_pairs(1, 1u << 20, 500));
+    /* Page-cache miss: flush this CPU's caches before every large pair. */
+    uint64_t t0 = arch_nanotime();
+    for (unsigned i = 0; i < 500; i++) {
+        goheap_flush();
+        goheap_free(goheap_malloc(64u << 10));
+    }
+    uint64_t miss = (arch_nanotime() - t0) * 10 / 500;
+    t0 = arch_nanotime();
+    for (unsigned i = 0; i < 500; i++)
+        goheap_flush();
+    uint64_t flush = (arch_nanotime() - t0) * 10 / 500;
+    pr("large pair, 64 KiB (page cache miss)", miss > flush ? miss - flush : 0, 0);
+    static struct scale_arg sa;
+    for (unsigned k = 0; k < 2; k++)
+        for (unsigned act = 1; act <= n; act *= 2) {
+            sa.k = k;
+            sa.active = act;
+            smp_barrier_init(&sa.bar, n);
+            smp_run_all(scale_worker, &sa);
+            uint64_t first = ~0ull, last = 0;
+            for (unsigned c = 0; c < act; c++) {
+                first = sa.start[c] < first ? sa.start[c] : first;
+                last = sa.end[c] > last ? sa.end[c] : last;
+            }
+            uint64_t kops = last > first ? (uint64_t)act * SCALE_PAIRS * 1000000ull / (last - first) : 0;
+            printk("bench: scaling %-9s %u CPU(s): %6llu k pairs/s total\n", allocs[k].name, act,
+                   (unsigned long long)kops);
+        }
+    if (n >= 2) {
+        static struct xfree_arg xa;
+        uint64_t r[2][2];
+        for (unsigned k = 0; k < 2; k++)
+            for (unsigned rem = 0; rem < 2; rem++) {
+                xa.k = k;
+                xa.remote = rem;
+                smp_barrier_init(&xa.bar, n);
+                smp_run_all(xfree_worker, &xa);
+                r[k][rem] = xa.ns;
+            }
+        pr("free of 64 B, local (allocating CPU)", r[0][0], r[1][0]);
+        pr("free of 64 B, remote (another CPU)", r[0][1], r[1][1]);
+    }
+    printk("bench: done\n");
+    return KEXIT_PASS;
+}
