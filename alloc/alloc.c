@@ -111,15 +111,19 @@ void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
         goheap_pin_t pin;
         goheap_sys_pin(&pin);
         goheap_sys_unpin(pin);
-        if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+            goheap_sys_nomem();
             return 0;
+        }
     }
     void *p = alloc_once(size, flags, align, pc);
     if (gh_unlikely(!p)) {
         gh_last_resort();
         p = alloc_once(size, flags, align, pc);
     }
-    if (gh_unlikely(gh_knobs.allocfreetrace) && p)
+    if (gh_unlikely(!p))
+        goheap_sys_nomem();
+    else if (gh_unlikely(gh_knobs.allocfreetrace))
         gh_trace("alloc", (uintptr_t)p, size, pc);
     gh_after_slow();
     return p;

@@ -20,7 +20,7 @@ extern uint8_t gh_spc8[4][129];
 /* The table goheap_malloc's fast path reads: gh_spc8[GH_TAB_SCAN], or all zeros in
  * instrumented mode (span class 0 is never cached, so every malloc misses to the
  * slow path, which costs the fast path no extra test). */
-extern uint8_t gh_fastspc8[129];
+extern uint8_t gh_fastspc8[129], gh_fastspc128[249];
 extern uint8_t gh_spc128[4][249];
 
 /* Allocation entry behind every public allocation function. align is a power of two
@@ -34,7 +34,7 @@ void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
 /* Free of slot idx of a span this (pinned) CPU owns, outside its cached word; unpins. */
-void gh_free_owned(struct mspan *s, uint32_t idx, goheap_pin_t pin);
+void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin);
 size_t gh_usable_size(uintptr_t a);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */

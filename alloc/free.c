@@ -37,12 +37,23 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     c->nfree[s->spc]++;
 }
 
-GH_NOINLINE void gh_free_owned(struct mspan *s, uint32_t idx, goheap_pin_t pin) {
-    unsigned w = idx >> 6;
+GH_NOINLINE void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
+    if (a >= s->limit)
+        gh_bad_free("invalid free of an interior pointer", a, s);
+    int32_t idx = gh_span_objindex(s, a - s->base);
+    if (idx < 0)
+        gh_bad_free("invalid free of an interior pointer", a, s);
+    unsigned w = (unsigned)idx >> 6;
     uint64_t m = 1ull << (idx & 63);
-    if (!(s->allocBits[w] & m))
-        gh_bad_free("double free", s->base + (uintptr_t)idx * s->elemsize, s);
-    s->allocBits[w] &= ~m;
+    if (w == s->curword) { /* not reached for valid pointers (the fast path took it) */
+        if (s->cache & m)
+            gh_bad_free("double free", a, s);
+        s->cache |= m;
+    } else {
+        if (!(s->allocBits[w] & m))
+            gh_bad_free("double free", a, s);
+        s->allocBits[w] &= ~m;
+    }
     s->needzero = 1;
     s->nfreehint++; /* refill's measure of a parked span's room */
     (*s->nfree_ctr)++;

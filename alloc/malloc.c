@@ -56,7 +56,7 @@ unsigned gh_ncpu;
 int gh_inited;
 uint8_t gh_spc8[4][129];
 uint8_t gh_spc128[4][249];
-uint8_t gh_fastspc8[129];
+uint8_t gh_fastspc8[129], gh_fastspc128[249];
 
 /* Hosted Linux sets 16 GiB (valgrind refuses single mappings of 64 GiB and more);
  * the kernel sets >= 1 TiB. */
@@ -78,6 +78,8 @@ static void build_tables(void) {
     }
     for (unsigned i = 0; i < 129; i++)
         gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
+    for (unsigned i = 0; i < 249; i++)
+        gh_fastspc128[i] = gh_knobs.slowmode ? 0 : gh_spc128[GH_TAB_SCAN][i];
 }
 
 int goheap_init(const struct goheap_config *cfg) {
@@ -117,10 +119,18 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
 }
 
 void *goheap_malloc(size_t size) {
-    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8)) {
-        unsigned spc = gh_fastspc8[(size + 7) >> 3];
+    unsigned spc;
+    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8))
+        spc = gh_fastspc8[(size + 7) >> 3];
+    else if (size <= GOHEAP_MAX_SMALL_SIZE)
+        spc = gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7];
+    else
+        return gh_malloc_slow(size);
+    {
         goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
+        unsigned cpu = goheap_sys_pin_fast(&pin);
+        if (gh_unlikely((int)cpu < 0)) /* GOHEAP_PIN_FAILED; a sign test is one instruction */
+            return gh_malloc_slow(size);
         struct mcache *c = gh_fast.caches[cpu];
         struct mspan *s = c->alloc[spc];
         uint64_t cache = s->cache;
@@ -142,8 +152,10 @@ void *goheap_malloc_flags(size_t size, unsigned flags) {
 
 void *goheap_calloc(size_t nmemb, size_t size) {
     size_t total;
-    if (__builtin_mul_overflow(nmemb, size, &total))
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        goheap_sys_nomem();
         return 0;
+    }
     return gh_alloc(total, GOHEAP_ZERO, 0, (uintptr_t)__builtin_return_address(0));
 }
 
@@ -177,15 +189,18 @@ void goheap_free(void *p) {
     if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed))) {
         struct mspan *s = gh_fast.spans[pg];
         goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu) &&
-            gh_likely(a < s->limit)) {
-            uint64_t prod = (uint64_t)(a - s->base) * s->divmul;
-            uint32_t idx = (uint32_t)(prod >> 32);
+        /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
+        unsigned cpu = goheap_sys_pin_fast(&pin);
+        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
+            /* Offsets from the cached word: inside it iff off < wordspan (which also
+             * keeps out the tail past the last slot); exact iff the low half of the
+             * product is below divmul (mspan.h). */
+            uintptr_t off = a - s->wordbase;
+            uint64_t prod = (uint64_t)off * s->divmul;
+            if (gh_unlikely(off >= s->wordspan))
+                return gh_free_owned(s, a, pin); /* another word, or parked: a tail call */
             if (gh_likely((uint32_t)prod < s->divmul)) {
-                uint64_t m = 1ull << (idx & 63);
-                if (gh_unlikely((idx >> 6) != s->curword))
-                    return gh_free_owned(s, idx, pin); /* another word, or parked: a tail call */
+                uint64_t m = 1ull << (prod >> 32);
                 if (gh_likely(!(s->cache & m))) {
                     s->cache |= m;
                     s->needzero = 1;
@@ -233,8 +248,10 @@ void *goheap_realloc(void *p, size_t n) {
 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {
     size_t total;
-    if (__builtin_mul_overflow(nmemb, size, &total))
+    if (__builtin_mul_overflow(nmemb, size, &total)) {
+        goheap_sys_nomem();
         return 0;
+    }
     return goheap_realloc(p, total);
 }
 

@@ -50,6 +50,7 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
             goto take;
         /* 2. full: park it; it stays ours */
         s->curword = GH_NO_WORD;
+        s->wordspan = 0;
         s->nfreehint = 0;
         c->alloc[spc] = &gh_emptyspan;
         gh_list_push_back(pl, s);

@@ -10,6 +10,8 @@ static void load_word(struct mspan *s, unsigned w) {
     s->curword = w;
     s->cache = ~s->allocBits[w] & gh_span_valid(s, w);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
+    unsigned n = s->nelems - w * 64u;
+    s->wordspan = (uintptr_t)(n > 64 ? 64 : n) * s->elemsize;
 }
 
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero) {

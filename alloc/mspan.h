@@ -63,6 +63,7 @@ struct mspan {
     /* ---- line 1: the owner's allocation state, written by every malloc ---- */
     uint64_t cache GH_ALIGNED(GH_CACHELINE); /* free slots of word curword (1 = free) */
     uintptr_t wordbase;     /* address of slot curword * 64 */
+    uintptr_t wordspan;     /* bytes of valid slots from wordbase (0 when no word) */
     uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
     uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
     uint8_t needzero;       /* 1: free slots may hold old data */

@@ -75,6 +75,17 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   without waiting for those. Caller: unpinned, no goheap lock held. Used to flush
  *   every CPU's cache (free_os_memory, last resort).
  *
+ * goheap_sys_pin_fast (inline, optional): like pin, but may return GOHEAP_PIN_FAILED
+ *   instead of doing anything slow (e.g. handing a new thread its slot); the core
+ *   then takes its slow path, which pins with goheap_sys_pin. Used only by the
+ *   malloc/free fast paths, so that they contain no call. A platform that defines
+ *   GOHEAP_SYS_HAVE_PIN_FAST provides it; otherwise it is goheap_sys_pin.
+ *
+ * goheap_sys_nomem (inline, optional): called when a malloc-family call is about to
+ *   return NULL for lack of memory or an impossible size; the hosted build sets
+ *   errno = ENOMEM there, so its LD_PRELOAD names can be plain aliases of goheap_*.
+ *   Defined when GOHEAP_SYS_HAVE_NOMEM is; otherwise a no-op.
+ *
  * goheap_sys_poll (inline): called by the core, pinned on `cpu`, at the start of
  *   every cache refill (a safe point: no per-CPU state in flight). A platform whose
  *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
@@ -85,6 +96,13 @@ static inline unsigned goheap_sys_pin(goheap_pin_t *saved);
 static inline void goheap_sys_unpin(goheap_pin_t saved);
 void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg);
 static inline void goheap_sys_poll(unsigned cpu);
+#define GOHEAP_PIN_FAILED (~0u)
+#ifndef GOHEAP_SYS_HAVE_NOMEM
+static inline void goheap_sys_nomem(void) {}
+#endif
+#ifndef GOHEAP_SYS_HAVE_PIN_FAST
+static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_sys_pin(saved); }
+#endif
 
 /* ---- Locks (inline) -------------------------------------------------------------
  * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking and

@@ -13,6 +13,7 @@ GOHEAP_HOST_OBJS := $(patsubst %.c,$(HBUILD)/goheap/%.o,$(GOHEAP_HOST_SRCS))
 GOHEAP_STATIC_OBJS := $(patsubst %.c,$(HBUILD)/goheap-static/%.o,$(GOHEAP_HOST_SRCS))
 GOHEAP_SHIM_OBJ := $(HBUILD)/goheap/hosted/preload.o
 
+GOHEAP_COMMA := ,
 .PHONY: host-lib
 host-lib: $(HBUILD)/libgoheap.a $(HBUILD)/libgoheap.so
 
@@ -29,7 +30,13 @@ $(HBUILD)/libgoheap.a: $(GOHEAP_STATIC_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The hot standard names are aliases of the goheap_* entry points (no wrapper call).
+GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
+	realloc=goheap_realloc reallocarray=goheap_reallocarray \
+	malloc_usable_size=goheap_usable_size
+
 $(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ)
-	$(HOSTCC) -shared -pthread -Wl,-z,nodelete -o $@ $^
+	$(HOSTCC) -shared -pthread -Wl,-z,nodelete $(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) \
+		-o $@ $^
 
 -include $(wildcard $(HBUILD)/goheap/*/*.d $(HBUILD)/goheap-static/*/*.d)

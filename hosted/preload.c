@@ -1,5 +1,8 @@
 /* hosted/preload.c: the standard allocation names for the LD_PRELOAD library
- * (build/host/libgoheap.so), with errno set as C and POSIX say. */
+ * (build/host/libgoheap.so), with errno set as C and POSIX say. malloc, free, calloc,
+ * realloc, reallocarray and malloc_usable_size are linker aliases of the goheap_*
+ * functions (hosted/hosted.mk: --defsym; the core sets errno through
+ * goheap_sys_nomem), so they cost no extra call; the aligned variants are here. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <stddef.h>
@@ -11,40 +14,11 @@
 /* valloc/pvalloc use the hardware page, like glibc. */
 #define SHIM_PAGE 4096u
 
-EXPORT void *malloc(size_t n) {
-    void *p = goheap_malloc(n);
-    if (!p)
-        errno = ENOMEM;
-    return p;
-}
-
-EXPORT void free(void *p) { goheap_free(p); }
-
-EXPORT void *calloc(size_t n, size_t sz) {
-    void *p = goheap_calloc(n, sz);
-    if (!p)
-        errno = ENOMEM;
-    return p;
-}
-
-EXPORT void *realloc(void *p, size_t n) {
-    void *q = goheap_realloc(p, n);
-    if (!q && n)
-        errno = ENOMEM;
-    return q;
-}
-
-EXPORT void *reallocarray(void *p, size_t n, size_t sz) {
-    size_t t;
-    if (__builtin_mul_overflow(n, sz, &t)) {
-        errno = ENOMEM;
-        return 0;
-    }
-    return realloc(p, t);
-}
-
 EXPORT int posix_memalign(void **out, size_t align, size_t n) {
-    return goheap_posix_memalign(out, align, n);
+    int saved = errno; /* POSIX: reports through the return value, errno untouched */
+    int r = goheap_posix_memalign(out, align, n);
+    errno = saved;
+    return r;
 }
 
 static void *aligned(size_t align, size_t n) {
@@ -83,5 +57,3 @@ EXPORT void *pvalloc(size_t n) {
     }
     return aligned(SHIM_PAGE, r ? r : SHIM_PAGE);
 }
-
-EXPORT size_t malloc_usable_size(void *p) { return goheap_usable_size(p); }

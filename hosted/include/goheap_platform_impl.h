@@ -5,6 +5,7 @@
 #ifndef GOHEAP_PLATFORM_IMPL_H
 #define GOHEAP_PLATFORM_IMPL_H
 
+#include <errno.h>
 #include <stdatomic.h>
 #include <stdint.h>
 
@@ -58,6 +59,15 @@ static inline unsigned goheap_sys_pin(goheap_pin_t *saved) {
     return goheap_hosted_ret;
 }
 
+/* The fast paths' pin: a thread that has no slot yet fails here (GOHEAP_PIN_FAILED ==
+ * GOHEAP_HOSTED_NO_SLOT) and the core's slow path pins it properly. Never an overflow
+ * slot, so unpin(0) folds away. */
+#define GOHEAP_SYS_HAVE_PIN_FAST 1
+static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) {
+    *saved = 0;
+    return goheap_hosted_slot;
+}
+
 static inline void goheap_sys_unpin(goheap_pin_t saved) {
     if (__builtin_expect(saved != 0, 0))
         goheap_hosted_unpin_slow(saved);
@@ -72,6 +82,10 @@ static inline void goheap_sys_lock(goheap_lock_t *l) {
 static inline void goheap_sys_unlock(goheap_lock_t *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
+
+/* errno as C and POSIX want it for malloc, calloc, realloc & co. */
+#define GOHEAP_SYS_HAVE_NOMEM 1
+static inline void goheap_sys_nomem(void) { errno = ENOMEM; }
 
 /* Runs cache flushes that goheap_sys_each_cpu queued for this slot's thread. */
 static inline void goheap_sys_poll(unsigned cpu) {
