@@ -1,6 +1,7 @@
 /* tests/kernel/test_frame.c: the physical frame allocator: single frames, zeroing,
  * contiguous runs, and exhaustion on every CPU at once with a duplicate check. */
 #include <arch/paging.h>
+#include <arch_api.h>
 #include <frame.h>
 #include <ktest.h>
 #include <percpu.h>
@@ -18,6 +19,29 @@ static void t_counters(struct ktest *t)
         sum += s.cached_cpu[i];
     KT_EXPECT_EQ(t, sum, s.cached);
     KT_EXPECT(t, s.max_pa >= s.total * ARCH_FRAME_SIZE);
+}
+
+/* The firmware map as the arch hands it over: sorted, disjoint, frame-aligned, no
+ * empty entries; and the reservations cover the kernel image. */
+static void t_memmap(struct ktest *t)
+{
+    static struct mem_range r[128];
+    size_t n = arch_memmap(r, 128);
+    KT_ASSERT(t, n > 0);
+    for (size_t i = 0; i < n; i++) {
+        KT_EXPECT(t, r[i].size > 0);
+        KT_EXPECT_EQ(t, (r[i].base | r[i].size) & (ARCH_FRAME_SIZE - 1), 0);
+        if (i)
+            KT_EXPECT(t, r[i].base > r[i - 1].base + r[i - 1].size - 1);
+    }
+    extern char _kernel_start[], _kernel_end[];
+    uint64_t ks = arch_virt_to_phys(_kernel_start), ke = arch_virt_to_phys(_kernel_end);
+    size_t nres = arch_reserved(r, 128);
+    int covered = 0;
+    for (size_t i = 0; i < nres; i++)
+        if (r[i].base <= ks && r[i].base + r[i].size >= ke)
+            covered = 1;
+    KT_EXPECT(t, covered);
 }
 
 static void t_single(struct ktest *t)
@@ -133,6 +157,19 @@ static void t_exhaust_all_cpus(struct ktest *t)
         total += e.got[i];
     ktest_log("%u cpus took %llu frames (%llu MiB) until exhausted", ktest_ncpus(),
               (unsigned long long)total, (unsigned long long)(total >> 8));
+    /* No reserved frame was handed out (frame 0, low memory, the kernel image...). */
+    static struct mem_range res[64];
+    size_t nres = arch_reserved(res, 64);
+    KT_EXPECT(t, !(e.seen[0] & 1));
+    for (size_t i = 0; i < nres; i++)
+        for (uint64_t pa = res[i].base; pa < res[i].base + res[i].size; pa += ARCH_FRAME_SIZE) {
+            uint64_t f = pa / ARCH_FRAME_SIZE;
+            if (f / 64 < e.nwords && (e.seen[f / 64] >> (f % 64)) & 1) {
+                ktest_fail(t, __FILE__, __LINE__, "reserved frame 0x%llx was handed out",
+                           (unsigned long long)pa);
+                break;
+            }
+        }
     KT_EXPECT_EQ(t, e.free_at_empty, 0);
     KT_EXPECT_EQ(t, total, e.free_before);
     KT_EXPECT_EQ(t, frame_free_count(), e.free_before);
@@ -143,6 +180,7 @@ static void t_exhaust_all_cpus(struct ktest *t)
 
 static const struct ktest_case frame_cases[] = {
     KTEST_CASE(t_counters),
+    KTEST_CASE(t_memmap),
     KTEST_CASE(t_single),
     KTEST_CASE(t_zeroed),
     KTEST_CASE(t_runs),
