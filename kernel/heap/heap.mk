@@ -13,15 +13,16 @@ endif
 
 # ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
 # KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*; SMP defaults to $(SMP) (4).
-KHEAP_BOOTS := api stress oom scav efence
+KHEAP_BOOTS := api stress oom scav efence knobs
 # The boots registered in `make test` (all of KHEAP_BOOTS once they pass).
-KHEAP_PASSING := api oom scav efence
+KHEAP_PASSING := api oom scav efence knobs
 KHB_api_APPEND    := test=heap_api
 KHB_stress_APPEND := test=heap_stress
 KHB_oom_APPEND    := test=heap_oom
 KHB_oom_MEM       := 64M
 KHB_scav_APPEND   := test=heap_scav
 KHB_efence_APPEND := test=heap_efence goheap=efence=1
+KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
 KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free
 # The long stress run for `make test-matrix`: 1M operations per CPU.

@@ -86,9 +86,18 @@ static void *make(struct ktest *t, uint64_t *rng, size_t *sizep)
 
 static void drop(struct ktest *t, void *p, size_t sz)
 {
-    if (!hu_check(p, sz))
+    if (!hu_check(p, sz)) {
         ktest_fail(t, __FILE__, __LINE__, "cpu %u: cookie of %p (size %zu) damaged", cpu_index(),
                    p, sz);
+        if (sz < 16) {      /* a tiny object: show its 16 B block */
+            const uint8_t *b = (const uint8_t *)((uintptr_t)p & ~(uintptr_t)15);
+            uint8_t want = (uint8_t)hu_cookie((uintptr_t)p, sz);
+            ktest_log("block %p: %02x %02x %02x %02x %02x %02x %02x %02x  %02x %02x %02x %02x "
+                      "%02x %02x %02x %02x; byte 0 of the object should be %02x", b, b[0], b[1],
+                      b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+                      b[14], b[15], want);
+        }
+    }
     goheap_free(p);
 }
 

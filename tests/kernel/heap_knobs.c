@@ -1,0 +1,79 @@
+/* tests/kernel/heap_knobs.c: the GODEBUG-style knobs reach goheap from the kernel
+ * command line (boot: goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager) and do
+ * what they say: every 4th allocation is guarded (its one-byte overflow faults),
+ * scavenge=eager releases a freed large object at once, memlimit sets the soft limit.
+ * Skipped (not passed) when booted without those knobs. The same boot runs heap_api
+ * under debug=2 (lock-rank checks and validation). */
+#include <arch/paging.h>
+#include <goheap.h>
+#include <ktest.h>
+#include <printk.h>
+
+#include "heap_util.h"
+#include "knobs.h"      /* the core's parsed knobs */
+
+size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);   /* alloc/efence.c */
+
+static void poke(void *p) { *(volatile uint8_t *)p = 0x41; }
+
+static void t_parsed(struct ktest *t)
+{
+    if (!gh_knobs.guardrate)
+        KT_SKIP(t, "boot with goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager");
+    KT_EXPECT_EQ(t, gh_knobs.guardrate, 4);
+    KT_EXPECT_EQ(t, gh_knobs.debug, 2);
+    KT_EXPECT_EQ(t, gh_knobs.scavenge_eager, 1);
+    KT_EXPECT_EQ(t, goheap_set_memory_limit(-1), 256ll << 20);
+}
+
+static void t_guardrate(struct ktest *t)
+{
+    if (gh_knobs.guardrate != 4)
+        KT_SKIP(t, "boot with goheap=guardrate=4");
+    void *p[64];
+    unsigned guarded = 0;
+    for (unsigned i = 0; i < 64; i++) {
+        p[i] = goheap_malloc(4096);
+        KT_ASSERT(t, p[i] != 0);
+        /* goheap names guarded objects; each ends at a page end before an unmapped
+         * guard page, so one byte past it faults. */
+        char rep[200], want[64];
+        snprintk(want, sizeof want, "access to object 0x%lx ", (unsigned long)(uintptr_t)p[i]);
+        if (!goheap_efence_describe((uintptr_t)p[i], rep, sizeof rep) || !hu_strstr(rep, want))
+            continue;
+        guarded++;
+        uint8_t *end = (uint8_t *)p[i] + 4096;
+        KT_EXPECT_EQ(t, (uintptr_t)end & (ARCH_FRAME_SIZE - 1), 0);
+        struct fault_info fi;
+        KT_EXPECT_FAULT(t, poke, end, &fi);
+    }
+    for (unsigned i = 0; i < 64; i++)
+        goheap_free(p[i]);
+    ktest_log("%u of 64 allocations guarded (guardrate=4)", guarded);
+    KT_EXPECT_EQ(t, guarded, 16);     /* a per-CPU countdown: exactly every 4th */
+}
+
+static void t_eager(struct ktest *t)
+{
+    if (!gh_knobs.scavenge_eager)
+        KT_SKIP(t, "boot with goheap=scavenge=eager");
+    static struct goheap_memstats a, b;
+    uint8_t *p = goheap_malloc(2u << 20);
+    KT_ASSERT(t, p != 0);
+    for (size_t i = 0; i < (2u << 20); i += ARCH_FRAME_SIZE)
+        p[i] = 1;
+    goheap_read_memstats(&a);
+    goheap_free(p);
+    goheap_malloc_flags(0, 0);          /* a trip through the allocator's after-work */
+    goheap_read_memstats(&b);
+    ktest_log("released %llu -> %llu KiB after freeing 2 MiB", (unsigned long long)(a.heap_released >> 10),
+              (unsigned long long)(b.heap_released >> 10));
+    KT_EXPECT(t, b.heap_released >= a.heap_released + (2u << 20));
+}
+
+static void t_validate(struct ktest *t) { hu_validate(t); }
+
+static const struct ktest_case heap_knobs_cases[] = {
+    KTEST_CASE(t_parsed), KTEST_CASE(t_guardrate), KTEST_CASE(t_eager), KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_knobs, "heap_knobs", heap_knobs_cases, hu_init, 0);
