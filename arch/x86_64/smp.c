@@ -136,7 +136,8 @@ static void start_ap(unsigned index, uint32_t apic_id)
         icr_send(apic_id, 0x00004600 | (TRAMP_PA >> 12));   /* STARTUP */
         delay_us(200);
     }
-    uint64_t deadline = arch_nanotime() + 1000000000ull;    /* 1 s */
+    /* 10 s: a vCPU thread on a loaded host can wait long for its first time slice. */
+    uint64_t deadline = arch_nanotime() + 10000000000ull;
     while (!__atomic_load_n(&cpus[index].online, __ATOMIC_ACQUIRE))
         if (arch_nanotime() > deadline)
             panic("smp: cpu %u (apic id %u) did not come online", index, apic_id);
