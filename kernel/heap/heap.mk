@@ -24,7 +24,7 @@ KHB_scav_APPEND   := test=heap_scav
 KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
-KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free
+KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked
 # The long stress run for `make test-matrix`: 1M operations per CPU.
 KHEAP_MATRIX_BOOTS := stress_long
 KHB_stress_long_APPEND := test=heap_stress heap_ops=1000000

@@ -38,6 +38,23 @@ static inline unsigned goheap_sys_pin(goheap_pin_t *saved)
     return cpu;
 }
 
+/* The malloc/free fast paths' pin: the same, but a refused context returns
+ * GOHEAP_PIN_FAILED (~0u; platform.h defines the name after this header) instead of
+ * calling the panic, so the fast paths contain no call; the core's slow path then
+ * pins with goheap_sys_pin, which panics with the message. */
+#define GOHEAP_SYS_HAVE_PIN_FAST 1
+static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved)
+{
+    arch_irqflags_t f = arch_irq_save();
+    unsigned cpu = arch_cpu_index();
+    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[cpu]) {
+        arch_irq_restore(f);
+        return ~0u;
+    }
+    *saved = f;
+    return cpu;
+}
+
 static inline void goheap_sys_unpin(goheap_pin_t saved)
 {
     arch_irq_restore(saved);

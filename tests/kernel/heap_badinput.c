@@ -3,7 +3,9 @@
  * give ("# heap-expect-panic: ..."), computed from the span the pointer falls in; the
  * step's runner (kernel/heap/run-expect-panic.sh) passes only if that very message is
  * the kernel's panic. Suites named selftest_* run only when named in full. */
+#include <arch/cpu.h>
 #include <goheap.h>
+#include <percpu.h>
 #include <ktest.h>
 #include <printk.h>
 
@@ -65,11 +67,27 @@ static void t_non_heap_free(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "free of non-heap pointer %p was not caught", not_heap);
 }
 
+/* Interrupt context is refused (docs/kernel-heap.md): a malloc with interrupts masked
+ * panics at the pin instead of deadlocking later in a shootdown. */
+static void t_irqs_masked(struct ktest *t)
+{
+    kheap_init();
+    printk("# heap-expect-panic: goheap: heap entered with interrupts masked on cpu %u "
+           "(interrupt context or under an irqsave lock): not supported, see "
+           "docs/kernel-heap.md\n", cpu_index());
+    arch_irq_disable();
+    void *p = goheap_malloc(100);
+    arch_irq_enable();
+    ktest_fail(t, __FILE__, __LINE__, "malloc with interrupts masked returned %p", p);
+}
+
 static const struct ktest_case df_cases[] = { KTEST_CASE(t_double_free) };
 static const struct ktest_case dfl_cases[] = { KTEST_CASE(t_double_free_large) };
 static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
 static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
+static const struct ktest_case irq_cases[] = { KTEST_CASE(t_irqs_masked) };
 KTEST_SUITE_FULL(heap_df, "selftest_heap_double_free", df_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_if, "selftest_heap_interior_free", if_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_irq, "selftest_heap_irqs_masked", irq_cases, hu_init, 0);
