@@ -3,6 +3,8 @@
  * (its identity map covers this page), EFER.LME|NXE, PG|PE, then jump to ap_entry64
  * in the higher half on the stack the BSP left in tramp_stack. */
 
+#include <arch/x86_asm.h>
+
 #define TRAMP_BASE 0x8000
 #define T(x) ((x) - tramp_start + TRAMP_BASE)
 
@@ -16,18 +18,7 @@ tramp_start:
     xorw %ax, %ax
     movw %ax, %ds
     lgdtl T(tramp_gdt_ptr)
-    movl %cr4, %eax
-    orl $0x20, %eax                     /* PAE */
-    movl %eax, %cr4
-    movl T(tramp_cr3), %eax
-    movl %eax, %cr3
-    movl $0xc0000080, %ecx
-    rdmsr
-    orl $0x900, %eax                    /* LME | NXE */
-    wrmsr
-    movl %cr0, %eax
-    orl $0x80010001, %eax               /* PG | WP | PE */
-    movl %eax, %cr0
+    enter_long_mode T(tramp_cr3)
     ljmpl $0x08, $T(tramp64)
 
     .code64

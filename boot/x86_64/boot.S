@@ -3,6 +3,8 @@
  * We load static boot page tables (identity + direct map + kernel image over the low
  * 1 GiB, 2 MiB pages), enable long mode with EFER.NXE, and jump to the higher half. */
 
+#include <arch/x86_asm.h>
+
 #define KVMA 0xffffffff80000000
 #define PHYS(x) ((x) - KVMA)
 
@@ -31,18 +33,7 @@ pvh_start32:
     movl %eax, %ss
     movl $PHYS(boot_stack_top), %esp
 
-    movl %cr4, %eax
-    orl $0x20, %eax                     /* PAE */
-    movl %eax, %cr4
-    movl $PHYS(boot_pml4), %eax
-    movl %eax, %cr3
-    movl $0xc0000080, %ecx              /* EFER */
-    rdmsr
-    orl $0x900, %eax                    /* LME | NXE */
-    wrmsr
-    movl %cr0, %eax
-    orl $0x80010001, %eax               /* PG | WP | PE */
-    movl %eax, %cr0
+    enter_long_mode $PHYS(boot_pml4)
     ljmp $0x08, $PHYS(long_entry)
 
     .code64
