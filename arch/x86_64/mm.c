@@ -259,6 +259,17 @@ void arch_tlb_shootdown(uintptr_t va, size_t bytes)
     smp_call_all(flush_ipi, &r);        /* this CPU included; returns when all flushed */
 }
 
+/* A zeroed page-table frame for the direct map under construction: it must lie in
+ * the boot direct map (ARCH_BOOT_DIRECT_MAP_END) to be written before the switch. The
+ * bitmap search starts at frame 1, so these come from low memory. */
+static uint64_t boot_table_entry(void)
+{
+    uint64_t t = frame_alloc_run(1, 1, FRAME_ZERO);
+    if (!t || t >= ARCH_BOOT_DIRECT_MAP_END)
+        panic("arch_mm_init: no low frame for a page table (got 0x%llx)", (unsigned long long)t);
+    return t | PTE_P | PTE_W;
+}
+
 /* The direct map: every usable range (rounded out to 2 MiB) at ARCH_DIRECT_MAP_BASE,
  * writable, no-execute. Tables are built off to the side and installed with one
  * store into the PML4, so the boot direct map stays usable until then. */
@@ -266,33 +277,19 @@ void arch_mm_init(void)
 {
     struct mem_range r[128];
     size_t n = arch_memmap(r, 128);
-    uint64_t pdpt_pa = frame_alloc_run(1, 1, FRAME_ZERO);
-    if (!pdpt_pa)
-        panic("arch_mm_init: no frame for the direct map");
-    uint64_t l4_entry = pdpt_pa | PTE_P | PTE_W;        /* one PML4 slot covers 512 GiB */
+    uint64_t l4_entry = boot_table_entry();     /* PML4[256]: the first 512 GiB */
     for (size_t i = 0; i < n; i++) {
         uint64_t lo = r[i].base & ~(ARCH_LARGE_SIZE - 1);
         uint64_t hi = (r[i].base + r[i].size + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
         if (hi > ARCH_DIRECT_MAP_SIZE)
             panic("arch_mm_init: RAM up to 0x%llx exceeds the direct map", (unsigned long long)hi);
         for (uint64_t pa = lo; pa < hi; pa += ARCH_LARGE_SIZE) {
-            uint64_t *l4 = pa >> 39 == 0 ? &l4_entry : 0;
-            if (!l4) {
-                l4 = &boot_pml4[256 + (pa >> 39)];
-                if (!(*l4 & PTE_P)) {
-                    uint64_t t = frame_alloc_run(1, 1, FRAME_ZERO);
-                    if (!t || t >= ARCH_BOOT_DIRECT_MAP_END)
-                        panic("arch_mm_init: no low frame for a page table");
-                    *l4 = t | PTE_P | PTE_W;
-                }
-            }
+            uint64_t *l4 = pa >> 39 == 0 ? &l4_entry : &boot_pml4[256 + (pa >> 39)];
+            if (!(*l4 & PTE_P))
+                *l4 = boot_table_entry();       /* beyond 512 GiB: PML4[257..] were empty */
             uint64_t *l3 = &table_at(*l4)[(pa >> 30) & 511];
-            if (!(*l3 & PTE_P)) {
-                uint64_t t = frame_alloc_run(1, 1, FRAME_ZERO);
-                if (!t || t >= ARCH_BOOT_DIRECT_MAP_END)
-                    panic("arch_mm_init: no low frame for a page table");
-                *l3 = t | PTE_P | PTE_W;
-            }
+            if (!(*l3 & PTE_P))
+                *l3 = boot_table_entry();
             table_at(*l3)[(pa >> 21) & 511] = pa | PTE_P | PTE_W | PTE_PS | PTE_NX;
         }
     }
