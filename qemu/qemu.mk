@@ -81,7 +81,10 @@ $(foreach b,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64) $(KTEST_BOOTS_aarch64),\
 TEST_KERNEL_STEPS_x86_64 += $(if $(KERNEL_TEST_ARCH_READY_x86_64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64)))
 TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_aarch64)))
 
-# ---- the matrix: every suite, wider configurations ----------------------------------
+# ---- the matrix: the foundation suites, wider configurations ------------------------
+# The heap suites have boots of their own (kernel/heap/heap.mk): they map the heap
+# arena, which the paging and fault suites expect empty.
+KTEST_FOUNDATION := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
 # name:SMP:MEM (SMP "6s" = the sparse-id topology)
 KMATRIX := smp1:1:512M smp2:2:512M smp4:4:512M smp8:8:512M \
 	mem64M:4:64M mem512M:4:512M mem8G:4:8G sparse:6s:512M
@@ -94,19 +97,17 @@ define kmatrix_rule
 .PHONY: kmatrix-$(call kmx_name,$(1))
 kmatrix-$(call kmx_name,$(1)): kernel
 	@$$(KTEST_ENV) SMP="$(call kmx_smp,$(1))" MEM="$(call kmx_mem,$(1))" \
-		APPEND="test=all expect_ncpus=$(firstword $(subst $(comma), ,$(call kmx_smp,$(1)))) $$(APPEND)" \
+		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=$(firstword $(subst $(comma), ,$(call kmx_smp,$(1)))) $$(APPEND)" \
 		qemu/run-test.sh $$@ $$(RESULTS)/matrix-$$(ARCH) $$(KMATRIX_TIMEOUT) 
 endef
 KMATRIX_TIMEOUT ?= 180
 $(foreach m,$(KMATRIX),$(eval $(call kmatrix_rule,$(m))))
 
-# KVM: the foundation suites only (see KTEST_SMP above for why KVM is slow here).
-KMATRIX_KVM_TESTS := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
-
 # True parallelism: multi-threaded TCG (one host thread per vCPU), 2 CPUs for 2 cores.
 .PHONY: kmatrix-mttcg
 kmatrix-mttcg: kernel
-	@$(KTEST_ENV) TCG_THREAD=multi SMP=2 MEM=512M APPEND="test=all expect_ncpus=2 $(APPEND)" \
+	@$(KTEST_ENV) TCG_THREAD=multi SMP=2 MEM=512M \
+		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=2 $(APPEND)" \
 		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT)
 
 # Under KVM where /dev/kvm is usable; elsewhere the step records itself as skipped.
@@ -114,7 +115,7 @@ kmatrix-mttcg: kernel
 kmatrix-kvm: kernel
 	@if qemu/kvm-usable.sh; then \
 		$(KTEST_ENV) ACCEL=kvm SMP=2 MEM=128M \
-		APPEND="test=$(KMATRIX_KVM_TESTS) expect_ncpus=2 $(APPEND)" \
+		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=2 $(APPEND)" \
 		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT); \
 	else mkdir -p $(RESULTS)/matrix-$(ARCH); \
 		printf '0 0 1\n# /dev/kvm unusable: KVM boot skipped\n' > $(RESULTS)/matrix-$(ARCH)/$@.result; \
