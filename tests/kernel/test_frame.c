@@ -21,6 +21,8 @@ static void t_counters(struct ktest *t)
     KT_EXPECT(t, s.max_pa >= s.total * ARCH_FRAME_SIZE);
 }
 
+static const struct ktest_case frame_cases[];
+
 /* The firmware map as the arch hands it over: sorted, disjoint, frame-aligned, no
  * empty entries; and the reservations cover the kernel image. */
 static void t_memmap(struct ktest *t)
@@ -34,14 +36,20 @@ static void t_memmap(struct ktest *t)
         if (i)
             KT_EXPECT(t, r[i].base > r[i - 1].base + r[i - 1].size - 1);
     }
-    extern char _kernel_start[], _kernel_end[];
-    uint64_t ks = arch_virt_to_phys(_kernel_start), ke = arch_virt_to_phys(_kernel_end);
+    /* The image's code, read-only data and bss are all reserved. */
+    static char in_bss[64];
+    const void *probes[] = { (const void *)&t_memmap, (const void *)&frame_cases, in_bss };
     size_t nres = arch_reserved(r, 128);
-    int covered = 0;
-    for (size_t i = 0; i < nres; i++)
-        if (r[i].base <= ks && r[i].base + r[i].size >= ke)
-            covered = 1;
-    KT_EXPECT(t, covered);
+    for (unsigned p = 0; p < 3; p++) {
+        uint64_t pa = arch_virt_to_phys(probes[p]);
+        int covered = 0;
+        for (size_t i = 0; i < nres; i++)
+            if (r[i].base <= pa && pa < r[i].base + r[i].size)
+                covered = 1;
+        if (!covered)
+            ktest_fail(t, __FILE__, __LINE__, "kernel image byte at 0x%llx is not reserved",
+                       (unsigned long long)pa);
+    }
 }
 
 static void t_single(struct ktest *t)
