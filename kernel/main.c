@@ -14,6 +14,10 @@
 #include <printk.h>
 #include <smp.h>
 
+#ifndef ARCH_HWID_NAME
+#define ARCH_HWID_NAME "hwid"   /* an arch may name its hardware CPU id (arch/cpu.h) */
+#endif
+
 /* The `make run` payload: a later part (the kernel heap demo) overrides this weak
  * definition. Returns the exit status to report. */
 __attribute__((weak)) unsigned kernel_run_demo(void)
@@ -38,7 +42,7 @@ static void print_summary(void)
     printk("cpus online: %u\n", on);
     for (unsigned i = 0; i < MAX_CPUS; i++)
         if (cpus[i].online)
-            printk("  cpu %u: hwid %llu\n", i, (unsigned long long)cpus[i].hwid);
+            printk("  cpu %u: %s %llu\n", i, ARCH_HWID_NAME, (unsigned long long)cpus[i].hwid);
     struct frame_stats s;
     frame_stats(&s);
     printk("frames: total %llu free %llu cached %llu reserved %llu (%llu MiB free)\n",

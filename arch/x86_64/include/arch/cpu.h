@@ -12,6 +12,7 @@
 #define ARCH_PERCPU_INDEX_OFFSET 8   /* uint32_t index: dense, 0..ncpu-1 */
 
 #define ARCH_NAME "x86_64"
+#define ARCH_HWID_NAME "APIC id"      /* what arch_cpu_hwid() returns, for messages */
 #define ARCH_MAX_CPUS 64             /* dense indices; MADT entries beyond this are ignored */
 #define ARCH_CACHE_LINE 64
 
