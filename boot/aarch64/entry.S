@@ -219,6 +219,28 @@ build_early_tables:
     cmp     x5, x2
     b.lo    1b
 
+    /* The 2 MiB block holding the boot stack's guard page is split into 4 KiB pages
+     * (early_l3), all mapped but the guard, so a boot-stack overflow faults. */
+    adr_phys x6, boot_stack_guard
+    sub     x7, x6, x1
+    lsr     x7, x7, #21                 /* block index in early_l2 */
+    lsl     x8, x7, #21
+    add     x8, x8, x1                  /* the block's physical base */
+    adr_phys x9, early_l3
+    ldr     x10, =(PTE_BLOCK_NORMAL_X | PTE_PAGE)
+    orr     x10, x10, x8
+    mov     x5, #0
+2:    and     x11, x10, #0xfffffffff000
+    cmp     x11, x6
+    csel    x12, xzr, x10, eq           /* the guard page stays invalid */
+    str     x12, [x9, x5, lsl #3]
+    add     x10, x10, #4096
+    add     x5, x5, #1
+    cmp     x5, #512
+    b.lo    2b
+    orr     x9, x9, #(PTE_VALID | PTE_TABLE)
+    str     x9, [x3, x7, lsl #3]
+
     orr     x3, x3, #(PTE_VALID | PTE_TABLE)  /* x3 = table descriptor of early_l2 */
     lsr     x6, x1, #30                 /* B >> 30 */
     adr_phys x0, early_idmap_l1
@@ -256,10 +278,12 @@ kernel_l0:       .space 4096     /* TTBR1 root for the kernel's life */
 early_kimg_l1:   .space 4096
 early_dmap_l1:   .space 4096
 early_l2:        .space 4096
+early_l3:        .space 4096     /* the 4 KiB pages around the boot stack's guard */
 early_idmap_l0:  .space 4096
 early_idmap_l1:  .space 4096
 
     .section .bss.boot_stack, "aw", %nobits
-    .balign 16
+    .balign 4096
+boot_stack_guard: .space 4096    /* left unmapped in the image mapping */
 boot_stack:      .space KSTACK_SIZE
 boot_stack_top:
