@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define ARCH_NAME "aarch64"
+#define ARCH_HWID_NAME "MPIDR affinity"   /* what arch_cpu_hwid() returns, for messages */
 
 /* The portable `struct cpu` (kernel/include/percpu.h) starts with these two fields,
  * at these offsets, so one load through TPIDR_EL1 reaches them. */
