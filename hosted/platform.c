@@ -230,8 +230,11 @@ static unsigned pin_slow(void) {
                 goheap_hosted_saved = 0;
                 if (atomic_load(&post_init_done) == 0)
                     post_init();
-                if (atomic_load(&post_init_done) == 2)
-                    pthread_setspecific(exit_key, (void *)1);
+                /* Another thread may be creating the key right now: wait for it, or
+                 * this thread's slot would never be given back at its exit. */
+                while (atomic_load(&post_init_done) != 2)
+                    sched_yield();
+                pthread_setspecific(exit_key, (void *)1);
                 return k;
             }
         }
