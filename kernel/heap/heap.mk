@@ -28,9 +28,17 @@ KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
 KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked
-# The long stress run for `make test-matrix`: 1M operations per CPU.
-KHEAP_MATRIX_BOOTS := stress_long
+# `make test-matrix`: the long stress run (1M operations per CPU), and the heap
+# suites on 1 and 8 CPUs and with 8 GiB (the foundation's matrix boots run only the
+# foundation suites).
+KHEAP_MATRIX_BOOTS := stress_long smp1 smp8 mem8G
 KHB_stress_long_APPEND := test=heap_stress heap_ops=1000000
+KHB_smp1_APPEND := test=heap_api,heap_stress,heap_scav
+KHB_smp1_SMP    := 1
+KHB_smp8_APPEND := test=heap_api,heap_stress,heap_scav
+KHB_smp8_SMP    := 8
+KHB_mem8G_APPEND := test=heap_api,heap_stress,heap_scav
+KHB_mem8G_MEM    := 8G
 KHEAP_MATRIX_TIMEOUT ?= 900
 
 define kheap_boot_rule
