@@ -113,8 +113,32 @@ int goheap_init(const struct goheap_config *cfg) {
 
 /* ---- malloc ------------------------------------------------------------------------ */
 
-/* Reached by a tail call from goheap_malloc, so the return address is its caller's. */
+/* Reached by a tail call from goheap_malloc, so the return address is its caller's.
+ * The common case, a small object whose cached word ran out, goes straight to the
+ * refill; everything else through gh_alloc. */
 GH_NOINLINE void *gh_malloc_slow(size_t size) {
+    if (gh_likely(size <= GOHEAP_MAX_SMALL_SIZE && !gh_knobs.slowmode &&
+                  __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))) {
+        unsigned spc = gh_size_to_spc(size, GH_TAB_SCAN);
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        struct mcache *c = gh_mcache_get(cpu);
+        void *p = 0;
+        if (c) {
+            struct mspan *s = c->alloc[spc];
+            if (s->cache) {
+                c->nmalloc[spc]++;
+                p = gh_span_take(s);
+            } else {
+                p = gh_mcache_refill_alloc(c, cpu, spc);
+            }
+        }
+        goheap_sys_unpin(pin);
+        if (gh_likely(p != 0)) {
+            gh_after_slow();
+            return p;
+        }
+    }
     return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
 }
 
