@@ -192,12 +192,43 @@ static void t_dtb_source(struct ktest *t)
     KT_EXPECT(t, strcmp(fdt.bootargs, cmdline_raw()) == 0);
 }
 
+/* ---- kernel image permissions (W^X, boot/aarch64/entry.S) ---------------------------- */
+static const uint64_t ro_word = 0x0123456789abcdefull;
+static uint32_t data_code[4] __attribute__((aligned(16))) = { 0xd65f03c0u };   /* ret */
+extern char boot_stack_guard[];
+
+static void call_data(void *p) { ((void (*)(void))p)(); }
+
+static void t_image_wx(struct ktest *t)
+{
+    struct fault_info fi;
+    uint64_t v;
+    /* Text: readable and executable, not writable. */
+    KT_EXPECT_EQ(t, fault_probe_read((const void *)(uintptr_t)&t_image_wx, &v, &fi), 0);
+    KT_ASSERT_EQ(t, fault_probe_write((void *)(uintptr_t)&t_image_wx, 0, &fi), 1);
+    KT_EXPECT_EQ(t, fi.flags, FAULT_WRITE | FAULT_PROTECTION);
+    /* Rodata: readable, not writable. */
+    KT_EXPECT_EQ(t, fault_probe_read(&ro_word, &v, &fi), 0);
+    KT_EXPECT_EQ(t, v, 0x0123456789abcdefull);
+    KT_ASSERT_EQ(t, fault_probe_write((void *)(uintptr_t)&ro_word, 0, &fi), 1);
+    KT_EXPECT_EQ(t, fi.flags, FAULT_WRITE | FAULT_PROTECTION);
+    /* Data: writable, not executable. */
+    KT_EXPECT_EQ(t, fault_probe_write(&data_code[3], 0, &fi), 0);
+    KT_ASSERT_EQ(t, fault_expect(call_data, data_code, &fi), 1);
+    KT_EXPECT_EQ(t, fi.flags, FAULT_EXEC | FAULT_PROTECTION);
+    KT_EXPECT_EQ(t, fi.pc, (uintptr_t)data_code);
+    /* The boot stack's guard page is not mapped. */
+    KT_ASSERT_EQ(t, fault_probe_read(boot_stack_guard + 64, &v, &fi), 1);
+    KT_EXPECT_EQ(t, fi.flags, 0);
+}
+
 static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_mpidr_index),
     KTEST_CASE(t_dtb_source),
     KTEST_CASE(t_lock_llsc),
     KTEST_CASE(t_lock_lse),
     KTEST_CASE(t_abort_decode),
+    KTEST_CASE(t_image_wx),
     KTEST_CASE(t_shootdown_irqs_masked),
 };
 KTEST_SUITE(arch_aarch64, aarch64_cases);

@@ -141,7 +141,9 @@ static void abort_fault(struct arch_trap_frame *f, unsigned ec)
     if (ec == EC_IABT_LOWER || ec == EC_DABT_LOWER)
         flags |= FAULT_USER;
 
-    struct fault_catch *c = fault_catch_current();
+    /* Catches belong to thread context: a fault inside an interrupt handler is a bug
+     * even while the interrupted code has a catch active. */
+    struct fault_catch *c = this_cpu()->irq_depth ? NULL : fault_catch_current();
     if (c) {
         c->info.addr = far_valid ? f->far : 0;
         c->info.pc = f->elr;

@@ -194,8 +194,8 @@ mmu_on:
     ret
 
 /* Early tables (boot CPU, MMU off). RAM base B = the 1 GiB-aligned region holding
- * the image (0x40000000 on virt). One L2 table maps [B, image end) with 2 MiB blocks
- * (this covers the DTB QEMU puts at B) and is shared by:
+ * the image (0x40000000 on virt). One L2 table, whose slots for the image's 2 MiB
+ * blocks point to L3 tables mapping the image page by page, is shared by:
  *   identity:   early_idmap_l0[0] -> early_idmap_l1[B >> 30] -> early_l2
  *   image:      kernel_l0[511] -> early_kimg_l1[(KERNEL_VBASE + B) >> 30 & 511] -> early_l2
  * Direct map: kernel_l0[256] -> early_dmap_l1, whose slot 0 maps physical 0..1 GiB
@@ -204,42 +204,58 @@ mmu_on:
 build_early_tables:
     adr_phys x0, _start
     and     x1, x0, #~((1 << 30) - 1)   /* B */
-    adr_phys x2, _kernel_end
-    sub     x2, x2, x1
-    mov     x3, #((1 << 21) - 1)
-    add     x2, x2, x3
-    lsr     x2, x2, #21                 /* number of 2 MiB blocks */
-    adr_phys x3, early_l2
-    ldr     x4, =PTE_BLOCK_NORMAL_X
-    orr     x4, x4, x1
-    mov     x5, #0
-1:  str     x4, [x3, x5, lsl #3]
-    add     x4, x4, #(1 << 21)
-    add     x5, x5, #1
-    cmp     x5, x2
-    b.lo    1b
-
-    /* The 2 MiB block holding the boot stack's guard page is split into 4 KiB pages
-     * (early_l3), all mapped but the guard, so a boot-stack overflow faults. */
+    /* The image in 4 KiB pages, W^X: text read-only executable, rodata read-only,
+     * data and .bss read-write non-executable; the boot stack's guard page and
+     * everything outside the image unmapped. The L3 tables are contiguous
+     * (early_l3, EARLY_L3_TABLES of them), so a page's entry index is
+     * (page - first block) >> 12. */
+    and     x2, x0, #~((1 << 21) - 1)   /* first block of the image */
+    adr_phys x3, _kernel_end
+    adr_phys x4, __rodata_start         /* end of text */
+    adr_phys x5, __data_start           /* end of rodata */
     adr_phys x6, boot_stack_guard
-    sub     x7, x6, x1
-    lsr     x7, x7, #21                 /* block index in early_l2 */
-    lsl     x8, x7, #21
-    add     x8, x8, x1                  /* the block's physical base */
-    adr_phys x9, early_l3
-    ldr     x10, =(PTE_BLOCK_NORMAL_X | PTE_PAGE)
-    orr     x10, x10, x8
-    mov     x5, #0
-2:    and     x11, x10, #0xfffffffff000
-    cmp     x11, x6
-    csel    x12, xzr, x10, eq           /* the guard page stays invalid */
-    str     x12, [x9, x5, lsl #3]
-    add     x10, x10, #4096
-    add     x5, x5, #1
-    cmp     x5, #512
-    b.lo    2b
-    orr     x9, x9, #(PTE_VALID | PTE_TABLE)
-    str     x9, [x3, x7, lsl #3]
+    adr_phys x7, early_l3
+    mov     x8, x2                      /* page */
+    sub     x9, x3, x2
+    mov     x10, #((1 << 21) - 1)
+    add     x9, x9, x10
+    lsr     x9, x9, #21                 /* L3 tables used */
+    lsl     x10, x9, #21
+    add     x10, x10, x2                /* end of the last block */
+1:  mov     x11, xzr                    /* invalid unless inside the image */
+    cmp     x8, x0
+    b.lo    2f
+    cmp     x8, x3
+    b.hs    2f
+    cmp     x8, x6
+    b.eq    2f
+    ldr     x11, =PTE_PAGE_KERNEL_RW
+    cmp     x8, x5
+    b.hs    3f
+    ldr     x11, =PTE_PAGE_KERNEL_RO
+    cmp     x8, x4
+    b.hs    3f
+    ldr     x11, =PTE_PAGE_KERNEL_RX
+3:  orr     x11, x11, x8
+2:  sub     x12, x8, x2
+    lsr     x12, x12, #12
+    str     x11, [x7, x12, lsl #3]
+    add     x8, x8, #4096
+    cmp     x8, x10
+    b.lo    1b
+    /* early_l2 slots of those blocks -> the L3 tables. */
+    adr_phys x3, early_l2
+    sub     x12, x2, x1
+    lsr     x12, x12, #21               /* first slot */
+    mov     x13, #0
+4:  lsl     x14, x13, #12
+    add     x14, x14, x7
+    orr     x14, x14, #(PTE_VALID | PTE_TABLE)
+    add     x15, x12, x13
+    str     x14, [x3, x15, lsl #3]
+    add     x13, x13, #1
+    cmp     x13, x9
+    b.lo    4b
 
     orr     x3, x3, #(PTE_VALID | PTE_TABLE)  /* x3 = table descriptor of early_l2 */
     lsr     x6, x1, #30                 /* B >> 30 */
@@ -273,12 +289,12 @@ wrong_address_exit:
 
     .section .bss.pagetables, "aw", %nobits
     .balign 4096
-    .global kernel_l0, early_dmap_l1
+    .global kernel_l0, early_dmap_l1, boot_stack_guard
 kernel_l0:       .space 4096     /* TTBR1 root for the kernel's life */
 early_kimg_l1:   .space 4096
 early_dmap_l1:   .space 4096
 early_l2:        .space 4096
-early_l3:        .space 4096     /* the 4 KiB pages around the boot stack's guard */
+early_l3:        .space 4096 * EARLY_L3_TABLES   /* the image, page by page */
 early_idmap_l0:  .space 4096
 early_idmap_l1:  .space 4096
 

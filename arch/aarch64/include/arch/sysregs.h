@@ -90,6 +90,14 @@
 
 #define PTE_BLOCK_NORMAL_X  (PTE_VALID | PTE_ATTR(MT_NORMAL) | PTE_SH_INNER | PTE_AF | PTE_UXN)
 #define PTE_BLOCK_NORMAL_NX (PTE_BLOCK_NORMAL_X | PTE_PXN)
+/* Kernel image pages (L3), W^X. */
+#define PTE_PAGE_KERNEL_RX  (PTE_BLOCK_NORMAL_X | PTE_PAGE | PTE_AP_RO)
+#define PTE_PAGE_KERNEL_RO  (PTE_BLOCK_NORMAL_NX | PTE_PAGE | PTE_AP_RO)
+#define PTE_PAGE_KERNEL_RW  (PTE_BLOCK_NORMAL_NX | PTE_PAGE)
+/* L3 tables for the image: 8 map 16 MiB from the image's first 2 MiB block (checked
+ * by linker/aarch64.ld). */
+#define EARLY_L3_TABLES     8
+
 #define PTE_BLOCK_DEVICE    (PTE_VALID | PTE_ATTR(MT_DEVICE_nGnRE) | PTE_AF | PTE_PXN | PTE_UXN)
 
 /* CNTKCTL_EL1: EVNTEN with EVNTI = 9: an event every 2^10 counter ticks, ~16 us at
