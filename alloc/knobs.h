@@ -11,7 +11,9 @@ struct gh_knobs {
     unsigned allocfreetrace; /* 1: one line per malloc and free */
     unsigned efence;         /* 1: every object on its own pages + guard page */
     uint64_t guardrate;      /* N>0: every Nth allocation gets efence treatment */
-    unsigned debug;          /* 0..3: lock-rank checks (>=1), validation (>=2) */
+    unsigned debug;          /* 0..3: lock-rank checks (>=1), span checks at every
+                              * cache/uncache (>=2), page allocator self-checks on
+                              * every page allocation (>=3) */
     unsigned madvdontneed;   /* 1 (default): released pages read zero; 0: lazy */
     int64_t memlimit;        /* soft memory limit in bytes, INT64_MAX: none */
     unsigned scavenge_eager; /* scavenge=eager: release free runs at once */

@@ -59,6 +59,8 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
         list_remove(s->onlist, s);
         gh_span_sweep_remote(s);
         unsigned live = gh_span_count_live(s);
+        if (GOHEAP_DEBUG >= 2)
+            gh_span_check(s, "cache");
         if (live < s->nelems) {
             make_owned(c, s, cpu);
             gh_unlock(&mc->lock, cpu);
@@ -81,6 +83,8 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
 
 void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
     struct mcentral *mc = &gh_central[s->spc];
+    if (GOHEAP_DEBUG >= 2)
+        gh_span_check(s, "uncache");
     gh_span_fold_cache(s);
     gh_span_sweep_remote(s);
     unsigned live = gh_span_count_live(s);

@@ -22,6 +22,8 @@ int gh_heap_init(size_t arena_bytes) {
     if (pagealloc_init(&gh_heap.pages, (uintptr_t)base, arena_bytes) != 0)
         return -1;
     gh_heap.arena_bytes = arena_bytes;
+    /* debug>=3: the page allocator checks itself on every allocation. */
+    gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
     gh_fast.base = (uintptr_t)base;
     gh_fast.spans = map;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {

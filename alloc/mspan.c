@@ -1,6 +1,7 @@
 /* alloc/mspan.c: span set-up, the word-at-a-time allocation bitmap walk and the
  * sweep of remote frees (see mspan.h for the invariants). */
 #include "mspan.h"
+#include "knobs.h"
 #include "platform.h"
 
 struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
@@ -117,6 +118,25 @@ void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s) {
                   (unsigned long)p, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
                   (unsigned)(s->spc >> 1), (unsigned)s->elemsize);
     gh_panicf("goheap: %s: 0x%lx", reason, (unsigned long)p);
+}
+
+void gh_span_check(const struct mspan *s, const char *where) {
+    const char *bad = 0;
+    if (s->spc < 2 || s->nwords == 0 || s->nwords > GH_MAX_WORDS)
+        bad = "bad class or bitmap size";
+    for (unsigned w = 0; !bad && w < s->nwords; w++)
+        if (~s->allocBits[w] & ~gh_span_valid(s, w))
+            bad = "a slot past nelems is free";
+    if (!bad && s->curword != GH_NO_WORD &&
+        (s->curword >= s->nwords || (s->cache & ~gh_span_valid(s, s->curword))))
+        bad = "cache holds slots past nelems";
+    if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
+        bad = "limit does not match nelems";
+    if (bad)
+        gh_panicf("goheap: span check failed (%s): span 0x%lx base 0x%lx class %u curword %u",
+                  where, (unsigned long)(uintptr_t)s, (unsigned long)s->base, (unsigned)(s->spc >> 1),
+                  s->curword);
+    (void)bad;
 }
 
 unsigned gh_span_sweep_remote(struct mspan *s) {

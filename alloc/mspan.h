@@ -140,6 +140,10 @@ unsigned gh_span_count_live(const struct mspan *s);
 /* Live objects of a span that may be cached (reads ~cache for curword), for stats. */
 unsigned gh_span_count_live_any(const struct mspan *s);
 
+/* debug>=2: checks a small span's own invariants (bits past nelems allocated, the
+ * cache a subset of the valid slots, live count in range); panics naming the span. */
+void gh_span_check(const struct mspan *s, const char *where);
+
 /* Panic messages that name the span (used by free and sweep). */
 _Noreturn void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s);
 

@@ -202,6 +202,8 @@ static void dbg_run(void) {
 static void t_debug_lockrank(void) {
     int st = run_child("debug=1,scavenge=eager,memlimit=64M", dbg_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %.300s", st, buf);
+    st = run_child("debug=3", dbg_run, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "debug=3: status 0x%x %.300s", st, buf);
 }
 
 int main(void) {
