@@ -6,6 +6,7 @@
 #include <arch/paging.h>
 #include <arch/smp.h>
 #include <arch/spinlock.h>
+#include <arch/timer.h>
 #include <arch_api.h>
 #include <cmdline.h>
 #include <fault.h>
@@ -222,6 +223,41 @@ static void t_image_wx(struct ktest *t)
     KT_EXPECT_EQ(t, fi.flags, 0);
 }
 
+/* ---- generic timer: one time base on every CPU ----------------------------------------
+ * Each CPU reads the clock before a barrier; after it, every CPU's clock must be at or
+ * past the latest reading from before (CNTVCT is system-wide; at EL2 boots each CPU
+ * sets CNTVOFF_EL2 = 0 itself, so a wrong offset on one CPU would show here). */
+static uint64_t before_max;
+
+static void timer_on_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    uint64_t a = arch_nanotime();
+    uint64_t m = __atomic_load_n(&before_max, __ATOMIC_RELAXED);
+    while (a > m && !__atomic_compare_exchange_n(&before_max, &m, a, 0, __ATOMIC_RELAXED,
+                                                 __ATOMIC_RELAXED))
+        ;
+    ktest_cpu_barrier();
+    uint64_t b = arch_nanotime();
+    uint64_t latest = __atomic_load_n(&before_max, __ATOMIC_RELAXED);
+    if (b < latest)
+        ktest_fail(t, __FILE__, __LINE__, "cpu %u: clock %lu ns behind another CPU's earlier "
+                   "reading %lu ns", cpu, (unsigned long)b, (unsigned long)latest);
+}
+
+static void t_timer(struct ktest *t)
+{
+    uint64_t hz;
+    __asm__ volatile("mrs %0, cntfrq_el0" : "=r"(hz));
+    KT_EXPECT_EQ(t, hz, arch_timer_hz);
+    uint64_t t0 = arch_nanotime(), c0 = arch_cycles();
+    while (arch_cycles() - c0 < hz / 1000)                  /* 1 ms of counter ticks */
+        arch_cpu_relax();
+    uint64_t dt = arch_nanotime() - t0;
+    KT_EXPECT(t, dt >= 1000000 && dt < 1000000000);
+    __atomic_store_n(&before_max, 0, __ATOMIC_RELAXED);
+    ktest_on_all_cpus(t, timer_on_cpu, NULL);
+}
+
 static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_mpidr_index),
     KTEST_CASE(t_dtb_source),
@@ -229,6 +265,7 @@ static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_lock_lse),
     KTEST_CASE(t_abort_decode),
     KTEST_CASE(t_image_wx),
+    KTEST_CASE(t_timer),
     KTEST_CASE(t_shootdown_irqs_masked),
 };
 KTEST_SUITE(arch_aarch64, aarch64_cases);
