@@ -17,10 +17,11 @@
  * one 64-slot bitmap word, with count-trailing-zeros.
  *
  * malloc(size):
- *   1. size <= 1016: span class from a 129-entry table (larger small sizes: a second
- *      table; > 32 KiB: step 6). Plain malloc never uses the 8-byte-aligned 24 B
+ *   1. size <= 1016: span class from a 129-entry table (up to 32 KiB: a second
+ *      table; larger: step 6). Plain malloc never uses the 8-byte-aligned 24 B
  *      class, so results of >= 16 B are 16-byte aligned.
- *   2. Pin: the CPU slot index (GS base / TPIDR_EL1 / a thread-local).
+ *   2. Pin (goheap_sys_pin_fast): the CPU slot index (GS base / TPIDR_EL1 / a
+ *      thread-local); a hosted thread without a slot yet takes the slow path.
  *   3. s = mcache->alloc[spc]; if s->cache != 0: slot = ctz(cache), clear that bit,
  *      count the malloc in the CPU's counters, unpin, return wordbase + slot*size.
  *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
@@ -31,17 +32,18 @@
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
- *   6. Large objects (large.c) get a page-rounded span of their own from mheap.
+ *   6. Large objects (alloc.c) get a page-rounded span of their own from mheap.
  *   7. Out of memory: unpin, flush every CPU's cache, sweep mcentral, scavenge
  *      everything, retry once (scavenge.c); then NULL, with nothing lost.
  *
  * free(p):
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives).
- *   3. Pin. If span->owner == this CPU: object index by reciprocal multiply, with
- *      the exactness test that rejects interior pointers (mspan.h); if the slot is in
- *      the cached word, set its cache bit (a set bit means double free) and return;
- *      in another word (or a parked span), clear its allocBits bit (gh_free_owned).
+ *   3. Pin. If span->owner == this CPU and p lies in the cached word's slots
+ *      (p - wordbase < wordspan): slot by reciprocal multiply, with the exactness
+ *      test that rejects interior pointers (mspan.h); set its cache bit (a set bit
+ *      means double free) and return. In another word, or a parked span: clear its
+ *      allocBits bit (gh_free_owned; a clear bit means double free).
  *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
  *      remoteFree (a bit already set means double free); if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
