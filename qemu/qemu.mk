@@ -35,7 +35,7 @@ run: deps kernel
 # KTB_<name>_PANIC   the boot passes only if exactly this panic message appears
 # Any of them may be overridden per arch as KTB_<name>_<FIELD>_<arch>.
 KTEST_BOOTS := frame paging spinlock percpu smp misc sparse \
-	panic lockorder recursion pagefault
+	panic lockorder recursion pagefault maskedwait irqframe
 
 KTB_frame_APPEND    := test=frame
 KTB_paging_APPEND   := test=paging
@@ -54,6 +54,10 @@ KTB_recursion_APPEND := test=selftest_recursion
 KTB_recursion_PANIC := recursive lock: cpu 0 already holds 'selftest-rec' (rank 11)
 KTB_pagefault_APPEND := test=selftest_pagefault
 KTB_pagefault_PANIC := page fault at 0xffffc00000000008: not-present write, kernel
+KTB_maskedwait_APPEND := test=selftest_masked_wait
+KTB_maskedwait_PANIC := smp call from cpu 0 with interrupts masked (would wait for acks masked)
+KTB_irqframe_APPEND := test=selftest_frame_in_irq
+KTB_irqframe_PANIC  := frame_alloc called from an interrupt handler on cpu 1
 
 # x86_64-only boots.
 KTEST_BOOTS_x86_64 := doublefault

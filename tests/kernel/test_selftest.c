@@ -1,9 +1,12 @@
 /* tests/kernel/test_selftest.c: suites that panic on purpose. Each runs only when named
  * in full (test=selftest_<x>) in a boot that declares the exact expected panic
  * (qemu/qemu.mk), proving the panic paths report what they should. */
+#include <arch/cpu.h>
 #include <arch/paging.h>
+#include <frame.h>
 #include <ktest.h>
 #include <panic.h>
+#include <smp.h>
 #include <spinlock.h>
 
 static void t_panic(struct ktest *t)
@@ -34,6 +37,32 @@ static void t_page_fault(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "write to the empty heap arena did not fault");
 }
 
+static void noop(void *arg) { }
+
+static void t_masked_wait(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    arch_irq_disable();
+    smp_call_all(noop, 0);      /* would wait for acks with interrupts masked: panics */
+    arch_irq_enable();
+    ktest_fail(t, __FILE__, __LINE__, "cross-CPU wait with interrupts masked not refused");
+}
+
+static void alloc_in_handler(void *arg)
+{
+    *(uint64_t *)arg = frame_alloc(0);  /* not allowed in an interrupt handler: panics */
+}
+
+static void t_frame_in_irq(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    uint64_t pa = 0;
+    smp_call_cpu(1, alloc_in_handler, &pa);
+    ktest_fail(t, __FILE__, __LINE__, "frame_alloc in an interrupt handler not refused");
+}
+
 static const struct ktest_case panic_cases[] = { KTEST_CASE(t_panic) };
 KTEST_SUITE(selftest_panic, panic_cases);
 static const struct ktest_case lockorder_cases[] = { KTEST_CASE(t_lock_order) };
@@ -42,3 +71,7 @@ static const struct ktest_case recursion_cases[] = { KTEST_CASE(t_recursion) };
 KTEST_SUITE(selftest_recursion, recursion_cases);
 static const struct ktest_case pagefault_cases[] = { KTEST_CASE(t_page_fault) };
 KTEST_SUITE(selftest_pagefault, pagefault_cases);
+static const struct ktest_case masked_cases[] = { KTEST_CASE(t_masked_wait) };
+KTEST_SUITE(selftest_masked_wait, masked_cases);
+static const struct ktest_case irqframe_cases[] = { KTEST_CASE(t_frame_in_irq) };
+KTEST_SUITE(selftest_frame_in_irq, irqframe_cases);
