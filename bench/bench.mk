@@ -54,3 +54,14 @@ bench-fastpath: bench-deps bench-progs
 bench-suite: bench-deps bench-progs
 	$(PYTHON) bench/suite.py --bindir $(BENCH_OUT)/suite --build $(BUILD) \
 	  --out $(BENCH_OUT) --rounds $(BENCH_ROUNDS) --scale $(BENCH_SCALE) $(BENCH_ARGS_ALLOC)
+
+# The generated report: $(BENCH_OUT)/report.md, and (unless BENCH_PUBLISH=0) its
+# tables and charts replace the generated region of bench/RESULTS.md; the
+# commentary around that region is written by hand.
+BENCH_PUBLISH ?= 1
+BENCH_STEPS += bench-report
+.PHONY: bench-report
+bench-report:
+	$(PYTHON) bench/report.py --out $(BENCH_OUT) \
+	  $(if $(filter 1,$(BENCH_PUBLISH)),--publish bench/RESULTS.md) >/dev/null
+	@echo "bench: report in $(BENCH_OUT)/report.md$(if $(filter 1,$(BENCH_PUBLISH)), and bench/RESULTS.md)"
