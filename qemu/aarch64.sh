@@ -1,6 +1,7 @@
 #!/bin/sh
-# qemu/aarch64.sh: the QEMU command line for the aarch64 kernel (-M virt, GICv2, PSCI,
+# qemu/aarch64.sh: the QEMU command line for the aarch64 kernel (-M virt, GIC, PSCI,
 # semihosting exit). Usage: qemu/aarch64.sh KERNEL.elf [extra qemu args...]
+#
 # Environment: SMP (4), MEM (512M), CPU (cortex-a72), ACCEL (tcg), EL2 (0: boot at EL1;
 # 1: -M virt,virtualization=on, entered at EL2), APPEND (kernel command line),
 # TCG_THREAD (single | multi, default single: see below), GIC (2 | 3; default 2 up to 8

@@ -1,7 +1,8 @@
-# arch/aarch64/arch.mk: the aarch64 port's sources (QEMU virt, PSCI, GICv2) and its
-# extra test boots. The shared boot list (qemu/qemu.mk) runs here too once
-# KERNEL_TEST_ARCH_READY_aarch64 is set; the boots below add what only aarch64 has:
-# EL2 entry, CPU models with and without LSE, and `nolse` (LL/SC on an LSE CPU).
+# arch/aarch64/arch.mk: the aarch64 port's sources (QEMU virt, PSCI, GIC) and its extra
+# test boots: EL2 entry, CPU models with and without LSE, GICv3, the raw Image boot.
+
+# The shared boot list (qemu/qemu.mk) runs here too once KERNEL_TEST_ARCH_READY_aarch64
+# is set.
 KERNEL_SRCS_aarch64 += boot/aarch64/entry.S arch/aarch64/vectors.S arch/aarch64/catch.S \
 	arch/aarch64/early.c arch/aarch64/fdt.c arch/aarch64/mmu.c arch/aarch64/pl011.c \
 	arch/aarch64/exit.c arch/aarch64/timer.c arch/aarch64/trap.c arch/aarch64/gic.c \

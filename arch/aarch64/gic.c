@@ -1,7 +1,6 @@
-/* arch/aarch64/gic.c: the interrupt controller, GICv2 or GICv3 (QEMU virt gic-version=2
- * or 3, from the DTB), used for one thing: SGI 0, the cross-CPU call interrupt of
- * kernel/smp.c. TLB maintenance needs no interrupt (broadcast TLBI), so no other
- * interrupt is enabled. GICv2 reaches at most 8 CPUs; GICv3 names CPUs by affinity. */
+/* arch/aarch64/gic.c: the interrupt controller, GICv2 or GICv3 (whichever the DTB names),
+ * used for one thing: SGI 0, the cross-CPU call interrupt of kernel/smp.c. TLB
+ * maintenance needs no interrupt (broadcast TLBI), so nothing else is enabled. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <percpu.h>

@@ -1,7 +1,6 @@
-/* arch/aarch64/ktest_aarch64.c: the aarch64-only suite (test=arch_aarch64): MPIDR -> index
- * identity on every CPU, both ticket-lock implementations (LL/SC always, LSE when the
- * CPU has it) under contention, abort decoding through the expected-fault hook, and a
- * TLB invalidation that needs no IPI (the other CPUs keep interrupts masked). */
+/* arch/aarch64/ktest_aarch64.c: the aarch64-only suite (test=arch_aarch64: MPIDR identity,
+ * DTB source, both lock implementations, abort decoding, W^X, timer, shootdown with no
+ * IPI) and the stack-overflow selftest. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/smp.h>

@@ -1,7 +1,6 @@
-/* arch/aarch64/vectors.S: the EL1 exception vector table (VBAR_EL1). Every entry saves
- * a full struct arch_regs frame on the current stack, links a frame record for the
- * backtrace and calls arch_exception(regs, vector index); the handler may edit ELR
- * (expected-fault resume) before the registers are restored and ERET returns. */
+/* arch/aarch64/vectors.S: the EL1 exception vector table (VBAR_EL1): saves a full trap
+ * frame, calls arch_exception(frame, vector), restores (the handler may edit ELR for an
+ * expected-fault resume) and ERETs; a stack overflow moves to an emergency stack. */
 
 #include <arch/sysregs.h>
 

@@ -1,5 +1,5 @@
 /* arch/smp.h (aarch64): start the other CPUs through PSCI CPU_ON, and the one "call"
- * interrupt (GICv2 SGI 0) that makes a CPU run smp_ipi_handler(). Same names as
+ * interrupt (GIC SGI 0) that makes a CPU run smp_ipi_handler(). Same names as
  * arch/x86_64/include/arch/smp.h. */
 #ifndef ARCH_SMP_H
 #define ARCH_SMP_H
@@ -11,7 +11,7 @@
  * until it is online. Each ends in kernel_ap_main(index). Returns CPUs online. */
 unsigned arch_smp_start(void);
 
-/* Send SGI 0 to one CPU (dense index) / to every other CPU (GICD_SGIR filter 1).
+/* Send SGI 0 to one CPU (dense index) / to every other CPU (all-but-self form).
  * Stores before the call are visible to the receiver's handler (DSB ISHST first). */
 void arch_ipi_send(unsigned cpu);
 void arch_ipi_broadcast_others(void);

@@ -13,7 +13,8 @@
 /* Every CPU's kernel stack (boot CPU in .bss, others in the scratch range). The deepest
  * path seen, a panic with a backtrace from an exception frame, uses under 2 KiB. */
 #define KSTACK_SIZE       16384
-/* Per-CPU emergency stack for reporting a kernel stack overflow (vectors.S). */
+/* Per-CPU emergency stack for reporting a kernel stack overflow (vectors.S): the report
+ * (a panic with registers and a backtrace) needs under 2 KiB; 4 KiB x 64 CPUs = 256 KiB. */
 #define EMERGENCY_STACK_SIZE 4096
 /* Flag or-ed into the vector number passed to arch_exception for an overflow. */
 #define VECTOR_STACK_OVERFLOW 0x100
