@@ -8,7 +8,7 @@ KHEAP_CORE_IN := $(filter alloc/%,$(KERNEL_SRCS))
 ifneq ($(KHEAP_CORE_IN),)
 KCFLAGS += -Ikernel/heap
 KERNEL_SRCS += kernel/goheap_platform.c $(sort $(wildcard kernel/heap/*.c)) \
-	$(sort $(wildcard bench/kernel/*.c))
+	$(sort $(wildcard bench/kernel/*.c)) $(KHEAP_EXTRA_SRCS)
 endif
 
 # ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----

@@ -15,6 +15,7 @@
 #include <percpu.h>
 
 #include "heap_util.h"
+#include "mheap.h"      /* the core's span map: only to describe a damaged tiny block */
 
 #define XFER_SLOTS 2048     /* 2048 live objects of ~1 KiB mean: a few MiB in flight */
 #define DEFAULT_OPS 100000  /* per CPU: ~0.3 s for 4 CPUs under TCG (x86_64) */
@@ -102,6 +103,13 @@ static void drop(struct ktest *t, void *p, size_t sz)
                       "%02x %02x %02x %02x; byte 0 of the object should be %02x", b, b[0], b[1],
                       b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
                       b[14], b[15], want);
+            struct mspan *sp = gh_span_of((uintptr_t)p);
+            if (sp && sp->tinycount) {
+                unsigned k = (unsigned)(((uintptr_t)b - sp->base) >> 4);
+                ktest_log("span %p base 0x%lx spc %u owner 0x%x: block %u tinycount %u tinyends 0x%x",
+                          sp, (unsigned long)sp->base, sp->spc, (unsigned)sp->owner, k,
+                          (unsigned)sp->tinycount[k], (unsigned)sp->tinyends[k]);
+            }
         }
     }
     goheap_free(p);
