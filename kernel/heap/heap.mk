@@ -94,3 +94,13 @@ bench-kernel: deps kernel
 	@mkdir -p $(BUILD)/bench
 	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="bench $(APPEND)" \
 		qemu/run.sh $(KELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'
+
+# ---- host test: the archive links into a foreign freestanding program --------------
+# kernel/heap/libtest/link-test.sh runs `make lib` for both arches and links
+# libtest/stub.c (only the platform functions docs/PORTING.md lists) against it.
+ifneq ($(KHEAP_CORE_IN),)
+TEST_HOST_STEPS += lib-link
+endif
+.PHONY: lib-link
+lib-link:
+	@tests/run-host-test.sh $@ $(RESULTS)/host 300 kernel/heap/libtest/link-test.sh $(BUILD)

@@ -1,0 +1,89 @@
+/* kernel/heap/libtest/stub.c: a stand-in "hobby OS" for the `make lib` link test: it
+ * provides exactly what docs/PORTING.md says libgoheap.a needs and calls the public
+ * API, so linking it against the archive alone proves nothing else is pulled in. */
+#include <stddef.h>
+#include <stdint.h>
+#include <goheap.h>
+
+static char arena[1 << 20] __attribute__((aligned(4096)));
+static size_t used;
+
+void *goheap_sys_reserve(size_t bytes, size_t align)
+{
+    size_t at = (used + align - 1) & ~(align - 1);
+    if (at + bytes > sizeof arena)
+        return 0;
+    used = at + bytes;
+    return arena + at;
+}
+int goheap_sys_map(void *addr, size_t bytes) { (void)addr; (void)bytes; return 0; }
+void goheap_sys_unmap(void *addr, size_t bytes) { (void)addr; (void)bytes; }
+unsigned goheap_sys_ncpu(void) { return 1; }
+void goheap_sys_each_cpu(void (*fn)(unsigned, void *), void *arg) { fn(0, arg); }
+uint64_t goheap_sys_nanotime(void) { return 0; }
+void goheap_sys_log(const char *msg) { (void)msg; }
+_Noreturn void goheap_sys_panic(const char *msg) { (void)msg; for (;;) { } }
+
+/* From the example platform header the archive was compiled with (the aarch64 lock
+ * picks LSE or LL/SC at run time from arch_have_lse; x86_64 never reads it). */
+unsigned char goheap_kernel_in_each_cpu[64];
+uint8_t arch_have_lse;
+_Noreturn void goheap_kernel_bad_context(uint64_t saved) { (void)saved; for (;;) { } }
+
+void *memset(void *d, int c, size_t n) { unsigned char *p = d; while (n--) *p++ = (unsigned char)c; return d; }
+void *memcpy(void *restrict d, const void *restrict s, size_t n)
+{
+    unsigned char *p = d;
+    const unsigned char *q = s;
+    while (n--)
+        *p++ = *q++;
+    return d;
+}
+void *memmove(void *d, const void *s, size_t n)
+{
+    unsigned char *p = d;
+    const unsigned char *q = s;
+    if (p < q)
+        while (n--)
+            *p++ = *q++;
+    else
+        while (n--)
+            p[n] = q[n];
+    return d;
+}
+int memcmp(const void *a, const void *b, size_t n)
+{
+    const unsigned char *p = a, *q = b;
+    for (; n; n--, p++, q++)
+        if (*p != *q)
+            return *p - *q;
+    return 0;
+}
+
+void _start(void);
+void _start(void)
+{
+    struct goheap_config cfg = { 1 << 19, "scavtrace=1" };
+    struct goheap_memstats ms;
+    struct goheap_metric m[4];
+    void *q = 0;
+    goheap_init(&cfg);
+    void *p = goheap_malloc(100);
+    p = goheap_realloc(p, 200);
+    goheap_free(goheap_calloc(2, 8));
+    goheap_free(goheap_aligned_alloc(64, 64));
+    goheap_posix_memalign(&q, 64, 64);
+    goheap_free(q);
+    goheap_free(goheap_malloc_flags(8, GOHEAP_NOSCAN));
+    (void)goheap_usable_size(p);
+    goheap_free(p);
+    goheap_flush();
+    goheap_free_os_memory();
+    goheap_set_memory_limit(-1);
+    goheap_background_work();
+    goheap_read_memstats(&ms);
+    goheap_read_metrics(m, 4);
+    goheap_validate();
+    for (;;) {
+    }
+}
