@@ -119,8 +119,8 @@ int goheap_init(const struct goheap_config *cfg) {
  * The common case, a small object whose cached word ran out, goes straight to the
  * refill; everything else through gh_alloc. */
 GH_NOINLINE void *gh_malloc_slow(size_t size) {
-    if (gh_likely(size <= GOHEAP_MAX_SMALL_SIZE && !gh_knobs.slowmode &&
-                  __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))) {
+    if (gh_likely(__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && size <= GOHEAP_MAX_SMALL_SIZE &&
+                  !gh_knobs.slowmode)) {
         unsigned spc = gh_size_to_spc(size, GH_TAB_SCAN);
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);

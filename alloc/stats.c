@@ -133,6 +133,11 @@ int goheap_validate(void) {
         if (pg != first)
             continue;
         nspans++;
+        /* Every page of the span maps to it: two live spans never overlap. */
+        for (uintptr_t i = 1; i < s->npages && first + i < npages; i++)
+            VCHECK(gh_fast.spans[first + i] == s, "page %lu of span 0x%lx (class %u) maps to span 0x%lx",
+                   (unsigned long)(first + i), (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1),
+                   (unsigned long)(uintptr_t)gh_fast.spans[first + i]);
         span_struct_bytes += gh_heap.spanalloc[s->bucket].size;
         uint8_t st = atomic_load(&s->state);
         if (st == GH_SPAN_EFENCE_FREED) {
