@@ -127,6 +127,7 @@ def render(d, wl, outdir):
            "(lower is better); [min-max] over the rounds in seconds."
            % (d["rounds"], d["scale"], d["seconds"], base), ""]
     ratios = {n: [] for n in names}
+    best_ratios = {n: [] for n in names}  # fastest run vs fastest run
     rss_ratios = {n: [] for n in names}
     chart_groups, chart_vals = [], [[] for _ in names]
     for t in threads:
@@ -148,12 +149,13 @@ def render(d, wl, outdir):
                 ratio = m / b if b else None
                 if ratio:
                     ratios[n].append(ratio)
+                    best_ratios[n].append(min(s) / min(series(w, t, base, 0)))
                 chart_vals[i].append(ratio)
                 row.append("%.3f s (%s) [%.3f-%.3f]" % (
                     m, "%.2fx" % ratio if ratio else "-", min(s), max(s)))
             out.append("| %s | %s |" % (w, " | ".join(row)))
         out.append("")
-    out.append("#### Peak RSS (median ru_maxrss, MiB; ratio vs %s)\n" % base)
+    out.append("#### Peak RSS (median VmHWM of the child, MiB; ratio vs %s)\n" % base)
     out.append("| workload | " + " | ".join(names) + " |")
     out.append("|---|" + "---:|" * len(names))
     for t in threads:
@@ -191,9 +193,14 @@ def render(d, wl, outdir):
     out.append("|---|" + "---:|" * len(names))
     out.append("| time | " + " | ".join(
         "%.2f" % gmean(ratios[n]) if gmean(ratios[n]) else "-" for n in names) + " |")
+    out.append("| time, best runs | " + " | ".join(
+        "%.2f" % gmean(best_ratios[n]) if gmean(best_ratios[n]) else "-"
+        for n in names) + " |")
     out.append("| peak RSS | " + " | ".join(
         "%.2f" % gmean(rss_ratios[n]) if gmean(rss_ratios[n]) else "-"
         for n in names) + " |")
+    out.append("\n(time: ratio of medians; time, best runs: ratio of each allocator's "
+               "fastest run, less sensitive to other jobs on the machine.)")
     if d["failures"]:
         out.append("\nFailures (left out of the means):\n")
         for k, v in sorted(d["failures"].items()):
