@@ -106,7 +106,8 @@ secondary_high:
     b       .
 
 /* Per-CPU setup once in the higher half: exception vectors, TTBR0 walks off (the
- * identity map is only needed to switch the MMU on), the WFE event stream. */
+ * identity map is only needed to switch the MMU on), the WFE event stream, SErrors
+ * unmasked (IRQs stay masked until the C code enables them). */
 cpu_common_high:
     mov     x29, #0
     ldr     x0, =arch_vectors
@@ -121,6 +122,7 @@ cpu_common_high:
     mov     x0, #CNTKCTL_EVENT_STREAM
     msr     cntkctl_el1, x0
     isb
+    msr     daifclr, #4                 /* SErrors reach the vectors (and panic) */
     ret
 
 /* If at EL2, configure it to run an AArch64 EL1 with nothing trapped and eret there;
