@@ -7,6 +7,9 @@
  *        live  LIVE (default 64) objects of the same size are held for the whole run,
  *              so the span/page never becomes empty (mimalloc 2.0.9 retires an empty
  *              page on every free of a one-object loop, which is not its fast path)
+ *        batch 256 objects allocated, then freed in a fixed shuffled order, per round
+ *              of 256 pairs: the cost of a pair including refills and frees that
+ *              land outside the current allocation cache (N is rounded to 256)
  *        empty the same loop without the allocator calls (loop overhead baseline)
  * Prints "size N mode ns_per_pair". Built twice: against plain malloc/free (the
  * allocator chosen by LD_PRELOAD) and, with -DGOHEAP_DIRECT, against
@@ -40,6 +43,22 @@ __attribute__((noinline)) void pair_loop(size_t size, long n)
     }
 }
 
+#define BATCH 256
+static void *batch_obj[BATCH];
+static unsigned batch_order[BATCH]; /* a fixed permutation: the free order */
+
+/* Counted by callgrind's --toggle-collect=batch_loop; n pairs, n a multiple of BATCH. */
+__attribute__((noinline)) void batch_loop(size_t size, long n)
+{
+    for (long r = 0; r < n / BATCH; r++) {
+        for (int i = 0; i < BATCH; i++)
+            batch_obj[i] = BENCH_MALLOC(size);
+        fastpath_sink = batch_obj[0];
+        for (int i = 0; i < BATCH; i++)
+            BENCH_FREE(batch_obj[batch_order[i]]);
+    }
+}
+
 __attribute__((noinline)) void empty_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++) {
@@ -58,7 +77,7 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s SIZE N solo|live|empty [LIVE]\n", argv[0]);
+        fprintf(stderr, "usage: %s SIZE N solo|live|batch|empty [LIVE]\n", argv[0]);
         return 2;
     }
     size_t size = strtoull(argv[1], NULL, 0);
@@ -71,7 +90,8 @@ int main(int argc, char **argv)
 
     int is_empty = strcmp(mode, "empty") == 0;
     int is_live = strcmp(mode, "live") == 0;
-    if (!is_empty && !is_live && strcmp(mode, "solo") != 0) {
+    int is_batch = strcmp(mode, "batch") == 0;
+    if (!is_empty && !is_live && !is_batch && strcmp(mode, "solo") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -85,13 +105,29 @@ int main(int argc, char **argv)
             memset(live[i], 1, size < 64 ? size : 64);
         }
     }
+    if (is_batch) {
+        unsigned seed = 12345;
+        for (unsigned i = 0; i < BATCH; i++)
+            batch_order[i] = i;
+        for (unsigned i = BATCH - 1; i > 0; i--) { /* Fisher-Yates, fixed seed */
+            seed = seed * 1103515245u + 12345u;
+            unsigned j = (seed >> 8) % (i + 1), t = batch_order[i];
+            batch_order[i] = batch_order[j];
+            batch_order[j] = t;
+        }
+        n = n / BATCH * BATCH;
+    }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
-    if (!is_empty)
+    if (is_batch)
+        batch_loop(size, 4 * BATCH);
+    else if (!is_empty)
         pair_loop(size, 1000);
 
     double t0 = now_ns();
     if (is_empty)
         empty_loop(size, n);
+    else if (is_batch)
+        batch_loop(size, n);
     else
         pair_loop(size, n);
     double t1 = now_ns();

@@ -16,7 +16,7 @@ from allocators import allocators, env_for  # noqa: E402
 
 SIZES = [8, 16, 32, 48, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 32768, 65536,
          1 << 20]
-MODES = ["solo", "live"]
+MODES = ["solo", "live", "batch"]
 
 
 def callgrind_count(exe, fn, args, env):
@@ -32,7 +32,7 @@ def callgrind_count(exe, fn, args, env):
 
 
 def instr_per_pair(exe, size, mode, n, env):
-    fn = "empty_loop" if mode == "empty" else "pair_loop"
+    fn = {"empty": "empty_loop", "batch": "batch_loop"}.get(mode, "pair_loop")
     a = callgrind_count(exe, fn, [size, n, mode], env)
     b = callgrind_count(exe, fn, [size, 2 * n, mode], env)
     return (b - a) / n
@@ -101,7 +101,9 @@ def main():
         label, exe, env, mode, s = job
         # Large sizes are slow under valgrind for some allocators (page faults, mmap
         # per pair): use fewer iterations; the difference method still holds.
-        n = a.n if s <= 65536 else max(a.n // 10, 500)
+        n = a.n if s <= 65536 else max(a.n // 10, 512)
+        if mode == "batch":
+            n = max(n // 256 * 256, 512)
         try:
             ipp = instr_per_pair(exe, s, mode, n, env)
         except Exception as e:  # report, keep going
@@ -157,7 +159,8 @@ def render(d):
 
     for mode in d["modes"]:
         desc = {"solo": "one object allocated and freed per iteration",
-                "live": "64 other objects of the class stay live"}.get(mode, mode)
+                "live": "64 other objects of the class stay live",
+                "batch": "256 allocated, then freed in shuffled order"}.get(mode, mode)
         table("Instructions per malloc+free pair, net of loop", mode,
               mode + ": " + desc, "instr", lambda v: "%.0f" % (v - d["loop_instr"]))
         table("ns per pair, net of loop, best of runs", mode, mode, "ns",
