@@ -20,7 +20,7 @@ from svg import grouped_bars  # noqa: E402
 
 BEGIN = "<!-- generated:begin (bench/report.py; do not edit by hand) -->"
 END = "<!-- generated:end -->"
-CHARTS = ["fastpath-instr.svg", "suite-time.svg", "suite-rss.svg"]
+CHARTS = ["fastpath-instr.svg", "fastpath-batch.svg", "suite-time.svg", "suite-rss.svg"]
 
 
 def sh(cmd):
@@ -45,22 +45,22 @@ def machine():
             "- Generated: %s" % time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())]
 
 
-def fastpath_chart(d, outdir):
-    """Instructions per pair in the live mode, per size, up to 32 KiB."""
+def fastpath_chart(d, outdir, mode, name, title):
+    """Instructions per pair in one mode, per size, up to 32 KiB."""
     sizes = [s for s in d["sizes"] if s <= 32768]
     labels = d["variants"]
     vals = []
     for lab in labels:
         row = []
         for s in sizes:
-            r = d["results"].get(lab, {}).get("live", {}).get(str(s), {})
+            r = d["results"].get(lab, {}).get(mode, {}).get(str(s), {})
             v = r.get("instr") if isinstance(r, dict) else None
             row.append(None if v is None else v - d["loop_instr"])
         vals.append(row)
-    grouped_bars(os.path.join(outdir, "fastpath-instr.svg"),
-                 "malloc+free pair: callgrind instructions (live mode, net of loop)",
+    grouped_bars(os.path.join(outdir, name), title,
                  [fastpath.size_label(s) for s in sizes], labels, vals,
-                 "instructions per pair", ymax=300, fmt="%.0f")
+                 "instructions per pair (log scale)", ymax=10000, fmt="%.0f",
+                 log=True)
 
 
 def rss_chart(d, outdir):
@@ -79,7 +79,8 @@ def rss_chart(d, outdir):
                 vals[i].append(meds[n] / meds[base] if ok else None)
     grouped_bars(os.path.join(outdir, "suite-rss.svg"),
                  "Suite peak RSS relative to %s (median; lower is better)" % base,
-                 groups, names, vals, "peak RSS / %s" % base, ref=1.0, ymax=3.0)
+                 groups, names, vals, "peak RSS / %s (log scale)" % base, ref=1.0,
+                 ymax=10.0, ymin=0.3, log=True)
 
 
 def main():
@@ -91,10 +92,17 @@ def main():
     fp = os.path.join(a.out, "fastpath.json")
     if os.path.exists(fp):
         d = json.load(open(fp))
-        fastpath_chart(d, a.out)
         parts += ["### Fast path (callgrind, N=%d and 2N pairs; timed: %d pairs, "
-                  "best of runs)" % (d["n"], d["time_n"]), "",
-                  "![fast path](fastpath-instr.svg)", "", fastpath.render(d)]
+                  "best of runs)" % (d["n"], d["time_n"]), ""]
+        for mode, name, what in (
+                ("live", "fastpath-instr.svg", "live mode: the fast path"),
+                ("batch", "fastpath-batch.svg",
+                 "batch mode: 256 allocated, freed shuffled; refills included")):
+            if mode in d["modes"]:
+                fastpath_chart(d, a.out, mode, name, "malloc+free pair: callgrind "
+                               "instructions (%s)" % what)
+                parts += ["![fast path %s](%s)" % (mode, name), ""]
+        parts += [fastpath.render(d)]
     sp = os.path.join(a.out, "suite.json")
     if os.path.exists(sp):
         d = json.load(open(sp))

@@ -207,8 +207,8 @@ def render(d, wl, outdir):
             out.append("- %s: %s" % (k, v.strip().replace("\n", " ")[:200]))
     grouped_bars(os.path.join(outdir, "suite-time.svg"),
                  "Suite wall time relative to %s (median; lower is better)" % base,
-                 chart_groups, names, chart_vals, "time / %s" % base, ref=1.0,
-                 ymax=4.0)
+                 chart_groups, names, chart_vals, "time / %s (log scale)" % base,
+                 ref=1.0, ymax=30.0, ymin=0.1, log=True)
     return "\n".join(out) + "\n"
 
 
