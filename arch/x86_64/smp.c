@@ -162,6 +162,11 @@ unsigned arch_smp_start(void)
             continue;
         if (id >= HWID_TABLE_SIZE)
             panic("smp: APIC id %u beyond the %u-entry id table", id, HWID_TABLE_SIZE);
+        /* IPIs go through the xAPIC ICR, whose destination is 8 bits. Larger ids need
+         * x2APIC mode (MSR ICR), which QEMU 7.2's TCG does not emulate: refuse loudly
+         * rather than send INIT/SIPI to the wrong CPU. */
+        if (id > 255)
+            panic("smp: APIC id %u needs x2APIC mode, which this kernel does not use", id);
         if (next >= MAX_CPUS) {
             printk("smp: more than %u CPUs; apic id %u stays offline\n", MAX_CPUS, id);
             continue;
