@@ -3,6 +3,7 @@
  * tables for backing, IPIs for "every CPU", TSC/CNTVCT for time, printk and panic. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
+#include <arch/spinlock.h>
 #include <arch/timer.h>
 #include <frame.h>
 #include <panic.h>
@@ -149,9 +150,63 @@ uint64_t goheap_sys_nanotime(void)
     return arch_nanotime();
 }
 
+/* The log tap: while on, the last KPLAT_TAP_LINES log lines are also kept in memory,
+ * so a test can check what allocfreetrace or scavtrace printed. Lines are written
+ * pinned from any CPU, hence the interrupt-saving raw lock (a leaf: nothing is taken
+ * under it). */
+static struct {
+    arch_spinlock_t lock;
+    int on;
+    /* protected by lock: */
+    unsigned next;                      /* lines written since the tap was switched on */
+    char line[KPLAT_TAP_LINES][KPLAT_TAP_LEN];
+} tap;
+
+void kplat_log_tap(int on)
+{
+    arch_irqflags_t f = arch_spin_lock_irqsave(&tap.lock);
+    if (on)
+        tap.next = 0;               /* switching on starts afresh; off keeps the lines */
+    __atomic_store_n(&tap.on, on, __ATOMIC_RELAXED);
+    arch_spin_unlock_irqrestore(&tap.lock, f);
+}
+
+int kplat_log_tap_find(const char *needle, char *out, size_t n)
+{
+    int found = 0;
+    arch_irqflags_t f = arch_spin_lock_irqsave(&tap.lock);
+    unsigned first = tap.next > KPLAT_TAP_LINES ? tap.next - KPLAT_TAP_LINES : 0;
+    for (unsigned i = first; i < tap.next && !found; i++) {
+        const char *l = tap.line[i % KPLAT_TAP_LINES];
+        for (const char *h = l; *h && !found; h++) {
+            size_t k = 0;
+            while (needle[k] && h[k] == needle[k])
+                k++;
+            if (!needle[k]) {
+                found = 1;
+                for (k = 0; out && k + 1 < n && l[k]; k++)
+                    out[k] = l[k];
+                if (out && n)
+                    out[k] = 0;
+            }
+        }
+    }
+    arch_spin_unlock_irqrestore(&tap.lock, f);
+    return found;
+}
+
 void goheap_sys_log(const char *msg)
 {
     printk("%s\n", msg);
+    if (!__atomic_load_n(&tap.on, __ATOMIC_RELAXED))
+        return;
+    arch_irqflags_t f = arch_spin_lock_irqsave(&tap.lock);
+    char *l = tap.line[tap.next++ % KPLAT_TAP_LINES];
+    size_t k = 0;
+    for (; k + 1 < KPLAT_TAP_LEN && msg[k]; k++)
+        l[k] = msg[k];
+    l[k] = 0;
+    arch_spin_unlock_irqrestore(&tap.lock, f);
 }
 
 _Noreturn void goheap_sys_panic(const char *msg)

@@ -13,7 +13,7 @@ endif
 
 # ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
 # KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*; SMP defaults to $(SMP) (4).
-KHEAP_BOOTS := api stress oom scav efence efence2 knobs
+KHEAP_BOOTS := api stress oom scav efence efence2 knobs trace
 # The boots registered in `make test` (a boot that does not pass yet stays out).
 KHEAP_PASSING := $(KHEAP_BOOTS)
 KHB_api_APPEND    := test=heap_api
@@ -23,6 +23,7 @@ KHB_oom_MEM       := 64M
 KHB_scav_APPEND   := test=heap_scav
 KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_efence2_APPEND := test=heap_efence goheap=efence=2
+KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
 KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked

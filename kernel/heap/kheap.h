@@ -18,6 +18,15 @@ struct kplat_stats {
 extern struct kplat_stats kplat_stats;
 void kplat_set_ncpu(unsigned n);
 
+/* The log tap (kernel/goheap_platform.c): while on, goheap's last log lines are kept in
+ * memory too. kplat_log_tap_find copies the oldest kept line containing `needle` into
+ * out (if non-NULL) and returns 1, or returns 0. 32 lines of 160 bytes: enough for the
+ * traces of one test step. */
+#define KPLAT_TAP_LINES 32
+#define KPLAT_TAP_LEN 160
+void kplat_log_tap(int on);
+int kplat_log_tap_find(const char *needle, char *out, size_t n);
+
 /* Arena reserved by kheap_init: 1 TiB of the 16 TiB heap arena range. */
 #define KHEAP_ARENA_BYTES (1ull << 40)
 
