@@ -105,9 +105,10 @@ int goheap_sys_map(void *addr, size_t bytes) {
 }
 
 void goheap_sys_unmap(void *addr, size_t bytes) {
-    if (!gh_knobs.madvdontneed) {
+    if (!gh_knobs.madvdontneed && !gh_knobs.efence && !gh_knobs.guardrate) {
         /* Lazy (MADV_FREE): stays mapped, the kernel may reclaim it under pressure;
-         * the core treats such pages as dirty when reused. */
+         * the core treats such pages as dirty when reused. (Not with efence, whose
+         * guard and freed pages must fault.) */
         if (madvise(addr, bytes, MADV_FREE) == 0)
             return;
     }
