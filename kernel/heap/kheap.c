@@ -12,7 +12,9 @@
 
 #include <kheap.h>
 
-static struct spinlock init_lock = SPINLOCK_INIT("kheap-init", LOCK_RANK_TEST);
+/* Held across goheap_init, which maps memory: the page-table and frame locks it takes
+ * rank above LOCK_RANK_HEAP. */
+static struct spinlock init_lock = SPINLOCK_INIT("kheap-init", LOCK_RANK_HEAP);
 static int ready;
 
 int kheap_ready(void)
