@@ -10,6 +10,10 @@ static struct mcache *cache_for(unsigned cpu) {
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
+    /* Read before the remote OR: once the bit is in, the owner may sweep it, free the
+     * now empty span and recycle the struct for another class. (Counting with spc
+     * read after the OR once charged a free to the wrong class under load.) */
+    unsigned spc = s->spc;
     uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
     if (own == cpu) {
         /* Local: the owner's bitmaps, no atomics (only this pinned CPU writes them). */
@@ -31,10 +35,12 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
         if (old & m)
             gh_bad_free("double free", a, s);
+        /* s may be recycled by now (see spc above): a spurious wake is harmless,
+         * gh_central_wake re-checks under the class lock. */
         if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
             gh_central_wake(cpu, s);
     }
-    c->nfree[s->spc]++;
+    c->nfree[spc]++;
 }
 
 GH_NOINLINE void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
