@@ -103,7 +103,9 @@ void gh_central_wake(unsigned cpu, struct mspan *s) {
     uint8_t full = GH_CS_FULL;
     if (!atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING))
         return;
-    struct mcentral *mc = &gh_central[s->spc];
+    /* s may have been recycled since the freer's OR: read its class racily (relaxed),
+     * then re-check under that class's lock that it is still on the full list. */
+    struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
     gh_lock(&mc->lock, cpu);
     if (s->onlist == &mc->full && atomic_load(&s->cstate) == GH_CS_PENDING) {
         list_remove(&mc->full, s);

@@ -140,7 +140,7 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     s->bucket = (uint8_t)bucket_of(spc);
     s->base = base;
     s->npages = (uint32_t)npages;
-    s->spc = (uint8_t)spc;
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED); /* racy readers: gh_central_wake */
     uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
     atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);

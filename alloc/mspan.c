@@ -18,7 +18,7 @@ static void load_word(struct mspan *s, unsigned w) {
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero) {
     unsigned cl = spc >> 1;
     s->base = base;
-    s->spc = (uint8_t)spc;
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED); /* racy readers: gh_central_wake */
     s->npages = goheap_class_to_npages[cl];
     s->elemsize = goheap_class_to_size[cl];
     s->divmul = goheap_class_to_divmagic[cl];
@@ -42,7 +42,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
 
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize) {
     s->base = base;
-    s->spc = 0;
+    __atomic_store_n(&s->spc, 0, __ATOMIC_RELAXED);
     s->npages = (uint32_t)npages;
     s->elemsize = 0;
     s->divmul = 0;
