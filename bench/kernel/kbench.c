@@ -1,8 +1,11 @@
-/* bench/kernel/kbench.c: kernel benchmarks (`make bench-kernel ARCH=...`, a boot with
- * `bench` on the command line): goheap against the baseline first-fit global-lock
- * allocator (kernel/heap/baseline.c) in the same boot: malloc+free pairs by size,
- * refills, large objects, page-cache hit vs miss, 1..N CPU scaling, remote vs local
- * free. Times in ns from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. */
+/* bench/kernel/kbench.c: kernel benchmarks (`make bench-kernel`): goheap against the
+ * baseline first-fit global-lock allocator in the same boot. */
+
+/* Kernel benchmarks (`make bench-kernel ARCH=...`, a boot with `bench` on the command
+ * line): goheap against the baseline first-fit global-lock allocator
+ * (kernel/heap/baseline.c) in the same boot: malloc+free pairs by size, refills, large
+ * objects, page-cache hit vs miss, 1..N CPU scaling, remote vs local free. Times in ns
+ * from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. */
 #include <arch/cpu.h>
 #include <arch/timer.h>
 #include <goheap.h>

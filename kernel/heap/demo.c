@@ -1,11 +1,15 @@
-/* kernel/heap/demo.c: the `make run` showcase. Every CPU runs a mixed workload on
- * goheap for a few seconds: hash tables and binary trees of random sizes built and
- * torn down, large buffers kept for a while, and messages handed to other CPUs (freed
- * there). A summary line is printed twice a second; scavtrace shows the scavenger
- * handing pages back. Halfway through, a soft memory limit just above the heap in use
- * is set for half a second (the scavenger then releases synchronously). At the
- * end: everything freed, memory returned, a MemStats table with per-class counts, the
- * validator, exit. `demo_secs=N` sets the duration. */
+/* kernel/heap/demo.c: the `make run` showcase: a mixed workload on every CPU (hash
+ * tables, trees, large buffers, messages freed by other CPUs), summary lines with
+ * scavtrace, a soft-memory-limit phase, and a final MemStats table. */
+
+/* The `make run` showcase. Every CPU runs a mixed workload on goheap for a few
+ * seconds: hash tables and binary trees of random sizes built and torn down, large
+ * buffers kept for a while, and messages handed to other CPUs (freed there). A summary
+ * line is printed twice a second; scavtrace shows the scavenger handing pages back.
+ * Halfway through, a soft memory limit just above the heap in use is set for half a
+ * second (the scavenger then releases synchronously). At the end: everything freed,
+ * memory returned, a MemStats table with per-class counts, the validator, exit.
+ * `demo_secs=N` sets the duration. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>

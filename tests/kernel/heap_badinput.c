@@ -1,8 +1,11 @@
-/* tests/kernel/heap_badinput.c: bad frees, each in its own boot (they panic on
- * purpose). Before the bad call the suite prints the exact panic message goheap must
- * give ("# heap-expect-panic: ..."), computed from the span the pointer falls in; the
- * step's runner (kernel/heap/run-expect-panic.sh) passes only if that very message is
- * the kernel's panic. Suites named selftest_* run only when named in full. */
+/* tests/kernel/heap_badinput.c: bad frees and a masked-interrupt malloc, each its own
+ * boot that must panic with the exact message the kernel announces beforehand. */
+
+/* Bad frees, each in its own boot (they panic on purpose). Before the bad call the
+ * suite prints the exact panic message goheap must give ("# heap-expect-panic: ..."),
+ * computed from the span the pointer falls in; the step's runner
+ * (kernel/heap/run-expect-panic.sh) passes only if that very message is the kernel's
+ * panic. Suites named selftest_* run only when named in full. */
 #include <arch/cpu.h>
 #include <goheap.h>
 #include <percpu.h>

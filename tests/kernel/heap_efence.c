@@ -1,10 +1,14 @@
-/* tests/kernel/heap_efence.c: the efence knob (boot with goheap=efence=1). Each object
- * ends at a page boundary before an unmapped guard page and its pages are never
- * reused, so a one-byte overflow and a use after free both fault; the fault is caught
- * through the expected-fault hook and goheap's report names the object's address,
- * size and allocation site. Skipped (not passed) when the knob is off. With efence=1
- * the sizes are multiples of 16 (malloc's alignment leaves slack otherwise, checked by
- * a canary at free); the efence=2 boot adds odd sizes, placed byte-exact. */
+/* tests/kernel/heap_efence.c: efence (goheap=efence=1 and =2): a one-byte overflow and
+ * a use after free fault, and goheap's report names the object's address, size and
+ * allocation site. */
+
+/* The efence knob (boot with goheap=efence=1). Each object ends at a page boundary
+ * before an unmapped guard page and its pages are never reused, so a one-byte overflow
+ * and a use after free both fault; the fault is caught through the expected-fault hook
+ * and goheap's report names the object's address, size and allocation site. Skipped
+ * (not passed) when the knob is off. With efence=1 the sizes are multiples of 16
+ * (malloc's alignment leaves slack otherwise, checked by a canary at free); the
+ * efence=2 boot adds odd sizes, placed byte-exact. */
 #include <arch/paging.h>
 #include <goheap.h>
 #include <ksyms.h>

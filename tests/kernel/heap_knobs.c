@@ -1,9 +1,12 @@
-/* tests/kernel/heap_knobs.c: the GODEBUG-style knobs reach goheap from the kernel
- * command line (boot: goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager) and do
- * what they say: every 4th allocation is guarded (its one-byte overflow faults),
- * scavenge=eager releases a freed large object at once, memlimit sets the soft limit.
- * Skipped (not passed) when booted without those knobs. The same boot runs heap_api
- * under debug=2 (lock-rank checks and validation). */
+/* tests/kernel/heap_knobs.c: knobs from the kernel command line (guardrate, debug,
+ * memlimit, scavenge=eager) reach goheap and do what they say. */
+
+/* The GODEBUG-style knobs reach goheap from the kernel command line (boot:
+ * goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager) and do what they say: every
+ * 4th allocation is guarded (its one-byte overflow faults), scavenge=eager releases a
+ * freed large object at once, memlimit sets the soft limit. Skipped (not passed) when
+ * booted without those knobs. The same boot runs heap_api under debug=2 (lock-rank
+ * checks and validation). */
 #include <arch/paging.h>
 #include <goheap.h>
 #include <ktest.h>

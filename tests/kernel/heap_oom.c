@@ -1,9 +1,12 @@
-/* tests/kernel/heap_oom.c: out of memory without loss (boot with MEM=64M). Every CPU
- * allocates until NULL (a round of 256 KiB objects, then a round of mixed sizes from
- * 16 B to 256 KiB), everything is freed, goheap_free_os_memory() hands the frames
- * back, the frame allocator's free count returns to its pre-test value within
- * OOM_META_FRAMES, and the 256 KiB round gets the same amount again (less what the
- * metadata kept). */
+/* tests/kernel/heap_oom.c: out of memory without loss (MEM=64M): every CPU allocates
+ * until NULL, everything is freed and returned, frames come back within the metadata
+ * bound, and the same amount can be allocated again. */
+
+/* Out of memory without loss (boot with MEM=64M). Every CPU allocates until NULL (a
+ * round of 256 KiB objects, then a round of mixed sizes from 16 B to 256 KiB),
+ * everything is freed, goheap_free_os_memory() hands the frames back, the frame
+ * allocator's free count returns to its pre-test value within OOM_META_FRAMES, and the
+ * 256 KiB round gets the same amount again (less what the metadata kept). */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>

@@ -1,9 +1,13 @@
-/* tests/kernel/heap_scav.c: the scavenger in page-table form. After churn and frees,
- * goheap_free_os_memory releases >= 99% of idle heap pages and their frames are back
- * in the frame allocator (HeapReleased and the frame count move together); a released
- * page reused by a new allocation is mapped again, zeroed and counted; two CPUs
- * scavenging at once (while others allocate) stay consistent; the soft memory limit
- * keeps the heap's mapped frames near the limit. */
+/* tests/kernel/heap_scav.c: the scavenger in page-table form: releases, frame counts
+ * that agree with HeapReleased, reuse of released pages, two CPUs scavenging at once,
+ * and the soft memory limit. */
+
+/* The scavenger in page-table form. After churn and frees, goheap_free_os_memory
+ * releases >= 99% of idle heap pages and their frames are back in the frame allocator
+ * (HeapReleased and the frame count move together); a released page reused by a new
+ * allocation is mapped again, zeroed and counted; two CPUs scavenging at once (while
+ * others allocate) stay consistent; the soft memory limit keeps the heap's mapped
+ * frames near the limit. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>

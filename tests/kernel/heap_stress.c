@@ -1,11 +1,15 @@
-/* tests/kernel/heap_stress.c: cross-CPU stress. Every CPU allocates objects of every
- * size class (plus large, aligned and calloc'd ones), cookie-stamps them and swaps them
- * into a shared transfer array; whatever it takes out (usually another CPU's object)
- * is checked and freed. `heap_ops=N` sets the operations per CPU (default 100000,
- * the test-matrix boot runs 1M). Every class must have been used, and afterwards every
- * object is freed, counters balance and the validator passes. NOSCAN objects below
- * 16 B go through the tiny allocator (several objects per 16 B block, freed
- * separately); `heap_tiny=0` leaves them out. */
+/* tests/kernel/heap_stress.c: cross-CPU stress: every CPU swaps cookie-stamped objects
+ * of every size class through a shared transfer array, and the CPU that takes one out
+ * checks and frees it. */
+
+/* Cross-CPU stress. Every CPU allocates objects of every size class (plus large,
+ * aligned and calloc'd ones), cookie-stamps them and swaps them into a shared transfer
+ * array; whatever it takes out (usually another CPU's object) is checked and freed.
+ * `heap_ops=N` sets the operations per CPU (default 100000, the test-matrix boot runs
+ * 1M). Every class must have been used, and afterwards every object is freed, counters
+ * balance and the validator passes. NOSCAN objects below 16 B go through the tiny
+ * allocator (several objects per 16 B block, freed separately); `heap_tiny=0` leaves
+ * them out. */
 #include <arch/cpu.h>
 #include <arch/timer.h>
 #include <cmdline.h>

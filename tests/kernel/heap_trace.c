@@ -1,8 +1,11 @@
-/* tests/kernel/heap_trace.c: the trace knobs print what they promise (boot:
- * goheap=allocfreetrace=1,scavtrace=1). allocfreetrace gives one line per malloc and
- * free with address, size, class, CPU and a caller that symbolises to the calling
- * function; scavtrace gives a line per release with the amount. Checked through the
- * platform's log tap. Skipped (not passed) without the knobs. */
+/* tests/kernel/heap_trace.c: allocfreetrace and scavtrace print what they promise,
+ * checked through the platform's log tap. */
+
+/* The trace knobs print what they promise (boot: goheap=allocfreetrace=1,scavtrace=1).
+ * allocfreetrace gives one line per malloc and free with address, size, class, CPU and
+ * a caller that symbolises to the calling function; scavtrace gives a line per release
+ * with the amount. Checked through the platform's log tap. Skipped (not passed)
+ * without the knobs. */
 #include <goheap.h>
 #include <ksyms.h>
 #include <ktest.h>
