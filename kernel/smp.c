@@ -122,6 +122,18 @@ void smp_run_all(void (*fn)(unsigned cpu, void *arg), void *arg)
         arch_cpu_relax();
 }
 
+/* tick_pending[c]: set by CPU c's tick interrupt, cleared by CPU c's idle loop. */
+static uint8_t tick_pending[MAX_CPUS];
+
+void kernel_tick(void)
+{
+    __atomic_store_n(&tick_pending[cpu_index()], 1, __ATOMIC_RELAXED);
+}
+
+__attribute__((weak)) void kernel_idle_work(void)
+{
+}
+
 _Noreturn void smp_idle_loop(void)
 {
     unsigned me = cpu_index();
@@ -129,6 +141,12 @@ _Noreturn void smp_idle_loop(void)
         arch_irq_disable();
         struct run_work *w = __atomic_exchange_n(&run_slot[me], 0, __ATOMIC_ACQUIRE);
         if (!w) {
+            if (__atomic_load_n(&tick_pending[me], __ATOMIC_RELAXED)) {
+                __atomic_store_n(&tick_pending[me], 0, __ATOMIC_RELAXED);
+                arch_irq_enable();
+                kernel_idle_work();
+                continue;
+            }
             arch_wait_for_interrupt();  /* sti; hlt: an IPI cannot slip in between */
             continue;
         }

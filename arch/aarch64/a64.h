@@ -45,10 +45,14 @@ void mmu_early_map(uint64_t pa, uint64_t size, uint64_t attr);
 void mmu_early_pool_range(struct mem_range *r);
 
 /* ---- GIC (gic.c) and PSCI (psci_smp.c) -----------------------------------------
- * GICv2 or GICv3, whichever the DTB names; used only for the call SGI. */
+ * GICv2 or GICv3, whichever the DTB names; used for the call SGI and, once
+ * arch_tick_start ran, the virtual timer's PPI. */
 void gic_init_distributor(void);
 void gic_init_cpu(void);
 void gic_handle_irq(void);
+#define PPI_VTIMER 27               /* CNTV's interrupt on QEMU virt (and Arm's SBSA) */
+void gic_enable_ppi(unsigned intid); /* on this CPU (PPIs are banked) */
+void timer_tick_irq(void);           /* timer.c: re-arm CNTV, then kernel_tick() */
 
 #define PSCI_CPU_ON        0xc4000003u
 #define PSCI_VERSION       0x84000000u

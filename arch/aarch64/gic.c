@@ -10,6 +10,7 @@
 
 #define GICD_CTLR       0x000
 #define GICD_TYPER      0x004
+#define GICD_ISENABLER  0x100
 #define GICD_ICENABLER  0x180
 #define GICD_IPRIORITYR 0x400
 #define GICD_ITARGETSR  0x800
@@ -161,6 +162,28 @@ void gic_init_cpu(void)
     wr32(gicc, GICC_CTLR, 1);
 }
 
+/* Enable PPI intid on this CPU at the call SGI's priority (group 1 on v3, as
+ * init_cpu_v3 set for all SGIs/PPIs). */
+void gic_enable_ppi(unsigned intid)
+{
+    volatile uint8_t *b;
+    if (version == 3) {
+        uint64_t mpidr;
+        __asm__ volatile("mrs %0, mpidr_el1" : "=r"(mpidr));
+        b = find_redistributor(mpidr) + GICR_SGI_BASE;
+        uint32_t pr = rd32(b, GICR_IPRIORITYR + (intid & ~3u));
+        unsigned sh = (intid & 3) * 8;
+        wr32(b, GICR_IPRIORITYR + (intid & ~3u), (pr & ~(0xffu << sh)) | (uint32_t)PRIO_CALL << sh);
+        wr32(b, GICR_ISENABLER0, 1u << intid);
+        return;
+    }
+    b = gicd;
+    uint32_t pr = rd32(b, GICD_IPRIORITYR + (intid & ~3u));
+    unsigned sh = (intid & 3) * 8;
+    wr32(b, GICD_IPRIORITYR + (intid & ~3u), (pr & ~(0xffu << sh)) | (uint32_t)PRIO_CALL << sh);
+    wr32(b, GICD_ISENABLER, 1u << intid);       /* bank 0: this CPU's SGIs and PPIs */
+}
+
 /* The call's data (queued by kernel/smp.c with release stores) must be visible to the
  * target before it can take the interrupt: DSB ISHST completes the stores before the
  * register write that raises the SGI (for v3 a system register write, which a DMB would
@@ -211,6 +234,11 @@ void gic_handle_irq(void)
         /* Pairs with the sender's DSB ISHST: reads of the call data come after the
          * acknowledge. */
         __asm__ volatile("dmb ish" : : : "memory");
+        if (id == PPI_VTIMER) {
+            timer_tick_irq();
+            eoi(iar);
+            continue;
+        }
         if (id != SGI_CALL) {
             eoi(iar);
             panic("gic: unexpected interrupt %u (iar 0x%x) on cpu %u", id, iar, arch_cpu_index());

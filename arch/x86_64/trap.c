@@ -72,6 +72,11 @@ void trap_dispatch(struct arch_trap_frame *f)
         lapic_eoi();
         return;
     }
+    if (v == VEC_TICK) {
+        lapic_eoi();
+        kernel_tick();
+        return;
+    }
     if (v == VEC_SPURIOUS || (v >= 32 && v < 48))
         return;                 /* spurious LAPIC / masked legacy PIC lines */
     if (v >= 32)

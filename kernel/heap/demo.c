@@ -335,6 +335,7 @@ unsigned kernel_run_demo(void)
     if (!s)
         s = DEMO_SECS_DEFAULT;
     kheap_init_default("scavtrace=1");
+    kheap_ticks_start(KHEAP_TICK_HZ);  /* idle CPUs run the paced background step */
     ncpu = cpus_online();
     uint64_t f0 = frame_free_count();
     printk("\ndemo: %u CPUs, %u s: hash tables, trees, large buffers and cross-CPU messages on "

@@ -3,11 +3,13 @@
  * drives goheap_background_work (the kernel has no periodic timer interrupt). */
 #include <arch/cpu.h>
 #include <arch/timer.h>
+#include <arch_api.h>
 #include <cmdline.h>
 #include <goheap.h>
 #include <panic.h>
 #include <percpu.h>
 #include <printk.h>
+#include <smp.h>
 #include <spinlock.h>
 
 #include <kheap.h>
@@ -64,4 +66,28 @@ void kheap_tick(void)
         return;
     last_tick[cpu] = now;
     goheap_background_work();
+}
+
+/* ---- idle-time background work ---------------------------------------------------
+ * With a periodic tick (arch_tick_start), each idle CPU's loop calls
+ * kernel_idle_work() after every tick, in thread context with interrupts on. */
+uint64_t kheap_idle_work_calls[MAX_CPUS];
+
+void kernel_idle_work(void)
+{
+    kheap_idle_work_calls[cpu_index()]++;
+    kheap_tick();
+}
+
+static void tick_start_ipi(void *arg)
+{
+    arch_tick_start(*(unsigned *)arg);
+}
+
+void kheap_ticks_start(unsigned hz)
+{
+    static int started;
+    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+        return;
+    smp_call_all(tick_start_ipi, &hz);
 }

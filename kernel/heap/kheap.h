@@ -43,6 +43,14 @@ int kheap_ready(void);
 #define KHEAP_TICK_NS 10000000ull   /* 10 ms: 100 steps/s per CPU, each a few us */
 void kheap_tick(void);
 
+/* Idle-time background work: start a periodic tick at `hz` on every CPU (once; later
+ * calls do nothing). Each idle CPU then runs kheap_tick() after every tick
+ * (kernel_idle_work, counted per CPU in kheap_idle_work_calls). 100 Hz matches
+ * KHEAP_TICK_NS. */
+#define KHEAP_TICK_HZ 100
+void kheap_ticks_start(unsigned hz);
+extern uint64_t kheap_idle_work_calls[];
+
 /* ---- the baseline: a global-lock first-fit allocator (kernel/heap/baseline.c) -----
  * The design most hobby kernels start with: one free list sorted by address, one
  * spinlock, boundary headers, coalescing on free. For the benchmarks only. */

@@ -48,6 +48,14 @@ const char *arch_cmdline(void);
 /* Per-CPU initialisation on an AP once it runs C: done by the arch before it calls
  * kernel_ap_main. */
 
+/* ---- periodic tick (optional) ---------------------------------------------------
+ * Start a periodic timer interrupt at `hz` on the calling CPU (run it on each CPU that
+ * should tick, e.g. through smp_call_all). Each tick calls the portable kernel_tick()
+ * (kernel/include/smp.h) in interrupt context. Nothing ticks unless someone asks: the
+ * kernel heap does, for idle-time background work. x86_64: LAPIC timer, periodic;
+ * aarch64: the virtual generic timer (CNTV, PPI 27). */
+void arch_tick_start(unsigned hz);
+
 /* ---- diagnostics ----------------------------------------------------------------
  * The arch's exception entry saves the interrupted state in a trap frame. */
 struct arch_trap_frame;

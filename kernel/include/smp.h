@@ -37,7 +37,15 @@ struct smp_barrier {
 void smp_barrier_init(struct smp_barrier *b, unsigned n);
 void smp_barrier_wait(struct smp_barrier *b);
 
-/* The AP idle loop (never returns): waits for smp_run_all work with interrupts on. */
+/* The AP idle loop (never returns): waits for smp_run_all work with interrupts on.
+ * After a tick (kernel_tick) it calls kernel_idle_work() once, in thread context with
+ * interrupts on, before sleeping again. */
 _Noreturn void smp_idle_loop(void);
+
+/* From the arch's tick interrupt (arch_tick_start): marks this CPU's tick pending. */
+void kernel_tick(void);
+/* Idle-time work after a tick; weak, empty by default (the kernel heap defines it to
+ * run goheap's paced background step). Thread context, interrupts on, no lock held. */
+void kernel_idle_work(void);
 
 #endif /* KERNEL_SMP_H */

@@ -40,8 +40,9 @@ static inline void cpuid(uint32_t leaf, uint32_t sub, uint32_t *a, uint32_t *b, 
 #define SEL_KDATA 0x10
 #define SEL_TSS   0x18
 
-/* The call IPI and the spurious vector (LAPIC). */
+/* The call IPI, the tick and the spurious vector (LAPIC). */
 #define VEC_CALL     0xf0
+#define VEC_TICK     0xef       /* the LAPIC timer's periodic tick (arch_tick_start) */
 #define VEC_SPURIOUS 0xff
 
 #endif /* ARCH_X86_H */

@@ -1,0 +1,78 @@
+/* tests/kernel/heap_idle.c: idle CPUs scavenge: with the periodic tick on, the heap's
+ * free pages are released by the other CPUs' idle loops once the retained-heap goal
+ * (peak in use over the last 10 s windows + 10%) has dropped, with no heap call here. */
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/timer.h>
+#include <cmdline.h>
+#include <frame.h>
+#include <goheap.h>
+#include <ktest.h>
+#include <percpu.h>
+
+#include "heap_util.h"
+
+/* It waits up to IDLE_WAIT_S (the goal keeps the peak for two 10 s windows), so it
+ * only runs when asked: `heap_idle=1` (the kheap-idle boot). */
+#define IDLE_OBJS 64
+#define IDLE_WAIT_S 40
+static void *objs[MAX_CPUS][IDLE_OBJS];
+
+static void fill(struct ktest *t, unsigned cpu, void *arg)
+{
+    for (unsigned i = 0; i < IDLE_OBJS; i++) {
+        objs[cpu][i] = goheap_malloc(64u << 10);          /* 4 MiB per CPU */
+        if (objs[cpu][i])
+            ((uint8_t *)objs[cpu][i])[0] = 1;
+    }
+    ktest_cpu_barrier();
+    unsigned victim = (cpu + 1) % ktest_ncpus();
+    for (unsigned i = 0; i < IDLE_OBJS; i++)
+        goheap_free(objs[victim][i]);
+    goheap_flush();                     /* this CPU's cached pages back to the heap */
+}
+
+static void t_idle_cpus_release(struct ktest *t)
+{
+    if (!cmdline_get("heap_idle"))
+        KT_SKIP(t, "waits ~25 s: boot with heap_idle=1 (kheap-idle)");
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs an idle CPU besides this one");
+    static struct goheap_memstats ms;
+    kheap_ticks_start(KHEAP_TICK_HZ);
+    ktest_on_all_cpus(t, fill, 0);
+    goheap_read_memstats(&ms);
+    uint64_t idle0 = ms.heap_idle, rel0 = ms.heap_released, f0 = frame_free_count();
+    ktest_log("after the churn: idle %llu KiB, released %llu KiB",
+              (unsigned long long)(idle0 >> 10), (unsigned long long)(rel0 >> 10));
+    uint64_t calls0 = 0;
+    for (unsigned c = 1; c < ktest_ncpus(); c++)
+        calls0 += kheap_idle_work_calls[c];
+    uint64_t t0 = arch_nanotime();
+    /* This CPU only sleeps (its ticks wake it); the others are in their idle loops. */
+    while (arch_nanotime() - t0 < (uint64_t)IDLE_WAIT_S * 1000000000ull) {
+        arch_wait_for_interrupt();
+        goheap_read_memstats(&ms);
+        if (ms.heap_released * 100 >= ms.heap_idle * 99)
+            break;
+    }
+    uint64_t calls = 0;
+    for (unsigned c = 1; c < ktest_ncpus(); c++)
+        calls += kheap_idle_work_calls[c];
+    ktest_log("after %llu ms idle: idle %llu KiB, released %llu KiB; %llu idle-work calls on "
+              "the other CPUs; frames free %llu -> %llu",
+              (unsigned long long)((arch_nanotime() - t0) / 1000000),
+              (unsigned long long)(ms.heap_idle >> 10), (unsigned long long)(ms.heap_released >> 10),
+              (unsigned long long)(calls - calls0), (unsigned long long)f0,
+              (unsigned long long)frame_free_count());
+    KT_EXPECT(t, calls > calls0);
+    KT_EXPECT(t, ms.heap_released * 100 >= ms.heap_idle * 99);
+    KT_EXPECT(t, frame_free_count() >= f0 + (ms.heap_released - rel0) / ARCH_FRAME_SIZE);
+}
+
+static void t_validate(struct ktest *t) { hu_validate(t); }
+
+static const struct ktest_case heap_idle_cases[] = {
+    KTEST_CASE(t_idle_cpus_release), KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_idle, "heap_idle", heap_idle_cases, hu_init, 0);
