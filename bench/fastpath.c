@@ -11,6 +11,9 @@
  *              of 256 pairs: the cost of a pair including refills and frees that
  *              land outside the current allocation cache (N is rounded to 256)
  *        empty the same loop without the allocator calls (loop overhead baseline)
+ *        tiny  (GOHEAP_DIRECT only) goheap_malloc_flags(SIZE, GOHEAP_NOSCAN): the tiny
+ *              allocator for pointer-free objects under 16 B, which plain malloc never
+ *              takes
  * Prints "size N mode ns_per_pair". Built twice: against plain malloc/free (the
  * allocator chosen by LD_PRELOAD) and, with -DGOHEAP_DIRECT, against
  * goheap_malloc/goheap_free from libgoheap.a.
@@ -59,6 +62,17 @@ __attribute__((noinline)) void batch_loop(size_t size, long n)
     }
 }
 
+#ifdef GOHEAP_DIRECT
+__attribute__((noinline)) void tiny_loop(size_t size, long n)
+{
+    for (long i = 0; i < n; i++) {
+        void *p = goheap_malloc_flags(size, GOHEAP_NOSCAN);
+        fastpath_sink = p;
+        goheap_free(p);
+    }
+}
+#endif
+
 __attribute__((noinline)) void empty_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++) {
@@ -77,7 +91,7 @@ static double now_ns(void)
 int main(int argc, char **argv)
 {
     if (argc < 4) {
-        fprintf(stderr, "usage: %s SIZE N solo|live|batch|empty [LIVE]\n", argv[0]);
+        fprintf(stderr, "usage: %s SIZE N solo|live|batch|empty|tiny [LIVE]\n", argv[0]);
         return 2;
     }
     size_t size = strtoull(argv[1], NULL, 0);
@@ -91,7 +105,14 @@ int main(int argc, char **argv)
     int is_empty = strcmp(mode, "empty") == 0;
     int is_live = strcmp(mode, "live") == 0;
     int is_batch = strcmp(mode, "batch") == 0;
-    if (!is_empty && !is_live && !is_batch && strcmp(mode, "solo") != 0) {
+    int is_tiny = strcmp(mode, "tiny") == 0;
+#ifndef GOHEAP_DIRECT
+    if (is_tiny) {
+        fprintf(stderr, "mode tiny needs the goheap-direct build\n");
+        return 2;
+    }
+#endif
+    if (!is_empty && !is_live && !is_batch && !is_tiny && strcmp(mode, "solo") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -118,18 +139,16 @@ int main(int argc, char **argv)
         n = n / BATCH * BATCH;
     }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
-    if (is_batch)
-        batch_loop(size, 4 * BATCH);
-    else if (!is_empty)
-        pair_loop(size, 1000);
+    void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop : pair_loop;
+#ifdef GOHEAP_DIRECT
+    if (is_tiny)
+        loop = tiny_loop;
+#endif
+    if (!is_empty)
+        loop(size, is_batch ? 4 * BATCH : 1000);
 
     double t0 = now_ns();
-    if (is_empty)
-        empty_loop(size, n);
-    else if (is_batch)
-        batch_loop(size, n);
-    else
-        pair_loop(size, n);
+    loop(size, n);
     double t1 = now_ns();
 
     if (is_live)

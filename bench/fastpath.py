@@ -32,7 +32,8 @@ def callgrind_count(exe, fn, args, env):
 
 
 def instr_per_pair(exe, size, mode, n, env):
-    fn = {"empty": "empty_loop", "batch": "batch_loop"}.get(mode, "pair_loop")
+    fn = {"empty": "empty_loop", "batch": "batch_loop",
+          "tiny": "tiny_loop"}.get(mode, "pair_loop")
     a = callgrind_count(exe, fn, [size, n, mode], env)
     b = callgrind_count(exe, fn, [size, 2 * n, mode], env)
     return (b - a) / n
@@ -127,7 +128,19 @@ def main():
                       file=sys.stderr)
                 results[label][mode][s]["ns"] = None
 
-    data = {"loop_instr": loop_instr, "loop_ns": loop_ns, "sizes": sizes,
+    # goheap's tiny allocator (noscan flag, < 16 B): only reachable through the flags
+    # call, so only in the direct build.
+    tiny = {}
+    if a.direct and os.path.exists(a.direct):
+        for s in (1, 8, 15):
+            try:
+                tiny[s] = {"instr": instr_per_pair(a.direct, s, "tiny", a.n, base_env)}
+                if not a.no_time:
+                    tiny[s]["ns"] = ns_per_pair(a.direct, s, "tiny", a.time_n, base_env,
+                                                a.reps)
+            except Exception as e:
+                print("warning: tiny %d: %s" % (s, e), file=sys.stderr)
+    data = {"loop_instr": loop_instr, "tiny": tiny, "loop_ns": loop_ns, "sizes": sizes,
             "modes": modes, "n": a.n, "time_n": a.time_n,
             "variants": [v[0] for v in variants], "results": results}
     with open(os.path.join(a.out, "fastpath.json"), "w") as f:
@@ -165,6 +178,16 @@ def render(d):
               mode + ": " + desc, "instr", lambda v: "%.0f" % (v - d["loop_instr"]))
         table("ns per pair, net of loop, best of runs", mode, mode, "ns",
               lambda v: "%.1f" % max(v - d["loop_ns"], 0))
+    tiny = d.get("tiny") or {}
+    if tiny:
+        out.append("\n#### goheap tiny allocator (goheap-direct, "
+                   "goheap_malloc_flags(size, GOHEAP_NOSCAN), net of loop)\n")
+        out.append("| size | instructions | ns |")
+        out.append("|---:|---:|---:|")
+        for s, v in sorted(tiny.items(), key=lambda kv: int(kv[0])):
+            ns = v.get("ns")
+            out.append("| %s | %.0f | %s |" % (s, v["instr"] - d["loop_instr"],
+                       "-" if ns is None else "%.1f" % max(ns - d["loop_ns"], 0)))
     return "\n".join(out) + "\n"
 
 
