@@ -30,6 +30,9 @@ KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_efence2_APPEND := test=heap_efence goheap=efence=2
 # ~21 s: the goal keeps the peak for two 10 s windows before idle CPUs may release.
 KHB_idle_APPEND   := test=heap_idle heap_idle=1
+# Nested KVM: each shootdown costs milliseconds, so the 1%-paced step releases
+# ~128 KiB/s; 40 s then release about half of the 8 MiB (SMP=2) heap.
+KHB_idle_KVM      := heap_idle_pct=25
 KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
