@@ -39,6 +39,12 @@ static uint64_t hint;           /* word index where the last single-frame search
 /* fixed after frame_init: */
 static uint64_t nframes, nwords, total_frames, reserved_frames, max_pa;
 static uint64_t init_ns, init_cycles;
+/* Free frames, bitmap and CPU caches together, changed only where a frame enters or
+ * leaves the allocator (never when one moves between a cache and the bitmap), so one
+ * load gives an exact count; summing bitmap_free and the caches would tear whenever a
+ * cache refilled or drained between the two reads. free_count = bitmap_free + sum(n)
+ * whenever no operation is in flight. */
+static uint64_t free_count;     /* accessed only with __atomic builtins */
 
 static inline int bit_test(uint64_t f) { return (bitmap[f >> 6] >> (f & 63)) & 1; }
 
@@ -129,6 +135,7 @@ void frame_init(void)
         bitmap[0] &= ~1ull;     /* frame 0 is never handed out: 0 means "none" */
     bitmap_free = pop_range();
     total_frames = bitmap_free;
+    __atomic_store_n(&free_count, bitmap_free, __ATOMIC_RELAXED);
     reserved_frames = usable - bitmap_free;
     init_cycles = arch_cycles() - c0;
     init_ns = arch_nanotime() - t0;
@@ -181,6 +188,8 @@ uint64_t frame_alloc(unsigned flags)
         spin_unlock(&frame_lock);
     }
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
+    if (pa)
+        __atomic_fetch_sub(&free_count, 1, __ATOMIC_RELAXED);
     if (pa && (flags & FRAME_ZERO))
         memset(arch_phys_to_virt(pa), 0, ARCH_FRAME_SIZE);
     return pa;
@@ -200,6 +209,7 @@ void frame_free(uint64_t pa)
         spin_unlock(&frame_lock);
     }
     c->pa[c->n++] = pa;
+    __atomic_fetch_add(&free_count, 1, __ATOMIC_RELAXED);
 }
 
 void frame_drain_local(void)
@@ -253,6 +263,7 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
         if (u == f + n) {
             bits_fill(f, f + n, 0);
             bitmap_free -= n;
+            __atomic_fetch_sub(&free_count, n, __ATOMIC_RELAXED);
             found = f * ARCH_FRAME_SIZE;
             break;
         }
@@ -270,22 +281,19 @@ void frame_free_run(uint64_t pa, size_t n)
     spin_lock(&frame_lock);
     for (size_t i = 0; i < n; i++)
         put_frame(pa + i * ARCH_FRAME_SIZE);
+    __atomic_fetch_add(&free_count, n, __ATOMIC_RELAXED);
     spin_unlock(&frame_lock);
 }
 
 uint64_t frame_free_count(void)
 {
-    struct frame_stats s;
-    frame_stats(&s);
-    return s.free;
+    return __atomic_load_n(&free_count, __ATOMIC_RELAXED);
 }
 
 void frame_stats(struct frame_stats *out)
 {
     memset(out, 0, sizeof *out);
-    spin_lock(&frame_lock);
-    uint64_t free_bm = bitmap_free;
-    spin_unlock(&frame_lock);
+    /* cached is a racy sum (informational); free is exact (see free_count). */
     for (unsigned i = 0; i < MAX_CPUS; i++) {
         uint64_t n = __atomic_load_n(&caches[i].n, __ATOMIC_RELAXED);
         out->cached += n;
@@ -293,7 +301,7 @@ void frame_stats(struct frame_stats *out)
             out->cached_cpu[i] = n;
     }
     out->total = total_frames;
-    out->free = free_bm + out->cached;
+    out->free = __atomic_load_n(&free_count, __ATOMIC_RELAXED);
     out->reserved = reserved_frames;
     out->max_pa = max_pa;
     out->init_ns = init_ns;
