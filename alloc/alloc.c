@@ -38,13 +38,12 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
     } else if (c) {
         struct mspan *s = c->alloc[spc];
         if (s->cache) {
-            c->nmalloc[spc]++;
             p = gh_span_take(s);
         } else {
             p = gh_mcache_refill_alloc(c, cpu, spc);
             s = c->alloc[spc];
         }
-        zero = (flags & GOHEAP_ZERO) && s->needzero;
+        zero = (flags & GOHEAP_ZERO) && gh_span_needzero(s);
     }
     goheap_sys_unpin(pin);
     if (p && zero)

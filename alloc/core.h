@@ -3,6 +3,11 @@
 #ifndef GOHEAP_CORE_H
 #define GOHEAP_CORE_H
 
+/* The core's own symbols never cross a shared-library boundary (include/goheap.h
+ * re-exports the API): declared hidden, the fast paths reach gh_fast and the tables
+ * with one RIP-relative access each instead of first loading their address. */
+#include "platform.h" /* first: it may pull in system headers, which must stay default */
+#pragma GCC visibility push(hidden)
 #include "goheap.h"
 #include "knobs.h"
 #include "mcache.h"
@@ -34,7 +39,7 @@ void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
 /* Free of slot idx of a span this (pinned) CPU owns, outside its cached word; unpins. */
-void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin);
+void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 size_t gh_usable_size(uintptr_t a);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
@@ -69,6 +74,27 @@ extern _Atomic int64_t gh_memlimit;
 /* Trace line for allocfreetrace. */
 void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc);
 
+/* The malloc fast path's pin: this CPU's cache, pinned. A platform with a per-slot
+ * pointer (GOHEAP_SYS_HAVE_LOCAL) returns it in one load and never fails (a caller
+ * without a slot gets gh_emptycache, whose spans are all empty); otherwise the slot
+ * index indexes gh_fast.caches, and NULL means the pin failed (nothing to unpin). */
+#ifdef GOHEAP_SYS_HAVE_LOCAL
+#define GH_PIN_CACHE_MAY_FAIL 0
+static inline struct mcache *gh_pin_cache_fast(goheap_pin_t *pin) {
+    return (struct mcache *)goheap_sys_pin_local(pin);
+}
+#else
+#define GH_PIN_CACHE_MAY_FAIL 1
+static inline struct mcache *gh_pin_cache_fast(goheap_pin_t *pin) {
+    unsigned cpu = goheap_sys_pin_fast(pin);
+    return gh_likely((int)cpu >= 0) ? gh_fast.caches[cpu] : 0;
+}
+static inline void goheap_sys_set_local(unsigned cpu, void *p) {
+    (void)cpu;
+    (void)p;
+}
+#endif
+
 /* Smallest span class for size (<= 32768) under the table `tab`. */
 static inline unsigned gh_size_to_spc(size_t size, unsigned tab) {
     if (size <= GOHEAP_SMALL_SIZE_MAX - 8)
@@ -79,5 +105,7 @@ static inline unsigned gh_size_to_spc(size_t size, unsigned tab) {
 static inline unsigned gh_flags_tab(unsigned flags) {
     return ((flags & GOHEAP_NOSCAN) ? 2u : 0u) | ((flags & GOHEAP_ALIGN8) ? 1u : 0u);
 }
+
+#pragma GCC visibility pop
 
 #endif /* GOHEAP_CORE_H */

@@ -21,12 +21,13 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
             if (s->cache & m)
                 gh_bad_free("double free", a, s);
             s->cache |= m;
-        } else {
-            if (!(s->allocBits[w] & m))
-                gh_bad_free("double free", a, s);
-            s->allocBits[w] &= ~m;
-            s->nfreehint++;
+            s->wfree++; /* counted when the word is folded (struct mspan) */
+            return;
         }
+        if (!(s->allocBits[w] & m))
+            gh_bad_free("double free", a, s);
+        s->allocBits[w] &= ~m;
+        s->nfreehint++;
         s->needzero = 1;
     } else {
         /* Remote: one atomic OR; its old value catches a second remote free. The
@@ -43,7 +44,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     c->nfree[spc]++;
 }
 
-GH_NOINLINE void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
+GH_NOINLINE void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (a >= s->limit)
         gh_bad_free("invalid free of an interior pointer", a, s);
     int32_t idx = gh_span_objindex(s, a - s->base);
@@ -55,14 +56,15 @@ GH_NOINLINE void gh_free_owned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
         if (s->cache & m)
             gh_bad_free("double free", a, s);
         s->cache |= m;
+        s->wfree++; /* counted when the word is folded (struct mspan) */
     } else {
         if (!(s->allocBits[w] & m))
             gh_bad_free("double free", a, s);
         s->allocBits[w] &= ~m;
+        s->needzero = 1;
+        s->nfreehint++; /* refill's measure of a parked span's room */
+        (*s->nfree_ctr)++;
     }
-    s->needzero = 1;
-    s->nfreehint++; /* refill's measure of a parked span's room */
-    (*s->nfree_ctr)++;
     goheap_sys_unpin(pin);
 }
 

@@ -17,13 +17,16 @@
  * one 64-slot bitmap word, with count-trailing-zeros.
  *
  * malloc(size):
- *   1. size <= 1016: span class from a 129-entry table (up to 32 KiB: a second
- *      table; larger: step 6). Plain malloc never uses the 8-byte-aligned 24 B
- *      class, so results of >= 16 B are 16-byte aligned.
- *   2. Pin (goheap_sys_pin_fast): the CPU slot index (GS base / TPIDR_EL1 / a
- *      thread-local); a hosted thread without a slot yet takes the slow path.
- *   3. s = mcache->alloc[spc]; if s->cache != 0: slot = ctz(cache), clear that bit,
- *      count the malloc in the CPU's counters, unpin, return wordbase + slot*size.
+ *   1-2. Pin and find this CPU's mcache (hosted: one thread-local load of the slot's
+ *      cache pointer, gh_emptycache for a thread without a slot; elsewhere the CPU
+ *      index from GS base / TPIDR_EL1, then gh_fast.caches[cpu]). size <= 1024:
+ *      s = mcache->direct[(size + 7) / 8], the span of plain malloc's class for that
+ *      size (up to 32 KiB: class from a table, then mcache->alloc[spc]; larger: step
+ *      6). Plain malloc never uses the 8-byte-aligned 24 B class, so results of
+ *      >= 16 B are 16-byte aligned.
+ *   3. If s->cache != 0: slot = ctz(cache), clear that bit, unpin, return
+ *      wordbase + slot*size. Nothing is counted: the word's mallocs follow from its
+ *      free bits when it is folded (mspan.h).
  *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
  *      word with free slots (local frees land there); else take remote frees (sweep);
  *      else park the full span (still owned, so frees into it stay local) and take a
@@ -39,11 +42,12 @@
  * free(p):
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives).
- *   3. Pin. If span->owner == this CPU and p lies in the cached word's slots
- *      (p - wordbase < wordspan): slot by reciprocal multiply, with the exactness
- *      test that rejects interior pointers (mspan.h); set its cache bit (a set bit
- *      means double free) and return. In another word, or a parked span: clear its
- *      allocBits bit (gh_free_owned; a clear bit means double free).
+ *   3. Pin. If span->owner == this CPU and p is exactly a slot start of the cached
+ *      word (one multiply, rotate and compare: gh_span_wordslot in mspan.h), set its
+ *      cache bit (a set bit means double free), count it in the span's wfree and
+ *      return. Anything else in a span this CPU owns (another word, a parked span,
+ *      an interior pointer): gh_free_owned checks it fully and clears its allocBits
+ *      bit (a clear bit means double free).
  *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
  *      remoteFree (a bit already set means double free); if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
@@ -59,6 +63,7 @@ int gh_inited;
 uint8_t gh_spc8[4][129];
 uint8_t gh_spc128[4][249];
 uint8_t gh_fastspc8[129], gh_fastspc128[249];
+uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
 
 /* Hosted Linux sets 16 GiB (valgrind refuses single mappings of 64 GiB and more);
  * the kernel sets >= 1 TiB. */
@@ -82,6 +87,14 @@ static void build_tables(void) {
         gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
     for (unsigned i = 0; i < 249; i++)
         gh_fastspc128[i] = gh_knobs.slowmode ? 0 : gh_spc128[GH_TAB_SCAN][i];
+    /* mcache.direct: plain malloc's class is monotonic in size, so each span class
+     * covers one run of entries. */
+    for (unsigned i = 0; i < GH_DIRECT_N && !gh_knobs.slowmode; i++) {
+        unsigned spc = gh_spc8[GH_TAB_SCAN][i];
+        if (gh_direct_hi[spc] == 0)
+            gh_direct_lo[spc] = (uint8_t)i;
+        gh_direct_hi[spc] = (uint8_t)(i + 1);
+    }
 }
 
 int goheap_init(const struct goheap_config *cfg) {
@@ -95,7 +108,6 @@ int goheap_init(const struct goheap_config *cfg) {
                                            : GOHEAP_SYS_DEFAULT_ARENA;
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
     build_tables();
-    gh_mcache_init_empty();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         gh_central[spc].lock.rank = GH_RANK_CENTRAL;
     gh_ncpu = goheap_sys_ncpu();
@@ -129,7 +141,6 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
         if (c) {
             struct mspan *s = c->alloc[spc];
             if (s->cache) {
-                c->nmalloc[spc]++;
                 p = gh_span_take(s);
             } else {
                 p = gh_mcache_refill_alloc(c, cpu, spc);
@@ -145,30 +156,34 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
 }
 
 void *goheap_malloc(size_t size) {
-    unsigned spc;
-    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX - 8))
-        spc = gh_fastspc8[(size + 7) >> 3];
-    else if (size <= GOHEAP_MAX_SMALL_SIZE)
-        spc = gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7];
-    else
-        return gh_malloc_slow(size);
-    {
-        goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin_fast(&pin);
-        if (gh_unlikely((int)cpu < 0)) /* GOHEAP_PIN_FAILED; a sign test is one instruction */
+    goheap_pin_t pin;
+    struct mspan *s;
+    if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX)) {
+        struct mcache *c = gh_pin_cache_fast(&pin);
+        if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
             return gh_malloc_slow(size);
-        struct mcache *c = gh_fast.caches[cpu];
-        struct mspan *s = c->alloc[spc];
-        uint64_t cache = s->cache;
-        if (gh_likely(cache != 0)) {
-            c->nmalloc[spc]++;
-            s->cache = cache & (cache - 1);
-            void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->elemsize);
-            goheap_sys_unpin(pin);
-            return p;
+        s = c->direct[(size + 7) >> 3];
+    } else if (size <= GOHEAP_MAX_SMALL_SIZE) {
+        struct mcache *c = gh_pin_cache_fast(&pin);
+        /* A real cache implies goheap_init happened before (the slot was handed out
+         * after it): only then may the table be read. */
+        if (gh_unlikely(c == &gh_emptycache) || (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))) {
+            if (c)
+                goheap_sys_unpin(pin);
+            return gh_malloc_slow(size);
         }
-        goheap_sys_unpin(pin);
+        s = c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
+    } else {
+        return gh_malloc_slow(size);
     }
+    uint64_t cache = s->cache;
+    if (gh_likely(cache != 0)) {
+        s->cache = cache & (cache - 1);
+        void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->welemsize);
+        goheap_sys_unpin(pin);
+        return p;
+    }
+    goheap_sys_unpin(pin);
     return gh_malloc_slow(size); /* a tail call: no frame on the fast path */
 }
 
@@ -218,22 +233,16 @@ void goheap_free(void *p) {
         /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
         unsigned cpu = goheap_sys_pin_fast(&pin);
         if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
-            /* Offsets from the cached word: inside it iff off < wordspan (which also
-             * keeps out the tail past the last slot); exact iff the low half of the
-             * product is below divmul (mspan.h). */
-            uintptr_t off = a - s->wordbase;
-            uint64_t prod = (uint64_t)off * s->divmul;
-            if (gh_unlikely(off >= s->wordspan))
-                return gh_free_owned(s, a, pin); /* another word, or parked: a tail call */
-            if (gh_likely((uint32_t)prod < s->divmul)) {
-                uint64_t m = 1ull << (prod >> 32);
-                if (gh_likely(!(s->cache & m))) {
-                    s->cache |= m;
-                    s->needzero = 1;
-                    (*s->nfree_ctr)++;
-                    goheap_sys_unpin(pin);
-                    return;
-                }
+            /* One compare: a slot start inside the cached word (mspan.h). */
+            uint64_t i = gh_span_wordslot(s, a);
+            if (gh_unlikely(i >= s->wordn))
+                return gh_free_owned(a, s, pin); /* another word, parked, or bad: a tail call */
+            uint64_t cache = s->cache, nc = cache | (1ull << i);
+            if (gh_likely(nc != cache)) { /* else a double free */
+                s->cache = nc;
+                s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
+                goheap_sys_unpin(pin);
+                return;
             }
         }
         goheap_sys_unpin(pin);

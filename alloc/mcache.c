@@ -9,14 +9,19 @@
  * its 1% duty cycle allows work. */
 #define GH_REFILLS_PER_BG_POLL 1024
 
-struct mcache gh_emptycache;
+/* Statically filled: a hosted thread's fast path reads it through its local pointer
+ * (goheap_sys_pin_local) even before goheap_init has run. */
+struct mcache gh_emptycache = {
+    .direct = {[0 ... GH_DIRECT_N - 1] = &gh_emptyspan},
+    .alloc = {[0 ... GH_NUM_SPC - 1] = &gh_emptyspan},
+};
 
 static void init_slots(struct mcache *c) {
     for (unsigned i = 0; i < GH_NUM_SPC; i++)
         c->alloc[i] = &gh_emptyspan;
+    for (unsigned i = 0; i < GH_DIRECT_N; i++)
+        c->direct[i] = &gh_emptyspan;
 }
-
-void gh_mcache_init_empty(void) { init_slots(&gh_emptycache); }
 
 struct mcache *gh_mcache_create(unsigned cpu) {
     struct mcache *c;
@@ -29,6 +34,7 @@ struct mcache *gh_mcache_create(unsigned cpu) {
     c->cpu = cpu;
     c->guard_next = gh_knobs.guardrate;
     __atomic_store_n(&gh_fast.caches[cpu], c, __ATOMIC_RELEASE);
+    goheap_sys_set_local(cpu, c);
     return c;
 }
 
@@ -50,9 +56,9 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
             goto take;
         /* 2. full: park it; it stays ours */
         s->curword = GH_NO_WORD;
-        s->wordspan = 0;
+        s->wordn = 0;
         s->nfreehint = 0;
-        c->alloc[spc] = &gh_emptyspan;
+        gh_mcache_set(c, spc, &gh_emptyspan);
         gh_list_push_back(pl, s);
     }
     /* 3. a parked span with enough room. Taking one with a single free slot would
@@ -67,7 +73,7 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         s->nfreehint = (uint16_t)(s->nfreehint + gh_span_sweep_remote(s));
         if (s->nfreehint >= enough && gh_span_next_word(s)) {
             gh_list_remove(pl, s);
-            c->alloc[spc] = s;
+            gh_mcache_set(c, spc, s);
             goto take;
         }
     }
@@ -81,9 +87,8 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     s = gh_central_cache_span(c, cpu, spc);
     if (!s)
         return 0;
-    c->alloc[spc] = s;
+    gh_mcache_set(c, spc, s);
 take:
-    c->nmalloc[spc]++;
     return gh_span_take(s);
 }
 
@@ -94,7 +99,7 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
         struct mspan *s = c->alloc[spc];
         if (s != &gh_emptyspan) {
-            c->alloc[spc] = &gh_emptyspan;
+            gh_mcache_set(c, spc, &gh_emptyspan);
             gh_central_uncache_span(cpu, s);
         }
         while ((s = c->parked[spc].first)) {
@@ -150,7 +155,6 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     struct mspan *s = c->alloc[GH_TINY_SPC];
     void *b;
     if (s->cache) {
-        c->nmalloc[GH_TINY_SPC]++;
         b = gh_span_take(s);
     } else {
         b = gh_mcache_refill_alloc(c, cpu, GH_TINY_SPC);

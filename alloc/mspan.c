@@ -12,7 +12,18 @@ static void load_word(struct mspan *s, unsigned w) {
     s->cache = ~s->allocBits[w] & gh_span_valid(s, w);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     unsigned n = s->nelems - w * 64u;
-    s->wordspan = (uintptr_t)(n > 64 ? 64 : n) * s->elemsize;
+    s->wordn = n > 64 ? 64 : n;
+    s->wload = (uint16_t)gh_popcount64(s->cache);
+    s->wfree = 0;
+}
+
+/* q^-1 mod 2^64 for odd q: q is its own inverse mod 8, and each Newton step
+ * x = x * (2 - q * x) doubles the correct low bits (3, 6, 12, 24, 48, 96). */
+static uint64_t inverse_odd(uint64_t q) {
+    uint64_t x = q;
+    for (int i = 0; i < 5; i++)
+        x *= 2 - q * x;
+    return x;
 }
 
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero) {
@@ -23,6 +34,9 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->elemsize = goheap_class_to_size[cl];
     s->divmul = goheap_class_to_divmagic[cl];
     s->nelems = goheap_class_to_nobjs[cl];
+    s->welemsize = s->elemsize;
+    s->wshift = (uint8_t)gh_ctz64(s->elemsize);
+    s->winv = inverse_odd(s->elemsize >> s->wshift);
     s->nwords = (uint8_t)((s->nelems + 63) / 64);
     s->limit = base + (uintptr_t)s->nelems * s->elemsize;
     s->needzero = (uint8_t)needzero;
@@ -51,6 +65,9 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->limit = base + (npages << GOHEAP_PAGE_SHIFT);
     s->reqsize = reqsize;
     s->cache = 0;
+    s->wordn = 0;
+    s->wfree = 0;
+    s->wload = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->wordbase = base;
 }
@@ -98,7 +115,17 @@ void gh_span_fold_cache(struct mspan *s) {
     if (w == GH_NO_WORD)
         return;
     s->allocBits[w] = ~s->cache | ~gh_span_valid(s, w);
+    uint64_t fr = s->wfree, m = gh_span_word_mallocs(s);
+    if (fr)
+        s->needzero = 1;
+    if (s->nmalloc_ctr) { /* NULL only for spans that were never cached (tests) */
+        *s->nfree_ctr += fr;
+        *s->nmalloc_ctr += m;
+    }
     s->cache = 0;
+    s->wordn = 0;
+    s->wfree = 0;
+    s->wload = 0;
 }
 
 int gh_span_next_word(struct mspan *s) {
@@ -109,6 +136,9 @@ int gh_span_next_word(struct mspan *s) {
         }
     }
     s->cache = 0;
+    s->wordn = 0;
+    s->wload = 0;
+    s->wfree = 0;
     return 0;
 }
 

@@ -39,7 +39,11 @@ enum {
  *   bits at index >= nelems are 1 in allocBits (never free) and 0 in cache;
  *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize.
  * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) touches cache, curword,
- * wordbase and allocBits; otherwise only the holder of mcentral[spc].lock.
+ * wordbase, wfree and allocBits; otherwise only the holder of mcentral[spc].lock.
+ * Statistics of the cached word (the fast paths count nothing per malloc): since the
+ * word was loaded, mallocs from it == wload - popcount(cache) + wfree and local frees
+ * into it == wfree; folding the word adds both to the owner's counters, and readers
+ * add them for every cached word (stats.c). needzero is effectively needzero | wfree.
  * remoteFree is written by anyone with one atomic OR and taken with an exchange. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
@@ -60,13 +64,18 @@ struct mspan {
     uint8_t bucket;         /* which fixalloc it came from */
     uint8_t efence;         /* large span holding one efence object (guard page last) */
 
-    /* ---- line 1: the owner's allocation state, written by every malloc ---- */
+    /* ---- line 1: the owner's fast-path state: the only line of the span malloc
+     * touches, and with line 0's owner the only one free touches ---- */
     uint64_t cache GH_ALIGNED(GH_CACHELINE); /* free slots of word curword (1 = free) */
     uintptr_t wordbase;     /* address of slot curword * 64 */
-    uintptr_t wordspan;     /* bytes of valid slots from wordbase (0 when no word) */
+    uintptr_t welemsize;    /* elemsize again, so malloc needs no other line */
+    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_wordslot) */
+    uint64_t wfree;         /* frees into the cached word since it was loaded */
+    uintptr_t wordn;        /* valid slots of the cached word (0 when no word) */
     uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
-    uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
-    uint8_t needzero;       /* 1: free slots may hold old data */
+    uint16_t wload;         /* popcount(cache) when the word was loaded */
+    uint8_t wshift;         /* trailing zero bits of elemsize */
+    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -77,6 +86,8 @@ struct mspan {
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
+    uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
+    uint16_t nfreehint;  /* parked: slots freed into it since it was parked */
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
      * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinycount */
     uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
@@ -122,13 +133,36 @@ static inline int32_t gh_span_objindex(const struct mspan *s, uintptr_t off) {
     return (int32_t)(prod >> 32);
 }
 
+/* Frees may have left old data in free slots. */
+static inline int gh_span_needzero(const struct mspan *s) { return s->needzero || s->wfree != 0; }
+
+/* Mallocs served from the cached word since it was loaded (see struct mspan). */
+static inline uint64_t gh_span_word_mallocs(const struct mspan *s) {
+    return s->wload - (uint64_t)gh_popcount64(s->cache) + s->wfree;
+}
+
+/* Slot of address a in the cached word, or a value >= wordn when a is not exactly a
+ * slot start in that word (other words, other spans' pages, interior pointers). With
+ * elemsize = q * 2^k (q odd) and winv = q^-1 mod 2^64, f(d) = rotr(d * winv, k) maps
+ * d = i * elemsize to i (for i * 2^k < 2^64), and f is a bijection on 64-bit values
+ * (an odd multiplier and a rotation both are), so f(d) < wordn holds for the wordn
+ * slot starts and for nothing else: one compare checks the range and the exactness.
+ * tests/host/test_core_span.c's exhaustive index test covers gh_span_objindex; this
+ * one is checked against it in gh_span_check (debug >= 2) and by every free. */
+static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
+    uint64_t x = (uint64_t)(a - s->wordbase) * s->winv;
+    unsigned k = s->wshift;
+    return (x >> k) | (x << ((64 - k) & 63));
+}
+
 /* Set up a fresh small span over [base, base + npages pages) for span class spc.
  * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero);
 /* Large span: one object of reqsize bytes. */
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize);
 
-/* Owner (or central lock holder): fold cache back into allocBits[curword]. */
+/* Owner (or central lock holder): fold cache back into allocBits[curword], and the
+ * word's statistics into the owner's counters (nmalloc_ctr/nfree_ctr). */
 void gh_span_fold_cache(struct mspan *s);
 /* Point cache at the first word with a free slot. Returns 0 when there is none. */
 int gh_span_next_word(struct mspan *s);

@@ -24,6 +24,9 @@
 
 GOHEAP_HOSTED_TLS unsigned goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
 GOHEAP_HOSTED_TLS unsigned goheap_hosted_saved, goheap_hosted_ret;
+/* == gh_fast.caches[goheap_hosted_slot] while the thread has an exclusive slot, else
+ * the empty cache (see goheap_sys_pin_local). */
+GOHEAP_HOSTED_TLS struct mcache *goheap_hosted_local = &gh_emptycache;
 static GOHEAP_HOSTED_TLS unsigned tls_exiting;
 
 enum { SLOT_FREE = 0, SLOT_OWNED = 1, SLOT_BUSY = 2 };
@@ -167,6 +170,7 @@ static void thread_exit(void *unused) {
         return;
     run_pending(s);
     goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
+    goheap_hosted_local = &gh_emptycache;
     atomic_store_explicit(&slot_state[s], SLOT_FREE, memory_order_release);
 }
 
@@ -229,6 +233,7 @@ static unsigned pin_slow(void) {
                 atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
                 goheap_hosted_slot = k;
                 goheap_hosted_saved = 0;
+                goheap_hosted_local = __atomic_load_n(&gh_fast.caches[k], __ATOMIC_ACQUIRE);
                 if (atomic_load(&post_init_done) == 0)
                     post_init();
                 /* Another thread may be creating the key right now: wait for it, or

@@ -68,6 +68,25 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) {
     return goheap_hosted_slot;
 }
 
+/* The fast paths' per-slot pointer (platform.h, GOHEAP_SYS_HAVE_LOCAL): the cache of
+ * the thread's exclusive slot, kept in a thread-local next to the slot index, so
+ * malloc finds its cache in one TLS load and needs no "has a slot" test: a thread
+ * without an exclusive slot (new, exiting, or on an overflow slot) sees the core's
+ * empty cache, whose spans have no free slot, and takes the slow path. Set when a
+ * thread takes a slot (hosted/platform.c) and when the core creates the slot's cache
+ * (goheap_sys_set_local); reset at thread exit. */
+struct mcache;
+#define GOHEAP_SYS_HAVE_LOCAL 1
+extern GOHEAP_HOSTED_TLS struct mcache *goheap_hosted_local;
+static inline void *goheap_sys_pin_local(goheap_pin_t *saved) {
+    *saved = 0;
+    return goheap_hosted_local;
+}
+static inline void goheap_sys_set_local(unsigned cpu, void *p) {
+    if (cpu == goheap_hosted_slot)
+        goheap_hosted_local = (struct mcache *)p;
+}
+
 static inline void goheap_sys_unpin(goheap_pin_t saved) {
     if (__builtin_expect(saved != 0, 0))
         goheap_hosted_unpin_slow(saved);
