@@ -58,7 +58,10 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         s->curword = GH_NO_WORD;
         s->wordn = 0;
         s->nfreehint = 0;
-        gh_mcache_set(c, spc, &gh_emptyspan);
+        /* direct[] keeps naming s (its cache is empty) until this refill installs
+         * the next span: one direct[] update per span change, not two. Nothing reads
+         * this CPU's direct[] before then. */
+        c->alloc[spc] = &gh_emptyspan;
         gh_list_push_back(pl, s);
     }
     /* 3. a parked span with enough room. Taking one with a single free slot would
@@ -85,8 +88,10 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         gh_central_uncache_span(cpu, s);
     }
     s = gh_central_cache_span(c, cpu, spc);
-    if (!s)
+    if (!s) {
+        gh_mcache_set(c, spc, &gh_emptyspan);
         return 0;
+    }
     gh_mcache_set(c, spc, s);
 take:
     return gh_span_take(s);

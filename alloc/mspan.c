@@ -162,6 +162,15 @@ void gh_span_check(const struct mspan *s, const char *where) {
         bad = "cache holds slots past nelems";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
         bad = "limit does not match nelems";
+    /* The free fast path's word test: slot starts map to their index, the byte after
+     * a slot start (an interior pointer) and the end of the word to >= wordn. */
+    for (uintptr_t i = 0; !bad && i < s->wordn; i++) {
+        uintptr_t a = s->wordbase + i * s->welemsize;
+        if (gh_span_wordslot(s, a) != i || gh_span_wordslot(s, a + 1) < s->wordn)
+            bad = "word test maps a slot wrongly";
+    }
+    if (!bad && s->wordn && gh_span_wordslot(s, s->wordbase + s->wordn * s->welemsize) < s->wordn)
+        bad = "word test accepts the end of the word";
     if (bad)
         gh_panicf("goheap: span check failed (%s): span 0x%lx base 0x%lx class %u curword %u",
                   where, (unsigned long)(uintptr_t)s, (unsigned long)s->base, (unsigned)(s->spc >> 1),

@@ -147,8 +147,8 @@ static inline uint64_t gh_span_word_mallocs(const struct mspan *s) {
  * d = i * elemsize to i (for i * 2^k < 2^64), and f is a bijection on 64-bit values
  * (an odd multiplier and a rotation both are), so f(d) < wordn holds for the wordn
  * slot starts and for nothing else: one compare checks the range and the exactness.
- * tests/host/test_core_span.c's exhaustive index test covers gh_span_objindex; this
- * one is checked against it in gh_span_check (debug >= 2) and by every free. */
+ * Checked against division for every class, word and byte offset of a span when it
+ * was written, and for the cached word by gh_span_check (debug >= 2). */
 static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
     uint64_t x = (uint64_t)(a - s->wordbase) * s->winv;
     unsigned k = s->wshift;

@@ -81,6 +81,17 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   malloc/free fast paths, so that they contain no call. A platform that defines
  *   GOHEAP_SYS_HAVE_PIN_FAST provides it; otherwise it is goheap_sys_pin.
  *
+ * goheap_sys_pin_local / goheap_sys_set_local (inline, optional): for a platform that
+ *   can keep one pointer per slot where a pin finds it in one load (a thread-local).
+ *   pin_local pins like pin_fast and returns the pointer the core last passed to
+ *   set_local(cpu, p) for the caller's slot, or &gh_emptycache (a core object) when
+ *   there is none: no slot yet, an overflow slot, nothing set. It never fails. The
+ *   core calls set_local pinned on cpu when it creates that slot's cache; the platform
+ *   hands the slot's pointer to whichever thread takes the slot later. malloc's fast
+ *   path then needs no slot index and no failure test. Provided when
+ *   GOHEAP_SYS_HAVE_LOCAL is defined (hosted/); otherwise the core indexes its own
+ *   table with pin_fast's result.
+ *
  * goheap_sys_nomem (inline, optional): called when a malloc-family call is about to
  *   return NULL for lack of memory or an impossible size; the hosted build sets
  *   errno = ENOMEM there, so its LD_PRELOAD names can be plain aliases of goheap_*.
