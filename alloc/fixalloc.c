@@ -56,7 +56,8 @@ void *gh_fixalloc_alloc(struct gh_fixalloc *f) {
     if (f->list) {
         p = f->list;
         f->list = *(void **)p;
-        gh_memclr(p, f->size);
+        if (!f->noclear)
+            gh_memclr(p, f->size);
     } else {
         if (f->nchunk < f->size) {
             /* An exact multiple of the object size: no tail waste. */

@@ -20,6 +20,12 @@ struct gh_fixalloc {
     size_t nchunk;         /* bytes left in the run */
     uint64_t inuse;        /* bytes handed out and not freed */
     uint64_t sys;          /* bytes obtained from persistentalloc */
+    /* 1: a recycled object is handed out as it was freed and the caller resets it.
+     * Span structs need this: a late remote freer may still load a recycled span's
+     * atomic fields (cstate, spc) after its OR, so they must be rewritten with atomic
+     * stores, never by memset (a data race in C11). Go's spanalloc does not zero
+     * either, for the same kind of reason (sweepgen). Fresh objects are always zero. */
+    uint8_t noclear;
 };
 
 struct gh_meta {
@@ -34,7 +40,7 @@ extern struct gh_meta gh_meta;
 /* Caller holds gh_meta.lock. Zeroed memory or NULL when the platform is out. */
 void *gh_persistentalloc(size_t size, size_t align, uint64_t *stat);
 void gh_fixalloc_init(struct gh_fixalloc *f, size_t size);
-void *gh_fixalloc_alloc(struct gh_fixalloc *f); /* zeroed; caller holds gh_meta.lock */
+void *gh_fixalloc_alloc(struct gh_fixalloc *f); /* zeroed unless noclear; caller holds gh_meta.lock */
 void gh_fixalloc_free(struct gh_fixalloc *f, void *p);
 
 /* Metadata that is reserved once and mapped as it grows (span map, summaries):

@@ -32,6 +32,7 @@ int gh_heap_init(size_t arena_bytes) {
         if (b == GH_BUCKET_TINY)
             sz += 3 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte + ends mask per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
+        gh_heap.spanalloc[b].noclear = 1; /* span_reset clears recycled structs */
     }
     gh_fixalloc_init(&gh_heap.cachealloc, gh_align_up(sizeof(struct mcache), GH_CACHELINE));
     return 0;
@@ -110,6 +111,31 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
     return cache_alloc(&c->pcache, npages, scav, err);
 }
 
+/* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
+ * freer may load after its OR (owner, state, cstate, spc: see gh_free_small and
+ * gh_central_wake) get atomic stores; everything else, which only the span's owner
+ * or a lock holder reads, is cleared in bulk. While the struct sat on the free list
+ * its cstate was NONE and state DEAD, so a late freer never acted on it. */
+static void span_reset(struct mspan *s, size_t size) {
+    s->base = 0;
+    s->limit = 0;
+    s->nfree_ctr = 0;
+    s->remoteFree = 0;
+    s->elemsize = 0;
+    s->divmul = 0;
+    atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
+    s->npages = 0;
+    s->nelems = 0;
+    __atomic_store_n(&s->spc, 0, __ATOMIC_RELAXED);
+    s->nwords = 0;
+    atomic_store_explicit(&s->state, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->cstate, 0, memory_order_relaxed);
+    s->bucket = 0;
+    s->efence = 0;
+    uintptr_t rest = offsetof(struct mspan, cache);
+    gh_memclr((char *)s + rest, size - rest);
+}
+
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
     uintptr_t base = 0, scav = 0;
@@ -129,6 +155,8 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     gh_lock(&gh_meta.lock, cpu);
     struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[bucket_of(spc)]);
     gh_unlock(&gh_meta.lock, cpu);
+    if (s)
+        span_reset(s, gh_heap.spanalloc[bucket_of(spc)].size);
     if (!s) {
         gh_lock(&gh_heap.lock, cpu);
         pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
