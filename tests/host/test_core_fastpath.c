@@ -1,0 +1,74 @@
+/* tests/host/test_core_fastpath.c: the fast paths' two tricks, checked exhaustively:
+ * free's one-compare slot test (gh_span_wordslot) against division for every class and
+ * byte offset, and statistics read mid-word (the fast paths count nothing per malloc). */
+#include "test_core_common.h"
+
+/* Every class: for each byte offset d around the cached word, the slot test must give
+ * d / elemsize exactly at slot starts inside the word, and a value >= wordn anywhere
+ * else (interior pointers, the word's end, before its start). It depends only on
+ * a - wordbase, so one word per class covers every word of every span. */
+static void t_wordslot_every_offset(void) {
+    uint64_t bad = 0, checked = 0;
+    for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
+        size_t size = goheap_class_to_size[cl];
+        void *p = goheap_malloc_flags(size, GOHEAP_ALIGN8);
+        KT_CHECK(p != NULL, "class %u", cl);
+        if (!p)
+            continue;
+        struct mspan *s = gh_span_of((uintptr_t)p);
+        KT_CHECK(s->elemsize == size, "class %u: elemsize %u", cl, s->elemsize);
+        uintptr_t n = s->wordn, es = s->welemsize;
+        KT_CHECK(n > 0 && n <= 64, "class %u: wordn %lu", cl, (unsigned long)n);
+        for (intptr_t d = -(intptr_t)es; d < (intptr_t)((n + 1) * es); d++) {
+            uint64_t got = gh_span_wordslot(s, s->wordbase + (uintptr_t)d);
+            int start = d >= 0 && (uintptr_t)d < n * es && (uintptr_t)d % es == 0;
+            int ok = start ? got == (uintptr_t)d / es : got >= n;
+            if (!ok && bad++ < 5)
+                KT_CHECK(0, "class %u size %zu offset %ld: slot %llu (wordn %lu)", cl, size,
+                         (long)d, (unsigned long long)got, (unsigned long)n);
+            checked++;
+        }
+        goheap_free(p);
+    }
+    printf("    # %llu offsets checked, %llu wrong\n", (unsigned long long)checked,
+           (unsigned long long)bad);
+    KT_CHECK(bad == 0);
+}
+
+/* Mallocs and frees inside one cached word are visible to readers at once, exactly,
+ * although the fast paths only touch the word's free bits and wfree. */
+static void t_stats_mid_word(void) {
+    enum { N = 20 };
+    static const size_t sizes[] = {16, 64, 256, 1024};
+    for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        unsigned cl = goheap_size_to_class(sizes[k]);
+        goheap_flush(); /* start from a fresh span and word */
+        struct goheap_memstats m0 = core_stats();
+        void *p[N];
+        for (int i = 0; i < N; i++)
+            p[i] = goheap_malloc(sizes[k]);
+        struct goheap_memstats m1 = core_stats();
+        KT_CHECK(m1.by_size[cl].mallocs - m0.by_size[cl].mallocs == N, "size %zu: +%llu mallocs",
+                 sizes[k], (unsigned long long)(m1.by_size[cl].mallocs - m0.by_size[cl].mallocs));
+        KT_CHECK(m1.heap_objects - m0.heap_objects == N, "size %zu", sizes[k]);
+        for (int i = 0; i < N; i += 2)
+            goheap_free(p[i]);
+        struct goheap_memstats m2 = core_stats();
+        KT_CHECK(m2.by_size[cl].frees - m0.by_size[cl].frees == N / 2, "size %zu: +%llu frees",
+                 sizes[k], (unsigned long long)(m2.by_size[cl].frees - m0.by_size[cl].frees));
+        KT_CHECK(goheap_validate() == 0, "validator mid-word, size %zu", sizes[k]);
+        for (int i = 1; i < N; i += 2)
+            goheap_free(p[i]);
+        struct goheap_memstats m3 = core_stats();
+        KT_CHECK(m3.heap_objects == m0.heap_objects, "size %zu", sizes[k]);
+        KT_CHECK(m3.mallocs - m0.mallocs == N && m3.frees - m0.frees == N, "size %zu", sizes[k]);
+    }
+}
+
+int main(void) {
+    goheap_init(NULL);
+    kt_begin("core_fastpath", 2);
+    CORE_RUN(t_wordslot_every_offset);
+    CORE_RUN(t_stats_mid_word);
+    return kt_end();
+}
