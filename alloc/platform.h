@@ -77,7 +77,9 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *
  * goheap_sys_pin_fast (inline, optional): like pin, but may return GOHEAP_PIN_FAILED
  *   instead of doing anything slow (e.g. handing a new thread its slot); the core
- *   then takes its slow path, which pins with goheap_sys_pin. Used only by the
+ *   then takes its slow path, which pins with goheap_sys_pin. On failure *saved
+ *   must still hold a value goheap_sys_unpin accepts and that leaves the caller's
+ *   state as it was (goheap_free unpins before its slow path). Used only by the
  *   malloc/free fast paths, so that they contain no call. A platform that defines
  *   GOHEAP_SYS_HAVE_PIN_FAST provides it; otherwise it is goheap_sys_pin.
  *

@@ -47,11 +47,11 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved)
 {
     arch_irqflags_t f = arch_irq_save();
     unsigned cpu = arch_cpu_index();
+    *saved = f; /* also on failure: goheap_free unpins before its slow path panics */
     if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[cpu]) {
         arch_irq_restore(f);
         return ~0u;
     }
-    *saved = f;
     return cpu;
 }
 
