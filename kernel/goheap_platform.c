@@ -4,6 +4,7 @@
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/spinlock.h>
+#include <spinlock.h>
 #include <arch/timer.h>
 #include <frame.h>
 #include <panic.h>

@@ -48,6 +48,33 @@ const char *arch_cmdline(void);
 /* Per-CPU initialisation on an AP once it runs C: done by the arch before it calls
  * kernel_ap_main. */
 
+/* ---- SMP (arch/smp.h includes this part) -----------------------------------------
+ * arch_smp_start: discover the CPUs (ACPI MADT on x86_64, /cpus in the DTB on
+ * aarch64), fill the hwid -> dense index table (boot CPU = 0), start every other CPU
+ * (INIT-SIPI-SIPI / PSCI CPU_ON) and wait until each is online. Each ends in
+ * kernel_ap_main(index). Returns the CPUs online. */
+unsigned arch_smp_start(void);
+
+/* Send the call interrupt to one CPU (dense index) / to every online CPU but this one
+ * (x86_64: LAPIC fixed IPI; aarch64: GIC SGI 0, after a DSB ISHST so earlier stores
+ * are visible). The receiver runs smp_ipi_handler() with interrupts masked. */
+void arch_ipi_send(unsigned cpu);
+void arch_ipi_broadcast_others(void);
+
+/* This CPU's hardware id read from the hardware (LAPIC id register, MPIDR_EL1
+ * affinity Aff3..Aff0). Slow (MMIO, MSR or a system register): bring-up and tests. */
+uint64_t arch_cpu_hwid(void);
+
+/* Dense index for a hardware id, from the table filled at discovery; -1 if unknown. */
+int arch_cpu_index_of_hwid(uint64_t hwid);
+
+/* ---- console (arch/console.h includes this part) ---------------------------------
+ * The raw console (COM1 16550 at port 0x3f8; PL011, 0x09000000 on QEMU virt or from
+ * the DTB). Unlocked: printk (kernel/printk.c) serialises callers with its lock. */
+void arch_console_init(void);
+void arch_console_putc(char c);                 /* "\n" is sent as "\r\n" */
+void arch_console_write(const char *s, size_t n);
+
 /* ---- periodic tick (optional) ---------------------------------------------------
  * Start a periodic timer interrupt at `hz` on the calling CPU (run it on each CPU that
  * should tick, e.g. through smp_call_all). Each tick calls the portable kernel_tick()

@@ -25,6 +25,22 @@ struct spinlock {
     int owner;                  /* CPU index holding it, -1 when free (debug) */
 };
 
+/* IRQ-saving variants of the raw arch lock, the same on every arch: mask interrupts on
+ * this CPU for as long as the lock is held, so an interrupt handler on the same CPU
+ * cannot spin on it. */
+static inline arch_irqflags_t arch_spin_lock_irqsave(arch_spinlock_t *l)
+{
+    arch_irqflags_t f = arch_irq_save();
+    arch_spin_lock(l);
+    return f;
+}
+
+static inline void arch_spin_unlock_irqrestore(arch_spinlock_t *l, arch_irqflags_t f)
+{
+    arch_spin_unlock(l);
+    arch_irq_restore(f);
+}
+
 #define SPINLOCK_INIT(nm, rk) { .raw = { 0, 0 }, .name = (nm), .rank = (rk), .owner = -1 }
 
 void spin_lock(struct spinlock *l);

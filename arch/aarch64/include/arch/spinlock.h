@@ -1,6 +1,6 @@
-/* arch/spinlock.h (aarch64): the raw ticket spinlock, plain and IRQ-saving, with
- * WFE waiting and LSE (LDADDA/CASA) or LL/SC (LDAXR/STXR) ticket taking, chosen at
- * boot from ID_AA64ISAR0_EL1.Atomic. Debug checks live in kernel/include/spinlock.h. */
+/* arch/spinlock.h (aarch64): the raw ticket spinlock, with WFE waiting and LSE
+ * (LDADDA/CASA) or LL/SC (LDAXR/STXR) ticket taking, chosen at boot from
+ * ID_AA64ISAR0_EL1.Atomic. IRQ-saving variants and debug checks: kernel/include/spinlock.h. */
 #ifndef ARCH_SPINLOCK_H
 #define ARCH_SPINLOCK_H
 
@@ -115,19 +115,6 @@ static inline int arch_spin_is_locked(arch_spinlock_t *l)
 {
     uint32_t w = __atomic_load_n(ARCH_SPIN_WORD(l), __ATOMIC_RELAXED);
     return (w >> 16) != (w & 0xffff);
-}
-
-static inline arch_irqflags_t arch_spin_lock_irqsave(arch_spinlock_t *l)
-{
-    arch_irqflags_t f = arch_irq_save();
-    arch_spin_lock(l);
-    return f;
-}
-
-static inline void arch_spin_unlock_irqrestore(arch_spinlock_t *l, arch_irqflags_t f)
-{
-    arch_spin_unlock(l);
-    arch_irq_restore(f);
 }
 
 #endif /* ARCH_SPINLOCK_H */

@@ -1,76 +1,13 @@
-/* arch/paging.h (x86_64): the kernel's virtual layout and page-table operations on
- * the one kernel address space (shared by every CPU): map/unmap 4 KiB frames and
- * 2 MiB pages, translate, and TLB shootdown on every online CPU. */
+/* arch/paging.h (x86_64): the shared layout and page-table API (kernel/include/
+ * arch_paging.h) plus what is x86_64's own: the boot mapping's reach. Shootdown is an
+ * IPI round with invlpg on every online CPU (arch/x86_64/mm.c). */
 #ifndef ARCH_PAGING_H
 #define ARCH_PAGING_H
 
-#include <stddef.h>
-#include <stdint.h>
-
-#define ARCH_FRAME_SHIFT 12
-#define ARCH_FRAME_SIZE  (1ul << ARCH_FRAME_SHIFT)        /* 4 KiB hardware frame */
-#define ARCH_LARGE_SHIFT 21
-#define ARCH_LARGE_SIZE  (1ul << ARCH_LARGE_SHIFT)        /* 2 MiB page (PD level) */
-
-/* Virtual layout (48-bit, 4-level; see docs/boot.md for the diagram).
- * Each range begins on a PML4 slot (512 GiB) so ranges never share top-level entries. */
-#define ARCH_DIRECT_MAP_BASE  0xffff800000000000ul       /* PML4 256: all RAM, 2 MiB pages */
-#define ARCH_DIRECT_MAP_SIZE  (64ul << 40)                /* 64 TiB (PML4 256..383) */
-#define ARCH_HEAP_ARENA_BASE  0xffffc00000000000ul       /* PML4 384: heap arena, empty at boot */
-#define ARCH_HEAP_ARENA_SIZE  (16ul << 40)                /* 16 TiB (PML4 384..415) */
-#define ARCH_KVMAP_BASE       0xffffe00000000000ul       /* PML4 448: kernel scratch maps, MMIO */
-#define ARCH_KVMAP_SIZE       (1ul << 40)                 /* 1 TiB (PML4 448..449) */
-#define ARCH_KERNEL_BASE      0xffffffff80000000ul       /* kernel image: phys 0..1 GiB, -mcmodel=kernel */
+#include <arch_paging.h>
 
 /* Physical addresses below this are in the direct map from entry on (boot page tables),
  * before arch_mm_init maps all RAM: the frame allocator puts its bitmap there. */
 #define ARCH_BOOT_DIRECT_MAP_END (4ul << 30)
-
-/* Flags for arch_map_*: readable is implied; no-execute unless ARCH_MAP_EXEC. */
-#define ARCH_MAP_WRITE  0x1u
-#define ARCH_MAP_EXEC   0x2u
-#define ARCH_MAP_DEVICE 0x4u     /* uncached (MMIO) */
-
-/* Direct map: every byte of RAM at ARCH_DIRECT_MAP_BASE + phys. */
-static inline void *arch_phys_to_virt(uint64_t pa)
-{
-    return (void *)(uintptr_t)(ARCH_DIRECT_MAP_BASE + pa);
-}
-
-/* Physical address of a direct-map or kernel-image address (no page-table walk). */
-static inline uint64_t arch_virt_to_phys(const void *va)
-{
-    uintptr_t v = (uintptr_t)va;
-    return v >= ARCH_KERNEL_BASE ? v - ARCH_KERNEL_BASE : v - ARCH_DIRECT_MAP_BASE;
-}
-
-/* Map one 4 KiB frame (or one 2 MiB page: va and pa 2 MiB-aligned) at va. Page-table
- * pages come from the frame allocator, zeroed. Returns 0, -1 when no frame is left
- * for a page table, -2 when va is already mapped. Any CPU, any IRQ state, but not
- * from an interrupt handler; never waits for other CPUs. */
-int arch_map_page(uintptr_t va, uint64_t pa, unsigned flags);
-int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
-
-/* Unmap [va, va+bytes) (frame-aligned; 2 MiB pages must be covered whole). Holes are
- * skipped. One synchronous TLB shootdown covers the whole range on every online CPU
- * before anything is released; then, with ARCH_UNMAP_FREE, each frame goes back to the
- * frame allocator. Caller: interrupts enabled, no spinlock held (it waits for other
- * CPUs, and serves shootdowns aimed at itself while it waits). Page-table pages are
- * kept. ARCH_UNMAP_LOCAL: the caller guarantees no other CPU can have touched the range
- * (rolling back a mapping never published); only this CPU's TLB is flushed, so it may
- * be called with interrupts masked and locks held. */
-#define ARCH_UNMAP_FREE  0x1u
-#define ARCH_UNMAP_LOCAL 0x2u
-void arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
-
-/* Physical address mapped at va: 1 and *pa set when mapped, else 0. */
-int arch_translate(uintptr_t va, uint64_t *pa);
-
-/* Invalidate this CPU's TLB entries for [va, va+bytes) (whole TLB for large ranges). */
-void arch_tlb_flush_local(uintptr_t va, size_t bytes);
-
-/* Invalidate [va, va+bytes) on every online CPU, synchronously, in one IPI round.
- * Same caller rules as arch_unmap. */
-void arch_tlb_shootdown(uintptr_t va, size_t bytes);
 
 #endif /* ARCH_PAGING_H */

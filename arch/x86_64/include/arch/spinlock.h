@@ -1,4 +1,5 @@
-/* arch/spinlock.h (x86_64): the raw ticket spinlock, plain and IRQ-saving. No
+/* arch/spinlock.h (x86_64): the raw ticket spinlock (the IRQ-saving
+ * variants, the same on both arches, are in kernel/include/spinlock.h). No
  * debugging here: kernel/include/spinlock.h wraps it with a name and a rank and
  * checks recursion and lock order in portable code. */
 #ifndef ARCH_SPINLOCK_H
@@ -42,21 +43,6 @@ static inline int arch_spin_is_locked(arch_spinlock_t *l)
 {
     return __atomic_load_n(&l->owner, __ATOMIC_RELAXED) !=
            __atomic_load_n(&l->next, __ATOMIC_RELAXED);
-}
-
-/* IRQ-saving variants: mask interrupts on this CPU for as long as the lock is held,
- * so an interrupt handler on the same CPU cannot spin on it. */
-static inline arch_irqflags_t arch_spin_lock_irqsave(arch_spinlock_t *l)
-{
-    arch_irqflags_t f = arch_irq_save();
-    arch_spin_lock(l);
-    return f;
-}
-
-static inline void arch_spin_unlock_irqrestore(arch_spinlock_t *l, arch_irqflags_t f)
-{
-    arch_spin_unlock(l);
-    arch_irq_restore(f);
 }
 
 #endif /* ARCH_SPINLOCK_H */
