@@ -5,6 +5,7 @@
 
 #include "pallocbits.h"
 #include "platform.h"
+#include "util.h"
 
 #define PA_NONE (~(uintptr_t)0)
 #define FRAME ((uintptr_t)GOHEAP_SYS_FRAME_SIZE)
@@ -19,50 +20,14 @@ static inline uintptr_t level_index(uintptr_t c, unsigned l) {
 }
 
 /* ---- Messages ------------------------------------------------------------------------
- * Self-contained (no formatter dependency): "goheap: pagealloc: <what> (0x<a>, 0x<b>)",
- * where `what` names the two values. */
-static char *put_str(char *p, char *end, const char *s) {
-    while (*s && p < end)
-        *p++ = *s++;
-    return p;
+ * "goheap: pagealloc: <what> (0x<a>, 0x<b>)", where `what` names the two values;
+ * formatted by the core's gh_fmt (alloc/fmt.c). */
+static _Noreturn GH_COLD void pa_panic(const char *what, uint64_t a, uint64_t b) {
+    gh_panicf("goheap: pagealloc: %s (0x%lx, 0x%lx)", what, (unsigned long)a, (unsigned long)b);
 }
 
-static char *put_hex(char *p, char *end, uint64_t v) {
-    char tmp[16];
-    int n = 0;
-    p = put_str(p, end, "0x");
-    do {
-        tmp[n++] = "0123456789abcdef"[v & 15];
-        v >>= 4;
-    } while (v);
-    while (n > 0 && p < end)
-        *p++ = tmp[--n];
-    return p;
-}
-
-static void format_msg(char *buf, unsigned size, const char *what, uint64_t a, uint64_t b) {
-    char *p = buf, *end = buf + size - 1;
-    p = put_str(p, end, "goheap: pagealloc: ");
-    p = put_str(p, end, what);
-    p = put_str(p, end, " (");
-    p = put_hex(p, end, a);
-    p = put_str(p, end, ", ");
-    p = put_hex(p, end, b);
-    p = put_str(p, end, ")");
-    *p = 0;
-}
-
-static _Noreturn __attribute__((cold, noinline)) void pa_panic(const char *what, uint64_t a,
-                                                                uint64_t b) {
-    char buf[192];
-    format_msg(buf, sizeof buf, what, a, b);
-    goheap_sys_panic(buf);
-}
-
-static __attribute__((cold, noinline)) void pa_log(const char *what, uint64_t a, uint64_t b) {
-    char buf[192];
-    format_msg(buf, sizeof buf, what, a, b);
-    goheap_sys_log(buf);
+static GH_COLD void pa_log(const char *what, uint64_t a, uint64_t b) {
+    gh_logf("goheap: pagealloc: %s (0x%lx, 0x%lx)", what, (unsigned long)a, (unsigned long)b);
 }
 
 /* ---- Addresses --------------------------------------------------------------------------- */
