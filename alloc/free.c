@@ -7,6 +7,28 @@ static struct mcache *cache_for(unsigned cpu) {
     return c ? c : &gh_emptycache; /* out of memory for a cache: count it there */
 }
 
+/* The owning CPU (pinned) frees slot idx: no atomics, only it writes these bitmaps.
+ * In the cached word the free lands in `cache` and is counted by wfree (struct mspan):
+ * returns 1. Elsewhere it clears the allocBits bit and returns 0: the caller counts it.
+ * A bit already free is a double free. */
+static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
+    unsigned w = idx >> 6;
+    uint64_t m = 1ull << (idx & 63);
+    if (w == s->curword) {
+        if (s->cache & m)
+            gh_bad_free("double free", a, s);
+        s->cache |= m;
+        s->wfree++;
+        return 1;
+    }
+    if (!(s->allocBits[w] & m))
+        gh_bad_free("double free", a, s);
+    s->allocBits[w] &= ~m;
+    s->needzero = 1;
+    s->nfreehint++; /* refill's measure of a parked span's room */
+    return 0;
+}
+
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
@@ -16,19 +38,8 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     unsigned spc = s->spc;
     uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
     if (own == cpu) {
-        /* Local: the owner's bitmaps, no atomics (only this pinned CPU writes them). */
-        if (w == s->curword) {
-            if (s->cache & m)
-                gh_bad_free("double free", a, s);
-            s->cache |= m;
-            s->wfree++; /* counted when the word is folded (struct mspan) */
+        if (free_local(s, idx, a))
             return;
-        }
-        if (!(s->allocBits[w] & m))
-            gh_bad_free("double free", a, s);
-        s->allocBits[w] &= ~m;
-        s->nfreehint++;
-        s->needzero = 1;
     } else {
         /* Remote: one atomic OR; its old value catches a second remote free. The
          * seq_cst pair (this OR, then the cstate load) is half of the handshake in
@@ -50,21 +61,9 @@ GH_NOINLINE void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     int32_t idx = gh_span_objindex(s, a - s->base);
     if (idx < 0)
         gh_bad_free("invalid free of an interior pointer", a, s);
-    unsigned w = (unsigned)idx >> 6;
-    uint64_t m = 1ull << (idx & 63);
-    if (w == s->curword) { /* not reached for valid pointers (the fast path took it) */
-        if (s->cache & m)
-            gh_bad_free("double free", a, s);
-        s->cache |= m;
-        s->wfree++; /* counted when the word is folded (struct mspan) */
-    } else {
-        if (!(s->allocBits[w] & m))
-            gh_bad_free("double free", a, s);
-        s->allocBits[w] &= ~m;
-        s->needzero = 1;
-        s->nfreehint++; /* refill's measure of a parked span's room */
+    /* (A valid pointer in the cached word took the fast path; here it is another word.) */
+    if (!free_local(s, (unsigned)idx, a))
         (*s->nfree_ctr)++;
-    }
     goheap_sys_unpin(pin);
 }
 
