@@ -19,7 +19,7 @@ int gh_heap_init(size_t arena_bytes) {
     void *map = goheap_sys_reserve(mapbytes, GOHEAP_SYS_FRAME_SIZE);
     if (!map)
         return -1;
-    if (pagealloc_init(&gh_heap.pages, (uintptr_t)base, arena_bytes) != 0)
+    if (gh_pagealloc_init(&gh_heap.pages, (uintptr_t)base, arena_bytes) != 0)
         return -1;
     gh_heap.arena_bytes = arena_bytes;
     /* debug>=3: the page allocator checks itself on every allocation. */
@@ -49,7 +49,7 @@ static int heap_grow(uintptr_t npages) {
         return -1;
     for (uintptr_t i = 0; i < n; i++)
         m[i] = &gh_deadspan;
-    if (pagealloc_grow(&gh_heap.pages, gh_fast.base + gh_heap.grown, n) != 0)
+    if (gh_pagealloc_grow(&gh_heap.pages, gh_fast.base + gh_heap.grown, n) != 0)
         return -1; /* the map frames stay mapped, and are reused by the next try */
     gh_heap.grown += ask;
     atomic_fetch_add_explicit(&gh_heap.heap_released, ask, memory_order_relaxed);
@@ -79,7 +79,7 @@ static void note_mapped_free(uintptr_t pages) {
 
 static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *scav, int *err) {
     unsigned before = gh_popcount64(pc->scav);
-    uintptr_t base = pagecache_alloc(pc, (unsigned)npages, scav, err);
+    uintptr_t base = gh_pagecache_alloc(pc, (unsigned)npages, scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_popcount64(pc->scav));
     return base;
@@ -87,7 +87,7 @@ static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *
 
 static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err) {
     uintptr_t before = gh_heap.pages.npages_scav;
-    uintptr_t base = pagealloc_alloc(&gh_heap.pages, npages, scav, err);
+    uintptr_t base = gh_pagealloc_alloc(&gh_heap.pages, npages, scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_heap.pages.npages_scav);
     return base;
@@ -99,10 +99,10 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
     if (base || *err == PAGEALLOC_NOMEM)
         return base;
     gh_lock(&gh_heap.lock, cpu);
-    pagecache_flush(&gh_heap.pages, &c->pcache);
-    int r = pagecache_refill(&gh_heap.pages, &c->pcache);
+    gh_pagecache_flush(&gh_heap.pages, &c->pcache);
+    int r = gh_pagecache_refill(&gh_heap.pages, &c->pcache);
     if (r != 0 && heap_grow(npages) == 0)
-        r = pagecache_refill(&gh_heap.pages, &c->pcache);
+        r = gh_pagecache_refill(&gh_heap.pages, &c->pcache);
     gh_unlock(&gh_heap.lock, cpu);
     if (r != 0) {
         *err = PAGEALLOC_NOSPACE;
@@ -159,7 +159,7 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
         span_reset(s, gh_heap.spanalloc[bucket_of(spc)].size);
     if (!s) {
         gh_lock(&gh_heap.lock, cpu);
-        pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
+        gh_pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
         gh_unlock(&gh_heap.lock, cpu);
         atomic_fetch_sub_explicit(&gh_heap.heap_released, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         atomic_fetch_add_explicit(&gh_heap.heap_free, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
@@ -199,7 +199,7 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
     atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
-    pagealloc_free(&gh_heap.pages, base, npages);
+    gh_pagealloc_free(&gh_heap.pages, base, npages);
     gh_unlock(&gh_heap.lock, cpu);
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
@@ -226,7 +226,7 @@ void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc) {
     if (pagecache_empty(pc))
         return;
     gh_lock(&gh_heap.lock, cpu);
-    pagecache_flush(&gh_heap.pages, pc);
+    gh_pagecache_flush(&gh_heap.pages, pc);
     gh_unlock(&gh_heap.lock, cpu);
 }
 

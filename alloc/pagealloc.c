@@ -74,7 +74,7 @@ static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
 
 static inline uintptr_t round_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
-int pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
+int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
     *pa = (struct pagealloc){0};
     if (base % PALLOC_CHUNK_BYTES || bytes % PALLOC_CHUNK_BYTES || bytes == 0 ||
         base + bytes < base)
@@ -128,7 +128,7 @@ int pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
 static void update(struct pagealloc *pa, uintptr_t c0, uintptr_t c1) {
     int changed = 0;
     for (uintptr_t c = c0; c <= c1; c++) {
-        pallocsum_t s = pallocbits_summarize(pa->chunks[c].alloc);
+        pallocsum_t s = gh_pallocbits_summarize(pa->chunks[c].alloc);
         if (s != pa->sum[PALLOC_LEVELS - 1][c]) {
             pa->sum[PALLOC_LEVELS - 1][c] = s;
             changed = 1;
@@ -138,7 +138,7 @@ static void update(struct pagealloc *pa, uintptr_t c0, uintptr_t c1) {
         uintptr_t lo = level_index(c0, (unsigned)l), hi = level_index(c1, (unsigned)l);
         changed = 0;
         for (uintptr_t p = lo; p <= hi; p++) {
-            pallocsum_t s = pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
+            pallocsum_t s = gh_pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
             if (s != pa->sum[l][p]) {
                 pa->sum[l][p] = s;
                 changed = 1;
@@ -207,7 +207,7 @@ static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *f
     /* entry is a chunk whose max >= npages. */
     uintptr_t from = (sidx >> PALLOC_CHUNK_PAGES_LOG) == entry ? sidx % PALLOC_CHUNK_PAGES : 0;
     unsigned cff;
-    unsigned i = pallocbits_find(pa->chunks[entry].alloc, (unsigned)npages, (unsigned)from, &cff);
+    unsigned i = gh_pallocbits_find(pa->chunks[entry].alloc, (unsigned)npages, (unsigned)from, &cff);
     if (i == PALLOC_NOT_FOUND)
         pa_panic("bad summary data: chunk has no fit (chunk, npages)", addr_of(pa, entry * PALLOC_CHUNK_PAGES),
                  npages);
@@ -227,7 +227,7 @@ static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_
     if (idx + npages <= PALLOC_CHUNK_PAGES && meta_is_mapped(pa, leaf) &&
         pallocsum_max(*leaf) >= npages) {
         unsigned cff;
-        unsigned i = pallocbits_find(pa->chunks[c].alloc, (unsigned)npages, (unsigned)idx, &cff);
+        unsigned i = gh_pallocbits_find(pa->chunks[c].alloc, (unsigned)npages, (unsigned)idx, &cff);
         if (i != PALLOC_NOT_FOUND) {
             *first_free = c * PALLOC_CHUNK_PAGES + cff;
             return c * PALLOC_CHUNK_PAGES + i;
@@ -254,7 +254,7 @@ static inline void scav_cursor_raise(struct pagealloc *pa, uintptr_t c) {
 /* Scavenged pages [page, page + n) were just mapped: they become free and backed. */
 static void mark_backed(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
     FOR_EACH_PIECE(page, npages, c, i, n) {
-        pallocbits_clear(pa->chunks[c].scav, i, n);
+        gh_pallocbits_clear(pa->chunks[c].scav, i, n);
         pa->scav_index[c] += (uint16_t)n;
         scav_cursor_raise(pa, c);
     }
@@ -307,10 +307,10 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
 static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
     FOR_EACH_PIECE(page, npages, c, i, n) {
         struct pallocdata *d = &pa->chunks[c];
-        if (pa->debug && (pallocbits_count(d->alloc, i, n) || pallocbits_count(d->scav, i, n)))
+        if (pa->debug && (gh_pallocbits_count(d->alloc, i, n) || gh_pallocbits_count(d->scav, i, n)))
             pa_panic("alloc over pages not free and backed (addr, npages)",
                      addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
-        pallocbits_set(d->alloc, i, n);
+        gh_pallocbits_set(d->alloc, i, n);
         pa->scav_index[c] -= (uint16_t)n;
     }
     pa->npages_free -= npages;
@@ -325,7 +325,7 @@ static uintptr_t check_in_use(const struct pagealloc *pa, uintptr_t base, uintpt
         pa_panic(what, base, npages);
     uintptr_t page = page_of(pa, base);
     FOR_EACH_PIECE(page, npages, c, i, n) {
-        if (!meta_is_mapped(pa, &pa->chunks[c]) || !pallocbits_all_set(pa->chunks[c].alloc, i, n))
+        if (!meta_is_mapped(pa, &pa->chunks[c]) || !gh_pallocbits_all_set(pa->chunks[c].alloc, i, n))
             pa_panic(what, addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
     }
     return page;
@@ -341,7 +341,7 @@ static int chunk_grown(const struct pagealloc *pa, uintptr_t c) {
     return 0;
 }
 
-int pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     if (base % PALLOC_CHUNK_BYTES || npages % PALLOC_CHUNK_PAGES || npages == 0 ||
         base < pa->base || base >= pa->limit ||
         npages / PALLOC_CHUNK_PAGES > (pa->limit - base) / PALLOC_CHUNK_BYTES)
@@ -380,7 +380,7 @@ int pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     return 0;
 }
 
-uintptr_t pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
+uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
     if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES) {
         if (err)
             *err = PAGEALLOC_NOSPACE;
@@ -412,7 +412,7 @@ uintptr_t pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *sca
     return addr_of(pa, page);
 }
 
-void pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     uintptr_t page = check_in_use(pa, base, npages, "free of pages not in use (addr, npages)");
     if (npages == 1) { /* free1: one bit, one chunk */
         uintptr_t c = page >> PALLOC_CHUNK_PAGES_LOG;
@@ -422,7 +422,7 @@ void pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
         scav_cursor_raise(pa, c);
     } else {
         FOR_EACH_PIECE(page, npages, c, i, n) {
-            pallocbits_clear(pa->chunks[c].alloc, i, n);
+            gh_pallocbits_clear(pa->chunks[c].alloc, i, n);
             pa->scav_index[c] += (uint16_t)n;
             scav_cursor_raise(pa, c);
         }
@@ -434,7 +434,7 @@ void pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
 }
 
 /* ---- Scavenging ---------------------------------------------------------------------------------- */
-uintptr_t pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages) {
+uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages) {
     const uintptr_t per_frame = FRAME / sizeof(uint16_t); /* index entries per frame */
     if (max_pages == 0)
         return 0;
@@ -450,11 +450,11 @@ uintptr_t pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uin
             pa->scav_chunk = c;
             continue;
         }
-        unsigned n, i = pallocbits_find_scavenge(&pa->chunks[c], (unsigned)max_pages, &n);
+        unsigned n, i = gh_pallocbits_find_scavenge(&pa->chunks[c], (unsigned)max_pages, &n);
         if (i == PALLOC_NOT_FOUND)
             pa_panic("scavenge index promised free pages (chunk, count)", pa->base + c * PALLOC_CHUNK_BYTES,
                      pa->scav_index[c]);
-        pallocbits_set(pa->chunks[c].alloc, i, n);
+        gh_pallocbits_set(pa->chunks[c].alloc, i, n);
         pa->scav_index[c] -= (uint16_t)n;
         pa->npages_free -= n;
         pa->npages_scavenging += n;
@@ -465,13 +465,13 @@ uintptr_t pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uin
     return 0;
 }
 
-void pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     uintptr_t page = check_in_use(pa, base, npages, "scavenge_done of pages not taken (addr, npages)");
     if (npages > pa->npages_scavenging)
         pa_panic("scavenge_done of more pages than taken (base, npages)", base, npages);
     FOR_EACH_PIECE(page, npages, c, i, n) {
-        pallocbits_clear(pa->chunks[c].alloc, i, n);
-        pallocbits_set(pa->chunks[c].scav, i, n);
+        gh_pallocbits_clear(pa->chunks[c].alloc, i, n);
+        gh_pallocbits_set(pa->chunks[c].scav, i, n);
     }
     pa->npages_scavenging -= npages;
     pa->npages_free += npages;
@@ -482,9 +482,9 @@ void pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npa
 }
 
 /* ---- Page cache ------------------------------------------------------------------------------------ */
-int pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
+int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     if (c->cache != 0)
-        pa_panic("pagecache_refill of a non-empty cache (base, bits)", c->base, c->cache);
+        pa_panic("gh_pagecache_refill of a non-empty cache (base, bits)", c->base, c->cache);
     uintptr_t ff, page = find_fit(pa, 1, &ff);
     if (page == PA_NONE) {
         pa->search_addr = pa->limit;
@@ -513,7 +513,7 @@ int pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     return 0;
 }
 
-uintptr_t pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav, int *err) {
+uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav, int *err) {
     unsigned i;
     if (npages == 1)
         i = c->cache ? (unsigned)__builtin_ctzll(c->cache) : 64;
@@ -549,7 +549,7 @@ uintptr_t pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav,
     return c->base + ((uintptr_t)i << GOHEAP_PAGE_SHIFT);
 }
 
-void pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
+void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     if (c->cache == 0) {
         c->base = 0;
         c->scav = 0;
@@ -560,7 +560,7 @@ void pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
     struct pallocdata *d = &pa->chunks[ch];
     if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache))
-        pa_panic("pagecache_flush: cached pages not in use in the tree (base, bits)", c->base, c->cache);
+        pa_panic("gh_pagecache_flush: cached pages not in use in the tree (base, bits)", c->base, c->cache);
     d->alloc[w] &= ~c->cache;
     d->scav[w] |= c->scav;
     unsigned nfree = (unsigned)__builtin_popcountll(c->cache);
@@ -580,7 +580,7 @@ void pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
 }
 
 /* ---- Queries and validation ----------------------------------------------------------------------- */
-int pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr) {
+int gh_pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr) {
     if (addr < pa->base || addr >= pa->limit)
         return 0;
     uintptr_t page = page_of(pa, addr), c = page >> PALLOC_CHUNK_PAGES_LOG;
@@ -596,7 +596,7 @@ static unsigned check_fail(unsigned bad, const char *what, uint64_t a, uint64_t 
     return bad + 1;
 }
 
-unsigned pagealloc_check(const struct pagealloc *pa) {
+unsigned gh_pagealloc_check(const struct pagealloc *pa) {
     unsigned bad = 0;
     uintptr_t nfree = 0, nscav = 0, ngrown = 0;
     for (uintptr_t c = pa->chunk_lo; c < pa->chunk_hi; c++) {
@@ -614,7 +614,7 @@ unsigned pagealloc_check(const struct pagealloc *pa) {
             nscav += (unsigned)__builtin_popcountll(d->scav[w] & ~d->alloc[w]);
             unscav_free += (unsigned)__builtin_popcountll(~d->alloc[w] & ~d->scav[w]);
         }
-        if (pa->sum[PALLOC_LEVELS - 1][c] != pallocbits_summarize(d->alloc))
+        if (pa->sum[PALLOC_LEVELS - 1][c] != gh_pallocbits_summarize(d->alloc))
             bad = check_fail(bad, "check: stale leaf summary (chunk, sum)", cbase, pa->sum[PALLOC_LEVELS - 1][c]);
         if (pa->scav_index[c] != unscav_free)
             bad = check_fail(bad, "check: wrong scavenge index (chunk, index)", cbase, pa->scav_index[c]);
@@ -639,7 +639,7 @@ unsigned pagealloc_check(const struct pagealloc *pa) {
             for (uintptr_t p = lo; p <= hi; p++) {
                 if (!meta_is_mapped(pa, &pa->sum[l + 1][p * 8]))
                     continue;
-                pallocsum_t want = pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
+                pallocsum_t want = gh_pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
                 if (pa->sum[l][p] != want)
                     bad = check_fail(bad, "check: stale summary (level, entry)", (uint64_t)l, p);
             }

@@ -7,17 +7,17 @@
  * pages (4 MiB), the unit of growth and of the bitmaps.
  *
  * Locking: struct pagealloc is embedded in the mheap and protected by the heap lock.
- * Every pagealloc_* function and pagecache_refill/pagecache_flush require: caller
+ * Every gh_pagealloc_* function and gh_pagecache_refill/flush require: caller
  * holds the heap lock. They may call goheap_sys_reserve/goheap_sys_map (the platform
  * allows that under a lock) but never goheap_sys_unmap: scavenging hands the run to
- * the caller, which unmaps it after unlocking. pagecache_alloc needs no lock: the
+ * the caller, which unmaps it after unlocking. gh_pagecache_alloc needs no lock: the
  * caller is pinned to the CPU that owns the cache.
  *
  * Page states (alloc bit, scav bit) per page:
- *   (1, 0) in use: handed out by pagealloc_alloc or held by a page cache / scavenger;
+ *   (1, 0) in use: handed out by gh_pagealloc_alloc or held by a page cache / scavenger;
  *   (0, 0) free and backed (dirty: it was used before);
  *   (0, 1) free and scavenged: unbacked, reads as zero once mapped again.
- * Freshly grown pages are (0, 1). pagealloc_alloc and pagecache_alloc map the
+ * Freshly grown pages are (0, 1). gh_pagealloc_alloc and gh_pagecache_alloc map the
  * scavenged pages they hand out (goheap_sys_map), so returned memory is always
  * backed; *scav tells how many were fresh, i.e. zero and newly committed. Since a page
  * is either scavenged (zero) or was used before, a run needs zeroing iff
@@ -37,7 +37,7 @@
 #define PALLOC_CHUNK_WORDS (PALLOC_CHUNK_PAGES / 64)             /* 8 */
 
 /* Summary tree: 5 levels; every level below the root fans out 8 ways. An entry at
- * level l covers 2^pagealloc_level_log_pages[l] pages: 2^21 (16 GiB) at the root,
+ * level l covers 2^level_log_pages[l] (pagealloc.c) pages: 2^21 (16 GiB) at the root,
  * then 2 GiB, 256 MiB, 32 MiB and one chunk (4 MiB) at the leaves. The root has as
  * many entries as the arena needs (arena bytes / 16 GiB, rounded up), instead of
  * Go's 2^14 covering all of a 48-bit address space. */
@@ -60,7 +60,7 @@ struct pallocdata {
 };
 
 struct pagealloc {
-    /* ---- fixed by pagealloc_init ---- */
+    /* ---- fixed by gh_pagealloc_init ---- */
     uintptr_t base;    /* arena base, chunk-aligned */
     uintptr_t limit;   /* arena end: base + nchunks * 4 MiB */
     uintptr_t nchunks; /* chunks in the arena */
@@ -85,14 +85,14 @@ struct pagealloc {
     /* Counters, in pages. Pages held by page caches count as in use here.
      *   npages_grown == in use + npages_free + npages_scavenging
      *   npages_scav <= npages_free */
-    uintptr_t npages_grown;      /* pages ever given to pagealloc_grow */
+    uintptr_t npages_grown;      /* pages ever given to gh_pagealloc_grow */
     uintptr_t npages_free;       /* alloc bit 0 */
     uintptr_t npages_scav;       /* alloc bit 0 and scav bit 1 (unbacked) */
     uintptr_t npages_scavenging; /* taken by scavenge_take, not yet done */
     size_t meta_mapped;          /* bytes of metadata mapped (committed) */
 };
 
-/* Failure reasons of pagealloc_alloc and pagecache_alloc (through *err). */
+/* Failure reasons of gh_pagealloc_alloc and gh_pagecache_alloc (through *err). */
 #define PAGEALLOC_OK 0
 #define PAGEALLOC_NOSPACE 1 /* no free run that long: grow the heap and retry */
 #define PAGEALLOC_NOMEM 2   /* goheap_sys_map failed: growing will not help */
@@ -102,14 +102,14 @@ struct pagealloc {
  * metadata frames are mapped (for a 1 TiB arena: 512 B of root, 1.1 KiB of bitmap,
  * rounded to frames). Nothing is grown yet. Returns 0, or -1 if reserve/map fails.
  * Called once, before the heap lock is shared. */
-int pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes);
+int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes);
 
 /* Adds [base, base + npages * 8 KiB) to the heap: both chunk-aligned, inside the
  * arena, never grown before. The pages become free and scavenged (unbacked). Maps
  * the metadata covering the range. Returns 0, or -1 if that metadata could not be
  * mapped (then nothing changed, except metadata frames that stay mapped).
  * Caller holds the heap lock. */
-int pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
 /* Allocates npages (>= 1, any size, across chunks too) contiguous pages, address-
  * ordered first fit. Maps the scavenged pages inside and returns the base address,
@@ -117,26 +117,26 @@ int pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
  * Returns 0 on failure with *err = PAGEALLOC_NOSPACE or PAGEALLOC_NOMEM (err may be
  * NULL); on NOMEM nothing is allocated (pages mapped before the failure stay free
  * and are now backed). Caller holds the heap lock. */
-uintptr_t pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err);
+uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err);
 
 /* Frees [base, base + npages * 8 KiB), which must be in use (panics with the address
  * otherwise). The pages become free and backed (unscavenged). Caller holds the heap
  * lock. */
-void pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
 /* ---- Scavenging -------------------------------------------------------------------
  * Returning free pages to the platform, highest addresses first (like Go), in three
  * steps so that the unmap happens outside the lock:
- *   lock; base = pagealloc_scavenge_take(pa, max, &n); unlock;
+ *   lock; base = gh_pagealloc_scavenge_take(pa, max, &n); unlock;
  *   if (base) { goheap_sys_unmap((void *)base, n * 8192);
- *               lock; pagealloc_scavenge_done(pa, base, n); unlock; }
+ *               lock; gh_pagealloc_scavenge_done(pa, base, n); unlock; }
  * take finds the highest run of free, unscavenged pages (within one chunk, at most
  * max_pages, the top end of the run), marks it in use so nobody allocates it, and
  * returns its base and length (*npages); 0 when nothing is left to scavenge.
  * done frees the run back with its scavenged bits set. Both: caller holds the heap
  * lock. */
-uintptr_t pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages);
-void pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages);
+void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
 /* ---- Per-CPU page cache ------------------------------------------------------------
  * A 64-page (512 KiB) aligned window of the arena whose free pages one CPU owns:
@@ -158,32 +158,32 @@ static inline int pagecache_empty(const struct pagecache *c) { return c->cache =
 /* Fills an empty cache with the free pages of the window holding the lowest free
  * page (first fit from the search hint). Returns 0, or -1 if the heap has no free
  * page (grow and retry). Caller holds the heap lock; c is empty (else it panics). */
-int pagecache_refill(struct pagealloc *pa, struct pagecache *c);
+int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c);
 
 /* Allocates npages contiguous pages from the cache (1 <= npages <= 64; the mheap
  * uses it for npages < PAGECACHE_MAX_ALLOC), lowest first; maps the scavenged ones;
  * returns the
- * base with *scav as in pagealloc_alloc, or 0 with *err = PAGEALLOC_NOSPACE (no run
- * in this window: refill or use pagealloc_alloc) or PAGEALLOC_NOMEM.
+ * base with *scav as in gh_pagealloc_alloc, or 0 with *err = PAGEALLOC_NOSPACE (no run
+ * in this window: refill or use gh_pagealloc_alloc) or PAGEALLOC_NOMEM.
  * No lock: caller is pinned to the CPU owning c. */
-uintptr_t pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav, int *err);
+uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *scav, int *err);
 
 /* Gives every page still in the cache back to the tree (keeping its scavenged state)
  * and empties the cache. Used when a CPU goes offline, on memory pressure and before
  * scavenging everything, since cached pages are invisible to the scavenger.
  * Caller holds the heap lock. */
-void pagecache_flush(struct pagealloc *pa, struct pagecache *c);
+void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c);
 
 /* ---- Queries and validation ---------------------------------------------------------- */
 /* 1 if the page holding addr is in use (grown and alloc bit set), else 0. Caller holds
  * the heap lock. */
-int pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr);
+int gh_pagealloc_page_in_use(const struct pagealloc *pa, uintptr_t addr);
 
 /* Slow validator: recomputes every summary, the scavenge index and the counters from
  * the bitmaps and compares. Returns 0 when consistent, else the number of
  * mismatches (logging the first few through goheap_sys_log). Caller holds the heap
  * lock. */
-unsigned pagealloc_check(const struct pagealloc *pa);
+unsigned gh_pagealloc_check(const struct pagealloc *pa);
 
 /* ---- Summary packing (inline: the tree walk reads these constantly) ---------------- */
 #define PALLOC_SUM_FIELD_MASK ((1ull << PALLOC_SUM_LOG_MAX) - 1)

@@ -3,7 +3,7 @@
 #include "pallocbits.h"
 
 /* ---- Packed summaries ------------------------------------------------------------ */
-pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
+pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
     /* Children are below the root, so each field is < 2^21 and bit 63 is never set:
      * plain shifts unpack them. */
     const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
@@ -23,7 +23,7 @@ pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
 }
 
 /* ---- Range operations --------------------------------------------------------------- */
-void pallocbits_set(uint64_t *w, unsigned i, unsigned n) {
+void gh_pallocbits_set(uint64_t *w, unsigned i, unsigned n) {
     while (n > 0) {
         unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
         w[i / 64] |= bits_mask(lo, k);
@@ -32,7 +32,7 @@ void pallocbits_set(uint64_t *w, unsigned i, unsigned n) {
     }
 }
 
-void pallocbits_clear(uint64_t *w, unsigned i, unsigned n) {
+void gh_pallocbits_clear(uint64_t *w, unsigned i, unsigned n) {
     while (n > 0) {
         unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
         w[i / 64] &= ~bits_mask(lo, k);
@@ -41,7 +41,7 @@ void pallocbits_clear(uint64_t *w, unsigned i, unsigned n) {
     }
 }
 
-unsigned pallocbits_count(const uint64_t *w, unsigned i, unsigned n) {
+unsigned gh_pallocbits_count(const uint64_t *w, unsigned i, unsigned n) {
     unsigned c = 0;
     while (n > 0) {
         unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
@@ -52,8 +52,8 @@ unsigned pallocbits_count(const uint64_t *w, unsigned i, unsigned n) {
     return c;
 }
 
-int pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n) {
-    return pallocbits_count(w, i, n) == n;
+int gh_pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n) {
+    return gh_pallocbits_count(w, i, n) == n;
 }
 
 /* ---- Search ----------------------------------------------------------------------------- */
@@ -113,7 +113,7 @@ static unsigned find_large(const uint64_t *alloc, unsigned n, unsigned from) {
     return PALLOC_NOT_FOUND;
 }
 
-unsigned pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
+unsigned gh_pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
                          unsigned *first_free) {
     unsigned ff = first_free_from(alloc, from);
     if (first_free)
@@ -129,7 +129,7 @@ unsigned pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
 }
 
 /* ---- Summaries ----------------------------------------------------------------------------- */
-pallocsum_t pallocbits_summarize(const uint64_t *alloc) {
+pallocsum_t gh_pallocbits_summarize(const uint64_t *alloc) {
     unsigned start = 0, end = 0, max = 0, run = 0;
     for (unsigned i = 0; i < PALLOC_CHUNK_WORDS; i++) {
         if (alloc[i] != 0) {
@@ -187,7 +187,7 @@ pallocsum_t pallocbits_summarize(const uint64_t *alloc) {
 }
 
 /* ---- Scavenging candidates ------------------------------------------------------------------- */
-unsigned pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pages,
+unsigned gh_pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pages,
                                   unsigned *n) {
     uint64_t cand[PALLOC_CHUNK_WORDS];
     int i;

@@ -31,26 +31,26 @@ static inline uint64_t bits_mask(unsigned lo, unsigned n) {
     return (n >= 64 ? ~0ull : ((1ull << n) - 1)) << lo;
 }
 
-void pallocbits_set(uint64_t *w, unsigned i, unsigned n);
-void pallocbits_clear(uint64_t *w, unsigned i, unsigned n);
-unsigned pallocbits_count(const uint64_t *w, unsigned i, unsigned n);
+void gh_pallocbits_set(uint64_t *w, unsigned i, unsigned n);
+void gh_pallocbits_clear(uint64_t *w, unsigned i, unsigned n);
+unsigned gh_pallocbits_count(const uint64_t *w, unsigned i, unsigned n);
 /* 1 if every bit of [i, i+n) is set, 0 otherwise. */
-int pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n);
+int gh_pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n);
 
 /* First fit of npages (1..512) free (0) bits at or above `from`. Returns the index or
  * PALLOC_NOT_FOUND; *first_free = first free page at or above `from` (512 if none). */
-unsigned pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
+unsigned gh_pallocbits_find(const uint64_t *alloc, unsigned npages, unsigned from,
                          unsigned *first_free);
 
 /* The (start, max, end) summary of an alloc bitmap. */
-pallocsum_t pallocbits_summarize(const uint64_t *alloc);
+pallocsum_t gh_pallocbits_summarize(const uint64_t *alloc);
 
 /* The highest run of bits that are free and unscavenged (alloc = 0, scav = 0), cut to
  * its top max_pages pages. Returns its first index and *n, or PALLOC_NOT_FOUND. */
-unsigned pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pages,
+unsigned gh_pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pages,
                                   unsigned *n);
 
 /* Merge of 8 consecutive child summaries, each covering 2^log_pages pages. */
-pallocsum_t pallocsum_merge(const pallocsum_t *child, unsigned log_pages);
+pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages);
 
 #endif /* GOHEAP_PALLOCBITS_H */

@@ -49,7 +49,7 @@ uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
-        uintptr_t base = pagealloc_scavenge_take(&gh_heap.pages, want, &n);
+        uintptr_t base = gh_pagealloc_scavenge_take(&gh_heap.pages, want, &n);
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);
         if (!base)
@@ -58,7 +58,7 @@ uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
         goheap_sys_unmap((void *)base, nb);
         cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
-        pagealloc_scavenge_done(&gh_heap.pages, base, n);
+        gh_pagealloc_scavenge_done(&gh_heap.pages, base, n);
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);
         atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);

@@ -234,13 +234,13 @@ int goheap_validate(void) {
         pc_free += gh_popcount64(c->pcache.cache);
         pc_scav += gh_popcount64(c->pcache.scav);
     }
-    unsigned bad = pagealloc_check(&gh_heap.pages);
+    unsigned bad = gh_pagealloc_check(&gh_heap.pages);
     uint64_t grown = gh_heap.grown;
     uint64_t pa_free = gh_heap.pages.npages_free, pa_scav = gh_heap.pages.npages_scav;
     uint64_t pa_scavenging = gh_heap.pages.npages_scavenging;
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
-    VCHECK(bad == 0, "pagealloc_check found %u mismatches", bad);
+    VCHECK(bad == 0, "gh_pagealloc_check found %u mismatches", bad);
     VCHECK(inuse + hfree + rel == grown, "heap_inuse + heap_free + heap_released %lu != grown %lu",
            (unsigned long)(inuse + hfree + rel), (unsigned long)grown);
     if (pa_scavenging == 0) {

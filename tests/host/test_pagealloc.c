@@ -30,7 +30,7 @@ static int fx_init(struct fx *f, size_t arena_chunks) {
     f->arena = (uintptr_t)goheap_sys_reserve(f->bytes, CHUNK);
     if (!f->arena)
         return -1;
-    int r = pagealloc_init(&f->pa, f->arena, f->bytes);
+    int r = gh_pagealloc_init(&f->pa, f->arena, f->bytes);
     f->pa.debug = 1; /* the allocator's own consistency checks on */
     return r;
 }
@@ -50,11 +50,11 @@ static int page_scav_bit(struct fx *f, uintptr_t page) {
 static unsigned scavenge_all(struct pagealloc *pa) {
     unsigned total = 0;
     for (;;) {
-        uintptr_t n, b = pagealloc_scavenge_take(pa, 1000, &n);
+        uintptr_t n, b = gh_pagealloc_scavenge_take(pa, 1000, &n);
         if (!b)
             return total;
         goheap_sys_unmap((void *)b, n * PAGE);
-        pagealloc_scavenge_done(pa, b, n);
+        gh_pagealloc_scavenge_done(pa, b, n);
         total += (unsigned)n;
     }
 }
@@ -185,16 +185,16 @@ static const struct pcase cases[] = {
 
 static void build_state(struct fx *f, const struct pcase *c) {
     unsigned grown = c->grown ? c->grown : c->nchunks;
-    KT_CHECK(pagealloc_grow(&f->pa, f->arena, grown * CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f->pa, f->arena, grown * CPAGES) == 0, "");
     uintptr_t sc;
-    KT_CHECK(pagealloc_alloc(&f->pa, grown * CPAGES, &sc, NULL) == f->arena, "");
+    KT_CHECK(gh_pagealloc_alloc(&f->pa, grown * CPAGES, &sc, NULL) == f->arena, "");
     /* free the scavenged ranges and scavenge them, then free the rest */
     for (const struct rng *r = c->scav; r->n; r++)
-        pagealloc_free(&f->pa, pg(f, r->page), r->n);
+        gh_pagealloc_free(&f->pa, pg(f, r->page), r->n);
     scavenge_all(&f->pa);
     for (unsigned p = 0; p < grown * CPAGES; p++)
         if (in_ranges(c->free, p) && !in_ranges(c->scav, p))
-            pagealloc_free(&f->pa, pg(f, p), 1);
+            gh_pagealloc_free(&f->pa, pg(f, p), 1);
 }
 
 /* Pages of grown chunks against the expected free and scavenged ranges. */
@@ -242,7 +242,7 @@ static void run_case(const struct pcase *c) {
     int err = -1;
     switch (c->op) {
     case OP_ALLOC:
-        a = pagealloc_alloc(&f.pa, c->a, &sc, &err);
+        a = gh_pagealloc_alloc(&f.pa, c->a, &sc, &err);
         KT_CHECK(page_no(&f, a) == c->want, "%s: page %ld, want %ld", c->name, page_no(&f, a), c->want);
         KT_CHECK(err == (c->want < 0 ? PAGEALLOC_NOSPACE : PAGEALLOC_OK), "%s: err %d", c->name, err);
         if (a) {
@@ -251,20 +251,20 @@ static void run_case(const struct pcase *c) {
         }
         break;
     case OP_FREE:
-        pagealloc_free(&f.pa, pg(&f, c->a), c->b);
+        gh_pagealloc_free(&f.pa, pg(&f, c->a), c->b);
         break;
     case OP_SCAV:
-        a = pagealloc_scavenge_take(&f.pa, c->a, &n);
+        a = gh_pagealloc_scavenge_take(&f.pa, c->a, &n);
         KT_CHECK(page_no(&f, a) == c->want, "%s: page %ld, want %ld", c->name, page_no(&f, a), c->want);
         if (a) {
             KT_CHECK(n == c->want_n, "%s: took %lu, want %u", c->name, (unsigned long)n, c->want_n);
-            KT_CHECK(pagealloc_page_in_use(&f.pa, a) && f.pa.npages_scavenging == n, "%s", c->name);
+            KT_CHECK(gh_pagealloc_page_in_use(&f.pa, a) && f.pa.npages_scavenging == n, "%s", c->name);
             goheap_sys_unmap((void *)a, n * PAGE);
-            pagealloc_scavenge_done(&f.pa, a, n);
+            gh_pagealloc_scavenge_done(&f.pa, a, n);
         }
         break;
     case OP_GROW:
-        KT_CHECK(pagealloc_grow(&f.pa, pg(&f, c->a * CPAGES), c->b * CPAGES) == 0, "%s", c->name);
+        KT_CHECK(gh_pagealloc_grow(&f.pa, pg(&f, c->a * CPAGES), c->b * CPAGES) == 0, "%s", c->name);
         for (unsigned i = c->a; i < c->a + c->b; i++)
             grown[i] = 1;
         break;
@@ -273,7 +273,7 @@ static void run_case(const struct pcase *c) {
     naive_grown = grown;
     KT_CHECK(check_all_summaries(&f) == 0, "%s: summaries", c->name);
     naive_grown = NULL;
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "%s: pagealloc_check", c->name);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "%s: gh_pagealloc_check", c->name);
     KT_CHECK(f.pa.npages_free == count_ranges(grown, c->afree), "%s: free %lu want %u", c->name,
              (unsigned long)f.pa.npages_free, count_ranges(grown, c->afree));
     KT_CHECK(f.pa.npages_scav == count_ranges(grown, c->ascav), "%s: scav %lu want %u", c->name,
@@ -353,7 +353,7 @@ static void t_pallocbits(void) {
         }
         if (!seen)
             start = run;
-        pallocsum_t s = pallocbits_summarize(w);
+        pallocsum_t s = gh_pallocbits_summarize(w);
         if (pallocsum_start(s) != start || pallocsum_max(s) != max || pallocsum_end(s) != run) {
             bad++;
             KT_CHECK(0, "summary (%u,%u,%u) want (%u,%u,%u)", pallocsum_start(s), pallocsum_max(s),
@@ -373,7 +373,7 @@ static void t_pallocbits(void) {
             if (j == n)
                 want = i;
         }
-        unsigned ff, got = pallocbits_find(w, n, from, &ff);
+        unsigned ff, got = gh_pallocbits_find(w, n, from, &ff);
         if (got != want || ff != wff) {
             bad++;
             KT_CHECK(0, "find n=%u from=%u: %u ff %u, want %u ff %u", n, from, got, ff, want, wff);
@@ -398,12 +398,12 @@ static void t_summary_packing(void) {
     pallocsum_t ch[8];
     for (int i = 0; i < 8; i++)
         ch[i] = pallocsum_pack(1u << 18, 1u << 18, 1u << 18);
-    KT_CHECK(pallocsum_merge(ch, 18) == 1ull << 63, "");
+    KT_CHECK(gh_pallocsum_merge(ch, 18) == 1ull << 63, "");
     /* start/end carry across fully free children; max joins end + next start */
     ch[0] = pallocsum_pack(1u << 18, 1u << 18, 1u << 18);
     ch[1] = pallocsum_pack(10, 100, 20);
     ch[5] = pallocsum_pack(0, 0, 0);
-    s = pallocsum_merge(ch, 18);
+    s = gh_pallocsum_merge(ch, 18);
     KT_CHECK(pallocsum_start(s) == (1u << 18) + 10, "%u", pallocsum_start(s));
     KT_CHECK(pallocsum_max(s) == 3 * (1u << 18) + 20, "%u", pallocsum_max(s)); /* ch 1..4 */
     KT_CHECK(pallocsum_end(s) == 2 * (1u << 18), "%u", pallocsum_end(s));
@@ -411,24 +411,24 @@ static void t_summary_packing(void) {
     /* A fully grown 16 GiB arena: the root entry is the 2^21 special value. */
     struct fx f;
     KT_CHECK(fx_init(&f, 4096) == 0, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, 4096 * CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 4096 * CPAGES) == 0, "");
     KT_CHECK(f.pa.root_entries == 1 && f.pa.sum[0][0] == 1ull << 63, "root %#llx",
              (unsigned long long)f.pa.sum[0][0]);
-    uintptr_t sc, a = pagealloc_alloc(&f.pa, 1, &sc, NULL);
+    uintptr_t sc, a = gh_pagealloc_alloc(&f.pa, 1, &sc, NULL);
     KT_CHECK(a == f.arena && sc == 1, "");
     s = f.pa.sum[0][0];
     KT_CHECK(pallocsum_start(s) == 0 && pallocsum_max(s) == big - 1 && pallocsum_end(s) == big - 1,
              "(%u,%u,%u)", pallocsum_start(s), pallocsum_max(s), pallocsum_end(s));
-    pagealloc_free(&f.pa, a, 1);
+    gh_pagealloc_free(&f.pa, a, 1);
     KT_CHECK(f.pa.sum[0][0] == 1ull << 63, "");
     /* the whole 16 GiB at once, then half of it */
-    a = pagealloc_alloc(&f.pa, big, &sc, NULL);
+    a = gh_pagealloc_alloc(&f.pa, big, &sc, NULL);
     KT_CHECK(a == f.arena && sc == big - 1, "sc=%lu", (unsigned long)sc);
     KT_CHECK(f.pa.sum[0][0] == 0 && f.pa.npages_free == 0, "");
-    pagealloc_free(&f.pa, a + (uintptr_t)(big / 2) * PAGE, big / 2);
+    gh_pagealloc_free(&f.pa, a + (uintptr_t)(big / 2) * PAGE, big / 2);
     s = f.pa.sum[0][0];
     KT_CHECK(pallocsum_start(s) == 0 && pallocsum_max(s) == big / 2 && pallocsum_end(s) == big / 2, "");
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(check_all_summaries(&f) == 0, "");
 }
 
@@ -447,7 +447,7 @@ static void t_model_random(void) {
     struct fx f;
     struct pagecache pc = {0};
     KT_CHECK(fx_init(&f, MODEL_CHUNKS) == 0, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, MODEL_PAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, MODEL_PAGES) == 0, "");
     memset(m_alloc, 0, sizeof m_alloc);
     memset(m_scav, 1, sizeof m_scav);
     for (int op = 0; op < 30000 && bad < 5; op++) {
@@ -465,7 +465,7 @@ static void t_model_random(void) {
             unsigned want_sc = 0;
             uintptr_t sc = 0;
             int err;
-            uintptr_t a = pagealloc_alloc(&f.pa, n, &sc, &err);
+            uintptr_t a = gh_pagealloc_alloc(&f.pa, n, &sc, &err);
             if (page_no(&f, a) != want) {
                 bad++;
                 KT_CHECK(0, "op %d alloc %u: page %ld, want %ld", op, n, page_no(&f, a), want);
@@ -492,7 +492,7 @@ static void t_model_random(void) {
             unsigned i = (unsigned)(rnd() % nlive);
             struct live l = live[i];
             live[i] = live[--nlive];
-            pagealloc_free(&f.pa, pg(&f, l.page), l.n);
+            gh_pagealloc_free(&f.pa, pg(&f, l.page), l.n);
             for (uintptr_t p = l.page; p < l.page + l.n; p++)
                 m_alloc[p] = 0;
         } else if (r < 90) { /* scavenge one run */
@@ -503,7 +503,7 @@ static void t_model_random(void) {
                     top = p;
                     break;
                 }
-            uintptr_t n, a = pagealloc_scavenge_take(&f.pa, max, &n);
+            uintptr_t n, a = gh_pagealloc_scavenge_take(&f.pa, max, &n);
             if (top < 0) {
                 KT_CHECK(a == 0, "op %d: scavenged with nothing to do", op);
                 continue;
@@ -519,7 +519,7 @@ static void t_model_random(void) {
                 continue;
             }
             goheap_sys_unmap((void *)a, n * PAGE);
-            pagealloc_scavenge_done(&f.pa, a, n);
+            gh_pagealloc_scavenge_done(&f.pa, a, n);
             for (long p = lo; p <= top; p++)
                 m_scav[p] = 1;
         } else { /* page cache: refill, a few allocations, flush */
@@ -529,7 +529,7 @@ static void t_model_random(void) {
                     first = p;
                     break;
                 }
-            int rc = pagecache_refill(&f.pa, &pc);
+            int rc = gh_pagecache_refill(&f.pa, &pc);
             if (first < 0) {
                 KT_CHECK(rc == -1, "op %d: refill of a full heap", op);
                 continue;
@@ -556,7 +556,7 @@ static void t_model_random(void) {
                 }
                 uintptr_t sc;
                 int err;
-                uintptr_t a = pagecache_alloc(&pc, n, &sc, &err);
+                uintptr_t a = gh_pagecache_alloc(&pc, n, &sc, &err);
                 KT_CHECK(page_no(&f, a) == want, "op %d cache alloc %u: %ld want %ld", op, n,
                          page_no(&f, a), want);
                 if (!a)
@@ -568,7 +568,7 @@ static void t_model_random(void) {
                 }
                 live[nlive++] = (struct live){(uintptr_t)want, n};
             }
-            pagecache_flush(&f.pa, &pc);
+            gh_pagecache_flush(&f.pa, &pc);
             KT_CHECK(pagecache_empty(&pc), "");
         }
         if (op % 64 == 0 || op > 29900) {
@@ -576,7 +576,7 @@ static void t_model_random(void) {
             for (unsigned p = 0; p < MODEL_PAGES; p++)
                 if (page_alloc_bit(&f, p) != m_alloc[p] || page_scav_bit(&f, p) != (m_scav[p] && !m_alloc[p]))
                     mism++;
-            unsigned chk = pagealloc_check(&f.pa);
+            unsigned chk = gh_pagealloc_check(&f.pa);
             if (mism || chk) {
                 bad++;
                 KT_CHECK(0, "op %d: %u pages differ from the model, check %u", op, mism, chk);
@@ -587,12 +587,12 @@ static void t_model_random(void) {
     /* free everything: the whole arena is one free run again */
     while (nlive) {
         nlive--;
-        pagealloc_free(&f.pa, pg(&f, live[nlive].page), live[nlive].n);
+        gh_pagealloc_free(&f.pa, pg(&f, live[nlive].page), live[nlive].n);
     }
     KT_CHECK(f.pa.npages_free == MODEL_PAGES, "%lu", (unsigned long)f.pa.npages_free);
     uintptr_t sc;
-    KT_CHECK(pagealloc_alloc(&f.pa, MODEL_PAGES, &sc, NULL) == f.arena, "");
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, MODEL_PAGES, &sc, NULL) == f.arena, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(tp_errors == errs, "platform contract violated");
 }
 
@@ -603,63 +603,63 @@ static void t_pagecache(void) {
     uintptr_t sc;
     int err;
     KT_CHECK(fx_init(&f, 2) == 0, "");
-    KT_CHECK(pagecache_refill(&f.pa, &c) == -1, "refill before any grow must fail");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == -1, "refill before any grow must fail");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
     /* pages 0..9 in use (backed), 70..79 in use: window 0 holds 10..63 */
-    KT_CHECK(pagealloc_alloc(&f.pa, 10, &sc, NULL) == f.arena && sc == 10, "");
-    uintptr_t b70 = pagealloc_alloc(&f.pa, 70, &sc, NULL);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 10, &sc, NULL) == f.arena && sc == 10, "");
+    uintptr_t b70 = gh_pagealloc_alloc(&f.pa, 70, &sc, NULL);
     KT_CHECK(b70 == pg(&f, 10), "");
-    pagealloc_free(&f.pa, pg(&f, 10), 60); /* 10..69 free and backed, 70..79 in use */
-    KT_CHECK(pagecache_refill(&f.pa, &c) == 0, "");
+    gh_pagealloc_free(&f.pa, pg(&f, 10), 60); /* 10..69 free and backed, 70..79 in use */
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0, "");
     KT_CHECK(c.base == f.arena, "window %#lx", (unsigned long)c.base);
     KT_CHECK(c.cache == ~0ull << 10, "cache %#llx", (unsigned long long)c.cache);
     KT_CHECK(c.scav == 0, "scav %#llx", (unsigned long long)c.scav);
     KT_CHECK(f.pa.chunks[0].alloc[0] == ~0ull, "the window is in use in the tree");
     KT_CHECK(f.pa.search_addr == pg(&f, 64), "search_addr page %ld", page_no(&f, f.pa.search_addr));
     KT_CHECK(f.pa.npages_free == 2 * CPAGES - 20 - 54, "%lu", (unsigned long)f.pa.npages_free);
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     /* allocations from the cache: lowest first */
-    KT_CHECK(pagecache_alloc(&c, 1, &sc, &err) == pg(&f, 10) && sc == 0, "");
-    KT_CHECK(pagecache_alloc(&c, 15, &sc, &err) == pg(&f, 11) && sc == 0, "");
-    KT_CHECK(pagecache_alloc(&c, 64, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
+    KT_CHECK(gh_pagecache_alloc(&c, 1, &sc, &err) == pg(&f, 10) && sc == 0, "");
+    KT_CHECK(gh_pagecache_alloc(&c, 15, &sc, &err) == pg(&f, 11) && sc == 0, "");
+    KT_CHECK(gh_pagecache_alloc(&c, 64, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
     KT_CHECK(c.cache == ~0ull << 26, "cache %#llx", (unsigned long long)c.cache);
     /* flush: pages 26..63 back to the tree, still backed */
-    pagecache_flush(&f.pa, &c);
+    gh_pagecache_flush(&f.pa, &c);
     KT_CHECK(pagecache_empty(&c) && c.base == 0, "");
     KT_CHECK(f.pa.chunks[0].alloc[0] == (1ull << 26) - 1, "alloc %#llx",
              (unsigned long long)f.pa.chunks[0].alloc[0]);
     KT_CHECK(f.pa.chunks[0].scav[0] == 0, "");
     KT_CHECK(f.pa.search_addr == pg(&f, 26), "search_addr page %ld", page_no(&f, f.pa.search_addr));
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     /* a window of fresh (scavenged) pages: the cache maps them on allocation */
-    pagealloc_free(&f.pa, pg(&f, 0), 10);
-    pagealloc_free(&f.pa, pg(&f, 10), 1);
-    pagealloc_free(&f.pa, pg(&f, 11), 15);
-    pagealloc_free(&f.pa, b70 + 60 * PAGE, 10);
+    gh_pagealloc_free(&f.pa, pg(&f, 0), 10);
+    gh_pagealloc_free(&f.pa, pg(&f, 10), 1);
+    gh_pagealloc_free(&f.pa, pg(&f, 11), 15);
+    gh_pagealloc_free(&f.pa, b70 + 60 * PAGE, 10);
     KT_CHECK(scavenge_all(&f.pa) == 80, ""); /* everything free and backed was 0..79 */
     KT_CHECK(f.pa.npages_scav == 2 * CPAGES, "");
-    KT_CHECK(pagecache_refill(&f.pa, &c) == 0 && c.cache == ~0ull && c.scav == ~0ull, "");
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0 && c.cache == ~0ull && c.scav == ~0ull, "");
     KT_CHECK(f.pa.npages_scav == 2 * CPAGES - 64 && f.pa.npages_free == 2 * CPAGES - 64, "");
-    uintptr_t a = pagecache_alloc(&c, 3, &sc, &err);
+    uintptr_t a = gh_pagecache_alloc(&c, 3, &sc, &err);
     KT_CHECK(a == f.arena && sc == 3 && err == PAGEALLOC_OK, "");
     KT_CHECK(tp_backed_in(f.arena, 64 * PAGE) == 3 * PAGE, "only the 3 pages are backed");
     KT_CHECK(c.scav == ~0ull << 3 && c.cache == ~0ull << 3, "");
     /* a map failure keeps the pages in the cache, scavenged */
     tp_fail_maps_after = 0;
-    KT_CHECK(pagecache_alloc(&c, 2, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "");
+    KT_CHECK(gh_pagecache_alloc(&c, 2, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "");
     tp_fail_maps_after = -1;
     KT_CHECK(c.scav == ~0ull << 3 && c.cache == ~0ull << 3, "");
-    pagecache_flush(&f.pa, &c);
+    gh_pagecache_flush(&f.pa, &c);
     KT_CHECK(f.pa.npages_scav == 2 * CPAGES - 3 && f.pa.npages_free == 2 * CPAGES - 3, "");
     KT_CHECK(f.pa.chunks[0].scav[0] == ~0ull << 3, "");
-    pagealloc_free(&f.pa, a, 3);
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    gh_pagealloc_free(&f.pa, a, 3);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     /* refill of a non-empty cache is a bug */
     jmp_buf jb;
-    KT_CHECK(pagecache_refill(&f.pa, &c) == 0, "");
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0, "");
     tp_panic_jmp = &jb;
     if (setjmp(jb) == 0) {
-        pagecache_refill(&f.pa, &c);
+        gh_pagecache_refill(&f.pa, &c);
         KT_CHECK(0, "refill of a full cache did not panic");
     }
     tp_panic_jmp = NULL;
@@ -672,41 +672,41 @@ static void t_search_addr(void) {
     uintptr_t sc;
     KT_CHECK(fx_init(&f, 4) == 0, "");
     KT_CHECK(f.pa.search_addr == f.pa.limit, "nothing grown: the hint is at the end");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena + CHUNK, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + CHUNK, CPAGES) == 0, "");
     KT_CHECK(f.pa.search_addr == f.arena + CHUNK, "grow lowers the hint to its base");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, CPAGES) == 0, "");
     KT_CHECK(f.pa.search_addr == f.arena, "");
     /* single pages advance the hint one by one */
     for (unsigned i = 0; i < 5; i++)
-        KT_CHECK(pagealloc_alloc(&f.pa, 1, &sc, NULL) == pg(&f, i), "");
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, NULL) == pg(&f, i), "");
     KT_CHECK(f.pa.search_addr == pg(&f, 5), "page %ld", page_no(&f, f.pa.search_addr));
     /* a run that starts at the first free page moves the hint past it */
-    KT_CHECK(pagealloc_alloc(&f.pa, 10, &sc, NULL) == pg(&f, 5), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 10, &sc, NULL) == pg(&f, 5), "");
     KT_CHECK(f.pa.search_addr == pg(&f, 15), "page %ld", page_no(&f, f.pa.search_addr));
     /* free below the hint lowers it; a larger run elsewhere leaves it at the hole */
-    pagealloc_free(&f.pa, pg(&f, 2), 1);
+    gh_pagealloc_free(&f.pa, pg(&f, 2), 1);
     KT_CHECK(f.pa.search_addr == pg(&f, 2), "");
-    KT_CHECK(pagealloc_alloc(&f.pa, 4, &sc, NULL) == pg(&f, 15), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 4, &sc, NULL) == pg(&f, 15), "");
     KT_CHECK(f.pa.search_addr == pg(&f, 2), "page %ld: page 2 is still free",
              page_no(&f, f.pa.search_addr));
-    KT_CHECK(pagealloc_alloc(&f.pa, 1, &sc, NULL) == pg(&f, 2), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, NULL) == pg(&f, 2), "");
     KT_CHECK(f.pa.search_addr == pg(&f, 3), "page %ld", page_no(&f, f.pa.search_addr));
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     /* a run that crosses chunks, then the fast path inside the hint's chunk */
-    KT_CHECK(pagealloc_alloc(&f.pa, 600, &sc, NULL) == pg(&f, 19), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 600, &sc, NULL) == pg(&f, 19), "");
     KT_CHECK(f.pa.search_addr == pg(&f, 3), "");
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     /* an arena with a hole: the hint never lands in unmapped metadata */
     struct fx g;
     KT_CHECK(fx_init(&g, 64) == 0, "");
-    KT_CHECK(pagealloc_grow(&g.pa, g.arena, CPAGES) == 0, "");
-    KT_CHECK(pagealloc_grow(&g.pa, g.arena + 60 * CHUNK, CPAGES) == 0, "");
-    KT_CHECK(pagealloc_alloc(&g.pa, CPAGES, &sc, NULL) == g.arena, "");
+    KT_CHECK(gh_pagealloc_grow(&g.pa, g.arena, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&g.pa, g.arena + 60 * CHUNK, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&g.pa, CPAGES, &sc, NULL) == g.arena, "");
     KT_CHECK(g.pa.search_addr == g.arena + CHUNK, "hint in the hole");
-    KT_CHECK(pagealloc_alloc(&g.pa, 1, &sc, NULL) == g.arena + 60 * CHUNK, "");
-    KT_CHECK(pagealloc_alloc(&g.pa, 2, &sc, NULL) == g.arena + 60 * CHUNK + PAGE, "");
-    KT_CHECK(pagealloc_alloc(&g.pa, CPAGES, &sc, NULL) == 0, "no room left for a chunk");
-    KT_CHECK(pagealloc_check(&g.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&g.pa, 1, &sc, NULL) == g.arena + 60 * CHUNK, "");
+    KT_CHECK(gh_pagealloc_alloc(&g.pa, 2, &sc, NULL) == g.arena + 60 * CHUNK + PAGE, "");
+    KT_CHECK(gh_pagealloc_alloc(&g.pa, CPAGES, &sc, NULL) == 0, "no room left for a chunk");
+    KT_CHECK(gh_pagealloc_check(&g.pa) == 0, "");
 }
 
 /* ---- exhaustion ------------------------------------------------------------------------------------------ */
@@ -715,27 +715,27 @@ static void t_exhaustion(void) {
     uintptr_t sc, pages[2 * CPAGES];
     int err;
     KT_CHECK(fx_init(&f, 2) == 0, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
     for (unsigned i = 0; i < 2 * CPAGES; i++) {
-        pages[i] = pagealloc_alloc(&f.pa, 1, &sc, NULL);
+        pages[i] = gh_pagealloc_alloc(&f.pa, 1, &sc, NULL);
         KT_CHECK(pages[i] == pg(&f, i), "page %u", i);
     }
-    KT_CHECK(pagealloc_alloc(&f.pa, 1, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
     KT_CHECK(f.pa.search_addr == f.pa.limit, "a failed 1-page alloc marks the heap full");
-    KT_CHECK(pagealloc_alloc(&f.pa, 3, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 3, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
     struct pagecache c = {0};
-    KT_CHECK(pagecache_refill(&f.pa, &c) == -1, "");
-    pagealloc_free(&f.pa, pages[777], 1);
-    KT_CHECK(pagealloc_alloc(&f.pa, 1, &sc, NULL) == pages[777], "a free restores it");
-    KT_CHECK(pagealloc_alloc(&f.pa, 1, &sc, NULL) == 0, "");
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == -1, "");
+    gh_pagealloc_free(&f.pa, pages[777], 1);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, NULL) == pages[777], "a free restores it");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, NULL) == 0, "");
     for (unsigned i = 0; i < 2 * CPAGES; i++)
-        pagealloc_free(&f.pa, pages[i], 1);
+        gh_pagealloc_free(&f.pa, pages[i], 1);
     KT_CHECK(f.pa.npages_free == 2 * CPAGES, "");
-    KT_CHECK(pagealloc_alloc(&f.pa, 2 * CPAGES, &sc, NULL) == f.arena && sc == 0,
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 2 * CPAGES, &sc, NULL) == f.arena && sc == 0,
              "the full capacity is available again");
-    KT_CHECK(pagealloc_alloc(&f.pa, 2 * CPAGES + 1, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
-    KT_CHECK(pagealloc_alloc(&f.pa, 0, &sc, &err) == 0, "");
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 2 * CPAGES + 1, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 0, &sc, &err) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
 /* ---- map failures ----------------------------------------------------------------------------------------- */
@@ -744,27 +744,27 @@ static void t_map_failure(void) {
     uintptr_t sc;
     int err;
     KT_CHECK(fx_init(&f, 4) == 0, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, 4 * CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 4 * CPAGES) == 0, "");
     /* pages 0..9 backed and in use, 10..19 free backed, 20.. fresh; a 30-page
      * alloc at 10 maps 20..39 in one call: fail it */
-    KT_CHECK(pagealloc_alloc(&f.pa, 20, &sc, NULL) == f.arena, "");
-    pagealloc_free(&f.pa, pg(&f, 10), 10);
-    pagealloc_free(&f.pa, pg(&f, 5), 1);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 20, &sc, NULL) == f.arena, "");
+    gh_pagealloc_free(&f.pa, pg(&f, 10), 10);
+    gh_pagealloc_free(&f.pa, pg(&f, 5), 1);
     tp_fail_maps_after = 0;
-    KT_CHECK(pagealloc_alloc(&f.pa, 30, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "err %d", err);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 30, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "err %d", err);
     tp_fail_maps_after = -1;
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(f.pa.npages_free == 4 * CPAGES - 9, "nothing allocated");
-    KT_CHECK(pagealloc_alloc(&f.pa, 30, &sc, &err) == pg(&f, 10) && sc == 20, "retry works");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 30, &sc, &err) == pg(&f, 10) && sc == 20, "retry works");
     /* growth whose metadata cannot be mapped */
     struct fx g;
     KT_CHECK(fx_init(&g, 4096) == 0, "");
     tp_fail_maps_after = 0;
-    KT_CHECK(pagealloc_grow(&g.pa, g.arena, CPAGES) == -1, "");
+    KT_CHECK(gh_pagealloc_grow(&g.pa, g.arena, CPAGES) == -1, "");
     tp_fail_maps_after = -1;
     KT_CHECK(g.pa.npages_grown == 0 && g.pa.search_addr == g.pa.limit, "");
-    KT_CHECK(pagealloc_grow(&g.pa, g.arena, CPAGES) == 0, "");
-    KT_CHECK(pagealloc_check(&g.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&g.pa, g.arena, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&g.pa) == 0, "");
 }
 
 /* ---- corruption panics with the address ---------------------------------------------------------------- */
@@ -773,30 +773,30 @@ static void t_bad_free_panics(void) {
     uintptr_t sc;
     jmp_buf jb;
     KT_CHECK(fx_init(&f, 2) == 0, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
-    uintptr_t a = pagealloc_alloc(&f.pa, 4, &sc, NULL);
-    pagealloc_free(&f.pa, a, 4);
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    uintptr_t a = gh_pagealloc_alloc(&f.pa, 4, &sc, NULL);
+    gh_pagealloc_free(&f.pa, a, 4);
     char want[128];
     snprintf(want, sizeof want, "goheap: pagealloc: free of pages not in use (addr, npages) (0x%lx, 0x4)",
              (unsigned long)a);
     tp_panic_jmp = &jb;
     if (setjmp(jb) == 0) {
-        pagealloc_free(&f.pa, a, 4);
+        gh_pagealloc_free(&f.pa, a, 4);
         KT_CHECK(0, "double free did not panic");
     }
     KT_CHECK(strcmp(tp_last_panic, want) == 0, "got '%s'", tp_last_panic);
     if (setjmp(jb) == 0) {
-        pagealloc_free(&f.pa, a + 100, 1);
+        gh_pagealloc_free(&f.pa, a + 100, 1);
         KT_CHECK(0, "misaligned free did not panic");
     }
     KT_CHECK(strstr(tp_last_panic, "free of pages not in use") != NULL, "%s", tp_last_panic);
     if (setjmp(jb) == 0) {
-        pagealloc_grow(&f.pa, f.arena, CPAGES);
+        gh_pagealloc_grow(&f.pa, f.arena, CPAGES);
         KT_CHECK(0, "double grow did not panic");
     }
     KT_CHECK(strstr(tp_last_panic, "already grown") != NULL, "%s", tp_last_panic);
     tp_panic_jmp = NULL;
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
 /* ---- metadata committed in proportion to the grown heap ----------------------------------------------- */
@@ -812,30 +812,30 @@ static void t_metadata_proportional(void) {
     KT_CHECK(f.pa.meta_reserved < 36u << 20, "%zu", f.pa.meta_reserved);
     KT_CHECK(at_init <= 8192, "init maps only the frame bitmap and the root: %zu", at_init);
     KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == at_init, "");
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena, gib / PAGE) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, gib / PAGE) == 0, "");
     size_t one = f.pa.meta_mapped;
     printf("    # after growing 1 GiB: %zu KiB mapped\n", one >> 10);
     /* 1 GiB = 256 chunks: 32 KiB of bitmaps, 2 KiB of leaves, 512 B of index, a frame
      * per upper level: 14 frames */
     KT_CHECK(one <= 64 * 1024, "%zu", one);
     for (int i = 1; i < 16; i++)
-        KT_CHECK(pagealloc_grow(&f.pa, f.arena + i * gib, gib / PAGE) == 0, "");
+        KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + i * gib, gib / PAGE) == 0, "");
     size_t sixteen = f.pa.meta_mapped;
     printf("    # after growing 16 GiB: %zu KiB mapped (%.4f%% of the heap)\n", sixteen >> 10,
            100.0 * (double)sixteen / (double)(16 * gib));
     KT_CHECK(sixteen - one <= 15 * 36 * 1024, "each GiB costs ~34 KiB: %zu", sixteen - one);
     KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == sixteen, "");
     /* a grow at the far end maps only its own metadata */
-    KT_CHECK(pagealloc_grow(&f.pa, f.arena + tib - CHUNK, CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + tib - CHUNK, CPAGES) == 0, "");
     size_t far = f.pa.meta_mapped - sixteen;
     KT_CHECK(far <= 6 * 4096, "far grow mapped %zu", far);
     /* the tree works across the 1008 GiB hole */
-    uintptr_t a = pagealloc_alloc(&f.pa, 16 * gib / PAGE, &sc, NULL);
+    uintptr_t a = gh_pagealloc_alloc(&f.pa, 16 * gib / PAGE, &sc, NULL);
     KT_CHECK(a == f.arena && sc == 16 * gib / PAGE, "");
-    KT_CHECK(pagealloc_alloc(&f.pa, 2, &sc, NULL) == f.arena + tib - CHUNK, "");
-    KT_CHECK(pagealloc_alloc(&f.pa, CPAGES, &sc, NULL) == 0, "");
-    pagealloc_free(&f.pa, a, 16 * gib / PAGE);
-    KT_CHECK(pagealloc_check(&f.pa) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 2, &sc, NULL) == f.arena + tib - CHUNK, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, CPAGES, &sc, NULL) == 0, "");
+    gh_pagealloc_free(&f.pa, a, 16 * gib / PAGE);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(f.pa.meta_mapped == sixteen + far, "alloc/free map no metadata");
 }
 
