@@ -1,5 +1,5 @@
-/* alloc/core.h: declarations shared between the core's top-level files (malloc.c,
- * free.c, large.c, efence.c, scavenge.c, stats.c). Not part of the public API. */
+/* alloc/core.h: declarations shared between the core's top-level files (api.c,
+ * alloc.c, free.c, efence.c, scavenge.c, stats.c). Not part of the public API. */
 #ifndef GOHEAP_CORE_H
 #define GOHEAP_CORE_H
 
@@ -13,6 +13,7 @@
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "work.h"
 
 extern unsigned gh_ncpu;
 extern int gh_inited;
@@ -51,25 +52,8 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc); /* unpinned */
 
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason);
-/* Work for gh_after_slow, set (relaxed) where it arises so that the common check is
- * one load of a read-mostly word: */
-#define GH_WORK_LIMIT 1u /* heap grew while a memory limit is set */
-#define GH_WORK_EAGER 2u /* scavenge=eager and a span was freed */
-#define GH_WORK_BG 4u    /* a CPU took SCAV_TICKS_PER_STEP refills: poll the background step */
-extern _Atomic unsigned gh_work;
-static inline void gh_want_work(unsigned w) {
-    if (!(atomic_load_explicit(&gh_work, memory_order_relaxed) & w))
-        atomic_fetch_or_explicit(&gh_work, w, memory_order_relaxed);
-}
-void gh_after_slow_work(void);
-/* Limit, eager and paced scavenging, after a slow path (unpinned, no lock). */
-static inline void gh_after_slow(void) {
-    if (gh_unlikely(atomic_load_explicit(&gh_work, memory_order_relaxed)))
-        gh_after_slow_work();
-}
 void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
 void gh_flush_all_cpus(void);
-extern _Atomic int64_t gh_memlimit;
 
 /* Trace line for allocfreetrace. */
 void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc);

@@ -120,8 +120,6 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
  * a live count per block (mspan.tinycount) so that the block is freed when its last
  * tiny object is (see GH_TINY_BIAS). */
 
-void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s); /* free.c */
-
 void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu) {
     if (!c->tiny)
         return;

@@ -4,6 +4,7 @@
 #ifndef GOHEAP_MCACHE_H
 #define GOHEAP_MCACHE_H
 
+#include "mheap.h"
 #include "mspan.h"
 #include "pagealloc.h"
 
@@ -54,7 +55,10 @@ extern struct mcache gh_emptycache; /* every slot starts here: nothing cached (i
 
 /* This CPU's real cache (created on first use). Pinned. NULL when out of memory. */
 struct mcache *gh_mcache_create(unsigned cpu);
-static inline struct mcache *gh_mcache_get(unsigned cpu);
+static inline struct mcache *gh_mcache_get(unsigned cpu) {
+    struct mcache *c = gh_fast.caches[cpu];
+    return gh_likely(c != &gh_emptycache) ? c : gh_mcache_create(cpu);
+}
 /* Refills span class spc and allocates one object from it. Pinned. NULL: OOM. */
 void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc);
 /* Gives every cached span and the tiny block back (and the page cache). Pinned. */
@@ -63,6 +67,8 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu);
 void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);
 /* Retire the current tiny block (hand the bias back). Pinned. */
 void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu);
+/* Frees a whole 16 B tiny block (its last object is gone) like a small object (free.c). */
+void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s);
 
 /* The direct[] entries [gh_direct_lo[spc], gh_direct_hi[spc]) mirror alloc[spc]
  * (empty ranges in instrumented mode); set up by goheap_init. */

@@ -1,7 +1,8 @@
 /* alloc/mheap.c: arena reservation and growth, span allocation and freeing over the
  * page allocator and per-CPU page caches, and the page -> span map. */
 #include "mheap.h"
-#include "core.h"
+#include "knobs.h"
+#include "work.h"
 #include "mcache.h"
 
 struct gh_fast gh_fast;

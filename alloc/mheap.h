@@ -67,12 +67,6 @@ void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
  * backed heap pages plus every metadata byte mapped. */
 uint64_t gh_heap_mapped(void);
 
-#include "mcache.h"
-static inline struct mcache *gh_mcache_get(unsigned cpu) {
-    struct mcache *c = gh_fast.caches[cpu];
-    return gh_likely(c != &gh_emptycache) ? c : gh_mcache_create(cpu);
-}
-
 /* The span holding address a, or NULL when a is not in the grown arena. */
 static inline struct mspan *gh_span_of(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
