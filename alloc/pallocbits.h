@@ -6,7 +6,7 @@
 
 #include <stdint.h>
 
-#include "pagealloc.h"
+#include "pallocdefs.h"
 
 #define PALLOC_NOT_FOUND 0xffffffffu
 
