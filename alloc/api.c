@@ -1,4 +1,4 @@
-/* alloc/malloc.c: goheap's public allocation API and its fast paths.
+/* alloc/api.c: goheap's public API (every goheap_* entry point) and the malloc/free fast paths.
  *
  * Design overview (details in docs/alloc.md). goheap is Go's allocator with an
  * explicit free. Memory flows through four tiers:

@@ -1,4 +1,4 @@
-/* alloc/free.c: everything of free() beyond the fast path in malloc.c: remote frees
+/* alloc/free.c: everything of free() beyond the fast path in api.c: remote frees
  * (one atomic OR), tiny objects, large objects, and the always-on checks. */
 #include "core.h"
 
