@@ -4,9 +4,9 @@
 # The shared boot list (qemu/qemu.mk) runs here too once KERNEL_TEST_ARCH_READY_aarch64
 # is set.
 KERNEL_SRCS_aarch64 += boot/aarch64/entry.S arch/aarch64/vectors.S arch/aarch64/catch.S \
-	arch/aarch64/early.c arch/aarch64/fdt.c arch/aarch64/mmu.c arch/aarch64/pl011.c \
+	arch/aarch64/early.c arch/aarch64/fdt.c arch/aarch64/mm.c arch/aarch64/console.c \
 	arch/aarch64/exit.c arch/aarch64/timer.c arch/aarch64/trap.c arch/aarch64/gic.c \
-	arch/aarch64/psci_smp.c arch/aarch64/ktest_aarch64.c
+	arch/aarch64/smp.c arch/aarch64/ktest_arch.c
 
 KERNEL_TEST_ARCH_READY_aarch64 := 1
 

@@ -11,7 +11,7 @@
 #include <percpu.h>
 #include <printk.h>
 #include <string.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 uint64_t boot_dtb_pa;                   /* x0 at entry (entry.S) */
 uint64_t boot_el;                       /* CurrentEL at entry: 1 or 2 (entry.S) */

@@ -4,7 +4,7 @@
 #include <arch/paging.h>
 #include <arch/sysregs.h>
 #include <string.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 struct fdt_info fdt;
 

@@ -6,7 +6,7 @@
 #include <percpu.h>
 #include <panic.h>
 #include <smp.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 #define GICD_CTLR       0x000
 #define GICD_TYPER      0x004
@@ -201,8 +201,8 @@ static void send_sgi(uint64_t target, int others)
                                  : (uint32_t)target << 16 | SGI_CALL);
 }
 
-void arch_ipi_send(unsigned cpu) { send_sgi(sgi_target[cpu], 0); }
-void arch_ipi_broadcast_others(void) { send_sgi(0, 1); }
+void gic_send_call(unsigned cpu) { send_sgi(sgi_target[cpu], 0); }
+void gic_broadcast_call(void) { send_sgi(0, 1); }
 
 static uint32_t ack(void)
 {

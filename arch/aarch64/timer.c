@@ -4,7 +4,7 @@
 #include <arch_api.h>
 #include <panic.h>
 #include <smp.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 uint64_t arch_timer_base;
 uint64_t arch_timer_mult;

@@ -8,7 +8,7 @@
 #include <panic.h>
 #include <percpu.h>
 #include <printk.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 /* ESR_EL1.EC values handled by name. */
 #define EC_UNKNOWN      0x00

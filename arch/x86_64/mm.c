@@ -6,6 +6,7 @@
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/x86.h>
+#include <arch/x86_cpu.h>
 #include <arch_api.h>
 #include <frame.h>
 #include <kconfig.h>
@@ -303,7 +304,6 @@ static void flush_all(void *arg)
     write_cr3(read_cr3());
 }
 
-void x86_drop_identity_map(void);
 void x86_drop_identity_map(void)
 {
     __atomic_store_n(&boot_pml4[0], 0, __ATOMIC_RELEASE);

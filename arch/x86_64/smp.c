@@ -24,13 +24,6 @@
 #define LAPIC_ICRLO 0x300
 #define LAPIC_ICRHI 0x310
 #define ICR_PENDING (1u << 12)
-#define LAPIC_LVT_TIMER  0x320
-#define LAPIC_TIMER_INIT 0x380
-#define LAPIC_TIMER_CUR  0x390
-#define LAPIC_TIMER_DIV  0x3e0
-#define LVT_MASKED       (1u << 16)
-#define LVT_PERIODIC     (1u << 17)
-#define TIMER_DIV_1      0xb
 
 #define TRAMP_PA 0x8000
 #define AP_STACK_FRAMES 4       /* 16 KiB kernel stack per AP, like the BSP's boot stack */
@@ -45,10 +38,9 @@ static struct x86_cpu *ap_tables[MAX_CPUS];
 
 extern char tramp_start[], tramp_end[], tramp_cr3[], tramp_stack[], tramp_index[];
 extern uint64_t boot_pml4[];
-void x86_drop_identity_map(void);
 
-static inline uint32_t lapic_read(unsigned reg) { return lapic[reg / 4]; }
-static inline void lapic_write(unsigned reg, uint32_t v) { lapic[reg / 4] = v; }
+uint32_t lapic_read(unsigned reg) { return lapic[reg / 4]; }
+void lapic_write(unsigned reg, uint32_t v) { lapic[reg / 4] = v; }
 
 void lapic_eoi(void)
 {
@@ -58,28 +50,6 @@ void lapic_eoi(void)
 static void lapic_enable(void)
 {
     lapic_write(LAPIC_SVR, 0x100 | VEC_SPURIOUS);   /* software enable */
-}
-
-/* arch_api.h: a periodic tick on this CPU. The LAPIC timer's rate is not
- * architectural, so it is measured against the calibrated TSC over 1 ms (masked,
- * one-shot, divide by 1), then the timer is set periodic at `hz`. */
-void arch_tick_start(unsigned hz)
-{
-    if (!hz)
-        return;
-    lapic_write(LAPIC_TIMER_DIV, TIMER_DIV_1);
-    lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TICK);
-    lapic_write(LAPIC_TIMER_INIT, 0xffffffffu);
-    uint64_t t0 = arch_cycles();
-    while (arch_cycles() - t0 < arch_tsc_hz / 1000)
-        arch_cpu_relax();
-    uint64_t per_ms = 0xffffffffu - lapic_read(LAPIC_TIMER_CUR);
-    uint64_t count = per_ms * 1000 / hz;
-    if (count == 0 || count > 0xffffffffu)
-        panic("tick: LAPIC timer counts %llu per ms: cannot tick at %u Hz",
-              (unsigned long long)per_ms, hz);
-    lapic_write(LAPIC_LVT_TIMER, LVT_PERIODIC | VEC_TICK);
-    lapic_write(LAPIC_TIMER_INIT, (uint32_t)count);
 }
 
 static void icr_send(uint32_t apic_id, uint32_t lo)
@@ -124,7 +94,6 @@ static void delay_us(uint64_t us)
 }
 
 /* C entry of an AP (from ap_entry64, on its own stack). */
-void x86_ap_start(unsigned index);
 void x86_ap_start(unsigned index)
 {
     percpu_init_cpu(index, cpus[index].hwid);

@@ -60,7 +60,6 @@ static int try_catch(struct arch_trap_frame *f, uint64_t addr)
     return 1;
 }
 
-void trap_dispatch(struct arch_trap_frame *f);
 void trap_dispatch(struct arch_trap_frame *f)
 {
     uint64_t v = f->vector;

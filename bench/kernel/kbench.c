@@ -16,8 +16,6 @@
 
 #include <kheap.h>
 
-unsigned kbench_run(void);
-
 typedef void *(*alloc_fn)(size_t);
 typedef void (*free_fn)(void *);
 static const struct { const char *name; alloc_fn a; free_fn f; } allocs[2] = {

@@ -202,7 +202,7 @@ mmu_on:
  *   image:      kernel_l0[511] -> early_kimg_l1[(KERNEL_VBASE + B) >> 30 & 511] -> early_l2
  * Direct map: kernel_l0[256] -> early_dmap_l1, whose slot 0 maps physical 0..1 GiB
  * (virt's MMIO: GIC, PL011, ...) as one Device-nGnRE block. RAM is added to the
- * direct map in C once the DTB has been read (arch/aarch64/mmu.c). */
+ * direct map in C once the DTB has been read (arch/aarch64/mm.c). */
 build_early_tables:
     adr_phys x0, _start
     and     x1, x0, #~((1 << 30) - 1)   /* B */

@@ -322,8 +322,6 @@ static void memstats_table(void)
     printk("=======================================================================\n");
 }
 
-unsigned kbench_run(void);     /* bench/kernel/kbench.c */
-
 unsigned kernel_run_demo(void)
 {
     if (cmdline_get("bench"))

@@ -58,4 +58,8 @@ int baseline_init(size_t bytes);        /* 0, or -1 when the frames cannot be ma
 void *baseline_malloc(size_t size);
 void baseline_free(void *p);
 
+/* The kernel benchmarks (bench/kernel/kbench.c), run by the `bench` command-line
+ * word: prints the report, returns the number of failed checks. */
+unsigned kbench_run(void);
+
 #endif /* KERNEL_HEAP_KHEAP_H */

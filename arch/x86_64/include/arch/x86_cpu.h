@@ -43,8 +43,17 @@ struct arch_trap_frame {
 /* Load GDT/TSS/IDT for this CPU from x (index only for messages). */
 void x86_cpu_tables_init(struct x86_cpu *x, unsigned index);
 
-/* LAPIC access (smp.c). */
+/* LAPIC access (smp.c): register reads and writes by byte offset, end of interrupt. */
+uint32_t lapic_read(unsigned reg);
+void lapic_write(unsigned reg, uint32_t v);
 void lapic_eoi(void);
+
+/* Entered from assembly: an AP's C entry (trampoline.S, smp.c) and the common trap
+ * entry (vectors.S, trap.c). */
+void x86_ap_start(unsigned index);
+void trap_dispatch(struct arch_trap_frame *f);
+/* Unmaps the boot identity map on every CPU once the APs are up (mm.c). */
+void x86_drop_identity_map(void);
 
 /* ACPI (acpi.c): discovered CPUs' APIC ids, in MADT order. */
 #define X86_MAX_DISCOVERED 256

@@ -1,4 +1,4 @@
-/* arch/aarch64/mmu.c: the kernel page tables (4 KiB granule, 4 levels, TTBR1): the
+/* arch/aarch64/mm.c: the kernel page tables (4 KiB granule, 4 levels, TTBR1): the
  * early direct map from a static table pool, map/unmap/translate for the rest of the
  * kernel, and TLB maintenance by broadcast TLBI (no IPIs). */
 #include <arch/paging.h>
@@ -7,7 +7,7 @@
 #include <panic.h>
 #include <spinlock.h>
 #include <string.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 typedef uint64_t pte_t;
 

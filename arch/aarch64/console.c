@@ -1,9 +1,9 @@
-/* arch/aarch64/pl011.c: the PL011 UART console, polled, reached through the direct
+/* arch/aarch64/console.c: the PL011 UART console, polled, reached through the direct
  * map's Device-nGnRE block. QEMU's model needs no baud setup; we still enable it. */
 #include <arch/console.h>
 #include <arch/paging.h>
 #include <stdint.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 #define PL011_DR    0x00
 #define PL011_FR    0x18

@@ -1,4 +1,4 @@
-/* arch/aarch64/psci_smp.c: SMP bring-up through PSCI CPU_ON, the MPIDR -> dense index
+/* arch/aarch64/smp.c: SMP bring-up through PSCI CPU_ON, the MPIDR -> dense index
  * table, and each secondary's first C code. The conduit (HVC or SMC) comes from the
  * DTB's /psci method, else from the EL we booted at (EL2: SMC, EL1: HVC). */
 #include <arch/paging.h>
@@ -10,7 +10,7 @@
 #include <percpu.h>
 #include <printk.h>
 #include <vm.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 uint64_t arch_secondary_stacks[ARCH_MAX_CPUS];  /* read by entry.S with the MMU on */
 
@@ -125,3 +125,7 @@ unsigned arch_smp_start(void)
     }
     return cpus_online();
 }
+
+/* arch_api.h: the call IPI is the GIC's SGI (gic.c). */
+void arch_ipi_send(unsigned cpu) { gic_send_call(cpu); }
+void arch_ipi_broadcast_others(void) { gic_broadcast_call(); }

@@ -1,4 +1,4 @@
-/* arch/x86_64/pvh.c: early boot on the BSP. Copies the PVH start_info, its memory map
+/* arch/x86_64/early.c: early boot on the BSP. Copies the PVH start_info, its memory map
  * and the command line out of low memory (they may sit where the AP trampoline goes),
  * turns the E820-typed map into sorted usable ranges, and sets up the boot CPU. */
 #include <stdint.h>

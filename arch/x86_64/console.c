@@ -1,4 +1,4 @@
-/* arch/x86_64/serial.c: the raw console on COM1 (16550 UART at port 0x3f8), 115200 8N1,
+/* arch/x86_64/console.c: the raw console on COM1 (16550 UART at port 0x3f8), 115200 8N1,
  * polled. Callers serialise through printk's console lock. */
 #include <arch/console.h>
 #include <arch/x86.h>

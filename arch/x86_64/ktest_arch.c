@@ -1,4 +1,4 @@
-/* arch/x86_64/ktest_x86.c: x86_64-only suites: control registers and descriptor tables
+/* arch/x86_64/ktest_arch.c: x86_64-only suites: control registers and descriptor tables
  * on every CPU, and the double-fault path (selftest, panics on purpose). */
 #include <arch/paging.h>
 #include <arch/smp.h>

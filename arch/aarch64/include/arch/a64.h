@@ -1,4 +1,4 @@
-/* arch/aarch64/a64.h: declarations shared by the aarch64 arch files only (device tree,
+/* arch/a64.h (aarch64): declarations shared by the aarch64 arch files only (device tree,
  * GIC, PSCI, early direct map). Portable code never includes it. */
 #ifndef ARCH_AARCH64_A64_H
 #define ARCH_AARCH64_A64_H
@@ -37,14 +37,14 @@ extern struct fdt_info fdt;
  * `fdt`. Returns 0, or -1 when no valid DTB was found. Boot CPU, once. */
 int fdt_parse(uint64_t x0_pa);
 
-/* ---- early direct map (mmu.c) ---------------------------------------------------
+/* ---- early direct map (mm.c) ---------------------------------------------------
  * Map [pa, pa+size) into the direct map with page tables from a static pool, before
  * the frame allocator exists. attr: PTE_BLOCK_NORMAL_NX or PTE_BLOCK_DEVICE. */
 void mmu_early_map(uint64_t pa, uint64_t size, uint64_t attr);
 /* Frames of the static table pool, reported to the frame allocator as reserved. */
 void mmu_early_pool_range(struct mem_range *r);
 
-/* ---- GIC (gic.c) and PSCI (psci_smp.c) -----------------------------------------
+/* ---- GIC (gic.c) and PSCI (smp.c) -----------------------------------------
  * GICv2 or GICv3, whichever the DTB names; used for the call SGI and, once
  * arch_tick_start ran, the virtual timer's PPI. */
 void gic_init_distributor(void);
@@ -52,6 +52,8 @@ void gic_init_cpu(void);
 void gic_handle_irq(void);
 #define PPI_VTIMER 27               /* CNTV's interrupt on QEMU virt (and Arm's SBSA) */
 void gic_enable_ppi(unsigned intid); /* on this CPU (PPIs are banked) */
+void gic_send_call(unsigned cpu);    /* the call SGI to one CPU (arch_ipi_send, smp.c) */
+void gic_broadcast_call(void);       /* the call SGI to every other CPU */
 void timer_tick_irq(void);           /* timer.c: re-arm CNTV, then kernel_tick() */
 
 #define PSCI_CPU_ON        0xc4000003u

@@ -1,4 +1,4 @@
-/* arch/aarch64/ktest_aarch64.c: the aarch64-only suite (test=arch_aarch64: MPIDR identity,
+/* arch/aarch64/ktest_arch.c: the aarch64-only suite (test=arch_aarch64: MPIDR identity,
  * DTB source, both lock implementations, abort decoding, W^X, timer, shootdown with no
  * IPI) and the stack-overflow selftest. */
 #include <arch/cpu.h>
@@ -14,7 +14,7 @@
 #include <percpu.h>
 #include <string.h>
 #include <vm.h>
-#include "a64.h"
+#include <arch/a64.h>
 
 /* ---- identity ---------------------------------------------------------------------- */
 static uint64_t seen_index_mask;           /* __atomic builtins only */
