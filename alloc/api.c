@@ -71,6 +71,15 @@ uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
 #define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
 #endif
 
+/* The platform-dependent knobs this platform supports (knobs.h). */
+static unsigned knob_features(void) {
+    unsigned f = 0;
+#ifdef GOHEAP_SYS_HAVE_NCPU_KNOB
+    f |= GH_KNOB_NEEDS_NCPU;
+#endif
+    return f;
+}
+
 static void build_tables(void) {
     for (unsigned t = 0; t < 4; t++) {
         unsigned noscan = t >> 1, align8 = t & 1;
@@ -101,11 +110,11 @@ int goheap_init(const struct goheap_config *cfg) {
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return 0;
     gh_knobs_defaults(&gh_knobs);
-    if (cfg && cfg->knobs && gh_knobs_parse(&gh_knobs, cfg->knobs) != 0)
-        return -2;
-    size_t arena = cfg && cfg->arena_bytes ? cfg->arena_bytes
-                   : gh_knobs.arena        ? gh_knobs.arena
-                                           : GOHEAP_SYS_DEFAULT_ARENA;
+    int bad_knobs = cfg && cfg->knobs ? gh_knobs_parse(&gh_knobs, cfg->knobs, knob_features()) : 0;
+    /* The arena= knob is the user's word: it wins over the embedder's default. */
+    size_t arena = gh_knobs.arena                ? gh_knobs.arena
+                   : cfg && cfg->arena_bytes ? cfg->arena_bytes
+                                             : GOHEAP_SYS_DEFAULT_ARENA;
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
     build_tables();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
@@ -122,8 +131,10 @@ int goheap_init(const struct goheap_config *cfg) {
     gh_fast.caches = caches;
     gh_held_ranks = held;
     __atomic_store_n(&gh_inited, 1, __ATOMIC_RELEASE);
-    return 0;
+    return bad_knobs ? GOHEAP_INIT_BADKNOBS : 0;
 }
+
+const char *goheap_knobs_error(void) { return gh_knobs_first_error(); }
 
 /* ---- malloc ------------------------------------------------------------------------ */
 

@@ -9,7 +9,9 @@
 struct gh_knobs {
     unsigned scavtrace;      /* 1: one line per scavenger cycle */
     unsigned allocfreetrace; /* 1: one line per malloc and free */
-    unsigned efence;         /* 1: every object on its own pages + guard page */
+    unsigned efence;         /* 1: every object at its page end before a guard page (16 B
+                              * aligned, canary in the slack); 2: byte-exact end;
+                              * 3: at its page start after a guard page (see efence.c) */
     uint64_t guardrate;      /* N>0: every Nth allocation gets efence treatment */
     unsigned debug;          /* 0..3: lock-rank checks (>=1), span checks at every
                               * cache/uncache (>=2), page allocator self-checks on
@@ -28,10 +30,25 @@ extern struct gh_knobs gh_knobs;
 /* The debug level as a constant-looking expression, for `if (GOHEAP_DEBUG)`. */
 #define GOHEAP_DEBUG (gh_knobs.debug)
 
-/* Parses "k=v,k=v". Sizes accept K/M/G/T suffixes. Returns 0, or -1 on an unknown
- * knob or a malformed value (and logs which). Unknown keys are an error so that a
- * typo does not silently disable a safety check. */
-int gh_knobs_parse(struct gh_knobs *k, const char *s);
+#define GH_EFENCE_MAX 2
+/* The most exclusive cache slots the hosted platform has (MAX_SLOTS - overflow). */
+#define GH_KNOB_NCPU_MAX 4088u
+/* Knobs only some platforms support: `features` of gh_knobs_parse has the bit set
+ * where the platform does (alloc/platform.h: GOHEAP_SYS_KNOB_FEATURES). */
+#define GH_KNOB_NEEDS_NCPU 1u /* ncpu=: the hosted build's slot count */
+#define GH_KNOB_FEATURES_ALL (~0u)
+#define GH_KNOB_ERROR_MAX 240
+
+/* Parses "k=v,k=v" into k, token by token: a bad token (unknown knob, no value,
+ * malformed or out-of-range value, a knob this platform lacks) is logged through
+ * goheap_sys_log by name with the accepted range, and the other tokens still apply
+ * (later tokens override earlier ones). Unknown keys are errors so that a typo does
+ * not silently disable a safety check. Sizes: an integer with an optional B, KiB,
+ * MiB, GiB, TiB (Go's GOMEMLIMIT syntax) or K, M, G, T (binary aliases) suffix.
+ * Returns the number of bad tokens; gh_knobs_first_error() then gives the first
+ * message. */
+int gh_knobs_parse(struct gh_knobs *k, const char *s, unsigned features);
+const char *gh_knobs_first_error(void);
 void gh_knobs_defaults(struct gh_knobs *k);
 
 #endif /* GOHEAP_KNOBS_H */

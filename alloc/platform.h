@@ -13,7 +13,9 @@
  *   - the static inline functions marked "inline" below (lock, pin, unpin, poll), so
  *     the fast path pays no function call for them.
  * It may define GOHEAP_SYS_DEFAULT_ARENA, the arena size used when goheap_config
- * and the arena= knob give none (core default: 16 GiB).
+ * and the arena= knob give none (core default: 16 GiB), and
+ * GOHEAP_SYS_HAVE_NCPU_KNOB when its goheap_sys_ncpu honours the ncpu= knob (the
+ * core refuses that knob, by name, elsewhere).
  * The remaining functions may be inline there or defined out of line.
  * The platform also provides memset, memcpy and memmove: the core uses
  * __builtin_memset/__builtin_memcpy, which the compiler may lower to calls.

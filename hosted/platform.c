@@ -144,8 +144,9 @@ void goheap_hosted_lock_slow(goheap_lock_t *l) {
 /* ---- slots ------------------------------------------------------------------------------- */
 
 unsigned goheap_sys_ncpu(void) {
+    _Static_assert(GH_KNOB_NCPU_MAX == MAX_SLOTS - NOVERFLOW, "ncpu= range (knobs.h)");
     if (gh_knobs.ncpu)
-        nexcl = gh_knobs.ncpu < MAX_SLOTS - NOVERFLOW ? gh_knobs.ncpu : MAX_SLOTS - NOVERFLOW;
+        nexcl = gh_knobs.ncpu;
     return nexcl + NOVERFLOW;
 }
 
@@ -181,13 +182,12 @@ static void fork_child(void);
 static void hosted_init(void) {
     goheap_sys_lock(&init_lock);
     if (!gh_inited) {
+        /* Bad GOHEAPDEBUG tokens were reported (once, by name) and the rest applies;
+         * the process goes on. No address space at all is fatal: the core logged
+         * what it asked for and the limit. */
         struct goheap_config cfg = {0, getenv("GOHEAPDEBUG")};
-        if (goheap_init(&cfg) != 0) {
-            goheap_sys_log("goheap: bad GOHEAPDEBUG or arena; using the defaults");
-            cfg.knobs = 0;
-            if (goheap_init(&cfg) != 0)
-                goheap_sys_panic("goheap: cannot reserve the arena");
-        }
+        if (goheap_init(&cfg) == GOHEAP_INIT_NOSPACE)
+            goheap_sys_panic("goheap: no address space for the heap (see the line above)");
     }
     goheap_sys_unlock(&init_lock);
 }

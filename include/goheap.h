@@ -29,9 +29,16 @@ struct goheap_config {
      * madvdontneed=1,memlimit=512M,guardrate=1000,scavenge=eager". May be NULL. */
     const char *knobs;
 };
-/* Called once, before any other call (the hosted build calls it lazily). Returns 0,
- * or a negative value when the arena cannot be reserved or a knob is malformed. */
+/* Called once, before any other call (the hosted build calls it lazily). Returns 0;
+ * GOHEAP_INIT_BADKNOBS when the heap is up but some knob tokens were rejected (each
+ * was logged by name with its accepted range; every valid token still applies;
+ * goheap_knobs_error() returns the first message); or GOHEAP_INIT_NOSPACE when no
+ * address space at all could be reserved (logged with what was asked for). The
+ * arena= knob overrides arena_bytes. */
+#define GOHEAP_INIT_NOSPACE (-1)
+#define GOHEAP_INIT_BADKNOBS (-2)
 int goheap_init(const struct goheap_config *cfg);
+const char *goheap_knobs_error(void);
 
 /* ---- Allocation ------------------------------------------------------------------- */
 /* malloc/calloc/realloc results are 16-byte aligned for sizes >= 16 (max_align_t). */

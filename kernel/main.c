@@ -13,6 +13,7 @@
 #include <percpu.h>
 #include <printk.h>
 #include <smp.h>
+#include <string.h>
 
 #ifndef ARCH_HWID_NAME
 #define ARCH_HWID_NAME "hwid"   /* an arch may name its hardware CPU id (arch/cpu.h) */
@@ -58,7 +59,17 @@ void kernel_main(void)
 {
     arch_early_init();
     cmdline_init(arch_cmdline());
-    printk("goheap test kernel (%s)\ncmdline: %s\n", ARCH_NAME, cmdline_raw());
+    /* printk formats into 512 bytes: echo the line in slices so a long one keeps
+     * every byte and its newline. */
+    const char *cl = cmdline_raw();
+    printk("goheap test kernel (%s)\ncmdline: ", ARCH_NAME);
+    for (size_t n = strlen(cl); n; ) {
+        int k = n > 256 ? 256 : (int)n;
+        printk("%.*s", k, cl);
+        cl += k;
+        n -= (size_t)k;
+    }
+    printk("\n");
     uint64_t hz = arch_timer_init();
     printk("timer: %llu kHz\n", (unsigned long long)(hz / 1000));
     frame_init();

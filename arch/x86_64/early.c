@@ -9,6 +9,7 @@
 #include <arch/x86.h>
 #include <arch/x86_cpu.h>
 #include <arch_api.h>
+#include <cmdline.h>
 #include <panic.h>
 #include <percpu.h>
 #include <printk.h>
@@ -37,7 +38,9 @@ static struct hvm_memmap_entry e820[MAX_E820];
 static unsigned ne820;
 static struct mem_range usable[MAX_E820];
 static unsigned nusable;
-static char cmdline[1024];
+/* CMDLINE_MAX bytes and a NUL: a longer line arrives that long and cmdline_init
+ * refuses it rather than boot with a cut one. */
+static char cmdline[CMDLINE_MAX + 1];
 
 static struct x86_cpu bsp_tables __attribute__((aligned(4096)));
 

@@ -13,6 +13,8 @@
 /* 16 GiB of address space by default (GOHEAPDEBUG=arena=SIZE changes it): below
  * valgrind's 64 GiB single-mapping limit, far above what tests and benchmarks use. */
 #define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
+/* GOHEAPDEBUG=ncpu=N sets the number of exclusive cache slots (hosted/platform.c). */
+#define GOHEAP_SYS_HAVE_NCPU_KNOB 1
 
 /* Test-and-test-and-set spinlock that yields the CPU after a short spin: hosted
  * threads can be preempted while holding it. */

@@ -34,9 +34,11 @@ KHB_idle_APPEND   := test=heap_idle heap_idle=1
 # ~128 KiB/s; 40 s then release about half of the 8 MiB (SMP=2) heap.
 KHB_idle_KVM      := heap_idle_pct=25
 KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
-KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager
+KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager
 # Each bad free panics, so each is a boot of its own.
-KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked
+KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked bad_knobs
+# Extra command-line words of a bad boot (two goheap= words: they merge).
+KHB_bad_bad_knobs_APPEND := goheap=debug=1 goheap=efence=7,arena=1M
 # `make test-matrix`: the long stress run (1M operations per CPU), and the heap
 # suites on 1 and 8 CPUs and with 8 GiB (the foundation's matrix boots run only the
 # foundation suites).
@@ -62,7 +64,7 @@ define kheap_bad_rule
 .PHONY: kheap-bad-$(1)
 kheap-bad-$(1): kernel
 	@$$(KTEST_ENV) SMP="$$(or $$(KTEST_SMP),$$(SMP))" MEM="$$(or $$(KTEST_MEM),$$(MEM))" \
-		APPEND="test=selftest_heap_$(1) $$(APPEND)" \
+		APPEND="test=selftest_heap_$(1) $$(KHB_bad_$(1)_APPEND) $$(APPEND)" \
 		kernel/heap/run-expect-panic.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT)
 endef
 $(foreach b,$(KHEAP_BOOTS),$(eval $(call kheap_boot_rule,$(b),kernel,$$(KTEST_TIMEOUT))))

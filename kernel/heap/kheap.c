@@ -38,11 +38,16 @@ void kheap_init_default(const char *dflt)
         /* One cache slot per CPU online; the set is final once arch_smp_start
          * returned, and CPUs never go offline in this kernel. */
         kplat_set_ncpu(cpus_online());
+        /* Every goheap= word, joined: later tokens override earlier ones. */
+        static char knobs[CMDLINE_MAX];
+        int nk = cmdline_join("goheap", ',', knobs, sizeof knobs);
         struct goheap_config cfg = { .arena_bytes = KHEAP_ARENA_BYTES,
-                                     .knobs = cmdline_get("goheap") };
+                                     .knobs = nk > 0 ? knobs : 0 };
         if (!cfg.knobs)
             cfg.knobs = dflt;
         int err = goheap_init(&cfg);
+        if (err == GOHEAP_INIT_BADKNOBS)
+            panic("kheap: bad goheap= knobs on the command line: %s", goheap_knobs_error());
         if (err)
             panic("kheap: goheap_init failed (%d): arena %llu bytes, knobs '%s'", err,
                   (unsigned long long)cfg.arena_bytes, cfg.knobs ? cfg.knobs : "");

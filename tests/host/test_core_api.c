@@ -135,15 +135,15 @@ static void t_memory_limit(void) {
 static void t_knobs(void) {
     struct gh_knobs k;
     gh_knobs_defaults(&k);
-    KT_CHECK(gh_knobs_parse(&k, "scavtrace=1,debug=2,memlimit=512M,arena=4G,scavenge=eager") == 0, "");
+    KT_CHECK(gh_knobs_parse(&k, "scavtrace=1,debug=2,memlimit=512M,arena=4G,scavenge=eager", GH_KNOB_FEATURES_ALL) == 0, "");
     KT_CHECK(k.scavtrace == 1 && k.debug == 2 && k.memlimit == (512 << 20) && k.arena == (4ull << 30) &&
                  k.scavenge_eager == 1, "");
     KT_CHECK(!k.slowmode, "");
-    KT_CHECK(gh_knobs_parse(&k, "efence=1") == 0 && k.slowmode, "");
+    KT_CHECK(gh_knobs_parse(&k, "efence=1", GH_KNOB_FEATURES_ALL) == 0 && k.slowmode, "");
     gh_knobs_defaults(&k);
-    KT_CHECK(gh_knobs_parse(&k, "nosuchknob=1") != 0, "unknown knobs are errors");
-    KT_CHECK(gh_knobs_parse(&k, "memlimit=12Q") != 0, "");
-    KT_CHECK(gh_knobs_parse(&k, "debug") != 0, "");
+    KT_CHECK(gh_knobs_parse(&k, "nosuchknob=1", GH_KNOB_FEATURES_ALL) != 0, "unknown knobs are errors");
+    KT_CHECK(gh_knobs_parse(&k, "memlimit=12Q", GH_KNOB_FEATURES_ALL) != 0, "");
+    KT_CHECK(gh_knobs_parse(&k, "debug", GH_KNOB_FEATURES_ALL) != 0, "");
 }
 
 int main(void) {

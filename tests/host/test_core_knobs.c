@@ -1,10 +1,13 @@
 /* tests/host/test_core_knobs.c: the debug knobs, each in a child process started
  * with its own GOHEAPDEBUG (knobs are read once, at the first allocation): efence
  * (overflow and use-after-free fault and name the object, canary, no address reuse),
- * guardrate, allocfreetrace, scavtrace, a bad knob string, and debug=1 lock ranks. */
+ * guardrate, allocfreetrace, scavtrace, bad knob strings (reported by name, the rest
+ * applied), the knob table of tests/knob_cases.h, and debug=1 lock ranks. */
+#include <fcntl.h>
 #include <pthread.h>
 
 #include "test_core_common.h"
+#include "../knob_cases.h"
 
 /* Runs fn in a child with GOHEAPDEBUG=knobs; captures stderr. Returns the wait
  * status; out gets stderr. */
@@ -168,14 +171,67 @@ static void t_traces(void) {
 }
 
 static void bad_knob(void) {
-    void *p = goheap_malloc(10); /* falls back to the defaults, says so */
+    /* The bad token was reported; efence=1 still applies: 10 B ends within 8 B of
+     * its page end. */
+    char *p = goheap_malloc(10);
+    if ((8192 - ((uintptr_t)p + 10) % 8192) % 8192 >= 8)
+        _exit(30);
     goheap_free(p);
+    if (gh_knobs.memlimit != (int64_t)(1 << 30) || gh_knobs.debug != 1)
+        _exit(31);
+}
+static int count(const char *s, const char *w) {
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, w)) != 0; p++)
+        n++;
+    return n;
 }
 static void t_bad_knob(void) {
-    int st = run_child("efence=1,nonsense=3", bad_knob, buf, sizeof buf);
-    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "");
-    KT_CHECK(strstr(buf, "goheap: unknown knob: nonsense"), "%s", buf);
-    KT_CHECK(strstr(buf, "using the defaults"), "");
+    /* Hosted: each bad token on stderr once, by name; the process goes on with the
+     * rest applied (later tokens win). */
+    int st = run_child("efence=1,nonsense=3,memlimit=1.5G,memlimit=1GiB,debug=7,debug=1", bad_knob,
+                       buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+    KT_CHECK(count(buf, "goheap: bad knob 'nonsense=3': unknown knob\n") == 1, "%s", buf);
+    KT_CHECK(count(buf, "goheap: bad knob 'memlimit=1.5G': decimals are not accepted") == 1, "%s", buf);
+    KT_CHECK(count(buf, "goheap: bad knob 'debug=7': out of range (accepted: 0 to 3)\n") == 1, "%s", buf);
+    KT_CHECK(count(buf, "goheap: ") == 3, "three lines, nothing else: %s", buf);
+}
+
+/* Every row of tests/knob_cases.h against the parser, as the hosted build has it
+ * (ncpu= supported), and ncpu itself. */
+static void t_knob_table(void) {
+    struct gh_knobs k;
+    unsigned failed = 0;
+    int saved = dup(2), nul = open("/dev/null", O_WRONLY);
+    dup2(nul, 2); /* the parser logs every bad token; the table checks the text */
+    for (unsigned i = 0; i < N_KNOB_CASES; i++) {
+        const char *why = knob_case_run(&knob_cases[i], GH_KNOB_FEATURES_ALL, &k);
+        if (why) {
+            dprintf(saved, "    # '%s': %s (first message: %s)\n", knob_cases[i].in, why,
+                    gh_knobs_first_error() ? gh_knobs_first_error() : "none");
+            failed++;
+        }
+    }
+    static const struct knob_case host_only[] = {
+        {"ncpu=4", 0, 0, "ncpu", 4},
+        {"ncpu=4088", 0, 0, "ncpu", 4088},
+        {"ncpu=0", 1, "'ncpu=0': out of range (accepted: 1 to 4088)", "ncpu", 0},
+        {"ncpu=5000", 1, "out of range", "ncpu", 0},
+        {"ncpu=2,ncpu=3", 0, 0, "ncpu", 3},
+    };
+    for (unsigned i = 0; i < sizeof host_only / sizeof host_only[0]; i++)
+        if (knob_case_run(&host_only[i], GH_KNOB_FEATURES_ALL, &k))
+            failed++;
+    /* A platform without ncpu= (the kernel) names it. */
+    static const struct knob_case no_ncpu = {"ncpu=4,debug=1", 1,
+                                             "'ncpu=4': not supported on this platform", "debug", 1};
+    if (knob_case_run(&no_ncpu, 0, &k))
+        failed++;
+    dup2(saved, 2);
+    close(saved);
+    close(nul);
+    KT_CHECK(failed == 0, "%u of %u cases failed", failed, (unsigned)N_KNOB_CASES + 6);
 }
 
 static void *dbg_worker(void *arg) {
@@ -207,11 +263,12 @@ static void t_debug_lockrank(void) {
 }
 
 int main(void) {
-    kt_begin("core-knobs", 5);
+    kt_begin("core-knobs", 6);
     KT_RUN(t_efence);
     KT_RUN(t_guardrate);
     KT_RUN(t_traces);
     KT_RUN(t_bad_knob);
+    KT_RUN(t_knob_table);
     KT_RUN(t_debug_lockrank);
     return kt_end();
 }

@@ -14,6 +14,7 @@
 
 #include "heap_util.h"
 #include "mheap.h"      /* the core's span map: only to name the span in the message */
+#include "knobs.h"      /* GH_EFENCE_MAX, for the expected message */
 
 /* The message of alloc/mspan.c's gh_bad_free for pointer p. */
 static void expect_bad_free(const char *reason, const void *p)
@@ -84,7 +85,18 @@ static void t_irqs_masked(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "malloc with interrupts masked returned %p", p);
 }
 
+/* Booted with goheap=debug=1 goheap=efence=7,arena=1M: the first bad token stops the
+ * boot, by name and with its range. */
+static void t_bad_knobs(struct ktest *t)
+{
+    printk("# heap-expect-panic: kheap: bad goheap= knobs on the command line: goheap: bad "
+           "knob 'efence=7': out of range (accepted: 0 to %u)\n", GH_EFENCE_MAX);
+    kheap_init();
+    ktest_fail(t, __FILE__, __LINE__, "a bad goheap= knob did not stop the boot");
+}
+
 static const struct ktest_case df_cases[] = { KTEST_CASE(t_double_free) };
+static const struct ktest_case bk_cases[] = { KTEST_CASE(t_bad_knobs) };
 static const struct ktest_case dfl_cases[] = { KTEST_CASE(t_double_free_large) };
 static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
 static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
@@ -94,3 +106,4 @@ KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init
 KTEST_SUITE_FULL(heap_if, "selftest_heap_interior_free", if_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_irq, "selftest_heap_irqs_masked", irq_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_bk, "selftest_heap_bad_knobs", bk_cases, 0, 0);

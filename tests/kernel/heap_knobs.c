@@ -1,8 +1,9 @@
 /* tests/kernel/heap_knobs.c: knobs from the kernel command line (guardrate, debug,
  * memlimit, scavenge=eager) reach goheap and do what they say. */
 
-/* The GODEBUG-style knobs reach goheap from the kernel command line (boot:
- * goheap=guardrate=4,debug=2,memlimit=256M,scavenge=eager) and do what they say: every
+/* The GODEBUG-style knobs reach goheap from the kernel command line (boot, in two
+ * words that merge: goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager)
+ * and do what they say: every
  * 4th allocation is guarded (its one-byte overflow faults), scavenge=eager releases a
  * freed large object at once, memlimit sets the soft limit. Skipped (not passed) when
  * booted without those knobs. The same boot runs heap_api under debug=2 (lock-rank
@@ -14,6 +15,7 @@
 
 #include "heap_util.h"
 #include "knobs.h"      /* the core's parsed knobs */
+#include "../knob_cases.h"
 
 size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);   /* alloc/efence.c */
 
@@ -74,9 +76,30 @@ static void t_eager(struct ktest *t)
     KT_EXPECT(t, b.heap_released >= a.heap_released + (2u << 20));
 }
 
+/* Every row of tests/knob_cases.h through the parser as the kernel has it (no ncpu=),
+ * the same table the hosted suite runs. The parser logs each bad token: expected. */
+static void t_knob_table(struct ktest *t)
+{
+    struct gh_knobs k;
+    unsigned failed = 0;
+    for (unsigned i = 0; i < N_KNOB_CASES; i++) {
+        const char *why = knob_case_run(&knob_cases[i], 0, &k);
+        if (why) {
+            ktest_log("'%s': %s", knob_cases[i].in, why);
+            failed++;
+        }
+    }
+    static const struct knob_case no_ncpu = { "ncpu=4,debug=1", 1,
+                                              "'ncpu=4': not supported on this platform", "debug", 1 };
+    if (knob_case_run(&no_ncpu, 0, &k))
+        failed++;
+    KT_EXPECT_EQ(t, failed, 0);
+}
+
 static void t_validate(struct ktest *t) { hu_validate(t); }
 
 static const struct ktest_case heap_knobs_cases[] = {
-    KTEST_CASE(t_parsed), KTEST_CASE(t_guardrate), KTEST_CASE(t_eager), KTEST_CASE(t_validate),
+    KTEST_CASE(t_parsed), KTEST_CASE(t_guardrate), KTEST_CASE(t_eager), KTEST_CASE(t_knob_table),
+    KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_knobs, "heap_knobs", heap_knobs_cases, hu_init, 0);

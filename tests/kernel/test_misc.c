@@ -34,7 +34,7 @@ static void t_formats(struct ktest *t)
 
 static void t_cmdline(struct ktest *t)
 {
-    char saved[1024];
+    static char saved[CMDLINE_MAX], longline[CMDLINE_MAX];
     const char *raw = cmdline_raw();
     size_t n = strlen(raw);
     KT_ASSERT(t, n < sizeof saved);
@@ -52,6 +52,22 @@ static void t_cmdline(struct ktest *t)
     KT_EXPECT(t, cmdline_get("missing") == 0);
     v = cmdline_get("testx");
     KT_EXPECT(t, v && strcmp(v, "9") == 0);
+    /* Repeated keys: cmdline_get gives the first, cmdline_join all of them. */
+    cmdline_init("goheap=debug=1 x=1 goheap= goheap=efence=1,memlimit=1M goheapx=2");
+    char j[64];
+    KT_EXPECT_EQ(t, cmdline_join("goheap", ',', j, sizeof j), 2);
+    KT_EXPECT(t, strcmp(j, "debug=1,efence=1,memlimit=1M") == 0);
+    KT_EXPECT_EQ(t, cmdline_join("goheap", ',', j, 10), -1);     /* does not fit: said */
+    KT_EXPECT_EQ(t, cmdline_join("nothere", ',', j, sizeof j), 0);
+    /* A line past the old 1023-byte cut keeps its last word. */
+    size_t k = 0;
+    for (; k < 3000; k++)
+        longline[k] = k % 10 == 9 ? ' ' : 'a';
+    memcpy(longline + k, " goheap=debug=3", 16);
+    cmdline_init(longline);
+    v = cmdline_get("goheap");
+    KT_EXPECT(t, v && strcmp(v, "debug=3") == 0);
+    KT_EXPECT_EQ(t, strlen(cmdline_raw()), k + 15);
     cmdline_init(saved);
     KT_EXPECT(t, strcmp(cmdline_raw(), saved) == 0);
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <arch_api.h>
+#include <cmdline.h>
 #include <arch/cpu.h>
 
 /* ---- device tree (fdt.c) ------------------------------------------------------ */
@@ -28,7 +29,7 @@ struct fdt_info {
     uint64_t gicd_pa, gicc_pa;              /* GICv2 distributor / CPU interface */
     uint64_t gicr_pa, gicr_size;            /* GICv3 redistributor region */
     unsigned gic_version;                   /* 2, 3, or 0 when not found */
-    char bootargs[512];
+    char bootargs[CMDLINE_MAX + 1];         /* longer: cut here, refused by cmdline_init */
 };
 
 extern struct fdt_info fdt;
