@@ -217,10 +217,18 @@ void *goheap_aligned_alloc(size_t alignment, size_t size) {
     return gh_alloc(size, 0, alignment, (uintptr_t)__builtin_return_address(0));
 }
 
+/* glibc's memalign rules (malloc.c _mid_memalign): an alignment above SIZE_MAX/2+1 is
+ * refused; one that is not a power of two is rounded up to one (3 -> 4, 24 -> 32);
+ * 0 is plain malloc. */
 void *goheap_memalign(size_t alignment, size_t size) {
-    if (!gh_is_pow2(alignment))
+    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
+    if (alignment > SIZE_MAX / 2 + 1)
         return 0;
-    return gh_alloc(size, 0, alignment, (uintptr_t)__builtin_return_address(0));
+    if (alignment > 1 && !gh_is_pow2(alignment))
+        alignment = (size_t)1 << (64 - gh_clz64(alignment));
+    /* (glibc's malloc is 16-byte aligned even for 1 byte; ours only for >= 16 B, so an
+     * alignment of 16 is passed on, not dropped.) */
+    return gh_alloc(size, 0, alignment > 1 ? alignment : 0, pc);
 }
 
 int goheap_posix_memalign(void **out, size_t alignment, size_t size) {
@@ -272,7 +280,7 @@ void *goheap_realloc(void *p, size_t n) {
         return 0;
     }
     uintptr_t a = (uintptr_t)p;
-    size_t old = gh_usable_size(a); /* validates p (panics on a bad pointer) */
+    size_t old = gh_usable_size(a, GH_WHO_REALLOC); /* validates p: a panic names realloc */
     struct mspan *s = gh_span_of(a);
     if (n <= old && !s->efence && s->spc != GH_TINY_SPC) {
         if (s->spc < 2) {
@@ -302,7 +310,7 @@ void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {
 }
 
 size_t goheap_usable_size(const void *p) {
-    return p ? gh_usable_size((uintptr_t)p) : 0;
+    return p ? gh_usable_size((uintptr_t)p, GH_WHO_USABLE) : 0; /* glibc: NULL -> 0 */
 }
 
 /* ---- cache control ----------------------------------------------------------------------- */

@@ -41,7 +41,10 @@ void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
 /* Free of slot idx of a span this (pinned) CPU owns, outside its cached word; unpins. */
 void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin);
-size_t gh_usable_size(uintptr_t a);
+/* Which call checks a pointer, for the panic's wording. */
+enum gh_who { GH_WHO_FREE = 0, GH_WHO_USABLE = 1, GH_WHO_REALLOC = 2 };
+/* The usable size of a, or a panic naming `who` when a is not a live object. */
+size_t gh_usable_size(uintptr_t a, enum gh_who who);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);

@@ -99,17 +99,28 @@ static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     gh_heap_free_span(cpu, s);
 }
 
-/* The span of a pointer being freed or measured, or a panic naming what is wrong. */
-static struct mspan *checked_span(uintptr_t a, int for_free) {
+/* The span of a pointer being freed (who == GH_WHO_FREE), measured or resized, or a
+ * panic naming what is wrong and which call found it. */
+static const char *const bad_nonheap[] = {"invalid free of a non-heap pointer",
+                                          "usable_size of a non-heap pointer",
+                                          "realloc of a non-heap pointer"};
+static const char *const bad_freed[] = {"double free", "usable_size of a freed object",
+                                        "realloc of a freed object"};
+static const char *const bad_dead[] = {"free into a dead span", "usable_size in a dead span",
+                                       "realloc of a freed object (dead span)"};
+static const char *const bad_interior[] = {"invalid free of an interior pointer",
+                                           "usable_size of an interior pointer",
+                                           "realloc of an interior pointer"};
+
+static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
     struct mspan *s = gh_span_of(a);
     if (!s || !gh_inited)
-        gh_bad_free(for_free ? "invalid free of a non-heap pointer"
-                             : "usable_size of a non-heap pointer", a, 0);
+        gh_bad_free(bad_nonheap[who], a, 0);
     uint8_t st = atomic_load_explicit(&s->state, memory_order_acquire);
     if (st == GH_SPAN_EFENCE_FREED)
-        gh_bad_free(for_free ? "double free" : "usable_size of a freed object", a, s);
+        gh_bad_free(bad_freed[who], a, s);
     if (st != GH_SPAN_INUSE)
-        gh_bad_free(for_free ? "free into a dead span" : "usable_size in a dead span", a, 0);
+        gh_bad_free(bad_dead[who], a, 0);
     return s;
 }
 
@@ -118,7 +129,7 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) { gh_free_pc(a, (uintptr_t)__builtin_
 void gh_free_pc(uintptr_t a, uintptr_t pc) {
     if (a == 0)
         return;
-    struct mspan *s = checked_span(a, 1);
+    struct mspan *s = checked_span(a, GH_WHO_FREE);
     if (gh_unlikely(gh_knobs.allocfreetrace))
         gh_trace("free", a, s->spc < 2 ? (s->efence ? s->reqsize : s->npages << GOHEAP_PAGE_SHIFT)
                                         : s->elemsize, pc);
@@ -148,15 +159,17 @@ void gh_free_pc(uintptr_t a, uintptr_t pc) {
     gh_after_slow();
 }
 
-size_t gh_usable_size(uintptr_t a) {
-    struct mspan *s = checked_span(a, 0);
+size_t gh_usable_size(uintptr_t a, enum gh_who who) {
+    struct mspan *s = checked_span(a, who);
     if (s->spc < 2) {
+        if (who != GH_WHO_USABLE && a != s->obj)
+            gh_bad_free(bad_interior[who], a, s);
         if (s->efence)
             return s->reqsize;
         return (size_t)(s->limit - a);
     }
     if (a >= s->limit)
-        gh_bad_free("usable_size of an interior pointer", a, s);
+        gh_bad_free(bad_interior[who], a, s);
     uintptr_t off = a - s->base;
     if (s->spc == GH_TINY_SPC) {
         unsigned b = (unsigned)(off >> 4);

@@ -5,8 +5,10 @@
  * goheap_sys_nomem), so they cost no extra call; the aligned variants are here. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <gnu/libc-version.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "goheap.h"
 
@@ -31,20 +33,42 @@ static void *aligned(size_t align, size_t n) {
     return p;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t n) {
-    if (align == 0 || (align & (align - 1))) {
+/* As the installed glibc (malloc.c): memalign refuses an alignment above SIZE_MAX/2+1
+ * with EINVAL and otherwise follows goheap_memalign (<= 16: malloc; rounds up to a
+ * power of two). */
+EXPORT void *memalign(size_t align, size_t n) {
+    if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return 0;
     }
-    return aligned(align, n);
+    return goheap_memalign(align, n); /* ENOMEM through goheap_sys_nomem */
 }
 
-EXPORT void *memalign(size_t align, size_t n) {
-    if (align == 0 || (align & (align - 1))) {
+/* glibc before 2.38 made aligned_alloc an alias of memalign; 2.38 and later refuse an
+ * alignment that is 0 or not a power of two with EINVAL (C17). Follow the glibc the
+ * process runs with. */
+static int glibc_strict_aligned_alloc(void) {
+    static int strict = -1;
+    if (strict < 0) {
+        const char *v = gnu_get_libc_version(); /* "2.36" */
+        unsigned major = 0, minor = 0;
+        while (*v >= '0' && *v <= '9')
+            major = major * 10 + (unsigned)(*v++ - '0');
+        if (*v == '.')
+            v++;
+        while (*v >= '0' && *v <= '9')
+            minor = minor * 10 + (unsigned)(*v++ - '0');
+        strict = major > 2 || (major == 2 && minor >= 38);
+    }
+    return strict;
+}
+
+EXPORT void *aligned_alloc(size_t align, size_t n) {
+    if (glibc_strict_aligned_alloc() && (align == 0 || (align & (align - 1)))) {
         errno = EINVAL;
         return 0;
     }
-    return aligned(align, n);
+    return memalign(align, n);
 }
 
 EXPORT void *valloc(size_t n) { return aligned(SHIM_PAGE, n); }

@@ -49,6 +49,8 @@ void *goheap_realloc(void *p, size_t size);                /* in place when the 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size);
 void *goheap_aligned_alloc(size_t alignment, size_t size); /* NULL on a bad alignment */
 int goheap_posix_memalign(void **out, size_t alignment, size_t size); /* 0, EINVAL, ENOMEM */
+/* glibc's rules: alignment 0 is plain malloc, one not a power of two is rounded up
+ * to one (24 -> 32), above SIZE_MAX/2+1 gives NULL (the shim sets EINVAL). */
 void *goheap_memalign(size_t alignment, size_t size);
 size_t goheap_usable_size(const void *p);                  /* 0 for NULL */
 

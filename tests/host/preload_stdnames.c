@@ -58,5 +58,27 @@ int main(void) {
     p = realloc(NULL, 30), show("realloc(NULL,30)", p, 16, 30), free(p);
     free(NULL);
     printf("malloc_usable_size(NULL) = %zu\n", malloc_usable_size(NULL));
+
+    /* memalign and aligned_alloc over odd, small, large and absurd alignments: NULL or
+     * not, errno, and alignment to what glibc promises (malloc's 16 B up to 16, else
+     * the next power of two), the same plain and preloaded. */
+    static const size_t aligns[] = {0, 1, 2, 3, 4, 7, 8, 15, 16, 17, 24, 31, 32, 48, 100,
+                                    4096, 4097, 12288, (size_t)1 << 20, (size_t)3 << 20,
+                                    SIZE_MAX / 2, SIZE_MAX / 2 + 1, SIZE_MAX / 2 + 2, SIZE_MAX};
+    for (unsigned i = 0; i < sizeof aligns / sizeof aligns[0]; i++) {
+        size_t a = aligns[i], want = 16;
+        while (want < a && want <= SIZE_MAX / 2)
+            want <<= 1;
+        for (int f = 0; f < 2; f++) {
+            errno = 0;
+            p = f ? aligned_alloc(a, 100) : memalign(a, 100);
+            printf("%s(%zu,100) %s errno=%s", f ? "aligned_alloc" : "memalign", a,
+                   p ? "ptr" : "NULL", errno == EINVAL ? "EINVAL" : err());
+            if (p)
+                printf(" aligned=%d", (uintptr_t)p % want == 0);
+            printf("\n");
+            free(p);
+        }
+    }
     return 0;
 }

@@ -284,6 +284,34 @@ static void realloc_of_freed(void) {
     (void)goheap_realloc(p, 200);
 }
 
+/* realloc's own checks name realloc: a freed large block (its span is dead), a
+ * non-heap pointer, an interior one. */
+static void realloc_of_freed_large(void) {
+    void *keep = lone_object(1 << 20);
+    void *p = lone_object(1 << 20);
+    goheap_free(p);
+    expect_bad_free("realloc of a freed object (dead span)", p);
+    (void)goheap_realloc(p, 200);
+    (void)keep;
+}
+static char not_heap[64];
+static void realloc_non_heap(void) {
+    expect_bad_free("realloc of a non-heap pointer", not_heap);
+    (void)goheap_realloc(not_heap, 10);
+}
+static void realloc_interior(void) {
+    char *p = lone_object(100000);
+    expect_bad_free("realloc of an interior pointer", p + 8192 * 5);
+    (void)goheap_realloc(p + 8192 * 5, 10);
+}
+/* malloc_usable_size: NULL is 0 (glibc); a non-heap pointer aborts naming it. */
+static void usable_size_non_heap(void) {
+    if (goheap_usable_size(NULL) != 0)
+        _exit(5);
+    expect_bad_free("usable_size of a non-heap pointer", not_heap);
+    (void)goheap_usable_size(not_heap);
+}
+
 /* ---- argument errors: no abort, the C standard's answers ----------------------- */
 
 static void calloc_overflow(void) {
@@ -352,7 +380,7 @@ int main(void) {
     /* Warm the heap up in the parent, so children fork from a used allocator. */
     void *warm = goheap_malloc(100);
     goheap_free(warm);
-    kt_begin("badinput", 17);
+    kt_begin("badinput", 21);
     DEATH(double_free_local);
     DEATH(double_free_remote);
     DEATH(double_free_local_then_remote);
@@ -365,6 +393,10 @@ int main(void) {
     DEATH(free_into_dead_span_small);
     DEATH(free_into_dead_span_large);
     DEATH(realloc_of_freed);
+    DEATH(realloc_of_freed_large);
+    DEATH(realloc_non_heap);
+    DEATH(realloc_interior);
+    DEATH(usable_size_non_heap);
     NOABORT(calloc_overflow);
     NOABORT(malloc_size_max);
     NOABORT(aligned_bad_alignment);

@@ -78,7 +78,11 @@ static void t_aligned(void) {
     KT_CHECK(goheap_posix_memalign(&p, 0, 10) == GOHEAP_EINVAL, "zero");
     KT_CHECK(goheap_posix_memalign(&p, 64, (size_t)1 << 50) == GOHEAP_ENOMEM, "too big");
     KT_CHECK(goheap_aligned_alloc(24, 48) == 0, "");
-    KT_CHECK(goheap_memalign(0, 48) == 0, "");
+    /* memalign follows glibc: 0 is malloc, 24 rounds up to 32, > SIZE_MAX/2+1 fails. */
+    void *m0 = goheap_memalign(0, 48), *m24 = goheap_memalign(24, 48), *m3 = goheap_memalign(3, 5);
+    KT_CHECK(m0 && (uintptr_t)m0 % 16 == 0 && m24 && (uintptr_t)m24 % 32 == 0 && m3, "");
+    KT_CHECK(goheap_memalign(SIZE_MAX / 2 + 2, 1) == 0, "");
+    goheap_free(m0), goheap_free(m24), goheap_free(m3);
     for (size_t al = 8; al <= (1u << 16); al <<= 1) {
         for (size_t sz = 1; sz < 3 * al && sz < 100000; sz = sz * 3 + 1) {
             void *a = goheap_aligned_alloc(al, sz);
