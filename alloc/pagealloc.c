@@ -122,29 +122,59 @@ int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
     return 0;
 }
 
-/* ---- Summary updates ------------------------------------------------------------------------ */
-/* Re-summarises chunks [c0, c1] from their bitmaps and propagates to the root,
- * stopping at the first level where nothing changed. */
-static void update(struct pagealloc *pa, uintptr_t c0, uintptr_t c1) {
-    int changed = 0;
-    for (uintptr_t c = c0; c <= c1; c++) {
-        pallocsum_t s = gh_pallocbits_summarize(pa->chunks[c].alloc);
-        if (s != pa->sum[PALLOC_LEVELS - 1][c]) {
-            pa->sum[PALLOC_LEVELS - 1][c] = s;
-            changed = 1;
-        }
+/* Loops over each chunk piece [i, i + n) of pages [page, page + npages). */
+#define FOR_EACH_PIECE(page, npages, c, i, n)                                                    \
+    for (uintptr_t c = (page) >> PALLOC_CHUNK_PAGES_LOG, _p = (page), _end = (page) + (npages); \
+         _p < _end; c++, _p = c << PALLOC_CHUNK_PAGES_LOG)                                       \
+        for (unsigned i = (unsigned)(_p % PALLOC_CHUNK_PAGES),                                   \
+                      n = (unsigned)min_up(PALLOC_CHUNK_PAGES - i, _end - _p),                   \
+                      _once = 1;                                                                 \
+             _once; _once = 0)
+
+/* ---- Summary updates ------------------------------------------------------------------------
+ * Only what changed is re-summarised: the leaf of each touched chunk from the run
+ * around the changed pages (gh_pallocbits_summarize_after), then one parent per level
+ * from its previous summary and the one child that changed (gh_pallocsum_merge_one),
+ * stopping at the first level whose summary is unchanged. Multi-chunk ranges go chunk
+ * by chunk, so the tree is exact for the leaves already updated at every step.
+ * debug: each step is compared with the full recomputation. */
+#define LEAF (PALLOC_LEVELS - 1)
+
+static void set_leaf(struct pagealloc *pa, uintptr_t c, pallocsum_t s) {
+    pallocsum_t old = pa->sum[LEAF][c];
+    if (s == old)
+        return;
+    if (pa->debug && s != gh_pallocbits_summarize(pa->chunks[c].alloc))
+        pa_panic("incremental leaf summary differs from the bitmap's (chunk, sum)",
+                 pa->base + c * PALLOC_CHUNK_BYTES, s);
+    pa->sum[LEAF][c] = s;
+    uintptr_t idx = c;
+    for (int l = LEAF - 1; l >= 0; l--) {
+        uintptr_t p = idx >> PALLOC_LEVEL_BITS;
+        const pallocsum_t *child = &pa->sum[l + 1][p << PALLOC_LEVEL_BITS];
+        pallocsum_t was = pa->sum[l][p];
+        pallocsum_t now = gh_pallocsum_merge_one(was, child, (unsigned)(idx & 7), old,
+                                                 level_log_pages[l + 1]);
+        if (pa->debug && now != gh_pallocsum_merge(child, level_log_pages[l + 1]))
+            pa_panic("incremental merge differs from the full merge (level, entry)", (uint64_t)l, p);
+        if (now == was)
+            return;
+        pa->sum[l][p] = now;
+        old = was;
+        idx = p;
     }
-    for (int l = PALLOC_LEVELS - 2; l >= 0 && changed; l--) {
-        uintptr_t lo = level_index(c0, (unsigned)l), hi = level_index(c1, (unsigned)l);
-        changed = 0;
-        for (uintptr_t p = lo; p <= hi; p++) {
-            pallocsum_t s = gh_pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
-            if (s != pa->sum[l][p]) {
-                pa->sum[l][p] = s;
-                changed = 1;
-            }
-        }
+}
+
+/* Pages [page, page + npages) were all freed (freed = 1) or all allocated (0). */
+static void update_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages, int freed) {
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        set_leaf(pa, c, gh_pallocbits_summarize_after(pa->chunks[c].alloc, pa->sum[LEAF][c], i, n, freed));
     }
+}
+
+/* Any change inside chunk c. */
+static void update_chunk(struct pagealloc *pa, uintptr_t c) {
+    set_leaf(pa, c, gh_pallocbits_summarize(pa->chunks[c].alloc));
 }
 
 /* ---- Find ------------------------------------------------------------------------------------- */
@@ -237,15 +267,6 @@ static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_
 }
 
 /* ---- Range state changes ---------------------------------------------------------------------- */
-/* Loops over each chunk piece [i, i + n) of pages [page, page + npages). */
-#define FOR_EACH_PIECE(page, npages, c, i, n)                                                    \
-    for (uintptr_t c = (page) >> PALLOC_CHUNK_PAGES_LOG, _p = (page), _end = (page) + (npages); \
-         _p < _end; c++, _p = c << PALLOC_CHUNK_PAGES_LOG)                                       \
-        for (unsigned i = (unsigned)(_p % PALLOC_CHUNK_PAGES),                                   \
-                      n = (unsigned)min_up(PALLOC_CHUNK_PAGES - i, _end - _p),                   \
-                      _once = 1;                                                                 \
-             _once; _once = 0)
-
 static inline void scav_cursor_raise(struct pagealloc *pa, uintptr_t c) {
     if (c + 1 > pa->scav_chunk)
         pa->scav_chunk = c + 1;
@@ -262,43 +283,42 @@ static void mark_backed(struct pagealloc *pa, uintptr_t page, uintptr_t npages) 
 }
 
 /* Maps the scavenged pages of the free range [page, page + npages), in runs that may
- * cross chunks. Returns the number mapped, or PA_NONE if a map failed (the runs
- * mapped before stay free and backed). */
+ * cross chunks, a bitmap word at a time. Returns the number mapped, or PA_NONE if a
+ * map failed (the runs mapped before stay free and backed). */
 static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
-    uintptr_t total = 0, run = 0, run_len = 0;
-    for (uintptr_t p = page; p <= page + npages; p++) {
-        int scav = 0;
-        if (p < page + npages) {
-            const struct pallocdata *d = &pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG];
-            unsigned k = (unsigned)(p % PALLOC_CHUNK_PAGES);
-            /* whole words at once: skip unscavenged ones, absorb fully scavenged ones */
-            if (k % 64 == 0 && p + 64 <= page + npages) {
-                if (d->scav[k / 64] == 0 && !run_len) {
-                    p += 63;
-                    continue;
-                }
-                if (d->scav[k / 64] == ~0ull) {
-                    if (run_len == 0)
-                        run = p;
-                    run_len += 64;
-                    p += 63;
-                    continue;
-                }
+    uintptr_t total = 0, run = 0, run_len = 0, end = page + npages;
+    for (uintptr_t p = page; p <= end;) {
+        /* scav: the scavenged pages of [p, p + len), len = rest of p's word in range */
+        uint64_t scav = 0;
+        unsigned len = 1, k = 0;
+        if (p < end) {
+            k = (unsigned)(p % 64);
+            len = (unsigned)min_up(64 - k, end - p);
+            scav = (pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG].scav[(p % PALLOC_CHUNK_PAGES) / 64] >> k) &
+                   bits_mask(0, len);
+        }
+        for (unsigned j = 0; j < len;) { /* alternate: unscavenged pages end a run */
+            if (scav >> j & 1) {
+                uint64_t x = ~scav >> j; /* pages j.. that are scavenged: trailing 1s of scav */
+                unsigned n = x ? (unsigned)__builtin_ctzll(x) : 64 - j;
+                n = n < len - j ? n : len - j;
+                if (run_len == 0)
+                    run = p + j;
+                run_len += n;
+                j += n;
+                continue;
             }
-            scav = (d->scav[k / 64] >> (k % 64)) & 1;
+            if (run_len) {
+                if (goheap_sys_map((void *)addr_of(pa, run), run_len << GOHEAP_PAGE_SHIFT) != 0)
+                    return PA_NONE;
+                mark_backed(pa, run, run_len);
+                total += run_len;
+                run_len = 0;
+            }
+            uint64_t y = scav >> j; /* skip the unscavenged pages */
+            j = y ? j + (unsigned)__builtin_ctzll(y) : len;
         }
-        if (scav) {
-            if (run_len++ == 0)
-                run = p;
-            continue;
-        }
-        if (run_len) {
-            if (goheap_sys_map((void *)addr_of(pa, run), run_len << GOHEAP_PAGE_SHIFT) != 0)
-                return PA_NONE;
-            mark_backed(pa, run, run_len);
-            total += run_len;
-            run_len = 0;
-        }
+        p += len;
     }
     return total;
 }
@@ -314,7 +334,7 @@ static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) 
         pa->scav_index[c] -= (uint16_t)n;
     }
     pa->npages_free -= npages;
-    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+    update_range(pa, page, npages, 0);
 }
 
 /* Checks that [base, base + npages) is page-aligned, inside the arena and in use. */
@@ -376,7 +396,8 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
         pa->chunk_hi = c1;
     if (base < pa->search_addr)
         pa->search_addr = base;
-    update(pa, c0, c1 - 1);
+    for (uintptr_t c = c0; c < c1; c++)
+        set_leaf(pa, c, pallocsum_pack(PALLOC_CHUNK_PAGES, PALLOC_CHUNK_PAGES, PALLOC_CHUNK_PAGES));
     return 0;
 }
 
@@ -430,7 +451,7 @@ void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     pa->npages_free += npages;
     if (base < pa->search_addr)
         pa->search_addr = base;
-    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+    update_range(pa, page, npages, 1);
 }
 
 /* ---- Scavenging ---------------------------------------------------------------------------------- */
@@ -458,7 +479,7 @@ uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, 
         pa->scav_index[c] -= (uint16_t)n;
         pa->npages_free -= n;
         pa->npages_scavenging += n;
-        update(pa, c, c);
+        update_range(pa, c * PALLOC_CHUNK_PAGES + i, n, 0);
         *npages = n;
         return addr_of(pa, c * PALLOC_CHUNK_PAGES + i);
     }
@@ -478,7 +499,7 @@ void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t 
     pa->npages_scav += npages;
     if (base < pa->search_addr)
         pa->search_addr = base;
-    update(pa, page >> PALLOC_CHUNK_PAGES_LOG, (page + npages - 1) >> PALLOC_CHUNK_PAGES_LOG);
+    update_range(pa, page, npages, 1);
 }
 
 /* ---- Page cache ------------------------------------------------------------------------------------ */
@@ -501,7 +522,7 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     pa->npages_free -= nfree;
     pa->npages_scav -= nscav;
     pa->scav_index[ch] -= (uint16_t)(nfree - nscav);
-    update(pa, ch, ch);
+    update_chunk(pa, ch);
     uintptr_t wpage = ch * PALLOC_CHUNK_PAGES + w * 64;
     c->base = addr_of(pa, wpage);
     c->cache = cache;
@@ -573,7 +594,7 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     uintptr_t lowest = c->base + ((uintptr_t)__builtin_ctzll(c->cache) << GOHEAP_PAGE_SHIFT);
     if (lowest < pa->search_addr)
         pa->search_addr = lowest;
-    update(pa, ch, ch);
+    update_chunk(pa, ch);
     c->base = 0;
     c->cache = 0;
     c->scav = 0;

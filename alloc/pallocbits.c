@@ -5,11 +5,25 @@
 /* ---- Packed summaries ------------------------------------------------------------ */
 pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
     /* Children are below the root, so each field is < 2^21 and bit 63 is never set:
-     * plain shifts unpack them. */
+     * plain shifts unpack them. Fully allocated (0) and fully free children, the
+     * common ones away from the heap's frontier, take short paths. */
     const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
+    const pallocsum_t full = whole | whole << PALLOC_SUM_LOG_MAX | whole << (2 * PALLOC_SUM_LOG_MAX);
     uint64_t start = 0, max = 0, end = 0;
     for (unsigned i = 0; i < 8; i++) {
-        uint64_t c = child[i], cs = c & m, cm = c >> PALLOC_SUM_LOG_MAX & m;
+        uint64_t c = child[i];
+        if (c == 0) { /* no free page: the run ends, start stops growing */
+            end = 0;
+            continue;
+        }
+        if (c == full) {
+            if (start == i * whole)
+                start += whole;
+            end += whole;
+            max = end > max ? end : max;
+            continue;
+        }
+        uint64_t cs = c & m, cm = c >> PALLOC_SUM_LOG_MAX & m;
         uint64_t ce = c >> (2 * PALLOC_SUM_LOG_MAX) & m;
         if (start == i * whole) /* every child so far is entirely free */
             start += cs;
@@ -17,8 +31,49 @@ pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
         uint64_t joined = end + cs;
         max = joined > max ? joined : max;
         max = cm > max ? cm : max;
-        end = cs == whole ? end + whole : ce;
+        end = ce;
     }
+    return pallocsum_pack((unsigned)start, (unsigned)max, (unsigned)end);
+}
+
+/* Parent summary after child k changed from `old` to child[k] (already stored), given
+ * the parent's summary `parent` before the change. Exact, by the argument in
+ * docs/pagealloc.md ("Cheaper updates"): when the child only gained free pages (a
+ * free), every free run that does not touch child k is unchanged and runs only grew,
+ * so the new max is max(old max, the longest run touching child k), with L free pages
+ * just below the child and R just above (found by walking over fully free siblings,
+ * usually one step). A child that lost free pages (an allocation) may have held the
+ * only longest run, so that case merges the 8 children again (the fast merge above:
+ * fully allocated and fully free siblings cost a few instructions each). */
+pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child, unsigned k,
+                                   pallocsum_t old, unsigned log_pages) {
+    /* child[] and old are below the root: never the bit-63 form, plain shifts unpack. */
+    const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
+    pallocsum_t nw = child[k];
+    uint64_t ns = nw & m, nm = nw >> PALLOC_SUM_LOG_MAX & m, ne = nw >> (2 * PALLOC_SUM_LOG_MAX);
+    if (ns < (old & m) || nm < (old >> PALLOC_SUM_LOG_MAX & m) || ne < old >> (2 * PALLOC_SUM_LOG_MAX))
+        return gh_pallocsum_merge(child, log_pages);
+    uint64_t L = 0, R = 0;
+    for (int j = (int)k - 1; j >= 0; j--) { /* free pages ending at child k's low edge */
+        uint64_t cs = child[j] & m;
+        if (cs != whole) {
+            L += child[j] >> (2 * PALLOC_SUM_LOG_MAX);
+            break;
+        }
+        L += whole;
+    }
+    for (unsigned j = k + 1; j < 8; j++) { /* free pages starting at its high edge */
+        uint64_t cs = child[j] & m;
+        R += cs;
+        if (cs != whole)
+            break;
+    }
+    uint64_t through = ns == whole ? L + whole + R : L + ns > ne + R ? L + ns : ne + R;
+    uint64_t max = pallocsum_max(parent);
+    max = nm > max ? nm : max;
+    max = through > max ? through : max;
+    uint64_t start = L == k * whole ? L + (ns == whole ? whole + R : ns) : pallocsum_start(parent);
+    uint64_t end = R == (7 - k) * whole ? R + (ne == whole ? whole + L : ne) : pallocsum_end(parent);
     return pallocsum_pack((unsigned)start, (unsigned)max, (unsigned)end);
 }
 
@@ -184,6 +239,48 @@ pallocsum_t gh_pallocbits_summarize(const uint64_t *alloc) {
         }
     }
     return pallocsum_pack(start, max, end);
+}
+
+/* Free pages just below page i (a run ending at i - 1), and from page i upward. */
+static unsigned free_below(const uint64_t *alloc, unsigned i) {
+    unsigned run = 0;
+    while (i > 0) {
+        unsigned b = (i - 1) % 64 + 1; /* bits of word (i-1)/64 below i */
+        uint64_t x = alloc[(i - 1) / 64] << (64 - b);
+        if (x != 0)
+            return run + (unsigned)__builtin_clzll(x);
+        run += b;
+        i -= b;
+    }
+    return run;
+}
+
+static unsigned free_from(const uint64_t *alloc, unsigned i) {
+    unsigned run = 0;
+    while (i < PALLOC_CHUNK_PAGES) {
+        uint64_t x = alloc[i / 64] >> (i % 64);
+        if (x != 0)
+            return run + (unsigned)__builtin_ctzll(x);
+        run += 64 - i % 64;
+        i += 64 - i % 64;
+    }
+    return run;
+}
+
+pallocsum_t gh_pallocbits_summarize_after(const uint64_t *alloc, pallocsum_t old, unsigned i,
+                                          unsigned n, int freed) {
+    unsigned os = pallocsum_start(old), om = pallocsum_max(old), oe = pallocsum_end(old);
+    unsigned left = free_below(alloc, i), right = free_from(alloc, i + n);
+    unsigned lo = i - left, hi = i + n + right; /* the run around [i, i + n) */
+    if (freed) { /* runs only merged: the one around the range is the only new one */
+        unsigned run = hi - lo;
+        return pallocsum_pack(lo == 0 ? run : os, run > om ? run : om,
+                              hi == PALLOC_CHUNK_PAGES ? run : oe);
+    }
+    /* Allocated: the run [lo, hi) was split into [lo, i) and [i + n, hi). */
+    if (hi - lo >= om) /* it may have been the only longest run: recount */
+        return gh_pallocbits_summarize(alloc);
+    return pallocsum_pack(lo == 0 ? left : os, om, hi == PALLOC_CHUNK_PAGES ? right : oe);
 }
 
 /* ---- Scavenging candidates ------------------------------------------------------------------- */

@@ -53,4 +53,17 @@ unsigned gh_pallocbits_find_scavenge(const struct pallocdata *d, unsigned max_pa
 /* Merge of 8 consecutive child summaries, each covering 2^log_pages pages. */
 pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages);
 
+/* The summary of an alloc bitmap in which only pages [i, i + n) changed since its
+ * summary was `old`: freed (now all 0) or allocated (now all 1, and free before).
+ * Looks only at the run around the range, except when an allocation split a run
+ * that may have been the only longest one (then it summarizes the whole chunk). */
+pallocsum_t gh_pallocbits_summarize_after(const uint64_t *alloc, pallocsum_t old, unsigned i,
+                                          unsigned n, int freed);
+
+/* The merge of child[0..7] when only child[k] changed (from `old`), from the parent's
+ * previous summary; falls back to gh_pallocsum_merge when it cannot tell cheaply.
+ * Always equal to gh_pallocsum_merge(child, log_pages). */
+pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child, unsigned k,
+                                   pallocsum_t old, unsigned log_pages);
+
 #endif /* GOHEAP_PALLOCBITS_H */

@@ -63,6 +63,8 @@ static unsigned scavenge_all(struct pagealloc *pa) {
  * count as in use. grown[c] says whether chunk c was grown; NULL: all chunks in
  * [chunk_lo, chunk_hi). */
 static const unsigned char *naive_grown;
+/* When set: which entries of each level have mapped metadata (others are skipped). */
+static unsigned char (*naive_mapped)[8200 + 8];
 static void naive_sum(struct fx *f, uintptr_t lo, uintptr_t hi, unsigned *s, unsigned *m,
                       unsigned *e) {
     uintptr_t grown_hi = f->pa.chunk_hi * CPAGES, grown_lo = f->pa.chunk_lo * CPAGES;
@@ -99,6 +101,8 @@ static unsigned check_all_summaries(struct fx *f) {
         for (uintptr_t e = 0; e * span < npages; e++) {
             if (l > 0 && e * span >= f->pa.chunk_hi * CPAGES)
                 break;
+            if (naive_mapped && !naive_mapped[l][e])
+                continue;
             unsigned s, m, en;
             naive_sum(f, e * span, (e + 1) * span, &s, &m, &en);
             pallocsum_t got = f->pa.sum[l][e];
@@ -596,6 +600,120 @@ static void t_model_random(void) {
     KT_CHECK(tp_errors == errs, "platform contract violated");
 }
 
+/* ---- incremental summary updates against a from-scratch recomputation ----------------------------
+ * Summaries are updated incrementally (only the changed leaf, one parent per level).
+ * With the allocator's own debug comparison off, after EVERY operation every summary
+ * of the tree is recomputed from the bitmaps (leaves by gh_pallocbits_summarize,
+ * parents by the full 8-way merge) and compared; at the end the whole tree is also
+ * recounted page by page. The grown regions straddle a level-3, a level-2, a level-1
+ * and a root boundary (chunks 8, 64, 512 and 4096), so every level sees children in
+ * more than one block and fully free siblings on both sides. */
+static unsigned char inc_grown[8200];
+static unsigned recompute_mismatches(const struct pagealloc *pa) {
+    static const unsigned logp[PALLOC_LEVELS] = {21, 18, 15, 12, 9};
+    static pallocsum_t fresh[PALLOC_LEVELS][8200 + 8];
+    static unsigned char mapped[PALLOC_LEVELS][8200 + 8];
+    unsigned bad = 0;
+    naive_mapped = mapped;
+    uintptr_t nleaf = pa->nchunks;
+    memset(mapped, 0, sizeof mapped);
+    for (uintptr_t c = 0; c < nleaf; c++) {
+        fresh[PALLOC_LEVELS - 1][c] = inc_grown[c] ? gh_pallocbits_summarize(pa->chunks[c].alloc) : 0;
+        if (inc_grown[c]) /* grow maps the whole 8-entry block of every ancestor */
+            for (unsigned l = 1; l < PALLOC_LEVELS; l++)
+                memset(&mapped[l][(c >> (3 * (PALLOC_LEVELS - 1 - l))) & ~(uintptr_t)7], 1, 8);
+    }
+    mapped[0][0] = mapped[0][1] = mapped[0][2] = 1; /* the root is mapped at init */
+    for (int l = PALLOC_LEVELS - 2; l >= 0; l--) {
+        uintptr_t n = (nleaf + ((uintptr_t)1 << (3 * (PALLOC_LEVELS - 1 - l))) - 1) >> (3 * (PALLOC_LEVELS - 1 - l));
+        uintptr_t nchild = (nleaf + ((uintptr_t)1 << (3 * (PALLOC_LEVELS - 2 - l))) - 1) >>
+                           (3 * (PALLOC_LEVELS - 2 - l));
+        for (uintptr_t e = nchild; e < n * 8; e++) /* past the arena: no pages */
+            fresh[l + 1][e] = 0;
+        for (uintptr_t e = 0; e < n; e++)
+            fresh[l][e] = gh_pallocsum_merge(&fresh[l + 1][e * 8], logp[l + 1]);
+    }
+    for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
+        uintptr_t n = (nleaf + ((uintptr_t)1 << (3 * (PALLOC_LEVELS - 1 - l))) - 1) >> (3 * (PALLOC_LEVELS - 1 - l));
+        for (uintptr_t e = 0; e < n; e++) {
+            if (!mapped[l][e]) {
+                if (fresh[l][e] != 0 && bad++ < 4)
+                    KT_CHECK(0, "level %u entry %lu: free pages under unmapped metadata", l, (unsigned long)e);
+                continue;
+            }
+            if (pa->sum[l][e] != fresh[l][e] && bad++ < 4)
+                KT_CHECK(0, "level %u entry %lu: incremental %#llx, recomputed %#llx", l, (unsigned long)e,
+                         (unsigned long long)pa->sum[l][e], (unsigned long long)fresh[l][e]);
+        }
+    }
+    return bad;
+}
+
+static void t_incremental_random(void) {
+    enum { NCH = 8200, MAXLIVE = 4096 };
+    static const unsigned regions[][2] = {{0, 3}, {6, 10}, {62, 66}, {510, 514}, {4094, 4099}, {8190, 8200}};
+    static struct live live[MAXLIVE];
+    unsigned nlive = 0, bad = 0;
+    unsigned long errs = tp_errors;
+    struct fx f;
+    struct pagecache pc = {0};
+    KT_CHECK(fx_init(&f, NCH) == 0, "");
+    f.pa.debug = 0; /* the test is the check */
+    KT_CHECK(f.pa.root_entries == 3, "%u", f.pa.root_entries);
+    for (unsigned r = 0; r < sizeof regions / sizeof regions[0]; r++)
+        memset(&inc_grown[regions[r][0]], 1, regions[r][1] - regions[r][0]);
+    for (unsigned r = 0; r < sizeof regions / sizeof regions[0]; r++)
+        KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + regions[r][0] * CHUNK,
+                                   (regions[r][1] - regions[r][0]) * CPAGES) == 0, "region %u", r);
+    KT_CHECK(recompute_mismatches(&f.pa) == 0, "after grow");
+    for (int op = 0; op < 6000 && bad == 0; op++) {
+        unsigned r = (unsigned)(rnd() % 100);
+        if (r < 45 && nlive < MAXLIVE) {
+            unsigned n = rnd() % 10 < 6 ? 1 + rnd() % 16 : rnd() % 10 < 7 ? 17 + rnd() % 600 : 600 + rnd() % 2600;
+            uintptr_t sc, a = gh_pagealloc_alloc(&f.pa, n, &sc, NULL);
+            if (a)
+                live[nlive++] = (struct live){(uintptr_t)page_no(&f, a), n};
+        } else if (r < 85 && nlive) {
+            unsigned i = (unsigned)(rnd() % nlive);
+            struct live l = live[i];
+            live[i] = live[--nlive];
+            gh_pagealloc_free(&f.pa, pg(&f, l.page), l.n);
+        } else if (r < 93) {
+            uintptr_t n, a = gh_pagealloc_scavenge_take(&f.pa, 1 + rnd() % 600, &n);
+            if (a) {
+                goheap_sys_unmap((void *)a, n * PAGE);
+                gh_pagealloc_scavenge_done(&f.pa, a, n);
+            }
+        } else if (gh_pagecache_refill(&f.pa, &pc) == 0) {
+            for (int k = 0; k < 3 && nlive < MAXLIVE; k++) {
+                unsigned n = 1 + (unsigned)(rnd() % 8);
+                uintptr_t sc;
+                int err;
+                uintptr_t a = gh_pagecache_alloc(&pc, n, &sc, &err);
+                if (a)
+                    live[nlive++] = (struct live){(uintptr_t)page_no(&f, a), n};
+            }
+            gh_pagecache_flush(&f.pa, &pc);
+        }
+        unsigned m = recompute_mismatches(&f.pa) + gh_pagealloc_check(&f.pa);
+        if (m) {
+            bad++;
+            KT_CHECK(0, "op %d: %u summaries differ from the recomputation", op, m);
+        }
+    }
+    naive_grown = inc_grown;
+    KT_CHECK(check_all_summaries(&f) == 0, "page-by-page recount");
+    while (nlive) {
+        nlive--;
+        gh_pagealloc_free(&f.pa, pg(&f, live[nlive].page), live[nlive].n);
+    }
+    KT_CHECK(recompute_mismatches(&f.pa) == 0 && gh_pagealloc_check(&f.pa) == 0, "all free");
+    KT_CHECK(check_all_summaries(&f) == 0, "page-by-page recount, all free");
+    naive_grown = NULL;
+    naive_mapped = NULL;
+    KT_CHECK(tp_errors == errs, "platform contract violated");
+}
+
 /* ---- page cache ------------------------------------------------------------------------------------ */
 static void t_pagecache(void) {
     struct fx f;
@@ -845,6 +963,7 @@ int main(void) {
     KT_RUN(t_summary_packing);
     KT_RUN(t_table);
     KT_RUN(t_model_random);
+    KT_RUN(t_incremental_random);
     KT_RUN(t_pagecache);
     KT_RUN(t_search_addr);
     KT_RUN(t_exhaustion);
