@@ -118,18 +118,16 @@ int goheap_init(const struct goheap_config *cfg) {
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
     build_tables();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
-        gh_central[spc].lock.rank = GH_RANK_CENTRAL;
+        gh_central[spc].lock.rank = GOHEAP_LC_CENTRAL;
     gh_ncpu = goheap_sys_ncpu();
     if (gh_heap_init(arena) != 0)
         return -1;
     struct mcache **caches = gh_persistentalloc(gh_ncpu * sizeof(void *), 64, 0);
-    uint32_t *held = gh_persistentalloc(gh_ncpu * sizeof(uint32_t), 64, 0);
-    if (!caches || !held)
+    if (!caches)
         return -1;
     for (unsigned i = 0; i < gh_ncpu; i++)
         caches[i] = &gh_emptycache;
     gh_fast.caches = caches;
-    gh_held_ranks = held;
     __atomic_store_n(&gh_inited, 1, __ATOMIC_RELEASE);
     return bad_knobs ? GOHEAP_INIT_BADKNOBS : 0;
 }

@@ -57,6 +57,7 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     c->large_alloc_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
     goheap_sys_unpin(pin);
     /* The guard page: unbacked from now on (unpinned, no lock: platform rule). */
+    gh_assert_no_locks();
     goheap_sys_unmap((void *)end, GOHEAP_PAGE_SIZE);
     if (needzero || (flags & GOHEAP_ZERO))
         gh_memclr((void *)s->obj, size);
@@ -89,6 +90,7 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
     gh_heap_retire_span_pages(cpu, s); /* state: EFENCE_FREED */
     goheap_sys_unpin(pin);
+    gh_assert_no_locks();
     goheap_sys_unmap((void *)s->base, end - s->base);
 }
 

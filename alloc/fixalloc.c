@@ -1,7 +1,7 @@
 /* alloc/fixalloc.c: persistentalloc and fixalloc (see fixalloc.h). */
 #include "fixalloc.h"
 
-struct gh_meta gh_meta = {.lock = {.rank = GH_RANK_META}};
+struct gh_meta gh_meta = {.lock = {.rank = GOHEAP_LC_META}};
 
 static void *sys_alloc(size_t bytes) {
     void *p = goheap_sys_reserve(bytes, GOHEAP_SYS_FRAME_SIZE);

@@ -1,20 +1,60 @@
-/* alloc/lockrank.c: the debug-build lock order check (see lockrank.h). */
+/* alloc/lockrank.c: the system-wide lock-order check (include/goheap_lockclass.h):
+ * one word of held classes per CPU, shared by the allocator and its platform. */
 #include "lockrank.h"
 
-uint32_t *gh_held_ranks;
+const char *const goheap_lock_class_names[GOHEAP_LC_COUNT] = {
+#define GH_LC_NAME(id, name) [GOHEAP_LC_##id] = name,
+    GOHEAP_LOCK_CLASSES(GH_LC_NAME)
+#undef GH_LC_NAME
+};
+_Static_assert(GOHEAP_LC_COUNT <= 32, "held classes are one 32-bit word per CPU");
 
-static const char *rank_name(unsigned r) {
-    switch (r) {
-    case GH_RANK_SCAV: return "scav";
-    case GH_RANK_CENTRAL: return "mcentral";
-    case GH_RANK_HEAP: return "mheap";
-    case GH_RANK_META: return "meta";
-    default: return "?";
-    }
+/* Bit c: this CPU holds a lock of class c. Written only by its own CPU (an interrupt
+ * handler that takes locks sets and clears its bits before returning, so a
+ * read-modify-write it interrupts loses nothing); static, so the platform can check
+ * its locks before goheap_init. */
+static unsigned held_classes[GOHEAP_LOCKCHECK_CPUS];
+
+static const char *class_name(unsigned c) {
+    return c < GOHEAP_LC_COUNT ? goheap_lock_class_names[c] : "?";
 }
 
-void gh_lockrank_violation(const struct gh_mutex *m, unsigned cpu, uint32_t held) {
+unsigned goheap_lockcheck_held(unsigned cpu) {
+    return cpu < GOHEAP_LOCKCHECK_CPUS ? __atomic_load_n(&held_classes[cpu], __ATOMIC_RELAXED) : 0;
+}
+
+GH_COLD static void violation(unsigned cpu, unsigned cls, unsigned held) {
     unsigned top = 31 - (unsigned)__builtin_clz(held);
-    gh_panicf("goheap: lock order violation on cpu %u: taking %s (rank %u) while holding %s "
-              "(rank %u, held mask 0x%x)", cpu, rank_name(m->rank), m->rank, rank_name(top), top, held);
+    gh_panicf("goheap: lock order violation on cpu %u: taking %s (class %u) while holding %s "
+              "(class %u, held classes 0x%x)", cpu, class_name(cls), cls, class_name(top), top, held);
+}
+
+void goheap_lockcheck_acquire(unsigned cpu, unsigned cls) {
+    if (cls == GOHEAP_LC_NONE || cpu >= GOHEAP_LOCKCHECK_CPUS)
+        return;
+    unsigned held = __atomic_load_n(&held_classes[cpu], __ATOMIC_RELAXED);
+    if (held >> cls)
+        violation(cpu, cls, held);
+    __atomic_store_n(&held_classes[cpu], held | 1u << cls, __ATOMIC_RELAXED);
+    __atomic_signal_fence(__ATOMIC_SEQ_CST); /* recorded before the lock is taken */
+}
+
+void goheap_lockcheck_release(unsigned cpu, unsigned cls) {
+    if (cls == GOHEAP_LC_NONE || cpu >= GOHEAP_LOCKCHECK_CPUS)
+        return;
+    __atomic_signal_fence(__ATOMIC_SEQ_CST);
+    unsigned held = __atomic_load_n(&held_classes[cpu], __ATOMIC_RELAXED);
+    __atomic_store_n(&held_classes[cpu], held & ~(1u << cls), __ATOMIC_RELAXED);
+}
+
+void gh_assert_no_locks(void) {
+    if (!GH_LOCKCHECK)
+        return;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    unsigned held = goheap_lockcheck_held(cpu);
+    goheap_sys_unpin(pin);
+    if (held)
+        gh_panicf("goheap: unmap with a lock held (cpu %u, held classes 0x%x, highest %s)", cpu, held,
+                  class_name(31 - (unsigned)__builtin_clz(held)));
 }

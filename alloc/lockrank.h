@@ -1,58 +1,47 @@
-/* alloc/lockrank.h: the allocator's locks and their one declared order. A lock may
- * only be taken while every lock already held on this CPU has a LOWER rank, so
- * locks nest only in this order:
+/* alloc/lockrank.h: the allocator's locks. Each has a class from the system-wide
+ * table (include/goheap_lockclass.h), which fixes the one order they nest in:
  *
  *     mcentral[spc].lock  <  mheap.lock  <  meta.lock (fixalloc/persistentalloc)
- *     scav.lock (scavenger pacing state) is taken alone.
  *
- * With debug>=1 (knob) every acquire checks the order and recursion against a
- * per-CPU bitmask of held ranks and panics naming both locks. Locks are only taken
- * pinned (platform.h), so "per CPU" is exact. Never unmap with any of them held.
+ * below the platform's page-table, frame and console locks. With debug>=1 (knob), or
+ * always when the platform defines GOHEAP_SYS_LOCKCHECK to 1, every acquire is checked
+ * against the classes already held on this CPU (by the allocator or the platform) and
+ * a violation panics naming both. Locks are only taken pinned (platform.h), so "per
+ * CPU" is exact. Never unmap with any of them held (gh_assert_no_locks).
  */
 #ifndef GOHEAP_LOCKRANK_H
 #define GOHEAP_LOCKRANK_H
 
+#include "goheap_lockclass.h"
 #include "knobs.h"
 #include "platform.h"
 #include "util.h"
 
-enum gh_rank {
-    GH_RANK_SCAV = 1,    /* scavenger pacing state; leaf */
-    GH_RANK_CENTRAL = 2, /* one per span class */
-    GH_RANK_HEAP = 3,    /* page allocator, arena growth, heap counters */
-    GH_RANK_META = 4,    /* fixalloc/persistentalloc: span and cache structs */
-};
+#ifndef GOHEAP_SYS_LOCKCHECK
+#define GOHEAP_SYS_LOCKCHECK 0
+#endif
+/* Whether lock acquisitions are checked right now. */
+#define GH_LOCKCHECK (GOHEAP_SYS_LOCKCHECK || GOHEAP_DEBUG)
 
 struct gh_mutex {
     goheap_lock_t l;
-    uint8_t rank;
+    uint8_t rank; /* its class (enum goheap_lock_class) */
 };
 
-/* Held-rank bitmask per CPU, only maintained when debug>=1. */
-extern uint32_t *gh_held_ranks;
-
-GH_COLD void gh_lockrank_violation(const struct gh_mutex *m, unsigned cpu, uint32_t held);
-
 static inline void gh_lock(struct gh_mutex *m, unsigned cpu) {
-    if (GOHEAP_DEBUG && gh_held_ranks) {
-        uint32_t held = gh_held_ranks[cpu];
-        if (held >> m->rank)
-            gh_lockrank_violation(m, cpu, held);
-        gh_held_ranks[cpu] = held | (1u << m->rank);
-    }
+    if (GH_LOCKCHECK)
+        goheap_lockcheck_acquire(cpu, m->rank);
     goheap_sys_lock(&m->l);
 }
 
 static inline void gh_unlock(struct gh_mutex *m, unsigned cpu) {
     goheap_sys_unlock(&m->l);
-    if (GOHEAP_DEBUG && gh_held_ranks)
-        gh_held_ranks[cpu] &= ~(1u << m->rank);
+    if (GH_LOCKCHECK)
+        goheap_lockcheck_release(cpu, m->rank);
 }
 
-/* Debug: assert this CPU holds no allocator lock (before an unmap). */
-static inline void gh_assert_no_locks(unsigned cpu) {
-    if (GOHEAP_DEBUG && gh_held_ranks && gh_held_ranks[cpu])
-        gh_panicf("goheap: lock held across unmap (cpu %u, ranks 0x%x)", cpu, gh_held_ranks[cpu]);
-}
+/* Debug: before an unmap (which may wait for other CPUs): panics if the calling CPU
+ * holds any lock, the allocator's or the platform's. Caller unpinned. */
+void gh_assert_no_locks(void);
 
 #endif /* GOHEAP_LOCKRANK_H */

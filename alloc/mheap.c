@@ -6,7 +6,7 @@
 #include "mcache.h"
 
 struct gh_fast gh_fast;
-struct gh_heap gh_heap = {.lock = {.rank = GH_RANK_HEAP}};
+struct gh_heap gh_heap = {.lock = {.rank = GOHEAP_LC_HEAP}};
 
 int gh_heap_init(size_t arena_bytes) {
     arena_bytes = gh_align_up(arena_bytes, PALLOC_CHUNK_BYTES);

@@ -120,10 +120,12 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_
 #endif
 
 /* ---- Locks (inline) -------------------------------------------------------------
- * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking and
- * recursion detection are done by the core (alloc/lockrank.h), not here. The core
- * only takes locks while pinned, so a lock holder is never interrupted by code that
- * could take the same lock.
+ * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking is done
+ * by the core against the system-wide class table (include/goheap_lockclass.h), not
+ * here; a platform may define GOHEAP_SYS_LOCKCHECK to 1 to have the core check every
+ * acquisition whatever its debug= knob says, and may check its own locks against the
+ * same table with goheap_lockcheck_acquire/release. The core only takes locks while
+ * pinned, so a lock holder is never interrupted by code that could take the same lock.
  */
 static inline void goheap_sys_lock(goheap_lock_t *l);
 static inline void goheap_sys_unlock(goheap_lock_t *l);

@@ -55,6 +55,7 @@ uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
         if (!base)
             break;
         uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
+        gh_assert_no_locks();
         goheap_sys_unmap((void *)base, nb);
         cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);

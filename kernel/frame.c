@@ -2,7 +2,7 @@
  * free) under one global lock, fronted by a per-CPU cache of single frames so the
  * common alloc/free touches only this CPU's cache (interrupts masked, no lock).
  * Contiguous runs always come from the bitmap. Rule: never call it from an interrupt
- * handler (checked when GOHEAP_DEBUG); any IRQ state is fine otherwise. */
+ * handler (checked when KERNEL_DEBUG); any IRQ state is fine otherwise. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>
@@ -174,7 +174,7 @@ static void put_frame(uint64_t pa)
 
 static inline void not_in_irq(const char *fn)
 {
-    if (GOHEAP_DEBUG && this_cpu()->irq_depth)
+    if (KERNEL_DEBUG && this_cpu()->irq_depth)
         panic("%s called from an interrupt handler on cpu %u", fn, cpu_index());
 }
 
@@ -197,7 +197,7 @@ uint64_t frame_alloc(unsigned flags)
 
 void frame_free(uint64_t pa)
 {
-    if (GOHEAP_DEBUG && (pa == 0 || (pa & (ARCH_FRAME_SIZE - 1)) || pa >= max_pa))
+    if (KERNEL_DEBUG && (pa == 0 || (pa & (ARCH_FRAME_SIZE - 1)) || pa >= max_pa))
         panic("frame_free: bad frame 0x%llx (max 0x%llx)", (unsigned long long)pa,
               (unsigned long long)max_pa);
     not_in_irq("frame_free");

@@ -46,7 +46,7 @@ static void call_mask(uint64_t targets, void (*fn)(void *), void *arg)
 {
     unsigned me = cpu_index();
     __atomic_fetch_add(&rounds, 1, __ATOMIC_RELAXED);
-    if (GOHEAP_DEBUG && !arch_irqs_enabled() && (targets & ~(1ull << me)))
+    if (KERNEL_DEBUG && !arch_irqs_enabled() && (targets & ~(1ull << me)))
         panic("smp call from cpu %u with interrupts masked (would wait for acks masked)", me);
     struct call_req *r = &reqs[me];
     r->fn = fn;

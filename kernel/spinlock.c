@@ -1,6 +1,11 @@
-/* kernel/spinlock.c: the checked spinlock. With GOHEAP_DEBUG, each CPU keeps a stack
+/* kernel/spinlock.c: the checked spinlock. With KERNEL_DEBUG, each CPU keeps a stack
  * of held locks (struct cpu.held); taking a lock already held by this CPU, or a lock
- * whose rank is not above every rank held, panics with both lock names. */
+ * whose class is not above every class held, panics with both lock names. The
+ * classes are the system-wide table (include/goheap_lockclass.h), and every
+ * acquisition is also recorded in the allocator's per-CPU record of held classes, so
+ * a kernel lock taken inside an allocator lock of a higher class (or the reverse,
+ * checked by the allocator) panics too. */
+#include <goheap_lockclass.h>
 #include <kconfig.h>
 #include <panic.h>
 #include <percpu.h>
@@ -10,15 +15,18 @@ static void check_acquire(struct spinlock *l)
 {
     struct cpu *c = this_cpu();
     if (l->owner == (int)c->index)
-        panic("recursive lock: cpu %u already holds '%s' (rank %u)", c->index, l->name,
-              l->rank);
+        panic("recursive lock: cpu %u already holds '%s' (class %s)", c->index, l->name,
+              goheap_lock_class_names[l->rank]);
     if (l->rank != LOCK_RANK_NONE)
         for (unsigned i = 0; i < c->nheld; i++) {
             const struct spinlock *h = c->held[i];
             if (h->rank != LOCK_RANK_NONE && h->rank >= l->rank)
-                panic("lock order violation: taking '%s' (rank %u) while holding '%s' "
-                      "(rank %u)", l->name, l->rank, h->name, h->rank);
+                panic("lock order violation: taking '%s' (class %s) while holding '%s' "
+                      "(class %s)", l->name, goheap_lock_class_names[l->rank], h->name,
+                      goheap_lock_class_names[h->rank]);
         }
+    /* The allocator's locks held on this CPU: the shared check names their class. */
+    goheap_lockcheck_acquire(c->index, l->rank);
 }
 
 /* The held stack needs no interrupt masking: an interrupt handler that takes locks
@@ -26,10 +34,11 @@ static void check_acquire(struct spinlock *l)
  * reserves its slot (nheld++) before filling it, and a pop shifts first and shrinks
  * last. (Masking here would cost two privileged instructions per lock, which traps
  * under nested KVM.) */
-static void note_acquired(struct spinlock *l)
+static void note_acquired(struct spinlock *l, int recorded)
 {
     struct cpu *c = this_cpu();
     l->owner = (int)c->index;
+    l->recorded = (unsigned char)recorded;
     unsigned slot = c->nheld;
     __atomic_store_n(&c->nheld, slot + 1, __ATOMIC_RELAXED);
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
@@ -43,6 +52,10 @@ static void note_release(struct spinlock *l)
     if (l->owner != (int)c->index)
         panic("unlock of '%s' by cpu %u, owner %d", l->name, c->index, l->owner);
     l->owner = -1;
+    if (l->recorded) {
+        l->recorded = 0;
+        goheap_lockcheck_release(c->index, l->rank);
+    }
     unsigned n = c->nheld < sizeof c->held / sizeof c->held[0] ? c->nheld
                  : sizeof c->held / sizeof c->held[0];
     /* Usually the top of the stack; allow out-of-order release. */
@@ -58,25 +71,27 @@ static void note_release(struct spinlock *l)
 
 void spin_lock(struct spinlock *l)
 {
-    if (GOHEAP_DEBUG)
+    if (KERNEL_DEBUG)
         check_acquire(l);
     arch_spin_lock(&l->raw);
-    if (GOHEAP_DEBUG)
-        note_acquired(l);
+    if (KERNEL_DEBUG)
+        note_acquired(l, 1);
 }
 
 int spin_trylock(struct spinlock *l)
 {
     if (!arch_spin_trylock(&l->raw))
         return 0;
-    if (GOHEAP_DEBUG)
-        note_acquired(l);
+    /* Not in the shared record: a trylock may legally go against the order (it does
+     * not wait), and recording it would flag the locks taken after it. */
+    if (KERNEL_DEBUG)
+        note_acquired(l, 0);
     return 1;
 }
 
 void spin_unlock(struct spinlock *l)
 {
-    if (GOHEAP_DEBUG)
+    if (KERNEL_DEBUG)
         note_release(l);
     arch_spin_unlock(&l->raw);
 }
@@ -84,17 +99,17 @@ void spin_unlock(struct spinlock *l)
 arch_irqflags_t spin_lock_irqsave(struct spinlock *l)
 {
     arch_irqflags_t f = arch_irq_save();
-    if (GOHEAP_DEBUG)
+    if (KERNEL_DEBUG)
         check_acquire(l);
     arch_spin_lock(&l->raw);
-    if (GOHEAP_DEBUG)
-        note_acquired(l);
+    if (KERNEL_DEBUG)
+        note_acquired(l, 1);
     return f;
 }
 
 void spin_unlock_irqrestore(struct spinlock *l, arch_irqflags_t flags)
 {
-    if (GOHEAP_DEBUG)
+    if (KERNEL_DEBUG)
         note_release(l);
     arch_spin_unlock(&l->raw);
     arch_irq_restore(flags);

@@ -49,9 +49,9 @@ KTB_sparse_APPEND   := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,4,5,6
 KTB_panic_APPEND    := test=selftest_panic
 KTB_panic_PANIC     := ktest: deliberate panic (selftest_panic)
 KTB_lockorder_APPEND := test=selftest_lockorder
-KTB_lockorder_PANIC := lock order violation: taking 'selftest-low' (rank 11) while holding 'selftest-high' (rank 12)
+KTB_lockorder_PANIC := lock order violation: taking 'selftest-low' (class test) while holding 'selftest-high' (class test-inner)
 KTB_recursion_APPEND := test=selftest_recursion
-KTB_recursion_PANIC := recursive lock: cpu 0 already holds 'selftest-rec' (rank 11)
+KTB_recursion_PANIC := recursive lock: cpu 0 already holds 'selftest-rec' (class test)
 KTB_pagefault_APPEND := test=selftest_pagefault
 KTB_pagefault_PANIC := page fault at 0xffffc00000000008: not-present write, kernel
 KTB_maskedwait_APPEND := test=selftest_masked_wait

@@ -35,8 +35,10 @@ KHB_idle_APPEND   := test=heap_idle heap_idle=1
 KHB_idle_KVM      := heap_idle_pct=25
 KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager
-# Each bad free panics, so each is a boot of its own.
-KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked bad_knobs
+# Each bad free (and the bad knobs, and the planted lock-order violation) panics, so
+# each is a boot of its own.
+KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked bad_knobs \
+	lock_order
 # Extra command-line words of a bad boot (two goheap= words: they merge).
 KHB_bad_bad_knobs_APPEND := goheap=debug=1 goheap=efence=7,arena=1M
 # `make test-matrix`: the long stress run (1M operations per CPU), and the heap
@@ -87,7 +89,8 @@ TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_MSTE
 # platform.h and this kernel's goheap_platform_impl.h as the example (docs/PORTING.md).
 KHEAP_LIB := $(KBUILD)/libgoheap.a
 KHEAP_LIB_OBJS := $(patsubst %.c,$(KBUILD)/%.o,$(GOHEAP_CORE_SRCS))
-KHEAP_LIB_HDRS := include/goheap.h alloc/platform.h kernel/include/goheap_platform_impl.h
+KHEAP_LIB_HDRS := include/goheap.h include/goheap_lockclass.h alloc/platform.h \
+	kernel/include/goheap_platform_impl.h
 
 lib: $(KHEAP_LIB)
 	@mkdir -p $(KBUILD)/include

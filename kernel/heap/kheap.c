@@ -14,9 +14,9 @@
 
 #include <kheap.h>
 
-/* Held across goheap_init, which maps memory: the page-table and frame locks it takes
- * rank above LOCK_RANK_HEAP. */
-static struct spinlock init_lock = SPINLOCK_INIT("kheap-init", LOCK_RANK_HEAP);
+/* Held across goheap_init, which takes the allocator's locks and maps memory: class
+ * PLATFORM_OUTER ranks below all of them. */
+static struct spinlock init_lock = SPINLOCK_INIT("kheap-init", LOCK_RANK_HEAP_OUTER);
 static int ready;
 
 int kheap_ready(void)

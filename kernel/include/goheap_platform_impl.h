@@ -4,11 +4,14 @@
 #ifndef KERNEL_GOHEAP_PLATFORM_IMPL_H
 #define KERNEL_GOHEAP_PLATFORM_IMPL_H
 
-/* Only arch headers here: kernel/include/kconfig.h would clash with the core's own
- * GOHEAP_DEBUG (alloc/knobs.h). */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/spinlock.h>
+#include <kconfig.h>
+
+/* The debug build checks every allocator lock against the system-wide order
+ * (include/goheap_lockclass.h), whatever the debug= knob says. */
+#define GOHEAP_SYS_LOCKCHECK KERNEL_DEBUG
 
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */

@@ -1,10 +1,13 @@
-/* kernel/include/kconfig.h: build-time switches. GOHEAP_DEBUG (default 1 in the test
- * kernel) turns on lock checks and extra assertions; use `if (GOHEAP_DEBUG)`. */
+/* kernel/include/kconfig.h: build-time switches. KERNEL_DEBUG (default 1 in the test
+ * kernel; `make KCFLAGS_EXTRA=-DKERNEL_DEBUG=0` turns it off) turns on the lock-order
+ * checks (the allocator's locks included) and extra assertions; use
+ * `if (KERNEL_DEBUG)`. Not the allocator's GOHEAP_DEBUG, which is its runtime
+ * debug= knob. */
 #ifndef KERNEL_KCONFIG_H
 #define KERNEL_KCONFIG_H
 
-#ifndef GOHEAP_DEBUG
-#define GOHEAP_DEBUG 1
+#ifndef KERNEL_DEBUG
+#define KERNEL_DEBUG 1
 #endif
 
 #endif /* KERNEL_KCONFIG_H */

@@ -1,21 +1,26 @@
 /* kernel/include/spinlock.h: the kernel's named spinlock. The arch's ticket lock, plus
- * (when GOHEAP_DEBUG) recursion and lock-order checks keyed by a rank: a CPU may only
- * take a lock whose rank is greater than every rank it already holds. A violation
- * panics naming both locks. Ranks are listed in docs/boot.md ("Lock order"). */
+ * (when KERNEL_DEBUG) recursion and lock-order checks keyed by a class of the
+ * system-wide table (include/goheap_lockclass.h): a CPU may only take a lock whose
+ * class is above every class it already holds, the allocator's locks included. A
+ * violation panics naming both locks. Listed in docs/boot.md ("Lock order"). */
 #ifndef KERNEL_SPINLOCK_H
 #define KERNEL_SPINLOCK_H
 
 #include <arch/spinlock.h>
+#include <goheap_lockclass.h>
 #include <kconfig.h>
 
-/* Lock ranks, lowest first (taken first). Leaves have the highest ranks. */
+/* The kernel's lock classes, lowest first (taken first), as named in the system-wide
+ * table; the allocator's mcentral < mheap < meta sit between PLATFORM_OUTER and
+ * PAGETABLE. */
 enum lock_rank {
-    LOCK_RANK_NONE = 0,         /* not checked for order (tests' own locks) */
-    LOCK_RANK_TEST = 10,        /* test-private locks */
-    LOCK_RANK_HEAP = 20,        /* allocator locks sit at 20..79 (kernel heap) */
-    LOCK_RANK_PAGETABLE = 80,   /* kernel page tables */
-    LOCK_RANK_FRAME = 90,       /* frame allocator global bitmap */
-    LOCK_RANK_CONSOLE = 100,    /* printk: innermost, so any code may print */
+    LOCK_RANK_NONE = GOHEAP_LC_NONE,            /* not checked for order */
+    LOCK_RANK_TEST = GOHEAP_LC_TEST,            /* test-private locks */
+    LOCK_RANK_TEST_INNER = GOHEAP_LC_TEST_INNER, /* test locks taken inside TEST */
+    LOCK_RANK_HEAP_OUTER = GOHEAP_LC_PLATFORM_OUTER, /* held around goheap calls (kheap init) */
+    LOCK_RANK_PAGETABLE = GOHEAP_LC_PAGETABLE,  /* kernel page tables */
+    LOCK_RANK_FRAME = GOHEAP_LC_FRAME,          /* frame allocator global bitmap */
+    LOCK_RANK_CONSOLE = GOHEAP_LC_CONSOLE,      /* printk: innermost, so any code may print */
 };
 
 struct spinlock {
@@ -23,6 +28,7 @@ struct spinlock {
     const char *name;
     unsigned rank;
     int owner;                  /* CPU index holding it, -1 when free (debug) */
+    unsigned char recorded;     /* in the shared held-class record (debug; not trylock) */
 };
 
 /* IRQ-saving variants of the raw arch lock, the same on every arch: mask interrupts on

@@ -262,6 +262,31 @@ static void t_debug_lockrank(void) {
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "debug=3: status 0x%x %.300s", st, buf);
 }
 
+/* A planted out-of-order acquisition: a platform lock of class FRAME held (recorded
+ * through the shared check, as the kernel's spinlocks do) while the allocator takes
+ * its heap lock for a large object. debug=1 must panic at once, naming both. */
+static void lo_plant(void) {
+    goheap_free(goheap_malloc(16)); /* initialised, and this thread has its slot */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    goheap_sys_unpin(pin);
+    goheap_lockcheck_acquire(cpu, GOHEAP_LC_FRAME);
+    void *p = goheap_malloc(1 << 20);
+    (void)p;
+    _exit(7); /* not detected */
+}
+static void t_lockorder_planted(void) {
+    int st = run_child("debug=1", lo_plant, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: lock order violation on cpu ") &&
+                 strstr(buf, ": taking mheap (class 5) while holding frame (class 8, held classes 0x100)"),
+             "status 0x%x %.300s", st, buf);
+    /* The order itself: the allocator's classes between the platform's. */
+    KT_CHECK(GOHEAP_LC_PLATFORM_OUTER < GOHEAP_LC_CENTRAL && GOHEAP_LC_CENTRAL < GOHEAP_LC_HEAP &&
+                 GOHEAP_LC_HEAP < GOHEAP_LC_META && GOHEAP_LC_META < GOHEAP_LC_PAGETABLE,
+             "class order");
+    KT_CHECK(!strcmp(goheap_lock_class_names[GOHEAP_LC_HEAP], "mheap"), "names");
+}
+
 int main(void) {
     kt_begin("core-knobs", 6);
     KT_RUN(t_efence);
@@ -270,5 +295,6 @@ int main(void) {
     KT_RUN(t_bad_knob);
     KT_RUN(t_knob_table);
     KT_RUN(t_debug_lockrank);
+    KT_RUN(t_lockorder_planted);
     return kt_end();
 }

@@ -1,5 +1,6 @@
-/* tests/kernel/heap_badinput.c: bad frees and a masked-interrupt malloc, each its own
- * boot that must panic with the exact message the kernel announces beforehand. */
+/* tests/kernel/heap_badinput.c: bad frees, a masked-interrupt malloc and a lock taken
+ * out of the system-wide order, each its own boot that must panic with the exact
+ * message the kernel announces beforehand. */
 
 /* Bad frees, each in its own boot (they panic on purpose). Before the bad call the
  * suite prints the exact panic message goheap must give ("# heap-expect-panic: ..."),
@@ -8,9 +9,11 @@
  * panic. Suites named selftest_* run only when named in full. */
 #include <arch/cpu.h>
 #include <goheap.h>
+#include <goheap_lockclass.h>
 #include <percpu.h>
 #include <ktest.h>
 #include <printk.h>
+#include <spinlock.h>
 
 #include "heap_util.h"
 #include "mheap.h"      /* the core's span map: only to name the span in the message */
@@ -95,15 +98,35 @@ static void t_bad_knobs(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "a bad goheap= knob did not stop the boot");
 }
 
+/* A planted out-of-order acquisition across the allocator/kernel boundary: a kernel
+ * lock of class FRAME held while the allocator takes its heap lock (a large object).
+ * The debug build panics at once, in the allocator's check, naming both classes. */
+static void t_lock_order(struct ktest *t)
+{
+    static struct spinlock frame_like = SPINLOCK_INIT("selftest-frame", LOCK_RANK_FRAME);
+    kheap_init();
+    goheap_free(goheap_malloc(16));     /* this CPU's cache exists: the heap lock comes first */
+    printk("# heap-expect-panic: goheap: lock order violation on cpu %u: taking %s (class %u) "
+           "while holding %s (class %u, held classes 0x%x)\n", cpu_index(),
+           goheap_lock_class_names[GOHEAP_LC_HEAP], GOHEAP_LC_HEAP,
+           goheap_lock_class_names[GOHEAP_LC_FRAME], GOHEAP_LC_FRAME, 1u << GOHEAP_LC_FRAME);
+    spin_lock(&frame_like);
+    void *p = goheap_malloc(1 << 20);
+    spin_unlock(&frame_like);
+    ktest_fail(t, __FILE__, __LINE__, "heap lock under a frame-class lock not detected (%p)", p);
+}
+
 static const struct ktest_case df_cases[] = { KTEST_CASE(t_double_free) };
 static const struct ktest_case bk_cases[] = { KTEST_CASE(t_bad_knobs) };
 static const struct ktest_case dfl_cases[] = { KTEST_CASE(t_double_free_large) };
 static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
 static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
 static const struct ktest_case irq_cases[] = { KTEST_CASE(t_irqs_masked) };
+static const struct ktest_case lo_cases[] = { KTEST_CASE(t_lock_order) };
 KTEST_SUITE_FULL(heap_df, "selftest_heap_double_free", df_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_if, "selftest_heap_interior_free", if_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_irq, "selftest_heap_irqs_masked", irq_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_bk, "selftest_heap_bad_knobs", bk_cases, 0, 0);
+KTEST_SUITE_FULL(heap_lo, "selftest_heap_lock_order", lo_cases, hu_init, 0);

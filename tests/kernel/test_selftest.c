@@ -16,16 +16,16 @@ static void t_panic(struct ktest *t)
 
 static void t_lock_order(struct ktest *t)
 {
-    static struct spinlock low = SPINLOCK_INIT("selftest-low", 11);
-    static struct spinlock high = SPINLOCK_INIT("selftest-high", 12);
+    static struct spinlock low = SPINLOCK_INIT("selftest-low", LOCK_RANK_TEST);
+    static struct spinlock high = SPINLOCK_INIT("selftest-high", LOCK_RANK_TEST_INNER);
     spin_lock(&high);
-    spin_lock(&low);            /* rank 11 while holding rank 12: panics */
+    spin_lock(&low);            /* class test while holding test-inner: panics */
     ktest_fail(t, __FILE__, __LINE__, "lock order violation not detected");
 }
 
 static void t_recursion(struct ktest *t)
 {
-    static struct spinlock l = SPINLOCK_INIT("selftest-rec", 11);
+    static struct spinlock l = SPINLOCK_INIT("selftest-rec", LOCK_RANK_TEST);
     spin_lock(&l);
     spin_lock(&l);              /* recursive: panics instead of deadlocking */
     ktest_fail(t, __FILE__, __LINE__, "recursive acquisition not detected");

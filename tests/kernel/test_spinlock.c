@@ -89,7 +89,8 @@ static void t_irqsave_masks(struct ktest *t)
 
 static void t_lock_order_ok(struct ktest *t)
 {
-    static struct spinlock lo = SPINLOCK_INIT("test-lo", 11), hi = SPINLOCK_INIT("test-hi", 12);
+    static struct spinlock lo = SPINLOCK_INIT("test-lo", LOCK_RANK_TEST),
+                              hi = SPINLOCK_INIT("test-hi", LOCK_RANK_TEST_INNER);
     spin_lock(&lo);
     spin_lock(&hi);
     KT_EXPECT_EQ(t, this_cpu()->nheld, 2);
