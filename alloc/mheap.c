@@ -25,6 +25,8 @@ int gh_heap_init(size_t arena_bytes) {
     gh_heap.arena_bytes = arena_bytes;
     /* debug>=3: the page allocator checks itself on every allocation. */
     gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
+    /* Released pages read zero when mapped again unless released lazily. */
+    gh_heap.pages.release_zero = gh_knobs.madvdontneed;
     gh_fast.base = (uintptr_t)base;
     gh_fast.spans = map;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
@@ -78,25 +80,31 @@ static void note_mapped_free(uintptr_t pages) {
     atomic_fetch_add_explicit(&gh_heap.heap_free, pages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
 }
 
-static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *scav, int *err) {
+/* *dirty: pages of the run not known to read zero (the page allocator's per-page
+ * zero state). */
+static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *scav, int *err,
+                             uintptr_t *dirty) {
     unsigned before = gh_popcount64(pc->scav);
     uintptr_t base = gh_pagecache_alloc(pc, (unsigned)npages, scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_popcount64(pc->scav));
+    *dirty = pc->dirty;
     return base;
 }
 
-static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err) {
+/* Caller holds the heap lock. */
+static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err, uintptr_t *dirty) {
     uintptr_t before = gh_heap.pages.npages_scav;
     uintptr_t base = gh_pagealloc_alloc(&gh_heap.pages, npages, scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_heap.pages.npages_scav);
+    *dirty = gh_heap.pages.dirty;
     return base;
 }
 
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages,
-                                  uintptr_t *scav, int *err) {
-    uintptr_t base = cache_alloc(&c->pcache, npages, scav, err);
+                                  uintptr_t *scav, int *err, uintptr_t *dirty) {
+    uintptr_t base = cache_alloc(&c->pcache, npages, scav, err, dirty);
     if (base || *err == PAGEALLOC_NOMEM)
         return base;
     gh_lock(&gh_heap.lock, cpu);
@@ -109,7 +117,7 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
         *err = PAGEALLOC_NOSPACE;
         return 0;
     }
-    return cache_alloc(&c->pcache, npages, scav, err);
+    return cache_alloc(&c->pcache, npages, scav, err, dirty);
 }
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
@@ -139,15 +147,15 @@ static void span_reset(struct mspan *s, size_t size) {
 
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
-    uintptr_t base = 0, scav = 0;
+    uintptr_t base = 0, scav = 0, dirty = 0;
     int err = PAGEALLOC_NOSPACE;
     if (c && npages < PAGECACHE_MAX_ALLOC)
-        base = pages_from_cache(c, cpu, npages, &scav, &err);
+        base = pages_from_cache(c, cpu, npages, &scav, &err, &dirty);
     if (!base && err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, &scav, &err);
+        base = tree_alloc(npages, &scav, &err, &dirty);
         if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
-            base = tree_alloc(npages, &scav, &err);
+            base = tree_alloc(npages, &scav, &err, &dirty);
         gh_unlock(&gh_heap.lock, cpu);
     }
     if (!base)
@@ -177,8 +185,10 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
         gh_want_work(GH_WORK_LIMIT);
-    /* Fresh (scavenged) pages read zero; lazily released ones may not. */
-    *needzero = scav < npages || !gh_knobs.madvdontneed;
+    /* From the page allocator's per-page zero state: fresh pages read zero in
+     * page-table mode; released ones only when the release zeroes (not lazily
+     * released ones, nor any page in region mode, where release only marks). */
+    *needzero = dirty != 0;
     return s;
 }
 

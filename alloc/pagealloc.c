@@ -119,6 +119,7 @@ int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
     pa->search_addr = pa->limit; /* nothing grown: nothing to find */
     pa->chunk_lo = nchunks;
     pa->chunk_hi = 0;
+    pa->fresh_zero = pa->release_zero = 1;
     return 0;
 }
 
@@ -323,16 +324,21 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
     return total;
 }
 
-/* Marks free, backed pages [page, page + npages) in use. */
+/* Marks free, backed pages [page, page + npages) in use; pa->dirty = how many of
+ * them were not known to read zero. */
 static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    uintptr_t zero = 0;
     FOR_EACH_PIECE(page, npages, c, i, n) {
         struct pallocdata *d = &pa->chunks[c];
         if (pa->debug && (gh_pallocbits_count(d->alloc, i, n) || gh_pallocbits_count(d->scav, i, n)))
             pa_panic("alloc over pages not free and backed (addr, npages)",
                      addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
         gh_pallocbits_set(d->alloc, i, n);
+        zero += gh_pallocbits_count(d->zero, i, n);
+        gh_pallocbits_clear(d->zero, i, n);
         pa->scav_index[c] -= (uint16_t)n;
     }
+    pa->dirty = npages - zero;
     pa->npages_free -= npages;
     update_range(pa, page, npages, 0);
 }
@@ -384,6 +390,7 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
         for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++) {
             pa->chunks[c].alloc[w] = 0;
             pa->chunks[c].scav[w] = ~0ull; /* fresh memory is unbacked */
+            pa->chunks[c].zero[w] = pa->fresh_zero ? ~0ull : 0;
         }
         pa->scav_index[c] = 0;
     }
@@ -493,6 +500,8 @@ void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t 
     FOR_EACH_PIECE(page, npages, c, i, n) {
         gh_pallocbits_clear(pa->chunks[c].alloc, i, n);
         gh_pallocbits_set(pa->chunks[c].scav, i, n);
+        if (pa->release_zero)
+            gh_pallocbits_set(pa->chunks[c].zero, i, n);
     }
     pa->npages_scavenging -= npages;
     pa->npages_free += npages;
@@ -514,9 +523,10 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     uintptr_t ch = page >> PALLOC_CHUNK_PAGES_LOG;
     unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
     struct pallocdata *d = &pa->chunks[ch];
-    uint64_t cache = ~d->alloc[w], scav = d->scav[w] & cache;
+    uint64_t cache = ~d->alloc[w], scav = d->scav[w] & cache, zero = d->zero[w] & cache;
     d->alloc[w] = ~0ull;
     d->scav[w] = 0;
+    d->zero[w] = 0;
     unsigned nfree = (unsigned)__builtin_popcountll(cache);
     unsigned nscav = (unsigned)__builtin_popcountll(scav);
     pa->npages_free -= nfree;
@@ -527,6 +537,7 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     c->base = addr_of(pa, wpage);
     c->cache = cache;
     c->scav = scav;
+    c->zero = zero;
     /* page was the first free page at or above the hint: below the window's end,
      * everything is now in use. */
     if (addr_of(pa, wpage + 64) > pa->search_addr)
@@ -563,6 +574,8 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
         s &= ~bits_mask(lo, len);
     }
     c->cache &= ~m;
+    c->dirty = npages - (unsigned)__builtin_popcountll(c->zero & m);
+    c->zero &= ~m;
     if (scav)
         *scav = nscav;
     if (err)
@@ -574,16 +587,18 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     if (c->cache == 0) {
         c->base = 0;
         c->scav = 0;
+        c->zero = 0;
         return;
     }
     uintptr_t page = page_of(pa, c->base);
     uintptr_t ch = page >> PALLOC_CHUNK_PAGES_LOG;
     unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
     struct pallocdata *d = &pa->chunks[ch];
-    if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache))
+    if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache) || (c->zero & ~c->cache))
         pa_panic("gh_pagecache_flush: cached pages not in use in the tree (base, bits)", c->base, c->cache);
     d->alloc[w] &= ~c->cache;
     d->scav[w] |= c->scav;
+    d->zero[w] |= c->zero;
     unsigned nfree = (unsigned)__builtin_popcountll(c->cache);
     unsigned nscav = (unsigned)__builtin_popcountll(c->scav);
     pa->npages_free += nfree;
@@ -598,6 +613,7 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     c->base = 0;
     c->cache = 0;
     c->scav = 0;
+    c->zero = 0;
 }
 
 /* ---- Queries and validation ----------------------------------------------------------------------- */
@@ -631,6 +647,8 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
         for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++) {
             if (d->alloc[w] & d->scav[w])
                 bad = check_fail(bad, "check: page both in use and scavenged (chunk, word)", cbase, w);
+            if (d->alloc[w] & d->zero[w])
+                bad = check_fail(bad, "check: page both in use and known zero (chunk, word)", cbase, w);
             nfree += (unsigned)__builtin_popcountll(~d->alloc[w]);
             nscav += (unsigned)__builtin_popcountll(d->scav[w] & ~d->alloc[w]);
             unscav_free += (unsigned)__builtin_popcountll(~d->alloc[w] & ~d->scav[w]);

@@ -13,15 +13,18 @@
  * the caller, which unmaps it after unlocking. gh_pagecache_alloc needs no lock: the
  * caller is pinned to the CPU that owns the cache.
  *
- * Page states (alloc bit, scav bit) per page:
- *   (1, 0) in use: handed out by gh_pagealloc_alloc or held by a page cache / scavenger;
- *   (0, 0) free and backed (dirty: it was used before);
- *   (0, 1) free and scavenged: unbacked, reads as zero once mapped again.
- * Freshly grown pages are (0, 1). gh_pagealloc_alloc and gh_pagecache_alloc map the
- * scavenged pages they hand out (goheap_sys_map), so returned memory is always
- * backed; *scav tells how many were fresh, i.e. zero and newly committed. Since a page
- * is either scavenged (zero) or was used before, a run needs zeroing iff
- * scav < npages.
+ * Page states per page: the alloc bit, and for a free page two independent facts, the
+ * scav bit (unbacked) and the zero bit (known to read zero once backed):
+ *   alloc 1: in use (a span, a page cache, or a run being scavenged); scav = zero = 0;
+ *   alloc 0, scav 0: free and backed; zero 0 (it was used: dirty);
+ *   alloc 0, scav 1: free and released; zero 1 when the platform's release makes
+ *     a later map read zero (pa->release_zero), else 0 (region mode, lazy release).
+ * Freshly grown pages are scavenged, and zero when pa->fresh_zero (page-table mode:
+ * goheap_sys_map zero-fills; region mode: only if the porter said the region is
+ * zeroed). gh_pagealloc_alloc and gh_pagecache_alloc map the scavenged pages they
+ * hand out (goheap_sys_map; a no-op in region mode), so returned memory is backed;
+ * *scav tells how many were released (for the byte counters) and pa->dirty / c->dirty
+ * how many were not known zero: the run needs zeroing iff dirty != 0.
  */
 #ifndef GOHEAP_PAGEALLOC_H
 #define GOHEAP_PAGEALLOC_H
@@ -46,6 +49,11 @@ struct pagealloc {
     /* Set by the owner after init (e.g. from GOHEAPDEBUG=debug=N): nonzero adds
      * internal consistency checks on every allocation. */
     unsigned debug;
+    /* Set by the owner after init (gh_pagealloc_init sets both to 1, the platform
+     * contract of page-table mode): fresh_zero, grown pages read zero once mapped;
+     * release_zero, scavenged pages read zero once mapped again (0 in region mode,
+     * where release only marks pages, and with lazy release, madvdontneed=0). */
+    unsigned fresh_zero, release_zero;
 
     /* ---- protected by the heap lock ---- */
     /* Hint: every grown page below search_addr is in use (or never grown).
@@ -62,6 +70,9 @@ struct pagealloc {
     uintptr_t npages_scav;       /* alloc bit 0 and scav bit 1 (unbacked) */
     uintptr_t npages_scavenging; /* taken by scavenge_take, not yet done */
     size_t meta_mapped;          /* bytes of metadata mapped (committed) */
+    /* Pages of the run the last gh_pagealloc_alloc returned that were not known to
+     * read zero: the caller reads it under the same hold of the lock. */
+    uintptr_t dirty;
 };
 
 /* Failure reasons of gh_pagealloc_alloc and gh_pagecache_alloc (through *err). */
@@ -85,7 +96,8 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
 /* Allocates npages (>= 1, any size, across chunks too) contiguous pages, address-
  * ordered first fit. Maps the scavenged pages inside and returns the base address,
- * with *scav = how many of the npages were scavenged (now freshly mapped, zero).
+ * with *scav = how many of the npages were scavenged (now freshly mapped) and
+ * pa->dirty = how many are not known to read zero.
  * Returns 0 on failure with *err = PAGEALLOC_NOSPACE or PAGEALLOC_NOMEM (err may be
  * NULL); on NOMEM nothing is allocated (pages mapped before the failure stay free
  * and are now backed). Caller holds the heap lock. */
@@ -123,6 +135,8 @@ struct pagecache {
     uintptr_t base; /* window base (64-page aligned), 0 when empty */
     uint64_t cache; /* bit i: page base + i * 8 KiB is free and owned by this cache */
     uint64_t scav;  /* bit i: that free page is scavenged (unbacked); scav & ~cache == 0 */
+    uint64_t zero;  /* bit i: that free page is known to read zero; zero & ~cache == 0 */
+    unsigned dirty; /* pages of the last run gh_pagecache_alloc returned not known zero */
 };
 
 static inline int pagecache_empty(const struct pagecache *c) { return c->cache == 0; }

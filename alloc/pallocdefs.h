@@ -29,11 +29,13 @@
 typedef uint64_t pallocsum_t;
 
 /* Per-chunk bitmaps, bit i of word i/64 is page i of the chunk.
- * alloc: 1 = in use. scav: 1 = free and scavenged (unbacked).
- * Invariant: (alloc[w] & scav[w]) == 0. */
+ * alloc: 1 = in use. scav: 1 = free and scavenged (unbacked). zero: 1 = free and
+ * known to read zero (once mapped, for a scavenged page).
+ * Invariants: (alloc[w] & scav[w]) == 0, (alloc[w] & zero[w]) == 0. */
 struct pallocdata {
     uint64_t alloc[PALLOC_CHUNK_WORDS];
     uint64_t scav[PALLOC_CHUNK_WORDS];
+    uint64_t zero[PALLOC_CHUNK_WORDS];
 };
 
 /* ---- Summary packing (inline: the tree walk reads these constantly) ---------------- */

@@ -926,22 +926,23 @@ static void t_metadata_proportional(void) {
     size_t at_init = f.pa.meta_mapped;
     printf("    # 1 TiB arena: metadata reserved %zu KiB, mapped at init %zu KiB\n",
            f.pa.meta_reserved >> 10, at_init >> 10);
-    /* reserved: summaries ~2.3 MiB + chunk bitmaps 32 MiB + index 512 KiB */
-    KT_CHECK(f.pa.meta_reserved < 36u << 20, "%zu", f.pa.meta_reserved);
+    /* reserved: summaries ~2.3 MiB + chunk bitmaps (alloc, scav, zero) 48 MiB + index
+     * 512 KiB */
+    KT_CHECK(f.pa.meta_reserved < 52u << 20, "%zu", f.pa.meta_reserved);
     KT_CHECK(at_init <= 8192, "init maps only the frame bitmap and the root: %zu", at_init);
     KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == at_init, "");
     KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, gib / PAGE) == 0, "");
     size_t one = f.pa.meta_mapped;
     printf("    # after growing 1 GiB: %zu KiB mapped\n", one >> 10);
-    /* 1 GiB = 256 chunks: 32 KiB of bitmaps, 2 KiB of leaves, 512 B of index, a frame
-     * per upper level: 14 frames */
-    KT_CHECK(one <= 64 * 1024, "%zu", one);
+    /* 1 GiB = 256 chunks: 48 KiB of bitmaps, 2 KiB of leaves, 512 B of index, a frame
+     * per upper level, plus the init frames: 19 frames */
+    KT_CHECK(one <= 80 * 1024, "%zu", one);
     for (int i = 1; i < 16; i++)
         KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + i * gib, gib / PAGE) == 0, "");
     size_t sixteen = f.pa.meta_mapped;
     printf("    # after growing 16 GiB: %zu KiB mapped (%.4f%% of the heap)\n", sixteen >> 10,
            100.0 * (double)sixteen / (double)(16 * gib));
-    KT_CHECK(sixteen - one <= 15 * 36 * 1024, "each GiB costs ~34 KiB: %zu", sixteen - one);
+    KT_CHECK(sixteen - one <= 15 * 52 * 1024, "each GiB costs ~51 KiB: %zu", sixteen - one);
     KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == sixteen, "");
     /* a grow at the far end maps only its own metadata */
     KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + tib - CHUNK, CPAGES) == 0, "");
@@ -957,8 +958,54 @@ static void t_metadata_proportional(void) {
     KT_CHECK(f.pa.meta_mapped == sixteen + far, "alloc/free map no metadata");
 }
 
+/* The per-page known-zero state: fresh pages are zero when fresh_zero; freed pages
+ * are dirty; released pages are zero only when release_zero; a page cache carries
+ * the zero bits of its window and gives them back on flush. */
+static void t_zero_state(void) {
+    for (unsigned mode = 0; mode < 2; mode++) { /* 0: region-like, 1: page-table mode */
+        struct fx f;
+        struct pagecache c = {0};
+        uintptr_t sc;
+        int err;
+        KT_CHECK(fx_init(&f, 2) == 0, "");
+        f.pa.fresh_zero = f.pa.release_zero = mode;
+        KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+        uintptr_t a = gh_pagealloc_alloc(&f.pa, 100, &sc, NULL);
+        KT_CHECK(a == f.arena && sc == 100, "");
+        KT_CHECK(f.pa.dirty == (mode ? 0 : 100), "fresh run: dirty %lu", (unsigned long)f.pa.dirty);
+        gh_pagealloc_free(&f.pa, a + 10 * PAGE, 20); /* pages 10..29 free, dirty */
+        KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 5, &sc, NULL) == a + 10 * PAGE && sc == 0, "");
+        KT_CHECK(f.pa.dirty == 5, "reused pages are dirty: %lu", (unsigned long)f.pa.dirty);
+        /* 15..29 dirty, 100.. fresh: a run across both is dirty in part */
+        gh_pagealloc_free(&f.pa, a + 30 * PAGE, 70); /* 15..99 dirty, then fresh */
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 95, &sc, NULL) == a + 15 * PAGE && sc == 10, "");
+        KT_CHECK(f.pa.dirty == (mode ? 85 : 95), "mixed run: dirty %lu", (unsigned long)f.pa.dirty);
+        gh_pagealloc_free(&f.pa, a + 15 * PAGE, 95);
+        /* release everything free: zero again only when release zeroes */
+        KT_CHECK(scavenge_all(&f.pa) > 0, "");
+        KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 95, &sc, NULL) == a + 15 * PAGE && sc == 95, "");
+        KT_CHECK(f.pa.dirty == (mode ? 0 : 95), "released run: dirty %lu", (unsigned long)f.pa.dirty);
+        gh_pagealloc_free(&f.pa, a + 15 * PAGE, 95);
+        KT_CHECK(scavenge_all(&f.pa) > 0, "");
+        /* the page cache: window 0 holds 15..63 (0..14 still in use) */
+        KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0 && c.base == f.arena, "");
+        KT_CHECK(c.zero == (mode ? c.cache : 0), "cache zero %#llx", (unsigned long long)c.zero);
+        uintptr_t ca = gh_pagecache_alloc(&c, 3, &sc, &err);
+        KT_CHECK(ca == a + 15 * PAGE, "page %ld err %d", page_no(&f, ca), err);
+        KT_CHECK(c.dirty == (mode ? 0u : 3u), "cache run: dirty %u", c.dirty);
+        gh_pagecache_flush(&f.pa, &c);
+        KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 51, &sc, NULL) == a + 18 * PAGE, "");
+        KT_CHECK(f.pa.dirty == (mode ? 0 : 51), "flushed zero bits kept: dirty %lu",
+                 (unsigned long)f.pa.dirty);
+        KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    }
+}
+
 int main(void) {
-    kt_begin("pagealloc", 10);
+    kt_begin("pagealloc", 11);
     KT_RUN(t_pallocbits);
     KT_RUN(t_summary_packing);
     KT_RUN(t_table);
@@ -969,6 +1016,7 @@ int main(void) {
     KT_RUN(t_exhaustion);
     KT_RUN(t_map_failure);
     KT_RUN(t_bad_free_panics);
+    KT_RUN(t_zero_state);
     KT_RUN(t_metadata_proportional);
     return kt_end();
 }

@@ -20,7 +20,7 @@ char tp_last_panic[512];
 char tp_last_log[512];
 
 #define FRAME GOHEAP_SYS_FRAME_SIZE
-#define MAXRES 64
+#define MAXRES 128
 static struct res {
     uintptr_t base;
     size_t bytes;
