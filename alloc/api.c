@@ -119,6 +119,15 @@ int goheap_init(const struct goheap_config *cfg) {
     build_tables();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         gh_central[spc].lock.rank = GOHEAP_LC_CENTRAL;
+    /* The platform acts on these knobs; the core never reads them back from it. */
+    struct goheap_sys_config sys = {
+        .ncpu = gh_knobs.ncpu,
+        .release = gh_knobs.madvdontneed || gh_knobs.efence || gh_knobs.guardrate
+                       ? GOHEAP_SYS_RELEASE_NOW
+                       : GOHEAP_SYS_RELEASE_LAZY,
+        .fault_reports = gh_knobs.efence || gh_knobs.guardrate,
+    };
+    goheap_sys_configure(&sys);
     gh_ncpu = goheap_sys_ncpu();
     if (gh_heap_init(arena) != 0)
         return -1;

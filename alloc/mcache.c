@@ -15,6 +15,9 @@ struct mcache gh_emptycache = {
     .direct = {[0 ... GH_DIRECT_N - 1] = &gh_emptyspan},
     .alloc = {[0 ... GH_NUM_SPC - 1] = &gh_emptyspan},
 };
+/* The platform's name for it (platform.h: what pin_local returns for a slot without
+ * a cache), so a platform needs no core-internal name. */
+extern struct mcache goheap_local_none __attribute__((alias("gh_emptycache")));
 
 static void init_slots(struct mcache *c) {
     for (unsigned i = 0; i < GH_NUM_SPC; i++)

@@ -88,8 +88,8 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  * goheap_sys_pin_local / goheap_sys_set_local (inline, optional): for a platform that
  *   can keep one pointer per slot where a pin finds it in one load (a thread-local).
  *   pin_local pins like pin_fast and returns the pointer the core last passed to
- *   set_local(cpu, p) for the caller's slot, or &gh_emptycache (a core object) when
- *   there is none: no slot yet, an overflow slot, nothing set. It never fails. The
+ *   set_local(cpu, p) for the caller's slot, or &goheap_local_none (a core object)
+ *   when there is none: no slot yet, an overflow slot, nothing set. It never fails. The
  *   core calls set_local pinned on cpu when it creates that slot's cache; the platform
  *   hands the slot's pointer to whichever thread takes the slot later. malloc's fast
  *   path then needs no slot index and no failure test. Provided when
@@ -118,6 +118,41 @@ static inline void goheap_sys_nomem(void) {}
 #ifndef GOHEAP_SYS_HAVE_PIN_FAST
 static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_sys_pin(saved); }
 #endif
+
+/* ---- Configuration from the core (optional) ---------------------------------------
+ * goheap_sys_configure: called once by goheap_init, after the knobs are parsed and
+ *   before any other platform call of the heap, with what the platform must act on:
+ *   - ncpu: slots the user asked for (the ncpu= knob), 0 for the platform's choice; a
+ *     platform whose slots are not physical CPUs (hosted threads) sizes them by it;
+ *   - release: how goheap_sys_unmap gives memory back. GOHEAP_SYS_RELEASE_NOW: at once,
+ *     and touching the range faults (efence and guardrate need that, and
+ *     madvdontneed=1 asks for it); GOHEAP_SYS_RELEASE_LAZY: the contents may be
+ *     dropped and the backing reclaimed when the system needs it, and the range may
+ *     stay accessible (hosted: MADV_FREE). A platform that always unmaps at once
+ *     ignores it;
+ *   - fault_reports: nonzero when efence or guardrate is on: a fault in the heap arena
+ *     should be described with goheap_efence_describe (the hosted build then installs
+ *     a SIGSEGV handler; a kernel's page-fault handler can always ask).
+ *   Defined when GOHEAP_SYS_HAVE_CONFIGURE is; otherwise a no-op.
+ *
+ * goheap_local_none (provided by the core): what goheap_sys_pin_local returns for a
+ *   slot with no pointer set (see below); a platform keeping per-slot pointers starts
+ *   them all at &goheap_local_none.
+ */
+#define GOHEAP_SYS_RELEASE_NOW 0u
+#define GOHEAP_SYS_RELEASE_LAZY 1u
+struct goheap_sys_config {
+    unsigned ncpu;
+    unsigned release;
+    unsigned fault_reports;
+};
+#ifdef GOHEAP_SYS_HAVE_CONFIGURE
+void goheap_sys_configure(const struct goheap_sys_config *c);
+#else
+static inline void goheap_sys_configure(const struct goheap_sys_config *c) { (void)c; }
+#endif
+struct mcache;
+extern struct mcache goheap_local_none;
 
 /* ---- Locks (inline) -------------------------------------------------------------
  * A spinlock. A zero-filled goheap_lock_t is unlocked. Lock order checking is done

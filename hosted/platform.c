@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core.h"
+#include "goheap.h"
 #include "platform.h"
 
 /* Slots: [0, nexcl) are owned by one thread each; [nexcl, nexcl + NOVERFLOW) are
@@ -20,22 +20,31 @@
  * exclusive slots: a cache costs ~3 KiB once used and nothing before. */
 #define DEFAULT_EXCL_SLOTS 256
 #define NOVERFLOW 8
-#define MAX_SLOTS 4096
+#define MAX_SLOTS GOHEAP_HOSTED_MAX_SLOTS
 
 GOHEAP_HOSTED_TLS unsigned goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
 GOHEAP_HOSTED_TLS unsigned goheap_hosted_saved, goheap_hosted_ret;
-/* == gh_fast.caches[goheap_hosted_slot] while the thread has an exclusive slot, else
- * the empty cache (see goheap_sys_pin_local). */
-GOHEAP_HOSTED_TLS struct mcache *goheap_hosted_local = &gh_emptycache;
+/* == goheap_hosted_slot_local[goheap_hosted_slot] while the thread has an exclusive
+ * slot, else the core's empty cache (see goheap_sys_pin_local). */
+GOHEAP_HOSTED_TLS void *goheap_hosted_local = &goheap_local_none;
 static GOHEAP_HOSTED_TLS unsigned tls_exiting;
+/* Each slot's pointer as the core last set it (goheap_sys_set_local). */
+void *goheap_hosted_slot_local[GOHEAP_HOSTED_MAX_SLOTS] = {
+    [0 ... GOHEAP_HOSTED_MAX_SLOTS - 1] = &goheap_local_none,
+};
 
-enum { SLOT_FREE = 0, SLOT_OWNED = 1, SLOT_BUSY = 2 };
+/* GONE: in a fork child, the slot of a thread that does not exist there. */
+enum { SLOT_FREE = 0, SLOT_OWNED = 1, SLOT_BUSY = 2, SLOT_GONE = 3 };
 static _Atomic uint8_t slot_state[MAX_SLOTS];
 static goheap_lock_t overflow_lock[NOVERFLOW];
 static unsigned nexcl = DEFAULT_EXCL_SLOTS;
 static pthread_key_t exit_key;
 static _Atomic int post_init_done;
 static goheap_lock_t init_lock;
+static _Atomic int core_up; /* goheap_init has returned (ours or the embedder's) */
+/* From goheap_sys_configure. */
+static unsigned release_policy = GOHEAP_SYS_RELEASE_LAZY;
+static unsigned fault_reports;
 
 /* Work queued by each_cpu for slots whose thread is alive (run at its next refill). */
 _Atomic uint32_t goheap_hosted_pending;
@@ -70,11 +79,17 @@ void goheap_sys_log(const char *msg) {
 }
 
 _Noreturn void goheap_sys_panic(const char *msg) {
+    static const char prefix[] = "goheap: fatal: ";
     char line[600];
     if (!strncmp(msg, "goheap: ", 8))
         msg += 8;
-    size_t n = gh_fmt(line, sizeof line, "goheap: fatal: %s\n", msg);
-    write_all(line, n < sizeof line ? n : sizeof line - 1);
+    size_t n = strlen(msg), p = sizeof prefix - 1;
+    if (n > sizeof line - p - 1)
+        n = sizeof line - p - 1;
+    memcpy(line, prefix, p);
+    memcpy(line + p, msg, n);
+    line[p + n] = '\n';
+    write_all(line, p + n + 1);
     abort();
 }
 
@@ -93,7 +108,7 @@ void *goheap_sys_reserve(size_t bytes, size_t align) {
     char *p = mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (p == MAP_FAILED)
         return 0;
-    uintptr_t a = gh_align_up((uintptr_t)p, align);
+    uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
     if (a > (uintptr_t)p)
         munmap(p, a - (uintptr_t)p);
     uintptr_t end = (uintptr_t)p + len;
@@ -108,10 +123,10 @@ int goheap_sys_map(void *addr, size_t bytes) {
 }
 
 void goheap_sys_unmap(void *addr, size_t bytes) {
-    if (!gh_knobs.madvdontneed && !gh_knobs.efence && !gh_knobs.guardrate) {
+    if (release_policy == GOHEAP_SYS_RELEASE_LAZY) {
         /* Lazy (MADV_FREE): stays mapped, the kernel may reclaim it under pressure;
-         * the core treats such pages as dirty when reused. (Not with efence, whose
-         * guard and freed pages must fault.) */
+         * the core treats such pages as dirty when reused. (The core asks for NOW with
+         * efence, whose guard and freed pages must fault.) */
         if (madvise(addr, bytes, MADV_FREE) == 0)
             return;
     }
@@ -143,12 +158,14 @@ void goheap_hosted_lock_slow(goheap_lock_t *l) {
 
 /* ---- slots ------------------------------------------------------------------------------- */
 
-unsigned goheap_sys_ncpu(void) {
-    _Static_assert(GH_KNOB_NCPU_MAX == MAX_SLOTS - NOVERFLOW, "ncpu= range (knobs.h)");
-    if (gh_knobs.ncpu)
-        nexcl = gh_knobs.ncpu;
-    return nexcl + NOVERFLOW;
+void goheap_sys_configure(const struct goheap_sys_config *c) {
+    if (c->ncpu) /* the knob's range (knobs.c) is 1 .. MAX_SLOTS - NOVERFLOW */
+        nexcl = c->ncpu < MAX_SLOTS - NOVERFLOW ? c->ncpu : MAX_SLOTS - NOVERFLOW;
+    release_policy = c->release;
+    fault_reports = c->fault_reports;
 }
+
+unsigned goheap_sys_ncpu(void) { return nexcl + NOVERFLOW; }
 
 static void run_pending(unsigned cpu) {
     void (*fn)(unsigned, void *) = atomic_exchange(&pending[cpu].fn, 0);
@@ -171,7 +188,7 @@ static void thread_exit(void *unused) {
         return;
     run_pending(s);
     goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
-    goheap_hosted_local = &gh_emptycache;
+    goheap_hosted_local = &goheap_local_none;
     atomic_store_explicit(&slot_state[s], SLOT_FREE, memory_order_release);
 }
 
@@ -179,15 +196,17 @@ static void fork_prepare(void);
 static void fork_parent(void);
 static void fork_child(void);
 
+/* goheap_init returns 0 at once when the embedder called it first. */
 static void hosted_init(void) {
     goheap_sys_lock(&init_lock);
-    if (!gh_inited) {
+    if (!atomic_load(&core_up)) {
         /* Bad GOHEAPDEBUG tokens were reported (once, by name) and the rest applies;
          * the process goes on. No address space at all is fatal: the core logged
          * what it asked for and the limit. */
         struct goheap_config cfg = {0, getenv("GOHEAPDEBUG")};
         if (goheap_init(&cfg) == GOHEAP_INIT_NOSPACE)
             goheap_sys_panic("goheap: no address space for the heap (see the line above)");
+        atomic_store_explicit(&core_up, 1, memory_order_release);
     }
     goheap_sys_unlock(&init_lock);
 }
@@ -212,7 +231,7 @@ static void post_init(void) {
     pthread_key_create(&exit_key, thread_exit);
     atomic_store(&post_init_done, 2);
     pthread_atfork(fork_prepare, fork_parent, fork_child);
-    if (gh_knobs.efence || gh_knobs.guardrate) {
+    if (fault_reports) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = efence_segv;
@@ -222,7 +241,7 @@ static void post_init(void) {
 }
 
 static unsigned pin_slow(void) {
-    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+    if (!atomic_load_explicit(&core_up, memory_order_acquire))
         hosted_init();
     if (!tls_exiting) {
         /* Lowest free slot first: a thread that replaces one that exited inherits its
@@ -233,7 +252,7 @@ static unsigned pin_slow(void) {
                 atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
                 goheap_hosted_slot = k;
                 goheap_hosted_saved = 0;
-                goheap_hosted_local = __atomic_load_n(&gh_fast.caches[k], __ATOMIC_ACQUIRE);
+                goheap_hosted_local = goheap_hosted_slot_local[k];
                 if (atomic_load(&post_init_done) == 0)
                     post_init();
                 /* Another thread may be creating the key right now: wait for it, or
@@ -282,39 +301,33 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
 }
 
 /* ---- fork ------------------------------------------------------------------------------
- * The child has one thread. Take every allocator lock before fork (raw, in rank order:
- * the centrals, heap, meta) so no lock is copied held; in the child, reset them and give
- * back every slot except the forking thread's (their caches stay, for the next threads). */
+ * The child has one thread. Before fork take every overflow slot lock, then
+ * (goheap_fork_prepare) every allocator lock in class order, so no lock is copied held;
+ * in the child release them. An exclusive slot has no lock: its thread may have been
+ * in the middle of a pinned section (a refill, a page-cache allocation) when fork
+ * copied memory, so the child retires every slot that was in use except the forking
+ * thread's (SLOT_GONE: never handed out or flushed again). What those caches held is
+ * lost to the child, and an object or span in flight there stays counted as in use. */
 static void fork_prepare(void) {
-    if (!gh_inited)
-        return;
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_lock(&overflow_lock[i]);
-    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
-        goheap_sys_lock(&gh_central[spc].lock.l);
-    goheap_sys_lock(&gh_heap.lock.l);
-    goheap_sys_lock(&gh_meta.lock.l);
+    goheap_fork_prepare();
 }
 
 static void fork_parent(void) {
-    if (!gh_inited)
-        return;
-    goheap_sys_unlock(&gh_meta.lock.l);
-    goheap_sys_unlock(&gh_heap.lock.l);
-    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
-        goheap_sys_unlock(&gh_central[spc].lock.l);
+    goheap_fork_parent();
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_unlock(&overflow_lock[i]);
 }
 
 static void fork_child(void) {
-    if (!gh_inited)
-        return;
-    fork_parent();
+    goheap_fork_child();
+    for (unsigned i = 0; i < NOVERFLOW; i++)
+        goheap_sys_unlock(&overflow_lock[i]);
     unsigned self = goheap_hosted_slot;
     for (unsigned i = 0; i < nexcl; i++)
-        if (i != self)
-            atomic_store(&slot_state[i], SLOT_FREE);
+        if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE)
+            atomic_store(&slot_state[i], SLOT_GONE);
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store(&pending[i].fn, 0);
     atomic_store(&goheap_hosted_pending, 0);

@@ -70,6 +70,16 @@ int64_t goheap_set_memory_limit(int64_t limit);
  * timer, the hosted build from a background thread. Cheap when there is nothing to do. */
 void goheap_background_work(void);
 
+/* ---- Fork ------------------------------------------------------------------------------
+ * Around fork() in a process with several threads (pthread_atfork order): prepare
+ * takes every allocator lock in class order, so a fork while another thread holds one
+ * cannot leave the child deadlocked; parent and child release them. The hosted build
+ * registers them (after its own slot locks); a hosted embedder with its own fork
+ * wrapper calls them itself. No-ops before goheap_init. */
+void goheap_fork_prepare(void);
+void goheap_fork_parent(void);
+void goheap_fork_child(void);
+
 /* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
 #define GOHEAP_NUM_SIZE_CLASSES 68
 struct goheap_memstats {

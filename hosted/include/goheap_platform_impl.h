@@ -77,17 +77,22 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) {
  * empty cache, whose spans have no free slot, and takes the slow path. Set when a
  * thread takes a slot (hosted/platform.c) and when the core creates the slot's cache
  * (goheap_sys_set_local); reset at thread exit. */
-struct mcache;
 #define GOHEAP_SYS_HAVE_LOCAL 1
-extern GOHEAP_HOSTED_TLS struct mcache *goheap_hosted_local;
+#define GOHEAP_HOSTED_MAX_SLOTS 4096
+extern GOHEAP_HOSTED_TLS void *goheap_hosted_local;
+extern void *goheap_hosted_slot_local[GOHEAP_HOSTED_MAX_SLOTS];
 static inline void *goheap_sys_pin_local(goheap_pin_t *saved) {
     *saved = 0;
     return goheap_hosted_local;
 }
 static inline void goheap_sys_set_local(unsigned cpu, void *p) {
+    goheap_hosted_slot_local[cpu] = p; /* for whichever thread takes the slot later */
     if (cpu == goheap_hosted_slot)
-        goheap_hosted_local = (struct mcache *)p;
+        goheap_hosted_local = p;
 }
+
+/* ncpu, the release policy and fault reports come from the core (platform.h). */
+#define GOHEAP_SYS_HAVE_CONFIGURE 1
 
 static inline void goheap_sys_unpin(goheap_pin_t saved) {
     if (__builtin_expect(saved != 0, 0))

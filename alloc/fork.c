@@ -1,0 +1,31 @@
+/* alloc/fork.c: fork safety. prepare takes every allocator lock in class order
+ * (include/goheap_lockclass.h), so fork copies none of them held by a thread that does
+ * not exist in the child; parent and child release them again. */
+#include "core.h"
+
+/* Raw locks: the mcentral locks are one class and are held together here, which the
+ * order check (meant for one lock per class) would refuse. Class order: every mcentral,
+ * then the heap, then meta; release in reverse. Any lock added to the allocator (lock
+ * statistics, background state, a profiler) is taken here in its class's place. */
+void goheap_fork_prepare(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return;
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
+        goheap_sys_lock(&gh_central[spc].lock.l);
+    goheap_sys_lock(&gh_heap.lock.l);
+    goheap_sys_lock(&gh_meta.lock.l);
+}
+
+void goheap_fork_parent(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return;
+    goheap_sys_unlock(&gh_meta.lock.l);
+    goheap_sys_unlock(&gh_heap.lock.l);
+    for (unsigned spc = GH_NUM_SPC; spc-- > 0;)
+        goheap_sys_unlock(&gh_central[spc].lock.l);
+}
+
+/* The child has only the forking thread, which holds every lock (prepare): releasing
+ * them is all it needs. Per-CPU caches of slots whose threads are gone stay as they
+ * are; the platform hands those slots out again. */
+void goheap_fork_child(void) { goheap_fork_parent(); }

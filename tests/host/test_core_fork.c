@@ -1,0 +1,141 @@
+/* tests/host/test_core_fork.c: fork safety (goheap_fork_prepare/parent/child, registered
+ * by the hosted platform). Another thread holds an allocator lock while the main thread
+ * forks: prepare must wait for it, and the child must allocate without deadlocking. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
+#include "test_core_common.h"
+
+/* Under TSan: a fork child cannot join the threads it did not inherit, which TSan would
+ * report at the child's exit as leaked. (Read only by the TSan runtime.) */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "report_thread_leaks=0"; }
+
+#define CHILD_ALARM_S 20 /* a deadlocked child is killed by SIGALRM, failing the case */
+#define HOLD_NS 100000000 /* the holder keeps its lock 100 ms after fork() was called */
+
+struct holder {
+    struct gh_mutex *lock;
+    atomic_int held, released;
+};
+
+static void *hold_lock(void *arg) {
+    struct holder *h = arg;
+    goheap_free(goheap_malloc(16)); /* initialised, and this thread has a slot */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(h->lock, cpu);
+    atomic_store(&h->held, 1);
+    struct timespec ts = {0, HOLD_NS};
+    nanosleep(&ts, 0);
+    atomic_store(&h->released, 1); /* set before the unlock: fork's prepare waits for it */
+    gh_unlock(h->lock, cpu);
+    goheap_sys_unpin(pin);
+    return 0;
+}
+
+/* In the child: allocations through every tier (small, large, cache creation); with
+ * exact counters when every other thread was between operations at the fork. */
+static int child_work(int exact) {
+    alarm(CHILD_ALARM_S);
+    for (int i = 0; i < 1000; i++) {
+        void *s = goheap_malloc((size_t)(i % 500) + 1);
+        void *l = goheap_malloc((size_t)(64 + i % 7) << 10);
+        if (!s || !l)
+            return 2;
+        goheap_free(s);
+        goheap_free(l);
+    }
+    return !exact || goheap_validate() == 0 ? 0 : 3;
+}
+
+static void fork_while_held(struct gh_mutex *lock, const char *what) {
+    goheap_free(goheap_malloc(1 << 20));
+    struct holder h = {lock, 0, 0};
+    pthread_t t;
+    pthread_create(&t, 0, hold_lock, &h);
+    while (!atomic_load(&h.held))
+        sched_yield();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!atomic_load(&h.released))
+            _exit(4); /* forked while the lock was held by a thread that is gone */
+        _exit(child_work(1)); /* the holder is pinned but between operations */
+    }
+    KT_CHECK(atomic_load(&h.released), "%s: fork returned before the holder let go", what);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child status 0x%x", what, st);
+    pthread_join(t, 0);
+    /* The parent goes on too. */
+    void *p = goheap_malloc(1 << 20);
+    KT_CHECK(p != 0, "%s: parent malloc after fork", what);
+    goheap_free(p);
+}
+
+static void t_fork_heap_lock_held(void) { fork_while_held(&gh_heap.lock, "heap"); }
+static void t_fork_central_lock_held(void) { fork_while_held(&gh_central[5].lock, "mcentral[5]"); }
+static void t_fork_meta_lock_held(void) { fork_while_held(&gh_meta.lock, "meta"); }
+
+/* Forks from one thread while others allocate and free: every child allocates (the
+ * counters may include objects that were in flight in the vanished threads). */
+#define CHURN_THREADS 3
+#define CHURN_FORKS 20
+static atomic_int churn_stop;
+static void *churn(void *arg) {
+    (void)arg;
+    void *keep[64] = {0};
+    for (unsigned i = 0; !atomic_load(&churn_stop); i++) {
+        unsigned k = i % 64;
+        goheap_free(keep[k]);
+        keep[k] = goheap_malloc(i % 3 == 0 ? (size_t)(40 << 10) : (size_t)(i % 900) + 1);
+    }
+    for (unsigned k = 0; k < 64; k++)
+        goheap_free(keep[k]);
+    return 0;
+}
+static void t_fork_during_churn(void) {
+    pthread_t t[CHURN_THREADS];
+    atomic_store(&churn_stop, 0);
+    for (int i = 0; i < CHURN_THREADS; i++)
+        pthread_create(&t[i], 0, churn, 0);
+    int bad = 0;
+    for (int f = 0; f < CHURN_FORKS; f++) {
+        fflush(stdout);
+        pid_t pid = fork();
+        if (pid == 0)
+            _exit(child_work(0));
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (!(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !bad++)
+            printf("    # first failing child: status 0x%x\n", st);
+    }
+    atomic_store(&churn_stop, 1);
+    for (int i = 0; i < CHURN_THREADS; i++)
+        pthread_join(t[i], 0);
+    KT_CHECK(bad == 0, "%d of %d children failed", bad, CHURN_FORKS);
+}
+
+static const struct {
+    const char *name;
+    void (*fn)(void);
+} cases[] = {
+    {"t_fork_heap_lock_held", t_fork_heap_lock_held},
+    {"t_fork_central_lock_held", t_fork_central_lock_held},
+    {"t_fork_meta_lock_held", t_fork_meta_lock_held},
+    {"t_fork_during_churn", t_fork_during_churn},
+};
+#define NCASES (int)(sizeof cases / sizeof cases[0])
+
+int main(void) {
+    kt_begin("core-fork", NCASES);
+    for (int i = 0; i < NCASES; i++) {
+        kt_case_failed = 0;
+        cases[i].fn();
+        KT_CHECK(goheap_validate() == 0, "stats recount after %s", cases[i].name);
+        kt_case_end(cases[i].name);
+    }
+    return kt_end();
+}
