@@ -65,8 +65,9 @@ uint8_t gh_spc128[4][249];
 uint8_t gh_fastspc8[129], gh_fastspc128[249];
 uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
 
-/* Hosted Linux sets 16 GiB (valgrind refuses single mappings of 64 GiB and more);
- * the kernel sets >= 1 TiB. */
+/* The window when nothing else says (platforms set their own: hosted and kernel 1 TiB).
+ * 16 GiB here: a platform without reserve_at reserves it whole at init, and valgrind
+ * refuses single mappings of 64 GiB and more. */
 #ifndef GOHEAP_SYS_DEFAULT_ARENA
 #define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
 #endif
@@ -129,11 +130,14 @@ int goheap_init(const struct goheap_config *cfg) {
     };
     goheap_sys_configure(&sys);
     gh_ncpu = goheap_sys_ncpu();
-    if (gh_heap_init(arena) != 0)
-        return -1;
+    if (gh_heap_init(arena, gh_knobs.arena != 0) != 0)
+        return GOHEAP_INIT_NOSPACE;
     struct mcache **caches = gh_persistentalloc(gh_ncpu * sizeof(void *), 64, 0);
-    if (!caches)
-        return -1;
+    if (!caches) {
+        gh_logf("goheap: cannot map %lu bytes of per-CPU tables for %u CPUs",
+                (unsigned long)(gh_ncpu * sizeof(void *)), gh_ncpu);
+        return GOHEAP_INIT_NOSPACE;
+    }
     for (unsigned i = 0; i < gh_ncpu; i++)
         caches[i] = &gh_emptycache;
     gh_fast.caches = caches;

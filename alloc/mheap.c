@@ -1,6 +1,7 @@
 /* alloc/mheap.c: arena reservation and growth, span allocation and freeing over the
  * page allocator and per-CPU page caches, and the page -> span map. */
 #include "mheap.h"
+#include "arena.h"
 #include "knobs.h"
 #include "work.h"
 #include "mcache.h"
@@ -8,27 +9,26 @@
 struct gh_fast gh_fast;
 struct gh_heap gh_heap = {.lock = {.rank = GOHEAP_LC_HEAP}};
 
-int gh_heap_init(size_t arena_bytes) {
-    arena_bytes = gh_align_up(arena_bytes, PALLOC_CHUNK_BYTES);
-    void *base = goheap_sys_reserve(arena_bytes, PALLOC_CHUNK_BYTES);
-    if (!base)
-        return -1;
-    /* The span map: 8 bytes per 8 KiB page (1/1024 of the arena), reserved whole and
+int gh_heap_init(size_t arena_bytes, int exact) {
+    /* The address space (arena.c): reserved in increments where the platform can place
+     * them, else whole. The span map (8 bytes per 8 KiB page, 1/1024 of the heap) is
      * mapped 4 KiB per 4 MiB chunk as the heap grows, so it stays proportional. */
-    size_t mapbytes = gh_align_up(arena_bytes / GOHEAP_PAGE_SIZE * sizeof(void *),
-                                  GOHEAP_SYS_FRAME_SIZE);
-    void *map = goheap_sys_reserve(mapbytes, GOHEAP_SYS_FRAME_SIZE);
-    if (!map)
+    if (gh_arena_init(arena_bytes, exact) != 0)
         return -1;
-    if (gh_pagealloc_init(&gh_heap.pages, (uintptr_t)base, arena_bytes) != 0)
-        return -1;
-    gh_heap.arena_bytes = arena_bytes;
+    /* The page allocator's metadata is reserved for the whole window (~1/30000 of
+     * it: 35 MiB for 1 TiB) and mapped as chunks are grown. */
+    while (gh_pagealloc_init(&gh_heap.pages, gh_fast.base, gh_heap.arena_bytes) != 0) {
+        if (exact || !gh_arena.incremental || gh_heap.arena_bytes <= 2 * gh_arena.resv) {
+            gh_logf("goheap: cannot reserve the page allocator's metadata for a %lu MiB arena",
+                    (unsigned long)(gh_heap.arena_bytes >> 20));
+            return -1;
+        }
+        gh_heap.arena_bytes /= 2; /* a smaller window: what is reserved stays inside */
+    }
     /* debug>=3: the page allocator checks itself on every allocation. */
     gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
     /* Released pages read zero when mapped again unless released lazily. */
     gh_heap.pages.release_zero = gh_knobs.madvdontneed;
-    gh_fast.base = (uintptr_t)base;
-    gh_fast.spans = map;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         size_t sz = sizeof(struct mspan) + (gh_span_rf_offset(words[b]) + words[b]) * sizeof(uint64_t);
@@ -44,20 +44,9 @@ int gh_heap_init(size_t arena_bytes) {
 /* Adds at least npages to the heap, in whole 4 MiB chunks. Caller holds the lock. */
 static int heap_grow(uintptr_t npages) {
     uintptr_t ask = gh_align_up(npages << GOHEAP_PAGE_SHIFT, PALLOC_CHUNK_BYTES);
-    if (ask < npages || gh_heap.grown + ask > gh_heap.arena_bytes || gh_heap.grown + ask < ask)
+    if (ask < npages || (ask >> GOHEAP_PAGE_SHIFT) < npages)
         return -1;
-    uintptr_t first = gh_heap.grown >> GOHEAP_PAGE_SHIFT, n = ask >> GOHEAP_PAGE_SHIFT;
-    struct mspan **m = gh_fast.spans + first;
-    if (gh_meta_map(m, n * sizeof(void *)) != 0)
-        return -1;
-    for (uintptr_t i = 0; i < n; i++)
-        m[i] = &gh_deadspan;
-    if (gh_pagealloc_grow(&gh_heap.pages, gh_fast.base + gh_heap.grown, n) != 0)
-        return -1; /* the map frames stay mapped, and are reused by the next try */
-    gh_heap.grown += ask;
-    atomic_fetch_add_explicit(&gh_heap.heap_released, ask, memory_order_relaxed);
-    atomic_store_explicit(&gh_fast.npages, first + n, memory_order_release);
-    return 0;
+    return gh_arena_grow(ask);
 }
 
 static unsigned bucket_of(unsigned spc) {

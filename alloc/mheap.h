@@ -14,7 +14,7 @@ struct mcache;
  * npages only grows (release store after the map entries are written). */
 struct gh_fast {
     uintptr_t base;           /* arena base (4 MiB aligned) */
-    _Atomic uintptr_t npages; /* pages grown: the map is valid for [0, npages) */
+    _Atomic uintptr_t npages; /* the map is valid for pages [0, npages) (grown or holes) */
     struct mspan **spans;     /* page -> span, gh_deadspan where no span is in use */
     struct mcache **caches;   /* [ncpu], &gh_emptycache until first use */
 } GH_ALIGNED(GH_CACHELINE);
@@ -28,8 +28,9 @@ struct gh_heap {
     struct gh_mutex lock;
     /* ---- protected by lock ---- */
     struct pagealloc pages;
-    uintptr_t grown;       /* bytes of the arena handed to pagealloc, from base */
-    uintptr_t arena_bytes; /* bytes reserved */
+    uintptr_t grown;       /* bytes of the arena handed to pagealloc */
+    uintptr_t arena_bytes; /* the window: heap addresses [base, base + arena_bytes),
+                            * reserved as the heap grows (alloc/arena.h) */
 
     /* ---- protected by gh_meta.lock ---- */
     struct gh_fixalloc spanalloc[GH_NBUCKETS];
@@ -45,7 +46,9 @@ struct gh_heap {
 };
 extern struct gh_heap gh_heap;
 
-int gh_heap_init(size_t arena_bytes);
+/* Reserves the address space (arena.c; exact: arena_bytes was asked for explicitly,
+ * do not shrink it) and sets up the page allocator. 0, or -1 after logging why. */
+int gh_heap_init(size_t arena_bytes, int exact);
 
 /* Allocates a span struct and npages pages for span class spc (0/1 = large), from the
  * CPU's page cache when small. Pinned (c is this CPU's cache, may be NULL). The span

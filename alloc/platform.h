@@ -53,6 +53,23 @@
  *   CPUs, the caller must NOT be pinned and must hold NO goheap lock.
  */
 void *goheap_sys_reserve(size_t bytes, size_t align);
+
+/* Optional, when GOHEAP_SYS_HAVE_RESERVE_AT is defined (hosted/): reservation in
+ * increments instead of the whole arena at init (an address-space limit such as
+ * RLIMIT_AS then only sees what the heap uses).
+ *
+ * goheap_sys_reserve_at: reserve exactly [addr, addr+bytes) (frame-aligned) if all of
+ *   it is free address space, and return addr; otherwise NULL, never moving or
+ *   replacing another mapping. Same rules as goheap_sys_reserve otherwise.
+ *
+ * goheap_sys_window_hint: the i-th candidate address (4 MiB aligned) for a window of
+ *   `bytes` the heap will fill upward, far from where the system places other
+ *   mappings (Go's arena hints); NULL when there are no more. The core tries them in
+ *   order and falls back to goheap_sys_reserve of the whole arena. */
+#ifdef GOHEAP_SYS_HAVE_RESERVE_AT
+void *goheap_sys_reserve_at(void *addr, size_t bytes);
+void *goheap_sys_window_hint(unsigned i, size_t bytes);
+#endif
 int goheap_sys_map(void *addr, size_t bytes);
 void goheap_sys_unmap(void *addr, size_t bytes);
 

@@ -6,9 +6,11 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -117,6 +119,51 @@ void *goheap_sys_reserve(size_t bytes, size_t align) {
     return (void *)a;
 }
 
+void *goheap_sys_reserve_at(void *addr, size_t bytes) {
+    /* MAP_FIXED_NOREPLACE (Linux 4.17): exactly there or EEXIST, never over another
+     * mapping; an older kernel takes it as a hint, hence the check. */
+    char *p = mmap(addr, bytes, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    if (p != addr) {
+        munmap(p, bytes);
+        return 0;
+    }
+    return p;
+}
+
+/* Window hints: 32, 48, 64, 80 and 96 TiB, the middle of x86_64's and a 48-bit
+ * aarch64's 128 TiB user half: above the executable and brk heap (< 1 TiB), below
+ * the mmap area and stacks (near 128 TiB), as Go puts its arenas at 0xc000000000 and
+ * up. An address space too small for one (39-bit aarch64) makes the hint fail; the
+ * core then reserves the arena in one piece. */
+#define WINDOW_HINT_FIRST (32ull << 40)
+#define WINDOW_HINT_STEP (16ull << 40)
+#define WINDOW_HINTS 5
+
+/* ThreadSanitizer keeps its shadow where the hints point and kills the process on an
+ * mmap there: under it, no hints (the core reserves the arena whole). */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GOHEAP_HOSTED_NO_HINTS 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GOHEAP_HOSTED_NO_HINTS 1
+#endif
+
+void *goheap_sys_window_hint(unsigned i, size_t bytes) {
+#ifdef GOHEAP_HOSTED_NO_HINTS
+    (void)i;
+    (void)bytes;
+    return 0;
+#endif
+    if (i >= WINDOW_HINTS || bytes > WINDOW_HINT_STEP)
+        return 0;
+    return (void *)(uintptr_t)(WINDOW_HINT_FIRST + i * WINDOW_HINT_STEP);
+}
+
 int goheap_sys_map(void *addr, size_t bytes) {
     /* PROT_NONE -> RW: the kernel hands out zero pages on first touch. */
     return mprotect(addr, bytes, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
@@ -204,8 +251,17 @@ static void hosted_init(void) {
          * the process goes on. No address space at all is fatal: the core logged
          * what it asked for and the limit. */
         struct goheap_config cfg = {0, getenv("GOHEAPDEBUG")};
-        if (goheap_init(&cfg) == GOHEAP_INIT_NOSPACE)
-            goheap_sys_panic("goheap: no address space for the heap (see the line above)");
+        if (goheap_init(&cfg) == GOHEAP_INIT_NOSPACE) {
+            struct rlimit as;
+            char msg[200];
+            if (getrlimit(RLIMIT_AS, &as) == 0 && as.rlim_cur != RLIM_INFINITY)
+                snprintf(msg, sizeof msg, "goheap: no address space for the heap (the line above "
+                         "says what was asked); RLIMIT_AS is %lu bytes", (unsigned long)as.rlim_cur);
+            else
+                snprintf(msg, sizeof msg, "goheap: no address space for the heap (the line above "
+                         "says what was asked)");
+            goheap_sys_panic(msg);
+        }
         atomic_store_explicit(&core_up, 1, memory_order_release);
     }
     goheap_sys_unlock(&init_lock);

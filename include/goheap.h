@@ -21,9 +21,9 @@ extern "C" {
 
 /* ---- Initialisation --------------------------------------------------------------- */
 struct goheap_config {
-    /* Address space to reserve for the heap arena, in bytes (0: the platform default;
-     * the kernel uses >= 1 TiB, the hosted build reads GOHEAPDEBUG=arena=... and
-     * defaults below valgrind's 64 GiB single-mapping limit). */
+    /* The heap's window of address space, in bytes (0: the platform default, 1 TiB
+     * hosted and in the kernel). Reserved in 64 MiB increments as the heap grows
+     * where the platform can place them (hosted), else whole at init. */
     size_t arena_bytes;
     /* GODEBUG-style knobs, e.g. "scavtrace=1,allocfreetrace=1,efence=1,debug=2,
      * madvdontneed=1,memlimit=512M,guardrate=1000,scavenge=eager". May be NULL. */

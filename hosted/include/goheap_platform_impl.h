@@ -10,9 +10,11 @@
 #include <stdint.h>
 
 #define GOHEAP_SYS_FRAME_SIZE 4096
-/* 16 GiB of address space by default (GOHEAPDEBUG=arena=SIZE changes it): below
- * valgrind's 64 GiB single-mapping limit, far above what tests and benchmarks use. */
-#define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
+/* A 1 TiB window by default (GOHEAPDEBUG=arena=SIZE changes it), reserved 64 MiB at a
+ * time as the heap grows (goheap_sys_reserve_at), so address-space limits and
+ * valgrind (no single mapping of 64 GiB or more) only see what is used. */
+#define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)
+#define GOHEAP_SYS_HAVE_RESERVE_AT 1
 /* GOHEAPDEBUG=ncpu=N sets the number of exclusive cache slots (hosted/platform.c). */
 #define GOHEAP_SYS_HAVE_NCPU_KNOB 1
 

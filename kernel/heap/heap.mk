@@ -34,13 +34,15 @@ KHB_idle_APPEND   := test=heap_idle heap_idle=1
 # ~128 KiB/s; 40 s then release about half of the 8 MiB (SMP=2) heap.
 KHB_idle_KVM      := heap_idle_pct=25
 KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
-KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager
-# Each bad free (and the bad knobs, and the planted lock-order violation) panics, so
-# each is a boot of its own.
+KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager,arena=64GiB
+# Each bad free (and the bad knobs, a too large arena, and the planted lock-order
+# violation) panics, so each is a boot of its own.
 KHEAP_BAD_BOOTS := double_free double_free_large interior_free non_heap_free irqs_masked bad_knobs \
-	lock_order
+	lock_order arena_too_big
 # Extra command-line words of a bad boot (two goheap= words: they merge).
 KHB_bad_bad_knobs_APPEND := goheap=debug=1 goheap=efence=7,arena=1M
+# More than the kernel's 16 TiB heap window: refused at boot, never shrunk.
+KHB_bad_arena_too_big_APPEND := goheap=arena=32TiB
 # `make test-matrix`: the long stress run (1M operations per CPU), and the heap
 # suites on 1 and 8 CPUs and with 8 GiB (the foundation's matrix boots run only the
 # foundation suites).

@@ -13,6 +13,7 @@
 #include <spinlock.h>
 
 #include <kheap.h>
+#include "arena.h"     /* gh_arena_bytes(), for the boot line */
 
 /* Held across goheap_init, which takes the allocator's locks and maps memory: class
  * PLATFORM_OUTER ranks below all of them. */
@@ -49,10 +50,11 @@ void kheap_init_default(const char *dflt)
         if (err == GOHEAP_INIT_BADKNOBS)
             panic("kheap: bad goheap= knobs on the command line: %s", goheap_knobs_error());
         if (err)
-            panic("kheap: goheap_init failed (%d): arena %llu bytes, knobs '%s'", err,
-                  (unsigned long long)cfg.arena_bytes, cfg.knobs ? cfg.knobs : "");
+            panic("kheap: goheap_init failed (%d): no address space for the heap (the line "
+                  "above says what was asked), knobs '%s'", err, cfg.knobs ? cfg.knobs : "");
+        /* The arena reserved (arena= overrides the 1 TiB default). */
         printk("kheap: goheap up: %u CPUs, arena %llu GiB, knobs '%s'\n", cpus_online(),
-               (unsigned long long)(cfg.arena_bytes >> 30), cfg.knobs ? cfg.knobs : "");
+               (unsigned long long)(gh_arena_bytes() >> 30), cfg.knobs ? cfg.knobs : "");
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     }
     spin_unlock(&init_lock);

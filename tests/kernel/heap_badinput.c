@@ -116,6 +116,15 @@ static void t_lock_order(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "heap lock under a frame-class lock not detected (%p)", p);
 }
 
+/* Booted with goheap=arena=32TiB, past the kernel's 16 TiB window: refused by name. */
+static void t_arena_too_big(struct ktest *t)
+{
+    printk("# heap-expect-panic: kheap: goheap_init failed (-1): no address space for the heap "
+           "(the line above says what was asked), knobs 'arena=32TiB'\n");
+    kheap_init();
+    ktest_fail(t, __FILE__, __LINE__, "arena=32TiB was not refused");
+}
+
 static const struct ktest_case df_cases[] = { KTEST_CASE(t_double_free) };
 static const struct ktest_case bk_cases[] = { KTEST_CASE(t_bad_knobs) };
 static const struct ktest_case dfl_cases[] = { KTEST_CASE(t_double_free_large) };
@@ -123,6 +132,7 @@ static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
 static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
 static const struct ktest_case irq_cases[] = { KTEST_CASE(t_irqs_masked) };
 static const struct ktest_case lo_cases[] = { KTEST_CASE(t_lock_order) };
+static const struct ktest_case atb_cases[] = { KTEST_CASE(t_arena_too_big) };
 KTEST_SUITE_FULL(heap_df, "selftest_heap_double_free", df_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_if, "selftest_heap_interior_free", if_cases, hu_init, 0);
@@ -130,3 +140,4 @@ KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_irq, "selftest_heap_irqs_masked", irq_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_bk, "selftest_heap_bad_knobs", bk_cases, 0, 0);
 KTEST_SUITE_FULL(heap_lo, "selftest_heap_lock_order", lo_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_atb, "selftest_heap_arena_too_big", atb_cases, 0, 0);

@@ -15,6 +15,7 @@
 
 #include "heap_util.h"
 #include "knobs.h"      /* the core's parsed knobs */
+#include "mheap.h"      /* gh_heap.arena_bytes */
 #include "../knob_cases.h"
 
 size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);   /* alloc/efence.c */
@@ -29,6 +30,7 @@ static void t_parsed(struct ktest *t)
     KT_EXPECT_EQ(t, gh_knobs.debug, 2);
     KT_EXPECT_EQ(t, gh_knobs.scavenge_eager, 1);
     KT_EXPECT_EQ(t, goheap_set_memory_limit(-1), 256ll << 20);
+    KT_EXPECT_EQ(t, gh_heap.arena_bytes, 64ull << 30);     /* arena= honoured */
 }
 
 static void t_guardrate(struct ktest *t)

@@ -1,0 +1,50 @@
+/* alloc/arena.h: the heap's address space (arena.c): a window laid out at init and
+ * reserved in increments as the heap grows. All functions: caller holds the heap
+ * lock, except gh_arena_init (before the lock is shared). */
+#ifndef GOHEAP_ARENA_H
+#define GOHEAP_ARENA_H
+
+#include <stdint.h>
+
+#include "platform.h"
+
+/* Layout: [gh_fast.spans, + window/1024 rounded to 4 MiB) the span map, then
+ * [gh_fast.base, + arena_bytes) the heap. Incremental mode reserves both from their
+ * starts upward; whole mode reserved both at init.
+ *   resv <= arena_bytes; map_resv >= resv / 1024 (frame-rounded)
+ *   mapped <= next <= resv <= arena_bytes (all 4 MiB multiples), map_resv >= resv/1024
+ *   heap offsets [0, resv) are reserved or holes (never grown, span map dead);
+ *   gh_fast.npages == mapped / 8 KiB. */
+struct gh_arena {
+    /* ---- protected by the heap lock ---- */
+    uintptr_t next;     /* heap offset the next growth starts at (next <= resv) */
+    uintptr_t mapped;   /* span map valid (mapped, filled) for heap offsets [0, mapped) */
+    uintptr_t resv;     /* heap bytes reserved (or skipped as holes) from gh_fast.base */
+    uintptr_t map_resv; /* span-map bytes reserved from gh_fast.spans */
+    uintptr_t holes;    /* heap bytes skipped because something else held them */
+    uintptr_t asked;    /* the window asked for at init */
+    int incremental;    /* 1: reserved in increments (platform has reserve_at) */
+};
+extern struct gh_arena gh_arena;
+
+/* The window's size (gh_heap.arena_bytes), for code outside the core's headers. */
+uint64_t gh_arena_bytes(void);
+
+/* Lays out a window of `window` bytes and reserves its first increment (incremental
+ * mode: at a platform hint, 64 MiB or less down to 4 MiB), or all of it (whole mode:
+ * halving on failure unless `exact`). Sets gh_fast.base/spans and
+ * gh_heap.arena_bytes. Returns 0, or -1 with a logged message saying what was asked. */
+int gh_arena_init(size_t window, int exact);
+/* Grows the heap by `bytes` (4 MiB multiple) of fresh address space: reserves it
+ * (adjacent, or past a hole), maps and fills its span map, hands it to the page
+ * allocator and publishes gh_fast.npages. 0, or -1 (nothing handed over). */
+int gh_arena_grow(uintptr_t bytes);
+/* Makes heap offsets [0, end) reserved: the next increment at the adjacent address
+ * (64 MiB, or smaller down to what end needs). 0, or -1 when the address is taken,
+ * the system refuses, or end is past the window. */
+int gh_arena_extend(uintptr_t end);
+/* After gh_arena_extend failed: reserves `need` bytes further up the window, leaving a
+ * hole. Returns the new piece's heap offset, or 0 when none was found. */
+uintptr_t gh_arena_skip(uintptr_t need);
+
+#endif /* GOHEAP_ARENA_H */

@@ -1,0 +1,215 @@
+/* tests/host/test_core_arena.c: the growing reservation (alloc/arena.c): the window at
+ * a hint, reserved 64 MiB at a time; a hole left where something else holds the next
+ * address; the next hint when the first is taken; growth under RLIMIT_AS until NULL
+ * with the heap whole; an explicit arena= as the window. Cases that need a fresh
+ * process (the state before goheap's first allocation) re-execute this binary. */
+#include <errno.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+
+#include "test_core_common.h"
+#include "arena.h"
+
+#define SANITIZER_TSAN 0
+#define SANITIZER_ASAN 0
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#undef SANITIZER_TSAN
+#define SANITIZER_TSAN 1
+#endif
+#if __has_feature(address_sanitizer)
+#undef SANITIZER_ASAN
+#define SANITIZER_ASAN 1
+#endif
+#endif
+
+#define MIB ((uintptr_t)1 << 20)
+/* hosted/platform.c's first window hint, and the span map in front of the heap for
+ * the default 1 TiB window (1 GiB = 1 TiB / 1024). */
+#define HINT0 ((uintptr_t)32 << 40)
+#define HINT1 ((uintptr_t)48 << 40)
+#define MAPREGION_1TIB ((uintptr_t)1 << 30)
+
+static const char *self;
+
+/* Runs this binary with `mode` (and GOHEAPDEBUG=knobs, if any); returns its exit
+ * status, its output echoed as KTAP comments. */
+static int rerun(const char *mode, const char *knobs) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (knobs)
+            setenv("GOHEAPDEBUG", knobs, 1);
+        else
+            unsetenv("GOHEAPDEBUG");
+        execl(self, self, mode, (char *)0);
+        _exit(127);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+#define FAIL(code, ...) do { printf("    # " __VA_ARGS__); printf("\n"); return code; } while (0)
+
+/* ---- modes (fresh processes) ----------------------------------------------------- */
+
+/* The window sits at the first hint and grows in increments. */
+static int mode_grow(void) {
+    void *p = goheap_malloc(100);
+    if (!gh_arena.incremental || gh_fast.base != HINT0 + MAPREGION_1TIB)
+        FAIL(2, "window at 0x%lx, incremental %d", (unsigned long)gh_fast.base, gh_arena.incremental);
+    if (gh_arena.resv != 64 * MIB)
+        FAIL(3, "first increment %lu MiB", (unsigned long)(gh_arena.resv / MIB));
+    void *big[5];
+    for (int i = 0; i < 5; i++)
+        if (!(big[i] = goheap_malloc(50 * MIB)))
+            FAIL(4, "50 MiB object %d: NULL", i);
+    /* 250 MiB + the small span: reserved in 64 MiB steps, no more than one step ahead. */
+    if (gh_arena.resv < 256 * MIB || gh_arena.resv > 320 * MIB || gh_arena.resv % (4 * MIB))
+        FAIL(5, "reserved %lu MiB for 250 MiB of objects", (unsigned long)(gh_arena.resv / MIB));
+    if (gh_arena.holes)
+        FAIL(6, "holes %lu", (unsigned long)gh_arena.holes);
+    for (int i = 0; i < 5; i++)
+        goheap_free(big[i]);
+    goheap_free(p);
+    return goheap_validate() ? 7 : 0;
+}
+
+static void *hole_probe;
+static void free_in_hole(void) { goheap_free(hole_probe); }
+
+/* Something else holds the address after the first increment: growth leaves a hole,
+ * continues above it, and a pointer into the hole is not a heap pointer. */
+static int mode_hole(void) {
+    uintptr_t taken = HINT0 + MAPREGION_1TIB + 64 * MIB;
+    if (mmap((void *)taken, 4 * MIB, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+             -1, 0) != (void *)taken)
+        FAIL(2, "could not take 0x%lx: %s", (unsigned long)taken, strerror(errno));
+    char *a = goheap_malloc(40 * MIB), *b = goheap_malloc(40 * MIB);
+    if (!a || !b)
+        FAIL(3, "NULL");
+    if ((uintptr_t)b < taken + 4 * MIB || gh_arena.holes == 0)
+        FAIL(4, "b 0x%lx, holes %lu", (unsigned long)(uintptr_t)b, (unsigned long)gh_arena.holes);
+    memset(b, 1, 40 * MIB);
+    hole_probe = (void *)(taken + 4096);
+    if (!core_dies_with(free_in_hole, "goheap: fatal: free into a dead span: 0x"))
+        FAIL(5, "free of a pointer in the hole did not abort naming it");
+    goheap_free(a);
+    goheap_free(b);
+    printf("    # hole of %lu MiB at 0x%lx, next piece at 0x%lx\n",
+           (unsigned long)(gh_arena.holes / MIB), (unsigned long)(gh_fast.base + 64 * MIB),
+           (unsigned long)(uintptr_t)b);
+    return goheap_validate() ? 6 : 0;
+}
+
+/* The first hint's span-map address is taken: the window goes to the next hint. */
+static int mode_hint(void) {
+    if (mmap((void *)HINT0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1,
+             0) != (void *)HINT0)
+        FAIL(2, "could not take the first hint");
+    void *p = goheap_malloc(1000);
+    if (!p || !gh_arena.incremental || gh_fast.base != HINT1 + MAPREGION_1TIB)
+        FAIL(3, "window at 0x%lx", (unsigned long)gh_fast.base);
+    goheap_free(p);
+    return goheap_validate() ? 4 : 0;
+}
+
+/* Under RLIMIT_AS the heap grows until the system refuses, then returns NULL (ENOMEM)
+ * with everything it gave out intact; freeing makes room again. */
+static int mode_rlimit(void) {
+    struct rlimit r = {.rlim_cur = 400 * MIB, .rlim_max = 400 * MIB};
+    if (setrlimit(RLIMIT_AS, &r) != 0)
+        FAIL(2, "setrlimit");
+    void *p[64];
+    unsigned n = 0;
+    while (n < 64 && (p[n] = goheap_malloc(16 * MIB)) != 0) {
+        memset(p[n], (int)n, 4096);
+        n++;
+    }
+    if (n == 64 || errno != ENOMEM)
+        FAIL(3, "%u objects of 16 MiB under a 400 MiB limit, errno %d", n, errno);
+    if (n < 8)
+        FAIL(4, "only %u objects of 16 MiB under a 400 MiB limit", n);
+    for (unsigned i = 0; i < n; i++)
+        if (*(unsigned char *)p[i] != (unsigned char)i)
+            FAIL(5, "object %u damaged", i);
+    goheap_free(p[n - 1]);
+    void *again = goheap_malloc(16 * MIB);
+    if (!again)
+        FAIL(6, "no room after a free");
+    printf("    # %u x 16 MiB under RLIMIT_AS 400 MiB (reserved %lu MiB)\n", n,
+           (unsigned long)(gh_arena.resv / MIB));
+    return goheap_validate() ? 7 : 0;
+}
+
+/* arena=64GiB: the window is 64 GiB; it fills to the last chunk, then NULL. The same
+ * with the default 1 TiB window goes past 64 GiB in 64 MiB steps. */
+static int fill(uintptr_t upto_gib, int want_null_at) {
+    void *p[200];
+    uintptr_t i = 0;
+    for (; i < upto_gib; i++)
+        if (!(p[i] = goheap_malloc((size_t)1 << 30)))
+            break;
+    int got_null = i < upto_gib;
+    if (want_null_at >= 0 && (!got_null || (int)i != want_null_at))
+        FAIL(2, "%lu GiB before NULL, wanted %d", (unsigned long)i, want_null_at);
+    if (want_null_at < 0 && got_null)
+        FAIL(3, "NULL after %lu GiB", (unsigned long)i);
+    for (uintptr_t k = 0; k < i; k++)
+        goheap_free(p[k]);
+    printf("    # %lu GiB allocated, window %lu GiB, reserved %lu GiB\n", (unsigned long)i,
+           (unsigned long)(gh_heap.arena_bytes >> 30), (unsigned long)(gh_arena.resv >> 30));
+    return goheap_validate() ? 4 : 0;
+}
+static int mode_arena64(void) {
+    /* 63 objects of 1 GiB fit (each takes a page more than 1 GiB), the 64th does not. */
+    if (gh_heap.arena_bytes != 0 || goheap_malloc(1) == 0 || gh_heap.arena_bytes != (64ull << 30))
+        FAIL(5, "window %lu", (unsigned long)gh_heap.arena_bytes);
+    return fill(70, 63);
+}
+static int mode_past64(void) { return fill(70, -1); }
+
+/* ---- cases -------------------------------------------------------------------------- */
+
+static void t_grow(void) { KT_CHECK(rerun("grow", 0) == 0, ""); }
+static void t_hole(void) { KT_CHECK(rerun("hole", 0) == 0, ""); }
+static void t_hint(void) { KT_CHECK(rerun("hint", 0) == 0, ""); }
+static void t_rlimit(void) { KT_CHECK(rerun("rlimit", 0) == 0, ""); }
+static void t_arena64(void) { KT_CHECK(rerun("arena64", "arena=64GiB") == 0, ""); }
+static void t_past64(void) { KT_CHECK(rerun("past64", 0) == 0, ""); }
+
+int main(int argc, char **argv) {
+    self = argv[0];
+    if (argc > 1) {
+        static const struct {
+            const char *name;
+            int (*fn)(void);
+        } modes[] = {{"grow", mode_grow},       {"hole", mode_hole},       {"hint", mode_hint},
+                     {"rlimit", mode_rlimit},   {"arena64", mode_arena64}, {"past64", mode_past64}};
+        for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++)
+            if (!strcmp(argv[1], modes[i].name))
+                return modes[i].fn();
+        return 126;
+    }
+    kt_begin("core-arena", 6);
+    /* The sanitizers own the address space these cases lay out: ThreadSanitizer
+     * forbids mmap at the hints (hosted/platform.c gives none under it) and
+     * AddressSanitizer's shadow alone exceeds any RLIMIT_AS. */
+    if (SANITIZER_TSAN) {
+        const char *why = "ThreadSanitizer: no window hints, arena reserved whole";
+        kt_skip("t_grow", why), kt_skip("t_hole", why), kt_skip("t_hint", why);
+        kt_skip("t_rlimit", why), kt_skip("t_arena64", why), kt_skip("t_past64", why);
+        return kt_end();
+    }
+    KT_RUN(t_grow);
+    KT_RUN(t_hole);
+    KT_RUN(t_hint);
+    if (SANITIZER_ASAN)
+        kt_skip("t_rlimit", "AddressSanitizer's shadow does not fit any RLIMIT_AS");
+    else
+        KT_RUN(t_rlimit);
+    KT_RUN(t_arena64);
+    KT_RUN(t_past64);
+    return kt_end();
+}
