@@ -63,20 +63,25 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, in
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
-    int needzero = 0;
-    struct mspan *s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
-    if (!s) {
-        goheap_sys_unpin(pin);
-        return 0;
+    int needzero = 1;
+    struct mspan *s = 0;
+    if (c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
+        gh_large_reuse(c, s, size, align, pc);
+    } else {
+        s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
+        if (!s) {
+            goheap_sys_unpin(pin);
+            return 0;
+        }
+        gh_span_init_large(s, s->base, npages, size);
+        s->obj = gh_align_up(s->base, align);
+        s->alloc_pc = pc;
+        gh_heap_publish(s);
+        if (!c)
+            c = &gh_emptycache;
+        c->large_alloc++;
+        c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
     }
-    gh_span_init_large(s, s->base, npages, size);
-    s->obj = gh_align_up(s->base, align);
-    s->alloc_pc = pc;
-    gh_heap_publish(s);
-    if (!c)
-        c = &gh_emptycache;
-    c->large_alloc++;
-    c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
     goheap_sys_unpin(pin);
     if ((flags & GOHEAP_ZERO) && needzero)
         gh_memclr((void *)s->obj, size);

@@ -173,6 +173,21 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
             gh_after_slow();
             return p;
         }
+    } else if (size - (GOHEAP_MAX_SMALL_SIZE + 1) < GH_LCACHE_MAX_BYTES - GOHEAP_MAX_SMALL_SIZE &&
+               __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && !gh_knobs.slowmode) {
+        /* A large object of at most 256 KiB: a hit in this CPU's large span cache
+         * needs no lock (mcache.h); a miss goes the long way below. */
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        struct mcache *c = gh_mcache_get(cpu);
+        struct mspan *s = c ? gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT) : 0;
+        if (s)
+            gh_large_reuse(c, s, size, 16, (uintptr_t)__builtin_return_address(0));
+        goheap_sys_unpin(pin);
+        if (s) {
+            gh_after_slow();
+            return (void *)s->obj;
+        }
     }
     return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
 }

@@ -34,6 +34,19 @@ extern uint8_t gh_spc128[4][249];
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence);
+/* A large span just taken from c's large span cache (same page count) becomes the
+ * object of `size` bytes: pages, struct and span map are as they were, only the
+ * object's own fields change, and it is counted. Pinned on c's CPU. */
+static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align,
+                                  uintptr_t pc) {
+    s->reqsize = size;
+    s->obj = gh_align_up(s->base, align);
+    s->alloc_pc = pc;
+    atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
+    c->large_alloc++;
+    c->large_alloc_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+}
+
 /* Free behind goheap_free (everything but the fast path); reached by a tail call,
  * so its return address is goheap_free's caller (for traces). */
 void gh_free_slow(uintptr_t a);

@@ -87,16 +87,20 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << 4));
 }
 
+/* A large object goes to this CPU's large span cache when it fits (mcache.h), else
+ * back to the page heap. The state CAS from INUSE catches a second free, also of a
+ * span sitting in a cache (GH_SPAN_LCACHED). */
 static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);
     uint8_t inuse = GH_SPAN_INUSE;
-    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_DEAD))
+    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED))
         gh_bad_free("double free", a, s);
     struct mcache *c = cache_for(cpu);
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
-    gh_heap_free_span(cpu, s);
+    if (!gh_heap_lcache_put(c, s))
+        gh_heap_free_span(cpu, s);
 }
 
 /* The span of a pointer being freed (who == GH_WHO_FREE), measured or resized, or a
@@ -117,14 +121,30 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
     if (!s || !gh_inited)
         gh_bad_free(bad_nonheap[who], a, 0);
     uint8_t st = atomic_load_explicit(&s->state, memory_order_acquire);
-    if (st == GH_SPAN_EFENCE_FREED)
+    if (st == GH_SPAN_EFENCE_FREED || (st == GH_SPAN_LCACHED && a == s->obj))
         gh_bad_free(bad_freed[who], a, s);
     if (st != GH_SPAN_INUSE)
         gh_bad_free(bad_dead[who], a, 0);
     return s;
 }
 
-GH_NOINLINE void gh_free_slow(uintptr_t a) { gh_free_pc(a, (uintptr_t)__builtin_return_address(0)); }
+/* The large route first: a live, plain (not efence, not instrumented) large span
+ * goes to free_large without gh_free_pc's general checks, which would find nothing
+ * wrong (free_large still checks the pointer and the state); everything else, and
+ * every bad pointer, gets gh_free_pc's diagnosis. */
+GH_NOINLINE void gh_free_slow(uintptr_t a) {
+    struct mspan *s = gh_span_of(a);
+    if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
+        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        free_large(cpu, s, a);
+        goheap_sys_unpin(pin);
+        gh_after_slow();
+        return;
+    }
+    gh_free_pc(a, (uintptr_t)__builtin_return_address(0));
+}
 
 void gh_free_pc(uintptr_t a, uintptr_t pc) {
     if (a == 0)

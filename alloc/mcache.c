@@ -116,6 +116,7 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
         }
     }
     gh_heap_flush_pcache(cpu, &c->pcache);
+    gh_heap_lcache_drain(c, cpu);
 }
 
 /* ---- tiny allocator -----------------------------------------------------------------

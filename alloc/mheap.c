@@ -194,21 +194,44 @@ static void unmap_span(struct mspan *s) {
         m[i] = &gh_deadspan;
 }
 
-void gh_heap_free_span(unsigned cpu, struct mspan *s) {
-    uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+/* Pages and struct of s back to the page allocator and the spanalloc; the byte
+ * counters are the caller's. */
+static void release_span(unsigned cpu, struct mspan *s) {
+    uintptr_t base = s->base, npages = s->npages;
     atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
     gh_pagealloc_free(&gh_heap.pages, base, npages);
     gh_unlock(&gh_heap.lock, cpu);
-    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     if (gh_unlikely(gh_knobs.scavenge_eager))
         gh_want_work(GH_WORK_EAGER);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
     gh_unlock(&gh_meta.lock, cpu);
+}
+
+/* In-use bytes become free (backed) bytes, or back. */
+static inline void count_idle(uintptr_t bytes) {
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+}
+
+void gh_heap_free_span(unsigned cpu, struct mspan *s) {
+    count_idle((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
+    release_span(cpu, s);
+}
+
+/* ---- the large span cache (mcache.h) ------------------------------------------------ */
+void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
+    for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES && c->lcache.pages; n++) {
+        struct mspan *s;
+        while ((s = c->lcache.bin[n])) {
+            c->lcache.bin[n] = s->next;
+            c->lcache.pages -= n;
+            release_span(cpu, s); /* its bytes are counted as free already */
+        }
+    }
 }
 
 void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s) {

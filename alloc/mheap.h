@@ -63,6 +63,13 @@ void gh_heap_publish(struct mspan *s);
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
 /* Efence: takes s out of the span map's use but keeps its pages allocated forever. */
 void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
+/* The large span cache (mcache.h). put: s (freed, state already GH_SPAN_LCACHED) goes
+ * into c's cache if it fits (returns 1) or nowhere (0: the caller frees it). get: a
+ * cached span of exactly npages, or NULL. drain: every cached span back to the page
+ * heap. All pinned on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
+static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s);
+static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npages);
+void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
 /* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
 

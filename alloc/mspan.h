@@ -14,7 +14,10 @@
 #define GH_MAX_WORDS (GOHEAP_MAX_OBJS_PER_SPAN / 64) /* 16 bitmap words */
 
 /* span->state: published last (release) when a span goes live. */
-enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2 };
+/* GH_SPAN_LCACHED: a freed large span kept whole (pages, span struct, map entries) in
+ * a CPU's large span cache (mcache.h) for the next large malloc of the same page
+ * count; not in use, so a second free of it is a double free. */
+enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LCACHED = 3 };
 
 /* span->cstate: where a small span is. Changed under mcentral's lock, except the
  * FULL -> PENDING flip, which a remote freer makes with a CAS (see mcentral.h). */

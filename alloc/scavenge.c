@@ -77,6 +77,17 @@ static void flush_cpu(unsigned cpu, void *arg) {
         gh_mcache_release_all(c, cpu);
 }
 
+/* Only the large span caches (mcache.h): their spans are whole pages the scavenger
+ * could release, invisible to it while cached. The rest of the mcache stays. */
+static void drain_large_cpu(unsigned cpu, void *arg) {
+    (void)arg;
+    struct mcache *c = gh_fast.caches[cpu];
+    if (c != &gh_emptycache && c->lcache.pages)
+        gh_heap_lcache_drain(c, cpu);
+}
+
+static void drain_large_all(void) { goheap_sys_each_cpu(drain_large_cpu, 0); }
+
 void gh_flush_all_cpus(void) {
     goheap_sys_each_cpu(flush_cpu, 0);
     goheap_pin_t pin;
@@ -130,6 +141,8 @@ void goheap_background_work(void) {
     uint64_t peak = scav.peak_cur > scav.peak_prev ? scav.peak_cur : scav.peak_prev;
     uint64_t goal = peak + peak * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
     uint64_t released = 0, t = now;
+    if (atomic_load(&gh_heap.heap_inuse) + atomic_load(&gh_heap.heap_free) > goal)
+        drain_large_all();
     while (atomic_load(&gh_heap.heap_inuse) + atomic_load(&gh_heap.heap_free) > goal &&
            t - now < SCAV_STEP_NS) {
         uintptr_t r = gh_scavenge(SCAV_QUANTUM, 0);
@@ -153,8 +166,10 @@ void gh_after_slow_work(void) {
     int64_t lim = atomic_load_explicit(&gh_memlimit, memory_order_relaxed);
     if ((w & GH_WORK_LIMIT) && lim != INT64_MAX) {
         uint64_t m = gh_heap_mapped();
-        if (m > (uint64_t)lim)
+        if (m > (uint64_t)lim) {
+            drain_large_all(); /* cached large spans first: they count as free */
             trace("memory limit", gh_scavenge(m - (uint64_t)lim, 0));
+        }
     }
     if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))
         trace("eager", gh_scavenge(UINTPTR_MAX, 0));

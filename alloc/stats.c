@@ -132,7 +132,7 @@ int goheap_validate(void) {
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
     gh_memclr(live, sizeof live);
     uint64_t inuse_pages = 0, nspans = 0, large_live = 0, large_bytes = 0, span_struct_bytes = 0;
-    uint64_t efence_dead = 0;
+    uint64_t efence_dead = 0, lcached_pages = 0;
     uintptr_t npages = atomic_load(&gh_fast.npages);
     for (uintptr_t pg = 0; pg < npages; pg++) {
         struct mspan *s = gh_fast.spans[pg];
@@ -153,6 +153,12 @@ int goheap_validate(void) {
         uint8_t st = atomic_load(&s->state);
         if (st == GH_SPAN_EFENCE_FREED) {
             efence_dead += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+            continue;
+        }
+        if (st == GH_SPAN_LCACHED) { /* free, in a CPU's large span cache */
+            VCHECK(s->spc < 2 && s->npages <= GH_LCACHE_MAX_PAGES, "cached large span 0x%lx: class %u, %u pages",
+                   (unsigned long)(uintptr_t)s, (unsigned)s->spc, (unsigned)s->npages);
+            lcached_pages += s->npages;
             continue;
         }
         VCHECK(st == GH_SPAN_INUSE, "span 0x%lx in the map has state %u", (unsigned long)(uintptr_t)s, st);
@@ -226,13 +232,21 @@ int goheap_validate(void) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
-    uint64_t pc_free = 0, pc_scav = 0;
+    uint64_t pc_free = 0, pc_scav = 0, lc_pages = 0, lc_listed = 0;
     for (unsigned i = 0; i < gh_ncpu; i++) {
         struct mcache *c = gh_fast.caches[i];
         if (c == &gh_emptycache)
             continue;
         pc_free += gh_popcount64(c->pcache.cache);
         pc_scav += gh_popcount64(c->pcache.scav);
+        lc_pages += c->lcache.pages;
+        for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++)
+            for (struct mspan *s = c->lcache.bin[n]; s; s = s->next) {
+                VCHECK(s->npages == n && atomic_load(&s->state) == GH_SPAN_LCACHED,
+                       "cpu %u large cache bin %u holds span 0x%lx of %u pages, state %u", i, n,
+                       (unsigned long)(uintptr_t)s, (unsigned)s->npages, (unsigned)atomic_load(&s->state));
+                lc_listed += n;
+            }
     }
     unsigned bad = gh_pagealloc_check(&gh_heap.pages);
     uint64_t grown = gh_heap.grown;
@@ -241,13 +255,17 @@ int goheap_validate(void) {
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     VCHECK(bad == 0, "gh_pagealloc_check found %u mismatches", bad);
+    VCHECK(lc_pages == lc_listed && lc_pages == lcached_pages && lc_pages <= gh_ncpu * (uint64_t)GH_LCACHE_CPU_PAGES,
+           "large span caches: %lu pages counted, %lu listed, %lu in cached spans of the map",
+           (unsigned long)lc_pages, (unsigned long)lc_listed, (unsigned long)lcached_pages);
     VCHECK(inuse + hfree + rel == grown, "heap_inuse + heap_free + heap_released %lu != grown %lu",
            (unsigned long)(inuse + hfree + rel), (unsigned long)grown);
     if (pa_scavenging == 0) {
-        VCHECK(((pa_free + pc_free) << GOHEAP_PAGE_SHIFT) == hfree + rel - efence_dead,
-               "free pages %lu (tree %lu + caches %lu) != heap idle %lu - efence %lu",
-               (unsigned long)((pa_free + pc_free) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_free,
-               (unsigned long)pc_free, (unsigned long)(hfree + rel), (unsigned long)efence_dead);
+        VCHECK(((pa_free + pc_free + lc_pages) << GOHEAP_PAGE_SHIFT) == hfree + rel - efence_dead,
+               "free pages %lu (tree %lu + page caches %lu + large caches %lu) != heap idle %lu - efence %lu",
+               (unsigned long)((pa_free + pc_free + lc_pages) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_free,
+               (unsigned long)pc_free, (unsigned long)lc_pages, (unsigned long)(hfree + rel),
+               (unsigned long)efence_dead);
         VCHECK(((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT) == rel - efence_dead,
                "scavenged pages %lu != heap_released %lu - efence %lu",
                (unsigned long)((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT), (unsigned long)rel,

@@ -1,7 +1,20 @@
 /* tests/host/test_core_large.c: large objects (> 32 KiB): page-rounded spans from
  * mheap, alignment inside them, usable size, zeroing, pages back to the page heap on
- * free, and requests larger than the arena failing cleanly. */
+ * free, and requests larger than the arena failing cleanly; the per-CPU large span
+ * cache (reuse, bound, zeroing, drains by flush / free_os_memory / the memory limit,
+ * frees on another thread going to that thread's cache). */
+#include <pthread.h>
+
 #include "test_core_common.h"
+
+/* This thread's (slot's) large span cache. */
+static struct gh_lcache *my_lcache(void) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_unpin(pin);
+    return &c->lcache;
+}
 
 static void t_large_sizes(void) {
     size_t sizes[] = {32769, 40000, 65536, 100000, 1 << 20, (1 << 20) + 1, 10 << 20};
@@ -74,6 +87,121 @@ static void t_large_realloc(void) {
     goheap_free(r);
 }
 
+static void t_lcache_reuse(void) {
+    goheap_flush();
+    struct gh_lcache *lc = my_lcache();
+    KT_CHECK(lc->pages == 0, "flush empties it");
+    struct goheap_memstats b = core_stats();
+    char *p = goheap_malloc(100000); /* 13 pages */
+    memset(p, 0xee, 100000);
+    goheap_free(p);
+    KT_CHECK(lc->pages == 13 && lc->bin[13] && lc->bin[13]->base == (uintptr_t)p, "pages %lu",
+             (unsigned long)lc->pages);
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(m.heap_inuse == b.heap_inuse, "cached bytes are not in use");
+    KT_CHECK(m.heap_idle - m.heap_released >= 13 * 8192, "cached bytes are idle and backed");
+    KT_CHECK(goheap_validate() == 0, "validator with a cached span");
+    /* the same page count comes back from the cache, zeroed for calloc */
+    unsigned char *q = goheap_calloc(1, 99000);
+    KT_CHECK(q == (unsigned char *)p && lc->pages == 0, "");
+    int nonzero = 0;
+    for (size_t i = 0; i < 99000; i++)
+        nonzero |= q[i];
+    KT_CHECK(!nonzero, "calloc from the cache reads zero");
+    KT_CHECK(goheap_usable_size(q) == 13 * 8192, "");
+    /* another page count misses */
+    char *r = goheap_malloc(120000); /* 15 pages */
+    KT_CHECK(r && r != (char *)q, "");
+    goheap_free(r);
+    goheap_free(q);
+    /* aligned allocations of the same page count reuse it too, aligned */
+    void *a = goheap_aligned_alloc(16384, 100000); /* 13 + 1 pages */
+    KT_CHECK(a && (uintptr_t)a % 16384 == 0, "");
+    goheap_free(a);
+    void *a2 = goheap_aligned_alloc(16384, 100000);
+    KT_CHECK(a2 && (uintptr_t)a2 % 16384 == 0 && goheap_usable_size(a2) >= 100000, "");
+    goheap_free(a2);
+}
+
+static void t_lcache_bound(void) {
+    goheap_flush();
+    struct gh_lcache *lc = my_lcache();
+    enum { N = GH_LCACHE_CPU_PAGES / GH_LCACHE_MAX_PAGES + 4 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(GH_LCACHE_MAX_BYTES); /* 256 KiB: the largest cached */
+    for (int i = 0; i < N; i++)
+        goheap_free(p[i]);
+    KT_CHECK(lc->pages == GH_LCACHE_CPU_PAGES, "at most %u pages per CPU, got %lu", GH_LCACHE_CPU_PAGES,
+             (unsigned long)lc->pages);
+    void *big = goheap_malloc(GH_LCACHE_MAX_BYTES + 1); /* 33 pages: never cached */
+    goheap_flush();
+    KT_CHECK(lc->pages == 0, "");
+    goheap_free(big);
+    KT_CHECK(lc->pages == 0, "a span above the bound goes to the page heap");
+}
+
+static void t_lcache_drains(void) {
+    struct gh_lcache *lc = my_lcache();
+    void *p[8];
+    for (int i = 0; i < 8; i++) {
+        p[i] = goheap_malloc(200000);
+        memset(p[i], 1, 200000);
+    }
+    for (int i = 0; i < 8; i++)
+        goheap_free(p[i]);
+    KT_CHECK(lc->pages == 8 * 25, "%lu", (unsigned long)lc->pages);
+    /* goheap_free_os_memory drains the cache and releases its frames */
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(lc->pages == 0, "");
+    KT_CHECK(m.heap_idle == m.heap_released, "every idle byte released (idle %lu, released %lu)",
+             (unsigned long)m.heap_idle, (unsigned long)m.heap_released);
+    /* the memory limit's release drains it first too */
+    for (int i = 0; i < 8; i++)
+        p[i] = goheap_malloc(200000);
+    for (int i = 0; i < 8; i++)
+        goheap_free(p[i]);
+    KT_CHECK(lc->pages == 8 * 25, "");
+    struct goheap_memstats b = core_stats();
+    int64_t old = goheap_set_memory_limit(1); /* below anything: release all it can */
+    m = core_stats();
+    KT_CHECK(lc->pages == 0, "the limit drained the cache");
+    /* (the page caches are not drained by the limit: what stays backed is theirs) */
+    KT_CHECK(m.heap_released - b.heap_released >= 8 * 25 * 8192, "and released it (released %lu -> %lu)",
+             (unsigned long)b.heap_released, (unsigned long)m.heap_released);
+    goheap_set_memory_limit(old);
+}
+
+/* A large object freed on another thread goes to that thread's cache. */
+static void *lcache_other(void *arg) {
+    void **p = arg;
+    struct gh_lcache *lc = my_lcache();
+    uintptr_t before = lc->pages;
+    goheap_free(p[0]);
+    int ok = lc->pages == before + 13;
+    p[1] = goheap_malloc(100000); /* reused here */
+    ok &= p[1] == p[0];
+    goheap_free(p[1]);
+    return (void *)(uintptr_t)ok;
+}
+static void t_lcache_threads(void) {
+    goheap_flush();
+    struct gh_lcache *lc = my_lcache();
+    void *p[2] = {goheap_malloc(100000), 0};
+    pthread_t t;
+    void *ok;
+    pthread_create(&t, 0, lcache_other, p);
+    pthread_join(t, &ok);
+    KT_CHECK(ok == (void *)1, "freed into and reused from the freeing thread's cache");
+    KT_CHECK(lc->pages == 0, "not into the allocating thread's cache");
+    void *q = goheap_malloc(100000);
+    KT_CHECK(q != p[0], "the other cache's span is not visible here");
+    goheap_free(q);
+    goheap_free_os_memory(); /* drains every thread's cache */
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 static void large_interior(void) {
     char *p = goheap_malloc(100000);
     goheap_free(p + 8192);
@@ -83,12 +211,16 @@ static void t_large_bad(void) {
 }
 
 int main(void) {
-    kt_begin("core-large", 6);
+    kt_begin("core-large", 10);
     CORE_RUN(t_large_sizes);
     CORE_RUN(t_large_zero);
     CORE_RUN(t_large_aligned);
     CORE_RUN(t_large_too_big);
     CORE_RUN(t_large_realloc);
     CORE_RUN(t_large_bad);
+    CORE_RUN(t_lcache_reuse);
+    CORE_RUN(t_lcache_bound);
+    CORE_RUN(t_lcache_drains);
+    CORE_RUN(t_lcache_threads);
     return kt_end();
 }
