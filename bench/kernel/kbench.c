@@ -8,6 +8,7 @@
  * from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. */
 #include <arch/cpu.h>
 #include <arch/timer.h>
+#include <cmdline.h>
 #include <goheap.h>
 #include <kexit.h>
 #include <percpu.h>
@@ -140,6 +141,107 @@ static void xfree_worker(unsigned cpu, void *p)
     smp_barrier_wait(&a->bar);
 }
 
+/* ---- `bench icount` (make bench-kernel ICOUNT=1) ------------------------------------
+ * Under QEMU's -icount shift=0 one guest instruction advances virtual time by exactly
+ * 1 ns, and the guest's counter (TSC / CNTVCT) follows virtual time, so a counter delta
+ * converted to ns at the frequency read at boot is an instruction count. Single-
+ * threaded TCG, one CPU, no tick (a bench boot never starts it), align=off,sleep=off:
+ * the figures are exact and repeatable (make runs the boot twice and compares). Each
+ * figure is the mean over IC_OPS operations (>= 4096) after a warm-up. At 62.5 MHz
+ * (QEMU virt's CNTFRQ) one counter tick is 16 instructions, 16/4096 of one per op. */
+#define IC_OPS 4096
+
+/* Counter ticks -> instructions per op, in tenths: ns = ticks * 10^9 / hz, as a
+ * 32.32 fixed-point multiply (no 128-bit division in the kernel). */
+static uint64_t ic_per_op(uint64_t ticks, unsigned nops)
+{
+    uint64_t mult = (1000000000ull << 32) / arch_counter_hz();
+    uint64_t ns = (uint64_t)(((unsigned __int128)ticks * mult) >> 32);
+    return ns * 10 / nops;
+}
+
+static uint64_t ic_pairs(unsigned k, size_t sz)
+{
+    for (unsigned i = 0; i < 64; i++)
+        allocs[k].f(allocs[k].a(sz));
+    uint64_t t0 = arch_cycles();
+    for (unsigned i = 0; i < IC_OPS; i++) {
+        void *p = allocs[k].a(sz);
+        *(volatile char *)p = 1;
+        allocs[k].f(p);
+    }
+    return ic_per_op(arch_cycles() - t0, IC_OPS);
+}
+
+/* Batches of 256 mallocs of sz, freed in a fixed shuffled order (bench/fastpath.c's
+ * batch mode): the cost per pair including refills and frees outside the cache. */
+static uint64_t ic_batch(unsigned k, size_t sz)
+{
+    static unsigned order[256];
+    uint64_t rng = 7;
+    for (unsigned i = 0; i < 256; i++)
+        order[i] = i;
+    for (unsigned i = 255; i > 0; i--) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        unsigned j = (unsigned)((rng >> 33) % (i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    uint64_t t0 = 0;
+    for (unsigned r = 0; r < 1 + IC_OPS / 256; r++) { /* round 0 warms up */
+        if (r == 1)
+            t0 = arch_cycles();
+        for (unsigned i = 0; i < 256; i++)
+            many[0][i] = allocs[k].a(sz);
+        for (unsigned i = 0; i < 256; i++)
+            allocs[k].f(many[0][order[i]]);
+    }
+    return ic_per_op(arch_cycles() - t0, IC_OPS);
+}
+
+static void ic_pr(const char *what, uint64_t g10, uint64_t b10)
+{
+    printk("bench: %-40s goheap %7llu.%01llu   firstfit %7llu.%01llu instr\n", what,
+           (unsigned long long)(g10 / 10), (unsigned long long)(g10 % 10),
+           (unsigned long long)(b10 / 10), (unsigned long long)(b10 % 10));
+}
+
+static unsigned kbench_icount(void)
+{
+    printk("bench: %s, %u CPU, icount: guest instructions per operation (-icount shift=0: "
+           "1 ns = 1 instruction), counter %llu Hz read at boot, tick %s, mean of %u ops\n",
+           ARCH_NAME, cpus_online(), (unsigned long long)arch_counter_hz(),
+           kheap_ticks_started() ? "ON (figures invalid)" : "off", IC_OPS);
+    if (kheap_ticks_started())
+        return KEXIT_FAIL;
+    static const size_t sizes[] = { 16, 64, 1024, 4096, 32768 };
+    char what[64];
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
+        snprintk(what, sizeof what, "malloc+free pair, %zu B", sizes[i]);
+        ic_pr(what, ic_pairs(0, sizes[i]), ic_pairs(1, sizes[i]));
+    }
+    ic_pr("batch of 256 x 4 KiB, freed shuffled", ic_batch(0, 4096), ic_batch(1, 4096));
+    ic_pr("large pair, 64 KiB (cache hit)", ic_pairs(0, 64u << 10), ic_pairs(1, 64u << 10));
+    ic_pr("large pair, 256 KiB", ic_pairs(0, 256u << 10), ic_pairs(1, 256u << 10));
+    ic_pr("large pair, 1 MiB", ic_pairs(0, 1u << 20), ic_pairs(1, 1u << 20));
+    /* After goheap_flush: every pair refills from the page heap; the flush itself
+     * (measured alone below) is subtracted. */
+    uint64_t t0 = arch_cycles();
+    for (unsigned i = 0; i < IC_OPS; i++) {
+        goheap_flush();
+        goheap_free(goheap_malloc(64u << 10));
+    }
+    uint64_t both = arch_cycles() - t0;
+    t0 = arch_cycles();
+    for (unsigned i = 0; i < IC_OPS; i++)
+        goheap_flush();
+    uint64_t flush = arch_cycles() - t0;
+    ic_pr("large pair, 64 KiB after goheap_flush", ic_per_op(both > flush ? both - flush : 0, IC_OPS), 0);
+    ic_pr("goheap_flush of an empty cache", ic_per_op(flush, IC_OPS), 0);
+    printk("bench: done\n");
+    return KEXIT_PASS;
+}
+
 unsigned kbench_run(void)
 {
     kheap_init();
@@ -147,6 +249,8 @@ unsigned kbench_run(void)
         printk("bench: cannot map the baseline's 64 MiB\n");
         return KEXIT_FAIL;
     }
+    if (cmdline_get("icount"))
+        return kbench_icount();
     unsigned n = cpus_online();
     printk("bench: %s, %u CPUs; ns per operation (mean)\n", ARCH_NAME, n);
     static const size_t sizes[] = { 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 32768 };

@@ -106,12 +106,31 @@ $(KHEAP_LIB): $(KHEAP_LIB_OBJS)
 # ---- `make bench` (bench-kernel): one boot per arch with `bench` on the command line;
 # the report lands in $(BUILD)/bench/kernel-<arch>.txt (summarised in
 # bench/kernel/RESULTS.md).
+# ICOUNT=1: exact guest instruction counts instead of ns: one CPU, single-threaded TCG
+# with -icount shift=0,align=off,sleep=off (1 ns of virtual time = 1 instruction), tick
+# off; the boot runs twice and the target fails if any figure differs
+# ($(BUILD)/bench/kernel-icount-<arch>-{1,2}.txt).
 BENCH_STEPS += bench-kernel
 .PHONY: bench-kernel
+ICOUNT ?= 0
+ifeq ($(ICOUNT),1)
+bench-kernel: deps kernel
+	@mkdir -p $(BUILD)/bench
+	@set -e; for run in 1 2; do \
+	  ARCH=$(ARCH) SMP=1 MEM=$(MEM) CPU=$(CPU) ACCEL=tcg TCG_THREAD=single APPEND="bench icount $(APPEND)" \
+	    qemu/run.sh $(KELF) -icount shift=0,align=off,sleep=off > $(BUILD)/bench/kernel-icount-$(ARCH)-$$run.txt; \
+	done
+	@grep '^bench:' $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt
+	@if ! cmp -s $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt $(BUILD)/bench/kernel-icount-$(ARCH)-2.txt; then \
+	  echo "bench-kernel ICOUNT=1: FAILED: the two icount runs differ:" >&2; \
+	  diff $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt $(BUILD)/bench/kernel-icount-$(ARCH)-2.txt >&2; exit 1; fi
+	@echo "bench-kernel ICOUNT=1: both runs identical"
+else
 bench-kernel: deps kernel
 	@mkdir -p $(BUILD)/bench
 	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="bench $(APPEND)" \
 		qemu/run.sh $(KELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'
+endif
 
 # ---- host test: the archive links into a foreign freestanding program --------------
 # kernel/heap/libtest/link-test.sh runs `make lib` for both arches and links

@@ -91,10 +91,13 @@ static void tick_start_ipi(void *arg)
     arch_tick_start(*(unsigned *)arg);
 }
 
+static int ticks_started;
+
+int kheap_ticks_started(void) { return __atomic_load_n(&ticks_started, __ATOMIC_ACQUIRE); }
+
 void kheap_ticks_start(unsigned hz)
 {
-    static int started;
-    if (__atomic_exchange_n(&started, 1, __ATOMIC_ACQ_REL))
+    if (__atomic_exchange_n(&ticks_started, 1, __ATOMIC_ACQ_REL))
         return;
     smp_call_all(tick_start_ipi, &hz);
 }

@@ -49,6 +49,8 @@ void kheap_tick(void);
  * KHEAP_TICK_NS. */
 #define KHEAP_TICK_HZ 100
 void kheap_ticks_start(unsigned hz);
+/* 1 once kheap_ticks_start ran (the bench's icount mode requires the tick off). */
+int kheap_ticks_started(void);
 extern uint64_t kheap_idle_work_calls[];
 
 /* ---- the baseline: a global-lock first-fit allocator (kernel/heap/baseline.c) -----

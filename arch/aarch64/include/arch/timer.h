@@ -27,6 +27,9 @@ static inline uint64_t arch_nanotime(void)
     return (uint64_t)(((unsigned __int128)d * arch_timer_mult) >> 32);
 }
 
+/* Counter ticks per second (arch_cycles): CNTFRQ_EL0 as read at boot. */
+static inline uint64_t arch_counter_hz(void) { return arch_timer_hz; }
+
 /* Read CNTFRQ_EL0 (boot CPU, once, before SMP start). Returns the frequency in Hz. */
 uint64_t arch_timer_init(void);
 

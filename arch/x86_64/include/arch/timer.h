@@ -24,6 +24,9 @@ static inline uint64_t arch_nanotime(void)
     return (uint64_t)(((unsigned __int128)d * arch_tsc_mult) >> 32);
 }
 
+/* Counter ticks per second (arch_cycles), as read or calibrated at boot. */
+static inline uint64_t arch_counter_hz(void) { return arch_tsc_hz; }
+
 /* Calibrate (BSP, once, before SMP start). Returns the measured frequency in Hz. */
 uint64_t arch_timer_init(void);
 
