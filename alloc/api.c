@@ -43,13 +43,15 @@
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives).
  *   3. Pin. If span->owner == this CPU and p is exactly a slot start of the cached
- *      word (one multiply, rotate and compare: gh_span_wordslot in mspan.h), set its
- *      cache bit (a set bit means double free), count it in the span's wfree and
- *      return. Anything else in a span this CPU owns (another word, a parked span,
+ *      word (one multiply, rotate and compare: gh_span_wordslot in mspan.h) and its
+ *      bit is clear in cache | rcur, set its cache bit, count it in the span's wfree
+ *      and return (a set bit: gh_free_busy tells a double free from a stale remote
+ *      hint). Anything else in a span this CPU owns (another word, a parked span,
  *      an interior pointer): gh_free_owned checks it fully and clears its allocBits
- *      bit (a clear bit means double free).
- *   4. Otherwise (free.c): owner elsewhere or none -> one atomic fetch_or into
- *      remoteFree (a bit already set means double free); if the span is FULL in
+ *      bit (a clear bit, or a pending remote free of it, means double free).
+ *   4. Otherwise (free.c): owner elsewhere or none -> check the slot is not free in
+ *      the owner's maps, one atomic fetch_or into remoteFree (a bit already set
+ *      means double free), the rcur hint for the owner; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). Large spans go straight back to mheap. Tiny
  *      objects decrement their block's live count and free the block at zero.
@@ -215,7 +217,7 @@ void *goheap_malloc(size_t size) {
     }
     uint64_t cache = s->cache;
     if (gh_likely(cache != 0)) {
-        s->cache = cache & (cache - 1);
+        GH_WSET(s->cache, cache & (cache - 1));
         void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->welemsize);
         goheap_sys_unpin(pin);
         return p;
@@ -278,17 +280,24 @@ void goheap_free(void *p) {
         /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
         unsigned cpu = goheap_sys_pin_fast(&pin);
         if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
-            /* One compare: a slot start inside the cached word (mspan.h). */
+            /* One compare: a slot start inside the cached word (mspan.h). The slow
+             * paths get i, not a: i determines a (gh_span_slot_addr; pinned, so the
+             * word holds), and no copy of a is kept alive. */
             uint64_t i = gh_span_wordslot(s, a);
             if (gh_unlikely(i >= s->wordn))
-                return gh_free_owned(a, s, pin); /* another word, parked, or bad: a tail call */
-            uint64_t cache = s->cache, nc = cache | (1ull << i);
-            if (gh_likely(nc != cache)) { /* else a double free */
-                s->cache = nc;
-                s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
-                goheap_sys_unpin(pin);
-                return;
-            }
+                return gh_free_owned(i, s, pin); /* another word, parked, or bad: a tail call */
+            /* Free already, or a remote free of it may be pending (rcur, in line 0
+             * with owner): the slow path tells a double free from a stale hint. */
+            uint64_t cache = s->cache;
+            uint64_t busy = cache | atomic_load_explicit(&s->rcur, memory_order_relaxed);
+            if (gh_unlikely((busy >> i) & 1))
+                return gh_free_busy(i, s, pin); /* a tail call */
+            /* (i & 63, though i < 64 here: clang then emits bt + bts instead of
+             * materialising the mask) */
+            GH_WSET(s->cache, cache | (1ull << (i & 63)));
+            s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
+            goheap_sys_unpin(pin);
+            return;
         }
         goheap_sys_unpin(pin);
     }

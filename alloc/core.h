@@ -52,8 +52,12 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
 void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
-/* Free of slot idx of a span this (pinned) CPU owns, outside its cached word; unpins. */
-void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin);
+/* Frees of a span this (pinned) CPU owns, the fast path's misses, given i =
+ * gh_span_wordslot(s, a) (gh_span_slot_addr recovers a); both unpin. gh_free_owned:
+ * outside the cached word (or not a slot start); gh_free_busy: a slot of the cached
+ * word that is free already or whose rcur bit is set (a double free, or a stale hint). */
+void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin);
+void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 /* Which call checks a pointer, for the panic's wording. */
 enum gh_who { GH_WHO_FREE = 0, GH_WHO_USABLE = 1, GH_WHO_REALLOC = 2 };
 /* The usable size of a, or a panic naming `who` when a is not a live object. */

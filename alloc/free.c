@@ -10,20 +10,22 @@ static struct mcache *cache_for(unsigned cpu) {
 /* The owning CPU (pinned) frees slot idx: no atomics, only it writes these bitmaps.
  * In the cached word the free lands in `cache` and is counted by wfree (struct mspan):
  * returns 1. Elsewhere it clears the allocBits bit and returns 0: the caller counts it.
- * A bit already free is a double free. */
+ * A bit already free, or a remote free of the slot pending in R(w), is a double free
+ * (the fast path sent us here for either, or for a stale rcur bit). */
 static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
+    uint64_t pending = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
     if (w == s->curword) {
-        if (s->cache & m)
+        if ((s->cache | pending) & m)
             gh_bad_free("double free", a, s);
-        s->cache |= m;
+        GH_WSET(s->cache, s->cache | m);
         s->wfree++;
         return 1;
     }
-    if (!(s->allocBits[w] & m))
+    if (!(s->allocBits[w] & m) || (pending & m))
         gh_bad_free("double free", a, s);
-    s->allocBits[w] &= ~m;
+    GH_WSET(s->allocBits[w], s->allocBits[w] & ~m);
     s->needzero = 1;
     s->nfreehint++; /* refill's measure of a parked span's room */
     return 0;
@@ -41,12 +43,20 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         if (free_local(s, idx, a))
             return;
     } else {
-        /* Remote: one atomic OR; its old value catches a second remote free. The
-         * seq_cst pair (this OR, then the cstate load) is half of the handshake in
-         * mcentral.h; the other half is file_span's store + re-read. */
+        /* Remote. First the owner's maps: a slot already free there was freed before
+         * (locally, or remotely and swept); in a correct program it stays allocated
+         * until this OR is swept. Then one atomic OR; its old value catches a second
+         * remote free not yet swept. Then the hint the owner's fast path tests
+         * (rcur). The seq_cst pair (the OR, then the cstate load) is half of the
+         * handshake in mcentral.h; the other half is file_span's store + re-read. */
+        uint32_t seq = 0;
+        int view = gh_span_slot_free(s, w, m, &seq);
+        if (view == GH_SLOT_FREE)
+            gh_bad_free("double free", a, s);
         uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
         if (old & m)
             gh_bad_free("double free", a, s);
+        gh_span_hint_remote(s, m, view, seq);
         /* s may be recycled by now (see spc above): a spurious wake is harmless,
          * gh_central_wake re-checks under the class lock. */
         if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
@@ -55,7 +65,14 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     c->nfree[spc]++;
 }
 
-GH_NOINLINE void gh_free_owned(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
+GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {
+    /* A slot start of the cached word (i < wordn): counted in wfree. */
+    free_local(s, s->curword * 64 + (unsigned)i, gh_span_slot_addr(s, i));
+    goheap_sys_unpin(pin);
+}
+
+GH_NOINLINE void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin) {
+    uintptr_t a = gh_span_slot_addr(s, i);
     if (a >= s->limit)
         gh_bad_free("invalid free of an interior pointer", a, s);
     int32_t idx = gh_span_objindex(s, a - s->base);

@@ -57,9 +57,7 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         gh_span_fold_cache(s);
         if (span_has_room(s))
             goto take;
-        /* 2. full: park it; it stays ours */
-        s->curword = GH_NO_WORD;
-        s->wordn = 0;
+        /* 2. full: park it (the fold left no word cached); it stays ours */
         s->nfreehint = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs
          * the next span: one direct[] update per span change, not two. Nothing reads

@@ -108,7 +108,7 @@ static inline void gh_mcache_set(struct mcache *c, unsigned spc, struct mspan *s
 static inline void *gh_span_take(struct mspan *s) {
     uint64_t cache = s->cache;
     unsigned bit = gh_ctz64(cache);
-    s->cache = cache & (cache - 1);
+    GH_WSET(s->cache, cache & (cache - 1));
     return (void *)(s->wordbase + (uintptr_t)bit * s->welemsize);
 }
 

@@ -7,9 +7,27 @@
 struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
 struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
 
+_Static_assert(offsetof(struct mspan, cache) == GH_CACHELINE, "line 0 of struct mspan overflows");
+
+/* Word w's free slots become allocatable: none may have a remote free pending. rcur
+ * is cleared, then R(w) read, then ORed in: a remote freer's hint that the clear
+ * erased came after its OR of R(w), so the read sees that OR (all seq_cst). The odd
+ * vseq store is seq_cst too: a remote freer that saw the old even count and another
+ * word (gh_span_hint_remote) ORed R(w) before this read. */
 static void load_word(struct mspan *s, unsigned w) {
-    s->curword = w;
-    s->cache = ~s->allocBits[w] & gh_span_valid(s, w);
+    uint64_t cache = ~s->allocBits[w] & gh_span_valid(s, w);
+    atomic_store_explicit(&s->vseq, atomic_load_explicit(&s->vseq, memory_order_relaxed) + 1,
+                          memory_order_seq_cst);
+    atomic_thread_fence(memory_order_release); /* (the seqlock's writer half) */
+    atomic_store_explicit(&s->rcur, 0, memory_order_seq_cst);
+    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst);
+    if (r & cache) /* freed remotely while already free here */
+        gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & cache)) * s->elemsize, s);
+    if (r)
+        atomic_fetch_or_explicit(&s->rcur, r, memory_order_seq_cst);
+    GH_WSET(s->curword, w);
+    GH_WSET(s->cache, cache);
+    gh_span_vseq_end(s);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     unsigned n = s->nelems - w * 64u;
     s->wordn = n > 64 ? 64 : n;
@@ -114,7 +132,11 @@ void gh_span_fold_cache(struct mspan *s) {
     unsigned w = s->curword;
     if (w == GH_NO_WORD)
         return;
-    s->allocBits[w] = ~s->cache | ~gh_span_valid(s, w);
+    uint64_t cache = s->cache;
+    gh_span_vseq_begin(s); /* remote freers now read allocBits[w], not cache */
+    GH_WSET(s->allocBits[w], ~cache | ~gh_span_valid(s, w));
+    GH_WSET(s->curword, GH_NO_WORD);
+    gh_span_vseq_end(s);
     uint64_t fr = s->wfree, m = gh_span_word_mallocs(s);
     if (fr)
         s->needzero = 1;
@@ -122,7 +144,7 @@ void gh_span_fold_cache(struct mspan *s) {
         *s->nfree_ctr += fr;
         *s->nmalloc_ctr += m;
     }
-    s->cache = 0;
+    GH_WSET(s->cache, 0);
     s->wordn = 0;
     s->wfree = 0;
     s->wload = 0;
@@ -135,11 +157,19 @@ int gh_span_next_word(struct mspan *s) {
             return 1;
         }
     }
-    s->cache = 0;
-    s->wordn = 0;
+    s->wordn = 0; /* (the caller folded: curword is GH_NO_WORD, cache 0) */
     s->wload = 0;
     s->wfree = 0;
     return 0;
+}
+
+int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
+    /* Bounded: an owner that keeps changing words (or a preempted hosted writer)
+     * gets "unknown", never a guess. */
+    int r = GH_SLOT_UNKNOWN;
+    for (int tries = 0; tries < 16 && r == GH_SLOT_UNKNOWN; tries++)
+        r = gh_span_slot_view(s, w, m, seq);
+    return r;
 }
 
 void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s) {
@@ -162,12 +192,19 @@ void gh_span_check(const struct mspan *s, const char *where) {
         bad = "cache holds slots past nelems";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
         bad = "limit does not match nelems";
+    /* The double-free rule (struct mspan): a violation is a free that slipped through
+     * (two racing frees), reported as what it is. */
+    uintptr_t both = gh_span_double_freed(s);
+    if (!bad && both)
+        gh_bad_free("double free", both, s);
     /* The free fast path's word test: slot starts map to their index, the byte after
      * a slot start (an interior pointer) and the end of the word to >= wordn. */
     for (uintptr_t i = 0; !bad && i < s->wordn; i++) {
         uintptr_t a = s->wordbase + i * s->welemsize;
         if (gh_span_wordslot(s, a) != i || gh_span_wordslot(s, a + 1) < s->wordn)
             bad = "word test maps a slot wrongly";
+        else if (gh_span_slot_addr(s, gh_span_wordslot(s, a + 1)) != a + 1)
+            bad = "gh_span_slot_addr does not invert the word test";
     }
     if (!bad && s->wordn && gh_span_wordslot(s, s->wordbase + s->wordn * s->welemsize) < s->wordn)
         bad = "word test accepts the end of the word";
@@ -176,6 +213,18 @@ void gh_span_check(const struct mspan *s, const char *where) {
                   where, (unsigned long)(uintptr_t)s, (unsigned long)s->base, (unsigned)(s->spc >> 1),
                   s->curword);
     (void)bad;
+}
+
+uintptr_t gh_span_double_freed(const struct mspan *s) {
+    for (unsigned w = 0; w < s->nwords; w++) {
+        uint64_t fr = w == __atomic_load_n(&s->curword, __ATOMIC_RELAXED)
+                          ? __atomic_load_n(&s->cache, __ATOMIC_RELAXED)
+                          : ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
+        uint64_t both = fr & atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        if (both)
+            return s->base + (uintptr_t)(w * 64 + gh_ctz64(both)) * s->elemsize;
+    }
+    return 0;
 }
 
 unsigned gh_span_sweep_remote(struct mspan *s) {
@@ -192,7 +241,7 @@ unsigned gh_span_sweep_remote(struct mspan *s) {
             unsigned i = w * 64 + gh_ctz64(notalloc);
             gh_bad_free("double free", s->base + (uintptr_t)i * s->elemsize, s);
         }
-        s->allocBits[w] &= ~r;
+        GH_WSET(s->allocBits[w], s->allocBits[w] & ~r);
         freed += gh_popcount64(r);
     }
     if (freed)
@@ -212,7 +261,7 @@ unsigned gh_span_count_live_any(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = s->allocBits[w];
         if (w == s->curword && atomic_load_explicit(&s->owner, memory_order_relaxed) != GH_NO_OWNER)
-            a = ~s->cache;
+            a = ~__atomic_load_n(&s->cache, __ATOMIC_RELAXED);
         a &= gh_span_valid(s, w);
         a &= ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
         n += gh_popcount64(a);

@@ -36,13 +36,29 @@ enum {
 #define GH_NO_OWNER 0x7fffffffu
 #define GH_OWNER_SLOW 0x80000000u
 
-/* A span. Invariants for a small span (spc >= 2) in use:
- *   objects live = popcount(allocBits & valid) - popcount(remoteFree), where for the
- *   word `curword` allocBits is stale and ~cache is the truth while cached;
+/* A span. Invariants for a small span (spc >= 2) in use. For word w let
+ *   free(w) = cache                         for w == curword (a word is cached),
+ *             ~allocBits[w] & valid(w)      otherwise,
+ *   R(w)    = remoteFree[w]                 (frees by other CPUs, not yet swept);
+ * then
+ *   R(w) & free(w) == 0    (the double-free rule: no slot is allocatable while a free
+ *                           of it is pending; a slot set in both is a double free)
+ *   objects live = sum over w of popcount(~free(w) & valid(w)) - popcount(R(w));
  *   bits at index >= nelems are 1 in allocBits (never free) and 0 in cache;
- *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize.
- * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) touches cache, curword,
+ *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize;
+ *   while a word is cached, after every completed remote free: R(curword) ⊆ rcur.
+ * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
+ * cache | rcur (fast path) or cache/allocBits | R(w) (slow path); a word enters cache
+ * (load_word) only after R(w) & free(w) is found empty, and with rcur = R(w); a remote
+ * freer first checks free(w) (gh_span_slot_free), then ORs R(w) (a bit already set is
+ * a double free), then sets rcur's bit if w may be the cached word; a sweep rejects a
+ * remote bit on a free slot.
+ * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) writes cache, curword,
  * wordbase, wfree and allocBits; otherwise only the holder of mcentral[spc].lock.
+ * Remote freers read cache, curword and allocBits: those writes are relaxed atomic
+ * stores (plain moves), and a change of the cached word (load_word, fold) makes the
+ * sequence count vseq odd around it. curword != GH_NO_WORD iff a word is cached (the
+ * fold resets it): spans in mcentral and parked spans have none.
  * Statistics of the cached word (the fast paths count nothing per malloc): since the
  * word was loaded, mallocs from it == wload - popcount(cache) + wfree and local frees
  * into it == wfree; folding the word adds both to the owner's counters, and readers
@@ -53,12 +69,13 @@ struct mspan {
      * owner's allocation state in line 1). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
     uintptr_t limit;        /* end of the last object slot (large: base + npages pages) */
-    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
     _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
     uint32_t npages;        /* pages in the span (efence: including the guard page) */
+    uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
+    _Atomic uint32_t vseq;  /* odd while the cached word changes (gh_span_slot_free) */
     uint16_t nelems;        /* object slots */
     uint8_t spc;            /* span class; 0/1 = large */
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
@@ -66,6 +83,11 @@ struct mspan {
     _Atomic uint8_t cstate; /* GH_CS_* */
     uint8_t bucket;         /* which fixalloc it came from */
     uint8_t efence;         /* large span holding one efence object (guard page last) */
+    /* Remote frees that may be pending in the cached word, by slot: a superset of
+     * R(curword) (see above). Read by the owner's free fast path with `owner` (this
+     * line), set by remote freers (atomic OR), reset by load_word. A stale bit only
+     * sends a local free of that slot to the slow path, which checks R exactly. */
+    _Atomic uint64_t rcur;
 
     /* ---- line 1: the owner's fast-path state: the only line of the span malloc
      * touches, and with line 0's owner the only one free touches ---- */
@@ -75,7 +97,6 @@ struct mspan {
     uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_wordslot) */
     uint64_t wfree;         /* frees into the cached word since it was loaded */
     uintptr_t wordn;        /* valid slots of the cached word (0 when no word) */
-    uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
     uint16_t wload;         /* popcount(cache) when the word was loaded */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
@@ -90,6 +111,7 @@ struct mspan {
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
+    uint64_t *nfree_ctr;   /* while cached: &owner's mcache->nfree[spc] */
     uint16_t nfreehint;  /* parked: slots freed into it since it was parked */
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
      * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinycount */
@@ -109,6 +131,21 @@ void gh_list_remove(struct gh_spanlist *l, struct mspan *s);
 /* curword of a span that is not its owner's current span: no word is cached, so the
  * free fast path never matches and local frees go straight to allocBits. */
 #define GH_NO_WORD 0xffffffffu
+
+/* Relaxed stores of the words remote freers read (struct mspan): plain moves. */
+#define GH_WSET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+/* A change of the cached word (struct mspan): vseq odd before, even after; readers
+ * retry on an odd or changed count. */
+static inline void gh_span_vseq_begin(struct mspan *s) {
+    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_relaxed);
+    atomic_store_explicit(&s->vseq, v + 1, memory_order_relaxed);
+    atomic_thread_fence(memory_order_release);
+}
+static inline void gh_span_vseq_end(struct mspan *s) {
+    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_relaxed);
+    atomic_store_explicit(&s->vseq, v + 1, memory_order_release);
+}
 
 /* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
@@ -158,6 +195,14 @@ static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
     return (x >> k) | (x << ((64 - k) & 63));
 }
 
+/* The inverse: the address a with gh_span_wordslot(s, a) == i, for any i (f is a
+ * bijection): rotl(i, k) * q == (a - wordbase) * winv * q == a - wordbase mod 2^64. */
+static inline uintptr_t gh_span_slot_addr(const struct mspan *s, uint64_t i) {
+    unsigned k = s->wshift;
+    uint64_t x = (i << k) | (i >> ((64 - k) & 63));
+    return s->wordbase + (uintptr_t)(x * (uint64_t)(s->welemsize >> k));
+}
+
 /* Set up a fresh small span over [base, base + npages pages) for span class spc.
  * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero);
@@ -167,19 +212,64 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
 /* Owner (or central lock holder): fold cache back into allocBits[curword], and the
  * word's statistics into the owner's counters (nmalloc_ctr/nfree_ctr). */
 void gh_span_fold_cache(struct mspan *s);
-/* Point cache at the first word with a free slot. Returns 0 when there is none. */
+/* Point cache at the first word with a free slot, after checking its free slots
+ * against remoteFree ("double free"). Returns 0 when there is none. Caller folded. */
 int gh_span_next_word(struct mspan *s);
 /* Take remoteFree into allocBits (exchange per word). Panics on a double free or a
- * free of a slot that was never allocated. Returns the number of objects freed. */
+ * free of a slot that was never allocated. Returns the number of objects freed.
+ * Caller folded. */
 unsigned gh_span_sweep_remote(struct mspan *s);
+/* A remote freer of slot (w, m), pinned, before its OR: is the slot free in the
+ * owner's maps (free(w) in struct mspan)? GH_SLOT_FREE (a double free: in a correct
+ * program the slot stays allocated until the OR is swept), GH_SLOT_ALLOC (w not the
+ * cached word), GH_SLOT_ALLOC_CACHED, or GH_SLOT_UNKNOWN (the owner kept changing
+ * words); *seq gets the sequence count the answer holds for. */
+enum { GH_SLOT_UNKNOWN = -1, GH_SLOT_ALLOC = 0, GH_SLOT_ALLOC_CACHED = 1, GH_SLOT_FREE = 2 };
+/* One try: GH_SLOT_UNKNOWN when the cached word changed meanwhile. The fast paths'
+ * changes of cache need no count: each is one store of a consistent word. vseq is
+ * loaded seq_cst for gh_span_hint_remote's argument. */
+static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
+    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
+    if (v & 1)
+        return GH_SLOT_UNKNOWN;
+    int cached = __atomic_load_n(&s->curword, __ATOMIC_RELAXED) == w;
+    uint64_t fr = cached ? __atomic_load_n(&s->cache, __ATOMIC_RELAXED)
+                         : ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED);
+    atomic_thread_fence(memory_order_acquire);
+    if (atomic_load_explicit(&s->vseq, memory_order_relaxed) != v)
+        return GH_SLOT_UNKNOWN;
+    *seq = v;
+    return (fr & m) ? GH_SLOT_FREE : cached ? GH_SLOT_ALLOC_CACHED : GH_SLOT_ALLOC;
+}
+int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq);
+static inline int gh_span_slot_free(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
+    int r = gh_span_slot_view(s, w, m, seq); /* (the first try inline) */
+    return gh_likely(r != GH_SLOT_UNKNOWN) ? r : gh_span_slot_free_retry(s, w, m, seq);
+}
+
+/* After the OR: set rcur's bit m unless the view before the OR said w was not cached
+ * and no word changed since (then a later load_word's read of R(w) sees the OR). The
+ * span may have been swept and recycled since the OR: only line 0 is touched, with
+ * atomics (mheap.c span_reset). */
+static inline void gh_span_hint_remote(struct mspan *s, uint64_t m, int view, uint32_t seq) {
+    if (view == GH_SLOT_ALLOC && atomic_load_explicit(&s->vseq, memory_order_seq_cst) == seq)
+        return;
+    atomic_fetch_or_explicit(&s->rcur, m, memory_order_seq_cst);
+}
 /* Live objects (requires the cache folded). */
 unsigned gh_span_count_live(const struct mspan *s);
 /* Live objects of a span that may be cached (reads ~cache for curword), for stats. */
 unsigned gh_span_count_live_any(const struct mspan *s);
 
 /* debug>=2: checks a small span's own invariants (bits past nelems allocated, the
- * cache a subset of the valid slots, live count in range); panics naming the span. */
+ * cache a subset of the valid slots, the word test, and R(w) & free(w) == 0, which
+ * panics with "double free" naming the slot); panics naming the span. Caller owns the
+ * span (or holds its class lock). */
 void gh_span_check(const struct mspan *s, const char *where);
+
+/* The double-free rule R(w) & free(w) == 0 (struct mspan): the address of the first
+ * slot that breaks it, or 0. Exact when the span's owner is quiescent. */
+uintptr_t gh_span_double_freed(const struct mspan *s);
 
 /* Panic messages that name the span (used by free and sweep). */
 _Noreturn void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s);

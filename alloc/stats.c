@@ -170,6 +170,9 @@ int goheap_validate(void) {
         }
         unsigned n = gh_span_count_live_any(s);
         live[s->spc] += n;
+        uintptr_t dbl = gh_span_double_freed(s);
+        VCHECK(dbl == 0, "double free: 0x%lx is free in span 0x%lx (class %u) with a remote free pending",
+               (unsigned long)dbl, (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1));
         uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
         if (own != GH_NO_OWNER) {
