@@ -60,4 +60,78 @@ static inline int core_dies_with(void (*fn)(void), const char *expect) {
     return ok;
 }
 
+/* Exact-message death tests. The child announces the panic line the next call must
+ * print (core_expect_bad_free, through a pipe: only the child knows the addresses);
+ * core_dies_exact checks that the child died of SIGABRT with exactly that line on
+ * stderr. The hosted platform prints the core's message with its "goheap: " prefix
+ * replaced by "goheap: fatal: " (hosted/platform.c). */
+static int core_expect_fd = -1;
+
+static inline void core_expect_bad_free(const char *reason, const void *p) {
+    char buf[512];
+    uintptr_t a = (uintptr_t)p;
+    struct mspan *s = gh_span_of(a);
+    int n = s && s != &gh_deadspan
+                ? snprintf(buf, sizeof buf, "goheap: fatal: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)\n",
+                           reason, (unsigned long)a, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+                           (unsigned)(s->spc >> 1), (unsigned)s->elemsize)
+                : snprintf(buf, sizeof buf, "goheap: fatal: %s: 0x%lx\n", reason, (unsigned long)a);
+    if (core_expect_fd < 0 || write(core_expect_fd, buf, (size_t)n) != n)
+        _exit(3);
+    close(core_expect_fd);
+    core_expect_fd = -1;
+}
+
+static inline size_t core_read_all(int fd, char *buf, size_t cap) {
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fd, buf + n, cap - 1 - n)) > 0)
+        n += (size_t)r;
+    buf[n] = 0;
+    return n;
+}
+
+static inline int core_dies_exact(void (*fn)(void)) {
+    int ep[2], errp[2];
+    if (pipe(ep) || pipe(errp))
+        return 0;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(ep[0]), close(errp[0]);
+        dup2(errp[1], 2);
+        close(errp[1]);
+        core_expect_fd = ep[1];
+        alarm(60);
+        fn();
+        _exit(0); /* still alive: the case failed */
+    }
+    close(ep[1]), close(errp[1]);
+    char want[600], err[16384];
+    core_read_all(ep[0], want, sizeof want);
+    core_read_all(errp[0], err, sizeof err);
+    close(ep[0]), close(errp[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int found = 0;
+    size_t wl = strlen(want);
+    for (const char *l = err; wl && *l;) { /* one whole line of stderr must be it */
+        const char *e = strchr(l, '\n');
+        size_t len = e ? (size_t)(e - l + 1) : strlen(l);
+        if (len == wl && memcmp(l, want, wl) == 0)
+            found = 1;
+        l += len;
+    }
+    int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && found;
+    if (!ok) { /* (masked: the KTAP parser must not count an expected panic) */
+        for (char *f; (f = strstr(err, "goheap: fatal"));)
+            memcpy(f, "goheap(fatal)", 13);
+        for (char *f; (f = strstr(want, "goheap: fatal"));)
+            memcpy(f, "goheap(fatal)", 13);
+        printf("    # child status 0x%x\n    # want: %s    # got: %s\n", st, wl ? want : "(nothing)\n",
+               err[0] ? err : "(nothing)\n");
+    }
+    return ok;
+}
+
 #endif
