@@ -88,15 +88,29 @@ void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
     gh_free_small(cache_for(cpu), cpu, s, (unsigned)((block - s->base) >> 4), block);
 }
 
+/* A tiny object: one bit per start byte in tinyfreed catches a second free while its
+ * block lives (the block's bytes are never handed out twice in one life), before the
+ * count is touched; after the block died (count 0) a free of its first byte follows
+ * the slot rules, and of another byte whose tinyfreed bit is set while the block's
+ * slot is free is a double free too. Not caught: a free after the block became a tiny
+ * block again (tinyfreed reset) or an ordinary 16 B object: reuse (docs/alloc.md). */
 static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t a) {
     unsigned b = (unsigned)((a - s->base) >> 4);
+    uint16_t bit = (uint16_t)(1u << ((a - s->base) & 15));
     if (atomic_load_explicit(&s->tinycount[b], memory_order_acquire) == 0) {
         /* An ordinary 16 B noscan object (or a block whose tiny objects all died). */
-        if ((a - s->base) & 15)
+        if ((a - s->base) & 15) {
+            uint32_t seq;
+            if ((atomic_load_explicit(&s->tinyfreed[b], memory_order_relaxed) & bit) &&
+                gh_span_slot_free(s, b >> 6, 1ull << (b & 63), &seq) == GH_SLOT_FREE)
+                gh_bad_free("double free of a tiny object", a, s);
             gh_bad_free("invalid free of an interior pointer", a, s);
+        }
         gh_free_small(c, cpu, s, b, a);
         return;
     }
+    if (atomic_fetch_or_explicit(&s->tinyfreed[b], bit, memory_order_relaxed) & bit)
+        gh_bad_free("double free of a tiny object", a, s);
     uint8_t left = atomic_fetch_sub_explicit(&s->tinycount[b], 1, memory_order_acq_rel) - 1;
     if (left == 0xff)
         gh_bad_free("double free of a tiny object", a, s);
@@ -104,9 +118,6 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << 4));
 }
 
-/* A large object goes to this CPU's large span cache when it fits (mcache.h), else
- * back to the page heap. The state CAS from INUSE catches a second free, also of a
- * span sitting in a cache (GH_SPAN_LCACHED). */
 static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);

@@ -172,6 +172,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> 4);
     c->tiny_allocs++;
     atomic_store_explicit(&s->tinyends[idx], (uint16_t)(1u << (size - 1)), memory_order_relaxed);
+    atomic_store_explicit(&s->tinyfreed[idx], 0, memory_order_relaxed); /* a new life */
     if (!c->tiny || size < c->tinyoffset) {
         /* The new block has more room left: it becomes the current one. */
         gh_mcache_tiny_retire(c, cpu);

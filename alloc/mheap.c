@@ -33,7 +33,7 @@ int gh_heap_init(size_t arena_bytes, int exact) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         size_t sz = sizeof(struct mspan) + (gh_span_rf_offset(words[b]) + words[b]) * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
-            sz += 3 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte + ends mask per block */
+            sz += 5 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte, ends and freed masks per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
         gh_heap.spanalloc[b].noclear = 1; /* span_reset clears recycled structs */
     }

@@ -107,6 +107,8 @@ struct mspan {
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
     _Atomic uint16_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i */
+    _Atomic uint16_t *tinyfreed;  /* tiny spans: bit i = the tiny object at byte i was
+                                   * freed (reset when the block becomes a tiny block) */
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
@@ -114,7 +116,8 @@ struct mspan {
     uint64_t *nfree_ctr;   /* while cached: &owner's mcache->nfree[spc] */
     uint16_t nfreehint;  /* parked: slots freed into it since it was parked */
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
-     * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinycount */
+     * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinyfreed,
+     * tinycount */
     uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
 };
 

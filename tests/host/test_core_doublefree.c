@@ -361,6 +361,57 @@ static void dbl_issue_repro(void) {
         goheap_free(repro_objs[i]);
 }
 
+/* Tiny objects (docs/alloc.md "Double frees", tiny): a and b fill one 16 B block,
+ * c starts the next one, which retires a and b's block with a count of 2. */
+static void *ta, *tb, *tc;
+static void tiny_setup(void) {
+    goheap_flush(); /* a fresh current block */
+    ta = goheap_malloc_flags(8, GOHEAP_NOSCAN);
+    tb = goheap_malloc_flags(8, GOHEAP_NOSCAN);
+    tc = goheap_malloc_flags(8, GOHEAP_NOSCAN);
+    if ((uintptr_t)tb != (uintptr_t)ta + 8 || ((uintptr_t)ta & 15))
+        _exit(8); /* not the layout the cases assume */
+}
+static void dbl_tiny_live_block(void) { /* b still live: the count alone would not see it */
+    tiny_setup();
+    goheap_free(ta);
+    core_expect_bad_free("double free of a tiny object", ta);
+    goheap_free(ta);
+}
+static void dbl_tiny_current_block(void) { /* the block is still some CPU's current one */
+    tiny_setup();
+    goheap_free(tc);
+    core_expect_bad_free("double free of a tiny object", tc);
+    goheap_free(tc);
+}
+static void dbl_tiny_remote_local(void) {
+    tiny_setup();
+    remote_free(tb, 0);
+    core_expect_bad_free("double free of a tiny object", tb);
+    goheap_free(tb);
+}
+static void dbl_tiny_dead_block_inner(void) { /* both freed: the block died (slot free) */
+    tiny_setup();
+    goheap_free(ta);
+    goheap_free(tb);
+    core_expect_bad_free("double free of a tiny object", tb);
+    goheap_free(tb);
+}
+static void dbl_tiny_dead_block_first(void) { /* the block's first byte: the slot rules */
+    tiny_setup();
+    goheap_free(ta);
+    goheap_free(tb);
+    core_expect_bad_free("double free", ta);
+    goheap_free(ta);
+}
+static void t_planted_tiny(void) {
+    KT_CHECK(core_dies_exact(dbl_tiny_live_block), "dbl_tiny_live_block");
+    KT_CHECK(core_dies_exact(dbl_tiny_current_block), "dbl_tiny_current_block");
+    KT_CHECK(core_dies_exact(dbl_tiny_remote_local), "dbl_tiny_remote_local");
+    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_inner), "dbl_tiny_dead_block_inner");
+    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_first), "dbl_tiny_dead_block_first");
+}
+
 #define DEATH(fn) KT_CHECK(core_dies_exact(fn), #fn)
 static void t_planted_local(void) {
     DEATH(dbl_local_local);
@@ -390,7 +441,7 @@ static void t_issue_repro(void) { DEATH(dbl_issue_repro); }
 int main(void) {
     if (goheap_init(0) != 0)
         return 1;
-    kt_begin("core-doublefree", 7);
+    kt_begin("core-doublefree", 8);
     CORE_RUN(t_model);
     CORE_RUN(t_planted_local);
     CORE_RUN(t_planted_local_remote);
@@ -398,5 +449,6 @@ int main(void) {
     CORE_RUN(t_planted_remote_remote);
     CORE_RUN(t_planted_central_and_elsewhere);
     CORE_RUN(t_issue_repro);
+    CORE_RUN(t_planted_tiny);
     return kt_end();
 }
