@@ -31,6 +31,37 @@ static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     return 0;
 }
 
+/* A remote free of slot (w, m) of s, given the owner's view of it before the OR
+ * (gh_span_slot_free). The count comes first: after the OR the span may be swept,
+ * freed and recycled. The OR's old value catches a second remote free not yet swept,
+ * then the hint the owner's fast path tests (rcur). The seq_cst pair (the OR, then
+ * the cstate load) is half of the handshake in mcentral.h; the other half is
+ * file_span's store + re-read. */
+static inline void free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m,
+                               uintptr_t a, unsigned spc, int view, uint32_t seq) {
+    if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
+        gh_bad_free("double free", a, s);
+    c->nfree[spc]++;
+    uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
+    if (old & m)
+        gh_bad_free("double free", a, s);
+    gh_span_hint_remote(s, m, view, seq);
+    /* s may be recycled by now: a spurious wake is harmless, gh_central_wake
+     * re-checks under the class lock. */
+    if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
+        gh_central_wake(cpu, s);
+}
+
+/* The remote path when the first look at the owner's view failed (it was changing
+ * words): retry, then the same. Out of line: the common path keeps no frame. */
+static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx,
+                                          uintptr_t a, unsigned spc) {
+    uint32_t seq = 0;
+    unsigned w = idx >> 6;
+    uint64_t m = 1ull << (idx & 63);
+    free_remote(c, cpu, s, w, m, a, spc, gh_span_slot_free_retry(s, w, m, &seq), seq);
+}
+
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
@@ -40,29 +71,17 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     unsigned spc = s->spc;
     uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
     if (own == cpu) {
-        if (free_local(s, idx, a))
-            return;
-    } else {
-        /* Remote. First the owner's maps: a slot already free there was freed before
-         * (locally, or remotely and swept); in a correct program it stays allocated
-         * until this OR is swept. Then one atomic OR; its old value catches a second
-         * remote free not yet swept. Then the hint the owner's fast path tests
-         * (rcur). The seq_cst pair (the OR, then the cstate load) is half of the
-         * handshake in mcentral.h; the other half is file_span's store + re-read. */
-        uint32_t seq = 0;
-        int view = gh_span_slot_free(s, w, m, &seq);
-        if (view == GH_SLOT_FREE)
-            gh_bad_free("double free", a, s);
-        uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
-        if (old & m)
-            gh_bad_free("double free", a, s);
-        gh_span_hint_remote(s, m, view, seq);
-        /* s may be recycled by now (see spc above): a spurious wake is harmless,
-         * gh_central_wake re-checks under the class lock. */
-        if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
-            gh_central_wake(cpu, s);
+        if (!free_local(s, idx, a))
+            c->nfree[spc]++;
+        return;
     }
-    c->nfree[spc]++;
+    /* Remote. First the owner's maps: in a correct program the slot stays allocated
+     * there until this free's OR is swept. */
+    uint32_t seq = 0;
+    int view = gh_span_slot_view(s, w, m, &seq);
+    if (gh_unlikely(view == GH_SLOT_UNKNOWN))
+        return free_remote_retry(c, cpu, s, idx, a, spc);
+    free_remote(c, cpu, s, w, m, a, spc, view, seq);
 }
 
 GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {

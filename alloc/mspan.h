@@ -244,6 +244,7 @@ static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t 
     *seq = v;
     return (fr & m) ? GH_SLOT_FREE : cached ? GH_SLOT_ALLOC_CACHED : GH_SLOT_ALLOC;
 }
+/* gh_span_slot_view until it answers (at most 16 tries). */
 int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq);
 static inline int gh_span_slot_free(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
     int r = gh_span_slot_view(s, w, m, seq); /* (the first try inline) */
