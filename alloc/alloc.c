@@ -101,7 +101,7 @@ static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc)
             }
             goheap_sys_unpin(pin);
         }
-        if (fence)
+        if (fence && gh_efence_room())
             return gh_efence_alloc(size, align, flags, pc);
     }
     if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE)

@@ -69,6 +69,11 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
 /* efence.c */
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc);
 void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc); /* unpinned */
+/* 0 when the live guarded objects are at their limit (said once): allocate unguarded. */
+int gh_efence_room(void);
+/* The first smashed canary byte of live guarded span s, or 0 (safe against a
+ * concurrent free). */
+uintptr_t gh_efence_check_span(const struct mspan *s);
 
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason);

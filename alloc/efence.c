@@ -1,10 +1,36 @@
-/* alloc/efence.c: the efence and guardrate knobs. Each such object gets its own
- * pages and ends at the end of its last page, followed by an unmapped guard page;
- * its pages are never reused (they stay allocated in the page tree, unbacked, after
- * free), so an overflow past the page or a use after free faults. The slack in front
- * of the object (and the < 16 B tail kept for alignment) is filled with a canary that
- * free checks. goheap_efence_describe names the object for a fault handler. */
+/* alloc/efence.c: the efence and guardrate knobs. Each guarded object gets pages of
+ * its own next to an unmapped guard page: after the object (efence=1: it ends at the
+ * last page's end at malloc's alignment; efence=2: byte-exact) or before it (efence=3:
+ * it starts at a page start, so p[-1] faults). Slack bytes carry a canary, checked at
+ * free, by goheap_validate and, with debug>=1, periodically. A freed object's pages
+ * are unmapped and held in a bounded quarantine (use after free faults) before their
+ * address space is reused. goheap_efence_describe names the object for a fault. */
 #include "core.h"
+
+/* Quarantine: freed guarded spans that stay unmapped (and named in the span map)
+ * before their pages go back to the page allocator. Up to 8191 objects of >= 16 KiB
+ * of address space each (>= 128 MiB, unbacked), and at most a quarter of the window:
+ * recent use after free is caught, and a program that allocates millions of guarded
+ * objects reuses address space. */
+#define EFENCE_QUARANTINE 8192
+/* Live guarded objects allowed at once. Each splits a mapping in two (its data, then
+ * the guard gap), and Linux allows vm.max_map_count = 65530 mappings by default:
+ * 30000 objects leave ~5500 for the program's own. Beyond, new objects are not
+ * guarded (said once) until some are freed. */
+#define EFENCE_MAX_LIVE 30000
+/* debug>=1: every 4096th guarded allocation checks every live object's canaries
+ * (a walk of the span map: amortised to a few loads per allocation). */
+#define EFENCE_CHECK_EVERY 4096
+
+static struct {
+    /* ---- protected by the heap lock ---- */
+    struct mspan *ring[EFENCE_QUARANTINE];
+    unsigned head, count;
+    uintptr_t bytes; /* address space the quarantined spans hold */
+} quarantine;
+static _Atomic unsigned efence_live;      /* guarded objects allocated, not freed */
+static _Atomic unsigned efence_checkers;  /* canary walks in progress (see check_span) */
+static _Atomic unsigned efence_allocs, efence_said_full;
 
 static uint8_t canary_byte(uintptr_t addr) { return (uint8_t)(0xa5 ^ (addr >> 3) ^ (addr >> 11)); }
 
@@ -20,19 +46,92 @@ static uintptr_t check_canary(uintptr_t lo, uintptr_t hi) {
     return 0;
 }
 
+/* The object's data pages: [lo, hi). Guard after (efence 1, 2): the last page is the
+ * guard; guard before (efence 3): the first. */
+static uintptr_t data_lo(const struct mspan *s) {
+    return s->efence == GH_EFENCE_GUARD_BELOW ? s->base + GOHEAP_PAGE_SIZE : s->base;
+}
+static uintptr_t data_hi(const struct mspan *s) {
+    return s->efence == GH_EFENCE_GUARD_BELOW
+               ? s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT)
+               : s->base + ((uintptr_t)(s->npages - 1) << GOHEAP_PAGE_SHIFT);
+}
+
+/* The canary covers up to EFENCE_CANARY bytes of slack on each side of the object:
+ * efence=1's < 16 B tail entirely, the bytes just below the object, and efence=3's
+ * tail after a short object. Writing and checking the whole slack (up to 8 KiB per
+ * object) cost 8x the rest of a guarded malloc+free; the rest of the slack is left as
+ * the page came (zero), unchecked. */
+#define EFENCE_CANARY 64
+static uintptr_t canary_lo(const struct mspan *s) {
+    uintptr_t lo = data_lo(s);
+    return s->obj - lo > EFENCE_CANARY ? s->obj - EFENCE_CANARY : lo;
+}
+static uintptr_t canary_hi(const struct mspan *s) {
+    uintptr_t end = s->obj + s->reqsize, hi = data_hi(s);
+    return hi - end > EFENCE_CANARY ? end + EFENCE_CANARY : hi;
+}
+
+static uintptr_t canaries_bad(const struct mspan *s) {
+    uintptr_t bad = check_canary(canary_lo(s), s->obj);
+    return bad ? bad : check_canary(s->obj + s->reqsize, canary_hi(s));
+}
+
+static _Noreturn void canary_panic(const struct mspan *s, uintptr_t bad, const char *when, uintptr_t pc) {
+    gh_panicf("goheap: efence: canary smashed at 0x%lx: object 0x%lx size %lu allocated at "
+              "pc 0x%lx, %s at pc 0x%lx", (unsigned long)bad, (unsigned long)s->obj,
+              (unsigned long)s->reqsize, (unsigned long)s->alloc_pc, when, (unsigned long)pc);
+}
+
+uintptr_t gh_efence_check_span(const struct mspan *s) {
+    /* A freer sets the state, then waits for walks in progress before unmapping; a
+     * walk announces itself, then reads the state (both seq_cst): either the freer
+     * waits for us, or we see the object freed and skip it. */
+    atomic_fetch_add(&efence_checkers, 1);
+    uintptr_t bad = 0;
+    if (atomic_load(&s->state) == GH_SPAN_INUSE)
+        bad = canaries_bad(s);
+    atomic_fetch_sub(&efence_checkers, 1);
+    return bad;
+}
+
+/* debug>=1: the periodic walk over every live guarded object. */
+static void check_all(uintptr_t pc) {
+    uintptr_t n = atomic_load_explicit(&gh_fast.npages, memory_order_acquire);
+    for (uintptr_t pg = 0; pg < n; pg++) {
+        struct mspan *s = gh_fast.spans[pg];
+        if (s == &gh_deadspan || !s->efence || ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT) != pg)
+            continue;
+        uintptr_t bad = gh_efence_check_span(s);
+        if (bad)
+            canary_panic(s, bad, "found by the periodic check", pc);
+    }
+}
+
+int gh_efence_room(void) {
+    if (atomic_load_explicit(&efence_live, memory_order_relaxed) < EFENCE_MAX_LIVE)
+        return 1;
+    if (!atomic_exchange(&efence_said_full, 1))
+        gh_logf("goheap: efence: %u guarded objects live, each splitting a mapping (Linux allows "
+                "vm.max_map_count, 65530 by default): new objects are not guarded until some "
+                "are freed", (unsigned)EFENCE_MAX_LIVE);
+    return 0;
+}
+
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
+    int below = gh_knobs.efence == 3 && align <= GOHEAP_PAGE_SIZE;
     if (align < 8) {
         /* efence=1 keeps malloc's alignment promise (16 B from 16 B, else 8), so up to
-         * 15 B of tail slack (canary-checked at free) may sit before the page end.
-         * efence=2 places the object exactly at the page end, aligned only to the
-         * largest power of two dividing its size (at most 16): every overflow faults. */
+         * 15 B of tail slack (canary-checked) may sit before the page end. efence=2
+         * places the object exactly at the page end (Electric Fence's EF_ALIGNMENT=1):
+         * every overflow faults, and results are not aligned (malloc(13) is 3 mod 16). */
         align = size >= 16 ? 16 : 8;
-        if (gh_knobs.efence >= 2)
-            align = size ? ((size_t)1 << gh_ctz64(size | 16)) : 1;
+        if (gh_knobs.efence == 2)
+            align = 1;
     }
     if (size > gh_heap.arena_bytes || align > gh_heap.arena_bytes)
         return 0;
-    uintptr_t need = size + align - 1;
+    uintptr_t need = below ? size : size + align - 1;
     uintptr_t datapages = (need + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
     if (datapages == 0)
         datapages = 1;
@@ -44,10 +143,10 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
         goheap_sys_unpin(pin);
         return 0;
     }
-    uintptr_t end = s->base + (datapages << GOHEAP_PAGE_SHIFT);
     gh_span_init_large(s, s->base, datapages + 1, size);
-    s->efence = 1;
-    s->obj = gh_align_down(end - size, align);
+    s->efence = below ? GH_EFENCE_GUARD_BELOW : GH_EFENCE_GUARD_ABOVE;
+    uintptr_t guard = below ? s->base : data_hi(s);
+    s->obj = below ? data_lo(s) : gh_align_down(data_hi(s) - size, align);
     s->alloc_pc = pc;
     gh_heap_publish(s);
     struct mcache *c = gh_mcache_get(cpu);
@@ -56,14 +155,46 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     c->large_alloc++;
     c->large_alloc_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
     goheap_sys_unpin(pin);
+    atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: unbacked from now on (unpinned, no lock: platform rule). */
     gh_assert_no_locks();
-    goheap_sys_unmap((void *)end, GOHEAP_PAGE_SIZE);
+    goheap_sys_unmap((void *)guard, GOHEAP_PAGE_SIZE);
     if (needzero || (flags & GOHEAP_ZERO))
         gh_memclr((void *)s->obj, size);
-    fill_canary(s->base, s->obj);
-    fill_canary(s->obj + size, end);
+    fill_canary(canary_lo(s), s->obj);
+    fill_canary(s->obj + size, canary_hi(s));
+    if (GOHEAP_DEBUG && atomic_fetch_add(&efence_allocs, 1) % EFENCE_CHECK_EVERY == EFENCE_CHECK_EVERY - 1)
+        check_all(pc);
     return (void *)s->obj;
+}
+
+/* Puts a freed, unmapped span into the quarantine; the oldest one, once it is full,
+ * goes back to the page allocator (its address space is reused). Unpinned. */
+static void quarantine_put(struct mspan *s) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    quarantine.ring[(quarantine.head + quarantine.count) % EFENCE_QUARANTINE] = s;
+    quarantine.count++;
+    quarantine.bytes += (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
+    for (;;) {
+        /* Bounded by count, and by a quarter of the window (a small arena= must not
+         * fill up with quarantined address space). */
+        struct mspan *old = 0;
+        if (quarantine.count > EFENCE_QUARANTINE - 1 ||
+            (quarantine.count > 1 && quarantine.bytes > gh_heap.arena_bytes / 4)) {
+            old = quarantine.ring[quarantine.head];
+            quarantine.head = (quarantine.head + 1) % EFENCE_QUARANTINE;
+            quarantine.count--;
+            quarantine.bytes -= (uintptr_t)old->npages << GOHEAP_PAGE_SHIFT;
+        }
+        gh_unlock(&gh_heap.lock, cpu);
+        if (!old)
+            break;
+        gh_heap_free_retired(cpu, old);
+        gh_lock(&gh_heap.lock, cpu);
+    }
+    goheap_sys_unpin(pin);
 }
 
 void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
@@ -72,15 +203,9 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
     uint8_t inuse = GH_SPAN_INUSE;
     if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_EFENCE_FREED))
         gh_bad_free("double free", a, s);
-    uintptr_t end = s->base + ((uintptr_t)(s->npages - 1) << GOHEAP_PAGE_SHIFT);
-    uintptr_t bad = check_canary(s->base, s->obj);
-    if (!bad)
-        bad = check_canary(s->obj + s->reqsize, end);
+    uintptr_t bad = canaries_bad(s); /* ours now: still mapped */
     if (bad)
-        gh_panicf("goheap: efence: canary smashed at 0x%lx: object 0x%lx size %lu allocated at "
-                  "pc 0x%lx, freed at pc 0x%lx",
-                  (unsigned long)bad, (unsigned long)s->obj, (unsigned long)s->reqsize,
-                  (unsigned long)s->alloc_pc, (unsigned long)pc);
+        canary_panic(s, bad, "freed", pc);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
@@ -88,16 +213,22 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
         c = &gh_emptycache;
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
-    gh_heap_retire_span_pages(cpu, s); /* state: EFENCE_FREED */
+    gh_heap_retire_span_pages(cpu, s); /* state: EFENCE_FREED, its bytes released */
     goheap_sys_unpin(pin);
+    atomic_fetch_sub_explicit(&efence_live, 1, memory_order_relaxed);
+    /* No canary walk may still be reading the object (gh_efence_check_span). */
+    while (atomic_load(&efence_checkers))
+        ;
     gh_assert_no_locks();
-    goheap_sys_unmap((void *)s->base, end - s->base);
+    goheap_sys_unmap((void *)data_lo(s), data_hi(s) - data_lo(s));
+    quarantine_put(s);
 }
 
 size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n) {
     struct mspan *s = gh_span_of(addr);
     if (!s || !s->efence) {
-        /* An underflow below an object lands in the previous span's guard page. */
+        /* An underflow below a guard-above object lands in the previous span's last
+         * page, which is not always a guard (a normal span, or nothing). */
         s = addr >= GOHEAP_PAGE_SIZE ? gh_span_of(addr + GOHEAP_PAGE_SIZE) : 0;
         if (!s || !s->efence || s->state == GH_SPAN_DEAD)
             return 0;
@@ -105,9 +236,9 @@ size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n) {
                       "allocated at pc 0x%lx", (unsigned long)addr, (unsigned long)s->obj,
                       (unsigned long)s->reqsize, (unsigned long)s->alloc_pc);
     }
-    uintptr_t end = s->base + ((uintptr_t)(s->npages - 1) << GOHEAP_PAGE_SHIFT);
     const char *what = atomic_load(&s->state) == GH_SPAN_EFENCE_FREED ? "use after free of"
-                       : addr >= end                                   ? "overflow past"
+                       : addr < data_lo(s)                             ? "underflow below"
+                       : addr >= data_hi(s)                            ? "overflow past"
                                                                        : "access to";
     return gh_fmt(buf, n, "goheap: efence: fault at 0x%lx: %s object 0x%lx size %lu allocated at "
                   "pc 0x%lx", (unsigned long)addr, what, (unsigned long)s->obj,

@@ -30,7 +30,7 @@ extern struct gh_knobs gh_knobs;
 /* The debug level as a constant-looking expression, for `if (GOHEAP_DEBUG)`. */
 #define GOHEAP_DEBUG (gh_knobs.debug)
 
-#define GH_EFENCE_MAX 2
+#define GH_EFENCE_MAX 3
 /* The most exclusive cache slots the hosted platform has (MAX_SLOTS - overflow). */
 #define GH_KNOB_NCPU_MAX 4088u
 /* Knobs only some platforms support: `features` of gh_knobs_parse has the bit set

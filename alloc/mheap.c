@@ -236,9 +236,28 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
     }
 }
 
+void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
+    /* Out of the efence quarantine: every page is unbacked (data unmapped at free, the
+     * guard at allocation), so the run goes back to the tree as scavenged, the way a
+     * scavenged run does (taken, then done), and stays counted in heap_released. */
+    uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    unmap_span(s);
+    gh_lock(&gh_heap.lock, cpu);
+    gh_heap.pages.npages_scavenging += npages;
+    gh_pagealloc_scavenge_done(&gh_heap.pages, base, npages);
+    gh_unlock(&gh_heap.lock, cpu);
+    atomic_fetch_sub_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    gh_lock(&gh_meta.lock, cpu);
+    gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+    gh_unlock(&gh_meta.lock, cpu);
+}
+
 void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s) {
-    /* Efence: the pages stay allocated in the tree (never reused) and unbacked; the
-     * span struct stays in the map as EFENCE_FREED so a second free is named. */
+    /* Efence: the pages stay allocated in the tree and unbacked while the span sits in
+     * the quarantine (gh_heap_free_retired then returns them); the span struct stays
+     * in the map as EFENCE_FREED so a second free or a late access is named. */
     uintptr_t bytes = (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
     atomic_store_explicit(&s->state, GH_SPAN_EFENCE_FREED, memory_order_release);
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);

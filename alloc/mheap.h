@@ -39,9 +39,9 @@ struct gh_heap {
     /* ---- atomic byte counters (page caches update them without the lock) ----
      *   heap_inuse + heap_free + heap_released == grown  (when no scavenge is running)
      *   heap_free: free pages still backed (including those in page caches);
-     *   heap_released: free pages unbacked, plus dead efence pages (never reused). */
+     *   heap_released: free pages unbacked, plus quarantined efence pages. */
     _Atomic uint64_t heap_inuse, heap_free, heap_released;
-    _Atomic uint64_t efence_dead;   /* bytes of freed efence objects and guards */
+    _Atomic uint64_t efence_dead;   /* bytes of quarantined efence spans (alloc/efence.c) */
     _Atomic uint64_t span_count;    /* spans in use */
 };
 extern struct gh_heap gh_heap;
@@ -61,7 +61,8 @@ void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold
  * a mcentral lock (ranks below the heap lock). */
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
-/* Efence: takes s out of the span map's use but keeps its pages allocated forever. */
+/* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
+ * and efence_dead) and s stays in the span map as EFENCE_FREED. */
 void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
 /* The large span cache (mcache.h). put: s (freed, state already GH_SPAN_LCACHED) goes
  * into c's cache if it fits (returns 1) or nowhere (0: the caller frees it). get: a
@@ -70,6 +71,11 @@ void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
 static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s);
 static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npages);
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
+
+/* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the
+ * page allocator as scavenged, the map entries and the struct are freed. Pinned, no
+ * heap lock held. */
+void gh_heap_free_retired(unsigned cpu, struct mspan *s);
 /* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
 

@@ -82,7 +82,8 @@ struct mspan {
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
     uint8_t bucket;         /* which fixalloc it came from */
-    uint8_t efence;         /* large span holding one efence object (guard page last) */
+    uint8_t efence;         /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
+                             * (guard page last) or _BELOW (guard page first), else 0 */
     /* Remote frees that may be pending in the cached word, by slot: a superset of
      * R(curword) (see above). Read by the owner's free fast path with `owner` (this
      * line), set by remote freers (atomic OR), reset by load_word. A stale bit only
@@ -209,6 +210,9 @@ static inline uintptr_t gh_span_slot_addr(const struct mspan *s, uint64_t i) {
 /* Set up a fresh small span over [base, base + npages pages) for span class spc.
  * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero);
+#define GH_EFENCE_GUARD_ABOVE 1 /* efence=1, 2, guardrate */
+#define GH_EFENCE_GUARD_BELOW 3 /* efence=3 */
+
 /* Large span: one object of reqsize bytes. */
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize);
 

@@ -162,6 +162,12 @@ int goheap_validate(void) {
             continue;
         }
         VCHECK(st == GH_SPAN_INUSE, "span 0x%lx in the map has state %u", (unsigned long)(uintptr_t)s, st);
+        if (s->efence) {
+            uintptr_t bad = gh_efence_check_span(s);
+            VCHECK(!bad, "efence: canary smashed at 0x%lx: object 0x%lx size %lu allocated at pc 0x%lx",
+                   (unsigned long)bad, (unsigned long)s->obj, (unsigned long)s->reqsize,
+                   (unsigned long)s->alloc_pc);
+        }
         inuse_pages += s->npages;
         if (s->spc < 2) {
             large_live++;

@@ -28,6 +28,7 @@ static const struct knob_case knob_cases[] = {
     {"allocfreetrace=1", 0, 0, "allocfreetrace", 1},
     {"efence=1", 0, 0, "efence", 1},
     {"efence=2", 0, 0, "efence", 2},
+    {"efence=3", 0, 0, "efence", 3},
     {"guardrate=1000", 0, 0, "guardrate", 1000},
     {"debug=3", 0, 0, "debug", 3},
     {"madvdontneed=0", 0, 0, "madvdontneed", 0},
@@ -60,7 +61,8 @@ static const struct knob_case knob_cases[] = {
     {"memlimit=99999999999999999999", 1, "too large", "memlimit", INT64_MAX},
     {"memlimit=99999999999T", 1, "too large", "memlimit", INT64_MAX},
     /* out of range: errors, not clamps */
-    {"efence=7", 1, "'efence=7': out of range (accepted: 0 to 2)", "efence", 0},
+    {"efence=7", 1, "'efence=7': out of range (accepted: 0 to 3)", "efence", 0},
+    {"efence=4", 1, "out of range", "efence", 0},
     {"debug=99", 1, "'debug=99': out of range (accepted: 0 to 3)", "debug", 0},
     {"arena=1M", 1, "'arena=1M': out of range (accepted: 4194304 to 281474976710656 bytes", "arena", 0},
     {"arena=512TiB", 1, "out of range", "arena", 0},

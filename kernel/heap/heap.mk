@@ -14,7 +14,7 @@ endif
 # ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
 # KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*, _KVM: appended under
 # ACCEL=kvm; SMP and MEM default to qemu.mk's KTEST_SMP / KTEST_MEM ($(SMP), $(MEM)).
-KHEAP_BOOTS := api stress oom scav efence efence2 knobs trace idle
+KHEAP_BOOTS := api stress oom scav efence efence2 efence3 knobs trace idle
 # The boots registered in `make test` (a boot that does not pass yet stays out).
 KHEAP_PASSING := $(KHEAP_BOOTS)
 KHB_api_APPEND    := test=heap_api
@@ -28,6 +28,7 @@ KHB_oom_MEM       := 64M
 KHB_scav_APPEND   := test=heap_scav
 KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_efence2_APPEND := test=heap_efence goheap=efence=2
+KHB_efence3_APPEND := test=heap_efence goheap=efence=3
 # ~21 s: the goal keeps the peak for two 10 s windows before idle CPUs may release.
 KHB_idle_APPEND   := test=heap_idle heap_idle=1
 # Nested KVM: each shootdown costs milliseconds, so the 1%-paced step releases

@@ -1,4 +1,5 @@
-/* tests/kernel/heap_efence.c: efence (goheap=efence=1 and =2): a one-byte overflow and
+/* tests/kernel/heap_efence.c: efence (goheap=efence=1, 2 and 3): a one-byte overflow (or
+ * underflow, efence=3) and
  * a use after free fault, and goheap's report names the object's address, size and
  * allocation site. */
 
@@ -67,8 +68,8 @@ static const size_t sizes_any[] = { 1, 13, 16, 100, 1008, 4095, 5001, 100001 };
 
 static void t_overflow_faults(struct ktest *t)
 {
-    if (!gh_knobs.efence)
-        KT_SKIP(t, "boot with goheap=efence=1");
+    if (!gh_knobs.efence || gh_knobs.efence == 3)
+        KT_SKIP(t, "boot with goheap=efence=1 or 2");
     for (unsigned i = 0; i < NSIZES; i++) {
         size_t sz = SIZE(i);
         uint8_t *p = efence_alloc_site(sz);
@@ -79,6 +80,26 @@ static void t_overflow_faults(struct ktest *t)
         KT_EXPECT_FAULT(t, poke, p + sz, &fi);                      /* one byte past */
         KT_EXPECT_EQ(t, fi.addr, (uintptr_t)(p + sz));
         check_report(t, fi.addr, p, sz, "overflow past");
+        goheap_free(p);
+    }
+}
+
+/* efence=3: each object starts at its page start after an unmapped guard page, so one
+ * byte below it faults at once. */
+static void t_underflow_faults(struct ktest *t)
+{
+    if (gh_knobs.efence != 3)
+        KT_SKIP(t, "boot with goheap=efence=3");
+    for (unsigned i = 0; i < sizeof sizes_any / sizeof sizes_any[0]; i++) {
+        size_t sz = sizes_any[i];
+        uint8_t *p = efence_alloc_site(sz);
+        KT_ASSERT(t, p != 0);
+        KT_EXPECT_EQ(t, (uintptr_t)p % ARCH_FRAME_SIZE, 0);         /* starts at a page start */
+        memset(p, 0x5a, sz);
+        struct fault_info fi;
+        KT_EXPECT_FAULT(t, poke, p - 1, &fi);                       /* one byte below */
+        KT_EXPECT_EQ(t, fi.addr, (uintptr_t)(p - 1));
+        check_report(t, fi.addr, p, sz, "underflow below");
         goheap_free(p);
     }
 }
@@ -97,7 +118,7 @@ static void t_use_after_free_faults(struct ktest *t)
         KT_EXPECT_FAULT(t, peek, p, &fi);
         KT_EXPECT_EQ(t, fi.addr, (uintptr_t)p);
         check_report(t, fi.addr, p, sz, "use after free of");
-        /* Address space is never reused: the next object lands elsewhere. */
+        /* Freed address space sits in the quarantine: the next object lands elsewhere. */
         void *q = efence_alloc_site(sz);
         KT_EXPECT(t, q != p);
         goheap_free(q);
@@ -107,6 +128,7 @@ static void t_use_after_free_faults(struct ktest *t)
 static void t_validate(struct ktest *t) { hu_validate(t); }
 
 static const struct ktest_case heap_efence_cases[] = {
-    KTEST_CASE(t_overflow_faults), KTEST_CASE(t_use_after_free_faults), KTEST_CASE(t_validate),
+    KTEST_CASE(t_overflow_faults), KTEST_CASE(t_underflow_faults),
+    KTEST_CASE(t_use_after_free_faults), KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_efence, "heap_efence", heap_efence_cases, hu_init, 0);
