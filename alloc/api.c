@@ -304,7 +304,79 @@ void goheap_free(void *p) {
     gh_free_slow(a); /* a tail call */
 }
 
-/* ---- realloc ---------------------------------------------------------------------------- */
+/* ---- realloc ----------------------------------------------------------------------------
+ * Rarely copies (docs/alloc.md, "realloc"):
+ *   - small, n <= usable and n > usable / 2: in place (one compare pair, no class
+ *     look-up); n <= usable / 2: moves down (staying would waste over half);
+ *   - large: shrinks in place, giving the tail back when it is at least 1/8 of the
+ *     span; grows in place when the pages after the span are free;
+ *   - a move allocates with a bounded growth margin (realloc_target), so a buffer
+ *     grown step by step copies O(log n) times: usable <= max(class(n), 1.25 n) small,
+ *     n's pages + 1/8 large. */
+
+/* What to allocate when an object must move to hold n bytes. */
+static GH_NOINLINE size_t realloc_target(size_t n) {
+    if (n <= GOHEAP_MAX_SMALL_SIZE) {
+        unsigned cl = gh_size_to_spc(n, GH_TAB_SCAN) >> 1;
+        size_t bound = n + n / 4;
+        /* the largest class within max(class(n), 1.25 n); plain malloc's table never
+         * hands out the 24 B class, which no n >= 17 can reach from class(n) = 32 */
+        while (cl + 1 < GOHEAP_NUM_SIZE_CLASSES && goheap_class_to_size[cl + 1] <= bound)
+            cl++;
+        return goheap_class_to_size[cl];
+    }
+    uintptr_t pages = (n >> GOHEAP_PAGE_SHIFT) + ((n & (GOHEAP_PAGE_SIZE - 1)) != 0);
+    uintptr_t want = (pages + pages / 8) << GOHEAP_PAGE_SHIFT;
+    return want > n ? want : n; /* (a huge n: the margin overflows; just n) */
+}
+
+/* A large, plain object at a resized to hold n bytes without moving: shrink (tail
+ * back when >= 1/8 of the span) or grow into the free pages after it (first with the
+ * growth margin, then exactly). Returns 1 when p stays. */
+static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size_t n, size_t old) {
+    if (n > gh_heap.arena_bytes)
+        return 0;
+    uintptr_t off = a - s->base;
+    uintptr_t need = (off + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
+    if (n <= old) {
+        if (n <= GOHEAP_MAX_SMALL_SIZE && n <= old / 2)
+            return 0; /* a small object now: move to its class */
+        if ((s->npages - need) * 8 < s->npages)
+            return 1; /* less than 1/8 to give back: keep it */
+    }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    if (!c)
+        c = &gh_emptycache;
+    int ok = 1;
+    if (need < s->npages) {
+        c->large_free_bytes += (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT;
+        gh_heap_trim_span(cpu, s, need);
+    } else {
+        uintptr_t have = s->npages;
+        ok = gh_heap_extend_span(cpu, s, need + need / 8 - have) || gh_heap_extend_span(cpu, s, need - have);
+        if (ok)
+            c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
+    }
+    goheap_sys_unpin(pin);
+    return ok;
+}
+
+/* The copy: a new object with the growth margin (exactly n if that fails), the old
+ * bytes, the old object freed. Out of line, so that the in-place checks above it
+ * run in a small frame. */
+static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t pc) {
+    size_t want = n > old && !gh_knobs.slowmode ? realloc_target(n) : n;
+    void *q = gh_alloc(want, 0, 0, pc);
+    if (!q && want != n)
+        q = gh_alloc(n, 0, 0, pc);
+    if (!q)
+        return 0; /* the old object is untouched */
+    gh_memcpy(q, p, old < n ? old : n);
+    gh_free_pc((uintptr_t)p, pc);
+    return q;
+}
 
 void *goheap_realloc(void *p, size_t n) {
     uintptr_t pc = (uintptr_t)__builtin_return_address(0);
@@ -315,24 +387,35 @@ void *goheap_realloc(void *p, size_t n) {
         return 0;
     }
     uintptr_t a = (uintptr_t)p;
-    size_t old = gh_usable_size(a, GH_WHO_REALLOC); /* validates p: a panic names realloc */
     struct mspan *s = gh_span_of(a);
-    if (n <= old && !s->efence && s->spc != GH_TINY_SPC) {
-        if (s->spc < 2) {
-            if (n > old / 2) /* large: keep the pages unless it shrinks by half */
+    size_t old;
+    /* The common case checked inline: an object start in a live small span (what
+     * gh_usable_size would accept, with the same result); anything else, every bad
+     * pointer included, through gh_usable_size_span's checks and messages. */
+    if (gh_likely(s && atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE &&
+                  !gh_knobs.slowmode)) {
+        if (s->spc >= 2 && s->spc != GH_TINY_SPC && a < s->limit && gh_span_objindex(s, a - s->base) >= 0) {
+            old = s->elemsize;
+            if (n <= old && n > old / 2)
                 return p;
-        } else if (n > GOHEAP_MAX_SMALL_SIZE ||
-                   (gh_size_to_spc(n, GH_TAB_SCAN) >> 1) == (unsigned)(s->spc >> 1) ||
-                   (gh_size_to_spc(n, GH_TAB_SCAN8) >> 1) == (unsigned)(s->spc >> 1)) {
-            return p; /* same class: in place */
+            goto move;
+        }
+        if (s->spc < 2 && !s->efence && a == s->obj) {
+            old = s->limit - a;
+            if (n <= old && old - n < old / 8) /* under 1/8 to give back: stays as is */
+                return p;
+            if (realloc_large_in_place(s, a, n, old))
+                return p;
+            goto move;
         }
     }
-    void *q = gh_alloc(n, 0, 0, pc);
-    if (!q)
-        return 0; /* the old object is untouched */
-    gh_memcpy(q, p, old < n ? old : n);
-    gh_free_pc(a, pc);
-    return q;
+    old = gh_usable_size_span(a, GH_WHO_REALLOC, &s); /* validates p: a panic names realloc */
+    if (!s->efence && s->spc != GH_TINY_SPC && !gh_knobs.slowmode) {
+        if (s->spc >= 2 ? n <= old && n > old / 2 : realloc_large_in_place(s, a, n, old))
+            return p;
+    }
+move:
+    return realloc_move(p, n, old, pc);
 }
 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {

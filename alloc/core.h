@@ -62,6 +62,8 @@ void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 enum gh_who { GH_WHO_FREE = 0, GH_WHO_USABLE = 1, GH_WHO_REALLOC = 2 };
 /* The usable size of a, or a panic naming `who` when a is not a live object. */
 size_t gh_usable_size(uintptr_t a, enum gh_who who);
+/* The same, also returning the span it found (realloc: one look-up). */
+size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);

@@ -227,7 +227,13 @@ void gh_free_pc(uintptr_t a, uintptr_t pc) {
 }
 
 size_t gh_usable_size(uintptr_t a, enum gh_who who) {
+    struct mspan *s;
+    return gh_usable_size_span(a, who, &s);
+}
+
+size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp) {
     struct mspan *s = checked_span(a, who);
+    *sp = s;
     if (s->spc < 2) {
         if (who != GH_WHO_USABLE && a != s->obj)
             gh_bad_free(bad_interior[who], a, s);

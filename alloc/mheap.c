@@ -224,6 +224,50 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
     release_span(cpu, s);
 }
 
+/* ---- resizing a large span in place (realloc) ------------------------------------------- */
+int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra) {
+    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT), scav = 0;
+    int err;
+    if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
+        return 0;
+    gh_lock(&gh_heap.lock, cpu);
+    uintptr_t before = gh_heap.pages.npages_scav;
+    uintptr_t got = gh_pagealloc_alloc_at(&gh_heap.pages, end, extra, &scav, &err);
+    if (!got && err == PAGEALLOC_NOMEM)
+        note_mapped_free(before - gh_heap.pages.npages_scav);
+    gh_unlock(&gh_heap.lock, cpu);
+    if (!got)
+        return 0;
+    struct mspan **m = gh_fast.spans + ((end - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
+    for (uintptr_t i = 0; i < extra; i++)
+        m[i] = s;
+    s->npages += (uint32_t)extra;
+    s->limit += extra << GOHEAP_PAGE_SHIFT;
+    uintptr_t bytes = extra << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
+    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
+    if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
+        gh_want_work(GH_WORK_LIMIT);
+    return 1;
+}
+
+void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {
+    uintptr_t tail = s->npages - keep, tbase = s->base + (keep << GOHEAP_PAGE_SHIFT);
+    /* The span stops covering the tail first, then the map stops naming it. */
+    s->npages = (uint32_t)keep;
+    s->limit = tbase;
+    struct mspan **m = gh_fast.spans + ((tbase - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
+    for (uintptr_t i = 0; i < tail; i++)
+        m[i] = &gh_deadspan;
+    gh_lock(&gh_heap.lock, cpu);
+    gh_pagealloc_free(&gh_heap.pages, tbase, tail);
+    gh_unlock(&gh_heap.lock, cpu);
+    count_idle(tail << GOHEAP_PAGE_SHIFT);
+    if (gh_unlikely(gh_knobs.scavenge_eager))
+        gh_want_work(GH_WORK_EAGER);
+}
+
 /* ---- the large span cache (mcache.h) ------------------------------------------------ */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
     for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES && c->lcache.pages; n++) {

@@ -64,6 +64,13 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s);
 /* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
  * and efence_dead) and s stays in the span map as EFENCE_FREED. */
 void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
+/* realloc of a large object in place. extend: takes the `extra` pages right after s
+ * if they are all free (mapping released ones), adds them to s and the span map;
+ * returns 1, or 0 with nothing changed. trim: gives s's pages from `keep` on (keep >= 1)
+ * back to the page heap. Both pinned, no lock held; the caller owns s (in use) and
+ * counts the bytes in its mcache. */
+int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra);
+void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). put: s (freed, state already GH_SPAN_LCACHED) goes
  * into c's cache if it fits (returns 1) or nowhere (0: the caller frees it). get: a
  * cached span of exactly npages, or NULL. drain: every cached span back to the page

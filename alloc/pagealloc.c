@@ -440,6 +440,33 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
     return addr_of(pa, page);
 }
 
+uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
+                                int *err) {
+    if (err)
+        *err = PAGEALLOC_NOSPACE;
+    if (npages == 0 || base % GOHEAP_PAGE_SIZE || base < pa->base || base >= pa->limit ||
+        npages > (pa->limit - base) >> GOHEAP_PAGE_SHIFT)
+        return 0;
+    uintptr_t page = page_of(pa, base);
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->sum[LEAF][c]) ||
+            !chunk_grown(pa, c) || gh_pallocbits_count(pa->chunks[c].alloc, i, n))
+            return 0;
+    }
+    uintptr_t mapped = map_scavenged(pa, page, npages);
+    if (mapped == PA_NONE) {
+        if (err)
+            *err = PAGEALLOC_NOMEM;
+        return 0;
+    }
+    alloc_range(pa, page, npages); /* the hint stays valid: only free pages became used */
+    if (scav)
+        *scav = mapped;
+    if (err)
+        *err = PAGEALLOC_OK;
+    return base;
+}
+
 void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     uintptr_t page = check_in_use(pa, base, npages, "free of pages not in use (addr, npages)");
     if (npages == 1) { /* free1: one bit, one chunk */

@@ -103,6 +103,13 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
  * and are now backed). Caller holds the heap lock. */
 uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err);
 
+/* Allocates exactly [base, base + npages * 8 KiB) if every page of it is grown and
+ * free (used to grow a large span in place), mapping the scavenged ones, like
+ * gh_pagealloc_alloc otherwise; 0 with *err = PAGEALLOC_NOSPACE when any page is not
+ * free, PAGEALLOC_NOMEM when a map failed. Caller holds the heap lock. */
+uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
+                                int *err);
+
 /* Frees [base, base + npages * 8 KiB), which must be in use (panics with the address
  * otherwise). The pages become free and backed (unscavenged). Caller holds the heap
  * lock. */

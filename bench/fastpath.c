@@ -10,11 +10,14 @@
  *        batch 256 objects allocated, then freed in a fixed shuffled order, per round
  *              of 256 pairs: the cost of a pair including refills and frees that
  *              land outside the current allocation cache (N is rounded to 256)
+ *        realloc one object grown from 16 B to SIZE in 16-byte steps (SIZE/16 - 1
+ *              realloc calls), then freed; repeated until N realloc calls (the pair
+ *              figure is then per realloc call; counted in realloc_loop)
  *        empty the same loop without the allocator calls (loop overhead baseline)
  *        tiny  (GOHEAP_DIRECT only) goheap_malloc_flags(SIZE, GOHEAP_NOSCAN): the tiny
  *              allocator for pointer-free objects under 16 B, which plain malloc never
  *              takes
- * Prints "size N mode ns_per_pair". Built twice: against plain malloc/free (the
+ * Prints "size N mode ns_per_pair" (per realloc call in mode realloc). Built twice: against plain malloc/free (the
  * allocator chosen by LD_PRELOAD) and, with -DGOHEAP_DIRECT, against
  * goheap_malloc/goheap_free from libgoheap.a.
  */
@@ -63,6 +66,26 @@ __attribute__((noinline)) void batch_loop(size_t size, long n)
 }
 
 #ifdef GOHEAP_DIRECT
+#define BENCH_REALLOC goheap_realloc
+#else
+#define BENCH_REALLOC realloc
+#endif
+/* Counted by callgrind's --toggle-collect=realloc_loop: n realloc calls. */
+__attribute__((noinline)) void realloc_loop(size_t size, long n)
+{
+    long done = 0;
+    while (done < n) {
+        char *p = BENCH_MALLOC(16);
+        for (size_t s = 32; s <= size && done < n; s += 16, done++) {
+            p = BENCH_REALLOC(p, s);
+            p[s - 1] = 1;
+        }
+        fastpath_sink = p;
+        BENCH_FREE(p);
+    }
+}
+
+#ifdef GOHEAP_DIRECT
 __attribute__((noinline)) void tiny_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++) {
@@ -106,13 +129,14 @@ int main(int argc, char **argv)
     int is_live = strcmp(mode, "live") == 0;
     int is_batch = strcmp(mode, "batch") == 0;
     int is_tiny = strcmp(mode, "tiny") == 0;
+    int is_realloc = strcmp(mode, "realloc") == 0;
 #ifndef GOHEAP_DIRECT
     if (is_tiny) {
         fprintf(stderr, "mode tiny needs the goheap-direct build\n");
         return 2;
     }
 #endif
-    if (!is_empty && !is_live && !is_batch && !is_tiny && strcmp(mode, "solo") != 0) {
+    if (!is_empty && !is_live && !is_batch && !is_tiny && !is_realloc && strcmp(mode, "solo") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -139,7 +163,8 @@ int main(int argc, char **argv)
         n = n / BATCH * BATCH;
     }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
-    void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop : pair_loop;
+    void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop
+                                 : is_realloc ? realloc_loop : pair_loop;
 #ifdef GOHEAP_DIRECT
     if (is_tiny)
         loop = tiny_loop;

@@ -33,8 +33,8 @@ def callgrind_count(exe, fn, args, env):
 
 
 def instr_per_pair(exe, size, mode, n, env):
-    fn = {"empty": "empty_loop", "batch": "batch_loop",
-          "tiny": "tiny_loop"}.get(mode, "pair_loop")
+    fn = {"empty": "empty_loop", "batch": "batch_loop", "tiny": "tiny_loop",
+          "realloc": "realloc_loop"}.get(mode, "pair_loop")
     a = callgrind_count(exe, fn, [size, n, mode], env)
     b = callgrind_count(exe, fn, [size, 2 * n, mode], env)
     return (b - a) / n

@@ -202,6 +202,66 @@ static void t_lcache_threads(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* realloc's policy: in place when it fits (small: unless over half would be wasted),
+ * large grown into free pages and shrunk with the tail back, and on a move a growth
+ * margin bounded by max(class(n), 1.25 n) small and n's pages + 1/8 large. */
+static size_t class_size_of(size_t n) {
+    return goheap_class_to_size[gh_size_to_spc(n, GH_TAB_SCAN) >> 1];
+}
+static void t_realloc_policy(void) {
+    /* 16 B -> 256 KiB in 16-byte steps: contents kept, the bound, few copies */
+    unsigned char *p = goheap_malloc(16);
+    memset(p, 0x5a, 16);
+    unsigned moves = 0, bad = 0;
+    size_t filled = 16;
+    for (size_t n = 32; n <= (256u << 10); n += 16) {
+        unsigned char *q = goheap_realloc(p, n);
+        KT_CHECK(q != 0, "");
+        moves += q != p;
+        size_t u = goheap_usable_size(q);
+        size_t pages = (n + 8191) / 8192;
+        size_t bound = n <= 32768 ? (class_size_of(n) > n + n / 4 ? class_size_of(n) : n + n / 4)
+                                  : (pages + pages / 8) * 8192;
+        if ((u < n || u > bound) && bad++ < 4)
+            KT_CHECK(0, "realloc to %zu: usable %zu, bound %zu", n, u, bound);
+        if (q[filled - 1] != 0x5a && bad++ < 4)
+            KT_CHECK(0, "contents lost at %zu", n);
+        memset(q + filled, 0x5a, n - filled);
+        filled = n;
+        p = q;
+    }
+    /* without the margin every one of the 66 classes above 16 B and every page step
+     * of the large range would copy; with it the copies grow logarithmically */
+    KT_CHECK(moves < 60, "%u moves", moves);
+    printf("    # 16 B -> 256 KiB in 16 B steps: %u moves\n", moves);
+    goheap_free(p);
+
+    /* small: in place while at most half is wasted */
+    char *s = goheap_malloc(100); /* class 112 */
+    KT_CHECK(goheap_realloc(s, 112) == s && goheap_realloc(s, 60) == s, "in place");
+    char *s2 = goheap_realloc(s, 50);
+    KT_CHECK(s2 != s && goheap_usable_size(s2) < 112, "moves down when over half is wasted");
+    goheap_free(s2);
+
+    /* large shrink in place: the tail goes back to the heap */
+    goheap_flush();
+    char *l = goheap_malloc(1 << 20);
+    memset(l, 7, 300000);
+    struct goheap_memstats b = core_stats();
+    char *l2 = goheap_realloc(l, 300000); /* 37 of 128 pages kept */
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(l2 == l && goheap_usable_size(l2) == 37 * 8192, "usable %zu", goheap_usable_size(l2));
+    KT_CHECK(b.heap_inuse - m.heap_inuse == (128 - 37) * 8192, "tail back: %lu",
+             (unsigned long)(b.heap_inuse - m.heap_inuse));
+    KT_CHECK(l2[299999] == 7 && goheap_validate() == 0, "");
+    /* large grow in place: the pages just given back are free again */
+    char *l3 = goheap_realloc(l2, 900000);
+    KT_CHECK(l3 == l2 && goheap_usable_size(l3) >= 900000 && l3[299999] == 7, "grown in place");
+    memset(l3, 8, 900000);
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_free(l3);
+}
+
 static void large_interior(void) {
     char *p = goheap_malloc(100000);
     goheap_free(p + 8192);
@@ -211,7 +271,7 @@ static void t_large_bad(void) {
 }
 
 int main(void) {
-    kt_begin("core-large", 10);
+    kt_begin("core-large", 11);
     CORE_RUN(t_large_sizes);
     CORE_RUN(t_large_zero);
     CORE_RUN(t_large_aligned);
@@ -222,5 +282,6 @@ int main(void) {
     CORE_RUN(t_lcache_bound);
     CORE_RUN(t_lcache_drains);
     CORE_RUN(t_lcache_threads);
+    CORE_RUN(t_realloc_policy);
     return kt_end();
 }
