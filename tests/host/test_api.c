@@ -37,8 +37,10 @@ static int is_class_size(size_t n) {
     return 0;
 }
 
-/* Checks the promises of one fresh malloc-like result of n bytes with alignment a. */
-static int check_fresh(void *p, size_t n, size_t a, const char *what) {
+/* Checks the promises of one fresh malloc-like result of n bytes with alignment a.
+ * grown: a realloc that grew, whose large result may keep realloc's growth margin
+ * (docs/alloc.md: at most n's pages + 1/8) instead of at most a page of slack. */
+static int check_result(void *p, size_t n, size_t a, const char *what, int grown) {
     if (!p) {
         KT_CHECK(p != NULL, "%s(%zu) returned NULL", what, n);
         return 0;
@@ -48,10 +50,14 @@ static int check_fresh(void *p, size_t n, size_t a, const char *what) {
     KT_CHECK(us >= n, "%s(%zu): usable_size %zu", what, n, us);
     if (n <= HC_MAX_SMALL && us <= HC_MAX_SMALL)
         KT_CHECK(is_class_size(us), "%s(%zu): usable_size %zu is no class size", what, n, us);
-    else
+    else if (!grown)
         KT_CHECK(us - n < 8192 + a, "%s(%zu): usable_size %zu wastes more than a page", what, n, us);
+    else
+        KT_CHECK(us <= ((n + 8191) / 8192 + (n + 8191) / 8192 / 8) * 8192,
+                 "%s(%zu): usable_size %zu beyond n's pages + 1/8", what, n, us);
     return 1;
 }
+static int check_fresh(void *p, size_t n, size_t a, const char *what) { return check_result(p, n, a, what, 0); }
 
 /* malloc of every size up to 4 KiB and around every class boundary: alignment (16 B
  * from 16 B up, since plain malloc cannot know an object is pointer-free), usable size,
@@ -190,7 +196,7 @@ static void realloc_edges(void) {
     for (unsigned c = 1; c < GOHEAP_NUM_SIZE_CLASSES + 3; c++) {
         size_t m = c < GOHEAP_NUM_SIZE_CLASSES ? hc_class_size[c] + 1 : (size_t)100000 << (c - 68);
         void *q = goheap_realloc(p, m);
-        if (!check_fresh(q, m, 16, "realloc grow"))
+        if (!check_result(q, m, 16, "realloc grow", 1))
             break;
         size_t bad = pat_check(q, cur, 9);
         KT_CHECK(bad == (size_t)-1, "realloc %zu -> %zu lost byte %zu", cur, m, bad);
