@@ -13,7 +13,7 @@ void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc) {
 }
 
 void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
-    unsigned spc;
+    unsigned spc = 0; /* set unless tiny; gcc cannot see that tiny guards every use */
     int tiny = (flags & GOHEAP_NOSCAN) && size < GOHEAP_TINY_SIZE && size > 0 && align <= 8;
     if (!tiny) {
         spc = gh_size_to_spc(size, gh_flags_tab(flags));

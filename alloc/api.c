@@ -74,6 +74,7 @@ uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
 #define GOHEAP_SYS_DEFAULT_ARENA (16ull << 30)
 #endif
 
+#ifdef GOHEAP_SYS_HAVE_MAP /* knobs come with goheap_init only */
 /* The platform-dependent knobs this platform supports (knobs.h). */
 static unsigned knob_features(void) {
     unsigned f = 0;
@@ -82,6 +83,7 @@ static unsigned knob_features(void) {
 #endif
     return f;
 }
+#endif
 
 static void build_tables(void) {
     for (unsigned t = 0; t < 4; t++) {
@@ -109,15 +111,10 @@ static void build_tables(void) {
     }
 }
 
-int goheap_init(const struct goheap_config *cfg) {
-    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
-        return 0;
-    gh_knobs_defaults(&gh_knobs);
-    int bad_knobs = cfg && cfg->knobs ? gh_knobs_parse(&gh_knobs, cfg->knobs, knob_features()) : 0;
-    /* The arena= knob is the user's word: it wins over the embedder's default. */
-    size_t arena = gh_knobs.arena                ? gh_knobs.arena
-                   : cfg && cfg->arena_bytes ? cfg->arena_bytes
-                                             : GOHEAP_SYS_DEFAULT_ARENA;
+/* The heap once the arena is chosen (both modes). region_lo/hi: region mode's heap
+ * pages (0, 0 in page-table mode). Logs why it failed, every time. */
+static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo,
+                     uintptr_t region_hi) {
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
     build_tables();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
@@ -132,11 +129,18 @@ int goheap_init(const struct goheap_config *cfg) {
     };
     goheap_sys_configure(&sys);
     gh_ncpu = goheap_sys_ncpu();
-    if (gh_heap_init(arena, gh_knobs.arena != 0) != 0)
+    if (gh_heap_init(arena, exact) != 0) { /* it logged why */
+        if (gh_region.on)
+            gh_logf("goheap: init_region: the arena covering the region does not fit");
         return GOHEAP_INIT_NOSPACE;
+    }
+    if (gh_region.on && gh_heap_region_setup(region_lo, region_hi) != 0) {
+        gh_logf("goheap: init: region: cannot set up the page allocator's metadata");
+        return GOHEAP_INIT_NOSPACE;
+    }
     struct mcache **caches = gh_persistentalloc(gh_ncpu * sizeof(void *), 64, 0);
     if (!caches) {
-        gh_logf("goheap: cannot map %lu bytes of per-CPU tables for %u CPUs",
+        gh_logf("goheap: init: cannot map %lu bytes of per-CPU tables for %u CPUs",
                 (unsigned long)(gh_ncpu * sizeof(void *)), gh_ncpu);
         return GOHEAP_INIT_NOSPACE;
     }
@@ -145,6 +149,115 @@ int goheap_init(const struct goheap_config *cfg) {
     gh_fast.caches = caches;
     __atomic_store_n(&gh_inited, 1, __ATOMIC_RELEASE);
     return bad_knobs ? GOHEAP_INIT_BADKNOBS : 0;
+}
+
+int goheap_init(const struct goheap_config *cfg) {
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        return 0;
+#ifndef GOHEAP_SYS_HAVE_MAP
+    (void)cfg;
+    gh_logf("goheap: init: this platform has no goheap_sys_reserve/map/unmap "
+            "(GOHEAP_SYS_HAVE_MAP is not defined): use goheap_init_region");
+    return GOHEAP_INIT_NOSPACE;
+#else
+    gh_knobs_defaults(&gh_knobs);
+    int bad_knobs = cfg && cfg->knobs ? gh_knobs_parse(&gh_knobs, cfg->knobs, knob_features()) : 0;
+    /* The arena= knob is the user's word: it wins over the embedder's default. */
+    size_t arena = gh_knobs.arena                ? gh_knobs.arena
+                   : cfg && cfg->arena_bytes ? cfg->arena_bytes
+                                             : GOHEAP_SYS_DEFAULT_ARENA;
+    return init_heap(arena, gh_knobs.arena != 0, bad_knobs, 0, 0);
+#endif
+}
+
+/* ---- Region mode --------------------------------------------------------------------
+ * The region [base, base + len) holds, in order: the metadata, reserved whole at init
+ * (region_meta_bytes), then the heap's pages up to the region's end. The page
+ * allocator works in 4 MiB-aligned chunks, so its arena is the smallest run of chunks
+ * covering the region; the parts outside the heap pages stay allocated forever. */
+
+/* Span structs set aside per heap page (8 KiB). A span struct is 96-320 bytes (by its
+ * bitmap size); 64 B per page is one struct per 3-5 pages, i.e. a heap made entirely of
+ * 24-40 KiB spans, or of 1-page spans for a third of it. Beyond that, allocations
+ * needing a new span return NULL like any out-of-memory (0.8% of the region). */
+#define GH_REGION_SPAN_BYTES_PER_PAGE 64u
+/* Frame-rounding slack for each separate metadata reservation (span map, page
+ * allocator, persistent chunks). */
+#define GH_REGION_RESERVATIONS 4u
+
+/* Metadata bytes for an arena of `arena` bytes (whole chunks) with ncpu CPUs. */
+static size_t region_meta_bytes(size_t arena, unsigned ncpu) {
+    size_t frame = GOHEAP_SYS_FRAME_SIZE, pages = arena >> GOHEAP_PAGE_SHIFT;
+    size_t spanmap = gh_align_up(pages * sizeof(void *), frame);
+    size_t pameta = gh_pagealloc_meta_bytes(arena);
+    /* persistentalloc: per-CPU tables, one 16 KiB run per fixalloc (span buckets and
+     * mcaches), the mcaches, the span budget; in 256 KiB chunks, each of which may
+     * lose up to a run at its end. */
+    size_t persist = ncpu * sizeof(void *) + (GH_NBUCKETS + 1) * GH_FIXALLOC_CHUNK +
+                     ncpu * gh_align_up(sizeof(struct mcache), GH_CACHELINE) +
+                     pages * GH_REGION_SPAN_BYTES_PER_PAGE;
+    size_t chunks = (persist + GH_PERSISTENT_CHUNK - GH_FIXALLOC_CHUNK - 1) /
+                    (GH_PERSISTENT_CHUNK - GH_FIXALLOC_CHUNK);
+    return spanmap + pameta + chunks * GH_PERSISTENT_CHUNK + GH_REGION_RESERVATIONS * frame;
+}
+
+/* The covering arena of [lo, hi): whole chunks. */
+static size_t cover_bytes(uintptr_t lo, uintptr_t hi) {
+    return gh_align_up(hi, PALLOC_CHUNK_BYTES) - gh_align_down(lo, PALLOC_CHUNK_BYTES);
+}
+
+size_t goheap_overhead(size_t len) {
+    if (len > SIZE_MAX / 2)
+        return SIZE_MAX;
+    /* Worst alignment: the region straddles one more chunk than its length needs;
+     * plus the page rounding at both ends. */
+    size_t arena = gh_align_up(len, PALLOC_CHUNK_BYTES) + PALLOC_CHUNK_BYTES;
+    return gh_align_up(region_meta_bytes(arena, goheap_sys_ncpu()) + GOHEAP_SYS_FRAME_SIZE,
+                       GOHEAP_PAGE_SIZE) + GOHEAP_PAGE_SIZE;
+}
+
+int goheap_init_region(void *base, size_t len, unsigned flags) {
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        gh_logf("goheap: init_region: the heap is already initialised; use goheap_add_region");
+        return GOHEAP_INIT_BADREGION;
+    }
+    uintptr_t lo = (uintptr_t)base, hi = lo + len;
+    if (!base || flags || hi < lo || len > SIZE_MAX / 2) {
+        gh_logf("goheap: init_region: bad region (base 0x%lx, len %lu, flags 0x%x): base non-NULL, "
+                "no wrap-around, flags 0",
+                (unsigned long)lo, (unsigned long)len, flags);
+        return GOHEAP_INIT_BADREGION;
+    }
+    gh_knobs_defaults(&gh_knobs);
+    size_t arena = cover_bytes(lo, hi);
+    uintptr_t meta_lo = gh_align_up(lo, GOHEAP_SYS_FRAME_SIZE);
+    size_t need = region_meta_bytes(arena, goheap_sys_ncpu());
+    uintptr_t heap_lo = gh_align_up(meta_lo + need, GOHEAP_PAGE_SIZE);
+    uintptr_t heap_hi = gh_align_down(hi, GOHEAP_PAGE_SIZE);
+    if (heap_lo < meta_lo || heap_lo >= heap_hi) {
+        gh_logf("goheap: init_region: a %lu-byte region is too small: its metadata takes %lu "
+                "bytes and the heap needs at least one 8 KiB page (goheap_overhead(%lu) = %lu)",
+                (unsigned long)len, (unsigned long)need, (unsigned long)len,
+                (unsigned long)goheap_overhead(len));
+        return GOHEAP_INIT_NOSPACE;
+    }
+    gh_region = (struct gh_region){.on = 1, .meta_lo = meta_lo, .meta_cur = meta_lo,
+                                   .meta_hi = heap_lo,
+                                   .arena = gh_align_down(lo, PALLOC_CHUNK_BYTES),
+                                   .arena_end = gh_align_down(lo, PALLOC_CHUNK_BYTES) + arena};
+    int r = init_heap(arena, 1, 0, heap_lo, heap_hi);
+    if (r != 0)
+        gh_region.on = 0;
+    return r;
+}
+
+int goheap_add_region(void *base, size_t len, unsigned flags) {
+    /* One region for now: a second needs a discontiguous arena (issue 12's growing
+     * reservation), which goheap_add_region will build on. */
+    gh_logf("goheap: add_region: not supported yet (region 0x%lx, %lu bytes, flags 0x%x): "
+            "give goheap_init_region the whole region",
+            (unsigned long)(uintptr_t)base, (unsigned long)len, flags);
+    return GOHEAP_INIT_BADREGION;
 }
 
 const char *goheap_knobs_error(void) { return gh_knobs_first_error(); }

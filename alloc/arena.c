@@ -6,6 +6,7 @@
 #include "arena.h"
 #include "knobs.h"
 #include "mheap.h"
+#include "sysmem.h"
 
 /* Reservation step: Go's heapArenaBytes on 64-bit. One reserve call (one mmap, which
  * merges with its neighbour) per 64 MiB of heap; a small heap asks for little. */
@@ -69,6 +70,20 @@ static int try_window(uintptr_t hint, uintptr_t window) {
 int gh_arena_init(size_t window, int exact) {
     window = gh_align_up(window, PALLOC_CHUNK_BYTES);
     gh_arena.asked = window;
+    if (gh_region.on) {
+        /* Region mode (sysmem.h): the window is the chunks covering the region, taken
+         * as they are (they may start at address 0); the span map comes out of the
+         * region's metadata area. */
+        void *map = gh_sys_reserve(gh_align_up(map_bytes(window), GOHEAP_SYS_FRAME_SIZE),
+                                   GOHEAP_SYS_FRAME_SIZE);
+        if (!map)
+            return -1;
+        gh_fast.base = gh_region.arena;
+        gh_fast.spans = map;
+        gh_arena.resv = gh_heap.arena_bytes = window;
+        gh_arena.map_resv = gh_align_up(map_bytes(window), GOHEAP_SYS_FRAME_SIZE);
+        return 0;
+    }
 #ifdef GOHEAP_SYS_HAVE_RESERVE_AT
     for (unsigned i = 0;; i++) {
         uintptr_t hint = (uintptr_t)goheap_sys_window_hint(i, window + map_bytes(window));
@@ -84,9 +99,9 @@ int gh_arena_init(size_t window, int exact) {
     /* The whole window at once (the kernel; or no hint was free): halve it until it
      * fits, unless the size was asked for explicitly. */
     for (uintptr_t w = window; w >= ARENA_MIN; w /= 2) {
-        void *base = goheap_sys_reserve(w, PALLOC_CHUNK_BYTES);
-        void *map = base ? goheap_sys_reserve(gh_align_up(map_bytes(w), GOHEAP_SYS_FRAME_SIZE),
-                                              GOHEAP_SYS_FRAME_SIZE)
+        void *base = gh_sys_reserve(w, PALLOC_CHUNK_BYTES);
+        void *map = base ? gh_sys_reserve(gh_align_up(map_bytes(w), GOHEAP_SYS_FRAME_SIZE),
+                                          GOHEAP_SYS_FRAME_SIZE)
                          : 0;
         if (base && map) {
             gh_fast.base = (uintptr_t)base;

@@ -13,6 +13,7 @@
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "sysmem.h"
 #include "work.h"
 
 extern unsigned gh_ncpu;

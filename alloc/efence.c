@@ -158,7 +158,7 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: unbacked from now on (unpinned, no lock: platform rule). */
     gh_assert_no_locks();
-    goheap_sys_unmap((void *)guard, GOHEAP_PAGE_SIZE);
+    gh_sys_unmap((void *)guard, GOHEAP_PAGE_SIZE);
     if (needzero || (flags & GOHEAP_ZERO))
         gh_memclr((void *)s->obj, size);
     fill_canary(canary_lo(s), s->obj);
@@ -220,7 +220,7 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
     while (atomic_load(&efence_checkers))
         ;
     gh_assert_no_locks();
-    goheap_sys_unmap((void *)data_lo(s), data_hi(s) - data_lo(s));
+    gh_sys_unmap((void *)data_lo(s), data_hi(s) - data_lo(s));
     quarantine_put(s);
 }
 

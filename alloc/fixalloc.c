@@ -1,13 +1,14 @@
 /* alloc/fixalloc.c: persistentalloc and fixalloc (see fixalloc.h). */
 #include "fixalloc.h"
+#include "sysmem.h"
 
 struct gh_meta gh_meta = {.lock = {.rank = GOHEAP_LC_META}};
 
 static void *sys_alloc(size_t bytes) {
-    void *p = goheap_sys_reserve(bytes, GOHEAP_SYS_FRAME_SIZE);
+    void *p = gh_sys_reserve(bytes, GOHEAP_SYS_FRAME_SIZE);
     if (!p)
         return 0;
-    if (goheap_sys_map(p, bytes) != 0)
+    if (gh_sys_map(p, bytes) != 0)
         return 0; /* the reservation is lost; reservations are never given back */
     __atomic_fetch_add(&gh_meta.mapped, bytes, __ATOMIC_RELAXED);
     return p;
@@ -85,7 +86,7 @@ void gh_fixalloc_free(struct gh_fixalloc *f, void *p) {
 }
 
 int gh_meta_map(void *addr, size_t bytes) {
-    if (goheap_sys_map(addr, bytes) != 0)
+    if (gh_sys_map(addr, bytes) != 0)
         return -1;
     __atomic_fetch_add(&gh_meta.mapped, bytes, __ATOMIC_RELAXED);
     __atomic_fetch_add(&gh_meta.other_sys, bytes, __ATOMIC_RELAXED);

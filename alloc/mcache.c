@@ -48,6 +48,14 @@ static int span_has_room(struct mspan *s) {
 
 void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
+#ifndef GOHEAP_SYS_HAVE_EACH_CPU
+    /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
+    uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
+    if (gh_unlikely(c->flush_seen != gen)) {
+        c->flush_seen = gen;
+        gh_mcache_release_all(c, cpu);
+    }
+#endif
     if (gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0))
         gh_want_work(GH_WORK_BG);
     struct mspan *s = c->alloc[spc];

@@ -69,6 +69,7 @@ struct mcache {
     struct pagecache pcache;
     struct gh_lcache lcache; /* free large spans (GH_SPAN_LCACHED) */
     unsigned cpu;
+    uint32_t flush_seen;  /* no each_cpu: the gh_flush_gen this cache last flushed at */
     uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
 };
@@ -138,5 +139,11 @@ static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npage
     atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
     return s;
 }
+
+#ifndef GOHEAP_SYS_HAVE_EACH_CPU
+/* Bumped by gh_flush_all_cpus when the platform has no each_cpu: every CPU flushes its
+ * own cache at its next refill. */
+extern _Atomic uint32_t gh_flush_gen;
+#endif
 
 #endif /* GOHEAP_MCACHE_H */

@@ -3,6 +3,7 @@
 #include "mheap.h"
 #include "arena.h"
 #include "knobs.h"
+#include "sysmem.h"
 #include "work.h"
 #include "mcache.h"
 
@@ -27,8 +28,11 @@ int gh_heap_init(size_t arena_bytes, int exact) {
     }
     /* debug>=3: the page allocator checks itself on every allocation. */
     gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
-    /* Released pages read zero when mapped again unless released lazily. */
-    gh_heap.pages.release_zero = gh_knobs.madvdontneed;
+    /* Page-table mode: grown pages read zero once mapped, released ones too unless
+     * released lazily. Region mode: the region holds whatever it held, and release
+     * only marks pages, so no page is known to be zero. */
+    gh_heap.pages.fresh_zero = !gh_region.on;
+    gh_heap.pages.release_zero = !gh_region.on && gh_knobs.madvdontneed;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         size_t sz = sizeof(struct mspan) + (gh_span_rf_offset(words[b]) + words[b]) * sizeof(uint64_t);
@@ -43,10 +47,34 @@ int gh_heap_init(size_t arena_bytes, int exact) {
 
 /* Adds at least npages to the heap, in whole 4 MiB chunks. Caller holds the lock. */
 static int heap_grow(uintptr_t npages) {
+    if (gh_region.on && gh_heap.grown)
+        return -1; /* region mode grows everything at init (gh_heap_region_setup) */
     uintptr_t ask = gh_align_up(npages << GOHEAP_PAGE_SHIFT, PALLOC_CHUNK_BYTES);
     if (ask < npages || (ask >> GOHEAP_PAGE_SHIFT) < npages)
         return -1;
     return gh_arena_grow(ask);
+}
+
+int gh_heap_region_setup(uintptr_t lo, uintptr_t hi) {
+    struct pagealloc *pa = &gh_heap.pages;
+    uintptr_t base = gh_fast.base, end = base + gh_heap.arena_bytes, sc;
+    uintptr_t n1 = (lo - base) >> GOHEAP_PAGE_SHIFT, n2 = (hi - lo) >> GOHEAP_PAGE_SHIFT;
+    uintptr_t n3 = (end - hi) >> GOHEAP_PAGE_SHIFT;
+    if (heap_grow(gh_heap.arena_bytes >> GOHEAP_PAGE_SHIFT) != 0)
+        return -1;
+    /* First fit over an empty heap: each allocation lands at the lowest free page, so
+     * the hole below lo, then (briefly) [lo, hi), then the hole above hi. */
+    if ((n1 && gh_pagealloc_alloc(pa, n1, &sc, 0) != base) ||
+        gh_pagealloc_alloc(pa, n2, &sc, 0) != lo ||
+        (n3 && gh_pagealloc_alloc(pa, n3, &sc, 0) != hi))
+        gh_panicf("goheap: region: cannot lay out [0x%lx, 0x%lx) in [0x%lx, 0x%lx)",
+                  (unsigned long)lo, (unsigned long)hi, (unsigned long)base, (unsigned long)end);
+    gh_pagealloc_free(pa, lo, n2); /* free and backed (it always is), dirty */
+    gh_heap.grown -= (n1 + n3) << GOHEAP_PAGE_SHIFT;
+    gh_heap.holes = (n1 + n3) << GOHEAP_PAGE_SHIFT;
+    atomic_store(&gh_heap.heap_released, 0);
+    atomic_store(&gh_heap.heap_free, n2 << GOHEAP_PAGE_SHIFT);
+    return 0;
 }
 
 static unsigned bucket_of(unsigned spc) {

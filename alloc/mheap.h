@@ -29,6 +29,10 @@ struct gh_heap {
     /* ---- protected by lock ---- */
     struct pagealloc pages;
     uintptr_t grown;       /* bytes of the arena handed to pagealloc */
+    /* Region mode: bytes of the grown chunks outside the heap (the metadata at the
+     * region's start, the chunks' parts outside the region): allocated forever in
+     * the page allocator and not counted in grown. */
+    uintptr_t holes;
     uintptr_t arena_bytes; /* the window: heap addresses [base, base + arena_bytes),
                             * reserved as the heap grows (alloc/arena.h) */
 
@@ -49,6 +53,11 @@ extern struct gh_heap gh_heap;
 /* Reserves the address space (arena.c; exact: arena_bytes was asked for explicitly,
  * do not shrink it) and sets up the page allocator. 0, or -1 after logging why. */
 int gh_heap_init(size_t arena_bytes, int exact);
+
+/* Region mode, at init after gh_heap_init: grows the whole arena and keeps every
+ * page outside [lo, hi) (page-aligned, inside it) allocated forever, so the heap is
+ * exactly [lo, hi); those pages are dirty. 0, or -1 when growing failed. */
+int gh_heap_region_setup(uintptr_t lo, uintptr_t hi);
 
 /* Allocates a span struct and npages pages for span class spc (0/1 = large), from the
  * CPU's page cache when small. Pinned (c is this CPU's cache, may be NULL). The span

@@ -5,6 +5,7 @@
 
 #include "pallocbits.h"
 #include "platform.h"
+#include "sysmem.h"
 #include "util.h"
 
 #define PA_NONE (~(uintptr_t)0)
@@ -63,7 +64,7 @@ static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
         uintptr_t g = f;
         while (g <= last && !meta_frame_mapped(pa, g))
             g++;
-        if (goheap_sys_map((void *)(pa->meta_base + f * FRAME), (g - f) * FRAME) != 0)
+        if (gh_sys_map((void *)(pa->meta_base + f * FRAME), (g - f) * FRAME) != 0)
             return -1;
         pa->meta_mapped += (g - f) * FRAME;
         for (; f < g; f++)
@@ -74,14 +75,10 @@ static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
 
 static inline uintptr_t round_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
-int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
-    *pa = (struct pagealloc){0};
-    if (base % PALLOC_CHUNK_BYTES || bytes % PALLOC_CHUNK_BYTES || bytes == 0 ||
-        base + bytes < base)
-        return -1;
-    uintptr_t nchunks = bytes / PALLOC_CHUNK_BYTES;
-    uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT;
-    uintptr_t off[PALLOC_LEVELS + 2], other = 0;
+/* The metadata layout for nchunks: offsets of the levels, the chunk bitmaps and the
+ * index after the frame bitmap (off[]), the frame bitmap's size (*bm) and the total. */
+static uintptr_t meta_layout(uintptr_t nchunks, uintptr_t off[PALLOC_LEVELS + 2], uintptr_t *bm) {
+    uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT, other = 0;
     for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
         off[l] = other;
         other += round_up((root << (PALLOC_LEVEL_BITS * l)) * sizeof(pallocsum_t), FRAME);
@@ -94,15 +91,31 @@ int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
     uintptr_t bm_frames = 1;
     while (bm_frames * FRAME * 8 < other / FRAME + bm_frames)
         bm_frames++;
-    uintptr_t bm = bm_frames * FRAME, total = bm + other;
-    void *meta = goheap_sys_reserve(total, FRAME);
+    *bm = bm_frames * FRAME;
+    return *bm + other;
+}
+
+size_t gh_pagealloc_meta_bytes(size_t bytes) {
+    uintptr_t off[PALLOC_LEVELS + 2], bm;
+    return meta_layout(gh_align_up(bytes, PALLOC_CHUNK_BYTES) / PALLOC_CHUNK_BYTES, off, &bm);
+}
+
+int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
+    *pa = (struct pagealloc){0};
+    if (base % PALLOC_CHUNK_BYTES || bytes % PALLOC_CHUNK_BYTES || bytes == 0 ||
+        base + bytes < base)
+        return -1;
+    uintptr_t nchunks = bytes / PALLOC_CHUNK_BYTES;
+    uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT;
+    uintptr_t off[PALLOC_LEVELS + 2], bm, total = meta_layout(nchunks, off, &bm);
+    void *meta = gh_sys_reserve(total, FRAME);
     if (!meta)
         return -1;
     pa->meta_base = (uintptr_t)meta;
     pa->meta_reserved = total;
     /* Map the bitmap and the root level by hand (meta_ensure needs the bitmap). */
     uintptr_t fixed = bm + round_up(root * sizeof(pallocsum_t), FRAME);
-    if (goheap_sys_map(meta, fixed) != 0)
+    if (gh_sys_map(meta, fixed) != 0)
         return -1;
     pa->meta_mapped = fixed;
     pa->meta_mapped_bits = (uint64_t *)meta;
@@ -310,7 +323,7 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
                 continue;
             }
             if (run_len) {
-                if (goheap_sys_map((void *)addr_of(pa, run), run_len << GOHEAP_PAGE_SHIFT) != 0)
+                if (gh_sys_map((void *)addr_of(pa, run), run_len << GOHEAP_PAGE_SHIFT) != 0)
                     return PA_NONE;
                 mark_backed(pa, run, run_len);
                 total += run_len;
@@ -592,7 +605,7 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
         uint64_t x = s >> lo;
         unsigned len = x == ~0ull ? 64 : (unsigned)__builtin_ctzll(~x);
         uintptr_t a = c->base + ((uintptr_t)lo << GOHEAP_PAGE_SHIFT);
-        if (goheap_sys_map((void *)a, (uintptr_t)len << GOHEAP_PAGE_SHIFT) != 0) {
+        if (gh_sys_map((void *)a, (uintptr_t)len << GOHEAP_PAGE_SHIFT) != 0) {
             if (err)
                 *err = PAGEALLOC_NOMEM;
             return 0;

@@ -86,6 +86,9 @@ struct pagealloc {
  * rounded to frames). Nothing is grown yet. Returns 0, or -1 if reserve/map fails.
  * Called once, before the heap lock is shared. */
 int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes);
+/* Bytes of metadata gh_pagealloc_init reserves for an arena of `bytes` (rounded up
+ * to whole chunks): what region mode must set aside for it. */
+size_t gh_pagealloc_meta_bytes(size_t bytes);
 
 /* Adds [base, base + npages * 8 KiB) to the heap: both chunk-aligned, inside the
  * arena, never grown before. The pages become free and scavenged (unbacked). Maps

@@ -6,12 +6,35 @@
  * both our targets); the allocator's own *page* is 8 KiB (two frames). This header
  * only speaks in bytes and frames.
  *
- * The platform supplies <goheap_platform_impl.h>, which must define:
+ * Two modes (docs/PORTING.md):
+ *   - page-table mode, goheap_init(): the core reserves address space and maps and
+ *     unmaps it through reserve/map/unmap below. The platform defines
+ *     GOHEAP_SYS_HAVE_MAP and provides those three.
+ *   - region mode, goheap_init_region(base, len, flags): the heap, metadata included,
+ *     lives in memory the porter already mapped. reserve/map/unmap are not used (a
+ *     platform without GOHEAP_SYS_HAVE_MAP need not define them); released pages are
+ *     only marked dirty and zeroed when reused for zeroed memory.
+ * Optional hooks, each announced by a macro (absent: the default says what is lost):
+ *   GOHEAP_SYS_HAVE_NCPU      goheap_sys_ncpu     (absent: one CPU slot)
+ *   GOHEAP_SYS_HAVE_EACH_CPU  goheap_sys_each_cpu (absent: other CPUs' caches are
+ *                             flushed at their own next refill, and the memory limit
+ *                             and the last resort see only the caller's cache)
+ *   GOHEAP_SYS_HAVE_CLOCK     goheap_sys_nanotime (absent, or a clock that returns 0:
+ *                             background release is not paced to 1% of a CPU; each
+ *                             goheap_background_work call releases at most one 64 KiB
+ *                             step, and the retained-heap goal has no 10 s peak window)
+ *   GOHEAP_SYS_HAVE_POLL      goheap_sys_poll     (absent: nothing deferred to poll)
+ *
+ * The platform supplies <goheap_platform_impl.h> (the amalgamated build/goheap.c
+ * includes "goheap_config.h" instead), which must define:
  *   - GOHEAP_SYS_FRAME_SIZE      hardware page size in bytes (a power of two <= 8192)
  *   - goheap_lock_t              a spinlock type, zero-initialisable
  *   - goheap_pin_t               whatever pin must hand to unpin (e.g. saved IRQ flags)
- *   - the static inline functions marked "inline" below (lock, pin, unpin, poll), so
- *     the fast path pays no function call for them.
+ *   - the static inline functions marked "inline" below (lock, unlock, pin, unpin,
+ *     and poll if it has one), so the fast path pays no function call for them.
+ * and the out-of-line goheap_sys_log and goheap_sys_panic. That is the minimum: four
+ * functions that do something (lock, unlock, log, panic) on one CPU where pin may
+ * return 0 and unpin do nothing; six on SMP, where pin and unpin do real work.
  * It may define GOHEAP_SYS_DEFAULT_ARENA, the arena size used when goheap_config
  * and the arena= knob give none (core default: 16 GiB), and
  * GOHEAP_SYS_HAVE_NCPU_KNOB when its goheap_sys_ncpu honours the ncpu= knob (the
@@ -52,6 +75,7 @@
  *   every CPU in one batch and frees the frames. Because a shootdown waits for other
  *   CPUs, the caller must NOT be pinned and must hold NO goheap lock.
  */
+#ifdef GOHEAP_SYS_HAVE_MAP
 void *goheap_sys_reserve(size_t bytes, size_t align);
 
 /* Optional, when GOHEAP_SYS_HAVE_RESERVE_AT is defined (hosted/): reservation in
@@ -72,6 +96,7 @@ void *goheap_sys_window_hint(unsigned i, size_t bytes);
 #endif
 int goheap_sys_map(void *addr, size_t bytes);
 void goheap_sys_unmap(void *addr, size_t bytes);
+#endif
 
 /* ---- CPUs and pinning ---------------------------------------------------------
  * goheap_sys_ncpu: the number of per-CPU cache slots, fixed after goheap_init.
@@ -123,11 +148,21 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
  *   empty.
  */
+#ifdef GOHEAP_SYS_HAVE_NCPU
 unsigned goheap_sys_ncpu(void);
+#else
+static inline unsigned goheap_sys_ncpu(void) { return 1; }
+#endif
 static inline unsigned goheap_sys_pin(goheap_pin_t *saved);
 static inline void goheap_sys_unpin(goheap_pin_t saved);
+#ifdef GOHEAP_SYS_HAVE_EACH_CPU
 void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg);
+#endif
+#ifdef GOHEAP_SYS_HAVE_POLL
 static inline void goheap_sys_poll(unsigned cpu);
+#else
+static inline void goheap_sys_poll(unsigned cpu) { (void)cpu; }
+#endif
 #define GOHEAP_PIN_FAILED (~0u)
 #ifndef GOHEAP_SYS_HAVE_NOMEM
 static inline void goheap_sys_nomem(void) {}
@@ -191,7 +226,11 @@ static inline void goheap_sys_unlock(goheap_lock_t *l);
  *   CPU, registers, backtrace), or an abort in hosted mode. Never returns. The core
  *   passes the full message, e.g. "goheap: double free of 0x... (span ... class 5)".
  */
+#ifdef GOHEAP_SYS_HAVE_CLOCK
 uint64_t goheap_sys_nanotime(void);
+#else
+static inline uint64_t goheap_sys_nanotime(void) { return 0; }
+#endif
 void goheap_sys_log(const char *msg);
 _Noreturn void goheap_sys_panic(const char *msg);
 

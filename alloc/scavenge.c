@@ -56,7 +56,7 @@ uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
             break;
         uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
         gh_assert_no_locks();
-        goheap_sys_unmap((void *)base, nb);
+        gh_sys_unmap((void *)base, nb);
         cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
         gh_pagealloc_scavenge_done(&gh_heap.pages, base, n);
@@ -86,12 +86,33 @@ static void drain_large_cpu(unsigned cpu, void *arg) {
         gh_heap_lcache_drain(c, cpu);
 }
 
+#ifdef GOHEAP_SYS_HAVE_EACH_CPU
 static void drain_large_all(void) { goheap_sys_each_cpu(drain_large_cpu, 0); }
+#else
+/* No cross-CPU call: only this CPU's large cache (other CPUs' are seen by their own
+ * flushes, see gh_flush_all_cpus). */
+static void drain_large_all(void) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    drain_large_cpu(cpu, 0);
+    goheap_sys_unpin(pin);
+}
+_Atomic uint32_t gh_flush_gen;
+#endif
 
 void gh_flush_all_cpus(void) {
+#ifdef GOHEAP_SYS_HAVE_EACH_CPU
     goheap_sys_each_cpu(flush_cpu, 0);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
+#else
+    /* No cross-CPU call: flush this CPU's cache now and ask every other CPU to flush
+     * its own at its next refill (gh_mcache_refill_alloc compares the generation). */
+    atomic_fetch_add_explicit(&gh_flush_gen, 1, memory_order_relaxed);
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    flush_cpu(cpu, 0);
+#endif
     gh_central_sweep_all(cpu);
     goheap_sys_unpin(pin);
 }
@@ -121,10 +142,33 @@ int64_t goheap_set_memory_limit(int64_t limit) {
     return old;
 }
 
+/* No clock (goheap_sys_nanotime absent or returning 0): no pacing and no peak
+ * window. Each call releases at most one quantum above the goal (in use now + 10%),
+ * so the caller's call rate is the pace. Said once in the log. */
+static void background_no_clock(void) {
+    static _Atomic int said;
+    if (!atomic_exchange(&said, 1))
+        gh_logf("goheap: no clock (goheap_sys_nanotime returns 0): background release is "
+                "not paced; each goheap_background_work call releases at most 64 KiB "
+                "above in-use + 10%%, with no 10 s peak window");
+    int idle = 0;
+    if (!atomic_compare_exchange_strong(&scav.running, &idle, 1))
+        return;
+    uint64_t inuse = atomic_load(&gh_heap.heap_inuse);
+    uint64_t goal = inuse + inuse * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
+    if (inuse + atomic_load(&gh_heap.heap_free) > goal)
+        trace("background", gh_scavenge(SCAV_QUANTUM, 0));
+    atomic_store(&scav.running, 0);
+}
+
 void goheap_background_work(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
     uint64_t now = goheap_sys_nanotime();
+    if (now == 0) {
+        background_no_clock();
+        return;
+    }
     if (now < atomic_load_explicit(&scav.next_ns, memory_order_relaxed))
         return;
     int idle = 0;

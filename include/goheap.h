@@ -38,6 +38,22 @@ struct goheap_config {
 #define GOHEAP_INIT_NOSPACE (-1)
 #define GOHEAP_INIT_BADKNOBS (-2)
 int goheap_init(const struct goheap_config *cfg);
+
+/* Region mode: the whole heap, metadata included, inside [base, base + len), memory
+ * the caller has already mapped (readable, writable) and gives to goheap for good.
+ * No goheap_sys_reserve/map/unmap is used; released pages stay backed and are only
+ * marked dirty. The first goheap_overhead(len) bytes (about 0.8% plus 0.5 MiB) hold the
+ * metadata; the rest is heap. flags: 0. Returns 0, GOHEAP_INIT_NOSPACE when the region
+ * is too small, or GOHEAP_INIT_BADREGION (bad arguments, already initialised); every
+ * failure is logged with its reason. Call once, instead of goheap_init. */
+#define GOHEAP_INIT_BADREGION (-3)
+int goheap_init_region(void *base, size_t len, unsigned flags);
+/* Bytes of a len-byte region that goheap_init_region keeps for metadata and page
+ * rounding (an upper bound whatever the region's alignment). */
+size_t goheap_overhead(size_t len);
+/* Adds a region to a running heap. Not supported yet: logs and returns
+ * GOHEAP_INIT_BADREGION (one region per heap for now). */
+int goheap_add_region(void *base, size_t len, unsigned flags);
 const char *goheap_knobs_error(void);
 
 /* ---- Allocation ------------------------------------------------------------------- */

@@ -9,6 +9,12 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+/* Page-table mode (mmap/munmap) with every optional hook (alloc/platform.h). */
+#define GOHEAP_SYS_HAVE_MAP 1
+#define GOHEAP_SYS_HAVE_NCPU 1
+#define GOHEAP_SYS_HAVE_EACH_CPU 1
+#define GOHEAP_SYS_HAVE_CLOCK 1
+#define GOHEAP_SYS_HAVE_POLL 1
 #define GOHEAP_SYS_FRAME_SIZE 4096
 /* A 1 TiB window by default (GOHEAPDEBUG=arena=SIZE changes it), reserved 64 MiB at a
  * time as the heap grows (goheap_sys_reserve_at), so address-space limits and

@@ -104,6 +104,18 @@ $(KHEAP_LIB): $(KHEAP_LIB_OBJS)
 	@rm -f $@
 	$(AR) rcs $@ $(KHEAP_LIB_OBJS)
 
+# `make install PREFIX=dir [ARCH=...]`: the archive and the public headers, nothing
+# else: dir/lib/libgoheap.a, dir/include/goheap.h and goheap_lockclass.h. The archive
+# is tied to this kernel's inline platform half (docs/PORTING.md says how); other
+# kernels compile `make amalgamation`'s build/goheap.c instead.
+KHEAP_PUBLIC_HDRS := include/goheap.h include/goheap_lockclass.h
+.PHONY: install
+install: $(KHEAP_LIB)
+	@test -n "$(PREFIX)" || { echo "make install: set PREFIX=dir" >&2; exit 2; }
+	install -d $(PREFIX)/lib $(PREFIX)/include
+	install -m 644 $(KHEAP_LIB) $(PREFIX)/lib/libgoheap.a
+	install -m 644 $(KHEAP_PUBLIC_HDRS) $(PREFIX)/include/
+
 # ---- `make bench` (bench-kernel): one boot per arch with `bench` on the command line;
 # the report lands in $(BUILD)/bench/kernel-<arch>.txt (summarised in
 # bench/kernel/RESULTS.md).

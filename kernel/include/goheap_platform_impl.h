@@ -13,6 +13,12 @@
  * (include/goheap_lockclass.h), whatever the debug= knob says. */
 #define GOHEAP_SYS_LOCKCHECK KERNEL_DEBUG
 
+/* Page-table mode with every optional hook (alloc/platform.h). */
+#define GOHEAP_SYS_HAVE_MAP 1
+#define GOHEAP_SYS_HAVE_NCPU 1
+#define GOHEAP_SYS_HAVE_EACH_CPU 1
+#define GOHEAP_SYS_HAVE_CLOCK 1
+#define GOHEAP_SYS_HAVE_POLL 1
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)

@@ -17,8 +17,8 @@ $(HBUILD)/test_sizeclasses: tests/host/test_sizeclasses.c alloc/sizeclasses.h te
 # The page allocator against the strict test-only platform (tests/host/testplatform.c).
 TEST_HOST_STEPS += pagealloc
 .PHONY: pagealloc
-PA_SRCS := alloc/pagealloc.c alloc/pallocbits.c alloc/fmt.c tests/host/testplatform.c
-PA_HDRS := alloc/util.h alloc/pagealloc.h alloc/pallocbits.h alloc/sizeclasses.h alloc/platform.h \
+PA_SRCS := alloc/pagealloc.c alloc/pallocbits.c alloc/fmt.c alloc/sysmem.c tests/host/testplatform.c
+PA_HDRS := alloc/util.h alloc/sysmem.h alloc/pagealloc.h alloc/pallocbits.h alloc/sizeclasses.h alloc/platform.h \
 	tests/host/testplatform.h tests/host/testplat/goheap_platform_impl.h tests/host/hostktap.h
 pagealloc: $(HBUILD)/test_pagealloc
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<

@@ -4,6 +4,12 @@
 #ifndef GOHEAP_PLATFORM_IMPL_H
 #define GOHEAP_PLATFORM_IMPL_H
 
+/* Page-table mode: the page-allocator tests reserve, map and unmap; the other hooks
+ * exist too (testplatform.c). */
+#define GOHEAP_SYS_HAVE_MAP 1
+#define GOHEAP_SYS_HAVE_NCPU 1
+#define GOHEAP_SYS_HAVE_EACH_CPU 1
+#define GOHEAP_SYS_HAVE_CLOCK 1
 #define GOHEAP_SYS_FRAME_SIZE 4096
 
 typedef struct {

@@ -1,0 +1,68 @@
+/* alloc/sysmem.c: reserve/map/unmap for the core in both modes (see sysmem.h). */
+#include "sysmem.h"
+
+#include "pallocdefs.h"
+#include "util.h"
+
+struct gh_region gh_region;
+
+/* The metadata area lies inside the arena's chunks (it is one of its holes). */
+static inline int in_meta(uintptr_t a) { return a >= gh_region.meta_lo && a < gh_region.meta_hi; }
+
+/* Lock-free bump: callers may hold the heap lock or gh_meta.lock, not one lock. */
+static void *bump(uintptr_t *cur, uintptr_t hi, size_t bytes, size_t align) {
+    uintptr_t old = __atomic_load_n(cur, __ATOMIC_RELAXED), p;
+    do {
+        p = gh_align_up(old, align);
+        if (p < old || p > hi || bytes > hi - p)
+            return 0;
+    } while (!__atomic_compare_exchange_n(cur, &old, p + bytes, 1, __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+    return (void *)p;
+}
+
+void *gh_sys_reserve(size_t bytes, size_t align) {
+    if (gh_region.on) {
+        void *p = bump(&gh_region.meta_cur, gh_region.meta_hi, bytes, align);
+        if (!p)
+            gh_logf("goheap: region: no room for %lu more bytes of metadata (aligned %lu): "
+                    "%lu bytes left of the %lu set aside (see goheap_overhead)",
+                    (unsigned long)bytes, (unsigned long)align,
+                    (unsigned long)(gh_region.meta_hi - gh_region.meta_cur),
+                    (unsigned long)(gh_region.meta_hi - gh_region.meta_lo));
+        return p;
+    }
+#ifdef GOHEAP_SYS_HAVE_MAP
+    return goheap_sys_reserve(bytes, align);
+#else
+    gh_logf("goheap: no address-space hooks (GOHEAP_SYS_HAVE_MAP is not defined): "
+            "use goheap_init_region");
+    return 0;
+#endif
+}
+
+int gh_sys_map(void *addr, size_t bytes) {
+    if (gh_region.on) {
+        /* Heap pages are always backed, and the page allocator knows whether they
+         * read zero. Metadata is mapped once per frame and must read zero. */
+        if (in_meta((uintptr_t)addr))
+            gh_memclr(addr, bytes);
+        return 0;
+    }
+#ifdef GOHEAP_SYS_HAVE_MAP
+    return goheap_sys_map(addr, bytes);
+#else
+    return -1;
+#endif
+}
+
+void gh_sys_unmap(void *addr, size_t bytes) {
+    if (gh_region.on)
+        return; /* released pages stay backed; the page allocator marks them dirty */
+#ifdef GOHEAP_SYS_HAVE_MAP
+    goheap_sys_unmap(addr, bytes);
+#else
+    (void)addr;
+    (void)bytes;
+#endif
+}

@@ -1,0 +1,30 @@
+# examples/examples.mk: the adoption examples, built from the amalgamated core
+# (build/goheap.c) like a foreign kernel would, and booted by `make test`:
+#   example-region-x86_64  examples/region-x86_64, a from-scratch PVH kernel with the
+#     region-mode port exactly as docs/PORTING.md's quick start shows it (the blocks are
+#     extracted from the document by tools/quickstart.py, which also checks they are
+#     <= 60 lines and match the example's copies), compiled with clang and booted.
+EX_DIR := $(BUILD)/examples
+EX_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-stack-protector -O2 -Wall -Wextra -Werror
+EX_R64 := $(EX_DIR)/region-x86_64
+EX_R64_FLAGS := --target=x86_64-unknown-none-elf -mno-red-zone -mgeneral-regs-only
+
+.PHONY: example-region-x86_64
+TEST_KERNEL_STEPS_x86_64 += example-region-x86_64
+
+$(EX_R64)/kernel.elf: examples/region-x86_64/boot.S examples/region-x86_64/main.c \
+		examples/region-x86_64/linker.ld docs/PORTING.md tools/quickstart.py tools/amalgamate.py \
+		$(GOHEAP_CORE_SRCS) $(wildcard alloc/*.h) include/goheap.h
+	@rm -rf $(EX_R64); mkdir -p $(EX_R64)/qs
+	$(PYTHON) tools/amalgamate.py $(EX_R64)/qs
+	$(PYTHON) tools/quickstart.py $(EX_R64)/qs
+	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/goheap.c -o $(EX_R64)/goheap.o
+	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/heap_port.c -o $(EX_R64)/heap_port.o
+	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c examples/region-x86_64/main.c -o $(EX_R64)/main.o
+	$(CC) $(EX_R64_FLAGS) -c examples/region-x86_64/boot.S -o $(EX_R64)/boot.o
+	$(LD) -nostdlib -static -T examples/region-x86_64/linker.ld -o $@ \
+		$(EX_R64)/boot.o $(EX_R64)/main.o $(EX_R64)/heap_port.o $(EX_R64)/goheap.o
+
+# One CPU and 128 MiB: the example's port is the one-CPU quick start.
+example-region-x86_64: $(EX_R64)/kernel.elf
+	@ARCH=x86_64 KERNEL=$< SMP=1 MEM=128M ACCEL=tcg qemu/run-test.sh $@ $(RESULTS)/kernel-x86_64 60
