@@ -68,6 +68,9 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);
+/* Its remote half, given the owner's view of slot (w, m) taken before the OR. */
+void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
+                    unsigned spc, int view, uint32_t seq);
 
 /* efence.c */
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc);

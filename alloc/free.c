@@ -32,20 +32,23 @@ static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
 }
 
 /* A remote free of slot (w, m) of s, given the owner's view of it before the OR
- * (gh_span_slot_free). The count comes first: after the OR the span may be swept,
- * freed and recycled. The OR's old value catches a second remote free not yet swept,
+ * (gh_span_slot_free; extern so that the double-free test can hand it a view taken
+ * before a sweep). The count comes first: after the OR the span may be swept, freed
+ * and recycled. The OR's old value catches a second remote free not yet swept,
  * then the hint the owner's fast path tests (rcur). The seq_cst pair (the OR, then
  * the cstate load) is half of the handshake in mcentral.h; the other half is
  * file_span's store + re-read. */
-static inline void free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m,
-                               uintptr_t a, unsigned spc, int view, uint32_t seq) {
+void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
+                    unsigned spc, int view, uint32_t seq) {
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
     c->nfree[spc]++;
-    uint64_t old = atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
+    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 is all we read after the OR) */
+    uint64_t old = atomic_fetch_or_explicit(rw, m, memory_order_seq_cst);
     if (old & m)
         gh_bad_free("double free", a, s);
-    gh_span_hint_remote(s, m, view, seq);
+    if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
+        gh_span_remote_recheck(s, rw, w, m, a); /* a sweep may have raced the check */
     /* s may be recycled by now: a spurious wake is harmless, gh_central_wake
      * re-checks under the class lock. */
     if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
@@ -59,7 +62,7 @@ static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct
     uint32_t seq = 0;
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
-    free_remote(c, cpu, s, w, m, a, spc, gh_span_slot_free_retry(s, w, m, &seq), seq);
+    gh_free_remote(c, cpu, s, w, m, a, spc, gh_span_slot_free_retry(s, w, m, &seq), seq);
 }
 
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
@@ -81,7 +84,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     int view = gh_span_slot_view(s, w, m, &seq);
     if (gh_unlikely(view == GH_SLOT_UNKNOWN))
         return free_remote_retry(c, cpu, s, idx, a, spc);
-    free_remote(c, cpu, s, w, m, a, spc, view, seq);
+    gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
 }
 
 GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {

@@ -173,6 +173,26 @@ int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint3
     return r;
 }
 
+void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
+                            uintptr_t a) {
+    /* Bounded like gh_span_slot_free_retry: an owner that keeps changing words gets
+     * no verdict (a missed report, never a false one). */
+    for (int tries = 0; tries < 16; tries++) {
+        uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
+        if (v & 1)
+            continue;
+        uint64_t r = atomic_load_explicit(rw, memory_order_relaxed);
+        int cached = __atomic_load_n(&s->curword, __ATOMIC_RELAXED) == w;
+        uint64_t fr = __atomic_load_n(&s->cache, __ATOMIC_RELAXED);
+        atomic_thread_fence(memory_order_acquire);
+        if (atomic_load_explicit(&s->vseq, memory_order_relaxed) != v)
+            continue;
+        if (cached && (fr & r & m))
+            gh_bad_free("double free", a, s);
+        return;
+    }
+}
+
 void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s) {
     if (s && s != &gh_deadspan)
         gh_panicf("goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)", reason,

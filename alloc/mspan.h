@@ -258,12 +258,26 @@ static inline int gh_span_slot_free(const struct mspan *s, unsigned w, uint64_t 
 /* After the OR: set rcur's bit m unless the view before the OR said w was not cached
  * and no word changed since (then a later load_word's read of R(w) sees the OR). The
  * span may have been swept and recycled since the OR: only line 0 is touched, with
- * atomics (mheap.c span_reset). */
-static inline void gh_span_hint_remote(struct mspan *s, uint64_t m, int view, uint32_t seq) {
-    if (view == GH_SLOT_ALLOC && atomic_load_explicit(&s->vseq, memory_order_seq_cst) == seq)
-        return;
+ * atomics (mheap.c span_reset). Returns 0 when the cached word changed between the
+ * view and the OR (vseq moved): a sweep may have applied an earlier free of the slot
+ * in between, and the caller re-checks (gh_span_remote_recheck). */
+static inline int gh_span_hint_remote(struct mspan *s, uint64_t m, int view, uint32_t seq) {
+    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
+    if (view == GH_SLOT_ALLOC && v == seq)
+        return 1;
     atomic_fetch_or_explicit(&s->rcur, m, memory_order_seq_cst);
+    return v == seq;
 }
+/* A remote freer whose view was taken before a change of the cached word, after its
+ * OR of bit m into *rw (= &remoteFree[w], computed before the OR): if the owner's
+ * cached word is now w, slot m is free in cache and the bit is still pending, the
+ * slot is free in both maps, which no correct free can cause: a sweep applied an
+ * earlier free of it after this freer's check, and load_word put it in cache before
+ * this OR. Panics "double free" naming a. Reads only what the view reads (relaxed
+ * atomics, vseq-stable); any incarnation of a recycled struct in that state breaks
+ * the rule too (rw stays inside remoteFree: the offset is one per fixalloc bucket). */
+void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
+                            uintptr_t a);
 /* Live objects (requires the cache folded). */
 unsigned gh_span_count_live(const struct mspan *s);
 /* Live objects of a span that may be cached (reads ~cache for curword), for stats. */

@@ -288,6 +288,87 @@ static void dbl_central_remote_remote(void) {
     (void)keep;
 }
 
+/* A remote second free racing the sweep that applies the first one: its check (the
+ * owner's view) is taken before the owner's refill sweeps the first free and loads
+ * the word back into cache, its OR lands after. Thread B takes the view, main refills,
+ * then B frees with that view: the freer's re-check after its OR (vseq moved) finds
+ * the slot free in cache with its bit pending. */
+static struct mspan *race_s;
+static unsigned race_idx;
+static int race_view;
+static uint32_t race_seq;
+static void *race_take_view(void *arg) {
+    (void)arg;
+    goheap_pin_t pin;
+    (void)goheap_sys_pin(&pin);
+    race_view = gh_span_slot_view(race_s, race_idx / 64, 1ull << (race_idx % 64), &race_seq);
+    goheap_sys_unpin(pin);
+    return 0;
+}
+static void *race_free_with_view(void *p) {
+    goheap_free(goheap_malloc(CLS)); /* this thread's cache exists */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    core_expect_bad_free("double free", p);
+    gh_free_remote(c ? c : &gh_emptycache, cpu, race_s, race_idx / 64, 1ull << (race_idx % 64),
+                   (uintptr_t)p, race_s->spc, race_view, race_seq);
+    goheap_sys_unpin(pin);
+    return 0;
+}
+static int race_span_has_room(void) {
+    if (race_s->cache)
+        return 1;
+    for (unsigned w = 0; w < race_s->nwords; w++)
+        if (w != race_s->curword && ~race_s->allocBits[w])
+            return 1;
+    return 0;
+}
+static void race_setup_failed(const char *why) {
+    fprintf(stderr, "dbl_remote_raced_sweep: setup failed: %s\n", why);
+    _exit(3); /* not the expected death: the test fails */
+}
+static void dbl_remote_raced_sweep(void) {
+    enum { MAXO = 2 * PER_SPAN + 8 };
+    static void *objs[MAXO];
+    goheap_flush(); /* (earlier runs' remote frees swept: only q's and p's pend below) */
+    objs[0] = goheap_malloc(CLS);
+    race_s = gh_span_of((uintptr_t)objs[0]);
+    /* Fill race_s (main's current span of the class) to its last slot. */
+    int n = 1;
+    while (n < MAXO && race_span_has_room())
+        objs[n++] = goheap_malloc(CLS);
+    if (race_span_has_room())
+        race_setup_failed("span not full");
+    /* q < p in one word, both race_s's: the first frees, remote. */
+    void *q = 0, *p = 0;
+    for (int i = 0; i < n && !p; i++) {
+        if (gh_span_of((uintptr_t)objs[i]) != race_s)
+            continue;
+        unsigned idx = (unsigned)(((uintptr_t)objs[i] - race_s->base) / race_s->elemsize);
+        if (!q)
+            q = objs[i], race_idx = idx;
+        else if (idx / 64 == race_idx / 64 && idx > race_idx)
+            p = objs[i], race_idx = idx;
+    }
+    if (!p)
+        race_setup_failed("no two objects in one word");
+    remote_free(q, 0);
+    remote_free(p, 0);
+    pthread_t t;
+    pthread_create(&t, 0, race_take_view, 0); /* B's check: p allocated, pending */
+    pthread_join(t, 0);
+    if (race_view == GH_SLOT_FREE || race_view == GH_SLOT_UNKNOWN)
+        race_setup_failed("view");
+    /* main's refill: fold, sweep (q and p free), load p's word; the malloc takes q or a
+     * lower slot, so p stays free in cache. */
+    void *r = goheap_malloc(CLS);
+    if (r == p || race_s->curword != race_idx / 64 || !(race_s->cache & (1ull << (race_idx % 64))))
+        race_setup_failed("refill did not sweep and reload p's word");
+    pthread_create(&t, 0, race_free_with_view, p); /* B's OR, with the stale view */
+    pthread_join(t, 0);
+}
+
 /* The span cached by another CPU: main allocates p, gives the span up, thread X takes
  * it over (its next malloc of the class gets the partial span from mcentral). */
 static pthread_barrier_t bar;
@@ -430,6 +511,7 @@ static void t_planted_remote_local(void) {
 static void t_planted_remote_remote(void) {
     DEATH(dbl_remote_remote);
     DEATH(dbl_remote_sweep_remote);
+    DEATH(dbl_remote_raced_sweep);
 }
 static void t_planted_central_and_elsewhere(void) {
     DEATH(dbl_central_remote_remote);
