@@ -15,7 +15,8 @@
  *     platform without GOHEAP_SYS_HAVE_MAP need not define them); released pages are
  *     only marked dirty and zeroed when reused for zeroed memory.
  * Optional hooks, each announced by a macro (absent: the default says what is lost):
- *   GOHEAP_SYS_HAVE_NCPU      goheap_sys_ncpu     (absent: one CPU slot)
+ *   GOHEAP_SYS_HAVE_NCPU      goheap_sys_ncpu     (absent: GOHEAP_SYS_NCPU slots, a
+ *                             constant the platform may define, else one)
  *   GOHEAP_SYS_HAVE_EACH_CPU  goheap_sys_each_cpu (absent: other CPUs' caches are
  *                             flushed at their own next refill, and the memory limit
  *                             and the last resort see only the caller's cache)
@@ -34,7 +35,8 @@
  *     and poll if it has one), so the fast path pays no function call for them.
  * and the out-of-line goheap_sys_log and goheap_sys_panic. That is the minimum: four
  * functions that do something (lock, unlock, log, panic) on one CPU where pin may
- * return 0 and unpin do nothing; six on SMP, where pin and unpin do real work.
+ * return 0 and unpin do nothing; six on SMP, where pin and unpin do real work and
+ * GOHEAP_SYS_NCPU gives the number of CPU slots.
  * It may define GOHEAP_SYS_DEFAULT_ARENA, the arena size used when goheap_config
  * and the arena= knob give none (core default: 16 GiB), and
  * GOHEAP_SYS_HAVE_NCPU_KNOB when its goheap_sys_ncpu honours the ncpu= knob (the
@@ -148,8 +150,10 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
  *   empty.
  */
-#ifdef GOHEAP_SYS_HAVE_NCPU
+#if defined(GOHEAP_SYS_HAVE_NCPU)
 unsigned goheap_sys_ncpu(void);
+#elif defined(GOHEAP_SYS_NCPU)
+static inline unsigned goheap_sys_ncpu(void) { return GOHEAP_SYS_NCPU; }
 #else
 static inline unsigned goheap_sys_ncpu(void) { return 1; }
 #endif

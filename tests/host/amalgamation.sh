@@ -23,7 +23,7 @@ python3 "$root/tools/amalgamate.py" "$out/src" "$root" > "$out/gen.log" 2>&1 || 
 result generated_unique_statics "$why"
 for cc in gcc clang; do
   why=""
-  for mem in "" -DREGION_TEST_LIBC_MEM; do
+  for mem in "" -DREGION_TEST_LIBC_MEM -DREGION_TEST_NCPU=4; do
     [ -n "$why" ] && break
     if ! $cc -std=gnu11 -O2 -Wall -Wextra -Werror -ffreestanding $mem -I"$here/region" -I"$out/src" \
         -c "$out/src/goheap.c" -o "$out/goheap-$cc$mem.o" 2> "$out/cc-$cc$mem.log"; then

@@ -5,6 +5,9 @@
 #define GOHEAP_CONFIG_H
 
 #define GOHEAP_SYS_FRAME_SIZE 4096
+#ifdef REGION_TEST_NCPU
+#define GOHEAP_SYS_NCPU REGION_TEST_NCPU /* SMP's CPU count without a hook */
+#endif
 #ifdef REGION_TEST_LIBC_MEM
 #define GOHEAP_SYS_HAVE_MEMFUNCS 1 /* hosted test: libc's memset & co. */
 #endif
