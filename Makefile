@@ -33,22 +33,67 @@ ifeq ($(filter $(ARCH),$(ARCHES)),)
 $(error ARCH=$(ARCH) is not supported; use one of: $(ARCHES))
 endif
 
-CC      := clang
-LD      := ld.lld
-AR      := llvm-ar
-OBJCOPY := llvm-objcopy
-NM      := llvm-nm
+# ---- toolchain -------------------------------------------------------------------
+# CC, AR, LD and CROSS_COMPILE are honoured, from the command line or the environment:
+#   make lib                                 clang (--target picks the arch) + llvm-ar
+#   make lib CC=gcc ARCH=aarch64             aarch64-linux-gnu-gcc (CROSS_COMPILE is
+#                                            aarch64-linux-gnu- by default off aarch64)
+#   make kernel CC=gcc LD=ld.lld             the kernel with gcc, linked by ld.lld
+# With gcc, CC is prefixed with CROSS_COMPILE (as in Linux); clang needs no prefix.
+# HOSTCC (default clang) builds the hosted library, tests and benchmarks.
+ifeq ($(origin CC),default)
+CC := clang
+endif
+ifeq ($(origin AR),default)
+AR := llvm-ar
+endif
+ifeq ($(origin LD),default)
+LD := ld.lld
+endif
+OBJCOPY ?= llvm-objcopy
+NM      ?= llvm-nm
 HOSTCC  ?= clang
 PYTHON  ?= python3
+CC_IS_CLANG := $(if $(findstring clang,$(shell $(CC) --version 2>/dev/null | head -n 1)),1)
+HOST_ARCH := $(shell uname -m)
+ifneq ($(CC_IS_CLANG),1)
+ifneq ($(ARCH),$(HOST_ARCH))
+CROSS_COMPILE_aarch64 := aarch64-linux-gnu-
+CROSS_COMPILE_x86_64 := x86_64-linux-gnu-
+CROSS_COMPILE ?= $(CROSS_COMPILE_$(ARCH))
+endif
+endif
+KCC := $(if $(CC_IS_CLANG),$(CC),$(CROSS_COMPILE)$(CC))
+
+# ---- quiet build ------------------------------------------------------------------
+# One short line per step ("  CC      alloc/mheap.c [x86_64]"); V=1 prints every
+# command in full instead. Use as the start of a recipe line: $(call say,TAG,WHAT)cmd
+V ?= 0
+ifeq ($(V),1)
+say =
+Q :=
+else
+say = @printf '  %-8s %s\n' '$(1)' '$(2)';
+Q := @
+endif
 
 # ---- kernel (freestanding) flags ------------------------------------------------
+# Frame pointers: kept in the kernel (its panic backtrace walks them) and in host test
+# and benchmark code (sanitizer and profiler stacks); only the hosted library's own
+# objects omit them (hosted/hosted.mk: its malloc/free fast paths need no frame set-up).
 KCFLAGS_COMMON := -std=gnu11 -ffreestanding -fno-stack-protector -fno-pic -fno-pie \
 	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-common \
-	-nostdlib -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-nostdlib -O2 -g -Wall -Wextra -Werror \
 	-Iinclude -Ialloc -Ikernel/include -Iarch/$(ARCH)/include
-KCFLAGS_x86_64  := --target=x86_64-unknown-none-elf -mcmodel=kernel -mno-red-zone \
+# clang cross-compiles with --target; a gcc is built for one target already.
+KCFLAGS_TARGET_x86_64  := $(if $(CC_IS_CLANG),--target=x86_64-unknown-none-elf)
+KCFLAGS_TARGET_aarch64 := $(if $(CC_IS_CLANG),--target=aarch64-unknown-none-elf)
+KCFLAGS_x86_64  := $(KCFLAGS_TARGET_x86_64) -mcmodel=kernel -mno-red-zone \
 	-mgeneral-regs-only -mno-mmx -mno-sse -mno-sse2
-KCFLAGS_aarch64 := --target=aarch64-unknown-none-elf -mgeneral-regs-only -mstrict-align
+# gcc's aarch64 default -moutline-atomics calls libgcc helpers (__aarch64_cas4_acq_rel):
+# inline LSE or LL/SC as clang does instead, so the core needs no runtime library.
+KCFLAGS_aarch64 := $(KCFLAGS_TARGET_aarch64) -mgeneral-regs-only -mstrict-align \
+	$(if $(CC_IS_CLANG),,-mno-outline-atomics)
 KCFLAGS  := $(KCFLAGS_COMMON) $(KCFLAGS_$(ARCH)) $(KCFLAGS_EXTRA)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static --no-dynamic-linker -z max-page-size=4096
@@ -64,10 +109,12 @@ TEST_MATRIX_STEPS_aarch64 :=
 BENCH_STEPS :=
 
 # ---- host (hosted core, tests, benchmarks) flags -----------------------------------
-HOST_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	-fno-omit-frame-pointer -Iinclude -Ialloc -Ihosted/include -pthread
+# HOST_CFLAGS_LIB: everything but the frame-pointer choice (see the kernel flags).
+HOST_CFLAGS_LIB := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
+	-Iinclude -Ialloc -Ihosted/include -pthread
+HOST_CFLAGS := $(HOST_CFLAGS_LIB) -fno-omit-frame-pointer
 
-.PHONY: all run test test-host test-kernel test-matrix bench compdb lib clean deps help
+.PHONY: all run test test-host test-kernel test-matrix bench compdb lib clean deps help kernel host-lib
 all: help
 
 # Fragments: every part of the tree brings its own rules.
@@ -75,40 +122,76 @@ include $(sort $(wildcard */*.mk */*/*.mk))
 
 KERNEL_OBJS = $(patsubst %,$(KBUILD)/%.o,$(basename $(KERNEL_SRCS) $(KERNEL_SRCS_$(ARCH))))
 
-$(KBUILD)/%.o: %.c
+# The compiler itself, installed like QEMU when it is a missing Debian package.
+.PHONY: cc-deps
+cc-deps:
+	@tools/ensure-cc.sh $(firstword $(KCC))
+
+$(KBUILD)/%.o: %.c | cc-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
-$(KBUILD)/%.o: %.S
+	$(call say,CC,$< [$(ARCH)])$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
+$(KBUILD)/%.o: %.S | cc-deps
 	@mkdir -p $(dir $@)
-	$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
+	$(call say,AS,$< [$(ARCH)])$(KCC) $(KASFLAGS) -MMD -MP -c $< -o $@
 -include $(wildcard $(KBUILD)/*/*.d $(KBUILD)/*/*/*.d $(KBUILD)/*/*/*/*.d)
 
 help:
-	@echo "make run [ARCH=x86_64|aarch64] [SMP=n] [MEM=512M]   boot the demo kernel"
-	@echo "make test                                         every test, both arches"
-	@echo "make test-host | test-kernel ARCH=... | test-matrix | bench | lib | compdb"
+	@echo "Build"
+	@echo "  make kernel [ARCH=x86_64|aarch64]       the demo/test kernel (build/<arch>/goheap.elf)"
+	@echo "  make lib [ARCH=...]                     the core as a freestanding archive + headers"
+	@echo "  make host-lib                           build/host/libgoheap.a and libgoheap.so (LD_PRELOAD)"
+	@echo "  make compdb                             compile_commands.json for both arches"
+	@echo "  make sizeclasses                        regenerate alloc/sizeclasses.h"
+	@echo "  make clean | deps | cc-deps             remove build/; install QEMU; install the compiler"
+	@echo "Run"
+	@echo "  make run [ARCH=...] [SMP=n] [MEM=512M] [APPEND='...']   boot the demo kernel"
+	@echo "Test"
+	@echo "  make test [SMP=n]                       every test, both arches (CI: .ci/run)"
+	@echo "  make test-host                          host tests: $(words $(TEST_HOST_STEPS)) steps"
+	@echo "  make test-kernel ARCH=...               kernel boots: $(words $(TEST_KERNEL_STEPS_$(ARCH))) steps on $(ARCH)"
+	@echo "  make test-matrix ARCH=...               wider configurations: $(words $(TEST_MATRIX_STEPS_$(ARCH))) steps"
+	@echo "  make <step>                             one step, e.g. core-fork, host-api, lib-link,"
+	@echo "                                          ktest-smp, kheap-api, kheap-bad-lock_order"
+	@echo "                                          (lists: make list-steps)"
+	@echo "Benchmarks"
+	@echo "  make bench                              $(BENCH_STEPS)"
+	@echo "  make bench-fastpath | bench-suite | bench-kernel | bench-report"
+	@echo "Options"
+	@echo "  CC=gcc|clang AR= LD= CROSS_COMPILE=     toolchain (gcc for aarch64: aarch64-linux-gnu-)"
+	@echo "  HOSTCC=                                 compiler for the host library, tests, benchmarks"
+	@echo "  V=1                                     print full commands   ACCEL=kvm   CPU=   BUILD=dir"
+
+.PHONY: list-steps
+list-steps:
+	@echo "host: $(TEST_HOST_STEPS)"
+	@echo "bench: $(BENCH_STEPS)"
+	@for a in $(ARCHES); do $(MAKE) --no-print-directory -s list-steps-arch ARCH=$$a; done
+.PHONY: list-steps-arch
+list-steps-arch:
+	@echo "kernel-$(ARCH): $(TEST_KERNEL_STEPS_$(ARCH))"
+	@echo "matrix-$(ARCH): $(TEST_MATRIX_STEPS_$(ARCH))"
 
 # `make test`: host tests, then the kernel suites on both arches; the last line is
 # the total over every KTAP leaf test case.
 test:
 	@rm -rf $(RESULTS)
-	@$(MAKE) --no-print-directory test-host NO_SUMMARY=1 || true
-	@for a in $(ARCHES); do $(MAKE) --no-print-directory test-kernel ARCH=$$a NO_SUMMARY=1 || true; done
+	+@$(MAKE) --no-print-directory test-host NO_SUMMARY=1 || true
+	+@for a in $(ARCHES); do $(MAKE) --no-print-directory test-kernel ARCH=$$a NO_SUMMARY=1 || true; done
 	@$(PYTHON) tests/summarize.py $(RESULTS)
 
 test-host:
 	@rm -rf $(RESULTS)/host; mkdir -p $(RESULTS)/host
-	@$(MAKE) --no-print-directory -k $(TEST_HOST_STEPS) || true
+	+@$(MAKE) --no-print-directory -k $(TEST_HOST_STEPS) || true
 	@$(PYTHON) tests/summarize.py --expect "$(TEST_HOST_STEPS)" --quiet-if "$(NO_SUMMARY)" $(RESULTS)/host
 
 test-kernel: deps
 	@rm -rf $(RESULTS)/kernel-$(ARCH); mkdir -p $(RESULTS)/kernel-$(ARCH)
-	@$(MAKE) --no-print-directory -k $(TEST_KERNEL_STEPS_$(ARCH)) || true
+	+@$(MAKE) --no-print-directory -k $(TEST_KERNEL_STEPS_$(ARCH)) || true
 	@$(PYTHON) tests/summarize.py --expect "$(TEST_KERNEL_STEPS_$(ARCH))" --quiet-if "$(NO_SUMMARY)" $(RESULTS)/kernel-$(ARCH)
 
 test-matrix: deps
 	@rm -rf $(RESULTS)/matrix-$(ARCH); mkdir -p $(RESULTS)/matrix-$(ARCH)
-	@$(MAKE) --no-print-directory -k $(TEST_MATRIX_STEPS_$(ARCH)) || true
+	+@$(MAKE) --no-print-directory -k $(TEST_MATRIX_STEPS_$(ARCH)) || true
 	@$(PYTHON) tests/summarize.py --expect "$(TEST_MATRIX_STEPS_$(ARCH))" $(RESULTS)/matrix-$(ARCH)
 
 bench: $(BENCH_STEPS)

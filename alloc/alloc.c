@@ -24,7 +24,7 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
             while (cl < GOHEAP_NUM_SIZE_CLASSES && goheap_class_min_align[cl] < align)
                 cl++;
             if (cl == GOHEAP_NUM_SIZE_CLASSES)
-                return gh_alloc_large(size, flags, align, 0, 0);
+                return gh_alloc_large(size, flags, align, 0);
             spc = cl << 1 | (spc & 1);
         }
     }
@@ -51,8 +51,7 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
     return p;
 }
 
-void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence) {
-    (void)efence;
+void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     if (align < 16)
         align = 16;
     uintptr_t extra = align > GOHEAP_PAGE_SIZE ? align - GOHEAP_PAGE_SIZE : 0;
@@ -106,7 +105,7 @@ static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc)
     }
     if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE)
         return gh_alloc_small(size, flags, align);
-    return gh_alloc_large(size, flags, align, pc, 0);
+    return gh_alloc_large(size, flags, align, pc);
 }
 
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {

@@ -34,7 +34,7 @@ extern uint8_t gh_spc128[4][249];
  * (0 or <= 16: the default). pc: the caller, for traces. NULL: out of memory. */
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align);
-void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc, int efence);
+void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
 /* A large span just taken from c's large span cache (same page count) becomes the
  * object of `size` bytes: pages, struct and span map are as they were, only the
  * object's own fields change, and it is counted. Pinned on c's CPU. */
@@ -82,7 +82,7 @@ int gh_efence_room(void);
 uintptr_t gh_efence_check_span(const struct mspan *s);
 
 /* scavenge.c: all unpinned, no lock held. */
-uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason);
+uintptr_t gh_scavenge(uintptr_t bytes);
 void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
 void gh_flush_all_cpus(void);
 

@@ -32,8 +32,10 @@ struct gh_meta {
     struct gh_mutex lock;
     /* protected by lock */
     uintptr_t pchunk, pend; /* current persistent chunk [pchunk, pend) */
-    uint64_t other_sys;     /* persistentalloc bytes not owned by a fixalloc */
-    uint64_t mapped;        /* every metadata byte mapped (for the memory limit) */
+    /* atomic (relaxed; gh_meta_map updates both without the lock, statistics and the
+     * memory limit read them racily) */
+    uint64_t other_sys; /* persistentalloc bytes not owned by a fixalloc */
+    uint64_t mapped;    /* every metadata byte mapped */
 };
 extern struct gh_meta gh_meta;
 

@@ -86,8 +86,6 @@ static unsigned bucket_of(unsigned spc) {
     return w <= 1 ? 1 : w <= 2 ? 2 : w <= 4 ? 3 : w <= 8 ? 4 : 5;
 }
 
-/* Pages from the CPU's page cache, refilling it under the heap lock when it has no
- * fitting run. Returns 0 with *err when the tree must be asked directly. */
 /* A failed map may leave some formerly scavenged free pages backed: move them from
  * released to free in the counters. */
 static void note_mapped_free(uintptr_t pages) {
@@ -119,6 +117,8 @@ static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err, uintptr
     return base;
 }
 
+/* Pages from the CPU's page cache, refilling it under the heap lock when it has no
+ * fitting run. Returns 0 with *err when the tree must be asked directly. */
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages,
                                   uintptr_t *scav, int *err, uintptr_t *dirty) {
     uintptr_t base = cache_alloc(&c->pcache, npages, scav, err, dirty);
@@ -335,7 +335,6 @@ void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s) {
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
-    (void)cpu;
 }
 
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc) {

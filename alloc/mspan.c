@@ -230,10 +230,9 @@ void gh_span_check(const struct mspan *s, const char *where) {
     if (!bad && s->wordn && gh_span_wordslot(s, s->wordbase + s->wordn * s->welemsize) < s->wordn)
         bad = "word test accepts the end of the word";
     if (bad)
-        gh_panicf("goheap: span check failed (%s): span 0x%lx base 0x%lx class %u curword %u",
-                  where, (unsigned long)(uintptr_t)s, (unsigned long)s->base, (unsigned)(s->spc >> 1),
-                  s->curword);
-    (void)bad;
+        gh_panicf("goheap: span check failed (%s): %s: span 0x%lx base 0x%lx class %u curword %u",
+                  where, bad, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+                  (unsigned)(s->spc >> 1), s->curword);
 }
 
 uintptr_t gh_span_double_freed(const struct mspan *s) {

@@ -567,8 +567,8 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     d->alloc[w] = ~0ull;
     d->scav[w] = 0;
     d->zero[w] = 0;
-    unsigned nfree = (unsigned)__builtin_popcountll(cache);
-    unsigned nscav = (unsigned)__builtin_popcountll(scav);
+    unsigned nfree = gh_popcount64(cache);
+    unsigned nscav = gh_popcount64(scav);
     pa->npages_free -= nfree;
     pa->npages_scav -= nscav;
     pa->scav_index[ch] -= (uint16_t)(nfree - nscav);
@@ -599,7 +599,7 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
         return 0;
     }
     uint64_t m = bits_mask(i, npages), s = c->scav & m;
-    unsigned nscav = (unsigned)__builtin_popcountll(s);
+    unsigned nscav = gh_popcount64(s);
     while (s) {
         unsigned lo = (unsigned)__builtin_ctzll(s);
         uint64_t x = s >> lo;
@@ -614,7 +614,7 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
         s &= ~bits_mask(lo, len);
     }
     c->cache &= ~m;
-    c->dirty = npages - (unsigned)__builtin_popcountll(c->zero & m);
+    c->dirty = npages - gh_popcount64(c->zero & m);
     c->zero &= ~m;
     if (scav)
         *scav = nscav;
@@ -639,8 +639,8 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     d->alloc[w] &= ~c->cache;
     d->scav[w] |= c->scav;
     d->zero[w] |= c->zero;
-    unsigned nfree = (unsigned)__builtin_popcountll(c->cache);
-    unsigned nscav = (unsigned)__builtin_popcountll(c->scav);
+    unsigned nfree = gh_popcount64(c->cache);
+    unsigned nscav = gh_popcount64(c->scav);
     pa->npages_free += nfree;
     pa->npages_scav += nscav;
     pa->scav_index[ch] += (uint16_t)(nfree - nscav);
@@ -689,9 +689,9 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
                 bad = check_fail(bad, "check: page both in use and scavenged (chunk, word)", cbase, w);
             if (d->alloc[w] & d->zero[w])
                 bad = check_fail(bad, "check: page both in use and known zero (chunk, word)", cbase, w);
-            nfree += (unsigned)__builtin_popcountll(~d->alloc[w]);
-            nscav += (unsigned)__builtin_popcountll(d->scav[w] & ~d->alloc[w]);
-            unscav_free += (unsigned)__builtin_popcountll(~d->alloc[w] & ~d->scav[w]);
+            nfree += gh_popcount64(~d->alloc[w]);
+            nscav += gh_popcount64(d->scav[w] & ~d->alloc[w]);
+            unscav_free += gh_popcount64(~d->alloc[w] & ~d->scav[w]);
         }
         if (pa->sum[PALLOC_LEVELS - 1][c] != gh_pallocbits_summarize(d->alloc))
             bad = check_fail(bad, "check: stale leaf summary (chunk, sum)", cbase, pa->sum[PALLOC_LEVELS - 1][c]);

@@ -100,7 +100,7 @@ unsigned gh_pallocbits_count(const uint64_t *w, unsigned i, unsigned n) {
     unsigned c = 0;
     while (n > 0) {
         unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
-        c += (unsigned)__builtin_popcountll(w[i / 64] & bits_mask(lo, k));
+        c += gh_popcount64(w[i / 64] & bits_mask(lo, k));
         i += k;
         n -= k;
     }

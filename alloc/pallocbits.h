@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "pallocdefs.h"
+#include "util.h"
 
 #define PALLOC_NOT_FOUND 0xffffffffu
 

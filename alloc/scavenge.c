@@ -37,8 +37,7 @@ static void trace(const char *why, uint64_t released) {
             (unsigned long)(inuse >> 10), util);
 }
 
-uintptr_t gh_scavenge(uintptr_t bytes, int trace_reason) {
-    (void)trace_reason;
+uintptr_t gh_scavenge(uintptr_t bytes) {
     uintptr_t released = 0;
     while (released < bytes) {
         uintptr_t left = bytes - released;
@@ -121,14 +120,14 @@ void gh_last_resort(void) {
     if (!gh_inited)
         return;
     gh_flush_all_cpus();
-    trace("last resort", gh_scavenge(UINTPTR_MAX, 0));
+    trace("last resort", gh_scavenge(UINTPTR_MAX));
 }
 
 void goheap_free_os_memory(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
     gh_flush_all_cpus();
-    trace("free_os_memory", gh_scavenge(UINTPTR_MAX, 0));
+    trace("free_os_memory", gh_scavenge(UINTPTR_MAX));
 }
 
 int64_t goheap_set_memory_limit(int64_t limit) {
@@ -189,7 +188,7 @@ void goheap_background_work(void) {
         drain_large_all();
     while (atomic_load(&gh_heap.heap_inuse) + atomic_load(&gh_heap.heap_free) > goal &&
            t - now < SCAV_STEP_NS) {
-        uintptr_t r = gh_scavenge(SCAV_QUANTUM, 0);
+        uintptr_t r = gh_scavenge(SCAV_QUANTUM);
         released += r;
         t = goheap_sys_nanotime();
         if (!r)
@@ -212,11 +211,11 @@ void gh_after_slow_work(void) {
         uint64_t m = gh_heap_mapped();
         if (m > (uint64_t)lim) {
             drain_large_all(); /* cached large spans first: they count as free */
-            trace("memory limit", gh_scavenge(m - (uint64_t)lim, 0));
+            trace("memory limit", gh_scavenge(m - (uint64_t)lim));
         }
     }
     if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))
-        trace("eager", gh_scavenge(UINTPTR_MAX, 0));
+        trace("eager", gh_scavenge(UINTPTR_MAX));
     if (w & GH_WORK_BG)
         goheap_background_work();
 }

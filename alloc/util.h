@@ -17,7 +17,15 @@
 
 static inline unsigned gh_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 static inline unsigned gh_clz64(uint64_t x) { return (unsigned)__builtin_clzll(x); }
-static inline unsigned gh_popcount64(uint64_t x) { return (unsigned)__builtin_popcountll(x); }
+/* Bit count without a compiler helper: gcc lowers __builtin_popcountll to a libgcc
+ * call (__popcountdi2) when the target has no popcount instruction enabled, and the
+ * core links against no runtime library. clang emits this same sequence inline. */
+static inline unsigned gh_popcount64(uint64_t x) {
+    x = x - ((x >> 1) & 0x5555555555555555ull);
+    x = (x & 0x3333333333333333ull) + ((x >> 2) & 0x3333333333333333ull);
+    x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
+    return (unsigned)((x * 0x0101010101010101ull) >> 56);
+}
 static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 static inline bool gh_is_pow2(uintptr_t x) { return x && !(x & (x - 1)); }
@@ -26,7 +34,6 @@ static inline bool gh_is_pow2(uintptr_t x) { return x && !(x & (x - 1)); }
  * platform provides (the kernel brings its own; see docs/PORTING.md). */
 static inline void gh_memclr(void *p, size_t n) { __builtin_memset(p, 0, n); }
 static inline void gh_memcpy(void *d, const void *s, size_t n) { __builtin_memcpy(d, s, n); }
-static inline void gh_memset(void *d, int c, size_t n) { __builtin_memset(d, c, n); }
 
 /* Minimal formatter for log and panic lines (no libc): %s %c %d %u %x %p %%,
  * with an optional 'l' or 'z' length modifier (ignored: all integers are 64-bit

@@ -8,7 +8,7 @@
 
 BENCH_OUT    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
-	-Wno-unused-parameter -Iinclude -pthread
+	-Iinclude -pthread
 BENCH_ALLOC  ?=
 BENCH_SIZES  ?=
 BENCH_ROUNDS ?= 5
@@ -31,13 +31,13 @@ bench-deps:
 
 $(BENCH_OUT)/fastpath: bench/fastpath.c
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(BENCH_CFLAGS) $< -o $@
+	$(call say,HOSTCC,$<)$(HOSTCC) $(BENCH_CFLAGS) $< -o $@
 
 # The same probe calling goheap_malloc/goheap_free from libgoheap.a, built only when
 # the library exists.
 $(BENCH_OUT)/suite/%: bench/suite/%.c bench/suite/util.h
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(BENCH_CFLAGS) $< -o $@ -lm
+	$(call say,HOSTCC,$<)$(HOSTCC) $(BENCH_CFLAGS) $< -o $@ -lm
 
 bench-progs: $(BENCH_OUT)/fastpath $(BENCH_SUITE_BINS)
 	@if [ -f $(HBUILD)/libgoheap.a ]; then \

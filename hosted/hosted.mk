@@ -19,16 +19,16 @@ host-lib: $(HBUILD)/libgoheap.a $(HBUILD)/libgoheap.so
 
 $(HBUILD)/goheap/%.o: %.c hosted/hosted.mk
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(GOHEAP_HOST_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
 $(HBUILD)/goheap-static/%.o: %.c hosted/hosted.mk
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(GOHEAP_HOST_CFLAGS) -DGOHEAP_HOSTED_TLS_MODEL='"local-exec"' \
+	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -DGOHEAP_HOSTED_TLS_MODEL='"local-exec"' \
 		-MMD -MP -c $< -o $@
 
 $(HBUILD)/libgoheap.a: $(GOHEAP_STATIC_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $^
+	$(call say,AR,$@)$(AR) rcs $@ $^
 
 # The hot standard names are aliases of the goheap_* entry points (no wrapper call).
 GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
@@ -36,7 +36,7 @@ GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 	malloc_usable_size=goheap_usable_size
 
 $(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ)
-	$(HOSTCC) -shared -pthread -Wl,-z,nodelete $(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) \
+	$(call say,HOSTLD,$@)$(HOSTCC) -shared -pthread -Wl,-z,nodelete $(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) \
 		-o $@ $^
 
 -include $(wildcard $(HBUILD)/goheap/*/*.d $(HBUILD)/goheap-static/*/*.d)

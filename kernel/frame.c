@@ -7,6 +7,7 @@
 #include <arch/paging.h>
 #include <arch/timer.h>
 #include <arch_api.h>
+#include <bitops.h>
 #include <frame.h>
 #include <kconfig.h>
 #include <panic.h>
@@ -68,7 +69,7 @@ static uint64_t pop_range(void)
 {
     uint64_t n = 0;
     for (uint64_t w = 0; w < nwords; w++)
-        n += (uint64_t)__builtin_popcountll(bitmap[w]);
+        n += popcount64(bitmap[w]);
     return n;
 }
 

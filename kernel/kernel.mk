@@ -17,19 +17,19 @@ kernel: $(KELF)
 
 $(KBUILD)/ksyms0.S: kernel/mksyms.py
 	@mkdir -p $(dir $@)
-	$(PYTHON) kernel/mksyms.py /dev/null > $@
+	$(call say,GEN,$@)$(PYTHON) kernel/mksyms.py /dev/null > $@
 
 $(KBUILD)/ksyms%.o: $(KBUILD)/ksyms%.S
-	$(CC) $(KASFLAGS) -c $< -o $@
+	$(call say,AS,$<)$(KCC) $(KASFLAGS) -c $< -o $@
 
 $(KBUILD)/goheap.pass1.elf: $$(KERNEL_OBJS) $(KBUILD)/ksyms0.o $(LINKER_SCRIPT)
-	$(LD) $(KLDFLAGS) -T $(LINKER_SCRIPT) -o $@ $(KERNEL_OBJS) $(KBUILD)/ksyms0.o
+	$(call say,LD,$@)$(LD) $(KLDFLAGS) -T $(LINKER_SCRIPT) -o $@ $(KERNEL_OBJS) $(KBUILD)/ksyms0.o
 
 $(KBUILD)/ksyms1.S: $(KBUILD)/goheap.pass1.elf kernel/mksyms.py
-	$(NM) -n $< > $(KBUILD)/goheap.pass1.nm
-	$(PYTHON) kernel/mksyms.py $(KBUILD)/goheap.pass1.nm > $@
+	$(call say,NM,$<)$(NM) -n $< > $(KBUILD)/goheap.pass1.nm
+	$(call say,GEN,$@)$(PYTHON) kernel/mksyms.py $(KBUILD)/goheap.pass1.nm > $@
 
 $(KELF): $$(KERNEL_OBJS) $(KBUILD)/ksyms1.o $(LINKER_SCRIPT)
-	$(LD) $(KLDFLAGS) -T $(LINKER_SCRIPT) -o $@ $(KERNEL_OBJS) $(KBUILD)/ksyms1.o
-	$(NM) -n $@ > $(KBUILD)/goheap.nm
-	$(PYTHON) kernel/mksyms.py --check $(KBUILD)/goheap.pass1.nm $(KBUILD)/goheap.nm
+	$(call say,LD,$@)$(LD) $(KLDFLAGS) -T $(LINKER_SCRIPT) -o $@ $(KERNEL_OBJS) $(KBUILD)/ksyms1.o
+	$(Q)$(NM) -n $@ > $(KBUILD)/goheap.nm
+	$(Q)$(PYTHON) kernel/mksyms.py --check $(KBUILD)/goheap.pass1.nm $(KBUILD)/goheap.nm

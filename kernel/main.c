@@ -88,7 +88,7 @@ void kernel_main(void)
     kernel_exit(status);
 }
 
-void kernel_ap_main(unsigned index)
+void kernel_ap_main(void)
 {
     percpu_mark_online();
     smp_idle_loop();

@@ -3,6 +3,7 @@
  * smp_ipi_handler() when it arrives. */
 #include <arch/cpu.h>
 #include <arch/smp.h>
+#include <bitops.h>
 #include <kconfig.h>
 #include <panic.h>
 #include <percpu.h>
@@ -52,7 +53,7 @@ static void call_mask(uint64_t targets, void (*fn)(void *), void *arg)
     r->fn = fn;
     r->arg = arg;
     uint64_t others = targets & ~(1ull << me);
-    __atomic_store_n(&r->pending, (unsigned)__builtin_popcountll(others), __ATOMIC_RELAXED);
+    __atomic_store_n(&r->pending, popcount64(others), __ATOMIC_RELAXED);
     for (uint64_t b = others; b; b &= b - 1) {
         unsigned t = (unsigned)__builtin_ctzll(b);
         __atomic_fetch_or(&call_pending[t], 1ull << me, __ATOMIC_RELEASE);
@@ -107,7 +108,7 @@ void smp_run_all(void (*fn)(unsigned cpu, void *arg), void *arg)
 {
     unsigned me = cpu_index();
     uint64_t others = online_mask() & ~(1ull << me);
-    struct run_work w = { fn, arg, (unsigned)__builtin_popcountll(others) + 1 };
+    struct run_work w = { fn, arg, popcount64(others) + 1 };
     for (uint64_t b = others; b; b &= b - 1) {
         unsigned t = (unsigned)__builtin_ctzll(b);
         struct run_work *expect = 0;

@@ -1,7 +1,6 @@
 # qemu/: `make run`, and the kernel test boots for `make test-kernel` and
-# `make test-matrix`. Boot configurations are listed once and applied to every arch
-# that is ready: x86_64 always, another arch once its arch.mk sets
-# KERNEL_TEST_ARCH_READY_<arch> := 1. Each step boots once through qemu/run-test.sh.
+# `make test-matrix`. Boot configurations are listed once and applied to every arch.
+# Each step boots once through qemu/run-test.sh.
 
 KTEST_TIMEOUT ?= 60
 KTEST_ENV = ARCH=$(ARCH) KERNEL=$(KELF) CPU=$(CPU) ACCEL=$(ACCEL)
@@ -33,6 +32,7 @@ run: deps kernel
 # KTB_<name>_SMP     -smp value (default: $(SMP), i.e. 4)
 # KTB_<name>_MEM     -m value (default: $(MEM))
 # KTB_<name>_PANIC   the boot passes only if exactly this panic message appears
+# KTB_<name>_MINCPUS the boot is skipped, with the reason, when SMP gives fewer CPUs
 # Any of them may be overridden per arch as KTB_<name>_<FIELD>_<arch>.
 KTEST_BOOTS := frame paging spinlock percpu smp misc sparse \
 	panic lockorder recursion pagefault maskedwait irqframe
@@ -56,34 +56,39 @@ KTB_pagefault_APPEND := test=selftest_pagefault
 KTB_pagefault_PANIC := page fault at 0xffffc00000000008: not-present write, kernel
 KTB_maskedwait_APPEND := test=selftest_masked_wait
 KTB_maskedwait_PANIC := smp call from cpu 0 with interrupts masked (would wait for acks masked)
+# the call must target another CPU
+KTB_maskedwait_MINCPUS := 2
 KTB_irqframe_APPEND := test=selftest_frame_in_irq
 KTB_irqframe_PANIC  := frame_alloc called from an interrupt handler on cpu 1
+# CPU 1 takes the interrupt
+KTB_irqframe_MINCPUS := 2
 
 # x86_64-only boots.
 KTEST_BOOTS_x86_64 := doublefault
 KTB_doublefault_APPEND := test=selftest_doublefault
 KTB_doublefault_PANIC := double fault
 
-KERNEL_TEST_ARCH_READY_x86_64 := 1
-
 ktb = $(or $(KTB_$(1)_$(2)_$(ARCH)),$(KTB_$(1)_$(2)))
+comma := ,
+# Shell: record step $(1) in results dir $(2) as skipped, with reason $(3).
+skip_step = mkdir -p $(2); printf '0 0 1\n\# %s\n' "$(3)" > $(2)/$(1).result; echo "$(1): skipped ($(3))"
 
 define ktest_boot_rule
 .PHONY: ktest-$(1)
 ktest-$(1): kernel
-	@$$(KTEST_ENV) SMP="$$(or $$(call ktb,$(1),SMP),$$(KTEST_SMP))" \
-		MEM="$$(or $$(call ktb,$(1),MEM),$$(KTEST_MEM))" \
+	@smp="$$(or $$(call ktb,$(1),SMP),$$(KTEST_SMP))"; min="$$(call ktb,$(1),MINCPUS)"; \
+	if [ -n "$$$$min" ] && [ "$$$${smp%%,*}" -lt "$$$$min" ]; then \
+		$$(call skip_step,$$@,$$(RESULTS)/kernel-$$(ARCH),needs $$$$min CPUs$$(comma) SMP=$$$$smp); \
+	else $$(KTEST_ENV) SMP="$$$$smp" MEM="$$(or $$(call ktb,$(1),MEM),$$(KTEST_MEM))" \
 		APPEND="$$(call ktb,$(1),APPEND) $$(APPEND)" \
 		qemu/run-test.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT) \
-		$$(if $$(call ktb,$(1),PANIC),--expect-panic "$$(call ktb,$(1),PANIC)")
+		$$(if $$(call ktb,$(1),PANIC),--expect-panic "$$(call ktb,$(1),PANIC)"); fi
 endef
 $(foreach b,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64) $(KTEST_BOOTS_aarch64),\
 	$(eval $(call ktest_boot_rule,$(b))))
 
-# Registered for `make test-kernel ARCH=<arch>` once the arch is ready (arch/*/arch.mk
-# is read before this file, so its KERNEL_TEST_ARCH_READY_<arch> is already set).
-TEST_KERNEL_STEPS_x86_64 += $(if $(KERNEL_TEST_ARCH_READY_x86_64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64)))
-TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_aarch64)))
+TEST_KERNEL_STEPS_x86_64 += $(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64))
+TEST_KERNEL_STEPS_aarch64 += $(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_aarch64))
 
 # ---- the matrix: the foundation suites, wider configurations ------------------------
 # The heap suites have boots of their own (kernel/heap/heap.mk): they map the heap
@@ -92,7 +97,6 @@ KTEST_FOUNDATION := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,
 # name:SMP:MEM (SMP "6s" = the sparse-id topology)
 KMATRIX := smp1:1:512M smp2:2:512M smp4:4:512M smp8:8:512M \
 	mem64M:4:64M mem512M:4:512M mem8G:4:8G sparse:6s:512M
-comma := ,
 kmx_name = $(word 1,$(subst :, ,$(1)))
 kmx_smp  = $(patsubst 6s,6$(comma)sockets=2$(comma)cores=3,$(word 2,$(subst :, ,$(1))))
 kmx_mem  = $(word 3,$(subst :, ,$(1)))
@@ -121,10 +125,8 @@ kmatrix-kvm: kernel
 		$(KTEST_ENV) ACCEL=kvm SMP=2 MEM=128M \
 		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=2 $(APPEND)" \
 		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT); \
-	else mkdir -p $(RESULTS)/matrix-$(ARCH); \
-		printf '0 0 1\n# /dev/kvm unusable: KVM boot skipped\n' > $(RESULTS)/matrix-$(ARCH)/$@.result; \
-		echo "$@: skipped (/dev/kvm unusable)"; fi
+	else $(call skip_step,$@,$(RESULTS)/matrix-$(ARCH),/dev/kvm unusable: KVM boot skipped); fi
 
 KMATRIX_STEPS := $(addprefix kmatrix-,$(foreach m,$(KMATRIX),$(call kmx_name,$(m))))
 TEST_MATRIX_STEPS_x86_64 += $(KMATRIX_STEPS) kmatrix-mttcg kmatrix-kvm
-TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KMATRIX_STEPS))
+TEST_MATRIX_STEPS_aarch64 += $(KMATRIX_STEPS)

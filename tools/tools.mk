@@ -1,4 +1,4 @@
 # tools/: host tools. `make sizeclasses` regenerates alloc/sizeclasses.h (committed).
 .PHONY: sizeclasses
 sizeclasses:
-	$(PYTHON) tools/mksizeclasses.py -o alloc/sizeclasses.h
+	$(call say,GEN,alloc/sizeclasses.h)$(PYTHON) tools/mksizeclasses.py -o alloc/sizeclasses.h

@@ -1,14 +1,11 @@
 # arch/aarch64/arch.mk: the aarch64 port's sources (QEMU virt, PSCI, GIC) and its extra
 # test boots: EL2 entry, CPU models with and without LSE, GICv3, the raw Image boot.
 
-# The shared boot list (qemu/qemu.mk) runs here too once KERNEL_TEST_ARCH_READY_aarch64
-# is set.
+# The shared boot list (qemu/qemu.mk) runs here too.
 KERNEL_SRCS_aarch64 += boot/aarch64/entry.S arch/aarch64/vectors.S arch/aarch64/catch.S \
 	arch/aarch64/early.c arch/aarch64/fdt.c arch/aarch64/mm.c arch/aarch64/console.c \
 	arch/aarch64/exit.c arch/aarch64/timer.c arch/aarch64/trap.c arch/aarch64/gic.c \
 	arch/aarch64/smp.c arch/aarch64/ktest_arch.c
-
-KERNEL_TEST_ARCH_READY_aarch64 := 1
 
 # A kernel stack overflow is reported, not a fault loop (arch/aarch64/vectors.S).
 KTEST_BOOTS_aarch64 := stackoverflow
@@ -58,7 +55,7 @@ $(foreach b,$(A64_MATRIX),$(eval $(call a64_boot_rule,kmatrix,matrix,$(b),KMATRI
 # the Linux way, with the DTB address in x0 and no DTB at the start of RAM.
 A64_IMAGE := $(KBUILD)/goheap.img
 $(A64_IMAGE): $(KBUILD)/goheap.elf
-	$(OBJCOPY) -O binary $< $@
+	$(call say,OBJCOPY,$@)$(OBJCOPY) -O binary $< $@
 .PHONY: ktest-a64-image
 ktest-a64-image: kernel $(A64_IMAGE)
 	@ARCH=aarch64 KERNEL=$(A64_IMAGE) ACCEL=$(ACCEL) CPU=cortex-a72 SMP=4 MEM=512M \

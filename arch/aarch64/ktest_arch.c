@@ -21,6 +21,7 @@ static uint64_t seen_index_mask;           /* __atomic builtins only */
 
 static void identity_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     uint64_t mpidr;
     __asm__ volatile("mrs %0, mpidr_el1" : "=r"(mpidr));
     uint64_t hw = arch_cpu_hwid();
@@ -57,6 +58,7 @@ static uint8_t want_lse;
 
 static void lock_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t; (void)cpu; (void)arg;
     for (unsigned i = 0; i < ROUNDS; i++) {
         if (i & 1) {
             arch_spin_lock(&lock);
@@ -130,6 +132,7 @@ static unsigned shoot_phase;               /* __atomic builtins only */
 
 static void shoot_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     if (cpu == 0) {
         ktest_cpu_barrier();                                    /* all have read */
         while (__atomic_load_n(&shoot_phase, __ATOMIC_ACQUIRE) != ktest_ncpus() - 1)
@@ -230,6 +233,7 @@ static uint64_t before_max;
 
 static void timer_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     uint64_t a = arch_nanotime();
     uint64_t m = __atomic_load_n(&before_max, __ATOMIC_RELAXED);
     while (a > m && !__atomic_compare_exchange_n(&before_max, &m, a, 0, __ATOMIC_RELAXED,
@@ -284,6 +288,7 @@ static unsigned __attribute__((noinline)) recurse(volatile unsigned *depth)
 
 static void overflow_on_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t; (void)arg;
     static volatile unsigned depth;
     if (cpu == 1 || ktest_ncpus() == 1)
         recurse(&depth);

@@ -64,7 +64,7 @@ _Noreturn void arch_secondary_main(unsigned index)
               (unsigned long)arch_cpu_hwid(), (unsigned long)hwid_of[index]);
     gic_init_cpu();
     arch_irq_enable();
-    kernel_ap_main(index);
+    kernel_ap_main();
     arch_halt();
 }
 

@@ -4,7 +4,7 @@
 
 #include <arch/sysregs.h>
 
-/* struct arch_regs (arch/aarch64/include/arch/regs.h): x0..x30, sp, elr, spsr, esr,
+/* struct arch_trap_frame (arch/aarch64/include/arch/a64.h): x0..x30, sp, elr, spsr, esr,
  * far, then a two-word frame record {fp, elr} that x29 points at. 38 words. */
 #define R_SP    (31 * 8)
 #define R_ELR   (32 * 8)

@@ -158,6 +158,7 @@ static void walk_leaves(uintptr_t va, uintptr_t end,
 /* Phase 1: not present any more, but keep the frame address until the shootdown. */
 static void make_zombie(uint64_t *e, uintptr_t va, int large, void *arg)
 {
+    (void)va; (void)large; (void)arg;
     if (*e & PTE_P)
         *e = (*e & ~PTE_P) | PTE_ZOMBIE;
 }
@@ -165,6 +166,7 @@ static void make_zombie(uint64_t *e, uintptr_t va, int large, void *arg)
 /* Phase 3: after every TLB forgot the range, release the frames. */
 static void bury(uint64_t *e, uintptr_t va, int large, void *arg)
 {
+    (void)va;
     uint64_t old = *e;
     if (!(old & PTE_ZOMBIE) || (old & PTE_P))
         return;
@@ -301,6 +303,7 @@ void arch_mm_init(void)
 /* Drop the boot identity map (PML4[0]) once no CPU needs it: null pointers fault. */
 static void flush_all(void *arg)
 {
+    (void)arg;
     write_cr3(read_cr3());
 }
 

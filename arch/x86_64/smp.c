@@ -100,7 +100,7 @@ void x86_ap_start(unsigned index)
     x86_cpu_tables_init(ap_tables[index], index);
     lapic_enable();
     arch_irq_enable();
-    kernel_ap_main(index);
+    kernel_ap_main();
 }
 
 static void start_ap(unsigned index, uint32_t apic_id)

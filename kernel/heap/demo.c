@@ -285,6 +285,7 @@ static void worker(unsigned me, void *arg)
 
 static void drain_all(unsigned me, void *arg)
 {
+    (void)arg;
     drain_inbox(&dc[me], me);
 }
 

@@ -1,22 +1,15 @@
 # kernel/heap/heap.mk: goheap as the kernel heap: the platform (kernel/goheap_platform.c),
 # the heap glue, demo and baseline (kernel/heap/), the allocator test boots, the kernel
-# benchmarks (bench/kernel/) and `make lib`. Everything here needs the allocator core
-# in the kernel link (alloc/alloc.mk adds it to KERNEL_SRCS), so it is only switched on
-# once the core's sources are there.
-KHEAP_CORE_IN := $(filter alloc/%,$(KERNEL_SRCS))
-
-ifneq ($(KHEAP_CORE_IN),)
+# benchmarks (bench/kernel/) and `make lib`. The allocator core is in the kernel link
+# through alloc/alloc.mk.
 KCFLAGS += -Ikernel/heap
 KERNEL_SRCS += kernel/goheap_platform.c $(sort $(wildcard kernel/heap/*.c)) \
 	$(sort $(wildcard bench/kernel/*.c)) $(KHEAP_EXTRA_SRCS)
-endif
 
 # ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
 # KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*, _KVM: appended under
 # ACCEL=kvm; SMP and MEM default to qemu.mk's KTEST_SMP / KTEST_MEM ($(SMP), $(MEM)).
 KHEAP_BOOTS := api stress oom scav efence efence2 efence3 knobs trace idle
-# The boots registered in `make test` (a boot that does not pass yet stays out).
-KHEAP_PASSING := $(KHEAP_BOOTS)
 KHB_api_APPEND    := test=heap_api
 KHB_stress_APPEND := test=heap_stress
 # Under ACCEL=kvm (nested, software hypervisor here) every pin's cli/sti exits: 100k
@@ -29,10 +22,11 @@ KHB_scav_APPEND   := test=heap_scav
 KHB_efence_APPEND := test=heap_efence goheap=efence=1
 KHB_efence2_APPEND := test=heap_efence goheap=efence=2
 KHB_efence3_APPEND := test=heap_efence goheap=efence=3
-# ~21 s: the goal keeps the peak for two 10 s windows before idle CPUs may release.
+# ~21 s (the test gives up at 40 s, IDLE_WAIT_S): the goal keeps the peak for two
+# 10 s windows before idle CPUs may release.
 KHB_idle_APPEND   := test=heap_idle heap_idle=1
 # Nested KVM: each shootdown costs milliseconds, so the 1%-paced step releases
-# ~128 KiB/s; 40 s then release about half of the 8 MiB (SMP=2) heap.
+# ~128 KiB/s; the 40 s limit then covers about half of the 8 MiB (SMP=2) heap.
 KHB_idle_KVM      := heap_idle_pct=25
 KHB_trace_APPEND  := test=heap_trace goheap=allocfreetrace=1,scavtrace=1
 KHB_knobs_APPEND  := test=heap_knobs,heap_api goheap=guardrate=4,debug=2 goheap=memlimit=256MiB,scavenge=eager,arena=64GiB
@@ -76,15 +70,12 @@ $(foreach b,$(KHEAP_BOOTS),$(eval $(call kheap_boot_rule,$(b),kernel,$$(KTEST_TI
 $(foreach b,$(KHEAP_MATRIX_BOOTS),$(eval $(call kheap_boot_rule,$(b),matrix,$$(KHEAP_MATRIX_TIMEOUT))))
 $(foreach b,$(KHEAP_BAD_BOOTS),$(eval $(call kheap_bad_rule,$(b))))
 
-# Registered only once the core links (see the top) and, on aarch64, once the arch
-# is ready (arch/aarch64/arch.mk sets KERNEL_TEST_ARCH_READY_aarch64).
-KHEAP_STEPS := $(if $(KHEAP_CORE_IN),$(addprefix kheap-,$(KHEAP_PASSING)) \
-	$(addprefix kheap-bad-,$(KHEAP_BAD_BOOTS)))
-KHEAP_MSTEPS := $(if $(KHEAP_CORE_IN),$(addprefix kheap-,$(KHEAP_MATRIX_BOOTS)))
+KHEAP_STEPS := $(addprefix kheap-,$(KHEAP_BOOTS)) $(addprefix kheap-bad-,$(KHEAP_BAD_BOOTS))
+KHEAP_MSTEPS := $(addprefix kheap-,$(KHEAP_MATRIX_BOOTS))
 TEST_KERNEL_STEPS_x86_64 += $(KHEAP_STEPS)
-TEST_KERNEL_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_STEPS))
+TEST_KERNEL_STEPS_aarch64 += $(KHEAP_STEPS)
 TEST_MATRIX_STEPS_x86_64 += $(KHEAP_MSTEPS)
-TEST_MATRIX_STEPS_aarch64 += $(if $(KERNEL_TEST_ARCH_READY_aarch64),$(KHEAP_MSTEPS))
+TEST_MATRIX_STEPS_aarch64 += $(KHEAP_MSTEPS)
 
 # ---- `make lib ARCH=...`: the core as a freestanding archive plus its headers -------
 # build/<arch>/libgoheap.a holds the core (alloc/*.c) compiled with this kernel's
@@ -102,7 +93,7 @@ lib: $(KHEAP_LIB)
 
 $(KHEAP_LIB): $(KHEAP_LIB_OBJS)
 	@rm -f $@
-	$(AR) rcs $@ $(KHEAP_LIB_OBJS)
+	$(call say,AR,$@)$(AR) rcs $@ $(KHEAP_LIB_OBJS)
 
 # `make install PREFIX=dir [ARCH=...]`: the archive and the public headers, nothing
 # else: dir/lib/libgoheap.a, dir/include/goheap.h and goheap_lockclass.h. The archive
@@ -148,9 +139,7 @@ endif
 # ---- host test: the archive links into a foreign freestanding program --------------
 # kernel/heap/libtest/link-test.sh runs `make lib` for both arches and links
 # libtest/stub.c (only the platform functions docs/PORTING.md lists) against it.
-ifneq ($(KHEAP_CORE_IN),)
 TEST_HOST_STEPS += lib-link
-endif
 .PHONY: lib-link
 lib-link:
-	@tests/run-host-test.sh $@ $(RESULTS)/host 300 kernel/heap/libtest/link-test.sh $(BUILD)
+	+@tests/run-host-test.sh $@ $(RESULTS)/host 300 kernel/heap/libtest/link-test.sh $(BUILD)

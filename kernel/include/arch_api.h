@@ -25,7 +25,7 @@ struct mem_range {
  *   arch_smp_start()    (arch/smp.h) APs run kernel_ap_main()
  */
 void kernel_main(void);                 /* portable, never returns */
-void kernel_ap_main(unsigned index);    /* portable, called on each AP, never returns */
+void kernel_ap_main(void);              /* portable, called on each AP (its per-CPU data set up), never returns */
 
 void arch_early_init(void);
 
@@ -45,14 +45,12 @@ void arch_mm_init(void);
 /* The boot command line (PVH cmdline / DTB /chosen/bootargs); "" if none. */
 const char *arch_cmdline(void);
 
-/* Per-CPU initialisation on an AP once it runs C: done by the arch before it calls
- * kernel_ap_main. */
-
 /* ---- SMP (arch/smp.h includes this part) -----------------------------------------
  * arch_smp_start: discover the CPUs (ACPI MADT on x86_64, /cpus in the DTB on
  * aarch64), fill the hwid -> dense index table (boot CPU = 0), start every other CPU
- * (INIT-SIPI-SIPI / PSCI CPU_ON) and wait until each is online. Each ends in
- * kernel_ap_main(index). Returns the CPUs online. */
+ * (INIT-SIPI-SIPI / PSCI CPU_ON) and wait until each is online. Each AP does the
+ * arch's per-CPU initialisation, then calls kernel_ap_main(). Returns the CPUs
+ * online. */
 unsigned arch_smp_start(void);
 
 /* Send the call interrupt to one CPU (dense index) / to every online CPU but this one

@@ -8,7 +8,7 @@ TEST_HOST_STEPS += $(CORE_STEPS)
 $(HBUILD)/core/test_core_%: tests/host/test_core_%.c tests/host/test_core_common.h tests/knob_cases.h \
 		tests/host/hostktap.h $(HBUILD)/libgoheap.a
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(HBUILD)/libgoheap.a -o $@
+	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(HBUILD)/libgoheap.a -o $@
 
 $(CORE_STEPS): core-%: $(HBUILD)/core/test_core_%
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<

@@ -44,7 +44,7 @@ TEST_HOST_STEPS += $(H4_STEPS)
 # ---- plain builds against build/host/libgoheap.a ------------------------------------
 $(H4_DIR)/test_%: tests/host/test_%.c $(H4_HDRS) $(H4_LIBA)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(H4_LIBA) -o $@
+	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(H4_LIBA) -o $@
 
 host-api: $(H4_DIR)/test_api
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
@@ -71,13 +71,13 @@ host-suites-deps: $(H4_DEPS)
 
 $(HBUILD)/asan/%.o: %.c $(H4_DEPS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_ASAN) -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [asan])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_ASAN) -MMD -MP -c $< -o $@
 $(HBUILD)/tsan/%.o: %.c $(H4_DEPS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_TSAN) -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [tsan])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_TSAN) -MMD -MP -c $< -o $@
 $(HBUILD)/fuzz/%.o: %.c $(H4_DEPS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [fuzz])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 -include $(wildcard $(HBUILD)/asan/*/*.d $(HBUILD)/tsan/*/*.d $(HBUILD)/fuzz/*/*.d \
 	$(HBUILD)/asan/*/*/*.d $(HBUILD)/tsan/*/*/*.d)
 
@@ -85,13 +85,13 @@ H4_CORE_OBJS = $(patsubst %.c,$(HBUILD)/$(1)/%.o,$(H4_CORE_SRCS))
 
 $(HBUILD)/asan/bin/%: $(HBUILD)/asan/tests/host/%.o $(call H4_CORE_OBJS,asan)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_ASAN) $^ -o $@
+	$(call say,HOSTLD,$@)$(HOSTCC) $(HOST_CFLAGS) $(H4_ASAN) $^ -o $@
 $(HBUILD)/tsan/bin/%: $(HBUILD)/tsan/tests/host/%.o $(call H4_CORE_OBJS,tsan)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_TSAN) $^ -o $@
+	$(call say,HOSTLD,$@)$(HOSTCC) $(HOST_CFLAGS) $(H4_TSAN) $^ -o $@
 $(HBUILD)/fuzz/fuzz_ops: $(HBUILD)/fuzz/tests/host/fuzz_ops.o $(call H4_CORE_OBJS,fuzz)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer $^ -o $@
+	$(call say,HOSTLD,$@)$(HOSTCC) $(HOST_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer $^ -o $@
 
 # The instrumented test objects also see tests/host (heapcheck.h) on the include path.
 $(HBUILD)/asan/tests/host/%.o $(HBUILD)/tsan/tests/host/%.o $(HBUILD)/fuzz/tests/host/%.o: \
@@ -109,17 +109,17 @@ H4_TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 H4_ASAN_ENV := ASAN_OPTIONS=abort_on_error=0:detect_leaks=0 UBSAN_OPTIONS=print_stacktrace=1
 
 asan-stress: $(H4_DEPS)
-	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/test_stress,240,$(H4_STRESS_ASAN_ARGS),$(H4_ASAN_ENV))
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/test_stress,240,$(H4_STRESS_ASAN_ARGS),$(H4_ASAN_ENV))
 tsan-stress: $(H4_DEPS)
-	@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/test_stress,240,$(H4_STRESS_TSAN_ARGS),$(H4_TSAN_ENV))
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/test_stress,240,$(H4_STRESS_TSAN_ARGS),$(H4_TSAN_ENV))
 # (Static pattern rules: make does no implicit-rule search for .PHONY targets.)
 $(addprefix asan-,$(H4_UNIT_TESTS)): asan-%: $(H4_DEPS)
-	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/$*,180,,$(H4_ASAN_ENV))
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/$*,180,,$(H4_ASAN_ENV))
 $(addprefix tsan-,$(H4_UNIT_TESTS)): tsan-%: $(H4_DEPS)
-	@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/$*,180,,$(H4_TSAN_ENV))
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/$*,180,,$(H4_TSAN_ENV))
 
 host-fuzz: $(H4_DEPS)
-	@if [ "$$(cat $(H4_DEPS))" = ok ]; then $(MAKE) --no-print-directory $(HBUILD)/fuzz/fuzz_ops; fi; \
+	+@if [ "$$(cat $(H4_DEPS))" = ok ]; then $(MAKE) --no-print-directory $(HBUILD)/fuzz/fuzz_ops; fi; \
 	tests/run-host-test.sh $@ $(RESULTS)/host $$(( $(H4_FUZZ_SECS) + 120 )) tests/host/run-fuzz.sh \
 	  $(HBUILD)/fuzz/fuzz_ops tests/host/fuzz-corpus $(HBUILD)/fuzz/work $(H4_FUZZ_SECS) \
 	  $(H4_FUZZ_RUNS) $(H4_DEPS)

@@ -3,7 +3,11 @@
  * file:line and keeps going. Output goes to stdout, parsed by tests/ktap.py.
  *
  *   static void t_sizes(void) { KT_CHECK(x == 8, "x=%d", x); }
- *   int main(void) { kt_begin("sizeclasses", 1); KT_RUN(t_sizes); return kt_end(); }
+ *   static const struct kt_case cases[] = { KT_CASE(t_sizes) };
+ *   int main(void) {
+ *       kt_begin("sizeclasses", KT_NCASES(cases));
+ *       return kt_run_cases(cases, KT_NCASES(cases), 0);
+ *   }
  */
 #ifndef HOSTKTAP_H
 #define HOSTKTAP_H
@@ -39,6 +43,32 @@ static inline void kt_skip(const char *name, const char *why) {
     printf("ok %d %s # SKIP %s\n", kt_num, name, why);
     fflush(stdout);
 }
-#define KT_RUN(fn) do { kt_case_failed = 0; fn(); kt_case_end(#fn); } while (0)
 static inline int kt_end(void) { return kt_failed_cases ? 1 : 0; }
+
+/* A suite's cases as one table: the plan is the table's length, never a hand count.
+ *   static const struct kt_case cases[] = { KT_CASE(t_sizes), KT_CASE_BY(t_bad, in_child) };
+ *   kt_begin("suite", KT_NCASES(cases)); return kt_run_cases(cases, KT_NCASES(cases), 0);
+ * run (KT_CASE_BY) runs a case its own way, e.g. in a child; after, when given, runs
+ * after every case (a recount) before the case's verdict is printed. */
+struct kt_case {
+    const char *name;
+    void (*fn)(void);
+    void (*run)(const struct kt_case *c);
+};
+#define KT_CASE(fn) {#fn, fn, 0}
+#define KT_CASE_BY(fn, run) {#fn, fn, run}
+#define KT_NCASES(tab) ((int)(sizeof(tab) / sizeof((tab)[0])))
+static inline int kt_run_cases(const struct kt_case *c, int n, void (*after)(const char *name)) {
+    for (int i = 0; i < n; i++) {
+        kt_case_failed = 0;
+        if (c[i].run)
+            c[i].run(&c[i]);
+        else
+            c[i].fn();
+        if (after)
+            after(c[i].name);
+        kt_case_end(c[i].name);
+    }
+    return kt_end();
+}
 #endif

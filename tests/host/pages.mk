@@ -12,7 +12,7 @@ sizeclasses-table: $(HBUILD)/test_sizeclasses
 
 $(HBUILD)/test_sizeclasses: tests/host/test_sizeclasses.c alloc/sizeclasses.h tests/host/hostktap.h
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOST_CFLAGS) $< -o $@
+	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) $< -o $@
 
 # The page allocator against the strict test-only platform (tests/host/testplatform.c).
 TEST_HOST_STEPS += pagealloc
@@ -25,16 +25,16 @@ pagealloc: $(HBUILD)/test_pagealloc
 
 $(HBUILD)/test_pagealloc: tests/host/test_pagealloc.c $(PA_SRCS) $(PA_HDRS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) $< $(PA_SRCS) -o $@
+	$(call say,HOSTCC,$<)$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) $< $(PA_SRCS) -o $@
 
 # The same test under ASan+UBSan (runtime availability and SKIP handling come from
 # tests/host/host.mk: H4_DEPS, H4_SAN_RUN).
 TEST_HOST_STEPS += pagealloc-asan
 .PHONY: pagealloc-asan
 pagealloc-asan: $(H4_DEPS)
-	@$(call H4_SAN_RUN,$@,$(HBUILD)/asan-pa/test_pagealloc,180,,$(H4_ASAN_ENV))
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/asan-pa/test_pagealloc,180,,$(H4_ASAN_ENV))
 
 $(HBUILD)/asan-pa/test_pagealloc: tests/host/test_pagealloc.c $(PA_SRCS) $(PA_HDRS)
 	@mkdir -p $(dir $@)
-	$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) -O1 \
+	$(call say,HOSTCC,$< [asan])$(HOSTCC) -Itests/host/testplat -Itests/host $(HOST_CFLAGS) -O1 \
 		-fsanitize=address,undefined -fno-sanitize-recover=undefined $< $(PA_SRCS) -o $@

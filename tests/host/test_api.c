@@ -17,18 +17,13 @@ static uint64_t live_base;
 /* Every case ends with the slow validator and the live count back at the baseline.
  * The flush first returns this CPU's current tiny block, which the counters (as Go's)
  * count as one live 16 B object while the cache holds it. */
-#define RUN(fn)                                                                        \
-    do {                                                                               \
-        kt_case_failed = 0;                                                            \
-        fn();                                                                          \
-        goheap_flush();                                                                \
-        int v_ = goheap_validate();                                                    \
-        KT_CHECK(v_ == 0, "validate after " #fn " returned %d", v_);                   \
-        KT_CHECK(hc_live_objects() == live_base, "live objects %llu after " #fn        \
-                 ", expected %llu", (unsigned long long)hc_live_objects(),             \
-                 (unsigned long long)live_base);                                       \
-        kt_case_end(#fn);                                                              \
-    } while (0)
+static void api_after(const char *name) {
+    goheap_flush();
+    int v = goheap_validate();
+    KT_CHECK(v == 0, "validate after %s returned %d", name, v);
+    KT_CHECK(hc_live_objects() == live_base, "live objects %llu after %s, expected %llu",
+             (unsigned long long)hc_live_objects(), name, (unsigned long long)live_base);
+}
 
 static int is_class_size(size_t n) {
     for (unsigned c = 1; c < GOHEAP_NUM_SIZE_CLASSES; c++)
@@ -419,17 +414,20 @@ static void stats_invariants(void) {
     goheap_free(p);
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(malloc_sizes),
+    KT_CASE(malloc_zero),
+    KT_CASE(calloc_zeroes),
+    KT_CASE(realloc_edges),
+    KT_CASE(aligned_sizes),
+    KT_CASE(tiny_objects),
+    KT_CASE(align8_classes),
+    KT_CASE(large_objects),
+    KT_CASE(stats_invariants),
+};
+
 int main(void) {
-    kt_begin("api", 9);
+    kt_begin("api", KT_NCASES(cases));
     live_base = hc_live_objects();
-    RUN(malloc_sizes);
-    RUN(malloc_zero);
-    RUN(calloc_zeroes);
-    RUN(realloc_edges);
-    RUN(aligned_sizes);
-    RUN(tiny_objects);
-    RUN(align8_classes);
-    RUN(large_objects);
-    RUN(stats_invariants);
-    return kt_end();
+    return kt_run_cases(cases, KT_NCASES(cases), api_after);
 }

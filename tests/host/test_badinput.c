@@ -166,8 +166,9 @@ static void run_child(const char *name, void (*fn)(void), int must_abort) {
     KT_CHECK(found, "%s: exact panic message not seen", name);
 }
 
-#define DEATH(fn) do { kt_case_failed = 0; run_child(#fn, fn, 1); kt_case_end(#fn); } while (0)
-#define NOABORT(fn) do { kt_case_failed = 0; run_child(#fn, fn, 0); kt_case_end(#fn); } while (0)
+/* Case runners (kt_run_cases): must abort with the exact message / must not abort. */
+static void death(const struct kt_case *c) { run_child(c->name, c->fn, 1); }
+static void noabort(const struct kt_case *c) { run_child(c->name, c->fn, 0); }
 
 /* ---- heap corruption: each must abort with an exact message ----------------------- */
 
@@ -375,31 +376,34 @@ static void reallocarray_overflow(void) {
     CHILD_CHECK(goheap_validate() == 0, "validate");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE_BY(double_free_local, death),
+    KT_CASE_BY(double_free_remote, death),
+    KT_CASE_BY(double_free_local_then_remote, death),
+    KT_CASE_BY(invalid_global, death),
+    KT_CASE_BY(invalid_stack, death),
+    KT_CASE_BY(misaligned_pointer, death),
+    KT_CASE_BY(interior_small, death),
+    KT_CASE_BY(interior_large, death),
+    KT_CASE_BY(never_allocated_slot, death),
+    KT_CASE_BY(free_into_dead_span_small, death),
+    KT_CASE_BY(free_into_dead_span_large, death),
+    KT_CASE_BY(realloc_of_freed, death),
+    KT_CASE_BY(realloc_of_freed_large, death),
+    KT_CASE_BY(realloc_non_heap, death),
+    KT_CASE_BY(realloc_interior, death),
+    KT_CASE_BY(usable_size_non_heap, death),
+    KT_CASE_BY(calloc_overflow, noabort),
+    KT_CASE_BY(malloc_size_max, noabort),
+    KT_CASE_BY(aligned_bad_alignment, noabort),
+    KT_CASE_BY(aligned_huge_alignment, noabort),
+    KT_CASE_BY(reallocarray_overflow, noabort),
+};
+
 int main(void) {
     /* Warm the heap up in the parent, so children fork from a used allocator. */
     void *warm = goheap_malloc(100);
     goheap_free(warm);
-    kt_begin("badinput", 21);
-    DEATH(double_free_local);
-    DEATH(double_free_remote);
-    DEATH(double_free_local_then_remote);
-    DEATH(invalid_global);
-    DEATH(invalid_stack);
-    DEATH(misaligned_pointer);
-    DEATH(interior_small);
-    DEATH(interior_large);
-    DEATH(never_allocated_slot);
-    DEATH(free_into_dead_span_small);
-    DEATH(free_into_dead_span_large);
-    DEATH(realloc_of_freed);
-    DEATH(realloc_of_freed_large);
-    DEATH(realloc_non_heap);
-    DEATH(realloc_interior);
-    DEATH(usable_size_non_heap);
-    NOABORT(calloc_overflow);
-    NOABORT(malloc_size_max);
-    NOABORT(aligned_bad_alignment);
-    NOABORT(aligned_huge_alignment);
-    NOABORT(reallocarray_overflow);
-    return kt_end();
+    kt_begin("badinput", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

@@ -150,14 +150,17 @@ static void t_knobs(void) {
     KT_CHECK(gh_knobs_parse(&k, "debug", GH_KNOB_FEATURES_ALL) != 0, "");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_malloc_edges),
+    KT_CASE(t_calloc),
+    KT_CASE(t_realloc),
+    KT_CASE(t_aligned),
+    KT_CASE(t_metrics),
+    KT_CASE(t_memory_limit),
+    KT_CASE(t_knobs),
+};
+
 int main(void) {
-    kt_begin("core-api", 7);
-    CORE_RUN(t_malloc_edges);
-    CORE_RUN(t_calloc);
-    CORE_RUN(t_realloc);
-    CORE_RUN(t_aligned);
-    CORE_RUN(t_metrics);
-    CORE_RUN(t_memory_limit);
-    CORE_RUN(t_knobs);
-    return kt_end();
+    kt_begin("core-api", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

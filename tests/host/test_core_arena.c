@@ -179,6 +179,10 @@ static void t_rlimit(void) { KT_CHECK(rerun("rlimit", 0) == 0, ""); }
 static void t_arena64(void) { KT_CHECK(rerun("arena64", "arena=64GiB") == 0, ""); }
 static void t_past64(void) { KT_CHECK(rerun("past64", 0) == 0, ""); }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_grow), KT_CASE(t_hole), KT_CASE(t_hint), KT_CASE(t_rlimit), KT_CASE(t_arena64), KT_CASE(t_past64),
+};
+
 int main(int argc, char **argv) {
     self = argv[0];
     if (argc > 1) {
@@ -192,24 +196,20 @@ int main(int argc, char **argv) {
                 return modes[i].fn();
         return 126;
     }
-    kt_begin("core-arena", 6);
+    kt_begin("core-arena", KT_NCASES(cases));
     /* The sanitizers own the address space these cases lay out: ThreadSanitizer
      * forbids mmap at the hints (hosted/platform.c gives none under it) and
      * AddressSanitizer's shadow alone exceeds any RLIMIT_AS. */
-    if (SANITIZER_TSAN) {
-        const char *why = "ThreadSanitizer: no window hints, arena reserved whole";
-        kt_skip("t_grow", why), kt_skip("t_hole", why), kt_skip("t_hint", why);
-        kt_skip("t_rlimit", why), kt_skip("t_arena64", why), kt_skip("t_past64", why);
-        return kt_end();
+    for (int i = 0; i < KT_NCASES(cases); i++) {
+        if (SANITIZER_TSAN) {
+            kt_skip(cases[i].name, "ThreadSanitizer: no window hints, arena reserved whole");
+        } else if (SANITIZER_ASAN && cases[i].fn == t_rlimit) {
+            kt_skip(cases[i].name, "AddressSanitizer's shadow does not fit any RLIMIT_AS");
+        } else {
+            kt_case_failed = 0;
+            cases[i].fn();
+            kt_case_end(cases[i].name);
+        }
     }
-    KT_RUN(t_grow);
-    KT_RUN(t_hole);
-    KT_RUN(t_hint);
-    if (SANITIZER_ASAN)
-        kt_skip("t_rlimit", "AddressSanitizer's shadow does not fit any RLIMIT_AS");
-    else
-        KT_RUN(t_rlimit);
-    KT_RUN(t_arena64);
-    KT_RUN(t_past64);
     return kt_end();
 }

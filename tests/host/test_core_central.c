@@ -166,12 +166,15 @@ static void t_free_os_memory(void) {
     KT_CHECK(m.heap_sys == m.heap_idle, "");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_refill_and_return),
+    KT_CASE(t_all_classes),
+    KT_CASE(t_full_to_pending),
+    KT_CASE(t_handshake_race),
+    KT_CASE(t_free_os_memory),
+};
+
 int main(void) {
-    kt_begin("core-central", 5);
-    CORE_RUN(t_refill_and_return);
-    CORE_RUN(t_all_classes);
-    CORE_RUN(t_full_to_pending);
-    CORE_RUN(t_handshake_race);
-    CORE_RUN(t_free_os_memory);
-    return kt_end();
+    kt_begin("core-central", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

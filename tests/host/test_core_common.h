@@ -15,14 +15,10 @@
 #include "goheap.h"
 #include "hostktap.h"
 
-/* Run a case, then recount every span against the counters. */
-#define CORE_RUN(fn)                                                                   \
-    do {                                                                               \
-        kt_case_failed = 0;                                                            \
-        fn();                                                                          \
-        KT_CHECK(goheap_validate() == 0, "stats recount after " #fn);                  \
-        kt_case_end(#fn);                                                              \
-    } while (0)
+/* After every case (kt_run_cases): recount every span against the counters. */
+static inline void core_recount(const char *name) {
+    KT_CHECK(goheap_validate() == 0, "stats recount after %s", name);
+}
 
 static inline struct goheap_memstats core_stats(void) {
     struct goheap_memstats m;

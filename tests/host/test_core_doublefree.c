@@ -520,17 +520,20 @@ static void t_planted_central_and_elsewhere(void) {
 }
 static void t_issue_repro(void) { DEATH(dbl_issue_repro); }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_model),
+    KT_CASE(t_planted_local),
+    KT_CASE(t_planted_local_remote),
+    KT_CASE(t_planted_remote_local),
+    KT_CASE(t_planted_remote_remote),
+    KT_CASE(t_planted_central_and_elsewhere),
+    KT_CASE(t_issue_repro),
+    KT_CASE(t_planted_tiny),
+};
+
 int main(void) {
     if (goheap_init(0) != 0)
         return 1;
-    kt_begin("core-doublefree", 8);
-    CORE_RUN(t_model);
-    CORE_RUN(t_planted_local);
-    CORE_RUN(t_planted_local_remote);
-    CORE_RUN(t_planted_remote_local);
-    CORE_RUN(t_planted_remote_remote);
-    CORE_RUN(t_planted_central_and_elsewhere);
-    CORE_RUN(t_issue_repro);
-    CORE_RUN(t_planted_tiny);
-    return kt_end();
+    kt_begin("core-doublefree", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

@@ -65,10 +65,13 @@ static void t_stats_mid_word(void) {
     }
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_wordslot_every_offset),
+    KT_CASE(t_stats_mid_word),
+};
+
 int main(void) {
     goheap_init(NULL);
-    kt_begin("core_fastpath", 2);
-    CORE_RUN(t_wordslot_every_offset);
-    CORE_RUN(t_stats_mid_word);
-    return kt_end();
+    kt_begin("core_fastpath", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

@@ -118,24 +118,14 @@ static void t_fork_during_churn(void) {
     KT_CHECK(bad == 0, "%d of %d children failed", bad, CHURN_FORKS);
 }
 
-static const struct {
-    const char *name;
-    void (*fn)(void);
-} cases[] = {
-    {"t_fork_heap_lock_held", t_fork_heap_lock_held},
-    {"t_fork_central_lock_held", t_fork_central_lock_held},
-    {"t_fork_meta_lock_held", t_fork_meta_lock_held},
-    {"t_fork_during_churn", t_fork_during_churn},
+static const struct kt_case cases[] = {
+    KT_CASE(t_fork_heap_lock_held),
+    KT_CASE(t_fork_central_lock_held),
+    KT_CASE(t_fork_meta_lock_held),
+    KT_CASE(t_fork_during_churn),
 };
-#define NCASES (int)(sizeof cases / sizeof cases[0])
 
 int main(void) {
-    kt_begin("core-fork", NCASES);
-    for (int i = 0; i < NCASES; i++) {
-        kt_case_failed = 0;
-        cases[i].fn();
-        KT_CHECK(goheap_validate() == 0, "stats recount after %s", cases[i].name);
-        kt_case_end(cases[i].name);
-    }
-    return kt_end();
+    kt_begin("core-fork", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

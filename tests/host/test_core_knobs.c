@@ -385,15 +385,18 @@ static void t_lockorder_planted(void) {
     KT_CHECK(!strcmp(goheap_lock_class_names[GOHEAP_LC_HEAP], "mheap"), "names");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_efence),
+    KT_CASE(t_efence_more),
+    KT_CASE(t_guardrate),
+    KT_CASE(t_traces),
+    KT_CASE(t_bad_knob),
+    KT_CASE(t_knob_table),
+    KT_CASE(t_debug_lockrank),
+    KT_CASE(t_lockorder_planted),
+};
+
 int main(void) {
-    kt_begin("core-knobs", 7);
-    KT_RUN(t_efence);
-    KT_RUN(t_efence_more);
-    KT_RUN(t_guardrate);
-    KT_RUN(t_traces);
-    KT_RUN(t_bad_knob);
-    KT_RUN(t_knob_table);
-    KT_RUN(t_debug_lockrank);
-    KT_RUN(t_lockorder_planted);
-    return kt_end();
+    kt_begin("core-knobs", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

@@ -270,18 +270,21 @@ static void t_large_bad(void) {
     KT_CHECK(core_dies_with(large_interior, "goheap: fatal: invalid free of an interior pointer"), "");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_large_sizes),
+    KT_CASE(t_large_zero),
+    KT_CASE(t_large_aligned),
+    KT_CASE(t_large_too_big),
+    KT_CASE(t_large_realloc),
+    KT_CASE(t_large_bad),
+    KT_CASE(t_lcache_reuse),
+    KT_CASE(t_lcache_bound),
+    KT_CASE(t_lcache_drains),
+    KT_CASE(t_lcache_threads),
+    KT_CASE(t_realloc_policy),
+};
+
 int main(void) {
-    kt_begin("core-large", 11);
-    CORE_RUN(t_large_sizes);
-    CORE_RUN(t_large_zero);
-    CORE_RUN(t_large_aligned);
-    CORE_RUN(t_large_too_big);
-    CORE_RUN(t_large_realloc);
-    CORE_RUN(t_large_bad);
-    CORE_RUN(t_lcache_reuse);
-    CORE_RUN(t_lcache_bound);
-    CORE_RUN(t_lcache_drains);
-    CORE_RUN(t_lcache_threads);
-    CORE_RUN(t_realloc_policy);
-    return kt_end();
+    kt_begin("core-large", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

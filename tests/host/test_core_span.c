@@ -185,13 +185,16 @@ static void t_bad_frees(void) {
     KT_CHECK(core_dies_with(dbl_local, "class 5 objsize 48"), "message names class and size");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_objindex_exhaustive),
+    KT_CASE(t_span_init),
+    KT_CASE(t_span_walk),
+    KT_CASE(t_span_tail),
+    KT_CASE(t_local_free_reuse),
+    KT_CASE(t_bad_frees),
+};
+
 int main(void) {
-    kt_begin("core-span", 6);
-    CORE_RUN(t_objindex_exhaustive);
-    CORE_RUN(t_span_init);
-    CORE_RUN(t_span_walk);
-    CORE_RUN(t_span_tail);
-    CORE_RUN(t_local_free_reuse);
-    CORE_RUN(t_bad_frees);
-    return kt_end();
+    kt_begin("core-span", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

@@ -94,13 +94,16 @@ static void t_tiny_bad(void) {
     KT_CHECK(core_dies_with(tiny_interior, "goheap: fatal: invalid free of an interior pointer"), "");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_tiny_alignment),
+    KT_CASE(t_tiny_packing),
+    KT_CASE(t_tiny_free_while_current),
+    KT_CASE(t_tiny_cross_thread),
+    KT_CASE(t_plain_16_noscan),
+    KT_CASE(t_tiny_bad),
+};
+
 int main(void) {
-    kt_begin("core-tiny", 6);
-    CORE_RUN(t_tiny_alignment);
-    CORE_RUN(t_tiny_packing);
-    CORE_RUN(t_tiny_free_while_current);
-    CORE_RUN(t_tiny_cross_thread);
-    CORE_RUN(t_plain_16_noscan);
-    CORE_RUN(t_tiny_bad);
-    return kt_end();
+    kt_begin("core-tiny", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

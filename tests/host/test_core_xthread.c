@@ -86,11 +86,14 @@ static void t_free_after_owner_exit(void) {
     KT_CHECK(core_stats().heap_objects == 0, "");
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_cross_thread_rounds),
+    KT_CASE(t_idle_slots_flushed),
+    KT_CASE(t_free_after_owner_exit),
+};
+
 int main(void) {
     setenv("GOHEAPDEBUG", "ncpu=4,debug=1", 1);
-    kt_begin("core-xthread", 3);
-    CORE_RUN(t_cross_thread_rounds);
-    CORE_RUN(t_idle_slots_flushed);
-    CORE_RUN(t_free_after_owner_exit);
-    return kt_end();
+    kt_begin("core-xthread", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

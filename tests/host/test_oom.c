@@ -153,7 +153,15 @@ static void balanced(void) {
              (unsigned long long)st.heap_sys);
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(large_exhaustion),
+    KT_CASE(small_exhaustion),
+    KT_CASE(mixed_exhaustion),
+    KT_CASE(balanced),
+};
+
 int main(int argc, char **argv) {
+    (void)argc;
     const char *env = getenv("GOHEAPDEBUG");
     if (!env || strcmp(env, KNOBS) != 0) {
         /* A fresh process with the knob, so the arena is reserved at its small size. */
@@ -166,11 +174,7 @@ int main(int argc, char **argv) {
     objn = mmap(NULL, MAXOBJ * sizeof(size_t), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (objs == MAP_FAILED || objn == MAP_FAILED)
         return 2;
-    kt_begin("oom", 4);
+    kt_begin("oom", KT_NCASES(cases));
     printf("# GOHEAPDEBUG=%s\n", env);
-    KT_RUN(large_exhaustion);
-    KT_RUN(small_exhaustion);
-    KT_RUN(mixed_exhaustion);
-    KT_RUN(balanced);
-    return kt_end();
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

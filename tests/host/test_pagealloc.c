@@ -1004,19 +1004,22 @@ static void t_zero_state(void) {
     }
 }
 
+static const struct kt_case suite_cases[] = {
+    KT_CASE(t_pallocbits),
+    KT_CASE(t_summary_packing),
+    KT_CASE(t_table),
+    KT_CASE(t_model_random),
+    KT_CASE(t_incremental_random),
+    KT_CASE(t_pagecache),
+    KT_CASE(t_search_addr),
+    KT_CASE(t_exhaustion),
+    KT_CASE(t_map_failure),
+    KT_CASE(t_bad_free_panics),
+    KT_CASE(t_zero_state),
+    KT_CASE(t_metadata_proportional),
+};
+
 int main(void) {
-    kt_begin("pagealloc", 11);
-    KT_RUN(t_pallocbits);
-    KT_RUN(t_summary_packing);
-    KT_RUN(t_table);
-    KT_RUN(t_model_random);
-    KT_RUN(t_incremental_random);
-    KT_RUN(t_pagecache);
-    KT_RUN(t_search_addr);
-    KT_RUN(t_exhaustion);
-    KT_RUN(t_map_failure);
-    KT_RUN(t_bad_free_panics);
-    KT_RUN(t_zero_state);
-    KT_RUN(t_metadata_proportional);
-    return kt_end();
+    kt_begin("pagealloc", KT_NCASES(suite_cases));
+    return kt_run_cases(suite_cases, KT_NCASES(suite_cases), 0);
 }

@@ -169,14 +169,17 @@ static void t_add_region(void) {
     KT_CHECK(nlogs == 1 && strstr(last_log, "add_region"), "log: %s", last_log);
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_refusals),
+    KT_CASE(t_init),
+    KT_CASE(t_alloc_in_region),
+    KT_CASE(t_calloc_after_free_os_memory),
+    KT_CASE(t_exhaustion),
+    KT_CASE(t_no_clock_background),
+    KT_CASE(t_add_region),
+};
+
 int main(void) {
-    kt_begin("region", 7);
-    KT_RUN(t_refusals);
-    KT_RUN(t_init);
-    KT_RUN(t_alloc_in_region);
-    KT_RUN(t_calloc_after_free_os_memory);
-    KT_RUN(t_exhaustion);
-    KT_RUN(t_no_clock_background);
-    KT_RUN(t_add_region);
-    return kt_end();
+    kt_begin("region", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

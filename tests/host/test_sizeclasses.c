@@ -166,12 +166,15 @@ static void t_alignment_table(void) {
     }
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_constants),
+    KT_CASE(t_matches_go_table),
+    KT_CASE(t_size_to_class),
+    KT_CASE(t_divmagic_exhaustive),
+    KT_CASE(t_alignment_table),
+};
+
 int main(void) {
-    kt_begin("sizeclasses", 5);
-    KT_RUN(t_constants);
-    KT_RUN(t_matches_go_table);
-    KT_RUN(t_size_to_class);
-    KT_RUN(t_divmagic_exhaustive);
-    KT_RUN(t_alignment_table);
-    return kt_end();
+    kt_begin("sizeclasses", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

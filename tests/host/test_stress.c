@@ -284,6 +284,7 @@ static struct {
 static unsigned pc_per_class = 1500;
 
 static void *producer(void *arg) {
+    (void)arg;
     uint64_t rng = 77;
     for (unsigned c = 1; c < GOHEAP_NUM_SIZE_CLASSES; c++)
         for (unsigned i = 0; i < pc_per_class; i++) {
@@ -305,6 +306,7 @@ static void *producer(void *arg) {
 }
 
 static void *consumer(void *arg) {
+    (void)arg;
     size_t total = (size_t)pc_per_class * (GOHEAP_NUM_SIZE_CLASSES - 1);
     for (size_t t = 0; t < total; t++) {
         while (atomic_load_explicit(&ring.head, memory_order_acquire) == t)
@@ -381,6 +383,13 @@ static void final_balance(void) {
     }
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(transfer_rounds),
+    KT_CASE(producer_consumer),
+    KT_CASE(thread_churn),
+    KT_CASE(final_balance),
+};
+
 int main(int argc, char **argv) {
     if (argc == 4) {
         rounds = (unsigned)atoi(argv[1]);
@@ -390,11 +399,7 @@ int main(int argc, char **argv) {
             nthreads = 64;
         pc_per_class = ops / 40 + 1;
     }
-    kt_begin("stress", 4);
+    kt_begin("stress", KT_NCASES(cases));
     printf("# %u rounds x %u threads x %u ops\n", rounds, nthreads, ops);
-    KT_RUN(transfer_rounds);
-    KT_RUN(producer_consumer);
-    KT_RUN(thread_churn);
-    KT_RUN(final_balance);
-    return kt_end();
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }

@@ -42,6 +42,7 @@ static const size_t phase_size[] = { 256u << 10, 8192, 4096, 512, 64, 16 };
  * and the last resort flushes caches of CPUs that are busy with small objects. */
 static void fill_all(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t;
     struct oom_cpu *o = &oc[cpu];
     unsigned nph = arg ? 1 : NPHASES;   /* arg: 256 KiB objects only */
     ktest_cpu_barrier();        /* start together: otherwise CPU 0 takes everything */
@@ -63,6 +64,7 @@ static void fill_all(struct ktest *t, unsigned cpu, void *arg)
 /* Free the list of the next CPU (remote frees), checking each cookie. */
 static void free_all(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     unsigned victim = (cpu + 1) % ktest_ncpus();
     ktest_cpu_barrier();
     void **p = oc[victim].list;

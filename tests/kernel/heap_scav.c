@@ -28,6 +28,7 @@ static void *objs[MAX_CPUS][CHURN_OBJS];
  * from another CPU. Leaves nothing live. */
 static void churn(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     uint64_t rng = 42 + cpu;
     for (unsigned i = 0; i < CHURN_OBJS; i++) {
         size_t sz = (size_t)16 << (hu_rand(&rng) % 12);     /* 16 B .. 64 KiB */
@@ -141,6 +142,7 @@ static void t_reuse_zeroed(struct ktest *t)
  * other does the same); CPUs 2.. keep allocating and freeing meanwhile. */
 static void two_scavengers(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     uint64_t rng = 7 + cpu;
     for (unsigned round = 0; round < 6; round++) {
         void *live[64];

@@ -124,6 +124,7 @@ static void drop(struct ktest *t, void *p, size_t sz)
  * odd addresses, so no low bit is free for a tag. */
 static void worker(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     uint64_t rng = 0x1234567ull * (cpu + 1) + 99;
     uint64_t n = ops_per_cpu;
     /* Phase 1: one object of every class on every CPU, handed to the next CPU's slot
@@ -214,6 +215,7 @@ static void t_cross_cpu(struct ktest *t)
  * remote, full spans get refilled by remote frees). */
 static void producer_consumer(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     if (cpu > 1)
         return;
     uint64_t rng = 777 + cpu;

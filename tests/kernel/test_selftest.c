@@ -11,6 +11,7 @@
 
 static void t_panic(struct ktest *t)
 {
+    (void)t;
     panic("ktest: deliberate panic (selftest_panic)");
 }
 
@@ -37,7 +38,7 @@ static void t_page_fault(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "write to the empty heap arena did not fault");
 }
 
-static void noop(void *arg) { }
+static void noop(void *arg) { (void)arg; }
 
 static void t_masked_wait(struct ktest *t)
 {

@@ -47,6 +47,7 @@ static void t_call_each_cpu(struct ktest *t)
 /* Every CPU calls every CPU at once, repeatedly: a waiting caller must keep serving. */
 static void crossing_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t; (void)cpu; (void)arg;
     unsigned unmasked = 0;
     ktest_cpu_barrier();
     for (int i = 0; i < CROSS_ROUNDS; i++)
@@ -67,6 +68,7 @@ static unsigned phase_count;
 
 static void barrier_cpu(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)arg;
     unsigned n = ktest_ncpus();
     for (unsigned r = 0; r < BARRIER_ROUNDS; r++) {
         __atomic_fetch_add(&phase_count, 1, __ATOMIC_RELAXED);

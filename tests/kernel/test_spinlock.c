@@ -19,6 +19,7 @@ static uint64_t deadline;
 
 static void hammer(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t;
     int irqsave = *(int *)arg;
     ktest_cpu_barrier();
     if (cpu == 0)

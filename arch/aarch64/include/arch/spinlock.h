@@ -20,7 +20,7 @@ typedef struct {
 #define ARCH_SPIN_WORD(l) ((uint32_t *)(void *)(l))
 
 /* 1 when the CPU has FEAT_LSE (ID_AA64ISAR0_EL1.Atomic >= 2). Written once by the boot
- * CPU before any other CPU starts or any lock is contended (arch/aarch64/cpufeature.c),
+ * CPU before any other CPU starts or any lock is contended (cpufeature_init, arch/aarch64/early.c),
  * read-only afterwards; the branch on it is perfectly predicted. */
 extern uint8_t arch_have_lse;
 
