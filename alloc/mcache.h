@@ -113,7 +113,7 @@ static inline void *gh_span_take(struct mspan *s) {
     return (void *)(s->wordbase + (uintptr_t)bit * s->welemsize);
 }
 
-/* gh_heap_lcache_put and _get (declared in mheap.h with drain). */
+/* gh_heap_lcache_put and _get (described in mheap.h with drain). */
 static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     uintptr_t n = s->npages;
     if (n > GH_LCACHE_MAX_PAGES || c->lcache.pages + n > GH_LCACHE_CPU_PAGES || c == &gh_emptycache ||

@@ -80,12 +80,11 @@ void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
  * counts the bytes in its mcache. */
 int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra);
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
-/* The large span cache (mcache.h). put: s (freed, state already GH_SPAN_LCACHED) goes
- * into c's cache if it fits (returns 1) or nowhere (0: the caller frees it). get: a
- * cached span of exactly npages, or NULL. drain: every cached span back to the page
- * heap. All pinned on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
-static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s);
-static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npages);
+/* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,
+ * state already GH_SPAN_LCACHED) goes into c's cache if it fits (returns 1) or nowhere
+ * (0: the caller frees it). gh_heap_lcache_get (inline, mcache.h): a cached span of
+ * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
+ * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
 
 /* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the
