@@ -213,7 +213,7 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
         c = &gh_emptycache;
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
-    gh_heap_retire_span_pages(cpu, s); /* state: EFENCE_FREED, its bytes released */
+    gh_heap_retire_span_pages(s); /* state: EFENCE_FREED, its bytes released */
     goheap_sys_unpin(pin);
     atomic_fetch_sub_explicit(&efence_live, 1, memory_order_relaxed);
     /* No canary walk may still be reading the object (gh_efence_check_span). */

@@ -326,7 +326,7 @@ void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
     gh_unlock(&gh_meta.lock, cpu);
 }
 
-void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s) {
+void gh_heap_retire_span_pages(struct mspan *s) {
     /* Efence: the pages stay allocated in the tree and unbacked while the span sits in
      * the quarantine (gh_heap_free_retired then returns them); the span struct stays
      * in the map as EFENCE_FREED so a second free or a late access is named. */

@@ -72,7 +72,7 @@ void gh_heap_publish(struct mspan *s);
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
 /* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
  * and efence_dead) and s stays in the span map as EFENCE_FREED. */
-void gh_heap_retire_span_pages(unsigned cpu, struct mspan *s);
+void gh_heap_retire_span_pages(struct mspan *s);
 /* realloc of a large object in place. extend: takes the `extra` pages right after s
  * if they are all free (mapping released ones), adds them to s and the span map;
  * returns 1, or 0 with nothing changed. trim: gives s's pages from `keep` on (keep >= 1)

@@ -156,7 +156,7 @@ static void background_no_clock(void) {
     uint64_t inuse = atomic_load(&gh_heap.heap_inuse);
     uint64_t goal = inuse + inuse * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
     if (inuse + atomic_load(&gh_heap.heap_free) > goal)
-        trace("background", gh_scavenge(SCAV_QUANTUM, 0));
+        trace("background", gh_scavenge(SCAV_QUANTUM));
     atomic_store(&scav.running, 0);
 }
 
