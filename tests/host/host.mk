@@ -36,7 +36,7 @@ H4_STRESS_KNOBS_ARGS := 3 4 30000
 H4_FUZZ_SECS := 45
 H4_FUZZ_RUNS := 2000000
 
-H4_STEPS := host-api host-stress host-stress-knobs host-badinput host-oom host-preload host-fuzz \
+H4_STEPS := host-api host-stress host-stress-knobs host-badinput host-oom host-preload host-hardening host-fuzz \
 	asan-stress tsan-stress $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
 TEST_HOST_STEPS += $(H4_STEPS)
 .PHONY: $(H4_STEPS) host-suites-deps
@@ -58,6 +58,9 @@ host-badinput: $(H4_DIR)/test_badinput
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
 host-oom: $(H4_DIR)/test_oom
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+# Real programs under RLIMIT_AS / RLIMIT_DATA and efence (tests/host/test_hardening.sh).
+host-hardening: $(H4_LIBSO)
+	@tests/run-host-test.sh $@ $(RESULTS)/host 300 tests/host/test_hardening.sh $(H4_LIBSO) $(H4_DIR)/hardening
 host-preload: $(H4_LIBSO)
 	@tests/run-host-test.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
 
