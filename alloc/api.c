@@ -425,7 +425,8 @@ void goheap_free(void *p) {
  *     span; grows in place when the pages after the span are free;
  *   - a move allocates with a bounded growth margin (realloc_target), so a buffer
  *     grown step by step copies O(log n) times: usable <= max(class(n), 1.25 n) small,
- *     n's pages + 1/8 large. */
+ *     n's pages + 1/8 large (exactly n in instrumented mode, where efence and sampled
+ *     objects always move). */
 
 /* What to allocate when an object must move to hold n bytes. */
 static GH_NOINLINE size_t realloc_target(size_t n) {
@@ -491,6 +492,18 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     return q;
 }
 
+/* Everything the inline checks in goheap_realloc do not accept: validation with
+ * realloc's messages (gh_usable_size_span), then the same in-place rules. */
+static GH_NOINLINE void *realloc_checked(void *p, size_t n, uintptr_t pc) {
+    struct mspan *s;
+    size_t old = gh_usable_size_span((uintptr_t)p, GH_WHO_REALLOC, &s); /* a panic names realloc */
+    if (!s->efence && s->spc != GH_TINY_SPC) {
+        if (s->spc >= 2 ? n <= old && n > old / 2 : realloc_large_in_place(s, (uintptr_t)p, n, old))
+            return p;
+    }
+    return realloc_move(p, n, old, pc);
+}
+
 void *goheap_realloc(void *p, size_t n) {
     uintptr_t pc = (uintptr_t)__builtin_return_address(0);
     if (!p)
@@ -501,34 +514,26 @@ void *goheap_realloc(void *p, size_t n) {
     }
     uintptr_t a = (uintptr_t)p;
     struct mspan *s = gh_span_of(a);
-    size_t old;
-    /* The common case checked inline: an object start in a live small span (what
-     * gh_usable_size would accept, with the same result); anything else, every bad
-     * pointer included, through gh_usable_size_span's checks and messages. */
-    if (gh_likely(s && atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE &&
-                  !gh_knobs.slowmode)) {
+    /* The common cases checked inline: an object start in a live small or plain large
+     * span (what gh_usable_size would accept, with the same usable size); anything
+     * else, every bad pointer included, through realloc_checked. */
+    if (gh_likely(s && atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE)) {
         if (s->spc >= 2 && s->spc != GH_TINY_SPC && a < s->limit && gh_span_objindex(s, a - s->base) >= 0) {
-            old = s->elemsize;
+            size_t old = s->elemsize;
             if (n <= old && n > old / 2)
                 return p;
-            goto move;
+            return realloc_move(p, n, old, pc);
         }
         if (s->spc < 2 && !s->efence && a == s->obj) {
-            old = s->limit - a;
+            size_t old = s->limit - a;
             if (n <= old && old - n < old / 8) /* under 1/8 to give back: stays as is */
                 return p;
             if (realloc_large_in_place(s, a, n, old))
                 return p;
-            goto move;
+            return realloc_move(p, n, old, pc);
         }
     }
-    old = gh_usable_size_span(a, GH_WHO_REALLOC, &s); /* validates p: a panic names realloc */
-    if (!s->efence && s->spc != GH_TINY_SPC && !gh_knobs.slowmode) {
-        if (s->spc >= 2 ? n <= old && n > old / 2 : realloc_large_in_place(s, a, n, old))
-            return p;
-    }
-move:
-    return realloc_move(p, n, old, pc);
+    return realloc_checked(p, n, pc);
 }
 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {
