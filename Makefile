@@ -6,9 +6,9 @@
 #   KERNEL_SRCS           portable kernel-side sources, built for every arch
 #   KERNEL_SRCS_<arch>    arch-only sources (.c and .S) for <arch>
 #   TEST_HOST_STEPS       phony targets; each runs one host test and leaves
-#                         $(RESULTS)/host/<step>.result (see tests/run-host-test.sh)
+#                         $(RESULTS)/host/<step>.result (see tests/run-step.sh)
 #   TEST_KERNEL_STEPS_<arch>  phony targets; each boots once and leaves
-#                         $(RESULTS)/kernel-<arch>/<step>.result (see qemu/run-test.sh)
+#                         $(RESULTS)/kernel-<arch>/<step>.result (see tests/run-step.sh)
 #   TEST_MATRIX_STEPS_<arch>  the wider configurations run by `make test-matrix`
 #   BENCH_STEPS           phony targets run by `make bench`
 
@@ -84,7 +84,7 @@ endif
 KCFLAGS_COMMON := -std=gnu11 -ffreestanding -fno-stack-protector -fno-pic -fno-pie \
 	-fno-omit-frame-pointer -mno-omit-leaf-frame-pointer -fno-common \
 	-nostdlib -O2 -g -Wall -Wextra -Werror \
-	-Iinclude -Ialloc -Ikernel/include -Iarch/$(ARCH)/include
+	-Iinclude -Ialloc -Ikernel/include -Iarch/$(ARCH)/include -Itests
 # clang cross-compiles with --target; a gcc is built for one target already.
 KCFLAGS_TARGET_x86_64  := $(if $(CC_IS_CLANG),--target=x86_64-unknown-none-elf)
 KCFLAGS_TARGET_aarch64 := $(if $(CC_IS_CLANG),--target=aarch64-unknown-none-elf)
@@ -97,6 +97,10 @@ KCFLAGS_aarch64 := $(KCFLAGS_TARGET_aarch64) -mgeneral-regs-only -mstrict-align 
 KCFLAGS  := $(KCFLAGS_COMMON) $(KCFLAGS_$(ARCH)) $(KCFLAGS_EXTRA)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static --no-dynamic-linker -z max-page-size=4096
+
+# The foundation suites (every kernel suite but the selftests and the heap's), listed
+# once: the matrix boots and the aarch64 boots run them.
+KTEST_FOUNDATION := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
 
 KERNEL_SRCS :=
 KERNEL_SRCS_x86_64 :=

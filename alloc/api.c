@@ -62,9 +62,13 @@
 
 unsigned gh_ncpu;
 int gh_inited;
-uint8_t gh_spc8[4][129];
-uint8_t gh_spc128[4][249];
-uint8_t gh_fastspc8[129], gh_fastspc128[249];
+uint8_t gh_spc8[GH_NTAB][GH_SPC8_N];
+uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
+uint8_t gh_fastspc8[GH_SPC8_N], gh_fastspc128[GH_SPC128_N];
+/* The one check that the generated tables (sizeclasses.h) and the public API
+ * (goheap.h's memstats by_size) agree on the class count. */
+_Static_assert(sizeof goheap_class_to_size / sizeof goheap_class_to_size[0] == GOHEAP_NUM_SIZE_CLASSES,
+               "size class count");
 uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
 
 /* The window when nothing else says (platforms set their own: hosted and kernel 1 TiB).
@@ -88,18 +92,18 @@ static unsigned knob_features(void) {
 static void build_tables(void) {
     for (unsigned t = 0; t < 4; t++) {
         unsigned noscan = t >> 1, align8 = t & 1;
-        for (unsigned i = 0; i < 129; i++) {
+        for (unsigned i = 0; i < GH_SPC8_N; i++) {
             unsigned cl = i == 0 ? 1 : goheap_size_to_class8[i];
             if (!align8 && cl == 3) /* 24 B: only 8-byte aligned */
                 cl = 4;
             gh_spc8[t][i] = (uint8_t)(cl << 1 | noscan);
         }
-        for (unsigned i = 0; i < 249; i++)
+        for (unsigned i = 0; i < GH_SPC128_N; i++)
             gh_spc128[t][i] = (uint8_t)(goheap_size_to_class128[i] << 1 | noscan);
     }
-    for (unsigned i = 0; i < 129; i++)
+    for (unsigned i = 0; i < GH_SPC8_N; i++)
         gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
-    for (unsigned i = 0; i < 249; i++)
+    for (unsigned i = 0; i < GH_SPC128_N; i++)
         gh_fastspc128[i] = gh_knobs.slowmode ? 0 : gh_spc128[GH_TAB_SCAN][i];
     /* mcache.direct: plain malloc's class is monotonic in size, so each span class
      * covers one run of entries. */

@@ -23,12 +23,16 @@ extern int gh_inited;
  * 1024 < size <= 32768 (index (size - 1024 + 127) / 128): plain malloc (16-byte
  * aligned from 16 B: Go's 24 B class is skipped), ALIGN8, and their noscan twins. */
 enum { GH_TAB_SCAN = 0, GH_TAB_SCAN8 = 1, GH_TAB_NOSCAN = 2, GH_TAB_NOSCAN8 = 3 };
-extern uint8_t gh_spc8[4][129];
+/* Entries: sizes 0..1024 in 8-byte steps, and 1025..32768 in 128-byte steps. */
+#define GH_SPC8_N GH_DIRECT_N /* 129 (mcache.h) */
+#define GH_SPC128_N ((GOHEAP_MAX_SMALL_SIZE - GOHEAP_SMALL_SIZE_MAX) / GOHEAP_LARGE_SIZE_DIV + 1) /* 249 */
+#define GH_NTAB 4 /* the GH_TAB_* variants */
+extern uint8_t gh_spc8[GH_NTAB][GH_SPC8_N];
 /* The table goheap_malloc's fast path reads: gh_spc8[GH_TAB_SCAN], or all zeros in
  * instrumented mode (span class 0 is never cached, so every malloc misses to the
  * slow path, which costs the fast path no extra test). */
-extern uint8_t gh_fastspc8[129], gh_fastspc128[249];
-extern uint8_t gh_spc128[4][249];
+extern uint8_t gh_fastspc8[GH_SPC8_N], gh_fastspc128[GH_SPC128_N];
+extern uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
 
 /* Allocation entry behind every public allocation function. align is a power of two
  * (0 or <= 16: the default). pc: the caller, for traces. NULL: out of memory. */

@@ -107,7 +107,7 @@ GH_NOINLINE void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin) {
 }
 
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
-    gh_free_small(cache_for(cpu), cpu, s, (unsigned)((block - s->base) >> 4), block);
+    gh_free_small(cache_for(cpu), cpu, s, (unsigned)((block - s->base) >> GH_TINY_SHIFT), block);
 }
 
 /* A tiny object: one bit per start byte in tinyfreed catches a second free while its
@@ -117,7 +117,7 @@ void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
  * slot is free is a double free too. Not caught: a free after the block became a tiny
  * block again (tinyfreed reset) or an ordinary 16 B object: reuse (docs/alloc.md). */
 static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t a) {
-    unsigned b = (unsigned)((a - s->base) >> 4);
+    unsigned b = (unsigned)((a - s->base) >> GH_TINY_SHIFT);
     uint16_t bit = (uint16_t)(1u << ((a - s->base) & 15));
     if (atomic_load_explicit(&s->tinycount[b], memory_order_acquire) == 0) {
         /* An ordinary 16 B noscan object (or a block whose tiny objects all died). */
@@ -137,7 +137,7 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
     if (left == 0xff)
         gh_bad_free("double free of a tiny object", a, s);
     if (left == 0)
-        gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << 4));
+        gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << GH_TINY_SHIFT));
 }
 
 static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
@@ -248,7 +248,7 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp) {
         gh_bad_free(bad_interior[who], a, s);
     uintptr_t off = a - s->base;
     if (s->spc == GH_TINY_SPC) {
-        unsigned b = (unsigned)(off >> 4);
+        unsigned b = (unsigned)(off >> GH_TINY_SHIFT);
         if (atomic_load_explicit(&s->tinycount[b], memory_order_relaxed) == 0)
             return 16 - (off & 15); /* an ordinary 16 B object */
         /* A tiny object: up to the first object end at or after it. */

@@ -134,7 +134,7 @@ void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu) {
     if (!c->tiny)
         return;
     struct mspan *s = gh_fast.spans[(c->tiny - gh_fast.base) >> GOHEAP_PAGE_SHIFT];
-    unsigned idx = (unsigned)((c->tiny - s->base) >> 4);
+    unsigned idx = (unsigned)((c->tiny - s->base) >> GH_TINY_SHIFT);
     uint8_t delta = (uint8_t)(c->tinyn - GH_TINY_BIAS);
     uint8_t left = atomic_fetch_add_explicit(&s->tinycount[idx], delta, memory_order_acq_rel) + delta;
     uintptr_t block = c->tiny;
@@ -177,7 +177,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     }
     ((uint64_t *)b)[0] = 0;
     ((uint64_t *)b)[1] = 0;
-    unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> 4);
+    unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> GH_TINY_SHIFT);
     c->tiny_allocs++;
     atomic_store_explicit(&s->tinyends[idx], (uint16_t)(1u << (size - 1)), memory_order_relaxed);
     atomic_store_explicit(&s->tinyfreed[idx], 0, memory_order_relaxed); /* a new life */

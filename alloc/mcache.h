@@ -13,6 +13,9 @@
  * block is some CPU's current tiny block (so frees racing with allocation can never
  * drive it to zero). 64 > 16, the most objects a 16 B block can hold. */
 #define GH_TINY_BIAS 64u
+/* Tiny blocks are GOHEAP_TINY_SIZE (16) bytes: block index = offset >> GH_TINY_SHIFT. */
+#define GH_TINY_SHIFT 4
+_Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 
 /* Full spans a CPU keeps owning ("parked") per span class, so that frees into them
  * stay local (no atomics) and their free slots are reused without mcentral. Like a
@@ -43,7 +46,7 @@ struct gh_lcache {
 };
 
 /* Entries of mcache.direct: plain malloc sizes 0..1024 in steps of 8. */
-#define GH_DIRECT_N 129
+#define GH_DIRECT_N (GOHEAP_SMALL_SIZE_MAX / GOHEAP_SMALL_SIZE_DIV + 1) /* 129 */
 
 struct mcache {
     /* malloc's fast path: direct[(size + 7) / 8] == alloc[the span class plain malloc

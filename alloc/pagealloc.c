@@ -203,7 +203,7 @@ static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *f
     for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
         unsigned logp = level_log_pages[l];
         uintptr_t whole = (uintptr_t)1 << logp;
-        uintptr_t blk = l == 0 ? 0 : entry * 8, nent = l == 0 ? pa->root_entries : 8;
+        uintptr_t blk = l == 0 ? 0 : entry * PALLOC_FANOUT, nent = l == 0 ? pa->root_entries : PALLOC_FANOUT;
         uintptr_t si = sidx >> logp, j = si > blk ? si - blk : 0;
         uintptr_t size = 0, run = 0, first_nz = PA_NONE;
         int descended = 0;
@@ -716,9 +716,9 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
             uintptr_t lo = level_index(pa->chunk_lo, (unsigned)l);
             uintptr_t hi = level_index(pa->chunk_hi - 1, (unsigned)l);
             for (uintptr_t p = lo; p <= hi; p++) {
-                if (!meta_is_mapped(pa, &pa->sum[l + 1][p * 8]))
+                if (!meta_is_mapped(pa, &pa->sum[l + 1][p * PALLOC_FANOUT]))
                     continue;
-                pallocsum_t want = gh_pallocsum_merge(&pa->sum[l + 1][p * 8], level_log_pages[l + 1]);
+                pallocsum_t want = gh_pallocsum_merge(&pa->sum[l + 1][p * PALLOC_FANOUT], level_log_pages[l + 1]);
                 if (pa->sum[l][p] != want)
                     bad = check_fail(bad, "check: stale summary (level, entry)", (uint64_t)l, p);
             }

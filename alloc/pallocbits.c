@@ -10,7 +10,7 @@ pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
     const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
     const pallocsum_t full = whole | whole << PALLOC_SUM_LOG_MAX | whole << (2 * PALLOC_SUM_LOG_MAX);
     uint64_t start = 0, max = 0, end = 0;
-    for (unsigned i = 0; i < 8; i++) {
+    for (unsigned i = 0; i < PALLOC_FANOUT; i++) {
         uint64_t c = child[i];
         if (c == 0) { /* no free page: the run ends, start stops growing */
             end = 0;
@@ -62,7 +62,7 @@ pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child,
         }
         L += whole;
     }
-    for (unsigned j = k + 1; j < 8; j++) { /* free pages starting at its high edge */
+    for (unsigned j = k + 1; j < PALLOC_FANOUT; j++) { /* free pages starting at its high edge */
         uint64_t cs = child[j] & m;
         R += cs;
         if (cs != whole)

@@ -20,6 +20,7 @@
  * Go's 2^14 covering all of a 48-bit address space. */
 #define PALLOC_LEVELS 5
 #define PALLOC_LEVEL_BITS 3
+#define PALLOC_FANOUT (1u << PALLOC_LEVEL_BITS) /* children per entry below the root: 8 */
 #define PALLOC_SUM_LOG_MAX 21 /* 9 + 4 * 3: the largest field value is 2^21 */
 
 /* A packed summary of a region: start (free pages at its low end, bits 0..20), max

@@ -8,7 +8,7 @@
 
 BENCH_OUT    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
-	-Iinclude -pthread
+	-Iinclude -Itests -pthread
 BENCH_ALLOC  ?=
 BENCH_SIZES  ?=
 BENCH_ROUNDS ?= 5
@@ -35,7 +35,7 @@ $(BENCH_OUT)/fastpath: bench/fastpath.c
 
 # The same probe calling goheap_malloc/goheap_free from libgoheap.a, built only when
 # the library exists.
-$(BENCH_OUT)/suite/%: bench/suite/%.c bench/suite/util.h
+$(BENCH_OUT)/suite/%: bench/suite/%.c bench/suite/util.h tests/xorshift.h
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)$(HOSTCC) $(BENCH_CFLAGS) $< -o $@ -lm
 

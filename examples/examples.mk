@@ -28,7 +28,7 @@ $(EX_R64)/kernel.elf: examples/region-x86_64/boot.S examples/region-x86_64/main.
 
 # One CPU and 128 MiB: the example's port is the one-CPU quick start.
 example-region-x86_64: $(EX_R64)/kernel.elf
-	@ARCH=x86_64 KERNEL=$< SMP=1 MEM=128M ACCEL=tcg qemu/run-test.sh $@ $(RESULTS)/kernel-x86_64 60
+	@ARCH=x86_64 KERNEL=$< SMP=1 MEM=128M ACCEL=tcg tests/run-step.sh $@ $(RESULTS)/kernel-x86_64 60 --boot
 
 # examples/smp-aarch64: a from-scratch SMP kernel (QEMU virt, 4 CPUs through PSCI,
 # MMU on with its own tables) with a page-table-mode port: map/unmap over its frame
@@ -55,4 +55,4 @@ $(EX_A64)/kernel.elf: examples/smp-aarch64/boot.S examples/smp-aarch64/main.c \
 
 # 4 CPUs, 512 MiB at 0x40000000 (port.c's RAM_END).
 example-smp-aarch64: $(EX_A64)/kernel.elf
-	@ARCH=aarch64 KERNEL=$< SMP=4 MEM=512M qemu/run-test.sh $@ $(RESULTS)/kernel-aarch64 120
+	@ARCH=aarch64 KERNEL=$< SMP=4 MEM=512M tests/run-step.sh $@ $(RESULTS)/kernel-aarch64 120 --boot

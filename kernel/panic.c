@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <arch/cpu.h>
 #include <arch/exit.h>
+#include <arch/paging.h>
 #include <arch_api.h>
 #include <kexit.h>
 #include <ksyms.h>
@@ -26,6 +27,28 @@ static void print_pc(uintptr_t pc)
         printk("  [<%016lx>] %s+0x%lx\n", (unsigned long)pc, name, (unsigned long)off);
     else
         printk("  [<%016lx>] ?\n", (unsigned long)pc);
+}
+
+/* Frame records, the same on both arches: [fp] = the caller's fp, [fp + 8] = the
+ * return address. Walks from fp (0: this function's frame); only 8-aligned addresses
+ * in the kernel's half are followed, so a corrupt chain stops instead of faulting, and
+ * stacks grow down, so each caller's record must sit higher. */
+static int backtrace(uintptr_t fp, uintptr_t *pcs, int max)
+{
+    if (!fp)
+        fp = (uintptr_t)__builtin_frame_address(0);
+    int n = 0;
+    while (n < max && fp >= ARCH_DIRECT_MAP_BASE && !(fp & 7)) {
+        const uintptr_t *rec = (const uintptr_t *)fp;
+        uintptr_t next = rec[0], ret = rec[1];
+        if (!ret)
+            break;
+        pcs[n++] = ret - ARCH_RET_TO_CALL;  /* inside the call: names the caller's line */
+        if (next <= fp)
+            break;
+        fp = next;
+    }
+    return n;
 }
 
 static _Noreturn void panic_common(const struct arch_trap_frame *frame, const char *fmt,
@@ -53,9 +76,9 @@ static _Noreturn void panic_common(const struct arch_trap_frame *frame, const ch
     int n;
     if (frame) {
         print_pc(arch_trap_frame_pc(frame));
-        n = arch_backtrace(arch_trap_frame_fp(frame), pcs, 32);
+        n = backtrace(arch_trap_frame_fp(frame), pcs, 32);
     } else {
-        n = arch_backtrace(0, pcs, 32);
+        n = backtrace(0, pcs, 32);
     }
     for (int i = 0; i < n; i++)
         print_pc(pcs[i]);

@@ -161,6 +161,16 @@ int snprintk(char *buf, size_t n, const char *fmt, ...)
     return r;
 }
 
+/* The console wants CR LF line ends. */
+static void console_write(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '\n')
+            arch_console_putc('\r');
+        arch_console_putc(s[i]);
+    }
+}
+
 static struct spinlock console_lock = SPINLOCK_INIT("console", LOCK_RANK_CONSOLE);
 static int lock_busted;
 
@@ -175,12 +185,12 @@ int vprintk(const char *fmt, va_list ap)
     int n = vsnprintk(buf, sizeof buf, fmt, ap);
     size_t len = n < (int)sizeof buf ? (size_t)n : sizeof buf - 1;
     if (__atomic_load_n(&lock_busted, __ATOMIC_RELAXED)) {
-        arch_console_write(buf, len);
+        console_write(buf, len);
         return n;
     }
     /* The raw lock, not spin_lock: the checked lock prints when it finds a problem. */
     arch_irqflags_t f = arch_spin_lock_irqsave(&console_lock.raw);
-    arch_console_write(buf, len);
+    console_write(buf, len);
     arch_spin_unlock_irqrestore(&console_lock.raw, f);
     return n;
 }

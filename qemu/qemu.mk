@@ -1,6 +1,6 @@
 # qemu/: `make run`, and the kernel test boots for `make test-kernel` and
 # `make test-matrix`. Boot configurations are listed once and applied to every arch.
-# Each step boots once through qemu/run-test.sh.
+# Each step boots once through tests/run-step.sh --boot.
 
 KTEST_TIMEOUT ?= 60
 KTEST_ENV = ARCH=$(ARCH) KERNEL=$(KELF) CPU=$(CPU) ACCEL=$(ACCEL)
@@ -81,7 +81,7 @@ ktest-$(1): kernel
 		$$(call skip_step,$$@,$$(RESULTS)/kernel-$$(ARCH),needs $$$$min CPUs$$(comma) SMP=$$$$smp); \
 	else $$(KTEST_ENV) SMP="$$$$smp" MEM="$$(or $$(call ktb,$(1),MEM),$$(KTEST_MEM))" \
 		APPEND="$$(call ktb,$(1),APPEND) $$(APPEND)" \
-		qemu/run-test.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT) \
+		tests/run-step.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT) --boot \
 		$$(if $$(call ktb,$(1),PANIC),--expect-panic "$$(call ktb,$(1),PANIC)"); fi
 endef
 $(foreach b,$(KTEST_BOOTS) $(KTEST_BOOTS_x86_64) $(KTEST_BOOTS_aarch64),\
@@ -93,7 +93,6 @@ TEST_KERNEL_STEPS_aarch64 += $(addprefix ktest-,$(KTEST_BOOTS) $(KTEST_BOOTS_aar
 # ---- the matrix: the foundation suites, wider configurations ------------------------
 # The heap suites have boots of their own (kernel/heap/heap.mk): they map the heap
 # arena, which the paging and fault suites expect empty.
-KTEST_FOUNDATION := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
 # name:SMP:MEM (SMP "6s" = the sparse-id topology)
 KMATRIX := smp1:1:512M smp2:2:512M smp4:4:512M smp8:8:512M \
 	mem64M:4:64M mem512M:4:512M mem8G:4:8G sparse:6s:512M
@@ -106,7 +105,7 @@ define kmatrix_rule
 kmatrix-$(call kmx_name,$(1)): kernel
 	@$$(KTEST_ENV) SMP="$(call kmx_smp,$(1))" MEM="$(call kmx_mem,$(1))" \
 		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=$(firstword $(subst $(comma), ,$(call kmx_smp,$(1)))) $$(APPEND)" \
-		qemu/run-test.sh $$@ $$(RESULTS)/matrix-$$(ARCH) $$(KMATRIX_TIMEOUT) 
+		tests/run-step.sh $$@ $$(RESULTS)/matrix-$$(ARCH) $$(KMATRIX_TIMEOUT) --boot 
 endef
 KMATRIX_TIMEOUT ?= 180
 $(foreach m,$(KMATRIX),$(eval $(call kmatrix_rule,$(m))))
@@ -116,7 +115,7 @@ $(foreach m,$(KMATRIX),$(eval $(call kmatrix_rule,$(m))))
 kmatrix-mttcg: kernel
 	@$(KTEST_ENV) TCG_THREAD=multi SMP=2 MEM=512M \
 		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=2 $(APPEND)" \
-		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT)
+		tests/run-step.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT) --boot
 
 # Under KVM where /dev/kvm is usable; elsewhere the step records itself as skipped.
 .PHONY: kmatrix-kvm
@@ -124,7 +123,7 @@ kmatrix-kvm: kernel
 	@if qemu/kvm-usable.sh; then \
 		$(KTEST_ENV) ACCEL=kvm SMP=2 MEM=128M \
 		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=2 $(APPEND)" \
-		qemu/run-test.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT); \
+		tests/run-step.sh $@ $(RESULTS)/matrix-$(ARCH) $(KMATRIX_TIMEOUT) --boot; \
 	else $(call skip_step,$@,$(RESULTS)/matrix-$(ARCH),/dev/kvm unusable: KVM boot skipped); fi
 
 KMATRIX_STEPS := $(addprefix kmatrix-,$(foreach m,$(KMATRIX),$(call kmx_name,$(m))))

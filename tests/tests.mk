@@ -2,4 +2,4 @@
 TEST_HOST_STEPS += ktap-selftest
 .PHONY: ktap-selftest
 ktap-selftest:
-	@tests/run-host-test.sh $@ $(RESULTS)/host 60 $(PYTHON) tests/ktap.py --self-test tests/ktap-fixtures
+	@tests/run-step.sh $@ $(RESULTS)/host 60 $(PYTHON) tests/ktap.py --self-test tests/ktap-fixtures

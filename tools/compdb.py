@@ -6,7 +6,7 @@ out = []
 for arch in sys.argv[1:] or ["x86_64"]:
     for tgt in ("kernel", "test-host"):
         try:
-            txt = subprocess.run(["make", "-nB", "--no-print-directory", "ARCH=" + arch, tgt],
+            txt = subprocess.run(["make", "-nB", "--no-print-directory", "V=1", "ARCH=" + arch, tgt],
                                  capture_output=True, text=True).stdout
         except OSError:
             continue

@@ -17,13 +17,12 @@ KTB_stackoverflow_PANIC := kernel stack overflow
 KTB_sparse_APPEND_aarch64 := test=percpu,smp expect_ncpus=6 expect_hwids=0,1,2,3,4,5
 
 # a64 boots: name:CPU:SMP:MEM:EL2:TCG_THREAD:GIC:extra command line word ("-" = none, or
-# the default: GICv2 up to 8 CPUs, GICv3 above). Each runs A64_SUITES, the foundation
+# the default: GICv2 up to 8 CPUs, GICv3 above). Each runs KTEST_FOUNDATION, the foundation
 # suites and the arch suite, unless the extra word is a test= of its own (the first
 # test= on the command line wins). The heap suites have boots of their own (kernel/heap/heap.mk, run on both arches): they fill the heap arena, which
 # the paging and fault suites expect empty, so they do not share a boot with them.
 # TCG_THREAD=multi (one host thread per vCPU) is slow here (see qemu/aarch64.sh), so
 # only the matrix uses it, with 2 and 4 CPUs.
-A64_SUITES := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
 A64_BOOTS := el2:cortex-a72:4:512M:1:single:-:- a53:cortex-a53:4:512M:0:single:-:- \
 	gicv3:cortex-a72:4:512M:0:single:3:-
 # smp20: GICv3; QEMU virt puts 16 CPUs in a cluster, so CPUs 16-19 have MPIDR Aff1 = 1.
@@ -45,8 +44,8 @@ $(1)-a64-$(call a64f,$(3),1): kernel
 	@ARCH=aarch64 KERNEL=$$(KELF) ACCEL=$$(ACCEL) CPU=$(call a64f,$(3),2) \
 		SMP=$(call a64f,$(3),3) MEM=$(call a64f,$(3),4) EL2=$(call a64f,$(3),5) \
 		TCG_THREAD=$(call a64f,$(3),6) GIC=$(filter-out -,$(call a64f,$(3),7)) \
-		APPEND="$(filter-out -,$(call a64f,$(3),8)) test=$(A64_SUITES) expect_ncpus=$(call a64f,$(3),3) $$(APPEND)" \
-		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-aarch64 $$($(4))
+		APPEND="$(filter-out -,$(call a64f,$(3),8)) test=$(KTEST_FOUNDATION) expect_ncpus=$(call a64f,$(3),3) $$(APPEND)" \
+		tests/run-step.sh $$@ $$(RESULTS)/$(2)-aarch64 $$($(4)) --boot
 endef
 $(foreach b,$(A64_BOOTS),$(eval $(call a64_boot_rule,ktest,kernel,$(b),KTEST_TIMEOUT)))
 $(foreach b,$(A64_MATRIX),$(eval $(call a64_boot_rule,kmatrix,matrix,$(b),KMATRIX_TIMEOUT)))
@@ -59,8 +58,8 @@ $(A64_IMAGE): $(KBUILD)/goheap.elf
 .PHONY: ktest-a64-image
 ktest-a64-image: kernel $(A64_IMAGE)
 	@ARCH=aarch64 KERNEL=$(A64_IMAGE) ACCEL=$(ACCEL) CPU=cortex-a72 SMP=4 MEM=512M \
-		APPEND="test=$(A64_SUITES) expect_ncpus=4 expect_dtb=x0 $(APPEND)" \
-		qemu/run-test.sh $@ $(RESULTS)/kernel-aarch64 $(KTEST_TIMEOUT)
+		APPEND="test=$(KTEST_FOUNDATION) expect_ncpus=4 expect_dtb=x0 $(APPEND)" \
+		tests/run-step.sh $@ $(RESULTS)/kernel-aarch64 $(KTEST_TIMEOUT) --boot
 
 TEST_KERNEL_STEPS_aarch64 += $(foreach b,$(A64_BOOTS),ktest-a64-$(call a64f,$(b),1)) ktest-a64-image
 TEST_MATRIX_STEPS_aarch64 += $(foreach b,$(A64_MATRIX),kmatrix-a64-$(call a64f,$(b),1))

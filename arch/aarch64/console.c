@@ -30,22 +30,9 @@ void arch_console_init(void)
     wr(PL011_CR, PL011_CR_EN);
 }
 
-static void put_raw(char c)
+void arch_console_putc(char c)
 {
     while (rd(PL011_FR) & PL011_FR_TXFF)
         ;
     wr(PL011_DR, (uint8_t)c);
-}
-
-void arch_console_putc(char c)
-{
-    if (c == '\n')
-        put_raw('\r');
-    put_raw(c);
-}
-
-void arch_console_write(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        arch_console_putc(s[i]);
 }

@@ -103,26 +103,6 @@ void arch_dump_regs(const struct arch_trap_frame *f)
     print_sym(" lr", f->x[30]);
 }
 
-/* Frame records: [fp] = caller's fp, [fp + 8] = return address. Only addresses in
- * the kernel's half are followed, so a corrupt chain stops instead of faulting. */
-int arch_backtrace(uintptr_t fp, uintptr_t *pcs, int max)
-{
-    int n = 0;
-    if (!fp)
-        fp = (uintptr_t)__builtin_frame_address(0);
-    while (n < max && fp && !(fp & 7) && fp >= ARCH_DIRECT_MAP_BASE) {
-        const uintptr_t *rec = (const uintptr_t *)fp;
-        uintptr_t next = rec[0], lr = rec[1];
-        if (!lr)
-            break;
-        pcs[n++] = lr;
-        if (next <= fp)                  /* stacks grow down: callers sit higher */
-            break;
-        fp = next;
-    }
-    return n;
-}
-
 extern char arch_fault_catch_resume[];
 
 /* Abort: catch it if a catch is active on this CPU, else panic with the decode. */

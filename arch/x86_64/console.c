@@ -16,24 +16,11 @@ void arch_console_init(void)
     outb(COM1 + 4, 0x03);   /* DTR, RTS */
 }
 
-static void raw_putc(char c)
+void arch_console_putc(char c)
 {
     /* Line status bit 5: transmit holding register empty. QEMU is always ready, but
      * bound the wait so a missing UART cannot hang a panic. */
     for (int i = 0; i < 100000 && !(inb(COM1 + 5) & 0x20); i++)
         __asm__ volatile("pause");
     outb(COM1, (unsigned char)c);
-}
-
-void arch_console_putc(char c)
-{
-    if (c == '\n')
-        raw_putc('\r');
-    raw_putc(c);
-}
-
-void arch_console_write(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        arch_console_putc(s[i]);
 }

@@ -136,21 +136,3 @@ void arch_dump_regs(const struct arch_trap_frame *f)
 uintptr_t arch_trap_frame_fp(const struct arch_trap_frame *f) { return f->rbp; }
 uintptr_t arch_trap_frame_pc(const struct arch_trap_frame *f) { return f->rip; }
 
-int arch_backtrace(uintptr_t fp, uintptr_t *pcs, int max)
-{
-    if (!fp)
-        fp = (uintptr_t)__builtin_frame_address(0);
-    int n = 0;
-    /* Frames live in kernel memory (higher half) and are 8-aligned; stop otherwise. */
-    while (n < max && fp >= 0xffff800000000000ul && !(fp & 7)) {
-        uintptr_t *frame = (uintptr_t *)fp;
-        uintptr_t ret = frame[1];
-        if (!ret)
-            break;
-        pcs[n++] = ret - 1;     /* inside the call instruction: names the caller's line */
-        if (frame[0] <= fp)
-            break;              /* stacks grow down: callers' frames are above */
-        fp = frame[0];
-    }
-    return n;
-}

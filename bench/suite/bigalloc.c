@@ -14,7 +14,7 @@ static void *worker(void *arg)
     unsigned char *buf[LIVE] = {0};
     size_t len[LIVE] = {0};
     for (long i = 0; i < iters; i++) {
-        unsigned k = (unsigned)(rng_next(&seed) % LIVE);
+        unsigned k = (unsigned)(xorshift64s(&seed) % LIVE);
         if (buf[k]) {
             sum += buf[k][len[k] / 2];
             free(buf[k]);

@@ -11,7 +11,7 @@ static void *worker(void *arg)
     uint64_t seed = 0x9E3779B97F4A7C15ULL * ((uintptr_t)arg + 1), sum = 0;
     unsigned char *slot[256] = {0};
     for (long i = 0; i < iters; i++) {
-        uint64_t r = rng_next(&seed);
+        uint64_t r = xorshift64s(&seed);
         unsigned k = r & 255;
         /* Skew toward small sizes: half of the objects are 8..64 B. */
         size_t sz = (r >> 8) & 1 ? 8 + ((r >> 9) % 57) : 8 + ((r >> 9) % 249);

@@ -21,7 +21,7 @@ static void *worker(void *arg)
     for (int ph = 0; ph < PHASES; ph++) {
         unsigned char **arr = arrays[(t + ph) % nthreads];
         for (long i = 0; i < ops_per_phase; i++) {
-            uint64_t r = rng_next(&seed);
+            uint64_t r = xorshift64s(&seed);
             unsigned k = (unsigned)(r % SLOTS);
             size_t sz = 16 + (size_t)((r >> 32) % 497); /* 16..512 B */
             sum += arr[k][0];

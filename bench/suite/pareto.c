@@ -13,7 +13,7 @@ static long iters;
 static size_t pareto_size(uint64_t *seed)
 {
     /* Pareto with x_min = 16 B and shape 1.2, cut at 1 KiB. */
-    double u = ((double)(rng_next(seed) >> 11) + 1.0) / 9007199254740993.0;
+    double u = ((double)(xorshift64s(seed) >> 11) + 1.0) / 9007199254740993.0;
     double x = 16.0 / pow(u, 1.0 / 1.2);
     return x > 1024.0 ? 1024 : (size_t)x;
 }
@@ -29,7 +29,7 @@ static void *worker(void *arg)
         memset(ws[k], k, len[k] < 32 ? len[k] : 32);
     }
     for (long i = 0; i < iters; i++) {
-        unsigned k = (unsigned)(rng_next(&seed) % WS);
+        unsigned k = (unsigned)(xorshift64s(&seed) % WS);
         sum += ws[k][0] + ws[k][len[k] - 1];
         free(ws[k]);
         len[k] = pareto_size(&seed);

@@ -16,7 +16,7 @@ static void *worker(void *arg)
     for (int k = 0; k < VECS; k++)
         lim[k] = rng_range(&seed, 64, 65536);
     for (long i = 0; i < iters; i++) {
-        unsigned k = (unsigned)(rng_next(&seed) % VECS);
+        unsigned k = (unsigned)(xorshift64s(&seed) % VECS);
         if (len[k] >= lim[k]) {
             sum += len[k];
             free(v[k]);

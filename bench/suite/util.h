@@ -9,21 +9,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-/* xorshift64*: fast, good enough to pick sizes and slots. */
-static inline uint64_t rng_next(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545F4914F6CDD1DULL;
-}
+#include <xorshift.h>
+
 
 /* A uniform value in [lo, hi]. */
 static inline size_t rng_range(uint64_t *s, size_t lo, size_t hi)
 {
-    return lo + (size_t)(rng_next(s) % (uint64_t)(hi - lo + 1));
+    return lo + (size_t)(xorshift64s(s) % (uint64_t)(hi - lo + 1));
 }
 
 static inline void *xmalloc(size_t n)

@@ -16,11 +16,13 @@
 #include <cmdline.h>
 #include <frame.h>
 #include <goheap.h>
+#include <kconfig.h>
 #include <kexit.h>
 #include <percpu.h>
 #include <printk.h>
 #include <smp.h>
 #include <string.h>
+#include <xorshift.h>
 
 #include <kheap.h>
 
@@ -61,15 +63,7 @@ static int64_t limit_before;       /* the limit in force before the demo's phase
 static uint64_t next_report;       /* when the next summary is due; claimed by CAS */
 static unsigned ncpu;
 
-static uint64_t rnd(struct demo_cpu *d)
-{
-    uint64_t x = d->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    d->rng = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rnd(struct demo_cpu *d) { return xorshift64s(&d->rng); }
 
 static uint64_t msg_cookie(const struct msg *m) { return (uintptr_t)m ^ m->size ^ 0xfeedull; }
 
@@ -325,8 +319,13 @@ static void memstats_table(void)
 
 unsigned kernel_run_demo(void)
 {
-    if (cmdline_get("bench"))
-        return kbench_run();
+    if (cmdline_get("bench")) {
+        if (KERNEL_BENCH)
+            return kbench_run();
+        printk("bench: the kernel benchmarks are not in this kernel: `make bench-kernel` "
+               "builds one with them (KBENCH=1)\n");
+        return 1;
+    }
     const char *secs = cmdline_get("demo_secs");
     unsigned s = 0;
     for (; secs && *secs >= '0' && *secs <= '9'; secs++)

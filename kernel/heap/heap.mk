@@ -1,12 +1,14 @@
 # kernel/heap/heap.mk: goheap as the kernel heap: the platform (kernel/goheap_platform.c),
 # the heap glue, demo and baseline (kernel/heap/), the allocator test boots, the kernel
 # benchmarks (bench/kernel/) and `make lib`. The allocator core is in the kernel link
-# through alloc/alloc.mk.
-KCFLAGS += -Ikernel/heap
+# through alloc/alloc.mk. The kernel benchmarks are linked only into the bench kernel
+# (KBENCH=1, built apart in $(BUILD)/kbench by `make bench-kernel`).
+KBENCH ?= 0
+KCFLAGS += -Ikernel/heap $(if $(filter 1,$(KBENCH)),-DKERNEL_BENCH=1)
 KERNEL_SRCS += kernel/goheap_platform.c $(sort $(wildcard kernel/heap/*.c)) \
-	$(sort $(wildcard bench/kernel/*.c)) $(KHEAP_EXTRA_SRCS)
+	$(if $(filter 1,$(KBENCH)),$(sort $(wildcard bench/kernel/*.c))) $(KHEAP_EXTRA_SRCS)
 
-# ---- test boots (qemu/run-test.sh; the bad-input ones through run-expect-panic.sh) ----
+# ---- test boots (tests/run-step.sh --boot; the bad-input ones --expect-announced-panic) ----
 # KHB_<name>_APPEND / _MEM / _SMP like qemu/qemu.mk's KTB_*, _KVM: appended under
 # ACCEL=kvm; SMP and MEM default to qemu.mk's KTEST_SMP / KTEST_MEM ($(SMP), $(MEM)).
 KHEAP_BOOTS := api stress oom scav efence efence2 efence3 knobs trace idle
@@ -57,14 +59,14 @@ kheap-$(1): kernel
 	@$$(KTEST_ENV) SMP="$$(or $$(KHB_$(1)_SMP),$$(KTEST_SMP),$$(SMP))" \
 		MEM="$$(or $$(KHB_$(1)_MEM),$$(KTEST_MEM),$$(MEM))" \
 		APPEND="$$(KHB_$(1)_APPEND) $$(if $$(filter kvm,$$(ACCEL)),$$(KHB_$(1)_KVM)) $$(APPEND)" \
-		qemu/run-test.sh $$@ $$(RESULTS)/$(2)-$$(ARCH) $(3)
+		tests/run-step.sh $$@ $$(RESULTS)/$(2)-$$(ARCH) $(3) --boot
 endef
 define kheap_bad_rule
 .PHONY: kheap-bad-$(1)
 kheap-bad-$(1): kernel
 	@$$(KTEST_ENV) SMP="$$(or $$(KTEST_SMP),$$(SMP))" MEM="$$(or $$(KTEST_MEM),$$(MEM))" \
 		APPEND="test=selftest_heap_$(1) $$(KHB_bad_$(1)_APPEND) $$(APPEND)" \
-		kernel/heap/run-expect-panic.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT)
+		tests/run-step.sh $$@ $$(RESULTS)/kernel-$$(ARCH) $$(KTEST_TIMEOUT) --boot --expect-announced-panic
 endef
 $(foreach b,$(KHEAP_BOOTS),$(eval $(call kheap_boot_rule,$(b),kernel,$$(KTEST_TIMEOUT))))
 $(foreach b,$(KHEAP_MATRIX_BOOTS),$(eval $(call kheap_boot_rule,$(b),matrix,$$(KHEAP_MATRIX_TIMEOUT))))
@@ -115,14 +117,17 @@ install: $(KHEAP_LIB)
 # off; the boot runs twice and the target fails if any figure differs
 # ($(BUILD)/bench/kernel-icount-<arch>-{1,2}.txt).
 BENCH_STEPS += bench-kernel
-.PHONY: bench-kernel
+.PHONY: bench-kernel kbench-kernel
+KBENCH_ELF := $(BUILD)/kbench/$(ARCH)/goheap.elf
+kbench-kernel:
+	+@$(MAKE) --no-print-directory kernel KBENCH=1 BUILD=$(BUILD)/kbench
 ICOUNT ?= 0
 ifeq ($(ICOUNT),1)
-bench-kernel: deps kernel
+bench-kernel: deps kbench-kernel
 	@mkdir -p $(BUILD)/bench
 	@set -e; for run in 1 2; do \
 	  ARCH=$(ARCH) SMP=1 MEM=$(MEM) CPU=$(CPU) ACCEL=tcg TCG_THREAD=single APPEND="bench icount $(APPEND)" \
-	    qemu/run.sh $(KELF) -icount shift=0,align=off,sleep=off > $(BUILD)/bench/kernel-icount-$(ARCH)-$$run.txt; \
+	    qemu/run.sh $(KBENCH_ELF) -icount shift=0,align=off,sleep=off > $(BUILD)/bench/kernel-icount-$(ARCH)-$$run.txt; \
 	done
 	@grep '^bench:' $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt
 	@if ! cmp -s $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt $(BUILD)/bench/kernel-icount-$(ARCH)-2.txt; then \
@@ -130,10 +135,10 @@ bench-kernel: deps kernel
 	  diff $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt $(BUILD)/bench/kernel-icount-$(ARCH)-2.txt >&2; exit 1; fi
 	@echo "bench-kernel ICOUNT=1: both runs identical"
 else
-bench-kernel: deps kernel
+bench-kernel: deps kbench-kernel
 	@mkdir -p $(BUILD)/bench
 	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="bench $(APPEND)" \
-		qemu/run.sh $(KELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'
+		qemu/run.sh $(KBENCH_ELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'
 endif
 
 # ---- host test: the archive links into a foreign freestanding program --------------
@@ -142,4 +147,4 @@ endif
 TEST_HOST_STEPS += lib-link
 .PHONY: lib-link
 lib-link:
-	+@tests/run-host-test.sh $@ $(RESULTS)/host 300 kernel/heap/libtest/link-test.sh $(BUILD)
+	+@tests/run-step.sh $@ $(RESULTS)/host 300 kernel/heap/libtest/link-test.sh $(BUILD)

@@ -70,8 +70,7 @@ int arch_cpu_index_of_hwid(uint64_t hwid);
  * The raw console (COM1 16550 at port 0x3f8; PL011, 0x09000000 on QEMU virt or from
  * the DTB). Unlocked: printk (kernel/printk.c) serialises callers with its lock. */
 void arch_console_init(void);
-void arch_console_putc(char c);                 /* "\n" is sent as "\r\n" */
-void arch_console_write(const char *s, size_t n);
+void arch_console_putc(char c);     /* one raw byte (printk sends "\n" as "\r\n") */
 
 /* ---- periodic tick (optional) ---------------------------------------------------
  * Start a periodic timer interrupt at `hz` on the calling CPU (run it on each CPU that
@@ -87,10 +86,6 @@ struct arch_trap_frame;
 
 /* Print the registers of a trap frame, or (frame == NULL) of the caller. */
 void arch_dump_regs(const struct arch_trap_frame *frame);
-
-/* Return addresses walking the frame-pointer chain from fp (0: the caller's frame).
- * Stops at a null or misaligned frame, or after max. Returns the count. */
-int arch_backtrace(uintptr_t fp, uintptr_t *pcs, int max);
 
 /* Frame pointer and PC of a trap frame, for a backtrace from a fault. */
 uintptr_t arch_trap_frame_fp(const struct arch_trap_frame *frame);

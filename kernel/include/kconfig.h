@@ -10,4 +10,10 @@
 #define KERNEL_DEBUG 1
 #endif
 
+/* 1 in the bench kernel only (KBENCH=1, `make bench-kernel`): bench/kernel/ is linked
+ * and the `bench` command-line word runs it. */
+#ifndef KERNEL_BENCH
+#define KERNEL_BENCH 0
+#endif
+
 #endif /* KERNEL_KCONFIG_H */

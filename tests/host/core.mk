@@ -11,4 +11,4 @@ $(HBUILD)/core/test_core_%: tests/host/test_core_%.c tests/host/test_core_common
 	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(HBUILD)/libgoheap.a -o $@
 
 $(CORE_STEPS): core-%: $(HBUILD)/core/test_core_%
-	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+	@tests/run-step.sh $@ $(RESULTS)/host 120 $<

@@ -1,7 +1,7 @@
 # tests/host/host.mk: the hosted test suites of the allocator core (issue 3, item 12):
 # API edge cases, multi-threaded stress, bad-input death tests, OOM, the libFuzzer
 # op-sequence fuzzer, ASan+UBSan and TSan builds, and the LD_PRELOAD acceptance run.
-# Every step prints KTAP through tests/run-host-test.sh. Documented in docs/testing.md.
+# Every step prints KTAP through tests/run-step.sh. Documented in docs/testing.md.
 
 H4_DIR    := $(HBUILD)/suites
 H4_HDRS   := include/goheap.h tests/host/heapcheck.h tests/host/hostktap.h
@@ -47,22 +47,22 @@ $(H4_DIR)/test_%: tests/host/test_%.c $(H4_HDRS) $(H4_LIBA)
 	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(H4_LIBA) -o $@
 
 host-api: $(H4_DIR)/test_api
-	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+	@tests/run-step.sh $@ $(RESULTS)/host 120 $<
 host-stress: $(H4_DIR)/test_stress
-	@tests/run-host-test.sh $@ $(RESULTS)/host 180 $< $(H4_STRESS_ARGS)
+	@tests/run-step.sh $@ $(RESULTS)/host 180 $< $(H4_STRESS_ARGS)
 # The same stress with the scavenger releasing every free page at once, lock-rank
 # checking on and a 16 MiB soft limit (the ~10 MiB live set keeps the limit path busy).
 host-stress-knobs: $(H4_DIR)/test_stress
-	@tests/run-host-test.sh $@ $(RESULTS)/host 180 env GOHEAPDEBUG=$(H4_STRESS_KNOBS) $< $(H4_STRESS_KNOBS_ARGS)
+	@tests/run-step.sh $@ $(RESULTS)/host 180 env GOHEAPDEBUG=$(H4_STRESS_KNOBS) $< $(H4_STRESS_KNOBS_ARGS)
 host-badinput: $(H4_DIR)/test_badinput
-	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+	@tests/run-step.sh $@ $(RESULTS)/host 120 $<
 host-oom: $(H4_DIR)/test_oom
-	@tests/run-host-test.sh $@ $(RESULTS)/host 120 $<
+	@tests/run-step.sh $@ $(RESULTS)/host 120 $<
 # Real programs under RLIMIT_AS / RLIMIT_DATA and efence (tests/host/test_hardening.sh).
 host-hardening: $(H4_LIBSO)
-	@tests/run-host-test.sh $@ $(RESULTS)/host 300 tests/host/test_hardening.sh $(H4_LIBSO) $(H4_DIR)/hardening
+	@tests/run-step.sh $@ $(RESULTS)/host 300 tests/host/test_hardening.sh $(H4_LIBSO) $(H4_DIR)/hardening
 host-preload: $(H4_LIBSO)
-	@tests/run-host-test.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
+	@tests/run-step.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
 
 # ---- sanitizer builds: the core compiled again with instrumentation ---------------
 # Probed once per build directory; probed again while the last probe was not "ok".
@@ -104,8 +104,8 @@ $(HBUILD)/asan/tests/host/%.o $(HBUILD)/tsan/tests/host/%.o $(HBUILD)/fuzz/tests
 # $(1) step, $(2) binary, $(3) timeout, $(4) arguments, $(5) environment for the run.
 H4_SAN_RUN = if [ "$$(cat $(H4_DEPS))" = ok ]; then \
 	  $(MAKE) --no-print-directory $(2) && \
-	  tests/run-host-test.sh $(1) $(RESULTS)/host $(3) env $(5) $(2) $(4); \
-	else tests/run-host-test.sh $(1) $(RESULTS)/host 10 \
+	  tests/run-step.sh $(1) $(RESULTS)/host $(3) env $(5) $(2) $(4); \
+	else tests/run-step.sh $(1) $(RESULTS)/host 10 \
 	  tests/host/skip-step.sh $(1) "$$(cat $(H4_DEPS))"; fi
 # TSan: stop at the first report, so a race can never pass as a clean log.
 H4_TSAN_ENV := TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
@@ -123,7 +123,7 @@ $(addprefix tsan-,$(H4_UNIT_TESTS)): tsan-%: $(H4_DEPS)
 
 host-fuzz: $(H4_DEPS)
 	+@if [ "$$(cat $(H4_DEPS))" = ok ]; then $(MAKE) --no-print-directory $(HBUILD)/fuzz/fuzz_ops; fi; \
-	tests/run-host-test.sh $@ $(RESULTS)/host $$(( $(H4_FUZZ_SECS) + 120 )) tests/host/run-fuzz.sh \
+	tests/run-step.sh $@ $(RESULTS)/host $$(( $(H4_FUZZ_SECS) + 120 )) tests/host/run-fuzz.sh \
 	  $(HBUILD)/fuzz/fuzz_ops tests/host/fuzz-corpus $(HBUILD)/fuzz/work $(H4_FUZZ_SECS) \
 	  $(H4_FUZZ_RUNS) $(H4_DEPS)
 

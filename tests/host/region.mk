@@ -8,4 +8,4 @@ amalgamation:
 
 TEST_HOST_STEPS += host-amalgamation
 host-amalgamation:
-	@tests/run-host-test.sh $@ $(RESULTS)/host 300 tests/host/amalgamation.sh $(BUILD)
+	@tests/run-step.sh $@ $(RESULTS)/host 300 tests/host/amalgamation.sh $(BUILD)

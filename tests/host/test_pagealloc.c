@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "hostktap.h"
+#include "xorshift.h"
 #include "pagealloc.h"
 #include "pallocbits.h"
 #include "platform.h"
@@ -293,12 +294,7 @@ static void t_table(void) {
 
 /* ---- chunk bitmaps against naive loops --------------------------------------------------- */
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) {
-    rng_state ^= rng_state << 13;
-    rng_state ^= rng_state >> 7;
-    rng_state ^= rng_state << 17;
-    return rng_state;
-}
+static uint64_t rnd(void) { return xorshift64s(&rng_state); }
 
 /* A random chunk bitmap with runs of varied lengths. */
 static void random_bitmap(uint64_t *w) {

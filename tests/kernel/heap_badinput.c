@@ -5,7 +5,7 @@
 /* Bad frees, each in its own boot (they panic on purpose). Before the bad call the
  * suite prints the exact panic message goheap must give ("# heap-expect-panic: ..."),
  * computed from the span the pointer falls in; the step's runner
- * (kernel/heap/run-expect-panic.sh) passes only if that very message is the kernel's
+ * (tests/run-step.sh --expect-announced-panic) passes only if that very message is the kernel's
  * panic. Suites named selftest_* run only when named in full. */
 #include <arch/cpu.h>
 #include <goheap.h>

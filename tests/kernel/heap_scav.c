@@ -31,8 +31,8 @@ static void churn(struct ktest *t, unsigned cpu, void *arg)
     (void)arg;
     uint64_t rng = 42 + cpu;
     for (unsigned i = 0; i < CHURN_OBJS; i++) {
-        size_t sz = (size_t)16 << (hu_rand(&rng) % 12);     /* 16 B .. 64 KiB */
-        sz += hu_rand(&rng) % sz;
+        size_t sz = (size_t)16 << (xorshift64s(&rng) % 12);     /* 16 B .. 64 KiB */
+        sz += xorshift64s(&rng) % sz;
         objs[cpu][i] = goheap_malloc(sz);
         if (!objs[cpu][i]) {
             ktest_fail(t, __FILE__, __LINE__, "malloc(%zu) failed", sz);
@@ -147,7 +147,7 @@ static void two_scavengers(struct ktest *t, unsigned cpu, void *arg)
     for (unsigned round = 0; round < 6; round++) {
         void *live[64];
         for (unsigned i = 0; i < 64; i++) {
-            size_t sz = (size_t)64 << (hu_rand(&rng) % 12);
+            size_t sz = (size_t)64 << (xorshift64s(&rng) % 12);
             live[i] = goheap_malloc(sz);
             if (live[i])
                 hu_fill(live[i], sz < 16 ? sz : 16);

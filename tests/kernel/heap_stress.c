@@ -50,7 +50,7 @@ static size_t pick_size(uint64_t *rng, uint64_t r)
 {
     unsigned k = (unsigned)(r % 128);
     if (k == 0)
-        return 32769 + (size_t)(hu_rand(rng) % (600u << 10));   /* large: 1 in 128 */
+        return 32769 + (size_t)(xorshift64s(rng) % (600u << 10));   /* large: 1 in 128 */
     size_t c = classes[(r >> 8) % nclasses];
     return (r >> 20) & 1 ? c : c - (size_t)((r >> 24) % 8 < c ? (r >> 24) % 8 : 0);
 }
@@ -58,7 +58,7 @@ static size_t pick_size(uint64_t *rng, uint64_t r)
 /* Allocate, check, stamp. */
 static void *make(struct ktest *t, uint64_t *rng, size_t *sizep)
 {
-    uint64_t r = hu_rand(rng);
+    uint64_t r = xorshift64s(rng);
     size_t sz = pick_size(rng, r);
     void *p;
     unsigned how = (unsigned)((r >> 40) % 16);
@@ -149,14 +149,14 @@ static void worker(struct ktest *t, unsigned cpu, void *arg)
     ktest_cpu_barrier();
     /* Phase 2: random swaps. */
     for (uint64_t op = 0; op < n; op++) {
-        unsigned i = (unsigned)(hu_rand(&rng) % XFER_SLOTS);
+        unsigned i = (unsigned)(xorshift64s(&rng) % XFER_SLOTS);
         uint64_t w;
         while ((w = __atomic_exchange_n(&slot_word[i], 1, __ATOMIC_ACQUIRE)) == 1)
             arch_cpu_relax();
         if (w)
             drop(t, (void *)(uintptr_t)w, xfer[i].size);
         uint64_t nw = 0;
-        if (hu_rand(&rng) & 1) {
+        if (xorshift64s(&rng) & 1) {
             size_t sz;
             void *p = make(t, &rng, &sz);
             if (p) {
@@ -221,13 +221,13 @@ static void producer_consumer(struct ktest *t, unsigned cpu, void *arg)
     uint64_t rng = 777 + cpu;
     uint64_t n = ops_per_cpu / 2;
     for (uint64_t k = 0; k < n; k++) {
-        unsigned i = (unsigned)(hu_rand(&rng) % XFER_SLOTS);
+        unsigned i = (unsigned)(xorshift64s(&rng) % XFER_SLOTS);
         uint64_t w;
         while ((w = __atomic_exchange_n(&slot_word[i], 1, __ATOMIC_ACQUIRE)) == 1)
             arch_cpu_relax();
         uint64_t nw = w;
         if (cpu == 0 && !w) {
-            size_t sz = classes[(unsigned)(hu_rand(&rng) % nclasses)];
+            size_t sz = classes[(unsigned)(xorshift64s(&rng) % nclasses)];
             void *p = goheap_malloc(sz);
             if (p) {
                 hu_fill(p, sz);

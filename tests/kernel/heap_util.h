@@ -10,17 +10,8 @@
 #include <frame.h>
 #include <ktest.h>
 #include <kheap.h>
+#include <xorshift.h>
 
-/* xorshift64*: deterministic per seed, cheap under TCG. */
-static inline uint64_t hu_rand(uint64_t *s)
-{
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
 
 /* Cookie: the first and last 8 bytes of an object (or every byte below 16 B) are a
  * function of its address and size, so a block handed out twice, or overwritten by a

@@ -97,9 +97,8 @@ static inline _Noreturn void arch_halt(void)
         __asm__ volatile("msr daifset, #0xf\n\twfi" : : : "memory");
 }
 
-static inline uintptr_t arch_frame_pointer(void)
-{
-    return (uintptr_t)__builtin_frame_address(0);
-}
+/* A return address minus this is the BL itself (kernel/panic.c's backtrace names the
+ * caller's line, even for a call that ends its function). */
+#define ARCH_RET_TO_CALL 4
 
 #endif /* ARCH_CPU_H */

@@ -91,10 +91,8 @@ static inline _Noreturn void arch_halt(void)
         __asm__ volatile("cli; hlt" : : : "memory");
 }
 
-/* Frame pointer of the caller's frame, for backtraces. */
-static inline uintptr_t arch_frame_pointer(void)
-{
-    return (uintptr_t)__builtin_frame_address(0);
-}
+/* A return address minus this lies inside the call instruction (kernel/panic.c's
+ * backtrace names the caller's line, even for a call that ends its function). */
+#define ARCH_RET_TO_CALL 1
 
 #endif /* ARCH_CPU_H */
