@@ -67,7 +67,11 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     if (c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
         gh_large_reuse(c, s, size, align, pc);
     } else {
+        if (c)
+            gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */
         s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
+        if (c)
+            gh_unlock(&c->lock, cpu);
         if (!s) {
             goheap_sys_unpin(pin);
             return 0;

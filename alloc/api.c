@@ -85,6 +85,9 @@ static unsigned knob_features(void) {
 #ifdef GOHEAP_SYS_HAVE_NCPU_KNOB
     f |= GH_KNOB_NEEDS_NCPU;
 #endif
+#ifdef GOHEAP_SYS_HAVE_BACKGROUND
+    f |= GH_KNOB_NEEDS_BGTHREAD;
+#endif
     return f;
 }
 #endif
@@ -130,6 +133,7 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
                        ? GOHEAP_SYS_RELEASE_NOW
                        : GOHEAP_SYS_RELEASE_LAZY,
         .fault_reports = gh_knobs.efence || gh_knobs.guardrate,
+        .bgthread = gh_knobs.bgthread,
     };
     goheap_sys_configure(&sys);
     gh_ncpu = goheap_sys_ncpu();

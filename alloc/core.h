@@ -88,7 +88,19 @@ uintptr_t gh_efence_check_span(const struct mspan *s);
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes);
 void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
-void gh_flush_all_cpus(void);
+void gh_flush_all_cpus(void);   /* each_cpu flush, then gh_reclaim */
+/* The reclaim pass: every CPU's cache drained (gh_mcache_drain: empty parked spans,
+ * page cache; current spans stay), every mcentral span with remote frees swept and
+ * the empty ones given back. Returns the spans given back. */
+unsigned gh_reclaim(void);
+/* One background step (goheap_background_work): nonzero if it released memory or
+ * gave spans back, so a background thread knows to come back soon. */
+int gh_background_step(void);
+uint64_t gh_reclaimed_spans(void);    /* spans given back by reclaim passes so far */
+/* 1: waits for a running background step and keeps new ones off; 0: lets them run. */
+void gh_background_hold(int on);
+/* In a fork child: the parent's background thread is gone (mid-step or not). */
+void gh_background_fork_child(void);
 
 /* Trace line for allocfreetrace. */
 void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc);

@@ -22,7 +22,7 @@ void *gh_persistentalloc(size_t size, size_t align, uint64_t *stat) {
         size_t n = gh_align_up(size, GOHEAP_SYS_FRAME_SIZE);
         void *p = sys_alloc(n);
         if (p && stat)
-            *stat += n;
+            __atomic_fetch_add(stat, n, __ATOMIC_RELAXED); /* read racily by stats.c */
         else if (p)
             __atomic_fetch_add(&gh_meta.other_sys, n, __ATOMIC_RELAXED);
         return p;
@@ -41,7 +41,7 @@ void *gh_persistentalloc(size_t size, size_t align, uint64_t *stat) {
     if (stat) {
         /* Move the bytes from other_sys to the caller's statistic, like Go. */
         __atomic_fetch_sub(&gh_meta.other_sys, size, __ATOMIC_RELAXED);
-        *stat += size;
+        __atomic_fetch_add(stat, size, __ATOMIC_RELAXED);
     }
     return (void *)p;
 }
@@ -75,14 +75,15 @@ void *gh_fixalloc_alloc(struct gh_fixalloc *f) {
         f->chunk += f->size;
         f->nchunk -= f->size;
     }
-    f->inuse += f->size;
+    /* read without the lock by goheap_read_memstats (stats.c fix_sum) */
+    __atomic_store_n(&f->inuse, f->inuse + f->size, __ATOMIC_RELAXED);
     return p;
 }
 
 void gh_fixalloc_free(struct gh_fixalloc *f, void *p) {
     *(void **)p = f->list;
     f->list = p;
-    f->inuse -= f->size;
+    __atomic_store_n(&f->inuse, f->inuse - f->size, __ATOMIC_RELAXED);
 }
 
 int gh_meta_map(void *addr, size_t bytes) {

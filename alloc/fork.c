@@ -10,6 +10,11 @@
 void goheap_fork_prepare(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
+    /* Every CPU cache's drain lock (class mcache, lowest): a drainer (the hosted
+     * background thread) may hold one at any time. */
+    for (unsigned i = 0; i < gh_ncpu; i++)
+        if (gh_fast.caches[i] != &gh_emptycache)
+            goheap_sys_lock(&gh_fast.caches[i]->lock.l);
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         goheap_sys_lock(&gh_central[spc].lock.l);
     goheap_sys_lock(&gh_heap.lock.l);
@@ -23,9 +28,18 @@ void goheap_fork_parent(void) {
     goheap_sys_unlock(&gh_heap.lock.l);
     for (unsigned spc = GH_NUM_SPC; spc-- > 0;)
         goheap_sys_unlock(&gh_central[spc].lock.l);
+    for (unsigned i = gh_ncpu; i-- > 0;)
+        if (gh_fast.caches[i] != &gh_emptycache)
+            goheap_sys_unlock(&gh_fast.caches[i]->lock.l);
 }
 
 /* The child has only the forking thread, which holds every lock (prepare): releasing
- * them is all it needs. Per-CPU caches of slots whose threads are gone stay as they
+ * them is all it needs, and forgetting the parent's background step (a step caught
+ * mid-way left its guard taken; the platform starts a new background thread at the
+ * child's first poll). Per-CPU caches of slots whose threads are gone stay as they
  * are; the platform hands those slots out again. */
-void goheap_fork_child(void) { goheap_fork_parent(); }
+void goheap_fork_child(void) {
+    goheap_fork_parent();
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        gh_background_fork_child();
+}

@@ -25,9 +25,12 @@ static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     }
     if (!(s->allocBits[w] & m) || (pending & m))
         gh_bad_free("double free", a, s);
-    GH_WSET(s->allocBits[w], s->allocBits[w] & ~m);
+    /* A drainer on another CPU may read this word (parked spans, mcache.h); only the
+     * owner writes it outside c->lock. Everything this free writes in s comes before
+     * the release store: once a drainer sees the span empty it may give it back. */
     s->needzero = 1;
     s->nfreehint++; /* refill's measure of a parked span's room */
+    __atomic_store_n(&s->allocBits[w], s->allocBits[w] & ~m, __ATOMIC_RELEASE);
     return 0;
 }
 
@@ -100,9 +103,12 @@ GH_NOINLINE void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin) {
     int32_t idx = gh_span_objindex(s, a - s->base);
     if (idx < 0)
         gh_bad_free("invalid free of an interior pointer", a, s);
-    /* (A valid pointer in the cached word took the fast path; here it is another word.) */
+    /* (A valid pointer in the cached word took the fast path; here it is another word,
+     * or a parked span, which a drainer may give back as soon as free_local's store
+     * empties it: the counter pointer is read before.) */
+    uint64_t *ctr = s->nfree_ctr;
     if (!free_local(s, (unsigned)idx, a))
-        (*s->nfree_ctr)++;
+        (*ctr)++;
     goheap_sys_unpin(pin);
 }
 

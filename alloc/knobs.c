@@ -4,11 +4,11 @@
 #include "knobs.h"
 #include "util.h"
 
-struct gh_knobs gh_knobs = {.madvdontneed = 1, .memlimit = INT64_MAX};
+struct gh_knobs gh_knobs = {.madvdontneed = 1, .memlimit = INT64_MAX, .bgthread = 1};
 static char first_error[GH_KNOB_ERROR_MAX];
 
 void gh_knobs_defaults(struct gh_knobs *k) {
-    *k = (struct gh_knobs){.madvdontneed = 1, .memlimit = INT64_MAX};
+    *k = (struct gh_knobs){.madvdontneed = 1, .memlimit = INT64_MAX, .bgthread = 1};
 }
 
 const char *gh_knobs_first_error(void) { return first_error[0] ? first_error : 0; }
@@ -50,6 +50,7 @@ static const struct knob_def knob_table[] = {
     {"scavenge", KNOB_WORD, 0, 1, KNOB_FIELD(scavenge_eager), {"paced", "eager"}, GH_KNOB_ANY},
     {"arena", KNOB_SIZE, SZ_4MIB, SZ_256TIB, KNOB_FIELD(arena), {0}, GH_KNOB_ANY},
     {"ncpu", KNOB_UINT, 1, GH_KNOB_NCPU_MAX, KNOB_FIELD(ncpu), {0}, GH_KNOB_NEEDS_NCPU},
+    {"bgthread", KNOB_UINT, 0, 1, KNOB_FIELD(bgthread), {0}, GH_KNOB_NEEDS_BGTHREAD},
 };
 #define NKNOBS (sizeof knob_table / sizeof knob_table[0])
 

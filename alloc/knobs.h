@@ -21,6 +21,7 @@ struct gh_knobs {
     unsigned scavenge_eager; /* scavenge=eager: release free runs at once */
     uint64_t arena;          /* arena=SIZE: address space to reserve (0: default) */
     unsigned ncpu;           /* ncpu=N: hosted only, number of cache slots (0: default) */
+    unsigned bgthread;       /* bgthread=0: hosted only, no background thread (default 1) */
     /* Derived: any knob that needs every malloc/free to take the instrumented path. */
     bool slowmode;
 };
@@ -36,6 +37,7 @@ extern struct gh_knobs gh_knobs;
 /* Knobs only some platforms support: `features` of gh_knobs_parse has the bit set
  * where the platform does (alloc/platform.h: GOHEAP_SYS_KNOB_FEATURES). */
 #define GH_KNOB_NEEDS_NCPU 1u /* ncpu=: the hosted build's slot count */
+#define GH_KNOB_NEEDS_BGTHREAD 2u /* bgthread=: a platform with a background thread */
 #define GH_KNOB_FEATURES_ALL (~0u)
 #define GH_KNOB_ERROR_MAX 240
 

@@ -1,13 +1,17 @@
 /* alloc/lockrank.h: the allocator's locks. Each has a class from the system-wide
  * table (include/goheap_lockclass.h), which fixes the one order they nest in:
  *
- *     mcentral[spc].lock  <  mheap.lock  <  meta.lock (fixalloc/persistentalloc)
+ *     mcache.lock  <  mcentral[spc].lock  <  mheap.lock  <  meta.lock (fixalloc/persistentalloc)
  *
  * below the platform's page-table, frame and console locks. With debug>=1 (knob), or
  * always when the platform defines GOHEAP_SYS_LOCKCHECK to 1, every acquire is checked
  * against the classes already held on this CPU (by the allocator or the platform) and
  * a violation panics naming both. Locks are only taken pinned (platform.h), so "per
  * CPU" is exact. Never unmap with any of them held (gh_assert_no_locks).
+ *
+ * mcache.lock is a CPU's cache-drain lock (mcache.h): its owner holds it around
+ * refills, a drainer on any CPU to take that cache's empty parked spans and page
+ * cache; nobody holds two of them (one class).
  */
 #ifndef GOHEAP_LOCKRANK_H
 #define GOHEAP_LOCKRANK_H

@@ -4,9 +4,10 @@
 #include "mcentral.h"
 #include "mheap.h"
 
-/* The hosted build has no scavenger thread: every 1024th refill of a CPU (at least
- * ~64 K allocations) polls the paced background step, which returns at once unless
- * its 1% duty cycle allows work. */
+/* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K) it
+ * gives its own empty parked spans back (an amortised bound on how long an emptied
+ * span stays here while its CPU is busy) and polls the paced background step, which
+ * returns at once unless its 1% duty cycle allows work. */
 #define GH_REFILLS_PER_BG_POLL 1024
 
 /* Statically filled: a hosted thread's fast path reads it through its local pointer
@@ -35,6 +36,7 @@ struct mcache *gh_mcache_create(unsigned cpu) {
         return 0;
     init_slots(c);
     c->cpu = cpu;
+    c->lock.rank = GOHEAP_LC_MCACHE;
     c->guard_next = gh_knobs.guardrate;
     __atomic_store_n(&gh_fast.caches[cpu], c, __ATOMIC_RELEASE);
     goheap_sys_set_local(cpu, c);
@@ -46,18 +48,70 @@ static int span_has_room(struct mspan *s) {
     return gh_span_next_word(s) || (gh_span_sweep_remote(s) && gh_span_next_word(s));
 }
 
-void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
-    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
-#ifndef GOHEAP_SYS_HAVE_EACH_CPU
-    /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
-    uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
-    if (gh_unlikely(c->flush_seen != gen)) {
-        c->flush_seen = gen;
-        gh_mcache_release_all(c, cpu);
+/* Live objects of a parked span, read the way a drainer may while the owner frees
+ * into it (free.c: the owner's release stores into allocBits; the remote bits only
+ * grow outside c->lock). Only frees change a parked span outside c->lock, so a span
+ * seen empty stays empty: no live object is left for anyone to free. A remote bit on
+ * a slot that allocBits says is free is a double free, as in the sweep. */
+static unsigned parked_live(struct mspan *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++) {
+        uint64_t a = atomic_load_explicit((_Atomic uint64_t *)&s->allocBits[w], memory_order_acquire);
+        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
+        uint64_t v = gh_span_valid(s, w);
+        if (r & ~a & v)
+            gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & ~a & v)) * s->elemsize, s);
+        n += gh_popcount64(a & ~r & v);
     }
-#endif
-    if (gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0))
-        gh_want_work(GH_WORK_BG);
+    return n;
+}
+
+/* Takes the empty spans off c's parked lists and links them through ->next onto
+ * *dead. Caller holds c->lock; c's owner may be freeing into them meanwhile. */
+static void take_empty_parked(struct mcache *c, struct mspan **dead) {
+    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
+        struct gh_spanlist *pl = &c->parked[spc];
+        struct mspan *s, *next;
+        for (s = pl->first; s; s = next) {
+            next = s->next;
+            if (parked_live(s) != 0)
+                continue;
+            gh_list_remove(pl, s);
+            /* Parked -> returned. The owner's direct[] never names a parked span
+             * outside a refill (which holds the lock), so nothing points here now. */
+            atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
+            atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+            s->next = *dead;
+            *dead = s;
+        }
+    }
+}
+
+static unsigned free_dead(unsigned cpu, struct mspan *dead) {
+    unsigned n = 0;
+    while (dead) {
+        struct mspan *next = dead->next;
+        gh_heap_free_span(cpu, dead);
+        dead = next;
+        n++;
+    }
+    return n;
+}
+
+unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
+    if (c == &gh_emptycache)
+        return 0;
+    struct mspan *dead = 0;
+    gh_lock(&c->lock, self);
+    take_empty_parked(c, &dead);
+    if (!pagecache_empty(&c->pcache))
+        gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
+    gh_unlock(&c->lock, self);
+    return free_dead(self, dead);
+}
+
+/* Refill, caller holds c->lock. */
+static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     struct mspan *s = c->alloc[spc];
     struct gh_spanlist *pl = &c->parked[spc];
     if (s != &gh_emptyspan) {
@@ -69,7 +123,8 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         s->nfreehint = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs
          * the next span: one direct[] update per span change, not two. Nothing reads
-         * this CPU's direct[] before then. */
+         * this CPU's direct[] before then, and a drainer cannot take s before then
+         * (we hold c->lock). */
         c->alloc[spc] = &gh_emptyspan;
         gh_list_push_back(pl, s);
     }
@@ -84,13 +139,13 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     for (s = pl->first; s; s = s->next) {
         s->nfreehint = (uint16_t)(s->nfreehint + gh_span_sweep_remote(s));
         if (s->nfreehint >= enough && gh_span_next_word(s)) {
-            gh_list_remove(pl, s);
+            gh_list_remove(pl, s); /* parked -> owned */
             gh_mcache_set(c, spc, s);
             goto take;
         }
     }
-    /* 4. none: the oldest parked spans beyond the bound go to mcentral, and a span
-     * comes from there. */
+    /* 4. none: the oldest parked spans beyond the bound go to mcentral (parked ->
+     * partial/full/pending, or returned when empty), and a span comes from there. */
     while (pl->n > GH_PARK_MAX) {
         s = pl->first;
         gh_list_remove(pl, s);
@@ -106,10 +161,34 @@ take:
     return gh_span_take(s);
 }
 
+void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
+    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
+#ifndef GOHEAP_SYS_HAVE_EACH_CPU
+    /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
+    uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
+    if (gh_unlikely(c->flush_seen != gen)) {
+        c->flush_seen = gen;
+        gh_mcache_release_all(c, cpu);
+    }
+#endif
+    struct mspan *dead = 0;
+    gh_lock(&c->lock, cpu);
+    if (gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0)) {
+        take_empty_parked(c, &dead);
+        gh_want_work(GH_WORK_BG);
+    }
+    void *p = refill_locked(c, cpu, spc);
+    gh_unlock(&c->lock, cpu);
+    if (gh_unlikely(dead != 0))
+        free_dead(cpu, dead);
+    return p;
+}
+
 void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     if (c == &gh_emptycache)
         return;
-    gh_mcache_tiny_retire(c, cpu);
+    gh_mcache_tiny_retire(c, cpu); /* before the lock: it may free into a parked span */
+    gh_lock(&c->lock, cpu);
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
         struct mspan *s = c->alloc[spc];
         if (s != &gh_emptyspan) {
@@ -123,6 +202,7 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     }
     gh_heap_flush_pcache(cpu, &c->pcache);
     gh_heap_lcache_drain(c, cpu);
+    gh_unlock(&c->lock, cpu);
 }
 
 /* ---- tiny allocator -----------------------------------------------------------------

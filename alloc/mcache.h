@@ -1,10 +1,28 @@
 /* alloc/mcache.h: the per-CPU cache (Go's mcache): one span per span class, the tiny
- * block, the CPU's page cache and its statistics counters. Only its CPU touches it,
- * pinned; goheap_sys_each_cpu runs flushes on a CPU's behalf when it is not pinned. */
+ * block, the CPU's page cache and its statistics counters. Its CPU touches it pinned;
+ * other CPUs drain it (empty parked spans, the page cache) under its drain lock, and
+ * goheap_sys_each_cpu runs full flushes on a CPU's behalf when it is not pinned.
+ *
+ * The drain lock (mcache.lock, rank GH_RANK_CACHE, below every other lock) is the one
+ * mechanism by which anybody takes memory out of a per-CPU cache without the owner's
+ * cooperation (an idle thread blocked in epoll_wait never runs queued work):
+ *   - the owner holds it around everything that changes its parked lists or its page
+ *     cache (refill, release_all, the large path's page-cache use); its frees into a
+ *     parked span do not take it: they write allocBits with a release store, which
+ *     the drainer reads with acquire loads (free.c, parked_live in mcache.c);
+ *   - a drainer (gh_mcache_drain, any CPU, pinned on its own slot) holds it to find
+ *     the parked spans with no live object, take them and the page cache. Only frees
+ *     change a parked span outside the lock, so one seen empty stays empty.
+ * The owner's fast paths never take it: they touch only the current span of each
+ * class (alloc[spc]), which drains never touch (the exemption that keeps a one-object
+ * malloc/free loop from retiring a span at every free). A per-CPU cache added later
+ * (the large-span cache) lives in this struct, is changed by its owner under this
+ * lock, and is emptied by gh_mcache_drain. */
 #ifndef GOHEAP_MCACHE_H
 #define GOHEAP_MCACHE_H
 
 #include "knobs.h"
+#include "lockrank.h"
 #include "mheap.h"
 #include "mspan.h"
 #include "pagealloc.h"
@@ -69,8 +87,11 @@ struct mcache {
     uint32_t tinyn;       /* tiny objects placed in it so far */
     _Atomic uint16_t *tinyend; /* its ends mask (mspan.tinyends) */
 
-    struct pagecache pcache;
+    struct pagecache pcache; /* protected by lock */
     struct gh_lcache lcache; /* free large spans (GH_SPAN_LCACHED) */
+    /* The drain lock (see the top of this file). Protects parked[] and pcache; not
+     * taken on the fast paths nor by frees. */
+    struct gh_mutex lock;
     unsigned cpu;
     uint32_t flush_seen;  /* no each_cpu: the gh_flush_gen this cache last flushed at */
     uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
@@ -88,8 +109,13 @@ static inline struct mcache *gh_mcache_get(unsigned cpu) {
 /* Refills span class spc and allocates one object from it. Pinned. NULL: OOM. */
 void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc);
 /* Gives every cached span and the tiny block back (and the page cache and the large
- * span cache). Pinned. */
+ * span cache). Pinned on c's CPU, c->lock not held. */
 void gh_mcache_release_all(struct mcache *c, unsigned cpu);
+/* Drains c (any CPU's cache) without its owner: gives its parked spans that hold no
+ * live object back to the heap, and flushes its page cache. The
+ * owner's current spans stay. Caller: pinned on `self` (any slot), holds no lock.
+ * Returns the number of spans given back. */
+unsigned gh_mcache_drain(struct mcache *c, unsigned self);
 /* Tiny allocation. Pinned. */
 void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);
 /* Retire the current tiny block (hand the bias back). Pinned. */

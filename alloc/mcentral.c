@@ -5,6 +5,9 @@
 #include "mheap.h"
 
 struct mcentral gh_central[GH_NUM_SPC];
+/* Spans on all pending lists together: a hint (read without locks) that a
+ * reclaim-before-grow pass can find spans emptied by frees. */
+static _Atomic long npending;
 
 #define list_push gh_list_push
 #define list_remove gh_list_remove
@@ -33,6 +36,7 @@ static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
         if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
             list_remove(&mc->full, s);
             list_push(&mc->pending, s);
+            atomic_fetch_add_explicit(&npending, 1, memory_order_relaxed);
         }
         /* else a freer won the CAS and will move it once we unlock */
     }
@@ -57,6 +61,8 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
     unsigned budget = 100;
     gh_lock(&mc->lock, cpu);
     while (budget-- && ((s = mc->pending.first) || (s = mc->partial.first))) {
+        if (s->onlist == &mc->pending)
+            atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
         list_remove(s->onlist, s);
         gh_span_sweep_remote(s);
         unsigned live = gh_span_count_live(s);
@@ -72,8 +78,20 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
     }
     gh_unlock(&mc->lock, cpu);
 
+    /* Reclaim before grow (Go's mheap.reclaim): when the heap has no free pages for
+     * this span, spans of other classes emptied by frees since they were filed
+     * (all of them were woken onto a pending list by their first free) go back to
+     * the heap first, so memory freed in one class is reused by another instead of
+     * growing the heap. npending is a lock-free hint; the pass takes each class lock. */
+    uintptr_t npages = goheap_class_to_npages[spc >> 1];
+    if (atomic_load_explicit(&npending, memory_order_relaxed) > 0 &&
+        atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) +
+                atomic_load_explicit(&gh_heap.heap_released, memory_order_relaxed) -
+                atomic_load_explicit(&gh_heap.efence_dead, memory_order_relaxed) <
+            (uint64_t)npages << GOHEAP_PAGE_SHIFT)
+        gh_central_reclaim(cpu, 1);
     int needzero;
-    s = gh_heap_alloc_span(c, cpu, goheap_class_to_npages[spc >> 1], spc, &needzero);
+    s = gh_heap_alloc_span(c, cpu, npages, spc, &needzero);
     if (!s)
         return 0;
     gh_span_init_small(s, s->base, spc, needzero);
@@ -111,27 +129,33 @@ void gh_central_wake(unsigned cpu, struct mspan *s) {
     if (s->onlist == &mc->full && atomic_load(&s->cstate) == GH_CS_PENDING) {
         list_remove(&mc->full, s);
         list_push(&mc->pending, s);
+        atomic_fetch_add_explicit(&npending, 1, memory_order_relaxed);
     }
     gh_unlock(&mc->lock, cpu);
 }
 
-unsigned gh_central_sweep_all(unsigned cpu) {
+unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
     unsigned freed = 0;
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
         struct mcentral *mc = &gh_central[spc];
         struct mspan *dead = 0;
         gh_lock(&mc->lock, cpu);
         struct gh_spanlist *lists[3] = {&mc->pending, &mc->partial, &mc->full};
-        for (int li = 0; li < 3; li++) {
+        for (int li = 0; li < (pending_only ? 1 : 3); li++) {
             struct mspan *s = lists[li]->first, *next;
             for (; s; s = next) {
                 next = s->next;
-                if (li == 2 && !remote_pending(s))
+                /* Only frees make a span emptier, and every free since the span was
+                 * filed sits in remoteFree: a span without remote bits is skipped. */
+                if (!remote_pending(s))
                     continue;
+                if (li == 0)
+                    atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
                 list_remove(lists[li], s);
                 gh_span_sweep_remote(s);
                 unsigned live = gh_span_count_live(s);
                 if (live == 0) {
+                    /* partial/full/pending -> returned */
                     atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
                     s->next = dead; /* collect; free after unlocking */
                     dead = s;
@@ -150,3 +174,5 @@ unsigned gh_central_sweep_all(unsigned cpu) {
     }
     return freed;
 }
+
+unsigned gh_central_sweep_all(unsigned cpu) { return gh_central_reclaim(cpu, 0); }

@@ -36,8 +36,11 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
 void gh_central_uncache_span(unsigned cpu, struct mspan *s);
 /* A remote freer saw FULL: try the FULL -> PENDING flip and move the span. Pinned. */
 void gh_central_wake(unsigned cpu, struct mspan *s);
-/* Sweep every central span of every class; free the empty ones to the heap. Returns
- * the number of spans freed. Pinned; no lock held. */
-unsigned gh_central_sweep_all(unsigned cpu);
+/* Sweep every central span of every class that has remote frees; free the empty ones
+ * to the heap. Returns the number of spans freed. Pinned; no lock but possibly the
+ * caller's own mcache.lock held. pending_only: only the pending lists (the cheap pass
+ * before growing the heap). */
+unsigned gh_central_reclaim(unsigned cpu, int pending_only);
+unsigned gh_central_sweep_all(unsigned cpu); /* gh_central_reclaim(cpu, 0) */
 
 #endif /* GOHEAP_MCENTRAL_H */

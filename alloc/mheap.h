@@ -60,7 +60,8 @@ int gh_heap_init(size_t arena_bytes, int exact);
 int gh_heap_region_setup(uintptr_t lo, uintptr_t hi);
 
 /* Allocates a span struct and npages pages for span class spc (0/1 = large), from the
- * CPU's page cache when small. Pinned (c is this CPU's cache, may be NULL). The span
+ * CPU's page cache when small. Pinned (c is this CPU's cache, may be NULL; the caller
+ * holds c->lock, which protects the page cache from a drainer). The span
  * is not yet in the span map: the caller initialises it and calls gh_heap_publish.
  * *needzero tells whether the pages may hold old data. NULL when out of memory. */
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,

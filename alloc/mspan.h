@@ -19,8 +19,34 @@
  * count; not in use, so a second free of it is a double free. */
 enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LCACHED = 3 };
 
-/* span->cstate: where a small span is. Changed under mcentral's lock, except the
- * FULL -> PENDING flip, which a remote freer makes with a CAS (see mcentral.h). */
+/* A small span's life (docs/alloc.md has the same table with the reasons). States:
+ * OWNED (a CPU's current span of its class, c->alloc[spc]), PARKED (on c->parked[spc],
+ * still owned, no cached word), PARTIAL / FULL / PENDING (mcentral's lists, no owner),
+ * RETURNED (its pages back in the heap, the struct freed). EMPTY is not a resting
+ * state: whoever sweeps a span other than a current one and finds no live object
+ * gives it back there and then.
+ *
+ *   from -> to                       who, holding what
+ *   heap -> OWNED                    a refill (cache_span grows): owner, c->lock
+ *   PARTIAL/PENDING -> OWNED         a refill (cache_span): owner, c->lock + class lock
+ *   OWNED -> PARKED                  a refill, no free word left: owner, c->lock
+ *   PARKED -> OWNED                  a refill, >= 1/4 of it free: owner, c->lock
+ *   PARKED -> PARTIAL/FULL/PENDING   a refill beyond GH_PARK_MAX, or release_all:
+ *                                    owner, c->lock (+ class lock to file it)
+ *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
+ *   PARKED -> RETURNED               found empty: a drainer (gh_mcache_drain, any CPU)
+ *                                    or the owner every 1024 refills, under c->lock
+ *   OWNED/PARKED -> RETURNED         uncached empty (release_all, beyond the bound)
+ *   FULL -> PENDING                  the first remote free: the freer's CAS (then the
+ *                                    class lock to move it), or the filer's re-check
+ *   PARTIAL/PENDING/FULL -> RETURNED a reclaim pass finds it empty (gh_central_reclaim:
+ *                                    background step, before the heap grows, memory
+ *                                    limit, free_os_memory): anyone, class lock
+ *   cache_span refiles spans it finds still full (-> FULL, or PENDING if freed into).
+ *
+ * span->cstate: where a small span is. Changed under mcentral's lock, except the
+ * FULL -> PENDING flip, which a remote freer makes with a CAS (see mcentral.h), and
+ * CACHED -> NONE for an empty parked span, under its owner's drain lock. */
 enum {
     GH_CS_NONE = 0,    /* large span, or being set up */
     GH_CS_CACHED = 1,  /* in a CPU's mcache; owner says which */

@@ -145,6 +145,13 @@ void goheap_sys_unmap(void *addr, size_t bytes);
  *   errno = ENOMEM there, so its LD_PRELOAD names can be plain aliases of goheap_*.
  *   Defined when GOHEAP_SYS_HAVE_NOMEM is; otherwise a no-op.
  *
+ * goheap_sys_background_wanted (inline, optional): called by the core, unpinned with
+ *   no lock held, whenever it has background work (every 1024th refill of a CPU). A
+ *   platform that can run goheap_background_work from a thread of its own starts it
+ *   here, once (hosted: lazily, so a short program never gets one; re-created after
+ *   fork; off with the knob bgthread=0). Defined when GOHEAP_SYS_HAVE_BACKGROUND is;
+ *   otherwise a no-op: the kernel calls goheap_background_work from its ticks.
+ *
  * goheap_sys_poll (inline): called by the core, pinned on `cpu`, at the start of
  *   every cache refill (a safe point: no per-CPU state in flight). A platform whose
  *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
@@ -170,6 +177,19 @@ static inline void goheap_sys_poll(unsigned cpu) { (void)cpu; }
 #define GOHEAP_PIN_FAILED (~0u)
 #ifndef GOHEAP_SYS_HAVE_NOMEM
 static inline void goheap_sys_nomem(void) {}
+#endif
+#ifndef GOHEAP_SYS_HAVE_BACKGROUND
+static inline void goheap_sys_background_wanted(void) {}
+#endif
+/* GOHEAP_SYS_DRAIN_REMOTE (optional, 0 or 1): 1 when the reclaim pass may drain other
+ * CPUs' caches under their drain locks (hosted: an idle thread blocked in epoll_wait
+ * never runs the step itself). 0 (default): each CPU drains only its own cache, when
+ * it runs the background step (the kernel: every idle CPU does, from its tick) or
+ * every 1024 refills. The kernel keeps 0: with cross-CPU draining, the aarch64 boot
+ * of heap_idle's cross-CPU case (single-threaded TCG) stopped making progress, a hang
+ * not understood yet; x86_64 passed. */
+#ifndef GOHEAP_SYS_DRAIN_REMOTE
+#define GOHEAP_SYS_DRAIN_REMOTE 0
 #endif
 #ifndef GOHEAP_SYS_HAVE_PIN_FAST
 static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_sys_pin(saved); }
@@ -201,6 +221,7 @@ struct goheap_sys_config {
     unsigned ncpu;
     unsigned release;
     unsigned fault_reports;
+    unsigned bgthread; /* 0: never start a background thread (bgthread=0) */
 };
 #ifdef GOHEAP_SYS_HAVE_CONFIGURE
 void goheap_sys_configure(const struct goheap_sys_config *c);

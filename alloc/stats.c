@@ -125,9 +125,20 @@ static int fails;
         }                                                                                       \
     } while (0)
 
+static int validate(void);
+
+/* The background step (hosted: its own thread) may be moving empty spans home at any
+ * moment; the recount needs them where the lists say, so it holds the step off. */
 int goheap_validate(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return 0;
+    gh_background_hold(1);
+    int r = validate();
+    gh_background_hold(0);
+    return r;
+}
+
+static int validate(void) {
     fails = 0;
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
     gh_memclr(live, sizeof live);

@@ -203,6 +203,63 @@ void goheap_hosted_lock_slow(goheap_lock_t *l) {
     }
 }
 
+/* ---- background thread --------------------------------------------------------------
+ * Runs the core's paced background step (reclaim of empty spans, scavenging) for a
+ * program that never calls into the allocator again (redis idle in epoll_wait).
+ * Started lazily by the core's first background poll (goheap_sys_background_wanted:
+ * after 1024 refills of a CPU), so short programs never get one; started again in a
+ * fork child the same way; never with bgthread=0. It sleeps 1 s after a step that
+ * found nothing to do (the reclaim period) and otherwise comes back when the 1%
+ * pacing allows, but not before 10 ms: at most 100 wake-ups a second while it has
+ * work, one a second while idle. */
+#define BG_MIN_SLEEP_NS 10000000ull
+#define BG_IDLE_SLEEP_NS 1000000000ull
+_Atomic int goheap_hosted_bg_state;
+static unsigned bgthread_on = 1; /* goheap_sys_configure: the bgthread= knob */
+
+static void *bg_main(void *unused) {
+    (void)unused;
+    /* Never an exclusive slot: its pins (short, and only in the step) use an overflow
+     * slot, so the slots stay in the program's threads' order. */
+    tls_exiting = 1;
+    for (;;) {
+        goheap_background_work();
+        uint64_t ns = goheap_background_sleep_ns();
+        if (ns < BG_MIN_SLEEP_NS)
+            ns = BG_MIN_SLEEP_NS;
+        if (ns > BG_IDLE_SLEEP_NS)
+            ns = BG_IDLE_SLEEP_NS;
+        struct timespec ts = {(time_t)(ns / 1000000000ull), (long)(ns % 1000000000ull)};
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+    }
+    return 0;
+}
+
+void goheap_hosted_bg_start(void) {
+    int z = 0;
+    if (!atomic_compare_exchange_strong(&goheap_hosted_bg_state, &z, 1))
+        return;
+    if (!bgthread_on) {
+        atomic_store(&goheap_hosted_bg_state, 2);
+        return;
+    }
+    pthread_attr_t attr;
+    pthread_t t;
+    sigset_t all, old;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 64u << 10);
+    /* The program's signal handlers must never run on our thread. */
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, &old);
+    int err = pthread_create(&t, &attr, bg_main, 0);
+    pthread_sigmask(SIG_SETMASK, &old, 0);
+    pthread_attr_destroy(&attr);
+    if (err)
+        atomic_store(&goheap_hosted_bg_state, 2);
+}
+
 /* ---- slots ------------------------------------------------------------------------------- */
 
 void goheap_sys_configure(const struct goheap_sys_config *c) {
@@ -210,6 +267,7 @@ void goheap_sys_configure(const struct goheap_sys_config *c) {
         nexcl = c->ncpu < MAX_SLOTS - NOVERFLOW ? c->ncpu : MAX_SLOTS - NOVERFLOW;
     release_policy = c->release;
     fault_reports = c->fault_reports;
+    bgthread_on = c->bgthread;
 }
 
 unsigned goheap_sys_ncpu(void) { return nexcl + NOVERFLOW; }
@@ -387,4 +445,7 @@ static void fork_child(void) {
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store(&pending[i].fn, 0);
     atomic_store(&goheap_hosted_pending, 0);
+    /* The background thread did not survive the fork: the child starts its own at its
+     * first background poll (goheap_fork_child reset the step's state). */
+    atomic_store(&goheap_hosted_bg_state, 0);
 }

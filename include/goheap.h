@@ -85,6 +85,10 @@ int64_t goheap_set_memory_limit(int64_t limit);
 /* One paced step of background scavenging; the kernel calls it from idle loops or a
  * timer, the hosted build from a background thread. Cheap when there is nothing to do. */
 void goheap_background_work(void);
+/* For a background thread: nanoseconds it may sleep before goheap_background_work has
+ * something to do again (the pacing's next step after a step that worked, else the
+ * one-second reclaim period). */
+uint64_t goheap_background_sleep_ns(void);
 
 /* ---- Fork ------------------------------------------------------------------------------
  * Around fork() in a process with several threads (pthread_atfork order): prepare

@@ -29,6 +29,7 @@ extern "C" {
     X(TEST, "test")                /* platform tests: an outer test lock */            \
     X(TEST_INNER, "test-inner")    /* platform tests: a lock taken inside TEST */      \
     X(PLATFORM_OUTER, "platform-outer") /* platform locks held across allocator calls */ \
+    X(MCACHE, "mcache")            /* allocator: one per CPU cache, its drain lock */  \
     X(CENTRAL, "mcentral")         /* allocator: one per span class (mcentral.h) */    \
     X(HEAP, "mheap")               /* allocator: page heap, arena growth (mheap.h) */  \
     X(META, "meta")                /* allocator: span/cache structs (fixalloc.h) */    \

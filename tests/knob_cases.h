@@ -112,6 +112,7 @@ static inline uint64_t knob_case_value(const struct gh_knobs *k, const char *f) 
     if (KC_IS("scavenge")) return k->scavenge_eager;
     if (KC_IS("arena")) return k->arena;
     if (KC_IS("ncpu")) return k->ncpu;
+    if (KC_IS("bgthread")) return k->bgthread;
 #undef KC_IS
     return ~0ull;
 }

@@ -121,6 +121,18 @@ static inline void goheap_sys_unlock(goheap_lock_t *l) {
 #define GOHEAP_SYS_HAVE_NOMEM 1
 static inline void goheap_sys_nomem(void) { errno = ENOMEM; }
 
+/* The background thread (hosted/platform.c): 0 not started, 1 running, 2 off
+ * (bgthread=0, or it could not be created). */
+#define GOHEAP_SYS_HAVE_BACKGROUND 1
+/* Reclaim drains every slot's cache under its drain lock (alloc/mcache.h). */
+#define GOHEAP_SYS_DRAIN_REMOTE 1
+extern _Atomic int goheap_hosted_bg_state;
+void goheap_hosted_bg_start(void);
+static inline void goheap_sys_background_wanted(void) {
+    if (__builtin_expect(atomic_load_explicit(&goheap_hosted_bg_state, memory_order_relaxed) == 0, 0))
+        goheap_hosted_bg_start();
+}
+
 /* Runs cache flushes that goheap_sys_each_cpu queued for this slot's thread. */
 static inline void goheap_sys_poll(unsigned cpu) {
     if (__builtin_expect(atomic_load_explicit(&goheap_hosted_pending, memory_order_relaxed) != 0, 0))

@@ -317,6 +317,9 @@ static void t_knob_table(void) {
         {"ncpu=0", 1, "'ncpu=0': out of range (accepted: 1 to 4088)", "ncpu", 0},
         {"ncpu=5000", 1, "out of range", "ncpu", 0},
         {"ncpu=2,ncpu=3", 0, 0, "ncpu", 3},
+        {"bgthread=0", 0, 0, "bgthread", 0},
+        {"bgthread=1", 0, 0, "bgthread", 1},
+        {"bgthread=2", 1, "'bgthread=2': out of range (accepted: 0 to 1)", "bgthread", 1},
     };
     for (unsigned i = 0; i < sizeof host_only / sizeof host_only[0]; i++)
         if (knob_case_run(&host_only[i], GH_KNOB_FEATURES_ALL, &k))
@@ -326,10 +329,14 @@ static void t_knob_table(void) {
                                              "'ncpu=4': not supported on this platform", "debug", 1};
     if (knob_case_run(&no_ncpu, 0, &k))
         failed++;
+    static const struct knob_case no_bg = {"bgthread=0,debug=1", 1,
+                                           "'bgthread=0': not supported on this platform", "debug", 1};
+    if (knob_case_run(&no_bg, 0, &k))
+        failed++;
     dup2(saved, 2);
     close(saved);
     close(nul);
-    KT_CHECK(failed == 0, "%u of %u cases failed", failed, (unsigned)N_KNOB_CASES + 6);
+    KT_CHECK(failed == 0, "%u of %u cases failed", failed, (unsigned)N_KNOB_CASES + 10);
 }
 
 static void *dbg_worker(void *arg) {
@@ -362,7 +369,8 @@ static void t_debug_lockrank(void) {
 
 /* A planted out-of-order acquisition: a platform lock of class FRAME held (recorded
  * through the shared check, as the kernel's spinlocks do) while the allocator takes
- * its heap lock for a large object. debug=1 must panic at once, naming both. */
+ * its locks for a large object (its cache lock first). debug=1 must panic at once,
+ * naming both. */
 static void lo_plant(void) {
     goheap_free(goheap_malloc(16)); /* initialised, and this thread has its slot */
     goheap_pin_t pin;
@@ -376,10 +384,11 @@ static void lo_plant(void) {
 static void t_lockorder_planted(void) {
     int st = run_child("debug=1", lo_plant, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: lock order violation on cpu ") &&
-                 strstr(buf, ": taking mheap (class 5) while holding frame (class 8, held classes 0x100)"),
+                 strstr(buf, ": taking mcache (class 4) while holding frame (class 9, held classes 0x200)"),
              "status 0x%x %.300s", st, buf);
     /* The order itself: the allocator's classes between the platform's. */
-    KT_CHECK(GOHEAP_LC_PLATFORM_OUTER < GOHEAP_LC_CENTRAL && GOHEAP_LC_CENTRAL < GOHEAP_LC_HEAP &&
+    KT_CHECK(GOHEAP_LC_PLATFORM_OUTER < GOHEAP_LC_MCACHE && GOHEAP_LC_MCACHE < GOHEAP_LC_CENTRAL &&
+                 GOHEAP_LC_CENTRAL < GOHEAP_LC_HEAP &&
                  GOHEAP_LC_HEAP < GOHEAP_LC_META && GOHEAP_LC_META < GOHEAP_LC_PAGETABLE,
              "class order");
     KT_CHECK(!strcmp(goheap_lock_class_names[GOHEAP_LC_HEAP], "mheap"), "names");

@@ -99,16 +99,17 @@ static void t_bad_knobs(struct ktest *t)
 }
 
 /* A planted out-of-order acquisition across the allocator/kernel boundary: a kernel
- * lock of class FRAME held while the allocator takes its heap lock (a large object).
+ * lock of class FRAME held while the allocator takes its locks for a large object
+ * (the CPU cache's drain lock first, around its page cache).
  * The debug build panics at once, in the allocator's check, naming both classes. */
 static void t_lock_order(struct ktest *t)
 {
     static struct spinlock frame_like = SPINLOCK_INIT("selftest-frame", LOCK_RANK_FRAME);
     kheap_init();
-    goheap_free(goheap_malloc(16));     /* this CPU's cache exists: the heap lock comes first */
+    goheap_free(goheap_malloc(16));     /* this CPU's cache exists: its lock comes first */
     printk("# heap-expect-panic: goheap: lock order violation on cpu %u: taking %s (class %u) "
            "while holding %s (class %u, held classes 0x%x)\n", cpu_index(),
-           goheap_lock_class_names[GOHEAP_LC_HEAP], GOHEAP_LC_HEAP,
+           goheap_lock_class_names[GOHEAP_LC_MCACHE], GOHEAP_LC_MCACHE,
            goheap_lock_class_names[GOHEAP_LC_FRAME], GOHEAP_LC_FRAME, 1u << GOHEAP_LC_FRAME);
     spin_lock(&frame_like);
     void *p = goheap_malloc(1 << 20);

@@ -95,6 +95,10 @@ static void t_knob_table(struct ktest *t)
                                               "'ncpu=4': not supported on this platform", "debug", 1 };
     if (knob_case_run(&no_ncpu, 0, &k))
         failed++;
+    static const struct knob_case no_bg = { "bgthread=0,debug=1", 1,
+                                            "'bgthread=0': not supported on this platform", "debug", 1 };
+    if (knob_case_run(&no_bg, 0, &k))
+        failed++;
     KT_EXPECT_EQ(t, failed, 0);
 }
 

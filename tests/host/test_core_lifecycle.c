@@ -1,0 +1,199 @@
+/* tests/host/test_core_lifecycle.c: empty spans go home without being asked: the
+ * drain of an idle thread's cache (its owner blocked, never polling), reclaim before
+ * the heap grows, the background thread (started lazily, again in a fork child, never
+ * with bgthread=0), and the memory limit met once empty spans are reclaimed. */
+#include <dirent.h>
+#include <pthread.h>
+#include <time.h>
+
+#include "test_core_common.h"
+
+static unsigned nthreads(void) {
+    DIR *d = opendir("/proc/self/task");
+    unsigned n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void sleep_ms(unsigned ms) {
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, 0);
+}
+
+/* A thread fills spans of one class, frees every object itself (into its current
+ * span, its parked spans and, beyond GH_PARK_MAX, spans in mcentral), then blocks in
+ * read() without touching the allocator: the reclaim pass must take its empty parked
+ * spans anyway, leaving only its current span. */
+#define IDLE_SIZE 256 /* 32 objects per 8 KiB span */
+#define IDLE_OBJS (32 * 40)
+struct idle_arg {
+    int ready[2], go[2];
+};
+static void *idle_owner(void *p) {
+    struct idle_arg *a = p;
+    static void *o[IDLE_OBJS];
+    for (int i = 0; i < IDLE_OBJS; i++)
+        o[i] = goheap_malloc(IDLE_SIZE);
+    for (int i = 0; i < IDLE_OBJS; i++)
+        goheap_free(o[i]);
+    char c = 1;
+    KT_CHECK(write(a->ready[1], &c, 1) == 1, "");
+    KT_CHECK(read(a->go[0], &c, 1) == 1, ""); /* blocked: never polls */
+    return 0;
+}
+
+static void t_drain_idle_owner(void) {
+    struct idle_arg a;
+    KT_CHECK(pipe(a.ready) == 0 && pipe(a.go) == 0, "");
+    uint64_t before = core_stats().heap_inuse;
+    pthread_t t;
+    pthread_create(&t, 0, idle_owner, &a);
+    char c;
+    KT_CHECK(read(a.ready[0], &c, 1) == 1, "");
+    uint64_t mid = core_stats().heap_inuse;
+    /* 40 spans were filled; some sit parked (owned by the blocked thread). */
+    KT_CHECK(mid >= before + 9 * 8192, "spans kept: %lu -> %lu", (unsigned long)before,
+             (unsigned long)mid);
+    unsigned n = gh_reclaim();
+    uint64_t after = core_stats().heap_inuse;
+    KT_CHECK(n >= 8, "spans given back %u", n);
+    KT_CHECK(after <= before + 8192, "only the current span stays: %lu -> %lu -> %lu",
+             (unsigned long)before, (unsigned long)mid, (unsigned long)after);
+    KT_CHECK(write(a.go[1], &c, 1) == 1, "");
+    pthread_join(t, 0);
+    for (int i = 0; i < 2; i++) {
+        close(a.ready[i]);
+        close(a.go[i]);
+    }
+}
+
+/* Memory freed in one class is reused by another before the heap grows: 32 MiB of
+ * 256 B objects freed (by their owner: into mcentral's pending lists), then 32 MiB
+ * of 128 B objects. Without reclaim-before-grow the heap grew by another 32 MiB. */
+#define SWAP_BYTES (32u << 20)
+static void t_reclaim_before_grow(void) {
+    unsigned n1 = SWAP_BYTES / 256, n2 = SWAP_BYTES / 128;
+    void **p = calloc(n2, sizeof(void *));
+    for (unsigned i = 0; i < n1; i++)
+        p[i] = goheap_malloc(256);
+    for (unsigned i = 0; i < n1; i++)
+        goheap_free(p[i]);
+    uint64_t sys0 = core_stats().heap_sys;
+    for (unsigned i = 0; i < n2; i++)
+        p[i] = goheap_malloc(128);
+    uint64_t sys1 = core_stats().heap_sys;
+    KT_CHECK(sys1 - sys0 <= (8u << 20), "heap grew by %lu KiB for memory freed in another class",
+             (unsigned long)((sys1 - sys0) >> 10));
+    for (unsigned i = 0; i < n2; i++)
+        goheap_free(p[i]);
+    free(p);
+}
+
+/* The background thread: started lazily (after 1024 refills), it gives empty spans
+ * back with no call into the allocator. */
+static void t_background_thread(void) {
+    enum { N = 100000 };
+    void **p = calloc(N, sizeof(void *));
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(64); /* ~1560 refills: the thread starts */
+    for (int i = 0; i < N; i++)
+        goheap_free(p[i]);
+    free(p);
+    KT_CHECK(atomic_load(&goheap_hosted_bg_state) == 1, "background thread state %d",
+             atomic_load(&goheap_hosted_bg_state));
+    uint64_t r0 = gh_reclaimed_spans();
+    uint64_t inuse = 0;
+    for (int ms = 0; ms < 5000; ms += 50) { /* reclaim period 1 s, plus pacing */
+        sleep_ms(50);
+        inuse = core_stats().heap_inuse;
+        if (gh_reclaimed_spans() > r0 && inuse < (1u << 20))
+            break;
+    }
+    KT_CHECK(gh_reclaimed_spans() > r0, "no span reclaimed in the background");
+    KT_CHECK(inuse < (1u << 20), "heap_inuse %lu KiB after 5 s idle", (unsigned long)(inuse >> 10));
+}
+
+/* In a fork child the background thread is gone; it comes back at the child's first
+ * background poll, unless bgthread=0. Exit status: threads seen after the refills. */
+static int child_threads(int bg) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!bg) { /* what goheap_init passes for bgthread=0 (the rest as the defaults) */
+            struct goheap_sys_config sys = {.release = GOHEAP_SYS_RELEASE_NOW, .bgthread = 0};
+            goheap_sys_configure(&sys);
+        }
+        unsigned before = nthreads();
+        enum { N = 100000 };
+        static void *p[N];
+        for (int i = 0; i < N; i++)
+            p[i] = goheap_malloc(48);
+        for (int i = 0; i < N; i++)
+            goheap_free(p[i]);
+        sleep_ms(100);
+        _exit(before == 1 ? (int)nthreads() : 100);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1 /* TSan refuses new threads in the child of a threaded fork */
+#endif
+#endif
+static void t_fork_and_knob(void) {
+#ifndef UNDER_TSAN
+    KT_CHECK(child_threads(1) == 2, "fork child: background thread not re-created");
+#else
+    printf("    # TSan build: the child's new background thread is checked in the plain build\n");
+#endif
+    KT_CHECK(child_threads(0) == 1, "bgthread=0: a background thread was created");
+}
+
+/* The memory limit is met once empty spans are reclaimed: 24 MiB live churned across
+ * classes under a 40 MiB limit. */
+static void t_memory_limit(void) {
+    enum { N = 24 * 1024 }; /* 1 KiB average */
+    static void *p[N];
+    static size_t sz[N];
+    uint64_t x = 12345;
+    int64_t old = goheap_set_memory_limit(40ll << 20);
+    uint64_t worst = 0;
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(sz[i] = 1024);
+    for (int k = 0; k < 400000; k++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        int i = (int)(x % N);
+        goheap_free(p[i]);
+        /* the size mix moves through the classes: 512 B .. 1.5 KiB by phase */
+        sz[i] = 512 + (size_t)((k / 50000) * 128 + x % 512) % 1024;
+        p[i] = goheap_malloc(sz[i]);
+        if (k % 1000 == 0) {
+            struct goheap_memstats m = core_stats();
+            uint64_t mapped = m.heap_inuse + m.heap_idle - m.heap_released;
+            if (mapped > worst)
+                worst = mapped;
+        }
+    }
+    goheap_set_memory_limit(old);
+    KT_CHECK(worst <= (44ull << 20), "heap mapped reached %lu KiB under a 40 MiB limit",
+             (unsigned long)(worst >> 10));
+    for (int i = 0; i < N; i++)
+        goheap_free(p[i]);
+}
+
+int main(void) {
+    kt_begin("core-lifecycle", 5);
+    CORE_RUN(t_drain_idle_owner);
+    CORE_RUN(t_reclaim_before_grow);
+    CORE_RUN(t_memory_limit);
+    CORE_RUN(t_background_thread);
+    CORE_RUN(t_fork_and_knob);
+    return kt_end();
+}
