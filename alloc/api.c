@@ -152,6 +152,12 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
                 (unsigned long)(gh_ncpu * sizeof(void *)), gh_ncpu);
         return GOHEAP_INIT_NOSPACE;
     }
+    if (gh_knobs.lockstats) { /* per CPU and lock class (lockrank.h) */
+        gh_lockstats = gh_persistentalloc((size_t)gh_ncpu * GOHEAP_LC_COUNT * sizeof(struct gh_lockstat), 64, 0);
+        if (!gh_lockstats)
+            gh_logf("goheap: init: no memory for lock statistics; lockstats=1 ignored");
+    }
+    gh_lock_slow_on = gh_knobs.debug >= 1 || gh_lockstats;
     for (unsigned i = 0; i < gh_ncpu; i++)
         caches[i] = &gh_emptycache;
     gh_fast.caches = caches;

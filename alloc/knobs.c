@@ -51,6 +51,7 @@ static const struct knob_def knob_table[] = {
     {"arena", KNOB_SIZE, SZ_4MIB, SZ_256TIB, KNOB_FIELD(arena), {0}, GH_KNOB_ANY},
     {"ncpu", KNOB_UINT, 1, GH_KNOB_NCPU_MAX, KNOB_FIELD(ncpu), {0}, GH_KNOB_NEEDS_NCPU},
     {"bgthread", KNOB_UINT, 0, 1, KNOB_FIELD(bgthread), {0}, GH_KNOB_NEEDS_BGTHREAD},
+    {"lockstats", KNOB_UINT, 0, 1, KNOB_FIELD(lockstats), {0}, GH_KNOB_ANY},
 };
 #define NKNOBS (sizeof knob_table / sizeof knob_table[0])
 

@@ -22,6 +22,7 @@ struct gh_knobs {
     uint64_t arena;          /* arena=SIZE: address space to reserve (0: default) */
     unsigned ncpu;           /* ncpu=N: hosted only, number of cache slots (0: default) */
     unsigned bgthread;       /* bgthread=0: hosted only, no background thread (default 1) */
+    unsigned lockstats;      /* lockstats=1: count acquisitions, contention, wait per lock class */
     /* Derived: any knob that needs every malloc/free to take the instrumented path. */
     bool slowmode;
 };

@@ -1,5 +1,6 @@
 /* alloc/lockrank.c: the system-wide lock-order check (include/goheap_lockclass.h):
  * one word of held classes per CPU, shared by the allocator and its platform. */
+#include "goheap.h"
 #include "lockrank.h"
 
 const char *const goheap_lock_class_names[GOHEAP_LC_COUNT] = {
@@ -8,6 +9,7 @@ const char *const goheap_lock_class_names[GOHEAP_LC_COUNT] = {
 #undef GH_LC_NAME
 };
 _Static_assert(GOHEAP_LC_COUNT <= 32, "held classes are one 32-bit word per CPU");
+_Static_assert(GOHEAP_LC_COUNT <= GOHEAP_LOCK_CLASSES_MAX, "goheap_memstats.locks[] (goheap.h)");
 
 /* Bit c: this CPU holds a lock of class c. Written only by its own CPU (an interrupt
  * handler that takes locks sets and clears its bits before returning, so a
@@ -45,6 +47,35 @@ void goheap_lockcheck_release(unsigned cpu, unsigned cls) {
     __atomic_signal_fence(__ATOMIC_SEQ_CST);
     unsigned held = __atomic_load_n(&held_classes[cpu], __ATOMIC_RELAXED);
     __atomic_store_n(&held_classes[cpu], held & ~(1u << cls), __ATOMIC_RELAXED);
+}
+
+struct gh_lockstat *gh_lockstats;
+uint8_t gh_lock_slow_on;
+
+static inline void stat_add(uint64_t *p, uint64_t v) {
+    __atomic_store_n(p, *p + v, __ATOMIC_RELAXED); /* one writer; read racily */
+}
+
+void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
+    if (GH_LOCKCHECK)
+        goheap_lockcheck_acquire(cpu, m->rank);
+    if (!gh_lockstats) {
+        goheap_sys_lock(&m->l);
+        return;
+    }
+    struct gh_lockstat *st = &gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank];
+    stat_add(&st->acquires, 1);
+    if (goheap_sys_trylock(&m->l))
+        return;
+    uint64_t t0 = goheap_sys_nanotime();
+    goheap_sys_lock(&m->l);
+    stat_add(&st->contended, 1);
+    stat_add(&st->wait_ns, goheap_sys_nanotime() - t0);
+}
+
+void gh_unlock_slow(struct gh_mutex *m, unsigned cpu) {
+    if (GH_LOCKCHECK)
+        goheap_lockcheck_release(cpu, m->rank);
 }
 
 void gh_assert_no_locks(void) {

@@ -241,6 +241,16 @@ extern struct mcache goheap_local_none;
  */
 static inline void goheap_sys_lock(goheap_lock_t *l);
 static inline void goheap_sys_unlock(goheap_lock_t *l);
+/* goheap_sys_trylock (inline, optional): take the lock if it is free, return nonzero
+ * if taken. Used only by lock statistics (lockstats=1) to tell contended acquisitions
+ * from the others; without it (GOHEAP_SYS_HAVE_TRYLOCK undefined) every acquisition
+ * counts as uncontended and no wait time is measured. */
+#ifndef GOHEAP_SYS_HAVE_TRYLOCK
+static inline int goheap_sys_trylock(goheap_lock_t *l) {
+    goheap_sys_lock(l);
+    return 1;
+}
+#endif
 
 /* ---- Time, log, panic -----------------------------------------------------------
  * goheap_sys_nanotime: monotonic nanoseconds (TSC, CNTVCT, clock_gettime). Only

@@ -80,12 +80,22 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     m->other_sys = __atomic_load_n(&gh_meta.other_sys, __ATOMIC_RELAXED) +
                    __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
     m->sys = m->heap_sys + m->mspan_sys + m->mcache_sys + m->other_sys;
+    for (unsigned i = 0; gh_lockstats && i < gh_ncpu; i++)
+        for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++) {
+            const struct gh_lockstat *st = &gh_lockstats[i * GOHEAP_LC_COUNT + k];
+            m->locks[k].acquires += __atomic_load_n(&st->acquires, __ATOMIC_RELAXED);
+            m->locks[k].contended += __atomic_load_n(&st->contended, __ATOMIC_RELAXED);
+            m->locks[k].wait_ns += __atomic_load_n(&st->wait_ns, __ATOMIC_RELAXED);
+        }
 }
 
 size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
     struct goheap_memstats m;
     goheap_read_memstats(&m);
     int64_t lim = atomic_load(&gh_memlimit);
+    uint64_t wait = 0;
+    for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++)
+        wait += m.locks[k].wait_ns;
     const struct goheap_metric all[] = {
         {"/gc/heap/allocs:bytes", m.total_alloc},
         {"/gc/heap/allocs:objects", m.mallocs},
@@ -104,6 +114,14 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
         {"/memory/classes/metadata/mcache/free:bytes", m.mcache_sys - m.mcache_inuse},
         {"/memory/classes/metadata/other:bytes", m.other_sys},
         {"/memory/classes/total:bytes", m.sys},
+        /* Go's /sync/mutex/wait/total:seconds, in integer nanoseconds (lockstats=1) */
+        {"/sync/mutex/wait/total:nanoseconds", wait},
+#define GH_LOCK_METRICS(id, name)                                                      \
+    {"/goheap/lock/" name "/acquires:events", m.locks[GOHEAP_LC_##id].acquires},        \
+        {"/goheap/lock/" name "/contended:events", m.locks[GOHEAP_LC_##id].contended},  \
+        {"/goheap/lock/" name "/wait:nanoseconds", m.locks[GOHEAP_LC_##id].wait_ns},
+        GOHEAP_LOCK_CLASSES(GH_LOCK_METRICS)
+#undef GH_LOCK_METRICS
     };
     size_t k = sizeof all / sizeof all[0];
     if (n > k)

@@ -8,11 +8,31 @@
 #include <gnu/libc-version.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "goheap.h"
+#include "goheap_lockclass.h"
 
 #define EXPORT __attribute__((visibility("default")))
+
+/* lockstats=1: the table at exit (stderr), so an unmodified program can be measured. */
+__attribute__((destructor)) static void lockstats_at_exit(void) {
+    struct goheap_memstats m;
+    goheap_read_memstats(&m);
+    for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++)
+        if (m.locks[k].acquires) {
+            char line[200];
+            int n = snprintf(line, sizeof line, "goheap: lockstats: %-10s acquires %llu contended %llu "
+                             "wait %llu us\n", goheap_lock_class_names[k],
+                             (unsigned long long)m.locks[k].acquires,
+                             (unsigned long long)m.locks[k].contended,
+                             (unsigned long long)(m.locks[k].wait_ns / 1000));
+            if (n > 0 && write(2, line, (size_t)n) < 0)
+                return;
+        }
+}
 /* valloc/pvalloc use the hardware page, like glibc. */
 #define SHIM_PAGE 4096u
 

@@ -102,12 +102,18 @@ void goheap_fork_child(void);
 
 /* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
 #define GOHEAP_NUM_SIZE_CLASSES 68
+/* Room for the lock classes of include/goheap_lockclass.h (GOHEAP_LC_COUNT <= this). */
+#define GOHEAP_LOCK_CLASSES_MAX 16
 struct goheap_memstats {
     uint64_t alloc, total_alloc, sys, mallocs, frees;
     uint64_t heap_alloc, heap_sys, heap_idle, heap_inuse, heap_released, heap_objects;
     uint64_t mspan_inuse, mspan_sys, mcache_inuse, mcache_sys, other_sys;
     uint64_t tiny_allocs;
     struct { uint32_t size; uint64_t mallocs, frees; } by_size[GOHEAP_NUM_SIZE_CLASSES];
+    /* lockstats=1 (zero otherwise): per lock class (include/goheap_lockclass.h), summed
+     * over CPUs: acquisitions, those that found the lock held, and the time they
+     * waited (ns; needs the platform's goheap_sys_trylock). */
+    struct { uint64_t acquires, contended, wait_ns; } locks[GOHEAP_LOCK_CLASSES_MAX];
 };
 void goheap_read_memstats(struct goheap_memstats *out);
 

@@ -25,6 +25,8 @@ struct knob_case {
 static const struct knob_case knob_cases[] = {
     /* good: every knob */
     {"scavtrace=1", 0, 0, "scavtrace", 1},
+    {"lockstats=1", 0, 0, "lockstats", 1},
+    {"lockstats=2", 1, "'lockstats=2': out of range (accepted: 0 to 1)", "lockstats", 0},
     {"allocfreetrace=1", 0, 0, "allocfreetrace", 1},
     {"efence=1", 0, 0, "efence", 1},
     {"efence=2", 0, 0, "efence", 2},
@@ -113,6 +115,7 @@ static inline uint64_t knob_case_value(const struct gh_knobs *k, const char *f) 
     if (KC_IS("arena")) return k->arena;
     if (KC_IS("ncpu")) return k->ncpu;
     if (KC_IS("bgthread")) return k->bgthread;
+    if (KC_IS("lockstats")) return k->lockstats;
 #undef KC_IS
     return ~0ull;
 }

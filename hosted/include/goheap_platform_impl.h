@@ -113,6 +113,12 @@ static inline void goheap_sys_lock(goheap_lock_t *l) {
     goheap_hosted_lock_slow(l);
 }
 
+#define GOHEAP_SYS_HAVE_TRYLOCK 1
+static inline int goheap_sys_trylock(goheap_lock_t *l) {
+    return !atomic_load_explicit(&l->v, memory_order_relaxed) &&
+           !atomic_exchange_explicit(&l->v, 1, memory_order_acquire);
+}
+
 static inline void goheap_sys_unlock(goheap_lock_t *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }

@@ -89,6 +89,12 @@ static inline void goheap_sys_lock(goheap_lock_t *l)
             arch_cpu_relax();
 }
 
+#define GOHEAP_SYS_HAVE_TRYLOCK 1
+static inline int goheap_sys_trylock(goheap_lock_t *l)
+{
+    return arch_spin_trylock(l);
+}
+
 static inline void goheap_sys_unlock(goheap_lock_t *l)
 {
     arch_spin_unlock(l);
