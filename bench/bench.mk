@@ -5,6 +5,7 @@
 #
 #   make bench-fastpath [BENCH_ALLOC=glibc,mimalloc,goheap] [BENCH_SIZES=16,64]
 #   make bench-suite    [BENCH_ALLOC=...] [BENCH_ROUNDS=5]
+#   make bench-scaling  [BENCH_ALLOC=...]  (1..nproc threads and 2x nproc; not in `make bench`)
 
 BENCH_OUT    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
@@ -20,7 +21,7 @@ BENCH_WORKLOADS := churn larson xmalloc scratch pareto bigalloc realloc
 BENCH_SUITE_BINS := $(patsubst %,$(BENCH_OUT)/suite/%,$(BENCH_WORKLOADS))
 
 BENCH_STEPS += bench-fastpath bench-suite
-.PHONY: bench-deps bench-progs bench-fastpath bench-suite
+.PHONY: bench-deps bench-progs bench-fastpath bench-suite bench-scaling
 
 # The allocators to compare (apt-get when root), and goheap's host library when the
 # core provides the host-lib target.
@@ -49,6 +50,12 @@ bench-fastpath: bench-deps bench-progs
 	$(PYTHON) bench/fastpath.py --exe $(BENCH_OUT)/fastpath \
 	  --direct $(BENCH_OUT)/fastpath-direct --build $(BUILD) --out $(BENCH_OUT) \
 	  $(BENCH_ARGS_ALLOC) $(BENCH_ARGS_SIZES)
+
+# Throughput at 1, 2, 4 .. nproc threads and 2x nproc, every allocator; the table and
+# the larson chart go into bench/RESULTS.md (BENCH_PUBLISH=0: only $(BENCH_OUT)).
+bench-scaling: bench-deps bench-progs
+	$(PYTHON) bench/scaling.py --bindir $(BENCH_OUT)/suite --build $(BUILD) --out $(BENCH_OUT) \
+	  $(BENCH_ARGS_ALLOC) $(if $(filter 0,$(BENCH_PUBLISH)),,--publish bench/RESULTS.md)
 
 # `make bench` runs its steps in order (do not use -j: the timings would compete).
 bench-suite: bench-deps bench-progs
