@@ -53,12 +53,29 @@ static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
     atomic_store_explicit(&s->owner, own, memory_order_relaxed);
 }
 
+/* How many candidates below the 1/4 threshold cache_span looks at before taking the
+ * best of them (see there). */
+#define GH_CENTRAL_SCAN 16 /* callgrind, 2 threads, scale 0.05: larson 408.8 M instructions with no scan, 403.5 M with 4, 400.6 M with 16 (-2.0%); pareto 202.2 / 202.5 / 202.3 M */
+
+/* Free slots that make a span from mcentral worth a refill: 1/4 of its slots (at
+ * least 1), the same threshold refill uses for parked spans (mcache.c). */
+static unsigned s_want(unsigned spc) {
+    unsigned w = goheap_class_to_nobjs[spc >> 1] / 4;
+    return w ? w : 1;
+}
+
 struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc) {
     struct mcentral *mc = &gh_central[spc];
     struct mspan *s;
     /* Bounded like Go's spanBudget: refiling spans that are still full must not
      * turn into a spin while other CPUs keep freeing into them. */
     unsigned budget = 100;
+    /* A refill that pays for itself: a span with at least 1/4 of its slots free is
+     * taken at once; a poorer one (woken by a single remote free, say) is set aside,
+     * and after GH_CENTRAL_SCAN of those the best of them is taken, so a span with
+     * few free slots is handed out only when nothing better was found. */
+    unsigned want = s_want(spc), nscan = 0, bestfree = 0;
+    struct mspan *best = 0, *aside = 0;
     gh_lock(&mc->lock, cpu);
     while (budget-- && ((s = mc->pending.first) || (s = mc->partial.first))) {
         if (s->onlist == &mc->pending)
@@ -68,13 +85,44 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
         unsigned live = gh_span_count_live(s);
         if (GOHEAP_DEBUG >= 2)
             gh_span_check(s, "cache");
-        if (live < s->nelems) {
-            make_owned(c, s, cpu);
-            gh_unlock(&mc->lock, cpu);
-            gh_span_next_word(s);
-            return s;
+        if (live == s->nelems) {
+            file_span(mc, s, live); /* still full */
+            continue;
         }
-        file_span(mc, s, live); /* still full */
+        unsigned nfree = s->nelems - live;
+        if (nfree >= want) {
+            if (best) {
+                best->next = aside;
+                aside = best;
+            }
+            best = s;
+            break;
+        }
+        if (nfree > bestfree) {
+            if (best) {
+                best->next = aside;
+                aside = best;
+            }
+            best = s;
+            bestfree = nfree;
+        } else {
+            s->next = aside;
+            aside = s;
+        }
+        if (++nscan >= GH_CENTRAL_SCAN)
+            break;
+    }
+    while (aside) { /* back to partial, behind the spans not looked at yet */
+        struct mspan *n = aside->next;
+        gh_list_push_back(&mc->partial, aside);
+        atomic_store_explicit(&aside->cstate, GH_CS_PARTIAL, memory_order_relaxed);
+        aside = n;
+    }
+    if (best) {
+        make_owned(c, best, cpu);
+        gh_unlock(&mc->lock, cpu);
+        gh_span_next_word(best);
+        return best;
     }
     gh_unlock(&mc->lock, cpu);
 

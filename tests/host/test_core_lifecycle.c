@@ -188,8 +188,53 @@ static void t_memory_limit(void) {
         goheap_free(p[i]);
 }
 
+/* A refill from mcentral does not take a span woken by one free while a span with a
+ * quarter of its slots free is there: A fills two spans of 416 B (19 slots each) and
+ * gives them to mcentral; B frees 10 slots of the second, then 1 of the first (so the
+ * poor one is first in line); C's first 416 B object must come from the second. */
+#define RS_SIZE 416
+#define RS_N 38
+static void *rs_obj[RS_N];
+static void *rs_fill(void *arg) {
+    (void)arg;
+    for (int i = 0; i < RS_N; i++)
+        rs_obj[i] = goheap_malloc(RS_SIZE);
+    goheap_flush();
+    return 0;
+}
+static void *rs_free(void *arg) {
+    (void)arg;
+    for (int i = 19; i < 29; i++)
+        goheap_free(rs_obj[i]);
+    goheap_free(rs_obj[0]);
+    return 0;
+}
+static void *rs_take(void *arg) {
+    *(void **)arg = goheap_malloc(RS_SIZE);
+    return 0;
+}
+static void t_refill_prefers_room(void) {
+    pthread_t t;
+    void *got = 0;
+    pthread_create(&t, 0, rs_fill, 0);
+    pthread_join(t, 0);
+    struct mspan *s0 = gh_span_of((uintptr_t)rs_obj[0]), *s1 = gh_span_of((uintptr_t)rs_obj[19]);
+    KT_CHECK(s0 != s1 && s0 == gh_span_of((uintptr_t)rs_obj[18]) && s1 == gh_span_of((uintptr_t)rs_obj[37]),
+             "two spans of 19 slots");
+    pthread_create(&t, 0, rs_free, 0);
+    pthread_join(t, 0);
+    pthread_create(&t, 0, rs_take, &got);
+    pthread_join(t, 0);
+    KT_CHECK(gh_span_of((uintptr_t)got) == s1, "refill took the span with 1 free slot (%p)", got);
+    goheap_free(got);
+    for (int i = 1; i < RS_N; i++)
+        if (i < 19 || i >= 29)
+            goheap_free(rs_obj[i]);
+}
+
 int main(void) {
-    kt_begin("core-lifecycle", 5);
+    kt_begin("core-lifecycle", 6);
+    CORE_RUN(t_refill_prefers_room);
     CORE_RUN(t_drain_idle_owner);
     CORE_RUN(t_reclaim_before_grow);
     CORE_RUN(t_memory_limit);
