@@ -82,7 +82,7 @@ $(HBUILD)/fuzz/%.o: %.c $(H4_DEPS)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [fuzz])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 -include $(wildcard $(HBUILD)/asan/*/*.d $(HBUILD)/tsan/*/*.d $(HBUILD)/fuzz/*/*.d \
-	$(HBUILD)/asan/*/*/*.d $(HBUILD)/tsan/*/*/*.d)
+	$(HBUILD)/asan/*/*/*.d $(HBUILD)/tsan/*/*/*.d $(HBUILD)/fuzz/*/*/*.d)
 
 H4_CORE_OBJS = $(patsubst %.c,$(HBUILD)/$(1)/%.o,$(H4_CORE_SRCS))
 
