@@ -103,6 +103,7 @@ static unsigned small_n;
 
 static void small_fill(struct ktest *t, unsigned cpu, void *arg)
 {
+    (void)t; (void)arg;
     small_objs[cpu] = goheap_malloc(small_n * sizeof(void *));
     for (unsigned i = 0; small_objs[cpu] && i < small_n; i++) {
         small_objs[cpu][i] = goheap_malloc(SMALL_OBJ);
