@@ -7,14 +7,26 @@
  * order check (meant for one lock per class) would refuse. Class order: every mcentral,
  * then the heap, then meta; release in reverse. Any lock added to the allocator (lock
  * statistics, background state, a profiler) is taken here in its class's place. */
+/* Which CPU caches' drain locks prepare took: a cache another thread creates after
+ * prepare looked at its slot is not locked, and parent/child must not unlock it.
+ * Written only by the forking thread between prepare and parent/child (concurrent
+ * forks are serialised by the platform's prepare, e.g. hosted's overflow locks).
+ * 8192 slots: more than any platform has (hosted: at most 4096). */
+#define FORK_MAX_SLOTS 8192u
+static uint64_t fork_locked[FORK_MAX_SLOTS / 64];
+
 void goheap_fork_prepare(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
     /* Every CPU cache's drain lock (class mcache, lowest): a drainer (the hosted
      * background thread) may hold one at any time. */
-    for (unsigned i = 0; i < gh_ncpu; i++)
-        if (gh_fast.caches[i] != &gh_emptycache)
-            goheap_sys_lock(&gh_fast.caches[i]->lock.l);
+    for (unsigned i = 0; i < gh_ncpu && i < FORK_MAX_SLOTS; i++) {
+        struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        if (c != &gh_emptycache) {
+            goheap_sys_lock(&c->lock.l);
+            fork_locked[i / 64] |= 1ull << (i % 64);
+        }
+    }
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         goheap_sys_lock(&gh_central[spc].lock.l);
     goheap_sys_lock(&gh_heap.lock.l);
@@ -28,9 +40,11 @@ void goheap_fork_parent(void) {
     goheap_sys_unlock(&gh_heap.lock.l);
     for (unsigned spc = GH_NUM_SPC; spc-- > 0;)
         goheap_sys_unlock(&gh_central[spc].lock.l);
-    for (unsigned i = gh_ncpu; i-- > 0;)
-        if (gh_fast.caches[i] != &gh_emptycache)
-            goheap_sys_unlock(&gh_fast.caches[i]->lock.l);
+    for (unsigned i = FORK_MAX_SLOTS; i-- > 0;)
+        if (fork_locked[i / 64] & (1ull << (i % 64))) {
+            fork_locked[i / 64] &= ~(1ull << (i % 64));
+            goheap_sys_unlock(&__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE)->lock.l);
+        }
 }
 
 /* The child has only the forking thread, which holds every lock (prepare): releasing
