@@ -232,13 +232,12 @@ static void t_refill_prefers_room(void) {
             goheap_free(rs_obj[i]);
 }
 
+static const struct kt_case cases[] = {
+    KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
+    KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
+};
+
 int main(void) {
-    kt_begin("core-lifecycle", 6);
-    CORE_RUN(t_refill_prefers_room);
-    CORE_RUN(t_drain_idle_owner);
-    CORE_RUN(t_reclaim_before_grow);
-    CORE_RUN(t_memory_limit);
-    CORE_RUN(t_background_thread);
-    CORE_RUN(t_fork_and_knob);
-    return kt_end();
+    kt_begin("core-lifecycle", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

@@ -82,9 +82,9 @@ static void t_counts_when_on(void) {
 
 static void t_zero_when_off(void) { KT_CHECK(run(0) == 0, "lockstats off: a counter moved"); }
 
+static const struct kt_case cases[] = {KT_CASE(t_counts_when_on), KT_CASE(t_zero_when_off)};
+
 int main(void) {
-    kt_begin("core-lockstats", 2);
-    KT_RUN(t_counts_when_on);
-    KT_RUN(t_zero_when_off);
-    return kt_end();
+    kt_begin("core-lockstats", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), 0);
 }
