@@ -15,6 +15,9 @@
 #include "heapcheck.h"
 #include "hostktap.h"
 
+/* hosted/platform.c's NOVERFLOW: slots shared by threads that have no slot of their own. */
+#define HOSTED_OVERFLOW_SLOTS 8
+
 static unsigned rounds = 6, nthreads = 4, ops = 60000;
 
 /* ---- the transfer array ------------------------------------------------------------
@@ -346,8 +349,14 @@ static void thread_churn(void) {
         }
     }
     goheap_read_memstats(&st);
-    KT_CHECK(st.mcache_inuse <= mcache0, "mcache_inuse grew from %llu to %llu over %u threads",
-             (unsigned long long)mcache0, (unsigned long long)st.mcache_inuse, 40 * nthreads);
+    /* The exclusive slots are reused; what may still add a cache each, once, are the
+     * hosted platform's 8 overflow slots (HOSTED_OVERFLOW_SLOTS): the background
+     * thread's pins and frees from TLS destructors that run after ours use them, at
+     * whatever generation that first happens. A leak per thread would add 40x. */
+    uint64_t per_cache = mcache0 / (nthreads + 1); /* main + this round's threads */
+    KT_CHECK(st.mcache_inuse <= mcache0 + HOSTED_OVERFLOW_SLOTS * per_cache,
+             "mcache_inuse grew from %llu to %llu over %u threads", (unsigned long long)mcache0,
+             (unsigned long long)st.mcache_inuse, 40 * nthreads);
     KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
     KT_CHECK(goheap_validate() == 0);
 }
