@@ -98,10 +98,6 @@ KCFLAGS  := $(KCFLAGS_COMMON) $(KCFLAGS_$(ARCH)) $(KCFLAGS_EXTRA)
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static --no-dynamic-linker -z max-page-size=4096
 
-# The foundation suites (every kernel suite but the selftests and the heap's), listed
-# once: the matrix boots and the aarch64 boots run them.
-KTEST_FOUNDATION := frame,paging,spinlock,percpu,smp,printk,cmdline,fault,ksyms,arch_
-
 KERNEL_SRCS :=
 KERNEL_SRCS_x86_64 :=
 KERNEL_SRCS_aarch64 :=

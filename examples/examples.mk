@@ -1,5 +1,6 @@
 # examples/examples.mk: the adoption examples, built from the amalgamated core
-# (build/goheap.c) like a foreign kernel would, and booted by `make test`:
+# (build/goheap.c) like a foreign kernel would, and booted by `make test` (their boot
+# steps are rows of qemu/boots.tab):
 #   example-region-x86_64  examples/region-x86_64, a from-scratch PVH kernel with the
 #     region-mode port exactly as docs/PORTING.md's quick start shows it (the blocks are
 #     extracted from the document by tools/quickstart.py, which also checks they are
@@ -9,9 +10,6 @@ EX_DIR := $(BUILD)/examples
 EX_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-stack-protector -O2 -Wall -Wextra -Werror
 EX_R64 := $(EX_DIR)/region-x86_64
 EX_R64_FLAGS := --target=x86_64-unknown-none-elf -mno-red-zone -mgeneral-regs-only
-
-.PHONY: example-region-x86_64
-TEST_KERNEL_STEPS_x86_64 += example-region-x86_64
 
 $(EX_R64)/kernel.elf: examples/region-x86_64/boot.S examples/region-x86_64/main.c \
 		examples/region-x86_64/linker.ld docs/PORTING.md tools/quickstart.py tools/amalgamate.py \
@@ -26,9 +24,6 @@ $(EX_R64)/kernel.elf: examples/region-x86_64/boot.S examples/region-x86_64/main.
 	$(LD) -nostdlib -static -T examples/region-x86_64/linker.ld -o $@ \
 		$(EX_R64)/boot.o $(EX_R64)/main.o $(EX_R64)/heap_port.o $(EX_R64)/goheap.o
 
-# One CPU and 128 MiB: the example's port is the one-CPU quick start.
-example-region-x86_64: $(EX_R64)/kernel.elf
-	@ARCH=x86_64 KERNEL=$< SMP=1 MEM=128M ACCEL=tcg tests/run-step.sh $@ $(RESULTS)/kernel-x86_64 60 --boot
 
 # examples/smp-aarch64: a from-scratch SMP kernel (QEMU virt, 4 CPUs through PSCI,
 # MMU on with its own tables) with a page-table-mode port: map/unmap over its frame
@@ -36,9 +31,6 @@ example-region-x86_64: $(EX_R64)/kernel.elf
 # goheap_free_os_memory() gives the frames back, calloc zero after it, the validator.
 EX_A64 := $(EX_DIR)/smp-aarch64
 EX_A64_FLAGS := --target=aarch64-unknown-none-elf -mgeneral-regs-only -mno-outline-atomics
-
-.PHONY: example-smp-aarch64
-TEST_KERNEL_STEPS_aarch64 += example-smp-aarch64
 
 $(EX_A64)/kernel.elf: examples/smp-aarch64/boot.S examples/smp-aarch64/main.c \
 		examples/smp-aarch64/port.c examples/smp-aarch64/goheap_config.h \
@@ -52,7 +44,3 @@ $(EX_A64)/kernel.elf: examples/smp-aarch64/boot.S examples/smp-aarch64/main.c \
 	$(CC) $(EX_A64_FLAGS) -c examples/smp-aarch64/boot.S -o $(EX_A64)/boot.o
 	$(LD) -nostdlib -static -T examples/smp-aarch64/linker.ld -o $@ \
 		$(EX_A64)/boot.o $(EX_A64)/main.o $(EX_A64)/port.o $(EX_A64)/goheap.o
-
-# 4 CPUs, 512 MiB at 0x40000000 (port.c's RAM_END).
-example-smp-aarch64: $(EX_A64)/kernel.elf
-	@ARCH=aarch64 KERNEL=$< SMP=4 MEM=512M tests/run-step.sh $@ $(RESULTS)/kernel-aarch64 120 --boot
