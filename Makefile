@@ -8,7 +8,8 @@
 #   TEST_HOST_STEPS       phony targets; each runs one host test and leaves
 #                         $(RESULTS)/host/<step>.result (see tests/run-step.sh)
 #   TEST_KERNEL_STEPS_<arch>  phony targets; each boots once and leaves
-#                         $(RESULTS)/kernel-<arch>/<step>.result (see tests/run-step.sh)
+#                         $(RESULTS)/kernel-<arch>/<step>.result (see tests/run-step.sh);
+#                         the boots are rows of qemu/boots.tab, which fills both lists
 #   TEST_MATRIX_STEPS_<arch>  the wider configurations run by `make test-matrix`
 #   BENCH_STEPS           phony targets run by `make bench`
 

@@ -7,7 +7,12 @@
 #     <= 60 lines and match the example's copies), compiled with clang and booted.
 #   example-smp-aarch64    examples/smp-aarch64, a 4-CPU page-table-mode port (below).
 EX_DIR := $(BUILD)/examples
+# The examples cross-compile with clang's --target for both arches, so a CC=gcc build
+# of the rest still builds them with clang.
+EX_CC := $(if $(CC_IS_CLANG),$(CC),clang)
 EX_CFLAGS := -std=gnu11 -ffreestanding -fno-pic -fno-stack-protector -O2 -Wall -Wextra -Werror
+# The quiet build's GEN line stands for the generators' own summary lines (V=1 keeps them).
+EX_QUIET := $(if $(filter 1,$(V)),,> /dev/null)
 EX_R64 := $(EX_DIR)/region-x86_64
 EX_R64_FLAGS := --target=x86_64-unknown-none-elf -mno-red-zone -mgeneral-regs-only
 
@@ -15,13 +20,13 @@ $(EX_R64)/kernel.elf: examples/region-x86_64/boot.S examples/region-x86_64/main.
 		examples/region-x86_64/linker.ld docs/PORTING.md tools/quickstart.py tools/amalgamate.py \
 		$(GOHEAP_CORE_SRCS) $(wildcard alloc/*.h) include/goheap.h
 	@rm -rf $(EX_R64); mkdir -p $(EX_R64)/qs
-	$(PYTHON) tools/amalgamate.py $(EX_R64)/qs
-	$(PYTHON) tools/quickstart.py $(EX_R64)/qs
-	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/goheap.c -o $(EX_R64)/goheap.o
-	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/heap_port.c -o $(EX_R64)/heap_port.o
-	$(CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c examples/region-x86_64/main.c -o $(EX_R64)/main.o
-	$(CC) $(EX_R64_FLAGS) -c examples/region-x86_64/boot.S -o $(EX_R64)/boot.o
-	$(LD) -nostdlib -static -T examples/region-x86_64/linker.ld -o $@ \
+	$(call say,GEN,$(EX_R64)/qs/goheap.c)$(PYTHON) tools/amalgamate.py $(EX_R64)/qs $(EX_QUIET)
+	$(call say,GEN,$(EX_R64)/qs/heap_port.c)$(PYTHON) tools/quickstart.py $(EX_R64)/qs $(EX_QUIET)
+	$(call say,CC,$(EX_R64)/qs/goheap.c)$(EX_CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/goheap.c -o $(EX_R64)/goheap.o
+	$(call say,CC,$(EX_R64)/qs/heap_port.c)$(EX_CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c $(EX_R64)/qs/heap_port.c -o $(EX_R64)/heap_port.o
+	$(call say,CC,examples/region-x86_64/main.c)$(EX_CC) $(EX_R64_FLAGS) $(EX_CFLAGS) -I$(EX_R64)/qs -c examples/region-x86_64/main.c -o $(EX_R64)/main.o
+	$(call say,AS,examples/region-x86_64/boot.S)$(EX_CC) $(EX_R64_FLAGS) -c examples/region-x86_64/boot.S -o $(EX_R64)/boot.o
+	$(call say,LD,$@)$(LD) -nostdlib -static -T examples/region-x86_64/linker.ld -o $@ \
 		$(EX_R64)/boot.o $(EX_R64)/main.o $(EX_R64)/heap_port.o $(EX_R64)/goheap.o
 
 
@@ -37,10 +42,10 @@ $(EX_A64)/kernel.elf: examples/smp-aarch64/boot.S examples/smp-aarch64/main.c \
 		examples/smp-aarch64/linker.ld tools/amalgamate.py $(GOHEAP_CORE_SRCS) \
 		$(wildcard alloc/*.h) include/goheap.h
 	@rm -rf $(EX_A64); mkdir -p $(EX_A64)/src
-	$(PYTHON) tools/amalgamate.py $(EX_A64)/src
-	$(CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c $(EX_A64)/src/goheap.c -o $(EX_A64)/goheap.o
-	$(CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c examples/smp-aarch64/port.c -o $(EX_A64)/port.o
-	$(CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c examples/smp-aarch64/main.c -o $(EX_A64)/main.o
-	$(CC) $(EX_A64_FLAGS) -c examples/smp-aarch64/boot.S -o $(EX_A64)/boot.o
-	$(LD) -nostdlib -static -T examples/smp-aarch64/linker.ld -o $@ \
+	$(call say,GEN,$(EX_A64)/src/goheap.c)$(PYTHON) tools/amalgamate.py $(EX_A64)/src $(EX_QUIET)
+	$(call say,CC,$(EX_A64)/src/goheap.c)$(EX_CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c $(EX_A64)/src/goheap.c -o $(EX_A64)/goheap.o
+	$(call say,CC,examples/smp-aarch64/port.c)$(EX_CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c examples/smp-aarch64/port.c -o $(EX_A64)/port.o
+	$(call say,CC,examples/smp-aarch64/main.c)$(EX_CC) $(EX_A64_FLAGS) $(EX_CFLAGS) -Iexamples/smp-aarch64 -I$(EX_A64)/src -c examples/smp-aarch64/main.c -o $(EX_A64)/main.o
+	$(call say,AS,examples/smp-aarch64/boot.S)$(EX_CC) $(EX_A64_FLAGS) -c examples/smp-aarch64/boot.S -o $(EX_A64)/boot.o
+	$(call say,LD,$@)$(LD) -nostdlib -static -T examples/smp-aarch64/linker.ld -o $@ \
 		$(EX_A64)/boot.o $(EX_A64)/main.o $(EX_A64)/port.o $(EX_A64)/goheap.o

@@ -1,6 +1,6 @@
 /* tests/kernel/test_selftest.c: suites that panic on purpose. Each runs only when named
  * in full (test=selftest_<x>) in a boot that declares the exact expected panic
- * (qemu/qemu.mk), proving the panic paths report what they should. */
+ * (its row in qemu/boots.tab), proving the panic paths report what they should. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <frame.h>
