@@ -100,6 +100,33 @@ int goheap_sys_map(void *addr, size_t bytes);
 void goheap_sys_unmap(void *addr, size_t bytes);
 #endif
 
+/* Optional, when GOHEAP_SYS_HAVE_GUARD is defined (hosted/: Linux 6.13's guard
+ * regions): guard pages that cost the system no mapping of their own. efence uses
+ * them when they work, and goheap_sys_unmap otherwise (on Linux every unmapped page
+ * inside the arena splits a mapping, and a process may have vm.max_map_count).
+ *
+ * goheap_sys_guard: make [addr, addr+bytes) (frame-aligned, backed by goheap_sys_map)
+ *   fault on any access and give its memory back, like goheap_sys_unmap, without
+ *   splitting a mapping. Returns 0, or -1 when the system cannot (nothing changed).
+ *   Same rules as goheap_sys_unmap: unpinned, no goheap lock held.
+ * goheap_sys_unguard: lift goheap_sys_guard from every guarded page of [addr,
+ *   addr+bytes) (pages not guarded are left as they are): the guarded pages then hold
+ *   no memory and read zero. Unpinned, no goheap lock held. */
+#ifdef GOHEAP_SYS_HAVE_GUARD
+int goheap_sys_guard(void *addr, size_t bytes);
+void goheap_sys_unguard(void *addr, size_t bytes);
+#else
+static inline int goheap_sys_guard(void *addr, size_t bytes) {
+    (void)addr;
+    (void)bytes;
+    return -1;
+}
+static inline void goheap_sys_unguard(void *addr, size_t bytes) {
+    (void)addr;
+    (void)bytes;
+}
+#endif
+
 /* ---- CPUs and pinning ---------------------------------------------------------
  * goheap_sys_ncpu: the number of per-CPU cache slots, fixed after goheap_init.
  *   CPU indices are dense: 0 <= cpu < goheap_sys_ncpu().

@@ -66,3 +66,12 @@ void gh_sys_unmap(void *addr, size_t bytes) {
     (void)bytes;
 #endif
 }
+
+int gh_sys_guard(void *addr, size_t bytes) {
+    return gh_region.on ? -1 : goheap_sys_guard(addr, bytes);
+}
+
+void gh_sys_unguard(void *addr, size_t bytes) {
+    if (!gh_region.on)
+        goheap_sys_unguard(addr, bytes);
+}

@@ -1,4 +1,4 @@
-/* alloc/sysmem.h: the core's only way to reserve, map and unmap memory. In page-table
+/* alloc/sysmem.h: the core's only way to reserve, map, unmap and guard memory. In page-table
  * mode these pass through to goheap_sys_reserve/map/unmap; in region mode
  * (goheap_init_region) they carve metadata out of the porter's region and leave the
  * heap pages alone: that memory is always backed. */
@@ -29,5 +29,9 @@ extern struct gh_region gh_region;
 void *gh_sys_reserve(size_t bytes, size_t align);
 int gh_sys_map(void *addr, size_t bytes);
 void gh_sys_unmap(void *addr, size_t bytes);
+/* goheap_sys_guard/unguard; in region mode guarding always fails (-1), as unmapping
+ * leaves the porter's memory backed. */
+int gh_sys_guard(void *addr, size_t bytes);
+void gh_sys_unguard(void *addr, size_t bytes);
 
 #endif /* GOHEAP_SYSMEM_H */

@@ -182,6 +182,24 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
     mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
+/* Guard regions (Linux 6.13): page-table markers that fault on any access, inside
+ * an existing mapping, so none is split (an unmapped page splits one, and a process
+ * may have vm.max_map_count, 65530 by default). Installing drops the pages' memory. */
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+int goheap_sys_guard(void *addr, size_t bytes) {
+    /* EINVAL on an older kernel. An accidental success of advice 102 on some other
+     * kernel cannot pass unnoticed: efence's tests fault a guard page at once. */
+    return madvise(addr, bytes, MADV_GUARD_INSTALL) == 0 ? 0 : -1;
+}
+
+void goheap_sys_unguard(void *addr, size_t bytes) {
+    madvise(addr, bytes, MADV_GUARD_REMOVE);
+}
+
 /* ---- locks ------------------------------------------------------------------------------ */
 
 void goheap_hosted_lock_slow(goheap_lock_t *l) {

@@ -23,6 +23,9 @@
 #define GOHEAP_SYS_HAVE_RESERVE_AT 1
 /* GOHEAPDEBUG=ncpu=N sets the number of exclusive cache slots (hosted/platform.c). */
 #define GOHEAP_SYS_HAVE_NCPU_KNOB 1
+/* efence's guard pages as guard regions (MADV_GUARD_INSTALL, Linux 6.13), when the
+ * running kernel has them. */
+#define GOHEAP_SYS_HAVE_GUARD 1
 
 /* Test-and-test-and-set spinlock that yields the CPU after a short spin: hosted
  * threads can be preempted while holding it. */

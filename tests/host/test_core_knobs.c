@@ -2,11 +2,18 @@
  * with its own GOHEAPDEBUG (knobs are read once, at the first allocation): efence
  * (overflow and use-after-free fault and name the object, canary, efence=2 byte-exact,
  * efence=3 underflow, canaries found by validate and the debug walk, quarantine reuse,
- * the live-object limit),
+ * guards that split no mapping, and the live-object limit where guards are unmapped
+ * pages),
  * guardrate, allocfreetrace, scavtrace, bad knob strings (reported by name, the rest
  * applied), the knob table of tests/knob_cases.h, and debug=1 lock ranks. */
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
+#include <stddef.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 
 #include "test_core_common.h"
 #include "../knob_cases.h"
@@ -174,8 +181,83 @@ static void ef_reuse(void) {
         _exit(45);
     last[0] = 2; /* faults: still quarantined */
 }
+/* Linux's guard regions (6.13): the advice efence's light guards use. */
+#define T_MADV_GUARD_INSTALL 102
+/* Makes madvise(MADV_GUARD_INSTALL) fail with EINVAL in this process, as on a kernel
+ * without guard regions (a seccomp filter): efence falls back to unmapped pages. */
+static void no_guard_regions(void) {
+    struct sock_filter f[] = {
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_madvise, 0, 3),
+        BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])),
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, T_MADV_GUARD_INSTALL, 0, 1),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EINVAL),
+        BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+    };
+    struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+        _exit(60);
+}
+static int have_guard_regions(void) {
+    char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int ok = p != MAP_FAILED && madvise(p, 4096, T_MADV_GUARD_INSTALL) == 0;
+    if (p != MAP_FAILED)
+        munmap(p, 8192);
+    return ok;
+}
+static long nmaps(void) { /* lines of /proc/self/maps */
+    int fd = open("/proc/self/maps", O_RDONLY);
+    char b[4096];
+    long n = 0;
+    ssize_t r;
+    while ((r = read(fd, b, sizeof b)) > 0)
+        for (ssize_t i = 0; i < r; i++)
+            n += b[i] == '\n';
+    close(fd);
+    return n;
+}
+static long rss_pages(void) {
+    char b[128] = {0};
+    int fd = open("/proc/self/statm", O_RDONLY);
+    ssize_t r = read(fd, b, sizeof b - 1);
+    close(fd);
+    long size = 0, res = 0;
+    return r > 0 && sscanf(b, "%ld %ld", &size, &res) == 2 ? res : -1;
+}
+static void ef_live_light(void) {
+    /* Light guards: 31000 live guarded objects (the unmapped-page limit is 30000) add
+     * no mapping; all stay guarded, their memory goes back when freed, and an overflow
+     * of one still faults. */
+    enum { N = 31000 };
+    static char *p[N];
+    long maps0 = nmaps();
+    for (int i = 0; i < N; i++) {
+        if (!(p[i] = goheap_malloc(32)))
+            _exit(50);
+        memset(p[i], 3, 32);
+        if (((uintptr_t)p[i] + 32) % 8192 != 0)
+            _exit(51); /* not guarded */
+    }
+    long maps1 = nmaps(), rss1 = rss_pages();
+    if (maps1 > maps0 + 64) {
+        fprintf(stderr, "mappings %ld -> %ld\n", maps0, maps1);
+        _exit(52);
+    }
+    for (int i = 0; i < N; i++)
+        if (i != N / 2)
+            goheap_free(p[i]);
+    long rss2 = rss_pages();
+    if (goheap_validate() != 0 || rss2 > rss1 - N / 2) {
+        fprintf(stderr, "rss %ld -> %ld pages\n", rss1, rss2);
+        _exit(53);
+    }
+    fprintf(stderr, "figures: maps %ld -> %ld, rss %ld -> %ld pages\n", maps0, maps1, rss1, rss2);
+    p[N / 2][32] = 1; /* faults */
+}
 static void ef_live_limit(void) {
-    /* 30000 live guarded objects, then new ones are not guarded (said once). */
+    /* Unmapped guard pages: 30000 live guarded objects, then new ones are not guarded
+     * (said once). */
+    no_guard_regions();
     static char *p[30010];
     for (int i = 0; i < 30010; i++)
         if (!(p[i] = goheap_malloc(32)))
@@ -210,6 +292,16 @@ static void t_efence_more(void) {
     st = run_child("efence=1", ef_live_limit, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live limit: 0x%x", st);
     KT_CHECK(count(buf, "goheap: efence: 30000 guarded objects live") == 1, "said once: %s", buf);
+    if (!have_guard_regions()) {
+        printf("    # light guards: this kernel has no guard regions (Linux < 6.13), not tested\n");
+        return;
+    }
+    st = run_child("efence=1", ef_live_light, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "overflow past object 0x") && !strstr(buf, "guarded objects live"),
+             "light guards: 31000 live, no limit: 0x%x %s", st, buf);
+    const char *fig = strstr(buf, "figures: ");
+    if (fig)
+        printf("    # light guards, 31000 live objects: %.*s\n", (int)strcspn(fig + 9, "\n"), fig + 9);
 }
 
 static void t_efence(void) {
