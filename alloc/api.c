@@ -527,7 +527,7 @@ void *goheap_realloc(void *p, size_t n) {
         return 0;
     }
     uintptr_t a = (uintptr_t)p;
-    struct mspan *s = gh_span_of(a);
+    struct mspan *s = gh_span_entry(a);
     /* The common cases checked inline: an object start in a live small or plain large
      * span (what gh_usable_size would accept, with the same usable size); anything
      * else, every bad pointer included, through realloc_checked. */

@@ -189,7 +189,7 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
  * wrong (free_large still checks the pointer and the state); everything else, and
  * every bad pointer, gets gh_free_pc's diagnosis. */
 GH_NOINLINE void gh_free_slow(uintptr_t a) {
-    struct mspan *s = gh_span_of(a);
+    struct mspan *s = gh_span_entry(a);
     if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
         atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
         goheap_pin_t pin;

@@ -211,17 +211,54 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     return s;
 }
 
+/* ---- the span map (scheme: mheap.h, GH_SPANMAP_STRIDE) ------------------------------- */
+static inline uintptr_t map_page(uintptr_t a) {
+    return (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+}
+
+/* Stores v at the entries of pages [pg, pg + n) of s that s's scheme writes. The
+ * stores are relaxed atomics (plain moves) because gh_span_resolve may read entries
+ * near the ones it is asked about, which other CPUs may be writing. */
+static void map_write(const struct mspan *s, uintptr_t pg, uintptr_t n, struct mspan *v) {
+    struct mspan **m = gh_fast.spans;
+    if (!gh_spanmap_sparse(s->spc)) {
+        for (uintptr_t i = 0; i < n; i++)
+            __atomic_store_n(&m[pg + i], v, __ATOMIC_RELAXED);
+        return;
+    }
+    uintptr_t end = pg + n;
+    if (pg == map_page(s->base))
+        __atomic_store_n(&m[pg], v, __ATOMIC_RELAXED);
+    for (uintptr_t q = gh_align_up(pg, GH_SPANMAP_STRIDE); q < end; q += GH_SPANMAP_STRIDE)
+        __atomic_store_n(&m[q], v, __ATOMIC_RELAXED);
+}
+
+static inline int map_covers(const struct mspan *s, uintptr_t pg) {
+    return s != &gh_deadspan && pg - map_page(s->base) < s->npages;
+}
+
+struct mspan *gh_span_resolve(uintptr_t pg) {
+    /* q: the stride page at or below pg. No page in (q, pg] is a stride page, so a
+     * span covering pg that starts in (q, pg) has its first-page entry as the first
+     * entry written below pg, and one that starts at or below q leaves every entry
+     * in (q, pg) dead and names itself at q. Scanning down before reading q means
+     * that, for a pointer into a live span, only that span's own entries and fields
+     * are read (nothing another CPU may be changing). */
+    struct mspan **m = gh_fast.spans;
+    uintptr_t q = pg & ~(uintptr_t)(GH_SPANMAP_STRIDE - 1);
+    struct mspan *s = &gh_deadspan;
+    for (uintptr_t i = pg; i > q && s == &gh_deadspan;)
+        s = __atomic_load_n(&m[--i], __ATOMIC_RELAXED);
+    return map_covers(s, pg) ? s : &gh_deadspan;
+}
+
 void gh_heap_publish(struct mspan *s) {
-    struct mspan **m = gh_fast.spans + ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
-    for (uintptr_t i = 0; i < s->npages; i++)
-        m[i] = s;
+    map_write(s, map_page(s->base), s->npages, s);
     atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
 }
 
 static void unmap_span(struct mspan *s) {
-    struct mspan **m = gh_fast.spans + ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
-    for (uintptr_t i = 0; i < s->npages; i++)
-        m[i] = &gh_deadspan;
+    map_write(s, map_page(s->base), s->npages, &gh_deadspan);
 }
 
 /* Pages and struct of s back to the page allocator and the spanalloc; the byte
@@ -266,9 +303,7 @@ int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra) {
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;
-    struct mspan **m = gh_fast.spans + ((end - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
-    for (uintptr_t i = 0; i < extra; i++)
-        m[i] = s;
+    map_write(s, map_page(end), extra, s);
     s->npages += (uint32_t)extra;
     s->limit += extra << GOHEAP_PAGE_SHIFT;
     uintptr_t bytes = extra << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
@@ -285,9 +320,7 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {
     /* The span stops covering the tail first, then the map stops naming it. */
     s->npages = (uint32_t)keep;
     s->limit = tbase;
-    struct mspan **m = gh_fast.spans + ((tbase - gh_fast.base) >> GOHEAP_PAGE_SHIFT);
-    for (uintptr_t i = 0; i < tail; i++)
-        m[i] = &gh_deadspan;
+    map_write(s, map_page(tbase), tail, &gh_deadspan);
     gh_lock(&gh_heap.lock, cpu);
     gh_pagealloc_free(&gh_heap.pages, tbase, tail);
     gh_unlock(&gh_heap.lock, cpu);

@@ -15,7 +15,7 @@ struct mcache;
 struct gh_fast {
     uintptr_t base;           /* arena base (4 MiB aligned) */
     _Atomic uintptr_t npages; /* the map is valid for pages [0, npages) (grown or holes) */
-    struct mspan **spans;     /* page -> span, gh_deadspan where no span is in use */
+    struct mspan **spans;     /* page -> span (the scheme below), else gh_deadspan */
     struct mcache **caches;   /* [ncpu], &gh_emptycache until first use */
 } GH_ALIGNED(GH_CACHELINE);
 extern struct gh_fast gh_fast;
@@ -66,7 +66,7 @@ int gh_heap_region_setup(uintptr_t lo, uintptr_t hi);
  * *needzero tells whether the pages may hold old data. NULL when out of memory. */
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero);
-/* Writes the span map for s and marks it in use (release). */
+/* Writes the span map for s (the scheme above) and marks it in use (release). */
 void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold
  * a mcentral lock (ranks below the heap lock). */
@@ -99,12 +99,54 @@ void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
  * backed heap pages plus every metadata byte mapped. */
 uint64_t gh_heap_mapped(void);
 
-/* The span holding address a, or NULL when a is not in the grown arena. */
-static inline struct mspan *gh_span_of(uintptr_t a) {
+/* The span map's write scheme. A small span (class >= 2) names itself at every page:
+ * the free fast path finds any object's span with one load. A large span (class 0/1:
+ * large objects and efence spans), which is only ever freed, measured or resized
+ * through its object start, names itself at its first page and at every page whose
+ * index is a multiple of GH_SPANMAP_STRIDE; its other pages read gh_deadspan. So a
+ * 4 MiB span writes 17 entries each way instead of 512, a 1 MiB one 5 instead of 128.
+ * Invariant (checked by goheap_validate): every entry is gh_deadspan or a span that
+ * covers the page, and a page of a live span reads that span exactly where the scheme
+ * writes it. A dead entry is therefore never stale: it means "free, or inside a large
+ * span", and gh_span_resolve tells which in O(1): the stride page at or below the page
+ * names the span if it covers the page; otherwise the span, if any, starts after that
+ * stride page, and its first-page entry is the first non-dead entry below the page
+ * (at most GH_SPANMAP_STRIDE - 1 loads, 4 cache lines). 32 pages (256 KiB): a lookup
+ * that resolves reads at most 256 B of map, and large objects up to 256 KiB (the
+ * large span cache's) write one or two entries. */
+#define GH_SPANMAP_STRIDE 32u
+
+/* Whether a span of class spc uses the sparse (first page + stride pages) scheme. */
+static inline int gh_spanmap_sparse(unsigned spc) {
+    return spc < 2;
+}
+
+/* The span covering map page pg (< npages) whose entry reads gh_deadspan, or
+ * gh_deadspan when no live span covers it. Lock-free: a span found is re-checked by
+ * its caller (state, bounds), as for any map entry. */
+struct mspan *gh_span_resolve(uintptr_t pg);
+
+/* a's map entry as written (gh_deadspan also for the unwritten pages of a large
+ * span), or NULL when a is not in the grown arena: for paths that send a dead entry
+ * to one that calls gh_span_of (an object start is always written). */
+static inline struct mspan *gh_span_entry(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire))
         return 0;
     return gh_fast.spans[pg];
+}
+
+/* The span holding address a (gh_deadspan where no span lives: free pages, holes),
+ * or NULL when a is not in the grown arena. Exact for every page of every live span,
+ * interior pages of large spans included. */
+static inline struct mspan *gh_span_of(uintptr_t a) {
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    if (pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire))
+        return 0;
+    struct mspan *s = gh_fast.spans[pg];
+    if (gh_unlikely(s == &gh_deadspan))
+        s = gh_span_resolve(pg);
+    return s;
 }
 
 #endif /* GOHEAP_MHEAP_H */

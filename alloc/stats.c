@@ -173,11 +173,20 @@ static int validate(void) {
         if (pg != first)
             continue;
         nspans++;
-        /* Every page of the span maps to it: two live spans never overlap. */
-        for (uintptr_t i = 1; i < s->npages && first + i < npages; i++)
-            VCHECK(gh_fast.spans[first + i] == s, "page %lu of span 0x%lx (class %u) maps to span 0x%lx",
+        /* Every page the span map's scheme writes names the span, every other page of
+         * it reads gh_deadspan (mheap.h): two live spans never overlap, and a large
+         * span's unwritten pages resolve to it. */
+        int sparse = gh_spanmap_sparse(s->spc);
+        for (uintptr_t i = 1; i < s->npages && first + i < npages; i++) {
+            struct mspan *want = !sparse || (first + i) % GH_SPANMAP_STRIDE == 0 ? s : &gh_deadspan;
+            VCHECK(gh_fast.spans[first + i] == want, "page %lu of span 0x%lx (class %u) maps to span 0x%lx",
                    (unsigned long)(first + i), (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1),
                    (unsigned long)(uintptr_t)gh_fast.spans[first + i]);
+            if (sparse && (i % GH_SPANMAP_STRIDE == GH_SPANMAP_STRIDE / 2 || i + 1 == s->npages))
+                VCHECK(gh_span_of(s->base + (i << GOHEAP_PAGE_SHIFT)) == s,
+                       "page %lu of span 0x%lx does not resolve to it", (unsigned long)(first + i),
+                       (unsigned long)(uintptr_t)s);
+        }
         span_struct_bytes += gh_heap.spanalloc[s->bucket].size;
         uint8_t st = atomic_load(&s->state);
         if (st == GH_SPAN_EFENCE_FREED) {

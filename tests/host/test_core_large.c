@@ -270,6 +270,122 @@ static void t_large_bad(void) {
     KT_CHECK(core_dies_with(large_interior, "goheap: fatal: invalid free of an interior pointer"), "");
 }
 
+/* ---- the span map's sparse scheme for large spans (mheap.h) ---- */
+
+/* Entries of map pages [pg, pg + n) that are not gh_deadspan. */
+static unsigned map_written(uintptr_t pg, uintptr_t n) {
+    unsigned w = 0;
+    for (uintptr_t i = 0; i < n; i++)
+        w += gh_fast.spans[pg + i] != &gh_deadspan;
+    return w;
+}
+
+/* Every page of a large span resolves to it, its usable size from any interior
+ * pointer is what is left of the span, and it writes only the first page and the
+ * stride pages. After it is freed no page of its range resolves to a span, and pages
+ * reused by small spans and another large span (at a shifted base) resolve to those. */
+static void t_spanmap_sparse(void) {
+    size_t size = (3u << 20) + 5000; /* 385 pages: beyond the large span cache */
+    uintptr_t npages = (size + 8191) / 8192;
+    goheap_flush();
+    char *p = goheap_malloc(size);
+    struct mspan *s = gh_span_of((uintptr_t)p);
+    KT_CHECK(p && s && s != &gh_deadspan && s->npages == npages, "");
+    if (!p || !s || s == &gh_deadspan)
+        return;
+    uintptr_t pg = ((uintptr_t)p - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    unsigned want = 1, bad = 0;
+    for (uintptr_t i = 1; i < npages; i++)
+        want += (pg + i) % GH_SPANMAP_STRIDE == 0;
+    KT_CHECK(map_written(pg, npages) == want, "%u entries written for %lu pages, want %u",
+             map_written(pg, npages), (unsigned long)npages, want);
+    for (uintptr_t i = 0; i < npages; i++) {
+        char *a = p + i * 8192 + (i * 97) % 8192;
+        bad += gh_span_of((uintptr_t)a) != s || goheap_usable_size(a) != (size_t)(s->limit - (uintptr_t)a);
+    }
+    KT_CHECK(bad == 0, "%u interior pointers did not resolve to their span", bad);
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_free(p);
+    bad = 0;
+    for (uintptr_t i = 0; i < npages; i++)
+        bad += gh_span_of((uintptr_t)p + i * 8192) != &gh_deadspan;
+    KT_CHECK(bad == 0 && map_written(pg, npages) == 0, "%u pages of the freed span still resolve", bad);
+
+    /* Reuse: small spans first (one 8 KiB class object per page at most), then a large
+     * span whose base is not p's. Every pointer must resolve to the span holding it. */
+    enum { NSMALL = 600 };
+    static char *small[NSMALL];
+    unsigned inside = 0;
+    for (unsigned i = 0; i < NSMALL; i++) {
+        small[i] = goheap_malloc(6000);
+        inside += (uintptr_t)small[i] - (uintptr_t)p < size;
+    }
+    char *q = goheap_malloc(size / 2);
+    struct mspan *qs = gh_span_of((uintptr_t)q);
+    bad = 0;
+    for (unsigned i = 0; i < NSMALL; i++) {
+        struct mspan *ss = gh_span_of((uintptr_t)small[i] + 5999);
+        bad += ss == &gh_deadspan || ss->spc < 2 || (uintptr_t)small[i] < ss->base ||
+               (uintptr_t)small[i] >= ss->limit;
+    }
+    for (uintptr_t i = 0; i < qs->npages; i++)
+        bad += gh_span_of((uintptr_t)q + i * 8192 + 4096) != qs;
+    KT_CHECK(bad == 0, "%u pointers into reused pages did not resolve to their span", bad);
+    KT_CHECK(inside > 0, "the small spans reused the freed range (%u inside)", inside);
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_free(q);
+    for (unsigned i = 0; i < NSMALL; i++)
+        goheap_free(small[i]);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
+/* Exact messages for pointers into large spans at pages the map does and does not
+ * write: a live span's interior (free, realloc), a freed span's pages, and a small
+ * object's interior in pages a large span held before. */
+static uintptr_t sm_page; /* the page offset tried (cases below) */
+static void sm_free_interior(void) {
+    char *p = goheap_malloc(3u << 20);
+    core_expect_bad_free("invalid free of an interior pointer", p + sm_page * 8192 + 8);
+    goheap_free(p + sm_page * 8192 + 8);
+}
+static void sm_realloc_interior(void) {
+    char *p = goheap_malloc(3u << 20);
+    core_expect_bad_free("realloc of an interior pointer", p + sm_page * 8192);
+    goheap_realloc(p + sm_page * 8192, 100);
+}
+static void sm_free_freed(void) {
+    char *keep = goheap_malloc(3u << 20); /* the range stays free after p's free */
+    char *p = goheap_malloc(3u << 20);
+    goheap_free(p);
+    core_expect_bad_free("free into a dead span", p + sm_page * 8192);
+    goheap_free(p + sm_page * 8192);
+    (void)keep;
+}
+static void sm_free_reused(void) {
+    char *p = goheap_malloc(3u << 20);
+    goheap_free(p);
+    goheap_flush();
+    for (int i = 0; i < 1000; i++) {
+        char *o = goheap_malloc(6000);
+        if ((uintptr_t)o - (uintptr_t)p >= (sm_page + 1) * 8192)
+            continue;
+        core_expect_bad_free("invalid free of an interior pointer", o + 16);
+        goheap_free(o + 16);
+    }
+    _exit(4); /* never reused: the case fails */
+}
+static void t_spanmap_messages(void) {
+    uintptr_t pages[] = {1, 17, GH_SPANMAP_STRIDE - 1, GH_SPANMAP_STRIDE, GH_SPANMAP_STRIDE + 1, 200, 383};
+    for (unsigned i = 0; i < sizeof pages / sizeof pages[0]; i++) {
+        sm_page = pages[i];
+        KT_CHECK(core_dies_exact(sm_free_interior), "free, page %lu", (unsigned long)sm_page);
+        KT_CHECK(core_dies_exact(sm_realloc_interior), "realloc, page %lu", (unsigned long)sm_page);
+        KT_CHECK(core_dies_exact(sm_free_freed), "freed, page %lu", (unsigned long)sm_page);
+    }
+    sm_page = 3;
+    KT_CHECK(core_dies_exact(sm_free_reused), "small object in reused pages");
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_large_sizes),
     KT_CASE(t_large_zero),
@@ -282,6 +398,8 @@ static const struct kt_case cases[] = {
     KT_CASE(t_lcache_drains),
     KT_CASE(t_lcache_threads),
     KT_CASE(t_realloc_policy),
+    KT_CASE(t_spanmap_sparse),
+    KT_CASE(t_spanmap_messages),
 };
 
 int main(void) {
