@@ -73,6 +73,19 @@ void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
     stat_add(&st->wait_ns, goheap_sys_nanotime() - t0);
 }
 
+int gh_trylock_slow(struct gh_mutex *m, unsigned cpu) {
+    if (GH_LOCKCHECK)
+        goheap_lockcheck_acquire(cpu, m->rank);
+    if (!goheap_sys_trylock(&m->l)) {
+        if (GH_LOCKCHECK)
+            goheap_lockcheck_release(cpu, m->rank);
+        return 0; /* not an acquisition: nothing counted */
+    }
+    if (gh_lockstats)
+        stat_add(&gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank].acquires, 1);
+    return 1;
+}
+
 void gh_unlock_slow(struct gh_mutex *m, unsigned cpu) {
     if (GH_LOCKCHECK)
         goheap_lockcheck_release(cpu, m->rank);

@@ -43,6 +43,7 @@ extern struct gh_lockstat *gh_lockstats; /* [ncpu][GOHEAP_LC_COUNT], NULL when o
 extern uint8_t gh_lock_slow_on;
 void gh_lock_slow(struct gh_mutex *m, unsigned cpu);
 void gh_unlock_slow(struct gh_mutex *m, unsigned cpu);
+int gh_trylock_slow(struct gh_mutex *m, unsigned cpu);
 
 static inline void gh_lock(struct gh_mutex *m, unsigned cpu) {
     if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(gh_lock_slow_on)) {
@@ -50,6 +51,15 @@ static inline void gh_lock(struct gh_mutex *m, unsigned cpu) {
         return;
     }
     goheap_sys_lock(&m->l);
+}
+
+/* Takes m if it is free and returns 1; returns 0 at once if it is held. Where the
+ * platform has no trylock (GOHEAP_SYS_HAVE_TRYLOCK undefined) it waits like gh_lock
+ * and returns 1. For a drainer, which must never wait for another CPU's owner. */
+static inline int gh_trylock(struct gh_mutex *m, unsigned cpu) {
+    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(gh_lock_slow_on))
+        return gh_trylock_slow(m, cpu);
+    return goheap_sys_trylock(&m->l);
 }
 
 static inline void gh_unlock(struct gh_mutex *m, unsigned cpu) {

@@ -102,7 +102,16 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     if (c == &gh_emptycache)
         return 0;
     struct mspan *dead = 0;
-    gh_lock(&c->lock, self);
+    /* Another CPU's cache only if its lock is free: a held lock means its owner is
+     * refilling, so it is busy and drains itself (every GH_REFILLS_PER_BG_POLL
+     * refills); the next pass tries again. Never wait for an owner: pinned (kernel:
+     * interrupts masked) behind a vCPU that single-threaded TCG does not run, one
+     * drain of an allocating CPU's cache spun 1.9 s, and the pass pacing then put the
+     * next pass 99x that later (the kernel's cross-CPU drain was off because of it). */
+    if (c->cpu == self)
+        gh_lock(&c->lock, self);
+    else if (!gh_trylock(&c->lock, self))
+        return 0;
     take_empty_parked(c, &dead);
     if (!pagecache_empty(&c->pcache))
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */

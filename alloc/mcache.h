@@ -12,7 +12,8 @@
  *     the drainer reads with acquire loads (free.c, parked_live in mcache.c);
  *   - a drainer (gh_mcache_drain, any CPU, pinned on its own slot) holds it to find
  *     the parked spans with no live object, take them and the page cache. Only frees
- *     change a parked span outside the lock, so one seen empty stays empty.
+ *     change a parked span outside the lock, so one seen empty stays empty. It takes
+ *     another CPU's lock only if it is free (trylock): it never waits for an owner.
  * The owner's fast paths never take it: they touch only the current span of each
  * class (alloc[spc]), which drains never touch (the exemption that keeps a one-object
  * malloc/free loop from retiring a span at every free). A per-CPU cache added later
@@ -114,7 +115,8 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu);
 /* Drains c (any CPU's cache) without its owner: gives its parked spans that hold no
  * live object back to the heap, and flushes its page cache. The
  * owner's current spans stay. Caller: pinned on `self` (any slot), holds no lock.
- * Returns the number of spans given back. */
+ * Returns the number of spans given back: 0 at once for another slot's cache whose
+ * drain lock is held (its owner is refilling). */
 unsigned gh_mcache_drain(struct mcache *c, unsigned self);
 /* Tiny allocation. Pinned. */
 void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);

@@ -210,11 +210,10 @@ static inline void goheap_sys_background_wanted(void) {}
 #endif
 /* GOHEAP_SYS_DRAIN_REMOTE (optional, 0 or 1): 1 when the reclaim pass may drain other
  * CPUs' caches under their drain locks (hosted: an idle thread blocked in epoll_wait
- * never runs the step itself). 0 (default): each CPU drains only its own cache, when
- * it runs the background step (the kernel: every idle CPU does, from its tick) or
- * every 1024 refills. The kernel keeps 0: with cross-CPU draining, the aarch64 boot
- * of heap_idle's cross-CPU case (single-threaded TCG) stopped making progress, a hang
- * not understood yet; x86_64 passed. */
+ * never runs the step itself; the kernel: a CPU busy elsewhere or halted). A drainer
+ * takes another CPU's drain lock only if it is free (goheap_sys_trylock; without it,
+ * it waits). 0 (default): each CPU drains only its own cache, when it runs the
+ * background step or every 1024 refills. */
 #ifndef GOHEAP_SYS_DRAIN_REMOTE
 #define GOHEAP_SYS_DRAIN_REMOTE 0
 #endif

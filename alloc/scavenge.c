@@ -23,6 +23,11 @@ _Atomic int64_t gh_memlimit = INT64_MAX;
  * While the program allocates, passes are also held to 1% of a CPU on their own (a
  * pass of T delays the next by 99 T), apart from the scavenging's pacing. */
 #define RECLAIM_PERIOD_NS 1000000000ull
+/* ... but never more than one 10 s window (SCAV_WINDOW_NS) between passes, whatever
+ * the last pass cost: an emptied span must be home within two windows. (A 1.9 s pass
+ * under single-threaded TCG once put the next one 3 minutes away.) A pass as long as
+ * 100 ms then costs at most 1% of a CPU anyway. */
+#define RECLAIM_MAX_WAIT_NS SCAV_WINDOW_NS
 /* An idle heap: no CPU has polled the background step from a refill (one poll per
  * 1024 refills) for 2 s. The program is not allocating, so memory kept for its next
  * peak is likely waste (redis after FLUSHALL, blocked in epoll_wait): the goal drops
@@ -138,8 +143,9 @@ unsigned gh_reclaim(void) {
     unsigned self = goheap_sys_pin(&pin), n = 0;
     for (unsigned i = 0; i < gh_ncpu; i++) {
         /* Other CPUs' caches only where the platform asks for it (see platform.h:
-         * GOHEAP_SYS_DRAIN_REMOTE); elsewhere each CPU drains its own when it runs
-         * the step or refills. */
+         * GOHEAP_SYS_DRAIN_REMOTE), and only those not being refilled right now
+         * (gh_mcache_drain never waits for an owner); elsewhere each CPU drains its
+         * own when it runs the step or refills. */
         if (i != self && !GOHEAP_SYS_DRAIN_REMOTE)
             continue;
         struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
@@ -237,6 +243,8 @@ int gh_background_step(void) {
         int busy = now - atomic_load_explicit(&scav.last_active, memory_order_relaxed) < IDLE_NS;
         reclaimed = gh_reclaim();
         uint64_t t1 = goheap_sys_nanotime(), wait = busy ? (t1 - now) * SCAV_DUTY_SLEEP : 0;
+        if (wait > RECLAIM_MAX_WAIT_NS)
+            wait = RECLAIM_MAX_WAIT_NS;
         scav.next_reclaim = t1 + (wait > RECLAIM_PERIOD_NS ? wait : RECLAIM_PERIOD_NS);
         now = t1; /* the scavenging budget below starts after the pass */
     }

@@ -1,11 +1,13 @@
 /* tests/host/test_core_lifecycle.c: empty spans go home without being asked: the
- * drain of an idle thread's cache (its owner blocked, never polling), reclaim before
+ * drain of an idle thread's cache (its owner blocked, never polling; skipped, never
+ * waited for, while its drain lock is held), reclaim before
  * the heap grows, the background thread (started lazily, again in a fork child, never
  * with bgthread=0), and the memory limit met once empty spans are reclaimed. */
 #include <dirent.h>
 #include <pthread.h>
 #include <time.h>
 
+#include "mcache.h"
 #include "test_core_common.h"
 
 static unsigned nthreads(void) {
@@ -33,6 +35,7 @@ static void sleep_ms(unsigned ms) {
 #define IDLE_OBJS (32 * 40)
 struct idle_arg {
     int ready[2], go[2];
+    unsigned slot; /* the owner's cache slot */
 };
 static void *idle_owner(void *p) {
     struct idle_arg *a = p;
@@ -41,10 +44,20 @@ static void *idle_owner(void *p) {
         o[i] = goheap_malloc(IDLE_SIZE);
     for (int i = 0; i < IDLE_OBJS; i++)
         goheap_free(o[i]);
+    goheap_pin_t pin;
+    a->slot = goheap_sys_pin(&pin);
+    goheap_sys_unpin(pin);
     char c = 1;
     KT_CHECK(write(a->ready[1], &c, 1) == 1, "");
     KT_CHECK(read(a->go[0], &c, 1) == 1, ""); /* blocked: never polls */
     return 0;
+}
+
+static unsigned parked_spans(struct mcache *c) {
+    unsigned n = 0;
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
+        n += c->parked[spc].n;
+    return n;
 }
 
 static void t_drain_idle_owner(void) {
@@ -59,8 +72,18 @@ static void t_drain_idle_owner(void) {
     /* 40 spans were filled; some sit parked (owned by the blocked thread). */
     KT_CHECK(mid >= before + 9 * 8192, "spans kept: %lu -> %lu", (unsigned long)before,
              (unsigned long)mid);
+    /* While the owner's drain lock is held (as in a refill) the pass skips its cache
+     * at once instead of waiting for it: the spans stay. */
+    struct mcache *mc = __atomic_load_n(&gh_fast.caches[a.slot], __ATOMIC_ACQUIRE);
+    unsigned p0 = parked_spans(mc);
+    goheap_sys_lock(&mc->lock.l);
+    gh_reclaim();
+    unsigned p1 = parked_spans(mc);
+    goheap_sys_unlock(&mc->lock.l);
+    KT_CHECK(p0 >= 8 && p1 == p0, "parked spans %u, %u after a pass with the lock held", p0, p1);
     unsigned n = gh_reclaim();
     uint64_t after = core_stats().heap_inuse;
+    KT_CHECK(parked_spans(mc) == 0, "parked spans left: %u", parked_spans(mc));
     KT_CHECK(n >= 8, "spans given back %u", n);
     KT_CHECK(after <= before + 8192, "only the current span stays: %lu -> %lu -> %lu",
              (unsigned long)before, (unsigned long)mid, (unsigned long)after);

@@ -9,7 +9,8 @@
  * 1M). Every class must have been used, and afterwards every object is freed, counters
  * balance and the validator passes. NOSCAN objects below 16 B go through the tiny
  * allocator (several objects per 16 B block, freed separately); `heap_tiny=0` leaves
- * them out. */
+ * them out. t_drain_idle_cpu: one CPU's emptied parked spans taken home by another
+ * CPU's reclaim pass while the owner sits idle. */
 #include <arch/cpu.h>
 #include <arch/timer.h>
 #include <cmdline.h>
@@ -18,7 +19,9 @@
 #include <percpu.h>
 
 #include "heap_util.h"
-#include "mheap.h"      /* the core's span map: only to describe a damaged tiny block */
+#include "core.h"       /* gh_reclaim: the reclaim pass, run by hand on one CPU */
+#include "mcache.h"     /* a CPU's parked spans, counted by t_drain_idle_cpu */
+#include "mheap.h"      /* the core's span map: a damaged tiny block, a span's class */
 
 #define XFER_SLOTS 2048     /* 2048 live objects of ~1 KiB mean: a few MiB in flight */
 #define DEFAULT_OPS 100000  /* per CPU: ~0.3 s for 4 CPUs under TCG (x86_64) */
@@ -268,10 +271,82 @@ static void t_free_os_memory(struct ktest *t)
     KT_EXPECT(t, ms.heap_released * 100 >= ms.heap_idle * 99);
 }
 
+/* Cross-CPU drain (GOHEAP_SYS_DRAIN_REMOTE in the kernel platform): CPU 1 fills
+ * DRAIN_SPANS spans of one class and keeps them (its current span, GH_PARK_MAX
+ * parked, the rest in mcentral); CPU 0 frees every object (remote frees, so the
+ * parked spans are empty but still CPU 1's), then runs the reclaim pass while CPU 1
+ * waits at a barrier without touching the heap. CPU 1's parked spans of that class
+ * must be gone and the heap's in-use bytes down by at least their size. Needs no
+ * tick: nothing but CPU 0's pass can take them (CPU 1 refills 20 times, far from
+ * its own drain every GH_REFILLS_PER_BG_POLL refills). */
+#define DRAIN_SIZE 256u                  /* 32 objects per 8 KiB span */
+#define DRAIN_SPANS 20u
+#define DRAIN_OBJS (DRAIN_SPANS * 32u)
+static void *drain_objs[DRAIN_OBJS];
+static struct { unsigned spc, parked_before, parked_after, reclaimed; uint64_t in0, in1, in2; } drain;
+
+static unsigned parked_of(unsigned cpu, unsigned spc)
+{
+    struct mcache *c = __atomic_load_n(&gh_fast.caches[cpu], __ATOMIC_ACQUIRE);
+    return c == &gh_emptycache ? 0 : c->parked[spc].n;
+}
+
+static uint64_t inuse_now(void)
+{
+    static struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    return ms.heap_inuse;
+}
+
+static void drain_idle(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    if (cpu == 1) {
+        for (unsigned i = 0; i < DRAIN_OBJS; i++) {
+            drain_objs[i] = goheap_malloc(DRAIN_SIZE);
+            if (drain_objs[i])
+                hu_fill(drain_objs[i], DRAIN_SIZE);
+        }
+        if (drain_objs[0])
+            drain.spc = gh_span_of((uintptr_t)drain_objs[0])->spc;
+        drain.parked_before = parked_of(1, drain.spc);
+    }
+    ktest_cpu_barrier();
+    if (cpu == 0) {
+        drain.in0 = inuse_now();
+        for (unsigned i = 0; i < DRAIN_OBJS; i++) {
+            KT_EXPECT(t, drain_objs[i] && hu_check(drain_objs[i], DRAIN_SIZE));
+            goheap_free(drain_objs[i]);
+        }
+        drain.in1 = inuse_now();
+        drain.reclaimed = gh_reclaim();  /* CPU 1 is at the barrier below meanwhile */
+        drain.in2 = inuse_now();
+        drain.parked_after = parked_of(1, drain.spc);
+    }
+    ktest_cpu_barrier();
+}
+
+static void t_drain_idle_cpu(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    goheap_free_os_memory();             /* the earlier cases' parked spans go first */
+    ktest_on_all_cpus(t, drain_idle, 0);
+    ktest_log("cpu 1 parked %u spans of class %u; cpu 0 freed them, its pass gave back %u "
+              "spans, cpu 1 parked %u after; in use %llu -> %llu -> %llu KiB",
+              drain.parked_before, drain.spc, drain.reclaimed, drain.parked_after,
+              (unsigned long long)(drain.in0 >> 10), (unsigned long long)(drain.in1 >> 10),
+              (unsigned long long)(drain.in2 >> 10));
+    KT_EXPECT(t, drain.parked_before == GH_PARK_MAX);
+    KT_EXPECT(t, drain.parked_after == 0);
+    KT_EXPECT(t, drain.reclaimed >= drain.parked_before);
+    KT_EXPECT(t, drain.in1 >= drain.in2 + (uint64_t)drain.parked_before * GOHEAP_PAGE_SIZE);
+}
+
 static void t_validate(struct ktest *t) { hu_validate(t); }
 
 static const struct ktest_case heap_stress_cases[] = {
     KTEST_CASE(t_cross_cpu), KTEST_CASE(t_producer_consumer), KTEST_CASE(t_free_os_memory),
-    KTEST_CASE(t_validate),
+    KTEST_CASE(t_drain_idle_cpu), KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_stress, "heap_stress", heap_stress_cases, hu_init, 0);
