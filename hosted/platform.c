@@ -52,7 +52,8 @@ static unsigned fault_reports;
 _Atomic uint32_t goheap_hosted_pending;
 static struct {
     void (*_Atomic fn)(unsigned, void *);
-    void *arg;
+    void *_Atomic arg; /* relaxed: a new request may overwrite it while the slot's
+                          thread runs the previous one (the latest wins) */
 } pending[MAX_SLOTS];
 
 /* ---- log, panic, time ----------------------------------------------------------- */
@@ -294,7 +295,7 @@ static void run_pending(unsigned cpu) {
     void (*fn)(unsigned, void *) = atomic_exchange(&pending[cpu].fn, 0);
     if (fn) {
         atomic_fetch_sub(&goheap_hosted_pending, 1);
-        fn(cpu, pending[cpu].arg);
+        fn(cpu, atomic_load_explicit(&pending[cpu].arg, memory_order_relaxed));
     }
 }
 
@@ -424,7 +425,7 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
                 atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
             } else if (f == SLOT_OWNED) {
                 /* A live thread owns it: queue (one request per slot; the latest wins). */
-                pending[i].arg = arg;
+                atomic_store_explicit(&pending[i].arg, arg, memory_order_relaxed);
                 if (!atomic_exchange(&pending[i].fn, fn))
                     atomic_fetch_add(&goheap_hosted_pending, 1);
             }
