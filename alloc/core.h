@@ -84,6 +84,9 @@ int gh_efence_room(void);
 /* The first smashed canary byte of live guarded span s, or 0 (safe against a
  * concurrent free). */
 uintptr_t gh_efence_check_span(const struct mspan *s);
+/* Guarded objects live now, and allocations left unguarded by the live-object limit
+ * (metrics /goheap/efence/...). */
+void gh_efence_counts(uint64_t *live, uint64_t *unguarded);
 
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes);

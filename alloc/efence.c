@@ -39,6 +39,7 @@ static struct {
 static _Atomic unsigned efence_live;      /* guarded objects allocated, not freed */
 static _Atomic unsigned efence_checkers;  /* canary walks in progress (see check_span) */
 static _Atomic unsigned efence_allocs, efence_said_full;
+static _Atomic uint64_t efence_unguarded; /* allocations refused a guard by the limit */
 /* How guards are made, learnt from the first tries: GUARD_LIGHT once a light guard
  * worked (from then on evicted spans have their guards lifted); GUARD_UNMAP when the
  * first tries failed before any worked (no more tries: every guard is an unmapped
@@ -142,11 +143,17 @@ int gh_efence_room(void) {
     if (atomic_load_explicit(&efence_live, memory_order_relaxed) < EFENCE_MAX_LIVE ||
         atomic_load_explicit(&guard_how, memory_order_relaxed) & GUARD_LIGHT)
         return 1;
+    atomic_fetch_add_explicit(&efence_unguarded, 1, memory_order_relaxed);
     if (!atomic_exchange(&efence_said_full, 1))
         gh_logf("goheap: efence: %u guarded objects live, each splitting a mapping (Linux allows "
                 "vm.max_map_count, 65530 by default): new objects are not guarded until some "
                 "are freed", (unsigned)EFENCE_MAX_LIVE);
     return 0;
+}
+
+void gh_efence_counts(uint64_t *live, uint64_t *unguarded) {
+    *live = atomic_load_explicit(&efence_live, memory_order_relaxed);
+    *unguarded = atomic_load_explicit(&efence_unguarded, memory_order_relaxed);
 }
 
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {

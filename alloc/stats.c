@@ -96,6 +96,8 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
     uint64_t wait = 0;
     for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++)
         wait += m.locks[k].wait_ns;
+    uint64_t guarded, unguarded;
+    gh_efence_counts(&guarded, &unguarded);
     const struct goheap_metric all[] = {
         {"/gc/heap/allocs:bytes", m.total_alloc},
         {"/gc/heap/allocs:objects", m.mallocs},
@@ -114,6 +116,8 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
         {"/memory/classes/metadata/mcache/free:bytes", m.mcache_sys - m.mcache_inuse},
         {"/memory/classes/metadata/other:bytes", m.other_sys},
         {"/memory/classes/total:bytes", m.sys},
+        {"/goheap/efence/guarded:objects", guarded},
+        {"/goheap/efence/unguarded:objects", unguarded},
         /* Go's /sync/mutex/wait/total:seconds, in integer nanoseconds (lockstats=1) */
         {"/sync/mutex/wait/total:nanoseconds", wait},
 #define GH_LOCK_METRICS(id, name)                                                      \

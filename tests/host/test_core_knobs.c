@@ -216,6 +216,14 @@ static long nmaps(void) { /* lines of /proc/self/maps */
     close(fd);
     return n;
 }
+static uint64_t metric(const char *name) {
+    struct goheap_metric m[128];
+    size_t k = goheap_read_metrics(m, 128);
+    for (size_t i = 0; i < k; i++)
+        if (!strcmp(m[i].name, name))
+            return m[i].value;
+    return UINT64_MAX;
+}
 static long rss_pages(void) {
     char b[128] = {0};
     int fd = open("/proc/self/statm", O_RDONLY);
@@ -239,6 +247,8 @@ static void ef_live_light(void) {
             _exit(51); /* not guarded */
     }
     long maps1 = nmaps(), rss1 = rss_pages();
+    if (metric("/goheap/efence/guarded:objects") != N || metric("/goheap/efence/unguarded:objects") != 0)
+        _exit(54);
     if (maps1 > maps0 + 64) {
         fprintf(stderr, "mappings %ld -> %ld\n", maps0, maps1);
         _exit(52);
@@ -263,6 +273,8 @@ static void ef_live_limit(void) {
         if (!(p[i] = goheap_malloc(32)))
             _exit(46);
     int guarded_last = ((uintptr_t)p[30009] + 32) % 8192 == 0;
+    if (metric("/goheap/efence/guarded:objects") != 30000 || metric("/goheap/efence/unguarded:objects") != 10)
+        _exit(48);
     for (int i = 0; i < 30010; i++)
         goheap_free(p[i]);
     _exit(guarded_last || goheap_validate() != 0 ? 47 : 0);
