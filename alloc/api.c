@@ -129,9 +129,7 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
     /* The platform acts on these knobs; the core never reads them back from it. */
     struct goheap_sys_config sys = {
         .ncpu = gh_knobs.ncpu,
-        .release = gh_knobs.madvdontneed || gh_knobs.efence || gh_knobs.guardrate
-                       ? GOHEAP_SYS_RELEASE_NOW
-                       : GOHEAP_SYS_RELEASE_LAZY,
+        .release = gh_release_lazy() ? GOHEAP_SYS_RELEASE_LAZY : GOHEAP_SYS_RELEASE_NOW,
         .fault_reports = gh_knobs.efence || gh_knobs.guardrate,
         .bgthread = gh_knobs.bgthread,
     };

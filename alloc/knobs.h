@@ -29,6 +29,12 @@ struct gh_knobs {
 
 extern struct gh_knobs gh_knobs;
 
+/* Lazy release (madvdontneed=0): released pages may stay backed. Never with efence or
+ * guardrate, whose freed and guard pages must fault at once. */
+static inline int gh_release_lazy(void) {
+    return !gh_knobs.madvdontneed && !gh_knobs.efence && !gh_knobs.guardrate;
+}
+
 /* The debug level as a constant-looking expression, for `if (GOHEAP_DEBUG)`. */
 #define GOHEAP_DEBUG (gh_knobs.debug)
 

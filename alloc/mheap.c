@@ -29,10 +29,12 @@ int gh_heap_init(size_t arena_bytes, int exact) {
     /* debug>=3: the page allocator checks itself on every allocation. */
     gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
     /* Page-table mode: grown pages read zero once mapped, released ones too unless
-     * released lazily. Region mode: the region holds whatever it held, and release
-     * only marks pages, so no page is known to be zero. */
+     * released lazily (they stay backed, dirty, until reused or reclaimed). Region
+     * mode: the region holds whatever it held, and release only marks pages, so no
+     * page is known to be zero. */
     gh_heap.pages.fresh_zero = !gh_region.on;
-    gh_heap.pages.release_zero = !gh_region.on && gh_knobs.madvdontneed;
+    gh_heap.pages.lazy = !gh_region.on && gh_release_lazy();
+    gh_heap.pages.release_zero = !gh_region.on && !gh_heap.pages.lazy;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         size_t sz = sizeof(struct mspan) + (gh_span_rf_offset(words[b]) + words[b]) * sizeof(uint64_t);
@@ -95,33 +97,52 @@ static void note_mapped_free(uintptr_t pages) {
     atomic_fetch_add_explicit(&gh_heap.heap_free, pages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
 }
 
-/* *dirty: pages of the run not known to read zero (the page allocator's per-page
- * zero state). */
-static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, uintptr_t *scav, int *err,
-                             uintptr_t *dirty) {
+/* What the page allocator said about the run it returned. */
+struct run_info {
+    uintptr_t scav;  /* pages that were released (now backed: mapped or lazily kept) */
+    uintptr_t dirty; /* pages not known to read zero (per-page zero state) */
+    uintptr_t lazy;  /* of scav, pages released lazily (never unmapped) */
+};
+
+static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, struct run_info *ri) {
     unsigned before = gh_popcount64(pc->scav);
-    uintptr_t base = gh_pagecache_alloc(pc, (unsigned)npages, scav, err);
+    uintptr_t base = gh_pagecache_alloc(pc, (unsigned)npages, &ri->scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_popcount64(pc->scav));
-    *dirty = pc->dirty;
+    ri->dirty = pc->dirty;
+    ri->lazy = base ? pc->lazy_run : 0;
     return base;
 }
 
 /* Caller holds the heap lock. */
-static uintptr_t tree_alloc(uintptr_t npages, uintptr_t *scav, int *err, uintptr_t *dirty) {
+static uintptr_t tree_alloc(uintptr_t npages, int *err, struct run_info *ri) {
     uintptr_t before = gh_heap.pages.npages_scav;
-    uintptr_t base = gh_pagealloc_alloc(&gh_heap.pages, npages, scav, err);
+    uintptr_t base = gh_pagealloc_alloc(&gh_heap.pages, npages, &ri->scav, err);
     if (!base && *err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_heap.pages.npages_scav);
-    *dirty = gh_heap.pages.dirty;
+    ri->dirty = gh_heap.pages.dirty;
+    ri->lazy = base ? gh_heap.pages.lazy_run : 0;
     return base;
+}
+
+/* A run of npages became in use: released pages among them are backed again. */
+static void count_run_inuse(uintptr_t npages, const struct run_info *ri) {
+    uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT, sbytes = ri->scav << GOHEAP_PAGE_SHIFT;
+    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
+    if (ri->lazy)
+        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, ri->lazy << GOHEAP_PAGE_SHIFT,
+                                  memory_order_relaxed);
+    if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
+        gh_want_work(GH_WORK_LIMIT);
 }
 
 /* Pages from the CPU's page cache, refilling it under the heap lock when it has no
  * fitting run. Returns 0 with *err when the tree must be asked directly. */
-static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages,
-                                  uintptr_t *scav, int *err, uintptr_t *dirty) {
-    uintptr_t base = cache_alloc(&c->pcache, npages, scav, err, dirty);
+static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
+                                  struct run_info *ri) {
+    uintptr_t base = cache_alloc(&c->pcache, npages, err, ri);
     if (base || *err == PAGEALLOC_NOMEM)
         return base;
     gh_lock(&gh_heap.lock, cpu);
@@ -134,7 +155,7 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
         *err = PAGEALLOC_NOSPACE;
         return 0;
     }
-    return cache_alloc(&c->pcache, npages, scav, err, dirty);
+    return cache_alloc(&c->pcache, npages, err, ri);
 }
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
@@ -166,15 +187,16 @@ static void span_reset(struct mspan *s, size_t size) {
 
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
-    uintptr_t base = 0, scav = 0, dirty = 0;
+    uintptr_t base = 0;
+    struct run_info ri = {0, 0, 0};
     int err = PAGEALLOC_NOSPACE;
     if (c && npages < PAGECACHE_MAX_ALLOC)
-        base = pages_from_cache(c, cpu, npages, &scav, &err, &dirty);
+        base = pages_from_cache(c, cpu, npages, &err, &ri);
     if (!base && err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, &scav, &err, &dirty);
+        base = tree_alloc(npages, &err, &ri);
         if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
-            base = tree_alloc(npages, &scav, &err, &dirty);
+            base = tree_alloc(npages, &err, &ri);
         gh_unlock(&gh_heap.lock, cpu);
     }
     if (!base)
@@ -189,25 +211,22 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
         gh_lock(&gh_heap.lock, cpu);
         gh_pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
         gh_unlock(&gh_heap.lock, cpu);
-        atomic_fetch_sub_explicit(&gh_heap.heap_released, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gh_heap.heap_free, scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gh_heap.heap_free, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, ri.lazy << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         return 0;
     }
     s->bucket = (uint8_t)bucket_of(spc);
     s->base = base;
     s->npages = (uint32_t)npages;
     __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED); /* racy readers: gh_central_wake */
-    uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
-    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
-    if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
-        gh_want_work(GH_WORK_LIMIT);
+    count_run_inuse(npages, &ri);
     /* From the page allocator's per-page zero state: fresh pages read zero in
-     * page-table mode; released ones only when the release zeroes (not lazily
-     * released ones, nor any page in region mode, where release only marks). */
-    *needzero = dirty != 0;
+     * page-table mode, and so do released ones once mapped again; lazily released
+     * ones (never unmapped) hold their old data, as does any page in region mode,
+     * where release only marks. */
+    *needzero = ri.dirty != 0;
     return s;
 }
 
@@ -291,27 +310,24 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
 
 /* ---- resizing a large span in place (realloc) ------------------------------------------- */
 int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra) {
-    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT), scav = 0;
+    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
+    struct run_info ri = {0, 0, 0};
     int err;
     if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
         return 0;
     gh_lock(&gh_heap.lock, cpu);
     uintptr_t before = gh_heap.pages.npages_scav;
-    uintptr_t got = gh_pagealloc_alloc_at(&gh_heap.pages, end, extra, &scav, &err);
+    uintptr_t got = gh_pagealloc_alloc_at(&gh_heap.pages, end, extra, &ri.scav, &err);
     if (!got && err == PAGEALLOC_NOMEM)
         note_mapped_free(before - gh_heap.pages.npages_scav);
+    ri.lazy = got ? gh_heap.pages.lazy_run : 0;
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;
     map_write(s, map_page(end), extra, s);
     s->npages += (uint32_t)extra;
     s->limit += extra << GOHEAP_PAGE_SHIFT;
-    uintptr_t bytes = extra << GOHEAP_PAGE_SHIFT, sbytes = scav << GOHEAP_PAGE_SHIFT;
-    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes - sbytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&gh_heap.heap_released, sbytes, memory_order_relaxed);
-    if (gh_unlikely(atomic_load_explicit(&gh_memlimit, memory_order_relaxed) != INT64_MAX))
-        gh_want_work(GH_WORK_LIMIT);
+    count_run_inuse(extra, &ri);
     return 1;
 }
 

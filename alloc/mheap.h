@@ -43,8 +43,13 @@ struct gh_heap {
     /* ---- atomic byte counters (page caches update them without the lock) ----
      *   heap_inuse + heap_free + heap_released == grown  (when no scavenge is running)
      *   heap_free: free pages still backed (including those in page caches);
-     *   heap_released: free pages unbacked, plus quarantined efence pages. */
-    _Atomic uint64_t heap_inuse, heap_free, heap_released;
+     *   heap_released: free pages unbacked, plus quarantined efence pages, plus
+     *     lazily released pages (madvdontneed=0), which may still be backed;
+     *   heap_released_lazy <= heap_released: those released lazily and not reused
+     *     or reclaimed since (kernel: still mapped; hosted: MADV_FREE, the OS may
+     *     have taken them). */
+    _Atomic uint64_t heap_inuse, heap_free, heap_released, heap_released_lazy;
+    _Atomic uint64_t lazy_reclaimed; /* bytes unmapped by goheap_reclaim_lazy, ever */
     _Atomic uint64_t efence_dead;   /* bytes of quarantined efence spans (alloc/efence.c) */
     _Atomic uint64_t span_count;    /* spans in use */
 };

@@ -296,9 +296,34 @@ static void mark_backed(struct pagealloc *pa, uintptr_t page, uintptr_t npages) 
     pa->npages_scav -= npages;
 }
 
-/* Maps the scavenged pages of the free range [page, page + npages), in runs that may
- * cross chunks, a bitmap word at a time. Returns the number mapped, or PA_NONE if a
- * map failed (the runs mapped before stay free and backed). */
+/* The lazily released pages of the free range [page, page + npages) become free and
+ * backed, with no map: they stayed backed. Returns how many. */
+static uintptr_t unmark_lazy(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    uintptr_t total = 0;
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        struct pallocdata *d = &pa->chunks[c];
+        for (unsigned j = i; j < i + n;) {
+            unsigned w = j / 64, k = j % 64, len = (unsigned)min_up(64 - k, i + n - j);
+            uint64_t m = bits_mask(k, len) & d->scav[w] & ~d->zero[w];
+            if (m) {
+                unsigned cnt = gh_popcount64(m);
+                d->scav[w] &= ~m;
+                pa->scav_index[c] += (uint16_t)cnt;
+                scav_cursor_raise(pa, c);
+                total += cnt;
+            }
+            j += len;
+        }
+    }
+    pa->npages_scav -= total;
+    pa->npages_lazy -= total;
+    return total;
+}
+
+/* Maps the scavenged pages of the free range [page, page + npages) that are not
+ * still backed (with pa->lazy, lazily released pages are: scav 1, zero 0), in runs
+ * that may cross chunks, a bitmap word at a time. Returns the number mapped, or
+ * PA_NONE if a map failed (the runs mapped before stay free and backed). */
 static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
     uintptr_t total = 0, run = 0, run_len = 0, end = page + npages;
     for (uintptr_t p = page; p <= end;) {
@@ -308,8 +333,10 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
         if (p < end) {
             k = (unsigned)(p % 64);
             len = (unsigned)min_up(64 - k, end - p);
-            scav = (pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG].scav[(p % PALLOC_CHUNK_PAGES) / 64] >> k) &
-                   bits_mask(0, len);
+            const struct pallocdata *d = &pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG];
+            unsigned w = (unsigned)(p % PALLOC_CHUNK_PAGES) / 64;
+            uint64_t unbacked = pa->lazy ? d->scav[w] & d->zero[w] : d->scav[w];
+            scav = (unbacked >> k) & bits_mask(0, len);
         }
         for (unsigned j = 0; j < len;) { /* alternate: unscavenged pages end a run */
             if (scav >> j & 1) {
@@ -441,6 +468,8 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
             *err = PAGEALLOC_NOMEM;
         return 0;
     }
+    pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
+    mapped += pa->lazy_run;
     alloc_range(pa, page, npages);
     /* Everything below ff is in use; if the run began at ff, everything below its end. */
     uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
@@ -472,6 +501,8 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
             *err = PAGEALLOC_NOMEM;
         return 0;
     }
+    pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
+    mapped += pa->lazy_run;
     alloc_range(pa, page, npages); /* the hint stays valid: only free pages became used */
     if (scav)
         *scav = mapped;
@@ -533,22 +564,72 @@ uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, 
     return 0;
 }
 
-void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
-    uintptr_t page = check_in_use(pa, base, npages, "scavenge_done of pages not taken (addr, npages)");
+/* A taken run goes back free and released: zero, known to read zero (unbacked); else
+ * dirty, and with pa->lazy still backed (released lazily). */
+static void release_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages, int zero,
+                         const char *what) {
+    uintptr_t page = check_in_use(pa, base, npages, what);
     if (npages > pa->npages_scavenging)
         pa_panic("scavenge_done of more pages than taken (base, npages)", base, npages);
     FOR_EACH_PIECE(page, npages, c, i, n) {
         gh_pallocbits_clear(pa->chunks[c].alloc, i, n);
         gh_pallocbits_set(pa->chunks[c].scav, i, n);
-        if (pa->release_zero)
+        if (zero)
             gh_pallocbits_set(pa->chunks[c].zero, i, n);
     }
     pa->npages_scavenging -= npages;
     pa->npages_free += npages;
     pa->npages_scav += npages;
+    if (pa->lazy && !zero)
+        pa->npages_lazy += npages;
     if (base < pa->search_addr)
         pa->search_addr = base;
     update_range(pa, page, npages, 1);
+}
+
+void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    release_done(pa, base, npages, (int)pa->release_zero, "scavenge_done of pages not taken (addr, npages)");
+}
+
+uintptr_t gh_pagealloc_lazy_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages) {
+    if (max_pages == 0 || pa->npages_lazy == 0)
+        return 0;
+    if (max_pages > PALLOC_CHUNK_PAGES)
+        max_pages = PALLOC_CHUNK_PAGES;
+    for (uintptr_t c = pa->chunk_hi; c-- > pa->chunk_lo;) {
+        if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->sum[LEAF][c]) ||
+            !chunk_grown(pa, c))
+            continue;
+        struct pallocdata *d = &pa->chunks[c];
+        for (unsigned w = PALLOC_CHUNK_WORDS; w-- > 0;) {
+            uint64_t lz = ~d->alloc[w] & d->scav[w] & ~d->zero[w];
+            if (!lz)
+                continue;
+            /* The highest lazy page, then down while the pages stay lazy. */
+            unsigned top = w * 64 + 63 - (unsigned)__builtin_clzll(lz), lo = top;
+            while (lo > 0 && top - lo + 1 < max_pages) {
+                unsigned j = lo - 1;
+                if (!((~d->alloc[j / 64] & d->scav[j / 64] & ~d->zero[j / 64]) >> (j % 64) & 1))
+                    break;
+                lo = j;
+            }
+            unsigned n = top - lo + 1;
+            gh_pallocbits_set(d->alloc, lo, n);
+            gh_pallocbits_clear(d->scav, lo, n); /* in use: scav 0, zero 0 */
+            pa->npages_free -= n;
+            pa->npages_scav -= n;
+            pa->npages_lazy -= n;
+            pa->npages_scavenging += n;
+            update_range(pa, c * PALLOC_CHUNK_PAGES + lo, n, 0);
+            *npages = n;
+            return addr_of(pa, c * PALLOC_CHUNK_PAGES + lo);
+        }
+    }
+    pa_panic("lazy_take: no lazily released page, counter says (pages, 0)", pa->npages_lazy, 0);
+}
+
+void gh_pagealloc_lazy_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    release_done(pa, base, npages, 1, "lazy_done of pages not taken (addr, npages)");
 }
 
 /* ---- Page cache ------------------------------------------------------------------------------------ */
@@ -578,6 +659,8 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     c->cache = cache;
     c->scav = scav;
     c->zero = zero;
+    c->lazy = pa->lazy ? scav & ~zero : 0;
+    pa->npages_lazy -= gh_popcount64(c->lazy);
     /* page was the first free page at or above the hint: below the window's end,
      * everything is now in use. */
     if (addr_of(pa, wpage + 64) > pa->search_addr)
@@ -598,8 +681,8 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
             *err = PAGEALLOC_NOSPACE;
         return 0;
     }
-    uint64_t m = bits_mask(i, npages), s = c->scav & m;
-    unsigned nscav = gh_popcount64(s);
+    uint64_t m = bits_mask(i, npages), s = c->scav & m & ~c->lazy; /* lazy ones stay backed */
+    unsigned nscav = gh_popcount64(c->scav & m);
     while (s) {
         unsigned lo = (unsigned)__builtin_ctzll(s);
         uint64_t x = s >> lo;
@@ -615,6 +698,9 @@ uintptr_t gh_pagecache_alloc(struct pagecache *c, unsigned npages, uintptr_t *sc
     }
     c->cache &= ~m;
     c->dirty = npages - gh_popcount64(c->zero & m);
+    c->lazy_run = gh_popcount64(c->lazy & m);
+    c->scav &= ~m;
+    c->lazy &= ~m;
     c->zero &= ~m;
     if (scav)
         *scav = nscav;
@@ -628,13 +714,15 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
         c->base = 0;
         c->scav = 0;
         c->zero = 0;
+        c->lazy = 0;
         return;
     }
     uintptr_t page = page_of(pa, c->base);
     uintptr_t ch = page >> PALLOC_CHUNK_PAGES_LOG;
     unsigned w = (unsigned)(page % PALLOC_CHUNK_PAGES) / 64;
     struct pallocdata *d = &pa->chunks[ch];
-    if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache) || (c->zero & ~c->cache))
+    if ((d->alloc[w] & c->cache) != c->cache || (c->scav & ~c->cache) || (c->zero & ~c->cache) ||
+        (c->lazy & ~c->scav))
         pa_panic("gh_pagecache_flush: cached pages not in use in the tree (base, bits)", c->base, c->cache);
     d->alloc[w] &= ~c->cache;
     d->scav[w] |= c->scav;
@@ -643,6 +731,7 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     unsigned nscav = gh_popcount64(c->scav);
     pa->npages_free += nfree;
     pa->npages_scav += nscav;
+    pa->npages_lazy += gh_popcount64(c->lazy);
     pa->scav_index[ch] += (uint16_t)(nfree - nscav);
     if (nfree > nscav)
         scav_cursor_raise(pa, ch);
@@ -654,6 +743,7 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     c->cache = 0;
     c->scav = 0;
     c->zero = 0;
+    c->lazy = 0;
 }
 
 /* ---- Queries and validation ----------------------------------------------------------------------- */
@@ -675,7 +765,7 @@ static unsigned check_fail(unsigned bad, const char *what, uint64_t a, uint64_t 
 
 unsigned gh_pagealloc_check(const struct pagealloc *pa) {
     unsigned bad = 0;
-    uintptr_t nfree = 0, nscav = 0, ngrown = 0;
+    uintptr_t nfree = 0, nscav = 0, ngrown = 0, nlazy = 0;
     for (uintptr_t c = pa->chunk_lo; c < pa->chunk_hi; c++) {
         if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->scav_index[c]) ||
             !meta_is_mapped(pa, &pa->sum[PALLOC_LEVELS - 1][c]) || !chunk_grown(pa, c))
@@ -691,6 +781,7 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
                 bad = check_fail(bad, "check: page both in use and known zero (chunk, word)", cbase, w);
             nfree += gh_popcount64(~d->alloc[w]);
             nscav += gh_popcount64(d->scav[w] & ~d->alloc[w]);
+            nlazy += pa->lazy ? gh_popcount64(d->scav[w] & ~d->zero[w] & ~d->alloc[w]) : 0;
             unscav_free += gh_popcount64(~d->alloc[w] & ~d->scav[w]);
         }
         if (pa->sum[PALLOC_LEVELS - 1][c] != gh_pallocbits_summarize(d->alloc))
@@ -730,5 +821,7 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
         bad = check_fail(bad, "check: free pages (counted, counter)", nfree, pa->npages_free);
     if (nscav != pa->npages_scav)
         bad = check_fail(bad, "check: scavenged pages (counted, counter)", nscav, pa->npages_scav);
+    if (nlazy != pa->npages_lazy)
+        bad = check_fail(bad, "check: lazily released pages (counted, counter)", nlazy, pa->npages_lazy);
     return bad;
 }

@@ -19,12 +19,20 @@
  *   alloc 0, scav 0: free and backed; zero 0 (it was used: dirty);
  *   alloc 0, scav 1: free and released; zero 1 when the platform's release makes
  *     a later map read zero (pa->release_zero), else 0 (region mode, lazy release).
+ * Lazy release (pa->lazy, page-table mode with madvdontneed=0): a released page the
+ * release left mapped is scav 1, zero 0, and stays backed: nothing maps it again when
+ * it is reused (bookkeeping only; it is dirty), and gh_pagealloc_lazy_take hands it
+ * to a reclaimer that unmaps it and gives it back with gh_pagealloc_lazy_done as
+ * released and known zero (scav 1, zero 1: unbacked, like a fresh page). So with
+ * pa->lazy, scav 1 and zero 0 <=> released lazily and still backed.
  * Freshly grown pages are scavenged, and zero when pa->fresh_zero (page-table mode:
  * goheap_sys_map zero-fills; region mode: only if the porter said the region is
  * zeroed). gh_pagealloc_alloc and gh_pagecache_alloc map the scavenged pages they
- * hand out (goheap_sys_map; a no-op in region mode), so returned memory is backed;
- * *scav tells how many were released (for the byte counters) and pa->dirty / c->dirty
- * how many were not known zero: the run needs zeroing iff dirty != 0.
+ * hand out (goheap_sys_map; a no-op in region mode) except lazily released ones, so
+ * returned memory is backed; *scav tells how many were released (for the byte
+ * counters), pa->dirty / c->dirty how many were not known zero (the run needs zeroing
+ * iff dirty != 0) and pa->lazy_run / c->lazy_run how many of the released ones were
+ * released lazily (mapped all along).
  */
 #ifndef GOHEAP_PAGEALLOC_H
 #define GOHEAP_PAGEALLOC_H
@@ -54,6 +62,10 @@ struct pagealloc {
      * release_zero, scavenged pages read zero once mapped again (0 in region mode,
      * where release only marks pages, and with lazy release, madvdontneed=0). */
     unsigned fresh_zero, release_zero;
+    /* Set by the owner after init (0 by default): released pages that are not known
+     * zero are still backed (lazy release); see the page states above. Needs
+     * release_zero == 0. */
+    unsigned lazy;
 
     /* ---- protected by the heap lock ---- */
     /* Hint: every grown page below search_addr is in use (or never grown).
@@ -68,11 +80,14 @@ struct pagealloc {
     uintptr_t npages_grown;      /* pages ever given to gh_pagealloc_grow */
     uintptr_t npages_free;       /* alloc bit 0 */
     uintptr_t npages_scav;       /* alloc bit 0 and scav bit 1 (unbacked) */
-    uintptr_t npages_scavenging; /* taken by scavenge_take, not yet done */
+    uintptr_t npages_scavenging; /* taken by scavenge_take or lazy_take, not yet done */
+    uintptr_t npages_lazy;       /* of npages_scav: released lazily, still backed (pa->lazy) */
     size_t meta_mapped;          /* bytes of metadata mapped (committed) */
     /* Pages of the run the last gh_pagealloc_alloc returned that were not known to
      * read zero: the caller reads it under the same hold of the lock. */
     uintptr_t dirty;
+    /* Of that run's released pages, those released lazily (still backed): likewise. */
+    uintptr_t lazy_run;
 };
 
 /* Failure reasons of gh_pagealloc_alloc and gh_pagecache_alloc (through *err). */
@@ -132,6 +147,17 @@ void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages);
 void gh_pagealloc_scavenge_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
+/* Reclaiming lazily released pages (pa->lazy), the same three steps:
+ *   lock; base = gh_pagealloc_lazy_take(pa, max, &n); unlock;
+ *   if (base) { goheap_sys_unmap((void *)base, n * 8192);
+ *               lock; gh_pagealloc_lazy_done(pa, base, n); unlock; }
+ * lazy_take finds the highest run of free pages released lazily (within one chunk, at
+ * most max_pages) and marks it in use, so no allocation can map or reuse it while it
+ * is unmapped; 0 when there is none. lazy_done frees the run back as released and
+ * known zero (unbacked now). Both: caller holds the heap lock. */
+uintptr_t gh_pagealloc_lazy_take(struct pagealloc *pa, uintptr_t max_pages, uintptr_t *npages);
+void gh_pagealloc_lazy_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+
 /* ---- Per-CPU page cache ------------------------------------------------------------
  * A 64-page (512 KiB) aligned window of the arena whose free pages one CPU owns:
  * small span allocations (npages < PAGECACHE_MAX_ALLOC) come from it without the
@@ -146,7 +172,10 @@ struct pagecache {
     uint64_t cache; /* bit i: page base + i * 8 KiB is free and owned by this cache */
     uint64_t scav;  /* bit i: that free page is scavenged (unbacked); scav & ~cache == 0 */
     uint64_t zero;  /* bit i: that free page is known to read zero; zero & ~cache == 0 */
+    uint64_t lazy;  /* bit i: that scavenged page was released lazily, still backed;
+                     * lazy & ~scav == 0 (set at refill when pa->lazy) */
     unsigned dirty; /* pages of the last run gh_pagecache_alloc returned not known zero */
+    unsigned lazy_run; /* of its scavenged pages, those released lazily */
 };
 
 static inline int pagecache_empty(const struct pagecache *c) { return c->cache == 0; }

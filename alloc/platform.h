@@ -243,6 +243,21 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_
  */
 #define GOHEAP_SYS_RELEASE_NOW 0u
 #define GOHEAP_SYS_RELEASE_LAZY 1u
+/* GOHEAP_SYS_LAZY_RECLAIM (optional, 0 or 1): who takes lazily released pages back.
+ * 0 (default): the core releases lazily through goheap_sys_unmap under
+ *   GOHEAP_SYS_RELEASE_LAZY and the system reclaims on its own (hosted: MADV_FREE).
+ * 1 (page-table mode): a lazy release calls nothing: the pages stay mapped (no unmap,
+ *   no shootdown; reused, they cost bookkeeping only). The platform's frame
+ *   allocator, when it runs short, calls goheap_reclaim_lazy(bytes) (goheap.h) from
+ *   thread context with interrupts on and no goheap, page-table or frame lock held
+ *   (never from goheap_sys_map: it runs pinned with heap locks held, and the
+ *   reclaim's shootdown would wait for this very CPU); the core then takes the pages
+ *   out of its page allocator, calls goheap_sys_unmap on them (frames back at once),
+ *   and reuses them as fresh. A frame request from any other context fails instead.
+ *   The kernel sets 1. */
+#ifndef GOHEAP_SYS_LAZY_RECLAIM
+#define GOHEAP_SYS_LAZY_RECLAIM 0
+#endif
 struct goheap_sys_config {
     unsigned ncpu;
     unsigned release;

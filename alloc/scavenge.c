@@ -76,36 +76,90 @@ static void trace(const char *why, uint64_t released) {
             (unsigned long)(inuse >> 10), util);
 }
 
+/* Lazy release where the platform reclaims through goheap_reclaim_lazy (the kernel,
+ * GOHEAP_SYS_LAZY_RECLAIM): a released run stays mapped and nothing is called, so no
+ * unmap and no shootdown until the platform runs short of frames. Elsewhere (hosted)
+ * a lazy release is goheap_sys_unmap under the lazy policy (MADV_FREE). */
+static inline int release_keeps_mapped(void) { return GOHEAP_SYS_LAZY_RECLAIM && gh_heap.pages.lazy; }
+
+/* Step 1 of a release or a reclaim: pinned, under the heap lock, take(pa, max, &n)
+ * takes a run of at most `left` bytes (rounded up to pages, at most a chunk) out of
+ * the page allocator. Returns its base (0: none), *n its pages. */
+static uintptr_t take_run(uintptr_t (*take)(struct pagealloc *, uintptr_t, uintptr_t *), uintptr_t left,
+                          uintptr_t *n) {
+    uintptr_t want = (left >> GOHEAP_PAGE_SHIFT) + ((left & (GOHEAP_PAGE_SIZE - 1)) != 0);
+    if (want > PALLOC_CHUNK_PAGES)
+        want = PALLOC_CHUNK_PAGES;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    uintptr_t base = take(&gh_heap.pages, want, n);
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
+    return base;
+}
+
 uintptr_t gh_scavenge(uintptr_t bytes) {
     uintptr_t released = 0;
+    int keep = release_keeps_mapped();
     while (released < bytes) {
-        uintptr_t left = bytes - released;
-        uintptr_t want = (left >> GOHEAP_PAGE_SHIFT) + ((left & (GOHEAP_PAGE_SIZE - 1)) != 0);
-        if (want > PALLOC_CHUNK_PAGES)
-            want = PALLOC_CHUNK_PAGES;
-        uintptr_t n = 0;
-        goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        gh_lock(&gh_heap.lock, cpu);
-        uintptr_t base = gh_pagealloc_scavenge_take(&gh_heap.pages, want, &n);
-        gh_unlock(&gh_heap.lock, cpu);
-        goheap_sys_unpin(pin);
+        uintptr_t n = 0, base = take_run(gh_pagealloc_scavenge_take, bytes - released, &n);
         if (!base)
             break;
         uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
-        gh_assert_no_locks();
-        gh_sys_unmap((void *)base, nb);
-        cpu = goheap_sys_pin(&pin);
+        if (!keep) {
+            gh_assert_no_locks();
+            gh_sys_unmap((void *)base, nb);
+        }
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
         gh_pagealloc_scavenge_done(&gh_heap.pages, base, n);
-        gh_unlock(&gh_heap.lock, cpu);
-        goheap_sys_unpin(pin);
+        /* Counted under the lock, before any allocation can take the run again (its
+         * decrements then never run ahead of these increments). */
         atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);
         atomic_fetch_add_explicit(&gh_heap.heap_released, nb, memory_order_relaxed);
+        if (gh_heap.pages.lazy)
+            atomic_fetch_add_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
         released += nb;
     }
     atomic_fetch_add_explicit(&scav.released_total, released, memory_order_relaxed);
     return released;
+}
+
+/* Reclaiming lazily released pages (the ownership protocol, docs/kernel-heap.md):
+ * a run is taken out of the page allocator under the heap lock, as an allocation
+ * would take it, so nothing can reuse or map it; then, unpinned with no lock held,
+ * it is unmapped (one shootdown for the run) and its frames go back; then it returns
+ * to the page allocator as released and known zero, like a fresh page. */
+size_t goheap_reclaim_lazy(size_t bytes) {
+    if (!GOHEAP_SYS_LAZY_RECLAIM || !__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || !gh_heap.pages.lazy)
+        return 0;
+    size_t done = 0;
+    while (done < bytes && atomic_load_explicit(&gh_heap.heap_released_lazy, memory_order_relaxed)) {
+        uintptr_t n = 0, base = take_run(gh_pagealloc_lazy_take, bytes - done, &n);
+        if (!base)
+            break; /* the rest sits in CPUs' page caches */
+        uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
+        gh_assert_no_locks();
+        gh_sys_unmap((void *)base, nb);
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        gh_pagealloc_lazy_done(&gh_heap.pages, base, n);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        atomic_fetch_add_explicit(&gh_heap.lazy_reclaimed, nb, memory_order_relaxed);
+        done += nb;
+    }
+    if (gh_knobs.scavtrace && done)
+        gh_logf("goheap: scav: %lu KiB of lazily released pages reclaimed (unmapped), %lu KiB "
+                "still mapped", (unsigned long)(done >> 10),
+                (unsigned long)(atomic_load(&gh_heap.heap_released_lazy) >> 10));
+    return done;
 }
 
 static void flush_cpu(unsigned cpu, void *arg) {
@@ -179,6 +233,9 @@ void gh_last_resort(void) {
         return;
     gh_flush_all_cpus();
     trace("last resort", gh_scavenge(UINTPTR_MAX));
+    /* Lazy release: the frames a map could not get may sit in the heap's own lazily
+     * released pages. */
+    goheap_reclaim_lazy(SIZE_MAX);
 }
 
 void goheap_free_os_memory(void) {

@@ -69,6 +69,8 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     m->tiny_allocs = t.tiny_allocs;
     m->heap_inuse = atomic_load(&gh_heap.heap_inuse);
     m->heap_released = atomic_load(&gh_heap.heap_released);
+    m->heap_released_lazy = atomic_load(&gh_heap.heap_released_lazy);
+    m->lazy_reclaimed = atomic_load(&gh_heap.lazy_reclaimed);
     m->heap_idle = atomic_load(&gh_heap.heap_free) + m->heap_released;
     m->heap_sys = m->heap_inuse + m->heap_idle;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
@@ -110,6 +112,8 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
         {"/memory/classes/heap/unused:bytes", m.heap_inuse - m.heap_alloc},
         {"/memory/classes/heap/free:bytes", m.heap_idle - m.heap_released},
         {"/memory/classes/heap/released:bytes", m.heap_released},
+        {"/goheap/heap/released-lazy:bytes", m.heap_released_lazy},
+        {"/goheap/heap/reclaimed-lazy:bytes", m.lazy_reclaimed},
         {"/memory/classes/metadata/mspan/inuse:bytes", m.mspan_inuse},
         {"/memory/classes/metadata/mspan/free:bytes", m.mspan_sys - m.mspan_inuse},
         {"/memory/classes/metadata/mcache/inuse:bytes", m.mcache_inuse},
@@ -274,6 +278,8 @@ static int validate(void) {
     VCHECK(m.heap_idle + m.heap_inuse == m.heap_sys, "HeapIdle + HeapInuse != HeapSys");
     VCHECK(m.heap_released <= m.heap_idle, "HeapReleased %lu > HeapIdle %lu",
            (unsigned long)m.heap_released, (unsigned long)m.heap_idle);
+    VCHECK(m.heap_released_lazy <= m.heap_released, "HeapReleasedLazy %lu > HeapReleased %lu",
+           (unsigned long)m.heap_released_lazy, (unsigned long)m.heap_released);
     VCHECK(m.heap_alloc <= m.heap_inuse, "HeapAlloc %lu > HeapInuse %lu", (unsigned long)m.heap_alloc,
            (unsigned long)m.heap_inuse);
     VCHECK(m.heap_objects == m.mallocs - m.frees, "HeapObjects != Mallocs - Frees");
@@ -283,13 +289,14 @@ static int validate(void) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
-    uint64_t pc_free = 0, pc_scav = 0, lc_pages = 0, lc_listed = 0;
+    uint64_t pc_free = 0, pc_scav = 0, pc_lazy = 0, lc_pages = 0, lc_listed = 0;
     for (unsigned i = 0; i < gh_ncpu; i++) {
         struct mcache *c = gh_fast.caches[i];
         if (c == &gh_emptycache)
             continue;
         pc_free += gh_popcount64(c->pcache.cache);
         pc_scav += gh_popcount64(c->pcache.scav);
+        pc_lazy += gh_popcount64(c->pcache.lazy);
         lc_pages += c->lcache.pages;
         for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++)
             for (struct mspan *s = c->lcache.bin[n]; s; s = s->next) {
@@ -302,7 +309,8 @@ static int validate(void) {
     unsigned bad = gh_pagealloc_check(&gh_heap.pages);
     uint64_t grown = gh_heap.grown;
     uint64_t pa_free = gh_heap.pages.npages_free, pa_scav = gh_heap.pages.npages_scav;
-    uint64_t pa_scavenging = gh_heap.pages.npages_scavenging;
+    uint64_t pa_scavenging = gh_heap.pages.npages_scavenging, pa_lazy = gh_heap.pages.npages_lazy;
+    uint64_t rel_lazy = atomic_load(&gh_heap.heap_released_lazy); /* changed under the lock */
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     VCHECK(bad == 0, "gh_pagealloc_check found %u mismatches", bad);
@@ -321,6 +329,10 @@ static int validate(void) {
                "scavenged pages %lu != heap_released %lu - efence %lu",
                (unsigned long)((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT), (unsigned long)rel,
                (unsigned long)efence_dead);
+        VCHECK(((pa_lazy + pc_lazy) << GOHEAP_PAGE_SHIFT) == rel_lazy,
+               "lazily released pages %lu (tree %lu + page caches %lu) != heap_released_lazy %lu",
+               (unsigned long)((pa_lazy + pc_lazy) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_lazy,
+               (unsigned long)pc_lazy, (unsigned long)rel_lazy);
     }
     return fails ? -1 : 0;
 }

@@ -173,9 +173,11 @@ int goheap_sys_map(void *addr, size_t bytes) {
 void goheap_sys_unmap(void *addr, size_t bytes) {
     if (release_policy == GOHEAP_SYS_RELEASE_LAZY) {
         /* Lazy (MADV_FREE): stays mapped, the kernel may reclaim it under pressure;
-         * the core treats such pages as dirty when reused. (The core asks for NOW with
-         * efence, whose guard and freed pages must fault.) */
-        if (madvise(addr, bytes, MADV_FREE) == 0)
+         * the core treats such pages as dirty when reused, and does not map them
+         * again, so the range must stay accessible: without MADV_FREE (Linux < 4.5),
+         * MADV_DONTNEED, which keeps it so. (The core asks for NOW with efence,
+         * whose guard and freed pages must fault.) */
+        if (madvise(addr, bytes, MADV_FREE) == 0 || madvise(addr, bytes, MADV_DONTNEED) == 0)
             return;
     }
     /* Replace the range with a fresh PROT_NONE mapping: frees the memory at once, and

@@ -79,6 +79,13 @@ void *goheap_malloc_flags(size_t size, unsigned flags);
 /* ---- Cache and memory control ------------------------------------------------------ */
 void goheap_flush(void);            /* return the current CPU's cached spans and pages */
 void goheap_free_os_memory(void);   /* flush every CPU, sweep, release all free pages */
+/* Lazy release (madvdontneed=0) on a platform that reclaims (alloc/platform.h:
+ * GOHEAP_SYS_LAZY_RECLAIM, the kernel): unmaps up to `bytes` (rounded up to 8 KiB
+ * pages) of pages the heap released lazily and kept mapped, so their frames go back
+ * to the system; returns the bytes unmapped (0 elsewhere, and when none is left
+ * outside the CPUs' page caches). For the platform's frame allocator when it runs
+ * short: thread context, interrupts on, no goheap, page-table or frame lock held. */
+size_t goheap_reclaim_lazy(size_t bytes);
 /* Soft memory limit in bytes (like GOMEMLIMIT); returns the previous limit. A negative
  * argument only queries. INT64_MAX means no limit (the default). */
 int64_t goheap_set_memory_limit(int64_t limit);
@@ -114,6 +121,11 @@ struct goheap_memstats {
      * over CPUs: acquisitions, those that found the lock held, and the time they
      * waited (ns; needs the platform's goheap_sys_trylock). */
     struct { uint64_t acquires, contended, wait_ns; } locks[GOHEAP_LOCK_CLASSES_MAX];
+    /* Lazy release (madvdontneed=0): of heap_released, the bytes released lazily and
+     * not reused or reclaimed since (kernel: still mapped; hosted: MADV_FREE, which
+     * the OS may have taken already), and the bytes goheap_reclaim_lazy unmapped,
+     * ever. Neither counts against the memory limit. 0 in eager mode. */
+    uint64_t heap_released_lazy, lazy_reclaimed;
 };
 void goheap_read_memstats(struct goheap_memstats *out);
 

@@ -47,6 +47,17 @@ static uint64_t init_ns, init_cycles;
  * whenever no operation is in flight. */
 static uint64_t free_count;     /* accessed only with __atomic builtins */
 
+/* The pull (frame_set_reclaimer). It may unmap, and an unmap's shootdown waits for
+ * every CPU: from a pinned heap (interrupts masked, heap locks held: goheap_sys_map),
+ * under the page-table or frame lock, or in an interrupt handler, the CPU we would
+ * wait for may be waiting for us (docs/kernel-heap.md). Those requests fail instead. */
+static size_t (*reclaimer)(size_t bytes);
+/* 1 MiB per pull: each run the heap gives back costs one shootdown, so a pull serves
+ * at least 256 frame requests; the heap keeps the rest of its lazily released pages
+ * (a 64 MiB machine gives back 1/64 of its memory per pull). */
+#define PULL_BYTES (1u << 20)
+static uint64_t pulls, pulled_frames, pulls_refused; /* __atomic */
+
 static inline int bit_test(uint64_t f) { return (bitmap[f >> 6] >> (f & 63)) & 1; }
 
 /* Set (free) or clear (used) bits [lo, hi). */
@@ -179,6 +190,34 @@ static inline void not_in_irq(const char *fn)
         panic("%s called from an interrupt handler on cpu %u", fn, cpu_index());
 }
 
+void frame_set_reclaimer(size_t (*fn)(size_t bytes))
+{
+    __atomic_store_n(&reclaimer, fn, __ATOMIC_RELEASE);
+}
+
+/* Out of frames: asks the reclaimer for `bytes` when this context may wait; 1 when it
+ * gave some back. */
+static int pull(size_t bytes)
+{
+    size_t (*fn)(size_t) = __atomic_load_n(&reclaimer, __ATOMIC_ACQUIRE);
+    struct cpu *cpu = this_cpu();
+    if (!fn)
+        return 0;
+    if (!arch_irqs_enabled() || cpu->irq_depth || cpu->locks_held || cpu->frame_pulling) {
+        __atomic_fetch_add(&pulls_refused, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    cpu->frame_pulling = 1;
+    uint64_t before = frame_free_count();
+    size_t got = fn(bytes < PULL_BYTES ? PULL_BYTES : bytes);
+    cpu->frame_pulling = 0;
+    if (!got)
+        return 0;
+    __atomic_fetch_add(&pulls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&pulled_frames, frame_free_count() - before, __ATOMIC_RELAXED);
+    return 1;
+}
+
 uint64_t frame_alloc(unsigned flags)
 {
     not_in_irq("frame_alloc");
@@ -187,6 +226,14 @@ uint64_t frame_alloc(unsigned flags)
         spin_lock(&frame_lock);
         c->n = take_frames(c->pa, CACHE_BATCH);
         spin_unlock(&frame_lock);
+    }
+    if (c->n == 0 && pull(ARCH_FRAME_SIZE)) {
+        /* The freed frames went to this CPU's cache, the overflow to the bitmap. */
+        if (c->n == 0) {
+            spin_lock(&frame_lock);
+            c->n = take_frames(c->pa, CACHE_BATCH);
+            spin_unlock(&frame_lock);
+        }
     }
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
     if (pa)
@@ -247,13 +294,31 @@ static uint64_t first_free(uint64_t f)
     return nframes;
 }
 
+/* Caller holds frame_lock. The first run of n free frames aligned to `align`, taken;
+ * 0 if none. */
+static uint64_t take_run(size_t n, size_t align);
+
 uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
 {
     if (n == 0 || align == 0 || (align & (align - 1)))
         panic("frame_alloc_run: bad request n=%zu align=%zu", n, align);
     not_in_irq("frame_alloc_run");
-    uint64_t found = 0;
     spin_lock(&frame_lock);
+    uint64_t found = take_run(n, align);
+    spin_unlock(&frame_lock);
+    if (!found && pull(n * ARCH_FRAME_SIZE)) {
+        frame_drain_local(); /* runs come from the bitmap only */
+        spin_lock(&frame_lock);
+        found = take_run(n, align);
+        spin_unlock(&frame_lock);
+    }
+    if (found && (flags & FRAME_ZERO))
+        memset(arch_phys_to_virt(found), 0, n * ARCH_FRAME_SIZE);
+    return found;
+}
+
+static uint64_t take_run(size_t n, size_t align)
+{
     uint64_t f = 1;
     while (f + n <= nframes) {
         f = first_free(f);
@@ -265,15 +330,11 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
             bits_fill(f, f + n, 0);
             bitmap_free -= n;
             __atomic_fetch_sub(&free_count, n, __ATOMIC_RELAXED);
-            found = f * ARCH_FRAME_SIZE;
-            break;
+            return f * ARCH_FRAME_SIZE;
         }
         f = u + 1;
     }
-    spin_unlock(&frame_lock);
-    if (found && (flags & FRAME_ZERO))
-        memset(arch_phys_to_virt(found), 0, n * ARCH_FRAME_SIZE);
-    return found;
+    return 0;
 }
 
 void frame_free_run(uint64_t pa, size_t n)
@@ -307,4 +368,7 @@ void frame_stats(struct frame_stats *out)
     out->max_pa = max_pa;
     out->init_ns = init_ns;
     out->init_cycles = init_cycles;
+    out->pulls = __atomic_load_n(&pulls, __ATOMIC_RELAXED);
+    out->pulled_frames = __atomic_load_n(&pulled_frames, __ATOMIC_RELAXED);
+    out->pulls_refused = __atomic_load_n(&pulls_refused, __ATOMIC_RELAXED);
 }

@@ -69,10 +69,19 @@ static void note_release(struct spinlock *l)
     __atomic_store_n(&c->nheld, c->nheld - 1, __ATOMIC_RELAXED);
 }
 
+/* The always-on count of spinlocks held (struct cpu.locks_held). An interrupt handler
+ * that takes locks leaves it as it found it, so no masking is needed. */
+static inline void count_held(int d)
+{
+    struct cpu *c = this_cpu();
+    c->locks_held += (unsigned)d;
+}
+
 void spin_lock(struct spinlock *l)
 {
     if (KERNEL_DEBUG)
         check_acquire(l);
+    count_held(1);
     arch_spin_lock(&l->raw);
     if (KERNEL_DEBUG)
         note_acquired(l, 1);
@@ -80,8 +89,11 @@ void spin_lock(struct spinlock *l)
 
 int spin_trylock(struct spinlock *l)
 {
-    if (!arch_spin_trylock(&l->raw))
+    count_held(1);
+    if (!arch_spin_trylock(&l->raw)) {
+        count_held(-1);
         return 0;
+    }
     /* Not in the shared record: a trylock may legally go against the order (it does
      * not wait), and recording it would flag the locks taken after it. */
     if (KERNEL_DEBUG)
@@ -94,6 +106,7 @@ void spin_unlock(struct spinlock *l)
     if (KERNEL_DEBUG)
         note_release(l);
     arch_spin_unlock(&l->raw);
+    count_held(-1);
 }
 
 arch_irqflags_t spin_lock_irqsave(struct spinlock *l)
@@ -101,6 +114,7 @@ arch_irqflags_t spin_lock_irqsave(struct spinlock *l)
     arch_irqflags_t f = arch_irq_save();
     if (KERNEL_DEBUG)
         check_acquire(l);
+    count_held(1);
     arch_spin_lock(&l->raw);
     if (KERNEL_DEBUG)
         note_acquired(l, 1);
@@ -112,5 +126,6 @@ void spin_unlock_irqrestore(struct spinlock *l, arch_irqflags_t flags)
     if (KERNEL_DEBUG)
         note_release(l);
     arch_spin_unlock(&l->raw);
+    count_held(-1);
     arch_irq_restore(flags);
 }

@@ -209,8 +209,14 @@ int arch_translate(uintptr_t va, uint64_t *pa)
  * (same threshold as Linux's MAX_TLBI_OPS). */
 #define TLBI_RANGE_MAX_PAGES 512
 
+static unsigned long shootdowns; /* __atomic: broadcast rounds, arch_tlb_shootdowns() */
+
+unsigned long arch_tlb_shootdowns(void) { return __atomic_load_n(&shootdowns, __ATOMIC_RELAXED); }
+
 static void tlbi_range(uintptr_t va, size_t bytes, int broadcast)
 {
+    if (broadcast)
+        __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
     size_t pages = (bytes + ARCH_FRAME_SIZE - 1) >> ARCH_FRAME_SHIFT;
     /* Order the preceding page-table stores before the invalidation: a walk started
      * after the TLBI must see the cleared entry. */

@@ -249,9 +249,14 @@ static void flush_ipi(void *arg)
     arch_tlb_flush_local(r->va, r->bytes);
 }
 
+static unsigned long shootdowns; /* __atomic: arch_tlb_shootdowns() */
+
+unsigned long arch_tlb_shootdowns(void) { return __atomic_load_n(&shootdowns, __ATOMIC_RELAXED); }
+
 void arch_tlb_shootdown(uintptr_t va, size_t bytes)
 {
     struct flush_range r = { va, bytes };
+    __atomic_fetch_add(&shootdowns, 1, __ATOMIC_RELAXED);
     if (cpus_online() <= 1) {
         arch_tlb_flush_local(va, bytes);
         return;

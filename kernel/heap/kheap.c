@@ -5,6 +5,7 @@
 #include <arch/timer.h>
 #include <arch_api.h>
 #include <cmdline.h>
+#include <frame.h>
 #include <goheap.h>
 #include <panic.h>
 #include <percpu.h>
@@ -52,6 +53,9 @@ void kheap_init_default(const char *dflt)
         if (err)
             panic("kheap: goheap_init failed (%d): no address space for the heap (the line "
                   "above says what was asked), knobs '%s'", err, cfg.knobs ? cfg.knobs : "");
+        /* Lazy release (madvdontneed=0): the frame allocator pulls lazily released
+         * pages back when it runs short (a no-op in eager mode). */
+        frame_set_reclaimer(goheap_reclaim_lazy);
         /* The arena reserved (arena= overrides the 1 TiB default). */
         printk("kheap: goheap up: %u CPUs, arena %llu GiB, knobs '%s'\n", cpus_online(),
                (unsigned long long)(gh_arena_bytes() >> 30), cfg.knobs ? cfg.knobs : "");

@@ -72,4 +72,8 @@ void arch_tlb_flush_local(uintptr_t va, size_t bytes);
  * Same caller rules as arch_unmap. */
 void arch_tlb_shootdown(uintptr_t va, size_t bytes);
 
+/* Shootdowns (invalidations for every CPU: arch_tlb_shootdown and arch_unmap's rounds)
+ * since boot, all CPUs together; a test proves with it that something did none. */
+unsigned long arch_tlb_shootdowns(void);
+
 #endif /* KERNEL_ARCH_PAGING_H */

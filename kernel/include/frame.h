@@ -13,17 +13,26 @@
 void frame_init(void);
 
 /* One frame; returns its physical address, or 0 when none is left (frame 0 is
- * always reserved). Any CPU, any IRQ state. */
+ * always reserved). Any CPU, any IRQ state. When none is left and the caller may wait
+ * (thread context, interrupts on, no spinlock held), the registered reclaimer is asked
+ * first (a pull: the heap unmaps pages it released lazily); from any other context the
+ * request fails instead. */
 uint64_t frame_alloc(unsigned flags);
 void frame_free(uint64_t pa);
 
 /* n physically contiguous frames, aligned to `align` frames (a power of two, >= 1);
- * 0 when no such run exists. Always from the global bitmap. */
+ * 0 when no such run exists (after a pull, as for frame_alloc). Always from the global
+ * bitmap. */
 uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags);
 void frame_free_run(uint64_t pa, size_t n);
 
 /* Give this CPU's cached frames back to the global bitmap. */
 void frame_drain_local(void);
+
+/* The pull: fn(bytes) gives back up to `bytes` of memory it holds mapped but does not
+ * need (unmapping it, its frames freed) and returns how many bytes it gave. The heap
+ * registers goheap_reclaim_lazy (kheap_init). Called only where frame_alloc says. */
+void frame_set_reclaimer(size_t (*fn)(size_t bytes));
 
 struct frame_stats {
     uint64_t total;             /* usable frames managed (excludes reservations) */
@@ -34,6 +43,9 @@ struct frame_stats {
     uint64_t max_pa;            /* end of the highest usable range */
     uint64_t init_ns;           /* time frame_init took (0 before the timer is up) */
     uint64_t init_cycles;       /* same, in cycles */
+    uint64_t pulls;             /* reclaimer calls that gave frames back */
+    uint64_t pulled_frames;     /* frames they gave back */
+    uint64_t pulls_refused;     /* out of frames where a pull was not allowed */
 };
 void frame_stats(struct frame_stats *out);
 uint64_t frame_free_count(void);

@@ -22,6 +22,9 @@
 /* The reclaim pass on any CPU drains every CPU's cache whose drain lock is free: a
  * CPU that never idles (or whose tick is off) still has its emptied spans taken. */
 #define GOHEAP_SYS_DRAIN_REMOTE 1
+/* madvdontneed=0: released pages stay mapped until the frame allocator runs short and
+ * pulls them back through goheap_reclaim_lazy (kernel/frame.c). */
+#define GOHEAP_SYS_LAZY_RECLAIM 1
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)

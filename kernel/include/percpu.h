@@ -23,6 +23,10 @@ struct cpu {
     unsigned nheld;             /* locks held (debug lock checking, kernel/spinlock.c) */
     const struct spinlock *held[16];
     unsigned irq_depth;         /* > 0 while in an interrupt handler */
+    /* Spinlocks held now, counted in every build (nheld is debug only): the frame
+     * allocator pulls memory back from the heap only when none is (kernel/frame.c). */
+    unsigned locks_held;
+    unsigned char frame_pulling; /* in the frame allocator's pull (no recursion) */
 } __attribute__((aligned(ARCH_CACHE_LINE)));
 
 _Static_assert(offsetof(struct cpu, self) == ARCH_PERCPU_SELF_OFFSET, "cpu.self");

@@ -4,7 +4,8 @@
  * efence=3 underflow, canaries found by validate and the debug walk, quarantine reuse,
  * guards that split no mapping, and the live-object limit where guards are unmapped
  * pages),
- * guardrate, allocfreetrace, scavtrace, bad knob strings (reported by name, the rest
+ * guardrate, allocfreetrace, scavtrace, madvdontneed=0 (lazy release), bad knob strings
+ * (reported by name, the rest
  * applied), the knob table of tests/knob_cases.h, and debug=1 lock ranks. */
 #include <fcntl.h>
 #include <linux/filter.h>
@@ -378,6 +379,46 @@ static void t_traces(void) {
     KT_CHECK(strstr(buf, "goheap: scav: ") && strstr(buf, "(free_os_memory)"), "scavtrace line");
 }
 
+/* madvdontneed=0 hosted: a release is MADV_FREE (the OS takes the pages when it
+ * needs them); the released bytes count as HeapReleasedLazy until reused, are not
+ * mapped again on reuse, and calloc still reads zero on them; there is nothing for
+ * goheap_reclaim_lazy to do (the kernel's pull). */
+enum { LZ_N = 32, LZ_SZ = 256 << 10 };
+static void lz_cycle(void) {
+    static void *p[LZ_N];
+    struct goheap_memstats m;
+    for (unsigned i = 0; i < LZ_N; i++) {
+        p[i] = goheap_malloc(LZ_SZ);
+        memset(p[i], 0xa5, LZ_SZ);
+    }
+    for (unsigned i = 0; i < LZ_N; i++)
+        goheap_free(p[i]);
+    goheap_free_os_memory();
+    goheap_read_memstats(&m);
+    if (m.heap_released_lazy < (uint64_t)LZ_N * LZ_SZ || m.heap_released_lazy > m.heap_released)
+        _exit(40);
+    uint64_t lazy0 = m.heap_released_lazy;
+    for (unsigned i = 0; i < LZ_N; i++) {
+        unsigned char *q = p[i] = goheap_calloc(1, LZ_SZ);
+        for (size_t k = 0; k < LZ_SZ; k++)
+            if (q[k])
+                _exit(41);
+    }
+    goheap_read_memstats(&m);
+    if (lazy0 - m.heap_released_lazy < (uint64_t)LZ_N * LZ_SZ / 2 || goheap_reclaim_lazy(SIZE_MAX) != 0)
+        _exit(42);
+    for (unsigned i = 0; i < LZ_N; i++)
+        goheap_free(p[i]);
+    if (goheap_validate() != 0)
+        _exit(43);
+}
+static void t_lazy_release(void) {
+    int st = run_child("madvdontneed=0", lz_cycle, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+    st = run_child("madvdontneed=1", lz_cycle, buf, sizeof buf); /* eager: nothing lazy */
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 40, "status 0x%x %s", st, buf);
+}
+
 static void bad_knob(void) {
     /* The bad token was reported; efence=1 still applies: 10 B ends within 8 B of
      * its page end. */
@@ -503,6 +544,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_efence_more),
     KT_CASE(t_guardrate),
     KT_CASE(t_traces),
+    KT_CASE(t_lazy_release),
     KT_CASE(t_bad_knob),
     KT_CASE(t_knob_table),
     KT_CASE(t_debug_lockrank),

@@ -915,6 +915,76 @@ static void t_zero_state(void) {
     }
 }
 
+/* Lazy release (pa->lazy): released pages stay backed. Reusing them maps nothing
+ * (the test platform counts maps and flags a map of backed frames) and they are
+ * dirty; the page cache carries them as lazy; lazy_take hands the highest run to a
+ * reclaimer, whose unmap then lazy_done leaves them released and zero (mapped again
+ * when reused); the counters agree with the bitmaps throughout. */
+static void lazy_release_all(struct pagealloc *pa) { /* the kernel's lazy scavenge: no unmap */
+    for (uintptr_t n, b; (b = gh_pagealloc_scavenge_take(pa, 1000, &n));)
+        gh_pagealloc_scavenge_done(pa, b, n);
+}
+
+static void t_lazy(void) {
+    struct fx f;
+    struct pagecache c = {0};
+    uintptr_t sc, n;
+    int err;
+    KT_CHECK(fx_init(&f, 2) == 0, "");
+    f.pa.lazy = 1;
+    f.pa.release_zero = 0;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    uintptr_t a = gh_pagealloc_alloc(&f.pa, 200, &sc, NULL);
+    KT_CHECK(a == f.arena && sc == 200 && f.pa.dirty == 0 && f.pa.lazy_run == 0, "");
+    gh_pagealloc_free(&f.pa, a + 100 * PAGE, 100);
+    lazy_release_all(&f.pa);
+    KT_CHECK(f.pa.npages_lazy == 100 && gh_pagealloc_check(&f.pa) == 0, "lazy %lu",
+             (unsigned long)f.pa.npages_lazy);
+    /* reuse 60 of them plus 20 fresh pages: only the fresh ones are mapped */
+    unsigned long maps = tp_map_calls;
+    size_t backed = tp_backed_bytes;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 80, &sc, NULL) == a + 100 * PAGE, "");
+    KT_CHECK(sc == 80 && f.pa.lazy_run == 80, "scav %lu lazy %lu", (unsigned long)sc,
+             (unsigned long)f.pa.lazy_run);
+    KT_CHECK(f.pa.dirty == 80 && tp_map_calls == maps && tp_backed_bytes == backed,
+             "dirty %lu, %lu maps", (unsigned long)f.pa.dirty, tp_map_calls - maps);
+    KT_CHECK(f.pa.npages_lazy == 20 && gh_pagealloc_check(&f.pa) == 0, "");
+    uintptr_t b = gh_pagealloc_alloc(&f.pa, 40, &sc, NULL); /* 20 lazy + 20 fresh */
+    KT_CHECK(b == a + 180 * PAGE && sc == 40 && f.pa.lazy_run == 20 && f.pa.dirty == 20, "");
+    KT_CHECK(tp_map_calls == maps + 1 && tp_backed_bytes == backed + 20 * PAGE && tp_errors == 0, "");
+    gh_pagealloc_free(&f.pa, a, 220);
+    lazy_release_all(&f.pa);
+    KT_CHECK(f.pa.npages_lazy == 220 && gh_pagealloc_check(&f.pa) == 0, "");
+    /* a page cache takes window 0 (pages 0..63) with its lazy bits, and gives them back */
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0 && c.lazy == ~0ull && c.zero == 0, "");
+    KT_CHECK(f.pa.npages_lazy == 220 - 64 && gh_pagealloc_check(&f.pa) == 0, "");
+    maps = tp_map_calls;
+    KT_CHECK(gh_pagecache_alloc(&c, 4, &sc, &err) == a && sc == 4 && c.lazy_run == 4 && c.dirty == 4, "");
+    KT_CHECK(tp_map_calls == maps && c.lazy == ~0ull << 4 && c.scav == c.lazy, "");
+    gh_pagecache_flush(&f.pa, &c);
+    KT_CHECK(f.pa.npages_lazy == 216 && gh_pagealloc_check(&f.pa) == 0, "");
+    /* reclaim: the highest lazy run first, at most max pages, then free as zero */
+    uintptr_t r = gh_pagealloc_lazy_take(&f.pa, 16, &n);
+    KT_CHECK(r == a + 204 * PAGE && n == 16, "took page %ld x %lu", page_no(&f, r), (unsigned long)n);
+    KT_CHECK(page_alloc_bit(&f, 204) && !page_scav_bit(&f, 204) && f.pa.npages_scavenging == 16, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    goheap_sys_unmap((void *)r, n * PAGE);
+    gh_pagealloc_lazy_done(&f.pa, r, n);
+    KT_CHECK(f.pa.npages_lazy == 200 && f.pa.npages_scavenging == 0 && gh_pagealloc_check(&f.pa) == 0, "");
+    uintptr_t total = 16;
+    while ((r = gh_pagealloc_lazy_take(&f.pa, 1000, &n))) {
+        goheap_sys_unmap((void *)r, n * PAGE);
+        gh_pagealloc_lazy_done(&f.pa, r, n);
+        total += n;
+    }
+    KT_CHECK(total == 216 && f.pa.npages_lazy == 0 && tp_errors == 0, "reclaimed %lu", (unsigned long)total);
+    /* reclaimed pages are unbacked and zero: reuse maps them and needs no zeroing */
+    maps = tp_map_calls;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 60, &sc, NULL) == a + 4 * PAGE && sc == 60, "");
+    KT_CHECK(f.pa.dirty == 0 && f.pa.lazy_run == 0 && tp_map_calls > maps && tp_errors == 0, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
 static const struct kt_case suite_cases[] = {
     KT_CASE(t_summary_packing),
     KT_CASE(t_table),
@@ -926,6 +996,7 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_map_failure),
     KT_CASE(t_bad_free_panics),
     KT_CASE(t_zero_state),
+    KT_CASE(t_lazy),
     KT_CASE(t_metadata_proportional),
 };
 
