@@ -283,6 +283,75 @@ static void drain_all(unsigned me, void *arg)
     drain_inbox(&dc[me], me);
 }
 
+/* The release mode (madvdontneed=): a grow-shrink-grow cycle of 32 MiB, with the
+ * heap's unmaps, shootdowns and maps counted; with lazy release, then a frame user
+ * that takes every frame, which the frame allocator serves by pulling the heap's
+ * lazily released pages back. `make run` boots the demo in both modes. */
+#define RP_N 128
+#define RP_SIZE (256u << 10)
+static void *rp_bufs[RP_N];
+
+static void rp_grow(void)
+{
+    for (unsigned i = 0; i < RP_N; i++)
+        if ((rp_bufs[i] = goheap_malloc(RP_SIZE)))
+            memset(rp_bufs[i], 0x5a, RP_SIZE);
+}
+
+static void rp_shrink(void)
+{
+    for (unsigned i = 0; i < RP_N; i++) {
+        goheap_free(rp_bufs[i]);
+        rp_bufs[i] = 0;
+    }
+    goheap_free_os_memory();
+}
+
+static void release_phase(void)
+{
+    static struct goheap_memstats ms;
+    rp_grow();
+    rp_shrink();
+    uint64_t u0 = kplat_stats.unmap_calls, m0 = kplat_stats.map_calls;
+    unsigned long s0 = arch_tlb_shootdowns();
+    rp_grow();
+    rp_shrink();
+    uint64_t m1 = kplat_stats.map_calls;
+    goheap_read_memstats(&ms);
+    uint64_t lazy = ms.heap_released_lazy;
+    rp_grow();
+    printk("demo: release %s: grow-shrink-grow of %u MiB: %llu unmaps, %lu shootdowns, maps "
+           "%llu on the first grow and %llu on the second (after the warm-up); released lazily (still mapped) "
+           "after the shrink: %llu KiB\n", lazy ? "lazy (madvdontneed=0)" : "eager (madvdontneed=1)",
+           (RP_N * RP_SIZE) >> 20, (unsigned long long)(kplat_stats.unmap_calls - u0),
+           arch_tlb_shootdowns() - s0, (unsigned long long)(m1 - m0),
+           (unsigned long long)(kplat_stats.map_calls - m1), (unsigned long long)(lazy >> 10));
+    rp_shrink();
+    goheap_read_memstats(&ms);
+    if (!ms.heap_released_lazy)
+        return;
+    struct frame_stats f0, f1;
+    frame_stats(&f0);
+    uint64_t chain = 0, n = 0, pa, r0 = ms.lazy_reclaimed;
+    while ((pa = frame_alloc(0))) {
+        *(uint64_t *)arch_phys_to_virt(pa) = chain;
+        chain = pa;
+        n++;
+    }
+    frame_stats(&f1);
+    goheap_read_memstats(&ms);
+    printk("demo: pressure: a frame user took %llu frames, %llu more than were free: %llu pulls "
+           "unmapped %llu KiB of the heap's lazily released pages; %llu KiB still mapped\n",
+           (unsigned long long)n, (unsigned long long)(n - f0.free), (unsigned long long)(f1.pulls - f0.pulls),
+           (unsigned long long)((ms.lazy_reclaimed - r0) >> 10),
+           (unsigned long long)(ms.heap_released_lazy >> 10));
+    while (chain) {
+        uint64_t next = *(uint64_t *)arch_phys_to_virt(chain);
+        frame_free(chain);
+        chain = next;
+    }
+}
+
 static void memstats_table(void)
 {
     static struct goheap_memstats ms;
@@ -297,6 +366,8 @@ static void memstats_table(void)
            (unsigned long long)ms.heap_inuse);
     printk("  HeapIdle    %10llu B     HeapReleased%12llu B\n", (unsigned long long)ms.heap_idle,
            (unsigned long long)ms.heap_released);
+    printk("  HeapReleasedLazy %5llu B     LazyReclaimed %11llu B\n",
+           (unsigned long long)ms.heap_released_lazy, (unsigned long long)ms.lazy_reclaimed);
     printk("  HeapObjects %10llu       MSpanSys    %12llu B\n", (unsigned long long)ms.heap_objects,
            (unsigned long long)ms.mspan_sys);
     printk("  MCacheSys   %10llu B     OtherSys    %12llu B\n", (unsigned long long)ms.mcache_sys,
@@ -363,9 +434,13 @@ unsigned kernel_run_demo(void)
            (unsigned long long)bad);
     goheap_free_os_memory();
     summary(t0);
+    static struct goheap_memstats lz;
+    goheap_read_memstats(&lz);
     printk("demo: after goheap_free_os_memory(): frames free %llu (before the demo %llu; "
-           "the difference is the heap's metadata and page tables)\n",
-           (unsigned long long)frame_free_count(), (unsigned long long)f0);
+           "the difference is the heap's metadata and page tables%s)\n",
+           (unsigned long long)frame_free_count(), (unsigned long long)f0,
+           lz.heap_released_lazy ? ", and its lazily released pages, still mapped" : "");
+    release_phase();
     memstats_table();
     int v = goheap_validate();
     printk("demo: validator %s\n", v ? "FAILED" : "ok");
