@@ -1,6 +1,7 @@
 /* alloc/alloc.c: the allocation paths behind every public entry point: small
  * objects with flags and alignment, tiny objects, large objects, the instrumented
- * path (allocfreetrace, efence, guardrate) and the out-of-memory retry. */
+ * path (allocfreetrace, efence, guardrate), the out-of-memory retry and the
+ * profiler's count of every slow-path allocation. */
 #include "core.h"
 
 void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc) {
@@ -112,7 +113,7 @@ static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc)
     return gh_alloc_large(size, flags, align, pc);
 }
 
-void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     if (gh_unlikely(!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))) {
         /* Hosted: the first pin initialises from $GOHEAPDEBUG. */
         goheap_pin_t pin;
@@ -133,5 +134,14 @@ void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     else if (gh_unlikely(gh_knobs.allocfreetrace))
         gh_trace("alloc", (uintptr_t)p, size, pc);
     gh_after_slow();
+    return p;
+}
+
+/* Built with frame pointers (hosted/hosted.mk): the public entry points tail-call it,
+ * so its frame record returns to their caller and the profiler's walk finds it. */
+void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+    void *p = gh_alloc_raw(size, flags, align, pc);
+    if (GOHEAP_PROFILE && gh_likely(p != 0) && gh_prof_rate)
+        gh_prof_account(p, size, pc);
     return p;
 }

@@ -88,6 +88,9 @@ static unsigned knob_features(void) {
 #ifdef GOHEAP_SYS_HAVE_BACKGROUND
     f |= GH_KNOB_NEEDS_BGTHREAD;
 #endif
+#ifdef GOHEAP_SYS_HAVE_PROFILE_DUMP
+    f |= GH_KNOB_NEEDS_FILES;
+#endif
     return f;
 }
 #endif
@@ -123,6 +126,7 @@ static void build_tables(void) {
 static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo,
                      uintptr_t region_hi) {
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
+    gh_prof_init();
     build_tables();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         gh_central[spc].lock.rank = GOHEAP_LC_CENTRAL;
@@ -132,6 +136,7 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
         .release = gh_release_lazy() ? GOHEAP_SYS_RELEASE_LAZY : GOHEAP_SYS_RELEASE_NOW,
         .fault_reports = gh_knobs.efence || gh_knobs.guardrate,
         .bgthread = gh_knobs.bgthread,
+        .memprofile = gh_knobs.memprofile[0] ? gh_knobs.memprofile : 0,
     };
     goheap_sys_configure(&sys);
     gh_ncpu = goheap_sys_ncpu();
@@ -287,6 +292,10 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
         unsigned cpu = goheap_sys_pin(&pin);
         struct mcache *c = gh_mcache_get(cpu);
         void *p = 0;
+        if (GOHEAP_PROFILE && c && gh_unlikely((c->next_sample -= (int64_t)size) < 0)) {
+            goheap_sys_unpin(pin);
+            return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
+        }
         if (c) {
             struct mspan *s = c->alloc[spc];
             if (s->cache) {
@@ -307,27 +316,62 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         struct mcache *c = gh_mcache_get(cpu);
+        /* (counted only on a hit: a miss is counted in gh_alloc) */
+        if (GOHEAP_PROFILE && c && gh_unlikely(c->next_sample < (int64_t)size)) {
+            goheap_sys_unpin(pin);
+            return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
+        }
         struct mspan *s = c ? gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT) : 0;
-        if (s)
+        if (s) {
+            if (GOHEAP_PROFILE)
+                c->next_sample -= (int64_t)size;
             gh_large_reuse(c, s, size, 16, (uintptr_t)__builtin_return_address(0));
+        }
         goheap_sys_unpin(pin);
         if (s) {
             gh_after_slow();
             return (void *)s->obj;
         }
     }
+    /* (a failed refill was counted above and is counted again in gh_alloc: harmless) */
     return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+}
+
+/* The fast path's last step, from span s of cache c (pinned): a slot of the cached
+ * word, else the slow path. Inlined into each size branch of goheap_malloc, so that
+ * each reads its span with one indexed load (a shared tail would first add c). */
+static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c, struct mspan *s, size_t size,
+                                                              goheap_pin_t pin) {
+    uint64_t cache = s->cache;
+    if (gh_likely(cache != 0)) {
+#if GOHEAP_PROFILE
+        /* The profiler's interval (profile.h): one subtract and one branch. Only a
+         * real cache gets here (the empty ones hold no free slot). */
+        if (gh_unlikely((c->next_sample -= (int64_t)size) < 0)) {
+            goheap_sys_unpin(pin);
+            return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
+        }
+#else
+        (void)c;
+#endif
+        GH_WSET(s->cache, cache & (cache - 1));
+        void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->welemsize);
+        goheap_sys_unpin(pin);
+        return p;
+    }
+    goheap_sys_unpin(pin);
+    return gh_malloc_slow(size); /* a tail call: no frame on the fast path */
 }
 
 void *goheap_malloc(size_t size) {
     goheap_pin_t pin;
-    struct mspan *s;
     if (gh_likely(size <= GOHEAP_SMALL_SIZE_MAX)) {
         struct mcache *c = gh_pin_cache_fast(&pin);
         if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
             return gh_malloc_slow(size);
-        s = c->direct[(size + 7) >> 3];
-    } else if (size <= GOHEAP_MAX_SMALL_SIZE) {
+        return malloc_from(c, c->direct[(size + 7) >> 3], size, pin);
+    }
+    if (size <= GOHEAP_MAX_SMALL_SIZE) {
         struct mcache *c = gh_pin_cache_fast(&pin);
         /* A real cache implies goheap_init happened before (the slot was handed out
          * after it): only then may the table be read. */
@@ -336,19 +380,9 @@ void *goheap_malloc(size_t size) {
                 goheap_sys_unpin(pin);
             return gh_malloc_slow(size);
         }
-        s = c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
-    } else {
-        return gh_malloc_slow(size);
+        return malloc_from(c, c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]], size, pin);
     }
-    uint64_t cache = s->cache;
-    if (gh_likely(cache != 0)) {
-        GH_WSET(s->cache, cache & (cache - 1));
-        void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->welemsize);
-        goheap_sys_unpin(pin);
-        return p;
-    }
-    goheap_sys_unpin(pin);
-    return gh_malloc_slow(size); /* a tail call: no frame on the fast path */
+    return gh_malloc_slow(size);
 }
 
 void *goheap_malloc_flags(size_t size, unsigned flags) {
@@ -437,8 +471,8 @@ void goheap_free(void *p) {
  *     span; grows in place when the pages after the span are free;
  *   - a move allocates with a bounded growth margin (realloc_target), so a buffer
  *     grown step by step copies O(log n) times: usable <= max(class(n), 1.25 n) small,
- *     n's pages + 1/8 large (exactly n in instrumented mode, where efence and sampled
- *     objects always move). */
+ *     n's pages + 1/8 large (exactly n in instrumented mode, where efence objects
+ *     always move). A sampled object's record moves or resizes with it (profile.c). */
 
 /* What to allocate when an object must move to hold n bytes. */
 static GH_NOINLINE size_t realloc_target(size_t n) {
@@ -486,6 +520,9 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
             c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
     }
     goheap_sys_unpin(pin);
+    /* A sampled object's record follows its new size (profile.c). */
+    if (GOHEAP_PROFILE && ok && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+        gh_prof_move(a, a, n);
     return ok;
 }
 
@@ -494,12 +531,19 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
  * run in a small frame. */
 static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t pc) {
     size_t want = n > old && !gh_knobs.slowmode ? realloc_target(n) : n;
-    void *q = gh_alloc(want, 0, 0, pc);
+    /* A sampled object's record moves with it (one sample, not a second one). */
+    struct mspan *ps = gh_span_of((uintptr_t)p);
+    int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&ps->nsampled, memory_order_relaxed)) &&
+                  gh_prof_is_sampled(ps, (uintptr_t)p);
+    void *(*alloc)(size_t, unsigned, size_t, uintptr_t) = sampled ? gh_alloc_raw : gh_alloc;
+    void *q = alloc(want, 0, 0, pc);
     if (!q && want != n)
-        q = gh_alloc(n, 0, 0, pc);
+        q = alloc(n, 0, 0, pc);
     if (!q)
         return 0; /* the old object is untouched */
     gh_memcpy(q, p, old < n ? old : n);
+    if (sampled)
+        gh_prof_move((uintptr_t)p, (uintptr_t)q, want);
     gh_free_pc((uintptr_t)p, pc);
     return q;
 }

@@ -13,6 +13,7 @@
 #include "mcache.h"
 #include "mcentral.h"
 #include "mheap.h"
+#include "profile.h"
 #include "sysmem.h"
 #include "work.h"
 
@@ -37,6 +38,8 @@ extern uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
 /* Allocation entry behind every public allocation function. align is a power of two
  * (0 or <= 16: the default). pc: the caller, for traces. NULL: out of memory. */
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
+/* gh_alloc without the profiler's accounting (the profiler's own allocations). */
+void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
 /* A large span just taken from c's large span cache (same page count) becomes the

@@ -29,6 +29,7 @@ void goheap_fork_prepare(void) {
     }
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         goheap_sys_lock(&gh_central[spc].lock.l);
+    gh_prof_fork(1);
     goheap_sys_lock(&gh_heap.lock.l);
     goheap_sys_lock(&gh_meta.lock.l);
 }
@@ -38,6 +39,7 @@ void goheap_fork_parent(void) {
         return;
     goheap_sys_unlock(&gh_meta.lock.l);
     goheap_sys_unlock(&gh_heap.lock.l);
+    gh_prof_fork(0);
     for (unsigned spc = GH_NUM_SPC; spc-- > 0;)
         goheap_sys_unlock(&gh_central[spc].lock.l);
     for (unsigned i = FORK_MAX_SLOTS; i-- > 0;)

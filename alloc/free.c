@@ -192,6 +192,8 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) {
     struct mspan *s = gh_span_entry(a);
     if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
         atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
+        if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+            gh_prof_free(s, a); /* before the free: then the address may be reused */
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         free_large(cpu, s, a);
@@ -206,6 +208,10 @@ void gh_free_pc(uintptr_t a, uintptr_t pc) {
     if (a == 0)
         return;
     struct mspan *s = checked_span(a, GH_WHO_FREE);
+    /* A sampled object's record goes first (the span says whether it may have one):
+     * once the object is free, another CPU may allocate and sample its address. */
+    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+        gh_prof_free(s, a);
     if (gh_unlikely(gh_knobs.allocfreetrace))
         gh_trace("free", a, s->spc < 2 ? (s->efence ? s->reqsize : s->npages << GOHEAP_PAGE_SHIFT)
                                         : s->elemsize, pc);

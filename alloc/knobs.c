@@ -4,11 +4,14 @@
 #include "knobs.h"
 #include "util.h"
 
-struct gh_knobs gh_knobs = {.madvdontneed = 1, .memlimit = INT64_MAX, .bgthread = 1};
+#define GH_KNOBS_DEFAULT                                                                  \
+    {.madvdontneed = 1, .memlimit = INT64_MAX, .bgthread = 1,                              \
+     .memprofilerate = GH_KNOB_MEMPROFILERATE_DEFAULT}
+struct gh_knobs gh_knobs = GH_KNOBS_DEFAULT;
 static char first_error[GH_KNOB_ERROR_MAX];
 
 void gh_knobs_defaults(struct gh_knobs *k) {
-    *k = (struct gh_knobs){.madvdontneed = 1, .memlimit = INT64_MAX, .bgthread = 1};
+    *k = (struct gh_knobs)GH_KNOBS_DEFAULT;
 }
 
 const char *gh_knobs_first_error(void) { return first_error[0] ? first_error : 0; }
@@ -18,6 +21,7 @@ enum knob_kind {
     KNOB_UINT, /* decimal integer */
     KNOB_SIZE, /* integer with an optional B, KiB, MiB, GiB, TiB (or K, M, G, T) suffix */
     KNOB_WORD, /* one of the words in `words`, stored as its index */
+    KNOB_PATH, /* a file name (no comma), stored as a NUL-terminated string */
 };
 
 /* Where the value goes: the field's offset and width in struct gh_knobs. */
@@ -39,6 +43,7 @@ struct knob_def {
 #define GH_KNOB_ANY 0
 #define SZ_4MIB (4ull << 20)    /* arena: one page-allocator chunk at least */
 #define SZ_256TIB (256ull << 40) /* arena: a 48-bit address space */
+#define SZ_4GIB (4ull << 30)
 static const struct knob_def knob_table[] = {
     {"scavtrace", KNOB_UINT, 0, 1, KNOB_FIELD(scavtrace), {0}, GH_KNOB_ANY},
     {"allocfreetrace", KNOB_UINT, 0, 1, KNOB_FIELD(allocfreetrace), {0}, GH_KNOB_ANY},
@@ -52,6 +57,9 @@ static const struct knob_def knob_table[] = {
     {"ncpu", KNOB_UINT, 1, GH_KNOB_NCPU_MAX, KNOB_FIELD(ncpu), {0}, GH_KNOB_NEEDS_NCPU},
     {"bgthread", KNOB_UINT, 0, 1, KNOB_FIELD(bgthread), {0}, GH_KNOB_NEEDS_BGTHREAD},
     {"lockstats", KNOB_UINT, 0, 1, KNOB_FIELD(lockstats), {0}, GH_KNOB_ANY},
+    /* Go's MemProfileRate; up to 4 GiB (the sampler's fixed point needs rate < 2^33) */
+    {"memprofilerate", KNOB_SIZE, 0, SZ_4GIB, KNOB_FIELD(memprofilerate), {0}, GH_KNOB_ANY},
+    {"memprofile", KNOB_PATH, 1, GH_KNOB_PATH_MAX - 1, KNOB_FIELD(memprofile), {0}, GH_KNOB_NEEDS_FILES},
 };
 #define NKNOBS (sizeof knob_table / sizeof knob_table[0])
 
@@ -73,6 +81,10 @@ static void store(struct gh_knobs *k, const struct knob_def *d, uint64_t x) {
 
 /* Parses v[0..n) for d into *out; on failure returns a message fragment. */
 static const char *parse_value(const struct knob_def *d, const char *v, size_t n, uint64_t *out) {
+    if (d->kind == KNOB_PATH) { /* the length is the value checked against the range */
+        *out = n;
+        return 0;
+    }
     if (d->kind == KNOB_WORD) {
         for (unsigned i = 0; i <= d->max; i++)
             if (streq_n(v, n, d->words[i])) {
@@ -132,6 +144,8 @@ static void report(const char *tok, size_t tn, const char *what,
     t[m] = 0;
     if (d && d->kind == KNOB_WORD)
         gh_fmt(range, sizeof range, " (accepted: %s or %s)", d->words[0], d->words[1]);
+    else if (d && d->kind == KNOB_PATH)
+        gh_fmt(range, sizeof range, " (accepted: a file name of 1 to %lu bytes)", (unsigned long)d->max);
     else if (d && d->kind == KNOB_SIZE)
         gh_fmt(range, sizeof range, " (accepted: %lu to %lu bytes; suffixes B, KiB, MiB, GiB, "
                "TiB or K, M, G, T)", (unsigned long)d->min, (unsigned long)d->max);
@@ -187,7 +201,13 @@ int gh_knobs_parse(struct gh_knobs *k, const char *s, unsigned features) {
             bad++;
             continue;
         }
-        store(k, d, x);
+        if (d->kind == KNOB_PATH) {
+            char *f = (char *)k + d->off;
+            __builtin_memcpy(f, eq + 1, x);
+            f[x] = 0;
+        } else {
+            store(k, d, x);
+        }
     }
     k->slowmode = k->allocfreetrace || k->efence || k->guardrate;
     return bad;

@@ -6,6 +6,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Longest memprofile= path, NUL included. */
+#define GH_KNOB_PATH_MAX 256
+/* Go's default MemProfileRate: 512 KiB. */
+#define GH_KNOB_MEMPROFILERATE_DEFAULT (512u << 10)
+
 struct gh_knobs {
     unsigned scavtrace;      /* 1: one line per scavenger cycle */
     unsigned allocfreetrace; /* 1: one line per malloc and free */
@@ -23,6 +28,10 @@ struct gh_knobs {
     unsigned ncpu;           /* ncpu=N: hosted only, number of cache slots (0: default) */
     unsigned bgthread;       /* bgthread=0: hosted only, no background thread (default 1) */
     unsigned lockstats;      /* lockstats=1: count acquisitions, contention, wait per lock class */
+    uint64_t memprofilerate; /* heap profile sampling: mean bytes between samples; 0 off,
+                              * 1 every allocation (Go's MemProfileRate) */
+    char memprofile[GH_KNOB_PATH_MAX]; /* memprofile=PATH: hosted only, write the heap
+                                        * profile there at exit (and on SIGUSR2) */
     /* Derived: any knob that needs every malloc/free to take the instrumented path. */
     bool slowmode;
 };
@@ -45,6 +54,7 @@ static inline int gh_release_lazy(void) {
  * where the platform does (alloc/platform.h: GOHEAP_SYS_KNOB_FEATURES). */
 #define GH_KNOB_NEEDS_NCPU 1u /* ncpu=: the hosted build's slot count */
 #define GH_KNOB_NEEDS_BGTHREAD 2u /* bgthread=: a platform with a background thread */
+#define GH_KNOB_NEEDS_FILES 4u /* memprofile=: a platform that can write files */
 #define GH_KNOB_FEATURES_ALL (~0u)
 #define GH_KNOB_ERROR_MAX 240
 

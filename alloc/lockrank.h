@@ -1,7 +1,7 @@
 /* alloc/lockrank.h: the allocator's locks. Each has a class from the system-wide
  * table (include/goheap_lockclass.h), which fixes the one order they nest in:
  *
- *     mcache.lock  <  mcentral[spc].lock  <  mheap.lock  <  meta.lock (fixalloc/persistentalloc)
+ *     mcache.lock  <  mcentral[spc].lock  <  profile lock  <  mheap.lock  <  meta.lock (fixalloc/persistentalloc)
  *
  * below the platform's page-table, frame and console locks. With debug>=1 (knob), or
  * always when the platform defines GOHEAP_SYS_LOCKCHECK to 1, every acquire is checked

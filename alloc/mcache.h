@@ -73,6 +73,10 @@ struct mcache {
      * One load instead of a class-table load and an alloc[] load. Written only
      * through gh_mcache_set. */
     struct mspan *direct[GH_DIRECT_N];
+    /* The profiler (profile.h): bytes this CPU may still allocate before the next
+     * sampled allocation; malloc's fast path subtracts each size and samples when it
+     * goes negative. INT64_MAX: off. */
+    int64_t next_sample;
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
     /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. */
     struct gh_spanlist parked[GH_NUM_SPC];
@@ -97,6 +101,7 @@ struct mcache {
     uint32_t flush_seen;  /* no each_cpu: the gh_flush_gen this cache last flushed at */
     uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
+    uint64_t prof_rng;    /* the profiler's random state (sampling intervals) */
 };
 
 extern struct mcache gh_emptycache; /* every slot starts here: nothing cached (its span pointers are never written) */

@@ -3,6 +3,7 @@
 #include "mcentral.h"
 #include "mcache.h"
 #include "mheap.h"
+#include "profile.h"
 
 struct mcentral gh_central[GH_NUM_SPC];
 /* Spans on all pending lists together: a hint (read without locks) that a
@@ -51,6 +52,8 @@ static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
         own |= GH_OWNER_SLOW;
     atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
     atomic_store_explicit(&s->owner, own, memory_order_relaxed);
+    if (GOHEAP_PROFILE && gh_prof_rate && !(own & GH_OWNER_SLOW))
+        gh_prof_owned(s); /* a span holding a sampled object keeps its frees slow */
 }
 
 /* How many candidates below the 1/4 threshold cache_span looks at before taking the

@@ -142,6 +142,10 @@ struct mspan {
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
     uint64_t *nfree_ctr;   /* while cached: &owner's mcache->nfree[spc] */
     uint16_t nfreehint;  /* parked: slots freed into it since it was parked */
+    /* Live sampled objects (profile.c): nonzero sends every free of this span's
+     * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
+     * Changed under the profile lock, read by free without it. */
+    _Atomic uint32_t nsampled;
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
      * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinyfreed,
      * tinycount */

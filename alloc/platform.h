@@ -232,6 +232,8 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_
  *     dropped and the backing reclaimed when the system needs it, and the range may
  *     stay accessible (hosted: MADV_FREE). A platform that always unmaps at once
  *     ignores it;
+ *   - memprofile: the memprofile= knob's path (NULL when not given): write the heap
+ *     profile there at exit, and on the platform's dump request (SIGUSR2 hosted);
  *   - fault_reports: nonzero when efence or guardrate is on: a fault in the heap arena
  *     should be described with goheap_efence_describe (the hosted build then installs
  *     a SIGSEGV handler; a kernel's page-fault handler can always ask).
@@ -263,6 +265,7 @@ struct goheap_sys_config {
     unsigned release;
     unsigned fault_reports;
     unsigned bgthread; /* 0: never start a background thread (bgthread=0) */
+    const char *memprofile; /* memprofile=PATH (platforms that write files), or NULL */
 };
 #ifdef GOHEAP_SYS_HAVE_CONFIGURE
 void goheap_sys_configure(const struct goheap_sys_config *c);
@@ -291,6 +294,30 @@ static inline int goheap_sys_trylock(goheap_lock_t *l) {
     goheap_sys_lock(l);
     return 1;
 }
+#endif
+
+/* ---- Heap profiles (optional) ------------------------------------------------------
+ * goheap_sys_stack_bounds (GOHEAP_SYS_HAVE_STACK_BOUNDS): the calling thread's stack
+ *   as [*lo, *hi), every byte of it readable, *lo at or below the caller's frame.
+ *   Returns 0 when unknown. The profiler follows frame pointers only inside it; without
+ *   the hook a sampled allocation records its caller's address only. Called unpinned
+ *   or pinned, no lock held; must not allocate.
+ * goheap_sys_profile_maps (GOHEAP_SYS_HAVE_PROFILE_MAPS): writes the mappings pprof
+ *   symbolises with, in /proc/self/maps form (one "lo-hi perms offset dev inode path"
+ *   line each), through w(ctx, buf, len) (0 on success); returns 0 or -1.
+ * goheap_sys_profile_dump (GOHEAP_SYS_HAVE_PROFILE_DUMP): called unpinned with no
+ *   lock held, at a slow path or background step after goheap_profile_request (the
+ *   hosted SIGUSR2 handler's request), to write the profile where the platform keeps
+ *   it (hosted: the memprofile= file).
+ */
+#ifdef GOHEAP_SYS_HAVE_STACK_BOUNDS
+int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+#endif
+#ifdef GOHEAP_SYS_HAVE_PROFILE_MAPS
+int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), void *ctx);
+#endif
+#ifdef GOHEAP_SYS_HAVE_PROFILE_DUMP
+void goheap_sys_profile_dump(void);
 #endif
 
 /* ---- Time, log, panic -----------------------------------------------------------

@@ -340,7 +340,12 @@ int gh_background_step(void) {
     return released != 0 || reclaimed != 0;
 }
 
-void goheap_background_work(void) { gh_background_step(); }
+void goheap_background_work(void) {
+    if (gh_unlikely(atomic_load_explicit(&gh_work, memory_order_relaxed) & GH_WORK_PROFILE) &&
+        atomic_fetch_and_explicit(&gh_work, ~GH_WORK_PROFILE, memory_order_relaxed) & GH_WORK_PROFILE)
+        gh_prof_run_request(); /* a profile request, for a program that rarely hits a slow path */
+    gh_background_step();
+}
 
 void gh_background_hold(int on) {
     if (!on) {
@@ -393,6 +398,8 @@ void gh_after_slow_work(void) {
             }
         }
     }
+    if (w & GH_WORK_PROFILE)
+        gh_prof_run_request();
     if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))
         trace("eager", gh_scavenge(UINTPTR_MAX));
     if (w & GH_WORK_BG) {

@@ -169,7 +169,7 @@ static int validate(void) {
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
     gh_memclr(live, sizeof live);
     uint64_t inuse_pages = 0, nspans = 0, large_live = 0, large_bytes = 0, span_struct_bytes = 0;
-    uint64_t efence_dead = 0, lcached_pages = 0;
+    uint64_t efence_dead = 0, lcached_pages = 0, sampled = 0;
     uintptr_t npages = atomic_load(&gh_fast.npages);
     for (uintptr_t pg = 0; pg < npages; pg++) {
         struct mspan *s = gh_fast.spans[pg];
@@ -181,6 +181,7 @@ static int validate(void) {
         if (pg != first)
             continue;
         nspans++;
+        sampled += atomic_load(&s->nsampled);
         /* Every page the span map's scheme writes names the span, every other page of
          * it reads gh_deadspan (mheap.h): two live spans never overlap, and a large
          * span's unwritten pages resolve to it. */
@@ -266,6 +267,14 @@ static int validate(void) {
                nspans == atomic_load(&gh_heap.span_count),
            "span walk found %lu spans, counter says %lu", (unsigned long)nspans,
            (unsigned long)atomic_load(&gh_heap.span_count));
+
+    /* The profiler: live records == the buckets' in-use objects == sampled objects
+     * the spans count (profile.c). */
+    struct gh_prof_counts pc;
+    gh_prof_counts(&pc);
+    VCHECK(pc.records == pc.bucket_inuse && pc.records == sampled,
+           "profile: %lu sampled-object records, buckets say %lu in use, spans count %lu",
+           (unsigned long)pc.records, (unsigned long)pc.bucket_inuse, (unsigned long)sampled);
 
     uint64_t span_inuse = 0;
     for (unsigned b = 0; b < GH_NBUCKETS; b++)

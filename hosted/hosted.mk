@@ -17,6 +17,12 @@ GOHEAP_COMMA := ,
 .PHONY: host-lib
 host-lib: $(HBUILD)/libgoheap.a $(HBUILD)/libgoheap.so
 
+# The profiler's frame-pointer walk starts in these (alloc.c's gh_alloc is where the
+# public entry points land by a tail call): frames there, none on the fast paths.
+GOHEAP_HOST_FP_OBJS := alloc/alloc.o alloc/profile.o
+$(addprefix $(HBUILD)/goheap/,$(GOHEAP_HOST_FP_OBJS)) $(addprefix $(HBUILD)/goheap-static/,$(GOHEAP_HOST_FP_OBJS)): \
+	GOHEAP_HOST_CFLAGS += -fno-omit-frame-pointer
+
 $(HBUILD)/goheap/%.o: %.c hosted/hosted.mk
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -MMD -MP -c $< -o $@

@@ -1,6 +1,7 @@
 /* hosted/platform.c: alloc/platform.h for Linux user space. mmap/mprotect/madvise
  * back the arena, threads stand in for CPUs (each thread owns a cache slot until it
- * exits), stderr takes log and panic lines, and fork is made safe with atfork. */
+ * exits), stderr takes log and panic lines, fork is made safe with atfork, and heap
+ * profiles get stack bounds, /proc/self/maps and their memprofile= file. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
@@ -10,7 +11,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <fcntl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -281,6 +284,126 @@ void goheap_hosted_bg_start(void) {
         atomic_store(&goheap_hosted_bg_state, 2);
 }
 
+/* ---- heap profile -------------------------------------------------------------------
+ * Stack bounds without malloc (pthread_getattr_np allocates): the main thread's stack
+ * ends at __libc_stack_end (ld.so's record of the initial stack pointer); glibc puts
+ * every other thread's descriptor (pthread_self()) at the top of the stack it
+ * allocated, so [sp, self) is that thread's live stack and static TLS. A thread whose
+ * descriptor is not above sp within HOSTED_STACK_MAX (a stack of its own, a coroutine
+ * stack) gets no bound, and its samples record the caller only. Looked up once per
+ * thread. Known gap: code running on a coroutine stack placed below its thread's
+ * stack within that distance would be walked with the thread's bound. */
+#define HOSTED_STACK_MAX (64ull << 20) /* 8 x the default thread stack (RLIMIT_STACK 8 MiB) */
+extern void *__libc_stack_end;
+static GOHEAP_HOSTED_TLS uintptr_t tls_stack_hi; /* 0: not looked up; 1: unknown */
+
+int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t h = tls_stack_hi;
+    if (!h) {
+        h = 1;
+        if (syscall(SYS_gettid) == getpid()) {
+            h = (uintptr_t)__libc_stack_end;
+        } else {
+            uintptr_t self = (uintptr_t)pthread_self();
+            if (self > sp && self - sp < HOSTED_STACK_MAX)
+                h = self;
+        }
+        tls_stack_hi = h;
+    }
+    if (h <= sp)
+        return 0;
+    *lo = sp;
+    *hi = h;
+    return 1;
+}
+
+/* /proc/self/maps as it is, read with plain syscalls (no stdio: no malloc). */
+int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), void *ctx) {
+    int fd = open("/proc/self/maps", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return 0; /* no /proc: pprof then needs the binary named on its command line */
+    char buf[4096];
+    ssize_t n;
+    int r = 0;
+    while (r == 0 && ((n = read(fd, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR)))
+        if (n > 0 && w(ctx, buf, (size_t)n) != 0)
+            r = -1;
+    close(fd);
+    return r;
+}
+
+static char memprofile_path[256];
+static _Atomic unsigned memprofile_seq; /* SIGUSR2 dumps so far */
+
+static int write_fd(void *ctx, const char *buf, size_t len) {
+    int fd = *(int *)ctx;
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Writes the profile to path (replaced whole), logging a failure. */
+static void write_profile_file(const char *path) {
+    int saved = errno;
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0 || goheap_write_heap_profile(write_fd, &fd) != 0) {
+        char line[320];
+        snprintf(line, sizeof line, "goheap: memprofile: cannot write %s", path);
+        goheap_sys_log(line);
+    }
+    if (fd >= 0)
+        close(fd);
+    errno = saved;
+}
+
+/* SIGUSR2 (after goheap_profile_request): PATH.1, PATH.2, ... so that the profile at
+ * exit (PATH) replaces none of them. */
+void goheap_sys_profile_dump(void) {
+    if (!memprofile_path[0])
+        return;
+    char path[sizeof memprofile_path + 16];
+    snprintf(path, sizeof path, "%s.%u", memprofile_path, atomic_fetch_add(&memprofile_seq, 1) + 1);
+    write_profile_file(path);
+}
+
+__attribute__((destructor)) static void memprofile_at_exit(void) {
+    if (memprofile_path[0])
+        write_profile_file(memprofile_path);
+}
+
+/* Only sets the core's request flag (one atomic OR): writing here could take a lock
+ * the interrupted thread holds, or malloc. */
+static void sigusr2_handler(int sig) {
+    (void)sig;
+    goheap_profile_request();
+}
+
+/* memprofile=PATH: SIGUSR2 asks for a profile, unless the program already handles
+ * (or ignores) that signal; a handler it installs later simply replaces ours. */
+static void memprofile_setup(const char *path) {
+    size_t n = strlen(path);
+    if (n >= sizeof memprofile_path)
+        return; /* the knob's range keeps it shorter */
+    memcpy(memprofile_path, path, n + 1);
+    struct sigaction old;
+    if (sigaction(SIGUSR2, 0, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = sigusr2_handler;
+        sa.sa_flags = SA_RESTART;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGUSR2, &sa, 0);
+    }
+}
+
 /* ---- slots ------------------------------------------------------------------------------- */
 
 void goheap_sys_configure(const struct goheap_sys_config *c) {
@@ -289,6 +412,8 @@ void goheap_sys_configure(const struct goheap_sys_config *c) {
     release_policy = c->release;
     fault_reports = c->fault_reports;
     bgthread_on = c->bgthread;
+    if (c->memprofile)
+        memprofile_setup(c->memprofile);
 }
 
 unsigned goheap_sys_ncpu(void) { return nexcl + NOVERFLOW; }

@@ -144,6 +144,24 @@ int goheap_validate(void);
  * returns its length, or 0 when the address is not near an efence object. */
 size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n);
 
+/* ---- Heap profile (docs/profiling.md) ----------------------------------------------
+ * Allocations are sampled about once per memprofilerate= bytes (Go's MemProfileRate:
+ * default 512 KiB, 0 off, 1 every allocation) with their frame-pointer stacks.
+ * goheap_write_heap_profile writes Go's legacy text heap profile ("heap profile: ...
+ * @ heap/<2*rate>", then one line per stack), which `go tool pprof` reads and scales
+ * as Go does, through w(ctx, buf, len), which returns 0 on success; the platform may
+ * append its mappings (hosted: /proc/self/maps). Returns 0, GOHEAP_EINVAL (w NULL) or
+ * -1 (w failed, or the profiler is compiled out). Never call it from a signal handler:
+ * goheap_profile_request (async-signal-safe) asks for the platform's dump at the next
+ * slow path or background step instead (hosted: SIGUSR2 with memprofile=PATH). */
+typedef int (*goheap_profile_writer)(void *ctx, const char *buf, size_t len);
+int goheap_write_heap_profile(goheap_profile_writer w, void *ctx);
+void goheap_profile_request(void);
+/* The allocation site of a sampled object starting at p: up to max return addresses,
+ * innermost first, into pcs, and its size into *size (may be NULL); returns the frame
+ * count, 0 when p is not a live sampled object. */
+unsigned goheap_profile_site(const void *p, uintptr_t *pcs, unsigned max, size_t *size);
+
 #pragma GCC visibility pop
 #ifdef __cplusplus
 }

@@ -31,6 +31,7 @@ extern "C" {
     X(PLATFORM_OUTER, "platform-outer") /* platform locks held across allocator calls */ \
     X(MCACHE, "mcache")            /* allocator: one per CPU cache, its drain lock */  \
     X(CENTRAL, "mcentral")         /* allocator: one per span class (mcentral.h) */    \
+    X(PROFILE, "profile")          /* allocator: heap profiler buckets (profile.c) */  \
     X(HEAP, "mheap")               /* allocator: page heap, arena growth (mheap.h) */  \
     X(META, "meta")                /* allocator: span/cache structs (fixalloc.h) */    \
     X(PAGETABLE, "pagetable")      /* platform: page tables (in goheap_sys_map) */     \

@@ -46,6 +46,10 @@ static const struct knob_case knob_cases[] = {
     {"scavenge=paced", 0, 0, "scavenge", 0},
     {"arena=64GiB", 0, 0, "arena", 64 * KC_GIB},
     {"arena=4M", 0, 0, "arena", 4 * KC_MIB},
+    {"memprofilerate=1", 0, 0, "memprofilerate", 1},
+    {"memprofilerate=0", 0, 0, "memprofilerate", 0},
+    {"memprofilerate=64KiB", 0, 0, "memprofilerate", 64 * KC_KIB},
+    {"memprofilerate=4G", 0, 0, "memprofilerate", 4 * KC_GIB},
     {",,debug=1,", 0, 0, "debug", 1},
     /* bad: malformed */
     {"memlimit=1.5G", 1, "'memlimit=1.5G': decimals are not accepted", "memlimit", INT64_MAX},
@@ -73,6 +77,9 @@ static const struct knob_case knob_cases[] = {
     {"allocfreetrace=5", 1, "out of range", "allocfreetrace", 0},
     {"guardrate=4294967296", 1, "out of range (accepted: 0 to 4294967295)", "guardrate", 0},
     {"memlimit=9223372036854775808", 1, "out of range", "memlimit", INT64_MAX},
+    {"memprofilerate=5G", 1, "'memprofilerate=5G': out of range (accepted: 0 to 4294967296 bytes", "memprofilerate",
+     512 * KC_KIB},
+    {"memprofilerate=x", 1, "not a number", "memprofilerate", 512 * KC_KIB},
     /* one bad token: the rest still applies */
     {"memlimit=1.5G,efence=1", 1, "decimals", "efence", 1},
     {"efence=1,nonsense=3,debug=2", 1, "unknown knob", "debug", 2},
@@ -116,6 +123,7 @@ static inline uint64_t knob_case_value(const struct gh_knobs *k, const char *f) 
     if (KC_IS("ncpu")) return k->ncpu;
     if (KC_IS("bgthread")) return k->bgthread;
     if (KC_IS("lockstats")) return k->lockstats;
+    if (KC_IS("memprofilerate")) return k->memprofilerate;
 #undef KC_IS
     return ~0ull;
 }

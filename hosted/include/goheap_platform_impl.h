@@ -26,6 +26,11 @@
 /* efence's guard pages as guard regions (MADV_GUARD_INSTALL, Linux 6.13), when the
  * running kernel has them. */
 #define GOHEAP_SYS_HAVE_GUARD 1
+/* Heap profiles (hosted/platform.c): thread stack bounds for the frame-pointer walk,
+ * /proc/self/maps for pprof, GOHEAPDEBUG=memprofile=PATH written at exit and on SIGUSR2. */
+#define GOHEAP_SYS_HAVE_STACK_BOUNDS 1
+#define GOHEAP_SYS_HAVE_PROFILE_MAPS 1
+#define GOHEAP_SYS_HAVE_PROFILE_DUMP 1
 
 /* Test-and-test-and-set spinlock that yields the CPU after a short spin: hosted
  * threads can be preempted while holding it. */

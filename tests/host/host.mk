@@ -37,6 +37,7 @@ H4_FUZZ_SECS := 45
 H4_FUZZ_RUNS := 2000000
 
 H4_STEPS := host-api host-stress host-stress-knobs host-badinput host-oom host-preload host-hardening host-fuzz \
+	host-profile-pprof \
 	asan-stress tsan-stress $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
 TEST_HOST_STEPS += $(H4_STEPS)
 .PHONY: $(H4_STEPS) host-suites-deps
@@ -63,6 +64,13 @@ host-hardening: $(H4_LIBSO)
 	@tests/run-step.sh $@ $(RESULTS)/host 300 tests/host/test_hardening.sh $(H4_LIBSO) $(H4_DIR)/hardening
 host-preload: $(H4_LIBSO)
 	@tests/run-step.sh $@ $(RESULTS)/host 120 tests/host/test_preload.sh $(H4_LIBSO) $(H4_DIR)/preload
+# The heap profile in `go tool pprof` (skips without golang-go; docs/profiling.md).
+$(H4_DIR)/profile_workload: tests/host/profile_workload.c
+	@mkdir -p $(dir $@)
+	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) $< -o $@
+host-profile-pprof: $(H4_LIBSO) $(H4_DIR)/profile_workload
+	@tests/run-step.sh $@ $(RESULTS)/host 180 tests/host/test_profile_pprof.sh $(H4_LIBSO) \
+		$(H4_DIR)/profile_workload $(H4_DIR)/profile-pprof
 
 # ---- sanitizer builds: the core compiled again with instrumentation ---------------
 # Probed once per build directory; probed again while the last probe was not "ok".

@@ -1,0 +1,504 @@
+/* tests/host/test_core_profile.c: the heap profiler (alloc/profile.c): the sampling
+ * intervals' mean and spread, exact in-use counts through local, remote, tiny, large
+ * and realloc'd sampled objects, stacks (depth cap, callers in order, a garbage frame
+ * pointer never faults), the written profile's sites in a 1:2:4 workload, the
+ * memprofile= knob and SIGUSR2. Runs at memprofilerate=1 unless a case says else. */
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/stat.h>
+
+#include "test_core_common.h"
+
+/* ---- helpers ---------------------------------------------------------------------- */
+
+static struct gh_prof_counts counts(void) {
+    struct gh_prof_counts c;
+    gh_prof_counts(&c);
+    return c;
+}
+
+/* Site of p, innermost frame first; 0 when not sampled. */
+static unsigned site(void *p, uintptr_t *pcs, size_t *size) {
+    return goheap_profile_site(p, pcs, GH_PROF_MAX_DEPTH, size);
+}
+
+struct membuf {
+    char *buf;
+    size_t n, cap;
+};
+
+static int mem_writer(void *ctx, const char *b, size_t len) {
+    struct membuf *m = ctx;
+    if (m->n + len + 1 > m->cap) {
+        size_t cap = (m->n + len + 1) * 2;
+        char *nb = realloc(m->buf, cap); /* libc's: the test's own memory */
+        if (!nb)
+            return -1;
+        m->buf = nb;
+        m->cap = cap;
+    }
+    memcpy(m->buf + m->n, b, len);
+    m->n += len;
+    m->buf[m->n] = 0;
+    return 0;
+}
+
+/* ---- sampling intervals --------------------------------------------------------------- */
+
+static void t_interval_mean(void) {
+    static const uint64_t rates[] = {4096, 512 << 10, 1 << 30};
+    for (unsigned r = 0; r < 3; r++) {
+        uint64_t rng = 0x1234567 + r, rate = rates[r];
+        const unsigned n = 200000;
+        double sum = 0, sq = 0;
+        uint64_t below_mean = 0;
+        for (unsigned i = 0; i < n; i++) {
+            double x = (double)gh_prof_interval(rate, &rng);
+            sum += x;
+            sq += x * x;
+            below_mean += x < (double)rate;
+        }
+        double mean = sum / n, var = sq / n - mean * mean;
+        /* exponential: mean = rate, sd = rate, P(x < mean) = 1 - 1/e = 0.632; with
+         * 200000 draws the mean's standard error is 0.22% */
+        KT_CHECK(mean > rate * 0.99 && mean < rate * 1.01, "rate %lu: mean %.0f", (unsigned long)rate, mean);
+        double v = var / ((double)rate * rate); /* sd within 3%: variance within 6% */
+        KT_CHECK(v > 0.94 && v < 1.06, "rate %lu: variance / rate^2 %.3f", (unsigned long)rate, v);
+        double frac = (double)below_mean / n;
+        KT_CHECK(frac > 0.627 && frac < 0.637, "rate %lu: P(x < mean) %.4f", (unsigned long)rate, frac);
+    }
+    uint64_t rng = 1;
+    KT_CHECK(gh_prof_interval(1, &rng) == 0 && gh_prof_interval(0, &rng) == 0, "rate 0/1: every allocation");
+}
+
+/* ---- exact counts ------------------------------------------------------------------- */
+
+static void t_every_alloc_counted(void) {
+    struct gh_prof_counts c0 = counts();
+    static const size_t sizes[] = {16, 64, 100, 1024, 2048, 32768, 40000, 300000, 5 << 20};
+    enum { N = 9, K = 50 };
+    void *p[N][K];
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < K; k++) {
+            p[i][k] = goheap_malloc(sizes[i]);
+            size_t sz = 0;
+            uintptr_t pcs[GH_PROF_MAX_DEPTH];
+            KT_CHECK(site(p[i][k], pcs, &sz) >= 1, "size %zu not sampled at rate 1", sizes[i]);
+            KT_CHECK(sz == goheap_usable_size(p[i][k]), "record size %zu, usable %zu", sz,
+                     goheap_usable_size(p[i][k]));
+        }
+    struct gh_prof_counts c1 = counts();
+    KT_CHECK(c1.records == c0.records + N * K, "records %lu -> %lu", (unsigned long)c0.records,
+             (unsigned long)c1.records);
+    KT_CHECK(c1.bucket_inuse == c1.records, "buckets say %lu in use, %lu records",
+             (unsigned long)c1.bucket_inuse, (unsigned long)c1.records);
+    /* calloc, aligned and flags entry points too */
+    void *q[4] = {goheap_calloc(3, 40), goheap_aligned_alloc(256, 300), goheap_malloc_flags(200, GOHEAP_ZERO),
+                  goheap_memalign(64, 70000)};
+    for (int i = 0; i < 4; i++) {
+        uintptr_t pcs[GH_PROF_MAX_DEPTH];
+        KT_CHECK(site(q[i], pcs, 0) >= 1, "entry point %d not sampled", i);
+        goheap_free(q[i]);
+    }
+    for (int i = 0; i < N; i++)
+        for (int k = 0; k < K; k++) {
+            goheap_free(p[i][k]);
+            KT_CHECK(site(p[i][k], 0, 0) == 0, "record outlived its object");
+        }
+    struct gh_prof_counts c2 = counts();
+    KT_CHECK(c2.records == c0.records && c2.bucket_inuse == c0.bucket_inuse, "after frees: %lu records, %lu in use",
+             (unsigned long)c2.records, (unsigned long)c2.bucket_inuse);
+}
+
+static void t_tiny(void) {
+    struct gh_prof_counts c0 = counts();
+    void *p[64];
+    for (int i = 0; i < 64; i++)
+        p[i] = goheap_malloc_flags(1 + i % 15, GOHEAP_NOSCAN);
+    KT_CHECK(counts().records == c0.records + 64, "tiny objects sampled one by one");
+    for (int i = 0; i < 64; i++)
+        goheap_free(p[i]);
+    KT_CHECK(counts().records == c0.records, "tiny frees");
+}
+
+struct xfer {
+    void **p;
+    int n;
+};
+static void *free_all(void *arg) {
+    struct xfer *x = arg;
+    for (int i = 0; i < x->n; i++)
+        goheap_free(x->p[i]);
+    return 0;
+}
+
+/* Frees by another thread (remote: one atomic OR into the span) drop the records at
+ * once, before any sweep or flush. */
+static void t_remote_free(void) {
+    struct gh_prof_counts c0 = counts();
+    enum { N = 3000 };
+    static void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(16 + (i % 50) * 16);
+    KT_CHECK(counts().records == c0.records + N, "sampled");
+    struct xfer x = {p, N};
+    pthread_t t;
+    pthread_create(&t, 0, free_all, &x);
+    pthread_join(t, 0);
+    struct gh_prof_counts c1 = counts();
+    KT_CHECK(c1.records == c0.records && c1.bucket_inuse == c0.bucket_inuse, "after remote frees: %lu records",
+             (unsigned long)c1.records);
+    /* The slots come back to this thread; sampling them again must not find stale
+     * records (a stale one panics "sampled twice"). */
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(16 + (i % 50) * 16);
+    for (int i = 0; i < N; i++)
+        goheap_free(p[i]);
+    KT_CHECK(counts().records == c0.records, "local round");
+}
+
+/* A span holding a sampled object sends its frees to the slow path while owned
+ * (GH_OWNER_SLOW), including after a flush moved it and a refill took it back. */
+static void t_owner_slow(void) {
+    void *a = goheap_malloc(48);
+    struct mspan *s = gh_span_of((uintptr_t)a);
+    KT_CHECK(atomic_load(&s->nsampled) >= 1, "span counts its sample");
+    uint32_t own = atomic_load(&s->owner);
+    KT_CHECK(own == GH_NO_OWNER || (own & GH_OWNER_SLOW), "owned span without SLOW: 0x%x", own);
+    goheap_flush();
+    void *b = goheap_malloc(48); /* a refill: maybe the same span again */
+    struct mspan *t = gh_span_of((uintptr_t)b);
+    own = atomic_load(&t->owner);
+    KT_CHECK(!atomic_load(&t->nsampled) || own == GH_NO_OWNER || (own & GH_OWNER_SLOW), "refilled span 0x%x", own);
+    struct gh_prof_counts c0 = counts();
+    goheap_free(a);
+    goheap_free(b);
+    KT_CHECK(counts().records == c0.records - 2, "both frees found their records");
+}
+
+static void t_realloc_moves_record(void) {
+    struct gh_prof_counts c0 = counts();
+    uintptr_t pcs0[GH_PROF_MAX_DEPTH], pcs1[GH_PROF_MAX_DEPTH];
+    char *p = goheap_malloc(40);
+    unsigned n0 = site(p, pcs0, 0);
+    memset(p, 7, 40);
+    static const size_t steps[] = {48, 200, 3000, 40000, 300000, 100, 20};
+    for (unsigned i = 0; i < sizeof steps / sizeof steps[0]; i++) {
+        char *q = goheap_realloc(p, steps[i]);
+        KT_CHECK(q && q[0] == 7, "realloc to %zu", steps[i]);
+        size_t sz = 0;
+        unsigned n1 = site(q, pcs1, &sz);
+        KT_CHECK(n1 == n0 && !memcmp(pcs0, pcs1, n0 * sizeof(uintptr_t)), "record kept its stack (%zu)",
+                 steps[i]);
+        KT_CHECK(sz == goheap_usable_size(q), "record size %zu, usable %zu", sz, goheap_usable_size(q));
+        KT_CHECK(q == p || site(p, 0, 0) == 0, "the old address has no record");
+        KT_CHECK(counts().records == c0.records + 1, "one record, not two (%zu)", steps[i]);
+        KT_CHECK(counts().bucket_inuse == counts().records, "buckets agree");
+        p = q;
+    }
+    goheap_free(p);
+    KT_CHECK(counts().records == c0.records, "freed");
+}
+
+/* ---- stacks --------------------------------------------------------------------------- */
+
+static __attribute__((noinline)) void *deep(int d) {
+    void *p = d ? deep(d - 1) : goheap_malloc(72);
+    __asm__ volatile("" ::: "memory"); /* no tail call: one frame per level */
+    return p;
+}
+
+static void t_stack_depth(void) {
+    uintptr_t pcs[GH_PROF_MAX_DEPTH];
+    void *p = deep(100);
+    unsigned n = site(p, pcs, 0);
+    KT_CHECK(n == GH_PROF_MAX_DEPTH, "a 100-deep chain keeps %u frames", n);
+    uintptr_t d = (uintptr_t)deep;
+    unsigned in_deep = 0;
+    for (unsigned i = 0; i < n; i++)
+        in_deep += pcs[i] > d && pcs[i] < d + 256;
+    KT_CHECK(in_deep == n, "%u of %u frames in deep()", in_deep, n);
+    goheap_free(p);
+    p = deep(3); /* main, t_stack_depth, kt_run_cases... above */
+    n = site(p, pcs, 0);
+    KT_CHECK(n > 4 && pcs[4] > (uintptr_t)t_stack_depth && pcs[4] < (uintptr_t)t_stack_depth + 512,
+             "deep x4, then the caller: %u frames", n);
+    goheap_free(p);
+}
+
+/* Calls goheap_malloc(72) with rbp = bad (a program built without frame pointers
+ * leaves anything there). */
+void *malloc_with_rbp(uintptr_t bad);
+__asm__(".text\n"
+        ".globl malloc_with_rbp\n"
+        "malloc_with_rbp:\n"
+        "  push %rbp\n"
+        "  mov %rdi, %rbp\n"
+        "  mov $72, %edi\n"
+        "  call goheap_malloc\n"
+        "  pop %rbp\n"
+        "  ret\n");
+
+static void t_bad_frame_pointers(void) {
+    uintptr_t loop[2];
+    loop[0] = (uintptr_t)loop; /* a record pointing at itself */
+    loop[1] = 0x1234;
+    uintptr_t up[2] = {(uintptr_t)&up[0] - 64, 0x42}; /* a record pointing down */
+    void *heap = goheap_malloc(64);
+    const uintptr_t bad[] = {0, 1, 0x10, 0xfff, (uintptr_t)heap, (uintptr_t)loop, (uintptr_t)up,
+                             (uintptr_t)&bad + 3, ~(uintptr_t)0 - 8, 0x7ffffffff000};
+    for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        void *p = malloc_with_rbp(bad[i]);
+        uintptr_t pcs[GH_PROF_MAX_DEPTH];
+        unsigned n = site(p, pcs, 0);
+        KT_CHECK(n >= 1 && n <= 2, "rbp 0x%lx: %u frames", (unsigned long)bad[i], n);
+        KT_CHECK(pcs[0] > (uintptr_t)malloc_with_rbp && pcs[0] < (uintptr_t)malloc_with_rbp + 32,
+                 "the caller is the site");
+        goheap_free(p);
+    }
+    goheap_free(heap);
+}
+
+/* ---- the written profile ------------------------------------------------------------- */
+
+static void *kept[3][400];
+static __attribute__((noinline)) void alloc_one(void) {
+    for (int i = 0; i < 400; i++)
+        kept[0][i] = goheap_malloc(64);
+}
+static __attribute__((noinline)) void alloc_two(void) {
+    for (int i = 0; i < 400; i++)
+        kept[1][i] = goheap_malloc(128);
+}
+static __attribute__((noinline)) void alloc_four(void) {
+    for (int i = 0; i < 400; i++)
+        kept[2][i] = goheap_malloc(256);
+}
+
+/* In-use bytes (and objects) of the profile line of the stack kept[f][0] was
+ * sampled with, or -1. */
+static long line_bytes(const char *prof, int f, long *objs) {
+    uintptr_t pcs[GH_PROF_MAX_DEPTH];
+    unsigned n = site(kept[f][0], pcs, 0);
+    if (!n)
+        return -1;
+    for (const char *l = prof; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : 0) {
+        long io, ib, ao, ab;
+        unsigned long pc;
+        if (sscanf(l, "%ld: %ld [%ld: %ld] @ 0x%lx", &io, &ib, &ao, &ab, &pc) == 5 && pc == pcs[0]) {
+            *objs = io;
+            return ib;
+        }
+    }
+    return -1;
+}
+
+static void t_profile_sites(void) {
+    alloc_one();
+    alloc_two();
+    alloc_four();
+    struct membuf m = {0};
+    KT_CHECK(goheap_write_heap_profile(mem_writer, &m) == 0, "written");
+    KT_CHECK(m.buf && !strncmp(m.buf, "heap profile: ", 14) && strstr(m.buf, "@ heap/2\n"), "header: %.80s",
+             m.buf ? m.buf : "");
+    long o1 = 0, o2 = 0, o4 = 0;
+    long b1 = line_bytes(m.buf, 0, &o1), b2 = line_bytes(m.buf, 1, &o2), b4 = line_bytes(m.buf, 2, &o4);
+    KT_CHECK(b1 == 400 * 64 && b2 == 400 * 128 && b4 == 400 * 256, "bytes %ld %ld %ld", b1, b2, b4);
+    KT_CHECK(o1 == 400 && o2 == 400 && o4 == 400, "objects %ld %ld %ld", o1, o2, o4);
+    KT_CHECK(strstr(m.buf, "\nMAPPED_LIBRARIES:\n") && strstr(m.buf, "r-xp"), "maps appended");
+    uintptr_t pc0[GH_PROF_MAX_DEPTH] = {0};
+    site(kept[0][0], pc0, 0);
+    uintptr_t f1 = (uintptr_t)alloc_one, f2 = (uintptr_t)alloc_two;
+    KT_CHECK(pc0[0] > f1 && pc0[0] < f1 + 256 && (f2 < f1 || pc0[0] < f2), "site in alloc_one");
+    for (int f = 0; f < 3; f++)
+        for (int i = 200; i < 400; i++)
+            goheap_free(kept[f][i]);
+    free(m.buf);
+    m = (struct membuf){0};
+    goheap_write_heap_profile(mem_writer, &m);
+    b1 = line_bytes(m.buf, 0, &o1);
+    KT_CHECK(b1 == 200 * 64 && o1 == 200, "after freeing half: %ld bytes, %ld objects", b1, o1);
+    KT_CHECK(strstr(m.buf, "200: 12800 [400: 25600] @"), "alloc counts stay: %.200s", m.buf);
+    free(m.buf);
+    for (int f = 0; f < 3; f++)
+        for (int i = 0; i < 200; i++)
+            goheap_free(kept[f][i]);
+    KT_CHECK(goheap_write_heap_profile(0, 0) == GOHEAP_EINVAL, "no writer");
+}
+
+static int failing_writer(void *ctx, const char *b, size_t len) {
+    (void)ctx, (void)b, (void)len;
+    return -1;
+}
+
+static void t_writer_fails(void) {
+    void *p = goheap_malloc(10);
+    KT_CHECK(goheap_write_heap_profile(failing_writer, 0) == -1, "a failing writer is reported");
+    goheap_free(p);
+}
+
+/* ---- knobs, rate, SIGUSR2 (exec'd children: the knobs are read at init) ------------- */
+
+static const char *self_exe;
+
+static int exec_child(const char *knobs, const char *mode) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        setenv("GOHEAPDEBUG", knobs, 1);
+        execl(self_exe, self_exe, mode, (char *)0);
+        _exit(99);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 100 + WTERMSIG(st);
+}
+
+/* Default rate: about one sample per 512 KiB of allocation. */
+static int child_default_rate(void) {
+    const int n = 1 << 20; /* 64 MiB of 64 B objects: ~128 samples expected */
+    struct gh_prof_counts c0 = counts();
+    for (int i = 0; i < n; i++)
+        goheap_free(goheap_malloc(64));
+    void *keep[4096];
+    for (int i = 0; i < 4096; i++)
+        keep[i] = goheap_malloc(64 << 10); /* 256 MiB of 64 KiB objects: ~512 */
+    struct gh_prof_counts c1 = counts();
+    uint64_t live = c1.records - c0.records;
+    for (int i = 0; i < 4096; i++)
+        goheap_free(keep[i]);
+    /* 512 expected; Poisson sd 23: 400..624 is more than 4.8 sd */
+    if (live < 400 || live > 624)
+        return 1;
+    if (counts().records != c0.records)
+        return 2;
+    return 0;
+}
+
+static int child_rate_off(void) {
+    for (int i = 0; i < 100000; i++)
+        goheap_free(goheap_malloc(1000));
+    void *p = goheap_malloc(1 << 20);
+    int r = counts().records || counts().buckets ? 1 : 0;
+    goheap_free(p);
+    return r;
+}
+
+static void t_rates(void) {
+    int r = exec_child("", "default_rate");
+    KT_CHECK(r == 0, "default rate: child says %d", r);
+    r = exec_child("memprofilerate=0", "rate_off");
+    KT_CHECK(r == 0, "rate 0: child says %d", r);
+}
+
+static int file_starts(const char *path, const char *want) {
+    char buf[64] = {0};
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return 0;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    return n > 0 && !strncmp(buf, want, strlen(want));
+}
+
+static char prof_path[256];
+
+static void t_memprofile_file(void) {
+    snprintf(prof_path, sizeof prof_path, "/tmp/goheap-prof-test.%d", (int)getpid());
+    char knobs[300], p1[300];
+    snprintf(knobs, sizeof knobs, "memprofilerate=1,memprofile=%s", prof_path);
+    snprintf(p1, sizeof p1, "%s.1", prof_path);
+    unlink(prof_path);
+    unlink(p1);
+    KT_CHECK(exec_child(knobs, "sigusr2") == 0, "child");
+    KT_CHECK(file_starts(p1, "heap profile: "), "SIGUSR2 wrote %s", p1);
+    KT_CHECK(file_starts(prof_path, "heap profile: "), "exit wrote %s", prof_path);
+    unlink(prof_path);
+    unlink(p1);
+}
+
+/* The exec'd child: SIGUSR2 only asks; the next slow path writes PATH.1. */
+static int child_sigusr2(void) {
+    void *p = goheap_malloc(100);
+    if (raise(SIGUSR2) != 0)
+        return 1;
+    const char *path = getenv("GOHEAPDEBUG");
+    path = strstr(path, "memprofile=") + strlen("memprofile=");
+    char p1[300];
+    snprintf(p1, sizeof p1, "%s.1", path);
+    struct stat st;
+    if (stat(p1, &st) == 0)
+        return 2; /* written in the handler */
+    void *big = goheap_malloc(1 << 20); /* a slow path */
+    goheap_free(big);
+    goheap_free(p);
+    return stat(p1, &st) == 0 ? 0 : 3;
+}
+
+static void t_memprofile_knob(void) {
+    struct gh_knobs k;
+    gh_knobs_defaults(&k);
+    KT_CHECK(gh_knobs_parse(&k, "memprofile=/tmp/x.prof", GH_KNOB_FEATURES_ALL) == 0 &&
+                 !strcmp(k.memprofile, "/tmp/x.prof"),
+             "path stored");
+    int saved = dup(2), nul = open("/dev/null", O_WRONLY);
+    dup2(nul, 2);
+    gh_knobs_defaults(&k);
+    int bad = gh_knobs_parse(&k, "memprofile=,debug=1", GH_KNOB_FEATURES_ALL);
+    const char *m1 = gh_knobs_first_error();
+    KT_CHECK(bad == 1 && m1 && strstr(m1, "'memprofile=': out of range (accepted: a file name of 1 to 255 bytes)") &&
+                 k.debug == 1,
+             "empty path: %s", m1 ? m1 : "");
+    gh_knobs_defaults(&k);
+    bad = gh_knobs_parse(&k, "memprofile=/x", 0);
+    m1 = gh_knobs_first_error();
+    KT_CHECK(bad == 1 && m1 && strstr(m1, "'memprofile=/x': not supported on this platform"), "kernel: %s",
+             m1 ? m1 : "");
+    dup2(saved, 2);
+    close(saved);
+    close(nul);
+}
+
+/* The sanitizer builds compile the core at -O1, where the entry points' tail calls
+ * (which make the caller's return address the site) are not guaranteed: the stack
+ * and site cases run in the plain build only (docs/profiling.md). */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#ifndef SANITIZED
+#define SANITIZED 0
+#endif
+static void t_sites_plain_only(void (*fn)(void), const char *name) {
+    if (SANITIZED) {
+        printf("    # %s: skipped in the sanitizer build (-O1 core, no guaranteed tail calls)\n", name);
+        return;
+    }
+    fn();
+}
+static void t_stack_depth_p(void) { t_sites_plain_only(t_stack_depth, "t_stack_depth"); }
+static void t_profile_sites_p(void) { t_sites_plain_only(t_profile_sites, "t_profile_sites"); }
+static void t_memprofile_file_p(void) { t_sites_plain_only(t_memprofile_file, "t_memprofile_file"); }
+
+int main(int argc, char **argv) {
+    self_exe = argv[0];
+    if (argc > 1 && !strcmp(argv[1], "sigusr2"))
+        return child_sigusr2();
+    if (argc > 1 && !strcmp(argv[1], "default_rate"))
+        return child_default_rate();
+    if (argc > 1 && !strcmp(argv[1], "rate_off"))
+        return child_rate_off();
+    setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
+    static const struct kt_case cases[] = {
+        KT_CASE(t_interval_mean),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
+        KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_realloc_moves_record),
+        KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
+        KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
+        KT_CASE(t_memprofile_knob),
+    };
+    kt_begin("core-profile", KT_NCASES(cases));
+    return kt_run_cases(cases, KT_NCASES(cases), core_recount);
+}
