@@ -65,7 +65,11 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     struct mcache *c = gh_mcache_get(cpu);
     int needzero = 1;
     struct mspan *s = 0;
+    /* Large spans record GOHEAP_NOSCAN in their class too (1: the leak scan skips
+     * their contents); every other path only asks spc < 2. */
+    unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
     if (c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
+        __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
         gh_large_reuse(c, s, size, align, pc);
     } else {
         if (c)
@@ -78,6 +82,7 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
             return 0;
         }
         gh_span_init_large(s, s->base, npages, size);
+        __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
         s->obj = gh_align_up(s->base, align);
         s->alloc_pc = pc;
         gh_heap_publish(s);

@@ -221,6 +221,29 @@ static inline void goheap_sys_background_wanted(void) {}
 static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_sys_pin(saved); }
 #endif
 
+/* ---- Leak-scan roots (optional, GOHEAP_SYS_HAVE_LEAK_ROOTS) -------------------------
+ * goheap_leak_scan (alloc/leak.c) needs the system's roots; without these hooks it
+ * refuses (it would call every object a leak). The hosted build has none: out of scope.
+ *
+ * goheap_sys_leak_roots: calls add(lo, hi, arg) for every range of static memory that
+ *   may hold heap pointers (the kernel's data and bss), always mapped and readable,
+ *   excluding the allocator's own statics (alloc/'s data and bss: the heap's own
+ *   pointers are not roots) and the CPUs' stacks (reported by the next hook).
+ *   Called unpinned, no lock held; the ranges are scanned in place.
+ *
+ * goheap_sys_leak_cpu_roots: called on `cpu` from inside goheap_sys_each_cpu's fn:
+ *   calls add for the live part of that CPU's stack, [its stack pointer, stack top),
+ *   which must hold the registers of the code it interrupted (an IPI entry saves them
+ *   there) and, on the CPU that called each_cpu, the callee-saved registers of its
+ *   callers (spilled by the hook). The core copies the ranges at once (the CPU runs
+ *   on afterwards). Returns 0, or -1 when it cannot tell its stack (the scan fails).
+ */
+#ifdef GOHEAP_SYS_HAVE_LEAK_ROOTS
+void goheap_sys_leak_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *arg), void *arg);
+int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t lo, uintptr_t hi, void *arg),
+                              void *arg);
+#endif
+
 /* ---- Configuration from the core (optional) ---------------------------------------
  * goheap_sys_configure: called once by goheap_init, after the knobs are parsed and
  *   before any other platform call of the heap, with what the platform must act on:

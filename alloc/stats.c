@@ -1,6 +1,7 @@
 /* alloc/stats.c: MemStats (per-CPU counters summed on read), runtime/metrics names,
  * and the slow validator that walks every span and recounts. */
 #include "core.h"
+#include "leak.h"
 
 struct sums {
     uint64_t nmalloc[GH_NUM_SPC], nfree[GH_NUM_SPC];
@@ -82,6 +83,9 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     m->other_sys = __atomic_load_n(&gh_meta.other_sys, __ATOMIC_RELAXED) +
                    __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
     m->sys = m->heap_sys + m->mspan_sys + m->mcache_sys + m->other_sys;
+    m->leak_scans = atomic_load(&gh_leak_stats.scans);
+    m->leak_objects = atomic_load(&gh_leak_stats.objects);
+    m->leak_bytes = atomic_load(&gh_leak_stats.bytes);
     for (unsigned i = 0; gh_lockstats && i < gh_ncpu; i++)
         for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++) {
             const struct gh_lockstat *st = &gh_lockstats[i * GOHEAP_LC_COUNT + k];

@@ -56,11 +56,48 @@ int gh_sys_map(void *addr, size_t bytes) {
 #endif
 }
 
+struct gh_unmap_gate gh_unmap_gate;
+
+void gh_unmap_hold(void) {
+    for (int waiting = 0;;) {
+        atomic_fetch_add_explicit(&gh_unmap_gate.holds, 1, memory_order_seq_cst);
+        atomic_thread_fence(memory_order_seq_cst);
+        if (gh_likely(!atomic_load_explicit(&gh_unmap_gate.unmappers, memory_order_seq_cst))) {
+            if (waiting)
+                atomic_fetch_sub_explicit(&gh_unmap_gate.readers_waiting, 1, memory_order_release);
+            return;
+        }
+        /* An unmap is announced: let it go first (it waits for holds == 0), and keep
+         * new ones from announcing meanwhile. */
+        atomic_fetch_sub_explicit(&gh_unmap_gate.holds, 1, memory_order_release);
+        if (!waiting++)
+            atomic_fetch_add_explicit(&gh_unmap_gate.readers_waiting, 1, memory_order_seq_cst);
+        while (atomic_load_explicit(&gh_unmap_gate.unmappers, memory_order_relaxed))
+            ;
+    }
+}
+
+/* An unmapper (or guarder) passes the gate (sysmem.h): let a reader that backed off
+ * go first, announce, then wait for the holds; gate_leave when done. */
+static void gate_enter(void) {
+    while (atomic_load_explicit(&gh_unmap_gate.readers_waiting, memory_order_relaxed))
+        ;
+    atomic_fetch_add_explicit(&gh_unmap_gate.unmappers, 1, memory_order_seq_cst);
+    atomic_thread_fence(memory_order_seq_cst);
+    while (atomic_load_explicit(&gh_unmap_gate.holds, memory_order_seq_cst))
+        ;
+}
+static void gate_leave(void) {
+    atomic_fetch_sub_explicit(&gh_unmap_gate.unmappers, 1, memory_order_release);
+}
+
 void gh_sys_unmap(void *addr, size_t bytes) {
     if (gh_region.on)
         return; /* released pages stay backed; the page allocator marks them dirty */
 #ifdef GOHEAP_SYS_HAVE_MAP
+    gate_enter();
     goheap_sys_unmap(addr, bytes);
+    gate_leave();
 #else
     (void)addr;
     (void)bytes;
@@ -68,7 +105,12 @@ void gh_sys_unmap(void *addr, size_t bytes) {
 }
 
 int gh_sys_guard(void *addr, size_t bytes) {
-    return gh_region.on ? -1 : goheap_sys_guard(addr, bytes);
+    if (gh_region.on)
+        return -1;
+    gate_enter(); /* guarded pages fault like unmapped ones */
+    int r = goheap_sys_guard(addr, bytes);
+    gate_leave();
+    return r;
 }
 
 void gh_sys_unguard(void *addr, size_t bytes) {

@@ -5,6 +5,7 @@
 #ifndef GOHEAP_SYSMEM_H
 #define GOHEAP_SYSMEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,7 +26,8 @@ struct gh_region {
 extern struct gh_region gh_region;
 
 /* Same contracts as goheap_sys_reserve/map/unmap (alloc/platform.h). A reservation
- * that fails logs what was asked and why. */
+ * that fails logs what was asked and why. gh_sys_unmap also waits while a reader
+ * holds off unmapping (below). */
 void *gh_sys_reserve(size_t bytes, size_t align);
 int gh_sys_map(void *addr, size_t bytes);
 void gh_sys_unmap(void *addr, size_t bytes);
@@ -33,5 +35,30 @@ void gh_sys_unmap(void *addr, size_t bytes);
  * leaves the porter's memory backed. */
 int gh_sys_guard(void *addr, size_t bytes);
 void gh_sys_unguard(void *addr, size_t bytes);
+
+/* Holding off unmapping: a reader of heap memory it does not own (the leak scan,
+ * alloc/leak.c) brackets each read with gh_unmap_hold/gh_unmap_release; every unmap of
+ * heap memory (scavenger, efence guard pages and quarantine, large-object trims,
+ * lazy-release reclaim) goes through gh_sys_unmap (a guard through gh_sys_guard),
+ * which announces itself in `unmappers` and waits until no hold is taken. Dekker's protocol, both sides with
+ * seq_cst fences: a holder that sees unmappers == 0 after taking its hold is covered
+ * until it releases (any unmap begun later waits for it); one that sees an unmapper
+ * backs off until none is left, so unmaps are never starved by a stream of short
+ * holds; a holder that had to back off raises readers_waiting, which new unmaps wait
+ * out before announcing, so a stream of unmaps (3 CPUs scavenging) cannot starve it
+ * either. Whatever was unmapped before the hold was taken is not in an in-use span any
+ * more (pages are freed before they are unmapped), so a holder checks the span's
+ * state after taking the hold. A hold must be short, pinned or not, with no lock held
+ * and nothing that waits for another CPU inside it. */
+struct gh_unmap_gate {
+    _Atomic unsigned holds;     /* readers inside gh_unmap_hold..release */
+    _Atomic unsigned unmappers; /* gh_sys_unmap calls announced and not finished */
+    _Atomic unsigned readers_waiting; /* holders that backed off: new unmaps wait */
+};
+extern struct gh_unmap_gate gh_unmap_gate;
+void gh_unmap_hold(void);
+static inline void gh_unmap_release(void) {
+    atomic_fetch_sub_explicit(&gh_unmap_gate.holds, 1, memory_order_release);
+}
 
 #endif /* GOHEAP_SYSMEM_H */

@@ -126,6 +126,8 @@ struct goheap_memstats {
      * the OS may have taken already), and the bytes goheap_reclaim_lazy unmapped,
      * ever. Neither counts against the memory limit. 0 in eager mode. */
     uint64_t heap_released_lazy, lazy_reclaimed;
+    /* goheap_leak_scan: scans completed, and the leaks the last one reported. */
+    uint64_t leak_scans, leak_objects, leak_bytes;
 };
 void goheap_read_memstats(struct goheap_memstats *out);
 
@@ -161,6 +163,35 @@ void goheap_profile_request(void);
  * innermost first, into pcs, and its size into *size (may be NULL); returns the frame
  * count, 0 when p is not a live sampled object. */
 unsigned goheap_profile_site(const void *p, uintptr_t *pcs, unsigned max, size_t *size);
+/* ---- Leak scan (kmemleak's idea; the kernel build: docs/leakscan.md) ---------------
+ * goheap_leak_scan: a conservative mark phase from the system's roots (kernel data
+ * and bss, every CPU's live stack and registers, goheap_register_root ranges) through
+ * every object not allocated GOHEAP_NOSCAN, interior pointers included. An allocated
+ * object nothing reaches is reported once it was unreferenced, with the same contents
+ * (checksum), in two consecutive scans: the first scan after a leak reports nothing.
+ * cb(leak, ctx) is called for each, after the scan, with no lock held; cb may be NULL.
+ * Safe while other CPUs allocate and free; it never frees anything. Returns the number
+ * reported, or a negative error: GOHEAP_LEAK_NOROOTS (the platform has no root hooks:
+ * the hosted build), GOHEAP_LEAK_BUSY (another scan is running), GOHEAP_LEAK_NOMEM (no
+ * memory for its bitmaps), GOHEAP_LEAK_INCOMPLETE (a stack it could not copy whole).
+ * Tiny objects (GOHEAP_NOSCAN, < 16 B) are reported as their 16 B block. */
+struct goheap_leak {
+    void *addr;      /* the object (tiny objects: their 16 B block) */
+    size_t size;     /* its size class's size (large: the size asked for) */
+    uintptr_t site;  /* the allocating caller where one was recorded, else 0 */
+    unsigned scans;  /* consecutive scans it was found unreferenced (>= 2); 2 = new */
+};
+#define GOHEAP_LEAK_NOROOTS (-1)
+#define GOHEAP_LEAK_BUSY (-2)
+#define GOHEAP_LEAK_NOMEM (-3)
+#define GOHEAP_LEAK_INCOMPLETE (-4)
+long goheap_leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), void *ctx);
+/* Extra roots: [p, p + len) is scanned like static data until unregistered (at most
+ * 64 ranges). 0, GOHEAP_EINVAL (NULL, len 0 or not 8-byte aligned), GOHEAP_ENOMEM
+ * (table full). unregister takes the p of a registered range and returns 0, or
+ * GOHEAP_EINVAL when none matches; once it returns, no scan reads the range. */
+int goheap_register_root(const void *p, size_t len);
+int goheap_unregister_root(const void *p);
 
 #pragma GCC visibility pop
 #ifdef __cplusplus

@@ -2,6 +2,7 @@
  * on both arches: the heap arena for address space, the frame allocator and the page
  * tables for backing, IPIs for "every CPU", TSC/CNTVCT for time, printk and panic. */
 #include <arch/cpu.h>
+#include <arch_api.h>
 #include <arch/paging.h>
 #include <arch/spinlock.h>
 #include <spinlock.h>
@@ -143,6 +144,85 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg)
      * never go offline. */
     smp_call_all(each_cpu_ipi, &c);
     __atomic_fetch_add(&kplat_stats.each_cpu_calls, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- leak-scan roots (platform.h, docs/leakscan.md) ---------------------------------
+ * Static roots: the kernel's .data and .bss without the allocator's own (the linker
+ * scripts put the data and bss of alloc/ objects between __goheap_*_start and _end) and without
+ * the boot stack (a CPU's stack, copied live by the next hook; its dead part would
+ * hide leaks, and aarch64's guard page below it is unmapped). */
+extern char __data_start[], __data_end[], __bss_start[], __bss_end[];
+extern char __goheap_data_start[], __goheap_data_end[], __goheap_bss_start[], __goheap_bss_end[];
+extern char boot_stack_lo[], boot_stack_top[];
+
+void goheap_sys_leak_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *arg), void *arg)
+{
+    uintptr_t holes[3][2] = {
+        { (uintptr_t)__goheap_data_start, (uintptr_t)__goheap_data_end },
+        { (uintptr_t)__goheap_bss_start, (uintptr_t)__goheap_bss_end },
+        { (uintptr_t)boot_stack_lo, (uintptr_t)boot_stack_top },
+    };
+    for (unsigned i = 1; i < 3; i++)            /* by start address */
+        for (unsigned j = i; j > 0 && holes[j][0] < holes[j - 1][0]; j--) {
+            uintptr_t a = holes[j][0], b = holes[j][1];
+            holes[j][0] = holes[j - 1][0], holes[j][1] = holes[j - 1][1];
+            holes[j - 1][0] = a, holes[j - 1][1] = b;
+        }
+    const uintptr_t ranges[2][2] = {
+        { (uintptr_t)__data_start, (uintptr_t)__data_end },
+        { (uintptr_t)__bss_start, (uintptr_t)__bss_end },
+    };
+    for (unsigned r = 0; r < 2; r++) {
+        uintptr_t lo = ranges[r][0], hi = ranges[r][1];
+        for (unsigned i = 0; i < 3 && lo < hi; i++) {
+            if (holes[i][1] <= lo || holes[i][0] >= hi)
+                continue;
+            if (holes[i][0] > lo)
+                add(lo, holes[i][0], arg);
+            lo = holes[i][1];
+        }
+        if (lo < hi)
+            add(lo, hi, arg);
+    }
+}
+
+struct leak_stack_call {
+    unsigned cpu;
+    void (*add)(uintptr_t, uintptr_t, void *);
+    void *arg;
+    int ret;
+};
+
+/* Called through arch_fault_catch_call, below the frame holding the spilled registers:
+ * reports [here, stack top). */
+static void leak_live_stack(void *p)
+{
+    struct leak_stack_call *c = p;
+    volatile uintptr_t here = 0;
+    uintptr_t sp = (uintptr_t)&here, top = cpus[c->cpu].stack_top;
+    if (!top || sp < top - KSTACK_BYTES || sp >= top) {
+        c->ret = -1;
+        return;
+    }
+    c->add(sp, top, c->arg);
+    c->ret = (int)here;
+}
+
+/* From goheap_sys_each_cpu's handler on `cpu`: interrupt context on the interrupted
+ * code's own stack (the IPI entry saved its registers there, vectors.S), or on the
+ * calling CPU straight from smp_call_all, under its callers' frames. The callers'
+ * callee-saved registers may live only in registers: arch_fault_catch_call (the
+ * expected-fault hook's setjmp, used here without a catch) stores them into `regs`,
+ * in this frame, before calling leak_live_stack. */
+int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t lo, uintptr_t hi, void *arg),
+                              void *arg)
+{
+    if (cpu != cpu_index())
+        return -1;
+    uint64_t regs[ARCH_CATCH_REGS];
+    struct leak_stack_call c = { cpu, add, arg, -1 };
+    arch_fault_catch_call(regs, leak_live_stack, &c);
+    return c.ret;
 }
 
 /* ---- time, log, panic ------------------------------------------------------------ */

@@ -3,6 +3,7 @@
 #include <percpu.h>
 
 struct cpu cpus[MAX_CPUS];
+extern char boot_stack_top[]; /* boot/<arch>: the boot CPU's stack */
 static unsigned ncpus_online;
 
 unsigned cpus_online(void)
@@ -18,6 +19,8 @@ void percpu_init_cpu(unsigned index, uint64_t hwid)
     c->hwid = hwid;
     c->catch = 0;
     c->nheld = 0;
+    if (index == 0)
+        c->stack_top = (uintptr_t)boot_stack_top;
     arch_percpu_set(c);
 }
 

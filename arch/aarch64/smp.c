@@ -21,6 +21,7 @@ static uint64_t hwid_of[ARCH_MAX_CPUS];
 static unsigned ncpu_known;
 
 #define AP_STACK_FRAMES (KSTACK_SIZE / ARCH_FRAME_SIZE)
+_Static_assert(KSTACK_SIZE == KSTACK_BYTES, "percpu.h KSTACK_BYTES");
 
 uint64_t arch_cpu_hwid(void)
 {
@@ -105,6 +106,7 @@ unsigned arch_smp_start(void)
         if (vm_map_fresh(stack, AP_STACK_FRAMES * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0))
             panic("smp: no frames for cpu %u's stack", i);
         arch_secondary_stacks[i] = stack + AP_STACK_FRAMES * ARCH_FRAME_SIZE;
+        cpus[i].stack_top = arch_secondary_stacks[i];
         unsigned before = cpus_online();
         /* The stores above (stack, hwid table) are ordered before the CPU starts:
          * the target reads them with its MMU on, through the coherent cache, after

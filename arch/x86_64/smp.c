@@ -27,6 +27,7 @@
 
 #define TRAMP_PA 0x8000
 #define AP_STACK_FRAMES 4       /* 16 KiB kernel stack per AP, like the BSP's boot stack */
+_Static_assert(AP_STACK_FRAMES * ARCH_FRAME_SIZE == KSTACK_BYTES, "percpu.h KSTACK_BYTES");
 
 /* APIC id -> dense index + 1 (0: unknown). 2^16 entries covers every id QEMU or real
  * x2APIC machines below 65536 hand out; larger ids are refused at discovery. */
@@ -115,6 +116,7 @@ static void start_ap(unsigned index, uint32_t apic_id)
         panic("smp: no memory for cpu %u (apic id %u)", index, apic_id);
     ap_tables[index] = arch_phys_to_virt(tables);
     cpus[index].hwid = apic_id;
+    cpus[index].stack_top = stack + AP_STACK_FRAMES * ARCH_FRAME_SIZE;
 
     /* The trampoline page is reached through the direct map; its data words are
      * patched per AP (one AP starts at a time). */

@@ -302,6 +302,8 @@ early_idmap_l1:  .space 4096
 
     .section .bss.boot_stack, "aw", %nobits
     .balign 4096
+    .global boot_stack_lo, boot_stack_top
+boot_stack_lo:                   /* the boot stack's region, guard included (leak scan: not data) */
 boot_stack_guard: .space 4096    /* left unmapped in the image mapping */
 boot_stack:      .space KSTACK_SIZE
 boot_stack_top:

@@ -124,7 +124,8 @@ boot_pd:
 
     .bss
     .p2align 12
-    .globl boot_stack_bottom
+    .globl boot_stack_bottom, boot_stack_lo
+boot_stack_lo:                          /* the boot stack's region (leak scan: not data) */
 boot_stack_bottom:
     .skip 16384
     .globl boot_stack_top

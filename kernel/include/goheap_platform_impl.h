@@ -25,6 +25,7 @@
 /* madvdontneed=0: released pages stay mapped until the frame allocator runs short and
  * pulls them back through goheap_reclaim_lazy (kernel/frame.c). */
 #define GOHEAP_SYS_LAZY_RECLAIM 1
+#define GOHEAP_SYS_HAVE_LEAK_ROOTS 1 /* kernel/goheap_platform.c: data, bss, stacks */
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)

@@ -27,7 +27,14 @@ struct cpu {
      * allocator pulls memory back from the heap only when none is (kernel/frame.c). */
     unsigned locks_held;
     unsigned char frame_pulling; /* in the frame allocator's pull (no recursion) */
+    /* This CPU's kernel stack is [stack_top - KSTACK_BYTES, stack_top): set before the
+     * CPU runs (boot CPU: percpu_init_cpu; others: the arch's smp.c). The leak scan
+     * copies its live part (kernel/goheap_platform.c). */
+    uintptr_t stack_top;
 } __attribute__((aligned(ARCH_CACHE_LINE)));
+
+/* Every CPU's kernel stack: the boot stacks (boot/) and the APs' (arch smp.c). */
+#define KSTACK_BYTES 16384u
 
 _Static_assert(offsetof(struct cpu, self) == ARCH_PERCPU_SELF_OFFSET, "cpu.self");
 _Static_assert(offsetof(struct cpu, index) == ARCH_PERCPU_INDEX_OFFSET, "cpu.index");

@@ -25,6 +25,14 @@ int goheap_sys_map(void *addr, size_t bytes) { memset(addr, 0, bytes); return 0;
 void goheap_sys_unmap(void *addr, size_t bytes) { (void)addr; (void)bytes; }
 unsigned goheap_sys_ncpu(void) { return 1; }
 void goheap_sys_each_cpu(void (*fn)(unsigned, void *), void *arg) { fn(0, arg); }
+/* Leak-scan roots (the example header defines GOHEAP_SYS_HAVE_LEAK_ROOTS): none here,
+ * and no stack to tell, so a scan reports GOHEAP_LEAK_INCOMPLETE. */
+void goheap_sys_leak_roots(void (*add)(uintptr_t, uintptr_t, void *), void *arg) { (void)add; (void)arg; }
+int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t, uintptr_t, void *), void *arg)
+{
+    (void)cpu, (void)add, (void)arg;
+    return -1;
+}
 uint64_t goheap_sys_nanotime(void) { return 0; }
 void goheap_sys_log(const char *msg) { (void)msg; }
 _Noreturn void goheap_sys_panic(const char *msg) { (void)msg; for (;;) { } }
@@ -89,6 +97,9 @@ void _start(void)
     goheap_read_memstats(&ms);
     goheap_read_metrics(m, 4);
     goheap_validate();
+    goheap_register_root(&cfg, sizeof cfg);
+    (void)goheap_leak_scan(0, 0);
+    goheap_unregister_root(&cfg);
     for (;;) {
     }
 }

@@ -1,0 +1,471 @@
+/* tests/kernel/heap_leak.c: the leak scan (goheap_leak_scan, docs/leakscan.md): planted
+ * leaks reported exactly, objects kept only by a registered root, a stack (this CPU's or
+ * another's) or an interior pointer not reported until that reference goes, pointers
+ * inside NOSCAN objects ignored, no false positive while 3 other CPUs churn. */
+#include <arch/cpu.h>
+#include <arch/timer.h>
+#include <percpu.h>
+#include <smp.h>
+
+#include "heap_util.h"
+
+/* Addresses the test keeps are stored hidden (xor: non-canonical, never in the heap
+ * arena), since the test's own data is a root of the scan. */
+#define HIDE 0x5a5a5a5a5a5a5a5aull
+static inline uintptr_t hide(const void *p) { return (uintptr_t)p ^ HIDE; }
+static inline void *unhide(uintptr_t x) { return (void *)(x ^ HIDE); }
+
+/* ---- what the scan reported ---- */
+#define MAXREP 4096
+static struct { uintptr_t addr_x, size, site; unsigned scans; } rep[MAXREP];
+static unsigned nrep, nrep_lost;
+
+static void collect(const struct goheap_leak *l, void *ctx)
+{
+    (void)ctx;
+    if (nrep >= MAXREP) {
+        nrep_lost++;
+        return;
+    }
+    rep[nrep].addr_x = hide(l->addr);
+    rep[nrep].size = l->size;
+    rep[nrep].site = l->site;
+    rep[nrep].scans = l->scans;
+    nrep++;
+}
+
+/* Stale copies of dropped pointers below the stack pointer would be scanned when the
+ * scan's own frames leave gaps over them: wipe 4 KiB below this frame first. */
+static __attribute__((noinline)) void wipe_stack(void)
+{
+    volatile char buf[4096];
+    for (unsigned i = 0; i < sizeof buf; i++)
+        buf[i] = 0;
+}
+
+static __attribute__((noinline)) long scan(void)
+{
+    nrep = nrep_lost = 0;
+    wipe_stack();
+    return goheap_leak_scan(collect, 0);
+}
+
+static int reported(const void *p)
+{
+    for (unsigned i = 0; i < nrep; i++)
+        if (rep[i].addr_x == hide(p))
+            return (int)i + 1;
+    return 0;
+}
+
+/* ---- planted leaks ---- */
+#define MAXPLANT 256
+static struct { uintptr_t addr_x, obj_x, size; unsigned large; } plant[MAXPLANT];
+static unsigned nplant;
+
+static void plant_record(void *p, size_t asked, unsigned flags)
+{
+    uintptr_t a = (uintptr_t)p;
+    size_t size;
+    if ((flags & GOHEAP_NOSCAN) && asked < 16)
+        a &= ~(uintptr_t)15, size = 16; /* tiny: reported as its 16 B block */
+    else if (asked > 32768)
+        size = asked;                    /* large: the size asked for */
+    else
+        size = goheap_usable_size(p);    /* small: its class's size */
+    plant[nplant].addr_x = hide((void *)a);
+    plant[nplant].obj_x = hide(p);
+    plant[nplant].size = size;
+    plant[nplant].large = asked > 32768;
+    nplant++;
+}
+
+/* Allocates `rounds` times a mixed set (scan and NOSCAN, small, tiny, large), writes
+ * pointer-free contents and drops every pointer. noinline: its frame is dead after. */
+static __attribute__((noinline)) void plant_leaks(unsigned rounds)
+{
+    static const struct { size_t size; unsigned flags; } set[] = {
+        { 8, GOHEAP_ALIGN8 }, { 16, 0 }, { 24, GOHEAP_ALIGN8 }, { 48, 0 }, { 100, 0 },
+        { 512, 0 }, { 4000, 0 }, { 20000, 0 }, { 32768, 0 }, { 256, GOHEAP_NOSCAN },
+        { 15, GOHEAP_NOSCAN }, { 40000, 0 }, { 100000, 0 }, { 70000, GOHEAP_NOSCAN },
+    };
+    for (unsigned r = 0; r < rounds; r++)
+        for (unsigned i = 0; i < sizeof set / sizeof set[0] && nplant < MAXPLANT; i++) {
+            void *p = goheap_malloc_flags(set[i].size, set[i].flags);
+            if (!p)
+                continue;
+            for (size_t k = 0; k < set[i].size; k++)
+                ((volatile uint8_t *)p)[k] = (uint8_t)(k * 7 + r);
+            plant_record(p, set[i].size, set[i].flags);
+        }
+}
+
+static void free_planted(void)
+{
+    for (unsigned i = 0; i < nplant; i++)
+        goheap_free(unhide(plant[i].obj_x));
+    nplant = 0;
+}
+
+/* Every planted leak reported once with its size, nothing else: failures otherwise. */
+static void expect_exactly_planted(struct ktest *t, long n)
+{
+    KT_EXPECT_EQ(t, n, nplant);
+    KT_EXPECT_EQ(t, nrep, nplant);
+    KT_EXPECT_EQ(t, nrep_lost, 0);
+    for (unsigned i = 0; i < nplant; i++) {
+        int k = reported(unhide(plant[i].addr_x));
+        if (!k) {
+            ktest_fail(t, __FILE__, __LINE__, "planted leak %p (%lu B) not reported",
+                       unhide(plant[i].addr_x), (unsigned long)plant[i].size);
+            continue;
+        }
+        KT_EXPECT_EQ(t, rep[k - 1].size, plant[i].size);
+        KT_EXPECT(t, rep[k - 1].scans >= 2);
+        /* Large objects carry their allocation site: inside plant_leaks. */
+        if (plant[i].large)
+            KT_EXPECT(t, rep[k - 1].site - (uintptr_t)plant_leaks < 4096);
+    }
+    for (unsigned k = 0; k < nrep; k++) {
+        unsigned i;
+        for (i = 0; i < nplant && plant[i].addr_x != rep[k].addr_x; i++)
+            ;
+        if (i == nplant)
+            ktest_fail(t, __FILE__, __LINE__, "false positive: %p (%lu B) reported: %016llx %016llx",
+                       unhide(rep[k].addr_x), (unsigned long)rep[k].size,
+                       (unsigned long long)((uint64_t *)unhide(rep[k].addr_x))[0],
+                       (unsigned long long)((uint64_t *)unhide(rep[k].addr_x))[1]);
+    }
+}
+
+/* ---- cases ---- */
+
+static void t_no_leaks(struct ktest *t)
+{
+    KT_ASSERT(t, scan() >= 0);
+    KT_EXPECT_EQ(t, scan(), 0);
+    KT_EXPECT_EQ(t, scan(), 0);
+    static struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    KT_EXPECT(t, ms.leak_scans >= 3);
+    KT_EXPECT_EQ(t, ms.leak_objects, 0);
+}
+
+static void t_planted_exact(struct ktest *t)
+{
+    plant_leaks(4);
+    ktest_log("%u leaks planted", nplant);
+    KT_EXPECT_EQ(t, scan(), 0); /* first scan: candidates only */
+    long n = scan();
+    expect_exactly_planted(t, n);
+    static struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    KT_EXPECT_EQ(t, ms.leak_objects, nplant);
+    /* Still leaked: reported again (scans counts up). */
+    n = scan();
+    KT_EXPECT_EQ(t, n, nplant);
+    if (nrep)
+        KT_EXPECT_EQ(t, rep[0].scans, 3);
+    free_planted();
+    KT_EXPECT_EQ(t, scan(), 0);
+}
+
+/* A NOSCAN buffer holds the only pointers to 8 objects (one reached through another):
+ * registered, nothing is reported; unregistered, exactly those 8 are. */
+static uintptr_t *root_buf;
+/* The allocations happen in noinline helpers throughout: a pointer left in the test's
+ * own frame or callee-saved registers would (rightly) keep its object reachable. */
+static __attribute__((noinline)) int fill_root_buf(void)
+{
+    root_buf = goheap_malloc_flags(64, GOHEAP_NOSCAN | GOHEAP_ZERO);
+    if (!root_buf)
+        return -1;
+    for (unsigned i = 0; i < 7; i++) {
+        size_t sz = 32 << i;                 /* 32 B .. 2 KiB */
+        root_buf[i] = (uintptr_t)goheap_calloc(1, sz);
+        if (!root_buf[i])
+            return -1;
+        plant_record((void *)root_buf[i], sz, 0);
+    }
+    /* The eighth only through the first's contents. */
+    void *inner = goheap_calloc(1, 64);
+    if (!inner)
+        return -1;
+    *(void **)root_buf[0] = inner;
+    plant_record(inner, 64, 0);
+    return 0;
+}
+static void t_registered_root(struct ktest *t)
+{
+    KT_EXPECT_EQ(t, goheap_register_root(0, 8), GOHEAP_EINVAL);
+    KT_EXPECT_EQ(t, goheap_register_root((void *)8, 0), GOHEAP_EINVAL);
+    KT_EXPECT_EQ(t, goheap_register_root((void *)9, 8), GOHEAP_EINVAL);
+    KT_EXPECT_EQ(t, goheap_unregister_root((void *)8), GOHEAP_EINVAL);
+    nplant = 0;
+    KT_ASSERT_EQ(t, fill_root_buf(), 0);
+    KT_ASSERT_EQ(t, goheap_register_root(root_buf, 64), 0);
+    scan();
+    KT_EXPECT_EQ(t, scan(), 0);
+    KT_ASSERT_EQ(t, goheap_unregister_root(root_buf), 0);
+    KT_EXPECT_EQ(t, goheap_unregister_root(root_buf), GOHEAP_EINVAL);
+    scan();
+    expect_exactly_planted(t, scan());
+    free_planted();
+    goheap_free(root_buf);
+    root_buf = 0;
+}
+
+/* Objects whose only references are interior pointers (into a small object, a large
+ * one, a tiny block) in static data: not reported; once cleared, reported. */
+/* volatile: only written, and the compiler must keep the stores (they are the test). */
+static volatile uintptr_t interior[3];
+static __attribute__((noinline)) int make_interior(void)
+{
+    void *a = goheap_malloc(200), *b = goheap_malloc(50000);
+    void *c = goheap_malloc_flags(15, GOHEAP_NOSCAN);
+    if (!a || !b || !c)
+        return -1;
+    interior[0] = (uintptr_t)a + 199;
+    interior[1] = (uintptr_t)b + 40000;
+    interior[2] = (uintptr_t)c + 9;
+    plant_record(a, 200, 0);
+    plant_record(b, 50000, 0);
+    plant_record(c, 15, GOHEAP_NOSCAN);
+    return 0;
+}
+static void t_interior_pointer(struct ktest *t)
+{
+    nplant = 0;
+    KT_ASSERT_EQ(t, make_interior(), 0);
+    scan();
+    KT_EXPECT_EQ(t, scan(), 0);
+    for (unsigned i = 0; i < 3; i++)
+        interior[i] = 0;
+    scan();
+    long n = scan();
+    for (unsigned i = 0; i < nplant; i++)
+        plant[i].large = 0; /* allocated here, not in plant_leaks */
+    KT_EXPECT_EQ(t, n, 3);
+    KT_EXPECT_EQ(t, nrep, 3);
+    for (unsigned i = 0; i < nplant; i++)
+        KT_EXPECT(t, reported(unhide(plant[i].addr_x)));
+    free_planted();
+}
+
+/* A pointer stored in a NOSCAN object is no reference. */
+static void *volatile keep[2];
+static __attribute__((noinline)) int make_noscan(void)
+{
+    void **h = goheap_malloc_flags(64, GOHEAP_NOSCAN);
+    void **big = goheap_malloc_flags(100000, GOHEAP_NOSCAN);
+    void *x = goheap_calloc(1, 96), *y = goheap_calloc(1, 96);
+    if (!h || !big || !x || !y)
+        return -1;
+    h[0] = x;
+    big[100] = y;
+    plant_record(x, 96, 0);
+    plant_record(y, 96, 0);
+    keep[0] = h; /* the holders themselves are referenced */
+    keep[1] = big;
+    return 0;
+}
+static void t_noscan_not_scanned(struct ktest *t)
+{
+    nplant = 0;
+    KT_ASSERT_EQ(t, make_noscan(), 0);
+    scan();
+    expect_exactly_planted(t, scan());
+    free_planted();
+    goheap_free(keep[0]);
+    goheap_free(keep[1]);
+    keep[0] = keep[1] = 0;
+}
+
+/* Objects referenced only from this CPU's stack frame (and one through another). */
+static __attribute__((noinline)) void hold_on_stack(struct ktest *t)
+{
+    volatile uintptr_t mine[4];
+    nplant = 0;
+    for (unsigned i = 0; i < 4; i++) {
+        mine[i] = (uintptr_t)goheap_calloc(1, 40 + 200 * i);
+        plant_record((void *)mine[i], 40 + 200 * i, 0);
+    }
+    *(uintptr_t *)mine[3] = (uintptr_t)goheap_malloc(100000);
+    plant_record(*(void **)mine[3], 100000, 0);
+    plant[nplant - 1].large = 0;
+    scan();
+    KT_EXPECT_EQ(t, scan(), 0);
+    for (unsigned i = 0; i < 4; i++)
+        KT_EXPECT(t, !reported((void *)mine[i]));
+}
+static void t_stack_root(struct ktest *t)
+{
+    hold_on_stack(t);
+    /* The frame is gone: now they leak. */
+    scan();
+    expect_exactly_planted(t, scan());
+    free_planted();
+}
+
+/* Objects referenced only from another CPU's stack while it waits. */
+static volatile int other_phase;
+static uintptr_t other_x[4];
+static void other_cpu_holds(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    if (cpu == 1) {
+        volatile uintptr_t mine[4];
+        for (unsigned i = 0; i < 4; i++) {
+            mine[i] = (uintptr_t)goheap_calloc(1, 64 << i);
+            other_x[i] = hide((void *)mine[i]);
+        }
+        __atomic_store_n(&other_phase, 1, __ATOMIC_RELEASE);
+        while (__atomic_load_n(&other_phase, __ATOMIC_ACQUIRE) != 2)
+            arch_cpu_relax();
+        for (unsigned i = 0; i < 4; i++)
+            goheap_free((void *)mine[i]);
+    } else if (cpu == 0) {
+        while (__atomic_load_n(&other_phase, __ATOMIC_ACQUIRE) != 1)
+            arch_cpu_relax();
+        scan();
+        long n = scan();
+        KT_EXPECT_EQ(t, n, 0);
+        for (unsigned i = 0; i < 4; i++)
+            KT_EXPECT(t, !reported(unhide(other_x[i])));
+        __atomic_store_n(&other_phase, 2, __ATOMIC_RELEASE);
+    }
+}
+static void t_other_cpu_stack(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    other_phase = 0;
+    ktest_on_all_cpus(t, other_cpu_holds, 0);
+}
+
+/* ---- churn: 3 CPUs allocate and free (much of it remotely) during the scans ---- */
+#define CHURN_SLOTS 1024
+struct churn_node {
+    uint64_t seq;
+    void *payload;      /* reachable only through the node */
+    size_t size;
+};
+static uint64_t churn_slot[CHURN_SLOTS]; /* node pointer, 0 empty, 1 taken */
+static volatile int churn_stop;
+static uint64_t churn_ops[MAX_CPUS];
+
+static void churn_drop(uint64_t w)
+{
+    struct churn_node *n = (struct churn_node *)(uintptr_t)w;
+    goheap_free(n->payload);
+    goheap_free(n);
+}
+
+static void churn(unsigned cpu, uint64_t *rng)
+{
+    uint64_t seq = (uint64_t)cpu << 48;
+    while (!__atomic_load_n(&churn_stop, __ATOMIC_ACQUIRE)) {
+        unsigned i = (unsigned)(xorshift64s(rng) % CHURN_SLOTS);
+        uint64_t w;
+        while ((w = __atomic_exchange_n(&churn_slot[i], 1, __ATOMIC_ACQUIRE)) == 1)
+            arch_cpu_relax();
+        if (w)
+            churn_drop(w);
+        struct churn_node *n = goheap_malloc(sizeof *n);
+        uint64_t r = xorshift64s(rng);
+        size_t sz = (r & 7) == 0 ? 40000 + (r >> 40) % 20000 : 16 + (r >> 40) % 2000;
+        unsigned flags = (r & 0x30) == 0 ? GOHEAP_NOSCAN : 0;
+        if ((r & 0x3c0) == 0)
+            sz = 1 + (r >> 50) % 15, flags = GOHEAP_NOSCAN; /* tiny */
+        void *p = n ? goheap_malloc_flags(sz, flags) : 0;
+        if (n && p) {
+            n->seq = ++seq;
+            n->payload = p;
+            n->size = sz;
+            for (size_t k = 0; k < sz && k < 64; k++)
+                ((uint8_t *)p)[k] = (uint8_t)(seq + k); /* unique contents */
+            w = (uint64_t)(uintptr_t)n;
+        } else {
+            goheap_free(n);
+            goheap_free(p);
+            w = 0;
+        }
+        __atomic_store_n(&churn_slot[i], w, __ATOMIC_RELEASE);
+        if ((++churn_ops[cpu] & 255) == 0)
+            kheap_tick(); /* background step: the scavenger unmaps meanwhile */
+    }
+}
+
+static long churn_reported[3];
+static uint64_t churn_ms[3];
+static void churn_worker(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    uint64_t rng = 0x9e3779b97f4a7c15ull * (cpu + 1);
+    if (cpu != 0) {
+        churn(cpu, &rng);
+        return;
+    }
+    /* Let the churn fill the slots, plant, then scan three times during the churn. */
+    while (__atomic_load_n(&churn_ops[1], __ATOMIC_RELAXED) < 3000)
+        arch_cpu_relax();
+    plant_leaks(2);
+    for (unsigned s = 0; s < 3; s++) {
+        uint64_t t0 = arch_nanotime();
+        long n = scan();
+        churn_ms[s] = (arch_nanotime() - t0) / 1000000;
+        churn_reported[s] = n;
+        if (s == 0)
+            KT_EXPECT_EQ(t, n, 0);
+        else
+            expect_exactly_planted(t, n);
+    }
+    __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
+}
+
+static void t_churn_3cpus(struct ktest *t)
+{
+    if (ktest_ncpus() < 4)
+        KT_SKIP(t, "needs 4 CPUs (SMP=4)");
+    nplant = 0;
+    churn_stop = 0;
+    uint64_t ops0 = 0;
+    for (unsigned c = 0; c < MAX_CPUS; c++)
+        ops0 += churn_ops[c];
+    ktest_on_all_cpus(t, churn_worker, 0);
+    uint64_t ops = 0;
+    for (unsigned c = 0; c < MAX_CPUS; c++)
+        ops += churn_ops[c];
+    ktest_log("%u leaks planted; scans reported %ld, %ld, %ld (%llu, %llu, %llu ms) while 3 "
+              "CPUs did %llu operations",
+              nplant, churn_reported[0], churn_reported[1], churn_reported[2],
+              (unsigned long long)churn_ms[0], (unsigned long long)churn_ms[1],
+              (unsigned long long)churn_ms[2], (unsigned long long)(ops - ops0));
+    for (unsigned i = 0; i < CHURN_SLOTS; i++) {
+        uint64_t w = __atomic_exchange_n(&churn_slot[i], 0, __ATOMIC_ACQUIRE);
+        if (w)
+            churn_drop(w);
+    }
+    free_planted();
+    goheap_free_os_memory();
+    scan();
+    KT_EXPECT_EQ(t, scan(), 0);
+}
+
+static void t_validate(struct ktest *t)
+{
+    hu_validate(t);
+}
+
+static const struct ktest_case heap_leak_cases[] = {
+    KTEST_CASE(t_no_leaks),
+    KTEST_CASE(t_planted_exact),
+    KTEST_CASE(t_registered_root),
+    KTEST_CASE(t_interior_pointer),
+    KTEST_CASE(t_noscan_not_scanned),
+    KTEST_CASE(t_stack_root),
+    KTEST_CASE(t_other_cpu_stack),
+    KTEST_CASE(t_churn_3cpus),
+    KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_leak, "heap_leak", heap_leak_cases, hu_init, 0);
