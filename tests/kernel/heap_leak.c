@@ -138,6 +138,27 @@ static void expect_exactly_planted(struct ktest *t, long n)
     }
 }
 
+/* Under churn: no false positive, strictly. A planted leak may be missed when a value
+ * equal to an address in it sits in a live slot somewhere (a churner's register or
+ * stale frame slot at the IPI, the arena base): conservative scanning's known limit
+ * (docs/leakscan.md). Seen: at most 1 of 28 missed per scan in the runs so far; the
+ * case logs every miss and fails beyond 10%. */
+static void expect_planted_under_churn(struct ktest *t, long n)
+{
+    unsigned found = 0;
+    for (unsigned i = 0; i < nplant; i++) {
+        if (reported(unhide(plant[i].addr_x)))
+            found++;
+        else
+            ktest_log("missed under churn: %p (%lu B)", unhide(plant[i].addr_x),
+                      (unsigned long)plant[i].size);
+    }
+    KT_EXPECT_EQ(t, nrep_lost, 0);
+    KT_EXPECT_EQ(t, (unsigned long)n, nrep);
+    KT_EXPECT_EQ(t, nrep, found); /* every report is a planted leak */
+    KT_EXPECT(t, found * 10 >= nplant * 9);
+}
+
 /* ---- cases ---- */
 
 static void t_no_leaks(struct ktest *t)
@@ -418,7 +439,7 @@ static void churn_worker(struct ktest *t, unsigned cpu, void *arg)
         if (s == 0)
             KT_EXPECT_EQ(t, n, 0);
         else
-            expect_exactly_planted(t, n);
+            expect_planted_under_churn(t, n);
     }
     __atomic_store_n(&churn_stop, 1, __ATOMIC_RELEASE);
 }
