@@ -344,6 +344,10 @@ static void leak_candidate(uintptr_t obj, uintptr_t size, uintptr_t site) {
     gh_unmap_release();
     if (!n)
         return;
+    /* A sampled object's site from the profiler (alloc/profile.c; innermost frame). */
+    uintptr_t pc = 0;
+    if (!site && goheap_profile_site((const void *)obj, &pc, 1, 0))
+        site = pc;
     if (leak.ncand[leak.prev ^ 1] >= LEAK_CAND_MAX) {
         leak.untracked++;
         return;
