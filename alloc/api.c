@@ -40,8 +40,9 @@
  *      everything, retry once (scavenge.c); then NULL, with nothing lost.
  *
  * free(p):
- *   1. page = (p - arena base) / 8 KiB; outside the grown arena: not a heap pointer.
- *   2. span = map[page] (gh_deadspan where no span lives).
+ *   1. page = (p - arena base) / 8 KiB; outside the grown arena: an added region's
+ *      cover (region mode, a table scan out of line, arena.h), else not a heap pointer.
+ *   2. span = map[page] (gh_deadspan where no span lives), or the cover's.
  *   3. Pin. If span->owner == this CPU and p is exactly a slot start of the cached
  *      word (one multiply, rotate and compare: gh_span_wordslot in mspan.h) and its
  *      bit is clear in cache | rcur, set its cache bit, count it in the span's wfree
@@ -202,11 +203,14 @@ int goheap_init(const struct goheap_config *cfg) {
  * allocator, persistent chunks). */
 #define GH_REGION_RESERVATIONS 4u
 
-/* Metadata bytes for an arena of `arena` bytes (whole chunks) with ncpu CPUs. */
-static size_t region_meta_bytes(size_t arena, unsigned ncpu) {
+/* Metadata bytes for a region whose pages span `arena` bytes of whole chunks, of which
+ * `cover` bytes get a page allocator and a span map of its own (all of them for the
+ * first region; for goheap_add_region, the chunks no page allocator covers yet), with
+ * ncpu CPUs' tables (0 for an added region: they exist). */
+static size_t region_meta_bytes(size_t arena, size_t cover, unsigned ncpu) {
     size_t frame = GOHEAP_SYS_FRAME_SIZE, pages = arena >> GOHEAP_PAGE_SHIFT;
-    size_t spanmap = gh_align_up(pages * sizeof(void *), frame);
-    size_t pameta = gh_pagealloc_meta_bytes(arena);
+    size_t spanmap = cover ? gh_align_up((cover >> GOHEAP_PAGE_SHIFT) * sizeof(void *), frame) : 0;
+    size_t pameta = cover ? gh_pagealloc_meta_bytes(cover) : 0;
     /* persistentalloc: per-CPU tables, one 16 KiB run per fixalloc (span buckets and
      * mcaches), the mcaches, the span budget; in 256 KiB chunks, each of which may
      * lose up to a run at its end. */
@@ -229,7 +233,7 @@ size_t goheap_overhead(size_t len) {
     /* Worst alignment: the region straddles one more chunk than its length needs;
      * plus the page rounding at both ends. */
     size_t arena = gh_align_up(len, PALLOC_CHUNK_BYTES) + PALLOC_CHUNK_BYTES;
-    return gh_align_up(region_meta_bytes(arena, goheap_sys_ncpu()) + GOHEAP_SYS_FRAME_SIZE,
+    return gh_align_up(region_meta_bytes(arena, arena, goheap_sys_ncpu()) + GOHEAP_SYS_FRAME_SIZE,
                        GOHEAP_PAGE_SIZE) + GOHEAP_PAGE_SIZE;
 }
 
@@ -248,7 +252,7 @@ int goheap_init_region(void *base, size_t len, unsigned flags) {
     gh_knobs_defaults(&gh_knobs);
     size_t arena = cover_bytes(lo, hi);
     uintptr_t meta_lo = gh_align_up(lo, GOHEAP_SYS_FRAME_SIZE);
-    size_t need = region_meta_bytes(arena, goheap_sys_ncpu());
+    size_t need = region_meta_bytes(arena, arena, goheap_sys_ncpu());
     uintptr_t heap_lo = gh_align_up(meta_lo + need, GOHEAP_PAGE_SIZE);
     uintptr_t heap_hi = gh_align_down(hi, GOHEAP_PAGE_SIZE);
     if (heap_lo < meta_lo || heap_lo >= heap_hi) {
@@ -258,23 +262,106 @@ int goheap_init_region(void *base, size_t len, unsigned flags) {
                 (unsigned long)goheap_overhead(len));
         return GOHEAP_INIT_NOSPACE;
     }
-    gh_region = (struct gh_region){.on = 1, .meta_lo = meta_lo, .meta_cur = meta_lo,
-                                   .meta_hi = heap_lo,
+    gh_region = (struct gh_region){.on = 1, .nregions = 1,
                                    .arena = gh_align_down(lo, PALLOC_CHUNK_BYTES),
                                    .arena_end = gh_align_down(lo, PALLOC_CHUNK_BYTES) + arena};
+    gh_region.meta[0] = (struct gh_meta_area){meta_lo, meta_lo, heap_lo, lo, hi};
     int r = init_heap(arena, 1, 0, heap_lo, heap_hi);
     if (r != 0)
         gh_region.on = 0;
     return r;
 }
 
+/* The chunks of [lo, hi) that no page allocator covers yet, as [*cb, *ce) (empty when
+ * *ce <= *cb). They are one run: a page allocator strictly inside the region's chunks
+ * would cover a chunk wholly inside the region, so an earlier region would overlap
+ * it. Returns -1 if one does anyway. Caller holds the heap lock. */
+static int new_cover(uintptr_t lo, uintptr_t hi, uintptr_t *cb, uintptr_t *ce) {
+    uintptr_t b = gh_align_down(lo, PALLOC_CHUNK_BYTES), e = gh_align_up(hi, PALLOC_CHUNK_BYTES);
+    struct pagealloc *pa;
+    for (int changed = 1; changed && b < e;) { /* trim the ends by neighbours' chunks */
+        changed = 0;
+        for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0 && b < e; i++) {
+            if (b >= pa->base && b < pa->limit)
+                b = pa->limit, changed = 1;
+            if (e > pa->base && e <= pa->limit)
+                e = pa->base, changed = 1;
+        }
+    }
+    for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0 && b < e; i++)
+        if (b < pa->limit && pa->base < e)
+            return -1;
+    *cb = b;
+    *ce = e;
+    return 0;
+}
+
 int goheap_add_region(void *base, size_t len, unsigned flags) {
-    /* One region for now: a second needs a discontiguous arena (issue 12's growing
-     * reservation), which goheap_add_region will build on. */
-    gh_logf("goheap: add_region: not supported yet (region 0x%lx, %lu bytes, flags 0x%x): "
-            "give goheap_init_region the whole region",
-            (unsigned long)(uintptr_t)base, (unsigned long)len, flags);
-    return GOHEAP_INIT_BADREGION;
+    uintptr_t lo = (uintptr_t)base, hi = lo + len;
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || !gh_region.on) {
+        gh_logf("goheap: add_region: region 0x%lx (%lu bytes): the heap is not in region mode "
+                "(call goheap_init_region first; page-table mode grows its own reservation)",
+                (unsigned long)lo, (unsigned long)len);
+        return GOHEAP_INIT_BADREGION;
+    }
+    if (!base || flags || hi < lo || len > SIZE_MAX / 2) {
+        gh_logf("goheap: add_region: bad region (base 0x%lx, len %lu, flags 0x%x): base non-NULL, "
+                "no wrap-around, flags 0",
+                (unsigned long)lo, (unsigned long)len, flags);
+        return GOHEAP_INIT_BADREGION;
+    }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    /* Both locks: nobody else reserves metadata (sysmem.c) while the new area is set up. */
+    gh_lock(&gh_heap.lock, cpu);
+    gh_lock(&gh_meta.lock, cpu);
+    unsigned n = gh_region.nregions;
+    int r = GOHEAP_INIT_BADREGION;
+    uintptr_t cb = 0, ce = 0;
+    for (unsigned i = 0; i < n; i++)
+        if (lo < gh_region.meta[i].region_hi && gh_region.meta[i].region_lo < hi) {
+            gh_logf("goheap: add_region: region [0x%lx, 0x%lx) overlaps region %u [0x%lx, 0x%lx)",
+                    (unsigned long)lo, (unsigned long)hi, i, (unsigned long)gh_region.meta[i].region_lo,
+                    (unsigned long)gh_region.meta[i].region_hi);
+            goto out;
+        }
+    if (n >= GH_MAX_REGIONS) {
+        gh_logf("goheap: add_region: region [0x%lx, 0x%lx): the heap holds %u regions already, "
+                "the most it can (GH_MAX_REGIONS)", (unsigned long)lo, (unsigned long)hi, n);
+        goto out;
+    }
+    if (new_cover(lo, hi, &cb, &ce) != 0) {
+        gh_logf("goheap: add_region: region [0x%lx, 0x%lx) overlaps the chunks of another",
+                (unsigned long)lo, (unsigned long)hi);
+        goto out;
+    }
+    /* The same layout as the first region: metadata, then heap pages. */
+    size_t need = region_meta_bytes(cover_bytes(lo, hi), ce > cb ? ce - cb : 0, 0);
+    uintptr_t meta_lo = gh_align_up(lo, GOHEAP_SYS_FRAME_SIZE);
+    uintptr_t heap_lo = gh_align_up(meta_lo + need, GOHEAP_PAGE_SIZE);
+    uintptr_t heap_hi = gh_align_down(hi, GOHEAP_PAGE_SIZE);
+    if (meta_lo < lo || heap_lo < meta_lo || heap_lo >= heap_hi) {
+        gh_logf("goheap: add_region: a %lu-byte region is too small: its metadata takes %lu "
+                "bytes and the heap needs at least one 8 KiB page (goheap_overhead(%lu) = %lu)",
+                (unsigned long)len, (unsigned long)need, (unsigned long)len,
+                (unsigned long)goheap_overhead(len));
+        r = GOHEAP_INIT_NOSPACE;
+        goto out;
+    }
+    gh_region.meta[n] = (struct gh_meta_area){meta_lo, meta_lo, heap_lo, lo, hi};
+    __atomic_store_n(&gh_region.nregions, n + 1, __ATOMIC_RELEASE);
+    if (gh_heap_add_region(heap_lo, heap_hi, ce > cb ? cb : 0, ce > cb ? ce : 0) != 0) {
+        /* Nothing joined, and nobody else reserved from the new area (both locks). */
+        __atomic_store_n(&gh_region.nregions, n, __ATOMIC_RELEASE);
+        r = GOHEAP_INIT_NOSPACE;
+        goto out;
+    }
+    r = 0;
+out:
+    gh_unlock(&gh_meta.lock, cpu);
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
+    return r;
 }
 
 const char *goheap_knobs_error(void) { return gh_knobs_first_error(); }
@@ -433,33 +520,9 @@ int goheap_posix_memalign(void **out, size_t alignment, size_t size) {
 void goheap_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
-    if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed))) {
-        struct mspan *s = gh_fast.spans[pg];
-        goheap_pin_t pin;
-        /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
-        unsigned cpu = goheap_sys_pin_fast(&pin);
-        if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
-            /* One compare: a slot start inside the cached word (mspan.h). The slow
-             * paths get i, not a: i determines a (gh_span_slot_addr; pinned, so the
-             * word holds), and no copy of a is kept alive. */
-            uint64_t i = gh_span_wordslot(s, a);
-            if (gh_unlikely(i >= s->wordn))
-                return gh_free_owned(i, s, pin); /* another word, parked, or bad: a tail call */
-            /* Free already, or a remote free of it may be pending (rcur, in line 0
-             * with owner): the slow path tells a double free from a stale hint. */
-            uint64_t cache = s->cache;
-            uint64_t busy = cache | atomic_load_explicit(&s->rcur, memory_order_relaxed);
-            if (gh_unlikely((busy >> i) & 1))
-                return gh_free_busy(i, s, pin); /* a tail call */
-            /* (i & 63, though i < 64 here: clang then emits bt + bts instead of
-             * materialising the mask) */
-            GH_WSET(s->cache, cache | (1ull << (i & 63)));
-            s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
-            goheap_sys_unpin(pin);
-            return;
-        }
-        goheap_sys_unpin(pin);
-    }
+    if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed)) &&
+        gh_likely(gh_free_cached(gh_fast.spans[pg], a)))
+        return;
     gh_free_slow(a); /* a tail call */
 }
 

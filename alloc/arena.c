@@ -17,6 +17,17 @@
 #define ARENA_SKIP_TRIES 5
 
 struct gh_arena gh_arena;
+struct gh_covers gh_covers;
+
+struct gh_cover *gh_cover_of(uintptr_t a) {
+    unsigned n = __atomic_load_n(&gh_covers.n, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++) {
+        struct gh_cover *c = &gh_covers.c[i];
+        if (a - c->base < c->end - c->base)
+            return c;
+    }
+    return 0;
+}
 
 uint64_t gh_arena_bytes(void) { return gh_heap.arena_bytes; }
 

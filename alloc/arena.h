@@ -6,7 +6,11 @@
 
 #include <stdint.h>
 
+#include "pagealloc.h"
 #include "platform.h"
+#include "sysmem.h"
+
+struct mspan;
 
 /* Layout: [gh_fast.spans, + window/1024 rounded to 4 MiB) the span map, then
  * [gh_fast.base, + arena_bytes) the heap. Incremental mode reserves both from their
@@ -46,5 +50,31 @@ int gh_arena_extend(uintptr_t end);
 /* After gh_arena_extend failed: reserves `need` bytes further up the window, leaving a
  * hole. Returns the new piece's heap offset, or 0 when none was found. */
 uintptr_t gh_arena_skip(uintptr_t need);
+
+/* ---- Covers: regions outside the window (region mode, goheap_add_region) -------------
+ * A cover is a run of 4 MiB chunks outside the primary window and every other cover,
+ * with its own page allocator and span map, both carved from the region that caused
+ * it (docs/alloc.md, "Adding regions"). A region's pages that fall in chunks some
+ * page allocator covers already (regions that share a chunk) go to that one instead,
+ * so each add makes at most one cover. Pages of different regions never share a span:
+ * each region's own metadata area lies between them, allocated forever.
+ *   covers never overlap the window or each other; base, end: 4 MiB multiples;
+ *   spans[(a - base) >> 13] is the span of every in-use page a of [base, end).
+ * Published once (release store of n after the entry is complete) and never
+ * removed, so pointer lookups read them without a lock. */
+#define GH_MAX_COVERS (GH_MAX_REGIONS - 1)
+struct gh_cover {
+    uintptr_t base, end;    /* fixed before publication */
+    struct mspan **spans;   /* [(end - base) / 8 KiB], gh_deadspan where no span */
+    struct pagealloc pages; /* protected by the heap lock */
+};
+struct gh_covers {
+    unsigned n; /* __atomic: published covers */
+    struct gh_cover c[GH_MAX_COVERS];
+};
+extern struct gh_covers gh_covers;
+
+/* The published cover holding address a, or NULL. No lock. */
+struct gh_cover *gh_cover_of(uintptr_t a);
 
 #endif /* GOHEAP_ARENA_H */

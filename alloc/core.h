@@ -66,6 +66,41 @@ void *gh_malloc_slow(size_t size);
  * word that is free already or whose rcur bit is set (a double free, or a stale hint). */
 void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin);
 void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
+/* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
+ * for region mode's covers): if this CPU caches s, frees a and returns 1, else returns
+ * 0 having done nothing. Always inlined: goheap_free is this plus one bound check. */
+static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
+    goheap_pin_t pin;
+    /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
+    unsigned cpu = goheap_sys_pin_fast(&pin);
+    if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
+        /* One compare: a slot start inside the cached word (mspan.h). The slow
+         * paths get i, not a: i determines a (gh_span_slot_addr; pinned, so the
+         * word holds), and no copy of a is kept alive. */
+        uint64_t i = gh_span_wordslot(s, a);
+        if (gh_unlikely(i >= s->wordn)) {
+            gh_free_owned(i, s, pin); /* another word, parked, or bad: a tail call */
+            return 1;
+        }
+        /* Free already, or a remote free of it may be pending (rcur, in line 0
+         * with owner): the slow path tells a double free from a stale hint. */
+        uint64_t cache = s->cache;
+        uint64_t busy = cache | atomic_load_explicit(&s->rcur, memory_order_relaxed);
+        if (gh_unlikely((busy >> i) & 1)) {
+            gh_free_busy(i, s, pin); /* a tail call */
+            return 1;
+        }
+        /* (i & 63, though i < 64 here: clang then emits bt + bts instead of
+         * materialising the mask) */
+        GH_WSET(s->cache, cache | (1ull << (i & 63)));
+        s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
+        goheap_sys_unpin(pin);
+        return 1;
+    }
+    goheap_sys_unpin(pin);
+    return 0;
+}
+
 /* Which call checks a pointer, for the panic's wording. */
 enum gh_who { GH_WHO_FREE = 0, GH_WHO_USABLE = 1, GH_WHO_REALLOC = 2 };
 /* The usable size of a, or a panic naming `who` when a is not a live object. */

@@ -189,7 +189,14 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
  * wrong (free_large still checks the pointer and the state); everything else, and
  * every bad pointer, gets gh_free_pc's diagnosis. */
 GH_NOINLINE void gh_free_slow(uintptr_t a) {
+    if (a == 0) /* free(NULL): no span look-up */
+        return;
     struct mspan *s = gh_span_entry(a);
+    /* Outside the window (region mode's covers, arena.h): the fast path goheap_free
+     * could not take. */
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    if (s && pg >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed) && gh_free_cached(s, a))
+        return;
     if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
         atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
         if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))

@@ -223,7 +223,7 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
 void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu) {
     if (!c->tiny)
         return;
-    struct mspan *s = gh_fast.spans[(c->tiny - gh_fast.base) >> GOHEAP_PAGE_SHIFT];
+    struct mspan *s = gh_span_of(c->tiny); /* in the window or a cover */
     unsigned idx = (unsigned)((c->tiny - s->base) >> GH_TINY_SHIFT);
     uint8_t delta = (uint8_t)(c->tinyn - GH_TINY_BIAS);
     uint8_t left = atomic_fetch_add_explicit(&s->tinycount[idx], delta, memory_order_acq_rel) + delta;

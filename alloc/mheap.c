@@ -57,26 +57,154 @@ static int heap_grow(uintptr_t npages) {
     return gh_arena_grow(ask);
 }
 
-int gh_heap_region_setup(uintptr_t lo, uintptr_t hi) {
-    struct pagealloc *pa = &gh_heap.pages;
-    uintptr_t base = gh_fast.base, end = base + gh_heap.arena_bytes, sc;
+/* Region mode: keeps every page of pa's freshly grown (empty) arena outside the heap
+ * pages [lo, hi) allocated forever; [lo, hi) becomes free, backed and dirty. lo and hi
+ * are clipped to the arena. Returns the bytes kept (holes). Caller holds the heap lock. */
+static uintptr_t region_holes(struct pagealloc *pa, uintptr_t lo, uintptr_t hi) {
+    uintptr_t base = pa->base, end = pa->limit, sc;
+    lo = lo < base ? base : lo > end ? end : lo;
+    hi = hi < lo ? lo : hi > end ? end : hi;
     uintptr_t n1 = (lo - base) >> GOHEAP_PAGE_SHIFT, n2 = (hi - lo) >> GOHEAP_PAGE_SHIFT;
     uintptr_t n3 = (end - hi) >> GOHEAP_PAGE_SHIFT;
-    if (heap_grow(gh_heap.arena_bytes >> GOHEAP_PAGE_SHIFT) != 0)
-        return -1;
     /* First fit over an empty heap: each allocation lands at the lowest free page, so
      * the hole below lo, then (briefly) [lo, hi), then the hole above hi. */
     if ((n1 && gh_pagealloc_alloc(pa, n1, &sc, 0) != base) ||
-        gh_pagealloc_alloc(pa, n2, &sc, 0) != lo ||
+        (n2 && gh_pagealloc_alloc(pa, n2, &sc, 0) != lo) ||
         (n3 && gh_pagealloc_alloc(pa, n3, &sc, 0) != hi))
         gh_panicf("goheap: region: cannot lay out [0x%lx, 0x%lx) in [0x%lx, 0x%lx)",
                   (unsigned long)lo, (unsigned long)hi, (unsigned long)base, (unsigned long)end);
-    gh_pagealloc_free(pa, lo, n2); /* free and backed (it always is), dirty */
-    gh_heap.grown -= (n1 + n3) << GOHEAP_PAGE_SHIFT;
-    gh_heap.holes = (n1 + n3) << GOHEAP_PAGE_SHIFT;
+    if (n2)
+        gh_pagealloc_free(pa, lo, n2); /* free and backed (it always is), dirty */
+    return (n1 + n3) << GOHEAP_PAGE_SHIFT;
+}
+
+int gh_heap_region_setup(uintptr_t lo, uintptr_t hi) {
+    if (heap_grow(gh_heap.arena_bytes >> GOHEAP_PAGE_SHIFT) != 0)
+        return -1;
+    uintptr_t holes = region_holes(&gh_heap.pages, lo, hi);
+    gh_heap.grown -= holes;
+    gh_heap.holes = holes;
     atomic_store(&gh_heap.heap_released, 0);
-    atomic_store(&gh_heap.heap_free, n2 << GOHEAP_PAGE_SHIFT);
+    atomic_store(&gh_heap.heap_free, hi - lo);
     return 0;
+}
+
+/* Bytes become part of the heap, free and backed. Caller holds the heap lock. */
+static void count_joined(uintptr_t bytes) {
+    gh_heap.grown += bytes;
+    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+}
+
+/* Sets up cover cv over [cbase, cend), every page in use, not yet published. 0, or -1
+ * after logging (its metadata is abandoned). Caller holds the heap lock and
+ * gh_meta.lock. */
+static int cover_setup(struct gh_cover *cv, uintptr_t cbase, uintptr_t cend) {
+    uintptr_t npages = (cend - cbase) >> GOHEAP_PAGE_SHIFT;
+    size_t mapbytes = gh_align_up(npages * sizeof(void *), GOHEAP_SYS_FRAME_SIZE);
+    struct mspan **spans = gh_sys_reserve(mapbytes, GOHEAP_SYS_FRAME_SIZE);
+    if (!spans || gh_meta_map(spans, mapbytes) != 0 ||
+        gh_pagealloc_init(&cv->pages, cbase, cend - cbase) != 0) {
+        gh_logf("goheap: add_region: no room in the region for the metadata of its %lu "
+                "chunks (see goheap_overhead)", (unsigned long)(npages / PALLOC_CHUNK_PAGES));
+        return -1;
+    }
+    for (uintptr_t i = 0; i < npages; i++)
+        spans[i] = &gh_deadspan;
+    cv->pages.debug = gh_heap.pages.debug;
+    cv->pages.fresh_zero = cv->pages.release_zero = 0; /* region mode: see gh_heap_init */
+    if (gh_pagealloc_grow(&cv->pages, cbase, npages) != 0) {
+        gh_logf("goheap: add_region: cannot set up the page allocator of [0x%lx, 0x%lx)",
+                (unsigned long)cbase, (unsigned long)cend);
+        return -1;
+    }
+    cv->base = cbase;
+    cv->end = cend;
+    cv->spans = spans;
+    return 0;
+}
+
+int gh_heap_add_region(uintptr_t lo, uintptr_t hi, uintptr_t cbase, uintptr_t cend) {
+    unsigned n = __atomic_load_n(&gh_covers.n, __ATOMIC_RELAXED);
+    struct gh_cover *cv = 0;
+    if (cend > cbase) {
+        if (n >= GH_MAX_COVERS) { /* goheap_add_region checks: one cover per region */
+            gh_logf("goheap: add_region: no room for cover %u", n + 1);
+            return -1;
+        }
+        cv = &gh_covers.c[n];
+        if (cover_setup(cv, cbase, cend) != 0)
+            return -1;
+    }
+    /* Nothing can fail from here on. Pages in chunks already covered (shared with a
+     * neighbouring region) were holes of that page allocator: they become its free
+     * pages (gh_pagealloc_free panics unless every one was in use). */
+    for (unsigned i = 0; i <= n; i++) {
+        struct pagealloc *pa = i ? &gh_covers.c[i - 1].pages : &gh_heap.pages;
+        uintptr_t l = lo > pa->base ? lo : pa->base, h = hi < pa->limit ? hi : pa->limit;
+        if (l >= h)
+            continue;
+        gh_pagealloc_free(pa, l, (h - l) >> GOHEAP_PAGE_SHIFT);
+        gh_heap.holes -= h - l;
+        count_joined(h - l);
+    }
+    if (cv) {
+        uintptr_t holes = region_holes(&cv->pages, lo, hi);
+        gh_heap.holes += holes;
+        count_joined(cend - cbase - holes);
+        __atomic_store_n(&gh_covers.n, n + 1, __ATOMIC_RELEASE);
+    }
+    return 0;
+}
+
+struct pagealloc *gh_heap_pages_at(unsigned i) {
+    if (i == 0)
+        return &gh_heap.pages;
+    return i <= __atomic_load_n(&gh_covers.n, __ATOMIC_ACQUIRE) ? &gh_covers.c[i - 1].pages : 0;
+}
+
+struct pagealloc *gh_heap_pages_of(uintptr_t a) {
+    if (a - gh_fast.base < gh_heap.arena_bytes)
+        return &gh_heap.pages;
+    struct gh_cover *c = gh_cover_of(a);
+    return c ? &c->pages : &gh_heap.pages;
+}
+
+struct mspan **gh_heap_map_at(unsigned i, uintptr_t *base, uintptr_t *npages) {
+    if (i == 0) {
+        *base = gh_fast.base;
+        *npages = atomic_load_explicit(&gh_fast.npages, memory_order_acquire);
+        return gh_fast.spans;
+    }
+    if (i > __atomic_load_n(&gh_covers.n, __ATOMIC_ACQUIRE))
+        return 0;
+    struct gh_cover *c = &gh_covers.c[i - 1];
+    *base = c->base;
+    *npages = (c->end - c->base) >> GOHEAP_PAGE_SHIFT;
+    return c->spans;
+}
+
+uint64_t gh_heap_pages_meta(void) {
+    uint64_t sum = 0;
+    struct pagealloc *pa;
+    for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0; i++)
+        sum += __atomic_load_n(&pa->meta_mapped, __ATOMIC_RELAXED);
+    return sum;
+}
+
+struct mspan *gh_span_of_cover(uintptr_t a) {
+    struct gh_cover *c = gh_cover_of(a);
+    return c ? c->spans[(a - c->base) >> GOHEAP_PAGE_SHIFT] : 0;
+}
+
+/* The span-map entry of heap page address a (window or cover). */
+static struct mspan **map_slot(uintptr_t a) {
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed)))
+        return gh_fast.spans + pg;
+    struct gh_cover *c = gh_cover_of(a);
+    if (!c)
+        gh_panicf("goheap: span map: page 0x%lx is in no window or cover", (unsigned long)a);
+    return c->spans + ((a - c->base) >> GOHEAP_PAGE_SHIFT);
 }
 
 static unsigned bucket_of(unsigned spc) {
@@ -114,14 +242,19 @@ static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, s
     return base;
 }
 
-/* Caller holds the heap lock. */
+/* The window's page allocator first, then each cover's. Caller holds the heap lock. */
 static uintptr_t tree_alloc(uintptr_t npages, int *err, struct run_info *ri) {
-    uintptr_t before = gh_heap.pages.npages_scav;
-    uintptr_t base = gh_pagealloc_alloc(&gh_heap.pages, npages, &ri->scav, err);
-    if (!base && *err == PAGEALLOC_NOMEM)
-        note_mapped_free(before - gh_heap.pages.npages_scav);
-    ri->dirty = gh_heap.pages.dirty;
-    ri->lazy = base ? gh_heap.pages.lazy_run : 0;
+    struct pagealloc *pa;
+    uintptr_t base = 0;
+    *err = PAGEALLOC_NOSPACE;
+    for (unsigned i = 0; !base && *err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++) {
+        uintptr_t before = pa->npages_scav;
+        base = gh_pagealloc_alloc(pa, npages, &ri->scav, err);
+        if (!base && *err == PAGEALLOC_NOMEM)
+            note_mapped_free(before - pa->npages_scav);
+        ri->dirty = pa->dirty;
+        ri->lazy = base ? pa->lazy_run : 0;
+    }
     return base;
 }
 
@@ -138,6 +271,20 @@ static void count_run_inuse(uintptr_t npages, const struct run_info *ri) {
         gh_want_work(GH_WORK_LIMIT);
 }
 
+/* Refills c from the first page allocator with a free page. Caller holds the heap lock. */
+static int cache_refill(struct pagecache *c) {
+    struct pagealloc *pa;
+    for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0; i++)
+        if (gh_pagecache_refill(pa, c) == 0)
+            return 0;
+    return -1;
+}
+
+/* Gives c's pages back to the page allocator they came from. Caller holds the heap lock. */
+static void cache_flush(struct pagecache *c) {
+    gh_pagecache_flush(pagecache_empty(c) ? &gh_heap.pages : gh_heap_pages_of(c->base), c);
+}
+
 /* Pages from the CPU's page cache, refilling it under the heap lock when it has no
  * fitting run. Returns 0 with *err when the tree must be asked directly. */
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
@@ -146,10 +293,10 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
     if (base || *err == PAGEALLOC_NOMEM)
         return base;
     gh_lock(&gh_heap.lock, cpu);
-    gh_pagecache_flush(&gh_heap.pages, &c->pcache);
-    int r = gh_pagecache_refill(&gh_heap.pages, &c->pcache);
+    cache_flush(&c->pcache);
+    int r = cache_refill(&c->pcache);
     if (r != 0 && heap_grow(npages) == 0)
-        r = gh_pagecache_refill(&gh_heap.pages, &c->pcache);
+        r = cache_refill(&c->pcache);
     gh_unlock(&gh_heap.lock, cpu);
     if (r != 0) {
         *err = PAGEALLOC_NOSPACE;
@@ -210,7 +357,7 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
         span_reset(s, gh_heap.spanalloc[bucket_of(spc)].size);
     if (!s) {
         gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_free(&gh_heap.pages, base, npages); /* backed now: counts as free */
+        gh_pagealloc_free(gh_heap_pages_of(base), base, npages); /* backed now: counts as free */
         gh_unlock(&gh_heap.lock, cpu);
         atomic_fetch_sub_explicit(&gh_heap.heap_released, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         atomic_fetch_add_explicit(&gh_heap.heap_free, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
@@ -241,6 +388,14 @@ static inline uintptr_t map_page(uintptr_t a) {
  * near the ones it is asked about, which other CPUs may be writing. */
 static void map_write(const struct mspan *s, uintptr_t pg, uintptr_t n, struct mspan *v) {
     struct mspan **m = gh_fast.spans;
+    if (gh_unlikely(map_page(s->base) >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed))) {
+        /* A cover's span (region mode): its map is written at every page, so
+         * gh_span_of_cover needs no resolving. pg wrapped the same way s->base did. */
+        m = map_slot(gh_fast.base + (pg << GOHEAP_PAGE_SHIFT));
+        for (uintptr_t i = 0; i < n; i++)
+            __atomic_store_n(&m[i], v, __ATOMIC_RELAXED);
+        return;
+    }
     if (!gh_spanmap_sparse(s->spc)) {
         for (uintptr_t i = 0; i < n; i++)
             __atomic_store_n(&m[pg + i], v, __ATOMIC_RELAXED);
@@ -288,7 +443,7 @@ static void release_span(unsigned cpu, struct mspan *s) {
     atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
-    gh_pagealloc_free(&gh_heap.pages, base, npages);
+    gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
     gh_unlock(&gh_heap.lock, cpu);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     if (gh_unlikely(gh_knobs.scavenge_eager))
@@ -316,12 +471,14 @@ int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra) {
     int err;
     if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
         return 0;
+    /* Only inside s's own page allocator: alloc_at refuses pages past its end. */
+    struct pagealloc *pa = gh_heap_pages_of(s->base);
     gh_lock(&gh_heap.lock, cpu);
-    uintptr_t before = gh_heap.pages.npages_scav;
-    uintptr_t got = gh_pagealloc_alloc_at(&gh_heap.pages, end, extra, &ri.scav, &err);
+    uintptr_t before = pa->npages_scav;
+    uintptr_t got = gh_pagealloc_alloc_at(pa, end, extra, &ri.scav, &err);
     if (!got && err == PAGEALLOC_NOMEM)
-        note_mapped_free(before - gh_heap.pages.npages_scav);
-    ri.lazy = got ? gh_heap.pages.lazy_run : 0;
+        note_mapped_free(before - pa->npages_scav);
+    ri.lazy = got ? pa->lazy_run : 0;
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;
@@ -339,7 +496,7 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {
     s->limit = tbase;
     map_write(s, map_page(tbase), tail, &gh_deadspan);
     gh_lock(&gh_heap.lock, cpu);
-    gh_pagealloc_free(&gh_heap.pages, tbase, tail);
+    gh_pagealloc_free(gh_heap_pages_of(tbase), tbase, tail);
     gh_unlock(&gh_heap.lock, cpu);
     count_idle(tail << GOHEAP_PAGE_SHIFT);
     if (gh_unlikely(gh_knobs.scavenge_eager))
@@ -366,8 +523,9 @@ void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
     atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
-    gh_heap.pages.npages_scavenging += npages;
-    gh_pagealloc_scavenge_done(&gh_heap.pages, base, npages);
+    struct pagealloc *pa = gh_heap_pages_of(base);
+    pa->npages_scavenging += npages;
+    gh_pagealloc_scavenge_done(pa, base, npages);
     gh_unlock(&gh_heap.lock, cpu);
     atomic_fetch_sub_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
@@ -391,13 +549,12 @@ void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc) {
     if (pagecache_empty(pc))
         return;
     gh_lock(&gh_heap.lock, cpu);
-    gh_pagecache_flush(&gh_heap.pages, pc);
+    cache_flush(pc);
     gh_unlock(&gh_heap.lock, cpu);
 }
 
 uint64_t gh_heap_mapped(void) {
     return atomic_load_explicit(&gh_heap.heap_inuse, memory_order_relaxed) +
            atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) +
-           __atomic_load_n(&gh_meta.mapped, __ATOMIC_RELAXED) +
-           __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
+           __atomic_load_n(&gh_meta.mapped, __ATOMIC_RELAXED) + gh_heap_pages_meta();
 }

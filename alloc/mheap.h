@@ -131,27 +131,52 @@ static inline int gh_spanmap_sparse(unsigned spc) {
  * its caller (state, bounds), as for any map entry. */
 struct mspan *gh_span_resolve(uintptr_t pg);
 
+/* Outside the window: the span of a in a cover (arena.h; written at every page, so
+ * exact), gh_deadspan for a page of a cover no span holds, or NULL when no cover
+ * holds a. No lock. */
+struct mspan *gh_span_of_cover(uintptr_t a);
+
 /* a's map entry as written (gh_deadspan also for the unwritten pages of a large
- * span), or NULL when a is not in the grown arena: for paths that send a dead entry
- * to one that calls gh_span_of (an object start is always written). */
+ * span), or NULL when a is not in the grown arena or a cover: for paths that send a
+ * dead entry to one that calls gh_span_of (an object start is always written). */
 static inline struct mspan *gh_span_entry(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
-    if (pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire))
-        return 0;
+    if (gh_unlikely(pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire)))
+        return gh_span_of_cover(a);
     return gh_fast.spans[pg];
 }
 
 /* The span holding address a (gh_deadspan where no span lives: free pages, holes),
- * or NULL when a is not in the grown arena. Exact for every page of every live span,
- * interior pages of large spans included. */
+ * or NULL when a is not in the grown arena or a cover. Exact for every page of every
+ * live span, interior pages of large spans included. */
 static inline struct mspan *gh_span_of(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
-    if (pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire))
-        return 0;
+    if (gh_unlikely(pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire)))
+        return gh_span_of_cover(a);
     struct mspan *s = gh_fast.spans[pg];
     if (gh_unlikely(s == &gh_deadspan))
         s = gh_span_resolve(pg);
     return s;
 }
+/* The page allocators: 0 is the window's (gh_heap.pages), then each published cover's
+ * (region mode, goheap_add_region); NULL past the last. The page allocators are
+ * protected by the heap lock; the list only grows. */
+struct pagealloc *gh_heap_pages_at(unsigned i);
+/* The page allocator holding heap address a (the window's when none does). */
+struct pagealloc *gh_heap_pages_of(uintptr_t a);
+/* The span map of page allocator i: its first entry, the address it maps from and
+ * its entry count (the window's: gh_fast.npages). NULL past the last. */
+struct mspan **gh_heap_map_at(unsigned i, uintptr_t *base, uintptr_t *npages);
+/* Metadata bytes mapped by every page allocator (statistics, the memory limit). */
+uint64_t gh_heap_pages_meta(void);
+
+/* Region mode, goheap_add_region: the heap pages [lo, hi) (page-aligned, of a region
+ * not overlapping any other) join the heap. A new cover [cbase, cend) (chunk-aligned,
+ * possibly empty) gets its page allocator and span map from the region's metadata
+ * area, already published in gh_region; pages of [lo, hi) in chunks an existing page
+ * allocator covers are freed into it (they were holes). Pinned on cpu; caller holds
+ * the heap lock and gh_meta.lock (so no one else reserves metadata meanwhile). 0, or
+ * -1 after logging why (nothing joined). */
+int gh_heap_add_region(uintptr_t lo, uintptr_t hi, uintptr_t cbase, uintptr_t cend);
 
 #endif /* GOHEAP_MHEAP_H */

@@ -84,16 +84,21 @@ static inline int release_keeps_mapped(void) { return GOHEAP_SYS_LAZY_RECLAIM &&
 
 /* Step 1 of a release or a reclaim: pinned, under the heap lock, take(pa, max, &n)
  * takes a run of at most `left` bytes (rounded up to pages, at most a chunk) out of
- * the page allocator. Returns its base (0: none), *n its pages. */
+ * a page allocator. Returns its base (0: none), *n its pages, *pap that allocator. */
 static uintptr_t take_run(uintptr_t (*take)(struct pagealloc *, uintptr_t, uintptr_t *), uintptr_t left,
-                          uintptr_t *n) {
+                          uintptr_t *n, struct pagealloc **pap) {
     uintptr_t want = (left >> GOHEAP_PAGE_SHIFT) + ((left & (GOHEAP_PAGE_SIZE - 1)) != 0);
     if (want > PALLOC_CHUNK_PAGES)
         want = PALLOC_CHUNK_PAGES;
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
-    uintptr_t base = take(&gh_heap.pages, want, n);
+    uintptr_t base = 0;
+    struct pagealloc *pa;
+    /* The window's page allocator, then each cover's (region mode); *pap: the one. */
+    for (unsigned i = 0; !base && (pa = gh_heap_pages_at(i)) != 0; i++)
+        if ((base = take(pa, want, n)) != 0)
+            *pap = pa;
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     return base;
@@ -103,7 +108,8 @@ uintptr_t gh_scavenge(uintptr_t bytes) {
     uintptr_t released = 0;
     int keep = release_keeps_mapped();
     while (released < bytes) {
-        uintptr_t n = 0, base = take_run(gh_pagealloc_scavenge_take, bytes - released, &n);
+        struct pagealloc *pa = 0;
+        uintptr_t n = 0, base = take_run(gh_pagealloc_scavenge_take, bytes - released, &n, &pa);
         if (!base)
             break;
         uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
@@ -114,7 +120,7 @@ uintptr_t gh_scavenge(uintptr_t bytes) {
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_scavenge_done(&gh_heap.pages, base, n);
+        gh_pagealloc_scavenge_done(pa, base, n);
         /* Counted under the lock, before any allocation can take the run again (its
          * decrements then never run ahead of these increments). */
         atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);
@@ -139,7 +145,8 @@ size_t goheap_reclaim_lazy(size_t bytes) {
         return 0;
     size_t done = 0;
     while (done < bytes && atomic_load_explicit(&gh_heap.heap_released_lazy, memory_order_relaxed)) {
-        uintptr_t n = 0, base = take_run(gh_pagealloc_lazy_take, bytes - done, &n);
+        struct pagealloc *pa = 0;
+        uintptr_t n = 0, base = take_run(gh_pagealloc_lazy_take, bytes - done, &n, &pa);
         if (!base)
             break; /* the rest sits in CPUs' page caches */
         uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
@@ -148,7 +155,7 @@ size_t goheap_reclaim_lazy(size_t bytes) {
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_lazy_done(&gh_heap.pages, base, n);
+        gh_pagealloc_lazy_done(pa, base, n);
         atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);

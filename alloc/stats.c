@@ -80,8 +80,7 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     }
     m->mcache_inuse = fix_sum(&gh_heap.cachealloc, 0);
     m->mcache_sys = fix_sum(&gh_heap.cachealloc, 1);
-    m->other_sys = __atomic_load_n(&gh_meta.other_sys, __ATOMIC_RELAXED) +
-                   __atomic_load_n(&gh_heap.pages.meta_mapped, __ATOMIC_RELAXED);
+    m->other_sys = __atomic_load_n(&gh_meta.other_sys, __ATOMIC_RELAXED) + gh_heap_pages_meta();
     m->sys = m->heap_sys + m->mspan_sys + m->mcache_sys + m->other_sys;
     m->leak_scans = atomic_load(&gh_leak_stats.scans);
     m->leak_objects = atomic_load(&gh_leak_stats.objects);
@@ -174,12 +173,16 @@ static int validate(void) {
     gh_memclr(live, sizeof live);
     uint64_t inuse_pages = 0, nspans = 0, large_live = 0, large_bytes = 0, span_struct_bytes = 0;
     uint64_t efence_dead = 0, lcached_pages = 0, sampled = 0;
-    uintptr_t npages = atomic_load(&gh_fast.npages);
+    struct mspan **map;
+    uintptr_t mbase, npages;
+    /* Every span map: the window's, then each cover's (region mode, written at every
+     * page whatever the class). */
+    for (unsigned mi = 0; (map = gh_heap_map_at(mi, &mbase, &npages)) != 0; mi++)
     for (uintptr_t pg = 0; pg < npages; pg++) {
-        struct mspan *s = gh_fast.spans[pg];
+        struct mspan *s = map[pg];
         if (s == &gh_deadspan)
             continue;
-        uintptr_t first = (s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+        uintptr_t first = (s->base - mbase) >> GOHEAP_PAGE_SHIFT;
         VCHECK(pg >= first && pg < first + s->npages, "page %lu maps to span 0x%lx not covering it",
                (unsigned long)pg, (unsigned long)(uintptr_t)s);
         if (pg != first)
@@ -189,12 +192,12 @@ static int validate(void) {
         /* Every page the span map's scheme writes names the span, every other page of
          * it reads gh_deadspan (mheap.h): two live spans never overlap, and a large
          * span's unwritten pages resolve to it. */
-        int sparse = gh_spanmap_sparse(s->spc);
+        int sparse = mi == 0 && gh_spanmap_sparse(s->spc);
         for (uintptr_t i = 1; i < s->npages && first + i < npages; i++) {
             struct mspan *want = !sparse || (first + i) % GH_SPANMAP_STRIDE == 0 ? s : &gh_deadspan;
-            VCHECK(gh_fast.spans[first + i] == want, "page %lu of span 0x%lx (class %u) maps to span 0x%lx",
+            VCHECK(map[first + i] == want, "page %lu of span 0x%lx (class %u) maps to span 0x%lx",
                    (unsigned long)(first + i), (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1),
-                   (unsigned long)(uintptr_t)gh_fast.spans[first + i]);
+                   (unsigned long)(uintptr_t)map[first + i]);
             if (sparse && (i % GH_SPANMAP_STRIDE == GH_SPANMAP_STRIDE / 2 || i + 1 == s->npages))
                 VCHECK(gh_span_of(s->base + (i << GOHEAP_PAGE_SHIFT)) == s,
                        "page %lu of span 0x%lx does not resolve to it", (unsigned long)(first + i),
@@ -319,14 +322,27 @@ static int validate(void) {
                 lc_listed += n;
             }
     }
-    unsigned bad = gh_pagealloc_check(&gh_heap.pages);
-    uint64_t grown = gh_heap.grown;
-    uint64_t pa_free = gh_heap.pages.npages_free, pa_scav = gh_heap.pages.npages_scav;
-    uint64_t pa_scavenging = gh_heap.pages.npages_scavenging, pa_lazy = gh_heap.pages.npages_lazy;
+    unsigned bad = 0;
+    uint64_t grown = gh_heap.grown, holes = gh_heap.holes, pa_grown = 0;
+    uint64_t pa_free = 0, pa_scav = 0, pa_scavenging = 0, pa_lazy = 0;
+    struct pagealloc *pa;
+    for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0; i++) { /* window, covers */
+        bad += gh_pagealloc_check(pa);
+        pa_grown += pa->npages_grown;
+        pa_free += pa->npages_free;
+        pa_scav += pa->npages_scav;
+        pa_scavenging += pa->npages_scavenging;
+        pa_lazy += pa->npages_lazy;
+    }
     uint64_t rel_lazy = atomic_load(&gh_heap.heap_released_lazy); /* changed under the lock */
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     VCHECK(bad == 0, "gh_pagealloc_check found %u mismatches", bad);
+    /* Region mode's holes (pages of grown chunks outside every region) are grown in a
+     * page allocator but not heap. */
+    VCHECK((pa_grown << GOHEAP_PAGE_SHIFT) == grown + holes,
+           "page allocators grew %lu bytes != heap grown %lu + region holes %lu",
+           (unsigned long)(pa_grown << GOHEAP_PAGE_SHIFT), (unsigned long)grown, (unsigned long)holes);
     VCHECK(lc_pages == lc_listed && lc_pages == lcached_pages && lc_pages <= gh_ncpu * (uint64_t)GH_LCACHE_CPU_PAGES,
            "large span caches: %lu pages counted, %lu listed, %lu in cached spans of the map",
            (unsigned long)lc_pages, (unsigned long)lc_listed, (unsigned long)lcached_pages);

@@ -6,9 +6,6 @@
 
 struct gh_region gh_region;
 
-/* The metadata area lies inside the arena's chunks (it is one of its holes). */
-static inline int in_meta(uintptr_t a) { return a >= gh_region.meta_lo && a < gh_region.meta_hi; }
-
 /* Lock-free bump: callers may hold the heap lock or gh_meta.lock, not one lock. */
 static void *bump(uintptr_t *cur, uintptr_t hi, size_t bytes, size_t align) {
     uintptr_t old = __atomic_load_n(cur, __ATOMIC_RELAXED), p;
@@ -23,14 +20,27 @@ static void *bump(uintptr_t *cur, uintptr_t hi, size_t bytes, size_t align) {
 
 void *gh_sys_reserve(size_t bytes, size_t align) {
     if (gh_region.on) {
-        void *p = bump(&gh_region.meta_cur, gh_region.meta_hi, bytes, align);
-        if (!p)
-            gh_logf("goheap: region: no room for %lu more bytes of metadata (aligned %lu): "
-                    "%lu bytes left of the %lu set aside (see goheap_overhead)",
-                    (unsigned long)bytes, (unsigned long)align,
-                    (unsigned long)(gh_region.meta_hi - gh_region.meta_cur),
-                    (unsigned long)(gh_region.meta_hi - gh_region.meta_lo));
-        return p;
+        /* Newest region first: goheap_add_region sized its area for the metadata of
+         * its own pages (its page allocator, span map and span structs). Zeroed here,
+         * because region mode never maps: metadata must read zero when first used,
+         * and nothing writes it before. */
+        unsigned n = __atomic_load_n(&gh_region.nregions, __ATOMIC_ACQUIRE);
+        uintptr_t left = 0, total = 0;
+        for (unsigned i = n; i-- > 0;) {
+            struct gh_meta_area *m = &gh_region.meta[i];
+            void *p = bump(&m->cur, m->hi, bytes, align);
+            if (p) {
+                gh_memclr(p, bytes);
+                return p;
+            }
+            left += m->hi - __atomic_load_n(&m->cur, __ATOMIC_RELAXED);
+            total += m->hi - m->lo;
+        }
+        gh_logf("goheap: region: no room for %lu more bytes of metadata (aligned %lu): "
+                "%lu bytes left of the %lu set aside in %u regions (see goheap_overhead)",
+                (unsigned long)bytes, (unsigned long)align, (unsigned long)left,
+                (unsigned long)total, n);
+        return 0;
     }
 #ifdef GOHEAP_SYS_HAVE_MAP
     return goheap_sys_reserve(bytes, align);
@@ -42,16 +52,17 @@ void *gh_sys_reserve(size_t bytes, size_t align) {
 }
 
 int gh_sys_map(void *addr, size_t bytes) {
-    if (gh_region.on) {
-        /* Heap pages are always backed, and the page allocator knows whether they
-         * read zero. Metadata is mapped once per frame and must read zero. */
-        if (in_meta((uintptr_t)addr))
-            gh_memclr(addr, bytes);
+    /* Region mode: heap pages are always backed (the page allocator knows whether
+     * they read zero) and metadata was zeroed when reserved. Clearing here instead
+     * would also clear the heap pages the region's layout allocates over its own
+     * metadata area when the region starts on a chunk boundary. */
+    if (gh_region.on)
         return 0;
-    }
 #ifdef GOHEAP_SYS_HAVE_MAP
     return goheap_sys_map(addr, bytes);
 #else
+    (void)addr;
+    (void)bytes;
     return -1;
 #endif
 }

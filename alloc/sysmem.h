@@ -1,7 +1,7 @@
 /* alloc/sysmem.h: the core's only way to reserve, map, unmap and guard memory. In page-table
  * mode these pass through to goheap_sys_reserve/map/unmap; in region mode
- * (goheap_init_region) they carve metadata out of the porter's region and leave the
- * heap pages alone: that memory is always backed. */
+ * (goheap_init_region, goheap_add_region) they carve metadata out of the porter's
+ * regions and leave the heap pages alone: that memory is always backed. */
 #ifndef GOHEAP_SYSMEM_H
 #define GOHEAP_SYSMEM_H
 
@@ -11,22 +11,39 @@
 
 #include "platform.h"
 
-/* Region mode's layout, fixed by goheap_init_region before anything is shared:
- *   [meta_lo, meta_hi) metadata, handed out from meta_cur upward, zeroed when mapped;
- *   [arena, arena_end) the page allocator's arena: the 4 MiB chunks covering the
- *   region (gh_heap_init takes it directly: it may start at address 0).
- * meta_cur advances by compare-and-swap (callers hold the heap lock or gh_meta.lock,
- * not one common lock). */
+/* Regions one heap can hold: goheap_init_region's plus 15 goheap_add_region's. A
+ * firmware memory map has a handful of usable RAM ranges (QEMU's e820: 2; a typical
+ * PC: 3-8), and the table is scanned linearly by the slow paths that look up a
+ * pointer outside the first region's window (free, usable_size): 16 compares at most. */
+#define GH_MAX_REGIONS 16
+
+/* One region's metadata area, [lo, hi) at its start, handed out from cur upward. */
+struct gh_meta_area {
+    uintptr_t lo, cur, hi;
+    uintptr_t region_lo, region_hi; /* the whole region as given (overlap checks) */
+};
+
+/* Region mode's layout. Region 0 is fixed by goheap_init_region before anything is
+ * shared:
+ *   [meta[0].lo, meta[0].hi) metadata, reserved zeroed by a lock-free bump;
+ *   [arena, arena_end) the primary page allocator's arena: the 4 MiB chunks covering
+ *   the region (gh_heap_init takes it directly: it may start at address 0).
+ * goheap_add_region appends meta[nregions] (caller holds the heap lock and
+ * gh_meta.lock) and then publishes nregions (release). Bumps advance cur by
+ * compare-and-swap (callers hold the heap lock or gh_meta.lock, not one common
+ * lock), newest area first. */
 struct gh_region {
     int on;
     unsigned flags;
-    uintptr_t meta_lo, meta_cur, meta_hi;
+    unsigned nregions; /* __atomic: published with release after meta[n] is set */
+    struct gh_meta_area meta[GH_MAX_REGIONS];
     uintptr_t arena, arena_end;
 };
 extern struct gh_region gh_region;
 
 /* Same contracts as goheap_sys_reserve/map/unmap (alloc/platform.h). A reservation
- * that fails logs what was asked and why. gh_sys_unmap also waits while a reader
+ * that fails logs what was asked and why. In region mode a reservation is zeroed
+ * at once, and map and unmap do nothing. gh_sys_unmap also waits while a reader
  * holds off unmapping (below). */
 void *gh_sys_reserve(size_t bytes, size_t align);
 int gh_sys_map(void *addr, size_t bytes);

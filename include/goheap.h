@@ -51,8 +51,14 @@ int goheap_init_region(void *base, size_t len, unsigned flags);
 /* Bytes of a len-byte region that goheap_init_region keeps for metadata and page
  * rounding (an upper bound whatever the region's alignment). */
 size_t goheap_overhead(size_t len);
-/* Adds a region to a running heap. Not supported yet: logs and returns
- * GOHEAP_INIT_BADREGION (one region per heap for now). */
+/* Region mode: adds [base, base + len), mapped memory given for good (anywhere: below,
+ * above or next to the others, no alignment needed), to the running heap, like
+ * ukalloc's addmem; its first goheap_overhead(len) bytes at most hold its metadata.
+ * Objects never straddle two regions. At most 16 regions per heap, the first
+ * included. flags: 0. Returns 0, GOHEAP_INIT_NOSPACE when the region is too small,
+ * or GOHEAP_INIT_BADREGION (bad arguments, not in region mode, overlapping a region
+ * given before, a 17th region); every failure is logged, and leaves the memory
+ * untouched. May be called while other CPUs allocate. */
 int goheap_add_region(void *base, size_t len, unsigned flags);
 const char *goheap_knobs_error(void);
 

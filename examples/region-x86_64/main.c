@@ -1,7 +1,8 @@
 /* examples/region-x86_64/main.c: a from-scratch kernel that adopts goheap in region
  * mode: serial console, exit through QEMU's isa-debug-exit, and KTAP checks of the
- * heap (first malloc, calloc zero after goheap_free_os_memory, the validator). The
- * port itself is heap_port.c + goheap_config.h, the quick start of docs/PORTING.md. */
+ * heap (first malloc, a second region added with goheap_add_region and used, calloc
+ * zero after goheap_free_os_memory, the validator). The port itself is heap_port.c +
+ * goheap_config.h, the quick start of docs/PORTING.md. */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,11 +48,33 @@ static int all_zero(const unsigned char *p, size_t len) {
     return 1;
 }
 
+/* A second region, as a memory map would give it: 16 MiB of RAM far above the image
+ * (identity-mapped by boot.S, inside QEMU's 128 MiB), deliberately unaligned. */
+#define REGION2 ((unsigned char *)(72u << 20) + 4321)
+#define REGION2_LEN ((16u << 20) - 4321)
+
+/* Fills the heap with 1 MiB blocks until one lands in the second region; 1 if it did
+ * and every block is inside one region, whole. All freed again. */
+static int use_region2(void) {
+    enum { MAXB = 64 };
+    unsigned char *b[MAXB];
+    int n = 0, hit = 0;
+    while (n < MAXB && !hit && (b[n] = goheap_malloc(1 << 20)) != NULL) {
+        hit = b[n] >= REGION2 && b[n] + (1 << 20) <= REGION2 + REGION2_LEN;
+        b[n][0] = b[n][(1 << 20) - 1] = 0xee;
+        n++;
+    }
+    for (int i = 0; i < n; i++)
+        goheap_free(b[i]);
+    return hit;
+}
+
 void kmain(void) {
-    console_write("KTAP version 1\n1..3\n");
+    console_write("KTAP version 1\n1..4\n");
     heap_init();
     unsigned char *p = goheap_malloc(100);
     check(p != NULL && (p[99] = 1), "first_malloc");
+    check(goheap_add_region(REGION2, REGION2_LEN, 0) == 0 && use_region2(), "add_region");
     enum { N = 16 };
     unsigned char *q[N];
     for (int i = 0; i < N; i++) { /* dirty some small and some large blocks */

@@ -3,7 +3,8 @@
 # it is generated (unique static names across the merged files, or the generator
 # fails), gcc and clang compile it warning-free as freestanding code with the
 # four-hook region platform (tests/host/region/goheap_config.h), with and without
-# its own memset & co., and tests/host/test_region.c passes against each build. Also
+# its own memset & co., and tests/host/test_region.c passes against each build (with
+# the first region at an odd offset and on a chunk boundary). Also
 # `make install PREFIX=` installs the archive and the public headers and nothing else.
 # usage: amalgamation.sh BUILD_DIR
 build=${1:?usage: amalgamation.sh BUILD_DIR}
@@ -42,6 +43,8 @@ for cc in gcc clang; do
   else
     "$out/test_region-$cc" > "$out/region-$cc.log" 2>&1
     st=$?
+    # again with the first region on a chunk boundary
+    REGION_TEST_ALIGNED=1 "$out/test_region-$cc" >> "$out/region-$cc.log" 2>&1 || st=$?
     sed 's/^/# /' "$out/region-$cc.log" | grep -v "^# ok" | grep -v "^# KTAP\|^# 1\.\.\|# Subtest"
     if [ $st -ne 0 ] || grep -q "^not ok" "$out/region-$cc.log"; then
       why="test_region ($cc build) failed, status $st"

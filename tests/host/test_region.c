@@ -2,11 +2,14 @@
  * four-hook platform of tests/host/region/goheap_config.h: init's logged refusals,
  * allocation inside the region only, calloc zero over dirty memory and after
  * goheap_free_os_memory() (released pages stay backed and dirty here), exhaustion,
- * the no-clock background step, and add_region's refusal. */
-#include <setjmp.h>
+ * the no-clock background step, and goheap_add_region: refusals, three more regions
+ * (below and above each other, one chunk-aligned, two sharing a chunk) filled, freed,
+ * validated, calloc after free_os_memory, bad pointers between them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "goheap.h"
 #include "hostktap.h"
@@ -17,7 +20,13 @@ void goheap_sys_log(const char *msg) {
     snprintf(last_log, sizeof last_log, "%s", msg);
     nlogs++;
 }
+static int panic_fd = -1; /* a forked child sends its panic message here */
 _Noreturn void goheap_sys_panic(const char *msg) {
+    if (panic_fd >= 0) {
+        ssize_t w = write(panic_fd, msg, strlen(msg));
+        (void)w;
+        _exit(3);
+    }
     printf("    # panic: %s\n", msg);
     fflush(stdout);
     abort();
@@ -59,9 +68,12 @@ static void t_refusals(void) {
 }
 
 static void t_init(void) {
-    /* An odd offset: neither the region nor its end is page or chunk aligned. */
-    region_len = REGION - 12345;
-    region = (unsigned char *)aligned_alloc(1 << 22, REGION + (4 << 20)) + (1 << 21) + 4321;
+    /* An odd offset: neither the region nor its end is page or chunk aligned; or, with
+     * REGION_TEST_ALIGNED=1, both on a chunk boundary (the metadata then fills the start
+     * of the first chunk, which the layout allocates over it). */
+    int aligned = getenv("REGION_TEST_ALIGNED") != NULL;
+    region_len = aligned ? REGION : REGION - 12345;
+    region = (unsigned char *)aligned_alloc(1 << 22, REGION + (4 << 20)) + (aligned ? 0 : (1 << 21) + 4321);
     memset(region, 0xa5, region_len); /* what a region holds before goheap: junk */
     int r = goheap_init_region(region, region_len, 0);
     KT_CHECK(r == 0, "init_region: %d (%s)", r, last_log);
@@ -162,11 +174,232 @@ static void t_no_clock_background(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
-static void t_add_region(void) {
-    static unsigned char more[8 << 20];
+/* ---- goheap_add_region ---------------------------------------------------------------- */
+
+#define MIB (1u << 20)
+/* One 4 MiB-aligned block the added regions are cut from, at chosen offsets:
+ *   c: [14 MiB + 3000, 22 MiB)  added first;
+ *   a: [0, 8 MiB)               added second, below c, starting on a chunk boundary
+ *                               (its metadata fills the start of its first chunk);
+ *   b: [8 MiB + 5000, 14 MiB)   added last: its chunk [12, 16) MiB is c's already, so
+ *                               its pages there join c's page allocator.
+ * The gaps [8 MiB, 8 MiB + 5000) and [14 MiB, 14 MiB + 3000) belong to no region. */
+#define ADDED 3
+static unsigned char *block;
+static const struct {
+    size_t lo, hi;
+} added[ADDED] = {{14 * MIB + 3000, 22 * MIB}, {0, 8 * MIB}, {8 * MIB + 5000, 14 * MIB}};
+
+/* Which region holds [p, p + n) whole: 0 the first one, 1..3 the added ones, -1 none. */
+static int region_of(const void *p, size_t n) {
+    uintptr_t a = (uintptr_t)p;
+    if (a >= (uintptr_t)region && a + n <= (uintptr_t)region + region_len)
+        return 0;
+    for (int i = 0; i < ADDED; i++)
+        if (a >= (uintptr_t)block + added[i].lo && a + n <= (uintptr_t)block + added[i].hi)
+            return i + 1;
+    return -1;
+}
+
+static void t_add_refusals(void) {
+    static unsigned char tiny[64 << 10];
     nlogs = 0;
-    KT_CHECK(goheap_add_region(more, sizeof more, 0) == GOHEAP_INIT_BADREGION, "");
-    KT_CHECK(nlogs == 1 && strstr(last_log, "add_region"), "log: %s", last_log);
+    KT_CHECK(goheap_add_region(NULL, 1 << 20, 0) == GOHEAP_INIT_BADREGION, "");
+    KT_CHECK(nlogs == 1 && strstr(last_log, "add_region: bad region"), "log: %s", last_log);
+    KT_CHECK(goheap_add_region(tiny, sizeof tiny, 2) == GOHEAP_INIT_BADREGION, "");
+    KT_CHECK(nlogs == 2 && strstr(last_log, "flags 0x2"), "log: %s", last_log);
+    KT_CHECK(goheap_add_region(region + region_len - 100, 1 << 20, 0) == GOHEAP_INIT_BADREGION, "");
+    KT_CHECK(nlogs == 3 && strstr(last_log, "overlaps region 0"), "log: %s", last_log);
+    KT_CHECK(goheap_add_region(tiny, sizeof tiny, 0) == GOHEAP_INIT_NOSPACE, "");
+    KT_CHECK(nlogs == 4 && strstr(last_log, "too small") && strstr(last_log, "goheap_overhead"),
+             "log: %s", last_log);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
+static void t_add_regions(void) {
+    block = aligned_alloc(4 * MIB, 24 * MIB);
+    KT_CHECK(block != NULL, "");
+    if (!block)
+        return;
+    memset(block, 0xa5, 24 * MIB); /* junk, as before goheap */
+    struct goheap_memstats before, after;
+    goheap_read_memstats(&before);
+    for (int i = 0; i < ADDED; i++) {
+        int r = goheap_add_region(block + added[i].lo, added[i].hi - added[i].lo, 0);
+        KT_CHECK(r == 0, "add_region %d: %d (%s)", i, r, last_log);
+        KT_CHECK(goheap_validate() == 0, "after adding region %d", i);
+    }
+    /* A region given twice, or overlapping an added one, is refused. */
+    KT_CHECK(goheap_add_region(block + added[1].lo, 1 << 20, 0) == GOHEAP_INIT_BADREGION, "");
+    KT_CHECK(strstr(last_log, "overlaps region 2"), "log: %s", last_log);
+    KT_CHECK(goheap_add_region(block + 13 * MIB, 2 * MIB, 0) == GOHEAP_INIT_BADREGION, "");
+    goheap_read_memstats(&after);
+    size_t total = 0, overhead = 0;
+    for (int i = 0; i < ADDED; i++) {
+        total += added[i].hi - added[i].lo;
+        overhead += goheap_overhead(added[i].hi - added[i].lo);
+    }
+    uint64_t grew = after.heap_sys - before.heap_sys;
+    printf("    # 3 regions, %zu bytes: heap grew %llu bytes, goheap_overhead bound %zu\n", total,
+           (unsigned long long)grew, overhead);
+    KT_CHECK(grew <= total && grew + overhead >= total, "heap grew %llu for %zu bytes",
+             (unsigned long long)grew, total);
+}
+
+/* Fill every region with a mix of small and large blocks, each inside one region. */
+enum { FILLMAX = 8192 };
+static void *fill[FILLMAX];
+static size_t fillsz[FILLMAX];
+
+static size_t fill_all(unsigned *in_each, size_t *n_out) {
+    size_t n = 0, got = 0;
+    unsigned bad = 0;
+    for (; n < FILLMAX; n++) {
+        size_t sz = n % 4 == 3 ? 48 : n % 4 == 2 ? 3000 : 64 << 10;
+        void *p = goheap_malloc(sz);
+        if (!p && sz != 48)
+            p = goheap_malloc(sz = 48); /* the tail: whatever still fits */
+        if (!p)
+            break;
+        int r = region_of(p, sz);
+        bad += r < 0;
+        if (r >= 0)
+            in_each[r]++;
+        memset(p, 0xee, sz);
+        fill[n] = p;
+        fillsz[n] = sz;
+        got += sz;
+    }
+    KT_CHECK(bad == 0, "%u blocks outside the regions or straddling two", bad);
+    *n_out = n;
+    return got;
+}
+
+static void t_fill_added(void) {
+    unsigned in_each[ADDED + 1] = {0};
+    size_t n, got = fill_all(in_each, &n);
+    size_t usable = region_len - goheap_overhead(region_len);
+    for (int i = 0; i < ADDED; i++)
+        usable += added[i].hi - added[i].lo - goheap_overhead(added[i].hi - added[i].lo);
+    printf("    # allocated %zu bytes in %zu blocks (usable at least %zu); per region %u %u %u %u\n",
+           got, n, usable, in_each[0], in_each[1], in_each[2], in_each[3]);
+    KT_CHECK(n < FILLMAX && got >= usable - 4 * MIB, "got %zu of %zu", got, usable);
+    for (int i = 0; i <= ADDED; i++)
+        KT_CHECK(in_each[i] > 10, "region %d holds %u blocks", i, in_each[i]);
+    KT_CHECK(goheap_malloc(64 << 10) == NULL, "full");
+    KT_CHECK(goheap_validate() == 0, "full");
+    /* realloc in place or moved, inside the regions */
+    for (size_t i = 0; i < n; i += 97)
+        goheap_free(fill[i]), fill[i] = 0;
+    for (size_t i = 1; i < n; i += 97) {
+        void *q = goheap_realloc(fill[i], fillsz[i] * 2);
+        if (q) {
+            KT_CHECK(region_of(q, fillsz[i] * 2) >= 0, "realloc to %p", q);
+            fill[i] = q;
+        }
+    }
+    for (size_t i = 0; i < n; i++)
+        goheap_free(fill[i]);
+    KT_CHECK(goheap_validate() == 0, "emptied");
+    struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    KT_CHECK(ms.heap_alloc == 0 || ms.heap_alloc < 64 << 10, "heap_alloc %llu after freeing all",
+             (unsigned long long)ms.heap_alloc);
+}
+
+static void t_calloc_added_after_free_os_memory(void) {
+    unsigned in_each[ADDED + 1] = {0};
+    size_t n;
+    fill_all(in_each, &n); /* every page dirty (0xee), in every region */
+    for (size_t i = 0; i < n; i++)
+        goheap_free(fill[i]);
+    goheap_free_os_memory();
+    struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    KT_CHECK(ms.heap_released > 40 * MIB, "released %llu", (unsigned long long)ms.heap_released);
+    KT_CHECK(goheap_validate() == 0, "");
+    unsigned nonzero = 0, where[ADDED + 1] = {0};
+    size_t k = 0;
+    for (; k < FILLMAX; k++) {
+        size_t sz = k % 2 ? 48 : 64 << 10;
+        void *q = goheap_calloc(1, sz);
+        if (!q)
+            break;
+        nonzero += !all_zero(q, sz);
+        int r = region_of(q, sz);
+        if (r >= 0)
+            where[r]++;
+        fill[k] = q;
+    }
+    KT_CHECK(nonzero == 0, "%u of %zu calloc blocks read old bytes", nonzero, k);
+    for (int i = 0; i <= ADDED; i++)
+        KT_CHECK(where[i] > 10, "region %d: %u calloc blocks", i, where[i]);
+    for (size_t i = 0; i < k; i++)
+        goheap_free(fill[i]);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
+/* The panic message of goheap_free(p) in a child. */
+static void free_message(void *p, char *out, size_t n) {
+    int fd[2];
+    out[0] = 0;
+    if (pipe(fd) != 0)
+        return;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(fd[0]);
+        panic_fd = fd[1];
+        goheap_free(p);
+        _exit(0); /* no panic */
+    }
+    close(fd[1]);
+    ssize_t got = read(fd[0], out, n - 1);
+    out[got > 0 ? got : 0] = 0;
+    close(fd[0]);
+    int st;
+    waitpid(pid, &st, 0);
+}
+
+static void t_bad_pointers_between(void) {
+    char msg[256], want[256];
+    static long outside; /* not heap memory at all */
+    struct {
+        void *p;
+        const char *reason;
+    } cases[] = {
+        {&outside, "invalid free of a non-heap pointer"},
+        /* the gaps between added regions, inside chunks goheap covers */
+        {block + 8 * MIB + 16, "free into a dead span"},
+        {block + 14 * MIB + 32, "free into a dead span"},
+        /* past the last added region (22 MiB, in c's last chunk) */
+        {block + 22 * MIB + 64, "free into a dead span"},
+    };
+    for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        free_message(cases[i].p, msg, sizeof msg);
+        snprintf(want, sizeof want, "goheap: %s: 0x%lx", cases[i].reason, (unsigned long)(uintptr_t)cases[i].p);
+        KT_CHECK(strcmp(msg, want) == 0, "free(%p): '%s', want '%s'", cases[i].p, msg, want);
+    }
+    /* An interior pointer of a small object in an added region (filled everywhere, so
+     * some 48 B objects are there). */
+    unsigned in_each[ADDED + 1] = {0};
+    size_t n;
+    fill_all(in_each, &n);
+    size_t found = n;
+    for (size_t i = 0; i < n && found == n; i++)
+        if (fillsz[i] == 48 && region_of(fill[i], 48) > 0)
+            found = i;
+    KT_CHECK(found < n, "no small object landed in an added region");
+    if (found < n) {
+        char *bad = (char *)fill[found] + 8;
+        free_message(bad, msg, sizeof msg);
+        snprintf(want, sizeof want, "goheap: invalid free of an interior pointer: 0x%lx",
+                 (unsigned long)(uintptr_t)bad);
+        KT_CHECK(strncmp(msg, want, strlen(want)) == 0, "'%s', want '%s ...'", msg, want);
+    }
+    for (size_t i = 0; i < n; i++)
+        goheap_free(fill[i]);
+    KT_CHECK(goheap_validate() == 0, "");
 }
 
 static const struct kt_case cases[] = {
@@ -176,7 +409,11 @@ static const struct kt_case cases[] = {
     KT_CASE(t_calloc_after_free_os_memory),
     KT_CASE(t_exhaustion),
     KT_CASE(t_no_clock_background),
-    KT_CASE(t_add_region),
+    KT_CASE(t_add_refusals),
+    KT_CASE(t_add_regions),
+    KT_CASE(t_fill_added),
+    KT_CASE(t_calloc_added_after_free_os_memory),
+    KT_CASE(t_bad_pointers_between),
 };
 
 int main(void) {
