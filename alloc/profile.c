@@ -209,10 +209,19 @@ static int tables_ready(unsigned cpu) {
     return 1;
 }
 
+/* A word loop, not memcmp: the core's platform contract brings only memset, memcpy and
+ * memmove (docs/PORTING.md), and __builtin_memcmp becomes a call to memcmp. */
+static int same_stack(const uintptr_t *a, const uintptr_t *b, unsigned n) {
+    for (unsigned i = 0; i < n; i++)
+        if (a[i] != b[i])
+            return 0;
+    return 1;
+}
+
 static struct gh_prof_bucket *bucket_get(unsigned cpu, const uintptr_t *pcs, unsigned n) {
     uint64_t h = stack_hash(pcs, n);
     for (struct gh_prof_bucket *b = prof.btab[slot_of(h, prof.bbits)]; b; b = b->next)
-        if (b->hash == h && b->nstk == n && !__builtin_memcmp(b->stk, pcs, n * sizeof(uintptr_t)))
+        if (b->hash == h && b->nstk == n && same_stack(b->stk, pcs, n))
             return b;
     struct gh_prof_bucket *b = meta_alloc(cpu, sizeof *b + n * sizeof(uintptr_t));
     if (!b)
