@@ -157,6 +157,7 @@ help:
 	@echo "Benchmarks"
 	@echo "  make bench                              $(BENCH_STEPS)"
 	@echo "  make bench-fastpath | bench-suite | bench-kernel | bench-report"
+	@echo "  make bench-scaling | bench-pairs                  threads 1..2x nproc; callgrind per pair in the workloads"
 	@echo "Options"
 	@echo "  CC=gcc|clang AR= LD= CROSS_COMPILE=     toolchain (gcc for aarch64: aarch64-linux-gnu-)"
 	@echo "  HOSTCC=                                 compiler for the host library, tests, benchmarks"

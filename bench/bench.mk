@@ -6,6 +6,7 @@
 #   make bench-fastpath [BENCH_ALLOC=glibc,mimalloc,goheap] [BENCH_SIZES=16,64]
 #   make bench-suite    [BENCH_ALLOC=...] [BENCH_ROUNDS=5]
 #   make bench-scaling  [BENCH_ALLOC=...]  (1..nproc threads and 2x nproc; not in `make bench`)
+#   make bench-pairs    [BENCH_ALLOC=...]  (callgrind instructions per pair in the workloads)
 
 BENCH_OUT    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
@@ -17,11 +18,11 @@ BENCH_ARGS_ALLOC = $(if $(BENCH_ALLOC),--alloc $(BENCH_ALLOC))
 BENCH_ARGS_SIZES = $(if $(BENCH_SIZES),--sizes $(BENCH_SIZES))
 
 BENCH_SCALE  ?= 1
-BENCH_WORKLOADS := churn larson xmalloc scratch pareto bigalloc realloc
+BENCH_WORKLOADS := churn larson xmalloc scratch pareto bigalloc realloc rptest glibcthread
 BENCH_SUITE_BINS := $(patsubst %,$(BENCH_OUT)/suite/%,$(BENCH_WORKLOADS))
 
 BENCH_STEPS += bench-fastpath bench-suite
-.PHONY: bench-deps bench-progs bench-fastpath bench-suite bench-scaling
+.PHONY: bench-deps bench-progs bench-fastpath bench-suite bench-scaling bench-pairs
 
 # The allocators to compare (apt-get when root), and goheap's host library when the
 # core provides the host-lib target.
@@ -56,6 +57,12 @@ bench-fastpath: bench-deps bench-progs
 bench-scaling: bench-deps bench-progs
 	$(PYTHON) bench/scaling.py --bindir $(BENCH_OUT)/suite --build $(BUILD) --out $(BENCH_OUT) \
 	  $(BENCH_ARGS_ALLOC) $(if $(filter 0,$(BENCH_PUBLISH)),,--publish bench/RESULTS.md)
+
+# Allocator instructions per malloc+free pair inside the workloads (callgrind, exact).
+BENCH_PAIRS_WORKLOADS ?= larson,pareto,glibcthread,rptest,xmalloc
+bench-pairs: bench-deps bench-progs
+	$(PYTHON) bench/callgrind_pairs.py --bindir $(BENCH_OUT)/suite --build $(BUILD) \
+	  --workloads $(BENCH_PAIRS_WORKLOADS) $(BENCH_ARGS_ALLOC)
 
 # `make bench` runs its steps in order (do not use -j: the timings would compete).
 bench-suite: bench-deps bench-progs

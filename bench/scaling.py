@@ -20,12 +20,13 @@ from allocators import allocators, env_for  # noqa: E402
 from suite import run_measured  # noqa: E402
 from svg import grouped_bars  # noqa: E402
 
-# The suite's programs standing in for the workloads (the missing ones, rptest
-# and glibc-thread, are not in bench/suite yet).
+# The suite's programs standing in for the workloads.
 WORKLOADS = [
     ("larson", "larson: objects freed by other threads, threads replaced"),
     ("xmalloc", "xmalloc-test: producer/consumer"),
     ("pareto", "alloc-test style: random replacement, Pareto sizes"),
+    ("rptest", "rptest style: 1 in 4 objects freed by the next thread"),
+    ("glibcthread", "glibc-thread style: thread-local random replacement"),
     ("churn", "small short-lived churn per thread"),
 ]
 MARK_BEGIN, MARK_END = "<!-- scaling:begin -->", "<!-- scaling:end -->"

@@ -27,6 +27,8 @@ WORKLOADS = [
     ("pareto", "Pareto sizes up to 1 KiB, 4096 live per thread"),
     ("bigalloc", "1-8 MiB buffers, every frame touched"),
     ("realloc", "realloc growth by 1-64 B up to 64 KiB"),
+    ("rptest", "mixed: 1 in 4 objects freed by the next thread, 16 B-1 KiB"),
+    ("glibcthread", "thread-local random replacement, 1/x^2 sizes 16 B-4 KiB"),
 ]
 
 
