@@ -326,6 +326,12 @@ static uintptr_t unmark_lazy(struct pagealloc *pa, uintptr_t page, uintptr_t npa
  * PA_NONE if a map failed (the runs mapped before stay free and backed). */
 static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
     uintptr_t total = 0, run = 0, run_len = 0, end = page + npages;
+    int any = 0; /* a run reused while still backed (the common case) has no scav bit */
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        any |= gh_pallocbits_any_set(pa->chunks[c].scav, i, n);
+    }
+    if (!any)
+        return 0;
     for (uintptr_t p = page; p <= end;) {
         /* scav: the scavenged pages of [p, p + len), len = rest of p's word in range */
         uint64_t scav = 0;
@@ -370,12 +376,10 @@ static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) 
     uintptr_t zero = 0;
     FOR_EACH_PIECE(page, npages, c, i, n) {
         struct pallocdata *d = &pa->chunks[c];
-        if (pa->debug && (gh_pallocbits_count(d->alloc, i, n) || gh_pallocbits_count(d->scav, i, n)))
+        if (pa->debug && (gh_pallocbits_any_set(d->alloc, i, n) || gh_pallocbits_any_set(d->scav, i, n)))
             pa_panic("alloc over pages not free and backed (addr, npages)",
                      addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
-        gh_pallocbits_set(d->alloc, i, n);
-        zero += gh_pallocbits_count(d->zero, i, n);
-        gh_pallocbits_clear(d->zero, i, n);
+        zero += gh_pallocbits_take(d, i, n);
         pa->scav_index[c] -= (uint16_t)n;
     }
     pa->dirty = npages - zero;
@@ -492,7 +496,7 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
     uintptr_t page = page_of(pa, base);
     FOR_EACH_PIECE(page, npages, c, i, n) {
         if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->sum[LEAF][c]) ||
-            !chunk_grown(pa, c) || gh_pallocbits_count(pa->chunks[c].alloc, i, n))
+            !chunk_grown(pa, c) || gh_pallocbits_any_set(pa->chunks[c].alloc, i, n))
             return 0;
     }
     uintptr_t mapped = map_scavenged(pa, page, npages);

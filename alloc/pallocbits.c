@@ -38,21 +38,31 @@ pallocsum_t gh_pallocsum_merge(const pallocsum_t *child, unsigned log_pages) {
 
 /* Parent summary after child k changed from `old` to child[k] (already stored), given
  * the parent's summary `parent` before the change. Exact, by the argument in
- * docs/pagealloc.md ("Cheaper updates"): when the child only gained free pages (a
- * free), every free run that does not touch child k is unchanged and runs only grew,
- * so the new max is max(old max, the longest run touching child k), with L free pages
- * just below the child and R just above (found by walking over fully free siblings,
- * usually one step). A child that lost free pages (an allocation) may have held the
- * only longest run, so that case merges the 8 children again (the fast merge above:
- * fully allocated and fully free siblings cost a few instructions each). */
+ * docs/pagealloc.md ("Cheaper updates"): every free run of the parent either touches
+ * child k or not, and the ones that do not are unchanged. With L free pages just
+ * below the child and R just above (a walk over fully free siblings, usually one
+ * step), the longest run touching the child is T(c) = max(c.max, L + c.start,
+ * c.end + R), or L + whole + R when c is fully free. So max = max(M, T(old)) before
+ * and max(M, T(new)) after, M being the longest run that does not touch it: when
+ * T(old) < max, M == max; when T(new) >= T(old), max(M, T(new)) == max(max, T(new));
+ * only when the child held the parent's longest run and lost it (an allocation
+ * from the longest run) is M unknown, and the 8 children are merged again (the fast
+ * merge above: fully allocated and fully free siblings cost a few instructions). */
+static inline uint64_t through(uint64_t c, uint64_t L, uint64_t R, uint64_t whole) {
+    const uint64_t m = PALLOC_SUM_FIELD_MASK;
+    uint64_t cs = c & m, cm = c >> PALLOC_SUM_LOG_MAX & m, ce = c >> (2 * PALLOC_SUM_LOG_MAX);
+    if (cs == whole)
+        return L + whole + R;
+    uint64_t t = L + cs > ce + R ? L + cs : ce + R;
+    return cm > t ? cm : t;
+}
+
 pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child, unsigned k,
                                    pallocsum_t old, unsigned log_pages) {
     /* child[] and old are below the root: never the bit-63 form, plain shifts unpack. */
     const uint64_t whole = 1ull << log_pages, m = PALLOC_SUM_FIELD_MASK;
     pallocsum_t nw = child[k];
-    uint64_t ns = nw & m, nm = nw >> PALLOC_SUM_LOG_MAX & m, ne = nw >> (2 * PALLOC_SUM_LOG_MAX);
-    if (ns < (old & m) || nm < (old >> PALLOC_SUM_LOG_MAX & m) || ne < old >> (2 * PALLOC_SUM_LOG_MAX))
-        return gh_pallocsum_merge(child, log_pages);
+    uint64_t ns = nw & m, ne = nw >> (2 * PALLOC_SUM_LOG_MAX);
     uint64_t L = 0, R = 0;
     for (int j = (int)k - 1; j >= 0; j--) { /* free pages ending at child k's low edge */
         uint64_t cs = child[j] & m;
@@ -68,47 +78,116 @@ pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child,
         if (cs != whole)
             break;
     }
-    uint64_t through = ns == whole ? L + whole + R : L + ns > ne + R ? L + ns : ne + R;
-    uint64_t max = pallocsum_max(parent);
-    max = nm > max ? nm : max;
-    max = through > max ? through : max;
+    uint64_t max = pallocsum_max(parent), t_new = through(nw, L, R, whole);
+    /* No field shrank (a free): T(new) >= T(old). Else compare with T(old). */
+    if (ns < (old & m) || (nw >> PALLOC_SUM_LOG_MAX & m) < (old >> PALLOC_SUM_LOG_MAX & m) ||
+        ne < old >> (2 * PALLOC_SUM_LOG_MAX)) {
+        uint64_t t_old = through(old, L, R, whole);
+        if (t_old >= max && t_new < t_old) /* the child held the longest run and lost it */
+            return gh_pallocsum_merge(child, log_pages);
+    }
+    max = t_new > max ? t_new : max;
     uint64_t start = L == k * whole ? L + (ns == whole ? whole + R : ns) : pallocsum_start(parent);
     uint64_t end = R == (7 - k) * whole ? R + (ne == whole ? whole + L : ne) : pallocsum_end(parent);
     return pallocsum_pack((unsigned)start, (unsigned)max, (unsigned)end);
 }
 
-/* ---- Range operations --------------------------------------------------------------- */
+/* ---- Range operations ---------------------------------------------------------------
+ * A word at a time: the first and last words of [i, i + n) take a mask, the words
+ * between are whole (8 words for a chunk: 4 MiB costs a few instructions per word,
+ * not one per page). */
+#define RANGE_MASKS(i, n, w0, w1, m0, m1)                                                \
+    unsigned w0 = (i) / 64, w1 = ((i) + (n) - 1) / 64;                                   \
+    uint64_t m0 = ~0ull << ((i) % 64), m1 = ~0ull >> (63 - ((i) + (n) - 1) % 64);        \
+    if (w0 == w1)                                                                        \
+        m0 &= m1
+
 void gh_pallocbits_set(uint64_t *w, unsigned i, unsigned n) {
-    while (n > 0) {
-        unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
-        w[i / 64] |= bits_mask(lo, k);
-        i += k;
-        n -= k;
-    }
+    if (n == 0)
+        return;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    w[w0] |= m0;
+    if (w0 == w1)
+        return;
+    for (unsigned k = w0 + 1; k < w1; k++)
+        w[k] = ~0ull;
+    w[w1] |= m1;
 }
 
 void gh_pallocbits_clear(uint64_t *w, unsigned i, unsigned n) {
-    while (n > 0) {
-        unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
-        w[i / 64] &= ~bits_mask(lo, k);
-        i += k;
-        n -= k;
-    }
+    if (n == 0)
+        return;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    w[w0] &= ~m0;
+    if (w0 == w1)
+        return;
+    for (unsigned k = w0 + 1; k < w1; k++)
+        w[k] = 0;
+    w[w1] &= ~m1;
+}
+
+/* popcount with the two common whole-word values first (a run's words are mostly
+ * all one state). */
+static inline unsigned count_word(uint64_t x) {
+    return x == ~0ull ? 64 : x == 0 ? 0 : gh_popcount64(x);
 }
 
 unsigned gh_pallocbits_count(const uint64_t *w, unsigned i, unsigned n) {
-    unsigned c = 0;
-    while (n > 0) {
-        unsigned lo = i % 64, k = 64 - lo < n ? 64 - lo : n;
-        c += gh_popcount64(w[i / 64] & bits_mask(lo, k));
-        i += k;
-        n -= k;
-    }
-    return c;
+    if (n == 0)
+        return 0;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    unsigned c = count_word(w[w0] & m0);
+    if (w0 == w1)
+        return c;
+    for (unsigned k = w0 + 1; k < w1; k++)
+        c += count_word(w[k]);
+    return c + count_word(w[w1] & m1);
 }
 
 int gh_pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n) {
-    return gh_pallocbits_count(w, i, n) == n;
+    if (n == 0)
+        return 1;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    if ((w[w0] & m0) != m0)
+        return 0;
+    if (w0 == w1)
+        return 1;
+    for (unsigned k = w0 + 1; k < w1; k++)
+        if (w[k] != ~0ull)
+            return 0;
+    return (w[w1] & m1) == m1;
+}
+
+int gh_pallocbits_any_set(const uint64_t *w, unsigned i, unsigned n) {
+    if (n == 0)
+        return 0;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    uint64_t any = w[w0] & m0;
+    if (w0 == w1)
+        return any != 0;
+    for (unsigned k = w0 + 1; k < w1; k++)
+        any |= w[k];
+    return (any | (w[w1] & m1)) != 0;
+}
+
+unsigned gh_pallocbits_take(struct pallocdata *d, unsigned i, unsigned n) {
+    if (n == 0)
+        return 0;
+    RANGE_MASKS(i, n, w0, w1, m0, m1);
+    unsigned z = count_word(d->zero[w0] & m0);
+    d->alloc[w0] |= m0;
+    d->zero[w0] &= ~m0;
+    if (w0 == w1)
+        return z;
+    for (unsigned k = w0 + 1; k < w1; k++) {
+        z += count_word(d->zero[k]);
+        d->alloc[k] = ~0ull;
+        d->zero[k] = 0;
+    }
+    z += count_word(d->zero[w1] & m1);
+    d->alloc[w1] |= m1;
+    d->zero[w1] &= ~m1;
+    return z;
 }
 
 /* ---- Search ----------------------------------------------------------------------------- */

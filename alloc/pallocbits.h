@@ -32,11 +32,17 @@ static inline uint64_t bits_mask(unsigned lo, unsigned n) {
     return (n >= 64 ? ~0ull : ((1ull << n) - 1)) << lo;
 }
 
+/* Range operations on bits [i, i + n) (n may be 0), a 64-bit word at a time. */
 void gh_pallocbits_set(uint64_t *w, unsigned i, unsigned n);
 void gh_pallocbits_clear(uint64_t *w, unsigned i, unsigned n);
 unsigned gh_pallocbits_count(const uint64_t *w, unsigned i, unsigned n);
 /* 1 if every bit of [i, i+n) is set, 0 otherwise. */
 int gh_pallocbits_all_set(const uint64_t *w, unsigned i, unsigned n);
+/* 1 if any bit of [i, i+n) is set, 0 otherwise. */
+int gh_pallocbits_any_set(const uint64_t *w, unsigned i, unsigned n);
+/* Allocation of the free, backed pages [i, i+n): sets their alloc bits and clears
+ * their zero bits; returns how many zero bits were set (pages known to read zero). */
+unsigned gh_pallocbits_take(struct pallocdata *d, unsigned i, unsigned n);
 
 /* First fit of npages (1..512) free (0) bits at or above `from`. Returns the index or
  * PALLOC_NOT_FOUND; *first_free = first free page at or above `from` (512 if none). */
