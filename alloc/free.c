@@ -75,8 +75,10 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
      * now empty span and recycle the struct for another class. (Counting with spc
      * read after the OR once charged a free to the wrong class under load.) */
     unsigned spc = s->spc;
-    uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW;
-    if (own == cpu) {
+    uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    if ((raw & ~GH_OWNER_SLOW) == cpu) {
+        if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW))
+            gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
         if (!free_local(s, idx, a))
             c->nfree[spc]++;
         return;

@@ -62,6 +62,10 @@ int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
 /* A span was just made some CPU's own (make_owned): keep frees of its sampled objects
  * off the free fast path (GH_OWNER_SLOW), against a concurrent sample (profile.c). */
 void gh_prof_owned(struct mspan *s);
+/* A free on s's owning CPU (pinned) found GH_OWNER_SLOW set: if no sampled object is
+ * left in s (and nothing else wants its frees slow: tiny, instrumented mode), the
+ * flag goes, so the span's frees take the fast path again (profile.c). */
+void gh_prof_unslow(struct mspan *s, unsigned cpu);
 
 /* Allocation site of a sampled object starting at addr: copies up to max frames
  * (return addresses, innermost first) into pcs and its size into *size; returns the

@@ -176,6 +176,25 @@ static void t_owner_slow(void) {
     KT_CHECK(counts().records == c0.records - 2, "both frees found their records");
 }
 
+/* When the last sampled object of an owned span is freed on its owning CPU, the span
+ * drops SLOW, so its later frees take the fast path again; while a sample is left it
+ * stays SLOW. (A CPU's current span is never re-made its own: before, SLOW stayed for
+ * the rest of the run.) */
+static void t_owner_unslow(void) {
+    void *a = goheap_malloc(48), *b = goheap_malloc(48);
+    struct mspan *s = gh_span_of((uintptr_t)a);
+    KT_CHECK(gh_span_of((uintptr_t)b) == s, "both in the current span");
+    uint32_t own = atomic_load(&s->owner);
+    KT_CHECK(own != GH_NO_OWNER && (own & GH_OWNER_SLOW), "sampled current span: owner 0x%x", own);
+    goheap_free(a);
+    own = atomic_load(&s->owner);
+    KT_CHECK(atomic_load(&s->nsampled) == 1 && (own & GH_OWNER_SLOW), "one sample left: owner 0x%x", own);
+    goheap_free(b);
+    own = atomic_load(&s->owner);
+    KT_CHECK(atomic_load(&s->nsampled) == 0 && own != GH_NO_OWNER && !(own & GH_OWNER_SLOW),
+             "no sample left: owner 0x%x nsampled %u", own, (unsigned)atomic_load(&s->nsampled));
+}
+
 static void t_realloc_moves_record(void) {
     struct gh_prof_counts c0 = counts();
     uintptr_t pcs0[GH_PROF_MAX_DEPTH], pcs1[GH_PROF_MAX_DEPTH];
@@ -501,7 +520,8 @@ int main(int argc, char **argv) {
     setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
     static const struct kt_case cases[] = {
         KT_CASE(t_interval_mean),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
-        KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_realloc_moves_record),
+        KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
+        KT_CASE(t_realloc_moves_record),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
