@@ -124,9 +124,8 @@ static GH_NOINLINE unsigned capture(uintptr_t pc, uintptr_t *pcs) {
 #else
     return 1;
 #endif
-    uintptr_t here = (uintptr_t)&lo; /* nothing live on this stack lies below */
-    if (here > lo)
-        lo = here;
+    /* lo is the platform's (at or below this frame), not the address of a local here:
+     * aarch64 frames keep their locals above the frame record, so &lo > fp there. */
     uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
     unsigned n = 1, found = 0;
     /* 16 records to find pc: the allocator's own frames between here and there. */

@@ -12,6 +12,7 @@
 #include <percpu.h>
 #include <printk.h>
 #include <smp.h>
+#include <string.h>
 #include <vm.h>
 
 #include "platform.h"
@@ -223,6 +224,54 @@ int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t lo, uintptr_t 
     struct leak_stack_call c = { cpu, add, arg, -1 };
     arch_fault_catch_call(regs, leak_live_stack, &c);
     return c.ret;
+}
+
+/* ---- heap profiles (docs/profiling.md, "Kernel") -----------------------------------
+ * The frame-pointer walk's bounds: the current CPU's kernel stack, [sp, stack_top), and
+ * nothing when sp is not on it (an interrupt or IST stack, a foreign stack). The walk
+ * then never follows a record into another CPU's stack, the heap or unmapped memory. */
+int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    uintptr_t top = this_cpu()->stack_top;
+    if (!top || sp < top - KSTACK_BYTES || sp >= top)
+        return 0;
+    *lo = sp;
+    *hi = top;
+    return 1;
+}
+
+/* pprof's mapping of the kernel image: its text, where the ELF has it (the image runs
+ * at its link address), with offset 0. pprof (elfexec's kernel case) then symbolises
+ * with base 0 when the mapping starts at the text segment's first address, which
+ * __text_start is (linker/<arch>.ld: .text opens its segment). */
+extern char __text_start[], _etext[];
+
+int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), void *ctx)
+{
+    char line[96];
+    int n = snprintk(line, sizeof line, "%lx-%lx r-xp 00000000 00:00 0 goheap.elf\n",
+                     (unsigned long)(uintptr_t)__text_start, (unsigned long)(uintptr_t)_etext);
+    return w(ctx, line, (size_t)n) != 0 ? -1 : 0;
+}
+
+/* memprofile=serial: the only destination a kernel has (checked here, at init). */
+int kplat_memprofile_serial;
+
+void goheap_sys_configure(const struct goheap_sys_config *c)
+{
+    if (!c->memprofile)
+        return;
+    if (strcmp(c->memprofile, "serial") != 0)
+        panic("goheap: bad knob 'memprofile=%s': the kernel writes heap profiles to the "
+              "console (accepted: serial)", c->memprofile);
+    kplat_memprofile_serial = 1;
+}
+
+/* goheap_profile_request: the profile over the console now (unpinned, no lock held). */
+void goheap_sys_profile_dump(void)
+{
+    kheap_profile_serial("request");
 }
 
 /* ---- time, log, panic ------------------------------------------------------------ */

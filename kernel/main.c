@@ -27,6 +27,13 @@ __attribute__((weak)) unsigned kernel_run_demo(void)
     return KEXIT_PASS;
 }
 
+/* Called once when the tests or the demo are done, before the exit: a later part may
+ * report (the heap writes its profile with goheap=memprofile=serial). Weak, like the
+ * demo. */
+__attribute__((weak)) void kernel_at_exit(void)
+{
+}
+
 static void print_summary(void)
 {
     struct mem_range r[64];
@@ -85,6 +92,7 @@ void kernel_main(void)
     } else {
         status = kernel_run_demo();
     }
+    kernel_at_exit();
     kernel_exit(status);
 }
 

@@ -7,6 +7,7 @@
 #include <cmdline.h>
 #include <frame.h>
 #include <goheap.h>
+#include <kexit.h>
 #include <panic.h>
 #include <percpu.h>
 #include <printk.h>
@@ -62,6 +63,13 @@ void kheap_init_default(const char *dflt)
         __atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
     }
     spin_unlock(&init_lock);
+}
+
+/* The end of the boot (kernel/main.c): memprofile=serial writes the profile now. */
+void kernel_at_exit(void)
+{
+    if (kheap_ready() && kplat_memprofile_serial)
+        kheap_profile_serial("exit");
 }
 
 /* Last tick per CPU; written only by that CPU. */

@@ -53,6 +53,19 @@ void kheap_ticks_start(unsigned hz);
 int kheap_ticks_started(void);
 extern uint64_t kheap_idle_work_calls[];
 
+/* ---- heap profiles over the console (kernel/heap/kprofile.c, docs/profiling.md) ------
+ * kheap_profile_serial writes goheap_write_heap_profile's profile on the console in
+ * frames that survive other CPUs' lines (tools/kprofile.py takes it out of a log):
+ *   goheap-profile <id> B name=<name> cpu=<cpu> format=legacy-heap encoding=base64
+ *   goheap-profile <id> D <seq> <base64 of up to 48 bytes>      (seq 0, 1, ...)
+ *   goheap-profile <id> E frames=<n> bytes=<n> crc32=<8 hex digits>
+ * or, when no profile could be written, "goheap-profile <id> E error=<rc>". Thread
+ * context, interrupts on, no lock held. Returns goheap_write_heap_profile's result.
+ * memprofile=serial (kplat_memprofile_serial) writes one named "exit" at the end of the
+ * boot (kernel_at_exit); goheap_profile_request one named "request". */
+int kheap_profile_serial(const char *name);
+extern int kplat_memprofile_serial;
+
 /* ---- the baseline: a global-lock first-fit allocator (kernel/heap/baseline.c) -----
  * The design most hobby kernels start with: one free list sorted by address, one
  * spinlock, boundary headers, coalescing on free. For the benchmarks only. */

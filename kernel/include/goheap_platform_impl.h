@@ -26,6 +26,14 @@
  * pulls them back through goheap_reclaim_lazy (kernel/frame.c). */
 #define GOHEAP_SYS_LAZY_RECLAIM 1
 #define GOHEAP_SYS_HAVE_LEAK_ROOTS 1 /* kernel/goheap_platform.c: data, bss, stacks */
+/* Heap profiles (docs/profiling.md, kernel/goheap_platform.c): the current CPU's stack
+ * bounds for the frame-pointer walk, the kernel image as pprof's mapping, and
+ * memprofile=serial: the profile goes over the console in frames (kernel/heap/kprofile.c)
+ * at the end of the boot and on goheap_profile_request. */
+#define GOHEAP_SYS_HAVE_STACK_BOUNDS 1
+#define GOHEAP_SYS_HAVE_PROFILE_MAPS 1
+#define GOHEAP_SYS_HAVE_PROFILE_DUMP 1
+#define GOHEAP_SYS_HAVE_CONFIGURE 1
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)
