@@ -146,6 +146,7 @@ help:
 	@echo "  make clean | deps | cc-deps             remove build/; install QEMU; install the compiler"
 	@echo "Run"
 	@echo "  make run [ARCH=...] [SMP=n] [MEM=512M] [APPEND='...']   boot the demo kernel"
+	@echo "  make run PROFILE=1                      ... then its heap profile in pprof (-top, -svg)"
 	@echo "Test"
 	@echo "  make test [SMP=n]                       every test, both arches (CI: .ci/run)"
 	@echo "  make test-host                          host tests: $(words $(TEST_HOST_STEPS)) steps"

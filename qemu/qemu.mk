@@ -24,12 +24,18 @@ endif
 .PHONY: run
 # Without APPEND, the demo boots twice: as it is (eager release), then for 2 s with lazy
 # release (goheap=madvdontneed=0), so its closing release phase shows both modes.
+# PROFILE=1 adds a third boot, the profile phase (qemu/run-profile.sh): the demo's
+# mid-run heap profile over the console, taken out of the log, shown by go tool pprof
+# (-top here, -svg into $(KBUILD)/demo-heap.svg; docs/profiling.md).
+PROFILE ?= 0
 run: deps kernel
 	@ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) APPEND="$(APPEND)" \
 		qemu/run.sh $(KELF)
 	@if [ -z "$(APPEND)" ]; then echo; echo "run: the demo again, with lazy release"; \
 		ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) ACCEL=$(ACCEL) \
 		APPEND="demo_secs=2 goheap=madvdontneed=0,scavtrace=1" qemu/run.sh $(KELF); fi
+	@if [ "$(PROFILE)" = 1 ]; then echo; ARCH=$(ARCH) SMP=$(SMP) MEM=$(MEM) CPU=$(CPU) \
+		ACCEL=$(ACCEL) qemu/run-profile.sh $(KELF) $(KBUILD); fi
 
 # ---- the boots: one table (qemu/boots.tab) --------------------------------------
 # tools/boots.py turns each row into a phony step target and adds it to

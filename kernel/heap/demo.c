@@ -7,7 +7,8 @@
  * buffers kept for a while, and messages handed to other CPUs (freed there). A summary
  * line is printed twice a second; scavtrace shows the scavenger handing pages back.
  * Halfway through, a soft memory limit just above the heap in use is set for half a
- * second (the scavenger then releases synchronously). At the end: everything freed,
+ * second (the scavenger then releases synchronously); with goheap=memprofile=serial the
+ * heap profile is written then too (`make run PROFILE=1`). At the end: everything freed,
  * memory returned, a MemStats table with per-class counts, the validator, exit.
  * `demo_secs=N` sets the duration. */
 #include <arch/cpu.h>
@@ -56,6 +57,11 @@ struct demo_cpu {
     void *keep[KEEP];
 } __attribute__((aligned(ARCH_CACHE_LINE)));
 
+/* The allocating rounds stay functions of their own: `go tool pprof` does not expand
+ * inlined frames, so inlined into worker they would all be "worker" in the heap
+ * profile (make run PROFILE=1). */
+#define DEMO_SITE static __attribute__((noinline))
+
 static struct demo_cpu dc[MAX_CPUS];
 static void *inbox[MAX_CPUS][INBOX];
 static uint64_t deadline;
@@ -77,7 +83,7 @@ static void take_msg(struct demo_cpu *d, struct msg *m)
 
 /* Send a message of a random size to a random other CPU; what was in the slot is
  * freed here (it came from some third CPU: a remote free). */
-static void send_msg(struct demo_cpu *d, unsigned me)
+DEMO_SITE void send_msg(struct demo_cpu *d, unsigned me)
 {
     size_t sz = sizeof(struct msg) + (size_t)(rnd(d) % 2000);
     struct msg *m = goheap_malloc(sz);
@@ -104,7 +110,7 @@ static void drain_inbox(struct demo_cpu *d, unsigned me)
 }
 
 /* A chained hash table grown by realloc, filled with random keys, probed, freed. */
-static void hash_table_round(struct demo_cpu *d, unsigned me)
+DEMO_SITE void hash_table_round(struct demo_cpu *d, unsigned me)
 {
     size_t n = 200 + rnd(d) % 2000, nb = 16;
     struct entry **b = goheap_calloc(nb, sizeof *b);
@@ -170,7 +176,7 @@ static void tree_free(struct demo_cpu *d, struct node *n)
     }
 }
 
-static void tree_round(struct demo_cpu *d, unsigned me)
+DEMO_SITE void tree_round(struct demo_cpu *d, unsigned me)
 {
     size_t n = 100 + rnd(d) % 1500;
     struct node *root = 0;
@@ -193,7 +199,7 @@ static void tree_round(struct demo_cpu *d, unsigned me)
 }
 
 /* Large buffers (40 KiB .. 1 MiB) replaced now and then: heap grows and shrinks. */
-static void large_round(struct demo_cpu *d)
+DEMO_SITE void large_round(struct demo_cpu *d)
 {
     unsigned i = (unsigned)(rnd(d) % KEEP);
     goheap_free(d->keep[i]);
@@ -241,6 +247,10 @@ static void limit_phase(uint64_t t0)
         printk("demo: soft memory limit %llu MiB (heap in use + 25%% + metadata) for %llu ms\n",
                (unsigned long long)(lim >> 20), (unsigned long long)(REPORT_NS / 1000000));
         phase = 1;
+        /* goheap=memprofile=serial (make run PROFILE=1): the heap profile at mid-run,
+         * while every CPU keeps allocating (the one at exit has nothing in use). */
+        if (kplat_memprofile_serial)
+            kheap_profile_serial("demo-midrun");
     } else if (phase == 1) {
         goheap_set_memory_limit(limit_before);
         printk("demo: memory limit lifted\n");
