@@ -170,8 +170,15 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
 }
 
 int goheap_init(const struct goheap_config *cfg) {
-    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
-        return 0;
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        /* Again in page-table mode: nothing to do. After goheap_init_region the heap
+         * runs in the porter's region, and a config (arena, knobs) could not apply. */
+        if (!gh_region.on)
+            return 0;
+        gh_logf("goheap: init: the heap already runs in region mode (goheap_init_region); "
+                "goheap_init is refused: add memory with goheap_add_region");
+        return GOHEAP_INIT_BADREGION;
+    }
 #ifndef GOHEAP_SYS_HAVE_MAP
     (void)cfg;
     gh_logf("goheap: init: this platform has no goheap_sys_reserve/map/unmap "

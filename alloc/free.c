@@ -181,8 +181,12 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
     uint8_t st = atomic_load_explicit(&s->state, memory_order_acquire);
     if (st == GH_SPAN_EFENCE_FREED || (st == GH_SPAN_LCACHED && a == s->obj))
         gh_bad_free(bad_freed[who], a, s);
+    if (st != GH_SPAN_INUSE && !gh_region_heap_page(a)) /* region mode: metadata, chunk pages past a region */
+        gh_bad_free(bad_nonheap[who], a, 0);
     if (st != GH_SPAN_INUSE)
-        gh_bad_free(bad_dead[who], a, 0);
+        gh_panicf("goheap: %s: 0x%lx (no live object holds this page: a double free of a large object, "
+                  "or a pointer into freed memory)",
+                  bad_dead[who], (unsigned long)a);
     return s;
 }
 

@@ -194,6 +194,10 @@ void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigne
 }
 
 void gh_bad_free(const char *reason, uintptr_t p, const struct mspan *s) {
+    if (s && s != &gh_deadspan && s->spc < 2) /* large: no class, one object of npages */
+        gh_panicf("goheap: %s: 0x%lx (span 0x%lx base 0x%lx large object of %lu pages)", reason,
+                  (unsigned long)p, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+                  (unsigned long)s->npages);
     if (s && s != &gh_deadspan)
         gh_panicf("goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)", reason,
                   (unsigned long)p, (unsigned long)(uintptr_t)s, (unsigned long)s->base,

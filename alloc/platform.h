@@ -43,7 +43,9 @@
  * core refuses that knob, by name, elsewhere).
  * The remaining functions may be inline there or defined out of line.
  * The platform also provides memset, memcpy and memmove: the core uses
- * __builtin_memset/__builtin_memcpy, which the compiler may lower to calls.
+ * __builtin_memset/__builtin_memcpy, which the compiler may lower to calls. (The
+ * amalgamated build/goheap.c brings weak copies of the three, dropped when
+ * GOHEAP_SYS_HAVE_MEMFUNCS is defined: docs/PORTING.md.)
  *
  * Implementations here: kernel/goheap_platform.c (bare metal, both arches, worked
  * example in docs/PORTING.md) and hosted/ (Linux: mmap/madvise, threads as CPUs).

@@ -128,3 +128,13 @@ void gh_sys_unguard(void *addr, size_t bytes) {
     if (!gh_region.on)
         goheap_sys_unguard(addr, bytes);
 }
+
+int gh_region_heap_page(uintptr_t a) {
+    if (!gh_region.on)
+        return 1;
+    unsigned n = __atomic_load_n(&gh_region.nregions, __ATOMIC_ACQUIRE);
+    for (unsigned i = 0; i < n; i++)
+        if (a >= gh_region.meta[i].hi && a < gh_align_down(gh_region.meta[i].region_hi, GOHEAP_PAGE_SIZE))
+            return 1;
+    return 0;
+}

@@ -41,6 +41,12 @@ struct gh_region {
 };
 extern struct gh_region gh_region;
 
+/* Whether a may be a heap page: always outside region mode; in region mode, whether a
+ * lies in some published region's heap pages [meta.hi, region end rounded down to a
+ * page), not in its metadata or in chunk pages no region gave. No lock (bad-free
+ * diagnosis: a dead span there is a non-heap pointer, not a freed one). */
+int gh_region_heap_page(uintptr_t a);
+
 /* Same contracts as goheap_sys_reserve/map/unmap (alloc/platform.h). A reservation
  * that fails logs what was asked and why. In region mode a reservation is zeroed
  * at once, and map and unmap do nothing. gh_sys_unmap also waits while a reader

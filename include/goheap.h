@@ -29,7 +29,9 @@ struct goheap_config {
      * madvdontneed=1,memlimit=512M,guardrate=1000,scavenge=eager". May be NULL. */
     const char *knobs;
 };
-/* Called once, before any other call (the hosted build calls it lazily). Returns 0;
+/* Called once, before any other call (the hosted build calls it lazily; a later call
+ * returns 0 and changes nothing, and one after goheap_init_region is refused with
+ * GOHEAP_INIT_BADREGION and a log line). Returns 0;
  * GOHEAP_INIT_BADKNOBS when the heap is up but some knob tokens were rejected (each
  * was logged by name with its accepted range; every valid token still applies;
  * goheap_knobs_error() returns the first message); or GOHEAP_INIT_NOSPACE when no

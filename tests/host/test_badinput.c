@@ -48,7 +48,14 @@ static void expect(const char *fmt, ...) {
 static void expect_bad_free(const char *reason, const void *p) {
     uintptr_t a = (uintptr_t)p;
     struct mspan *s = gh_span_of(a);
-    if (s && s != &gh_deadspan)
+    if (strstr(reason, "dead span"))
+        expect("goheap: %s: 0x%lx %s", reason, (unsigned long)a,
+               "(no live object holds this page: a double free of a large object, or a pointer into freed memory)");
+    else if (s && s != &gh_deadspan && s->spc < 2)
+        expect("goheap: %s: 0x%lx (span 0x%lx base 0x%lx large object of %lu pages)", reason,
+               (unsigned long)a, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+               (unsigned long)s->npages);
+    else if (s && s != &gh_deadspan)
         expect("goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)", reason,
                (unsigned long)a, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
                (unsigned)(s->spc >> 1), (unsigned)s->elemsize);

@@ -67,10 +67,20 @@ static inline void core_expect_bad_free(const char *reason, const void *p) {
     char buf[512];
     uintptr_t a = (uintptr_t)p;
     struct mspan *s = gh_span_of(a);
-    int n = s && s != &gh_deadspan
+    /* gh_bad_free's forms (alloc/mspan.c), and checked_span's dead-span note (free.c) */
+    int n = s && s != &gh_deadspan && s->spc < 2 && !strstr(reason, "dead span")
+                ? snprintf(buf, sizeof buf, "goheap: fatal: %s: 0x%lx (span 0x%lx base 0x%lx large object of %lu pages)\n",
+                           reason, (unsigned long)a, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
+                           (unsigned long)s->npages)
+            : s && s != &gh_deadspan && !strstr(reason, "dead span")
                 ? snprintf(buf, sizeof buf, "goheap: fatal: %s: 0x%lx (span 0x%lx base 0x%lx class %u objsize %u)\n",
                            reason, (unsigned long)a, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
                            (unsigned)(s->spc >> 1), (unsigned)s->elemsize)
+            : strstr(reason, "dead span")
+                ? snprintf(buf, sizeof buf,
+                           "goheap: fatal: %s: 0x%lx (no live object holds this page: a double free of a "
+                           "large object, or a pointer into freed memory)\n",
+                           reason, (unsigned long)a)
                 : snprintf(buf, sizeof buf, "goheap: fatal: %s: 0x%lx\n", reason, (unsigned long)a);
     if (core_expect_fd < 0 || write(core_expect_fd, buf, (size_t)n) != n)
         _exit(3);

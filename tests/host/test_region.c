@@ -80,6 +80,8 @@ static void t_init(void) {
     KT_CHECK(goheap_validate() == 0, "");
     KT_CHECK(goheap_init_region(region, region_len, 0) == GOHEAP_INIT_BADREGION, "twice");
     KT_CHECK(strstr(last_log, "already initialised"), "log: %s", last_log);
+    KT_CHECK(goheap_init(NULL) == GOHEAP_INIT_BADREGION, "goheap_init after goheap_init_region");
+    KT_CHECK(strstr(last_log, "goheap_init is refused"), "log: %s", last_log);
 }
 
 static void t_alloc_in_region(void) {
@@ -369,16 +371,30 @@ static void t_bad_pointers_between(void) {
         const char *reason;
     } cases[] = {
         {&outside, "invalid free of a non-heap pointer"},
-        /* the gaps between added regions, inside chunks goheap covers */
-        {block + 8 * MIB + 16, "free into a dead span"},
-        {block + 14 * MIB + 32, "free into a dead span"},
+        /* the gaps between added regions, inside chunks goheap covers: no region gave
+         * them, so they are not heap memory (not freed heap memory either) */
+        {block + 8 * MIB + 16, "invalid free of a non-heap pointer"},
+        {block + 14 * MIB + 32, "invalid free of a non-heap pointer"},
         /* past the last added region (22 MiB, in c's last chunk) */
-        {block + 22 * MIB + 64, "free into a dead span"},
+        {block + 22 * MIB + 64, "invalid free of a non-heap pointer"},
+        /* an added region's own metadata, at its start */
+        {block + 64, "invalid free of a non-heap pointer"},
     };
     for (unsigned i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         free_message(cases[i].p, msg, sizeof msg);
         snprintf(want, sizeof want, "goheap: %s: 0x%lx", cases[i].reason, (unsigned long)(uintptr_t)cases[i].p);
         KT_CHECK(strcmp(msg, want) == 0, "free(%p): '%s', want '%s'", cases[i].p, msg, want);
+    }
+    /* A large object's interior pointer names the object's pages, not a class. */
+    char *big = goheap_malloc(MIB);
+    KT_CHECK(big != NULL, "");
+    if (big) {
+        free_message(big + 3 * 8192 + 8, msg, sizeof msg);
+        snprintf(want, sizeof want, "goheap: invalid free of an interior pointer: 0x%lx (span 0x",
+                 (unsigned long)(uintptr_t)(big + 3 * 8192 + 8));
+        KT_CHECK(strncmp(msg, want, strlen(want)) == 0 && strstr(msg, "large object of 128 pages)"),
+                 "'%s', want '%s... large object of 128 pages)'", msg, want);
+        goheap_free(big);
     }
     /* An interior pointer of a small object in an added region (filled everywhere, so
      * some 48 B objects are there). */

@@ -13,6 +13,7 @@
 #include <percpu.h>
 #include <ktest.h>
 #include <printk.h>
+#include <string.h>
 #include <spinlock.h>
 
 #include "heap_util.h"
@@ -24,7 +25,14 @@ static void expect_bad_free(const char *reason, const void *p)
 {
     uintptr_t a = (uintptr_t)p;
     struct mspan *s = gh_span_of(a);
-    if (s && s != &gh_deadspan)
+    if (strcmp(reason, "free into a dead span") == 0)
+        printk("# heap-expect-panic: goheap: %s: 0x%lx %s\n", reason, (unsigned long)a,
+               "(no live object holds this page: a double free of a large object, or a pointer into freed memory)");
+    else if (s && s != &gh_deadspan && s->spc < 2)
+        printk("# heap-expect-panic: goheap: %s: 0x%lx (span 0x%lx base 0x%lx large object of "
+               "%lu pages)\n", reason, (unsigned long)a, (unsigned long)(uintptr_t)s,
+               (unsigned long)s->base, (unsigned long)s->npages);
+    else if (s && s != &gh_deadspan)
         printk("# heap-expect-panic: goheap: %s: 0x%lx (span 0x%lx base 0x%lx class %u "
                "objsize %u)\n", reason, (unsigned long)a, (unsigned long)(uintptr_t)s,
                (unsigned long)s->base, (unsigned)(s->spc >> 1), (unsigned)s->elemsize);
