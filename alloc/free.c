@@ -98,19 +98,31 @@ GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {
     goheap_sys_unpin(pin);
 }
 
+/* gh_free_owned's panics, out of line so that its path saves no register. */
+static GH_NOINLINE _Noreturn void owned_bad(const struct mspan *s, uint64_t i, int dbl) {
+    gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", gh_span_slot_addr(s, i), s);
+}
+
 GH_NOINLINE void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin) {
-    uintptr_t a = gh_span_slot_addr(s, i);
-    if (a >= s->limit)
-        gh_bad_free("invalid free of an interior pointer", a, s);
-    int32_t idx = gh_span_objindex(s, a - s->base);
-    if (idx < 0)
-        gh_bad_free("invalid free of an interior pointer", a, s);
-    /* (A valid pointer in the cached word took the fast path; here it is another word,
-     * or a parked span, which a drainer may give back as soon as free_local's store
-     * empties it: the counter pointer is read before.) */
+    /* The owner's free outside the cached word (another word, a parked span, or a bad
+     * pointer): free_local's other-word branch, with the index from i directly
+     * (gh_span_owned_index: no address, no division; 45 -> 33 instructions). Never
+     * the cached word: its slot starts passed the fast path's test. */
+    uint64_t idx = gh_span_owned_index(s, i);
+    if (gh_unlikely(idx >= s->nelems))
+        owned_bad(s, i, 0);
+    unsigned w = (unsigned)idx >> 6;
+    uint64_t m = 1ull << (idx & 63);
+    uint64_t ab = s->allocBits[w];
+    /* A parked span may be given back by a drainer as soon as the store below
+     * empties it: the counter pointer is read before (see free_local). */
     uint64_t *ctr = s->nfree_ctr;
-    if (!free_local(s, (unsigned)idx, a))
-        (*ctr)++;
+    if (gh_unlikely(!(ab & m) || (atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed) & m)))
+        owned_bad(s, i, 1);
+    s->needzero = 1;
+    s->nfreehint++;
+    __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
+    (*ctr)++;
     goheap_sys_unpin(pin);
 }
 

@@ -29,6 +29,7 @@ static void load_word(struct mspan *s, unsigned w) {
     GH_WSET(s->cache, cache);
     gh_span_vseq_end(s);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
+    s->wslot = w * 64u;
     unsigned n = s->nelems - w * 64u;
     s->wordn = n > 64 ? 64 : n;
     s->wload = (uint16_t)gh_popcount64(s->cache);
@@ -215,6 +216,8 @@ void gh_span_check(const struct mspan *s, const char *where) {
     if (!bad && s->curword != GH_NO_WORD &&
         (s->curword >= s->nwords || (s->cache & ~gh_span_valid(s, s->curword))))
         bad = "cache holds slots past nelems";
+    if (!bad && s->wordbase != s->base + (uintptr_t)s->wslot * s->elemsize)
+        bad = "wslot does not match wordbase";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
         bad = "limit does not match nelems";
     /* The double-free rule (struct mspan): a violation is a free that slipped through

@@ -127,6 +127,8 @@ struct mspan {
     uint16_t wload;         /* popcount(cache) when the word was loaded */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
+    uint32_t wslot;         /* index of the slot at wordbase (64 * the word last loaded;
+                             * kept by the fold, like wordbase): gh_span_owned_index */
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -227,6 +229,20 @@ static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
     uint64_t x = (uint64_t)(a - s->wordbase) * s->winv;
     unsigned k = s->wshift;
     return (x >> k) | (x << ((64 - k) & 63));
+}
+
+/* The slot index of the address a with gh_span_wordslot(s, a) == i, for a free by the
+ * owner that missed the cached word (gh_free_owned), or a value >= nelems when a is
+ * not a slot start of the span: no address or division needed. A slot n slots from
+ * wordbase (n < 0 below it) gives i = n mod 2^(64-k): the top k bits of i are 0 and its
+ * low 64-k bits sign-extend to n. f is a bijection, so an i of that form whose n puts
+ * wslot + n inside [0, nelems) comes from exactly that slot's start and from no other
+ * address. Elemsize is a multiple of 8 for every class (k >= 3). Checked for every
+ * byte offset of every class's span, from every word (core-fastpath). */
+static inline uint64_t gh_span_owned_index(const struct mspan *s, uint64_t i) {
+    unsigned k = s->wshift;
+    uint64_t idx = s->wslot + (uint64_t)((int64_t)(i << k) >> k);
+    return (i >> (64 - k)) ? ~(uint64_t)0 : idx;
 }
 
 /* The inverse: the address a with gh_span_wordslot(s, a) == i, for any i (f is a

@@ -35,6 +35,37 @@ static void t_wordslot_every_offset(void) {
     KT_CHECK(bad == 0);
 }
 
+/* gh_free_owned's index: for every class, with the cached word at each of the span's
+ * words, every byte offset from one slot below the span to one slot past its limit
+ * gives the slot index at slot starts and a value >= nelems everywhere else. */
+static void t_owned_index_every_offset(void) {
+    uint64_t bad = 0, checked = 0;
+    for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
+        void *p = goheap_malloc_flags(goheap_class_to_size[cl], GOHEAP_ALIGN8);
+        KT_CHECK(p != NULL, "class %u", cl);
+        if (!p)
+            continue;
+        struct mspan v = *gh_span_of((uintptr_t)p); /* the fields the formula reads */
+        intptr_t es = v.welemsize, span = (intptr_t)(v.limit - v.base);
+        for (unsigned w = 0; w < v.nwords; w++) {
+            v.wslot = w * 64;
+            v.wordbase = v.base + (uintptr_t)w * 64 * (uintptr_t)es;
+            for (intptr_t d = -es; d < span + es; d++) {
+                uint64_t got = gh_span_owned_index(&v, gh_span_wordslot(&v, v.base + (uintptr_t)d));
+                int start = d >= 0 && d < span && d % es == 0;
+                if (!(start ? got == (uint64_t)(d / es) : got >= v.nelems) && bad++ < 5)
+                    KT_CHECK(0, "class %u word %u offset %ld: index %llu", cl, w, (long)d,
+                             (unsigned long long)got);
+                checked++;
+            }
+        }
+        goheap_free(p);
+    }
+    printf("    # %llu offsets checked, %llu wrong\n", (unsigned long long)checked,
+           (unsigned long long)bad);
+    KT_CHECK(bad == 0);
+}
+
 /* Mallocs and frees inside one cached word are visible to readers at once, exactly,
  * although the fast paths only touch the word's free bits and wfree. */
 static void t_stats_mid_word(void) {
@@ -67,6 +98,7 @@ static void t_stats_mid_word(void) {
 
 static const struct kt_case cases[] = {
     KT_CASE(t_wordslot_every_offset),
+    KT_CASE(t_owned_index_every_offset),
     KT_CASE(t_stats_mid_word),
 };
 
