@@ -1,8 +1,9 @@
 /* alloc/arena.c: the heap's address space. A *window* of arena_bytes is laid out once
- * (span map first, then the heap pages) but reserved in 64 MiB increments at the
- * adjacent address as the heap grows, like Go's heap arenas at hinted addresses;
- * platforms without exact placement get the whole window at init. See docs/alloc.md
- * ("Address space"). */
+ * (span map first, then the heap pages, then the page allocator's metadata) but
+ * reserved in 64 MiB increments at the adjacent address as the heap grows, like Go's
+ * heap arenas at hinted addresses (the page allocator reserves its metadata frame by
+ * frame as it maps it: gh_pagealloc_init_at); platforms without exact placement get
+ * the whole window at init. See docs/alloc.md ("Address space"). */
 #include "arena.h"
 #include "knobs.h"
 #include "mheap.h"
@@ -67,6 +68,7 @@ static int try_window(uintptr_t hint, uintptr_t window) {
     for (uintptr_t n = window < ARENA_INC ? window : ARENA_INC; n >= ARENA_MIN; n /= 2) {
         if (reserve_piece(0, n) == 0) {
             gh_arena.resv = n;
+            gh_arena.pameta = gh_fast.base + window;
             return 0;
         }
         if (gh_arena.map_resv == 0)
@@ -97,7 +99,8 @@ int gh_arena_init(size_t window, int exact) {
     }
 #ifdef GOHEAP_SYS_HAVE_RESERVE_AT
     for (unsigned i = 0;; i++) {
-        uintptr_t hint = (uintptr_t)goheap_sys_window_hint(i, window + map_bytes(window));
+        uintptr_t hint = (uintptr_t)goheap_sys_window_hint(
+            i, gh_align_up(map_bytes(window), PALLOC_CHUNK_BYTES) + window + gh_pagealloc_meta_span(window));
         if (!hint)
             break;
         if (try_window(hint, window) == 0) {

@@ -13,8 +13,11 @@
 struct mspan;
 
 /* Layout: [gh_fast.spans, + window/1024 rounded to 4 MiB) the span map, then
- * [gh_fast.base, + arena_bytes) the heap. Incremental mode reserves both from their
- * starts upward; whole mode reserved both at init.
+ * [gh_fast.base, + arena_bytes) the heap, then (incremental mode) [pameta, +
+ * gh_pagealloc_meta_span(arena_bytes)) the page allocator's metadata. Incremental mode
+ * reserves the first two from their starts upward and the page allocator reserves
+ * its metadata frames as it maps them; whole mode reserved the span map and the heap
+ * at init, and the page allocator reserves its metadata elsewhere, whole.
  *   resv <= arena_bytes; map_resv >= resv / 1024 (frame-rounded)
  *   mapped <= next <= resv <= arena_bytes (all 4 MiB multiples), map_resv >= resv/1024
  *   heap offsets [0, resv) are reserved or holes (never grown, span map dead);
@@ -27,6 +30,9 @@ struct gh_arena {
     uintptr_t map_resv; /* span-map bytes reserved from gh_fast.spans */
     uintptr_t holes;    /* heap bytes skipped because something else held them */
     uintptr_t asked;    /* the window asked for at init */
+    /* Incremental mode: where the page allocator's metadata range starts, right after
+     * the heap's window (gh_fast.base + arena_bytes); 0 in whole and region mode. */
+    uintptr_t pameta;
     int incremental;    /* 1: reserved in increments (platform has reserve_at) */
 };
 extern struct gh_arena gh_arena;

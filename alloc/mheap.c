@@ -16,9 +16,13 @@ int gh_heap_init(size_t arena_bytes, int exact) {
      * mapped 4 KiB per 4 MiB chunk as the heap grows, so it stays proportional. */
     if (gh_arena_init(arena_bytes, exact) != 0)
         return -1;
-    /* The page allocator's metadata is reserved for the whole window (~1/30000 of
-     * it: 35 MiB for 1 TiB) and mapped as chunks are grown. */
-    while (gh_pagealloc_init(&gh_heap.pages, gh_fast.base, gh_heap.arena_bytes) != 0) {
+    /* The page allocator's metadata (~1/21000 of the window: 50.8 MiB for 1 TiB) is
+     * mapped as chunks are grown. Incremental mode: it lies after the heap in the
+     * window and is reserved as it is mapped too (8 KiB at init for 1 TiB); otherwise,
+     * or if that address is taken, it is reserved whole. */
+    int placed = gh_arena.pameta &&
+                 gh_pagealloc_init_at(&gh_heap.pages, gh_fast.base, gh_heap.arena_bytes, gh_arena.pameta) == 0;
+    while (!placed && gh_pagealloc_init(&gh_heap.pages, gh_fast.base, gh_heap.arena_bytes) != 0) {
         if (exact || !gh_arena.incremental || gh_heap.arena_bytes <= 2 * gh_arena.resv) {
             gh_logf("goheap: cannot reserve the page allocator's metadata for a %lu MiB arena",
                     (unsigned long)(gh_heap.arena_bytes >> 20));

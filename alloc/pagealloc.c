@@ -41,18 +41,56 @@ static inline uintptr_t addr_of(const struct pagealloc *pa, uintptr_t page) {
 static inline uintptr_t min_up(uintptr_t a, uintptr_t b) { return a < b ? a : b; }
 
 /* ---- Metadata mapping --------------------------------------------------------------------
- * All metadata lives in one reservation: [frame bitmap][level 0] .. [level 4][chunk
+ * All metadata lives in one range: [frame bitmap(s)][level 0] .. [level 4][chunk
  * bitmaps][scavenge index]. The frame bitmap and level 0 are mapped at init; the rest
- * frame by frame as grow needs it, so what is committed follows the grown heap. */
+ * frame by frame as grow needs it, so what is committed follows the grown heap.
+ * Whole mode reserves the range at init. Placed mode (gh_pagealloc_init_at) reserves
+ * nothing but the fixed part: the owner laid the range out in free address space, and
+ * each frame is reserved (gh_sys_reserve_at) when it is first mapped, tracked by a
+ * second frame bitmap, so the address space taken follows the grown heap too. */
+static inline int frame_bit(const uint64_t *bits, uintptr_t f) { return (bits[f / 64] >> (f % 64)) & 1; }
 static inline int meta_frame_mapped(const struct pagealloc *pa, uintptr_t f) {
-    return (pa->meta_mapped_bits[f / 64] >> (f % 64)) & 1;
+    return frame_bit(pa->meta_mapped_bits, f);
 }
 
 static inline int meta_is_mapped(const struct pagealloc *pa, const void *p) {
     return meta_frame_mapped(pa, ((uintptr_t)p - pa->meta_base) / FRAME);
 }
 
-/* Maps every unmapped frame of [p, p + len). Returns 0 or -1. */
+/* The end of the run of frames from f (<= last) whose bit in bits equals `on`. */
+static uintptr_t frame_run_end(const uint64_t *bits, uintptr_t f, uintptr_t last, int on) {
+    while (f <= last && frame_bit(bits, f) == on)
+        f++;
+    return f;
+}
+
+static void frame_bits_set(uint64_t *bits, uintptr_t f, uintptr_t g) {
+    for (; f < g; f++)
+        bits[f / 64] |= 1ull << (f % 64);
+}
+
+/* Placed mode: reserves the unreserved frames of [f, g). Returns 0 or -1. */
+static int meta_reserve(struct pagealloc *pa, uintptr_t f, uintptr_t g) {
+    while (f < g) {
+        if (frame_bit(pa->meta_resv_bits, f)) {
+            f++;
+            continue;
+        }
+        uintptr_t e = frame_run_end(pa->meta_resv_bits, f, g - 1, 0);
+        if (gh_sys_reserve_at((void *)(pa->meta_base + f * FRAME), (e - f) * FRAME) != 0) {
+            pa_log("cannot reserve metadata address space (addr, bytes)", pa->meta_base + f * FRAME,
+                   (e - f) * FRAME);
+            return -1;
+        }
+        pa->meta_reserved += (e - f) * FRAME;
+        frame_bits_set(pa->meta_resv_bits, f, e);
+        f = e;
+    }
+    return 0;
+}
+
+/* Maps (placed mode: reserves, then maps) every unmapped frame of [p, p + len).
+ * Returns 0 or -1. */
 static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
     uintptr_t f = ((uintptr_t)p - pa->meta_base) / FRAME;
     uintptr_t last = ((uintptr_t)p + len - 1 - pa->meta_base) / FRAME;
@@ -61,23 +99,25 @@ static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
             f++;
             continue;
         }
-        uintptr_t g = f;
-        while (g <= last && !meta_frame_mapped(pa, g))
-            g++;
+        uintptr_t g = frame_run_end(pa->meta_mapped_bits, f, last, 0);
+        if (pa->meta_resv_bits && meta_reserve(pa, f, g) != 0)
+            return -1;
         if (gh_sys_map((void *)(pa->meta_base + f * FRAME), (g - f) * FRAME) != 0)
             return -1;
         pa->meta_mapped += (g - f) * FRAME;
-        for (; f < g; f++)
-            pa->meta_mapped_bits[f / 64] |= 1ull << (f % 64);
+        frame_bits_set(pa->meta_mapped_bits, f, g);
+        f = g;
     }
     return 0;
 }
 
 static inline uintptr_t round_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 
-/* The metadata layout for nchunks: offsets of the levels, the chunk bitmaps and the
- * index after the frame bitmap (off[]), the frame bitmap's size (*bm) and the total. */
-static uintptr_t meta_layout(uintptr_t nchunks, uintptr_t off[PALLOC_LEVELS + 2], uintptr_t *bm) {
+/* The metadata layout for nchunks with nbm frame bitmaps (1: whole mode, 2: placed):
+ * offsets of the levels, the chunk bitmaps and the index after the bitmaps (off[]),
+ * one bitmap's size (*bm) and the total. */
+static uintptr_t meta_layout(uintptr_t nchunks, unsigned nbm, uintptr_t off[PALLOC_LEVELS + 2],
+                             uintptr_t *bm) {
     uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT, other = 0;
     for (unsigned l = 0; l < PALLOC_LEVELS; l++) {
         off[l] = other;
@@ -87,44 +127,65 @@ static uintptr_t meta_layout(uintptr_t nchunks, uintptr_t off[PALLOC_LEVELS + 2]
     other += round_up(nchunks * sizeof(struct pallocdata), FRAME);
     off[PALLOC_LEVELS + 1] = other;
     other += round_up(nchunks * sizeof(uint16_t), FRAME);
-    /* The frame bitmap covers itself too: one bit per frame of the reservation. */
+    /* A frame bitmap covers the bitmaps too: one bit per frame of the range. */
     uintptr_t bm_frames = 1;
-    while (bm_frames * FRAME * 8 < other / FRAME + bm_frames)
+    while (bm_frames * FRAME * 8 < other / FRAME + nbm * bm_frames)
         bm_frames++;
     *bm = bm_frames * FRAME;
-    return *bm + other;
+    return nbm * *bm + other;
 }
 
 size_t gh_pagealloc_meta_bytes(size_t bytes) {
     uintptr_t off[PALLOC_LEVELS + 2], bm;
-    return meta_layout(gh_align_up(bytes, PALLOC_CHUNK_BYTES) / PALLOC_CHUNK_BYTES, off, &bm);
+    return meta_layout(gh_align_up(bytes, PALLOC_CHUNK_BYTES) / PALLOC_CHUNK_BYTES, 1, off, &bm);
 }
 
-int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
+size_t gh_pagealloc_meta_span(size_t bytes) {
+    uintptr_t off[PALLOC_LEVELS + 2], bm;
+    return meta_layout(gh_align_up(bytes, PALLOC_CHUNK_BYTES) / PALLOC_CHUNK_BYTES, 2, off, &bm);
+}
+
+/* Both modes: meta_at == 0 reserves the whole range (whole mode), else the range
+ * starts at meta_at and only its fixed part is reserved now (placed mode). */
+static int init(struct pagealloc *pa, uintptr_t base, size_t bytes, uintptr_t meta_at) {
     *pa = (struct pagealloc){0};
     if (base % PALLOC_CHUNK_BYTES || bytes % PALLOC_CHUNK_BYTES || bytes == 0 ||
-        base + bytes < base)
+        base + bytes < base || meta_at % FRAME)
         return -1;
     uintptr_t nchunks = bytes / PALLOC_CHUNK_BYTES;
     uintptr_t root = (nchunks + CHUNKS_PER_ROOT - 1) / CHUNKS_PER_ROOT;
-    uintptr_t off[PALLOC_LEVELS + 2], bm, total = meta_layout(nchunks, off, &bm);
-    void *meta = gh_sys_reserve(total, FRAME);
-    if (!meta)
-        return -1;
+    unsigned nbm = meta_at ? 2 : 1;
+    uintptr_t off[PALLOC_LEVELS + 2], bm, total = meta_layout(nchunks, nbm, off, &bm);
+    /* The bitmaps and the root level, mapped by hand (meta_ensure needs the bitmaps). */
+    uintptr_t fixed = nbm * bm + round_up(root * sizeof(pallocsum_t), FRAME);
+    void *meta;
+    if (meta_at) {
+        meta = (void *)meta_at;
+        if (meta_at + total < meta_at || gh_sys_reserve_at(meta, fixed) != 0)
+            return -1;
+        pa->meta_reserved = fixed;
+    } else {
+        meta = gh_sys_reserve(total, FRAME);
+        if (!meta)
+            return -1;
+        pa->meta_reserved = total;
+    }
     pa->meta_base = (uintptr_t)meta;
-    pa->meta_reserved = total;
-    /* Map the bitmap and the root level by hand (meta_ensure needs the bitmap). */
-    uintptr_t fixed = bm + round_up(root * sizeof(pallocsum_t), FRAME);
+    pa->meta_span = total;
     if (gh_sys_map(meta, fixed) != 0)
         return -1;
     pa->meta_mapped = fixed;
     pa->meta_mapped_bits = (uint64_t *)meta;
-    for (uintptr_t f = 0; f < fixed / FRAME; f++)
-        pa->meta_mapped_bits[f / 64] |= 1ull << (f % 64);
+    frame_bits_set(pa->meta_mapped_bits, 0, fixed / FRAME);
+    if (meta_at) {
+        pa->meta_resv_bits = (uint64_t *)(pa->meta_base + bm);
+        frame_bits_set(pa->meta_resv_bits, 0, fixed / FRAME);
+    }
+    uintptr_t first = pa->meta_base + nbm * bm;
     for (unsigned l = 0; l < PALLOC_LEVELS; l++)
-        pa->sum[l] = (pallocsum_t *)(pa->meta_base + bm + off[l]);
-    pa->chunks = (struct pallocdata *)(pa->meta_base + bm + off[PALLOC_LEVELS]);
-    pa->scav_index = (uint16_t *)(pa->meta_base + bm + off[PALLOC_LEVELS + 1]);
+        pa->sum[l] = (pallocsum_t *)(first + off[l]);
+    pa->chunks = (struct pallocdata *)(first + off[PALLOC_LEVELS]);
+    pa->scav_index = (uint16_t *)(first + off[PALLOC_LEVELS + 1]);
     pa->base = base;
     pa->limit = base + bytes;
     pa->nchunks = nchunks;
@@ -134,6 +195,12 @@ int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) {
     pa->chunk_hi = 0;
     pa->fresh_zero = pa->release_zero = 1;
     return 0;
+}
+
+int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes) { return init(pa, base, bytes, 0); }
+
+int gh_pagealloc_init_at(struct pagealloc *pa, uintptr_t base, size_t bytes, uintptr_t meta_at) {
+    return meta_at ? init(pa, base, bytes, meta_at) : -1;
 }
 
 /* Loops over each chunk piece [i, i + n) of pages [page, page + npages). */
@@ -819,6 +886,24 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
             }
         }
     }
+    /* Metadata: meta_mapped counts the mapped frames; placed mode, every mapped frame
+     * is reserved and meta_reserved counts the reserved ones. */
+    uintptr_t nwords = (pa->meta_span / FRAME + 63) / 64, fm = 0, fr = 0;
+    for (uintptr_t w = 0; w < nwords; w++) {
+        uint64_t m = pa->meta_mapped_bits[w];
+        fm += gh_popcount64(m);
+        if (pa->meta_resv_bits) {
+            fr += gh_popcount64(pa->meta_resv_bits[w]);
+            if (m & ~pa->meta_resv_bits[w])
+                bad = check_fail(bad, "check: metadata frame mapped, not reserved (frames from, bits)",
+                                 w * 64, m & ~pa->meta_resv_bits[w]);
+        }
+    }
+    if (fm * FRAME != pa->meta_mapped)
+        bad = check_fail(bad, "check: metadata mapped (counted, counter)", fm * FRAME, pa->meta_mapped);
+    if (pa->meta_resv_bits ? fr * FRAME != pa->meta_reserved : pa->meta_reserved != pa->meta_span)
+        bad = check_fail(bad, "check: metadata reserved (counted, counter)",
+                         pa->meta_resv_bits ? fr * FRAME : pa->meta_span, pa->meta_reserved);
     if (ngrown != pa->npages_grown)
         bad = check_fail(bad, "check: grown pages (counted, counter)", ngrown, pa->npages_grown);
     if (nfree != pa->npages_free)

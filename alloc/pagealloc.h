@@ -52,8 +52,11 @@ struct pagealloc {
     struct pallocdata *chunks;              /* [nchunks] */
     uint16_t *scav_index;                   /* [nchunks]: free, unscavenged pages per chunk */
     uint64_t *meta_mapped_bits;             /* bit f: metadata frame f is mapped */
-    uintptr_t meta_base;                    /* one reservation holds all metadata */
-    size_t meta_reserved;                   /* bytes reserved */
+    /* Placed mode only (gh_pagealloc_init_at), else NULL: bit f: metadata frame f is
+     * reserved. mapped bits & ~reserved bits == 0. */
+    uint64_t *meta_resv_bits;
+    uintptr_t meta_base;                    /* one range holds all metadata */
+    size_t meta_span;                       /* bytes of that range */
     /* Set by the owner after init (e.g. from GOHEAPDEBUG=debug=N): nonzero adds
      * internal consistency checks on every allocation. */
     unsigned debug;
@@ -83,6 +86,10 @@ struct pagealloc {
     uintptr_t npages_scavenging; /* taken by scavenge_take or lazy_take, not yet done */
     uintptr_t npages_lazy;       /* of npages_scav: released lazily, still backed (pa->lazy) */
     size_t meta_mapped;          /* bytes of metadata mapped (committed) */
+    /* Bytes of metadata address space reserved: meta_span in whole mode; placed mode,
+     * the frames mapped so far (and any whose map failed). meta_mapped <= meta_reserved
+     * <= meta_span. */
+    size_t meta_reserved;
     /* Pages of the run the last gh_pagealloc_alloc returned that were not known to
      * read zero: the caller reads it under the same hold of the lock. */
     uintptr_t dirty;
@@ -97,13 +104,28 @@ struct pagealloc {
 
 /* Reserves the metadata for an arena [base, base + bytes) (base and bytes multiples
  * of 4 MiB) and maps only its fixed part: the root level and a bitmap of which
- * metadata frames are mapped (for a 1 TiB arena: 512 B of root, 1.1 KiB of bitmap,
+ * metadata frames are mapped (for a 1 TiB arena: 512 B of root, 1.6 KiB of bitmap,
  * rounded to frames). Nothing is grown yet. Returns 0, or -1 if reserve/map fails.
  * Called once, before the heap lock is shared. */
 int gh_pagealloc_init(struct pagealloc *pa, uintptr_t base, size_t bytes);
 /* Bytes of metadata gh_pagealloc_init reserves for an arena of `bytes` (rounded up
  * to whole chunks): what region mode must set aside for it. */
 size_t gh_pagealloc_meta_bytes(size_t bytes);
+
+/* Placed mode (platforms with goheap_sys_reserve_at): like gh_pagealloc_init, but the
+ * metadata range is [meta_at, meta_at + gh_pagealloc_meta_span(bytes)), laid out by
+ * the caller in address space nobody else is expected to take (the arena's window),
+ * and reserved frame by frame as grow maps it: only the fixed part (two frame
+ * bitmaps, mapped and reserved, and the root) now, so the address space it holds
+ * follows the grown heap, not the arena (a 1 TiB arena: 12 KiB at init, 40 KiB with
+ * 100 MiB grown, instead of 50.8 MiB at once). Returns 0, or -1 if meta_at is 0 or the
+ * fixed part cannot be reserved or mapped there (the caller may fall back to
+ * gh_pagealloc_init). A later grow whose frames cannot be reserved fails like a
+ * failed map. Called once, before the heap lock is shared. */
+int gh_pagealloc_init_at(struct pagealloc *pa, uintptr_t base, size_t bytes, uintptr_t meta_at);
+/* Bytes the placed metadata range spans for an arena of `bytes`: what the caller
+ * lays out (gh_pagealloc_meta_bytes plus one more frame bitmap). */
+size_t gh_pagealloc_meta_span(size_t bytes);
 
 /* Adds [base, base + npages * 8 KiB) to the heap: both chunk-aligned, inside the
  * arena, never grown before. The pages become free and scavenged (unbacked). Maps

@@ -67,6 +67,16 @@ int gh_sys_map(void *addr, size_t bytes) {
 #endif
 }
 
+int gh_sys_reserve_at(void *addr, size_t bytes) {
+#ifdef GOHEAP_SYS_HAVE_RESERVE_AT
+    if (!gh_region.on)
+        return goheap_sys_reserve_at(addr, bytes) == addr ? 0 : -1;
+#endif
+    (void)addr;
+    (void)bytes;
+    return -1;
+}
+
 struct gh_unmap_gate gh_unmap_gate;
 
 void gh_unmap_hold(void) {

@@ -54,6 +54,9 @@ int gh_region_heap_page(uintptr_t a);
 void *gh_sys_reserve(size_t bytes, size_t align);
 int gh_sys_map(void *addr, size_t bytes);
 void gh_sys_unmap(void *addr, size_t bytes);
+/* goheap_sys_reserve_at as 0 (reserved exactly there) or -1 (taken, or the platform
+ * has no GOHEAP_SYS_HAVE_RESERVE_AT, or region mode). */
+int gh_sys_reserve_at(void *addr, size_t bytes);
 /* goheap_sys_guard/unguard; in region mode guarding always fails (-1), as unmapping
  * leaves the porter's memory backed. */
 int gh_sys_guard(void *addr, size_t bytes);

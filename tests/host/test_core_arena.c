@@ -1,8 +1,9 @@
 /* tests/host/test_core_arena.c: the growing reservation (alloc/arena.c): the window at
  * a hint, reserved 64 MiB at a time; a hole left where something else holds the next
  * address; the next hint when the first is taken; growth under RLIMIT_AS until NULL
- * with the heap whole; an explicit arena= as the window. Cases that need a fresh
- * process (the state before goheap's first allocation) re-execute this binary. */
+ * with the heap whole; an explicit arena= as the window; the page allocator's
+ * metadata reserved in proportion (VmSize before and after growth). Cases that need
+ * a fresh process (the state before goheap's first allocation) re-execute this binary. */
 #include <errno.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -170,6 +171,59 @@ static int mode_arena64(void) {
 }
 static int mode_past64(void) { return fill(70, -1); }
 
+/* VmSize of this process, in KiB (/proc/self/status), or 0. */
+static unsigned long vmsize_kib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long kib = 0;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmSize: %lu kB", &kib) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* The address space the heap holds follows what it reserved for pages, metadata
+ * included: the page allocator's metadata is placed after the window and reserved
+ * as it is mapped, not 50.8 MiB for the 1 TiB window at once. */
+static int mode_meta(void) {
+    struct pagealloc *pa = &gh_heap.pages;
+    unsigned long vm0 = vmsize_kib();
+    void *p = goheap_malloc(100);
+    unsigned long vm1 = vmsize_kib();
+    if (!p || !pa->meta_resv_bits || pa->meta_base != gh_fast.base + gh_heap.arena_bytes)
+        FAIL(2, "metadata not placed after the window (base 0x%lx)", (unsigned long)pa->meta_base);
+    size_t r1 = pa->meta_reserved;
+    /* The fixed part (3 frames) and the first chunk's: a leaf, 3 upper levels, its
+     * bitmaps and index entry, a frame each: 36 KiB. */
+    if (r1 > 48 << 10 || r1 != pa->meta_mapped)
+        FAIL(3, "metadata reserved at init %zu, mapped %zu", r1, pa->meta_mapped);
+    /* What else goheap reserves at init is the first increment and its span map, and
+     * metadata chunks (span structs, caches): a few MiB at most. */
+    unsigned long own = (unsigned long)((gh_arena.resv + gh_arena.map_resv + r1) >> 10);
+    if (vm1 - vm0 > own + 8192)
+        FAIL(4, "VmSize grew %lu KiB at init, heap reserved %lu KiB", vm1 - vm0, own);
+    void *big[100];
+    for (int i = 0; i < 100; i++)
+        if (!(big[i] = goheap_malloc(MIB)))
+            FAIL(5, "1 MiB object %d: NULL", i);
+    unsigned long vm2 = vmsize_kib();
+    size_t r2 = pa->meta_reserved;
+    /* 100 MiB: 26 chunks of bitmaps, leaves and index, a frame each, plus a frame per
+     * upper level: reserved == mapped, a few frames more than at init. */
+    if (r2 > 64 << 10 || r2 != pa->meta_mapped || r2 * 1000 > gh_arena.resv)
+        FAIL(6, "metadata reserved %zu, mapped %zu, for %lu MiB reserved", r2, pa->meta_mapped,
+             (unsigned long)(gh_arena.resv / MIB));
+    printf("    # VmSize %lu KiB before goheap, %lu at the first malloc, %lu with 100 MiB; page-allocator "
+           "metadata reserved %zu KiB then %zu KiB (spans %zu KiB); heap reserved %lu MiB\n",
+           vm0, vm1, vm2, r1 >> 10, r2 >> 10, pa->meta_span >> 10, (unsigned long)(gh_arena.resv / MIB));
+    for (int i = 0; i < 100; i++)
+        goheap_free(big[i]);
+    goheap_free(p);
+    return goheap_validate() ? 7 : 0;
+}
+
 /* ---- cases -------------------------------------------------------------------------- */
 
 static void t_grow(void) { KT_CHECK(rerun("grow", 0) == 0, ""); }
@@ -178,9 +232,11 @@ static void t_hint(void) { KT_CHECK(rerun("hint", 0) == 0, ""); }
 static void t_rlimit(void) { KT_CHECK(rerun("rlimit", 0) == 0, ""); }
 static void t_arena64(void) { KT_CHECK(rerun("arena64", "arena=64GiB") == 0, ""); }
 static void t_past64(void) { KT_CHECK(rerun("past64", 0) == 0, ""); }
+static void t_meta(void) { KT_CHECK(rerun("meta", 0) == 0, ""); }
 
 static const struct kt_case cases[] = {
     KT_CASE(t_grow), KT_CASE(t_hole), KT_CASE(t_hint), KT_CASE(t_rlimit), KT_CASE(t_arena64), KT_CASE(t_past64),
+    KT_CASE(t_meta),
 };
 
 int main(int argc, char **argv) {
@@ -190,7 +246,8 @@ int main(int argc, char **argv) {
             const char *name;
             int (*fn)(void);
         } modes[] = {{"grow", mode_grow},       {"hole", mode_hole},       {"hint", mode_hint},
-                     {"rlimit", mode_rlimit},   {"arena64", mode_arena64}, {"past64", mode_past64}};
+                     {"rlimit", mode_rlimit},   {"arena64", mode_arena64}, {"past64", mode_past64},
+                     {"meta", mode_meta}};
         for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++)
             if (!strcmp(argv[1], modes[i].name))
                 return modes[i].fn();

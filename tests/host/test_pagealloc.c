@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "hostktap.h"
 #include "xorshift.h"
@@ -828,37 +829,63 @@ static void t_bad_free_panics(void) {
     KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
-/* ---- metadata committed in proportion to the grown heap ----------------------------------------------- */
-static void t_metadata_proportional(void) {
+/* ---- metadata committed (and placed: reserved) in proportion to the grown heap ---------------------- */
+/* A free range of `bytes` of address space for placed metadata (found, then let go). */
+static uintptr_t free_range(size_t bytes) {
+    void *p = mmap(NULL, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED)
+        return 0;
+    munmap(p, bytes);
+    return (uintptr_t)p;
+}
+
+/* The metadata a 1 TiB arena commits as it grows, in whole mode (reserved at init) and
+ * in placed mode (each frame reserved when mapped: reserved == mapped). */
+static void metadata_proportional(int placed) {
     struct fx f;
     uintptr_t sc;
     const size_t tib = (size_t)1 << 40, gib = (size_t)1 << 30;
-    KT_CHECK(fx_init(&f, tib / CHUNK) == 0, "1 TiB arena");
+    const char *mode = placed ? "placed" : "whole";
+    if (placed) {
+        memset(&f, 0, sizeof f);
+        f.bytes = tib;
+        f.arena = (uintptr_t)goheap_sys_reserve(f.bytes, CHUNK);
+        uintptr_t at = free_range(gh_pagealloc_meta_span(tib));
+        KT_CHECK(f.arena && at && gh_pagealloc_init_at(&f.pa, f.arena, f.bytes, at) == 0, "placed init");
+        KT_CHECK(f.pa.meta_base == at && f.pa.meta_span == gh_pagealloc_meta_span(tib), "");
+        KT_CHECK(gh_pagealloc_init_at(&(struct pagealloc){0}, f.arena, f.bytes, 0) == -1, "no place");
+        f.pa.debug = 1;
+    } else {
+        KT_CHECK(fx_init(&f, tib / CHUNK) == 0, "1 TiB arena");
+    }
     size_t at_init = f.pa.meta_mapped;
-    printf("    # 1 TiB arena: metadata reserved %zu KiB, mapped at init %zu KiB\n",
-           f.pa.meta_reserved >> 10, at_init >> 10);
-    /* reserved: summaries ~2.3 MiB + chunk bitmaps (alloc, scav, zero) 48 MiB + index
+    printf("    # %s, 1 TiB arena: metadata spans %zu KiB, reserved at init %zu KiB, mapped %zu KiB\n", mode,
+           f.pa.meta_span >> 10, f.pa.meta_reserved >> 10, at_init >> 10);
+    /* spans: summaries ~2.3 MiB + chunk bitmaps (alloc, scav, zero) 48 MiB + index
      * 512 KiB */
-    KT_CHECK(f.pa.meta_reserved < 52u << 20, "%zu", f.pa.meta_reserved);
-    KT_CHECK(at_init <= 8192, "init maps only the frame bitmap and the root: %zu", at_init);
-    KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == at_init, "");
+    KT_CHECK(f.pa.meta_span < 52u << 20, "%zu", f.pa.meta_span);
+    KT_CHECK(f.pa.meta_reserved == (placed ? at_init : f.pa.meta_span), "%zu", f.pa.meta_reserved);
+    KT_CHECK(at_init <= (placed ? 3 : 2) * 4096u, "init maps only the frame bitmap(s) and the root: %zu",
+             at_init);
+    KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_span) == at_init, "");
     KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, gib / PAGE) == 0, "");
     size_t one = f.pa.meta_mapped;
-    printf("    # after growing 1 GiB: %zu KiB mapped\n", one >> 10);
+    printf("    # after growing 1 GiB: %zu KiB mapped, %zu KiB reserved\n", one >> 10, f.pa.meta_reserved >> 10);
     /* 1 GiB = 256 chunks: 48 KiB of bitmaps, 2 KiB of leaves, 512 B of index, a frame
-     * per upper level, plus the init frames: 19 frames */
-    KT_CHECK(one <= 80 * 1024, "%zu", one);
+     * per upper level, plus the init frames: 19 frames (20 placed) */
+    KT_CHECK(one <= 84 * 1024, "%zu", one);
     for (int i = 1; i < 16; i++)
         KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + i * gib, gib / PAGE) == 0, "");
     size_t sixteen = f.pa.meta_mapped;
-    printf("    # after growing 16 GiB: %zu KiB mapped (%.4f%% of the heap)\n", sixteen >> 10,
-           100.0 * (double)sixteen / (double)(16 * gib));
+    printf("    # after growing 16 GiB: %zu KiB mapped (%.4f%% of the heap), %zu KiB reserved\n", sixteen >> 10,
+           100.0 * (double)sixteen / (double)(16 * gib), f.pa.meta_reserved >> 10);
     KT_CHECK(sixteen - one <= 15 * 52 * 1024, "each GiB costs ~51 KiB: %zu", sixteen - one);
-    KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_reserved) == sixteen, "");
+    KT_CHECK(tp_backed_in(f.pa.meta_base, f.pa.meta_span) == sixteen, "");
     /* a grow at the far end maps only its own metadata */
     KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + tib - CHUNK, CPAGES) == 0, "");
     size_t far = f.pa.meta_mapped - sixteen;
     KT_CHECK(far <= 6 * 4096, "far grow mapped %zu", far);
+    KT_CHECK(f.pa.meta_reserved == (placed ? f.pa.meta_mapped : f.pa.meta_span), "%zu", f.pa.meta_reserved);
     /* the tree works across the 1008 GiB hole */
     uintptr_t a = gh_pagealloc_alloc(&f.pa, 16 * gib / PAGE, &sc, NULL);
     KT_CHECK(a == f.arena && sc == 16 * gib / PAGE, "");
@@ -867,6 +894,54 @@ static void t_metadata_proportional(void) {
     gh_pagealloc_free(&f.pa, a, 16 * gib / PAGE);
     KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(f.pa.meta_mapped == sixteen + far, "alloc/free map no metadata");
+}
+
+static void t_metadata_proportional(void) { metadata_proportional(0); }
+
+static void t_metadata_placed(void) {
+    size_t before = tp_reserved_at_bytes;
+    metadata_proportional(1);
+    printf("    # reserve_at: %lu calls in all\n", tp_reserve_at_calls);
+    KT_CHECK(tp_reserved_at_bytes - before < 1u << 20, "placed mode reserved %zu", tp_reserved_at_bytes - before);
+}
+
+/* Placed mode when a metadata frame's address is taken, or its map fails: the grow
+ * fails with nothing changed; once the address is free again (or maps work) the same
+ * grow succeeds, reserving each frame once. */
+static void t_metadata_placed_failures(void) {
+    struct fx f;
+    uintptr_t sc;
+    memset(&f, 0, sizeof f);
+    f.bytes = 64 * CHUNK;
+    f.arena = (uintptr_t)goheap_sys_reserve(f.bytes, CHUNK);
+    uintptr_t at = free_range(gh_pagealloc_meta_span(f.bytes));
+    KT_CHECK(f.arena && at && gh_pagealloc_init_at(&f.pa, f.arena, f.bytes, at) == 0, "");
+    f.pa.debug = 1;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, CPAGES) == 0, "");
+    /* Take the frame the chunk bitmaps of chunk 40 live in. */
+    uintptr_t fr = (uintptr_t)&f.pa.chunks[40] & ~(uintptr_t)4095;
+    KT_CHECK(mmap((void *)fr, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) ==
+                 (void *)fr, "take 0x%lx", (unsigned long)fr);
+    size_t mapped = f.pa.meta_mapped, resv = f.pa.meta_reserved;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + 40 * CHUNK, CPAGES) == -1, "grow over a taken frame");
+    KT_CHECK(strstr(tp_last_log, "cannot reserve metadata address space") != NULL, "%s", tp_last_log);
+    KT_CHECK(f.pa.npages_grown == CPAGES, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    munmap((void *)fr, 4096);
+    /* A map failure after the reservation: the frame stays reserved, not mapped. */
+    tp_fail_maps_after = 0;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + 40 * CHUNK, CPAGES) == -1, "grow with maps failing");
+    tp_fail_maps_after = -1;
+    KT_CHECK(f.pa.meta_reserved > resv && f.pa.meta_mapped >= mapped, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    unsigned long errs = tp_errors;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena + 40 * CHUNK, CPAGES) == 0, "grow once all is well");
+    KT_CHECK(tp_errors == errs, "no frame reserved twice");
+    KT_CHECK(f.pa.meta_reserved == f.pa.meta_mapped, "%zu %zu", f.pa.meta_reserved, f.pa.meta_mapped);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 2 * CPAGES, &sc, NULL) == 0, "two chunks apart: no run of 1024");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, CPAGES, &sc, NULL) == f.arena, "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, CPAGES, &sc, NULL) == f.arena + 40 * CHUNK, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
 /* The per-page known-zero state: fresh pages are zero when fresh_zero; freed pages
@@ -998,6 +1073,8 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_zero_state),
     KT_CASE(t_lazy),
     KT_CASE(t_metadata_proportional),
+    KT_CASE(t_metadata_placed),
+    KT_CASE(t_metadata_placed_failures),
 };
 
 int main(void) {

@@ -14,13 +14,15 @@
 size_t tp_backed_bytes;
 unsigned long tp_map_calls;
 unsigned long tp_errors;
+unsigned long tp_reserve_at_calls;
+size_t tp_reserved_at_bytes;
 long tp_fail_maps_after = -1;
 jmp_buf *tp_panic_jmp;
 char tp_last_panic[512];
 char tp_last_log[512];
 
 #define FRAME GOHEAP_SYS_FRAME_SIZE
-#define MAXRES 128
+#define MAXRES 1024 /* placed metadata reserves a few ranges per grow */
 static struct res {
     uintptr_t base;
     size_t bytes;
@@ -35,6 +37,13 @@ static struct res *find_res(uintptr_t a, size_t n) {
     return NULL;
 }
 
+static void add_res(uintptr_t a, size_t bytes) {
+    res[nres].base = a;
+    res[nres].bytes = bytes;
+    res[nres].backed = calloc(bytes / FRAME / 8 + 1, 1);
+    nres++;
+}
+
 void *goheap_sys_reserve(size_t bytes, size_t align) {
     if (nres == MAXRES || bytes % FRAME)
         return NULL;
@@ -47,11 +56,34 @@ void *goheap_sys_reserve(size_t bytes, size_t align) {
         munmap(p, a - (uintptr_t)p);
     if ((uintptr_t)p + len > a + bytes)
         munmap((void *)(a + bytes), (uintptr_t)p + len - (a + bytes));
-    res[nres].base = a;
-    res[nres].bytes = bytes;
-    res[nres].backed = calloc(bytes / FRAME / 8 + 1, 1);
-    nres++;
+    add_res(a, bytes);
     return (void *)a;
+}
+
+void *goheap_sys_reserve_at(void *addr, size_t bytes) {
+    tp_reserve_at_calls++;
+    if (nres == MAXRES || bytes % FRAME || (uintptr_t)addr % FRAME || bytes == 0) {
+        fprintf(stderr, "testplatform: bad reserve_at %p+%#zx\n", addr, bytes);
+        tp_errors++;
+        return NULL;
+    }
+    void *p = mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                   -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    if (p != addr) {
+        munmap(p, bytes);
+        return NULL;
+    }
+    add_res((uintptr_t)p, bytes);
+    tp_reserved_at_bytes += bytes;
+    return p;
+}
+
+void *goheap_sys_window_hint(unsigned i, size_t bytes) {
+    (void)i;
+    (void)bytes;
+    return NULL;
 }
 
 static int frame_backed(struct res *r, uintptr_t a) {

@@ -7,6 +7,8 @@
 /* Page-table mode: the page-allocator tests reserve, map and unmap; the other hooks
  * exist too (testplatform.c). */
 #define GOHEAP_SYS_HAVE_MAP 1
+/* Exact placement too, for the page allocator's placed metadata (gh_pagealloc_init_at). */
+#define GOHEAP_SYS_HAVE_RESERVE_AT 1
 #define GOHEAP_SYS_HAVE_NCPU 1
 #define GOHEAP_SYS_HAVE_EACH_CPU 1
 #define GOHEAP_SYS_HAVE_CLOCK 1
