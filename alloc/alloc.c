@@ -68,7 +68,10 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     /* Large spans record GOHEAP_NOSCAN in their class too (1: the leak scan skips
      * their contents); every other path only asks spc < 2. */
     unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
-    if (c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
+    if ((c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) ||
+        (s = gh_heap_hcache_get(cpu, npages))) {
+        if (!c)
+            c = &gh_emptycache;
         __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
         gh_large_reuse(c, s, size, align, pc);
     } else {

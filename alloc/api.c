@@ -683,5 +683,6 @@ void goheap_flush(void) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_mcache_release_all(gh_fast.caches[cpu], cpu);
+    gh_heap_hcache_drain(cpu); /* and the heap's large span cache */
     goheap_sys_unpin(pin);
 }

@@ -170,7 +170,7 @@ static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
     if (!gh_heap_lcache_put(c, s))
-        gh_heap_free_span(cpu, s);
+        gh_heap_hcache_put(cpu, s); /* the heap's cache, or the page heap */
 }
 
 /* The span of a pointer being freed (who == GH_WHO_FREE), measured or resized, or a

@@ -50,7 +50,7 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * and the next large malloc of the same page count on that CPU takes it back without
  * the heap lock and without writing the span map. At most GH_LCACHE_CPU_PAGES pages
  * (4 MiB, 16 such objects of 256 KiB) per CPU: a free that would go beyond goes to the
- * page heap. The bytes count as free (HeapIdle) and against the memory limit; the
+ * heap's large span cache (mheap.h, GH_HCACHE_*), like a larger span. The bytes count as free (HeapIdle) and against the memory limit; the
  * cache is drained by gh_mcache_release_all (goheap_flush, the last resort,
  * goheap_free_os_memory), before the memory limit's release and by the background
  * scavenger. Measured (callgrind, LD_PRELOAD): a 64 KiB pair 1,731 instructions

@@ -289,6 +289,19 @@ static void cache_flush(struct pagecache *c) {
     gh_pagecache_flush(pagecache_empty(c) ? &gh_heap.pages : gh_heap_pages_of(c->base), c);
 }
 
+/* Before the heap grows: if the large span cache holds spans, they go back to the
+ * page heap (their pages may be the run the caller needs). Drops and retakes the heap
+ * lock; returns 1 if something was drained (the caller searches again). Caller holds
+ * the heap lock, pinned on cpu. */
+static int hcache_drain_locked(unsigned cpu) {
+    if (!gh_heap.hcache_n)
+        return 0;
+    gh_unlock(&gh_heap.lock, cpu);
+    gh_heap_hcache_drain(cpu);
+    gh_lock(&gh_heap.lock, cpu);
+    return 1;
+}
+
 /* Pages from the CPU's page cache, refilling it under the heap lock when it has no
  * fitting run. Returns 0 with *err when the tree must be asked directly. */
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
@@ -299,6 +312,8 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
     gh_lock(&gh_heap.lock, cpu);
     cache_flush(&c->pcache);
     int r = cache_refill(&c->pcache);
+    if (r != 0 && hcache_drain_locked(cpu))
+        r = cache_refill(&c->pcache);
     if (r != 0 && heap_grow(npages) == 0)
         r = cache_refill(&c->pcache);
     gh_unlock(&gh_heap.lock, cpu);
@@ -347,6 +362,8 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     if (!base && err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
         base = tree_alloc(npages, &err, &ri);
+        if (!base && err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
+            base = tree_alloc(npages, &err, &ri);
         if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
             base = tree_alloc(npages, &err, &ri);
         gh_unlock(&gh_heap.lock, cpu);
@@ -480,6 +497,10 @@ int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra) {
     gh_lock(&gh_heap.lock, cpu);
     uintptr_t before = pa->npages_scav;
     uintptr_t got = gh_pagealloc_alloc_at(pa, end, extra, &ri.scav, &err);
+    if (!got && err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu)) { /* the pages may be cached */
+        before = pa->npages_scav;
+        got = gh_pagealloc_alloc_at(pa, end, extra, &ri.scav, &err);
+    }
     if (!got && err == PAGEALLOC_NOMEM)
         note_mapped_free(before - pa->npages_scav);
     ri.lazy = got ? pa->lazy_run : 0;
@@ -517,6 +538,70 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
             release_span(cpu, s); /* its bytes are counted as free already */
         }
     }
+}
+
+/* ---- the heap's large span cache (mheap.h) ------------------------------------------- */
+/* Removes entry i. Caller holds the heap lock. */
+static struct mspan *hcache_remove(unsigned i) {
+    struct mspan *s = gh_heap.hcache[i];
+    unsigned n = gh_heap.hcache_n - 1;
+    for (; i < n; i++)
+        gh_heap.hcache[i] = gh_heap.hcache[i + 1];
+    __atomic_store_n(&gh_heap.hcache_n, n, __ATOMIC_RELAXED);
+    gh_heap.hcache_pages -= s->npages;
+    return s;
+}
+
+void gh_heap_hcache_put(unsigned cpu, struct mspan *s) {
+    uintptr_t n = s->npages;
+    if (n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager) {
+        gh_heap_free_span(cpu, s);
+        return;
+    }
+    struct mspan *out[GH_HCACHE_SPANS];
+    unsigned nout = 0;
+    count_idle(n << GOHEAP_PAGE_SHIFT);
+    gh_lock(&gh_heap.lock, cpu);
+    while (gh_heap.hcache_n == GH_HCACHE_SPANS || gh_heap.hcache_pages + n > GH_HCACHE_PAGES)
+        out[nout++] = hcache_remove(0); /* the oldest */
+    gh_heap.hcache[gh_heap.hcache_n] = s;
+    __atomic_store_n(&gh_heap.hcache_n, gh_heap.hcache_n + 1, __ATOMIC_RELAXED);
+    gh_heap.hcache_pages += n;
+    gh_unlock(&gh_heap.lock, cpu);
+    for (unsigned i = 0; i < nout; i++)
+        release_span(cpu, out[i]); /* their bytes are counted as free already */
+}
+
+struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
+    if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
+        return 0;
+    struct mspan *s = 0;
+    gh_lock(&gh_heap.lock, cpu);
+    for (unsigned i = gh_heap.hcache_n; i-- > 0;) /* the newest first: warmest */
+        if (gh_heap.hcache[i]->npages == npages) {
+            s = hcache_remove(i);
+            break;
+        }
+    gh_unlock(&gh_heap.lock, cpu);
+    if (s) { /* idle -> in use */
+        uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT;
+        atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    }
+    return s;
+}
+
+void gh_heap_hcache_drain(unsigned cpu) {
+    if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
+        return;
+    struct mspan *out[GH_HCACHE_SPANS];
+    unsigned nout = 0;
+    gh_lock(&gh_heap.lock, cpu);
+    while (gh_heap.hcache_n)
+        out[nout++] = hcache_remove(gh_heap.hcache_n - 1);
+    gh_unlock(&gh_heap.lock, cpu);
+    for (unsigned i = 0; i < nout; i++)
+        release_span(cpu, out[i]);
 }
 
 void gh_heap_free_retired(unsigned cpu, struct mspan *s) {

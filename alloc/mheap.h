@@ -24,10 +24,35 @@ extern struct gh_fast gh_fast;
 #define GH_NBUCKETS 7
 #define GH_BUCKET_TINY 6
 
+/* The heap's large span cache (gh_heap.hcache): freed large spans that the freeing
+ * CPU's cache (mcache.h, GH_LCACHE_*) does not take (above 256 KiB, or that cache
+ * full), kept whole like there (pages backed, span struct, span-map entries; state
+ * GH_SPAN_LCACHED), so a large malloc of exactly the same page count takes one back
+ * under the heap lock without the page allocator's walk and re-summarising or a
+ * span-map write (TCMalloc's page heap keeps its free spans by length the same way).
+ * Bound: GH_HCACHE_SPANS spans (a put or get scans at most 8 pointers under the lock)
+ * and GH_HCACHE_PAGES pages, 16 MiB: four of the largest objects bench-fastpath
+ * churns (4 MiB), 1/8 of bigalloc's 2-thread peak (128 MiB), four CPUs' worth of the
+ * per-CPU caches' 4 MiB. A put beyond it gives the oldest spans back to the page
+ * heap; a span above 16 MiB, scavenge=eager and efence never enter it. Cached bytes
+ * are free (HeapIdle, against the memory limit) and backed, as free pages in the
+ * page heap are until the scavenger releases them, so the cache costs no RSS of its
+ * own; what it costs is coalescing, and so it is drained before the heap grows (a
+ * span or page-cache refill that finds no free run, gh_heap_extend_span's realloc
+ * growth), by goheap_flush, gh_flush_all_cpus (goheap_free_os_memory, the last
+ * resort), the memory limit's release and the background scavenger above its goal. */
+#define GH_HCACHE_SPANS 8
+#define GH_HCACHE_PAGES 2048
+
 struct gh_heap {
     struct gh_mutex lock;
     /* ---- protected by lock ---- */
     struct pagealloc pages;
+    /* The large span cache, oldest first; hcache_n is also read without the lock as
+     * a hint (relaxed atomic, stored under the lock). */
+    struct mspan *hcache[GH_HCACHE_SPANS];
+    unsigned hcache_n;
+    uintptr_t hcache_pages; /* sum of their npages <= GH_HCACHE_PAGES */
     uintptr_t grown;       /* bytes of the arena handed to pagealloc */
     /* Region mode: bytes of the grown chunks outside the heap (the metadata at the
      * region's start, the chunks' parts outside the region): allocated forever in
@@ -92,6 +117,15 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
  * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
+/* The heap's large span cache (above). put: s, freed (state already
+ * GH_SPAN_LCACHED, its bytes still counted in use), goes into it, evicting the oldest
+ * spans to the page heap beyond the bound, or to the page heap when it never fits.
+ * get: a cached span of exactly npages (its bytes counted in use again; the caller
+ * stores INUSE, gh_large_reuse), or NULL. drain: every cached span back to the page
+ * heap. All pinned on `cpu`, heap lock not held (they take it). */
+void gh_heap_hcache_put(unsigned cpu, struct mspan *s);
+struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages);
+void gh_heap_hcache_drain(unsigned cpu);
 
 /* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the
  * page allocator as scavenged, the map entries and the struct are freed. Pinned, no

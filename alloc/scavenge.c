@@ -185,15 +185,27 @@ static void drain_large_cpu(unsigned cpu, void *arg) {
         gh_heap_lcache_drain(c, cpu);
 }
 
+/* The heap's large span cache (mheap.h), from any CPU. */
+static void drain_heap_large(void) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_heap_hcache_drain(cpu);
+    goheap_sys_unpin(pin);
+}
+
 #ifdef GOHEAP_SYS_HAVE_EACH_CPU
-static void drain_large_all(void) { goheap_sys_each_cpu(drain_large_cpu, 0); }
+static void drain_large_all(void) {
+    goheap_sys_each_cpu(drain_large_cpu, 0);
+    drain_heap_large();
+}
 #else
 /* No cross-CPU call: only this CPU's large cache (other CPUs' are seen by their own
- * flushes, see gh_flush_all_cpus). */
+ * flushes, see gh_flush_all_cpus), and the heap's. */
 static void drain_large_all(void) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     drain_large_cpu(cpu, 0);
+    gh_heap_hcache_drain(cpu);
     goheap_sys_unpin(pin);
 }
 _Atomic uint32_t gh_flush_gen;
@@ -233,6 +245,7 @@ void gh_flush_all_cpus(void) {
     /* Live threads run the flush queued by each_cpu only at their next refill; the
      * drain takes their empty parked spans and page caches now. */
     gh_reclaim();
+    drain_heap_large();
 }
 
 void gh_last_resort(void) {

@@ -209,8 +209,8 @@ static int validate(void) {
             efence_dead += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
             continue;
         }
-        if (st == GH_SPAN_LCACHED) { /* free, in a CPU's large span cache */
-            VCHECK(s->spc < 2 && s->npages <= GH_LCACHE_MAX_PAGES, "cached large span 0x%lx: class %u, %u pages",
+        if (st == GH_SPAN_LCACHED) { /* free, in a CPU's or the heap's large span cache */
+            VCHECK(s->spc < 2 && s->npages <= GH_HCACHE_PAGES, "cached large span 0x%lx: class %u, %u pages",
                    (unsigned long)(uintptr_t)s, (unsigned)s->spc, (unsigned)s->npages);
             lcached_pages += s->npages;
             continue;
@@ -322,6 +322,15 @@ static int validate(void) {
                 lc_listed += n;
             }
     }
+    uint64_t hc_pages = gh_heap.hcache_pages, hc_listed = 0;
+    unsigned hc_n = gh_heap.hcache_n;
+    for (unsigned i = 0; i < hc_n && i < GH_HCACHE_SPANS; i++) {
+        struct mspan *s = gh_heap.hcache[i];
+        VCHECK(atomic_load(&s->state) == GH_SPAN_LCACHED && s->npages <= GH_HCACHE_PAGES,
+               "heap large cache entry %u: span 0x%lx of %u pages, state %u", i, (unsigned long)(uintptr_t)s,
+               (unsigned)s->npages, (unsigned)atomic_load(&s->state));
+        hc_listed += s->npages;
+    }
     unsigned bad = 0;
     uint64_t grown = gh_heap.grown, holes = gh_heap.holes, pa_grown = 0;
     uint64_t pa_free = 0, pa_scav = 0, pa_scavenging = 0, pa_lazy = 0;
@@ -343,16 +352,20 @@ static int validate(void) {
     VCHECK((pa_grown << GOHEAP_PAGE_SHIFT) == grown + holes,
            "page allocators grew %lu bytes != heap grown %lu + region holes %lu",
            (unsigned long)(pa_grown << GOHEAP_PAGE_SHIFT), (unsigned long)grown, (unsigned long)holes);
-    VCHECK(lc_pages == lc_listed && lc_pages == lcached_pages && lc_pages <= gh_ncpu * (uint64_t)GH_LCACHE_CPU_PAGES,
+    VCHECK(lc_pages == lc_listed && lc_pages + hc_pages == lcached_pages &&
+               lc_pages <= gh_ncpu * (uint64_t)GH_LCACHE_CPU_PAGES,
            "large span caches: %lu pages counted, %lu listed, %lu in cached spans of the map",
            (unsigned long)lc_pages, (unsigned long)lc_listed, (unsigned long)lcached_pages);
+    VCHECK(hc_n <= GH_HCACHE_SPANS && hc_pages == hc_listed && hc_pages <= GH_HCACHE_PAGES,
+           "heap large span cache: %u spans, %lu pages counted, %lu listed", hc_n, (unsigned long)hc_pages,
+           (unsigned long)hc_listed);
     VCHECK(inuse + hfree + rel == grown, "heap_inuse + heap_free + heap_released %lu != grown %lu",
            (unsigned long)(inuse + hfree + rel), (unsigned long)grown);
     if (pa_scavenging == 0) {
-        VCHECK(((pa_free + pc_free + lc_pages) << GOHEAP_PAGE_SHIFT) == hfree + rel - efence_dead,
-               "free pages %lu (tree %lu + page caches %lu + large caches %lu) != heap idle %lu - efence %lu",
-               (unsigned long)((pa_free + pc_free + lc_pages) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_free,
-               (unsigned long)pc_free, (unsigned long)lc_pages, (unsigned long)(hfree + rel),
+        VCHECK(((pa_free + pc_free + lc_pages + hc_pages) << GOHEAP_PAGE_SHIFT) == hfree + rel - efence_dead,
+               "free pages %lu (tree %lu + page caches %lu + large caches %lu + heap's %lu) != heap idle %lu - efence %lu",
+               (unsigned long)((pa_free + pc_free + lc_pages + hc_pages) << GOHEAP_PAGE_SHIFT), (unsigned long)pa_free,
+               (unsigned long)pc_free, (unsigned long)lc_pages, (unsigned long)hc_pages, (unsigned long)(hfree + rel),
                (unsigned long)efence_dead);
         VCHECK(((pa_scav + pc_scav) << GOHEAP_PAGE_SHIFT) == rel - efence_dead,
                "scavenged pages %lu != heap_released %lu - efence %lu",

@@ -1,6 +1,7 @@
 /* tests/host/test_core_hardening.c: the double-free matrix for large objects (local
- * and remote, in all four orders, for a size the per-CPU large cache keeps and one it
- * does not), each aborting with the exact message computed from the span's state, and
+ * and remote, in all four orders, for a size the per-CPU large cache keeps, one the
+ * heap's keeps and one neither does), each aborting with the exact message computed
+ * from the span's state ("double free" while cached), and
  * the heap under RLIMIT_DATA. Small and tiny objects have their matrix in
  * test_core_doublefree.c. */
 #include <errno.h>
@@ -49,6 +50,11 @@ static void second_free_child(void) {
     else
         goheap_free(p);
     const char *why = second_free_reason(p);
+    if ((cur_size <= (GH_HCACHE_PAGES << GOHEAP_PAGE_SHIFT)) != (strcmp(why, "double free") == 0)) {
+        printf("    # %zu bytes: freed span not where expected (%s)\n", cur_size, why);
+        fflush(stdout);
+        _exit(9); /* not the expected death: the case fails */
+    }
     printf("    # %s\n", why);
     fflush(stdout);
     core_expect_bad_free(why, p);
@@ -60,10 +66,11 @@ static void second_free_child(void) {
 }
 
 static void t_large_matrix(void) {
-    /* 40 KiB: 5 pages, kept by the per-CPU large cache; 1 MiB: straight back. */
-    static const size_t sizes[] = {40 << 10, 1 << 20};
+    /* 40 KiB: 5 pages, kept by the per-CPU large cache; 1 MiB: kept by the heap's
+     * large cache; 20 MiB: above its bound, straight back. */
+    static const size_t sizes[] = {40 << 10, 1 << 20, 20 << 20};
     static const char *orders[] = {"local, local", "remote, local", "local, remote", "remote, remote"};
-    for (unsigned i = 0; i < 2; i++)
+    for (unsigned i = 0; i < 3; i++)
         for (int o = 0; o < 4; o++) {
             cur_size = sizes[i];
             cur_order = o;

@@ -2,7 +2,8 @@
  * mheap, alignment inside them, usable size, zeroing, pages back to the page heap on
  * free, and requests larger than the arena failing cleanly; the per-CPU large span
  * cache (reuse, bound, zeroing, drains by flush / free_os_memory / the memory limit,
- * frees on another thread going to that thread's cache). */
+ * frees on another thread going to that thread's cache) and the heap's (the same,
+ * eviction, drain before growth, the double-free message while cached). */
 #include <pthread.h>
 
 #include "test_core_common.h"
@@ -306,6 +307,7 @@ static void t_spanmap_sparse(void) {
     KT_CHECK(bad == 0, "%u interior pointers did not resolve to their span", bad);
     KT_CHECK(goheap_validate() == 0, "");
     goheap_free(p);
+    goheap_flush(); /* out of the heap's large span cache, back to the page heap */
     bad = 0;
     for (uintptr_t i = 0; i < npages; i++)
         bad += gh_span_of((uintptr_t)p + i * 8192) != &gh_deadspan;
@@ -357,6 +359,7 @@ static void sm_free_freed(void) {
     char *keep = goheap_malloc(3u << 20); /* the range stays free after p's free */
     char *p = goheap_malloc(3u << 20);
     goheap_free(p);
+    goheap_flush(); /* out of the heap's large span cache */
     core_expect_bad_free("free into a dead span", p + sm_page * 8192);
     goheap_free(p + sm_page * 8192);
     (void)keep;
@@ -386,6 +389,150 @@ static void t_spanmap_messages(void) {
     KT_CHECK(core_dies_exact(sm_free_reused), "small object in reused pages");
 }
 
+/* ---- the heap's large span cache (mheap.h, GH_HCACHE_*) ---------------------------- */
+#define HC_BYTES(pages) ((size_t)(pages) << GOHEAP_PAGE_SHIFT)
+
+/* A freed span above the per-CPU bound is kept whole and comes back for the same
+ * page count, on any thread; cached bytes are idle and backed; calloc reads zero. */
+static void *hc_other(void *arg) {
+    return goheap_malloc((size_t)(uintptr_t)arg);
+}
+static void t_hcache_reuse(void) {
+    goheap_flush();
+    KT_CHECK(gh_heap.hcache_n == 0 && gh_heap.hcache_pages == 0, "flush empties it");
+    struct goheap_memstats b = core_stats();
+    char *p = goheap_malloc(1 << 20); /* 128 pages */
+    memset(p, 0xee, 1 << 20);
+    goheap_free(p);
+    KT_CHECK(gh_heap.hcache_n == 1 && gh_heap.hcache_pages == 128 && gh_heap.hcache[0]->base == (uintptr_t)p,
+             "n %u pages %lu", gh_heap.hcache_n, (unsigned long)gh_heap.hcache_pages);
+    struct mspan *s = gh_span_of((uintptr_t)p);
+    KT_CHECK(s && atomic_load(&s->state) == GH_SPAN_LCACHED, "cached in a state of its own");
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(m.heap_inuse == b.heap_inuse, "cached bytes are not in use");
+    KT_CHECK(m.heap_idle - m.heap_released >= HC_BYTES(128), "cached bytes are idle and backed");
+    KT_CHECK(goheap_validate() == 0, "validator with a cached span");
+    unsigned char *q = goheap_calloc(1, (1 << 20) - 100);
+    KT_CHECK(q == (unsigned char *)p && gh_heap.hcache_n == 0 && gh_heap.hcache_pages == 0, "");
+    int nonzero = 0;
+    for (size_t i = 0; i < (1 << 20) - 100; i++)
+        nonzero |= q[i];
+    KT_CHECK(!nonzero, "calloc from the cache reads zero");
+    KT_CHECK(core_stats().heap_inuse == b.heap_inuse + HC_BYTES(128), "in use again");
+    char *r = goheap_malloc((1 << 20) + 8192); /* 129 pages: another count misses */
+    KT_CHECK(r && r != (char *)q, "");
+    goheap_free(r);
+    goheap_free(q);
+    /* the heap's cache is shared: another thread takes the span freed here */
+    pthread_t t;
+    void *got;
+    pthread_create(&t, 0, hc_other, (void *)(uintptr_t)(1 << 20));
+    pthread_join(t, &got);
+    KT_CHECK(got == q, "another thread reuses it");
+    goheap_free(got);
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_flush();
+}
+
+/* At most GH_HCACHE_SPANS spans and GH_HCACHE_PAGES pages; the oldest go back to the
+ * page heap; a span above the bound never enters. */
+static void t_hcache_bound(void) {
+    goheap_flush();
+    enum { N = GH_HCACHE_SPANS + 3 };
+    void *p[N];
+    for (int i = 0; i < N; i++)
+        p[i] = goheap_malloc(HC_BYTES(40 + i)); /* distinct counts, all above the per-CPU bound */
+    for (int i = 0; i < N; i++)
+        goheap_free(p[i]);
+    KT_CHECK(gh_heap.hcache_n == GH_HCACHE_SPANS, "%u spans", gh_heap.hcache_n);
+    KT_CHECK(gh_heap.hcache[0]->base == (uintptr_t)p[3] && gh_heap.hcache[GH_HCACHE_SPANS - 1]->base == (uintptr_t)p[N - 1],
+             "the oldest were evicted");
+    KT_CHECK(gh_span_of((uintptr_t)p[0]) == &gh_deadspan, "an evicted span is dead, its pages in the page heap");
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_flush();
+    void *a = goheap_malloc(HC_BYTES(GH_HCACHE_PAGES / 2 + 1)), *b2 = goheap_malloc(HC_BYTES(GH_HCACHE_PAGES / 2 + 1));
+    goheap_free(a);
+    goheap_free(b2);
+    KT_CHECK(gh_heap.hcache_n == 1 && gh_heap.hcache[0]->base == (uintptr_t)b2 &&
+                 gh_heap.hcache_pages <= GH_HCACHE_PAGES,
+             "the page bound: %u spans, %lu pages", gh_heap.hcache_n, (unsigned long)gh_heap.hcache_pages);
+    void *big = goheap_malloc(HC_BYTES(GH_HCACHE_PAGES + 1)); /* (may drain b2 to grow) */
+    unsigned before = gh_heap.hcache_n;
+    goheap_free(big);
+    KT_CHECK(gh_heap.hcache_n == before && gh_span_of((uintptr_t)big) == &gh_deadspan, "above the bound: never cached");
+    goheap_flush();
+}
+
+/* Drained by goheap_free_os_memory (frames released), the memory limit, and before the
+ * heap grows (a request that needs the cached pages gets them, no growth). */
+static void t_hcache_drains(void) {
+    goheap_flush();
+    void *p[4];
+    for (int i = 0; i < 4; i++) {
+        p[i] = goheap_malloc(HC_BYTES(100 + i));
+        memset(p[i], 1, HC_BYTES(100 + i));
+    }
+    for (int i = 0; i < 4; i++)
+        goheap_free(p[i]);
+    KT_CHECK(gh_heap.hcache_pages == 406, "%lu", (unsigned long)gh_heap.hcache_pages);
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(gh_heap.hcache_n == 0, "free_os_memory drained it");
+    KT_CHECK(m.heap_idle == m.heap_released, "every idle byte released (idle %lu, released %lu)",
+             (unsigned long)m.heap_idle, (unsigned long)m.heap_released);
+    /* the memory limit's release */
+    for (int i = 0; i < 4; i++)
+        p[i] = goheap_malloc(HC_BYTES(100 + i));
+    for (int i = 0; i < 4; i++)
+        goheap_free(p[i]);
+    KT_CHECK(gh_heap.hcache_pages == 406, "");
+    struct goheap_memstats b = core_stats();
+    int64_t old = goheap_set_memory_limit(1);
+    m = core_stats();
+    KT_CHECK(gh_heap.hcache_n == 0, "the limit drained it");
+    KT_CHECK(m.heap_released - b.heap_released >= HC_BYTES(406), "and released it (released %lu -> %lu)",
+             (unsigned long)b.heap_released, (unsigned long)m.heap_released);
+    goheap_set_memory_limit(old);
+    /* before growth: fill the heap's free pages, cache spans, then ask for their sum */
+    goheap_free_os_memory();
+    struct goheap_memstats g0 = core_stats();
+    uint64_t freepages = (g0.heap_idle >> GOHEAP_PAGE_SHIFT);
+    void *filler = freepages > 2 * 200 ? goheap_malloc(HC_BYTES(freepages - 2 * 200)) : 0;
+    void *x = goheap_malloc(HC_BYTES(200)), *y = goheap_malloc(HC_BYTES(200));
+    struct goheap_memstats g1 = core_stats();
+    goheap_free(x);
+    goheap_free(y);
+    KT_CHECK(gh_heap.hcache_n == 2, "%u", gh_heap.hcache_n);
+    void *z = goheap_malloc(HC_BYTES(300)); /* fits only across x and y, if adjacent */
+    struct goheap_memstats g2 = core_stats();
+    int adjacent = (char *)y == (char *)x + HC_BYTES(200) || (char *)x == (char *)y + HC_BYTES(200);
+    KT_CHECK(!adjacent || (gh_heap.hcache_n == 0 && g2.heap_sys == g1.heap_sys),
+             "cached spans drained before growing (sys %lu -> %lu, %u cached)", (unsigned long)g1.heap_sys,
+             (unsigned long)g2.heap_sys, gh_heap.hcache_n);
+    printf("    # x, y adjacent: %d; heap grew by %lu KiB\n", adjacent,
+           (unsigned long)((g2.heap_sys - g1.heap_sys) >> 10));
+    goheap_free(z);
+    goheap_free(filler);
+    KT_CHECK(goheap_validate() == 0, "");
+    goheap_flush();
+}
+
+/* A double free of a span while it is cached: the exact message. */
+static void hc_double(void) {
+    char *keep = goheap_malloc(1 << 20);
+    char *p = goheap_malloc(1 << 20);
+    goheap_free(p);
+    struct mspan *s = gh_span_of((uintptr_t)p);
+    if (!s || atomic_load(&s->state) != GH_SPAN_LCACHED)
+        _exit(5); /* not cached: the case fails */
+    core_expect_bad_free("double free", p);
+    goheap_free(p);
+    (void)keep;
+}
+static void t_hcache_double_free(void) {
+    KT_CHECK(core_dies_exact(hc_double), "second free of a cached span");
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_large_sizes),
     KT_CASE(t_large_zero),
@@ -397,6 +544,10 @@ static const struct kt_case cases[] = {
     KT_CASE(t_lcache_bound),
     KT_CASE(t_lcache_drains),
     KT_CASE(t_lcache_threads),
+    KT_CASE(t_hcache_reuse),
+    KT_CASE(t_hcache_bound),
+    KT_CASE(t_hcache_drains),
+    KT_CASE(t_hcache_double_free),
     KT_CASE(t_realloc_policy),
     KT_CASE(t_spanmap_sparse),
     KT_CASE(t_spanmap_messages),

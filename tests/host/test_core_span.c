@@ -132,7 +132,13 @@ static void nonheap(void) {
     goheap_free(x + 16);
 }
 static void deadspan(void) {
-    /* 1 MiB: beyond the large span cache, so the first free unmaps the span */
+    /* 20 MiB: beyond both large span caches, so the first free unmaps the span */
+    char *p = goheap_malloc(20 << 20);
+    goheap_free(p);
+    goheap_free(p);
+}
+static void dbl_large_heapcached(void) {
+    /* 1 MiB: the first free keeps the span in the heap's large span cache */
     char *p = goheap_malloc(1 << 20);
     goheap_free(p);
     goheap_free(p);
@@ -179,6 +185,7 @@ static void t_bad_frees(void) {
     KT_CHECK(core_dies_with(nonheap, "goheap: fatal: invalid free of a non-heap pointer: 0x"), "");
     KT_CHECK(core_dies_with(deadspan, "goheap: fatal: free into a dead span: 0x"), "");
     KT_CHECK(core_dies_with(dbl_large_cached, "goheap: fatal: double free: 0x"), "cached large span");
+    KT_CHECK(core_dies_with(dbl_large_heapcached, "goheap: fatal: double free: 0x"), "large span in the heap's cache");
     KT_CHECK(core_dies_with(tailslot, "goheap: fatal: invalid free of an interior pointer: 0x"), "");
     KT_CHECK(core_dies_with(dbl_local_then_remote, "goheap: fatal: double free: 0x"), "local+remote");
     KT_CHECK(core_dies_with(dbl_remote, "goheap: fatal: double free: 0x"), "remote twice");
