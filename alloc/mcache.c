@@ -44,11 +44,6 @@ struct mcache *gh_mcache_create(unsigned cpu) {
     return c;
 }
 
-/* A word with a free slot in s: freed locally since, or after sweeping remote frees. */
-static int span_has_room(struct mspan *s) {
-    return gh_span_next_word(s) || (gh_span_sweep_remote(s) && gh_span_next_word(s));
-}
-
 /* Live objects of a parked span, read the way a drainer may while the owner frees
  * into it (free.c: the owner's release stores into allocBits; the remote bits only
  * grow outside c->lock). Only frees change a parked span outside c->lock, so a span
@@ -120,14 +115,14 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     return free_dead(self, dead);
 }
 
-/* Refill, caller holds c->lock. */
+/* Refill, caller holds c->lock; the current span (if any) is folded and has no other
+ * word with a free slot. */
 static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     struct mspan *s = c->alloc[spc];
     struct gh_spanlist *pl = &c->parked[spc];
     if (s != &gh_emptyspan) {
-        /* 1. another word of this span with room */
-        gh_span_fold_cache(s);
-        if (span_has_room(s))
+        /* 1. room after sweeping its remote frees */
+        if (gh_span_sweep_remote(s) && gh_span_next_word(s))
             goto take;
         /* 2. full: park it (the fold left no word cached); it stays ours */
         s->nfreehint = 0;
@@ -181,11 +176,28 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         gh_mcache_release_all(c, cpu);
     }
 #endif
+    int tick = ++c->slowticks % GH_REFILLS_PER_BG_POLL == 0;
+    /* 1. Another word of the current span with a free slot (freed locally since):
+     * without c->lock, which guards only the parked lists and the page cache; the
+     * current span is this CPU's alone (drains never touch it), as on the fast path.
+     * Most refills end here (pareto: 54.4 K of 54.6 K; the lock, its statistics test
+     * and the locked path's checks cost ~40 instructions each). */
+    struct mspan *s = c->alloc[spc];
+    if (s != &gh_emptyspan) {
+        gh_span_fold_cache(s);
+        if (gh_likely(!tick) && gh_span_next_word(s))
+            return gh_span_take(s);
+    }
     struct mspan *dead = 0;
     gh_lock(&c->lock, cpu);
-    if (gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0)) {
+    if (gh_unlikely(tick)) {
         take_empty_parked(c, &dead);
         gh_want_work(GH_WORK_BG);
+        if (s != &gh_emptyspan && gh_span_next_word(s)) {
+            gh_unlock(&c->lock, cpu);
+            free_dead(cpu, dead);
+            return gh_span_take(s);
+        }
     }
     void *p = refill_locked(c, cpu, spc);
     gh_unlock(&c->lock, cpu);

@@ -139,7 +139,8 @@ void gh_span_fold_cache(struct mspan *s) {
     GH_WSET(s->allocBits[w], ~cache | ~gh_span_valid(s, w));
     GH_WSET(s->curword, GH_NO_WORD);
     gh_span_vseq_end(s);
-    uint64_t fr = s->wfree, m = gh_span_word_mallocs(s);
+    /* (a refill folds an exhausted word: no popcount for an empty cache) */
+    uint64_t fr = s->wfree, m = s->wload + fr - (cache ? gh_popcount64(cache) : 0);
     if (fr)
         s->needzero = 1;
     if (s->nmalloc_ctr) { /* NULL only for spans that were never cached (tests) */
@@ -153,7 +154,10 @@ void gh_span_fold_cache(struct mspan *s) {
 }
 
 int gh_span_next_word(struct mspan *s) {
-    for (unsigned w = 0; w < s->nwords; w++) {
+    unsigned n = s->nwords, w = s->wslot >> 6;
+    for (unsigned k = 0; k < n; k++) {
+        if (++w == n)
+            w = 0;
         if (~s->allocBits[w]) {
             load_word(s, w);
             return 1;

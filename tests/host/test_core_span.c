@@ -92,6 +92,31 @@ static void t_span_walk(void) {
     free_span(s);
 }
 
+/* Next fit: the word after the one last loaded is taken first (it was left longest
+ * ago), wrapping, not the lowest word with a free slot. */
+static void t_next_fit(void) {
+    struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
+    gh_span_fold_cache(s);
+    for (unsigned w = 0; w < s->nwords; w++)
+        s->allocBits[w] = ~0ull;
+    s->allocBits[0] &= ~1ull;   /* one free slot in word 0 */
+    s->allocBits[5] &= ~0x7ull; /* three in word 5 */
+    s->wslot = 2 * 64;          /* word 2 was the last loaded */
+    s->wordbase = s->base + s->wslot * 16;
+    KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 2: word %u, want 5", s->curword);
+    KT_CHECK(s->wload == 3, "word 5 has 3 free slots, loaded %u", s->wload);
+    gh_span_fold_cache(s); /* nothing taken: word 5 keeps its 3 */
+    KT_CHECK(gh_span_next_word(s) && s->curword == 0, "after word 5: wraps to word 0, got %u", s->curword);
+    gh_span_take(s);
+    gh_span_fold_cache(s);
+    KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 0: word 5, got %u", s->curword);
+    while (s->cache)
+        gh_span_take(s);
+    gh_span_fold_cache(s);
+    KT_CHECK(!gh_span_next_word(s), "no free slot left");
+    free_span(s);
+}
+
 /* The tail-slot classes: the slot index nelems (in tail waste) is never free. */
 static void t_span_tail(void) {
     struct mspan *s = new_span(3 << 1); /* 24 B: 341 slots, 8 B tail */
@@ -196,6 +221,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_objindex_exhaustive),
     KT_CASE(t_span_init),
     KT_CASE(t_span_walk),
+    KT_CASE(t_next_fit),
     KT_CASE(t_span_tail),
     KT_CASE(t_local_free_reuse),
     KT_CASE(t_bad_frees),
