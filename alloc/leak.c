@@ -120,9 +120,14 @@ static struct {
 /* ---- reading a span that other CPUs own -------------------------------------------- */
 
 /* Allocated slots of word w now (a pending remote free counts as free), read like a
- * remote freer reads them (vseq-stable, mspan.h); 0 when the owner kept changing words. */
+ * remote freer reads them (vseq-stable, mspan.h). It waits out a change of the cached
+ * word, however long: the owner makes it pinned and never waits inside it. Giving up
+ * (as remote freers do after 16 tries) would call the word's objects free, and under
+ * single-threaded TCG an owner descheduled inside its change outlasts any bound: a
+ * leak missed (not old at the snapshot, no candidate at the report) or a live object
+ * left unscanned (what it references reported). */
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
-    for (unsigned tries = 0; tries < 16; tries++) {
+    for (;;) {
         uint32_t v = atomic_load_explicit(&s->vseq, memory_order_acquire);
         if (v & 1)
             continue;
@@ -135,7 +140,6 @@ static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
         return a & gh_span_valid(s, w) &
                ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
     }
-    return 0;
 }
 
 static inline int leak_test(const uint64_t *bm, uintptr_t obj) {
@@ -404,14 +408,17 @@ static void leak_report_span(struct mspan *s) {
 
 /* ---- roots ---------------------------------------------------------------------------- */
 
+/* A whole word: a narrower field would leave the rest of its stack slot unwritten, and
+ * a stale upper half joined with the CPU index makes a heap address (it did: "arena
+ * base + cpu" kept the object at the base alive in the copy). */
 struct leak_cpu_arg {
-    unsigned cpu;
+    uintptr_t cpu;
 };
 
 /* On each CPU, in each_cpu's handler: copy its live stack (and the registers saved in
  * it) now, since it runs on afterwards. */
 static void leak_add_stack(uintptr_t lo, uintptr_t hi, void *arg) {
-    unsigned cpu = ((struct leak_cpu_arg *)arg)->cpu;
+    uintptr_t cpu = ((struct leak_cpu_arg *)arg)->cpu;
     lo = gh_align_up(lo, sizeof(uintptr_t));
     hi = gh_align_down(hi, sizeof(uintptr_t));
     if (hi <= lo)
@@ -515,7 +522,29 @@ static int leak_map_bitmaps(void) {
     return 0;
 }
 
+/* Bytes of stack zeroed below the scan's entry: the scan's own frames down to the copy
+ * of this CPU's stack (leak_scan, the platform hook, its setjmp) take well under 1 KiB
+ * on x86_64 and aarch64; 2 KiB leaves room for other compilers' frames. */
+#define LEAK_WIPE_BYTES 2048
+
+/* Zeroes the stack just below the caller's frame, where leak_scan's frames go next: the
+ * copy of this CPU's stack includes them, and their unwritten slots (padding, locals
+ * not yet assigned) would otherwise hold whatever the caller's earlier, deeper calls
+ * left there, such as the address of an object it has since dropped. */
+static GH_NOINLINE void leak_wipe_stack(void) {
+    volatile uintptr_t buf[LEAK_WIPE_BYTES / sizeof(uintptr_t)];
+    for (unsigned i = 0; i < LEAK_WIPE_BYTES / sizeof(uintptr_t); i++)
+        buf[i] = 0;
+}
+
+static GH_NOINLINE long leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), void *ctx);
+
 long goheap_leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), void *ctx) {
+    leak_wipe_stack();
+    return leak_scan(cb, ctx);
+}
+
+static GH_NOINLINE long leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), void *ctx) {
     if (!gh_inited)
         return 0;
     int idle = 0;
@@ -570,10 +599,12 @@ long goheap_leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), voi
             leak_drain();
         }
     atomic_store_explicit(&leak_roots_reading, 0, memory_order_release);
-    /* Stacks and registers: the arena base itself is skipped there. Every CPU's
-     * allocation paths keep it in registers (span-map look-ups), so an IPI catches it
-     * often, and it kept the object at the base alive in 1 of 2 churn runs; a stack
-     * that references that one object by its exact start only is the price. */
+    /* Stacks and registers: live contexts only (goheap_sys_leak_cpu_roots,
+     * leak_wipe_stack), every word but the arena base itself: page-level code on any
+     * CPU (the page allocator's searches, the scavenger) computes base + 0 for page 0
+     * and holds it in registers, which kept the object at the base alive in 1 of ~10
+     * churn runs with every other source gone. The price: an object at the base
+     * referenced only from a stack or register, by its exact start, is reported. */
     for (unsigned c = 0; c < gh_ncpu; c++) {
         const uintptr_t *w = (const uintptr_t *)(leak.stk + (size_t)c * LEAK_STACK_MAX);
         for (size_t k = 0; k < leak.stklen[c] / sizeof *w; k++)

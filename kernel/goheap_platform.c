@@ -209,17 +209,31 @@ static void leak_live_stack(void *p)
     c->ret = (int)here;
 }
 
-/* From goheap_sys_each_cpu's handler on `cpu`: interrupt context on the interrupted
- * code's own stack (the IPI entry saved its registers there, vectors.S), or on the
- * calling CPU straight from smp_call_all, under its callers' frames. The callers'
- * callee-saved registers may live only in registers: arch_fault_catch_call (the
- * expected-fault hook's setjmp, used here without a catch) stores them into `regs`,
- * in this frame, before calling leak_live_stack. */
+/* From goheap_sys_each_cpu's handler on `cpu`, serving a call (struct cpu.ctx set: the
+ * call interrupt's trap frame, or call_mask's poll): exactly the interrupted context,
+ * its saved registers and [its sp, stack top), not the handler's frames below it,
+ * whose unwritten slots hold whatever earlier, deeper calls left there (a leak scan
+ * missed planted leaks through them: a 4-byte argument's stale upper half made
+ * "arena base + cpu"). Otherwise this is the scanning CPU, called directly by the
+ * scan: [here, stack top), the callers' callee-saved registers spilled into `regs`
+ * by arch_fault_catch_call (the expected-fault hook's setjmp, used here without a
+ * catch) in this frame before calling leak_live_stack; the scan zeroed the stack
+ * below its entry first (alloc/leak.c). */
 int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t lo, uintptr_t hi, void *arg),
                               void *arg)
 {
     if (cpu != cpu_index())
         return -1;
+    struct cpu *me = this_cpu();
+    if (me->ctx.sp) {
+        uintptr_t top = me->stack_top, sp = me->ctx.sp, r = (uintptr_t)me->ctx.regs;
+        if (!top || sp < top - KSTACK_BYTES || sp > top)
+            return -1;
+        add(r, r + me->ctx.nregs * sizeof(uint64_t), arg);
+        if (sp < top)
+            add(sp, top, arg);
+        return 0;
+    }
     uint64_t regs[ARCH_CATCH_REGS];
     struct leak_stack_call c = { cpu, add, arg, -1 };
     arch_fault_catch_call(regs, leak_live_stack, &c);

@@ -3,6 +3,7 @@
  * smp_ipi_handler() when it arrives. */
 #include <arch/cpu.h>
 #include <arch/smp.h>
+#include <arch_api.h>
 #include <bitops.h>
 #include <kconfig.h>
 #include <panic.h>
@@ -38,6 +39,18 @@ void smp_ipi_handler(void)
 
 static unsigned long rounds;
 
+/* call_mask's poll, through arch_fault_catch_call: the calls see call_mask's
+ * callee-saved registers (regs) and its stack from the call on as the context they
+ * interrupted (struct cpu.ctx). */
+static void serve_polled(void *regs)
+{
+    struct cpu *c = this_cpu();
+    const uint64_t *r = regs;
+    struct cpu_ctx old = cpu_ctx_enter(c, r, ARCH_CATCH_REGS, (uintptr_t)r[ARCH_CATCH_SP]);
+    smp_ipi_handler();
+    cpu_ctx_leave(c, old);
+}
+
 unsigned long smp_call_rounds(void)
 {
     return __atomic_load_n(&rounds, __ATOMIC_RELAXED);
@@ -69,7 +82,8 @@ static void call_mask(uint64_t targets, void (*fn)(void *), void *arg)
     while (__atomic_load_n(&r->pending, __ATOMIC_ACQUIRE)) {
         if (__atomic_load_n(&call_pending[me], __ATOMIC_RELAXED)) {
             arch_irqflags_t f = arch_irq_save();
-            smp_ipi_handler();
+            uint64_t regs[ARCH_CATCH_REGS];
+            arch_fault_catch_call(regs, serve_polled, regs);
             arch_irq_restore(f);
         }
         arch_cpu_relax();

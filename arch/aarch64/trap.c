@@ -180,9 +180,11 @@ void arch_exception(struct arch_trap_frame *f, unsigned vector)
     unsigned kind = vector & 3;
     if (vector >= 4 && vector < 8 && kind == 1) {
         struct cpu *c = this_cpu();
+        struct cpu_ctx old = cpu_ctx_enter(c, (const uint64_t *)f, sizeof *f / 8, f->sp);
         c->irq_depth++;
         gic_handle_irq();
         c->irq_depth--;
+        cpu_ctx_leave(c, old);
         return;
     }
     if (vector < 4)

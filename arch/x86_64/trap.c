@@ -65,9 +65,11 @@ void trap_dispatch(struct arch_trap_frame *f)
     uint64_t v = f->vector;
     if (v == VEC_CALL) {
         struct cpu *c = this_cpu();
+        struct cpu_ctx old = cpu_ctx_enter(c, (const uint64_t *)f, sizeof *f / 8, f->rsp);
         c->irq_depth++;
         smp_ipi_handler();
         c->irq_depth--;
+        cpu_ctx_leave(c, old);
         lapic_eoi();
         return;
     }

@@ -13,6 +13,15 @@
 struct fault_catch;
 struct spinlock;
 
+/* A context this CPU interrupted to run cross-CPU calls: its registers, saved at
+ * [regs, regs + nregs), and its stack pointer (0: none), so that its live stack is
+ * [sp, stack_top). */
+struct cpu_ctx {
+    const uint64_t *regs;
+    uintptr_t sp;
+    unsigned nregs;
+};
+
 struct cpu {
     struct cpu *self;           /* offset ARCH_PERCPU_SELF_OFFSET */
     uint32_t index;             /* offset ARCH_PERCPU_INDEX_OFFSET; dense 0..ncpu-1 */
@@ -31,6 +40,12 @@ struct cpu {
      * CPU runs (boot CPU: percpu_init_cpu; others: the arch's smp.c). The leak scan
      * copies its live part (kernel/goheap_platform.c). */
     uintptr_t stack_top;
+    /* While this CPU runs cross-CPU calls (smp_ipi_handler): the context they
+     * interrupted (the call interrupt's trap frame, or call_mask's poll with the
+     * registers arch_fault_catch_call saved). The leak scan copies exactly that
+     * context, not the handler's own frames, whose unwritten slots hold stale words
+     * (kernel/goheap_platform.c). sp == 0 outside calls. */
+    struct cpu_ctx ctx;
 } __attribute__((aligned(ARCH_CACHE_LINE)));
 
 /* Every CPU's kernel stack: the boot stacks (boot/) and the APs' (arch smp.c). */
@@ -43,6 +58,22 @@ extern struct cpu cpus[MAX_CPUS];
 
 static inline struct cpu *this_cpu(void) { return (struct cpu *)arch_percpu_ptr(); }
 static inline unsigned cpu_index(void) { return arch_cpu_index(); }
+
+/* Around a run of cross-CPU calls: records the interrupted context (struct cpu.ctx)
+ * and restores the previous record after. */
+static inline struct cpu_ctx cpu_ctx_enter(struct cpu *c, const uint64_t *regs, unsigned nregs,
+                                           uintptr_t sp)
+{
+    struct cpu_ctx old = c->ctx;
+    c->ctx = (struct cpu_ctx){ regs, sp, nregs };
+    __asm__ volatile("" ::: "memory");
+    return old;
+}
+static inline void cpu_ctx_leave(struct cpu *c, struct cpu_ctx old)
+{
+    __asm__ volatile("" ::: "memory");
+    c->ctx = old;
+}
 
 /* Number of CPUs that finished bring-up (monotonic; final after arch_smp_start). */
 unsigned cpus_online(void);

@@ -21,6 +21,7 @@
 /* Words arch_fault_catch_call saves: x19..x28, x29 (fp), x30 (lr), sp, and one pad
  * word to keep the array 16-byte sized. */
 #define ARCH_CATCH_REGS 14           /* Cortex-A53/A57/A72 L1D line; CTR_EL0.DminLine=4 */
+#define ARCH_CATCH_SP 12             /* regs[ARCH_CATCH_SP]: the stack pointer at the call */
 
 /* TPIDR_EL1 holds the address of this CPU's struct cpu. It is written once at
  * bring-up; reads are plain MRS (never MPIDR on a hot path). */

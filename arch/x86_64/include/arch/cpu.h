@@ -18,6 +18,7 @@
 
 /* Words saved by arch_fault_catch_call (rbx rbp r12 r13 r14 r15 rsp rip). */
 #define ARCH_CATCH_REGS 8
+#define ARCH_CATCH_SP 6  /* regs[ARCH_CATCH_SP]: the stack pointer at the call */
 
 /* The per-CPU pointer: GS base holds the address of this CPU's struct cpu. */
 static inline void *arch_percpu_ptr(void)
