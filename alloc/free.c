@@ -226,6 +226,26 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) {
         gh_after_slow();
         return;
     }
+    /* A plain small object that missed the fast path: another CPU's span, a span in
+     * mcentral (remote frees) or a sampled one. The checks gh_free_pc would make for
+     * a small span, in its order, without its look-up by gh_span_of (small spans
+     * write every page of the map), the efence and trace tests (instrumented mode
+     * sends every free the long way) and the class re-reads; anything unusual goes
+     * on to gh_free_pc for its diagnosis. (callgrind, 2 threads: about 196 -> 145
+     * instructions per remote free; xmalloc 234 -> 193 per pair.) */
+    if (s && s->spc >= 2 && s->spc != GH_TINY_SPC && !gh_knobs.slowmode && a < s->limit &&
+        !(GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed)) &&
+        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
+        int32_t idx = gh_span_objindex(s, a - s->base);
+        if (gh_likely(idx >= 0)) {
+            goheap_pin_t pin;
+            unsigned cpu = goheap_sys_pin(&pin);
+            gh_free_small(cache_for(cpu), cpu, s, (unsigned)idx, a);
+            goheap_sys_unpin(pin);
+            gh_after_slow();
+            return;
+        }
+    }
     gh_free_pc(a, (uintptr_t)__builtin_return_address(0));
 }
 
