@@ -110,9 +110,16 @@ TEST_MATRIX_STEPS_aarch64 :=
 BENCH_STEPS :=
 
 # ---- host (hosted core, tests, benchmarks) flags -----------------------------------
+# GOHEAP_PROFILE=0 compiles the heap profiler out of the hosted core (alloc/profile.h:
+# no sampling counter on malloc's fast path; memprofilerate= is then off), for the
+# benchmarks' compiled-out figures (bench/RESULTS.md, "Heap profiler"). Objects are not
+# rebuilt when only this changes: give it its own BUILD=, e.g. BUILD=build/noprof.
+# The core's tests expect the profiler in.
+GOHEAP_PROFILE ?= 1
 # HOST_CFLAGS_LIB: everything but the frame-pointer choice (see the kernel flags).
 HOST_CFLAGS_LIB := -std=gnu11 -O2 -g -Wall -Wextra -Werror \
-	-Iinclude -Ialloc -Ihosted/include -pthread
+	-Iinclude -Ialloc -Ihosted/include -pthread \
+	$(if $(filter 0,$(GOHEAP_PROFILE)),-DGOHEAP_PROFILE=0)
 HOST_CFLAGS := $(HOST_CFLAGS_LIB) -fno-omit-frame-pointer
 
 .PHONY: all run test test-host test-kernel test-matrix bench compdb lib clean deps help kernel host-lib

@@ -68,6 +68,17 @@ static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct
     gh_free_remote(c, cpu, s, w, m, a, spc, gh_span_slot_free_retry(s, w, m, &seq), seq);
 }
 
+/* A local free on a span marked GH_OWNER_SLOW: the profiler's part, then the free. Out
+ * of line and tail-called: a call inside gh_free_small would make every free through it
+ * save and restore its arguments around it (xmalloc, callgrind: +9.7 M instructions of
+ * 253 M with the call inline). */
+static GH_NOINLINE void free_local_unslow(struct mcache *c, unsigned cpu, struct mspan *s,
+                                          unsigned idx, uintptr_t a, unsigned spc) {
+    gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
+    if (!free_local(s, idx, a))
+        c->nfree[spc]++;
+}
+
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
@@ -78,7 +89,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW))
-            gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
+            return free_local_unslow(c, cpu, s, idx, a, spc);
         if (!free_local(s, idx, a))
             c->nfree[spc]++;
         return;
