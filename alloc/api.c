@@ -4,7 +4,7 @@
  * explicit free. Memory flows through four tiers:
  *
  *   mcache (per CPU)   one span per span class (68 size classes x scan/noscan = 136),
- *                      up to 8 full "parked" spans per class that it still owns, the
+ *                      up to 16 full "parked" spans per class that it still owns, the
  *                      tiny block and a 64-page page cache; no locks.
  *   mcentral (per span class)  partial / full / pending span lists, class lock.
  *   mheap              the arena, its growth in 4 MiB chunks, the page -> span map,

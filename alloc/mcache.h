@@ -38,11 +38,24 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 
 /* Full spans a CPU keeps owning ("parked") per span class, so that frees into them
  * stay local (no atomics) and their free slots are reused without mcentral. Like a
- * mimalloc thread's full-page queue, but bounded: 8 spans per class keep a working set
- * of a few hundred objects per class local; beyond that the oldest go to mcentral.
- * Measured (bench/suite, 2 threads, scale 0.3): larson 0.76 s with 4 parked spans and
- * a 1/4 threshold, 0.54 s with 8 (16: 0.63 s, more memory); pareto 0.32 -> 0.25 s. */
-#define GH_PARK_MAX 8
+ * mimalloc thread's full-page queue, but bounded: 16 spans per class keep a working
+ * set of a few thousand small objects per class local; beyond that the front of the
+ * list (the longest unswept) goes to mcentral. Measured (bench/suite, 2 threads, scale
+ * 0.3), when every refill swept every parked span: larson 0.76 s with 4 and a 1/4
+ * threshold, 0.54 s with 8, 0.63 s with 16; pareto 0.32 -> 0.25 s. With the bounded
+ * sweep (GH_PARK_SWEEP) 16 pays: callgrind instructions per pair, 2 threads, scale
+ * 0.05, 8 -> 16: larson 113 -> 104, pareto 99 -> 91, rptest 165 -> 148 (pareto's
+ * 32 B class alone holds ~2000 live objects, 8 spans of 256, which 8 parked spans
+ * could not keep local); peak RSS within run-to-run spread (larson 5.4-6.0 -> 5.7-6.4
+ * MiB, pareto 4.0-4.5 -> 3.9-4.4). */
+#define GH_PARK_MAX 16
+/* Parked spans a refill sweeps for remote frees when none has enough local frees
+ * (mcache.c); the others wait their turn (each swept span goes to the back), so all
+ * are swept within GH_PARK_MAX / 2 refills. Sweeping every parked span at every
+ * refill cost pareto 6.4 sweeps of ~57 instructions per locked refill (callgrind) and
+ * grows with GH_PARK_MAX; 2 keeps larson (remote frees into parked spans) at its
+ * former 1.8 sweeps per refill. */
+#define GH_PARK_SWEEP 2
 
 /* Per-CPU cache of free large spans (mcache.lcache), by page count. A large object of
  * at most GH_LCACHE_MAX_PAGES pages (256 KiB, TCMalloc's bound for its per-CPU

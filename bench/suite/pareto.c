@@ -27,6 +27,7 @@ static void *worker(void *arg)
         len[k] = pareto_size(&seed);
         ws[k] = xmalloc(len[k]);
         memset(ws[k], k, len[k] < 32 ? len[k] : 32);
+        ws[k][len[k] - 1] = (unsigned char)k; /* (read by the checksum) */
     }
     for (long i = 0; i < iters; i++) {
         unsigned k = (unsigned)(xorshift64s(&seed) % WS);

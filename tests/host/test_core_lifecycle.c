@@ -255,7 +255,111 @@ static void t_refill_prefers_room(void) {
             goheap_free(rs_obj[i]);
 }
 
+/* Parked-span choice (mcache.c refill, step 3). Objects of one class are allocated
+ * until PK_SPANS spans are full (parked) and a further one is current; `spans` gets
+ * them in order, `objs` the objects of each full one. */
+#define PK_SPANS 4
+#define PK_MAXN 32
+struct pk {
+    size_t size;
+    unsigned n;                  /* slots per span */
+    struct mspan *spans[PK_SPANS + 1];
+    void *objs[PK_SPANS][PK_MAXN];
+    pthread_barrier_t bar;
+};
+static void pk_fill(struct pk *k) {
+    unsigned ns = 0, used = 0;
+    while (ns < PK_SPANS + 1) {
+        void *p = goheap_malloc(k->size);
+        struct mspan *s = gh_span_of((uintptr_t)p);
+        if (ns == 0 || s != k->spans[ns - 1]) {
+            if (ns > 0 && used != k->n) { /* a span we did not fill alone: skip it */
+                ns--;
+            }
+            k->spans[ns++] = s;
+            used = 0;
+            if (ns == PK_SPANS + 1)
+                break;
+        }
+        k->objs[ns - 1][used++] = p; /* (objects in the current span are leaked) */
+    }
+}
+/* Allocates until an object lands outside the current span; returns its span. */
+static struct mspan *pk_next_span(struct pk *k) {
+    struct mspan *cur = k->spans[PK_SPANS];
+    for (;;) {
+        void *p = goheap_malloc(k->size);
+        struct mspan *s = gh_span_of((uintptr_t)p);
+        if (s != cur)
+            return s;
+    }
+}
+
+/* The parked span with the most local frees is taken, not the oldest that has 1/4 of
+ * its slots free: the oldest has exactly 1/4, a younger one 1/2. */
+static void *pk_richest(void *arg) {
+    struct pk *k = arg;
+    pk_fill(k);
+    unsigned enough = k->n / 4;
+    for (unsigned i = 0; i < enough; i++)
+        goheap_free(k->objs[0][i]);
+    for (unsigned i = 0; i < k->n / 2; i++)
+        goheap_free(k->objs[2][i]);
+    for (unsigned i = 0; i < 2; i++)
+        goheap_free(k->objs[1][i]);
+    struct mspan *got = pk_next_span(k);
+    KT_CHECK(got == k->spans[2], "refill took span %p, want the richest %p (oldest %p)", (void *)got,
+             (void *)k->spans[2], (void *)k->spans[0]);
+    return 0;
+}
+static void t_parked_richest_first(void) {
+    static struct pk k = {.size = 352};
+    k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
+    pthread_t t;
+    pthread_create(&t, 0, pk_richest, &k);
+    pthread_join(t, 0);
+}
+
+/* Remote frees into a parked span (no local frees anywhere) are found within a
+ * bounded number of refills: GH_PARK_SWEEP spans are swept per refill, in turn. */
+static void *pk_remote_owner(void *arg) {
+    struct pk *k = arg;
+    pk_fill(k);
+    pthread_barrier_wait(&k->bar); /* the other thread frees now */
+    pthread_barrier_wait(&k->bar);
+    struct mspan *want = k->spans[PK_SPANS - 1];
+    unsigned refills = 0, bound = (GH_PARK_MAX + GH_PARK_SWEEP - 1) / GH_PARK_SWEEP + 1;
+    struct mspan *got = 0;
+    while (refills < bound && got != want) {
+        got = pk_next_span(k);
+        k->spans[PK_SPANS] = got; /* the new current span */
+        refills++;
+    }
+    KT_CHECK(got == want, "span with remote frees not taken within %u refills", bound);
+    return 0;
+}
+static void *pk_remote_freer(void *arg) {
+    struct pk *k = arg;
+    pthread_barrier_wait(&k->bar);
+    for (unsigned i = 0; i < k->n / 2; i++)
+        goheap_free(k->objs[PK_SPANS - 1][i]);
+    pthread_barrier_wait(&k->bar);
+    return 0;
+}
+static void t_parked_remote_found(void) {
+    static struct pk k = {.size = 384};
+    k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
+    pthread_barrier_init(&k.bar, 0, 2);
+    pthread_t a, b;
+    pthread_create(&a, 0, pk_remote_owner, &k);
+    pthread_create(&b, 0, pk_remote_freer, &k);
+    pthread_join(a, 0);
+    pthread_join(b, 0);
+    pthread_barrier_destroy(&k.bar);
+}
+
 static const struct kt_case cases[] = {
+    KT_CASE(t_parked_richest_first), KT_CASE(t_parked_remote_found),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
 };
