@@ -8,7 +8,7 @@
 # allocator suffices.
 #
 #   python3 bench/callgrind_pairs.py --bindir build/bench/suite --workloads larson,pareto \
-#       --threads 2 --scale 0.05 [--alloc goheap,mimalloc] [--keep DIR]
+#       --threads 2 --scale 0.05 [--alloc goheap,mimalloc] [--lib old=/path/libgoheap.so] [--keep DIR]
 import argparse
 import os
 import re
@@ -80,8 +80,11 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--scale", type=float, default=0.05)
     ap.add_argument("--keep", help="keep the callgrind.out files here")
+    ap.add_argument("--lib", action="append", default=[], metavar="NAME=PATH",
+                    help="another LD_PRELOAD library to compare (e.g. an older goheap build)")
     a = ap.parse_args()
     allocs = allocators(a.build, a.alloc.split(",") if a.alloc else None)
+    allocs += [tuple(x.split("=", 1)) for x in a.lib]
     outdir = a.keep or tempfile.mkdtemp()
     os.makedirs(outdir, exist_ok=True)
     print("| workload | " + " | ".join(n for n, _ in allocs) + " |")
