@@ -126,17 +126,20 @@ uintptr_t gh_efence_check_span(const struct mspan *s) {
     return bad;
 }
 
-/* debug>=1: the periodic walk over every live guarded object. */
+/* debug>=1: the periodic walk over every live guarded object, in every span map (the
+ * window's and, in region mode, each added region's cover). */
 static void check_all(uintptr_t pc) {
-    uintptr_t n = atomic_load_explicit(&gh_fast.npages, memory_order_acquire);
-    for (uintptr_t pg = 0; pg < n; pg++) {
-        struct mspan *s = gh_fast.spans[pg];
-        if (s == &gh_deadspan || !s->efence || ((s->base - gh_fast.base) >> GOHEAP_PAGE_SHIFT) != pg)
-            continue;
-        uintptr_t bad = gh_efence_check_span(s);
-        if (bad)
-            canary_panic(s, bad, "found by the periodic check", pc);
-    }
+    struct mspan **map;
+    uintptr_t mbase, n;
+    for (unsigned mi = 0; (map = gh_heap_map_at(mi, &mbase, &n)) != 0; mi++)
+        for (uintptr_t pg = 0; pg < n; pg++) {
+            struct mspan *s = __atomic_load_n(&map[pg], __ATOMIC_RELAXED);
+            if (s == &gh_deadspan || !s->efence || ((s->base - mbase) >> GOHEAP_PAGE_SHIFT) != pg)
+                continue;
+            uintptr_t bad = gh_efence_check_span(s);
+            if (bad)
+                canary_panic(s, bad, "found by the periodic check", pc);
+        }
 }
 
 int gh_efence_room(void) {

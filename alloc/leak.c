@@ -2,6 +2,7 @@
  * the span map, run while other CPUs allocate and free, and the registered roots.
  * docs/leakscan.md gives the design, the false-positive rules and the costs. */
 #include "core.h"
+#include "arena.h"
 #include "leak.h"
 #include "mcache.h"
 #include "sysmem.h"
@@ -82,9 +83,20 @@ long goheap_leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), voi
 /* Candidates tracked from one scan to the next (two arrays of 8192 x 32 B, mapped at the
  * first scan and kept): more than that are counted in the log line and not reported. */
 #define LEAK_CAND_MAX 8192u
+/* Span maps scanned: the window's and one per cover (region mode, goheap_add_region). */
+#define LEAK_MAX_MAPS (GH_MAX_COVERS + 1)
+/* leak_grain's answer for an address no scanned span map covers. */
+#define LEAK_NOGRAIN (~(uintptr_t)0)
 /* Reported after this many consecutive scans unreferenced with the same checksum
  * (kmemleak's rule against transient false positives; it is also the minimum age). */
 #define LEAK_MIN_SCANS 2
+
+/* One span map at the snapshot: [base, base + bytes) in npages entries of spans; its
+ * grains are bits [grain0, grain0 + bytes / 8) of the bitmaps. */
+struct leak_map {
+    uintptr_t base, bytes, npages, grain0;
+    struct mspan **spans;
+};
 
 struct leak_cand {
     uintptr_t addr, size, site;
@@ -97,8 +109,16 @@ static struct {
     /* the workspace reservation and what this scan mapped of it */
     uintptr_t va;
     size_t va_bytes, mapped;
-    /* heap range covered: [base, base + bytes), the span map's pages at the snapshot */
-    uintptr_t base, bytes, npages;
+    /* heap range covered: the window's span map, [base, base + bytes) (map[0] too), and
+     * the covers' (map[1..nmap)), at the snapshot; order: map indices by address;
+     * [clo, clo + cbytes) spans every cover (a quick "in no cover") */
+    uintptr_t base, bytes;
+    struct leak_map map[LEAK_MAX_MAPS];
+    unsigned nmap, order[LEAK_MAX_MAPS];
+    uintptr_t clo, cbytes;
+    /* region mode: the workspace's heap objects (fixed part, bitmaps), marked by the
+     * scan itself so that they are never reported (leak_ws_map) */
+    void *wsobj[2];
     uint64_t *mark, *old;
     uintptr_t *work;
     size_t nwork;
@@ -142,33 +162,56 @@ static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     }
 }
 
+/* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN. */
+static GH_NOINLINE uintptr_t leak_grain_cover(uintptr_t a) {
+    if (a - leak.clo >= leak.cbytes)
+        return LEAK_NOGRAIN;
+    for (unsigned i = 1; i < leak.nmap; i++) {
+        uintptr_t off = a - leak.map[i].base;
+        if (off < leak.map[i].bytes)
+            return leak.map[i].grain0 + (off >> LEAK_GRAIN_SHIFT);
+    }
+    return LEAK_NOGRAIN;
+}
+/* The bitmap bit of the 8 B grain holding a, or LEAK_NOGRAIN where no span map scanned
+ * covers a: the window's map first (one compare), then the covers'. */
+static inline uintptr_t leak_grain(uintptr_t a) {
+    uintptr_t off = a - leak.base;
+    if (gh_likely(off < leak.bytes))
+        return off >> LEAK_GRAIN_SHIFT;
+    return leak.nmap > 1 ? leak_grain_cover(a) : LEAK_NOGRAIN;
+}
 static inline int leak_test(const uint64_t *bm, uintptr_t obj) {
-    uintptr_t g = (obj - leak.base) >> LEAK_GRAIN_SHIFT;
+    uintptr_t g = leak_grain(obj);
     return (int)((bm[g >> 6] >> (g & 63)) & 1);
 }
 static inline void leak_set(uint64_t *bm, uintptr_t obj) {
-    uintptr_t g = (obj - leak.base) >> LEAK_GRAIN_SHIFT;
+    uintptr_t g = leak_grain(obj);
     bm[g >> 6] |= 1ull << (g & 63);
 }
-static inline int leak_covered(uintptr_t a) { return a - leak.base < leak.bytes; }
+static inline int leak_covered(uintptr_t a) { return leak_grain(a) != LEAK_NOGRAIN; }
 
 static inline int leak_span_live(const struct mspan *s) {
     return atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE;
 }
 
-/* Calls fn for every span in use over the covered pages, in address order. A span
+/* Calls fn for every span in use over the covered pages of every span map, in address
+ * order (the candidates are merged by address from one scan to the next). A span
  * recycled under the walk may be skipped or seen twice: fn rechecks what it needs. */
 static void leak_walk(void (*fn)(struct mspan *s)) {
-    for (uintptr_t pg = 0; pg < leak.npages;) {
-        struct mspan *s = __atomic_load_n(&gh_fast.spans[pg], __ATOMIC_RELAXED);
-        uintptr_t n = 1;
-        if (leak_span_live(s) && s->base == leak.base + (pg << GOHEAP_PAGE_SHIFT)) {
-            n = s->npages;
-            if (n == 0 || n > leak.npages - pg)
-                n = 1;
-            fn(s);
+    for (unsigned k = 0; k < leak.nmap; k++) {
+        const struct leak_map *m = &leak.map[leak.order[k]];
+        for (uintptr_t pg = 0; pg < m->npages;) {
+            struct mspan *s = __atomic_load_n(&m->spans[pg], __ATOMIC_RELAXED);
+            uintptr_t n = 1;
+            if (leak_span_live(s) && s->base == m->base + (pg << GOHEAP_PAGE_SHIFT)) {
+                n = s->npages;
+                if (n == 0 || n > m->npages - pg)
+                    n = 1;
+                fn(s);
+            }
+            pg += n;
         }
-        pg += n;
     }
 }
 
@@ -185,10 +228,10 @@ static inline void leak_push(uintptr_t obj) {
  * scanning when its span holds pointers. Fields of a span being recycled may be
  * inconsistent: every result is checked to lie in the span and the covered range. */
 static inline void leak_mark_value(uintptr_t v) {
-    uintptr_t off = v - leak.base;
-    if (off >= leak.bytes)
+    if (!leak_covered(v))
         return;
-    /* gh_span_of: large spans write the map only every GH_SPANMAP_STRIDE pages. */
+    /* gh_span_of: large spans write the map only every GH_SPANMAP_STRIDE pages; it
+     * resolves cover addresses too. */
     struct mspan *s = gh_span_of(v);
     if (!s || atomic_load_explicit(&s->state, memory_order_relaxed) != GH_SPAN_INUSE)
         return;
@@ -460,6 +503,26 @@ static void leak_add_static(uintptr_t lo, uintptr_t hi, void *arg) {
 
 static size_t leak_round(size_t n) { return gh_align_up(n, GOHEAP_PAGE_SIZE); }
 
+/* n bytes of workspace, kept (never heap pages the scan would see as objects), or NULL.
+ * Region mode reserves from the regions' metadata areas, sized for the heap's own
+ * metadata (goheap_overhead), too small for the scan's megabytes: there the workspace
+ * is a NOSCAN heap object instead, recorded in wsobj[which]: its contents are never
+ * scanned and the scan marks it itself, so it is never reported (it counts as heap in
+ * use, not OtherSys). */
+static void *leak_ws_map(size_t n, unsigned which) {
+    if (gh_region.on) {
+        void *p = goheap_malloc_flags(n, GOHEAP_NOSCAN);
+        if (p)
+            leak.wsobj[which] = p;
+        return p;
+    }
+    void *v = gh_sys_reserve(n, GOHEAP_PAGE_SIZE);
+    if (!v || gh_sys_map(v, n))
+        return 0;
+    __atomic_fetch_add(&gh_meta.other_sys, n, __ATOMIC_RELAXED);
+    return v;
+}
+
 /* The fixed part, mapped at the first scan and kept: the candidate arrays, the work
  * stack, the per-CPU stack copies and their lengths (sizes fixed by ncpu). 0, or -1. */
 static int leak_map_fixed(void) {
@@ -468,11 +531,9 @@ static int leak_map_fixed(void) {
         size_t work = leak_round(LEAK_WORK_MAX * sizeof(uintptr_t));
         size_t lens = leak_round(gh_ncpu * 3 * sizeof(uintptr_t));
         size_t stk = leak_round((size_t)gh_ncpu * LEAK_STACK_MAX);
-        size_t n = cand + work + lens + stk;
-        void *v = gh_sys_reserve(n, GOHEAP_PAGE_SIZE);
-        if (!v || gh_sys_map(v, n))
+        void *v = leak_ws_map(cand + work + lens + stk, 0);
+        if (!v)
             return -1;
-        __atomic_fetch_add(&gh_meta.other_sys, n, __ATOMIC_RELAXED);
         uintptr_t p = (uintptr_t)v;
         leak.cand[0] = v;
         leak.cand[1] = (struct leak_cand *)v + LEAK_CAND_MAX;
@@ -489,14 +550,50 @@ static int leak_map_fixed(void) {
     return 0;
 }
 
-/* The two bitmaps for the current span map, grown with the heap. 0, or -1. */
+/* The span maps now: the window's, then each cover's; their bitmap offsets, the walk's
+ * address order and the covers' bounding range. Returns the grains in all. */
+static uintptr_t leak_take_maps(void) {
+    uintptr_t grains = 0, lo = ~(uintptr_t)0, hi = 0, base, npages;
+    struct mspan **spans;
+    leak.nmap = 0;
+    for (unsigned i = 0; i < LEAK_MAX_MAPS && (spans = gh_heap_map_at(i, &base, &npages)); i++) {
+        struct leak_map *m = &leak.map[leak.nmap];
+        *m = (struct leak_map){base, npages << GOHEAP_PAGE_SHIFT, npages, grains, spans};
+        grains += m->bytes >> LEAK_GRAIN_SHIFT;
+        if (i > 0) {
+            lo = base < lo ? base : lo;
+            hi = base + m->bytes > hi ? base + m->bytes : hi;
+        }
+        /* insertion into the address order */
+        unsigned k = leak.nmap++;
+        for (; k > 0 && leak.map[leak.order[k - 1]].base > base; k--)
+            leak.order[k] = leak.order[k - 1];
+        leak.order[k] = leak.nmap - 1;
+    }
+    leak.base = leak.map[0].base;
+    leak.bytes = leak.map[0].bytes;
+    leak.clo = lo;
+    leak.cbytes = hi > lo ? hi - lo : 0;
+    return grains;
+}
+
+/* The two bitmaps for the current span maps, grown with the heap. 0, or -1. */
 static int leak_map_bitmaps(void) {
-    leak.npages = atomic_load_explicit(&gh_fast.npages, memory_order_acquire);
-    leak.base = gh_fast.base;
-    leak.bytes = leak.npages << GOHEAP_PAGE_SHIFT;
-    size_t bm = leak_round((leak.bytes >> LEAK_GRAIN_SHIFT) / 8 + 8);
+    size_t bm = leak_round(leak_take_maps() / 8 + 8);
     size_t total = 2 * bm;
-    if (total > leak.va_bytes) {
+    if (gh_region.on && total > leak.mapped) {
+        /* a heap object (leak_ws_map); covers added since need a bigger one */
+        if (leak.wsobj[1])
+            goheap_free(leak.wsobj[1]);
+        leak.wsobj[1] = 0;
+        leak.mapped = 0;
+        void *p = leak_ws_map(total, 1);
+        if (!p)
+            return -1;
+        leak.va = (uintptr_t)p;
+        leak.mapped = total;
+    }
+    if (total > leak.va_bytes && !gh_region.on) {
         /* Reservations are never given back: ask for twice the need, so a heap that
          * keeps growing reserves O(log) times. */
         void *va = gh_sys_reserve(2 * total, GOHEAP_PAGE_SIZE);
@@ -519,6 +616,9 @@ static int leak_map_bitmaps(void) {
     leak.mark = (uint64_t *)leak.va;
     leak.old = (uint64_t *)(leak.va + bm);
     gh_memclr(leak.mark, total);
+    for (unsigned i = 0; i < 2; i++) /* the workspace's own heap objects: reached */
+        if (leak.wsobj[i] && leak_covered((uintptr_t)leak.wsobj[i]))
+            leak_set(leak.mark, (uintptr_t)leak.wsobj[i]);
     return 0;
 }
 
@@ -532,9 +632,10 @@ static int leak_map_bitmaps(void) {
  * not yet assigned) would otherwise hold whatever the caller's earlier, deeper calls
  * left there, such as the address of an object it has since dropped. */
 static GH_NOINLINE void leak_wipe_stack(void) {
-    volatile uintptr_t buf[LEAK_WIPE_BYTES / sizeof(uintptr_t)];
+    uintptr_t buf[LEAK_WIPE_BYTES / sizeof(uintptr_t)];
     for (unsigned i = 0; i < LEAK_WIPE_BYTES / sizeof(uintptr_t); i++)
-        buf[i] = 0;
+        ((volatile uintptr_t *)buf)[i] = 0;
+    __asm__ volatile("" : : "r"(buf) : "memory"); /* the stores are the point */
 }
 
 static GH_NOINLINE long leak_scan(void (*cb)(const struct goheap_leak *leak, void *ctx), void *ctx);

@@ -104,9 +104,10 @@ unsigned ktest_ncpus(void)
 
 static __attribute__((noinline)) void wipe_stack_below(void)
 {
-    volatile uint64_t buf[KTEST_WIPE_BYTES / 8];
+    uint64_t buf[KTEST_WIPE_BYTES / 8];
     for (unsigned i = 0; i < KTEST_WIPE_BYTES / 8; i++)
-        buf[i] = 0;
+        ((volatile uint64_t *)buf)[i] = 0;
+    __asm__ volatile("" : : "r"(buf) : "memory"); /* the stores are the point */
 }
 
 unsigned ktest_run_all(const char *filter)

@@ -4,7 +4,9 @@
  * goheap_free_os_memory() (released pages stay backed and dirty here), exhaustion,
  * the no-clock background step, and goheap_add_region: refusals, three more regions
  * (below and above each other, one chunk-aligned, two sharing a chunk) filled, freed,
- * validated, calloc after free_os_memory, bad pointers between them. */
+ * validated, calloc after free_os_memory, bad pointers between them, and the leak
+ * scan over them (a leak planted in an added region reported, objects reached only
+ * through an added region's object not). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -418,6 +420,91 @@ static void t_bad_pointers_between(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* ---- the leak scan over added regions (docs/leakscan.md) -------------------------------
+ * The platform's root hooks (region/goheap_config.h, hosted build): no static data and
+ * no stack; the case registers the table that holds its objects. */
+void goheap_sys_leak_roots(void (*add)(uintptr_t lo, uintptr_t hi, void *arg), void *arg) {
+    (void)add;
+    (void)arg;
+}
+int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t lo, uintptr_t hi, void *arg),
+                              void *arg) {
+    (void)cpu;
+    (void)add;
+    (void)arg;
+    return 0;
+}
+
+/* Addresses the case drops are kept xor-ed (the scan must not see them anywhere). */
+#define HIDE 0x5a5a5a5a5a5a5a5aull
+static struct {
+    uintptr_t addr_x;
+    size_t size;
+} leak_rep[16];
+static unsigned leak_nrep;
+static void leak_collect(const struct goheap_leak *l, void *ctx) {
+    (void)ctx;
+    if (leak_nrep < 16)
+        leak_rep[leak_nrep].addr_x = (uintptr_t)l->addr ^ HIDE, leak_rep[leak_nrep].size = l->size;
+    leak_nrep++;
+}
+
+/* The first index at or after `from` of a filled block of size sz in region r (r > 0:
+ * any added one), or n. */
+static size_t fill_find(size_t n, size_t sz, int r, size_t from) {
+    for (size_t i = from; i < n; i++) {
+        int in = fill[i] ? region_of(fill[i], fillsz[i]) : -1;
+        if (fillsz[i] == sz && (r > 0 ? in > 0 : in == r))
+            return i;
+    }
+    return n;
+}
+
+/* A leak planted in an added region is reported; an object reachable only from an
+ * added region's object (one in an added region, one in the first) is not: the scan
+ * walks and marks every span map, not only the first region's. */
+static void t_leak_scan_added(void) {
+    leak_nrep = 0;
+    long n = goheap_leak_scan(leak_collect, 0); /* its workspace, while there is room */
+    KT_CHECK(n == 0 && leak_nrep == 0, "first scan: %ld, %u reports (%s)", n, leak_nrep, last_log);
+    unsigned in_each[ADDED + 1] = {0};
+    size_t cnt;
+    fill_all(in_each, &cnt);
+    KT_CHECK(goheap_register_root(fill, sizeof fill) == 0, "");
+    size_t a = fill_find(cnt, 48, 1, 0), b = fill_find(cnt, 3000, 1, 0);
+    size_t c = fill_find(cnt, 64 << 10, 1, 0), d = fill_find(cnt, 3000, 0, 0);
+    KT_CHECK(a < cnt && b < cnt && c < cnt && d < cnt, "blocks in added regions: %zu %zu %zu %zu of %zu",
+             a, b, c, d, cnt);
+    if (a == cnt || b == cnt || c == cnt || d == cnt)
+        return;
+    uintptr_t ax = (uintptr_t)fill[a] ^ HIDE, bx = (uintptr_t)fill[b] ^ HIDE;
+    uintptr_t dx = (uintptr_t)fill[d] ^ HIDE;
+    ((void **)fill[c])[0] = fill[b]; /* b and d only through c (64 KiB, added region) */
+    ((void **)fill[c])[1] = fill[d];
+    fill[a] = fill[b] = fill[d] = 0;
+    leak_nrep = 0;
+    goheap_leak_scan(leak_collect, 0);
+    KT_CHECK(leak_nrep == 0, "a scan reports only what two found unreferenced: %u", leak_nrep);
+    leak_nrep = 0;
+    n = goheap_leak_scan(leak_collect, 0);
+    KT_CHECK(n == 1 && leak_nrep == 1, "second scan: %ld, %u reports", n, leak_nrep);
+    for (unsigned i = 0; i < leak_nrep && i < 16; i++) {
+        KT_CHECK(leak_rep[i].addr_x != bx && leak_rep[i].addr_x != dx,
+                 "reported %p (%zu B), reachable through an added region's object",
+                 (void *)(leak_rep[i].addr_x ^ HIDE), leak_rep[i].size);
+        KT_CHECK(leak_rep[i].addr_x == ax && leak_rep[i].size == 48, "reported %p (%zu B), not the "
+                 "planted %p", (void *)(leak_rep[i].addr_x ^ HIDE), leak_rep[i].size,
+                 (void *)(ax ^ HIDE));
+    }
+    KT_CHECK(goheap_unregister_root(fill) == 0, "");
+    fill[a] = (void *)(ax ^ HIDE);
+    fill[b] = (void *)(bx ^ HIDE);
+    fill[d] = (void *)(dx ^ HIDE);
+    for (size_t i = 0; i < cnt; i++)
+        goheap_free(fill[i]);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_refusals),
     KT_CASE(t_init),
@@ -430,6 +517,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fill_added),
     KT_CASE(t_calloc_added_after_free_os_memory),
     KT_CASE(t_bad_pointers_between),
+    KT_CASE(t_leak_scan_added),
 };
 
 int main(void) {

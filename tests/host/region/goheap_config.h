@@ -1,5 +1,6 @@
 /* tests/host/region/goheap_config.h: the region-mode platform of the amalgamation
- * test (tests/host/region.mk): the quick start's minimum, one CPU, nothing optional.
+ * test (tests/host/region.mk): the quick start's minimum, one CPU, nothing optional
+ * (the hosted test build adds libc's memory functions and the leak-scan root hooks).
  * Lock, unlock, log and panic are the four hooks; pin returns slot 0. */
 #ifndef GOHEAP_CONFIG_H
 #define GOHEAP_CONFIG_H
@@ -10,6 +11,9 @@
 #endif
 #ifdef REGION_TEST_LIBC_MEM
 #define GOHEAP_SYS_HAVE_MEMFUNCS 1 /* hosted test: libc's memset & co. */
+/* The leak scan's root hooks (test_region.c: no static or stack roots, the case
+ * registers its own), for the scan over added regions. */
+#define GOHEAP_SYS_HAVE_LEAK_ROOTS 1
 #endif
 
 typedef struct {
