@@ -162,7 +162,8 @@ static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     }
 }
 
-/* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN. */
+/* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN
+ * (always when there is no cover: cbytes is 0). */
 static GH_NOINLINE uintptr_t leak_grain_cover(uintptr_t a) {
     if (a - leak.clo >= leak.cbytes)
         return LEAK_NOGRAIN;
@@ -179,17 +180,15 @@ static inline uintptr_t leak_grain(uintptr_t a) {
     uintptr_t off = a - leak.base;
     if (gh_likely(off < leak.bytes))
         return off >> LEAK_GRAIN_SHIFT;
-    return leak.nmap > 1 ? leak_grain_cover(a) : LEAK_NOGRAIN;
+    return leak_grain_cover(a);
 }
-static inline int leak_test(const uint64_t *bm, uintptr_t obj) {
-    uintptr_t g = leak_grain(obj);
-    return (int)((bm[g >> 6] >> (g & 63)) & 1);
+/* Whether a lies in a scanned span map: two compares, no call (the marking's filter
+ * for every word it reads). */
+static inline int leak_maybe_heap(uintptr_t a) {
+    return a - leak.base < leak.bytes || a - leak.clo < leak.cbytes;
 }
-static inline void leak_set(uint64_t *bm, uintptr_t obj) {
-    uintptr_t g = leak_grain(obj);
-    bm[g >> 6] |= 1ull << (g & 63);
-}
-static inline int leak_covered(uintptr_t a) { return leak_grain(a) != LEAK_NOGRAIN; }
+static inline int leak_test(const uint64_t *bm, uintptr_t g) { return (int)((bm[g >> 6] >> (g & 63)) & 1); }
+static inline void leak_set(uint64_t *bm, uintptr_t g) { bm[g >> 6] |= 1ull << (g & 63); }
 
 static inline int leak_span_live(const struct mspan *s) {
     return atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE;
@@ -228,7 +227,7 @@ static inline void leak_push(uintptr_t obj) {
  * scanning when its span holds pointers. Fields of a span being recycled may be
  * inconsistent: every result is checked to lie in the span and the covered range. */
 static inline void leak_mark_value(uintptr_t v) {
-    if (!leak_covered(v))
+    if (!leak_maybe_heap(v))
         return;
     /* gh_span_of: large spans write the map only every GH_SPANMAP_STRIDE pages; it
      * resolves cover addresses too. */
@@ -255,9 +254,10 @@ static inline void leak_mark_value(uintptr_t v) {
         if (v < obj || v - obj >= sz)
             return;
     }
-    if (!leak_covered(obj) || leak_test(leak.mark, obj))
+    uintptr_t g = leak_grain(obj);
+    if (g == LEAK_NOGRAIN || leak_test(leak.mark, g))
         return;
-    leak_set(leak.mark, obj);
+    leak_set(leak.mark, g);
     if (!(spc & 1))
         leak_push(obj);
 }
@@ -265,8 +265,11 @@ static inline void leak_mark_value(uintptr_t v) {
 static void leak_scan_range(uintptr_t lo, uintptr_t hi) {
     lo = gh_align_up(lo, sizeof(uintptr_t));
     hi = gh_align_down(hi, sizeof(uintptr_t));
-    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t))
-        leak_mark_value(__atomic_load_n((const uintptr_t *)p, __ATOMIC_RELAXED));
+    for (uintptr_t p = lo; p < hi; p += sizeof(uintptr_t)) {
+        uintptr_t v = __atomic_load_n((const uintptr_t *)p, __ATOMIC_RELAXED);
+        if (leak_maybe_heap(v)) /* most words are not: no call for them */
+            leak_mark_value(v);
+    }
 }
 
 /* The extent of the allocated object at obj, or 0 (freed, span gone, noscan when
@@ -307,12 +310,15 @@ static void leak_rescan_span(struct mspan *s) {
     if (s->spc & 1)
         return;
     if (s->spc < 2) {
-        if (leak_covered(s->obj) && leak_test(leak.mark, s->obj))
+        uintptr_t g = leak_grain(s->obj);
+        if (g != LEAK_NOGRAIN && leak_test(leak.mark, g))
             leak_scan_object(s->obj);
     } else {
-        for (uintptr_t a = s->base, es = s->elemsize; es && a < s->limit; a += es)
-            if (leak_covered(a) && leak_test(leak.mark, a))
+        for (uintptr_t a = s->base, es = s->elemsize; es && a < s->limit; a += es) {
+            uintptr_t g = leak_grain(a);
+            if (g != LEAK_NOGRAIN && leak_test(leak.mark, g))
                 leak_scan_object(a);
+        }
     }
     leak_drain();
 }
@@ -331,8 +337,9 @@ static void leak_finish_marking(void) {
  * so it counts as reachable (Go allocates black). */
 static void leak_snap_span(struct mspan *s) {
     if (s->spc < 2) {
-        if (leak_covered(s->obj))
-            leak_set(leak.old, s->obj);
+        uintptr_t g = leak_grain(s->obj);
+        if (g != LEAK_NOGRAIN)
+            leak_set(leak.old, g);
         return;
     }
     uintptr_t b = s->base, es = s->elemsize;
@@ -340,8 +347,9 @@ static void leak_snap_span(struct mspan *s) {
     for (unsigned w = 0; w < nw && es; w++)
         for (uint64_t a = leak_alloc_word(s, w); a; a &= a - 1) {
             uintptr_t obj = b + (uintptr_t)(w * 64u + gh_ctz64(a)) * es;
-            if (leak_covered(obj))
-                leak_set(leak.old, obj);
+            uintptr_t g = leak_grain(obj);
+            if (g != LEAK_NOGRAIN)
+                leak_set(leak.old, g);
         }
 }
 
@@ -351,18 +359,18 @@ static void leak_black_span(struct mspan *s) {
     if (s->spc & 1)
         return;
     if (s->spc < 2) {
-        uintptr_t o = s->obj;
-        if (leak_covered(o) && !leak_test(leak.old, o) && !leak_test(leak.mark, o)) {
-            leak_set(leak.mark, o);
+        uintptr_t o = s->obj, g = leak_grain(o);
+        if (g != LEAK_NOGRAIN && !leak_test(leak.old, g) && !leak_test(leak.mark, g)) {
+            leak_set(leak.mark, g);
             leak_push(o);
         }
     } else {
         uintptr_t b = s->base, es = s->elemsize;
         for (unsigned w = 0; w < s->nwords && es; w++)
             for (uint64_t a = leak_alloc_word(s, w); a; a &= a - 1) {
-                uintptr_t o = b + (uintptr_t)(w * 64u + gh_ctz64(a)) * es;
-                if (leak_covered(o) && !leak_test(leak.old, o) && !leak_test(leak.mark, o)) {
-                    leak_set(leak.mark, o);
+                uintptr_t o = b + (uintptr_t)(w * 64u + gh_ctz64(a)) * es, g = leak_grain(o);
+                if (g != LEAK_NOGRAIN && !leak_test(leak.old, g) && !leak_test(leak.mark, g)) {
+                    leak_set(leak.mark, g);
                     leak_push(o);
                 }
             }
@@ -430,8 +438,8 @@ static int leak_tiny_idle(uintptr_t block) {
  * skipped when it held no live tiny object (leak_tiny_idle). */
 static void leak_report_span(struct mspan *s) {
     if (s->spc < 2) {
-        uintptr_t o = s->obj;
-        if (leak_covered(o) && leak_test(leak.old, o) && !leak_test(leak.mark, o))
+        uintptr_t o = s->obj, g = leak_grain(o);
+        if (g != LEAK_NOGRAIN && leak_test(leak.old, g) && !leak_test(leak.mark, g))
             leak_candidate(o, s->reqsize, s->alloc_pc);
         return;
     }
@@ -440,8 +448,8 @@ static void leak_report_span(struct mspan *s) {
     for (unsigned w = 0; w < s->nwords && es; w++)
         for (uint64_t a = leak_alloc_word(s, w); a; a &= a - 1) {
             unsigned i = w * 64u + gh_ctz64(a);
-            uintptr_t o = b + (uintptr_t)i * es;
-            if (!leak_covered(o) || !leak_test(leak.old, o) || leak_test(leak.mark, o))
+            uintptr_t o = b + (uintptr_t)i * es, g = leak_grain(o);
+            if (g == LEAK_NOGRAIN || !leak_test(leak.old, g) || leak_test(leak.mark, g))
                 continue;
             if (tc && leak_tiny_idle(o))
                 continue;
@@ -616,9 +624,11 @@ static int leak_map_bitmaps(void) {
     leak.mark = (uint64_t *)leak.va;
     leak.old = (uint64_t *)(leak.va + bm);
     gh_memclr(leak.mark, total);
-    for (unsigned i = 0; i < 2; i++) /* the workspace's own heap objects: reached */
-        if (leak.wsobj[i] && leak_covered((uintptr_t)leak.wsobj[i]))
-            leak_set(leak.mark, (uintptr_t)leak.wsobj[i]);
+    for (unsigned i = 0; i < 2; i++) { /* the workspace's own heap objects: reached */
+        uintptr_t g = leak.wsobj[i] ? leak_grain((uintptr_t)leak.wsobj[i]) : LEAK_NOGRAIN;
+        if (g != LEAK_NOGRAIN)
+            leak_set(leak.mark, g);
+    }
     return 0;
 }
 
@@ -709,7 +719,7 @@ static GH_NOINLINE long leak_scan(void (*cb)(const struct goheap_leak *leak, voi
     for (unsigned c = 0; c < gh_ncpu; c++) {
         const uintptr_t *w = (const uintptr_t *)(leak.stk + (size_t)c * LEAK_STACK_MAX);
         for (size_t k = 0; k < leak.stklen[c] / sizeof *w; k++)
-            if (w[k] != leak.base)
+            if (w[k] != leak.base && leak_maybe_heap(w[k]))
                 leak_mark_value(w[k]);
         leak_drain();
     }
