@@ -33,6 +33,27 @@ int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t, uintptr_t, vo
     (void)cpu, (void)add, (void)arg;
     return -1;
 }
+/* The example header's optional hooks (GOHEAP_SYS_HAVE_CONFIGURE, _STACK_BOUNDS,
+ * _PROFILE_MAPS, _PROFILE_DUMP; alloc/platform.h): no knob to act on, no stack known
+ * (a sampled allocation records its caller only), no mapping to name, nowhere to
+ * write a requested profile. */
+struct goheap_sys_config;
+void goheap_sys_configure(const struct goheap_sys_config *c);
+void goheap_sys_configure(const struct goheap_sys_config *c) { (void)c; }
+int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi);
+int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi)
+{
+    (void)lo, (void)hi;
+    return 0;
+}
+int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), void *ctx);
+int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), void *ctx)
+{
+    (void)w, (void)ctx;
+    return 0;
+}
+void goheap_sys_profile_dump(void);
+void goheap_sys_profile_dump(void) { }
 uint64_t goheap_sys_nanotime(void) { return 0; }
 void goheap_sys_log(const char *msg) { (void)msg; }
 _Noreturn void goheap_sys_panic(const char *msg) { (void)msg; for (;;) { } }
