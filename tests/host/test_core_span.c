@@ -24,11 +24,12 @@ static void t_objindex_exhaustive(void) {
 }
 
 static struct mspan *new_span(unsigned spc) {
-    /* words for the bitmaps of the largest span (16 words x 2) plus tiny counts */
+    /* words for the bitmaps of the largest span (16 words x 2) plus tiny counts;
+     * memory for the longest span */
     size_t sz = (sizeof(struct mspan) + 2 * 16 * 8 + 1536 + 63) & ~(size_t)63;
     struct mspan *s = aligned_alloc(64, sz);
     memset(s, 0, sz);
-    void *mem = aligned_alloc(8192, 81920);
+    void *mem = aligned_alloc(8192, GOHEAP_MAX_SIZE_CLASS_NPAGES * GOHEAP_PAGE_SIZE);
     gh_span_init_small(s, (uintptr_t)mem, spc, 0);
     return s;
 }

@@ -1,9 +1,11 @@
 /* tests/host/test_sizeclasses.c: checks the generated alloc/sizeclasses.h against Go's
- * published 68-class table, and the reciprocal multipliers against true division. */
+ * published 68-class table and goheap's one deviation from it (larger spans for the
+ * 4-8 KiB classes), and the reciprocal multipliers against true division. */
 #include <stdint.h>
 #include <stdio.h>
 
 #include "hostktap.h"
+#include "pagealloc.h"
 #include "sizeclasses.h"
 
 /* Go's table (facts file, section 1), transcribed: class, bytes/obj, bytes/span,
@@ -82,6 +84,29 @@ static const struct go_class go_table[] = {
 };
 #define NGO (sizeof go_table / sizeof go_table[0])
 
+/* goheap's spans where they are not Go's (tools/mksizeclasses.py, rule 5), transcribed
+ * from the generated header: same columns, same sizes and alignments as Go's. */
+static const struct go_class mid_table[] = {
+    {44, 4096, 122880, 30, 0, 1560, 4096},  {45, 4864, 122880, 25, 1280, 1665, 256},
+    {46, 5376, 114688, 21, 1792, 1092, 256}, {47, 6144, 122880, 20, 0, 1248, 2048},
+    {48, 6528, 122880, 18, 5376, 999, 128},  {49, 6784, 122880, 18, 768, 436, 128},
+    {50, 6912, 122880, 17, 5376, 613, 256},  {51, 8192, 122880, 15, 0, 1561, 8192},
+};
+#define NMID (sizeof mid_table / sizeof mid_table[0])
+
+static const struct go_class *mid_class(unsigned cl) {
+    for (unsigned i = 0; i < NMID; i++)
+        if (mid_table[i].cl == cl)
+            return &mid_table[i];
+    return 0;
+}
+
+/* max waste = ((size - prev - 1) * objs + tail) / span, in 1/100 %, rounded. */
+static unsigned max_waste_x100(unsigned size, unsigned prev, unsigned span) {
+    uint64_t num = ((uint64_t)(size - prev - 1) * (span / size) + span % size) * 100000;
+    return (unsigned)((num / span + 5) / 10);
+}
+
 static void t_constants(void) {
     KT_CHECK(GOHEAP_PAGE_SHIFT == 13, "%d", GOHEAP_PAGE_SHIFT);
     KT_CHECK(GOHEAP_PAGE_SIZE == 8192, "%lu", GOHEAP_PAGE_SIZE);
@@ -94,12 +119,14 @@ static void t_constants(void) {
                  goheap_class_to_divmagic[0] == 0, "class 0 must be the large dummy");
 }
 
-/* Every column of Go's table, including the waste figures recomputed from ours. */
+/* Every column of Go's table (of goheap's where it deviates), including the waste
+ * figures recomputed from ours. */
 static void t_matches_go_table(void) {
     unsigned prev = 0;
     for (unsigned i = 0; i < NGO; i++) {
-        const struct go_class *g = &go_table[i];
+        const struct go_class *g = mid_class(go_table[i].cl) ? mid_class(go_table[i].cl) : &go_table[i];
         unsigned cl = g->cl;
+        KT_CHECK(go_table[i].size == g->size && go_table[i].align == g->align, "class %u", cl);
         unsigned size = goheap_class_to_size[cl];
         unsigned span = goheap_class_to_npages[cl] * 8192u;
         KT_CHECK(size == g->size, "class %u: size %u, Go %u", cl, size, g->size);
@@ -109,12 +136,38 @@ static void t_matches_go_table(void) {
         KT_CHECK(span / size == g->objs && span % size == g->tail, "class %u", cl);
         KT_CHECK(goheap_class_min_align[cl] == g->align, "class %u: align %u, Go %u", cl,
                  goheap_class_min_align[cl], g->align);
-        /* max waste = ((size - prev - 1) * objs + tail) / span, in 1/100 %, rounded. */
-        uint64_t num = ((uint64_t)(size - prev - 1) * (span / size) + span % size) * 100000;
-        unsigned w = (unsigned)((num / span + 5) / 10);
+        unsigned w = max_waste_x100(size, prev, span);
         KT_CHECK(w == g->maxwaste_x100, "class %u: max waste %u, Go %u", cl, w, g->maxwaste_x100);
         KT_CHECK(goheap_class_to_npages[cl] <= GOHEAP_MAX_SIZE_CLASS_NPAGES, "class %u", cl);
         KT_CHECK(goheap_class_to_nobjs[cl] <= GOHEAP_MAX_OBJS_PER_SPAN, "class %u", cl);
+        prev = size;
+    }
+}
+
+/* The deviation's rules: only 4-8 KiB classes whose Go span held < 32 objects; a span
+ * at least Go's, below the page cache's limit (so it still comes without the heap
+ * lock), holding 32 objects or the most that fit in 15 pages; max waste at most
+ * max(Go's, 12.5%); span bytes * size < 2^32 (the interior-pointer test, mspan.h). */
+static void t_mid_spans(void) {
+    unsigned prev = 0;
+    for (unsigned i = 0; i < NGO; i++) {
+        const struct go_class *g = &go_table[i], *m = mid_class(g->cl);
+        unsigned cl = g->cl, size = g->size;
+        unsigned span = goheap_class_to_npages[cl] * 8192u, objs = span / size;
+        KT_CHECK((uint64_t)span * size < (1ull << 32), "class %u", cl);
+        KT_CHECK(goheap_class_to_npages[cl] < PAGECACHE_MAX_ALLOC, "class %u", cl);
+        if (!m) {
+            prev = size;
+            continue;
+        }
+        KT_CHECK(size >= 4096 && size <= 8192 && g->objs < 32, "class %u is not a mid class", cl);
+        KT_CHECK(span >= g->span && goheap_class_to_npages[cl] <= 15, "class %u: span %u", cl, span);
+        unsigned bound = g->maxwaste_x100 > 1250 ? g->maxwaste_x100 : 1250;
+        KT_CHECK(max_waste_x100(size, prev, span) <= bound, "class %u", cl);
+        /* no span of up to 15 pages within the bound holds more objects (when < 32) */
+        for (unsigned n = g->span / 8192u; objs < 32 && n <= 15; n++)
+            KT_CHECK(max_waste_x100(size, prev, n * 8192u) > bound || n * 8192u / size <= objs,
+                     "class %u: %u pages would hold %u objects", cl, n, n * 8192u / size);
         prev = size;
     }
 }
@@ -169,6 +222,7 @@ static void t_alignment_table(void) {
 static const struct kt_case cases[] = {
     KT_CASE(t_constants),
     KT_CASE(t_matches_go_table),
+    KT_CASE(t_mid_spans),
     KT_CASE(t_size_to_class),
     KT_CASE(t_divmagic_exhaustive),
     KT_CASE(t_alignment_table),
