@@ -711,11 +711,12 @@ static GH_NOINLINE long leak_scan(void (*cb)(const struct goheap_leak *leak, voi
         }
     atomic_store_explicit(&leak_roots_reading, 0, memory_order_release);
     /* Stacks and registers: live contexts only (goheap_sys_leak_cpu_roots,
-     * leak_wipe_stack), every word but the arena base itself: page-level code on any
-     * CPU (the page allocator's searches, the scavenger) computes base + 0 for page 0
-     * and holds it in registers, which kept the object at the base alive in 1 of ~10
-     * churn runs with every other source gone. The price: an object at the base
-     * referenced only from a stack or register, by its exact start, is reported. */
+     * leak_wipe_stack), every word but the arena base itself: with every other stale
+     * source gone it still kept the object at the base alive in 1 of ~10 churn runs,
+     * likely from an interrupted CPU's registers (page-level code computes page and
+     * chunk addresses from the base, base + 0 included). The price: an object at the
+     * base referenced only from a stack or register, by its exact start, is reported
+     * (docs/leakscan.md). */
     for (unsigned c = 0; c < gh_ncpu; c++) {
         const uintptr_t *w = (const uintptr_t *)(leak.stk + (size_t)c * LEAK_STACK_MAX);
         for (size_t k = 0; k < leak.stklen[c] / sizeof *w; k++)
