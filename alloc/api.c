@@ -27,11 +27,13 @@
  *   3. If s->cache != 0: slot = ctz(cache), clear that bit, unpin, return
  *      wordbase + slot*size. Nothing is counted: the word's mallocs follow from its
  *      free bits when it is folded (mspan.h).
- *   4. Otherwise (mcache.c): fold the word back into allocBits and move to another
- *      word with free slots (local frees land there); else take remote frees (sweep);
- *      else park the full span (still owned, so frees into it stay local) and take a
- *      parked span with at least 1/4 of its slots free; else hand the oldest parked
- *      spans beyond 8 to mcentral and get one from there.
+ *   4. Otherwise (mcache.c): fold the word back into allocBits and move to the next
+ *      word with free slots, next fit (local frees land there; no lock); else, under
+ *      the CPU's drain lock, take remote frees (sweep); else park the full span (still
+ *      owned, so frees into it stay local) and take a parked span with at least 1/4 of
+ *      its slots free (the one with the most local frees first, then the remote frees
+ *      of two more); else hand the front parked spans beyond 16 to mcentral and get
+ *      one from there.
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
