@@ -151,7 +151,11 @@ static void t_standard_names(struct ktest *t)
 {
     char *s = malloc(100);
     KT_ASSERT(t, s != 0);
-    KT_EXPECT_EQ(t, goheap_usable_size(s), 112);    /* goheap's 112 B class */
+    /* goheap's 112 B class, or exactly 100 when the knobs boot's guardrate=4 guarded
+     * it (efence reports the size asked for; which malloc is the 4th on this CPU
+     * depends on how many the earlier cases made) */
+    size_t u = goheap_usable_size(s);
+    KT_EXPECT(t, u == 112 || u == 100);
     memcpy(s, "unikernel", 10);
     s = realloc(s, 5000);
     KT_ASSERT(t, s != 0);
