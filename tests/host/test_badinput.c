@@ -291,12 +291,22 @@ static void realloc_of_freed(void) {
     (void)goheap_realloc(p, 200);
 }
 
-/* realloc's own checks name realloc: a freed large block (its span is dead), a
+/* realloc's own checks name realloc: a freed large block (kept whole in the heap's
+ * large span cache, then with its span dead after the caches were drained), a
  * non-heap pointer, an interior one. */
+static void realloc_of_freed_large_cached(void) {
+    void *keep = lone_object(1 << 20);
+    void *p = lone_object(1 << 20);
+    goheap_free(p);
+    expect_bad_free("realloc of a freed object", p);
+    (void)goheap_realloc(p, 200);
+    (void)keep;
+}
 static void realloc_of_freed_large(void) {
     void *keep = lone_object(1 << 20);
     void *p = lone_object(1 << 20);
     goheap_free(p);
+    goheap_free_os_memory(); /* the large span caches give the pages back */
     expect_bad_free("realloc of a freed object (dead span)", p);
     (void)goheap_realloc(p, 200);
     (void)keep;
@@ -396,6 +406,7 @@ static const struct kt_case cases[] = {
     KT_CASE_BY(free_into_dead_span_small, death),
     KT_CASE_BY(free_into_dead_span_large, death),
     KT_CASE_BY(realloc_of_freed, death),
+    KT_CASE_BY(realloc_of_freed_large_cached, death),
     KT_CASE_BY(realloc_of_freed_large, death),
     KT_CASE_BY(realloc_non_heap, death),
     KT_CASE_BY(realloc_interior, death),
