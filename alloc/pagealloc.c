@@ -215,8 +215,10 @@ int gh_pagealloc_init_at(struct pagealloc *pa, uintptr_t base, size_t bytes, uin
 /* ---- Summary updates ------------------------------------------------------------------------
  * Only what changed is re-summarised: the leaf of each touched chunk from the run
  * around the changed pages (gh_pallocbits_summarize_after), then one parent per level
- * from its previous summary and the one child that changed (gh_pallocsum_merge_one),
- * stopping at the first level whose summary is unchanged. Multi-chunk ranges go chunk
+ * from its previous summary and the one child that changed (gh_pallocsum_merge_one;
+ * first gh_pallocsum_lone, a mask when that child is the block's only one with a free
+ * page, as at every level above a small heap), stopping at the first level whose
+ * summary is unchanged. Multi-chunk ranges go chunk
  * by chunk, so the tree is exact for the leaves already updated at every step.
  * debug: each step is compared with the full recomputation. */
 #define LEAF (PALLOC_LEVELS - 1)
@@ -233,9 +235,9 @@ static void set_leaf(struct pagealloc *pa, uintptr_t c, pallocsum_t s) {
     for (int l = LEAF - 1; l >= 0; l--) {
         uintptr_t p = idx >> PALLOC_LEVEL_BITS;
         const pallocsum_t *child = &pa->sum[l + 1][p << PALLOC_LEVEL_BITS];
-        pallocsum_t was = pa->sum[l][p];
-        pallocsum_t now = gh_pallocsum_merge_one(was, child, (unsigned)(idx & 7), old,
-                                                 level_log_pages[l + 1]);
+        pallocsum_t was = pa->sum[l][p], now;
+        if (!gh_pallocsum_lone(child, (unsigned)(idx & 7), &now))
+            now = gh_pallocsum_merge_one(was, child, (unsigned)(idx & 7), old, level_log_pages[l + 1]);
         if (pa->debug && now != gh_pallocsum_merge(child, level_log_pages[l + 1]))
             pa_panic("incremental merge differs from the full merge (level, entry)", (uint64_t)l, p);
         if (now == was)

@@ -73,4 +73,24 @@ pallocsum_t gh_pallocbits_summarize_after(const uint64_t *alloc, pallocsum_t old
 pallocsum_t gh_pallocsum_merge_one(pallocsum_t parent, const pallocsum_t *child, unsigned k,
                                    pallocsum_t old, unsigned log_pages);
 
+/* The merge of child[0..7] when child[k] is the only one with a free page (every
+ * sibling 0): no run crosses a child's edge, so the parent is the child's summary with
+ * `start` kept only if k is the first child and `end` only if k is the last. Such a
+ * block is the rule above a small heap: every level over the grown chunks but the
+ * lowest has one non-zero child. Returns 1 and the parent in *sum, or 0 when some
+ * sibling has a free page. Equal to gh_pallocsum_merge(child, any) when it returns 1
+ * (child[k] is below the root, so its fields fit a parent's). */
+static inline int gh_pallocsum_lone(const pallocsum_t *child, unsigned k, pallocsum_t *sum) {
+    pallocsum_t others = 0;
+    for (unsigned j = 0; j < PALLOC_FANOUT; j++)
+        others |= j == k ? 0 : child[j];
+    if (others)
+        return 0;
+    const uint64_t m = PALLOC_SUM_FIELD_MASK;
+    uint64_t keep = m << PALLOC_SUM_LOG_MAX | (k == 0 ? m : 0) |
+                    (k == PALLOC_FANOUT - 1 ? m << (2 * PALLOC_SUM_LOG_MAX) : 0);
+    *sum = child[k] & keep;
+    return 1;
+}
+
 #endif /* GOHEAP_PALLOCBITS_H */

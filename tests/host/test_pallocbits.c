@@ -204,10 +204,36 @@ static void t_merge_one(void) {
     KT_CHECK(remerged > 1000, "only %u changes shrank the parent's max", remerged);
 }
 
+/* gh_pallocsum_lone equals the full merge whenever every sibling is 0 (each position,
+ * each level's size, the child fully free, fully allocated or random), and declines
+ * whenever one sibling has a free page, however small. */
+static void t_lone(void) {
+    unsigned bad = 0, taken = 0;
+    for (int k = 0; k < 100000 && bad < 3; k++) {
+        unsigned log = 9 + 3 * (unsigned)(rnd() % 4), c = (unsigned)(rnd() % 8);
+        pallocsum_t child[8] = {0}, got = 0;
+        child[c] = random_child(log);
+        unsigned other = (unsigned)(rnd() % 8);
+        if (other != c && rnd() % 2) /* a sibling with one free page at a random edge */
+            child[other] = rnd() % 2 ? pallocsum_pack(1, 1, 0) : pallocsum_pack(0, 1, 1);
+        int lone = other == c || child[other] == 0;
+        int r = gh_pallocsum_lone(child, c, &got);
+        taken += r;
+        if (r != lone || (r && got != gh_pallocsum_merge(child, log))) {
+            bad++;
+            KT_CHECK(0, "lone child %u at log %u (sibling %u %s): returned %d, (%u,%u,%u)", c, log,
+                     other, lone ? "0" : "free", r, pallocsum_start(got), pallocsum_max(got),
+                     pallocsum_end(got));
+        }
+    }
+    KT_CHECK(taken > 10000, "only %u lone blocks", taken);
+}
+
 static const struct kt_case suite_cases[] = {
     KT_CASE(t_pallocbits),
     KT_CASE(t_range_ops),
     KT_CASE(t_merge_one),
+    KT_CASE(t_lone),
 };
 
 int main(void) {
