@@ -247,8 +247,7 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
             gh_central_uncache_span(cpu, s);
         }
     }
-    gh_heap_flush_pcache(cpu, &c->pcache);
-    gh_heap_lcache_drain(c, cpu);
+    gh_heap_flush_mcache(c, cpu);
     gh_unlock(&c->lock, cpu);
 }
 

@@ -65,7 +65,8 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * (4 MiB, 16 such objects of 256 KiB) per CPU: a free that would go beyond goes to the
  * heap's large span cache (mheap.h, GH_HCACHE_*), like a larger span. The bytes count as free (HeapIdle) and against the memory limit; the
  * cache is drained by gh_mcache_release_all (goheap_flush, the last resort,
- * goheap_free_os_memory), before the memory limit's release and by the background
+ * goheap_free_os_memory: gh_heap_flush_mcache, spans inside the page cache's window
+ * through the window), before the memory limit's release and by the background
  * scavenger. Measured (callgrind, LD_PRELOAD): a 64 KiB pair 1,731 instructions
  * through the page heap, 186 from this cache. */
 #define GH_LCACHE_MAX_PAGES 32

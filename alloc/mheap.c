@@ -540,6 +540,38 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
     }
 }
 
+_Static_assert(GH_LCACHE_MAX_PAGES < 64, "a cached span's page mask fits a word below bit 64");
+void gh_heap_flush_mcache(struct mcache *c, unsigned cpu) {
+    struct pagecache *pc = &c->pcache;
+    for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES && pc->base && c->lcache.pages; n++) {
+        struct mspan **pp = &c->lcache.bin[n], *s;
+        while ((s = *pp)) {
+            /* (below the window, off wraps to a huge value) */
+            uintptr_t off = (s->base - pc->base) >> GOHEAP_PAGE_SHIFT;
+            if (off >= PAGECACHE_PAGES || off + n > PAGECACHE_PAGES) { /* not all inside: below */
+                pp = &s->next;
+                continue;
+            }
+            *pp = s->next;
+            c->lcache.pages -= n;
+            uint64_t m = ((1ull << n) - 1) << off; /* n <= GH_LCACHE_MAX_PAGES < 64 */
+            if (pc->cache & m)
+                gh_panicf("goheap: cached large span 0x%lx overlaps its CPU's page cache (window 0x%lx, "
+                          "free pages 0x%lx)", (unsigned long)s->base, (unsigned long)pc->base,
+                          (unsigned long)pc->cache);
+            atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+            unmap_span(s);
+            pc->cache |= m; /* free and backed: scav, zero and lazy bits stay 0 */
+            atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+            gh_lock(&gh_meta.lock, cpu);
+            gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+            gh_unlock(&gh_meta.lock, cpu);
+        }
+    }
+    gh_heap_flush_pcache(cpu, pc);
+    gh_heap_lcache_drain(c, cpu);
+}
+
 /* ---- the heap's large span cache (mheap.h) ------------------------------------------- */
 /* Removes entry i. Caller holds the heap lock. */
 static struct mspan *hcache_remove(unsigned i) {

@@ -133,6 +133,13 @@ void gh_heap_hcache_drain(unsigned cpu);
 void gh_heap_free_retired(unsigned cpu, struct mspan *s);
 /* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
+/* c's page cache and large span cache back to the tree (goheap_flush's part for
+ * them): a cached span inside the page cache's window joins the window's free pages
+ * (its pages are in use in the tree as the window's, so nothing there changes), the
+ * window is flushed, then the other spans are drained. One tree update for the window
+ * and the spans it held, not one each. Pinned on c's CPU (or through
+ * goheap_sys_each_cpu), caller holds c->lock, no heap lock held. */
+void gh_heap_flush_mcache(struct mcache *c, unsigned cpu);
 
 /* Memory the heap currently has backed, for the soft limit: in-use and free-but-
  * backed heap pages plus every metadata byte mapped. */

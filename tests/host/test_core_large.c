@@ -2,20 +2,23 @@
  * mheap, alignment inside them, usable size, zeroing, pages back to the page heap on
  * free, and requests larger than the arena failing cleanly; the per-CPU large span
  * cache (reuse, bound, zeroing, drains by flush / free_os_memory / the memory limit,
- * frees on another thread going to that thread's cache) and the heap's (the same,
+ * frees on another thread going to that thread's cache, a flush returning a span
+ * through its CPU's page cache window) and the heap's (the same,
  * eviction, drain before growth, the double-free message while cached). */
 #include <pthread.h>
 
 #include "test_core_common.h"
 
-/* This thread's (slot's) large span cache. */
-static struct gh_lcache *my_lcache(void) {
+/* This thread's (slot's) mcache, its large span cache and its page cache. */
+static struct mcache *my_mcache(void) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
     goheap_sys_unpin(pin);
-    return &c->lcache;
+    return c;
 }
+static struct gh_lcache *my_lcache(void) { return &my_mcache()->lcache; }
+static struct pagecache *my_pcache(void) { return &my_mcache()->pcache; }
 
 static void t_large_sizes(void) {
     size_t sizes[] = {32769, 40000, 65536, 100000, 1 << 20, (1 << 20) + 1, 10 << 20};
@@ -172,6 +175,56 @@ static void t_lcache_drains(void) {
     KT_CHECK(m.heap_released - b.heap_released >= 8 * 25 * 8192, "and released it (released %lu -> %lu)",
              (unsigned long)b.heap_released, (unsigned long)m.heap_released);
     goheap_set_memory_limit(old);
+}
+
+/* goheap_flush with a cached span inside the CPU's page cache window (a 64 KiB
+ * object comes from the window): its pages join the window's and go back to the page
+ * heap with them; a cached span from elsewhere (20 pages, from the tree) goes back on
+ * its own. Either way: free in the tree, counted idle as before, map entries dead (a
+ * free of it is a free into a dead span), the validator clean, all of it releasable. */
+static void fw_dead_free(void) {
+    char *p = goheap_malloc(64 << 10);
+    goheap_free(p);
+    goheap_flush();
+    core_expect_bad_free("free into a dead span", p);
+    goheap_free(p);
+}
+static void t_lcache_flush_window(void) {
+    goheap_flush();
+    struct gh_lcache *lc = my_lcache();
+    struct pagecache *pc = my_pcache();
+    const uintptr_t win = (uintptr_t)PAGECACHE_PAGES << GOHEAP_PAGE_SHIFT;
+    char *a = goheap_malloc(64 << 10);
+    char *b = goheap_malloc(20 * 8192 - 100);
+    KT_CHECK(pc->base && (uintptr_t)a - pc->base < win, "64 KiB from the window");
+    KT_CHECK((uintptr_t)b - pc->base >= win, "20 pages from the tree, outside the window");
+    uint64_t wcache = pc->cache;
+    goheap_free(a);
+    goheap_free(b);
+    KT_CHECK(lc->pages == 28 && pc->cache == wcache, "both cached (%lu pages), the window unchanged",
+             (unsigned long)lc->pages);
+    struct goheap_memstats m0 = core_stats();
+    goheap_flush();
+    struct goheap_memstats m1 = core_stats();
+    KT_CHECK(lc->pages == 0 && pc->cache == 0 && pc->base == 0, "flush empties both caches");
+    KT_CHECK(m1.heap_inuse == m0.heap_inuse && m1.heap_idle == m0.heap_idle &&
+                 m1.heap_released == m0.heap_released,
+             "idle before and after (inuse %lu -> %lu, idle %lu -> %lu)", (unsigned long)m0.heap_inuse,
+             (unsigned long)m1.heap_inuse, (unsigned long)m0.heap_idle, (unsigned long)m1.heap_idle);
+    int inuse = 0;
+    for (uintptr_t i = 0; i < 8; i++)
+        inuse += gh_pagealloc_page_in_use(&gh_heap.pages, (uintptr_t)a + (i << GOHEAP_PAGE_SHIFT));
+    for (uintptr_t i = 0; i < 20; i++)
+        inuse += gh_pagealloc_page_in_use(&gh_heap.pages, (uintptr_t)b + (i << GOHEAP_PAGE_SHIFT));
+    KT_CHECK(inuse == 0, "%d of the spans' pages still in use in the tree", inuse);
+    KT_CHECK(gh_span_of((uintptr_t)a) == &gh_deadspan && gh_span_of((uintptr_t)b) == &gh_deadspan,
+             "map entries dead");
+    KT_CHECK(goheap_validate() == 0, "");
+    KT_CHECK(core_dies_exact(fw_dead_free), "a free of the flushed span");
+    goheap_free_os_memory();
+    struct goheap_memstats m2 = core_stats();
+    KT_CHECK(m2.heap_idle == m2.heap_released, "every idle byte releasable (idle %lu, released %lu)",
+             (unsigned long)m2.heap_idle, (unsigned long)m2.heap_released);
 }
 
 /* A large object freed on another thread goes to that thread's cache. */
@@ -544,6 +597,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_lcache_bound),
     KT_CASE(t_lcache_drains),
     KT_CASE(t_lcache_threads),
+    KT_CASE(t_lcache_flush_window),
     KT_CASE(t_hcache_reuse),
     KT_CASE(t_hcache_bound),
     KT_CASE(t_hcache_drains),
