@@ -148,6 +148,13 @@ struct mspan {
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */
     _Atomic uint32_t nsampled;
+    /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
+     * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so
+     * nsampled == lanes in use + npover (small spans; large spans use no lanes). Both
+     * changed under the profile lock, read by free without it: a free whose key is in
+     * no lane while npover == 0 frees an unsampled object and skips the lock. */
+    _Atomic uint64_t psamp;
+    _Atomic uint32_t npover;
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
      * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinyfreed,
      * tinycount */
@@ -207,6 +214,39 @@ static inline int32_t gh_span_objindex(const struct mspan *s, uintptr_t off) {
     if ((uint32_t)prod >= s->divmul)
         return -1;
     return (int32_t)(prod >> 32);
+}
+
+/* Sampled objects a span names (struct mspan psamp, profile.c "sampled slots"): keys
+ * in GH_PROF_LANES 16-bit lanes of one word. */
+#define GH_PROF_LANES 4
+#define GH_LANE_ONES 0x0001000100010001ull /* 1 in every lane */
+#define GH_LANE_TOPS 0x8000800080008000ull /* each lane's top bit */
+#define GH_LANE_MASK 0xffffull
+_Static_assert(GH_PROF_LANES * 16 == 64, "the lanes fill psamp");
+
+/* a's key in small span s: its slot index + 1, or in a tiny span its byte offset + 1
+ * (tiny objects share slots); 0 when it has none (a large span, not a slot start, a
+ * key over 16 bits). */
+static inline unsigned gh_span_sample_key(const struct mspan *s, uintptr_t a) {
+    if (s->spc < 2)
+        return 0;
+    uintptr_t off = a - s->base;
+    if (s->spc == GH_TINY_SPC)
+        return off < GH_LANE_MASK ? (unsigned)off + 1 : 0;
+    int32_t idx = gh_span_objindex(s, off);
+    return idx >= 0 && idx < (int32_t)GH_LANE_MASK ? (unsigned)idx + 1 : 0;
+}
+
+/* Whether a (in s, nsampled > 0) may be a sampled object; 0: surely not. Without the
+ * profile lock (profile.c says why that is safe). A lane equal to the key is a zero
+ * lane of x, and the borrow test flags a zero lane exactly when there is one. */
+static inline int gh_span_key_may_be_sampled(const struct mspan *s, unsigned key) {
+    uint64_t x = atomic_load_explicit(&s->psamp, memory_order_relaxed) ^ (key * GH_LANE_ONES);
+    return !key || ((x - GH_LANE_ONES) & ~x & GH_LANE_TOPS) != 0 ||
+           atomic_load_explicit(&s->npover, memory_order_relaxed) != 0;
+}
+static inline int gh_span_may_be_sampled(const struct mspan *s, uintptr_t a) {
+    return gh_span_key_may_be_sampled(s, gh_span_sample_key(s, a));
 }
 
 /* Frees may have left old data in free slots. */

@@ -39,6 +39,9 @@ void gh_prof_cache_init(struct mcache *c, unsigned cpu);
 /* Bytes to the next sample, exponentially distributed with mean `rate` (0 for rate
  * <= 1): -ln(u) * rate for u uniform in (0, 1], in fixed point. *rng: xorshift state. */
 uint64_t gh_prof_interval(uint64_t rate, uint64_t *rng);
+/* log2(x) in Q24 fixed point for 1 <= x <= 2^32 (table and interpolation; low by at
+ * most 4.4e-5). */
+uint64_t gh_prof_log2_q24(uint64_t x);
 
 /* malloc's fast path (or gh_malloc_slow) found its cache's counter spent
  * (c->next_sample < 0): allocate `size` bytes and sample them. pc: malloc's caller.
@@ -51,12 +54,16 @@ void *gh_prof_malloc(size_t size, uintptr_t pc);
 void gh_prof_account(void *p, size_t size, uintptr_t pc);
 /* free (any CPU, before the object is given back; unpinned, no lock held) of a in a
  * span whose nsampled is nonzero: drops a's record, if it has one, and counts it as
- * freed in its bucket. */
+ * freed in its bucket. An object the span's lanes rule out returns at once, without
+ * the lock. */
 void gh_prof_free(struct mspan *s, uintptr_t a);
 /* realloc moved a sampled object from `from` to `to` (allocated for `size` bytes), or
  * resized it in place (from == to): its record moves with it, in the same bucket, with
  * the new usable size. Returns 0 when `from` had no record. */
 int gh_prof_move(uintptr_t from, uintptr_t to, size_t size);
+/* goheap_validate, quiescent heap: s's lanes and npover agree with nsampled (large
+ * spans: none). 1 when they do. */
+int gh_prof_lanes_check(const struct mspan *s);
 /* Whether a has a record (s: its span). */
 int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
 /* A span was just made some CPU's own (make_owned): keep frees of its sampled objects

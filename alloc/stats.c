@@ -189,6 +189,10 @@ static int validate(void) {
             continue;
         nspans++;
         sampled += atomic_load(&s->nsampled);
+        VCHECK(!GOHEAP_PROFILE || gh_prof_lanes_check(s),
+               "span 0x%lx (class %u): %u sampled objects, not its lanes' count plus npover %u",
+               (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), (unsigned)atomic_load(&s->nsampled),
+               (unsigned)atomic_load(&s->npover));
         /* Every page the span map's scheme writes names the span, every other page of
          * it reads gh_deadspan (mheap.h): two live spans never overlap, and a large
          * span's unwritten pages resolve to it. */

@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "test_core_common.h"
+#include "../xorshift.h"
 
 /* ---- helpers ---------------------------------------------------------------------- */
 
@@ -69,6 +70,42 @@ static void t_interval_mean(void) {
     }
     uint64_t rng = 1;
     KT_CHECK(gh_prof_interval(1, &rng) == 0 && gh_prof_interval(0, &rng) == 0, "rate 0/1: every allocation");
+}
+
+/* log2 bit by bit in double (no libm): the reference for the table's log2. */
+static double ref_log2(uint64_t x) {
+    int k = 63 - __builtin_clzll(x);
+    double m = (double)x / (double)(1ull << k), r = k, bit = 0.5;
+    for (int i = 0; i < 40; i++, bit /= 2) {
+        m *= m;
+        if (m >= 2) {
+            m /= 2;
+            r += bit;
+        }
+    }
+    return r;
+}
+
+/* The interval's log2 (profile.c: table, interpolated) errs low by at most 4.4e-5. */
+static void t_log2(void) {
+    uint64_t rng = 0x9e3779b97f4a7c15ull, worst_x = 0;
+    double worst = 0;
+    for (unsigned i = 0; i < 300000; i++) {
+        uint64_t x;
+        if (i < 33)
+            x = 1ull << i;
+        else if (i < 66)
+            x = (1ull << (i - 33)) + (i & 1 ? 1 : (1ull << (i - 33)) - 1);
+        else
+            x = (xorshift64s(&rng) >> 32) + 1; /* [1, 2^32], as gh_prof_interval draws */
+        double got = (double)gh_prof_log2_q24(x) / (1 << 24), want = ref_log2(x);
+        double err = want - got;
+        if (err > worst || -err > worst)
+            worst = err < 0 ? -err : err, worst_x = x;
+        KT_CHECK(err > -1.0 / (1 << 24) && err < 4.4e-5, "log2(%llu): %.9f, exact %.9f",
+                 (unsigned long long)x, got, want);
+    }
+    printf("    # log2: worst error %.2e at %llu\n", worst, (unsigned long long)worst_x);
 }
 
 /* ---- exact counts ------------------------------------------------------------------- */
@@ -193,6 +230,126 @@ static void t_owner_unslow(void) {
     own = atomic_load(&s->owner);
     KT_CHECK(atomic_load(&s->nsampled) == 0 && own != GH_NO_OWNER && !(own & GH_OWNER_SLOW),
              "no sample left: owner 0x%x nsampled %u", own, (unsigned)atomic_load(&s->nsampled));
+}
+
+/* The next malloc of this thread is sampled (1) or not (0): its cache's interval,
+ * set by hand (at memprofilerate=1 every allocation would be). */
+static void sample_next(int on) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    if (c)
+        c->next_sample = on ? 0 : INT64_MAX / 2;
+    goheap_sys_unpin(pin);
+}
+
+static int lanes_used(const struct mspan *s) {
+    uint64_t l = atomic_load(&s->psamp);
+    int n = 0;
+    for (int i = 0; i < GH_PROF_LANES; i++)
+        n += ((l >> (16 * i)) & 0xffff) != 0;
+    return n;
+}
+
+/* Sampled slots (profile.c): a span names its sampled objects in GH_PROF_LANES lanes,
+ * the rest in npover; frees of its other objects skip the profile lock (the owner's
+ * through free_owned_marked) and leave every record alone; the sampled ones' frees
+ * drop exactly theirs, lane or not. N objects of one class in one fresh span, every
+ * third sampled (7 > 4 lanes). */
+enum { SLOT_N = 21, SLOT_CLS = 96 };
+static void *slot_obj[SLOT_N];
+static struct mspan *slots_setup(void) {
+    goheap_flush(); /* the next malloc of the class refills: a fresh current span */
+    for (int i = 0; i < SLOT_N; i++) {
+        sample_next(i % 3 == 0);
+        slot_obj[i] = goheap_malloc(SLOT_CLS);
+    }
+    sample_next(1); /* back to every allocation, as the other cases expect */
+    return gh_span_of((uintptr_t)slot_obj[0]);
+}
+static void slots_check(struct mspan *s, unsigned nsampled, const char *when) {
+    KT_CHECK(atomic_load(&s->nsampled) == nsampled, "%s: nsampled %u, want %u", when,
+             (unsigned)atomic_load(&s->nsampled), nsampled);
+    KT_CHECK(lanes_used(s) + atomic_load(&s->npover) == nsampled, "%s: %d lanes + %u over != %u", when,
+             lanes_used(s), (unsigned)atomic_load(&s->npover), nsampled);
+    KT_CHECK(goheap_validate() == 0, "%s: validate", when);
+}
+
+static void t_sampled_slots(void) {
+    struct gh_prof_counts c0 = counts();
+    struct mspan *s = slots_setup();
+    for (int i = 1; i < SLOT_N; i++)
+        KT_CHECK(gh_span_of((uintptr_t)slot_obj[i]) == s, "object %d in the first one's span", i);
+    KT_CHECK(counts().records == c0.records + 7, "7 sampled, %lu", (unsigned long)(counts().records - c0.records));
+    slots_check(s, 7, "allocated");
+    KT_CHECK(lanes_used(s) == GH_PROF_LANES && atomic_load(&s->npover) == 3, "lanes full, 3 over");
+    uint32_t own = atomic_load(&s->owner);
+    KT_CHECK((own & GH_OWNER_SLOW) && (own & ~GH_OWNER_SLOW) != GH_NO_OWNER, "owned and SLOW: 0x%x", own);
+    /* The unsampled ones, newest first: none touches a record. */
+    for (int i = SLOT_N - 1; i >= 0; i--)
+        if (i % 3) {
+            goheap_free(slot_obj[i]);
+            KT_CHECK(counts().records == c0.records + 7, "unsampled free %d kept the records", i);
+        }
+    slots_check(s, 7, "unsampled freed");
+    KT_CHECK(atomic_load(&s->owner) & GH_OWNER_SLOW, "still SLOW");
+    /* The sampled ones: a lane's, an overflow one's, then the rest. */
+    static const int order[] = {3, 18, 0, 15, 9, 6, 12};
+    for (int k = 0; k < 7; k++) {
+        KT_CHECK(site(slot_obj[order[k]], 0, 0) > 0, "object %d has its record", order[k]);
+        goheap_free(slot_obj[order[k]]);
+        KT_CHECK(counts().records == c0.records + 6 - k, "sampled free %d dropped one record", order[k]);
+        slots_check(s, 6 - k, "sampled freed");
+    }
+    own = atomic_load(&s->owner);
+    KT_CHECK(atomic_load(&s->psamp) == 0 && !(own & GH_OWNER_SLOW), "lanes empty, SLOW gone: owner 0x%x", own);
+}
+
+/* The same from another thread: remote frees of a marked span's objects. */
+static void *free_unsampled(void *arg) {
+    (void)arg;
+    for (int i = 0; i < SLOT_N; i++)
+        if (i % 3)
+            goheap_free(slot_obj[i]);
+    return 0;
+}
+static void *free_sampled(void *arg) {
+    (void)arg;
+    for (int i = 0; i < SLOT_N; i += 3)
+        goheap_free(slot_obj[i]);
+    return 0;
+}
+static void t_sampled_slots_remote(void) {
+    struct gh_prof_counts c0 = counts();
+    struct mspan *s = slots_setup();
+    pthread_t t;
+    pthread_create(&t, 0, free_unsampled, 0);
+    pthread_join(t, 0);
+    KT_CHECK(counts().records == c0.records + 7, "remote unsampled frees kept the records");
+    slots_check(s, 7, "remote unsampled freed");
+    pthread_create(&t, 0, free_sampled, 0);
+    pthread_join(t, 0);
+    KT_CHECK(counts().records == c0.records, "remote sampled frees dropped theirs");
+    slots_check(s, 0, "remote sampled freed");
+}
+
+/* A double free in a marked span, on the owner (free_owned_marked), is still one:
+ * an unsampled object's second free, and a sampled one's. */
+static void dbl_marked_unsampled(void) {
+    slots_setup();
+    goheap_free(slot_obj[4]);
+    core_expect_bad_free("double free", slot_obj[4]);
+    goheap_free(slot_obj[4]);
+}
+static void dbl_marked_sampled(void) {
+    slots_setup();
+    goheap_free(slot_obj[6]);
+    core_expect_bad_free("double free", slot_obj[6]);
+    goheap_free(slot_obj[6]);
+}
+static void t_sampled_slots_double_free(void) {
+    KT_CHECK(core_dies_exact(dbl_marked_unsampled), "dbl_marked_unsampled");
+    KT_CHECK(core_dies_exact(dbl_marked_sampled), "dbl_marked_sampled");
 }
 
 static void t_realloc_moves_record(void) {
@@ -519,9 +676,10 @@ int main(int argc, char **argv) {
         return child_rate_off();
     setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
     static const struct kt_case cases[] = {
-        KT_CASE(t_interval_mean),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
+        KT_CASE(t_interval_mean),    KT_CASE(t_log2),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
         KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
-        KT_CASE(t_realloc_moves_record),
+        KT_CASE(t_realloc_moves_record), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
+        KT_CASE(t_sampled_slots_double_free),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
