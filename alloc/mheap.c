@@ -306,9 +306,11 @@ static int hcache_drain_locked(unsigned cpu) {
  * fitting run. Returns 0 with *err when the tree must be asked directly. */
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
                                   struct run_info *ri) {
-    uintptr_t base = cache_alloc(&c->pcache, npages, err, ri);
-    if (base || *err == PAGEALLOC_NOMEM)
-        return base;
+    if (!pagecache_empty(&c->pcache)) { /* (an empty one has no run: straight to the refill) */
+        uintptr_t base = cache_alloc(&c->pcache, npages, err, ri);
+        if (base || *err == PAGEALLOC_NOMEM)
+            return base;
+    }
     gh_lock(&gh_heap.lock, cpu);
     cache_flush(&c->pcache);
     int r = cache_refill(&c->pcache);
