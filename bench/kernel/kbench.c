@@ -5,7 +5,8 @@
  * line): goheap against the baseline first-fit global-lock allocator
  * (kernel/heap/baseline.c) in the same boot: malloc+free pairs by size, refills, large
  * objects, page-cache hit vs miss, 1..N CPU scaling, remote vs local free. Times in ns
- * from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. */
+ * from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. `kbench=churn` runs
+ * the cross-CPU churn benchmark (kchurn.c, `make bench-kernel-churn`) instead. */
 #include <arch/cpu.h>
 #include <arch/timer.h>
 #include <cmdline.h>
@@ -331,6 +332,9 @@ static unsigned kbench_icount(void)
 unsigned kbench_run(void)
 {
     kheap_init();
+    const char *only = cmdline_get("kbench");
+    if (only && only[0] == 'c') /* kbench=churn: the cross-CPU churn alone (kchurn.c) */
+        return kbench_churn();
     if (baseline_init(64u << 20)) {
         printk("bench: cannot map the baseline's 64 MiB\n");
         return KEXIT_FAIL;

@@ -74,6 +74,36 @@ bench-kernel: deps kbench-kernel
 		qemu/run.sh $(KBENCH_ELF) | tee $(BUILD)/bench/kernel-$(ARCH).txt | grep '^bench:'
 endif
 
+# ---- `make bench-kernel-churn ARCH=... [CHURN_SMP="1 2 4"]`: the cross-CPU churn
+# benchmark (bench/kernel/kchurn.c: every CPU allocates, hands its objects to the next
+# CPU through a ring, frees what it receives; goheap, first fit and ring-only in the
+# same boot) under multi-threaded TCG, one boot per SMP value, each running 1, 2, 4 ..
+# SMP active CPUs. QEMU runs under nice (the host is shared); the host's load (uptime)
+# before and after each boot goes into the log, $(BUILD)/bench/kernel-churn-<arch>-smp<N>.txt.
+# CHURN_OPS / CHURN_ROUNDS: pairs per CPU and rounds (the kernel's defaults when empty).
+# Not part of `make bench` (minutes of wall time on a loaded host).
+CHURN_SMP ?= 1 2 4
+CHURN_NICE ?= 10
+CHURN_TIMEOUT ?= 1200
+CHURN_OPS ?=
+CHURN_ROUNDS ?=
+CHURN_APPEND = bench kbench=churn $(if $(CHURN_OPS),churn_ops=$(CHURN_OPS)) \
+	$(if $(CHURN_ROUNDS),churn_rounds=$(CHURN_ROUNDS)) $(APPEND)
+.PHONY: bench-kernel-churn
+bench-kernel-churn: deps kbench-kernel
+	@mkdir -p $(BUILD)/bench
+	@for smp in $(CHURN_SMP); do \
+	  log=$(BUILD)/bench/kernel-churn-$(ARCH)-smp$$smp.txt; \
+	  echo "host: nproc $$(nproc), load before: $$(uptime)" > $$log; \
+	  ARCH=$(ARCH) SMP=$$smp MEM=$(MEM) CPU=$(CPU) ACCEL=tcg TCG_THREAD=multi \
+	    RUN_TIMEOUT=$(CHURN_TIMEOUT) APPEND="$(strip $(CHURN_APPEND))" \
+	    nice -n $(CHURN_NICE) qemu/run.sh $(KBENCH_ELF) >> $$log 2>&1 || \
+	    { grep -e '^bench:' -e panic $$log; echo "bench-kernel-churn: SMP=$$smp boot FAILED (log: $$log)" >&2; exit 1; }; \
+	  echo "host: load after: $$(uptime)" >> $$log; \
+	  echo "== $(ARCH) SMP=$$smp (multi-threaded TCG) =="; \
+	  grep -e '^bench: churn' -e '^host:' $$log; \
+	done
+
 # ---- host test: the archive links into a foreign freestanding program --------------
 # kernel/heap/libtest/link-test.sh runs `make lib` for both arches and links
 # libtest/stub.c (only the platform functions docs/PORTING.md lists) against it.

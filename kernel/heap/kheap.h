@@ -76,5 +76,8 @@ void baseline_free(void *p);
 /* The kernel benchmarks (bench/kernel/kbench.c), run by the `bench` command-line
  * word: prints the report, returns the number of failed checks. */
 unsigned kbench_run(void);
+/* The cross-CPU churn benchmark (bench/kernel/kchurn.c; `bench kbench=churn`, run by
+ * kbench_run): prints its report, returns a KEXIT_ status. */
+unsigned kbench_churn(void);
 
 #endif /* KERNEL_HEAP_KHEAP_H */
