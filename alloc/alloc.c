@@ -13,7 +13,7 @@ void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc) {
     goheap_sys_unpin(pin);
 }
 
-void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
+void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     unsigned spc = 0; /* set unless tiny; gcc cannot see that tiny guards every use */
     int tiny = (flags & GOHEAP_NOSCAN) && size < GOHEAP_TINY_SIZE && size > 0 && align <= 8;
     if (!tiny) {
@@ -25,7 +25,7 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
             while (cl < GOHEAP_NUM_SIZE_CLASSES && goheap_class_min_align[cl] < align)
                 cl++;
             if (cl == GOHEAP_NUM_SIZE_CLASSES)
-                return gh_alloc_large(size, flags, align, 0);
+                return gh_alloc_large(size, flags, align, pc);
             spc = cl << 1 | (spc & 1);
         }
     }
@@ -46,9 +46,12 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align) {
         }
         zero = (flags & GOHEAP_ZERO) && gh_span_needzero(s);
     }
+    int due = GOHEAP_PROFILE && (flags & GH_ALLOC_COUNT) && p && gh_prof_count(c, size);
     goheap_sys_unpin(pin);
     if (p && zero)
         gh_memclr(p, size);
+    if (GOHEAP_PROFILE && gh_unlikely(due))
+        gh_prof_sample(p, size, pc);
     return p;
 }
 
@@ -94,9 +97,12 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
         c->large_alloc++;
         c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
     }
+    int due = GOHEAP_PROFILE && (flags & GH_ALLOC_COUNT) && c != &gh_emptycache && gh_prof_count(c, size);
     goheap_sys_unpin(pin);
     if ((flags & GOHEAP_ZERO) && needzero)
         gh_memclr((void *)s->obj, size);
+    if (GOHEAP_PROFILE && gh_unlikely(due))
+        gh_prof_sample((void *)s->obj, size, pc);
     return (void *)s->obj;
 }
 
@@ -113,11 +119,15 @@ static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc)
             }
             goheap_sys_unpin(pin);
         }
-        if (fence && gh_efence_room())
-            return gh_efence_alloc(size, align, flags, pc);
+        if (fence && gh_efence_room()) {
+            void *p = gh_efence_alloc(size, align, flags & ~GH_ALLOC_COUNT, pc);
+            if (GOHEAP_PROFILE && p && (flags & GH_ALLOC_COUNT))
+                gh_prof_account(p, size, pc);
+            return p;
+        }
     }
     if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE)
-        return gh_alloc_small(size, flags, align);
+        return gh_alloc_small(size, flags, align, pc);
     return gh_alloc_large(size, flags, align, pc);
 }
 
@@ -145,11 +155,16 @@ void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     return p;
 }
 
-/* Built with frame pointers (hosted/hosted.mk): the public entry points tail-call it,
- * so its frame record returns to their caller and the profiler's walk finds it. */
+/* Built with frame pointers (hosted/hosted.mk): the public entry points tail-call it
+ * and it tail-calls gh_alloc_raw, so a frame record returns to their caller and the
+ * profiler's walk finds it. The count happens inside, where the allocation is pinned
+ * anyway (GH_ALLOC_COUNT): counting after it, with a pin of its own, cost the tiny
+ * allocator through goheap_malloc_flags(NOSCAN) 34 instructions per call at the
+ * default rate, and the call after the allocation kept gh_alloc a frame of its own
+ * (17 more, at rate 0 too; callgrind, bench/fastpath.c tiny, 8 B). */
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
-    void *p = gh_alloc_raw(size, flags, align, pc);
-    if (GOHEAP_PROFILE && gh_likely(p != 0) && gh_prof_rate)
-        gh_prof_account(p, size, pc);
-    return p;
+    flags &= ~GH_ALLOC_COUNT;
+    if (GOHEAP_PROFILE && gh_prof_rate)
+        flags |= GH_ALLOC_COUNT;
+    return gh_alloc_raw(size, flags, align, pc);
 }

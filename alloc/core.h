@@ -38,10 +38,24 @@ extern uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
 /* Allocation entry behind every public allocation function. align is a power of two
  * (0 or <= 16: the default). pc: the caller, for traces. NULL: out of memory. */
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
-/* gh_alloc without the profiler's accounting (the profiler's own allocations). */
+/* gh_alloc without the profiler's accounting (the profiler's own allocations), unless
+ * flags carry GH_ALLOC_COUNT, which gh_alloc adds while the profiler samples: the
+ * allocation paths then count the object against the CPU's interval while pinned for
+ * the allocation itself, and sample it when the interval runs out (profile.h). */
 void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc);
-void *gh_alloc_small(size_t size, unsigned flags, size_t align);
+void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
+/* Internal flag (no public GOHEAP_* flag uses the top bit; gh_alloc clears it). */
+#define GH_ALLOC_COUNT 0x80000000u
+
+/* gh_prof_count: the profiler's count of an allocation of `size` bytes on c's CPU
+ * (pinned): 1 when it is to be sampled (gh_prof_sample, unpinned). */
+static inline int gh_prof_count(struct mcache *c, size_t size) {
+    if (gh_likely((c->next_sample -= (int64_t)size) >= 0))
+        return 0;
+    gh_prof_rearm(c);
+    return 1;
+}
 /* A large span just taken from c's large span cache (same page count) becomes the
  * object of `size` bytes: pages, struct and span map are as they were, only the
  * object's own fields change, and it is counted. Pinned on c's CPU. */

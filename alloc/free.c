@@ -88,7 +88,8 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     unsigned spc = s->spc;
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
-        if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW))
+        /* (tiny spans are always SLOW and never lose it: no unslow to try) */
+        if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
             return free_local_unslow(c, cpu, s, idx, a, spc);
         if (!free_local(s, idx, a))
             c->nfree[spc]++;
@@ -263,16 +264,15 @@ static GH_NOINLINE void free_routes(struct mspan *s, uintptr_t a, uintptr_t pc) 
  * goes), the owner's local free, without the profile lock, the record table or
  * gh_free_pc's checks (callgrind, larson, 1 thread: ~228 -> ~71 instructions more
  * than the same free at rate 0). Anything else goes on to free_routes: a sampled
- * object, another CPU's span, tiny spans and instrumented mode (always SLOW), a bad
- * pointer. Every exit is a tail call or a return: no register to save on the way. */
+ * object, another CPU's span, instrumented mode (always SLOW), a bad pointer (tiny
+ * spans, always SLOW too, never come here). Every exit is a tail call or a return: no register to save on the way. */
 static GH_NOINLINE void free_owned_marked(struct mspan *s, uintptr_t a, uintptr_t pc) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin_fast(&pin);
     uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed);
     int32_t idx;
     /* (A failed pin, ~0u, never equals cpu | SLOW: no owner is ~0u.) */
-    if (own != (cpu | GH_OWNER_SLOW) || s->spc == GH_TINY_SPC ||
-        gh_knobs.slowmode || a >= s->limit || (idx = gh_span_objindex(s, a - s->base)) < 0)
+    if (own != (cpu | GH_OWNER_SLOW) || gh_knobs.slowmode || a >= s->limit || (idx = gh_span_objindex(s, a - s->base)) < 0)
         goto no;
     if (atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
         if (gh_span_key_may_be_sampled(s, (unsigned)idx + 1))
@@ -300,8 +300,10 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (s && pg >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed) && gh_free_cached(s, a))
         return;
-    /* Both routes are tail calls: this function saves no register. */
-    if (GOHEAP_PROFILE && s && gh_unlikely(atomic_load_explicit(&s->owner, memory_order_relaxed) & GH_OWNER_SLOW))
+    /* Both routes are tail calls: this function saves no register. Tiny spans are
+     * always SLOW, and go the long way. */
+    if (GOHEAP_PROFILE && s && gh_unlikely(atomic_load_explicit(&s->owner, memory_order_relaxed) & GH_OWNER_SLOW) &&
+        s->spc != GH_TINY_SPC)
         return free_owned_marked(s, a, (uintptr_t)__builtin_return_address(0));
     free_routes(s, a, (uintptr_t)__builtin_return_address(0));
 }

@@ -457,21 +457,22 @@ GH_NOINLINE void *gh_prof_malloc(size_t size, uintptr_t pc) {
     return p;
 }
 
+void gh_prof_rearm(struct mcache *c) { rearm(c); }
+
+GH_NOINLINE void gh_prof_sample(void *p, size_t size, uintptr_t pc) {
+    uintptr_t pcs[GH_PROF_MAX_DEPTH];
+    unsigned n = capture(pc, pcs);
+    record(p, usable(p, size), pcs, n);
+}
+
 void gh_prof_account(void *p, size_t size, uintptr_t pc) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
-    int due = 0;
-    if (c && (c->next_sample -= (int64_t)size) < 0) {
-        rearm(c);
-        due = 1;
-    }
+    int due = c && gh_prof_count(c, size);
     goheap_sys_unpin(pin);
-    if (due) {
-        uintptr_t pcs[GH_PROF_MAX_DEPTH];
-        unsigned n = capture(pc, pcs);
-        record(p, usable(p, size), pcs, n);
-    }
+    if (due)
+        gh_prof_sample(p, size, pc);
 }
 
 void gh_prof_free(struct mspan *s, uintptr_t a) {

@@ -48,10 +48,16 @@ uint64_t gh_prof_log2_q24(uint64_t x);
  * Reached by a tail call from goheap_malloc, so that the frame chain from here still
  * leads to the caller's frames (hosted builds give the core no frame pointers). */
 void *gh_prof_malloc(size_t size, uintptr_t pc);
-/* After any other allocation of `size` bytes at p (gh_alloc, the refill path): count
- * it against this CPU's interval and sample it when the interval runs out. pc: the
- * caller of the public entry point. Unpinned, no lock held. */
+/* After an allocation of `size` bytes at p outside the pinned paths below (efence):
+ * count it against this CPU's interval and sample it when the interval runs out. pc:
+ * the caller of the public entry point. Unpinned, no lock held. */
 void gh_prof_account(void *p, size_t size, uintptr_t pc);
+/* The same in two halves for the allocation paths (alloc.c, GH_ALLOC_COUNT), so that
+ * the count needs no pin of its own: gh_prof_count (core.h; pinned, c this CPU's
+ * cache) subtracts and, when the interval ran out, draws the next one (gh_prof_rearm)
+ * and returns 1; then, unpinned, gh_prof_sample records p with its stack. */
+void gh_prof_rearm(struct mcache *c);
+void gh_prof_sample(void *p, size_t size, uintptr_t pc);
 /* free (any CPU, before the object is given back; unpinned, no lock held) of a in a
  * span whose nsampled is nonzero: drops a's record, if it has one, and counts it as
  * freed in its bucket. An object the span's lanes rule out returns at once, without
