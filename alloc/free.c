@@ -214,81 +214,57 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
     return s;
 }
 
-/* The routes of gh_free_slow once a's span s is known (NULL: not the heap's), pc its
- * caller's return address. The large route first: a live, plain (not efence, not
- * instrumented) large span goes to free_large without gh_free_pc's general checks,
- * which would find nothing wrong (free_large still checks the pointer and the state);
- * everything else, and every bad pointer, gets gh_free_pc's diagnosis. */
-static GH_NOINLINE void free_routes(struct mspan *s, uintptr_t a, uintptr_t pc) {
-    if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
-        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
-        if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
-            gh_prof_free(s, a); /* before the free: then the address may be reused */
-        goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        free_large(cpu, s, a);
-        goheap_sys_unpin(pin);
-        gh_after_slow();
-        return;
-    }
-    /* A plain small object that missed the fast path: another CPU's span, a span in
-     * mcentral (remote frees), a sampled object. The checks gh_free_pc would make for
-     * a small span, in its order, without its look-up by gh_span_of (small spans
-     * write every page of the map), the efence and trace tests (instrumented mode
-     * sends every free the long way) and the class re-reads; anything unusual goes
-     * on to gh_free_pc for its diagnosis. (callgrind, 2 threads: about 196 -> 145
-     * instructions per remote free; xmalloc 234 -> 193 per pair.) */
-    if (s && s->spc >= 2 && s->spc != GH_TINY_SPC && !gh_knobs.slowmode && a < s->limit &&
-        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
-        int32_t idx = gh_span_objindex(s, a - s->base);
-        if (gh_likely(idx >= 0)) {
-            /* A span with a sampled object (GH_OWNER_SLOW sent its owner's frees here
-             * too): the record goes first, if a has one; its lanes rule out the others
-             * without the profile lock. */
-            if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)) &&
-                gh_span_may_be_sampled(s, a))
-                gh_prof_free(s, a);
-            goheap_pin_t pin;
-            unsigned cpu = goheap_sys_pin(&pin);
-            gh_free_small(cache_for(cpu), cpu, s, (unsigned)idx, a);
-            goheap_sys_unpin(pin);
-            gh_after_slow();
-            return;
-        }
-    }
-    gh_free_pc(a, pc);
+/* gh_free_slow's routes, each tail-called, so that gh_free_slow itself makes no call
+ * that returns and saves no register (xmalloc, 2 threads, every free remote: a
+ * dispatcher that called them cost ~14 instructions more per free). */
+
+/* A live, plain (not efence, not instrumented) large span: free_large without
+ * gh_free_pc's general checks, which would find nothing wrong (free_large still checks
+ * the pointer and the state). */
+static GH_NOINLINE void free_large_route(struct mspan *s, uintptr_t a) {
+    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+        gh_prof_free(s, a); /* before the free: then the address may be reused */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    free_large(cpu, s, a);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
 }
 
-/* A free on the CPU that owns s while GH_OWNER_SLOW marks it for a sampled object
- * (profile.c): when the span's lanes rule a out, or no sample is left (the flag then
- * goes), the owner's local free, without the profile lock, the record table or
- * gh_free_pc's checks (callgrind, larson, 1 thread: ~228 -> ~71 instructions more
- * than the same free at rate 0). Anything else goes on to free_routes: a sampled
- * object, another CPU's span, instrumented mode (always SLOW), a bad pointer (tiny
- * spans, always SLOW too, never come here). Every exit is a tail call or a return: no register to save on the way. */
-static GH_NOINLINE void free_owned_marked(struct mspan *s, uintptr_t a, uintptr_t pc) {
+/* A plain small object (slot idx of s) that missed the fast path: another CPU's span,
+ * a span in mcentral (remote frees), a span whose SLOW has yet to be dropped. */
+static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned idx) {
     goheap_pin_t pin;
-    unsigned cpu = goheap_sys_pin_fast(&pin);
-    uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    int32_t idx;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_free_small(cache_for(cpu), cpu, s, idx, a);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
+
+/* A small object of a span holding a sampled object (nsampled > 0 when looked at).
+ * On the CPU that owns the span (GH_OWNER_SLOW sent the free here) and when the
+ * span's lanes rule a out: the owner's local free, without the profile lock, the
+ * record table or gh_free_pc's checks (callgrind, larson, 1 thread: ~228 -> ~72
+ * instructions more than the same free at rate 0). Otherwise the record goes first,
+ * if a may have one, then the plain route (remote frees too skip the lock when the
+ * lanes rule a out). */
+static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned idx) {
+    goheap_pin_t pin;
     /* (A failed pin, ~0u, never equals cpu | SLOW: no owner is ~0u.) */
-    if (own != (cpu | GH_OWNER_SLOW) || gh_knobs.slowmode || a >= s->limit || (idx = gh_span_objindex(s, a - s->base)) < 0)
-        goto no;
-    if (atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
-        if (gh_span_key_may_be_sampled(s, (unsigned)idx + 1))
-            goto no;
-    } else {
-        gh_prof_unslow(s, cpu);
+    unsigned cpu = goheap_sys_pin_fast(&pin);
+    int maybe = gh_span_key_may_be_sampled(s, idx + 1);
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
+        /* As gh_free_owned: the counter pointer before the store that may empty it. */
+        uint64_t *ctr = s->nfree_ctr;
+        if (!free_local(s, idx, a))
+            (*ctr)++;
+        goheap_sys_unpin(pin);
+        return;
     }
-    /* As gh_free_owned: the counter pointer before the store that may empty it. */
-    uint64_t *ctr = s->nfree_ctr;
-    if (!free_local(s, (unsigned)idx, a))
-        (*ctr)++;
     goheap_sys_unpin(pin);
-    return;
-no:
-    goheap_sys_unpin(pin);
-    free_routes(s, a, pc);
+    if (maybe)
+        gh_prof_free(s, a);
+    free_small_route(s, a, idx);
 }
 
 GH_NOINLINE void gh_free_slow(uintptr_t a) {
@@ -300,12 +276,25 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (s && pg >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed) && gh_free_cached(s, a))
         return;
-    /* Both routes are tail calls: this function saves no register. Tiny spans are
-     * always SLOW, and go the long way. */
-    if (GOHEAP_PROFILE && s && gh_unlikely(atomic_load_explicit(&s->owner, memory_order_relaxed) & GH_OWNER_SLOW) &&
-        s->spc != GH_TINY_SPC)
-        return free_owned_marked(s, a, (uintptr_t)__builtin_return_address(0));
-    free_routes(s, a, (uintptr_t)__builtin_return_address(0));
+    if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
+        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE)
+        return free_large_route(s, a);
+    /* A small object: the checks gh_free_pc would make for a small span, in its order,
+     * without its look-up by gh_span_of (small spans write every page of the map), the
+     * efence and trace tests (instrumented mode sends every free the long way) and the
+     * class re-reads; anything unusual goes on to gh_free_pc for its diagnosis, tiny
+     * objects too. (callgrind, 2 threads: about 196 -> 145 instructions per remote
+     * free; xmalloc 234 -> 193 per pair.) */
+    if (s && s->spc >= 2 && s->spc != GH_TINY_SPC && !gh_knobs.slowmode && a < s->limit &&
+        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
+        int32_t idx = gh_span_objindex(s, a - s->base);
+        if (gh_likely(idx >= 0)) {
+            if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+                return free_marked_route(s, a, (unsigned)idx);
+            return free_small_route(s, a, (unsigned)idx);
+        }
+    }
+    gh_free_pc(a, (uintptr_t)__builtin_return_address(0));
 }
 
 void gh_free_pc(uintptr_t a, uintptr_t pc) {

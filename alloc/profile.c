@@ -347,8 +347,8 @@ void gh_prof_owned(struct mspan *s) {
  * own key (or an npover that counts it), written before its malloc returned; a free
  * of an unsampled one can only be sent to the lookup needlessly by a concurrent
  * change, never skip a record. Large spans hold one object: nsampled says it all.
- * callgrind, 1 thread, larson: ~12,000 such frees, each ~228 -> ~71 instructions
- * more than at rate 0 (free.c, free_owned_marked). */
+ * callgrind, 1 thread, larson: ~12,000 such frees, each ~228 -> ~72 instructions
+ * more than at rate 0 (free.c, free_marked_route). */
 
 /* a becomes (1) or stops being (0) a sampled object of s: its lane or npover, then
  * nsampled. Caller holds prof.lock. */

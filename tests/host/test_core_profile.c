@@ -253,7 +253,7 @@ static int lanes_used(const struct mspan *s) {
 
 /* Sampled slots (profile.c): a span names its sampled objects in GH_PROF_LANES lanes,
  * the rest in npover; frees of its other objects skip the profile lock (the owner's
- * through free_owned_marked) and leave every record alone; the sampled ones' frees
+ * through free_marked_route) and leave every record alone; the sampled ones' frees
  * drop exactly theirs, lane or not. N objects of one class in one fresh span, every
  * third sampled (7 > 4 lanes). */
 enum { SLOT_N = 21, SLOT_CLS = 96 };
@@ -333,7 +333,7 @@ static void t_sampled_slots_remote(void) {
     slots_check(s, 0, "remote sampled freed");
 }
 
-/* A double free in a marked span, on the owner (free_owned_marked), is still one:
+/* A double free in a marked span, on the owner (free_marked_route), is still one:
  * an unsampled object's second free, and a sampled one's. */
 static void dbl_marked_unsampled(void) {
     slots_setup();
