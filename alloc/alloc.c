@@ -163,8 +163,11 @@ void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc) {
  * default rate, and the call after the allocation kept gh_alloc a frame of its own
  * (17 more, at rate 0 too; callgrind, bench/fastpath.c tiny, 8 B). */
 void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+    /* Always counted, also at rate 0 (the interval is then INT64_MAX: never spent):
+     * gh_prof_rate may not be read here, before gh_alloc_raw's first-call init has
+     * set it (TSan: a race with gh_prof_init). */
     flags &= ~GH_ALLOC_COUNT;
-    if (GOHEAP_PROFILE && gh_prof_rate)
+    if (GOHEAP_PROFILE)
         flags |= GH_ALLOC_COUNT;
     return gh_alloc_raw(size, flags, align, pc);
 }
