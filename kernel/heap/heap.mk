@@ -79,7 +79,8 @@ endif
 # CPU through a ring, frees what it receives; goheap, first fit and ring-only in the
 # same boot) under multi-threaded TCG, one boot per SMP value, each running 1, 2, 4 ..
 # SMP active CPUs. QEMU runs under nice (the host is shared); the host's load (uptime)
-# before and after each boot goes into the log, $(BUILD)/bench/kernel-churn-<arch>-smp<N>.txt.
+# before and after each boot goes into the log, $(BUILD)/bench/kernel-churn-<arch>-smp<N>.txt,
+# and bench/kernel/churn_table.py makes the markdown tables ($(BUILD)/bench/kernel-churn-<arch>.md).
 # CHURN_OPS / CHURN_ROUNDS: pairs per CPU and rounds (the kernel's defaults when empty).
 # Not part of `make bench` (minutes of wall time on a loaded host).
 CHURN_SMP ?= 1 2 4
@@ -103,6 +104,9 @@ bench-kernel-churn: deps kbench-kernel
 	  echo "== $(ARCH) SMP=$$smp (multi-threaded TCG) =="; \
 	  grep -e '^bench: churn' -e '^host:' $$log; \
 	done
+	@$(PYTHON) bench/kernel/churn_table.py $(foreach n,$(CHURN_SMP),$(BUILD)/bench/kernel-churn-$(ARCH)-smp$(n).txt) \
+	  > $(BUILD)/bench/kernel-churn-$(ARCH).md
+	@echo "bench-kernel-churn: tables in $(BUILD)/bench/kernel-churn-$(ARCH).md"
 
 # ---- host test: the archive links into a foreign freestanding program --------------
 # kernel/heap/libtest/link-test.sh runs `make lib` for both arches and links
