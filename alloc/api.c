@@ -603,8 +603,16 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
  * run in a small frame. */
 static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t pc) {
     size_t want = n > old && !gh_knobs.slowmode ? realloc_target(n) : n;
-    /* A sampled object's record moves with it (one sample, not a second one). */
     struct mspan *ps = gh_span_of((uintptr_t)p);
+    /* A large object of >= 1 MiB growing: its frames move instead (remap.c). */
+    if (old >= GH_REMAP_MIN_BYTES && n > old && ps->spc < 2 && !ps->efence && !gh_knobs.slowmode &&
+        gh_sys_can_remap()) {
+        int nomem;
+        void *q = gh_remap_move(ps, want, n, pc, &nomem);
+        if (q || nomem)
+            return q;
+    }
+    /* A sampled object's record moves with it (one sample, not a second one). */
     int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&ps->nsampled, memory_order_relaxed)) &&
                   gh_prof_is_sampled(ps, (uintptr_t)p);
     void *(*alloc)(size_t, unsigned, size_t, uintptr_t) = sampled ? gh_alloc_raw : gh_alloc;
@@ -614,6 +622,7 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     if (!q)
         return 0; /* the old object is untouched */
     gh_memcpy(q, p, old < n ? old : n);
+    atomic_fetch_add_explicit(&gh_realloc_stats.copied, old < n ? old : n, memory_order_relaxed);
     if (sampled)
         gh_prof_move((uintptr_t)p, (uintptr_t)q, want);
     gh_free_pc((uintptr_t)p, pc);

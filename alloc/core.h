@@ -157,6 +157,28 @@ void gh_background_hold(int on);
 /* In a fork child: the parent's background thread is gone (mid-step or not). */
 void gh_background_fork_child(void);
 
+/* Eager releases made outside gh_scavenge (realloc's remap giving back its
+ * destination's frames): added to the total scavtrace reports. */
+void gh_scav_count_released(uint64_t bytes);
+
+/* remap.c: realloc's zero-copy move and realloc's counters. GH_REMAP_MIN_BYTES: the
+ * smallest old object a move remaps instead of copying (docs/alloc.md, "realloc",
+ * gives the measurements behind 1 MiB). gh_remap_move: the move of s's object (plain
+ * large, in use, at its span's start, old usable size < n <= want) to a new span of
+ * `want` bytes by gh_sys_remap (copied where the platform cannot move its frames).
+ * Returns the new object; NULL with *nomem = 1 when memory ran out in the middle (the
+ * realloc fails, the old block intact); NULL with *nomem = 0 when nothing was done
+ * (the caller copies as usual). Unpinned, no lock held. */
+#define GH_REMAP_MIN_BYTES (1u << 20)
+void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *nomem);
+/* Bytes realloc copied (every move that copies: small or large, fallbacks
+ * included) and bytes it moved through goheap_sys_remap; moves remapped, and remaps
+ * that fell back to a copy or failed for memory. Relaxed atomics, one cache line. */
+struct gh_realloc_stats {
+    _Atomic uint64_t copied, remapped, remaps, remap_failed, remap_nomem;
+} GH_ALIGNED(GH_CACHELINE);
+extern struct gh_realloc_stats gh_realloc_stats;
+
 /* Trace line for allocfreetrace. */
 void gh_trace(const char *what, uintptr_t p, size_t size, uintptr_t pc);
 

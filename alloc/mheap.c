@@ -401,6 +401,53 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
     return s;
 }
 
+/* ---- realloc's zero-copy move (alloc/remap.c) ------------------------------------------ */
+struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsigned spc, uintptr_t *lazy,
+                                          uintptr_t *unbacked) {
+    /* The struct first: a run taken and then given back could not be told apart by
+     * kind any more (its bits are cleared), so nothing is taken that may need undoing. */
+    unsigned b = bucket_of(spc);
+    gh_lock(&gh_meta.lock, cpu);
+    struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[b]);
+    gh_unlock(&gh_meta.lock, cpu);
+    if (!s)
+        return 0;
+    span_reset(s, gh_heap.spanalloc[b].size);
+    uintptr_t base = 0;
+    int err = PAGEALLOC_NOSPACE;
+    struct pagealloc *pa;
+    gh_lock(&gh_heap.lock, cpu);
+    for (int round = 0; !base && round < 3; round++) {
+        if (round == 1 && !hcache_drain_locked(cpu))
+            continue; /* nothing cached: straight to growing */
+        if (round == 2 && heap_grow(npages) != 0)
+            break;
+        err = PAGEALLOC_NOSPACE;
+        for (unsigned i = 0; !base && err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++)
+            base = gh_pagealloc_alloc_unmapped(pa, npages, lazy, unbacked, &err);
+    }
+    if (base) {
+        /* Counted in use like any allocation (released pages as backed again: the
+         * caller gives back what backs the run now and moves other frames in), under
+         * the lock like gh_scavenge's counts. */
+        struct run_info ri = {*lazy + *unbacked, 0, *lazy};
+        count_run_inuse(npages, &ri);
+    }
+    gh_unlock(&gh_heap.lock, cpu);
+    if (!base) {
+        gh_lock(&gh_meta.lock, cpu);
+        gh_fixalloc_free(&gh_heap.spanalloc[b], s);
+        gh_unlock(&gh_meta.lock, cpu);
+        return 0;
+    }
+    s->bucket = (uint8_t)b;
+    s->base = base;
+    s->npages = (uint32_t)npages;
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
+    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    return s;
+}
+
 /* ---- the span map (scheme: mheap.h, GH_SPANMAP_STRIDE) ------------------------------- */
 static inline uintptr_t map_page(uintptr_t a) {
     return (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
@@ -485,6 +532,22 @@ static inline void count_idle(uintptr_t bytes) {
 void gh_heap_free_span(unsigned cpu, struct mspan *s) {
     count_idle((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
     release_span(cpu, s);
+}
+
+void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
+    uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    if (published)
+        unmap_span(s);
+    gh_lock(&gh_heap.lock, cpu);
+    gh_pagealloc_free_unbacked(gh_heap_pages_of(base), base, npages);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
+    gh_unlock(&gh_heap.lock, cpu);
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    gh_lock(&gh_meta.lock, cpu);
+    gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+    gh_unlock(&gh_meta.lock, cpu);
 }
 
 /* ---- resizing a large span in place (realloc) ------------------------------------------- */

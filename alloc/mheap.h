@@ -101,6 +101,18 @@ void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold
  * a mcentral lock (ranks below the heap lock). */
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
+/* realloc's zero-copy move (alloc/remap.c). alloc_span_unmapped: a span struct and
+ * npages pages from the tree (never a page cache), like gh_heap_alloc_span but with
+ * nothing mapped: *lazy of the pages were released lazily and are still backed,
+ * *unbacked were released, the others free and backed; the run is counted in use
+ * (backed) and the caller replaces whatever backs it. Not published. NULL when out of
+ * address space or span structs (nothing taken). free_span_unbacked: s (published
+ * or not; no live object) whose pages are all unbacked now (their frames moved away
+ * or given back) returns them to the tree released and known zero, counted released.
+ * Both pinned on cpu, no lock held. */
+struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsigned spc, uintptr_t *lazy,
+                                          uintptr_t *unbacked);
+void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
 /* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
  * and efence_dead) and s stays in the span map as EFENCE_FREED. */
 void gh_heap_retire_span_pages(struct mspan *s);

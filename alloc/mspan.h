@@ -17,7 +17,10 @@
 /* GH_SPAN_LCACHED: a freed large span kept whole (pages, span struct, map entries) in
  * a CPU's large span cache (mcache.h) for the next large malloc of the same page
  * count; not in use, so a second free of it is a double free. */
-enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LCACHED = 3 };
+/* GH_SPAN_MOVING: a large object whose frames realloc is moving to another span
+ * (alloc/remap.c): its pages stop being backed, so the leak scan, which reads only
+ * in-use spans, must not enter it; back to INUSE if the move fails, DEAD once done. */
+enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LCACHED = 3, GH_SPAN_MOVING = 4 };
 
 /* A small span's life (docs/alloc.md has the same table with the reasons). States:
  * OWNED (a CPU's current span of its class, c->alloc[spc]), PARKED (on c->parked[spc],

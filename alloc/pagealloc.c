@@ -439,6 +439,24 @@ static uintptr_t map_scavenged(struct pagealloc *pa, uintptr_t page, uintptr_t n
     return total;
 }
 
+/* The still-scavenged pages of the free range [page, page + npages) become free and
+ * backed in the bookkeeping only, with no map: the caller backs or replaces them
+ * itself (gh_pagealloc_alloc_unmapped). Returns how many. */
+static uintptr_t unmark_scav(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
+    uintptr_t total = 0;
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        unsigned cnt = gh_pallocbits_count(pa->chunks[c].scav, i, n);
+        if (cnt) {
+            gh_pallocbits_clear(pa->chunks[c].scav, i, n);
+            pa->scav_index[c] += (uint16_t)cnt;
+            scav_cursor_raise(pa, c);
+            total += cnt;
+        }
+    }
+    pa->npages_scav -= total;
+    return total;
+}
+
 /* Marks free, backed pages [page, page + npages) in use; pa->dirty = how many of
  * them were not known to read zero. */
 static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
@@ -584,6 +602,26 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
     return base;
 }
 
+uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, uintptr_t *lazy,
+                                     uintptr_t *unbacked, int *err) {
+    *err = PAGEALLOC_NOSPACE;
+    if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES)
+        return 0;
+    uintptr_t ff, page = find_fit(pa, npages, &ff);
+    if (page == PA_NONE)
+        return 0;
+    /* Lazily released pages first (scav 1, zero 0: still backed), then the others
+     * still marked scavenged: unbacked. The rest were free and backed. */
+    *lazy = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
+    *unbacked = unmark_scav(pa, page, npages);
+    alloc_range(pa, page, npages);
+    uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
+    if (hint > pa->search_addr)
+        pa->search_addr = hint;
+    *err = PAGEALLOC_OK;
+    return addr_of(pa, page);
+}
+
 void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     uintptr_t page = check_in_use(pa, base, npages, "free of pages not in use (addr, npages)");
     if (npages == 1) { /* free1: one bit, one chunk */
@@ -703,6 +741,11 @@ uintptr_t gh_pagealloc_lazy_take(struct pagealloc *pa, uintptr_t max_pages, uint
 
 void gh_pagealloc_lazy_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     release_done(pa, base, npages, 1, "lazy_done of pages not taken (addr, npages)");
+}
+
+void gh_pagealloc_free_unbacked(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    pa->npages_scavenging += npages; /* in use, taken as a scavenge would take it */
+    release_done(pa, base, npages, 1, "free_unbacked of pages not in use (addr, npages)");
 }
 
 /* ---- Page cache ------------------------------------------------------------------------------------ */

@@ -150,6 +150,18 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
 uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
                                 int *err);
 
+/* realloc's zero-copy move (alloc/remap.c): allocates npages like gh_pagealloc_alloc
+ * but maps nothing: of the run, *lazy pages were released lazily (still backed),
+ * *unbacked were released (unbacked, nothing to give back), the rest free and backed;
+ * the caller replaces the backing of all of them. Returns the base, or 0 with
+ * *err = PAGEALLOC_NOSPACE. Caller holds the heap lock.
+ * gh_pagealloc_free_unbacked: pages in use whose backing is gone (moved away, or given
+ * back by the caller) become free, released and known zero, like a scavenged run.
+ * Caller holds the heap lock. */
+uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, uintptr_t *lazy,
+                                     uintptr_t *unbacked, int *err);
+void gh_pagealloc_free_unbacked(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+
 /* Frees [base, base + npages * 8 KiB), which must be in use (panics with the address
  * otherwise). The pages become free and backed (unscavenged). Caller holds the heap
  * lock. */

@@ -25,6 +25,8 @@
  *                             goheap_background_work call releases at most one 64 KiB
  *                             step, and the retained-heap goal has no 10 s peak window)
  *   GOHEAP_SYS_HAVE_POLL      goheap_sys_poll     (absent: nothing deferred to poll)
+ *   GOHEAP_SYS_HAVE_REMAP     goheap_sys_remap    (absent: a large realloc that
+ *                             moves copies its bytes)
  *
  * The platform supplies <goheap_platform_impl.h> (the amalgamated build/goheap.c
  * includes "goheap_config.h" instead), which must define:
@@ -127,6 +129,29 @@ static inline void goheap_sys_unguard(void *addr, size_t bytes) {
     (void)addr;
     (void)bytes;
 }
+#endif
+
+/* Optional, when GOHEAP_SYS_HAVE_REMAP is defined (hosted/: mremap; the kernel: its page
+ * tables), page-table mode only: realloc's zero-copy move of a large object
+ * (alloc/remap.c, at least GH_REMAP_MIN_BYTES).
+ *
+ * goheap_sys_remap: move the backing of [old, old+bytes) to [new, new+bytes) without
+ *   copying it. Both are frame-aligned ranges of the heap's reservation that do not
+ *   overlap; every frame of old is backed (by goheap_sys_map); new is unbacked (never
+ *   mapped, or given back by goheap_sys_unmap, under either release policy). On
+ *   success (0) new reads what old held, and old is unbacked as after
+ *   goheap_sys_unmap with GOHEAP_SYS_RELEASE_NOW: touching it faults, a later map
+ *   reads zero, and no CPU's TLB still translates it when the call returns (one
+ *   shootdown). On failure nothing changed (old backed and intact, new unbacked):
+ *   GOHEAP_SYS_REMAP_NOMEM when the system ran out of memory for the move (page-table
+ *   pages for new: the core then fails the realloc, NULL, the old block intact),
+ *   GOHEAP_SYS_REMAP_CANNOT for anything else (the core copies instead). The address
+ *   space stays reserved throughout: no other mapping of the system can land in
+ *   either range. Same caller rules as goheap_sys_unmap: unpinned, no goheap lock. */
+#define GOHEAP_SYS_REMAP_CANNOT (-1)
+#define GOHEAP_SYS_REMAP_NOMEM (-2)
+#ifdef GOHEAP_SYS_HAVE_REMAP
+int goheap_sys_remap(void *old, void *new, size_t bytes);
 #endif
 
 /* ---- CPUs and pinning ---------------------------------------------------------

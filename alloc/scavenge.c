@@ -135,6 +135,10 @@ uintptr_t gh_scavenge(uintptr_t bytes) {
     return released;
 }
 
+void gh_scav_count_released(uint64_t bytes) {
+    atomic_fetch_add_explicit(&scav.released_total, bytes, memory_order_relaxed);
+}
+
 /* Reclaiming lazily released pages (the ownership protocol, docs/kernel-heap.md):
  * a run is taken out of the page allocator under the heap lock, as an allocation
  * would take it, so nothing can reuse or map it; then, unpinned with no lock held,

@@ -85,6 +85,8 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     m->leak_scans = atomic_load(&gh_leak_stats.scans);
     m->leak_objects = atomic_load(&gh_leak_stats.objects);
     m->leak_bytes = atomic_load(&gh_leak_stats.bytes);
+    m->realloc_copied = atomic_load(&gh_realloc_stats.copied);
+    m->realloc_remapped = atomic_load(&gh_realloc_stats.remapped);
     for (unsigned i = 0; gh_lockstats && i < gh_ncpu; i++)
         for (unsigned k = 0; k < GOHEAP_LC_COUNT; k++) {
             const struct gh_lockstat *st = &gh_lockstats[i * GOHEAP_LC_COUNT + k];
@@ -117,6 +119,10 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
         {"/memory/classes/heap/released:bytes", m.heap_released},
         {"/goheap/heap/released-lazy:bytes", m.heap_released_lazy},
         {"/goheap/heap/reclaimed-lazy:bytes", m.lazy_reclaimed},
+        {"/goheap/realloc/copied:bytes", m.realloc_copied},
+        {"/goheap/realloc/remapped:bytes", m.realloc_remapped},
+        {"/goheap/realloc/remaps:calls", atomic_load(&gh_realloc_stats.remaps)},
+        {"/goheap/realloc/remap-fallbacks:calls", atomic_load(&gh_realloc_stats.remap_failed)},
         {"/memory/classes/metadata/mspan/inuse:bytes", m.mspan_inuse},
         {"/memory/classes/metadata/mspan/free:bytes", m.mspan_sys - m.mspan_inuse},
         {"/memory/classes/metadata/mcache/inuse:bytes", m.mcache_inuse},

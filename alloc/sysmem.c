@@ -125,6 +125,21 @@ void gh_sys_unmap(void *addr, size_t bytes) {
 #endif
 }
 
+int gh_sys_remap(void *old, void *new, size_t bytes) {
+#ifdef GOHEAP_SYS_HAVE_REMAP
+    if (!gh_region.on) {
+        gate_enter(); /* old stops being backed, like an unmap */
+        int r = goheap_sys_remap(old, new, bytes);
+        gate_leave();
+        return r;
+    }
+#endif
+    (void)old;
+    (void)new;
+    (void)bytes;
+    return GOHEAP_SYS_REMAP_CANNOT;
+}
+
 int gh_sys_guard(void *addr, size_t bytes) {
     if (gh_region.on)
         return -1;

@@ -57,6 +57,17 @@ void gh_sys_unmap(void *addr, size_t bytes);
 /* goheap_sys_reserve_at as 0 (reserved exactly there) or -1 (taken, or the platform
  * has no GOHEAP_SYS_HAVE_RESERVE_AT, or region mode). */
 int gh_sys_reserve_at(void *addr, size_t bytes);
+/* goheap_sys_remap (platform.h) through the unmap gate below, as old stops being
+ * backed; GOHEAP_SYS_REMAP_CANNOT in region mode or without GOHEAP_SYS_HAVE_REMAP. */
+int gh_sys_remap(void *old, void *new, size_t bytes);
+/* Whether gh_sys_remap can ever succeed (page-table mode with the hook). */
+static inline int gh_sys_can_remap(void) {
+#ifdef GOHEAP_SYS_HAVE_REMAP
+    return !gh_region.on;
+#else
+    return 0;
+#endif
+}
 /* goheap_sys_guard/unguard; in region mode guarding always fails (-1), as unmapping
  * leaves the porter's memory backed. */
 int gh_sys_guard(void *addr, size_t bytes);
@@ -65,7 +76,8 @@ void gh_sys_unguard(void *addr, size_t bytes);
 /* Holding off unmapping: a reader of heap memory it does not own (the leak scan,
  * alloc/leak.c) brackets each read with gh_unmap_hold/gh_unmap_release; every unmap of
  * heap memory (scavenger, efence guard pages and quarantine, large-object trims,
- * lazy-release reclaim) goes through gh_sys_unmap (a guard through gh_sys_guard),
+ * lazy-release reclaim, realloc's remap) goes through gh_sys_unmap (a guard through
+ * gh_sys_guard, a remap through gh_sys_remap),
  * which announces itself in `unmappers` and waits until no hold is taken. Dekker's protocol, both sides with
  * seq_cst fences: a holder that sees unmappers == 0 after taking its hold is covered
  * until it releases (any unmap begun later waits for it); one that sees an unmapper

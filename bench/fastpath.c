@@ -13,6 +13,9 @@
  *        realloc one object grown from 16 B to SIZE in 16-byte steps (SIZE/16 - 1
  *              realloc calls), then freed; repeated until N realloc calls (the pair
  *              figure is then per realloc call; counted in realloc_loop)
+ *        double one object doubled from 16 B to SIZE (memset of each new half), then
+ *              freed; N such runs, the figure per run (issue 11's "doubling to 16 MiB":
+ *              glibc moves with mremap from 128 KiB, goheap remaps from 1 MiB)
  *        empty the same loop without the allocator calls (loop overhead baseline)
  *        tiny  (GOHEAP_DIRECT only) goheap_malloc_flags(SIZE, GOHEAP_NOSCAN): the tiny
  *              allocator for pointer-free objects under 16 B, which plain malloc never
@@ -85,6 +88,21 @@ __attribute__((noinline)) void realloc_loop(size_t size, long n)
     }
 }
 
+/* n runs of a buffer doubled from 16 B to size, each new half written. */
+__attribute__((noinline)) void double_loop(size_t size, long n)
+{
+    for (long i = 0; i < n; i++) {
+        char *p = BENCH_MALLOC(16);
+        memset(p, 1, 16);
+        for (size_t s = 32; s <= size; s *= 2) {
+            p = BENCH_REALLOC(p, s);
+            memset(p + s / 2, 1, s / 2);
+        }
+        fastpath_sink = p;
+        BENCH_FREE(p);
+    }
+}
+
 #ifdef GOHEAP_DIRECT
 __attribute__((noinline)) void tiny_loop(size_t size, long n)
 {
@@ -130,13 +148,14 @@ int main(int argc, char **argv)
     int is_batch = strcmp(mode, "batch") == 0;
     int is_tiny = strcmp(mode, "tiny") == 0;
     int is_realloc = strcmp(mode, "realloc") == 0;
+    int is_double = strcmp(mode, "double") == 0;
 #ifndef GOHEAP_DIRECT
     if (is_tiny) {
         fprintf(stderr, "mode tiny needs the goheap-direct build\n");
         return 2;
     }
 #endif
-    if (!is_empty && !is_live && !is_batch && !is_tiny && !is_realloc && strcmp(mode, "solo") != 0) {
+    if (!is_empty && !is_live && !is_batch && !is_tiny && !is_realloc && !is_double && strcmp(mode, "solo") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -164,13 +183,13 @@ int main(int argc, char **argv)
     }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
     void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop
-                                 : is_realloc ? realloc_loop : pair_loop;
+                                 : is_realloc ? realloc_loop : is_double ? double_loop : pair_loop;
 #ifdef GOHEAP_DIRECT
     if (is_tiny)
         loop = tiny_loop;
 #endif
     if (!is_empty)
-        loop(size, is_batch ? 4 * BATCH : 1000);
+        loop(size, is_batch ? 4 * BATCH : is_double ? 2 : 1000);
 
     double t0 = now_ns();
     loop(size, n);

@@ -188,6 +188,49 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
     mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
 }
 
+/* realloc's zero-copy move (alloc/platform.h, goheap_sys_remap): one mremap moves
+ * old's pages onto new, replacing whatever new held (MREMAP_FIXED); MREMAP_DONTUNMAP
+ * (Linux 5.7) leaves old mapped, empty, so no hole opens there, and old then becomes
+ * a fresh PROT_NONE mapping as in an unmap. The kernel unmaps new before it looks at
+ * old (mm/mremap.c), so a call that fails after that (old spanning two mappings that
+ * did not merge, ENOMEM) leaves a hole at new for an instant: it is filled again at
+ * once with MAP_FIXED_NOREPLACE, which never replaces a mapping; if another thread's
+ * mmap took part of it meanwhile (the heap's window lies far from where the kernel
+ * places mappings, 32 TiB and up, so only a MAP_FIXED could), the heap stops with a
+ * message rather than hand out that memory. A kernel without DONTUNMAP refuses with
+ * EINVAL before touching anything: remaps stop there (the core copies). */
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+static _Atomic int remap_off;
+
+int goheap_sys_remap(void *old, void *new, size_t bytes) {
+    if (atomic_load_explicit(&remap_off, memory_order_relaxed))
+        return GOHEAP_SYS_REMAP_CANNOT;
+    void *r = mremap(old, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, new);
+    if (r == MAP_FAILED) {
+        int e = errno;
+        void *f = mmap(new, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+                       -1, 0);
+        if (f != MAP_FAILED && f != new)
+            munmap(f, bytes); /* a kernel before 4.17 took it as a hint */
+        /* EEXIST: new is still mapped, wholly (the call failed before unmapping it) or
+         * in part (a hole refilled by someone else); MADV_NORMAL fails with ENOMEM on
+         * any unmapped page. */
+        if (f != new && madvise(new, bytes, MADV_NORMAL) != 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "goheap: mremap failed (errno %d) and left a hole at %p (+%zu) that "
+                     "another mapping took", e, new, bytes);
+            goheap_sys_panic(msg);
+        }
+        if (e == EINVAL)
+            atomic_store_explicit(&remap_off, 1, memory_order_relaxed);
+        return GOHEAP_SYS_REMAP_CANNOT;
+    }
+    mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    return 0;
+}
+
 /* Guard regions (Linux 6.13): page-table markers that fault on any access, inside
  * an existing mapping, so none is split (an unmapped page splits one, and a process
  * may have vm.max_map_count, 65530 by default). Installing drops the pages' memory. */

@@ -136,6 +136,10 @@ struct goheap_memstats {
     uint64_t heap_released_lazy, lazy_reclaimed;
     /* goheap_leak_scan: scans completed, and the leaks the last one reported. */
     uint64_t leak_scans, leak_objects, leak_bytes;
+    /* realloc: bytes it copied (every move that copies), and bytes it moved without
+     * copying through the platform's page tables (goheap_sys_remap: large objects of
+     * >= 1 MiB where the platform has the hook; docs/alloc.md, "realloc"). */
+    uint64_t realloc_copied, realloc_remapped;
 };
 void goheap_read_memstats(struct goheap_memstats *out);
 

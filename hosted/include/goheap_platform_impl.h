@@ -26,6 +26,9 @@
 /* efence's guard pages as guard regions (MADV_GUARD_INSTALL, Linux 6.13), when the
  * running kernel has them. */
 #define GOHEAP_SYS_HAVE_GUARD 1
+/* realloc moves large objects with mremap (hosted/platform.c, Linux 5.7's
+ * MREMAP_DONTUNMAP). */
+#define GOHEAP_SYS_HAVE_REMAP 1
 /* Heap profiles (hosted/platform.c): thread stack bounds for the frame-pointer walk,
  * /proc/self/maps for pprof, GOHEAPDEBUG=memprofile=PATH written at exit and on SIGUSR2. */
 #define GOHEAP_SYS_HAVE_STACK_BOUNDS 1

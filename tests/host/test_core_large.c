@@ -316,6 +316,134 @@ static void t_realloc_policy(void) {
     goheap_free(l3);
 }
 
+/* ---- realloc's zero-copy move (alloc/remap.c): mremap here ---- */
+
+/* The protection of the mapping holding a, from /proc/self/maps ("rw-p", "---p"), or
+ * "" when none holds it. */
+static const char *prot_at(const void *a) {
+    static char prot[8];
+    prot[0] = 0;
+    FILE *f = fopen("/proc/self/maps", "r");
+    if (!f)
+        return prot;
+    char line[512];
+    while (fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char pr[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && (uintptr_t)a >= lo && (uintptr_t)a < hi) {
+            snprintf(prot, sizeof prot, "%s", pr);
+            break;
+        }
+    }
+    fclose(f);
+    return prot;
+}
+
+static uint64_t metric(const char *name) {
+    struct goheap_metric m[128];
+    size_t n = goheap_read_metrics(m, 128);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].name, name))
+            return m[i].value;
+    return ~0ull;
+}
+
+/* Touched from another thread before the move, so its pages were in use there too. */
+static void *touch_thread(void *p) {
+    volatile uint64_t *w = p;
+    uint64_t sum = 0;
+    for (size_t i = 0; i < (2u << 20) / 8; i += 512)
+        sum += w[i];
+    return (void *)(uintptr_t)(sum != 0);
+}
+
+static void t_realloc_remap(void) {
+    goheap_free_os_memory();
+    const size_t old = 2u << 20, n = 4u << 20;
+    uint64_t *p = goheap_malloc(old);
+    char *blocker = goheap_malloc(1u << 20); /* the pages after p: no growth in place */
+    KT_CHECK(p && blocker, "");
+    for (size_t i = 0; i < old / 8; i++)
+        p[i] = i * 0x9e3779b97f4a7c15ull;
+    pthread_t th;
+    void *r;
+    pthread_create(&th, 0, touch_thread, p);
+    pthread_join(th, &r);
+    struct goheap_memstats b = core_stats();
+    uint64_t remaps0 = metric("/goheap/realloc/remaps:calls");
+    uint64_t *q = goheap_realloc(p, n);
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(q && q != p, "moved (%p -> %p)", (void *)p, (void *)q);
+    size_t bad = 0;
+    for (size_t i = 0; i < old / 8; i++)
+        bad += q[i] != i * 0x9e3779b97f4a7c15ull;
+    KT_CHECK(bad == 0, "%zu words lost in the move", bad);
+    KT_CHECK(goheap_usable_size(q) >= n && goheap_usable_size(q) <= (n / 8192 + n / 8192 / 8) * 8192,
+             "usable %zu", goheap_usable_size(q));
+    KT_CHECK(m.realloc_copied == b.realloc_copied, "copied %lu bytes",
+             (unsigned long)(m.realloc_copied - b.realloc_copied));
+    KT_CHECK(m.realloc_remapped - b.realloc_remapped == old, "remapped %lu bytes",
+             (unsigned long)(m.realloc_remapped - b.realloc_remapped));
+    KT_CHECK(metric("/goheap/realloc/remaps:calls") == remaps0 + 1, "");
+    KT_CHECK(metric("/goheap/realloc/remapped:bytes") == m.realloc_remapped, "");
+    /* the old range is reserved, not backed, not accessible: a PROT_NONE mapping */
+    KT_CHECK(!strcmp(prot_at(p), "---p"), "old range is '%s'", prot_at(p));
+    KT_CHECK(!strcmp(prot_at(q), "rw-p"), "new range is '%s'", prot_at(q));
+    /* its pages are free and released in the heap (heap_inuse: + the new run's) */
+    KT_CHECK(m.heap_inuse - b.heap_inuse == goheap_usable_size(q) - old, "inuse +%lu",
+             (unsigned long)(m.heap_inuse - b.heap_inuse));
+    memset((char *)q + old, 0x11, n - old); /* the tail is writable */
+    KT_CHECK(goheap_validate() == 0, "");
+    printf("    # 2 -> 4 MiB: remapped %lu KiB, copied %lu B\n",
+           (unsigned long)((m.realloc_remapped - b.realloc_remapped) >> 10),
+           (unsigned long)(m.realloc_copied - b.realloc_copied));
+    /* the old pages come back for the next allocation, mapped again, zero */
+    goheap_free(blocker);
+    goheap_free(q);
+    goheap_free_os_memory();
+    KT_CHECK(goheap_validate() == 0, "");
+    /* below 1 MiB a move copies, and says so */
+    b = core_stats();
+    char *s = goheap_malloc(600000), *s2 = goheap_malloc(200000);
+    memset(s, 3, 600000);
+    size_t us = goheap_usable_size(s); /* a large move copies the old usable size */
+    char *t = goheap_realloc(s, 900000);
+    m = core_stats();
+    KT_CHECK(t && t != s && t[599999] == 3, "");
+    KT_CHECK(m.realloc_copied - b.realloc_copied == us && m.realloc_remapped == b.realloc_remapped,
+             "copied %lu", (unsigned long)(m.realloc_copied - b.realloc_copied));
+    goheap_free(t);
+    goheap_free(s2);
+}
+
+/* Doubling a buffer from 16 B to 64 MiB: every move from 1 MiB on is a remap. */
+static void t_realloc_remap_doubling(void) {
+    struct goheap_memstats b = core_stats();
+    unsigned char *p = 0;
+    size_t have = 0;
+    for (size_t n = 16; n <= (64u << 20); n *= 2) {
+        unsigned char *q = goheap_realloc(p, n);
+        KT_CHECK(q != 0, "");
+        if (have)
+            KT_CHECK(q[0] == (unsigned char)have && q[have - 1] == (unsigned char)(have >> 8), "at %zu", n);
+        q[0] = (unsigned char)n;
+        q[n - 1] = (unsigned char)(n >> 8);
+        p = q;
+        have = n;
+    }
+    struct goheap_memstats m = core_stats();
+    printf("    # 16 B -> 64 MiB doubling: copied %lu KiB, remapped %lu KiB\n",
+           (unsigned long)((m.realloc_copied - b.realloc_copied) >> 10),
+           (unsigned long)((m.realloc_remapped - b.realloc_remapped) >> 10));
+    /* copies stop below 1 MiB (the margin may keep some steps in place) */
+    KT_CHECK(m.realloc_copied - b.realloc_copied < (2u << 20), "copied %lu",
+             (unsigned long)(m.realloc_copied - b.realloc_copied));
+    KT_CHECK(m.realloc_remapped - b.realloc_remapped >= (32u << 20), "remapped %lu",
+             (unsigned long)(m.realloc_remapped - b.realloc_remapped));
+    goheap_free(p);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 static void large_interior(void) {
     char *p = goheap_malloc(100000);
     goheap_free(p + 8192);
@@ -603,6 +731,8 @@ static const struct kt_case cases[] = {
     KT_CASE(t_hcache_drains),
     KT_CASE(t_hcache_double_free),
     KT_CASE(t_realloc_policy),
+    KT_CASE(t_realloc_remap),
+    KT_CASE(t_realloc_remap_doubling),
     KT_CASE(t_spanmap_sparse),
     KT_CASE(t_spanmap_messages),
 };
