@@ -172,7 +172,7 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << GH_TINY_SHIFT));
 }
 
-static void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
+static inline __attribute__((always_inline)) void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);
     uint8_t inuse = GH_SPAN_INUSE;

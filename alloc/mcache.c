@@ -231,6 +231,27 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     return p;
 }
 
+/* The large span caches' bytes, and the heap's counters with them counted idle
+ * (mheap.h). */
+uint64_t gh_heap_lcached_bytes(void) {
+    uint64_t pages = 0;
+    for (unsigned i = 0; i < gh_ncpu; i++) {
+        struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        if (c && c != &gh_emptycache)
+            pages += __atomic_load_n(&c->lcache.pages, __ATOMIC_RELAXED);
+    }
+    return pages << GOHEAP_PAGE_SHIFT;
+}
+
+uint64_t gh_heap_inuse_bytes(void) {
+    uint64_t lc = gh_heap_lcached_bytes(), inuse = atomic_load_explicit(&gh_heap.heap_inuse, memory_order_relaxed);
+    return inuse > lc ? inuse - lc : 0;
+}
+
+uint64_t gh_heap_free_bytes(void) {
+    return atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) + gh_heap_lcached_bytes();
+}
+
 void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     if (c == &gh_emptycache)
         return;

@@ -75,7 +75,9 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 
 struct gh_lcache {
     struct mspan *bin[GH_LCACHE_MAX_PAGES + 1]; /* spans of n pages, linked by next */
-    uintptr_t pages;                            /* pages cached, <= GH_LCACHE_CPU_PAGES */
+    /* Pages cached, <= GH_LCACHE_CPU_PAGES. Written only on the owner's CPU (pinned,
+     * or through goheap_sys_each_cpu), read by gh_heap_lcached_bytes on any. */
+    uintptr_t pages;
 };
 
 /* Entries of mcache.direct: plain malloc sizes 0..1024 in steps of 8. */
@@ -171,10 +173,9 @@ static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
         return 0;
     s->next = c->lcache.bin[n];
     c->lcache.bin[n] = s;
-    c->lcache.pages += n;
-    uintptr_t bytes = n << GOHEAP_PAGE_SHIFT; /* in use -> idle */
-    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
+     * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
+    __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -183,10 +184,7 @@ static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npage
     if (!s)
         return 0;
     c->lcache.bin[npages] = s->next;
-    c->lcache.pages -= npages;
-    uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT; /* idle -> in use */
-    atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    __atomic_store_n(&c->lcache.pages, c->lcache.pages - npages, __ATOMIC_RELAXED); /* idle -> in use */
     return s;
 }
 

@@ -133,7 +133,9 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
      * this span, spans of other classes emptied by frees since they were filed
      * (all of them were woken onto a pending list by their first free) go back to
      * the heap first, so memory freed in one class is reused by another instead of
-     * growing the heap. npending is a lock-free hint; the pass takes each class lock. */
+     * growing the heap. npending is a lock-free hint; the pass takes each class lock.
+     * (heap_free leaves out the per-CPU large span caches' pages, mheap.h: a small
+     * span cannot be carved from them.) */
     uintptr_t npages = goheap_class_to_npages[spc >> 1];
     if (atomic_load_explicit(&npending, memory_order_relaxed) > 0 &&
         atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) +

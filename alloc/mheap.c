@@ -594,13 +594,20 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {
 }
 
 /* ---- the large span cache (mcache.h) ------------------------------------------------ */
+/* A span leaves c's large span cache for the page heap or the page cache window: its
+ * bytes move from lcache.pages (idle there, in heap_inuse globally) to heap_free. */
+static void lcache_take_out(struct mcache *c, uintptr_t n) {
+    __atomic_store_n(&c->lcache.pages, c->lcache.pages - n, __ATOMIC_RELAXED);
+    count_idle(n << GOHEAP_PAGE_SHIFT);
+}
+
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
     for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES && c->lcache.pages; n++) {
         struct mspan *s;
         while ((s = c->lcache.bin[n])) {
             c->lcache.bin[n] = s->next;
-            c->lcache.pages -= n;
-            release_span(cpu, s); /* its bytes are counted as free already */
+            lcache_take_out(c, n);
+            release_span(cpu, s); /* (counted free just above) */
         }
     }
 }
@@ -618,7 +625,7 @@ void gh_heap_flush_mcache(struct mcache *c, unsigned cpu) {
                 continue;
             }
             *pp = s->next;
-            c->lcache.pages -= n;
+            lcache_take_out(c, n);
             uint64_t m = ((1ull << n) - 1) << off; /* n <= GH_LCACHE_MAX_PAGES < 64 */
             if (pc->cache & m)
                 gh_panicf("goheap: cached large span 0x%lx overlaps its CPU's page cache (window 0x%lx, "

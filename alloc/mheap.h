@@ -67,7 +67,15 @@ struct gh_heap {
 
     /* ---- atomic byte counters (page caches update them without the lock) ----
      *   heap_inuse + heap_free + heap_released == grown  (when no scavenge is running)
-     *   heap_free: free pages still backed (including those in page caches);
+     *   heap_inuse: pages of in-use spans and of spans in the per-CPU large span
+     *     caches (mcache.lcache): a hit or a put there moves no global counter, so
+     *     that the lock-free large path makes no atomic read-modify-write (aarch64:
+     *     an LL/SC loop each, 4 per pair; docs/alloc.md). HeapInuse / HeapIdle count
+     *     those spans idle: gh_heap_inuse_bytes() == heap_inuse - lcached,
+     *     gh_heap_free_bytes() == heap_free + lcached, lcached == the sum of the
+     *     CPUs' lcache.pages in bytes (gh_heap_lcached_bytes);
+     *   heap_free: free pages still backed (including those in page caches and in
+     *     the heap's large span cache, not those in the per-CPU ones);
      *   heap_released: free pages unbacked, plus quarantined efence pages, plus
      *     lazily released pages (madvdontneed=0), which may still be backed;
      *   heap_released_lazy <= heap_released: those released lazily and not reused
@@ -129,6 +137,13 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
  * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
+/* Bytes in the per-CPU large span caches (the sum of lcache.pages, read without
+ * their owners: a snapshot), and the heap's in-use and free (backed) bytes with those
+ * counted free, as MemStats and the scavenger see them (clamped at 0: the snapshot
+ * and the counters are read at different times). */
+uint64_t gh_heap_lcached_bytes(void);
+uint64_t gh_heap_inuse_bytes(void);
+uint64_t gh_heap_free_bytes(void);
 /* The heap's large span cache (above). put: s, freed (state already
  * GH_SPAN_LCACHED, its bytes still counted in use), goes into it, evicting the oldest
  * spans to the page heap beyond the bound, or to the page heap when it never fits.

@@ -66,7 +66,7 @@ static struct {
 static void trace(const char *why, uint64_t released) {
     if (!gh_knobs.scavtrace || !released)
         return;
-    uint64_t inuse = atomic_load(&gh_heap.heap_inuse), free = atomic_load(&gh_heap.heap_free);
+    uint64_t inuse = gh_heap_inuse_bytes(), free = gh_heap_free_bytes();
     uint64_t rel = atomic_load(&gh_heap.heap_released);
     unsigned util = inuse + free ? (unsigned)(inuse * 100 / (inuse + free)) : 100;
     gh_logf("goheap: scav: %lu KiB released (%s), %lu KiB released total, %lu KiB heap "
@@ -294,7 +294,7 @@ static void background_no_clock(void) {
     int idle = 0;
     if (!atomic_compare_exchange_strong(&scav.running, &idle, 1))
         return;
-    uint64_t inuse = atomic_load(&gh_heap.heap_inuse);
+    uint64_t inuse = gh_heap_inuse_bytes(); /* the per-CPU large caches count idle */
     uint64_t goal = inuse + inuse * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
     if (inuse + atomic_load(&gh_heap.heap_free) > goal)
         trace("background", gh_scavenge(SCAV_QUANTUM));
@@ -334,7 +334,7 @@ int gh_background_step(void) {
         scav.peak_cur = 0;
         scav.win_start = now;
     }
-    uint64_t inuse = atomic_load(&gh_heap.heap_inuse);
+    uint64_t inuse = gh_heap_inuse_bytes(); /* the per-CPU large caches count idle */
     if (inuse > scav.peak_cur)
         scav.peak_cur = inuse;
     uint64_t peak = scav.peak_cur > scav.peak_prev ? scav.peak_cur : scav.peak_prev;

@@ -68,11 +68,13 @@ void goheap_read_memstats(struct goheap_memstats *m) {
     m->frees = nf;
     m->heap_objects = nm - nf;
     m->tiny_allocs = t.tiny_allocs;
-    m->heap_inuse = atomic_load(&gh_heap.heap_inuse);
+    /* The per-CPU large span caches' spans count idle (mheap.h). */
+    uint64_t lcached = gh_heap_lcached_bytes(), inuse = atomic_load(&gh_heap.heap_inuse);
+    m->heap_inuse = inuse > lcached ? inuse - lcached : 0;
     m->heap_released = atomic_load(&gh_heap.heap_released);
     m->heap_released_lazy = atomic_load(&gh_heap.heap_released_lazy);
     m->lazy_reclaimed = atomic_load(&gh_heap.lazy_reclaimed);
-    m->heap_idle = atomic_load(&gh_heap.heap_free) + m->heap_released;
+    m->heap_idle = atomic_load(&gh_heap.heap_free) + (inuse - m->heap_inuse) + m->heap_released;
     m->heap_sys = m->heap_inuse + m->heap_idle;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         m->mspan_inuse += fix_sum(&gh_heap.spanalloc[b], 0);
@@ -274,7 +276,7 @@ static int validate(void) {
     VCHECK(t.large_alloc_bytes - t.large_free_bytes == large_bytes, "large bytes: %lu counted, %lu in spans",
            (unsigned long)(t.large_alloc_bytes - t.large_free_bytes), (unsigned long)large_bytes);
 
-    uint64_t inuse = atomic_load(&gh_heap.heap_inuse), hfree = atomic_load(&gh_heap.heap_free);
+    uint64_t inuse = gh_heap_inuse_bytes(), hfree = gh_heap_free_bytes();
     uint64_t rel = atomic_load(&gh_heap.heap_released);
     VCHECK(inuse == inuse_pages << GOHEAP_PAGE_SHIFT, "heap_inuse %lu != %lu bytes of live spans",
            (unsigned long)inuse, (unsigned long)(inuse_pages << GOHEAP_PAGE_SHIFT));
