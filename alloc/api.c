@@ -50,8 +50,9 @@
  *      bit is clear in cache | rcur, set its cache bit, count it in the span's wfree
  *      and return (a set bit: gh_free_busy tells a double free from a stale remote
  *      hint). Anything else in a span this CPU owns (another word, a parked span,
- *      an interior pointer): gh_free_owned checks it fully and clears its allocBits
- *      bit (a clear bit, or a pending remote free of it, means double free).
+ *      an interior pointer): the second tier, inline (gh_free_cached in core.h),
+ *      checks it fully and clears its allocBits bit (a clear bit, or a pending
+ *      remote free of it, means double free).
  *   4. Otherwise (free.c): owner elsewhere or none -> check the slot is not free in
  *      the owner's maps, one atomic fetch_or into remoteFree (a bit already set
  *      means double free), the rcur hint for the owner; if the span is FULL in

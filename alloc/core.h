@@ -74,15 +74,25 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
 void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
-/* Frees of a span this (pinned) CPU owns, the fast path's misses, given i =
- * gh_span_wordslot(s, a) (gh_span_slot_addr recovers a); both unpin. gh_free_owned:
- * outside the cached word (or not a slot start); gh_free_busy: a slot of the cached
+/* Frees of a span this (pinned) CPU owns that the fast path's first tier cannot take,
+ * given i = gh_span_wordslot(s, a) (gh_span_slot_addr recovers a); both unpin.
+ * gh_free_owned_bad: not a slot start of s (dbl == 0), or a slot that is free already
+ * or has a remote free pending (dbl == 1): panics. gh_free_busy: a slot of the cached
  * word that is free already or whose rcur bit is set (a double free, or a stale hint). */
-void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin);
+void gh_free_owned_bad(uint64_t i, const struct mspan *s, int dbl); /* never returns */
 void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
- * for region mode's covers): if this CPU caches s, frees a and returns 1, else returns
- * 0 having done nothing. Always inlined: goheap_free is this plus one bound check. */
+ * for region mode's covers): if this CPU owns s, frees a and returns 1, else returns
+ * 0 having done nothing. Always inlined: goheap_free is this plus one bound check.
+ * Two tiers, no call on either unless the free is bad or hits a stale hint:
+ *   1. a slot of the cached word: its bit in `cache` (wfree counts it);
+ *   2. any other slot of a span this CPU owns (another word of its current span, a
+ *      parked span): its allocBits bit, the checks of the double-free rule inline
+ *      (free.c free_local's other-word branch, the index from i: gh_span_owned_index).
+ * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 29 past
+ * tier 1's test and touches no line of the span but 0, 1, its allocBits word, its
+ * remoteFree word and the counter (bench/RESULTS.md "Behind the fast path": 57-83% of
+ * the owner's frees in larson, pareto and glibcthread take it). */
 static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
     goheap_pin_t pin;
     /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
@@ -93,7 +103,29 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
          * word holds), and no copy of a is kept alive. */
         uint64_t i = gh_span_wordslot(s, a);
         if (gh_unlikely(i >= s->wordn)) {
-            gh_free_owned(i, s, pin); /* another word, parked, or bad: a tail call */
+            /* Tier 2. Never the cached word: its slot starts passed the test above. */
+            uint64_t idx = gh_span_owned_index(s, i);
+            /* (the panics are tail calls, not _Noreturn calls: a call would make
+             * goheap_free align its stack, two instructions on every free) */
+            if (gh_unlikely(idx >= s->nelems)) {
+                gh_free_owned_bad(i, s, 0); /* an interior pointer */
+                return 1;
+            }
+            uint64_t w = idx >> 6, b = idx & 63; /* (bit tests: bt, btr) */
+            uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
+            /* A parked span may be given back by a drainer as soon as the store below
+             * empties it: the counter pointer is read before (free.c free_local). */
+            uint64_t *ctr = s->nfree_ctr;
+            if (gh_unlikely(!((ab >> b) & 1) ||
+                            ((atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed) >> b) & 1))) {
+                gh_free_owned_bad(i, s, 1);
+                return 1;
+            }
+            s->needzero = 1;
+            s->nfreehint++;
+            __atomic_store_n(&s->bits[w], ab & ~(1ull << b), __ATOMIC_RELEASE);
+            (*ctr)++;
+            goheap_sys_unpin(pin);
             return 1;
         }
         /* Free already, or a remote free of it may be pending (rcur, in line 0

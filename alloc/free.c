@@ -110,32 +110,8 @@ GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {
     goheap_sys_unpin(pin);
 }
 
-/* gh_free_owned's panics, out of line so that its path saves no register. */
-static GH_NOINLINE _Noreturn void owned_bad(const struct mspan *s, uint64_t i, int dbl) {
+GH_NOINLINE void gh_free_owned_bad(uint64_t i, const struct mspan *s, int dbl) {
     gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", gh_span_slot_addr(s, i), s);
-}
-
-GH_NOINLINE void gh_free_owned(uint64_t i, struct mspan *s, goheap_pin_t pin) {
-    /* The owner's free outside the cached word (another word, a parked span, or a bad
-     * pointer): free_local's other-word branch, with the index from i directly
-     * (gh_span_owned_index: no address, no division; 45 -> 33 instructions). Never
-     * the cached word: its slot starts passed the fast path's test. */
-    uint64_t idx = gh_span_owned_index(s, i);
-    if (gh_unlikely(idx >= s->nelems))
-        owned_bad(s, i, 0);
-    unsigned w = (unsigned)idx >> 6;
-    uint64_t m = 1ull << (idx & 63);
-    uint64_t ab = s->allocBits[w];
-    /* A parked span may be given back by a drainer as soon as the store below
-     * empties it: the counter pointer is read before (see free_local). */
-    uint64_t *ctr = s->nfree_ctr;
-    if (gh_unlikely(!(ab & m) || (atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed) & m)))
-        owned_bad(s, i, 1);
-    s->needzero = 1;
-    s->nfreehint++;
-    __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
-    (*ctr)++;
-    goheap_sys_unpin(pin);
 }
 
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
@@ -254,7 +230,8 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
     unsigned cpu = goheap_sys_pin_fast(&pin);
     int maybe = gh_span_key_may_be_sampled(s, idx + 1);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
-        /* As gh_free_owned: the counter pointer before the store that may empty it. */
+        /* As gh_free_cached's tier 2: the counter pointer before the store that may
+         * empty it. */
         uint64_t *ctr = s->nfree_ctr;
         if (!free_local(s, idx, a))
             (*ctr)++;

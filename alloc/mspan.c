@@ -8,6 +8,7 @@ struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
 struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
 
 _Static_assert(offsetof(struct mspan, cache) == GH_CACHELINE, "line 0 of struct mspan overflows");
+_Static_assert(offsetof(struct mspan, next) == 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
 /* Word w's free slots become allocatable: none may have a remote free pending. rcur
  * is cleared, then R(w) read, then ORed in: a remote freer's hint that the clear
@@ -29,7 +30,7 @@ static void load_word(struct mspan *s, unsigned w) {
     GH_WSET(s->cache, cache);
     gh_span_vseq_end(s);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
-    s->wslot = w * 64u;
+    s->wslot = (uint16_t)(w * 64u);
     unsigned n = s->nelems - w * 64u;
     s->wordn = n > 64 ? 64 : n;
     s->wload = (uint16_t)gh_popcount64(s->cache);

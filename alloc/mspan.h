@@ -130,8 +130,12 @@ struct mspan {
     uint16_t wload;         /* popcount(cache) when the word was loaded */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
-    uint32_t wslot;         /* index of the slot at wordbase (64 * the word last loaded;
+    uint16_t wslot;         /* index of the slot at wordbase (64 * the word last loaded;
                              * kept by the fold, like wordbase): gh_span_owned_index */
+    /* The owner's free outside the cached word (gh_free_cached's tier 2) writes these
+     * two and reads wslot: in this line, not a fourth one of the span. */
+    uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
+    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -145,8 +149,6 @@ struct mspan {
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
-    uint64_t *nfree_ctr;   /* while cached: &owner's mcache->nfree[spc] */
-    uint16_t nfreehint;  /* parked: slots freed into it since it was parked */
     /* Live sampled objects (profile.c): nonzero sends every free of this span's
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */
@@ -275,7 +277,7 @@ static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
 }
 
 /* The slot index of the address a with gh_span_wordslot(s, a) == i, for a free by the
- * owner that missed the cached word (gh_free_owned), or a value >= nelems when a is
+ * owner that missed the cached word (gh_free_cached's tier 2), or a value >= nelems when a is
  * not a slot start of the span: no address or division needed. A slot n slots from
  * wordbase (n < 0 below it) gives i = n mod 2^(64-k): the top k bits of i are 0 and its
  * low 64-k bits sign-extend to n. f is a bijection, so an i of that form whose n puts

@@ -35,9 +35,10 @@ static void t_wordslot_every_offset(void) {
     KT_CHECK(bad == 0);
 }
 
-/* gh_free_owned's index: for every class, with the cached word at each of the span's
- * words, every byte offset from one slot below the span to one slot past its limit
- * gives the slot index at slot starts and a value >= nelems everywhere else. */
+/* The free's second tier's index (gh_span_owned_index): for every class, with the
+ * cached word at each of the span's words, every byte offset from one slot below the
+ * span to one slot past its limit gives the slot index at slot starts and a value
+ * >= nelems everywhere else. */
 static void t_owned_index_every_offset(void) {
     uint64_t bad = 0, checked = 0;
     for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {

@@ -218,6 +218,70 @@ static void t_bad_frees(void) {
     KT_CHECK(core_dies_with(dbl_local, "class 5 objsize 48"), "message names class and size");
 }
 
+/* The owner's free outside the cached word (gh_free_cached's second tier, inline in
+ * goheap_free): into another word of the current span and into a parked span, the
+ * slot's allocBits bit is cleared once; a second free, an interior pointer and a
+ * pending remote free of the slot each stop with the exact message naming the
+ * address. */
+static void *t2_p[400];
+static void t2_fill(unsigned n) { /* 48 B: 170 per span, 3 words */
+    for (unsigned i = 0; i < n; i++)
+        t2_p[i] = goheap_malloc(48);
+}
+static void t2_dbl_word(void) {
+    t2_fill(100); /* the cached word is now word 1 of the first span */
+    goheap_free(t2_p[3]);
+    core_expect_bad_free("double free", t2_p[3]);
+    goheap_free(t2_p[3]);
+}
+static void t2_interior_word(void) {
+    t2_fill(100);
+    core_expect_bad_free("invalid free of an interior pointer", (char *)t2_p[3] + 16);
+    goheap_free((char *)t2_p[3] + 16);
+}
+static void t2_dbl_parked(void) {
+    t2_fill(400); /* the first span full, parked: still this CPU's */
+    goheap_free(t2_p[5]);
+    core_expect_bad_free("double free", t2_p[5]);
+    goheap_free(t2_p[5]);
+}
+static void *t2_remote(void *p) {
+    goheap_free(p);
+    return 0;
+}
+static void t2_remote_then_owner(void) {
+    t2_fill(400);
+    pthread_t t;
+    pthread_create(&t, 0, t2_remote, t2_p[7]); /* pending in remoteFree */
+    pthread_join(t, 0);
+    core_expect_bad_free("double free", t2_p[7]);
+    goheap_free(t2_p[7]);
+}
+static void t_owned_second_tier(void) {
+    t2_fill(400);
+    struct mspan *s = gh_span_of((uintptr_t)t2_p[0]);
+    KT_CHECK(s == gh_span_of((uintptr_t)t2_p[169]) && s != gh_span_of((uintptr_t)t2_p[170]), "170 per span");
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    goheap_sys_unpin(pin);
+    KT_CHECK(atomic_load(&s->owner) == cpu && s->curword == GH_NO_WORD, "first span parked (owner %u)",
+             (unsigned)atomic_load(&s->owner));
+    uint64_t before = s->allocBits[0];
+    uint16_t hint = s->nfreehint;
+    goheap_free(t2_p[2]);
+    KT_CHECK(s->allocBits[0] == (before & ~(1ull << 2)), "allocBits bit 2 cleared");
+    KT_CHECK(s->nfreehint == hint + 1 && s->needzero, "counted");
+    KT_CHECK(goheap_validate() == 0, "");
+    for (unsigned i = 0; i < 400; i++)
+        if (i != 2)
+            goheap_free(t2_p[i]);
+    KT_CHECK(core_dies_exact(t2_dbl_word), "double free, another word of the current span");
+    KT_CHECK(core_dies_exact(t2_interior_word), "interior pointer, another word");
+    KT_CHECK(core_dies_exact(t2_dbl_parked), "double free, parked span");
+    KT_CHECK(core_dies_exact(t2_remote_then_owner), "remote then owner, parked span");
+}
+
+
 static const struct kt_case cases[] = {
     KT_CASE(t_objindex_exhaustive),
     KT_CASE(t_span_init),
@@ -226,6 +290,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_span_tail),
     KT_CASE(t_local_free_reuse),
     KT_CASE(t_bad_frees),
+    KT_CASE(t_owned_second_tier),
 };
 
 int main(void) {
