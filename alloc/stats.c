@@ -125,6 +125,7 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n) {
         {"/goheap/realloc/remapped:bytes", m.realloc_remapped},
         {"/goheap/realloc/remaps:calls", atomic_load(&gh_realloc_stats.remaps)},
         {"/goheap/realloc/remap-fallbacks:calls", atomic_load(&gh_realloc_stats.remap_failed)},
+        {"/goheap/realloc/remap-nomem:calls", atomic_load(&gh_realloc_stats.remap_nomem)},
         {"/memory/classes/metadata/mspan/inuse:bytes", m.mspan_inuse},
         {"/memory/classes/metadata/mspan/free:bytes", m.mspan_sys - m.mspan_inuse},
         {"/memory/classes/metadata/mcache/inuse:bytes", m.mcache_inuse},

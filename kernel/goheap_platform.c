@@ -93,6 +93,35 @@ void goheap_sys_unmap(void *addr, size_t bytes)
     __atomic_fetch_add(&kplat_stats.unmapped_bytes, bytes, __ATOMIC_RELAXED);
 }
 
+void (*kplat_remap_test_hook)(void);
+
+/* realloc's zero-copy move: the frames' page-table entries move, nothing is copied
+ * (arch_remap: the destination's page tables first, so running out of frames for them
+ * changes nothing; one shootdown round for old). Those table frames come without a
+ * pull (arch_remap holds the page-table lock), as for any map; -1 becomes NOMEM, on
+ * which the core fails the realloc with the old block intact. */
+int goheap_sys_remap(void *old, void *new, size_t bytes)
+{
+    uintptr_t o = check_range("goheap_sys_remap", old, bytes);
+    uintptr_t n = check_range("goheap_sys_remap", new, bytes);
+    if (!arch_irqs_enabled())
+        panic("goheap_sys_remap: [0x%lx, +0x%zx) with interrupts masked on cpu %u", (unsigned long)o, bytes,
+              cpu_index());
+    void (*hook)(void) = __atomic_load_n(&kplat_remap_test_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook();
+    int r = arch_remap(o, n, bytes);
+    if (r) {
+        __atomic_fetch_add(&kplat_stats.remap_failures, 1, __ATOMIC_RELAXED);
+        if (r == -1)
+            __atomic_fetch_add(&kplat_stats.remap_nomem, 1, __ATOMIC_RELAXED);
+        return r == -1 ? GOHEAP_SYS_REMAP_NOMEM : GOHEAP_SYS_REMAP_CANNOT;
+    }
+    __atomic_fetch_add(&kplat_stats.remap_calls, 1, __ATOMIC_RELAXED);
+    __atomic_fetch_add(&kplat_stats.remapped_bytes, bytes, __ATOMIC_RELAXED);
+    return 0;
+}
+
 /* ---- CPUs ------------------------------------------------------------------------ */
 static unsigned plat_ncpu;
 

@@ -247,6 +247,76 @@ static void tlbi_range(uintptr_t va, size_t bytes, int broadcast)
 void arch_tlb_flush_local(uintptr_t va, size_t bytes) { tlbi_range(va, bytes, 0); }
 void arch_tlb_shootdown(uintptr_t va, size_t bytes) { tlbi_range(va, bytes, 1); }
 
+/* Caller holds pt_lock. The last-level table covering va (NULL with *err set as
+ * walk_err sets it). */
+static pte_t *leaf_table(uintptr_t va, int create, int *err)
+{
+    pte_t *e = walk_err(va, 3, create, err);
+    return e ? e - idx(va, 3) : 0;
+}
+
+/* Break-before-make holds without a window: no entry goes from one valid value to
+ * another. Each destination entry goes invalid -> valid (a new mapping, which needs no
+ * invalidation first: translation faults are never held in a TLB, and the heap gives
+ * only ranges that were never mapped or were unmapped with a broadcast TLBI); each
+ * source entry valid -> invalid (the break), followed by one broadcast invalidation of
+ * the old range: DSB ISHST (the cleared entries visible to every walker), TLBI VAAE1IS
+ * per page or VMALLE1IS above 512 pages, DSB ISH (done on every CPU), ISB. Until then
+ * a frame may be reachable at both addresses with the same attributes (Normal,
+ * write-back, inner shareable), and such aliases are coherent on ARMv8, so a racing
+ * access through a stale old translation (a use after realloc) still reaches the
+ * frame. New tables are zeroed and published with release stores before any entry
+ * in them. */
+/* Caller holds pt_lock. The last-level tables of s and d, looked up again only where
+ * s or d starts a new 2 MiB region (or nothing is known yet). */
+static void leaf_tables(uintptr_t s, uintptr_t d, pte_t **st, pte_t **dt, int *err)
+{
+    if (!*st || !(s & (ARCH_LARGE_SIZE - 1)))
+        *st = leaf_table(s, 0, err);
+    if (!*dt || !(d & (ARCH_LARGE_SIZE - 1)))
+        *dt = leaf_table(d, 0, err);
+}
+
+int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
+{
+    if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
+        panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%lx", (unsigned long)old, (unsigned long)new,
+              (unsigned long)bytes);
+    int err = 0;
+    spin_lock(&pt_lock);
+    /* 1. Every table the destination needs, before anything moves: out of frames
+     * here (-1; no pull under pt_lock), nothing has changed but tables added (kept,
+     * as always). A block mapping over it: -2. */
+    for (uintptr_t va = new; va < new + bytes && !err; va = (va | (ARCH_LARGE_SIZE - 1)) + 1)
+        leaf_table(va, 1, &err);
+    /* 2. Every source entry a valid 4 KiB page, every destination entry invalid; the
+     * last-level tables looked up once per 2 MiB. */
+    pte_t *st = 0, *dt = 0;
+    for (size_t off = 0; off < bytes && !err; off += ARCH_FRAME_SIZE) {
+        uintptr_t s = old + off, d = new + off;
+        int e = 0;
+        leaf_tables(s, d, &st, &dt, &e);
+        if (!st || !dt || !(st[idx(s, 3)] & PTE_VALID) || (st[idx(s, 3)] & PTE_TABLE) != PTE_PAGE ||
+            (dt[idx(d, 3)] & PTE_VALID))
+            err = -2;
+    }
+    /* 3. The move: each entry to its new place, then the old one cleared. */
+    st = dt = 0;
+    for (size_t off = 0; off < bytes && !err; off += ARCH_FRAME_SIZE) {
+        uintptr_t s = old + off, d = new + off;
+        leaf_tables(s, d, &st, &dt, &err);
+        set_pte(&dt[idx(d, 3)], st[idx(s, 3)]);
+        set_pte(&st[idx(s, 3)], 0);
+    }
+    spin_unlock(&pt_lock);
+    if (err)
+        return err;
+    publish_new();
+    /* 4. One broadcast round: no CPU translates the old range any more. */
+    tlbi_range(old, bytes, 1);
+    return 0;
+}
+
 /* Batch of frames to free after the invalidation; flushed when full. 64 entries
  * (512 bytes of stack) keep one TLBI round per 256 KiB at worst for 4 KiB pages. */
 #define UNMAP_BATCH 64

@@ -197,6 +197,69 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
     spin_unlock(&pt_lock);
 }
 
+/* Caller holds pt_lock. The page table (level 1) covering va, created with its upper
+ * levels when `create`; NULL when absent (!create), out of frames (*err = -1) or
+ * covered by a large page or an unmapped-but-not-released 2 MiB zombie (*err = -2). */
+static uint64_t *leaf_table(uintptr_t va, int create, int *err)
+{
+    uint64_t *e = &boot_pml4[idx(va, 4)], *t = 0;
+    for (int level = 3; level >= 1; level--) {
+        t = next_level(e, create);
+        if (!t) {
+            *err = create && !(*e & (PTE_P | PTE_ZOMBIE)) ? -1 : -2;
+            return 0;
+        }
+        if (level > 1)
+            e = &t[idx(va, level)];
+    }
+    return t;
+}
+
+/* Caller holds pt_lock. The page tables of s and d, looked up again only where s or
+ * d starts a new 2 MiB region (or nothing is known yet). */
+static void leaf_tables(uintptr_t s, uintptr_t d, uint64_t **spt, uint64_t **dpt, int *err)
+{
+    if (!*spt || !(s & (ARCH_LARGE_SIZE - 1)))
+        *spt = leaf_table(s, 0, err);
+    if (!*dpt || !(d & (ARCH_LARGE_SIZE - 1)))
+        *dpt = leaf_table(d, 0, err);
+}
+
+int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
+{
+    if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
+        panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%zx", (unsigned long)old, (unsigned long)new, bytes);
+    int err = 0;
+    spin_lock(&pt_lock);
+    /* 1. Every page table the destination needs, before anything moves: out of frames
+     * here, nothing has changed but tables added (they are kept, as always). */
+    for (uintptr_t va = new; va < new + bytes && !err; va = (va | (ARCH_LARGE_SIZE - 1)) + 1)
+        leaf_table(va, 1, &err);
+    /* 2. Every source entry a present 4 KiB page, every destination entry empty. */
+    uint64_t *spt = 0, *dpt = 0;
+    for (size_t off = 0; off < bytes && !err; off += ARCH_FRAME_SIZE) {
+        uintptr_t s = old + off, d = new + off;
+        leaf_tables(s, d, &spt, &dpt, &err);
+        if (!err && (!spt || !dpt || !(spt[idx(s, 1)] & PTE_P) || (dpt[idx(d, 1)] & (PTE_P | PTE_ZOMBIE))))
+            err = -2;
+    }
+    /* 3. The move: each entry to its new place, the old one cleared. */
+    spt = dpt = 0;
+    for (size_t off = 0; off < bytes && !err; off += ARCH_FRAME_SIZE) {
+        uintptr_t s = old + off, d = new + off;
+        leaf_tables(s, d, &spt, &dpt, &err);
+        dpt[idx(d, 1)] = spt[idx(s, 1)];
+        spt[idx(s, 1)] = 0;
+    }
+    spin_unlock(&pt_lock);
+    if (err)
+        return err;
+    /* 4. One round: no CPU translates the old range any more (the new one had no
+     * present entry, and x86 caches none). */
+    arch_tlb_shootdown(old, bytes);
+    return 0;
+}
+
 int arch_translate(uintptr_t va, uint64_t *pa)
 {
     int ok = 0;

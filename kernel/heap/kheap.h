@@ -14,8 +14,15 @@ struct kplat_stats {
     uint64_t frames_now;        /* frames mapped for the heap right now (data + metadata) */
     uint64_t unmapped_bytes;    /* bytes passed to goheap_sys_unmap (holes included) */
     uint64_t map_calls, unmap_calls, map_failures, each_cpu_calls;
+    uint64_t remap_calls, remapped_bytes; /* goheap_sys_remap moves (frames move, frames_now unchanged) */
+    uint64_t remap_nomem;                 /* of which out of frames for the destination's tables */
+    uint64_t remap_failures;              /* arch_remap refused (out of frames for tables, or cannot) */
 };
 extern struct kplat_stats kplat_stats;
+/* Tests only (tests/kernel/heap_remap.c): when set, goheap_sys_remap calls it just before
+ * arch_remap, inside realloc's move (the tail already mapped), e.g. to take every free
+ * frame so that the destination's page tables cannot be allocated. NULL otherwise. */
+extern void (*kplat_remap_test_hook)(void);
 void kplat_set_ncpu(unsigned n);
 
 /* The log tap (kernel/goheap_platform.c): while on, goheap's last log lines are kept in

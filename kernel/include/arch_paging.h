@@ -62,6 +62,16 @@ int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
 #define ARCH_UNMAP_LOCAL 0x2u
 void arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
 
+/* Move the 4 KiB leaf entries of [old, old+bytes) to [new, new+bytes) (frame-aligned,
+ * not overlapping): the frames then back new, old is unmapped, nothing is copied or
+ * freed (Linux's mremap on kernel page tables; goheap's realloc, kernel/goheap_platform.c).
+ * Every page table new needs is allocated first, so that running out of frames
+ * (-1) changes nothing but tables added (they are kept). -2, nothing changed: an old
+ * frame not mapped by a 4 KiB entry, or a new one already mapped. 0: moved, and one
+ * invalidation round (as arch_unmap's) made every online CPU forget old before the
+ * return. Same caller rules as arch_unmap. */
+int arch_remap(uintptr_t old, uintptr_t new, size_t bytes);
+
 /* Physical address mapped at va: 1 and *pa set when mapped, else 0. */
 int arch_translate(uintptr_t va, uint64_t *pa);
 

@@ -9,6 +9,7 @@
 #include <ktest.h>
 #include <string.h>
 
+#include "frame_util.h"
 #include "heap_util.h"
 
 /* One grow: 24 MiB in 96 KiB..288 KiB objects (large spans) plus 1 KiB ones (small
@@ -103,18 +104,6 @@ static void t_grow_shrink_grow(struct ktest *t)
     shrink();
 }
 
-/* Frames taken from the frame allocator, chained through their first word. */
-static uint64_t take_all_frames(uint64_t *chain)
-{
-    uint64_t n = 0, pa;
-    while ((pa = frame_alloc(0))) {
-        *(uint64_t *)arch_phys_to_virt(pa) = *chain;
-        *chain = pa;
-        n++;
-    }
-    return n;
-}
-
 /* Under pressure: a kernel frame user takes every frame. From atomic context
  * (interrupts masked) the frame allocator may not pull, so it runs dry with the
  * heap's lazily released pages still mapped; from thread context it pulls them back
@@ -135,7 +124,7 @@ static void t_pressure(struct ktest *t)
     KT_ASSERT(t, lazy0 >= GROW_BYTES);
     uint64_t chain = 0;
     arch_irqflags_t f = arch_irq_save();
-    uint64_t n1 = take_all_frames(&chain);
+    uint64_t n1 = fu_take_all_frames(&chain);
     arch_irq_restore(f);
     frame_stats(&fs1);
     goheap_read_memstats(&ms);
@@ -143,7 +132,7 @@ static void t_pressure(struct ktest *t)
     KT_EXPECT_EQ(t, kplat_stats.unmapped_bytes, ub0);
     KT_EXPECT(t, fs1.pulls_refused > fs0.pulls_refused);
     KT_EXPECT_EQ(t, fs1.pulls, fs0.pulls);
-    uint64_t n2 = take_all_frames(&chain);
+    uint64_t n2 = fu_take_all_frames(&chain);
     frame_stats(&fs2);
     goheap_read_memstats(&ms);
     uint64_t recl = ms.lazy_reclaimed - recl0, back = kplat_stats.unmapped_bytes - ub0;
@@ -160,11 +149,7 @@ static void t_pressure(struct ktest *t)
     KT_EXPECT_EQ(t, fs2.pulled_frames - fs1.pulled_frames, n2);
     KT_EXPECT_EQ(t, ms.heap_released_lazy, 0);
     KT_EXPECT_EQ(t, ms.heap_released, rel0); /* still released, now unbacked */
-    while (chain) {
-        uint64_t next = *(uint64_t *)arch_phys_to_virt(chain);
-        frame_free(chain);
-        chain = next;
-    }
+    fu_give_back(chain);
     /* The heap works again, on reclaimed pages: mapped fresh, so zero without calloc. */
     size_t sz = 4u << 20, nonzero = 0;
     uint64_t *p = goheap_malloc(sz);

@@ -1,6 +1,7 @@
 /* tests/kernel/test_paging.c: map/unmap in the kernel address space, faults through
  * the expected-fault hook, no-execute, the empty heap arena, and TLB shootdown: CPU B
  * reads a page, CPU A unmaps it, and B's next access faults. */
+#include <arch/cpu.h>
 #include <arch/paging.h>
 #include <fault.h>
 #include <frame.h>
@@ -9,6 +10,8 @@
 #include <smp.h>
 #include <string.h>
 #include <vm.h>
+
+#include "frame_util.h"
 
 static void t_map_write_read(struct ktest *t)
 {
@@ -109,6 +112,53 @@ static void t_unmap_one_round(struct ktest *t)
     KT_EXPECT(t, r <= 1);
 }
 
+/* arch_remap: the frames move (no copy), the old range faults; out of frames for the
+ * destination's page tables (taken with interrupts masked: no pull), nothing moves. */
+static void t_remap(struct ktest *t)
+{
+    uintptr_t old = vm_reserve_scratch(4 * ARCH_FRAME_SIZE);
+    /* a destination in a 2 MiB region no table covers yet */
+    uintptr_t nw = vm_reserve_scratch(3 * ARCH_LARGE_SIZE);
+    nw = (nw + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+    KT_ASSERT_EQ(t, vm_map_fresh(old, 4 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    uint64_t pa[4], x;
+    for (unsigned i = 0; i < 4; i++) {
+        KT_ASSERT(t, arch_translate(old + i * ARCH_FRAME_SIZE, &pa[i]));
+        *(volatile uint64_t *)(old + i * ARCH_FRAME_SIZE) = 0x5150 + i;
+    }
+    uint64_t chain = 0;
+    arch_irqflags_t f = arch_irq_save();
+    uint64_t n = fu_take_all_frames(&chain);
+    arch_irq_restore(f);
+    int r = arch_remap(old, nw, 4 * ARCH_FRAME_SIZE);
+    fu_give_back(chain);
+    ktest_log("out of frames (%llu taken): arch_remap -> %d", (unsigned long long)n, r);
+    KT_EXPECT_EQ(t, r, -1);
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t q;
+        KT_EXPECT(t, arch_translate(old + i * ARCH_FRAME_SIZE, &q) && q == pa[i]);
+        KT_EXPECT(t, !arch_translate(nw + i * ARCH_FRAME_SIZE, &q));
+        KT_EXPECT_EQ(t, *(volatile uint64_t *)(old + i * ARCH_FRAME_SIZE), 0x5150 + i);
+    }
+    unsigned long s0 = arch_tlb_shootdowns();
+    KT_ASSERT_EQ(t, arch_remap(old, nw, 4 * ARCH_FRAME_SIZE), 0);
+    KT_EXPECT_EQ(t, arch_tlb_shootdowns() - s0, 1);
+    for (unsigned i = 0; i < 4; i++) {
+        uint64_t q;
+        KT_EXPECT(t, arch_translate(nw + i * ARCH_FRAME_SIZE, &q) && q == pa[i]);
+        KT_EXPECT(t, !arch_translate(old + i * ARCH_FRAME_SIZE, &q));
+        KT_EXPECT_EQ(t, *(volatile uint64_t *)(nw + i * ARCH_FRAME_SIZE), 0x5150 + i);
+        KT_EXPECT(t, fault_probe_read((void *)(old + i * ARCH_FRAME_SIZE), &x, 0));
+    }
+    /* a destination already mapped (in part): refused, nothing moved */
+    KT_ASSERT_EQ(t, vm_map_fresh(old + 2 * ARCH_FRAME_SIZE, ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 1), 0);
+    KT_EXPECT_EQ(t, arch_remap(nw, old, 4 * ARCH_FRAME_SIZE), -2);
+    uint64_t q;
+    KT_EXPECT(t, arch_translate(nw, &q) && q == pa[0] && !arch_translate(old, &q));
+    vm_unmap_free(old, 4 * ARCH_FRAME_SIZE);
+    vm_unmap_free(nw, 4 * ARCH_FRAME_SIZE);
+}
+
 /* Shootdown: B (cpu 1) reads the page, A (cpu 0) unmaps it, B's next access faults. */
 struct sd {
     uintptr_t va;
@@ -193,6 +243,7 @@ static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_no_execute),
     KTEST_CASE(t_heap_arena_empty),
     KTEST_CASE(t_unmap_one_round),
+    KTEST_CASE(t_remap),
     KTEST_CASE(t_shootdown),
     KTEST_CASE(t_concurrent_shootdowns),
 };

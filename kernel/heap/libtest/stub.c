@@ -34,9 +34,10 @@ int goheap_sys_leak_cpu_roots(unsigned cpu, void (*add)(uintptr_t, uintptr_t, vo
     return -1;
 }
 /* The example header's optional hooks (GOHEAP_SYS_HAVE_CONFIGURE, _STACK_BOUNDS,
- * _PROFILE_MAPS, _PROFILE_DUMP; alloc/platform.h): no knob to act on, no stack known
- * (a sampled allocation records its caller only), no mapping to name, nowhere to
- * write a requested profile. */
+ * _PROFILE_MAPS, _PROFILE_DUMP, _REMAP; alloc/platform.h): no knob to act on, no stack
+ * known (a sampled allocation records its caller only), no mapping to name, nowhere to
+ * write a requested profile, no page table to move (GOHEAP_SYS_REMAP_CANNOT, -1: the
+ * core copies). */
 struct goheap_sys_config;
 void goheap_sys_configure(const struct goheap_sys_config *c);
 void goheap_sys_configure(const struct goheap_sys_config *c) { (void)c; }
@@ -54,6 +55,12 @@ int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), vo
 }
 void goheap_sys_profile_dump(void);
 void goheap_sys_profile_dump(void) { }
+int goheap_sys_remap(void *old, void *new, size_t bytes);
+int goheap_sys_remap(void *old, void *new, size_t bytes)
+{
+    (void)old, (void)new, (void)bytes;
+    return -1;
+}
 uint64_t goheap_sys_nanotime(void) { return 0; }
 void goheap_sys_log(const char *msg) { (void)msg; }
 _Noreturn void goheap_sys_panic(const char *msg) { (void)msg; for (;;) { } }

@@ -1,0 +1,332 @@
+/* tests/kernel/heap_remap.c: realloc's zero-copy move in the kernel (alloc/remap.c over
+ * arch_remap): a 64 MiB object moved with 0 bytes copied, the old range unmapped and
+ * faulting on a CPU that read it before the move (the TLB shootdown), out of frames in
+ * the middle, for the destination's page tables (a test hook takes every frame just
+ * before arch_remap) or for its tail (NULL, old block intact), and a destination holding lazily released,
+ * still-mapped pages (madvdontneed=0 boot: frames given back == reclaimed). */
+#include <arch/cpu.h>
+#include <arch/paging.h>
+#include <arch/timer.h>
+#include <cmdline.h>
+#include <fault.h>
+#include <frame.h>
+#include <goheap.h>
+#include <ktest.h>
+#include <string.h>
+
+#include "frame_util.h"
+#include "heap_util.h"
+
+static struct goheap_memstats ms0, ms1;
+
+static uint64_t metric(const char *name)
+{
+    static struct goheap_metric m[128];
+    size_t n = goheap_read_metrics(m, 128);
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(m[i].name, name))
+            return m[i].value;
+    return ~0ull;
+}
+
+/* One word per frame: its index mixed with a seed. */
+static void fill(uint64_t *p, size_t bytes, uint64_t seed)
+{
+    for (size_t i = 0; i < bytes / 8; i += ARCH_FRAME_SIZE / 8)
+        p[i] = i * 0x9e3779b97f4a7c15ull ^ seed;
+}
+static size_t check(const uint64_t *p, size_t bytes, uint64_t seed)
+{
+    size_t bad = 0;
+    for (size_t i = 0; i < bytes / 8; i += ARCH_FRAME_SIZE / 8)
+        bad += p[i] != (i * 0x9e3779b97f4a7c15ull ^ seed);
+    return bad;
+}
+
+/* Blockers that keep a large object from growing in place: 1 MiB objects taken until
+ * one sits right after p's pages (first fit fills the free run after p, but a per-CPU
+ * cache of freed large spans may hand out others first), chained through their first
+ * word. When none lands there within BLOCK_TRIES, the free run after p is under 1 MiB
+ * and the tests' growth by >= 1 MiB cannot happen in place either. */
+#define BLOCK_TRIES 64
+static void *block_after(const void *p, size_t bytes)
+{
+    uintptr_t end = ((uintptr_t)p + bytes + 8191) & ~(uintptr_t)8191;
+    void *chain = 0;
+    for (int i = 0; i < BLOCK_TRIES; i++) {
+        void **b = goheap_malloc(1u << 20);
+        if (!b)
+            break;
+        *b = chain;
+        chain = b;
+        if ((uintptr_t)b == end)
+            break;
+    }
+    return chain;
+}
+static void unblock(void *chain)
+{
+    while (chain) {
+        void *next = *(void **)chain;
+        goheap_free(chain);
+        chain = next;
+    }
+}
+
+/* A large object of `bytes`, one word per frame filled from seed, that cannot grow in
+ * place (*blocker: block_after's chain, for unblock); NULL when out of memory. */
+static uint64_t *boxed_in(size_t bytes, uint64_t seed, void **blocker)
+{
+    uint64_t *p = goheap_malloc(bytes);
+    *blocker = p ? block_after(p, bytes) : 0;
+    if (!*blocker) {
+        goheap_free(p);
+        return 0;
+    }
+    fill(p, bytes, seed);
+    return p;
+}
+
+/* The target: a 64 MiB realloc that moves copies no bytes. */
+static void t_remap_64mib(struct ktest *t)
+{
+    const size_t old = 64u << 20, n = old + 8192;
+    void *blocker;
+    uint64_t *p = boxed_in(old, 1, &blocker); /* no growth in place */
+    KT_ASSERT(t, p != 0);
+    goheap_read_memstats(&ms0);
+    uint64_t rb0 = kplat_stats.remapped_bytes, rc0 = kplat_stats.remap_calls;
+    unsigned long s0 = arch_tlb_shootdowns();
+    uint64_t t0 = arch_nanotime();
+    uint64_t *q = goheap_realloc(p, n);
+    uint64_t t1 = arch_nanotime();
+    goheap_read_memstats(&ms1);
+    KT_ASSERT(t, q != 0);
+    ktest_log("64 MiB realloc: moved %p -> %p in %llu us, copied %llu B, remapped %llu KiB "
+              "(platform: %llu call, %llu KiB), %lu shootdowns",
+              (void *)p, (void *)q, (unsigned long long)((t1 - t0) / 1000),
+              (unsigned long long)(ms1.realloc_copied - ms0.realloc_copied),
+              (unsigned long long)((ms1.realloc_remapped - ms0.realloc_remapped) >> 10),
+              (unsigned long long)(kplat_stats.remap_calls - rc0),
+              (unsigned long long)((kplat_stats.remapped_bytes - rb0) >> 10), arch_tlb_shootdowns() - s0);
+    KT_EXPECT(t, q != p);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, ms1.realloc_remapped - ms0.realloc_remapped, old);
+    KT_EXPECT_EQ(t, kplat_stats.remapped_bytes - rb0, old);
+    KT_EXPECT_EQ(t, check(q, old, 1), 0);
+    KT_EXPECT(t, goheap_usable_size(q) >= n);
+    uint64_t pa, v;
+    KT_EXPECT(t, !arch_translate((uintptr_t)p, &pa) && !arch_translate((uintptr_t)p + old - 8, &pa));
+    KT_EXPECT(t, fault_probe_read(p, &v, 0));
+    memset((char *)q + old, 7, n - old);
+    unblock(blocker);
+    goheap_free(q);
+}
+
+/* Another CPU read the old range (its TLB holds it) before the move; afterwards its
+ * next access faults, and it reads the data at the new address. */
+static struct {
+    uint64_t *volatile p, *volatile q;
+    size_t bytes;
+} xc;
+
+static void cross_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    uint64_t v;
+    if (cpu == 0) {
+        xc.p = goheap_malloc(xc.bytes);
+        fill(xc.p, xc.bytes, 2);
+    }
+    ktest_cpu_barrier();
+    size_t bad = check(xc.p, xc.bytes, 2); /* every CPU walks the old range */
+    if (bad)
+        ktest_fail(t, __FILE__, __LINE__, "cpu %u: %zu words wrong before the move", cpu, bad);
+    ktest_cpu_barrier();
+    if (cpu == 0) {
+        void *blocker = block_after(xc.p, xc.bytes);
+        xc.q = goheap_realloc(xc.p, 2 * xc.bytes);
+        unblock(blocker);
+    }
+    ktest_cpu_barrier();
+    struct fault_info fi;
+    for (size_t off = 0; xc.q && off < xc.bytes; off += 64 * ARCH_FRAME_SIZE)
+        if (!fault_probe_read((char *)xc.p + off, &v, &fi)) {
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u still reads the old range at +0x%zx (0x%llx)", cpu,
+                       off, (unsigned long long)v);
+            break;
+        }
+    bad = xc.q ? check(xc.q, xc.bytes, 2) : 1;
+    if (bad)
+        ktest_fail(t, __FILE__, __LINE__, "cpu %u: %zu words wrong after the move", cpu, bad);
+    ktest_cpu_barrier();
+}
+
+static void t_remap_other_cpus(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    xc.bytes = 4u << 20;
+    uint64_t r0 = metric("/goheap/realloc/remaps:calls"), f0 = metric("/goheap/realloc/remap-fallbacks:calls");
+    uint64_t c0 = metric("/goheap/realloc/copied:bytes"), pf0 = kplat_stats.remap_failures;
+    ktest_on_all_cpus(t, cross_cpu, 0);
+    ktest_log("%u CPUs: %p -> %p, remaps +%llu, fallbacks +%llu, copied +%llu B, platform refusals +%llu",
+              ktest_ncpus(), (void *)xc.p, (void *)xc.q,
+              (unsigned long long)(metric("/goheap/realloc/remaps:calls") - r0),
+              (unsigned long long)(metric("/goheap/realloc/remap-fallbacks:calls") - f0),
+              (unsigned long long)(metric("/goheap/realloc/copied:bytes") - c0),
+              (unsigned long long)(kplat_stats.remap_failures - pf0));
+    KT_EXPECT(t, xc.q && xc.q != xc.p);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remaps:calls"), r0 + 1);
+    goheap_free(xc.q);
+}
+
+/* The boot asked for lazy release (a goheap= word holds madvdontneed=0). */
+static int lazy_asked(void)
+{
+    static char knobs[CMDLINE_MAX];
+    return cmdline_join("goheap", ',', knobs, sizeof knobs) > 0 && hu_strstr(knobs, "madvdontneed=0") != 0;
+}
+
+/* Out of frames in the middle of the move, for the tail (the destination is released
+ * pages, so nothing comes back from it; its tail cannot be mapped): NULL, the old block intact,
+ * the heap whole; with frames again the same realloc remaps. */
+static void t_remap_oom(struct ktest *t)
+{
+    if (lazy_asked())
+        KT_SKIP(t, "lazy mode: the destination's lazily released frames would feed the tail");
+    void *room = goheap_malloc(16u << 20); /* free released pages for the destination */
+    KT_ASSERT(t, room != 0);
+    goheap_free(room);
+    void *blocker;
+    uint64_t *p = boxed_in(2u << 20, 3, &blocker);
+    KT_ASSERT(t, p != 0);
+    goheap_free_os_memory(); /* every free page released */
+    uint64_t nm0 = metric("/goheap/realloc/remap-nomem:calls");
+    uint64_t chain = 0;
+    arch_irqflags_t f = arch_irq_save();
+    uint64_t n = fu_take_all_frames(&chain);
+    arch_irq_restore(f);
+    void *q = goheap_realloc(p, 4u << 20);
+    uint64_t more = fu_take_all_frames(&chain); /* what a pull may have freed meanwhile */
+    fu_give_back(chain);
+    ktest_log("out of frames (%llu + %llu taken): realloc -> %p, remap-nomem +%llu", (unsigned long long)n,
+              (unsigned long long)more, q, (unsigned long long)(metric("/goheap/realloc/remap-nomem:calls") - nm0));
+    KT_EXPECT(t, q == 0);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 1);
+    KT_EXPECT_EQ(t, check(p, 2u << 20, 3), 0);
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+    goheap_read_memstats(&ms0);
+    q = goheap_realloc(p, 4u << 20);
+    goheap_read_memstats(&ms1);
+    KT_ASSERT(t, q != 0);
+    KT_EXPECT_EQ(t, check(q, 2u << 20, 3), 0);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, ms1.realloc_remapped - ms0.realloc_remapped, 2u << 20);
+    unblock(blocker);
+    goheap_free(q);
+}
+
+/* Out of frames for the destination's page tables, after realloc mapped the tail: the
+ * platform's test hook takes every frame just before arch_remap. The suite's first case,
+ * so the heap is fresh and the destination's head lies in arena never mapped before: it
+ * needs page tables of its own, and arch_remap fails before any entry moves. NULL, the
+ * old block intact and still mapped, the tail given back, the heap whole; then the same
+ * realloc remaps. */
+static uint64_t hook_chain, hook_taken;
+static void take_frames_hook(void)
+{
+    arch_irqflags_t f = arch_irq_save(); /* no pull */
+    hook_taken += fu_take_all_frames(&hook_chain);
+    arch_irq_restore(f);
+}
+
+static void t_remap_oom_tables(struct ktest *t)
+{
+    const size_t old = 8u << 20;
+    void *blocker;
+    uint64_t *p = boxed_in(old, 5, &blocker);
+    KT_ASSERT(t, p != 0);
+    uint64_t nm0 = metric("/goheap/realloc/remap-nomem:calls"), an0 = kplat_stats.remap_nomem;
+    uint64_t rc0 = kplat_stats.remap_calls, now0 = kplat_stats.frames_now, pa0, pa;
+    KT_ASSERT(t, arch_translate((uintptr_t)p, &pa0));
+    hook_chain = hook_taken = 0;
+    __atomic_store_n(&kplat_remap_test_hook, take_frames_hook, __ATOMIC_RELEASE);
+    void *q = goheap_realloc(p, 2 * old);
+    __atomic_store_n(&kplat_remap_test_hook, (void (*)(void))0, __ATOMIC_RELEASE);
+    fu_give_back(hook_chain);
+    ktest_log("out of frames for the destination's tables (%llu taken before arch_remap): realloc -> %p, "
+              "arch_remap out of frames +%llu, remap-nomem +%llu, heap frames %lld after",
+              (unsigned long long)hook_taken, q, (unsigned long long)(kplat_stats.remap_nomem - an0),
+              (unsigned long long)(metric("/goheap/realloc/remap-nomem:calls") - nm0),
+              (long long)(kplat_stats.frames_now - now0));
+    KT_EXPECT(t, hook_taken > 0);
+    KT_EXPECT(t, q == 0);
+    KT_EXPECT_EQ(t, kplat_stats.remap_nomem - an0, 1);
+    KT_EXPECT_EQ(t, kplat_stats.remap_calls, rc0);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 1);
+    KT_EXPECT(t, arch_translate((uintptr_t)p, &pa) && pa == pa0);
+    KT_EXPECT_EQ(t, check(p, old, 5), 0);
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+    goheap_read_memstats(&ms0);
+    q = goheap_realloc(p, 2 * old);
+    goheap_read_memstats(&ms1);
+    KT_ASSERT(t, q != 0);
+    KT_EXPECT(t, q != p);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, ms1.realloc_remapped - ms0.realloc_remapped, old);
+    KT_EXPECT_EQ(t, check(q, old, 5), 0);
+    unblock(blocker);
+    goheap_free(q);
+}
+
+/* A destination of lazily released pages, still mapped: they are unmapped first and
+ * counted reclaimed, so frames given back == eager released (0 here) + reclaimed, and
+ * the heap's frames change by exactly the fresh tail minus those. */
+static void t_remap_lazy_destination(struct ktest *t)
+{
+    if (!lazy_asked())
+        KT_SKIP(t, "eager mode: no lazily released page stays mapped");
+    goheap_free_os_memory();
+    void *room = goheap_malloc(16u << 20);
+    KT_ASSERT(t, room != 0);
+    memset(room, 1, 16u << 20);
+    goheap_free(room);
+    void *blocker;
+    uint64_t *p = boxed_in(2u << 20, 4, &blocker);
+    KT_ASSERT(t, p != 0);
+    goheap_free_os_memory(); /* lazily: the 16 MiB stay mapped */
+    goheap_read_memstats(&ms0);
+    uint64_t now0 = kplat_stats.frames_now, ub0 = kplat_stats.unmapped_bytes, mf0 = kplat_stats.mapped_frames;
+    uint64_t *q = goheap_realloc(p, 4u << 20);
+    goheap_read_memstats(&ms1);
+    KT_ASSERT(t, q != 0);
+    uint64_t recl = ms1.lazy_reclaimed - ms0.lazy_reclaimed, back = kplat_stats.unmapped_bytes - ub0;
+    uint64_t mapped = (kplat_stats.mapped_frames - mf0) * ARCH_FRAME_SIZE;
+    ktest_log("lazy destination: reclaimed %llu KiB, unmapped %llu KiB, tail mapped %llu KiB, heap frames "
+              "%lld KiB, released lazily %llu -> %llu KiB",
+              (unsigned long long)(recl >> 10), (unsigned long long)(back >> 10), (unsigned long long)(mapped >> 10),
+              (long long)((int64_t)(kplat_stats.frames_now - now0) * (int64_t)ARCH_FRAME_SIZE / 1024),
+              (unsigned long long)(ms0.heap_released_lazy >> 10), (unsigned long long)(ms1.heap_released_lazy >> 10));
+    KT_EXPECT(t, recl > 0);
+    KT_EXPECT(t, back >= recl); /* the run's range, holes (unbacked pages) included */
+    KT_EXPECT_EQ(t, ms0.heap_released_lazy - ms1.heap_released_lazy, recl);
+    KT_EXPECT_EQ(t, (int64_t)(kplat_stats.frames_now - now0) * (int64_t)ARCH_FRAME_SIZE,
+                 (int64_t)mapped - (int64_t)recl);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, check(q, 2u << 20, 4), 0);
+    unblock(blocker);
+    goheap_free(q);
+}
+
+static void t_validate(struct ktest *t) { hu_validate(t); }
+
+static const struct ktest_case heap_remap_cases[] = {
+    KTEST_CASE(t_remap_oom_tables), /* first: needs a fresh heap */
+    KTEST_CASE(t_remap_64mib),
+    KTEST_CASE(t_remap_other_cpus),
+    KTEST_CASE(t_remap_oom),
+    KTEST_CASE(t_remap_lazy_destination),
+    KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_remap, "heap_remap", heap_remap_cases, hu_init, 0);
