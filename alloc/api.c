@@ -53,9 +53,10 @@
  *      an interior pointer): the second tier, inline (gh_free_cached in core.h),
  *      checks it fully and clears its allocBits bit (a clear bit, or a pending
  *      remote free of it, means double free).
- *   4. Otherwise (free.c): owner elsewhere or none -> check the slot is not free in
- *      the owner's maps, one atomic fetch_or into remoteFree (a bit already set
- *      means double free), the rcur hint for the owner; if the span is FULL in
+ *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
+ *      elsewhere or none -> check the slot is not free in the owner's maps, one
+ *      atomic fetch_or into remoteFree (a bit already set means double free), the
+ *      rcur hint for the owner; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). Large spans go straight back to mheap. Tiny
  *      objects decrement their block's live count and free the block at zero.

@@ -81,10 +81,16 @@ void *gh_malloc_slow(size_t size);
  * word that is free already or whose rcur bit is set (a double free, or a stale hint). */
 void gh_free_owned_bad(uint64_t i, const struct mspan *s, int dbl); /* never returns */
 void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
+/* The free of a pointer into a span this CPU does not own (the fast path's other
+ * branch, a tail call after its unpin): a plain small object is freed remotely there
+ * (free.c says which); everything else takes the slow path (gh_free_span_slow). */
+void gh_free_other(uintptr_t a, struct mspan *s);
+/* gh_free_slow once the span-map entry s of a is known (region covers handled). */
+void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
- * for region mode's covers): if this CPU owns s, frees a and returns 1, else returns
- * 0 having done nothing. Always inlined: goheap_free is this plus one bound check.
- * Two tiers, no call on either unless the free is bad or hits a stale hint:
+ * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
+ * plus one bound check. Two tiers for a span this CPU owns, no call on either unless
+ * the free is bad or hits a stale hint:
  *   1. a slot of the cached word: its bit in `cache` (wfree counts it);
  *   2. any other slot of a span this CPU owns (another word of its current span, a
  *      parked span): its allocBits bit, the checks of the double-free rule inline
@@ -92,7 +98,8 @@ void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
  * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 29 past
  * tier 1's test and touches no line of the span but 0, 1, its allocBits word, its
  * remoteFree word and the counter (bench/RESULTS.md "Behind the fast path": 57-83% of
- * the owner's frees in larson, pareto and glibcthread take it). */
+ * the owner's frees in larson, pareto and glibcthread take it). A span this CPU does
+ * not own: gh_free_other. */
 static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
     goheap_pin_t pin;
     /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
@@ -144,7 +151,8 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
         return 1;
     }
     goheap_sys_unpin(pin);
-    return 0;
+    gh_free_other(a, s); /* a tail call (a, s in the argument registers already) */
+    return 1;
 }
 
 /* Which call checks a pointer, for the panic's wording. */

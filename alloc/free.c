@@ -207,8 +207,8 @@ static GH_NOINLINE void free_large_route(struct mspan *s, uintptr_t a) {
     gh_after_slow();
 }
 
-/* A plain small object (slot idx of s) that missed the fast path: another CPU's span,
- * a span in mcentral (remote frees), a span whose SLOW has yet to be dropped. */
+/* A plain small object (slot idx of s) that gh_free_other did not take (a span whose
+ * SLOW has yet to be dropped, a cover's span, an owner changing words, no cache yet). */
 static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned idx) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
@@ -244,6 +244,70 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
     free_small_route(s, a, idx);
 }
 
+/* gh_free_other's rare endings, tail-called so that its common path saves no register
+ * and keeps no frame: the lost-wake-up handshake's wake of a FULL span, the re-check of
+ * a view taken before the owner changed words, and the "double free" of a bit already
+ * pending. Each runs pinned and unpins. */
+static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, unsigned cpu) {
+    gh_central_wake(cpu, s);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
+static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
+                                      goheap_pin_t pin, unsigned cpu) {
+    gh_span_remote_recheck(s, &s->remoteFree[w], w, m, a);
+    if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
+        gh_central_wake(cpu, s);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
+static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
+
+GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s) {
+    /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
+     * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
+     * anything else (a failed pin, large, tiny, sampled or instrumented spans, a SLOW
+     * span of this CPU, an owner that keeps changing words, no cache yet, bad
+     * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
+     * free remote: ~150 instructions a remote free through gh_free_slow, with a second
+     * span look-up, the window and large-object tests, two calls and their frames.) */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin_fast(&pin);
+    uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
+    unsigned spc = s->spc; /* before the OR: then the span may be swept and recycled */
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||
+                    (raw & ~GH_OWNER_SLOW) == cpu || a >= s->limit || gh_knobs.slowmode ||
+                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
+                    (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed))))
+        goto slow;
+    int32_t idx = gh_span_objindex(s, a - s->base);
+    struct mcache *c = gh_fast.caches[cpu];
+    if (gh_unlikely(idx < 0 || c == &gh_emptycache))
+        goto slow;
+    unsigned w = (unsigned)idx >> 6, b = (unsigned)idx & 63;
+    uint64_t m = 1ull << b;
+    uint32_t seq;
+    int view = gh_span_slot_view(s, w, m, &seq);
+    if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
+        return other_double(a, s);
+    if (gh_unlikely(view == GH_SLOT_UNKNOWN))
+        goto slow; /* the owner is changing words: the slow path retries */
+    c->nfree[spc]++;
+    if (gh_unlikely((atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst) >> b) & 1))
+        return other_double(a, s);
+    if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
+        return other_recheck(s, w, m, a, pin, cpu);
+    /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */
+    if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
+        return other_wake(s, pin, cpu);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+    return;
+slow:
+    goheap_sys_unpin(pin);
+    gh_free_span_slow(s, a); /* a tail call: its return address is goheap_free's caller */
+}
+
 GH_NOINLINE void gh_free_slow(uintptr_t a) {
     if (a == 0) /* free(NULL): no span look-up */
         return;
@@ -251,8 +315,14 @@ GH_NOINLINE void gh_free_slow(uintptr_t a) {
     /* Outside the window (region mode's covers, arena.h): the fast path goheap_free
      * could not take. */
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
-    if (s && pg >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed) && gh_free_cached(s, a))
+    if (s && pg >= atomic_load_explicit(&gh_fast.npages, memory_order_relaxed)) {
+        gh_free_cached(s, a);
         return;
+    }
+    gh_free_span_slow(s, a);
+}
+
+GH_NOINLINE void gh_free_span_slow(struct mspan *s, uintptr_t a) {
     if (s && s->spc < 2 && !s->efence && !gh_knobs.slowmode &&
         atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE)
         return free_large_route(s, a);
