@@ -19,8 +19,28 @@ incdir = os.path.join(root, "include")
 
 INCLUDE = re.compile(r'^\s*#\s*include\s+([<"])([^>"]+)[>"]')
 DEFINE = re.compile(r'^\s*#\s*define\s+(\w+)')
-# A top-level static definition: the name before the first "(", "=", "[" or ";".
+# A top-level static definition: the name before the first "(", "=", "[" or ";",
+# once any __attribute__((...)) is taken out of the line (strip_attributes).
 STATIC = re.compile(r'^static\b[^(=\[;{]*?(\w+)\s*[(=\[;]')
+
+
+def strip_attributes(line):
+    """line without its __attribute__((...)) groups, parentheses balanced."""
+    while True:
+        i = line.find("__attribute__")
+        if i < 0:
+            return line
+        j = line.find("(", i)
+        if j < 0:
+            return line
+        depth = 0
+        for k in range(j, len(line)):
+            depth += {"(": 1, ")": -1}.get(line[k], 0)
+            if depth == 0:
+                break
+        else:
+            return line  # continues on the next line: left as it is
+        line = line[:i] + line[k + 1:]
 
 seen_headers = set()
 out = []
@@ -76,7 +96,7 @@ for src in sources:
         text = f.read()
     rel = os.path.relpath(src, root)
     for line in text.split("\n"):
-        m = STATIC.match(line)
+        m = STATIC.match(strip_attributes(line))
         if m:
             statics.setdefault(m.group(1), set()).add(rel)
     local = []
