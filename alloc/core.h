@@ -74,6 +74,9 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
 void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
+/* The fast path's miss on span s of cache c (cache empty), still pinned by pin:
+ * refills, unpins (api.c). */
+void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin);
 /* Frees of a span this (pinned) CPU owns that the fast path's first tier cannot take,
  * given i = gh_span_wordslot(s, a) (gh_span_slot_addr recovers a); both unpin.
  * gh_free_owned_bad: not a slot start of s (dbl == 0), or a slot that is free already
@@ -132,6 +135,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             s->nfreehint++;
             __atomic_store_n(&s->bits[w], ab & ~(1ull << b), __ATOMIC_RELEASE);
             (*ctr)++;
+            *gh_mcache_hot_of(ctr) = s; /* where the next refill looks first */
             goheap_sys_unpin(pin);
             return 1;
         }

@@ -75,8 +75,10 @@ static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct
 static GH_NOINLINE void free_local_unslow(struct mcache *c, unsigned cpu, struct mspan *s,
                                           unsigned idx, uintptr_t a, unsigned spc) {
     gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
-    if (!free_local(s, idx, a))
+    if (!free_local(s, idx, a)) {
         c->nfree[spc]++;
+        c->hot[spc] = s; /* as the second tier (mcache.hot) */
+    }
 }
 
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
@@ -91,8 +93,10 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         /* (tiny spans are always SLOW and never lose it: no unslow to try) */
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
             return free_local_unslow(c, cpu, s, idx, a, spc);
-        if (!free_local(s, idx, a))
+        if (!free_local(s, idx, a)) {
             c->nfree[spc]++;
+            c->hot[spc] = s; /* as the second tier (mcache.hot) */
+        }
         return;
     }
     /* Remote. First the owner's maps: in a correct program the slot stays allocated
@@ -233,8 +237,10 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
         /* As gh_free_cached's tier 2: the counter pointer before the store that may
          * empty it. */
         uint64_t *ctr = s->nfree_ctr;
-        if (!free_local(s, idx, a))
+        if (!free_local(s, idx, a)) {
             (*ctr)++;
+            *gh_mcache_hot_of(ctr) = s; /* as the second tier (mcache.hot) */
+        }
         goheap_sys_unpin(pin);
         return;
     }

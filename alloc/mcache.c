@@ -144,7 +144,27 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     unsigned enough = goheap_class_to_nobjs[spc >> 1] / 4;
     if (enough == 0)
         enough = 1;
-    /* First the richest by local frees, without touching remoteFree: a thread that
+    /* Cache-hot reuse (issue 10 item 6): first the parked span this CPU last freed
+     * into outside a cached word (mcache.hot), if it is still parked here and has the
+     * threshold's room: its span lines and the slots freed last are the likeliest to
+     * be in cache, and no other parked span's lines are read. Measured (cachegrind,
+     * larson 2 threads scale 0.05, D1 misses; callgrind instructions per pair): the
+     * richest-first scan alone 10.42 M, 100; hot first at >= 1/4 of the slots free
+     * 9.73 M (-7%), 100; at >= 3/8 10.01 M, 100; at >= 1/2 10.22 M, 99; with the hot
+     * word loaded first (>= 8 free) instead of the next fit 9.66 M, 101. The misses
+     * saved are mostly the scan's: it reads line 1 of every parked span. */
+    struct mspan *hs = c->hot[spc];
+    /* (owner first, atomically: a stale entry's span may now be another CPU's, whose
+     * list fields that CPU writes; one this CPU owns changes only under c->lock) */
+    if (hs && (atomic_load_explicit(&hs->owner, memory_order_relaxed) & ~GH_OWNER_SLOW) == cpu &&
+        hs->onlist == pl && hs->nfreehint >= enough) {
+        hs->nfreehint = (uint16_t)(hs->nfreehint + gh_span_sweep_remote(hs));
+        if (gh_span_next_word(hs)) {
+            s = hs;
+            goto unpark;
+        }
+    }
+    /* Then the richest by local frees, without touching remoteFree: a thread that
      * frees its own objects (pareto, glibcthread) finds its span here. */
     struct mspan *best = pl->first;
     for (s = best; s; s = s->next)

@@ -33,7 +33,8 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
  *   heap -> OWNED                    a refill (cache_span grows): owner, c->lock
  *   PARTIAL/PENDING -> OWNED         a refill (cache_span): owner, c->lock + class lock
  *   OWNED -> PARKED                  a refill, no free word left: owner, c->lock
- *   PARKED -> OWNED                  a refill, >= 1/4 of it free: owner, c->lock
+ *   PARKED -> OWNED                  a refill, >= 1/4 of it free (the last freed
+ *                                    into first, mcache.hot): owner, c->lock
  *   PARKED -> PARTIAL/FULL/PENDING   a refill beyond GH_PARK_MAX, or release_all:
  *                                    owner, c->lock (+ class lock to file it)
  *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
