@@ -4,11 +4,7 @@
 #include "mcentral.h"
 #include "mheap.h"
 
-/* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K) it
- * gives its own empty parked spans back (an amortised bound on how long an emptied
- * span stays here while its CPU is busy) and polls the paced background step, which
- * returns at once unless its 1% duty cycle allows work. */
-#define GH_REFILLS_PER_BG_POLL 1024
+_Static_assert(GH_REFILLS_PER_BG_POLL % GH_REFILLS_PER_LOOK == 0, "a poll falls on a look");
 
 /* Statically filled: a hosted thread's fast path reads it through its local pointer
  * (goheap_sys_pin_local) even before goheap_init has run. */
@@ -63,8 +59,11 @@ static unsigned parked_live(struct mspan *s) {
 }
 
 /* Takes the empty spans off c's parked lists and links them through ->next onto
- * *dead. Caller holds c->lock; c's owner may be freeing into them meanwhile. */
-static void take_empty_parked(struct mcache *c, struct mspan **dead) {
+ * *dead. Caller holds c->lock; c's owner may be freeing into them meanwhile. second:
+ * only those found empty at the previous call with second set too (the owner's
+ * looks); the others are marked (a parked span only grows emptier: a span once seen
+ * empty stays so until it is unparked, and parking resets the mark). */
+static void take_empty_parked(struct mcache *c, struct mspan **dead, int second) {
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
         struct gh_spanlist *pl = &c->parked[spc];
         struct mspan *s, *next;
@@ -72,6 +71,10 @@ static void take_empty_parked(struct mcache *c, struct mspan **dead) {
             next = s->next;
             if (parked_live(s) != 0)
                 continue;
+            if (second && !s->emptyseen) {
+                s->emptyseen = 1;
+                continue;
+            }
             gh_list_remove(pl, s);
             /* Parked -> returned. The owner's direct[] never names a parked span
              * outside a refill (which holds the lock), so nothing points here now. */
@@ -99,7 +102,7 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
         return 0;
     struct mspan *dead = 0;
     /* Another CPU's cache only if its lock is free: a held lock means its owner is
-     * refilling, so it is busy and drains itself (every GH_REFILLS_PER_BG_POLL
+     * refilling, so it is busy and drains itself (its looks, every GH_REFILLS_PER_LOOK
      * refills); the next pass tries again. Never wait for an owner: pinned (kernel:
      * interrupts masked) behind a vCPU that single-threaded TCG does not run, one
      * drain of an allocating CPU's cache spun 1.9 s, and the pass pacing then put the
@@ -108,7 +111,7 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
         gh_lock(&c->lock, self);
     else if (!gh_trylock(&c->lock, self))
         return 0;
-    take_empty_parked(c, &dead);
+    take_empty_parked(c, &dead, 0);
     if (!pagecache_empty(&c->pcache))
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
     gh_unlock(&c->lock, self);
@@ -126,6 +129,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
             goto take;
         /* 2. full: park it (the fold left no word cached); it stays ours */
         s->nfreehint = 0;
+        s->emptyseen = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs
          * the next span: one direct[] update per span change, not two. Nothing reads
          * this CPU's direct[] before then, and a drainer cannot take s before then
@@ -219,7 +223,8 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
         gh_mcache_release_all(c, cpu);
     }
 #endif
-    int tick = ++c->slowticks % GH_REFILLS_PER_BG_POLL == 0;
+    uint32_t nslow = ++c->slowticks;
+    int tick = nslow % GH_REFILLS_PER_LOOK == 0;
     /* 1. Another word of the current span with a free slot (freed locally since):
      * without c->lock, which guards only the parked lists and the page cache; the
      * current span is this CPU's alone (drains never touch it), as on the fast path.
@@ -236,8 +241,9 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
     struct mspan *dead = 0;
     gh_lock(&c->lock, cpu);
     if (gh_unlikely(tick)) {
-        take_empty_parked(c, &dead);
-        gh_want_work(GH_WORK_BG);
+        take_empty_parked(c, &dead, 1);
+        if (nslow % GH_REFILLS_PER_BG_POLL == 0)
+            gh_want_work(GH_WORK_BG);
         if (s != &gh_emptyspan && gh_span_next_word(s)) {
             gh_unlock(&c->lock, cpu);
             free_dead(cpu, dead);

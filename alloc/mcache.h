@@ -49,6 +49,20 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * could not keep local); peak RSS within run-to-run spread (larson 5.4-6.0 -> 5.7-6.4
  * MiB, pareto 4.0-4.5 -> 3.9-4.4). */
 #define GH_PARK_MAX 16
+
+/* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K) polls the
+ * paced background step, which returns at once unless its 1% duty cycle allows work. */
+#define GH_REFILLS_PER_BG_POLL 1024
+/* Every 512th refill the owner looks at its parked spans and gives back the ones that
+ * were empty at the previous look too (an amortised bound on how long an emptied span
+ * stays here while its CPU is busy: home within 2 looks, 1024 refills, issue 10's
+ * bound). One look (every 1024, giving back whatever was empty) returned the spans
+ * that a CPU whose objects are all freed by another CPU refills from next, and set
+ * them up again: the kernel's cross-CPU churn (bench/kernel/RESULTS.md, x86_64, SMP=2,
+ * single-threaded TCG) took the heap lock 7.1 and the span-struct (meta) lock 12.4
+ * times per 1000 pairs, with two looks 1.4 and 2.5 (guest instructions per pair
+ * 285 -> 279). An empty span the owner takes back within 512 refills now stays. */
+#define GH_REFILLS_PER_LOOK 512
 /* Parked spans a refill sweeps for remote frees when none has enough local frees
  * (mcache.c); the others wait their turn (each swept span goes to the back), so all
  * are swept within GH_PARK_MAX / 2 refills. Sweeping every parked span at every

@@ -38,8 +38,9 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
  *   PARKED -> PARTIAL/FULL/PENDING   a refill beyond GH_PARK_MAX, or release_all:
  *                                    owner, c->lock (+ class lock to file it)
  *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
- *   PARKED -> RETURNED               found empty: a drainer (gh_mcache_drain, any CPU)
- *                                    or the owner every 1024 refills, under c->lock
+ *   PARKED -> RETURNED               found empty: a drainer (gh_mcache_drain, any CPU),
+ *                                    or the owner's second look in a row (one every
+ *                                    512 refills: home within 1024), under c->lock
  *   OWNED/PARKED -> RETURNED         uncached empty (release_all, beyond the bound)
  *   FULL -> PENDING                  the first remote free: the freer's CAS (then the
  *                                    class lock to move it), or the filer's re-check
@@ -150,6 +151,10 @@ struct mspan {
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
+    /* Parked: the owner's last look (mcache.c, every GH_REFILLS_PER_LOOK refills) found
+     * it empty; the next such look gives it back. Reset when it is parked. Protected
+     * by the owner's mcache.lock. */
+    uint8_t emptyseen;
     /* Live sampled objects (profile.c): nonzero sends every free of this span's
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */

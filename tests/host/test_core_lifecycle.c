@@ -388,8 +388,69 @@ static void t_parked_remote_found(void) {
     pthread_barrier_destroy(&k.bar);
 }
 
+/* The owner's looks at its parked spans (mcache.c, every GH_REFILLS_PER_LOOK refills):
+ * a span emptied by its frees stays parked at the first look after (the owner may take
+ * it back: the cross-CPU case) and is back in the heap after the second, so within
+ * 1024 refills of becoming empty. The refills come from another class, so that the
+ * empty span is not taken back meanwhile; in a fork child with bgthread=0, so that no
+ * background drain takes it first. */
+static unsigned refills_now(struct mcache *c) { return __atomic_load_n(&c->slowticks, __ATOMIC_RELAXED); }
+static void refill_until(struct mcache *c, unsigned target) {
+    while ((int)(refills_now(c) - target) < 0)
+        (void)goheap_malloc(1024); /* 8 objects a span: a refill every 8 (leaked) */
+}
+static int on_list(const struct gh_spanlist *l, const struct mspan *s) {
+    for (const struct mspan *x = l->first; x; x = x->next)
+        if (x == s)
+            return 1;
+    return 0;
+}
+/* 0, or which check failed. */
+static int looks_child(void) {
+    struct goheap_sys_config sys = {.release = GOHEAP_SYS_RELEASE_NOW, .bgthread = 0};
+    goheap_sys_configure(&sys);
+    static struct pk k = {.size = 416};
+    k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
+    pk_fill(&k);
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_unpin(pin);
+    struct gh_spanlist *pl = &c->parked[k.spans[1]->spc];
+    struct mspan *s = k.spans[1];
+    /* Just after a look that is also a background poll, empty the span: the next look
+     * only marks it (and is no poll: with bgthread=0 the poll's reclaim pass would
+     * drain the span at once, as it should). */
+    refill_until(c, (refills_now(c) / GH_REFILLS_PER_BG_POLL + 1) * GH_REFILLS_PER_BG_POLL);
+    for (unsigned i = 0; i < k.n; i++)
+        goheap_free(k.objs[1][i]);
+    if (!on_list(pl, s))
+        return 1;
+    unsigned t0 = refills_now(c);
+    refill_until(c, (t0 / GH_REFILLS_PER_LOOK + 1) * GH_REFILLS_PER_LOOK);
+    if (!on_list(pl, s) || !s->emptyseen)
+        return 2;
+    refill_until(c, (t0 / GH_REFILLS_PER_LOOK + 2) * GH_REFILLS_PER_LOOK);
+    if (on_list(pl, s))
+        return 3;
+    return refills_now(c) - t0 <= 2 * GH_REFILLS_PER_LOOK ? 0 : 4;
+}
+static void t_owner_looks_twice(void) {
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(looks_child());
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int r = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    static const char *const what[] = {"", "the span is not parked after its frees",
+                                       "given back (or not marked) at the first look after it emptied",
+                                       "still parked after two looks", "more than 1024 refills"};
+    KT_CHECK(r == 0, "empty parked span: %s (child status %d)", r > 0 && r < 5 ? what[r] : "child died", r);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_parked_richest_first), KT_CASE(t_parked_hot_first), KT_CASE(t_parked_remote_found),
+    KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
 };
