@@ -32,6 +32,10 @@ struct frame_cache {
  * racily by frame_stats. */
 static struct frame_cache caches[MAX_CPUS];
 
+/* Taken with interrupts masked, as the page-table lock is (arch/x86_64/mm.c says why):
+ * goheap_sys_each_cpu's IPI handler runs the heap's flush, whose allocator locks rank
+ * below this one, so it must not land on a CPU holding it (kheap-movescan's lock check
+ * caught that on aarch64). Only the refills and drains take it, 1 in 32 calls. */
 static struct spinlock frame_lock = SPINLOCK_INIT("frame", LOCK_RANK_FRAME);
 /* protected by frame_lock: */
 static uint64_t *bitmap;        /* nwords words; bit f%64 of word f/64 set = frame f free */
@@ -223,16 +227,16 @@ uint64_t frame_alloc(unsigned flags)
     not_in_irq("frame_alloc");
     struct frame_cache *c = &caches[cpu_index()];
     if (c->n == 0) {
-        spin_lock(&frame_lock);
+        arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
         c->n = take_frames(c->pa, CACHE_BATCH);
-        spin_unlock(&frame_lock);
+        spin_unlock_irqrestore(&frame_lock, ff);
     }
     if (c->n == 0 && pull(ARCH_FRAME_SIZE)) {
         /* The freed frames went to this CPU's cache, the overflow to the bitmap. */
         if (c->n == 0) {
-            spin_lock(&frame_lock);
+            arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
             c->n = take_frames(c->pa, CACHE_BATCH);
-            spin_unlock(&frame_lock);
+            spin_unlock_irqrestore(&frame_lock, ff);
         }
     }
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
@@ -251,10 +255,10 @@ void frame_free(uint64_t pa)
     not_in_irq("frame_free");
     struct frame_cache *c = &caches[cpu_index()];
     if (c->n == CACHE_MAX) {
-        spin_lock(&frame_lock);
+        arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
         for (unsigned i = 0; i < CACHE_BATCH; i++)
             put_frame(c->pa[--c->n]);
-        spin_unlock(&frame_lock);
+        spin_unlock_irqrestore(&frame_lock, ff);
     }
     c->pa[c->n++] = pa;
     __atomic_fetch_add(&free_count, 1, __ATOMIC_RELAXED);
@@ -264,10 +268,10 @@ void frame_drain_local(void)
 {
     not_in_irq("frame_drain_local");
     struct frame_cache *c = &caches[cpu_index()];
-    spin_lock(&frame_lock);
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
     while (c->n)
         put_frame(c->pa[--c->n]);
-    spin_unlock(&frame_lock);
+    spin_unlock_irqrestore(&frame_lock, ff);
 }
 
 /* Caller holds frame_lock. First frame >= f that is not free, or hi. */
@@ -303,14 +307,14 @@ uint64_t frame_alloc_run(size_t n, size_t align, unsigned flags)
     if (n == 0 || align == 0 || (align & (align - 1)))
         panic("frame_alloc_run: bad request n=%zu align=%zu", n, align);
     not_in_irq("frame_alloc_run");
-    spin_lock(&frame_lock);
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
     uint64_t found = take_run(n, align);
-    spin_unlock(&frame_lock);
+    spin_unlock_irqrestore(&frame_lock, ff);
     if (!found && pull(n * ARCH_FRAME_SIZE)) {
         frame_drain_local(); /* runs come from the bitmap only */
-        spin_lock(&frame_lock);
+        ff = spin_lock_irqsave(&frame_lock);
         found = take_run(n, align);
-        spin_unlock(&frame_lock);
+        spin_unlock_irqrestore(&frame_lock, ff);
     }
     if (found && (flags & FRAME_ZERO))
         memset(arch_phys_to_virt(found), 0, n * ARCH_FRAME_SIZE);
@@ -340,11 +344,11 @@ static uint64_t take_run(size_t n, size_t align)
 void frame_free_run(uint64_t pa, size_t n)
 {
     not_in_irq("frame_free_run");
-    spin_lock(&frame_lock);
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
     for (size_t i = 0; i < n; i++)
         put_frame(pa + i * ARCH_FRAME_SIZE);
     __atomic_fetch_add(&free_count, n, __ATOMIC_RELAXED);
-    spin_unlock(&frame_lock);
+    spin_unlock_irqrestore(&frame_lock, ff);
 }
 
 uint64_t frame_free_count(void)

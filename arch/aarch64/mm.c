@@ -23,8 +23,9 @@ static pte_t early_pool[EARLY_POOL_TABLES][512] __attribute__((aligned(4096)));
 static unsigned early_pool_used;
 
 /* protected by pt_lock: every kernel page-table entry outside the early boot. Taken
- * without masking interrupts, as on x86_64: page tables are never changed from an
- * interrupt handler (TLB maintenance needs no handler at all here). */
+ * with interrupts masked, as on x86_64 (arch/x86_64/mm.c says why: the heap's flush
+ * runs in goheap_sys_each_cpu's IPI handler and takes locks ranked below this one);
+ * never held across a wait for another CPU (TLB maintenance needs no handler here). */
 static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
 static int use_frame_alloc;             /* set by arch_mm_init: tables from frames */
 
@@ -159,14 +160,14 @@ static pte_t leaf_bits(unsigned flags)
 
 static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int level)
 {
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     int r = 0;
     pte_t *e = walk_err(va, level, 1, &r);
     if (e && (*e & PTE_VALID))
         r = -2;
     else if (e)
         set_pte(e, pa | leaf_bits(flags) | (level == 3 ? PTE_PAGE : 0));
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     publish_new();
     return r;
 }
@@ -283,7 +284,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%lx", (unsigned long)old, (unsigned long)new,
               (unsigned long)bytes);
     int err = 0;
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 1. Every table the destination needs, before anything moves: out of frames
      * here (-1; no pull under pt_lock), nothing has changed but tables added (kept,
      * as always). A block mapping over it: -2. */
@@ -308,7 +309,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
         set_pte(&dt[idx(d, 3)], st[idx(s, 3)]);
         set_pte(&st[idx(s, 3)], 0);
     }
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     if (err)
         return err;
     publish_new();
@@ -331,7 +332,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
     while (va < end) {
         uint64_t step = 0;
-        spin_lock(&pt_lock);
+        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
         pte_t *t = kernel_l0;
         for (int l = 0; !step; l++) {
             pte_t *e = &t[idx(va, l)];
@@ -352,7 +353,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
                 t = table_va(d & PTE_ADDR_MASK);
             }
         }
-        spin_unlock(&pt_lock);
+        spin_unlock_irqrestore(&pt_lock, ptf);
         va = (end - va <= step) ? end : va + step;
         if (n == UNMAP_BATCH || va >= end) {
             /* Invalidate everything cleared so far, on every CPU, before any of its

@@ -28,8 +28,12 @@ extern uint64_t boot_pml4[512];                 /* boot.S */
 
 /* Serialises every change to the kernel page tables. Rank: above heap locks (the heap
  * maps while holding its own), below the frame allocator (tables come from it).
- * Taken without masking interrupts: page tables are never changed from an interrupt
- * handler (the shootdown handler only invalidates TLB entries). */
+ * Taken with interrupts masked (never held across a wait for another CPU: the
+ * shootdown runs with it dropped): goheap_sys_each_cpu's IPI handler runs the heap's
+ * flush, which takes allocator locks ranked below this one, and on a CPU holding it
+ * that would invert the order (a heap-lock holder mapping waits for it, while its
+ * holder's handler waits for the heap lock). realloc's move (arch_remap) and the
+ * unpinned maps and unmaps of the heap hold it with interrupts otherwise on. */
 static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
 
 static inline uint64_t *table_at(uint64_t entry)
@@ -73,7 +77,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
         panic("arch_map: misaligned va 0x%lx pa 0x%llx", (unsigned long)va,
               (unsigned long long)pa);
     int err = 0;
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     uint64_t *pdpt = next_level(&boot_pml4[idx(va, 4)], 1);
     uint64_t *pd = pdpt ? next_level(&pdpt[idx(va, 3)], 1) : 0;
     if (!pd) {
@@ -97,7 +101,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
                 *e = pa | leaf_bits(flags);
         }
     }
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     return err;
 }
 
@@ -185,16 +189,16 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         panic("arch_unmap: misaligned range 0x%lx + 0x%zx", (unsigned long)va, bytes);
     if (bytes == 0)
         return;
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     walk_leaves(va, va + bytes, make_zombie, &flags);
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     if (flags & ARCH_UNMAP_LOCAL)
         arch_tlb_flush_local(va, bytes);
     else
         arch_tlb_shootdown(va, bytes);
-    spin_lock(&pt_lock);
+    ptf = spin_lock_irqsave(&pt_lock);
     walk_leaves(va, va + bytes, bury, &flags);
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
 }
 
 /* Caller holds pt_lock. The page table (level 1) covering va, created with its upper
@@ -230,7 +234,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
     if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%zx", (unsigned long)old, (unsigned long)new, bytes);
     int err = 0;
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 1. Every page table the destination needs, before anything moves: out of frames
      * here, nothing has changed but tables added (they are kept, as always). */
     for (uintptr_t va = new; va < new + bytes && !err; va = (va | (ARCH_LARGE_SIZE - 1)) + 1)
@@ -251,7 +255,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
         dpt[idx(d, 1)] = spt[idx(s, 1)];
         spt[idx(s, 1)] = 0;
     }
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     if (err)
         return err;
     /* 4. One round: no CPU translates the old range any more (the new one had no
@@ -263,7 +267,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
 int arch_translate(uintptr_t va, uint64_t *pa)
 {
     int ok = 0;
-    spin_lock(&pt_lock);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     uint64_t e = boot_pml4[idx(va, 4)];
     if (e & PTE_P) {
         e = table_at(e)[idx(va, 3)];
@@ -284,7 +288,7 @@ int arch_translate(uintptr_t va, uint64_t *pa)
             }
         }
     }
-    spin_unlock(&pt_lock);
+    spin_unlock_irqrestore(&pt_lock, ptf);
     return ok;
 }
 
