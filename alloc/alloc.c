@@ -51,7 +51,7 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     if (p && zero)
         gh_memclr(p, size);
     if (GOHEAP_PROFILE && gh_unlikely(due))
-        gh_prof_sample(p, size, pc);
+        gh_prof_sample(p, size, pc, GH_PROF_CALLER_FP());
     return p;
 }
 
@@ -97,16 +97,26 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
         c->large_alloc++;
         c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
     }
-    int due = GOHEAP_PROFILE && (flags & GH_ALLOC_COUNT) && c != &gh_emptycache && gh_prof_count(c, size);
+    /* The sampled case apart: the unsampled one keeps no flag across the unpin
+     * (callgrind, 4 MiB pair: 4 instructions). */
+    if (GOHEAP_PROFILE && (flags & GH_ALLOC_COUNT) && c != &gh_emptycache && gh_unlikely(gh_prof_count(c, size))) {
+        goheap_sys_unpin(pin);
+        if ((flags & GOHEAP_ZERO) && needzero)
+            gh_memclr((void *)s->obj, size);
+        gh_prof_sample_large(s, pc, GH_PROF_CALLER_FP());
+        return (void *)s->obj;
+    }
     goheap_sys_unpin(pin);
     if ((flags & GOHEAP_ZERO) && needzero)
         gh_memclr((void *)s->obj, size);
-    if (GOHEAP_PROFILE && gh_unlikely(due))
-        gh_prof_sample((void *)s->obj, size, pc);
     return (void *)s->obj;
 }
 
-static void *alloc_once(size_t size, unsigned flags, size_t align, uintptr_t pc) {
+/* Inlined into gh_alloc_raw's one call: a frame less between a large allocation and
+ * its caller (the profiler's walk passes one record fewer) and ~10 instructions less
+ * per slow-path allocation. */
+static inline __attribute__((always_inline)) void *alloc_once(size_t size, unsigned flags, size_t align,
+                                                            uintptr_t pc) {
     if (gh_unlikely(gh_knobs.slowmode)) {
         int fence = gh_knobs.efence != 0;
         if (!fence && gh_knobs.guardrate) {
@@ -142,10 +152,12 @@ void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc) {
             return 0;
         }
     }
-    void *p = alloc_once(size, flags, align, pc);
-    if (gh_unlikely(!p)) {
-        gh_last_resort();
+    void *p;
+    for (int retried = 0;; retried = 1) {
         p = alloc_once(size, flags, align, pc);
+        if (gh_likely(p != 0) || retried)
+            break;
+        gh_last_resort();
     }
     if (gh_unlikely(!p))
         goheap_sys_nomem();

@@ -48,6 +48,37 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
 /* Internal flag (no public GOHEAP_* flag uses the top bit; gh_alloc clears it). */
 #define GH_ALLOC_COUNT 0x80000000u
 
+/* c's next sampling interval (profile.h). Pinned on c's CPU. */
+static inline __attribute__((always_inline)) void gh_prof_rearm(struct mcache *c) {
+    c->next_sample = gh_prof_rate ? (int64_t)gh_prof_interval(gh_prof_rate, &c->prof_rng) : INT64_MAX;
+}
+
+/* Takes a's record out of its large span s (profile.c, "large records"): its bucket,
+ * NULL when a has none; its size in *size. */
+static inline struct gh_prof_bucket *gh_prof_large_take(struct mspan *s, uintptr_t a, uint64_t *size) {
+    if (a != s->obj)
+        return 0; /* an interior pointer: free reports it, the record stays */
+    struct gh_prof_bucket *b = atomic_exchange_explicit(&s->pbucket, 0, memory_order_acquire);
+    if (b) {
+        *size = atomic_load_explicit(&s->psize, memory_order_relaxed);
+        atomic_store_explicit(&s->nsampled, 0, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gh_prof_nlarge, 1, memory_order_relaxed);
+    }
+    return b;
+}
+
+/* free of a large or efence object a whose span s has nsampled set (any CPU, before
+ * the object is given back; no lock, no pin): drops its record, counts it freed.
+ * Inline: free_large_route then makes no call before the free. */
+static inline void gh_prof_free_large(struct mspan *s, uintptr_t a) {
+    uint64_t size;
+    struct gh_prof_bucket *b = gh_prof_large_take(s, a, &size);
+    if (b) {
+        __atomic_fetch_add(&b->frees, 1, __ATOMIC_RELAXED);
+        __atomic_fetch_add(&b->free_bytes, size, __ATOMIC_RELAXED);
+    }
+}
+
 /* gh_prof_count: the profiler's count of an allocation of `size` bytes on c's CPU
  * (pinned): 1 when it is to be sampled (gh_prof_sample, unpinned). */
 static inline int gh_prof_count(struct mcache *c, size_t size) {

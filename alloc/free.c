@@ -202,8 +202,12 @@ static struct mspan *checked_span(uintptr_t a, enum gh_who who) {
  * gh_free_pc's general checks, which would find nothing wrong (free_large still checks
  * the pointer and the state). */
 static GH_NOINLINE void free_large_route(struct mspan *s, uintptr_t a) {
+    /* The record first: then the address may be reused. Inline (core.h), no call
+     * before the free: the route saves the registers of the compiled-out build
+     * (callgrind, 4 MiB pair: 9 instructions less per unsampled free than with
+     * gh_prof_free's call here). */
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
-        gh_prof_free(s, a); /* before the free: then the address may be reused */
+        gh_prof_free_large(s, a);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     free_large(cpu, s, a);

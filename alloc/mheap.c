@@ -342,6 +342,7 @@ static void span_reset(struct mspan *s, size_t size) {
     s->divmul = 0;
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     atomic_store_explicit(&s->nsampled, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->pbucket, 0, memory_order_relaxed);
     s->npages = 0;
     s->nelems = 0;
     __atomic_store_n(&s->spc, 0, __ATOMIC_RELAXED);

@@ -166,6 +166,12 @@ struct mspan {
      * no lane while npover == 0 frees an unsampled object and skips the lock. */
     _Atomic uint64_t psamp;
     _Atomic uint32_t npover;
+    /* Large and efence spans (one object, at obj): the sampled object's record in the
+     * span itself (profile.c, "large records"), its stack bucket (NULL: not sampled)
+     * and its usable size as counted. Set by the sampler before malloc returns, taken
+     * by free with one atomic exchange, neither under the profile lock. */
+    struct gh_prof_bucket *_Atomic pbucket;
+    _Atomic uint64_t psize;
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
      * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinyfreed,
      * tinycount */

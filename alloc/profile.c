@@ -5,18 +5,7 @@
 #include "core.h"
 
 uint64_t gh_prof_rate = GH_PROF_DEFAULT_RATE;
-
-/* A stack bucket: the counts of every sampled allocation with this stack. Never
- * freed: the writer walks `all` without the lock. */
-struct gh_prof_bucket {
-    struct gh_prof_bucket *next;             /* hash chain (protected by prof.lock) */
-    struct gh_prof_bucket *allnext;          /* every bucket, newest first (append-only) */
-    uint64_t hash;
-    /* written under prof.lock with relaxed stores, read racily by the writer */
-    uint64_t allocs, alloc_bytes, frees, free_bytes;
-    uint32_t nstk;
-    uintptr_t stk[];
-};
+_Atomic uint64_t gh_prof_nlarge;
 
 /* A live sampled object. */
 struct gh_prof_rec {
@@ -34,6 +23,9 @@ struct gh_prof_rec {
 #define PROF_MAX_BITS 26   /* 64 Mi heads (512 MiB): beyond that, chains just grow */
 /* Records are carved from persistent memory this many at a time (4 KiB). */
 #define PROF_REC_BATCH 128
+/* Bucket hints by innermost frame: 64 (512 B). A program's hot allocation sites are
+ * few; a collision costs only the locked look-up it would have made anyway. */
+#define PROF_HINT_BITS 6
 
 static struct {
     struct gh_mutex lock;
@@ -48,6 +40,10 @@ static struct {
     uint64_t dropped; /* samples lost for lack of metadata memory */
     /* release-published head of every bucket (the writer reads it without the lock) */
     struct gh_prof_bucket *_Atomic all;
+    /* The bucket last found or made for a stack whose innermost frame hashes here
+     * (hint_slot): a sample whose stack is the hint's takes no lock and no hash.
+     * Written under lock, read without it (buckets are never freed). */
+    struct gh_prof_bucket *_Atomic hint[1u << PROF_HINT_BITS];
 } prof = {.lock = {.rank = GOHEAP_LC_PROFILE}};
 
 void gh_prof_init(void) {
@@ -56,23 +52,9 @@ void gh_prof_init(void) {
 
 /* ---- sampling intervals ---------------------------------------------------------- */
 
-static uint64_t rng_next(uint64_t *s) { /* xorshift64*, never 0 once seeded non-zero */
-    uint64_t x = *s;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *s = x;
-    return x * 0x2545f4914f6cdd1dull;
-}
-
-/* Fixed point: 24 fraction bits. */
-#define PROF_FRAC 24
-/* ln 2 * 2^24, rounded. */
-#define PROF_LN2_Q24 11629080ull
-
 /* log2(1 + i/64) * 2^24, rounded, i = 0..64:
  *   python3 -c 'import math; print([round(math.log2(1 + i/64) * 2**24) for i in range(65)])' */
-static const uint32_t log2_tab[65] = {
+const uint32_t gh_prof_log2_tab[65] = {
     0, 375270, 744810, 1108793, 1467383, 1820738, 2169009, 2512340,
     2850868, 3184728, 3514044, 3838941, 4159533, 4475935, 4788255, 5096595,
     5401057, 5701737, 5998727, 6292118, 6581994, 6868440, 7151536, 7431359,
@@ -83,34 +65,6 @@ static const uint32_t log2_tab[65] = {
     15215099, 15415967, 15615181, 15812769, 16008758, 16203172, 16396036, 16587377,
     16777216,
 };
-
-/* log2(x) * 2^24 for 1 <= x <= 2^32: the integer part from the top bit, the fraction
- * from the table by the mantissa's top 6 bits, linearly interpolated by the other 25
- * (Go's fastlog2 is the same idea in floating point). Interpolating the concave log2
- * errs low by at most (1/64)^2 / (8 ln 2) = 4.4e-5 (728 in Q24, measured over 200000
- * random x), so an interval is at most 3e-5 * rate long (16 bytes at 512 KiB): far
- * inside t_interval_mean's tolerances. About 15 instructions; the bit-by-bit log it
- * replaced took ~340 per sample (24 squarings), ~0.4 M of the suite's callgrind
- * total at the default rate. */
-uint64_t gh_prof_log2_q24(uint64_t x) {
-    unsigned k = 63 - gh_clz64(x);
-    uint64_t m = k >= 31 ? x >> (k - 31) : x << (31 - k); /* [2^31, 2^32): [1, 2) in Q31 */
-    unsigned j = (unsigned)(m >> 25) & 63;
-    uint64_t f = m & ((1ull << 25) - 1);
-    uint64_t lo = log2_tab[j], hi = log2_tab[j + 1];
-    return ((uint64_t)k << PROF_FRAC) + lo + (((hi - lo) * f) >> 25);
-}
-
-uint64_t gh_prof_interval(uint64_t rate, uint64_t *rng) {
-    if (rate <= 1)
-        return 0;
-    /* u = r / 2^32 with r uniform in [1, 2^32]: -ln u = (32 - log2 r) ln 2. */
-    uint64_t r = (rng_next(rng) >> 32) + 1;
-    uint64_t neglog2 = (32ull << PROF_FRAC) - gh_prof_log2_q24(r); /* < 2^29 */
-    uint64_t negln = (neglog2 * PROF_LN2_Q24) >> PROF_FRAC; /* -ln u in Q24, < 2^29 */
-    /* rate < 2^33 (the knob's range): the product stays below 2^62. */
-    return (rate * negln) >> PROF_FRAC;
-}
 
 void gh_prof_cache_init(struct mcache *c, unsigned cpu) {
     /* Any non-zero seed differing per cache: address, CPU and the clock. */
@@ -128,38 +82,93 @@ void gh_prof_cache_init(struct mcache *c, unsigned cpu) {
  * The walk follows only aligned records inside the platform's bounds of this thread's
  * stack, each strictly above the last, so a program built without frame pointers
  * (rbp holds data) ends the walk early instead of faulting. If no record returns to
- * pc (an entry point without a frame in the chain), the stack is pc alone. */
-static GH_NOINLINE unsigned capture(uintptr_t pc, uintptr_t *pcs) {
-    pcs[0] = pc;
-    uintptr_t lo = 0, hi = 0;
+ * pc (an entry point without a frame in the chain), the stack is pc alone. fp: the
+ * frame the search starts at, the caller's own (its record is checked like any
+ * other): starting there rather than in the sampler skips the sampler's records.
+ * Two loops, so that each step tests only what it needs: the allocator's own records
+ * up to the one returning to pc, then the caller's. A record at fp is readable when
+ * lo <= fp <= top (top = hi - one record) and fp is aligned; the first is checked
+ * against lo, every later one is above its predecessor, which was at least lo. */
+#define REC_WORDS 2 /* a frame record: saved fp, return address */
+#define FP_ALIGN_MASK (sizeof(uintptr_t) - 1)
+/* Records searched for the one returning to pc: the allocator's own frames between
+ * the frame handed over and the public entry point (none on the large path, whose
+ * frame handed over is gh_alloc_raw's; 2 from gh_prof_account). */
+#define PROF_FIND_STEPS 16
+static inline int rec_next_ok(uintptr_t prev, uintptr_t next, uintptr_t top) {
+    return next > prev && next <= top && !(next & FP_ALIGN_MASK);
+}
+
+/* This thread's stack [*lo, *hi) from the platform, 0 when it gives none. lo is the
+ * platform's (at or below the caller's frame), not the address of a local: aarch64
+ * frames keep their locals above the frame record, so &lo > fp there. */
+static inline __attribute__((always_inline)) int stack_bounds(uintptr_t *lo, uintptr_t *hi) {
 #ifdef GOHEAP_SYS_HAVE_STACK_BOUNDS
-    if (!goheap_sys_stack_bounds(&lo, &hi))
-        return 1;
+    return goheap_sys_stack_bounds(lo, hi);
 #else
-    return 1;
+    (void)lo, (void)hi;
+    return 0;
 #endif
-    /* lo is the platform's (at or below this frame), not the address of a local here:
-     * aarch64 frames keep their locals above the frame record, so &lo > fp there. */
-    uintptr_t fp = (uintptr_t)__builtin_frame_address(0);
-    unsigned n = 1, found = 0;
-    /* 16 records to find pc: the allocator's own frames between here and there. */
-    for (unsigned steps = 0; steps < GH_PROF_MAX_DEPTH + 16; steps++) {
-        if ((fp & (sizeof(uintptr_t) - 1)) || fp < lo || fp > hi - 2 * sizeof(uintptr_t))
-            break;
-        const uintptr_t *rec = (const uintptr_t *)fp;
-        uintptr_t next = rec[0], ret = rec[1];
-        if (found) {
-            if (!ret || n == GH_PROF_MAX_DEPTH)
-                break;
-            pcs[n++] = ret;
-        } else if (ret == pc) {
-            found = 1;
-        }
-        if (next <= fp)
-            break;
+}
+
+/* The search, in the stack [lo, hi) (the bounds' call returned `have`): 1 and *fpp
+ * the record returning to pc, *topp the highest readable record; 0 when there is none
+ * (the stack is pc alone). */
+static inline __attribute__((always_inline)) int walk_find(uintptr_t pc, int have, uintptr_t lo, uintptr_t hi,
+                                                           uintptr_t *fpp, uintptr_t *topp) {
+    if (!have)
+        return 0;
+    uintptr_t top = hi - REC_WORDS * sizeof(uintptr_t), fp = *fpp;
+    if (hi < lo + REC_WORDS * sizeof(uintptr_t) || fp < lo || fp > top || (fp & FP_ALIGN_MASK))
+        return 0;
+    for (unsigned steps = 0; ((const uintptr_t *)fp)[1] != pc; steps++) {
+        uintptr_t next = ((const uintptr_t *)fp)[0];
+        if (steps == PROF_FIND_STEPS || !rec_next_ok(fp, next, top))
+            return 0;
         fp = next;
     }
+    *fpp = fp;
+    *topp = top;
+    return 1;
+}
+
+/* One step up from the record at *fpp: the next record's return address, or 0 where
+ * the walk ends (no readable record above, or a zero return address). */
+static inline __attribute__((always_inline)) uintptr_t walk_next(uintptr_t *fpp, uintptr_t top) {
+    uintptr_t fp = *fpp, next = ((const uintptr_t *)fp)[0];
+    if (!rec_next_ok(fp, next, top))
+        return 0;
+    *fpp = next;
+    return ((const uintptr_t *)next)[1];
+}
+
+static GH_NOINLINE unsigned capture(uintptr_t pc, uintptr_t fp, uintptr_t *pcs) {
+    pcs[0] = pc;
+    uintptr_t lo, hi, top, ret;
+    unsigned n = 1;
+    int have = stack_bounds(&lo, &hi);
+    if (walk_find(pc, have, lo, hi, &fp, &top))
+        while (n < GH_PROF_MAX_DEPTH && (ret = walk_next(&fp, top)) != 0)
+            pcs[n++] = ret;
     return n;
+}
+
+/* Whether capture(pc, fp) would record b's stack: the same walk (have, lo, hi: as
+ * stack_bounds gave them), compared frame by frame as it goes, nothing stored. */
+static inline __attribute__((always_inline)) int stack_is(const struct gh_prof_bucket *b, uintptr_t pc,
+                                                          uintptr_t fp, int have, uintptr_t lo, uintptr_t hi) {
+    uintptr_t top;
+    unsigned n = b->nstk;
+    if (b->stk[0] != pc)
+        return 0;
+    if (!walk_find(pc, have, lo, hi, &fp, &top))
+        return n == 1;
+    /* Frames 1 .. n-1 as the bucket has them (never 0: a zero return address ends
+     * capture's walk, so comparing with one covers that end), then the walk's end. */
+    for (unsigned i = 1; i < n; i++)
+        if (walk_next(&fp, top) != b->stk[i])
+            return 0;
+    return n == GH_PROF_MAX_DEPTH || walk_next(&fp, top) == 0;
 }
 
 /* ---- buckets and records (caller holds prof.lock) --------------------------------- */
@@ -254,6 +263,29 @@ static struct gh_prof_bucket *bucket_get(unsigned cpu, const uintptr_t *pcs, uns
     return b;
 }
 
+/* ---- bucket hints (read without the lock) ------------------------------------------
+ * A sample looks its stack up first in a small table by innermost frame, holding the
+ * bucket last found there: a hit compares the stack word by word (no hash) and takes
+ * no lock; a miss takes the lock, hashes and searches (bucket_get) and leaves the
+ * bucket as the slot's hint. Hints are published with release after the bucket is
+ * complete, and buckets are never freed, so a stale hint is only a miss. */
+static unsigned hint_slot(uintptr_t pc) {
+    return (unsigned)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - PROF_HINT_BITS));
+}
+
+static struct gh_prof_bucket *bucket_hint(const uintptr_t *pcs, unsigned n) {
+    struct gh_prof_bucket *b = atomic_load_explicit(&prof.hint[hint_slot(pcs[0])], memory_order_acquire);
+    return b && b->nstk == n && same_stack(b->stk, pcs, n) ? b : 0;
+}
+
+/* Caller holds prof.lock. */
+static struct gh_prof_bucket *bucket_lookup(unsigned cpu, const uintptr_t *pcs, unsigned n) {
+    struct gh_prof_bucket *b = tables_ready(cpu) ? bucket_get(cpu, pcs, n) : 0;
+    if (b)
+        atomic_store_explicit(&prof.hint[hint_slot(pcs[0])], b, memory_order_release);
+    return b;
+}
+
 static struct gh_prof_rec **rec_slot(uintptr_t a) {
     struct gh_prof_rec **pp = &prof.rtab[slot_of(a >> 4, prof.rbits)];
     while (*pp && (*pp)->addr != a)
@@ -285,8 +317,36 @@ static struct gh_prof_rec *rec_new(unsigned cpu) {
     return r;
 }
 
+/* A bucket's counts change under the lock (small records) and without it (large
+ * records): atomic adds. */
 static void count(uint64_t *field, uint64_t delta) {
-    __atomic_store_n(field, __atomic_load_n(field, __ATOMIC_RELAXED) + delta, __ATOMIC_RELAXED);
+    __atomic_fetch_add(field, delta, __ATOMIC_RELAXED);
+}
+
+/* ---- large records ------------------------------------------------------------------
+ * A large or efence span holds one object, so its record is the span's own pbucket
+ * and psize: no record table, no lock, no hash. The sampler writes them before malloc
+ * returns (nothing else can free the object before that); free takes the bucket with
+ * one atomic exchange (of two racing frees of one object, a double free, one finds
+ * it), realloc moves it under the lock like a small record. nsampled is 1 while the
+ * span holds one. In the bench's 4 MiB pair, sampled every time at the default rate,
+ * the sample and its free cost ~540 instructions with a table record under the lock
+ * (bench/RESULTS.md, "Heap profiler"). */
+
+/* s's object p (usable size `size`) becomes sampled in bucket b. */
+static void large_set(struct mspan *s, uintptr_t p, struct gh_prof_bucket *b, uint64_t size) {
+    if (atomic_load_explicit(&s->pbucket, memory_order_relaxed)) /* a missed free: fail loudly */
+        gh_panicf("goheap: profile: object 0x%lx sampled twice (its free was missed)", (unsigned long)p);
+    atomic_store_explicit(&s->psize, size, memory_order_relaxed);
+    atomic_store_explicit(&s->pbucket, b, memory_order_release);
+    atomic_store_explicit(&s->nsampled, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_prof_nlarge, 1, memory_order_relaxed);
+}
+
+/* Takes a's record out of its large span s: its bucket (NULL when a has none), its
+ * size in *size. */
+static struct gh_prof_bucket *large_take(struct mspan *s, uintptr_t a, uint64_t *size) {
+    return gh_prof_large_take(s, a, size);
 }
 
 /* ---- marking spans ------------------------------------------------------------------
@@ -389,24 +449,29 @@ int gh_prof_lanes_check(const struct mspan *s) {
         used += ((l >> (16 * i)) & GH_LANE_MASK) != 0;
     uint32_t over = atomic_load_explicit(&s->npover, memory_order_relaxed);
     if (s->spc < 2)
-        return l == 0 && over == 0;
+        return l == 0 && over == 0 &&
+               atomic_load_explicit(&s->nsampled, memory_order_relaxed) ==
+                   (atomic_load_explicit(&s->pbucket, memory_order_relaxed) != 0);
     return used + over == atomic_load_explicit(&s->nsampled, memory_order_relaxed);
 }
 
 /* ---- sampling -------------------------------------------------------------------- */
 
-/* Records a sampled object p (usable size `size`) with stack pcs[0..n). Unpinned. */
-static void record(void *p, uint64_t size, const uintptr_t *pcs, unsigned n) {
-    struct mspan *s = gh_span_of((uintptr_t)p);
-    if (!s)
-        return;
+/* record's locked part: b is the stack's bucket when the hint had it, else NULL. */
+static GH_NOINLINE void record_locked(struct mspan *s, void *p, uint64_t size, const uintptr_t *pcs,
+                                      unsigned n, struct gh_prof_bucket *b) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&prof.lock, cpu);
-    struct gh_prof_bucket *b = tables_ready(cpu) ? bucket_get(cpu, pcs, n) : 0;
-    struct gh_prof_rec *r = b ? rec_new(cpu) : 0;
-    if (!r) {
+    if (!b)
+        b = bucket_lookup(cpu, pcs, n);
+    struct gh_prof_rec *r = b && s->spc >= 2 ? rec_new(cpu) : 0;
+    if (!b || (s->spc >= 2 && !r)) {
         prof.dropped++;
+    } else if (s->spc < 2) {
+        count(&b->allocs, 1);
+        count(&b->alloc_bytes, size);
+        large_set(s, (uintptr_t)p, b, size);
     } else {
         if (prof.nrecs >= (2ull << prof.rbits) && prof.rbits < PROF_MAX_BITS)
             prof.rtab = (struct gh_prof_rec **)grow_table(cpu, (void **)prof.rtab, &prof.rbits,
@@ -427,42 +492,76 @@ static void record(void *p, uint64_t size, const uintptr_t *pcs, unsigned n) {
 }
 
 /* Usable size of a just-allocated object (what the record and the bucket count). */
-static uint64_t usable(void *p, size_t size) {
-    struct mspan *s = gh_span_of((uintptr_t)p);
-    if (!s)
-        return size;
+static uint64_t usable(struct mspan *s, void *p, size_t size) {
     if (s->spc < 2)
         return s->efence ? s->reqsize : s->limit - (uintptr_t)p;
     return s->spc == GH_TINY_SPC ? size : s->elemsize;
 }
 
-/* This CPU's next interval. Pinned. */
-static void rearm(struct mcache *c) {
-    c->next_sample = gh_prof_rate ? (int64_t)gh_prof_interval(gh_prof_rate, &c->prof_rng) : INT64_MAX;
+/* Records a sampled object p of span s (asked for `size` bytes) with stack
+ * pcs[0..n). Unpinned. A large object whose stack is a bucket's hint takes no lock. */
+static inline void record(struct mspan *s, void *p, size_t size, const uintptr_t *pcs, unsigned n) {
+    uint64_t u = usable(s, p, size);
+    struct gh_prof_bucket *b = bucket_hint(pcs, n);
+    if (b && s->spc < 2) {
+        count(&b->allocs, 1);
+        count(&b->alloc_bytes, u);
+        large_set(s, (uintptr_t)p, b, u);
+        return;
+    }
+    record_locked(s, p, u, pcs, n, b);
 }
+
 
 GH_NOINLINE void *gh_prof_malloc(size_t size, uintptr_t pc) {
     uintptr_t pcs[GH_PROF_MAX_DEPTH];
     /* First, while this frame's record still returns to pc: nothing below has run. */
-    unsigned n = gh_prof_rate ? capture(pc, pcs) : 0;
+    unsigned n = gh_prof_rate ? capture(pc, (uintptr_t)__builtin_frame_address(0), pcs) : 0;
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
     if (c)
-        rearm(c);
+        gh_prof_rearm(c);
     goheap_sys_unpin(pin);
     void *p = gh_alloc_raw(size, 0, 0, pc);
-    if (p && n)
-        record(p, usable(p, size), pcs, n);
+    struct mspan *s = p && n ? gh_span_of((uintptr_t)p) : 0;
+    if (s)
+        record(s, p, size, pcs, n);
     return p;
 }
 
-void gh_prof_rearm(struct mcache *c) { rearm(c); }
 
-GH_NOINLINE void gh_prof_sample(void *p, size_t size, uintptr_t pc) {
+/* gh_prof_sample's general case: the stack into pcs, then its bucket (hint, else the
+ * locked look-up) and the record. */
+static GH_NOINLINE void sample_slow(struct mspan *s, void *p, size_t size, uintptr_t pc, uintptr_t fp) {
     uintptr_t pcs[GH_PROF_MAX_DEPTH];
-    unsigned n = capture(pc, pcs);
-    record(p, usable(p, size), pcs, n);
+    unsigned n = capture(pc, fp, pcs);
+    record(s, p, size, pcs, n);
+}
+
+/* A large object whose stack is its site's hint (the common case: a few sites
+ * allocate most large objects) is recorded while its stack is walked: no copy of the
+ * stack, no hash, no lock, no pin. */
+GH_NOINLINE void gh_prof_sample_large(struct mspan *s, uintptr_t pc, uintptr_t fp) {
+    uintptr_t lo, hi;
+    int have = stack_bounds(&lo, &hi); /* first: fewer values live across the call */
+    struct gh_prof_bucket *b = atomic_load_explicit(&prof.hint[hint_slot(pc)], memory_order_acquire);
+    if (b && stack_is(b, pc, fp, have, lo, hi)) {
+        uint64_t u = s->efence ? s->reqsize : s->limit - s->obj; /* usable() of a large span */
+        count(&b->allocs, 1);
+        count(&b->alloc_bytes, u);
+        large_set(s, s->obj, b, u);
+        return;
+    }
+    sample_slow(s, (void *)s->obj, 0, pc, fp);
+}
+
+GH_NOINLINE void gh_prof_sample(void *p, size_t size, uintptr_t pc, uintptr_t fp) {
+    struct mspan *s = gh_span_of((uintptr_t)p);
+    if (s && s->spc < 2 && (uintptr_t)p == s->obj)
+        gh_prof_sample_large(s, pc, fp);
+    else if (s)
+        sample_slow(s, p, size, pc, fp);
 }
 
 void gh_prof_account(void *p, size_t size, uintptr_t pc) {
@@ -472,10 +571,12 @@ void gh_prof_account(void *p, size_t size, uintptr_t pc) {
     int due = c && gh_prof_count(c, size);
     goheap_sys_unpin(pin);
     if (due)
-        gh_prof_sample(p, size, pc);
+        gh_prof_sample(p, size, pc, (uintptr_t)__builtin_frame_address(0));
 }
 
 void gh_prof_free(struct mspan *s, uintptr_t a) {
+    if (s->spc < 2)
+        return gh_prof_free_large(s, a);
     if (!gh_span_may_be_sampled(s, a))
         return;
     goheap_pin_t pin;
@@ -501,30 +602,55 @@ int gh_prof_move(uintptr_t from, uintptr_t to, size_t size) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&prof.lock, cpu);
-    struct gh_prof_rec *r = rec_unlink(from);
-    if (r) {
+    struct gh_prof_rec *r = 0;
+    struct gh_prof_bucket *b = 0;
+    uint64_t old = 0;
+    if (sf->spc < 2) {
+        b = large_take(sf, from, &old);
+    } else if ((r = rec_unlink(from)) != 0) {
+        b = r->b;
+        old = r->size;
+        prof.nrecs--;
+        unmark(sf, from);
+    }
+    if (b) {
         /* The old bytes count as freed and the new ones as allocated: in-use bytes
          * follow the object's size, objects stay one. */
-        count(&r->b->free_bytes, r->size);
-        size = usable((void *)to, size);
-        count(&r->b->alloc_bytes, size);
-        r->addr = to;
-        r->size = size;
-        struct gh_prof_rec **np = rec_slot(to);
-        if (*np)
-            gh_panicf("goheap: profile: realloc target 0x%lx already sampled", (unsigned long)to);
-        r->next = 0;
-        *np = r;
-        unmark(sf, from);
-        mark(st, to);
+        count(&b->free_bytes, old);
+        size = usable(st, (void *)to, size);
+        count(&b->alloc_bytes, size);
+        if (st->spc < 2) {
+            if (r) {
+                r->next = prof.freerecs;
+                prof.freerecs = r;
+            }
+            large_set(st, to, b, size);
+        } else if (r || (r = rec_new(cpu)) != 0) {
+            struct gh_prof_rec **np = rec_slot(to);
+            if (*np)
+                gh_panicf("goheap: profile: realloc target 0x%lx already sampled", (unsigned long)to);
+            *r = (struct gh_prof_rec){.addr = to, .b = b, .size = size};
+            *np = r;
+            prof.nrecs++;
+            mark(st, to);
+        } else {
+            /* No memory for a record: the object stops being sampled (counted freed). */
+            count(&b->frees, 1);
+            count(&b->free_bytes, size);
+            prof.dropped++;
+        }
     }
     gh_unlock(&prof.lock, cpu);
     goheap_sys_unpin(pin);
-    return r != 0;
+    return b != 0;
 }
 
 int gh_prof_is_sampled(struct mspan *s, uintptr_t a) {
-    if (!atomic_load_explicit(&s->nsampled, memory_order_acquire) || !gh_span_may_be_sampled(s, a))
+    if (!atomic_load_explicit(&s->nsampled, memory_order_acquire))
+        return 0;
+    if (s->spc < 2)
+        return a == s->obj && atomic_load_explicit(&s->pbucket, memory_order_acquire) != 0;
+    if (!gh_span_may_be_sampled(s, a))
         return 0;
     return gh_profile_site_of(a, 0, 0, 0) != 0;
 }
@@ -536,21 +662,29 @@ void gh_prof_fork(int take) {
         goheap_sys_unlock(&prof.lock.l);
 }
 
+/* A sampled object's stack (bucket b) into pcs[0..max), its size into *size. */
+static unsigned site_copy(const struct gh_prof_bucket *b, uintptr_t *pcs, unsigned max, size_t *size,
+                          uint64_t objsize) {
+    for (unsigned i = 0; pcs && i < b->nstk && i < max; i++)
+        pcs[i] = b->stk[i];
+    if (size)
+        *size = objsize;
+    return b->nstk;
+}
+
 unsigned gh_profile_site_of(uintptr_t addr, uintptr_t *pcs, unsigned max, size_t *size) {
     if (!GOHEAP_PROFILE || !__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return 0;
+    struct mspan *s = gh_span_of(addr);
+    if (s && s->spc < 2) { /* a large record: in the span */
+        struct gh_prof_bucket *b = addr == s->obj ? atomic_load_explicit(&s->pbucket, memory_order_acquire) : 0;
+        return b ? site_copy(b, pcs, max, size, atomic_load_explicit(&s->psize, memory_order_relaxed)) : 0;
+    }
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&prof.lock, cpu);
     struct gh_prof_rec *r = prof.btab ? *rec_slot(addr) : 0;
-    unsigned n = 0;
-    if (r) {
-        n = r->b->nstk;
-        for (unsigned i = 0; pcs && i < n && i < max; i++)
-            pcs[i] = r->b->stk[i];
-        if (size)
-            *size = r->size;
-    }
+    unsigned n = r ? site_copy(r->b, pcs, max, size, r->size) : 0;
     gh_unlock(&prof.lock, cpu);
     goheap_sys_unpin(pin);
     return n;
@@ -563,7 +697,7 @@ void gh_prof_counts(struct gh_prof_counts *out) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&prof.lock, cpu);
-    out->records = prof.nrecs;
+    out->records = prof.nrecs + atomic_load_explicit(&gh_prof_nlarge, memory_order_relaxed);
     out->buckets = prof.nbuckets;
     out->dropped = prof.dropped;
     for (struct gh_prof_bucket *b = atomic_load(&prof.all); b; b = b->allnext)

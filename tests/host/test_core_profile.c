@@ -97,7 +97,8 @@ static void t_log2(void) {
         else if (i < 66)
             x = (1ull << (i - 33)) + (i & 1 ? 1 : (1ull << (i - 33)) - 1);
         else
-            x = (xorshift64s(&rng) >> 32) + 1; /* [1, 2^32], as gh_prof_interval draws */
+            x = i & 1 ? (xorshift64s(&rng) >> 32) + 1 /* [1, 2^32] */
+                      : xorshift64s(&rng) | 1;       /* odd 64-bit words, as gh_prof_interval draws */
         double got = (double)gh_prof_log2_q24(x) / (1 << 24), want = ref_log2(x);
         double err = want - got;
         if (err > worst || -err > worst)
@@ -455,6 +456,81 @@ static void t_bad_frame_pointers(void) {
     goheap_free(heap);
 }
 
+/* Large records and bucket hints (docs/profiling.md, "Buckets and sampled objects"):
+ * one allocation site reached from two callers, in turn, so that each sample finds
+ * its site's hint holding the other caller's stack: every object must still get its
+ * own stack, its record lives in its span, and the free takes it back. */
+static __attribute__((noinline)) void *big_site(void) {
+    void *p = goheap_malloc(1 << 20);
+    __asm__ volatile("" ::: "memory"); /* no tail call: a frame of its own */
+    return p;
+}
+static __attribute__((noinline)) void *via_a(void) {
+    void *p = big_site();
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+static __attribute__((noinline)) void *via_b(void) {
+    void *p = big_site();
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+/* One call site per caller, so that frames 0-2 (big_site, via_a or via_b, via) are
+ * the same for every object of a caller however the loop below is unrolled. */
+static __attribute__((noinline)) void *via(int k) {
+    void *p = k & 1 ? via_b() : via_a();
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+
+static void t_large_hints(void) {
+    struct gh_prof_counts c0 = counts();
+    enum { K = 6 };
+    void *p[K];
+    for (int k = 0; k < K; k++)
+        p[k] = via(k);
+    struct gh_prof_counts c1 = counts();
+    KT_CHECK(c1.records == c0.records + K && c1.bucket_inuse == c1.records, "records %lu -> %lu, in use %lu",
+             (unsigned long)c0.records, (unsigned long)c1.records, (unsigned long)c1.bucket_inuse);
+    uintptr_t first[2][GH_PROF_MAX_DEPTH];
+    unsigned nfirst[2] = {0, 0};
+    for (int k = 0; k < K; k++) {
+        struct mspan *s = gh_span_of((uintptr_t)p[k]);
+        KT_CHECK(s && s->spc < 2 && atomic_load(&s->pbucket) && atomic_load(&s->nsampled) == 1,
+                 "object %d: its record is in its span", k);
+        uintptr_t pcs[GH_PROF_MAX_DEPTH];
+        size_t sz = 0;
+        unsigned n = site(p[k], pcs, &sz);
+        KT_CHECK(n >= 2 && sz == goheap_usable_size(p[k]), "object %d: %u frames, size %zu", k, n, sz);
+        if (k < 2) {
+            memcpy(first[k], pcs, sizeof pcs);
+            nfirst[k] = n;
+        } else {
+            /* (frames above via() depend on how the loop was unrolled) */
+            KT_CHECK(n >= 3 && !memcmp(pcs, first[k & 1], 3 * sizeof pcs[0]),
+                     "object %d: the stack of its caller's first object", k);
+        }
+    }
+    KT_CHECK(nfirst[0] >= 3 && nfirst[1] >= 3 && memcmp(first[0], first[1], 3 * sizeof first[0][0]),
+             "the two callers' stacks differ");
+    if (!SANITIZED) { /* frame 0 is big_site, frame 1 the caller (plain build: tail calls) */
+        uintptr_t a = (uintptr_t)via_a, b = (uintptr_t)via_b, bs = (uintptr_t)big_site;
+        KT_CHECK(first[0][0] > bs && first[0][0] < bs + 64 && first[1][0] == first[0][0], "site in big_site");
+        KT_CHECK(first[0][1] > a && first[0][1] < a + 64 && first[1][1] > b && first[1][1] < b + 64,
+                 "frame 1: via_a, via_b");
+    }
+    for (int k = 0; k < K; k++) {
+        struct mspan *s = gh_span_of((uintptr_t)p[k]);
+        goheap_free(p[k]);
+        KT_CHECK(site(p[k], 0, 0) == 0 && !atomic_load(&s->pbucket) && !atomic_load(&s->nsampled),
+                 "object %d: the free took its record", k);
+    }
+    struct gh_prof_counts c2 = counts();
+    KT_CHECK(c2.records == c0.records && c2.bucket_inuse == c0.bucket_inuse, "after frees: %lu records, %lu in use",
+             (unsigned long)c2.records, (unsigned long)c2.bucket_inuse);
+}
+
 /* ---- the written profile ------------------------------------------------------------- */
 
 static void *kept[3][400];
@@ -681,7 +757,7 @@ int main(int argc, char **argv) {
         KT_CASE(t_realloc_moves_record), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
         KT_CASE(t_sampled_slots_double_free),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
-        KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
+        KT_CASE(t_large_hints),      KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
     };
     kt_begin("core-profile", KT_NCASES(cases));
