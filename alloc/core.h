@@ -108,12 +108,13 @@ void *gh_malloc_slow(size_t size);
 /* The fast path's miss on span s of cache c (cache empty), still pinned by pin:
  * refills, unpins (api.c). */
 void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin);
-/* Frees of a span this (pinned) CPU owns that the fast path's first tier cannot take,
- * given i = gh_span_wordslot(s, a) (gh_span_slot_addr recovers a); both unpin.
- * gh_free_owned_bad: not a slot start of s (dbl == 0), or a slot that is free already
- * or has a remote free pending (dbl == 1): panics. gh_free_busy: a slot of the cached
- * word that is free already or whose rcur bit is set (a double free, or a stale hint). */
-void gh_free_owned_bad(uint64_t i, const struct mspan *s, int dbl); /* never returns */
+/* Frees of a span this (pinned) CPU owns that the fast path's first tier cannot take.
+ * gh_free_owned_bad, given z = gh_span_owned_index (gh_span_index_addr recovers a):
+ * not a slot start of s (dbl == 0), or a slot that is free already or has a remote
+ * free pending (dbl == 1): panics. gh_free_busy, given i = gh_span_wordslot(s, a)
+ * (gh_span_slot_addr recovers a), unpins: a slot of the cached word that is free
+ * already or whose rcur bit is set (a double free, or a stale hint). */
+void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never returns */
 void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 /* The free of a pointer into a span this CPU does not own (the fast path's other
  * branch, a tail call after its unpin): a plain small object is freed remotely there
@@ -129,7 +130,7 @@ void gh_free_span_slow(struct mspan *s, uintptr_t a);
  *   2. any other slot of a span this CPU owns (another word of its current span, a
  *      parked span): its allocBits bit, the checks of the double-free rule inline
  *      (free.c free_local's other-word branch, the index from i: gh_span_owned_index).
- * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 29 past
+ * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 24 past
  * tier 1's test and touches no line of the span but 0, 1, its allocBits word, its
  * remoteFree word and the counter (bench/RESULTS.md "Behind the fast path": 57-83% of
  * the owner's frees in larson, pareto and glibcthread take it). A span this CPU does
@@ -147,9 +148,10 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             /* Tier 2. Never the cached word: its slot starts passed the test above. */
             uint64_t idx = gh_span_owned_index(s, i);
             /* (the panics are tail calls, not _Noreturn calls: a call would make
-             * goheap_free align its stack, two instructions on every free) */
+             * goheap_free align its stack, two instructions on every free; they get
+             * the span index, gh_span_index_addr recovers the address) */
             if (gh_unlikely(idx >= s->nelems)) {
-                gh_free_owned_bad(i, s, 0); /* an interior pointer */
+                gh_free_owned_bad(idx, s, 0); /* an interior pointer */
                 return 1;
             }
             uint64_t w = idx >> 6, b = idx & 63; /* (bit tests: bt, btr) */
@@ -159,7 +161,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             uint64_t *ctr = s->nfree_ctr;
             if (gh_unlikely(!((ab >> b) & 1) ||
                             ((atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed) >> b) & 1))) {
-                gh_free_owned_bad(i, s, 1);
+                gh_free_owned_bad(idx, s, 1);
                 return 1;
             }
             s->needzero = 1;

@@ -114,8 +114,8 @@ GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {
     goheap_sys_unpin(pin);
 }
 
-GH_NOINLINE void gh_free_owned_bad(uint64_t i, const struct mspan *s, int dbl) {
-    gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", gh_span_slot_addr(s, i), s);
+GH_NOINLINE void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl) {
+    gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", gh_span_index_addr(s, z), s);
 }
 
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {

@@ -31,6 +31,7 @@ static void load_word(struct mspan *s, unsigned w) {
     gh_span_vseq_end(s);
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     s->wslot = (uint16_t)(w * 64u);
+    s->wslotk = (w * 64u) << s->wshift;
     unsigned n = s->nelems - w * 64u;
     s->wordn = n > 64 ? 64 : n;
     s->wload = (uint16_t)gh_popcount64(s->cache);
@@ -223,6 +224,8 @@ void gh_span_check(const struct mspan *s, const char *where) {
         bad = "cache holds slots past nelems";
     if (!bad && s->wordbase != s->base + (uintptr_t)s->wslot * s->elemsize)
         bad = "wslot does not match wordbase";
+    if (!bad && s->wslotk != (uint32_t)s->wslot << s->wshift)
+        bad = "wslotk does not match wslot";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
         bad = "limit does not match nelems";
     /* The double-free rule (struct mspan): a violation is a free that slipped through

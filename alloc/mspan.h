@@ -129,14 +129,12 @@ struct mspan {
     uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_wordslot) */
     uint64_t wfree;         /* frees into the cached word since it was loaded */
     uintptr_t wordn;        /* valid slots of the cached word (0 when no word) */
-    uint16_t wload;         /* popcount(cache) when the word was loaded */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
-    uint16_t wslot;         /* index of the slot at wordbase (64 * the word last loaded;
-                             * kept by the fold, like wordbase): gh_span_owned_index */
     /* The owner's free outside the cached word (gh_free_cached's tier 2) writes these
-     * two and reads wslot: in this line, not a fourth one of the span. */
+     * two and reads wslotk: in this line, not a fourth one of the span. */
     uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
+    uint32_t wslotk;        /* wslot << wshift (< span bytes): gh_span_owned_index */
     uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
 
     /* ---- the rest: slow paths ---- */
@@ -155,6 +153,9 @@ struct mspan {
      * it empty; the next such look gives it back. Reset when it is parked. Protected
      * by the owner's mcache.lock. */
     uint8_t emptyseen;
+    uint16_t wload;      /* popcount(cache) when the word was loaded */
+    uint16_t wslot;      /* index of the slot at wordbase (64 * the word last loaded; kept
+                          * by the fold, like wordbase and wslotk) */
     /* Live sampled objects (profile.c): nonzero sends every free of this span's
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */
@@ -289,17 +290,24 @@ static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
 }
 
 /* The slot index of the address a with gh_span_wordslot(s, a) == i, for a free by the
- * owner that missed the cached word (gh_free_cached's tier 2), or a value >= nelems when a is
- * not a slot start of the span: no address or division needed. A slot n slots from
- * wordbase (n < 0 below it) gives i = n mod 2^(64-k): the top k bits of i are 0 and its
- * low 64-k bits sign-extend to n. f is a bijection, so an i of that form whose n puts
- * wslot + n inside [0, nelems) comes from exactly that slot's start and from no other
- * address. Elemsize is a multiple of 8 for every class (k >= 3). Checked for every
- * byte offset of every class's span, from every word (core-fastpath). */
+ * owner that missed the cached word (gh_free_cached's tier 2), or a value >= nelems
+ * when a is not a slot start of the span: no address or division needed. rotl(i, k)
+ * is x = (a - wordbase) * winv, and x + (wslot << k) = (a - base) * winv (elemsize *
+ * winv = 2^k mod 2^64, and wordbase - base = wslot * elemsize), so the result is f
+ * of mspan.h's word test taken from base instead of wordbase: a bijection that maps
+ * the slot starts j * elemsize to j and nothing else below nelems. Three ALU
+ * instructions (rotate, add, rotate) where the sign-extension form took ten. Checked
+ * for every byte offset of every class's span, from every word (core-fastpath). */
 static inline uint64_t gh_span_owned_index(const struct mspan *s, uint64_t i) {
     unsigned k = s->wshift;
-    uint64_t idx = s->wslot + (uint64_t)((int64_t)(i << k) >> k);
-    return (i >> (64 - k)) ? ~(uint64_t)0 : idx;
+    return gh_rotr64(gh_rotl64(i, k) + s->wslotk, k);
+}
+
+/* The address a whose span index gh_span_owned_index gave z (any z: the inverse of
+ * the same bijection), for the second tier's panics. */
+static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
+    unsigned k = s->wshift;
+    return s->base + (uintptr_t)(gh_rotl64(z, k) * (uint64_t)(s->welemsize >> k));
 }
 
 /* The inverse: the address a with gh_span_wordslot(s, a) == i, for any i (f is a

@@ -26,6 +26,15 @@ static inline unsigned gh_popcount64(uint64_t x) {
     x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0full;
     return (unsigned)((x * 0x0101010101010101ull) >> 56);
 }
+/* Rotations by k < 64, as one instruction: clang's builtins, else the form gcc
+ * recognises (clang did not recognise that form for a rotate left by a byte field). */
+#if defined(__has_builtin) && __has_builtin(__builtin_rotateleft64)
+static inline uint64_t gh_rotl64(uint64_t x, unsigned k) { return __builtin_rotateleft64(x, k); }
+static inline uint64_t gh_rotr64(uint64_t x, unsigned k) { return __builtin_rotateright64(x, k); }
+#else
+static inline uint64_t gh_rotl64(uint64_t x, unsigned k) { return (x << (k & 63)) | (x >> (-k & 63)); }
+static inline uint64_t gh_rotr64(uint64_t x, unsigned k) { return (x >> (k & 63)) | (x << (-k & 63)); }
+#endif
 static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 static inline bool gh_is_pow2(uintptr_t x) { return x && !(x & (x - 1)); }

@@ -38,7 +38,7 @@ static void t_wordslot_every_offset(void) {
 /* The free's second tier's index (gh_span_owned_index): for every class, with the
  * cached word at each of the span's words, every byte offset from one slot below the
  * span to one slot past its limit gives the slot index at slot starts and a value
- * >= nelems everywhere else. */
+ * >= nelems everywhere else, and gh_span_index_addr gives the address back. */
 static void t_owned_index_every_offset(void) {
     uint64_t bad = 0, checked = 0;
     for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
@@ -50,11 +50,15 @@ static void t_owned_index_every_offset(void) {
         intptr_t es = v.welemsize, span = (intptr_t)(v.limit - v.base);
         for (unsigned w = 0; w < v.nwords; w++) {
             v.wslot = w * 64;
+            v.wslotk = (w * 64) << v.wshift;
             v.wordbase = v.base + (uintptr_t)w * 64 * (uintptr_t)es;
             for (intptr_t d = -es; d < span + es; d++) {
                 uint64_t got = gh_span_owned_index(&v, gh_span_wordslot(&v, v.base + (uintptr_t)d));
                 int start = d >= 0 && d < span && d % es == 0;
-                if (!(start ? got == (uint64_t)(d / es) : got >= v.nelems) && bad++ < 5)
+                /* and the panics' inverse gives the address back */
+                if ((!(start ? got == (uint64_t)(d / es) : got >= v.nelems) ||
+                     gh_span_index_addr(&v, got) != v.base + (uintptr_t)d) &&
+                    bad++ < 5)
                     KT_CHECK(0, "class %u word %u offset %ld: index %llu", cl, w, (long)d,
                              (unsigned long long)got);
                 checked++;

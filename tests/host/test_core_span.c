@@ -104,6 +104,7 @@ static void t_next_fit(void) {
     s->allocBits[5] &= ~0x7ull; /* three in word 5 */
     s->wslot = 2 * 64;          /* word 2 was the last loaded */
     s->wordbase = s->base + s->wslot * 16;
+    s->wslotk = (uint32_t)s->wslot << s->wshift;
     KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 2: word %u, want 5", s->curword);
     KT_CHECK(s->wload == 3, "word 5 has 3 free slots, loaded %u", s->wload);
     gh_span_fold_cache(s); /* nothing taken: word 5 keeps its 3 */
