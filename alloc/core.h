@@ -130,7 +130,7 @@ void gh_free_span_slow(struct mspan *s, uintptr_t a);
  *   2. any other slot of a span this CPU owns (another word of its current span, a
  *      parked span): its allocBits bit, the checks of the double-free rule inline
  *      (free.c free_local's other-word branch, the index from i: gh_span_owned_index).
- * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 24 past
+ * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 23 past
  * tier 1's test and touches no line of the span but 0, 1, its allocBits word, its
  * remoteFree word and the counter (bench/RESULTS.md "Behind the fast path": 57-83% of
  * the owner's frees in larson, pareto and glibcthread take it). A span this CPU does
@@ -166,7 +166,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             }
             s->needzero = 1;
             s->nfreehint++;
-            __atomic_store_n(&s->bits[w], ab & ~(1ull << b), __ATOMIC_RELEASE);
+            __atomic_store_n(&s->bits[w], ab ^ (1ull << b), __ATOMIC_RELEASE); /* (set: checked above) */
             (*ctr)++;
             *gh_mcache_hot_of(ctr) = s; /* where the next refill looks first */
             goheap_sys_unpin(pin);
