@@ -58,8 +58,11 @@ static inline __attribute__((always_inline)) void gh_prof_rearm(struct mcache *c
 static inline struct gh_prof_bucket *gh_prof_large_take(struct mspan *s, uintptr_t a, uint64_t *size) {
     if (a != s->obj)
         return 0; /* an interior pointer: free reports it, the record stays */
-    struct gh_prof_bucket *b = atomic_exchange_explicit(&s->pbucket, 0, memory_order_acquire);
+    /* A load and a store, not an exchange (a read-modify-write loop on aarch64
+     * without LSE): only a double free could race, and free panics on it. */
+    struct gh_prof_bucket *b = atomic_load_explicit(&s->pbucket, memory_order_acquire);
     if (b) {
+        atomic_store_explicit(&s->pbucket, 0, memory_order_relaxed);
         *size = atomic_load_explicit(&s->psize, memory_order_relaxed);
         atomic_store_explicit(&s->nsampled, 0, memory_order_relaxed);
         atomic_fetch_sub_explicit(&gh_prof_nlarge, 1, memory_order_relaxed);
@@ -81,7 +84,7 @@ static inline void gh_prof_free_large(struct mspan *s, uintptr_t a) {
 
 /* gh_prof_count: the profiler's count of an allocation of `size` bytes on c's CPU
  * (pinned): 1 when it is to be sampled (gh_prof_sample, unpinned). */
-static inline int gh_prof_count(struct mcache *c, size_t size) {
+static inline __attribute__((always_inline)) int gh_prof_count(struct mcache *c, size_t size) {
     if (gh_likely((c->next_sample -= (int64_t)size) >= 0))
         return 0;
     gh_prof_rearm(c);

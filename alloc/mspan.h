@@ -170,7 +170,7 @@ struct mspan {
     /* Large and efence spans (one object, at obj): the sampled object's record in the
      * span itself (profile.c, "large records"), its stack bucket (NULL: not sampled)
      * and its usable size as counted. Set by the sampler before malloc returns, taken
-     * by free with one atomic exchange, neither under the profile lock. */
+     * by free with a load and a store, neither under the profile lock. */
     struct gh_prof_bucket *_Atomic pbucket;
     _Atomic uint64_t psize;
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the

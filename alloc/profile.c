@@ -269,8 +269,12 @@ static struct gh_prof_bucket *bucket_get(unsigned cpu, const uintptr_t *pcs, uns
  * no lock; a miss takes the lock, hashes and searches (bucket_get) and leaves the
  * bucket as the slot's hint. Hints are published with release after the bucket is
  * complete, and buckets are never freed, so a stale hint is only a miss. */
+/* The caller's address bits 2-7 (return addresses are 4-byte aligned on aarch64): one
+ * or two instructions, where a multiplicative hash builds a 64-bit constant (four on
+ * aarch64). Sites 256 bytes apart share a slot; while they alternate, their samples
+ * take the locked look-up. */
 static unsigned hint_slot(uintptr_t pc) {
-    return (unsigned)(((uint64_t)pc * 0x9e3779b97f4a7c15ull) >> (64 - PROF_HINT_BITS));
+    return (unsigned)(pc >> 2) & ((1u << PROF_HINT_BITS) - 1);
 }
 
 static struct gh_prof_bucket *bucket_hint(const uintptr_t *pcs, unsigned n) {
@@ -327,9 +331,10 @@ static void count(uint64_t *field, uint64_t delta) {
  * A large or efence span holds one object, so its record is the span's own pbucket
  * and psize: no record table, no lock, no hash. The sampler writes them before malloc
  * returns (nothing else can free the object before that); free takes the bucket with
- * one atomic exchange (of two racing frees of one object, a double free, one finds
- * it), realloc moves it under the lock like a small record. nsampled is 1 while the
- * span holds one. In the bench's 4 MiB pair, sampled every time at the default rate,
+ * a load and a store (a double free finds no record the second time; two racing
+ * frees of one object may both count it, and free then panics on the double free),
+ * realloc moves it under the lock like a small record. nsampled is 1 while the span
+ * holds one. In the bench's 4 MiB pair, sampled every time at the default rate,
  * the sample and its free cost ~540 instructions with a table record under the lock
  * (bench/RESULTS.md, "Heap profiler"). */
 
@@ -542,7 +547,7 @@ static GH_NOINLINE void sample_slow(struct mspan *s, void *p, size_t size, uintp
 /* A large object whose stack is its site's hint (the common case: a few sites
  * allocate most large objects) is recorded while its stack is walked: no copy of the
  * stack, no hash, no lock, no pin. */
-GH_NOINLINE void gh_prof_sample_large(struct mspan *s, uintptr_t pc, uintptr_t fp) {
+static inline __attribute__((always_inline)) void sample_large(struct mspan *s, uintptr_t pc, uintptr_t fp) {
     uintptr_t lo, hi;
     int have = stack_bounds(&lo, &hi); /* first: fewer values live across the call */
     struct gh_prof_bucket *b = atomic_load_explicit(&prof.hint[hint_slot(pc)], memory_order_acquire);
@@ -554,6 +559,14 @@ GH_NOINLINE void gh_prof_sample_large(struct mspan *s, uintptr_t pc, uintptr_t f
         return;
     }
     sample_slow(s, (void *)s->obj, 0, pc, fp);
+}
+
+GH_NOINLINE void gh_prof_sample_large(struct mspan *s, uintptr_t pc, uintptr_t fp) { sample_large(s, pc, fp); }
+
+GH_NOINLINE void *gh_prof_malloc_large(struct mspan *s, uintptr_t pc) {
+    sample_large(s, pc, (uintptr_t)__builtin_frame_address(0));
+    gh_after_slow();
+    return (void *)s->obj;
 }
 
 GH_NOINLINE void gh_prof_sample(void *p, size_t size, uintptr_t pc, uintptr_t fp) {
