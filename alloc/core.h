@@ -120,9 +120,11 @@ void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_
 void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never returns */
 void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 /* The free of a pointer into a span this CPU does not own (the fast path's other
- * branch, a tail call after its unpin): a plain small object is freed remotely there
- * (free.c says which); everything else takes the slow path (gh_free_span_slow). */
-void gh_free_other(uintptr_t a, struct mspan *s);
+ * branch, a tail call): with GOHEAP_SYS_HAVE_PIN_CPU still pinned with pin_fast's saved
+ * value `pin` (which may have failed), else unpinned (pin unused). A plain small object
+ * is freed remotely there (free.c says which); everything else takes the slow path
+ * (gh_free_span_slow). Returns unpinned. */
+void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 /* gh_free_slow once the span-map entry s of a is known (region covers handled). */
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
@@ -190,8 +192,12 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
         goheap_sys_unpin(pin);
         return 1;
     }
+#ifdef GOHEAP_SYS_HAVE_PIN_CPU
+    gh_free_other(a, s, pin); /* still pinned; a tail call (a, s in place already) */
+#else
     goheap_sys_unpin(pin);
-    gh_free_other(a, s); /* a tail call (a, s in the argument registers already) */
+    gh_free_other(a, s, (goheap_pin_t){0}); /* it pins again */
+#endif
     return 1;
 }
 

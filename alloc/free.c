@@ -273,7 +273,7 @@ static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, u
 }
 static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
 
-GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s) {
+GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
      * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
      * anything else (a failed pin, large, tiny, sampled or instrumented spans, a SLOW
@@ -281,8 +281,11 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s) {
      * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
-    goheap_pin_t pin;
-    unsigned cpu = goheap_sys_pin_fast(&pin);
+#ifdef GOHEAP_SYS_HAVE_PIN_CPU
+    unsigned cpu = goheap_sys_pin_cpu(pin); /* the fast path's pin (platform.h) */
+#else
+    unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
+#endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     unsigned spc = s->spc; /* before the OR: then the span may be swept and recycled */
     if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||

@@ -183,6 +183,15 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  *   malloc/free fast paths, so that they contain no call. A platform that defines
  *   GOHEAP_SYS_HAVE_PIN_FAST provides it; otherwise it is goheap_sys_pin.
  *
+ * goheap_sys_pin_cpu (inline, optional): given the *saved value of a pin_fast that
+ *   has not been unpinned yet, the slot index that pin_fast returned
+ *   (GOHEAP_PIN_FAILED when it failed), read again without pinning twice. free's fast
+ *   path then hands a span it does not own to the remote free still pinned, passing
+ *   only the saved value: one pin per remote free instead of two (kernel: one `sti`
+ *   fewer), and the fast path keeps no slot index alive. Provided when
+ *   GOHEAP_SYS_HAVE_PIN_CPU is defined; otherwise the core unpins and pins again
+ *   (the hosted build: its pin and unpin cost next to nothing).
+ *
  * goheap_sys_pin_local / goheap_sys_set_local (inline, optional): for a platform that
  *   can keep one pointer per slot where a pin finds it in one load (a thread-local).
  *   pin_local pins like pin_fast and returns the pointer the core last passed to

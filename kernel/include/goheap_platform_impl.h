@@ -84,6 +84,16 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved)
     return cpu;
 }
 
+/* pin_fast's answer again, from its saved flags (platform.h): the same test. */
+#define GOHEAP_SYS_HAVE_PIN_CPU 1
+static inline unsigned goheap_sys_pin_cpu(goheap_pin_t saved)
+{
+    unsigned cpu = arch_cpu_index();
+    if (__builtin_expect(!arch_irqflags_enabled(saved), 0) && !goheap_kernel_in_each_cpu[cpu])
+        return ~0u;
+    return cpu;
+}
+
 static inline void goheap_sys_unpin(goheap_pin_t saved)
 {
     arch_irq_restore(saved);
