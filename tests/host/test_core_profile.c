@@ -531,6 +531,66 @@ static void t_large_hints(void) {
              (unsigned long)c2.records, (unsigned long)c2.bucket_inuse);
 }
 
+/* Large records without the lock, concurrently: threads allocate and free large
+ * objects from one site (every one sampled: the same hint, records set and taken in
+ * their spans), hand every other one to the next thread to free (a remote free of a
+ * large record), while another thread writes the profile (the buckets' counts). At
+ * the end no record is left, and the buckets agree (the validator after the case
+ * checks records == in-use == the spans' nsampled). */
+enum { LC_THREADS = 3, LC_ROUNDS = 300 };
+static void *_Atomic lc_handoff[LC_THREADS];
+static _Atomic int lc_done;
+static __attribute__((noinline)) void *lc_site(size_t n) {
+    void *p = goheap_malloc(n);
+    __asm__ volatile("" ::: "memory");
+    return p;
+}
+static void *lc_worker(void *arg) {
+    unsigned id = (unsigned)(uintptr_t)arg;
+    for (unsigned r = 0; r < LC_ROUNDS; r++) {
+        size_t n = (r % 3 == 0 ? 40000 : r % 3 == 1 ? 300000 : 1u << 20) + r % 7 * 8192;
+        void *p = lc_site(n);
+        if (!p)
+            continue;
+        memset(p, (int)id, 64);
+        if (r & 1) {
+            void *old = atomic_exchange(&lc_handoff[(id + 1) % LC_THREADS], p);
+            if (old)
+                goheap_free(old); /* another thread's object */
+        } else {
+            goheap_free(p);
+        }
+    }
+    return 0;
+}
+static void *lc_reader(void *arg) {
+    (void)arg;
+    while (!atomic_load(&lc_done)) {
+        struct membuf m = {0};
+        goheap_write_heap_profile(mem_writer, &m);
+        free(m.buf);
+    }
+    return 0;
+}
+
+static void t_large_concurrent(void) {
+    struct gh_prof_counts c0 = counts();
+    pthread_t w[LC_THREADS], rd;
+    pthread_create(&rd, 0, lc_reader, 0);
+    for (unsigned i = 0; i < LC_THREADS; i++)
+        pthread_create(&w[i], 0, lc_worker, (void *)(uintptr_t)i);
+    for (unsigned i = 0; i < LC_THREADS; i++)
+        pthread_join(w[i], 0);
+    atomic_store(&lc_done, 1);
+    pthread_join(rd, 0);
+    for (unsigned i = 0; i < LC_THREADS; i++)
+        goheap_free(atomic_exchange(&lc_handoff[i], (void *)0));
+    struct gh_prof_counts c1 = counts();
+    KT_CHECK(c1.records == c0.records && c1.bucket_inuse == c0.bucket_inuse,
+             "after the threads: %lu records (%lu before), %lu in use", (unsigned long)c1.records,
+             (unsigned long)c0.records, (unsigned long)c1.bucket_inuse);
+}
+
 /* ---- the written profile ------------------------------------------------------------- */
 
 static void *kept[3][400];
@@ -757,7 +817,7 @@ int main(int argc, char **argv) {
         KT_CASE(t_realloc_moves_record), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
         KT_CASE(t_sampled_slots_double_free),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
-        KT_CASE(t_large_hints),      KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
+        KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
     };
     kt_begin("core-profile", KT_NCASES(cases));
