@@ -76,8 +76,8 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * caches) freed on a CPU is kept whole (pages backed, span struct, span-map entries),
  * and the next large malloc of the same page count on that CPU takes it back without
  * the heap lock and without writing the span map. At most GH_LCACHE_CPU_PAGES pages
- * (4 MiB, 16 such objects of 256 KiB) per CPU: a free that would go beyond goes to the
- * heap's large span cache (mheap.h, GH_HCACHE_*), like a larger span. The bytes count as free (HeapIdle) and against the memory limit; the
+ * (4 MiB, 16 such objects of 256 KiB) and GH_LCACHE_BIN_SPANS spans of one page
+ * count per CPU: a free that would go beyond goes to the heap's large span cache (mheap.h, GH_HCACHE_*), like a larger span. The bytes count as free (HeapIdle) and against the memory limit; the
  * cache is drained by gh_mcache_release_all (goheap_flush, the last resort,
  * goheap_free_os_memory: gh_heap_flush_mcache, spans inside the page cache's window
  * through the window), before the memory limit's release and by the background
@@ -85,6 +85,18 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * through the page heap, 186 from this cache. */
 #define GH_LCACHE_MAX_PAGES 32
 #define GH_LCACHE_CPU_PAGES 512
+/* At most GH_LCACHE_BIN_SPANS spans of one page count per CPU (a fuller bin sends
+ * the free on, as the byte bound does). Without it a bin fills by chance: realloc's
+ * vectors free and allocate 5-10 page spans in equal numbers over their lives, but
+ * the bins' counts drift, so the cache filled up to its 512 pages with spans of
+ * counts nobody was asking for at that moment while the page heap grew for the
+ * others. bench/suite realloc (LD_PRELOAD, scale 1, median VmHWM of 11 interleaved
+ * runs, 1 / 2 threads): no bound 15.0 / 26.4 MiB, 8 spans 13.6 / 23.3, 4 spans
+ * 13.4 / 22.9, 2 spans 13.4 / 22.4, no cache at all 13.1 / 22.5; callgrind, 1
+ * thread, scale 0.2: 225.8 M instructions -> 221.5 M with 4 (2: 220.6 M, 8: 223.2 M).
+ * 4 keeps a few objects of one size cycling through the cache (a loop that frees a
+ * handful of buffers and allocates them again) at the cost of 2 at the most. */
+#define GH_LCACHE_BIN_SPANS 4
 #define GH_LCACHE_MAX_BYTES ((uintptr_t)GH_LCACHE_MAX_PAGES << GOHEAP_PAGE_SHIFT)
 
 struct gh_lcache {
@@ -201,6 +213,11 @@ static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     uintptr_t n = s->npages;
     if (n > GH_LCACHE_MAX_PAGES || c->lcache.pages + n > GH_LCACHE_CPU_PAGES || c == &gh_emptycache ||
         gh_knobs.scavenge_eager) /* eager: freed pages go back to the platform at once */
+        return 0;
+    unsigned k = 0;
+    for (struct mspan *t = c->lcache.bin[n]; t && k < GH_LCACHE_BIN_SPANS; t = t->next)
+        k++;
+    if (k == GH_LCACHE_BIN_SPANS)
         return 0;
     s->next = c->lcache.bin[n];
     c->lcache.bin[n] = s;

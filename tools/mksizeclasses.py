@@ -37,7 +37,8 @@ MIN_HEAP_ALIGN = 8
 # without the heap lock. Why not above 8 KiB: the same rule for 8-32 KiB took the
 # 16/32 KiB batch from 1,345/1,370 to 324/580 (16 objects) but raised the realloc
 # workload's peak RSS by 4% / 9% (1 / 2 threads; 32 objects, measured on 570bc73);
-# 4-8 KiB alone costs +1% / +5% (about 1 MiB) there (bench/RESULTS.md, issue 11;
+# 4-8 KiB alone cost +1% / +5% (about 1 MiB) there, more than offset since by the large span
+# cache's per-bin bound, GH_LCACHE_BIN_SPANS (bench/RESULTS.md, issue 11;
 # docs/alloc.md "Size classes").
 MID_MIN_SIZE = 4096
 MID_MAX_SIZE = 8192

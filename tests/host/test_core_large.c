@@ -130,14 +130,32 @@ static void t_lcache_reuse(void) {
 static void t_lcache_bound(void) {
     goheap_flush();
     struct gh_lcache *lc = my_lcache();
-    enum { N = GH_LCACHE_CPU_PAGES / GH_LCACHE_MAX_PAGES + 4 };
+    /* One page count: at most GH_LCACHE_BIN_SPANS spans, the rest go on. */
+    enum { M = GH_LCACHE_BIN_SPANS + 2 };
+    void *q[M];
+    for (int i = 0; i < M; i++)
+        q[i] = goheap_malloc(10 * 8192);
+    for (int i = 0; i < M; i++)
+        goheap_free(q[i]);
+    unsigned inbin = 0;
+    for (struct mspan *s = lc->bin[10]; s; s = s->next)
+        inbin++;
+    KT_CHECK(inbin == GH_LCACHE_BIN_SPANS && lc->pages == 10 * GH_LCACHE_BIN_SPANS,
+             "bin of 10 pages holds %u spans, %lu pages cached", inbin, (unsigned long)lc->pages);
+    goheap_flush();
+    /* Several page counts, 4 x (32 + 31 + 30 + 29) = 488 pages, then 8-page spans
+     * up to the byte bound (3: 512 pages) and beyond: at most GH_LCACHE_CPU_PAGES. */
+    _Static_assert(GH_LCACHE_BIN_SPANS == 4 && GH_LCACHE_CPU_PAGES == 512 && GH_LCACHE_MAX_PAGES == 32,
+                   "the page counts below fill the cache exactly");
+    enum { N = 4 * 4 + 4 };
     void *p[N];
     for (int i = 0; i < N; i++)
-        p[i] = goheap_malloc(GH_LCACHE_MAX_BYTES); /* 256 KiB: the largest cached */
+        p[i] = goheap_malloc((size_t)(i < 16 ? 32 - i / 4 : 8) * 8192);
     for (int i = 0; i < N; i++)
         goheap_free(p[i]);
     KT_CHECK(lc->pages == GH_LCACHE_CPU_PAGES, "at most %u pages per CPU, got %lu", GH_LCACHE_CPU_PAGES,
              (unsigned long)lc->pages);
+    KT_CHECK(goheap_validate() == 0, "validator with a full cache");
     void *big = goheap_malloc(GH_LCACHE_MAX_BYTES + 1); /* 33 pages: never cached */
     goheap_flush();
     KT_CHECK(lc->pages == 0, "");
@@ -145,16 +163,18 @@ static void t_lcache_bound(void) {
     KT_CHECK(lc->pages == 0, "a span above the bound goes to the page heap");
 }
 
+#define LC_PAGES (4 * 25 + 4 * 24)
 static void t_lcache_drains(void) {
     struct gh_lcache *lc = my_lcache();
     void *p[8];
+    /* 4 spans of 25 pages and 4 of 24 (GH_LCACHE_BIN_SPANS a page count) */
     for (int i = 0; i < 8; i++) {
-        p[i] = goheap_malloc(200000);
-        memset(p[i], 1, 200000);
+        p[i] = goheap_malloc(200000 - (size_t)(i / 4) * 8192);
+        memset(p[i], 1, 200000 - (size_t)(i / 4) * 8192);
     }
     for (int i = 0; i < 8; i++)
         goheap_free(p[i]);
-    KT_CHECK(lc->pages == 8 * 25, "%lu", (unsigned long)lc->pages);
+    KT_CHECK(lc->pages == LC_PAGES, "%lu", (unsigned long)lc->pages);
     /* goheap_free_os_memory drains the cache and releases its frames */
     goheap_free_os_memory();
     struct goheap_memstats m = core_stats();
@@ -163,16 +183,16 @@ static void t_lcache_drains(void) {
              (unsigned long)m.heap_idle, (unsigned long)m.heap_released);
     /* the memory limit's release drains it first too */
     for (int i = 0; i < 8; i++)
-        p[i] = goheap_malloc(200000);
+        p[i] = goheap_malloc(200000 - (size_t)(i / 4) * 8192);
     for (int i = 0; i < 8; i++)
         goheap_free(p[i]);
-    KT_CHECK(lc->pages == 8 * 25, "");
+    KT_CHECK(lc->pages == LC_PAGES, "");
     struct goheap_memstats b = core_stats();
     int64_t old = goheap_set_memory_limit(1); /* below anything: release all it can */
     m = core_stats();
     KT_CHECK(lc->pages == 0, "the limit drained the cache");
     /* (the page caches are not drained by the limit: what stays backed is theirs) */
-    KT_CHECK(m.heap_released - b.heap_released >= 8 * 25 * 8192, "and released it (released %lu -> %lu)",
+    KT_CHECK(m.heap_released - b.heap_released >= LC_PAGES * 8192, "and released it (released %lu -> %lu)",
              (unsigned long)b.heap_released, (unsigned long)m.heap_released);
     goheap_set_memory_limit(old);
 }
