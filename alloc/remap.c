@@ -8,6 +8,13 @@
 
 struct gh_realloc_stats gh_realloc_stats;
 
+/* A last-level page table is one frame of 8-byte entries, each mapping a frame (2 MiB
+ * with 4 KiB frames): a move of B bytes needs about B / GH_REMAP_TABLE_SPAN of them. */
+#define GH_REMAP_TABLE_SPAN ((size_t)GOHEAP_SYS_FRAME_SIZE * (GOHEAP_SYS_FRAME_SIZE / 8))
+/* Upper-level tables and rounding: 64 KiB (16 frames) covers every level above the
+ * last for a move within one 512 GiB slot, twice over. */
+#define GH_REMAP_PULL_BYTES (64u << 10)
+
 /* The new span d (pages at dst, backed now) becomes the object of `want` bytes;
  * counted as a large allocation on c. Pinned on c's CPU. */
 static void publish_object(struct mcache *c, struct mspan *d, unsigned spc, size_t want, uintptr_t pc) {
@@ -67,6 +74,16 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
         atomic_store_explicit(&s->state, GH_SPAN_MOVING, memory_order_release);
         gh_assert_no_locks();
         r = gh_sys_remap((void *)src, (void *)dst, obytes);
+        /* Out of frames for the destination's page tables while the heap still maps
+         * pages it released lazily: the platform cannot take them back itself (it
+         * asks for table frames under its page-table lock, where a pull would unmap
+         * and wait for a shootdown). Here nothing is held: give some back (one table
+         * frame maps GH_REMAP_TABLE_SPAN bytes, plus a pull's worth for the upper
+         * levels) and try once more. */
+        if (r == GOHEAP_SYS_REMAP_NOMEM &&
+            atomic_load_explicit(&gh_heap.heap_released_lazy, memory_order_relaxed) &&
+            goheap_reclaim_lazy(obytes / GH_REMAP_TABLE_SPAN * GOHEAP_SYS_FRAME_SIZE + GH_REMAP_PULL_BYTES))
+            r = gh_sys_remap((void *)src, (void *)dst, obytes);
         if (r != 0)
             atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
     }

@@ -322,6 +322,65 @@ static void t_remap_lazy_destination(struct ktest *t)
     goheap_free(q);
 }
 
+/* Out of frames for the destination's page tables while the heap still maps lazily
+ * released pages: the core reclaims some of them (arch_remap cannot pull them under its
+ * page-table lock) and the second try moves. Alone in its boot (kheap-remap-pull), so
+ * the heap is fresh: the object and its blockers lie lowest, then a 16 MiB run released
+ * lazily, held at 16 MiB by blockers of its own, and the 64 MiB destination, too large
+ * for that run, above them in arena never mapped, with no page table for its head yet. The test hook takes
+ * every frame just before the first arch_remap. */
+static unsigned hook_calls;
+static void take_frames_once_hook(void) /* the retry finds what the reclaim gave back */
+{
+    if (hook_calls++ == 0)
+        take_frames_hook();
+}
+
+static void t_remap_oom_tables_lazy_pull(struct ktest *t)
+{
+    if (!lazy_asked())
+        KT_SKIP(t, "eager mode: no lazily released page stays mapped");
+    const size_t old = 8u << 20;
+    void *blocker, *room_blocker;
+    uint64_t *p = boxed_in(old, 6, &blocker);
+    KT_ASSERT(t, p != 0);
+    void *room = goheap_malloc(16u << 20);
+    KT_ASSERT(t, room != 0);
+    room_blocker = block_after(room, 16u << 20); /* the lazy run stays 16 MiB */
+    KT_ASSERT(t, room_blocker != 0);
+    memset(room, 1, 16u << 20);
+    goheap_free(room);
+    goheap_free_os_memory(); /* lazily: the 16 MiB stay mapped */
+    goheap_read_memstats(&ms0);
+    uint64_t an0 = kplat_stats.remap_nomem, rc0 = kplat_stats.remap_calls;
+    hook_chain = hook_taken = hook_calls = 0;
+    __atomic_store_n(&kplat_remap_test_hook, take_frames_once_hook, __ATOMIC_RELEASE);
+    uint64_t *q = goheap_realloc(p, 8 * old);
+    __atomic_store_n(&kplat_remap_test_hook, (void (*)(void))0, __ATOMIC_RELEASE);
+    fu_give_back(hook_chain);
+    goheap_read_memstats(&ms1);
+    ktest_log("out of frames for the tables, %llu KiB lazily released before: realloc -> %p, arch_remap out "
+              "of frames +%llu, moves +%llu, reclaimed %llu KiB",
+              (unsigned long long)(ms0.heap_released_lazy >> 10), (void *)q,
+              (unsigned long long)(kplat_stats.remap_nomem - an0), (unsigned long long)(kplat_stats.remap_calls - rc0),
+              (unsigned long long)((ms1.lazy_reclaimed - ms0.lazy_reclaimed) >> 10));
+    KT_EXPECT(t, ms0.heap_released_lazy >= (16u << 20));
+    KT_EXPECT(t, hook_taken > 0);
+    KT_EXPECT_EQ(t, hook_calls, 2);
+    KT_ASSERT(t, q != 0);
+    KT_EXPECT(t, q != p);
+    KT_EXPECT_EQ(t, kplat_stats.remap_nomem - an0, 1);
+    KT_EXPECT_EQ(t, kplat_stats.remap_calls - rc0, 1);
+    KT_EXPECT(t, ms1.lazy_reclaimed > ms0.lazy_reclaimed);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, ms1.realloc_remapped - ms0.realloc_remapped, old);
+    KT_EXPECT_EQ(t, check(q, old, 6), 0);
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+    unblock(blocker);
+    unblock(room_blocker);
+    goheap_free(q);
+}
+
 /* Moves while other CPUs read and release heap memory: CPU 0 grows objects from 1 to
  * 16 MiB by doubling, each step boxed in (a few blockers at most: the others allocate
  * too) so that most steps move (remap); CPU 1 runs the leak
@@ -426,6 +485,12 @@ static const struct ktest_case heap_remap_cases[] = {
     KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_remap, "heap_remap", heap_remap_cases, hu_init, 0);
+
+static const struct ktest_case heap_tablepull_cases[] = {
+    KTEST_CASE(t_remap_oom_tables_lazy_pull),
+    KTEST_CASE(t_validate),
+};
+KTEST_SUITE_FULL(heap_tablepull, "heap_tablepull", heap_tablepull_cases, hu_init, 0);
 
 static const struct ktest_case heap_movescan_cases[] = {
     KTEST_CASE(t_remap_while_scanning),
