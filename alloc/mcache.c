@@ -266,6 +266,7 @@ uint64_t gh_heap_lcached_bytes(void) {
         if (c && c != &gh_emptycache)
             pages += __atomic_load_n(&c->lcache.pages, __ATOMIC_RELAXED);
     }
+    pages += __atomic_load_n(&gh_heap.hcache_pages, __ATOMIC_RELAXED);
     return pages << GOHEAP_PAGE_SHIFT;
 }
 

@@ -653,7 +653,7 @@ static struct mspan *hcache_remove(unsigned i) {
     for (; i < n; i++)
         gh_heap.hcache[i] = gh_heap.hcache[i + 1];
     __atomic_store_n(&gh_heap.hcache_n, n, __ATOMIC_RELAXED);
-    gh_heap.hcache_pages -= s->npages;
+    __atomic_store_n(&gh_heap.hcache_pages, gh_heap.hcache_pages - s->npages, __ATOMIC_RELAXED);
     return s;
 }
 
@@ -665,16 +665,15 @@ void gh_heap_hcache_put(unsigned cpu, struct mspan *s) {
     }
     struct mspan *out[GH_HCACHE_SPANS];
     unsigned nout = 0;
-    count_idle(n << GOHEAP_PAGE_SHIFT);
     gh_lock(&gh_heap.lock, cpu);
     while (gh_heap.hcache_n == GH_HCACHE_SPANS || gh_heap.hcache_pages + n > GH_HCACHE_PAGES)
         out[nout++] = hcache_remove(0); /* the oldest */
     gh_heap.hcache[gh_heap.hcache_n] = s;
     __atomic_store_n(&gh_heap.hcache_n, gh_heap.hcache_n + 1, __ATOMIC_RELAXED);
-    gh_heap.hcache_pages += n;
+    __atomic_store_n(&gh_heap.hcache_pages, gh_heap.hcache_pages + n, __ATOMIC_RELAXED);
     gh_unlock(&gh_heap.lock, cpu);
     for (unsigned i = 0; i < nout; i++)
-        release_span(cpu, out[i]); /* their bytes are counted as free already */
+        gh_heap_free_span(cpu, out[i]); /* in heap_inuse until now (mheap.h) */
 }
 
 struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
@@ -688,12 +687,7 @@ struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
             break;
         }
     gh_unlock(&gh_heap.lock, cpu);
-    if (s) { /* idle -> in use */
-        uintptr_t bytes = npages << GOHEAP_PAGE_SHIFT;
-        atomic_fetch_add_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
-    }
-    return s;
+    return s; /* in heap_inuse all along: no counter moves (mheap.h) */
 }
 
 void gh_heap_hcache_drain(unsigned cpu) {
@@ -706,7 +700,7 @@ void gh_heap_hcache_drain(unsigned cpu) {
         out[nout++] = hcache_remove(gh_heap.hcache_n - 1);
     gh_unlock(&gh_heap.lock, cpu);
     for (unsigned i = 0; i < nout; i++)
-        release_span(cpu, out[i]);
+        gh_heap_free_span(cpu, out[i]); /* in heap_inuse until now (mheap.h) */
 }
 
 void gh_heap_free_retired(unsigned cpu, struct mspan *s) {

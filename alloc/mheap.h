@@ -52,7 +52,8 @@ struct gh_heap {
      * a hint (relaxed atomic, stored under the lock). */
     struct mspan *hcache[GH_HCACHE_SPANS];
     unsigned hcache_n;
-    uintptr_t hcache_pages; /* sum of their npages <= GH_HCACHE_PAGES */
+    uintptr_t hcache_pages; /* sum of their npages <= GH_HCACHE_PAGES; also read
+                             * without the lock (relaxed atomic, stored under it) */
     uintptr_t grown;       /* bytes of the arena handed to pagealloc */
     /* Region mode: bytes of the grown chunks outside the heap (the metadata at the
      * region's start, the chunks' parts outside the region): allocated forever in
@@ -67,15 +68,16 @@ struct gh_heap {
 
     /* ---- atomic byte counters (page caches update them without the lock) ----
      *   heap_inuse + heap_free + heap_released == grown  (when no scavenge is running)
-     *   heap_inuse: pages of in-use spans and of spans in the per-CPU large span
-     *     caches (mcache.lcache): a hit or a put there moves no global counter, so
-     *     that the lock-free large path makes no atomic read-modify-write (aarch64:
-     *     an LL/SC loop each, 4 per pair; docs/alloc.md). HeapInuse / HeapIdle count
-     *     those spans idle: gh_heap_inuse_bytes() == heap_inuse - lcached,
-     *     gh_heap_free_bytes() == heap_free + lcached, lcached == the sum of the
-     *     CPUs' lcache.pages in bytes (gh_heap_lcached_bytes);
-     *   heap_free: free pages still backed (including those in page caches and in
-     *     the heap's large span cache, not those in the per-CPU ones);
+     *   heap_inuse: pages of in-use spans and of spans in the large span caches
+     *     (the per-CPU mcache.lcache and the heap's hcache): a hit or a put there
+     *     moves no global counter, so that the large path makes no atomic
+     *     read-modify-write (aarch64: an LL/SC loop each, 4 per pair; docs/alloc.md).
+     *     HeapInuse / HeapIdle count those spans idle: gh_heap_inuse_bytes() ==
+     *     heap_inuse - lcached, gh_heap_free_bytes() == heap_free + lcached,
+     *     lcached == (the sum of the CPUs' lcache.pages + hcache_pages) in bytes
+     *     (gh_heap_lcached_bytes);
+     *   heap_free: free pages still backed (including those in page caches, not
+     *     those in the large span caches);
      *   heap_released: free pages unbacked, plus quarantined efence pages, plus
      *     lazily released pages (madvdontneed=0), which may still be backed;
      *   heap_released_lazy <= heap_released: those released lazily and not reused
@@ -137,8 +139,8 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
  * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
-/* Bytes in the per-CPU large span caches (the sum of lcache.pages, read without
- * their owners: a snapshot), and the heap's in-use and free (backed) bytes with those
+/* Bytes in the large span caches (the sum of the CPUs' lcache.pages and the heap's
+ * hcache_pages, read without their owners or the heap lock: a snapshot), and the heap's in-use and free (backed) bytes with those
  * counted free, as MemStats and the scavenger see them (clamped at 0: the snapshot
  * and the counters are read at different times). */
 uint64_t gh_heap_lcached_bytes(void);
