@@ -382,7 +382,8 @@ const char *goheap_knobs_error(void) { return gh_knobs_first_error(); }
 
 /* Reached by a tail call from goheap_malloc, so the return address is its caller's.
  * The common case, a small object whose cached word ran out, goes straight to the
- * refill; everything else through gh_alloc. */
+ * refill; everything else through gh_alloc (large sizes come through
+ * gh_malloc_large, below). */
 GH_NOINLINE void *gh_malloc_slow(size_t size) {
     if (gh_likely(__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && size <= GOHEAP_MAX_SMALL_SIZE &&
                   !gh_knobs.slowmode)) {
@@ -408,20 +409,28 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
             gh_after_slow();
             return p;
         }
-    } else if (size - (GOHEAP_MAX_SMALL_SIZE + 1) < GH_LCACHE_MAX_BYTES - GOHEAP_MAX_SMALL_SIZE &&
-               __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && !gh_knobs.slowmode) {
-        /* A large object of at most 256 KiB: a hit in this CPU's large span cache
-         * needs no lock (mcache.h); a miss goes the long way below. */
+    }
+    /* (a failed refill was counted above and is counted again in gh_alloc: harmless) */
+    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+}
+
+/* goheap_malloc above the small sizes (a tail call, so the return address is its
+ * caller's): a hit in this CPU's large span cache (mcache.h) without gh_malloc_slow's
+ * small-object test and without gh_mcache_get's creation test (gh_emptycache's bins
+ * are empty: a CPU without a cache misses); a miss, a larger size, slowmode and no
+ * heap yet go to gh_alloc. Counted only on a hit (a miss is counted in gh_alloc). A
+ * sampled hit is recorded by a tail call, so that the sampler's frame record returns
+ * to the caller (profile.h, gh_prof_malloc_large): the hit itself as usual, not the
+ * general path gh_prof_malloc takes (kbench ICOUNT=1, 64 KiB hit at the default
+ * rate: ~380 -> ~180 instructions a sample). */
+GH_NOINLINE void *gh_malloc_large(size_t size) {
+    if (gh_likely(size - (GOHEAP_MAX_SMALL_SIZE + 1) < GH_LCACHE_MAX_BYTES - GOHEAP_MAX_SMALL_SIZE &&
+                  __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && !gh_knobs.slowmode)) {
         goheap_pin_t pin;
         unsigned cpu = goheap_sys_pin(&pin);
-        struct mcache *c = gh_mcache_get(cpu);
-        struct mspan *s = c ? gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT) : 0;
-        if (s) {
-            /* Counted only on a hit (a miss is counted in gh_alloc). A sampled hit is
-             * recorded by a tail call, so that the sampler's frame record returns to
-             * the caller (profile.h, gh_prof_malloc_large): the hit itself as usual,
-             * not the general path gh_prof_malloc takes (kbench ICOUNT=1, 64 KiB hit
-             * at the default rate: ~380 -> ~180 instructions a sample). */
+        struct mcache *c = gh_fast.caches[cpu];
+        struct mspan *s = gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT);
+        if (gh_likely(s != 0)) {
             gh_large_reuse(c, s, size, 16, (uintptr_t)__builtin_return_address(0));
             if (GOHEAP_PROFILE && gh_unlikely(gh_prof_count(c, size))) {
                 goheap_sys_unpin(pin);
@@ -433,8 +442,7 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
         }
         goheap_sys_unpin(pin);
     }
-    /* (a failed refill was counted above and is counted again in gh_alloc: harmless) */
-    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0));
+    return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0)); /* a miss is counted there */
 }
 
 /* The fast path's miss on a span it holds (cache empty): the refill straight away,
@@ -507,7 +515,7 @@ void *goheap_malloc(size_t size) {
         }
         return malloc_from(c, c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]], size, pin);
     }
-    return gh_malloc_slow(size);
+    return gh_malloc_large(size);
 }
 
 void *goheap_malloc_flags(size_t size, unsigned flags) {

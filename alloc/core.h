@@ -72,7 +72,7 @@ static inline struct gh_prof_bucket *gh_prof_large_take(struct mspan *s, uintptr
 
 /* free of a large or efence object a whose span s has nsampled set (any CPU, before
  * the object is given back; no lock, no pin): drops its record, counts it freed.
- * Inline: free_large_route then makes no call before the free. */
+ * Inline: free_large_route and free_large_pinned then make no call before the free. */
 static inline void gh_prof_free_large(struct mspan *s, uintptr_t a) {
     uint64_t size;
     struct gh_prof_bucket *b = gh_prof_large_take(s, a, &size);
@@ -108,6 +108,7 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
 void gh_free_slow(uintptr_t a);
 void gh_free_pc(uintptr_t a, uintptr_t pc);
 void *gh_malloc_slow(size_t size);
+void *gh_malloc_large(size_t size); /* goheap_malloc above the small sizes (api.c) */
 /* The fast path's miss on span s of cache c (cache empty), still pinned by pin:
  * refills, unpins (api.c). */
 void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin);

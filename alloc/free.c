@@ -272,15 +272,67 @@ static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, u
     gh_after_slow();
 }
 static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
+static GH_NOINLINE void other_interior(uintptr_t a, struct mspan *s) {
+    gh_bad_free("invalid free of an interior pointer", a, s);
+}
+/* free_large_pinned's rare ends, tail-called so that it saves no register: the span
+ * goes to the heap's large span cache (this CPU's is full, or is gh_emptycache) or
+ * the slow path's diagnosis (efence, a span not in use, slowmode). */
+static GH_NOINLINE void free_large_spill(struct mspan *s, goheap_pin_t pin, unsigned cpu) {
+    gh_heap_hcache_put(cpu, s); /* the heap's cache, or the page heap */
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
+static GH_NOINLINE void free_large_unpin_slow(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
+    goheap_sys_unpin(pin);
+    gh_free_span_slow(s, a);
+}
+
+/* gh_free_other's route for a large span (class 0/1), pinned as gh_free_other is
+ * (the fast path's pin, or its own): a live,
+ * plain object is freed with the pin it holds, its profile record first (lock-free,
+ * so pinned is fine; then the address may be reused), with free_large's checks of
+ * the pointer and the state. Without it a large free unpinned, went through
+ * gh_free_span_slow's tests and free_large_route pinned again (callgrind,
+ * LD_PRELOAD, 64 / 256 KiB pair at memprofilerate=0, with gh_malloc_large: 199 ->
+ * 150, bench/RESULTS.md, issue 11). The counts go to c even when it is gh_emptycache
+ * (a thread that never allocated: stats.c sums it). */
+static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
+#ifdef GOHEAP_SYS_HAVE_PIN_CPU
+    unsigned cpu = goheap_sys_pin_cpu(pin); /* the fast path's pin (platform.h) */
+#else
+    unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
+#endif
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || s->efence || gh_knobs.slowmode ||
+                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE))
+        return free_large_unpin_slow(s, a, pin);
+    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+        gh_prof_free_large(s, a);
+    if (gh_unlikely(a != s->obj))
+        return other_interior(a, s);
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
+        return other_double(a, s);
+    struct mcache *c = gh_fast.caches[cpu];
+    c->large_free++;
+    c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+    if (gh_unlikely(!gh_heap_lcache_put(c, s)))
+        return free_large_spill(s, pin, cpu);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
+}
 
 GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
      * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
-     * anything else (a failed pin, large, tiny, sampled or instrumented spans, a SLOW
+     * a large object goes to free_large_pinned; anything else (a failed pin, tiny,
+     * sampled or instrumented spans, a SLOW
      * span of this CPU, an owner that keeps changing words, no cache yet, bad
      * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
+    if (s->spc < 2) /* large: before anything else, so that this saves no register */
+        return free_large_pinned(s, a, pin);
 #ifdef GOHEAP_SYS_HAVE_PIN_CPU
     unsigned cpu = goheap_sys_pin_cpu(pin); /* the fast path's pin (platform.h) */
 #else

@@ -92,7 +92,7 @@ static inline uint64_t gh_prof_interval(uint64_t rate, uint64_t *rng) {
  * Reached by a tail call from goheap_malloc, so that the frame chain from here still
  * leads to the caller's frames (hosted builds give the core no frame pointers). */
 void *gh_prof_malloc(size_t size, uintptr_t pc);
-/* gh_malloc_slow's large span cache hit on large span s whose count ran out
+/* gh_malloc_large's large span cache hit on large span s whose count ran out
  * (gh_prof_count drew the next interval): records s's object (stack from this
  * function's own frame record, which returns to pc when it is tail-called as
  * gh_prof_malloc is), runs the slow path's after-work and returns the object. */
