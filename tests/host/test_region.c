@@ -275,6 +275,11 @@ static size_t fill_all(unsigned *in_each, size_t *n_out) {
         got += sz;
     }
     KT_CHECK(bad == 0, "%u blocks outside the regions or straddling two", bad);
+    /* The tail past n still holds an earlier case's freed pointers (t_calloc_added...
+     * fills more blocks): t_leak_scan_added registers the whole array as a root, and a
+     * stale copy of a block's address there rightly keeps it reachable. */
+    for (size_t i = n; i < FILLMAX; i++)
+        fill[i] = 0;
     *n_out = n;
     return got;
 }
