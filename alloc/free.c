@@ -272,9 +272,6 @@ static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, u
     gh_after_slow();
 }
 static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
-static GH_NOINLINE void other_interior(uintptr_t a, struct mspan *s) {
-    gh_bad_free("invalid free of an interior pointer", a, s);
-}
 /* free_large_pinned's rare ends, tail-called so that it saves no register: the span
  * goes to the heap's large span cache (this CPU's is full, or is gh_emptycache) or
  * the slow path's diagnosis (efence, a span not in use, slowmode). */
@@ -303,16 +300,15 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
 #else
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
 #endif
-    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || s->efence || gh_knobs.slowmode ||
-                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE))
+    /* The state's test is the exchange itself: a span not in use (a double free, a
+     * span given back) and an interior pointer are the slow path's to diagnose. Once
+     * LCACHED the span is this free's alone (in no list yet): its record goes then. */
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || s->efence || gh_knobs.slowmode || a != s->obj ||
+                    !atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);
-    if (gh_unlikely(a != s->obj))
-        return other_interior(a, s);
-    uint8_t inuse = GH_SPAN_INUSE;
-    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
-        return other_double(a, s);
     struct mcache *c = gh_fast.caches[cpu];
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;

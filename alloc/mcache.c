@@ -34,6 +34,7 @@ struct mcache *gh_mcache_create(unsigned cpu) {
     c->cpu = cpu;
     c->lock.rank = GOHEAP_LC_MCACHE;
     c->guard_next = gh_knobs.guardrate;
+    c->lcache.limit = gh_knobs.scavenge_eager ? 0 : GH_LCACHE_CPU_PAGES;
     gh_prof_cache_init(c, cpu);
     __atomic_store_n(&gh_fast.caches[cpu], c, __ATOMIC_RELEASE);
     goheap_sys_set_local(cpu, c);

@@ -101,9 +101,13 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 
 struct gh_lcache {
     struct mspan *bin[GH_LCACHE_MAX_PAGES + 1]; /* spans of n pages, linked by next */
-    /* Pages cached, <= GH_LCACHE_CPU_PAGES. Written only on the owner's CPU (pinned,
-     * or through goheap_sys_each_cpu), read by gh_heap_lcached_bytes on any. */
+    /* Pages cached, <= limit. Written only on the owner's CPU (pinned, or through
+     * goheap_sys_each_cpu), read by gh_heap_lcached_bytes on any. */
     uintptr_t pages;
+    /* GH_LCACHE_CPU_PAGES; 0 in gh_emptycache and with scavenge=eager (freed pages go
+     * back to the platform at once): one bound for the put to test. Set at creation. */
+    uintptr_t limit;
+    uint8_t nbin[GH_LCACHE_MAX_PAGES + 1]; /* spans in bin[n], <= GH_LCACHE_BIN_SPANS */
 };
 
 /* Entries of mcache.direct: plain malloc sizes 0..1024 in steps of 8. */
@@ -136,7 +140,9 @@ struct mcache {
      * unmapped). Only this CPU writes it. */
     struct mspan *hot[GH_NUM_SPC];
     uint64_t tiny_allocs;         /* tiny objects placed in blocks */
-    uint64_t large_alloc, large_alloc_bytes, large_free, large_free_bytes;
+    /* Not each count beside its bytes: clang's SLP vectorizer joined such pairs into
+     * one 128-bit add, 8 instructions for what scalar adds do in 4. */
+    uint64_t large_alloc, large_free, large_alloc_bytes, large_free_bytes;
 
     /* The tiny allocator (GOHEAP_NOSCAN, size < 16). */
     uintptr_t tiny;       /* current 16 B block, or 0 */
@@ -211,16 +217,12 @@ static inline void *gh_span_take(struct mspan *s) {
 /* gh_heap_lcache_put and _get (described in mheap.h with drain). */
 static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     uintptr_t n = s->npages;
-    if (n > GH_LCACHE_MAX_PAGES || c->lcache.pages + n > GH_LCACHE_CPU_PAGES || c == &gh_emptycache ||
-        gh_knobs.scavenge_eager) /* eager: freed pages go back to the platform at once */
-        return 0;
-    unsigned k = 0;
-    for (struct mspan *t = c->lcache.bin[n]; t && k < GH_LCACHE_BIN_SPANS; t = t->next)
-        k++;
-    if (k == GH_LCACHE_BIN_SPANS)
+    if (n > GH_LCACHE_MAX_PAGES || c->lcache.pages + n > c->lcache.limit ||
+        c->lcache.nbin[n] == GH_LCACHE_BIN_SPANS)
         return 0;
     s->next = c->lcache.bin[n];
     c->lcache.bin[n] = s;
+    c->lcache.nbin[n]++;
     /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
      * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
     __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
@@ -232,6 +234,7 @@ static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npage
     if (!s)
         return 0;
     c->lcache.bin[npages] = s->next;
+    c->lcache.nbin[npages]--;
     __atomic_store_n(&c->lcache.pages, c->lcache.pages - npages, __ATOMIC_RELAXED); /* idle -> in use */
     return s;
 }

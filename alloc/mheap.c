@@ -607,6 +607,7 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
         struct mspan *s;
         while ((s = c->lcache.bin[n])) {
             c->lcache.bin[n] = s->next;
+            c->lcache.nbin[n]--;
             lcache_take_out(c, n);
             release_span(cpu, s); /* (counted free just above) */
         }
@@ -626,6 +627,7 @@ void gh_heap_flush_mcache(struct mcache *c, unsigned cpu) {
                 continue;
             }
             *pp = s->next;
+            c->lcache.nbin[n]--;
             lcache_take_out(c, n);
             uint64_t m = ((1ull << n) - 1) << off; /* n <= GH_LCACHE_MAX_PAGES < 64 */
             if (pc->cache & m)

@@ -360,7 +360,8 @@ static inline int goheap_sys_trylock(goheap_lock_t *l) {
  *   as [*lo, *hi), every byte of it readable, *lo at or below the caller's frame.
  *   Returns 0 when unknown. The profiler follows frame pointers only inside it; without
  *   the hook a sampled allocation records its caller's address only. Called unpinned
- *   or pinned, no lock held; must not allocate.
+ *   or pinned, no lock held; must not allocate. A platform may define it static inline
+ *   in goheap_platform_impl.h instead, with GOHEAP_SYS_STACK_BOUNDS_INLINE defined.
  * goheap_sys_profile_maps (GOHEAP_SYS_HAVE_PROFILE_MAPS): writes the mappings pprof
  *   symbolises with, in /proc/self/maps form (one "lo-hi perms offset dev inode path"
  *   line each), through w(ctx, buf, len) (0 on success); returns 0 or -1.
@@ -369,7 +370,7 @@ static inline int goheap_sys_trylock(goheap_lock_t *l) {
  *   hosted SIGUSR2 handler's request), to write the profile where the platform keeps
  *   it (hosted: the memprofile= file).
  */
-#ifdef GOHEAP_SYS_HAVE_STACK_BOUNDS
+#if defined(GOHEAP_SYS_HAVE_STACK_BOUNDS) && !defined(GOHEAP_SYS_STACK_BOUNDS_INLINE)
 int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi);
 #endif
 #ifdef GOHEAP_SYS_HAVE_PROFILE_MAPS

@@ -327,13 +327,18 @@ static int validate(void) {
         pc_scav += gh_popcount64(c->pcache.scav);
         pc_lazy += gh_popcount64(c->pcache.lazy);
         lc_pages += c->lcache.pages;
-        for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++)
-            for (struct mspan *s = c->lcache.bin[n]; s; s = s->next) {
+        for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++) {
+            unsigned k = 0;
+            for (struct mspan *s = c->lcache.bin[n]; s; s = s->next, k++) {
                 VCHECK(s->npages == n && atomic_load(&s->state) == GH_SPAN_LCACHED,
                        "cpu %u large cache bin %u holds span 0x%lx of %u pages, state %u", i, n,
                        (unsigned long)(uintptr_t)s, (unsigned)s->npages, (unsigned)atomic_load(&s->state));
                 lc_listed += n;
             }
+            /* nbin[n] == |bin[n]| <= GH_LCACHE_BIN_SPANS */
+            VCHECK(c->lcache.nbin[n] == k && k <= GH_LCACHE_BIN_SPANS,
+                   "cpu %u large cache bin %u lists %u spans, counts %u", i, n, k, (unsigned)c->lcache.nbin[n]);
+        }
     }
     uint64_t hc_pages = gh_heap.hcache_pages, hc_listed = 0;
     unsigned hc_n = gh_heap.hcache_n;

@@ -338,37 +338,28 @@ void goheap_hosted_bg_start(void) {
  * stack within that distance would be walked with the thread's bound. */
 #define HOSTED_STACK_MAX (64ull << 20) /* 8 x the default thread stack (RLIMIT_STACK 8 MiB) */
 extern void *__libc_stack_end;
-static GOHEAP_HOSTED_TLS uintptr_t tls_stack_hi; /* 0: not looked up; 1: unknown */
+GOHEAP_HOSTED_TLS uintptr_t goheap_hosted_stack_hi; /* 0: not looked up; 1: unknown */
 
-static int stack_bounds_at(uintptr_t *lo, uintptr_t *hi, uintptr_t sp, uintptr_t h) {
+/* goheap_sys_stack_bounds' rare case (goheap_platform_impl.h): the thread's first
+ * look-up, or no bound (unknown, or sp above it: another stack). */
+int goheap_hosted_stack_bounds_slow(uintptr_t *lo, uintptr_t *hi, uintptr_t sp) {
+    uintptr_t h = goheap_hosted_stack_hi;
+    if (!h) {
+        h = 1;
+        if (syscall(SYS_gettid) == getpid()) {
+            h = (uintptr_t)__libc_stack_end;
+        } else {
+            uintptr_t self = (uintptr_t)pthread_self();
+            if (self > sp && self - sp < HOSTED_STACK_MAX)
+                h = self;
+        }
+        goheap_hosted_stack_hi = h;
+    }
     if (h <= sp)
         return 0;
     *lo = sp;
     *hi = h;
     return 1;
-}
-
-/* The thread's first look-up, out of line and tail-called (the profiler's every sample
- * calls the hook: then its frame saves no register). */
-static __attribute__((noinline)) int stack_bounds_first(uintptr_t *lo, uintptr_t *hi, uintptr_t sp) {
-    uintptr_t h = 1;
-    if (syscall(SYS_gettid) == getpid()) {
-        h = (uintptr_t)__libc_stack_end;
-    } else {
-        uintptr_t self = (uintptr_t)pthread_self();
-        if (self > sp && self - sp < HOSTED_STACK_MAX)
-            h = self;
-    }
-    tls_stack_hi = h;
-    return stack_bounds_at(lo, hi, sp, h);
-}
-
-int goheap_sys_stack_bounds(uintptr_t *lo, uintptr_t *hi) {
-    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-    uintptr_t h = tls_stack_hi;
-    if (__builtin_expect(!h, 0))
-        return stack_bounds_first(lo, hi, sp);
-    return stack_bounds_at(lo, hi, sp, h);
 }
 
 /* /proc/self/maps as it is, read with plain syscalls (no stdio: no malloc). */
