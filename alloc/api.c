@@ -427,8 +427,11 @@ GH_NOINLINE void *gh_malloc_large(size_t size) {
     if (gh_likely(size - (GOHEAP_MAX_SMALL_SIZE + 1) < GH_LCACHE_MAX_BYTES - GOHEAP_MAX_SMALL_SIZE &&
                   __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) && !gh_knobs.slowmode)) {
         goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        struct mcache *c = gh_fast.caches[cpu];
+        /* the fast paths' pin: a thread or CPU without a cache gets gh_emptycache
+         * (empty bins: a miss) or, where the pin can fail, NULL (nothing to unpin) */
+        struct mcache *c = gh_pin_cache_fast(&pin);
+        if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
+            goto miss;
         struct mspan *s = gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT);
         if (gh_likely(s != 0)) {
             gh_large_reuse(c, s, size, 16, (uintptr_t)__builtin_return_address(0));
@@ -442,6 +445,7 @@ GH_NOINLINE void *gh_malloc_large(size_t size) {
         }
         goheap_sys_unpin(pin);
     }
+miss:
     return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0)); /* a miss is counted there */
 }
 
