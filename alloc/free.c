@@ -289,12 +289,13 @@ static GH_NOINLINE void free_large_unpin_slow(struct mspan *s, uintptr_t a, gohe
 
 /* gh_free_other's route for a large span (class 0/1), pinned as gh_free_other is
  * (the fast path's pin, or its own): a live,
- * plain object is freed with the pin it holds, its profile record first (lock-free,
- * so pinned is fine; then the address may be reused), with free_large's checks of
- * the pointer and the state. Without it a large free unpinned, went through
- * gh_free_span_slow's tests and free_large_route pinned again (callgrind,
- * LD_PRELOAD, 64 / 256 KiB pair at memprofilerate=0, with gh_malloc_large: 199 ->
- * 150, bench/RESULTS.md, issue 11). */
+ * plain object is freed with the pin it holds, its profile record dropped once the
+ * span is LCACHED (lock-free, so pinned is fine; before the span is listed, so before
+ * its address may be reused), with free_large's checks of the pointer and the state.
+ * Without it a large free unpinned, went through gh_free_span_slow's tests and
+ * free_large_route pinned again (callgrind, LD_PRELOAD, 64 / 256 KiB pair at
+ * memprofilerate=0, with gh_malloc_large: 199 -> 150; 118 with the fast paths' pin
+ * and the exchange as the state test, bench/RESULTS.md, issue 11). */
 static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
 #if defined(GOHEAP_SYS_HAVE_LOCAL) && !defined(GOHEAP_SYS_HAVE_PIN_CPU)
     /* (the fast path unpinned) the slot's cache in one load; gh_emptycache without
