@@ -507,6 +507,30 @@ static void dbg_run(void) {
     if (goheap_validate() != 0)
         _exit(3);
 }
+/* scavenge=eager: a freed large span never stays in the CPU's large span cache (its
+ * limit is 0 pages), so its pages go back at once; the lazy default keeps it. */
+static void eager_run(void) {
+    goheap_free(goheap_malloc(16));
+    for (int i = 0; i < 3; i++)
+        goheap_free(goheap_malloc(64 << 10));
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_unpin(pin);
+    int eager = gh_knobs.scavenge_eager;
+    if (!c || c->lcache.limit != (eager ? 0u : GH_LCACHE_CPU_PAGES))
+        _exit(51);
+    if (c->lcache.pages != (eager ? 0u : 8u) || c->lcache.nbin[8] != (eager ? 0 : 1))
+        _exit(52);
+    _exit(goheap_validate() != 0 ? 53 : 0);
+}
+static void t_eager_no_lcache(void) {
+    int st = run_child("scavenge=eager", eager_run, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "eager: status 0x%x %.300s", st, buf);
+    st = run_child("scavenge=paced", eager_run, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "paced: status 0x%x %.300s", st, buf);
+}
+
 static void t_debug_lockrank(void) {
     int st = run_child("debug=1,scavenge=eager,memlimit=64M", dbg_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %.300s", st, buf);
@@ -551,6 +575,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_lazy_release),
     KT_CASE(t_bad_knob),
     KT_CASE(t_knob_table),
+    KT_CASE(t_eager_no_lcache),
     KT_CASE(t_debug_lockrank),
     KT_CASE(t_lockorder_planted),
 };

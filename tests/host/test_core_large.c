@@ -140,8 +140,9 @@ static void t_lcache_bound(void) {
     unsigned inbin = 0;
     for (struct mspan *s = lc->bin[10]; s; s = s->next)
         inbin++;
-    KT_CHECK(inbin == GH_LCACHE_BIN_SPANS && lc->pages == 10 * GH_LCACHE_BIN_SPANS,
-             "bin of 10 pages holds %u spans, %lu pages cached", inbin, (unsigned long)lc->pages);
+    KT_CHECK(inbin == GH_LCACHE_BIN_SPANS && lc->nbin[10] == inbin && lc->pages == 10 * GH_LCACHE_BIN_SPANS,
+             "bin of 10 pages holds %u spans (counted %u), %lu pages cached", inbin, (unsigned)lc->nbin[10],
+             (unsigned long)lc->pages);
     goheap_flush();
     /* Several page counts, 4 x (32 + 31 + 30 + 29) = 488 pages, then 8-page spans
      * up to the byte bound (3: 512 pages) and beyond: at most GH_LCACHE_CPU_PAGES. */
