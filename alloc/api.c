@@ -38,7 +38,10 @@
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
- *   6. Large objects (alloc.c) get a page-rounded span of their own from mheap.
+ *   6. Large objects get a page-rounded span of their own: up to 256 KiB first from
+ *      this CPU's large span cache, a span of the same page count freed here
+ *      (gh_malloc_large, on the fast paths' pin: no lock, no span-map write; mcache.h),
+ *      else from the heap's large span cache or mheap (alloc.c gh_alloc_large).
  *   7. Out of memory: unpin, flush every CPU's cache, sweep mcentral, scavenge
  *      everything, retry once (scavenge.c); then NULL, with nothing lost.
  *
@@ -59,7 +62,9 @@
  *      atomic fetch_or into remoteFree (a bit already set means double free), the
  *      rcur hint for the owner; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
- *      (the handshake in mcentral.h). Large spans go straight back to mheap. Tiny
+ *      (the handshake in mcentral.h). A large span goes, with the exchange INUSE ->
+ *      LCACHED as its double-free test, into this CPU's large span cache (<= 4 spans
+ *      of a page count, <= 4 MiB), else the heap's large span cache, else mheap. Tiny
  *      objects decrement their block's live count and free the block at zero.
  *   5. Any inconsistency (double free, non-heap or interior pointer, free into a dead
  *      span) panics through goheap_sys_panic naming address, span and class.

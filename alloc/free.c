@@ -273,12 +273,11 @@ static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, u
 }
 static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
 /* free_large_pinned's rare ends, tail-called so that it saves no register: the span
- * goes to the heap's large span cache (this CPU's is full, or is gh_emptycache) or
- * the slow path's diagnosis (efence, a span not in use, slowmode). */
-static GH_NOINLINE void free_large_spill(struct mspan *s, goheap_pin_t pin, struct mcache *c, unsigned cpu) {
-    if (cpu == GOHEAP_PIN_FAILED) /* pinned by pin_local: c is this CPU's own cache */
-        cpu = c->cpu;
-    gh_heap_hcache_put(cpu, s); /* the heap's cache, or the page heap */
+ * goes to the heap's large span cache (this CPU's is full, or scavenge=eager set its
+ * limit to 0), or to the slow path's diagnosis (no cache of its own, efence, an
+ * interior pointer, a span not in use, slowmode). */
+static GH_NOINLINE void free_large_spill(struct mspan *s, goheap_pin_t pin, struct mcache *c) {
+    gh_heap_hcache_put(c->cpu, s); /* the heap's cache, or the page heap (c: this CPU's own) */
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
@@ -297,20 +296,11 @@ static GH_NOINLINE void free_large_unpin_slow(struct mspan *s, uintptr_t a, gohe
  * memprofilerate=0, with gh_malloc_large: 199 -> 150; 118 with the fast paths' pin
  * and the exchange as the state test, bench/RESULTS.md, issue 11). */
 static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
-#if defined(GOHEAP_SYS_HAVE_LOCAL) && !defined(GOHEAP_SYS_HAVE_PIN_CPU)
-    /* (the fast path unpinned) the slot's cache in one load; gh_emptycache without
-     * one (a new thread, an overflow slot); its CPU, for the spill, is c->cpu */
-    struct mcache *c = (struct mcache *)goheap_sys_pin_local(&pin);
-    const unsigned cpu = GOHEAP_PIN_FAILED; /* free_large_spill: ask c */
-#else
 #ifdef GOHEAP_SYS_HAVE_PIN_CPU
     unsigned cpu = goheap_sys_pin_cpu(pin); /* the fast path's pin (platform.h) */
+    struct mcache *c = cpu != GOHEAP_PIN_FAILED ? gh_fast.caches[cpu] : 0;
 #else
-    unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
-#endif
-    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED))
-        return free_large_unpin_slow(s, a, pin);
-    struct mcache *c = gh_fast.caches[cpu];
+    struct mcache *c = gh_pin_cache_fast(&pin); /* (the fast path unpinned) */
 #endif
     /* The state's test is the exchange itself: a span not in use (a double free, a
      * span given back) and an interior pointer are the slow path's to diagnose. Once
@@ -318,7 +308,8 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
      * Without a cache of its own (gh_emptycache, shared by every such CPU) the slow
      * path pins properly and counts there. */
     uint8_t inuse = GH_SPAN_INUSE;
-    if (gh_unlikely(c == &gh_emptycache || s->efence || gh_knobs.slowmode || a != s->obj ||
+    if (gh_unlikely((GH_PIN_CACHE_MAY_FAIL && !c) || c == &gh_emptycache || s->efence || gh_knobs.slowmode ||
+                    a != s->obj ||
                     !atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
@@ -326,7 +317,7 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
     c->large_free++;
     c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
     if (gh_unlikely(!gh_heap_lcache_put(c, s)))
-        return free_large_spill(s, pin, c, cpu);
+        return free_large_spill(s, pin, c);
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
