@@ -71,8 +71,8 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     /* Large spans record GOHEAP_NOSCAN in their class too (1: the leak scan skips
      * their contents); every other path only asks spc < 2. */
     unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
-    if ((c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) ||
-        (s = gh_heap_hcache_get(cpu, npages))) {
+    if (!(flags & GH_ALLOC_ROOM) && ((c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) ||
+                                     (s = gh_heap_hcache_get(cpu, npages)))) {
         if (!c)
             c = &gh_emptycache;
         __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
@@ -80,7 +80,10 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     } else {
         if (c)
             gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */
-        s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
+        uintptr_t room = 0;
+        if (flags & GH_ALLOC_ROOM)
+            room = npages > GH_REALLOC_ROOM_PAGES ? npages : GH_REALLOC_ROOM_PAGES;
+        s = gh_heap_alloc_span_room(c, cpu, npages, room, 0, &needzero);
         if (c)
             gh_unlock(&c->lock, cpu);
         if (!s) {
@@ -130,13 +133,13 @@ static inline __attribute__((always_inline)) void *alloc_once(size_t size, unsig
             goheap_sys_unpin(pin);
         }
         if (fence && gh_efence_room()) {
-            void *p = gh_efence_alloc(size, align, flags & ~GH_ALLOC_COUNT, pc);
+            void *p = gh_efence_alloc(size, align, flags & ~(GH_ALLOC_COUNT | GH_ALLOC_ROOM), pc);
             if (GOHEAP_PROFILE && p && (flags & GH_ALLOC_COUNT))
                 gh_prof_account(p, size, pc);
             return p;
         }
     }
-    if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE)
+    if (size <= GOHEAP_MAX_SMALL_SIZE && align <= GOHEAP_PAGE_SIZE && !(flags & GH_ALLOC_ROOM))
         return gh_alloc_small(size, flags, align, pc);
     return gh_alloc_large(size, flags, align, pc);
 }
@@ -178,7 +181,7 @@ void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     /* Always counted, also at rate 0 (the interval is then INT64_MAX: never spent):
      * gh_prof_rate may not be read here, before gh_alloc_raw's first-call init has
      * set it (TSan: a race with gh_prof_init). */
-    flags &= ~GH_ALLOC_COUNT;
+    flags &= ~(GH_ALLOC_COUNT | GH_ALLOC_ROOM);
     if (GOHEAP_PROFILE)
         flags |= GH_ALLOC_COUNT;
     return gh_alloc_raw(size, flags, align, pc);

@@ -590,7 +590,10 @@ void goheap_free(void *p) {
  *   - a move allocates with a bounded growth margin (realloc_target), so a buffer
  *     grown step by step copies O(log n) times: usable <= max(class(n), 1.25 n) small,
  *     n's pages + 1/8 large (exactly n in instrumented mode, where efence objects
- *     always move). A sampled object's record moves or resizes with it (profile.c). */
+ *     always move); a growing move to a large size (or to whole pages that fit the
+ *     small bound) is placed with free room after it (GH_ALLOC_ROOM), so the next
+ *     steps grow in place. A sampled object's record moves or resizes with it
+ *     (profile.c). */
 
 /* What to allocate when an object must move to hold n bytes. */
 static GH_NOINLINE size_t realloc_target(size_t n) {
@@ -631,6 +634,13 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     if (need < s->npages) {
         c->large_free_bytes += (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT;
         gh_heap_trim_span(cpu, s, need);
+    } else if (n <= GOHEAP_MAX_SMALL_SIZE) {
+        /* a small size in whole pages (realloc_move's placed span): only while the
+         * pages stay within the small bound, exactly, no margin */
+        uintptr_t have = s->npages;
+        ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) && gh_heap_extend_span(cpu, s, need - have);
+        if (ok)
+            c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
     } else {
         uintptr_t have = s->npages;
         ok = gh_heap_extend_span(cpu, s, need + need / 8 - have) || gh_heap_extend_span(cpu, s, need - have);
@@ -661,16 +671,33 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     /* A sampled object's record moves with it (one sample, not a second one). */
     int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&ps->nsampled, memory_order_relaxed)) &&
                   gh_prof_is_sampled(ps, (uintptr_t)p);
-    void *(*alloc)(size_t, unsigned, size_t, uintptr_t) = sampled ? gh_alloc_raw : gh_alloc;
-    void *q = alloc(want, 0, 0, pc);
-    if (!q && want != n)
-        q = alloc(n, 0, 0, pc);
+    unsigned flags = sampled || !GOHEAP_PROFILE ? 0 : GH_ALLOC_COUNT; /* what gh_alloc would add */
+    /* Growing: a large span with room after it, when the target is large or a page
+     * multiple no bigger than the class target (a buffer doubled from 8 KiB: 8, 16 and
+     * 32 KiB take whole pages in their classes too), so that the next steps grow in
+     * place (GH_REALLOC_ROOM_PAGES). */
+    size_t got = want;
+    if (n > old && !gh_knobs.slowmode) {
+        if (want > GOHEAP_MAX_SMALL_SIZE) {
+            flags |= GH_ALLOC_ROOM;
+        } else if (gh_align_up(n, GOHEAP_PAGE_SIZE) <= want) { /* (n <= want: no overflow) */
+            got = gh_align_up(n, GOHEAP_PAGE_SIZE);
+            flags |= GH_ALLOC_ROOM;
+        }
+    }
+    void *q = gh_alloc_raw(got, flags, 0, pc);
+    if (!q && got != n) {
+        got = n;
+        q = gh_alloc_raw(n, flags & ~GH_ALLOC_ROOM, 0, pc);
+    }
     if (!q)
         return 0; /* the old object is untouched */
-    gh_memcpy(q, p, old < n ? old : n);
+    /* Counted before the copy: a locked add after it waits for the copy's stores to
+     * drain (perf: most of realloc_move's own cycles in the 16 MiB doubling). */
     atomic_fetch_add_explicit(&gh_realloc_stats.copied, old < n ? old : n, memory_order_relaxed);
+    gh_memcpy(q, p, old < n ? old : n);
     if (sampled)
-        gh_prof_move((uintptr_t)p, (uintptr_t)q, want);
+        gh_prof_move((uintptr_t)p, (uintptr_t)q, got);
     gh_free_pc((uintptr_t)p, pc);
     return q;
 }

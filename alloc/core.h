@@ -45,8 +45,18 @@ void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
-/* Internal flag (no public GOHEAP_* flag uses the top bit; gh_alloc clears it). */
+/* Internal flags (no public GOHEAP_* flag uses the top bits; gh_alloc clears them).
+ * GH_ALLOC_ROOM: realloc's growing move; the object goes to a large span (also a
+ * size <= 32 KiB: realloc passes a page multiple) placed with free room after it
+ * (gh_alloc_large, GH_REALLOC_ROOM_PAGES). */
 #define GH_ALLOC_COUNT 0x80000000u
+#define GH_ALLOC_ROOM 0x40000000u
+/* The room a growing move asks after its new span: its own size (one doubling in
+ * place) and at least 128 pages (1 MiB), where realloc's zero-copy move takes over
+ * (GH_REMAP_MIN_BYTES). A buffer doubled from 8 KiB then grows in place up to 1 MiB
+ * when such a run exists, with no copy: bench/RESULTS.md, "Large objects and
+ * realloc", doubling to 16 MiB. The room stays free for anyone to take. */
+#define GH_REALLOC_ROOM_PAGES 128u
 
 /* c's next sampling interval (profile.h). Pinned on c's CPU. */
 static inline __attribute__((always_inline)) void gh_prof_rearm(struct mcache *c) {

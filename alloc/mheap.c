@@ -247,13 +247,13 @@ static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, s
 }
 
 /* The window's page allocator first, then each cover's. Caller holds the heap lock. */
-static uintptr_t tree_alloc(uintptr_t npages, int *err, struct run_info *ri) {
+static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct run_info *ri) {
     struct pagealloc *pa;
     uintptr_t base = 0;
     *err = PAGEALLOC_NOSPACE;
     for (unsigned i = 0; !base && *err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++) {
         uintptr_t before = pa->npages_scav;
-        base = gh_pagealloc_alloc(pa, npages, &ri->scav, err);
+        base = gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
         if (!base && *err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
         ri->dirty = pa->dirty;
@@ -357,18 +357,28 @@ static void span_reset(struct mspan *s, size_t size) {
 
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
+    return gh_heap_alloc_span_room(c, cpu, npages, 0, spc, needzero);
+}
+
+struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
+                                      unsigned spc, int *needzero) {
     uintptr_t base = 0;
     struct run_info ri = {0, 0, 0};
     int err = PAGEALLOC_NOSPACE;
-    if (c && npages < PAGECACHE_MAX_ALLOC)
+    if (room) { /* placed with room, else as any other span (never grows the heap for room) */
+        gh_lock(&gh_heap.lock, cpu);
+        base = tree_alloc(npages, room, &err, &ri);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
+    if (!base && err != PAGEALLOC_NOMEM && c && npages < PAGECACHE_MAX_ALLOC)
         base = pages_from_cache(c, cpu, npages, &err, &ri);
     if (!base && err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, &err, &ri);
+        base = tree_alloc(npages, 0, &err, &ri);
         if (!base && err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
-            base = tree_alloc(npages, &err, &ri);
+            base = tree_alloc(npages, 0, &err, &ri);
         if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
-            base = tree_alloc(npages, &err, &ri);
+            base = tree_alloc(npages, 0, &err, &ri);
         gh_unlock(&gh_heap.lock, cpu);
     }
     if (!base)

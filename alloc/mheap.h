@@ -106,6 +106,11 @@ int gh_heap_region_setup(uintptr_t lo, uintptr_t hi);
  * *needzero tells whether the pages may hold old data. NULL when out of memory. */
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero);
+/* The same, first placed at the start of a free run of npages + room pages (so that
+ * the object can grow in place into the room), never from the page cache; when no
+ * such run exists without growing the heap, as gh_heap_alloc_span. */
+struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
+                                      unsigned spc, int *needzero);
 /* Writes the span map for s (the scheme above) and marks it in use (release). */
 void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold

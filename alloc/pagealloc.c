@@ -540,14 +540,21 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
 }
 
 uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
-    if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES) {
+    return gh_pagealloc_alloc_room(pa, npages, 0, scav, err);
+}
+
+uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                  int *err) {
+    if (npages == 0 || npages + room < npages || npages + room > pa->nchunks * PALLOC_CHUNK_PAGES) {
         if (err)
             *err = PAGEALLOC_NOSPACE;
         return 0;
     }
-    uintptr_t ff, page = find_fit(pa, npages, &ff);
+    /* The first run of npages + room; the first npages of it are taken (the search
+     * hint below stays right: ff is the first free page whatever the size asked). */
+    uintptr_t ff, page = find_fit(pa, npages + room, &ff);
     if (page == PA_NONE) {
-        if (npages == 1)
+        if (npages + room == 1)
             pa->search_addr = pa->limit; /* not even one free page: the heap is full */
         if (err)
             *err = PAGEALLOC_NOSPACE;

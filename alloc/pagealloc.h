@@ -142,6 +142,11 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
  * NULL); on NOMEM nothing is allocated (pages mapped before the failure stay free
  * and are now backed). Caller holds the heap lock. */
 uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err);
+/* The same, placed at the start of the first free run of at least npages + room
+ * pages, so that the room after it is free when it is taken (realloc's moves, which
+ * then grow in place); PAGEALLOC_NOSPACE when no such run exists. */
+uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                  int *err);
 
 /* Allocates exactly [base, base + npages * 8 KiB) if every page of it is grown and
  * free (used to grow a large span in place), mapping the scavenged ones, like

@@ -16,6 +16,11 @@
  *        double one object doubled from 16 B to SIZE (memset of each new half), then
  *              freed; N such runs, the figure per run (issue 11's "doubling to 16 MiB":
  *              glibc moves with mremap from 128 KiB, goheap remaps from 1 MiB)
+ *        doublealloc the same runs, the figure only the time inside malloc, realloc
+ *              and free (each call timed, net of the clock's own cost): the memset,
+ *              which is most of "double", runs at the speed of whatever memory the
+ *              process was given, and on a shared host that speed differs from
+ *              process to process by up to 2x (bench/RESULTS.md)
  *        empty the same loop without the allocator calls (loop overhead baseline)
  *        tiny  (GOHEAP_DIRECT only) goheap_malloc_flags(SIZE, GOHEAP_NOSCAN): the tiny
  *              allocator for pointer-free objects under 16 B, which plain malloc never
@@ -103,6 +108,32 @@ __attribute__((noinline)) void double_loop(size_t size, long n)
     }
 }
 
+static double now_ns(void);
+static double alloc_ns; /* doublealloc: time inside the allocator calls */
+static long alloc_calls;
+
+__attribute__((noinline)) void double_alloc_loop(size_t size, long n)
+{
+    for (long i = 0; i < n; i++) {
+        double t0 = now_ns();
+        char *p = BENCH_MALLOC(16);
+        alloc_ns += now_ns() - t0;
+        memset(p, 1, 16);
+        for (size_t s = 32; s <= size; s *= 2) {
+            t0 = now_ns();
+            p = BENCH_REALLOC(p, s);
+            alloc_ns += now_ns() - t0;
+            memset(p + s / 2, 1, s / 2);
+            alloc_calls++;
+        }
+        fastpath_sink = p;
+        t0 = now_ns();
+        BENCH_FREE(p);
+        alloc_ns += now_ns() - t0;
+        alloc_calls += 2;
+    }
+}
+
 #ifdef GOHEAP_DIRECT
 __attribute__((noinline)) void tiny_loop(size_t size, long n)
 {
@@ -149,13 +180,15 @@ int main(int argc, char **argv)
     int is_tiny = strcmp(mode, "tiny") == 0;
     int is_realloc = strcmp(mode, "realloc") == 0;
     int is_double = strcmp(mode, "double") == 0;
+    int is_doublealloc = strcmp(mode, "doublealloc") == 0;
 #ifndef GOHEAP_DIRECT
     if (is_tiny) {
         fprintf(stderr, "mode tiny needs the goheap-direct build\n");
         return 2;
     }
 #endif
-    if (!is_empty && !is_live && !is_batch && !is_tiny && !is_realloc && !is_double && strcmp(mode, "solo") != 0) {
+    if (!is_empty && !is_live && !is_batch && !is_tiny && !is_realloc && !is_double && !is_doublealloc &&
+        strcmp(mode, "solo") != 0) {
         fprintf(stderr, "unknown mode %s\n", mode);
         return 2;
     }
@@ -183,13 +216,16 @@ int main(int argc, char **argv)
     }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
     void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop
-                                 : is_realloc ? realloc_loop : is_double ? double_loop : pair_loop;
+                                 : is_realloc ? realloc_loop : is_double ? double_loop
+                                 : is_doublealloc ? double_alloc_loop : pair_loop;
 #ifdef GOHEAP_DIRECT
     if (is_tiny)
         loop = tiny_loop;
 #endif
     if (!is_empty)
-        loop(size, is_batch ? 4 * BATCH : is_double ? 2 : 1000);
+        loop(size, is_batch ? 4 * BATCH : is_double || is_doublealloc ? 2 : 1000);
+    alloc_ns = 0;
+    alloc_calls = 0;
 
     double t0 = now_ns();
     loop(size, n);
@@ -198,6 +234,14 @@ int main(int argc, char **argv)
     if (is_live)
         for (int i = 0; i < nlive; i++)
             BENCH_FREE(live[i]);
+    if (is_doublealloc) {
+        /* the clock's own cost inside each timed interval: back-to-back reads */
+        double c0 = now_ns(), clock_ns;
+        for (int i = 0; i < 10000; i++)
+            clock_ns = now_ns();
+        clock_ns = (clock_ns - c0) / 10000;
+        t1 = t0 + alloc_ns - clock_ns * (double)alloc_calls;
+    }
     printf("%zu %ld %s %.3f\n", size, n, mode, n > 0 ? (t1 - t0) / (double)n : 0.0);
     return 0;
 }

@@ -337,6 +337,54 @@ static void t_realloc_policy(void) {
     goheap_free(l3);
 }
 
+/* A growing move to a large span (or to whole pages: 8 KiB here) is placed at the
+ * start of a free run with room after it (GH_REALLOC_ROOM_PAGES), so a buffer doubled
+ * from 8 KiB grows in place up to 1 MiB; the room is not taken (heap_inuse grows by
+ * the object's pages only) and the bound on the usable size holds. */
+static void t_realloc_room(void) {
+    /* a free run of >= 1 MiB + 8 KiB in the tree: a 4 MiB span freed and flushed
+     * out of the large span caches */
+    goheap_free(goheap_malloc(4u << 20));
+    goheap_flush();
+    struct goheap_memstats b = core_stats();
+    unsigned char *p = goheap_malloc(16), *at8k = 0;
+    uint64_t copied8k = 0;
+    KT_CHECK(p != 0, "");
+    p[0] = 1;
+    p[15] = 16;
+    size_t have = 16;
+    for (size_t n = 32; n <= (1u << 20); n *= 2) {
+        struct goheap_memstats before = core_stats();
+        unsigned char *q = goheap_realloc(p, n);
+        KT_CHECK(q != 0, "");
+        KT_CHECK(q[0] == 1 && q[have - 1] == (unsigned char)have, "contents at %zu", n);
+        size_t u = goheap_usable_size(q), pages = (n + 8191) / 8192;
+        size_t bound = n <= 32768 ? (class_size_of(n) > n + n / 4 ? class_size_of(n) : n + n / 4)
+                                  : (pages + pages / 8) * 8192;
+        KT_CHECK(u >= n && u <= bound, "realloc to %zu: usable %zu, bound %zu", n, u, bound);
+        if (n == 8192) {
+            at8k = q;
+            struct goheap_memstats m = core_stats();
+            copied8k = m.realloc_copied;
+            /* the 8 KiB span, not its room (less when the 4 KiB object's span went
+             * back emptied) */
+            KT_CHECK((int64_t)(m.heap_inuse - before.heap_inuse) <= 8192, "in use %+ld",
+                     (long)(m.heap_inuse - before.heap_inuse));
+        }
+        if (n > 8192)
+            KT_CHECK(q == at8k, "moved at %zu", n);
+        q[n - 1] = (unsigned char)n;
+        p = q;
+        have = n;
+    }
+    struct goheap_memstats m = core_stats();
+    /* copies: the small steps 16 B .. 4 KiB (their usable sizes), none after */
+    KT_CHECK(m.realloc_copied == copied8k && copied8k - b.realloc_copied < 16384, "copied %lu, %lu after 8 KiB",
+             (unsigned long)(copied8k - b.realloc_copied), (unsigned long)(m.realloc_copied - copied8k));
+    goheap_free(p);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 /* ---- realloc's zero-copy move (alloc/remap.c): mremap here ---- */
 
 /* The protection of the mapping holding a, from /proc/self/maps ("rw-p", "---p"), or
@@ -752,6 +800,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_hcache_drains),
     KT_CASE(t_hcache_double_free),
     KT_CASE(t_realloc_policy),
+    KT_CASE(t_realloc_room),
     KT_CASE(t_realloc_remap),
     KT_CASE(t_realloc_remap_doubling),
     KT_CASE(t_spanmap_sparse),

@@ -739,6 +739,39 @@ static void t_search_addr(void) {
     KT_CHECK(gh_pagealloc_check(&g.pa) == 0, "");
 }
 
+/* gh_pagealloc_alloc_room: the first npages of the first run of npages + room, the
+ * room left free; the hint rule; no run: NOSPACE with the heap untouched, and a
+ * failed 1-page request with room does not mark the heap full. */
+static void t_alloc_room(void) {
+    struct fx f;
+    uintptr_t sc;
+    int err;
+    KT_CHECK(fx_init(&f, 2) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    /* holes of 3 pages at 10 and of 20 pages at 100; in use elsewhere up to 300 */
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 300, &sc, NULL) == pg(&f, 0), "");
+    gh_pagealloc_free(&f.pa, pg(&f, 10), 3);
+    gh_pagealloc_free(&f.pa, pg(&f, 100), 20);
+    /* 2 pages with room 2: the 3-page hole is too small, the 20-page one fits */
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 2, 2, &sc, &err) == pg(&f, 100) && err == PAGEALLOC_OK, "");
+    for (uintptr_t i = 102; i < 120; i++)
+        KT_CHECK(!page_alloc_bit(&f, i), "room page %lu taken", (unsigned long)i);
+    KT_CHECK(f.pa.search_addr == pg(&f, 10), "hint at the first hole: page %ld", page_no(&f, f.pa.search_addr));
+    /* room 0 is plain first fit */
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 2, 0, &sc, &err) == pg(&f, 10), "");
+    /* a run that crosses the chunk boundary: 200 + 400 from page 300 */
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 200, 400, &sc, &err) == pg(&f, 300), "");
+    KT_CHECK(!page_alloc_bit(&f, 500) && page_alloc_bit(&f, 499), "");
+    /* no such run: NOSPACE, nothing taken, the hint not set to the limit */
+    uintptr_t hint = f.pa.search_addr;
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 1, 2 * CPAGES, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "");
+    KT_CHECK(f.pa.search_addr == hint, "hint moved");
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 1, ~(uintptr_t)0, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE,
+             "overflowing room");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 1, &sc, NULL) == pg(&f, 12), "a page is still found");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
 /* ---- exhaustion ------------------------------------------------------------------------------------------ */
 static void t_exhaustion(void) {
     struct fx f;
@@ -1067,6 +1100,7 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_incremental_random),
     KT_CASE(t_pagecache),
     KT_CASE(t_search_addr),
+    KT_CASE(t_alloc_room),
     KT_CASE(t_exhaustion),
     KT_CASE(t_map_failure),
     KT_CASE(t_bad_free_panics),
