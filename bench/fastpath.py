@@ -121,7 +121,10 @@ def main():
     results = {}
     with ThreadPoolExecutor(max_workers=a.jobs) as ex:
         for label, mode, s, ipp in ex.map(one, jobs):
-            results.setdefault(label, {}).setdefault(mode, {})[s] = {"instr": ipp}
+            # "instr": gross, as counted (the tables subtract loop_instr);
+            # "instr_net": the same net of the empty loop, as the tables print it.
+            results.setdefault(label, {}).setdefault(mode, {})[s] = {
+                "instr": ipp, "instr_net": None if ipp is None else ipp - loop_instr}
     # Timing runs one at a time so they do not compete with each other.
     if not a.no_time:
         for label, exe, env, mode, s in jobs:
