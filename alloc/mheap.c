@@ -247,13 +247,15 @@ static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, s
 }
 
 /* The window's page allocator first, then each cover's. Caller holds the heap lock. */
-static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct run_info *ri) {
+static inline __attribute__((always_inline)) uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err,
+                                                                  struct run_info *ri) {
     struct pagealloc *pa;
     uintptr_t base = 0;
     *err = PAGEALLOC_NOSPACE;
     for (unsigned i = 0; !base && *err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++) {
         uintptr_t before = pa->npages_scav;
-        base = gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
+        base = room ? gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err)
+                    : gh_pagealloc_alloc(pa, npages, &ri->scav, err);
         if (!base && *err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
         ri->dirty = pa->dirty;
@@ -355,13 +357,10 @@ static void span_reset(struct mspan *s, size_t size) {
     gh_memclr((char *)s + rest, size - rest);
 }
 
-struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
-                                 unsigned spc, int *needzero) {
-    return gh_heap_alloc_span_room(c, cpu, npages, 0, spc, needzero);
-}
-
-struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
-                                      unsigned spc, int *needzero) {
+/* gh_heap_alloc_span(_room), inlined into both so that room 0 folds away. */
+static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mcache *c, unsigned cpu,
+                                                                    uintptr_t npages, uintptr_t room,
+                                                                    unsigned spc, int *needzero) {
     uintptr_t base = 0;
     struct run_info ri = {0, 0, 0};
     int err = PAGEALLOC_NOSPACE;
@@ -410,6 +409,16 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
      * where release only marks. */
     *needzero = ri.dirty != 0;
     return s;
+}
+
+struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
+                                 unsigned spc, int *needzero) {
+    return alloc_span(c, cpu, npages, 0, spc, needzero);
+}
+
+struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
+                                      unsigned spc, int *needzero) {
+    return alloc_span(c, cpu, npages, room, spc, needzero);
 }
 
 /* ---- realloc's zero-copy move (alloc/remap.c) ------------------------------------------ */
