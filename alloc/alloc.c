@@ -146,7 +146,7 @@ static inline __attribute__((always_inline)) void *alloc_once(size_t size, unsig
             goheap_sys_unpin(pin);
         }
         if (fence && gh_efence_room()) {
-            void *p = gh_efence_alloc(size, align, flags & ~(GH_ALLOC_COUNT | GH_ALLOC_ROOM), pc);
+            void *p = gh_efence_alloc(size, align, flags & ~GH_ALLOC_COUNT, pc);
             if (GOHEAP_PROFILE && p && (flags & GH_ALLOC_COUNT))
                 gh_prof_account(p, size, pc);
             return p;

@@ -592,8 +592,8 @@ void goheap_free(void *p) {
  *     n's pages + 1/8 large (exactly n in instrumented mode, where efence objects
  *     always move); a move growing by half or more to a large size (or to whole
  *     pages that fit the small bound) is placed with free room after it
- *     (GH_ALLOC_ROOM), so the next steps grow in place. A sampled object's record moves or resizes with it
- *     (profile.c). */
+ *     (GH_ALLOC_ROOM), so the next steps grow in place. A sampled object's record
+ *     moves or resizes with it (profile.c). */
 
 /* What to allocate when an object must move to hold n bytes. */
 static GH_NOINLINE size_t realloc_target(size_t n) {
@@ -634,16 +634,14 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     if (need < s->npages) {
         c->large_free_bytes += (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT;
         gh_heap_trim_span(cpu, s, need);
-    } else if (n <= GOHEAP_MAX_SMALL_SIZE) {
-        /* a small size in whole pages (realloc_move's placed span): only while the
-         * pages stay within the small bound, exactly, no margin */
-        uintptr_t have = s->npages;
-        ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) && gh_heap_extend_span(cpu, s, need - have);
-        if (ok)
-            c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
     } else {
         uintptr_t have = s->npages;
-        ok = gh_heap_extend_span(cpu, s, need + need / 8 - have) || gh_heap_extend_span(cpu, s, need - have);
+        /* a small size in whole pages (realloc_move's placed span) grows only within
+         * the small bound, with no margin */
+        if (n <= GOHEAP_MAX_SMALL_SIZE)
+            ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) && gh_heap_extend_span(cpu, s, need - have);
+        else
+            ok = gh_heap_extend_span(cpu, s, need + need / 8 - have) || gh_heap_extend_span(cpu, s, need - have);
         if (ok)
             c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
     }

@@ -46,9 +46,10 @@ void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc);
 void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
 /* Internal flags (no public GOHEAP_* flag uses the top bits; gh_alloc clears them).
- * GH_ALLOC_ROOM: realloc's move growing by half or more; the object goes to a large
- * span (also a size <= 32 KiB: realloc passes a page multiple) placed with free room
- * after it (gh_alloc_large, GH_REALLOC_ROOM_PAGES). */
+ * GH_ALLOC_ROOM: realloc's move growing by half or more (never in instrumented
+ * mode); the object goes to a large span (also a size <= 32 KiB: realloc passes a
+ * page multiple) placed with free room after it (alloc.c alloc_large_room,
+ * GH_REALLOC_ROOM_PAGES). */
 #define GH_ALLOC_COUNT 0x80000000u
 #define GH_ALLOC_ROOM 0x40000000u
 /* The room a growing move asks after its new span: its own size (one doubling in

@@ -539,10 +539,12 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
     return 0;
 }
 
-/* gh_pagealloc_alloc(_room), inlined into both: with room 0 its room tests fold away
- * (kernel ICOUNT=1, 64 KiB after a flush: +27 instructions as a call with room 0). */
-static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pagealloc *pa, uintptr_t npages,
-                                                                 uintptr_t room, uintptr_t *scav, int *err) {
+uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
+    return gh_pagealloc_alloc_room(pa, npages, 0, scav, err);
+}
+
+uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                  int *err) {
     if (npages == 0 || npages + room < npages || npages + room > pa->nchunks * PALLOC_CHUNK_PAGES) {
         if (err)
             *err = PAGEALLOC_NOSPACE;
@@ -576,15 +578,6 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     if (err)
         *err = PAGEALLOC_OK;
     return addr_of(pa, page);
-}
-
-uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *scav, int *err) {
-    return alloc_run(pa, npages, 0, scav, err);
-}
-
-uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
-                                  int *err) {
-    return alloc_run(pa, npages, room, scav, err);
 }
 
 uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,

@@ -93,44 +93,35 @@ __attribute__((noinline)) void realloc_loop(size_t size, long n)
     }
 }
 
+static double now_ns(void);
+static int time_calls;  /* doublealloc: time each allocator call of double_loop */
+static double alloc_ns; /* the time inside them, and how many */
+static long alloc_calls;
+
+/* call, timed into alloc_ns when time_calls is set */
+#define TIMED(call)                                                                                 \
+    do {                                                                                            \
+        double t_ = time_calls ? now_ns() : 0;                                                      \
+        call;                                                                                       \
+        if (time_calls) {                                                                           \
+            alloc_ns += now_ns() - t_;                                                              \
+            alloc_calls++;                                                                          \
+        }                                                                                           \
+    } while (0)
+
 /* n runs of a buffer doubled from 16 B to size, each new half written. */
 __attribute__((noinline)) void double_loop(size_t size, long n)
 {
     for (long i = 0; i < n; i++) {
-        char *p = BENCH_MALLOC(16);
+        char *p;
+        TIMED(p = BENCH_MALLOC(16));
         memset(p, 1, 16);
         for (size_t s = 32; s <= size; s *= 2) {
-            p = BENCH_REALLOC(p, s);
+            TIMED(p = BENCH_REALLOC(p, s));
             memset(p + s / 2, 1, s / 2);
         }
         fastpath_sink = p;
-        BENCH_FREE(p);
-    }
-}
-
-static double now_ns(void);
-static double alloc_ns; /* doublealloc: time inside the allocator calls */
-static long alloc_calls;
-
-__attribute__((noinline)) void double_alloc_loop(size_t size, long n)
-{
-    for (long i = 0; i < n; i++) {
-        double t0 = now_ns();
-        char *p = BENCH_MALLOC(16);
-        alloc_ns += now_ns() - t0;
-        memset(p, 1, 16);
-        for (size_t s = 32; s <= size; s *= 2) {
-            t0 = now_ns();
-            p = BENCH_REALLOC(p, s);
-            alloc_ns += now_ns() - t0;
-            memset(p + s / 2, 1, s / 2);
-            alloc_calls++;
-        }
-        fastpath_sink = p;
-        t0 = now_ns();
-        BENCH_FREE(p);
-        alloc_ns += now_ns() - t0;
-        alloc_calls += 2;
+        TIMED(BENCH_FREE(p));
     }
 }
 
@@ -216,14 +207,15 @@ int main(int argc, char **argv)
     }
     /* Warm up: the first calls fault pages in and fill caches; not measured. */
     void (*loop)(size_t, long) = is_empty ? empty_loop : is_batch ? batch_loop
-                                 : is_realloc ? realloc_loop : is_double ? double_loop
-                                 : is_doublealloc ? double_alloc_loop : pair_loop;
+                                 : is_realloc ? realloc_loop : is_double || is_doublealloc ? double_loop
+                                 : pair_loop;
 #ifdef GOHEAP_DIRECT
     if (is_tiny)
         loop = tiny_loop;
 #endif
     if (!is_empty)
         loop(size, is_batch ? 4 * BATCH : is_double || is_doublealloc ? 2 : 1000);
+    time_calls = is_doublealloc;
     alloc_ns = 0;
     alloc_calls = 0;
 
