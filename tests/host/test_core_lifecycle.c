@@ -31,8 +31,8 @@ static void sleep_ms(unsigned ms) {
  * span, its parked spans and, beyond GH_PARK_MAX, spans in mcentral), then blocks in
  * read() without touching the allocator: the reclaim pass must take its empty parked
  * spans anyway, leaving only its current span. */
-#define IDLE_SIZE 256 /* 32 objects per 8 KiB span */
-#define IDLE_OBJS (32 * 40)
+#define IDLE_SIZE 256 /* 64 objects per 16 KiB span */
+#define IDLE_OBJS (64 * 40)
 struct idle_arg {
     int ready[2], go[2];
     unsigned slot; /* the owner's cache slot */
@@ -205,6 +205,8 @@ static void t_memory_limit(void) {
         }
     }
     goheap_set_memory_limit(old);
+    printf("    # heap mapped at most %lu KiB under a 40 MiB limit (24 MiB live)\n",
+           (unsigned long)(worst >> 10));
     KT_CHECK(worst <= (44ull << 20), "heap mapped reached %lu KiB under a 40 MiB limit",
              (unsigned long)(worst >> 10));
     for (int i = 0; i < N; i++)
@@ -212,22 +214,24 @@ static void t_memory_limit(void) {
 }
 
 /* A refill from mcentral does not take a span woken by one free while a span with a
- * quarter of its slots free is there: A fills two spans of 416 B (19 slots each) and
- * gives them to mcentral; B frees 10 slots of the second, then 1 of the first (so the
- * poor one is first in line); C's first 416 B object must come from the second. */
+ * quarter of its slots free is there: A fills two spans of 416 B (n = 78 slots each)
+ * and gives them to mcentral; B frees n/2 + 1 slots of the second, then 1 of the first
+ * (so the poor one is first in line); C's first 416 B object must come from the
+ * second. */
 #define RS_SIZE 416
-#define RS_N 38
-static void *rs_obj[RS_N];
+#define RS_MAXN 256
+static void *rs_obj[RS_MAXN];
+static int rs_n; /* slots per span */
 static void *rs_fill(void *arg) {
     (void)arg;
-    for (int i = 0; i < RS_N; i++)
+    for (int i = 0; i < 2 * rs_n; i++)
         rs_obj[i] = goheap_malloc(RS_SIZE);
     goheap_flush();
     return 0;
 }
 static void *rs_free(void *arg) {
     (void)arg;
-    for (int i = 19; i < 29; i++)
+    for (int i = rs_n; i <= rs_n + rs_n / 2; i++)
         goheap_free(rs_obj[i]);
     goheap_free(rs_obj[0]);
     return 0;
@@ -239,19 +243,22 @@ static void *rs_take(void *arg) {
 static void t_refill_prefers_room(void) {
     pthread_t t;
     void *got = 0;
+    rs_n = goheap_class_to_nobjs[goheap_size_to_class(RS_SIZE)];
+    KT_CHECK(2 * rs_n <= RS_MAXN, "%d slots per span", rs_n);
     pthread_create(&t, 0, rs_fill, 0);
     pthread_join(t, 0);
-    struct mspan *s0 = gh_span_of((uintptr_t)rs_obj[0]), *s1 = gh_span_of((uintptr_t)rs_obj[19]);
-    KT_CHECK(s0 != s1 && s0 == gh_span_of((uintptr_t)rs_obj[18]) && s1 == gh_span_of((uintptr_t)rs_obj[37]),
-             "two spans of 19 slots");
+    struct mspan *s0 = gh_span_of((uintptr_t)rs_obj[0]), *s1 = gh_span_of((uintptr_t)rs_obj[rs_n]);
+    KT_CHECK(s0 != s1 && s0 == gh_span_of((uintptr_t)rs_obj[rs_n - 1]) &&
+                 s1 == gh_span_of((uintptr_t)rs_obj[2 * rs_n - 1]),
+             "two spans of %d slots", rs_n);
     pthread_create(&t, 0, rs_free, 0);
     pthread_join(t, 0);
     pthread_create(&t, 0, rs_take, &got);
     pthread_join(t, 0);
     KT_CHECK(gh_span_of((uintptr_t)got) == s1, "refill took the span with 1 free slot (%p)", got);
     goheap_free(got);
-    for (int i = 1; i < RS_N; i++)
-        if (i < 19 || i >= 29)
+    for (int i = 1; i < 2 * rs_n; i++)
+        if (i < rs_n || i > rs_n + rs_n / 2)
             goheap_free(rs_obj[i]);
 }
 
@@ -259,7 +266,7 @@ static void t_refill_prefers_room(void) {
  * until PK_SPANS spans are full (parked) and a further one is current; `spans` gets
  * them in order, `objs` the objects of each full one. */
 #define PK_SPANS 4
-#define PK_MAXN 32
+#define PK_MAXN 128
 struct pk {
     size_t size;
     unsigned n;                  /* slots per span */
@@ -269,6 +276,7 @@ struct pk {
 };
 static void pk_fill(struct pk *k) {
     unsigned ns = 0, used = 0;
+    KT_CHECK(k->n <= PK_MAXN, "%u slots per span", k->n);
     while (ns < PK_SPANS + 1) {
         void *p = goheap_malloc(k->size);
         struct mspan *s = gh_span_of((uintptr_t)p);
@@ -397,7 +405,7 @@ static void t_parked_remote_found(void) {
 static unsigned refills_now(struct mcache *c) { return __atomic_load_n(&c->slowticks, __ATOMIC_RELAXED); }
 static void refill_until(struct mcache *c, unsigned target) {
     while ((int)(refills_now(c) - target) < 0)
-        (void)goheap_malloc(1024); /* 8 objects a span: a refill every 8 (leaked) */
+        (void)goheap_malloc(128); /* 64 objects a span: a refill every 64 (leaked) */
 }
 static int on_list(const struct gh_spanlist *l, const struct mspan *s) {
     for (const struct mspan *x = l->first; x; x = x->next)

@@ -1,6 +1,6 @@
 /* tests/host/test_sizeclasses.c: checks the generated alloc/sizeclasses.h against Go's
- * published 68-class table and goheap's one deviation from it (larger spans for the
- * 4-8 KiB classes), and the reciprocal multipliers against true division. */
+ * published 68-class table and goheap's two deviations from it (larger spans for the
+ * 144-512 B and 4-8 KiB classes), and the reciprocal multipliers against true division. */
 #include <stdint.h>
 #include <stdio.h>
 
@@ -84,11 +84,20 @@ static const struct go_class go_table[] = {
 };
 #define NGO (sizeof go_table / sizeof go_table[0])
 
-/* goheap's spans where they are not Go's (tools/mksizeclasses.py, rule 5), transcribed
- * from the generated header: same columns, same sizes and alignments as Go's. */
+/* goheap's spans where they are not Go's (tools/mksizeclasses.py, rules 5 and 6),
+ * transcribed from the generated header: same columns, same sizes and alignments as
+ * Go's. */
 static const struct go_class mid_table[] = {
+    {11, 144, 16384, 113, 112, 1103, 16},  {12, 160, 16384, 102, 64, 973, 32},
+    {13, 176, 16384, 93, 16, 861, 16},  {14, 192, 16384, 85, 64, 817, 64},
+    {15, 208, 16384, 78, 160, 812, 16},  {16, 224, 16384, 73, 32, 688, 32},
+    {17, 240, 16384, 68, 64, 662, 16},  {18, 256, 16384, 64, 0, 586, 256},
+    {19, 288, 24576, 85, 96, 1111, 32},  {20, 320, 24576, 76, 256, 1063, 64},
+    {21, 352, 24576, 69, 288, 988, 32},  {22, 384, 24576, 64, 0, 807, 128},
+    {23, 416, 32768, 78, 320, 836, 32},  {24, 448, 32768, 73, 64, 710, 64},
+    {25, 480, 32768, 68, 128, 682, 32},  {26, 512, 32768, 64, 0, 605, 512},
     {44, 4096, 122880, 30, 0, 1560, 4096},  {45, 4864, 122880, 25, 1280, 1665, 256},
-    {46, 5376, 114688, 21, 1792, 1092, 256}, {47, 6144, 122880, 20, 0, 1248, 2048},
+    {46, 5376, 114688, 21, 1792, 1092, 256},  {47, 6144, 122880, 20, 0, 1248, 2048},
     {48, 6528, 122880, 18, 5376, 999, 128},  {49, 6784, 122880, 18, 768, 436, 128},
     {50, 6912, 122880, 17, 5376, 613, 256},  {51, 8192, 122880, 15, 0, 1561, 8192},
 };
@@ -144,10 +153,13 @@ static void t_matches_go_table(void) {
     }
 }
 
-/* The deviation's rules: only 4-8 KiB classes whose Go span held < 32 objects; a span
- * at least Go's, below the page cache's limit (so it still comes without the heap
- * lock), holding 32 objects or the most that fit in 15 pages; max waste at most
- * max(Go's, 12.5%); span bytes * size < 2^32 (the interior-pointer test, mspan.h). */
+/* The deviations' rules: rule 5, 4-8 KiB classes whose Go span held < 32 objects, a
+ * span of up to 15 pages holding 32 or the most that fit; rule 6, classes up to 512 B
+ * whose Go span held < 64 objects (one bitmap word), a span of up to 4 pages holding
+ * 64 or the most that fit. Both: a span at least Go's and the smallest that holds the
+ * count, below the page cache's limit (so it still comes without the heap lock), max
+ * waste at most max(Go's, 12.5%); span bytes * size < 2^32 (the interior-pointer test,
+ * mspan.h). Every other class keeps Go's span. */
 static void t_mid_spans(void) {
     unsigned prev = 0;
     for (unsigned i = 0; i < NGO; i++) {
@@ -156,16 +168,25 @@ static void t_mid_spans(void) {
         unsigned span = goheap_class_to_npages[cl] * 8192u, objs = span / size;
         KT_CHECK((uint64_t)span * size < (1ull << 32), "class %u", cl);
         KT_CHECK(goheap_class_to_npages[cl] < PAGECACHE_MAX_ALLOC, "class %u", cl);
+        unsigned want = 0, maxnp = 0;
+        if (size >= 4096 && size <= 8192)
+            want = 32, maxnp = 15;
+        else if (size <= 512)
+            want = 64, maxnp = 4;
         if (!m) {
+            KT_CHECK(g->objs >= want, "class %u (%u objects) should have a grown span", cl, g->objs);
             prev = size;
             continue;
         }
-        KT_CHECK(size >= 4096 && size <= 8192 && g->objs < 32, "class %u is not a mid class", cl);
-        KT_CHECK(span >= g->span && goheap_class_to_npages[cl] <= 15, "class %u: span %u", cl, span);
+        KT_CHECK(want && g->objs < want, "class %u is not a grown class", cl);
+        KT_CHECK(span >= g->span && goheap_class_to_npages[cl] <= maxnp, "class %u: span %u", cl, span);
         unsigned bound = g->maxwaste_x100 > 1250 ? g->maxwaste_x100 : 1250;
         KT_CHECK(max_waste_x100(size, prev, span) <= bound, "class %u", cl);
-        /* no span of up to 15 pages within the bound holds more objects (when < 32) */
-        for (unsigned n = g->span / 8192u; objs < 32 && n <= 15; n++)
+        for (unsigned n = g->span / 8192u; n < goheap_class_to_npages[cl]; n++)
+            KT_CHECK(max_waste_x100(size, prev, n * 8192u) > bound || n * 8192u / size < want,
+                     "class %u: %u pages would already hold %u objects", cl, n, n * 8192u / size);
+        /* no span of up to maxnp pages within the bound holds more objects (when < want) */
+        for (unsigned n = g->span / 8192u; objs < want && n <= maxnp; n++)
             KT_CHECK(max_waste_x100(size, prev, n * 8192u) > bound || n * 8192u / size <= objs,
                      "class %u: %u pages would hold %u objects", cl, n, n * 8192u / size);
         prev = size;

@@ -279,9 +279,9 @@ static void t_free_os_memory(struct ktest *t)
  * must be gone and the heap's in-use bytes down by at least their size. Needs no
  * tick: nothing but CPU 0's pass can take them (CPU 1 refills 20 times, far from
  * its own drain every GH_REFILLS_PER_BG_POLL refills). */
-#define DRAIN_SIZE 256u                  /* 32 objects per 8 KiB span */
+#define DRAIN_SIZE 256u                  /* 64 objects per 16 KiB span */
 #define DRAIN_SPANS 20u
-#define DRAIN_OBJS (DRAIN_SPANS * 32u)
+#define DRAIN_OBJS (DRAIN_SPANS * 64u)
 static void *drain_objs[DRAIN_OBJS];
 static struct { unsigned spc, parked_before, parked_after, reclaimed; uint64_t in0, in1, in2; } drain;
 
@@ -340,7 +340,8 @@ static void t_drain_idle_cpu(struct ktest *t)
     KT_EXPECT(t, drain.parked_before == GH_PARK_MAX);
     KT_EXPECT(t, drain.parked_after == 0);
     KT_EXPECT(t, drain.reclaimed >= drain.parked_before);
-    KT_EXPECT(t, drain.in1 >= drain.in2 + (uint64_t)drain.parked_before * GOHEAP_PAGE_SIZE);
+    KT_EXPECT(t, drain.in1 >= drain.in2 + (uint64_t)drain.parked_before *
+                                          goheap_class_to_npages[drain.spc >> 1] * GOHEAP_PAGE_SIZE);
 }
 
 static void t_validate(struct ktest *t) { hu_validate(t); }
