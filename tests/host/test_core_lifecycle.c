@@ -137,6 +137,7 @@ static void t_background_thread(void) {
         if (gh_reclaimed_spans() > r0 && inuse < (1u << 20))
             break;
     }
+    printf("    # heap_inuse %lu KiB after the idle wait\n", (unsigned long)(inuse >> 10));
     KT_CHECK(gh_reclaimed_spans() > r0, "no span reclaimed in the background");
     KT_CHECK(inuse < (1u << 20), "heap_inuse %lu KiB after 5 s idle", (unsigned long)(inuse >> 10));
 }
