@@ -60,8 +60,8 @@ MID_WASTE_FLOOR = 0.125
 # spans of up to 4 / 8 pages also took glibcthread's 2-thread time from 0.170 to
 # 0.147 s, but it strands free slots in more half-used spans when the size mix moves:
 # core-lifecycle's memory-limit case (24 MiB live moving through 512 B - 1.5 KiB under
-# a 40 MiB limit) mapped at most 41.2 MiB with Go's spans, 41.5 MiB with this rule,
-# 45.0 / 48.2 MiB with it for every class to 4 / 8 pages (its bound is 44 MiB).
+# a 40 MiB limit) mapped at most 40.3 MiB with Go's spans, 40.5 MiB with this rule,
+# 43.9 / 47.1 MiB with it for every class to 4 / 8 pages (its bound is 44 MiB).
 WORD_MAX_SIZE = 512
 WORD_MIN_OBJS = 64
 WORD_MAX_NPAGES = 4
