@@ -47,8 +47,7 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
         gh_bad_free("double free", a, s);
     c->nfree[spc]++;
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 is all we read after the OR) */
-    uint64_t old = atomic_fetch_or_explicit(rw, m, memory_order_seq_cst);
-    if (old & m)
+    if (gh_atomic_set_bit(rw, gh_ctz64(m), memory_order_seq_cst))
         gh_bad_free("double free", a, s);
     if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
         gh_span_remote_recheck(s, rw, w, m, a); /* a sweep may have raced the check */
@@ -358,7 +357,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(view == GH_SLOT_UNKNOWN))
         goto slow; /* the owner is changing words: the slow path retries */
     c->nfree[spc]++;
-    if (gh_unlikely((atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst) >> b) & 1))
+    if (gh_unlikely(gh_atomic_set_bit(&s->remoteFree[w], b, memory_order_seq_cst)))
         return other_double(a, s);
     if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
         return other_recheck(s, w, m, a, pin, cpu);

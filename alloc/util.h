@@ -4,6 +4,7 @@
 #define GOHEAP_UTIL_H
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -35,6 +36,15 @@ static inline uint64_t gh_rotr64(uint64_t x, unsigned k) { return __builtin_rota
 static inline uint64_t gh_rotl64(uint64_t x, unsigned k) { return (x << (k & 63)) | (x >> (-k & 63)); }
 static inline uint64_t gh_rotr64(uint64_t x, unsigned k) { return (x >> (k & 63)) | (x << (-k & 63)); }
 #endif
+/* Sets bit b < 64 of *p atomically; nonzero when it was set already. Written as
+ * (fetch_or(1 << b) & (1 << b)) != 0, the form gcc (12) compiles to one `lock bts` on
+ * x86 when it sees a single bit; the shifted form ((fetch_or >> b) & 1), a mask it
+ * cannot see, and clang 14 with any form give a load and a `lock cmpxchg` loop (about
+ * 8 instructions more, and retries under contention). */
+static inline int gh_atomic_set_bit(_Atomic uint64_t *p, unsigned b, memory_order mo) {
+    uint64_t m = 1ull << (b & 63);
+    return (atomic_fetch_or_explicit(p, m, mo) & m) != 0;
+}
 static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }
 static inline bool gh_is_pow2(uintptr_t x) { return x && !(x & (x - 1)); }
