@@ -166,6 +166,9 @@ void *gh_alloc_raw(size_t size, unsigned flags, size_t align, uintptr_t pc) {
         goheap_sys_pin(&pin);
         goheap_sys_unpin(pin);
         if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+            static _Atomic int said;
+            if (!atomic_exchange(&said, 1))
+                gh_logf("goheap: allocation before goheap_init (or after it failed): NULL");
             goheap_sys_nomem();
             return 0;
         }

@@ -7,7 +7,15 @@
 #include "work.h"
 #include "mcache.h"
 
-struct gh_fast gh_fast;
+/* Before goheap_init, the fast paths of a platform without a per-slot pointer
+ * (GOHEAP_SYS_HAVE_LOCAL) index this table: every slot is gh_emptycache, so a malloc
+ * misses into the slow path, which logs that the heap is not initialised and returns
+ * NULL, instead of loading through a NULL table (a kernel that allocates on its boot
+ * CPU before its heap init). Slots below GH_PREINIT_SLOTS; goheap_init installs the
+ * real table of gh_ncpu slots. */
+#define GH_PREINIT_SLOTS 64
+static struct mcache *gh_preinit_caches[GH_PREINIT_SLOTS] = {[0 ... GH_PREINIT_SLOTS - 1] = &gh_emptycache};
+struct gh_fast gh_fast = {.caches = gh_preinit_caches};
 struct gh_heap gh_heap = {.lock = {.rank = GOHEAP_LC_HEAP}};
 
 int gh_heap_init(size_t arena_bytes, int exact) {

@@ -16,7 +16,8 @@ struct gh_fast {
     uintptr_t base;           /* arena base (4 MiB aligned) */
     _Atomic uintptr_t npages; /* the map is valid for pages [0, npages) (grown or holes) */
     struct mspan **spans;     /* page -> span (the scheme below), else gh_deadspan */
-    struct mcache **caches;   /* [ncpu], &gh_emptycache until first use */
+    struct mcache **caches;   /* [ncpu], &gh_emptycache until first use (before init:
+                               * a table of empty slots, mheap.c) */
 } GH_ALIGNED(GH_CACHELINE);
 extern struct gh_fast gh_fast;
 

@@ -1,5 +1,6 @@
 /* tests/host/test_region.c: region mode through the amalgamated build/goheap.c and the
- * four-hook platform of tests/host/region/goheap_config.h: init's logged refusals,
+ * four-hook platform of tests/host/region/goheap_config.h: malloc before init (NULL and
+ * a log line), init's logged refusals,
  * allocation inside the region only, calloc zero over dirty memory and after
  * goheap_free_os_memory() (released pages stay backed and dirty here), exhaustion,
  * the no-clock background step, and goheap_add_region: refusals, three more regions
@@ -50,6 +51,28 @@ static int in_region(const void *p, size_t n) {
     uintptr_t a = (uintptr_t)p;
     return a >= (uintptr_t)region + goheap_overhead(region_len) - 16384 &&
            a + n <= (uintptr_t)region + region_len;
+}
+
+/* Before goheap_init_region: the fast paths index the core's table of empty slots (this
+ * platform has no per-slot pointer), so every size misses into the slow path: NULL,
+ * and one log line that names goheap_init; free(NULL) is a no-op, free of anything
+ * else panics as a non-heap pointer. (malloc loaded through a NULL table before, a
+ * segfault with no message.) */
+static void free_message(void *p, char *out, size_t n);
+static void t_before_init(void) {
+    nlogs = 0;
+    static const size_t sizes[] = {16, 1024, 3000, 32768, 100000};
+    for (unsigned i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        KT_CHECK(goheap_malloc(sizes[i]) == NULL, "malloc(%zu) before init", sizes[i]);
+    KT_CHECK(goheap_calloc(4, 100) == NULL && goheap_realloc(NULL, 64) == NULL, "calloc / realloc");
+    goheap_free(NULL);
+    KT_CHECK(nlogs == 1 && strstr(last_log, "before goheap_init"), "%u log lines, last: %s", nlogs, last_log);
+    /* a pointer freed before init is no heap pointer: the panic says so */
+    static long x;
+    char msg[256], want[256];
+    free_message(&x, msg, sizeof msg);
+    snprintf(want, sizeof want, "goheap: invalid free of a non-heap pointer: 0x%lx", (unsigned long)(uintptr_t)&x);
+    KT_CHECK(strcmp(msg, want) == 0, "free before init: '%s', want '%s'", msg, want);
 }
 
 static void t_refusals(void) {
@@ -511,6 +534,7 @@ static void t_leak_scan_added(void) {
 }
 
 static const struct kt_case cases[] = {
+    KT_CASE(t_before_init),
     KT_CASE(t_refusals),
     KT_CASE(t_init),
     KT_CASE(t_alloc_in_region),
