@@ -28,6 +28,10 @@ APPEND ?=
 ARCHES   := x86_64 aarch64
 KBUILD   := $(BUILD)/$(ARCH)
 HBUILD   := $(BUILD)/host
+# The compile commands the objects under KBUILD / HBUILD were built with (below,
+# "Objects follow their compile command").
+KFLAGS_RECORD := $(KBUILD)/.flags
+HFLAGS_RECORD := $(HBUILD)/.flags
 RESULTS  := $(BUILD)/results
 
 ifeq ($(filter $(ARCH),$(ARCHES)),)
@@ -112,8 +116,9 @@ BENCH_STEPS :=
 # ---- host (hosted core, tests, benchmarks) flags -----------------------------------
 # GOHEAP_PROFILE=0 compiles the heap profiler out of the hosted core (alloc/profile.h:
 # no sampling counter on malloc's fast path; memprofilerate= is then off), for the
-# benchmarks' compiled-out figures (bench/RESULTS.md, "Heap profiler"). Objects are not
-# rebuilt when only this changes: give it its own BUILD=, e.g. BUILD=build/noprof.
+# benchmarks' compiled-out figures (bench/RESULTS.md, "Heap profiler"). Changing it
+# rebuilds the objects (the flags record below); give it its own BUILD=, e.g.
+# BUILD=build/noprof, to keep both builds.
 # The core's tests expect the profiler in.
 GOHEAP_PROFILE ?= 1
 # HOST_CFLAGS_LIB: everything but the frame-pointer choice (see the kernel flags).
@@ -135,10 +140,26 @@ KERNEL_OBJS = $(patsubst %,$(KBUILD)/%.o,$(basename $(KERNEL_SRCS) $(KERNEL_SRCS
 cc-deps:
 	@tools/ensure-cc.sh $(firstword $(KCC))
 
-$(KBUILD)/%.o: %.c | cc-deps
+# Objects follow their compile command: each build directory records the command its
+# objects were compiled with (make compares file times, not commands), rewritten when
+# it changes, so that CC=, HOSTCC=, CROSS_COMPILE=, GOHEAP_PROFILE= or a flag that
+# changes rebuilds every object compiled under it, instead of linking old objects with
+# new ones. (Written while the makefile is read, before any rule runs.)
+KFLAGS_NOW = $(KCC) $(KCFLAGS) | $(KASFLAGS)
+HFLAGS_NOW = $(HOSTCC) $(HOST_CFLAGS) $(GOHEAP_HOST_CFLAGS) | $(H4_CORE_CFLAGS) | $(H4_ASAN) | $(H4_TSAN) | $(H4_FUZZ)
+ifneq ($(file < $(KFLAGS_RECORD)),$(KFLAGS_NOW))
+$(shell mkdir -p $(KBUILD))
+$(file > $(KFLAGS_RECORD),$(KFLAGS_NOW))
+endif
+ifneq ($(file < $(HFLAGS_RECORD)),$(HFLAGS_NOW))
+$(shell mkdir -p $(HBUILD))
+$(file > $(HFLAGS_RECORD),$(HFLAGS_NOW))
+endif
+
+$(KBUILD)/%.o: %.c $(KFLAGS_RECORD) | cc-deps
 	@mkdir -p $(dir $@)
 	$(call say,CC,$< [$(ARCH)])$(KCC) $(KCFLAGS) -MMD -MP -c $< -o $@
-$(KBUILD)/%.o: %.S | cc-deps
+$(KBUILD)/%.o: %.S $(KFLAGS_RECORD) | cc-deps
 	@mkdir -p $(dir $@)
 	$(call say,AS,$< [$(ARCH)])$(KCC) $(KASFLAGS) -MMD -MP -c $< -o $@
 -include $(wildcard $(KBUILD)/*/*.d $(KBUILD)/*/*/*.d $(KBUILD)/*/*/*/*.d)

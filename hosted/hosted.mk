@@ -23,11 +23,11 @@ GOHEAP_HOST_FP_OBJS := alloc/alloc.o alloc/profile.o
 $(addprefix $(HBUILD)/goheap/,$(GOHEAP_HOST_FP_OBJS)) $(addprefix $(HBUILD)/goheap-static/,$(GOHEAP_HOST_FP_OBJS)): \
 	GOHEAP_HOST_CFLAGS += -fno-omit-frame-pointer
 
-$(HBUILD)/goheap/%.o: %.c hosted/hosted.mk
+$(HBUILD)/goheap/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -MMD -MP -c $< -o $@
 
-$(HBUILD)/goheap-static/%.o: %.c hosted/hosted.mk
+$(HBUILD)/goheap-static/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -DGOHEAP_HOSTED_TLS_MODEL='"local-exec"' \
 		-MMD -MP -c $< -o $@

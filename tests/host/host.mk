@@ -80,13 +80,13 @@ $(H4_DEPS): tests/host/ensure-sanitizer-deps.sh $(H4_DEPS_AGAIN)
 	@HOSTCC=$(HOSTCC) tests/host/ensure-sanitizer-deps.sh $@
 host-suites-deps: $(H4_DEPS)
 
-$(HBUILD)/asan/%.o: %.c $(H4_DEPS)
+$(HBUILD)/asan/%.o: %.c $(H4_DEPS) $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [asan])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_ASAN) -MMD -MP -c $< -o $@
-$(HBUILD)/tsan/%.o: %.c $(H4_DEPS)
+$(HBUILD)/tsan/%.o: %.c $(H4_DEPS) $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [tsan])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_TSAN) -MMD -MP -c $< -o $@
-$(HBUILD)/fuzz/%.o: %.c $(H4_DEPS)
+$(HBUILD)/fuzz/%.o: %.c $(H4_DEPS) $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$< [fuzz])$(HOSTCC) $(HOST_CFLAGS) $(H4_CORE_CFLAGS) $(H4_FUZZ) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 -include $(wildcard $(HBUILD)/asan/*/*.d $(HBUILD)/tsan/*/*.d $(HBUILD)/fuzz/*/*.d \
