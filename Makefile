@@ -155,6 +155,13 @@ ifneq ($(file < $(HFLAGS_RECORD)),$(HFLAGS_NOW))
 $(shell mkdir -p $(HBUILD))
 $(file > $(HFLAGS_RECORD),$(HFLAGS_NOW))
 endif
+# (Rules too: make lists a directory once, and a directory that existed before this
+# make wrote the record there, such as build/<arch>/libtest from lib-link, keeps
+# listing it as absent; the rule writes the same text again.)
+$(KFLAGS_RECORD):
+	$(shell mkdir -p $(dir $@))$(file > $@,$(KFLAGS_NOW))
+$(HFLAGS_RECORD):
+	$(shell mkdir -p $(dir $@))$(file > $@,$(HFLAGS_NOW))
 
 $(KBUILD)/%.o: %.c $(KFLAGS_RECORD) | cc-deps
 	@mkdir -p $(dir $@)
