@@ -141,27 +141,25 @@ cc-deps:
 	@tools/ensure-cc.sh $(firstword $(KCC))
 
 # Objects follow their compile command: each build directory records the command its
-# objects were compiled with (make compares file times, not commands), rewritten when
-# it changes, so that CC=, HOSTCC=, CROSS_COMPILE=, GOHEAP_PROFILE= or a flag that
-# changes rebuilds every object compiled under it, instead of linking old objects with
-# new ones. (Written while the makefile is read, before any rule runs.)
+# objects were compiled with (make compares file times, not commands), rewritten while
+# the makefile is read whenever it changes, so that CC=, HOSTCC=, CROSS_COMPILE=,
+# GOHEAP_PROFILE= or a flag that changes rebuilds every object compiled under it,
+# instead of linking old objects with new ones. The record has a rule too: make lists a
+# directory once, and one that existed before the record was written there (lib-link's
+# build/<arch>/libtest) keeps listing it as absent; the rule writes the same text.
+# (gh_flags_record: the record's path, and the name of the variable with the command.)
 KFLAGS_NOW = $(KCC) $(KCFLAGS) | $(KASFLAGS)
 HFLAGS_NOW = $(HOSTCC) $(HOST_CFLAGS) $(GOHEAP_HOST_CFLAGS) | $(H4_CORE_CFLAGS) | $(H4_ASAN) | $(H4_TSAN) | $(H4_FUZZ)
-ifneq ($(file < $(KFLAGS_RECORD)),$(KFLAGS_NOW))
-$(shell mkdir -p $(KBUILD))
-$(file > $(KFLAGS_RECORD),$(KFLAGS_NOW))
+define gh_flags_record
+ifneq ($$(file < $(1)),$$($(2)))
+$$(shell mkdir -p $$(dir $(1)))
+$$(file > $(1),$$($(2)))
 endif
-ifneq ($(file < $(HFLAGS_RECORD)),$(HFLAGS_NOW))
-$(shell mkdir -p $(HBUILD))
-$(file > $(HFLAGS_RECORD),$(HFLAGS_NOW))
-endif
-# (Rules too: make lists a directory once, and a directory that existed before this
-# make wrote the record there, such as build/<arch>/libtest from lib-link, keeps
-# listing it as absent; the rule writes the same text again.)
-$(KFLAGS_RECORD):
-	$(shell mkdir -p $(dir $@))$(file > $@,$(KFLAGS_NOW))
-$(HFLAGS_RECORD):
-	$(shell mkdir -p $(dir $@))$(file > $@,$(HFLAGS_NOW))
+$(1):
+	$$(shell mkdir -p $$(dir $$@))$$(file > $$@,$$($(2)))
+endef
+$(eval $(call gh_flags_record,$(KFLAGS_RECORD),KFLAGS_NOW))
+$(eval $(call gh_flags_record,$(HFLAGS_RECORD),HFLAGS_NOW))
 
 $(KBUILD)/%.o: %.c $(KFLAGS_RECORD) | cc-deps
 	@mkdir -p $(dir $@)
