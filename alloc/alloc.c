@@ -38,7 +38,7 @@ void *gh_alloc_small(size_t size, unsigned flags, size_t align, uintptr_t pc) {
         p = gh_mcache_tiny_alloc(c, cpu, size);
     } else if (c) {
         struct mspan *s = c->alloc[spc];
-        if (s->cache) {
+        if (gh_span_word_has_free(s)) {
             p = gh_span_take(s);
         } else {
             p = gh_mcache_refill_alloc(c, cpu, spc);

@@ -13,8 +13,9 @@
  *                      scavenged bitmaps (docs/pagealloc.md); under the heap lock.
  *
  * A small span keeps, out of line, allocBits (1 = allocated) and remoteFree (frees by
- * other CPUs, one atomic OR each). Its owner allocates from `cache`, the free bits of
- * one 64-slot bitmap word, with count-trailing-zeros.
+ * other CPUs, one atomic OR each). Its owner allocates from one 64-slot word of
+ * allocBits at a time, the current word, with count-trailing-zeros, and frees into
+ * allocBits directly: one bitmap, no private copy.
  *
  * malloc(size):
  *   1-2. Pin and find this CPU's mcache (hosted: one thread-local load of the slot's
@@ -24,11 +25,12 @@
  *      size (up to 32 KiB: class from a table, then mcache->alloc[spc]; larger: step
  *      6). Plain malloc never uses the 8-byte-aligned 24 B class, so results of
  *      >= 16 B are 16-byte aligned.
- *   3. If s->cache != 0: slot = ctz(cache), clear that bit, unpin, return
- *      wordbase + slot*size. Nothing is counted: the word's mallocs follow from its
- *      free bits when it is folded (mspan.h).
- *   4. Otherwise (gh_malloc_miss, a tail call still pinned, then mcache.c): fold the
- *      word back into allocBits and move to the next word with free slots, next fit
+ *   3. ab = *s->wbits (the current word; all ones when there is none). If ab has a
+ *      zero bit: slot = ctz(ab + 1), set it (ab | (ab + 1)), unpin, return
+ *      wordbase + slot*size. Nothing is counted: the span's mallocs follow from its
+ *      bitmap and its free count when its tenure ends (mspan.h).
+ *   4. Otherwise (gh_malloc_miss, a tail call still pinned, then mcache.c): move to
+ *      the next word with free slots, next fit
  *      (local frees land there; no lock); else, under the CPU's drain lock, take
  *      remote frees (sweep); else park the full span (still owned, so frees into it
  *      stay local) and take a parked span with at least 1/4 of its slots free (the
@@ -49,18 +51,15 @@
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: an added region's
  *      cover (region mode, a table scan out of line, arena.h), else not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives), or the cover's.
- *   3. Pin. If span->owner == this CPU and p is exactly a slot start of the cached
- *      word (one multiply, rotate and compare: gh_span_wordslot in mspan.h) and its
- *      bit is clear in cache | rcur, set its cache bit, count it in the span's wfree
- *      and return (a set bit: gh_free_busy tells a double free from a stale remote
- *      hint). Anything else in a span this CPU owns (another word, a parked span,
- *      an interior pointer): the second tier, inline (gh_free_cached in core.h),
- *      checks it fully and clears its allocBits bit (a clear bit, or a pending
- *      remote free of it, means double free).
+ *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
+ *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
+ *      mspan.h), its allocBits bit set and its remoteFree bit clear (else: interior
+ *      pointer, double free); clear the bit, count the free, note the span in
+ *      mcache.hot and return (gh_free_cached in core.h, inline).
  *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
- *      elsewhere or none -> check the slot is not free in the owner's maps, one
- *      atomic fetch_or into remoteFree (a bit already set means double free), the
- *      rcur hint for the owner; if the span is FULL in
+ *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
+ *      atomic fetch_or into remoteFree (a bit already set means double free), a
+ *      re-check if a sweep ran in between; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). A large span goes, with the exchange INUSE ->
  *      LCACHED as its double-free test, into this CPU's large span cache (<= 4 spans
@@ -403,7 +402,7 @@ GH_NOINLINE void *gh_malloc_slow(size_t size) {
         }
         if (c) {
             struct mspan *s = c->alloc[spc];
-            if (s->cache) {
+            if (gh_span_word_has_free(s)) {
                 p = gh_span_take(s);
             } else {
                 p = gh_mcache_refill_alloc(c, cpu, spc);
@@ -485,8 +484,11 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
  * each reads its span with one indexed load (a shared tail would first add c). */
 static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c, struct mspan *s, size_t size,
                                                               goheap_pin_t pin) {
-    uint64_t cache = s->cache;
-    if (gh_likely(cache != 0)) {
+    /* The current word's bitmap (allocBits[curword], or all ones with no current word):
+     * ab + 1 == 0 iff no slot is free (gh_span_take_word). */
+    uint64_t *wp = s->wbits;
+    uint64_t ab = *wp;
+    if (gh_likely(ab + 1 != 0)) {
 #if GOHEAP_PROFILE
         /* The profiler's interval (profile.h): one subtract and one branch. Only a
          * real cache gets here (the empty ones hold no free slot). */
@@ -497,8 +499,7 @@ static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c,
 #else
         (void)c;
 #endif
-        GH_WSET(s->cache, cache & (cache - 1));
-        void *p = (void *)(s->wordbase + (uintptr_t)gh_ctz64(cache) * s->welemsize);
+        void *p = gh_span_take_word(s, wp, ab);
         goheap_sys_unpin(pin);
         return p;
     }

@@ -123,14 +123,10 @@ void *gh_malloc_large(size_t size); /* goheap_malloc above the small sizes (api.
 /* The fast path's miss on span s of cache c (cache empty), still pinned by pin:
  * refills, unpins (api.c). */
 void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin);
-/* Frees of a span this (pinned) CPU owns that the fast path's first tier cannot take.
- * gh_free_owned_bad, given z = gh_span_owned_index (gh_span_index_addr recovers a):
- * not a slot start of s (dbl == 0), or a slot that is free already or has a remote
- * free pending (dbl == 1): panics. gh_free_busy, given i = gh_span_wordslot(s, a)
- * (gh_span_slot_addr recovers a), unpins: a slot of the cached word that is free
- * already or whose rcur bit is set (a double free, or a stale hint). */
+/* The free fast path's panics, given z = gh_span_index(s, a) (gh_span_index_addr
+ * recovers a): not a slot start of s (dbl == 0), or a slot that is free already or
+ * has a remote free pending (dbl == 1). */
 void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never returns */
-void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin);
 /* The free of a pointer into a span this CPU does not own (the fast path's other
  * branch, a tail call): with GOHEAP_SYS_HAVE_PIN_CPU still pinned with pin_fast's saved
  * value `pin` (which may have failed), else unpinned (pin unused). A plain small object
@@ -141,66 +137,42 @@ void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
- * plus one bound check. Two tiers for a span this CPU owns, no call on either unless
- * the free is bad or hits a stale hint:
- *   1. a slot of the cached word: its bit in `cache` (wfree counts it);
- *   2. any other slot of a span this CPU owns (another word of its current span, a
- *      parked span): its allocBits bit, the checks of the double-free rule inline
- *      (free.c free_local's other-word branch, the index from i: gh_span_owned_index).
- * Tier 2 was a tail call to gh_free_owned (~39 instructions); inline it is 23 past
- * tier 1's test and touches no line of the span but 0, 1, its allocBits word, its
- * remoteFree word and the counter (bench/RESULTS.md "Behind the fast path": 57-83% of
- * the owner's frees in larson, pareto and glibcthread take it). A span this CPU does
- * not own: gh_free_other. */
+ * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
+ * allocBits bit, with the double-free rule's checks inline (free.c free_local), no
+ * call unless the free is bad; it counts the free twice, in the owner's nfree and the
+ * span's lfree (the tenure's mallocs follow from it, mspan.h). One path: the two tiers this replaced (a private copy
+ * of the current word, then allocBits) split the owner's frees about half and half
+ * under random replacement, and their branch mispredicted on ~47% of frees
+ * (bench/RESULTS.md, "Behind the fast path"). A span this CPU does not own:
+ * gh_free_other. */
 static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
     goheap_pin_t pin;
     /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
     unsigned cpu = goheap_sys_pin_fast(&pin);
     if (gh_likely(atomic_load_explicit(&s->owner, memory_order_relaxed) == cpu)) {
-        /* One compare: a slot start inside the cached word (mspan.h). The slow
-         * paths get i, not a: i determines a (gh_span_slot_addr; pinned, so the
-         * word holds), and no copy of a is kept alive. */
-        uint64_t i = gh_span_wordslot(s, a);
-        if (gh_unlikely(i >= s->wordn)) {
-            /* Tier 2. Never the cached word: its slot starts passed the test above. */
-            uint64_t idx = gh_span_owned_index(s, i);
-            /* (the panics are tail calls, not _Noreturn calls: a call would make
-             * goheap_free align its stack, two instructions on every free; they get
-             * the span index, gh_span_index_addr recovers the address) */
-            if (gh_unlikely(idx >= s->nelems)) {
-                gh_free_owned_bad(idx, s, 0); /* an interior pointer */
-                return 1;
-            }
-            uint64_t w = idx >> 6, b = idx & 63; /* (bit tests: bt, btr) */
-            uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
-            /* A parked span may be given back by a drainer as soon as the store below
-             * empties it: the counter pointer is read before (free.c free_local). */
-            uint64_t *ctr = s->nfree_ctr;
-            if (gh_unlikely(!((ab >> b) & 1) ||
-                            ((atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed) >> b) & 1))) {
-                gh_free_owned_bad(idx, s, 1);
-                return 1;
-            }
-            s->needzero = 1;
-            s->nfreehint++;
-            __atomic_store_n(&s->bits[w], ab ^ (1ull << b), __ATOMIC_RELEASE); /* (set: checked above) */
-            (*ctr)++;
-            *gh_mcache_hot_of(ctr) = s; /* where the next refill looks first */
-            goheap_sys_unpin(pin);
+        /* One compare: a slot start of the span (mspan.h). The panics get the index,
+         * not a (gh_span_index_addr recovers it), so no copy of a is kept alive.
+         * (the panics are tail calls, not _Noreturn calls: a call would make
+         * goheap_free align its stack, two instructions on every free) */
+        uint64_t idx = gh_span_index(s, a);
+        if (gh_unlikely(idx >= s->wnelems)) {
+            gh_free_owned_bad(idx, s, 0); /* an interior pointer */
             return 1;
         }
-        /* Free already, or a remote free of it may be pending (rcur, in line 0
-         * with owner): the slow path tells a double free from a stale hint. */
-        uint64_t cache = s->cache;
-        uint64_t busy = cache | atomic_load_explicit(&s->rcur, memory_order_relaxed);
-        if (gh_unlikely((busy >> i) & 1)) {
-            gh_free_busy(i, s, pin); /* a tail call */
+        uint64_t w = idx >> 6; /* (bit tests on idx itself: bt, btr take it mod 64) */
+        uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
+        /* A parked span may be given back by a drainer as soon as the store below
+         * empties it: the counter pointer is read before, and lfree written before
+         * (free.c free_local). */
+        uint64_t *ctr = s->nfree_ctr;
+        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        if (gh_unlikely(gh_bit64(~ab | r, idx))) { /* free already, or pending remotely */
+            gh_free_owned_bad(idx, s, 1);
             return 1;
         }
-        /* (i & 63, though i < 64 here: clang then emits bt + bts instead of
-         * materialising the mask) */
-        GH_WSET(s->cache, cache | (1ull << (i & 63)));
-        s->wfree++; /* the only count: mallocs follow from it (mspan.h) */
+        s->lfree++;
+        __atomic_store_n(&s->bits[w], ab ^ (1ull << (idx & 63)), __ATOMIC_RELEASE); /* (set: checked above) */
+        (*ctr)++;
         goheap_sys_unpin(pin);
         return 1;
     }

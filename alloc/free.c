@@ -7,64 +7,44 @@ static struct mcache *cache_for(unsigned cpu) {
     return c ? c : &gh_emptycache; /* out of memory for a cache: count it there */
 }
 
-/* The owning CPU (pinned) frees slot idx: no atomics, only it writes these bitmaps.
- * In the cached word the free lands in `cache` and is counted by wfree (struct mspan):
- * returns 1. Elsewhere it clears the allocBits bit and returns 0: the caller counts it.
- * A bit already free, or a remote free of the slot pending in R(w), is a double free
- * (the fast path sent us here for either, or for a stale rcur bit). */
-static inline int free_local(struct mspan *s, unsigned idx, uintptr_t a) {
+/* The owning CPU (pinned) frees slot idx: no atomics, only it writes this bitmap. A
+ * bit already free, or a remote free of the slot pending in R(w), is a double free.
+ * The caller counts it in nfree. A drainer on another CPU may read the word
+ * (parked spans, mcache.h): everything this free writes in s comes before the release
+ * store; once a drainer sees the span empty it may give it back. */
+static inline void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
     uint64_t pending = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
-    if (w == s->curword) {
-        if ((s->cache | pending) & m)
-            gh_bad_free("double free", a, s);
-        GH_WSET(s->cache, s->cache | m);
-        s->wfree++;
-        return 1;
-    }
-    if (!(s->allocBits[w] & m) || (pending & m))
+    uint64_t ab = s->allocBits[w];
+    if (!(ab & m) || (pending & m))
         gh_bad_free("double free", a, s);
-    /* A drainer on another CPU may read this word (parked spans, mcache.h); only the
-     * owner writes it outside c->lock. Everything this free writes in s comes before
-     * the release store: once a drainer sees the span empty it may give it back. */
-    s->needzero = 1;
-    s->nfreehint++; /* refill's measure of a parked span's room */
-    __atomic_store_n(&s->allocBits[w], s->allocBits[w] & ~m, __ATOMIC_RELEASE);
-    return 0;
+    s->lfree++;
+    __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
 }
 
 /* A remote free of slot (w, m) of s, given the owner's view of it before the OR
- * (gh_span_slot_free; extern so that the double-free test can hand it a view taken
+ * (gh_span_slot_view; extern so that the double-free test can hand it a view taken
  * before a sweep). The count comes first: after the OR the span may be swept, freed
- * and recycled. The OR's old value catches a second remote free not yet swept,
- * then the hint the owner's fast path tests (rcur). The seq_cst pair (the OR, then
- * the cstate load) is half of the handshake in mcentral.h; the other half is
- * file_span's store + re-read. */
+ * and recycled. The OR's old value catches a second remote free not yet swept; a
+ * sweep since the view may have applied an earlier free of the slot, so the freer
+ * re-checks then (gh_span_remote_recheck). The seq_cst pair (the OR, then the cstate
+ * load) is half of the handshake in mcentral.h; the other half is file_span's store +
+ * re-read. */
 void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
                     unsigned spc, int view, uint32_t seq) {
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
     c->nfree[spc]++;
-    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 is all we read after the OR) */
+    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 and the bitmaps are all we read after the OR) */
     if (gh_atomic_set_bit(rw, gh_ctz64(m), memory_order_seq_cst))
         gh_bad_free("double free", a, s);
-    if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
-        gh_span_remote_recheck(s, rw, w, m, a); /* a sweep may have raced the check */
+    if (gh_unlikely(gh_span_swept_since(s, seq)))
+        gh_span_remote_recheck(s, rw, w, m, a);
     /* s may be recycled by now: a spurious wake is harmless, gh_central_wake
      * re-checks under the class lock. */
     if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
         gh_central_wake(cpu, s);
-}
-
-/* The remote path when the first look at the owner's view failed (it was changing
- * words): retry, then the same. Out of line: the common path keeps no frame. */
-static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx,
-                                          uintptr_t a, unsigned spc) {
-    uint32_t seq = 0;
-    unsigned w = idx >> 6;
-    uint64_t m = 1ull << (idx & 63);
-    gh_free_remote(c, cpu, s, w, m, a, spc, gh_span_slot_free_retry(s, w, m, &seq), seq);
 }
 
 /* A local free on a span marked GH_OWNER_SLOW: the profiler's part, then the free. Out
@@ -74,10 +54,8 @@ static GH_NOINLINE void free_remote_retry(struct mcache *c, unsigned cpu, struct
 static GH_NOINLINE void free_local_unslow(struct mcache *c, unsigned cpu, struct mspan *s,
                                           unsigned idx, uintptr_t a, unsigned spc) {
     gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
-    if (!free_local(s, idx, a)) {
-        c->nfree[spc]++;
-        c->hot[spc] = s; /* as the second tier (mcache.hot) */
-    }
+    free_local(s, idx, a);
+    c->nfree[spc]++;
 }
 
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
@@ -92,25 +70,15 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         /* (tiny spans are always SLOW and never lose it: no unslow to try) */
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
             return free_local_unslow(c, cpu, s, idx, a, spc);
-        if (!free_local(s, idx, a)) {
-            c->nfree[spc]++;
-            c->hot[spc] = s; /* as the second tier (mcache.hot) */
-        }
+        free_local(s, idx, a);
+        c->nfree[spc]++;
         return;
     }
-    /* Remote. First the owner's maps: in a correct program the slot stays allocated
+    /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
      * there until this free's OR is swept. */
-    uint32_t seq = 0;
+    uint32_t seq;
     int view = gh_span_slot_view(s, w, m, &seq);
-    if (gh_unlikely(view == GH_SLOT_UNKNOWN))
-        return free_remote_retry(c, cpu, s, idx, a, spc);
     gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
-}
-
-GH_NOINLINE void gh_free_busy(uint64_t i, struct mspan *s, goheap_pin_t pin) {
-    /* A slot start of the cached word (i < wordn): counted in wfree. */
-    free_local(s, s->curword * 64 + (unsigned)i, gh_span_slot_addr(s, i));
-    goheap_sys_unpin(pin);
 }
 
 GH_NOINLINE void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl) {
@@ -135,7 +103,7 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         if ((a - s->base) & 15) {
             uint32_t seq;
             if ((atomic_load_explicit(&s->tinyfreed[b], memory_order_relaxed) & bit) &&
-                gh_span_slot_free(s, b >> 6, 1ull << (b & 63), &seq) == GH_SLOT_FREE)
+                gh_span_slot_view(s, b >> 6, 1ull << (b & 63), &seq) == GH_SLOT_FREE)
                 gh_bad_free("double free of a tiny object", a, s);
             gh_bad_free("invalid free of an interior pointer", a, s);
         }
@@ -215,7 +183,7 @@ static GH_NOINLINE void free_large_route(struct mspan *s, uintptr_t a) {
 }
 
 /* A plain small object (slot idx of s) that gh_free_other did not take (a span whose
- * SLOW has yet to be dropped, a cover's span, an owner changing words, no cache yet). */
+ * SLOW has yet to be dropped, a cover's span, no cache yet). */
 static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned idx) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
@@ -237,13 +205,10 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
     unsigned cpu = goheap_sys_pin_fast(&pin);
     int maybe = gh_span_key_may_be_sampled(s, idx + 1);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
-        /* As gh_free_cached's tier 2: the counter pointer before the store that may
-         * empty it. */
+        /* As gh_free_cached: the counter pointer before the store that may empty it. */
         uint64_t *ctr = s->nfree_ctr;
-        if (!free_local(s, idx, a)) {
-            (*ctr)++;
-            *gh_mcache_hot_of(ctr) = s; /* as the second tier (mcache.hot) */
-        }
+        free_local(s, idx, a);
+        (*ctr)++;
         goheap_sys_unpin(pin);
         return;
     }
@@ -255,8 +220,7 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
 
 /* gh_free_other's rare endings, tail-called so that its common path saves no register
  * and keeps no frame: the lost-wake-up handshake's wake of a FULL span, the re-check of
- * a view taken before the owner changed words, and the "double free" of a bit already
- * pending. Each runs pinned and unpins. */
+ * a view taken before a sweep, and the "double free" of a bit already pending. Each runs pinned and unpins. */
 static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, unsigned cpu) {
     gh_central_wake(cpu, s);
     goheap_sys_unpin(pin);
@@ -325,8 +289,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
      * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
      * a large object goes to free_large_pinned; anything else (a failed pin, tiny,
-     * sampled or instrumented spans, a SLOW
-     * span of this CPU, an owner that keeps changing words, no cache yet, bad
+     * sampled or instrumented spans, a SLOW span of this CPU, no cache yet, bad
      * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
@@ -354,12 +317,10 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     int view = gh_span_slot_view(s, w, m, &seq);
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
-    if (gh_unlikely(view == GH_SLOT_UNKNOWN))
-        goto slow; /* the owner is changing words: the slow path retries */
     c->nfree[spc]++;
     if (gh_unlikely(gh_atomic_set_bit(&s->remoteFree[w], b, memory_order_seq_cst)))
         return other_double(a, s);
-    if (gh_unlikely(!gh_span_hint_remote(s, m, view, seq)))
+    if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, w, m, a, pin, cpu);
     /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))

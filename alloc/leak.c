@@ -140,26 +140,11 @@ static struct {
 /* ---- reading a span that other CPUs own -------------------------------------------- */
 
 /* Allocated slots of word w now (a pending remote free counts as free), read like a
- * remote freer reads them (vseq-stable, mspan.h). It waits out a change of the cached
- * word, however long: the owner makes it pinned and never waits inside it. Giving up
- * (as remote freers do after 16 tries) would call the word's objects free, and under
- * single-threaded TCG an owner descheduled inside its change outlasts any bound: a
- * leak missed (not old at the snapshot, no candidate at the report) or a live object
- * left unscanned (what it references reported). */
+ * remote freer reads them (mspan.h): the owner's mallocs and frees write allocBits
+ * itself, one relaxed or release store of a whole word each. */
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
-    for (;;) {
-        uint32_t v = atomic_load_explicit(&s->vseq, memory_order_acquire);
-        if (v & 1)
-            continue;
-        uint64_t a = __atomic_load_n(&s->curword, __ATOMIC_RELAXED) == w
-                         ? ~__atomic_load_n(&s->cache, __ATOMIC_RELAXED)
-                         : __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&s->vseq, memory_order_relaxed) != v)
-            continue;
-        return a & gh_span_valid(s, w) &
-               ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
-    }
+    uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_ACQUIRE);
+    return a & gh_span_valid(s, w) & ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
 }
 
 /* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN

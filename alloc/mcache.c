@@ -119,17 +119,24 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     return free_dead(self, dead);
 }
 
-/* Refill, caller holds c->lock; the current span (if any) is folded and has no other
- * word with a free slot. */
+/* A parked span's room: its local frees since it was parked, plus the remote ones the
+ * owner swept since. Caller holds c->lock. */
+static inline uint32_t room(const struct mspan *s) { return (uint32_t)s->lfree - s->lfree_park; }
+
+/* Refill, caller holds c->lock; the current span (if any) has no word with a free
+ * slot. */
 static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     struct mspan *s = c->alloc[spc];
     struct gh_spanlist *pl = &c->parked[spc];
     if (s != &gh_emptyspan) {
         /* 1. room after sweeping its remote frees */
-        if (gh_span_sweep_remote(s) && gh_span_next_word(s))
+        unsigned swept = gh_span_sweep_remote(s);
+        s->lfree += swept; /* (the tenure's statistics, struct mspan) */
+        if (swept && gh_span_next_word(s))
             goto take;
-        /* 2. full: park it (the fold left no word cached); it stays ours */
-        s->nfreehint = 0;
+        /* 2. full: park it (its tenure ends: no word current); it stays ours */
+        gh_span_tenure_end(s);
+        s->lfree_park = (uint32_t)s->lfree;
         s->emptyseen = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs
          * the next span: one direct[] update per span change, not two. Nothing reads
@@ -145,38 +152,22 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
      * 16 parked spans and the choice below: 1/2 saves instructions, callgrind per
      * pair larson 103 -> 99, pareto 91 -> 87, but larson takes 0.44 s against 0.38 s
      * at scale 0.3 with up to 1 MiB more peak RSS, so 1/4 stays.)
-     * nfreehint counts the local frees since parking, plus the remote ones swept. */
+     * room() counts the local frees since parking, plus the remote ones swept. */
     unsigned enough = goheap_class_to_nobjs[spc >> 1] / 4;
     if (enough == 0)
         enough = 1;
-    /* Cache-hot reuse (issue 10 item 6): first the parked span this CPU last freed
-     * into outside a cached word (mcache.hot), if it is still parked here and has the
-     * threshold's room: its span lines and the slots freed last are the likeliest to
-     * be in cache, and no other parked span's lines are read. Measured (cachegrind,
-     * larson 2 threads scale 0.05, D1 misses; callgrind instructions per pair): the
-     * richest-first scan alone 10.42 M, 100; hot first at >= 1/4 of the slots free
-     * 9.73 M (-7%), 100; at >= 3/8 10.01 M, 100; at >= 1/2 10.22 M, 99; with the hot
-     * word loaded first (>= 8 free) instead of the next fit 9.66 M, 101. The misses
-     * saved are mostly the scan's: it reads line 1 of every parked span. */
-    struct mspan *hs = c->hot[spc];
-    /* (owner first, atomically: a stale entry's span may now be another CPU's, whose
-     * list fields that CPU writes; one this CPU owns changes only under c->lock) */
-    if (hs && (atomic_load_explicit(&hs->owner, memory_order_relaxed) & ~GH_OWNER_SLOW) == cpu &&
-        hs->onlist == pl && hs->nfreehint >= enough) {
-        hs->nfreehint = (uint16_t)(hs->nfreehint + gh_span_sweep_remote(hs));
-        if (gh_span_next_word(hs)) {
-            s = hs;
-            goto unpark;
-        }
-    }
-    /* Then the richest by local frees, without touching remoteFree: a thread that
-     * frees its own objects (pareto, glibcthread) finds its span here. */
+    /* First the richest by local frees, without touching remoteFree: a thread that
+     * frees its own objects (pareto, glibcthread) finds its span here. (Before the
+     * free fast path became one path, a hint naming the parked span freed into last
+     * was tried first, saving 7% of larson's D1 misses; with every owner's free
+     * writing it, it named the current span, and dropping it changed larson's misses
+     * by -0.2%, pareto's by +0.04%: cachegrind, 2 threads, scale 0.05.) */
     struct mspan *best = pl->first;
     for (s = best; s; s = s->next)
-        if (s->nfreehint > best->nfreehint)
+        if (room(s) > room(best))
             best = s;
-    if (best && best->nfreehint >= enough) {
-        best->nfreehint = (uint16_t)(best->nfreehint + gh_span_sweep_remote(best));
+    if (best && room(best) >= enough) {
+        best->lfree += gh_span_sweep_remote(best);
         if (gh_span_next_word(best)) {
             s = best;
             goto unpark;
@@ -189,8 +180,8 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     for (unsigned k = 0; k < GH_PARK_SWEEP && (s = pl->first) && s->next; k++) {
         gh_list_remove(pl, s);
         gh_list_push_back(pl, s);
-        s->nfreehint = (uint16_t)(s->nfreehint + gh_span_sweep_remote(s));
-        if (s->nfreehint >= enough && gh_span_next_word(s))
+        s->lfree += gh_span_sweep_remote(s);
+        if (room(s) >= enough && gh_span_next_word(s))
             goto unpark;
     }
     /* 4. none: the front parked spans beyond the bound go to mcentral (parked ->
@@ -210,6 +201,7 @@ take:
     return gh_span_take(s);
 unpark:
     gh_list_remove(pl, s); /* parked -> owned */
+    gh_span_tenure_begin(s);
     gh_mcache_set(c, spc, s);
     return gh_span_take(s);
 }
@@ -233,9 +225,7 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
      * and the locked path's checks cost ~40 instructions each). */
     struct mspan *s = c->alloc[spc];
     if (s != &gh_emptyspan) {
-        gh_span_fold_cache(s);
-        /* (a one-word span's only word was just folded full: frees into it went to
-         * its cache) */
+        /* (a one-word span's only word is the one malloc found full) */
         if (gh_likely(!tick) && s->nwords > 1 && gh_span_next_word(s))
             return gh_span_take(s);
     }
@@ -342,7 +332,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     /* A new 16 B block from the tiny span class. */
     struct mspan *s = c->alloc[GH_TINY_SPC];
     void *b;
-    if (s->cache) {
+    if (gh_span_word_has_free(s)) {
         b = gh_span_take(s);
     } else {
         b = gh_mcache_refill_alloc(c, cpu, GH_TINY_SPC);

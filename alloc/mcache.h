@@ -124,21 +124,12 @@ struct mcache {
      * goes negative. INT64_MAX: off. */
     int64_t next_sample;
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
-    /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. */
+    /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. Protected
+     * by lock. */
     struct gh_spanlist parked[GH_NUM_SPC];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
     uint64_t nfree[GH_NUM_SPC];   /* small objects freed by this CPU (any owner) */
-    /* Cache-hot reuse: hot[spc] is the span of this CPU's last free outside a cached
-     * word into a span it owns (gh_free_cached's tier 2, and free.c's local frees of
-     * GH_OWNER_SLOW spans) in class spc, or NULL. Written by the second tier
-     * through the span's counter pointer (gh_mcache_hot_of: one store, no other
-     * load), read by the refill (mcache.c), which trusts it only after checking, under
-     * c->lock, that the span is still this CPU's (owner, read atomically) and on this
-     * cache's parked list of the class (a stale entry names a span since unparked,
-     * given back or recycled, maybe another CPU's now: span structs are never
-     * unmapped). Only this CPU writes it. */
-    struct mspan *hot[GH_NUM_SPC];
     uint64_t tiny_allocs;         /* tiny objects placed in blocks */
     /* Not each count beside its bytes: clang's SLP vectorizer joined such pairs into
      * one 128-bit add, 8 instructions for what scalar adds do in 4. */
@@ -161,13 +152,6 @@ struct mcache {
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
     uint64_t prof_rng;    /* the profiler's random state (sampling intervals) */
 };
-
-_Static_assert(offsetof(struct mcache, hot) == offsetof(struct mcache, nfree) + GH_NUM_SPC * sizeof(uint64_t),
-               "hot[] follows nfree[]: gh_mcache_hot_of");
-/* &c->hot[spc], given &c->nfree[spc] (a cached span's nfree_ctr). */
-static inline struct mspan **gh_mcache_hot_of(uint64_t *nfree_ctr) {
-    return (struct mspan **)(void *)(nfree_ctr + GH_NUM_SPC);
-}
 
 extern struct mcache gh_emptycache; /* every slot starts here: nothing cached (its span pointers are never written) */
 
@@ -206,13 +190,8 @@ static inline void gh_mcache_set(struct mcache *c, unsigned spc, struct mspan *s
         c->direct[i] = s;
 }
 
-/* Take one object from a span that has a free slot in its cache word. */
-static inline void *gh_span_take(struct mspan *s) {
-    uint64_t cache = s->cache;
-    unsigned bit = gh_ctz64(cache);
-    GH_WSET(s->cache, cache & (cache - 1));
-    return (void *)(s->wordbase + (uintptr_t)bit * s->welemsize);
-}
+/* Take one object from a span whose current word has a free slot. */
+static inline void *gh_span_take(struct mspan *s) { return gh_span_take_word(s, s->wbits, *s->wbits); }
 
 /* gh_heap_lcache_put and _get (described in mheap.h with drain). */
 static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {

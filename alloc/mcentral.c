@@ -20,7 +20,7 @@ static int remote_pending(struct mspan *s) {
     return 0;
 }
 
-/* File a swept, folded span with `live` objects. Caller holds mc->lock. Returns 1
+/* File a swept span with `live` objects. Caller holds mc->lock. Returns 1
  * if the span is empty and must be freed by the caller after unlocking. */
 static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
     if (live == 0)
@@ -54,6 +54,7 @@ static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
     atomic_store_explicit(&s->owner, own, memory_order_relaxed);
     if (GOHEAP_PROFILE && gh_prof_rate && !(own & GH_OWNER_SLOW))
         gh_prof_owned(s); /* a span holding a sampled object keeps its frees slow */
+    gh_span_tenure_begin(s);
 }
 
 /* How many candidates below the 1/4 threshold cache_span looks at before taking the
@@ -149,6 +150,7 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
         return 0;
     gh_span_init_small(s, s->base, spc, needzero);
     make_owned(c, s, cpu);
+    gh_span_next_word(s);
     gh_heap_publish(s);
     return s;
 }
@@ -157,7 +159,7 @@ void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
     struct mcentral *mc = &gh_central[s->spc];
     if (GOHEAP_DEBUG >= 2)
         gh_span_check(s, "uncache");
-    gh_span_fold_cache(s);
+    gh_span_tenure_end(s);
     gh_span_sweep_remote(s);
     unsigned live = gh_span_count_live(s);
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);

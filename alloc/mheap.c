@@ -335,16 +335,16 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
 }
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
- * freer may load or write after its OR (owner, state, cstate, spc, vseq, rcur: see
- * gh_free_small, gh_span_hint_remote and gh_central_wake) get atomic stores; everything else, which only the span's owner
+ * freer may load or write after its OR (owner, state, cstate, spc, sweepseq, the
+ * bitmaps: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get atomic
+ * stores; everything else, which only the span's owner
  * or a lock holder reads, is cleared in bulk. While the struct sat on the free list
  * its cstate was NONE and state DEAD, so a late freer never acted on it. */
 static void span_reset(struct mspan *s, size_t size) {
     s->base = 0;
     s->limit = 0;
     s->remoteFree = 0;
-    atomic_store_explicit(&s->rcur, 0, memory_order_relaxed);
-    atomic_store_explicit(&s->vseq, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->sweepseq, 0, memory_order_relaxed);
     __atomic_store_n(&s->curword, 0, __ATOMIC_RELAXED);
     s->elemsize = 0;
     s->divmul = 0;
@@ -359,7 +359,7 @@ static void span_reset(struct mspan *s, size_t size) {
     atomic_store_explicit(&s->cstate, 0, memory_order_relaxed);
     s->bucket = 0;
     s->efence = 0;
-    uintptr_t rest = offsetof(struct mspan, cache);
+    uintptr_t rest = offsetof(struct mspan, wbits);
     gh_memclr((char *)s + rest, size - rest);
 }
 

@@ -4,38 +4,27 @@
 #include "knobs.h"
 #include "platform.h"
 
-struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
-struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER};
+uint64_t gh_full_word = ~0ull;
+struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
+                             .wbits = &gh_full_word};
+struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
+                            .wbits = &gh_full_word};
 
-_Static_assert(offsetof(struct mspan, cache) == GH_CACHELINE, "line 0 of struct mspan overflows");
-_Static_assert(offsetof(struct mspan, next) == 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
+_Static_assert(offsetof(struct mspan, wbits) == GH_CACHELINE, "line 0 of struct mspan overflows");
+_Static_assert(offsetof(struct mspan, next) <= 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
-/* Word w's free slots become allocatable: none may have a remote free pending. rcur
- * is cleared, then R(w) read, then ORed in: a remote freer's hint that the clear
- * erased came after its OR of R(w), so the read sees that OR (all seq_cst). The odd
- * vseq store is seq_cst too: a remote freer that saw the old even count and another
- * word (gh_span_hint_remote) ORed R(w) before this read. */
-static void load_word(struct mspan *s, unsigned w) {
-    uint64_t cache = ~s->allocBits[w] & gh_span_valid(s, w);
-    atomic_store_explicit(&s->vseq, atomic_load_explicit(&s->vseq, memory_order_relaxed) + 1,
-                          memory_order_seq_cst);
-    atomic_thread_fence(memory_order_release); /* (the seqlock's writer half) */
-    atomic_store_explicit(&s->rcur, 0, memory_order_seq_cst);
-    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst);
-    if (r & cache) /* freed remotely while already free here */
-        gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & cache)) * s->elemsize, s);
-    if (r)
-        atomic_fetch_or_explicit(&s->rcur, r, memory_order_seq_cst);
-    GH_WSET(s->curword, w);
-    GH_WSET(s->cache, cache);
-    gh_span_vseq_end(s);
+/* Word w becomes current: none of its free slots may have a remote free pending (a
+ * slot free here and pending in R(w) is a double free, found here before malloc can
+ * hand the slot out). */
+static void set_word(struct mspan *s, unsigned w) {
+    uint64_t fr = ~s->allocBits[w] & gh_span_valid(s, w);
+    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
+    if (r & fr)
+        gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & fr)) * s->elemsize, s);
+    s->curword = w;
+    s->wbits = &s->allocBits[w];
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     s->wslot = (uint16_t)(w * 64u);
-    s->wslotk = (w * 64u) << s->wshift;
-    unsigned n = s->nelems - w * 64u;
-    s->wordn = n > 64 ? 64 : n;
-    s->wload = (uint16_t)gh_popcount64(s->cache);
-    s->wfree = 0;
 }
 
 /* q^-1 mod 2^64 for odd q: q is its own inverse mod 8, and each Newton step
@@ -55,12 +44,14 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->elemsize = goheap_class_to_size[cl];
     s->divmul = goheap_class_to_divmagic[cl];
     s->nelems = goheap_class_to_nobjs[cl];
+    s->wnelems = s->nelems;
     s->welemsize = s->elemsize;
     s->wshift = (uint8_t)gh_ctz64(s->elemsize);
     s->winv = inverse_odd(s->elemsize >> s->wshift);
     s->nwords = (uint8_t)((s->nelems + 63) / 64);
     s->limit = base + (uintptr_t)s->nelems * s->elemsize;
     s->needzero = (uint8_t)needzero;
+    s->lfree = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
     s->remoteFree = (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
@@ -73,7 +64,10 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
         s->allocBits[w] = ~gh_span_valid(s, w); /* slots past nelems: never free */
         atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);
     }
-    load_word(s, 0);
+    s->curword = GH_NO_WORD;
+    s->wbits = &gh_full_word;
+    s->wordbase = base;
+    s->wslot = (uint16_t)((s->nwords - 1) * 64u); /* the next-fit scan starts at word 0 */
 }
 
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize) {
@@ -86,10 +80,9 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->nwords = 0;
     s->limit = base + (npages << GOHEAP_PAGE_SHIFT);
     s->reqsize = reqsize;
-    s->cache = 0;
-    s->wordn = 0;
-    s->wfree = 0;
-    s->wload = 0;
+    s->curword = GH_NO_WORD;
+    s->wbits = &gh_full_word;
+    s->lfree = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->wordbase = base;
 }
@@ -132,27 +125,25 @@ void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
     l->n--;
 }
 
-void gh_span_fold_cache(struct mspan *s) {
-    unsigned w = s->curword;
-    if (w == GH_NO_WORD)
+unsigned gh_span_alloc_bits(const struct mspan *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        n += gh_popcount64(__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w));
+    return n;
+}
+
+void gh_span_tenure_begin(struct mspan *s) {
+    __atomic_store_n(&s->tbase, (uint64_t)gh_span_alloc_bits(s) + s->lfree, __ATOMIC_RELAXED);
+}
+
+void gh_span_tenure_end(struct mspan *s) {
+    if (s->curword == GH_NO_WORD)
         return;
-    uint64_t cache = s->cache;
-    gh_span_vseq_begin(s); /* remote freers now read allocBits[w], not cache */
-    GH_WSET(s->allocBits[w], ~cache | ~gh_span_valid(s, w));
-    GH_WSET(s->curword, GH_NO_WORD);
-    gh_span_vseq_end(s);
-    /* (a refill folds an exhausted word: no popcount for an empty cache) */
-    uint64_t fr = s->wfree, m = s->wload + fr - (cache ? gh_popcount64(cache) : 0);
-    if (fr)
-        s->needzero = 1;
-    if (s->nmalloc_ctr) { /* NULL only for spans that were never cached (tests) */
-        *s->nfree_ctr += fr;
+    uint64_t m = gh_span_tenure_mallocs(s, gh_span_alloc_bits(s));
+    if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
         *s->nmalloc_ctr += m;
-    }
-    GH_WSET(s->cache, 0);
-    s->wordn = 0;
-    s->wfree = 0;
-    s->wload = 0;
+    s->curword = GH_NO_WORD;
+    s->wbits = &gh_full_word;
 }
 
 int gh_span_next_word(struct mspan *s) {
@@ -161,40 +152,28 @@ int gh_span_next_word(struct mspan *s) {
         if (++w == n)
             w = 0;
         if (~s->allocBits[w]) {
-            load_word(s, w);
+            set_word(s, w);
             return 1;
         }
     }
-    s->wordn = 0; /* (the caller folded: curword is GH_NO_WORD, cache 0) */
-    s->wload = 0;
-    s->wfree = 0;
-    return 0;
-}
-
-int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
-    /* Bounded: an owner that keeps changing words (or a preempted hosted writer)
-     * gets "unknown", never a guess. */
-    int r = GH_SLOT_UNKNOWN;
-    for (int tries = 0; tries < 16 && r == GH_SLOT_UNKNOWN; tries++)
-        r = gh_span_slot_view(s, w, m, seq);
-    return r;
+    return 0; /* (a current word stays current, full: the tenure goes on) */
 }
 
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
                             uintptr_t a) {
-    /* Bounded like gh_span_slot_free_retry: an owner that keeps changing words gets
-     * no verdict (a missed report, never a false one). */
+    /* Bounded: a span swept again and again gets no verdict (a missed report, never a
+     * false one). R first, then allocBits: with no sweep in between, a bit clear in
+     * allocBits was clear when R's was seen set (only a sweep clears a bit while R's
+     * is set, short of a racing local double free). */
     for (int tries = 0; tries < 16; tries++) {
-        uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
+        uint32_t v = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
         if (v & 1)
             continue;
-        uint64_t r = atomic_load_explicit(rw, memory_order_relaxed);
-        int cached = __atomic_load_n(&s->curword, __ATOMIC_RELAXED) == w;
-        uint64_t fr = __atomic_load_n(&s->cache, __ATOMIC_RELAXED);
-        atomic_thread_fence(memory_order_acquire);
-        if (atomic_load_explicit(&s->vseq, memory_order_relaxed) != v)
+        uint64_t r = atomic_load_explicit(rw, memory_order_seq_cst);
+        uint64_t ab = __atomic_load_n(&s->allocBits[w], __ATOMIC_SEQ_CST);
+        if (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != v)
             continue;
-        if (cached && (fr & r & m))
+        if (r & ~ab & m)
             gh_bad_free("double free", a, s);
         return;
     }
@@ -219,13 +198,12 @@ void gh_span_check(const struct mspan *s, const char *where) {
     for (unsigned w = 0; !bad && w < s->nwords; w++)
         if (~s->allocBits[w] & ~gh_span_valid(s, w))
             bad = "a slot past nelems is free";
+    if (!bad && s->curword == GH_NO_WORD && s->wbits != &gh_full_word)
+        bad = "no current word, but wbits names a bitmap word";
     if (!bad && s->curword != GH_NO_WORD &&
-        (s->curword >= s->nwords || (s->cache & ~gh_span_valid(s, s->curword))))
-        bad = "cache holds slots past nelems";
-    if (!bad && s->wordbase != s->base + (uintptr_t)s->wslot * s->elemsize)
-        bad = "wslot does not match wordbase";
-    if (!bad && s->wslotk != (uint32_t)s->wslot << s->wshift)
-        bad = "wslotk does not match wslot";
+        (s->curword >= s->nwords || s->wbits != &s->allocBits[s->curword] ||
+         s->wordbase != s->base + (uintptr_t)s->curword * 64u * s->elemsize))
+        bad = "the current word's pointers do not match curword";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
         bad = "limit does not match nelems";
     /* The double-free rule (struct mspan): a violation is a free that slipped through
@@ -233,17 +211,17 @@ void gh_span_check(const struct mspan *s, const char *where) {
     uintptr_t both = gh_span_double_freed(s);
     if (!bad && both)
         gh_bad_free("double free", both, s);
-    /* The free fast path's word test: slot starts map to their index, the byte after
-     * a slot start (an interior pointer) and the end of the word to >= wordn. */
-    for (uintptr_t i = 0; !bad && i < s->wordn; i++) {
-        uintptr_t a = s->wordbase + i * s->welemsize;
-        if (gh_span_wordslot(s, a) != i || gh_span_wordslot(s, a + 1) < s->wordn)
-            bad = "word test maps a slot wrongly";
-        else if (gh_span_slot_addr(s, gh_span_wordslot(s, a + 1)) != a + 1)
-            bad = "gh_span_slot_addr does not invert the word test";
+    /* The free fast path's index test: slot starts map to their index, the byte after
+     * a slot start (an interior pointer) and the end of the slots to >= nelems. */
+    for (uintptr_t i = 0; !bad && i < s->nelems; i++) {
+        uintptr_t a = s->base + i * s->welemsize;
+        if (gh_span_index(s, a) != i || gh_span_index(s, a + 1) < s->nelems)
+            bad = "index test maps a slot wrongly";
+        else if (gh_span_index_addr(s, gh_span_index(s, a + 1)) != a + 1)
+            bad = "gh_span_index_addr does not invert the index test";
     }
-    if (!bad && s->wordn && gh_span_wordslot(s, s->wordbase + s->wordn * s->welemsize) < s->wordn)
-        bad = "word test accepts the end of the word";
+    if (!bad && gh_span_index(s, s->limit) < s->nelems)
+        bad = "index test accepts the end of the slots";
     if (bad)
         gh_panicf("goheap: span check failed (%s): %s: span 0x%lx base 0x%lx class %u curword %u",
                   where, bad, (unsigned long)(uintptr_t)s, (unsigned long)s->base,
@@ -252,9 +230,7 @@ void gh_span_check(const struct mspan *s, const char *where) {
 
 uintptr_t gh_span_double_freed(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++) {
-        uint64_t fr = w == __atomic_load_n(&s->curword, __ATOMIC_RELAXED)
-                          ? __atomic_load_n(&s->cache, __ATOMIC_RELAXED)
-                          : ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
+        uint64_t fr = ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         uint64_t both = fr & atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
         if (both)
             return s->base + (uintptr_t)(w * 64 + gh_ctz64(both)) * s->elemsize;
@@ -263,10 +239,15 @@ uintptr_t gh_span_double_freed(const struct mspan *s) {
 }
 
 unsigned gh_span_sweep_remote(struct mspan *s) {
-    unsigned freed = 0;
+    unsigned freed = 0, open = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))
             continue;
+        if (!open) { /* sweepseq odd: remote freers re-check (gh_span_remote_recheck) */
+            open = 1;
+            atomic_store_explicit(&s->sweepseq, atomic_load_explicit(&s->sweepseq, memory_order_relaxed) + 1,
+                                  memory_order_seq_cst);
+        }
         /* acquire: the freer's last writes to the object happen before its reuse. */
         uint64_t r = atomic_exchange_explicit(&s->remoteFree[w], 0, memory_order_acq_rel);
         uint64_t notalloc = r & ~s->allocBits[w];
@@ -279,6 +260,9 @@ unsigned gh_span_sweep_remote(struct mspan *s) {
         GH_WSET(s->allocBits[w], s->allocBits[w] & ~r);
         freed += gh_popcount64(r);
     }
+    if (open)
+        atomic_store_explicit(&s->sweepseq, atomic_load_explicit(&s->sweepseq, memory_order_relaxed) + 1,
+                              memory_order_seq_cst);
     if (freed)
         s->needzero = 1;
     return freed;
@@ -294,10 +278,7 @@ unsigned gh_span_count_live(const struct mspan *s) {
 unsigned gh_span_count_live_any(const struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
-        uint64_t a = s->allocBits[w];
-        if (w == s->curword && atomic_load_explicit(&s->owner, memory_order_relaxed) != GH_NO_OWNER)
-            a = ~__atomic_load_n(&s->cache, __ATOMIC_RELAXED);
-        a &= gh_span_valid(s, w);
+        uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         a &= ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
         n += gh_popcount64(a);
     }

@@ -33,8 +33,8 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
  *   heap -> OWNED                    a refill (cache_span grows): owner, c->lock
  *   PARTIAL/PENDING -> OWNED         a refill (cache_span): owner, c->lock + class lock
  *   OWNED -> PARKED                  a refill, no free word left: owner, c->lock
- *   PARKED -> OWNED                  a refill, >= 1/4 of it free (the last freed
- *                                    into first, mcache.hot): owner, c->lock
+ *   PARKED -> OWNED                  a refill, >= 1/4 of it free (the richest by
+ *                                    frees since parked first): owner, c->lock
  *   PARKED -> PARTIAL/FULL/PENDING   a refill beyond GH_PARK_MAX, or release_all:
  *                                    owner, c->lock (+ class lock to file it)
  *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
@@ -68,33 +68,36 @@ enum {
 #define GH_OWNER_SLOW 0x80000000u
 
 /* A span. Invariants for a small span (spc >= 2) in use. For word w let
- *   free(w) = cache                         for w == curword (a word is cached),
- *             ~allocBits[w] & valid(w)      otherwise,
- *   R(w)    = remoteFree[w]                 (frees by other CPUs, not yet swept);
+ *   free(w) = ~allocBits[w] & valid(w)   (one bitmap: the owner's mallocs and frees
+ *                                         both write it, there is no private copy),
+ *   R(w)    = remoteFree[w]              (frees by other CPUs, not yet swept);
  * then
  *   R(w) & free(w) == 0    (the double-free rule: no slot is allocatable while a free
  *                           of it is pending; a slot set in both is a double free)
  *   objects live = sum over w of popcount(~free(w) & valid(w)) - popcount(R(w));
- *   bits at index >= nelems are 1 in allocBits (never free) and 0 in cache;
- *   wordbase == base + curword * 64 * elemsize;  limit == base + nelems * elemsize;
- *   while a word is cached, after every completed remote free: R(curword) ⊆ rcur.
+ *   bits at index >= nelems are 1 in allocBits (never free);
+ *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
+ *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
+ *   limit == base + nelems * elemsize.
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
- * cache | rcur (fast path) or cache/allocBits | R(w) (slow path); a word enters cache
- * (load_word) only after R(w) & free(w) is found empty, and with rcur = R(w); a remote
- * freer first checks free(w) (gh_span_slot_free), then ORs R(w) (a bit already set is
- * a double free), then sets rcur's bit if w may be the cached word; a sweep rejects a
- * remote bit on a free slot.
- * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) writes cache, curword,
- * wordbase, wfree and allocBits; otherwise only the holder of mcentral[spc].lock.
- * Remote freers read cache, curword and allocBits: those writes are relaxed atomic
- * stores (plain moves), and a change of the cached word (load_word, fold) makes the
- * sequence count vseq odd around it. curword != GH_NO_WORD iff a word is cached (the
- * fold resets it): spans in mcentral and parked spans have none.
- * Statistics of the cached word (the fast paths count nothing per malloc): since the
- * word was loaded, mallocs from it == wload - popcount(cache) + wfree and local frees
- * into it == wfree; folding the word adds both to the owner's counters, and readers
- * add them for every cached word (stats.c). needzero is effectively needzero | wfree.
- * remoteFree is written by anyone with one atomic OR and taken with an exchange. */
+ * allocBits | R(w) (the fast path, inline); a remote freer first checks allocBits
+ * (a clear bit: freed already), then ORs R(w) (a bit already set is a double free),
+ * then, if a sweep ran meanwhile (sweepseq moved), re-checks (gh_span_remote_recheck);
+ * a sweep rejects a remote bit on a free slot; a word becomes current only after
+ * R(w) & free(w) is found empty.
+ * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) writes allocBits,
+ * curword, wbits, wordbase and lfree; otherwise only the holder of mcentral[spc].lock.
+ * Remote freers and drainers read allocBits: those writes are relaxed atomic stores
+ * (plain moves), a free's a release store. A sweep that takes remote bits makes
+ * sweepseq odd around it.
+ * Statistics (the fast paths count no malloc): while a span is its owner's current
+ * span (a tenure: gh_span_tenure_begin .. _end), popcount(allocBits) + lfree grows by
+ * one per malloc and by nothing else (a local free clears a bit and adds 1 to lfree; a
+ * sweep by the owner adds what it cleared to lfree), so the tenure's mallocs are
+ * popcount(allocBits) + lfree - tbase; _end adds them to the owner's counter, and
+ * readers add them for every current span (stats.c). Frees are counted per free.
+ * needzero is effectively needzero | (lfree != 0). remoteFree is written by anyone
+ * with one atomic OR and taken with an exchange. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
      * owner's allocation state in line 1). ---- */
@@ -105,8 +108,8 @@ struct mspan {
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
     uint32_t npages;        /* pages in the span (efence: including the guard page) */
-    uint32_t curword;       /* bitmap word the cache mirrors, or GH_NO_WORD */
-    _Atomic uint32_t vseq;  /* odd while the cached word changes (gh_span_slot_free) */
+    uint32_t curword;       /* bitmap word malloc takes from, or GH_NO_WORD */
+    _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */
     uint8_t spc;            /* span class; 0/1 = large */
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
@@ -115,27 +118,25 @@ struct mspan {
     uint8_t bucket;         /* which fixalloc it came from */
     uint8_t efence;         /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
                              * (guard page last) or _BELOW (guard page first), else 0 */
-    /* Remote frees that may be pending in the cached word, by slot: a superset of
-     * R(curword) (see above). Read by the owner's free fast path with `owner` (this
-     * line), set by remote freers (atomic OR), reset by load_word. A stale bit only
-     * sends a local free of that slot to the slow path, which checks R exactly. */
-    _Atomic uint64_t rcur;
 
-    /* ---- line 1: the owner's fast-path state: the only line of the span malloc
-     * touches, and with line 0's owner the only one free touches ---- */
-    uint64_t cache GH_ALIGNED(GH_CACHELINE); /* free slots of word curword (1 = free) */
+    /* ---- line 1: the owner's fast-path state: with the current word's bitmap line
+     * the only lines malloc touches; free reads these, line 0 and the slot's bitmap
+     * and remoteFree words ---- */
+    uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &allocBits[curword], or &gh_full_word */
     uintptr_t wordbase;     /* address of slot curword * 64 */
     uintptr_t welemsize;    /* elemsize again, so malloc needs no other line */
-    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_wordslot) */
-    uint64_t wfree;         /* frees into the cached word since it was loaded */
-    uintptr_t wordn;        /* valid slots of the cached word (0 when no word) */
+    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_index) */
+    /* Local frees while owned, plus the remote frees the owner swept (never reset while
+     * the span lives: see the statistics above; refill's measure of a parked span's
+     * room is lfree - lfree_park). */
+    uint64_t lfree;
+    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
+    uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
-    /* The owner's free outside the cached word (gh_free_cached's tier 2) writes these
-     * two and reads wslotk: in this line, not a fourth one of the span. */
-    uint16_t nfreehint;     /* parked: slots freed into it since it was parked */
-    uint32_t wslotk;        /* wslot << wshift (< span bytes): gh_span_owned_index */
-    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
+    /* The low 32 bits of lfree when the span was parked (owner, c->lock): refill's
+     * scan of the parked spans reads this line only. */
+    uint32_t lfree_park;
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -153,9 +154,9 @@ struct mspan {
      * it empty; the next such look gives it back. Reset when it is parked. Protected
      * by the owner's mcache.lock. */
     uint8_t emptyseen;
-    uint16_t wload;      /* popcount(cache) when the word was loaded */
-    uint16_t wslot;      /* index of the slot at wordbase (64 * the word last loaded; kept
-                          * by the fold, like wordbase and wslotk) */
+    uint16_t wslot;      /* 64 * the word last current (kept when the tenure ends: where
+                          * the next-fit scan goes on) */
+    uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began */
     /* Live sampled objects (profile.c): nonzero sends every free of this span's
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */
@@ -189,24 +190,16 @@ void gh_list_push(struct gh_spanlist *l, struct mspan *s);      /* at the front 
 void gh_list_push_back(struct gh_spanlist *l, struct mspan *s); /* at the back */
 void gh_list_remove(struct gh_spanlist *l, struct mspan *s);
 
-/* curword of a span that is not its owner's current span: no word is cached, so the
- * free fast path never matches and local frees go straight to allocBits. */
+/* curword of a span that is not its owner's current span (parked, in mcentral): malloc
+ * takes nothing from it (wbits is &gh_full_word); frees still land in allocBits. */
 #define GH_NO_WORD 0xffffffffu
 
 /* Relaxed stores of the words remote freers read (struct mspan): plain moves. */
 #define GH_WSET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
-/* A change of the cached word (struct mspan): vseq odd before, even after; readers
- * retry on an odd or changed count. */
-static inline void gh_span_vseq_begin(struct mspan *s) {
-    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_relaxed);
-    atomic_store_explicit(&s->vseq, v + 1, memory_order_relaxed);
-    atomic_thread_fence(memory_order_release);
-}
-static inline void gh_span_vseq_end(struct mspan *s) {
-    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_relaxed);
-    atomic_store_explicit(&s->vseq, v + 1, memory_order_release);
-}
+/* All ones: what wbits names while no word is current, so that malloc's fast path
+ * finds no free slot (it is never written: malloc writes only a word with a zero). */
+extern uint64_t gh_full_word;
 
 /* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
@@ -268,55 +261,38 @@ static inline int gh_span_may_be_sampled(const struct mspan *s, uintptr_t a) {
 }
 
 /* Frees may have left old data in free slots. */
-static inline int gh_span_needzero(const struct mspan *s) { return s->needzero || s->wfree != 0; }
+static inline int gh_span_needzero(const struct mspan *s) { return s->needzero || s->lfree != 0; }
 
-/* Mallocs served from the cached word since it was loaded (see struct mspan). */
-static inline uint64_t gh_span_word_mallocs(const struct mspan *s) {
-    return s->wload - (uint64_t)gh_popcount64(s->cache) + s->wfree;
+/* Slot index of address a in small span s, or a value >= nelems when a is not exactly
+ * a slot start of the span (interior pointers, the tail past the last slot, other
+ * spans' pages). With elemsize = q * 2^k (q odd) and winv = q^-1 mod 2^64,
+ * f(d) = rotr(d * winv, k) maps d = i * elemsize to i (for i * 2^k < 2^64), and f is a
+ * bijection on 64-bit values (an odd multiplier and a rotation both are), so
+ * f(a - base) < nelems holds for the nelems slot starts and for nothing else: one
+ * compare checks the range and the exactness, with no division. Checked against
+ * division for every byte offset of every class's span (core-fastpath) and by
+ * gh_span_check (debug >= 2). */
+static inline uint64_t gh_span_index(const struct mspan *s, uintptr_t a) {
+    return gh_rotr64((uint64_t)(a - s->base) * s->winv, s->wshift);
 }
 
-/* Slot of address a in the cached word, or a value >= wordn when a is not exactly a
- * slot start in that word (other words, other spans' pages, interior pointers). With
- * elemsize = q * 2^k (q odd) and winv = q^-1 mod 2^64, f(d) = rotr(d * winv, k) maps
- * d = i * elemsize to i (for i * 2^k < 2^64), and f is a bijection on 64-bit values
- * (an odd multiplier and a rotation both are), so f(d) < wordn holds for the wordn
- * slot starts and for nothing else: one compare checks the range and the exactness.
- * Checked against division for every class, word and byte offset of a span when it
- * was written, and for the cached word by gh_span_check (debug >= 2). */
-static inline uint64_t gh_span_wordslot(const struct mspan *s, uintptr_t a) {
-    uint64_t x = (uint64_t)(a - s->wordbase) * s->winv;
-    unsigned k = s->wshift;
-    return (x >> k) | (x << ((64 - k) & 63));
-}
-
-/* The slot index of the address a with gh_span_wordslot(s, a) == i, for a free by the
- * owner that missed the cached word (gh_free_cached's tier 2), or a value >= nelems
- * when a is not a slot start of the span: no address or division needed. rotl(i, k)
- * is x = (a - wordbase) * winv, and x + (wslot << k) = (a - base) * winv (elemsize *
- * winv = 2^k mod 2^64, and wordbase - base = wslot * elemsize), so the result is f
- * of mspan.h's word test taken from base instead of wordbase: a bijection that maps
- * the slot starts j * elemsize to j and nothing else below nelems. Three ALU
- * instructions (rotate, add, rotate) where the sign-extension form took ten. Checked
- * for every byte offset of every class's span, from every word (core-fastpath). */
-static inline uint64_t gh_span_owned_index(const struct mspan *s, uint64_t i) {
-    unsigned k = s->wshift;
-    return gh_rotr64(gh_rotl64(i, k) + s->wslotk, k);
-}
-
-/* The address a whose span index gh_span_owned_index gave z (any z: the inverse of
- * the same bijection), for the second tier's panics. */
+/* The address a with gh_span_index(s, a) == z (any z: the inverse of the same
+ * bijection), for the fast path's panics, which get the index and not the address. */
 static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
     unsigned k = s->wshift;
     return s->base + (uintptr_t)(gh_rotl64(z, k) * (uint64_t)(s->welemsize >> k));
 }
 
-/* The inverse: the address a with gh_span_wordslot(s, a) == i, for any i (f is a
- * bijection): rotl(i, k) * q == (a - wordbase) * winv * q == a - wordbase mod 2^64. */
-static inline uintptr_t gh_span_slot_addr(const struct mspan *s, uint64_t i) {
-    unsigned k = s->wshift;
-    uint64_t x = (i << k) | (i >> ((64 - k) & 63));
-    return s->wordbase + (uintptr_t)(x * (uint64_t)(s->welemsize >> k));
+/* Takes the lowest free slot of the current word, whose bitmap word ab = *wbits has
+ * one (ab != ~0): ab + 1 has exactly that slot's bit as its lowest set bit, and
+ * ab | (ab + 1) sets it. Owner, pinned. */
+static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab) {
+    uint64_t t = ab + 1;
+    GH_WSET(*wp, ab | t);
+    return (void *)(s->wordbase + (uintptr_t)gh_ctz64(t) * s->welemsize);
 }
+/* Whether the current word has a free slot (none while no word is current). */
+static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
 
 /* Set up a fresh small span over [base, base + npages pages) for span class spc.
  * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
@@ -327,79 +303,66 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
 /* Large span: one object of reqsize bytes. */
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize);
 
-/* Owner (or central lock holder): fold cache back into allocBits[curword], and the
- * word's statistics into the owner's counters (nmalloc_ctr/nfree_ctr). */
-void gh_span_fold_cache(struct mspan *s);
-/* Point cache at the next word with a free slot, after checking its free slots
- * against remoteFree ("double free"). Returns 0 when there is none. Caller folded.
- * Next fit: the scan starts after the word last loaded (wslot) and wraps, so the word
+/* A tenure (struct mspan, statistics): the span becomes c's current span of its
+ * class (_begin: records tbase; the caller then picks a word with gh_span_next_word)
+ * or stops being it (_end: the tenure's mallocs go to the owner's counter, and no
+ * word is current). Owner, or the holder of the class lock for a span being uncached.
+ * _end on a span without a current word does nothing. */
+void gh_span_tenure_begin(struct mspan *s);
+void gh_span_tenure_end(struct mspan *s);
+/* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
+static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s, unsigned live_bits) {
+    return (uint64_t)live_bits + __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) -
+           __atomic_load_n(&s->tbase, __ATOMIC_RELAXED);
+}
+/* popcount(allocBits) over the span (bits past nelems left out). */
+unsigned gh_span_alloc_bits(const struct mspan *s);
+/* Make the next word with a free slot current, after checking its free slots against
+ * remoteFree ("double free"). Returns 0 when there is none (a full current word then
+ * stays current: the tenure goes on until the span is parked or given up).
+ * Next fit: the scan starts after the word last current (wslot) and wraps, so the word
  * taken is the one left longest ago, with the most frees gathered since (under random
  * replacement the lowest word, refilled by the first free into it, yielded 1-2 slots:
- * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). */
+ * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). Owner (in
+ * a tenure). */
 int gh_span_next_word(struct mspan *s);
-/* Take remoteFree into allocBits (exchange per word). Panics on a double free or a
- * free of a slot that was never allocated. Returns the number of objects freed.
- * Caller folded. */
+/* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
+ * on a double free or a free of a slot that was never allocated. Returns the number of
+ * objects freed. Owner, or the class lock holder; an owner adds the result to lfree. */
 unsigned gh_span_sweep_remote(struct mspan *s);
 /* A remote freer of slot (w, m), pinned, before its OR: is the slot free in the
- * owner's maps (free(w) in struct mspan)? GH_SLOT_FREE (a double free: in a correct
- * program the slot stays allocated until the OR is swept), GH_SLOT_ALLOC (w not the
- * cached word), GH_SLOT_ALLOC_CACHED, or GH_SLOT_UNKNOWN (the owner kept changing
- * words); *seq gets the sequence count the answer holds for. */
-enum { GH_SLOT_UNKNOWN = -1, GH_SLOT_ALLOC = 0, GH_SLOT_ALLOC_CACHED = 1, GH_SLOT_FREE = 2 };
-/* One try: GH_SLOT_UNKNOWN when the cached word changed meanwhile. The fast paths'
- * changes of cache need no count: each is one store of a consistent word. vseq is
- * loaded seq_cst for gh_span_hint_remote's argument. */
+ * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
+ * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that
+ * runs between this look and the OR moves it (gh_span_swept_since). */
+enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 2 };
 static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
-    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
-    if (v & 1)
-        return GH_SLOT_UNKNOWN;
-    int cached = __atomic_load_n(&s->curword, __ATOMIC_RELAXED) == w;
-    uint64_t fr = cached ? __atomic_load_n(&s->cache, __ATOMIC_RELAXED)
-                         : ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED);
-    atomic_thread_fence(memory_order_acquire);
-    if (atomic_load_explicit(&s->vseq, memory_order_relaxed) != v)
-        return GH_SLOT_UNKNOWN;
-    *seq = v;
-    return (fr & m) ? GH_SLOT_FREE : cached ? GH_SLOT_ALLOC_CACHED : GH_SLOT_ALLOC;
+    *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
+    uint64_t ab = __atomic_load_n(&s->allocBits[w], __ATOMIC_SEQ_CST);
+    return (ab & m) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
 }
-/* gh_span_slot_view until it answers (at most 16 tries). */
-int gh_span_slot_free_retry(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq);
-static inline int gh_span_slot_free(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
-    int r = gh_span_slot_view(s, w, m, seq); /* (the first try inline) */
-    return gh_likely(r != GH_SLOT_UNKNOWN) ? r : gh_span_slot_free_retry(s, w, m, seq);
+/* After the OR: whether a sweep ran (or was running) since the view's sweepseq. */
+static inline int gh_span_swept_since(const struct mspan *s, uint32_t seq) {
+    return (seq & 1) || atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != seq;
 }
-
-/* After the OR: set rcur's bit m unless the view before the OR said w was not cached
- * and no word changed since (then a later load_word's read of R(w) sees the OR). The
- * span may have been swept and recycled since the OR: only line 0 is touched, with
- * atomics (mheap.c span_reset). Returns 0 when the cached word changed between the
- * view and the OR (vseq moved): a sweep may have applied an earlier free of the slot
- * in between, and the caller re-checks (gh_span_remote_recheck). */
-static inline int gh_span_hint_remote(struct mspan *s, uint64_t m, int view, uint32_t seq) {
-    uint32_t v = atomic_load_explicit(&s->vseq, memory_order_seq_cst);
-    if (view == GH_SLOT_ALLOC && v == seq)
-        return 1;
-    atomic_fetch_or_explicit(&s->rcur, m, memory_order_seq_cst);
-    return v == seq;
-}
-/* A remote freer whose view was taken before a change of the cached word, after its
- * OR of bit m into *rw (= &remoteFree[w], computed before the OR): if the owner's
- * cached word is now w, slot m is free in cache and the bit is still pending, the
- * slot is free in both maps, which no correct free can cause: a sweep applied an
- * earlier free of it after this freer's check, and load_word put it in cache before
- * this OR. Panics "double free" naming a. Reads only what the view reads (relaxed
- * atomics, vseq-stable); any incarnation of a recycled struct in that state breaks
- * the rule too (rw stays inside remoteFree: the offset is one per fixalloc bucket). */
+/* A remote freer of slot (w, m) of s, after its OR into R(w) (rw = &remoteFree[w]),
+ * when a sweep ran between its check of allocBits and its OR (sweepseq moved): a sweep
+ * may have applied an earlier free of the slot, so that this OR now sits on a free
+ * slot, which no correct free can cause. Panics "double free" naming a when it finds
+ * the slot free with the bit still pending, read stably (no sweep in between: a bit is
+ * cleared in allocBits while R's is set only by a sweep, or by a local free, which
+ * checks R). Reads only line 0 and the bitmaps (relaxed atomics): any incarnation of
+ * a recycled struct in that state breaks the rule too. Not caught: the owner
+ * allocating the slot again before the re-check (docs/alloc.md "Explicit free"). */
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
                             uintptr_t a);
-/* Live objects (requires the cache folded). */
+/* Live objects of a swept span (pending remote frees count as live). */
 unsigned gh_span_count_live(const struct mspan *s);
-/* Live objects of a span that may be cached (reads ~cache for curword), for stats. */
+/* Live objects of a span that may be in use by its owner (pending remote frees count
+ * as freed), for stats. */
 unsigned gh_span_count_live_any(const struct mspan *s);
 
 /* debug>=2: checks a small span's own invariants (bits past nelems allocated, the
- * cache a subset of the valid slots, the word test, and R(w) & free(w) == 0, which
+ * current word's pointers, the index test, and R(w) & free(w) == 0, which
  * panics with "double free" naming the slot); panics naming the span. Caller owns the
  * span (or holds its class lock). */
 void gh_span_check(const struct mspan *s, const char *where);

@@ -12,17 +12,12 @@ static void add_cache(struct sums *t, const struct mcache *c) {
     for (unsigned i = 0; i < GH_NUM_SPC; i++) {
         t->nmalloc[i] += __atomic_load_n(&c->nmalloc[i], __ATOMIC_RELAXED);
         t->nfree[i] += __atomic_load_n(&c->nfree[i], __ATOMIC_RELAXED);
-        /* The cached word's counts are folded in only when the word is given up
-         * (struct mspan): add the word in progress. Exact whenever the owner is not
-         * allocating at the same moment (like every sum of per-CPU counters). */
+        /* A current span's mallocs are counted when its tenure ends (struct mspan):
+         * add the tenure in progress. Exact whenever the owner is not allocating or
+         * freeing at the same moment (like every sum of per-CPU counters). */
         const struct mspan *s = __atomic_load_n(&c->alloc[i], __ATOMIC_RELAXED);
-        if (__atomic_load_n(&s->wordn, __ATOMIC_RELAXED) != 0) {
-            uint64_t cache = __atomic_load_n(&s->cache, __ATOMIC_RELAXED);
-            uint64_t wfree = __atomic_load_n(&s->wfree, __ATOMIC_RELAXED);
-            uint64_t wload = __atomic_load_n(&s->wload, __ATOMIC_RELAXED);
-            t->nmalloc[i] += wload - gh_popcount64(cache) + wfree;
-            t->nfree[i] += wfree;
-        }
+        if (__atomic_load_n(&s->curword, __ATOMIC_RELAXED) != GH_NO_WORD)
+            t->nmalloc[i] += gh_span_tenure_mallocs(s, gh_span_alloc_bits(s));
     }
     t->tiny_allocs += __atomic_load_n(&c->tiny_allocs, __ATOMIC_RELAXED);
     t->large_alloc += __atomic_load_n(&c->large_alloc, __ATOMIC_RELAXED);

@@ -224,7 +224,7 @@ static void dbl_local_local_word(void) {
 }
 static void dbl_local_remote(void) {
     void *p = goheap_malloc(CLS);
-    goheap_free(p); /* into cache */
+    goheap_free(p); /* into the current word */
     remote_free(p, 1);
 }
 static void dbl_local_remote_word(void) {
@@ -232,7 +232,7 @@ static void dbl_local_remote_word(void) {
     goheap_free(p); /* into allocBits */
     remote_free(p, 1);
 }
-static void dbl_remote_local(void) { /* the fast path: rcur */
+static void dbl_remote_local(void) { /* the fast path's remoteFree test, current word */
     void *p = goheap_malloc(CLS);
     remote_free(p, 0);
     core_expect_bad_free("double free", p);
@@ -265,8 +265,8 @@ static void dbl_remote_sweep_remote(void) {
     (void)keep;
 }
 static void dbl_remote_local_load_word(void) {
-    /* The remote free is pending when the owner's refill loads p's word: p was
-     * freed locally before (free in allocBits), so load_word finds it in both maps. */
+    /* The remote free is pending on a slot the owner freed before (free in
+     * allocBits): the sweep finds it in both maps. */
     void *p = alloc_then_move_word();
     goheap_free(p); /* allocBits */
     pthread_t t;
@@ -278,7 +278,7 @@ static void dbl_remote_local_load_word(void) {
     atomic_fetch_or(&s->remoteFree[idx / 64], 1ull << (idx % 64));
     (void)t;
     core_expect_bad_free("double free", p);
-    goheap_flush(); /* uncache: fold and sweep see the remote bit on a free slot */
+    goheap_flush(); /* uncache: the sweep sees the remote bit on a free slot */
 }
 static void dbl_central_remote_remote(void) {
     void *keep = goheap_malloc(CLS), *p = goheap_malloc(CLS);
@@ -289,10 +289,10 @@ static void dbl_central_remote_remote(void) {
 }
 
 /* A remote second free racing the sweep that applies the first one: its check (the
- * owner's view) is taken before the owner's refill sweeps the first free and loads
- * the word back into cache, its OR lands after. Thread B takes the view, main refills,
- * then B frees with that view: the freer's re-check after its OR (vseq moved) finds
- * the slot free in cache with its bit pending. */
+ * owner's view) is taken before the owner's refill sweeps the first free and makes
+ * the word current again, its OR lands after. Thread B takes the view, main refills,
+ * then B frees with that view: the freer's re-check after its OR (sweepseq moved)
+ * finds the slot free in allocBits with its bit pending. */
 static struct mspan *race_s;
 static unsigned race_idx;
 static int race_view;
@@ -317,10 +317,8 @@ static void *race_free_with_view(void *p) {
     return 0;
 }
 static int race_span_has_room(void) {
-    if (race_s->cache)
-        return 1;
     for (unsigned w = 0; w < race_s->nwords; w++)
-        if (w != race_s->curword && ~race_s->allocBits[w])
+        if (~race_s->allocBits[w])
             return 1;
     return 0;
 }
@@ -358,12 +356,12 @@ static void dbl_remote_raced_sweep(void) {
     pthread_t t;
     pthread_create(&t, 0, race_take_view, 0); /* B's check: p allocated, pending */
     pthread_join(t, 0);
-    if (race_view == GH_SLOT_FREE || race_view == GH_SLOT_UNKNOWN)
+    if (race_view == GH_SLOT_FREE)
         race_setup_failed("view");
-    /* main's refill: fold, sweep (q and p free), load p's word; the malloc takes q or a
-     * lower slot, so p stays free in cache. */
+    /* main's refill: sweep (q and p free), p's word current; the malloc takes q or a
+     * lower slot, so p stays free. */
     void *r = goheap_malloc(CLS);
-    if (r == p || race_s->curword != race_idx / 64 || !(race_s->cache & (1ull << (race_idx % 64))))
+    if (r == p || race_s->curword != race_idx / 64 || (race_s->allocBits[race_idx / 64] & (1ull << (race_idx % 64))))
         race_setup_failed("refill did not sweep and reload p's word");
     pthread_create(&t, 0, race_free_with_view, p); /* B's OR, with the stale view */
     pthread_join(t, 0);
@@ -419,8 +417,8 @@ static void dbl_cached_elsewhere_local_remote(void) { cached_elsewhere(1); }
 static void dbl_cached_elsewhere_remote_local(void) { cached_elsewhere(0); }
 
 /* The issue's reproduction: 200,000 objects of 48 B, each freed by a second thread,
- * then by its owner, newest first: the first of the owner's frees hits its cached word
- * (the fast path's rcur test) and must abort. (Before the fix the owner's frees into
+ * then by its owner, newest first: the first of the owner's frees hits its current word
+ * (the fast path's remoteFree test) and must abort. (Before the fix the owner's frees into
  * its cached word and parked spans all passed, and the first abort came from an
  * object whose span had gone to mcentral.) */
 enum { REPRO_N = 200000 };

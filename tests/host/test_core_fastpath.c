@@ -1,31 +1,30 @@
-/* tests/host/test_core_fastpath.c: the fast paths' two tricks, checked exhaustively:
- * free's one-compare slot test (gh_span_wordslot) against division for every class and
- * byte offset, and statistics read mid-word (the fast paths count nothing per malloc). */
+/* tests/host/test_core_fastpath.c: the fast paths' tricks, checked exhaustively: free's
+ * one-compare slot test (gh_span_index) against division for every class and byte
+ * offset, malloc's take from the current word, and statistics read mid-tenure (malloc
+ * counts nothing). */
 #include "test_core_common.h"
 
-/* Every class: for each byte offset d around the cached word, the slot test must give
- * d / elemsize exactly at slot starts inside the word, and a value >= wordn anywhere
- * else (interior pointers, the word's end, before its start). It depends only on
- * a - wordbase, so one word per class covers every word of every span. */
-static void t_wordslot_every_offset(void) {
+/* The free's index test (gh_span_index): for every class, every byte offset from one
+ * slot below the span to one slot past its limit gives the slot index at slot starts
+ * and a value >= nelems everywhere else (interior pointers, the tail, outside), and
+ * gh_span_index_addr gives the address back. */
+static void t_index_every_offset(void) {
     uint64_t bad = 0, checked = 0;
     for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
-        size_t size = goheap_class_to_size[cl];
-        void *p = goheap_malloc_flags(size, GOHEAP_ALIGN8);
+        void *p = goheap_malloc_flags(goheap_class_to_size[cl], GOHEAP_ALIGN8);
         KT_CHECK(p != NULL, "class %u", cl);
         if (!p)
             continue;
-        struct mspan *s = gh_span_of((uintptr_t)p);
-        KT_CHECK(s->elemsize == size, "class %u: elemsize %u", cl, s->elemsize);
-        uintptr_t n = s->wordn, es = s->welemsize;
-        KT_CHECK(n > 0 && n <= 64, "class %u: wordn %lu", cl, (unsigned long)n);
-        for (intptr_t d = -(intptr_t)es; d < (intptr_t)((n + 1) * es); d++) {
-            uint64_t got = gh_span_wordslot(s, s->wordbase + (uintptr_t)d);
-            int start = d >= 0 && (uintptr_t)d < n * es && (uintptr_t)d % es == 0;
-            int ok = start ? got == (uintptr_t)d / es : got >= n;
-            if (!ok && bad++ < 5)
-                KT_CHECK(0, "class %u size %zu offset %ld: slot %llu (wordn %lu)", cl, size,
-                         (long)d, (unsigned long long)got, (unsigned long)n);
+        const struct mspan *s = gh_span_of((uintptr_t)p);
+        intptr_t es = s->welemsize, span = (intptr_t)(s->limit - s->base);
+        KT_CHECK(s->wnelems == s->nelems, "class %u: wnelems %llu", cl, (unsigned long long)s->wnelems);
+        for (intptr_t d = -es; d < span + es; d++) {
+            uint64_t got = gh_span_index(s, s->base + (uintptr_t)d);
+            int start = d >= 0 && d < span && d % es == 0;
+            if ((!(start ? got == (uint64_t)(d / es) : got >= s->wnelems) ||
+                 gh_span_index_addr(s, got) != s->base + (uintptr_t)d) &&
+                bad++ < 5)
+                KT_CHECK(0, "class %u offset %ld: index %llu", cl, (long)d, (unsigned long long)got);
             checked++;
         }
         goheap_free(p);
@@ -35,65 +34,55 @@ static void t_wordslot_every_offset(void) {
     KT_CHECK(bad == 0);
 }
 
-/* The free's second tier's index (gh_span_owned_index): for every class, with the
- * cached word at each of the span's words, every byte offset from one slot below the
- * span to one slot past its limit gives the slot index at slot starts and a value
- * >= nelems everywhere else, and gh_span_index_addr gives the address back. */
-static void t_owned_index_every_offset(void) {
-    uint64_t bad = 0, checked = 0;
-    for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
-        void *p = goheap_malloc_flags(goheap_class_to_size[cl], GOHEAP_ALIGN8);
-        KT_CHECK(p != NULL, "class %u", cl);
-        if (!p)
+/* malloc's take from the current word (gh_span_take_word): the lowest free slot, and
+ * only it becomes allocated, for every word with a zero bit of a pattern set. */
+static void t_take_word(void) {
+    struct mspan s;
+    memset(&s, 0, sizeof s);
+    s.wordbase = 0x100000;
+    s.welemsize = 48;
+    uint64_t x = 0x9e3779b97f4a7c15ull;
+    for (int i = 0; i < 100000; i++) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        uint64_t ab = x | (i & 1 ? x >> 3 : 0), w = ab;
+        if (ab == ~0ull)
             continue;
-        struct mspan v = *gh_span_of((uintptr_t)p); /* the fields the formula reads */
-        intptr_t es = v.welemsize, span = (intptr_t)(v.limit - v.base);
-        for (unsigned w = 0; w < v.nwords; w++) {
-            v.wslot = w * 64;
-            v.wslotk = (w * 64) << v.wshift;
-            v.wordbase = v.base + (uintptr_t)w * 64 * (uintptr_t)es;
-            for (intptr_t d = -es; d < span + es; d++) {
-                uint64_t got = gh_span_owned_index(&v, gh_span_wordslot(&v, v.base + (uintptr_t)d));
-                int start = d >= 0 && d < span && d % es == 0;
-                /* and the panics' inverse gives the address back */
-                if ((!(start ? got == (uint64_t)(d / es) : got >= v.nelems) ||
-                     gh_span_index_addr(&v, got) != v.base + (uintptr_t)d) &&
-                    bad++ < 5)
-                    KT_CHECK(0, "class %u word %u offset %ld: index %llu", cl, w, (long)d,
-                             (unsigned long long)got);
-                checked++;
-            }
+        unsigned want = gh_ctz64(~ab);
+        uintptr_t got = (uintptr_t)gh_span_take_word(&s, &w, ab);
+        if (got != s.wordbase + want * 48u || w != (ab | (1ull << want))) {
+            KT_CHECK(0, "word 0x%llx: took 0x%lx, left 0x%llx", (unsigned long long)ab, (unsigned long)got,
+                     (unsigned long long)w);
+            break;
         }
-        goheap_free(p);
     }
-    printf("    # %llu offsets checked, %llu wrong\n", (unsigned long long)checked,
-           (unsigned long long)bad);
-    KT_CHECK(bad == 0);
 }
 
-/* Mallocs and frees inside one cached word are visible to readers at once, exactly,
- * although the fast paths only touch the word's free bits and wfree. */
+/* Mallocs and frees inside one word, and across words, spans and parked spans, are
+ * visible to readers at once, exactly, although malloc's fast path counts nothing
+ * (the tenure's mallocs follow from the bitmap and lfree, mspan.h). */
 static void t_stats_mid_word(void) {
-    enum { N = 20 };
-    static const size_t sizes[] = {16, 64, 256, 1024};
+    enum { NMAX = 600 };
+    static const size_t sizes[] = {16, 64, 256, 1024, 16, 1024};
+    static const int counts[] = {20, 20, 20, 20, NMAX, NMAX};
     for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
         unsigned cl = goheap_size_to_class(sizes[k]);
+        unsigned N = (unsigned)counts[k];
         goheap_flush(); /* start from a fresh span and word */
         struct goheap_memstats m0 = core_stats();
-        void *p[N];
-        for (int i = 0; i < N; i++)
+        static void *p[NMAX];
+        for (unsigned i = 0; i < N; i++)
             p[i] = goheap_malloc(sizes[k]);
         struct goheap_memstats m1 = core_stats();
         KT_CHECK(m1.by_size[cl].mallocs - m0.by_size[cl].mallocs == N, "size %zu: +%llu mallocs",
                  sizes[k], (unsigned long long)(m1.by_size[cl].mallocs - m0.by_size[cl].mallocs));
         KT_CHECK(m1.heap_objects - m0.heap_objects == N, "size %zu", sizes[k]);
-        for (int i = 0; i < N; i += 2)
+        for (unsigned i = 0; i < N; i += 2)
             goheap_free(p[i]);
         struct goheap_memstats m2 = core_stats();
         KT_CHECK(m2.by_size[cl].frees - m0.by_size[cl].frees == N / 2, "size %zu: +%llu frees",
                  sizes[k], (unsigned long long)(m2.by_size[cl].frees - m0.by_size[cl].frees));
         KT_CHECK(goheap_validate() == 0, "validator mid-word, size %zu", sizes[k]);
-        for (int i = 1; i < N; i += 2)
+        for (unsigned i = 1; i < N; i += 2)
             goheap_free(p[i]);
         struct goheap_memstats m3 = core_stats();
         KT_CHECK(m3.heap_objects == m0.heap_objects, "size %zu", sizes[k]);
@@ -102,8 +91,8 @@ static void t_stats_mid_word(void) {
 }
 
 static const struct kt_case cases[] = {
-    KT_CASE(t_wordslot_every_offset),
-    KT_CASE(t_owned_index_every_offset),
+    KT_CASE(t_index_every_offset),
+    KT_CASE(t_take_word),
     KT_CASE(t_stats_mid_word),
 };
 

@@ -329,36 +329,6 @@ static void t_parked_richest_first(void) {
     pthread_join(t, 0);
 }
 
-/* Cache-hot reuse (mcache.hot): the parked span this CPU freed into last is taken
- * before a richer one when it has the refill's threshold (1/4 of its slots) free; a
- * hot span below the threshold is passed over for the richest. */
-static void *pk_hot(void *arg) {
-    struct pk *k = arg;
-    pk_fill(k);
-    unsigned enough = k->n / 4;
-    for (unsigned i = 0; i < k->n / 2; i++) /* the richest */
-        goheap_free(k->objs[0][i]);
-    for (unsigned i = 0; i < enough; i++) /* the hot one, exactly at the threshold */
-        goheap_free(k->objs[2][i]);
-    struct mspan *got = pk_next_span(k);
-    KT_CHECK(got == k->spans[2], "refill took span %p, want the hot one %p (richest %p)", (void *)got,
-             (void *)k->spans[2], (void *)k->spans[0]);
-    k->spans[PK_SPANS] = got; /* the new current span */
-    for (unsigned i = 0; i < enough - 1; i++) /* hot now, one short */
-        goheap_free(k->objs[1][i]);
-    got = pk_next_span(k);
-    KT_CHECK(got == k->spans[0], "refill took span %p, want the richest %p (hot %p below 1/4)", (void *)got,
-             (void *)k->spans[0], (void *)k->spans[1]);
-    return 0;
-}
-static void t_parked_hot_first(void) {
-    static struct pk k = {.size = 320};
-    k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
-    pthread_t t;
-    pthread_create(&t, 0, pk_hot, &k);
-    pthread_join(t, 0);
-}
-
 /* Remote frees into a parked span (no local frees anywhere) are found within a
  * bounded number of refills: GH_PARK_SWEEP spans are swept per refill, in turn. */
 static void *pk_remote_owner(void *arg) {
@@ -458,7 +428,7 @@ static void t_owner_looks_twice(void) {
 }
 
 static const struct kt_case cases[] = {
-    KT_CASE(t_parked_richest_first), KT_CASE(t_parked_hot_first), KT_CASE(t_parked_remote_found),
+    KT_CASE(t_parked_richest_first), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),

@@ -39,7 +39,8 @@ static void free_span(struct mspan *s) {
     free(s);
 }
 
-/* Set-up: slots past nelems are never free; the cache mirrors word 0. */
+/* Set-up: slots past nelems are never free; no word is current until the first
+ * gh_span_next_word, which picks word 0. */
 static void t_span_init(void) {
     for (unsigned cl = 1; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
         struct mspan *s = new_span(cl << 1);
@@ -50,25 +51,25 @@ static void t_span_init(void) {
         for (unsigned w = 0; w < s->nwords; w++)
             free_slots += 64 - gh_popcount64(s->allocBits[w]);
         KT_CHECK(free_slots == s->nelems, "class %u: %u free slots", cl, free_slots);
-        KT_CHECK(s->cache == gh_span_valid(s, 0), "class %u", cl);
+        KT_CHECK(s->curword == GH_NO_WORD && !gh_span_word_has_free(s), "class %u", cl);
+        KT_CHECK(gh_span_next_word(s) && s->curword == 0 && s->wbits == &s->allocBits[0] &&
+                     s->wordbase == s->base,
+                 "class %u", cl);
         KT_CHECK(gh_span_count_live(s) == 0, "class %u", cl);
         free_span(s);
     }
 }
 
-/* Taking every slot through the cache, word by word, hands out each slot once, in
- * address order, and then reports the span full. */
+/* Taking every slot through the current word, word by word, hands out each slot once,
+ * in address order, and then reports the span full. */
 static void t_span_walk(void) {
     unsigned spc = 2 << 1; /* 16 B, 512 slots, 8 words */
     struct mspan *s = new_span(spc);
     unsigned n = 0, order_ok = 1;
     uintptr_t prev = 0;
     for (;;) {
-        if (!s->cache) {
-            gh_span_fold_cache(s);
-            if (!gh_span_next_word(s))
-                break;
-        }
+        if (!gh_span_word_has_free(s) && !gh_span_next_word(s))
+            break;
         uintptr_t p = (uintptr_t)gh_span_take(s);
         if (n && p != prev + 16)
             order_ok = 0;
@@ -86,36 +87,32 @@ static void t_span_walk(void) {
     KT_CHECK(gh_span_count_live(s) == 510, "");
     KT_CHECK(gh_span_next_word(s) && s->curword == 0, "");
     KT_CHECK((uintptr_t)gh_span_take(s) == s->base + 3 * 16, "");
-    KT_CHECK(!s->cache, "");
-    gh_span_fold_cache(s);
+    KT_CHECK(!gh_span_word_has_free(s), "");
     KT_CHECK(gh_span_next_word(s) && s->curword == 300 / 64, "");
     KT_CHECK((uintptr_t)gh_span_take(s) == s->base + 300 * 16, "");
     free_span(s);
 }
 
-/* Next fit: the word after the one last loaded is taken first (it was left longest
+/* Next fit: the word after the one last current is taken first (it was left longest
  * ago), wrapping, not the lowest word with a free slot. */
 static void t_next_fit(void) {
     struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
-    gh_span_fold_cache(s);
     for (unsigned w = 0; w < s->nwords; w++)
         s->allocBits[w] = ~0ull;
     s->allocBits[0] &= ~1ull;   /* one free slot in word 0 */
     s->allocBits[5] &= ~0x7ull; /* three in word 5 */
-    s->wslot = 2 * 64;          /* word 2 was the last loaded */
-    s->wordbase = s->base + s->wslot * 16;
-    s->wslotk = (uint32_t)s->wslot << s->wshift;
+    s->wslot = 2 * 64;          /* word 2 was the last current */
     KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 2: word %u, want 5", s->curword);
-    KT_CHECK(s->wload == 3, "word 5 has 3 free slots, loaded %u", s->wload);
-    gh_span_fold_cache(s); /* nothing taken: word 5 keeps its 3 */
+    KT_CHECK(s->wbits == &s->allocBits[5] && s->wordbase == s->base + 5 * 64 * 16, "word 5's pointers");
+    KT_CHECK(gh_popcount64(~*s->wbits) == 3, "word 5 has 3 free slots, sees %u", gh_popcount64(~*s->wbits));
+    /* nothing taken: word 5 keeps its 3 */
     KT_CHECK(gh_span_next_word(s) && s->curword == 0, "after word 5: wraps to word 0, got %u", s->curword);
     gh_span_take(s);
-    gh_span_fold_cache(s);
     KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 0: word 5, got %u", s->curword);
-    while (s->cache)
+    while (gh_span_word_has_free(s))
         gh_span_take(s);
-    gh_span_fold_cache(s);
     KT_CHECK(!gh_span_next_word(s), "no free slot left");
+    KT_CHECK(s->curword == 5 && !gh_span_word_has_free(s), "a failed look keeps the full word current");
     free_span(s);
 }
 
@@ -219,18 +216,17 @@ static void t_bad_frees(void) {
     KT_CHECK(core_dies_with(dbl_local, "class 5 objsize 48"), "message names class and size");
 }
 
-/* The owner's free outside the cached word (gh_free_cached's second tier, inline in
- * goheap_free): into another word of the current span and into a parked span, the
- * slot's allocBits bit is cleared once; a second free, an interior pointer and a
- * pending remote free of the slot each stop with the exact message naming the
- * address. */
+/* The owner's free (gh_free_cached, inline in goheap_free): into another word of the
+ * current span and into a parked span, the slot's allocBits bit is cleared once and
+ * counted in lfree; a second free, an interior pointer and a pending remote free of
+ * the slot each stop with the exact message naming the address. */
 static void *t2_p[400];
 static void t2_fill(unsigned n) { /* 48 B: 170 per span, 3 words */
     for (unsigned i = 0; i < n; i++)
         t2_p[i] = goheap_malloc(48);
 }
 static void t2_dbl_word(void) {
-    t2_fill(100); /* the cached word is now word 1 of the first span */
+    t2_fill(100); /* the current word is now word 1 of the first span */
     goheap_free(t2_p[3]);
     core_expect_bad_free("double free", t2_p[3]);
     goheap_free(t2_p[3]);
@@ -258,7 +254,7 @@ static void t2_remote_then_owner(void) {
     core_expect_bad_free("double free", t2_p[7]);
     goheap_free(t2_p[7]);
 }
-static void t_owned_second_tier(void) {
+static void t_owned_free(void) {
     t2_fill(400);
     struct mspan *s = gh_span_of((uintptr_t)t2_p[0]);
     KT_CHECK(s == gh_span_of((uintptr_t)t2_p[169]) && s != gh_span_of((uintptr_t)t2_p[170]), "170 per span");
@@ -267,11 +263,10 @@ static void t_owned_second_tier(void) {
     goheap_sys_unpin(pin);
     KT_CHECK(atomic_load(&s->owner) == cpu && s->curword == GH_NO_WORD, "first span parked (owner %u)",
              (unsigned)atomic_load(&s->owner));
-    uint64_t before = s->allocBits[0];
-    uint16_t hint = s->nfreehint;
+    uint64_t before = s->allocBits[0], lfree = s->lfree;
     goheap_free(t2_p[2]);
     KT_CHECK(s->allocBits[0] == (before & ~(1ull << 2)), "allocBits bit 2 cleared");
-    KT_CHECK(s->nfreehint == hint + 1 && s->needzero, "counted");
+    KT_CHECK(s->lfree == lfree + 1 && gh_span_needzero(s), "counted");
     KT_CHECK(goheap_validate() == 0, "");
     for (unsigned i = 0; i < 400; i++)
         if (i != 2)
@@ -291,13 +286,13 @@ static const struct kt_case cases[] = {
     KT_CASE(t_span_tail),
     KT_CASE(t_local_free_reuse),
     KT_CASE(t_bad_frees),
-    KT_CASE(t_owned_second_tier),
+    KT_CASE(t_owned_free),
 };
 
 int main(void) {
     /* No sampling: a sampled object marks its span GH_OWNER_SLOW, and every free into
-     * it takes the profiler's route (core-profile tests it), not the second tier that
-     * t_owned_second_tier checks; which allocation the default rate samples depends
+     * it takes the profiler's route (core-profile tests it), not the fast path that
+     * t_owned_free checks; which allocation the default rate samples depends
      * on the build (TSan's made the first span of t2_fill hold one). */
     goheap_init(&(struct goheap_config){.knobs = "memprofilerate=0"});
     kt_begin("core-span", KT_NCASES(cases));
