@@ -385,7 +385,7 @@ const char *goheap_knobs_error(void) { return gh_knobs_first_error(); }
 /* ---- malloc ------------------------------------------------------------------------ */
 
 /* Reached by a tail call from goheap_malloc, so the return address is its caller's.
- * The common case, a small object whose cached word ran out, goes straight to the
+ * The common case, a small object whose current word ran out, goes straight to the
  * refill; everything else through gh_alloc (large sizes come through
  * gh_malloc_large, below). */
 GH_NOINLINE void *gh_malloc_slow(size_t size) {

@@ -24,7 +24,7 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
 
 /* A small span's life (docs/alloc.md has the same table with the reasons). States:
  * OWNED (a CPU's current span of its class, c->alloc[spc]), PARKED (on c->parked[spc],
- * still owned, no cached word), PARTIAL / FULL / PENDING (mcentral's lists, no owner),
+ * still owned, no current word), PARTIAL / FULL / PENDING (mcentral's lists, no owner),
  * RETURNED (its pages back in the heap, the struct freed). EMPTY is not a resting
  * state: whoever sweeps a span other than a current one and finds no live object
  * gives it back there and then.
