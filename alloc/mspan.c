@@ -126,10 +126,12 @@ void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
 }
 
 unsigned gh_span_alloc_bits(const struct mspan *s) {
-    unsigned n = 0;
-    for (unsigned w = 0; w < s->nwords; w++)
-        n += gh_popcount64(__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w));
-    return n;
+    /* The bits past nelems are 1 forever: count every bit, then take them off (no
+     * per-word mask; pareto, 2 threads: ~120 -> ~60 instructions per tenure change). */
+    unsigned n = 0, nw = s->nwords;
+    for (unsigned w = 0; w < nw; w++)
+        n += gh_popcount64(__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED));
+    return n - (nw * 64u - s->nelems);
 }
 
 void gh_span_tenure_begin(struct mspan *s) {
