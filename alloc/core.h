@@ -140,11 +140,11 @@ void gh_free_span_slow(struct mspan *s, uintptr_t a);
  * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
  * allocBits bit, with the double-free rule's checks inline (free.c free_local), no
  * call unless the free is bad; it counts the free twice, in the owner's nfree and the
- * span's lfree (the tenure's mallocs follow from it, mspan.h). One path: the two tiers this replaced (a private copy
- * of the current word, then allocBits) split the owner's frees about half and half
- * under random replacement, and their branch mispredicted on ~47% of frees
- * (bench/RESULTS.md, "Behind the fast path"). A span this CPU does not own:
- * gh_free_other. */
+ * span's lfree (the tenure's mallocs follow from it, mspan.h). One path: the two
+ * tiers this replaced (a private copy of the current word, then allocBits) split the
+ * owner's frees about half and half under random replacement, and their branch
+ * mispredicted on ~47% of frees (bench/RESULTS.md, "One free path"). A span this CPU
+ * does not own: gh_free_other. */
 static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
     goheap_pin_t pin;
     /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
@@ -159,7 +159,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             gh_free_owned_bad(idx, s, 0); /* an interior pointer */
             return 1;
         }
-        uint64_t w = idx >> 6; /* (bit tests on idx itself: bt, btr take it mod 64) */
+        uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
         uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
         /* A parked span may be given back by a drainer as soon as the store below
          * empties it: the counter pointer is read before, and lfree written before
