@@ -612,6 +612,34 @@ static GH_NOINLINE size_t realloc_target(size_t n) {
     return want > n ? want : n; /* (a huge n: the margin overflows; just n) */
 }
 
+/* realloc_large_in_place's growth, out of line (its early returns keep a small
+ * frame: most calls of a buffer grown by small steps return there). The CPU's grow
+ * window first (no heap lock), then the tree; growing by half or more (a doubled
+ * buffer) refills the window (mheap.h, GH_GROW_WINDOW_PAGES). The window is the
+ * cache's: its drain lock is held. Pinned on cpu. */
+static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t a, size_t n,
+                                          uintptr_t need) {
+    uintptr_t have = s->npages, off = a - s->base, old = s->limit - a;
+    struct pagecache *pc = c != &gh_emptycache ? &c->pcache : 0;
+    int fill = n - old >= old / 2, ok;
+    if (pc)
+        gh_lock(&c->lock, cpu);
+    /* a small size in whole pages (realloc_move's placed span) grows only within
+     * the small bound, with no margin */
+    if (n <= GOHEAP_MAX_SMALL_SIZE)
+        ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) &&
+             (gh_heap_extend_window(pc, s, need - have) || gh_heap_extend_span(cpu, pc, s, need - have, fill));
+    else
+        ok = gh_heap_extend_window(pc, s, need + need / 8 - have) || gh_heap_extend_window(pc, s, need - have) ||
+             gh_heap_extend_span(cpu, pc, s, need + need / 8 - have, fill) ||
+             gh_heap_extend_span(cpu, pc, s, need - have, fill);
+    if (pc)
+        gh_unlock(&c->lock, cpu);
+    if (ok)
+        c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
+    return ok;
+}
+
 /* A large, plain object at a resized to hold n bytes without moving: shrink (tail
  * back when >= 1/8 of the span) or grow into the free pages after it (first with the
  * growth margin, then exactly). Returns 1 when p stays. */
@@ -636,15 +664,7 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
         c->large_free_bytes += (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT;
         gh_heap_trim_span(cpu, s, need);
     } else {
-        uintptr_t have = s->npages;
-        /* a small size in whole pages (realloc_move's placed span) grows only within
-         * the small bound, with no margin */
-        if (n <= GOHEAP_MAX_SMALL_SIZE)
-            ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) && gh_heap_extend_span(cpu, s, need - have);
-        else
-            ok = gh_heap_extend_span(cpu, s, need + need / 8 - have) || gh_heap_extend_span(cpu, s, need - have);
-        if (ok)
-            c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
+        ok = realloc_large_grow(c, cpu, s, a, n, need);
     }
     goheap_sys_unpin(pin);
     /* A sampled object's record follows its new size (profile.c). */

@@ -113,7 +113,7 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     else if (!gh_trylock(&c->lock, self))
         return 0;
     take_empty_parked(c, &dead, 0);
-    if (!pagecache_empty(&c->pcache))
+    if (!pagecache_empty(&c->pcache) || c->pcache.gpages) /* (gpages: the grow window) */
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
     gh_unlock(&c->lock, self);
     return free_dead(self, dead);
@@ -255,7 +255,8 @@ uint64_t gh_heap_lcached_bytes(void) {
     for (unsigned i = 0; i < gh_ncpu; i++) {
         struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
         if (c && c != &gh_emptycache)
-            pages += __atomic_load_n(&c->lcache.pages, __ATOMIC_RELAXED);
+            pages += __atomic_load_n(&c->lcache.pages, __ATOMIC_RELAXED) +
+                     __atomic_load_n(&c->pcache.gpages, __ATOMIC_RELAXED); /* the grow window (mheap.h) */
     }
     pages += __atomic_load_n(&gh_heap.hcache_pages, __ATOMIC_RELAXED);
     return pages << GOHEAP_PAGE_SHIFT;

@@ -45,6 +45,26 @@ extern struct gh_fast gh_fast;
 #define GH_HCACHE_SPANS 8
 #define GH_HCACHE_PAGES 2048
 
+/* The grow window (struct pagecache's gbase/gpages; docs/alloc.md, "realloc"): the
+ * free, backed pages after a large span that realloc places to grow (GH_ALLOC_ROOM)
+ * or grows by half or more, taken out of the tree in the same heap-lock hold (never a
+ * released page: those end it) and owned by the CPU's cache, under its drain lock.
+ * The span's next steps take them with no heap lock, no page-allocator update and no
+ * counter (gh_heap_extend_window); a placement takes the window's front; a span of the
+ * heap's large span cache that ends where the window begins (the buffer that grew
+ * through it, freed) joins it at the next placement, a larger one at its free. Its
+ * pages stay in heap_inuse and count free through gpages, like the large span caches'
+ * spans (gh_heap_lcached_bytes): no RSS of its own, HeapIdle, against the memory
+ * limit. Given back by gh_heap_flush_pcache (goheap_flush, goheap_free_os_memory,
+ * the last resort, gh_mcache_drain's reclaim), the memory limit's and the scavenger's drain
+ * (drain_large_cpu), a fill elsewhere, a tree extension whose range holds it; none
+ * with scavenge=eager. Bound: 2048 pages (16 MiB), the heap's large span cache's, and
+ * what a buffer doubled from 16 B to 16 MiB needs to grow from its 8 KiB placement to
+ * 16 MiB with no tree update in the steady state; with 1024 its last step, its free
+ * and the next placement went to the tree again (bench/fastpath doublealloc's steps,
+ * TSC ticks, median of 10 alternating runs: 7,812 with 1024, 4,022 with 2048). */
+#define GH_GROW_WINDOW_PAGES 2048
+
 struct gh_heap {
     struct gh_mutex lock;
     /* ---- protected by lock ---- */
@@ -76,7 +96,8 @@ struct gh_heap {
      *     HeapInuse / HeapIdle count those spans idle: gh_heap_inuse_bytes() ==
      *     heap_inuse - lcached, gh_heap_free_bytes() == heap_free + lcached,
      *     lcached == (the sum of the CPUs' lcache.pages + hcache_pages) in bytes
-     *     (gh_heap_lcached_bytes);
+     *     (gh_heap_lcached_bytes); so do the grow windows' pages (GH_GROW_WINDOW_PAGES:
+     *     + the CPUs' pcache.gpages);
      *   heap_free: free pages still backed (including those in page caches, not
      *     those in the large span caches);
      *   heap_released: free pages unbacked, plus quarantined efence pages, plus
@@ -134,10 +155,15 @@ void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
 void gh_heap_retire_span_pages(struct mspan *s);
 /* realloc of a large object in place. extend: takes the `extra` pages right after s
  * if they are all free (mapping released ones), adds them to s and the span map;
- * returns 1, or 0 with nothing changed. trim: gives s's pages from `keep` on (keep >= 1)
- * back to the page heap. Both pinned, no lock held; the caller owns s (in use) and
- * counts the bytes in its mcache. */
-int gh_heap_extend_span(unsigned cpu, struct mspan *s, uintptr_t extra);
+ * returns 1, or 0 with nothing changed. With pc (the CPU's page cache, its mcache.lock
+ * held), a grow window at s's end gives its pages first, and with fill the window is
+ * then refilled from s's new end (GH_GROW_WINDOW_PAGES). extend_window: the same from
+ * pc's grow window alone, with no heap lock (pc's lock held); 0 unless the window
+ * starts at s's end and holds extra pages. trim: gives s's pages from `keep` on
+ * (keep >= 1) back to the page heap. All pinned, no heap lock held; the caller owns s
+ * (in use) and counts the bytes in its mcache. */
+int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill);
+int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra);
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,
  * state already GH_SPAN_LCACHED) goes into c's cache if it fits (returns 1) or nowhere
@@ -145,8 +171,9 @@ void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
  * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
-/* Bytes in the large span caches (the sum of the CPUs' lcache.pages and the heap's
- * hcache_pages, read without their owners or the heap lock: a snapshot), and the heap's in-use and free (backed) bytes with those
+/* Bytes in the large span caches and grow windows (the sum of the CPUs' lcache.pages
+ * and pcache.gpages and the heap's hcache_pages, read without their owners or the
+ * heap lock: a snapshot), and the heap's in-use and free (backed) bytes with those
  * counted free, as MemStats and the scavenger see them (clamped at 0: the snapshot
  * and the counters are read at different times). */
 uint64_t gh_heap_lcached_bytes(void);
@@ -168,6 +195,9 @@ void gh_heap_hcache_drain(unsigned cpu);
 void gh_heap_free_retired(unsigned cpu, struct mspan *s);
 /* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
+/* The grow window alone back to the tree (the memory limit's drain). Pinned on cpu,
+ * pc's cache lock held. */
+void gh_heap_flush_window(unsigned cpu, struct pagecache *pc);
 /* c's page cache and large span cache back to the tree (goheap_flush's part for
  * them): a cached span inside the page cache's window joins the window's free pages
  * (its pages are in use in the tree as the window's, so nothing there changes), the

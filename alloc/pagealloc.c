@@ -609,6 +609,35 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
     return base;
 }
 
+uintptr_t gh_pagealloc_alloc_backed(struct pagealloc *pa, uintptr_t base, uintptr_t maxpages) {
+    if (maxpages == 0 || base % GOHEAP_PAGE_SIZE || base < pa->base || base >= pa->limit)
+        return 0;
+    uintptr_t left = (pa->limit - base) >> GOHEAP_PAGE_SHIFT;
+    uintptr_t max = maxpages < left ? maxpages : left, page = page_of(pa, base), k = 0, c = PA_NONE;
+    while (k < max) {
+        uintptr_t p = page + k;
+        if (p >> PALLOC_CHUNK_PAGES_LOG != c) { /* a new chunk: grown, its metadata mapped */
+            c = p >> PALLOC_CHUNK_PAGES_LOG;
+            if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->sum[LEAF][c]) ||
+                !chunk_grown(pa, c))
+                break;
+        }
+        const struct pallocdata *d = &pa->chunks[c];
+        unsigned i = (unsigned)(p % PALLOC_CHUNK_PAGES), w = i / 64, b = i % 64;
+        /* in use or released (lazily too: scav set) ends the run */
+        uint64_t stop = (d->alloc[w] | d->scav[w]) >> b;
+        unsigned run = stop ? (unsigned)__builtin_ctzll(stop) : 64 - b;
+        k += run;
+        if (run < 64 - b)
+            break;
+    }
+    if (k > max)
+        k = max;
+    if (k)
+        alloc_range(pa, page, k);
+    return k;
+}
+
 uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, uintptr_t *lazy,
                                      uintptr_t *unbacked, int *err) {
     *err = PAGEALLOC_NOSPACE;

@@ -155,6 +155,12 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
 uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
                                 int *err);
 
+/* The grow window (struct pagecache): takes the run of pages from base that are free
+ * and backed (scavenged ones, lazily released included, end it, as does a page in use
+ * or an ungrown chunk), at most maxpages, and marks it in use. Returns how many
+ * (0: none); the caller counts them as still free. Caller holds the heap lock. */
+uintptr_t gh_pagealloc_alloc_backed(struct pagealloc *pa, uintptr_t base, uintptr_t maxpages);
+
 /* realloc's zero-copy move (alloc/remap.c): allocates npages like gh_pagealloc_alloc
  * but maps nothing: of the run, *lazy pages were released lazily (still backed),
  * *unbacked were released (unbacked, nothing to give back), the rest free and backed;
@@ -215,6 +221,12 @@ struct pagecache {
                      * lazy & ~scav == 0 (set at refill when pa->lazy) */
     unsigned dirty; /* pages of the last run gh_pagecache_alloc returned not known zero */
     unsigned lazy_run; /* of its scavenged pages, those released lazily */
+    /* The grow window (mheap.h, GH_GROW_WINDOW_PAGES): pages [gbase, gbase + gpages
+     * pages) are free and backed, owned by this cache, in use in the tree and counted
+     * free (heap_free); a large span ending at gbase grows into them with no heap lock
+     * (realloc). gpages 0: none. Protected like the rest (mcache.lock). */
+    uintptr_t gbase;
+    uintptr_t gpages;
 };
 
 static inline int pagecache_empty(const struct pagecache *c) { return c->cache == 0; }

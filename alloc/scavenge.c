@@ -180,13 +180,20 @@ static void flush_cpu(unsigned cpu, void *arg) {
         gh_mcache_release_all(c, cpu);
 }
 
-/* Only the large span caches (mcache.h): their spans are whole pages the scavenger
- * could release, invisible to it while cached. The rest of the mcache stays. */
+/* Only the large span caches (mcache.h) and the grow window (mheap.h): their pages are
+ * whole pages the scavenger could release, invisible to it while cached. The rest of
+ * the mcache stays. */
 static void drain_large_cpu(unsigned cpu, void *arg) {
     (void)arg;
     struct mcache *c = gh_fast.caches[cpu];
     if (c != &gh_emptycache && c->lcache.pages)
         gh_heap_lcache_drain(c, cpu);
+    /* the grow window (mheap.h): free pages too, under the cache's drain lock (never
+     * waited for: a CPU holding it is using the window) */
+    if (c != &gh_emptycache && __atomic_load_n(&c->pcache.gpages, __ATOMIC_RELAXED) && gh_trylock(&c->lock, cpu)) {
+        gh_heap_flush_window(cpu, &c->pcache);
+        gh_unlock(&c->lock, cpu);
+    }
 }
 
 /* The heap's large span cache (mheap.h), from any CPU. */

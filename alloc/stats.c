@@ -319,6 +319,16 @@ static int validate(void) {
         if (c == &gh_emptycache)
             continue;
         pc_free += gh_popcount64(c->pcache.cache);
+        /* the grow window (mheap.h): in use in the tree, counted free, in no span */
+        uintptr_t gb = __atomic_load_n(&c->pcache.gbase, __ATOMIC_RELAXED);
+        uintptr_t gp = __atomic_load_n(&c->pcache.gpages, __ATOMIC_RELAXED);
+        pc_free += gp;
+        for (uintptr_t k = 0; k < 2 && gp; k++) {
+            uintptr_t a = gb + ((k ? gp - 1 : 0) << GOHEAP_PAGE_SHIFT);
+            VCHECK(gh_pagealloc_page_in_use(gh_heap_pages_of(a), a) && gh_span_of(a) == &gh_deadspan,
+                   "cpu %u grow window 0x%lx (%lu pages): page 0x%lx not in use in the tree or in a span", i,
+                   (unsigned long)gb, (unsigned long)gp, (unsigned long)a);
+        }
         pc_scav += gh_popcount64(c->pcache.scav);
         pc_lazy += gh_popcount64(c->pcache.lazy);
         lc_pages += c->lcache.pages;

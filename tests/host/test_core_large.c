@@ -385,6 +385,107 @@ static void t_realloc_room(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* The grow window (mheap.h, GH_GROW_WINDOW_PAGES): a buffer doubled from 16 B to
+ * 16 MiB is placed at 8 KiB with the free, backed pages after it as this CPU's window
+ * (counted free, not in use) and grows through it in place to 16 MiB with no copy or
+ * remap; freed, it goes to the heap's large span cache, and the next doubling's
+ * placement joins it to the window and starts at the same address, taking no page
+ * from the tree. A flush gives the window back. */
+/* In a child: one more doubling, freed, and the next one placed at its base (its span
+ * joined the window); a free of a pointer into its old pages is a free into a dead
+ * span (they are the window's now). */
+static void win_double_free(void) {
+    unsigned char *p = goheap_malloc(16), *q = goheap_malloc(16);
+    for (size_t n = 32; n <= (16u << 20); n *= 2)
+        p = goheap_realloc(p, n);
+    goheap_free(p);
+    for (size_t n = 32; n <= 8192; n *= 2)
+        q = goheap_realloc(q, n);
+    if (q != p || my_pcache()->gbase != (uintptr_t)p + 8192)
+        _exit(4); /* not placed there: the case fails */
+    core_expect_bad_free("free into a dead span", p + (8u << 20));
+    goheap_free(p + (8u << 20));
+}
+
+static void t_realloc_window(void) {
+    /* free, backed pages: a 32 MiB span freed and flushed out of the caches */
+    goheap_free(goheap_malloc(32u << 20));
+    goheap_flush();
+    struct pagecache *pc = my_pcache();
+    KT_CHECK(pc->gpages == 0, "a window after a flush: %lu pages", (unsigned long)pc->gpages);
+    unsigned char *first = 0;
+    for (int run = 0; run < 3; run++) {
+        struct goheap_memstats b = core_stats();
+        unsigned char *p = goheap_malloc(16), *at8k = 0;
+        KT_CHECK(p != 0, "");
+        memset(p, 1, 16);
+        uint64_t copied8k = 0;
+        for (size_t n = 32; n <= (16u << 20); n *= 2) {
+            struct goheap_memstats before = core_stats();
+            unsigned char *q = goheap_realloc(p, n);
+            KT_CHECK(q != 0 && q[0] == 1 && q[n / 2 - 1] == 1, "run %d: contents at %zu", run, n);
+            size_t u = goheap_usable_size(q), pages = n / 8192;
+            KT_CHECK(u >= n && (n <= 32768 || u <= (pages + pages / 8) * 8192), "run %d: realloc to %zu: usable %zu",
+                     run, n, u);
+            if (n == 8192) {
+                struct goheap_memstats m = core_stats();
+                at8k = q;
+                copied8k = m.realloc_copied;
+                KT_CHECK(pc->gbase == (uintptr_t)q + 8192 && pc->gpages >= 1024,
+                         "run %d: window 0x%lx (%lu pages) after the 8 KiB span at %p", run, (unsigned long)pc->gbase,
+                         (unsigned long)pc->gpages, (void *)q);
+                /* the window is free: in use grows by the span alone */
+                KT_CHECK((int64_t)(m.heap_inuse - before.heap_inuse) <= 8192, "run %d: in use %+ld", run,
+                         (long)(m.heap_inuse - before.heap_inuse));
+                KT_CHECK(goheap_validate() == 0, "run %d: validate with a window", run);
+            }
+            if (n > 8192)
+                KT_CHECK(q == at8k, "run %d: moved at %zu", run, n);
+            memset(q + n / 2, 1, n / 2);
+            p = q;
+        }
+        struct goheap_memstats m = core_stats();
+        KT_CHECK(m.realloc_copied == copied8k && m.realloc_remapped == b.realloc_remapped,
+                 "run %d: %lu bytes copied after 8 KiB, %lu remapped", run,
+                 (unsigned long)(m.realloc_copied - copied8k),
+                 (unsigned long)(m.realloc_remapped - b.realloc_remapped));
+        if (run == 0)
+            first = at8k;
+        else
+            KT_CHECK(at8k == first, "run %d placed at %p, run 0 at %p", run, (void *)at8k, (void *)first);
+        goheap_free(p);
+        /* freed into the heap's cache, ending where the window begins */
+        m = core_stats();
+        unsigned hn = gh_heap.hcache_n;
+        KT_CHECK(pc->gbase == (uintptr_t)at8k + (16u << 20) && hn > 0 &&
+                     gh_heap.hcache[hn - 1]->base == (uintptr_t)at8k && gh_heap.hcache[hn - 1]->npages == 2048,
+                 "run %d: window 0x%lx (%lu pages), %u cached, after the free of %p", run, (unsigned long)pc->gbase,
+                 (unsigned long)pc->gpages, hn, (void *)at8k);
+        if (run > 0)
+            KT_CHECK(m.heap_inuse == b.heap_inuse, "run %d: in use %lu -> %lu", run, (unsigned long)b.heap_inuse,
+                     (unsigned long)m.heap_inuse);
+        KT_CHECK(goheap_validate() == 0, "run %d: validate after the free", run);
+    }
+    KT_CHECK(core_dies_exact(win_double_free), "second free of a span that joined the window");
+    /* the memory limit's drain gives a window back (its pages count against it) */
+    unsigned char *q = goheap_malloc(16);
+    for (size_t n = 32; n <= 8192; n *= 2)
+        q = goheap_realloc(q, n);
+    KT_CHECK(q == first && pc->gpages >= 1024, "placed at %p (run 0 at %p), window of %lu pages", (void *)q,
+             (void *)first, (unsigned long)pc->gpages);
+    int64_t old = goheap_set_memory_limit(1);
+    KT_CHECK(pc->gpages == 0, "the limit kept a window of %lu pages", (unsigned long)pc->gpages);
+    goheap_set_memory_limit(old);
+    goheap_free(q);
+    /* every idle byte releasable: the flush gives the window back */
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    KT_CHECK(pc->gpages == 0, "free_os_memory kept a window of %lu pages", (unsigned long)pc->gpages);
+    KT_CHECK(m.heap_idle == m.heap_released, "every idle byte released (idle %lu, released %lu)",
+             (unsigned long)m.heap_idle, (unsigned long)m.heap_released);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 /* ---- realloc's zero-copy move (alloc/remap.c): mremap here ---- */
 
 /* The protection of the mapping holding a, from /proc/self/maps ("rw-p", "---p"), or
@@ -801,6 +902,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_hcache_double_free),
     KT_CASE(t_realloc_policy),
     KT_CASE(t_realloc_room),
+    KT_CASE(t_realloc_window),
     KT_CASE(t_realloc_remap),
     KT_CASE(t_realloc_remap_doubling),
     KT_CASE(t_spanmap_sparse),
