@@ -721,7 +721,15 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     gh_memcpy(q, p, old < n ? old : n);
     if (sampled)
         gh_prof_move((uintptr_t)p, (uintptr_t)q, got);
-    gh_free_pc((uintptr_t)p, pc);
+    /* The old object through free's fast path when nothing needs realloc's caller for
+     * a trace (instrumented mode, which allocfreetrace implies, keeps gh_free_pc): a
+     * small object of a span this CPU owns is one inline free, not gh_free_pc's
+     * look-up, checks and second pin (bench/fastpath doublealloc: the seven moves
+     * 16 B -> 4 KiB; the figures in bench/RESULTS.md). */
+    if (gh_likely(!gh_knobs.slowmode))
+        goheap_free(p);
+    else
+        gh_free_pc((uintptr_t)p, pc);
     return q;
 }
 
