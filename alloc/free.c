@@ -226,9 +226,9 @@ static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, unsigned c
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
-static GH_NOINLINE void other_recheck(struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
-                                      goheap_pin_t pin, unsigned cpu) {
-    gh_span_remote_recheck(s, &s->remoteFree[w], w, m, a);
+static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
+                                      uintptr_t a, goheap_pin_t pin, unsigned cpu) {
+    gh_span_remote_recheck(s, rw, w, m, a);
     if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
         gh_central_wake(cpu, s);
     goheap_sys_unpin(pin);
@@ -318,10 +318,11 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
     c->nfree[spc]++;
-    if (gh_unlikely(gh_atomic_set_bit(&s->remoteFree[w], b, memory_order_seq_cst)))
+    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
+    if (gh_unlikely(gh_atomic_set_bit(rw, b, memory_order_seq_cst)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
-        return other_recheck(s, w, m, a, pin, cpu);
+        return other_recheck(s, rw, w, m, a, pin, cpu);
     /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
         return other_wake(s, pin, cpu);

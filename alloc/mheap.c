@@ -390,8 +390,8 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
  * freer may load or write after its OR (owner, state, cstate, spc, sweepseq, the
- * bitmaps: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get atomic
- * stores; everything else, which only the span's owner
+ * bitmap words: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get
+ * atomic stores; everything else, which only the span's owner
  * or a lock holder reads, is cleared in bulk. While the struct sat on the free list
  * its cstate was NONE and state DEAD, so a late freer never acted on it. */
 static void span_reset(struct mspan *s, size_t size) {
@@ -413,8 +413,13 @@ static void span_reset(struct mspan *s, size_t size) {
     atomic_store_explicit(&s->cstate, 0, memory_order_relaxed);
     s->bucket = 0;
     s->efence = 0;
-    uintptr_t rest = offsetof(struct mspan, wbits);
-    gh_memclr((char *)s + rest, size - rest);
+    uintptr_t rest = offsetof(struct mspan, wbits), bits = offsetof(struct mspan, bits);
+    gh_memclr((char *)s + rest, bits - rest);
+    /* The bitmaps (and the tiny arrays after them) word by word with atomic stores: a
+     * late remote freer's re-check reads its bitmap and remoteFree words after its OR
+     * (gh_span_remote_recheck), a memset would race with it. */
+    for (size_t i = 0; i < (size - bits) / sizeof(uint64_t); i++)
+        __atomic_store_n(&s->bits[i], 0, __ATOMIC_RELAXED);
 }
 
 static void window_join_cached(struct mcache *c, unsigned cpu); /* (below, with the heap's cache) */

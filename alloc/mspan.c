@@ -61,7 +61,8 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->tinyfreed = spc == GH_TINY_SPC ? s->tinyends + s->nelems : 0;
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyfreed + s->nelems) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
-        s->allocBits[w] = ~gh_span_valid(s, w); /* slots past nelems: never free */
+        GH_WSET(s->allocBits[w], ~gh_span_valid(s, w)); /* slots past nelems: never free
+                                                          * (atomic: a late freer's re-check) */
         atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);
     }
     s->curword = GH_NO_WORD;
@@ -172,7 +173,9 @@ void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigne
         if (v & 1)
             continue;
         uint64_t r = atomic_load_explicit(rw, memory_order_seq_cst);
-        uint64_t ab = __atomic_load_n(&s->allocBits[w], __ATOMIC_SEQ_CST);
+        /* (bits, not the allocBits pointer: the struct may have been recycled since
+         * the OR, and span_reset clears its pointer fields with plain stores) */
+        uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST);
         if (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != v)
             continue;
         if (r & ~ab & m)
