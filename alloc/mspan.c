@@ -67,7 +67,6 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     }
     s->curword = GH_NO_WORD;
     s->wbits = &gh_full_word;
-    s->wordbase = base;
     s->wslot = (uint16_t)((s->nwords - 1) * 64u); /* the next-fit scan starts at word 0 */
 }
 
@@ -142,7 +141,7 @@ void gh_span_tenure_begin(struct mspan *s) {
 void gh_span_tenure_end(struct mspan *s) {
     if (s->curword == GH_NO_WORD)
         return;
-    uint64_t m = gh_span_tenure_mallocs(s, gh_span_alloc_bits(s));
+    uint64_t m = gh_span_tenure_mallocs(s);
     if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
         *s->nmalloc_ctr += m;
     s->curword = GH_NO_WORD;

@@ -310,13 +310,13 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
  * _end on a span without a current word does nothing. */
 void gh_span_tenure_begin(struct mspan *s);
 void gh_span_tenure_end(struct mspan *s);
-/* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
-static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s, unsigned live_bits) {
-    return (uint64_t)live_bits + __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) -
-           __atomic_load_n(&s->tbase, __ATOMIC_RELAXED);
-}
 /* popcount(allocBits) over the span (bits past nelems left out). */
 unsigned gh_span_alloc_bits(const struct mspan *s);
+/* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
+static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
+    return (uint64_t)gh_span_alloc_bits(s) + __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) -
+           __atomic_load_n(&s->tbase, __ATOMIC_RELAXED);
+}
 /* Make the next word with a free slot current, after checking its free slots against
  * remoteFree ("double free"). Returns 0 when there is none (a full current word then
  * stays current: the tenure goes on until the span is parked or given up).
@@ -334,7 +334,7 @@ unsigned gh_span_sweep_remote(struct mspan *s);
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
  * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that
  * runs between this look and the OR moves it (gh_span_swept_since). */
-enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 2 };
+enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 1 };
 static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
     *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
     uint64_t ab = __atomic_load_n(&s->allocBits[w], __ATOMIC_SEQ_CST);

@@ -17,7 +17,7 @@ static void add_cache(struct sums *t, const struct mcache *c) {
          * freeing at the same moment (like every sum of per-CPU counters). */
         const struct mspan *s = __atomic_load_n(&c->alloc[i], __ATOMIC_RELAXED);
         if (__atomic_load_n(&s->curword, __ATOMIC_RELAXED) != GH_NO_WORD)
-            t->nmalloc[i] += gh_span_tenure_mallocs(s, gh_span_alloc_bits(s));
+            t->nmalloc[i] += gh_span_tenure_mallocs(s);
     }
     t->tiny_allocs += __atomic_load_n(&c->tiny_allocs, __ATOMIC_RELAXED);
     t->large_alloc += __atomic_load_n(&c->large_alloc, __ATOMIC_RELAXED);
