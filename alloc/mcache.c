@@ -201,13 +201,12 @@ take:
     return gh_span_take(s);
 unpark:
     gh_list_remove(pl, s); /* parked -> owned */
-    gh_span_tenure_begin(s);
+    gh_span_tenure_resume(s);
     gh_mcache_set(c, spc, s);
     return gh_span_take(s);
 }
 
-void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
-    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
+void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
 #ifndef GOHEAP_SYS_HAVE_EACH_CPU
     /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
     uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
@@ -218,17 +217,9 @@ void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu, unsigned spc) {
 #endif
     uint32_t nslow = ++c->slowticks;
     int tick = nslow % GH_REFILLS_PER_LOOK == 0;
-    /* 1. Another word of the current span with a free slot (freed locally since):
-     * without c->lock, which guards only the parked lists and the page cache; the
-     * current span is this CPU's alone (drains never touch it), as on the fast path.
-     * Most refills end here (pareto: 54.4 K of 54.6 K; the lock, its statistics test
-     * and the locked path's checks cost ~40 instructions each). */
+    /* (Step 1, another word of the current span, was tried by gh_mcache_refill_alloc
+     * unless this is a look or a flush, or the span has one word.) */
     struct mspan *s = c->alloc[spc];
-    if (s != &gh_emptyspan) {
-        /* (a one-word span's only word is the one malloc found full) */
-        if (gh_likely(!tick) && s->nwords > 1 && gh_span_next_word(s))
-            return gh_span_take(s);
-    }
     struct mspan *dead = 0;
     gh_lock(&c->lock, cpu);
     if (gh_unlikely(tick)) {

@@ -156,7 +156,8 @@ struct mspan {
     uint8_t emptyseen;
     uint16_t wslot;      /* 64 * the word last current (kept when the tenure ends: where
                           * the next-fit scan goes on) */
-    uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began */
+    uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began; parked:
+                          * that sum at the tenure's end, kept by frees */
     /* Live sampled objects (profile.c): nonzero sends every free of this span's
      * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
      * Changed under the profile lock, read by free without it. */
@@ -294,6 +295,39 @@ static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab
 /* Whether the current word has a free slot (none while no word is current). */
 static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
 
+/* set_word's panic (cold): `both` holds the slots of word w that are free in allocBits
+ * and pending in remoteFree. */
+_Noreturn void gh_span_word_double_free(const struct mspan *s, unsigned w, uint64_t both);
+/* Make word w current. Its free slots are checked against remoteFree first: a slot
+ * free in allocBits and pending remotely was freed twice, and must not become
+ * allocatable (issue 10's double-free rule). The bits past nelems are set in
+ * allocBits from span init on and nothing clears them (a remote freer's index test
+ * rejects them), so ~allocBits[w] names valid slots only. Owner. */
+static inline void gh_span_set_word(struct mspan *s, unsigned w) {
+    uint64_t fr = ~s->allocBits[w];
+    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
+    if (gh_unlikely(r & fr))
+        gh_span_word_double_free(s, w, r & fr);
+    s->curword = w;
+    s->wbits = &s->allocBits[w];
+    s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
+    s->wslot = (uint16_t)(w * 64u);
+}
+/* Inline: most refills end here, and its call, with refill's own, cost more than the
+ * scan (bench/RESULTS.md, "The word lane"). */
+static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan *s) {
+    unsigned n = s->nwords, w = s->wslot >> 6;
+    for (unsigned k = 0; k < n; k++) {
+        if (++w == n)
+            w = 0;
+        if (~s->allocBits[w]) {
+            gh_span_set_word(s, w);
+            return 1;
+        }
+    }
+    return 0; /* (a current word stays current, full: the tenure goes on) */
+}
+
 /* Set up a fresh small span over [base, base + npages pages) for span class spc.
  * needzero: the memory may hold old data. Bitmaps must be zero on entry. */
 void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needzero);
@@ -310,6 +344,13 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
  * _end on a span without a current word does nothing. */
 void gh_span_tenure_begin(struct mspan *s);
 void gh_span_tenure_end(struct mspan *s);
+/* gh_span_tenure_begin for a span its owner parked (gh_span_tenure_end) and takes
+ * back: frees keep popcount(allocBits) + lfree (a local free clears a bit and adds 1
+ * to lfree; the owner's sweep clears as many bits as it adds), and nothing else
+ * changes a parked span, so tbase, set by the tenure's end, is still that sum (the
+ * validator checks it for every parked span). Saves the popcount of a span that is
+ * 1/4 free or more (larson ~55 instructions per unpark). */
+static inline void gh_span_tenure_resume(struct mspan *s) { (void)s; }
 /* popcount(allocBits) over the span (bits past nelems left out). */
 unsigned gh_span_alloc_bits(const struct mspan *s);
 /* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
@@ -325,7 +366,7 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
  * replacement the lowest word, refilled by the first free into it, yielded 1-2 slots:
  * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). Owner (in
  * a tenure). */
-int gh_span_next_word(struct mspan *s);
+static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan *s);
 /* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree. */
