@@ -29,14 +29,14 @@
  *      zero bit: slot = ctz(ab + 1), set it (ab | (ab + 1)), unpin, return
  *      wordbase + slot*size. Nothing is counted: the span's mallocs follow from its
  *      bitmap and its free count when its tenure ends (mspan.h).
- *   4. Otherwise (gh_malloc_miss, a tail call still pinned, then mcache.c): move to
- *      the next word with free slots, next fit
- *      (local frees land there; no lock); else, under the CPU's drain lock, take
- *      remote frees (sweep); else park the full span (still owned, so frees into it
- *      stay local) and take a parked span with at least 1/4 of its slots free (the
- *      one this CPU freed into last, mcache.hot, for cache-hot reuse; else the one
- *      with the most local frees; then the remote frees of two more); else hand the
- *      front parked spans beyond 16 to mcentral and get one from there.
+ *   4. Otherwise (gh_malloc_miss, a tail call still pinned): the word step, inline
+ *      there: move to the next word with free slots, next fit (local frees land
+ *      there; no lock, no call); else the refill proper (mcache.c, a tail call):
+ *      poll the platform, then under the CPU's drain lock take remote frees (sweep);
+ *      else park the full span (still owned, so frees into it stay local) and take a
+ *      parked span with at least 1/4 of its slots free (the one with the most local
+ *      frees; then the remote frees of two more); else hand the front parked spans
+ *      beyond 16 to mcentral and get one from there.
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else grow: mheap allocates pages (from the CPU's
  *      page cache without the heap lock when < 16 pages) and a span struct.
@@ -54,8 +54,8 @@
  *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
  *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
  *      mspan.h), its allocBits bit set and its remoteFree bit clear (else: interior
- *      pointer, double free); clear the bit, count the free, note the span in
- *      mcache.hot and return (gh_free_cached in core.h, inline).
+ *      pointer, double free); clear the bit, count the free and return
+ *      (gh_free_cached in core.h, inline).
  *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
  *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
  *      atomic fetch_or into remoteFree (a bit already set means double free), a
@@ -461,7 +461,19 @@ miss:
  * No span yet (gh_emptyspan: a new class, a thread without a slot, instrumented
  * mode) and a failed refill go to gh_malloc_slow. callgrind, 2 threads, scale 0.05:
  * ~67 -> ~20 instructions per refill around gh_mcache_refill_alloc (larson one
- * refill per 18 mallocs, pareto per 21, glibcthread per 32). */
+ * refill per 18 mallocs, pareto per 21, glibcthread per 32). The word step
+ * (mcache.h) is here, not behind a call: it needs no callee-saved register beyond
+ * three, and the refill proper is a tail call (malloc_refill). */
+/* gh_malloc_miss past the word lane: the rest of the refill (pinned on pin). */
+static GH_NOINLINE void *malloc_refill(size_t size, struct mcache *c, unsigned spc, goheap_pin_t pin) {
+    void *p = gh_mcache_refill_span(c, c->cpu, spc);
+    goheap_sys_unpin(pin);
+    if (gh_unlikely(!p))
+        return gh_malloc_slow(size); /* out of memory: the long way, then NULL */
+    gh_after_slow();
+    return p;
+}
+
 GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(s == &gh_emptyspan)) {
         goheap_sys_unpin(pin);
@@ -471,11 +483,12 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
         goheap_sys_unpin(pin);
         return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
     }
-    void *p = gh_mcache_refill_alloc(c, c->cpu, s->spc);
+    /* gh_mcache_refill_alloc's first step, here without a call: another word of s.
+     * The refill proper is a tail call, so that this saves no register. */
+    if (!gh_mcache_word_step(c, s))
+        return malloc_refill(size, c, s->spc, pin);
+    void *p = gh_span_take(s);
     goheap_sys_unpin(pin);
-    if (gh_unlikely(!p))
-        return gh_malloc_slow(size); /* out of memory: the long way, then NULL */
-    gh_after_slow();
     return p;
 }
 

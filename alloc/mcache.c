@@ -207,6 +207,7 @@ unpark:
 }
 
 void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
+    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
 #ifndef GOHEAP_SYS_HAVE_EACH_CPU
     /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
     uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
@@ -217,8 +218,7 @@ void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
 #endif
     uint32_t nslow = ++c->slowticks;
     int tick = nslow % GH_REFILLS_PER_LOOK == 0;
-    /* (Step 1, another word of the current span, was tried by gh_mcache_refill_alloc
-     * unless this is a look or a flush, or the span has one word.) */
+    /* (Another word of the current span was tried before: gh_mcache_refill_alloc.) */
     struct mspan *s = c->alloc[spc];
     struct mspan *dead = 0;
     gh_lock(&c->lock, cpu);

@@ -170,12 +170,14 @@ static inline void *gh_span_take(struct mspan *s) { return gh_span_take_word(s, 
 extern _Atomic uint32_t gh_flush_gen;
 #endif
 
-/* gh_mcache_refill_alloc past its first step: counts the refill, and takes c->lock
- * for a parked span, one from mcentral or a new one (and, every GH_REFILLS_PER_LOOK
- * refills, to give back parked spans found empty twice). Pinned. NULL: OOM. */
+/* gh_mcache_refill_alloc past its first step: the refill proper. It polls the
+ * platform (a flush another CPU asked for may run here), counts the refill, and takes
+ * c->lock for a parked span, one from mcentral or a new one (and, every
+ * GH_REFILLS_PER_LOOK refills, to give back parked spans found empty twice). Pinned.
+ * NULL: OOM. */
 void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc);
-/* Whether a flush of every CPU is waiting for this one (without each_cpu, a flush
- * reaches a CPU at its next refill: scavenge.c). */
+/* Whether a flush of every CPU waits for this one (without each_cpu it reaches a CPU
+ * at its next refill: scavenge.c). */
 static inline int gh_mcache_flush_due(const struct mcache *c) {
 #ifndef GOHEAP_SYS_HAVE_EACH_CPU
     return c->flush_seen != atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
@@ -184,26 +186,34 @@ static inline int gh_mcache_flush_due(const struct mcache *c) {
     return 0;
 #endif
 }
-/* Refills span class spc and allocates one object from it. Pinned. NULL: OOM.
- * 1. Another word of the current span with a free slot (freed locally since): inline
- *    and without c->lock, which guards only the parked lists and the page cache; the
- *    current span is this CPU's alone (drains never touch it), as on the fast path.
- *    Most refills end here (2 threads, scale 0.05: larson 52 K of 76 K, pareto 21 K
- *    of 27 K, glibcthread 24 K of 25 K), at ~60 instructions from malloc's miss to its
- *    return, where the call into mcache.c and mspan.c cost ~160 (bench/RESULTS.md,
- *    "The word lane"). It counts as a refill for the look below.
- * 2. Everything else: gh_mcache_refill_span. */
-static inline __attribute__((always_inline)) void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu,
-                                                                         unsigned spc) {
-    goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
-    struct mspan *s = c->alloc[spc];
+/* Allocates one object of span class spc when the current span's word is full.
+ * Pinned. NULL: OOM.
+ * 1. The word step: another word of the current span with a free slot (freed locally
+ *    since), without c->lock (which guards only the parked lists and the page cache;
+ *    the current span is this CPU's alone, drains never touch it, as on the fast path)
+ *    and without the poll: malloc moving on within its span. It still counts in
+ *    slowticks, and every GH_REFILLS_PER_LOOK-th count takes the refill proper, so
+ *    looks, background polls and platform polls come at least as often as before the
+ *    step was split off (a fork child's background thread, t_fork_and_knob, comes
+ *    back within 100 K mallocs of 48 B). Most misses end here (2 threads, scale 0.05:
+ *    larson 52 K of 75 K, pareto 22 K of 27 K, glibcthread 24 K of 25 K); malloc's
+ *    miss does it inline (gh_malloc_miss) at ~40 instructions, where the call
+ *    through refill's entry cost ~130 (bench/RESULTS.md, "The word step").
+ * 2. Else the refill proper: gh_mcache_refill_span. */
+static inline __attribute__((always_inline)) int gh_mcache_word_step(struct mcache *c, struct mspan *s) {
     uint32_t nslow = c->slowticks + 1;
     /* (a one-word span's only word is the one malloc found full; gh_emptyspan has none) */
-    if (gh_likely(nslow % GH_REFILLS_PER_LOOK != 0) && s->nwords > 1 && gh_likely(!gh_mcache_flush_due(c)) &&
-        gh_span_next_word(s)) {
-        c->slowticks = nslow;
+    if (s->nwords < 2 || gh_unlikely(nslow % GH_REFILLS_PER_LOOK == 0) || gh_unlikely(gh_mcache_flush_due(c)) ||
+        !gh_span_next_word(s))
+        return 0;
+    c->slowticks = nslow;
+    return 1;
+}
+static inline __attribute__((always_inline)) void *gh_mcache_refill_alloc(struct mcache *c, unsigned cpu,
+                                                                         unsigned spc) {
+    struct mspan *s = c->alloc[spc];
+    if (gh_mcache_word_step(c, s))
         return gh_span_take(s);
-    }
     return gh_mcache_refill_span(c, cpu, spc);
 }
 /* Gives every cached span and the tiny block back (and the page cache and the large

@@ -216,7 +216,9 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  *   otherwise a no-op: the kernel calls goheap_background_work from its ticks.
  *
  * goheap_sys_poll (inline): called by the core, pinned on `cpu`, at the start of
- *   every cache refill (a safe point: no per-CPU state in flight). A platform whose
+ *   every cache refill (a safe point: no per-CPU state in flight; malloc moving to
+ *   another word of its current span is no refill, but every 512th such move takes
+ *   the refill, so a busy CPU polls at least that often). A platform whose
  *   each_cpu may defer work to a slot's owner runs that work here; the kernel's is
  *   empty.
  */
