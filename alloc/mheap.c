@@ -390,7 +390,7 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
  * freer may load or write after its OR (owner, state, cstate, spc, sweepseq, the
- * bitmap words: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get
+ * bitmap words and rfin: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get
  * atomic stores; everything else, which only the span's owner
  * or a lock holder reads, is cleared in bulk. While the struct sat on the free list
  * its cstate was NONE and state DEAD, so a late freer never acted on it. */
@@ -398,6 +398,8 @@ static void span_reset(struct mspan *s, size_t size) {
     s->base = 0;
     s->limit = 0;
     s->remoteFree = 0;
+    for (unsigned w = 0; w < GH_RF_INLINE; w++)
+        atomic_store_explicit(&s->rfin[w], 0, memory_order_relaxed);
     atomic_store_explicit(&s->sweepseq, 0, memory_order_relaxed);
     __atomic_store_n(&s->curword, 0, __ATOMIC_RELAXED);
     s->elemsize = 0;

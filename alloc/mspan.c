@@ -11,6 +11,7 @@ struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curwor
                             .wbits = &gh_full_word};
 
 _Static_assert(offsetof(struct mspan, wbits) == GH_CACHELINE, "line 0 of struct mspan overflows");
+_Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64_t), "rfin holds GH_RF_INLINE words");
 _Static_assert(offsetof(struct mspan, next) <= 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
 /* Word w becomes current: none of its free slots may have a remote free pending (a
@@ -47,7 +48,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->lfree = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
-    s->remoteFree = (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
+    s->remoteFree = s->nwords <= GH_RF_INLINE ? s->rfin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
     s->tinyends = spc == GH_TINY_SPC
                       ? (_Atomic uint16_t *)(s->bits + gh_span_rf_offset(s->nwords) + s->nwords)
                       : 0;

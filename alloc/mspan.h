@@ -102,8 +102,9 @@ struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
      * owner's allocation state in line 1). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
-    uintptr_t limit;        /* end of the last object slot (large: base + npages pages) */
-    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept */
+    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept:
+                                   * rfin below when nwords <= GH_RF_INLINE, else after
+                                   * allocBits in bits[] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
@@ -118,6 +119,12 @@ struct mspan {
     uint8_t bucket;         /* which fixalloc it came from */
     uint8_t efence;         /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
                              * (guard page last) or _BELOW (guard page first), else 0 */
+    /* remoteFree of a span of at most GH_RF_INLINE words (every class from 64 B up),
+     * in the line the owner's free reads for owner and base anyway: one cache line
+     * less on every owner's free and word change (bench/RESULTS.md, "remoteFree in
+     * line 0"). A remote freer's OR dirties this line instead of a line of its own;
+     * the owner re-read a line written by it either way. */
+    _Atomic uint64_t rfin[2];
 
     /* ---- line 1: the owner's fast-path state: with the current word's bitmap line
      * the only lines malloc touches; free reads these, line 0 and the slot's bitmap
@@ -146,6 +153,7 @@ struct mspan {
     _Atomic uint16_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i */
     _Atomic uint16_t *tinyfreed;  /* tiny spans: bit i = the tiny object at byte i was
                                    * freed (reset when the block becomes a tiny block) */
+    uintptr_t limit;     /* end of the last object slot (large: base + npages pages) */
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
@@ -206,7 +214,10 @@ extern uint64_t gh_full_word;
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
 extern struct mspan gh_emptyspan, gh_deadspan;
 
-/* Word offset of remoteFree in bits[]: after allocBits, on the next cache line. */
+/* Spans with at most this many bitmap words keep remoteFree in the struct (rfin). */
+#define GH_RF_INLINE 2
+/* Word offset of remoteFree in bits[]: after allocBits, on the next cache line (the
+ * space stays reserved where rfin holds it: the tiny arrays' place does not move). */
 static inline unsigned gh_span_rf_offset(unsigned nwords) { return (nwords + 7) & ~7u; }
 
 /* Bits of word w that are valid object slots. */
