@@ -12,8 +12,9 @@
  *   pagealloc          radix tree of free-page summaries + per-chunk alloc and
  *                      scavenged bitmaps (docs/pagealloc.md); under the heap lock.
  *
- * A small span keeps, out of line, allocBits (1 = allocated) and remoteFree (frees by
- * other CPUs, one atomic OR each). Its owner allocates from one 64-slot word of
+ * A small span keeps allocBits (1 = allocated, out of line) and remoteFree (frees by
+ * other CPUs, one atomic OR each; in the struct's line 0 for spans of up to two
+ * words, else out of line). Its owner allocates from one 64-slot word of
  * allocBits at a time, the current word, with count-trailing-zeros, and frees into
  * allocBits directly: one bitmap, no private copy.
  *
