@@ -100,7 +100,8 @@ enum {
  * with one atomic OR and taken with an exchange. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
-     * owner's allocation state in line 1). ---- */
+     * owner's allocation state in line 1), and the remoteFree words of small spans
+     * (rfin, written by remote freers' ORs). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
     _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept:
                                    * rfin below when nwords <= GH_RF_INLINE, else after
@@ -184,8 +185,9 @@ struct mspan {
     struct gh_prof_bucket *_Atomic pbucket;
     _Atomic uint64_t psize;
     /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
-     * owner writes allocBits, other CPUs remoteFree); tiny spans: tinyends, tinyfreed,
-     * tinycount */
+     * owner writes allocBits, other CPUs remoteFree), used by spans of more than
+     * GH_RF_INLINE words (smaller ones use rfin; the space stays reserved); tiny
+     * spans: tinyends, tinyfreed, tinycount */
     uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
 };
 
