@@ -454,6 +454,16 @@ miss:
     return gh_alloc(size, 0, 0, (uintptr_t)__builtin_return_address(0)); /* a miss is counted there */
 }
 
+/* gh_malloc_miss past the word step: the rest of the refill (pinned on pin). */
+static GH_NOINLINE void *malloc_refill(size_t size, struct mcache *c, unsigned spc, goheap_pin_t pin) {
+    void *p = gh_mcache_refill_span(c, c->cpu, spc);
+    goheap_sys_unpin(pin);
+    if (gh_unlikely(!p))
+        return gh_malloc_slow(size); /* out of memory: the long way, then NULL */
+    gh_after_slow();
+    return p;
+}
+
 /* The fast path's miss on a span it holds (cache empty): the refill straight away,
  * still pinned on the fast path's pin, without gh_malloc_slow's look-ups (the class
  * from the size tables, the pin and the cache again): c is this CPU's cache and s
@@ -465,16 +475,6 @@ miss:
  * refill per 18 mallocs, pareto per 21, glibcthread per 32). The word step
  * (mcache.h) is here, not behind a call: it needs no callee-saved register beyond
  * three, and the refill proper is a tail call (malloc_refill). */
-/* gh_malloc_miss past the word lane: the rest of the refill (pinned on pin). */
-static GH_NOINLINE void *malloc_refill(size_t size, struct mcache *c, unsigned spc, goheap_pin_t pin) {
-    void *p = gh_mcache_refill_span(c, c->cpu, spc);
-    goheap_sys_unpin(pin);
-    if (gh_unlikely(!p))
-        return gh_malloc_slow(size); /* out of memory: the long way, then NULL */
-    gh_after_slow();
-    return p;
-}
-
 GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(s == &gh_emptyspan)) {
         goheap_sys_unpin(pin);
@@ -485,7 +485,7 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
         return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
     }
     /* gh_mcache_refill_alloc's first step, here without a call: another word of s.
-     * The refill proper is a tail call, so that this saves no register. */
+     * The refill proper is a tail call, so that the step saves only three registers. */
     if (!gh_mcache_word_step(c, s))
         return malloc_refill(size, c, s->spc, pin);
     void *p = gh_span_take(s);
