@@ -303,13 +303,16 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     unsigned spc = s->spc; /* before the OR: then the span may be swept and recycled */
     if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||
-                    (raw & ~GH_OWNER_SLOW) == cpu || a >= s->limit || gh_knobs.slowmode ||
+                    (raw & ~GH_OWNER_SLOW) == cpu || gh_knobs.slowmode ||
                     atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
                     (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed))))
         goto slow;
+    /* a is inside s's pages (the span map said so), where the index test is exact
+     * (mspan.h); a slot at or past nelems is the tail after the last object. Not
+     * s->limit: the remote path reads line 0 and the bitmaps only. */
     int32_t idx = gh_span_objindex(s, a - s->base);
     struct mcache *c = gh_fast.caches[cpu];
-    if (gh_unlikely(idx < 0 || c == &gh_emptycache))
+    if (gh_unlikely(idx < 0 || (uint32_t)idx >= s->nelems || c == &gh_emptycache))
         goto slow;
     unsigned w = (unsigned)idx >> 6, b = (unsigned)idx & 63;
     uint64_t m = 1ull << b;

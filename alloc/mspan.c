@@ -12,6 +12,7 @@ struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curwor
 
 _Static_assert(offsetof(struct mspan, wbits) == GH_CACHELINE, "line 0 of struct mspan overflows");
 _Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64_t), "rfin holds GH_RF_INLINE words");
+_Static_assert(GOHEAP_MAX_OBJS_PER_SPAN <= 0xffff, "nsampled is 16 bits");
 _Static_assert(offsetof(struct mspan, next) <= 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
 /* Word w becomes current: none of its free slots may have a remote free pending (a

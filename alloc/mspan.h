@@ -117,9 +117,12 @@ struct mspan {
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
-    uint8_t bucket;         /* which fixalloc it came from */
-    uint8_t efence;         /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
-                             * (guard page last) or _BELOW (guard page first), else 0 */
+    /* Live sampled objects (profile.c): nonzero sends every free of this span's
+     * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
+     * Changed under the profile lock, read by free without it. In line 0 so that a
+     * remote free reads nothing past line 0 and the bitmaps; 16 bits hold it (at most
+     * one per object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
+    _Atomic uint16_t nsampled;
     /* remoteFree of a span of at most GH_RF_INLINE words (every class from 64 B up),
      * in the line the owner's free reads for owner and base anyway: one cache line
      * less on every owner's free and word change (bench/RESULTS.md, "remoteFree in
@@ -167,10 +170,9 @@ struct mspan {
                           * the next-fit scan goes on) */
     uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began; parked:
                           * that sum at the tenure's end, kept by frees */
-    /* Live sampled objects (profile.c): nonzero sends every free of this span's
-     * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
-     * Changed under the profile lock, read by free without it. */
-    _Atomic uint32_t nsampled;
+    uint8_t bucket;      /* which fixalloc it came from */
+    uint8_t efence;      /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
+                          * (guard page last) or _BELOW (guard page first), else 0 */
     /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
      * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so
      * nsampled == lanes in use + npover (small spans; large spans use no lanes). Both
@@ -184,10 +186,10 @@ struct mspan {
      * by free with a load and a store, neither under the profile lock. */
     struct gh_prof_bucket *_Atomic pbucket;
     _Atomic uint64_t psize;
-    /* storage: allocBits[nwords]; remoteFree[nwords] on a cache line of its own (the
-     * owner writes allocBits, other CPUs remoteFree), used by spans of more than
-     * GH_RF_INLINE words (smaller ones use rfin; the space stays reserved); tiny
-     * spans: tinyends, tinyfreed, tinycount */
+    /* storage: allocBits[nwords]; for spans of more than GH_RF_INLINE words
+     * remoteFree[nwords] on a cache line of its own (the owner writes allocBits, other
+     * CPUs remoteFree; smaller spans use rfin and have no such line); tiny spans:
+     * tinyends, tinyfreed, tinycount after remoteFree */
     uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
 };
 
@@ -218,8 +220,8 @@ extern struct mspan gh_emptyspan, gh_deadspan;
 
 /* Spans with at most this many bitmap words keep remoteFree in the struct (rfin). */
 #define GH_RF_INLINE 2
-/* Word offset of remoteFree in bits[]: after allocBits, on the next cache line (the
- * space stays reserved where rfin holds it: the tiny arrays' place does not move). */
+/* Word offset of remoteFree in bits[] for spans of more than GH_RF_INLINE words:
+ * after allocBits, on the next cache line. */
 static inline unsigned gh_span_rf_offset(unsigned nwords) { return (nwords + 7) & ~7u; }
 
 /* Bits of word w that are valid object slots. */
@@ -391,7 +393,7 @@ unsigned gh_span_sweep_remote(struct mspan *s);
 enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 1 };
 static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
     *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
-    uint64_t ab = __atomic_load_n(&s->allocBits[w], __ATOMIC_SEQ_CST);
+    uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST); /* == allocBits[w], without its pointer's line */
     return (ab & m) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
 }
 /* After the OR: whether a sweep ran (or was running) since the view's sweepseq. */
