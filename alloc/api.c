@@ -472,9 +472,7 @@ static GH_NOINLINE void *malloc_refill(size_t size, struct mcache *c, unsigned s
  * No span yet (gh_emptyspan: a new class, a thread without a slot, instrumented
  * mode) and a failed refill go to gh_malloc_slow. callgrind, 2 threads, scale 0.05:
  * ~67 -> ~20 instructions per refill around gh_mcache_refill_alloc (larson one
- * refill per 18 mallocs, pareto per 21, glibcthread per 32). The word step
- * (mcache.h) is here, not behind a call: it needs no callee-saved register beyond
- * three, and the refill proper is a tail call (malloc_refill). */
+ * refill per 18 mallocs, pareto per 21, glibcthread per 32). */
 GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(s == &gh_emptyspan)) {
         goheap_sys_unpin(pin);

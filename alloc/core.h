@@ -171,11 +171,11 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             return 1;
         }
         s->lfree++;
-        /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64 above into
-         * a test against 1 << idx and then shares that mask with the store, which costs
-         * three instructions before the branch (mov, mov to cl, shl) where x86 clears
-         * with one btr (bench/RESULTS.md, "The owner's clear"; on aarch64 the rotate is one
-         * instruction more than lsl + bic). */
+        /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
+         * above into a test against 1 << idx and then shares that mask with the store,
+         * which costs three instructions before the branch (mov, mov to cl, shl) where
+         * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
+         * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
         __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
         (*ctr)++;
         goheap_sys_unpin(pin);

@@ -200,8 +200,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
 take:
     return gh_span_take(s);
 unpark:
-    gh_list_remove(pl, s); /* parked -> owned */
-    gh_span_tenure_resume(s);
+    gh_list_remove(pl, s); /* parked -> owned: tbase still holds (gh_span_tenure_end) */
     gh_mcache_set(c, spc, s);
     return gh_span_take(s);
 }
@@ -210,15 +209,15 @@ void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
     goheap_sys_poll(cpu); /* may flush this cache on another CPU's request */
 #ifndef GOHEAP_SYS_HAVE_EACH_CPU
     /* Without each_cpu, a flush of every CPU reaches this one here (scavenge.c). */
-    uint32_t gen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
-    if (gh_unlikely(c->flush_seen != gen)) {
-        c->flush_seen = gen;
+    if (gh_unlikely(gh_mcache_flush_due(c))) {
+        c->flush_seen = atomic_load_explicit(&gh_flush_gen, memory_order_relaxed);
         gh_mcache_release_all(c, cpu);
     }
 #endif
     uint32_t nslow = ++c->slowticks;
     int tick = nslow % GH_REFILLS_PER_LOOK == 0;
-    /* (Another word of the current span was tried before: gh_mcache_refill_alloc.) */
+    /* (The word step, gh_mcache_word_step, found no other word of the current span,
+     * or left this refill its look or its flush; a look tries the words again below.) */
     struct mspan *s = c->alloc[spc];
     struct mspan *dead = 0;
     gh_lock(&c->lock, cpu);

@@ -198,7 +198,8 @@ static inline int gh_mcache_flush_due(const struct mcache *c) {
  *    back within 100 K mallocs of 48 B). Most misses end here (2 threads, scale 0.05:
  *    larson 52 K of 75 K, pareto 22 K of 27 K, glibcthread 24 K of 25 K); malloc's
  *    miss does it inline (gh_malloc_miss) at ~40 instructions, where the call
- *    through refill's entry cost ~130 (bench/RESULTS.md, "The word step").
+ *    through refill's entry cost ~130 (bench/RESULTS.md, "The word step and the
+ *    owner's clear").
  * 2. Else the refill proper: gh_mcache_refill_span. */
 static inline __attribute__((always_inline)) int gh_mcache_word_step(struct mcache *c, struct mspan *s) {
     uint32_t nslow = c->slowticks + 1;

@@ -49,9 +49,7 @@ int gh_heap_init(size_t arena_bytes, int exact) {
     gh_heap.pages.release_zero = !gh_region.on && !gh_heap.pages.lazy;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
-        /* allocBits, then remoteFree on a line of its own, except where rfin holds it */
-        size_t bitwords = words[b] <= GH_RF_INLINE ? words[b] : gh_span_rf_offset(words[b]) + words[b];
-        size_t sz = sizeof(struct mspan) + bitwords * sizeof(uint64_t);
+        size_t sz = sizeof(struct mspan) + gh_span_bitmap_words(words[b]) * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
             sz += 5 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte, ends and freed masks per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));

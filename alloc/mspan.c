@@ -15,9 +15,8 @@ _Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64
 _Static_assert(GOHEAP_MAX_OBJS_PER_SPAN <= 0xffff, "nsampled is 16 bits");
 _Static_assert(offsetof(struct mspan, next) <= 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
-/* Word w becomes current: none of its free slots may have a remote free pending (a
- * slot free here and pending in R(w) is a double free, found here before malloc can
- * hand the slot out). */
+/* gh_span_set_word's panic (mspan.h): a slot of word w free here and pending in R(w)
+ * is a double free, found before malloc can hand the slot out. */
 GH_NOINLINE void gh_span_word_double_free(const struct mspan *s, unsigned w, uint64_t both) {
     gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(both)) * s->elemsize, s);
 }
@@ -51,7 +50,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->allocBits = s->bits;
     s->remoteFree = s->nwords <= GH_RF_INLINE ? s->rfin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
     s->tinyends = spc == GH_TINY_SPC
-                      ? (_Atomic uint16_t *)(s->bits + gh_span_rf_offset(s->nwords) + s->nwords)
+                      ? (_Atomic uint16_t *)(s->bits + gh_span_bitmap_words(s->nwords))
                       : 0;
     s->tinyfreed = spc == GH_TINY_SPC ? s->tinyends + s->nelems : 0;
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyfreed + s->nelems) : 0;
@@ -145,7 +144,7 @@ void gh_span_tenure_end(struct mspan *s) {
     if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
         *s->nmalloc_ctr += m;
     /* popcount(allocBits) + lfree now: the base of its next tenure if the span stays
-     * parked with this owner (gh_span_tenure_resume). */
+     * parked with this owner (mspan.h). */
     __atomic_store_n(&s->tbase, s->tbase + m, __ATOMIC_RELAXED);
     s->curword = GH_NO_WORD;
     s->wbits = &gh_full_word;

@@ -223,6 +223,11 @@ extern struct mspan gh_emptyspan, gh_deadspan;
 /* Word offset of remoteFree in bits[] for spans of more than GH_RF_INLINE words:
  * after allocBits, on the next cache line. */
 static inline unsigned gh_span_rf_offset(unsigned nwords) { return (nwords + 7) & ~7u; }
+/* Words of bits[] before the tiny arrays: allocBits, then remoteFree where rfin does
+ * not hold it. */
+static inline unsigned gh_span_bitmap_words(unsigned nwords) {
+    return nwords <= GH_RF_INLINE ? nwords : gh_span_rf_offset(nwords) + nwords;
+}
 
 /* Bits of word w that are valid object slots. */
 static inline uint64_t gh_span_valid(const struct mspan *s, unsigned w) {
@@ -230,7 +235,8 @@ static inline uint64_t gh_span_valid(const struct mspan *s, unsigned w) {
     return n >= 64 ? ~0ull : ((1ull << n) - 1);
 }
 
-/* Object index of p (offset off = p - base < limit - base) with an exactness test
+/* Object index of p (offset off = p - base < the span's bytes: past limit it gives
+ * an index >= nelems or -1) with an exactness test
  * that needs no second multiply: for off = k*size + r (r < size) and
  * m = divmul = 2^32/size rounded up, the low 32 bits of off*m are k*e + r*m with
  * e = size*m - 2^32 <= size; they are < m iff r == 0, because k*e <= span bytes and
@@ -328,8 +334,15 @@ static inline void gh_span_set_word(struct mspan *s, unsigned w) {
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     s->wslot = (uint16_t)(w * 64u);
 }
-/* Inline: most refills end here, and its call, with refill's own, cost more than the
- * scan (bench/RESULTS.md, "The word lane"). */
+/* Make the next word with a free slot current, after checking its free slots against
+ * remoteFree ("double free"). Returns 0 when there is none (a full current word then
+ * stays current: the tenure goes on until the span is parked or given up).
+ * Next fit: the scan starts after the word last current (wslot) and wraps, so the word
+ * taken is the one left longest ago, with the most frees gathered since (under random
+ * replacement the lowest word, refilled by the first free into it, yielded 1-2 slots:
+ * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). Owner (in
+ * a tenure). Inline: malloc's word step (mcache.h) is mostly this, and a call cost
+ * more than the scan (bench/RESULTS.md, "The word step and the owner's clear"). */
 static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan *s) {
     unsigned n = s->nwords, w = s->wslot >> 6;
     for (unsigned k = 0; k < n; k++) {
@@ -358,14 +371,13 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
  * word is current). Owner, or the holder of the class lock for a span being uncached.
  * _end on a span without a current word does nothing. */
 void gh_span_tenure_begin(struct mspan *s);
+/* _end leaves tbase at popcount(allocBits) + lfree. While the span stays parked with
+ * its owner, frees keep that sum (a local free clears a bit and adds 1 to lfree; the
+ * owner's sweep clears as many bits as it adds), so when the owner takes it back its
+ * next tenure begins with that tbase and needs no _begin (no popcount of a span 1/4
+ * free or more: larson ~55 instructions per unpark). The validator checks the sum for
+ * every parked span. */
 void gh_span_tenure_end(struct mspan *s);
-/* gh_span_tenure_begin for a span its owner parked (gh_span_tenure_end) and takes
- * back: frees keep popcount(allocBits) + lfree (a local free clears a bit and adds 1
- * to lfree; the owner's sweep clears as many bits as it adds), and nothing else
- * changes a parked span, so tbase, set by the tenure's end, is still that sum (the
- * validator checks it for every parked span). Saves the popcount of a span that is
- * 1/4 free or more (larson ~55 instructions per unpark). */
-static inline void gh_span_tenure_resume(struct mspan *s) { (void)s; }
 /* popcount(allocBits) over the span (bits past nelems left out). */
 unsigned gh_span_alloc_bits(const struct mspan *s);
 /* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
@@ -373,15 +385,6 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
     return (uint64_t)gh_span_alloc_bits(s) + __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) -
            __atomic_load_n(&s->tbase, __ATOMIC_RELAXED);
 }
-/* Make the next word with a free slot current, after checking its free slots against
- * remoteFree ("double free"). Returns 0 when there is none (a full current word then
- * stays current: the tenure goes on until the span is parked or given up).
- * Next fit: the scan starts after the word last current (wslot) and wraps, so the word
- * taken is the one left longest ago, with the most frees gathered since (under random
- * replacement the lowest word, refilled by the first free into it, yielded 1-2 slots:
- * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). Owner (in
- * a tenure). */
-static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan *s);
 /* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree. */

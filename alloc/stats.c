@@ -248,7 +248,7 @@ static int validate(void) {
                        (gh_fast.caches[own]->alloc[s->spc] == s ||
                         (s->onlist == &gh_fast.caches[own]->parked[s->spc] && s->curword == GH_NO_WORD)),
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
-            /* parked: tbase == popcount(allocBits) + lfree (gh_span_tenure_resume) */
+            /* parked: tbase == popcount(allocBits) + lfree (gh_span_tenure_end) */
             VCHECK(s->curword != GH_NO_WORD || s->tbase == (uint64_t)gh_span_alloc_bits(s) + s->lfree,
                    "parked span 0x%lx: tbase %lu != popcount(allocBits) + lfree %lu", (unsigned long)(uintptr_t)s,
                    (unsigned long)s->tbase, (unsigned long)((uint64_t)gh_span_alloc_bits(s) + s->lfree));
