@@ -591,7 +591,7 @@ int goheap_posix_memalign(void **out, size_t alignment, size_t size) {
 void goheap_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
-    if (gh_likely(pg < atomic_load_explicit(&gh_fast.npages, memory_order_relaxed)) &&
+    if (gh_likely(pg < GH_READ_WORD(&gh_fast.npages)) && /* (folded into the compare) */
         gh_likely(gh_free_cached(gh_fast.spans[pg], a)))
         return;
     gh_free_slow(a); /* a tail call */

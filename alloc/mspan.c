@@ -243,10 +243,11 @@ unsigned gh_span_sweep_remote(struct mspan *s) {
         if (!(own & GH_OWNER_RPEND))
             return 0;
         atomic_fetch_and_explicit(&s->owner, ~GH_OWNER_RPEND, memory_order_seq_cst);
-        atomic_thread_fence(memory_order_seq_cst);
     }
     for (unsigned w = 0; w < s->nwords; w++) {
-        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))
+        /* seq_cst: ordered after the clear (x86: a plain load after the locked and;
+         * aarch64: an acquire load after a release RMW, RCsc), with no fence */
+        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
             continue;
         if (!open) { /* sweepseq odd: remote freers re-check (gh_span_remote_recheck) */
             open = 1;
