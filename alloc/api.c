@@ -52,18 +52,15 @@
  *   1. page = (p - arena base) / 8 KiB; outside the grown arena: an added region's
  *      cover (region mode, a table scan out of line, arena.h), else not a heap pointer.
  *   2. span = map[page] (gh_deadspan where no span lives), or the cover's.
- *   3. Pin. If span->owner == this CPU exactly (its current span or a parked one,
- *      no flag: no remote free pending): p must be exactly a slot start (one
- *      multiply, rotate and compare: gh_span_index in mspan.h), its allocBits bit
- *      set (else: interior pointer, double free); clear the bit, count the free and
- *      return (gh_free_cached in core.h, inline).
- *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner == this
- *      CPU | GH_OWNER_RPEND (remote frees may be pending) -> step 3 with the slot's
- *      remoteFree bit tested too (set: double free); owner elsewhere or none ->
- *      check the slot is not free in the owner's bitmap, one atomic fetch_or into
- *      remoteFree (a bit already set means double free), then mark the owner's
- *      RPEND flag if it is not set (gh_span_mark_rpend), a re-check if a sweep ran
- *      in between; if the span is FULL in
+ *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
+ *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
+ *      mspan.h), its allocBits bit set and its remoteFree bit clear (else: interior
+ *      pointer, double free); clear the bit, count the free and return
+ *      (gh_free_cached in core.h, inline).
+ *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
+ *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
+ *      atomic fetch_or into remoteFree (a bit already set means double free), a
+ *      re-check if a sweep ran in between; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). A large span goes, with the exchange INUSE ->
  *      LCACHED as its double-free test, into this CPU's large span cache (<= 4 spans

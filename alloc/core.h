@@ -137,15 +137,14 @@ void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
- * plus one bound check. A span this CPU owns, current or parked, any word, with no
- * remote free pending (owner == cpu, no GH_OWNER_RPEND): the slot's allocBits bit,
- * tested (the double-free rule, mspan.h) and cleared inline, no call unless the free
- * is bad; it counts the free twice, in the owner's nfree and the
+ * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
+ * allocBits bit, with the double-free rule's checks inline (free.c free_local), no
+ * call unless the free is bad; it counts the free twice, in the owner's nfree and the
  * span's lfree (the tenure's mallocs follow from it, mspan.h). One path: the two
  * tiers this replaced (a private copy of the current word, then allocBits) split the
  * owner's frees about half and half under random replacement, and their branch
  * mispredicted on ~47% of frees (bench/RESULTS.md, "One free path"). A span this CPU
- * does not own, or owns with RPEND or SLOW set: gh_free_other. */
+ * does not own: gh_free_other. */
 static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s, uintptr_t a) {
     goheap_pin_t pin;
     /* GOHEAP_PIN_FAILED never equals an owner: no separate test. */
@@ -166,11 +165,8 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
          * empties it: the counter pointer is read before, and lfree written before
          * (free.c free_local). */
         uint64_t *ctr = s->nfree_ctr;
-        /* owner == cpu exactly: GH_OWNER_RPEND is clear, so no remote free of the
-         * span is pending (mspan.h) and a free slot is the only double free to catch
-         * here; with RPEND set the owner's free misses and gh_free_other's owner
-         * tier also tests remoteFree. */
-        if (gh_unlikely(!gh_bit64(ab, idx))) { /* free already */
+        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        if (gh_unlikely(gh_bit64(~ab | r, idx))) { /* free already, or pending remotely */
             gh_free_owned_bad(idx, s, 1);
             return 1;
         }

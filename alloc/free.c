@@ -39,7 +39,6 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 and the bitmaps are all we read after the OR) */
     if (gh_atomic_set_bit(rw, gh_ctz64(m), memory_order_seq_cst))
         gh_bad_free("double free", a, s);
-    gh_span_mark_rpend(s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         gh_span_remote_recheck(s, rw, w, m, a);
     /* s may be recycled by now: a spurious wake is harmless, gh_central_wake
@@ -67,7 +66,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
      * read after the OR once charged a free to the wrong class under load.) */
     unsigned spc = s->spc;
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    if ((raw & ~GH_OWNER_FLAGS) == cpu) {
+    if ((raw & ~GH_OWNER_SLOW) == cpu) {
         /* (tiny spans are always SLOW and never lose it: no unslow to try) */
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
             return free_local_unslow(c, cpu, s, idx, a, spc);
@@ -205,7 +204,7 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
     /* (A failed pin, ~0u, never equals cpu | SLOW: no owner is ~0u.) */
     unsigned cpu = goheap_sys_pin_fast(&pin);
     int maybe = gh_span_key_may_be_sampled(s, idx + 1);
-    if ((atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_RPEND) == (cpu | GH_OWNER_SLOW) && !maybe) {
+    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
         /* As gh_free_cached: the counter pointer before the store that may empty it. */
         uint64_t *ctr = s->nfree_ctr;
         free_local(s, idx, a);
@@ -302,28 +301,9 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    if (gh_likely(raw == (cpu | GH_OWNER_RPEND))) {
-        /* The owner's second tier: its span may hold pending remote frees, so the
-         * slot must be allocated in allocBits and not pending in R(w) (the fast
-         * path's test when it also read R: gh_free_cached). No SLOW: nothing sampled. */
-        uint64_t idx = gh_span_index(s, a);
-        if (gh_unlikely(idx >= s->wnelems))
-            return gh_free_owned_bad(idx, s, 0); /* an interior pointer */
-        uint64_t w = idx >> 6;
-        uint64_t ab = s->bits[w];
-        uint64_t *ctr = s->nfree_ctr; /* (before the store that may empty it: gh_free_cached) */
-        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
-        if (gh_unlikely(gh_bit64(~ab | r, idx))) /* free already, or pending remotely */
-            return gh_free_owned_bad(idx, s, 1);
-        s->lfree++;
-        __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE);
-        (*ctr)++;
-        goheap_sys_unpin(pin);
-        return;
-    }
     unsigned spc = s->spc; /* before the OR: then the span may be swept and recycled */
     if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||
-                    (raw & ~GH_OWNER_FLAGS) == cpu || gh_knobs.slowmode ||
+                    (raw & ~GH_OWNER_SLOW) == cpu || gh_knobs.slowmode ||
                     atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
                     (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed))))
         goto slow;
@@ -344,7 +324,6 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
     if (gh_unlikely(gh_atomic_set_bit(rw, b, memory_order_seq_cst)))
         return other_double(a, s);
-    gh_span_mark_rpend(s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, w, m, a, pin, cpu);
     /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */

@@ -63,22 +63,13 @@ static unsigned parked_live(struct mspan *s) {
  * *dead. Caller holds c->lock; c's owner may be freeing into them meanwhile. second:
  * only those found empty at the previous call with second set too (the owner's
  * looks); the others are marked (a parked span only grows emptier: a span once seen
- * empty stays so until it is unparked, and parking resets the mark). The owner's
- * looks (second, pinned: none of its frees runs meanwhile) skip the bitmaps of spans
- * with nothing pending remotely (no GH_OWNER_RPEND) whose tbase - lfree, their
- * allocBits count (gh_span_tenure_end), is not 0: every 512 refills a look at up to
- * 16 parked spans of every class cost pareto 0.4 instructions per pair with the
- * popcounts (callgrind, 2 threads). A drainer on another CPU counts the bitmaps: the
- * owner's free adds to lfree before its store into allocBits. */
+ * empty stays so until it is unparked, and parking resets the mark). */
 static void take_empty_parked(struct mcache *c, struct mspan **dead, int second) {
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
         struct gh_spanlist *pl = &c->parked[spc];
         struct mspan *s, *next;
         for (s = pl->first; s; s = next) {
             next = s->next;
-            if (second && s->tbase != s->lfree &&
-                !(atomic_load_explicit(&s->owner, memory_order_relaxed) & GH_OWNER_RPEND))
-                continue;
             if (parked_live(s) != 0)
                 continue;
             if (second && !s->emptyseen) {

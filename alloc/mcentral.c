@@ -51,11 +51,7 @@ static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
     if (s->spc == GH_TINY_SPC || gh_knobs.slowmode)
         own |= GH_OWNER_SLOW;
     atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
-    /* Then, as a remote freer's mark pairs its OR with a load of owner (both seq_cst),
-     * this store with a look at remoteFree: a free whose freer saw no owner is found
-     * here (mspan.h, GH_OWNER_RPEND). */
-    atomic_store_explicit(&s->owner, own, memory_order_seq_cst);
-    gh_span_rpend_owned(s);
+    atomic_store_explicit(&s->owner, own, memory_order_relaxed);
     if (GOHEAP_PROFILE && gh_prof_rate && !(own & GH_OWNER_SLOW))
         gh_prof_owned(s); /* a span holding a sampled object keeps its frees slow */
     gh_span_tenure_begin(s);

@@ -233,21 +233,8 @@ uintptr_t gh_span_double_freed(const struct mspan *s) {
 
 unsigned gh_span_sweep_remote(struct mspan *s) {
     unsigned freed = 0, open = 0;
-    /* An owner's sweep clears GH_OWNER_RPEND before it looks at remoteFree: a freer
-     * whose OR this sweep does not take finds the mark cleared and sets it again
-     * (gh_span_mark_rpend; both sides seq_cst). An owned span without the mark has
-     * nothing pending: no words to read. Unowned spans (the class lock holder's
-     * sweeps) keep GH_NO_OWNER. */
-    uint32_t own = atomic_load_explicit(&s->owner, memory_order_seq_cst);
-    if (own != GH_NO_OWNER) {
-        if (!(own & GH_OWNER_RPEND))
-            return 0;
-        atomic_fetch_and_explicit(&s->owner, ~GH_OWNER_RPEND, memory_order_seq_cst);
-    }
     for (unsigned w = 0; w < s->nwords; w++) {
-        /* seq_cst: ordered after the clear (x86: a plain load after the locked and;
-         * aarch64: an acquire load after a release RMW, RCsc), with no fence */
-        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
+        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))
             continue;
         if (!open) { /* sweepseq odd: remote freers re-check (gh_span_remote_recheck) */
             open = 1;
@@ -272,14 +259,6 @@ unsigned gh_span_sweep_remote(struct mspan *s) {
     if (freed)
         s->needzero = 1;
     return freed;
-}
-
-void gh_span_rpend_owned(struct mspan *s) {
-    for (unsigned w = 0; w < s->nwords; w++)
-        if (atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst)) {
-            atomic_fetch_or_explicit(&s->owner, GH_OWNER_RPEND, memory_order_seq_cst);
-            return;
-        }
 }
 
 unsigned gh_span_count_live(const struct mspan *s) {

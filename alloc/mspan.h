@@ -63,15 +63,9 @@ enum {
 /* span->owner: the CPU whose mcache holds the span, or GH_NO_OWNER. GH_OWNER_SLOW is
  * set on cached spans whose frees must take the slow path even on the owning CPU
  * (tiny blocks, instrumented mode): the fast path compares owner with the CPU index,
- * so the flag makes it miss. GH_OWNER_RPEND is set on a cached span while remote frees
- * may be pending in its remoteFree (the rule under struct mspan): the owner's free
- * misses the fast path then, and its second tier (gh_free_other) tests remoteFree, so
- * the fast path tests allocBits alone. GH_NO_OWNER has the RPEND bit: setting it
- * there changes nothing, and only an owner clears it. */
+ * so the flag makes it miss. */
 #define GH_NO_OWNER 0x7fffffffu
 #define GH_OWNER_SLOW 0x80000000u
-#define GH_OWNER_RPEND 0x40000000u
-#define GH_OWNER_FLAGS (GH_OWNER_SLOW | GH_OWNER_RPEND)
 
 /* A span. Invariants for a small span (spc >= 2) in use. For word w let
  *   free(w) = ~allocBits[w] & valid(w)   (one bitmap: the owner's mallocs and frees
@@ -85,16 +79,8 @@ enum {
  *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
  *   limit == base + nelems * elemsize.
- *   owned (owner & ~GH_OWNER_FLAGS is a CPU) and GH_OWNER_RPEND clear in owner
- *   => R(w) == 0 for every w, except for a remote freer between its OR and its mark
- *   (gh_span_mark_rpend: a racing free, which no order makes a double free of).
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
- * allocBits alone when owner is exactly its CPU (the fast path, inline: no free can be
- * pending then), and allocBits | R(w) when RPEND is set (gh_free_other's owner tier);
- * a remote freer marks RPEND after its OR (gh_span_mark_rpend), a CPU making a span
- * its own marks it when it finds R non-zero, and the owner's sweep clears it before
- * taking R (all seq_cst, so a freer either sees the clear and marks again or its bit
- * is taken by the sweep); a remote freer first checks allocBits
+ * allocBits | R(w) (the fast path, inline); a remote freer first checks allocBits
  * (a clear bit: freed already), then ORs R(w) (a bit already set is a double free),
  * then, if a sweep ran meanwhile (sweepseq moved), re-checks (gh_span_remote_recheck);
  * a sweep rejects a remote bit on a free slot; a word becomes current only after
@@ -122,7 +108,7 @@ struct mspan {
                                    * allocBits in bits[] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
-    _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW | GH_OWNER_RPEND) while cached, else GH_NO_OWNER */
+    _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
     uint32_t npages;        /* pages in the span (efence: including the guard page) */
     uint32_t curword;       /* bitmap word malloc takes from, or GH_NO_WORD */
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
@@ -403,18 +389,6 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree. */
 unsigned gh_span_sweep_remote(struct mspan *s);
-/* A remote freer, after its OR into remoteFree (seq_cst): marks GH_OWNER_RPEND unless
- * owner has it already (GH_NO_OWNER has it: an unowned span needs no mark, the CPU
- * that makes it its own looks at remoteFree itself, gh_span_rpend_owned). The struct
- * may have been swept and recycled since the OR: a mark on another life of it only
- * sends its owner's frees to the second tier until the next sweep. */
-static inline void gh_span_mark_rpend(struct mspan *s) {
-    if (!(atomic_load_explicit(&s->owner, memory_order_seq_cst) & GH_OWNER_RPEND))
-        atomic_fetch_or_explicit(&s->owner, GH_OWNER_RPEND, memory_order_seq_cst);
-}
-/* A CPU has just stored itself in owner (seq_cst): marks RPEND when a remote free
- * made before (whose freer saw no owner to mark) is still pending. */
-void gh_span_rpend_owned(struct mspan *s);
 /* A remote freer of slot (w, m), pinned, before its OR: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
  * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that

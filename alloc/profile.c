@@ -409,13 +409,10 @@ void gh_prof_unslow(struct mspan *s, unsigned cpu) {
     if (s->spc == GH_TINY_SPC || gh_knobs.slowmode ||
         atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
         return;
-    /* (a remote freer may set GH_OWNER_RPEND meanwhile: kept) */
-    uint32_t own = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    do {
-        if ((own & ~GH_OWNER_RPEND) != (cpu | GH_OWNER_SLOW))
-            return;
-    } while (!atomic_compare_exchange_weak_explicit(&s->owner, &own, own & ~GH_OWNER_SLOW, memory_order_seq_cst,
-                                                    memory_order_relaxed));
+    uint32_t slow = cpu | GH_OWNER_SLOW;
+    if (!atomic_compare_exchange_strong_explicit(&s->owner, &slow, cpu, memory_order_seq_cst,
+                                                 memory_order_relaxed))
+        return;
     if (atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
         owner_set_slow(s);
 }

@@ -241,18 +241,13 @@ static int validate(void) {
         uintptr_t dbl = gh_span_double_freed(s);
         VCHECK(dbl == 0, "double free: 0x%lx is free in span 0x%lx (class %u) with a remote free pending",
                (unsigned long)dbl, (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1));
-        uint32_t rawown = atomic_load(&s->owner), own = rawown & ~GH_OWNER_FLAGS;
+        uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
-        if (rawown != GH_NO_OWNER) {
+        if (own != GH_NO_OWNER) {
             VCHECK(own < gh_ncpu && cs == GH_CS_CACHED &&
                        (gh_fast.caches[own]->alloc[s->spc] == s ||
                         (s->onlist == &gh_fast.caches[own]->parked[s->spc] && s->curword == GH_NO_WORD)),
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
-            /* owned without GH_OWNER_RPEND => R(w) == 0 (mspan.h) */
-            for (unsigned w = 0; w < s->nwords && !(rawown & GH_OWNER_RPEND); w++)
-                VCHECK(atomic_load(&s->remoteFree[w]) == 0,
-                       "span 0x%lx owner %u: remote frees pending in word %u without GH_OWNER_RPEND",
-                       (unsigned long)(uintptr_t)s, own, w);
             /* parked: tbase == popcount(allocBits) + lfree (gh_span_tenure_end) */
             VCHECK(s->curword != GH_NO_WORD || s->tbase == (uint64_t)gh_span_alloc_bits(s) + s->lfree,
                    "parked span 0x%lx: tbase %lu != popcount(allocBits) + lfree %lu", (unsigned long)(uintptr_t)s,

@@ -272,11 +272,10 @@ static void dbl_remote_local_load_word(void) {
     pthread_t t;
     /* (a remote free now would abort in the remote freer's own check; reach the
      * load_word check directly by planting the remote bit the way a racing freer
-     * that passed its check before this free would have: its OR, then its mark) */
+     * that passed its check before this free would have) */
     struct mspan *s = gh_span_of((uintptr_t)p);
     unsigned idx = (unsigned)(((uintptr_t)p - s->base) / s->elemsize);
     atomic_fetch_or(&s->remoteFree[idx / 64], 1ull << (idx % 64));
-    gh_span_mark_rpend(s);
     (void)t;
     core_expect_bad_free("double free", p);
     goheap_flush(); /* uncache: the sweep sees the remote bit on a free slot */

@@ -93,38 +93,6 @@ static void t_span_walk(void) {
     free_span(s);
 }
 
-/* GH_OWNER_RPEND (mspan.h): an owned span carries it exactly while remote frees may
- * be pending. A CPU making a span its own marks it when remoteFree holds a bit
- * (gh_span_rpend_owned) and not otherwise; the owner's sweep clears it and takes the
- * bits; a sweep of an owned span without it reads nothing; a remote freer's mark
- * leaves an unowned span's GH_NO_OWNER as it is. */
-static void t_rpend_mark(void) {
-    struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
-    while (gh_span_word_has_free(s) || gh_span_next_word(s))
-        gh_span_take(s);
-    gh_span_mark_rpend(s);
-    KT_CHECK(atomic_load(&s->owner) == GH_NO_OWNER, "unowned: owner 0x%x", atomic_load(&s->owner));
-    atomic_store(&s->owner, 3u); /* CPU 3's now */
-    gh_span_rpend_owned(s);
-    KT_CHECK(atomic_load(&s->owner) == 3u, "nothing pending: no mark (0x%x)", atomic_load(&s->owner));
-    atomic_fetch_or(&s->remoteFree[5], 1ull << 9); /* a free whose freer saw no owner */
-    KT_CHECK(gh_span_sweep_remote(s) == 0 && atomic_load(&s->remoteFree[5]) != 0,
-             "unmarked owned span: the sweep reads nothing");
-    gh_span_rpend_owned(s);
-    KT_CHECK(atomic_load(&s->owner) == (3u | GH_OWNER_RPEND), "pending: marked (0x%x)", atomic_load(&s->owner));
-    gh_span_mark_rpend(s); /* a second freer: no change */
-    KT_CHECK(atomic_load(&s->owner) == (3u | GH_OWNER_RPEND), "");
-    KT_CHECK(gh_span_sweep_remote(s) == 1, "the owner's sweep takes the bit");
-    KT_CHECK(atomic_load(&s->owner) == 3u && atomic_load(&s->remoteFree[5]) == 0, "and clears the mark (0x%x)",
-             atomic_load(&s->owner));
-    KT_CHECK(gh_span_count_live(s) == 511, "live %u", gh_span_count_live(s));
-    atomic_fetch_or(&s->remoteFree[0], 1ull << 1); /* a remote freer: OR, then mark */
-    gh_span_mark_rpend(s);
-    KT_CHECK(atomic_load(&s->owner) == (3u | GH_OWNER_RPEND), "");
-    KT_CHECK(gh_span_sweep_remote(s) == 1 && atomic_load(&s->owner) == 3u, "");
-    free_span(s);
-}
-
 /* Next fit: the word after the one last current is taken first (it was left longest
  * ago), wrapping, not the lowest word with a free slot. */
 static void t_next_fit(void) {
@@ -300,19 +268,6 @@ static void t_owned_free(void) {
     KT_CHECK(s->allocBits[0] == (before & ~(1ull << 2)), "allocBits bit 2 cleared");
     KT_CHECK(s->lfree == lfree + 1 && gh_span_needzero(s), "counted");
     KT_CHECK(goheap_validate() == 0, "");
-    /* A remote free marks the span (GH_OWNER_RPEND); the owner's next free into it
-     * takes gh_free_other's owner tier, which frees and counts the same way. */
-    pthread_t t;
-    pthread_create(&t, 0, t2_remote, t2_p[4]);
-    pthread_join(t, 0);
-    KT_CHECK(atomic_load(&s->owner) == (cpu | GH_OWNER_RPEND), "marked (owner 0x%x)", (unsigned)atomic_load(&s->owner));
-    before = s->allocBits[0], lfree = s->lfree;
-    goheap_free(t2_p[3]);
-    KT_CHECK(s->allocBits[0] == (before & ~(1ull << 3)) && s->lfree == lfree + 1, "freed by the owner tier");
-    KT_CHECK((s->allocBits[0] & (1ull << 4)) && (atomic_load(&s->remoteFree[0]) & (1ull << 4)), "slot 4 pending");
-    KT_CHECK(goheap_validate() == 0, "");
-    t2_p[3] = goheap_malloc(48); /* (the loop below frees every slot but 2 and 4) */
-    t2_p[4] = goheap_malloc(48);
     for (unsigned i = 0; i < 400; i++)
         if (i != 2)
             goheap_free(t2_p[i]);
@@ -328,7 +283,6 @@ static const struct kt_case cases[] = {
     KT_CASE(t_span_init),
     KT_CASE(t_span_walk),
     KT_CASE(t_next_fit),
-    KT_CASE(t_rpend_mark),
     KT_CASE(t_span_tail),
     KT_CASE(t_local_free_reuse),
     KT_CASE(t_bad_frees),
