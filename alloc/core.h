@@ -139,8 +139,8 @@ void gh_free_span_slow(struct mspan *s, uintptr_t a);
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
  * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
  * allocBits bit, with the double-free rule's checks inline (free.c free_local), no
- * call unless the free is bad; it counts the free twice, in the owner's nfree and the
- * span's lfree (the tenure's mallocs follow from it, mspan.h). One path: the two
+ * call unless the free is bad; it counts the free once, in the span's lfree (the
+ * tenure's mallocs and the owner's frees follow from it, mspan.h). One path: the two
  * tiers this replaced (a private copy of the current word, then allocBits) split the
  * owner's frees about half and half under random replacement, and their branch
  * mispredicted on ~47% of frees (bench/RESULTS.md, "One free path"). A span this CPU
@@ -161,15 +161,14 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
         }
         uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
         uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
-        /* A parked span may be given back by a drainer as soon as the store below
-         * empties it: the counter pointer is read before, and lfree written before
-         * (free.c free_local). */
-        uint64_t *ctr = s->nfree_ctr;
         uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
         if (gh_unlikely(gh_bit64(~ab | r, idx))) { /* free already, or pending remotely */
             gh_free_owned_bad(idx, s, 1);
             return 1;
         }
+        /* The free's only count (struct mspan, statistics). A parked span may be
+         * given back by a drainer as soon as the store below empties it: lfree is
+         * written before (free.c free_local), and nothing after. */
         s->lfree++;
         /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
          * above into a test against 1 << idx and then shares that mask with the store,
@@ -177,7 +176,6 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
          * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
          * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
         __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
-        (*ctr)++;
         goheap_sys_unpin(pin);
         return 1;
     }

@@ -9,7 +9,7 @@ static struct mcache *cache_for(unsigned cpu) {
 
 /* The owning CPU (pinned) frees slot idx: no atomics, only it writes this bitmap. A
  * bit already free, or a remote free of the slot pending in R(w), is a double free.
- * The caller counts it in nfree. A drainer on another CPU may read the word
+ * lfree is its count (mspan.h, statistics). A drainer on another CPU may read the word
  * (parked spans, mcache.h): everything this free writes in s comes before the release
  * store; once a drainer sees the span empty it may give it back. */
 static inline void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
@@ -51,11 +51,9 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
  * of line and tail-called: a call inside gh_free_small would make every free through it
  * save and restore its arguments around it (xmalloc, callgrind: +9.7 M instructions of
  * 253 M with the call inline). */
-static GH_NOINLINE void free_local_unslow(struct mcache *c, unsigned cpu, struct mspan *s,
-                                          unsigned idx, uintptr_t a, unsigned spc) {
+static GH_NOINLINE void free_local_unslow(unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
     free_local(s, idx, a);
-    c->nfree[spc]++;
 }
 
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
@@ -69,9 +67,8 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
         /* (tiny spans are always SLOW and never lose it: no unslow to try) */
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
-            return free_local_unslow(c, cpu, s, idx, a, spc);
+            return free_local_unslow(cpu, s, idx, a);
         free_local(s, idx, a);
-        c->nfree[spc]++;
         return;
     }
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
@@ -205,10 +202,7 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
     unsigned cpu = goheap_sys_pin_fast(&pin);
     int maybe = gh_span_key_may_be_sampled(s, idx + 1);
     if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
-        /* As gh_free_cached: the counter pointer before the store that may empty it. */
-        uint64_t *ctr = s->nfree_ctr;
         free_local(s, idx, a);
-        (*ctr)++;
         goheap_sys_unpin(pin);
         return;
     }

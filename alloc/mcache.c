@@ -59,6 +59,29 @@ static unsigned parked_live(struct mspan *s) {
     return n;
 }
 
+/* s leaves c (its owner's cache): its owner's frees not yet counted go to c's
+ * nfree_own (mspan.h, statistics). Caller holds c->lock. */
+static inline void count_frees(struct mcache *c, struct mspan *s) {
+    uint64_t n = gh_span_uncounted_frees(s);
+    s->lcounted += n;
+    c->nfree_own[s->spc] += n;
+}
+
+/* s, owned by c's CPU, goes to mcentral (or home when empty). Caller holds c->lock. */
+static void uncache(struct mcache *c, unsigned cpu, struct mspan *s) {
+    count_frees(c, s);
+    gh_central_uncache_span(cpu, s);
+}
+
+/* The owner's sweep of s: remote frees into allocBits, counted in lfree (the tenure's
+ * mallocs) and lswept (they are not the owner's frees). Caller holds c->lock. */
+static inline unsigned owner_sweep(struct mspan *s) {
+    unsigned n = gh_span_sweep_remote(s);
+    s->lfree += n;
+    s->lswept += n;
+    return n;
+}
+
 /* Takes the empty spans off c's parked lists and links them through ->next onto
  * *dead. Caller holds c->lock; c's owner may be freeing into them meanwhile. second:
  * only those found empty at the previous call with second set too (the owner's
@@ -77,6 +100,7 @@ static void take_empty_parked(struct mcache *c, struct mspan **dead, int second)
                 continue;
             }
             gh_list_remove(pl, s);
+            count_frees(c, s);
             /* Parked -> returned. The owner's direct[] never names a parked span
              * outside a refill (which holds the lock), so nothing points here now. */
             atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
@@ -130,8 +154,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     struct gh_spanlist *pl = &c->parked[spc];
     if (s != &gh_emptyspan) {
         /* 1. room after sweeping its remote frees */
-        unsigned swept = gh_span_sweep_remote(s);
-        s->lfree += swept; /* (the tenure's statistics, struct mspan) */
+        unsigned swept = owner_sweep(s);
         if (swept && gh_span_next_word(s))
             goto take;
         /* 2. full: park it (its tenure ends: no word current); it stays ours */
@@ -167,7 +190,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         if (room(s) > room(best))
             best = s;
     if (best && room(best) >= enough) {
-        best->lfree += gh_span_sweep_remote(best);
+        owner_sweep(best);
         if (gh_span_next_word(best)) {
             s = best;
             goto unpark;
@@ -180,7 +203,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     for (unsigned k = 0; k < GH_PARK_SWEEP && (s = pl->first) && s->next; k++) {
         gh_list_remove(pl, s);
         gh_list_push_back(pl, s);
-        s->lfree += gh_span_sweep_remote(s);
+        owner_sweep(s);
         if (room(s) >= enough && gh_span_next_word(s))
             goto unpark;
     }
@@ -189,7 +212,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     while (pl->n > GH_PARK_MAX) {
         s = pl->first;
         gh_list_remove(pl, s);
-        gh_central_uncache_span(cpu, s);
+        uncache(c, cpu, s);
     }
     s = gh_central_cache_span(c, cpu, spc);
     if (!s) {
@@ -270,11 +293,11 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
         struct mspan *s = c->alloc[spc];
         if (s != &gh_emptyspan) {
             gh_mcache_set(c, spc, &gh_emptyspan);
-            gh_central_uncache_span(cpu, s);
+            uncache(c, cpu, s);
         }
         while ((s = c->parked[spc].first)) {
             gh_list_remove(&c->parked[spc], s);
-            gh_central_uncache_span(cpu, s);
+            uncache(c, cpu, s);
         }
     }
     gh_heap_flush_mcache(c, cpu);

@@ -129,7 +129,11 @@ struct mcache {
     struct gh_spanlist parked[GH_NUM_SPC];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
-    uint64_t nfree[GH_NUM_SPC];   /* small objects freed by this CPU (any owner) */
+    uint64_t nfree[GH_NUM_SPC];   /* small objects this CPU freed remotely */
+    /* Small objects freed by their owner in spans that have left this cache: each
+     * span's uncounted frees (mspan.h, statistics) as it leaves. Protected by lock (the
+     * owner's refill and flush, or a drainer), summed on read. */
+    uint64_t nfree_own[GH_NUM_SPC];
     uint64_t tiny_allocs;         /* tiny objects placed in blocks */
     /* Not each count beside its bytes: clang's SLP vectorizer joined such pairs into
      * one 128-bit add, 8 instructions for what scalar adds do in 4. */

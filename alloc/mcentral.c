@@ -46,7 +46,6 @@ static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
 
 static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
     uint32_t own = cpu;
-    s->nfree_ctr = &c->nfree[s->spc];
     s->nmalloc_ctr = &c->nmalloc[s->spc];
     if (s->spc == GH_TINY_SPC || gh_knobs.slowmode)
         own |= GH_OWNER_SLOW;

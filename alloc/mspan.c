@@ -45,7 +45,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->nwords = (uint8_t)((s->nelems + 63) / 64);
     s->limit = base + (uintptr_t)s->nelems * s->elemsize;
     s->needzero = (uint8_t)needzero;
-    s->lfree = 0;
+    s->lfree = s->lswept = s->lcounted = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
     s->remoteFree = s->nwords <= GH_RF_INLINE ? s->rfin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
@@ -76,7 +76,7 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->reqsize = reqsize;
     s->curword = GH_NO_WORD;
     s->wbits = &gh_full_word;
-    s->lfree = 0;
+    s->lfree = s->lswept = s->lcounted = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->wordbase = base;
 }

@@ -95,7 +95,12 @@ enum {
  * one per malloc and by nothing else (a local free clears a bit and adds 1 to lfree; a
  * sweep by the owner adds what it cleared to lfree), so the tenure's mallocs are
  * popcount(allocBits) + lfree - tbase; _end adds them to the owner's counter, and
- * readers add them for every current span (stats.c). Frees are counted per free.
+ * readers add them for every current span (stats.c). The owner's frees are not
+ * counted per free either: they are lfree - lswept (lswept: what the owner's sweeps
+ * added), and lcounted of them are in a CPU's counter already; the rest,
+ * gh_span_uncounted_frees, go to the owner's nfree_own when the span leaves its cache
+ * (mcache.c), and readers add them for every current and parked span. Remote frees
+ * are counted per free, by the freeing CPU.
  * needzero is effectively needzero | (lfree != 0). remoteFree is written by anyone
  * with one atomic OR and taken with an exchange. */
 struct mspan {
@@ -141,7 +146,6 @@ struct mspan {
      * the span lives: see the statistics above; refill's measure of a parked span's
      * room is lfree - lfree_park). */
     uint64_t lfree;
-    uint64_t *nfree_ctr;    /* while cached: &owner's mcache->nfree[spc] */
     uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
@@ -162,6 +166,13 @@ struct mspan {
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
+    /* The owner's frees (statistics above): the part of lfree that its sweeps added,
+     * and how many of lfree - lswept a CPU's nfree_own holds. Written by the owner
+     * under its mcache.lock (refill's sweeps; the span leaving the cache), or by a
+     * drainer under that lock; equal to lfree - lswept while nobody owns the span
+     * (only an owner writes lfree). */
+    uint64_t lswept;
+    uint64_t lcounted;
     /* Parked: the owner's last look (mcache.c, every GH_REFILLS_PER_LOOK refills) found
      * it empty; the next such look gives it back. Reset when it is parked. Protected
      * by the owner's mcache.lock. */
@@ -384,6 +395,11 @@ unsigned gh_span_alloc_bits(const struct mspan *s);
 static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
     return (uint64_t)gh_span_alloc_bits(s) + __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) -
            __atomic_load_n(&s->tbase, __ATOMIC_RELAXED);
+}
+/* The owner's frees of s not yet in any CPU's counter (struct mspan, statistics), as a
+ * reader sees them: exact while the owner is not freeing at the same moment. */
+static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
+    return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
 /* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of

@@ -8,17 +8,31 @@ struct sums {
     uint64_t tiny_allocs, large_alloc, large_alloc_bytes, large_free, large_free_bytes;
 };
 
-static void add_cache(struct sums *t, const struct mcache *c) {
+/* spans: also the counts still in c's spans (mspan.h, statistics), read under c's
+ * lock (the parked lists change under it). Without: the validator, which counts them
+ * in its walk of every span. */
+static void add_cache(struct sums *t, struct mcache *c, unsigned self, int spans) {
+    if (spans)
+        gh_lock(&c->lock, self);
     for (unsigned i = 0; i < GH_NUM_SPC; i++) {
         t->nmalloc[i] += __atomic_load_n(&c->nmalloc[i], __ATOMIC_RELAXED);
-        t->nfree[i] += __atomic_load_n(&c->nfree[i], __ATOMIC_RELAXED);
-        /* A current span's mallocs are counted when its tenure ends (struct mspan):
-         * add the tenure in progress. Exact whenever the owner is not allocating or
-         * freeing at the same moment (like every sum of per-CPU counters). */
+        t->nfree[i] += __atomic_load_n(&c->nfree[i], __ATOMIC_RELAXED) + c->nfree_own[i];
+        if (!spans)
+            continue;
+        /* A current span's mallocs are counted when its tenure ends, its owner's frees
+         * when it leaves the cache: add what they hold now. Exact whenever the owner
+         * is not allocating or freeing at the same moment (like every sum of per-CPU
+         * counters). */
         const struct mspan *s = __atomic_load_n(&c->alloc[i], __ATOMIC_RELAXED);
-        if (__atomic_load_n(&s->curword, __ATOMIC_RELAXED) != GH_NO_WORD)
+        if (__atomic_load_n(&s->curword, __ATOMIC_RELAXED) != GH_NO_WORD) {
             t->nmalloc[i] += gh_span_tenure_mallocs(s);
+            t->nfree[i] += gh_span_uncounted_frees(s);
+        }
+        for (s = c->parked[i].first; s; s = s->next)
+            t->nfree[i] += gh_span_uncounted_frees(s);
     }
+    if (spans)
+        gh_unlock(&c->lock, self);
     t->tiny_allocs += __atomic_load_n(&c->tiny_allocs, __ATOMIC_RELAXED);
     t->large_alloc += __atomic_load_n(&c->large_alloc, __ATOMIC_RELAXED);
     t->large_alloc_bytes += __atomic_load_n(&c->large_alloc_bytes, __ATOMIC_RELAXED);
@@ -26,14 +40,17 @@ static void add_cache(struct sums *t, const struct mcache *c) {
     t->large_free_bytes += __atomic_load_n(&c->large_free_bytes, __ATOMIC_RELAXED);
 }
 
-static void sum_caches(struct sums *t) {
+static void sum_caches(struct sums *t, int spans) {
     gh_memclr(t, sizeof *t);
-    add_cache(t, &gh_emptycache);
+    goheap_pin_t pin;
+    unsigned self = goheap_sys_pin(&pin);
+    add_cache(t, &gh_emptycache, self, 0); /* (no spans: it never owns one) */
     for (unsigned i = 0; gh_fast.caches && i < gh_ncpu; i++) {
         struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
         if (c != &gh_emptycache)
-            add_cache(t, c);
+            add_cache(t, c, self, spans);
     }
+    goheap_sys_unpin(pin);
 }
 
 static uint64_t fix_sum(const struct gh_fixalloc *f, int sys) {
@@ -43,7 +60,7 @@ static uint64_t fix_sum(const struct gh_fixalloc *f, int sys) {
 void goheap_read_memstats(struct goheap_memstats *m) {
     struct sums t;
     gh_memclr(m, sizeof *m);
-    sum_caches(&t);
+    sum_caches(&t, 1);
     uint64_t bytes_alloc = t.large_alloc_bytes, bytes_free = t.large_free_bytes;
     uint64_t nm = t.large_alloc + t.tiny_allocs, nf = t.large_free + t.tiny_allocs;
     for (unsigned cl = 0; cl < GOHEAP_NUM_SIZE_CLASSES; cl++) {
@@ -174,7 +191,11 @@ int goheap_validate(void) {
 static int validate(void) {
     fails = 0;
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
+    /* what owned spans hold that no counter does yet (mspan.h, statistics) */
+    static uint64_t open_mallocs[GH_NUM_SPC], open_frees[GH_NUM_SPC];
     gh_memclr(live, sizeof live);
+    gh_memclr(open_mallocs, sizeof open_mallocs);
+    gh_memclr(open_frees, sizeof open_frees);
     uint64_t inuse_pages = 0, nspans = 0, large_live = 0, large_bytes = 0, span_struct_bytes = 0;
     uint64_t efence_dead = 0, lcached_pages = 0, sampled = 0;
     struct mspan **map;
@@ -243,7 +264,14 @@ static int validate(void) {
                (unsigned long)dbl, (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1));
         uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
+        uint64_t uncounted = gh_span_uncounted_frees(s);
+        VCHECK(s->lcounted + s->lswept <= s->lfree,
+               "span 0x%lx: lcounted %lu + lswept %lu > lfree %lu", (unsigned long)(uintptr_t)s,
+               (unsigned long)s->lcounted, (unsigned long)s->lswept, (unsigned long)s->lfree);
         if (own != GH_NO_OWNER) {
+            open_frees[s->spc] += uncounted;
+            if (s->curword != GH_NO_WORD)
+                open_mallocs[s->spc] += gh_span_tenure_mallocs(s);
             VCHECK(own < gh_ncpu && cs == GH_CS_CACHED &&
                        (gh_fast.caches[own]->alloc[s->spc] == s ||
                         (s->onlist == &gh_fast.caches[own]->parked[s->spc] && s->curword == GH_NO_WORD)),
@@ -253,6 +281,9 @@ static int validate(void) {
                    "parked span 0x%lx: tbase %lu != popcount(allocBits) + lfree %lu", (unsigned long)(uintptr_t)s,
                    (unsigned long)s->tbase, (unsigned long)((uint64_t)gh_span_alloc_bits(s) + s->lfree));
         } else {
+            /* lfree changes only while owned; the span's last owner counted it all */
+            VCHECK(uncounted == 0, "span 0x%lx (class %u) has no owner and %lu uncounted frees",
+                   (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), (unsigned long)uncounted);
             struct mcentral *mc = &gh_central[s->spc];
             VCHECK((cs == GH_CS_PARTIAL && s->onlist == &mc->partial) ||
                        (cs == GH_CS_FULL && s->onlist == &mc->full) ||
@@ -266,7 +297,11 @@ static int validate(void) {
     }
 
     struct sums t;
-    sum_caches(&t);
+    sum_caches(&t, 0);
+    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
+        t.nmalloc[spc] += open_mallocs[spc];
+        t.nfree[spc] += open_frees[spc];
+    }
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++)
         VCHECK(t.nmalloc[spc] - t.nfree[spc] == live[spc],
                "span class %u: mallocs %lu - frees %lu != %lu live objects in spans", spc,

@@ -1,7 +1,7 @@
 /* tests/host/test_core_fastpath.c: the fast paths' tricks, checked exhaustively: free's
  * one-compare slot test (gh_span_index) against division for every class and byte
  * offset, malloc's take from the current word, and statistics read mid-tenure (malloc
- * counts nothing). */
+ * counts nothing, the owner's free only lfree). */
 #include "test_core_common.h"
 
 /* The free's index test (gh_span_index): for every class, every byte offset from one
@@ -59,7 +59,9 @@ static void t_take_word(void) {
 
 /* Mallocs and frees inside one word, and across words, spans and parked spans, are
  * visible to readers at once, exactly, although malloc's fast path counts nothing
- * (the tenure's mallocs follow from the bitmap and lfree, mspan.h). */
+ * (the tenure's mallocs follow from the bitmap and lfree, mspan.h) and the owner's free
+ * counts only lfree (its frees follow from lfree when the span leaves the cache, and
+ * readers add them for current and parked spans). */
 static void t_stats_mid_word(void) {
     enum { NMAX = 600 };
     static const size_t sizes[] = {16, 64, 256, 1024, 16, 1024};
