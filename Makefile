@@ -192,6 +192,7 @@ help:
 	@echo "  make bench                              $(BENCH_STEPS)"
 	@echo "  make bench-fastpath | bench-suite | bench-kernel | bench-report"
 	@echo "  make bench-scaling | bench-pairs                  threads 1..2x nproc; callgrind per pair in the workloads"
+	@echo "  make bench-inproc                       time side by side in one process (ratios to mimalloc)"
 	@echo "  make bench-kernel-churn ARCH=... [CHURN_SMP=\"1 2 4\"]  kernel cross-CPU churn, multi-threaded TCG"
 	@echo "Options"
 	@echo "  CC=gcc|clang AR= LD= CROSS_COMPILE=     toolchain (gcc for aarch64: aarch64-linux-gnu-)"

@@ -7,6 +7,7 @@
 #   make bench-suite    [BENCH_ALLOC=...] [BENCH_ROUNDS=5]
 #   make bench-scaling  [BENCH_ALLOC=...]  (1..nproc threads and 2x nproc; not in `make bench`)
 #   make bench-pairs    [BENCH_ALLOC=...]  (callgrind instructions per pair in the workloads)
+#   make bench-inproc   (time side by side in one process: bench/inproc.c; not in `make bench`)
 
 BENCH_OUT    := $(BUILD)/bench
 BENCH_CFLAGS := -std=gnu11 -O2 -g -fno-omit-frame-pointer -Wall -Wextra -Werror \
@@ -63,6 +64,24 @@ BENCH_PAIRS_WORKLOADS ?= larson,pareto,glibcthread,rptest,xmalloc
 bench-pairs: bench-deps bench-progs
 	$(PYTHON) bench/callgrind_pairs.py --bindir $(BENCH_OUT)/suite --build $(BUILD) \
 	  --workloads $(BENCH_PAIRS_WORKLOADS) $(BENCH_ARGS_ALLOC)
+
+# Time side by side inside one process (bench/inproc.c): each allocator dlopen'ed, rounds
+# in a random order, ratios to mimalloc taken round by round, so this host's 2x
+# per-process speed modes cancel. Writes $(BENCH_OUT)/inproc.md. Not in `make bench`.
+BENCH_INPROC_ROUNDS ?= 40
+BENCH_INPROC_ITERS  ?= 500000
+$(BENCH_OUT)/inproc: bench/inproc.c tests/xorshift.h
+	@mkdir -p $(dir $@)
+	$(call say,HOSTCC,$<)$(HOSTCC) $(BENCH_CFLAGS) $< -o $@ -ldl
+
+.PHONY: bench-inproc
+bench-inproc: bench-deps $(BENCH_OUT)/inproc
+	@libs=$$($(PYTHON) -c 'import sys; sys.path.insert(0, "bench"); from allocators import allocators; \
+	  d = dict(allocators("$(BUILD)")); order = ["mimalloc", "goheap", "glibc", "jemalloc", "tcmalloc"]; \
+	  print(" ".join("%s=%s" % (n, d[n] or "libc") for n in order if n in d))'); \
+	for w in local pareto xthread; do \
+	  $(BENCH_OUT)/inproc $$w 2 $(BENCH_INPROC_ROUNDS) $(BENCH_INPROC_ITERS) $$libs || exit 1; echo; \
+	done | tee $(BENCH_OUT)/inproc.md
 
 # `make bench` runs its steps in order (do not use -j: the timings would compete).
 bench-suite: bench-deps bench-progs
