@@ -57,8 +57,9 @@ static uintptr_t check_range(const char *who, void *addr, size_t bytes)
 int goheap_sys_map(void *addr, size_t bytes)
 {
     uintptr_t va = check_range("goheap_sys_map", addr, bytes);
-    /* vm_map_fresh is all-or-nothing (it unmaps what it mapped and frees the frames
-     * when the frame allocator runs dry) and never waits for another CPU, so it may run
+    /* vm_map_fresh is all-or-nothing (it takes every frame before it maps any, and
+     * gives them back when the frame allocator runs dry) and never waits for another
+     * CPU, so it may run
      * pinned with allocator locks held. Frames come zeroed (FRAME_ZERO). */
     if (vm_map_fresh(va, bytes, ARCH_MAP_WRITE, 1)) {
         __atomic_fetch_add(&kplat_stats.map_failures, 1, __ATOMIC_RELAXED);

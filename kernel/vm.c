@@ -4,20 +4,43 @@
 #include <panic.h>
 #include <vm.h>
 
+/* Nothing is mapped until everything the range needs is in hand: its page tables
+ * first, then every frame, chained through its first word in the direct map. Out of
+ * frames, the frames taken go back and no entry of the range was ever present, so no
+ * CPU can hold a translation of it. (Mapping page by page and rolling back with a
+ * local flush was not enough: another CPU may cache any present entry, by a
+ * speculative walk or a next-page prefetch from the page before, and a flush of every
+ * CPU cannot run here, pinned with locks held.) */
 int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero)
 {
+    int err = arch_map_prepare(va, bytes);
+    if (err == -2)
+        panic("vm_map_fresh: [0x%lx, +0x%zx) is covered by a large page", (unsigned long)va, bytes);
+    if (err)
+        return -1;
+    uint64_t chain = 0; /* the frames taken, newest first; 0 ends it (frame 0 is never handed out) */
     for (size_t off = 0; off < bytes; off += ARCH_FRAME_SIZE) {
         uint64_t pa = frame_alloc(zero ? FRAME_ZERO : 0);
-        int err = pa ? arch_map_page(va + off, pa, map_flags) : -1;
-        if (err) {
-            if (pa)
-                frame_free(pa);
-            if (err == -2)
-                panic("vm_map_fresh: 0x%lx already mapped", (unsigned long)(va + off));
-            /* Never published: no other CPU can hold a TLB entry for it. */
-            arch_unmap(va, off, ARCH_UNMAP_FREE | ARCH_UNMAP_LOCAL);
+        if (!pa) {
+            while (chain) {
+                uint64_t next = *(uint64_t *)arch_phys_to_virt(chain);
+                frame_free(chain);
+                chain = next;
+            }
             return -1;
         }
+        *(uint64_t *)arch_phys_to_virt(pa) = chain;
+        chain = pa;
+    }
+    for (size_t off = 0; chain; off += ARCH_FRAME_SIZE) {
+        uint64_t pa = chain, *link = arch_phys_to_virt(pa);
+        chain = *link;
+        *link = 0; /* (zeroed frames stay zero) */
+        err = arch_map_page(va + off, pa, map_flags);
+        if (err == -2)
+            panic("vm_map_fresh: 0x%lx already mapped", (unsigned long)(va + off));
+        if (err)
+            panic("vm_map_fresh: no page table for 0x%lx after arch_map_prepare", (unsigned long)(va + off));
     }
     return 0;
 }

@@ -278,18 +278,27 @@ static void leaf_tables(uintptr_t s, uintptr_t d, pte_t **st, pte_t **dt, int *e
         *dt = leaf_table(d, 0, err);
 }
 
+int arch_map_prepare(uintptr_t va, size_t bytes)
+{
+    int err = 0;
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+    for (uintptr_t v = va; v < va + bytes && !err; v = (v | (ARCH_LARGE_SIZE - 1)) + 1)
+        leaf_table(v, 1, &err);
+    spin_unlock_irqrestore(&pt_lock, ptf);
+    return err;
+}
+
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
 {
     if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%lx", (unsigned long)old, (unsigned long)new,
               (unsigned long)bytes);
-    int err = 0;
-    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 1. Every table the destination needs, before anything moves: out of frames
      * here (-1; no pull under pt_lock), nothing has changed but tables added (kept,
-     * as always). A block mapping over it: -2. */
-    for (uintptr_t va = new; va < new + bytes && !err; va = (va | (ARCH_LARGE_SIZE - 1)) + 1)
-        leaf_table(va, 1, &err);
+     * as always, so they are still there under the lock taken again below). A block
+     * mapping over it: -2. */
+    int err = arch_map_prepare(new, bytes);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 2. Every source entry a valid 4 KiB page, every destination entry invalid; the
      * last-level tables looked up once per 2 MiB. */
     pte_t *st = 0, *dt = 0;
@@ -359,7 +368,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
             /* Invalidate everything cleared so far, on every CPU, before any of its
              * frames can be handed out again. */
             if (n)
-                tlbi_range(start, va - start, !(flags & ARCH_UNMAP_LOCAL));
+                tlbi_range(start, va - start, 1);
             start = va;
             for (unsigned i = 0; (flags & ARCH_UNMAP_FREE) && i < n; i++) {
                 if (nframes[i] == 1)

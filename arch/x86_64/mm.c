@@ -192,10 +192,7 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     walk_leaves(va, va + bytes, make_zombie, &flags);
     spin_unlock_irqrestore(&pt_lock, ptf);
-    if (flags & ARCH_UNMAP_LOCAL)
-        arch_tlb_flush_local(va, bytes);
-    else
-        arch_tlb_shootdown(va, bytes);
+    arch_tlb_shootdown(va, bytes);
     ptf = spin_lock_irqsave(&pt_lock);
     walk_leaves(va, va + bytes, bury, &flags);
     spin_unlock_irqrestore(&pt_lock, ptf);
@@ -229,16 +226,25 @@ static void leaf_tables(uintptr_t s, uintptr_t d, uint64_t **spt, uint64_t **dpt
         *dpt = leaf_table(d, 0, err);
 }
 
+int arch_map_prepare(uintptr_t va, size_t bytes)
+{
+    int err = 0;
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+    for (uintptr_t v = va; v < va + bytes && !err; v = (v | (ARCH_LARGE_SIZE - 1)) + 1)
+        leaf_table(v, 1, &err);
+    spin_unlock_irqrestore(&pt_lock, ptf);
+    return err;
+}
+
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
 {
     if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%zx", (unsigned long)old, (unsigned long)new, bytes);
-    int err = 0;
-    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 1. Every page table the destination needs, before anything moves: out of frames
-     * here, nothing has changed but tables added (they are kept, as always). */
-    for (uintptr_t va = new; va < new + bytes && !err; va = (va | (ARCH_LARGE_SIZE - 1)) + 1)
-        leaf_table(va, 1, &err);
+     * here, nothing has changed but tables added (they are kept, as always, so they
+     * are still there under the lock taken again below). */
+    int err = arch_map_prepare(new, bytes);
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 2. Every source entry a present 4 KiB page, every destination entry empty. */
     uint64_t *spt = 0, *dpt = 0;
     for (size_t off = 0; off < bytes && !err; off += ARCH_FRAME_SIZE) {

@@ -48,18 +48,25 @@ static inline uint64_t arch_virt_to_phys(const void *va)
 int arch_map_page(uintptr_t va, uint64_t pa, unsigned flags);
 int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
 
+/* Every page table that 4 KiB entries over [va, va+bytes) need, created now (zeroed
+ * frames from the frame allocator), so that arch_map_page over the range cannot then
+ * fail for want of one. Returns 0; -1 when no frame is left (the tables added are
+ * kept, as always); -2 when a 2 MiB page covers part of the range. Same context as
+ * arch_map_page. */
+int arch_map_prepare(uintptr_t va, size_t bytes);
+
 /* Unmap [va, va+bytes) (frame-aligned; 2 MiB pages must be covered whole). Holes are
  * skipped. One synchronous invalidation covers the whole range on every online CPU
  * before anything is released (x86_64: one IPI round; aarch64: broadcast TLBI + DSB
  * ISH + ISB, no IPI); then, with ARCH_UNMAP_FREE, each frame goes back to the frame
  * allocator. Caller: interrupts enabled, no spinlock held (on x86_64 it waits for
  * other CPUs, and serves shootdowns aimed at itself while it waits; aarch64 keeps the
- * same rule so portable code is correct on both). Page-table pages are kept.
- * ARCH_UNMAP_LOCAL: the caller guarantees no other CPU can have touched the range
- * (rolling back a mapping never published); only this CPU's TLB is flushed, so it may
- * be called with interrupts masked and locks held. */
+ * same rule so portable code is correct on both). Page-table pages are kept. There is
+ * no local-only form: a CPU may cache any present entry (a speculative walk, a
+ * next-page prefetch) without touching the page, so every present entry that is
+ * cleared needs every CPU's TLB flushed; code that cannot wait maps only once it
+ * cannot fail (vm_map_fresh). */
 #define ARCH_UNMAP_FREE  0x1u
-#define ARCH_UNMAP_LOCAL 0x2u
 void arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
 
 /* Move the 4 KiB leaf entries of [old, old+bytes) to [new, new+bytes) (frame-aligned,

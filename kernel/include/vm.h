@@ -8,9 +8,9 @@
 #include <arch/paging.h>
 
 /* Map [va, va+bytes) (unmapped so far) with fresh frames, zero-filled when zero.
- * All or nothing: returns 0, or -1 (nothing left mapped) when frames run out. Never
- * waits for other CPUs (the rollback only flushes this CPU's TLB), so it may be called
- * with interrupts masked and locks below LOCK_RANK_PAGETABLE held. */
+ * All or nothing: returns 0, or -1 when frames run out, before any entry of the range
+ * was made present (its page tables may stay). Never waits for other CPUs, so it may
+ * be called with interrupts masked and locks below LOCK_RANK_PAGETABLE held. */
 int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero);
 
 /* Unmap and free the frames (one shootdown for the range). Interrupts enabled, no

@@ -1,6 +1,7 @@
 /* tests/kernel/test_paging.c: map/unmap in the kernel address space, faults through
- * the expected-fault hook, no-execute, the empty heap arena, and TLB shootdown: CPU B
- * reads a page, CPU A unmaps it, and B's next access faults. */
+ * the expected-fault hook, no-execute, the empty heap arena, TLB shootdown (CPU B
+ * reads a page, CPU A unmaps it, and B's next access faults), and a map that cannot
+ * fit making nothing present. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <fault.h>
@@ -237,6 +238,65 @@ static void t_concurrent_shootdowns(struct ktest *t)
     KT_EXPECT(t, frame_free_count() + 2 * ktest_ncpus() >= free0);
 }
 
+/* vm_map_fresh asked for more than the frames left: -1, every data frame back, and no
+ * entry of the range ever present, so that no CPU can have cached one (a present entry
+ * once cleared would need a shootdown, which vm_map_fresh cannot wait for). CPU 1
+ * probes the range's first pages for as long as CPU 0 tries to map it. (Under
+ * single-threaded TCG CPU 0 may do it all in one time slice; under TCG_THREAD=multi
+ * the former map-then-roll-back found a page present in 398,890 of 407,812 probes.) */
+struct nofit {
+    uintptr_t va;
+    size_t bytes;
+    int ret, done;
+    uint64_t probes, seen;
+};
+
+static void nofit_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)t;
+    struct nofit *n = arg;
+    ktest_cpu_barrier();
+    if (cpu == 0) {
+        n->ret = vm_map_fresh(n->va, n->bytes, ARCH_MAP_WRITE, 0);
+        __atomic_store_n(&n->done, 1, __ATOMIC_RELEASE);
+    } else if (cpu == 1) {
+        uint64_t v;
+        while (!__atomic_load_n(&n->done, __ATOMIC_ACQUIRE))
+            for (unsigned i = 0; i < 4; i++, n->probes++)
+                if (!fault_probe_read((void *)(n->va + i * ARCH_FRAME_SIZE), &v, 0))
+                    n->seen++;
+    }
+    ktest_cpu_barrier();
+}
+
+static void t_map_no_fit(struct ktest *t)
+{
+    static struct nofit n;
+    uint64_t free0 = frame_free_count(), pa;
+    /* Twice what is free: the frame allocator's reclaimer may give some back meanwhile. */
+    n.bytes = (size_t)(2 * free0 + 1024) * ARCH_FRAME_SIZE;
+    n.va = vm_reserve_scratch(n.bytes);
+    n.done = 0;
+    n.probes = n.seen = 0;
+    if (ktest_ncpus() >= 2)
+        ktest_on_all_cpus(t, nofit_cpu, &n);
+    else
+        n.ret = vm_map_fresh(n.va, n.bytes, ARCH_MAP_WRITE, 0);
+    ktest_log("map of %llu MiB with %llu MiB free: %d; cpu 1 probed %llu times, found %llu present",
+              (unsigned long long)(n.bytes >> 20), (unsigned long long)(free0 * ARCH_FRAME_SIZE >> 20), n.ret,
+              (unsigned long long)n.probes, (unsigned long long)n.seen);
+    KT_EXPECT_EQ(t, n.ret, -1);
+    KT_EXPECT_EQ(t, n.seen, 0);
+    KT_EXPECT(t, !arch_translate(n.va, &pa));
+    KT_EXPECT(t, !arch_translate(n.va + n.bytes - ARCH_FRAME_SIZE, &pa));
+    /* Every data frame is back; the range's page tables stay (one per 2 MiB, and their
+     * upper levels). */
+    uint64_t tables = n.bytes / ARCH_LARGE_SIZE + 8;
+    if (frame_free_count() + tables < free0)
+        ktest_fail(t, __FILE__, __LINE__, "frames free %llu, before %llu, tables <= %llu",
+                   (unsigned long long)frame_free_count(), (unsigned long long)free0, (unsigned long long)tables);
+}
+
 static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_map_write_read),
     KTEST_CASE(t_large_page),
@@ -246,5 +306,6 @@ static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_remap),
     KTEST_CASE(t_shootdown),
     KTEST_CASE(t_concurrent_shootdowns),
+    KTEST_CASE(t_map_no_fit),
 };
 KTEST_SUITE(paging, paging_cases);
