@@ -145,7 +145,7 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
 
 /* A parked span's room: its local frees since it was parked, plus the remote ones the
  * owner swept since. Caller holds c->lock. */
-static inline uint32_t room(const struct mspan *s) { return (uint32_t)s->lfree - s->lfree_park; }
+static inline uint32_t room(const struct mspan *s) { return (uint16_t)((uint16_t)s->lfree - s->lfree_park); }
 
 /* Refill, caller holds c->lock; the current span (if any) has no word with a free
  * slot. */
@@ -159,7 +159,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
             goto take;
         /* 2. full: park it (its tenure ends: no word current); it stays ours */
         gh_span_tenure_end(s);
-        s->lfree_park = (uint32_t)s->lfree;
+        s->lfree_park = (uint16_t)s->lfree;
         s->emptyseen = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs
          * the next span: one direct[] update per span change, not two. Nothing reads

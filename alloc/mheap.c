@@ -49,7 +49,8 @@ int gh_heap_init(size_t arena_bytes, int exact) {
     gh_heap.pages.release_zero = !gh_region.on && !gh_heap.pages.lazy;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
-        size_t sz = sizeof(struct mspan) + gh_span_bitmap_words(words[b]) * sizeof(uint64_t);
+        /* (from bits[], not sizeof: the hot line's tail already holds two words) */
+        size_t sz = offsetof(struct mspan, bits) + gh_span_bitmap_words(words[b]) * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
             sz += 5 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte, ends and freed masks per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
@@ -415,7 +416,7 @@ static void span_reset(struct mspan *s, size_t size) {
     atomic_store_explicit(&s->cstate, 0, memory_order_relaxed);
     s->bucket = 0;
     s->efence = 0;
-    uintptr_t rest = offsetof(struct mspan, wbits), bits = offsetof(struct mspan, bits);
+    uintptr_t rest = offsetof(struct mspan, next), bits = offsetof(struct mspan, bits);
     gh_memclr((char *)s + rest, bits - rest);
     /* The bitmaps (and the tiny arrays after them) word by word with atomic stores: a
      * late remote freer's re-check reads its bitmap and remoteFree words after its OR

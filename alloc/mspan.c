@@ -10,10 +10,14 @@ struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curwo
 struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
                             .wbits = &gh_full_word};
 
-_Static_assert(offsetof(struct mspan, wbits) == GH_CACHELINE, "line 0 of struct mspan overflows");
+_Static_assert(offsetof(struct mspan, next) == GH_CACHELINE, "line 0 of struct mspan overflows");
+_Static_assert(offsetof(struct mspan, wbits) % GH_CACHELINE == 0, "the hot line of struct mspan is not a line");
+_Static_assert(offsetof(struct mspan, bits) - offsetof(struct mspan, wbits) == GH_SPAN_BITS_IN_LINE,
+               "bits[] must start GH_SPAN_BITS_IN_LINE bytes into the hot line");
+_Static_assert(GH_SPAN_BITS_IN_LINE + GH_RF_INLINE * sizeof(uint64_t) <= GH_CACHELINE,
+               "a span of GH_RF_INLINE words keeps its bitmap in the hot line");
 _Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64_t), "rfin holds GH_RF_INLINE words");
 _Static_assert(GOHEAP_MAX_OBJS_PER_SPAN <= 0xffff, "nsampled is 16 bits");
-_Static_assert(offsetof(struct mspan, next) <= 2 * GH_CACHELINE, "line 1 of struct mspan overflows");
 
 /* gh_span_set_word's panic (mspan.h): a slot of word w free here and pending in R(w)
  * is a double free, found before malloc can hand the slot out. */

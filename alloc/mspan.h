@@ -105,8 +105,8 @@ enum {
  * with one atomic OR and taken with an exchange. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
-     * owner's allocation state in line 1), and the remoteFree words of small spans
-     * (rfin, written by remote freers' ORs). ---- */
+     * owner's allocation state in the hot line), and the remoteFree words of small
+     * spans (rfin, written by remote freers' ORs). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
     _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept:
                                    * rfin below when nwords <= GH_RF_INLINE, else after
@@ -134,24 +134,6 @@ struct mspan {
      * line 0"). A remote freer's OR dirties this line instead of a line of its own;
      * the owner re-read a line written by it either way. */
     _Atomic uint64_t rfin[2];
-
-    /* ---- line 1: the owner's fast-path state: with the current word's bitmap line
-     * the only lines malloc touches; free reads these, line 0 and the slot's bitmap
-     * and remoteFree words ---- */
-    uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &allocBits[curword], or &gh_full_word */
-    uintptr_t wordbase;     /* address of slot curword * 64 */
-    uintptr_t welemsize;    /* elemsize again, so malloc needs no other line */
-    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_index) */
-    /* Local frees while owned, plus the remote frees the owner swept (never reset while
-     * the span lives: see the statistics above; refill's measure of a parked span's
-     * room is lfree - lfree_park). */
-    uint64_t lfree;
-    uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
-    uint8_t wshift;         /* trailing zero bits of elemsize */
-    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
-    /* The low 32 bits of lfree when the span was parked (owner, c->lock): refill's
-     * scan of the parked spans reads this line only. */
-    uint32_t lfree_park;
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -197,12 +179,35 @@ struct mspan {
      * by free with a load and a store, neither under the profile lock. */
     struct gh_prof_bucket *_Atomic pbucket;
     _Atomic uint64_t psize;
-    /* storage: allocBits[nwords]; for spans of more than GH_RF_INLINE words
-     * remoteFree[nwords] on a cache line of its own (the owner writes allocBits, other
-     * CPUs remoteFree; smaller spans use rfin and have no such line); tiny spans:
-     * tinyends, tinyfreed, tinycount after remoteFree */
-    uint64_t bits[] GH_ALIGNED(GH_CACHELINE);
+    /* ---- the hot line, last: the owner's fast-path state, then the first two
+     * bitmap words. malloc touches this line alone for a span of at most two words
+     * (every class from 64 B up): wbits points into it. The owner's free touches
+     * line 0 and this one (and, in smaller classes, the slot's bitmap word further
+     * on). ---- */
+    uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &allocBits[curword], or &gh_full_word */
+    uintptr_t wordbase;     /* address of slot curword * 64 */
+    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_index) */
+    /* Local frees while owned, plus the remote frees the owner swept (never reset while
+     * the span lives: see the statistics above; refill's measure of a parked span's
+     * room is lfree - lfree_park). */
+    uint64_t lfree;
+    uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
+    uint32_t welemsize;     /* elemsize again, so malloc needs no other line */
+    /* The low 16 bits of lfree when the span was parked (owner, c->lock): a parked
+     * span takes at most nelems <= 1024 frees, so 16 bits hold its room. Refill's scan
+     * of the parked spans reads this line only. */
+    uint16_t lfree_park;
+    uint8_t wshift;         /* trailing zero bits of elemsize */
+    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
+    /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: allocBits[nwords]; for
+     * spans of more than GH_RF_INLINE words remoteFree[nwords] from the next cache
+     * line boundary on (the owner writes allocBits, other CPUs remoteFree; smaller
+     * spans use rfin and have no such line); tiny spans: tinyends, tinyfreed,
+     * tinycount after remoteFree */
+    uint64_t bits[];
 };
+/* Where bits[] starts in the hot line (bytes): two words fit before the line ends. */
+#define GH_SPAN_BITS_IN_LINE 48
 
 /* A doubly linked list of spans (through next/prev; s->onlist names the list).
  * Protected by whoever owns the list (mcentral lock, or the owning CPU). */
@@ -232,8 +237,12 @@ extern struct mspan gh_emptyspan, gh_deadspan;
 /* Spans with at most this many bitmap words keep remoteFree in the struct (rfin). */
 #define GH_RF_INLINE 2
 /* Word offset of remoteFree in bits[] for spans of more than GH_RF_INLINE words:
- * after allocBits, on the next cache line. */
-static inline unsigned gh_span_rf_offset(unsigned nwords) { return (nwords + 7) & ~7u; }
+ * after allocBits, on the next cache line boundary (bits[] starts
+ * GH_SPAN_BITS_IN_LINE bytes into a line). */
+static inline unsigned gh_span_rf_offset(unsigned nwords) {
+    unsigned lead = GH_SPAN_BITS_IN_LINE / 8; /* words of the line before bits[0] */
+    return ((nwords + lead + 7) & ~7u) - lead;
+}
 /* Words of bits[] before the tiny arrays: allocBits, then remoteFree where rfin does
  * not hold it. */
 static inline unsigned gh_span_bitmap_words(unsigned nwords) {
@@ -322,7 +331,8 @@ static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
 static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab) {
     uint64_t t = ab + 1;
     GH_WSET(*wp, ab | t);
-    return (void *)(s->wordbase + (uintptr_t)gh_ctz64(t) * s->welemsize);
+    /* (a 32-bit multiply: slot 63 of the largest class is far below 2^32) */
+    return (void *)(s->wordbase + (uintptr_t)((uint32_t)gh_ctz64(t) * s->welemsize));
 }
 /* Whether the current word has a free slot (none while no word is current). */
 static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
