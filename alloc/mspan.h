@@ -114,7 +114,13 @@ struct mspan {
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
-    uint32_t npages;        /* pages in the span (efence: including the guard page) */
+    /* Free-path fields that do not fit the hot line: the rotation of free's index test,
+     * and two the owner writes once per refill or sweep. */
+    uint8_t wshift;         /* trailing zero bits of elemsize */
+    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
+    /* The low 16 bits of lfree when the span was parked (owner, c->lock): a parked
+     * span takes at most nelems <= 1024 frees, so 16 bits hold its room. */
+    uint16_t lfree_park;
     uint32_t curword;       /* bitmap word malloc takes from, or GH_NO_WORD */
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */
@@ -144,6 +150,7 @@ struct mspan {
     _Atomic uint16_t *tinyfreed;  /* tiny spans: bit i = the tiny object at byte i was
                                    * freed (reset when the block becomes a tiny block) */
     uintptr_t limit;     /* end of the last object slot (large: base + npages pages) */
+    uint32_t npages;     /* pages in the span (efence: including the guard page) */
     uintptr_t reqsize;   /* large/efence: the size asked for */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
@@ -186,19 +193,14 @@ struct mspan {
      * on). ---- */
     uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &allocBits[curword], or &gh_full_word */
     uintptr_t wordbase;     /* address of slot curword * 64 */
+    uintptr_t welemsize;    /* elemsize again, so malloc needs no other line (64 bits,
+                             * beside wordbase: aarch64 loads both with one ldp) */
     uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_index) */
     /* Local frees while owned, plus the remote frees the owner swept (never reset while
      * the span lives: see the statistics above; refill's measure of a parked span's
      * room is lfree - lfree_park). */
     uint64_t lfree;
     uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
-    uint32_t welemsize;     /* elemsize again, so malloc needs no other line */
-    /* The low 16 bits of lfree when the span was parked (owner, c->lock): a parked
-     * span takes at most nelems <= 1024 frees, so 16 bits hold its room. Refill's scan
-     * of the parked spans reads this line only. */
-    uint16_t lfree_park;
-    uint8_t wshift;         /* trailing zero bits of elemsize */
-    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
     /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: allocBits[nwords]; for
      * spans of more than GH_RF_INLINE words remoteFree[nwords] from the next cache
      * line boundary on (the owner writes allocBits, other CPUs remoteFree; smaller
@@ -331,8 +333,7 @@ static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
 static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab) {
     uint64_t t = ab + 1;
     GH_WSET(*wp, ab | t);
-    /* (a 32-bit multiply: slot 63 of the largest class is far below 2^32) */
-    return (void *)(s->wordbase + (uintptr_t)((uint32_t)gh_ctz64(t) * s->welemsize));
+    return (void *)(s->wordbase + (uintptr_t)gh_ctz64(t) * s->welemsize);
 }
 /* Whether the current word has a free slot (none while no word is current). */
 static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
