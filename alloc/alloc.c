@@ -102,8 +102,8 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
         gh_heap_publish(s);
         if (!c)
             c = &gh_emptycache;
-        c->large_alloc++;
-        c->large_alloc_bytes += (uint64_t)npages << GOHEAP_PAGE_SHIFT;
+        GH_COUNT_ADD(c->large_alloc, 1);
+        GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
     }
     /* The sampled case apart: the unsampled one keeps no flag across the unpin
      * (callgrind, 4 MiB pair: 4 instructions). */

@@ -648,7 +648,7 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
     if (pc)
         gh_unlock(&c->lock, cpu);
     if (ok)
-        c->large_alloc_bytes += (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT;
+        GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT);
     return ok;
 }
 
@@ -673,7 +673,7 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
         c = &gh_emptycache;
     int ok = 1;
     if (need < s->npages) {
-        c->large_free_bytes += (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT;
+        GH_COUNT_ADD(c->large_free_bytes, (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT);
         gh_heap_trim_span(cpu, s, need);
     } else {
         ok = realloc_large_grow(c, cpu, s, a, n, need);

@@ -110,8 +110,8 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
     s->obj = gh_align_up(s->base, align);
     s->alloc_pc = pc;
     atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
-    c->large_alloc++;
-    c->large_alloc_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+    GH_COUNT_ADD(c->large_alloc, 1);
+    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
 }
 
 /* Free behind goheap_free (everything but the fast path); reached by a tail call,
@@ -169,7 +169,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
         /* The free's only count (struct mspan, statistics). A parked span may be
          * given back by a drainer as soon as the store below empties it: lfree is
          * written before (free.c free_local), and nothing after. */
-        s->lfree++;
+        GH_COUNT_ADD(s->lfree, 1);
         /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
          * above into a test against 1 << idx and then shares that mask with the store,
          * which costs three instructions before the branch (mov, mov to cl, shl) where

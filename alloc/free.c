@@ -19,7 +19,7 @@ static inline void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     uint64_t ab = s->allocBits[w];
     if (!(ab & m) || (pending & m))
         gh_bad_free("double free", a, s);
-    s->lfree++;
+    GH_COUNT_ADD(s->lfree, 1);
     __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
 }
 
@@ -35,7 +35,7 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
                     unsigned spc, int view, uint32_t seq) {
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
-    c->nfree[spc]++;
+    GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 and the bitmaps are all we read after the OR) */
     if (gh_atomic_set_bit(rw, gh_ctz64(m), memory_order_seq_cst))
         gh_bad_free("double free", a, s);
@@ -123,8 +123,8 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
     if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED))
         gh_bad_free("double free", a, s);
     struct mcache *c = cache_for(cpu);
-    c->large_free++;
-    c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+    GH_COUNT_ADD(c->large_free, 1);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
     if (!gh_heap_lcache_put(c, s))
         gh_heap_hcache_put(cpu, s); /* the heap's cache, or the page heap */
 }
@@ -271,8 +271,8 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);
-    c->large_free++;
-    c->large_free_bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+    GH_COUNT_ADD(c->large_free, 1);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
     if (gh_unlikely(!gh_heap_lcache_put(c, s)))
         return free_large_spill(s, pin, c);
     goheap_sys_unpin(pin);
@@ -314,7 +314,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     int view = gh_span_slot_view(s, w, m, &seq);
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
-    c->nfree[spc]++;
+    GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
     if (gh_unlikely(gh_atomic_set_bit(rw, b, memory_order_seq_cst)))
         return other_double(a, s);

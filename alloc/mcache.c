@@ -85,7 +85,7 @@ static inline unsigned owner_sweep(struct mspan *s) {
     if (!any)
         return 0;
     unsigned n = gh_span_sweep_remote(s);
-    s->lfree += n;
+    GH_COUNT_ADD(s->lfree, n);
     s->lswept += n;
     return n;
 }
@@ -353,7 +353,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
         atomic_store_explicit(e, (uint16_t)(m | (1u << (off + size - 1))), memory_order_relaxed);
         c->tinyoffset = (uint32_t)(off + size);
         c->tinyn++;
-        c->tiny_allocs++;
+        GH_COUNT_ADD(c->tiny_allocs, 1);
         return (void *)(c->tiny + off);
     }
     /* A new 16 B block from the tiny span class. */
@@ -370,7 +370,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     ((uint64_t *)b)[0] = 0;
     ((uint64_t *)b)[1] = 0;
     unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> GH_TINY_SHIFT);
-    c->tiny_allocs++;
+    GH_COUNT_ADD(c->tiny_allocs, 1);
     atomic_store_explicit(&s->tinyends[idx], (uint16_t)(1u << (size - 1)), memory_order_relaxed);
     atomic_store_explicit(&s->tinyfreed[idx], 0, memory_order_relaxed); /* a new life */
     if (!c->tiny || size < c->tinyoffset) {

@@ -63,7 +63,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
                                                           * (atomic: a late freer's re-check) */
         atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);
     }
-    s->curword = GH_NO_WORD;
+    GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
     s->wslot = (uint16_t)((s->nwords - 1) * 64u); /* the next-fit scan starts at word 0 */
 }
@@ -78,7 +78,7 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->nwords = 0;
     s->limit = base + (npages << GOHEAP_PAGE_SHIFT);
     s->reqsize = reqsize;
-    s->curword = GH_NO_WORD;
+    GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
     s->lfree = s->lswept = s->lcounted = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
@@ -146,11 +146,11 @@ void gh_span_tenure_end(struct mspan *s) {
         return;
     uint64_t m = gh_span_tenure_mallocs(s);
     if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
-        *s->nmalloc_ctr += m;
+        GH_COUNT_ADD(*s->nmalloc_ctr, m);
     /* popcount(allocBits) + lfree now: the base of its next tenure if the span stays
      * parked with this owner (mspan.h). */
     __atomic_store_n(&s->tbase, s->tbase + m, __ATOMIC_RELAXED);
-    s->curword = GH_NO_WORD;
+    GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
 }
 

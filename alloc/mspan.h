@@ -351,7 +351,7 @@ static inline void gh_span_set_word(struct mspan *s, unsigned w) {
     uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
     if (gh_unlikely(r & fr))
         gh_span_word_double_free(s, w, r & fr);
-    s->curword = w;
+    GH_WSET(s->curword, w);
     s->wbits = &s->allocBits[w];
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
     s->wslot = (uint16_t)(w * 64u);

@@ -23,8 +23,8 @@ static void publish_object(struct mcache *c, struct mspan *d, unsigned spc, size
     d->obj = d->base;
     d->alloc_pc = pc;
     gh_heap_publish(d);
-    c->large_alloc++;
-    c->large_alloc_bytes += (uint64_t)d->npages << GOHEAP_PAGE_SHIFT;
+    GH_COUNT_ADD(c->large_alloc, 1);
+    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)d->npages << GOHEAP_PAGE_SHIFT);
 }
 
 /* The destination's run was counted backed; what backed it (free pages, lazily
@@ -136,8 +136,8 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
-    c->large_free++;
-    c->large_free_bytes += (uint64_t)obytes;
+    GH_COUNT_ADD(c->large_free, 1);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)obytes);
     gh_heap_free_span_unbacked(cpu, s, 1); /* its frames moved: released, zero */
     goheap_sys_unpin(pin);
     atomic_fetch_add_explicit(&gh_realloc_stats.remapped, obytes, memory_order_relaxed);

@@ -35,6 +35,17 @@
 #define GH_READ_WORD(p) (*(const volatile uintptr_t *)(p))
 #endif
 
+/* A counter with one writer (its CPU, pinned, or the holder of its lock) that readers
+ * on other CPUs sum with relaxed atomic loads (MemStats): a plain add, which every
+ * target makes as one aligned store, as the kernel's per-CPU counters do; atomic under
+ * ThreadSanitizer, which would otherwise call the plain add a race with the readers'
+ * loads. */
+#ifdef GH_TSAN
+#define GH_COUNT_ADD(lv, n) ((void)__atomic_fetch_add(&(lv), (n), __ATOMIC_RELAXED))
+#else
+#define GH_COUNT_ADD(lv, n) ((void)((lv) += (n)))
+#endif
+
 static inline unsigned gh_ctz64(uint64_t x) { return (unsigned)__builtin_ctzll(x); }
 static inline unsigned gh_clz64(uint64_t x) { return (unsigned)__builtin_clzll(x); }
 /* Bit count without a compiler helper: gcc lowers __builtin_popcountll to a libgcc

@@ -1,7 +1,8 @@
 /* tests/host/test_stress.c: multi-threaded stress of goheap. Objects of every size
  * class, tiny and large, move between threads through a shared transfer array and are
- * cookie-checked at free; threads come and go between rounds; at the end everything is
- * freed and the validator and the counters must balance exactly.
+ * cookie-checked at free; threads come and go between rounds; statistics are read
+ * while threads run; at the end everything is freed and the validator and the
+ * counters must balance exactly.
  * usage: test_stress [rounds threads ops-per-thread]   (sanitizer builds run smaller)
  */
 #include <pthread.h>
@@ -334,6 +335,40 @@ static void producer_consumer(void) {
     KT_CHECK(goheap_validate() == 0);
 }
 
+/* ---- statistics while others allocate ----------------------------------------------
+ * MemStats and the metrics sum every cache, each under its lock (the parked spans' open
+ * counts, stats.c), while nthreads threads allocate and free across threads: no
+ * deadlock and, in the TSan build, no race. The exact balance is final_balance's. */
+static atomic_int stats_stop;
+
+static void *stats_reader(void *arg) {
+    unsigned long *reads = arg;
+    struct goheap_memstats st;
+    struct goheap_metric m[64];
+    while (!atomic_load_explicit(&stats_stop, memory_order_acquire)) {
+        goheap_read_memstats(&st);
+        if (goheap_read_metrics(m, 64) == 0)
+            FAIL("goheap_read_metrics returned no metric");
+        (*reads)++;
+    }
+    return NULL;
+}
+
+static void stats_while_running(void) {
+    unsigned before = nfail;
+    unsigned long reads = 0;
+    pthread_t r;
+    atomic_store(&stats_stop, 0);
+    KT_CHECK(pthread_create(&r, NULL, stats_reader, &reads) == 0);
+    run_threads(nthreads, ops, 99);
+    atomic_store_explicit(&stats_stop, 1, memory_order_release);
+    pthread_join(r, NULL);
+    printf("    # %lu MemStats reads while %u threads ran\n", reads, nthreads);
+    KT_CHECK(reads > 0);
+    KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
+    KT_CHECK(goheap_validate() == 0);
+}
+
 /* ---- thread churn ------------------------------------------------------------------
  * Many short-lived threads, a few at a time: each one's cache slot must be released at
  * exit and reused, so the cache metadata in use does not grow with the thread count. */
@@ -395,6 +430,7 @@ static void final_balance(void) {
 static const struct kt_case cases[] = {
     KT_CASE(transfer_rounds),
     KT_CASE(producer_consumer),
+    KT_CASE(stats_while_running),
     KT_CASE(thread_churn),
     KT_CASE(final_balance),
 };
