@@ -104,7 +104,7 @@ static int meta_ensure(struct pagealloc *pa, const void *p, uintptr_t len) {
             return -1;
         if (gh_sys_map((void *)(pa->meta_base + f * FRAME), (g - f) * FRAME) != 0)
             return -1;
-        pa->meta_mapped += (g - f) * FRAME;
+        GH_COUNT_ADD(pa->meta_mapped, (g - f) * FRAME); /* (read by MemStats without the lock) */
         frame_bits_set(pa->meta_mapped_bits, f, g);
         f = g;
     }
@@ -174,7 +174,7 @@ static int init(struct pagealloc *pa, uintptr_t base, size_t bytes, uintptr_t me
     pa->meta_span = total;
     if (gh_sys_map(meta, fixed) != 0)
         return -1;
-    pa->meta_mapped = fixed;
+    __atomic_store_n(&pa->meta_mapped, fixed, __ATOMIC_RELAXED);
     pa->meta_mapped_bits = (uint64_t *)meta;
     frame_bits_set(pa->meta_mapped_bits, 0, fixed / FRAME);
     if (meta_at) {
