@@ -52,10 +52,6 @@ void goheap_lockcheck_release(unsigned cpu, unsigned cls) {
 struct gh_lockstat *gh_lockstats;
 uint8_t gh_lock_slow_on;
 
-static inline void stat_add(uint64_t *p, uint64_t v) {
-    __atomic_store_n(p, *p + v, __ATOMIC_RELAXED); /* one writer; read racily */
-}
-
 void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
     if (GH_LOCKCHECK)
         goheap_lockcheck_acquire(cpu, m->rank);
@@ -64,13 +60,13 @@ void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
         return;
     }
     struct gh_lockstat *st = &gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank];
-    stat_add(&st->acquires, 1);
+    GH_COUNT_ADD(st->acquires, 1);
     if (goheap_sys_trylock(&m->l))
         return;
     uint64_t t0 = goheap_sys_nanotime();
     goheap_sys_lock(&m->l);
-    stat_add(&st->contended, 1);
-    stat_add(&st->wait_ns, goheap_sys_nanotime() - t0);
+    GH_COUNT_ADD(st->contended, 1);
+    GH_COUNT_ADD(st->wait_ns, goheap_sys_nanotime() - t0);
 }
 
 int gh_trylock_slow(struct gh_mutex *m, unsigned cpu) {
@@ -82,7 +78,7 @@ int gh_trylock_slow(struct gh_mutex *m, unsigned cpu) {
         return 0; /* not an acquisition: nothing counted */
     }
     if (gh_lockstats)
-        stat_add(&gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank].acquires, 1);
+        GH_COUNT_ADD(gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank].acquires, 1);
     return 1;
 }
 

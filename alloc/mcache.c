@@ -76,14 +76,6 @@ static void uncache(struct mcache *c, unsigned cpu, struct mspan *s) {
 /* The owner's sweep of s: remote frees into allocBits, counted in lfree (the tenure's
  * mallocs) and lswept (they are not the owner's frees). Caller holds c->lock. */
 static inline unsigned owner_sweep(struct mspan *s) {
-    /* Most spans hold no remote free at a refill (pareto: every one): look first,
-     * inline, without the sweep's call and sequence count. A remote OR landing just
-     * after the look waits for the next sweep, as one landing after a sweep does. */
-    uint64_t any = 0;
-    for (unsigned w = 0; w < s->nwords; w++)
-        any |= atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
-    if (!any)
-        return 0;
     unsigned n = gh_span_sweep_remote(s);
     GH_COUNT_ADD(s->lfree, n);
     s->lswept += n;

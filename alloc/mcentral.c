@@ -13,13 +13,6 @@ static _Atomic long npending;
 #define list_push gh_list_push
 #define list_remove gh_list_remove
 
-static int remote_pending(struct mspan *s) {
-    for (unsigned w = 0; w < s->nwords; w++)
-        if (atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
-            return 1;
-    return 0;
-}
-
 /* File a swept span with `live` objects. Caller holds mc->lock. Returns 1
  * if the span is empty and must be freed by the caller after unlocking. */
 static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
@@ -32,7 +25,7 @@ static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
     }
     list_push(&mc->full, s);
     atomic_store_explicit(&s->cstate, GH_CS_FULL, memory_order_seq_cst);
-    if (remote_pending(s)) {
+    if (gh_span_remote_pending(s)) {
         uint8_t full = GH_CS_FULL;
         if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
             list_remove(&mc->full, s);
@@ -201,12 +194,12 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
                 next = s->next;
                 /* Only frees make a span emptier, and every free since the span was
                  * filed sits in remoteFree: a span without remote bits is skipped. */
-                if (!remote_pending(s))
+                if (!gh_span_remote_pending(s))
                     continue;
                 if (li == 0)
                     atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
                 list_remove(lists[li], s);
-                gh_span_sweep_remote(s);
+                gh_span_sweep_remote_words(s); /* (pending: seen above) */
                 unsigned live = gh_span_count_live(s);
                 if (live == 0) {
                     /* partial/full/pending -> returned */

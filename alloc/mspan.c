@@ -235,7 +235,7 @@ uintptr_t gh_span_double_freed(const struct mspan *s) {
     return 0;
 }
 
-unsigned gh_span_sweep_remote(struct mspan *s) {
+unsigned gh_span_sweep_remote_words(struct mspan *s) {
     unsigned freed = 0, open = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))

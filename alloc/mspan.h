@@ -412,10 +412,26 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
 static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
     return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
+/* Whether a remote free of s is pending (seq_cst loads: mcentral's lost-wake-up
+ * handshake pairs them with the freers' ORs). */
+static inline int gh_span_remote_pending(const struct mspan *s) {
+    for (unsigned w = 0; w < s->nwords; w++)
+        if (atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
+            return 1;
+    return 0;
+}
+/* gh_span_sweep_remote's body, for a span with something pending. */
+unsigned gh_span_sweep_remote_words(struct mspan *s);
 /* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
- * objects freed. Owner, or the class lock holder; an owner adds the result to lfree. */
-unsigned gh_span_sweep_remote(struct mspan *s);
+ * objects freed. Owner, or the class lock holder; an owner adds the result to lfree.
+ * Most spans hold no remote free when swept (pareto: none), so the look comes inline,
+ * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote OR
+ * landing just after the look waits for the next sweep, as one landing after a sweep
+ * does. */
+static inline unsigned gh_span_sweep_remote(struct mspan *s) {
+    return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s) : 0;
+}
 /* A remote freer of slot (w, m), pinned, before its OR: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
  * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that

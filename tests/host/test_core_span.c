@@ -93,6 +93,27 @@ static void t_span_walk(void) {
     free_span(s);
 }
 
+/* gh_span_sweep_remote on an owned span: with nothing pending it reads the words and
+ * stops (no sweep, sweepseq unchanged); a pending bit is taken into allocBits and
+ * counted; a second freer's bit, the same. */
+static void t_sweep_remote(void) {
+    struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
+    while (gh_span_word_has_free(s) || gh_span_next_word(s))
+        gh_span_take(s);
+    atomic_store(&s->owner, 3u); /* CPU 3's now */
+    uint32_t seq = atomic_load(&s->sweepseq);
+    KT_CHECK(!gh_span_remote_pending(s) && gh_span_sweep_remote(s) == 0 && atomic_load(&s->sweepseq) == seq,
+             "nothing pending: no sweep");
+    atomic_fetch_or(&s->remoteFree[5], 1ull << 9); /* a remote freer's OR */
+    KT_CHECK(gh_span_remote_pending(s), "pending");
+    KT_CHECK(gh_span_sweep_remote(s) == 1 && atomic_load(&s->remoteFree[5]) == 0, "the owner's sweep takes the bit");
+    KT_CHECK(gh_span_count_live(s) == 511, "live %u", gh_span_count_live(s));
+    atomic_fetch_or(&s->remoteFree[0], 1ull << 1); /* another freer */
+    KT_CHECK(gh_span_sweep_remote(s) == 1 && gh_span_count_live(s) == 510, "live %u", gh_span_count_live(s));
+    KT_CHECK(atomic_load(&s->owner) == 3u, "owner unchanged (0x%x)", atomic_load(&s->owner));
+    free_span(s);
+}
+
 /* Next fit: the word after the one last current is taken first (it was left longest
  * ago), wrapping, not the lowest word with a free slot. */
 static void t_next_fit(void) {
@@ -268,6 +289,19 @@ static void t_owned_free(void) {
     KT_CHECK(s->allocBits[0] == (before & ~(1ull << 2)), "allocBits bit 2 cleared");
     KT_CHECK(s->lfree == lfree + 1 && gh_span_needzero(s), "counted");
     KT_CHECK(goheap_validate() == 0, "");
+    /* A remote free pending in the same word; the owner's next free into it frees and
+     * counts the same way, and leaves the pending slot pending. */
+    pthread_t t;
+    pthread_create(&t, 0, t2_remote, t2_p[4]);
+    pthread_join(t, 0);
+    KT_CHECK(atomic_load(&s->owner) == cpu, "still owned (owner 0x%x)", (unsigned)atomic_load(&s->owner));
+    before = s->allocBits[0], lfree = s->lfree;
+    goheap_free(t2_p[3]);
+    KT_CHECK(s->allocBits[0] == (before & ~(1ull << 3)) && s->lfree == lfree + 1, "freed by the owner");
+    KT_CHECK((s->allocBits[0] & (1ull << 4)) && (atomic_load(&s->remoteFree[0]) & (1ull << 4)), "slot 4 pending");
+    KT_CHECK(goheap_validate() == 0, "");
+    t2_p[3] = goheap_malloc(48); /* (the loop below frees every slot but 2 and 4) */
+    t2_p[4] = goheap_malloc(48);
     for (unsigned i = 0; i < 400; i++)
         if (i != 2)
             goheap_free(t2_p[i]);
@@ -283,6 +317,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_span_init),
     KT_CASE(t_span_walk),
     KT_CASE(t_next_fit),
+    KT_CASE(t_sweep_remote),
     KT_CASE(t_span_tail),
     KT_CASE(t_local_free_reuse),
     KT_CASE(t_bad_frees),
