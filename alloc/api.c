@@ -12,8 +12,8 @@
  *   pagealloc          radix tree of free-page summaries + per-chunk alloc and
  *                      scavenged bitmaps (docs/pagealloc.md); under the heap lock.
  *
- * A small span keeps allocBits (1 = allocated, out of line) and remoteFree (frees by
- * other CPUs, one atomic OR each; in the struct's line 0 for spans of up to two
+ * A small span keeps allocBits (1 = allocated, out of line) and remoteNone (frees by
+ * other CPUs, one atomic AND each; in the struct's line 0 for spans of up to two
  * words, else out of line). Its owner allocates from one 64-slot word of
  * allocBits at a time, the current word, with count-trailing-zeros, and frees into
  * allocBits directly: one bitmap, no private copy.
@@ -54,12 +54,12 @@
  *   2. span = map[page] (gh_deadspan where no span lives), or the cover's.
  *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
  *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
- *      mspan.h), its allocBits bit set and its remoteFree bit clear (else: interior
+ *      mspan.h), its allocBits bit set and its remoteNone bit set (else: interior
  *      pointer, double free); clear the bit, count the free and return
  *      (gh_free_cached in core.h, inline).
  *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
  *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
- *      atomic fetch_or into remoteFree (a bit already set means double free), a
+ *      atomic fetch_and on remoteNone (a bit already clear means double free), a
  *      re-check if a sweep ran in between; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). A large span goes, with the exchange INUSE ->

@@ -161,8 +161,10 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
         }
         uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
         uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
-        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
-        if (gh_unlikely(gh_bit64(~ab | r, idx))) { /* free already, or pending remotely */
+        /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
+         * both words, one and + bt (~ab | R cost a mov and a not more) */
+        uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
+        if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, or pending remotely */
             gh_free_owned_bad(idx, s, 1);
             return 1;
         }
@@ -197,7 +199,7 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);
-/* Its remote half, given the owner's view of slot (w, m) taken before the OR. */
+/* Its remote half, given the owner's view of slot (w, m) taken before the AND. */
 void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
                     unsigned spc, int view, uint32_t seq);
 

@@ -1,5 +1,5 @@
 /* alloc/free.c: everything of free() beyond the fast path in api.c: remote frees
- * (one atomic OR), tiny objects, large objects, and the always-on checks. */
+ * (one atomic AND), tiny objects, large objects, and the always-on checks. */
 #include "core.h"
 
 static struct mcache *cache_for(unsigned cpu) {
@@ -15,7 +15,7 @@ static struct mcache *cache_for(unsigned cpu) {
 static inline void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
-    uint64_t pending = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+    uint64_t pending = gh_span_rpend(s, w, memory_order_relaxed);
     uint64_t ab = s->allocBits[w];
     if (!(ab & m) || (pending & m))
         gh_bad_free("double free", a, s);
@@ -23,12 +23,12 @@ static inline void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
     __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
 }
 
-/* A remote free of slot (w, m) of s, given the owner's view of it before the OR
+/* A remote free of slot (w, m) of s, given the owner's view of it before the AND
  * (gh_span_slot_view; extern so that the double-free test can hand it a view taken
- * before a sweep). The count comes first: after the OR the span may be swept, freed
- * and recycled. The OR's old value catches a second remote free not yet swept; a
+ * before a sweep). The count comes first: after the AND the span may be swept, freed
+ * and recycled. The AND's old value catches a second remote free not yet swept; a
  * sweep since the view may have applied an earlier free of the slot, so the freer
- * re-checks then (gh_span_remote_recheck). The seq_cst pair (the OR, then the cstate
+ * re-checks then (gh_span_remote_recheck). The seq_cst pair (the AND, then the cstate
  * load) is half of the handshake in mcentral.h; the other half is file_span's store +
  * re-read. */
 void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
@@ -36,8 +36,8 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
-    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 and the bitmaps are all we read after the OR) */
-    if (gh_atomic_set_bit(rw, gh_ctz64(m), memory_order_seq_cst))
+    _Atomic uint64_t *rw = &s->remoteNone[w]; /* (line 0 and the bitmaps are all we read after the AND) */
+    if (gh_atomic_clear_bit(rw, gh_ctz64(m), memory_order_seq_cst))
         gh_bad_free("double free", a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         gh_span_remote_recheck(s, rw, w, m, a);
@@ -59,9 +59,9 @@ static GH_NOINLINE void free_local_unslow(unsigned cpu, struct mspan *s, unsigne
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
-    /* Read before the remote OR: once the bit is in, the owner may sweep it, free the
+    /* Read before the remote AND: once the bit is in, the owner may sweep it, free the
      * now empty span and recycle the struct for another class. (Counting with spc
-     * read after the OR once charged a free to the wrong class under load.) */
+     * read after the AND once charged a free to the wrong class under load.) */
     unsigned spc = s->spc;
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
@@ -72,7 +72,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         return;
     }
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
-     * there until this free's OR is swept. */
+     * there until this free's AND is swept. */
     uint32_t seq;
     int view = gh_span_slot_view(s, w, m, &seq);
     gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
@@ -295,7 +295,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    unsigned spc = s->spc; /* before the OR: then the span may be swept and recycled */
+    unsigned spc = s->spc; /* before the AND: then the span may be swept and recycled */
     if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||
                     (raw & ~GH_OWNER_SLOW) == cpu || gh_knobs.slowmode ||
                     atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
@@ -315,12 +315,12 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
-    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
-    if (gh_unlikely(gh_atomic_set_bit(rw, b, memory_order_seq_cst)))
+    _Atomic uint64_t *rw = &s->remoteNone[w]; /* (before the AND: then the span may be recycled) */
+    if (gh_unlikely(gh_atomic_clear_bit(rw, b, memory_order_seq_cst)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, w, m, a, pin, cpu);
-    /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */
+    /* The handshake (mcentral.h): the AND above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
         return other_wake(s, pin, cpu);
     goheap_sys_unpin(pin);

@@ -144,7 +144,7 @@ static struct {
  * itself, one relaxed or release store of a whole word each. */
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_ACQUIRE);
-    return a & gh_span_valid(s, w) & ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+    return a & gh_span_valid(s, w) & ~gh_span_rpend(s, w, memory_order_relaxed);
 }
 
 /* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN

@@ -50,7 +50,7 @@ static unsigned parked_live(struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = atomic_load_explicit((_Atomic uint64_t *)&s->allocBits[w], memory_order_acquire);
-        uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
+        uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
         uint64_t v = gh_span_valid(s, w);
         if (r & ~a & v)
             gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & ~a & v)) * s->elemsize, s);
@@ -179,7 +179,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     unsigned enough = goheap_class_to_nobjs[spc >> 1] / 4;
     if (enough == 0)
         enough = 1;
-    /* First the richest by local frees, without touching remoteFree: a thread that
+    /* First the richest by local frees, without touching remoteNone: a thread that
      * frees its own objects (pareto, glibcthread) finds its span here. (Before the
      * free fast path became one path, a hint naming the parked span freed into last
      * was tried first, saving 7% of larson's D1 misses; with every owner's free

@@ -169,7 +169,7 @@ void gh_central_wake(unsigned cpu, struct mspan *s) {
     uint8_t full = GH_CS_FULL;
     if (!atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING))
         return;
-    /* s may have been recycled since the freer's OR: read its class racily (relaxed),
+    /* s may have been recycled since the freer's AND: read its class racily (relaxed),
      * then re-check under that class's lock that it is still on the full list. */
     struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
     gh_lock(&mc->lock, cpu);
@@ -193,7 +193,7 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
             for (; s; s = next) {
                 next = s->next;
                 /* Only frees make a span emptier, and every free since the span was
-                 * filed sits in remoteFree: a span without remote bits is skipped. */
+                 * filed sits in remoteNone: a span without remote bits is skipped. */
                 if (!gh_span_remote_pending(s))
                     continue;
                 if (li == 0)

@@ -6,8 +6,8 @@
  *   pending: full, then freed into remotely (cstate PENDING): sweep before use
  *
  * The full -> pending handshake (no lost wake-up): a span is published FULL by a
- * seq_cst store under the lock, after which the publisher re-reads remoteFree (seq_cst).
- * A remote freer does its seq_cst fetch_or on remoteFree, then a seq_cst load of
+ * seq_cst store under the lock, after which the publisher re-reads remoteNone (seq_cst).
+ * A remote freer does its seq_cst fetch_and on remoteNone, then a seq_cst load of
  * cstate. In the single total order of these four operations one side must see the
  * other: either the freer sees FULL (and CASes FULL -> PENDING, then moves the span
  * under the lock), or the publisher sees the bit (and does the CAS itself). The CAS

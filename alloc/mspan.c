@@ -16,7 +16,7 @@ _Static_assert(offsetof(struct mspan, bits) - offsetof(struct mspan, wbits) == G
                "bits[] must start GH_SPAN_BITS_IN_LINE bytes into the hot line");
 _Static_assert(GH_SPAN_BITS_IN_LINE + GH_RF_INLINE * sizeof(uint64_t) <= GH_CACHELINE,
                "a span of GH_RF_INLINE words keeps its bitmap in the hot line");
-_Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64_t), "rfin holds GH_RF_INLINE words");
+_Static_assert(sizeof(((struct mspan *)0)->rnin) == GH_RF_INLINE * sizeof(uint64_t), "rnin holds GH_RF_INLINE words");
 _Static_assert(GOHEAP_MAX_OBJS_PER_SPAN <= 0xffff, "nsampled is 16 bits");
 
 /* gh_span_set_word's panic (mspan.h): a slot of word w free here and pending in R(w)
@@ -52,7 +52,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->lfree = s->lswept = s->lcounted = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     s->allocBits = s->bits;
-    s->remoteFree = s->nwords <= GH_RF_INLINE ? s->rfin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
+    s->remoteNone = s->nwords <= GH_RF_INLINE ? s->rnin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
     s->tinyends = spc == GH_TINY_SPC
                       ? (_Atomic uint16_t *)(s->bits + gh_span_bitmap_words(s->nwords))
                       : 0;
@@ -61,7 +61,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     for (unsigned w = 0; w < s->nwords; w++) {
         GH_WSET(s->allocBits[w], ~gh_span_valid(s, w)); /* slots past nelems: never free
                                                           * (atomic: a late freer's re-check) */
-        atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed);
+        atomic_store_explicit(&s->remoteNone[w], ~0ull, memory_order_relaxed); /* nothing pending */
     }
     GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
@@ -162,11 +162,16 @@ void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigne
      * is set, short of a racing local double free). */
     for (int tries = 0; tries < 16; tries++) {
         uint32_t v = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
+        /* 0: span_reset recycled the struct since the view (a sweep moved sweepseq
+         * from the view's value, so this incarnation never swept): its words read all
+         * pending (zeroed remoteNone words), no verdict. */
+        if (v == 0)
+            return;
         if (v & 1)
             continue;
-        uint64_t r = atomic_load_explicit(rw, memory_order_seq_cst);
+        uint64_t r = ~atomic_load_explicit(rw, memory_order_seq_cst);
         /* (bits, not the allocBits pointer: the struct may have been recycled since
-         * the OR, and span_reset clears its pointer fields with plain stores) */
+         * the AND, and span_reset clears its pointer fields with plain stores) */
         uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST);
         if (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != v)
             continue;
@@ -228,7 +233,7 @@ void gh_span_check(const struct mspan *s, const char *where) {
 uintptr_t gh_span_double_freed(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t fr = ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
-        uint64_t both = fr & atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        uint64_t both = fr & gh_span_rpend(s, w, memory_order_relaxed);
         if (both)
             return s->base + (uintptr_t)(w * 64 + gh_ctz64(both)) * s->elemsize;
     }
@@ -238,7 +243,7 @@ uintptr_t gh_span_double_freed(const struct mspan *s) {
 unsigned gh_span_sweep_remote_words(struct mspan *s) {
     unsigned freed = 0, open = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
-        if (!atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed))
+        if (!gh_span_rpend(s, w, memory_order_relaxed))
             continue;
         if (!open) { /* sweepseq odd: remote freers re-check (gh_span_remote_recheck) */
             open = 1;
@@ -246,10 +251,10 @@ unsigned gh_span_sweep_remote_words(struct mspan *s) {
                                   memory_order_seq_cst);
         }
         /* acquire: the freer's last writes to the object happen before its reuse. */
-        uint64_t r = atomic_exchange_explicit(&s->remoteFree[w], 0, memory_order_acq_rel);
+        uint64_t r = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
         uint64_t notalloc = r & ~s->allocBits[w];
         if (notalloc) {
-            /* Freed remotely but not allocated: freed locally first (the OR could not
+            /* Freed remotely but not allocated: freed locally first (the AND could not
              * see that), or never allocated, or freed twice across a sweep. */
             unsigned i = w * 64 + gh_ctz64(notalloc);
             gh_bad_free("double free", s->base + (uintptr_t)i * s->elemsize, s);
@@ -276,7 +281,7 @@ unsigned gh_span_count_live_any(const struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
-        a &= ~atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+        a &= ~gh_span_rpend(s, w, memory_order_relaxed);
         n += gh_popcount64(a);
     }
     return n;

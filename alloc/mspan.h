@@ -70,7 +70,10 @@ enum {
 /* A span. Invariants for a small span (spc >= 2) in use. For word w let
  *   free(w) = ~allocBits[w] & valid(w)   (one bitmap: the owner's mallocs and frees
  *                                         both write it, there is no private copy),
- *   R(w)    = remoteFree[w]              (frees by other CPUs, not yet swept);
+ *   R(w)    = ~remoteNone[w]             (frees by other CPUs, not yet swept: stored
+ *                                         inverted, 1 = nothing pending, so that the
+ *                                         owner's free tests one bit of
+ *                                         allocBits[w] & remoteNone[w]);
  * then
  *   R(w) & free(w) == 0    (the double-free rule: no slot is allocatable while a free
  *                           of it is pending; a slot set in both is a double free)
@@ -80,8 +83,9 @@ enum {
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
  *   limit == base + nelems * elemsize.
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
- * allocBits | R(w) (the fast path, inline); a remote freer first checks allocBits
- * (a clear bit: freed already), then ORs R(w) (a bit already set is a double free),
+ * allocBits & ~R(w) (the fast path, inline); a remote freer first checks allocBits
+ * (a clear bit: freed already), then sets its bit of R(w) by clearing it in
+ * remoteNone with an atomic AND (a bit already clear is a double free),
  * then, if a sweep ran meanwhile (sweepseq moved), re-checks (gh_span_remote_recheck);
  * a sweep rejects a remote bit on a free slot; a word becomes current only after
  * R(w) & free(w) is found empty.
@@ -101,15 +105,16 @@ enum {
  * gh_span_uncounted_frees, go to the owner's nfree_own when the span leaves its cache
  * (mcache.c), and readers add them for every current and parked span. Remote frees
  * are counted per free, by the freeing CPU.
- * needzero is effectively needzero | (lfree != 0). remoteFree is written by anyone
- * with one atomic OR and taken with an exchange. */
+ * needzero is effectively needzero | (lfree != 0). remoteNone is written by anyone
+ * with one atomic AND and taken with an exchange for all ones. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
-     * owner's allocation state in the hot line), and the remoteFree words of small
-     * spans (rfin, written by remote freers' ORs). ---- */
+     * owner's allocation state in the hot line), and the remoteNone words of small
+     * spans (rnin, written by remote freers' ANDs). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
-    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept:
-                                   * rfin below when nwords <= GH_RF_INLINE, else after
+    _Atomic uint64_t *remoteNone; /* [nwords], 0 = freed by another CPU, not yet swept
+                                   * (R(w) inverted; read it with gh_span_rpend): rnin
+                                   * below when nwords <= GH_RF_INLINE, else after
                                    * allocBits in bits[] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
@@ -134,12 +139,12 @@ struct mspan {
      * remote free reads nothing past line 0 and the bitmaps; 16 bits hold it (at most
      * one per object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
     _Atomic uint16_t nsampled;
-    /* remoteFree of a span of at most GH_RF_INLINE words (every class from 64 B up),
+    /* remoteNone of a span of at most GH_RF_INLINE words (every class from 64 B up),
      * in the line the owner's free reads for owner and base anyway: one cache line
-     * less on every owner's free and word change (bench/RESULTS.md, "remoteFree in
-     * line 0"). A remote freer's OR dirties this line instead of a line of its own;
+     * less on every owner's free and word change (bench/RESULTS.md, "remoteNone in
+     * line 0"). A remote freer's AND dirties this line instead of a line of its own;
      * the owner re-read a line written by it either way. */
-    _Atomic uint64_t rfin[2];
+    _Atomic uint64_t rnin[2];
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
@@ -202,10 +207,10 @@ struct mspan {
     uint64_t lfree;
     uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
     /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: allocBits[nwords]; for
-     * spans of more than GH_RF_INLINE words remoteFree[nwords] from the next cache
-     * line boundary on (the owner writes allocBits, other CPUs remoteFree; smaller
-     * spans use rfin and have no such line); tiny spans: tinyends, tinyfreed,
-     * tinycount after remoteFree */
+     * spans of more than GH_RF_INLINE words remoteNone[nwords] from the next cache
+     * line boundary on (the owner writes allocBits, other CPUs remoteNone; smaller
+     * spans use rnin and have no such line); tiny spans: tinyends, tinyfreed,
+     * tinycount after remoteNone */
     uint64_t bits[];
 };
 /* Where bits[] starts in the hot line (bytes): two words fit before the line ends. */
@@ -236,19 +241,24 @@ extern uint64_t gh_full_word;
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
 extern struct mspan gh_emptyspan, gh_deadspan;
 
-/* Spans with at most this many bitmap words keep remoteFree in the struct (rfin). */
+/* Spans with at most this many bitmap words keep remoteNone in the struct (rnin). */
 #define GH_RF_INLINE 2
-/* Word offset of remoteFree in bits[] for spans of more than GH_RF_INLINE words:
+/* Word offset of remoteNone in bits[] for spans of more than GH_RF_INLINE words:
  * after allocBits, on the next cache line boundary (bits[] starts
  * GH_SPAN_BITS_IN_LINE bytes into a line). */
 static inline unsigned gh_span_rf_offset(unsigned nwords) {
     unsigned lead = GH_SPAN_BITS_IN_LINE / 8; /* words of the line before bits[0] */
     return ((nwords + lead + 7) & ~7u) - lead;
 }
-/* Words of bits[] before the tiny arrays: allocBits, then remoteFree where rfin does
+/* Words of bits[] before the tiny arrays: allocBits, then remoteNone where rnin does
  * not hold it. */
 static inline unsigned gh_span_bitmap_words(unsigned nwords) {
     return nwords <= GH_RF_INLINE ? nwords : gh_span_rf_offset(nwords) + nwords;
+}
+
+/* R(w), the slots of word w with a remote free pending (remoteNone holds it inverted). */
+static inline uint64_t gh_span_rpend(const struct mspan *s, unsigned w, memory_order mo) {
+    return ~atomic_load_explicit(&s->remoteNone[w], mo);
 }
 
 /* Bits of word w that are valid object slots. */
@@ -339,16 +349,16 @@ static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab
 static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
 
 /* set_word's panic (cold): `both` holds the slots of word w that are free in allocBits
- * and pending in remoteFree. */
+ * and pending in remoteNone. */
 _Noreturn void gh_span_word_double_free(const struct mspan *s, unsigned w, uint64_t both);
-/* Make word w current. Its free slots are checked against remoteFree first: a slot
+/* Make word w current. Its free slots are checked against remoteNone first: a slot
  * free in allocBits and pending remotely was freed twice, and must not become
  * allocatable (issue 10's double-free rule). The bits past nelems are set in
  * allocBits from span init on and nothing clears them (a remote freer's index test
  * rejects them), so ~allocBits[w] names valid slots only. Owner. */
 static inline void gh_span_set_word(struct mspan *s, unsigned w) {
     uint64_t fr = ~s->allocBits[w];
-    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_acquire);
+    uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
     if (gh_unlikely(r & fr))
         gh_span_word_double_free(s, w, r & fr);
     GH_WSET(s->curword, w);
@@ -357,7 +367,7 @@ static inline void gh_span_set_word(struct mspan *s, unsigned w) {
     s->wslot = (uint16_t)(w * 64u);
 }
 /* Make the next word with a free slot current, after checking its free slots against
- * remoteFree ("double free"). Returns 0 when there is none (a full current word then
+ * remoteNone ("double free"). Returns 0 when there is none (a full current word then
  * stays current: the tenure goes on until the span is parked or given up).
  * Next fit: the scan starts after the word last current (wslot) and wraps, so the word
  * taken is the one left longest ago, with the most frees gathered since (under random
@@ -413,42 +423,44 @@ static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
     return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
 /* Whether a remote free of s is pending (seq_cst loads: mcentral's lost-wake-up
- * handshake pairs them with the freers' ORs). */
+ * handshake pairs them with the freers' ANDs). */
 static inline int gh_span_remote_pending(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++)
-        if (atomic_load_explicit(&s->remoteFree[w], memory_order_seq_cst))
+        if (gh_span_rpend(s, w, memory_order_seq_cst))
             return 1;
     return 0;
 }
 /* gh_span_sweep_remote's body, for a span with something pending. */
 unsigned gh_span_sweep_remote_words(struct mspan *s);
-/* Take remoteFree into allocBits (exchange per word), sweepseq odd around it. Panics
+/* Take R into allocBits (an exchange for all ones per remoteNone word), sweepseq odd
+ * around it. Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree.
  * Most spans hold no remote free when swept (pareto: none), so the look comes inline,
- * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote OR
+ * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote AND
  * landing just after the look waits for the next sweep, as one landing after a sweep
  * does. */
 static inline unsigned gh_span_sweep_remote(struct mspan *s) {
     return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s) : 0;
 }
-/* A remote freer of slot (w, m), pinned, before its OR: is the slot free in the
+/* A remote freer of slot (w, m), pinned, before its AND: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
- * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that
- * runs between this look and the OR moves it (gh_span_swept_since). */
+ * allocated there until the AND is swept. *seq gets sweepseq, read first: a sweep that
+ * runs between this look and the AND moves it (gh_span_swept_since). */
 enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 1 };
 static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
     *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
     uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST); /* == allocBits[w], without its pointer's line */
     return (ab & m) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
 }
-/* After the OR: whether a sweep ran (or was running) since the view's sweepseq. */
+/* After the AND: whether a sweep ran (or was running) since the view's sweepseq. */
 static inline int gh_span_swept_since(const struct mspan *s, uint32_t seq) {
     return (seq & 1) || atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != seq;
 }
-/* A remote freer of slot (w, m) of s, after its OR into R(w) (rw = &remoteFree[w]),
- * when a sweep ran between its check of allocBits and its OR (sweepseq moved): a sweep
- * may have applied an earlier free of the slot, so that this OR now sits on a free
+/* A remote freer of slot (w, m) of s, after setting it in R(w) (its AND on
+ * rw = &remoteNone[w]),
+ * when a sweep ran between its check of allocBits and its AND (sweepseq moved): a sweep
+ * may have applied an earlier free of the slot, so that this AND now sits on a free
  * slot, which no correct free can cause. Panics "double free" naming a when it finds
  * the slot free with the bit still pending, read stably (no sweep in between: a bit is
  * cleared in allocBits while R's is set only by a sweep, or by a local free, which

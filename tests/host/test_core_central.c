@@ -146,7 +146,7 @@ static void t_handshake_race(void) {
     unsigned stuck = 0;
     for (struct mspan *s = mc->full.first; s; s = s->next)
         for (unsigned w = 0; w < s->nwords; w++)
-            if (atomic_load(&s->remoteFree[w]))
+            if (gh_span_rpend(s, w, memory_order_seq_cst))
                 stuck++;
     KT_CHECK(stuck == 0, "%u full spans hold remote frees (lost wake-up)", stuck);
     goheap_free_os_memory();

@@ -232,7 +232,7 @@ static void dbl_local_remote_word(void) {
     goheap_free(p); /* into allocBits */
     remote_free(p, 1);
 }
-static void dbl_remote_local(void) { /* the fast path's remoteFree test, current word */
+static void dbl_remote_local(void) { /* the fast path's remoteNone test, current word */
     void *p = goheap_malloc(CLS);
     remote_free(p, 0);
     core_expect_bad_free("double free", p);
@@ -275,7 +275,7 @@ static void dbl_remote_local_load_word(void) {
      * that passed its check before this free would have) */
     struct mspan *s = gh_span_of((uintptr_t)p);
     unsigned idx = (unsigned)(((uintptr_t)p - s->base) / s->elemsize);
-    atomic_fetch_or(&s->remoteFree[idx / 64], 1ull << (idx % 64));
+    atomic_fetch_and(&s->remoteNone[idx / 64], ~(1ull << (idx % 64))); /* pending (R inverted) */
     (void)t;
     core_expect_bad_free("double free", p);
     goheap_flush(); /* uncache: the sweep sees the remote bit on a free slot */
@@ -418,7 +418,7 @@ static void dbl_cached_elsewhere_remote_local(void) { cached_elsewhere(0); }
 
 /* The issue's reproduction: 200,000 objects of 48 B, each freed by a second thread,
  * then by its owner, newest first: the first of the owner's frees hits its current word
- * (the fast path's remoteFree test) and must abort. (Before the fix the owner's frees into
+ * (the fast path's remoteNone test) and must abort. (Before the fix the owner's frees into
  * its cached word and parked spans all passed, and the first abort came from an
  * object whose span had gone to mcentral.) */
 enum { REPRO_N = 200000 };

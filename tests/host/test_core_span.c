@@ -80,8 +80,8 @@ static void t_span_walk(void) {
     KT_CHECK(order_ok, "slots not in address order");
     KT_CHECK(gh_span_count_live(s) == 512, "live %u", gh_span_count_live(s));
     /* Remote frees of slots 3 and 300, then a sweep: both reusable. */
-    atomic_fetch_or(&s->remoteFree[0], 1ull << 3);
-    atomic_fetch_or(&s->remoteFree[300 / 64], 1ull << (300 % 64));
+    atomic_fetch_and(&s->remoteNone[0], ~(1ull << 3)); /* (R inverted: clear = pending) */
+    atomic_fetch_and(&s->remoteNone[300 / 64], ~(1ull << (300 % 64)));
     KT_CHECK(gh_span_sweep_remote(s) == 2, "");
     KT_CHECK(s->needzero == 1, "a sweep that freed must set needzero");
     KT_CHECK(gh_span_count_live(s) == 510, "");
@@ -104,11 +104,11 @@ static void t_sweep_remote(void) {
     uint32_t seq = atomic_load(&s->sweepseq);
     KT_CHECK(!gh_span_remote_pending(s) && gh_span_sweep_remote(s) == 0 && atomic_load(&s->sweepseq) == seq,
              "nothing pending: no sweep");
-    atomic_fetch_or(&s->remoteFree[5], 1ull << 9); /* a remote freer's OR */
+    atomic_fetch_and(&s->remoteNone[5], ~(1ull << 9)); /* a remote freer's AND */
     KT_CHECK(gh_span_remote_pending(s), "pending");
-    KT_CHECK(gh_span_sweep_remote(s) == 1 && atomic_load(&s->remoteFree[5]) == 0, "the owner's sweep takes the bit");
+    KT_CHECK(gh_span_sweep_remote(s) == 1 && gh_span_rpend(s, 5, memory_order_relaxed) == 0, "the owner's sweep takes the bit");
     KT_CHECK(gh_span_count_live(s) == 511, "live %u", gh_span_count_live(s));
-    atomic_fetch_or(&s->remoteFree[0], 1ull << 1); /* another freer */
+    atomic_fetch_and(&s->remoteNone[0], ~(1ull << 1)); /* another freer */
     KT_CHECK(gh_span_sweep_remote(s) == 1 && gh_span_count_live(s) == 510, "live %u", gh_span_count_live(s));
     KT_CHECK(atomic_load(&s->owner) == 3u, "owner unchanged (0x%x)", atomic_load(&s->owner));
     free_span(s);
@@ -270,7 +270,7 @@ static void *t2_remote(void *p) {
 static void t2_remote_then_owner(void) {
     t2_fill(400);
     pthread_t t;
-    pthread_create(&t, 0, t2_remote, t2_p[7]); /* pending in remoteFree */
+    pthread_create(&t, 0, t2_remote, t2_p[7]); /* pending in remoteNone */
     pthread_join(t, 0);
     core_expect_bad_free("double free", t2_p[7]);
     goheap_free(t2_p[7]);
@@ -298,7 +298,7 @@ static void t_owned_free(void) {
     before = s->allocBits[0], lfree = s->lfree;
     goheap_free(t2_p[3]);
     KT_CHECK(s->allocBits[0] == (before & ~(1ull << 3)) && s->lfree == lfree + 1, "freed by the owner");
-    KT_CHECK((s->allocBits[0] & (1ull << 4)) && (atomic_load(&s->remoteFree[0]) & (1ull << 4)), "slot 4 pending");
+    KT_CHECK((s->allocBits[0] & (1ull << 4)) && (gh_span_rpend(s, 0, memory_order_relaxed) & (1ull << 4)), "slot 4 pending");
     KT_CHECK(goheap_validate() == 0, "");
     t2_p[3] = goheap_malloc(48); /* (the loop below frees every slot but 2 and 4) */
     t2_p[4] = goheap_malloc(48);
