@@ -484,9 +484,9 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
     }
     /* gh_mcache_refill_alloc's first step, here without a call: another word of s.
      * The refill proper is a tail call, so that the step saves only three registers. */
-    if (!gh_mcache_word_step(c, s))
+    void *p = gh_mcache_word_step(c, s);
+    if (!p)
         return malloc_refill(size, c, s->spc, pin);
-    void *p = gh_span_take(s);
     goheap_sys_unpin(pin);
     return p;
 }

@@ -59,6 +59,25 @@ static unsigned parked_live(struct mspan *s) {
     return n;
 }
 
+/* Whether parked span s surely holds a live object, from its counts alone: allocBits
+ * holds tbase - lfree objects (the tenure's end left tbase at popcount(allocBits) +
+ * lfree, and frees and the owner's sweeps keep that sum, mspan.h) and no remote free
+ * is pending. Only ever a reason to skip a span, never to give one back: a drainer
+ * on another CPU may read an older lfree (the owner's free adds to it before its
+ * release store), which makes the span look fuller, so a span is at worst looked at
+ * again later. Reads the remoteNone words and two counts where parked_live reads
+ * both bitmaps and counts bits (callgrind, pareto 2 threads: the owner's looks
+ * ~4,800 -> ~2,500 instructions each). */
+static inline int parked_surely_live(const struct mspan *s) {
+    uint64_t held = __atomic_load_n(&s->tbase, __ATOMIC_RELAXED) - __atomic_load_n(&s->lfree, __ATOMIC_RELAXED);
+    if ((int64_t)held <= 0)
+        return 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        if (gh_span_rpend(s, w, memory_order_relaxed))
+            return 0;
+    return 1;
+}
+
 /* s leaves c (its owner's cache): its owner's frees not yet counted go to c's
  * nfree_own (mspan.h, statistics). Caller holds c->lock. */
 static inline void count_frees(struct mcache *c, struct mspan *s) {
@@ -93,7 +112,7 @@ static void take_empty_parked(struct mcache *c, struct mspan **dead, int second)
         struct mspan *s, *next;
         for (s = pl->first; s; s = next) {
             next = s->next;
-            if (parked_live(s) != 0)
+            if (parked_surely_live(s) || parked_live(s) != 0)
                 continue;
             if (second && !s->emptyseen) {
                 s->emptyseen = 1;
@@ -157,8 +176,11 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         unsigned swept = owner_sweep(s);
         if (swept && gh_span_next_word(s))
             goto take;
-        /* 2. full: park it (its tenure ends: no word current); it stays ours */
-        gh_span_tenure_end(s);
+        /* 2. full: park it (its tenure ends: no word current); it stays ours. Every
+         * slot is allocated: the word scan before this refill found no free one,
+         * and only this CPU, here, clears allocBits bits (the sweep above freed none,
+         * or its word would be current now). */
+        gh_span_tenure_end_full(s);
         s->lfree_park = (uint16_t)s->lfree;
         s->emptyseen = 0;
         /* direct[] keeps naming s (its cache is empty) until this refill installs

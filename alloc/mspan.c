@@ -65,7 +65,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     }
     GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
-    s->wslot = (uint16_t)((s->nwords - 1) * 64u); /* the next-fit scan starts at word 0 */
+    s->wlast = (uint8_t)(s->nwords - 1); /* the next-fit scan starts at word 0 */
 }
 
 void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintptr_t reqsize) {
@@ -141,10 +141,8 @@ void gh_span_tenure_begin(struct mspan *s) {
     __atomic_store_n(&s->tbase, (uint64_t)gh_span_alloc_bits(s) + s->lfree, __ATOMIC_RELAXED);
 }
 
-void gh_span_tenure_end(struct mspan *s) {
-    if (s->curword == GH_NO_WORD)
-        return;
-    uint64_t m = gh_span_tenure_mallocs(s);
+/* The end of a tenure of m mallocs (gh_span_tenure_end, _full). */
+static inline void tenure_close(struct mspan *s, uint64_t m) {
     if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
         GH_COUNT_ADD(*s->nmalloc_ctr, m);
     /* popcount(allocBits) + lfree now: the base of its next tenure if the span stays
@@ -152,6 +150,21 @@ void gh_span_tenure_end(struct mspan *s) {
     __atomic_store_n(&s->tbase, s->tbase + m, __ATOMIC_RELAXED);
     GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
+}
+
+void gh_span_tenure_end(struct mspan *s) {
+    if (s->curword == GH_NO_WORD)
+        return;
+    tenure_close(s, gh_span_tenure_mallocs(s));
+}
+
+void gh_span_tenure_end_full(struct mspan *s) {
+    if (s->curword == GH_NO_WORD)
+        return;
+    if (GOHEAP_DEBUG >= 2 && gh_span_alloc_bits(s) != s->nelems)
+        gh_panicf("goheap: span check failed (tenure_end_full): %u of %u slots allocated: span 0x%lx class %u",
+                  gh_span_alloc_bits(s), (unsigned)s->nelems, (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1));
+    tenure_close(s, s->nelems + s->lfree - s->tbase);
 }
 
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,

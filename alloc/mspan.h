@@ -171,8 +171,8 @@ struct mspan {
      * it empty; the next such look gives it back. Reset when it is parked. Protected
      * by the owner's mcache.lock. */
     uint8_t emptyseen;
-    uint16_t wslot;      /* 64 * the word last current (kept when the tenure ends: where
-                          * the next-fit scan goes on) */
+    uint8_t wlast;       /* the word last current (kept when the tenure ends: where the
+                          * next-fit scan goes on) */
     uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began; parked:
                           * that sum at the tenure's end, kept by frees */
     uint8_t bucket;      /* which fixalloc it came from */
@@ -357,30 +357,30 @@ _Noreturn void gh_span_word_double_free(const struct mspan *s, unsigned w, uint6
  * allocBits from span init on and nothing clears them (a remote freer's index test
  * rejects them), so ~allocBits[w] names valid slots only. Owner. */
 static inline void gh_span_set_word(struct mspan *s, unsigned w) {
-    uint64_t fr = ~s->allocBits[w];
+    uint64_t fr = ~s->bits[w]; /* allocBits[w] (bits[]: no load of the pointer) */
     uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
     if (gh_unlikely(r & fr))
         gh_span_word_double_free(s, w, r & fr);
     GH_WSET(s->curword, w);
-    s->wbits = &s->allocBits[w];
+    s->wbits = &s->bits[w];
     s->wordbase = s->base + (uintptr_t)w * 64u * s->elemsize;
-    s->wslot = (uint16_t)(w * 64u);
+    s->wlast = (uint8_t)w;
 }
 /* Make the next word with a free slot current, after checking its free slots against
  * remoteNone ("double free"). Returns 0 when there is none (a full current word then
  * stays current: the tenure goes on until the span is parked or given up).
- * Next fit: the scan starts after the word last current (wslot) and wraps, so the word
+ * Next fit: the scan starts after the word last current (wlast) and wraps, so the word
  * taken is the one left longest ago, with the most frees gathered since (under random
  * replacement the lowest word, refilled by the first free into it, yielded 1-2 slots:
  * bench/suite/pareto, 2 threads, 11 objects per refill with lowest-first). Owner (in
  * a tenure). Inline: malloc's word step (mcache.h) is mostly this, and a call cost
  * more than the scan (bench/RESULTS.md, "The word step and the owner's clear"). */
 static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan *s) {
-    unsigned n = s->nwords, w = s->wslot >> 6;
+    unsigned n = s->nwords, w = s->wlast;
     for (unsigned k = 0; k < n; k++) {
         if (++w == n)
             w = 0;
-        if (~s->allocBits[w]) {
+        if (~s->bits[w]) { /* (allocBits[w]: bits[] saves the pointer's load) */
             gh_span_set_word(s, w);
             return 1;
         }
@@ -410,6 +410,11 @@ void gh_span_tenure_begin(struct mspan *s);
  * free or more: larson ~55 instructions per unpark). The validator checks the sum for
  * every parked span. */
 void gh_span_tenure_end(struct mspan *s);
+/* _end for a span whose every slot is allocated in allocBits (the refill's: a word
+ * scan found no free slot and the owner's sweep freed none since): popcount(allocBits)
+ * is nelems, no popcount (pareto, 2 threads: ~58 -> ~20 instructions per refill that
+ * parks). Checked at debug >= 2. Owner. */
+void gh_span_tenure_end_full(struct mspan *s);
 /* popcount(allocBits) over the span (bits past nelems left out). */
 unsigned gh_span_alloc_bits(const struct mspan *s);
 /* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */

@@ -334,8 +334,9 @@ static void t_sampled_slots_remote(void) {
     slots_check(s, 0, "remote sampled freed");
 }
 
-/* A double free in a marked span, on the owner (free_marked_route), is still one:
- * an unsampled object's second free, and a sampled one's. */
+/* A double free in a marked span, on the owner (free_owned_marked from the fast path's
+ * miss; free_marked_route from the slow path), is still one: an unsampled object's
+ * second free, and a sampled one's. */
 static void dbl_marked_unsampled(void) {
     slots_setup();
     goheap_free(slot_obj[4]);

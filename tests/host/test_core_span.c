@@ -122,7 +122,7 @@ static void t_next_fit(void) {
         s->allocBits[w] = ~0ull;
     s->allocBits[0] &= ~1ull;   /* one free slot in word 0 */
     s->allocBits[5] &= ~0x7ull; /* three in word 5 */
-    s->wslot = 2 * 64;          /* word 2 was the last current */
+    s->wlast = 2;               /* word 2 was the last current */
     KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 2: word %u, want 5", s->curword);
     KT_CHECK(s->wbits == &s->allocBits[5] && s->wordbase == s->base + 5 * 64 * 16, "word 5's pointers");
     KT_CHECK(gh_popcount64(~*s->wbits) == 3, "word 5 has 3 free slots, sees %u", gh_popcount64(~*s->wbits));
