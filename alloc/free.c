@@ -74,7 +74,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
      * there until this free's AND is swept. */
     uint32_t seq;
-    int view = gh_span_slot_view(s, w, m, &seq);
+    int view = gh_span_slot_view(s, w, idx & 63, &seq);
     gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
 }
 
@@ -100,7 +100,7 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         if ((a - s->base) & 15) {
             uint32_t seq;
             if ((atomic_load_explicit(&s->tinyfreed[b], memory_order_relaxed) & bit) &&
-                gh_span_slot_view(s, b >> 6, 1ull << (b & 63), &seq) == GH_SLOT_FREE)
+                gh_span_slot_view(s, b >> 6, b & 63, &seq) == GH_SLOT_FREE)
                 gh_bad_free("double free of a tiny object", a, s);
             gh_bad_free("invalid free of an interior pointer", a, s);
         }
@@ -220,9 +220,12 @@ static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, unsigned c
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
-static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
-                                      uintptr_t a, goheap_pin_t pin, unsigned cpu) {
-    gh_span_remote_recheck(s, rw, w, m, a);
+/* (the slot as its index: six arguments, all in registers, so that the call is a
+ * jump; with w and m apart the seventh went on the stack, and gh_free_other kept a
+ * frame on its common path: 4 instructions a remote free) */
+static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, unsigned idx, uintptr_t a,
+                                      goheap_pin_t pin, unsigned cpu) {
+    gh_span_remote_recheck(s, rw, idx >> 6, 1ull << (idx & 63), a);
     if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
         gh_central_wake(cpu, s);
     goheap_sys_unpin(pin);
@@ -332,10 +335,11 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     struct mcache *c = gh_fast.caches[cpu];
     if (gh_unlikely(idx < 0 || (uint32_t)idx >= s->nelems || c == &gh_emptycache))
         goto slow;
+    /* (no 1 << b: the view and the AND's old value are read with bt, and a mask kept
+     * across the AND's loop cost gh_free_other two pushes and pops) */
     unsigned w = (unsigned)idx >> 6, b = (unsigned)idx & 63;
-    uint64_t m = 1ull << b;
     uint32_t seq;
-    int view = gh_span_slot_view(s, w, m, &seq);
+    int view = gh_span_slot_view(s, w, b, &seq);
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
@@ -343,7 +347,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(gh_atomic_clear_bit(rw, b, memory_order_seq_cst)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
-        return other_recheck(s, rw, w, m, a, pin, cpu);
+        return other_recheck(s, rw, (unsigned)idx, a, pin, cpu);
     /* The handshake (mcentral.h): the AND above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
         return other_wake(s, pin, cpu);

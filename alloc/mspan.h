@@ -448,15 +448,15 @@ unsigned gh_span_sweep_remote_words(struct mspan *s);
 static inline unsigned gh_span_sweep_remote(struct mspan *s) {
     return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s) : 0;
 }
-/* A remote freer of slot (w, m), pinned, before its AND: is the slot free in the
+/* A remote freer of slot (w, bit b), pinned, before its AND: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
  * allocated there until the AND is swept. *seq gets sweepseq, read first: a sweep that
  * runs between this look and the AND moves it (gh_span_swept_since). */
 enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 1 };
-static inline int gh_span_slot_view(const struct mspan *s, unsigned w, uint64_t m, uint32_t *seq) {
+static inline int gh_span_slot_view(const struct mspan *s, unsigned w, unsigned b, uint32_t *seq) {
     *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
     uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST); /* == allocBits[w], without its pointer's line */
-    return (ab & m) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
+    return gh_bit64(ab, b) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
 }
 /* After the AND: whether a sweep ran (or was running) since the view's sweepseq. */
 static inline int gh_span_swept_since(const struct mspan *s, uint32_t seq) {

@@ -301,7 +301,7 @@ static void *race_take_view(void *arg) {
     (void)arg;
     goheap_pin_t pin;
     (void)goheap_sys_pin(&pin);
-    race_view = gh_span_slot_view(race_s, race_idx / 64, 1ull << (race_idx % 64), &race_seq);
+    race_view = gh_span_slot_view(race_s, race_idx / 64, race_idx % 64, &race_seq);
     goheap_sys_unpin(pin);
     return 0;
 }
