@@ -107,25 +107,32 @@ static inline unsigned owner_sweep(struct mspan *s) {
  * looks); the others are marked (a parked span only grows emptier: a span once seen
  * empty stays so until it is unparked, and parking resets the mark). */
 static void take_empty_parked(struct mcache *c, struct mspan **dead, int second) {
-    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
-        struct gh_spanlist *pl = &c->parked[spc];
-        struct mspan *s, *next;
-        for (s = pl->first; s; s = next) {
-            next = s->next;
-            if (parked_surely_live(s) || parked_live(s) != 0)
-                continue;
-            if (second && !s->emptyseen) {
-                s->emptyseen = 1;
+    for (unsigned mw = 0; mw < sizeof c->parkedmask / sizeof c->parkedmask[0]; mw++) {
+        for (uint64_t bits = c->parkedmask[mw]; bits; bits &= bits - 1) {
+            unsigned spc = mw * 64 + gh_ctz64(bits);
+            struct gh_spanlist *pl = &c->parked[spc];
+            struct mspan *s, *next;
+            if (!pl->first) { /* (emptied since: unparked, uncached, or taken here) */
+                c->parkedmask[mw] &= ~(1ull << (spc & 63));
                 continue;
             }
-            gh_list_remove(pl, s);
-            count_frees(c, s);
-            /* Parked -> returned. The owner's direct[] never names a parked span
-             * outside a refill (which holds the lock), so nothing points here now. */
-            atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
-            atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
-            s->next = *dead;
-            *dead = s;
+            for (s = pl->first; s; s = next) {
+                next = s->next;
+                if (parked_surely_live(s) || parked_live(s) != 0)
+                    continue;
+                if (second && !s->emptyseen) {
+                    s->emptyseen = 1;
+                    continue;
+                }
+                gh_list_remove(pl, s);
+                count_frees(c, s);
+                /* Parked -> returned. The owner's direct[] never names a parked span
+                 * outside a refill (which holds the lock), so nothing points here now. */
+                atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
+                atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+                s->next = *dead;
+                *dead = s;
+            }
         }
     }
 }
@@ -189,6 +196,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
          * (we hold c->lock). */
         c->alloc[spc] = &gh_emptyspan;
         gh_list_push_back(pl, s);
+        c->parkedmask[spc >> 6] |= 1ull << (spc & 63);
     }
     /* 3. a parked span with enough room. Taking one with a single free slot would
      * bring us back here at the next malloc, so a parked span must have 1/4 of its

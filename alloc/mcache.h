@@ -127,6 +127,11 @@ struct mcache {
     /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. Protected
      * by lock. */
     struct gh_spanlist parked[GH_NUM_SPC];
+    /* Bit spc: parked[spc] may be non-empty (set when a span is parked, cleared by the
+     * looks when they find the list empty), so that a look visits only those classes
+     * (pareto: ~1,100 of a look's ~2,500 instructions went to the 136 lists). Protected
+     * by lock. */
+    uint64_t parkedmask[(GH_NUM_SPC + 63) / 64];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
     uint64_t nfree[GH_NUM_SPC];   /* small objects this CPU freed remotely */
