@@ -85,44 +85,6 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->wordbase = base;
 }
 
-void gh_list_push(struct gh_spanlist *l, struct mspan *s) {
-    s->prev = 0;
-    s->next = l->first;
-    if (l->first)
-        l->first->prev = s;
-    else
-        l->last = s;
-    l->first = s;
-    l->n++;
-    s->onlist = l;
-}
-
-void gh_list_push_back(struct gh_spanlist *l, struct mspan *s) {
-    s->next = 0;
-    s->prev = l->last;
-    if (l->last)
-        l->last->next = s;
-    else
-        l->first = s;
-    l->last = s;
-    l->n++;
-    s->onlist = l;
-}
-
-void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        l->first = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
-    else
-        l->last = s->prev;
-    s->next = s->prev = 0;
-    s->onlist = 0;
-    l->n--;
-}
-
 unsigned gh_span_alloc_bits(const struct mspan *s) {
     /* The bits past nelems are 1 forever: count every bit, then take them off (no
      * per-word mask; pareto, 2 threads: ~120 -> ~60 instructions per tenure change).
