@@ -135,6 +135,31 @@ void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never ret
 void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 /* gh_free_slow once the span-map entry s of a is known (region covers handled). */
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
+/* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU): the
+ * double-free rule's test, the free's one count, the release store. Inline in the
+ * free fast path (gh_free_cached) and in free.c's free_owned_marked. */
+static inline __attribute__((always_inline)) void gh_free_owned_slot(struct mspan *s, uint64_t idx) {
+    uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
+    uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
+    /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
+     * both words, one and + bt (~ab | R cost a mov and a not more) */
+    uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
+    if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, or pending remotely */
+        gh_free_owned_bad(idx, s, 1);
+        return;
+    }
+    /* The free's only count (struct mspan, statistics). A parked span may be
+     * given back by a drainer as soon as the store below empties it: lfree is
+     * written before (free.c free_local), and nothing after. */
+    GH_COUNT_ADD(s->lfree, 1);
+    /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
+     * above into a test against 1 << idx and then shares that mask with the store,
+     * which costs three instructions before the branch (mov, mov to cl, shl) where
+     * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
+     * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
+    __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
+}
+
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
  * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
@@ -159,25 +184,7 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             gh_free_owned_bad(idx, s, 0); /* an interior pointer */
             return 1;
         }
-        uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
-        uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
-        /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
-         * both words, one and + bt (~ab | R cost a mov and a not more) */
-        uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
-        if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, or pending remotely */
-            gh_free_owned_bad(idx, s, 1);
-            return 1;
-        }
-        /* The free's only count (struct mspan, statistics). A parked span may be
-         * given back by a drainer as soon as the store below empties it: lfree is
-         * written before (free.c free_local), and nothing after. */
-        GH_COUNT_ADD(s->lfree, 1);
-        /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
-         * above into a test against 1 << idx and then shares that mask with the store,
-         * which costs three instructions before the branch (mov, mov to cl, shl) where
-         * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
-         * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
-        __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
+        gh_free_owned_slot(s, idx);
         goheap_sys_unpin(pin);
         return 1;
     }

@@ -286,18 +286,24 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
  * cpu | GH_OWNER_SLOW), still pinned: the owner's local free when the span's lanes
  * rule a out, as free_marked_route does, without the slow path's look-ups and its
  * second pin (callgrind, pareto 2 threads, where 0.6-1.4% of frees land in such
- * spans as sampling falls: ~100 -> ~87 instructions each from the fast path's miss
- * on). Anything else (tiny spans, which are always SLOW;
- * a span whose last sample is gone, whose SLOW the slow path drops; a bad pointer;
+ * spans as sampling falls: ~100 -> ~82 instructions each from the fast path's miss
+ * on). A pointer that is no slot start, or a slot free already, panics as on the
+ * fast path. Anything else (tiny spans, which are always SLOW; a span whose last
+ * sample is gone, whose SLOW the slow path drops; an object a lane may name;
  * slowmode) goes on to the slow path. */
 static GH_NOINLINE void free_owned_marked(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
-    /* (owned, so small: only tiny spans to rule out; the state as on the slow path) */
-    if (s->spc != GH_TINY_SPC && !gh_knobs.slowmode &&
-        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE &&
-        atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
-        int32_t idx = gh_span_objindex(s, a - s->base);
-        if (idx >= 0 && (uint32_t)idx < s->nelems && !gh_span_key_may_be_sampled(s, (unsigned)idx + 1)) {
-            free_local(s, (unsigned)idx, a);
+    /* Owned by this CPU, so a small span in use: only tiny spans (always SLOW) to rule
+     * out. The slot as the fast path finds it (gh_span_index: the owner's own hot
+     * line), and its free is the fast path's (gh_free_owned_slot), so the panics
+     * are the fast path's too. */
+    if (s->spc != GH_TINY_SPC && !gh_knobs.slowmode && atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
+        uint64_t idx = gh_span_index(s, a);
+        if (gh_unlikely(idx >= s->wnelems)) {
+            gh_free_owned_bad(idx, s, 0); /* an interior pointer */
+            return;
+        }
+        if (!gh_span_key_may_be_sampled(s, (unsigned)idx + 1)) {
+            gh_free_owned_slot(s, idx);
             goheap_sys_unpin(pin);
             return;
         }
