@@ -354,6 +354,60 @@ static void t_sampled_slots_double_free(void) {
     KT_CHECK(core_dies_exact(dbl_marked_sampled), "dbl_marked_sampled");
 }
 
+/* The owner's free into its own span holding one sample (npover 0, so the lanes rule
+ * the others out): from the fast path's miss straight to the local free
+ * (free.c free_owned_marked). The others are freed without touching the record, the
+ * span stays SLOW until the sample goes; a second free and an interior pointer there
+ * panic as on the fast path. */
+enum { MARKED_N = 8 };
+static void *marked_obj[MARKED_N];
+static struct mspan *marked_setup(void) {
+    goheap_flush(); /* a fresh current span */
+    for (int i = 0; i < MARKED_N; i++) {
+        sample_next(i == 0);
+        marked_obj[i] = goheap_malloc(SLOT_CLS);
+    }
+    sample_next(1);
+    return gh_span_of((uintptr_t)marked_obj[0]);
+}
+static void t_owned_marked_route(void) {
+    struct gh_prof_counts c0 = counts();
+    struct mspan *s = marked_setup();
+    for (int i = 1; i < MARKED_N; i++)
+        KT_CHECK(gh_span_of((uintptr_t)marked_obj[i]) == s, "object %d in the first one's span", i);
+    KT_CHECK(atomic_load(&s->nsampled) == 1 && atomic_load(&s->npover) == 0, "one sample in a lane");
+    KT_CHECK(counts().records == c0.records + 1, "one record");
+    uint32_t own = atomic_load(&s->owner);
+    KT_CHECK((own & GH_OWNER_SLOW) && (own & ~GH_OWNER_SLOW) != GH_NO_OWNER, "owned and SLOW: 0x%x", own);
+    for (int i = 1; i < MARKED_N; i++) {
+        uint64_t lf = s->lfree;
+        goheap_free(marked_obj[i]);
+        KT_CHECK(s->lfree == lf + 1, "object %d: the owner's local free (lfree %lu -> %lu)", i,
+                 (unsigned long)lf, (unsigned long)s->lfree);
+        KT_CHECK(atomic_load(&s->owner) == own, "object %d: still owned and SLOW", i);
+    }
+    KT_CHECK(counts().records == c0.records + 1, "the record stays");
+    KT_CHECK(goheap_validate() == 0, "validate");
+    goheap_free(marked_obj[0]);
+    KT_CHECK(counts().records == c0.records, "the sample's free drops its record");
+    KT_CHECK(goheap_validate() == 0, "validate");
+}
+static void dbl_owned_marked(void) {
+    marked_setup();
+    goheap_free(marked_obj[3]);
+    core_expect_bad_free("double free", marked_obj[3]);
+    goheap_free(marked_obj[3]);
+}
+static void interior_owned_marked(void) {
+    marked_setup();
+    core_expect_bad_free("invalid free of an interior pointer", (char *)marked_obj[3] + 8);
+    goheap_free((char *)marked_obj[3] + 8);
+}
+static void t_owned_marked_bad(void) {
+    KT_CHECK(core_dies_exact(dbl_owned_marked), "dbl_owned_marked");
+    KT_CHECK(core_dies_exact(interior_owned_marked), "interior_owned_marked");
+}
+
 static void t_realloc_moves_record(void) {
     struct gh_prof_counts c0 = counts();
     uintptr_t pcs0[GH_PROF_MAX_DEPTH], pcs1[GH_PROF_MAX_DEPTH];
@@ -820,7 +874,7 @@ int main(int argc, char **argv) {
         KT_CASE(t_interval_mean),    KT_CASE(t_log2),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
         KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
         KT_CASE(t_realloc_moves_record), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
-        KT_CASE(t_sampled_slots_double_free),
+        KT_CASE(t_sampled_slots_double_free), KT_CASE(t_owned_marked_route), KT_CASE(t_owned_marked_bad),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
