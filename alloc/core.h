@@ -137,8 +137,11 @@ void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU): the
  * double-free rule's test, the free's one count, the release store. Inline in the
- * free fast path (gh_free_cached) and in free.c's free_owned_marked. */
-static inline __attribute__((always_inline)) void gh_free_owned_slot(struct mspan *s, uint64_t idx) {
+ * free fast path (gh_free_cached) and in free.c's free_owned_marked. Returns 0 after
+ * the panic's tail call (it never returns; the caller returns at once, without
+ * unpinning: had the caller unpinned after it, the pin would have to live across the
+ * call, in a saved register, on every free: aarch64 kernel +2 a pair). */
+static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan *s, uint64_t idx) {
     uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
     uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
     /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
@@ -146,7 +149,7 @@ static inline __attribute__((always_inline)) void gh_free_owned_slot(struct mspa
     uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
     if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, or pending remotely */
         gh_free_owned_bad(idx, s, 1);
-        return;
+        return 0;
     }
     /* The free's only count (struct mspan, statistics). A parked span may be
      * given back by a drainer as soon as the store below empties it: lfree is
@@ -158,6 +161,7 @@ static inline __attribute__((always_inline)) void gh_free_owned_slot(struct mspa
      * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
      * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
     __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
+    return 1;
 }
 
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
@@ -184,8 +188,8 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
             gh_free_owned_bad(idx, s, 0); /* an interior pointer */
             return 1;
         }
-        gh_free_owned_slot(s, idx);
-        goheap_sys_unpin(pin);
+        if (gh_free_owned_slot(s, idx))
+            goheap_sys_unpin(pin);
         return 1;
     }
 #ifdef GOHEAP_SYS_HAVE_PIN_CPU

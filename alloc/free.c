@@ -303,8 +303,8 @@ static GH_NOINLINE void free_owned_marked(uintptr_t a, struct mspan *s, goheap_p
             return;
         }
         if (!gh_span_key_may_be_sampled(s, (unsigned)idx + 1)) {
-            gh_free_owned_slot(s, idx);
-            goheap_sys_unpin(pin);
+            if (gh_free_owned_slot(s, idx))
+                goheap_sys_unpin(pin);
             return;
         }
     }
