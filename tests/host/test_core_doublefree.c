@@ -255,7 +255,7 @@ static void dbl_remote_local_parked(void) {
 static void dbl_remote_remote(void) {
     void *p = goheap_malloc(CLS);
     remote_free(p, 0);
-    remote_free(p, 1); /* the OR's old value */
+    remote_free(p, 1); /* the AND's old value */
 }
 static void dbl_remote_sweep_remote(void) {
     void *keep = goheap_malloc(CLS), *p = goheap_malloc(CLS);
@@ -290,8 +290,8 @@ static void dbl_central_remote_remote(void) {
 
 /* A remote second free racing the sweep that applies the first one: its check (the
  * owner's view) is taken before the owner's refill sweeps the first free and makes
- * the word current again, its OR lands after. Thread B takes the view, main refills,
- * then B frees with that view: the freer's re-check after its OR (sweepseq moved)
+ * the word current again, its AND lands after. Thread B takes the view, main refills,
+ * then B frees with that view: the freer's re-check after its AND (sweepseq moved)
  * finds the slot free in allocBits with its bit pending. */
 static struct mspan *race_s;
 static unsigned race_idx;
@@ -363,7 +363,7 @@ static void dbl_remote_raced_sweep(void) {
     void *r = goheap_malloc(CLS);
     if (r == p || race_s->curword != race_idx / 64 || (race_s->allocBits[race_idx / 64] & (1ull << (race_idx % 64))))
         race_setup_failed("refill did not sweep and reload p's word");
-    pthread_create(&t, 0, race_free_with_view, p); /* B's OR, with the stale view */
+    pthread_create(&t, 0, race_free_with_view, p); /* B's AND, with the stale view */
     pthread_join(t, 0);
 }
 

@@ -209,7 +209,7 @@ static void dbl_local_then_remote(void) {
     void *p = goheap_malloc(32), *keep = goheap_malloc(32);
     goheap_free(p); /* local */
     pthread_t t;
-    pthread_create(&t, 0, remote_free_thread, p); /* remote: the OR cannot see it */
+    pthread_create(&t, 0, remote_free_thread, p); /* remote: the AND cannot see it */
     pthread_join(t, 0);
     goheap_flush(); /* the sweep notices */
     (void)keep;
