@@ -137,7 +137,11 @@ void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU): the
  * double-free rule's test, the free's one count, the release store. Inline in the
- * free fast path (gh_free_cached) and in free.c's free_owned_marked. Returns 0 after
+ * free fast path (gh_free_cached) and in free.c's other owner's frees (the SLOW
+ * route, gh_free_small). A bit already free, or a remote free of the slot pending,
+ * is a double free. A drainer on another CPU may read the word (parked spans,
+ * mcache.h): everything this free writes in s comes before the release store; once
+ * a drainer sees the span empty it may give it back. Returns 0 after
  * the panic's tail call (it never returns; the caller returns at once, without
  * unpinning: had the caller unpinned after it, the pin would have to live across the
  * call, in a saved register, on every free: aarch64 kernel +2 a pair). */
@@ -153,7 +157,7 @@ static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan
     }
     /* The free's only count (struct mspan, statistics). A parked span may be
      * given back by a drainer as soon as the store below empties it: lfree is
-     * written before (free.c free_local), and nothing after. */
+     * written before, and nothing after. */
     GH_COUNT_ADD(s->lfree, 1);
     /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
      * above into a test against 1 << idx and then shares that mask with the store,
@@ -167,7 +171,7 @@ static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
  * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
- * allocBits bit, with the double-free rule's checks inline (free.c free_local), no
+ * allocBits bit, with the double-free rule's checks inline (gh_free_owned_slot), no
  * call unless the free is bad; it counts the free once, in the span's lfree (the
  * tenure's mallocs and the owner's frees follow from it, mspan.h). One path: the two
  * tiers this replaced (a private copy of the current word, then allocBits) split the

@@ -7,21 +7,6 @@ static struct mcache *cache_for(unsigned cpu) {
     return c ? c : &gh_emptycache; /* out of memory for a cache: count it there */
 }
 
-/* The owning CPU (pinned) frees slot idx: no atomics, only it writes this bitmap. A
- * bit already free, or a remote free of the slot pending in R(w), is a double free.
- * lfree is its count (mspan.h, statistics). A drainer on another CPU may read the word
- * (parked spans, mcache.h): everything this free writes in s comes before the release
- * store; once a drainer sees the span empty it may give it back. */
-static inline __attribute__((always_inline)) void free_local(struct mspan *s, unsigned idx, uintptr_t a) {
-    unsigned w = idx >> 6;
-    uint64_t m = 1ull << (idx & 63);
-    uint64_t pending = gh_span_rpend(s, w, memory_order_relaxed);
-    uint64_t ab = s->allocBits[w];
-    if (!(ab & m) || (pending & m))
-        gh_bad_free("double free", a, s);
-    GH_COUNT_ADD(s->lfree, 1);
-    __atomic_store_n(&s->allocBits[w], ab & ~m, __ATOMIC_RELEASE);
-}
 
 /* A remote free of slot (w, m) of s, given the owner's view of it before the AND
  * (gh_span_slot_view; extern so that the double-free test can hand it a view taken
@@ -51,9 +36,9 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
  * of line and tail-called: a call inside gh_free_small would make every free through it
  * save and restore its arguments around it (xmalloc, callgrind: +9.7 M instructions of
  * 253 M with the call inline). */
-static GH_NOINLINE void free_local_unslow(unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
+static GH_NOINLINE void free_local_unslow(unsigned cpu, struct mspan *s, unsigned idx) {
     gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
-    free_local(s, idx, a);
+    gh_free_owned_slot(s, idx);
 }
 
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
@@ -67,8 +52,8 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
         /* (tiny spans are always SLOW and never lose it: no unslow to try) */
         if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
-            return free_local_unslow(cpu, s, idx, a);
-        free_local(s, idx, a);
+            return free_local_unslow(cpu, s, idx);
+        gh_free_owned_slot(s, idx); /* the fast path's owner's free (core.h) */
         return;
     }
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
@@ -189,25 +174,13 @@ static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned 
     gh_after_slow();
 }
 
-/* A small object of a span holding a sampled object (nsampled > 0 when looked at).
- * On the CPU that owns the span (GH_OWNER_SLOW sent the free here) and when the
- * span's lanes rule a out: the owner's local free, without the profile lock, the
- * record table or gh_free_pc's checks (callgrind, larson, 1 thread: ~228 -> ~72
- * instructions more than the same free at rate 0). Otherwise the record goes first,
- * if a may have one, then the plain route (remote frees too skip the lock when the
- * lanes rule a out). */
+/* A small object of a span holding a sampled object (nsampled > 0 when looked at):
+ * its record first, if the span's lanes do not rule a out, then the plain route
+ * (frees the lanes rule out skip the profile lock and the record table). The owner's
+ * free of an object the lanes rule out does not come here: the fast path's miss
+ * takes it to free_owned_marked. */
 static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned idx) {
-    goheap_pin_t pin;
-    /* (A failed pin, ~0u, never equals cpu | SLOW: no owner is ~0u.) */
-    unsigned cpu = goheap_sys_pin_fast(&pin);
-    int maybe = gh_span_key_may_be_sampled(s, idx + 1);
-    if (atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW) && !maybe) {
-        free_local(s, idx, a);
-        goheap_sys_unpin(pin);
-        return;
-    }
-    goheap_sys_unpin(pin);
-    if (maybe)
+    if (gh_span_key_may_be_sampled(s, idx + 1))
         gh_prof_free(s, a);
     free_small_route(s, a, idx);
 }
@@ -284,8 +257,8 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
 
 /* gh_free_other's route for a span this CPU owns that holds a sampled object (owner
  * cpu | GH_OWNER_SLOW), still pinned: the owner's local free when the span's lanes
- * rule a out, as free_marked_route does, without the slow path's look-ups and its
- * second pin (callgrind, pareto 2 threads, where 0.6-1.4% of frees land in such
+ * rule a out, without the slow path's look-ups and a second pin (callgrind, pareto
+ * 2 threads, where 0.6-1.4% of frees land in such
  * spans as sampling falls: ~100 -> ~82 instructions each from the fast path's miss
  * on). A pointer that is no slot start, or a slot free already, panics as on the
  * fast path. Anything else (tiny spans, which are always SLOW; a span whose last

@@ -435,7 +435,7 @@ void gh_prof_owned(struct mspan *s) {
  * of an unsampled one can only be sent to the lookup needlessly by a concurrent
  * change, never skip a record. Large spans hold one object: nsampled says it all.
  * callgrind, 1 thread, larson: ~12,000 such frees, each ~228 -> ~72 instructions
- * more than at rate 0 (free.c, free_marked_route). */
+ * more than at rate 0 (the owner's: free.c, free_owned_marked since). */
 
 /* a becomes (1) or stops being (0) a sampled object of s: its lane or npover, then
  * nsampled. Caller holds prof.lock. */

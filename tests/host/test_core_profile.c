@@ -253,8 +253,9 @@ static int lanes_used(const struct mspan *s) {
 }
 
 /* Sampled slots (profile.c): a span names its sampled objects in GH_PROF_LANES lanes,
- * the rest in npover; frees of its other objects skip the profile lock (the owner's
- * through free_marked_route) and leave every record alone; the sampled ones' frees
+ * the rest in npover; frees of its other objects leave every record alone (here, with
+ * npover > 0, through the record lookup; t_owned_marked_route below has the lock-free
+ * case); the sampled ones' frees
  * drop exactly theirs, lane or not. N objects of one class in one fresh span, every
  * third sampled (7 > 4 lanes). */
 enum { SLOT_N = 21, SLOT_CLS = 96 };
@@ -334,9 +335,9 @@ static void t_sampled_slots_remote(void) {
     slots_check(s, 0, "remote sampled freed");
 }
 
-/* A double free in a marked span, on the owner (free_owned_marked from the fast path's
- * miss; free_marked_route from the slow path), is still one: an unsampled object's
- * second free, and a sampled one's. */
+/* A double free in a marked span, on the owner (the fast path's miss, then the slow
+ * path's record lookup: npover > 0 here), is still one: an unsampled object's second
+ * free, and a sampled one's. */
 static void dbl_marked_unsampled(void) {
     slots_setup();
     goheap_free(slot_obj[4]);
