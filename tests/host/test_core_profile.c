@@ -260,14 +260,23 @@ static int lanes_used(const struct mspan *s) {
  * third sampled (7 > 4 lanes). */
 enum { SLOT_N = 21, SLOT_CLS = 96 };
 static void *slot_obj[SLOT_N];
-static struct mspan *slots_setup(void) {
+/* n objects of SLOT_CLS in one fresh span, every `every`-th sampled (the first one
+ * always); returns the span. */
+static struct mspan *sampled_span(void **objs, int n, int every) {
     goheap_flush(); /* the next malloc of the class refills: a fresh current span */
-    for (int i = 0; i < SLOT_N; i++) {
-        sample_next(i % 3 == 0);
-        slot_obj[i] = goheap_malloc(SLOT_CLS);
+    for (int i = 0; i < n; i++) {
+        sample_next(i % every == 0);
+        objs[i] = goheap_malloc(SLOT_CLS);
     }
     sample_next(1); /* back to every allocation, as the other cases expect */
-    return gh_span_of((uintptr_t)slot_obj[0]);
+    return gh_span_of((uintptr_t)objs[0]);
+}
+static struct mspan *slots_setup(void) { return sampled_span(slot_obj, SLOT_N, 3); }
+/* p freed, then freed again: the second free must panic "double free" naming p. */
+static void free_twice(void *p) {
+    goheap_free(p);
+    core_expect_bad_free("double free", p);
+    goheap_free(p);
 }
 static void slots_check(struct mspan *s, unsigned nsampled, const char *when) {
     KT_CHECK(atomic_load(&s->nsampled) == nsampled, "%s: nsampled %u, want %u", when,
@@ -340,15 +349,11 @@ static void t_sampled_slots_remote(void) {
  * free, and a sampled one's. */
 static void dbl_marked_unsampled(void) {
     slots_setup();
-    goheap_free(slot_obj[4]);
-    core_expect_bad_free("double free", slot_obj[4]);
-    goheap_free(slot_obj[4]);
+    free_twice(slot_obj[4]);
 }
 static void dbl_marked_sampled(void) {
     slots_setup();
-    goheap_free(slot_obj[6]);
-    core_expect_bad_free("double free", slot_obj[6]);
-    goheap_free(slot_obj[6]);
+    free_twice(slot_obj[6]);
 }
 static void t_sampled_slots_double_free(void) {
     KT_CHECK(core_dies_exact(dbl_marked_unsampled), "dbl_marked_unsampled");
@@ -363,13 +368,7 @@ static void t_sampled_slots_double_free(void) {
 enum { MARKED_N = 8 };
 static void *marked_obj[MARKED_N];
 static struct mspan *marked_setup(void) {
-    goheap_flush(); /* a fresh current span */
-    for (int i = 0; i < MARKED_N; i++) {
-        sample_next(i == 0);
-        marked_obj[i] = goheap_malloc(SLOT_CLS);
-    }
-    sample_next(1);
-    return gh_span_of((uintptr_t)marked_obj[0]);
+    return sampled_span(marked_obj, MARKED_N, MARKED_N); /* the first one only */
 }
 static void t_owned_marked_route(void) {
     struct gh_prof_counts c0 = counts();
@@ -395,9 +394,7 @@ static void t_owned_marked_route(void) {
 }
 static void dbl_owned_marked(void) {
     marked_setup();
-    goheap_free(marked_obj[3]);
-    core_expect_bad_free("double free", marked_obj[3]);
-    goheap_free(marked_obj[3]);
+    free_twice(marked_obj[3]);
 }
 static void interior_owned_marked(void) {
     marked_setup();
