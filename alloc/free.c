@@ -302,7 +302,9 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     unsigned spc = s->spc; /* before the AND: then the span may be swept and recycled */
-    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc < 2 || spc == GH_TINY_SPC ||
+    /* (no spc < 2: routed above; a struct recycled as a large span since then fails
+     * the index test below, divmul being 0) */
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc == GH_TINY_SPC ||
                     (raw & ~GH_OWNER_SLOW) == cpu || gh_knobs.slowmode ||
                     atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
                     (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed))))
