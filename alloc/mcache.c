@@ -148,6 +148,12 @@ static unsigned free_dead(unsigned cpu, struct mspan *dead) {
     return n;
 }
 
+unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu) {
+    struct mspan *dead = 0;
+    take_empty_parked(c, &dead, 0);
+    return free_dead(cpu, dead);
+}
+
 unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     if (c == &gh_emptycache)
         return 0;

@@ -247,6 +247,10 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu);
  * Returns the number of spans given back: 0 at once for another slot's cache whose
  * drain lock is held (its owner is refilling). */
 unsigned gh_mcache_drain(struct mcache *c, unsigned self);
+/* Gives c's parked spans that hold no live object back to the heap, at once (no
+ * second look): before the heap grows (gh_central_reclaim_before_grow). Pinned on c's
+ * CPU; caller holds c->lock. Returns the number of spans given back. */
+unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu);
 /* Tiny allocation. Pinned. */
 void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);
 /* Retire the current tiny block (hand the bias back). Pinned. */

@@ -122,20 +122,7 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
     }
     gh_unlock(&mc->lock, cpu);
 
-    /* Reclaim before grow (Go's mheap.reclaim): when the heap has no free pages for
-     * this span, spans of other classes emptied by frees since they were filed
-     * (all of them were woken onto a pending list by their first free) go back to
-     * the heap first, so memory freed in one class is reused by another instead of
-     * growing the heap. npending is a lock-free hint; the pass takes each class lock.
-     * (heap_free leaves out the per-CPU large span caches' pages, mheap.h: a small
-     * span cannot be carved from them.) */
     uintptr_t npages = goheap_class_to_npages[spc >> 1];
-    if (atomic_load_explicit(&npending, memory_order_relaxed) > 0 &&
-        atomic_load_explicit(&gh_heap.heap_free, memory_order_relaxed) +
-                atomic_load_explicit(&gh_heap.heap_released, memory_order_relaxed) -
-                atomic_load_explicit(&gh_heap.efence_dead, memory_order_relaxed) <
-            (uint64_t)npages << GOHEAP_PAGE_SHIFT)
-        gh_central_reclaim(cpu, 1);
     int needzero;
     s = gh_heap_alloc_span(c, cpu, npages, spc, &needzero);
     if (!s)
@@ -220,6 +207,12 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
         }
     }
     return freed;
+}
+
+void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu) {
+    gh_mcache_give_back_empty(c, cpu);
+    if (atomic_load_explicit(&npending, memory_order_relaxed) > 0)
+        gh_central_reclaim(cpu, 1);
 }
 
 unsigned gh_central_sweep_all(unsigned cpu) { return gh_central_reclaim(cpu, 0); }

@@ -42,5 +42,13 @@ void gh_central_wake(unsigned cpu, struct mspan *s);
  * before growing the heap). */
 unsigned gh_central_reclaim(unsigned cpu, int pending_only);
 unsigned gh_central_sweep_all(unsigned cpu); /* gh_central_reclaim(cpu, 0) */
+/* Reclaim before grow (Go's mheap.reclaim): the heap has no free run for a span of
+ * the caller's CPU, so before it grows, that CPU's parked spans found empty
+ * (gh_mcache_give_back_empty) and the empty spans of every class's pending list (where
+ * a span emptied by frees since it was filed sits, woken by its first free) go back
+ * to it, and memory freed in one class is reused by another. Not the other CPUs'
+ * caches: their drain locks rank with the caller's, held here (the background step's
+ * pass reaches them). Pinned on c's CPU; caller holds c->lock. */
+void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu);
 
 #endif /* GOHEAP_MCENTRAL_H */

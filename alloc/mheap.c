@@ -6,6 +6,7 @@
 #include "sysmem.h"
 #include "work.h"
 #include "mcache.h"
+#include "mcentral.h"
 
 /* Before goheap_init, the fast paths of a platform without a per-slot pointer
  * (GOHEAP_SYS_HAVE_LOCAL) index this table: every slot is gh_emptycache, so a malloc
@@ -366,9 +367,10 @@ static int hcache_drain_locked(unsigned cpu) {
 }
 
 /* Pages from the CPU's page cache, refilling it under the heap lock when it has no
- * fitting run. Returns 0 with *err when the tree must be asked directly. */
+ * fitting run (growing the heap for it if grow). Returns 0 with *err when the tree
+ * must be asked directly. */
 static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
-                                  struct run_info *ri) {
+                                  struct run_info *ri, int grow) {
     if (!pagecache_empty(&c->pcache)) { /* (an empty one has no run: straight to the refill) */
         uintptr_t base = cache_alloc(&c->pcache, npages, err, ri);
         if (base || *err == PAGEALLOC_NOMEM)
@@ -379,7 +381,7 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
     int r = cache_refill(&c->pcache);
     if (r != 0 && hcache_drain_locked(cpu))
         r = cache_refill(&c->pcache);
-    if (r != 0 && heap_grow(npages) == 0)
+    if (r != 0 && grow && heap_grow(npages) == 0)
         r = cache_refill(&c->pcache);
     gh_unlock(&gh_heap.lock, cpu);
     if (r != 0) {
@@ -427,6 +429,34 @@ static void span_reset(struct mspan *s, size_t size) {
 
 static void window_join_cached(struct mcache *c, unsigned cpu); /* (below, with the heap's cache) */
 
+/* Pages for a span from the CPU's page cache (small runs) or the tree, growing the
+ * heap when grow and nothing fits. Caller holds c->lock when c is a real cache. */
+static inline __attribute__((always_inline)) uintptr_t alloc_pages(struct mcache *c, unsigned cpu, uintptr_t npages,
+                                                                   int *err, struct run_info *ri, int grow) {
+    uintptr_t base = 0;
+    if (c && npages < PAGECACHE_MAX_ALLOC)
+        base = pages_from_cache(c, cpu, npages, err, ri, grow);
+    if (!base && *err != PAGEALLOC_NOMEM) {
+        gh_lock(&gh_heap.lock, cpu);
+        base = tree_alloc(npages, 0, err, ri);
+        if (!base && *err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
+            base = tree_alloc(npages, 0, err, ri);
+        if (!base && *err == PAGEALLOC_NOSPACE && grow && heap_grow(npages) == 0)
+            base = tree_alloc(npages, 0, err, ri);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
+    return base;
+}
+
+/* No free run: the caller's CPU gives back its empty parked spans and the pending
+ * lists their empty spans (gh_central_reclaim_before_grow), then the heap may grow. */
+static GH_NOINLINE uintptr_t alloc_pages_reclaimed(struct mcache *c, unsigned cpu, uintptr_t npages, int *err,
+                                                   struct run_info *ri) {
+    gh_central_reclaim_before_grow(c, cpu);
+    *err = PAGEALLOC_NOSPACE;
+    return alloc_pages(c, cpu, npages, err, ri, 1);
+}
+
 /* gh_heap_alloc_span(_room): one body, inlined into both so that room 0 folds away
  * (kernel ICOUNT=1, 64 KiB after a flush: 2,059.5 / 2,005.2 instructions x86_64 /
  * aarch64 with gh_heap_alloc_span a call into the room variant, 2,039.5 / 1,992.2). */
@@ -453,16 +483,14 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
             window_fill_locked(&c->pcache, base + (npages << GOHEAP_PAGE_SHIFT));
         gh_unlock(&gh_heap.lock, cpu);
     }
-    if (!base && err != PAGEALLOC_NOMEM && c && npages < PAGECACHE_MAX_ALLOC)
-        base = pages_from_cache(c, cpu, npages, &err, &ri);
     if (!base && err != PAGEALLOC_NOMEM) {
-        gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, 0, &err, &ri);
-        if (!base && err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
-            base = tree_alloc(npages, 0, &err, &ri);
-        if (!base && err == PAGEALLOC_NOSPACE && heap_grow(npages) == 0)
-            base = tree_alloc(npages, 0, &err, &ri);
-        gh_unlock(&gh_heap.lock, cpu);
+        /* The heap grows only once the caller's CPU has given back what it holds
+         * empty (reclaim before grow, which needs c->lock: held by every caller with
+         * a cache); a caller without a cache (efence) grows at once. */
+        int grow = !c || c == &gh_emptycache;
+        base = alloc_pages(c, cpu, npages, &err, &ri, grow);
+        if (gh_unlikely(!base && err == PAGEALLOC_NOSPACE && !grow))
+            base = alloc_pages_reclaimed(c, cpu, npages, &err, &ri);
     }
     if (!base)
         return 0;

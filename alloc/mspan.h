@@ -39,8 +39,9 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
  *                                    owner, c->lock (+ class lock to file it)
  *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
  *   PARKED -> RETURNED               found empty: a drainer (gh_mcache_drain, any CPU),
- *                                    or the owner's second look in a row (one every
- *                                    512 refills: home within 1024), under c->lock
+ *                                    the owner's second look in a row (one every
+ *                                    512 refills: home within 1024), or the owner
+ *                                    before its heap grows, under c->lock
  *   OWNED/PARKED -> RETURNED         uncached empty (release_all, beyond the bound)
  *   FULL -> PENDING                  the first remote free: the freer's CAS (then the
  *                                    class lock to move it), or the filer's re-check

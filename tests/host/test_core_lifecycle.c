@@ -117,6 +117,40 @@ static void t_reclaim_before_grow(void) {
     free(p);
 }
 
+/* A CPU's own parked spans, emptied by its own frees, go back before the heap grows
+ * (gh_central_reclaim_before_grow), not 1024 refills later at the owner's looks: 17
+ * spans of each of five classes of 120 KiB spans (16 parked, one current), every
+ * object freed by its owner, then the heap's idle bytes and the parked bytes again
+ * asked for in objects of one such span each. Before, the heap grew by the parked
+ * bytes (~9 MiB, three 4 MiB chunks). */
+static void t_reclaim_parked_before_grow(void) {
+    static const unsigned sizes[] = {4096, 4864, 6144, 6528, 6784}; /* 15 pages a span */
+    enum { SPANS = 17, SPAN_BYTES = 15 * 8192, MAXN = SPANS * 30 };
+    static void *o[MAXN], *big[512];
+    uint64_t parked = 0;
+    for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        unsigned n = SPANS * (SPAN_BYTES / sizes[k]);
+        for (unsigned i = 0; i < n; i++)
+            o[i] = goheap_malloc(sizes[k]);
+        for (unsigned i = 0; i < n; i++)
+            goheap_free(o[i]);
+        parked += (SPANS - 1) * SPAN_BYTES;
+    }
+    struct goheap_memstats m0 = core_stats();
+    unsigned nbig = (unsigned)((m0.heap_idle + parked) / SPAN_BYTES);
+    KT_CHECK(nbig <= sizeof big / sizeof big[0], "%u objects", nbig);
+    for (unsigned i = 0; i < nbig && i < sizeof big / sizeof big[0]; i++)
+        big[i] = goheap_malloc(SPAN_BYTES);
+    struct goheap_memstats m1 = core_stats();
+    KT_CHECK(m1.heap_sys - m0.heap_sys <= (4u << 20),
+             "heap grew by %lu KiB with %lu KiB parked empty (idle %lu KiB)",
+             (unsigned long)((m1.heap_sys - m0.heap_sys) >> 10), (unsigned long)(parked >> 10),
+             (unsigned long)(m0.heap_idle >> 10));
+    for (unsigned i = 0; i < nbig && i < sizeof big / sizeof big[0]; i++)
+        goheap_free(big[i]);
+    goheap_flush(); /* the five current spans (600 KiB): later cases count heap_inuse */
+}
+
 /* The background thread: started lazily (after 1024 refills), it gives empty spans
  * back with no call into the allocator. */
 static void t_background_thread(void) {
@@ -372,7 +406,7 @@ static void t_parked_remote_found(void) {
  * it back: the cross-CPU case) and is back in the heap after the second, so within
  * 1024 refills of becoming empty. The refills come from another class, so that the
  * empty span is not taken back meanwhile; in a fork child with bgthread=0, so that no
- * background drain takes it first. */
+ * background drain takes it first, and with room to refill without growing the heap. */
 static unsigned refills_now(struct mcache *c) { return __atomic_load_n(&c->slowticks, __ATOMIC_RELAXED); }
 static void refill_until(struct mcache *c, unsigned target) {
     while ((int)(refills_now(c) - target) < 0)
@@ -403,6 +437,11 @@ static void *looks_remote_freer(void *arg) {
 static int looks_child(enum looks_how how) {
     struct goheap_sys_config sys = {.release = GOHEAP_SYS_RELEASE_NOW, .bgthread = 0};
     goheap_sys_configure(&sys);
+    /* Room for the refills' leaked objects (2 x 512 spans of 8 KiB) without growing
+     * the heap, which gives a CPU's empty parked spans back first (reclaim before
+     * grow): the freed block waits in the heap's large span cache, drained before
+     * any growth. */
+    goheap_free(goheap_malloc(24u << 20));
     static struct pk k = {.size = 416};
     k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
     pk_fill(&k);
@@ -465,6 +504,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_parked_richest_first), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
+    KT_CASE(t_reclaim_parked_before_grow),
     KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
 };
 
