@@ -68,7 +68,10 @@ static int heap_grow(uintptr_t npages) {
     uintptr_t ask = gh_align_up(npages << GOHEAP_PAGE_SHIFT, PALLOC_CHUNK_BYTES);
     if (ask < npages || (ask >> GOHEAP_PAGE_SHIFT) < npages)
         return -1;
-    return gh_arena_grow(ask);
+    int r = gh_arena_grow(ask);
+    if (r == 0)
+        gh_want_work(GH_WORK_GREW);
+    return r;
 }
 
 /* Region mode: keeps every page of pa's freshly grown (empty) arena outside the heap

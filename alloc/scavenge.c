@@ -222,9 +222,11 @@ static void drain_large_all(void) {
 _Atomic uint32_t gh_flush_gen;
 #endif
 
-unsigned gh_reclaim(void) {
-    goheap_pin_t pin;
-    unsigned self = goheap_sys_pin(&pin), n = 0;
+/* Every CPU's cache drained (gh_mcache_drain): the reclaim pass's first half, and all
+ * of what follows a growth of the heap (GH_WORK_GREW). Pinned on self. Returns the
+ * spans given back. */
+static unsigned reclaim_caches(unsigned self) {
+    unsigned n = 0;
     for (unsigned i = 0; i < gh_ncpu; i++) {
         /* Other CPUs' caches only where the platform asks for it (see platform.h:
          * GOHEAP_SYS_DRAIN_REMOTE), and only those not being refilled right now
@@ -235,6 +237,13 @@ unsigned gh_reclaim(void) {
         struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
         n += gh_mcache_drain(c, self);
     }
+    return n;
+}
+
+unsigned gh_reclaim(void) {
+    goheap_pin_t pin;
+    unsigned self = goheap_sys_pin(&pin);
+    unsigned n = reclaim_caches(self);
     n += gh_central_reclaim(self, 0);
     goheap_sys_unpin(pin);
     atomic_fetch_add_explicit(&scav.reclaimed_spans, n, memory_order_relaxed);
@@ -428,6 +437,13 @@ void gh_after_slow_work(void) {
                 atomic_store_explicit(&scav.limit_reclaim_mapped, gh_heap_mapped(), memory_order_relaxed);
             }
         }
+    }
+    if (w & GH_WORK_GREW) { /* (docs/alloc.md, "When spans go home": after the heap grew) */
+        goheap_pin_t pin;
+        unsigned self = goheap_sys_pin(&pin);
+        unsigned n = reclaim_caches(self);
+        goheap_sys_unpin(pin);
+        atomic_fetch_add_explicit(&scav.reclaimed_spans, n, memory_order_relaxed);
     }
     if (w & GH_WORK_PROFILE)
         gh_prof_run_request();

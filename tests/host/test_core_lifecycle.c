@@ -117,6 +117,34 @@ static void t_reclaim_before_grow(void) {
     free(p);
 }
 
+/* Once the heap has grown, the after-work of that allocation drains every CPU's
+ * cache (GH_WORK_GREW): a blocked thread's empty parked spans go back, to be used
+ * before the new chunk. The growth: one large object bigger than every free page. */
+static void t_grow_drains_caches(void) {
+    struct idle_arg a;
+    KT_CHECK(pipe(a.ready) == 0 && pipe(a.go) == 0, "");
+    pthread_t t;
+    pthread_create(&t, 0, idle_owner, &a);
+    char c;
+    KT_CHECK(read(a.ready[0], &c, 1) == 1, "");
+    struct mcache *mc = __atomic_load_n(&gh_fast.caches[a.slot], __ATOMIC_ACQUIRE);
+    unsigned p0 = parked_spans(mc);
+    struct goheap_memstats m0 = core_stats();
+    void *big = goheap_malloc(m0.heap_idle + (8u << 20));
+    struct goheap_memstats m1 = core_stats();
+    unsigned p1 = parked_spans(mc);
+    KT_CHECK(big && m1.heap_sys > m0.heap_sys, "no growth (%p, sys %lu -> %lu KiB)", big,
+             (unsigned long)(m0.heap_sys >> 10), (unsigned long)(m1.heap_sys >> 10));
+    KT_CHECK(p0 >= 8 && p1 == 0, "the idle thread's parked spans: %u, then %u after the heap grew", p0, p1);
+    goheap_free(big);
+    KT_CHECK(write(a.go[1], &c, 1) == 1, "");
+    pthread_join(t, 0);
+    for (int i = 0; i < 2; i++) {
+        close(a.ready[i]);
+        close(a.go[i]);
+    }
+}
+
 /* A CPU's own parked spans, emptied by its own frees, go back before the heap grows
  * (gh_central_reclaim_before_grow), not 1024 refills later at the owner's looks: 17
  * spans of each of five classes of 120 KiB spans (16 parked, one current), every
@@ -504,7 +532,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_parked_richest_first), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
-    KT_CASE(t_reclaim_parked_before_grow),
+    KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
     KT_CASE(t_memory_limit),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
 };
 
