@@ -607,8 +607,9 @@ void goheap_free(void *p) {
  *     n's pages + 1/8 large (exactly n in instrumented mode, where efence objects
  *     always move); a move growing by half or more to a large size (or to whole
  *     pages that fit the small bound) is placed with free room after it
- *     (GH_ALLOC_ROOM), so the next steps grow in place. A sampled object's record
- *     moves or resizes with it (profile.c). */
+ *     (GH_ALLOC_ROOM), so the next steps grow in place; a small target comes from the
+ *     malloc fast path's cached word when it can (move_alloc_fast). A sampled
+ *     object's record moves or resizes with it (profile.c). */
 
 /* What to allocate when an object must move to hold n bytes. */
 static GH_NOINLINE size_t realloc_target(size_t n) {
@@ -690,6 +691,38 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
 /* The copy: a new object with the growth margin (exactly n if that fails), the old
  * bytes, the old object freed. Out of line, so that the in-place checks above it
  * run in a small frame. */
+/* A move's new small object as malloc's fast path takes it: a slot of the cached word
+ * of this CPU's current span of got's class, the profiler's interval spent as malloc
+ * spends it. 0 (nothing taken) when that needs more: no slot in the word (a word step
+ * or a refill), a sample due (so that gh_alloc_raw takes it with realloc's caller), no
+ * cache. Without it every move paid gh_alloc_raw's class look-up and second pin:
+ * ~150-350 instructions, where the fast path takes ~20. */
+static inline void *move_alloc_fast(size_t got) {
+    if (got > GOHEAP_MAX_SMALL_SIZE)
+        return 0;
+    goheap_pin_t pin;
+    struct mcache *c = gh_pin_cache_fast(&pin);
+    if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
+        return 0;
+    void *p = 0;
+    /* (a real cache: goheap_init came first, so the class table may be read) */
+    if (gh_likely(c != &gh_emptycache)) {
+        struct mspan *s = got <= GOHEAP_SMALL_SIZE_MAX
+                              ? c->direct[(got + 7) >> 3]
+                              : c->alloc[gh_fastspc128[(got - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
+        uint64_t *wp = s->wbits;
+        uint64_t ab = *wp;
+        if (ab + 1 != 0 && (!GOHEAP_PROFILE || c->next_sample >= (int64_t)got)) {
+#if GOHEAP_PROFILE
+            c->next_sample -= (int64_t)got;
+#endif
+            p = gh_span_take_word(s, wp, ab);
+        }
+    }
+    goheap_sys_unpin(pin);
+    return p;
+}
+
 static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t pc) {
     size_t want = n > old && !gh_knobs.slowmode ? realloc_target(n) : n;
     struct mspan *ps = gh_span_of((uintptr_t)p);
@@ -722,7 +755,13 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
             flags |= GH_ALLOC_ROOM;
         }
     }
-    void *q = gh_alloc_raw(got, flags, 0, pc);
+    void *q = 0;
+    /* (the move's count for the profiler is malloc's: GH_ALLOC_COUNT, or nothing with
+     * the profiler compiled out; a sampled object's move counts nothing) */
+    if (flags == (GOHEAP_PROFILE ? GH_ALLOC_COUNT : 0u) && !gh_knobs.slowmode)
+        q = move_alloc_fast(got);
+    if (!q)
+        q = gh_alloc_raw(got, flags, 0, pc);
     if (!q && got != n) {
         got = n;
         q = gh_alloc_raw(n, flags & ~GH_ALLOC_ROOM, 0, pc);

@@ -470,6 +470,42 @@ static void t_stack_depth(void) {
 #define SANITIZED 0
 #endif
 
+/* A move of an object that is not sampled counts for the profiler as malloc does
+ * (move_alloc_fast, api.c): with a sample due the new object is sampled at realloc's
+ * caller, as gh_alloc_raw would have (not inside realloc), and with none due it is
+ * not; the moves go 40 -> 200 B and 200 B -> 3000 B (other classes). */
+static __attribute__((noinline)) void *move_site(void *p, size_t n) {
+    void *q = goheap_realloc(p, n);
+    __asm__ volatile("" ::: "memory"); /* no tail call: a frame of its own */
+    return q;
+}
+static void t_realloc_move_samples(void) {
+    struct gh_prof_counts c0 = counts();
+    sample_next(0);
+    char *p = goheap_malloc(40);
+    KT_CHECK(p && site(p, 0, 0) == 0, "unsampled at first");
+    memset(p, 5, 40);
+    sample_next(0); /* none due: the move takes no sample */
+    char *q = move_site(p, 200);
+    KT_CHECK(q && q != p && q[39] == 5 && site(q, 0, 0) == 0, "a move with no sample due: not sampled");
+    KT_CHECK(counts().records == c0.records, "no record");
+    sample_next(1); /* one due: the moved object is sampled where realloc was called */
+    uintptr_t pcs[GH_PROF_MAX_DEPTH];
+    size_t sz = 0;
+    char *r = move_site(q, 3000);
+    unsigned n = r ? site(r, pcs, &sz) : 0;
+    KT_CHECK(r && r != q && r[39] == 5 && n >= 1 && sz == goheap_usable_size(r),
+             "a move with a sample due: sampled (%u frames, size %zu)", n, sz);
+    if (!SANITIZED) {
+        uintptr_t m = (uintptr_t)move_site;
+        KT_CHECK(n >= 1 && pcs[0] > m && pcs[0] < m + 64, "frame 0 in move_site (0x%lx, move_site 0x%lx)",
+                 (unsigned long)(n ? pcs[0] : 0), (unsigned long)m);
+    }
+    KT_CHECK(counts().records == c0.records + 1, "one record");
+    goheap_free(r);
+    KT_CHECK(counts().records == c0.records, "freed");
+}
+
 /* Calls goheap_malloc(72) with rbp = bad (a program built without frame pointers
  * leaves anything there). */
 void *malloc_with_rbp(uintptr_t bad);
@@ -871,7 +907,7 @@ int main(int argc, char **argv) {
     static const struct kt_case cases[] = {
         KT_CASE(t_interval_mean),    KT_CASE(t_log2),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
         KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
-        KT_CASE(t_realloc_moves_record), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
+        KT_CASE(t_realloc_moves_record), KT_CASE(t_realloc_move_samples), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
         KT_CASE(t_sampled_slots_double_free), KT_CASE(t_owned_marked_route), KT_CASE(t_owned_marked_bad),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
