@@ -135,6 +135,17 @@ void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never ret
 void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 /* gh_free_slow once the span-map entry s of a is known (region covers handled). */
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
+/* A remote free's clear of its remoteNone bit b (seq_cst); nonzero when it was clear
+ * already (a second remote free, not yet swept). The platform's one instruction where
+ * it has one (platform.h, goheap_sys_atomic_clear_bit), else the C11 form. */
+static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned b) {
+#ifdef GOHEAP_SYS_HAVE_CLEAR_BIT
+    return goheap_sys_atomic_clear_bit(p, b);
+#else
+    return gh_atomic_clear_bit(p, b, memory_order_seq_cst);
+#endif
+}
+
 /* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU): the
  * double-free rule's test, the free's one count, the release store. Inline in the
  * free fast path (gh_free_cached) and in free.c's other owner's frees (the SLOW

@@ -22,7 +22,7 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
         gh_bad_free("double free", a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteNone[w]; /* (line 0 and the bitmaps are all we read after the AND) */
-    if (gh_atomic_clear_bit(rw, gh_ctz64(m), memory_order_seq_cst))
+    if (gh_remote_clear_bit(rw, gh_ctz64(m)))
         gh_bad_free("double free", a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         gh_span_remote_recheck(s, rw, w, m, a);
@@ -325,7 +325,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteNone[w]; /* (before the AND: then the span may be recycled) */
-    if (gh_unlikely(gh_atomic_clear_bit(rw, b, memory_order_seq_cst)))
+    if (gh_unlikely(gh_remote_clear_bit(rw, b)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, (unsigned)idx, a, pin, cpu);

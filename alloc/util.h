@@ -82,7 +82,8 @@ static inline uint64_t gh_opaque64(uint64_t x) {
  * form (about 8 instructions more, and retries under contention); for it the mask is
  * a rotated ~1 and the old bit is read as "the AND cleared nothing", so that no
  * 1 << b is kept in a register across the loop (gh_free_other: two pushes and pops
- * fewer; a bt on the old value, clang turns back into a test against 1 << b). */
+ * fewer; a bt on the old value, clang turns back into a test against 1 << b). A
+ * platform may supply the one instruction instead (core.h gh_remote_clear_bit). */
 static inline int gh_atomic_clear_bit(_Atomic uint64_t *p, unsigned b, memory_order mo) {
 #if defined(__clang__)
     uint64_t keep = gh_rotl64(~1ull, b);
