@@ -135,14 +135,15 @@ void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never ret
 void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 /* gh_free_slow once the span-map entry s of a is known (region covers handled). */
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
-/* A remote free's clear of its remoteNone bit b (seq_cst); nonzero when it was clear
- * already (a second remote free, not yet swept). The platform's one instruction where
- * it has one (platform.h, goheap_sys_atomic_clear_bit), else the C11 form. */
-static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned b) {
+/* A remote free's clear of bit i of the remoteNone map at p (bit i % 64 of word
+ * p[i / 64]), seq_cst; nonzero when it was clear already (a second remote free, not
+ * yet swept). The platform's one instruction where it has one (platform.h,
+ * goheap_sys_atomic_clear_bit), else the C11 form. */
+static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned i) {
 #ifdef GOHEAP_SYS_HAVE_CLEAR_BIT
-    return goheap_sys_atomic_clear_bit(p, b);
+    return goheap_sys_atomic_clear_bit(p, i);
 #else
-    return gh_atomic_clear_bit(p, b, memory_order_seq_cst);
+    return gh_atomic_clear_bit(p + (i >> 6), i & 63, memory_order_seq_cst);
 #endif
 }
 

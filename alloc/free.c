@@ -325,7 +325,9 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteNone[w]; /* (before the AND: then the span may be recycled) */
-    if (gh_unlikely(gh_remote_clear_bit(rw, b)))
+    /* (the bit by its index in the whole map: x86-64's lock btr addresses the word
+     * itself, and no bit-in-word is kept live for it) */
+    if (gh_unlikely(gh_remote_clear_bit(s->remoteNone, (unsigned)idx)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, (unsigned)idx, a, pin, cpu);

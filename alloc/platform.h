@@ -203,9 +203,10 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  *   GOHEAP_SYS_HAVE_LOCAL is defined (hosted/); otherwise the core indexes its own
  *   table with pin_fast's result.
  *
- * goheap_sys_atomic_clear_bit (inline, optional): clears bit b (< 64) of *p in one
- *   atomic read-modify-write that is also a full barrier (seq_cst), and returns
- *   nonzero when the bit was clear already. A remote free's clear of its remoteNone
+ * goheap_sys_atomic_clear_bit (inline, optional): clears bit i of the bit map at p
+ *   (bit i % 64 of the word p[i / 64]) in one atomic read-modify-write of that word
+ *   that is also a full barrier (seq_cst), and returns nonzero when the bit was clear
+ *   already. A remote free's clear of its remoteNone
  *   bit (free.c). Provided when GOHEAP_SYS_HAVE_CLEAR_BIT is defined (x86-64: `lock
  *   btr`, where clang 14 compiles the C11 fetch_and to a load and a `lock cmpxchg`
  *   loop); otherwise the core's C11 form (util.h gh_atomic_clear_bit).

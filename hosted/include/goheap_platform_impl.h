@@ -170,9 +170,10 @@ static inline void goheap_sys_unlock(goheap_lock_t *l) {
 #endif
 #if defined(__x86_64__) && !defined(GOHEAP_HOSTED_TSAN)
 #define GOHEAP_SYS_HAVE_CLEAR_BIT 1
-static inline int goheap_sys_atomic_clear_bit(_Atomic uint64_t *p, unsigned b) {
+static inline int goheap_sys_atomic_clear_bit(_Atomic uint64_t *p, unsigned i) {
+    /* (a register bit offset addresses the map's word i / 64 itself) */
     _Bool was_set;
-    __asm__ volatile("lock btrq %2, %0" : "+m"(*(volatile uint64_t *)p), "=@ccc"(was_set) : "r"((uint64_t)b)
+    __asm__ volatile("lock btrq %2, %0" : "+m"(*(volatile uint64_t *)p), "=@ccc"(was_set) : "r"((uint64_t)i)
                      : "memory");
     return !was_set;
 }

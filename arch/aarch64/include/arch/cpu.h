@@ -84,14 +84,16 @@ static inline void arch_mb(void)  { __asm__ volatile("dmb sy" : : : "memory"); }
 static inline void arch_rmb(void) { __asm__ volatile("dmb ld" : : : "memory"); }
 static inline void arch_wmb(void) { __asm__ volatile("dmb st" : : : "memory"); }
 
-/* Clears bit b (< 64) of *p atomically, a full barrier; returns the bit's old value.
- * The compiler's fetch_and (LDCLRAL with LSE, else an exclusive pair). The mask is kept
- * as a rotated ~1 and the result read as "the AND cleared something", the form that
- * keeps no 1 << b live across an exclusive-pair loop. */
-static inline int arch_atomic_clear_bit64(volatile uint64_t *p, unsigned b)
+/* Clears bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
+ * full barrier; returns the bit's old value. The compiler's fetch_and (LDCLRAL with
+ * LSE, else an exclusive pair). The mask is kept as a rotated ~1 and the result read
+ * as "the AND cleared something", the form that keeps no 1 << b live across an
+ * exclusive-pair loop. */
+static inline int arch_atomic_clear_bit(volatile uint64_t *p, unsigned i)
 {
-    uint64_t keep = (~1ull << (b & 63)) | (~1ull >> (-b & 63));
-    uint64_t old = __atomic_fetch_and(p, keep, __ATOMIC_SEQ_CST);
+    unsigned b = i & 63;
+    uint64_t keep = (~1ull << b) | (~1ull >> (-b & 63));
+    uint64_t old = __atomic_fetch_and(p + (i >> 6), keep, __ATOMIC_SEQ_CST);
     return (old & keep) != old;
 }
 

@@ -82,13 +82,14 @@ static inline void arch_mb(void)  { __asm__ volatile("mfence" : : : "memory"); }
 static inline void arch_rmb(void) { __asm__ volatile("" : : : "memory"); }
 static inline void arch_wmb(void) { __asm__ volatile("" : : : "memory"); }
 
-/* Clears bit b (< 64) of *p atomically, a full barrier; returns the bit's old value.
- * One `lock btr`, where clang 14 compiles the C11 fetch_and to a load and a
- * `lock cmpxchg` loop. */
-static inline int arch_atomic_clear_bit64(volatile uint64_t *p, unsigned b)
+/* Clears bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
+ * full barrier; returns the bit's old value. One `lock btr` (a register bit offset
+ * addresses the word itself), where clang 14 compiles the C11 fetch_and to a load and
+ * a `lock cmpxchg` loop. */
+static inline int arch_atomic_clear_bit(volatile uint64_t *p, unsigned i)
 {
     _Bool old;
-    __asm__ volatile("lock btrq %2, %0" : "+m"(*p), "=@ccc"(old) : "r"((uint64_t)b) : "memory");
+    __asm__ volatile("lock btrq %2, %0" : "+m"(*p), "=@ccc"(old) : "r"((uint64_t)i) : "memory");
     return old;
 }
 
