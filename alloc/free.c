@@ -204,7 +204,13 @@ static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, uns
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
-static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) { gh_bad_free("double free", a, s); }
+/* (it returns for all the compiler knows, gh_opaque64: a call of a function known not
+ * to return stays a call, and that call made gh_free_other align its stack on every
+ * remote free, a push and a pop) */
+static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) {
+    if (gh_opaque64(1))
+        gh_bad_free("double free", a, s);
+}
 /* free_large_pinned's rare ends, tail-called so that it saves no register: the span
  * goes to the heap's large span cache (this CPU's is full, or scavenge=eager set its
  * limit to 0), or to the slow path's diagnosis (no cache of its own, efence, an
