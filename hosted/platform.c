@@ -580,7 +580,7 @@ static unsigned pin_slow(void) {
 
 GOHEAP_HOSTED_SLOWCC void goheap_hosted_pin_slow(void) { goheap_hosted_ret = pin_slow(); }
 
-void goheap_hosted_unpin_slow(goheap_pin_t saved) { goheap_sys_unlock(&overflow_lock[saved - 1]); }
+GOHEAP_HOSTED_SLOWCC void goheap_hosted_unpin_slow(goheap_pin_t saved) { goheap_sys_unlock(&overflow_lock[saved - 1]); }
 
 void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
     unsigned self = goheap_hosted_slot;
