@@ -100,6 +100,13 @@ KCFLAGS_x86_64  := $(KCFLAGS_TARGET_x86_64) -mcmodel=kernel -mno-red-zone \
 KCFLAGS_aarch64 := $(KCFLAGS_TARGET_aarch64) -mgeneral-regs-only -mstrict-align \
 	$(if $(CC_IS_CLANG),,-mno-outline-atomics)
 KCFLAGS  := $(KCFLAGS_COMMON) $(KCFLAGS_$(ARCH)) $(KCFLAGS_EXTRA)
+# The allocator's own objects (alloc/alloc.mk) omit the frame of a leaf function: the
+# rest of the kernel keeps every frame for its panic backtraces, but goheap_malloc and
+# goheap_free only tail-call off their fast paths, so their frame was three
+# instructions on each call that no backtrace needs (their slow paths and diagnoses,
+# tail-called, have frames of their own that link to the caller's). The hosted library
+# omits every frame pointer of its own objects.
+KCFLAGS_ALLOC := -momit-leaf-frame-pointer
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static --no-dynamic-linker -z max-page-size=4096
 
@@ -148,7 +155,7 @@ cc-deps:
 # directory once, and one that existed before the record was written there (lib-link's
 # build/<arch>/libtest) keeps listing it as absent; the rule writes the same text.
 # (gh_flags_record: the record's path, and the name of the variable with the command.)
-KFLAGS_NOW = $(KCC) $(KCFLAGS) | $(KASFLAGS)
+KFLAGS_NOW = $(KCC) $(KCFLAGS) | $(KASFLAGS) | $(KCFLAGS_ALLOC)
 HFLAGS_NOW = $(HOSTCC) $(HOST_CFLAGS) $(GOHEAP_HOST_CFLAGS) | $(H4_CORE_CFLAGS) | $(H4_ASAN) | $(H4_TSAN) | $(H4_FUZZ)
 define gh_flags_record
 ifneq ($$(file < $(1)),$$($(2)))
