@@ -103,9 +103,10 @@ KCFLAGS  := $(KCFLAGS_COMMON) $(KCFLAGS_$(ARCH)) $(KCFLAGS_EXTRA)
 # The allocator's own objects (alloc/alloc.mk) omit the frame of a leaf function: the
 # rest of the kernel keeps every frame for its panic backtraces, but goheap_malloc and
 # goheap_free only tail-call off their fast paths, so their frame was three
-# instructions on each call that no backtrace needs (their slow paths and diagnoses,
-# tail-called, have frames of their own that link to the caller's). The hosted library
-# omits every frame pointer of its own objects.
+# instructions on each call (their slow paths and diagnoses, tail-called, have frames
+# of their own that link to the caller's; only a fault inside such a leaf loses its
+# caller's frame from the backtrace). The hosted library omits every frame pointer of
+# its own objects.
 KCFLAGS_ALLOC := -momit-leaf-frame-pointer
 KASFLAGS := $(KCFLAGS) -D__ASSEMBLY__
 KLDFLAGS := -nostdlib -static --no-dynamic-linker -z max-page-size=4096
