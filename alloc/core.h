@@ -138,9 +138,11 @@ void gh_free_span_slow(struct mspan *s, uintptr_t a);
 /* A remote free's clear of bit i of the remoteNone map at p (bit i % 64 of word
  * p[i / 64]), seq_cst; nonzero when it was clear already (a second remote free, not
  * yet swept). The platform's one instruction where it has one (platform.h,
- * goheap_sys_atomic_clear_bit), else the C11 form. */
+ * goheap_sys_atomic_clear_bit), else the C11 form; always the C11 form under
+ * ThreadSanitizer, which cannot see the ordering of a platform's asm (the freer's
+ * accesses to the object would then race with its reuse after the sweep). */
 static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned i) {
-#ifdef GOHEAP_SYS_HAVE_CLEAR_BIT
+#if defined(GOHEAP_SYS_HAVE_CLEAR_BIT) && !defined(GH_TSAN)
     return goheap_sys_atomic_clear_bit(p, i);
 #else
     return gh_atomic_clear_bit(p + (i >> 6), i & 63, memory_order_seq_cst);

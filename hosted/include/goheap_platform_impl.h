@@ -160,18 +160,8 @@ static inline void goheap_sys_unlock(goheap_lock_t *l) {
 /* A remote free's clear of its remoteNone bit (platform.h): one `lock btr` on x86-64,
  * where clang 14 compiles the C11 fetch_and to a load and a `lock cmpxchg` loop (8
  * instructions more, and a second transfer of the line when another CPU writes it
- * between the load and the exchange). Elsewhere, and under ThreadSanitizer (which
- * cannot see an asm's ordering: the freer's accesses to the object then race with its
- * reuse), the core's C11 form. */
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define GOHEAP_HOSTED_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define GOHEAP_HOSTED_TSAN 1
-#endif
-#if defined(__x86_64__) && !defined(GOHEAP_HOSTED_TSAN)
+ * between the load and the exchange). Elsewhere the core's C11 form. */
+#if defined(__x86_64__)
 #define GOHEAP_SYS_HAVE_CLEAR_BIT 1
 static inline int goheap_sys_atomic_clear_bit(_Atomic uint64_t *p, unsigned i) {
     /* (a register bit offset addresses the map's word i / 64 itself) */
