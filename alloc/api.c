@@ -493,6 +493,15 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
     return p;
 }
 
+/* A real cache's current span of the class malloc uses for size: up to
+ * GOHEAP_SMALL_SIZE_MAX by direct[] (whose entries mirror alloc[]), above it (up to
+ * GOHEAP_MAX_SMALL_SIZE) by the 128-byte class table, which may be read only once
+ * goheap_init has run (a real cache implies it). */
+static inline struct mspan *span_direct(struct mcache *c, size_t size) { return c->direct[(size + 7) >> 3]; }
+static inline struct mspan *span_by128(struct mcache *c, size_t size) {
+    return c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
+}
+
 /* The fast path's last step, from span s of cache c (pinned): a slot of the cached
  * word, else the refill (gh_malloc_miss). Inlined into each size branch of goheap_malloc, so that
  * each reads its span with one indexed load (a shared tail would first add c). */
@@ -526,7 +535,7 @@ void *goheap_malloc(size_t size) {
         struct mcache *c = gh_pin_cache_fast(&pin);
         if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
             return gh_malloc_slow(size);
-        return malloc_from(c, c->direct[(size + 7) >> 3], size, pin);
+        return malloc_from(c, span_direct(c, size), size, pin);
     }
     if (size <= GOHEAP_MAX_SMALL_SIZE) {
         struct mcache *c = gh_pin_cache_fast(&pin);
@@ -537,7 +546,7 @@ void *goheap_malloc(size_t size) {
                 goheap_sys_unpin(pin);
             return gh_malloc_slow(size);
         }
-        return malloc_from(c, c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]], size, pin);
+        return malloc_from(c, span_by128(c, size), size, pin);
     }
     return gh_malloc_large(size);
 }
@@ -688,9 +697,6 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     return ok;
 }
 
-/* The copy: a new object with the growth margin (exactly n if that fails), the old
- * bytes, the old object freed. Out of line, so that the in-place checks above it
- * run in a small frame. */
 /* A move's new small object as malloc's fast path takes it: a slot of the cached word
  * of this CPU's current span of got's class, the profiler's interval spent as malloc
  * spends it. 0 (nothing taken) when that needs more: no slot in the word (a word step
@@ -707,9 +713,7 @@ static inline void *move_alloc_fast(size_t got) {
     void *p = 0;
     /* (a real cache: goheap_init came first, so the class table may be read) */
     if (gh_likely(c != &gh_emptycache)) {
-        struct mspan *s = got <= GOHEAP_SMALL_SIZE_MAX
-                              ? c->direct[(got + 7) >> 3]
-                              : c->alloc[gh_fastspc128[(got - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
+        struct mspan *s = got <= GOHEAP_SMALL_SIZE_MAX ? span_direct(c, got) : span_by128(c, got);
         uint64_t *wp = s->wbits;
         uint64_t ab = *wp;
         if (ab + 1 != 0 && (!GOHEAP_PROFILE || c->next_sample >= (int64_t)got)) {
@@ -723,6 +727,9 @@ static inline void *move_alloc_fast(size_t got) {
     return p;
 }
 
+/* The copy: a new object with the growth margin (exactly n if that fails), the old
+ * bytes, the old object freed. Out of line, so that the in-place checks above it
+ * run in a small frame. */
 static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t pc) {
     size_t want = n > old && !gh_knobs.slowmode ? realloc_target(n) : n;
     struct mspan *ps = gh_span_of((uintptr_t)p);
