@@ -222,11 +222,12 @@ static void drain_large_all(void) {
 _Atomic uint32_t gh_flush_gen;
 #endif
 
-/* Every CPU's cache drained (gh_mcache_drain): the reclaim pass's first half, and all
- * of what follows a growth of the heap (GH_WORK_GREW). Pinned on self. Returns the
- * spans given back. */
-static unsigned reclaim_caches(unsigned self) {
-    unsigned n = 0;
+/* A reclaim pass: every CPU's cache drained (gh_mcache_drain), then, with central,
+ * every mcentral span with remote frees swept. Without central it is all of what
+ * follows a growth of the heap (GH_WORK_GREW). Returns the spans given back. */
+static unsigned reclaim(int central) {
+    goheap_pin_t pin;
+    unsigned self = goheap_sys_pin(&pin), n = 0;
     for (unsigned i = 0; i < gh_ncpu; i++) {
         /* Other CPUs' caches only where the platform asks for it (see platform.h:
          * GOHEAP_SYS_DRAIN_REMOTE), and only those not being refilled right now
@@ -237,18 +238,14 @@ static unsigned reclaim_caches(unsigned self) {
         struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
         n += gh_mcache_drain(c, self);
     }
-    return n;
-}
-
-unsigned gh_reclaim(void) {
-    goheap_pin_t pin;
-    unsigned self = goheap_sys_pin(&pin);
-    unsigned n = reclaim_caches(self);
-    n += gh_central_reclaim(self, 0);
+    if (central)
+        n += gh_central_reclaim(self, 0);
     goheap_sys_unpin(pin);
     atomic_fetch_add_explicit(&scav.reclaimed_spans, n, memory_order_relaxed);
     return n;
 }
+
+unsigned gh_reclaim(void) { return reclaim(1); }
 
 void gh_flush_all_cpus(void) {
 #ifdef GOHEAP_SYS_HAVE_EACH_CPU
@@ -438,13 +435,8 @@ void gh_after_slow_work(void) {
             }
         }
     }
-    if (w & GH_WORK_GREW) { /* (docs/alloc.md, "When spans go home": after the heap grew) */
-        goheap_pin_t pin;
-        unsigned self = goheap_sys_pin(&pin);
-        unsigned n = reclaim_caches(self);
-        goheap_sys_unpin(pin);
-        atomic_fetch_add_explicit(&scav.reclaimed_spans, n, memory_order_relaxed);
-    }
+    if (w & GH_WORK_GREW) /* (docs/alloc.md, "When spans go home": after the heap grew) */
+        reclaim(0);
     if (w & GH_WORK_PROFILE)
         gh_prof_run_request();
     if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))

@@ -17,7 +17,7 @@
 #define GH_WORK_EAGER 2u /* scavenge=eager and a span was freed */
 #define GH_WORK_BG 4u    /* a CPU took SCAV_TICKS_PER_STEP refills: poll the background step */
 #define GH_WORK_PROFILE 8u /* goheap_profile_request (e.g. SIGUSR2): dump the heap profile */
-#define GH_WORK_GREW 16u   /* the arena grew: drain every CPU's cache (scavenge.c reclaim_caches) */
+#define GH_WORK_GREW 16u   /* the arena grew: drain every CPU's cache (scavenge.c reclaim) */
 extern _Atomic unsigned gh_work;
 static inline void gh_want_work(unsigned w) {
     if (!(atomic_load_explicit(&gh_work, memory_order_relaxed) & w))
