@@ -309,18 +309,21 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     unsigned spc = s->spc; /* before the AND: then the span may be swept and recycled */
     /* (no spc < 2: routed above; a struct recycled as a large span since then fails
-     * the index test below, divmul being 0) */
-    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || spc == GH_TINY_SPC ||
-                    (raw & ~GH_OWNER_SLOW) == cpu || gh_knobs.slowmode ||
-                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE ||
-                    (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed))))
+     * the index test below, rnelems being 0) */
+    /* (tiny spans, slowmode and spans holding a sampled object: rnelems is 0, the
+     * index test below sends them on) */
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || (raw & ~GH_OWNER_SLOW) == cpu ||
+                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE))
         goto slow;
-    /* a is inside s's pages (the span map said so), where the index test is exact
-     * (mspan.h); a slot at or past nelems is the tail after the last object. Not
-     * s->limit: the remote path reads line 0 and the bitmaps only. */
-    int32_t idx = gh_span_objindex(s, a - s->base);
+    /* The owner's index test (gh_span_index: one compare for the range and the
+     * exactness), against line 0's copy of nelems: the remote path reads line 0 and
+     * the bitmaps only. (It was gh_span_objindex's, with its sign and exactness tests
+     * and a compare with nelems: 7 instructions more a remote free.) */
+    uint64_t idx = gh_span_index(s, a);
+    if (gh_unlikely(idx >= atomic_load_explicit(&s->rnelems, memory_order_relaxed)))
+        goto slow;
     struct mcache *c = gh_fast.caches[cpu];
-    if (gh_unlikely(idx < 0 || (uint32_t)idx >= s->nelems || c == &gh_emptycache))
+    if (gh_unlikely(c == &gh_emptycache))
         goto slow;
     /* (no 1 << b: the view and the AND's old value are read with bt, and a mask kept
      * across the AND's loop cost gh_free_other two pushes and pops) */

@@ -268,9 +268,9 @@ static void span_reset(struct mspan *s, size_t size) {
     for (unsigned w = 0; w < GH_RF_INLINE; w++)
         atomic_store_explicit(&s->rnin[w], ~0ull, memory_order_relaxed); /* nothing pending */
     atomic_store_explicit(&s->sweepseq, 0, memory_order_relaxed);
-    __atomic_store_n(&s->curword, 0, __ATOMIC_RELAXED);
     s->elemsize = 0;
-    s->divmul = 0;
+    s->winv = 0;
+    atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed);
     atomic_store_explicit(&s->owner, 0, memory_order_relaxed);
     atomic_store_explicit(&s->nsampled, 0, memory_order_relaxed);
     atomic_store_explicit(&s->pbucket, 0, memory_order_relaxed);

@@ -43,6 +43,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->divmul = goheap_class_to_divmagic[cl];
     s->nelems = goheap_class_to_nobjs[cl];
     s->wnelems = s->nelems;
+    gh_span_rnelems_reset(s, spc == GH_TINY_SPC || gh_knobs.slowmode);
     s->welemsize = s->elemsize;
     s->wshift = (uint8_t)gh_ctz64(s->elemsize);
     s->winv = inverse_odd(s->elemsize >> s->wshift);
@@ -74,6 +75,9 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
     s->npages = (uint32_t)npages;
     s->elemsize = 0;
     s->divmul = 0;
+    atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed); /* (a remote freer that
+                                                                    * raced with this reuse
+                                                                    * fails its index test) */
     s->nelems = 1;
     s->nwords = 0;
     s->limit = base + (npages << GOHEAP_PAGE_SHIFT);

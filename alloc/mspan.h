@@ -82,7 +82,8 @@ enum {
  *   bits at index >= nelems are 1 in allocBits (never free);
  *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
- *   limit == base + nelems * elemsize.
+ *   limit == base + nelems * elemsize;
+ *   rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (goheap_validate).
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
  * allocBits & ~R(w) (the fast path, inline); a remote freer first checks allocBits
  * (a clear bit: freed already), then sets its bit of R(w) by clearing it in
@@ -118,16 +119,18 @@ struct mspan {
                                    * below when nwords <= GH_RF_INLINE, else after
                                    * allocBits in bits[] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
-    uint32_t divmul;        /* goheap_class_to_divmagic[class] (large: 0) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
-    /* Free-path fields that do not fit the hot line: the rotation of free's index test,
-     * and two the owner writes once per refill or sweep. */
+    /* Every free's index test (gh_span_index), the owner's and a remote freer's: the
+     * inverse of elemsize's odd part and its rotation, here where both read anyway. */
+    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 */
     uint8_t wshift;         /* trailing zero bits of elemsize */
     uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
-    /* The low 16 bits of lfree when the span was parked (owner, c->lock): a parked
-     * span takes at most nelems <= 1024 frees, so 16 bits hold its room. */
-    uint16_t lfree_park;
-    uint32_t curword;       /* bitmap word malloc takes from, or GH_NO_WORD */
+    /* nelems for a remote freer's index test (free.c gh_free_other), or 0 to send
+     * every remote free of the span to the slow path: tiny spans, slowmode, a small
+     * span holding a sampled object (nsampled > 0: profile.c mark/unmark, under
+     * prof.lock), large and dead spans (a struct recycled as a large span since the
+     * freer's class test fails it). Relaxed stores and loads. */
+    _Atomic uint16_t rnelems;
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */
     uint8_t spc;            /* span class; 0/1 = large */
@@ -158,6 +161,7 @@ struct mspan {
     uintptr_t limit;     /* end of the last object slot (large: base + npages pages) */
     uint32_t npages;     /* pages in the span (efence: including the guard page) */
     uintptr_t reqsize;   /* large/efence: the size asked for */
+    uint32_t divmul;     /* goheap_class_to_divmagic[class] (large: 0; gh_span_objindex) */
     uintptr_t obj;       /* large: the object's address (base, or aligned inside) */
     uintptr_t alloc_pc;  /* efence/large: caller of malloc */
     uint64_t *nmalloc_ctr; /* while cached: &owner's mcache->nmalloc[spc] */
@@ -201,7 +205,11 @@ struct mspan {
     uintptr_t wordbase;     /* address of slot curword * 64 */
     uintptr_t welemsize;    /* elemsize again, so malloc needs no other line (64 bits,
                              * beside wordbase: aarch64 loads both with one ldp) */
-    uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 (see gh_span_index) */
+    uint32_t curword;       /* bitmap word malloc takes from, or GH_NO_WORD */
+    /* The low 16 bits of lfree when the span was parked (owner, c->lock): a parked
+     * span takes at most nelems <= 1024 frees, so 16 bits hold its room; beside lfree,
+     * so that refill's look at a parked span's room reads this line alone. */
+    uint16_t lfree_park;
     /* Local frees while owned, plus the remote frees the owner swept (never reset while
      * the span lives: see the statistics above; refill's measure of a parked span's
      * room is lfree - lfree_park). */
@@ -264,6 +272,11 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
 
 /* Relaxed stores of the words remote freers read (struct mspan): plain moves. */
 #define GH_WSET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
+/* rnelems of small span s while it holds no sampled object (struct mspan). */
+static inline void gh_span_rnelems_reset(struct mspan *s, int tiny_or_slow) {
+    atomic_store_explicit(&s->rnelems, tiny_or_slow ? 0 : s->nelems, memory_order_relaxed);
+}
 
 /* All ones: what wbits names while no word is current, so that malloc's fast path
  * finds no free slot (it is never written: malloc writes only a word with a zero). */

@@ -457,16 +457,24 @@ static void slot_set(struct mspan *s, uintptr_t a, int on) {
 }
 
 /* Caller holds prof.lock. */
+/* A small span's rnelems is 0 while nsampled > 0, so that the remote free's index
+ * test sends every remote free of its objects to the slow path, which looks the record
+ * up (free.c gh_free_other reads no nsampled). A free of a sampled object reads the
+ * 0 stored before its malloc returned; the store that restores rnelems follows the
+ * last sampled object's unmark, so a free it lets through frees an unsampled one. */
 static void mark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 1);
     atomic_fetch_add_explicit(&s->nsampled, 1, memory_order_seq_cst);
-    if (s->spc >= 2)
+    if (s->spc >= 2) {
+        atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed);
         owner_set_slow(s);
+    }
 }
 
 static void unmark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 0);
-    atomic_fetch_sub_explicit(&s->nsampled, 1, memory_order_seq_cst);
+    if (atomic_fetch_sub_explicit(&s->nsampled, 1, memory_order_seq_cst) == 1 && s->spc >= 2)
+        gh_span_rnelems_reset(s, s->spc == GH_TINY_SPC || gh_knobs.slowmode);
 }
 
 int gh_prof_lanes_check(const struct mspan *s) {

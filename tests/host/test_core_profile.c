@@ -283,6 +283,10 @@ static void slots_check(struct mspan *s, unsigned nsampled, const char *when) {
              (unsigned)atomic_load(&s->nsampled), nsampled);
     KT_CHECK(lanes_used(s) + atomic_load(&s->npover) == nsampled, "%s: %d lanes + %u over != %u", when,
              lanes_used(s), (unsigned)atomic_load(&s->npover), nsampled);
+    /* the remote free's bound: 0 while a sampled object is left (its frees take the
+     * slow path and drop their records), nelems again after the last */
+    KT_CHECK(atomic_load(&s->rnelems) == (nsampled ? 0u : s->nelems), "%s: rnelems %u with %u sampled", when,
+             (unsigned)atomic_load(&s->rnelems), nsampled);
     KT_CHECK(goheap_validate() == 0, "%s: validate", when);
 }
 
