@@ -188,19 +188,21 @@ static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned
 /* gh_free_other's rare endings, tail-called so that its common path saves no register
  * and keeps no frame: the lost-wake-up handshake's wake of a FULL span, the re-check of
  * a view taken before a sweep, and the "double free" of a bit already pending. Each runs pinned and unpins. */
-static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, unsigned cpu) {
-    gh_central_wake(cpu, s);
+static GH_NOINLINE void other_wake(struct mspan *s, goheap_pin_t pin, const struct mcache *c) {
+    gh_central_wake(c->cpu, s);
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
 /* (the slot as its index: six arguments, all in registers, so that the call is a
  * jump; with w and m apart the seventh went on the stack, and gh_free_other kept a
- * frame on its common path: 4 instructions a remote free) */
+ * frame on its common path: 4 instructions a remote free. The CPU as its cache's
+ * c->cpu: the CPU index then dies at the cache's look-up, and gh_free_other's common
+ * path needs no callee-saved register in the kernel: a push and a pop.) */
 static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, unsigned idx, uintptr_t a,
-                                      goheap_pin_t pin, unsigned cpu) {
+                                      goheap_pin_t pin, const struct mcache *c) {
     gh_span_remote_recheck(s, rw, idx >> 6, 1ull << (idx & 63), a);
     if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
-        gh_central_wake(cpu, s);
+        gh_central_wake(c->cpu, s);
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
@@ -299,7 +301,8 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
      * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
-    if (s->spc < 2) /* large: before anything else, so that this saves no register */
+    unsigned spc = s->spc; /* (read once, before the AND: then the span may be swept and recycled) */
+    if (spc < 2) /* large: before anything else, so that this saves no register */
         return free_large_pinned(s, a, pin);
 #ifdef GOHEAP_SYS_HAVE_PIN_CPU
     unsigned cpu = goheap_sys_pin_cpu(pin); /* the fast path's pin (platform.h) */
@@ -307,7 +310,6 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    unsigned spc = s->spc; /* before the AND: then the span may be swept and recycled */
     /* (no spc < 2: routed above; a struct recycled as a large span since then fails
      * the index test below, rnelems being 0) */
     /* (tiny spans, slowmode and spans holding a sampled object: rnelems is 0, the
@@ -339,10 +341,10 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     if (gh_unlikely(gh_remote_clear_bit(s->remoteNone, (unsigned)idx)))
         return other_double(a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
-        return other_recheck(s, rw, (unsigned)idx, a, pin, cpu);
+        return other_recheck(s, rw, (unsigned)idx, a, pin, c);
     /* The handshake (mcentral.h): the AND above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
-        return other_wake(s, pin, cpu);
+        return other_wake(s, pin, c);
     goheap_sys_unpin(pin);
     gh_after_slow();
     return;

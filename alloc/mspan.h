@@ -123,26 +123,20 @@ struct mspan {
     /* Every free's index test (gh_span_index), the owner's and a remote freer's: the
      * inverse of elemsize's odd part and its rotation, here where both read anyway. */
     uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 */
-    uint8_t wshift;         /* trailing zero bits of elemsize */
-    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
     /* nelems for a remote freer's index test (free.c gh_free_other), or 0 to send
      * every remote free of the span to the slow path: tiny spans, slowmode, a small
      * span holding a sampled object (nsampled > 0: profile.c mark/unmark, under
      * prof.lock), large and dead spans (a struct recycled as a large span since the
      * freer's class test fails it). Relaxed stores and loads. */
-    _Atomic uint16_t rnelems;
+    _Atomic uint32_t rnelems; /* (32 bits: clang zero-extends a 16-bit atomic load twice) */
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */
+    uint8_t wshift;         /* trailing zero bits of elemsize */
+    uint8_t needzero;       /* 1: free slots may hold old data (see gh_span_needzero) */
     uint8_t spc;            /* span class; 0/1 = large */
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
-    /* Live sampled objects (profile.c): nonzero sends every free of this span's
-     * objects past the fast path (GH_OWNER_SLOW while owned) to the record lookup.
-     * Changed under the profile lock, read by free without it. In line 0 so that a
-     * remote free reads nothing past line 0 and the bitmaps; 16 bits hold it (at most
-     * one per object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
-    _Atomic uint16_t nsampled;
     /* remoteNone of a span of at most GH_RF_INLINE words (every class from 64 B up),
      * in the line the owner's free reads for owner and base anyway: one cache line
      * less on every owner's free and word change (bench/RESULTS.md, "remoteNone in
@@ -183,6 +177,13 @@ struct mspan {
     uint8_t bucket;      /* which fixalloc it came from */
     uint8_t efence;      /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
                           * (guard page last) or _BELOW (guard page first), else 0 */
+    /* Live sampled objects (profile.c): nonzero sends every free of this span's
+     * objects past the fast path (GH_OWNER_SLOW while owned; rnelems 0 for remote
+     * frees) to the record lookup. Changed under the profile lock, read by free
+     * without it: by the large free beside obj and efence, which it reads anyway (the
+     * small remote free reads rnelems instead); 16 bits hold it (at most one per
+     * object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
+    _Atomic uint16_t nsampled;
     /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
      * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so
      * nsampled == lanes in use + npover (small spans; large spans use no lanes). Both

@@ -193,14 +193,18 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  *   (the hosted build: its pin and unpin cost next to nothing).
  *
  * goheap_sys_pin_local / goheap_sys_set_local (inline, optional): for a platform that
- *   can keep one pointer per slot where a pin finds it in one load (a thread-local).
+ *   can keep one pointer per slot where a pin finds it in one load (a thread-local, a
+ *   per-CPU word).
  *   pin_local pins like pin_fast and returns the pointer the core last passed to
  *   set_local(cpu, p) for the caller's slot, or &goheap_local_none (a core object)
- *   when there is none: no slot yet, an overflow slot, nothing set. It never fails. The
+ *   when there is none: no slot yet, an overflow slot, nothing set, or a context the
+ *   platform refuses (the core's slow path then pins with goheap_sys_pin, which
+ *   reports it; *saved is set either way). It never fails. The
  *   core calls set_local pinned on cpu when it creates that slot's cache; the platform
  *   hands the slot's pointer to whichever thread takes the slot later. malloc's fast
  *   path then needs no slot index and no failure test. Provided when
- *   GOHEAP_SYS_HAVE_LOCAL is defined (hosted/); otherwise the core indexes its own
+ *   GOHEAP_SYS_HAVE_LOCAL is defined (hosted/: a thread-local; kernel/: a per-CPU
+ *   word); otherwise the core indexes its own
  *   table with pin_fast's result.
  *
  * goheap_sys_atomic_clear_bit (inline, optional): clears bit i of the bit map at p

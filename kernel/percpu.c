@@ -19,6 +19,7 @@ void percpu_init_cpu(unsigned index, uint64_t hwid)
     c->hwid = hwid;
     c->catch = 0;
     c->nheld = 0;
+    c->goheap_local = &goheap_local_none;
     if (index == 0)
         c->stack_top = (uintptr_t)boot_stack_top;
     arch_percpu_set(c);

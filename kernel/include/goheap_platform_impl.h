@@ -85,6 +85,30 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved)
     return cpu;
 }
 
+/* malloc's pin (platform.h, GOHEAP_SYS_HAVE_LOCAL): the same pin, returning this
+ * CPU's cache pointer (struct cpu.goheap_local) in one per-CPU load, where pin_fast's
+ * index took a table load, an indexed load and a NULL test (make bench-kernel
+ * ICOUNT=1, x86_64 pair 75 -> 71). A refused context gets &goheap_local_none, whose
+ * spans have no free slot: the slow path pins with goheap_sys_pin, which panics. */
+#define GOHEAP_SYS_HAVE_LOCAL 1
+struct mcache;
+extern struct mcache goheap_local_none; /* (alloc/platform.h, the core's empty cache) */
+static inline __attribute__((always_inline)) void *goheap_sys_pin_local(goheap_pin_t *saved)
+{
+    arch_irqflags_t f = arch_irq_save();
+    *saved = f;
+    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[arch_cpu_index()])
+        return &goheap_local_none;
+    return arch_percpu_load_ptr(ARCH_PERCPU_HEAP_OFFSET);
+}
+/* The core calls it pinned on cpu itself (when it creates that CPU's cache), so the
+ * store goes through this CPU's record and the archive needs no kernel symbol. */
+static inline void goheap_sys_set_local(unsigned cpu, void *p)
+{
+    (void)cpu;
+    arch_percpu_store_ptr(ARCH_PERCPU_HEAP_OFFSET, p);
+}
+
 /* pin_fast's answer again, from its saved flags (platform.h): the same test. */
 #define GOHEAP_SYS_HAVE_PIN_CPU 1
 static inline unsigned goheap_sys_pin_cpu(goheap_pin_t saved)

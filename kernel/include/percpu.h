@@ -27,6 +27,11 @@ struct cpu {
     uint32_t index;             /* offset ARCH_PERCPU_INDEX_OFFSET; dense 0..ncpu-1 */
     uint32_t online;            /* set by the CPU itself once it serves IPIs */
     uint64_t hwid;              /* APIC id / MPIDR affinity, from the firmware table */
+    /* offset ARCH_PERCPU_HEAP_OFFSET: goheap's per-CPU pointer (alloc/platform.h,
+     * goheap_sys_pin_local): this CPU's cache once the heap made it
+     * (goheap_sys_set_local), &goheap_local_none before; its malloc fast path finds it
+     * in one per-CPU load. */
+    void *goheap_local;
     /* Owned by this CPU only: */
     struct fault_catch *catch;  /* innermost active expected-fault catch, or NULL */
     unsigned nheld;             /* locks held (debug lock checking, kernel/spinlock.c) */
@@ -53,8 +58,12 @@ struct cpu {
 
 _Static_assert(offsetof(struct cpu, self) == ARCH_PERCPU_SELF_OFFSET, "cpu.self");
 _Static_assert(offsetof(struct cpu, index) == ARCH_PERCPU_INDEX_OFFSET, "cpu.index");
+_Static_assert(offsetof(struct cpu, goheap_local) == ARCH_PERCPU_HEAP_OFFSET, "cpu.goheap_local");
 
 extern struct cpu cpus[MAX_CPUS];
+/* alloc/platform.h: what cpu.goheap_local holds until the CPU's cache exists. */
+struct mcache;
+extern struct mcache goheap_local_none;
 
 static inline struct cpu *this_cpu(void) { return (struct cpu *)arch_percpu_ptr(); }
 static inline unsigned cpu_index(void) { return arch_cpu_index(); }

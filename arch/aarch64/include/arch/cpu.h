@@ -13,6 +13,7 @@
  * at these offsets, so one load through TPIDR_EL1 reaches them. */
 #define ARCH_PERCPU_SELF_OFFSET  0   /* struct cpu *self */
 #define ARCH_PERCPU_INDEX_OFFSET 8   /* uint32_t index: dense, 0..ncpu-1 */
+#define ARCH_PERCPU_HEAP_OFFSET  24  /* void *goheap_local: the heap's cache for this CPU */
 
 /* Dense indices. QEMU virt with GICv2 allows at most 8 CPUs, with GICv3 up to 512;
  * 64 keeps per-CPU tables small and matches x86_64. Extra /cpus nodes are ignored. */
@@ -36,8 +37,16 @@ static inline unsigned arch_cpu_index(void)
 {
     uint32_t *p;
     __asm__ volatile("mrs %0, tpidr_el1" : "=r"(p));
-    return p[ARCH_PERCPU_INDEX_OFFSET / 4];
+    unsigned i = p[ARCH_PERCPU_INDEX_OFFSET / 4];
+    if (i >= ARCH_MAX_CPUS) /* (its bound: the compiler drops tests for impossible values) */
+        __builtin_unreachable();
+    return i;
 }
+
+/* The pointer at byte offset off (a constant) of this CPU's record: TPIDR_EL1 and a
+ * load; and a store there. */
+#define arch_percpu_load_ptr(off) (((void *const *)arch_percpu_ptr())[(off) / sizeof(void *)])
+#define arch_percpu_store_ptr(off, v) (((void **)arch_percpu_ptr())[(off) / sizeof(void *)] = (void *)(v))
 
 static inline void arch_percpu_set(void *p)
 {

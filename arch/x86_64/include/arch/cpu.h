@@ -10,6 +10,7 @@
  * at these offsets, so one load through GS reaches them (checked by _Static_assert). */
 #define ARCH_PERCPU_SELF_OFFSET  0   /* struct cpu *self */
 #define ARCH_PERCPU_INDEX_OFFSET 8   /* uint32_t index: dense, 0..ncpu-1 */
+#define ARCH_PERCPU_HEAP_OFFSET  24  /* void *goheap_local: the heap's cache for this CPU */
 
 #define ARCH_NAME "x86_64"
 #define ARCH_HWID_NAME "APIC id"      /* what arch_cpu_hwid() returns, for messages */
@@ -31,10 +32,26 @@ static inline void *arch_percpu_ptr(void)
 /* This CPU's dense index. One GS-relative load; never CPUID or the LAPIC. */
 static inline unsigned arch_cpu_index(void)
 {
-    uint32_t i;
-    __asm__ volatile("movl %%gs:8, %0" : "=r"(i));
-    return i;
+    /* (the whole register, which movl zero-extends, and its bound: the compiler then
+     * indexes per-CPU tables with it as it is, without a zero-extending copy, and
+     * drops tests for impossible values such as goheap's GOHEAP_PIN_FAILED) */
+    uint64_t i;
+    __asm__ volatile("movl %%gs:8, %k0" : "=r"(i));
+    if (i >= ARCH_MAX_CPUS)
+        __builtin_unreachable();
+    return (unsigned)i;
 }
+
+/* The pointer at byte offset off (a constant) of this CPU's record: one GS-relative
+ * load; and a store there. */
+#define arch_percpu_load_ptr(off)                                                  \
+    ({                                                                             \
+        void *p_;                                                                  \
+        __asm__ volatile("movq %%gs:%c1, %0" : "=r"(p_) : "i"(off));              \
+        p_;                                                                        \
+    })
+#define arch_percpu_store_ptr(off, v)                                              \
+    __asm__ volatile("movq %0, %%gs:%c1" : : "r"((void *)(v)), "i"(off) : "memory")
 
 /* Install the per-CPU pointer for this CPU (bring-up only: it writes an MSR). */
 static inline void arch_percpu_set(void *p)
