@@ -20,8 +20,10 @@
  *
  * malloc(size):
  *   1-2. Pin and find this CPU's mcache (hosted: one thread-local load of the slot's
- *      cache pointer, gh_emptycache for a thread without a slot; elsewhere the CPU
- *      index from GS base / TPIDR_EL1, then gh_fast.caches[cpu]). size <= 1024:
+ *      cache pointer, gh_emptycache for a thread without a slot; the kernel: one load
+ *      of the CPU's cache pointer from its per-CPU record, through GS base /
+ *      TPIDR_EL1; a platform without goheap_sys_pin_local: the CPU index, then
+ *      gh_fast.caches[cpu]). size <= 1024:
  *      s = mcache->direct[(size + 7) / 8], the span of plain malloc's class for that
  *      size (up to 32 KiB: class from a table, then mcache->alloc[spc]; larger: step
  *      6). Plain malloc never uses the 8-byte-aligned 24 B class, so results of
