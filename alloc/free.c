@@ -310,10 +310,9 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    /* (no spc < 2: routed above; a struct recycled as a large span since then fails
-     * the index test below, rnelems being 0) */
-    /* (tiny spans, slowmode and spans holding a sampled object: rnelems is 0, the
-     * index test below sends them on) */
+    /* (no spc < 2: routed above, and a struct recycled as a large span since then
+     * fails the index test below; nor tiny spans, slowmode or spans holding a sampled
+     * object: rnelems is 0 for all of them, and the index test sends them on) */
     if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || (raw & ~GH_OWNER_SLOW) == cpu ||
                     atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE))
         goto slow;

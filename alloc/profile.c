@@ -456,12 +456,12 @@ static void slot_set(struct mspan *s, uintptr_t a, int on) {
     atomic_store_explicit(&s->npover, on ? n + 1 : n - 1, memory_order_relaxed);
 }
 
-/* Caller holds prof.lock. */
-/* A small span's rnelems is 0 while nsampled > 0, so that the remote free's index
- * test sends every remote free of its objects to the slow path, which looks the record
- * up (free.c gh_free_other reads no nsampled). A free of a sampled object reads the
- * 0 stored before its malloc returned; the store that restores rnelems follows the
- * last sampled object's unmark, so a free it lets through frees an unsampled one. */
+/* Caller holds prof.lock. A small span's rnelems is 0 while nsampled > 0, so that
+ * the remote free's index test sends every remote free of its objects to the slow
+ * path, which looks the record up (free.c gh_free_other reads no nsampled). A free of
+ * a sampled object reads the 0 stored before its malloc returned; the store that
+ * restores rnelems follows the last sampled object's unmark, so a free it lets
+ * through frees an unsampled one. */
 static void mark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 1);
     atomic_fetch_add_explicit(&s->nsampled, 1, memory_order_seq_cst);
