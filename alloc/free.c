@@ -311,10 +311,10 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     /* (no spc < 2: routed above, and a struct recycled as a large span since then
-     * fails the index test below; nor tiny spans, slowmode or spans holding a sampled
-     * object: rnelems is 0 for all of them, and the index test sends them on) */
-    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || (raw & ~GH_OWNER_SLOW) == cpu ||
-                    atomic_load_explicit(&s->state, memory_order_acquire) != GH_SPAN_INUSE))
+     * fails the index test below; nor tiny spans, slowmode, spans holding a sampled
+     * object or spans not in use (no state test): rnelems is 0 for all of them, and
+     * the index test sends them on) */
+    if (gh_unlikely(cpu == GOHEAP_PIN_FAILED || (raw & ~GH_OWNER_SLOW) == cpu))
         goto slow;
     /* The owner's index test (gh_span_index: one compare for the range and the
      * exactness), against line 0's copy of nelems: the remote path reads line 0 and

@@ -523,7 +523,7 @@ static void unmap_span(struct mspan *s) {
  * counters are the caller's. */
 static void release_span(unsigned cpu, struct mspan *s) {
     uintptr_t base = s->base, npages = s->npages;
-    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    gh_span_dead(s);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
     gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
@@ -543,7 +543,7 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
 
 void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
-    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    gh_span_dead(s);
     if (published)
         unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
@@ -672,7 +672,7 @@ void gh_heap_flush_mcache(struct mcache *c, unsigned cpu) {
                 gh_panicf("goheap: cached large span 0x%lx overlaps its CPU's page cache (window 0x%lx, "
                           "free pages 0x%lx)", (unsigned long)s->base, (unsigned long)pc->base,
                           (unsigned long)pc->cache);
-            atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+            gh_span_dead(s);
             unmap_span(s);
             pc->cache |= m; /* free and backed: scav, zero and lazy bits stay 0 */
             atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
@@ -713,7 +713,7 @@ static void window_absorb(struct pagecache *pc, unsigned cpu, struct mspan *s, s
     if (keep < total)
         count_idle((total - keep) << GOHEAP_PAGE_SHIFT);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
-    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    gh_span_dead(s);
     unmap_span(s);
     window_set(pc, s->base, keep);
     gh_lock(&gh_meta.lock, cpu);
@@ -829,7 +829,7 @@ void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
      * guard at allocation), so the run goes back to the tree as scavenged, the way a
      * scavenged run does (taken, then done), and stays counted in heap_released. */
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
-    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
+    gh_span_dead(s);
     unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(base);

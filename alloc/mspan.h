@@ -83,7 +83,8 @@ enum {
  *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
  *   limit == base + nelems * elemsize;
- *   rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (goheap_validate).
+ *   rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (goheap_validate), and
+ *   0 once the span is not in use (gh_span_dead).
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
  * allocBits & ~R(w) (the fast path, inline); a remote freer first checks allocBits
  * (a clear bit: freed already), then sets its bit of R(w) by clearing it in
@@ -126,8 +127,9 @@ struct mspan {
     /* nelems for a remote freer's index test (free.c gh_free_other), or 0 to send
      * every remote free of the span to the slow path: tiny spans, slowmode, a small
      * span holding a sampled object (nsampled > 0: profile.c mark/unmark, under
-     * prof.lock), large and dead spans (a struct recycled as a large span since the
-     * freer's class test fails it). Relaxed stores and loads. */
+     * prof.lock), large spans (a struct recycled as a large span since the freer's
+     * class test fails it) and spans not in use (gh_span_dead: the remote free tests
+     * no state). Relaxed stores and loads. */
     _Atomic uint32_t rnelems; /* (32 bits: clang zero-extends a 16-bit atomic load twice) */
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */
@@ -277,6 +279,15 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
 /* rnelems of small span s while it holds no sampled object (struct mspan). */
 static inline void gh_span_rnelems_reset(struct mspan *s, int tiny_or_slow) {
     atomic_store_explicit(&s->rnelems, tiny_or_slow ? 0 : s->nelems, memory_order_relaxed);
+}
+
+/* s leaves use (given back, cached as pages, trimmed away): rnelems first, so that a
+ * remote free that finds s in the span map from now on fails its index test and takes
+ * the slow path, which names a free of a span not in use (free.c gh_free_other tests
+ * no state), then the state. */
+static inline void gh_span_dead(struct mspan *s) {
+    atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed);
+    atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
 }
 
 /* All ones: what wbits names while no word is current, so that malloc's fast path
