@@ -416,6 +416,41 @@ static void cached_elsewhere(int xfirst) {
 static void dbl_cached_elsewhere_local_remote(void) { cached_elsewhere(1); }
 static void dbl_cached_elsewhere_remote_local(void) { cached_elsewhere(0); }
 
+/* A remote freer that found p's span in the span map just before the span died (p
+ * freed, its span given back by a flush) makes its free with that stale view. The
+ * remote path tests no state of its own: the dead span's rnelems is 0 (stored before
+ * its state went DEAD, gh_span_dead; checked here, the child exits 7 otherwise), and
+ * once the struct is on its free list its base is the list's link too, so the index
+ * test sends the free to the slow path, which names it. */
+static struct mspan *dead_s;
+static void *dead_p;
+static void *free_with_dead_view(void *arg) {
+    (void)arg;
+    goheap_free(goheap_malloc(16)); /* this thread's slot and cache, before the death */
+    pthread_barrier_wait(&bar);     /* 0: main gives p's span back */
+    pthread_barrier_wait(&bar);     /* 1: dead */
+    core_expect_bad_free("free into a dead span", dead_p);
+    goheap_pin_t pin = 0;
+    gh_free_other((uintptr_t)dead_p, dead_s, pin);
+    return 0;
+}
+static void dbl_remote_dead_span_view(void) {
+    pthread_t t;
+    pthread_barrier_init(&bar, 0, 2);
+    pthread_create(&t, 0, free_with_dead_view, 0);
+    goheap_flush();
+    dead_p = goheap_malloc(CLS);
+    dead_s = gh_span_of((uintptr_t)dead_p);
+    pthread_barrier_wait(&bar); /* 0 */
+    goheap_free(dead_p);
+    goheap_flush(); /* the empty span goes home */
+    if (gh_span_of((uintptr_t)dead_p) != &gh_deadspan || atomic_load(&dead_s->state) != GH_SPAN_DEAD ||
+        dead_s->spc < 2 || atomic_load(&dead_s->rnelems) != 0)
+        _exit(7); /* p's span did not go home with rnelems 0 (or its struct was reused) */
+    pthread_barrier_wait(&bar); /* 1 */
+    pthread_join(t, 0);
+}
+
 /* The issue's reproduction: 200,000 objects of 48 B, each freed by a second thread,
  * then by its owner, newest first: the first of the owner's frees hits its current word
  * (the fast path's remoteNone test) and must abort. (Before the fix the owner's frees into
@@ -510,6 +545,7 @@ static void t_planted_remote_remote(void) {
     DEATH(dbl_remote_remote);
     DEATH(dbl_remote_sweep_remote);
     DEATH(dbl_remote_raced_sweep);
+    DEATH(dbl_remote_dead_span_view);
 }
 static void t_planted_central_and_elsewhere(void) {
     DEATH(dbl_central_remote_remote);
