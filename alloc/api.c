@@ -143,8 +143,6 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
     atomic_store(&gh_memlimit, gh_knobs.memlimit);
     gh_prof_init();
     build_tables();
-    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
-        gh_central[spc].lock.rank = GOHEAP_LC_CENTRAL;
     /* The platform acts on these knobs; the core never reads them back from it. */
     struct goheap_sys_config sys = {
         .ncpu = gh_knobs.ncpu,
