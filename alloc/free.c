@@ -277,7 +277,7 @@ static GH_NOINLINE void free_owned_marked(uintptr_t a, struct mspan *s, goheap_p
      * out. The slot as the fast path finds it (gh_span_index: the owner's own hot
      * line), and its free is the fast path's (gh_free_owned_slot), so the panics
      * are the fast path's too. */
-    if (s->spc != GH_TINY_SPC && !gh_knobs.slowmode && atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
+    if (!gh_span_always_slow(s) && atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
         uint64_t idx = gh_span_index(s, a);
         if (gh_unlikely(idx >= s->wnelems)) {
             gh_free_owned_bad(idx, s, 0); /* an interior pointer */
@@ -381,7 +381,7 @@ GH_NOINLINE void gh_free_span_slow(struct mspan *s, uintptr_t a) {
      * class re-reads; anything unusual goes on to gh_free_pc for its diagnosis, tiny
      * objects too. (callgrind, 2 threads: about 196 -> 145 instructions per remote
      * free; xmalloc 234 -> 193 per pair.) */
-    if (s && s->spc >= 2 && s->spc != GH_TINY_SPC && !gh_knobs.slowmode && a < s->limit &&
+    if (s && s->spc >= 2 && !gh_span_always_slow(s) && a < s->limit &&
         atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE) {
         int32_t idx = gh_span_objindex(s, a - s->base);
         if (gh_likely(idx >= 0)) {

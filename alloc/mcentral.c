@@ -42,7 +42,7 @@ static int file_span(struct mcentral *mc, struct mspan *s, unsigned live) {
 static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
     uint32_t own = cpu;
     s->nmalloc_ctr = &c->nmalloc[s->spc];
-    if (s->spc == GH_TINY_SPC || gh_knobs.slowmode)
+    if (gh_span_always_slow(s))
         own |= GH_OWNER_SLOW;
     atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
     atomic_store_explicit(&s->owner, own, memory_order_relaxed);

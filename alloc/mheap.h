@@ -116,12 +116,12 @@ extern struct gh_heap gh_heap;
  * do not shrink it) and sets up the page allocator. 0, or -1 after logging why. */
 int gh_heap_init(size_t arena_bytes, int exact);
 
-/* Region mode, at init after gh_heap_init: grows the whole arena and keeps every
- * page outside [lo, hi) (page-aligned, inside it) allocated forever, so the heap is
- * exactly [lo, hi); those pages are dirty. 0, or -1 when growing failed. */
 /* Adds at least npages to the heap, in whole 4 MiB chunks (region mode: only at init);
  * raises GH_WORK_GREW. Caller holds the heap lock. */
 int gh_heap_grow(uintptr_t npages);
+/* Region mode, at init after gh_heap_init: grows the whole arena and keeps every
+ * page outside [lo, hi) (page-aligned, inside it) allocated forever, so the heap is
+ * exactly [lo, hi); those pages are dirty. 0, or -1 when growing failed. */
 int gh_heap_region_setup(uintptr_t lo, uintptr_t hi);
 
 /* Allocates a span struct and npages pages for span class spc (0/1 = large), from the

@@ -43,7 +43,7 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->divmul = goheap_class_to_divmagic[cl];
     s->nelems = goheap_class_to_nobjs[cl];
     s->wnelems = s->nelems;
-    gh_span_rnelems_reset(s, spc == GH_TINY_SPC || gh_knobs.slowmode);
+    gh_span_rnelems_reset(s);
     s->welemsize = s->elemsize;
     s->wshift = (uint8_t)gh_ctz64(s->elemsize);
     s->winv = inverse_odd(s->elemsize >> s->wshift);

@@ -6,6 +6,7 @@
 
 #include <stdatomic.h>
 
+#include "knobs.h"
 #include "sizeclasses.h"
 #include "util.h"
 
@@ -279,9 +280,14 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
 /* Relaxed stores of the words remote freers read (struct mspan): plain moves. */
 #define GH_WSET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
 
+/* Small spans whose every free takes the slow path, whoever frees: tiny spans (their
+ * blocks' counts) and every span in instrumented mode (slowmode). Owned, they carry
+ * GH_OWNER_SLOW; their rnelems is 0. */
+static inline int gh_span_always_slow(const struct mspan *s) { return s->spc == GH_TINY_SPC || gh_knobs.slowmode; }
+
 /* rnelems of small span s while it holds no sampled object (struct mspan). */
-static inline void gh_span_rnelems_reset(struct mspan *s, int tiny_or_slow) {
-    atomic_store_explicit(&s->rnelems, tiny_or_slow ? 0 : s->nelems, memory_order_relaxed);
+static inline void gh_span_rnelems_reset(struct mspan *s) {
+    atomic_store_explicit(&s->rnelems, gh_span_always_slow(s) ? 0 : s->nelems, memory_order_relaxed);
 }
 
 /* s leaves use (given back, cached as pages, trimmed away): rnelems first, so that a

@@ -406,8 +406,7 @@ static void owner_set_slow(struct mspan *s) {
  * this CPU (this is that CPU, pinned), and frees elsewhere are remote anyway; a
  * sampled object is handed to its program only after its mark. */
 void gh_prof_unslow(struct mspan *s, unsigned cpu) {
-    if (s->spc == GH_TINY_SPC || gh_knobs.slowmode ||
-        atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
+    if (gh_span_always_slow(s) || atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
         return;
     uint32_t slow = cpu | GH_OWNER_SLOW;
     if (!atomic_compare_exchange_strong_explicit(&s->owner, &slow, cpu, memory_order_seq_cst,
@@ -474,7 +473,7 @@ static void mark(struct mspan *s, uintptr_t a) {
 static void unmark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 0);
     if (atomic_fetch_sub_explicit(&s->nsampled, 1, memory_order_seq_cst) == 1 && s->spc >= 2)
-        gh_span_rnelems_reset(s, s->spc == GH_TINY_SPC || gh_knobs.slowmode);
+        gh_span_rnelems_reset(s);
 }
 
 int gh_prof_lanes_check(const struct mspan *s) {

@@ -267,7 +267,7 @@ static int validate(void) {
         uint64_t uncounted = gh_span_uncounted_frees(s);
         /* rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (mspan.h) */
         unsigned rn = atomic_load(&s->rnelems);
-        VCHECK(rn == (s->spc == GH_TINY_SPC || gh_knobs.slowmode || atomic_load(&s->nsampled) ? 0u : s->nelems),
+        VCHECK(rn == (gh_span_always_slow(s) || atomic_load(&s->nsampled) ? 0u : s->nelems),
                "span 0x%lx (class %u): rnelems %u, nelems %u, nsampled %u", (unsigned long)(uintptr_t)s,
                (unsigned)(s->spc >> 1), rn, (unsigned)s->nelems, (unsigned)atomic_load(&s->nsampled));
         VCHECK(s->lcounted + s->lswept <= s->lfree,

@@ -1,5 +1,6 @@
 /* kernel/percpu.c: the per-CPU records and the online count. */
 #include <arch/cpu.h>
+#include <goheap_platform_impl.h> /* goheap_local_none: cpu.goheap_local until the cache exists */
 #include <percpu.h>
 
 struct cpu cpus[MAX_CPUS];

@@ -61,9 +61,6 @@ _Static_assert(offsetof(struct cpu, index) == ARCH_PERCPU_INDEX_OFFSET, "cpu.ind
 _Static_assert(offsetof(struct cpu, goheap_local) == ARCH_PERCPU_HEAP_OFFSET, "cpu.goheap_local");
 
 extern struct cpu cpus[MAX_CPUS];
-/* alloc/platform.h: what cpu.goheap_local holds until the CPU's cache exists. */
-struct mcache;
-extern struct mcache goheap_local_none;
 
 static inline struct cpu *this_cpu(void) { return (struct cpu *)arch_percpu_ptr(); }
 static inline unsigned cpu_index(void) { return arch_cpu_index(); }
