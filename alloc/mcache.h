@@ -6,7 +6,7 @@
  * The drain lock (mcache.lock, rank GH_RANK_CACHE, below every other lock) is the one
  * mechanism by which anybody takes memory out of a per-CPU cache without the owner's
  * cooperation (an idle thread blocked in epoll_wait never runs queued work):
- *   - the owner holds it around everything that changes its parked lists or its page
+ *   - the owner holds it around everything that changes its parked arrays or its page
  *     cache (refill, release_all, the large path's page-cache use); its frees into a
  *     parked span do not take it: they write allocBits with a release store, which
  *     the drainer reads with acquire loads (free.c, parked_live in mcache.c);
@@ -39,8 +39,8 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 /* Full spans a CPU keeps owning ("parked") per span class, so that frees into them
  * stay local (no atomics) and their free slots are reused without mcentral. Like a
  * mimalloc thread's full-page queue, but bounded: 16 spans per class keep a working
- * set of a few thousand small objects per class local; beyond that the front of the
- * list (the longest unswept) goes to mcentral. Measured (bench/suite, 2 threads, scale
+ * set of a few thousand small objects per class local; beyond that the longest
+ * unswept (at the sweep cursor, struct gh_parked) goes to mcentral. Measured (bench/suite, 2 threads, scale
  * 0.3), when every refill swept every parked span: larson 0.76 s with 4 and a 1/4
  * threshold, 0.54 s with 8, 0.63 s with 16; pareto 0.32 -> 0.25 s. With the bounded
  * sweep (GH_PARK_SWEEP) 16 pays: callgrind instructions per pair, 2 threads, scale
@@ -49,6 +49,22 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * could not keep local); peak RSS within run-to-run spread (larson 5.4-6.0 -> 5.7-6.4
  * MiB, pareto 4.0-4.5 -> 3.9-4.4). */
 #define GH_PARK_MAX 16
+
+/* A CPU's parked spans of one class (owner == that CPU, curword == GH_NO_WORD), in an
+ * array rather than a list through the spans: refill's look for the
+ * richest reads each parked span's hot line alone, and the loads are independent (the
+ * list's walk read each span's link line too, one span after the other: half of
+ * refill's time in rptest at 1 thread, perf, and 59 K of its D1 misses, cachegrind).
+ * One more slot than GH_PARK_MAX: a refill parks its full span before it trims.
+ * Refill sweeps the remote frees of GH_PARK_SWEEP spans from the cursor on, and
+ * moves it past them, so the span at the cursor is the longest unswept: a cursor,
+ * not a rotation of the array, which cost rptest +4.6% instructions a pair at 2
+ * threads (callgrind, scale 0.05: 184 -> 192). */
+struct gh_parked {
+    uint16_t n;
+    uint16_t cursor; /* where the next sweep starts (< n, or taken as 0) */
+    struct mspan *s[GH_PARK_MAX + 1];
+};
 
 /* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K) polls the
  * paced background step, which returns at once unless its 1% duty cycle allows work. */
@@ -124,9 +140,8 @@ struct mcache {
      * goes negative. INT64_MAX: off. */
     int64_t next_sample;
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
-    /* Parked spans (owner == this CPU, curword == GH_NO_WORD), oldest first. Protected
-     * by lock. */
-    struct gh_spanlist parked[GH_NUM_SPC];
+    /* Parked spans (struct gh_parked). Protected by lock. */
+    struct gh_parked parked[GH_NUM_SPC];
     /* Bit spc: parked[spc] may be non-empty (set when a span is parked, cleared by the
      * looks when they find the list empty), so that a look visits only those classes
      * (pareto: ~1,100 of a look's ~2,500 instructions went to the 136 lists). Protected
@@ -161,6 +176,15 @@ struct mcache {
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
     uint64_t prof_rng;    /* the profiler's random state (sampling intervals) */
 };
+
+/* Whether s is one of c's parked spans of class spc (the validator, tests). Caller
+ * holds c->lock, or c's CPU is idle. */
+static inline int gh_mcache_parks(const struct mcache *c, unsigned spc, const struct mspan *s) {
+    for (unsigned i = 0; i < c->parked[spc].n; i++)
+        if (c->parked[spc].s[i] == s)
+            return 1;
+    return 0;
+}
 
 extern struct mcache gh_emptycache; /* every slot starts here: nothing cached (its span pointers are never written) */
 
@@ -198,7 +222,7 @@ static inline int gh_mcache_flush_due(const struct mcache *c) {
 /* Allocates one object of span class spc when the current span's word is full.
  * Pinned. NULL: OOM.
  * 1. The word step: another word of the current span with a free slot (freed locally
- *    since), without c->lock (which guards only the parked lists and the page cache;
+ *    since), without c->lock (which guards only the parked arrays and the page cache;
  *    the current span is this CPU's alone, drains never touch it, as on the fast path)
  *    and without the poll: malloc moving on within its span. It still counts in
  *    slowticks, and every GH_REFILLS_PER_LOOK-th count takes the refill proper, so

@@ -9,7 +9,7 @@ struct sums {
 };
 
 /* spans: also the counts still in c's spans (mspan.h, statistics), read under c's
- * lock (the parked lists change under it). Without: the validator, which counts them
+ * lock (the parked arrays change under it). Without: the validator, which counts them
  * in its walk of every span. */
 static void add_cache(struct sums *t, struct mcache *c, unsigned self, int spans) {
     if (spans)
@@ -28,8 +28,8 @@ static void add_cache(struct sums *t, struct mcache *c, unsigned self, int spans
             t->nmalloc[i] += gh_span_tenure_mallocs(s);
             t->nfree[i] += gh_span_uncounted_frees(s);
         }
-        for (s = c->parked[i].first; s; s = s->next)
-            t->nfree[i] += gh_span_uncounted_frees(s);
+        for (unsigned k = 0; k < c->parked[i].n; k++)
+            t->nfree[i] += gh_span_uncounted_frees(c->parked[i].s[k]);
     }
     if (spans)
         gh_unlock(&c->lock, self);
@@ -279,7 +279,7 @@ static int validate(void) {
                 open_mallocs[s->spc] += gh_span_tenure_mallocs(s);
             VCHECK(own < gh_ncpu && cs == GH_CS_CACHED &&
                        (gh_fast.caches[own]->alloc[s->spc] == s ||
-                        (s->onlist == &gh_fast.caches[own]->parked[s->spc] && s->curword == GH_NO_WORD)),
+                        (gh_mcache_parks(gh_fast.caches[own], s->spc, s) && s->curword == GH_NO_WORD)),
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
             /* parked: tbase == popcount(allocBits) + lfree (gh_span_tenure_end) */
             VCHECK(s->curword != GH_NO_WORD || s->tbase == (uint64_t)gh_span_alloc_bits(s) + s->lfree,

@@ -440,12 +440,6 @@ static void refill_until(struct mcache *c, unsigned target) {
     while ((int)(refills_now(c) - target) < 0)
         (void)goheap_malloc(128); /* 64 objects a span: a refill every 64 (leaked) */
 }
-static int on_list(const struct gh_spanlist *l, const struct mspan *s) {
-    for (const struct mspan *x = l->first; x; x = x->next)
-        if (x == s)
-            return 1;
-    return 0;
-}
 /* How looks_child frees the parked span's objects. */
 enum looks_how {
     LOOKS_LOCAL,     /* all, by the owner: lfree says the span is empty */
@@ -477,7 +471,6 @@ static int looks_child(enum looks_how how) {
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
     goheap_sys_unpin(pin);
-    struct gh_spanlist *pl = &c->parked[k.spans[1]->spc];
     struct mspan *s = k.spans[1];
     /* Just after a look that is also a background poll, empty the span: the next look
      * only marks it (and is no poll: with bgthread=0 the poll's reclaim pass would
@@ -492,14 +485,14 @@ static int looks_child(enum looks_how how) {
     } else {
         looks_remote_freer(0);
     }
-    if (!on_list(pl, s))
+    if (!gh_mcache_parks(c, s->spc, s))
         return 1;
     unsigned t0 = refills_now(c);
     refill_until(c, (t0 / GH_REFILLS_PER_LOOK + 1) * GH_REFILLS_PER_LOOK);
-    if (!on_list(pl, s) || !s->emptyseen != (how == LOOKS_KEEP_ONE))
+    if (!gh_mcache_parks(c, s->spc, s) || !s->emptyseen != (how == LOOKS_KEEP_ONE))
         return 2;
     refill_until(c, (t0 / GH_REFILLS_PER_LOOK + 2) * GH_REFILLS_PER_LOOK);
-    if (on_list(pl, s) != (how == LOOKS_KEEP_ONE))
+    if (gh_mcache_parks(c, s->spc, s) != (how == LOOKS_KEEP_ONE))
         return 3;
     return refills_now(c) - t0 <= 2 * GH_REFILLS_PER_LOOK ? 0 : 4;
 }
