@@ -242,8 +242,11 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
      * free fast path became one path, a hint naming the parked span freed into last
      * was tried first, saving 7% of larson's D1 misses; with every owner's free
      * writing it, it named the current span, and dropping it changed larson's misses
-     * by -0.2%, pareto's by +0.04%: cachegrind, 2 threads, scale 0.05.) */
-    if (pl->n) {
+     * by -0.2%, pareto's by +0.04%: cachegrind, 2 threads, scale 0.05.) After a
+     * search that finds none, the next GH_RICH_BACKOFF refills of the class skip it. */
+    if (pl->n && pl->rich_skip)
+        pl->rich_skip--;
+    else if (pl->n) {
         unsigned best = 0;
         uint32_t bestroom = room(pl->s[0]);
         for (i = 1; i < pl->n; i++) {
@@ -260,11 +263,12 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
             if (gh_span_next_word(s))
                 goto unpark;
         }
+        pl->rich_skip = GH_RICH_BACKOFF;
     }
-    /* Then remote frees: sweep at most GH_PARK_SWEEP of the oldest, each going to the
-     * back, so that every parked span is swept within GH_PARK_MAX / GH_PARK_SWEEP
-     * refills (amortised; sweeping all of them at every refill cost pareto 6.4 sweeps
-     * per locked refill). */
+    /* Then remote frees: sweep at most GH_PARK_SWEEP from the cursor on (the longest
+     * unswept), moving it past them, so that every parked span is swept within
+     * GH_PARK_MAX / GH_PARK_SWEEP refills (amortised; sweeping all of them at every
+     * refill cost pareto 6.4 sweeps per locked refill). */
     for (unsigned k = 0; k < GH_PARK_SWEEP && pl->n > 1; k++) {
         i = parked_cursor(pl);
         s = pl->s[i];

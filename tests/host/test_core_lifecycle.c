@@ -366,11 +366,24 @@ static struct mspan *pk_next_span(struct pk *k) {
     }
 }
 
+/* This thread's cache, and its parked spans of k's class. */
+static struct gh_parked *pk_parked(struct pk *k) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_unpin(pin);
+    return &c->parked[k->spans[0]->spc];
+}
+
 /* The parked span with the most local frees is taken, not the oldest that has 1/4 of
  * its slots free: the oldest has exactly 1/4, a younger one 1/2. */
 static void *pk_richest(void *arg) {
     struct pk *k = arg;
     pk_fill(k);
+    /* The fill's refills searched while every parked span was full, and a failed
+     * search makes the next GH_RICH_BACKOFF refills skip it (t_parked_search_backoff):
+     * let the refill below search, as GH_RICH_BACKOFF refills later it would. */
+    pk_parked(k)->rich_skip = 0;
     unsigned enough = k->n / 4;
     for (unsigned i = 0; i < enough; i++)
         goheap_free(k->objs[0][i]);
@@ -383,12 +396,39 @@ static void *pk_richest(void *arg) {
              (void *)k->spans[2], (void *)k->spans[0]);
     return 0;
 }
-static void t_parked_richest_first(void) {
-    static struct pk k = {.size = 352};
-    k.n = goheap_class_to_nobjs[goheap_size_to_class(k.size)];
+/* Runs fn(k) in a thread of its own (a cache whose class k->size starts clean), k's
+ * objects of `size` bytes. */
+static void pk_in_thread(struct pk *k, size_t size, void *(*fn)(void *)) {
+    k->size = size;
+    k->n = goheap_class_to_nobjs[goheap_size_to_class(size)];
     pthread_t t;
-    pthread_create(&t, 0, pk_richest, &k);
+    pthread_create(&t, 0, fn, k);
     pthread_join(t, 0);
+}
+static void t_parked_richest_first(void) {
+    static struct pk k;
+    pk_in_thread(&k, 352, pk_richest);
+}
+
+/* A search for the richest parked span that finds none (every parked span full)
+ * makes the next GH_RICH_BACKOFF refills of the class skip the search; the one after
+ * searches again, and when that fails too the backoff starts over. */
+static void *pk_backoff(void *arg) {
+    struct pk *k = arg;
+    pk_fill(k); /* spans 0 .. PK_SPANS - 1 parked, full; PK_SPANS current */
+    struct gh_parked *pl = pk_parked(k);
+    pl->rich_skip = 0;
+    KT_CHECK(pl->n >= 2, "%u spans parked", pl->n);
+    for (unsigned r = 0; r <= 2 * GH_RICH_BACKOFF + 1; r++) {
+        unsigned want = GH_RICH_BACKOFF - r % (GH_RICH_BACKOFF + 1); /* set, then counted down */
+        k->spans[PK_SPANS] = pk_next_span(k); /* one refill: the current span is full */
+        KT_CHECK(pl->rich_skip == want, "after refill %u: rich_skip %u, want %u", r, pl->rich_skip, want);
+    }
+    return 0;
+}
+static void t_parked_search_backoff(void) {
+    static struct pk k;
+    pk_in_thread(&k, 320, pk_backoff);
 }
 
 /* Remote frees into a parked span (no local frees anywhere) are found within a
@@ -522,7 +562,7 @@ static void t_owner_looks_twice(void) {
 }
 
 static const struct kt_case cases[] = {
-    KT_CASE(t_parked_richest_first), KT_CASE(t_parked_remote_found),
+    KT_CASE(t_parked_richest_first), KT_CASE(t_parked_search_backoff), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
