@@ -11,6 +11,7 @@ _Static_assert(GH_REFILLS_PER_BG_POLL % GH_REFILLS_PER_LOOK == 0, "a poll falls 
 struct mcache gh_emptycache = {
     .direct = {[0 ... GH_DIRECT_N - 1] = &gh_emptyspan},
     .alloc = {[0 ... GH_NUM_SPC - 1] = &gh_emptyspan},
+    .cpu = GOHEAP_PIN_FAILED, /* owner of nothing (the hosted remote free reads it) */
 };
 /* The platform's name for it (platform.h: what pin_local returns for a slot without
  * a cache), so a platform needs no core-internal name. */
