@@ -278,8 +278,9 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         if (room(s) >= enough && gh_span_next_word(s))
             goto unpark;
     }
-    /* 4. none: the front parked spans beyond the bound go to mcentral (parked ->
-     * partial/full/pending, or returned when empty), and a span comes from there. */
+    /* 4. none: the longest-unswept parked spans beyond the bound go to mcentral
+     * (parked -> partial/full/pending, or returned when empty), and a span comes from
+     * there. */
     while (pl->n > GH_PARK_MAX) {
         i = parked_cursor(pl); /* the longest unswept */
         s = pl->s[i];

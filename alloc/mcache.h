@@ -40,8 +40,8 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
  * stay local (no atomics) and their free slots are reused without mcentral. Like a
  * mimalloc thread's full-page queue, but bounded: 16 spans per class keep a working
  * set of a few thousand small objects per class local; beyond that the longest
- * unswept (at the sweep cursor, struct gh_parked) goes to mcentral. Measured (bench/suite, 2 threads, scale
- * 0.3), when every refill swept every parked span: larson 0.76 s with 4 and a 1/4
+ * unswept (at the sweep cursor, struct gh_parked) goes to mcentral. Measured
+ * (bench/suite, 2 threads, scale 0.3), when every refill swept every parked span: larson 0.76 s with 4 and a 1/4
  * threshold, 0.54 s with 8, 0.63 s with 16; pareto 0.32 -> 0.25 s. With the bounded
  * sweep (GH_PARK_SWEEP) 16 pays: callgrind instructions per pair, 2 threads, scale
  * 0.05, 8 -> 16: larson 113 -> 104, pareto 99 -> 91, rptest 165 -> 148 (pareto's
@@ -62,10 +62,10 @@ _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
 #define GH_RICH_BACKOFF 3
 
 /* A CPU's parked spans of one class (owner == that CPU, curword == GH_NO_WORD), in an
- * array rather than a list through the spans: refill's look for the
- * richest reads each parked span's hot line alone, and the loads are independent (the
- * list's walk read each span's link line too, one span after the other: half of
- * refill's time in rptest at 1 thread, perf, and 59 K of its D1 misses, cachegrind).
+ * array rather than a list through the spans: refill's look for the richest reads
+ * each parked span's hot line alone, and the loads are independent (the list's walk
+ * read each span's link line too, one span after the other: half of refill's time in
+ * rptest at 1 thread, perf, and 59 K of its D1 misses, cachegrind).
  * One more slot than GH_PARK_MAX: a refill parks its full span before it trims.
  * Refill sweeps the remote frees of GH_PARK_SWEEP spans from the cursor on, and
  * moves it past them, so the span at the cursor is the longest unswept: a cursor,
@@ -153,9 +153,9 @@ struct mcache {
     int64_t next_sample;
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
     /* Bit spc: parked[spc] may be non-empty (set when a span is parked, cleared by the
-     * looks when they find the list empty), so that a look visits only those classes
-     * (pareto: ~1,100 of a look's ~2,500 instructions went to the 136 lists). Protected
-     * by lock. */
+     * looks when they find the array empty and by release_all), so that a look (and
+     * release_all) visits only those classes (pareto: ~1,100 of a look's ~2,500
+     * instructions went to the 136 lists). Protected by lock. */
     uint64_t parkedmask[(GH_NUM_SPC + 63) / 64];
     /* Statistics, written only by this CPU, summed on read (stats.c). */
     uint64_t nmalloc[GH_NUM_SPC]; /* small objects (and tiny blocks) handed out */
