@@ -88,6 +88,19 @@ static inline void core_expect_bad_free(const char *reason, const void *p) {
     core_expect_fd = -1;
 }
 
+/* A thread body (pthread_create's arg: a struct core_frees) that frees objs[from..n):
+ * frees by a thread other than the objects' allocator. */
+struct core_frees {
+    void **objs;
+    int from, n;
+};
+static inline void *core_free_range(void *arg) {
+    const struct core_frees *f = arg;
+    for (int i = f->from; i < f->n; i++)
+        goheap_free(f->objs[i]);
+    return 0;
+}
+
 static inline size_t core_read_all(int fd, char *buf, size_t cap) {
     size_t n = 0;
     ssize_t r;

@@ -410,6 +410,44 @@ static void t_owned_marked_bad(void) {
     KT_CHECK(core_dies_exact(interior_owned_marked), "interior_owned_marked");
 }
 
+/* Another thread's frees into that span (one sample, npover 0): the remote free proper,
+ * still pinned (free.c other_marked), not the slow path's record lookup. The record
+ * stays, the frees wait in remoteNone for the owner, and a second free of one of them
+ * panics "double free" as any remote double free does. */
+static void t_remote_marked_route(void) {
+    struct gh_prof_counts c0 = counts();
+    struct mspan *s = marked_setup();
+    KT_CHECK(atomic_load(&s->nsampled) == 1 && atomic_load(&s->npover) == 0 && atomic_load(&s->rnelems) == 0,
+             "one sample in a lane, rnelems 0");
+    struct core_frees others = {marked_obj, 1, MARKED_N};
+    pthread_t t;
+    pthread_create(&t, 0, core_free_range, &others);
+    pthread_join(t, 0);
+    KT_CHECK(counts().records == c0.records + 1, "the record stays");
+    unsigned pending = 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        pending += (unsigned)__builtin_popcountll(gh_span_rpend(s, w, memory_order_seq_cst));
+    KT_CHECK(pending == MARKED_N - 1, "%u remote frees pending, want %d", pending, MARKED_N - 1);
+    KT_CHECK(goheap_validate() == 0, "validate");
+    goheap_free(marked_obj[0]);
+    KT_CHECK(counts().records == c0.records, "the sample's free drops its record");
+    KT_CHECK(goheap_validate() == 0, "validate");
+}
+static void *free_marked_twice(void *arg) {
+    (void)arg;
+    goheap_free(marked_obj[2]);
+    core_expect_bad_free("double free", marked_obj[2]);
+    goheap_free(marked_obj[2]);
+    return 0;
+}
+static void dbl_remote_marked(void) {
+    marked_setup();
+    pthread_t t;
+    pthread_create(&t, 0, free_marked_twice, 0);
+    pthread_join(t, 0);
+}
+static void t_remote_marked_bad(void) { KT_CHECK(core_dies_exact(dbl_remote_marked), "dbl_remote_marked"); }
+
 static void t_realloc_moves_record(void) {
     struct gh_prof_counts c0 = counts();
     uintptr_t pcs0[GH_PROF_MAX_DEPTH], pcs1[GH_PROF_MAX_DEPTH];
@@ -913,6 +951,7 @@ int main(int argc, char **argv) {
         KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
         KT_CASE(t_realloc_moves_record), KT_CASE(t_realloc_move_samples), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
         KT_CASE(t_sampled_slots_double_free), KT_CASE(t_owned_marked_route), KT_CASE(t_owned_marked_bad),
+        KT_CASE(t_remote_marked_route), KT_CASE(t_remote_marked_bad),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),
