@@ -206,30 +206,6 @@ static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, uns
     goheap_sys_unpin(pin);
     gh_after_slow();
 }
-/* gh_free_other's remote free of slot idx < GOHEAP_MAX_OBJS_PER_SPAN of s whose
- * rnelems is 0: a span holding a sampled object, whose frees of the other objects
- * (the lanes rule them out) take the plain remote free here, still pinned, instead of
- * the slow path's second pin, checks and calls (~170 instructions a free: 3.1 of the
- * kernel's cross-CPU churn's 181 a pair); anything else (tiny, instrumented, a span
- * leaving use or recycled, a slot that may be sampled, no cache) goes on to the slow
- * path, which diagnoses it. The checks are the slow path's for a small span. */
-static GH_NOINLINE void other_marked(uintptr_t a, struct mspan *s, unsigned idx, goheap_pin_t pin, unsigned cpu) {
-#if !defined(GOHEAP_SYS_HAVE_PIN_CPU) && defined(GOHEAP_SYS_HAVE_LOCAL)
-    struct mcache *c = gh_pin_cache_fast(&pin); /* (gh_free_other's own way, hosted) */
-#else
-    struct mcache *c = gh_fast.caches[cpu]; /* (the pin did not fail: tested before) */
-#endif
-    if (c != &gh_emptycache && s->spc >= 2 && !gh_span_always_slow(s) && idx < s->nelems &&
-        atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE &&
-        atomic_load_explicit(&s->nsampled, memory_order_relaxed) && !gh_span_key_may_be_sampled(s, idx + 1)) {
-        gh_free_small(c, cpu, s, idx, a);
-        goheap_sys_unpin(pin);
-        gh_after_slow();
-        return;
-    }
-    goheap_sys_unpin(pin); /* (not this CPU's span: gh_free_other tested the owner) */
-    gh_free_span_slow(s, a);
-}
 /* (it returns for all the compiler knows, gh_opaque64: a call of a function known not
  * to return stays a call, and that call made gh_free_other align its stack on every
  * remote free, a push and a pop) */
@@ -355,11 +331,8 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
      * the bitmaps only. (It was gh_span_objindex's, with its sign and exactness tests
      * and a compare with nelems: 7 instructions more a remote free.) */
     uint64_t idx = gh_span_index(s, a);
-    if (gh_unlikely(idx >= atomic_load_explicit(&s->rnelems, memory_order_relaxed))) {
-        if (GOHEAP_PROFILE && idx < GOHEAP_MAX_OBJS_PER_SPAN) /* a slot start: a span holding a sample? */
-            return other_marked(a, s, (unsigned)idx, pin, cpu);
+    if (gh_unlikely(idx >= atomic_load_explicit(&s->rnelems, memory_order_relaxed)))
         goto slow;
-    }
 #if !defined(GOHEAP_SYS_HAVE_PIN_CPU) && defined(GOHEAP_SYS_HAVE_LOCAL)
     struct mcache *c = lc;
 #else

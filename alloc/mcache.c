@@ -374,11 +374,8 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
     for (unsigned mw = 0; mw < sizeof c->parkedmask / sizeof c->parkedmask[0]; mw++) {
         for (uint64_t bits = c->parkedmask[mw]; bits; bits &= bits - 1) {
             struct gh_parked *pl = &c->parked[mw * 64 + gh_ctz64(bits)];
-            while (pl->n) {
-                struct mspan *s = pl->s[pl->n - 1];
-                parked_remove(pl, pl->n - 1);
-                uncache(c, cpu, s);
-            }
+            while (pl->n)
+                uncache(c, cpu, pl->s[--pl->n]);
         }
         c->parkedmask[mw] = 0;
     }

@@ -54,6 +54,15 @@ typedef arch_irqflags_t goheap_pin_t;    /* the interrupt flags pin saved */
 extern unsigned char goheap_kernel_in_each_cpu[ARCH_MAX_CPUS];
 _Noreturn void goheap_kernel_bad_context(arch_irqflags_t saved);
 
+/* Whether the pins refuse this context (the pin rule above): interrupts masked
+ * (flags f) outside goheap_sys_each_cpu's handler. The CPU index is read only when
+ * they are masked (arch_cpu_index is a volatile load: as an argument, pin_local
+ * would read it on every malloc, +1 guest instruction a pair). */
+static inline int goheap_kernel_pin_refused(arch_irqflags_t f)
+{
+    return __builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[arch_cpu_index()];
+}
+
 /* Always inline: left to itself the compiler kept an out-of-line copy for some
  * callers (gh_malloc_slow's large branch: a call, a frame and a store through saved),
  * ~10 guest instructions on aarch64's large-cache pair (ICOUNT=1), and the image
@@ -62,7 +71,7 @@ static inline __attribute__((always_inline)) unsigned goheap_sys_pin(goheap_pin_
 {
     arch_irqflags_t f = arch_irq_save();
     unsigned cpu = arch_cpu_index();            /* one load through GS / TPIDR_EL1 */
-    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[cpu])
+    if (goheap_kernel_pin_refused(f))
         goheap_kernel_bad_context(f);
     *saved = f;
     return cpu;
@@ -78,7 +87,7 @@ static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved)
     arch_irqflags_t f = arch_irq_save();
     unsigned cpu = arch_cpu_index();
     *saved = f; /* also on failure: goheap_free unpins before its slow path panics */
-    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[cpu]) {
+    if (goheap_kernel_pin_refused(f)) {
         arch_irq_restore(f);
         return ~0u;
     }
@@ -97,7 +106,7 @@ static inline __attribute__((always_inline)) void *goheap_sys_pin_local(goheap_p
 {
     arch_irqflags_t f = arch_irq_save();
     *saved = f;
-    if (__builtin_expect(!arch_irqflags_enabled(f), 0) && !goheap_kernel_in_each_cpu[arch_cpu_index()])
+    if (goheap_kernel_pin_refused(f))
         return &goheap_local_none;
     return arch_percpu_load_ptr(ARCH_PERCPU_HEAP_OFFSET);
 }
@@ -114,7 +123,7 @@ static inline void goheap_sys_set_local(unsigned cpu, void *p)
 static inline unsigned goheap_sys_pin_cpu(goheap_pin_t saved)
 {
     unsigned cpu = arch_cpu_index();
-    if (__builtin_expect(!arch_irqflags_enabled(saved), 0) && !goheap_kernel_in_each_cpu[cpu])
+    if (goheap_kernel_pin_refused(saved))
         return ~0u;
     return cpu;
 }

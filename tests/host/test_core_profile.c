@@ -410,10 +410,10 @@ static void t_owned_marked_bad(void) {
     KT_CHECK(core_dies_exact(interior_owned_marked), "interior_owned_marked");
 }
 
-/* Another thread's frees into that span (one sample, npover 0): the remote free proper,
- * still pinned (free.c other_marked), not the slow path's record lookup. The record
- * stays, the frees wait in remoteNone for the owner, and a second free of one of them
- * panics "double free" as any remote double free does. */
+/* Another thread's frees into that span (one sample, npover 0): the slow path's lane
+ * test rules them out (free.c free_marked_route), so no record lookup, and the remote
+ * free proper. The record stays, the frees wait in remoteNone for the owner, and a
+ * second free of one of them panics "double free" as any remote double free does. */
 static void t_remote_marked_route(void) {
     struct gh_prof_counts c0 = counts();
     struct mspan *s = marked_setup();
