@@ -59,8 +59,9 @@
  *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
  *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
  *      mspan.h), its allocBits bit set and its remoteNone bit set (else: interior
- *      pointer, double free); clear the bit, count the free and return
- *      (gh_free_cached in core.h, inline).
+ *      pointer, double free, or a sampled object, whose clear remoteNone bit is its
+ *      marker: its record goes, then the same free; profile.c); clear the bit, count
+ *      the free and return (gh_free_cached in core.h, inline).
  *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
  *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
  *      atomic fetch_and on remoteNone (a bit already clear means double free), a

@@ -125,8 +125,13 @@ void *gh_malloc_large(size_t size); /* goheap_malloc above the small sizes (api.
 void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_t pin);
 /* The free fast path's panics, given z = gh_span_index(s, a) (gh_span_index_addr
  * recovers a): not a slot start of s (dbl == 0), or a slot that is free already or
- * has a remote free pending (dbl == 1). */
-void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl); /* never returns */
+ * has a remote free pending (dbl == 1). Never returns, except with dbl == 2 (the fast
+ * path's, pin its pin) for a sampled object: its remoteNone bit clear is its marker
+ * (profile.c), not a pending free; then its record goes, it is freed as the owner
+ * frees, and pin is released. (pin third, where gh_free_other takes it: the kernel's
+ * free then keeps it in one register for both exits; fourth, it cost the remote and
+ * large frees a move, ICOUNT=1 +1 on the large pairs.) */
+void gh_free_owned_bad(uint64_t z, struct mspan *s, goheap_pin_t pin, int dbl);
 /* The free of a pointer into a span this CPU does not own (the fast path's other
  * branch, a tail call): with GOHEAP_SYS_HAVE_PIN_CPU still pinned with pin_fast's saved
  * value `pin` (which may have failed), else unpinned (pin unused). A plain small object
@@ -149,24 +154,27 @@ static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned i) {
 #endif
 }
 
-/* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU): the
+/* The owner's free of slot idx < wnelems of s (pinned on its owner's CPU by pin): the
  * double-free rule's test, the free's one count, the release store. Inline in the
- * free fast path (gh_free_cached) and in free.c's other owner's frees (the SLOW
- * route, gh_free_small). A bit already free, or a remote free of the slot pending,
- * is a double free. A drainer on another CPU may read the word (parked spans,
- * mcache.h): everything this free writes in s comes before the release store; once
- * a drainer sees the span empty it may give it back. Returns 0 after
- * the panic's tail call (it never returns; the caller returns at once, without
- * unpinning: had the caller unpinned after it, the pin would have to live across the
- * call, in a saved register, on every free: aarch64 kernel +2 a pair). */
-static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan *s, uint64_t idx) {
+ * free fast path (gh_free_cached, sampled 1) and in free.c's other owner's frees
+ * (gh_free_small, sampled 0: its callers took any record off first). A bit already
+ * free, or a remote free of the slot pending, is a double free, unless (sampled) the
+ * slot holds a sampled object (its marker: profile.c).
+ * A drainer on another CPU may read the word (parked spans, mcache.h): everything
+ * this free writes in s comes before the release store; once a drainer sees the span
+ * empty it may give it back. Returns 0 after the tail call to gh_free_owned_bad,
+ * which unpins if it returns (the caller returns at once, without unpinning: had the
+ * caller unpinned after it, the pin would have to live across the call, in a saved
+ * register, on every free: aarch64 kernel +2 a pair). */
+static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan *s, uint64_t idx,
+                                                                   goheap_pin_t pin, int sampled) {
     uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
     uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
     /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
      * both words, one and + bt (~ab | R cost a mov and a not more) */
     uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
-    if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, or pending remotely */
-        gh_free_owned_bad(idx, s, 1);
+    if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, pending remotely, or sampled */
+        gh_free_owned_bad(idx, s, pin, 1 + sampled);
         return 0;
     }
     /* The free's only count (struct mspan, statistics). A parked span may be
@@ -203,10 +211,10 @@ static inline __attribute__((always_inline)) int gh_free_cached(struct mspan *s,
          * goheap_free align its stack, two instructions on every free) */
         uint64_t idx = gh_span_index(s, a);
         if (gh_unlikely(idx >= s->wnelems)) {
-            gh_free_owned_bad(idx, s, 0); /* an interior pointer */
+            gh_free_owned_bad(idx, s, pin, 0); /* an interior pointer */
             return 1;
         }
-        if (gh_free_owned_slot(s, idx))
+        if (gh_free_owned_slot(s, idx, pin, 1))
             goheap_sys_unpin(pin);
         return 1;
     }

@@ -32,15 +32,6 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
         gh_central_wake(cpu, s);
 }
 
-/* A local free on a span marked GH_OWNER_SLOW: the profiler's part, then the free. Out
- * of line and tail-called: a call inside gh_free_small would make every free through it
- * save and restore its arguments around it (xmalloc, callgrind: +9.7 M instructions of
- * 253 M with the call inline). */
-static GH_NOINLINE void free_local_unslow(unsigned cpu, struct mspan *s, unsigned idx) {
-    gh_prof_unslow(s, cpu); /* the span's last sample was freed: fast again */
-    gh_free_owned_slot(s, idx);
-}
-
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
@@ -50,10 +41,10 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     unsigned spc = s->spc;
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
-        /* (tiny spans are always SLOW and never lose it: no unslow to try) */
-        if (GOHEAP_PROFILE && gh_unlikely(raw & GH_OWNER_SLOW) && spc != GH_TINY_SPC)
-            return free_local_unslow(cpu, s, idx);
-        gh_free_owned_slot(s, idx); /* the fast path's owner's free (core.h) */
+        /* The fast path's owner's free (core.h). Its callers took a sampled object's
+         * record and marker off first (gh_prof_free), so a slot found pending here is
+         * a double free: gh_free_owned_bad panics, and never needs the pin. */
+        gh_free_owned_slot(s, idx, (goheap_pin_t){0}, 0);
         return;
     }
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
@@ -63,8 +54,18 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
     gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
 }
 
-GH_NOINLINE void gh_free_owned_bad(uint64_t z, const struct mspan *s, int dbl) {
-    gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", gh_span_index_addr(s, z), s);
+GH_NOINLINE void gh_free_owned_bad(uint64_t z, struct mspan *s, goheap_pin_t pin, int dbl) {
+    uintptr_t a = gh_span_index_addr(s, z);
+    /* A sampled object's marker (profile.c): its record and marker go, then the
+     * owner's free proper (a second free of it is a double free: no record then). */
+    if (GOHEAP_PROFILE && dbl == 2 && atomic_load_explicit(&s->nsampled, memory_order_relaxed) &&
+        gh_prof_free_pinned(s, a, atomic_load_explicit(&s->owner, memory_order_relaxed) & ~GH_OWNER_SLOW)) {
+        if (gh_free_owned_slot(s, z, pin, 0))
+            goheap_sys_unpin(pin);
+        gh_after_slow();
+        return;
+    }
+    gh_bad_free(dbl ? "double free" : "invalid free of an interior pointer", a, s);
 }
 
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
@@ -164,8 +165,8 @@ static GH_NOINLINE void free_large_route(struct mspan *s, uintptr_t a) {
     gh_after_slow();
 }
 
-/* A plain small object (slot idx of s) that gh_free_other did not take (a span whose
- * SLOW has yet to be dropped, a cover's span, no cache yet). */
+/* A plain small object (slot idx of s) that gh_free_other did not take (a cover's
+ * span, no cache yet). */
 static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned idx) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
@@ -174,11 +175,10 @@ static GH_NOINLINE void free_small_route(struct mspan *s, uintptr_t a, unsigned 
     gh_after_slow();
 }
 
-/* A small object of a span holding a sampled object (nsampled > 0 when looked at):
- * its record first, if the span's lanes do not rule a out, then the plain route
- * (frees the lanes rule out skip the profile lock and the record table). The owner's
- * free of an object the lanes rule out does not come here: the fast path's miss
- * takes it to free_owned_marked. */
+/* A small object of a span holding a sampled object (nsampled > 0 when looked at), on
+ * the slow path for another reason (a cover's span, no cache yet): its record and
+ * marker first, if the span's lanes do not rule a out, then the plain route (frees
+ * the lanes rule out skip the profile lock and the record table). */
 static GH_NOINLINE void free_marked_route(struct mspan *s, uintptr_t a, unsigned idx) {
     if (gh_span_key_may_be_sampled(s, idx + 1))
         gh_prof_free(s, a);
@@ -212,6 +212,24 @@ static GH_NOINLINE void other_recheck(struct mspan *s, _Atomic uint64_t *rw, uns
 static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) {
     if (gh_opaque64(1))
         gh_bad_free("double free", a, s);
+}
+/* The AND found the slot's bit clear already: a second remote free not yet swept, or
+ * a sampled object's marker (profile.c). A sampled object's record and marker go,
+ * then its remote free proper (counted already), with the handshake's check of
+ * cstate: the AND above changed nothing the publisher could see. */
+static GH_NOINLINE void other_sampled(uintptr_t a, struct mspan *s, unsigned idx, goheap_pin_t pin,
+                                     const struct mcache *c) {
+    if (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed) &&
+        gh_prof_free_pinned(s, a, c->cpu)) {
+        if (gh_remote_clear_bit(s->remoteNone, idx))
+            gh_bad_free("double free", a, s);
+        if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
+            gh_central_wake(c->cpu, s);
+        goheap_sys_unpin(pin);
+        gh_after_slow();
+        return;
+    }
+    other_double(a, s);
 }
 /* free_large_pinned's rare ends, tail-called so that it saves no register: the span
  * goes to the heap's large span cache (this CPU's is full, or scavenge=eager set its
@@ -263,42 +281,13 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
     gh_after_slow();
 }
 
-/* gh_free_other's route for a span this CPU owns that holds a sampled object (owner
- * cpu | GH_OWNER_SLOW), still pinned: the owner's local free when the span's lanes
- * rule a out, without the slow path's look-ups and a second pin (callgrind, pareto
- * 2 threads, where 0.6-1.4% of frees land in such
- * spans as sampling falls: ~100 -> ~82 instructions each from the fast path's miss
- * on). A pointer that is no slot start, or a slot free already, panics as on the
- * fast path. Anything else (tiny spans, which are always SLOW; a span whose last
- * sample is gone, whose SLOW the slow path drops; an object a lane may name;
- * slowmode) goes on to the slow path. */
-static GH_NOINLINE void free_owned_marked(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
-    /* Owned by this CPU, so a small span in use: only tiny spans (always SLOW) to rule
-     * out. The slot as the fast path finds it (gh_span_index: the owner's own hot
-     * line), and its free is the fast path's (gh_free_owned_slot), so the panics
-     * are the fast path's too. */
-    if (!gh_span_always_slow(s) && atomic_load_explicit(&s->nsampled, memory_order_relaxed)) {
-        uint64_t idx = gh_span_index(s, a);
-        if (gh_unlikely(idx >= s->wnelems)) {
-            gh_free_owned_bad(idx, s, 0); /* an interior pointer */
-            return;
-        }
-        if (!gh_span_key_may_be_sampled(s, (unsigned)idx + 1)) {
-            if (gh_free_owned_slot(s, idx))
-                goheap_sys_unpin(pin);
-            return;
-        }
-    }
-    goheap_sys_unpin(pin);
-    gh_free_span_slow(s, a); /* a tail call: its return address is goheap_free's caller */
-}
-
 GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
      * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
-     * a large object goes to free_large_pinned; anything else (a failed pin, tiny,
-     * sampled or instrumented spans, a SLOW span of this CPU, no cache yet, bad
-     * pointers) takes the slow path, which diagnoses it. (callgrind, 2 threads, every
+     * a large object goes to free_large_pinned; a sampled object's AND finds its
+     * marker (other_sampled); anything else (a failed pin, tiny or instrumented
+     * spans, a SLOW span of this CPU, no cache yet, bad pointers) takes the slow path,
+     * which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
     unsigned spc = s->spc; /* (read once, before the AND: then the span may be swept and recycled) */
@@ -321,9 +310,8 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
 #endif
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     /* (no spc < 2: routed above, and a struct recycled as a large span since then
-     * fails the index test below; nor tiny spans, slowmode, spans holding a sampled
-     * object or spans not in use (no state test): rnelems is 0 for all of them, and
-     * the index test sends them on) */
+     * fails the index test below; nor tiny spans, slowmode or spans not in use (no
+     * state test): rnelems is 0 for all of them, and the index test sends them on) */
     if (gh_unlikely(failed || (raw & ~GH_OWNER_SLOW) == cpu))
         goto slow;
     /* The owner's index test (gh_span_index: one compare for the range and the
@@ -352,7 +340,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* (the bit by its index in the whole map: x86-64's lock btr addresses the word
      * itself, and no bit-in-word is kept live for it) */
     if (gh_unlikely(gh_remote_clear_bit(s->remoteNone, (unsigned)idx)))
-        return other_double(a, s);
+        return other_sampled(a, s, (unsigned)idx, pin, c);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, (unsigned)idx, a, pin, c);
     /* The handshake (mcentral.h): the AND above, then this load, both seq_cst. */
@@ -364,11 +352,6 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
      * remote free 3 instructions, 1.6% of the kernel's cross-CPU churn at 2 CPUs) */
     return;
 slow:
-    /* (tested here, not before the remote path, and with owner read again: the
-     * compare there, or raw kept for here, cost every remote free 4-7 instructions
-     * in xmalloc; a failed pin, ~0u, is ~0u with SLOW too, and no owner is ~0u) */
-    if (GOHEAP_PROFILE && atomic_load_explicit(&s->owner, memory_order_relaxed) == (cpu | GH_OWNER_SLOW))
-        return free_owned_marked(a, s, pin);
     goheap_sys_unpin(pin);
     gh_free_span_slow(s, a); /* a tail call: its return address is goheap_free's caller */
 }

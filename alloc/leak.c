@@ -139,12 +139,19 @@ static struct {
 
 /* ---- reading a span that other CPUs own -------------------------------------------- */
 
-/* Allocated slots of word w now (a pending remote free counts as free), read like a
- * remote freer reads them (mspan.h): the owner's mallocs and frees write allocBits
- * itself, one relaxed or release store of a whole word each. */
+/* Allocated slots of word w now (a pending remote free counts as free, a sampled
+ * object's marker does not: profile.c), read like a remote freer reads them (mspan.h):
+ * the owner's mallocs and frees write allocBits itself, one relaxed or release store
+ * of a whole word each. */
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_ACQUIRE);
-    return a & gh_span_valid(s, w) & ~gh_span_rpend(s, w, memory_order_relaxed);
+    uint64_t r = gh_span_rpend(s, w, memory_order_relaxed);
+    /* (the lanes alone, no lock: an each_cpu handler may run this; a span with
+     * samples beyond its lanes counts every pending slot as allocated, freed ones
+     * too, until its next sweep: a leak hidden rather than a false one) */
+    if (GOHEAP_PROFILE && r && s->spc != GH_TINY_SPC && atomic_load_explicit(&s->nsampled, memory_order_relaxed))
+        r = atomic_load_explicit(&s->npover, memory_order_relaxed) ? 0 : r & ~gh_prof_lane_markers(s, w, r);
+    return a & gh_span_valid(s, w) & ~r;
 }
 
 /* The bitmap bit of the 8 B grain holding a in a cover's span map, or LEAK_NOGRAIN

@@ -48,7 +48,10 @@ struct mcache *gh_mcache_create(unsigned cpu) {
  * seen empty stays empty: no live object is left for anyone to free. A remote bit on
  * a slot that allocBits says is free is a double free, as in the sweep. */
 static unsigned parked_live(struct mspan *s) {
-    unsigned n = 0;
+    /* A sampled object's marker looks like a pending remote free: nsampled counts
+     * them, read before the bitmaps (profile.c, "markers": unmark takes the marker off
+     * before the count goes down). */
+    unsigned n = GOHEAP_PROFILE && s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = atomic_load_explicit((_Atomic uint64_t *)&s->allocBits[w], memory_order_acquire);
         uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
@@ -95,8 +98,8 @@ static void uncache(struct mcache *c, unsigned cpu, struct mspan *s) {
 
 /* The owner's sweep of s: remote frees into allocBits, counted in lfree (the tenure's
  * mallocs) and lswept (they are not the owner's frees). Caller holds c->lock. */
-static inline unsigned owner_sweep(struct mspan *s) {
-    unsigned n = gh_span_sweep_remote(s);
+static inline unsigned owner_sweep(struct mspan *s, unsigned cpu) {
+    unsigned n = gh_span_sweep_remote(s, cpu);
     /* Most refills' sweeps find nothing pending: no write then, so that lswept's
      * line (the slow part) is not fetched for ownership on every refill (cachegrind,
      * rptest at 1 thread: 24.6 K D1 misses on that store, 1.6 a refill). */
@@ -209,7 +212,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     unsigned i;
     if (s != &gh_emptyspan) {
         /* 1. room after sweeping its remote frees */
-        unsigned swept = owner_sweep(s);
+        unsigned swept = owner_sweep(s, cpu);
         if (swept && gh_span_next_word(s))
             goto take;
         /* 2. full: park it (its tenure ends: no word current); it stays ours. Every
@@ -260,7 +263,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         if (bestroom >= enough) {
             i = best;
             s = pl->s[i];
-            owner_sweep(s);
+            owner_sweep(s, cpu);
             if (gh_span_next_word(s))
                 goto unpark;
         }
@@ -274,7 +277,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         i = parked_cursor(pl);
         s = pl->s[i];
         pl->cursor = (uint16_t)(i + 1);
-        owner_sweep(s);
+        owner_sweep(s, cpu);
         if (room(s) >= enough && gh_span_next_word(s))
             goto unpark;
     }

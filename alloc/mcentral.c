@@ -46,8 +46,6 @@ static void make_owned(struct mcache *c, struct mspan *s, unsigned cpu) {
         own |= GH_OWNER_SLOW;
     atomic_store_explicit(&s->cstate, GH_CS_CACHED, memory_order_relaxed);
     atomic_store_explicit(&s->owner, own, memory_order_relaxed);
-    if (GOHEAP_PROFILE && gh_prof_rate && !(own & GH_OWNER_SLOW))
-        gh_prof_owned(s); /* a span holding a sampled object keeps its frees slow */
     gh_span_tenure_begin(s);
 }
 
@@ -79,7 +77,7 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
         if (s->onlist == &mc->pending)
             atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
         list_remove(s->onlist, s);
-        gh_span_sweep_remote(s);
+        gh_span_sweep_remote(s, cpu);
         unsigned live = gh_span_count_live(s);
         if (GOHEAP_DEBUG >= 2)
             gh_span_check(s, "cache");
@@ -141,7 +139,7 @@ void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
     if (GOHEAP_DEBUG >= 2)
         gh_span_check(s, "uncache");
     gh_span_tenure_end(s);
-    gh_span_sweep_remote(s);
+    gh_span_sweep_remote(s, cpu);
     unsigned live = gh_span_count_live(s);
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
     if (live == 0) {
@@ -188,7 +186,7 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
                 if (li == 0)
                     atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
                 list_remove(lists[li], s);
-                gh_span_sweep_remote_words(s); /* (pending: seen above) */
+                gh_span_sweep_remote_words(s, cpu); /* (pending: seen above) */
                 unsigned live = gh_span_count_live(s);
                 if (live == 0) {
                     /* partial/full/pending -> returned */

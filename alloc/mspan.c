@@ -3,6 +3,7 @@
 #include "mspan.h"
 #include "knobs.h"
 #include "platform.h"
+#include "profile.h"
 
 uint64_t gh_full_word = ~0ull;
 struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
@@ -228,7 +229,7 @@ uintptr_t gh_span_double_freed(const struct mspan *s) {
     return 0;
 }
 
-unsigned gh_span_sweep_remote_words(struct mspan *s) {
+unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu) {
     unsigned freed = 0, open = 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         if (!gh_span_rpend(s, w, memory_order_relaxed))
@@ -238,8 +239,16 @@ unsigned gh_span_sweep_remote_words(struct mspan *s) {
             atomic_store_explicit(&s->sweepseq, atomic_load_explicit(&s->sweepseq, memory_order_relaxed) + 1,
                                   memory_order_seq_cst);
         }
-        /* acquire: the freer's last writes to the object happen before its reuse. */
-        uint64_t r = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
+        /* acquire: the freer's last writes to the object happen before its reuse.
+         * A sampled object's marker stays (profile.c, "markers"). */
+        uint64_t r;
+        if (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_seq_cst)) {
+            r = gh_prof_sweep_take(s, w, cpu);
+        } else {
+            r = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
+            if (GOHEAP_PROFILE && r && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_seq_cst)))
+                r = gh_prof_sweep_restore(s, w, r, cpu);
+        }
         uint64_t notalloc = r & ~s->allocBits[w];
         if (notalloc) {
             /* Freed remotely but not allocated: freed locally first (the AND could not
@@ -258,6 +267,15 @@ unsigned gh_span_sweep_remote_words(struct mspan *s) {
     return freed;
 }
 
+int gh_span_pending_beyond_markers(const struct mspan *s) {
+    unsigned n = s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0, p = 0;
+    if (!n)
+        return 1; /* (called with a bit found clear) */
+    for (unsigned w = 0; w < s->nwords; w++)
+        p += gh_popcount64(gh_span_rpend(s, w, memory_order_seq_cst));
+    return p > n;
+}
+
 unsigned gh_span_count_live(const struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++)
@@ -266,7 +284,9 @@ unsigned gh_span_count_live(const struct mspan *s) {
 }
 
 unsigned gh_span_count_live_any(const struct mspan *s) {
-    unsigned n = 0;
+    /* a sampled object's marker looks like a pending free: nsampled counts them
+     * (read first: profile.c, "markers") */
+    unsigned n = GOHEAP_PROFILE && s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         a &= ~gh_span_rpend(s, w, memory_order_relaxed);

@@ -84,8 +84,11 @@ enum {
  *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
  *   limit == base + nelems * elemsize;
- *   rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (goheap_validate), and
- *   0 once the span is not in use (gh_span_dead).
+ *   rnelems == (tiny || slowmode) ? 0 : nelems (goheap_validate), and 0 once the span
+ *   is not in use (gh_span_dead);
+ *   every live sampled object's slot is allocated with its R bit set, its marker
+ *   (profile.c, "markers"): for a lane's key k, bit k-1 of allocBits & R (validated);
+ *   such a bit is no pending free, and the sweeps and live counts leave it alone.
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
  * allocBits & ~R(w) (the fast path, inline); a remote freer first checks allocBits
  * (a clear bit: freed already), then sets its bit of R(w) by clearing it in
@@ -178,12 +181,12 @@ struct mspan {
     uint8_t bucket;      /* which fixalloc it came from */
     uint8_t efence;      /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
                           * (guard page last) or _BELOW (guard page first), else 0 */
-    /* Live sampled objects (profile.c): nonzero sends every free of this span's
-     * objects past the fast path (GH_OWNER_SLOW while owned; rnelems 0 for remote
-     * frees) to the record lookup. Changed under the profile lock, read by free
-     * without it: by the large free beside obj and efence, which it reads anyway (the
-     * small remote free reads rnelems instead); 16 bits hold it (at most one per
-     * object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
+    /* Live sampled objects (profile.c). A small span's each carry a marker (R set on
+     * an allocated slot), which sends that object's free, and only it, past the fast
+     * paths to the record lookup; sweeps and live counts read nsampled to tell
+     * markers from pending frees. A large span's free reads it beside obj and efence.
+     * Changed under the profile lock, read without it; 16 bits hold it (at most one
+     * per object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
     _Atomic uint16_t nsampled;
     /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
      * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so
@@ -285,7 +288,7 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
  * GH_OWNER_SLOW; their rnelems is 0. */
 static inline int gh_span_always_slow(const struct mspan *s) { return s->spc == GH_TINY_SPC || gh_knobs.slowmode; }
 
-/* rnelems of small span s while it holds no sampled object (struct mspan). */
+/* rnelems of small span s (struct mspan). */
 static inline void gh_span_rnelems_reset(struct mspan *s) {
     atomic_store_explicit(&s->rnelems, gh_span_always_slow(s) ? 0 : s->nelems, memory_order_relaxed);
 }
@@ -493,26 +496,33 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
 static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
     return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
+/* Pending bits beyond the nsampled markers (profile.c, "markers"): a span with a
+ * live sampled object has one clear remoteNone bit per such object. */
+int gh_span_pending_beyond_markers(const struct mspan *s);
 /* Whether a remote free of s is pending (seq_cst loads: mcentral's lost-wake-up
- * handshake pairs them with the freers' ANDs). */
+ * handshake pairs them with the freers' ANDs), not counting sampled objects'
+ * markers; nsampled is read only once a bit is found clear. A sampled object freed
+ * remotely has its marker taken off before its AND (free.c other_sampled), and its
+ * freer then makes the handshake's check of cstate itself. */
 static inline int gh_span_remote_pending(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++)
         if (gh_span_rpend(s, w, memory_order_seq_cst))
-            return 1;
+            return !atomic_load_explicit(&s->nsampled, memory_order_seq_cst) || gh_span_pending_beyond_markers(s);
     return 0;
 }
 /* gh_span_sweep_remote's body, for a span with something pending. */
-unsigned gh_span_sweep_remote_words(struct mspan *s);
-/* Take R into allocBits (an exchange for all ones per remoteNone word), sweepseq odd
- * around it. Panics
+unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu);
+/* Take R into allocBits (an exchange for all ones per remoteNone word; with sampled
+ * objects, their markers left: profile.c), sweepseq odd around it. Pinned on cpu
+ * (the profile lock may be taken). Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree.
  * Most spans hold no remote free when swept (pareto: none), so the look comes inline,
  * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote AND
  * landing just after the look waits for the next sweep, as one landing after a sweep
  * does. */
-static inline unsigned gh_span_sweep_remote(struct mspan *s) {
-    return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s) : 0;
+static inline unsigned gh_span_sweep_remote(struct mspan *s, unsigned cpu) {
+    return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s, cpu) : 0;
 }
 /* A remote freer of slot (w, bit b), pinned, before its AND: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays

@@ -376,65 +376,131 @@ static struct gh_prof_bucket *large_take(struct mspan *s, uintptr_t a, uint64_t 
     return gh_prof_large_take(s, a, size);
 }
 
-/* ---- marking spans ------------------------------------------------------------------
- * A span holding a live sampled object has nsampled > 0, and while some CPU owns it,
- * GH_OWNER_SLOW in owner: the free fast path compares owner with the CPU, so it
- * misses and every free of the span's objects passes gh_free_pc, which looks the
- * record up. Two sides race: a sampler (nsampled++, then owner |= SLOW if owned) and
- * a CPU making the span its own (make_owned: owner = cpu, then gh_prof_owned: SLOW
- * if nsampled). Both write, fence (seq_cst), then read what the other writes: at
- * least one sees the other, so an owned span with a sampled object always ends with
- * SLOW set. Until then the new owner is inside its refill (pinned): no free of the
- * span runs on its CPU in between. When the count drops back to 0, the next free on
- * the owning CPU clears SLOW (gh_prof_unslow). Before, SLOW stayed until the span was
- * next made someone's own, and a CPU's current span of a class, which a
- * free-and-reuse loop never gives up, took every free through gh_free_pc for the rest
- * of the run once one of its objects had been sampled: 60% of the frees of
- * bench/suite/glibcthread (callgrind, 2 threads: 153 -> 82 instructions per pair). */
-static void owner_set_slow(struct mspan *s) {
-    uint32_t own = atomic_load_explicit(&s->owner, memory_order_seq_cst);
-    while (own != GH_NO_OWNER && !(own & GH_OWNER_SLOW) &&
-           !atomic_compare_exchange_weak_explicit(&s->owner, &own, own | GH_OWNER_SLOW,
-                                                  memory_order_seq_cst, memory_order_seq_cst))
-        ;
+/* ---- markers -------------------------------------------------------------------------
+ * A live sampled object of a small span carries a marker: its slot's remoteNone bit
+ * clear, as if a remote free of it were pending. Both fast paths test that bit and
+ * nothing else of the profiler: the owner's free finds the slot "pending" and takes
+ * its double-free exit (free.c gh_free_owned_bad), a remote free's AND finds the bit
+ * clear already (free.c other_sampled); there the record is looked up, and a sampled
+ * object's free drops its record, takes the marker off and frees the slot as usual.
+ * Every other object of the span keeps both fast paths. (Before, a sampled object
+ * made its whole span slow: GH_OWNER_SLOW in owner for the owner's frees, rnelems 0
+ * for remote ones, and 19 frees of unsampled objects went past the fast paths per
+ * sample in larson, a mispredicted branch and ~50 instructions each: bench/suite
+ * larson, memprofilerate 0 against the default, 1 thread 163.5 against 173.5 ms.)
+ * The sweeps leave markers alone (gh_prof_sweep_take: a marker is the slot of a lane,
+ * or of a record where npover > 0), and so do the live counts (nsampled counts the
+ * markers: mcache.c parked_live). mark sets the lane, then nsampled, then the marker;
+ * unmark takes the marker off first, then the lane, then nsampled (all seq_cst), so a
+ * reader of the lanes before and after its load of the bits (gh_prof_sweep_take)
+ * sees every marker among them, and a reader of nsampled before the bits
+ * (parked_live) never counts a live sampled object as free. Tiny spans have no
+ * markers: every free of theirs takes the slow path anyway. */
+static void marker(struct mspan *s, uintptr_t a, int on) {
+    if (s->spc < 2 || s->spc == GH_TINY_SPC)
+        return;
+    unsigned i = (unsigned)gh_span_objindex(s, a - s->base);
+    uint64_t m = 1ull << (i & 63);
+    if (on)
+        atomic_fetch_and_explicit(&s->remoteNone[i >> 6], ~m, memory_order_seq_cst);
+    else
+        atomic_fetch_or_explicit(&s->remoteNone[i >> 6], m, memory_order_seq_cst);
 }
 
-/* Clearing races only a sampler (the count's other writer): the clear is a store,
- * then a re-read of the count, the sampler's mark the increment, then a read of owner
- * (all seq_cst), so one of the two sees the other and SLOW ends set whenever a sampled
- * object is left. Between the clear and a re-set no free of the span's objects runs on
- * this CPU (this is that CPU, pinned), and frees elsewhere are remote anyway; a
- * sampled object is handed to its program only after its mark. */
-void gh_prof_unslow(struct mspan *s, unsigned cpu) {
-    if (gh_span_always_slow(s) || atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
-        return;
-    uint32_t slow = cpu | GH_OWNER_SLOW;
-    if (!atomic_compare_exchange_strong_explicit(&s->owner, &slow, cpu, memory_order_seq_cst,
-                                                 memory_order_relaxed))
-        return;
-    if (atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
-        owner_set_slow(s);
+/* The slots of word w that the lanes in l name. */
+static uint64_t lane_bits(uint64_t l, unsigned w) {
+    uint64_t m = 0;
+    for (unsigned i = 0; i < GH_PROF_LANES; i++) {
+        unsigned k = (unsigned)(l >> (16 * i)) & GH_LANE_MASK;
+        if (k && (k - 1) >> 6 == w)
+            m |= 1ull << ((k - 1) & 63);
+    }
+    return m;
 }
 
-void gh_prof_owned(struct mspan *s) {
-    atomic_thread_fence(memory_order_seq_cst);
-    if (atomic_load_explicit(&s->nsampled, memory_order_seq_cst))
-        owner_set_slow(s);
+/* The slots of bits in word w of s that hold a record. Caller holds prof.lock. */
+static uint64_t record_bits(const struct mspan *s, unsigned w, uint64_t bits) {
+    uint64_t m = 0;
+    for (uint64_t b = prof.rtab ? bits : 0; b; b &= b - 1) {
+        uintptr_t a = s->base + (uintptr_t)(w * 64 + gh_ctz64(b)) * s->elemsize;
+        if (*rec_slot(a))
+            m |= b & -b;
+    }
+    return m;
+}
+
+/* The markers among bits, word w of s, with prof.lock held (a span whose sampled
+ * objects do not all have lanes). */
+static uint64_t markers_locked(const struct mspan *s, unsigned w, uint64_t bits) {
+    return bits & (lane_bits(atomic_load_explicit(&s->psamp, memory_order_relaxed), w) | record_bits(s, w, bits));
+}
+
+uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits) {
+    return bits & lane_bits(atomic_load_explicit(&s->psamp, memory_order_acquire), w);
+}
+
+/* The markers among bits, word w of s: lanes, and records under prof.lock where
+ * npover > 0. cpu: the caller's, pinned. */
+static uint64_t markers(const struct mspan *s, unsigned w, uint64_t bits, unsigned cpu) {
+    if (!atomic_load_explicit(&s->npover, memory_order_acquire))
+        return gh_prof_lane_markers(s, w, bits);
+    gh_lock(&prof.lock, cpu);
+    uint64_t m = markers_locked(s, w, bits);
+    gh_unlock(&prof.lock, cpu);
+    return m;
+}
+
+/* Takes the pending remote frees of word w of s that are no markers (sets their
+ * remoteNone bits) and returns them. Lanes read before and after the bits: a marker
+ * the load of the bits sees was set after its lane (mark) and is taken off before its
+ * lane (unmark), so one of the two reads names it. With npover > 0 (records without
+ * lanes) under prof.lock, where no mark or unmark runs. */
+static uint64_t take_unmarked(struct mspan *s, unsigned w, unsigned cpu) {
+    uint64_t l1 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
+    uint32_t o1 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
+    uint64_t p = gh_span_rpend(s, w, memory_order_seq_cst);
+    uint64_t l2 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
+    uint32_t o2 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
+    uint64_t take;
+    if (o1 | o2) {
+        gh_lock(&prof.lock, cpu);
+        p = gh_span_rpend(s, w, memory_order_seq_cst);
+        take = p & ~markers_locked(s, w, p);
+        if (take) /* (set bits stay set; only this sweep sets the ones it saw clear) */
+            atomic_fetch_or_explicit(&s->remoteNone[w], take, memory_order_acq_rel);
+        gh_unlock(&prof.lock, cpu);
+        return take;
+    }
+    take = p & ~(lane_bits(l1, w) | lane_bits(l2, w));
+    if (take)
+        atomic_fetch_or_explicit(&s->remoteNone[w], take, memory_order_acq_rel);
+    return take;
+}
+
+uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) { return take_unmarked(s, w, cpu); }
+
+uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu) {
+    /* A mark raced with a sweep that found nsampled 0: its object is not yet handed
+     * out, so nobody frees it before its marker is back. Its lane (or record) came
+     * before the nsampled the sweep read after taking. */
+    uint64_t m = markers(s, w, taken, cpu);
+    if (m)
+        atomic_fetch_and_explicit(&s->remoteNone[w], ~m, memory_order_seq_cst);
+    return taken & ~m;
 }
 
 /* ---- sampled slots -------------------------------------------------------------------
- * SLOW sends every free of a marked span's objects past the fast path, and most of
- * them free objects that were never sampled (larson: 19 per sample). The span names
- * its sampled objects, so that those frees skip the profile lock and the record
- * table: a key per object (small spans: slot index + 1; tiny spans: byte offset + 1,
- * several tiny objects share a slot) in one of GH_PROF_LANES 16-bit lanes of psamp,
- * or counted in npover when every lane is taken or the key does not fit. Written
- * under prof.lock, read without it: a free of an object that was sampled reads its
- * own key (or an npover that counts it), written before its malloc returned; a free
- * of an unsampled one can only be sent to the lookup needlessly by a concurrent
- * change, never skip a record. Large spans hold one object: nsampled says it all.
- * callgrind, 1 thread, larson: ~12,000 such frees, each ~228 -> ~72 instructions
- * more than at rate 0 (the owner's: free.c, free_owned_marked since). */
+ * The span names its sampled objects, so that a free that finds a slot pending (a
+ * marker, or a double free) knows without the profile lock and the record table
+ * whether it may be a sampled one, and the sweeps know which pending slots are
+ * markers: a key per object (small spans: slot index + 1; tiny spans: byte offset +
+ * 1, several tiny objects share a slot) in one of GH_PROF_LANES 16-bit lanes of
+ * psamp, or counted in npover when every lane is taken or the key does not fit.
+ * Written under prof.lock (seq_cst: the markers' order above), read without it: a free
+ * of an object that was sampled reads its own key (or an npover that counts it),
+ * written before its malloc returned; a free of an unsampled one can only be sent to
+ * the lookup needlessly by a concurrent change, never skip a record. Large spans
+ * hold one object: nsampled says it all. */
 
 /* a becomes (1) or stops being (0) a sampled object of s: its lane or npover, then
  * nsampled. Caller holds prof.lock. */
@@ -447,33 +513,25 @@ static void slot_set(struct mspan *s, uintptr_t a, int on) {
         uint64_t lane = (l >> (16 * i)) & GH_LANE_MASK;
         if (lane == (on ? 0 : key)) {
             l ^= (uint64_t)key << (16 * i); /* sets an empty lane, or clears key's */
-            atomic_store_explicit(&s->psamp, l, memory_order_relaxed);
+            atomic_store_explicit(&s->psamp, l, memory_order_seq_cst);
             return;
         }
     }
     uint32_t n = atomic_load_explicit(&s->npover, memory_order_relaxed);
-    atomic_store_explicit(&s->npover, on ? n + 1 : n - 1, memory_order_relaxed);
+    atomic_store_explicit(&s->npover, on ? n + 1 : n - 1, memory_order_seq_cst);
 }
 
-/* Caller holds prof.lock. A small span's rnelems is 0 while nsampled > 0, so that
- * the remote free's index test sends every remote free of its objects to the slow
- * path, which looks the record up (free.c gh_free_other reads no nsampled). A free of
- * a sampled object reads the 0 stored before its malloc returned; the store that
- * restores rnelems follows the last sampled object's unmark, so a free it lets
- * through frees an unsampled one. */
+/* Caller holds prof.lock. The order of the three steps each way: "markers" above. */
 static void mark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 1);
     atomic_fetch_add_explicit(&s->nsampled, 1, memory_order_seq_cst);
-    if (s->spc >= 2) {
-        atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed);
-        owner_set_slow(s);
-    }
+    marker(s, a, 1);
 }
 
 static void unmark(struct mspan *s, uintptr_t a) {
+    marker(s, a, 0);
     slot_set(s, a, 0);
-    if (atomic_fetch_sub_explicit(&s->nsampled, 1, memory_order_seq_cst) == 1 && s->spc >= 2)
-        gh_span_rnelems_reset(s);
+    atomic_fetch_sub_explicit(&s->nsampled, 1, memory_order_seq_cst);
 }
 
 int gh_prof_lanes_check(const struct mspan *s) {
@@ -628,13 +686,23 @@ void gh_prof_account(void *p, size_t size, uintptr_t pc) {
         gh_prof_sample(p, size, pc, (uintptr_t)__builtin_frame_address(0));
 }
 
-void gh_prof_free(struct mspan *s, uintptr_t a) {
-    if (s->spc < 2)
-        return gh_prof_free_large(s, a);
+int gh_prof_free(struct mspan *s, uintptr_t a) {
+    if (s->spc < 2) {
+        gh_prof_free_large(s, a);
+        return 0;
+    }
     if (!gh_span_may_be_sampled(s, a))
-        return;
+        return 0;
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
+    int r = gh_prof_free_pinned(s, a, cpu);
+    goheap_sys_unpin(pin);
+    return r;
+}
+
+int gh_prof_free_pinned(struct mspan *s, uintptr_t a, unsigned cpu) {
+    if (!gh_span_may_be_sampled(s, a))
+        return 0;
     gh_lock(&prof.lock, cpu);
     struct gh_prof_rec *r = rec_unlink(a);
     if (r) {
@@ -646,7 +714,7 @@ void gh_prof_free(struct mspan *s, uintptr_t a) {
         unmark(s, a);
     }
     gh_unlock(&prof.lock, cpu);
-    goheap_sys_unpin(pin);
+    return r != 0;
 }
 
 int gh_prof_move(uintptr_t from, uintptr_t to, size_t size) {

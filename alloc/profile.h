@@ -114,11 +114,15 @@ void gh_prof_sample_large(struct mspan *s, uintptr_t pc, uintptr_t fp);
 /* The frame record of this function's caller (the saved frame pointer in its own
  * record, read from this frame: always readable). */
 #define GH_PROF_CALLER_FP() (*(const uintptr_t *)__builtin_frame_address(0))
-/* free (any CPU, before the object is given back; unpinned, no lock held) of a in a
- * span whose nsampled is nonzero: drops a's record, if it has one, and counts it as
- * freed in its bucket. An object the span's lanes rule out returns at once, without
- * the lock. */
-void gh_prof_free(struct mspan *s, uintptr_t a);
+/* free (any CPU, before the object is given back; pinned or not, no lock held) of a
+ * in a span whose nsampled is nonzero: drops a's record, if it has one, counts it as
+ * freed in its bucket and takes a small span's marker off (the slot is a plain
+ * allocated one then, for the free that follows); 1 when a small object's record
+ * went. An object the span's lanes rule out returns at once, without the lock. */
+int gh_prof_free(struct mspan *s, uintptr_t a);
+/* The same for a small span, already pinned on cpu (the fast paths' exits: a pin
+ * inside a pin is refused where pinning masks interrupts). */
+int gh_prof_free_pinned(struct mspan *s, uintptr_t a, unsigned cpu);
 /* The same for a large or efence span s (one object, its record in the span): no
  * lock, no pin (profile.c, "large records"; inline in core.h). */
 
@@ -145,13 +149,18 @@ int gh_prof_move(uintptr_t from, uintptr_t to, size_t size);
 int gh_prof_lanes_check(const struct mspan *s);
 /* Whether a has a record (s: its span). */
 int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
-/* A span was just made some CPU's own (make_owned): keep frees of its sampled objects
- * off the free fast path (GH_OWNER_SLOW), against a concurrent sample (profile.c). */
-void gh_prof_owned(struct mspan *s);
-/* A free on s's owning CPU (pinned) found GH_OWNER_SLOW set: if no sampled object is
- * left in s (and nothing else wants its frees slow: tiny, instrumented mode), the
- * flag goes, so the span's frees take the fast path again (profile.c). */
-void gh_prof_unslow(struct mspan *s, unsigned cpu);
+/* Markers (profile.c): a live sampled object of a small span keeps its slot's
+ * remoteNone bit clear. gh_prof_lane_markers: the markers among bits of word w of s
+ * that its lanes name (all of them while npover is 0; no lock). gh_prof_sweep_take: a
+ * sweep's take of word w of s while nsampled > 0: sets the remoteNone bits of the
+ * pending frees that are no markers and returns them. gh_prof_sweep_restore: a sweep
+ * that found nsampled 0 took `taken` with its exchange and finds nsampled nonzero
+ * now: puts back the markers among them, returns the rest. Both pinned on cpu, which
+ * holds no lock of the profile lock's rank or above (they may take it where npover
+ * > 0). */
+uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits);
+uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu);
+uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu);
 
 /* Allocation site of a sampled object starting at addr: copies up to max frames
  * (return addresses, innermost first) into pcs and its size into *size; returns the

@@ -265,11 +265,25 @@ static int validate(void) {
         uint32_t own = atomic_load(&s->owner) & ~GH_OWNER_SLOW;
         uint8_t cs = atomic_load(&s->cstate);
         uint64_t uncounted = gh_span_uncounted_frees(s);
-        /* rnelems == (tiny || slowmode || nsampled > 0) ? 0 : nelems (mspan.h) */
+        /* rnelems == (tiny || slowmode) ? 0 : nelems (mspan.h) */
         unsigned rn = atomic_load(&s->rnelems);
-        VCHECK(rn == (gh_span_always_slow(s) || atomic_load(&s->nsampled) ? 0u : s->nelems),
-               "span 0x%lx (class %u): rnelems %u, nelems %u, nsampled %u", (unsigned long)(uintptr_t)s,
-               (unsigned)(s->spc >> 1), rn, (unsigned)s->nelems, (unsigned)atomic_load(&s->nsampled));
+        VCHECK(rn == (gh_span_always_slow(s) ? 0u : s->nelems), "span 0x%lx (class %u): rnelems %u, nelems %u",
+               (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), rn, (unsigned)s->nelems);
+        /* every lane's sampled object is allocated, with its marker (profile.c):
+         * for each lane key k, bit k-1 of allocBits & R */
+        if (GOHEAP_PROFILE && s->spc != GH_TINY_SPC) {
+            uint64_t l = atomic_load(&s->psamp);
+            for (unsigned i = 0; i < GH_PROF_LANES; i++) {
+                unsigned k = (unsigned)(l >> (16 * i)) & GH_LANE_MASK;
+                if (!k)
+                    continue;
+                unsigned j = k - 1, w = j >> 6;
+                uint64_t both = s->allocBits[w] & gh_span_rpend(s, w, memory_order_relaxed);
+                VCHECK(j < s->nelems && ((both >> (j & 63)) & 1),
+                       "span 0x%lx (class %u): sampled slot %u has no marker (allocBits & R)",
+                       (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), j);
+            }
+        }
         VCHECK(s->lcounted + s->lswept <= s->lfree,
                "span 0x%lx: lcounted %lu + lswept %lu > lfree %lu", (unsigned long)(uintptr_t)s,
                (unsigned long)s->lcounted, (unsigned long)s->lswept, (unsigned long)s->lfree);

@@ -30,7 +30,12 @@ H4_FUZZ   := -O1 -fsanitize=address,undefined -fno-sanitize-recover=undefined
 H4_STRESS_ARGS      := 6 4 60000
 H4_STRESS_ASAN_ARGS := 6 4 60000
 H4_STRESS_TSAN_ARGS := 4 4 30000
-H4_STRESS_KNOBS      := scavenge=eager,debug=1,memlimit=16M
+# The TSan stress again with about one allocation in four sampled (objects average
+# ~1 KiB): sampled objects' markers (alloc/profile.c) under remote frees, sweeps and
+# the background reclaim, and spans with more samples than lanes (~5 s).
+H4_STRESS_TSAN_SAMPLED_ARGS := 2 4 30000
+H4_STRESS_SAMPLED_KNOBS := memprofilerate=4096
+H4_STRESS_KNOBS      := scavenge=eager,debug=1,memlimit=16M,memprofilerate=4096
 H4_STRESS_KNOBS_ARGS := 3 4 30000
 # The bounded fuzzing run: 45 s or 2 million inputs, whichever ends first.
 H4_FUZZ_SECS := 45
@@ -38,7 +43,7 @@ H4_FUZZ_RUNS := 2000000
 
 H4_STEPS := host-api host-stress host-stress-knobs host-badinput host-oom host-preload host-hardening host-fuzz \
 	host-profile-pprof \
-	asan-stress tsan-stress $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
+	asan-stress tsan-stress tsan-stress-sampled $(foreach t,$(H4_UNIT_TESTS),asan-$(t) tsan-$(t))
 TEST_HOST_STEPS += $(H4_STEPS)
 .PHONY: $(H4_STEPS) host-suites-deps
 
@@ -123,6 +128,8 @@ asan-stress: $(H4_DEPS)
 	+@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/test_stress,240,$(H4_STRESS_ASAN_ARGS),$(H4_ASAN_ENV))
 tsan-stress: $(H4_DEPS)
 	+@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/test_stress,240,$(H4_STRESS_TSAN_ARGS),$(H4_TSAN_ENV))
+tsan-stress-sampled: $(H4_DEPS)
+	+@$(call H4_SAN_RUN,$@,$(HBUILD)/tsan/bin/test_stress,240,$(H4_STRESS_TSAN_SAMPLED_ARGS),$(H4_TSAN_ENV) GOHEAPDEBUG=$(H4_STRESS_SAMPLED_KNOBS))
 # (Static pattern rules: make does no implicit-rule search for .PHONY targets.)
 $(addprefix asan-,$(H4_UNIT_TESTS)): asan-%: $(H4_DEPS)
 	+@$(call H4_SAN_RUN,$@,$(HBUILD)/asan/bin/$*,180,,$(H4_ASAN_ENV))

@@ -195,42 +195,68 @@ static void t_remote_free(void) {
     KT_CHECK(counts().records == c0.records, "local round");
 }
 
-/* A span holding a sampled object sends its frees to the slow path while owned
- * (GH_OWNER_SLOW), including after a flush moved it and a refill took it back. */
-static void t_owner_slow(void) {
+/* Markers (profile.c): a sampled object's slot is allocated with its remoteNone bit
+ * clear. */
+static int marked(const struct mspan *s, const void *p) {
+    unsigned i = (unsigned)gh_span_objindex(s, (uintptr_t)p - s->base);
+    uint64_t both = s->allocBits[i >> 6] & gh_span_rpend(s, i >> 6, memory_order_seq_cst);
+    return (int)((both >> (i & 63)) & 1);
+}
+/* Markers in s: allocated slots pending that hold a record (quiescent heap). */
+static unsigned markers_in(struct mspan *s) {
+    unsigned n = 0;
+    for (unsigned w = 0; w < s->nwords; w++)
+        for (uint64_t b = s->allocBits[w] & gh_span_rpend(s, w, memory_order_seq_cst); b; b &= b - 1)
+            n += gh_prof_is_sampled(s, s->base + (uintptr_t)(w * 64 + __builtin_ctzll(b)) * s->elemsize) != 0;
+    return n;
+}
+
+/* A sampled object carries a marker, and its span stays fast for every other object:
+ * owner without GH_OWNER_SLOW, rnelems == nelems. The marker stays while the span
+ * goes to mcentral (a flush sweeps it) and back, and the object's free takes both
+ * its record and its marker. */
+static void t_markers(void) {
     void *a = goheap_malloc(48);
     struct mspan *s = gh_span_of((uintptr_t)a);
-    KT_CHECK(atomic_load(&s->nsampled) >= 1, "span counts its sample");
+    KT_CHECK(atomic_load(&s->nsampled) >= 1 && marked(s, a), "the sample's slot is marked");
     uint32_t own = atomic_load(&s->owner);
-    KT_CHECK(own == GH_NO_OWNER || (own & GH_OWNER_SLOW), "owned span without SLOW: 0x%x", own);
-    goheap_flush();
+    KT_CHECK(own != GH_NO_OWNER && !(own & GH_OWNER_SLOW), "owned, not slow: 0x%x", own);
+    KT_CHECK(atomic_load(&s->rnelems) == s->nelems, "rnelems %u, nelems %u", (unsigned)atomic_load(&s->rnelems),
+             (unsigned)s->nelems);
+    goheap_flush(); /* uncache: swept, filed in mcentral */
+    KT_CHECK(marked(s, a) && gh_prof_is_sampled(s, (uintptr_t)a), "the marker and the record survive the sweep");
     void *b = goheap_malloc(48); /* a refill: maybe the same span again */
-    struct mspan *t = gh_span_of((uintptr_t)b);
-    own = atomic_load(&t->owner);
-    KT_CHECK(!atomic_load(&t->nsampled) || own == GH_NO_OWNER || (own & GH_OWNER_SLOW), "refilled span 0x%x", own);
+    KT_CHECK(marked(s, a), "and the refill");
+    KT_CHECK(goheap_validate() == 0, "validate");
     struct gh_prof_counts c0 = counts();
     goheap_free(a);
     goheap_free(b);
     KT_CHECK(counts().records == c0.records - 2, "both frees found their records");
+    KT_CHECK(goheap_validate() == 0, "validate after");
 }
 
-/* When the last sampled object of an owned span is freed on its owning CPU, the span
- * drops SLOW, so its later frees take the fast path again; while a sample is left it
- * stays SLOW. (A CPU's current span is never re-made its own: before, SLOW stayed for
- * the rest of the run.) */
-static void t_owner_unslow(void) {
+/* The owner's fast path frees a sampled object through its double-free exit
+ * (gh_free_owned_bad): the record and the marker go, the slot is freed as any local
+ * free (lfree), and the span's owner never changes. A second free is a double free. */
+static void t_marker_owner_free(void) {
     void *a = goheap_malloc(48), *b = goheap_malloc(48);
     struct mspan *s = gh_span_of((uintptr_t)a);
     KT_CHECK(gh_span_of((uintptr_t)b) == s, "both in the current span");
     uint32_t own = atomic_load(&s->owner);
-    KT_CHECK(own != GH_NO_OWNER && (own & GH_OWNER_SLOW), "sampled current span: owner 0x%x", own);
+    unsigned ns = atomic_load(&s->nsampled);
+    uint64_t lf = s->lfree;
+    struct gh_prof_counts c0 = counts();
     goheap_free(a);
-    own = atomic_load(&s->owner);
-    KT_CHECK(atomic_load(&s->nsampled) == 1 && (own & GH_OWNER_SLOW), "one sample left: owner 0x%x", own);
+    KT_CHECK(counts().records == c0.records - 1 && atomic_load(&s->nsampled) == ns - 1, "a's record went");
+    KT_CHECK(s->lfree == lf + 1 && !marked(s, a), "a freed locally, its marker gone (lfree %lu -> %lu)",
+             (unsigned long)lf, (unsigned long)s->lfree);
+    unsigned ia = (unsigned)gh_span_objindex(s, (uintptr_t)a - s->base);
+    KT_CHECK(!((s->allocBits[ia >> 6] >> (ia & 63)) & 1) && !((gh_span_rpend(s, ia >> 6, memory_order_seq_cst) >> (ia & 63)) & 1),
+             "a's slot free, nothing pending");
+    KT_CHECK(atomic_load(&s->owner) == own && marked(s, b), "owner unchanged, b still marked");
     goheap_free(b);
-    own = atomic_load(&s->owner);
-    KT_CHECK(atomic_load(&s->nsampled) == 0 && own != GH_NO_OWNER && !(own & GH_OWNER_SLOW),
-             "no sample left: owner 0x%x nsampled %u", own, (unsigned)atomic_load(&s->nsampled));
+    KT_CHECK(counts().records == c0.records - 2 && atomic_load(&s->owner) == own, "b's record went");
+    KT_CHECK(goheap_validate() == 0, "validate");
 }
 
 /* The next malloc of this thread is sampled (1) or not (0): its cache's interval,
@@ -253,11 +279,9 @@ static int lanes_used(const struct mspan *s) {
 }
 
 /* Sampled slots (profile.c): a span names its sampled objects in GH_PROF_LANES lanes,
- * the rest in npover; frees of its other objects leave every record alone (here, with
- * npover > 0, through the record lookup; t_owned_marked_route below has the lock-free
- * case); the sampled ones' frees
- * drop exactly theirs, lane or not. N objects of one class in one fresh span, every
- * third sampled (7 > 4 lanes). */
+ * the rest in npover, and marks each; frees of its other objects take the fast paths
+ * and leave every record alone; the sampled ones' frees drop exactly theirs, lane or
+ * not. N objects of one class in one fresh span, every third sampled (7 > 4 lanes). */
 enum { SLOT_N = 21, SLOT_CLS = 96 };
 static void *slot_obj[SLOT_N];
 /* n objects of SLOT_CLS in one fresh span, every `every`-th sampled (the first one
@@ -283,10 +307,11 @@ static void slots_check(struct mspan *s, unsigned nsampled, const char *when) {
              (unsigned)atomic_load(&s->nsampled), nsampled);
     KT_CHECK(lanes_used(s) + atomic_load(&s->npover) == nsampled, "%s: %d lanes + %u over != %u", when,
              lanes_used(s), (unsigned)atomic_load(&s->npover), nsampled);
-    /* the remote free's bound: 0 while a sampled object is left (its frees take the
-     * slow path and drop their records), nelems again after the last */
-    KT_CHECK(atomic_load(&s->rnelems) == (nsampled ? 0u : s->nelems), "%s: rnelems %u with %u sampled", when,
-             (unsigned)atomic_load(&s->rnelems), nsampled);
+    /* one marker per sampled object; the span's other objects keep the fast paths:
+     * the remote free's bound stays nelems, the owner stays fast */
+    KT_CHECK(markers_in(s) == nsampled, "%s: %u markers with %u sampled", when, markers_in(s), nsampled);
+    KT_CHECK(atomic_load(&s->rnelems) == s->nelems && !(atomic_load(&s->owner) & GH_OWNER_SLOW),
+             "%s: rnelems %u, owner 0x%x", when, (unsigned)atomic_load(&s->rnelems), atomic_load(&s->owner));
     KT_CHECK(goheap_validate() == 0, "%s: validate", when);
 }
 
@@ -299,15 +324,16 @@ static void t_sampled_slots(void) {
     slots_check(s, 7, "allocated");
     KT_CHECK(lanes_used(s) == GH_PROF_LANES && atomic_load(&s->npover) == 3, "lanes full, 3 over");
     uint32_t own = atomic_load(&s->owner);
-    KT_CHECK((own & GH_OWNER_SLOW) && (own & ~GH_OWNER_SLOW) != GH_NO_OWNER, "owned and SLOW: 0x%x", own);
+    KT_CHECK(own != GH_NO_OWNER, "owned: 0x%x", own);
     /* The unsampled ones, newest first: none touches a record. */
     for (int i = SLOT_N - 1; i >= 0; i--)
         if (i % 3) {
+            uint64_t lf = s->lfree;
             goheap_free(slot_obj[i]);
             KT_CHECK(counts().records == c0.records + 7, "unsampled free %d kept the records", i);
+            KT_CHECK(s->lfree == lf + 1, "unsampled free %d: the owner's local free", i);
         }
     slots_check(s, 7, "unsampled freed");
-    KT_CHECK(atomic_load(&s->owner) & GH_OWNER_SLOW, "still SLOW");
     /* The sampled ones: a lane's, an overflow one's, then the rest. */
     static const int order[] = {3, 18, 0, 15, 9, 6, 12};
     for (int k = 0; k < 7; k++) {
@@ -316,8 +342,8 @@ static void t_sampled_slots(void) {
         KT_CHECK(counts().records == c0.records + 6 - k, "sampled free %d dropped one record", order[k]);
         slots_check(s, 6 - k, "sampled freed");
     }
-    own = atomic_load(&s->owner);
-    KT_CHECK(atomic_load(&s->psamp) == 0 && !(own & GH_OWNER_SLOW), "lanes empty, SLOW gone: owner 0x%x", own);
+    KT_CHECK(atomic_load(&s->psamp) == 0 && atomic_load(&s->owner) == own, "lanes empty, owner 0x%x",
+             atomic_load(&s->owner));
 }
 
 /* The same from another thread: remote frees of a marked span's objects. */
@@ -364,11 +390,10 @@ static void t_sampled_slots_double_free(void) {
     KT_CHECK(core_dies_exact(dbl_marked_sampled), "dbl_marked_sampled");
 }
 
-/* The owner's free into its own span holding one sample (npover 0, so the lanes rule
- * the others out): from the fast path's miss straight to the local free
- * (free.c free_owned_marked). The others are freed without touching the record, the
- * span stays SLOW until the sample goes; a second free and an interior pointer there
- * panic as on the fast path. */
+/* The owner's frees into its own span holding one sample (npover 0): the others take
+ * the fast path (the owner's local free, no record touched, the owner unchanged), the
+ * sample its double-free exit (free.c gh_free_owned_bad), which drops the record; a
+ * second free and an interior pointer there panic as on the fast path. */
 enum { MARKED_N = 8 };
 static void *marked_obj[MARKED_N];
 static struct mspan *marked_setup(void) {
@@ -382,13 +407,14 @@ static void t_owned_marked_route(void) {
     KT_CHECK(atomic_load(&s->nsampled) == 1 && atomic_load(&s->npover) == 0, "one sample in a lane");
     KT_CHECK(counts().records == c0.records + 1, "one record");
     uint32_t own = atomic_load(&s->owner);
-    KT_CHECK((own & GH_OWNER_SLOW) && (own & ~GH_OWNER_SLOW) != GH_NO_OWNER, "owned and SLOW: 0x%x", own);
+    KT_CHECK(own != GH_NO_OWNER && !(own & GH_OWNER_SLOW) && marked(s, marked_obj[0]), "owned, fast, marked: 0x%x",
+             own);
     for (int i = 1; i < MARKED_N; i++) {
         uint64_t lf = s->lfree;
         goheap_free(marked_obj[i]);
         KT_CHECK(s->lfree == lf + 1, "object %d: the owner's local free (lfree %lu -> %lu)", i,
                  (unsigned long)lf, (unsigned long)s->lfree);
-        KT_CHECK(atomic_load(&s->owner) == own, "object %d: still owned and SLOW", i);
+        KT_CHECK(atomic_load(&s->owner) == own, "object %d: owner unchanged", i);
     }
     KT_CHECK(counts().records == c0.records + 1, "the record stays");
     KT_CHECK(goheap_validate() == 0, "validate");
@@ -410,15 +436,16 @@ static void t_owned_marked_bad(void) {
     KT_CHECK(core_dies_exact(interior_owned_marked), "interior_owned_marked");
 }
 
-/* Another thread's frees into that span (one sample, npover 0): the slow path's lane
- * test rules them out (free.c free_marked_route), so no record lookup, and the remote
- * free proper. The record stays, the frees wait in remoteNone for the owner, and a
- * second free of one of them panics "double free" as any remote double free does. */
+/* Another thread's frees into that span (one sample, npover 0): the remote fast path
+ * (free.c gh_free_other: rnelems is nelems) for the others, no record lookup. The
+ * record stays, the frees wait in remoteNone for the owner beside the sample's
+ * marker, and a second free of one of them panics "double free" as any remote double
+ * free does. */
 static void t_remote_marked_route(void) {
     struct gh_prof_counts c0 = counts();
     struct mspan *s = marked_setup();
-    KT_CHECK(atomic_load(&s->nsampled) == 1 && atomic_load(&s->npover) == 0 && atomic_load(&s->rnelems) == 0,
-             "one sample in a lane, rnelems 0");
+    KT_CHECK(atomic_load(&s->nsampled) == 1 && atomic_load(&s->npover) == 0 && atomic_load(&s->rnelems) == s->nelems,
+             "one sample in a lane, rnelems nelems");
     struct core_frees others = {marked_obj, 1, MARKED_N};
     pthread_t t;
     pthread_create(&t, 0, core_free_range, &others);
@@ -427,7 +454,8 @@ static void t_remote_marked_route(void) {
     unsigned pending = 0;
     for (unsigned w = 0; w < s->nwords; w++)
         pending += (unsigned)__builtin_popcountll(gh_span_rpend(s, w, memory_order_seq_cst));
-    KT_CHECK(pending == MARKED_N - 1, "%u remote frees pending, want %d", pending, MARKED_N - 1);
+    KT_CHECK(pending == MARKED_N && markers_in(s) == 1, "%u remote frees and markers pending, want %d", pending,
+             MARKED_N);
     KT_CHECK(goheap_validate() == 0, "validate");
     goheap_free(marked_obj[0]);
     KT_CHECK(counts().records == c0.records, "the sample's free drops its record");
@@ -447,6 +475,83 @@ static void dbl_remote_marked(void) {
     pthread_join(t, 0);
 }
 static void t_remote_marked_bad(void) { KT_CHECK(core_dies_exact(dbl_remote_marked), "dbl_remote_marked"); }
+
+/* A sweep takes the pending remote frees and leaves the markers: the span of
+ * t_sampled_slots (7 samples, 3 of them in npover, so the sweep looks the records up
+ * under the profile lock), its unsampled objects freed by another thread, then
+ * swept by a flush (uncache). The samples stay allocated and marked with their
+ * records; the unsampled slots are free; then the samples' frees (remote now: the
+ * span is in mcentral) drop their records, and a reclaim gives the span back. */
+static void t_marker_sweep(void) {
+    struct gh_prof_counts c0 = counts();
+    struct mspan *s = slots_setup();
+    pthread_t t;
+    pthread_create(&t, 0, free_unsampled, 0);
+    pthread_join(t, 0);
+    goheap_flush(); /* the owner's uncache sweeps */
+    for (int i = 0; i < SLOT_N; i++) {
+        unsigned j = (unsigned)gh_span_objindex(s, (uintptr_t)slot_obj[i] - s->base);
+        int alloc = (int)((s->allocBits[j >> 6] >> (j & 63)) & 1);
+        if (i % 3 == 0)
+            KT_CHECK(alloc && marked(s, slot_obj[i]) && site(slot_obj[i], 0, 0) > 0, "sample %d kept", i);
+        else
+            KT_CHECK(!alloc, "unsampled %d swept free", i);
+    }
+    slots_check(s, 7, "swept");
+    struct mspan *cur = gh_span_of((uintptr_t)goheap_malloc(SLOT_CLS)); /* not necessarily s */
+    (void)cur;
+    for (int i = 0; i < SLOT_N; i += 3)
+        goheap_free(slot_obj[i]);
+    KT_CHECK(counts().records == c0.records + 1, "the samples' records went (%lu left, the new object's one)",
+             (unsigned long)(counts().records - c0.records));
+    KT_CHECK(goheap_validate() == 0, "validate");
+}
+
+/* Markers under concurrency: one thread allocates objects, every one sampled (this
+ * file runs at memprofilerate=1), and hands them over; the other frees them (remote
+ * frees of sampled objects: the record, the marker off, the AND) while the first
+ * keeps allocating, so its refills sweep the very spans being freed into (a sweep
+ * racing the marker's removal must neither take a marker nor leave a free behind).
+ * At the end every record is gone and the heap validates: a marker taken by a sweep
+ * would have freed a live object (the validator's double free or a record left), one
+ * left behind a slot that never comes back (live counts). */
+enum { RACE_N = 4096, RACE_ROUNDS = 24 };
+static void *race_obj[RACE_N];
+static _Atomic int race_ready;
+static void *race_freer(void *arg) {
+    (void)arg;
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        while (atomic_load(&race_ready) <= r)
+            ;
+        for (int i = 0; i < RACE_N; i++)
+            goheap_free(race_obj[i]);
+        atomic_store(&race_ready, -(r + 1)); /* consumed */
+    }
+    return 0;
+}
+static void t_marker_race(void) {
+    struct gh_prof_counts c0 = counts();
+    atomic_store(&race_ready, 0);
+    pthread_t t;
+    pthread_create(&t, 0, race_freer, 0);
+    void *keep[256];
+    for (int r = 0; r < RACE_ROUNDS; r++) {
+        for (int i = 0; i < RACE_N; i++)
+            race_obj[i] = goheap_malloc(16 + (size_t)(i % 40) * 16);
+        atomic_store(&race_ready, r + 1);
+        /* allocate meanwhile (refills and their sweeps), then free locally */
+        for (int i = 0; i < 256; i++)
+            keep[i] = goheap_malloc(16 + (size_t)(i % 40) * 16);
+        for (int i = 0; i < 256; i++)
+            goheap_free(keep[i]);
+        while (atomic_load(&race_ready) != -(r + 1))
+            ;
+    }
+    pthread_join(t, 0);
+    goheap_flush();
+    KT_CHECK(counts().records == c0.records, "records left: %ld", (long)(counts().records - c0.records));
+    KT_CHECK(goheap_validate() == 0, "validate");
+}
 
 static void t_realloc_moves_record(void) {
     struct gh_prof_counts c0 = counts();
@@ -948,10 +1053,10 @@ int main(int argc, char **argv) {
     setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
     static const struct kt_case cases[] = {
         KT_CASE(t_interval_mean),    KT_CASE(t_log2),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
-        KT_CASE(t_remote_free),      KT_CASE(t_owner_slow),          KT_CASE(t_owner_unslow),
+        KT_CASE(t_remote_free),      KT_CASE(t_markers),          KT_CASE(t_marker_owner_free),
         KT_CASE(t_realloc_moves_record), KT_CASE(t_realloc_move_samples), KT_CASE(t_sampled_slots), KT_CASE(t_sampled_slots_remote),
         KT_CASE(t_sampled_slots_double_free), KT_CASE(t_owned_marked_route), KT_CASE(t_owned_marked_bad),
-        KT_CASE(t_remote_marked_route), KT_CASE(t_remote_marked_bad),
+        KT_CASE(t_remote_marked_route), KT_CASE(t_remote_marked_bad), KT_CASE(t_marker_sweep), KT_CASE(t_marker_race),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
         KT_CASE(t_memprofile_knob),

@@ -82,7 +82,7 @@ static void t_span_walk(void) {
     /* Remote frees of slots 3 and 300, then a sweep: both reusable. */
     atomic_fetch_and(&s->remoteNone[0], ~(1ull << 3)); /* (R inverted: clear = pending) */
     atomic_fetch_and(&s->remoteNone[300 / 64], ~(1ull << (300 % 64)));
-    KT_CHECK(gh_span_sweep_remote(s) == 2, "");
+    KT_CHECK(gh_span_sweep_remote(s, 0) == 2, "");
     KT_CHECK(s->needzero == 1, "a sweep that freed must set needzero");
     KT_CHECK(gh_span_count_live(s) == 510, "");
     KT_CHECK(gh_span_next_word(s) && s->curword == 0, "");
@@ -102,14 +102,14 @@ static void t_sweep_remote(void) {
         gh_span_take(s);
     atomic_store(&s->owner, 3u); /* CPU 3's now */
     uint32_t seq = atomic_load(&s->sweepseq);
-    KT_CHECK(!gh_span_remote_pending(s) && gh_span_sweep_remote(s) == 0 && atomic_load(&s->sweepseq) == seq,
+    KT_CHECK(!gh_span_remote_pending(s) && gh_span_sweep_remote(s, 0) == 0 && atomic_load(&s->sweepseq) == seq,
              "nothing pending: no sweep");
     atomic_fetch_and(&s->remoteNone[5], ~(1ull << 9)); /* a remote freer's AND */
     KT_CHECK(gh_span_remote_pending(s), "pending");
-    KT_CHECK(gh_span_sweep_remote(s) == 1 && gh_span_rpend(s, 5, memory_order_relaxed) == 0, "the owner's sweep takes the bit");
+    KT_CHECK(gh_span_sweep_remote(s, 0) == 1 && gh_span_rpend(s, 5, memory_order_relaxed) == 0, "the owner's sweep takes the bit");
     KT_CHECK(gh_span_count_live(s) == 511, "live %u", gh_span_count_live(s));
     atomic_fetch_and(&s->remoteNone[0], ~(1ull << 1)); /* another freer */
-    KT_CHECK(gh_span_sweep_remote(s) == 1 && gh_span_count_live(s) == 510, "live %u", gh_span_count_live(s));
+    KT_CHECK(gh_span_sweep_remote(s, 0) == 1 && gh_span_count_live(s) == 510, "live %u", gh_span_count_live(s));
     KT_CHECK(atomic_load(&s->owner) == 3u, "owner unchanged (0x%x)", atomic_load(&s->owner));
     free_span(s);
 }
