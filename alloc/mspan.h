@@ -129,11 +129,11 @@ struct mspan {
      * inverse of elemsize's odd part and its rotation, here where both read anyway. */
     uint64_t winv;          /* inverse of elemsize's odd part mod 2^64 */
     /* nelems for a remote freer's index test (free.c gh_free_other), or 0 to send
-     * every remote free of the span to the slow path: tiny spans, slowmode, a small
-     * span holding a sampled object (nsampled > 0: profile.c mark/unmark, under
-     * prof.lock), large spans (a struct recycled as a large span since the freer's
-     * class test fails it) and spans not in use (gh_span_dead: the remote free tests
-     * no state). Relaxed stores and loads. */
+     * every remote free of the span to the slow path: tiny spans, slowmode, large
+     * spans (a struct recycled as a large span since the freer's class test fails it)
+     * and spans not in use (gh_span_dead: the remote free tests no state). A span
+     * holding a sampled object keeps nelems (its markers send that object's free
+     * aside: profile.c). Relaxed stores and loads. */
     _Atomic uint32_t rnelems; /* (32 bits: clang zero-extends a 16-bit atomic load twice) */
     _Atomic uint32_t sweepseq; /* odd while a sweep takes remote bits (gh_span_sweep_remote) */
     uint16_t nelems;        /* object slots */

@@ -59,7 +59,7 @@ extern GOHEAP_HOSTED_TLS unsigned goheap_hosted_ret, goheap_hosted_saved;
 /* preserve_most: the rare call clobbers no register the fast path keeps live, so the
  * fast paths need no callee-saved spills. Also on unpin_slow (an overflow slot's
  * unlock): the slow paths that unpin before returning (malloc's word step, the owner's
- * free into a span holding a sample) kept three registers saved for it (callgrind, 2
+ * free into a span holding a sample, as it was then) kept three registers saved for it (callgrind, 2
  * threads: larson 58.6 -> 58.4, pareto 55.1 -> 55.0, glibcthread 52.2 -> 52.0 a pair). */
 #if defined(__x86_64__) && defined(__clang__)
 #define GOHEAP_HOSTED_SLOWCC __attribute__((preserve_most))

@@ -374,9 +374,9 @@ static void t_sampled_slots_remote(void) {
     slots_check(s, 0, "remote sampled freed");
 }
 
-/* A double free in a marked span, on the owner (the fast path's miss, then the slow
- * path's record lookup: npover > 0 here), is still one: an unsampled object's second
- * free, and a sampled one's. */
+/* A double free in a span holding samples, on the owner (the fast path's double-free
+ * exit, then the record lookup: npover > 0 here), is still one: an unsampled
+ * object's second free, and a sampled one's (no record the second time). */
 static void dbl_marked_unsampled(void) {
     slots_setup();
     free_twice(slot_obj[4]);
