@@ -149,7 +149,7 @@ static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     /* (the lanes alone, no lock: an each_cpu handler may run this; a span with
      * samples beyond its lanes counts every pending slot as allocated, freed ones
      * too, until its next sweep: a leak hidden rather than a false one) */
-    if (GOHEAP_PROFILE && r && s->spc != GH_TINY_SPC && atomic_load_explicit(&s->nsampled, memory_order_relaxed))
+    if (r && gh_span_nmarkers(s))
         r = atomic_load_explicit(&s->npover, memory_order_relaxed) ? 0 : r & ~gh_prof_lane_markers(s, w, r);
     return a & gh_span_valid(s, w) & ~r;
 }

@@ -44,14 +44,15 @@ struct mcache *gh_mcache_create(unsigned cpu) {
 
 /* Live objects of a parked span, read the way a drainer may while the owner frees
  * into it (free.c: the owner's release stores into allocBits; the remote bits only
- * grow outside c->lock). Only frees change a parked span outside c->lock, so a span
+ * grow outside c->lock, but for a sampled object's marker, taken off as that object
+ * is freed). Only frees change a parked span outside c->lock, so a span
  * seen empty stays empty: no live object is left for anyone to free. A remote bit on
  * a slot that allocBits says is free is a double free, as in the sweep. */
 static unsigned parked_live(struct mspan *s) {
     /* A sampled object's marker looks like a pending remote free: nsampled counts
      * them, read before the bitmaps (profile.c, "markers": unmark takes the marker off
      * before the count goes down). */
-    unsigned n = GOHEAP_PROFILE && s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0;
+    unsigned n = gh_span_nmarkers(s);
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = atomic_load_explicit((_Atomic uint64_t *)&s->allocBits[w], memory_order_acquire);
         uint64_t r = gh_span_rpend(s, w, memory_order_acquire);

@@ -242,11 +242,11 @@ unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu) {
         /* acquire: the freer's last writes to the object happen before its reuse.
          * A sampled object's marker stays (profile.c, "markers"). */
         uint64_t r;
-        if (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_seq_cst)) {
+        if (gh_span_nmarkers(s)) {
             r = gh_prof_sweep_take(s, w, cpu);
         } else {
             r = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
-            if (GOHEAP_PROFILE && r && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_seq_cst)))
+            if (r && gh_unlikely(gh_span_nmarkers(s)))
                 r = gh_prof_sweep_restore(s, w, r, cpu);
         }
         uint64_t notalloc = r & ~s->allocBits[w];
@@ -268,7 +268,7 @@ unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu) {
 }
 
 int gh_span_pending_beyond_markers(const struct mspan *s) {
-    unsigned n = s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0, p = 0;
+    unsigned n = gh_span_nmarkers(s), p = 0;
     if (!n)
         return 1; /* (called with a bit found clear) */
     for (unsigned w = 0; w < s->nwords; w++)
@@ -286,7 +286,7 @@ unsigned gh_span_count_live(const struct mspan *s) {
 unsigned gh_span_count_live_any(const struct mspan *s) {
     /* a sampled object's marker looks like a pending free: nsampled counts them
      * (read first: profile.c, "markers") */
-    unsigned n = GOHEAP_PROFILE && s->spc != GH_TINY_SPC ? atomic_load_explicit(&s->nsampled, memory_order_seq_cst) : 0;
+    unsigned n = gh_span_nmarkers(s);
     for (unsigned w = 0; w < s->nwords; w++) {
         uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         a &= ~gh_span_rpend(s, w, memory_order_relaxed);

@@ -496,8 +496,14 @@ static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
 static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
     return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
-/* Pending bits beyond the nsampled markers (profile.c, "markers"): a span with a
- * live sampled object has one clear remoteNone bit per such object. */
+/* The markers in s (profile.c, "markers"): a small span's live sampled objects, each
+ * with its remoteNone bit clear; none in a tiny span (its lanes hold byte offsets,
+ * and every free of its blocks goes slow anyway). seq_cst: the markers' order. */
+static inline unsigned gh_span_nmarkers(const struct mspan *s) {
+    return s->spc == GH_TINY_SPC ? 0 : atomic_load_explicit(&s->nsampled, memory_order_seq_cst);
+}
+/* Pending bits beyond the markers: a span with a live sampled object has one clear
+ * remoteNone bit per such object. */
 int gh_span_pending_beyond_markers(const struct mspan *s);
 /* Whether a remote free of s is pending (seq_cst loads: mcentral's lost-wake-up
  * handshake pairs them with the freers' ANDs), not counting sampled objects'
@@ -507,7 +513,7 @@ int gh_span_pending_beyond_markers(const struct mspan *s);
 static inline int gh_span_remote_pending(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++)
         if (gh_span_rpend(s, w, memory_order_seq_cst))
-            return !atomic_load_explicit(&s->nsampled, memory_order_seq_cst) || gh_span_pending_beyond_markers(s);
+            return !gh_span_nmarkers(s) || gh_span_pending_beyond_markers(s);
     return 0;
 }
 /* gh_span_sweep_remote's body, for a span with something pending. */

@@ -455,7 +455,7 @@ static uint64_t markers(const struct mspan *s, unsigned w, uint64_t bits, unsign
  * the load of the bits sees was set after its lane (mark) and is taken off before its
  * lane (unmark), so one of the two reads names it. With npover > 0 (records without
  * lanes) under prof.lock, where no mark or unmark runs. */
-static uint64_t take_unmarked(struct mspan *s, unsigned w, unsigned cpu) {
+uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) {
     uint64_t l1 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
     uint32_t o1 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
     uint64_t p = gh_span_rpend(s, w, memory_order_seq_cst);
@@ -476,8 +476,6 @@ static uint64_t take_unmarked(struct mspan *s, unsigned w, unsigned cpu) {
         atomic_fetch_or_explicit(&s->remoteNone[w], take, memory_order_acq_rel);
     return take;
 }
-
-uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) { return take_unmarked(s, w, cpu); }
 
 uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu) {
     /* A mark raced with a sweep that found nsampled 0: its object is not yet handed

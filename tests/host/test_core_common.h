@@ -3,6 +3,7 @@
  * that runs a function in a child and checks the exact panic line. */
 #ifndef TEST_CORE_COMMON_H
 #define TEST_CORE_COMMON_H
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -99,6 +100,12 @@ static inline void *core_free_range(void *arg) {
     for (int i = f->from; i < f->n; i++)
         goheap_free(f->objs[i]);
     return 0;
+}
+/* Runs fn(arg) on a thread of its own and waits for it. */
+static inline void core_on_thread(void *(*fn)(void *), void *arg) {
+    pthread_t t;
+    pthread_create(&t, 0, fn, arg);
+    pthread_join(t, 0);
 }
 
 static inline size_t core_read_all(int fd, char *buf, size_t cap) {
