@@ -235,7 +235,7 @@ static size_t region_meta_bytes(size_t arena, size_t cover, unsigned ncpu) {
      * mcaches), the mcaches, the span budget; in 256 KiB chunks, each of which may
      * lose up to a run at its end. */
     size_t persist = ncpu * sizeof(void *) + (GH_NBUCKETS + 1) * GH_FIXALLOC_CHUNK +
-                     ncpu * gh_align_up(sizeof(struct mcache), GH_CACHELINE) +
+                     ncpu * gh_align_up(GH_MCACHE_BYTES, GH_CACHELINE) +
                      pages * GH_REGION_SPAN_BYTES_PER_PAGE;
     size_t chunks = (persist + GH_PERSISTENT_CHUNK - GH_FIXALLOC_CHUNK - 1) /
                     (GH_PERSISTENT_CHUNK - GH_FIXALLOC_CHUNK);

@@ -32,6 +32,7 @@ struct mcache *gh_mcache_create(unsigned cpu) {
     if (!c)
         return 0;
     init_slots(c);
+    c->parked = (struct gh_parked *)((char *)c + GH_MCACHE_HEAD_BYTES);
     c->cpu = cpu;
     c->lock.rank = GOHEAP_LC_MCACHE;
     c->guard_next = gh_knobs.guardrate;

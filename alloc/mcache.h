@@ -185,11 +185,18 @@ struct mcache {
     uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
     uint64_t prof_rng;    /* the profiler's random state (sampling intervals) */
-    /* Parked spans (struct gh_parked). Protected by lock. Last: 19 KiB that a CPU
+    /* Parked spans (struct gh_parked [GH_NUM_SPC]), protected by lock: 19 KiB right
+     * after the cache in the same fixalloc object (GH_MCACHE_BYTES), which a CPU
      * touches only for the classes it parks spans of (a fresh cache is not cleared:
-     * fixalloc's new chunks are zero), so that the fields above share pages. */
-    struct gh_parked parked[GH_NUM_SPC];
+     * fixalloc's new chunks are zero). NULL in gh_emptycache, which parks nothing: a
+     * pointer, not an array, so that the empty cache, statically filled, is 6 KiB of
+     * the image's data instead of 25 (every process maps that data). */
+    struct gh_parked *parked;
 };
+
+/* One cache and its parked arrays, as gh_mcache_create allocates them. */
+#define GH_MCACHE_HEAD_BYTES gh_align_up(sizeof(struct mcache), GH_CACHELINE)
+#define GH_MCACHE_BYTES (GH_MCACHE_HEAD_BYTES + GH_NUM_SPC * sizeof(struct gh_parked))
 
 /* Whether s is one of c's parked spans of class spc (the validator, tests). Caller
  * holds c->lock, or c's CPU is idle. */

@@ -58,7 +58,7 @@ int gh_heap_init(size_t arena_bytes, int exact) {
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
         gh_heap.spanalloc[b].noclear = 1; /* span_reset clears recycled structs */
     }
-    gh_fixalloc_init(&gh_heap.cachealloc, gh_align_up(sizeof(struct mcache), GH_CACHELINE));
+    gh_fixalloc_init(&gh_heap.cachealloc, GH_MCACHE_BYTES);
     return 0;
 }
 
