@@ -62,7 +62,11 @@ static unsigned parked_live(struct mspan *s) {
             gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & ~a & v)) * s->elemsize, s);
         n += gh_popcount64(a & ~r & v);
     }
-    return n;
+    /* and again after them: a mark (nsampled, then the marker) that lands between the
+     * first read and the bitmaps' would otherwise count its object nowhere (a mark on
+     * a parked span: it left the marking CPU's cache between the allocation and the
+     * mark, profile.c mark_settle). Only compared with 0: counting twice is harmless. */
+    return n + gh_span_nmarkers(s);
 }
 
 /* Whether parked span s surely holds a live object, from its counts alone: allocBits

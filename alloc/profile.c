@@ -479,8 +479,9 @@ uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) {
 
 uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu) {
     /* A mark raced with a sweep that found nsampled 0: its object is not yet handed
-     * out, so nobody frees it before its marker is back. Its lane (or record) came
-     * before the nsampled the sweep read after taking. */
+     * out (the sampler waits for this sweep: mark_settle), so nobody frees it before
+     * its marker is back. Its lane (or record) came before the nsampled the sweep
+     * read after taking. */
     uint64_t m = markers(s, w, taken, cpu);
     if (m)
         atomic_fetch_and_explicit(&s->remoteNone[w], ~m, memory_order_seq_cst);
@@ -524,6 +525,26 @@ static void mark(struct mspan *s, uintptr_t a) {
     slot_set(s, a, 1);
     atomic_fetch_add_explicit(&s->nsampled, 1, memory_order_seq_cst);
     marker(s, a, 1);
+}
+
+/* After a mark, its lock dropped, before malloc (or realloc) returns the object: a
+ * sweep of s may run on another CPU while the mark lands (s left the marking CPU's
+ * cache between the allocation and the mark: an overflow slot's sharer, a flush). One
+ * that read nsampled 0 took the new marker with its exchange and puts it back only
+ * once it reads nsampled again (gh_prof_sweep_restore); had the object been handed
+ * out meanwhile, its free would find no marker (a plain free: the record stays and
+ * the restore makes its slot a live sample for good), or drop the record before the
+ * restore (the sweep then frees the slot under the free's pending bit). Such a sweep
+ * made sweepseq odd before its read of nsampled, which came before the mark's count:
+ * the load here, after the marker, sees it odd (or already done). Waits for it to end.
+ * Unpinned, no lock held (the sweep may need the profile lock). */
+static void mark_settle(const struct mspan *s) {
+    if (s->spc < 2 || s->spc == GH_TINY_SPC)
+        return;
+    uint32_t v = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
+    if (v & 1)
+        while (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) == v)
+            ;
 }
 
 static void unmark(struct mspan *s, uintptr_t a) {
@@ -579,6 +600,8 @@ static GH_NOINLINE void record_locked(struct mspan *s, void *p, uint64_t size, c
     }
     gh_unlock(&prof.lock, cpu);
     goheap_sys_unpin(pin);
+    if (r && s->spc >= 2)
+        mark_settle(s);
 }
 
 /* Usable size of a just-allocated object (what the record and the bucket count). */
@@ -762,6 +785,8 @@ int gh_prof_move(uintptr_t from, uintptr_t to, size_t size) {
     }
     gh_unlock(&prof.lock, cpu);
     goheap_sys_unpin(pin);
+    if (b && st->spc >= 2)
+        mark_settle(st);
     return b != 0;
 }
 

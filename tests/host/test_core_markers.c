@@ -5,6 +5,7 @@
  * sweeps that leave markers alone, and a sweep racing the frees of samples. Runs at
  * memprofilerate=1 unless a case says else. */
 #include <pthread.h>
+#include <unistd.h>
 
 #include "test_core_profile.h"
 
@@ -408,13 +409,98 @@ static void t_marker_race(void) {
     KT_CHECK(goheap_validate() == 0, "validate");
 }
 
+/* A sweep racing a sample's mark (mspan.c gh_span_sweep_remote_words, the exchange
+ * branch): the sweep reads nsampled 0, the mark completes and malloc returns the
+ * object, the sweep's exchange takes its marker, the program frees the object, and
+ * only then does the sweep re-read nsampled and put the "marker" back
+ * (gh_prof_sweep_restore). A free whose remote AND finds the bit set is a plain free
+ * (the record stays: freed for the program, a live sample for the allocator for
+ * good); a free by a thread without a cache (this one) drops the record first, and
+ * the restore, finding nsampled 0, frees the slot under the free's pending bit (the
+ * validator: "double free ... with a remote free pending", the class's counts off).
+ * With mark_settle (profile.c) malloc returns the object only after the sweep. A thread replays the sweep step by step on the
+ * span (what another CPU does to a span that left the marking CPU's cache between
+ * the allocation and the mark: an overflow slot's sharer, a flush); it waits up to
+ * 300 ms for the object's free before its restore. */
+static struct mspan *rr_span;
+static void *_Atomic rr_obj;
+static _Atomic int rr_phase; /* 1 sweep open, nsampled read 0; 2 exchanged; 3 object freed; 4 sweep done */
+static void *rr_sweeper(void *arg) {
+    (void)arg;
+    struct mspan *s = rr_span;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    atomic_store(&s->sweepseq, atomic_load(&s->sweepseq) + 1); /* odd: a sweep runs */
+    int n0 = (int)gh_span_nmarkers(s);                         /* 0: the exchange branch */
+    atomic_store(&rr_phase, 1);
+    /* the mark lands meanwhile (nsampled, then the marker) */
+    uint64_t pend = 0;
+    for (int k = 0; k < 200000 && !pend; k++) {
+        for (unsigned w = 0; w < s->nwords; w++)
+            pend |= gh_span_rpend(s, w, memory_order_seq_cst);
+        if (!pend)
+            usleep(10);
+    }
+    uint64_t r[GH_MAX_WORDS];
+    for (unsigned w = 0; w < s->nwords; w++)
+        r[w] = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
+    atomic_store(&rr_phase, 2);
+    for (int ms = 0; ms < 300 && atomic_load(&rr_phase) != 3; ms++)
+        usleep(1000);
+    for (unsigned w = 0; w < s->nwords; w++) {
+        if (r[w] && gh_span_nmarkers(s))
+            r[w] = gh_prof_sweep_restore(s, w, r[w], cpu);
+        KT_CHECK(!(r[w] & ~s->allocBits[w]), "sweep: a pending bit on a free slot (double free)");
+        s->allocBits[w] &= ~r[w];
+    }
+    atomic_store(&s->sweepseq, atomic_load(&s->sweepseq) + 1); /* even: done */
+    goheap_sys_unpin(pin);
+    KT_CHECK(n0 == 0 && pend, "replay: nsampled %d at the sweep's start, marker seen %d", n0, pend != 0);
+    atomic_store(&rr_phase, 4);
+    return 0;
+}
+static void *rr_free_obj(void *arg) {
+    (void)arg;
+    goheap_free(atomic_load(&rr_obj));
+    return 0;
+}
+static void t_sweep_restore_race(void) {
+    struct gh_prof_counts c0 = counts();
+    goheap_flush();
+    sample_next(0);
+    void *y = goheap_malloc(SLOT_CLS); /* unsampled: the span has no sample yet */
+    rr_span = gh_span_of((uintptr_t)y);
+    atomic_store(&rr_phase, 0);
+    pthread_t t;
+    pthread_create(&t, 0, rr_sweeper, 0);
+    while (atomic_load(&rr_phase) < 1)
+        ;
+    sample_next(1);
+    void *x = goheap_malloc(SLOT_CLS); /* sampled: the mark, then malloc returns */
+    atomic_store(&rr_obj, x);
+    KT_CHECK(gh_span_of((uintptr_t)x) == rr_span, "x in the swept span");
+    while (atomic_load(&rr_phase) < 2)
+        ;
+    if (atomic_load(&rr_phase) == 2) { /* the sweep has not restored yet: the program frees x */
+        core_on_thread(rr_free_obj, 0);
+        atomic_store(&rr_phase, 3);
+    } else {
+        core_on_thread(rr_free_obj, 0);
+    }
+    pthread_join(t, 0);
+    KT_CHECK(site(x, 0, 0) == 0, "x freed: its record went (records %lu over)",
+             (unsigned long)(counts().records - c0.records));
+    KT_CHECK(goheap_validate() == 0, "validate");
+    goheap_free(y);
+}
+
 int main(void) {
     setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
     static const struct kt_case cases[] = {
         KT_CASE(t_markers),          KT_CASE(t_marker_owner_free),      KT_CASE(t_sampled_slots),
         KT_CASE(t_sampled_slots_remote), KT_CASE(t_sampled_slots_double_free), KT_CASE(t_owned_marked_route),
         KT_CASE(t_owned_marked_bad), KT_CASE(t_remote_marked_route),    KT_CASE(t_remote_marked_bad),
-        KT_CASE(t_marker_sweep),     KT_CASE(t_marker_race),            KT_CASE(t_tiny_sweep),
+        KT_CASE(t_marker_sweep),     KT_CASE(t_marker_race),            KT_CASE(t_tiny_sweep), KT_CASE(t_sweep_restore_race),
     };
     kt_begin("core-markers", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
