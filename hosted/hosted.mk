@@ -39,7 +39,9 @@ $(HBUILD)/libgoheap.a: $(GOHEAP_STATIC_OBJS)
 # The hot standard names are aliases of the goheap_* entry points (no wrapper call).
 GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 	realloc=goheap_realloc reallocarray=goheap_reallocarray \
-	malloc_usable_size=goheap_usable_size
+	malloc_usable_size=goheap_usable_size \
+	__libc_malloc=goheap_malloc __libc_free=goheap_free __libc_calloc=goheap_calloc \
+	__libc_realloc=goheap_realloc
 
 $(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ)
 	$(call say,HOSTLD,$@)$(HOSTCC) -shared -pthread -Wl,-z,nodelete $(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) \

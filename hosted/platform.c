@@ -53,6 +53,9 @@ static _Atomic int core_up; /* goheap_init has returned (ours or the embedder's)
 /* From goheap_sys_configure. */
 static unsigned release_policy = GOHEAP_SYS_RELEASE_LAZY;
 static unsigned fault_reports;
+/* vm.overcommit_memory is 2 (strict), read at goheap_sys_configure: then released
+ * pages must give their commit charge back, as glibc's shrink_heap does. */
+static unsigned strict_commit;
 
 /* Work queued by each_cpu for slots whose thread is alive (run at its next refill). */
 _Atomic uint32_t goheap_hosted_pending;
@@ -114,7 +117,7 @@ void *goheap_sys_reserve(size_t bytes, size_t align) {
     if (align < GOHEAP_SYS_FRAME_SIZE)
         align = GOHEAP_SYS_FRAME_SIZE;
     size_t len = bytes + align - GOHEAP_SYS_FRAME_SIZE;
-    char *p = mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    char *p = mmap(0, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)
         return 0;
     uintptr_t a = ((uintptr_t)p + align - 1) & ~(uintptr_t)(align - 1);
@@ -130,7 +133,7 @@ void *goheap_sys_reserve_at(void *addr, size_t bytes) {
     /* MAP_FIXED_NOREPLACE (Linux 4.17): exactly there or EEXIST, never over another
      * mapping; an older kernel takes it as a hint, hence the check. */
     char *p = mmap(addr, bytes, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
     if (p == MAP_FAILED)
         return 0;
     if (p != addr) {
@@ -186,9 +189,29 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
         if (madvise(addr, bytes, MADV_FREE) == 0 || madvise(addr, bytes, MADV_DONTNEED) == 0)
             return;
     }
-    /* Replace the range with a fresh PROT_NONE mapping: frees the memory at once, and
-     * later touches fault (efence relies on that). */
-    mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    /* As glibc's shrink_heap: MADV_DONTNEED frees the memory at once and the pages
+     * read zero again, and it splits no mapping (the core's next map of them is an
+     * mprotect of RW over RW). A PROT_NONE mapping over every released run cuts the
+     * heap into two mappings per run: a fragmented heap, released, used up
+     * vm.max_map_count (65530), and every later mmap of the process failed. */
+    int saved = errno;
+    if (!fault_reports && !strict_commit && madvise(addr, bytes, MADV_DONTNEED) == 0)
+        return;
+    errno = saved;
+    /* efence and guardrate (later touches must fault) and strict overcommit (the
+     * commit charge must go back): a fresh PROT_NONE mapping over the range. That
+     * splits the mapping around it, and fails (ENOMEM, nothing changed) once the
+     * process has vm.max_map_count mappings; the core takes the pages as released,
+     * reading zero, so then drop them with MADV_DONTNEED. */
+    if (mmap(addr, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) == MAP_FAILED) {
+        if (madvise(addr, bytes, MADV_DONTNEED) != 0) {
+            char msg[160];
+            snprintf(msg, sizeof msg, "goheap: cannot release %p (+%zu): mmap and madvise failed (errno %d)",
+                     addr, bytes, errno);
+            goheap_sys_panic(msg);
+        }
+        errno = saved;
+    }
 }
 
 /* realloc's zero-copy move (alloc/platform.h, goheap_sys_remap): one mremap moves
@@ -213,7 +236,7 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
     void *r = mremap(old, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, new);
     if (r == MAP_FAILED) {
         int e = errno;
-        void *f = mmap(new, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE,
+        void *f = mmap(new, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
                        -1, 0);
         if (f != MAP_FAILED && f != new)
             munmap(f, bytes); /* a kernel before 4.17 took it as a hint */
@@ -230,7 +253,7 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
             atomic_store_explicit(&remap_off, 1, memory_order_relaxed);
         return GOHEAP_SYS_REMAP_CANNOT;
     }
-    mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+    mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     return 0;
 }
 
@@ -459,6 +482,13 @@ void goheap_sys_configure(const struct goheap_sys_config *c) {
     release_policy = c->release;
     fault_reports = c->fault_reports;
     bgthread_on = c->bgthread;
+    int saved = errno, fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        char v = 0;
+        strict_commit = read(fd, &v, 1) == 1 && v == '2';
+        close(fd);
+    }
+    errno = saved;
     if (c->memprofile)
         memprofile_setup(c->memprofile);
 }

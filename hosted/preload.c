@@ -101,3 +101,11 @@ EXPORT void *pvalloc(size_t n) {
     }
     return aligned(SHIM_PAGE, r ? r : SHIM_PAGE);
 }
+
+/* glibc's __libc_* names (GLIBC_2.2.5, public): a program or a preloaded hook that
+ * calls them must get this heap, or its blocks reach our free (or ours glibc's free)
+ * and abort. __libc_malloc, __libc_free, __libc_calloc and __libc_realloc are linker
+ * aliases (hosted/hosted.mk); the aligned ones are here. */
+EXPORT void *__libc_memalign(size_t align, size_t n) { return memalign(align, n); }
+EXPORT void *__libc_valloc(size_t n) { return valloc(n); }
+EXPORT void *__libc_pvalloc(size_t n) { return pvalloc(n); }

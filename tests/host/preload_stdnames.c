@@ -10,6 +10,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/* glibc's public __libc_* names (GLIBC_2.2.5; no header declares them). A program or
+ * a preloaded hook calling them must get the same heap as malloc and free. */
+void *__libc_malloc(size_t n);
+void __libc_free(void *p);
+void *__libc_calloc(size_t nmemb, size_t n);
+void *__libc_realloc(void *p, size_t n);
+void *__libc_memalign(size_t align, size_t n);
+void *__libc_valloc(size_t n);
+void *__libc_pvalloc(size_t n);
+
 /* One line per result: "ptr" with its alignment and usable-size facts, or "NULL". */
 static void show(const char *what, void *p, size_t align, size_t n) {
     printf("%-28s %s", what, p ? "ptr" : "NULL");
@@ -80,5 +90,45 @@ int main(void) {
             free(p);
         }
     }
+
+    /* Each __libc_* block freed and resized through the standard names, and the
+     * reverse: one heap (a mixed pair aborted "invalid free of a non-heap pointer"). */
+    p = __libc_malloc(100), show("__libc_malloc(100)", p, 16, 100), free(p);
+    p = malloc(100), __libc_free(p);
+    p = __libc_calloc(10, 10), show("__libc_calloc(10,10)", p, 16, 100);
+    printf("__libc_calloc zero: %d\n", p && !memchr(p, 1, 100));
+    q = realloc(p, 5000), show("realloc(__libc_calloc)", q, 16, 5000);
+    p = __libc_realloc(q, 100000), show("__libc_realloc(100000)", p, 16, 100000);
+    __libc_free(p);
+    p = __libc_memalign(256, 100), show("__libc_memalign(256,100)", p, 256, 100), free(p);
+    p = __libc_valloc(100), show("__libc_valloc(100)", p, (size_t)pg, 100), free(p);
+    p = __libc_pvalloc(100), show("__libc_pvalloc(100)", p, (size_t)pg, 100), free(p);
+
+    /* More than RAM + swap, untouched: NULL and ENOMEM under the kernel's default
+     * overcommit heuristic (vm.overcommit_memory 0) and under strict accounting (2),
+     * as glibc's mmap gets (goheap reserved its arena with MAP_NORESERVE, which the
+     * kernel never charges: malloc succeeded and the program was OOM-killed on
+     * touching it). Mode 1 (always overcommit) grants it: the line says so. */
+    FILE *f = fopen("/proc/sys/vm/overcommit_memory", "r");
+    int mode = -1;
+    if (f && fscanf(f, "%d", &mode) != 1)
+        mode = -1;
+    if (f)
+        fclose(f);
+    unsigned long long ram = (unsigned long long)sysconf(_SC_PHYS_PAGES) * (unsigned long long)pg, swap = 0;
+    f = fopen("/proc/meminfo", "r");
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "SwapTotal: %llu kB", &swap) == 1)
+            swap <<= 10;
+    if (f)
+        fclose(f);
+    size_t huge = (size_t)(2 * (ram + swap) + (1ull << 30));
+    errno = 0, p = malloc(huge);
+    if (mode == 1)
+        printf("malloc(2 x (RAM + swap)): overcommit_memory 1, not checked\n");
+    else
+        printf("malloc(2 x (RAM + swap)) %s errno=%s\n", p ? "ptr" : "NULL", err());
+    free(p);
     return 0;
 }
