@@ -183,7 +183,7 @@ uintptr_t gh_arena_skip(uintptr_t need) {
         if (reserve_piece(off, need) == 0) {
             gh_arena.holes += off - gh_arena.resv;
             gh_arena.resv = off + need;
-            gh_arena.next = off;
+            __atomic_store_n(&gh_arena.next, off, __ATOMIC_RELAXED);
             return off;
         }
     }
@@ -198,23 +198,32 @@ int gh_arena_grow(uintptr_t bytes) {
         return -1;
     if (gh_arena_extend(at + bytes) != 0 && (at = gh_arena_skip(bytes)) == 0)
         return -1;
-    /* The span map over any hole and the new chunks: mapped 4 KiB per 4 MiB, every
-     * entry "no span" (the free fast path reads it for any page below npages). */
+    /* The span map over any hole and the new chunks: mapped 4 KiB per 4 MiB, its
+     * entries written by gh_arena_cover as runs there are handed out. */
     uintptr_t end = at + bytes;
     if (end > gh_arena.mapped) {
         struct mspan **m = gh_fast.spans + (gh_arena.mapped >> GOHEAP_PAGE_SHIFT);
         uintptr_t n = (end - gh_arena.mapped) >> GOHEAP_PAGE_SHIFT;
         if (gh_meta_map(m, n * sizeof(void *)) != 0)
             return -1;
-        for (uintptr_t i = 0; i < n; i++)
-            m[i] = &gh_deadspan;
         gh_arena.mapped = end;
     }
     if (gh_pagealloc_grow(&gh_heap.pages, gh_fast.base + at, bytes >> GOHEAP_PAGE_SHIFT) != 0)
         return -1; /* reserved and mapped stay so; the next try reuses them */
-    gh_arena.next = end;
+    __atomic_store_n(&gh_arena.next, end, __ATOMIC_RELAXED);
     gh_heap.grown += bytes;
     atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
-    atomic_store_explicit(&gh_fast.npages, end >> GOHEAP_PAGE_SHIFT, memory_order_release);
     return 0;
+}
+
+void gh_arena_cover(uintptr_t end) {
+    uintptr_t off = end - gh_fast.base;
+    if (off > gh_arena.next) /* a cover's run (region mode): its map is written whole */
+        return;
+    uintptr_t pg = off >> GOHEAP_PAGE_SHIFT, np = atomic_load_explicit(&gh_fast.npages, memory_order_relaxed);
+    if (pg <= np)
+        return;
+    for (uintptr_t i = np; i < pg; i++)
+        __atomic_store_n(&gh_fast.spans[i], &gh_deadspan, __ATOMIC_RELAXED);
+    atomic_store_explicit(&gh_fast.npages, pg, memory_order_release);
 }

@@ -21,11 +21,16 @@ struct mspan;
  *   resv <= arena_bytes; map_resv >= resv / 1024 (frame-rounded)
  *   mapped <= next <= resv <= arena_bytes (all 4 MiB multiples), map_resv >= resv/1024
  *   heap offsets [0, resv) are reserved or holes (never grown, span map dead);
- *   gh_fast.npages == mapped / 8 KiB. */
+ *   gh_fast.npages <= next / 8 KiB, and every run the window's page allocator has
+ *   handed out ends at or below npages pages (gh_arena_cover): entries [0, npages)
+ *   are written (a span, or gh_deadspan), the ones in [npages, mapped) not yet, and
+ *   a page in [npages, next) reads as gh_deadspan through gh_span_of_cover. */
 struct gh_arena {
     /* ---- protected by the heap lock ---- */
-    uintptr_t next;     /* heap offset the next growth starts at (next <= resv) */
-    uintptr_t mapped;   /* span map valid (mapped, filled) for heap offsets [0, mapped) */
+    uintptr_t next;     /* heap offset the next growth starts at (next <= resv);
+                         * written with relaxed atomics: gh_span_of_cover reads it
+                         * without the lock */
+    uintptr_t mapped;   /* span map memory mapped for heap offsets [0, mapped) */
     uintptr_t resv;     /* heap bytes reserved (or skipped as holes) from gh_fast.base */
     uintptr_t map_resv; /* span-map bytes reserved from gh_fast.spans */
     uintptr_t holes;    /* heap bytes skipped because something else held them */
@@ -46,9 +51,17 @@ uint64_t gh_arena_bytes(void);
  * gh_heap.arena_bytes. Returns 0, or -1 with a logged message saying what was asked. */
 int gh_arena_init(size_t window, int exact);
 /* Grows the heap by `bytes` (4 MiB multiple) of fresh address space: reserves it
- * (adjacent, or past a hole), maps and fills its span map, hands it to the page
- * allocator and publishes gh_fast.npages. 0, or -1 (nothing handed over). */
+ * (adjacent, or past a hole), maps its span map's memory and hands it to the page
+ * allocator. 0, or -1 (nothing handed over). */
 int gh_arena_grow(uintptr_t bytes);
+/* A run of the window's page allocator ending at address `end` is being handed out:
+ * writes gh_deadspan into the span map up to there and publishes gh_fast.npages
+ * (release), before any span of the run is published (the free fast path reads the
+ * map below npages, and map_write takes a span at or past npages for a cover's).
+ * Growth itself writes no entry, so a huge request the system then refuses (NULL)
+ * leaves no span map behind it: a failed malloc of 900 GiB had written 900 MiB of it.
+ * Caller holds the heap lock; addresses outside the window are ignored. */
+void gh_arena_cover(uintptr_t end);
 /* Makes heap offsets [0, end) reserved: the next increment at the adjacent address
  * (64 MiB, or smaller down to what end needs). 0, or -1 when the address is taken,
  * the system refuses, or end is past the window. */

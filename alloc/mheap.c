@@ -128,6 +128,8 @@ static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct r
     for (unsigned i = 0; !base && *err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++) {
         uintptr_t before = pa->npages_scav;
         base = gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
+        if (base)
+            gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
         if (!base && *err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
         ri->dirty = pa->dirty;
@@ -160,8 +162,10 @@ static inline void count_idle(uintptr_t bytes) {
 static int cache_refill(struct pagecache *c) {
     struct pagealloc *pa;
     for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0; i++)
-        if (gh_pagecache_refill(pa, c) == 0)
+        if (gh_pagecache_refill(pa, c) == 0) {
+            gh_arena_cover(c->base + ((uintptr_t)64 << GOHEAP_PAGE_SHIFT)); /* its 64-page word */
             return 0;
+        }
     return -1;
 }
 
@@ -212,6 +216,7 @@ static void window_fill_locked(struct pagecache *pc, uintptr_t base) {
             struct run_info ri = {0, 0, 0}; /* backed: free -> in use, idle through gpages */
             count_run_inuse(got, &ri);
             have += got;
+            gh_arena_cover(base + (have << GOHEAP_PAGE_SHIFT));
         }
     }
     window_set(pc, base, have);
@@ -427,6 +432,8 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
         for (unsigned i = 0; !base && err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++)
             base = gh_pagealloc_alloc_unmapped(pa, npages, lazy, unbacked, &err);
     }
+    if (base)
+        gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
     if (base) {
         /* Counted in use like any allocation (released pages as backed again: the
          * caller gives back what backs the run now and moves other frames in), under
@@ -604,6 +611,8 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
         if (!got && err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
         ri.lazy = got ? pa->lazy_run : 0;
+        if (got)
+            gh_arena_cover(tbase + ((extra - w) << GOHEAP_PAGE_SHIFT));
     }
     if (got && w)
         window_set(pc, pc->gbase + (w << GOHEAP_PAGE_SHIFT), pc->gpages - w);

@@ -141,5 +141,8 @@ uint64_t gh_heap_pages_meta(void) {
 
 struct mspan *gh_span_of_cover(uintptr_t a) {
     struct gh_cover *c = gh_cover_of(a);
-    return c ? c->spans[(a - c->base) >> GOHEAP_PAGE_SHIFT] : 0;
+    if (c)
+        return c->spans[(a - c->base) >> GOHEAP_PAGE_SHIFT];
+    /* The window's grown pages past npages: no run handed out there yet (arena.h) */
+    return a - gh_fast.base < __atomic_load_n(&gh_arena.next, __ATOMIC_RELAXED) ? &gh_deadspan : 0;
 }

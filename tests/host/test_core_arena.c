@@ -224,6 +224,72 @@ static int mode_meta(void) {
     return goheap_validate() ? 7 : 0;
 }
 
+/* A line of /proc/self/status, in KiB ("VmRSS", "VmData"). */
+static unsigned long status_kib(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    unsigned long kib = 0;
+    size_t n = strlen(field);
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, field, n) && line[n] == ':') {
+            kib = strtoul(line + n + 1, 0, 10);
+            break;
+        }
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+/* A request the system refuses after the heap grew for it (RLIMIT_DATA: the run's
+ * mprotect fails): NULL and ENOMEM, the growth kept but its span map unwritten (a
+ * failed malloc of 900 GiB used to leave 900 MiB of span map entries resident);
+ * a page of the new growth still reads as no span, and the next allocation that fits
+ * takes the grown pages normally. */
+static int mode_refused(void) {
+    void *p = goheap_malloc(100);
+    if (!p)
+        FAIL(2, "first malloc");
+    struct rlimit r0, r;
+    getrlimit(RLIMIT_DATA, &r0);
+    r = r0;
+    r.rlim_cur = (status_kib("VmData") << 10) + 256 * MIB;
+    if (setrlimit(RLIMIT_DATA, &r) != 0)
+        FAIL(3, "setrlimit");
+    uintptr_t np0 = atomic_load(&gh_fast.npages), next0 = gh_arena.next;
+    unsigned long rss0 = status_kib("VmRSS");
+    errno = 0;
+    void *q = goheap_malloc((size_t)32 << 30);
+    int e = errno;
+    unsigned long rss1 = status_kib("VmRSS");
+    if (q || e != ENOMEM)
+        FAIL(4, "32 GiB under RLIMIT_DATA: %p, errno %d", q, e);
+    if (gh_arena.next < next0 + ((uintptr_t)32 << 30))
+        FAIL(5, "the heap did not grow for the request (next %lu -> %lu MiB)", (unsigned long)(next0 / MIB),
+             (unsigned long)(gh_arena.next / MIB));
+    if (atomic_load(&gh_fast.npages) != np0)
+        FAIL(6, "span map written for the refused run: npages %lu -> %lu", (unsigned long)np0,
+             (unsigned long)atomic_load(&gh_fast.npages));
+    if (rss1 > rss0 + 8192) /* the page allocator's summaries of the growth: ~2 MiB */
+        FAIL(7, "VmRSS %lu -> %lu KiB after the refusal (the run's span map: 32 MiB)", rss0, rss1);
+    if (gh_span_of(gh_fast.base + next0 + ((uintptr_t)1 << 30)) != &gh_deadspan)
+        FAIL(8, "a page of the growth does not read as no span");
+    setrlimit(RLIMIT_DATA, &r0);
+    char *big = goheap_malloc((size_t)64 << 20);
+    if (!big)
+        FAIL(9, "64 MiB after lifting the limit");
+    memset(big, 1, 4096);
+    memset(big + (64 << 20) - 4096, 2, 4096);
+    printf("    # refused 32 GiB: heap grown %lu MiB, VmRSS %lu -> %lu KiB; then 64 MiB at page %lu of %lu\n",
+           (unsigned long)((gh_arena.next - next0) / MIB), rss0, rss1,
+           (unsigned long)((uintptr_t)(big - (char *)gh_fast.base) >> GOHEAP_PAGE_SHIFT),
+           (unsigned long)atomic_load(&gh_fast.npages));
+    if (gh_span_of((uintptr_t)big + (32 << 20)) != gh_span_of((uintptr_t)big))
+        FAIL(10, "the 64 MiB object's span not found from its middle");
+    goheap_free(big);
+    goheap_free(p);
+    return goheap_validate() ? 11 : 0;
+}
+
 /* ---- cases -------------------------------------------------------------------------- */
 
 static void t_grow(void) { KT_CHECK(rerun("grow", 0) == 0, ""); }
@@ -233,10 +299,11 @@ static void t_rlimit(void) { KT_CHECK(rerun("rlimit", 0) == 0, ""); }
 static void t_arena64(void) { KT_CHECK(rerun("arena64", "arena=64GiB") == 0, ""); }
 static void t_past64(void) { KT_CHECK(rerun("past64", 0) == 0, ""); }
 static void t_meta(void) { KT_CHECK(rerun("meta", 0) == 0, ""); }
+static void t_refused(void) { KT_CHECK(rerun("refused", 0) == 0, ""); }
 
 static const struct kt_case cases[] = {
     KT_CASE(t_grow), KT_CASE(t_hole), KT_CASE(t_hint), KT_CASE(t_rlimit), KT_CASE(t_arena64), KT_CASE(t_past64),
-    KT_CASE(t_meta),
+    KT_CASE(t_meta), KT_CASE(t_refused),
 };
 
 int main(int argc, char **argv) {
@@ -247,7 +314,7 @@ int main(int argc, char **argv) {
             int (*fn)(void);
         } modes[] = {{"grow", mode_grow},       {"hole", mode_hole},       {"hint", mode_hint},
                      {"rlimit", mode_rlimit},   {"arena64", mode_arena64}, {"past64", mode_past64},
-                     {"meta", mode_meta}};
+                     {"meta", mode_meta},       {"refused", mode_refused}};
         for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++)
             if (!strcmp(argv[1], modes[i].name))
                 return modes[i].fn();
@@ -260,8 +327,8 @@ int main(int argc, char **argv) {
     for (int i = 0; i < KT_NCASES(cases); i++) {
         if (SANITIZER_TSAN) {
             kt_skip(cases[i].name, "ThreadSanitizer: no window hints, arena reserved whole");
-        } else if (SANITIZER_ASAN && cases[i].fn == t_rlimit) {
-            kt_skip(cases[i].name, "AddressSanitizer's shadow does not fit any RLIMIT_AS");
+        } else if (SANITIZER_ASAN && (cases[i].fn == t_rlimit || cases[i].fn == t_refused)) {
+            kt_skip(cases[i].name, "AddressSanitizer's shadow does not fit any RLIMIT_AS or RLIMIT_DATA");
         } else {
             kt_case_failed = 0;
             cases[i].fn();
