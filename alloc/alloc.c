@@ -79,8 +79,7 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
                          (s = gh_heap_hcache_get(cpu, npages)))) {
         if (!c)
             c = &gh_emptycache;
-        __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
-        gh_large_reuse(c, s, size, align, pc);
+        gh_large_reuse(c, s, size, align, lspc, pc);
     } else {
         if (c)
             gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */

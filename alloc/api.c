@@ -442,7 +442,7 @@ GH_NOINLINE void *gh_malloc_large(size_t size) {
             goto miss;
         struct mspan *s = gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT);
         if (gh_likely(s != 0)) {
-            gh_large_reuse(c, s, size, 16, (uintptr_t)__builtin_return_address(0));
+            gh_large_reuse(c, s, size, 16, 0, (uintptr_t)__builtin_return_address(0));
             if (GOHEAP_PROFILE && gh_unlikely(gh_prof_count(c, size))) {
                 goheap_sys_unpin(pin);
                 return gh_prof_malloc_large(s, (uintptr_t)__builtin_return_address(0));

@@ -103,9 +103,12 @@ static inline __attribute__((always_inline)) int gh_prof_count(struct mcache *c,
 }
 /* A large span just taken from c's large span cache (same page count) becomes the
  * object of `size` bytes: pages, struct and span map are as they were, only the
- * object's own fields change, and it is counted. Pinned on c's CPU. */
-static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align,
+ * object's own fields change, and it is counted. spc: 0, or 1 for GOHEAP_NOSCAN (the
+ * span keeps the class of the object freed into the cache, which a plain malloc must
+ * not inherit: the leak scan would skip its contents). Pinned on c's CPU. */
+static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align, unsigned spc,
                                   uintptr_t pc) {
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
     s->reqsize = size;
     s->obj = gh_align_up(s->base, align);
     s->alloc_pc = pc;

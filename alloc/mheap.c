@@ -716,14 +716,25 @@ static void window_absorb(struct pagecache *pc, unsigned cpu, struct mspan *s, s
     map_prefetch(map_page(s->base), s->npages); /* its map's lines, for unmap_span below */
     uintptr_t n = s->npages, total = pc->gpages + n;
     uintptr_t keep = total < GH_GROW_WINDOW_PAGES ? total : GH_GROW_WINDOW_PAGES;
+    /* A span longer than the window (window_join_freed's, above 16 MiB) gives its own
+     * tail back: its entries go first, as in release_span, or a span another CPU
+     * publishes on those pages once the lock is dropped would have its first-page and
+     * stride entries overwritten with gh_deadspan (its free: "free into a dead span"). */
+    int early = keep < n;
+    if (early) {
+        gh_span_dead(s);
+        unmap_span(s);
+    }
     if (keep < total)
         gh_pagealloc_free(pa, s->base + (keep << GOHEAP_PAGE_SHIFT), total - keep);
     gh_unlock(&gh_heap.lock, cpu);
     if (keep < total)
         count_idle((total - keep) << GOHEAP_PAGE_SHIFT);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
-    gh_span_dead(s);
-    unmap_span(s);
+    if (!early) { /* (only the old window's pages went back: nothing else can map here) */
+        gh_span_dead(s);
+        unmap_span(s);
+    }
     window_set(pc, s->base, keep);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);

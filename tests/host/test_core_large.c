@@ -6,6 +6,7 @@
  * through its CPU's page cache window) and the heap's (the same,
  * eviction, drain before growth, the double-free message while cached). */
 #include <pthread.h>
+#include <sched.h>
 
 #include "test_core_common.h"
 
@@ -486,6 +487,73 @@ static void t_realloc_window(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* A span above 16 MiB freed where its CPU's grow window begins joins the window
+ * (window_join_freed): the window keeps its first 2048 pages and the rest of the span
+ * goes back to the tree. Its span-map entries must be cleared before those pages are
+ * free in the tree (the rule release_span follows): else a span another CPU places
+ * there once the heap lock is dropped has its first-page and stride entries overwritten
+ * with gh_deadspan. An observer takes the heap lock over and over and looks for a
+ * page of the tail that is free in the tree while the map still names a span. */
+static _Atomic int absorb_done, absorb_started, absorb_armed;
+static _Atomic uintptr_t absorb_page; /* a stride page in the joining span's tail */
+static _Atomic long absorb_seen, absorb_looks;
+static void *absorb_observer(void *arg) {
+    (void)arg;
+    atomic_store(&absorb_started, 1);
+    while (!atomic_load(&absorb_done)) {
+        uintptr_t a = atomic_load(&absorb_page);
+        if (!a)
+            continue;
+        atomic_store(&absorb_armed, 1);
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        int freed = !gh_pagealloc_page_in_use(gh_heap_pages_of(a), a);
+        struct mspan *e = __atomic_load_n(&gh_fast.spans[(a - gh_fast.base) >> GOHEAP_PAGE_SHIFT], __ATOMIC_RELAXED);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        atomic_fetch_add(&absorb_looks, 1);
+        if (freed && e != &gh_deadspan)
+            atomic_fetch_add(&absorb_seen, 1);
+    }
+    return 0;
+}
+static void t_window_absorb_order(void) {
+    goheap_flush();
+    pthread_t th;
+    KT_CHECK(pthread_create(&th, 0, absorb_observer, 0) == 0, "");
+    while (!atomic_load(&absorb_started))
+        sched_yield();
+    int joins = 0;
+    for (int it = 0; it < 200; it++) {
+        unsigned char *p = goheap_malloc(16);
+        for (size_t n = 32; n <= (32u << 20); n *= 2)
+            p = goheap_realloc(p, n);
+        struct mspan *s = gh_span_of((uintptr_t)p);
+        uintptr_t pg = (((uintptr_t)p - gh_fast.base) >> GOHEAP_PAGE_SHIFT) + GH_GROW_WINDOW_PAGES;
+        pg = (pg + GH_SPANMAP_STRIDE - 1) & ~(uintptr_t)(GH_SPANMAP_STRIDE - 1);
+        /* the observer waits for the heap lock while the free below holds it */
+        if (s->npages > GH_HCACHE_PAGES && my_pcache()->gbase == s->limit &&
+            gh_fast.base + (pg << GOHEAP_PAGE_SHIFT) < s->limit) {
+            atomic_store(&absorb_armed, 0);
+            atomic_store(&absorb_page, gh_fast.base + (pg << GOHEAP_PAGE_SHIFT));
+            while (!atomic_load(&absorb_armed))
+                sched_yield();
+        }
+        goheap_free(p); /* joins the window when it ends where the window begins */
+        atomic_store(&absorb_page, 0);
+        joins += my_pcache()->gbase == (uintptr_t)p;
+    }
+    atomic_store(&absorb_done, 1);
+    pthread_join(th, 0);
+    KT_CHECK(joins >= 100 && atomic_load(&absorb_looks) > 0, "%d of 200 frees joined the window, %ld looks", joins,
+             atomic_load(&absorb_looks));
+    KT_CHECK(atomic_load(&absorb_seen) == 0,
+             "%ld of %ld looks found a joined span's tail page free in the tree while the span map still named it",
+             atomic_load(&absorb_seen), atomic_load(&absorb_looks));
+    goheap_flush();
+}
+
 /* ---- realloc's zero-copy move (alloc/remap.c): mremap here ---- */
 
 /* The protection of the mapping holding a, from /proc/self/maps ("rw-p", "---p"), or
@@ -903,6 +971,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_realloc_policy),
     KT_CASE(t_realloc_room),
     KT_CASE(t_realloc_window),
+    KT_CASE(t_window_absorb_order),
     KT_CASE(t_realloc_remap),
     KT_CASE(t_realloc_remap_doubling),
     KT_CASE(t_spanmap_sparse),

@@ -488,6 +488,35 @@ static size_t fill_find(size_t n, size_t sz, int r, size_t from) {
     return n;
 }
 
+/* A large span freed by a GOHEAP_NOSCAN object and taken back from the CPU's large span
+ * cache by plain malloc (gh_malloc_large's hit) is scanned: an object reachable only
+ * through the new object is not reported. */
+static void *lc_root[1];
+static void t_leak_scan_lcache_noscan(void) {
+    KT_CHECK(goheap_register_root(lc_root, sizeof lc_root) == 0, "");
+    void *a = goheap_malloc_flags(64 << 10, GOHEAP_NOSCAN);
+    goheap_free(a);
+    void **b = goheap_malloc(64 << 10); /* the same span, from the large span cache */
+    void **c = goheap_malloc(48);
+    KT_CHECK(a && b && c, "");
+    if (!a || !b || !c)
+        return;
+    uintptr_t cx = (uintptr_t)c ^ HIDE;
+    b[0] = c;
+    c = 0;
+    lc_root[0] = b;
+    leak_nrep = 0;
+    goheap_leak_scan(leak_collect, 0);
+    goheap_leak_scan(leak_collect, 0);
+    KT_CHECK(leak_nrep == 0, "%u reported (first %p, %zu B); the object reachable through the reused span %p",
+             leak_nrep, leak_nrep ? (void *)(leak_rep[0].addr_x ^ HIDE) : 0, leak_nrep ? leak_rep[0].size : 0,
+             (void *)(cx ^ HIDE));
+    goheap_free(b[0]);
+    lc_root[0] = 0;
+    goheap_free(b);
+    KT_CHECK(goheap_unregister_root(lc_root) == 0, "");
+}
+
 /* A leak planted in an added region is reported; an object reachable only from an
  * added region's object (one in an added region, one in the first) is not: the scan
  * walks and marks every span map, not only the first region's. */
@@ -547,6 +576,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_calloc_added_after_free_os_memory),
     KT_CASE(t_bad_pointers_between),
     KT_CASE(t_leak_scan_added),
+    KT_CASE(t_leak_scan_lcache_noscan),
 };
 
 int main(void) {
