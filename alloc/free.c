@@ -84,9 +84,13 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
     if (atomic_load_explicit(&s->tinycount[b], memory_order_acquire) == 0) {
         /* An ordinary 16 B noscan object (or a block whose tiny objects all died). */
         if ((a - s->base) & 15) {
+            /* The block died: its slot free, or its free still pending remotely (the
+             * last object's freer ran on another CPU and no sweep took it yet; a tiny
+             * span has no markers, so a pending bit is a free). */
             uint32_t seq;
             if ((atomic_load_explicit(&s->tinyfreed[b], memory_order_relaxed) & bit) &&
-                gh_span_slot_view(s, b >> 6, b & 63, &seq) == GH_SLOT_FREE)
+                (gh_span_slot_view(s, b >> 6, b & 63, &seq) == GH_SLOT_FREE ||
+                 gh_bit64(gh_span_rpend(s, b >> 6, memory_order_relaxed), b & 63)))
                 gh_bad_free("double free of a tiny object", a, s);
             gh_bad_free("invalid free of an interior pointer", a, s);
         }

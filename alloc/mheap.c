@@ -273,6 +273,11 @@ static void span_reset(struct mspan *s, size_t size) {
     for (unsigned w = 0; w < GH_RF_INLINE; w++)
         atomic_store_explicit(&s->rnin[w], ~0ull, memory_order_relaxed); /* nothing pending */
     atomic_store_explicit(&s->sweepseq, 0, memory_order_relaxed);
+    /* A late freer's re-check that reads anything written below (the new class, a
+     * cleared bitmap word) then reads sweepseq 0 too, not its old value, and gives no
+     * verdict (gh_span_remote_recheck; a weakly ordered CPU could show it the cleared
+     * bitmap with the old sweepseq: a false "double free"). */
+    atomic_thread_fence(memory_order_release);
     s->elemsize = 0;
     s->winv = 0;
     atomic_store_explicit(&s->rnelems, 0, memory_order_relaxed);

@@ -143,6 +143,23 @@ void gh_span_tenure_end_full(struct mspan *s) {
     tenure_close(s, s->nelems + s->lfree - s->tbase);
 }
 
+/* Whether rw and bits[w] are word w's remoteNone and allocBits words in the layout of
+ * the incarnation of s whose class is spc (read racily, between two equal reads of
+ * sweepseq). A struct recycled for another class of its spanalloc bucket may have
+ * fewer words, or remoteNone elsewhere: there the freer's words are padding, zero,
+ * which read as "pending" and "free" (a false "double free" of a correct program). */
+static int recheck_layout_matches(const struct mspan *s, const _Atomic uint64_t *rw, unsigned w,
+                                  unsigned spc) {
+    if (spc < 2)
+        return 0;
+    unsigned nw = (goheap_class_to_nobjs[spc >> 1] + 63u) / 64u;
+    if (w >= nw)
+        return 0;
+    const _Atomic uint64_t *want = nw <= GH_RF_INLINE ? &s->rnin[w]
+                                                      : (const _Atomic uint64_t *)(s->bits + gh_span_rf_offset(nw)) + w;
+    return rw == want;
+}
+
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
                             uintptr_t a) {
     /* Bounded: a span swept again and again gets no verdict (a missed report, never a
@@ -158,12 +175,17 @@ void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigne
             return;
         if (v & 1)
             continue;
+        /* The class of the incarnation read (spc: atomic stores everywhere): recycled
+         * since the AND for a class of another layout, no verdict. */
+        unsigned spc = __atomic_load_n(&s->spc, __ATOMIC_SEQ_CST);
         uint64_t r = ~atomic_load_explicit(rw, memory_order_seq_cst);
         /* (bits, not the allocBits pointer: the struct may have been recycled since
          * the AND, and span_reset clears its pointer fields with plain stores) */
         uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST);
         if (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != v)
             continue;
+        if (!recheck_layout_matches(s, rw, w, spc))
+            return;
         if (r & ~ab & m)
             gh_bad_free("double free", a, s);
         return;

@@ -552,7 +552,10 @@ static inline int gh_span_swept_since(const struct mspan *s, uint32_t seq) {
  * the slot free with the bit still pending, read stably (no sweep in between: a bit is
  * cleared in allocBits while R's is set only by a sweep, or by a local free, which
  * checks R). Reads only line 0 and the bitmaps (relaxed atomics): any incarnation of
- * a recycled struct in that state breaks the rule too. Not caught: the owner
+ * a recycled struct with the same layout (class -> bitmap words) in that state breaks
+ * the rule too; one of another layout (another class of the struct's spanalloc
+ * bucket: fewer words, remoteNone elsewhere) gets no verdict, since rw and word w may
+ * be its zeroed padding there. Not caught: the owner
  * allocating the slot again before the re-check (docs/alloc.md "Explicit free"). */
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
                             uintptr_t a);

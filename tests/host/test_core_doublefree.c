@@ -451,6 +451,99 @@ static void dbl_remote_dead_span_view(void) {
     pthread_join(t, 0);
 }
 
+/* A remote freer's re-check on a span struct recycled for another class of its
+ * bucket (a correct program: no double free anywhere). The freer of p (slot in word 3
+ * of a 32 B span: 4 bitmap words) is preempted after its AND; meanwhile the owner
+ * sweeps the span empty, it goes home, its struct comes back as a 48 B span (3 words,
+ * the same spanalloc bucket) and that span is swept once (sweepseq 2, even). The
+ * freer's re-check (sweepseq moved since its view) then reads its remoteNone word and
+ * allocBits word 3 through the old layout: in the 3-word span both are unused words,
+ * zero, which read as "pending" and "free". It must give no verdict. */
+static void recycle_recheck(void) {
+    enum { N = 4096 };
+    static void *objs[N];
+    goheap_flush();
+    int n = 0;
+    objs[n++] = goheap_malloc(32);
+    struct mspan *s = gh_span_of((uintptr_t)objs[0]);
+    if (s->nwords != 4)
+        _exit(7);
+    for (;;) { /* fill s to its last slot */
+        unsigned w, room = 0;
+        for (w = 0; w < s->nwords; w++)
+            room |= ~s->allocBits[w] != 0;
+        if (!room || n == N)
+            break;
+        objs[n++] = goheap_malloc(32);
+    }
+    void *p = 0;
+    unsigned pidx = 0;
+    for (int i = 0; i < n && !p; i++) {
+        if (gh_span_of((uintptr_t)objs[i]) != s)
+            continue;
+        unsigned idx = (unsigned)(((uintptr_t)objs[i] - s->base) / s->elemsize);
+        if (idx / 64 == 3)
+            p = objs[i], pidx = idx, objs[i] = 0;
+    }
+    if (!p)
+        _exit(8);
+    /* the freer: its AND (a real remote free), then preempted before its re-check */
+    _Atomic uint64_t *rw = &s->remoteNone[pidx / 64];
+    remote_free(p, 0);
+    for (int i = 0; i < n; i++) /* the rest, by the owner */
+        if (objs[i])
+            goheap_free(objs[i]);
+    goheap_flush(); /* the sweep takes p's bit: s is empty and goes home */
+    if (atomic_load(&s->state) != GH_SPAN_DEAD)
+        _exit(9);
+    /* the struct comes back as a 48 B span (LIFO free list of its bucket) */
+    void *q1 = 0, *q2 = 0;
+    for (int i = 0; i < N && !q2; i++) {
+        void *q = goheap_malloc(48);
+        if (gh_span_of((uintptr_t)q) == s)
+            q1 ? (void)(q2 = q) : (void)(q1 = q);
+    }
+    if (!q2 || s->nwords != 3)
+        _exit(10);
+    remote_free(q1, 0);
+    goheap_flush(); /* the new span's first sweep: sweepseq 0 -> 2 */
+    if (atomic_load(&s->sweepseq) != 2)
+        _exit(11);
+    /* the freer resumes: sweepseq moved since its view, so it re-checks */
+    gh_span_remote_recheck(s, rw, pidx / 64, 1ull << (pidx % 64), (uintptr_t)p);
+    goheap_free(q2);
+    _exit(0);
+}
+/* Runs fn in a child: 1 when it exits 0 (no panic). */
+static int core_lives(void (*fn)(void)) {
+    int errp[2];
+    if (pipe(errp))
+        return 0;
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(errp[0]);
+        dup2(errp[1], 2);
+        alarm(60);
+        fn();
+        _exit(0);
+    }
+    close(errp[1]);
+    char err[4096];
+    core_read_all(errp[0], err, sizeof err);
+    close(errp[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (!ok) {
+        for (char *f; (f = strstr(err, "goheap: fatal"));)
+            memcpy(f, "goheap(fatal)", 13);
+        printf("    # child status 0x%x, stderr: %s\n", st, err[0] ? err : "(nothing)\n");
+    }
+    return ok;
+}
+static void t_recheck_recycled(void) { KT_CHECK(core_lives(recycle_recheck), "recycle_recheck"); }
+
 /* The issue's reproduction: 200,000 objects of 48 B, each freed by a second thread,
  * then by its owner, newest first: the first of the owner's frees hits its current word
  * (the fast path's remoteNone test) and must abort. (Before the fix the owner's frees into
@@ -518,7 +611,35 @@ static void dbl_tiny_dead_block_first(void) { /* the block's first byte: the slo
     core_expect_bad_free("double free", ta);
     goheap_free(ta);
 }
+/* The block died by remote frees (its slot's free pending in remoteNone, not swept
+ * yet), then a second free of an inner byte: a double free of a tiny object, not an
+ * interior pointer of a live 16 B object. */
+static void *free_two(void *arg) {
+    (void)arg;
+    goheap_free(ta);
+    goheap_free(tb);
+    return 0;
+}
+static void dbl_tiny_dead_block_remote_inner(void) {
+    tiny_setup();
+    core_on_thread(free_two, 0); /* the block's count reaches 0 there: a remote free of its slot */
+    core_expect_bad_free("double free of a tiny object", tb);
+    goheap_free(tb);
+}
+static void *free_tb_expect(void *arg) {
+    (void)arg;
+    core_expect_bad_free("double free of a tiny object", tb);
+    goheap_free(tb);
+    return 0;
+}
+static void dbl_tiny_dead_block_remote_inner_remote(void) {
+    tiny_setup();
+    core_on_thread(free_two, 0);
+    core_on_thread(free_tb_expect, 0); /* the second free remote too */
+}
 static void t_planted_tiny(void) {
+    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_remote_inner), "dbl_tiny_dead_block_remote_inner");
+    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_remote_inner_remote), "dbl_tiny_dead_block_remote_inner_remote");
     KT_CHECK(core_dies_exact(dbl_tiny_live_block), "dbl_tiny_live_block");
     KT_CHECK(core_dies_exact(dbl_tiny_current_block), "dbl_tiny_current_block");
     KT_CHECK(core_dies_exact(dbl_tiny_remote_local), "dbl_tiny_remote_local");
@@ -563,6 +684,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_planted_central_and_elsewhere),
     KT_CASE(t_issue_repro),
     KT_CASE(t_planted_tiny),
+    KT_CASE(t_recheck_recycled),
 };
 
 int main(void) {
