@@ -27,31 +27,40 @@ static inline struct goheap_memstats core_stats(void) {
     return m;
 }
 
-/* Runs fn in a forked child with stderr captured; returns 1 if the child died by
- * SIGABRT and its stderr contains `expect`. */
-static inline int core_dies_with(void (*fn)(void), const char *expect) {
+/* Runs fn in a forked child (60 s at most) with its stderr captured in err; returns
+ * the child's wait status, or -1 when it could not start. */
+static inline int core_child(void (*fn)(void), char *err, size_t cap) {
     int pfd[2];
+    err[0] = 0;
     if (pipe(pfd) != 0)
-        return 0;
+        return -1;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], 2);
+        alarm(60);
         fn();
         _exit(0);
     }
     close(pfd[1]);
-    char buf[4096];
     size_t n = 0;
     ssize_t r;
-    while (n < sizeof buf - 1 && (r = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0)
+    while (n + 1 < cap && (r = read(pfd[0], err + n, cap - 1 - n)) > 0)
         n += (size_t)r;
-    buf[n] = 0;
+    err[n] = 0;
     close(pfd[0]);
     int st = 0;
     waitpid(pid, &st, 0);
-    int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(buf, expect) != 0;
+    return st;
+}
+
+/* Runs fn in a forked child with stderr captured; returns 1 if the child died by
+ * SIGABRT and its stderr contains `expect`. */
+static inline int core_dies_with(void (*fn)(void), const char *expect) {
+    char buf[4096];
+    int st = core_child(fn, buf, sizeof buf);
+    int ok = st != -1 && WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(buf, expect) != 0;
     if (!ok)
         printf("    # child status 0x%x, stderr: %s\n", st, buf);
     return ok;

@@ -516,29 +516,13 @@ static void recycle_recheck(void) {
 }
 /* Runs fn in a child: 1 when it exits 0 (no panic). */
 static int core_lives(void (*fn)(void)) {
-    int errp[2];
-    if (pipe(errp))
-        return 0;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(errp[0]);
-        dup2(errp[1], 2);
-        alarm(60);
-        fn();
-        _exit(0);
-    }
-    close(errp[1]);
     char err[4096];
-    core_read_all(errp[0], err, sizeof err);
-    close(errp[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    int ok = WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    int st = core_child(fn, err, sizeof err);
+    int ok = st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
     if (!ok) {
         for (char *f; (f = strstr(err, "goheap: fatal"));)
             memcpy(f, "goheap(fatal)", 13);
-        printf("    # child status 0x%x, stderr: %s\n", st, err[0] ? err : "(nothing)\n");
+        printf("    # child status 0x%x, stderr: %s\n", st, err[0] ? err : "(nothing)");
     }
     return ok;
 }
