@@ -141,7 +141,11 @@ static void build_tables(void) {
  * pages (0, 0 in page-table mode). Logs why it failed, every time. */
 static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo,
                      uintptr_t region_hi) {
-    atomic_store(&gh_memlimit, gh_knobs.memlimit);
+    /* A limit the program set before the heap was up (hosted: before its first
+     * malloc) was overwritten here by the knob's, INT64_MAX without one: it set 32 MiB
+     * and read back no limit at all. The program's call wins, as a later one would. */
+    if (!atomic_load(&gh_memlimit_api))
+        atomic_store(&gh_memlimit, gh_knobs.memlimit);
     gh_prof_init();
     build_tables();
     /* The platform acts on these knobs; the core never reads them back from it. */

@@ -15,9 +15,31 @@
 #define FORK_MAX_SLOTS 8192u
 static uint64_t fork_locked[FORK_MAX_SLOTS / 64];
 
+/* The background step (scavenge.c) runs with no lock held between its locked parts:
+ * a run taken out of the page allocator and being unmapped (its pages "scavenging"),
+ * spans taken from a cache and not yet freed, a large span cache half drained. A fork
+ * copying memory then gave the child that state for good, with no thread to finish
+ * it: a single-threaded program forking while its background thread scavenged left
+ * the child a quantum (up to 1 MiB) neither free nor released, which
+ * goheap_free_os_memory never returned and which switched goheap_validate's page
+ * checks off. So prepare first waits for a running step and keeps new ones from
+ * starting (gh_background_hold, as goheap_validate does) until parent/child. Taken
+ * before any lock, since a step takes them all, and before the platform's own locks
+ * where it has any (hosted: the overflow slots, which a step pins):
+ * goheap_fork_hold_background. Written only by the forking thread. */
+static int bg_held;
+
+void goheap_fork_hold_background(void) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || bg_held)
+        return;
+    gh_background_hold(1);
+    bg_held = 1;
+}
+
 void goheap_fork_prepare(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
+    goheap_fork_hold_background();
     /* Every CPU cache's drain lock (class mcache, lowest): a drainer (the hosted
      * background thread) may hold one at any time. */
     for (unsigned i = 0; i < gh_ncpu && i < FORK_MAX_SLOTS; i++) {
@@ -47,6 +69,10 @@ void goheap_fork_parent(void) {
             fork_locked[i / 64] &= ~(1ull << (i % 64));
             goheap_sys_unlock(&__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE)->lock.l);
         }
+    if (bg_held) {
+        bg_held = 0;
+        gh_background_hold(0);
+    }
 }
 
 /* The child has only the forking thread, which holds every lock (prepare): releasing

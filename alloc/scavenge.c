@@ -5,6 +5,7 @@
 #include "core.h"
 
 _Atomic int64_t gh_memlimit = INT64_MAX;
+_Atomic int gh_memlimit_api;
 
 /* Pacing constants. Go targets 1% of one CPU (scavengePercent) and works in 64 KiB
  * quanta (scavengeQuantum, ~10 us per frame); a step stops after 1 ms of work
@@ -286,11 +287,45 @@ int64_t goheap_set_memory_limit(int64_t limit) {
     if (limit < 0)
         return atomic_load(&gh_memlimit);
     int64_t old = atomic_exchange(&gh_memlimit, limit);
+    atomic_store(&gh_memlimit_api, 1); /* (before init: init keeps it) */
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
         gh_want_work(GH_WORK_LIMIT);
         gh_after_slow();
     }
     return old;
+}
+
+/* Over the soft memory limit: free pages go first (the large span caches and grow
+ * windows with them), then, paced, a reclaim pass and the scavenger again; only then
+ * is the limit out of reach (live data above it). Unpinned, no lock held. */
+static void limit_enforce(void) {
+    int64_t lim = atomic_load_explicit(&gh_memlimit, memory_order_relaxed);
+    if (lim == INT64_MAX)
+        return;
+    uint64_t m = gh_heap_mapped();
+    if (m > (uint64_t)lim) {
+        drain_large_all(); /* cached large spans first: they count as free */
+        trace("memory limit", gh_scavenge(m - (uint64_t)lim));
+    }
+    m = gh_heap_mapped();
+    if (m > (uint64_t)lim) {
+        /* Free pages alone cannot meet the limit: empty spans still cached or in
+         * mcentral, and the page caches, go back first (paced, see above); only
+         * then is the limit out of reach (live data above it). */
+        uint64_t now = goheap_sys_nanotime();
+        uint64_t last = atomic_load_explicit(&scav.last_limit_reclaim, memory_order_relaxed);
+        uint64_t base = atomic_load_explicit(&scav.limit_reclaim_mapped, memory_order_relaxed);
+        int due = now - last >= LIMIT_RECLAIM_NS || m >= base + (uint64_t)lim / LIMIT_RECLAIM_GROWTH_DIV;
+        if (due && atomic_compare_exchange_strong(&scav.last_limit_reclaim, &last, now)) {
+            gh_reclaim();
+            /* (the pass may have given back page caches alone, no span: their pages
+             * are free now all the same; and another CPU may have released meanwhile) */
+            uint64_t after = gh_heap_mapped();
+            if (after > (uint64_t)lim)
+                trace("memory limit, after reclaim", gh_scavenge(after - (uint64_t)lim));
+            atomic_store_explicit(&scav.limit_reclaim_mapped, gh_heap_mapped(), memory_order_relaxed);
+        }
+    }
 }
 
 /* No clock (goheap_sys_nanotime absent or returning 0): no pacing and no peak
@@ -355,6 +390,12 @@ int gh_background_step(void) {
     if (heap_idle)
         peak = inuse;
     uint64_t goal = peak + peak * SCAV_RETAIN_EXTRA_PCT / 100 + GOHEAP_PAGE_SIZE;
+    /* The memory limit, as Go's scavenger keeps it in the background too: it was
+     * checked only when a span was allocated, so a heap left above it by a peak of
+     * live data (the limit is soft) stayed there, all its freed pages backed, while
+     * the program went on from its cached spans (up to the two 10 s windows of the
+     * peak goal, or until 2 s without a refill made the heap idle). */
+    limit_enforce();
     uint64_t released = 0, t = now;
     if (atomic_load(&gh_heap.heap_inuse) + atomic_load(&gh_heap.heap_free) > goal)
         drain_large_all();
@@ -412,29 +453,8 @@ _Atomic unsigned gh_work;
 
 void gh_after_slow_work(void) {
     unsigned w = atomic_exchange_explicit(&gh_work, 0, memory_order_relaxed);
-    int64_t lim = atomic_load_explicit(&gh_memlimit, memory_order_relaxed);
-    if ((w & GH_WORK_LIMIT) && lim != INT64_MAX) {
-        uint64_t m = gh_heap_mapped();
-        if (m > (uint64_t)lim) {
-            drain_large_all(); /* cached large spans first: they count as free */
-            trace("memory limit", gh_scavenge(m - (uint64_t)lim));
-        }
-        m = gh_heap_mapped();
-        if (m > (uint64_t)lim) {
-            /* Free pages alone cannot meet the limit: empty spans still cached or in
-             * mcentral, and the page caches, go back first (paced, see above); only
-             * then is the limit out of reach (live data above it). */
-            uint64_t now = goheap_sys_nanotime();
-            uint64_t last = atomic_load_explicit(&scav.last_limit_reclaim, memory_order_relaxed);
-            uint64_t base = atomic_load_explicit(&scav.limit_reclaim_mapped, memory_order_relaxed);
-            int due = now - last >= LIMIT_RECLAIM_NS || m >= base + (uint64_t)lim / LIMIT_RECLAIM_GROWTH_DIV;
-            if (due && atomic_compare_exchange_strong(&scav.last_limit_reclaim, &last, now)) {
-                if (gh_reclaim())
-                    trace("memory limit, after reclaim", gh_scavenge(gh_heap_mapped() - (uint64_t)lim));
-                atomic_store_explicit(&scav.limit_reclaim_mapped, gh_heap_mapped(), memory_order_relaxed);
-            }
-        }
-    }
+    if (w & GH_WORK_LIMIT)
+        limit_enforce();
     if (w & GH_WORK_GREW) /* (docs/alloc.md, "When spans go home": after the heap grew) */
         reclaim(0);
     if (w & GH_WORK_PROFILE)

@@ -31,6 +31,9 @@ static inline void gh_after_slow(void) {
 }
 /* The soft memory limit in bytes (INT64_MAX: none); scavenge.c owns it. */
 extern _Atomic int64_t gh_memlimit;
+/* goheap_set_memory_limit was called before goheap_init: init keeps that limit
+ * instead of storing the memlimit= knob's (or the default, none) over it. */
+extern _Atomic int gh_memlimit_api;
 
 #pragma GCC visibility pop
 

@@ -653,6 +653,8 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
  * thread's (SLOT_GONE: never handed out or flushed again). What those caches held is
  * lost to the child, and an object or span in flight there stays counted as in use. */
 static void fork_prepare(void) {
+    /* The background step first: it pins overflow slots (alloc/fork.c). */
+    goheap_fork_hold_background();
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_lock(&overflow_lock[i]);
     goheap_fork_prepare();

@@ -112,6 +112,11 @@ uint64_t goheap_background_sleep_ns(void);
  * registers them (after its own slot locks); a hosted embedder with its own fork
  * wrapper calls them itself. No-ops before goheap_init. */
 void goheap_fork_prepare(void);
+/* Optional, before goheap_fork_prepare and before any lock of the embedder's own that
+ * a thread may hold while it allocates (hosted: its overflow slot locks): waits for a
+ * running background step (goheap_background_work) and holds off new ones until
+ * parent/child; prepare takes it itself when it was not called. */
+void goheap_fork_hold_background(void);
 void goheap_fork_parent(void);
 void goheap_fork_child(void);
 

@@ -79,6 +79,50 @@ static void t_fork_heap_lock_held(void) { fork_while_held(&gh_heap.lock, "heap")
 static void t_fork_central_lock_held(void) { fork_while_held(&gh_central[5].lock, "mcentral[5]"); }
 static void t_fork_meta_lock_held(void) { fork_while_held(&gh_meta.lock, "meta"); }
 
+/* A background step in progress (the hosted background thread's, between its locked
+ * parts: a run being unmapped, spans taken from a cache not yet freed) while another
+ * thread forks: prepare must wait for the step to end, as for a lock, or the child
+ * keeps its half-done state for good (a scavenged quantum neither free nor released).
+ * The holder stands in for the step: it holds the step's guard as a step does. */
+struct stepper {
+    atomic_int held, released;
+};
+static void *hold_step(void *arg) {
+    struct stepper *h = arg;
+    goheap_free(goheap_malloc(16));
+    gh_background_hold(1);
+    atomic_store(&h->held, 1);
+    struct timespec ts = {0, HOLD_NS};
+    nanosleep(&ts, 0);
+    atomic_store(&h->released, 1);
+    gh_background_hold(0);
+    return 0;
+}
+static void t_fork_background_step(void) {
+    struct stepper h = {0, 0};
+    pthread_t t;
+    pthread_create(&t, 0, hold_step, &h);
+    while (!atomic_load(&h.held))
+        sched_yield();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        if (!atomic_load(&h.released))
+            _exit(4); /* forked in the middle of a step whose thread is gone */
+        goheap_free_os_memory();
+        struct goheap_memstats m = core_stats();
+        _exit(m.heap_idle != m.heap_released ? 5 : child_work(1));
+    }
+    KT_CHECK(atomic_load(&h.released), "fork returned before the background step ended");
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
+    pthread_join(t, 0);
+    /* The parent's steps go on: the guard is free again. */
+    gh_background_hold(1);
+    gh_background_hold(0);
+}
+
 /* Forks from one thread while others allocate and free: every child allocates (the
  * counters may include objects that were in flight in the vanished threads). */
 #define CHURN_THREADS 3
@@ -123,6 +167,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_central_lock_held),
     KT_CASE(t_fork_meta_lock_held),
     KT_CASE(t_fork_during_churn),
+    KT_CASE(t_fork_background_step),
 };
 
 int main(void) {

@@ -443,6 +443,27 @@ static void t_bad_knob(void) {
     KT_CHECK(count(buf, "goheap: ") == 3, "three lines, nothing else: %s", buf);
 }
 
+/* goheap_set_memory_limit before the heap is up (hosted: before the first malloc)
+ * keeps its limit: init stored the knob's over it (here 1 GiB; without the knob, no
+ * limit at all), and the call's own result said nothing was wrong. */
+static void limit_before_init(void) {
+    if (goheap_set_memory_limit(32ll << 20) != INT64_MAX)
+        _exit(40);
+    void *p = goheap_malloc(100); /* initialises */
+    goheap_free(p);
+    int64_t now = goheap_set_memory_limit(-1);
+    if (now != (32ll << 20)) {
+        fprintf(stderr, "limit after init %lld, set 33554432 before it\n", (long long)now);
+        _exit(41);
+    }
+}
+static void t_limit_before_init(void) {
+    int st = run_child("memlimit=1GiB", limit_before_init, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+    st = run_child("", limit_before_init, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "no knob: status 0x%x %s", st, buf);
+}
+
 /* Every row of tests/knob_cases.h against the parser, as the hosted build has it
  * (ncpu= supported), and ncpu itself. */
 static void t_knob_table(void) {
@@ -574,6 +595,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_traces),
     KT_CASE(t_lazy_release),
     KT_CASE(t_bad_knob),
+    KT_CASE(t_limit_before_init),
     KT_CASE(t_knob_table),
     KT_CASE(t_eager_no_lcache),
     KT_CASE(t_debug_lockrank),
