@@ -50,25 +50,33 @@ static int child_work(int exact) {
     return !exact || goheap_validate() == 0 ? 0 : 3;
 }
 
-static void fork_while_held(struct gh_mutex *lock, const char *what) {
-    goheap_free(goheap_malloc(1 << 20));
-    struct holder h = {lock, 0, 0};
+/* Starts holder(arg) on a thread, waits until it holds (*held), and forks. The child
+ * exits 4 if the holder had not let go (*released: forked while held by a thread that
+ * is gone there), else with child()'s status; the parent checks that fork returned
+ * only after the release and that the child succeeded. */
+static void fork_during(void *(*holder)(void *), void *arg, atomic_int *held, atomic_int *released,
+                        int (*child)(void), const char *what) {
     pthread_t t;
-    pthread_create(&t, 0, hold_lock, &h);
-    while (!atomic_load(&h.held))
+    pthread_create(&t, 0, holder, arg);
+    while (!atomic_load(held))
         sched_yield();
     fflush(stdout);
     pid_t pid = fork();
-    if (pid == 0) {
-        if (!atomic_load(&h.released))
-            _exit(4); /* forked while the lock was held by a thread that is gone */
-        _exit(child_work(1)); /* the holder is pinned but between operations */
-    }
-    KT_CHECK(atomic_load(&h.released), "%s: fork returned before the holder let go", what);
+    if (pid == 0)
+        _exit(atomic_load(released) ? child() : 4);
+    KT_CHECK(atomic_load(released), "%s: fork returned before the holder let go", what);
     int st = 0;
     waitpid(pid, &st, 0);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: child status 0x%x", what, st);
     pthread_join(t, 0);
+}
+
+static int child_work_exact(void) { return child_work(1); } /* the holder is pinned but between operations */
+
+static void fork_while_held(struct gh_mutex *lock, const char *what) {
+    goheap_free(goheap_malloc(1 << 20));
+    struct holder h = {lock, 0, 0};
+    fork_during(hold_lock, &h, &h.held, &h.released, child_work_exact, what);
     /* The parent goes on too. */
     void *p = goheap_malloc(1 << 20);
     KT_CHECK(p != 0, "%s: parent malloc after fork", what);
@@ -98,26 +106,16 @@ static void *hold_step(void *arg) {
     gh_background_hold(0);
     return 0;
 }
+/* The child of a fork during a step: every free page is released by
+ * goheap_free_os_memory (none stuck "scavenging"), then the usual work. */
+static int child_after_step(void) {
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    return m.heap_idle != m.heap_released ? 5 : child_work(1);
+}
 static void t_fork_background_step(void) {
     struct stepper h = {0, 0};
-    pthread_t t;
-    pthread_create(&t, 0, hold_step, &h);
-    while (!atomic_load(&h.held))
-        sched_yield();
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        if (!atomic_load(&h.released))
-            _exit(4); /* forked in the middle of a step whose thread is gone */
-        goheap_free_os_memory();
-        struct goheap_memstats m = core_stats();
-        _exit(m.heap_idle != m.heap_released ? 5 : child_work(1));
-    }
-    KT_CHECK(atomic_load(&h.released), "fork returned before the background step ended");
-    int st = 0;
-    waitpid(pid, &st, 0);
-    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x", st);
-    pthread_join(t, 0);
+    fork_during(hold_step, &h, &h.held, &h.released, child_after_step, "background step");
     /* The parent's steps go on: the guard is free again. */
     gh_background_hold(1);
     gh_background_hold(0);
