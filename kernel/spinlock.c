@@ -94,10 +94,18 @@ int spin_trylock(struct spinlock *l)
         count_held(-1);
         return 0;
     }
-    /* Not in the shared record: a trylock may legally go against the order (it does
-     * not wait), and recording it would flag the locks taken after it. */
-    if (KERNEL_DEBUG)
-        note_acquired(l, 0);
+    /* A trylock may legally go against the order (it does not wait), so it is not
+     * checked; but every lock taken while it is held does wait, so the allocator's
+     * check must see it too: recorded in the shared record whenever that is in order.
+     * (Out of order, a class >= its own is already recorded, and that bit orders the
+     * allocator's locks as this one would.) */
+    if (KERNEL_DEBUG) {
+        unsigned cpu = this_cpu()->index;
+        int rec = l->rank != LOCK_RANK_NONE && !(goheap_lockcheck_held(cpu) >> l->rank);
+        if (rec)
+            goheap_lockcheck_acquire(cpu, l->rank);
+        note_acquired(l, rec);
+    }
     return 1;
 }
 

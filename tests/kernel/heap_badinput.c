@@ -128,6 +128,25 @@ static void t_lock_order(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "heap lock under a frame-class lock not detected (%p)", p);
 }
 
+/* The same inversion with the frame-class lock taken by spin_trylock: a trylock does
+ * not wait, but every lock taken while it is held does, so those must rank above it
+ * (a CPU holding it spins on mcache while the mcache holder, mapping, spins on it). */
+static void t_lock_order_trylock(struct ktest *t)
+{
+    static struct spinlock frame_like = SPINLOCK_INIT("selftest-frame", LOCK_RANK_FRAME);
+    kheap_init();
+    goheap_free(goheap_malloc(16));
+    printk("# heap-expect-panic: goheap: lock order violation on cpu %u: taking %s (class %u) "
+           "while holding %s (class %u, held classes 0x%x)\n", cpu_index(),
+           goheap_lock_class_names[GOHEAP_LC_MCACHE], GOHEAP_LC_MCACHE,
+           goheap_lock_class_names[GOHEAP_LC_FRAME], GOHEAP_LC_FRAME, 1u << GOHEAP_LC_FRAME);
+    if (!spin_trylock(&frame_like))
+        KT_ASSERT(t, 0);
+    void *p = goheap_malloc(1 << 20);
+    spin_unlock(&frame_like);
+    ktest_fail(t, __FILE__, __LINE__, "heap lock under a trylocked frame-class lock not detected (%p)", p);
+}
+
 /* Booted with goheap=arena=32TiB, past the kernel's 16 TiB window: refused by name. */
 static void t_arena_too_big(struct ktest *t)
 {
@@ -144,6 +163,7 @@ static const struct ktest_case if_cases[] = { KTEST_CASE(t_interior_free) };
 static const struct ktest_case nh_cases[] = { KTEST_CASE(t_non_heap_free) };
 static const struct ktest_case irq_cases[] = { KTEST_CASE(t_irqs_masked) };
 static const struct ktest_case lo_cases[] = { KTEST_CASE(t_lock_order) };
+static const struct ktest_case lot_cases[] = { KTEST_CASE(t_lock_order_trylock) };
 static const struct ktest_case atb_cases[] = { KTEST_CASE(t_arena_too_big) };
 KTEST_SUITE_FULL(heap_df, "selftest_heap_double_free", df_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_dfl, "selftest_heap_double_free_large", dfl_cases, hu_init, 0);
@@ -152,4 +172,5 @@ KTEST_SUITE_FULL(heap_nh, "selftest_heap_non_heap_free", nh_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_irq, "selftest_heap_irqs_masked", irq_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_bk, "selftest_heap_bad_knobs", bk_cases, 0, 0);
 KTEST_SUITE_FULL(heap_lo, "selftest_heap_lock_order", lo_cases, hu_init, 0);
+KTEST_SUITE_FULL(heap_lot, "selftest_heap_lock_order_trylock", lot_cases, hu_init, 0);
 KTEST_SUITE_FULL(heap_atb, "selftest_heap_arena_too_big", atb_cases, 0, 0);
