@@ -81,6 +81,10 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             c = &gh_emptycache;
         gh_large_reuse(c, s, size, align, lspc, pc);
     } else {
+        /* A large allocation from the heap counts as a refill for the background poll:
+         * a program that allocates only large objects is not idle (mcache.c). */
+        if (c && gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0))
+            gh_want_work(GH_WORK_BG);
         if (c)
             gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */
         if (room_placed)

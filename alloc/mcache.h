@@ -27,6 +27,7 @@
 #include "mheap.h"
 #include "mspan.h"
 #include "pagealloc.h"
+#include "work.h"
 
 /* Tiny blocks: count = live tiny objects in the block, plus GH_TINY_BIAS while the
  * block is some CPU's current tiny block (so frees racing with allocation can never
@@ -78,8 +79,9 @@ struct gh_parked {
     struct mspan *s[GH_PARK_MAX + 1];
 };
 
-/* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K) polls the
- * paced background step, which returns at once unless its 1% duty cycle allows work. */
+/* Every 1024th refill of a CPU (at least ~1.3 K allocations, typically 64 K; a large
+ * allocation from the heap counts as a refill) polls the paced background step, which
+ * returns at once unless its 1% duty cycle allows work. */
 #define GH_REFILLS_PER_BG_POLL 1024
 /* Every 512th refill the owner looks at its parked spans and gives back the ones that
  * were empty at the previous look too (an amortised bound on how long an emptied span
@@ -331,6 +333,7 @@ static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
      * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
     __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
+    gh_bg_ask_if((uint64_t)c->lcache.pages << GOHEAP_PAGE_SHIFT);
     return 1;
 }
 

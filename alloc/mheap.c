@@ -155,7 +155,8 @@ static void count_run_inuse(uintptr_t npages, const struct run_info *ri) {
 /* In-use bytes become free (backed) bytes, or back. */
 static inline void count_idle(uintptr_t bytes) {
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    uint64_t before = atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
+    gh_bg_ask_if(before + bytes); /* (work.h: freed pages with no background poll yet) */
 }
 
 /* Refills c from the first page allocator with a free page. Caller holds the heap lock. */
@@ -817,6 +818,7 @@ void gh_heap_hcache_put(unsigned cpu, struct mspan *s) {
     gh_heap.hcache[gh_heap.hcache_n] = s;
     __atomic_store_n(&gh_heap.hcache_n, gh_heap.hcache_n + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&gh_heap.hcache_pages, gh_heap.hcache_pages + n, __ATOMIC_RELAXED);
+    gh_bg_ask_if((uint64_t)gh_heap.hcache_pages << GOHEAP_PAGE_SHIFT);
     gh_unlock(&gh_heap.lock, cpu);
     for (unsigned i = 0; i < nout; i++)
         gh_heap_free_span(cpu, out[i]); /* in heap_inuse until now (mheap.h) */

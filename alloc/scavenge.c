@@ -450,6 +450,7 @@ uint64_t goheap_background_sleep_ns(void) {
 uint64_t gh_reclaimed_spans(void) { return atomic_load_explicit(&scav.reclaimed_spans, memory_order_relaxed); }
 
 _Atomic unsigned gh_work;
+_Atomic int gh_bg_polled;
 
 void gh_after_slow_work(void) {
     unsigned w = atomic_exchange_explicit(&gh_work, 0, memory_order_relaxed);
@@ -462,6 +463,8 @@ void gh_after_slow_work(void) {
     if ((w & GH_WORK_EAGER) && atomic_load(&gh_heap.heap_free))
         trace("eager", gh_scavenge(UINTPTR_MAX));
     if (w & GH_WORK_BG) {
+        if (!atomic_load_explicit(&gh_bg_polled, memory_order_relaxed))
+            atomic_store_explicit(&gh_bg_polled, 1, memory_order_relaxed);
         atomic_store_explicit(&scav.last_active, goheap_sys_nanotime(), memory_order_relaxed);
         goheap_sys_background_wanted(); /* hosted: starts its background thread once */
         goheap_background_work();

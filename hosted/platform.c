@@ -300,7 +300,8 @@ void goheap_hosted_lock_slow(goheap_lock_t *l) {
  * Runs the core's paced background step (reclaim of empty spans, scavenging) for a
  * program that never calls into the allocator again (redis idle in epoll_wait).
  * Started lazily by the core's first background poll (goheap_sys_background_wanted:
- * after 1024 refills of a CPU), so short programs never get one; started again in a
+ * after 1024 refills of a CPU, or once 2 MiB of freed memory pile up; work.h), so
+ * short programs never get one; started again in a
  * fork child the same way; never with bgthread=0. It sleeps 1 s after a step that
  * found nothing to do (the reclaim period) and otherwise comes back when the 1%
  * pacing allows, but not before 10 ms: at most 100 wake-ups a second while it has

@@ -1,8 +1,8 @@
 /* tests/host/test_core_lifecycle.c: empty spans go home without being asked: the
  * drain of an idle thread's cache (its owner blocked, never polling; skipped, never
  * waited for, while its drain lock is held), reclaim before
- * the heap grows, the background thread (started lazily, again in a fork child, never
- * with bgthread=0), and the memory limit met once empty spans are reclaimed. */
+ * the heap grows, the background thread (started lazily, by refills or by freed
+ * pages, again in a fork child, never with bgthread=0), and the memory limit met once empty spans are reclaimed. */
 #include <dirent.h>
 #include <pthread.h>
 #include <time.h>
@@ -240,6 +240,56 @@ static void t_fork_and_knob(void) {
     printf("    # TSan build: the child's new background thread is checked in the plain build\n");
 #endif
     KT_CHECK(child_threads(0) == 1, "bgthread=0: a background thread was created");
+}
+
+/* A program that frees large objects and takes no refill (no background poll) still
+ * gets its freed pages released in the background, with no call into the allocator:
+ * the heap asks for the poll itself once GH_BG_ASK_FREE_BYTES are free and backed.
+ * In a fork child, which has no background thread yet, made to look like a fresh
+ * process (a child keeps its parent's poll flag: work.h). Exit status: 0, or what
+ * went wrong. */
+#ifndef UNDER_TSAN
+static int child_large_frees(void) {
+    pid_t pid = fork();
+    if (pid == 0) {
+        atomic_store(&gh_bg_polled, 0);
+        enum { N = 8, SZ = 2 << 20 }; /* over the large span cache's bound: to the heap */
+        void *p[N];
+        unsigned before = nthreads();
+        for (int i = 0; i < N; i++) {
+            p[i] = goheap_malloc(SZ);
+            if (!p[i])
+                _exit(10);
+            memset(p[i], 1, SZ);
+        }
+        uint64_t rel0 = atomic_load(&gh_heap.heap_released);
+        for (int i = 0; i < N; i++)
+            goheap_free(p[i]);
+        for (int ms = 0; ms < 8000; ms += 50) { /* idle after 2 s, then 1 MiB quanta */
+            sleep_ms(50);
+            if (atomic_load(&gh_heap.heap_released) - rel0 >= (uint64_t)(N - 1) * SZ)
+                break;
+        }
+        uint64_t rel = atomic_load(&gh_heap.heap_released) - rel0;
+        printf("    # child: %u -> %u threads, %lu KiB of %lu KiB freed released\n", before, nthreads(),
+               (unsigned long)(rel >> 10), (unsigned long)((uint64_t)N * SZ >> 10));
+        fflush(stdout);
+        _exit(before != 1 ? 11 : nthreads() != 2 ? 12 : rel < (uint64_t)(N - 1) * SZ ? 13 : 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+#endif
+
+static void t_background_large_frees(void) {
+#ifndef UNDER_TSAN
+    int r = child_large_frees();
+    KT_CHECK(r == 0, "large frees without a refill: child status %d (11: not one thread before, 12: no "
+             "background thread, 13: freed pages not released)", r);
+#else
+    printf("    # TSan build: the child's new background thread is checked in the plain build\n");
+#endif
 }
 
 /* The memory limit is met once empty spans are reclaimed: 24 MiB live churned across
@@ -605,6 +655,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
     KT_CASE(t_memory_limit),        KT_CASE(t_memory_limit_after_peak),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
+    KT_CASE(t_background_large_frees),
 };
 
 int main(void) {
