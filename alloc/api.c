@@ -750,6 +750,10 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&ps->nsampled, memory_order_relaxed)) &&
                   gh_prof_is_sampled(ps, (uintptr_t)p);
     unsigned flags = sampled || !GOHEAP_PROFILE ? 0 : GH_ALLOC_COUNT; /* what gh_alloc would add */
+    /* A pointer-free object stays one (an odd span class: small noscan, tiny, large
+     * 1): the leak scan must not start reading its words because it moved. */
+    if (ps->spc & 1)
+        flags |= GOHEAP_NOSCAN;
     /* Growing by half or more (a buffer doubled, not appended to): a large span with
      * room after it, when the target is large or a page multiple no bigger than the
      * class target (8, 16 and 32 KiB take whole pages in their classes too), so that
@@ -769,7 +773,8 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     }
     void *q = 0;
     /* (the move's count for the profiler is malloc's: GH_ALLOC_COUNT, or nothing with
-     * the profiler compiled out; a sampled object's move counts nothing) */
+     * the profiler compiled out; a sampled object's move counts nothing; a noscan
+     * move takes the slow path, which knows the noscan classes) */
     if (flags == (GOHEAP_PROFILE ? GH_ALLOC_COUNT : 0u) && !gh_knobs.slowmode)
         q = move_alloc_fast(got);
     if (!q)
