@@ -51,6 +51,13 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     /* Only a plain object at its span's start (not memalign's offset), growing. */
     if (s->obj != src || npages < opages || want > gh_heap.arena_bytes)
         return 0;
+    /* The destination must be unbacked before the hook runs, and after a failure in
+     * the middle its run goes back as released and known zero. A lazy release that
+     * the system takes back on its own (GOHEAP_SYS_LAZY_RECLAIM 0: hosted MADV_FREE
+     * under madvdontneed=0) leaves the pages mapped with their bytes, so neither
+     * holds: no zero-copy move there (the caller copies). */
+    if (!GOHEAP_SYS_LAZY_RECLAIM && gh_heap.pages.lazy)
+        return 0;
     unsigned spc = s->spc;
     uintptr_t lazy = 0, unbacked = 0;
     goheap_pin_t pin;

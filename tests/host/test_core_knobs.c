@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 
 #include "test_core_common.h"
@@ -419,6 +420,65 @@ static void t_lazy_release(void) {
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 40, "status 0x%x %s", st, buf);
 }
 
+/* madvdontneed=0 hosted, realloc's zero-copy move out of memory in the middle: its
+ * destination run was released lazily first (MADV_FREE keeps the bytes until the OS
+ * needs the memory), and when the tail's map then fails (RLIMIT_DATA here) the run
+ * went back to the heap, with realloc's NULL, as known to read zero: the calloc
+ * that took them next (at d) read d's old bytes. Now no zero-copy move runs where a
+ * release leaves the bytes (docs/alloc.md): whatever realloc does, calloc reads zero. */
+static long vm_data_bytes(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return kb < 0 ? -1 : kb << 10;
+}
+static void lz_remap_nomem(void) {
+    const size_t mib = 1u << 20;
+    unsigned char *p = goheap_malloc(mib), *blocker = goheap_malloc(mib), *d = goheap_malloc(mib);
+    if (!p || !blocker || !d || d != p + 2 * mib)
+        _exit(50); /* not the layout this case needs */
+    memset(p, 0x11, mib);
+    memset(d, 0xaa, mib);
+    goheap_free(d);
+    goheap_flush(); /* d's pages: free and backed in the tree, dirty */
+    long data = vm_data_bytes();
+    struct rlimit old, lim;
+    if (data < 0 || getrlimit(RLIMIT_DATA, &old) != 0)
+        _exit(51);
+    lim = old;
+    lim.rlim_cur = (rlim_t)data + (256u << 10); /* no room for the tail's fresh pages */
+    if (setrlimit(RLIMIT_DATA, &lim) != 0)
+        _exit(52);
+    unsigned char *q = goheap_realloc(p, 2 * mib); /* the run from d's pages on */
+    setrlimit(RLIMIT_DATA, &old);
+    if (q) /* moved after all (a copy): the contents came along */
+        p = q;
+    if (p[0] != 0x11 || p[mib - 1] != 0x11)
+        _exit(54); /* the old block intact, or its bytes moved */
+    unsigned char *c = goheap_calloc(1, mib);
+    if (!c)
+        _exit(55);
+    for (size_t k = 0; k < mib; k++)
+        if (c[k]) {
+            fprintf(stderr, "calloc byte %zu reads 0x%x\n", k, c[k]);
+            _exit(56);
+        }
+    goheap_free(c);
+    goheap_free(p);
+    goheap_free(blocker);
+    if (goheap_validate() != 0)
+        _exit(57);
+}
+static void t_lazy_remap_nomem(void) {
+    int st = run_child("madvdontneed=0", lz_remap_nomem, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+}
+
 static void bad_knob(void) {
     /* The bad token was reported; efence=1 still applies: 10 B ends within 8 B of
      * its page end. */
@@ -594,6 +654,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_guardrate),
     KT_CASE(t_traces),
     KT_CASE(t_lazy_release),
+    KT_CASE(t_lazy_remap_nomem),
     KT_CASE(t_bad_knob),
     KT_CASE(t_limit_before_init),
     KT_CASE(t_knob_table),
