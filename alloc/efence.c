@@ -165,10 +165,13 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
         /* efence=1 keeps malloc's alignment promise (16 B from 16 B, else 8), so up to
          * 15 B of tail slack (canary-checked) may sit before the page end. efence=2
          * places the object exactly at the page end (Electric Fence's EF_ALIGNMENT=1):
-         * every overflow faults, and results are not aligned (malloc(13) is 3 mod 16). */
+         * every overflow faults, and results are not aligned (malloc(13) is 3 mod 16),
+         * except where the caller named an alignment (memalign(4, 13), aligned_alloc(2,
+         * n): align 2 or 4 here; plain malloc passes 0), which is kept. */
+        size_t asked = align;
         align = size >= 16 ? 16 : 8;
         if (gh_knobs.efence == 2)
-            align = 1;
+            align = asked ? asked : 1;
     }
     if (size > gh_heap.arena_bytes || align > gh_heap.arena_bytes)
         return 0;

@@ -161,7 +161,16 @@ static void ef_periodic(void) {
 static void ef2_exact(void) {
     /* efence=2 is byte-exact (documented as breaking alignment): 13 B end at the page. */
     char *p = goheap_malloc(13);
-    _exit(((uintptr_t)p + 13) % 8192 == 0 && (uintptr_t)p % 16 == 3 ? 0 : 43);
+    if (((uintptr_t)p + 13) % 8192 != 0 || (uintptr_t)p % 16 != 3)
+        _exit(43);
+    /* An alignment the caller names is kept (memalign(4, 13) and aligned_alloc(2, 13)
+     * gave 3 mod 16 too), as close to the page end as it allows. */
+    char *q = goheap_memalign(4, 13), *r = goheap_aligned_alloc(2, 13);
+    if (!q || (uintptr_t)q % 4 || (-((uintptr_t)q + 13) & 8191) > 3)
+        _exit(48);
+    if (!r || (uintptr_t)r % 2 || (-((uintptr_t)r + 13) & 8191) > 1)
+        _exit(49);
+    _exit(0);
 }
 static void ef_reuse(void) {
     /* arena=64M: 20000 guarded objects of 2 pages each are 312 MiB of address space, so
