@@ -37,9 +37,12 @@ $(HBUILD)/libgoheap.a: $(GOHEAP_STATIC_OBJS)
 	$(call say,AR,$@)$(AR) rcs $@ $^
 
 # The hot standard names are aliases of the goheap_* entry points (no wrapper call).
+# cfree: glibc's compat name for free (no header since 2.26), still called by binaries
+# linked against an older glibc; an unversioned definition here takes their
+# cfree@GLIBC_* references as it takes malloc's.
 GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 	realloc=goheap_realloc reallocarray=goheap_reallocarray \
-	malloc_usable_size=goheap_usable_size \
+	malloc_usable_size=goheap_usable_size cfree=goheap_free \
 	__libc_malloc=goheap_malloc __libc_free=goheap_free __libc_calloc=goheap_calloc \
 	__libc_realloc=goheap_realloc
 

@@ -1,6 +1,6 @@
 /* hosted/preload.c: the standard allocation names for the LD_PRELOAD library
  * (build/host/libgoheap.so), with errno set as C and POSIX say. malloc, free, calloc,
- * realloc, reallocarray and malloc_usable_size are linker aliases of the goheap_*
+ * realloc, reallocarray, malloc_usable_size and cfree are linker aliases of the goheap_*
  * functions (hosted/hosted.mk: --defsym; the core sets errno through
  * goheap_sys_nomem), so they cost no extra call; the aligned variants are here. */
 #define _GNU_SOURCE

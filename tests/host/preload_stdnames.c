@@ -20,6 +20,19 @@ void *__libc_memalign(size_t align, size_t n);
 void *__libc_valloc(size_t n);
 void *__libc_pvalloc(size_t n);
 
+/* cfree: gone from glibc's headers since 2.26 but still in libc.so.6 as a compat
+ * symbol, which binaries linked against an older glibc call. The preload must take it
+ * too, or those programs hand goheap's blocks to glibc's free. */
+#if defined(__GLIBC__) && (defined(__x86_64__) || defined(__aarch64__))
+#define HAVE_CFREE 1
+void cfree_compat(void *p);
+#if defined(__x86_64__)
+__asm__(".symver cfree_compat, cfree@GLIBC_2.2.5");
+#else
+__asm__(".symver cfree_compat, cfree@GLIBC_2.17");
+#endif
+#endif
+
 /* One line per result: "ptr" with its alignment and usable-size facts, or "NULL". */
 static void show(const char *what, void *p, size_t align, size_t n) {
     printf("%-28s %s", what, p ? "ptr" : "NULL");
@@ -103,6 +116,13 @@ int main(void) {
     p = __libc_memalign(256, 100), show("__libc_memalign(256,100)", p, 256, 100), free(p);
     p = __libc_valloc(100), show("__libc_valloc(100)", p, (size_t)pg, 100), free(p);
     p = __libc_pvalloc(100), show("__libc_pvalloc(100)", p, (size_t)pg, 100), free(p);
+#ifdef HAVE_CFREE
+    /* (without the preload's cfree: glibc's free of a goheap block, SIGSEGV) */
+    p = malloc(100), cfree_compat(p);
+    p = calloc(10, 1000), cfree_compat(p);
+    p = memalign(4096, 100), cfree_compat(p);
+    printf("cfree: done\n");
+#endif
 
     /* More than RAM + swap, untouched: NULL and ENOMEM under the kernel's default
      * overcommit heuristic (vm.overcommit_memory 0) and under strict accounting (2),
