@@ -197,10 +197,12 @@ static void window_flush_locked(struct pagecache *pc) {
     count_idle(n << GOHEAP_PAGE_SHIFT);
 }
 
-/* The window becomes (up to GH_GROW_WINDOW_PAGES of) the free, backed pages from base,
- * the end of a span that is placed or grown to keep growing; a window already there
- * is topped up, one elsewhere given back. Caller holds the heap lock and pc's lock. */
-static void window_fill_locked(struct pagecache *pc, uintptr_t base) {
+/* The window becomes (up to GH_GROW_WINDOW_PAGES of) the free, backed pages of pa (the
+ * span's page allocator) from base, the end of a span that is placed or grown to keep
+ * growing; a window already there is topped up, one elsewhere given back. At pa's end
+ * the window stays empty: the pages after it are another page allocator's (region
+ * mode), which the span can never take. Caller holds the heap lock and pc's lock. */
+static void window_fill_locked(struct pagecache *pc, struct pagealloc *pa, uintptr_t base) {
     uintptr_t have = 0;
     if (gh_unlikely(gh_knobs.scavenge_eager)) { /* free pages go back at once: no window */
         window_flush_locked(pc);
@@ -211,8 +213,7 @@ static void window_fill_locked(struct pagecache *pc, uintptr_t base) {
     else
         window_flush_locked(pc);
     if (have < GH_GROW_WINDOW_PAGES) {
-        uintptr_t got = gh_pagealloc_alloc_backed(gh_heap_pages_of(base), base + (have << GOHEAP_PAGE_SHIFT),
-                                                  GH_GROW_WINDOW_PAGES - have);
+        uintptr_t got = gh_pagealloc_alloc_backed(pa, base + (have << GOHEAP_PAGE_SHIFT), GH_GROW_WINDOW_PAGES - have);
         if (got) {
             struct run_info ri = {0, 0, 0}; /* backed: free -> in use, idle through gpages */
             count_run_inuse(got, &ri);
@@ -355,7 +356,7 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         gh_lock(&gh_heap.lock, cpu);
         base = tree_alloc(npages, room, &err, &ri);
         if (base && c) /* the room's backed pages become c's grow window (c->lock held) */
-            window_fill_locked(&c->pcache, base + (npages << GOHEAP_PAGE_SHIFT));
+            window_fill_locked(&c->pcache, gh_heap_pages_of(base), base + (npages << GOHEAP_PAGE_SHIFT));
         gh_unlock(&gh_heap.lock, cpu);
     }
     if (!base && err != PAGEALLOC_NOMEM) {
@@ -579,9 +580,18 @@ static void grow_span(struct mspan *s, uintptr_t end, uintptr_t extra) {
     s->limit += extra << GOHEAP_PAGE_SHIFT;
 }
 
+/* Whether a window at s's end (the address end) is in s's page allocator. Always with
+ * one page allocator; in region mode a cover may begin where s's ends (a region with
+ * pages in both), and a span never crosses from one to another. */
+static inline int window_is_ours(const struct mspan *s, uintptr_t end) {
+    return gh_likely(!__atomic_load_n(&gh_covers.n, __ATOMIC_RELAXED)) ||
+           gh_heap_pages_of(s->base) == gh_heap_pages_of(end);
+}
+
 int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    if (!pc || extra == 0 || pc->gpages < extra || pc->gbase != end || (uintptr_t)s->npages + extra > UINT32_MAX)
+    if (!pc || extra == 0 || pc->gpages < extra || pc->gbase != end || (uintptr_t)s->npages + extra > UINT32_MAX ||
+        !window_is_ours(s, end))
         return 0;
     window_set(pc, end + (extra << GOHEAP_PAGE_SHIFT), pc->gpages - extra); /* idle -> in use */
     grow_span(s, end, extra);
@@ -601,7 +611,7 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
      * (the tree must see those pages free). */
     uintptr_t w = 0, wend = end + (extra << GOHEAP_PAGE_SHIFT);
     if (pc && pc->gpages) {
-        if (pc->gbase == end)
+        if (pc->gbase == end && window_is_ours(s, end))
             w = pc->gpages < extra ? pc->gpages : extra;
         else if (pc->gbase < wend && pc->gbase + (pc->gpages << GOHEAP_PAGE_SHIFT) > end)
             window_flush_locked(pc);
@@ -623,7 +633,7 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
     if (got && w)
         window_set(pc, pc->gbase + (w << GOHEAP_PAGE_SHIFT), pc->gpages - w);
     if (got && pc && fill)
-        window_fill_locked(pc, wend);
+        window_fill_locked(pc, pa, wend);
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;

@@ -7,8 +7,9 @@
  * (below and above each other, one chunk-aligned, two sharing a chunk) filled, freed,
  * validated, calloc after free_os_memory, bad pointers between them, and the leak
  * scan over them (a leak planted in an added region reported, objects reached only
- * through an added region's object not), and over a GOHEAP_NOSCAN buffer that realloc
- * moved (still not scanned). */
+ * through an added region's object not), over a GOHEAP_NOSCAN buffer that realloc
+ * moved (still not scanned), and a buffer grown by realloc to a cover's end that must
+ * not grow on into the next cover. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -601,6 +602,54 @@ static void t_leak_scan_added(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* Region b has pages on both sides of 12 MiB: below in its own cover (chunks [8, 12)
+ * MiB), above in c's (chunks [12, 24) MiB). A buffer of b's cover that grows by
+ * realloc to end at 12 MiB must not take c's pages after it: its grow window would
+ * start at 12 MiB in c's page allocator, and the next growth took it, a span across
+ * two page allocators (the validator saw c's span map name a span below c; its free
+ * went to b's page allocator past its end). Only large blocks, so that freeing b's
+ * leaves whole free runs: [12, 14) MiB in c's cover (256 pages) and b's own cover
+ * below 12 MiB, the only run that holds 260 pages. */
+static void t_grow_across_covers(void) {
+    static void *blk[FILLMAX];
+    size_t n = 0;
+    while (n < FILLMAX && (blk[n] = goheap_malloc(64 << 10)) != NULL)
+        n++;
+    KT_CHECK(n < FILLMAX && goheap_malloc(64 << 10) == NULL, "full after %zu blocks", n);
+    for (size_t i = 0; i < n; i++)
+        if (region_of(blk[i], 64 << 10) == 3)
+            goheap_free(blk[i]), blk[i] = 0;
+    goheap_flush(); /* the freed spans out of the large span caches: free runs */
+    uintptr_t edge = (uintptr_t)block + 12 * MIB;
+    unsigned char *p = goheap_malloc(260 << 13);
+    uintptr_t pages = p ? (edge - (uintptr_t)p) >> 13 : 0;
+    KT_CHECK(p && region_of(p, 260 << 13) == 3 && (uintptr_t)p < edge && pages >= 390 && pages < 512,
+             "%p: %lu pages below 12 MiB", (void *)p, (unsigned long)pages);
+    if (!p || region_of(p, 260 << 13) != 3 || pages < 390 || pages >= 512) {
+        goheap_free(p);
+        for (size_t i = 0; i < n; i++)
+            goheap_free(blk[i]);
+        return;
+    }
+    memset(p, 0x5c, 260 << 13);
+    /* grown by half or more to end exactly at the cover's end */
+    unsigned char *q = goheap_realloc(p, pages << 13);
+    KT_CHECK(q == p, "grown in place to 12 MiB: %p -> %p", (void *)p, (void *)q);
+    if (q)
+        p = q;
+    KT_CHECK(goheap_validate() == 0, "after growing to 12 MiB");
+    q = goheap_realloc(p, (pages + 64) << 13);
+    KT_CHECK(goheap_validate() == 0, "after growing past 12 MiB (%p -> %p)", (void *)p, (void *)q);
+    KT_CHECK(q != p, "%p grew in place across 12 MiB", (void *)p);
+    if (q)
+        p = q;
+    goheap_free(p);
+    for (size_t i = 0; i < n; i++)
+        goheap_free(blk[i]);
+    goheap_free_os_memory();
+    KT_CHECK(goheap_validate() == 0, "all freed");
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_before_init),
     KT_CASE(t_refusals),
@@ -617,6 +666,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_leak_scan_added),
     KT_CASE(t_leak_scan_lcache_noscan),
     KT_CASE(t_leak_scan_realloc_noscan),
+    KT_CASE(t_grow_across_covers),
 };
 
 int main(void) {
