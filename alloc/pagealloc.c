@@ -700,7 +700,12 @@ uintptr_t gh_pagealloc_scavenge_take(struct pagealloc *pa, uintptr_t max_pages, 
         if (i == PALLOC_NOT_FOUND)
             pa_panic("scavenge index promised free pages (chunk, count)", pa->base + c * PALLOC_CHUNK_BYTES,
                      pa->scav_index[c]);
+        /* In use while it is released: alloc 1, zero 0, as for any allocation. A
+         * free page may be known zero while backed (mapped fresh just before a map
+         * failure ended its run): done sets zero again only where the release zeroes,
+         * so a lazy release leaves it lazy (scav 1, zero 0: backed), never "unbacked". */
         gh_pallocbits_set(pa->chunks[c].alloc, i, n);
+        gh_pallocbits_clear(pa->chunks[c].zero, i, n);
         pa->scav_index[c] -= (uint16_t)n;
         pa->npages_free -= n;
         pa->npages_scavenging += n;

@@ -264,10 +264,76 @@ static void t_lazy(void) {
     KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
+/* A map failure in the middle of a run leaves the pages mapped before it free, backed
+ * and known zero (fresh). A lazy release of them (no unmap) must not leave them
+ * looking unbacked (scav 1, zero 1): they were counted lazily released but not seen
+ * as lazy (gh_pagealloc_check: lazily released pages), and their reuse mapped them
+ * again over the frames they still had (the test platform's double map; the kernel
+ * maps over a live mapping, and its npages_lazy ran ahead of the bitmaps until
+ * lazy_take panicked). The page cache's failed map leaves them the same way. */
+static void t_lazy_after_map_failure(void) {
+    struct fx f;
+    struct pagecache c = {0};
+    uintptr_t sc;
+    int err;
+    KT_CHECK(fx_init(&f, 2) == 0, "");
+    f.pa.fresh_zero = 1; /* page-table mode with madvdontneed=0 */
+    f.pa.lazy = 1;
+    f.pa.release_zero = 0;
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 2 * CPAGES) == 0, "");
+    /* page 0 released and zero (its frames gone), page 1 free and backed, 2.. fresh */
+    uintptr_t a = gh_pagealloc_alloc(&f.pa, 2, &sc, NULL);
+    KT_CHECK(a == f.arena && sc == 2, "");
+    gh_pagealloc_free(&f.pa, pg(&f, 1), 1);
+    goheap_sys_unmap((void *)a, PAGE);
+    gh_pagealloc_free_unbacked(&f.pa, a, 1);
+    /* 10 pages at 0: page 0 is mapped, then the map of 2..9 fails */
+    unsigned long errors = tp_errors;
+    tp_fail_maps_after = 1;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 10, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "err %d", err);
+    tp_fail_maps_after = -1;
+    KT_CHECK(!page_scav_bit(&f, 0) && tp_backed_in(a, PAGE) == PAGE && gh_pagealloc_check(&f.pa) == 0, "");
+    lazy_release_all(&f.pa); /* pages 0 and 1: released lazily, still backed */
+    KT_CHECK(page_scav_bit(&f, 0) && tp_backed_in(a, 2 * PAGE) == 2 * PAGE, "");
+    KT_CHECK(f.pa.npages_lazy == 2 && gh_pagealloc_check(&f.pa) == 0, "lazy %lu",
+             (unsigned long)f.pa.npages_lazy);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 10, &sc, &err) == a && sc == 10, "");
+    KT_CHECK(f.pa.lazy_run == 2 && f.pa.dirty == 2 && f.pa.npages_lazy == 0, "lazy_run %lu dirty %lu",
+             (unsigned long)f.pa.lazy_run, (unsigned long)f.pa.dirty);
+    KT_CHECK(tp_errors == errors, "%lu maps of backed pages", tp_errors - errors);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    /* the same through a page cache: a 3-page allocation from a fresh window whose
+     * page 1 is backed maps page 0, then the map of page 2 fails */
+    struct fx g;
+    KT_CHECK(fx_init(&g, 1) == 0, "");
+    g.pa.fresh_zero = 1;
+    g.pa.lazy = 1;
+    g.pa.release_zero = 0;
+    KT_CHECK(gh_pagealloc_grow(&g.pa, g.arena, CPAGES) == 0, "");
+    uintptr_t b = gh_pagealloc_alloc(&g.pa, 2, &sc, NULL);
+    gh_pagealloc_free(&g.pa, pg(&g, 1), 1);
+    goheap_sys_unmap((void *)b, PAGE);
+    gh_pagealloc_free_unbacked(&g.pa, b, 1);
+    KT_CHECK(gh_pagecache_refill(&g.pa, &c) == 0 && c.base == b && c.scav == ~2ull, "");
+    tp_fail_maps_after = 1;
+    KT_CHECK(gh_pagecache_alloc(&c, 3, &sc, &err) == 0 && err == PAGEALLOC_NOMEM, "err %d", err);
+    tp_fail_maps_after = -1;
+    gh_pagecache_flush(&g.pa, &c);
+    KT_CHECK(tp_backed_in(b, 2 * PAGE) == 2 * PAGE && gh_pagealloc_check(&g.pa) == 0, "");
+    lazy_release_all(&g.pa);
+    KT_CHECK(g.pa.npages_lazy == 2 && gh_pagealloc_check(&g.pa) == 0, "after the lazy release: lazy %lu",
+             (unsigned long)g.pa.npages_lazy);
+    errors = tp_errors;
+    KT_CHECK(gh_pagealloc_alloc(&g.pa, 3, &sc, &err) == b && g.pa.lazy_run == 2 && g.pa.dirty == 2, "");
+    KT_CHECK(tp_errors == errors, "%lu maps of backed pages", tp_errors - errors);
+    KT_CHECK(gh_pagealloc_check(&g.pa) == 0, "");
+}
+
 static const struct kt_case suite_cases[] = {
     KT_CASE(t_map_failure),
     KT_CASE(t_zero_state),
     KT_CASE(t_lazy),
+    KT_CASE(t_lazy_after_map_failure),
     KT_CASE(t_metadata_proportional),
     KT_CASE(t_metadata_placed),
     KT_CASE(t_metadata_placed_failures),
