@@ -272,35 +272,3 @@ static const struct ktest_case aarch64_cases[] = {
     KTEST_CASE(t_shootdown_irqs_masked),
 };
 KTEST_SUITE(arch_aarch64, aarch64_cases);
-
-/* ---- selftest: stack overflow (panics on purpose; run only when named) -------------
- * CPU 1 recurses until its stack runs into the unmapped frame below it. The abort
- * cannot push its frame there; the vectors see sp below the stack's limit, switch to
- * the emergency stack and panic "kernel stack overflow" (instead of faulting forever). */
-static unsigned __attribute__((noinline)) recurse(volatile unsigned *depth)
-{
-    volatile char pad[64];
-    pad[0] = (char)*depth;
-    if (++*depth > (1u << 30))          /* never: the 16 KiB stack ends far sooner */
-        return 0;
-    return recurse(depth) + pad[0];
-}
-
-static void overflow_on_cpu(struct ktest *t, unsigned cpu, void *arg)
-{
-    (void)t; (void)arg;
-    static volatile unsigned depth;
-    if (cpu == 1 || ktest_ncpus() == 1)
-        recurse(&depth);
-    for (;;)
-        arch_cpu_relax();           /* the panic on the recursing CPU ends the boot */
-}
-
-static void t_stack_overflow(struct ktest *t)
-{
-    ktest_on_all_cpus(t, overflow_on_cpu, NULL);
-    ktest_fail(t, __FILE__, __LINE__, "no stack overflow detected");
-}
-
-static const struct ktest_case overflow_cases[] = { KTEST_CASE(t_stack_overflow) };
-KTEST_SUITE(selftest_stackoverflow, overflow_cases);

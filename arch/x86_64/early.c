@@ -100,6 +100,7 @@ void arch_early_init(void)
     cpuid(1, 0, &a, &b, &c, &d);
     percpu_init_cpu(0, b >> 24);        /* initial APIC id; bring-up only */
     x86_cpu_tables_init(&bsp_tables, 0);
+    x86_guard_boot_stack();     /* the double-fault stack is ready to report an overflow */
 
     const struct hvm_start_info *si = low_ptr(pvh_start_info_pa, sizeof *si);
     if (si->magic != PVH_MAGIC)

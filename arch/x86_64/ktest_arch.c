@@ -3,6 +3,7 @@
 #include <arch/paging.h>
 #include <arch/smp.h>
 #include <arch/x86.h>
+#include <fault.h>
 #include <ktest.h>
 #include <percpu.h>
 
@@ -49,9 +50,28 @@ static void t_identity_map_gone(struct ktest *t)
     KT_EXPECT(t, !arch_translate(0x100000, &pa));
 }
 
+/* The boot CPU's stack has an unmapped page below it (mm.c, x86_guard_boot_stack);
+ * the rest of its 2 MiB page, now 4 KiB entries, still maps the same frames. */
+extern char boot_stack_guard[], boot_stack_bottom[];
+
+static void t_boot_stack_guard(struct ktest *t)
+{
+    struct fault_info fi;
+    uint64_t v, pa;
+    KT_ASSERT_EQ(t, fault_probe_read(boot_stack_guard + 64, &v, &fi), 1);
+    KT_EXPECT_EQ(t, fi.addr, (uintptr_t)(boot_stack_guard + 64));
+    KT_EXPECT(t, !arch_translate((uintptr_t)boot_stack_guard, &pa));
+    KT_EXPECT_EQ(t, fault_probe_read(boot_stack_bottom, &v, &fi), 0);
+    KT_ASSERT(t, arch_translate((uintptr_t)boot_stack_bottom, &pa));
+    KT_EXPECT_EQ(t, pa, arch_virt_to_phys(boot_stack_bottom));
+    KT_ASSERT(t, arch_translate((uintptr_t)boot_stack_guard - 8, &pa));
+    KT_EXPECT_EQ(t, pa, arch_virt_to_phys(boot_stack_guard - 8));
+}
+
 static const struct ktest_case x86_cases[] = {
     KTEST_CASE(t_cpu_state),
     KTEST_CASE(t_identity_map_gone),
+    KTEST_CASE(t_boot_stack_guard),
 };
 KTEST_SUITE(arch_x86_64, x86_cases);
 

@@ -378,6 +378,36 @@ void arch_mm_init(void)
     write_cr3(read_cr3());
 }
 
+/* The boot CPU's stack sits in the image's .bss, which the boot tables map with 2 MiB
+ * pages: an overflow would run on, unnoticed, over the data below it (the allocator's
+ * globals among them) and then over the code. Here the 2 MiB page holding the stack's
+ * guard page (boot.S, just below the stack) becomes a page table of 4 KiB entries with
+ * the same frames and rights, less the guard, as the APs' stacks have (smp.c). A push
+ * into the guard then faults, the fault cannot be delivered on that stack, and the
+ * double fault on its IST stack reports the overflow (trap.c). The image window's
+ * directory (boot_pd) also serves the identity map until it is dropped: it loses the
+ * same page, which nothing reaches through it. Runs on the boot CPU before any other
+ * starts and before the frame allocator, hence the table in .bss; every entry keeps
+ * the frame it had, so mixing old and new translations until the reload is harmless. */
+extern uint64_t boot_pd[];
+extern char boot_stack_guard[];
+static uint64_t boot_stack_pt[512] __attribute__((aligned(4096)));
+
+void x86_guard_boot_stack(void)
+{
+    uint64_t guard = arch_virt_to_phys(boot_stack_guard);
+    uint64_t base = guard & ~(uint64_t)(ARCH_LARGE_SIZE - 1);
+    unsigned slot = (unsigned)(((uintptr_t)boot_stack_guard - ARCH_KERNEL_BASE) >> 21);
+    if ((boot_pd[slot] & (PTE_P | PTE_PS)) != (PTE_P | PTE_PS) || (boot_pd[slot] & PTE_ADDR) != base)
+        panic("boot stack guard: the image's 2 MiB page at 0x%llx is not a large page",
+              (unsigned long long)base);
+    for (unsigned i = 0; i < 512; i++)
+        boot_stack_pt[i] = (base + (uint64_t)i * ARCH_FRAME_SIZE) | PTE_P | PTE_W;
+    boot_stack_pt[(guard - base) / ARCH_FRAME_SIZE] = 0;
+    __atomic_store_n(&boot_pd[slot], arch_virt_to_phys(boot_stack_pt) | PTE_P | PTE_W, __ATOMIC_RELEASE);
+    write_cr3(read_cr3());
+}
+
 /* Drop the boot identity map (PML4[0]) once no CPU needs it: null pointers fault. */
 static void flush_all(void *arg)
 {

@@ -4,6 +4,7 @@
  * user, instruction fetch, and the faulting symbol). */
 #include <stdint.h>
 #include <arch/cpu.h>
+#include <arch/paging.h>
 #include <arch/x86.h>
 #include <arch/x86_cpu.h>
 #include <arch_api.h>
@@ -86,8 +87,19 @@ void trap_dispatch(struct arch_trap_frame *f)
     uint64_t cr2 = v == 14 ? read_cr2() : 0;
     if (try_catch(f, cr2))
         return;
-    if (v == 8)
+    if (v == 8) {
+        /* A page fault in the unmapped page below this CPU's stack (CR2 still holds
+         * its address) that could not be delivered on that stack: an overflow. */
+        uintptr_t top = this_cpu()->stack_top, lo = top - KSTACK_BYTES, fa = read_cr2();
+        if (top && fa < lo && fa >= lo - ARCH_FRAME_SIZE) {
+            printk("x86_64: double fault after a page fault at 0x%lx, in the guard page below "
+                   "cpu %u's stack [0x%lx, 0x%lx), rsp 0x%lx\n", (unsigned long)fa, arch_cpu_index(),
+                   (unsigned long)lo, (unsigned long)top, (unsigned long)f->rsp);
+            /* Stable words (a test expects them, as on aarch64); values on the line above. */
+            panic_trap(f, "kernel stack overflow");
+        }
         panic_trap(f, "double fault");      /* rip and symbol follow in the report */
+    }
     if (v == 14) {
         /* The message is stable (tests match it); rip and symbol are the first
          * backtrace line of the report. */

@@ -115,6 +115,7 @@ boot_pdpt_high:
     .fill 510, 8, 0
     .quad PHYS(boot_pd) + 3
     .quad 0
+    .globl boot_pd
 boot_pd:
     .set i, 0
     .rept 2048
@@ -124,8 +125,10 @@ boot_pd:
 
     .bss
     .p2align 12
-    .globl boot_stack_bottom, boot_stack_lo
-boot_stack_lo:                          /* the boot stack's region (leak scan: not data) */
+    .globl boot_stack_bottom, boot_stack_lo, boot_stack_guard
+boot_stack_lo:                          /* the boot stack's region, guard included (leak scan: not data) */
+boot_stack_guard:                       /* unmapped by x86_guard_boot_stack (arch/x86_64/mm.c) */
+    .skip 4096
 boot_stack_bottom:
     .skip 16384
     .globl boot_stack_top

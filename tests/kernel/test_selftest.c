@@ -76,3 +76,50 @@ static const struct ktest_case masked_cases[] = { KTEST_CASE(t_masked_wait) };
 KTEST_SUITE(selftest_masked_wait, masked_cases);
 static const struct ktest_case irqframe_cases[] = { KTEST_CASE(t_frame_in_irq) };
 KTEST_SUITE(selftest_frame_in_irq, irqframe_cases);
+
+/* ---- stack overflow: a CPU recurses until its stack runs into the unmapped page
+ * below it. The fault cannot push its frame there; each arch notices (aarch64: the
+ * vectors see sp below the stack's limit and move to an emergency stack; x86_64: the
+ * double fault, on its IST stack, finds the page fault's address in the guard) and
+ * panics "kernel stack overflow" instead of faulting forever or, with no guard,
+ * writing over whatever lies below the stack. selftest_stackoverflow recurses on an
+ * AP (CPU 1; CPU 0 when it is alone), selftest_stackoverflow_boot on the boot CPU,
+ * whose stack is part of the kernel image. */
+static unsigned __attribute__((noinline)) recurse(volatile unsigned *depth)
+{
+    volatile char pad[64];
+    pad[0] = (char)*depth;
+    if (++*depth > (1u << 30))          /* never: the 16 KiB stack ends far sooner */
+        return 0;
+    return recurse(depth) + pad[0];
+}
+
+static void overflow_on_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)t;
+    static volatile unsigned depth;
+    unsigned victim = *(const unsigned *)arg;
+    if (cpu == victim || (victim >= ktest_ncpus() && cpu == 0))
+        recurse(&depth);
+    for (;;)
+        arch_cpu_relax();           /* the panic on the recursing CPU ends the boot */
+}
+
+static void t_stack_overflow(struct ktest *t)
+{
+    static const unsigned ap = 1;
+    ktest_on_all_cpus(t, overflow_on_cpu, (void *)&ap);
+    ktest_fail(t, __FILE__, __LINE__, "no stack overflow detected");
+}
+
+static void t_stack_overflow_boot(struct ktest *t)
+{
+    static const unsigned boot = 0;
+    ktest_on_all_cpus(t, overflow_on_cpu, (void *)&boot);
+    ktest_fail(t, __FILE__, __LINE__, "no stack overflow detected on the boot CPU");
+}
+
+static const struct ktest_case overflow_cases[] = { KTEST_CASE(t_stack_overflow) };
+KTEST_SUITE(selftest_stackoverflow, overflow_cases);
+static const struct ktest_case overflow_boot_cases[] = { KTEST_CASE(t_stack_overflow_boot) };
+KTEST_SUITE(selftest_stackoverflow_boot, overflow_boot_cases);

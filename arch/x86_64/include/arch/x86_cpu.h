@@ -54,6 +54,7 @@ void x86_ap_start(unsigned index);
 void trap_dispatch(struct arch_trap_frame *f);
 /* Unmaps the boot identity map on every CPU once the APs are up (mm.c). */
 void x86_drop_identity_map(void);
+void x86_guard_boot_stack(void);
 
 /* ACPI (acpi.c): discovered CPUs' APIC ids, in MADT order. */
 #define X86_MAX_DISCOVERED 256
