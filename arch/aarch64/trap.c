@@ -105,6 +105,11 @@ void arch_dump_regs(const struct arch_trap_frame *f)
 
 extern char arch_fault_catch_resume[];
 
+void (*arch_translation_fault_test_hook)(uintptr_t far);
+static unsigned long spurious_faults; /* __atomic */
+
+unsigned long arch_spurious_faults(void) { return __atomic_load_n(&spurious_faults, __ATOMIC_RELAXED); }
+
 /* Abort: catch it if a catch is active on this CPU, else panic with the decode. */
 static void abort_fault(struct arch_trap_frame *f, unsigned ec)
 {
@@ -120,6 +125,24 @@ static void abort_fault(struct arch_trap_frame *f, unsigned ec)
         flags |= FAULT_EXEC;
     if (ec == EC_IABT_LOWER || ec == EC_DABT_LOWER)
         flags |= FAULT_USER;
+    if ((ec == EC_DABT_CUR || ec == EC_IABT_CUR) && (fsc & 0x3c) == 0x04 && far_valid) {
+        void (*hook)(uintptr_t) = __atomic_load_n(&arch_translation_fault_test_hook, __ATOMIC_ACQUIRE);
+        if (hook)
+            hook(f->far);
+        /* Spurious: without FEAT_ETS2 a CPU may walk the tables for an access ahead of
+         * the earlier load that ordered it (say, the acquire that found a pointer to
+         * memory another CPU had just mapped and published), see the entry still
+         * invalid and fault. Translation faults are never cached, so ask the MMU again
+         * (AT S1E1R walks the tables afresh): if the address translates now, return
+         * and let the access run again. Checked before the catch, so an expected-fault
+         * probe is not told of a fault that did not stand either. */
+        uint64_t par;
+        __asm__ volatile("at s1e1r, %1\n\tisb\n\tmrs %0, par_el1" : "=r"(par) : "r"(f->far) : "memory");
+        if (!(par & 1)) {
+            __atomic_fetch_add(&spurious_faults, 1, __ATOMIC_RELAXED);
+            return;
+        }
+    }
 
     /* Catches belong to thread context: a fault inside an interrupt handler is a bug
      * even while the interrupted code has a catch active. */
