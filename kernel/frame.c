@@ -254,6 +254,19 @@ void frame_free(uint64_t pa)
               (unsigned long long)max_pa);
     not_in_irq("frame_free");
     struct frame_cache *c = &caches[cpu_index()];
+    if (KERNEL_DEBUG) {
+        /* A second free must not wait for a drain to be caught: until then both copies
+         * sit in a cache and the frame goes to two owners. Free in the bitmap (its bit
+         * is read without the lock: a frame the caller owns has it clear, and only a
+         * free of this frame sets it) or already in this CPU's cache: a double free.
+         * A copy in another CPU's cache is seen when either cache drains. */
+        uint64_t f = pa / ARCH_FRAME_SIZE;
+        int dup = (__atomic_load_n(&bitmap[f >> 6], __ATOMIC_RELAXED) >> (f & 63)) & 1;
+        for (unsigned i = 0; i < c->n && !dup; i++)
+            dup = c->pa[i] == pa;
+        if (dup)
+            panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
+    }
     if (c->n == CACHE_MAX) {
         arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
         for (unsigned i = 0; i < CACHE_BATCH; i++)
