@@ -754,6 +754,10 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
      * 1): the leak scan must not start reading its words because it moved. */
     if (ps->spc & 1)
         flags |= GOHEAP_NOSCAN;
+    /* ... but a moved block is a fresh malloc, at least 8-byte aligned (goheap.h): a
+     * noscan target under GOHEAP_TINY_SIZE asks 16 so that it is not placed by the
+     * tiny allocator, which aligns to the size (host-stress: realloc to 2 bytes). */
+    size_t malign = (flags & GOHEAP_NOSCAN) ? 16 : 0;
     /* Growing by half or more (a buffer doubled, not appended to): a large span with
      * room after it, when the target is large or a page multiple no bigger than the
      * class target (8, 16 and 32 KiB take whole pages in their classes too), so that
@@ -778,10 +782,10 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     if (flags == (GOHEAP_PROFILE ? GH_ALLOC_COUNT : 0u) && !gh_knobs.slowmode)
         q = move_alloc_fast(got);
     if (!q)
-        q = gh_alloc_raw(got, flags, 0, pc);
+        q = gh_alloc_raw(got, flags, got < GOHEAP_TINY_SIZE ? malign : 0, pc);
     if (!q && got != n) {
         got = n;
-        q = gh_alloc_raw(n, flags & ~GH_ALLOC_ROOM, 0, pc);
+        q = gh_alloc_raw(n, flags & ~GH_ALLOC_ROOM, n < GOHEAP_TINY_SIZE ? malign : 0, pc);
     }
     if (!q)
         return 0; /* the old object is untouched */

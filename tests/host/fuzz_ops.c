@@ -24,6 +24,7 @@ struct obj {
     uint64_t key;     /* cookie key: a serial number, independent of the address */
     size_t align;     /* promised alignment */
     int tinyspc;      /* NOSCAN and <= 16 B: lives in the tiny blocks' span class */
+    int noscan;       /* allocated NOSCAN (realloc keeps it when it moves the block) */
 };
 static struct obj slot[NSLOTS];
 static uint64_t serial;
@@ -88,6 +89,7 @@ HC_NOCOV static void adopt_ext(unsigned s, void *q, size_t n, size_t align, int 
     struct obj *o = &slot[s];
     o->p = q, o->n = n, o->usable = us, o->key = ++serial, o->align = align;
     o->tinyspc = tiny;
+    o->noscan = tiny != TINY_NO;
     hc_cover(q, o->key, n, n, 0);
 }
 
@@ -161,6 +163,10 @@ static void do_realloc(unsigned s, size_t m, int absurd, int array, size_t nmemb
     size_t align = q == old.p && old.align < plain_align(total) ? old.align : plain_align(total);
     slot[s].p = NULL;
     adopt(s, q, total, align, 0, "realloc");
+    /* A block kept in place keeps its span class; a moved NOSCAN block stays NOSCAN,
+     * so at 16 B or less it lands in the tiny blocks' span class. */
+    slot[s].noscan = old.p && old.noscan;
+    slot[s].tinyspc = q == old.p ? old.tinyspc : slot[s].noscan && slot[s].usable <= HC_TINY_MAX;
 }
 
 static int trace; /* FUZZ_OPS_TRACE=1: print every operation (to turn a crash into a report) */
@@ -219,6 +225,7 @@ static void one_op(const uint8_t *r) {
         adopt_ext(s, q, n, a ? a : 1, (fl & GOHEAP_ZERO) != 0, "malloc_flags",
                   !(fl & GOHEAP_NOSCAN) ? TINY_NO : n < HC_TINY_MAX ? TINY_PACKED
                                         : n == HC_TINY_MAX ? TINY_SPC : TINY_NO);
+        slot[s].noscan = (fl & GOHEAP_NOSCAN) != 0;
         return;
     }
     case 5: case 6: case 7: { /* aligned_alloc, posix_memalign, memalign */

@@ -20,10 +20,12 @@
 #include "hostktap.h"
 
 static char last_log[512];
-static unsigned nlogs;
+static unsigned nlogs, nclock_logs;
 void goheap_sys_log(const char *msg) {
     snprintf(last_log, sizeof last_log, "%s", msg);
     nlogs++;
+    if (strstr(msg, "no clock"))
+        nclock_logs++;
 }
 static int panic_fd = -1; /* a forked child sends its panic message here */
 _Noreturn void goheap_sys_panic(const char *msg) {
@@ -191,15 +193,16 @@ static void t_exhaustion(void) {
     KT_CHECK(goheap_validate() == 0, "");
 }
 
+/* Said once per process, by whichever background step came first (a free that left
+ * 2 MiB of free pages polls one before this case runs). */
 static void t_no_clock_background(void) {
-    nlogs = 0;
     void *p = goheap_malloc(1 << 20);
     goheap_free(p);
     goheap_background_work();
-    KT_CHECK(nlogs == 1 && strstr(last_log, "no clock"), "said once: %s", last_log);
+    KT_CHECK(nclock_logs == 1, "said once: %u times, last log: %s", nclock_logs, last_log);
     for (int i = 0; i < 50; i++)
         goheap_background_work();
-    KT_CHECK(nlogs == 1, "only once: %u logs", nlogs);
+    KT_CHECK(nclock_logs == 1, "only once: %u times", nclock_logs);
     KT_CHECK(goheap_validate() == 0, "");
 }
 
