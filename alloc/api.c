@@ -605,7 +605,7 @@ void goheap_free(void *p) {
     uintptr_t a = (uintptr_t)p;
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (gh_likely(pg < GH_READ_WORD(&gh_fast.npages)) && /* (folded into the compare) */
-        gh_likely(gh_free_cached(gh_fast.spans[pg], a)))
+        gh_likely(gh_free_cached(GH_READ_RACY(gh_fast.spans[pg]), a)))
         return;
     gh_free_slow(a); /* a tail call */
 }

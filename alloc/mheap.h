@@ -252,7 +252,7 @@ static inline struct mspan *gh_span_entry(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (gh_unlikely(pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire)))
         return gh_span_of_cover(a);
-    return gh_fast.spans[pg];
+    return GH_READ_RACY(gh_fast.spans[pg]);
 }
 
 /* The span holding address a (gh_deadspan where no span lives: free pages, holes),
@@ -262,7 +262,7 @@ static inline struct mspan *gh_span_of(uintptr_t a) {
     uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
     if (gh_unlikely(pg >= atomic_load_explicit(&gh_fast.npages, memory_order_acquire)))
         return gh_span_of_cover(a);
-    struct mspan *s = gh_fast.spans[pg];
+    struct mspan *s = GH_READ_RACY(gh_fast.spans[pg]);
     if (gh_unlikely(s == &gh_deadspan))
         s = gh_span_resolve(pg);
     return s;

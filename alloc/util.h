@@ -35,6 +35,16 @@
 #define GH_READ_WORD(p) (*(const volatile uintptr_t *)(p))
 #endif
 
+/* A plain read of a pointer-sized field that writers change with atomic stores and
+ * whose readers accept any value they see (the span map: a look-up racing the unmap
+ * of its page checks the span's state): the plain load the fast paths compile to,
+ * atomic under ThreadSanitizer, which cannot know the reader tolerates the race. */
+#ifdef GH_TSAN
+#define GH_READ_RACY(lv) __atomic_load_n(&(lv), __ATOMIC_RELAXED)
+#else
+#define GH_READ_RACY(lv) (lv)
+#endif
+
 /* A counter with one writer (its CPU, pinned, or the holder of its lock) that readers
  * on other CPUs sum with relaxed atomic loads (MemStats): a plain add, which every
  * target makes as one aligned store, as the kernel's per-CPU counters do; atomic under
