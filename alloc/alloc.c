@@ -63,7 +63,7 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
     if (align < 16)
         align = 16;
     uintptr_t extra = align > GOHEAP_PAGE_SIZE ? align - GOHEAP_PAGE_SIZE : 0;
-    if (size > gh_heap.arena_bytes || extra > gh_heap.arena_bytes)
+    if (size > gh_heap.obj_max || extra > gh_heap.obj_max) /* (mheap.h: npages fits 32 bits) */
         return 0;
     /* At least one byte, so that an aligned object of size 0 still lies inside. */
     uintptr_t npages = ((size ? size : 1) + extra + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;

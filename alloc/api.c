@@ -673,7 +673,7 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
  * back when >= 1/8 of the span) or grow into the free pages after it (first with the
  * growth margin, then exactly). Returns 1 when p stays. */
 static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size_t n, size_t old) {
-    if (n > gh_heap.arena_bytes)
+    if (n > gh_heap.obj_max)
         return 0;
     uintptr_t off = a - s->base;
     uintptr_t need = (off + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;

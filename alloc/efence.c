@@ -173,7 +173,7 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
         if (gh_knobs.efence == 2)
             align = asked ? asked : 1;
     }
-    if (size > gh_heap.arena_bytes || align > gh_heap.arena_bytes)
+    if (size > gh_heap.obj_max || align > gh_heap.obj_max)
         return 0;
     uintptr_t need = below ? size : size + align - 1;
     uintptr_t datapages = (need + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;

@@ -40,6 +40,7 @@ int gh_heap_init(size_t arena_bytes, int exact) {
         }
         gh_heap.arena_bytes /= 2; /* a smaller window: what is reserved stays inside */
     }
+    gh_heap.obj_max = gh_heap.arena_bytes < GH_OBJ_MAX_BYTES ? gh_heap.arena_bytes : GH_OBJ_MAX_BYTES;
     /* debug>=3: the page allocator checks itself on every allocation. */
     gh_heap.pages.debug = GOHEAP_DEBUG >= 3;
     /* Page-table mode: grown pages read zero once mapped, released ones too unless

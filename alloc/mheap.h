@@ -22,6 +22,11 @@ struct gh_fast {
 extern struct gh_fast gh_fast;
 
 /* Span struct buckets by bitmap words (0, 1, 2, 4, 8, 16) plus the tiny class. */
+/* A span counts its pages in 32 bits (mspan.npages): 2^32 pages of 8 KiB is 32 TiB,
+ * which an arena= of up to 256 TiB would let a request reach. A request's size and its
+ * alignment are each held to half of that, so that their sum in pages still fits; a
+ * larger one is refused (NULL, ENOMEM) before the heap grows for it. */
+#define GH_OBJ_MAX_BYTES (((uintptr_t)UINT32_MAX >> 1) << GOHEAP_PAGE_SHIFT)
 #define GH_NBUCKETS 7
 #define GH_BUCKET_TINY 6
 
@@ -82,6 +87,8 @@ struct gh_heap {
     uintptr_t holes;
     uintptr_t arena_bytes; /* the window: heap addresses [base, base + arena_bytes),
                             * reserved as the heap grows (alloc/arena.h) */
+    uintptr_t obj_max;     /* the largest request (size, or alignment) tried at all: the
+                            * window, or GH_OBJ_MAX_BYTES below it (set at init) */
 
     /* ---- protected by gh_meta.lock ---- */
     struct gh_fixalloc spanalloc[GH_NBUCKETS];

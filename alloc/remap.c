@@ -49,7 +49,7 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     uintptr_t src = s->base, opages = s->npages, obytes = opages << GOHEAP_PAGE_SHIFT;
     uintptr_t npages = (want >> GOHEAP_PAGE_SHIFT) + ((want & (GOHEAP_PAGE_SIZE - 1)) != 0);
     /* Only a plain object at its span's start (not memalign's offset), growing. */
-    if (s->obj != src || npages < opages || want > gh_heap.arena_bytes)
+    if (s->obj != src || npages < opages || want > gh_heap.obj_max)
         return 0;
     /* The destination must be unbacked before the hook runs, and after a failure in
      * the middle its run goes back as released and known zero. A lazy release that

@@ -279,8 +279,15 @@ void gh_last_resort(void) {
 void goheap_free_os_memory(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
+    /* A background step running meanwhile holds the run it is releasing, neither
+     * free nor released: waited for, and no new one starts, so that everything free
+     * is released when this returns (tsan-test_core_knobs t_lazy_release once read
+     * heap_released_lazy short by a quantum, the step on the thread that its frees
+     * had just started). */
+    gh_background_hold(1);
     gh_flush_all_cpus();
     trace("free_os_memory", gh_scavenge(UINTPTR_MAX));
+    gh_background_hold(0);
 }
 
 int64_t goheap_set_memory_limit(int64_t limit) {
