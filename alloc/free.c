@@ -72,7 +72,10 @@ void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s) {
     gh_free_small(cache_for(cpu), cpu, s, (unsigned)((block - s->base) >> GH_TINY_SHIFT), block);
 }
 
-/* A tiny object: one bit per start byte in tinyfreed catches a second free while its
+/* A tiny object: a byte of a live block where no tiny object starts (inside one,
+ * padding, past the last one placed) is an interior pointer, refused before the count
+ * is touched (it would free the block under its live objects). One bit per start byte
+ * in tinyfreed catches a second free while its
  * block lives (the block's bytes are never handed out twice in one life), before the
  * count is touched; after the block died (count 0) a free of its first byte follows
  * the slot rules, and of another byte whose tinyfreed bit is set while the block's
@@ -97,6 +100,10 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, a);
         return;
     }
+    /* (the owner wrote the start before the object was handed out; a correct freer got
+     * the pointer after that) */
+    if (!((atomic_load_explicit(&s->tinyends[b], memory_order_relaxed) >> GH_TINY_STARTS) & bit))
+        gh_bad_free("invalid free of an interior pointer", a, s);
     if (atomic_fetch_or_explicit(&s->tinyfreed[b], bit, memory_order_relaxed) & bit)
         gh_bad_free("double free of a tiny object", a, s);
     uint8_t left = atomic_fetch_sub_explicit(&s->tinycount[b], 1, memory_order_acq_rel) - 1;
@@ -451,13 +458,23 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp) {
     if (a >= s->limit)
         gh_bad_free(bad_interior[who], a, s);
     uintptr_t off = a - s->base;
+    /* realloc takes only an object start, as free does (usable_size measures from
+     * any byte): checked here, before realloc allocates and copies. */
     if (s->spc == GH_TINY_SPC) {
         unsigned b = (unsigned)(off >> GH_TINY_SHIFT);
-        if (atomic_load_explicit(&s->tinycount[b], memory_order_relaxed) == 0)
+        if (atomic_load_explicit(&s->tinycount[b], memory_order_relaxed) == 0) {
+            if (who != GH_WHO_USABLE && (off & 15))
+                gh_bad_free(bad_interior[who], a, s);
             return 16 - (off & 15); /* an ordinary 16 B object */
+        }
+        uint32_t m = atomic_load_explicit(&s->tinyends[b], memory_order_relaxed);
+        if (who != GH_WHO_USABLE && !((m >> GH_TINY_STARTS >> (off & 15)) & 1))
+            gh_bad_free(bad_interior[who], a, s);
         /* A tiny object: up to the first object end at or after it. */
-        uint16_t m = (uint16_t)(atomic_load_explicit(&s->tinyends[b], memory_order_relaxed) >> (off & 15));
-        return m ? (size_t)gh_ctz64(m) + 1 : 16 - (off & 15);
+        uint16_t e = (uint16_t)((uint16_t)m >> (off & 15));
+        return e ? (size_t)gh_ctz64(e) + 1 : 16 - (off & 15);
     }
+    if (who != GH_WHO_USABLE && off % s->elemsize)
+        gh_bad_free(bad_interior[who], a, s);
     return s->elemsize - (off % s->elemsize);
 }

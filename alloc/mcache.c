@@ -421,11 +421,11 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     else if ((size & 1) == 0)
         off = gh_align_up(off, 2);
     if (c->tiny && off + size <= GOHEAP_TINY_SIZE) {
-        /* Record where the object ends (for usable_size); only this CPU writes the
-         * mask of its current block, others may read it. */
-        _Atomic uint16_t *e = c->tinyend;
-        uint16_t m = atomic_load_explicit(e, memory_order_relaxed);
-        atomic_store_explicit(e, (uint16_t)(m | (1u << (off + size - 1))), memory_order_relaxed);
+        /* Record where the object starts (free's check) and ends (usable_size); only
+         * this CPU writes the masks of its current block, others may read them. */
+        _Atomic uint32_t *e = c->tinyend;
+        uint32_t m = atomic_load_explicit(e, memory_order_relaxed);
+        atomic_store_explicit(e, m | (1u << (off + size - 1)) | (1u << (GH_TINY_STARTS + off)), memory_order_relaxed);
         c->tinyoffset = (uint32_t)(off + size);
         c->tinyn++;
         GH_COUNT_ADD(c->tiny_allocs, 1);
@@ -446,7 +446,7 @@ void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size) {
     ((uint64_t *)b)[1] = 0;
     unsigned idx = (unsigned)(((uintptr_t)b - s->base) >> GH_TINY_SHIFT);
     GH_COUNT_ADD(c->tiny_allocs, 1);
-    atomic_store_explicit(&s->tinyends[idx], (uint16_t)(1u << (size - 1)), memory_order_relaxed);
+    atomic_store_explicit(&s->tinyends[idx], (1u << (size - 1)) | (1u << GH_TINY_STARTS), memory_order_relaxed);
     atomic_store_explicit(&s->tinyfreed[idx], 0, memory_order_relaxed); /* a new life */
     if (!c->tiny || size < c->tinyoffset) {
         /* The new block has more room left: it becomes the current one. */

@@ -36,6 +36,10 @@
 /* Tiny blocks are GOHEAP_TINY_SIZE (16) bytes: block index = offset >> GH_TINY_SHIFT. */
 #define GH_TINY_SHIFT 4
 _Static_assert(1u << GH_TINY_SHIFT == GOHEAP_TINY_SIZE, "tiny block size");
+/* mspan.tinyends holds two 16-bit masks per block: the bytes where a tiny object ends
+ * (low half: usable_size, realloc's copy) and those where one starts (from this bit
+ * on: free and realloc refuse any other byte of a live block). */
+#define GH_TINY_STARTS 16
 
 /* Full spans a CPU keeps owning ("parked") per span class, so that frees into them
  * stay local (no atomics) and their free slots are reused without mcentral. Like a
@@ -175,7 +179,7 @@ struct mcache {
     uintptr_t tiny;       /* current 16 B block, or 0 */
     uint32_t tinyoffset;  /* bytes of it used */
     uint32_t tinyn;       /* tiny objects placed in it so far */
-    _Atomic uint16_t *tinyend; /* its ends mask (mspan.tinyends) */
+    _Atomic uint32_t *tinyend; /* its ends and starts masks (mspan.tinyends) */
 
     struct pagecache pcache; /* protected by lock */
     struct gh_lcache lcache; /* free large spans (GH_SPAN_LCACHED) */

@@ -55,7 +55,7 @@ int gh_heap_init(size_t arena_bytes, int exact) {
         /* (from bits[], not sizeof: the hot line's tail already holds two words) */
         size_t sz = offsetof(struct mspan, bits) + gh_span_bitmap_words(words[b]) * sizeof(uint64_t);
         if (b == GH_BUCKET_TINY)
-            sz += 5 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte, ends and freed masks per block */
+            sz += 7 * (GOHEAP_MAX_OBJS_PER_SPAN / 2); /* count byte, ends/starts and freed masks per block */
         gh_fixalloc_init(&gh_heap.spanalloc[b], gh_align_up(sz, GH_CACHELINE));
         gh_heap.spanalloc[b].noclear = 1; /* span_reset clears recycled structs */
     }

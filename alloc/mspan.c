@@ -56,9 +56,9 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->allocBits = s->bits;
     s->remoteNone = s->nwords <= GH_RF_INLINE ? s->rnin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
     s->tinyends = spc == GH_TINY_SPC
-                      ? (_Atomic uint16_t *)(s->bits + gh_span_bitmap_words(s->nwords))
+                      ? (_Atomic uint32_t *)(s->bits + gh_span_bitmap_words(s->nwords))
                       : 0;
-    s->tinyfreed = spc == GH_TINY_SPC ? s->tinyends + s->nelems : 0;
+    s->tinyfreed = spc == GH_TINY_SPC ? (_Atomic uint16_t *)(s->tinyends + s->nelems) : 0;
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyfreed + s->nelems) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
         GH_WSET(s->allocBits[w], ~gh_span_valid(s, w)); /* slots past nelems: never free

@@ -155,7 +155,8 @@ struct mspan {
     void *onlist;              /* the list it is on, or NULL */
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
-    _Atomic uint16_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i */
+    _Atomic uint32_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i,
+                                   * bit GH_TINY_STARTS + i = one starts there */
     _Atomic uint16_t *tinyfreed;  /* tiny spans: bit i = the tiny object at byte i was
                                    * freed (reset when the block becomes a tiny block) */
     uintptr_t limit;     /* end of the last object slot (large: base + npages pages) */
@@ -228,8 +229,8 @@ struct mspan {
     /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: allocBits[nwords]; for
      * spans of more than GH_RF_INLINE words remoteNone[nwords] from the next cache
      * line boundary on (the owner writes allocBits, other CPUs remoteNone; smaller
-     * spans use rnin and have no such line); tiny spans: tinyends, tinyfreed,
-     * tinycount after remoteNone */
+     * spans use rnin and have no such line); tiny spans: tinyends (32-bit),
+     * tinyfreed, tinycount after remoteNone */
     uint64_t bits[];
 };
 /* Where bits[] starts in the hot line (bytes): two words fit before the line ends. */

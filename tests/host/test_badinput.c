@@ -321,6 +321,13 @@ static void realloc_interior(void) {
     expect_bad_free("realloc of an interior pointer", p + 8192 * 5);
     (void)goheap_realloc(p + 8192 * 5, 10);
 }
+/* A small object's interior: found by realloc's checks before it allocates (before,
+ * only by the free after the copy: "invalid free of an interior pointer"). */
+static void realloc_interior_small(void) {
+    char *p = lone_object(256);
+    expect_bad_free("realloc of an interior pointer", p + 64);
+    (void)goheap_realloc(p + 64, 1000);
+}
 /* malloc_usable_size: NULL is 0 (glibc); a non-heap pointer aborts naming it. */
 static void usable_size_non_heap(void) {
     if (goheap_usable_size(NULL) != 0)
@@ -410,6 +417,7 @@ static const struct kt_case cases[] = {
     KT_CASE_BY(realloc_of_freed_large, death),
     KT_CASE_BY(realloc_non_heap, death),
     KT_CASE_BY(realloc_interior, death),
+    KT_CASE_BY(realloc_interior_small, death),
     KT_CASE_BY(usable_size_non_heap, death),
     KT_CASE_BY(calloc_overflow, noabort),
     KT_CASE_BY(malloc_size_max, noabort),

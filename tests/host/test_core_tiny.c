@@ -94,6 +94,81 @@ static void t_tiny_bad(void) {
     KT_CHECK(core_dies_with(tiny_interior, "goheap: fatal: invalid free of an interior pointer"), "");
 }
 
+/* Interior pointers into a live tiny block: a byte that starts no tiny object (inside
+ * one, alignment padding, or past the last one placed) is refused with the exact
+ * message, whatever frees it, before the block's count or freed mask changes. Before,
+ * such a free took one off the count: the block went back with a live neighbour in it
+ * (the next 16 B object overlapped it). */
+static char *ti_a, *ti_b;
+static void ti_setup(void) {
+    goheap_flush(); /* a fresh current block: a (8 B) at its start, b (8 B) after it */
+    ti_a = goheap_malloc_flags(8, GOHEAP_NOSCAN);
+    ti_b = goheap_malloc_flags(8, GOHEAP_NOSCAN);
+    if (ti_b != ti_a + 8 || ((uintptr_t)ti_a & 15))
+        _exit(8); /* not the layout the cases assume */
+}
+static void ti_free_inside(void) { /* the block is current */
+    ti_setup();
+    core_expect_bad_free("invalid free of an interior pointer", ti_a + 2);
+    goheap_free(ti_a + 2);
+}
+static void ti_free_inside_retired(void) { /* the block is no CPU's current one */
+    ti_setup();
+    goheap_flush();
+    core_expect_bad_free("invalid free of an interior pointer", ti_b + 4);
+    goheap_free(ti_b + 4);
+}
+static void *ti_free_a2(void *arg) {
+    (void)arg;
+    core_expect_bad_free("invalid free of an interior pointer", ti_a + 2);
+    goheap_free(ti_a + 2);
+    return 0;
+}
+static void ti_free_inside_remote(void) {
+    ti_setup();
+    core_on_thread(ti_free_a2, 0);
+}
+static void ti_free_past_last(void) { /* nothing placed there yet */
+    goheap_flush();
+    char *x = goheap_malloc_flags(4, GOHEAP_NOSCAN);
+    core_expect_bad_free("invalid free of an interior pointer", x + 8);
+    goheap_free(x + 8);
+}
+static void ti_free_padding(void) { /* 1 B at 0, 2 B at 2 (aligned): byte 1 is padding */
+    goheap_flush();
+    char *x = goheap_malloc_flags(1, GOHEAP_NOSCAN);
+    char *y = goheap_malloc_flags(2, GOHEAP_NOSCAN);
+    if (y != x + 2)
+        _exit(8);
+    goheap_free(y); /* a start: fine */
+    core_expect_bad_free("invalid free of an interior pointer", x + 1);
+    goheap_free(x + 1);
+}
+static void ti_realloc_inside(void) { /* realloc's check, before it allocates */
+    ti_setup();
+    core_expect_bad_free("realloc of an interior pointer", ti_a + 2);
+    goheap_realloc(ti_a + 2, 40);
+}
+static void ti_realloc_16_inside(void) { /* an ordinary 16 B object of the tiny spans */
+    char *p = goheap_malloc_flags(16, GOHEAP_NOSCAN);
+    core_expect_bad_free("realloc of an interior pointer", p + 4);
+    goheap_realloc(p + 4, 40);
+}
+static void t_tiny_interior(void) {
+    KT_CHECK(core_dies_exact(ti_free_inside), "ti_free_inside");
+    KT_CHECK(core_dies_exact(ti_free_inside_retired), "ti_free_inside_retired");
+    KT_CHECK(core_dies_exact(ti_free_inside_remote), "ti_free_inside_remote");
+    KT_CHECK(core_dies_exact(ti_free_past_last), "ti_free_past_last");
+    KT_CHECK(core_dies_exact(ti_free_padding), "ti_free_padding");
+    KT_CHECK(core_dies_exact(ti_realloc_inside), "ti_realloc_inside");
+    KT_CHECK(core_dies_exact(ti_realloc_16_inside), "ti_realloc_16_inside");
+    /* usable_size still measures from an inner byte to its object's end */
+    ti_setup();
+    KT_CHECK(goheap_usable_size(ti_a + 2) == 6, "%zu", goheap_usable_size(ti_a + 2));
+    goheap_free(ti_a);
+    goheap_free(ti_b);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_tiny_alignment),
     KT_CASE(t_tiny_packing),
@@ -101,6 +176,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_tiny_cross_thread),
     KT_CASE(t_plain_16_noscan),
     KT_CASE(t_tiny_bad),
+    KT_CASE(t_tiny_interior),
 };
 
 int main(void) {
