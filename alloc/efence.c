@@ -1,7 +1,7 @@
 /* alloc/efence.c: the efence and guardrate knobs. Each guarded object gets pages of
  * its own next to a guard page: after the object (efence=1: it ends at the last
  * page's end at malloc's alignment; efence=2: byte-exact) or before it (efence=3: it
- * starts at a page start, so p[-1] faults). Slack bytes carry a canary, checked at
+ * starts at a page start, at any alignment, so p[-1] faults). Slack bytes carry a canary, checked at
  * free, by goheap_validate and, with debug>=1, periodically. A freed object's pages
  * are guarded too and held in a bounded quarantine (use after free faults) before
  * their address space is reused. goheap_efence_describe names the object for a fault.
@@ -78,9 +78,10 @@ static uintptr_t check_canary(uintptr_t lo, uintptr_t hi) {
 }
 
 /* The object's data pages: [lo, hi). Guard after (efence 1, 2): the last page is the
- * guard; guard before (efence 3): the first. */
+ * guard; guard before (efence 3): every page below the object, which starts a page
+ * (one guard page, or more where an alignment above the page put it higher). */
 static uintptr_t data_lo(const struct mspan *s) {
-    return s->efence == GH_EFENCE_GUARD_BELOW ? s->base + GOHEAP_PAGE_SIZE : s->base;
+    return s->efence == GH_EFENCE_GUARD_BELOW ? s->obj : s->base;
 }
 static uintptr_t data_hi(const struct mspan *s) {
     return s->efence == GH_EFENCE_GUARD_BELOW
@@ -160,7 +161,7 @@ void gh_efence_counts(uint64_t *live, uint64_t *unguarded) {
 }
 
 void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
-    int below = gh_knobs.efence == 3 && align <= GOHEAP_PAGE_SIZE;
+    int below = gh_knobs.efence == 3;
     if (align < 8) {
         /* efence=1 keeps malloc's alignment promise (16 B from 16 B, else 8), so up to
          * 15 B of tail slack (canary-checked) may sit before the page end. efence=2
@@ -175,7 +176,9 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     }
     if (size > gh_heap.obj_max || align > gh_heap.obj_max)
         return 0;
-    uintptr_t need = below ? size : size + align - 1;
+    /* Below: the object at the first aligned address past the span's first page, so up
+     * to align - page bytes more than its size after that page. */
+    uintptr_t need = below ? size + (align > GOHEAP_PAGE_SIZE ? align - GOHEAP_PAGE_SIZE : 0) : size + align - 1;
     uintptr_t datapages = (need + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
     if (datapages == 0)
         datapages = 1;
@@ -189,8 +192,9 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     }
     gh_span_init_large(s, s->base, datapages + 1, size);
     s->efence = below ? GH_EFENCE_GUARD_BELOW : GH_EFENCE_GUARD_ABOVE;
-    uintptr_t guard = below ? s->base : data_hi(s);
-    s->obj = below ? data_lo(s) : gh_align_down(data_hi(s) - size, align);
+    s->obj = below ? gh_align_up(s->base + GOHEAP_PAGE_SIZE, align > GOHEAP_PAGE_SIZE ? align : GOHEAP_PAGE_SIZE)
+                   : gh_align_down(data_hi(s) - size, align);
+    uintptr_t guard = below ? s->base : data_hi(s), nguard = below ? s->obj - s->base : GOHEAP_PAGE_SIZE;
     s->alloc_pc = pc;
     gh_heap_publish(s);
     struct mcache *c = gh_mcache_get(cpu);
@@ -202,7 +206,7 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: faults from now on (unpinned, no lock: platform rule). */
     gh_assert_no_locks();
-    guard_pages(guard, GOHEAP_PAGE_SIZE);
+    guard_pages(guard, nguard);
     if (needzero || (flags & GOHEAP_ZERO))
         gh_memclr((void *)s->obj, size);
     fill_canary(canary_lo(s), s->obj);

@@ -141,6 +141,24 @@ static void ef3_underflow(void) {
         _exit(40);
     p[-1] = 1; /* faults at once */
 }
+/* efence=3 with an alignment above the page (16 KiB, 64 KiB): still at a start the
+ * alignment allows with a guard right below it, so p[-1] faults at once. Before, such
+ * an object got efence=1's layout (guard after it), and p[-1] was only a canary found
+ * at free. */
+static void ef3_underflow_aligned(void) {
+    char *q = goheap_aligned_alloc(65536, 100);
+    if (!q || (uintptr_t)q % 65536)
+        _exit(40);
+    memset(q, 1, 100);
+    goheap_free(q);
+    char *p = goheap_memalign(16384, 100);
+    if (!p || (uintptr_t)p % 16384)
+        _exit(40);
+    memset(p, 1, 100);
+    if (goheap_usable_size(p) != 100 || goheap_validate() != 0)
+        _exit(41);
+    p[-1] = 1; /* faults at once */
+}
 static void ef3_tail(void) {
     char *p = goheap_malloc(100);
     p[100] = 1; /* past the end: the tail canary, checked at free */
@@ -208,6 +226,10 @@ static void no_guard_regions(void) {
     struct sock_fprog prog = {.len = sizeof f / sizeof f[0], .filter = f};
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 || prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
         _exit(60);
+}
+static void ef3_underflow_aligned_unmapped(void) { /* the guard pages unmapped */
+    no_guard_regions();
+    ef3_underflow_aligned();
 }
 static int have_guard_regions(void) {
     char *p = mmap(0, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -295,6 +317,11 @@ static void t_efence_more(void) {
     int st = run_child("efence=3", ef3_underflow, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "efence=3: p[-1] faults at once");
     KT_CHECK(strstr(buf, "underflow below object 0x") && strstr(buf, "size 100"), "%s", buf);
+    st = run_child("efence=3", ef3_underflow_aligned, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "efence=3, aligned 16 KiB: p[-1] faults at once");
+    KT_CHECK(strstr(buf, "underflow below object 0x") && strstr(buf, "size 100"), "%s", buf);
+    st = run_child("efence=3", ef3_underflow_aligned_unmapped, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "underflow below object 0x"), "efence=3, aligned, unmapped guards");
     st = run_child("efence=3", ef3_tail, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "efence=3 tail canary");
     st = run_child("efence=1", ef_validate, buf, sizeof buf);
