@@ -146,11 +146,13 @@ static struct {
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
     uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_ACQUIRE);
     uint64_t r = gh_span_rpend(s, w, memory_order_relaxed);
-    /* (the lanes alone, no lock: an each_cpu handler may run this; a span with
-     * samples beyond its lanes counts every pending slot as allocated, freed ones
-     * too, until its next sweep: a leak hidden rather than a false one) */
+    /* Markers are allocated, other pending slots free. A span with samples beyond its
+     * lanes asks the records (the profile lock: the scan holds no lock and runs in no
+     * each_cpu handler). Counting every pending slot allocated there, as before, made
+     * freed objects candidates: unreferenced and unchanged until the next sweep, they
+     * were reported as leaks (heap_leak t_sampled_remote_free). */
     if (r && gh_span_nmarkers(s))
-        r = atomic_load_explicit(&s->npover, memory_order_relaxed) ? 0 : r & ~gh_prof_lane_markers(s, w, r);
+        r = gh_prof_pending_frees(s, w);
     return a & gh_span_valid(s, w) & ~r;
 }
 

@@ -477,6 +477,26 @@ uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) {
     return take;
 }
 
+uint64_t gh_prof_pending_frees(const struct mspan *s, unsigned w) {
+    /* The lanes around the bits as in gh_prof_sweep_take; where samples lack lanes,
+     * the records decide, under the lock. */
+    uint64_t l1 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
+    uint32_t o1 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
+    uint64_t p = gh_span_rpend(s, w, memory_order_seq_cst);
+    uint64_t l2 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
+    uint32_t o2 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
+    if (!p || !(o1 | o2))
+        return p & ~(lane_bits(l1, w) | lane_bits(l2, w));
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&prof.lock, cpu);
+    p = gh_span_rpend(s, w, memory_order_seq_cst);
+    p &= ~markers_locked(s, w, p);
+    gh_unlock(&prof.lock, cpu);
+    goheap_sys_unpin(pin);
+    return p;
+}
+
 uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu) {
     /* A mark raced with a sweep that found nsampled 0: its object is not yet handed
      * out (the sampler waits for this sweep: mark_settle), so nobody frees it before

@@ -159,6 +159,11 @@ int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
  * holds no lock of the profile lock's rank or above (they may take it where npover
  * > 0). */
 uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits);
+/* The leak scan's view of word w of small span s (nsampled > 0): its pending remote
+ * frees that are no markers, i.e. the slots really freed. Where some samples have no
+ * lane (npover > 0) their records decide, under the profile lock. Unpinned, no lock
+ * held. */
+uint64_t gh_prof_pending_frees(const struct mspan *s, unsigned w);
 uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu);
 uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu);
 

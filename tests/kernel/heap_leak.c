@@ -9,6 +9,9 @@
 #include <smp.h>
 
 #include "heap_util.h"
+#include "core.h"   /* gh_prof_rearm: a CPU's next allocation sampled or not, by hand */
+#include "mcache.h" /* gh_mcache_get */
+#include "mheap.h"  /* gh_span_of: the sampled objects' span and its lanes */
 
 /* Addresses the test keeps are stored hidden (xor: non-canonical, never in the heap
  * arena), since the test's own data is a root of the scan. */
@@ -345,6 +348,93 @@ static void t_other_cpu_stack(struct ktest *t)
     ktest_on_all_cpus(t, other_cpu_holds, 0);
 }
 
+/* Remote frees in a span with more sampled objects than its lanes name (npover > 0,
+ * docs/profiling.md "sampled slots"): a free that another CPU made and no sweep has
+ * applied yet is a free, not an allocated object the scan may report. Seven objects
+ * of one class on this CPU, from the first slot of a span (11 slots: not full, so no
+ * free wakes mcentral to sweep it), the last six sampled by hand (4 in lanes, 2
+ * over), kept by a static root; CPU 1 then frees the unsampled one and two sampled
+ * ones with lanes (npover stays 2). Two scans then report nothing: before, a span
+ * with npover > 0 counted every pending slot as allocated, and the three freed
+ * slots, unreferenced and unchanged, were reported as leaks (and 303 false ones in
+ * the churn case below at memprofilerate=1). */
+#define SR_N 7
+#define SR_SIZE 704 /* 11 a span; a class no other case uses: no refill sweeps it */
+static void *sr_keep[SR_N];
+static uintptr_t sr_freed_x[3];
+static void sr_sample_next(int on)
+{
+    goheap_pin_t pin;
+    struct mcache *c = gh_mcache_get(goheap_sys_pin(&pin));
+    if (c) {
+        if (on == 1)
+            c->next_sample = 0;
+        else if (on == 0)
+            c->next_sample = INT64_MAX / 2;
+        else
+            gh_prof_rearm(c); /* an interval drawn afresh */
+    }
+    goheap_sys_unpin(pin);
+}
+static void sr_remote_free(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (cpu == 1)
+        for (unsigned i = 0; i < 3; i++)
+            goheap_free(unhide(sr_freed_x[i]));
+}
+static void t_sampled_remote_free(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    void *p[SR_N], *pad[16];
+    unsigned npad = 0;
+    /* unsampled objects until one is a span's first */
+    sr_sample_next(0);
+    for (p[0] = goheap_malloc(SR_SIZE); p[0] && npad < 16 && (uintptr_t)p[0] != gh_span_of((uintptr_t)p[0])->base;
+         p[0] = goheap_malloc(SR_SIZE))
+        pad[npad++] = p[0];
+    for (unsigned i = 1; i < SR_N; i++) {
+        sr_sample_next(1);
+        p[i] = goheap_malloc(SR_SIZE);
+    }
+    sr_sample_next(2);
+    for (unsigned i = 0; i < npad; i++)
+        goheap_free(pad[i]); /* (in an earlier span) */
+    struct mspan *s = p[0] ? gh_span_of((uintptr_t)p[0]) : 0;
+    int same = s && s->nelems > SR_N;
+    for (unsigned i = 0; i < SR_N; i++)
+        same = same && p[i] && gh_span_of((uintptr_t)p[i]) == s;
+    if (!same || atomic_load(&s->nsampled) != 6 || atomic_load(&s->npover) != 2) {
+        for (unsigned i = 0; i < SR_N; i++)
+            goheap_free(p[i]);
+        KT_ASSERT(t, same);
+        KT_ASSERT(t, atomic_load(&s->nsampled) == 6 && atomic_load(&s->npover) == 2);
+    }
+    for (unsigned i = 0; i < SR_N; i++)
+        ((volatile uint64_t *)p[i])[0] = 0x1111111111111111ull * (i + 1);
+    /* freed by CPU 1: 0 (unsampled), 1 and 2 (sampled, in lanes) */
+    for (unsigned i = 0; i < SR_N; i++)
+        sr_keep[i] = i < 3 ? 0 : p[i];
+    for (unsigned k = 0; k < 3; k++)
+        sr_freed_x[k] = hide(p[k]);
+    for (unsigned i = 0; i < SR_N; i++)
+        p[i] = 0;
+    ktest_on_all_cpus(t, sr_remote_free, 0);
+    KT_EXPECT_EQ(t, atomic_load(&s->nsampled), 4);
+    KT_EXPECT_EQ(t, atomic_load(&s->npover), 2);
+    scan();
+    long n = scan();
+    KT_EXPECT_EQ(t, n, 0);
+    for (unsigned k = 0; k < 3; k++)
+        if (reported(unhide(sr_freed_x[k])))
+            ktest_fail(t, __FILE__, __LINE__, "freed object %p (a remote free not yet swept) reported",
+                       unhide(sr_freed_x[k]));
+    for (unsigned i = 0; i < SR_N; i++)
+        goheap_free(sr_keep[i]), sr_keep[i] = 0;
+}
+
 /* ---- churn: 3 CPUs allocate and free (much of it remotely) during the scans ----
  * The planted leaks must be referenced from nowhere live, or a conservative scan rightly
  * keeps them: they are planted before the churn starts (no churner ever held one of
@@ -497,6 +587,7 @@ static const struct ktest_case heap_leak_cases[] = {
     KTEST_CASE(t_noscan_not_scanned),
     KTEST_CASE(t_stack_root),
     KTEST_CASE(t_other_cpu_stack),
+    KTEST_CASE(t_sampled_remote_free),
     KTEST_CASE(t_churn_3cpus),
     KTEST_CASE(t_validate),
 };
