@@ -669,6 +669,14 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
     return ok;
 }
 
+/* A large object resized in place now holds the n bytes asked for: the leak scan reads
+ * it, and reports it, by that size (reqsize). Stored before a shrink gives the tail
+ * back and after a growth's pages are the span's, so that a scan reading it never
+ * reaches past the pages (it reads the object under the unmap hold: alloc/leak.c). */
+static inline void large_resized(struct mspan *s, size_t n) {
+    __atomic_store_n(&s->reqsize, n, __ATOMIC_RELEASE);
+}
+
 /* A large, plain object at a resized to hold n bytes without moving: shrink (tail
  * back when >= 1/8 of the span) or grow into the free pages after it (first with the
  * growth margin, then exactly). Returns 1 when p stays. */
@@ -680,8 +688,10 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     if (n <= old) {
         if (n <= GOHEAP_MAX_SMALL_SIZE && n <= old / 2)
             return 0; /* a small object now: move to its class */
-        if ((s->npages - need) * 8 < s->npages)
+        if ((s->npages - need) * 8 < s->npages) {
+            large_resized(s, n);
             return 1; /* less than 1/8 to give back: keep it */
+        }
     }
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
@@ -691,9 +701,10 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     int ok = 1;
     if (need < s->npages) {
         GH_COUNT_ADD(c->large_free_bytes, (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT);
+        large_resized(s, n);
         gh_heap_trim_span(cpu, s, need);
-    } else {
-        ok = realloc_large_grow(c, cpu, s, a, n, need);
+    } else if ((ok = realloc_large_grow(c, cpu, s, a, n, need)) != 0) {
+        large_resized(s, n);
     }
     goheap_sys_unpin(pin);
     /* A sampled object's record follows its new size (profile.c). */
@@ -841,8 +852,10 @@ void *goheap_realloc(void *p, size_t n) {
         }
         if (s->spc < 2 && !s->efence && a == s->obj) {
             size_t old = s->limit - a;
-            if (n <= old && old - n < old / 8) /* under 1/8 to give back: stays as is */
+            if (n <= old && old - n < old / 8) { /* under 1/8 to give back: stays as is */
+                large_resized(s, n);
                 return p;
+            }
             if (realloc_large_in_place(s, a, n, old))
                 return p;
             return realloc_move(p, n, old, pc);

@@ -244,7 +244,8 @@ static inline void leak_mark_value(uintptr_t v) {
             return;
     } else {
         obj = s->obj;
-        uintptr_t sz = s->reqsize ? s->reqsize : 1;
+        uintptr_t sz = __atomic_load_n(&s->reqsize, __ATOMIC_RELAXED);
+        sz = sz ? sz : 1;
         if (v < obj || v - obj >= sz)
             return;
     }
@@ -273,8 +274,8 @@ static uintptr_t leak_extent(uintptr_t obj, int want_scan, struct mspan **sp) {
     if (!s || !leak_span_live(s) || (want_scan && (s->spc & 1)))
         return 0;
     *sp = s;
-    if (s->spc < 2)
-        return obj == s->obj ? s->reqsize : 0;
+    if (s->spc < 2) /* (the size realloc last asked for in place: api.c large_resized) */
+        return obj == s->obj ? __atomic_load_n(&s->reqsize, __ATOMIC_ACQUIRE) : 0;
     uintptr_t b = s->base, es = s->elemsize;
     if (obj < b || obj >= s->limit || !es)
         return 0;
@@ -434,7 +435,7 @@ static void leak_report_span(struct mspan *s) {
     if (s->spc < 2) {
         uintptr_t o = s->obj, g = leak_grain(o);
         if (g != LEAK_NOGRAIN && leak_test(leak.old, g) && !leak_test(leak.mark, g))
-            leak_candidate(o, s->reqsize, s->alloc_pc);
+            leak_candidate(o, __atomic_load_n(&s->reqsize, __ATOMIC_RELAXED), s->alloc_pc);
         return;
     }
     uintptr_t b = s->base, es = s->elemsize;

@@ -435,6 +435,59 @@ static void t_sampled_remote_free(struct ktest *t)
         goheap_free(sr_keep[i]), sr_keep[i] = 0;
 }
 
+/* A large object resized in place by realloc (docs/alloc.md "realloc") is scanned and
+ * reported by its new size. Grown from 40000 B to its span's 40960 (in place: no page
+ * needed), a pointer stored in its last word keeps its target; shrunk from 1 MiB to
+ * 300 KiB, with the freed tail given back to the system (goheap_free_os_memory unmaps
+ * it), it is read only up to its new end and, dropped, reported with 300 KiB.
+ * Before, realloc left the span's size asked for (reqsize) as it was: the grown part
+ * was never scanned (its target reported as a false leak), and the shrunk object was
+ * read over its old size, pages freed and unmapped since (a fault). */
+#define IP_GROWN 40960
+static void **ip_big;
+static uintptr_t ip_target_x, ip_shrunk_x;
+static __attribute__((noinline)) int ip_setup(void)
+{
+    void **l = goheap_malloc(40000);
+    void **q = l ? goheap_realloc(l, IP_GROWN) : 0;
+    void *x = goheap_malloc(48);
+    char *m = goheap_malloc(1 << 20);
+    char *m2 = m ? goheap_realloc(m, 300 << 10) : 0;
+    int ok = q == l && l && x && m2 == m && m;
+    if (!ok)
+        ktest_log("in place: grown %p -> %p, shrunk %p -> %p", (void *)l, (void *)q, (void *)m, (void *)m2);
+    if (ok) {
+        q[IP_GROWN / sizeof(void *) - 1] = x; /* only past the old size */
+        ((volatile char *)m)[0] = 1;
+        ip_big = q;
+        ip_target_x = hide(x);
+        ip_shrunk_x = hide(m);
+    } else {
+        goheap_free(q ? q : l);
+        goheap_free(x);
+        goheap_free(m2 ? m2 : m);
+    }
+    return ok;
+}
+static void t_large_realloc_in_place(struct ktest *t)
+{
+    KT_ASSERT(t, ip_setup()); /* in place, both ways */
+    wipe_stack();
+    goheap_free_os_memory();
+    scan();
+    long n = scan();
+    KT_EXPECT(t, !reported(unhide(ip_target_x)));
+    int k = reported(unhide(ip_shrunk_x));
+    KT_EXPECT(t, k);
+    KT_EXPECT_EQ(t, n, 1);
+    if (k)
+        KT_EXPECT_EQ(t, rep[k - 1].size, 300 << 10);
+    goheap_free(ip_big[IP_GROWN / sizeof(void *) - 1]);
+    goheap_free(ip_big);
+    goheap_free(unhide(ip_shrunk_x));
+    ip_big = 0;
+}
+
 /* ---- churn: 3 CPUs allocate and free (much of it remotely) during the scans ----
  * The planted leaks must be referenced from nowhere live, or a conservative scan rightly
  * keeps them: they are planted before the churn starts (no churner ever held one of
@@ -588,6 +641,7 @@ static const struct ktest_case heap_leak_cases[] = {
     KTEST_CASE(t_stack_root),
     KTEST_CASE(t_other_cpu_stack),
     KTEST_CASE(t_sampled_remote_free),
+    KTEST_CASE(t_large_realloc_in_place),
     KTEST_CASE(t_churn_3cpus),
     KTEST_CASE(t_validate),
 };
