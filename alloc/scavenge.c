@@ -276,18 +276,30 @@ void gh_last_resort(void) {
     goheap_reclaim_lazy(SIZE_MAX);
 }
 
+#ifdef GOHEAP_SYS_HAVE_BACKGROUND
+#define GH_HOLD_STEPS 1
+#else
+#define GH_HOLD_STEPS 0
+#endif
 void goheap_free_os_memory(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
     /* A background step running meanwhile holds the run it is releasing, neither
-     * free nor released: waited for, and no new one starts, so that everything free
-     * is released when this returns (tsan-test_core_knobs t_lazy_release once read
-     * heap_released_lazy short by a quantum, the step on the thread that its frees
-     * had just started). */
-    gh_background_hold(1);
+     * free nor released. Where a background thread runs the steps (hosted), it is
+     * waited for and no new one starts, so that everything free is released when
+     * this returns (tsan-test_core_knobs t_lazy_release once read heap_released_lazy
+     * short by a quantum, the step on the thread its frees had just started); there
+     * nothing a step or another caller does waits for this one. Not in the kernel:
+     * a holder there shoots TLBs down and calls each_cpu, which a CPU spinning here
+     * would never answer (kheap-scav t_two_cpus_scavenging hung on aarch64: two
+     * CPUs calling this at once from smp_run_all). */
+    int hold = GH_HOLD_STEPS;
+    if (hold)
+        gh_background_hold(1);
     gh_flush_all_cpus();
     trace("free_os_memory", gh_scavenge(UINTPTR_MAX));
-    gh_background_hold(0);
+    if (hold)
+        gh_background_hold(0);
 }
 
 int64_t goheap_set_memory_limit(int64_t limit) {

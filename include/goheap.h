@@ -87,7 +87,7 @@ void *goheap_malloc_flags(size_t size, unsigned flags);
 /* ---- Cache and memory control ------------------------------------------------------ */
 void goheap_flush(void);            /* return the current CPU's cached spans and pages */
 void goheap_free_os_memory(void);   /* flush every CPU, sweep, release all free pages
-                                     * (after a running background step: not from one) */
+                                     * (hosted: after a running background step) */
 /* Lazy release (madvdontneed=0) on a platform that reclaims (alloc/platform.h:
  * GOHEAP_SYS_LAZY_RECLAIM, the kernel): unmaps up to `bytes` (rounded up to 8 KiB
  * pages) of pages the heap released lazily and kept mapped, so their frames go back
