@@ -178,7 +178,7 @@ static int init_heap(size_t arena, int exact, int bad_knobs, uintptr_t region_lo
         if (!gh_lockstats)
             gh_logf("goheap: init: no memory for lock statistics; lockstats=1 ignored");
     }
-    gh_lock_slow_on = gh_knobs.debug >= 1 || gh_lockstats;
+    __atomic_store_n(&gh_lock_slow_on, gh_knobs.debug >= 1 || gh_lockstats, __ATOMIC_RELAXED);
     for (unsigned i = 0; i < gh_ncpu; i++)
         caches[i] = &gh_emptycache;
     gh_fast.caches = caches;

@@ -29,6 +29,35 @@ static uint64_t fork_locked[FORK_MAX_SLOTS / 64];
  * goheap_fork_hold_background. Written only by the forking thread. */
 static int bg_held;
 
+/* Nested allocations. Fork handlers run in an order the allocator does not choose:
+ * glibc runs prepare handlers in the reverse order of their registration and
+ * parent/child handlers in that order, and the hosted build registers its own at the
+ * first malloc, so a program's handlers registered before then run while prepare
+ * holds every lock. Under glibc's malloc (locked by fork itself, after every handler)
+ * they may allocate, and here that deadlocked: the forking thread waited for a lock it
+ * held. So while prepare's locks are held (fork_holding), an acquisition by the
+ * forking thread (goheap_sys_fork_self) of one of them is no acquisition and its
+ * release no release: the thread is in none of the critical sections it holds, so
+ * entering one is as safe as if it had taken the lock then, and every other thread
+ * still waits. The lock functions see it through gh_lock_slow_on's fork bit, set only
+ * meanwhile, so the locks cost nothing more otherwise. */
+static _Atomic int fork_holding;
+
+int gh_fork_nested(const struct gh_mutex *m) {
+    if (!atomic_load_explicit(&fork_holding, memory_order_relaxed) || !goheap_sys_fork_self())
+        return 0;
+    if (m == &gh_heap.lock || m == &gh_meta.lock || gh_prof_is_lock(m))
+        return 1;
+    uintptr_t off = (uintptr_t)m - (uintptr_t)gh_central;
+    if (off < sizeof gh_central)
+        return off % sizeof gh_central[0] == __builtin_offsetof(struct mcentral, lock);
+    for (unsigned i = 0; i < gh_ncpu && i < FORK_MAX_SLOTS; i++)
+        if (fork_locked[i / 64] & (1ull << (i % 64)) &&
+            &__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE)->lock == m)
+            return 1;
+    return 0;
+}
+
 void goheap_fork_hold_background(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || bg_held)
         return;
@@ -54,11 +83,15 @@ void goheap_fork_prepare(void) {
     gh_prof_fork(1);
     goheap_sys_lock(&gh_heap.lock.l);
     goheap_sys_lock(&gh_meta.lock.l);
+    atomic_store_explicit(&fork_holding, 1, memory_order_relaxed);
+    __atomic_fetch_or(&gh_lock_slow_on, GH_LOCK_SLOW_FORK, __ATOMIC_RELAXED);
 }
 
 void goheap_fork_parent(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         return;
+    __atomic_fetch_and(&gh_lock_slow_on, (uint8_t)~GH_LOCK_SLOW_FORK, __ATOMIC_RELAXED);
+    atomic_store_explicit(&fork_holding, 0, memory_order_relaxed);
     goheap_sys_unlock(&gh_meta.lock.l);
     goheap_sys_unlock(&gh_heap.lock.l);
     gh_prof_fork(0);

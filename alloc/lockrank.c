@@ -55,6 +55,8 @@ uint8_t gh_lock_slow_on;
 void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
     if (GH_LOCKCHECK)
         goheap_lockcheck_acquire(cpu, m->rank);
+    if (gh_fork_nested(m))
+        return; /* the forking thread already holds it (fork.c) */
     if (!gh_lockstats) {
         goheap_sys_lock(&m->l);
         return;
@@ -83,6 +85,8 @@ int gh_trylock_slow(struct gh_mutex *m, unsigned cpu) {
 }
 
 void gh_unlock_slow(struct gh_mutex *m, unsigned cpu) {
+    if (!gh_fork_nested(m))
+        goheap_sys_unlock(&m->l);
     if (GH_LOCKCHECK)
         goheap_lockcheck_release(cpu, m->rank);
 }

@@ -38,15 +38,21 @@ struct gh_lockstat {
     uint64_t acquires, contended, wait_ns;
 };
 extern struct gh_lockstat *gh_lockstats; /* [ncpu][GOHEAP_LC_COUNT], NULL when off */
-/* debug>=1 or lockstats=1: every acquisition takes gh_lock_slow. One byte, so a lock
- * acquisition with both off costs one load and one predicted branch, as before. */
+/* debug>=1 or lockstats=1 (bit 0), or a fork in progress (bit 1, GH_LOCK_SLOW_FORK):
+ * every acquisition and release takes the slow functions. One byte, so a lock
+ * acquisition with all off costs one load and one predicted branch, as before. Read
+ * relaxed: the fork bit changes while other threads run. */
 extern uint8_t gh_lock_slow_on;
+#define GH_LOCK_SLOW_FORK 2u
+/* Between goheap_fork_prepare and parent/child: 1 if m is one of the locks prepare
+ * took and the calling thread is the one that took them (fork.c). */
+int gh_fork_nested(const struct gh_mutex *m);
 void gh_lock_slow(struct gh_mutex *m, unsigned cpu);
 void gh_unlock_slow(struct gh_mutex *m, unsigned cpu);
 int gh_trylock_slow(struct gh_mutex *m, unsigned cpu);
 
 static inline void gh_lock(struct gh_mutex *m, unsigned cpu) {
-    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(gh_lock_slow_on)) {
+    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(__atomic_load_n(&gh_lock_slow_on, __ATOMIC_RELAXED))) {
         gh_lock_slow(m, cpu);
         return;
     }
@@ -57,15 +63,19 @@ static inline void gh_lock(struct gh_mutex *m, unsigned cpu) {
  * platform has no trylock (GOHEAP_SYS_HAVE_TRYLOCK undefined) it waits like gh_lock
  * and returns 1. For a drainer, which must never wait for another CPU's owner. */
 static inline int gh_trylock(struct gh_mutex *m, unsigned cpu) {
-    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(gh_lock_slow_on))
+    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(__atomic_load_n(&gh_lock_slow_on, __ATOMIC_RELAXED)))
         return gh_trylock_slow(m, cpu);
     return goheap_sys_trylock(&m->l);
 }
 
+/* (The slow path releases the lock itself: a fork's nested acquisition is no
+ * acquisition, and its release must leave the lock held.) */
 static inline void gh_unlock(struct gh_mutex *m, unsigned cpu) {
-    goheap_sys_unlock(&m->l);
-    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(gh_lock_slow_on))
+    if (GOHEAP_SYS_LOCKCHECK || gh_unlikely(__atomic_load_n(&gh_lock_slow_on, __ATOMIC_RELAXED))) {
         gh_unlock_slow(m, cpu);
+        return;
+    }
+    goheap_sys_unlock(&m->l);
 }
 
 /* Debug: before an unmap (which may wait for other CPUs): panics if the calling CPU

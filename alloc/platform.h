@@ -270,6 +270,17 @@ static inline void goheap_sys_background_wanted(void) {}
 #ifndef GOHEAP_SYS_HAVE_PIN_FAST
 static inline unsigned goheap_sys_pin_fast(goheap_pin_t *saved) { return goheap_sys_pin(saved); }
 #endif
+/* goheap_sys_fork_self (optional, GOHEAP_SYS_HAVE_FORK_SELF): nonzero in the thread
+ * that called goheap_fork_prepare, from then until its goheap_fork_parent/child
+ * returns (in the child too). Its allocations in between (other fork handlers') then
+ * pass the locks prepare holds (alloc/fork.c); the platform lets it pin meanwhile
+ * without waiting for a lock of its own that its fork handler holds. Called only
+ * while a fork holds the locks. Without it (0) such an allocation waits forever. */
+#ifdef GOHEAP_SYS_HAVE_FORK_SELF
+int goheap_sys_fork_self(void);
+#else
+static inline int goheap_sys_fork_self(void) { return 0; }
+#endif
 
 /* ---- Leak-scan roots (optional, GOHEAP_SYS_HAVE_LEAK_ROOTS) -------------------------
  * goheap_leak_scan (alloc/leak.c) needs the system's roots; without these hooks it

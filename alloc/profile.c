@@ -820,6 +820,8 @@ int gh_prof_is_sampled(struct mspan *s, uintptr_t a) {
     return gh_profile_site_of(a, 0, 0, 0) != 0;
 }
 
+int gh_prof_is_lock(const struct gh_mutex *m) { return m == &prof.lock; }
+
 void gh_prof_fork(int take) {
     if (take)
         goheap_sys_lock(&prof.lock.l);

@@ -182,6 +182,9 @@ void gh_prof_counts(struct gh_prof_counts *out);
 
 /* Fork (fork.c): take (1) or release (0) the profile lock, raw, in its class's place. */
 void gh_prof_fork(int take);
+/* Whether m is the profile lock (fork.c's nested acquisitions). */
+struct gh_mutex;
+int gh_prof_is_lock(const struct gh_mutex *m);
 
 /* A SIGUSR2-style request (goheap_profile_request) waiting for the next slow path or
  * background step: runs the platform's dump hook there. */

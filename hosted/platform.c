@@ -33,6 +33,8 @@ GOHEAP_HOSTED_TLS unsigned goheap_hosted_saved, goheap_hosted_ret;
  * slot, else the core's empty cache (see goheap_sys_pin_local). */
 GOHEAP_HOSTED_TLS void *goheap_hosted_local = &goheap_local_none;
 static GOHEAP_HOSTED_TLS unsigned tls_exiting;
+/* Set in the thread that runs our fork handlers, from prepare to parent/child. */
+static GOHEAP_HOSTED_TLS unsigned tls_forking;
 /* Each slot's pointer as the core last set it (goheap_sys_set_local); NULL until then,
  * which a thread taking the slot reads as the core's empty cache. Zero-initialised, not
  * filled with &goheap_local_none: as 4096 pointers that was 4096 relocations the loader
@@ -610,6 +612,11 @@ static unsigned pin_slow(void) {
         }
     }
     unsigned o = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) % NOVERFLOW);
+    if (tls_forking) {
+        /* Our fork prepare holds every overflow lock: the slot is ours already. */
+        goheap_hosted_saved = 0;
+        return nexcl + o;
+    }
     goheap_sys_lock(&overflow_lock[o]);
     goheap_hosted_saved = o + 1;
     return nexcl + o;
@@ -626,6 +633,10 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
             run_pending(i);
             fn(i, arg);
         } else if (i >= nexcl) {
+            if (tls_forking) { /* held by our fork prepare */
+                fn(i, arg);
+                continue;
+            }
             goheap_sys_lock(&overflow_lock[i - nexcl]);
             fn(i, arg);
             goheap_sys_unlock(&overflow_lock[i - nexcl]);
@@ -653,9 +664,16 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
  * copied memory, so the child retires every slot that was in use except the forking
  * thread's (SLOT_GONE: never handed out or flushed again). What those caches held is
  * lost to the child, and an object or span in flight there stays counted as in use. */
+int goheap_sys_fork_self(void) { return tls_forking != 0; }
+
+/* Handlers registered before ours (by a program before its first malloc) run after
+ * our prepare and before our parent/child, in this thread, and may allocate: the core
+ * lets this thread through the locks it holds (alloc/fork.c, gh_fork_nested), and pin
+ * and each_cpu here through the overflow locks. */
 static void fork_prepare(void) {
     /* The background step first: it pins overflow slots (alloc/fork.c). */
     goheap_fork_hold_background();
+    tls_forking = 1;
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_lock(&overflow_lock[i]);
     goheap_fork_prepare();
@@ -665,12 +683,14 @@ static void fork_parent(void) {
     goheap_fork_parent();
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_unlock(&overflow_lock[i]);
+    tls_forking = 0;
 }
 
 static void fork_child(void) {
     goheap_fork_child();
     for (unsigned i = 0; i < NOVERFLOW; i++)
         goheap_sys_unlock(&overflow_lock[i]);
+    tls_forking = 0;
     unsigned self = goheap_hosted_slot;
     for (unsigned i = 0; i < nexcl; i++)
         if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE)

@@ -117,6 +117,9 @@ static inline void goheap_sys_set_local(unsigned cpu, void *p) {
         goheap_hosted_local = p;
 }
 
+/* Fork handlers registered before ours may allocate (hosted/platform.c, fork). */
+#define GOHEAP_SYS_HAVE_FORK_SELF 1
+
 /* ncpu, the release policy and fault reports come from the core (platform.h). */
 #define GOHEAP_SYS_HAVE_CONFIGURE 1
 

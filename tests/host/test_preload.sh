@@ -10,7 +10,7 @@ n=0; failed=0
 
 echo "KTAP version 1"
 echo "# Subtest: preload"
-echo "1..7"
+echo "1..9"
 
 # Mask the hosted panic prefix in anything echoed into the log, so a mismatch is
 # reported once (as "not ok"), not again as a panic line.
@@ -94,6 +94,13 @@ run_pair sh_pipeline "seq 1 300000 | awk '{ print (\$1 * 7919) % 10007 }' | sort
 # errno on failure, ...), compiled here without builtins so each call is real.
 cc -O0 -fno-builtin -w -o "$work/stdnames" "$top/tests/host/preload_stdnames.c"
 run_pair std_names "./stdnames"
+# pthread_atfork handlers that allocate, registered before the first malloc: they run
+# while the heap's own prepare handler holds its locks (a deadlock before; the timeout
+# turns a hang into a mismatch). From the main thread, and from a second thread that
+# has no cache slot (ncpu=1: it forks on a shared overflow slot).
+cc -O1 -pthread -o "$work/atfork" "$top/tests/host/preload_atfork.c"
+run_pair atfork_alloc "timeout 20 ./atfork"
+run_pair atfork_alloc_overflow "GOHEAPDEBUG=ncpu=1 timeout 20 ./atfork thread"
 run_pair python_threads "python3 -c '
 import json, threading, hashlib
 out = [None] * 4
