@@ -357,10 +357,11 @@ void goheap_hosted_bg_start(void) {
 }
 
 /* ---- heap profile -------------------------------------------------------------------
- * Stack bounds without malloc (pthread_getattr_np allocates): the main thread's stack
- * ends at __libc_stack_end (ld.so's record of the initial stack pointer); glibc puts
- * every other thread's descriptor (pthread_self()) at the top of the stack it
- * allocated, so [sp, self) is that thread's live stack and static TLS. A thread whose
+ * Stack bounds without malloc (pthread_getattr_np allocates): glibc puts every thread's
+ * descriptor (pthread_self()) but the main thread's at the top of the stack it
+ * allocated, so [sp, self) is that thread's live stack and static TLS; otherwise, in
+ * the process's first thread and within RLIMIT_STACK of it, the stack ends at
+ * __libc_stack_end (ld.so's record of the initial stack pointer). A thread whose
  * descriptor is not above sp within HOSTED_STACK_MAX (a stack of its own, a coroutine
  * stack) gets no bound, and its samples record the caller only. Looked up once per
  * thread. Known gap: code running on a coroutine stack placed below its thread's
@@ -374,13 +375,23 @@ GOHEAP_HOSTED_TLS uintptr_t goheap_hosted_stack_hi; /* 0: not looked up; 1: unkn
 int goheap_hosted_stack_bounds_slow(uintptr_t *lo, uintptr_t *hi, uintptr_t sp) {
     uintptr_t h = goheap_hosted_stack_hi;
     if (!h) {
+        /* The thread's own descriptor first: in the child of a fork made by a thread
+         * other than the main one, that thread is the only one (its id is the
+         * process's) but it runs on its thread stack, and __libc_stack_end is the
+         * parent's main stack, far above: taken as the bound, the walk followed any
+         * rbp value between the two stacks (code without frame pointers leaves
+         * anything there) into unmapped memory, a SIGSEGV in a sampled malloc
+         * (host-preload fork_thread_stack). The main thread's descriptor lies in
+         * memory ld.so allocated, not above its stack pointer. */
+        uintptr_t self = (uintptr_t)pthread_self(), end = (uintptr_t)__libc_stack_end;
+        struct rlimit rl;
         h = 1;
-        if (syscall(SYS_gettid) == getpid()) {
-            h = (uintptr_t)__libc_stack_end;
-        } else {
-            uintptr_t self = (uintptr_t)pthread_self();
-            if (self > sp && self - sp < HOSTED_STACK_MAX)
-                h = self;
+        if (self > sp && self - sp < HOSTED_STACK_MAX) {
+            h = self;
+        } else if (syscall(SYS_gettid) == getpid() && end > sp) {
+            /* The main stack: sp within its size limit of the end. */
+            if (getrlimit(RLIMIT_STACK, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY || end - sp <= rl.rlim_cur)
+                h = end;
         }
         goheap_hosted_stack_hi = h;
     }

@@ -10,7 +10,7 @@ n=0; failed=0
 
 echo "KTAP version 1"
 echo "# Subtest: preload"
-echo "1..9"
+echo "1..10"
 
 # Mask the hosted panic prefix in anything echoed into the log, so a mismatch is
 # reported once (as "not ok"), not again as a panic line.
@@ -101,6 +101,11 @@ run_pair std_names "./stdnames"
 cc -O1 -pthread -o "$work/atfork" "$top/tests/host/preload_atfork.c"
 run_pair atfork_alloc "timeout 20 ./atfork"
 run_pair atfork_alloc_overflow "GOHEAPDEBUG=ncpu=1 timeout 20 ./atfork thread"
+# The profile's stack walk in the child of a fork made by a second thread: sampled
+# mallocs there, called with rbp pointing between the thread's stack and the main
+# stack, must not follow it (a SIGSEGV in the child before).
+cc -O1 -pthread -o "$work/forkstack" "$top/tests/host/preload_forkstack.c"
+run_pair fork_thread_stack "GOHEAPDEBUG=memprofilerate=1 ./forkstack"
 run_pair python_threads "python3 -c '
 import json, threading, hashlib
 out = [None] * 4
