@@ -69,7 +69,22 @@ static struct {
 
 /* ---- log, panic, time ----------------------------------------------------------- */
 
+/* open, read, write and close are cancellation points, and the calls here run inside
+ * malloc and free (a log line, the profile dump a request leaves to the next slow
+ * path, the first malloc's configuration), which are none: a thread with a
+ * cancellation pending was cancelled there, unwinding out of a malloc that never
+ * returned, maybe with an allocator lock held while it logged
+ * (host-preload cancel_in_malloc). Cancellation is off around them. */
+static int cancel_off(void) {
+    int old = PTHREAD_CANCEL_ENABLE;
+    pthread_setcancelstate(PTHREAD_CANCEL_DISABLE, &old);
+    return old;
+}
+
+static void cancel_restore(int old) { pthread_setcancelstate(old, 0); }
+
 static void write_all(const char *s, size_t n) {
+    int cs = cancel_off();
     while (n) {
         ssize_t w = write(2, s, n);
         if (w <= 0) {
@@ -80,6 +95,7 @@ static void write_all(const char *s, size_t n) {
         s += w;
         n -= (size_t)w;
     }
+    cancel_restore(cs);
 }
 
 void goheap_sys_log(const char *msg) {
@@ -436,7 +452,7 @@ static int write_fd(void *ctx, const char *buf, size_t len) {
 
 /* Writes the profile to path (replaced whole), logging a failure. */
 static void write_profile_file(const char *path) {
-    int saved = errno;
+    int saved = errno, cs = cancel_off();
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0 || goheap_write_heap_profile(write_fd, &fd) != 0) {
         char line[320];
@@ -445,6 +461,7 @@ static void write_profile_file(const char *path) {
     }
     if (fd >= 0)
         close(fd);
+    cancel_restore(cs);
     errno = saved;
 }
 
@@ -496,12 +513,13 @@ void goheap_sys_configure(const struct goheap_sys_config *c) {
     release_policy = c->release;
     fault_reports = c->fault_reports;
     bgthread_on = c->bgthread;
-    int saved = errno, fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
+    int saved = errno, cs = cancel_off(), fd = open("/proc/sys/vm/overcommit_memory", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         char v = 0;
         strict_commit = read(fd, &v, 1) == 1 && v == '2';
         close(fd);
     }
+    cancel_restore(cs);
     errno = saved;
     if (c->memprofile)
         memprofile_setup(c->memprofile);

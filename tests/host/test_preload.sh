@@ -10,7 +10,7 @@ n=0; failed=0
 
 echo "KTAP version 1"
 echo "# Subtest: preload"
-echo "1..10"
+echo "1..11"
 
 # Mask the hosted panic prefix in anything echoed into the log, so a mismatch is
 # reported once (as "not ok"), not again as a panic line.
@@ -106,6 +106,10 @@ run_pair atfork_alloc_overflow "GOHEAPDEBUG=ncpu=1 timeout 20 ./atfork thread"
 # stack, must not follow it (a SIGSEGV in the child before).
 cc -O1 -pthread -o "$work/forkstack" "$top/tests/host/preload_forkstack.c"
 run_pair fork_thread_stack "GOHEAPDEBUG=memprofilerate=1 ./forkstack"
+# A thread with a cancellation pending: the profile dump that a malloc runs (memprofile=,
+# after goheap_profile_request) must not act on it (malloc is no cancellation point).
+cc -O1 -pthread -o "$work/cancel" "$top/tests/host/preload_cancel.c" -ldl
+run_pair cancel_in_malloc "GOHEAPDEBUG=memprofile=cancel.prof ./cancel"
 run_pair python_threads "python3 -c '
 import json, threading, hashlib
 out = [None] * 4
