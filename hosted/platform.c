@@ -586,8 +586,12 @@ static void hosted_init(void) {
     goheap_sys_unlock(&init_lock);
 }
 
+/* The SIGSEGV action the program had when efence installed its own (a JIT's or a
+ * runtime's handler, set before the first malloc): a fault outside the heap is
+ * passed on to it. */
+static struct sigaction prog_segv;
+
 static void efence_segv(int sig, siginfo_t *si, void *uc) {
-    (void)uc;
     char line[300];
     size_t n = goheap_efence_describe((uintptr_t)si->si_addr, line, sizeof line - 1);
     if (n) {
@@ -595,7 +599,19 @@ static void efence_segv(int sig, siginfo_t *si, void *uc) {
             n = sizeof line - 2;
         goheap_sys_panic(line);
     }
-    signal(sig, SIG_DFL); /* not ours: let the fault happen again, unhandled */
+    /* Not ours: the program's handler, as if it had been called for this fault (its
+     * sa_mask and flags are not re-applied), or else the default action when the
+     * access runs again. */
+    if ((prog_segv.sa_flags & SA_SIGINFO) && prog_segv.sa_sigaction) {
+        prog_segv.sa_sigaction(sig, si, uc);
+        return;
+    }
+    if (!(prog_segv.sa_flags & SA_SIGINFO) && prog_segv.sa_handler != SIG_DFL &&
+        prog_segv.sa_handler != SIG_IGN) {
+        prog_segv.sa_handler(sig);
+        return;
+    }
+    signal(sig, SIG_DFL);
 }
 
 /* After init, outside the init lock: these may call malloc themselves. */
@@ -610,8 +626,8 @@ static void post_init(void) {
         struct sigaction sa;
         memset(&sa, 0, sizeof sa);
         sa.sa_sigaction = efence_segv;
-        sa.sa_flags = SA_SIGINFO;
-        sigaction(SIGSEGV, &sa, 0);
+        sa.sa_flags = SA_SIGINFO | SA_NODEFER; /* (a chained handler may longjmp out) */
+        sigaction(SIGSEGV, &sa, &prog_segv);
     }
 }
 

@@ -8,6 +8,7 @@
  * (reported by name, the rest
  * applied), the knob table of tests/knob_cases.h, and debug=1 lock ranks. */
 #include <fcntl.h>
+#include <setjmp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -354,7 +355,56 @@ static void t_efence_more(void) {
         printf("    # light guards, 31000 live objects: %.*s\n", (int)strcspn(fig + 9, "\n"), fig + 9);
 }
 
+/* The program's own SIGSEGV handler, installed before the heap came up (a JIT's, a
+ * runtime's that maps pages on demand): under efence a fault outside the heap still
+ * reaches it, and a heap fault is still reported by efence. Exit 0: the program's
+ * handler ran for the outside fault (both SA_SIGINFO and plain handlers). */
+static sigjmp_buf prog_jmp;
+static volatile int prog_calls;
+static void prog_segv_info(int sig, siginfo_t *si, void *uc) {
+    (void)sig, (void)si, (void)uc;
+    prog_calls++;
+    siglongjmp(prog_jmp, 1);
+}
+static void prog_segv_plain(int sig) {
+    (void)sig;
+    prog_calls++;
+    siglongjmp(prog_jmp, 1);
+}
+static void ef_program_handler(int plain) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    if (plain) {
+        sa.sa_handler = prog_segv_plain;
+    } else {
+        sa.sa_sigaction = prog_segv_info;
+        sa.sa_flags = SA_SIGINFO;
+    }
+    sigaction(SIGSEGV, &sa, 0);
+    void *p = goheap_malloc(100); /* the heap comes up, efence with it */
+    char *outside = mmap(0, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (!p || outside == MAP_FAILED)
+        _exit(60);
+    if (sigsetjmp(prog_jmp, 1) == 0)
+        *(volatile char *)outside = 1; /* not the heap's: the program's handler */
+    if (prog_calls != 1)
+        _exit(61);
+    goheap_free(p);
+    ((volatile char *)p)[0] = 1; /* use after free: efence's report, not the program's */
+    _exit(62);
+}
+static void ef_program_info(void) { ef_program_handler(0); }
+static void ef_program_plain(void) { ef_program_handler(1); }
+
 static void t_efence(void) {
+    {
+        int st = run_child("efence=1", ef_program_info, buf, sizeof buf);
+        KT_CHECK(aborted_with(st, buf, "use after free of object 0x"),
+                 "program's SA_SIGINFO handler chained, heap fault still reported");
+        st = run_child("efence=1", ef_program_plain, buf, sizeof buf);
+        KT_CHECK(aborted_with(st, buf, "use after free of object 0x"),
+                 "program's plain handler chained, heap fault still reported");
+    }
     int st = run_child("efence=1", ef_overflow, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "overflow faults");
     KT_CHECK(strstr(buf, "overflow past object 0x") && strstr(buf, "size 112 allocated at pc 0x"),
