@@ -390,6 +390,9 @@ static int validate(void) {
         pc_scav += gh_popcount64(c->pcache.scav);
         pc_lazy += gh_popcount64(c->pcache.lazy);
         lc_pages += c->lcache.pages;
+        /* each CPU's cache within its own bound (not only the sum within ncpu times it) */
+        VCHECK(c->lcache.pages <= GH_LCACHE_CPU_PAGES, "cpu %u large span cache holds %u pages, bound %u", i,
+               (unsigned)c->lcache.pages, (unsigned)GH_LCACHE_CPU_PAGES);
         for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++) {
             unsigned k = 0;
             for (struct mspan *s = c->lcache.bin[n]; s; s = s->next, k++) {
@@ -433,8 +436,7 @@ static int validate(void) {
     VCHECK((pa_grown << GOHEAP_PAGE_SHIFT) == grown + holes,
            "page allocators grew %lu bytes != heap grown %lu + region holes %lu",
            (unsigned long)(pa_grown << GOHEAP_PAGE_SHIFT), (unsigned long)grown, (unsigned long)holes);
-    VCHECK(lc_pages == lc_listed && lc_pages + hc_pages == lcached_pages &&
-               lc_pages <= gh_ncpu * (uint64_t)GH_LCACHE_CPU_PAGES,
+    VCHECK(lc_pages == lc_listed && lc_pages + hc_pages == lcached_pages,
            "large span caches: %lu pages counted, %lu listed, %lu in cached spans of the map",
            (unsigned long)lc_pages, (unsigned long)lc_listed, (unsigned long)lcached_pages);
     VCHECK(hc_n <= GH_HCACHE_SPANS && hc_pages == hc_listed && hc_pages <= GH_HCACHE_PAGES,

@@ -689,6 +689,33 @@ static void t_owner_looks_twice(void) {
     looks_case(LOOKS_KEEP_ONE, "parked span with one live object");
 }
 
+/* The validator holds each CPU's large span cache to its bound (alloc.md,
+ * "Invariants": each <= GH_LCACHE_CPU_PAGES), not only their sum to ncpu times it: a
+ * cache let past its bound (its limit raised here, as a bug in the put's test would)
+ * holds 600 pages, 4 spans each of 28 .. 32 pages, and goheap_validate must fail. */
+static void t_validate_lcache_bound(void) {
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_unpin(pin);
+    goheap_flush();
+    enum { BINS = 5, PER = GH_LCACHE_BIN_SPANS };
+    void *p[BINS * PER];
+    __typeof__(c->lcache.limit) limit = c->lcache.limit;
+    c->lcache.limit = 2 * GH_LCACHE_CPU_PAGES;
+    for (unsigned i = 0; i < BINS * PER; i++)
+        p[i] = goheap_malloc((size_t)(GH_LCACHE_MAX_PAGES - i / PER) << GOHEAP_PAGE_SHIFT);
+    for (unsigned i = 0; i < BINS * PER; i++)
+        goheap_free(p[i]);
+    unsigned pages = __atomic_load_n(&c->lcache.pages, __ATOMIC_RELAXED);
+    int r = goheap_validate();
+    c->lcache.limit = limit;
+    goheap_flush();
+    KT_CHECK(pages > GH_LCACHE_CPU_PAGES, "the cache holds %u pages", pages);
+    KT_CHECK(r != 0, "goheap_validate passed a CPU's large span cache of %u pages (bound %u)", pages,
+             (unsigned)GH_LCACHE_CPU_PAGES);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_parked_richest_first), KT_CASE(t_parked_search_backoff), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
@@ -696,7 +723,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_reclaim_partial_before_grow),
     KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
     KT_CASE(t_memory_limit),        KT_CASE(t_memory_limit_after_peak),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
-    KT_CASE(t_background_large_frees),
+    KT_CASE(t_background_large_frees), KT_CASE(t_validate_lcache_bound),
 };
 
 int main(void) {
