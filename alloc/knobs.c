@@ -37,9 +37,10 @@ struct knob_def {
 };
 
 /* To add a knob: a field in struct gh_knobs (knobs.h), one row here, one line in the
- * knob table of docs/kernel-heap.md, and a row in the test tables (test_core_knobs.c
- * host, heap_knobs.c kernel). Ranges: the largest value with a meaning, so that a
- * typo (efence=7, debug=99) is an error rather than a silent clamp. */
+ * knob table of docs/alloc.md, and rows in tests/knob_cases.h (the table both
+ * test_core_knobs.c and the kernel's heap_knobs.c run). Ranges: the largest value
+ * with a meaning, so that a typo (efence=7, debug=99) is an error rather than a
+ * silent clamp. */
 #define GH_KNOB_ANY 0
 #define SZ_4MIB (4ull << 20)    /* arena: one page-allocator chunk at least */
 #define SZ_256TIB (256ull << 40) /* arena: a 48-bit address space */

@@ -51,7 +51,8 @@ static inline int gh_release_lazy(void) {
 /* The most exclusive cache slots the hosted platform has (MAX_SLOTS - overflow). */
 #define GH_KNOB_NCPU_MAX 4088u
 /* Knobs only some platforms support: `features` of gh_knobs_parse has the bit set
- * where the platform does (alloc/platform.h: GOHEAP_SYS_KNOB_FEATURES). */
+ * where the platform does (api.c knob_features: GOHEAP_SYS_HAVE_NCPU_KNOB,
+ * GOHEAP_SYS_HAVE_BACKGROUND, GOHEAP_SYS_HAVE_PROFILE_DUMP in alloc/platform.h). */
 #define GH_KNOB_NEEDS_NCPU 1u /* ncpu=: the hosted build's slot count */
 #define GH_KNOB_NEEDS_BGTHREAD 2u /* bgthread=: a platform with a background thread */
 #define GH_KNOB_NEEDS_FILES 4u /* memprofile=: a platform that can write files */
