@@ -256,7 +256,7 @@ static inline void gh_list_link(struct gh_spanlist *l, struct mspan *s, struct m
         next->prev = s;
     else
         l->last = s;
-    __atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELAXED); /* (n: read without the lock, mcentral.c) */
+    l->n++;
     s->onlist = l;
 }
 static inline void gh_list_push(struct gh_spanlist *l, struct mspan *s) { gh_list_link(l, s, 0, l->first); }
@@ -273,7 +273,7 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
         l->last = s->prev;
     s->next = s->prev = 0;
     s->onlist = 0;
-    __atomic_store_n(&l->n, l->n - 1, __ATOMIC_RELAXED);
+    l->n--;
 }
 
 
