@@ -196,6 +196,12 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
                    : gh_align_down(data_hi(s) - size, align);
     uintptr_t guard = below ? s->base : data_hi(s), nguard = below ? s->obj - s->base : GOHEAP_PAGE_SIZE;
     s->alloc_pc = pc;
+    /* The canaries go in before the span is published: from then on debug's periodic
+     * walk, run by any thread's allocation, may check this object, and blank slack
+     * read as a smashed canary (at most 2 x 64 bytes here, so pinned is fine). The
+     * state's release store in the publish orders them for the walk's load. */
+    fill_canary(canary_lo(s), s->obj);
+    fill_canary(s->obj + size, canary_hi(s));
     gh_heap_publish(s);
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
@@ -209,8 +215,6 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     guard_pages(guard, nguard);
     if (needzero || (flags & GOHEAP_ZERO))
         gh_memclr((void *)s->obj, size);
-    fill_canary(canary_lo(s), s->obj);
-    fill_canary(s->obj + size, canary_hi(s));
     if (GOHEAP_DEBUG && atomic_fetch_add(&efence_allocs, 1) % EFENCE_CHECK_EVERY == EFENCE_CHECK_EVERY - 1)
         check_all(pc);
     return (void *)s->obj;
