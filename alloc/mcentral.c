@@ -160,7 +160,8 @@ void gh_central_wake(unsigned cpu, struct mspan *s) {
      * then re-check under that class's lock that it is still on the full list. */
     struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
     gh_lock(&mc->lock, cpu);
-    if (s->onlist == &mc->full && atomic_load(&s->cstate) == GH_CS_PENDING) {
+    if (__atomic_load_n(&s->onlist, __ATOMIC_RELAXED) == (void *)&mc->full &&
+        atomic_load(&s->cstate) == GH_CS_PENDING) {
         list_remove(&mc->full, s);
         list_push(&mc->pending, s);
         atomic_fetch_add_explicit(&npending, 1, memory_order_relaxed);

@@ -295,7 +295,11 @@ static void span_reset(struct mspan *s, size_t size) {
     atomic_store_explicit(&s->cstate, 0, memory_order_relaxed);
     s->bucket = 0;
     s->efence = 0;
-    uintptr_t rest = offsetof(struct mspan, next), bits = offsetof(struct mspan, bits);
+    /* The list link too: a late freer whose wake CAS won before the span was freed
+     * reads it under the old class's lock, which this reset does not hold. */
+    s->next = s->prev = 0;
+    __atomic_store_n(&s->onlist, (void *)0, __ATOMIC_RELAXED);
+    uintptr_t rest = offsetof(struct mspan, onlist) + sizeof s->onlist, bits = offsetof(struct mspan, bits);
     gh_memclr((char *)s + rest, bits - rest);
     /* The bitmaps (and the tiny arrays after them) word by word with atomic stores: a
      * late remote freer's re-check reads its bitmap and remoteNone words after its AND

@@ -152,7 +152,8 @@ struct mspan {
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
-    void *onlist;              /* the list it is on, or NULL */
+    void *onlist;              /* the list it is on, or NULL (relaxed atomic stores: a
+                                  late freer's wake reads it, gh_central_wake) */
     uint64_t *allocBits;       /* [nwords], 1 = allocated */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
     _Atomic uint32_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i,
@@ -257,7 +258,9 @@ static inline void gh_list_link(struct gh_spanlist *l, struct mspan *s, struct m
     else
         l->last = s;
     l->n++;
-    s->onlist = l;
+    /* onlist is read by a late freer's wake under a class lock that may not be this
+     * list's (gh_central_wake): relaxed atomic stores, as span_reset's */
+    __atomic_store_n(&s->onlist, (void *)l, __ATOMIC_RELAXED);
 }
 static inline void gh_list_push(struct gh_spanlist *l, struct mspan *s) { gh_list_link(l, s, 0, l->first); }
 static inline void gh_list_push_back(struct gh_spanlist *l, struct mspan *s) { gh_list_link(l, s, l->last, 0); }
@@ -272,7 +275,7 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
     else
         l->last = s->prev;
     s->next = s->prev = 0;
-    s->onlist = 0;
+    __atomic_store_n(&s->onlist, (void *)0, __ATOMIC_RELAXED);
     l->n--;
 }
 

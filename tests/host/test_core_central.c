@@ -166,11 +166,73 @@ static void t_free_os_memory(void) {
     KT_CHECK(m.heap_sys == m.heap_idle, "");
 }
 
+/* The wake's class-lock hold against a span recycled under it. A freer's CAS flips a
+ * FULL span to PENDING; before it gets the class lock, a reclaim sweeps the span empty
+ * and frees it, and the struct is set up again for a new span (span_reset) with no
+ * lock of that class. The freer then reads the span's list link under the lock: the
+ * link must be written atomically by the reset, or that read and the reset's write
+ * are a C11 data race (TSan: tsan-core-central). Built step by step: the class holds
+ * one 32 KiB object a span, so the freer's free is the span's last object; the test
+ * holds the class lock while the freer waits for it, and does the reclaim pass's
+ * steps itself; then a span of another class takes the struct. In the plain build
+ * the case checks the steps' outcome. */
+struct wake_arg {
+    void *p;
+    _Atomic int done;
+};
+static void *wake_freer(void *arg) {
+    struct wake_arg *w = arg;
+    goheap_free(w->p); /* remote: the span is in mcentral, FULL */
+    atomic_store(&w->done, 1);
+    return 0;
+}
+static void t_wake_recycled(void) {
+    unsigned spc = 67 << 1; /* 32768 B: one object a span */
+    struct mcentral *mc = &gh_central[spc];
+    goheap_free_os_memory(); /* no partial span of class 66 left to reuse */
+    struct wake_arg w = {goheap_malloc(32768), 0};
+    struct mspan *s = gh_span_of((uintptr_t)w.p);
+    KT_CHECK(s->spc == spc && s->nelems == 1, "class %u, %u objects", (unsigned)s->spc, (unsigned)s->nelems);
+    goheap_flush(); /* filed FULL: its one object is live */
+    KT_CHECK(atomic_load(&s->cstate) == GH_CS_FULL && s->onlist == &mc->full, "filed full");
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&mc->lock, cpu);
+    pthread_t t;
+    pthread_create(&t, 0, wake_freer, &w);
+    /* The freer's CAS, then it waits for the lock we hold. */
+    while (atomic_load(&s->cstate) != GH_CS_PENDING)
+        ;
+    /* gh_central_reclaim's steps for a span it finds empty. */
+    gh_list_remove(&mc->full, s);
+    gh_span_sweep_remote_words(s, cpu);
+    unsigned live = gh_span_count_live(s);
+    atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+    gh_unlock(&mc->lock, cpu);
+    KT_CHECK(live == 0, "%u live after the sweep", live);
+    gh_heap_free_span(cpu, s);
+    goheap_sys_unpin(pin);
+    /* A new span of another class with a struct of the same size (one bitmap word)
+     * takes the struct back (span_reset) without the class lock the freer takes: were
+     * it class 67's, that lock would order the freer's read before the reset. */
+    void *q = goheap_malloc(28672);
+    struct mspan *s2 = gh_span_of((uintptr_t)q);
+    if (s2 != s)
+        printf("    # the struct was not reused (0x%lx, then 0x%lx)\n", (unsigned long)(uintptr_t)s,
+               (unsigned long)(uintptr_t)s2);
+    pthread_join(t, 0);
+    KT_CHECK(atomic_load(&w.done), "freer done");
+    KT_CHECK(s2 != s || s->onlist == 0, "the recycled span is on no list of class 67");
+    goheap_free(q);
+    goheap_flush();
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_refill_and_return),
     KT_CASE(t_all_classes),
     KT_CASE(t_full_to_pending),
     KT_CASE(t_handshake_race),
+    KT_CASE(t_wake_recycled),
     KT_CASE(t_free_os_memory),
 };
 
