@@ -36,6 +36,11 @@ static struct {
     unsigned head, count;
     uintptr_t bytes; /* address space the quarantined spans hold */
 } quarantine;
+/* debug>=1's walk: every live guarded object, linked through its span's list links
+ * (an efence span is never on another list), under the heap lock. A walk of the span
+ * map instead read the fields of whatever span a page named, racing the reset of a
+ * span freed and set up again meanwhile (TSan: check_all against span_reset). */
+static struct gh_spanlist efence_list; /* protected by the heap lock */
 static _Atomic unsigned efence_live;      /* guarded objects allocated, not freed */
 static _Atomic unsigned efence_checkers;  /* canary walks in progress (see check_span) */
 static _Atomic unsigned efence_allocs, efence_said_full;
@@ -127,20 +132,20 @@ uintptr_t gh_efence_check_span(const struct mspan *s) {
     return bad;
 }
 
-/* debug>=1: the periodic walk over every live guarded object, in every span map (the
- * window's and, in region mode, each added region's cover). */
+/* debug>=1: the periodic walk over every live guarded object (efence_list). A span
+ * leaves the list under the heap lock before its free guards its pages, so every span
+ * the walk finds there is live and mapped. */
 static void check_all(uintptr_t pc) {
-    struct mspan **map;
-    uintptr_t mbase, n;
-    for (unsigned mi = 0; (map = gh_heap_map_at(mi, &mbase, &n)) != 0; mi++)
-        for (uintptr_t pg = 0; pg < n; pg++) {
-            struct mspan *s = __atomic_load_n(&map[pg], __ATOMIC_RELAXED);
-            if (s == &gh_deadspan || !s->efence || ((s->base - mbase) >> GOHEAP_PAGE_SHIFT) != pg)
-                continue;
-            uintptr_t bad = gh_efence_check_span(s);
-            if (bad)
-                canary_panic(s, bad, "found by the periodic check", pc);
-        }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    for (struct mspan *s = efence_list.first; s; s = s->next) {
+        uintptr_t bad = canaries_bad(s);
+        if (bad)
+            canary_panic(s, bad, "found by the periodic check", pc);
+    }
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
 }
 
 int gh_efence_room(void) {
@@ -203,6 +208,11 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     fill_canary(canary_lo(s), s->obj);
     fill_canary(s->obj + size, canary_hi(s));
     gh_heap_publish(s);
+    if (GOHEAP_DEBUG) {
+        gh_lock(&gh_heap.lock, cpu);
+        gh_list_push(&efence_list, s);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
@@ -298,6 +308,11 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
         canary_panic(s, bad, "freed", pc);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
+    if (GOHEAP_DEBUG) { /* out of the walk's reach before its pages are guarded */
+        gh_lock(&gh_heap.lock, cpu);
+        gh_list_remove(&efence_list, s);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;

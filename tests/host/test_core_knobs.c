@@ -782,7 +782,9 @@ static void t_lockorder_planted(void) {
  * allocation, while other threads are in the middle of their own: an object being set
  * up is in the span map before its canaries are written, and the walk must not take
  * its blank slack for a smashed canary. Four threads of guarded malloc/free, with no
- * overflow anywhere: about 20 walks. */
+ * overflow anywhere: about 20 walks. Under TSan (tsan-core-knobs) it also checks that
+ * the walk reads no span it does not own a view of: a walk of the span map read the
+ * fields of spans set up meanwhile on other threads (check_all against span_reset). */
 static void *ef_walk_worker(void *arg) {
     (void)arg;
     for (int i = 0; i < 20000; i++) {
