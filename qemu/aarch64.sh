@@ -5,7 +5,9 @@
 # Environment: SMP (4), MEM (512M), CPU (cortex-a72), ACCEL (tcg), EL2 (0: boot at EL1;
 # 1: -M virt,virtualization=on, entered at EL2), APPEND (kernel command line),
 # TCG_THREAD (single | multi, default single: see below), GIC (2 | 3; default 2 up to 8
-# CPUs, 3 above: GICv2 addresses at most 8). Prints the command with DRY_RUN=1.
+# CPUs, 3 above: GICv2 addresses at most 8), SECURE (1: -M virt,secure=on: every CPU
+# enters at secure EL3 and QEMU offers no PSCI; the kernel runs in secure EL1 and
+# starts its CPUs itself, docs/aarch64.md). Prints the command with DRY_RUN=1.
 #
 # TCG_THREAD=single runs every vCPU round-robin in one host thread; YIELD/WFE in a
 # spin loop hands over to the next vCPU at once. With one host thread per vCPU
@@ -28,6 +30,7 @@ if [ -z "$gic" ]; then
 fi
 machine="virt,gic-version=$gic"
 if [ "${EL2:-0}" = 1 ]; then machine="$machine,virtualization=on"; fi
+if [ "${SECURE:-0}" = 1 ]; then machine="$machine,secure=on"; fi
 
 if [ "$accel" != tcg ]; then
   echo "qemu/aarch64.sh: ACCEL=$accel is not available for aarch64 guests on this x86_64 host" \

@@ -14,7 +14,7 @@
 #include <arch/a64.h>
 
 uint64_t boot_dtb_pa;                   /* x0 at entry (entry.S) */
-uint64_t boot_el;                       /* CurrentEL at entry: 1 or 2 (entry.S) */
+uint64_t boot_el;                       /* CurrentEL at entry: 1, 2 or 3 (entry.S) */
 uint8_t arch_have_lse;
 
 extern char __kernel_start[], _kernel_end[];
@@ -50,7 +50,7 @@ void arch_early_init(void)
     for (size_t i = 0; i < fdt.nmem; i++)
         mmu_early_map(fdt.mem[i].base, fdt.mem[i].size, PTE_BLOCK_NORMAL_NX);
     if (fdt.psci == PSCI_NONE)
-        fdt.psci = boot_el == 2 ? PSCI_SMC : PSCI_HVC;
+        fdt.psci = boot_el == 3 ? PSCI_PEN : boot_el == 2 ? PSCI_SMC : PSCI_HVC;
     gic_init_distributor();
     gic_init_cpu();
 
@@ -58,7 +58,7 @@ void arch_early_init(void)
     __asm__ volatile("mrs %0, midr_el1" : "=r"(midr));
     printk("aarch64: booted at EL%lu, MIDR 0x%lx, MPIDR 0x%lx, %s atomics, PSCI via %s\n",
            (unsigned long)boot_el, (unsigned long)midr, (unsigned long)mpidr,
-           arch_have_lse ? "LSE" : "LL/SC", fdt.psci == PSCI_SMC ? "smc" : "hvc");
+           arch_have_lse ? "LSE" : "LL/SC", fdt.psci == PSCI_SMC ? "smc" : fdt.psci == PSCI_PEN ? "none (EL3 pen)" : "hvc");
     printk("aarch64: DTB at 0x%lx (%lu bytes), %u cpus, GICv%u at 0x%lx/0x%lx, PL011 at 0x%lx\n",
            (unsigned long)fdt.dtb_pa, (unsigned long)fdt.dtb_size, fdt.ncpu, fdt.gic_version,
            (unsigned long)fdt.gicd_pa,

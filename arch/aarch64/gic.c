@@ -18,6 +18,10 @@
 #define GICD_SGIR_OTHERS (1u << 24)     /* TargetListFilter = all but the sender */
 #define GICD_CTLR_RWP   (1u << 31)      /* v3: register write pending */
 #define GICD_CTLR_V3    ((1u << 4) | (1u << 1) | 1u)  /* ARE, EnableGrp1, EnableGrp0 (DS=1) */
+/* Secure view with two security states (DS=0): ARE_NS, ARE_S, EnableGrp1S,
+ * EnableGrp1NS, EnableGrp0. */
+#define GICD_CTLR_V3_SECURE ((1u << 5) | (1u << 4) | (1u << 2) | (1u << 1) | 1u)
+#define GICD_IGROUPR    0x080
 
 #define GICC_CTLR       0x00
 #define GICC_PMR        0x04
@@ -32,6 +36,7 @@
 #define GICR_WAKER_ASLEEP   (1u << 2)   /* ChildrenAsleep */
 #define GICR_SGI_BASE   0x10000
 #define GICR_IGROUPR0   0x080
+#define GICR_IGRPMODR0  0xd00
 #define GICR_ISENABLER0 0x100
 #define GICR_ICENABLER0 0x180
 #define GICR_IPRIORITYR 0x400
@@ -55,6 +60,12 @@
 
 static volatile uint8_t *gicd, *gicc, *gicr;
 static unsigned version;
+/* Entered at EL3, the kernel runs in secure EL1 (boot/aarch64/entry.S): its accesses
+ * to the GIC are secure ones, and the interrupts it takes must belong to a secure group
+ * (v2: group 0, signalled as IRQ while GICC_CTLR.FIQEn is clear; v3: secure group 1,
+ * which ICC_IAR1_EL1 and ICC_SGI1R_EL1 name in secure state). Non-secure, as under
+ * PSCI, the GIC's own defaults for that state are used. */
+static int secure_el1(void) { return boot_el == 3; }
 /* How to name each dense CPU as an SGI target, written by the CPU itself at bring-up
  * (before it is marked online): v2, its CPU interface bit (GICD_ITARGETSR0 as the CPU
  * reads it); v3, the ICC_SGI1R_EL1 affinity fields and target-list bit. */
@@ -89,7 +100,7 @@ void gic_init_distributor(void)
         wr32(gicd, GICD_CTLR, 1);
         return;
     }
-    wr32(gicd, GICD_CTLR, GICD_CTLR_V3);
+    wr32(gicd, GICD_CTLR, secure_el1() ? GICD_CTLR_V3_SECURE : GICD_CTLR_V3);
     while (rd32(gicd, GICD_CTLR) & GICD_CTLR_RWP)
         arch_cpu_relax();
 }
@@ -123,7 +134,12 @@ static void init_cpu_v3(unsigned me)
     while (rd32(rd, GICR_WAKER) & GICR_WAKER_ASLEEP)
         arch_cpu_relax();
     volatile uint8_t *sgi = rd + GICR_SGI_BASE;
-    wr32(sgi, GICR_IGROUPR0, 0xffffffffu);           /* SGIs/PPIs: group 1 (IRQ) */
+    if (secure_el1()) {                             /* SGIs/PPIs: secure group 1 (IRQ) */
+        wr32(sgi, GICR_IGROUPR0, 0);
+        wr32(sgi, GICR_IGRPMODR0, 0xffffffffu);
+    } else {
+        wr32(sgi, GICR_IGROUPR0, 0xffffffffu);       /* SGIs/PPIs: group 1 (IRQ) */
+    }
     wr32(sgi, GICR_ICENABLER0, 0xffffffffu & ~(1u << SGI_CALL));
     uint32_t pr = rd32(sgi, GICR_IPRIORITYR + SGI_CALL);
     wr32(sgi, GICR_IPRIORITYR + SGI_CALL, (pr & ~0xffu) | PRIO_CALL);
@@ -154,6 +170,8 @@ void gic_init_cpu(void)
         sgi_target[me] = 1;         /* a uniprocessor GIC reads ITARGETSR as zero */
     if (!sgi_target[me])
         panic("gic: cpu %u reads no CPU interface bit in GICD_ITARGETSR0", me);
+    if (secure_el1())
+        wr32(gicd, GICD_IGROUPR, 0);                /* banked: this CPU's SGIs/PPIs, group 0 */
     wr32(gicd, GICD_ICENABLER, 0xffff0000u);         /* PPIs off; SGIs are always on */
     uint32_t pr = rd32(gicd, GICD_IPRIORITYR + SGI_CALL);
     wr32(gicd, GICD_IPRIORITYR + SGI_CALL, (pr & ~0xffu) | PRIO_CALL);

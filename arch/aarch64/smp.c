@@ -1,6 +1,7 @@
 /* arch/aarch64/smp.c: SMP bring-up through PSCI CPU_ON, the MPIDR -> dense index
  * table, and each secondary's first C code. The conduit (HVC or SMC) comes from the
- * DTB's /psci method, else from the EL we booted at (EL2: SMC, EL1: HVC). */
+ * DTB's /psci method, else from the EL we booted at (EL3: the kernel's own pen, as
+ * QEMU offers no PSCI then; EL2: SMC; EL1: HVC). */
 #include <arch/paging.h>
 #include <arch/smp.h>
 #include <arch/sysregs.h>
@@ -54,6 +55,18 @@ int64_t psci_call(uint64_t fn, uint64_t a1, uint64_t a2, uint64_t a3)
                          "x4", "x5", "x6", "x7", "x8", "x9", "x10", "x11", "x12", "x13",
                          "x14", "x15", "x16", "x17", "memory");
     return (int64_t)x0;
+}
+
+/* Entered at EL3 (PSCI_PEN): release the secondary with affinity `hwid` from entry.S's
+ * pen as dense CPU `index`. The index is stored before the affinity (release), and the
+ * secondary reads both with its caches off: the line is cleaned to memory before the
+ * event that wakes it. */
+extern uint64_t el3_pen_release[2];
+static void pen_release(uint64_t hwid, unsigned index)
+{
+    __atomic_store_n(&el3_pen_release[1], (uint64_t)index, __ATOMIC_RELAXED);
+    __atomic_store_n(&el3_pen_release[0], hwid, __ATOMIC_RELEASE);
+    __asm__ volatile("dc civac, %0\n\tdsb sy\n\tsev" : : "r"(el3_pen_release) : "memory");
 }
 
 /* First C code of a secondary (entry.S: MMU on, stack set, vectors installed). */
@@ -112,7 +125,11 @@ unsigned arch_smp_start(void)
          * the target reads them with its MMU on, through the coherent cache, after
          * the PSCI call that starts it; DSB ISH makes sure they are complete. */
         __asm__ volatile("dsb ish" : : : "memory");
-        int64_t r = psci_call(PSCI_CPU_ON, hwid_of[i], entry, i);
+        int64_t r = 0;
+        if (fdt.psci == PSCI_PEN)
+            pen_release(hwid_of[i], i);
+        else
+            r = psci_call(PSCI_CPU_ON, hwid_of[i], entry, i);
         if (r != 0)
             panic("smp: PSCI CPU_ON(mpidr 0x%lx) for cpu %u failed: %ld (%s)",
                   (unsigned long)hwid_of[i], i, (long)r, psci_err(r));

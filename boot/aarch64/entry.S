@@ -41,6 +41,13 @@ start_boot:
     hlt     #0xf000
     b       .
 1:
+    cmp     x20, #3
+    b.ne    2f
+    mrs     x0, mpidr_el1
+    ldr     x1, =MPIDR_AFF_MASK
+    and     x0, x0, x1
+    cbnz    x0, el3_pen                 /* every CPU runs from _start at EL3 */
+2:  bl      el3_to_el1
     bl      el2_to_el1
     ic      iallu
     dsb     nsh
@@ -124,6 +131,53 @@ cpu_common_high:
     isb
     msr     daifclr, #4                 /* SErrors reach the vectors (and panic) */
     ret
+
+/* If at EL3 (secure=on: every CPU starts here, no PSCI), act as the firmware would for
+ * a kernel that stays in the secure world: EL1 secure and AArch64, no FP/SIMD trap to
+ * EL3 (CPTR_EL3 = 0), the virtual counter offset 0 where EL2 exists (CNTVOFF_EL2 is not
+ * reset to a known value), the GICv3 system registers usable at EL1, then eret to EL1h
+ * with DAIF masked (not to EL2, which without FEAT_SEL2 only exists non-secure).
+ * Elsewhere return. Clobbers x0, x1. */
+el3_to_el1:
+    mrs     x0, CurrentEL
+    lsr     x0, x0, #2
+    cmp     x0, #3
+    b.eq    1f
+    ret
+1:  ldr     x0, =SCR_EL3_VALUE
+    msr     scr_el3, x0
+    msr     cptr_el3, xzr
+    mrs     x1, id_aa64pfr0_el1
+    ubfx    x0, x1, #8, #4              /* EL2 implemented? */
+    cbz     x0, 2f
+    msr     cntvoff_el2, xzr
+2:  ubfx    x0, x1, #24, #4             /* GIC: a GICv3 system register interface? */
+    cbz     x0, 3f
+    mov     x0, #ICC_SRE_EL3_VALUE
+    msr     S3_6_C12_C12_5, x0          /* ICC_SRE_EL3 */
+    isb
+3:  ldr     x0, =SCTLR_MMU_OFF
+    msr     sctlr_el1, x0
+    mov     x0, #SPSR_EL1H_MASKED
+    msr     spsr_el3, x0
+    msr     elr_el3, x30                /* "return" into EL1 at the caller */
+    isb
+    eret
+
+/* A secondary entered at EL3 (x0 = its MPIDR affinity) waits here, MMU and caches off,
+ * until the boot CPU names it in el3_pen_release (arch/aarch64/smp.c: affinity, then
+ * dense index; the boot CPU cleans the line to memory and sends an event). Then the
+ * same drop to secure EL1 as the boot CPU, and secondary_entry with x0 = its index. */
+el3_pen:
+    adr_phys x2, el3_pen_release
+1:  wfe
+    ldr     x3, [x2]
+    cmp     x3, x0
+    b.ne    1b
+    ldr     x19, [x2, #8]
+    bl      el3_to_el1
+    mov     x0, x19
+    b       secondary_entry
 
 /* If at EL2, configure it to run an AArch64 EL1 with nothing trapped and eret there;
  * at EL1 return directly. Clobbers x0, x1. */
@@ -288,6 +342,14 @@ build_early_tables:
     .balign 8
 wrong_address_exit:
     .quad   0x20026, 1                  /* ADP_Stopped_ApplicationExit, status 1 */
+
+    /* Read by the EL3 pen with the MMU off: in .data (never zeroed by the boot CPU's
+     * .bss clearing), alone in its cache line, and starting at an affinity no CPU has. */
+    .section .data, "aw"
+    .balign 64
+    .global el3_pen_release
+el3_pen_release: .quad -1, 0
+    .balign 64
 
     .section .bss.pagetables, "aw", %nobits
     .balign 4096

@@ -13,7 +13,11 @@
 #define FDT_MAX_MEM   16
 #define FDT_MAX_RESV  32
 
-enum psci_conduit { PSCI_NONE = 0, PSCI_HVC = 1, PSCI_SMC = 2 };
+/* PSCI_PEN: no PSCI, the kernel was entered at EL3 on every CPU (QEMU virt,secure=on);
+ * secondaries wait in entry.S's pen and are released through el3_pen_release. */
+enum psci_conduit { PSCI_NONE = 0, PSCI_HVC = 1, PSCI_SMC = 2, PSCI_PEN = 3 };
+/* CurrentEL at entry: 1, 2, or 3 (then the kernel runs in secure EL1). early.c */
+extern uint64_t boot_el;
 
 struct fdt_info {
     uint64_t dtb_pa, dtb_size;

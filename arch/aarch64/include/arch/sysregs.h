@@ -75,6 +75,17 @@
  * own ICC_SRE_EL1.SRE). */
 #define ICC_SRE_EL2_SRE    (_UL(1) << 0)
 #define ICC_SRE_EL2_ENABLE (_UL(1) << 3)
+/* Entered at EL3: QEMU `-M virt,secure=on` without firmware starts an ELF kernel on
+ * every CPU at once in the reset state (secure EL3) and offers no PSCI (it assumes the
+ * image is the firmware). The kernel then runs in secure EL1 (entry.S). SCR_EL3: NS
+ * clear (EL1 is secure, so its GIC accesses are secure ones), bits 5:4 RES1, RW (EL1 is
+ * AArch64); IRQ/FIQ/EA not routed to EL3, SMD and HCE clear. ICC_SRE_EL3: SRE, DFB,
+ * DIB, Enable (EL1 may turn on its GICv3 system register interface). */
+#define SCR_EL3_VALUE      ((_UL(3) << 4) | (_UL(1) << 10))
+#define ICC_SRE_EL3_VALUE  0xf
+/* MPIDR affinity fields (Aff3, Aff2..Aff0): the boot CPU of an EL3 entry is the one
+ * whose affinity is 0, QEMU virt's CPU 0; the others wait in the EL3 pen. */
+#define MPIDR_AFF_MASK     _UL(0xff00ffffff)
 
 /* Page-table descriptors, 4 KiB granule. */
 #define PTE_VALID         (_UL(1) << 0)
