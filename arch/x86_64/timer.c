@@ -44,7 +44,10 @@ static uint64_t tsc_from_pit(void)
         if (++spins > 100000000ull)
             panic("timer: PIT channel 2 never reached terminal count");
     uint64_t t1 = arch_cycles();
-    return (t1 - t0) * (1000 / CAL_MS);
+    /* The window is `latch` PIT periods, 11931 of them: 9.99931 ms, not 10 (the division
+     * above truncates 11931.82). Scaling by 1000 / CAL_MS read every TSC 68.7 ppm slow
+     * (999,931,800 Hz for icount's exact 1 GHz); scale by the window's true length. */
+    return (t1 - t0) * PIT_HZ / latch;
 }
 
 uint64_t arch_timer_init(void)

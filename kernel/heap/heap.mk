@@ -76,6 +76,16 @@ bench-kernel: deps kbench-kernel
 	  echo "bench-kernel ICOUNT=1: FAILED: the two icount runs differ:" >&2; \
 	  diff $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt $(BUILD)/bench/kernel-icount-$(ARCH)-2.txt >&2; exit 1; fi
 	@echo "bench-kernel ICOUNT=1: both runs identical"
+	@# Under -icount shift=0 the x86 TSC advances once per ns of virtual time: it runs at
+	@# exactly 1 GHz, so the frequency the kernel found at boot (PIT calibration) must be
+	@# within 10 ppm of that, or every figure is off by as much (aarch64's CNTFRQ is
+	@# stated, not measured, and the counter ticks at exactly that rate).
+	@if [ "$(ARCH)" = x86_64 ]; then \
+	  hz=$$(sed -n 's/^bench:.* counter \([0-9]*\) Hz read at boot.*/\1/p' $(BUILD)/bench/kernel-icount-$(ARCH)-1.txt); \
+	  if [ -z "$$hz" ] || [ $$hz -lt 999990000 ] || [ $$hz -gt 1000010000 ]; then \
+	    echo "bench-kernel ICOUNT=1: FAILED: the TSC under icount runs at 1 GHz, the kernel calibrated '$$hz' Hz (more than 10 ppm off: figures not instruction counts)" >&2; exit 1; fi; \
+	  echo "bench-kernel ICOUNT=1: calibrated TSC $$hz Hz, within 10 ppm of the 1 GHz icount rate"; \
+	fi
 else
 bench-kernel: deps kbench-kernel
 	@mkdir -p $(BUILD)/bench
