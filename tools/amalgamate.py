@@ -6,6 +6,13 @@ to a copy of include/goheap.h. The platform's inline half comes from a
 define the same static name, or a file-local macro differently, since one translation
 unit cannot hold both.
 
+The core's internal names (gh_*) are shared between alloc/'s files, so they have
+external linkage in the separate objects of the kernel and hosted builds. One file
+needs no such sharing: every file-scope declaration of a gh_ function or object is
+made static here (INTERNAL below), so the object exports goheap_* and the weak memory
+functions only, and an embedder's own gh_ names (Linux's Gunyah driver uses that
+prefix) cannot clash with the allocator's at link time.
+
 usage: amalgamate.py OUT_DIR [ROOT]"""
 import glob
 import os
@@ -41,6 +48,28 @@ def strip_attributes(line):
         else:
             return line  # continues on the next line: left as it is
         line = line[:i] + line[k + 1:]
+
+# A file-scope declaration or definition of a gh_ function or object, written on one
+# line from column 0: its specifiers (storage class, qualifiers, the type, the core's
+# attribute macros), then the declarator's name and what follows it. Lines starting
+# with static, typedef, a preprocessor directive or whitespace are never matched, nor
+# "struct gh_x;" or "struct gh_x {" (tags, not declarations).
+INTERNAL = re.compile(
+    r'^(?!static\b|typedef\b)((?:(?:extern|const|volatile|unsigned|signed|_Atomic|_Noreturn|GH_NOINLINE)\s+'
+    r'|(?:struct|enum)\s+\w+\s*|(?!struct\b|enum\b)[A-Za-z_]\w*\s+)+\**\s*)'
+    r'(gh_\w+)(\s*[(\[=;,])')
+
+
+def internal(line):
+    """line with internal linkage when it declares a gh_ name at file scope. unused:
+    declarations of names that goheap_config.h's choices leave uncalled (the
+    page-table hooks' wrappers in region mode) must not warn under -Wall."""
+    m = INTERNAL.match(line)
+    if not m:
+        return line
+    spec = re.sub(r'\bextern\s+', '', m.group(1))
+    return "static __attribute__((unused)) " + spec + line[len(m.group(1)):]
+
 
 seen_headers = set()
 out = []
@@ -85,7 +114,7 @@ def emit(path, here):
                     emit(p, os.path.dirname(p))
                     out.append(f'# {n + 1} "{rel}" 2')
                 continue
-        out.append(line)
+        out.append(internal(line))
 
 
 sources = sorted(glob.glob(os.path.join(alloc, "*.c")))

@@ -4,7 +4,11 @@
 # fails), gcc and clang compile it warning-free as freestanding code with the
 # four-hook region platform (tests/host/region/goheap_config.h), with and without
 # its own memset & co., and tests/host/test_region.c passes against each build (with
-# the first region at an odd offset and on a chunk boundary). Also
+# the first region at an odd offset and on a chunk boundary). It also compiles with the
+# flags docs/PORTING.md gives for x86_64 and aarch64 (gcc, clang, and where present the
+# aarch64-linux-gnu cross gcc) and checks the objects' symbols: only goheap_* and the
+# weak memset & co. defined globally (the internal gh_* names static), only the
+# quick start's two hooks undefined (no libgcc atomics helpers). Also
 # `make install PREFIX=` installs the archive and the public headers and nothing else.
 # usage: amalgamation.sh BUILD_DIR
 build=${1:?usage: amalgamation.sh BUILD_DIR}
@@ -13,7 +17,7 @@ root=$here/../..
 out=$build/amalgamation-test
 mkdir -p "$out"
 echo "KTAP version 1"
-echo "1..6"
+echo "1..7"
 n=0
 result() { # name why
   n=$((n + 1))
@@ -52,6 +56,29 @@ for cc in gcc clang; do
   fi
   result "region_mode_tests_$cc" "$why"
 done
+# The commands of docs/PORTING.md's step 1, with the quick start's platform half.
+why=""
+x64="-ffreestanding -fno-stack-protector -O2 -mno-red-zone -mgeneral-regs-only"
+a64="-ffreestanding -fno-stack-protector -O2 -mgeneral-regs-only -mno-outline-atomics"
+i=0
+for cmd in "gcc $x64" "clang $x64" "clang --target=aarch64-linux-gnu $a64" \
+    "clang --target=aarch64-unknown-none-elf $a64" "aarch64-linux-gnu-gcc $a64"; do
+  [ -n "$why" ] && break
+  command -v "${cmd%% *}" > /dev/null 2>&1 || continue
+  i=$((i + 1))
+  o="$out/doc-$i.o"
+  if ! $cmd -Wall -Wextra -Werror -I"$here/region" -I"$out/src" -c "$out/src/goheap.c" -o "$o" \
+      2> "$out/doc-$i.log"; then
+    why="$cmd: $(grep -m 3 -E 'error|warning' "$out/doc-$i.log" | tr '\n' ' ')"
+    break
+  fi
+  extra=$(nm -g --defined-only "$o" | awk '{print $3}' | grep -v -E '^(goheap_|memset$|memcpy$|memmove$)' | tr '\n' ' ')
+  undef=$(nm -u "$o" | awk '{print $2}' | grep -v -E '^goheap_sys_(log|panic)$' | tr '\n' ' ')
+  [ -z "$extra" ] || why="$cmd: exports internals: $extra"
+  [ -z "$undef" ] || why="$cmd: needs undocumented symbols: $undef"
+done
+[ -n "$why" ] || [ $i -gt 0 ] || why="no compiler"
+result exports_goheap_names_needs_two_hooks "$why"
 why=""
 rm -rf "$out/prefix"
 if ! make -C "$root" --no-print-directory BUILD="$build" install PREFIX="$out/prefix" > "$out/install.log" 2>&1; then
