@@ -36,10 +36,17 @@ void *gh_sys_reserve(size_t bytes, size_t align) {
             left += m->hi - __atomic_load_n(&m->cur, __ATOMIC_RELAXED);
             total += m->hi - m->lo;
         }
-        gh_logf("goheap: region: no room for %lu more bytes of metadata (aligned %lu): "
-                "%lu bytes left of the %lu set aside in %u regions (see goheap_overhead)",
-                (unsigned long)bytes, (unsigned long)align, (unsigned long)left,
-                (unsigned long)total, n);
+        /* Once per number of regions: when the span budget is spent, every malloc
+         * that needs a new span comes here, and a line each (tens of thousands on a
+         * serial console) would make out-of-memory slow as well as loud. A region
+         * added later brings room of its own, so running out again is news. */
+        static unsigned said_for;
+        if (__atomic_exchange_n(&said_for, n, __ATOMIC_RELAXED) != n)
+            gh_logf("goheap: region: no room for %lu more bytes of metadata (aligned %lu): "
+                    "%lu bytes left of the %lu set aside in %u regions (see goheap_overhead; "
+                    "said once until a region is added)",
+                    (unsigned long)bytes, (unsigned long)align, (unsigned long)left,
+                    (unsigned long)total, n);
         return 0;
     }
 #ifdef GOHEAP_SYS_HAVE_MAP

@@ -20,12 +20,14 @@
 #include "hostktap.h"
 
 static char last_log[512];
-static unsigned nlogs, nclock_logs;
+static unsigned nlogs, nclock_logs, nmeta_logs;
 void goheap_sys_log(const char *msg) {
     snprintf(last_log, sizeof last_log, "%s", msg);
     nlogs++;
     if (strstr(msg, "no clock"))
         nclock_logs++;
+    if (strstr(msg, "more bytes of metadata"))
+        nmeta_logs++;
 }
 static int panic_fd = -1; /* a forked child sends its panic message here */
 _Noreturn void goheap_sys_panic(const char *msg) {
@@ -190,6 +192,32 @@ static void t_exhaustion(void) {
     void *big = goheap_malloc(usable / 2);
     KT_CHECK(big && in_region(big, usable / 2), "a large block after freeing everything");
     goheap_free(big);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
+/* Many small size classes at once use one span (and one span struct) per page or
+ * two, more than the region's span budget (goheap_overhead: 64 B a page): malloc then
+ * returns NULL with free pages left, as documented. The metadata area's refusal is
+ * logged once, not on every malloc that needs a span (each did: 19,296 lines for
+ * 20,000 mallocs in a 32 MiB region). */
+static void t_span_budget_logged_once(void) {
+    enum { MAXP = 60000 };
+    static void *p[MAXP];
+    size_t n = 0, nulls = 0, i;
+    unsigned logs0 = nmeta_logs;
+    for (i = 0; i < MAXP && nulls < 2000; i++) {
+        void *q = goheap_malloc(16 + (i % 64) * 32);
+        if (q)
+            p[n++] = q;
+        else
+            nulls++;
+    }
+    printf("    # %zu objects, %zu NULLs after the span budget ran out, %u metadata log lines\n", n,
+           nulls, nmeta_logs - logs0);
+    KT_CHECK(nulls > 0, "the span budget never ran out (%zu objects)", n);
+    KT_CHECK(nmeta_logs - logs0 == 1, "%u metadata log lines for %zu NULLs", nmeta_logs - logs0, nulls);
+    for (i = 0; i < n; i++)
+        goheap_free(p[i]);
     KT_CHECK(goheap_validate() == 0, "");
 }
 
@@ -660,6 +688,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_alloc_in_region),
     KT_CASE(t_calloc_after_free_os_memory),
     KT_CASE(t_exhaustion),
+    KT_CASE(t_span_budget_logged_once),
     KT_CASE(t_no_clock_background),
     KT_CASE(t_add_refusals),
     KT_CASE(t_add_regions),
