@@ -43,8 +43,9 @@
  *   5. mcentral (mcentral.c): sweep and take a pending span (full ones that were freed
  *      into), else a partial one, else mheap allocates pages (from the CPU's page
  *      cache without the heap lock when < 16 pages) and a span struct; with no free
- *      run, the CPU's empty parked spans and the pending lists' empty spans go back
- *      first, and the arena grows only if that was not enough.
+ *      run, the CPU's empty parked spans and the empty spans of the pending lists
+ *      (and of the partial lists freed into since their last walk) go back first,
+ *      and the arena grows only if that was not enough.
  *   6. Large objects get a page-rounded span of their own: up to 256 KiB first from
  *      this CPU's large span cache, a span of the same page count freed here
  *      (gh_malloc_large, on the fast paths' pin: no lock, no span-map write; mcache.h),

@@ -357,6 +357,16 @@ uint64_t gh_heap_lcached_bytes(void) {
     return pages << GOHEAP_PAGE_SHIFT;
 }
 
+uint64_t gh_mcache_remote_frees(unsigned spc) {
+    uint64_t n = __atomic_load_n(&gh_emptycache.nfree[spc], __ATOMIC_RELAXED);
+    for (unsigned i = 0; i < gh_ncpu; i++) {
+        struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        if (c && c != &gh_emptycache)
+            n += __atomic_load_n(&c->nfree[spc], __ATOMIC_RELAXED);
+    }
+    return n;
+}
+
 uint64_t gh_heap_inuse_bytes(void) {
     uint64_t lc = gh_heap_lcached_bytes(), inuse = atomic_load_explicit(&gh_heap.heap_inuse, memory_order_relaxed);
     return inuse > lc ? inuse - lc : 0;

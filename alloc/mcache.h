@@ -302,6 +302,10 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self);
  * second look): before the heap grows (gh_central_reclaim_before_grow). Pinned on c's
  * CPU; caller holds c->lock. Returns the number of spans given back. */
 unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu);
+/* Remote frees of span class spc counted so far by every CPU (and by threads without
+ * a cache): each freer counts its free before the AND that puts it in the span
+ * (free.c). Relaxed reads, any context. */
+uint64_t gh_mcache_remote_frees(unsigned spc);
 /* Tiny allocation. Pinned. */
 void *gh_mcache_tiny_alloc(struct mcache *c, unsigned cpu, size_t size);
 /* Retire the current tiny block (hand the bias back). Pinned. */

@@ -169,51 +169,86 @@ void gh_central_wake(unsigned cpu, struct mspan *s) {
     gh_unlock(&mc->lock, cpu);
 }
 
+/* Which lists a reclaim pass walks (reclaim_class). */
+enum { RECLAIM_PENDING = 1, RECLAIM_PARTIAL = 2, RECLAIM_FULL = 4 };
+
+/* Sweeps the spans of the given lists of class spc that have remote frees, and gives
+ * the empty ones back. seen: the class's remote frees counted before the lock (its
+ * partial_seen once the partial list is walked). Returns the spans given back. */
+static unsigned reclaim_class(unsigned cpu, unsigned spc, unsigned which, uint64_t seen) {
+    struct mcentral *mc = &gh_central[spc];
+    struct mspan *dead = 0;
+    unsigned freed = 0;
+    gh_lock(&mc->lock, cpu);
+    if (which & RECLAIM_PARTIAL)
+        atomic_store_explicit(&mc->partial_seen, seen, memory_order_relaxed);
+    struct gh_spanlist *lists[3] = {&mc->pending, &mc->partial, &mc->full};
+    for (int li = 0; li < 3; li++) {
+        if (!(which & (1u << li)))
+            continue;
+        struct mspan *s = lists[li]->first, *next;
+        for (; s; s = next) {
+            next = s->next;
+            /* Only frees make a span emptier, and every free since the span was
+             * filed sits in remoteNone: a span without remote bits is skipped. */
+            if (!gh_span_remote_pending(s))
+                continue;
+            if (li == 0)
+                atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
+            list_remove(lists[li], s);
+            gh_span_sweep_remote_words(s, cpu); /* (pending: seen above) */
+            unsigned live = gh_span_count_live(s);
+            if (live == 0) {
+                /* partial/full/pending -> returned */
+                atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
+                s->next = dead; /* collect; free after unlocking */
+                dead = s;
+            } else {
+                file_span(mc, s, live);
+            }
+        }
+    }
+    gh_unlock(&mc->lock, cpu);
+    while (dead) {
+        struct mspan *n = dead->next;
+        gh_heap_free_span(cpu, dead);
+        dead = n;
+        freed++;
+    }
+    return freed;
+}
+
 unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
     unsigned freed = 0;
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
-        struct mcentral *mc = &gh_central[spc];
-        struct mspan *dead = 0;
-        gh_lock(&mc->lock, cpu);
-        struct gh_spanlist *lists[3] = {&mc->pending, &mc->partial, &mc->full};
-        for (int li = 0; li < (pending_only ? 1 : 3); li++) {
-            struct mspan *s = lists[li]->first, *next;
-            for (; s; s = next) {
-                next = s->next;
-                /* Only frees make a span emptier, and every free since the span was
-                 * filed sits in remoteNone: a span without remote bits is skipped. */
-                if (!gh_span_remote_pending(s))
-                    continue;
-                if (li == 0)
-                    atomic_fetch_sub_explicit(&npending, 1, memory_order_relaxed);
-                list_remove(lists[li], s);
-                gh_span_sweep_remote_words(s, cpu); /* (pending: seen above) */
-                unsigned live = gh_span_count_live(s);
-                if (live == 0) {
-                    /* partial/full/pending -> returned */
-                    atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
-                    s->next = dead; /* collect; free after unlocking */
-                    dead = s;
-                } else {
-                    file_span(mc, s, live);
-                }
-            }
-        }
-        gh_unlock(&mc->lock, cpu);
-        while (dead) {
-            struct mspan *n = dead->next;
-            gh_heap_free_span(cpu, dead);
-            dead = n;
-            freed++;
-        }
+        if (pending_only)
+            freed += reclaim_class(cpu, spc, RECLAIM_PENDING, 0);
+        else
+            freed += reclaim_class(cpu, spc, RECLAIM_PENDING | RECLAIM_PARTIAL | RECLAIM_FULL,
+                                   gh_mcache_remote_frees(spc));
     }
     return freed;
 }
 
 void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu) {
     gh_mcache_give_back_empty(c, cpu);
-    if (atomic_load_explicit(&npending, memory_order_relaxed) > 0)
-        gh_central_reclaim(cpu, 1);
+    /* The pending lists hold the spans freed into since they were filed full; a span
+     * filed partial (a pass swept it with objects left, a flush, refill's set-aside)
+     * is emptied by remote frees that wake nothing, and stays on the partial list.
+     * That list is walked only for a class with remote frees counted since its last
+     * walk (partial_seen): one span emptied there needs at least one, and a walk
+     * sweeps every remote free it finds, so without new ones it would find nothing.
+     * The count is read before the class lock; a free counted then but not yet in its
+     * span (the freer counts before its AND) is left to the background pass. */
+    int pend = atomic_load_explicit(&npending, memory_order_relaxed) > 0;
+    for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
+        uint64_t seen = gh_mcache_remote_frees(spc);
+        unsigned which = pend ? RECLAIM_PENDING : 0;
+        if (seen != atomic_load_explicit(&gh_central[spc].partial_seen, memory_order_relaxed))
+            which |= RECLAIM_PARTIAL;
+        if (which)
+            reclaim_class(cpu, spc, which, seen);
+    }
 }
 
 unsigned gh_central_sweep_all(unsigned cpu) { return gh_central_reclaim(cpu, 0); }

@@ -22,6 +22,10 @@ struct mcentral {
     struct gh_mutex lock;
     /* ---- protected by lock ---- */
     struct gh_spanlist partial, full, pending;
+    /* The class's remote frees (gh_mcache_remote_frees) when a reclaim pass last
+     * walked the partial list: written under lock, read without it by reclaim before
+     * grow, which walks the list only when the count has moved since. */
+    _Atomic uint64_t partial_seen;
 } GH_ALIGNED(GH_CACHELINE);
 
 extern struct mcentral gh_central[GH_NUM_SPC];
@@ -44,9 +48,11 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only);
 unsigned gh_central_sweep_all(unsigned cpu); /* gh_central_reclaim(cpu, 0) */
 /* Reclaim before grow (Go's mheap.reclaim): the heap has no free run for a span of
  * the caller's CPU, so before it grows, that CPU's parked spans found empty
- * (gh_mcache_give_back_empty) and the empty spans of every class's pending list (where
- * a span emptied by frees since it was filed sits, woken by its first free) go back
- * to it, and memory freed in one class is reused by another. Not the other CPUs'
+ * (gh_mcache_give_back_empty), the empty spans of every class's pending list (a span
+ * filed full and freed into since, woken by its first free) and of the partial lists
+ * of the classes with remote frees since their last walk (a span filed partial wakes
+ * nothing when freed into) go back to it, and memory freed in one class is reused by
+ * another. Not the other CPUs'
  * caches: their drain locks rank with the caller's, held here (the background step's
  * pass reaches them). Pinned on c's CPU; caller holds c->lock. */
 void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu);

@@ -117,6 +117,46 @@ static void t_reclaim_before_grow(void) {
     free(p);
 }
 
+/* Spans emptied in mcentral's partial lists count too: a span a reclaim pass swept
+ * with live objects left is filed partial, and the frees that empty it later are
+ * remote frees into a partial span, which wake nothing (only a full span moves to
+ * pending), so it never reaches a pending list. 32 MiB of 256 B objects filled by one
+ * thread and flushed (full spans in mcentral); half of each span freed by this
+ * thread (full -> pending), a reclaim pass (the background step's: pending ->
+ * partial), the other half freed; then 32 MiB of 128 B objects. The background step
+ * is held off throughout, so that only reclaim before grow can find the spans.
+ * Before, the heap grew by the whole 32 MiB. */
+static void *swap_fill(void *arg) {
+    void **p = arg;
+    for (unsigned i = 0; i < SWAP_BYTES / 256; i++)
+        p[i] = goheap_malloc(256);
+    goheap_flush();
+    return 0;
+}
+static void t_reclaim_partial_before_grow(void) {
+    unsigned n1 = SWAP_BYTES / 256, n2 = SWAP_BYTES / 128;
+    void **p = calloc(n2, sizeof(void *));
+    gh_background_hold(1);
+    pthread_t t;
+    pthread_create(&t, 0, swap_fill, p);
+    pthread_join(t, 0);
+    for (unsigned i = 0; i < n1; i += 2)
+        goheap_free(p[i]);
+    gh_reclaim();
+    for (unsigned i = 1; i < n1; i += 2)
+        goheap_free(p[i]);
+    uint64_t sys0 = core_stats().heap_sys;
+    for (unsigned i = 0; i < n2; i++)
+        p[i] = goheap_malloc(128);
+    uint64_t sys1 = core_stats().heap_sys;
+    gh_background_hold(0);
+    KT_CHECK(sys1 - sys0 <= (8u << 20), "heap grew by %lu KiB with 32 MiB of emptied partial spans",
+             (unsigned long)((sys1 - sys0) >> 10));
+    for (unsigned i = 0; i < n2; i++)
+        goheap_free(p[i]);
+    free(p);
+}
+
 /* Once the heap has grown, the after-work of that allocation drains every CPU's
  * cache (GH_WORK_GREW): a blocked thread's empty parked spans go back, to be used
  * before the new chunk. The growth: one large object bigger than every free page. */
@@ -680,6 +720,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_parked_richest_first), KT_CASE(t_parked_search_backoff), KT_CASE(t_parked_remote_found),
     KT_CASE(t_owner_looks_twice),
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
+    KT_CASE(t_reclaim_partial_before_grow),
     KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
     KT_CASE(t_memory_limit),        KT_CASE(t_memory_limit_after_peak),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
     KT_CASE(t_background_large_frees), KT_CASE(t_validate_lcache_bound),
