@@ -242,10 +242,19 @@ void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu) {
      * span (the freer counts before its AND) is left to the background pass. */
     int pend = atomic_load_explicit(&npending, memory_order_relaxed) > 0;
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
-        uint64_t seen = gh_mcache_remote_frees(spc);
         unsigned which = pend ? RECLAIM_PENDING : 0;
-        if (seen != atomic_load_explicit(&gh_central[spc].partial_seen, memory_order_relaxed))
-            which |= RECLAIM_PARTIAL;
+        /* The count is a sum over every CPU: taken only for a class whose partial list
+         * holds a span (its length read without the lock; a span filed meanwhile is
+         * the background pass's). A program of large objects grows the heap often and
+         * has nearly every list empty: summing all 136 classes' counts at each growth
+         * cost bench/suite bigalloc 6.6 K -> 31.5 K instructions a pair (callgrind, 2
+         * threads, scale 0.05). */
+        uint64_t seen = 0;
+        if (__atomic_load_n(&gh_central[spc].partial.n, __ATOMIC_RELAXED)) {
+            seen = gh_mcache_remote_frees(spc);
+            if (seen != atomic_load_explicit(&gh_central[spc].partial_seen, memory_order_relaxed))
+                which |= RECLAIM_PARTIAL;
+        }
         if (which)
             reclaim_class(cpu, spc, which, seen);
     }

@@ -257,7 +257,7 @@ static inline void gh_list_link(struct gh_spanlist *l, struct mspan *s, struct m
         next->prev = s;
     else
         l->last = s;
-    l->n++;
+    __atomic_store_n(&l->n, l->n + 1, __ATOMIC_RELAXED); /* (n: read without the lock, mcentral.c) */
     /* onlist is read by a late freer's wake under a class lock that may not be this
      * list's (gh_central_wake): relaxed atomic stores, as span_reset's */
     __atomic_store_n(&s->onlist, (void *)l, __ATOMIC_RELAXED);
@@ -276,7 +276,7 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
         l->last = s->prev;
     s->next = s->prev = 0;
     __atomic_store_n(&s->onlist, (void *)0, __ATOMIC_RELAXED);
-    l->n--;
+    __atomic_store_n(&l->n, l->n - 1, __ATOMIC_RELAXED);
 }
 
 
