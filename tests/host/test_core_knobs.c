@@ -532,12 +532,34 @@ static void lz_remap_nomem(void) {
     memset(d, 0xaa, mib);
     goheap_free(d);
     goheap_flush(); /* d's pages: free and backed in the tree, dirty */
+    alarm(60); /* a child stuck in a runtime's own lock fails the case (SIGALRM) */
     long data = vm_data_bytes();
     struct rlimit old, lim;
     if (data < 0 || getrlimit(RLIMIT_DATA, &old) != 0)
         _exit(51);
     lim = old;
-    lim.rlim_cur = (rlim_t)data + (256u << 10); /* no room for the tail's fresh pages */
+    /* No room for the tail's fresh pages (1 MiB and more). RLIMIT_DATA binds the
+     * sanitizer runtime's own mappings too: ThreadSanitizer (clang 14, v3) maps a
+     * 256 KiB trace part (TracePart, MmapOrDie) whenever a thread's trace fills one,
+     * and where that map is refused its die path deadlocks the child (its CHECK
+     * unwinds through pthread_getattr_np, whose getline reallocs through the
+     * interceptor, which waits on the slot lock the thread already holds in
+     * TraceSwitchPart). Whether a part fills between the two setrlimit calls
+     * depended on how many events the heap's code records there: d2c9020's
+     * per-class remote-free sums in the last-resort reclaim tipped it, and every
+     * run hung. So sanitized builds first fill the trace (a thread that has mapped
+     * its parts, 3 by default, recycles them: 256 K reads of distinct words are 8
+     * parts of events), and leave the runtime two parts more, still short of the
+     * tail (the refusal this case needs is unchanged). */
+    if (SANITIZED) {
+        unsigned long acc = 0;
+        for (size_t k = 0; k < mib / sizeof acc; k++)
+            acc += ((volatile unsigned long *)p)[k] + ((volatile unsigned long *)blocker)[k];
+        __asm__ volatile("" : : "r"(acc));
+    }
+    const rlim_t room = (256u << 10) + (SANITIZED ? (512u << 10) : 0);
+    _Static_assert((256u << 10) + (512u << 10) < (1u << 20), "the tail must not fit in the room");
+    lim.rlim_cur = (rlim_t)data + room;
     if (setrlimit(RLIMIT_DATA, &lim) != 0)
         _exit(52);
     unsigned char *q = goheap_realloc(p, 2 * mib); /* the run from d's pages on */
