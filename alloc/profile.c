@@ -1,6 +1,7 @@
 /* alloc/profile.c: the sampling heap profiler (docs/profiling.md): exponential sampling
  * intervals per CPU cache, frame-pointer stacks into buckets, sampled-object records
- * that free finds through the span, and the legacy text heap profile for pprof. */
+ * that free finds through the span, and the markers that keep sampled slots out of the
+ * sweeps (the text profile is written by profile_text.c). */
 #include "profile.h"
 #include "core.h"
 
@@ -435,7 +436,9 @@ static uint64_t markers_locked(const struct mspan *s, unsigned w, uint64_t bits)
     return bits & (lane_bits(atomic_load_explicit(&s->psamp, memory_order_relaxed), w) | record_bits(s, w, bits));
 }
 
-uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits) {
+/* The markers among bits of word w of s that its lanes name (all of them while npover
+ * is 0; no lock). */
+static uint64_t lane_markers(const struct mspan *s, unsigned w, uint64_t bits) {
     return bits & lane_bits(atomic_load_explicit(&s->psamp, memory_order_acquire), w);
 }
 
@@ -443,58 +446,48 @@ uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits) 
  * npover > 0. cpu: the caller's, pinned. */
 static uint64_t markers(const struct mspan *s, unsigned w, uint64_t bits, unsigned cpu) {
     if (!atomic_load_explicit(&s->npover, memory_order_acquire))
-        return gh_prof_lane_markers(s, w, bits);
+        return lane_markers(s, w, bits);
     gh_lock(&prof.lock, cpu);
     uint64_t m = markers_locked(s, w, bits);
     gh_unlock(&prof.lock, cpu);
     return m;
 }
 
-/* Takes the pending remote frees of word w of s that are no markers (sets their
- * remoteNone bits) and returns them. Lanes read before and after the bits: a marker
- * the load of the bits sees was set after its lane (mark) and is taken off before its
+/* The pending remote frees of word w of s that are no markers; with take, also taken
+ * (their remoteNone bits set). Lanes read before and after the bits: a marker the
+ * load of the bits sees was set after its lane (mark) and is taken off before its
  * lane (unmark), so one of the two reads names it. With npover > 0 (records without
- * lanes) under prof.lock, where no mark or unmark runs. */
-uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) {
+ * lanes) under prof.lock, where no mark or unmark runs. Pinned on cpu. */
+static uint64_t pending_frees(struct mspan *s, unsigned w, unsigned cpu, int take) {
     uint64_t l1 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
     uint32_t o1 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
     uint64_t p = gh_span_rpend(s, w, memory_order_seq_cst);
     uint64_t l2 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
     uint32_t o2 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
-    uint64_t take;
+    uint64_t f;
     if (o1 | o2) {
         gh_lock(&prof.lock, cpu);
         p = gh_span_rpend(s, w, memory_order_seq_cst);
-        take = p & ~markers_locked(s, w, p);
-        if (take) /* (set bits stay set; only this sweep sets the ones it saw clear) */
-            atomic_fetch_or_explicit(&s->remoteNone[w], take, memory_order_acq_rel);
+        f = p & ~markers_locked(s, w, p);
+        if (take && f) /* (set bits stay set; only this sweep sets the ones it saw clear) */
+            atomic_fetch_or_explicit(&s->remoteNone[w], f, memory_order_acq_rel);
         gh_unlock(&prof.lock, cpu);
-        return take;
+        return f;
     }
-    take = p & ~(lane_bits(l1, w) | lane_bits(l2, w));
-    if (take)
-        atomic_fetch_or_explicit(&s->remoteNone[w], take, memory_order_acq_rel);
-    return take;
+    f = p & ~(lane_bits(l1, w) | lane_bits(l2, w));
+    if (take && f)
+        atomic_fetch_or_explicit(&s->remoteNone[w], f, memory_order_acq_rel);
+    return f;
 }
 
+uint64_t gh_prof_sweep_take(struct mspan *s, unsigned w, unsigned cpu) { return pending_frees(s, w, cpu, 1); }
+
 uint64_t gh_prof_pending_frees(const struct mspan *s, unsigned w) {
-    /* The lanes around the bits as in gh_prof_sweep_take; where samples lack lanes,
-     * the records decide, under the lock. */
-    uint64_t l1 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
-    uint32_t o1 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
-    uint64_t p = gh_span_rpend(s, w, memory_order_seq_cst);
-    uint64_t l2 = atomic_load_explicit(&s->psamp, memory_order_seq_cst);
-    uint32_t o2 = atomic_load_explicit(&s->npover, memory_order_seq_cst);
-    if (!p || !(o1 | o2))
-        return p & ~(lane_bits(l1, w) | lane_bits(l2, w));
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
-    gh_lock(&prof.lock, cpu);
-    p = gh_span_rpend(s, w, memory_order_seq_cst);
-    p &= ~markers_locked(s, w, p);
-    gh_unlock(&prof.lock, cpu);
+    uint64_t f = pending_frees((struct mspan *)s, w, cpu, 0); /* (take 0: reads only) */
     goheap_sys_unpin(pin);
-    return p;
+    return f;
 }
 
 uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsigned cpu) {
@@ -873,128 +866,8 @@ void gh_prof_counts(struct gh_prof_counts *out) {
     goheap_sys_unpin(pin);
 }
 
-/* ---- the profile ------------------------------------------------------------------
- * Go's legacy text heap profile, which `go tool pprof` parses (its legacy_profile.go):
- *   heap profile: <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ heap/<2*rate>
- *   <inuse objs>: <inuse bytes> [<alloc objs>: <alloc bytes>] @ 0x<pc> 0x<pc> ...
- * raw sampled counts; "heap/<2*rate>" tells pprof to scale each line by Go's
- * 1 / (1 - exp(-avgsize / rate)) (rate 1: unscaled), exactly as runtime/pprof's own
- * writer does. The platform may append the mappings pprof symbolises with
- * (goheap_sys_profile_maps: /proc/self/maps hosted, the kernel image in the kernel). */
-
-struct pbuf {
-    goheap_profile_writer w;
-    void *ctx;
-    char buf[512];
-    size_t n;
-    int err;
-};
-
-static void pb_flush(struct pbuf *b) {
-    if (b->n && !b->err && b->w(b->ctx, b->buf, b->n) != 0)
-        b->err = 1;
-    b->n = 0;
-}
-
-static void pb_str(struct pbuf *b, const char *s) {
-    for (; *s; s++) {
-        if (b->n == sizeof b->buf)
-            pb_flush(b);
-        b->buf[b->n++] = *s;
-    }
-}
-
-static void pb_num(struct pbuf *b, uint64_t v, unsigned base) {
-    char t[24];
-    int k = 0;
-    do {
-        unsigned d = (unsigned)(v % base);
-        t[k++] = (char)(d < 10 ? '0' + d : 'a' + d - 10);
-        v /= base;
-    } while (v);
-    char s[26];
-    unsigned i = 0;
-    if (base == 16)
-        s[i++] = '0', s[i++] = 'x';
-    while (k)
-        s[i++] = t[--k];
-    s[i] = 0;
-    pb_str(b, s);
-}
-
-static void pb_counts(struct pbuf *b, uint64_t io, uint64_t ib, uint64_t ao, uint64_t ab) {
-    pb_num(b, io, 10);
-    pb_str(b, ": ");
-    pb_num(b, ib, 10);
-    pb_str(b, " [");
-    pb_num(b, ao, 10);
-    pb_str(b, ": ");
-    pb_num(b, ab, 10);
-    pb_str(b, "] @");
-}
-
-static void bucket_read(const struct gh_prof_bucket *bk, uint64_t v[4]) {
-    uint64_t ao = __atomic_load_n(&bk->allocs, __ATOMIC_RELAXED);
-    uint64_t ab = __atomic_load_n(&bk->alloc_bytes, __ATOMIC_RELAXED);
-    uint64_t fo = __atomic_load_n(&bk->frees, __ATOMIC_RELAXED);
-    uint64_t fb = __atomic_load_n(&bk->free_bytes, __ATOMIC_RELAXED);
-    /* read racily: a free counted before its alloc is seen reads as none in use */
-    v[0] = ao > fo ? ao - fo : 0;
-    v[1] = ab > fb ? ab - fb : 0;
-    v[2] = ao;
-    v[3] = ab;
-}
-
-static int write_profile_text(struct pbuf *b) {
-    struct gh_prof_bucket *all = atomic_load_explicit(&prof.all, memory_order_acquire);
-    uint64_t tot[4] = {0};
-    for (struct gh_prof_bucket *bk = all; bk; bk = bk->allnext) {
-        uint64_t v[4];
-        bucket_read(bk, v);
-        for (int i = 0; i < 4; i++)
-            tot[i] += v[i];
-    }
-    pb_str(b, "heap profile: ");
-    pb_counts(b, tot[0], tot[1], tot[2], tot[3]);
-    pb_str(b, " heap/");
-    pb_num(b, 2 * gh_prof_rate, 10);
-    pb_str(b, "\n");
-    for (struct gh_prof_bucket *bk = all; bk; bk = bk->allnext) {
-        uint64_t v[4];
-        bucket_read(bk, v);
-        pb_counts(b, v[0], v[1], v[2], v[3]);
-        for (uint32_t i = 0; i < bk->nstk; i++) {
-            pb_str(b, " ");
-            pb_num(b, bk->stk[i], 16);
-        }
-        pb_str(b, "\n");
-    }
-    pb_flush(b);
-    return b->err;
-}
-
-int goheap_write_heap_profile(goheap_profile_writer w, void *ctx) {
-    if (!w)
-        return GOHEAP_EINVAL;
-    if (!GOHEAP_PROFILE)
-        return -1;
-    struct pbuf b = {.w = w, .ctx = ctx};
-    if (write_profile_text(&b))
-        return -1;
-#ifdef GOHEAP_SYS_HAVE_PROFILE_MAPS
-    if (w(ctx, "\nMAPPED_LIBRARIES:\n", 19) != 0 || goheap_sys_profile_maps(w, ctx) != 0)
-        return -1;
-#endif
-    return 0;
-}
-
-void goheap_profile_request(void) { gh_want_work(GH_WORK_PROFILE); }
-
-void gh_prof_run_request(void) {
-#ifdef GOHEAP_SYS_HAVE_PROFILE_DUMP
-    goheap_sys_profile_dump();
-#endif
-}
+/* ---- the bucket list, for the profile's writer (profile_text.c) ---------------------- */
+struct gh_prof_bucket *gh_prof_buckets(void) { return atomic_load_explicit(&prof.all, memory_order_acquire); }
 
 unsigned goheap_profile_site(const void *p, uintptr_t *pcs, unsigned max, size_t *size) {
     return gh_profile_site_of((uintptr_t)p, pcs, max, size);

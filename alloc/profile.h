@@ -138,6 +138,8 @@ struct gh_prof_bucket {
     uint32_t nstk;
     uintptr_t stk[];
 };
+/* Every bucket, newest first (append-only: allnext), for the profile's writer. */
+struct gh_prof_bucket *gh_prof_buckets(void);
 /* Live large records (in their spans): changed without the lock. */
 extern _Atomic uint64_t gh_prof_nlarge;
 /* realloc moved a sampled object from `from` to `to` (allocated for `size` bytes), or
@@ -150,15 +152,13 @@ int gh_prof_lanes_check(const struct mspan *s);
 /* Whether a has a record (s: its span). */
 int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
 /* Markers (profile.c): a live sampled object of a small span keeps its slot's
- * remoteNone bit clear. gh_prof_lane_markers: the markers among bits of word w of s
- * that its lanes name (all of them while npover is 0; no lock). gh_prof_sweep_take: a
+ * remoteNone bit clear. gh_prof_sweep_take: a
  * sweep's take of word w of s while nsampled > 0: sets the remoteNone bits of the
  * pending frees that are no markers and returns them. gh_prof_sweep_restore: a sweep
  * that found nsampled 0 took `taken` with its exchange and finds nsampled nonzero
  * now: puts back the markers among them, returns the rest. Both pinned on cpu, which
  * holds no lock of the profile lock's rank or above (they may take it where npover
  * > 0). */
-uint64_t gh_prof_lane_markers(const struct mspan *s, unsigned w, uint64_t bits);
 /* The leak scan's view of word w of small span s (nsampled > 0): its pending remote
  * frees that are no markers, i.e. the slots really freed. Where some samples have no
  * lane (npover > 0) their records decide, under the profile lock. Unpinned, no lock
