@@ -159,21 +159,11 @@ static void take_empty_parked(struct mcache *c, struct mspan **dead, int second)
     }
 }
 
-static unsigned free_dead(unsigned cpu, struct mspan *dead) {
-    unsigned n = 0;
-    while (dead) {
-        struct mspan *next = dead->next;
-        gh_heap_free_span(cpu, dead);
-        dead = next;
-        n++;
-    }
-    return n;
-}
 
 unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu) {
     struct mspan *dead = 0;
     take_empty_parked(c, &dead, 0);
-    return free_dead(cpu, dead);
+    return gh_heap_free_spans(cpu, dead);
 }
 
 unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
@@ -194,7 +184,7 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     if (!pagecache_empty(&c->pcache) || c->pcache.gpages) /* (gpages: the grow window) */
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
     gh_unlock(&c->lock, self);
-    return free_dead(self, dead);
+    return gh_heap_free_spans(self, dead);
 }
 
 /* Takes the span at index i off pl: the last one moves into its place (shifting the
@@ -332,14 +322,14 @@ void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
             gh_want_work(GH_WORK_BG);
         if (s != &gh_emptyspan && gh_span_next_word(s)) {
             gh_unlock(&c->lock, cpu);
-            free_dead(cpu, dead);
+            gh_heap_free_spans(cpu, dead);
             return gh_span_take(s);
         }
     }
     void *p = refill_locked(c, cpu, spc);
     gh_unlock(&c->lock, cpu);
     if (gh_unlikely(dead != 0))
-        free_dead(cpu, dead);
+        gh_heap_free_spans(cpu, dead);
     return p;
 }
 

@@ -341,7 +341,6 @@ static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
      * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
     __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
-    gh_bg_ask_if((uint64_t)c->lcache.pages << GOHEAP_PAGE_SHIFT);
     return 1;
 }
 

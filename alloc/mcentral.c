@@ -178,7 +178,6 @@ enum { RECLAIM_PENDING = 1, RECLAIM_PARTIAL = 2, RECLAIM_FULL = 4 };
 static unsigned reclaim_class(unsigned cpu, unsigned spc, unsigned which, uint64_t seen) {
     struct mcentral *mc = &gh_central[spc];
     struct mspan *dead = 0;
-    unsigned freed = 0;
     gh_lock(&mc->lock, cpu);
     if (which & RECLAIM_PARTIAL)
         atomic_store_explicit(&mc->partial_seen, seen, memory_order_relaxed);
@@ -209,13 +208,7 @@ static unsigned reclaim_class(unsigned cpu, unsigned spc, unsigned which, uint64
         }
     }
     gh_unlock(&mc->lock, cpu);
-    while (dead) {
-        struct mspan *n = dead->next;
-        gh_heap_free_span(cpu, dead);
-        dead = n;
-        freed++;
-    }
-    return freed;
+    return gh_heap_free_spans(cpu, dead);
 }
 
 unsigned gh_central_reclaim(unsigned cpu, int pending_only) {

@@ -560,6 +560,17 @@ void gh_heap_free_span(unsigned cpu, struct mspan *s) {
     release_span(cpu, s);
 }
 
+unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list) {
+    unsigned n = 0;
+    while (list) {
+        struct mspan *next = list->next;
+        gh_heap_free_span(cpu, list);
+        list = next;
+        n++;
+    }
+    return n;
+}
+
 void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
     gh_span_dead(s);

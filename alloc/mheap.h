@@ -148,6 +148,9 @@ void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold
  * a mcentral lock (ranks below the heap lock). */
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
+/* gh_heap_free_span for each span of a list linked by next (collected under a lock,
+ * freed after it); returns how many. */
+unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list);
 /* realloc's zero-copy move (alloc/remap.c). alloc_span_unmapped: a span struct and
  * npages pages from the tree (never a page cache), like gh_heap_alloc_span but with
  * nothing mapped: *lazy of the pages were released lazily and are still backed,

@@ -276,7 +276,7 @@ void gh_last_resort(void) {
     goheap_reclaim_lazy(SIZE_MAX);
 }
 
-#ifdef GOHEAP_SYS_HAVE_BACKGROUND
+#ifdef GOHEAP_SYS_HAVE_BACKGROUND /* (a background thread runs the steps: see below) */
 #define GH_HOLD_STEPS 1
 #else
 #define GH_HOLD_STEPS 0
@@ -293,12 +293,11 @@ void goheap_free_os_memory(void) {
      * a holder there shoots TLBs down and calls each_cpu, which a CPU spinning here
      * would never answer (kheap-scav t_two_cpus_scavenging hung on aarch64: two
      * CPUs calling this at once from smp_run_all). */
-    int hold = GH_HOLD_STEPS;
-    if (hold)
+    if (GH_HOLD_STEPS)
         gh_background_hold(1);
     gh_flush_all_cpus();
     trace("free_os_memory", gh_scavenge(UINTPTR_MAX));
-    if (hold)
+    if (GH_HOLD_STEPS)
         gh_background_hold(0);
 }
 

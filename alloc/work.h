@@ -30,15 +30,16 @@ void gh_after_slow_work(void);
  * first large free would make even a child that only frees and execs two-threaded,
  * and a thread started in the child of a threaded fork is beyond what POSIX allows
  * there; ThreadSanitizer refuses it). Until then
- * the heap raises GH_WORK_BG itself (gh_bg_ask_if) once freed memory piles up in one
- * place (free pages, the heap's large span cache, a CPU's): a program that frees large
+ * the heap raises GH_WORK_BG itself (gh_bg_ask_if) once freed memory piles up in its
+ * free pages or its large span cache (not a CPU's: that put is the large free's fast
+ * path, and the cache holds at most 4 MiB): a program that frees large
  * objects but takes no refill (no poll) would otherwise never start the hosted
  * background thread, and keep every freed page backed for good (4 x 64 MiB freed:
  * 258 MiB resident 25 s later; core-lifecycle t_background_large_frees). */
 extern _Atomic int gh_bg_polled;
-/* Half of one CPU's large span cache (GH_LCACHE_CPU_PAGES, 4 MiB) and of the page
- * allocator's chunk, the heap's growth unit: a program that never polls keeps at most
- * about this much freed memory backed in each of those places. */
+/* Half of the page allocator's chunk, the heap's growth unit: a program that never
+ * polls keeps at most about this much freed memory backed in each of those places,
+ * plus its CPUs' large span caches. */
 #define GH_BG_ASK_FREE_BYTES (2ull << 20)
 static inline void gh_bg_ask_if(uint64_t idle_bytes) {
     if (__builtin_expect(idle_bytes >= GH_BG_ASK_FREE_BYTES, 0) &&
