@@ -136,4 +136,23 @@ static inline uint64_t hc_live_objects(void) {
     goheap_read_memstats(&st);
     return st.mallocs - st.frees;
 }
+
+/* Object-check failures of threaded tests: counted (hc_nfail), the first 20 printed as
+ * KTAP comments, one at a time. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+static __attribute__((unused)) atomic_uint hc_nfail;
+static __attribute__((unused)) pthread_mutex_t hc_print_lock = PTHREAD_MUTEX_INITIALIZER;
+#define HC_FAIL(...)                                                     \
+    do {                                                                 \
+        if (atomic_fetch_add(&hc_nfail, 1) < 20) {                       \
+            pthread_mutex_lock(&hc_print_lock);                          \
+            printf("    # %s:%d: ", __FILE__, __LINE__);                 \
+            printf(__VA_ARGS__);                                         \
+            printf("\n");                                                \
+            fflush(stdout);                                              \
+            pthread_mutex_unlock(&hc_print_lock);                        \
+        }                                                                \
+    } while (0)
 #endif /* HEAPCHECK_H */

@@ -27,18 +27,21 @@ static inline struct goheap_memstats core_stats(void) {
     return m;
 }
 
-/* Runs fn in a forked child (60 s at most) with its stderr captured in err; returns
- * the child's wait status, or -1 when it could not start. */
-static inline int core_child(void (*fn)(void), char *err, size_t cap) {
+/* Runs fn in a forked child (60 s at most) with its descriptor fd (2: stderr, 1:
+ * stdout) captured in out (what does not fit is read and dropped, so the child never
+ * blocks on a full pipe); returns the child's wait status, or -1 when it could not
+ * start. */
+static inline int core_child_fd(void (*fn)(void), int fd, char *out, size_t cap) {
     int pfd[2];
-    err[0] = 0;
+    out[0] = 0;
     if (pipe(pfd) != 0)
         return -1;
     fflush(stdout);
     pid_t pid = fork();
     if (pid == 0) {
         close(pfd[0]);
-        dup2(pfd[1], 2);
+        dup2(pfd[1], fd);
+        close(pfd[1]);
         alarm(60);
         fn();
         _exit(0);
@@ -46,14 +49,18 @@ static inline int core_child(void (*fn)(void), char *err, size_t cap) {
     close(pfd[1]);
     size_t n = 0;
     ssize_t r;
-    while (n + 1 < cap && (r = read(pfd[0], err + n, cap - 1 - n)) > 0)
+    while (n + 1 < cap && (r = read(pfd[0], out + n, cap - 1 - n)) > 0)
         n += (size_t)r;
-    err[n] = 0;
+    out[n] = 0;
+    char sink[4096];
+    while (read(pfd[0], sink, sizeof sink) > 0)
+        ;
     close(pfd[0]);
     int st = 0;
     waitpid(pid, &st, 0);
     return st;
 }
+static inline int core_child(void (*fn)(void), char *err, size_t cap) { return core_child_fd(fn, 2, err, cap); }
 
 /* Runs fn in a forked child with stderr captured; returns 1 if the child died by
  * SIGABRT and its stderr contains `expect`. */
@@ -116,6 +123,18 @@ static inline void core_on_thread(void *(*fn)(void *), void *arg) {
     pthread_create(&t, 0, fn, arg);
     pthread_join(t, 0);
 }
+
+/* Runs fn on n threads at once (n <= 16) and joins them. */
+static inline void core_on_threads(void *(*fn)(void *), unsigned n) {
+    pthread_t t[16];
+    for (unsigned i = 0; i < n && i < 16; i++)
+        pthread_create(&t[i], 0, fn, 0);
+    for (unsigned i = 0; i < n && i < 16; i++)
+        pthread_join(t[i], 0);
+}
+
+/* A death test by its function's name: core_dies_exact(fn), named in the failure. */
+#define DEATH(fn) KT_CHECK(core_dies_exact(fn), #fn)
 
 static inline size_t core_read_all(int fd, char *buf, size_t cap) {
     size_t n = 0;

@@ -622,16 +622,15 @@ static void dbl_tiny_dead_block_remote_inner_remote(void) {
     core_on_thread(free_tb_expect, 0); /* the second free remote too */
 }
 static void t_planted_tiny(void) {
-    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_remote_inner), "dbl_tiny_dead_block_remote_inner");
-    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_remote_inner_remote), "dbl_tiny_dead_block_remote_inner_remote");
-    KT_CHECK(core_dies_exact(dbl_tiny_live_block), "dbl_tiny_live_block");
-    KT_CHECK(core_dies_exact(dbl_tiny_current_block), "dbl_tiny_current_block");
-    KT_CHECK(core_dies_exact(dbl_tiny_remote_local), "dbl_tiny_remote_local");
-    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_inner), "dbl_tiny_dead_block_inner");
-    KT_CHECK(core_dies_exact(dbl_tiny_dead_block_first), "dbl_tiny_dead_block_first");
+    DEATH(dbl_tiny_dead_block_remote_inner);
+    DEATH(dbl_tiny_dead_block_remote_inner_remote);
+    DEATH(dbl_tiny_live_block);
+    DEATH(dbl_tiny_current_block);
+    DEATH(dbl_tiny_remote_local);
+    DEATH(dbl_tiny_dead_block_inner);
+    DEATH(dbl_tiny_dead_block_first);
 }
 
-#define DEATH(fn) KT_CHECK(core_dies_exact(fn), #fn)
 static void t_planted_local(void) {
     DEATH(dbl_local_local);
     DEATH(dbl_local_local_word);

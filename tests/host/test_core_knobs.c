@@ -21,35 +21,18 @@
 #include "test_core_common.h"
 #include "../knob_cases.h"
 
-/* Runs fn in a child with GOHEAPDEBUG=knobs; captures stderr. Returns the wait
- * status; out gets stderr. */
+/* Runs fn in a child with GOHEAPDEBUG=knobs (core_child: stderr captured, 60 s at
+ * most). Returns the wait status; out gets stderr. */
+static const char *child_knobs;
+static void (*child_fn)(void);
+static void knobs_then_fn(void) {
+    setenv("GOHEAPDEBUG", child_knobs, 1);
+    child_fn();
+}
 static int run_child(const char *knobs, void (*fn)(void), char *out, size_t n) {
-    int pfd[2];
-    if (pipe(pfd) != 0)
-        return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 2);
-        setenv("GOHEAPDEBUG", knobs, 1);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
-    size_t k = 0;
-    ssize_t r;
-    while (k < n - 1 && (r = read(pfd[0], out + k, n - 1 - k)) > 0)
-        k += (size_t)r;
-    out[k] = 0;
-    /* drain the rest so the child never blocks on a full pipe */
-    char sink[4096];
-    while (read(pfd[0], sink, sizeof sink) > 0)
-        ;
-    close(pfd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return st;
+    child_knobs = knobs;
+    child_fn = fn;
+    return core_child(knobs_then_fn, out, n);
 }
 
 static int aborted_with(int st, const char *out, const char *want) {
@@ -731,11 +714,7 @@ static void *dbg_worker(void *arg) {
     return 0;
 }
 static void dbg_run(void) {
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++)
-        pthread_create(&t[i], 0, dbg_worker, 0);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], 0);
+    core_on_threads(dbg_worker, 4);
     goheap_free_os_memory();
     if (goheap_validate() != 0)
         _exit(3);
@@ -819,11 +798,7 @@ static void *ef_walk_worker(void *arg) {
     return 0;
 }
 static void ef_walk_race(void) {
-    pthread_t t[4];
-    for (int i = 0; i < 4; i++)
-        pthread_create(&t[i], 0, ef_walk_worker, 0);
-    for (int i = 0; i < 4; i++)
-        pthread_join(t[i], 0);
+    core_on_threads(ef_walk_worker, 4);
     _exit(goheap_validate() != 0 ? 52 : 0);
 }
 static void t_efence_walk_race(void) {

@@ -186,8 +186,8 @@ static void dbl_marked_sampled(void) {
     free_twice(slot_obj[6]);
 }
 static void t_sampled_slots_double_free(void) {
-    KT_CHECK(core_dies_exact(dbl_marked_unsampled), "dbl_marked_unsampled");
-    KT_CHECK(core_dies_exact(dbl_marked_sampled), "dbl_marked_sampled");
+    DEATH(dbl_marked_unsampled);
+    DEATH(dbl_marked_sampled);
 }
 
 /* The owner's frees into its own span holding one sample (npover 0): the others take
@@ -232,8 +232,8 @@ static void interior_owned_marked(void) {
     goheap_free((char *)marked_obj[3] + 8);
 }
 static void t_owned_marked_bad(void) {
-    KT_CHECK(core_dies_exact(dbl_owned_marked), "dbl_owned_marked");
-    KT_CHECK(core_dies_exact(interior_owned_marked), "interior_owned_marked");
+    DEATH(dbl_owned_marked);
+    DEATH(interior_owned_marked);
 }
 
 /* Another thread's frees into that span (one sample, npover 0): the remote fast path
@@ -270,7 +270,7 @@ static void dbl_remote_marked(void) {
     marked_setup();
     core_on_thread(free_marked_twice, 0);
 }
-static void t_remote_marked_bad(void) { KT_CHECK(core_dies_exact(dbl_remote_marked), "dbl_remote_marked"); }
+static void t_remote_marked_bad(void) { DEATH(dbl_remote_marked); }
 
 /* A sweep takes the pending remote frees and leaves the markers: the span of
  * t_sampled_slots (7 samples, 3 of them in npover, so the sweep looks the records up

@@ -27,19 +27,6 @@ static double storm_secs = 3.0;
 static unsigned nworkers = 4;
 static uint64_t seed0 = 1;
 
-static atomic_uint nfail;
-static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
-#define FAIL(...)                                                                   \
-    do {                                                                            \
-        if (atomic_fetch_add(&nfail, 1) < 20) {                                     \
-            pthread_mutex_lock(&print_lock);                                        \
-            printf("    # %s:%d: ", __FILE__, __LINE__);                            \
-            printf(__VA_ARGS__);                                                    \
-            printf("\n");                                                           \
-            fflush(stdout);                                                         \
-            pthread_mutex_unlock(&print_lock);                                      \
-        }                                                                           \
-    } while (0)
 
 static uint64_t now_ns(void) {
     struct timespec ts;
@@ -77,9 +64,9 @@ static struct slot bufs[NBUFS];
 static void check_free(void *p, size_t n, const char *what) {
     size_t bad = hc_check(p, n);
     if (bad != (size_t)-1)
-        FAIL("%s %p size %zu: cookie broken at %zu", what, p, n, bad);
+        HC_FAIL("%s %p size %zu: cookie broken at %zu", what, p, n, bad);
     if (goheap_usable_size(p) < n)
-        FAIL("%s %p size %zu: usable %zu", what, p, n, goheap_usable_size(p));
+        HC_FAIL("%s %p size %zu: usable %zu", what, p, n, goheap_usable_size(p));
     goheap_free(p);
 }
 
@@ -105,12 +92,12 @@ static void *alloc_any(uint64_t *rng, size_t *np) {
         n = (n + align - 1) / align * align;
         p = goheap_aligned_alloc(align, n);
         if (p && (uintptr_t)p % align)
-            FAIL("aligned_alloc(%zu, %zu) = %p", align, n, p);
+            HC_FAIL("aligned_alloc(%zu, %zu) = %p", align, n, p);
     } else if (r < 300) {
         n = hc_size_in_class(rng, 1 + (unsigned)hc_below(rng, GOHEAP_NUM_SIZE_CLASSES - 1));
         p = goheap_calloc(1, n);
         if (p && !hc_all_zero(p, n))
-            FAIL("calloc(%zu) = %p not zeroed", n, p);
+            HC_FAIL("calloc(%zu) = %p not zeroed", n, p);
     } else {
         /* mostly small classes, biased low */
         unsigned c = 1 + (unsigned)hc_below(rng, hc_below(rng, 3) ? 20 : GOHEAP_NUM_SIZE_CLASSES - 1);
@@ -118,7 +105,7 @@ static void *alloc_any(uint64_t *rng, size_t *np) {
         p = goheap_malloc_flags(n, hc_below(rng, 4) == 0 ? GOHEAP_NOSCAN : 0);
     }
     if (!p) {
-        FAIL("alloc of %zu returned NULL", n);
+        HC_FAIL("alloc of %zu returned NULL", n);
         return 0;
     }
     hc_fill(p, n);
@@ -129,18 +116,18 @@ static void *alloc_any(uint64_t *rng, size_t *np) {
 static void *realloc_checked(void *p, size_t n, size_t m, const char *what) {
     size_t bad = hc_check(p, n);
     if (bad != (size_t)-1)
-        FAIL("%s %p size %zu: cookie broken at %zu before realloc", what, p, n, bad);
+        HC_FAIL("%s %p size %zu: cookie broken at %zu before realloc", what, p, n, bad);
     void *q = goheap_realloc(p, m);
     if (!q) {
-        FAIL("realloc(%p, %zu) NULL", p, m);
+        HC_FAIL("realloc(%p, %zu) NULL", p, m);
         goheap_free(p);
         return 0;
     }
     bad = hc_cover(q, (uintptr_t)p, n, m, 1);
     if (bad != (size_t)-1)
-        FAIL("%s realloc(%p from %zu, %zu) -> %p: byte %zu lost", what, p, n, m, q, bad);
+        HC_FAIL("%s realloc(%p from %zu, %zu) -> %p: byte %zu lost", what, p, n, m, q, bad);
     if (goheap_usable_size(q) < m)
-        FAIL("realloc to %zu: usable %zu", m, goheap_usable_size(q));
+        HC_FAIL("realloc to %zu: usable %zu", m, goheap_usable_size(q));
     hc_fill(q, m);
     return q;
 }
@@ -260,12 +247,12 @@ static void *control(void *arg) {
         case 2:
             goheap_read_memstats(&st);
             if (st.heap_released > st.heap_sys)
-                FAIL("released %llu > sys %llu", (unsigned long long)st.heap_released,
+                HC_FAIL("released %llu > sys %llu", (unsigned long long)st.heap_released,
                      (unsigned long long)st.heap_sys);
             break;
         case 3:
             if (goheap_read_metrics(m, 64) == 0)
-                FAIL("no metrics");
+                HC_FAIL("no metrics");
             break;
         default:
             goheap_background_work();
@@ -282,7 +269,7 @@ static atomic_uint nforks, nchild_bad;
 
 static int child_body(uint64_t rng) {
     alarm(30);
-    unsigned bad0 = nfail;
+    unsigned bad0 = hc_nfail;
     /* the inherited objects whose slots were not locked at the fork */
     for (unsigned i = 0; i < NSLOTS; i += 1 + (unsigned)hc_below(&rng, 3)) {
         struct slot *s = &slots[i];
@@ -305,7 +292,7 @@ static int child_body(uint64_t rng) {
             goheap_free_os_memory();
     }
     goheap_free_os_memory();
-    return nfail != bad0 ? 3 : 0;
+    return hc_nfail != bad0 ? 3 : 0;
 }
 
 static void *forker(void *arg) {
@@ -318,7 +305,7 @@ static void *forker(void *arg) {
         if (pid == 0)
             _exit(child_body(rng));
         if (pid < 0) {
-            FAIL("fork failed");
+            HC_FAIL("fork failed");
             continue;
         }
         int st = 0;
@@ -326,7 +313,7 @@ static void *forker(void *arg) {
         atomic_fetch_add(&nforks, 1);
         if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
             atomic_fetch_add(&nchild_bad, 1);
-            FAIL("fork child: status 0x%x", st);
+            HC_FAIL("fork child: status 0x%x", st);
         }
     }
     return 0;
@@ -386,7 +373,7 @@ static void phase(double secs, int with_fork, uint64_t seed) {
 }
 
 static void t_storm(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     double per = storm_secs / 3;
     for (unsigned k = 0; k < 3; k++) {
         phase(per, k != 1, seed0 * 100 + k);
@@ -412,41 +399,32 @@ static void t_storm(void) {
     KT_CHECK(st.heap_inuse == 0, "heap_inuse %llu after free_os_memory", (unsigned long long)st.heap_inuse);
     KT_CHECK(st.heap_idle + st.heap_inuse == st.heap_sys, "idle+inuse != sys");
     KT_CHECK(st.heap_released <= st.heap_idle, "released > idle");
-    KT_CHECK(nfail == before, "%u object checks failed (%u bad fork children of %u)", nfail - before,
+    KT_CHECK(hc_nfail == before, "%u object checks failed (%u bad fork children of %u)", hc_nfail - before,
              nchild_bad, nforks);
 }
 
 /* ---- the suite: the storm under three knob sets, each in a fresh process ------------
  * (knobs are read once, at the first allocation). 2 s each plus the children's exits:
  * ~7 s, as long under a sanitizer (the phases are timed, not counted). */
+static const char *self_knobs;
+static void exec_self(void) {
+    setenv("GOHEAPDEBUG", self_knobs, 1);
+    setenv("STORM_CHILD", "1", 1);
+    char secs[] = "2", workers[] = "4", self[] = "test_core_storm";
+    char *argv[] = {self, secs, workers, 0};
+    execv("/proc/self/exe", argv);
+    _exit(127);
+}
 static int run_self(const char *knobs) {
-    int pfd[2];
-    if (pipe(pfd) != 0)
-        return -1;
-    fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 1);
-        close(pfd[1]);
-        setenv("GOHEAPDEBUG", knobs, 1);
-        setenv("STORM_CHILD", "1", 1);
-        char secs[] = "2", workers[] = "4", self[] = "test_core_storm";
-        char *argv[] = {self, secs, workers, 0};
-        execv("/proc/self/exe", argv);
-        _exit(127);
-    }
+    static char out[1 << 16];
+    self_knobs = knobs;
+    int st = core_child_fd(exec_self, 1, out, sizeof out);
     /* The child's KTAP as comments of this case. */
-    close(pfd[1]);
-    FILE *f = fdopen(pfd[0], "r");
-    char line[512];
-    while (f && fgets(line, sizeof line, f))
-        printf("    # | %s%s", line, strchr(line, '\n') ? "" : "\n");
-    if (f)
-        fclose(f);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    for (char *line = out, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+        nl = strchr(line, '\n');
+        printf("    # | %.*s\n", nl ? (int)(nl - line) : (int)strlen(line), line);
+    }
+    return st == -1 ? -1 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 static void t_storm_plain(void) { KT_CHECK(run_self("") == 0, "storm, no knobs"); }
 /* Pages released at every slow path, lazily, under a limit below the live set; span

@@ -155,13 +155,13 @@ static void ti_realloc_16_inside(void) { /* an ordinary 16 B object of the tiny 
     goheap_realloc(p + 4, 40);
 }
 static void t_tiny_interior(void) {
-    KT_CHECK(core_dies_exact(ti_free_inside), "ti_free_inside");
-    KT_CHECK(core_dies_exact(ti_free_inside_retired), "ti_free_inside_retired");
-    KT_CHECK(core_dies_exact(ti_free_inside_remote), "ti_free_inside_remote");
-    KT_CHECK(core_dies_exact(ti_free_past_last), "ti_free_past_last");
-    KT_CHECK(core_dies_exact(ti_free_padding), "ti_free_padding");
-    KT_CHECK(core_dies_exact(ti_realloc_inside), "ti_realloc_inside");
-    KT_CHECK(core_dies_exact(ti_realloc_16_inside), "ti_realloc_16_inside");
+    DEATH(ti_free_inside);
+    DEATH(ti_free_inside_retired);
+    DEATH(ti_free_inside_remote);
+    DEATH(ti_free_past_last);
+    DEATH(ti_free_padding);
+    DEATH(ti_realloc_inside);
+    DEATH(ti_realloc_16_inside);
     /* usable_size still measures from an inner byte to its object's end */
     ti_setup();
     KT_CHECK(goheap_usable_size(ti_a + 2) == 6, "%zu", goheap_usable_size(ti_a + 2));

@@ -36,20 +36,6 @@ struct slot {
 };
 static struct slot slots[NSLOTS];
 
-/* Failures are counted and the first few printed; printing is serialised. */
-static atomic_uint nfail;
-static pthread_mutex_t print_lock = PTHREAD_MUTEX_INITIALIZER;
-#define FAIL(...)                                                        \
-    do {                                                                 \
-        if (atomic_fetch_add(&nfail, 1) < 20) {                          \
-            pthread_mutex_lock(&print_lock);                             \
-            printf("    # %s:%d: ", __FILE__, __LINE__);                 \
-            printf(__VA_ARGS__);                                         \
-            printf("\n");                                                \
-            fflush(stdout);                                              \
-            pthread_mutex_unlock(&print_lock);                           \
-        }                                                                \
-    } while (0)
 
 static void slot_lock(struct slot *s) {
     while (atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
@@ -117,17 +103,17 @@ static void *alloc_one(uint64_t *rng, size_t *np, unsigned *kindp) {
         }
     }
     if (!p) {
-        FAIL("%s of %zu returned NULL", kind_name[kind], n);
+        HC_FAIL("%s of %zu returned NULL", kind_name[kind], n);
         return NULL;
     }
     uintptr_t a = want_align(kind, n, align);
     if ((uintptr_t)p % a)
-        FAIL("%s of %zu: %p is not %zu-aligned", kind_name[kind], n, p, (size_t)a);
+        HC_FAIL("%s of %zu: %p is not %zu-aligned", kind_name[kind], n, p, (size_t)a);
     size_t us = goheap_usable_size(p);
     if (us < n)
-        FAIL("%s of %zu: usable_size(%p) = %zu", kind_name[kind], n, p, us);
+        HC_FAIL("%s of %zu: usable_size(%p) = %zu", kind_name[kind], n, p, us);
     if ((kind == K_CALLOC || kind == K_ZERO) && !hc_all_zero(p, n))
-        FAIL("%s of %zu: %p is not zeroed", kind_name[kind], n, p);
+        HC_FAIL("%s of %zu: %p is not zeroed", kind_name[kind], n, p);
     hc_fill(p, n);
     *np = n;
     *kindp = kind;
@@ -137,10 +123,10 @@ static void *alloc_one(uint64_t *rng, size_t *np, unsigned *kindp) {
 static void check_and_free(void *p, size_t n, unsigned kind) {
     size_t bad = hc_check(p, n);
     if (bad != (size_t)-1)
-        FAIL("%s object %p size %zu: cookie broken at offset %zu", kind_name[kind], p, n, bad);
+        HC_FAIL("%s object %p size %zu: cookie broken at offset %zu", kind_name[kind], p, n, bad);
     size_t us = goheap_usable_size(p);
     if (us < n)
-        FAIL("%s object %p size %zu: usable_size %zu at free", kind_name[kind], p, n, us);
+        HC_FAIL("%s object %p size %zu: usable_size %zu at free", kind_name[kind], p, n, us);
     goheap_free(p);
 }
 
@@ -158,25 +144,25 @@ static void *realloc_one(uint64_t *rng, void *p, size_t *np, unsigned *kindp) {
         m = 1;
     size_t bad = hc_check(p, n);
     if (bad != (size_t)-1)
-        FAIL("%s object %p size %zu: cookie broken at offset %zu before realloc",
+        HC_FAIL("%s object %p size %zu: cookie broken at offset %zu before realloc",
              kind_name[*kindp], p, n, bad);
     void *q = goheap_realloc(p, m);
     if (!q) {
-        FAIL("realloc(%p, %zu) returned NULL", p, m);
+        HC_FAIL("realloc(%p, %zu) returned NULL", p, m);
         goheap_free(p);
         return NULL;
     }
     /* The surviving prefix still holds the OLD cookie (old address and size). */
     bad = hc_cover(q, (uintptr_t)p, n, m, 1);
     if (bad != (size_t)-1)
-        FAIL("realloc(%p, %zu) -> %p from %zu: byte %zu lost", p, m, q, n, bad);
+        HC_FAIL("realloc(%p, %zu) -> %p from %zu: byte %zu lost", p, m, q, n, bad);
     /* A moved block is a fresh malloc (16 B alignment from 16 B up); a block kept in
      * place keeps the alignment it was allocated with (ALIGN8 blocks stay 8-aligned). */
     uintptr_t a = q == p ? want_align(*kindp, m, 8) : (m >= 16 ? 16 : 8);
     if ((uintptr_t)q % a)
-        FAIL("realloc to %zu: %p not %zu-aligned", m, q, (size_t)a);
+        HC_FAIL("realloc to %zu: %p not %zu-aligned", m, q, (size_t)a);
     if (goheap_usable_size(q) < m)
-        FAIL("realloc to %zu: usable_size %zu", m, goheap_usable_size(q));
+        HC_FAIL("realloc to %zu: usable_size %zu", m, goheap_usable_size(q));
     hc_fill(q, m);
     *np = m;
     *kindp = K_REALLOC;
@@ -265,14 +251,14 @@ static void run_threads(unsigned n, unsigned nops, uint64_t seed) {
  * thread frees a quarter of the slots (remote frees into spans of dead threads) and the
  * validator runs with no other thread alive. */
 static void transfer_rounds(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     for (unsigned r = 0; r < rounds; r++) {
         run_threads(nthreads, ops, r + 1);
         drain_slots(4);
         int v = goheap_validate();
         KT_CHECK(v == 0, "validate after round %u returned %d", r, v);
     }
-    KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
+    KT_CHECK(hc_nfail == before, "%u object checks failed", hc_nfail - before);
 }
 
 /* ---- producer/consumer ------------------------------------------------------------
@@ -295,7 +281,7 @@ static void *producer(void *arg) {
             size_t n = hc_size_in_class(&rng, c);
             void *p = goheap_malloc(n);
             if (!p) {
-                FAIL("producer: malloc(%zu) NULL", n);
+                HC_FAIL("producer: malloc(%zu) NULL", n);
                 continue;
             }
             hc_fill(p, n);
@@ -322,14 +308,14 @@ static void *consumer(void *arg) {
 }
 
 static void producer_consumer(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     uint64_t live0 = hc_live_objects();
     pthread_t a, b;
     KT_CHECK(pthread_create(&a, NULL, producer, NULL) == 0);
     KT_CHECK(pthread_create(&b, NULL, consumer, NULL) == 0);
     pthread_join(a, NULL);
     pthread_join(b, NULL);
-    KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
+    KT_CHECK(hc_nfail == before, "%u object checks failed", hc_nfail - before);
     KT_CHECK(hc_live_objects() == live0, "live objects %llu, expected %llu",
              (unsigned long long)hc_live_objects(), (unsigned long long)live0);
     KT_CHECK(goheap_validate() == 0);
@@ -348,14 +334,14 @@ static void *stats_reader(void *arg) {
     while (!atomic_load_explicit(&stats_stop, memory_order_acquire)) {
         goheap_read_memstats(&st);
         if (goheap_read_metrics(m, 64) == 0)
-            FAIL("goheap_read_metrics returned no metric");
+            HC_FAIL("goheap_read_metrics returned no metric");
         (*reads)++;
     }
     return NULL;
 }
 
 static void stats_while_running(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     unsigned long reads = 0;
     pthread_t r;
     atomic_store(&stats_stop, 0);
@@ -365,7 +351,7 @@ static void stats_while_running(void) {
     pthread_join(r, NULL);
     printf("    # %lu MemStats reads while %u threads ran\n", reads, nthreads);
     KT_CHECK(reads > 0);
-    KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
+    KT_CHECK(hc_nfail == before, "%u object checks failed", hc_nfail - before);
     KT_CHECK(goheap_validate() == 0);
 }
 
@@ -373,7 +359,7 @@ static void stats_while_running(void) {
  * Many short-lived threads, a few at a time: each one's cache slot must be released at
  * exit and reused, so the cache metadata in use does not grow with the thread count. */
 static void thread_churn(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     struct goheap_memstats st;
     uint64_t mcache0 = 0;
     for (unsigned g = 0; g < 40; g++) {
@@ -392,15 +378,15 @@ static void thread_churn(void) {
     KT_CHECK(st.mcache_inuse <= mcache0 + HOSTED_OVERFLOW_SLOTS * per_cache,
              "mcache_inuse grew from %llu to %llu over %u threads", (unsigned long long)mcache0,
              (unsigned long long)st.mcache_inuse, 40 * nthreads);
-    KT_CHECK(nfail == before, "%u object checks failed", nfail - before);
+    KT_CHECK(hc_nfail == before, "%u object checks failed", hc_nfail - before);
     KT_CHECK(goheap_validate() == 0);
 }
 
 /* ---- the end: everything freed, everything returned ---------------------------- */
 static void final_balance(void) {
-    unsigned before = nfail;
+    unsigned before = hc_nfail;
     drain_slots(0);
-    KT_CHECK(nfail == before, "%u object checks failed while draining", nfail - before);
+    KT_CHECK(hc_nfail == before, "%u object checks failed while draining", hc_nfail - before);
     goheap_free_os_memory();
     int v = goheap_validate();
     KT_CHECK(v == 0, "validate returned %d", v);
