@@ -87,9 +87,12 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             gh_want_work(GH_WORK_BG);
         if (c)
             gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */
-        if (room_placed)
-            s = gh_heap_alloc_span_room(c, cpu, npages, npages > GH_REALLOC_ROOM_PAGES ? npages : GH_REALLOC_ROOM_PAGES,
-                                        0, &needzero);
+        uintptr_t room = !room_placed ? 0 : npages > GH_REALLOC_ROOM_PAGES ? npages : GH_REALLOC_ROOM_PAGES;
+        uintptr_t tomap = 0;
+        if (npages >= GH_MAP_UNPINNED_PAGES) /* (mheap.h: mapped below, unpinned) */
+            s = gh_heap_alloc_span_defer(c, cpu, npages, room, &needzero, &tomap);
+        else if (room_placed)
+            s = gh_heap_alloc_span_room(c, cpu, npages, room, 0, &needzero);
         else
             s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
         if (c)
@@ -97,6 +100,13 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
         if (!s) {
             goheap_sys_unpin(pin);
             return 0;
+        }
+        if (gh_unlikely(tomap)) { /* its released pages, mapped with no lock, unpinned */
+            goheap_sys_unpin(pin);
+            if (gh_heap_map_span(s) != 0)
+                return 0; /* the run went back: the last resort, then NULL */
+            cpu = goheap_sys_pin(&pin);
+            c = gh_mcache_get(cpu);
         }
         gh_span_init_large(s, s->base, npages, size);
         __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);

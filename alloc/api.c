@@ -49,7 +49,10 @@
  *   6. Large objects get a page-rounded span of their own: up to 256 KiB first from
  *      this CPU's large span cache, a span of the same page count freed here
  *      (gh_malloc_large, on the fast paths' pin: no lock, no span-map write; mcache.h),
- *      else from the heap's large span cache or mheap (alloc.c gh_alloc_large).
+ *      else from the heap's large span cache or mheap (alloc.c gh_alloc_large); a
+ *      run of >= 16 pages from mheap comes out of the tree unmapped, and its released
+ *      or fresh pages are mapped (zeroed) unpinned with no lock held before the span
+ *      is published (mheap.h, GH_MAP_UNPINNED_PAGES).
  *   7. Out of memory: unpin, flush every CPU's cache, sweep mcentral, scavenge
  *      everything, retry once (scavenge.c); then NULL, with nothing lost.
  *

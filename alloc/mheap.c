@@ -106,9 +106,11 @@ static void note_mapped_free(uintptr_t pages) {
 
 /* What the page allocator said about the run it returned. */
 struct run_info {
-    uintptr_t scav;  /* pages that were released (now backed: mapped or lazily kept) */
+    uintptr_t scav;  /* pages that were released (now backed: mapped or lazily kept; or to map) */
     uintptr_t dirty; /* pages not known to read zero (per-page zero state) */
     uintptr_t lazy;  /* of scav, pages released lazily (never unmapped) */
+    uintptr_t tomap; /* of scav, pages left unmapped for the caller (defer) */
+    int defer;       /* asked: take the run unmapped (gh_pagealloc_alloc_defer) */
 };
 
 static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, struct run_info *ri) {
@@ -128,7 +130,8 @@ static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct r
     *err = PAGEALLOC_NOSPACE;
     for (unsigned i = 0; !base && *err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++) {
         uintptr_t before = pa->npages_scav;
-        base = gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
+        base = ri->defer ? gh_pagealloc_alloc_defer(pa, npages, room, &ri->scav, &ri->tomap, err)
+                         : gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
         if (base)
             gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
         if (!base && *err == PAGEALLOC_NOMEM)
@@ -216,7 +219,7 @@ static void window_fill_locked(struct pagecache *pc, struct pagealloc *pa, uintp
     if (have < GH_GROW_WINDOW_PAGES) {
         uintptr_t got = gh_pagealloc_alloc_backed(pa, base + (have << GOHEAP_PAGE_SHIFT), GH_GROW_WINDOW_PAGES - have);
         if (got) {
-            struct run_info ri = {0, 0, 0}; /* backed: free -> in use, idle through gpages */
+            struct run_info ri = {0, 0, 0, 0, 0}; /* backed: free -> in use, idle through gpages */
             count_run_inuse(got, &ri);
             have += got;
             gh_arena_cover(base + (have << GOHEAP_PAGE_SHIFT));
@@ -343,9 +346,10 @@ static GH_NOINLINE uintptr_t alloc_pages_reclaimed(struct mcache *c, unsigned cp
  * aarch64 with gh_heap_alloc_span a call into the room variant, 2,039.5 / 1,992.2). */
 static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mcache *c, unsigned cpu,
                                                                     uintptr_t npages, uintptr_t room,
-                                                                    unsigned spc, int *needzero) {
+                                                                    unsigned spc, int *needzero,
+                                                                    uintptr_t *tomap) {
     uintptr_t base = 0;
-    struct run_info ri = {0, 0, 0};
+    struct run_info ri = {0, 0, 0, 0, tomap != 0};
     int err = PAGEALLOC_NOSPACE, from_window = 0;
     if (room && c && c->pcache.gbase && __atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
         window_join_cached(c, cpu);
@@ -386,11 +390,16 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         return 0;
     }
     if (!s) {
+        /* Backed now, counts as free; pages left to map (tomap) go back released. */
+        uintptr_t backed = ri.scav - ri.tomap;
         gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_free(gh_heap_pages_of(base), base, npages); /* backed now: counts as free */
+        if (ri.tomap)
+            gh_pagealloc_free_mapping(gh_heap_pages_of(base), base, npages);
+        else
+            gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
         gh_unlock(&gh_heap.lock, cpu);
-        atomic_fetch_sub_explicit(&gh_heap.heap_released, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gh_heap.heap_free, ri.scav << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+        atomic_fetch_add_explicit(&gh_heap.heap_free, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, ri.lazy << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         return 0;
     }
@@ -406,17 +415,63 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
      * ones (never unmapped) hold their old data, as does any page in region mode,
      * where release only marks. */
     *needzero = ri.dirty != 0;
+    if (tomap)
+        *tomap = ri.tomap;
     return s;
 }
 
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
-    return alloc_span(c, cpu, npages, 0, spc, needzero);
+    return alloc_span(c, cpu, npages, 0, spc, needzero, 0);
 }
 
 struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                       unsigned spc, int *needzero) {
-    return alloc_span(c, cpu, npages, room, spc, needzero);
+    return alloc_span(c, cpu, npages, room, spc, needzero, 0);
+}
+
+_Static_assert(GH_MAP_UNPINNED_PAGES >= PAGECACHE_MAX_ALLOC,
+               "a deferred run comes from the tree: no page cache below the threshold");
+struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
+                                       int *needzero, uintptr_t *tomap) {
+    *tomap = 0;
+    return alloc_span(c, cpu, npages, room, 0, needzero, tomap);
+}
+
+int gh_heap_map_span(struct mspan *s) {
+    uintptr_t base = s->base, npages = s->npages, a = 0, n = 0;
+    struct pagealloc *pa = gh_heap_pages_of(base);
+    goheap_pin_t pin;
+    for (;;) {
+        /* The next run to map, the one just mapped marked backed in the same hold: the
+         * lock is held for a bitmap walk, never across a map. */
+        unsigned cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        if (a)
+            gh_pagealloc_mapping_done(pa, a, n);
+        a = gh_pagealloc_mapping_next(pa, base, npages, &n);
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        if (!a)
+            return 0;
+        if (gh_sys_map((void *)a, n << GOHEAP_PAGE_SHIFT) != 0)
+            break;
+    }
+    /* Out of memory: the run goes back, what is still unmapped released (known zero),
+     * the rest free and backed; counted in use since alloc_span, it leaves heap_inuse. */
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    uintptr_t unbacked = gh_pagealloc_free_mapping(pa, base, npages);
+    gh_unlock(&gh_heap.lock, cpu);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, npages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, (npages - unbacked) << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, unbacked << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    gh_lock(&gh_meta.lock, cpu);
+    gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+    gh_unlock(&gh_meta.lock, cpu);
+    goheap_sys_unpin(pin);
+    return -1;
 }
 
 /* ---- realloc's zero-copy move (alloc/remap.c) ------------------------------------------ */
@@ -450,7 +505,7 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
         /* Counted in use like any allocation (released pages as backed again: the
          * caller gives back what backs the run now and moves other frames in), under
          * the lock like gh_scavenge's counts. */
-        struct run_info ri = {*lazy + *unbacked, 0, *lazy};
+        struct run_info ri = {*lazy + *unbacked, 0, *lazy, 0, 0};
         count_run_inuse(npages, &ri);
     }
     gh_unlock(&gh_heap.lock, cpu);
@@ -616,7 +671,7 @@ int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra
 
 int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    struct run_info ri = {0, 0, 0};
+    struct run_info ri = {0, 0, 0, 0, 0};
     int err;
     if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
         return 0;

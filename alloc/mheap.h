@@ -143,6 +143,33 @@ struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npage
  * such run exists without growing the heap, as gh_heap_alloc_span. */
 struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                       unsigned spc, int *needzero);
+/* A large allocation's map with no lock held and unpinned (interrupts on, in the
+ * kernel): every frame is zeroed in the map, so the time a CPU would spend pinned
+ * under the heap lock grows with the request (docs/kernel-heap.md, "Latency of a
+ * map"). From GH_MAP_UNPINNED_PAGES pages on, a large span's run comes out of the tree
+ * unmapped (gh_heap_alloc_span_defer: pinned, c->lock held, like gh_heap_alloc_span
+ * or its room variant; *tomap: its pages still to map) and gh_heap_map_span maps them
+ * unpinned, with no lock held, a run at a time (the heap lock is taken, pinned, only
+ * to find the next run and mark the last one backed), before the caller publishes
+ * it. Unpublished, the span is no reader's: not the leak scan's (it reads the span
+ * map), not the scavenger's (the pages are in use in the tree). gh_heap_map_span
+ * returns 0, or -1 when a map failed: the run went back to the tree (the unmapped
+ * pages released, the others free), the struct to its spanalloc, counters exact.
+ * Threshold: 16 pages (128 KiB), PAGECACHE_MAX_ALLOC, where runs stop coming from
+ * the CPU's page cache. Below it a run is the cache's, taken with no heap lock (the
+ * fast slow path, unchanged), and its map stays pinned: at most 15 pages (30 frames),
+ * measured at 36-65 us per whole malloc(120 KiB) of released pages on x86_64 and
+ * 230-264 us on aarch64 (TCG, SMP=2, kheap-maplat's log), against 95-116 ms and
+ * 562 ms masked for malloc(256 MiB) before this path. From 16 pages on, the deferred
+ * path costs two pins and heap-lock holds more per run to map (one run for fresh or
+ * wholly released memory), lost in the map's noise at 128 KiB (42-65 us x86_64,
+ * 139-187 us aarch64); large spans already cached (the per-CPU and heap caches:
+ * backed, nothing to map) never come here (64 KiB and 1 MiB pairs 131.6 / 459.6
+ * instructions, callgrind, 132.0 / 459.4 before). */
+#define GH_MAP_UNPINNED_PAGES 16u
+struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
+                                       int *needzero, uintptr_t *tomap);
+int gh_heap_map_span(struct mspan *s);
 /* Writes the span map for s (the scheme above) and marks it in use (release). */
 void gh_heap_publish(struct mspan *s);
 /* Frees a span (no live objects) back to the page allocator. Pinned; may hold

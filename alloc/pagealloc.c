@@ -457,21 +457,29 @@ static uintptr_t unmark_scav(struct pagealloc *pa, uintptr_t page, uintptr_t npa
     return total;
 }
 
-/* Marks free, backed pages [page, page + npages) in use; pa->dirty = how many of
- * them were not known to read zero. */
-static void alloc_range(struct pagealloc *pa, uintptr_t page, uintptr_t npages) {
-    uintptr_t zero = 0;
+/* Marks free pages [page, page + npages) in use; pa->dirty = how many of them were
+ * not known to read zero. Without defer they are all backed; with defer, the
+ * scavenged (unbacked) ones keep their scav bit: they are being mapped by the caller
+ * (gh_pagealloc_alloc_defer), counted in npages_mapping. Returns how many those are. */
+static inline __attribute__((always_inline)) uintptr_t alloc_range(struct pagealloc *pa, uintptr_t page,
+                                                                   uintptr_t npages, int defer) {
+    uintptr_t zero = 0, tomap = 0;
     FOR_EACH_PIECE(page, npages, c, i, n) {
         struct pallocdata *d = &pa->chunks[c];
-        if (pa->debug && (gh_pallocbits_any_set(d->alloc, i, n) || gh_pallocbits_any_set(d->scav, i, n)))
+        if (pa->debug && (gh_pallocbits_any_set(d->alloc, i, n) || (!defer && gh_pallocbits_any_set(d->scav, i, n))))
             pa_panic("alloc over pages not free and backed (addr, npages)",
                      addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
+        unsigned sc = defer ? gh_pallocbits_count(d->scav, i, n) : 0; /* (not in the index) */
         zero += gh_pallocbits_take(d, i, n);
-        pa->scav_index[c] -= (uint16_t)n;
+        pa->scav_index[c] -= (uint16_t)(n - sc);
+        tomap += sc;
     }
     pa->dirty = npages - zero;
     pa->npages_free -= npages;
+    pa->npages_scav -= tomap;
+    pa->npages_mapping += tomap;
     update_range(pa, page, npages, 0);
+    return tomap;
 }
 
 /* Checks that [base, base + npages) is page-aligned, inside the arena and in use. */
@@ -543,8 +551,11 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
     return gh_pagealloc_alloc_room(pa, npages, 0, scav, err);
 }
 
-uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
-                                  int *err) {
+/* gh_pagealloc_alloc_room and gh_pagealloc_alloc_defer: one body; tomap NULL maps
+ * the scavenged pages now. */
+static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pagealloc *pa, uintptr_t npages,
+                                                                 uintptr_t room, uintptr_t *scav, uintptr_t *tomap,
+                                                                 int *err) {
     if (npages == 0 || npages + room < npages || npages + room > pa->nchunks * PALLOC_CHUNK_PAGES) {
         if (err)
             *err = PAGEALLOC_NOSPACE;
@@ -560,7 +571,7 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
             *err = PAGEALLOC_NOSPACE;
         return 0;
     }
-    uintptr_t mapped = map_scavenged(pa, page, npages);
+    uintptr_t mapped = tomap ? 0 : map_scavenged(pa, page, npages);
     if (mapped == PA_NONE) {
         if (err)
             *err = PAGEALLOC_NOMEM;
@@ -568,7 +579,12 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
     }
     pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     mapped += pa->lazy_run;
-    alloc_range(pa, page, npages);
+    if (tomap) {
+        *tomap = alloc_range(pa, page, npages, 1);
+        mapped += *tomap;
+    } else {
+        alloc_range(pa, page, npages, 0);
+    }
     /* Everything below ff is in use; if the run began at ff, everything below its end. */
     uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
     if (hint > pa->search_addr)
@@ -578,6 +594,92 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
     if (err)
         *err = PAGEALLOC_OK;
     return addr_of(pa, page);
+}
+
+uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                  int *err) {
+    return alloc_run(pa, npages, room, scav, 0, err);
+}
+
+uintptr_t gh_pagealloc_alloc_defer(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                   uintptr_t *tomap, int *err) {
+    *tomap = 0;
+    return alloc_run(pa, npages, room, scav, tomap, err);
+}
+
+/* The first run of pages being mapped (alloc 1, scav 1) in [page, end): its first
+ * page, or PA_NONE; *n its length within [page, end). A word at a time. */
+static uintptr_t mapping_run(const struct pagealloc *pa, uintptr_t page, uintptr_t end, uintptr_t *n) {
+    uintptr_t first = PA_NONE, p = page;
+    while (p < end) {
+        unsigned k = (unsigned)(p % 64), len = (unsigned)min_up(64 - k, end - p);
+        const struct pallocdata *d = &pa->chunks[p >> PALLOC_CHUNK_PAGES_LOG];
+        unsigned w = (unsigned)(p % PALLOC_CHUNK_PAGES) / 64;
+        uint64_t m = ((d->alloc[w] & d->scav[w]) >> k) & bits_mask(0, len);
+        if (first == PA_NONE) {
+            if (!m) {
+                p += len;
+                continue;
+            }
+            unsigned j = (unsigned)__builtin_ctzll(m);
+            first = p + j;
+            p += j;
+            len -= j;
+            m >>= j;
+        }
+        /* the run goes on through the trailing ones of m (m has no bit at or above len) */
+        unsigned ones = ~m ? (unsigned)__builtin_ctzll(~m) : 64;
+        p += ones;
+        if (ones < len)
+            break;
+    }
+    if (first != PA_NONE)
+        *n = p - first;
+    return first;
+}
+
+uintptr_t gh_pagealloc_mapping_next(const struct pagealloc *pa, uintptr_t base, uintptr_t npages,
+                                    uintptr_t *n) {
+    uintptr_t page = check_in_use(pa, base, npages, "mapping_next of pages not in use (addr, npages)");
+    uintptr_t first = mapping_run(pa, page, page + npages, n);
+    return first == PA_NONE ? 0 : addr_of(pa, first);
+}
+
+void gh_pagealloc_mapping_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    uintptr_t page = check_in_use(pa, base, npages, "mapping_done of pages not in use (addr, npages)");
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        if (gh_pallocbits_count(pa->chunks[c].scav, i, n) != n)
+            pa_panic("mapping_done of pages not being mapped (addr, npages)",
+                     addr_of(pa, c * PALLOC_CHUNK_PAGES + i), n);
+        gh_pallocbits_clear(pa->chunks[c].scav, i, n);
+    }
+    pa->npages_mapping -= npages;
+}
+
+uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    uintptr_t page = check_in_use(pa, base, npages, "free_mapping of pages not in use (addr, npages)");
+    uintptr_t total = 0;
+    FOR_EACH_PIECE(page, npages, c, i, n) {
+        struct pallocdata *d = &pa->chunks[c];
+        for (unsigned j = i; j < i + n;) { /* still unbacked: released, known zero once mapped */
+            unsigned k = j % 64, len = (unsigned)min_up(64 - k, i + n - j);
+            d->zero[j / 64] |= d->scav[j / 64] & bits_mask(k, len);
+            j += len;
+        }
+        unsigned sc = gh_pallocbits_count(d->scav, i, n);
+        gh_pallocbits_clear(d->alloc, i, n);
+        pa->scav_index[c] += (uint16_t)(n - sc);
+        if (n > sc)
+            scav_cursor_raise(pa, c);
+        total += sc;
+    }
+    pa->npages_mapping -= total;
+    pa->npages_free += npages;
+    pa->npages_scav += total;
+    if (base < pa->search_addr)
+        pa->search_addr = base;
+    update_range(pa, page, npages, 1);
+    return total;
 }
 
 uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
@@ -601,7 +703,7 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
     }
     pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     mapped += pa->lazy_run;
-    alloc_range(pa, page, npages); /* the hint stays valid: only free pages became used */
+    alloc_range(pa, page, npages, 0); /* the hint stays valid: only free pages became used */
     if (scav)
         *scav = mapped;
     if (err)
@@ -634,7 +736,7 @@ uintptr_t gh_pagealloc_alloc_backed(struct pagealloc *pa, uintptr_t base, uintpt
     if (k > max)
         k = max;
     if (k)
-        alloc_range(pa, page, k);
+        alloc_range(pa, page, k, 0);
     return k;
 }
 
@@ -650,7 +752,7 @@ uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, ui
      * still marked scavenged: unbacked. The rest were free and backed. */
     *lazy = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     *unbacked = unmark_scav(pa, page, npages);
-    alloc_range(pa, page, npages);
+    alloc_range(pa, page, npages, 0);
     uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
     if (hint > pa->search_addr)
         pa->search_addr = hint;
@@ -803,7 +905,7 @@ int gh_pagecache_refill(struct pagealloc *pa, struct pagecache *c) {
     struct pallocdata *d = &pa->chunks[ch];
     uint64_t cache = ~d->alloc[w], scav = d->scav[w] & cache, zero = d->zero[w] & cache;
     d->alloc[w] = ~0ull;
-    d->scav[w] = 0;
+    d->scav[w] &= ~cache; /* (pages in use being mapped keep theirs) */
     d->zero[w] = 0;
     unsigned nfree = gh_popcount64(cache);
     unsigned nscav = gh_popcount64(scav);
@@ -922,7 +1024,7 @@ static unsigned check_fail(unsigned bad, const char *what, uint64_t a, uint64_t 
 
 unsigned gh_pagealloc_check(const struct pagealloc *pa) {
     unsigned bad = 0;
-    uintptr_t nfree = 0, nscav = 0, ngrown = 0, nlazy = 0;
+    uintptr_t nfree = 0, nscav = 0, ngrown = 0, nlazy = 0, nmapping = 0;
     for (uintptr_t c = pa->chunk_lo; c < pa->chunk_hi; c++) {
         if (!meta_is_mapped(pa, &pa->chunks[c]) || !meta_is_mapped(pa, &pa->scav_index[c]) ||
             !meta_is_mapped(pa, &pa->sum[PALLOC_LEVELS - 1][c]) || !chunk_grown(pa, c))
@@ -932,8 +1034,7 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
         unsigned unscav_free = 0;
         ngrown += PALLOC_CHUNK_PAGES;
         for (unsigned w = 0; w < PALLOC_CHUNK_WORDS; w++) {
-            if (d->alloc[w] & d->scav[w])
-                bad = check_fail(bad, "check: page both in use and scavenged (chunk, word)", cbase, w);
+            nmapping += gh_popcount64(d->alloc[w] & d->scav[w]); /* in use, being mapped */
             if (d->alloc[w] & d->zero[w])
                 bad = check_fail(bad, "check: page both in use and known zero (chunk, word)", cbase, w);
             nfree += gh_popcount64(~d->alloc[w]);
@@ -996,6 +1097,9 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
         bad = check_fail(bad, "check: free pages (counted, counter)", nfree, pa->npages_free);
     if (nscav != pa->npages_scav)
         bad = check_fail(bad, "check: scavenged pages (counted, counter)", nscav, pa->npages_scav);
+    if (nmapping != pa->npages_mapping)
+        bad = check_fail(bad, "check: pages in use and scavenged (counted, being mapped)", nmapping,
+                         pa->npages_mapping);
     if (nlazy != pa->npages_lazy)
         bad = check_fail(bad, "check: lazily released pages (counted, counter)", nlazy, pa->npages_lazy);
     return bad;

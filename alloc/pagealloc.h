@@ -15,7 +15,9 @@
  *
  * Page states per page: the alloc bit, and for a free page two independent facts, the
  * scav bit (unbacked) and the zero bit (known to read zero once backed):
- *   alloc 1: in use (a span, a page cache, or a run being scavenged); scav = zero = 0;
+ *   alloc 1: in use (a span, a page cache, or a run being scavenged); zero = 0, and
+ *     scav = 0 but for a page of a run gh_pagealloc_alloc_defer handed out unmapped
+ *     that its taker has not mapped yet (scav 1: unbacked; npages_mapping counts them);
  *   alloc 0, scav 0: free and backed; zero 0 (it was used: dirty);
  *   alloc 0, scav 1: free and released; zero 1 when the platform's release makes
  *     a later map read zero (pa->release_zero), else 0 (region mode, lazy release).
@@ -85,6 +87,7 @@ struct pagealloc {
     uintptr_t npages_scav;       /* alloc bit 0 and scav bit 1 (unbacked) */
     uintptr_t npages_scavenging; /* taken by scavenge_take or lazy_take, not yet done */
     uintptr_t npages_lazy;       /* of npages_scav: released lazily, still backed (pa->lazy) */
+    uintptr_t npages_mapping;    /* alloc bit 1 and scav bit 1: handed out unmapped, being mapped */
     size_t meta_mapped;          /* bytes of metadata mapped (committed) */
     /* Bytes of metadata address space reserved: meta_span in whole mode; placed mode,
      * the frames mapped so far (and any whose map failed). meta_mapped <= meta_reserved
@@ -147,6 +150,24 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
  * then grow in place); PAGEALLOC_NOSPACE when no such run exists. */
 uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
                                   int *err);
+
+/* The same (room as in gh_pagealloc_alloc_room), but nothing is mapped: the run's
+ * unbacked pages (*tomap of them, counted in *scav too) stay marked scavenged while in
+ * use, and its taker maps them with no lock held (alloc/mheap.c, gh_heap_map_span: a
+ * large map must not run pinned under the heap lock), a run at a time:
+ *   lock; a = gh_pagealloc_mapping_next(pa, base, npages, &n); unlock;
+ *   goheap_sys_map(a, n pages); lock; gh_pagealloc_mapping_done(pa, a, n); unlock; ...
+ * mapping_next returns the first run of [base, +npages) still to map (0: none left);
+ * mapping_done marks n such pages backed. If a map fails, gh_pagealloc_free_mapping
+ * frees the whole run: the pages still to map become free and released (known zero),
+ * the others free and backed; it returns how many were still to map. Pages being
+ * mapped are in use: no allocation, page cache, scavenge or reclaim touches them. All
+ * four: caller holds the heap lock. */
+uintptr_t gh_pagealloc_alloc_defer(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
+                                   uintptr_t *tomap, int *err);
+uintptr_t gh_pagealloc_mapping_next(const struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *n);
+void gh_pagealloc_mapping_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
+uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
 /* Allocates exactly [base, base + npages * 8 KiB) if every page of it is grown and
  * free (used to grow a large span in place), mapping the scavenged ones, like

@@ -54,9 +54,14 @@ static uintptr_t check_range(const char *who, void *addr, size_t bytes)
     return va;
 }
 
+void (*kplat_map_test_hook)(uintptr_t va, size_t bytes);
+
 int goheap_sys_map(void *addr, size_t bytes)
 {
     uintptr_t va = check_range("goheap_sys_map", addr, bytes);
+    void (*hook)(uintptr_t, size_t) = __atomic_load_n(&kplat_map_test_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook(va, bytes);
     /* vm_map_fresh is all-or-nothing (it takes every frame before it maps any, and
      * gives them back when the frame allocator runs dry) and never waits for another
      * CPU, so it may run

@@ -23,6 +23,10 @@ extern struct kplat_stats kplat_stats;
  * arch_remap, inside realloc's move (the tail already mapped), e.g. to take every free
  * frame so that the destination's page tables cannot be allocated. NULL otherwise. */
 extern void (*kplat_remap_test_hook)(void);
+/* Tests only (tests/kernel/heap_maplat.c): when set, goheap_sys_map calls it first,
+ * with the range, on the mapping CPU (e.g. to serve a cross-CPU call there mid-map, or
+ * to take every free frame). NULL otherwise. */
+extern void (*kplat_map_test_hook)(uintptr_t va, size_t bytes);
 void kplat_set_ncpu(unsigned n);
 
 /* The log tap (kernel/goheap_platform.c): while on, goheap's last log lines are kept in

@@ -495,17 +495,6 @@ static void t_lazy_release(void) {
  * went back to the heap, with realloc's NULL, as known to read zero: the calloc
  * that took them next (at d) read d's old bytes. Now no zero-copy move runs where a
  * release leaves the bytes (docs/alloc.md): whatever realloc does, calloc reads zero. */
-static long vm_data_bytes(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    char line[256];
-    long kb = -1;
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return kb < 0 ? -1 : kb << 10;
-}
 static void lz_remap_nomem(void) {
     const size_t mib = 1u << 20;
     unsigned char *p = goheap_malloc(mib), *blocker = goheap_malloc(mib), *d = goheap_malloc(mib);

@@ -7,6 +7,7 @@
  * eviction, drain before growth, the double-free message while cached). */
 #include <pthread.h>
 #include <sched.h>
+#include <sys/resource.h>
 
 #include "test_core_common.h"
 
@@ -952,11 +953,56 @@ static void t_hcache_double_free(void) {
     KT_CHECK(core_dies_exact(hc_double), "second free of a cached span");
 }
 
+/* A large malloc maps its released or fresh pages unpinned, with no lock held
+ * (gh_heap_map_span); out of memory there (RLIMIT_DATA refuses the map), the run goes
+ * back to the heap: NULL, the heap whole (validate, HeapInuse as before, nothing left
+ * in use), and with the limit lifted the same request succeeds and reads zero. */
+static void big_nomem(void) {
+    const size_t big = 64u << 20;
+    struct goheap_memstats a, b;
+    goheap_free_os_memory(); /* every free page released: the run must be mapped */
+    goheap_read_memstats(&a);
+    long data = vm_data_bytes();
+    struct rlimit old, lim;
+    if (data < 0 || getrlimit(RLIMIT_DATA, &old) != 0)
+        _exit(51);
+    lim = old;
+    lim.rlim_cur = (rlim_t)data + (8u << 20); /* metadata and a sanitizer's runtime fit, the run not */
+    if (setrlimit(RLIMIT_DATA, &lim) != 0)
+        _exit(52);
+    void *p = goheap_malloc(big);
+    setrlimit(RLIMIT_DATA, &old);
+    if (p)
+        _exit(53);
+    goheap_read_memstats(&b);
+    if (b.heap_inuse != a.heap_inuse || goheap_validate() != 0) {
+        fprintf(stderr, "HeapInuse %lu -> %lu\n", (unsigned long)a.heap_inuse, (unsigned long)b.heap_inuse);
+        _exit(54);
+    }
+    unsigned char *q = goheap_malloc(big);
+    if (!q)
+        _exit(55);
+    for (size_t k = 0; k < big; k += 4096)
+        if (q[k]) {
+            fprintf(stderr, "byte %zu reads 0x%x\n", k, q[k]);
+            _exit(56);
+        }
+    goheap_free(q);
+    if (goheap_validate() != 0)
+        _exit(57);
+}
+static void t_large_map_nomem(void) {
+    char buf[4096];
+    int st = core_child(big_nomem, buf, sizeof buf);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_large_sizes),
     KT_CASE(t_large_zero),
     KT_CASE(t_large_aligned),
     KT_CASE(t_large_too_big),
+    KT_CASE(t_large_map_nomem),
     KT_CASE(t_large_realloc),
     KT_CASE(t_large_bad),
     KT_CASE(t_lcache_reuse),

@@ -33,6 +33,87 @@ static void t_map_failure(void) {
     KT_CHECK(gh_pagealloc_check(&g.pa) == 0, "");
 }
 
+/* ---- a run handed out unmapped (gh_pagealloc_alloc_defer) --------------------------------------------- */
+/* 0..9 in use, 10..19 free and backed, CPAGES-2..CPAGES+1 free and backed, the rest
+ * fresh: the 2*CPAGES-page run from 10 has two pieces to map, the second across a
+ * chunk boundary. */
+static void defer_layout(struct fx *f) {
+    uintptr_t sc;
+    int err;
+    KT_CHECK(fx_init(f, 4) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f->pa, f->arena, 4 * CPAGES) == 0, "");
+    KT_CHECK(gh_pagealloc_alloc(&f->pa, 20, &sc, NULL) == f->arena, "");
+    gh_pagealloc_free(&f->pa, pg(f, 10), 10);
+    KT_CHECK(gh_pagealloc_alloc_at(&f->pa, pg(f, CPAGES - 2), 4, &sc, &err) == pg(f, CPAGES - 2), "");
+    gh_pagealloc_free(&f->pa, pg(f, CPAGES - 2), 4);
+}
+
+static uintptr_t defer_take(struct fx *f, uintptr_t *tomap) {
+    uintptr_t sc, base;
+    int err;
+    base = gh_pagealloc_alloc_defer(&f->pa, 2 * CPAGES, 0, &sc, tomap, &err);
+    KT_CHECK(base == pg(f, 10) && err == PAGEALLOC_OK, "base page %ld err %d", page_no(f, base), err);
+    KT_CHECK(*tomap == 2 * CPAGES - 14 && sc == *tomap, "tomap %lu scav %lu", (unsigned long)*tomap,
+             (unsigned long)sc);
+    KT_CHECK(f->pa.npages_mapping == *tomap && gh_pagealloc_check(&f->pa) == 0, "");
+    KT_CHECK(page_alloc_bit(f, 20) && page_scav_bit(f, 20) && !page_scav_bit(f, CPAGES - 1), "");
+    return base;
+}
+
+/* The taker maps the pieces one at a time; the strict platform sees no map of a backed
+ * page. A page-cache refill of the word the run ends in, meanwhile, leaves the run's
+ * pages still to map as they were. */
+static void t_defer_map(void) {
+    struct fx f;
+    struct pagecache c = {0};
+    uintptr_t tomap, n, a, mapped = 0, pieces = 0;
+    unsigned long errors = tp_errors;
+    defer_layout(&f);
+    uintptr_t base = defer_take(&f, &tomap);
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0 && c.base == pg(&f, (10 + 2 * CPAGES) & ~(uintptr_t)63), "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "a refill beside the run keeps its pages to map");
+    gh_pagecache_flush(&f.pa, &c);
+    while ((a = gh_pagealloc_mapping_next(&f.pa, base, 2 * CPAGES, &n)) != 0) {
+        KT_CHECK(pieces != 0 || (a == pg(&f, 20) && n == CPAGES - 22), "first piece %ld +%lu", page_no(&f, a),
+                 (unsigned long)n);
+        KT_CHECK(pieces != 1 || (a == pg(&f, CPAGES + 2) && n == CPAGES + 8), "second piece %ld +%lu",
+                 page_no(&f, a), (unsigned long)n);
+        KT_CHECK(goheap_sys_map((void *)a, n * PAGE) == 0, "");
+        gh_pagealloc_mapping_done(&f.pa, a, n);
+        mapped += n;
+        pieces++;
+    }
+    KT_CHECK(pieces == 2 && mapped == tomap && f.pa.npages_mapping == 0, "%lu pieces, %lu pages",
+             (unsigned long)pieces, (unsigned long)mapped);
+    KT_CHECK(tp_errors == errors && tp_backed_in(base, 2 * CPAGES * PAGE) == 2 * CPAGES * PAGE, "");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    gh_pagealloc_free(&f.pa, base, 2 * CPAGES);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
+/* A map fails after the first piece: the run goes back with the pages still to map
+ * released and known zero, the rest free and backed; allocated again the ordinary
+ * way, only the released ones are mapped. */
+static void t_defer_fail(void) {
+    struct fx f;
+    uintptr_t tomap, n, sc, scav0;
+    unsigned long errors = tp_errors;
+    defer_layout(&f);
+    scav0 = f.pa.npages_scav;
+    uintptr_t base = defer_take(&f, &tomap);
+    uintptr_t a = gh_pagealloc_mapping_next(&f.pa, base, 2 * CPAGES, &n);
+    KT_CHECK(a && goheap_sys_map((void *)a, n * PAGE) == 0, "");
+    gh_pagealloc_mapping_done(&f.pa, a, n);
+    KT_CHECK(gh_pagealloc_free_mapping(&f.pa, base, 2 * CPAGES) == tomap - n, "");
+    KT_CHECK(f.pa.npages_mapping == 0 && f.pa.npages_scav == scav0 - n && gh_pagealloc_check(&f.pa) == 0,
+             "scav %lu, was %lu", (unsigned long)f.pa.npages_scav, (unsigned long)scav0);
+    KT_CHECK(page_scav_bit(&f, CPAGES + 2) && !page_scav_bit(&f, 20) && !page_alloc_bit(&f, CPAGES + 2), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 2 * CPAGES, &sc, NULL) == base && sc == tomap - n, "scav %lu",
+             (unsigned long)sc);
+    KT_CHECK(tp_errors == errors, "%lu maps of backed pages", tp_errors - errors);
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
 /* ---- metadata committed (and placed: reserved) in proportion to the grown heap ---------------------- */
 /* A free range of `bytes` of address space for placed metadata (found, then let go). */
 static uintptr_t free_range(size_t bytes) {
@@ -334,6 +415,8 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_zero_state),
     KT_CASE(t_lazy),
     KT_CASE(t_lazy_after_map_failure),
+    KT_CASE(t_defer_map),
+    KT_CASE(t_defer_fail),
     KT_CASE(t_metadata_proportional),
     KT_CASE(t_metadata_placed),
     KT_CASE(t_metadata_placed_failures),
