@@ -39,15 +39,22 @@ void smp_ipi_handler(void)
 
 static unsigned long rounds;
 
+int (*smp_test_ipi_hook)(unsigned target);
+
 /* call_mask's poll, through arch_fault_catch_call: the calls see call_mask's
  * callee-saved registers (regs) and its stack from the call on as the context they
- * interrupted (struct cpu.ctx). */
+ * interrupted (struct cpu.ctx). They run in interrupt context as under the call IPI,
+ * irq_depth raised as the arch handlers raise it: the frame allocator refuses them,
+ * and a fault in one panics rather than resuming at a catch of the waiting thread
+ * (which would abandon the call and leave its sender waiting forever). */
 static void serve_polled(void *regs)
 {
     struct cpu *c = this_cpu();
     const uint64_t *r = regs;
     struct cpu_ctx old = cpu_ctx_enter(c, r, ARCH_CATCH_REGS, (uintptr_t)r[ARCH_CATCH_SP]);
+    c->irq_depth++;
     smp_ipi_handler();
+    c->irq_depth--;
     cpu_ctx_leave(c, old);
 }
 
@@ -70,7 +77,9 @@ static void call_mask(uint64_t targets, void (*fn)(void *), void *arg)
     for (uint64_t b = others; b; b &= b - 1) {
         unsigned t = (unsigned)__builtin_ctzll(b);
         __atomic_fetch_or(&call_pending[t], 1ull << me, __ATOMIC_RELEASE);
-        arch_ipi_send(t);
+        int (*hook)(unsigned) = __atomic_load_n(&smp_test_ipi_hook, __ATOMIC_ACQUIRE);
+        if (!hook || hook(t))
+            arch_ipi_send(t);
     }
     if (targets & (1ull << me)) {
         arch_irqflags_t f = arch_irq_save();

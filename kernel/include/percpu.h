@@ -36,7 +36,9 @@ struct cpu {
     struct fault_catch *catch;  /* innermost active expected-fault catch, or NULL */
     unsigned nheld;             /* locks held (debug lock checking, kernel/spinlock.c) */
     const struct spinlock *held[16];
-    unsigned irq_depth;         /* > 0 while in an interrupt handler */
+    /* > 0 while in an interrupt handler, or serving cross-CPU calls from a waiting
+     * caller's poll (kernel/smp.c serve_polled): both are interrupt context. */
+    unsigned irq_depth;
     /* Spinlocks held now, counted in every build (nheld is debug only): the frame
      * allocator pulls memory back from the heap only when none is (kernel/frame.c). */
     unsigned locks_held;

@@ -19,6 +19,11 @@ void smp_call_cpu(unsigned cpu, void (*fn)(void *), void *arg);
 /* Calls rounds started so far by any CPU (a test counts one per shootdown). */
 unsigned long smp_call_rounds(void);
 
+/* Tests only: when set, called for each target of a call after the call is queued;
+ * a 0 return withholds the IPI, so only the target's own poll (a CPU waiting in
+ * smp_call_*) serves the call (tests/kernel/test_selftest.c). */
+extern int (*smp_test_ipi_hook)(unsigned target);
+
 /* Entry from the arch's call-IPI handler: run every call queued for this CPU. */
 void smp_ipi_handler(void);
 

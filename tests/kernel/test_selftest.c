@@ -78,6 +78,96 @@ static void t_frame_double_free(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "double free of frame 0x%llx not detected", (unsigned long long)pa);
 }
 
+/* ---- a call served by a waiting CPU's poll (kernel/smp.c, serve_polled) is interrupt
+ * context like one its IPI runs. CPU 0 queues fn for CPU 1 with the IPI withheld
+ * (smp_test_ipi_hook), so only CPU 1's poll can serve it (any IPI serves every queued
+ * call, hence the barrier first): CPU 1 then calls CPU 0,
+ * whose handler spins until fn ran, and serves fn while it waits for that call. */
+static int polled_posted, polled_ran;
+
+static int withhold_ipi_to_cpu1(unsigned target)
+{
+    if (target != 1)
+        return 1;
+    __atomic_store_n(&polled_posted, 1, __ATOMIC_RELEASE);
+    return 0;
+}
+
+static void wait_polled_ran(void *arg)
+{
+    (void)arg;
+    while (!__atomic_load_n(&polled_ran, __ATOMIC_ACQUIRE))
+        arch_cpu_relax();
+}
+
+static void call_cpu0_waiting(void *arg)
+{
+    (void)arg;
+    smp_call_cpu(0, wait_polled_ran, 0);
+}
+
+struct polled_case {
+    void (*fn)(void *);         /* queued for CPU 1, served by its poll */
+    int catch_on_cpu1;          /* CPU 1 waits inside a thread-context catch */
+};
+
+static void polled_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    const struct polled_case *pc = arg;
+    ktest_cpu_barrier();    /* CPU 1 is past smp_run_all's IPI, which would serve fn */
+    if (cpu == 0) {
+        smp_call_cpu(1, pc->fn, 0);
+    } else if (cpu == 1) {
+        while (!__atomic_load_n(&polled_posted, __ATOMIC_ACQUIRE))
+            arch_cpu_relax();
+        if (!pc->catch_on_cpu1)
+            call_cpu0_waiting(0);
+        else if (fault_expect(call_cpu0_waiting, 0, 0))
+            /* The sender (CPU 0) now waits forever for a call that was abandoned. */
+            ktest_fail(t, __FILE__, __LINE__, "a fault in a polled call was caught by cpu 1's "
+                       "thread-context catch");
+    }
+}
+
+/* Runs the case; the panic it expects ends the boot, so returning is the failure. */
+static void run_polled(struct ktest *t, const struct polled_case *pc, const char *unrefused)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    __atomic_store_n(&smp_test_ipi_hook, withhold_ipi_to_cpu1, __ATOMIC_RELEASE);
+    ktest_on_all_cpus(t, polled_cpu, (void *)pc);
+    __atomic_store_n(&smp_test_ipi_hook, 0, __ATOMIC_RELEASE);
+    ktest_fail(t, __FILE__, __LINE__, "%s", unrefused);
+}
+
+static void alloc_polled(void *arg)
+{
+    (void)arg;
+    uint64_t pa = frame_alloc(0);   /* not allowed in a served call: panics */
+    __atomic_store_n(&polled_ran, 1, __ATOMIC_RELEASE);
+    if (pa)
+        frame_free(pa);
+}
+
+static void t_frame_in_polled_call(struct ktest *t)
+{
+    static const struct polled_case pc = { alloc_polled, 0 };
+    run_polled(t, &pc, "frame_alloc in a polled call not refused");
+}
+
+static void fault_polled(void *arg)
+{
+    (void)arg;
+    __atomic_store_n(&polled_ran, 1, __ATOMIC_RELEASE);
+    *(volatile uint64_t *)(ARCH_HEAP_ARENA_BASE + 8) = 1;   /* unmapped: panics */
+}
+
+static void t_fault_in_polled_call(struct ktest *t)
+{
+    static const struct polled_case pc = { fault_polled, 1 };
+    run_polled(t, &pc, "a fault in a polled call did not panic");
+}
+
 static const struct ktest_case panic_cases[] = { KTEST_CASE(t_panic) };
 KTEST_SUITE(selftest_panic, panic_cases);
 static const struct ktest_case lockorder_cases[] = { KTEST_CASE(t_lock_order) };
@@ -92,6 +182,10 @@ static const struct ktest_case irqframe_cases[] = { KTEST_CASE(t_frame_in_irq) }
 KTEST_SUITE(selftest_frame_in_irq, irqframe_cases);
 static const struct ktest_case framedouble_cases[] = { KTEST_CASE(t_frame_double_free) };
 KTEST_SUITE(selftest_frame_double_free, framedouble_cases);
+static const struct ktest_case polledframe_cases[] = { KTEST_CASE(t_frame_in_polled_call) };
+KTEST_SUITE(selftest_frame_in_polled_call, polledframe_cases);
+static const struct ktest_case polledfault_cases[] = { KTEST_CASE(t_fault_in_polled_call) };
+KTEST_SUITE(selftest_fault_in_polled_call, polledfault_cases);
 
 /* ---- stack overflow: a CPU recurses until its stack runs into the unmapped page
  * below it. The fault cannot push its frame there; each arch notices (aarch64: the
