@@ -41,6 +41,12 @@ static struct spinlock frame_lock = SPINLOCK_INIT("frame", LOCK_RANK_FRAME);
 static uint64_t *bitmap;        /* nwords words; bit f%64 of word f/64 set = frame f free */
 static uint64_t bitmap_free;    /* = popcount(bitmap) */
 static uint64_t hint;           /* word index where the last single-frame search ended */
+/* KERNEL_DEBUG only (NULL otherwise), after the bitmap, one bit per frame: set while the
+ * frame sits in a CPU's cache. Changed with atomic RMWs by the CPU whose cache the
+ * frame enters or leaves (a word spans frames of several caches); read by the
+ * double-free checks, which then need no scan of any cache: frame_free (a frame in any
+ * CPU's cache) and frame_free_run (one bit test per frame, next to put_frame's). */
+static uint64_t *cached_map;
 /* fixed after frame_init: */
 static uint64_t nframes, nwords, total_frames, reserved_frames, max_pa;
 static uint64_t init_ns, init_cycles;
@@ -126,7 +132,8 @@ void frame_init(void)
     max_pa = use[nuse - 1].base + use[nuse - 1].size;
     nframes = max_pa / ARCH_FRAME_SIZE;
     nwords = (nframes + 63) / 64;
-    uint64_t bm_bytes = (nwords * 8 + ARCH_FRAME_SIZE - 1) & ~(ARCH_FRAME_SIZE - 1);
+    uint64_t maps = KERNEL_DEBUG ? 2 : 1;   /* the bitmap, then cached_map */
+    uint64_t bm_bytes = (maps * nwords * 8 + ARCH_FRAME_SIZE - 1) & ~(ARCH_FRAME_SIZE - 1);
     uint64_t bm_pa = place(use, nuse, res, nres, bm_bytes, ARCH_BOOT_DIRECT_MAP_END);
     if (!bm_pa)
         panic("frame_init: no room for a %llu-byte bitmap below 0x%llx",
@@ -135,7 +142,8 @@ void frame_init(void)
     res[nres].size = bm_bytes;
     nres++;
     bitmap = arch_phys_to_virt(bm_pa);
-    memset(bitmap, 0, nwords * 8);
+    memset(bitmap, 0, maps * nwords * 8);
+    cached_map = KERNEL_DEBUG ? bitmap + nwords : 0;
     for (size_t i = 0; i < nuse; i++)
         bits_fill(use[i].base / ARCH_FRAME_SIZE, (use[i].base + use[i].size) / ARCH_FRAME_SIZE, 1);
     uint64_t usable = pop_range();
@@ -175,17 +183,61 @@ static unsigned take_frames(uint64_t *out, unsigned n)
     return got;
 }
 
-/* Caller holds frame_lock. */
-static void put_frame(uint64_t pa)
+/* cached_map's bit for pa (KERNEL_DEBUG): set as the frame enters a CPU's cache,
+ * cleared as it leaves; returns whether it was set. test: does it sit in one. */
+static inline int cached_set(uint64_t pa, int in)
+{
+    uint64_t f = pa / ARCH_FRAME_SIZE, bit = 1ull << (f & 63);
+    if (in)
+        return (__atomic_fetch_or(&cached_map[f >> 6], bit, __ATOMIC_RELAXED) & bit) != 0;
+    return (__atomic_fetch_and(&cached_map[f >> 6], ~bit, __ATOMIC_RELAXED) & bit) != 0;
+}
+static inline int cached_test(uint64_t pa)
+{
+    uint64_t f = pa / ARCH_FRAME_SIZE;
+    return (__atomic_load_n(&cached_map[f >> 6], __ATOMIC_RELAXED) >> (f & 63)) & 1;
+}
+
+static _Noreturn void double_free(uint64_t pa)
+{
+    panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
+}
+
+/* Caller holds frame_lock. in_run: frame_free_run's frame, which must not sit in a
+ * cache either (a frame of the run freed singly before: the bitmap cannot show it). */
+static void put_frame(uint64_t pa, int in_run)
 {
     uint64_t f = pa / ARCH_FRAME_SIZE;
     if (pa & (ARCH_FRAME_SIZE - 1) || f >= nframes || f == 0)
         panic("frame_free: bad frame 0x%llx (max 0x%llx)", (unsigned long long)pa,
               (unsigned long long)max_pa);
-    if (bit_test(f))
-        panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
+    if (bit_test(f) || (KERNEL_DEBUG && in_run && cached_test(pa)))
+        double_free(pa);
     bitmap[f >> 6] |= 1ull << (f & 63);
     bitmap_free++;
+}
+
+/* This CPU's cache c, from the bitmap: up to CACHE_BATCH frames. */
+static void cache_refill(struct frame_cache *c)
+{
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
+    c->n = take_frames(c->pa, CACHE_BATCH);
+    for (unsigned i = 0; KERNEL_DEBUG && i < c->n; i++)
+        cached_set(c->pa[i], 1);
+    spin_unlock_irqrestore(&frame_lock, ff);
+}
+
+/* The last n frames of this CPU's cache c back to the bitmap. */
+static void cache_drain(struct frame_cache *c, unsigned n)
+{
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
+    while (n--) {
+        uint64_t pa = c->pa[--c->n];
+        if (KERNEL_DEBUG)
+            cached_set(pa, 0);
+        put_frame(pa, 0);
+    }
+    spin_unlock_irqrestore(&frame_lock, ff);
 }
 
 static inline void not_in_irq(const char *fn)
@@ -226,22 +278,17 @@ uint64_t frame_alloc(unsigned flags)
 {
     not_in_irq("frame_alloc");
     struct frame_cache *c = &caches[cpu_index()];
-    if (c->n == 0) {
-        arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
-        c->n = take_frames(c->pa, CACHE_BATCH);
-        spin_unlock_irqrestore(&frame_lock, ff);
-    }
-    if (c->n == 0 && pull(ARCH_FRAME_SIZE)) {
-        /* The freed frames went to this CPU's cache, the overflow to the bitmap. */
-        if (c->n == 0) {
-            arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
-            c->n = take_frames(c->pa, CACHE_BATCH);
-            spin_unlock_irqrestore(&frame_lock, ff);
-        }
-    }
+    if (c->n == 0)
+        cache_refill(c);
+    /* The pull's freed frames went to this CPU's cache, the overflow to the bitmap. */
+    if (c->n == 0 && pull(ARCH_FRAME_SIZE) && c->n == 0)
+        cache_refill(c);
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
-    if (pa)
+    if (pa) {
+        if (KERNEL_DEBUG)
+            cached_set(pa, 0);
         __atomic_fetch_sub(&free_count, 1, __ATOMIC_RELAXED);
+    }
     if (pa && (flags & FRAME_ZERO))
         memset(arch_phys_to_virt(pa), 0, ARCH_FRAME_SIZE);
     return pa;
@@ -256,23 +303,16 @@ void frame_free(uint64_t pa)
     struct frame_cache *c = &caches[cpu_index()];
     if (KERNEL_DEBUG) {
         /* A second free must not wait for a drain to be caught: until then both copies
-         * sit in a cache and the frame goes to two owners. Free in the bitmap (its bit
-         * is read without the lock: a frame the caller owns has it clear, and only a
-         * free of this frame sets it) or already in this CPU's cache: a double free.
-         * A copy in another CPU's cache is seen when either cache drains. */
+         * sit in caches and the frame goes to two owners. Free in the bitmap or in any
+         * CPU's cache (cached_map, set here as the frame enters this one) is a double
+         * free. Without the lock: a frame the caller owns has both bits clear, and
+         * only a free of this frame sets them. */
         uint64_t f = pa / ARCH_FRAME_SIZE;
-        int dup = (__atomic_load_n(&bitmap[f >> 6], __ATOMIC_RELAXED) >> (f & 63)) & 1;
-        for (unsigned i = 0; i < c->n && !dup; i++)
-            dup = c->pa[i] == pa;
-        if (dup)
-            panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
+        if (((__atomic_load_n(&bitmap[f >> 6], __ATOMIC_RELAXED) >> (f & 63)) & 1) || cached_set(pa, 1))
+            double_free(pa);
     }
-    if (c->n == CACHE_MAX) {
-        arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
-        for (unsigned i = 0; i < CACHE_BATCH; i++)
-            put_frame(c->pa[--c->n]);
-        spin_unlock_irqrestore(&frame_lock, ff);
-    }
+    if (c->n == CACHE_MAX)
+        cache_drain(c, CACHE_BATCH);
     c->pa[c->n++] = pa;
     __atomic_fetch_add(&free_count, 1, __ATOMIC_RELAXED);
 }
@@ -281,10 +321,7 @@ void frame_drain_local(void)
 {
     not_in_irq("frame_drain_local");
     struct frame_cache *c = &caches[cpu_index()];
-    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
-    while (c->n)
-        put_frame(c->pa[--c->n]);
-    spin_unlock_irqrestore(&frame_lock, ff);
+    cache_drain(c, c->n);
 }
 
 /* Caller holds frame_lock. First frame >= f that is not free, or hi. */
@@ -359,7 +396,7 @@ void frame_free_run(uint64_t pa, size_t n)
     not_in_irq("frame_free_run");
     arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
     for (size_t i = 0; i < n; i++)
-        put_frame(pa + i * ARCH_FRAME_SIZE);
+        put_frame(pa + i * ARCH_FRAME_SIZE, 1);
     __atomic_fetch_add(&free_count, n, __ATOMIC_RELAXED);
     spin_unlock_irqrestore(&frame_lock, ff);
 }

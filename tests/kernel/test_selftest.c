@@ -78,6 +78,48 @@ static void t_frame_double_free(struct ktest *t)
     ktest_fail(t, __FILE__, __LINE__, "double free of frame 0x%llx not detected", (unsigned long long)pa);
 }
 
+/* A run given back while one of its frames sits in this CPU's frame cache, freed there
+ * singly: the run's free must be caught at that frame (else the frame goes back to the
+ * bitmap while the cache still holds it: two owners). */
+static void t_frame_run_double_free(struct ktest *t)
+{
+    uint64_t pa = frame_alloc_run(4, 1, 0);
+    KT_ASSERT(t, pa != 0);
+    uint64_t one = pa + 2 * ARCH_FRAME_SIZE;
+    frame_free(one);
+    printk("# heap-expect-panic: frame_free: double free of frame 0x%llx\n", (unsigned long long)one);
+    frame_free_run(pa, 4);
+    ktest_fail(t, __FILE__, __LINE__, "double free of frame 0x%llx (cached, then in a run) not detected",
+               (unsigned long long)one);
+}
+
+/* A frame freed on CPU 1 (into CPU 1's cache), then again on CPU 0. */
+static uint64_t xcpu_frame;
+
+static void xcpu_free(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)t; (void)arg;
+    if (cpu == 1)
+        frame_free(xcpu_frame);
+    ktest_cpu_barrier();
+    if (cpu == 0) {
+        printk("# heap-expect-panic: frame_free: double free of frame 0x%llx\n",
+               (unsigned long long)xcpu_frame);
+        frame_free(xcpu_frame);
+    }
+}
+
+static void t_frame_double_free_xcpu(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    xcpu_frame = frame_alloc(0);
+    KT_ASSERT(t, xcpu_frame != 0);
+    ktest_on_all_cpus(t, xcpu_free, 0);
+    ktest_fail(t, __FILE__, __LINE__, "double free of frame 0x%llx (cached on cpu 1) not detected",
+               (unsigned long long)xcpu_frame);
+}
+
 /* ---- a call served by a waiting CPU's poll (kernel/smp.c, serve_polled) is interrupt
  * context like one its IPI runs. CPU 0 queues fn for CPU 1 with the IPI withheld
  * (smp_test_ipi_hook), so only CPU 1's poll can serve it (any IPI serves every queued
@@ -182,6 +224,10 @@ static const struct ktest_case irqframe_cases[] = { KTEST_CASE(t_frame_in_irq) }
 KTEST_SUITE(selftest_frame_in_irq, irqframe_cases);
 static const struct ktest_case framedouble_cases[] = { KTEST_CASE(t_frame_double_free) };
 KTEST_SUITE(selftest_frame_double_free, framedouble_cases);
+static const struct ktest_case framerundouble_cases[] = { KTEST_CASE(t_frame_run_double_free) };
+KTEST_SUITE(selftest_frame_run_double_free, framerundouble_cases);
+static const struct ktest_case framedoublexcpu_cases[] = { KTEST_CASE(t_frame_double_free_xcpu) };
+KTEST_SUITE(selftest_frame_double_free_xcpu, framedoublexcpu_cases);
 static const struct ktest_case polledframe_cases[] = { KTEST_CASE(t_frame_in_polled_call) };
 KTEST_SUITE(selftest_frame_in_polled_call, polledframe_cases);
 static const struct ktest_case polledfault_cases[] = { KTEST_CASE(t_fault_in_polled_call) };
