@@ -17,6 +17,7 @@
 #include <goheap.h>
 #include <ktest.h>
 #include <percpu.h>
+#include <smp.h>
 
 #include "heap_util.h"
 #include "core.h"       /* gh_reclaim: the reclaim pass, run by hand on one CPU */
@@ -344,10 +345,51 @@ static void t_drain_idle_cpu(struct ktest *t)
                                           goheap_class_to_npages[drain.spc >> 1] * GOHEAP_PAGE_SIZE);
 }
 
+/* MemStats read on two CPUs (each cache's drain lock waited for, pinned) while the
+ * others refill (their drain locks held, pinned), allocate and free large objects and
+ * give memory back (goheap_free_os_memory: an each_cpu round and shootdowns, which
+ * wait for every CPU, readers included). The readers must finish and every round
+ * must complete: no CPU waits, pinned, for one that waits for it. */
+#define MS_ROUNDS 400u
+static unsigned ms_done[MAX_CPUS];
+static void memstats_mix(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    static struct goheap_memstats ms[MAX_CPUS];
+    ktest_cpu_barrier();
+    for (unsigned r = 0; r < MS_ROUNDS; r++) {
+        if (cpu < 2) {
+            goheap_read_memstats(&ms[cpu]);
+            KT_EXPECT(t, ms[cpu].heap_objects == ms[cpu].mallocs - ms[cpu].frees);
+        } else {
+            void *small[16], *big = goheap_malloc((cpu & 1) ? (1u << 20) : (300u << 10));
+            for (unsigned i = 0; i < 16; i++)
+                small[i] = goheap_malloc(16u << (i % 10));
+            for (unsigned i = 0; i < 16; i++)
+                goheap_free(small[i]);
+            goheap_free(big);
+            if (r % 50 == 49)
+                goheap_free_os_memory();
+        }
+        ms_done[cpu]++;
+    }
+}
+
+static void t_memstats_while_shooting(struct ktest *t)
+{
+    if (ktest_ncpus() < 3)
+        KT_SKIP(t, "needs 3 CPUs");
+    uint64_t rounds0 = smp_call_rounds();
+    ktest_on_all_cpus(t, memstats_mix, 0);
+    for (unsigned c = 0; c < ktest_ncpus(); c++)
+        KT_EXPECT_EQ(t, ms_done[c], MS_ROUNDS);
+    ktest_log("%llu cross-CPU call rounds meanwhile", (unsigned long long)(smp_call_rounds() - rounds0));
+}
+
 static void t_validate(struct ktest *t) { hu_validate(t); }
 
 static const struct ktest_case heap_stress_cases[] = {
     KTEST_CASE(t_cross_cpu), KTEST_CASE(t_producer_consumer), KTEST_CASE(t_free_os_memory),
-    KTEST_CASE(t_drain_idle_cpu), KTEST_CASE(t_validate),
+    KTEST_CASE(t_drain_idle_cpu), KTEST_CASE(t_memstats_while_shooting), KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_stress, "heap_stress", heap_stress_cases, hu_init, 0);
