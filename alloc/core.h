@@ -267,8 +267,11 @@ unsigned gh_reclaim(void);
  * gave spans back, so a background thread knows to come back soon. */
 int gh_background_step(void);
 uint64_t gh_reclaimed_spans(void);    /* spans given back by reclaim passes so far */
-/* 1: waits for a running background step and keeps new ones off; 0: lets them run. */
+/* 1: waits for a running background step and keeps new ones off; 0: lets them run.
+ * Neither, in the forking thread while a fork holds the step (a fork handler of the
+ * program: gh_fork_holds_background, alloc/fork.c). */
 void gh_background_hold(int on);
+int gh_fork_holds_background(void);
 /* In a fork child: the parent's background thread is gone (mid-step or not). */
 void gh_background_fork_child(void);
 

@@ -43,8 +43,14 @@ static int bg_held;
  * meanwhile, so the locks cost nothing more otherwise. */
 static _Atomic int fork_holding;
 
+/* The forking thread between prepare and parent/child (a fork handler of the program
+ * running inside ours). */
+static int fork_self_holding(void) {
+    return atomic_load_explicit(&fork_holding, memory_order_relaxed) && goheap_sys_fork_self();
+}
+
 int gh_fork_nested(const struct gh_mutex *m) {
-    if (!atomic_load_explicit(&fork_holding, memory_order_relaxed) || !goheap_sys_fork_self())
+    if (!fork_self_holding())
         return 0;
     if (m == &gh_heap.lock || m == &gh_meta.lock || gh_prof_is_lock(m))
         return 1;
@@ -57,6 +63,13 @@ int gh_fork_nested(const struct gh_mutex *m) {
             return 1;
     return 0;
 }
+
+/* The same for the background step's guard: goheap_free_os_memory and goheap_validate
+ * hold the step off (gh_background_hold) and, called from such a handler, waited for
+ * the guard the forking thread holds, forever. For that thread the hold is already
+ * taken (bg_held, its own write) and kept until parent/child: gh_background_hold
+ * neither takes nor releases it. */
+int gh_fork_holds_background(void) { return fork_self_holding() && bg_held; }
 
 void goheap_fork_hold_background(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || bg_held)

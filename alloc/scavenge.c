@@ -444,6 +444,8 @@ void goheap_background_work(void) {
 }
 
 void gh_background_hold(int on) {
+    if (gh_fork_holds_background())
+        return; /* a fork handler inside a fork that holds the step (fork.c) */
     if (!on) {
         atomic_store(&scav.running, 0);
         return;

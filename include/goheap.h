@@ -112,8 +112,9 @@ uint64_t goheap_background_sleep_ns(void);
  * cannot leave the child deadlocked; parent and child release them. The hosted build
  * registers them (after its own slot locks); a hosted embedder with its own fork
  * wrapper calls them itself. No-ops before goheap_init. Between prepare and
- * parent/child, the thread that called prepare may allocate (other fork handlers do)
- * where the platform defines goheap_sys_fork_self (alloc/platform.h). */
+ * parent/child, the thread that called prepare may allocate, and call
+ * goheap_free_os_memory and goheap_validate (other fork handlers do), where the
+ * platform defines goheap_sys_fork_self (alloc/platform.h). */
 void goheap_fork_prepare(void);
 /* Optional, before goheap_fork_prepare and before any lock of the embedder's own that
  * a thread may hold while it allocates (hosted: its overflow slot locks): waits for a

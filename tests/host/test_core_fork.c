@@ -160,15 +160,61 @@ static void t_fork_during_churn(void) {
     KT_CHECK(bad == 0, "%d of %d children failed", bad, CHURN_FORKS);
 }
 
+/* Fork handlers registered before the heap's own (main, before the first goheap call)
+ * run their prepare after the heap's prepare and their parent/child before the heap's,
+ * while it holds every lock and the background step: goheap_free_os_memory and
+ * goheap_validate there waited for that step forever (the forking thread holds it).
+ * Now they run as from any other thread: in prepare, parent and child, every free
+ * page released and the recount clean. The fork runs in a child with an alarm, so a
+ * hang fails the case instead of the step. */
+static atomic_int early_on;
+static int early_bad; /* per process: which handler failed, bit by bit */
+static void early_check(int bit) {
+    if (!atomic_load(&early_on))
+        return;
+    void *big = goheap_malloc(3u << 20); /* a free page run to release */
+    goheap_free(big);
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    if (m.heap_idle != m.heap_released || goheap_validate() != 0)
+        early_bad |= bit;
+}
+static void early_prepare(void) { early_check(1); }
+static void early_parent(void) { early_check(2); }
+static void early_child(void) { early_check(4); }
+static void early_fork(void) {
+    alarm(CHILD_ALARM_S);
+    atomic_store(&early_on, 1);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(early_bad | child_work(1) << 3);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+        printf("    # grandchild status 0x%x\n", st);
+        _exit(8);
+    }
+    _exit(early_bad);
+}
+static void t_fork_early_handlers(void) {
+    char err[1024];
+    int st = core_child(early_fork, err, sizeof err);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x (signal 14: hung; exit 1/2/4: prepare/"
+             "parent/child handler's checks failed, 8: grandchild), stderr: %s", st, err);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_heap_lock_held),
     KT_CASE(t_fork_central_lock_held),
     KT_CASE(t_fork_meta_lock_held),
     KT_CASE(t_fork_during_churn),
     KT_CASE(t_fork_background_step),
+    KT_CASE(t_fork_early_handlers),
 };
 
 int main(void) {
+    /* Before the first goheap call, which registers the heap's handlers. */
+    pthread_atfork(early_prepare, early_parent, early_child);
     kt_begin("core-fork", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }
