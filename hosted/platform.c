@@ -59,6 +59,51 @@ static unsigned fault_reports;
  * pages must give their commit charge back, as glibc's shrink_heap does. */
 static unsigned strict_commit;
 
+/* Each exclusive slot's owner holds the slot's robust mutex from taking the slot to
+ * giving it back. A thread gives it back from the destructor of exit_key, which glibc
+ * runs at most PTHREAD_DESTRUCTOR_ITERATIONS rounds: a thread whose first malloc comes
+ * in the last round, from the destructor of a key created after ours, sets exit_key
+ * where it is never looked at again, and its slot stayed taken for good (ncpu=2: two
+ * such threads and every later thread ran on an overflow slot; core-knobs
+ * t_slot_late_first_malloc). Such a thread dies with the mutex held; the kernel marks it
+ * owner-dead (the thread's robust list), and a thread that finds no free slot, or
+ * each_cpu, takes the slot over (trylock: EOWNERDEAD). Initialised by the slot's first
+ * taker (slot_owner_ready, release; nobody tries a mutex before it is set). A thread
+ * exits outside malloc, so its cache is whole (a thread ended inside one, by async
+ * cancellation or pthread_exit from a signal handler, is undefined under glibc too). */
+static pthread_mutex_t slot_owner[MAX_SLOTS];
+static _Atomic uint8_t slot_owner_ready[MAX_SLOTS];
+
+/* The caller just made exclusive slot k OWNED: it becomes the slot's owner. */
+static void owner_take(unsigned k) {
+    if (!atomic_load_explicit(&slot_owner_ready[k], memory_order_acquire)) {
+        pthread_mutexattr_t a;
+        pthread_mutexattr_init(&a);
+        pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
+        pthread_mutex_init(&slot_owner[k], &a);
+        pthread_mutexattr_destroy(&a);
+        atomic_store_explicit(&slot_owner_ready[k], 1, memory_order_release);
+    }
+    if (pthread_mutex_lock(&slot_owner[k]) == EOWNERDEAD) /* (never: a FREE slot's mutex is free) */
+        pthread_mutex_consistent(&slot_owner[k]);
+}
+
+/* Slot k was OWNED: 1 when its owner died holding it; the caller then holds its mutex
+ * and is the slot's owner. 0 for a live owner (or one taking or giving the slot back
+ * right now: trylock succeeds between the state change and the lock). */
+static int owner_dead(unsigned k) {
+    if (!atomic_load_explicit(&slot_owner_ready[k], memory_order_acquire))
+        return 0;
+    int r = pthread_mutex_trylock(&slot_owner[k]);
+    if (r == EOWNERDEAD) {
+        pthread_mutex_consistent(&slot_owner[k]);
+        return 1;
+    }
+    if (r == 0)
+        pthread_mutex_unlock(&slot_owner[k]);
+    return 0;
+}
+
 /* Work queued by each_cpu for slots whose thread is alive (run at its next refill). */
 _Atomic uint32_t goheap_hosted_pending;
 static struct {
@@ -555,6 +600,7 @@ static void thread_exit(void *unused) {
     run_pending(s);
     goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
     goheap_hosted_local = &goheap_local_none;
+    pthread_mutex_unlock(&slot_owner[s]);
     atomic_store_explicit(&slot_state[s], SLOT_FREE, memory_order_release);
 }
 
@@ -631,6 +677,22 @@ static void post_init(void) {
     }
 }
 
+/* Exclusive slot k is the calling thread's now (taken free, or from a dead owner). */
+static unsigned own_slot(unsigned k) {
+    goheap_hosted_slot = k;
+    goheap_hosted_saved = 0;
+    void *local = goheap_hosted_slot_local[k];
+    goheap_hosted_local = local ? local : &goheap_local_none;
+    if (atomic_load(&post_init_done) == 0)
+        post_init();
+    /* Another thread may be creating the key right now: wait for it, or
+     * this thread's slot would never be given back at its exit. */
+    while (atomic_load(&post_init_done) != 2)
+        sched_yield();
+    pthread_setspecific(exit_key, (void *)1);
+    return k;
+}
+
 static unsigned pin_slow(void) {
     if (!atomic_load_explicit(&core_up, memory_order_acquire))
         hosted_init();
@@ -641,20 +703,14 @@ static unsigned pin_slow(void) {
             uint8_t f = SLOT_FREE;
             if (atomic_load_explicit(&slot_state[k], memory_order_relaxed) == SLOT_FREE &&
                 atomic_compare_exchange_strong(&slot_state[k], &f, SLOT_OWNED)) {
-                goheap_hosted_slot = k;
-                goheap_hosted_saved = 0;
-                void *local = goheap_hosted_slot_local[k];
-                goheap_hosted_local = local ? local : &goheap_local_none;
-                if (atomic_load(&post_init_done) == 0)
-                    post_init();
-                /* Another thread may be creating the key right now: wait for it, or
-                 * this thread's slot would never be given back at its exit. */
-                while (atomic_load(&post_init_done) != 2)
-                    sched_yield();
-                pthread_setspecific(exit_key, (void *)1);
-                return k;
+                owner_take(k);
+                return own_slot(k);
             }
         }
+        /* None free: one whose owner died without giving it back (slot_owner). */
+        for (unsigned k = 0; k < nexcl; k++)
+            if (atomic_load_explicit(&slot_state[k], memory_order_relaxed) == SLOT_OWNED && owner_dead(k))
+                return own_slot(k);
     }
     unsigned o = (unsigned)(((uintptr_t)&goheap_hosted_slot >> 12) % NOVERFLOW);
     if (tls_forking) {
@@ -690,6 +746,13 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
             if (atomic_compare_exchange_strong(&slot_state[i], &f, SLOT_BUSY)) {
                 run_pending(i);
                 fn(i, arg);
+                atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
+            } else if (f == SLOT_OWNED && owner_dead(i)) {
+                /* Its owner died holding it (slot_owner): ours now, run here, then free. */
+                atomic_store_explicit(&slot_state[i], SLOT_BUSY, memory_order_relaxed);
+                run_pending(i);
+                fn(i, arg);
+                pthread_mutex_unlock(&slot_owner[i]);
                 atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
             } else if (f == SLOT_OWNED) {
                 /* A live thread owns it: queue (one request per slot; the latest wins). */
@@ -740,6 +803,12 @@ static void fork_child(void) {
     for (unsigned i = 0; i < nexcl; i++)
         if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE)
             atomic_store(&slot_state[i], SLOT_GONE);
+    if (self != GOHEAP_HOSTED_NO_SLOT) {
+        /* The copy of its mutex names the parent's thread as owner, and the child's
+         * robust list (reset by glibc) does not hold it: made and taken again. */
+        atomic_store(&slot_owner_ready[self], 0);
+        owner_take(self);
+    }
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store(&pending[i].fn, 0);
     atomic_store(&goheap_hosted_pending, 0);

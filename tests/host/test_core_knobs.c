@@ -8,6 +8,7 @@
  * (reported by name, the rest
  * applied), the knob table of tests/knob_cases.h, and debug=1 lock ranks. */
 #include <fcntl.h>
+#include <limits.h>
 #include <setjmp.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -45,10 +46,15 @@ static int aborted_with(int st, const char *out, const char *want) {
 static char buf[1 << 16];
 
 #define SANITIZED 0
+#define TSAN 0
 #if defined(__has_feature)
 #if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
 #undef SANITIZED
 #define SANITIZED 1
+#endif
+#if __has_feature(thread_sanitizer)
+#undef TSAN
+#define TSAN 1
 #endif
 #endif
 
@@ -796,6 +802,76 @@ static void t_efence_walk_race(void) {
              "no canary report without an overflow: 0x%x %.300s", st, buf);
 }
 
+/* A thread whose first allocation comes in glibc's last round of key destructors
+ * (PTHREAD_DESTRUCTOR_ITERATIONS), from the destructor of a key created after the
+ * heap's: the heap's key it sets there to give its slot back at exit is never looked
+ * at again, and the slot stayed the dead thread's for good. With
+ * ncpu=2 (two exclusive slots), four such threads in turn, then a plain thread: it
+ * must get an exclusive slot (before, both were held by dead threads: an overflow one),
+ * and goheap_free_os_memory must flush the dead threads' caches (each held a large
+ * span: before, queued for owners that never came back, those stayed backed). */
+#define LATE_THREADS 4
+#define LATE_LARGE (100u << 10)
+static pthread_key_t late_key;
+static __thread unsigned late_round;
+static unsigned late_slots[LATE_THREADS];
+static void late_dtor(void *v) {
+    if (++late_round < PTHREAD_DESTRUCTOR_ITERATIONS) {
+        pthread_setspecific(late_key, v); /* once more, next round */
+        return;
+    }
+    goheap_free(goheap_malloc(100)); /* the thread's first: the last round */
+    goheap_free(goheap_malloc(LATE_LARGE)); /* kept in its CPU's large span cache */
+    *(unsigned *)v = goheap_hosted_slot;
+}
+static void *late_thread(void *arg) {
+    pthread_setspecific(late_key, arg);
+    return 0;
+}
+static void *plain_thread(void *arg) {
+    goheap_free(goheap_malloc(100));
+    *(unsigned *)arg = goheap_hosted_slot;
+    return 0;
+}
+static void late_slot_run(void) {
+    /* The heap's exit key first (its first malloc, on a thread that gives its slot
+     * back): glibc calls the destructors of a round by key index, so a key created
+     * before it would still be looked at in the round where the thread set it. */
+    unsigned first = GOHEAP_HOSTED_NO_SLOT;
+    pthread_t t;
+    pthread_create(&t, 0, plain_thread, &first);
+    pthread_join(t, 0);
+    pthread_key_create(&late_key, late_dtor);
+    for (int i = 0; i < LATE_THREADS; i++) {
+        pthread_t t;
+        pthread_create(&t, 0, late_thread, &late_slots[i]);
+        pthread_join(t, 0);
+    }
+    /* The dead threads' caches are flushed too (each_cpu takes their slots back). */
+    goheap_free_os_memory();
+    struct goheap_memstats m = core_stats();
+    unsigned plain = GOHEAP_HOSTED_NO_SLOT;
+    pthread_create(&t, 0, plain_thread, &plain);
+    pthread_join(t, 0);
+    fprintf(stderr, "late threads' slots %u %u %u %u, then a plain thread's %u; after free_os_memory "
+            "idle %llu released %llu\n", late_slots[0], late_slots[1], late_slots[2], late_slots[3],
+            plain, (unsigned long long)m.heap_idle, (unsigned long long)m.heap_released);
+    _exit(plain < 2 && m.heap_idle == m.heap_released ? 0 : 1);
+}
+static void t_slot_late_first_malloc(void) {
+    if (TSAN) {
+        /* ThreadSanitizer finishes a thread from a key destructor of its own that it
+         * keeps for the last round: instrumented code running after it there (the
+         * test's destructor) breaks the runtime: SEGV here (old heap code too), and a
+         * spin with glibc's malloc and no heap at all. */
+        printf("    # last-round destructors: not under ThreadSanitizer\n");
+        return;
+    }
+    int st = run_child("ncpu=2", late_slot_run, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a plain thread after threads that first "
+             "allocated in the last destructor round: status 0x%x, %.300s", st, buf);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_efence),
     KT_CASE(t_efence_more),
@@ -811,6 +887,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_eager_no_lcache),
     KT_CASE(t_debug_lockrank),
     KT_CASE(t_lockorder_planted),
+    KT_CASE(t_slot_late_first_malloc),
 };
 
 int main(void) {
