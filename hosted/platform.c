@@ -478,7 +478,11 @@ int goheap_sys_profile_maps(int (*w)(void *ctx, const char *buf, size_t len), vo
     return r;
 }
 
-static char memprofile_path[256];
+/* The memprofile= knob's PATH (1 to 255 bytes), and the name this process writes: PATH,
+ * or in the child of a fork PATH.pid<PID> (memprofile_fork_child). */
+static char memprofile_base[256];
+#define MEMPROFILE_PID_SUFFIX ".pid"
+static char memprofile_path[sizeof memprofile_base + sizeof MEMPROFILE_PID_SUFFIX + 10];
 static _Atomic unsigned memprofile_seq; /* SIGUSR2 dumps so far */
 
 static int write_fd(void *ctx, const char *buf, size_t len) {
@@ -520,6 +524,27 @@ void goheap_sys_profile_dump(void) {
     write_profile_file(path);
 }
 
+/* In a fork child: its own names, PATH.pid<PID> and PATH.pid<PID>.1, ..., so that its
+ * profile at exit and its dumps replace none of the parent's (which go on as PATH and
+ * PATH.N; grandchildren are PATH.pid<PID> too). No stdio (a fork handler). */
+static void memprofile_fork_child(void) {
+    if (!memprofile_path[0])
+        return;
+    size_t n = strlen(memprofile_base);
+    memcpy(memprofile_path, memprofile_base, n);
+    memcpy(memprofile_path + n, MEMPROFILE_PID_SUFFIX, sizeof MEMPROFILE_PID_SUFFIX - 1);
+    n += sizeof MEMPROFILE_PID_SUFFIX - 1;
+    char digits[10];
+    unsigned d = 0, pid = (unsigned)getpid();
+    do
+        digits[d++] = (char)('0' + pid % 10);
+    while ((pid /= 10) && d < sizeof digits);
+    while (d)
+        memprofile_path[n++] = digits[--d];
+    memprofile_path[n] = 0;
+    atomic_store(&memprofile_seq, 0);
+}
+
 __attribute__((destructor)) static void memprofile_at_exit(void) {
     if (memprofile_path[0])
         write_profile_file(memprofile_path);
@@ -536,8 +561,9 @@ static void sigusr2_handler(int sig) {
  * (or ignores) that signal; a handler it installs later simply replaces ours. */
 static void memprofile_setup(const char *path) {
     size_t n = strlen(path);
-    if (n >= sizeof memprofile_path)
+    if (n >= sizeof memprofile_base)
         return; /* the knob's range keeps it shorter */
+    memcpy(memprofile_base, path, n + 1);
     memcpy(memprofile_path, path, n + 1);
     struct sigaction old;
     if (sigaction(SIGUSR2, 0, &old) == 0 && !(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
@@ -815,4 +841,5 @@ static void fork_child(void) {
     /* The background thread did not survive the fork: the child starts its own at its
      * first background poll (goheap_fork_child reset the step's state). */
     atomic_store(&goheap_hosted_bg_state, 0);
+    memprofile_fork_child();
 }

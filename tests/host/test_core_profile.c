@@ -639,6 +639,68 @@ static int child_sigusr2(void) {
     return stat(p1, &st) == 0 ? 0 : 3;
 }
 
+/* The child of a fork names its files after its pid (PATH.pid<PID>, dumps
+ * PATH.pid<PID>.N): before, it wrote PATH at its exit and PATH.1, ... on SIGUSR2, over
+ * the parent's. The exec'd process forks once; its child keeps a sampled object of a
+ * size nothing else has (FORK_ONLY), asks for a dump and exits through exit(); the
+ * process then dumps and exits itself. It checks the child's two files and that its own
+ * dump lacks the child's object; the case checks its exit profile the same way. */
+#define FORK_ONLY_BYTES 327680 /* 40 pages */
+static int file_has(const char *path, const char *want) {
+    static char buf[1 << 20];
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = 0;
+    return strstr(buf, want) != 0;
+}
+static const char fork_only[] = ": 327680 [";
+static int child_fork_files(void) {
+    const char *path = strstr(getenv("GOHEAPDEBUG"), "memprofile=") + strlen("memprofile=");
+    void *p = goheap_malloc(100);
+    fflush(stdout);
+    pid_t c = fork();
+    if (c == 0) {
+        void *mine = goheap_malloc(FORK_ONLY_BYTES);
+        memset(mine, 1, 64);
+        raise(SIGUSR2);
+        goheap_free(goheap_malloc(1 << 20)); /* a slow path: the dump */
+        exit(0); /* mine still live: in the exit profile */
+    }
+    int st = 0;
+    if (c < 0 || waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+        return 1;
+    char cp[300], cp1[300], p1[300];
+    snprintf(cp, sizeof cp, "%s.pid%d", path, (int)c);
+    snprintf(cp1, sizeof cp1, "%s.1", cp);
+    snprintf(p1, sizeof p1, "%s.1", path);
+    int r = file_has(cp, fork_only) != 1 ? 2 : file_has(cp1, fork_only) != 1 ? 3 : 0;
+    unlink(cp);
+    unlink(cp1);
+    if (r)
+        return r;
+    raise(SIGUSR2);
+    goheap_free(goheap_malloc(1 << 20));
+    r = file_has(p1, "heap profile: ") != 1 ? 4 : file_has(p1, fork_only) != 0 ? 5 : 0;
+    unlink(p1);
+    goheap_free(p);
+    return r;
+}
+static void t_memprofile_fork(void) {
+    snprintf(prof_path, sizeof prof_path, "/tmp/goheap-prof-fork.%d", (int)getpid());
+    char knobs[300];
+    snprintf(knobs, sizeof knobs, "memprofilerate=1,memprofile=%s", prof_path);
+    unlink(prof_path);
+    int r = exec_child(knobs, "fork_files");
+    KT_CHECK(r == 0, "child says %d (1: its child failed; 2, 3: no PATH.pid<PID> or PATH.pid<PID>.1 "
+             "with the child's object; 4, 5: PATH.1 missing or with the child's object)", r);
+    KT_CHECK(file_has(prof_path, "heap profile: ") == 1 && file_has(prof_path, fork_only) == 0,
+             "the exit profile %s is the parent's", prof_path);
+    unlink(prof_path);
+}
+
 static void t_memprofile_knob(void) {
     struct gh_knobs k;
     gh_knobs_defaults(&k);
@@ -682,6 +744,8 @@ int main(int argc, char **argv) {
         return child_default_rate();
     if (argc > 1 && !strcmp(argv[1], "rate_off"))
         return child_rate_off();
+    if (argc > 1 && !strcmp(argv[1], "fork_files"))
+        return child_fork_files();
     setenv("GOHEAPDEBUG", "memprofilerate=1", 1);
     static const struct kt_case cases[] = {
         KT_CASE(t_interval_mean),    KT_CASE(t_log2),    KT_CASE(t_every_alloc_counted), KT_CASE(t_tiny),
@@ -689,7 +753,7 @@ int main(int argc, char **argv) {
         KT_CASE(t_realloc_moves_record), KT_CASE(t_realloc_move_samples),
         KT_CASE(t_stack_depth_p),      KT_CASE(t_bad_frame_pointers),  KT_CASE(t_profile_sites_p),
         KT_CASE(t_large_hints),      KT_CASE(t_large_concurrent), KT_CASE(t_writer_fails),     KT_CASE(t_rates),               KT_CASE(t_memprofile_file_p),
-        KT_CASE(t_memprofile_knob),
+        KT_CASE(t_memprofile_knob),  KT_CASE(t_memprofile_fork),
     };
     kt_begin("core-profile", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
