@@ -451,8 +451,14 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp) {
     if (s->spc < 2) {
         if (who != GH_WHO_USABLE && a != s->obj)
             gh_bad_free(bad_interior[who], a, s);
-        if (s->efence)
-            return s->reqsize;
+        if (s->efence) {
+            /* A guarded object is its requested bytes, at obj: measured from a to its
+             * end, as any object is from an inner byte; the rest of the span (canaries,
+             * slack, the guard page) is no object's, as a small span's tail is not. */
+            if (a - s->obj >= s->reqsize && a != s->obj)
+                gh_bad_free(bad_interior[who], a, s);
+            return (size_t)(s->obj + s->reqsize - a);
+        }
         return (size_t)(s->limit - a);
     }
     if (a >= s->limit)

@@ -415,6 +415,48 @@ static void t_efence(void) {
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "normal use under efence: status 0x%x %s", st, buf);
 }
 
+/* usable_size of a byte inside a guarded object measures to the object's end, as for
+ * every other object (before: the whole size, from any byte); a byte of the guarded
+ * span outside the object (canaries, slack, guard) is no object's: the interior-pointer
+ * panic, as for a small span's tail. */
+static void ef_usable_inner(void) {
+    char *p = goheap_malloc(100);
+    size_t u = goheap_usable_size(p);
+    if (u < 100 || u > 112)
+        _exit(70);
+    if (goheap_usable_size(p + 10) != u - 10)
+        _exit(71);
+    if (goheap_usable_size(p + u - 1) != 1)
+        _exit(72);
+    goheap_free(p);
+    _exit(0);
+}
+static void ef_usable_before(void) {
+    char *p = goheap_malloc(100);
+    goheap_usable_size(p - 1);
+    _exit(73);
+}
+static void ef_usable_after(void) {
+    char *p = goheap_malloc(100);
+    goheap_usable_size(p + goheap_usable_size(p));
+    _exit(74);
+}
+static void t_efence_usable_inner(void) {
+    static const char *const modes[] = {"efence=1", "efence=2", "efence=3"};
+    for (int m = 0; m < 3; m++) {
+        int st = run_child(modes[m], ef_usable_inner, buf, sizeof buf);
+        KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status 0x%x %.300s", modes[m], st, buf);
+        st = run_child(modes[m], ef_usable_before, buf, sizeof buf);
+        KT_CHECK(aborted_with(st, buf, "goheap: fatal: usable_size of an interior pointer: 0x"),
+                 "%s: the byte before", modes[m]);
+    }
+    /* efence=1: the alignment slack after (a 100 B object is 112 B: the guard page);
+     * efence=3: the slack up to the page end. */
+    int st = run_child("efence=3", ef_usable_after, buf, sizeof buf);
+    KT_CHECK(aborted_with(st, buf, "goheap: fatal: usable_size of an interior pointer: 0x"),
+             "efence=3: the byte after");
+}
+
 static void gr_many(void) {
     /* guardrate=4: every 4th allocation of a CPU is fenced; use after free of one of
      * them faults, the others behave normally. */
@@ -876,6 +918,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_efence),
     KT_CASE(t_efence_more),
     KT_CASE(t_efence_walk_race),
+    KT_CASE(t_efence_usable_inner),
     KT_CASE(t_guardrate),
     KT_CASE(t_traces),
     KT_CASE(t_lazy_release),
