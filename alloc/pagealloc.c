@@ -661,7 +661,10 @@ uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintpt
     uintptr_t total = 0;
     FOR_EACH_PIECE(page, npages, c, i, n) {
         struct pallocdata *d = &pa->chunks[c];
-        for (unsigned j = i; j < i + n;) { /* still unbacked: released, known zero once mapped */
+        /* Still unbacked: released, and known zero once mapped where a map zero-fills
+         * (fresh_zero: page-table mode; lazily released pages were unmarked at the
+         * take). Region mode's hold what they held (scav 1, zero 0, as before the take). */
+        for (unsigned j = i; pa->fresh_zero && j < i + n;) {
             unsigned k = j % 64, len = (unsigned)min_up(64 - k, i + n - j);
             d->zero[j / 64] |= d->scav[j / 64] & bits_mask(k, len);
             j += len;

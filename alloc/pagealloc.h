@@ -158,11 +158,13 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
  *   lock; a = gh_pagealloc_mapping_next(pa, base, npages, &n); unlock;
  *   goheap_sys_map(a, n pages); lock; gh_pagealloc_mapping_done(pa, a, n); unlock; ...
  * mapping_next returns the first run of [base, +npages) still to map (0: none left);
- * mapping_done marks n such pages backed. If a map fails, gh_pagealloc_free_mapping
- * frees the whole run: the pages still to map become free and released (known zero),
- * the others free and backed; it returns how many were still to map. Pages being
- * mapped are in use: no allocation, page cache, scavenge or reclaim touches them. All
- * four: caller holds the heap lock. */
+ * mapping_done marks n such pages backed. If a map fails (or the taker cannot have
+ * its span struct), gh_pagealloc_free_mapping frees the whole run: the pages still to
+ * map become free and released, known zero where a map zero-fills (pa->fresh_zero:
+ * page-table mode) and dirty as they were in region mode (nothing is mapped there:
+ * they hold what they held), the others free and backed; it returns how many were
+ * still to map. Pages being mapped are in use: no allocation, page cache, scavenge or
+ * reclaim touches them. All four: caller holds the heap lock. */
 uintptr_t gh_pagealloc_alloc_defer(struct pagealloc *pa, uintptr_t npages, uintptr_t room, uintptr_t *scav,
                                    uintptr_t *tomap, int *err);
 uintptr_t gh_pagealloc_mapping_next(const struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *n);

@@ -200,18 +200,27 @@ static void t_exhaustion(void) {
  * returns NULL with free pages left, as documented. The metadata area's refusal is
  * logged once, not on every malloc that needs a span (each did: 19,296 lines for
  * 20,000 mallocs in a 32 MiB region). */
-static void t_span_budget_logged_once(void) {
-    enum { MAXP = 60000 };
-    static void *p[MAXP];
-    size_t n = 0, nulls = 0, i;
-    unsigned logs0 = nmeta_logs;
-    for (i = 0; i < MAXP && nulls < 2000; i++) {
+/* Small objects of 64 classes into p (at most max) until `refusals` NULLs; returns how
+ * many were allocated, *nulls the NULLs. */
+static size_t small_until_refused(void **p, size_t max, size_t refusals, size_t *nulls) {
+    size_t n = 0;
+    *nulls = 0;
+    for (size_t i = 0; n < max && *nulls < refusals; i++) {
         void *q = goheap_malloc(16 + (i % 64) * 32);
         if (q)
             p[n++] = q;
         else
-            nulls++;
+            ++*nulls;
     }
+    return n;
+}
+
+static void t_span_budget_logged_once(void) {
+    enum { MAXP = 60000 };
+    static void *p[MAXP];
+    size_t nulls, i;
+    unsigned logs0 = nmeta_logs;
+    size_t n = small_until_refused(p, MAXP, 2000, &nulls);
     printf("    # %zu objects, %zu NULLs after the span budget ran out, %u metadata log lines\n", n,
            nulls, nmeta_logs - logs0);
     KT_CHECK(nulls > 0, "the span budget never ran out (%zu objects)", n);
@@ -219,6 +228,72 @@ static void t_span_budget_logged_once(void) {
     for (i = 0; i < n; i++)
         goheap_free(p[i]);
     KT_CHECK(goheap_validate() == 0, "");
+}
+
+/* Region mode's released pages hold what they held (scav 1, zero 0). A large malloc
+ * of >= 16 pages takes its run out of the tree unmapped (gh_heap_alloc_span_defer),
+ * then its span struct; refused the struct (the span budget spent), it gives the run
+ * back (gh_pagealloc_free_mapping), and its released pages must come back as they
+ * were, not "known zero" as a page-table mode's unmapped ones are: the calloc that
+ * gets that run next would skip its clear. In a child (the budget spent there, not
+ * in this process, whose later cases count the metadata log line), early, while few
+ * large span structs are free: the spans of small objects spend the budget, 40 KiB
+ * objects the large spans' free structs (the last resort of their NULL releases every
+ * free page), then calloc(1 MiB) is refused a struct; one 40 KiB object freed gives
+ * one back at the next last resort (its span waits in the CPU's large span cache
+ * until then), and the calloc retried there gets the same run. */
+static int span_refused_child(void) {
+    enum { MAXP = 60000, MAXL = 8192 };
+    static void *p[MAXP], *l[MAXL];
+    const size_t big = 1u << 20, lsz = 40u << 10;
+    size_t nl = 0, nulls, i;
+    size_t n = small_until_refused(p, MAXP, 200, &nulls);
+    void *q;
+    while (nl < MAXL && (q = goheap_malloc(lsz)) != NULL)
+        l[nl++] = q;
+    struct goheap_memstats ms;
+    goheap_read_memstats(&ms);
+    printf("    # %zu small objects, %zu of 40 KiB, then %llu bytes released\n", n, nl,
+           (unsigned long long)ms.heap_released);
+    if (nl == 0 || nl == MAXL || ms.heap_released < 4 * big)
+        return 10; /* setup: pages ran out before the structs */
+    if (goheap_calloc(1, big) != NULL)
+        return 11; /* setup: calloc got a span struct */
+    size_t lo = 0; /* the lowest: its pages, between others, join no run of 1 MiB */
+    for (i = 1; i < nl; i++)
+        if ((uintptr_t)l[i] < (uintptr_t)l[lo])
+            lo = i;
+    goheap_free(l[lo]);
+    l[lo] = l[--nl];
+    unsigned char *c = goheap_calloc(1, big);
+    if (!c)
+        return 12;
+    size_t k = 0;
+    while (k < big && !c[k])
+        k++;
+    if (k < big) {
+        printf("    # calloc(%zu) reads 0x%02x at byte %zu\n", big, c[k], k);
+        return 13;
+    }
+    goheap_free(c);
+    for (i = 0; i < nl; i++)
+        goheap_free(l[i]);
+    for (i = 0; i < n; i++)
+        goheap_free(p[i]);
+    return goheap_validate() == 0 ? 0 : 14;
+}
+static void t_calloc_after_span_refused(void) {
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        int r = span_refused_child();
+        fflush(stdout);
+        _exit(r);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "status 0x%x (10, 11: setup; 12: NULL; 13: calloc read old bytes; 14: validate)", st);
 }
 
 /* Said once per process, by whichever background step came first (a free that left
@@ -687,6 +762,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_init),
     KT_CASE(t_alloc_in_region),
     KT_CASE(t_calloc_after_free_os_memory),
+    KT_CASE(t_calloc_after_span_refused),
     KT_CASE(t_exhaustion),
     KT_CASE(t_span_budget_logged_once),
     KT_CASE(t_no_clock_background),
