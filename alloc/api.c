@@ -645,13 +645,23 @@ static GH_NOINLINE size_t realloc_target(size_t n) {
     return want > n ? want : n; /* (a huge n: the margin overflows; just n) */
 }
 
+/* gh_heap_extend_span: 1 when s grew, or when its pages were taken to be mapped
+ * unpinned (*tomap = extra: GH_EXTEND_MAP, mheap.h); 0 when not. */
+static inline int grow_tree(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill,
+                            uintptr_t *tomap) {
+    int r = gh_heap_extend_span(cpu, pc, s, extra, fill);
+    if (gh_unlikely(r == GH_EXTEND_MAP))
+        *tomap = extra;
+    return r != 0;
+}
+
 /* realloc_large_in_place's growth, out of line (its early returns keep a small
  * frame: most calls of a buffer grown by small steps return there). The CPU's grow
  * window first (no heap lock), then the tree; growing by half or more (a doubled
  * buffer) refills the window (mheap.h, GH_GROW_WINDOW_PAGES). The window is the
  * cache's: its drain lock is held. Pinned on cpu. */
 static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t a, size_t n,
-                                          uintptr_t need) {
+                                          uintptr_t need, uintptr_t *tomap) {
     uintptr_t have = s->npages, off = a - s->base, old = s->limit - a;
     struct pagecache *pc = c != &gh_emptycache ? &c->pcache : 0;
     int fill = n - old >= old / 2, ok;
@@ -661,14 +671,14 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
      * the small bound, with no margin */
     if (n <= GOHEAP_MAX_SMALL_SIZE)
         ok = (need << GOHEAP_PAGE_SHIFT) - off <= realloc_target(n) &&
-             (gh_heap_extend_window(pc, s, need - have) || gh_heap_extend_span(cpu, pc, s, need - have, fill));
+             (gh_heap_extend_window(pc, s, need - have) || grow_tree(cpu, pc, s, need - have, fill, tomap));
     else
         ok = gh_heap_extend_window(pc, s, need + need / 8 - have) || gh_heap_extend_window(pc, s, need - have) ||
-             gh_heap_extend_span(cpu, pc, s, need + need / 8 - have, fill) ||
-             gh_heap_extend_span(cpu, pc, s, need - have, fill);
+             grow_tree(cpu, pc, s, need + need / 8 - have, fill, tomap) ||
+             grow_tree(cpu, pc, s, need - have, fill, tomap);
     if (pc)
         gh_unlock(&c->lock, cpu);
-    if (ok)
+    if (ok && !*tomap)
         GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT);
     return ok;
 }
@@ -703,12 +713,22 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     if (!c)
         c = &gh_emptycache;
     int ok = 1;
+    uintptr_t tomap = 0;
     if (need < s->npages) {
         GH_COUNT_ADD(c->large_free_bytes, (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT);
         large_resized(s, n);
         gh_heap_trim_span(cpu, s, need);
-    } else if ((ok = realloc_large_grow(c, cpu, s, a, n, need)) != 0) {
-        large_resized(s, n);
+    } else if ((ok = realloc_large_grow(c, cpu, s, a, n, need, &tomap)) != 0) {
+        if (gh_unlikely(tomap)) { /* the added pages, mapped with no lock, unpinned (mheap.h) */
+            goheap_sys_unpin(pin);
+            ok = gh_heap_extend_mapped(s, tomap);
+            cpu = goheap_sys_pin(&pin);
+            c = gh_mcache_get(cpu);
+            if (ok && c)
+                GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)tomap << GOHEAP_PAGE_SHIFT);
+        }
+        if (ok)
+            large_resized(s, n);
     }
     goheap_sys_unpin(pin);
     /* A sampled object's record follows its new size (profile.c). */

@@ -438,8 +438,13 @@ struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t
     return alloc_span(c, cpu, npages, room, 0, needzero, tomap);
 }
 
-int gh_heap_map_span(struct mspan *s) {
-    uintptr_t base = s->base, npages = s->npages, a = 0, n = 0;
+/* Maps the pages of [base, +npages) (in use in the tree) still being mapped, a run at a
+ * time, unpinned with no lock held: 0. Out of memory: the run goes back to the tree,
+ * what is still unmapped released (known zero), the rest free and backed; counted in
+ * use since its take, it leaves heap_inuse; -1. Shared by a large malloc's run
+ * (gh_heap_map_span) and realloc's growth in place (gh_heap_extend_mapped). */
+static int map_run(uintptr_t base, uintptr_t npages) {
+    uintptr_t a = 0, n = 0;
     struct pagealloc *pa = gh_heap_pages_of(base);
     goheap_pin_t pin;
     for (;;) {
@@ -457,15 +462,22 @@ int gh_heap_map_span(struct mspan *s) {
         if (gh_sys_map((void *)a, n << GOHEAP_PAGE_SHIFT) != 0)
             break;
     }
-    /* Out of memory: the run goes back, what is still unmapped released (known zero),
-     * the rest free and backed; counted in use since alloc_span, it leaves heap_inuse. */
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
     uintptr_t unbacked = gh_pagealloc_free_mapping(pa, base, npages);
     gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, npages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.heap_free, (npages - unbacked) << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_heap.heap_released, unbacked << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    return -1;
+}
+
+int gh_heap_map_span(struct mspan *s) {
+    if (map_run(s->base, s->npages) == 0)
+        return 0;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
@@ -659,6 +671,13 @@ static inline int window_is_ours(const struct mspan *s, uintptr_t end) {
            gh_heap_pages_of(s->base) == gh_heap_pages_of(end);
 }
 
+/* gh_pagealloc_alloc_at, or with tomap its deferred form. Caller holds the heap lock. */
+static inline uintptr_t take_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, struct run_info *ri,
+                                uintptr_t *tomap, int *err) {
+    return tomap ? gh_pagealloc_alloc_at_defer(pa, base, npages, &ri->scav, tomap, err)
+                 : gh_pagealloc_alloc_at(pa, base, npages, &ri->scav, err);
+}
+
 int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
     if (!pc || extra == 0 || pc->gpages < extra || pc->gbase != end || (uintptr_t)s->npages + extra > UINT32_MAX ||
@@ -672,6 +691,7 @@ int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra
 int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
     struct run_info ri = {0, 0, 0, 0, 0};
+    uintptr_t tomap = 0;
     int err;
     if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
         return 0;
@@ -689,11 +709,13 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
     }
     uintptr_t got = 1, tbase = end + (w << GOHEAP_PAGE_SHIFT);
     if (w < extra) {
-        uintptr_t before = pa->npages_scav;
-        got = gh_pagealloc_alloc_at(pa, tbase, extra - w, &ri.scav, &err);
+        /* From GH_MAP_UNPINNED_PAGES on, what needs mapping is left to the caller,
+         * mapped unpinned with no lock held (gh_heap_extend_mapped, mheap.h). */
+        uintptr_t before = pa->npages_scav, *defer = extra - w >= GH_MAP_UNPINNED_PAGES ? &tomap : 0;
+        got = take_at(pa, tbase, extra - w, &ri, defer, &err);
         if (!got && err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu)) { /* the pages may be cached */
             before = pa->npages_scav;
-            got = gh_pagealloc_alloc_at(pa, tbase, extra - w, &ri.scav, &err);
+            got = take_at(pa, tbase, extra - w, &ri, defer, &err);
         }
         if (!got && err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
@@ -710,7 +732,20 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
         return 0;
     if (w < extra) /* (the window's pages are in heap_inuse already) */
         count_run_inuse(extra - w, &ri);
+    if (tomap)
+        return GH_EXTEND_MAP; /* s grows in gh_heap_extend_mapped, after the map */
     grow_span(s, end, extra);
+    return 1;
+}
+
+int gh_heap_extend_mapped(struct mspan *s, uintptr_t extra) {
+    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
+    if (map_run(end, extra) != 0)
+        return 0; /* the pages went back; s is as it was */
+    goheap_pin_t pin;
+    goheap_sys_pin(&pin);
+    grow_span(s, end, extra);
+    goheap_sys_unpin(pin);
     return 1;
 }
 

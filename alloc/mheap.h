@@ -195,7 +195,7 @@ void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
 void gh_heap_retire_span_pages(struct mspan *s);
 /* realloc of a large object in place. extend: takes the `extra` pages right after s
  * if they are all free (mapping released ones), adds them to s and the span map;
- * returns 1, or 0 with nothing changed. With pc (the CPU's page cache, its mcache.lock
+ * returns 1, or 0 with nothing changed (or GH_EXTEND_MAP: below). With pc (the CPU's page cache, its mcache.lock
  * held), a grow window at s's end gives its pages first, and with fill the window is
  * then refilled from s's new end (GH_GROW_WINDOW_PAGES). extend_window: the same from
  * pc's grow window alone, with no heap lock (pc's lock held); 0 unless the window
@@ -204,6 +204,22 @@ void gh_heap_retire_span_pages(struct mspan *s);
  * (in use) and counts the bytes in its mcache. */
 int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill);
 int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra);
+/* A growth that must map GH_MAP_UNPINNED_PAGES or more of the tree's pages maps them
+ * unpinned with no lock held, as a large malloc's run does (above, gh_heap_map_span):
+ * gh_heap_extend_span takes the pages (in use in the tree, those to map in the "being
+ * mapped" state, counted in heap_inuse from the take, a window at s's end giving its
+ * pages first as always) and returns GH_EXTEND_MAP with s unchanged; its caller drops
+ * pc's lock, unpins and calls gh_heap_extend_mapped(s, extra) (no lock held,
+ * unpinned), which maps them a run at a time and only then grows s (span-map entries,
+ * then npages and limit: grow_span), pinned: 1. Until then the pages are in no span
+ * (their map entries read gh_deadspan) and s is its old self, so no reader (the leak
+ * scan, the validator's span walk, MemStats' span counts, the scavenger, which skips
+ * pages in use) ever sees a span half extended. Out of memory in the map: 0, the pages
+ * back in the tree (those still unmapped released and known zero, the others free and
+ * backed, a window's among them; counters exact), s untouched; realloc then moves. The
+ * caller owns s (realloc's), so nothing else grows, trims or frees it meanwhile. */
+#define GH_EXTEND_MAP 2
+int gh_heap_extend_mapped(struct mspan *s, uintptr_t extra);
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,
  * state already GH_SPAN_LCACHED) goes into c's cache if it fits (returns 1) or nowhere

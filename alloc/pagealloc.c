@@ -551,6 +551,17 @@ uintptr_t gh_pagealloc_alloc(struct pagealloc *pa, uintptr_t npages, uintptr_t *
     return gh_pagealloc_alloc_room(pa, npages, 0, scav, err);
 }
 
+/* alloc_range for alloc_run and alloc_at: with tomap, the unbacked pages are left
+ * being mapped (*tomap of them, returned too); 0 without. */
+static inline __attribute__((always_inline)) uintptr_t take_range(struct pagealloc *pa, uintptr_t page,
+                                                                  uintptr_t npages, uintptr_t *tomap) {
+    if (!tomap) {
+        alloc_range(pa, page, npages, 0);
+        return 0;
+    }
+    return *tomap = alloc_range(pa, page, npages, 1);
+}
+
 /* gh_pagealloc_alloc_room and gh_pagealloc_alloc_defer: one body; tomap NULL maps
  * the scavenged pages now. */
 static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pagealloc *pa, uintptr_t npages,
@@ -579,12 +590,7 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     }
     pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     mapped += pa->lazy_run;
-    if (tomap) {
-        *tomap = alloc_range(pa, page, npages, 1);
-        mapped += *tomap;
-    } else {
-        alloc_range(pa, page, npages, 0);
-    }
+    mapped += take_range(pa, page, npages, tomap);
     /* Everything below ff is in use; if the run began at ff, everything below its end. */
     uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
     if (hint > pa->search_addr)
@@ -685,8 +691,11 @@ uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintpt
     return total;
 }
 
-uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
-                                int *err) {
+/* gh_pagealloc_alloc_at and gh_pagealloc_alloc_at_defer: one body; tomap NULL maps
+ * the scavenged pages now. */
+static inline __attribute__((always_inline)) uintptr_t alloc_at(struct pagealloc *pa, uintptr_t base,
+                                                                uintptr_t npages, uintptr_t *scav, uintptr_t *tomap,
+                                                                int *err) {
     if (err)
         *err = PAGEALLOC_NOSPACE;
     if (npages == 0 || base % GOHEAP_PAGE_SIZE || base < pa->base || base >= pa->limit ||
@@ -698,7 +707,7 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
             !chunk_grown(pa, c) || gh_pallocbits_any_set(pa->chunks[c].alloc, i, n))
             return 0;
     }
-    uintptr_t mapped = map_scavenged(pa, page, npages);
+    uintptr_t mapped = tomap ? 0 : map_scavenged(pa, page, npages);
     if (mapped == PA_NONE) {
         if (err)
             *err = PAGEALLOC_NOMEM;
@@ -706,12 +715,24 @@ uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t 
     }
     pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     mapped += pa->lazy_run;
-    alloc_range(pa, page, npages, 0); /* the hint stays valid: only free pages became used */
+    /* the hint stays valid: only free pages became used */
+    mapped += take_range(pa, page, npages, tomap);
     if (scav)
         *scav = mapped;
     if (err)
         *err = PAGEALLOC_OK;
     return base;
+}
+
+uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
+                                int *err) {
+    return alloc_at(pa, base, npages, scav, 0, err);
+}
+
+uintptr_t gh_pagealloc_alloc_at_defer(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
+                                      uintptr_t *tomap, int *err) {
+    *tomap = 0;
+    return alloc_at(pa, base, npages, scav, tomap, err);
 }
 
 uintptr_t gh_pagealloc_alloc_backed(struct pagealloc *pa, uintptr_t base, uintptr_t maxpages) {

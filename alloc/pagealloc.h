@@ -177,6 +177,12 @@ uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintpt
  * free, PAGEALLOC_NOMEM when a map failed. Caller holds the heap lock. */
 uintptr_t gh_pagealloc_alloc_at(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
                                 int *err);
+/* The same with nothing mapped, as gh_pagealloc_alloc_defer: the run's unbacked pages
+ * (*tomap of them, counted in *scav too) stay being mapped, for its taker to map with
+ * no lock held (realloc's large growth in place, alloc/mheap.c gh_heap_extend_mapped)
+ * through mapping_next / mapping_done, or give back with free_mapping. */
+uintptr_t gh_pagealloc_alloc_at_defer(struct pagealloc *pa, uintptr_t base, uintptr_t npages, uintptr_t *scav,
+                                      uintptr_t *tomap, int *err);
 
 /* The grow window (struct pagecache): takes the run of pages from base that are free
  * and backed (scavenged ones, lazily released included, end it, as does a page in use

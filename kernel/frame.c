@@ -281,7 +281,7 @@ uint64_t frame_alloc(unsigned flags)
     if (c->n == 0)
         cache_refill(c);
     /* The pull's freed frames went to this CPU's cache, the overflow to the bitmap. */
-    if (c->n == 0 && pull(ARCH_FRAME_SIZE) && c->n == 0)
+    if (c->n == 0 && !(flags & FRAME_NOPULL) && pull(ARCH_FRAME_SIZE) && c->n == 0)
         cache_refill(c);
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
     if (pa) {

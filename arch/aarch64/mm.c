@@ -7,6 +7,7 @@
 #include <panic.h>
 #include <spinlock.h>
 #include <string.h>
+#include <vm.h>
 #include <arch/a64.h>
 
 typedef uint64_t pte_t;
@@ -61,21 +62,25 @@ static void set_pte(pte_t *p, pte_t v)
 }
 
 /* Entry for va at `level` (2: 2 MiB block, 3: 4 KiB page), creating tables on the way
- * when `create`. Returns NULL with *err = -1 when a table is missing (and !create) or
- * no frame was left for one, -2 when a block mapping covers va at a higher level.
- * Caller holds pt_lock (or is the boot CPU before SMP). */
-static pte_t *walk_err(uintptr_t va, int level, int create, int *err)
+ * when `create` (with spare, from the zeroed frame *spare the caller took with the
+ * lock dropped, consumed: *spare = 0). Returns NULL with *err = -1 when a table is
+ * missing (and !create) or no frame was left for one (VM_PREPARE_NEED_FRAME: *spare
+ * was 0), -2 when a block mapping covers va at a higher level. Caller holds pt_lock
+ * (or is the boot CPU before SMP). */
+static pte_t *walk_err(uintptr_t va, int level, int create, int *err, uint64_t *spare)
 {
     pte_t *t = kernel_l0;
     for (int l = 0; l < level; l++) {
         pte_t *e = &t[idx(va, l)];
         pte_t d = *e;
         if (!(d & PTE_VALID)) {
-            uint64_t pa = create ? new_table() : 0;
+            uint64_t pa = !create ? 0 : spare ? *spare : new_table();
             if (!pa) {
-                *err = -1;
+                *err = create && spare ? VM_PREPARE_NEED_FRAME : -1;
                 return NULL;
             }
+            if (spare)
+                *spare = 0;
             set_pte(e, pa | PTE_VALID | PTE_TABLE);
             d = *e;
         } else if (!(d & PTE_TABLE)) {
@@ -90,7 +95,7 @@ static pte_t *walk_err(uintptr_t va, int level, int create, int *err)
 static pte_t *walk(uintptr_t va, int level, int create)
 {
     int err;
-    return walk_err(va, level, create, &err);
+    return walk_err(va, level, create, &err, 0);
 }
 
 /* Make new valid entries visible to this CPU's walker before the next access: DSB
@@ -162,7 +167,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int level)
 {
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     int r = 0;
-    pte_t *e = walk_err(va, level, 1, &r);
+    pte_t *e = walk_err(va, level, 1, &r, 0);
     if (e && (*e & PTE_VALID))
         r = -2;
     else if (e)
@@ -250,9 +255,9 @@ void arch_tlb_shootdown(uintptr_t va, size_t bytes) { tlbi_range(va, bytes, 1); 
 
 /* Caller holds pt_lock. The last-level table covering va (NULL with *err set as
  * walk_err sets it). */
-static pte_t *leaf_table(uintptr_t va, int create, int *err)
+static pte_t *leaf_table(uintptr_t va, int create, int *err, uint64_t *spare)
 {
-    pte_t *e = walk_err(va, 3, create, err);
+    pte_t *e = walk_err(va, 3, create, err, spare);
     return e ? e - idx(va, 3) : 0;
 }
 
@@ -273,19 +278,25 @@ static pte_t *leaf_table(uintptr_t va, int create, int *err)
 static void leaf_tables(uintptr_t s, uintptr_t d, pte_t **st, pte_t **dt, int *err)
 {
     if (!*st || !(s & (ARCH_LARGE_SIZE - 1)))
-        *st = leaf_table(s, 0, err);
+        *st = leaf_table(s, 0, err, 0);
     if (!*dt || !(d & (ARCH_LARGE_SIZE - 1)))
-        *dt = leaf_table(d, 0, err);
+        *dt = leaf_table(d, 0, err, 0);
+}
+
+/* vm_prepare_tables' step (kernel/vm.h): one hold of pt_lock, at most one table
+ * installed. */
+static int prepare_step(uintptr_t va, uint64_t *spare)
+{
+    int err = 0;
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+    leaf_table(va, 1, &err, spare);
+    spin_unlock_irqrestore(&pt_lock, ptf);
+    return err;
 }
 
 int arch_map_prepare(uintptr_t va, size_t bytes)
 {
-    int err = 0;
-    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
-    for (uintptr_t v = va; v < va + bytes && !err; v = (v | (ARCH_LARGE_SIZE - 1)) + 1)
-        leaf_table(v, 1, &err);
-    spin_unlock_irqrestore(&pt_lock, ptf);
-    return err;
+    return vm_prepare_tables(va, bytes, prepare_step);
 }
 
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)

@@ -14,6 +14,7 @@
 #include <percpu.h>
 #include <smp.h>
 #include <spinlock.h>
+#include <vm.h>
 
 #define PTE_P    (1ull << 0)
 #define PTE_W    (1ull << 1)
@@ -50,17 +51,21 @@ static uint64_t leaf_bits(unsigned flags)
     return e;
 }
 
-/* Caller holds pt_lock. The entry's next-level table, allocated (zeroed) if absent;
- * NULL when out of frames or the entry is a large page. */
-static uint64_t *next_level(uint64_t *e, int create)
+/* Caller holds pt_lock. The entry's next-level table, allocated (zeroed) if absent:
+ * with spare, the zeroed frame *spare (taken by the caller with the lock dropped;
+ * consumed, *spare = 0), else from the frame allocator; NULL when out of frames (or
+ * *spare is 0) or the entry is a large page. */
+static uint64_t *next_level(uint64_t *e, int create, uint64_t *spare)
 {
     if (*e & PTE_P)
         return (*e & PTE_PS) ? 0 : table_at(*e);
     if (!create || (*e & PTE_ZOMBIE))
         return 0;
-    uint64_t pa = frame_alloc(FRAME_ZERO);
+    uint64_t pa = spare ? *spare : frame_alloc(FRAME_ZERO);
     if (!pa)
         return 0;
+    if (spare)
+        *spare = 0;
     *e = pa | PTE_P | PTE_W;    /* intermediate levels permissive; leaves decide */
     return table_at(*e);
 }
@@ -78,8 +83,8 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
               (unsigned long long)pa);
     int err = 0;
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
-    uint64_t *pdpt = next_level(&boot_pml4[idx(va, 4)], 1);
-    uint64_t *pd = pdpt ? next_level(&pdpt[idx(va, 3)], 1) : 0;
+    uint64_t *pdpt = next_level(&boot_pml4[idx(va, 4)], 1, 0);
+    uint64_t *pd = pdpt ? next_level(&pdpt[idx(va, 3)], 1, 0) : 0;
     if (!pd) {
         err = (pdpt && (pdpt[idx(va, 3)] & PTE_PS)) ? -2 : -1;
     } else if (large) {
@@ -90,7 +95,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int large)
             *e = pa | leaf_bits(flags) | PTE_PS;
     } else {
         uint64_t *pde = &pd[idx(va, 2)];
-        uint64_t *pt = next_level(pde, 1);
+        uint64_t *pt = next_level(pde, 1, 0);
         if (!pt) {
             err = (*pde & (PTE_PS | PTE_ZOMBIE)) ? -2 : -1;
         } else {
@@ -199,15 +204,16 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
 }
 
 /* Caller holds pt_lock. The page table (level 1) covering va, created with its upper
- * levels when `create`; NULL when absent (!create), out of frames (*err = -1) or
- * covered by a large page or an unmapped-but-not-released 2 MiB zombie (*err = -2). */
-static uint64_t *leaf_table(uintptr_t va, int create, int *err)
+ * levels when `create` (from *spare when spare: next_level); NULL when absent
+ * (!create), out of frames (*err = -1; VM_PREPARE_NEED_FRAME with spare) or covered
+ * by a large page or an unmapped-but-not-released 2 MiB zombie (*err = -2). */
+static uint64_t *leaf_table(uintptr_t va, int create, int *err, uint64_t *spare)
 {
     uint64_t *e = &boot_pml4[idx(va, 4)], *t = 0;
     for (int level = 3; level >= 1; level--) {
-        t = next_level(e, create);
+        t = next_level(e, create, spare);
         if (!t) {
-            *err = create && !(*e & (PTE_P | PTE_ZOMBIE)) ? -1 : -2;
+            *err = !create || (*e & (PTE_P | PTE_ZOMBIE)) ? -2 : spare ? VM_PREPARE_NEED_FRAME : -1;
             return 0;
         }
         if (level > 1)
@@ -221,19 +227,25 @@ static uint64_t *leaf_table(uintptr_t va, int create, int *err)
 static void leaf_tables(uintptr_t s, uintptr_t d, uint64_t **spt, uint64_t **dpt, int *err)
 {
     if (!*spt || !(s & (ARCH_LARGE_SIZE - 1)))
-        *spt = leaf_table(s, 0, err);
+        *spt = leaf_table(s, 0, err, 0);
     if (!*dpt || !(d & (ARCH_LARGE_SIZE - 1)))
-        *dpt = leaf_table(d, 0, err);
+        *dpt = leaf_table(d, 0, err, 0);
+}
+
+/* vm_prepare_tables' step (kernel/vm.h): one hold of pt_lock, at most one table
+ * installed. */
+static int prepare_step(uintptr_t va, uint64_t *spare)
+{
+    int err = 0;
+    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+    leaf_table(va, 1, &err, spare);
+    spin_unlock_irqrestore(&pt_lock, ptf);
+    return err;
 }
 
 int arch_map_prepare(uintptr_t va, size_t bytes)
 {
-    int err = 0;
-    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
-    for (uintptr_t v = va; v < va + bytes && !err; v = (v | (ARCH_LARGE_SIZE - 1)) + 1)
-        leaf_table(v, 1, &err);
-    spin_unlock_irqrestore(&pt_lock, ptf);
-    return err;
+    return vm_prepare_tables(va, bytes, prepare_step);
 }
 
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)

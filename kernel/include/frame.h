@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define FRAME_ZERO 0x1u         /* hand the frame(s) out zero-filled */
+#define FRAME_NOPULL 0x2u       /* never ask the reclaimer (below): fail instead */
 
 /* Build from arch_memmap() / arch_reserved(). BSP, once, before any other call. */
 void frame_init(void);

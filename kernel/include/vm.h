@@ -13,6 +13,19 @@
  * be called with interrupts masked and locks below LOCK_RANK_PAGETABLE held. */
 int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero);
 
+/* arch_map_prepare's loop, the same on both arches: for each 2 MiB region of
+ * [va, va+bytes), step(v, &spare) takes the page-table lock once, walks to v's leaf
+ * table and installs what is missing from spare; it returns 0 (the table is there),
+ * -2 (a large page covers v), or VM_PREPARE_NEED_FRAME when a level is missing and
+ * spare is 0: this loop then takes a zeroed frame with the lock dropped and steps
+ * again (a frame another CPU made needless is used for the next table, or freed at
+ * the end). So the lock is held, with interrupts masked, for one walk and at most one
+ * install, never for a frame's allocation or zeroing; 128 tables for 256 MiB were one
+ * hold before. The frames come with FRAME_NOPULL, as they did under the lock (a pull
+ * was refused there): out of frames, -1, and the tables installed are kept. */
+#define VM_PREPARE_NEED_FRAME (-3)
+int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare));
+
 /* Unmap and free the frames (one shootdown for the range). Interrupts enabled, no
  * spinlock held. */
 void vm_unmap_free(uintptr_t va, size_t bytes);

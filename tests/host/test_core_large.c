@@ -997,12 +997,60 @@ static void t_large_map_nomem(void) {
     KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
 }
 
+/* realloc's growth in place over released pages (at least GH_MAP_UNPINNED_PAGES of
+ * them to map) takes them out of the tree being mapped and maps them unpinned with no
+ * lock held (gh_heap_extend_mapped): the object stays and keeps its bytes, HeapInuse
+ * grows by exactly the pages added, nothing is left being mapped (the validator's
+ * gh_pagealloc_check), and a free gives every page back. (Out of memory in that map is
+ * kheap-maplat's t_grow_oom: here the released pages stay mapped, MADV_DONTNEED, so no
+ * limit makes their map fail.) */
+static void grow_released(void) {
+    const size_t from = 32u << 20, to = 96u << 20, mib = 1u << 20;
+    struct goheap_memstats a, c;
+    void *r = goheap_malloc(to + to / 4); /* the heap grown past the growth, then freed */
+    goheap_free(r);
+    unsigned char *p = goheap_malloc(from);
+    if (!p)
+        _exit(50);
+    memset(p, 0x5a, from);
+    goheap_free_os_memory(); /* every free page released: the growth must map */
+    goheap_read_memstats(&a);
+    unsigned char *q = goheap_realloc(p, to);
+    if (q != p) {
+        fprintf(stderr, "moved %p -> %p\n", (void *)p, (void *)q);
+        _exit(51);
+    }
+    goheap_read_memstats(&c);
+    for (size_t k = 0; k < from; k += 4096)
+        if (p[k] != 0x5a)
+            _exit(52);
+    memset(p + from, 0xa5, to - from);
+    /* the margin (1/8) or exactly: whole pages, within one MiB of the request's */
+    uint64_t added = c.heap_inuse - a.heap_inuse;
+    if (added < to - from || added > to - from + to / 8 + mib || added != goheap_usable_size(p) - from ||
+        goheap_validate() != 0) {
+        fprintf(stderr, "HeapInuse %lu -> %lu, usable %zu\n", (unsigned long)a.heap_inuse,
+                (unsigned long)c.heap_inuse, goheap_usable_size(p));
+        _exit(53);
+    }
+    goheap_free(p);
+    goheap_read_memstats(&c);
+    if (c.heap_inuse != a.heap_inuse - from || goheap_validate() != 0)
+        _exit(54);
+}
+static void t_realloc_grow_released(void) {
+    char buf[4096];
+    int st = core_child(grow_released, buf, sizeof buf);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_large_sizes),
     KT_CASE(t_large_zero),
     KT_CASE(t_large_aligned),
     KT_CASE(t_large_too_big),
     KT_CASE(t_large_map_nomem),
+    KT_CASE(t_realloc_grow_released),
     KT_CASE(t_large_realloc),
     KT_CASE(t_large_bad),
     KT_CASE(t_lcache_reuse),

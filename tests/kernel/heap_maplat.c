@@ -1,15 +1,18 @@
-/* tests/kernel/heap_maplat.c: a large allocation maps its pages (and so zeroes every
- * frame) with interrupts on and no heap lock held (alloc/mheap.c, gh_heap_map_span): a
- * cross-CPU call aimed at the allocating CPU is served in the middle of the map, out of
- * frames in the map returns NULL with the heap whole, and (logged, not asserted) how
- * long calls to that CPU wait while it allocates (docs/kernel-heap.md, "Latency of a
- * map"). */
+/* tests/kernel/heap_maplat.c: a large allocation, and realloc's large growth in place,
+ * map their pages (and so zero every frame) with interrupts on and no heap lock held
+ * (alloc/mheap.c, gh_heap_map_span / gh_heap_extend_mapped), and arch_map_prepare
+ * takes the page-table lock one table at a time: a cross-CPU call aimed at the
+ * allocating CPU is served in the middle of each, out of frames in the map returns
+ * NULL with the heap whole, and (logged, not asserted) how long calls to that CPU wait
+ * while it allocates (docs/kernel-heap.md, "Latency of a map"). */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>
 #include <goheap.h>
 #include <ktest.h>
 #include <smp.h>
+#include <string.h>
+#include <vm.h>
 
 #include "frame_util.h"
 #include "heap_util.h"
@@ -24,8 +27,9 @@
 #define WAIT_NS 20000000000ull
 
 static struct {
-    size_t bytes;
+    size_t bytes, grow_to;
     void *p;
+    void (*op)(unsigned i); /* what ping_while_allocating's CPU 0 does count times */
     int armed, in_map, served_in_map, go, done;
     unsigned long served, calls;
     uint64_t longest_ns, alloc_ns;
@@ -37,6 +41,16 @@ static void count_call(void *arg)
 {
     (void)arg;
     __atomic_fetch_add(&ml.served, 1, __ATOMIC_RELAXED);
+}
+
+/* Words of [from, to) of p, one a frame, that read nonzero. */
+static size_t count_nonzero(const void *p, size_t from, size_t to)
+{
+    const uint64_t *w = p;
+    size_t nonzero = 0;
+    for (size_t i = from / 8; i < to / 8; i += ARCH_FRAME_SIZE / 8)
+        nonzero += w[i] != 0;
+    return nonzero;
 }
 
 /* Waits until flag is set or the time is up (a CPU whose partner never arrives). */
@@ -67,19 +81,33 @@ static void serve_in_map(uintptr_t va, size_t bytes)
     ml.served_in_map = __atomic_load_n(&ml.served, __ATOMIC_ACQUIRE) != s0;
 }
 
+/* CPU 0 runs ml.op(0) (a malloc or a realloc into ml.p) with the hook armed; CPU 1
+ * calls it once it is in the map. */
 static void ipi_in_map(struct ktest *t, unsigned cpu, void *arg)
 {
     (void)t;
     (void)arg;
     if (cpu == 0) {
         __atomic_store_n(&ml.armed, 1, __ATOMIC_RELEASE);
-        ml.p = goheap_malloc(ml.bytes);
+        ml.op(0);
         __atomic_store_n(&ml.armed, 0, __ATOMIC_RELEASE);
         __atomic_store_n(&ml.done, 1, __ATOMIC_RELEASE);
     } else if (cpu == 1 && wait_for(&ml.in_map)) {
         smp_call_cpu(0, count_call, 0);
     }
     ktest_cpu_barrier();
+}
+
+static void op_malloc_p(unsigned i)
+{
+    (void)i;
+    ml.p = goheap_malloc(ml.bytes);
+}
+
+static void op_grow(unsigned i)
+{
+    (void)i;
+    ml.p = goheap_realloc(ml.p, ml.grow_to);
 }
 
 /* The behaviour: CPU 1's call to CPU 0 is served while CPU 0's malloc is still mapping
@@ -90,6 +118,7 @@ static void t_call_served_in_map(struct ktest *t)
         KT_SKIP(t, "needs 2 CPUs");
     goheap_free_os_memory(); /* every free page released: the run must be mapped */
     ml.bytes = 32u << 20;
+    ml.op = op_malloc_p;
     ml.in_map = ml.served_in_map = ml.done = 0;
     __atomic_store_n(&kplat_map_test_hook, serve_in_map, __ATOMIC_RELEASE);
     ktest_on_all_cpus(t, ipi_in_map, 0);
@@ -99,11 +128,7 @@ static void t_call_served_in_map(struct ktest *t)
     KT_ASSERT(t, ml.p != 0);
     KT_EXPECT(t, ml.in_map);
     KT_EXPECT(t, ml.served_in_map);
-    const uint64_t *w = ml.p;
-    size_t nonzero = 0;
-    for (size_t i = 0; i < ml.bytes / 8; i += ARCH_FRAME_SIZE / 8)
-        nonzero += w[i] != 0;
-    KT_EXPECT_EQ(t, nonzero, 0);
+    KT_EXPECT_EQ(t, count_nonzero(ml.p, 0, ml.bytes), 0);
     goheap_free(ml.p);
     hu_validate(t);
 }
@@ -118,7 +143,7 @@ static void ping_while_allocating(struct ktest *t, unsigned cpu, void *arg)
         __atomic_store_n(&ml.go, 1, __ATOMIC_RELEASE);
         uint64_t t0 = arch_nanotime();
         for (unsigned i = 0; i < ml.count; i++)
-            ml.objs[i] = goheap_malloc(ml.bytes);
+            ml.op(i);
         ml.alloc_ns = arch_nanotime() - t0;
         __atomic_store_n(&ml.done, 1, __ATOMIC_RELEASE);
     } else if (cpu == 1) {
@@ -138,6 +163,22 @@ static void ping_while_allocating(struct ktest *t, unsigned cpu, void *arg)
     ktest_cpu_barrier();
 }
 
+static void op_malloc(unsigned i)
+{
+    ml.objs[i] = goheap_malloc(ml.bytes);
+}
+
+/* Runs op count times on CPU 0 while CPU 1 calls CPU 0 back to back. */
+static void ping_during(struct ktest *t, void (*op)(unsigned), unsigned count)
+{
+    ml.op = op;
+    ml.count = count;
+    ml.go = ml.done = 0;
+    ml.calls = 0;
+    ml.longest_ns = ml.alloc_ns = 0;
+    ktest_on_all_cpus(t, ping_while_allocating, 0);
+}
+
 /* count allocations of bytes each, of released or fresh pages only. */
 static void measure(struct ktest *t, size_t bytes, unsigned count)
 {
@@ -146,12 +187,8 @@ static void measure(struct ktest *t, size_t bytes, unsigned count)
         count = 512;
     goheap_free_os_memory();
     ml.bytes = bytes;
-    ml.count = count;
     ml.objs = objs;
-    ml.go = ml.done = 0;
-    ml.calls = 0;
-    ml.longest_ns = ml.alloc_ns = 0;
-    ktest_on_all_cpus(t, ping_while_allocating, 0);
+    ping_during(t, op_malloc, count);
     unsigned got = 0;
     for (unsigned i = 0; i < count; i++)
         if (objs[i]) {
@@ -163,20 +200,6 @@ static void measure(struct ktest *t, size_t bytes, unsigned count)
               count, bytes >> 10, (unsigned long long)(ml.alloc_ns / 1000 / count), ml.calls,
               (unsigned long long)(ml.longest_ns / 1000));
     KT_EXPECT_EQ(t, got, count);
-}
-
-static void t_latency(struct ktest *t)
-{
-    if (ktest_ncpus() < 2)
-        KT_SKIP(t, "needs 2 CPUs");
-    /* 256 MiB where 3/4 of the free frames hold it (a 128 MiB boot: less) */
-    size_t big = 256u << 20, most = (size_t)(frame_free_count() / 4 * 3) * ARCH_FRAME_SIZE;
-    if (big > most)
-        big = most & ~(size_t)((1u << 20) - 1);
-    measure(t, big, 1);
-    measure(t, 15u << 13, 256); /* the largest run mapped pinned: the page cache's */
-    measure(t, 16u << 13, 256); /* the smallest mapped unpinned (GH_MAP_UNPINNED_PAGES) */
-    measure(t, 1u << 20, 32);
 }
 
 /* ---- out of frames in the map -------------------------------------------------------------------- */
@@ -219,17 +242,206 @@ static void t_map_oom(struct ktest *t)
     KT_EXPECT_EQ(t, goheap_validate(), 0);
     uint64_t *q = goheap_malloc(bytes);
     KT_ASSERT(t, q != 0);
-    size_t nonzero = 0;
-    for (size_t i = 0; i < bytes / 8; i += ARCH_FRAME_SIZE / 8)
-        nonzero += q[i] != 0;
-    KT_EXPECT_EQ(t, nonzero, 0);
+    KT_EXPECT_EQ(t, count_nonzero(q, 0, bytes), 0);
     goheap_free(q);
     hu_validate(t);
+}
+
+/* ---- realloc's growth in place ------------------------------------------------------------ */
+#define GROW_FROM (32u << 20)
+#define GROW_TO   (160u << 20)
+
+/* A GROW_FROM object whose next GROW_TO - GROW_FROM bytes (and the margin) are free
+ * and released in the tree: the heap is grown past them by a larger object freed
+ * first, and every free page is released after the object is taken. */
+static void *grow_setup(void)
+{
+    void *r = goheap_malloc(GROW_TO + GROW_TO / 4);
+    goheap_free(r);
+    void *p = goheap_malloc(GROW_FROM);
+    if (p)
+        memset(p, 0x5a, GROW_FROM);
+    goheap_free_os_memory();
+    return p;
+}
+
+static int head_intact(const unsigned char *p)
+{
+    for (size_t i = 0; i < GROW_FROM; i += ARCH_FRAME_SIZE / 2)
+        if (p[i] != 0x5a || p[i + 7] != 0x5a)
+            return 0;
+    return 1;
+}
+
+/* The behaviour: CPU 1's call to CPU 0 is served while CPU 0's realloc, growing a
+ * 32 MiB object in place by 128 MiB of released pages, is still mapping them (before:
+ * the added pages were mapped pinned under the heap lock, and the call waited for the
+ * whole map). The object stays in place, keeps its bytes and reads zero after them. */
+static void t_grow_served_in_map(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    void *p = grow_setup();
+    KT_ASSERT(t, p != 0);
+    ml.p = p;
+    ml.grow_to = GROW_TO;
+    ml.op = op_grow;
+    ml.in_map = ml.served_in_map = ml.done = 0;
+    __atomic_store_n(&kplat_map_test_hook, serve_in_map, __ATOMIC_RELEASE);
+    ktest_on_all_cpus(t, ipi_in_map, 0);
+    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
+    ktest_log("realloc 32 -> 160 MiB in place over released pages: moved %d, in the map %d, call served there %d",
+              ml.p != p, ml.in_map, ml.served_in_map);
+    KT_ASSERT(t, ml.p != 0);
+    KT_EXPECT(t, ml.p == p);
+    KT_EXPECT(t, ml.in_map);
+    KT_EXPECT(t, ml.served_in_map);
+    KT_EXPECT(t, head_intact(ml.p));
+    KT_EXPECT_EQ(t, count_nonzero(ml.p, GROW_FROM, GROW_TO), 0);
+    goheap_free(ml.p);
+    hu_validate(t);
+}
+
+/* Out of frames in the growth's map: realloc returns NULL (the move that follows has
+ * no frames either), the object untouched and in place, the pages after it back in the
+ * tree (HeapInuse as before, the validator clean); with the frames back the same
+ * realloc grows in place and the added bytes read zero. */
+static void t_grow_oom(struct ktest *t)
+{
+    static struct goheap_memstats a, b;
+    unsigned char *p = grow_setup();
+    KT_ASSERT(t, p != 0);
+    goheap_read_memstats(&a);
+    uint64_t fail0 = kplat_stats.map_failures;
+    oom_chain = oom_taken = 0;
+    __atomic_store_n(&kplat_map_test_hook, take_frames, __ATOMIC_RELEASE);
+    void *q = goheap_realloc(p, GROW_TO);
+    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
+    fu_give_back(oom_chain);
+    goheap_read_memstats(&b);
+    ktest_log("out of frames in the growth's map (%llu taken): realloc -> %p, map failures +%llu, HeapInuse %llu -> "
+              "%llu KiB, HeapReleased %llu -> %llu KiB",
+              (unsigned long long)oom_taken, q, (unsigned long long)(kplat_stats.map_failures - fail0),
+              (unsigned long long)(a.heap_inuse >> 10), (unsigned long long)(b.heap_inuse >> 10),
+              (unsigned long long)(a.heap_released >> 10), (unsigned long long)(b.heap_released >> 10));
+    KT_EXPECT(t, q == 0);
+    KT_EXPECT(t, kplat_stats.map_failures > fail0);
+    KT_EXPECT_EQ(t, b.heap_inuse, a.heap_inuse);
+    KT_EXPECT(t, b.heap_released >= a.heap_released);
+    KT_EXPECT_EQ(t, goheap_usable_size(p) >= GROW_FROM, 1);
+    KT_EXPECT(t, head_intact(p));
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+    q = goheap_realloc(p, GROW_TO);
+    KT_ASSERT(t, q != 0);
+    KT_EXPECT(t, q == (void *)p);
+    KT_EXPECT(t, head_intact(q));
+    KT_EXPECT_EQ(t, count_nonzero(q, GROW_FROM, GROW_TO), 0);
+    goheap_free(q);
+    hu_validate(t);
+}
+
+/* ---- arch_map_prepare: the page-table lock one table at a time -------------------------- */
+#define PREP_BYTES (4ul << 30)
+#define PREP_ROUNDS 8
+static struct {
+    uint64_t before, after; /* frame_free_count() around the round's prepare */
+    int active, stop, err, round;
+    unsigned mid;           /* calls whose handler ran between two tables */
+    uint64_t ns;
+} pr;
+
+/* On CPU 0: a call's handler, counting itself when the round's prepare has taken some
+ * of its tables and not all (the count strictly between its values around it). */
+static void note_mid_prepare(void *arg)
+{
+    (void)arg;
+    uint64_t c = frame_free_count();
+    if (__atomic_load_n(&pr.active, __ATOMIC_ACQUIRE) && c < pr.before && c + PREP_BYTES / ARCH_LARGE_SIZE > pr.before)
+        __atomic_fetch_add(&pr.mid, 1, __ATOMIC_RELAXED);
+}
+
+static void prepare_rounds(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)t;
+    (void)arg;
+    if (cpu == 0) {
+        uintptr_t va = (vm_reserve_scratch(PREP_ROUNDS * PREP_BYTES + ARCH_LARGE_SIZE) + ARCH_LARGE_SIZE - 1) &
+                       ~(uintptr_t)(ARCH_LARGE_SIZE - 1);
+        for (pr.round = 0; pr.round < PREP_ROUNDS && !pr.mid && !pr.err; pr.round++) {
+            pr.before = frame_free_count();
+            __atomic_store_n(&pr.active, 1, __ATOMIC_RELEASE);
+            uint64_t t0 = arch_nanotime();
+            pr.err = arch_map_prepare(va + pr.round * PREP_BYTES, PREP_BYTES);
+            pr.ns += arch_nanotime() - t0;
+            __atomic_store_n(&pr.active, 0, __ATOMIC_RELEASE);
+            pr.after = frame_free_count();
+        }
+        __atomic_store_n(&pr.stop, 1, __ATOMIC_RELEASE);
+    } else if (cpu == 1) {
+        /* a call as soon as the round's prepare has taken a table */
+        while (!__atomic_load_n(&pr.stop, __ATOMIC_ACQUIRE))
+            if (__atomic_load_n(&pr.active, __ATOMIC_ACQUIRE) && frame_free_count() < pr.before)
+                smp_call_cpu(0, note_mid_prepare, 0);
+            else
+                arch_cpu_relax();
+    }
+    ktest_cpu_barrier();
+}
+
+/* The behaviour: arch_map_prepare over a fresh 4 GiB range (2052 page tables) serves a
+ * call aimed at its CPU between two tables: CPU 1 calls CPU 0 once the prepare took
+ * its first table, and the handler sees the free-frame count strictly inside the
+ * prepare's range (up to 8 rounds, for a loaded host that deschedules CPU 1). Before,
+ * every table was allocated in one hold of the page-table lock, interrupts masked, so
+ * a call ran only after the prepare, in every round. */
+static void t_prepare_serves_calls(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    pr.mid = 0;
+    pr.stop = pr.err = 0;
+    pr.ns = 0;
+    ktest_on_all_cpus(t, prepare_rounds, 0);
+    ktest_log("arch_map_prepare(4 GiB) x %d: %llu us each; calls served between two tables %u (last round %llu tables)",
+              pr.round, (unsigned long long)(pr.ns / 1000 / (pr.round ? pr.round : 1)), pr.mid,
+              (unsigned long long)(pr.before - pr.after));
+    KT_EXPECT_EQ(t, pr.err, 0);
+    KT_EXPECT(t, pr.before - pr.after >= PREP_BYTES / ARCH_LARGE_SIZE);
+    KT_EXPECT(t, pr.mid > 0);
+}
+
+static void t_latency(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    /* 256 MiB where 3/4 of the free frames hold it (a 128 MiB boot: less) */
+    size_t big = 256u << 20, most = (size_t)(frame_free_count() / 4 * 3) * ARCH_FRAME_SIZE;
+    if (big > most)
+        big = most & ~(size_t)((1u << 20) - 1);
+    measure(t, big, 1);
+    measure(t, 15u << 13, 256); /* the largest run mapped pinned: the page cache's */
+    measure(t, 16u << 13, 256); /* the smallest mapped unpinned (GH_MAP_UNPINNED_PAGES) */
+    measure(t, 1u << 20, 32);
+    /* realloc in place, 32 -> 160 MiB over released pages */
+    void *p = grow_setup();
+    KT_ASSERT(t, p != 0);
+    ml.p = p;
+    ml.grow_to = GROW_TO;
+    ping_during(t, op_grow, 1);
+    ktest_log("realloc 32 -> 160 MiB in place (moved %d) over released pages: %llu us; %lu calls to that CPU "
+              "meanwhile, longest wait %llu us",
+              ml.p != p, (unsigned long long)(ml.alloc_ns / 1000), ml.calls,
+              (unsigned long long)(ml.longest_ns / 1000));
+    KT_EXPECT(t, ml.p == p);
+    goheap_free(ml.p);
 }
 
 static const struct ktest_case heap_maplat_cases[] = {
     KTEST_CASE(t_call_served_in_map),
     KTEST_CASE(t_map_oom),
+    KTEST_CASE(t_grow_served_in_map),
+    KTEST_CASE(t_grow_oom),
+    KTEST_CASE(t_prepare_serves_calls),
     KTEST_CASE(t_latency),
 };
 KTEST_SUITE_FULL(heap_maplat, "heap_maplat", heap_maplat_cases, hu_init, 0);
