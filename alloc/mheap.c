@@ -50,6 +50,9 @@ int gh_heap_init(size_t arena_bytes, int exact) {
     gh_heap.pages.fresh_zero = !gh_region.on;
     gh_heap.pages.lazy = !gh_region.on && gh_release_lazy();
     gh_heap.pages.release_zero = !gh_region.on && !gh_heap.pages.lazy;
+    /* Large spans leave the arena's first page-cache window to small spans (pagealloc.h,
+     * PALLOC_SMALL_FIRST_PAGES). */
+    gh_heap.pages.small_first = 1;
     for (unsigned b = 0; b < GH_NBUCKETS; b++) {
         static const unsigned words[GH_NBUCKETS] = {0, 1, 2, 4, 8, 16, 8};
         /* (from bits[], not sizeof: the hot line's tail already holds two words) */

@@ -330,6 +330,22 @@ static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *f
     return entry * PALLOC_CHUNK_PAGES + i;
 }
 
+/* First fit of npages with the arena's first page-cache window taken as in use
+ * (PALLOC_SMALL_FIRST_PAGES, pagealloc.h): that window's bits are set for the search
+ * and put back, so the summaries stay exact (debug checks them) and search_addr stays
+ * a lower bound. Only called when the plain first fit fell in that window, so chunk 0
+ * is grown and its metadata mapped. */
+static uintptr_t find_past_small_first(struct pagealloc *pa, uintptr_t npages) {
+    _Static_assert(PALLOC_SMALL_FIRST_PAGES == 64, "the window is one word of chunk 0's bitmap");
+    uint64_t *w = &pa->chunks[0].alloc[0], was = *w;
+    *w = ~0ull;
+    update_chunk(pa, 0);
+    uintptr_t ff, page = find(pa, npages, &ff);
+    *w = was;
+    update_chunk(pa, 0);
+    return page;
+}
+
 /* First fit with the fast path: a fit inside search_addr's own chunk. */
 static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
     if (pa->search_addr >= pa->limit)
@@ -575,6 +591,13 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     /* The first run of npages + room; the first npages of it are taken (the search
      * hint below stays right: ff is the first free page whatever the size asked). */
     uintptr_t ff, page = find_fit(pa, npages + room, &ff);
+    if (page < PALLOC_SMALL_FIRST_PAGES && npages + room >= PAGECACHE_MAX_ALLOC && pa->small_first) {
+        /* (page is PA_NONE, never below, when nothing fits; ff stays the plain
+         * search's: every page below it is in use whichever run is taken) */
+        uintptr_t above = find_past_small_first(pa, npages + room);
+        if (above != PA_NONE)
+            page = above;
+    }
     if (page == PA_NONE) {
         if (npages + room == 1)
             pa->search_addr = pa->limit; /* not even one free page: the heap is full */

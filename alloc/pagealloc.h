@@ -71,6 +71,10 @@ struct pagealloc {
      * zero are still backed (lazy release); see the page states above. Needs
      * release_zero == 0. */
     unsigned lazy;
+    /* Set by the owner after init (0 by default: plain first fit): runs of
+     * PAGECACHE_MAX_ALLOC pages or more leave the arena's first page-cache window to
+     * the page caches while one fits above it (PALLOC_SMALL_FIRST_PAGES, below). */
+    unsigned small_first;
 
     /* ---- protected by the heap lock ---- */
     /* Hint: every grown page below search_addr is in use (or never grown).
@@ -137,8 +141,22 @@ size_t gh_pagealloc_meta_span(size_t bytes);
  * Caller holds the heap lock. */
 int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages);
 
+/* With pa->small_first, the first page-cache window of the arena (its first
+ * PAGECACHE_PAGES pages) is left to the page caches: a run of PAGECACHE_MAX_ALLOC
+ * pages or more (a span that no page cache serves) is placed there only when no run
+ * fits above it (the heap grows only when none fits anywhere). That window holds the
+ * program's first small spans (the loader's, stdio's, the first threads' descriptors);
+ * a small span that comes late, on a CPU with no page cache yet (the hosted background
+ * thread's glibc thread vector, 288 B, allocated by the thread that starts it), then
+ * finds room among them instead of landing at the lowest free page between the large
+ * spans, where it splits their free runs for good (bench/RESULTS.md, "The background
+ * thread's own small span"). */
+#define PALLOC_SMALL_FIRST_PAGES PAGECACHE_PAGES
+
 /* Allocates npages (>= 1, any size, across chunks too) contiguous pages, address-
- * ordered first fit. Maps the scavenged pages inside and returns the base address,
+ * ordered first fit (with pa->small_first, runs of PAGECACHE_MAX_ALLOC pages or more
+ * past the first window while one fits there). Maps the scavenged pages inside and
+ * returns the base address,
  * with *scav = how many of the npages were scavenged (now freshly mapped) and
  * pa->dirty = how many are not known to read zero.
  * Returns 0 on failure with *err = PAGEALLOC_NOSPACE or PAGEALLOC_NOMEM (err may be

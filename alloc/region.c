@@ -14,11 +14,16 @@ static uintptr_t region_holes(struct pagealloc *pa, uintptr_t lo, uintptr_t hi) 
     hi = hi < lo ? lo : hi > end ? end : hi;
     uintptr_t n1 = (lo - base) >> GOHEAP_PAGE_SHIFT, n2 = (hi - lo) >> GOHEAP_PAGE_SHIFT;
     uintptr_t n3 = (end - hi) >> GOHEAP_PAGE_SHIFT;
-    /* First fit over an empty heap: each allocation lands at the lowest free page, so
-     * the hole below lo, then (briefly) [lo, hi), then the hole above hi. */
-    if ((n1 && gh_pagealloc_alloc(pa, n1, &sc, 0) != base) ||
-        (n2 && gh_pagealloc_alloc(pa, n2, &sc, 0) != lo) ||
-        (n3 && gh_pagealloc_alloc(pa, n3, &sc, 0) != hi))
+    /* Plain first fit over an empty heap (the first page-cache window is not left to
+     * small spans here: pagealloc.h, small_first): each allocation lands at the lowest
+     * free page, so the hole below lo, then (briefly) [lo, hi), then the hole above hi. */
+    unsigned small_first = pa->small_first;
+    pa->small_first = 0;
+    int placed = (!n1 || gh_pagealloc_alloc(pa, n1, &sc, 0) == base) &&
+                 (!n2 || gh_pagealloc_alloc(pa, n2, &sc, 0) == lo) &&
+                 (!n3 || gh_pagealloc_alloc(pa, n3, &sc, 0) == hi);
+    pa->small_first = small_first;
+    if (!placed)
         gh_panicf("goheap: region: cannot lay out [0x%lx, 0x%lx) in [0x%lx, 0x%lx)",
                   (unsigned long)lo, (unsigned long)hi, (unsigned long)base, (unsigned long)end);
     if (n2)

@@ -719,6 +719,45 @@ static void t_alloc_room(void) {
 }
 
 /* ---- exhaustion ------------------------------------------------------------------------------------------ */
+/* pa->small_first (the heap's): runs of PAGECACHE_MAX_ALLOC pages or more leave the
+ * first page-cache window to the page caches while they fit above it; smaller runs and
+ * page caches still take it first; with no room above, the window serves them (before
+ * any growth); the hint stays a lower bound. */
+static void t_small_first(void) {
+    struct fx f;
+    uintptr_t sc;
+    int err;
+    KT_CHECK(fx_init(&f, 2) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, CPAGES) == 0, "");
+    f.pa.small_first = 1;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 3, &sc, NULL) == pg(&f, 0), "a small run: first fit");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 100, &sc, NULL) == pg(&f, PALLOC_SMALL_FIRST_PAGES),
+             "a large run past the window");
+    KT_CHECK(f.pa.search_addr == pg(&f, 3), "hint at the window's first free page: %ld",
+             page_no(&f, f.pa.search_addr));
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, PAGECACHE_MAX_ALLOC - 1, &sc, NULL) == pg(&f, 3), "below the bound");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, PAGECACHE_MAX_ALLOC, &sc, NULL) == pg(&f, PALLOC_SMALL_FIRST_PAGES + 100),
+             "the bound itself");
+    /* with room: placed past the window too */
+    KT_CHECK(gh_pagealloc_alloc_room(&f.pa, 2, 30, &sc, &err) == pg(&f, PALLOC_SMALL_FIRST_PAGES + 116), "");
+    gh_pagealloc_free(&f.pa, pg(&f, PALLOC_SMALL_FIRST_PAGES + 116), 2);
+    /* nothing fits above: the window serves a run that fits there */
+    uintptr_t above = CPAGES - PALLOC_SMALL_FIRST_PAGES - 116;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, above, &sc, NULL) == pg(&f, PALLOC_SMALL_FIRST_PAGES + 116), "");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 20, &sc, NULL) == pg(&f, 18), "the window, as a last fit");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 40, &sc, &err) == 0 && err == PAGEALLOC_NOSPACE, "no fit anywhere");
+    /* a page cache takes the window's free pages */
+    struct pagecache c = {0};
+    KT_CHECK(gh_pagecache_refill(&f.pa, &c) == 0 && c.base == pg(&f, 0) && c.cache == ~0ull << 38,
+             "cache %#lx bits %#llx", (unsigned long)c.base, (unsigned long long)c.cache);
+    gh_pagecache_flush(&f.pa, &c);
+    /* plain first fit without the flag */
+    f.pa.small_first = 0;
+    gh_pagealloc_free(&f.pa, pg(&f, PALLOC_SMALL_FIRST_PAGES), 100);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 100, &sc, NULL) == pg(&f, 38), "first fit across the window");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
 static void t_exhaustion(void) {
     struct fx f;
     uintptr_t sc, pages[2 * CPAGES];
@@ -787,6 +826,7 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_pagecache),
     KT_CASE(t_search_addr),
     KT_CASE(t_alloc_room),
+    KT_CASE(t_small_first),
     KT_CASE(t_exhaustion),
     KT_CASE(t_bad_free_panics),
 };
