@@ -447,17 +447,20 @@ struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t
  * use since its take, it leaves heap_inuse; -1. Shared by a large malloc's run
  * (gh_heap_map_span) and realloc's growth in place (gh_heap_extend_mapped). */
 static int map_run(uintptr_t base, uintptr_t npages) {
-    uintptr_t a = 0, n = 0;
+    uintptr_t a = 0, n = 0, from = base, end = base + (npages << GOHEAP_PAGE_SHIFT);
     struct pagealloc *pa = gh_heap_pages_of(base);
     goheap_pin_t pin;
     for (;;) {
         /* The next run to map, the one just mapped marked backed in the same hold: the
-         * lock is held for a bitmap walk, never across a map. */
+         * lock is held for a bitmap walk, never across a map; the walk goes on from the
+         * last run's end, so the pages are walked once in all. */
         unsigned cpu = goheap_sys_pin(&pin);
         gh_lock(&gh_heap.lock, cpu);
-        if (a)
+        if (a) {
             gh_pagealloc_mapping_done(pa, a, n);
-        a = gh_pagealloc_mapping_next(pa, base, npages, &n);
+            from = a + (n << GOHEAP_PAGE_SHIFT);
+        }
+        a = from < end ? gh_pagealloc_mapping_next(pa, from, (end - from) >> GOHEAP_PAGE_SHIFT, &n) : 0;
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);
         if (!a)

@@ -669,8 +669,15 @@ static uintptr_t mapping_run(const struct pagealloc *pa, uintptr_t page, uintptr
 
 uintptr_t gh_pagealloc_mapping_next(const struct pagealloc *pa, uintptr_t base, uintptr_t npages,
                                     uintptr_t *n) {
-    uintptr_t page = check_in_use(pa, base, npages, "mapping_next of pages not in use (addr, npages)");
+    static const char what[] = "mapping_next of pages not in use (addr, npages)";
+    uintptr_t page = check_in_use(pa, base, 1, what);
+    if (npages > (pa->limit - base) >> GOHEAP_PAGE_SHIFT)
+        pa_panic(what, base, npages);
     uintptr_t first = mapping_run(pa, page, page + npages, n);
+    /* In use up to the run found, or through the end: only what was scanned, so that a
+     * taker going on from each run's end walks its pages once in all (a run checked
+     * whole at every call: a 1 GiB run of alternating pieces, 147 ms of walks). */
+    check_in_use(pa, base, first == PA_NONE ? npages : first + *n - page, what);
     return first == PA_NONE ? 0 : addr_of(pa, first);
 }
 

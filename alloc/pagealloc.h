@@ -175,7 +175,8 @@ uintptr_t gh_pagealloc_alloc_room(struct pagealloc *pa, uintptr_t npages, uintpt
  * large map must not run pinned under the heap lock), a run at a time:
  *   lock; a = gh_pagealloc_mapping_next(pa, base, npages, &n); unlock;
  *   goheap_sys_map(a, n pages); lock; gh_pagealloc_mapping_done(pa, a, n); unlock; ...
- * mapping_next returns the first run of [base, +npages) still to map (0: none left);
+ * mapping_next returns the first run of [base, +npages) still to map (0: none left; a
+ * taker asks again from the end of the run it mapped, so each page is walked once);
  * mapping_done marks n such pages backed. If a map fails (or the taker cannot have
  * its span struct), gh_pagealloc_free_mapping frees the whole run: the pages still to
  * map become free and released, known zero where a map zero-fills (pa->fresh_zero:
