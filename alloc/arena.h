@@ -22,7 +22,8 @@ struct mspan;
  *   mapped <= next <= resv <= arena_bytes (all 4 MiB multiples), map_resv >= resv/1024
  *   heap offsets [0, resv) are reserved or holes (never grown, span map dead);
  *   gh_fast.npages <= next / 8 KiB, and every run the window's page allocator has
- *   handed out ends at or below npages pages (gh_arena_cover): entries [0, npages)
+ *   handed out (a run taken unmapped: once mapped) ends at or below npages pages
+ *   (gh_arena_cover): entries [0, npages)
  *   are written (a span, or gh_deadspan), the ones in [npages, mapped) not yet, and
  *   a page in [npages, next) reads as gh_deadspan through gh_span_of_cover. */
 struct gh_arena {

@@ -135,7 +135,9 @@ static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct r
         uintptr_t before = pa->npages_scav;
         base = ri->defer ? gh_pagealloc_alloc_defer(pa, npages, room, &ri->scav, &ri->tomap, err)
                          : gh_pagealloc_alloc_room(pa, npages, room, &ri->scav, err);
-        if (base)
+        /* A run still to map is covered once mapped (map_run): a refused map must not
+         * leave its span map entries written (core-arena t_refused). */
+        if (base && !ri->tomap)
             gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
         if (!base && *err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
@@ -461,6 +463,8 @@ static int map_run(uintptr_t base, uintptr_t npages) {
             from = a + (n << GOHEAP_PAGE_SHIFT);
         }
         a = from < end ? gh_pagealloc_mapping_next(pa, from, (end - from) >> GOHEAP_PAGE_SHIFT, &n) : 0;
+        if (!a) /* all mapped: the span map may name them now (the take left it alone) */
+            gh_arena_cover(end);
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);
         if (!a)
@@ -726,7 +730,7 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
         if (!got && err == PAGEALLOC_NOMEM)
             note_mapped_free(before - pa->npages_scav);
         ri.lazy = got ? pa->lazy_run : 0;
-        if (got)
+        if (got && !tomap) /* (else map_run covers them once mapped) */
             gh_arena_cover(tbase + ((extra - w) << GOHEAP_PAGE_SHIFT));
     }
     if (got && w)
