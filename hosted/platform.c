@@ -92,7 +92,16 @@ static void owner_take(unsigned k) {
         pthread_mutexattr_destroy(&a);
         atomic_store_explicit(&slot_owner_ready[k], 1, memory_order_release);
     }
-    if (pthread_mutex_lock(&slot_owner[k]) == EOWNERDEAD) /* (never: a FREE slot's mutex is free) */
+    /* A trylock, not a lock: the mutex is free but for a moment, while another
+     * thread's owner_dead holds it. A blocking lock here, under a lock of the program
+     * that the slot's last owner took while it held the slot, closed a cycle in
+     * ThreadSanitizer's lock graph (slot -> program's lock -> slot) and it reported a
+     * lock-order inversion where no thread waits for another (core-knobs
+     * t_slot_owner_lock_order); trylocks add no edge to it. */
+    int r;
+    while ((r = pthread_mutex_trylock(&slot_owner[k])) == EBUSY)
+        sched_yield();
+    if (r == EOWNERDEAD) /* (never: a FREE slot's mutex is free) */
         pthread_mutex_consistent(&slot_owner[k]);
 }
 
@@ -839,12 +848,16 @@ static void fork_child(void) {
     for (unsigned i = 0; i < nexcl; i++)
         if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE)
             atomic_store(&slot_state[i], SLOT_GONE);
-    if (self != GOHEAP_HOSTED_NO_SLOT) {
-        /* The copy of its mutex names the parent's thread as owner, and the child's
-         * robust list (reset by glibc) does not hold it: made and taken again. */
-        atomic_store(&slot_owner_ready[self], 0);
+    /* Every slot's mutex is made again at its next take: the copy of one may be held
+     * by a thread that is not here, the owner of a GONE slot or of the forking
+     * thread's (the child's robust list, reset by glibc, does not hold it), or a
+     * thread whose owner_dead held a FREE slot's for a moment at the fork (the
+     * child's next taker of that slot waited for it forever: core-knobs
+     * t_slot_fork_probe). GONE slots are never taken. */
+    for (unsigned i = 0; i < nexcl; i++)
+        atomic_store(&slot_owner_ready[i], 0);
+    if (self != GOHEAP_HOSTED_NO_SLOT)
         owner_take(self);
-    }
     for (unsigned i = 0; i < MAX_SLOTS; i++)
         atomic_store(&pending[i].fn, 0);
     atomic_store(&goheap_hosted_pending, 0);
