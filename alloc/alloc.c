@@ -101,22 +101,27 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             goheap_sys_unpin(pin);
             return 0;
         }
-        if (gh_unlikely(tomap)) { /* its released pages, mapped with no lock, unpinned */
+        gh_span_init_large(s, s->base, npages, size);
+        __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
+        s->obj = gh_align_up(s->base, align);
+        s->alloc_pc = pc;
+        if (gh_unlikely(tomap)) {
+            /* its released pages, mapped with no lock, unpinned; published and counted
+             * in the hold that finds nothing left to map (mheap.h) */
             goheap_sys_unpin(pin);
             if (gh_heap_map_span(s) != 0)
                 return 0; /* the run went back: the last resort, then NULL */
             cpu = goheap_sys_pin(&pin);
             c = gh_mcache_get(cpu);
+            if (!c)
+                c = &gh_emptycache;
+        } else {
+            gh_heap_publish(s);
+            if (!c)
+                c = &gh_emptycache;
+            GH_COUNT_ADD(c->large_alloc, 1);
+            GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
         }
-        gh_span_init_large(s, s->base, npages, size);
-        __atomic_store_n(&s->spc, lspc, __ATOMIC_RELAXED);
-        s->obj = gh_align_up(s->base, align);
-        s->alloc_pc = pc;
-        gh_heap_publish(s);
-        if (!c)
-            c = &gh_emptycache;
-        GH_COUNT_ADD(c->large_alloc, 1);
-        GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
     }
     /* The sampled case apart: the unsampled one keeps no flag across the unpin
      * (callgrind, 4 MiB pair: 4 instructions). */

@@ -719,13 +719,11 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
         large_resized(s, n);
         gh_heap_trim_span(cpu, s, need);
     } else if ((ok = realloc_large_grow(c, cpu, s, a, n, need, &tomap)) != 0) {
-        if (gh_unlikely(tomap)) { /* the added pages, mapped with no lock, unpinned (mheap.h) */
+        if (gh_unlikely(tomap)) { /* the added pages, mapped with no lock, unpinned, and
+                                   * counted in the hold that grows s (mheap.h) */
             goheap_sys_unpin(pin);
-            ok = gh_heap_extend_mapped(s, tomap);
-            cpu = goheap_sys_pin(&pin);
-            c = gh_mcache_get(cpu);
-            if (ok && c)
-                GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)tomap << GOHEAP_PAGE_SHIFT);
+            ok = gh_heap_extend_mapped(s);
+            goheap_sys_pin(&pin);
         }
         if (ok)
             large_resized(s, n);

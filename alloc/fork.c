@@ -125,8 +125,13 @@ void goheap_fork_parent(void) {
  * them is all it needs, and forgetting the parent's background step (a step caught
  * mid-way left its guard taken; the platform starts a new background thread at the
  * child's first poll). Per-CPU caches of slots whose threads are gone stay as they
- * are; the platform hands those slots out again. */
+ * are; the platform hands those slots out again. A large malloc or realloc growth
+ * that another thread was mapping (unpinned, no lock held: up to ~100 ms for 256 MiB)
+ * has no thread left to finish it: its run goes back to the page allocator, counters
+ * exact, before the heap and meta locks are released (gh_heap_fork_child, mheap.h). */
 void goheap_fork_child(void) {
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+        gh_heap_fork_child();
     goheap_fork_parent();
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         gh_background_fork_child();

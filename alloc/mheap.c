@@ -114,6 +114,7 @@ struct run_info {
     uintptr_t lazy;  /* of scav, pages released lazily (never unmapped) */
     uintptr_t tomap; /* of scav, pages left unmapped for the caller (defer) */
     int defer;       /* asked: take the run unmapped (gh_pagealloc_alloc_defer) */
+    struct mspan *span; /* with tomap: its struct, counted and in gh_heap.mapping (map_begin) */
 };
 
 static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, struct run_info *ri) {
@@ -126,8 +127,12 @@ static uintptr_t cache_alloc(struct pagecache *pc, uintptr_t npages, int *err, s
     return base;
 }
 
-/* The window's page allocator first, then each cover's. Caller holds the heap lock. */
-static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct run_info *ri) {
+static struct mspan *map_begin(unsigned cpu, uintptr_t base, uintptr_t npages, struct run_info *ri);
+
+/* The window's page allocator first, then each cover's. A run with pages still to map
+ * (defer) leaves with its span struct (map_begin); out of structs, 0 with
+ * PAGEALLOC_NOMEM, the run given back. Caller holds the heap lock, pinned on cpu. */
+static uintptr_t tree_alloc(unsigned cpu, uintptr_t npages, uintptr_t room, int *err, struct run_info *ri) {
     struct pagealloc *pa;
     uintptr_t base = 0;
     *err = PAGEALLOC_NOSPACE;
@@ -143,6 +148,10 @@ static uintptr_t tree_alloc(uintptr_t npages, uintptr_t room, int *err, struct r
             note_mapped_free(before - pa->npages_scav);
         ri->dirty = pa->dirty;
         ri->lazy = base ? pa->lazy_run : 0;
+        if (base && ri->tomap && !(ri->span = map_begin(cpu, base, npages, ri))) {
+            base = 0;
+            *err = PAGEALLOC_NOMEM; /* (no struct: no retry, no growth) */
+        }
     }
     return base;
 }
@@ -166,6 +175,20 @@ static inline void count_idle(uintptr_t bytes) {
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
     uint64_t before = atomic_fetch_add_explicit(&gh_heap.heap_free, bytes, memory_order_relaxed);
     gh_bg_ask_if(before + bytes); /* (work.h: freed pages with no background poll yet) */
+}
+
+/* A run just taken and not counted in use back to the tree as it was: the pages its
+ * take backed (released ones mapped, lazily released ones kept) free and backed,
+ * those left to map (ri->tomap) released. Caller holds the heap lock. */
+static void run_back_locked(uintptr_t base, uintptr_t npages, const struct run_info *ri) {
+    uintptr_t backed = ri->scav - ri->tomap;
+    if (ri->tomap)
+        gh_pagealloc_free_mapping(gh_heap_pages_of(base), base, npages);
+    else
+        gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
+    atomic_fetch_sub_explicit(&gh_heap.heap_released, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, ri->lazy << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
 }
 
 /* Refills c from the first page allocator with a free page. Caller holds the heap lock. */
@@ -224,7 +247,7 @@ static void window_fill_locked(struct pagecache *pc, struct pagealloc *pa, uintp
     if (have < GH_GROW_WINDOW_PAGES) {
         uintptr_t got = gh_pagealloc_alloc_backed(pa, base + (have << GOHEAP_PAGE_SHIFT), GH_GROW_WINDOW_PAGES - have);
         if (got) {
-            struct run_info ri = {0, 0, 0, 0, 0}; /* backed: free -> in use, idle through gpages */
+            struct run_info ri = {0, 0, 0, 0, 0, 0}; /* backed: free -> in use, idle through gpages */
             count_run_inuse(got, &ri);
             have += got;
             gh_arena_cover(base + (have << GOHEAP_PAGE_SHIFT));
@@ -327,11 +350,11 @@ static inline __attribute__((always_inline)) uintptr_t alloc_pages(struct mcache
         base = pages_from_cache(c, cpu, npages, err, ri, grow);
     if (!base && *err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, 0, err, ri);
+        base = tree_alloc(cpu, npages, 0, err, ri);
         if (!base && *err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
-            base = tree_alloc(npages, 0, err, ri);
+            base = tree_alloc(cpu, npages, 0, err, ri);
         if (!base && *err == PAGEALLOC_NOSPACE && grow && gh_heap_grow(npages) == 0)
-            base = tree_alloc(npages, 0, err, ri);
+            base = tree_alloc(cpu, npages, 0, err, ri);
         gh_unlock(&gh_heap.lock, cpu);
     }
     return base;
@@ -354,7 +377,7 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
                                                                     unsigned spc, int *needzero,
                                                                     uintptr_t *tomap) {
     uintptr_t base = 0;
-    struct run_info ri = {0, 0, 0, 0, tomap != 0};
+    struct run_info ri = {0, 0, 0, 0, tomap != 0, 0};
     int err = PAGEALLOC_NOSPACE, from_window = 0;
     if (room && c && c->pcache.gbase && __atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
         window_join_cached(c, cpu);
@@ -368,7 +391,7 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
     }
     if (room && !base) { /* placed with room, else as any other span (never grows the heap for room) */
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(npages, room, &err, &ri);
+        base = tree_alloc(cpu, npages, room, &err, &ri);
         if (base && c) /* the room's backed pages become c's grow window (c->lock held) */
             window_fill_locked(&c->pcache, gh_heap_pages_of(base), base + (npages << GOHEAP_PAGE_SHIFT));
         gh_unlock(&gh_heap.lock, cpu);
@@ -384,6 +407,11 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
     }
     if (!base)
         return 0;
+    if (ri.span) { /* pages to map: struct, counters and gh_heap.mapping from the take (map_begin) */
+        *needzero = ri.dirty != 0;
+        *tomap = ri.tomap;
+        return ri.span;
+    }
 
     gh_lock(&gh_meta.lock, cpu);
     struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[bucket_of(spc)]);
@@ -395,17 +423,9 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         return 0;
     }
     if (!s) {
-        /* Backed now, counts as free; pages left to map (tomap) go back released. */
-        uintptr_t backed = ri.scav - ri.tomap;
         gh_lock(&gh_heap.lock, cpu);
-        if (ri.tomap)
-            gh_pagealloc_free_mapping(gh_heap_pages_of(base), base, npages);
-        else
-            gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
+        run_back_locked(base, npages, &ri);
         gh_unlock(&gh_heap.lock, cpu);
-        atomic_fetch_sub_explicit(&gh_heap.heap_released, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gh_heap.heap_free, backed << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, ri.lazy << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
         return 0;
     }
     s->bucket = (uint8_t)bucket_of(spc);
@@ -443,12 +463,112 @@ struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t
     return alloc_span(c, cpu, npages, room, 0, needzero, tomap);
 }
 
-/* Maps the pages of [base, +npages) (in use in the tree) still being mapped, a run at a
- * time, unpinned with no lock held: 0. Out of memory: the run goes back to the tree,
- * what is still unmapped released (known zero), the rest free and backed; counted in
- * use since its take, it leaves heap_inuse; -1. Shared by a large malloc's run
+/* ---- deferred maps (mheap.h, gh_heap.mapping) --------------------------------------------
+ * A run taken with pages still to map is in flight from its take to its publication
+ * (or its growth's), mapped with no lock held in between: up to ~100 ms for 256 MiB.
+ * Every change a fork child must see whole or not at all is made in a heap-lock hold,
+ * which a fork's prepare takes too: the take, the struct, the counters and the link
+ * into gh_heap.mapping in one (map_begin, or gh_heap_extend_span for a growth); the
+ * publication (or the growth), its statistics and the unlink in the hold that finds
+ * nothing left to map (map_finish); or, out of memory, the pages back, the counters
+ * and the unlink in one (map_undo). So the child finds each run either in the list,
+ * taken and counted, in no span, or published whole, and gives back what is listed
+ * (gh_heap_fork_child). */
+
+/* s onto gh_heap.mapping. Caller holds the heap lock. */
+static void map_link(struct mspan *s, uintptr_t grow) {
+    s->mapgrow = (uint32_t)grow;
+    s->mapnext = gh_heap.mapping;
+    gh_heap.mapping = s;
+}
+
+/* s off gh_heap.mapping. Caller holds the heap lock. */
+static void map_unlink(struct mspan *s) {
+    struct mspan **pp = &gh_heap.mapping;
+    while (*pp && *pp != s)
+        pp = &(*pp)->mapnext;
+    if (!*pp)
+        gh_panicf("goheap: span 0x%lx (base 0x%lx) is not among the maps in flight", (unsigned long)(uintptr_t)s,
+                  (unsigned long)s->base);
+    *pp = s->mapnext;
+    s->mapnext = 0;
+    s->mapgrow = 0;
+}
+
+/* The run of s in flight: its own pages, or the growth at its end. */
+static uintptr_t map_range(const struct mspan *s, uintptr_t *npages) {
+    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
+    *npages = s->mapgrow ? s->mapgrow : s->npages;
+    return s->mapgrow ? end : s->base;
+}
+
+/* A large span's run taken with pages still to map (ri->tomap): its struct, the run
+ * counted in use and the span counted, the span onto gh_heap.mapping, in the take's
+ * hold. Out of structs: the run goes back as it was (run_back_locked); 0. Caller holds
+ * the heap lock, pinned on cpu (the meta lock ranks above it). */
+static struct mspan *map_begin(unsigned cpu, uintptr_t base, uintptr_t npages, struct run_info *ri) {
+    unsigned b = bucket_of(0);
+    gh_lock(&gh_meta.lock, cpu);
+    struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[b]);
+    gh_unlock(&gh_meta.lock, cpu);
+    if (!s) {
+        run_back_locked(base, npages, ri);
+        return 0;
+    }
+    span_reset(s, gh_heap.spanalloc[b].size);
+    s->bucket = (uint8_t)b;
+    s->base = base;
+    s->npages = (uint32_t)npages;
+    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    count_run_inuse(npages, ri);
+    map_link(s, 0);
+    return s;
+}
+
+static void grow_span(struct mspan *s, uintptr_t end, uintptr_t extra); /* (below, with realloc's) */
+
+/* Nothing left to map: the span map may name the pages now (the take left it alone),
+ * and s is published (set up by its caller: gh_heap_map_span) or grown over them, its
+ * bytes counted in the large statistics of cpu's cache, off gh_heap.mapping. Caller
+ * holds the heap lock, pinned on cpu. */
+static void map_finish(unsigned cpu, struct mspan *s) {
+    uintptr_t npages, base = map_range(s, &npages), grow = s->mapgrow;
+    struct mcache *c = gh_fast.caches[cpu]; /* (never created here: gh_emptycache counts too) */
+    gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
+    map_unlink(s);
+    if (grow) {
+        grow_span(s, base, npages);
+    } else {
+        gh_heap_publish(s);
+        GH_COUNT_ADD(c->large_alloc, 1);
+    }
+    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
+}
+
+/* The run of s in flight back to the tree, off gh_heap.mapping: what is still unmapped
+ * released (known zero), the rest free and backed; counted in use since its take, it
+ * leaves heap_inuse. A new span leaves span_count too and is returned, for its caller
+ * to give its struct back in the same hold (under the meta lock); a growth leaves s
+ * as it was: 0. Caller holds the heap lock. */
+static struct mspan *map_undo(struct mspan *s) {
+    uintptr_t npages, base = map_range(s, &npages), grow = s->mapgrow;
+    map_unlink(s);
+    uintptr_t unbacked = gh_pagealloc_free_mapping(gh_heap_pages_of(base), base, npages);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, npages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_free, (npages - unbacked) << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, unbacked << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
+    if (grow)
+        return 0;
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    return s;
+}
+
+/* Maps the pages of s's run in flight still being mapped, a run at a time, unpinned
+ * with no lock held, then finishes it (map_finish): 0. Out of memory: map_undo, the
+ * struct of a new span back to its spanalloc; -1. Shared by a large malloc's run
  * (gh_heap_map_span) and realloc's growth in place (gh_heap_extend_mapped). */
-static int map_run(uintptr_t base, uintptr_t npages) {
+static int map_run(struct mspan *s) {
+    uintptr_t npages, base = map_range(s, &npages);
     uintptr_t a = 0, n = 0, from = base, end = base + (npages << GOHEAP_PAGE_SHIFT);
     struct pagealloc *pa = gh_heap_pages_of(base);
     goheap_pin_t pin;
@@ -463,8 +583,8 @@ static int map_run(uintptr_t base, uintptr_t npages) {
             from = a + (n << GOHEAP_PAGE_SHIFT);
         }
         a = from < end ? gh_pagealloc_mapping_next(pa, from, (end - from) >> GOHEAP_PAGE_SHIFT, &n) : 0;
-        if (!a) /* all mapped: the span map may name them now (the take left it alone) */
-            gh_arena_cover(end);
+        if (!a)
+            map_finish(cpu, s);
         gh_unlock(&gh_heap.lock, cpu);
         goheap_sys_unpin(pin);
         if (!a)
@@ -474,26 +594,26 @@ static int map_run(uintptr_t base, uintptr_t npages) {
     }
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
-    uintptr_t unbacked = gh_pagealloc_free_mapping(pa, base, npages);
+    struct mspan *dead = map_undo(s);
+    if (dead) {
+        gh_lock(&gh_meta.lock, cpu);
+        gh_fixalloc_free(&gh_heap.spanalloc[dead->bucket], dead);
+        gh_unlock(&gh_meta.lock, cpu);
+    }
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
-    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, npages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_free, (npages - unbacked) << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_released, unbacked << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
     return -1;
 }
 
-int gh_heap_map_span(struct mspan *s) {
-    if (map_run(s->base, s->npages) == 0)
-        return 0;
-    goheap_pin_t pin;
-    unsigned cpu = goheap_sys_pin(&pin);
-    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
-    gh_lock(&gh_meta.lock, cpu);
-    gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
-    gh_unlock(&gh_meta.lock, cpu);
-    goheap_sys_unpin(pin);
-    return -1;
+int gh_heap_map_span(struct mspan *s) { return map_run(s); }
+
+void gh_heap_fork_child(void) {
+    struct mspan *s;
+    while ((s = gh_heap.mapping) != 0) {
+        struct mspan *dead = map_undo(s);
+        if (dead)
+            gh_fixalloc_free(&gh_heap.spanalloc[dead->bucket], dead);
+    }
 }
 
 /* ---- realloc's zero-copy move (alloc/remap.c) ------------------------------------------ */
@@ -527,7 +647,7 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
         /* Counted in use like any allocation (released pages as backed again: the
          * caller gives back what backs the run now and moves other frames in), under
          * the lock like gh_scavenge's counts. */
-        struct run_info ri = {*lazy + *unbacked, 0, *lazy, 0, 0};
+        struct run_info ri = {*lazy + *unbacked, 0, *lazy, 0, 0, 0};
         count_run_inuse(npages, &ri);
     }
     gh_unlock(&gh_heap.lock, cpu);
@@ -700,7 +820,7 @@ int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra
 
 int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uintptr_t extra, int fill) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    struct run_info ri = {0, 0, 0, 0, 0};
+    struct run_info ri = {0, 0, 0, 0, 0, 0};
     uintptr_t tomap = 0;
     int err;
     if (extra == 0 || (uintptr_t)s->npages + extra > UINT32_MAX)
@@ -737,26 +857,23 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
         window_set(pc, pc->gbase + (w << GOHEAP_PAGE_SHIFT), pc->gpages - w);
     if (got && pc && fill)
         window_fill_locked(pc, pa, wend);
+    /* Counted in the take's hold, and a growth left to map onto gh_heap.mapping in it
+     * (a fork child sees both or neither: "deferred maps" above). */
+    if (got && w < extra) /* (the window's pages are in heap_inuse already) */
+        count_run_inuse(extra - w, &ri);
+    if (got && tomap)
+        map_link(s, extra);
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;
-    if (w < extra) /* (the window's pages are in heap_inuse already) */
-        count_run_inuse(extra - w, &ri);
     if (tomap)
         return GH_EXTEND_MAP; /* s grows in gh_heap_extend_mapped, after the map */
     grow_span(s, end, extra);
     return 1;
 }
 
-int gh_heap_extend_mapped(struct mspan *s, uintptr_t extra) {
-    uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    if (map_run(end, extra) != 0)
-        return 0; /* the pages went back; s is as it was */
-    goheap_pin_t pin;
-    goheap_sys_pin(&pin);
-    grow_span(s, end, extra);
-    goheap_sys_unpin(pin);
-    return 1;
+int gh_heap_extend_mapped(struct mspan *s) {
+    return map_run(s) == 0; /* else the pages went back; s is as it was */
 }
 
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {

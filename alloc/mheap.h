@@ -89,6 +89,11 @@ struct gh_heap {
                             * reserved as the heap grows (alloc/arena.h) */
     uintptr_t obj_max;     /* the largest request (size, or alignment) tried at all: the
                             * window, or GH_OBJ_MAX_BYTES below it (set at init) */
+    /* The deferred maps in flight (gh_heap_map_span, gh_heap_extend_mapped): every
+     * span whose run, or whose growth (mapgrow), is taken and not yet mapped and
+     * published, linked through mapnext. A fork child gives their pages back
+     * (gh_heap_fork_child). At most one per thread inside a map. */
+    struct mspan *mapping;
 
     /* ---- protected by gh_meta.lock ---- */
     struct gh_fixalloc spanalloc[GH_NBUCKETS];
@@ -148,13 +153,17 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
  * under the heap lock grows with the request (docs/kernel-heap.md, "Latency of a
  * map"). From GH_MAP_UNPINNED_PAGES pages on, a large span's run comes out of the tree
  * unmapped (gh_heap_alloc_span_defer: pinned, c->lock held, like gh_heap_alloc_span
- * or its room variant; *tomap: its pages still to map) and gh_heap_map_span maps them
- * unpinned, with no lock held, a run at a time (the heap lock is taken, pinned, only
- * to find the next run and mark the last one backed), before the caller publishes
- * it. Unpublished, the span is no reader's: not the leak scan's (it reads the span
- * map), not the scavenger's (the pages are in use in the tree). gh_heap_map_span
- * returns 0, or -1 when a map failed: the run went back to the tree (the unmapped
- * pages released, the others free), the struct to its spanalloc, counters exact.
+ * or its room variant; *tomap: its pages still to map; the span is counted, in use,
+ * and on gh_heap.mapping from the take's hold) and, once the caller has set it up as
+ * a large span (gh_span_init_large, obj), gh_heap_map_span maps them unpinned, with
+ * no lock held, a run at a time (the heap lock is taken, pinned, only to find the next
+ * run and mark the last one backed), and publishes it, counted in the pinned CPU's
+ * large statistics, in the hold that finds nothing left to map. Unpublished, the span
+ * is no reader's: not the leak scan's (it reads the span map), not the scavenger's
+ * (the pages are in use in the tree). gh_heap_map_span returns 0, or -1 when a map
+ * failed: the run went back to the tree (the unmapped pages released, the others
+ * free), the struct to its spanalloc, counters exact. A fork meanwhile: the child
+ * gives the run back (gh_heap_fork_child, below).
  * Threshold: 16 pages (128 KiB), PAGECACHE_MAX_ALLOC, where runs stop coming from
  * the CPU's page cache. Below it a run is the cache's, taken with no heap lock (the
  * fast slow path, unchanged), and its map stays pinned: at most 15 pages (30 frames),
@@ -208,10 +217,12 @@ int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra
  * unpinned with no lock held, as a large malloc's run does (above, gh_heap_map_span):
  * gh_heap_extend_span takes the pages (in use in the tree, those to map in the "being
  * mapped" state, counted in heap_inuse from the take, a window at s's end giving its
- * pages first as always) and returns GH_EXTEND_MAP with s unchanged; its caller drops
- * pc's lock, unpins and calls gh_heap_extend_mapped(s, extra) (no lock held,
- * unpinned), which maps them a run at a time and only then grows s (span-map entries,
- * then npages and limit: grow_span), pinned: 1. Until then the pages are in no span
+ * pages first as always; s on gh_heap.mapping with mapgrow = extra, in the take's
+ * hold) and returns GH_EXTEND_MAP with s unchanged; its caller drops pc's lock, unpins
+ * and calls gh_heap_extend_mapped(s) (no lock held, unpinned), which maps them a run
+ * at a time and only then grows s (span-map entries, then npages and limit:
+ * grow_span) and counts the bytes in the pinned CPU's large statistics, in the hold
+ * that finds nothing left to map: 1. Until then the pages are in no span
  * (their map entries read gh_deadspan) and s is its old self, so no reader (the leak
  * scan, the validator's span walk, MemStats' span counts, the scavenger, which skips
  * pages in use) ever sees a span half extended. Out of memory in the map: 0, the pages
@@ -219,7 +230,15 @@ int gh_heap_extend_window(struct pagecache *pc, struct mspan *s, uintptr_t extra
  * backed, a window's among them; counters exact), s untouched; realloc then moves. The
  * caller owns s (realloc's), so nothing else grows, trims or frees it meanwhile. */
 #define GH_EXTEND_MAP 2
-int gh_heap_extend_mapped(struct mspan *s, uintptr_t extra);
+int gh_heap_extend_mapped(struct mspan *s);
+/* In a fork child (alloc/fork.c goheap_fork_child), with the heap and meta locks held
+ * by the fork's prepare and no other thread: every deferred map in flight at the fork
+ * (gh_heap.mapping: a large malloc's run, a realloc's growth, taken and counted, its
+ * thread gone) goes back to the page allocator as a failed map's does (the unmapped
+ * pages released and known zero, the rest free; heap_inuse, heap_free,
+ * heap_released, span_count exact, a new span's struct back to its spanalloc; a grown
+ * span stays as it was), so the child's heap is whole and the pages reusable. */
+void gh_heap_fork_child(void);
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,
  * state already GH_SPAN_LCACHED) goes into c's cache if it fits (returns 1) or nowhere

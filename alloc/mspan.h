@@ -190,6 +190,11 @@ struct mspan {
      * Changed under the profile lock, read without it; 16 bits hold it (at most one
      * per object: 1,024 slots, or 8,192 tiny objects in a tiny span). */
     _Atomic uint16_t nsampled;
+    /* A deferred map in flight (alloc/mheap.c, map_run; gh_heap.mapping): 0 while s's
+     * own run is being mapped before it is published (a large malloc), else the pages
+     * being mapped at s's end before s grows over them (realloc's growth in place).
+     * Protected by the heap lock, as mapnext below. */
+    uint32_t mapgrow;
     /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
      * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so
      * nsampled == lanes in use + npover (small spans; large spans use no lanes). Both
@@ -203,6 +208,8 @@ struct mspan {
      * by free with a load and a store, neither under the profile lock. */
     struct gh_prof_bucket *_Atomic pbucket;
     _Atomic uint64_t psize;
+    /* The next span of gh_heap.mapping (with mapgrow above). */
+    struct mspan *mapnext;
     /* ---- the hot line, last: the owner's fast-path state, then the first two
      * bitmap words. malloc touches this line alone for a span of at most two words
      * (every class from 64 B up): wbits points into it. The owner's free touches

@@ -254,7 +254,12 @@ void *goheap_sys_window_hint(unsigned i, size_t bytes) {
     return (void *)(uintptr_t)(WINDOW_HINT_FIRST + i * WINDOW_HINT_STEP);
 }
 
+void (*goheap_hosted_map_test_hook)(void *addr, size_t bytes);
+
 int goheap_sys_map(void *addr, size_t bytes) {
+    void (*hook)(void *, size_t) = __atomic_load_n(&goheap_hosted_map_test_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook(addr, bytes);
     /* PROT_NONE -> RW: the kernel hands out zero pages on first touch. */
     return mprotect(addr, bytes, PROT_READ | PROT_WRITE) == 0 ? 0 : -1;
 }
@@ -816,7 +821,10 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
  * in the middle of a pinned section (a refill, a page-cache allocation) when fork
  * copied memory, so the child retires every slot that was in use except the forking
  * thread's (SLOT_GONE: never handed out or flushed again). What those caches held is
- * lost to the child, and an object or span in flight there stays counted as in use. */
+ * lost to the child, and an object or span in flight there (a pinned refill or take,
+ * a few instructions) stays counted as in use. A large malloc or realloc growth in
+ * its unpinned map (up to ~100 ms, no lock held) is not lost: the core lists those
+ * and goheap_fork_child gives their pages back (alloc/mheap.c gh_heap_fork_child). */
 int goheap_sys_fork_self(void) { return tls_forking != 0; }
 
 /* Handlers registered before ours (by a program before its first malloc) run after

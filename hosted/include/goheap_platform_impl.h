@@ -117,6 +117,12 @@ static inline void goheap_sys_set_local(unsigned cpu, void *p) {
         goheap_hosted_local = p;
 }
 
+/* Tests only (tests/host/test_core_fork.c): when set, goheap_sys_map calls it first,
+ * with the range, on the mapping thread (e.g. to hold a large malloc inside its
+ * unpinned map while another thread forks), as the kernel's kplat_map_test_hook.
+ * NULL otherwise. */
+extern void (*goheap_hosted_map_test_hook)(void *addr, size_t bytes);
+
 /* Fork handlers registered before ours may allocate (hosted/platform.c, fork). */
 #define GOHEAP_SYS_HAVE_FORK_SELF 1
 

@@ -203,6 +203,138 @@ static void t_fork_early_handlers(void) {
              "parent/child handler's checks failed, 8: grandchild), stderr: %s", st, err);
 }
 
+/* A large malloc of released pages (>= GH_MAP_UNPINNED_PAGES) and realloc's growth in
+ * place over them map their pages unpinned with no lock held, between the run's take
+ * and the span's publication (alloc/mheap.c map_run): up to ~100 ms for 256 MiB. A
+ * fork then must not leave the child the run in use for good, with no thread to
+ * finish it: goheap_validate failed there ("heap_inuse 33554432 != 0 bytes of live
+ * spans") and the pages were never reused. The mapping thread is held inside the map
+ * by the hosted platform's test hook (goheap_hosted_map_test_hook) while the main
+ * thread forks; the child checks the heap and reuses the run, the parent lets the
+ * map go on and checks that the allocation completed. */
+#define MAP_FROM (4u << 20)  /* the object realloc grows */
+#define MAP_BIG (32u << 20)  /* the large malloc, and the growth's target */
+#define MAP_WAIT_MS 20000    /* the mapping thread must reach the hook within this */
+static atomic_int map_in, map_go;
+static __thread int map_hold_me; /* set on the thread to hold, for its next map only */
+static void hold_in_map(void *addr, size_t bytes) {
+    (void)addr;
+    if (!map_hold_me || bytes < (size_t)GH_MAP_UNPINNED_PAGES * GOHEAP_PAGE_SIZE)
+        return; /* (the child's own maps, and any other thread's, go through) */
+    map_hold_me = 0;
+    atomic_store(&map_in, 1);
+    while (!atomic_load(&map_go)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+}
+/* Whether [p, +n) reads zero. */
+static int reads_zero(const unsigned char *p, size_t n) {
+    for (size_t k = 0; k < n; k += 8)
+        if (*(const uint64_t *)(p + k) != 0)
+            return 0;
+    return 1;
+}
+struct mapper {
+    unsigned char *p; /* growth: the object to grow; after: what malloc/realloc returned */
+    int grow;
+};
+static void *map_held(void *arg) {
+    struct mapper *m = arg;
+    map_hold_me = 1;
+    m->p = m->grow ? goheap_realloc(m->p, MAP_BIG) : goheap_malloc(MAP_BIG);
+    map_hold_me = 0;
+    return 0;
+}
+/* The child: the run in flight went back whole (the recount, the MemStats sums, every
+ * free page released by free_os_memory) and is reused: a malloc of the same size (new
+ * run), or the same growth in place of the same object (growth), with no heap growth,
+ * reading zero. */
+static unsigned char *map_child_obj; /* growth: the object, as the parent had it */
+static int child_in_map(void) {
+    alarm(CHILD_ALARM_S);
+    if (goheap_validate() != 0)
+        return 10;
+    struct goheap_memstats m = core_stats();
+    if (m.heap_idle + m.heap_inuse != m.heap_sys || m.heap_released > m.heap_idle ||
+        m.heap_objects != m.mallocs - m.frees)
+        return 11;
+    goheap_free_os_memory();
+    m = core_stats();
+    if (m.heap_idle != m.heap_released)
+        return 12;
+    unsigned char *p;
+    if (map_child_obj) {
+        if (goheap_usable_size(map_child_obj) >= MAP_BIG || map_child_obj[0] != 0x5a ||
+            map_child_obj[MAP_FROM - 1] != 0x5a)
+            return 13;
+        p = goheap_realloc(map_child_obj, MAP_BIG);
+        if (p != map_child_obj || !reads_zero(p + MAP_FROM, MAP_BIG - MAP_FROM))
+            return 14;
+    } else {
+        p = goheap_malloc(MAP_BIG);
+        if (!p || !reads_zero(p, MAP_BIG))
+            return 14;
+    }
+    if (core_stats().heap_sys != m.heap_sys)
+        return 15; /* the heap grew: the run was not reused */
+    goheap_free(p);
+    return goheap_validate() == 0 ? 0 : 16;
+}
+static void fork_in_map(int grow, const char *what) {
+    struct mapper m = {0, grow};
+    map_child_obj = 0;
+    if (grow) { /* released pages after the object: its growth must map (core-large) */
+        goheap_free(goheap_malloc(MAP_BIG + MAP_BIG / 4));
+        m.p = goheap_malloc(MAP_FROM);
+        KT_CHECK(m.p != 0, "%s: malloc", what);
+        memset(m.p, 0x5a, MAP_FROM);
+        map_child_obj = m.p;
+    }
+    goheap_free_os_memory(); /* every free page released: the map is not skipped */
+    atomic_store(&map_in, 0);
+    atomic_store(&map_go, 0);
+    __atomic_store_n(&goheap_hosted_map_test_hook, hold_in_map, __ATOMIC_RELEASE);
+    unsigned char *before = m.p;
+    pthread_t t;
+    pthread_create(&t, 0, map_held, &m);
+    for (int i = 0; i < MAP_WAIT_MS && !atomic_load(&map_in); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+    int in = atomic_load(&map_in);
+    pid_t pid = -1;
+    if (in) {
+        fflush(stdout);
+        pid = fork();
+        if (pid == 0)
+            _exit(child_in_map());
+    }
+    atomic_store(&map_go, 1);
+    pthread_join(t, 0);
+    __atomic_store_n(&goheap_hosted_map_test_hook, (void (*)(void *, size_t))0, __ATOMIC_RELEASE);
+    KT_CHECK(in, "%s: the mapping thread never reached the map", what);
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    KT_CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "%s: child status 0x%x (exit 10: recount, 11: MemStats sums, 12: free pages not released, 13: "
+             "object changed, 14: reuse failed or not zero, 15: heap grew, 16: recount after)",
+             what, st);
+    /* The parent's allocation completed normally. */
+    KT_CHECK(m.p != 0 && (!grow || m.p == before), "%s: parent got %p (object %p)", what, (void *)m.p,
+             (void *)before);
+    if (m.p) {
+        KT_CHECK(grow ? m.p[0] == 0x5a && m.p[MAP_FROM - 1] == 0x5a && reads_zero(m.p + MAP_FROM, MAP_BIG - MAP_FROM)
+                      : reads_zero(m.p, MAP_BIG),
+                 "%s: parent's object does not read as it should", what);
+        memset(m.p, 0xa5, MAP_BIG);
+        goheap_free(m.p);
+    }
+}
+static void t_fork_in_large_map(void) { fork_in_map(0, "large malloc"); }
+static void t_fork_in_grow_map(void) { fork_in_map(1, "realloc growth"); }
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_heap_lock_held),
     KT_CASE(t_fork_central_lock_held),
@@ -210,6 +342,8 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_during_churn),
     KT_CASE(t_fork_background_step),
     KT_CASE(t_fork_early_handlers),
+    KT_CASE(t_fork_in_large_map),
+    KT_CASE(t_fork_in_grow_map),
 };
 
 int main(void) {
