@@ -417,7 +417,7 @@ static int validate(void) {
     }
     unsigned bad = 0;
     uint64_t grown = gh_heap.grown, holes = gh_heap.holes, pa_grown = 0;
-    uint64_t pa_free = 0, pa_scav = 0, pa_scavenging = 0, pa_lazy = 0;
+    uint64_t pa_free = 0, pa_scav = 0, pa_scavenging = 0, pa_lazy = 0, pa_mapping = 0, map_listed = 0;
     struct pagealloc *pa;
     for (unsigned i = 0; (pa = gh_heap_pages_at(i)) != 0; i++) { /* window, covers */
         bad += gh_pagealloc_check(pa);
@@ -426,11 +426,18 @@ static int validate(void) {
         pa_scav += pa->npages_scav;
         pa_scavenging += pa->npages_scavenging;
         pa_lazy += pa->npages_lazy;
+        pa_mapping += pa->npages_mapping;
     }
+    /* Every page being mapped lies in a map in flight (mheap.c, gh_heap.mapping): one
+     * outside has no taker left to finish it (a fork child's, before gh_heap_fork_child). */
+    for (struct mspan *s = gh_heap.mapping; s; s = s->mapnext)
+        map_listed += s->mapgrow ? s->mapgrow : s->npages;
     uint64_t rel_lazy = atomic_load(&gh_heap.heap_released_lazy); /* changed under the lock */
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     VCHECK(bad == 0, "gh_pagealloc_check found %u mismatches", bad);
+    VCHECK(pa_mapping <= map_listed, "%lu pages being mapped, %lu in the maps in flight", (unsigned long)pa_mapping,
+           (unsigned long)map_listed);
     /* Region mode's holes (pages of grown chunks outside every region) are grown in a
      * page allocator but not heap. */
     VCHECK((pa_grown << GOHEAP_PAGE_SHIFT) == grown + holes,
