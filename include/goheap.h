@@ -122,6 +122,9 @@ void goheap_fork_prepare(void);
  * parent/child; prepare takes it itself when it was not called. */
 void goheap_fork_hold_background(void);
 void goheap_fork_parent(void);
+/* In the child (one thread): besides releasing the locks, gives back to the heap the
+ * large allocations and realloc growths other threads were mapping at the fork (with
+ * no lock held: their threads are gone), so the child's heap is whole. */
 void goheap_fork_child(void);
 
 /* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
