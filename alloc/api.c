@@ -723,7 +723,7 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
                                    * counted in the hold that grows s (mheap.h) */
             goheap_sys_unpin(pin);
             ok = gh_heap_extend_mapped(s);
-            goheap_sys_pin(&pin);
+            goheap_sys_pin(&pin); /* (for the unpin below) */
         }
         if (ok)
             large_resized(s, n);
