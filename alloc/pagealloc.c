@@ -365,6 +365,21 @@ static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_
     return find(pa, npages, first_free);
 }
 
+/* find_fit for a run a span takes (alloc_run, gh_pagealloc_alloc_unmapped): with
+ * pa->small_first, a run of PAGECACHE_MAX_ALLOC pages or more whose first fit starts
+ * in the first window goes past it when it fits there (pagealloc.h). (page is PA_NONE,
+ * never below, when nothing fits; *first_free stays the plain search's: every page
+ * below it is in use whichever run is taken.) */
+static inline uintptr_t find_fit_placed(struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
+    uintptr_t page = find_fit(pa, npages, first_free);
+    if (page < PALLOC_SMALL_FIRST_PAGES && npages >= PAGECACHE_MAX_ALLOC && pa->small_first) {
+        uintptr_t above = find_past_small_first(pa, npages);
+        if (above != PA_NONE)
+            page = above;
+    }
+    return page;
+}
+
 /* ---- Range state changes ---------------------------------------------------------------------- */
 static inline void scav_cursor_raise(struct pagealloc *pa, uintptr_t c) {
     if (c + 1 > pa->scav_chunk)
@@ -590,14 +605,7 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     }
     /* The first run of npages + room; the first npages of it are taken (the search
      * hint below stays right: ff is the first free page whatever the size asked). */
-    uintptr_t ff, page = find_fit(pa, npages + room, &ff);
-    if (page < PALLOC_SMALL_FIRST_PAGES && npages + room >= PAGECACHE_MAX_ALLOC && pa->small_first) {
-        /* (page is PA_NONE, never below, when nothing fits; ff stays the plain
-         * search's: every page below it is in use whichever run is taken) */
-        uintptr_t above = find_past_small_first(pa, npages + room);
-        if (above != PA_NONE)
-            page = above;
-    }
+    uintptr_t ff, page = find_fit_placed(pa, npages + room, &ff);
     if (page == PA_NONE) {
         if (npages + room == 1)
             pa->search_addr = pa->limit; /* not even one free page: the heap is full */
@@ -799,7 +807,7 @@ uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, ui
     *err = PAGEALLOC_NOSPACE;
     if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES)
         return 0;
-    uintptr_t ff, page = find_fit(pa, npages, &ff);
+    uintptr_t ff, page = find_fit_placed(pa, npages, &ff);
     if (page == PA_NONE)
         return 0;
     /* Lazily released pages first (scav 1, zero 0: still backed), then the others

@@ -210,7 +210,8 @@ uintptr_t gh_pagealloc_alloc_at_defer(struct pagealloc *pa, uintptr_t base, uint
 uintptr_t gh_pagealloc_alloc_backed(struct pagealloc *pa, uintptr_t base, uintptr_t maxpages);
 
 /* realloc's zero-copy move (alloc/remap.c): allocates npages like gh_pagealloc_alloc
- * but maps nothing: of the run, *lazy pages were released lazily (still backed),
+ * (placed the same way: with pa->small_first, past the first window while it fits
+ * there) but maps nothing: of the run, *lazy pages were released lazily (still backed),
  * *unbacked were released (unbacked, nothing to give back), the rest free and backed;
  * the caller replaces the backing of all of them. Returns the base, or 0 with
  * *err = PAGEALLOC_NOSPACE. Caller holds the heap lock.

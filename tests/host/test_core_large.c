@@ -1073,18 +1073,52 @@ static int fresh_small_first(void) {
              (uintptr_t)large[0] - base >= FRESH_WINDOW && (uintptr_t)late - base < FRESH_WINDOW;
     return ok ? 0 : 1;
 }
-static void exec_fresh(void) {
-    setenv("CORE_LARGE_FRESH", "1", 1);
+/* realloc's zero-copy move (>= 1 MiB: gh_heap_alloc_span_unmapped) keeps the rule:
+ * its new run too is placed past the first window while one fits there. The window
+ * holds one small span; a 4 MiB span past it is freed (and drained from the heap's
+ * cache), so the lowest fit of the moved 2 MiB buffer starts inside the window. */
+static int fresh_small_first_remap(void) {
+    void *first = goheap_malloc(64);
+    goheap_flush();
+    void *a = goheap_malloc(4u << 20);
+    unsigned char *p = goheap_malloc(1u << 20);
+    void *blocker = goheap_malloc(128u << 10); /* the pages after p: no growth in place */
+    if (!first || !a || !p || !blocker)
+        return 2;
+    memset(p, 0x5a, 1u << 20);
+    goheap_free(a);
+    goheap_flush(); /* a's pages back to the tree: free from the window's end on */
+    uint64_t remaps0 = metric("/goheap/realloc/remaps:calls");
+    unsigned char *q = goheap_realloc(p, 2u << 20);
+    uintptr_t base = gh_fast.base;
+    printf("# first small %#lx, moved 2 MiB buffer %#lx (arena offsets), remaps +%lu\n",
+           (unsigned long)((uintptr_t)first - base), (unsigned long)((uintptr_t)q - base),
+           (unsigned long)(metric("/goheap/realloc/remaps:calls") - remaps0));
+    if (!q || q == p || metric("/goheap/realloc/remaps:calls") != remaps0 + 1)
+        return 3; /* setup: not a zero-copy move */
+    for (size_t k = 0; k < (1u << 20); k++)
+        if (q[k] != 0x5a)
+            return 4;
+    return (uintptr_t)q - base >= FRESH_WINDOW ? 0 : 1;
+}
+static void exec_fresh_mode(const char *mode) {
+    setenv("CORE_LARGE_FRESH", mode, 1);
     char self[] = "test_core_large";
     char *argv[] = {self, 0};
     execv("/proc/self/exe", argv);
     _exit(127);
 }
+static void exec_fresh(void) { exec_fresh_mode("1"); }
+static void exec_fresh_remap(void) { exec_fresh_mode("remap"); }
 static void t_small_first_window(void) {
     char out[1024];
     int st = core_child_fd(exec_fresh, 1, out, sizeof out);
     KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
              "late small span in the first window, large spans past it: status 0x%x, %s", st, out);
+    st = core_child_fd(exec_fresh_remap, 1, out, sizeof out);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "realloc's zero-copy move past the first window: status 0x%x (1: inside it; 2-4: setup), %s", st,
+             out);
 }
 
 static const struct kt_case cases[] = {
@@ -1118,7 +1152,7 @@ static const struct kt_case cases[] = {
 
 int main(void) {
     if (getenv("CORE_LARGE_FRESH"))
-        return fresh_small_first();
+        return !strcmp(getenv("CORE_LARGE_FRESH"), "remap") ? fresh_small_first_remap() : fresh_small_first();
     kt_begin("core-large", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }
