@@ -62,19 +62,23 @@ static inline int core_child_fd(void (*fn)(void), int fd, char *out, size_t cap)
 }
 static inline int core_child(void (*fn)(void), char *err, size_t cap) { return core_child_fd(fn, 2, err, cap); }
 
-/* The process's data segment as RLIMIT_DATA counts it (VmData), or -1: a child sets
- * the limit a little above it to make the heap's next large map fail. */
-static inline long vm_data_bytes(void) {
+/* A "Vm...: N kB" line of /proc/self/status in bytes (fmt: its sscanf format), or -1. */
+static inline long vm_status_bytes(const char *fmt) {
     FILE *f = fopen("/proc/self/status", "r");
     char line[256];
     long kb = -1;
     while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "VmData: %ld kB", &kb) == 1)
+        if (sscanf(line, fmt, &kb) == 1)
             break;
     if (f)
         fclose(f);
     return kb < 0 ? -1 : kb << 10;
 }
+/* The process's data segment as RLIMIT_DATA counts it (VmData), or -1: a child sets
+ * the limit a little above it to make the heap's next large map fail. */
+static inline long vm_data_bytes(void) { return vm_status_bytes("VmData: %ld kB"); }
+/* Its address space as RLIMIT_AS counts it (VmSize), or -1. */
+static inline long vm_size_bytes(void) { return vm_status_bytes("VmSize: %ld kB"); }
 
 /* Runs fn in a forked child with stderr captured; returns 1 if the child died by
  * SIGABRT and its stderr contains `expect`. */

@@ -1101,6 +1101,71 @@ static int fresh_small_first_remap(void) {
             return 4;
     return (uintptr_t)q - base >= FRESH_WINDOW ? 0 : 1;
 }
+/* realloc's growth in place that maps unpinned (gh_heap_extend_mapped) on a CPU whose
+ * cache cannot be created (out of memory for metadata: its counters are then
+ * gh_emptycache's, as every other path counts them): the pages it added still count
+ * in large_alloc_bytes, so the validator's "large bytes counted == bytes in large
+ * spans" holds and HeapAlloc covers them. A thread started before the address space is
+ * capped (RLIMIT_AS at the process's size) reallocs first, on a slot never used, and
+ * the persistent chunk is used up first, so its cache needs a new reservation, which
+ * the cap refuses; the map of released pages (mprotect of pages already RW) is not. */
+static unsigned char *nc_p, *nc_q;
+static _Atomic int nc_go;
+static int nc_nocache; /* the thread's slot still had no cache after its realloc */
+static void *nocache_realloc(void *arg) {
+    (void)arg;
+    while (!atomic_load(&nc_go))
+        sched_yield();
+    nc_q = goheap_realloc(nc_p, 2u << 20);
+    unsigned k = goheap_hosted_slot; /* (an exclusive slot: ours until we exit) */
+    nc_nocache = k < gh_ncpu && gh_fast.caches[k] == &gh_emptycache;
+    return 0;
+}
+static int fresh_nocache_grow(void) {
+    const size_t from = 1u << 20, to = 2u << 20;
+    void *r = goheap_malloc(8u << 20); /* the heap grown past the growth, then freed */
+    goheap_free(r);
+    goheap_flush();
+    nc_p = goheap_malloc(from);
+    if (!nc_p)
+        return 2;
+    memset(nc_p, 0x5a, from);
+    goheap_free_os_memory(); /* the pages after it released: the growth maps them */
+    pthread_t th;
+    if (pthread_create(&th, 0, nocache_realloc, 0) != 0)
+        return 3;
+    /* the persistent chunk used up (as other metadata would): a new cache needs a new one */
+    while (gh_meta.pchunk && gh_meta.pend - gh_align_up(gh_meta.pchunk, 8) >= 8) {
+        size_t left = gh_meta.pend - gh_align_up(gh_meta.pchunk, 8);
+        gh_persistentalloc(left < (32u << 10) ? left : (32u << 10), 8, 0);
+    }
+    long vsz = vm_size_bytes();
+    struct rlimit old, lim;
+    if (vsz < 0 || getrlimit(RLIMIT_AS, &old) != 0)
+        return 4;
+    lim = old;
+    lim.rlim_cur = (rlim_t)vsz + (64u << 10); /* less than a persistent chunk more */
+    if (setrlimit(RLIMIT_AS, &lim) != 0)
+        return 5;
+    atomic_store(&nc_go, 1);
+    pthread_join(th, 0);
+    setrlimit(RLIMIT_AS, &old);
+    struct goheap_memstats m;
+    goheap_read_memstats(&m);
+    printf("# realloc %p -> %p on a slot with no cache: usable %zu, HeapAlloc %lu, HeapInuse %lu\n", (void *)nc_p,
+           (void *)nc_q, nc_q ? goheap_usable_size(nc_q) : 0, (unsigned long)m.heap_alloc,
+           (unsigned long)m.heap_inuse);
+    fflush(stdout);
+    if (nc_q != nc_p || !nc_nocache)
+        return 6; /* setup: not grown in place, or the cache was created */
+    for (size_t k = 0; k < from; k += 4096)
+        if (nc_q[k] != 0x5a)
+            return 7;
+    /* the one live goheap object: HeapAlloc is its span's bytes */
+    if (m.heap_alloc != goheap_usable_size(nc_q) || goheap_usable_size(nc_q) < to)
+        return 1;
+    return goheap_validate() == 0 ? 0 : 8;
+}
 static void exec_fresh_mode(const char *mode) {
     setenv("CORE_LARGE_FRESH", mode, 1);
     char self[] = "test_core_large";
@@ -1110,6 +1175,22 @@ static void exec_fresh_mode(const char *mode) {
 }
 static void exec_fresh(void) { exec_fresh_mode("1"); }
 static void exec_fresh_remap(void) { exec_fresh_mode("remap"); }
+static void exec_fresh_nocache(void) {
+    setenv("GOHEAPDEBUG", "bgthread=0", 1); /* no other thread takes metadata meanwhile */
+    exec_fresh_mode("nocache");
+}
+static void t_realloc_grow_nocache(void) {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    printf("    # not under ThreadSanitizer: its runtime maps memory of its own under the cap\n");
+    return;
+#endif
+#endif
+    char out[2048];
+    int st = core_child_fd(exec_fresh_nocache, 1, out, sizeof out);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "growth mapped unpinned on a CPU with no cache: status 0x%x (1: HeapAlloc short of the span; 8: validate; 2-7: setup), %s", st, out);
+}
 static void t_small_first_window(void) {
     char out[1024];
     int st = core_child_fd(exec_fresh, 1, out, sizeof out);
@@ -1129,6 +1210,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_large_too_big),
     KT_CASE(t_large_map_nomem),
     KT_CASE(t_realloc_grow_released),
+    KT_CASE(t_realloc_grow_nocache),
     KT_CASE(t_large_realloc),
     KT_CASE(t_large_bad),
     KT_CASE(t_lcache_reuse),
@@ -1152,7 +1234,9 @@ static const struct kt_case cases[] = {
 
 int main(void) {
     if (getenv("CORE_LARGE_FRESH"))
-        return !strcmp(getenv("CORE_LARGE_FRESH"), "remap") ? fresh_small_first_remap() : fresh_small_first();
+        return !strcmp(getenv("CORE_LARGE_FRESH"), "remap")     ? fresh_small_first_remap()
+               : !strcmp(getenv("CORE_LARGE_FRESH"), "nocache") ? fresh_nocache_grow()
+                                                                 : fresh_small_first();
     kt_begin("core-large", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }
