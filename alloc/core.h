@@ -272,6 +272,15 @@ uint64_t gh_reclaimed_spans(void);    /* spans given back by reclaim passes so f
  * program: gh_fork_holds_background, alloc/fork.c). */
 void gh_background_hold(int on);
 int gh_fork_holds_background(void);
+/* The fork gate (alloc/fork.c): realloc's zero-copy move (remap.c), from its old
+ * span's MOVING to the new object's publication and the old span's free (or the
+ * destination's give-back), is never copied by a fork half done: in the child the
+ * move (mremap) ran wholly or not at all, and nothing would say which. enter: waits
+ * while a fork is under way (between goheap_fork_hold_background and parent/child;
+ * passes on the forking thread) and holds forks off; returns what exit takes. Both
+ * unpinned, no lock held. */
+int gh_fork_gate_enter(void);
+void gh_fork_gate_exit(int entered);
 /* In a fork child: the parent's background thread is gone (mid-step or not). */
 void gh_background_fork_child(void);
 

@@ -71,9 +71,39 @@ int gh_fork_nested(const struct gh_mutex *m) {
  * neither takes nor releases it. */
 int gh_fork_holds_background(void) { return fork_self_holding() && bg_held; }
 
+/* The fork gate (core.h): Dekker's protocol, as the unmap gate's (sysmem.h), both
+ * sides seq_cst. A mover announces itself in gate_busy, then backs off (unpinned, no
+ * lock held) while gate_closed; a fork closes the gate, then waits until gate_busy
+ * drains, in goheap_fork_hold_background, before any lock (a mover pins, takes the
+ * heap, profile and meta locks, and may hold off the background step in a lazy
+ * reclaim: so the gate comes before that hold too), and opens it in parent/child
+ * (a count: a fork serialised behind another's prepare keeps it closed). */
+static _Atomic unsigned gate_busy, gate_closed;
+
+int gh_fork_gate_enter(void) {
+    if (fork_self_holding())
+        return 0; /* a fork handler's realloc, on the forking thread: nothing to wait for */
+    for (;;) {
+        atomic_fetch_add_explicit(&gate_busy, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&gate_closed, memory_order_seq_cst))
+            return 1;
+        atomic_fetch_sub_explicit(&gate_busy, 1, memory_order_seq_cst);
+        while (atomic_load_explicit(&gate_closed, memory_order_relaxed))
+            ; /* a fork is under way: it takes a few ms at most */
+    }
+}
+
+void gh_fork_gate_exit(int entered) {
+    if (entered)
+        atomic_fetch_sub_explicit(&gate_busy, 1, memory_order_release);
+}
+
 void goheap_fork_hold_background(void) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || bg_held)
         return;
+    atomic_fetch_add_explicit(&gate_closed, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&gate_busy, memory_order_seq_cst))
+        ; /* a zero-copy move in its gated part: a page-table move and a publication */
     gh_background_hold(1);
     bg_held = 1;
 }
@@ -118,6 +148,7 @@ void goheap_fork_parent(void) {
     if (bg_held) {
         bg_held = 0;
         gh_background_hold(0);
+        atomic_fetch_sub_explicit(&gate_closed, 1, memory_order_release);
     }
 }
 
@@ -128,11 +159,20 @@ void goheap_fork_parent(void) {
  * are; the platform hands those slots out again. A large malloc or realloc growth
  * that another thread was mapping (unpinned, no lock held: up to ~100 ms for 256 MiB)
  * has no thread left to finish it: its run goes back to the page allocator, counters
- * exact, before the heap and meta locks are released (gh_heap_fork_child, mheap.h). */
+ * exact, before the heap and meta locks are released (gh_heap_fork_child, mheap.h);
+ * so does the destination of a zero-copy move that had not begun moving (the move
+ * itself is behind the fork gate). The gates' counts of threads that are not in the
+ * child start again from zero: the fork gate's, and the unmap gate's (sysmem.h: a
+ * leak scan's hold or an unmap in flight at the fork, left counted, kept every later
+ * unmap or scan of the child waiting for good). */
 void goheap_fork_child(void) {
-    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        gh_sys_fork_child();
         gh_heap_fork_child();
+    }
     goheap_fork_parent();
+    atomic_store_explicit(&gate_busy, 0, memory_order_relaxed);
+    atomic_store_explicit(&gate_closed, 0, memory_order_relaxed);
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
         gh_background_fork_child();
 }

@@ -498,8 +498,8 @@ static void map_unlink(struct mspan *s) {
 /* The run of s in flight: its own pages, or the growth at its end. */
 static uintptr_t map_range(const struct mspan *s, uintptr_t *npages) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    *npages = s->mapgrow ? s->mapgrow : s->npages;
-    return s->mapgrow ? end : s->base;
+    *npages = gh_map_pages(s);
+    return gh_map_is_growth(s) ? end : s->base;
 }
 
 /* A large span's run taken with pages still to map (ri->tomap): its struct, the run
@@ -526,13 +526,14 @@ static struct mspan *map_begin(unsigned cpu, uintptr_t base, uintptr_t npages, s
 }
 
 static void grow_span(struct mspan *s, uintptr_t end, uintptr_t extra); /* (below, with realloc's) */
+static void free_unbacked_locked(struct mspan *s);                     /* (below, with realloc's move) */
 
 /* Nothing left to map: the span map may name the pages now (the take left it alone),
  * and s is published (set up by its caller: gh_heap_map_span) or grown over them, its
  * bytes counted in the large statistics of cpu's cache, off gh_heap.mapping. Caller
  * holds the heap lock, pinned on cpu. */
 static void map_finish(unsigned cpu, struct mspan *s) {
-    uintptr_t npages, base = map_range(s, &npages), grow = s->mapgrow;
+    uintptr_t npages, base = map_range(s, &npages), grow = gh_map_is_growth(s);
     struct mcache *c = gh_fast.caches[cpu]; /* (never created here: gh_emptycache counts too) */
     gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
     map_unlink(s);
@@ -551,7 +552,7 @@ static void map_finish(unsigned cpu, struct mspan *s) {
  * to give its struct back in the same hold (under the meta lock); a growth leaves s
  * as it was: 0. Caller holds the heap lock. */
 static struct mspan *map_undo(struct mspan *s) {
-    uintptr_t npages, base = map_range(s, &npages), grow = s->mapgrow;
+    uintptr_t npages, base = map_range(s, &npages), grow = gh_map_is_growth(s);
     map_unlink(s);
     uintptr_t unbacked = gh_pagealloc_free_mapping(gh_heap_pages_of(base), base, npages);
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, npages << GOHEAP_PAGE_SHIFT, memory_order_relaxed);
@@ -610,6 +611,19 @@ int gh_heap_map_span(struct mspan *s) { return map_run(s); }
 void gh_heap_fork_child(void) {
     struct mspan *s;
     while ((s = gh_heap.mapping) != 0) {
+        if (s->mapgrow == GH_MAPGROW_REMAP) {
+            /* A zero-copy move's destination, its old object untouched (remap.c: the
+             * move itself is never forked): whatever backs it now (the frames it had,
+             * if it was not yet emptied; its tail, mapped) goes, then the run goes
+             * back released and known zero, as a failed move's. The one unmap with
+             * the locks held: the child's only thread waits for no other CPU. */
+            uintptr_t base = s->base, npages = s->npages;
+            map_unlink(s);
+            gh_sys_unmap((void *)base, npages << GOHEAP_PAGE_SHIFT);
+            free_unbacked_locked(s);
+            gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
+            continue;
+        }
         struct mspan *dead = map_undo(s);
         if (dead)
             gh_fixalloc_free(&gh_heap.spanalloc[dead->bucket], dead);
@@ -641,14 +655,21 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
         for (unsigned i = 0; !base && err == PAGEALLOC_NOSPACE && (pa = gh_heap_pages_at(i)); i++)
             base = gh_pagealloc_alloc_unmapped(pa, npages, lazy, unbacked, &err);
     }
-    if (base)
-        gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
     if (base) {
+        gh_arena_cover(base + (npages << GOHEAP_PAGE_SHIFT));
         /* Counted in use like any allocation (released pages as backed again: the
          * caller gives back what backs the run now and moves other frames in), under
-         * the lock like gh_scavenge's counts. */
+         * the lock like gh_scavenge's counts; in the same hold the span is set up,
+         * counted and listed on gh_heap.mapping until its publication or give-back
+         * (a fork child gives it back: "deferred maps" above). */
         struct run_info ri = {*lazy + *unbacked, 0, *lazy, 0, 0, 0};
         count_run_inuse(npages, &ri);
+        s->bucket = (uint8_t)b;
+        s->base = base;
+        s->npages = (uint32_t)npages;
+        __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
+        atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+        map_link(s, GH_MAPGROW_REMAP);
     }
     gh_unlock(&gh_heap.lock, cpu);
     if (!base) {
@@ -657,12 +678,13 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
         gh_unlock(&gh_meta.lock, cpu);
         return 0;
     }
-    s->bucket = (uint8_t)b;
-    s->base = base;
-    s->npages = (uint32_t)npages;
-    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
-    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     return s;
+}
+
+void gh_heap_remap_unlist(unsigned cpu, struct mspan *d) {
+    gh_lock(&gh_heap.lock, cpu);
+    map_unlink(d);
+    gh_unlock(&gh_heap.lock, cpu);
 }
 
 /* ---- the span map (scheme: mheap.h, GH_SPANMAP_STRIDE) ------------------------------- */
@@ -768,17 +790,25 @@ unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list) {
     return n;
 }
 
-void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
+/* s's run (all unbacked) back to the tree released, its bytes from in use to
+ * released, s out of span_count. Caller holds the heap lock. */
+static void free_unbacked_locked(struct mspan *s) {
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+    gh_pagealloc_free_unbacked(gh_heap_pages_of(base), base, npages);
+    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
+    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+}
+
+void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
     gh_span_dead(s);
     if (published)
         unmap_span(s);
     gh_lock(&gh_heap.lock, cpu);
-    gh_pagealloc_free_unbacked(gh_heap_pages_of(base), base, npages);
-    atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);
-    atomic_fetch_add_explicit(&gh_heap.heap_released, bytes, memory_order_relaxed);
+    if (!published) /* a move's destination, listed since its take */
+        map_unlink(s);
+    free_unbacked_locked(s);
     gh_unlock(&gh_heap.lock, cpu);
-    atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
     gh_unlock(&gh_meta.lock, cpu);

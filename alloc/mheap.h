@@ -91,8 +91,10 @@ struct gh_heap {
                             * window, or GH_OBJ_MAX_BYTES below it (set at init) */
     /* The deferred maps in flight (gh_heap_map_span, gh_heap_extend_mapped): every
      * span whose run, or whose growth (mapgrow), is taken and not yet mapped and
-     * published, linked through mapnext. A fork child gives their pages back
-     * (gh_heap_fork_child). At most one per thread inside a map. */
+     * published, linked through mapnext; and every destination of realloc's
+     * zero-copy move (mapgrow GH_MAPGROW_REMAP) from its take to its publication or
+     * give-back. A fork child gives their pages back (gh_heap_fork_child). At most one
+     * per thread inside a map or a move. */
     struct mspan *mapping;
 
     /* ---- protected by gh_meta.lock ---- */
@@ -178,6 +180,17 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
 #define GH_MAP_UNPINNED_PAGES 16u
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap);
+/* mapgrow of a span on gh_heap.mapping that is a zero-copy move's destination (its
+ * own run, npages); else 0 (a new span's own run) or the pages of a growth at its
+ * end (never UINT32_MAX: a span's npages + growth fits 32 bits). */
+#define GH_MAPGROW_REMAP UINT32_MAX
+static inline int gh_map_is_growth(const struct mspan *s) {
+    return s->mapgrow != 0 && s->mapgrow != GH_MAPGROW_REMAP;
+}
+/* The pages of a listed span's run in flight. Caller holds the heap lock. */
+static inline uintptr_t gh_map_pages(const struct mspan *s) {
+    return gh_map_is_growth(s) ? s->mapgrow : s->npages;
+}
 int gh_heap_map_span(struct mspan *s);
 /* Writes the span map for s (the scheme above) and marks it in use (release). */
 void gh_heap_publish(struct mspan *s);
@@ -191,13 +204,19 @@ unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list);
  * npages pages from the tree (never a page cache), like gh_heap_alloc_span but with
  * nothing mapped: *lazy of the pages were released lazily and are still backed,
  * *unbacked were released, the others free and backed; the run is counted in use
- * (backed) and the caller replaces whatever backs it. Not published. NULL when out of
- * address space or span structs (nothing taken). free_span_unbacked: s (published
- * or not; no live object) whose pages are all unbacked now (their frames moved away
- * or given back) returns them to the tree released and known zero, counted released.
- * Both pinned on cpu, no lock held. */
+ * (backed) and the caller replaces whatever backs it. Not published; on
+ * gh_heap.mapping (GH_MAPGROW_REMAP) from the take's hold, so that a fork child gives
+ * it back (unmapped there, then released: gh_heap_fork_child) while the caller
+ * empties it and maps its tail. The caller takes it off that list: remap_unlist
+ * before publishing it, or free_span_unbacked(published 0), inside its fork gate
+ * (gh_fork_gate_enter, core.h). NULL when out of address space or span structs
+ * (nothing taken). free_span_unbacked: s (published or not; no live object) whose
+ * pages are all unbacked now (their frames moved away or given back) returns them to
+ * the tree released and known zero, counted released. All pinned on cpu, no lock
+ * held. */
 struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsigned spc, uintptr_t *lazy,
                                           uintptr_t *unbacked);
+void gh_heap_remap_unlist(unsigned cpu, struct mspan *d);
 void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
 /* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
  * and efence_dead) and s stays in the span map as EFENCE_FREED. */
@@ -237,7 +256,10 @@ int gh_heap_extend_mapped(struct mspan *s);
  * thread gone) goes back to the page allocator as a failed map's does (the unmapped
  * pages released and known zero, the rest free; heap_inuse, heap_free,
  * heap_released, span_count exact, a new span's struct back to its spanalloc; a grown
- * span stays as it was), so the child's heap is whole and the pages reusable. */
+ * span stays as it was), so the child's heap is whole and the pages reusable. A
+ * zero-copy move's destination is unmapped and goes back released, as a failed
+ * move's; its old object is the program's as it was (the move itself lies inside
+ * the fork gate). */
 void gh_heap_fork_child(void);
 void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,

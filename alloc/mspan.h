@@ -192,8 +192,9 @@ struct mspan {
     _Atomic uint16_t nsampled;
     /* A deferred map in flight (alloc/mheap.c, map_run; gh_heap.mapping): 0 while s's
      * own run is being mapped before it is published (a large malloc), else the pages
-     * being mapped at s's end before s grows over them (realloc's growth in place).
-     * Protected by the heap lock, as mapnext below. */
+     * being mapped at s's end before s grows over them (realloc's growth in place),
+     * or GH_MAPGROW_REMAP for a zero-copy move's destination (mheap.h). Protected by
+     * the heap lock, as mapnext below. */
     uint32_t mapgrow;
     /* Which of them (profile.c, "sampled slots"): up to GH_PROF_LANES keys in 16-bit
      * lanes of psamp (0 = empty lane), and npover counts the ones without a lane, so

@@ -15,13 +15,16 @@ struct gh_realloc_stats gh_realloc_stats;
  * last for a move within one 512 GiB slot, twice over. */
 #define GH_REMAP_PULL_BYTES (64u << 10)
 
-/* The new span d (pages at dst, backed now) becomes the object of `want` bytes;
- * counted as a large allocation on c. Pinned on c's CPU. */
-static void publish_object(struct mcache *c, struct mspan *d, unsigned spc, size_t want, uintptr_t pc) {
+/* The new span d (pages at dst, backed now) becomes the object of `want` bytes,
+ * off gh_heap.mapping; counted as a large allocation on c. Pinned on c's CPU (cpu),
+ * inside the fork gate. */
+static void publish_object(unsigned cpu, struct mcache *c, struct mspan *d, unsigned spc, size_t want,
+                           uintptr_t pc) {
     gh_span_init_large(d, d->base, d->npages, want);
     __atomic_store_n(&d->spc, (uint8_t)spc, __ATOMIC_RELAXED);
     d->obj = d->base;
     d->alloc_pc = pc;
+    gh_heap_remap_unlist(cpu, d);
     gh_heap_publish(d);
     GH_COUNT_ADD(c->large_alloc, 1);
     GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)d->npages << GOHEAP_PAGE_SHIFT);
@@ -71,6 +74,11 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     /* The tail beyond the old object's pages: fresh memory, as any allocation gets. */
     int ok = npages == opages || gh_sys_map((void *)(dst + obytes), (npages - opages) << GOHEAP_PAGE_SHIFT) == 0;
     int r = GOHEAP_SYS_REMAP_NOMEM;
+    /* Until here a fork child gives d back (listed since its take) and keeps the old
+     * object. From the old span's MOVING to the end (d published and s freed, or d
+     * given back) no fork copies the heap (the gate, core.h), but while the fallback
+     * copies, which may take long, with s in use again and d listed. */
+    int gate = gh_fork_gate_enter();
     if (ok) {
         /* The old object stops being in use for the leak scan (which reads only
          * in-use spans, under the unmap gate, and checks the state under its hold)
@@ -94,8 +102,20 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
         if (r != 0)
             atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
     }
-    if (r == GOHEAP_SYS_REMAP_CANNOT && gh_sys_map((void *)dst, obytes) != 0)
-        r = GOHEAP_SYS_REMAP_NOMEM;
+    uintptr_t copied = 0;
+    if (r == GOHEAP_SYS_REMAP_CANNOT) {
+        /* The platform could not move these frames (hosted: an mremap the kernel
+         * refused): copy into the run, now backed. */
+        gh_fork_gate_exit(gate);
+        if (gh_sys_map((void *)dst, obytes) != 0) {
+            r = GOHEAP_SYS_REMAP_NOMEM;
+        } else {
+            uintptr_t old = s->limit - src;
+            copied = old < n ? old : n;
+            gh_memcpy((void *)dst, (void *)src, copied);
+        }
+        gate = gh_fork_gate_enter();
+    }
     if (r == GOHEAP_SYS_REMAP_NOMEM) {
         /* Out of memory in the middle: NULL, the old block intact; the run goes back
          * unbacked (the tail given back first if it was mapped). */
@@ -104,6 +124,7 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
         cpu = goheap_sys_pin(&pin);
         gh_heap_free_span_unbacked(cpu, d, 0);
         goheap_sys_unpin(pin);
+        gh_fork_gate_exit(gate);
         atomic_fetch_add_explicit(&gh_realloc_stats.remap_nomem, 1, memory_order_relaxed);
         *nomem = 1;
         return 0;
@@ -111,28 +132,26 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)) &&
                   gh_prof_is_sampled(s, src);
     if (r != 0) {
-        /* The platform could not move these frames (hosted: an mremap the kernel
-         * refused): copy into the now backed run, free the old object as usual. */
-        uintptr_t old = s->limit - src;
-        gh_memcpy((void *)dst, (void *)src, old < n ? old : n);
-        atomic_fetch_add_explicit(&gh_realloc_stats.copied, old < n ? old : n, memory_order_relaxed);
+        /* Copied (above): the old object is freed as usual. */
+        atomic_fetch_add_explicit(&gh_realloc_stats.copied, copied, memory_order_relaxed);
         atomic_fetch_add_explicit(&gh_realloc_stats.remap_failed, 1, memory_order_relaxed);
         cpu = goheap_sys_pin(&pin);
         struct mcache *c = gh_mcache_get(cpu);
-        publish_object(c ? c : &gh_emptycache, d, spc, want, pc);
+        publish_object(cpu, c ? c : &gh_emptycache, d, spc, want, pc);
         goheap_sys_unpin(pin);
         if (sampled)
             gh_prof_move(src, dst, want);
         else if (GOHEAP_PROFILE && gh_prof_rate)
             gh_prof_account((void *)dst, want, pc);
         gh_free_pc(src, pc);
+        gh_fork_gate_exit(gate);
         return (void *)dst;
     }
     cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
-    publish_object(c, d, spc, want, pc);
+    publish_object(cpu, c, d, spc, want, pc);
     goheap_sys_unpin(pin);
     /* A sampled object's record moves with it (one sample, not a second one). */
     if (sampled)
@@ -147,6 +166,7 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     GH_COUNT_ADD(c->large_free_bytes, (uint64_t)obytes);
     gh_heap_free_span_unbacked(cpu, s, 1); /* its frames moved: released, zero */
     goheap_sys_unpin(pin);
+    gh_fork_gate_exit(gate);
     atomic_fetch_add_explicit(&gh_realloc_stats.remapped, obytes, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_realloc_stats.remaps, 1, memory_order_relaxed);
     gh_after_slow();

@@ -431,7 +431,7 @@ static int validate(void) {
     /* Every page being mapped lies in a map in flight (mheap.c, gh_heap.mapping): one
      * outside has no taker left to finish it (a fork child's, before gh_heap_fork_child). */
     for (struct mspan *s = gh_heap.mapping; s; s = s->mapnext)
-        map_listed += s->mapgrow ? s->mapgrow : s->npages;
+        map_listed += gh_map_pages(s);
     uint64_t rel_lazy = atomic_load(&gh_heap.heap_released_lazy); /* changed under the lock */
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);

@@ -119,6 +119,12 @@ static void gate_leave(void) {
     atomic_fetch_sub_explicit(&gh_unmap_gate.unmappers, 1, memory_order_release);
 }
 
+void gh_sys_fork_child(void) {
+    atomic_store_explicit(&gh_unmap_gate.holds, 0, memory_order_relaxed);
+    atomic_store_explicit(&gh_unmap_gate.unmappers, 0, memory_order_relaxed);
+    atomic_store_explicit(&gh_unmap_gate.readers_waiting, 0, memory_order_relaxed);
+}
+
 void gh_sys_unmap(void *addr, size_t bytes) {
     if (gh_region.on)
         return; /* released pages stay backed; the page allocator marks them dirty */

@@ -95,6 +95,9 @@ struct gh_unmap_gate {
 };
 extern struct gh_unmap_gate gh_unmap_gate;
 void gh_unmap_hold(void);
+/* In a fork child (goheap_fork_child): the gate's counts back to zero; the holders
+ * and unmappers they counted are threads the child does not have. */
+void gh_sys_fork_child(void);
 static inline void gh_unmap_release(void) {
     atomic_fetch_sub_explicit(&gh_unmap_gate.holds, 1, memory_order_release);
 }

@@ -315,7 +315,12 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
 #endif
 static _Atomic int remap_off;
 
+void (*goheap_hosted_remap_test_hook)(void *old, void *new, size_t bytes);
+
 int goheap_sys_remap(void *old, void *new, size_t bytes) {
+    void (*hook)(void *, void *, size_t) = __atomic_load_n(&goheap_hosted_remap_test_hook, __ATOMIC_ACQUIRE);
+    if (hook)
+        hook(old, new, bytes);
     if (atomic_load_explicit(&remap_off, memory_order_relaxed))
         return GOHEAP_SYS_REMAP_CANNOT;
     void *r = mremap(old, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, new);
@@ -824,7 +829,9 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
  * lost to the child, and an object or span in flight there (a pinned refill or take,
  * a few instructions) stays counted as in use. A large malloc or realloc growth in
  * its unpinned map (up to ~100 ms, no lock held) is not lost: the core lists those
- * and goheap_fork_child gives their pages back (alloc/mheap.c gh_heap_fork_child). */
+ * and goheap_fork_child gives their pages back (alloc/mheap.c gh_heap_fork_child), as
+ * it does a zero-copy realloc's destination before the move; the move itself (the
+ * mremap below) is never forked in the middle (the core's fork gate, alloc/fork.c). */
 int goheap_sys_fork_self(void) { return tls_forking != 0; }
 
 /* Handlers registered before ours (by a program before its first malloc) run after

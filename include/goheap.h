@@ -118,13 +118,15 @@ uint64_t goheap_background_sleep_ns(void);
 void goheap_fork_prepare(void);
 /* Optional, before goheap_fork_prepare and before any lock of the embedder's own that
  * a thread may hold while it allocates (hosted: its overflow slot locks): waits for a
- * running background step (goheap_background_work) and holds off new ones until
- * parent/child; prepare takes it itself when it was not called. */
+ * running background step (goheap_background_work) and for a realloc's zero-copy move
+ * in its page-table move, and holds off new ones until parent/child; prepare takes it
+ * itself when it was not called. */
 void goheap_fork_hold_background(void);
 void goheap_fork_parent(void);
 /* In the child (one thread): besides releasing the locks, gives back to the heap the
- * large allocations and realloc growths other threads were mapping at the fork (with
- * no lock held: their threads are gone), so the child's heap is whole. */
+ * large allocations, realloc growths and zero-copy realloc destinations other threads
+ * were mapping at the fork (with no lock held: their threads are gone), so the
+ * child's heap is whole. */
 void goheap_fork_child(void);
 
 /* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
@@ -162,7 +164,12 @@ size_t goheap_read_metrics(struct goheap_metric *out, size_t n);
 
 /* Slow validator: walks every span, recounts, and checks the fast counters and Go's
  * invariants (HeapIdle + HeapInuse == HeapSys, HeapReleased <= HeapIdle, ...).
- * Returns 0 when everything agrees; otherwise logs the first mismatch and returns -1. */
+ * Returns 0 when everything agrees; otherwise logs the first mismatch and returns -1.
+ * Call it while no other thread (CPU) is inside an allocator call: an allocation,
+ * free or realloc in flight (a large one maps for up to ~100 ms with no lock held)
+ * is counted but not yet in a span, and the recount says so. That holds in a fork
+ * handler too, for the threads inside such a call when fork was called; in the
+ * child, goheap_fork_child settles their large maps and moves (docs/alloc.md, fork). */
 int goheap_validate(void);
 
 /* efence/guardrate: describes the object a faulting address belongs to (overflow into

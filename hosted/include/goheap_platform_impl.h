@@ -122,6 +122,9 @@ static inline void goheap_sys_set_local(unsigned cpu, void *p) {
  * unpinned map while another thread forks), as the kernel's kplat_map_test_hook.
  * NULL otherwise. */
 extern void (*goheap_hosted_map_test_hook)(void *addr, size_t bytes);
+/* Tests only, the same for goheap_sys_remap (realloc's zero-copy move): called first,
+ * with the move's ranges, on the moving thread. NULL otherwise. */
+extern void (*goheap_hosted_remap_test_hook)(void *old, void *new, size_t bytes);
 
 /* Fork handlers registered before ours may allocate (hosted/platform.c, fork). */
 #define GOHEAP_SYS_HAVE_FORK_SELF 1

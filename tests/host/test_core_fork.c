@@ -251,18 +251,25 @@ static void *map_held(void *arg) {
  * run), or the same growth in place of the same object (growth), with no heap growth,
  * reading zero. */
 static unsigned char *map_child_obj; /* growth: the object, as the parent had it */
-static int child_in_map(void) {
+/* The child's first checks: the recount (10), the MemStats sums (11), every free page
+ * released by free_os_memory (12); 0, with the stats after it in *m. */
+static int child_heap_whole(struct goheap_memstats *m) {
     alarm(CHILD_ALARM_S);
     if (goheap_validate() != 0)
         return 10;
-    struct goheap_memstats m = core_stats();
-    if (m.heap_idle + m.heap_inuse != m.heap_sys || m.heap_released > m.heap_idle ||
-        m.heap_objects != m.mallocs - m.frees)
+    *m = core_stats();
+    if (m->heap_idle + m->heap_inuse != m->heap_sys || m->heap_released > m->heap_idle ||
+        m->heap_objects != m->mallocs - m->frees)
         return 11;
     goheap_free_os_memory();
-    m = core_stats();
-    if (m.heap_idle != m.heap_released)
-        return 12;
+    *m = core_stats();
+    return m->heap_idle != m->heap_released ? 12 : 0;
+}
+static int child_in_map(void) {
+    struct goheap_memstats m;
+    int bad = child_heap_whole(&m);
+    if (bad)
+        return bad;
     unsigned char *p;
     if (map_child_obj) {
         if (goheap_usable_size(map_child_obj) >= MAP_BIG || map_child_obj[0] != 0x5a ||
@@ -280,6 +287,22 @@ static int child_in_map(void) {
         return 15; /* the heap grew: the run was not reused */
     goheap_free(p);
     return goheap_validate() == 0 ? 0 : 16;
+}
+/* Lets the held thread t go on (map_go), joins it, clears the hooks, and checks that
+ * it reached its hook (in) and that the child (pid) exited 0. */
+static void map_release_reap(pthread_t t, pid_t pid, int in, const char *what) {
+    atomic_store(&map_go, 1);
+    pthread_join(t, 0);
+    __atomic_store_n(&goheap_hosted_map_test_hook, (void (*)(void *, size_t))0, __ATOMIC_RELEASE);
+    __atomic_store_n(&goheap_hosted_remap_test_hook, (void (*)(void *, void *, size_t))0, __ATOMIC_RELEASE);
+    KT_CHECK(in, "%s: the thread to hold never reached the hook", what);
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    KT_CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "%s: child status 0x%x (exit 10: recount, 11: MemStats sums, 12: free pages not released, 13: "
+             "object changed, 14: the same allocation failed or not zero, 15: heap grew, 16: recount after)",
+             what, st);
 }
 static void fork_in_map(int grow, const char *what) {
     struct mapper m = {0, grow};
@@ -310,17 +333,7 @@ static void fork_in_map(int grow, const char *what) {
         if (pid == 0)
             _exit(child_in_map());
     }
-    atomic_store(&map_go, 1);
-    pthread_join(t, 0);
-    __atomic_store_n(&goheap_hosted_map_test_hook, (void (*)(void *, size_t))0, __ATOMIC_RELEASE);
-    KT_CHECK(in, "%s: the mapping thread never reached the map", what);
-    int st = 0;
-    if (pid > 0)
-        waitpid(pid, &st, 0);
-    KT_CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-             "%s: child status 0x%x (exit 10: recount, 11: MemStats sums, 12: free pages not released, 13: "
-             "object changed, 14: reuse failed or not zero, 15: heap grew, 16: recount after)",
-             what, st);
+    map_release_reap(t, pid, in, what);
     /* The parent's allocation completed normally. */
     KT_CHECK(m.p != 0 && (!grow || m.p == before), "%s: parent got %p (object %p)", what, (void *)m.p,
              (void *)before);
@@ -335,6 +348,145 @@ static void fork_in_map(int grow, const char *what) {
 static void t_fork_in_large_map(void) { fork_in_map(0, "large malloc"); }
 static void t_fork_in_grow_map(void) { fork_in_map(1, "realloc growth"); }
 
+/* realloc's zero-copy move (alloc/remap.c) of a large object that cannot grow in
+ * place: its destination run is taken and counted, then, with no lock held, emptied
+ * (the frames it had go back), its tail mapped and the old object's frames moved in
+ * (mremap), and only then published, the old span freed. A fork in the middle gave
+ * the child the run in use for good, with no span: goheap_validate failed there, as
+ * for a large malloc's map above. Two places: (1) before the move, in the tail's map
+ * (the map hook): the child must give the destination back and keep the object as
+ * it was; (2) inside the move itself (the remap hook, the old span MOVING): the fork
+ * must not land there at all (the child would have to tell whether mremap had run),
+ * so it waits until the move is over, and the child sees the realloc done. */
+#define REMAP_SLEEP_MS 300 /* (2): the mover stays in the hook this long after fork() is called */
+static atomic_int remap_forking, remap_left;
+static void hold_in_remap(void *old, void *new, size_t bytes) {
+    (void)old, (void)new, (void)bytes;
+    if (!map_hold_me)
+        return;
+    map_hold_me = 0;
+    atomic_store(&map_in, 1);
+    while (!atomic_load(&remap_forking)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+    struct timespec ts = {0, REMAP_SLEEP_MS * 1000000L};
+    nanosleep(&ts, 0);
+    atomic_store(&remap_left, 1);
+}
+/* The child of (1): the destination run went back (recount, sums, every free page
+ * released), the object is as it was, and the same realloc moves it again without
+ * growing the heap, its bytes kept and the tail zero. Of (2): the realloc is over (the
+ * new object, whose address the child never learns, is a live allocation): the
+ * recount is clean and every free page is released. */
+static int child_in_remap(int inside) {
+    struct goheap_memstats m;
+    int bad = child_heap_whole(&m);
+    if (bad)
+        return bad;
+    if (inside)
+        return 0;
+    unsigned char *o = map_child_obj;
+    if (goheap_usable_size(o) >= MAP_BIG || o[0] != 0x5a || o[MAP_FROM - 1] != 0x5a)
+        return 13;
+    unsigned char *p = goheap_realloc(o, MAP_BIG);
+    if (!p || p == o || p[0] != 0x5a || p[MAP_FROM - 1] != 0x5a || !reads_zero(p + MAP_FROM, MAP_BIG - MAP_FROM))
+        return 14;
+    if (core_stats().heap_sys != m.heap_sys)
+        return 15; /* the heap grew: the destination's run was not reused */
+    goheap_free(p);
+    return goheap_validate() == 0 ? 0 : 16;
+}
+static void fork_in_remap(int inside, const char *what) {
+    struct mapper m = {0, 1};
+    m.p = goheap_malloc(MAP_FROM);
+    void *blocker = goheap_malloc(1u << 20); /* the pages after it: no growth in place */
+    KT_CHECK(m.p && blocker, "%s: malloc", what);
+    memset(m.p, 0x5a, MAP_FROM);
+    map_child_obj = m.p;
+    goheap_free_os_memory();
+    atomic_store(&map_in, 0);
+    atomic_store(&map_go, 0);
+    atomic_store(&remap_forking, 0);
+    atomic_store(&remap_left, 0);
+    if (inside)
+        __atomic_store_n(&goheap_hosted_remap_test_hook, hold_in_remap, __ATOMIC_RELEASE);
+    else
+        __atomic_store_n(&goheap_hosted_map_test_hook, hold_in_map, __ATOMIC_RELEASE);
+    unsigned char *before = m.p;
+    uint64_t remaps0 = core_stats().realloc_remapped;
+    pthread_t t;
+    pthread_create(&t, 0, map_held, &m);
+    for (int i = 0; i < MAP_WAIT_MS && !atomic_load(&map_in); i++) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+    int in = atomic_load(&map_in), left = -1;
+    pid_t pid = -1;
+    if (in) {
+        fflush(stdout);
+        atomic_store(&remap_forking, 1);
+        pid = fork();
+        if (pid == 0)
+            _exit(child_in_remap(inside));
+        left = atomic_load(&remap_left);
+    }
+    map_release_reap(t, pid, in, what);
+    KT_CHECK(!inside || left == 1, "%s: fork returned while the move was in the middle", what);
+    /* The parent's realloc completed normally, moving the frames. */
+    KT_CHECK(m.p != 0 && m.p != before && core_stats().realloc_remapped - remaps0 == MAP_FROM,
+             "%s: parent got %p (object %p), remapped %lu", what, (void *)m.p, (void *)before,
+             (unsigned long)(core_stats().realloc_remapped - remaps0));
+    if (m.p) {
+        KT_CHECK(m.p[0] == 0x5a && m.p[MAP_FROM - 1] == 0x5a && reads_zero(m.p + MAP_FROM, MAP_BIG - MAP_FROM),
+                 "%s: parent's object does not read as it should", what);
+        goheap_free(m.p);
+    }
+    goheap_free(blocker);
+}
+static void t_fork_in_remap_tail(void) { fork_in_remap(0, "remap, tail map"); }
+static void t_fork_in_remap_move(void) { fork_in_remap(1, "remap, the move"); }
+
+/* A leak scan reads objects under the unmap gate's hold (alloc/sysmem.h), taken and
+ * released with no lock held; an unmap waits for the holds to drain. A fork while
+ * another thread held it copied the count to the child, where no thread would ever
+ * release it: the child's first unmap (goheap_free_os_memory) waited forever. The
+ * holder stands in for a scan: it takes the hold as a scan does. */
+static atomic_int uh_held, uh_forked;
+static void *hold_unmap_gate(void *arg) {
+    (void)arg;
+    gh_unmap_hold();
+    atomic_store(&uh_held, 1);
+    while (!atomic_load(&uh_forked))
+        sched_yield();
+    gh_unmap_release();
+    return 0;
+}
+static int child_unmaps(void) {
+    alarm(CHILD_ALARM_S);
+    goheap_free(goheap_malloc(3u << 20));
+    goheap_free_os_memory(); /* unmaps the freed run */
+    struct goheap_memstats m = core_stats();
+    return m.heap_idle == m.heap_released && goheap_validate() == 0 ? 0 : 5;
+}
+static void t_fork_in_unmap_hold(void) {
+    atomic_store(&uh_held, 0);
+    atomic_store(&uh_forked, 0);
+    pthread_t t;
+    pthread_create(&t, 0, hold_unmap_gate, 0);
+    while (!atomic_load(&uh_held))
+        sched_yield();
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0)
+        _exit(child_unmaps());
+    atomic_store(&uh_forked, 1);
+    pthread_join(t, 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (signal 14: its unmap waited for good)", st);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_heap_lock_held),
     KT_CASE(t_fork_central_lock_held),
@@ -344,6 +496,9 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_early_handlers),
     KT_CASE(t_fork_in_large_map),
     KT_CASE(t_fork_in_grow_map),
+    KT_CASE(t_fork_in_remap_tail),
+    KT_CASE(t_fork_in_remap_move),
+    KT_CASE(t_fork_in_unmap_hold),
 };
 
 int main(void) {
