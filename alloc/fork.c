@@ -98,9 +98,26 @@ void gh_fork_gate_exit(int entered) {
         atomic_fetch_sub_explicit(&gate_busy, 1, memory_order_release);
 }
 
+/* One fork at a time. Two threads forking at once both ran prepare: the second found
+ * bg_held set by the first and went on without the background hold and the fork gate,
+ * then took the locks once the first fork's parent released them, so its child could
+ * copy a background step or a zero-copy move caught mid-way, the state the hold exists
+ * to keep out of children, or deadlock taking the hold while holding them (core-fork
+ * t_fork_concurrent: the second hold returned while the first fork held). A fork now
+ * waits here, before any hold or lock, until another
+ * thread's fork has ended (its parent handler; a child starts with it open). Taken in
+ * goheap_fork_hold_background by the forking thread; that thread's second call
+ * (goheap_fork_prepare after the platform's own call) knows itself by
+ * goheap_sys_fork_self (tested first: bg_held is the holder's, read by no other thread),
+ * so a platform that calls both needs it (hosted does). */
+static _Atomic int fork_serial;
+
 void goheap_fork_hold_background(void) {
-    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || bg_held)
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || (goheap_sys_fork_self() && bg_held))
         return;
+    while (atomic_exchange_explicit(&fork_serial, 1, memory_order_acquire))
+        while (atomic_load_explicit(&fork_serial, memory_order_relaxed))
+            ; /* another thread's fork, from its prepare to its parent handler */
     atomic_fetch_add_explicit(&gate_closed, 1, memory_order_seq_cst);
     while (atomic_load_explicit(&gate_busy, memory_order_seq_cst))
         ; /* a zero-copy move in its gated part: a page-table move and a publication */
@@ -149,6 +166,7 @@ void goheap_fork_parent(void) {
         bg_held = 0;
         gh_background_hold(0);
         atomic_fetch_sub_explicit(&gate_closed, 1, memory_order_release);
+        atomic_store_explicit(&fork_serial, 0, memory_order_release);
     }
 }
 

@@ -117,10 +117,12 @@ uint64_t goheap_background_sleep_ns(void);
  * platform defines goheap_sys_fork_self (alloc/platform.h). */
 void goheap_fork_prepare(void);
 /* Optional, before goheap_fork_prepare and before any lock of the embedder's own that
- * a thread may hold while it allocates (hosted: its overflow slot locks): waits for a
- * running background step (goheap_background_work) and for a realloc's zero-copy move
- * in its page-table move, and holds off new ones until parent/child; prepare takes it
- * itself when it was not called. */
+ * a thread may hold while it allocates (hosted: its overflow slot locks): waits for
+ * another thread's fork to end (forks are serialised, from this hold to their parent
+ * handler), for a running background step (goheap_background_work) and for a
+ * realloc's zero-copy move in its page-table move, and holds off new ones until
+ * parent/child; prepare takes it itself when it was not called (a platform that calls
+ * both defines goheap_sys_fork_self, by which the second call knows its own fork). */
 void goheap_fork_hold_background(void);
 void goheap_fork_parent(void);
 /* In the child (one thread): besides releasing the locks, gives back to the heap the

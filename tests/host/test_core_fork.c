@@ -203,6 +203,44 @@ static void t_fork_early_handlers(void) {
              "parent/child handler's checks failed, 8: grandchild), stderr: %s", st, err);
 }
 
+/* Two threads forking at once (an embedder's fork wrapper calls the hooks itself;
+ * glibc runs atfork handlers of concurrent forks concurrently): the second fork's
+ * hold must wait until the first fork's parent handler. It returned at once, seeing
+ * the first fork's bg_held, and went on to take the platform's locks without the
+ * background hold and the fork gate, which it then took while holding them (a mover or
+ * background step on an overflow slot waiting for those locks deadlocked it). */
+#define CONC_HOLD_MS 200
+static atomic_int conc_a_held, conc_a_releasing, conc_b_saw_release;
+static void *conc_second(void *arg) {
+    (void)arg;
+    while (!atomic_load(&conc_a_held)) {
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, 0);
+    }
+    goheap_fork_hold_background();
+    atomic_store(&conc_b_saw_release, atomic_load(&conc_a_releasing));
+    goheap_fork_parent();
+    return 0;
+}
+static void t_fork_concurrent(void) {
+    (void)goheap_malloc(1); /* the heap is up */
+    atomic_store(&conc_a_held, 0);
+    atomic_store(&conc_a_releasing, 0);
+    atomic_store(&conc_b_saw_release, -1);
+    pthread_t t;
+    pthread_create(&t, 0, conc_second, 0);
+    goheap_fork_hold_background();
+    atomic_store(&conc_a_held, 1);
+    struct timespec ts = {0, CONC_HOLD_MS * 1000000L};
+    nanosleep(&ts, 0); /* the other thread is in its hold by now */
+    atomic_store(&conc_a_releasing, 1);
+    goheap_fork_parent();
+    pthread_join(t, 0);
+    KT_CHECK(atomic_load(&conc_b_saw_release) == 1,
+             "the second fork's hold returned while the first fork held (saw %d)", atomic_load(&conc_b_saw_release));
+    KT_CHECK(goheap_validate() == 0, "validate after both");
+}
+
 /* A large malloc of released pages (>= GH_MAP_UNPINNED_PAGES) and realloc's growth in
  * place over them map their pages unpinned with no lock held, between the run's take
  * and the span's publication (alloc/mheap.c map_run): up to ~100 ms for 256 MiB. A
@@ -494,6 +532,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_during_churn),
     KT_CASE(t_fork_background_step),
     KT_CASE(t_fork_early_handlers),
+    KT_CASE(t_fork_concurrent),
     KT_CASE(t_fork_in_large_map),
     KT_CASE(t_fork_in_grow_map),
     KT_CASE(t_fork_in_remap_tail),
