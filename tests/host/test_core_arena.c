@@ -36,8 +36,7 @@ static const char *self;
 /* Runs this binary with `mode` (and GOHEAPDEBUG=knobs, if any); returns its exit
  * status, its output echoed as KTAP comments. */
 static int rerun(const char *mode, const char *knobs) {
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         if (knobs)
             setenv("GOHEAPDEBUG", knobs, 1);

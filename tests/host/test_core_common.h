@@ -1,6 +1,6 @@
 /* tests/host/test_core_common.h: helpers for the core's unit tests (test_core_*.c):
- * every case ends with the stats recount (goheap_validate) and a death-test helper
- * that runs a function in a child and checks the exact panic line. */
+ * every case ends with the stats recount (goheap_validate); forks (death tests that
+ * check the exact panic line, fresh processes) that keep the background thread away. */
 #ifndef TEST_CORE_COMMON_H
 #define TEST_CORE_COMMON_H
 #include <pthread.h>
@@ -27,6 +27,77 @@ static inline struct goheap_memstats core_stats(void) {
     return m;
 }
 
+/* Fork children and the hosted background thread (docs/testing.md, "Fork children and
+ * the background thread"): ThreadSanitizer kills a child that starts a thread when its
+ * parent had more than one at the fork, and the background thread starts at the first
+ * background poll (every 1024th refill of a CPU, 2 MiB of freed pages: alloc/work.h), which a
+ * case may reach or not by load. So a binary whose children start threads runs with
+ * bgthread=0 (core_init_no_bg), and cases that need the thread run in a fresh process
+ * (core_case_fresh). */
+
+/* goheap_init with bgthread=0 and the given knobs (NULL: none): goheap_init's result. */
+static inline int core_init_no_bg(const char *knobs) {
+    char all[256];
+    snprintf(all, sizeof all, "bgthread=0%s%s", knobs ? "," : "", knobs ? knobs : "");
+    struct goheap_config cfg = {.knobs = all};
+    return goheap_init(&cfg);
+}
+
+/* With CORE_FORCE_BG set in the environment, every fork of the core tests' helpers and
+ * of core_fork is preceded by a background poll's start of the thread, as if an
+ * earlier case had reached one: `CORE_FORCE_BG=1 make tsan-test_core_X` shows at once
+ * whether a child would die that way (a binary with bgthread=0 starts none). */
+static inline void core_force_bg(void) {
+    if (getenv("CORE_FORCE_BG") && __atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        atomic_store(&gh_bg_polled, 1); /* what the poll does besides its step (scavenge.c) */
+        goheap_sys_background_wanted();
+    }
+}
+/* fork() for the test process's cases, stdout flushed first (CORE_FORCE_BG applies). */
+static inline pid_t core_fork(void) {
+    fflush(stdout);
+    core_force_bg();
+    return fork();
+}
+
+/* A case that needs a fresh process (the background thread in a binary that runs with
+ * bgthread=0, a heap no other case used): KT_CASE_BY(fn, core_case_fresh) runs it in
+ * this binary exec'd again with CORE_FRESH_CASE=<its name>, where main's first call,
+ * core_fresh_main, runs that case alone on a heap initialised as a program's (lazily,
+ * from GOHEAPDEBUG: the background thread allowed) and exits with its verdict. Its
+ * lines go to the same stdout; a non-zero exit fails the case here. */
+static inline void core_case_fresh(const struct kt_case *c) {
+    pid_t pid = core_fork();
+    if (pid == 0) {
+        setenv("CORE_FRESH_CASE", c->name, 1);
+        char self[] = "test_core_fresh";
+        char *argv[] = {self, 0};
+        execv("/proc/self/exe", argv);
+        _exit(127);
+    }
+    int st = 0;
+    if (pid > 0)
+        waitpid(pid, &st, 0);
+    KT_CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s in a fresh process: status 0x%x", c->name, st);
+}
+/* First in main: -1 in the test process; in a fresh one, runs the case it names (and the
+ * recount) and returns main's status. */
+static inline int core_fresh_main(const struct kt_case *c, int n) {
+    const char *name = getenv("CORE_FRESH_CASE");
+    if (!name)
+        return -1;
+    for (int i = 0; i < n; i++)
+        if (!strcmp(c[i].name, name)) {
+            unsetenv("CORE_FRESH_CASE");
+            c[i].fn();
+            core_recount(c[i].name);
+            fflush(stdout);
+            return kt_case_failed;
+        }
+    printf("    # no case %s\n", name);
+    return 2;
+}
+
 /* Runs fn in a forked child (60 s at most) with its descriptor fd (2: stderr, 1:
  * stdout) captured in out (what does not fit is read and dropped, so the child never
  * blocks on a full pipe); returns the child's wait status, or -1 when it could not
@@ -36,8 +107,7 @@ static inline int core_child_fd(void (*fn)(void), int fd, char *out, size_t cap)
     out[0] = 0;
     if (pipe(pfd) != 0)
         return -1;
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         close(pfd[0]);
         dup2(pfd[1], fd);
@@ -167,8 +237,7 @@ static inline int core_dies_exact(void (*fn)(void)) {
     int ep[2], errp[2];
     if (pipe(ep) || pipe(errp))
         return 0;
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         close(ep[0]), close(errp[0]);
         dup2(errp[1], 2);

@@ -60,8 +60,7 @@ static void fork_during(void *(*holder)(void *), void *arg, atomic_int *held, at
     pthread_create(&t, 0, holder, arg);
     while (!atomic_load(held))
         sched_yield();
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0)
         _exit(atomic_load(released) ? child() : 4);
     KT_CHECK(atomic_load(released), "%s: fork returned before the holder let go", what);
@@ -145,8 +144,7 @@ static void t_fork_during_churn(void) {
         pthread_create(&t[i], 0, churn, 0);
     int bad = 0;
     for (int f = 0; f < CHURN_FORKS; f++) {
-        fflush(stdout);
-        pid_t pid = fork();
+        pid_t pid = core_fork();
         if (pid == 0)
             _exit(child_work(0));
         int st = 0;
@@ -366,8 +364,7 @@ static void fork_in_map(int grow, const char *what) {
     int in = atomic_load(&map_in);
     pid_t pid = -1;
     if (in) {
-        fflush(stdout);
-        pid = fork();
+        pid = core_fork();
         if (pid == 0)
             _exit(child_in_map());
     }

@@ -81,8 +81,7 @@ static void t_large_matrix(void) {
 /* RLIMIT_DATA counts the pages goheap backs (read-write private mappings): the heap
  * grows to the limit, then NULL with errno ENOMEM, objects intact, room after a free. */
 static void t_rlimit_data(void) {
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         struct rlimit r;
         getrlimit(RLIMIT_DATA, &r);

@@ -1022,7 +1022,7 @@ static void fork_probe_run(void) {
         _exit(2);
     }
     fflush(stderr);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         /* Slot 1 is free here: a new thread takes it. */
         unsigned slot = GOHEAP_HOSTED_NO_SLOT;

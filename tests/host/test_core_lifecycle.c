@@ -247,7 +247,7 @@ static void t_background_thread(void) {
 /* In a fork child the background thread is gone; it comes back at the child's first
  * background poll, unless bgthread=0. Exit status: threads seen after the refills. */
 static int child_threads(int bg) {
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         if (!bg) { /* what goheap_init passes for bgthread=0 (the rest as the defaults) */
             struct goheap_sys_config sys = {.release = GOHEAP_SYS_RELEASE_NOW, .bgthread = 0};
@@ -290,7 +290,7 @@ static void t_fork_and_knob(void) {
  * went wrong. */
 #ifndef UNDER_TSAN
 static int child_large_frees(void) {
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         atomic_store(&gh_bg_polled, 0);
         enum { N = 8, SZ = 2 << 20 }; /* over the large span cache's bound: to the heap */
@@ -665,7 +665,7 @@ static int looks_child(enum looks_how how) {
     return refills_now(c) - t0 <= 2 * GH_REFILLS_PER_LOOK ? 0 : 4;
 }
 static void looks_case(enum looks_how how, const char *name) {
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0)
         _exit(looks_child(how));
     int st = 0;

@@ -65,8 +65,7 @@ static int child(int on) {
 }
 
 static int run(int on) {
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0)
         _exit(child(on));
     int st = 0;

@@ -546,8 +546,7 @@ static void t_writer_fails(void) {
 static const char *self_exe;
 
 static int exec_child(const char *knobs, const char *mode) {
-    fflush(stdout);
-    pid_t pid = fork();
+    pid_t pid = core_fork();
     if (pid == 0) {
         setenv("GOHEAPDEBUG", knobs, 1);
         execl(self_exe, self_exe, mode, (char *)0);
