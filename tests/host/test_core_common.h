@@ -63,8 +63,8 @@ static inline pid_t core_fork(void) {
 /* A case that needs a fresh process (the background thread in a binary that runs with
  * bgthread=0, a heap no other case used): KT_CASE_BY(fn, core_case_fresh) runs it in
  * this binary exec'd again with CORE_FRESH_CASE=<its name>, where main's first call,
- * core_fresh_main, runs that case alone on a heap initialised as a program's (lazily,
- * from GOHEAPDEBUG: the background thread allowed) and exits with its verdict. Its
+ * core_fresh_main, runs that case alone on a heap initialised as a program's (at a
+ * first malloc, from GOHEAPDEBUG: the background thread allowed) and exits with its verdict. Its
  * lines go to the same stdout; a non-zero exit fails the case here. */
 static inline void core_case_fresh(const struct kt_case *c) {
     pid_t pid = core_fork();
@@ -89,6 +89,8 @@ static inline int core_fresh_main(const struct kt_case *c, int n) {
     for (int i = 0; i < n; i++)
         if (!strcmp(c[i].name, name)) {
             unsetenv("CORE_FRESH_CASE");
+            unsetenv("CORE_FORCE_BG"); /* no earlier case here: its forks are the first thing */
+            goheap_free(goheap_malloc(16)); /* initialised, from GOHEAPDEBUG */
             c[i].fn();
             core_recount(c[i].name);
             fflush(stdout);

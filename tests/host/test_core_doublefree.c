@@ -675,8 +675,7 @@ int main(void) {
      * ThreadSanitizer refuses in the child of a multi-threaded process, and t_model's
      * frees can start the thread when the pacing allows (a loaded host made 7 of
      * tsan-test_core_doublefree's cases die that way). Nothing here needs it. */
-    static const struct goheap_config cfg = {.knobs = "bgthread=0"};
-    if (goheap_init(&cfg) != 0)
+    if (core_init_no_bg(0) != 0)
         return 1;
     kt_begin("core-doublefree", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);

@@ -1237,6 +1237,12 @@ int main(void) {
         return !strcmp(getenv("CORE_LARGE_FRESH"), "remap")     ? fresh_small_first_remap()
                : !strcmp(getenv("CORE_LARGE_FRESH"), "nocache") ? fresh_nocache_grow()
                                                                  : fresh_small_first();
+    /* No background thread (its fresh processes above have theirs): the parent has
+     * one from the first large frees on, and a death test's child would start its
+     * own at a background poll, which ThreadSanitizer refuses (docs/testing.md, "Fork
+     * children and the background thread"). */
+    if (core_init_no_bg(0) != 0)
+        return 1;
     kt_begin("core-large", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

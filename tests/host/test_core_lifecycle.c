@@ -2,25 +2,14 @@
  * drain of an idle thread's cache (its owner blocked, never polling; skipped, never
  * waited for, while its drain lock is held), reclaim before
  * the heap grows, the background thread (started lazily, by refills or by freed
- * pages, again in a fork child, never with bgthread=0), and the memory limit met once empty spans are reclaimed. */
+ * pages, again in a fork child, never with bgthread=0; its cases run in fresh
+ * processes, the rest with bgthread=0), and the memory limit met once empty spans are reclaimed. */
 #include <dirent.h>
 #include <pthread.h>
 #include <time.h>
 
 #include "mcache.h"
 #include "test_core_common.h"
-
-static unsigned nthreads(void) {
-    DIR *d = opendir("/proc/self/task");
-    unsigned n = 0;
-    struct dirent *e;
-    while (d && (e = readdir(d)))
-        if (e->d_name[0] != '.')
-            n++;
-    if (d)
-        closedir(d);
-    return n;
-}
 
 static void sleep_ms(unsigned ms) {
     struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
@@ -244,6 +233,32 @@ static void t_background_thread(void) {
     KT_CHECK(inuse < (1u << 20), "heap_inuse %lu KiB after 5 s idle", (unsigned long)(inuse >> 10));
 }
 
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define UNDER_TSAN 1
+#endif
+#endif
+/* A fork child's threads: /proc/self/task; under ThreadSanitizer, whose runtime starts
+ * threads of its own in the child of a one-thread process, the forking thread and the
+ * background thread if the hosted platform created one. The cases that count them run
+ * in fresh processes, which fork with one thread: ThreadSanitizer refuses a thread
+ * started in the child of a threaded fork. */
+static unsigned child_nthreads(void) {
+#ifdef UNDER_TSAN
+    return 1u + (atomic_load(&goheap_hosted_bg_state) == 1);
+#else
+    DIR *d = opendir("/proc/self/task");
+    unsigned n = 0;
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (e->d_name[0] != '.')
+            n++;
+    if (d)
+        closedir(d);
+    return n;
+#endif
+}
+
 /* In a fork child the background thread is gone; it comes back at the child's first
  * background poll, unless bgthread=0. Exit status: threads seen after the refills. */
 static int child_threads(int bg) {
@@ -253,7 +268,7 @@ static int child_threads(int bg) {
             struct goheap_sys_config sys = {.release = GOHEAP_SYS_RELEASE_NOW, .bgthread = 0};
             goheap_sys_configure(&sys);
         }
-        unsigned before = nthreads();
+        unsigned before = child_nthreads();
         enum { N = 100000 };
         static void *p[N];
         for (int i = 0; i < N; i++)
@@ -261,24 +276,15 @@ static int child_threads(int bg) {
         for (int i = 0; i < N; i++)
             goheap_free(p[i]);
         sleep_ms(100);
-        _exit(before == 1 ? (int)nthreads() : 100);
+        _exit(before == 1 ? (int)child_nthreads() : 100);
     }
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define UNDER_TSAN 1 /* TSan refuses new threads in the child of a threaded fork */
-#endif
-#endif
 static void t_fork_and_knob(void) {
-#ifndef UNDER_TSAN
     KT_CHECK(child_threads(1) == 2, "fork child: background thread not re-created");
-#else
-    printf("    # TSan build: the child's new background thread is checked in the plain build\n");
-#endif
     KT_CHECK(child_threads(0) == 1, "bgthread=0: a background thread was created");
 }
 
@@ -288,14 +294,13 @@ static void t_fork_and_knob(void) {
  * In a fork child, which has no background thread yet, made to look like a fresh
  * process (a child keeps its parent's poll flag: work.h). Exit status: 0, or what
  * went wrong. */
-#ifndef UNDER_TSAN
 static int child_large_frees(void) {
     pid_t pid = core_fork();
     if (pid == 0) {
         atomic_store(&gh_bg_polled, 0);
         enum { N = 8, SZ = 2 << 20 }; /* over the large span cache's bound: to the heap */
         void *p[N];
-        unsigned before = nthreads();
+        unsigned before = child_nthreads();
         for (int i = 0; i < N; i++) {
             p[i] = goheap_malloc(SZ);
             if (!p[i])
@@ -311,25 +316,20 @@ static int child_large_frees(void) {
                 break;
         }
         uint64_t rel = atomic_load(&gh_heap.heap_released) - rel0;
-        printf("    # child: %u -> %u threads, %lu KiB of %lu KiB freed released\n", before, nthreads(),
+        printf("    # child: %u -> %u threads, %lu KiB of %lu KiB freed released\n", before, child_nthreads(),
                (unsigned long)(rel >> 10), (unsigned long)((uint64_t)N * SZ >> 10));
         fflush(stdout);
-        _exit(before != 1 ? 11 : nthreads() != 2 ? 12 : rel < (uint64_t)(N - 1) * SZ ? 13 : 0);
+        _exit(before != 1 ? 11 : child_nthreads() != 2 ? 12 : rel < (uint64_t)(N - 1) * SZ ? 13 : 0);
     }
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
-#endif
 
 static void t_background_large_frees(void) {
-#ifndef UNDER_TSAN
     int r = child_large_frees();
     KT_CHECK(r == 0, "large frees without a refill: child status %d (11: not one thread before, 12: no "
              "background thread, 13: freed pages not released)", r);
-#else
-    printf("    # TSan build: the child's new background thread is checked in the plain build\n");
-#endif
 }
 
 /* The memory limit is met once empty spans are reclaimed: 24 MiB live churned across
@@ -722,11 +722,22 @@ static const struct kt_case cases[] = {
     KT_CASE(t_refill_prefers_room), KT_CASE(t_drain_idle_owner), KT_CASE(t_reclaim_before_grow),
     KT_CASE(t_reclaim_partial_before_grow),
     KT_CASE(t_reclaim_parked_before_grow), KT_CASE(t_grow_drains_caches),
-    KT_CASE(t_memory_limit),        KT_CASE(t_memory_limit_after_peak),        KT_CASE(t_background_thread), KT_CASE(t_fork_and_knob),
-    KT_CASE(t_background_large_frees), KT_CASE(t_validate_lcache_bound),
+    KT_CASE(t_memory_limit),        KT_CASE(t_memory_limit_after_peak),
+    /* the background thread's cases, each in a fresh process of its own (the test
+     * process runs with bgthread=0; see main) */
+    KT_CASE_BY(t_background_thread, core_case_fresh), KT_CASE_BY(t_fork_and_knob, core_case_fresh),
+    KT_CASE_BY(t_background_large_frees, core_case_fresh), KT_CASE(t_validate_lcache_bound),
 };
 
 int main(void) {
+    int fresh = core_fresh_main(cases, KT_NCASES(cases));
+    if (fresh >= 0)
+        return fresh;
+    /* No background thread in the test process: t_owner_looks_twice's children free
+     * on a thread of their own, and the thread could start before them by load
+     * (docs/testing.md, "Fork children and the background thread"). */
+    if (core_init_no_bg(0) != 0)
+        return 1;
     kt_begin("core-lifecycle", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

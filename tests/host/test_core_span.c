@@ -328,8 +328,11 @@ int main(void) {
     /* No sampling: a sampled object marks its span GH_OWNER_SLOW, and every free into
      * it takes the profiler's route (core-profile tests it), not the fast path that
      * t_owned_free checks; which allocation the default rate samples depends
-     * on the build (TSan's made the first span of t2_fill hold one). */
-    goheap_init(&(struct goheap_config){.knobs = "memprofilerate=0"});
+     * on the build (TSan's made the first span of t2_fill hold one). No background
+     * thread: t_bad_frees and t_owned_free fork children that free on threads of their
+     * own (docs/testing.md, "Fork children and the background thread"). */
+    if (core_init_no_bg("memprofilerate=0") != 0)
+        return 1;
     kt_begin("core-span", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }

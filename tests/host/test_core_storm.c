@@ -20,6 +20,11 @@
 #include "heapcheck.h"
 #include "test_core_common.h"
 
+/* die_after_fork=0: the forker forks the busy process on purpose, and its child, like a
+ * real program's, starts the background thread at its first background poll, which
+ * ThreadSanitizer would refuse in the child of a threaded fork; it ignores such a
+ * child's accesses either way (docs/testing.md, "Fork children and the background
+ * thread"). report_thread_leaks=0: the child cannot join the threads it did not inherit. */
 const char *__tsan_default_options(void);
 const char *__tsan_default_options(void) { return "report_thread_leaks=0:die_after_fork=0"; }
 

@@ -180,6 +180,10 @@ static const struct kt_case cases[] = {
 };
 
 int main(void) {
+    /* No background thread: t_tiny_interior's children free on threads of their own
+     * (docs/testing.md, "Fork children and the background thread"). */
+    if (core_init_no_bg(0) != 0)
+        return 1;
     kt_begin("core-tiny", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
 }
