@@ -40,6 +40,38 @@ static inline uintptr_t addr_of(const struct pagealloc *pa, uintptr_t page) {
 }
 static inline uintptr_t min_up(uintptr_t a, uintptr_t b) { return a < b ? a : b; }
 
+/* ---- Search hints ----------------------------------------------------------------------------
+ * search_addr: every grown page below it is in use. large_addr: every grown page in
+ * [the first window's end, large_addr) is in use (pagealloc.h). */
+static inline uintptr_t window_end(const struct pagealloc *pa) {
+    return addr_of(pa, PALLOC_SMALL_FIRST_PAGES);
+}
+
+/* Pages [base, base + npages) became free (or were grown): lower the hints. A run
+ * wholly inside the window leaves large_addr alone. */
+static inline void hints_lower(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
+    if (base < pa->search_addr)
+        pa->search_addr = base;
+    uintptr_t wend = window_end(pa);
+    if (base < pa->large_addr && base + (npages << GOHEAP_PAGE_SHIFT) > wend)
+        pa->large_addr = base > wend ? base : wend;
+}
+
+/* A run [page, page + npages) was taken from a search that saw no free page below ff
+ * (for search_addr) and lff (for large_addr; PA_NONE: that search did not run):
+ * raise the hints, past the run when it began at that first free page. */
+static inline void hints_raise(struct pagealloc *pa, uintptr_t page, uintptr_t npages, uintptr_t ff,
+                               uintptr_t lff) {
+    uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
+    if (hint > pa->search_addr)
+        pa->search_addr = hint;
+    if (lff != PA_NONE) {
+        hint = addr_of(pa, lff == page ? page + npages : lff);
+        if (hint > pa->large_addr)
+            pa->large_addr = hint;
+    }
+}
+
 /* ---- Metadata mapping --------------------------------------------------------------------
  * All metadata lives in one range: [frame bitmap(s)][level 0] .. [level 4][chunk
  * bitmaps][scavenge index]. The frame bitmap and level 0 are mapped at init; the rest
@@ -191,6 +223,7 @@ static int init(struct pagealloc *pa, uintptr_t base, size_t bytes, uintptr_t me
     pa->nchunks = nchunks;
     pa->root_entries = (unsigned)root;
     pa->search_addr = pa->limit; /* nothing grown: nothing to find */
+    pa->large_addr = pa->limit;
     pa->chunk_lo = nchunks;
     pa->chunk_hi = 0;
     pa->fresh_zero = pa->release_zero = 1;
@@ -261,11 +294,13 @@ static void update_chunk(struct pagealloc *pa, uintptr_t c) {
 }
 
 /* ---- Find ------------------------------------------------------------------------------------- */
-/* Address-ordered first fit of npages, walking down the tree from the root. Returns
- * the page index or PA_NONE (no run). *first_free: a page index such that every page
- * below it is in use (the first free page when the walk could tell, else a bound). */
-static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
-    uintptr_t sidx = page_of(pa, pa->search_addr);
+/* Address-ordered first fit of npages at or above page sidx, walking down the tree
+ * from the root, for a sidx below which every page is in use (search_addr's; or
+ * large_addr's when no run of npages can use a free page of the window: find_large_run).
+ * Returns the page index or PA_NONE (no run). *first_free: a page index such that
+ * every page in [sidx, first_free) is in use (the first free page when the walk could
+ * tell, else a bound). */
+static uintptr_t find(const struct pagealloc *pa, uintptr_t sidx, uintptr_t npages, uintptr_t *first_free) {
     uintptr_t entry = 0; /* the entry chosen at the previous level */
     uintptr_t ff = sidx;
     int refining = 1; /* the walk is still inside the first non-empty region */
@@ -330,20 +365,54 @@ static uintptr_t find(const struct pagealloc *pa, uintptr_t npages, uintptr_t *f
     return entry * PALLOC_CHUNK_PAGES + i;
 }
 
-/* First fit of npages with the arena's first page-cache window taken as in use
- * (PALLOC_SMALL_FIRST_PAGES, pagealloc.h): that window's bits are set for the search
- * and put back, so the summaries stay exact (debug checks them) and search_addr stays
- * a lower bound. Only called when the plain first fit fell in that window, so chunk 0
- * is grown and its metadata mapped. */
-static uintptr_t find_past_small_first(struct pagealloc *pa, uintptr_t npages) {
+/* First fit of npages at or above page sidx (>= the window's end) with the arena's
+ * first page-cache window taken as in use (PALLOC_SMALL_FIRST_PAGES, pagealloc.h):
+ * that window's bits are set for the search and put back, so the summaries stay exact
+ * (debug checks them) and the hints stay lower bounds. Only called when chunk 0 is
+ * grown (so its metadata is mapped). */
+static uintptr_t find_past_small_first(struct pagealloc *pa, uintptr_t sidx, uintptr_t npages,
+                                       uintptr_t *first_free) {
     _Static_assert(PALLOC_SMALL_FIRST_PAGES == 64, "the window is one word of chunk 0's bitmap");
     uint64_t *w = &pa->chunks[0].alloc[0], was = *w;
     *w = ~0ull;
     update_chunk(pa, 0);
-    uintptr_t ff, page = find(pa, npages, &ff);
+    uintptr_t page = find(pa, sidx, npages, first_free);
     *w = was;
     update_chunk(pa, 0);
     return page;
+}
+
+/* The fast path of the searches below: the first fit at or above page sidx that lies
+ * inside sidx's own chunk, or else (with cross) runs on from that chunk's last free run
+ * into the next chunk's first (large runs of a size that does not divide a chunk cross
+ * chunk ends often), or PA_NONE when neither is there. *first_free as find's, when
+ * found. */
+static inline __attribute__((always_inline)) uintptr_t fit_in_chunk(const struct pagealloc *pa, uintptr_t sidx,
+                                                                    uintptr_t npages, int cross,
+                                                                    uintptr_t *first_free) {
+    uintptr_t c = sidx >> PALLOC_CHUNK_PAGES_LOG, idx = sidx % PALLOC_CHUNK_PAGES;
+    const pallocsum_t *leaf = &pa->sum[PALLOC_LEVELS - 1][c];
+    if (!meta_is_mapped(pa, leaf))
+        return PA_NONE;
+    const uint64_t *alloc = pa->chunks[c].alloc;
+    unsigned cff = PALLOC_NOT_FOUND;
+    if (idx + npages <= PALLOC_CHUNK_PAGES && pallocsum_max(*leaf) >= npages) {
+        unsigned i = gh_pallocbits_find(alloc, (unsigned)npages, (unsigned)idx, &cff);
+        if (i != PALLOC_NOT_FOUND) {
+            *first_free = c * PALLOC_CHUNK_PAGES + cff;
+            return c * PALLOC_CHUNK_PAGES + i;
+        }
+    }
+    /* No fit from idx inside the chunk: a run across its end starts at its last free
+     * run, if that lies at or above sidx and the next chunk's first run completes it. */
+    uintptr_t end = pallocsum_end(*leaf), next = c + 1;
+    if (!cross || end == 0 || end >= npages || PALLOC_CHUNK_PAGES - end < idx || next >= pa->nchunks ||
+        !meta_is_mapped(pa, leaf + 1) || end + pallocsum_start(leaf[1]) < npages)
+        return PA_NONE;
+    if (cff == PALLOC_NOT_FOUND)
+        gh_pallocbits_find(alloc, 1, (unsigned)idx, &cff);
+    *first_free = c * PALLOC_CHUNK_PAGES + cff;
+    return next * PALLOC_CHUNK_PAGES - end;
 }
 
 /* First fit with the fast path: a fit inside search_addr's own chunk. */
@@ -351,33 +420,63 @@ static uintptr_t find_fit(const struct pagealloc *pa, uintptr_t npages, uintptr_
     if (pa->search_addr >= pa->limit)
         return PA_NONE;
     uintptr_t sidx = page_of(pa, pa->search_addr);
-    uintptr_t c = sidx >> PALLOC_CHUNK_PAGES_LOG, idx = sidx % PALLOC_CHUNK_PAGES;
-    const pallocsum_t *leaf = &pa->sum[PALLOC_LEVELS - 1][c];
-    if (idx + npages <= PALLOC_CHUNK_PAGES && meta_is_mapped(pa, leaf) &&
-        pallocsum_max(*leaf) >= npages) {
-        unsigned cff;
-        unsigned i = gh_pallocbits_find(pa->chunks[c].alloc, (unsigned)npages, (unsigned)idx, &cff);
-        if (i != PALLOC_NOT_FOUND) {
-            *first_free = c * PALLOC_CHUNK_PAGES + cff;
-            return c * PALLOC_CHUNK_PAGES + i;
+    uintptr_t page = fit_in_chunk(pa, sidx, npages, 0, first_free);
+    return page != PA_NONE ? page : find(pa, sidx, npages, first_free);
+}
+
+/* The first fit of npages (>= PAGECACHE_MAX_ALLOC) starting at or past the first
+ * window's end, searched from max(search_addr, large_addr): the fast path in that
+ * page's chunk, else the walk from it. Below that page only the window may hold free
+ * pages; the walk treats everything below its start as in use, so when a run of
+ * npages could use a free page of the window (a free run there that long, or one
+ * reaching its last page with the page past it free) the window is hidden for the
+ * walk (find_past_small_first). *ff: the bound for search_addr (its own page when the
+ * search started above it); *lff: for large_addr. */
+static __attribute__((noinline)) uintptr_t find_large_run(struct pagealloc *pa, uintptr_t npages, uintptr_t *ff, uintptr_t *lff) {
+    uintptr_t from = pa->search_addr > pa->large_addr ? pa->search_addr : pa->large_addr;
+    if (from >= pa->limit)
+        return PA_NONE;
+    uintptr_t sidx = page_of(pa, from), page = fit_in_chunk(pa, sidx, npages, 1, lff);
+    if (page == PA_NONE) {
+        /* The walk's bound stops at sidx when it passes chunk 0 with the window's free
+         * pages in it: keep sidx's chunk's own too, its first free page at or above sidx
+         * (else a large_addr left in chunk 0 past its last free page is never raised,
+         * and every large run walks). */
+        uintptr_t c = sidx >> PALLOC_CHUNK_PAGES_LOG, cff = sidx;
+        unsigned i;
+        if (meta_is_mapped(pa, &pa->chunks[c])) {
+            gh_pallocbits_find(pa->chunks[c].alloc, 1, (unsigned)(sidx % PALLOC_CHUNK_PAGES), &i);
+            cff = c * PALLOC_CHUNK_PAGES + i;
         }
+        /* the window's free pages (none when chunk 0 was never grown), and whether its
+         * last one runs on into page 64 */
+        const uint64_t *w0 = pa->chunks[0].alloc;
+        uint64_t wfree = pa->chunk_lo == 0 ? ~w0[0] : 0;
+        if ((wfree >> 63 && !(w0[1] & 1)) || (npages <= 64 && bitrange_find64(wfree, (unsigned)npages) < 64))
+            page = find_past_small_first(pa, sidx, npages, lff);
+        else
+            page = find(pa, sidx, npages, lff);
+        if (cff > *lff)
+            *lff = cff;
     }
-    return find(pa, npages, first_free);
+    *ff = from == pa->search_addr ? *lff : page_of(pa, pa->search_addr);
+    return page;
 }
 
 /* find_fit for a run a span takes (alloc_run, gh_pagealloc_alloc_unmapped): with
- * pa->small_first, a run of PAGECACHE_MAX_ALLOC pages or more whose first fit starts
- * in the first window goes past it when it fits there (pagealloc.h). (page is PA_NONE,
- * never below, when nothing fits; *first_free stays the plain search's: every page
- * below it is in use whichever run is taken.) */
-static inline uintptr_t find_fit_placed(struct pagealloc *pa, uintptr_t npages, uintptr_t *first_free) {
-    uintptr_t page = find_fit(pa, npages, first_free);
-    if (page < PALLOC_SMALL_FIRST_PAGES && npages >= PAGECACHE_MAX_ALLOC && pa->small_first) {
-        uintptr_t above = find_past_small_first(pa, npages);
-        if (above != PA_NONE)
-            page = above;
+ * pa->small_first, a run of PAGECACHE_MAX_ALLOC pages or more goes past the first
+ * window when it fits there (pagealloc.h), found from large_addr (find_large_run), and
+ * takes the plain first fit (in the window, or none) only when it does not. *ff and
+ * *lff: the bounds for hints_raise. */
+static inline uintptr_t find_fit_placed(struct pagealloc *pa, uintptr_t npages, uintptr_t *ff, uintptr_t *lff) {
+    *lff = PA_NONE;
+    if (npages >= PAGECACHE_MAX_ALLOC && pa->small_first) {
+        uintptr_t page = find_large_run(pa, npages, ff, lff);
+        if (page != PA_NONE)
+            return page;
+        *lff = PA_NONE;
     }
-    return page;
+    return find_fit(pa, npages, ff);
 }
 
 /* ---- Range state changes ---------------------------------------------------------------------- */
@@ -571,8 +670,7 @@ int gh_pagealloc_grow(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
         pa->chunk_lo = c0;
     if (c1 > pa->chunk_hi)
         pa->chunk_hi = c1;
-    if (base < pa->search_addr)
-        pa->search_addr = base;
+    hints_lower(pa, base, npages);
     for (uintptr_t c = c0; c < c1; c++)
         set_leaf(pa, c, pallocsum_pack(PALLOC_CHUNK_PAGES, PALLOC_CHUNK_PAGES, PALLOC_CHUNK_PAGES));
     return 0;
@@ -605,7 +703,7 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     }
     /* The first run of npages + room; the first npages of it are taken (the search
      * hint below stays right: ff is the first free page whatever the size asked). */
-    uintptr_t ff, page = find_fit_placed(pa, npages + room, &ff);
+    uintptr_t ff, lff, page = find_fit_placed(pa, npages + room, &ff, &lff);
     if (page == PA_NONE) {
         if (npages + room == 1)
             pa->search_addr = pa->limit; /* not even one free page: the heap is full */
@@ -622,10 +720,7 @@ static inline __attribute__((always_inline)) uintptr_t alloc_run(struct pageallo
     pa->lazy_run = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     mapped += pa->lazy_run;
     mapped += take_range(pa, page, npages, tomap);
-    /* Everything below ff is in use; if the run began at ff, everything below its end. */
-    uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
-    if (hint > pa->search_addr)
-        pa->search_addr = hint;
+    hints_raise(pa, page, npages, ff, lff);
     if (scav)
         *scav = mapped;
     if (err)
@@ -723,8 +818,7 @@ uintptr_t gh_pagealloc_free_mapping(struct pagealloc *pa, uintptr_t base, uintpt
     pa->npages_mapping -= total;
     pa->npages_free += npages;
     pa->npages_scav += total;
-    if (base < pa->search_addr)
-        pa->search_addr = base;
+    hints_lower(pa, base, npages);
     update_range(pa, page, npages, 1);
     return total;
 }
@@ -807,7 +901,7 @@ uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, ui
     *err = PAGEALLOC_NOSPACE;
     if (npages == 0 || npages > pa->nchunks * PALLOC_CHUNK_PAGES)
         return 0;
-    uintptr_t ff, page = find_fit_placed(pa, npages, &ff);
+    uintptr_t ff, lff, page = find_fit_placed(pa, npages, &ff, &lff);
     if (page == PA_NONE)
         return 0;
     /* Lazily released pages first (scav 1, zero 0: still backed), then the others
@@ -815,9 +909,7 @@ uintptr_t gh_pagealloc_alloc_unmapped(struct pagealloc *pa, uintptr_t npages, ui
     *lazy = pa->lazy && pa->npages_lazy ? unmark_lazy(pa, page, npages) : 0;
     *unbacked = unmark_scav(pa, page, npages);
     alloc_range(pa, page, npages, 0);
-    uintptr_t hint = addr_of(pa, ff == page ? page + npages : ff);
-    if (hint > pa->search_addr)
-        pa->search_addr = hint;
+    hints_raise(pa, page, npages, ff, lff);
     *err = PAGEALLOC_OK;
     return addr_of(pa, page);
 }
@@ -838,8 +930,7 @@ void gh_pagealloc_free(struct pagealloc *pa, uintptr_t base, uintptr_t npages) {
         }
     }
     pa->npages_free += npages;
-    if (base < pa->search_addr)
-        pa->search_addr = base;
+    hints_lower(pa, base, npages);
     update_range(pa, page, npages, 1);
 }
 
@@ -898,8 +989,7 @@ static void release_done(struct pagealloc *pa, uintptr_t base, uintptr_t npages,
     pa->npages_scav += npages;
     if (pa->lazy && !zero)
         pa->npages_lazy += npages;
-    if (base < pa->search_addr)
-        pa->search_addr = base;
+    hints_lower(pa, base, npages);
     update_range(pa, page, npages, 1);
 }
 
@@ -1056,9 +1146,8 @@ void gh_pagecache_flush(struct pagealloc *pa, struct pagecache *c) {
     pa->scav_index[ch] += (uint16_t)(nfree - nscav);
     if (nfree > nscav)
         scav_cursor_raise(pa, ch);
-    uintptr_t lowest = c->base + ((uintptr_t)__builtin_ctzll(c->cache) << GOHEAP_PAGE_SHIFT);
-    if (lowest < pa->search_addr)
-        pa->search_addr = lowest;
+    unsigned lo = (unsigned)__builtin_ctzll(c->cache), hi = 63 - (unsigned)__builtin_clzll(c->cache);
+    hints_lower(pa, c->base + ((uintptr_t)lo << GOHEAP_PAGE_SHIFT), hi - lo + 1);
     update_chunk(pa, ch);
     c->base = 0;
     c->cache = 0;
@@ -1082,6 +1171,20 @@ static unsigned check_fail(unsigned bad, const char *what, uint64_t a, uint64_t 
     if (bad < 8)
         pa_log(what, a, b);
     return bad + 1;
+}
+
+/* A hint's invariant in one chunk (base cbase): pages from page `from` on that lie
+ * below hint are in use. */
+static unsigned check_hint(unsigned bad, const struct pallocdata *d, uintptr_t cbase, unsigned from,
+                           uintptr_t hint, const char *what) {
+    for (unsigned i = from; i < PALLOC_CHUNK_PAGES; i++) {
+        uintptr_t a = cbase + ((uintptr_t)i << GOHEAP_PAGE_SHIFT);
+        if (a >= hint)
+            break;
+        if (!((d->alloc[i / 64] >> (i % 64)) & 1))
+            return check_fail(bad, what, a, hint);
+    }
+    return bad;
 }
 
 unsigned gh_pagealloc_check(const struct pagealloc *pa) {
@@ -1110,16 +1213,10 @@ unsigned gh_pagealloc_check(const struct pagealloc *pa) {
             bad = check_fail(bad, "check: wrong scavenge index (chunk, index)", cbase, pa->scav_index[c]);
         if (unscav_free && c >= pa->scav_chunk)
             bad = check_fail(bad, "check: scavenge cursor below a candidate (chunk, cursor)", cbase, pa->scav_chunk);
-        /* the hint: no free page below search_addr */
-        for (unsigned i = 0; i < PALLOC_CHUNK_PAGES; i++) {
-            uintptr_t a = cbase + ((uintptr_t)i << GOHEAP_PAGE_SHIFT);
-            if (a >= pa->search_addr)
-                break;
-            if (!((d->alloc[i / 64] >> (i % 64)) & 1)) {
-                bad = check_fail(bad, "check: free page below search_addr (page, search_addr)", a, pa->search_addr);
-                break;
-            }
-        }
+        /* the hints: no free page below search_addr, nor past the window below large_addr */
+        bad = check_hint(bad, d, cbase, 0, pa->search_addr, "check: free page below search_addr (page, search_addr)");
+        bad = check_hint(bad, d, cbase, c == 0 ? PALLOC_SMALL_FIRST_PAGES : 0, pa->large_addr,
+                         "check: free page past the window below large_addr (page, large_addr)");
     }
     /* Interior levels: each entry is the merge of its 8 children. */
     if (pa->chunk_lo < pa->chunk_hi) {

@@ -80,6 +80,13 @@ struct pagealloc {
     /* Hint: every grown page below search_addr is in use (or never grown).
      * search_addr == limit when the heap is known to be full. */
     uintptr_t search_addr;
+    /* Hint for the runs small_first places (PAGECACHE_MAX_ALLOC pages or more): every
+     * grown page at or above the first window's end (PALLOC_SMALL_FIRST_PAGES) and
+     * below large_addr is in use; never below the window's end. search_addr stays in
+     * the window while the window keeps a free page, so such runs search from
+     * max(search_addr, large_addr) instead. Lowered by whatever frees pages past the
+     * window, raised by the runs searched from it; kept with small_first off too. */
+    uintptr_t large_addr;
     /* Scavenger cursor: chunks at or above scav_chunk have scav_index == 0. */
     uintptr_t scav_chunk;
     uintptr_t chunk_lo, chunk_hi; /* grown chunks lie in [chunk_lo, chunk_hi) */

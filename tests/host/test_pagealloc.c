@@ -301,7 +301,19 @@ struct live {
     uintptr_t page, n;
 };
 
-static void t_model_random(void) {
+/* The model's first fit of n pages starting at or above page from, or -1. */
+static long model_fit(const unsigned char *m_alloc, unsigned from, unsigned n) {
+    for (unsigned p = from, run = 0; p < MODEL_PAGES; p++) {
+        run = m_alloc[p] ? 0 : run + 1;
+        if (run == n)
+            return (long)(p + 1 - n);
+    }
+    return -1;
+}
+
+/* small_first: runs of PAGECACHE_MAX_ALLOC pages or more are placed by the rule
+ * (pagealloc.h): the first fit past the first window if any, else the plain one. */
+static void model_random(unsigned small_first) {
     static unsigned char m_alloc[MODEL_PAGES], m_scav[MODEL_PAGES];
     static struct live live[MODEL_PAGES];
     unsigned nlive = 0, bad = 0;
@@ -310,6 +322,7 @@ static void t_model_random(void) {
     struct pagecache pc = {0};
     KT_CHECK(fx_init(&f, MODEL_CHUNKS) == 0, "");
     KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, MODEL_PAGES) == 0, "");
+    f.pa.small_first = small_first;
     memset(m_alloc, 0, sizeof m_alloc);
     memset(m_scav, 1, sizeof m_scav);
     for (int op = 0; op < 30000 && bad < 5; op++) {
@@ -317,13 +330,10 @@ static void t_model_random(void) {
         if (r < 45) { /* alloc */
             unsigned n = rnd() % 10 < 7 ? 1 + rnd() % 16 : rnd() % 10 < 7 ? 17 + rnd() % 600 : 600 + rnd() % 1600;
             long want = -1;
-            for (unsigned p = 0, run = 0; p < MODEL_PAGES; p++) {
-                run = m_alloc[p] ? 0 : run + 1;
-                if (run == n) {
-                    want = (long)(p + 1 - n);
-                    break;
-                }
-            }
+            if (small_first && n >= PAGECACHE_MAX_ALLOC)
+                want = model_fit(m_alloc, PALLOC_SMALL_FIRST_PAGES, n);
+            if (want < 0)
+                want = model_fit(m_alloc, 0, n);
             unsigned want_sc = 0;
             uintptr_t sc = 0;
             int err;
@@ -457,6 +467,12 @@ static void t_model_random(void) {
     KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
     KT_CHECK(tp_errors == errs, "platform contract violated");
 }
+
+static void t_model_random(void) { model_random(0); }
+/* The same with the heap's placement rule on: large_addr's searches (with the window's
+ * free pages in every state the random page caches leave) place every run as the rule's
+ * first fit does, and the validator checks both hints. */
+static void t_model_random_small_first(void) { model_random(1); }
 
 /* ---- incremental summary updates against a from-scratch recomputation ----------------------------
  * Summaries are updated incrementally (only the changed leaf, one parent per level).
@@ -758,6 +774,56 @@ static void t_small_first(void) {
     KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
 }
 
+/* The hint of the runs small_first places (large_addr): with the window keeping free
+ * pages, search_addr stays in it; once chunk 0 is full past the window, a large run
+ * is searched from large_addr, and lands where the rule's first fit puts it (the
+ * addresses the plain search and find_past_small_first gave before the hint): a hole
+ * freed past the window, a fit in the window hidden while one fits above, a window
+ * run that runs on past it. */
+static void t_small_first_hint(void) {
+    struct fx f;
+    uintptr_t sc;
+    KT_CHECK(fx_init(&f, 8) == 0, "");
+    KT_CHECK(gh_pagealloc_grow(&f.pa, f.arena, 6 * CPAGES) == 0, "");
+    f.pa.small_first = 1;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 3, &sc, NULL) == pg(&f, 0), "a small span in the window");
+    for (unsigned i = 0; i < 7; i++) /* chunk 0 past the window */
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 64, &sc, NULL) == pg(&f, 64 + 64 * i), "run %u", i);
+    for (unsigned i = 0; i < 12; i++) /* chunks 1-3 */
+        KT_CHECK(gh_pagealloc_alloc(&f.pa, 128, &sc, NULL) == pg(&f, 512 + 128 * i), "run %u", i);
+    KT_CHECK(f.pa.search_addr == pg(&f, 3), "search_addr stays in the window: page %ld",
+             page_no(&f, f.pa.search_addr));
+    KT_CHECK(f.pa.large_addr == pg(&f, 2048), "large_addr past the runs: page %ld", page_no(&f, f.pa.large_addr));
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    gh_pagealloc_free(&f.pa, pg(&f, 1152), 128); /* a hole in chunk 2 */
+    KT_CHECK(f.pa.large_addr == pg(&f, 1152), "a free lowers it: page %ld", page_no(&f, f.pa.large_addr));
+    f.pa.large_addr = pg(&f, 2048); /* a hint past a free page: the validator names it */
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 1 && strstr(tp_last_log, "below large_addr") != NULL, "%s", tp_last_log);
+    f.pa.large_addr = pg(&f, 1152);
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 200, &sc, NULL) == pg(&f, 2048), "too long for the hole");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 100, &sc, NULL) == pg(&f, 1152), "the hole");
+    /* 40 fits in the window (pages 3-63): hidden while it fits above */
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 40, &sc, NULL) == pg(&f, 2248), "past the window and the hole's rest");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 16, &sc, NULL) == pg(&f, 1252), "the hole's rest");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 12, &sc, NULL) == pg(&f, 3), "a small run: the window");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    /* the window's free pages 15-63 run on into 64-127 once those are free: 113 pages */
+    gh_pagealloc_free(&f.pa, pg(&f, 64), 64);
+    KT_CHECK(f.pa.large_addr == pg(&f, 64), "page %ld", page_no(&f, f.pa.large_addr));
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 100, &sc, NULL) == pg(&f, 2288), "not across the window's end");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 64, &sc, NULL) == pg(&f, 64), "at the window's end");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+    /* a run wholly inside the window leaves large_addr alone */
+    uintptr_t was = f.pa.large_addr;
+    gh_pagealloc_free(&f.pa, pg(&f, 3), 12);
+    KT_CHECK(f.pa.large_addr == was && f.pa.search_addr == pg(&f, 3), "");
+    /* nothing fits past the window: the window, as a last fit (the plain search) */
+    uintptr_t rest = 6 * CPAGES - 2388;
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, rest, &sc, NULL) == pg(&f, 2388), "the last run past the window");
+    KT_CHECK(gh_pagealloc_alloc(&f.pa, 60, &sc, NULL) == pg(&f, 3), "the window");
+    KT_CHECK(gh_pagealloc_check(&f.pa) == 0, "");
+}
+
 static void t_exhaustion(void) {
     struct fx f;
     uintptr_t sc, pages[2 * CPAGES];
@@ -822,11 +888,13 @@ static const struct kt_case suite_cases[] = {
     KT_CASE(t_summary_packing),
     KT_CASE(t_table),
     KT_CASE(t_model_random),
+    KT_CASE(t_model_random_small_first),
     KT_CASE(t_incremental_random),
     KT_CASE(t_pagecache),
     KT_CASE(t_search_addr),
     KT_CASE(t_alloc_room),
     KT_CASE(t_small_first),
+    KT_CASE(t_small_first_hint),
     KT_CASE(t_exhaustion),
     KT_CASE(t_bad_free_panics),
 };
