@@ -214,31 +214,46 @@ static void take_frames(uintptr_t va, size_t bytes)
     arch_irq_restore(f);
 }
 
+/* One call made with every frame taken as its large map begins (take_frames), the
+ * frames given back after it: MemStats before and after, the map failures it had. */
+struct oom_call {
+    struct goheap_memstats a, b;
+    uint64_t failures;
+};
+static void *call_out_of_frames(void *(*call)(void *), void *arg, struct oom_call *r)
+{
+    goheap_read_memstats(&r->a);
+    uint64_t fail0 = kplat_stats.map_failures;
+    oom_chain = oom_taken = 0;
+    __atomic_store_n(&kplat_map_test_hook, take_frames, __ATOMIC_RELEASE);
+    void *p = call(arg);
+    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
+    fu_give_back(oom_chain);
+    goheap_read_memstats(&r->b);
+    r->failures = kplat_stats.map_failures - fail0;
+    return p;
+}
+
+static void *oom_malloc(void *bytes) { return goheap_malloc((size_t)(uintptr_t)bytes); }
+
 /* Every frame taken as the large map begins (and again at the last resort's retry):
  * NULL, the run back in the heap (released), the heap whole; with the frames back the
  * same request succeeds and reads zero. */
 static void t_map_oom(struct ktest *t)
 {
-    static struct goheap_memstats a, b;
+    static struct oom_call r;
     const size_t bytes = 32u << 20;
     goheap_free_os_memory();
-    goheap_read_memstats(&a);
-    uint64_t fail0 = kplat_stats.map_failures;
-    oom_chain = oom_taken = 0;
-    __atomic_store_n(&kplat_map_test_hook, take_frames, __ATOMIC_RELEASE);
-    void *p = goheap_malloc(bytes);
-    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
-    fu_give_back(oom_chain);
-    goheap_read_memstats(&b);
+    void *p = call_out_of_frames(oom_malloc, (void *)bytes, &r);
     ktest_log("out of frames in the map (%llu taken): malloc -> %p, map failures +%llu, HeapReleased %llu -> %llu KiB, "
               "HeapInuse %llu -> %llu KiB",
-              (unsigned long long)oom_taken, p, (unsigned long long)(kplat_stats.map_failures - fail0),
-              (unsigned long long)(a.heap_released >> 10), (unsigned long long)(b.heap_released >> 10),
-              (unsigned long long)(a.heap_inuse >> 10), (unsigned long long)(b.heap_inuse >> 10));
+              (unsigned long long)oom_taken, p, (unsigned long long)r.failures,
+              (unsigned long long)(r.a.heap_released >> 10), (unsigned long long)(r.b.heap_released >> 10),
+              (unsigned long long)(r.a.heap_inuse >> 10), (unsigned long long)(r.b.heap_inuse >> 10));
     KT_EXPECT(t, p == 0);
-    KT_EXPECT(t, kplat_stats.map_failures > fail0);
-    KT_EXPECT_EQ(t, b.heap_inuse, a.heap_inuse);
-    KT_EXPECT(t, b.heap_released >= a.heap_released); /* the run came back released (grown: more) */
+    KT_EXPECT(t, r.failures > 0);
+    KT_EXPECT_EQ(t, r.b.heap_inuse, r.a.heap_inuse);
+    KT_EXPECT(t, r.b.heap_released >= r.a.heap_released); /* the run came back released (grown: more) */
     KT_EXPECT_EQ(t, goheap_validate(), 0);
     uint64_t *q = goheap_malloc(bytes);
     KT_ASSERT(t, q != 0);
@@ -302,32 +317,27 @@ static void t_grow_served_in_map(struct ktest *t)
     hu_validate(t);
 }
 
+static void *oom_grow(void *p) { return goheap_realloc(p, GROW_TO); }
+
 /* Out of frames in the growth's map: realloc returns NULL (the move that follows has
  * no frames either), the object untouched and in place, the pages after it back in the
  * tree (HeapInuse as before, the validator clean); with the frames back the same
  * realloc grows in place and the added bytes read zero. */
 static void t_grow_oom(struct ktest *t)
 {
-    static struct goheap_memstats a, b;
+    static struct oom_call r;
     unsigned char *p = grow_setup();
     KT_ASSERT(t, p != 0);
-    goheap_read_memstats(&a);
-    uint64_t fail0 = kplat_stats.map_failures;
-    oom_chain = oom_taken = 0;
-    __atomic_store_n(&kplat_map_test_hook, take_frames, __ATOMIC_RELEASE);
-    void *q = goheap_realloc(p, GROW_TO);
-    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
-    fu_give_back(oom_chain);
-    goheap_read_memstats(&b);
+    void *q = call_out_of_frames(oom_grow, p, &r);
     ktest_log("out of frames in the growth's map (%llu taken): realloc -> %p, map failures +%llu, HeapInuse %llu -> "
               "%llu KiB, HeapReleased %llu -> %llu KiB",
-              (unsigned long long)oom_taken, q, (unsigned long long)(kplat_stats.map_failures - fail0),
-              (unsigned long long)(a.heap_inuse >> 10), (unsigned long long)(b.heap_inuse >> 10),
-              (unsigned long long)(a.heap_released >> 10), (unsigned long long)(b.heap_released >> 10));
+              (unsigned long long)oom_taken, q, (unsigned long long)r.failures,
+              (unsigned long long)(r.a.heap_inuse >> 10), (unsigned long long)(r.b.heap_inuse >> 10),
+              (unsigned long long)(r.a.heap_released >> 10), (unsigned long long)(r.b.heap_released >> 10));
     KT_EXPECT(t, q == 0);
-    KT_EXPECT(t, kplat_stats.map_failures > fail0);
-    KT_EXPECT_EQ(t, b.heap_inuse, a.heap_inuse);
-    KT_EXPECT(t, b.heap_released >= a.heap_released);
+    KT_EXPECT(t, r.failures > 0);
+    KT_EXPECT_EQ(t, r.b.heap_inuse, r.a.heap_inuse);
+    KT_EXPECT(t, r.b.heap_released >= r.a.heap_released);
     KT_EXPECT_EQ(t, goheap_usable_size(p) >= GROW_FROM, 1);
     KT_EXPECT(t, head_intact(p));
     KT_EXPECT_EQ(t, goheap_validate(), 0);
