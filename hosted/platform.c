@@ -64,7 +64,7 @@ static unsigned strict_commit;
  * runs at most PTHREAD_DESTRUCTOR_ITERATIONS rounds: a thread whose first malloc comes
  * in the last round, from the destructor of a key created after ours, sets exit_key
  * where it is never looked at again, and its slot stayed taken for good (ncpu=2: two
- * such threads and every later thread ran on an overflow slot; core-knobs
+ * such threads and every later thread ran on an overflow slot; core-slots
  * t_slot_late_first_malloc). Such a thread dies with the mutex held; the kernel marks it
  * owner-dead (the thread's robust list), and a thread that finds no free slot, or
  * each_cpu, takes the slot over (trylock: EOWNERDEAD). Initialised by the slot's first
@@ -96,7 +96,7 @@ static void owner_take(unsigned k) {
      * thread's owner_dead holds it. A blocking lock here, under a lock of the program
      * that the slot's last owner took while it held the slot, closed a cycle in
      * ThreadSanitizer's lock graph (slot -> program's lock -> slot) and it reported a
-     * lock-order inversion where no thread waits for another (core-knobs
+     * lock-order inversion where no thread waits for another (core-slots
      * t_slot_owner_lock_order); trylocks add no edge to it. */
     int r;
     while ((r = pthread_mutex_trylock(&slot_owner[k])) == EBUSY)
@@ -867,7 +867,7 @@ static void fork_child(void) {
      * by a thread that is not here, the owner of a GONE slot or of the forking
      * thread's (the child's robust list, reset by glibc, does not hold it), or a
      * thread whose owner_dead held a FREE slot's for a moment at the fork (the
-     * child's next taker of that slot waited for it forever: core-knobs
+     * child's next taker of that slot waited for it forever: core-slots
      * t_slot_fork_probe). GONE slots are never taken. */
     for (unsigned i = 0; i < nexcl; i++)
         atomic_store(&slot_owner_ready[i], 0);

@@ -134,6 +134,34 @@ static inline int core_child_fd(void (*fn)(void), int fd, char *out, size_t cap)
 }
 static inline int core_child(void (*fn)(void), char *err, size_t cap) { return core_child_fd(fn, 2, err, cap); }
 
+/* Which sanitizer runtime the test is built with (clang's __has_feature). */
+#define SANITIZED 0
+#define TSAN 0
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#undef SANITIZED
+#define SANITIZED 1
+#endif
+#if __has_feature(thread_sanitizer)
+#undef TSAN
+#define TSAN 1
+#endif
+#endif
+
+/* fn in a child with GOHEAPDEBUG=knobs set before its first allocation (core_child:
+ * stderr captured, 60 s at most). Returns the wait status; out gets stderr. */
+static const char *core_child_knobs_set;
+static void (*core_child_knobs_fn)(void);
+static inline void core_child_knobs_run(void) {
+    setenv("GOHEAPDEBUG", core_child_knobs_set, 1);
+    core_child_knobs_fn();
+}
+static inline int core_child_knobs(const char *knobs, void (*fn)(void), char *out, size_t n) {
+    core_child_knobs_set = knobs;
+    core_child_knobs_fn = fn;
+    return core_child(core_child_knobs_run, out, n);
+}
+
 /* A "Vm...: N kB" line of /proc/self/status in bytes (fmt: its sscanf format), or -1. */
 static inline long vm_status_bytes(const char *fmt) {
     FILE *f = fopen("/proc/self/status", "r");

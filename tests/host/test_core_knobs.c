@@ -24,20 +24,6 @@
 #include "test_core_common.h"
 #include "../knob_cases.h"
 
-/* Runs fn in a child with GOHEAPDEBUG=knobs (core_child: stderr captured, 60 s at
- * most). Returns the wait status; out gets stderr. */
-static const char *child_knobs;
-static void (*child_fn)(void);
-static void knobs_then_fn(void) {
-    setenv("GOHEAPDEBUG", child_knobs, 1);
-    child_fn();
-}
-static int run_child(const char *knobs, void (*fn)(void), char *out, size_t n) {
-    child_knobs = knobs;
-    child_fn = fn;
-    return core_child(knobs_then_fn, out, n);
-}
-
 static int aborted_with(int st, const char *out, const char *want) {
     int ok = WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && strstr(out, want);
     if (!ok)
@@ -46,19 +32,6 @@ static int aborted_with(int st, const char *out, const char *want) {
 }
 
 static char buf[1 << 16];
-
-#define SANITIZED 0
-#define TSAN 0
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
-#undef SANITIZED
-#define SANITIZED 1
-#endif
-#if __has_feature(thread_sanitizer)
-#undef TSAN
-#define TSAN 1
-#endif
-#endif
 
 static int count(const char *s, const char *w) {
     int n = 0;
@@ -306,22 +279,22 @@ static void ef_live_limit(void) {
 }
 
 static void t_efence_more(void) {
-    int st = run_child("efence=3", ef3_underflow, buf, sizeof buf);
+    int st = core_child_knobs("efence=3", ef3_underflow, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "efence=3: p[-1] faults at once");
     KT_CHECK(strstr(buf, "underflow below object 0x") && strstr(buf, "size 100"), "%s", buf);
-    st = run_child("efence=3", ef3_underflow_aligned, buf, sizeof buf);
+    st = core_child_knobs("efence=3", ef3_underflow_aligned, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "efence=3, aligned 16 KiB: p[-1] faults at once");
     KT_CHECK(strstr(buf, "underflow below object 0x") && strstr(buf, "size 100"), "%s", buf);
-    st = run_child("efence=3", ef3_underflow_aligned_unmapped, buf, sizeof buf);
+    st = core_child_knobs("efence=3", ef3_underflow_aligned_unmapped, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "underflow below object 0x"), "efence=3, aligned, unmapped guards");
-    st = run_child("efence=3", ef3_tail, buf, sizeof buf);
+    st = core_child_knobs("efence=3", ef3_tail, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "efence=3 tail canary");
-    st = run_child("efence=1", ef_validate, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_validate, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "efence: canary smashed at 0x"),
              "validate finds a smashed canary: 0x%x %s", st, buf);
-    st = run_child("efence=1,debug=1", ef_periodic, buf, sizeof buf);
+    st = core_child_knobs("efence=1,debug=1", ef_periodic, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "found by the periodic check"), "debug: periodic canary check");
-    st = run_child("efence=2", ef2_exact, buf, sizeof buf);
+    st = core_child_knobs("efence=2", ef2_exact, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "efence=2 byte-exact: 0x%x", st);
     if (SANITIZED) {
         /* (60000 mappings and 20000 guarded cycles: ~20 s under a sanitizer, where
@@ -329,16 +302,16 @@ static void t_efence_more(void) {
         printf("    # quarantine reuse and live-object limit: plain build only\n");
         return;
     }
-    st = run_child("efence=1,arena=64M", ef_reuse, buf, sizeof buf);
+    st = core_child_knobs("efence=1,arena=64M", ef_reuse, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "use after free of object 0x"), "quarantine: reuse, and UAF caught");
-    st = run_child("efence=1", ef_live_limit, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_live_limit, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "live limit: 0x%x", st);
     KT_CHECK(count(buf, "goheap: efence: 30000 guarded objects live") == 1, "said once: %s", buf);
     if (!have_guard_regions()) {
         printf("    # light guards: this kernel has no guard regions (Linux < 6.13), not tested\n");
         return;
     }
-    st = run_child("efence=1", ef_live_light, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_live_light, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "overflow past object 0x") && !strstr(buf, "guarded objects live"),
              "light guards: 31000 live, no limit: 0x%x %s", st, buf);
     const char *fig = strstr(buf, "figures: ");
@@ -389,31 +362,31 @@ static void ef_program_plain(void) { ef_program_handler(1); }
 
 static void t_efence(void) {
     {
-        int st = run_child("efence=1", ef_program_info, buf, sizeof buf);
+        int st = core_child_knobs("efence=1", ef_program_info, buf, sizeof buf);
         KT_CHECK(aborted_with(st, buf, "use after free of object 0x"),
                  "program's SA_SIGINFO handler chained, heap fault still reported");
-        st = run_child("efence=1", ef_program_plain, buf, sizeof buf);
+        st = core_child_knobs("efence=1", ef_program_plain, buf, sizeof buf);
         KT_CHECK(aborted_with(st, buf, "use after free of object 0x"),
                  "program's plain handler chained, heap fault still reported");
     }
-    int st = run_child("efence=1", ef_overflow, buf, sizeof buf);
+    int st = core_child_knobs("efence=1", ef_overflow, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: fault at 0x"), "overflow faults");
     KT_CHECK(strstr(buf, "overflow past object 0x") && strstr(buf, "size 112 allocated at pc 0x"),
              "names the object");
-    st = run_child("efence=1", ef_overflow_slack, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_overflow_slack, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "slack overflow at free");
-    st = run_child("efence=2", ef_overflow_exact, buf, sizeof buf);
+    st = core_child_knobs("efence=2", ef_overflow_exact, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "overflow past object"), "efence=2: byte-exact");
-    st = run_child("efence=1", ef_overflow_aligned, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_overflow_aligned, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "overflow past object"), "tail slack + 1 faults");
-    st = run_child("efence=1", ef_uaf, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_uaf, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "use after free of object 0x"), "use after free faults");
     KT_CHECK(strstr(buf, "size 5000"), "");
-    st = run_child("efence=1", ef_canary, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_canary, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: efence: canary smashed at 0x"), "canary");
-    st = run_child("efence=1", ef_double, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_double, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: double free: 0x"), "efence double free");
-    st = run_child("efence=1", ef_ok, buf, sizeof buf);
+    st = core_child_knobs("efence=1", ef_ok, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "normal use under efence: status 0x%x %s", st, buf);
 }
 
@@ -446,15 +419,15 @@ static void ef_usable_after(void) {
 static void t_efence_usable_inner(void) {
     static const char *const modes[] = {"efence=1", "efence=2", "efence=3"};
     for (int m = 0; m < 3; m++) {
-        int st = run_child(modes[m], ef_usable_inner, buf, sizeof buf);
+        int st = core_child_knobs(modes[m], ef_usable_inner, buf, sizeof buf);
         KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status 0x%x %.300s", modes[m], st, buf);
-        st = run_child(modes[m], ef_usable_before, buf, sizeof buf);
+        st = core_child_knobs(modes[m], ef_usable_before, buf, sizeof buf);
         KT_CHECK(aborted_with(st, buf, "goheap: fatal: usable_size of an interior pointer: 0x"),
                  "%s: the byte before", modes[m]);
     }
     /* efence=1: the alignment slack after (a 100 B object is 112 B: the guard page);
      * efence=3: the slack up to the page end. */
-    int st = run_child("efence=3", ef_usable_after, buf, sizeof buf);
+    int st = core_child_knobs("efence=3", ef_usable_after, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "goheap: fatal: usable_size of an interior pointer: 0x"),
              "efence=3: the byte after");
 }
@@ -479,7 +452,7 @@ static void gr_many(void) {
         _exit(40);
 }
 static void t_guardrate(void) {
-    int st = run_child("guardrate=4", gr_many, buf, sizeof buf);
+    int st = core_child_knobs("guardrate=4", gr_many, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
 }
 
@@ -491,7 +464,7 @@ static void tr_some(void) {
     goheap_free_os_memory();
 }
 static void t_traces(void) {
-    int st = run_child("allocfreetrace=1,scavtrace=1", tr_some, buf, sizeof buf);
+    int st = core_child_knobs("allocfreetrace=1,scavtrace=1", tr_some, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x", st);
     KT_CHECK(strstr(buf, "goheap: alloc 0x") && strstr(buf, "size 100 class 9 cpu "), "alloc trace: %.300s", buf);
     KT_CHECK(strstr(buf, "goheap: free 0x") && strstr(buf, "size 112 class 9"), "free trace");
@@ -533,9 +506,9 @@ static void lz_cycle(void) {
         _exit(43);
 }
 static void t_lazy_release(void) {
-    int st = run_child("madvdontneed=0", lz_cycle, buf, sizeof buf);
+    int st = core_child_knobs("madvdontneed=0", lz_cycle, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
-    st = run_child("madvdontneed=1", lz_cycle, buf, sizeof buf); /* eager: nothing lazy */
+    st = core_child_knobs("madvdontneed=1", lz_cycle, buf, sizeof buf); /* eager: nothing lazy */
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 40, "status 0x%x %s", st, buf);
 }
 
@@ -605,7 +578,7 @@ static void lz_remap_nomem(void) {
         _exit(57);
 }
 static void t_lazy_remap_nomem(void) {
-    int st = run_child("madvdontneed=0", lz_remap_nomem, buf, sizeof buf);
+    int st = core_child_knobs("madvdontneed=0", lz_remap_nomem, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
 }
 
@@ -624,7 +597,7 @@ static void t_bad_knob(void) {
      * rest applied (later tokens win). arena=64GiB: under TSan the default 1 TiB
      * window is sometimes only half granted, and that notice is a fourth line of the
      * heap's own (CI, tsan-test_core_knobs), not one about these tokens. */
-    int st = run_child("arena=64GiB,efence=1,nonsense=3,memlimit=1.5G,memlimit=1GiB,debug=7,debug=1", bad_knob,
+    int st = core_child_knobs("arena=64GiB,efence=1,nonsense=3,memlimit=1.5G,memlimit=1GiB,debug=7,debug=1", bad_knob,
                        buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
     KT_CHECK(count(buf, "goheap: bad knob 'nonsense=3': unknown knob\n") == 1, "%s", buf);
@@ -668,7 +641,7 @@ static void t_obj_max(void) {
         printf("    # a 64 TiB window: plain build only\n");
         return;
     }
-    int st = run_child("arena=64TiB", huge_window, buf, sizeof buf);
+    int st = core_child_knobs("arena=64TiB", huge_window, buf, sizeof buf);
     if (WIFEXITED(st) && WEXITSTATUS(st) == 2) {
         printf("    # a 64 TiB window was not granted here: not checked\n");
         return;
@@ -692,9 +665,9 @@ static void limit_before_init(void) {
     }
 }
 static void t_limit_before_init(void) {
-    int st = run_child("memlimit=1GiB", limit_before_init, buf, sizeof buf);
+    int st = core_child_knobs("memlimit=1GiB", limit_before_init, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
-    st = run_child("", limit_before_init, buf, sizeof buf);
+    st = core_child_knobs("", limit_before_init, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "no knob: status 0x%x %s", st, buf);
 }
 
@@ -776,16 +749,16 @@ static void eager_run(void) {
     _exit(goheap_validate() != 0 ? 53 : 0);
 }
 static void t_eager_no_lcache(void) {
-    int st = run_child("scavenge=eager", eager_run, buf, sizeof buf);
+    int st = core_child_knobs("scavenge=eager", eager_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "eager: status 0x%x %.300s", st, buf);
-    st = run_child("scavenge=paced", eager_run, buf, sizeof buf);
+    st = core_child_knobs("scavenge=paced", eager_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "paced: status 0x%x %.300s", st, buf);
 }
 
 static void t_debug_lockrank(void) {
-    int st = run_child("debug=1,scavenge=eager,memlimit=64M", dbg_run, buf, sizeof buf);
+    int st = core_child_knobs("debug=1,scavenge=eager,memlimit=64M", dbg_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %.300s", st, buf);
-    st = run_child("debug=3", dbg_run, buf, sizeof buf);
+    st = core_child_knobs("debug=3", dbg_run, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "debug=3: status 0x%x %.300s", st, buf);
 }
 
@@ -804,7 +777,7 @@ static void lo_plant(void) {
     _exit(7); /* not detected */
 }
 static void t_lockorder_planted(void) {
-    int st = run_child("debug=1", lo_plant, buf, sizeof buf);
+    int st = core_child_knobs("debug=1", lo_plant, buf, sizeof buf);
     char want[120];
     snprintf(want, sizeof want, ": taking mcache (class %d) while holding frame (class %d, held classes 0x%x)",
              GOHEAP_LC_MCACHE, GOHEAP_LC_FRAME, 1u << GOHEAP_LC_FRAME);
@@ -841,219 +814,11 @@ static void ef_walk_race(void) {
     _exit(goheap_validate() != 0 ? 52 : 0);
 }
 static void t_efence_walk_race(void) {
-    int st = run_child("efence=1,debug=1", ef_walk_race, buf, sizeof buf);
+    int st = core_child_knobs("efence=1,debug=1", ef_walk_race, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strstr(buf, "canary"),
              "no canary report without an overflow: 0x%x %.300s", st, buf);
 }
 
-/* A thread whose first allocation comes in glibc's last round of key destructors
- * (PTHREAD_DESTRUCTOR_ITERATIONS), from the destructor of a key created after the
- * heap's: the heap's key it sets there to give its slot back at exit is never looked
- * at again, and the slot stayed the dead thread's for good. With
- * ncpu=2 (two exclusive slots), four such threads in turn, then a plain thread: it
- * must get an exclusive slot (before, both were held by dead threads: an overflow one),
- * and goheap_free_os_memory must flush the dead threads' caches (each held a large
- * span: before, queued for owners that never came back, those stayed backed). */
-#define LATE_THREADS 4
-#define LATE_LARGE (100u << 10)
-static pthread_key_t late_key;
-static __thread unsigned late_round;
-static unsigned late_slots[LATE_THREADS];
-static void late_dtor(void *v) {
-    if (++late_round < PTHREAD_DESTRUCTOR_ITERATIONS) {
-        pthread_setspecific(late_key, v); /* once more, next round */
-        return;
-    }
-    goheap_free(goheap_malloc(100)); /* the thread's first: the last round */
-    goheap_free(goheap_malloc(LATE_LARGE)); /* kept in its CPU's large span cache */
-    *(unsigned *)v = goheap_hosted_slot;
-}
-static void *late_thread(void *arg) {
-    pthread_setspecific(late_key, arg);
-    return 0;
-}
-static void *plain_thread(void *arg) {
-    goheap_free(goheap_malloc(100));
-    *(unsigned *)arg = goheap_hosted_slot;
-    return 0;
-}
-static void late_slot_run(void) {
-    /* The heap's exit key first (its first malloc, on a thread that gives its slot
-     * back): glibc calls the destructors of a round by key index, so a key created
-     * before it would still be looked at in the round where the thread set it. */
-    unsigned first = GOHEAP_HOSTED_NO_SLOT;
-    pthread_t t;
-    pthread_create(&t, 0, plain_thread, &first);
-    pthread_join(t, 0);
-    pthread_key_create(&late_key, late_dtor);
-    for (int i = 0; i < LATE_THREADS; i++) {
-        pthread_t t;
-        pthread_create(&t, 0, late_thread, &late_slots[i]);
-        pthread_join(t, 0);
-    }
-    /* The dead threads' caches are flushed too (each_cpu takes their slots back). */
-    goheap_free_os_memory();
-    struct goheap_memstats m = core_stats();
-    unsigned plain = GOHEAP_HOSTED_NO_SLOT;
-    pthread_create(&t, 0, plain_thread, &plain);
-    pthread_join(t, 0);
-    fprintf(stderr, "late threads' slots %u %u %u %u, then a plain thread's %u; after free_os_memory "
-            "idle %llu released %llu\n", late_slots[0], late_slots[1], late_slots[2], late_slots[3],
-            plain, (unsigned long long)m.heap_idle, (unsigned long long)m.heap_released);
-    _exit(plain < 2 && m.heap_idle == m.heap_released ? 0 : 1);
-}
-static void t_slot_late_first_malloc(void) {
-    if (TSAN) {
-        /* ThreadSanitizer finishes a thread from a key destructor of its own that it
-         * keeps for the last round: instrumented code running after it there (the
-         * test's destructor) breaks the runtime: SEGV here (old heap code too), and a
-         * spin with glibc's malloc and no heap at all. */
-        printf("    # last-round destructors: not under ThreadSanitizer\n");
-        return;
-    }
-    int st = run_child("ncpu=2", late_slot_run, buf, sizeof buf);
-    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a plain thread after threads that first "
-             "allocated in the last destructor round: status 0x%x, %.300s", st, buf);
-}
-
-/* A slot's owner holds the slot's robust mutex (hosted/platform.c, slot_owner) while
- * it has the slot. A thread that takes slot 0 and then a program's mutex M, and after
- * it exits a thread that takes slot 0 while it holds M: no thread ever waits for the
- * other, but a blocking lock of the slot's mutex under M closes the cycle slot -> M ->
- * slot in ThreadSanitizer's lock graph, which reported a lock-order inversion
- * (tsan-test_core_knobs stops at the report: status 0x4200 before). Plain and ASan
- * builds check only that both threads finish. */
-static pthread_mutex_t lo_app_lock = PTHREAD_MUTEX_INITIALIZER;
-static void *lo_first_then_lock(void *arg) {
-    (void)arg;
-    goheap_free(goheap_malloc(100)); /* takes slot 0 */
-    pthread_mutex_lock(&lo_app_lock);
-    goheap_free(goheap_malloc(200));
-    pthread_mutex_unlock(&lo_app_lock);
-    return 0;
-}
-static void *lo_lock_then_first(void *arg) {
-    pthread_mutex_lock(&lo_app_lock);
-    goheap_free(goheap_malloc(100)); /* takes slot 0 again, under the program's lock */
-    *(unsigned *)arg = goheap_hosted_slot;
-    pthread_mutex_unlock(&lo_app_lock);
-    return 0;
-}
-static void slot_lock_order_run(void) {
-    pthread_t t;
-    unsigned second = GOHEAP_HOSTED_NO_SLOT;
-    pthread_create(&t, 0, lo_first_then_lock, 0);
-    pthread_join(t, 0);
-    pthread_create(&t, 0, lo_lock_then_first, &second);
-    pthread_join(t, 0);
-    _exit(second == 0 ? 0 : 1);
-}
-static void t_slot_owner_lock_order(void) {
-    int st = run_child("ncpu=2", slot_lock_order_run, buf, sizeof buf);
-    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && !strstr(buf, "ThreadSanitizer"),
-             "a slot taken under a program's lock its last owner took under the slot: status 0x%x, %.600s",
-             st, buf);
-}
-
-/* A fork while another thread's look for a dead owner (owner_dead) holds, for a
- * moment, the mutex of a slot whose owner has just given it back (FREE): the child's
- * copy of that mutex stays locked by a thread that does not exist there, and the
- * child's first thread to take the slot waited for it forever. The moment is made
- * long by a pthread_mutex_trylock of the test's own (the platform's calls come here
- * first): at the probing thread's trylock of slot 1's mutex, slot 1's owner exits,
- * then the real trylock takes the free mutex and the main thread forks meanwhile.
- * Not under ThreadSanitizer (its interceptor is the trylock there, and a thread
- * started in the child of a multi-threaded fork stops its runtime). */
-#if !TSAN
-static int (*fp_real_trylock)(pthread_mutex_t *);
-static _Atomic pid_t fp_prober, fp_victim; /* thread ids: the looking thread, slot 1's owner */
-static sem_t fp_owner_ready, fp_owner_exit, fp_fork_now, fp_fork_done;
-static pthread_t fp_owner;
-static int fp_probe_result = -1;
-int pthread_mutex_trylock(pthread_mutex_t *m) {
-    if (!fp_real_trylock) /* (the platform's other looks, in every case of this file) */
-        fp_real_trylock = (int (*)(pthread_mutex_t *))dlsym(RTLD_NEXT, "pthread_mutex_trylock");
-    if (fp_prober && fp_prober == (pid_t)syscall(SYS_gettid) && m->__data.__owner == fp_victim) {
-        fp_prober = 0;
-        sem_post(&fp_owner_exit); /* the owner gives slot 1 back: unlock, then FREE */
-        pthread_join(fp_owner, 0);
-        fp_probe_result = fp_real_trylock(m); /* 0: this thread holds a FREE slot's mutex */
-        sem_post(&fp_fork_now);
-        sem_wait(&fp_fork_done);
-        return fp_probe_result;
-    }
-    return fp_real_trylock(m);
-}
-static void *fp_owner_main(void *arg) {
-    (void)arg;
-    goheap_free(goheap_malloc(100)); /* slot 1 */
-    fp_victim = (pid_t)syscall(SYS_gettid);
-    sem_post(&fp_owner_ready);
-    sem_wait(&fp_owner_exit);
-    return 0;
-}
-static void *fp_prober_main(void *arg) {
-    (void)arg;
-    fp_prober = (pid_t)syscall(SYS_gettid);
-    goheap_free(goheap_malloc(100)); /* no free slot: its first overflow pin looks */
-    return 0;
-}
-static void *fp_child_thread(void *arg) {
-    goheap_free(goheap_malloc(100));
-    *(unsigned *)arg = goheap_hosted_slot;
-    sem_post(&fp_fork_done);
-    return 0;
-}
-static void fork_probe_run(void) {
-    sem_init(&fp_owner_ready, 0, 0);
-    sem_init(&fp_owner_exit, 0, 0);
-    sem_init(&fp_fork_now, 0, 0);
-    sem_init(&fp_fork_done, 0, 0);
-    goheap_free(goheap_malloc(100)); /* slot 0: this thread's */
-    pthread_t prober;
-    pthread_create(&fp_owner, 0, fp_owner_main, 0);
-    sem_wait(&fp_owner_ready);
-    pthread_create(&prober, 0, fp_prober_main, 0);
-    struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += 20;
-    if (sem_timedwait(&fp_fork_now, &until) != 0) {
-        fprintf(stderr, "the probing thread never tried slot 1's mutex\n");
-        _exit(2);
-    }
-    fflush(stderr);
-    pid_t pid = core_fork();
-    if (pid == 0) {
-        /* Slot 1 is free here: a new thread takes it. */
-        unsigned slot = GOHEAP_HOSTED_NO_SLOT;
-        pthread_t t;
-        pthread_create(&t, 0, fp_child_thread, &slot);
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += 10;
-        if (sem_timedwait(&fp_fork_done, &until) != 0) {
-            fprintf(stderr, "child: a thread taking free slot 1 still waits after 10 s\n");
-            _exit(1);
-        }
-        fprintf(stderr, "child: the new thread got slot %u\n", slot);
-        _exit(slot == 1 ? 0 : 3);
-    }
-    int st = 0;
-    waitpid(pid, &st, 0);
-    sem_post(&fp_fork_done);
-    pthread_join(prober, 0);
-    fprintf(stderr, "probe trylock %d, child status 0x%x\n", fp_probe_result, st);
-    _exit(fp_probe_result != 0 ? 4 : WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : 5);
-}
-#endif
-static void t_slot_fork_probe(void) {
-#if TSAN
-    printf("    # fork during a dead-owner look: not under ThreadSanitizer\n");
-#else
-    int st = run_child("ncpu=2", fork_probe_run, buf, sizeof buf);
-    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "a fork child takes a slot whose mutex a "
-             "parent's thread held at the fork: status 0x%x, %.600s", st, buf);
-#endif
-}
 
 static const struct kt_case cases[] = {
     KT_CASE(t_efence),
@@ -1071,9 +836,6 @@ static const struct kt_case cases[] = {
     KT_CASE(t_eager_no_lcache),
     KT_CASE(t_debug_lockrank),
     KT_CASE(t_lockorder_planted),
-    KT_CASE(t_slot_late_first_malloc),
-    KT_CASE(t_slot_owner_lock_order),
-    KT_CASE(t_slot_fork_probe),
 };
 
 int main(void) {

@@ -237,17 +237,8 @@ static void t_stack_depth(void) {
 
 /* The sanitizer builds compile the core at -O1, where the entry points' tail calls
  * (which make the caller's return address the site) are not guaranteed: the stack
- * and site cases run in the plain build only (docs/profiling.md). */
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define SANITIZED 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-#define SANITIZED 1
-#endif
-#endif
-#ifndef SANITIZED
-#define SANITIZED 0
-#endif
+ * and site cases run in the plain build only (docs/profiling.md; SANITIZED:
+ * test_core_common.h). */
 
 /* A move of an object that is not sampled counts for the profiler as malloc does
  * (move_alloc_fast, api.c): with a sample due the new object is sampled at realloc's
