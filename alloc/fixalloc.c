@@ -61,8 +61,12 @@ void *gh_fixalloc_alloc(struct gh_fixalloc *f) {
             gh_memclr(p, f->size);
     } else {
         if (f->nchunk < f->size) {
-            /* An exact multiple of the object size: no tail waste. */
-            size_t n = (GH_FIXALLOC_CHUNK / f->size) * f->size;
+            /* An exact multiple of the object size: no tail waste. Doubling from
+             * GH_FIXALLOC_FIRST (fixalloc.h). */
+            size_t want = f->sys < GH_FIXALLOC_FIRST ? GH_FIXALLOC_FIRST : f->sys;
+            if (want > GH_FIXALLOC_CHUNK)
+                want = GH_FIXALLOC_CHUNK;
+            size_t n = (want / f->size) * f->size;
             if (n == 0)
                 n = f->size;
             void *c = gh_persistentalloc(n, 64, &f->sys);

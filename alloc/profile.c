@@ -16,11 +16,17 @@ struct gh_prof_rec {
     uint64_t size;
 };
 
-/* Hash table sizes: start small (a program that never samples pays 24 KiB only once
- * it does), double when the load passes 2 per head. The old head array is persistent
- * memory and stays lost: at most as much again as the live table. */
-#define PROF_BTAB_BITS0 10 /* buckets: 1024 heads, 8 KiB */
-#define PROF_RTAB_BITS0 11 /* records: 2048 heads, 16 KiB */
+/* Hash table sizes: start small, double when the load passes 2 per head. The old
+ * head array is persistent memory and stays lost: at most as much again as the live
+ * table. 64 heads (512 B) each: the heads are touched at random (records are hashed
+ * by address), so every page of a table is resident as soon as a few dozen samples
+ * have come and gone. With 1024 / 2048 heads (8 + 16 KiB) that was 24 KiB of every
+ * process that samples at all (a churn loop of 8-256 B objects on one thread: the
+ * persistent metadata's resident pages 96 -> 80 KiB with 64 heads);
+ * a table reaches 2048 heads again after five doublings (4096 live sampled objects,
+ * ~2 GiB live at the default rate), each a rehash under the profile lock. */
+#define PROF_BTAB_BITS0 6 /* buckets: 64 heads, 512 B */
+#define PROF_RTAB_BITS0 6 /* records: 64 heads, 512 B */
 #define PROF_MAX_BITS 26   /* 64 Mi heads (512 MiB): beyond that, chains just grow */
 /* Records are carved from persistent memory this many at a time (4 KiB). */
 #define PROF_REC_BATCH 128
