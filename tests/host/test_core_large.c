@@ -7,8 +7,11 @@
  * eviction, drain before growth, the double-free message while cached). */
 #include <pthread.h>
 #include <sched.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
+#include <time.h>
 
+#include "../xorshift.h"
 #include "test_core_common.h"
 
 /* This thread's (slot's) mcache, its large span cache and its page cache. */
@@ -1046,6 +1049,165 @@ static void t_realloc_grow_released(void) {
     int st = core_child(grow_released, buf, sizeof buf);
     KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "status 0x%x %s", st, buf);
 }
+/* Unpinned maps under concurrent load: threads allocate (malloc and calloc) objects of
+ * 16-615 pages, grow them with realloc (in place where the pages after them are free,
+ * moved otherwise), and free them, with small objects (page-cache refills) between
+ * them, while another thread releases every free page
+ * (goheap_free_os_memory), sets and lifts an 8 MiB memory limit, flushes, runs
+ * background steps and reads MemStats. So most runs are taken with pages to map and
+ * mapped with no lock held while neighbouring runs are freed, coalesced, taken,
+ * scavenged and released. Every calloc reads zero, every realloc keeps the bytes,
+ * nothing fails; afterwards the recount is clean (no page left being mapped, none in
+ * the maps in flight), HeapAlloc is back, and every idle byte can be released. The
+ * map hook counts the maps of 16 pages or more (only unpinned ones are that large),
+ * so that the case knows it ran the path. */
+#define STORM_PG ((size_t)GOHEAP_PAGE_SIZE)
+#define STORM_RING 6
+#define STORM_STEP ((size_t)64 << 10) /* bytes sampled: 1 every 64 KiB, and the last */
+static atomic_int storm_stop;
+static atomic_uint storm_bad, storm_bigmaps;
+static void storm_count_map(void *addr, size_t bytes) {
+    (void)addr;
+    if (bytes >= (size_t)GH_MAP_UNPINNED_PAGES * GOHEAP_PAGE_SIZE)
+        atomic_fetch_add_explicit(&storm_bigmaps, 1, memory_order_relaxed);
+}
+static void storm_mark(unsigned char *p, size_t n, unsigned char v) {
+    for (size_t k = 0; k < n; k += STORM_STEP)
+        p[k] = v;
+    p[n - 1] = v;
+}
+/* The first byte storm_mark(p, n, v) marked below keep (<= n) that is not v (keep: all are). */
+static size_t storm_check(const unsigned char *p, size_t keep, size_t n, unsigned char v) {
+    for (size_t k = 0; k < keep; k += STORM_STEP)
+        if (p[k] != v)
+            return k;
+    return keep == n && p[n - 1] != v ? n - 1 : keep;
+}
+static void storm_fail(const char *what, const void *p, size_t a, size_t b) {
+    if (atomic_fetch_add(&storm_bad, 1) < 8)
+        fprintf(stderr, "map storm: %s %p (%zu, %zu)\n", what, p, a, b);
+}
+static void *storm_mapper(void *arg) {
+    uint64_t rng = (uintptr_t)arg;
+    struct { unsigned char *p; size_t n; unsigned char v; } ring[STORM_RING];
+    void *small[STORM_RING] = {0};
+    memset(ring, 0, sizeof ring);
+    while (!atomic_load_explicit(&storm_stop, memory_order_relaxed)) {
+        if (xorshift64s(&rng) % 2) { /* small spans beside the runs: page-cache refills */
+            unsigned j = (unsigned)(xorshift64s(&rng) % STORM_RING);
+            goheap_free(small[j]);
+            small[j] = goheap_malloc(1 + xorshift64s(&rng) % 32768);
+        }
+        unsigned i = (unsigned)(xorshift64s(&rng) % STORM_RING), r = (unsigned)(xorshift64s(&rng) % 10);
+        if (ring[i].p && r < 3) { /* grow by a third to all of it */
+            size_t m = ring[i].n + ring[i].n / (1 + xorshift64s(&rng) % 3) + xorshift64s(&rng) % (64 * STORM_PG);
+            if (m > ((size_t)16 << 20))
+                m = 16 * STORM_PG + xorshift64s(&rng) % (64 * STORM_PG);
+            unsigned char *q = goheap_realloc(ring[i].p, m);
+            if (!q) {
+                storm_fail("realloc NULL", ring[i].p, ring[i].n, m);
+                continue;
+            }
+            size_t keep = m < ring[i].n ? m : ring[i].n, at = storm_check(q, keep, ring[i].n, ring[i].v);
+            if (at != keep)
+                storm_fail("realloc lost a byte", q, at, m);
+            ring[i].p = q, ring[i].n = m;
+        } else if (ring[i].p) {
+            size_t at = storm_check(ring[i].p, ring[i].n, ring[i].n, ring[i].v);
+            if (at != ring[i].n)
+                storm_fail("byte changed", ring[i].p, at, ring[i].n);
+            goheap_free(ring[i].p);
+            ring[i].p = 0;
+            continue;
+        } else {
+            size_t n = (16 + xorshift64s(&rng) % (xorshift64s(&rng) % 4 ? 100 : 600)) * STORM_PG - xorshift64s(&rng) % STORM_PG;
+            int zero = xorshift64s(&rng) % 2;
+            unsigned char *p = zero ? goheap_calloc(1, n) : goheap_malloc(n);
+            if (!p) {
+                storm_fail("alloc NULL", 0, n, 0);
+                continue;
+            }
+            for (size_t k = 0; zero && k < n; k += 4096)
+                if (p[k] || p[n - 1]) {
+                    storm_fail("calloc not zero", p, k, n);
+                    break;
+                }
+            ring[i].p = p, ring[i].n = n;
+        }
+        ring[i].v = (unsigned char)(1 + xorshift64s(&rng) % 255);
+        storm_mark(ring[i].p, ring[i].n, ring[i].v);
+    }
+    for (unsigned i = 0; i < STORM_RING; i++) {
+        goheap_free(ring[i].p);
+        goheap_free(small[i]);
+    }
+    return 0;
+}
+static void *storm_releaser(void *arg) {
+    uint64_t rng = (uintptr_t)arg;
+    while (!atomic_load_explicit(&storm_stop, memory_order_relaxed)) {
+        struct goheap_memstats m;
+        switch (xorshift64s(&rng) % 6) {
+        case 0:
+        case 1:
+            goheap_free_os_memory();
+            break;
+        case 2:
+            goheap_set_memory_limit(xorshift64s(&rng) % 2 ? (int64_t)8 << 20 : INT64_MAX);
+            break;
+        case 3:
+            goheap_flush();
+            break;
+        case 4:
+            goheap_read_memstats(&m);
+            if (m.heap_released > m.heap_idle || m.heap_idle + m.heap_inuse != m.heap_sys)
+                storm_fail("MemStats: released, idle", 0, (size_t)m.heap_released, (size_t)m.heap_idle);
+            break;
+        default:
+            goheap_background_work();
+        }
+        struct timespec ts = {0, (long)(xorshift64s(&rng) % 300000)};
+        nanosleep(&ts, 0);
+    }
+    return 0;
+}
+static void map_storm(void) {
+    struct goheap_memstats a, b;
+    goheap_free_os_memory();
+    goheap_read_memstats(&a);
+    __atomic_store_n(&goheap_hosted_map_test_hook, storm_count_map, __ATOMIC_RELEASE);
+    pthread_t t[4];
+    for (uintptr_t i = 0; i < 4; i++)
+        if (pthread_create(&t[i], 0, i ? storm_mapper : storm_releaser, (void *)(i * 7919 + 17)) != 0)
+            _exit(2);
+    struct timespec ts = {1, 500000000};
+    nanosleep(&ts, 0);
+    atomic_store(&storm_stop, 1);
+    for (unsigned i = 0; i < 4; i++)
+        pthread_join(t[i], 0);
+    __atomic_store_n(&goheap_hosted_map_test_hook, (void (*)(void *, size_t))0, __ATOMIC_RELEASE);
+    goheap_set_memory_limit(INT64_MAX);
+    if (atomic_load(&storm_bad))
+        _exit(1);
+    if (goheap_validate() != 0 || gh_heap.mapping)
+        _exit(3);
+    goheap_free_os_memory();
+    goheap_read_memstats(&b);
+    fprintf(stderr, "# %u maps of 16 pages or more; HeapAlloc %lu -> %lu\n", atomic_load(&storm_bigmaps),
+           (unsigned long)a.heap_alloc, (unsigned long)b.heap_alloc);
+    if (b.heap_alloc != a.heap_alloc || b.heap_released != b.heap_idle || goheap_validate() != 0)
+        _exit(4);
+    if (atomic_load(&storm_bigmaps) < 20)
+        _exit(5); /* the path was not run */
+}
+static void t_map_storm(void) {
+    char out[4096];
+    int st = core_child_fd(map_storm, 2, out, sizeof out);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "unpinned maps under releases: status 0x%x (1: a check failed; 3, 4: recount, counters; 5: too few "
+             "unpinned maps), %s", st, out);
+}
+
 /* A small span that comes late, on a CPU with no page cache, in a heap of large spans
  * (the hosted background thread's glibc thread vector, allocated by the program thread
  * that starts it: bench/RESULTS.md, "The background thread's own small span"). The
@@ -1211,6 +1373,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_large_map_nomem),
     KT_CASE(t_realloc_grow_released),
     KT_CASE(t_realloc_grow_nocache),
+    KT_CASE(t_map_storm),
     KT_CASE(t_large_realloc),
     KT_CASE(t_large_bad),
     KT_CASE(t_lcache_reuse),
