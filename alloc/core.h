@@ -260,8 +260,9 @@ uintptr_t gh_scavenge(uintptr_t bytes);
 void gh_last_resort(void);      /* flush every CPU, sweep central, scavenge all */
 void gh_flush_all_cpus(void);   /* each_cpu flush, then gh_reclaim */
 /* The reclaim pass: every CPU's cache drained (gh_mcache_drain: empty parked spans,
- * page cache; current spans stay), every mcentral span with remote frees swept and
- * the empty ones given back. Returns the spans given back. */
+ * page cache; current spans stay, but for a fork child's gone caches), every mcentral
+ * span with remote frees swept and the empty ones given back. Returns the spans given
+ * back. */
 unsigned gh_reclaim(void);
 /* One background step (goheap_background_work): nonzero if it released memory or
  * gave spans back, so a background thread knows to come back soon. */
@@ -272,6 +273,9 @@ uint64_t gh_reclaimed_spans(void);    /* spans given back by reclaim passes so f
  * program: gh_fork_holds_background, alloc/fork.c). */
 void gh_background_hold(int on);
 int gh_fork_holds_background(void);
+/* In a fork child: 1 once for cpu's cache if the platform named it gone
+ * (goheap_fork_child_gone), clearing the mark. Caller holds that cache's lock. */
+int gh_fork_gone_take(unsigned cpu);
 /* The fork gate (alloc/fork.c): realloc's zero-copy move (remap.c), from its old
  * span's MOVING to the new object's publication and the old span's free (or the
  * destination's give-back), is never copied by a fork half done: in the child the

@@ -170,11 +170,34 @@ void goheap_fork_parent(void) {
     }
 }
 
+/* Caches of CPUs (hosted: thread slots) whose threads are not in a fork child
+ * (goheap_fork_child_gone), each given back whole by the next drain of it
+ * (gh_mcache_drain, which every reclaim pass runs on every cache): bit i for cache i,
+ * taken (cleared) by that drain under the cache's lock. gone_any: some bit was set
+ * in this process, so that a drain elsewhere reads one flag. */
+static _Atomic uint64_t fork_gone[FORK_MAX_SLOTS / 64];
+static _Atomic int fork_gone_any;
+
+void goheap_fork_child_gone(unsigned cpu) {
+    if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || cpu >= gh_ncpu || cpu >= FORK_MAX_SLOTS)
+        return;
+    atomic_fetch_or_explicit(&fork_gone[cpu / 64], 1ull << (cpu % 64), memory_order_relaxed);
+    atomic_store_explicit(&fork_gone_any, 1, memory_order_relaxed);
+}
+
+int gh_fork_gone_take(unsigned cpu) {
+    if (gh_likely(!atomic_load_explicit(&fork_gone_any, memory_order_relaxed)) || cpu >= FORK_MAX_SLOTS)
+        return 0;
+    uint64_t bit = 1ull << (cpu % 64);
+    return (atomic_fetch_and_explicit(&fork_gone[cpu / 64], ~bit, memory_order_relaxed) & bit) != 0;
+}
+
 /* The child has only the forking thread, which holds every lock (prepare): releasing
  * them is all it needs, and forgetting the parent's background step (a step caught
  * mid-way left its guard taken; the platform starts a new background thread at the
- * child's first poll). Per-CPU caches of slots whose threads are gone stay as they
- * are; the platform hands those slots out again. A large malloc or realloc growth
+ * child's first poll). The platform names the per-CPU caches of threads that are gone
+ * (goheap_fork_child_gone), and never hands their slots out again; the next reclaim
+ * pass gives each back whole (gh_mcache_drain). A large malloc or realloc growth
  * that another thread was mapping (unpinned, no lock held: up to ~100 ms for 256 MiB)
  * has no thread left to finish it: its run goes back to the page allocator, counters
  * exact, before the heap and meta locks are released (gh_heap_fork_child, mheap.h);

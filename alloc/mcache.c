@@ -166,6 +166,46 @@ unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu) {
     return gh_heap_free_spans(cpu, dead);
 }
 
+static void release_locked(struct mcache *c, unsigned cpu);
+
+/* c belonged to a thread that is not in this fork child (goheap_fork_child_gone): it
+ * goes back whole, as gh_mcache_release_all would give it, with what the thread may
+ * have left half done at the fork put right first. Prepare held c->lock, so its
+ * parked arrays, page cache and grow window are as a locked section left them; the
+ * rest the owner changes without the lock, pinned, and a hosted thread is not held
+ * out of its pinned sections by a fork:
+ *   - the tiny block is dropped, not retired: a retire caught between its count's add
+ *     and the block's reset would be added twice here, and the block freed while its
+ *     objects live. Its 16 B stay allocated (its span in use) for good;
+ *   - the large span cache's counts are taken from its lists: a put lists its span
+ *     (LCACHED already, its free counted) before it counts it in nbin and pages, and
+ *     a get unlists it before it counts it out and makes it INUSE (a release store),
+ *     so a listed span is a freed one, whatever the counts said. A span a get had
+ *     unlisted (its object lost with the thread), or a put had not yet listed, stays
+ *     LCACHED in no list, counted in use;
+ *   - current spans: the fast path's malloc takes a slot with one store, and the
+ *     tenure's mallocs are counted from allocBits (mspan.h), so a malloc caught at the
+ *     fork is either done (its object lost with the thread, live for good) or not
+ *     begun; a local free caught between its bit and its lfree count is counted
+ *     one short.
+ * Caller holds c->lock, pinned on self; returns with it released. */
+static void release_gone(struct mcache *c, unsigned self) {
+    c->tiny = 0;
+    c->tinyoffset = 0;
+    c->tinyn = 0;
+    uintptr_t pages = 0;
+    for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++) {
+        unsigned k = 0;
+        for (struct mspan *s = c->lcache.bin[n]; s; s = s->next)
+            k++;
+        c->lcache.nbin[n] = (uint8_t)k;
+        pages += (uintptr_t)k * n;
+    }
+    __atomic_store_n(&c->lcache.pages, pages, __ATOMIC_RELAXED);
+    release_locked(c, self);
+    gh_unlock(&c->lock, self);
+}
+
 unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     if (c == &gh_emptycache)
         return 0;
@@ -180,6 +220,10 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
         gh_lock(&c->lock, self);
     else if (!gh_trylock(&c->lock, self))
         return 0;
+    if (gh_unlikely(gh_fork_gone_take(c->cpu))) {
+        release_gone(c, self);
+        return 0; /* (its spans went to mcentral, or home: not counted) */
+    }
     take_empty_parked(c, &dead, 0);
     if (!pagecache_empty(&c->pcache) || c->pcache.gpages) /* (gpages: the grow window) */
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
@@ -371,6 +415,14 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
         return;
     gh_mcache_tiny_retire(c, cpu); /* before the lock: it may free into a parked span */
     gh_lock(&c->lock, cpu);
+    release_locked(c, cpu);
+    gh_unlock(&c->lock, cpu);
+}
+
+/* gh_mcache_release_all past the tiny block: every current and parked span, the page
+ * cache, the grow window and the large span cache. Caller holds c->lock, pinned on
+ * cpu (c's, or a drainer's own). */
+static void release_locked(struct mcache *c, unsigned cpu) {
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
         struct mspan *s = c->alloc[spc];
         if (s != &gh_emptyspan) {
@@ -389,7 +441,6 @@ void gh_mcache_release_all(struct mcache *c, unsigned cpu) {
         c->parkedmask[mw] = 0;
     }
     gh_heap_flush_mcache(c, cpu);
-    gh_unlock(&c->lock, cpu);
 }
 
 /* ---- tiny allocator -----------------------------------------------------------------

@@ -293,8 +293,9 @@ static inline __attribute__((always_inline)) void *gh_mcache_refill_alloc(struct
  * span cache). Pinned on c's CPU, c->lock not held. */
 void gh_mcache_release_all(struct mcache *c, unsigned cpu);
 /* Drains c (any CPU's cache) without its owner: gives its parked spans that hold no
- * live object back to the heap, and flushes its page cache. The
- * owner's current spans stay. Caller: pinned on `self` (any slot), holds no lock.
+ * live object back to the heap, and flushes its page cache. The owner's current spans
+ * stay; but a cache named gone in a fork child (goheap_fork_child_gone) goes back
+ * whole, once. Caller: pinned on `self` (any slot), holds no lock.
  * Returns the number of spans given back: 0 at once for another slot's cache whose
  * drain lock is held (its owner is refilling). */
 unsigned gh_mcache_drain(struct mcache *c, unsigned self);

@@ -38,7 +38,8 @@ enum { GH_SPAN_DEAD = 0, GH_SPAN_INUSE = 1, GH_SPAN_EFENCE_FREED = 2, GH_SPAN_LC
  *                                    frees since parked first): owner, c->lock
  *   PARKED -> PARTIAL/FULL/PENDING   a refill beyond GH_PARK_MAX, or release_all:
  *                                    owner, c->lock (+ class lock to file it)
- *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock
+ *   OWNED -> PARTIAL/FULL/PENDING    release_all (flush): owner, c->lock + class lock;
+ *                                    in a fork child, a drainer of a gone cache too
  *   PARKED -> RETURNED               found empty: a drainer (gh_mcache_drain, any CPU),
  *                                    the owner's second look in a row (one every
  *                                    512 refills: home within 1024), or the owner

@@ -825,9 +825,10 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
  * in the child release them. An exclusive slot has no lock: its thread may have been
  * in the middle of a pinned section (a refill, a page-cache allocation) when fork
  * copied memory, so the child retires every slot that was in use except the forking
- * thread's (SLOT_GONE: never handed out or flushed again). What those caches held is
- * lost to the child, and an object or span in flight there (a pinned refill or take,
- * a few instructions) stays counted as in use. A large malloc or realloc growth in
+ * thread's (SLOT_GONE: never handed out again, nor visited by each_cpu) and names it to
+ * the core (goheap_fork_child_gone), whose next reclaim pass gives that cache back
+ * whole (docs/alloc.md, fork); an object or span in flight there (a pinned take, a
+ * few instructions) stays counted as in use. A large malloc or realloc growth in
  * its unpinned map (up to ~100 ms, no lock held) is not lost: the core lists those
  * and goheap_fork_child gives their pages back (alloc/mheap.c gh_heap_fork_child), as
  * it does a zero-copy realloc's destination before the move; the move itself (the
@@ -861,8 +862,10 @@ static void fork_child(void) {
     tls_forking = 0;
     unsigned self = goheap_hosted_slot;
     for (unsigned i = 0; i < nexcl; i++)
-        if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE)
+        if (i != self && atomic_load(&slot_state[i]) != SLOT_FREE) {
             atomic_store(&slot_state[i], SLOT_GONE);
+            goheap_fork_child_gone(i); /* its cache comes back at the next reclaim pass */
+        }
     /* Every slot's mutex is made again at its next take: the copy of one may be held
      * by a thread that is not here, the owner of a GONE slot or of the forking
      * thread's (the child's robust list, reset by glibc, does not hold it), or a

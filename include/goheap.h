@@ -130,6 +130,13 @@ void goheap_fork_parent(void);
  * were mapping at the fork (with no lock held: their threads are gone), so the
  * child's heap is whole. */
 void goheap_fork_child(void);
+/* In the child, after goheap_fork_child, for each CPU (hosted: thread slot) whose
+ * cache a thread that is not in the child was using at the fork, or may have been
+ * (an owner, or another thread working on it for the owner): the platform never pins
+ * a thread on it again, and the next reclaim pass (goheap_free_os_memory, the last
+ * resort, the memory limit, a background step, a heap growth) gives back whatever
+ * that cache holds: its spans, page cache, grow window and large span cache. */
+void goheap_fork_child_gone(unsigned cpu);
 
 /* ---- Statistics (MemStats-like; counters are per-CPU and summed on read) ------------ */
 #define GOHEAP_NUM_SIZE_CLASSES 68

@@ -522,6 +522,176 @@ static void t_fork_in_unmap_hold(void) {
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0, "child status 0x%x (signal 14: its unmap waited for good)", st);
 }
 
+/* A fork child and the caches of its parent's other threads. Each slot in use at the
+ * fork but the forking thread's is retired in the child (SLOT_GONE, hosted/platform.c):
+ * no thread of the child takes it again. What its cache held must still come back:
+ * goheap_free_os_memory and the memory limit give every free byte back (HeapIdle ==
+ * HeapReleased), and the spans it was allocating from go home, so that in-use bytes
+ * fall back to what they were before the thread filled its cache. The thread fills
+ * every per-CPU cache there is (small spans current and parked, a tiny block, the page
+ * cache, a realloc grow window, the large span cache), frees everything but one in 16
+ * of its 512 B objects (the child frees those), and waits at the fork. Before, the
+ * child's drains took the parked spans, the page cache and the window, but its large
+ * span cache (132 pages: 1,056 KiB idle, never released) and its current spans (36
+ * pages in use) stayed for good. */
+#define GONE_SMALL_N 3000
+/* The tiny block a gone cache had is dropped, not freed (alloc/mcache.c release_gone):
+ * its span, one page, stays in use. */
+#define GONE_TINY_SPAN GOHEAP_PAGE_SIZE
+#define GONE_KEEP_EVERY 16 /* of the 512 B objects, one in 16 stays live: parked spans in use */
+static void *gone_kept[GONE_SMALL_N / GONE_KEEP_EVERY + 1];
+static atomic_int gone_ready, gone_go;
+static unsigned gone_cpu;
+static void *gone_fill(void *arg) {
+    (void)arg;
+    /* the grow window: free, backed pages after a buffer doubled from 16 B */
+    goheap_free(goheap_malloc(32u << 20));
+    goheap_flush();
+    static const size_t sizes[] = {48, 512, 3072};
+    static void *objs[GONE_SMALL_N];
+    for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        for (unsigned i = 0; i < GONE_SMALL_N; i++)
+            objs[i] = goheap_malloc(sizes[k]);
+        for (unsigned i = 0; i < GONE_SMALL_N; i++)
+            if (k != 1 || i % GONE_KEEP_EVERY)
+                goheap_free(objs[i]);
+            else
+                gone_kept[i / GONE_KEEP_EVERY] = objs[i];
+    }
+    /* a tiny block, its objects freed: the child drops it (one 16 B block stays) */
+    void *t[4];
+    for (unsigned i = 0; i < 4; i++)
+        t[i] = goheap_malloc_flags(3, GOHEAP_NOSCAN);
+    for (unsigned i = 0; i < 4; i++)
+        goheap_free(t[i]);
+    /* (the grow window:) */
+    void *p = goheap_malloc(16);
+    for (size_t n = 32; p && n <= (2u << 20); n *= 2)
+        p = goheap_realloc(p, n);
+    goheap_free(p);
+    /* the large span cache: 4 spans of 8 pages and 4 of 25 */
+    void *l[8];
+    for (unsigned i = 0; i < 8; i++)
+        l[i] = goheap_malloc(i < 4 ? 64u << 10 : 200u << 10);
+    for (unsigned i = 0; i < 8; i++)
+        goheap_free(l[i]);
+    /* its slot, for the child to look at its cache */
+    goheap_pin_t pin;
+    gone_cpu = goheap_sys_pin(&pin);
+    goheap_sys_unpin(pin);
+    atomic_store(&gone_ready, 1);
+    while (!atomic_load(&gone_go))
+        sched_yield();
+    for (unsigned i = 0; i < sizeof gone_kept / sizeof gone_kept[0]; i++)
+        goheap_free(gone_kept[i]);
+    return 0;
+}
+/* The child frees the objects the gone thread kept (the program's memory still names
+ * them): remote frees into that thread's parked spans. */
+static void gone_free_kept(void) {
+    for (unsigned i = 0; i < sizeof gone_kept / sizeof gone_kept[0]; i++)
+        goheap_free(gone_kept[i]);
+}
+/* What the gone thread's cache holds, in pages: page cache, grow window, large span
+ * cache, current spans (their pages), parked spans. */
+struct gone_held {
+    unsigned long pcache, window, lcache, cur, parked;
+};
+static struct gone_held gone_held(void) {
+    struct gone_held h = {0, 0, 0, 0, 0};
+    struct mcache *c = gh_fast.caches[gone_cpu];
+    if (!c || c == &gh_emptycache)
+        return h;
+    h.pcache = (unsigned long)__builtin_popcountll(c->pcache.cache);
+    h.window = (unsigned long)c->pcache.gpages;
+    h.lcache = (unsigned long)c->lcache.pages;
+    for (unsigned spc = 0; spc < GH_NUM_SPC; spc++) {
+        if (c->alloc[spc] != &gh_emptyspan)
+            h.cur += c->alloc[spc]->npages;
+        for (unsigned i = 0; i < c->parked[spc].n; i++)
+            h.parked += c->parked[spc].s[i]->npages;
+    }
+    return h;
+}
+static void gone_print(const char *when, struct gone_held h, struct goheap_memstats m, struct goheap_memstats m0) {
+    printf("    # child %s: the gone cache's pages: page cache %lu, window %lu, large %lu, current %lu, parked %lu; "
+           "idle-released %ld KiB, in use %+ld KiB\n",
+           when, h.pcache, h.window, h.lcache, h.cur, h.parked, (long)(m.heap_idle - m.heap_released) >> 10,
+           ((long)m.heap_inuse - (long)m0.heap_inuse) >> 10);
+}
+static struct goheap_memstats gone_m0;
+/* how 2: a put into the large span cache caught between listing its span and counting
+ * it (mcache.h gh_heap_lcache_put), as the child may find one: the 8-page bin's first
+ * span uncounted in nbin and pages. */
+static void gone_torn_put(void) {
+    struct mcache *c = gh_fast.caches[gone_cpu];
+    if (c->lcache.bin[8]) {
+        c->lcache.nbin[8]--;
+        c->lcache.pages -= 8;
+    }
+}
+/* 20: the recount before; 21: free pages left unreleased; 22: in-use bytes above the
+ * level before the thread's work (but for the tiny block's span); 23: the cache still
+ * holds something; 24: recount after. how: 0 free_os_memory, 1 the memory limit, 2
+ * free_os_memory after gone_torn_put. The figures are printed on a failure, and with
+ * GONE_SHOW set in the environment. */
+static int gone_child(int how) {
+    alarm(CHILD_ALARM_S);
+    if (goheap_validate() != 0)
+        return 20;
+    struct gone_held h0 = gone_held();
+    struct goheap_memstats m0 = core_stats();
+    gone_free_kept();
+    if (how == 2)
+        gone_torn_put();
+    if (how == 1) {
+        goheap_set_memory_limit(0);
+        goheap_set_memory_limit(INT64_MAX);
+    } else {
+        goheap_free_os_memory();
+    }
+    struct goheap_memstats m = core_stats();
+    struct gone_held h = gone_held();
+    int bad = goheap_validate() != 0                                   ? 24
+              : m.heap_idle != m.heap_released                          ? 21
+              : m.heap_inuse > gone_m0.heap_inuse + GONE_TINY_SPAN      ? 22
+              : h.pcache || h.window || h.lcache || h.cur || h.parked ? 23
+                                                                         : 0;
+    if (bad || getenv("GONE_SHOW")) {
+        gone_print("at the fork", h0, m0, gone_m0);
+        gone_print("after", h, m, gone_m0);
+        fflush(stdout);
+    }
+    return bad;
+}
+static int gone_child_os(void) { return gone_child(0); }
+static int gone_child_limit(void) { return gone_child(1); }
+static int gone_child_torn(void) { return gone_child(2); }
+static void t_fork_gone_caches(void) {
+    static const char *const hows[] = {"free_os_memory", "memory limit", "torn large cache put"};
+    for (int how = 0; how < 3; how++) {
+        goheap_free_os_memory();
+        gone_m0 = core_stats();
+        atomic_store(&gone_ready, 0);
+        atomic_store(&gone_go, 0);
+        pthread_t t;
+        pthread_create(&t, 0, gone_fill, 0);
+        while (!atomic_load(&gone_ready))
+            sched_yield();
+        pid_t pid = core_fork();
+        if (pid == 0)
+            _exit(how == 0 ? gone_child_os() : how == 1 ? gone_child_limit() : gone_child_torn());
+        atomic_store(&gone_go, 1);
+        pthread_join(t, 0);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+                 "%s: child status 0x%x (exit 20/24: recount before/after, 21: free pages left unreleased, "
+                 "22: in use above the level before, 23: the gone cache still holds pages)",
+                 hows[how], st);
+    }
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_heap_lock_held),
     KT_CASE(t_fork_central_lock_held),
@@ -535,6 +705,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_in_remap_tail),
     KT_CASE(t_fork_in_remap_move),
     KT_CASE(t_fork_in_unmap_hold),
+    KT_CASE(t_fork_gone_caches),
 };
 
 int main(void) {
