@@ -776,8 +776,21 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
         gh_sys_can_remap()) {
         int nomem;
         void *q = gh_remap_move(ps, want, n, pc, &nomem);
-        if (q || nomem)
+        if (!q && nomem) {
+            /* Out of memory in the middle (the tail's map, the platform's page
+             * tables), the old object intact: the last resort and one more try, as
+             * every allocation gets (gh_alloc_raw), before NULL. It flushes every
+             * CPU's caches and releases every free page: the retry's destination may
+             * be memory that needs no map (core-large t_realloc_remap_nomem), or its
+             * tail may get the frames given back (kheap-remap t_remap_oom_cached). */
+            gh_last_resort();
+            q = gh_remap_move(ps, want, n, pc, &nomem);
+        }
+        if (q || nomem) {
+            if (!q)
+                goheap_sys_nomem();
             return q;
+        }
     }
     /* A sampled object's record moves with it (one sample, not a second one). */
     int sampled = GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&ps->nsampled, memory_order_relaxed)) &&

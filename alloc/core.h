@@ -298,7 +298,8 @@ void gh_scav_count_released(uint64_t bytes);
  * large, in use, at its span's start, old usable size < n <= want) to a new span of
  * `want` bytes by gh_sys_remap (copied where the platform cannot move its frames).
  * Returns the new object; NULL with *nomem = 1 when memory ran out in the middle (the
- * realloc fails, the old block intact); NULL with *nomem = 0 when nothing was done
+ * old block intact: the caller runs the last resort and tries once more before the
+ * realloc fails); NULL with *nomem = 0 when nothing was done
  * (the caller copies as usual). Unpinned, no lock held. */
 #define GH_REMAP_MIN_BYTES (1u << 20)
 void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *nomem);

@@ -117,8 +117,9 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
         gate = gh_fork_gate_enter();
     }
     if (r == GOHEAP_SYS_REMAP_NOMEM) {
-        /* Out of memory in the middle: NULL, the old block intact; the run goes back
-         * unbacked (the tail given back first if it was mapped). */
+        /* Out of memory in the middle: NULL, the old block intact (the caller's last
+         * resort and retry, api.c realloc_move); the run goes back unbacked (the tail
+         * given back first if it was mapped). */
         if (ok && npages > opages)
             gh_sys_unmap((void *)(dst + obytes), (npages - opages) << GOHEAP_PAGE_SHIFT);
         cpu = goheap_sys_pin(&pin);

@@ -5,6 +5,7 @@
  * frees on another thread going to that thread's cache, a flush returning a span
  * through its CPU's page cache window) and the heap's (the same,
  * eviction, drain before growth, the double-free message while cached). */
+#include <errno.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -1328,6 +1329,78 @@ static int fresh_nocache_grow(void) {
         return 1;
     return goheap_validate() == 0 ? 0 : 8;
 }
+/* realloc's zero-copy move out of memory in the middle (its tail's map refused) while
+ * the heap holds free memory in a cache: the last resort (every CPU flushed, every
+ * free page released) and one more try, as malloc does, before NULL. A fresh process
+ * (CORE_LARGE_FRESH=remapnomem) under RLIMIT_DATA near its data size, which refuses
+ * large maps: a 32 MiB malloc fails there, leaving that run free and never mapped,
+ * and 16 spans of 29-32 pages (3.8 MiB) freed after it wait in this CPU's large span
+ * cache, backed (RW). The first move's destination is the never-mapped run, whose
+ * tail cannot be mapped. The last resort drains the cache: the retry's destination is
+ * those spans' pages, RW already (released with MADV_DONTNEED, which keeps them so),
+ * and the move maps nothing new. (The heap's large span cache would not do: realloc's
+ * growth in place drains it before the move.) Before, realloc returned NULL there,
+ * errno unset, with 3.8 MiB free in the heap. */
+#define RN_OLD (1u << 20)
+#define RN_NEW (2u << 20)
+#define RN_BIG (32u << 20)
+#define RN_SPARES 16
+static int fresh_remap_nomem(void) {
+    /* as if the first background poll had come (bgthread=0: no thread): no step runs
+     * at a slow path's end, to drain the cache (work.h) */
+    atomic_store(&gh_bg_polled, 1);
+    unsigned char *p = goheap_malloc(RN_OLD);
+    void *blocker = goheap_malloc(1u << 20); /* the pages after p: no growth in place */
+    void *spare[RN_SPARES];
+    for (unsigned i = 0; i < RN_SPARES; i++)
+        if (!(spare[i] = goheap_malloc((size_t)(32 - i % 4) * GOHEAP_PAGE_SIZE)))
+            return 2;
+    if (!p || !blocker)
+        return 2;
+    memset(p, 0x5a, RN_OLD);
+    long data = vm_data_bytes();
+    struct rlimit old, lim;
+    if (data < 0 || getrlimit(RLIMIT_DATA, &old) != 0)
+        return 3;
+    lim = old;
+    lim.rlim_cur = (rlim_t)data + (8u << 20); /* the heap's growth fits, the run's map not */
+    if (setrlimit(RLIMIT_DATA, &lim) != 0)
+        return 3;
+    if (goheap_malloc(RN_BIG))
+        return 4; /* setup: the limit let a map through */
+    for (unsigned i = 0; i < RN_SPARES; i++)
+        goheap_free(spare[i]); /* into this CPU's large span cache, backed */
+    if (core_stats().heap_idle - core_stats().heap_released < RN_SPARES * 29 * GOHEAP_PAGE_SIZE ||
+        (data = vm_data_bytes()) < 0)
+        return 4; /* setup: not cached */
+    lim.rlim_cur = (rlim_t)data + (512u << 10); /* the move's tail (1.25 MiB) does not fit */
+    if (setrlimit(RLIMIT_DATA, &lim) != 0)
+        return 3;
+    struct goheap_memstats a = core_stats();
+    uint64_t nomem0 = metric("/goheap/realloc/remap-nomem:calls");
+    errno = 0;
+    unsigned char *q = goheap_realloc(p, RN_NEW);
+    int err = errno;
+    setrlimit(RLIMIT_DATA, &old);
+    struct goheap_memstats b = core_stats();
+    printf("# realloc %p -> %p (errno %d) under RLIMIT_DATA: remap-nomem +%lu, remapped %lu KiB, copied %lu KiB\n",
+           (void *)p, (void *)q, err, (unsigned long)(metric("/goheap/realloc/remap-nomem:calls") - nomem0),
+           (unsigned long)((b.realloc_remapped - a.realloc_remapped) >> 10),
+           (unsigned long)((b.realloc_copied - a.realloc_copied) >> 10));
+    fflush(stdout);
+    if (metric("/goheap/realloc/remap-nomem:calls") == nomem0)
+        return 5; /* setup: the first move did not run out of memory */
+    if (!q)
+        return err == ENOMEM ? 1 : 6;
+    for (size_t k = 0; k < RN_OLD; k += 4096)
+        if (q[k] != 0x5a)
+            return 7;
+    if (b.realloc_remapped - a.realloc_remapped != RN_OLD || b.realloc_copied != a.realloc_copied)
+        return 8;
+    goheap_free(q);
+    goheap_free(blocker);
+    return goheap_validate() == 0 ? 0 : 9;
+}
 static void exec_fresh_mode(const char *mode) {
     setenv("CORE_LARGE_FRESH", mode, 1);
     char self[] = "test_core_large";
@@ -1337,6 +1410,18 @@ static void exec_fresh_mode(const char *mode) {
 }
 static void exec_fresh(void) { exec_fresh_mode("1"); }
 static void exec_fresh_remap(void) { exec_fresh_mode("remap"); }
+static void exec_fresh_remap_nomem(void) {
+    setenv("GOHEAPDEBUG", "bgthread=0", 1); /* no scavenger meanwhile */
+    exec_fresh_mode("remapnomem");
+}
+static void t_realloc_remap_nomem(void) {
+    char out[2048];
+    int st = core_child_fd(exec_fresh_remap_nomem, 1, out, sizeof out);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "zero-copy move out of memory, free memory cached: status 0x%x (1: NULL without the last resort; 6: "
+             "NULL, errno not ENOMEM; 7: bytes lost; 8: copied, not moved; 9: validate; 2-5: setup), %s",
+             st, out);
+}
 static void exec_fresh_nocache(void) {
     setenv("GOHEAPDEBUG", "bgthread=0", 1); /* no other thread takes metadata meanwhile */
     exec_fresh_mode("nocache");
@@ -1391,13 +1476,15 @@ static const struct kt_case cases[] = {
     KT_CASE(t_window_absorb_order),
     KT_CASE(t_realloc_remap),
     KT_CASE(t_realloc_remap_doubling),
+    KT_CASE(t_realloc_remap_nomem),
     KT_CASE(t_spanmap_sparse),
     KT_CASE(t_spanmap_messages),
 };
 
 int main(void) {
     if (getenv("CORE_LARGE_FRESH"))
-        return !strcmp(getenv("CORE_LARGE_FRESH"), "remap")     ? fresh_small_first_remap()
+        return !strcmp(getenv("CORE_LARGE_FRESH"), "remap")        ? fresh_small_first_remap()
+               : !strcmp(getenv("CORE_LARGE_FRESH"), "remapnomem") ? fresh_remap_nomem()
                : !strcmp(getenv("CORE_LARGE_FRESH"), "nocache") ? fresh_nocache_grow()
                                                                  : fresh_small_first();
     /* No background thread (its fresh processes above have theirs): the parent has

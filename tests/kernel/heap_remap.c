@@ -2,7 +2,8 @@
  * arch_remap): a 64 MiB object moved with 0 bytes copied, the old range unmapped and
  * faulting on a CPU that read it before the move (the TLB shootdown), out of frames in
  * the middle, for the destination's page tables (a test hook takes every frame just
- * before arch_remap) or for its tail (NULL, old block intact), and a destination holding lazily released,
+ * before arch_remap) or for its tail (NULL after the last resort and a retry, old block intact;
+ * the retry moves it when the last resort found frames to give back), and a destination holding lazily released,
  * still-mapped pages (madvdontneed=0 boot: frames given back == reclaimed). */
 #include <arch/cpu.h>
 #include <arch/paging.h>
@@ -191,32 +192,50 @@ static int lazy_asked(void)
     return cmdline_join("goheap", ',', knobs, sizeof knobs) > 0 && hu_strstr(knobs, "madvdontneed=0") != 0;
 }
 
+/* The out-of-frames cases' object: 16 MiB freed first (free pages for the
+ * destination), then 2 MiB filled from seed that cannot grow in place (*blocker);
+ * NULL when out of memory. */
+static uint64_t *oom_object(uint64_t seed, void **blocker)
+{
+    void *room = goheap_malloc(16u << 20);
+    if (!room)
+        return 0;
+    goheap_free(room);
+    return boxed_in(2u << 20, seed, blocker);
+}
+/* realloc(p, bytes) with every frame taken (without a pull) just before; the frames
+ * taken before and after it in *n and *more, all given back. */
+static void *realloc_without_frames(void *p, size_t bytes, uint64_t *n, uint64_t *more)
+{
+    uint64_t chain = 0;
+    arch_irqflags_t f = arch_irq_save();
+    *n = fu_take_all_frames(&chain);
+    arch_irq_restore(f);
+    void *q = goheap_realloc(p, bytes);
+    *more = fu_take_all_frames(&chain); /* what a pull may have freed meanwhile */
+    fu_give_back(chain);
+    return q;
+}
+
 /* Out of frames in the middle of the move, for the tail (the destination is released
- * pages, so nothing comes back from it; its tail cannot be mapped): NULL, the old block intact,
- * the heap whole; with frames again the same realloc remaps. */
+ * pages, so nothing comes back from it; its tail cannot be mapped): the last resort
+ * finds nothing to give back either (every free page released just before), and its
+ * retry fails the same way: NULL, the old block intact, the heap whole; with frames
+ * again the same realloc remaps. */
 static void t_remap_oom(struct ktest *t)
 {
     if (lazy_asked())
         KT_SKIP(t, "lazy mode: the destination's lazily released frames would feed the tail");
-    void *room = goheap_malloc(16u << 20); /* free released pages for the destination */
-    KT_ASSERT(t, room != 0);
-    goheap_free(room);
     void *blocker;
-    uint64_t *p = boxed_in(2u << 20, 3, &blocker);
+    uint64_t *p = oom_object(3, &blocker);
     KT_ASSERT(t, p != 0);
     goheap_free_os_memory(); /* every free page released */
-    uint64_t nm0 = metric("/goheap/realloc/remap-nomem:calls");
-    uint64_t chain = 0;
-    arch_irqflags_t f = arch_irq_save();
-    uint64_t n = fu_take_all_frames(&chain);
-    arch_irq_restore(f);
-    void *q = goheap_realloc(p, 4u << 20);
-    uint64_t more = fu_take_all_frames(&chain); /* what a pull may have freed meanwhile */
-    fu_give_back(chain);
+    uint64_t nm0 = metric("/goheap/realloc/remap-nomem:calls"), n, more;
+    void *q = realloc_without_frames(p, 4u << 20, &n, &more);
     ktest_log("out of frames (%llu + %llu taken): realloc -> %p, remap-nomem +%llu", (unsigned long long)n,
               (unsigned long long)more, q, (unsigned long long)(metric("/goheap/realloc/remap-nomem:calls") - nm0));
     KT_EXPECT(t, q == 0);
-    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 1);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 2); /* the move, its retry */
     KT_EXPECT_EQ(t, check(p, 2u << 20, 3), 0);
     KT_EXPECT_EQ(t, goheap_validate(), 0);
     goheap_read_memstats(&ms0);
@@ -230,12 +249,57 @@ static void t_remap_oom(struct ktest *t)
     goheap_free(q);
 }
 
+/* The same with this CPU's large span cache holding 3.8 MiB of backed spans when the
+ * frames run out: the tail cannot be mapped, the last resort drains the cache and
+ * releases those spans' frames, and the move's retry maps its tail with them: the
+ * object moves, no byte copied. Before, realloc returned NULL at the first failure
+ * (remap.c's NOMEM went straight back), with the frames the retry needed in the heap. */
+#define CACHED_SPANS 16
+static void t_remap_oom_cached(struct ktest *t)
+{
+    if (lazy_asked())
+        KT_SKIP(t, "lazy mode: the destination's lazily released frames would feed the tail");
+    void *blocker, *spare[CACHED_SPANS];
+    uint64_t *p = oom_object(7, &blocker);
+    KT_ASSERT(t, p != 0);
+    for (unsigned i = 0; i < CACHED_SPANS; i++) {
+        size_t bytes = (size_t)(32 - i % 4) * 8192; /* 29-32 pages: 4 a page count */
+        spare[i] = goheap_malloc(bytes);
+        KT_ASSERT(t, spare[i] != 0);
+        memset(spare[i], 1, bytes);
+    }
+    goheap_free_os_memory(); /* every free page released */
+    for (unsigned i = 0; i < CACHED_SPANS; i++)
+        goheap_free(spare[i]); /* into this CPU's large span cache, backed */
+    goheap_read_memstats(&ms0);
+    uint64_t nm0 = metric("/goheap/realloc/remap-nomem:calls"), n, more;
+    void *q = realloc_without_frames(p, 4u << 20, &n, &more);
+    goheap_read_memstats(&ms1);
+    ktest_log("out of frames (%llu + %llu taken), %llu KiB idle in the large span cache: realloc -> %p, "
+              "remap-nomem +%llu, remapped %llu KiB, copied %llu B",
+              (unsigned long long)n, (unsigned long long)more,
+              (unsigned long long)((ms0.heap_idle - ms0.heap_released) >> 10), q,
+              (unsigned long long)(metric("/goheap/realloc/remap-nomem:calls") - nm0),
+              (unsigned long long)((ms1.realloc_remapped - ms0.realloc_remapped) >> 10),
+              (unsigned long long)(ms1.realloc_copied - ms0.realloc_copied));
+    KT_EXPECT(t, ms0.heap_idle - ms0.heap_released >= CACHED_SPANS * 29 * 8192ull);
+    KT_ASSERT(t, q != 0);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 1);
+    KT_EXPECT_EQ(t, ms1.realloc_remapped - ms0.realloc_remapped, 2u << 20);
+    KT_EXPECT_EQ(t, ms1.realloc_copied - ms0.realloc_copied, 0);
+    KT_EXPECT_EQ(t, check(q, 2u << 20, 7), 0);
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+    unblock(blocker);
+    goheap_free(q);
+}
+
 /* Out of frames for the destination's page tables, after realloc mapped the tail: the
  * platform's test hook takes every frame just before arch_remap. The suite's first case,
  * so the heap is fresh and the destination's head lies in arena never mapped before: it
- * needs page tables of its own, and arch_remap fails before any entry moves. NULL, the
- * old block intact and still mapped, the tail given back, the heap whole; then the same
- * realloc remaps. */
+ * needs page tables of its own, and arch_remap fails before any entry moves, at the
+ * move and at its retry after the last resort (the hook takes what that gave back).
+ * NULL, the old block intact and still mapped, the tail given back, the heap whole;
+ * then the same realloc remaps. */
 static uint64_t hook_chain, hook_taken;
 static void take_frames_hook(void)
 {
@@ -265,9 +329,9 @@ static void t_remap_oom_tables(struct ktest *t)
               (long long)(kplat_stats.frames_now - now0));
     KT_EXPECT(t, hook_taken > 0);
     KT_EXPECT(t, q == 0);
-    KT_EXPECT_EQ(t, kplat_stats.remap_nomem - an0, 1);
+    KT_EXPECT_EQ(t, kplat_stats.remap_nomem - an0, 2); /* the move, its retry */
     KT_EXPECT_EQ(t, kplat_stats.remap_calls, rc0);
-    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 1);
+    KT_EXPECT_EQ(t, metric("/goheap/realloc/remap-nomem:calls"), nm0 + 2);
     KT_EXPECT(t, arch_translate((uintptr_t)p, &pa) && pa == pa0);
     KT_EXPECT_EQ(t, check(p, old, 5), 0);
     KT_EXPECT_EQ(t, goheap_validate(), 0);
@@ -481,6 +545,7 @@ static const struct ktest_case heap_remap_cases[] = {
     KTEST_CASE(t_remap_64mib),
     KTEST_CASE(t_remap_other_cpus),
     KTEST_CASE(t_remap_oom),
+    KTEST_CASE(t_remap_oom_cached),
     KTEST_CASE(t_remap_lazy_destination),
     KTEST_CASE(t_validate),
 };
