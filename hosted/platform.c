@@ -68,10 +68,23 @@ static unsigned strict_commit;
  * t_slot_late_first_malloc). Such a thread dies with the mutex held; the kernel marks it
  * owner-dead (the thread's robust list), and a thread that finds no free slot, or
  * each_cpu, takes the slot over (trylock: EOWNERDEAD). Initialised by the slot's first
- * taker (slot_owner_ready, release; nobody tries a mutex before it is set). A thread
+ * taker (owner_ready, release; nobody tries a mutex before it is set). A thread
  * exits outside malloc, so its cache is whole (a thread ended inside one, by async
  * cancellation or pthread_exit from a signal handler, is undefined under glibc too). */
-static pthread_mutex_t slot_owner[MAX_SLOTS];
+/* A slot's owner mutex (above), the flag that says it was initialised, and each_cpu's
+ * request queued for its thread (run_pending), in one line per slot: written by the
+ * slot's thread and by requesters on others, and kept together so that a process with a
+ * few threads touches one page of them (three arrays of MAX_SLOTS, each touched at its
+ * start, were three pages of every process). */
+struct slot {
+    pthread_mutex_t owner;
+    /* each_cpu's work for a slot whose thread is alive (run at its next refill) */
+    void (*_Atomic fn)(unsigned, void *);
+    void *_Atomic arg;           /* relaxed: a new request may overwrite it while the
+                                  * slot's thread runs the previous one (the latest wins) */
+    _Atomic uint8_t owner_ready; /* owner initialised (release), by the slot's first taker */
+};
+static struct slot slots[MAX_SLOTS] __attribute__((aligned(64)));
 /* A thread without an exclusive slot pins through pin_slow at every pinned section, and
  * owner_dead is a trylock, a locked instruction on a line every such pin shares: done
  * for every exclusive slot at every such pin, 300 threads (256 slots, 44 on overflow
@@ -80,17 +93,16 @@ static pthread_mutex_t slot_owner[MAX_SLOTS];
  * included) costs under 0.1 trylock a pin and still finds a dead owner's slot. */
 #define DEAD_OWNER_SCAN_EVERY 4096
 static GOHEAP_HOSTED_TLS unsigned tls_overflow_pins;
-static _Atomic uint8_t slot_owner_ready[MAX_SLOTS];
 
 /* The caller just made exclusive slot k OWNED: it becomes the slot's owner. */
 static void owner_take(unsigned k) {
-    if (!atomic_load_explicit(&slot_owner_ready[k], memory_order_acquire)) {
+    if (!atomic_load_explicit(&slots[k].owner_ready, memory_order_acquire)) {
         pthread_mutexattr_t a;
         pthread_mutexattr_init(&a);
         pthread_mutexattr_setrobust(&a, PTHREAD_MUTEX_ROBUST);
-        pthread_mutex_init(&slot_owner[k], &a);
+        pthread_mutex_init(&slots[k].owner, &a);
         pthread_mutexattr_destroy(&a);
-        atomic_store_explicit(&slot_owner_ready[k], 1, memory_order_release);
+        atomic_store_explicit(&slots[k].owner_ready, 1, memory_order_release);
     }
     /* A trylock, not a lock: the mutex is free but for a moment, while another
      * thread's owner_dead holds it. A blocking lock here, under a lock of the program
@@ -99,35 +111,30 @@ static void owner_take(unsigned k) {
      * lock-order inversion where no thread waits for another (core-slots
      * t_slot_owner_lock_order); trylocks add no edge to it. */
     int r;
-    while ((r = pthread_mutex_trylock(&slot_owner[k])) == EBUSY)
+    while ((r = pthread_mutex_trylock(&slots[k].owner)) == EBUSY)
         sched_yield();
     if (r == EOWNERDEAD) /* (never: a FREE slot's mutex is free) */
-        pthread_mutex_consistent(&slot_owner[k]);
+        pthread_mutex_consistent(&slots[k].owner);
 }
 
 /* Slot k was OWNED: 1 when its owner died holding it; the caller then holds its mutex
  * and is the slot's owner. 0 for a live owner (or one taking or giving the slot back
  * right now: trylock succeeds between the state change and the lock). */
 static int owner_dead(unsigned k) {
-    if (!atomic_load_explicit(&slot_owner_ready[k], memory_order_acquire))
+    if (!atomic_load_explicit(&slots[k].owner_ready, memory_order_acquire))
         return 0;
-    int r = pthread_mutex_trylock(&slot_owner[k]);
+    int r = pthread_mutex_trylock(&slots[k].owner);
     if (r == EOWNERDEAD) {
-        pthread_mutex_consistent(&slot_owner[k]);
+        pthread_mutex_consistent(&slots[k].owner);
         return 1;
     }
     if (r == 0)
-        pthread_mutex_unlock(&slot_owner[k]);
+        pthread_mutex_unlock(&slots[k].owner);
     return 0;
 }
 
-/* Work queued by each_cpu for slots whose thread is alive (run at its next refill). */
+/* Slots with work queued by each_cpu (struct slot: fn, arg). */
 _Atomic uint32_t goheap_hosted_pending;
-static struct {
-    void (*_Atomic fn)(unsigned, void *);
-    void *_Atomic arg; /* relaxed: a new request may overwrite it while the slot's
-                          thread runs the previous one (the latest wins) */
-} pending[MAX_SLOTS];
 
 /* ---- log, panic, time ----------------------------------------------------------- */
 
@@ -630,12 +637,12 @@ static void run_pending(unsigned cpu) {
      * pthread_join or epoll_wait polls no refill), goheap_hosted_pending stays
      * nonzero, and every refill of every other thread came here; the exchange alone
      * was 1.6% of rptest's time at 1 thread (perf), with nothing to take. */
-    if (!atomic_load_explicit(&pending[cpu].fn, memory_order_relaxed))
+    if (!atomic_load_explicit(&slots[cpu].fn, memory_order_relaxed))
         return;
-    void (*fn)(unsigned, void *) = atomic_exchange(&pending[cpu].fn, 0);
+    void (*fn)(unsigned, void *) = atomic_exchange(&slots[cpu].fn, 0);
     if (fn) {
         atomic_fetch_sub(&goheap_hosted_pending, 1);
-        fn(cpu, atomic_load_explicit(&pending[cpu].arg, memory_order_relaxed));
+        fn(cpu, atomic_load_explicit(&slots[cpu].arg, memory_order_relaxed));
     }
 }
 
@@ -653,7 +660,7 @@ static void thread_exit(void *unused) {
     run_pending(s);
     goheap_hosted_slot = GOHEAP_HOSTED_NO_SLOT;
     goheap_hosted_local = &goheap_local_none;
-    pthread_mutex_unlock(&slot_owner[s]);
+    pthread_mutex_unlock(&slots[s].owner);
     atomic_store_explicit(&slot_state[s], SLOT_FREE, memory_order_release);
 }
 
@@ -760,7 +767,7 @@ static unsigned pin_slow(void) {
                 return own_slot(k);
             }
         }
-        /* None free: one whose owner died without giving it back (slot_owner), looked
+        /* None free: one whose owner died without giving it back (its owner mutex), looked
          * for at a thread's first overflow pin and every DEAD_OWNER_SCAN_EVERY after. */
         if ((tls_overflow_pins++ & (DEAD_OWNER_SCAN_EVERY - 1)) == 0)
             for (unsigned k = 0; k < nexcl; k++)
@@ -803,16 +810,16 @@ void goheap_sys_each_cpu(void (*fn)(unsigned cpu, void *arg), void *arg) {
                 fn(i, arg);
                 atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
             } else if (f == SLOT_OWNED && owner_dead(i)) {
-                /* Its owner died holding it (slot_owner): ours now, run here, then free. */
+                /* Its owner died holding it (its owner mutex): ours now, run here, then free. */
                 atomic_store_explicit(&slot_state[i], SLOT_BUSY, memory_order_relaxed);
                 run_pending(i);
                 fn(i, arg);
-                pthread_mutex_unlock(&slot_owner[i]);
+                pthread_mutex_unlock(&slots[i].owner);
                 atomic_store_explicit(&slot_state[i], SLOT_FREE, memory_order_release);
             } else if (f == SLOT_OWNED) {
                 /* A live thread owns it: queue (one request per slot; the latest wins). */
-                atomic_store_explicit(&pending[i].arg, arg, memory_order_relaxed);
-                if (!atomic_exchange(&pending[i].fn, fn))
+                atomic_store_explicit(&slots[i].arg, arg, memory_order_relaxed);
+                if (!atomic_exchange(&slots[i].fn, fn))
                     atomic_fetch_add(&goheap_hosted_pending, 1);
             }
         }
@@ -873,11 +880,16 @@ static void fork_child(void) {
      * child's next taker of that slot waited for it forever: core-slots
      * t_slot_fork_probe). GONE slots are never taken. */
     for (unsigned i = 0; i < nexcl; i++)
-        atomic_store(&slot_owner_ready[i], 0);
+        if (atomic_load(&slots[i].owner_ready))
+            atomic_store(&slots[i].owner_ready, 0);
     if (self != GOHEAP_HOSTED_NO_SLOT)
         owner_take(self);
-    for (unsigned i = 0; i < MAX_SLOTS; i++)
-        atomic_store(&pending[i].fn, 0);
+    /* The slots that exist (exclusive and overflow), and only the requests queued: a
+     * store to every one of MAX_SLOTS wrote 64 KiB of pages the parent never touched
+     * into every child. */
+    for (unsigned i = 0; i < nexcl + NOVERFLOW; i++)
+        if (atomic_load(&slots[i].fn))
+            atomic_store(&slots[i].fn, 0);
     atomic_store(&goheap_hosted_pending, 0);
     /* The background thread did not survive the fork: the child starts its own at its
      * first background poll (goheap_fork_child reset the step's state). */

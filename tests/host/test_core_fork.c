@@ -1,6 +1,7 @@
 /* tests/host/test_core_fork.c: fork safety (goheap_fork_prepare/parent/child, registered
  * by the hosted platform). Another thread holds an allocator lock while the main thread
  * forks: prepare must wait for it, and the child must allocate without deadlocking. */
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
@@ -692,6 +693,41 @@ static void t_fork_gone_caches(void) {
     }
 }
 
+/* What the child's fork handlers write: the hosted platform's child handler resets its
+ * slots' state, and wrote every one of its 4,096 slots' queued-request words where only
+ * the ncpu that exist can hold one: 64 KiB of bss pages the parent never touched,
+ * allocated in every child. The child's anonymous memory right after fork() (before it
+ * does anything but read smaps, with read(2) into a stack buffer) may exceed the
+ * parent's by its stack and the pages the handlers write, well under FORK_CHILD_NEW_KIB. */
+#define FORK_CHILD_NEW_KIB 48
+static long anon_kib(void) {
+    char buf[4096];
+    int fd = open("/proc/self/smaps_rollup", O_RDONLY);
+    if (fd < 0)
+        return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = 0;
+    char *a = strstr(buf, "\nAnonymous:");
+    return a ? atol(a + 11) : -1;
+}
+static void t_fork_child_pages(void) {
+    goheap_free(goheap_malloc(64)); /* a slot and its cache in the parent */
+    long parent = anon_kib();
+    pid_t pid = core_fork();
+    if (pid == 0) {
+        long child = anon_kib();
+        _exit(child < 0 || parent < 0 ? 2 : child - parent > FORK_CHILD_NEW_KIB ? 1 : 0);
+    }
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "the child's anonymous memory grew by more than %d KiB at the fork (status 0x%x; 2: smaps "
+             "unreadable)", FORK_CHILD_NEW_KIB, st);
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_heap_lock_held),
     KT_CASE(t_fork_central_lock_held),
@@ -706,6 +742,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_in_remap_move),
     KT_CASE(t_fork_in_unmap_hold),
     KT_CASE(t_fork_gone_caches),
+    KT_CASE(t_fork_child_pages),
 };
 
 int main(void) {

@@ -86,7 +86,7 @@ static void t_slot_late_first_malloc(void) {
              "allocated in the last destructor round: status 0x%x, %.300s", st, buf);
 }
 
-/* A slot's owner holds the slot's robust mutex (hosted/platform.c, slot_owner) while
+/* A slot's owner holds the slot's robust mutex (hosted/platform.c, struct slot's owner) while
  * it has the slot. A thread that takes slot 0 and then a program's mutex M, and after
  * it exits a thread that takes slot 0 while it holds M: no thread ever waits for the
  * other, but a blocking lock of the slot's mutex under M closes the cycle slot -> M ->
