@@ -676,10 +676,12 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
         ok = gh_heap_extend_window(pc, s, need + need / 8 - have) || gh_heap_extend_window(pc, s, need - have) ||
              grow_tree(cpu, pc, s, need + need / 8 - have, fill, tomap) ||
              grow_tree(cpu, pc, s, need - have, fill, tomap);
-    if (pc)
-        gh_unlock(&c->lock, cpu);
+    /* (counted before the unlock: a fork's prepare takes c->lock, and a child must see
+     * the growth and its count together) */
     if (ok && !*tomap)
         GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT);
+    if (pc)
+        gh_unlock(&c->lock, cpu);
     return ok;
 }
 
@@ -715,9 +717,8 @@ static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size
     int ok = 1;
     uintptr_t tomap = 0;
     if (need < s->npages) {
-        GH_COUNT_ADD(c->large_free_bytes, (uint64_t)(s->npages - need) << GOHEAP_PAGE_SHIFT);
         large_resized(s, n);
-        gh_heap_trim_span(cpu, s, need);
+        gh_heap_trim_span(cpu, c, s, need); /* (counts the tail freed in c) */
     } else if ((ok = realloc_large_grow(c, cpu, s, a, n, need, &tomap)) != 0) {
         if (gh_unlikely(tomap)) { /* the added pages, mapped with no lock, unpinned, and
                                    * counted in the hold that grows s (mheap.h) */

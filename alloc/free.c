@@ -113,17 +113,25 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << GH_TINY_SHIFT));
 }
 
+/* A large free: into this CPU's large span cache (the exchange to LCACHED, pinned),
+ * or, when it does not fit there, to the heap, whose put makes the exchange in the
+ * hold that lists or frees the span (a fork child never finds it LCACHED in no list:
+ * gh_heap_hcache_put). */
 static inline __attribute__((always_inline)) void free_large(unsigned cpu, struct mspan *s, uintptr_t a) {
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);
+    struct mcache *c = cache_for(cpu);
+    if (!gh_heap_lcache_fits(c, s->npages)) {
+        if (!gh_heap_hcache_put(cpu, c, s)) /* the heap's cache, or the page heap */
+            gh_bad_free("double free", a, s);
+        return;
+    }
     uint8_t inuse = GH_SPAN_INUSE;
     if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED))
         gh_bad_free("double free", a, s);
-    struct mcache *c = cache_for(cpu);
     GH_COUNT_ADD(c->large_free, 1);
     GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-    if (!gh_heap_lcache_put(c, s))
-        gh_heap_hcache_put(cpu, s); /* the heap's cache, or the page heap */
+    gh_heap_lcache_put(c, s);
 }
 
 /* The span of a pointer being freed (who == GH_WHO_FREE), measured or resized, or a
@@ -242,18 +250,26 @@ static GH_NOINLINE void other_sampled(uintptr_t a, struct mspan *s, unsigned idx
     }
     other_double(a, s);
 }
-/* free_large_pinned's rare ends, tail-called so that it saves no register: the span
- * goes to the heap's large span cache (this CPU's is full, or scavenge=eager set its
- * limit to 0), or to the slow path's diagnosis (no cache of its own, efence, an
- * interior pointer, a span not in use, slowmode). */
-static GH_NOINLINE void free_large_spill(struct mspan *s, goheap_pin_t pin, struct mcache *c) {
-    gh_heap_hcache_put(c->cpu, s); /* the heap's cache, or the page heap (c: this CPU's own) */
-    goheap_sys_unpin(pin);
-    gh_after_slow();
-}
+/* free_large_pinned's rare ends, tail-called so that it saves no register: the slow
+ * path's diagnosis (no cache of its own, efence, an interior pointer, a span not in
+ * use, slowmode), or the heap's large span cache for a span this CPU's does not take
+ * (above its bound, the cache full, or scavenge=eager set its limit to 0): the heap's
+ * put makes the exchange to LCACHED in its hold (gh_heap_hcache_put), the profile
+ * record having gone first (its lock ranks below the heap's; a second free that the
+ * exchange then refuses is the slow path's to diagnose). */
 static GH_NOINLINE void free_large_unpin_slow(struct mspan *s, uintptr_t a, goheap_pin_t pin) {
     goheap_sys_unpin(pin);
     gh_free_span_slow(s, a);
+}
+static GH_NOINLINE void free_large_spill(struct mspan *s, uintptr_t a, goheap_pin_t pin, struct mcache *c) {
+    if (atomic_load_explicit(&s->state, memory_order_relaxed) != GH_SPAN_INUSE)
+        return free_large_unpin_slow(s, a, pin);
+    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+        gh_prof_free_large(s, a);
+    if (!gh_heap_hcache_put(c->cpu, c, s)) /* the heap's cache, or the page heap (c: this CPU's own) */
+        return free_large_unpin_slow(s, a, pin);
+    goheap_sys_unpin(pin);
+    gh_after_slow();
 }
 
 /* gh_free_other's route for a large span (class 0/1), pinned as gh_free_other is
@@ -279,15 +295,17 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
      * path pins properly and counts there. */
     uint8_t inuse = GH_SPAN_INUSE;
     if (gh_unlikely((GH_PIN_CACHE_MAY_FAIL && !c) || c == &gh_emptycache || s->efence || gh_knobs.slowmode ||
-                    a != s->obj ||
-                    !atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
+                    a != s->obj))
+        return free_large_unpin_slow(s, a, pin);
+    if (gh_unlikely(!gh_heap_lcache_fits(c, s->npages)))
+        return free_large_spill(s, a, pin, c);
+    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);
     GH_COUNT_ADD(c->large_free, 1);
     GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-    if (gh_unlikely(!gh_heap_lcache_put(c, s)))
-        return free_large_spill(s, pin, c);
+    gh_heap_lcache_put(c, s);
     goheap_sys_unpin(pin);
     gh_after_slow();
 }

@@ -227,8 +227,9 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self) {
     take_empty_parked(c, &dead, 0);
     if (!pagecache_empty(&c->pcache) || c->pcache.gpages) /* (gpages: the grow window) */
         gh_heap_flush_pcache(self, &c->pcache); /* heap lock ranks above c->lock */
+    unsigned n = gh_heap_free_spans(self, dead); /* before the unlock: gh_heap_free_spans */
     gh_unlock(&c->lock, self);
-    return gh_heap_free_spans(self, dead);
+    return n;
 }
 
 /* Takes the span at index i off pl: the last one moves into its place (shifting the
@@ -364,16 +365,15 @@ void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
         take_empty_parked(c, &dead, 1);
         if (nslow % GH_REFILLS_PER_BG_POLL == 0)
             gh_want_work(GH_WORK_BG);
+        /* (the spans found empty go back before the unlock: gh_heap_free_spans) */
+        gh_heap_free_spans(cpu, dead);
         if (s != &gh_emptyspan && gh_span_next_word(s)) {
             gh_unlock(&c->lock, cpu);
-            gh_heap_free_spans(cpu, dead);
             return gh_span_take(s);
         }
     }
     void *p = refill_locked(c, cpu, spc);
     gh_unlock(&c->lock, cpu);
-    if (gh_unlikely(dead != 0))
-        gh_heap_free_spans(cpu, dead);
     return p;
 }
 

@@ -330,19 +330,20 @@ static inline void gh_mcache_set(struct mcache *c, unsigned spc, struct mspan *s
 }
 
 
-/* gh_heap_lcache_put and _get (described in mheap.h with drain). */
-static inline int gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
+/* gh_heap_lcache_fits, _put and _get (described in mheap.h with drain). */
+static inline int gh_heap_lcache_fits(const struct mcache *c, uintptr_t n) {
+    return n <= GH_LCACHE_MAX_PAGES && c->lcache.pages + n <= c->lcache.limit &&
+           c->lcache.nbin[n] != GH_LCACHE_BIN_SPANS;
+}
+
+static inline void gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
     uintptr_t n = s->npages;
-    if (n > GH_LCACHE_MAX_PAGES || c->lcache.pages + n > c->lcache.limit ||
-        c->lcache.nbin[n] == GH_LCACHE_BIN_SPANS)
-        return 0;
     s->next = c->lcache.bin[n];
     c->lcache.bin[n] = s;
     c->lcache.nbin[n]++;
     /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
      * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
     __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
-    return 1;
 }
 
 static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npages) {

@@ -200,15 +200,18 @@ static unsigned reclaim_class(unsigned cpu, unsigned spc, unsigned which, uint64
             if (live == 0) {
                 /* partial/full/pending -> returned */
                 atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
-                s->next = dead; /* collect; free after unlocking */
+                s->next = dead; /* collect; free in one heap-lock hold below */
                 dead = s;
             } else {
                 file_span(mc, s, live);
             }
         }
     }
+    /* Before the unlock: a fork between the two would copy the spans off every list
+     * and not yet freed (gh_heap_free_spans). */
+    unsigned n = gh_heap_free_spans(cpu, dead);
     gh_unlock(&mc->lock, cpu);
-    return gh_heap_free_spans(cpu, dead);
+    return n;
 }
 
 unsigned gh_central_reclaim(unsigned cpu, int pending_only) {

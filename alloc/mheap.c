@@ -256,16 +256,15 @@ static void window_fill_locked(struct pagecache *pc, struct pagealloc *pa, uintp
     window_set(pc, base, have);
 }
 
+static void hcache_empty_locked(unsigned cpu); /* (below, with the heap's cache) */
+
 /* Before the heap grows: if the large span cache holds spans, they go back to the
- * page heap (their pages may be the run the caller needs). Drops and retakes the heap
- * lock; returns 1 if something was drained (the caller searches again). Caller holds
- * the heap lock, pinned on cpu. */
+ * page heap (their pages may be the run the caller needs). Returns 1 if something was
+ * drained (the caller searches again). Caller holds the heap lock, pinned on cpu. */
 static int hcache_drain_locked(unsigned cpu) {
     if (!gh_heap.hcache_n)
         return 0;
-    gh_unlock(&gh_heap.lock, cpu);
-    gh_heap_hcache_drain(cpu);
-    gh_lock(&gh_heap.lock, cpu);
+    hcache_empty_locked(cpu);
     return 1;
 }
 
@@ -757,15 +756,15 @@ static void unmap_span(struct mspan *s) {
     map_write(s, map_page(s->base), s->npages, &gh_deadspan);
 }
 
-/* Pages and struct of s back to the page allocator and the spanalloc; the byte
- * counters are the caller's. */
-static void release_span(unsigned cpu, struct mspan *s) {
+/* Pages and struct of s back to the page allocator and the spanalloc, whole in the
+ * caller's heap-lock hold (the meta lock nested), so that a fork child finds s either
+ * untouched or gone ("fork" in docs/alloc.md); the byte counters are the caller's.
+ * Caller holds the heap lock, pinned on cpu. */
+static void release_span_locked(unsigned cpu, struct mspan *s) {
     uintptr_t base = s->base, npages = s->npages;
     gh_span_dead(s);
     unmap_span(s);
-    gh_lock(&gh_heap.lock, cpu);
     gh_pagealloc_free(gh_heap_pages_of(base), base, npages);
-    gh_unlock(&gh_heap.lock, cpu);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     if (gh_unlikely(gh_knobs.scavenge_eager))
         gh_want_work(GH_WORK_EAGER);
@@ -774,19 +773,30 @@ static void release_span(unsigned cpu, struct mspan *s) {
     gh_unlock(&gh_meta.lock, cpu);
 }
 
-void gh_heap_free_span(unsigned cpu, struct mspan *s) {
+/* gh_heap_free_span's body. Caller holds the heap lock, pinned on cpu. */
+static void free_span_locked(unsigned cpu, struct mspan *s) {
     count_idle((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    release_span(cpu, s);
+    release_span_locked(cpu, s);
+}
+
+void gh_heap_free_span(unsigned cpu, struct mspan *s) {
+    gh_lock(&gh_heap.lock, cpu);
+    free_span_locked(cpu, s);
+    gh_unlock(&gh_heap.lock, cpu);
 }
 
 unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list) {
     unsigned n = 0;
+    if (!list)
+        return 0;
+    gh_lock(&gh_heap.lock, cpu);
     while (list) {
         struct mspan *next = list->next;
-        gh_heap_free_span(cpu, list);
+        free_span_locked(cpu, list);
         list = next;
         n++;
     }
+    gh_unlock(&gh_heap.lock, cpu);
     return n;
 }
 
@@ -801,17 +811,17 @@ static void free_unbacked_locked(struct mspan *s) {
 }
 
 void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published) {
+    gh_lock(&gh_heap.lock, cpu); /* (one hold, the struct's free nested: as release_span) */
     gh_span_dead(s);
     if (published)
         unmap_span(s);
-    gh_lock(&gh_heap.lock, cpu);
-    if (!published) /* a move's destination, listed since its take */
+    else /* a move's destination, listed since its take */
         map_unlink(s);
     free_unbacked_locked(s);
-    gh_unlock(&gh_heap.lock, cpu);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
     gh_unlock(&gh_meta.lock, cpu);
+    gh_unlock(&gh_heap.lock, cpu);
 }
 
 /* ---- resizing a large span in place (realloc) ------------------------------------------- */
@@ -893,29 +903,30 @@ int gh_heap_extend_span(unsigned cpu, struct pagecache *pc, struct mspan *s, uin
         count_run_inuse(extra - w, &ri);
     if (got && tomap)
         map_link(s, extra);
+    else if (got) /* (in the hold that counts the pages: a fork child sees both or neither) */
+        grow_span(s, end, extra);
     gh_unlock(&gh_heap.lock, cpu);
     if (!got)
         return 0;
-    if (tomap)
-        return GH_EXTEND_MAP; /* s grows in gh_heap_extend_mapped, after the map */
-    grow_span(s, end, extra);
-    return 1;
+    return tomap ? GH_EXTEND_MAP : 1; /* (GH_EXTEND_MAP: s grows in gh_heap_extend_mapped) */
 }
 
 int gh_heap_extend_mapped(struct mspan *s) {
     return map_run(s) == 0; /* else the pages went back; s is as it was */
 }
 
-void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep) {
+void gh_heap_trim_span(unsigned cpu, struct mcache *c, struct mspan *s, uintptr_t keep) {
     uintptr_t tail = s->npages - keep, tbase = s->base + (keep << GOHEAP_PAGE_SHIFT);
+    /* One hold, the statistics' count with it: a fork child finds s whole or trimmed. */
+    gh_lock(&gh_heap.lock, cpu);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)tail << GOHEAP_PAGE_SHIFT);
     /* The span stops covering the tail first, then the map stops naming it. */
     s->npages = (uint32_t)keep;
     s->limit = tbase;
     map_write(s, map_page(tbase), tail, &gh_deadspan);
-    gh_lock(&gh_heap.lock, cpu);
     gh_pagealloc_free(gh_heap_pages_of(tbase), tbase, tail);
-    gh_unlock(&gh_heap.lock, cpu);
     count_idle(tail << GOHEAP_PAGE_SHIFT);
+    gh_unlock(&gh_heap.lock, cpu);
     if (gh_unlikely(gh_knobs.scavenge_eager))
         gh_want_work(GH_WORK_EAGER);
 }
@@ -929,15 +940,19 @@ static void lcache_take_out(struct mcache *c, uintptr_t n) {
 }
 
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu) {
+    if (!c->lcache.pages)
+        return;
+    gh_lock(&gh_heap.lock, cpu);
     for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES && c->lcache.pages; n++) {
         struct mspan *s;
         while ((s = c->lcache.bin[n])) {
             c->lcache.bin[n] = s->next;
             c->lcache.nbin[n]--;
             lcache_take_out(c, n);
-            release_span(cpu, s); /* (counted free just above) */
+            release_span_locked(cpu, s); /* (counted free just above) */
         }
     }
+    gh_unlock(&gh_heap.lock, cpu);
 }
 
 _Static_assert(GH_LCACHE_MAX_PAGES < 64, "a cached span's page mask fits a word below bit 64");
@@ -1049,18 +1064,33 @@ static void window_join_cached(struct mcache *c, unsigned cpu) {
         gh_unlock(&gh_heap.lock, cpu);
 }
 
-/* A freed span above the heap cache's bound (state LCACHED, pinned on cpu, no lock
- * held) that ends where the CPU's grow window begins joins it (a buffer grown through
- * it with the growth margin, past 16 MiB). Returns 1 if it did. */
-static int window_join_freed(unsigned cpu, struct mspan *s) {
-    struct mcache *c = gh_mcache_get(cpu);
+/* The free of a live large span (gh_heap_hcache_put): in use -> LCACHED (the exchange
+ * that catches a second free), counted freed in c's statistics. Caller holds the heap
+ * lock or c->lock (a fork's prepare takes both: a fork child sees the free whole or
+ * not begun). 0 if s was not in use (left as it was: the caller diagnoses). */
+static inline int large_freed(struct mcache *c, struct mspan *s) {
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
+        return 0;
+    GH_COUNT_ADD(c->large_free, 1);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    return 1;
+}
+
+/* A live span above the heap cache's bound (pinned on cpu, no lock held) that ends
+ * where c's grow window begins is freed into it (a buffer grown through it with the
+ * growth margin, past 16 MiB) under c->lock. Returns 1 if it was, -1 if s was not in
+ * use, 0 if it does not join (s untouched). */
+static int window_join_freed(unsigned cpu, struct mcache *c, struct mspan *s) {
     uintptr_t end = s->base + ((uintptr_t)s->npages << GOHEAP_PAGE_SHIFT);
-    if (!c || c == &gh_emptycache || s->efence || __atomic_load_n(&c->pcache.gbase, __ATOMIC_RELAXED) != end)
+    if (c == &gh_emptycache || s->efence || __atomic_load_n(&c->pcache.gbase, __ATOMIC_RELAXED) != end)
         return 0;
     gh_lock(&c->lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(s->base);
     int ok = c->pcache.gbase == end && pa == gh_heap_pages_of(end);
-    if (ok) {
+    if (ok && !large_freed(c, s))
+        ok = -1;
+    if (ok > 0) {
         gh_lock(&gh_heap.lock, cpu);
         window_absorb(&c->pcache, cpu, s, pa);
     }
@@ -1071,30 +1101,37 @@ static int window_join_freed(unsigned cpu, struct mspan *s) {
 /* gh_heap_hcache_put's span that the cache never takes: into the grow window it ends
  * at, else to the page heap. Out of line: inlined, its code cost the 1 MiB pair's put
  * 2 instructions (callgrind, 344 -> 346). */
-static GH_NOINLINE void hcache_put_big(unsigned cpu, struct mspan *s) {
-    if (!gh_knobs.scavenge_eager && window_join_freed(cpu, s))
-        return;
-    gh_heap_free_span(cpu, s);
+static GH_NOINLINE int hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s) {
+    int r = gh_knobs.scavenge_eager ? 0 : window_join_freed(cpu, c, s);
+    if (r)
+        return r > 0;
+    gh_lock(&gh_heap.lock, cpu);
+    r = large_freed(c, s);
+    if (r)
+        free_span_locked(cpu, s);
+    gh_unlock(&gh_heap.lock, cpu);
+    return r;
 }
 
-void gh_heap_hcache_put(unsigned cpu, struct mspan *s) {
+int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s) {
     uintptr_t n = s->npages;
-    if (n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager) {
-        hcache_put_big(cpu, s);
-        return;
-    }
-    struct mspan *out[GH_HCACHE_SPANS];
-    unsigned nout = 0;
+    if (n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager)
+        return hcache_put_big(cpu, c, s);
     gh_lock(&gh_heap.lock, cpu);
+    if (gh_unlikely(!large_freed(c, s))) {
+        gh_unlock(&gh_heap.lock, cpu);
+        return 0;
+    }
+    /* The oldest go back to the page heap in the same hold (in heap_inuse until now,
+     * mheap.h). */
     while (gh_heap.hcache_n == GH_HCACHE_SPANS || gh_heap.hcache_pages + n > GH_HCACHE_PAGES)
-        out[nout++] = hcache_remove(0); /* the oldest */
+        free_span_locked(cpu, hcache_remove(0));
     gh_heap.hcache[gh_heap.hcache_n] = s;
     __atomic_store_n(&gh_heap.hcache_n, gh_heap.hcache_n + 1, __ATOMIC_RELAXED);
     __atomic_store_n(&gh_heap.hcache_pages, gh_heap.hcache_pages + n, __ATOMIC_RELAXED);
     gh_bg_ask_if((uint64_t)gh_heap.hcache_pages << GOHEAP_PAGE_SHIFT);
     gh_unlock(&gh_heap.lock, cpu);
-    for (unsigned i = 0; i < nout; i++)
-        gh_heap_free_span(cpu, out[i]); /* in heap_inuse until now (mheap.h) */
+    return 1;
 }
 
 struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
@@ -1111,17 +1148,19 @@ struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
     return s; /* in heap_inuse all along: no counter moves (mheap.h) */
 }
 
+/* Every span of the heap's cache back to the page heap (in heap_inuse until now,
+ * mheap.h), in the caller's hold. Caller holds the heap lock, pinned on cpu. */
+static void hcache_empty_locked(unsigned cpu) {
+    while (gh_heap.hcache_n)
+        free_span_locked(cpu, hcache_remove(gh_heap.hcache_n - 1));
+}
+
 void gh_heap_hcache_drain(unsigned cpu) {
     if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
         return;
-    struct mspan *out[GH_HCACHE_SPANS];
-    unsigned nout = 0;
     gh_lock(&gh_heap.lock, cpu);
-    while (gh_heap.hcache_n)
-        out[nout++] = hcache_remove(gh_heap.hcache_n - 1);
+    hcache_empty_locked(cpu);
     gh_unlock(&gh_heap.lock, cpu);
-    for (unsigned i = 0; i < nout; i++)
-        gh_heap_free_span(cpu, out[i]); /* in heap_inuse until now (mheap.h) */
 }
 
 void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
@@ -1129,18 +1168,18 @@ void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
      * guard at allocation), so the run goes back to the tree as scavenged, the way a
      * scavenged run does (taken, then done), and stays counted in heap_released. */
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
+    gh_lock(&gh_heap.lock, cpu); /* (one hold, the struct's free nested: as release_span) */
     gh_span_dead(s);
     unmap_span(s);
-    gh_lock(&gh_heap.lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(base);
     pa->npages_scavenging += npages;
     gh_pagealloc_scavenge_done(pa, base, npages);
-    gh_unlock(&gh_heap.lock, cpu);
     atomic_fetch_sub_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
     gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
     gh_unlock(&gh_meta.lock, cpu);
+    gh_unlock(&gh_heap.lock, cpu);
 }
 
 void gh_heap_retire_span_pages(struct mspan *s) {

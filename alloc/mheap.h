@@ -194,11 +194,15 @@ static inline uintptr_t gh_map_pages(const struct mspan *s) {
 int gh_heap_map_span(struct mspan *s);
 /* Writes the span map for s (the scheme above) and marks it in use (release). */
 void gh_heap_publish(struct mspan *s);
-/* Frees a span (no live objects) back to the page allocator. Pinned; may hold
- * a mcentral lock (ranks below the heap lock). */
+/* Frees a span (no live objects) back to the page allocator: its count, map entries,
+ * pages and struct in one heap-lock hold (the meta lock nested), so that a fork child
+ * finds it in use or freed, never half freed (docs/alloc.md, fork). Pinned; may hold
+ * c->lock or a mcentral lock (both rank below the heap lock). */
 void gh_heap_free_span(unsigned cpu, struct mspan *s);
-/* gh_heap_free_span for each span of a list linked by next (collected under a lock,
- * freed after it); returns how many. */
+/* gh_heap_free_span for each span of a list linked by next, all in one hold; returns
+ * how many. A list collected under a lock that a fork's prepare takes (a cache's drain
+ * lock, a class lock) is freed before that lock is released: a fork between the two
+ * would copy the spans out of their lists and not yet freed. */
 unsigned gh_heap_free_spans(unsigned cpu, struct mspan *list);
 /* realloc's zero-copy move (alloc/remap.c). alloc_span_unmapped: a span struct and
  * npages pages from the tree (never a page cache), like gh_heap_alloc_span but with
@@ -261,10 +265,14 @@ int gh_heap_extend_mapped(struct mspan *s);
  * move's; its old object is the program's as it was (the move itself lies inside
  * the fork gate). */
 void gh_heap_fork_child(void);
-void gh_heap_trim_span(unsigned cpu, struct mspan *s, uintptr_t keep);
-/* The large span cache (mcache.h). gh_heap_lcache_put (inline, mcache.h): s (freed,
- * state already GH_SPAN_LCACHED) goes into c's cache if it fits (returns 1) or nowhere
- * (0: the caller frees it). gh_heap_lcache_get (inline, mcache.h): a cached span of
+/* realloc's shrink in place: s keeps its first keep pages; the tail goes back to the
+ * page allocator, counted freed in c's large statistics, in one heap-lock hold.
+ * Pinned on cpu (c: its cache, or gh_emptycache). */
+void gh_heap_trim_span(unsigned cpu, struct mcache *c, struct mspan *s, uintptr_t keep);
+/* The large span cache (mcache.h). gh_heap_lcache_fits (inline, mcache.h): whether a
+ * span of n pages fits c's cache; gh_heap_lcache_put: s (freed, state already
+ * GH_SPAN_LCACHED, and fitting) goes into it (a span that does not fit goes to
+ * gh_heap_hcache_put, which frees it there). gh_heap_lcache_get (inline, mcache.h): a cached span of
  * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
@@ -276,13 +284,17 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
 uint64_t gh_heap_lcached_bytes(void);
 uint64_t gh_heap_inuse_bytes(void);
 uint64_t gh_heap_free_bytes(void);
-/* The heap's large span cache (above). put: s, freed (state already
- * GH_SPAN_LCACHED, its bytes still counted in use), goes into it, evicting the oldest
- * spans to the page heap beyond the bound, or to the page heap when it never fits.
- * get: a cached span of exactly npages (its bytes counted in use again; the caller
- * stores INUSE, gh_large_reuse), or NULL. drain: every cached span back to the page
- * heap. All pinned on `cpu`, heap lock not held (they take it). */
-void gh_heap_hcache_put(unsigned cpu, struct mspan *s);
+/* The heap's large span cache (above). put: the free of s, a live large span that c's
+ * cache does not take: in its hold (the heap lock; c->lock for a span joining c's grow
+ * window) s goes from in use to GH_SPAN_LCACHED, is counted freed in c's statistics
+ * and goes into the cache (its bytes still counted in use), evicting the oldest spans
+ * to the page heap beyond the bound, or to the page heap (or the window) when it never
+ * fits: a fork child sees the free whole or not begun. 0 if s was not in use (a second
+ * free: left as it was, for the caller to diagnose). get: a cached span of exactly
+ * npages (its bytes counted in use again; the caller stores INUSE, gh_large_reuse), or
+ * NULL. drain: every cached span back to the page heap, in one hold. All pinned on
+ * `cpu`, heap lock not held (they take it). */
+int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s);
 struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages);
 void gh_heap_hcache_drain(unsigned cpu);
 
