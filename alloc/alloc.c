@@ -75,11 +75,11 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
     /* Large spans record GOHEAP_NOSCAN in their class too (1: the leak scan skips
      * their contents); every other path only asks spc < 2. */
     unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
-    if (!room_placed && ((c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) ||
-                         (s = gh_heap_hcache_get(cpu, npages)))) {
+    if (!room_placed && c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
+        gh_large_reuse(c, s, size, align, lspc, pc);
+    } else if (!room_placed && (s = gh_heap_hcache_get(cpu, c ? c : &gh_emptycache, npages, size, align, lspc, pc))) {
         if (!c)
             c = &gh_emptycache;
-        gh_large_reuse(c, s, size, align, lspc, pc);
     } else {
         /* A large allocation from the heap counts as a refill for the background poll:
          * a program that allocates only large objects is not idle (mcache.c). */
@@ -95,9 +95,9 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             s = gh_heap_alloc_span_room(c, cpu, npages, room, 0, &needzero);
         else
             s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
-        if (c)
-            gh_unlock(&c->lock, cpu);
         if (!s) {
+            if (c)
+                gh_unlock(&c->lock, cpu);
             goheap_sys_unpin(pin);
             return 0;
         }
@@ -106,6 +106,8 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
         s->obj = gh_align_up(s->base, align);
         s->alloc_pc = pc;
         if (gh_unlikely(tomap)) {
+            if (c)
+                gh_unlock(&c->lock, cpu);
             /* its released pages, mapped with no lock, unpinned; published and counted
              * in the hold that finds nothing left to map (mheap.h) */
             goheap_sys_unpin(pin);
@@ -116,11 +118,18 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             if (!c)
                 c = &gh_emptycache;
         } else {
+            /* Published and counted before c->lock's release: the span was taken and
+             * counted in use under it, and a fork's prepare takes it, so that a fork
+             * child finds the allocation whole or not begun ("fork" in docs/alloc.md).
+             * (Without a cache of its own, no lock covers it: a fork child may find
+             * its span counted and unpublished.) */
             gh_heap_publish(s);
-            if (!c)
-                c = &gh_emptycache;
-            GH_COUNT_ADD(c->large_alloc, 1);
-            GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
+            struct mcache *cc = c ? c : &gh_emptycache;
+            GH_COUNT_ADD(cc->large_alloc, 1);
+            GH_COUNT_ADD(cc->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
+            if (c)
+                gh_unlock(&c->lock, cpu);
+            c = cc;
         }
     }
     /* The sampled case apart: the unsampled one keeps no flag across the unpin

@@ -101,22 +101,6 @@ static inline __attribute__((always_inline)) int gh_prof_count(struct mcache *c,
     gh_prof_rearm(c);
     return 1;
 }
-/* A large span just taken from c's large span cache (same page count) becomes the
- * object of `size` bytes: pages, struct and span map are as they were, only the
- * object's own fields change, and it is counted. spc: 0, or 1 for GOHEAP_NOSCAN (the
- * span keeps the class of the object freed into the cache, which a plain malloc must
- * not inherit: the leak scan would skip its contents). Pinned on c's CPU. */
-static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align, unsigned spc,
-                                  uintptr_t pc) {
-    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
-    s->reqsize = size;
-    s->obj = gh_align_up(s->base, align);
-    s->alloc_pc = pc;
-    atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
-    GH_COUNT_ADD(c->large_alloc, 1);
-    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-}
-
 /* Free behind goheap_free (everything but the fast path); reached by a tail call,
  * so its return address is goheap_free's caller (for traces). */
 void gh_free_slow(uintptr_t a);

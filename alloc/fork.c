@@ -209,6 +209,8 @@ int gh_fork_gone_take(unsigned cpu) {
 void goheap_fork_child(void) {
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
         gh_sys_fork_child();
+        for (unsigned i = 0; i < gh_ncpu; i++)
+            gh_central_fork_child(__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE));
         gh_heap_fork_child();
     }
     goheap_fork_parent();

@@ -191,6 +191,10 @@ struct mcache {
     uint32_t slowticks;   /* slow paths taken; paces opportunistic scavenging */
     uint64_t guard_next;  /* guardrate: allocations left until the next sampled one */
     uint64_t prof_rng;    /* the profiler's random state (sampling intervals) */
+    /* A remote free's wake in flight (gh_central_wake): the span this CPU flips FULL ->
+     * PENDING, from before the flip until it is on the pending list; written by this
+     * CPU, pinned, with no lock. A fork child moves it there (gh_central_fork_child). */
+    struct mspan *waking;
     /* Parked spans (struct gh_parked [GH_NUM_SPC]), protected by lock: 19 KiB right
      * after the cache in the same fixalloc object (GH_MCACHE_BYTES), which a CPU
      * touches only for the classes it parks spans of (a fresh cache is not cleared:
@@ -354,6 +358,23 @@ static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npage
     c->lcache.nbin[npages]--;
     __atomic_store_n(&c->lcache.pages, c->lcache.pages - npages, __ATOMIC_RELAXED); /* idle -> in use */
     return s;
+}
+
+/* A large span just taken from c's large span cache (same page count) becomes the
+ * object of `size` bytes: pages, struct and span map are as they were, only the
+ * object's own fields change, and it is counted. spc: 0, or 1 for GOHEAP_NOSCAN (the
+ * span keeps the class of the object freed into the cache, which a plain malloc must
+ * not inherit: the leak scan would skip its contents). Pinned on c's CPU (in a heap-lock hold for a span of the heap's cache:
+ * gh_heap_hcache_get). */
+static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align, unsigned spc,
+                                  uintptr_t pc) {
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
+    s->reqsize = size;
+    s->obj = gh_align_up(s->base, align);
+    s->alloc_pc = pc;
+    atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
+    GH_COUNT_ADD(c->large_alloc, 1);
+    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
 }
 
 #endif /* GOHEAP_MCACHE_H */

@@ -152,21 +152,45 @@ void gh_central_uncache_span(unsigned cpu, struct mspan *s) {
     gh_unlock(&mc->lock, cpu);
 }
 
-void gh_central_wake(unsigned cpu, struct mspan *s) {
-    uint8_t full = GH_CS_FULL;
-    if (!atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING))
-        return;
-    /* s may have been recycled since the freer's AND: read its class racily (relaxed),
-     * then re-check under that class's lock that it is still on the full list. */
-    struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
-    gh_lock(&mc->lock, cpu);
+/* s off the full list onto the pending list, if it is still on the full list with
+ * its flip to PENDING made (it may have been recycled since the flip's freer saw it
+ * FULL). Caller holds mc->lock. */
+static void wake_locked(struct mcentral *mc, struct mspan *s) {
     if (__atomic_load_n(&s->onlist, __ATOMIC_RELAXED) == (void *)&mc->full &&
         atomic_load(&s->cstate) == GH_CS_PENDING) {
         list_remove(&mc->full, s);
         list_push(&mc->pending, s);
         atomic_fetch_add_explicit(&npending, 1, memory_order_relaxed);
     }
-    gh_unlock(&mc->lock, cpu);
+}
+
+void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s) {
+    /* From before the flip until s is listed: a fork between the two finds it in
+     * c->waking (gh_central_fork_child). gh_emptycache (a CPU without a cache of its
+     * own) records nothing: shared, and rare. */
+    int rec = c != &gh_emptycache;
+    if (rec)
+        c->waking = s;
+    uint8_t full = GH_CS_FULL;
+    if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
+        /* s may have been recycled since the freer's AND: read its class racily
+         * (relaxed), then re-check under that class's lock that it is still on the
+         * full list. */
+        struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
+        gh_lock(&mc->lock, cpu);
+        wake_locked(mc, s);
+        gh_unlock(&mc->lock, cpu);
+    }
+    if (rec)
+        c->waking = 0;
+}
+
+void gh_central_fork_child(struct mcache *c) {
+    struct mspan *s = c->waking;
+    if (c == &gh_emptycache || !s)
+        return;
+    c->waking = 0;
+    wake_locked(&gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)], s);
 }
 
 /* Which lists a reclaim pass walks (reclaim_class). */

@@ -38,8 +38,13 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
 /* The owner gives s back: folds, sweeps, and files it (or frees it when empty).
  * Pinned; no lock held. */
 void gh_central_uncache_span(unsigned cpu, struct mspan *s);
-/* A remote freer saw FULL: try the FULL -> PENDING flip and move the span. Pinned. */
-void gh_central_wake(unsigned cpu, struct mspan *s);
+/* A remote freer saw FULL: try the FULL -> PENDING flip and move the span. Pinned
+ * on cpu, c its cache (or gh_emptycache), which records the wake in flight. */
+void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s);
+/* In a fork child, every class lock held (alloc/fork.c goheap_fork_child), for each
+ * cache c: a wake that c's thread had flipped to PENDING and not yet listed
+ * (mcache.waking) is listed, so that the child sweeps and reuses the span. */
+void gh_central_fork_child(struct mcache *c);
 /* Sweep every central span of every class that has remote frees; free the empty ones
  * to the heap. Returns the number of spans freed. Pinned; no lock but possibly the
  * caller's own mcache.lock held. pending_only: only the pending lists (the cheap pass

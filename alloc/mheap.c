@@ -627,6 +627,7 @@ void gh_heap_fork_child(void) {
         if (dead)
             gh_fixalloc_free(&gh_heap.spanalloc[dead->bucket], dead);
     }
+    gh_release_fork_child();
 }
 
 /* ---- realloc's zero-copy move (alloc/remap.c) ------------------------------------------ */
@@ -1134,7 +1135,8 @@ int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s) {
     return 1;
 }
 
-struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
+struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c, uintptr_t npages, size_t size, size_t align,
+                                 unsigned spc, uintptr_t pc) {
     if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
         return 0;
     struct mspan *s = 0;
@@ -1142,6 +1144,7 @@ struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages) {
     for (unsigned i = gh_heap.hcache_n; i-- > 0;) /* the newest first: warmest */
         if (gh_heap.hcache[i]->npages == npages) {
             s = hcache_remove(i);
+            gh_large_reuse(c, s, size, align, spc, pc); /* (in the hold: mheap.h) */
             break;
         }
     gh_unlock(&gh_heap.lock, cpu);

@@ -96,6 +96,11 @@ struct gh_heap {
      * give-back. A fork child gives their pages back (gh_heap_fork_child). At most one
      * per thread inside a map or a move. */
     struct mspan *mapping;
+    /* The releases in flight (scavenge.c: gh_scavenge, goheap_reclaim_lazy): every
+     * run taken out of a page allocator to be released ("scavenging") and not yet
+     * done, on its releasing thread's stack from the take's hold to the done's. A
+     * fork child finishes them (gh_heap_fork_child). At most one per releasing thread. */
+    struct gh_release *releasing;
 
     /* ---- protected by gh_meta.lock ---- */
     struct gh_fixalloc spanalloc[GH_NBUCKETS];
@@ -263,8 +268,24 @@ int gh_heap_extend_mapped(struct mspan *s);
  * span stays as it was), so the child's heap is whole and the pages reusable. A
  * zero-copy move's destination is unmapped and goes back released, as a failed
  * move's; its old object is the program's as it was (the move itself lies inside
- * the fork gate). */
+ * the fork gate). A release in flight (gh_heap.releasing: a run taken to be
+ * released, its thread gone whether or not it had unmapped it) is unmapped here and
+ * done as its thread would have done it (released, counted). */
 void gh_heap_fork_child(void);
+/* A release in flight (gh_heap.releasing): its run, taken by take from pa, is
+ * unmapped with no lock held, then done (gh_release_done_locked, scavenge.c). */
+struct gh_release {
+    struct gh_release *next;
+    struct pagealloc *pa;
+    uintptr_t base, npages;
+    int reclaim; /* goheap_reclaim_lazy's (lazy_take), else a scavenge's */
+};
+/* r's run back to its page allocator, released (its counters with it), r off
+ * gh_heap.releasing. Caller holds the heap lock (scavenge.c). */
+void gh_release_done_locked(struct gh_release *r);
+/* In a fork child, the heap lock held (gh_heap_fork_child): every release in flight
+ * at the fork unmapped and done (scavenge.c). */
+void gh_release_fork_child(void);
 /* realloc's shrink in place: s keeps its first keep pages; the tail goes back to the
  * page allocator, counted freed in c's large statistics, in one heap-lock hold.
  * Pinned on cpu (c: its cache, or gh_emptycache). */
@@ -291,11 +312,13 @@ uint64_t gh_heap_free_bytes(void);
  * to the page heap beyond the bound, or to the page heap (or the window) when it never
  * fits: a fork child sees the free whole or not begun. 0 if s was not in use (a second
  * free: left as it was, for the caller to diagnose). get: a cached span of exactly
- * npages (its bytes counted in use again; the caller stores INUSE, gh_large_reuse), or
- * NULL. drain: every cached span back to the page heap, in one hold. All pinned on
+ * npages made the object of size bytes at align, class spc, in c's statistics
+ * (gh_large_reuse) in the hold that unlists it: a fork child finds it cached or in
+ * use, never LCACHED in no list (its bytes counted in use all along); or NULL. drain: every cached span back to the page heap, in one hold. All pinned on
  * `cpu`, heap lock not held (they take it). */
 int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s);
-struct mspan *gh_heap_hcache_get(unsigned cpu, uintptr_t npages);
+struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c, uintptr_t npages, size_t size, size_t align,
+                                 unsigned spc, uintptr_t pc);
 void gh_heap_hcache_drain(unsigned cpu);
 
 /* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the

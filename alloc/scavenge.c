@@ -85,9 +85,11 @@ static inline int release_keeps_mapped(void) { return GOHEAP_SYS_LAZY_RECLAIM &&
 
 /* Step 1 of a release or a reclaim: pinned, under the heap lock, take(pa, max, &n)
  * takes a run of at most `left` bytes (rounded up to pages, at most a chunk) out of
- * a page allocator. Returns its base (0: none), *n its pages, *pap that allocator. */
+ * a page allocator, and r (the caller's, on its stack) records it on
+ * gh_heap.releasing in the same hold, so that a fork before the done finishes it
+ * (gh_heap_fork_child). Returns its base (0: none). */
 static uintptr_t take_run(uintptr_t (*take)(struct pagealloc *, uintptr_t, uintptr_t *), uintptr_t left,
-                          uintptr_t *n, struct pagealloc **pap) {
+                          struct gh_release *r) {
     uintptr_t want = (left >> GOHEAP_PAGE_SHIFT) + ((left & (GOHEAP_PAGE_SIZE - 1)) != 0);
     if (want > PALLOC_CHUNK_PAGES)
         want = PALLOC_CHUNK_PAGES;
@@ -96,41 +98,77 @@ static uintptr_t take_run(uintptr_t (*take)(struct pagealloc *, uintptr_t, uintp
     gh_lock(&gh_heap.lock, cpu);
     uintptr_t base = 0;
     struct pagealloc *pa;
-    /* The window's page allocator, then each cover's (region mode); *pap: the one. */
+    /* The window's page allocator, then each cover's (region mode). */
     for (unsigned i = 0; !base && (pa = gh_heap_pages_at(i)) != 0; i++)
-        if ((base = take(pa, want, n)) != 0)
-            *pap = pa;
+        if ((base = take(pa, want, &r->npages)) != 0)
+            r->pa = pa;
+    if (base) {
+        r->base = base;
+        r->next = gh_heap.releasing;
+        gh_heap.releasing = r;
+    }
     gh_unlock(&gh_heap.lock, cpu);
     goheap_sys_unpin(pin);
     return base;
+}
+
+/* Step 3, pinned, under the heap lock (here and in a fork child's handler): counted
+ * before any allocation can take the run again (its decrements then never run ahead
+ * of these increments). */
+void gh_release_done_locked(struct gh_release *r) {
+    struct gh_release **pp = &gh_heap.releasing;
+    while (*pp != r)
+        pp = &(*pp)->next;
+    *pp = r->next;
+    uintptr_t nb = r->npages << GOHEAP_PAGE_SHIFT;
+    if (r->reclaim) {
+        gh_pagealloc_lazy_done(r->pa, r->base, r->npages);
+        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
+        return;
+    }
+    gh_pagealloc_scavenge_done(r->pa, r->base, r->npages);
+    atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);
+    atomic_fetch_add_explicit(&gh_heap.heap_released, nb, memory_order_relaxed);
+    if (gh_heap.pages.lazy)
+        atomic_fetch_add_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
+}
+
+/* Steps 2 and 3 of a release: r's run unmapped (unless keep: the kernel's lazy
+ * release keeps it mapped), unpinned with no lock held, then done. */
+static void release_run(struct gh_release *r, int keep) {
+    if (!keep) {
+        gh_assert_no_locks();
+        gh_sys_unmap((void *)r->base, r->npages << GOHEAP_PAGE_SHIFT);
+    }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    gh_lock(&gh_heap.lock, cpu);
+    gh_release_done_locked(r);
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
+}
+
+void gh_release_fork_child(void) {
+    struct gh_release *r;
+    while ((r = gh_heap.releasing) != 0) {
+        /* Unmapped before the fork or not (the child cannot tell), unmapped now: the
+         * one unmap with the locks held, the child's only thread waiting for no other
+         * CPU (as gh_heap_fork_child's for a move's destination). */
+        if (r->reclaim || !release_keeps_mapped())
+            gh_sys_unmap((void *)r->base, r->npages << GOHEAP_PAGE_SHIFT);
+        gh_release_done_locked(r);
+    }
 }
 
 uintptr_t gh_scavenge(uintptr_t bytes) {
     uintptr_t released = 0;
     int keep = release_keeps_mapped();
     while (released < bytes) {
-        struct pagealloc *pa = 0;
-        uintptr_t n = 0, base = take_run(gh_pagealloc_scavenge_take, bytes - released, &n, &pa);
-        if (!base)
+        struct gh_release r = {.reclaim = 0};
+        if (!take_run(gh_pagealloc_scavenge_take, bytes - released, &r))
             break;
-        uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
-        if (!keep) {
-            gh_assert_no_locks();
-            gh_sys_unmap((void *)base, nb);
-        }
-        goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_scavenge_done(pa, base, n);
-        /* Counted under the lock, before any allocation can take the run again (its
-         * decrements then never run ahead of these increments). */
-        atomic_fetch_sub_explicit(&gh_heap.heap_free, nb, memory_order_relaxed);
-        atomic_fetch_add_explicit(&gh_heap.heap_released, nb, memory_order_relaxed);
-        if (gh_heap.pages.lazy)
-            atomic_fetch_add_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
-        gh_unlock(&gh_heap.lock, cpu);
-        goheap_sys_unpin(pin);
-        released += nb;
+        release_run(&r, keep);
+        released += r.npages << GOHEAP_PAGE_SHIFT;
     }
     atomic_fetch_add_explicit(&scav.released_total, released, memory_order_relaxed);
     return released;
@@ -150,20 +188,11 @@ size_t goheap_reclaim_lazy(size_t bytes) {
         return 0;
     size_t done = 0;
     while (done < bytes && atomic_load_explicit(&gh_heap.heap_released_lazy, memory_order_relaxed)) {
-        struct pagealloc *pa = 0;
-        uintptr_t n = 0, base = take_run(gh_pagealloc_lazy_take, bytes - done, &n, &pa);
-        if (!base)
+        struct gh_release r = {.reclaim = 1};
+        if (!take_run(gh_pagealloc_lazy_take, bytes - done, &r))
             break; /* the rest sits in CPUs' page caches */
-        uintptr_t nb = n << GOHEAP_PAGE_SHIFT;
-        gh_assert_no_locks();
-        gh_sys_unmap((void *)base, nb);
-        goheap_pin_t pin;
-        unsigned cpu = goheap_sys_pin(&pin);
-        gh_lock(&gh_heap.lock, cpu);
-        gh_pagealloc_lazy_done(pa, base, n);
-        atomic_fetch_sub_explicit(&gh_heap.heap_released_lazy, nb, memory_order_relaxed);
-        gh_unlock(&gh_heap.lock, cpu);
-        goheap_sys_unpin(pin);
+        release_run(&r, 0);
+        uintptr_t nb = r.npages << GOHEAP_PAGE_SHIFT;
         atomic_fetch_add_explicit(&gh_heap.lazy_reclaimed, nb, memory_order_relaxed);
         done += nb;
     }

@@ -66,19 +66,25 @@ static inline pid_t core_fork(void) {
  * core_fresh_main, runs that case alone on a heap initialised as a program's (at a
  * first malloc, from GOHEAPDEBUG: the background thread allowed) and exits with its verdict. Its
  * lines go to the same stdout; a non-zero exit fails the case here. */
-static inline void core_case_fresh(const struct kt_case *c) {
+/* This binary exec'd again with var=val in its environment: its wait status (-1: no
+ * child). */
+static inline int core_exec_self(const char *var, const char *val) {
     pid_t pid = core_fork();
     if (pid == 0) {
-        setenv("CORE_FRESH_CASE", c->name, 1);
+        setenv(var, val, 1);
         char self[] = "test_core_fresh";
         char *argv[] = {self, 0};
         execv("/proc/self/exe", argv);
         _exit(127);
     }
-    int st = 0;
+    int st = -1;
     if (pid > 0)
         waitpid(pid, &st, 0);
-    KT_CHECK(pid > 0 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s in a fresh process: status 0x%x", c->name, st);
+    return st;
+}
+static inline void core_case_fresh(const struct kt_case *c) {
+    int st = core_exec_self("CORE_FRESH_CASE", c->name);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s in a fresh process: status 0x%x", c->name, st);
 }
 /* First in main: -1 in the test process; in a fresh one, runs the case it names (and the
  * recount) and returns main's status. */
