@@ -79,6 +79,7 @@ int gh_fork_holds_background(void) { return fork_self_holding() && bg_held; }
  * reclaim: so the gate comes before that hold too), and opens it in parent/child
  * (a count: a fork serialised behind another's prepare keeps it closed). */
 static _Atomic unsigned gate_busy, gate_closed;
+_Atomic int gh_fork_unwoken; /* (mcentral.h) */
 
 int gh_fork_gate_enter(void) {
     if (fork_self_holding())
@@ -216,6 +217,8 @@ void goheap_fork_child(void) {
     goheap_fork_parent();
     atomic_store_explicit(&gate_busy, 0, memory_order_relaxed);
     atomic_store_explicit(&gate_closed, 0, memory_order_relaxed);
-    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE))
+    if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        atomic_store_explicit(&gh_fork_unwoken, 1, memory_order_relaxed);
         gh_background_fork_child();
+    }
 }

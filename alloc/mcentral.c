@@ -247,6 +247,9 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only) {
             freed += reclaim_class(cpu, spc, RECLAIM_PENDING | RECLAIM_PARTIAL | RECLAIM_FULL,
                                    gh_mcache_remote_frees(spc));
     }
+    /* Every full list walked: a fork child's unwoken spans are swept (core.h). */
+    if (!pending_only && atomic_load_explicit(&gh_fork_unwoken, memory_order_relaxed))
+        atomic_store_explicit(&gh_fork_unwoken, 0, memory_order_relaxed);
     return freed;
 }
 

@@ -51,6 +51,13 @@ void gh_central_fork_child(struct mcache *c);
  * before growing the heap). */
 unsigned gh_central_reclaim(unsigned cpu, int pending_only);
 unsigned gh_central_sweep_all(unsigned cpu); /* gh_central_reclaim(cpu, 0) */
+/* Set by goheap_fork_child (alloc/fork.c), cleared by the child's first full reclaim
+ * pass (gh_central_reclaim with pending_only 0): a remote free that another thread of
+ * the parent had made (its AND) and not yet woken may have left the child a span on
+ * a full list, FULL, with free slots (the handshake above, half done). That pass
+ * sweeps it like any full span with remote frees; until then the validator takes it
+ * for what it is (stats.c). */
+extern _Atomic int gh_fork_unwoken;
 /* Reclaim before grow (Go's mheap.reclaim): the heap has no free run for a span of
  * the caller's CPU, so before it grows, that CPU's parked spans found empty
  * (gh_mcache_give_back_empty), the empty spans of every class's pending list (a span

@@ -310,7 +310,14 @@ static int validate(void) {
                    "span 0x%lx cstate %u not on its mcentral list", (unsigned long)(uintptr_t)s, cs);
             VCHECK(cs != GH_CS_PARTIAL || n < s->nelems || gh_span_count_live(s) < s->nelems,
                    "partial span 0x%lx has no free slot", (unsigned long)(uintptr_t)s);
-            VCHECK(n > 0 || cs == GH_CS_PARTIAL || cs == GH_CS_PENDING,
+            /* (In a fork child before its first full reclaim pass, also a FULL span
+             * whose remote frees are all pending: another thread of the parent made
+             * the last of them, its AND, and the fork copied it before that free's
+             * wake. No thread of the child wakes it; the pass sweeps it (mcentral.h
+             * gh_fork_unwoken). Only there: in a process that forked nothing, the freer
+             * is alive and wakes it, and the rule stays.) */
+            VCHECK(n > 0 || cs == GH_CS_PARTIAL || cs == GH_CS_PENDING ||
+                       (cs == GH_CS_FULL && atomic_load(&gh_fork_unwoken) && gh_span_remote_pending(s)),
                    "empty span 0x%lx filed as %u", (unsigned long)(uintptr_t)s, cs);
         }
     }

@@ -693,6 +693,59 @@ static void t_fork_gone_caches(void) {
     }
 }
 
+/* A remote free that emptied a FULL span, copied by a fork after its AND and before
+ * its wake (mcentral.h's handshake): here every object of a span filed FULL is freed
+ * up to its AND (as gh_free_other does: the count, then the AND), then the main thread
+ * forks and only then wakes it. The child (gh_fork_unwoken) must pass its recount,
+ * and its first full reclaim pass (goheap_free_os_memory) must sweep the span; before,
+ * its validator failed ("empty span ... filed as 3"), core-forkstress 1 child in ~300. */
+#define UNWOKEN_SIZE 2048
+#define UNWOKEN_N 64
+static void t_fork_unwoken_full(void) {
+    void *o[UNWOKEN_N];
+    for (int i = 0; i < UNWOKEN_N; i++)
+        o[i] = goheap_malloc(UNWOKEN_SIZE);
+    goheap_flush(); /* the full spans go to their mcentral, FULL */
+    struct mspan *s = 0;
+    for (int i = 0; i < UNWOKEN_N && !s; i++) {
+        struct mspan *x = gh_span_of((uintptr_t)o[i]);
+        if (atomic_load(&x->cstate) == GH_CS_FULL && gh_span_count_live(x) == x->nelems)
+            s = x;
+    }
+    KT_CHECK(s != 0, "no span of %d B objects was filed FULL", UNWOKEN_SIZE);
+    if (!s)
+        return;
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    for (int i = 0; i < UNWOKEN_N; i++)
+        if (gh_span_of((uintptr_t)o[i]) == s) {
+            GH_COUNT_ADD(c->nfree[s->spc], 1);
+            gh_remote_clear_bit(s->remoteNone, (unsigned)gh_span_objindex(s, (uintptr_t)o[i] - s->base));
+            o[i] = 0;
+        }
+    goheap_sys_unpin(pin);
+    pid_t pid = core_fork();
+    if (pid == 0) {
+        alarm(CHILD_ALARM_S);
+        if (goheap_validate() != 0)
+            _exit(2);
+        goheap_free_os_memory(); /* the first full reclaim pass: sweeps the span */
+        if (goheap_validate() != 0)
+            _exit(3);
+        _exit(atomic_load(&s->cstate) == GH_CS_FULL ? 5 : child_work(1));
+    }
+    cpu = goheap_sys_pin(&pin);
+    gh_central_wake(gh_mcache_get(cpu), cpu, s); /* the parent's freer wakes it */
+    goheap_sys_unpin(pin);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "unwoken full span: child status 0x%x (2/3: recount before/after the release, 5: still FULL)", st);
+    for (int i = 0; i < UNWOKEN_N; i++)
+        goheap_free(o[i]);
+}
+
 /* What the child's fork handlers write: the hosted platform's child handler resets its
  * slots' state, and wrote every one of its 4,096 slots' queued-request words where only
  * the ncpu that exist can hold one: 64 KiB of bss pages the parent never touched,
@@ -742,6 +795,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_in_remap_move),
     KT_CASE(t_fork_in_unmap_hold),
     KT_CASE(t_fork_gone_caches),
+    KT_CASE(t_fork_unwoken_full),
     KT_CASE(t_fork_child_pages),
 };
 
