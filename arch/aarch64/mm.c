@@ -28,6 +28,10 @@ static unsigned early_pool_used;
  * runs in goheap_sys_each_cpu's IPI handler and takes locks ranked below this one);
  * never held across a wait for another CPU (TLB maintenance needs no handler here). */
 static struct spinlock pt_lock = SPINLOCK_INIT("pagetable", LOCK_RANK_PAGETABLE);
+/* Software bit of an invalid descriptor (the MMU ignores all its other bits): unmapped,
+ * its frame not released yet (arch_unmap's phase 1 to 3; x86_64's PTE_ZOMBIE). Only
+ * leaf entries (pages, blocks) become zombies; a zombie is never overwritten. */
+#define PTE_ZOMBIE (_UL(1) << 55)
 static int use_frame_alloc;             /* set by arch_mm_init: tables from frames */
 
 static int idx(uintptr_t va, int level) { return (va >> (39 - 9 * level)) & 511; }
@@ -65,7 +69,8 @@ static void set_pte(pte_t *p, pte_t v)
  * when `create` (with spare, from the zeroed frame *spare the caller took with the
  * lock dropped, consumed: *spare = 0). Returns NULL with *err = -1 when a table is
  * missing (and !create) or no frame was left for one (VM_PREPARE_NEED_FRAME: *spare
- * was 0), -2 when a block mapping covers va at a higher level. Caller holds pt_lock
+ * was 0), -2 when a block mapping (or a block being unmapped: a zombie) covers va at a
+ * higher level. Caller holds pt_lock
  * (or is the boot CPU before SMP). */
 static pte_t *walk_err(uintptr_t va, int level, int create, int *err, uint64_t *spare)
 {
@@ -73,6 +78,10 @@ static pte_t *walk_err(uintptr_t va, int level, int create, int *err, uint64_t *
     for (int l = 0; l < level; l++) {
         pte_t *e = &t[idx(va, l)];
         pte_t d = *e;
+        if (!(d & PTE_VALID) && (d & PTE_ZOMBIE)) {
+            *err = -2;                      /* a block being unmapped (arch_unmap) */
+            return NULL;
+        }
         if (!(d & PTE_VALID)) {
             uint64_t pa = !create ? 0 : spare ? *spare : new_table();
             if (!pa) {
@@ -168,7 +177,7 @@ static int map_one(uintptr_t va, uint64_t pa, unsigned flags, int level)
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     int r = 0;
     pte_t *e = walk_err(va, level, 1, &r, 0);
-    if (e && (*e & PTE_VALID))
+    if (e && (*e & (PTE_VALID | PTE_ZOMBIE)))
         r = -2;
     else if (e)
         set_pte(e, pa | leaf_bits(flags) | (level == 3 ? PTE_PAGE : 0));
@@ -318,7 +327,7 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
         int e = 0;
         leaf_tables(s, d, &st, &dt, &e);
         if (!st || !dt || !(st[idx(s, 3)] & PTE_VALID) || (st[idx(s, 3)] & PTE_TABLE) != PTE_PAGE ||
-            (dt[idx(d, 3)] & PTE_VALID))
+            (dt[idx(d, 3)] & (PTE_VALID | PTE_ZOMBIE)))
             err = -2;
     }
     /* 3. The move: each entry to its new place, then the old one cleared. */
@@ -338,56 +347,104 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
     return 0;
 }
 
-/* Batch of frames to free after the invalidation; flushed when full. 64 entries
- * (512 bytes of stack) keep one TLBI round per 256 KiB at worst for 4 KiB pages. */
-#define UNMAP_BATCH 64
+/* arch_unmap's walk over the leaf entries of [va, end): 4 KiB pages and 2 MiB blocks
+ * (a 1 GiB block, or a block the range cuts, panics: only the boot direct map has
+ * them). */
+struct unmap_walk {
+    uintptr_t start;
+    size_t bytes;               /* the whole range, for the panic message */
+    unsigned flags;             /* ARCH_UNMAP_FREE */
+    unsigned long cleared;      /* phase 1: entries made zombies */
+};
 
-void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+/* Caller holds pt_lock. From va, the leaf entries of [va, end) up to the next 2 MiB
+ * boundary (one last-level table, so a hold of the lock stays short; a block or a hole
+ * may carry it further) that are valid (want 0) or zombies (want PTE_ZOMBIE), each
+ * passed to visit with its size; others are skipped like holes, absent subtrees whole.
+ * Returns where it stopped. */
+static uintptr_t visit_leaves(uintptr_t va, uintptr_t end, pte_t want, struct unmap_walk *w,
+                              void (*visit)(pte_t *e, uint64_t sz, struct unmap_walk *w))
 {
-    uintptr_t end = va + bytes, start = va;
-    uint64_t frames[UNMAP_BATCH], nframes[UNMAP_BATCH];
-    unsigned n = 0;
-
-    if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
-        panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
-    while (va < end) {
+    uintptr_t last = va | (ARCH_LARGE_SIZE - 1);   /* (no overflow at the top of the space) */
+    while (va < end && va <= last) {
         uint64_t step = 0;
-        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
         pte_t *t = kernel_l0;
         for (int l = 0; !step; l++) {
             pte_t *e = &t[idx(va, l)];
             pte_t d = *e;
             uint64_t sz = 1ul << (39 - 9 * l);
-            if (!(d & PTE_VALID)) {
-                step = sz - (va & (sz - 1));                    /* a hole: skip it whole */
-            } else if (l == 3 || !(d & PTE_TABLE)) {
-                if (l < 2 || (va & (sz - 1)) || end - va < sz)
-                    panic("arch_unmap: partial unmap of a %lu KiB block at 0x%lx (range 0x%lx+0x%lx)",
-                          (unsigned long)(sz >> 10), (unsigned long)(va & ~(sz - 1)),
-                          (unsigned long)start, (unsigned long)bytes);
-                frames[n] = d & PTE_ADDR_MASK;
-                nframes[n++] = sz >> ARCH_FRAME_SHIFT;
-                set_pte(e, 0);
-                step = sz;
-            } else {
+            if ((d & PTE_VALID) && (d & PTE_TABLE) && l < 3) {
                 t = table_va(d & PTE_ADDR_MASK);
+                continue;
             }
+            int match = want ? (d & (PTE_VALID | PTE_ZOMBIE)) == PTE_ZOMBIE : (d & PTE_VALID) != 0;
+            if (!match) {
+                step = sz - (va & (sz - 1));                    /* a hole: skip it whole */
+                continue;
+            }
+            if (l < 2 || (va & (sz - 1)) || end - va < sz)
+                panic("arch_unmap: partial unmap of a %lu KiB block at 0x%lx (range 0x%lx+0x%lx)",
+                      (unsigned long)(sz >> 10), (unsigned long)(va & ~(sz - 1)),
+                      (unsigned long)w->start, (unsigned long)w->bytes);
+            visit(e, sz, w);
+            step = sz;
         }
-        spin_unlock_irqrestore(&pt_lock, ptf);
         va = (end - va <= step) ? end : va + step;
-        if (n == UNMAP_BATCH || va >= end) {
-            /* Invalidate everything cleared so far, on every CPU, before any of its
-             * frames can be handed out again. */
-            if (n)
-                tlbi_range(start, va - start, 1);
-            start = va;
-            for (unsigned i = 0; (flags & ARCH_UNMAP_FREE) && i < n; i++) {
-                if (nframes[i] == 1)
-                    frame_free(frames[i]);
-                else
-                    frame_free_run(frames[i], nframes[i]);
-            }
-            n = 0;
-        }
+    }
+    return va;
+}
+
+/* Phase 1: invalid, the frame address kept (the MMU ignores every other bit of an
+ * invalid descriptor) until every TLB forgot the entry. */
+static void make_zombie(pte_t *e, uint64_t sz, struct unmap_walk *w)
+{
+    (void)sz;
+    set_pte(e, (*e & ~PTE_VALID) | PTE_ZOMBIE);
+    w->cleared++;
+}
+
+/* Phase 3: after the invalidation round, the entry cleared and its frames released. */
+static void bury(pte_t *e, uint64_t sz, struct unmap_walk *w)
+{
+    uint64_t pa = *e & PTE_ADDR_MASK;
+    set_pte(e, 0);
+    if (!(w->flags & ARCH_UNMAP_FREE))
+        return;
+    if (sz == ARCH_FRAME_SIZE)
+        frame_free(pa);
+    else
+        frame_free_run(pa, sz >> ARCH_FRAME_SHIFT);
+}
+
+/* Three phases, as on x86_64: every entry of the range made a zombie (one hold of
+ * pt_lock per 2 MiB), then ONE broadcast invalidation round for the whole range (per
+ * page up to 512 pages, else VMALLE1IS: tlbi_range), then the zombies cleared and their
+ * frames freed. A zombie is invalid to the MMU but still names its frame, so nothing
+ * needs to be remembered across the round however large the range (before, a stack
+ * batch of 64 frames made one round of per-page TLBIs per 256 KiB: 16 rounds and 1,024
+ * TLBIs for a 4 MiB release, where VMALLE1IS was never reached), and map_one, the
+ * table walk and arch_remap refuse a zombie as they refuse a valid entry, so no frame
+ * is lost under a new mapping before the round. */
+void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+{
+    if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
+        panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
+    if (bytes == 0)
+        return;
+    uintptr_t end = va + bytes;
+    struct unmap_walk w = { va, bytes, flags, 0 };
+    for (uintptr_t v = va; v < end;) {
+        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+        v = visit_leaves(v, end, 0, &w, make_zombie);
+        spin_unlock_irqrestore(&pt_lock, ptf);
+    }
+    if (!w.cleared)
+        return;
+    /* Every CPU forgets the range before any of its frames can be handed out again. */
+    tlbi_range(va, bytes, 1);
+    for (uintptr_t v = va; v < end;) {
+        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+        v = visit_leaves(v, end, PTE_ZOMBIE, &w, bury);
+        spin_unlock_irqrestore(&pt_lock, ptf);
     }
 }
