@@ -31,9 +31,12 @@ void frame_free_run(uint64_t pa, size_t n);
 void frame_drain_local(void);
 
 /* The pull: fn(bytes) gives back up to `bytes` of memory it holds mapped but does not
- * need (unmapping it, its frames freed) and returns how many bytes it gave. The heap
+ * need (unmapping it, its frames freed) and returns how many bytes it gave, every byte
+ * of them backed (frame_stats counts them as pulled frames). The heap
  * registers goheap_reclaim_lazy (kheap_init). Called only where frame_alloc says. */
-void frame_set_reclaimer(size_t (*fn)(size_t bytes));
+typedef size_t (*frame_reclaimer_fn)(size_t bytes);
+/* Returns the reclaimer it replaces (a test puts its own in and the old one back). */
+frame_reclaimer_fn frame_set_reclaimer(frame_reclaimer_fn fn);
 
 struct frame_stats {
     uint64_t total;             /* usable frames managed (excludes reservations) */
@@ -45,7 +48,7 @@ struct frame_stats {
     uint64_t init_ns;           /* time frame_init took (0 before the timer is up) */
     uint64_t init_cycles;       /* same, in cycles */
     uint64_t pulls;             /* reclaimer calls that gave frames back */
-    uint64_t pulled_frames;     /* frames they gave back */
+    uint64_t pulled_frames;     /* frames they gave back (the bytes they said / 4 KiB) */
     uint64_t pulls_refused;     /* out of frames where a pull was not allowed */
 };
 void frame_stats(struct frame_stats *out);

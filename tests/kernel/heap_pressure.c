@@ -373,10 +373,21 @@ static void t_storm(struct ktest *t)
     goheap_read_memstats(&ms);
     frames_before = frame_free_count();
     inuse_before = ms.heap_inuse;
-    uint64_t remapped0 = ms.realloc_remapped, t0 = arch_nanotime();
+    uint64_t remapped0 = ms.realloc_remapped, reclaimed0 = ms.lazy_reclaimed, t0 = arch_nanotime();
+    struct frame_stats fs0, fs1;
+    frame_stats(&fs0);
     __atomic_store_n(&workers_left, ktest_ncpus() - 1, __ATOMIC_RELEASE);
     ktest_on_all_cpus(t, storm, 0);
     goheap_read_memstats(&ms);
+    frame_stats(&fs1);
+    /* The frames the pulls got back are frames the heap's lazy reclaim gave back (the
+     * count may not run ahead of them, whatever other CPUs did meanwhile). */
+    uint64_t pulled = fs1.pulled_frames - fs0.pulled_frames;
+    uint64_t reclaimed = (ms.lazy_reclaimed - reclaimed0) / ARCH_FRAME_SIZE;
+    ktest_log("pulls: %llu (%llu frames; %llu refused); lazily released frames reclaimed: %llu",
+              (unsigned long long)(fs1.pulls - fs0.pulls), (unsigned long long)pulled,
+              (unsigned long long)(fs1.pulls_refused - fs0.pulls_refused), (unsigned long long)reclaimed);
+    KT_EXPECT(t, pulled <= reclaimed);
     ktest_log("%llu ms: %llu allocations, %llu reallocs (%llu moved, %llu KiB remapped), %llu "
               "hand-overs, %llu NULLs; chaos: %llu frame holds (%llu frames), %llu limits, %llu "
               "leak scans", (unsigned long long)((arch_nanotime() - t0) / 1000000),

@@ -1,11 +1,14 @@
 /* tests/kernel/test_frame.c: the physical frame allocator: single frames, zeroing,
- * contiguous runs, and exhaustion on every CPU at once with a duplicate check. */
+ * contiguous runs, exhaustion on every CPU at once with a duplicate check, and the
+ * pull's count. */
 #include <arch/paging.h>
 #include <arch_api.h>
 #include <frame.h>
 #include <ktest.h>
 #include <percpu.h>
 #include <string.h>
+
+#include "frame_util.h"
 
 static void t_counters(struct ktest *t)
 {
@@ -186,6 +189,66 @@ static void t_exhaust_all_cpus(struct ktest *t)
     KT_EXPECT_EQ(t, s.free, e.free_before + nfr);     /* the seen bitmap is back too */
 }
 
+/* The pull counts what the reclaimer gave back, not the change in the free count over
+ * the call: other CPUs allocate and free meanwhile. The test reclaimer gives back
+ * PULL_GIVEN frames while "another CPU" (here, inline) takes PULL_TAKEN of them. */
+#define PULL_GIVEN 16
+#define PULL_TAKEN 8
+static uint64_t pull_held, pull_others;     /* chains through the frames' first word */
+static unsigned pull_calls;
+
+static void chain_push(uint64_t *chain, uint64_t pa)
+{
+    *(uint64_t *)arch_phys_to_virt(pa) = *chain;
+    *chain = pa;
+}
+
+static size_t test_reclaimer(size_t bytes)
+{
+    (void)bytes;
+    pull_calls++;
+    for (unsigned i = 0; i < PULL_GIVEN && pull_held; i++) {
+        uint64_t pa = pull_held;
+        pull_held = *(uint64_t *)arch_phys_to_virt(pa);
+        frame_free(pa);
+    }
+    for (unsigned i = 0; i < PULL_TAKEN; i++) {
+        uint64_t pa = frame_alloc(FRAME_NOPULL);
+        if (pa)
+            chain_push(&pull_others, pa);
+    }
+    return PULL_GIVEN * ARCH_FRAME_SIZE;
+}
+
+static void t_pull_counts_given(struct ktest *t)
+{
+    pull_held = pull_others = 0;
+    pull_calls = 0;
+    for (unsigned i = 0; i < PULL_GIVEN; i++) {
+        uint64_t pa = frame_alloc(0);
+        KT_ASSERT(t, pa);
+        chain_push(&pull_held, pa);
+    }
+    uint64_t rest = 0;
+    frame_reclaimer_fn old = frame_set_reclaimer(0);    /* (none while running dry) */
+    fu_take_all_frames(&rest);
+    frame_set_reclaimer(test_reclaimer);
+    struct frame_stats s0, s1;
+    frame_stats(&s0);
+    uint64_t pa = frame_alloc(0);                       /* dry: pulls */
+    frame_stats(&s1);
+    frame_set_reclaimer(old);
+    KT_EXPECT_EQ(t, pull_calls, 1);
+    KT_EXPECT(t, pa != 0);
+    KT_EXPECT_EQ(t, s1.pulls - s0.pulls, 1);
+    KT_EXPECT_EQ(t, s1.pulled_frames - s0.pulled_frames, PULL_GIVEN);
+    if (pa)
+        frame_free(pa);
+    fu_give_back(rest);
+    fu_give_back(pull_others);
+    fu_give_back(pull_held);
+}
+
 static const struct ktest_case frame_cases[] = {
     KTEST_CASE(t_counters),
     KTEST_CASE(t_memmap),
@@ -193,5 +256,6 @@ static const struct ktest_case frame_cases[] = {
     KTEST_CASE(t_zeroed),
     KTEST_CASE(t_runs),
     KTEST_CASE(t_exhaust_all_cpus),
+    KTEST_CASE(t_pull_counts_given),
 };
 KTEST_SUITE(frame, frame_cases);
