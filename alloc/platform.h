@@ -169,7 +169,8 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  * goheap_sys_each_cpu: run fn(cpu, arg) once for every slot, at a moment when
  *   nothing is pinned on that slot, and return when all have run. The kernel sends an
  *   IPI (pinned code has interrupts masked, so the handler only lands between pinned
- *   sections) and runs slots of offline CPUs directly. The hosted build runs fn
+ *   sections); its slots are exactly the CPUs online when the heap started, which
+ *   never go offline (docs/kernel-heap.md). The hosted build runs fn
  *   directly for slots with no live thread and, for live threads, queues it to run at
  *   that thread's next allocator slow path through goheap_sys_poll, and returns
  *   without waiting for those. Caller: unpinned, no goheap lock held. Used to flush
