@@ -1135,20 +1135,11 @@ int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s) {
     return 1;
 }
 
-struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c, uintptr_t npages, size_t size, size_t align,
-                                 unsigned spc, uintptr_t pc) {
-    if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
-        return 0;
-    struct mspan *s = 0;
-    gh_lock(&gh_heap.lock, cpu);
+struct mspan *gh_heap_hcache_take_locked(uintptr_t npages) {
     for (unsigned i = gh_heap.hcache_n; i-- > 0;) /* the newest first: warmest */
-        if (gh_heap.hcache[i]->npages == npages) {
-            s = hcache_remove(i);
-            gh_large_reuse(c, s, size, align, spc, pc); /* (in the hold: mheap.h) */
-            break;
-        }
-    gh_unlock(&gh_heap.lock, cpu);
-    return s; /* in heap_inuse all along: no counter moves (mheap.h) */
+        if (gh_heap.hcache[i]->npages == npages)
+            return hcache_remove(i);
+    return 0;
 }
 
 /* Every span of the heap's cache back to the page heap (in heap_inuse until now,

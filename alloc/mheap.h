@@ -311,14 +311,17 @@ uint64_t gh_heap_free_bytes(void);
  * and goes into the cache (its bytes still counted in use), evicting the oldest spans
  * to the page heap beyond the bound, or to the page heap (or the window) when it never
  * fits: a fork child sees the free whole or not begun. 0 if s was not in use (a second
- * free: left as it was, for the caller to diagnose). get: a cached span of exactly
- * npages made the object of size bytes at align, class spc, in c's statistics
- * (gh_large_reuse) in the hold that unlists it: a fork child finds it cached or in
- * use, never LCACHED in no list (its bytes counted in use all along); or NULL. drain: every cached span back to the page heap, in one hold. All pinned on
- * `cpu`, heap lock not held (they take it). */
+ * free: left as it was, for the caller to diagnose). get (inline, mcache.h): a cached
+ * span of exactly npages made the object of size bytes at align, class spc, in c's
+ * statistics (gh_large_reuse) in the hold that unlists it: a fork child finds it
+ * cached or in use, never LCACHED in no list (its bytes counted in use all along); or
+ * NULL. drain: every cached span back to the page heap, in one hold. All pinned on
+ * `cpu`, heap lock not held (they take it). take_locked: get's unlisting, out of line
+ * (get inlines the lock and gh_large_reuse around it, so that the call passes one
+ * argument, not seven: 1 MiB pair, callgrind, see gh_heap_hcache_get); caller holds
+ * the heap lock. */
 int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s);
-struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c, uintptr_t npages, size_t size, size_t align,
-                                 unsigned spc, uintptr_t pc);
+struct mspan *gh_heap_hcache_take_locked(uintptr_t npages);
 void gh_heap_hcache_drain(unsigned cpu);
 
 /* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the
