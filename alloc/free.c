@@ -113,6 +113,12 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
         gh_free_small(c, cpu, s, b, s->base + ((uintptr_t)b << GH_TINY_SHIFT));
 }
 
+/* The slow routes' put (free_large): one out-of-line copy of the inline put, which
+ * free_large_spill keeps inline (the 1 MiB pair's path). */
+static GH_NOINLINE int hcache_put_slow(unsigned cpu, struct mcache *c, struct mspan *s) {
+    return gh_heap_hcache_put(cpu, c, s);
+}
+
 /* A large free: into this CPU's large span cache (the exchange to LCACHED, pinned),
  * or, when it does not fit there, to the heap, whose put makes the exchange in the
  * hold that lists or frees the span (a fork child never finds it LCACHED in no list:
@@ -122,7 +128,7 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
         gh_bad_free("invalid free of an interior pointer", a, s);
     struct mcache *c = cache_for(cpu);
     if (!gh_heap_lcache_fits(c, s->npages)) {
-        if (!gh_heap_hcache_put(cpu, c, s)) /* the heap's cache, or the page heap */
+        if (!hcache_put_slow(cpu, c, s)) /* the heap's cache, or the page heap */
             gh_bad_free("double free", a, s);
         return;
     }
@@ -267,11 +273,14 @@ static GH_NOINLINE void free_large_unpin_slow(struct mspan *s, uintptr_t a, gohe
     gh_free_span_slow(s, a);
 }
 static GH_NOINLINE void free_large_spill(struct mspan *s, uintptr_t a, goheap_pin_t pin, struct mcache *c) {
-    if (atomic_load_explicit(&s->state, memory_order_relaxed) != GH_SPAN_INUSE)
-        return free_large_unpin_slow(s, a, pin);
-    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
+    /* A span not in use is the slow path's before its record would go; with no record
+     * the put's exchange refuses it, leaving it as it was. */
+    if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed))) {
+        if (atomic_load_explicit(&s->state, memory_order_relaxed) != GH_SPAN_INUSE)
+            return free_large_unpin_slow(s, a, pin);
         gh_prof_free_large(s, a);
-    if (!gh_heap_hcache_put(c->cpu, c, s)) /* the heap's cache, or the page heap (c: this CPU's own) */
+    }
+    if (gh_unlikely(!gh_heap_hcache_put(c->cpu, c, s))) /* the heap's cache, or the page heap (c: this CPU's own) */
         return free_large_unpin_slow(s, a, pin);
     goheap_sys_unpin(pin);
     gh_after_slow();

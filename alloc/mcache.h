@@ -377,11 +377,50 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
     GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
 }
 
-/* gh_heap_hcache_get (described in mheap.h with put): the unlisting
- * (gh_heap_hcache_take_locked) and gh_large_reuse in one heap-lock hold. Inline, so
- * that the object's fields stay in the caller's registers: out of line it took seven
- * arguments and saved four registers (callgrind, LD_PRELOAD, memprofilerate=0, 1 MiB
- * solo pair: 371 -> 357; 356 before 90baa53 moved gh_large_reuse into the hold). */
+/* The free of a live large span (gh_heap_hcache_put, and a span joining c's grow
+ * window): in use -> LCACHED (the exchange that catches a second free), counted freed
+ * in c's statistics. Caller holds the heap lock or c->lock (a fork's prepare takes
+ * both: a fork child sees the free whole or not begun). 0 if s was not in use (left as
+ * it was: the caller diagnoses). */
+static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c, struct mspan *s) {
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
+        return 0;
+    GH_COUNT_ADD(c->large_free, 1);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    return 1;
+}
+
+/* gh_heap_hcache_put and _get (described in mheap.h): each one heap-lock hold, the
+ * exchange and count (gh_large_freed) or gh_large_reuse with the listing or unlisting
+ * in it. Inline, around out-of-line rare parts (put_big, evict_locked) and get's
+ * one-argument unlisting, so that the free keeps no frame of its own and the object's
+ * fields stay in the caller's registers: out of line, get took seven arguments and
+ * saved four registers, and put returned to a caller that then unpinned (callgrind,
+ * LD_PRELOAD, memprofilerate=0, 1 MiB solo pair: 371 -> 357 for get, then 357 -> 342 for put;
+ * 345 before ad0c7a5 and 90baa53 moved both into their holds). */
+static inline __attribute__((always_inline)) int gh_heap_hcache_put(unsigned cpu, struct mcache *c,
+                                                                    struct mspan *s) {
+    uintptr_t n = s->npages;
+    if (gh_unlikely(n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager))
+        return gh_heap_hcache_put_big(cpu, c, s);
+    gh_lock(&gh_heap.lock, cpu);
+    if (gh_unlikely(!gh_large_freed(c, s))) {
+        gh_unlock(&gh_heap.lock, cpu);
+        return 0;
+    }
+    if (gh_unlikely(gh_heap.hcache_n == GH_HCACHE_SPANS || gh_heap.hcache_pages + n > GH_HCACHE_PAGES))
+        gh_heap_hcache_evict_locked(cpu, n); /* the oldest, in the same hold */
+    unsigned i = gh_heap.hcache_n;
+    uintptr_t pages = gh_heap.hcache_pages + n;
+    gh_heap.hcache[i] = s;
+    __atomic_store_n(&gh_heap.hcache_n, i + 1, __ATOMIC_RELAXED);
+    __atomic_store_n(&gh_heap.hcache_pages, pages, __ATOMIC_RELAXED);
+    gh_bg_ask_if((uint64_t)pages << GOHEAP_PAGE_SHIFT);
+    gh_unlock(&gh_heap.lock, cpu);
+    return 1;
+}
+
 static inline __attribute__((always_inline)) struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c,
                                                                               uintptr_t npages, size_t size,
                                                                               size_t align, unsigned spc,

@@ -1065,19 +1065,6 @@ static void window_join_cached(struct mcache *c, unsigned cpu) {
         gh_unlock(&gh_heap.lock, cpu);
 }
 
-/* The free of a live large span (gh_heap_hcache_put): in use -> LCACHED (the exchange
- * that catches a second free), counted freed in c's statistics. Caller holds the heap
- * lock or c->lock (a fork's prepare takes both: a fork child sees the free whole or
- * not begun). 0 if s was not in use (left as it was: the caller diagnoses). */
-static inline int large_freed(struct mcache *c, struct mspan *s) {
-    uint8_t inuse = GH_SPAN_INUSE;
-    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
-        return 0;
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-    return 1;
-}
-
 /* A live span above the heap cache's bound (pinned on cpu, no lock held) that ends
  * where c's grow window begins is freed into it (a buffer grown through it with the
  * growth margin, past 16 MiB) under c->lock. Returns 1 if it was, -1 if s was not in
@@ -1089,7 +1076,7 @@ static int window_join_freed(unsigned cpu, struct mcache *c, struct mspan *s) {
     gh_lock(&c->lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(s->base);
     int ok = c->pcache.gbase == end && pa == gh_heap_pages_of(end);
-    if (ok && !large_freed(c, s))
+    if (ok && !gh_large_freed(c, s))
         ok = -1;
     if (ok > 0) {
         gh_lock(&gh_heap.lock, cpu);
@@ -1102,37 +1089,22 @@ static int window_join_freed(unsigned cpu, struct mcache *c, struct mspan *s) {
 /* gh_heap_hcache_put's span that the cache never takes: into the grow window it ends
  * at, else to the page heap. Out of line: inlined, its code cost the 1 MiB pair's put
  * 2 instructions (callgrind, 344 -> 346). */
-static GH_NOINLINE int hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s) {
+int gh_heap_hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s) {
     int r = gh_knobs.scavenge_eager ? 0 : window_join_freed(cpu, c, s);
     if (r)
         return r > 0;
     gh_lock(&gh_heap.lock, cpu);
-    r = large_freed(c, s);
+    r = gh_large_freed(c, s);
     if (r)
         free_span_locked(cpu, s);
     gh_unlock(&gh_heap.lock, cpu);
     return r;
 }
 
-int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s) {
-    uintptr_t n = s->npages;
-    if (n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager)
-        return hcache_put_big(cpu, c, s);
-    gh_lock(&gh_heap.lock, cpu);
-    if (gh_unlikely(!large_freed(c, s))) {
-        gh_unlock(&gh_heap.lock, cpu);
-        return 0;
-    }
-    /* The oldest go back to the page heap in the same hold (in heap_inuse until now,
-     * mheap.h). */
+void gh_heap_hcache_evict_locked(unsigned cpu, uintptr_t n) {
+    /* (in heap_inuse until now, mheap.h) */
     while (gh_heap.hcache_n == GH_HCACHE_SPANS || gh_heap.hcache_pages + n > GH_HCACHE_PAGES)
         free_span_locked(cpu, hcache_remove(0));
-    gh_heap.hcache[gh_heap.hcache_n] = s;
-    __atomic_store_n(&gh_heap.hcache_n, gh_heap.hcache_n + 1, __ATOMIC_RELAXED);
-    __atomic_store_n(&gh_heap.hcache_pages, gh_heap.hcache_pages + n, __ATOMIC_RELAXED);
-    gh_bg_ask_if((uint64_t)gh_heap.hcache_pages << GOHEAP_PAGE_SHIFT);
-    gh_unlock(&gh_heap.lock, cpu);
-    return 1;
 }
 
 struct mspan *gh_heap_hcache_take_locked(uintptr_t npages) {

@@ -305,7 +305,8 @@ void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
 uint64_t gh_heap_lcached_bytes(void);
 uint64_t gh_heap_inuse_bytes(void);
 uint64_t gh_heap_free_bytes(void);
-/* The heap's large span cache (above). put: the free of s, a live large span that c's
+/* The heap's large span cache (above). put (inline, mcache.h): the free of s, a live
+ * large span that c's
  * cache does not take: in its hold (the heap lock; c->lock for a span joining c's grow
  * window) s goes from in use to GH_SPAN_LCACHED, is counted freed in c's statistics
  * and goes into the cache (its bytes still counted in use), evicting the oldest spans
@@ -316,11 +317,13 @@ uint64_t gh_heap_free_bytes(void);
  * statistics (gh_large_reuse) in the hold that unlists it: a fork child finds it
  * cached or in use, never LCACHED in no list (its bytes counted in use all along); or
  * NULL. drain: every cached span back to the page heap, in one hold. All pinned on
- * `cpu`, heap lock not held (they take it). take_locked: get's unlisting, out of line
- * (get inlines the lock and gh_large_reuse around it, so that the call passes one
- * argument, not seven: 1 MiB pair, callgrind, see gh_heap_hcache_get); caller holds
- * the heap lock. */
-int gh_heap_hcache_put(unsigned cpu, struct mcache *c, struct mspan *s);
+ * `cpu`, heap lock not held (they take it). The parts that put and get call out of
+ * line: put_big, put's span that the cache never takes (above GH_HCACHE_PAGES, or
+ * scavenge=eager), freed whole as put says; evict_locked, the oldest spans back to the
+ * page heap until n more pages fit; take_locked, get's unlisting (NULL if no span
+ * has npages). The last two: caller holds the heap lock, pinned on cpu. */
+int gh_heap_hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s);
+void gh_heap_hcache_evict_locked(unsigned cpu, uintptr_t n);
 struct mspan *gh_heap_hcache_take_locked(uintptr_t npages);
 void gh_heap_hcache_drain(unsigned cpu);
 
