@@ -127,7 +127,8 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);
     struct mcache *c = cache_for(cpu);
-    if (!gh_heap_lcache_fits(c, s->npages)) {
+    uintptr_t n = s->npages, pages;
+    if (!gh_heap_lcache_fits(c, n, &pages)) {
         if (!hcache_put_slow(cpu, c, s)) /* the heap's cache, or the page heap */
             gh_bad_free("double free", a, s);
         return;
@@ -136,8 +137,8 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
     if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED))
         gh_bad_free("double free", a, s);
     GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-    gh_heap_lcache_put(c, s);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
+    gh_heap_lcache_put(c, s, n, pages);
 }
 
 /* The span of a pointer being freed (who == GH_WHO_FREE), measured or resized, or a
@@ -311,15 +312,16 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
     if (gh_unlikely((GH_PIN_CACHE_MAY_FAIL && !c) || c == &gh_emptycache || s->efence || gh_knobs.slowmode ||
                     a != s->obj))
         return free_large_unpin_slow(s, a, pin);
-    if (gh_unlikely(!gh_heap_lcache_fits(c, s->npages)))
+    uintptr_t n = s->npages, pages;
+    if (gh_unlikely(!gh_heap_lcache_fits(c, n, &pages)))
         return free_large_spill(s, a, pin, c);
     if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);
     GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
-    gh_heap_lcache_put(c, s);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
+    gh_heap_lcache_put(c, s, n, pages);
     goheap_sys_unpin(pin);
     gh_after_slow();
 }

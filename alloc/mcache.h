@@ -334,20 +334,23 @@ static inline void gh_mcache_set(struct mcache *c, unsigned spc, struct mspan *s
 }
 
 
-/* gh_heap_lcache_fits, _put and _get (described in mheap.h with drain). */
-static inline int gh_heap_lcache_fits(const struct mcache *c, uintptr_t n) {
-    return n <= GH_LCACHE_MAX_PAGES && c->lcache.pages + n <= c->lcache.limit &&
-           c->lcache.nbin[n] != GH_LCACHE_BIN_SPANS;
+/* gh_heap_lcache_fits, _put and _get (described in mheap.h with drain). fits also
+ * gives the cache's page count with n more (*pages), and put takes it and n back:
+ * read before the free's exchange, which the compiler may not read across (a seq_cst
+ * read-modify-write), they are not read again after it (64 KiB pair: kernel ICOUNT
+ * 161.0 -> 159.0 on x86_64, 195.5 -> 190.5 on aarch64; hosted callgrind 118 -> 116). */
+static inline int gh_heap_lcache_fits(const struct mcache *c, uintptr_t n, uintptr_t *pages) {
+    *pages = c->lcache.pages + n;
+    return n <= GH_LCACHE_MAX_PAGES && *pages <= c->lcache.limit && c->lcache.nbin[n] != GH_LCACHE_BIN_SPANS;
 }
 
-static inline void gh_heap_lcache_put(struct mcache *c, struct mspan *s) {
-    uintptr_t n = s->npages;
+static inline void gh_heap_lcache_put(struct mcache *c, struct mspan *s, uintptr_t n, uintptr_t pages) {
     s->next = c->lcache.bin[n];
     c->lcache.bin[n] = s;
     c->lcache.nbin[n]++;
     /* In use -> idle: counted by lcache.pages alone (gh_heap.heap_inuse still holds
      * the bytes, see mheap.h), stored atomically for the readers on other CPUs. */
-    __atomic_store_n(&c->lcache.pages, c->lcache.pages + n, __ATOMIC_RELAXED);
+    __atomic_store_n(&c->lcache.pages, pages, __ATOMIC_RELAXED);
 }
 
 static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npages) {

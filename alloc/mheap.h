@@ -291,10 +291,11 @@ void gh_release_fork_child(void);
  * Pinned on cpu (c: its cache, or gh_emptycache). */
 void gh_heap_trim_span(unsigned cpu, struct mcache *c, struct mspan *s, uintptr_t keep);
 /* The large span cache (mcache.h). gh_heap_lcache_fits (inline, mcache.h): whether a
- * span of n pages fits c's cache; gh_heap_lcache_put: s (freed, state already
- * GH_SPAN_LCACHED, and fitting) goes into it (a span that does not fit goes to
- * gh_heap_hcache_put, which frees it there). gh_heap_lcache_get (inline, mcache.h): a cached span of
- * exactly npages, or NULL. drain: every cached span back to the page heap. All pinned
+ * span of n pages fits c's cache, and the cache's pages with it; gh_heap_lcache_put:
+ * s (freed, state already GH_SPAN_LCACHED, and fitting: its n and fits' pages) goes
+ * into it (a span that does not fit goes to gh_heap_hcache_put, which frees it
+ * there). gh_heap_lcache_get (inline, mcache.h): a cached span of exactly npages, or
+ * NULL. drain: every cached span back to the page heap. All pinned
  * on c's CPU (drain also through goheap_sys_each_cpu); no lock. */
 void gh_heap_lcache_drain(struct mcache *c, unsigned cpu);
 /* Bytes in the large span caches and grow windows (the sum of the CPUs' lcache.pages
