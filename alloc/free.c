@@ -133,11 +133,8 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
             gh_bad_free("double free", a, s);
         return;
     }
-    uint8_t inuse = GH_SPAN_INUSE;
-    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED))
+    if (!gh_large_freed(c, s, n))
         gh_bad_free("double free", a, s);
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
     gh_heap_lcache_put(c, s, n, pages);
 }
 
@@ -308,19 +305,16 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
      * LCACHED the span is this free's alone (in no list yet): its record goes then.
      * Without a cache of its own (gh_emptycache, shared by every such CPU) the slow
      * path pins properly and counts there. */
-    uint8_t inuse = GH_SPAN_INUSE;
     if (gh_unlikely((GH_PIN_CACHE_MAY_FAIL && !c) || c == &gh_emptycache || s->efence || gh_knobs.slowmode ||
                     a != s->obj))
         return free_large_unpin_slow(s, a, pin);
     uintptr_t n = s->npages, pages;
     if (gh_unlikely(!gh_heap_lcache_fits(c, n, &pages)))
         return free_large_spill(s, a, pin, c);
-    if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
+    if (gh_unlikely(!gh_large_freed(c, s, n)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
     gh_heap_lcache_put(c, s, n, pages);
     goheap_sys_unpin(pin);
     gh_after_slow();

@@ -380,17 +380,19 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
     GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
 }
 
-/* The free of a live large span (gh_heap_hcache_put, and a span joining c's grow
- * window): in use -> LCACHED (the exchange that catches a second free), counted freed
- * in c's statistics. Caller holds the heap lock or c->lock (a fork's prepare takes
- * both: a fork child sees the free whole or not begun). 0 if s was not in use (left as
- * it was: the caller diagnoses). */
-static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c, struct mspan *s) {
+/* The free of a live large span of n pages (s->npages, read by the caller before: the
+ * compiler reads nothing again across the exchange): in use -> LCACHED (the exchange
+ * that catches a second free), counted freed in c's statistics. Every large free
+ * makes it: into c's large span cache (pinned on c's CPU, no lock), the heap's
+ * (gh_heap_hcache_put: in its heap-lock hold) or c's grow window (under c->lock); a
+ * fork's prepare takes both locks, so a fork child sees those two whole or not begun.
+ * 0 if s was not in use (left as it was: the caller diagnoses). */
+static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c, struct mspan *s, uintptr_t n) {
     uint8_t inuse = GH_SPAN_INUSE;
     if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return 0;
     GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
     return 1;
 }
 
@@ -408,7 +410,7 @@ static inline __attribute__((always_inline)) int gh_heap_hcache_put(unsigned cpu
     if (gh_unlikely(n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager))
         return gh_heap_hcache_put_big(cpu, c, s);
     gh_lock(&gh_heap.lock, cpu);
-    if (gh_unlikely(!gh_large_freed(c, s))) {
+    if (gh_unlikely(!gh_large_freed(c, s, n))) {
         gh_unlock(&gh_heap.lock, cpu);
         return 0;
     }

@@ -1076,7 +1076,7 @@ static int window_join_freed(unsigned cpu, struct mcache *c, struct mspan *s) {
     gh_lock(&c->lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(s->base);
     int ok = c->pcache.gbase == end && pa == gh_heap_pages_of(end);
-    if (ok && !gh_large_freed(c, s))
+    if (ok && !gh_large_freed(c, s, s->npages))
         ok = -1;
     if (ok > 0) {
         gh_lock(&gh_heap.lock, cpu);
@@ -1094,7 +1094,7 @@ int gh_heap_hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s) {
     if (r)
         return r > 0;
     gh_lock(&gh_heap.lock, cpu);
-    r = gh_large_freed(c, s);
+    r = gh_large_freed(c, s, s->npages);
     if (r)
         free_span_locked(cpu, s);
     gh_unlock(&gh_heap.lock, cpu);
