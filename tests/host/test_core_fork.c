@@ -344,7 +344,7 @@ static void map_release_reap(pthread_t t, pid_t pid, int in, const char *what) {
 static void fork_in_map(int grow, const char *what) {
     struct mapper m = {0, grow};
     map_child_obj = 0;
-    if (grow) { /* released pages after the object: its growth must map (core-large) */
+    if (grow) { /* released pages after the object: its growth must map (core-realloc) */
         goheap_free(goheap_malloc(MAP_BIG + MAP_BIG / 4));
         m.p = goheap_malloc(MAP_FROM);
         KT_CHECK(m.p != 0, "%s: malloc", what);
