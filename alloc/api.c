@@ -782,7 +782,7 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
              * tables), the old object intact: the last resort and one more try, as
              * every allocation gets (gh_alloc_raw), before NULL. It flushes every
              * CPU's caches and releases every free page: the retry's destination may
-             * be memory that needs no map (core-large t_realloc_remap_nomem), or its
+             * be memory that needs no map (core-realloc t_realloc_remap_nomem), or its
              * tail may get the frames given back (kheap-remap t_remap_oom_cached). */
             gh_last_resort();
             q = gh_remap_move(ps, want, n, pc, &nomem);
