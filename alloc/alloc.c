@@ -76,8 +76,9 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
      * their contents); every other path only asks spc < 2. */
     unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
     if (!room_placed && c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
-        gh_large_reuse(c, s, size, align, lspc, pc);
-    } else if (!room_placed && (s = gh_heap_hcache_get(cpu, c ? c : &gh_emptycache, npages, size, align, lspc, pc))) {
+        gh_large_reuse(c, s, size, align, lspc, pc, 0); /* (a cache holding spans is a CPU's own) */
+    } else if (!room_placed && (s = c ? gh_heap_hcache_get(cpu, c, npages, size, align, lspc, pc, 0)
+                                  : gh_heap_hcache_get(cpu, &gh_emptycache, npages, size, align, lspc, pc, 1))) {
         if (!c)
             c = &gh_emptycache;
     } else {
@@ -125,8 +126,8 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
              * its span counted and unpublished.) */
             gh_heap_publish(s);
             struct mcache *cc = c ? c : &gh_emptycache;
-            GH_COUNT_ADD(cc->large_alloc, 1);
-            GH_COUNT_ADD(cc->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
+            gh_cache_count(cc, &cc->large_alloc, 1, 1);
+            gh_cache_count(cc, &cc->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT, 1);
             if (c)
                 gh_unlock(&c->lock, cpu);
             c = cc;

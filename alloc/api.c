@@ -450,7 +450,7 @@ GH_NOINLINE void *gh_malloc_large(size_t size) {
             goto miss;
         struct mspan *s = gh_heap_lcache_get(c, (size + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT);
         if (gh_likely(s != 0)) {
-            gh_large_reuse(c, s, size, 16, 0, (uintptr_t)__builtin_return_address(0));
+            gh_large_reuse(c, s, size, 16, 0, (uintptr_t)__builtin_return_address(0), 0); /* (c: not gh_emptycache, which caches no span) */
             if (GOHEAP_PROFILE && gh_unlikely(gh_prof_count(c, size))) {
                 goheap_sys_unpin(pin);
                 return gh_prof_malloc_large(s, (uintptr_t)__builtin_return_address(0));
@@ -679,7 +679,7 @@ static GH_NOINLINE int realloc_large_grow(struct mcache *c, unsigned cpu, struct
     /* (counted before the unlock: a fork's prepare takes c->lock, and a child must see
      * the growth and its count together) */
     if (ok && !*tomap)
-        GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT);
+        gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)(s->npages - have) << GOHEAP_PAGE_SHIFT, 1);
     if (pc)
         gh_unlock(&c->lock, cpu);
     return ok;

@@ -216,8 +216,8 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
-    GH_COUNT_ADD(c->large_alloc, 1);
-    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_alloc, 1, 1);
+    gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
     goheap_sys_unpin(pin);
     atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: faults from now on (unpinned, no lock: platform rule). */
@@ -316,8 +316,8 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_free, 1, 1);
+    gh_cache_count(c, &c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
     gh_heap_retire_span_pages(s); /* state: EFENCE_FREED, its bytes released */
     goheap_sys_unpin(pin);
     atomic_fetch_sub_explicit(&efence_live, 1, memory_order_relaxed);

@@ -20,7 +20,7 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
                     unsigned spc, int view, uint32_t seq) {
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
-    GH_COUNT_ADD(c->nfree[spc], 1);
+    gh_cache_count(c, &c->nfree[spc], 1, 1);
     _Atomic uint64_t *rw = &s->remoteNone[w]; /* (line 0 and the bitmaps are all we read after the AND) */
     if (gh_remote_clear_bit(rw, gh_ctz64(m)))
         gh_bad_free("double free", a, s);
@@ -116,7 +116,7 @@ static void free_tiny(struct mcache *c, unsigned cpu, struct mspan *s, uintptr_t
 /* The slow routes' put (free_large): one out-of-line copy of the inline put, which
  * free_large_spill keeps inline (the 1 MiB pair's path). */
 static GH_NOINLINE int hcache_put_slow(unsigned cpu, struct mcache *c, struct mspan *s) {
-    return gh_heap_hcache_put(cpu, c, s);
+    return gh_heap_hcache_put(cpu, c, s, 1);
 }
 
 /* A large free: into this CPU's large span cache (the exchange to LCACHED, pinned),
@@ -133,7 +133,7 @@ static inline __attribute__((always_inline)) void free_large(unsigned cpu, struc
             gh_bad_free("double free", a, s);
         return;
     }
-    if (!gh_large_freed(c, s, n))
+    if (!gh_large_freed(c, s, n, 0)) /* (a cache with room is a CPU's own) */
         gh_bad_free("double free", a, s);
     gh_heap_lcache_put(c, s, n, pages);
 }
@@ -278,7 +278,7 @@ static GH_NOINLINE void free_large_spill(struct mspan *s, uintptr_t a, goheap_pi
             return free_large_unpin_slow(s, a, pin);
         gh_prof_free_large(s, a);
     }
-    if (gh_unlikely(!gh_heap_hcache_put(c->cpu, c, s))) /* the heap's cache, or the page heap (c: this CPU's own) */
+    if (gh_unlikely(!gh_heap_hcache_put(c->cpu, c, s, 0))) /* the heap's cache, or the page heap (c: this CPU's own) */
         return free_large_unpin_slow(s, a, pin);
     goheap_sys_unpin(pin);
     gh_after_slow();
@@ -311,7 +311,7 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
     uintptr_t n = s->npages, pages;
     if (gh_unlikely(!gh_heap_lcache_fits(c, n, &pages)))
         return free_large_spill(s, a, pin, c);
-    if (gh_unlikely(!gh_large_freed(c, s, n)))
+    if (gh_unlikely(!gh_large_freed(c, s, n, 0)))
         return free_large_unpin_slow(s, a, pin);
     if (GOHEAP_PROFILE && gh_unlikely(atomic_load_explicit(&s->nsampled, memory_order_relaxed)))
         gh_prof_free_large(s, a);

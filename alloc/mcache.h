@@ -219,6 +219,22 @@ static inline int gh_mcache_parks(const struct mcache *c, unsigned spc, const st
 
 extern struct mcache gh_emptycache; /* every slot starts here: nothing cached (its span pointers are never written) */
 
+/* Adds n to *ctr, one of c's statistics counters. A CPU's own cache has one writer,
+ * its CPU (GH_COUNT_ADD's plain add); gh_emptycache has as many as there are CPUs
+ * without a cache of their own (out of memory for one), which count there at the same
+ * time: an atomic add there, or their counts were lost (MemStats Frees short of the
+ * frees made, the validator's class recount failing: core-large t_nocache_counts).
+ * may_share (a constant at every call): whether c may be gh_emptycache; 0 keeps the
+ * plain add with no test, for the paths that count only in a CPU's own cache (the
+ * fast paths, the large span cache's take and put). */
+static inline __attribute__((always_inline)) void gh_cache_count(const struct mcache *c, uint64_t *ctr, uint64_t n,
+                                                                 int may_share) {
+    if (may_share && gh_unlikely(c == &gh_emptycache))
+        __atomic_fetch_add(ctr, n, __ATOMIC_RELAXED);
+    else
+        GH_COUNT_ADD(*ctr, n);
+}
+
 /* This CPU's real cache (created on first use). Pinned. NULL when out of memory. */
 struct mcache *gh_mcache_create(unsigned cpu);
 static inline struct mcache *gh_mcache_get(unsigned cpu) {
@@ -370,14 +386,14 @@ static inline struct mspan *gh_heap_lcache_get(struct mcache *c, uintptr_t npage
  * not inherit: the leak scan would skip its contents). Pinned on c's CPU (in a heap-lock hold for a span of the heap's cache:
  * gh_heap_hcache_get). */
 static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size, size_t align, unsigned spc,
-                                  uintptr_t pc) {
+                                  uintptr_t pc, int may_share) {
     __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
     s->reqsize = size;
     s->obj = gh_align_up(s->base, align);
     s->alloc_pc = pc;
     atomic_store_explicit(&s->state, GH_SPAN_INUSE, memory_order_release);
-    GH_COUNT_ADD(c->large_alloc, 1);
-    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_alloc, 1, may_share);
+    gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, may_share);
 }
 
 /* The free of a live large span of n pages (s->npages, read by the caller before: the
@@ -387,12 +403,13 @@ static inline void gh_large_reuse(struct mcache *c, struct mspan *s, size_t size
  * (gh_heap_hcache_put: in its heap-lock hold) or c's grow window (under c->lock); a
  * fork's prepare takes both locks, so a fork child sees those two whole or not begun.
  * 0 if s was not in use (left as it was: the caller diagnoses). */
-static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c, struct mspan *s, uintptr_t n) {
+static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c, struct mspan *s, uintptr_t n,
+                                                                int may_share) {
     uint8_t inuse = GH_SPAN_INUSE;
     if (gh_unlikely(!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_LCACHED)))
         return 0;
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_free, 1, may_share);
+    gh_cache_count(c, &c->large_free_bytes, (uint64_t)n << GOHEAP_PAGE_SHIFT, may_share);
     return 1;
 }
 
@@ -405,12 +422,12 @@ static inline __attribute__((always_inline)) int gh_large_freed(struct mcache *c
  * LD_PRELOAD, memprofilerate=0, 1 MiB solo pair: 371 -> 357 for get, then 357 -> 342 for put;
  * 345 before ad0c7a5 and 90baa53 moved both into their holds). */
 static inline __attribute__((always_inline)) int gh_heap_hcache_put(unsigned cpu, struct mcache *c,
-                                                                    struct mspan *s) {
+                                                                    struct mspan *s, int may_share) {
     uintptr_t n = s->npages;
     if (gh_unlikely(n > GH_HCACHE_PAGES || gh_knobs.scavenge_eager))
         return gh_heap_hcache_put_big(cpu, c, s);
     gh_lock(&gh_heap.lock, cpu);
-    if (gh_unlikely(!gh_large_freed(c, s, n))) {
+    if (gh_unlikely(!gh_large_freed(c, s, n, may_share))) {
         gh_unlock(&gh_heap.lock, cpu);
         return 0;
     }
@@ -429,13 +446,13 @@ static inline __attribute__((always_inline)) int gh_heap_hcache_put(unsigned cpu
 static inline __attribute__((always_inline)) struct mspan *gh_heap_hcache_get(unsigned cpu, struct mcache *c,
                                                                               uintptr_t npages, size_t size,
                                                                               size_t align, unsigned spc,
-                                                                              uintptr_t pc) {
+                                                                              uintptr_t pc, int may_share) {
     if (!__atomic_load_n(&gh_heap.hcache_n, __ATOMIC_RELAXED))
         return 0;
     gh_lock(&gh_heap.lock, cpu);
     struct mspan *s = gh_heap_hcache_take_locked(npages);
     if (s)
-        gh_large_reuse(c, s, size, align, spc, pc); /* in the hold (mheap.h) */
+        gh_large_reuse(c, s, size, align, spc, pc, may_share); /* in the hold (mheap.h) */
     gh_unlock(&gh_heap.lock, cpu);
     return s; /* in heap_inuse all along: no counter moves (mheap.h) */
 }

@@ -540,9 +540,9 @@ static void map_finish(unsigned cpu, struct mspan *s) {
         grow_span(s, base, npages);
     } else {
         gh_heap_publish(s);
-        GH_COUNT_ADD(c->large_alloc, 1);
+        gh_cache_count(c, &c->large_alloc, 1, 1);
     }
-    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT, 1);
 }
 
 /* The run of s in flight back to the tree, off gh_heap.mapping: what is still unmapped
@@ -920,7 +920,7 @@ void gh_heap_trim_span(unsigned cpu, struct mcache *c, struct mspan *s, uintptr_
     uintptr_t tail = s->npages - keep, tbase = s->base + (keep << GOHEAP_PAGE_SHIFT);
     /* One hold, the statistics' count with it: a fork child finds s whole or trimmed. */
     gh_lock(&gh_heap.lock, cpu);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)tail << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_free_bytes, (uint64_t)tail << GOHEAP_PAGE_SHIFT, 1);
     /* The span stops covering the tail first, then the map stops naming it. */
     s->npages = (uint32_t)keep;
     s->limit = tbase;
@@ -1076,7 +1076,7 @@ static int window_join_freed(unsigned cpu, struct mcache *c, struct mspan *s) {
     gh_lock(&c->lock, cpu);
     struct pagealloc *pa = gh_heap_pages_of(s->base);
     int ok = c->pcache.gbase == end && pa == gh_heap_pages_of(end);
-    if (ok && !gh_large_freed(c, s, s->npages))
+    if (ok && !gh_large_freed(c, s, s->npages, 0))
         ok = -1;
     if (ok > 0) {
         gh_lock(&gh_heap.lock, cpu);
@@ -1094,7 +1094,7 @@ int gh_heap_hcache_put_big(unsigned cpu, struct mcache *c, struct mspan *s) {
     if (r)
         return r > 0;
     gh_lock(&gh_heap.lock, cpu);
-    r = gh_large_freed(c, s, s->npages);
+    r = gh_large_freed(c, s, s->npages, 1);
     if (r)
         free_span_locked(cpu, s);
     gh_unlock(&gh_heap.lock, cpu);

@@ -26,8 +26,8 @@ static void publish_object(unsigned cpu, struct mcache *c, struct mspan *d, unsi
     d->alloc_pc = pc;
     gh_heap_remap_unlist(cpu, d);
     gh_heap_publish(d);
-    GH_COUNT_ADD(c->large_alloc, 1);
-    GH_COUNT_ADD(c->large_alloc_bytes, (uint64_t)d->npages << GOHEAP_PAGE_SHIFT);
+    gh_cache_count(c, &c->large_alloc, 1, 1);
+    gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)d->npages << GOHEAP_PAGE_SHIFT, 1);
 }
 
 /* The destination's run was counted backed; what backed it (free pages, lazily
@@ -163,8 +163,8 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
     c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
-    GH_COUNT_ADD(c->large_free, 1);
-    GH_COUNT_ADD(c->large_free_bytes, (uint64_t)obytes);
+    gh_cache_count(c, &c->large_free, 1, 1);
+    gh_cache_count(c, &c->large_free_bytes, (uint64_t)obytes, 1);
     gh_heap_free_span_unbacked(cpu, s, 1); /* its frames moved: released, zero */
     goheap_sys_unpin(pin);
     gh_fork_gate_exit(gate);

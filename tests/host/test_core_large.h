@@ -1,7 +1,10 @@
 /* tests/host/test_core_large.h: what the two large-object core tests share (test_core_large.c,
- * test_core_realloc.c): this thread's caches, a metric's value, and their fresh process. */
+ * test_core_realloc.c): this thread's caches, a metric's value, their fresh process, and a fresh process whose
+ * threads can get no cache (cap_metadata, nocache_case). */
 #ifndef TEST_CORE_LARGE_H
 #define TEST_CORE_LARGE_H
+
+#include <sys/resource.h>
 
 #include "test_core_common.h"
 
@@ -35,4 +38,38 @@ static inline void exec_fresh_mode(const char *mode) {
     _exit(127);
 }
 
+/* No cache can be created from here on (until setrlimit(RLIMIT_AS, old)): the
+ * persistent chunk used up (as other metadata would), so a new cache needs a new one,
+ * and the address space capped at the process's size, so that its reservation fails.
+ * Threads that are to run without a cache are started before. 0, or a setup failure
+ * (4, 5). */
+static inline int cap_metadata(struct rlimit *old) {
+    while (gh_meta.pchunk && gh_meta.pend - gh_align_up(gh_meta.pchunk, 8) >= 8) {
+        size_t left = gh_meta.pend - gh_align_up(gh_meta.pchunk, 8);
+        gh_persistentalloc(left < (32u << 10) ? left : (32u << 10), 8, 0);
+    }
+    long vsz = vm_size_bytes();
+    struct rlimit lim;
+    if (vsz < 0 || getrlimit(RLIMIT_AS, old) != 0)
+        return 4;
+    lim = *old;
+    lim.rlim_cur = (rlim_t)vsz + (64u << 10); /* less than a persistent chunk more */
+    return setrlimit(RLIMIT_AS, &lim) != 0 ? 5 : 0;
+}
+
+/* A fresh child (fn) run with the address space capped (cap_metadata); skipped under
+ * ThreadSanitizer, whose runtime maps memory of its own under the cap. */
+static inline void nocache_case(void (*fn)(void), const char *what) {
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+    (void)fn;
+    (void)what;
+    printf("    # not under ThreadSanitizer: its runtime maps memory of its own under the cap\n");
+    return;
+#endif
+#endif
+    char out[2048];
+    int st = core_child_fd(fn, 1, out, sizeof out);
+    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0, "%s: status 0x%x, %s", what, st, out);
+}
 #endif

@@ -496,19 +496,10 @@ static int fresh_nocache_grow(void) {
     pthread_t th;
     if (pthread_create(&th, 0, nocache_realloc, 0) != 0)
         return 3;
-    /* the persistent chunk used up (as other metadata would): a new cache needs a new one */
-    while (gh_meta.pchunk && gh_meta.pend - gh_align_up(gh_meta.pchunk, 8) >= 8) {
-        size_t left = gh_meta.pend - gh_align_up(gh_meta.pchunk, 8);
-        gh_persistentalloc(left < (32u << 10) ? left : (32u << 10), 8, 0);
-    }
-    long vsz = vm_size_bytes();
-    struct rlimit old, lim;
-    if (vsz < 0 || getrlimit(RLIMIT_AS, &old) != 0)
-        return 4;
-    lim = old;
-    lim.rlim_cur = (rlim_t)vsz + (64u << 10); /* less than a persistent chunk more */
-    if (setrlimit(RLIMIT_AS, &lim) != 0)
-        return 5;
+    struct rlimit old;
+    int cap = cap_metadata(&old);
+    if (cap)
+        return cap;
     atomic_store(&nc_go, 1);
     pthread_join(th, 0);
     setrlimit(RLIMIT_AS, &old);
@@ -617,16 +608,8 @@ static void exec_fresh_nocache(void) {
     exec_fresh_mode("nocache");
 }
 static void t_realloc_grow_nocache(void) {
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-    printf("    # not under ThreadSanitizer: its runtime maps memory of its own under the cap\n");
-    return;
-#endif
-#endif
-    char out[2048];
-    int st = core_child_fd(exec_fresh_nocache, 1, out, sizeof out);
-    KT_CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0,
-             "growth mapped unpinned on a CPU with no cache: status 0x%x (1: HeapAlloc short of the span; 8: validate; 2-7: setup), %s", st, out);
+    nocache_case(exec_fresh_nocache, "growth mapped unpinned on a CPU with no cache (1: HeapAlloc short of the "
+                                     "span; 8: validate; 2-7: setup)");
 }
 
 static const struct kt_case cases[] = {
