@@ -125,6 +125,9 @@ extern void (*goheap_hosted_map_test_hook)(void *addr, size_t bytes);
 /* Tests only, the same for goheap_sys_remap (realloc's zero-copy move): called first,
  * with the move's ranges, on the moving thread. NULL otherwise. */
 extern void (*goheap_hosted_remap_test_hook)(void *old, void *new, size_t bytes);
+/* Tests only: the mprotect calls goheap_sys_map made (hosted/platform.c, "Mapping
+ * ahead"). */
+extern _Atomic unsigned long goheap_hosted_map_calls;
 
 /* Fork handlers registered before ours may allocate (hosted/platform.c, fork). */
 #define GOHEAP_SYS_HAVE_FORK_SELF 1

@@ -2,7 +2,8 @@
  * a hint, reserved 64 MiB at a time; a hole left where something else holds the next
  * address; the next hint when the first is taken; growth under RLIMIT_AS until NULL
  * with the heap whole; an explicit arena= as the window; the page allocator's
- * metadata reserved in proportion (VmSize before and after growth). Cases that need
+ * metadata reserved in proportion (VmSize before and after growth); the hosted map's
+ * frontier (mapping ahead). Cases that need
  * a fresh process (the state before goheap's first allocation) re-execute this binary. */
 #include <errno.h>
 #include <sys/mman.h>
@@ -289,6 +290,95 @@ static int mode_refused(void) {
     return goheap_validate() ? 11 : 0;
 }
 
+/* Mapping ahead (hosted/platform.c): a heap growing through 32 MiB of 64 B objects
+ * (4,096 spans; an mprotect each before) makes about one map call per MiB; a page
+ * mapped ahead is read-write but not resident; released pages come back with no call;
+ * after realloc's zero-copy move leaves its old range PROT_NONE, the pages there are
+ * mapped again before they are handed out (a fault here kills the child). */
+#define AHEAD_OBJS ((32u << 20) / 64)
+static void *ahead_objs[AHEAD_OBJS];
+static const char *prot_of(uintptr_t a) {
+    static char prot[8];
+    FILE *f = fopen("/proc/self/maps", "r");
+    char line[512];
+    strcpy(prot, "none");
+    while (f && fgets(line, sizeof line, f)) {
+        unsigned long lo, hi;
+        char pr[8];
+        if (sscanf(line, "%lx-%lx %7s", &lo, &hi, pr) == 3 && a >= lo && a < hi) {
+            strcpy(prot, pr);
+            break;
+        }
+    }
+    if (f)
+        fclose(f);
+    return prot;
+}
+static int ahead_fill(unsigned n) {
+    for (unsigned i = 0; i < n; i++) {
+        if (!(ahead_objs[i] = goheap_malloc(64)))
+            return -1;
+        memset(ahead_objs[i], 0x5a, 64);
+    }
+    return 0;
+}
+static int mode_ahead(void) {
+    char *p = goheap_malloc(64);
+    if (!p)
+        FAIL(2, "first malloc");
+    /* the span's page and the next MiB: read-write, the latter not resident */
+    uintptr_t ahead = ((uintptr_t)p & ~(uintptr_t)4095) + (512u << 10);
+    unsigned char vec = 1;
+    if (strcmp(prot_of(ahead), "rw-p") || mincore((void *)ahead, 4096, &vec) != 0 || (vec & 1))
+        FAIL(3, "512 KiB past the first span: %s, resident %d", prot_of(ahead), vec & 1);
+    unsigned long calls[2]; /* growing the heap, then over its released pages */
+    for (int round = 0; round < 2; round++) {
+        unsigned long c = atomic_load(&goheap_hosted_map_calls);
+        if (ahead_fill(AHEAD_OBJS))
+            FAIL(4, "malloc failed");
+        calls[round] = atomic_load(&goheap_hosted_map_calls) - c;
+        for (unsigned i = 0; i < AHEAD_OBJS; i++)
+            goheap_free(ahead_objs[i]);
+        goheap_free_os_memory();
+    }
+    goheap_free(p);
+    printf("    # 32 MiB of 64 B objects: %lu map calls growing, %lu reusing released pages\n", calls[0], calls[1]);
+    if (calls[0] > 128) /* ~32 heap maps + metadata (span structs, span map, summaries) */
+        FAIL(5, "%lu map calls for 32 MiB (one a span: ~4,100)", calls[0]);
+    if (calls[1] > 16)
+        FAIL(6, "%lu map calls reusing released pages", calls[1]);
+    /* realloc's zero-copy move, then the same pages again */
+    struct goheap_memstats m0, m1;
+    goheap_read_memstats(&m0);
+    char *q = goheap_malloc(2u << 20), *blocker = goheap_malloc(1u << 20);
+    if (!q || !blocker)
+        FAIL(7, "2 MiB");
+    memset(q, 1, 2u << 20);
+    char *r = goheap_realloc(q, 4u << 20);
+    if (!r)
+        FAIL(7, "realloc");
+    goheap_read_memstats(&m1);
+    int moved = m1.realloc_remapped > m0.realloc_remapped;
+    if (moved && strcmp(prot_of((uintptr_t)q), "---p"))
+        FAIL(8, "the moved object's old range is %s", prot_of((uintptr_t)q));
+    goheap_free(r);
+    goheap_free(blocker);
+    goheap_free_os_memory();
+    uintptr_t lo = (uintptr_t)q, hi = lo + (2u << 20);
+    unsigned inside = 0;
+    if (ahead_fill(AHEAD_OBJS)) /* (each object written: a PROT_NONE page kills us) */
+        FAIL(4, "malloc failed");
+    for (unsigned i = 0; i < AHEAD_OBJS; i++) {
+        inside += (uintptr_t)ahead_objs[i] - lo < hi - lo;
+        goheap_free(ahead_objs[i]);
+    }
+    printf("    # after a zero-copy move (%s): %u objects in its old range, written\n", moved ? "remapped" : "copied",
+           inside);
+    if (moved && !inside)
+        FAIL(9, "no object reused the old range");
+    return goheap_validate() ? 10 : 0;
+}
+
 /* ---- cases -------------------------------------------------------------------------- */
 
 static void t_grow(void) { KT_CHECK(rerun("grow", 0) == 0, ""); }
@@ -299,10 +389,11 @@ static void t_arena64(void) { KT_CHECK(rerun("arena64", "arena=64GiB") == 0, "")
 static void t_past64(void) { KT_CHECK(rerun("past64", 0) == 0, ""); }
 static void t_meta(void) { KT_CHECK(rerun("meta", 0) == 0, ""); }
 static void t_refused(void) { KT_CHECK(rerun("refused", 0) == 0, ""); }
+static void t_ahead(void) { KT_CHECK(rerun("ahead", 0) == 0, ""); }
 
 static const struct kt_case cases[] = {
     KT_CASE(t_grow), KT_CASE(t_hole), KT_CASE(t_hint), KT_CASE(t_rlimit), KT_CASE(t_arena64), KT_CASE(t_past64),
-    KT_CASE(t_meta), KT_CASE(t_refused),
+    KT_CASE(t_meta), KT_CASE(t_refused), KT_CASE(t_ahead),
 };
 
 int main(int argc, char **argv) {
@@ -313,7 +404,7 @@ int main(int argc, char **argv) {
             int (*fn)(void);
         } modes[] = {{"grow", mode_grow},       {"hole", mode_hole},       {"hint", mode_hint},
                      {"rlimit", mode_rlimit},   {"arena64", mode_arena64}, {"past64", mode_past64},
-                     {"meta", mode_meta},       {"refused", mode_refused}};
+                     {"meta", mode_meta},       {"refused", mode_refused}, {"ahead", mode_ahead}};
         for (unsigned i = 0; i < sizeof modes / sizeof modes[0]; i++)
             if (!strcmp(argv[1], modes[i].name))
                 return modes[i].fn();
@@ -324,7 +415,7 @@ int main(int argc, char **argv) {
      * forbids mmap at the hints (hosted/platform.c gives none under it) and
      * AddressSanitizer's shadow alone exceeds any RLIMIT_AS. */
     for (int i = 0; i < KT_NCASES(cases); i++) {
-        if (SANITIZER_TSAN) {
+        if (SANITIZER_TSAN && cases[i].fn != t_ahead) {
             kt_skip(cases[i].name, "ThreadSanitizer: no window hints, arena reserved whole");
         } else if (SANITIZER_ASAN && (cases[i].fn == t_rlimit || cases[i].fn == t_refused)) {
             kt_skip(cases[i].name, "AddressSanitizer's shadow does not fit any RLIMIT_AS or RLIMIT_DATA");
