@@ -7,8 +7,9 @@ GOHEAP_HOST_CFLAGS := -gdwarf-4 -fomit-frame-pointer -fvisibility=hidden -fno-bu
 	-fno-builtin-calloc -fno-builtin-realloc
 # (hosted/preload.c, the standard names, goes only into the .so.)
 GOHEAP_HOST_SRCS := $(GOHEAP_CORE_SRCS) hosted/platform.c
-# Two object sets: PIC for the .so, non-PIC with local-exec TLS for the .a (linked
-# into executables only), whose pin is one instruction shorter.
+# Two object sets: PIC for the .so, each function in its own section for the .so's text
+# order (below), and non-PIC with local-exec TLS for the .a (linked into executables
+# only), whose pin is one instruction shorter.
 GOHEAP_HOST_OBJS := $(patsubst %.c,$(HBUILD)/goheap/%.o,$(GOHEAP_HOST_SRCS))
 GOHEAP_STATIC_OBJS := $(patsubst %.c,$(HBUILD)/goheap-static/%.o,$(GOHEAP_HOST_SRCS))
 GOHEAP_SHIM_OBJ := $(HBUILD)/goheap/hosted/preload.o
@@ -25,7 +26,7 @@ $(addprefix $(HBUILD)/goheap/,$(GOHEAP_HOST_FP_OBJS)) $(addprefix $(HBUILD)/gohe
 
 $(HBUILD)/goheap/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
-	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -ffunction-sections -MMD -MP -c $< -o $@
 
 $(HBUILD)/goheap-static/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
@@ -46,8 +47,22 @@ GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 	__libc_malloc=goheap_malloc __libc_free=goheap_free __libc_calloc=goheap_calloc \
 	__libc_realloc=goheap_realloc
 
-$(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ)
-	$(call say,HOSTLD,$@)$(HOSTCC) -shared -pthread -Wl,-z,nodelete $(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) \
-		-o $@ $^
+# Text layout (docs/alloc.md, "The hosted platform", "Text layout"): the kernel maps a
+# file's pages in 64 KiB windows around each fault, so the functions a process runs
+# (hosted/text-order.ld, made by bench/text_order.py; each function in its own section)
+# go first in .text, .fini beside .init, and the segments and the load address are aligned to 64 KiB: a small
+# program's text is one window instead of all of it. The script is the linker's own
+# default for these flags (ld --verbose) with that order put in (hosted/text-order.awk).
+GOHEAP_SO_LDFLAGS := -shared -pthread -Wl,-z,nodelete -Wl,-z,max-page-size=0x10000
+
+$(HBUILD)/libgoheap.ld: hosted/text-order.ld hosted/text-order.awk hosted/hosted.mk $(HFLAGS_RECORD)
+	@mkdir -p $(dir $@)
+	$(call say,GEN,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,--verbose -o $@.probe.so -x c /dev/null > $@.verbose \
+		&& awk -v order=hosted/text-order.ld -f hosted/text-order.awk $@.verbose > $@.tmp \
+		&& rm -f $@.probe.so $@.verbose && mv $@.tmp $@
+
+$(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ) $(HBUILD)/libgoheap.ld
+	$(call say,HOSTLD,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,-T,$(HBUILD)/libgoheap.ld \
+		$(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) -o $@ $(filter %.o,$^)
 
 -include $(wildcard $(HBUILD)/goheap/*/*.d $(HBUILD)/goheap-static/*/*.d)
