@@ -203,8 +203,8 @@ static _Noreturn void double_free(uint64_t pa)
     panic("frame_free: double free of frame 0x%llx", (unsigned long long)pa);
 }
 
-/* Caller holds frame_lock. in_run: frame_free_run's frame, which must not sit in a
- * cache either (a frame of the run freed singly before: the bitmap cannot show it). */
+/* Caller holds frame_lock. in_run: frame_free_run's or frame_free_batch's frame, which
+ * must not sit in a cache either (freed singly before: the bitmap cannot show it). */
 static void put_frame(uint64_t pa, int in_run)
 {
     uint64_t f = pa / ARCH_FRAME_SIZE;
@@ -402,6 +402,19 @@ void frame_free_run(uint64_t pa, size_t n)
         put_frame(pa + i * ARCH_FRAME_SIZE, 1);
     __atomic_fetch_add(&free_count, n, __ATOMIC_RELAXED);
     spin_unlock_irqrestore(&frame_lock, ff);
+}
+
+void frame_free_batch(struct frame_batch *b)
+{
+    if (!b->n)
+        return;
+    not_in_irq("frame_free_batch");
+    arch_irqflags_t ff = spin_lock_irqsave(&frame_lock);
+    for (unsigned i = 0; i < b->n; i++)
+        put_frame(b->pa[i], 1);
+    __atomic_fetch_add(&free_count, b->n, __ATOMIC_RELAXED);
+    spin_unlock_irqrestore(&frame_lock, ff);
+    b->n = 0;
 }
 
 uint64_t frame_free_count(void)

@@ -87,13 +87,10 @@ void goheap_sys_unmap(void *addr, size_t bytes)
               (unsigned long)va, bytes, cpu_index());
     /* One batch: clear the PTEs of the whole range, one shootdown round (IPI on x86_64,
      * broadcast TLBI on aarch64), then every frame back to the frame allocator. Holes
-     * (never-mapped frames inside the range) are skipped. */
-    /* The range may hold holes (efence guard pages): count what is really mapped,
-     * so frames_now stays exact. Cheap next to the shootdown. */
-    uint64_t n = 0, pa;
-    for (size_t off = 0; off < bytes; off += ARCH_FRAME_SIZE)
-        n += (uint64_t)arch_translate(va + off, &pa);
-    vm_unmap_free(va, bytes);
+     * (efence guard pages, never-mapped frames inside the range) are skipped; the
+     * frames really mapped are counted as their entries are cleared, so frames_now
+     * stays exact (a translation per frame before cost a lock round trip each). */
+    uint64_t n = vm_unmap_free(va, bytes);
     __atomic_fetch_sub(&kplat_stats.frames_now, n, __ATOMIC_RELAXED);
     __atomic_fetch_add(&kplat_stats.unmap_calls, 1, __ATOMIC_RELAXED);
     __atomic_fetch_add(&kplat_stats.unmapped_bytes, bytes, __ATOMIC_RELAXED);

@@ -63,9 +63,9 @@ int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint
     return err;
 }
 
-void vm_unmap_free(uintptr_t va, size_t bytes)
+size_t vm_unmap_free(uintptr_t va, size_t bytes)
 {
-    arch_unmap(va, bytes, ARCH_UNMAP_FREE);
+    return arch_unmap(va, bytes, ARCH_UNMAP_FREE);
 }
 
 static uintptr_t scratch_next = ARCH_KVMAP_BASE;

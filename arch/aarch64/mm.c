@@ -355,13 +355,21 @@ struct unmap_walk {
     size_t bytes;               /* the whole range, for the panic message */
     unsigned flags;             /* ARCH_UNMAP_FREE */
     unsigned long cleared;      /* phase 1: entries made zombies */
+    size_t frames;              /* phase 3: 4 KiB frames unmapped (a 2 MiB block: 512) */
+    struct frame_batch batch;   /* phase 3: freed frames, given back 64 per frame-lock hold */
 };
+
+static inline int leaf_wanted(pte_t d, pte_t want)
+{
+    return want ? (d & (PTE_VALID | PTE_ZOMBIE)) == PTE_ZOMBIE : (d & PTE_VALID) != 0;
+}
 
 /* Caller holds pt_lock. From va, the leaf entries of [va, end) up to the next 2 MiB
  * boundary (one last-level table, so a hold of the lock stays short; a block or a hole
  * may carry it further) that are valid (want 0) or zombies (want PTE_ZOMBIE), each
  * passed to visit with its size; others are skipped like holes, absent subtrees whole.
- * Returns where it stopped. */
+ * A last-level table is walked to once and its entries visited in one loop. Returns
+ * where it stopped. */
 static uintptr_t visit_leaves(uintptr_t va, uintptr_t end, pte_t want, struct unmap_walk *w,
                               void (*visit)(pte_t *e, uint64_t sz, struct unmap_walk *w))
 {
@@ -371,14 +379,24 @@ static uintptr_t visit_leaves(uintptr_t va, uintptr_t end, pte_t want, struct un
         pte_t *t = kernel_l0;
         for (int l = 0; !step; l++) {
             pte_t *e = &t[idx(va, l)];
+            if (l == 3) {
+                /* The last-level table: every entry up to the 2 MiB boundary or end. */
+                uintptr_t stop = end - 1 < last ? end - 1 : last;       /* inclusive */
+                for (uintptr_t v = va;; v += ARCH_FRAME_SIZE, e++) {
+                    if (leaf_wanted(*e, want))
+                        visit(e, ARCH_FRAME_SIZE, w);
+                    if (v >= stop - (ARCH_FRAME_SIZE - 1))
+                        break;
+                }
+                return stop + 1;
+            }
             pte_t d = *e;
             uint64_t sz = 1ul << (39 - 9 * l);
-            if ((d & PTE_VALID) && (d & PTE_TABLE) && l < 3) {
+            if ((d & PTE_VALID) && (d & PTE_TABLE)) {
                 t = table_va(d & PTE_ADDR_MASK);
                 continue;
             }
-            int match = want ? (d & (PTE_VALID | PTE_ZOMBIE)) == PTE_ZOMBIE : (d & PTE_VALID) != 0;
-            if (!match) {
+            if (!leaf_wanted(d, want)) {
                 step = sz - (va & (sz - 1));                    /* a hole: skip it whole */
                 continue;
             }
@@ -403,43 +421,46 @@ static void make_zombie(pte_t *e, uint64_t sz, struct unmap_walk *w)
     w->cleared++;
 }
 
-/* Phase 3: after the invalidation round, the entry cleared and its frames released. */
+/* Phase 3: after the invalidation round, the entry cleared, its frames counted and
+ * released (single frames gathered into w->batch). */
 static void bury(pte_t *e, uint64_t sz, struct unmap_walk *w)
 {
     uint64_t pa = *e & PTE_ADDR_MASK;
     set_pte(e, 0);
+    w->frames += sz >> ARCH_FRAME_SHIFT;
     if (!(w->flags & ARCH_UNMAP_FREE))
         return;
     if (sz == ARCH_FRAME_SIZE)
-        frame_free(pa);
+        frame_batch_add(&w->batch, pa);
     else
         frame_free_run(pa, sz >> ARCH_FRAME_SHIFT);
 }
 
 /* Three phases, as on x86_64: every entry of the range made a zombie (one hold of
  * pt_lock per 2 MiB), then ONE broadcast invalidation round for the whole range (per
- * page up to 512 pages, else VMALLE1IS: tlbi_range), then the zombies cleared and their
- * frames freed. A zombie is invalid to the MMU but still names its frame, so nothing
+ * page up to 512 pages, else VMALLE1IS: tlbi_range), then the zombies cleared, counted
+ * and their frames freed (64 per frame-lock hold). A zombie is invalid to the MMU but
+ * still names its frame, so nothing
  * needs to be remembered across the round however large the range (before, a stack
  * batch of 64 frames made one round of per-page TLBIs per 256 KiB: 16 rounds and 1,024
  * TLBIs for a 4 MiB release, where VMALLE1IS was never reached), and map_one, the
  * table walk and arch_remap refuse a zombie as they refuse a valid entry, so no frame
  * is lost under a new mapping before the round. */
-void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
 {
     if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
         panic("arch_unmap: unaligned va 0x%lx bytes 0x%lx", (unsigned long)va, (unsigned long)bytes);
     if (bytes == 0)
-        return;
+        return 0;
     uintptr_t end = va + bytes;
-    struct unmap_walk w = { va, bytes, flags, 0 };
+    struct unmap_walk w = { .start = va, .bytes = bytes, .flags = flags };
     for (uintptr_t v = va; v < end;) {
         arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
         v = visit_leaves(v, end, 0, &w, make_zombie);
         spin_unlock_irqrestore(&pt_lock, ptf);
     }
     if (!w.cleared)
-        return;
+        return 0;
     /* Every CPU forgets the range before any of its frames can be handed out again. */
     tlbi_range(va, bytes, 1);
     for (uintptr_t v = va; v < end;) {
@@ -447,4 +468,6 @@ void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         v = visit_leaves(v, end, PTE_ZOMBIE, &w, bury);
         spin_unlock_irqrestore(&pt_lock, ptf);
     }
+    frame_free_batch(&w.batch);
+    return w.frames;
 }

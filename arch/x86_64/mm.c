@@ -120,87 +120,108 @@ int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags)
     return map_one(va, pa, flags, 1);
 }
 
-/* Caller holds pt_lock. Walks the leaves of [va, end) and calls visit on each leaf
- * entry that is present or a zombie, skipping absent subtrees whole. */
-static void walk_leaves(uintptr_t va, uintptr_t end,
-                        void (*visit)(uint64_t *e, uintptr_t va, int large, void *arg),
-                        void *arg)
+/* arch_unmap's state across its walks. */
+struct unmap_walk {
+    unsigned flags;             /* ARCH_UNMAP_FREE */
+    size_t frames;              /* phase 3: 4 KiB frames unmapped (a 2 MiB page: 512) */
+    struct frame_batch batch;   /* phase 3: freed frames, given back 64 per frame-lock hold */
+};
+
+/* Caller holds pt_lock. From va, the leaf entries of [va, end) up to the next 2 MiB
+ * boundary (one page table or one 2 MiB page, so a hold of the lock stays short; a hole
+ * carries it further, absent subtrees skipped whole) that are present or zombies, each
+ * passed to visit; the page table's entries in one loop. Returns where it stopped. */
+static uintptr_t walk_leaves(uintptr_t va, uintptr_t end,
+                             void (*visit)(uint64_t *e, int large, struct unmap_walk *w),
+                             struct unmap_walk *w)
 {
     while (va < end) {
         uint64_t *l4 = &boot_pml4[idx(va, 4)];
         uintptr_t next4 = (va | ((1ul << 39) - 1)) + 1;
         if (!(*l4 & PTE_P)) {
-            va = next4;
+            va = next4 > va ? next4 : end;
             continue;
         }
         uint64_t *l3 = &table_at(*l4)[idx(va, 3)];
         uintptr_t next3 = (va | ((1ul << 30) - 1)) + 1;
         if (!(*l3 & PTE_P) || (*l3 & PTE_PS)) {
-            va = next3;             /* 1 GiB pages are never created here */
+            va = next3 > va ? next3 : end;  /* 1 GiB pages are never created here */
             continue;
         }
         uint64_t *l2 = &table_at(*l3)[idx(va, 2)];
         uintptr_t next2 = (va | (ARCH_LARGE_SIZE - 1)) + 1;
+        uintptr_t stop = next2 > va && next2 < end ? next2 : end;
         if ((*l2 & PTE_PS) || ((*l2 & PTE_ZOMBIE) && !(*l2 & PTE_P))) {
-            if ((va & (ARCH_LARGE_SIZE - 1)) || next2 > end)
+            if ((va & (ARCH_LARGE_SIZE - 1)) || stop != next2)
                 panic("arch_unmap: range [0x%lx, 0x%lx) cuts the 2 MiB page at 0x%lx",
                       (unsigned long)va, (unsigned long)end,
                       (unsigned long)(va & ~(ARCH_LARGE_SIZE - 1)));
-            visit(l2, va, 1, arg);
-            va = next2;
-            continue;
+            visit(l2, 1, w);
+            return stop;
         }
         if (!(*l2 & PTE_P)) {
-            va = next2;
+            va = stop;
             continue;
         }
-        uint64_t *pt = table_at(*l2);
-        uintptr_t stop = next2 < end ? next2 : end;
-        for (; va < stop; va += ARCH_FRAME_SIZE) {
-            uint64_t *e = &pt[idx(va, 1)];
+        uint64_t *e = &table_at(*l2)[idx(va, 1)];
+        for (; va < stop; va += ARCH_FRAME_SIZE, e++)
             if (*e & (PTE_P | PTE_ZOMBIE))
-                visit(e, va, 0, arg);
-        }
+                visit(e, 0, w);
+        return stop;
     }
+    return end;
 }
 
 /* Phase 1: not present any more, but keep the frame address until the shootdown. */
-static void make_zombie(uint64_t *e, uintptr_t va, int large, void *arg)
+static void make_zombie(uint64_t *e, int large, struct unmap_walk *w)
 {
-    (void)va; (void)large; (void)arg;
+    (void)large;
+    (void)w;
     if (*e & PTE_P)
         *e = (*e & ~PTE_P) | PTE_ZOMBIE;
 }
 
-/* Phase 3: after every TLB forgot the range, release the frames. */
-static void bury(uint64_t *e, uintptr_t va, int large, void *arg)
+/* Phase 3: after every TLB forgot the range, the entry cleared, its frames counted and
+ * released (single frames gathered into w->batch). */
+static void bury(uint64_t *e, int large, struct unmap_walk *w)
 {
-    (void)va;
     uint64_t old = *e;
     if (!(old & PTE_ZOMBIE) || (old & PTE_P))
         return;
     *e = 0;
-    if (*(unsigned *)arg & ARCH_UNMAP_FREE) {
-        if (large)
-            frame_free_run(old & PTE_ADDR & ~(ARCH_LARGE_SIZE - 1), ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
-        else
-            frame_free(old & PTE_ADDR);
-    }
+    w->frames += large ? ARCH_LARGE_SIZE / ARCH_FRAME_SIZE : 1;
+    if (!(w->flags & ARCH_UNMAP_FREE))
+        return;
+    if (large)
+        frame_free_run(old & PTE_ADDR & ~(ARCH_LARGE_SIZE - 1), ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+    else
+        frame_batch_add(&w->batch, old & PTE_ADDR);
 }
 
-void arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
+/* Three phases: every entry of the range made a zombie, then ONE shootdown round for
+ * the whole range with pt_lock dropped, then the zombies cleared, counted and their
+ * frames freed; pt_lock held for one page table (2 MiB) at a time in phases 1 and 3. */
+size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
 {
     if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
         panic("arch_unmap: misaligned range 0x%lx + 0x%zx", (unsigned long)va, bytes);
     if (bytes == 0)
-        return;
-    arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
-    walk_leaves(va, va + bytes, make_zombie, &flags);
-    spin_unlock_irqrestore(&pt_lock, ptf);
+        return 0;
+    uintptr_t end = va + bytes;
+    struct unmap_walk w = { .flags = flags };
+    for (uintptr_t v = va; v < end;) {
+        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+        v = walk_leaves(v, end, make_zombie, &w);
+        spin_unlock_irqrestore(&pt_lock, ptf);
+    }
     arch_tlb_shootdown(va, bytes);
-    ptf = spin_lock_irqsave(&pt_lock);
-    walk_leaves(va, va + bytes, bury, &flags);
-    spin_unlock_irqrestore(&pt_lock, ptf);
+    for (uintptr_t v = va; v < end;) {
+        arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
+        v = walk_leaves(v, end, bury, &w);
+        spin_unlock_irqrestore(&pt_lock, ptf);
+    }
+    frame_free_batch(&w.batch);
+    return w.frames;
 }
 
 /* Caller holds pt_lock. The page table (level 1) covering va, created with its upper

@@ -5,13 +5,15 @@
  * line): goheap against the baseline first-fit global-lock allocator
  * (kernel/heap/baseline.c) in the same boot: malloc+free pairs by size, refills, large
  * objects, page-cache hit vs miss, 1..N CPU scaling, remote vs local free; under
- * `icount` also a 64 MiB realloc that moves (zero-copy) and the leak scan. Times in ns
+ * `icount` also a 64 MiB realloc that moves (zero-copy), the release of a freed 64 MiB
+ * and 256 MiB object, and the leak scan. Times in ns
  * from arch_nanotime (TSC / CNTVCT); under TCG they measure QEMU. `kbench=churn` runs
  * the cross-CPU churn benchmark (kchurn.c, `make bench-kernel-churn`) instead. */
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>
 #include <cmdline.h>
+#include <frame.h>
 #include <goheap.h>
 #include <kexit.h>
 #include <percpu.h>
@@ -351,6 +353,43 @@ out:
         goheap_free(rm_block[i]);
 }
 
+/* The release of a large freed object (the scavenger's unmap: goheap_sys_unmap of the
+ * whole run, one shootdown): goheap_free_os_memory right after the free of a fresh
+ * UNMAP_MIB object, less the same call with nothing to release (flush, sweep, tree
+ * walk), per 4 KiB frame given back. frames_now's and the frame allocator's free
+ * count's changes are printed, so the figure is checked to cover every frame. */
+static void ic_unmap(size_t mib)
+{
+    size_t bytes = mib << 20;
+    goheap_free_os_memory();                    /* nothing else left to release */
+    char *p = goheap_malloc(bytes);
+    if (!p) {
+        printk("bench: unmap %zu MiB: out of memory\n", mib);
+        return;
+    }
+    p[0] = 1;
+    goheap_free(p);
+    uint64_t fn0 = kplat_stats.frames_now, ff0 = frame_free_count(), uc0 = kplat_stats.unmap_calls;
+    uint64_t t0 = arch_cycles();
+    goheap_free_os_memory();
+    uint64_t rel = arch_cycles() - t0;
+    uint64_t fn1 = kplat_stats.frames_now, ff1 = frame_free_count(), uc1 = kplat_stats.unmap_calls;
+    t0 = arch_cycles();
+    goheap_free_os_memory();
+    uint64_t idle = arch_cycles() - t0;
+    uint64_t frames = fn0 - fn1, net = rel > idle ? rel - idle : 0;
+    if (!frames) {
+        printk("bench: unmap %zu MiB: nothing was unmapped\n", mib);
+        return;
+    }
+    printk("bench: release of a freed %zu MiB object (free_os_memory less an empty one): %llu.%01llu instr "
+           "per 4 KiB frame, %llu instr in all (%llu frames unmapped, %llu back in the frame allocator, "
+           "%llu unmap calls)\n",
+           mib, (unsigned long long)(ic_per_op(net, (unsigned)frames) / 10),
+           (unsigned long long)(ic_per_op(net, (unsigned)frames) % 10), (unsigned long long)(ic_per_op(net, 1) / 10), (unsigned long long)frames,
+           (unsigned long long)(ff1 - ff0), (unsigned long long)(uc1 - uc0));
+}
+
 static unsigned kbench_icount(void)
 {
     printk("bench: %s, %u CPU, icount: guest instructions per operation (-icount shift=0: "
@@ -362,6 +401,12 @@ static unsigned kbench_icount(void)
     const char *only = cmdline_get("kbench");
     if (only && only[0] == 'l') { /* kbench=leak: the leak scan alone */
         ic_leak_scan();
+        printk("bench: done\n");
+        return KEXIT_PASS;
+    }
+    if (only && only[0] == 'u') { /* kbench=unmap: the releases alone */
+        ic_unmap(64);
+        ic_unmap(256);
         printk("bench: done\n");
         return KEXIT_PASS;
     }
@@ -395,6 +440,8 @@ static unsigned kbench_icount(void)
     ic_pr("large pair, 64 KiB after goheap_flush", ic_per_op(both > flush ? both - flush : 0, IC_OPS), 0);
     ic_pr("goheap_flush of an empty cache", ic_per_op(flush, IC_OPS), 0);
     ic_realloc_move();
+    ic_unmap(64);
+    ic_unmap(256);
     ic_leak_scan();
     printk("bench: done\n");
     return KEXIT_PASS;

@@ -59,7 +59,9 @@ int arch_map_prepare(uintptr_t va, size_t bytes);
  * skipped. One synchronous invalidation covers the whole range on every online CPU
  * before anything is released (x86_64: one IPI round; aarch64: broadcast TLBI + DSB
  * ISH + ISB, no IPI); then, with ARCH_UNMAP_FREE, each frame goes back to the frame
- * allocator. Caller: interrupts enabled, no spinlock held (on x86_64 it waits for
+ * allocator (single frames 64 per frame-lock hold: frame_free_batch). Returns the 4 KiB
+ * frames that were mapped in the range (a 2 MiB page counts 512), counted as their
+ * entries are cleared: no second walk. Caller: interrupts enabled, no spinlock held (on x86_64 it waits for
  * other CPUs, and serves shootdowns aimed at itself while it waits; aarch64 keeps the
  * same rule so portable code is correct on both). Page-table pages are kept. There is
  * no local-only form: a CPU may cache any present entry (a speculative walk, a
@@ -67,7 +69,7 @@ int arch_map_prepare(uintptr_t va, size_t bytes);
  * cleared needs every CPU's TLB flushed; code that cannot wait maps only once it
  * cannot fail (vm_map_fresh). */
 #define ARCH_UNMAP_FREE  0x1u
-void arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
+size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
 
 /* Move the 4 KiB leaf entries of [old, old+bytes) to [new, new+bytes) (frame-aligned,
  * not overlapping): the frames then back new, old is unmapped, nothing is copied or

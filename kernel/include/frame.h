@@ -21,6 +21,24 @@ void frame_init(void);
 uint64_t frame_alloc(unsigned flags);
 void frame_free(uint64_t pa);
 
+/* Many single frames back in one frame-lock hold (arch_unmap: a 256 MiB unmap frees
+ * 65,536): frame_batch_add gathers them, and each FRAME_BATCH-th add, or
+ * frame_free_batch called by the caller when it is done, puts them straight into the
+ * bitmap (not this CPU's cache: a large unmap would only overflow it) and counts them
+ * in frame_free_count once. The same checks as frame_free (a double free panics). */
+#define FRAME_BATCH 64
+struct frame_batch {
+    unsigned n;                 /* pa[0..n) are gathered, not yet free */
+    uint64_t pa[FRAME_BATCH];
+};
+void frame_free_batch(struct frame_batch *b);   /* frees pa[0..n); n = 0 */
+static inline void frame_batch_add(struct frame_batch *b, uint64_t pa)
+{
+    b->pa[b->n++] = pa;
+    if (b->n == FRAME_BATCH)
+        frame_free_batch(b);
+}
+
 /* n physically contiguous frames, aligned to `align` frames (a power of two, >= 1);
  * 0 when no such run exists (after a pull, as for frame_alloc). Always from the global
  * bitmap. */

@@ -26,9 +26,9 @@ int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero);
 #define VM_PREPARE_NEED_FRAME (-3)
 int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare));
 
-/* Unmap and free the frames (one shootdown for the range). Interrupts enabled, no
- * spinlock held. */
-void vm_unmap_free(uintptr_t va, size_t bytes);
+/* Unmap and free the frames (one shootdown for the range); returns how many frames
+ * were mapped there (holes skipped: arch_unmap). Interrupts enabled, no spinlock held. */
+size_t vm_unmap_free(uintptr_t va, size_t bytes);
 
 /* Reserve `bytes` of virtual space in the kernel scratch range (never reused). */
 uintptr_t vm_reserve_scratch(size_t bytes);

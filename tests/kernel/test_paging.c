@@ -67,7 +67,7 @@ static void t_large_page(struct ktest *t)
     KT_ASSERT(t, arch_translate(va + 0x12345, &q));
     KT_EXPECT_EQ(t, q, pa + 0x12345);
     KT_EXPECT_EQ(t, arch_map_page(va + ARCH_FRAME_SIZE, pa, ARCH_MAP_WRITE), -2);
-    arch_unmap(va, ARCH_LARGE_SIZE, 0);
+    KT_EXPECT_EQ(t, arch_unmap(va, ARCH_LARGE_SIZE, 0), ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
     KT_EXPECT(t, fault_probe_read((void *)(va + ARCH_LARGE_SIZE - 8), &q, 0));
     frame_free_run(pa, ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
 }
@@ -111,6 +111,31 @@ static void t_unmap_one_round(struct ktest *t)
     unsigned long r = smp_call_rounds() - r0;
     /* One IPI round for 64 pages (0 where the arch broadcasts TLB invalidation). */
     KT_EXPECT(t, r <= 1);
+}
+
+/* arch_unmap counts the frames it clears and frees (goheap_sys_unmap's frames_now
+ * relies on it): a range over two leaf tables with holes (never mapped frames, a page
+ * table never created) returns exactly the frames mapped, all of them back in the
+ * frame allocator (more than FRAME_BATCH: several batches), and an unmap of the holes
+ * alone returns 0. */
+static void t_unmap_counts(struct ktest *t)
+{
+    const size_t region = ARCH_LARGE_SIZE / ARCH_FRAME_SIZE; /* frames per leaf table */
+    uintptr_t va = vm_reserve_scratch(4 * ARCH_LARGE_SIZE);
+    va = (va + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+    /* [va, +3 regions): frames 10..209 and the last 100 of region 0's neighbour
+     * (region 1), region 2 left without a page table; the range ends in region 2. */
+    uintptr_t a = va + 10 * ARCH_FRAME_SIZE, b = va + 2 * ARCH_LARGE_SIZE - 100 * ARCH_FRAME_SIZE;
+    uint64_t free0 = frame_free_count();
+    KT_ASSERT_EQ(t, vm_map_fresh(a, 200 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    KT_ASSERT_EQ(t, vm_map_fresh(b, 100 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    uint64_t tables = free0 - frame_free_count() - 300; /* the page tables, kept */
+    KT_EXPECT_EQ(t, vm_unmap_free(va, 2 * ARCH_LARGE_SIZE + region / 2 * ARCH_FRAME_SIZE), 300);
+    KT_EXPECT_EQ(t, frame_free_count(), free0 - tables);
+    uint64_t pa;
+    KT_EXPECT(t, !arch_translate(a, &pa) && !arch_translate(b + 99 * ARCH_FRAME_SIZE, &pa));
+    KT_EXPECT_EQ(t, vm_unmap_free(va, 3 * ARCH_LARGE_SIZE), 0);
+    KT_EXPECT_EQ(t, frame_free_count(), free0 - tables);
 }
 
 /* arch_remap: the frames move (no copy), the old range faults; out of frames for the
@@ -305,6 +330,7 @@ static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_no_execute),
     KTEST_CASE(t_heap_arena_empty),
     KTEST_CASE(t_unmap_one_round),
+    KTEST_CASE(t_unmap_counts),
     KTEST_CASE(t_remap),
     KTEST_CASE(t_shootdown),
     KTEST_CASE(t_concurrent_shootdowns),
