@@ -90,9 +90,10 @@ void *gh_remap_move(struct mspan *s, size_t want, size_t n, uintptr_t pc, int *n
         gh_assert_no_locks();
         r = gh_sys_remap((void *)src, (void *)dst, obytes);
         /* Out of frames for the destination's page tables while the heap still maps
-         * pages it released lazily: the platform cannot take them back itself (it
-         * asks for table frames under its page-table lock, where a pull would unmap
-         * and wait for a shootdown). Here nothing is held: give some back (one table
+         * pages it released lazily: the platform cannot take them back itself (the
+         * move runs inside the unmap gate, gh_sys_remap, and a pull would unmap
+         * through that gate again, waiting for readers that wait for the move). Here
+         * nothing is held: give some back (one table
          * frame maps GH_REMAP_TABLE_SPAN bytes, plus a pull's worth for the upper
          * levels) and try once more. */
         if (r == GOHEAP_SYS_REMAP_NOMEM &&

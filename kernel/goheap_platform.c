@@ -101,8 +101,9 @@ void (*kplat_remap_test_hook)(void);
 /* realloc's zero-copy move: the frames' page-table entries move, nothing is copied
  * (arch_remap: the destination's page tables first, so running out of frames for them
  * changes nothing; one shootdown round for old). Those table frames come without a
- * pull (FRAME_NOPULL: vm_prepare_tables, kernel/vm.h), as for any map; -1 becomes NOMEM, on
- * which the core fails the realloc with the old block intact. */
+ * pull (FRAME_NOPULL: the move runs inside the heap's unmap gate, arch_paging.h), unlike
+ * a map's; -1 becomes NOMEM, on which the core reclaims lazily released pages and tries
+ * again, or fails the realloc with the old block intact. */
 int goheap_sys_remap(void *old, void *new, size_t bytes)
 {
     uintptr_t o = check_range("goheap_sys_remap", old, bytes);

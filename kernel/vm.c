@@ -45,14 +45,14 @@ int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero)
     return 0;
 }
 
-int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare))
+int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare), unsigned nopull)
 {
     int err = 0;
     uint64_t spare = 0;
     for (uintptr_t v = va; v < va + bytes && !err;) {
         err = step(v, &spare);
         if (err == VM_PREPARE_NEED_FRAME) {
-            spare = frame_alloc(FRAME_ZERO | FRAME_NOPULL);
+            spare = frame_alloc(FRAME_ZERO | (nopull & FRAME_NOPULL));
             err = spare ? 0 : -1;
         } else if (!err) {
             v = (v | (ARCH_LARGE_SIZE - 1)) + 1;

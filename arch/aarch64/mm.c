@@ -305,7 +305,7 @@ static int prepare_step(uintptr_t va, uint64_t *spare)
 
 int arch_map_prepare(uintptr_t va, size_t bytes)
 {
-    return vm_prepare_tables(va, bytes, prepare_step);
+    return vm_prepare_tables(va, bytes, prepare_step, 0);
 }
 
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
@@ -314,10 +314,10 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%lx", (unsigned long)old, (unsigned long)new,
               (unsigned long)bytes);
     /* 1. Every table the destination needs, before anything moves: out of frames
-     * here (-1; no pull under pt_lock), nothing has changed but tables added (kept,
+     * here (-1; no pull: arch_paging.h says why), nothing has changed but tables added (kept,
      * as always, so they are still there under the lock taken again below). A block
      * mapping over it: -2. */
-    int err = arch_map_prepare(new, bytes);
+    int err = vm_prepare_tables(new, bytes, prepare_step, FRAME_NOPULL);
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 2. Every source entry a valid 4 KiB page, every destination entry invalid; the
      * last-level tables looked up once per 2 MiB. */

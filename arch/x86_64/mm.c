@@ -266,7 +266,7 @@ static int prepare_step(uintptr_t va, uint64_t *spare)
 
 int arch_map_prepare(uintptr_t va, size_t bytes)
 {
-    return vm_prepare_tables(va, bytes, prepare_step);
+    return vm_prepare_tables(va, bytes, prepare_step, 0);
 }
 
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
@@ -274,9 +274,9 @@ int arch_remap(uintptr_t old, uintptr_t new, size_t bytes)
     if ((old | new | bytes) & (ARCH_FRAME_SIZE - 1) || (old < new + bytes && new < old + bytes))
         panic("arch_remap: bad ranges 0x%lx -> 0x%lx + 0x%zx", (unsigned long)old, (unsigned long)new, bytes);
     /* 1. Every page table the destination needs, before anything moves: out of frames
-     * here, nothing has changed but tables added (they are kept, as always, so they
+     * here (-1; no pull: arch_paging.h says why), nothing has changed but tables added (they are kept, as always, so they
      * are still there under the lock taken again below). */
-    int err = arch_map_prepare(new, bytes);
+    int err = vm_prepare_tables(new, bytes, prepare_step, FRAME_NOPULL);
     arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);
     /* 2. Every source entry a present 4 KiB page, every destination entry empty. */
     uint64_t *spt = 0, *dpt = 0;

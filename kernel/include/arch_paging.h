@@ -52,7 +52,10 @@ int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags);
  * frames from the frame allocator), so that arch_map_page over the range cannot then
  * fail for want of one. Returns 0; -1 when no frame is left (the tables added are
  * kept, as always); -2 when a 2 MiB page covers part of the range. Same context as
- * arch_map_page. */
+ * arch_map_page. Each table's frame is taken with the page-table lock dropped, so where
+ * the caller may wait (thread context, interrupts on, no spinlock held: the heap's
+ * unpinned large maps) the frame allocator pulls lazily released heap pages first,
+ * as for the frames vm_map_fresh maps; elsewhere it fails instead (frame.h). */
 int arch_map_prepare(uintptr_t va, size_t bytes);
 
 /* Unmap [va, va+bytes) (frame-aligned; 2 MiB pages must be covered whole). Holes are
@@ -78,7 +81,11 @@ size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags);
  * (-1) changes nothing but tables added (they are kept). -2, nothing changed: an old
  * frame not mapped by a 4 KiB entry, or a new one already mapped. 0: moved, and one
  * invalidation round (as arch_unmap's) made every online CPU forget old before the
- * return. Same caller rules as arch_unmap. */
+ * return. Same caller rules as arch_unmap. The destination's tables never pull
+ * (FRAME_NOPULL): the heap moves inside its unmap gate, announced as an unmapper
+ * (alloc/sysmem.c, gh_sys_remap), and a pull would unmap lazily released pages through
+ * that gate again, waiting for readers that wait for this move; out of frames, -1, and
+ * the core, holding nothing, reclaims some and tries again (alloc/remap.c). */
 int arch_remap(uintptr_t old, uintptr_t new, size_t bytes);
 
 /* Physical address mapped at va: 1 and *pa set when mapped, else 0. */

@@ -21,10 +21,12 @@ int vm_map_fresh(uintptr_t va, size_t bytes, unsigned map_flags, int zero);
  * again (a frame another CPU made needless is used for the next table, or freed at
  * the end). So the lock is held, with interrupts masked, for one walk and at most one
  * install, never for a frame's allocation or zeroing; 128 tables for 256 MiB were one
- * hold before. The frames come with FRAME_NOPULL, as they did under the lock (a pull
- * was refused there): out of frames, -1, and the tables installed are kept. */
+ * hold before. Each frame is taken with the lock dropped, so it may be pulled
+ * (frame_alloc: where the context allows, as for the frames the map itself takes)
+ * unless nopull is FRAME_NOPULL (arch_remap: kernel/include/arch_paging.h says why);
+ * out of frames, -1, and the tables installed are kept. */
 #define VM_PREPARE_NEED_FRAME (-3)
-int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare));
+int vm_prepare_tables(uintptr_t va, size_t bytes, int (*step)(uintptr_t va, uint64_t *spare), unsigned nopull);
 
 /* Unmap and free the frames (one shootdown for the range); returns how many frames
  * were mapped there (holes skipped: arch_unmap). Interrupts enabled, no spinlock held. */

@@ -21,14 +21,6 @@ static void *objs[NOBJ];
 static size_t sizes[NOBJ];
 static struct goheap_memstats ms;
 
-/* The boot asked for lazy release (a goheap= word holds madvdontneed=0). */
-static int lazy_asked(void)
-{
-    static char knobs[CMDLINE_MAX];
-    return cmdline_join("goheap", ',', knobs, sizeof knobs) > 0 &&
-           hu_strstr(knobs, "madvdontneed=0") != 0;
-}
-
 /* calloc'd objects must read zero whatever the pages held before (lazily released
  * pages are reused unzeroed and dirty); returns the nonzero words seen. */
 static size_t grow(struct ktest *t)
@@ -66,7 +58,7 @@ static void shrink(void)
  * when nothing else needs the memory; eager mode unmaps the shrink's pages. */
 static void t_grow_shrink_grow(struct ktest *t)
 {
-    int lazy = lazy_asked();
+    int lazy = hu_lazy_asked();
     KT_ASSERT(t, grow(t) == 0);
     shrink(); /* warm-up: the heap has grown to its size */
     uint64_t u0 = kplat_stats.unmap_calls, ub0 = kplat_stats.unmapped_bytes;
@@ -113,7 +105,7 @@ static void t_grow_shrink_grow(struct ktest *t)
  * pages come back known zero. */
 static void t_pressure(struct ktest *t)
 {
-    if (!lazy_asked())
+    if (!hu_lazy_asked())
         KT_SKIP(t, "eager mode: nothing is released lazily");
     KT_ASSERT(t, grow(t) == 0);
     shrink();

@@ -446,6 +446,103 @@ static void t_latency(struct ktest *t)
     goheap_free(ml.p);
 }
 
+/* ---- the map's page tables pull lazily released pages (heap_mappull, kheap-map-pull) -------------
+ * A fresh heap (a boot of its own, madvdontneed=0): two 8 MiB runs released lazily,
+ * each held at 8 MiB by a blocker after it, so that a 12 MiB malloc fits neither and
+ * maps a fresh run above them, in arena never mapped: its page tables come first. The
+ * hook takes every frame as that map begins (once). The map's frames, its tables'
+ * first, must then come from pulls (the lazily released pages, 1 MiB each): no map
+ * failure, so no last resort (which reclaims every lazily released page), and about
+ * 4 MiB still released lazily after it. Before, the tables were taken with
+ * FRAME_NOPULL: the map failed, the last resort reclaimed all 16 MiB, the retry
+ * mapped. */
+#define MP_RUN (8u << 20)
+#define MP_BIG (12u << 20)
+static void take_frames_once(uintptr_t va, size_t bytes)
+{
+    if (bytes < BIG_MAP_BYTES)
+        return;
+    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
+    take_frames(va, bytes);
+}
+
+/* A run of MP_RUN pages that will be free with a live 1 MiB blocker right after it:
+ * the run's object (to be freed) in *obj, the blockers chained in *chain. */
+static int mp_boxed_run(void **obj, void **chain)
+{
+    *obj = goheap_malloc(MP_RUN);
+    if (!*obj)
+        return 0;
+    memset(*obj, 0x5a, MP_RUN); /* dirty: what lazy release keeps mapped */
+    uintptr_t end = (uintptr_t)*obj + MP_RUN;
+    for (int i = 0; i < 64; i++) {
+        void **b = goheap_malloc(1u << 20);
+        if (!b)
+            return 0;
+        *b = *chain;
+        *chain = b;
+        if ((uintptr_t)b == end)
+            return 1;
+    }
+    return 0;
+}
+
+static void t_map_tables_pull(struct ktest *t)
+{
+    if (!hu_lazy_asked())
+        KT_SKIP(t, "eager mode: no lazily released page stays mapped");
+    void *a, *b, *chain = 0;
+    KT_ASSERT(t, mp_boxed_run(&a, &chain) && mp_boxed_run(&b, &chain));
+    goheap_free(a);
+    goheap_free(b);
+    goheap_free_os_memory(); /* lazily: both runs stay mapped */
+    struct frame_stats fs0, fs1;
+    struct oom_call r;
+    frame_stats(&fs0);
+    uint64_t fail0 = kplat_stats.map_failures;
+    goheap_read_memstats(&r.a);
+    oom_chain = oom_taken = 0;
+    __atomic_store_n(&kplat_map_test_hook, take_frames_once, __ATOMIC_RELEASE);
+    uint64_t *p = goheap_malloc(MP_BIG);
+    __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
+    uint64_t failures = kplat_stats.map_failures - fail0;
+    frame_stats(&fs1);
+    goheap_read_memstats(&r.b);
+    fu_give_back(oom_chain);
+    ktest_log("malloc(%u MiB) with every frame taken as its map began (%llu), %llu KiB released lazily before: "
+              "%p, map failures %llu, pulls %llu (%llu frames), reclaimed %llu KiB, %llu KiB still released lazily",
+              MP_BIG >> 20, (unsigned long long)oom_taken, (unsigned long long)(r.a.heap_released_lazy >> 10),
+              (void *)p, (unsigned long long)failures, (unsigned long long)(fs1.pulls - fs0.pulls),
+              (unsigned long long)(fs1.pulled_frames - fs0.pulled_frames),
+              (unsigned long long)((r.b.lazy_reclaimed - r.a.lazy_reclaimed) >> 10),
+              (unsigned long long)(r.b.heap_released_lazy >> 10));
+    KT_EXPECT(t, r.a.heap_released_lazy >= 2 * MP_RUN);
+    KT_EXPECT(t, oom_taken > 0);
+    KT_ASSERT(t, p != 0);
+    KT_EXPECT(t, (uintptr_t)p > (uintptr_t)b);           /* above the lazy runs: a fresh map */
+    KT_EXPECT_EQ(t, failures, 0);                        /* the map pulled, never failed */
+    KT_EXPECT(t, fs1.pulls > fs0.pulls);
+    KT_EXPECT_EQ(t, fs1.pulled_frames - fs0.pulled_frames, (r.b.lazy_reclaimed - r.a.lazy_reclaimed) / ARCH_FRAME_SIZE);
+    KT_EXPECT(t, r.b.lazy_reclaimed - r.a.lazy_reclaimed < 2 * MP_RUN); /* not everything */
+    KT_EXPECT(t, r.b.heap_released_lazy >= 2 * MP_RUN - MP_BIG - (1u << 20));
+    size_t nonzero = 0;
+    for (size_t i = 0; i < MP_BIG / 8; i += ARCH_FRAME_SIZE / 8)
+        nonzero += p[i] != 0;
+    KT_EXPECT_EQ(t, nonzero, 0);
+    goheap_free(p);
+    while (chain) {
+        void *next = *(void **)chain;
+        goheap_free(chain);
+        chain = next;
+    }
+    KT_EXPECT_EQ(t, goheap_validate(), 0);
+}
+
+static const struct ktest_case heap_mappull_cases[] = {
+    KTEST_CASE(t_map_tables_pull),
+};
+KTEST_SUITE_FULL(heap_mappull, "heap_mappull", heap_mappull_cases, hu_init, 0);
+
 static const struct ktest_case heap_maplat_cases[] = {
     KTEST_CASE(t_call_served_in_map),
     KTEST_CASE(t_map_oom),

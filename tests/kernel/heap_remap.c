@@ -185,13 +185,6 @@ static void t_remap_other_cpus(struct ktest *t)
     goheap_free(xc.q);
 }
 
-/* The boot asked for lazy release (a goheap= word holds madvdontneed=0). */
-static int lazy_asked(void)
-{
-    static char knobs[CMDLINE_MAX];
-    return cmdline_join("goheap", ',', knobs, sizeof knobs) > 0 && hu_strstr(knobs, "madvdontneed=0") != 0;
-}
-
 /* The out-of-frames cases' object: 16 MiB freed first (free pages for the
  * destination), then 2 MiB filled from seed that cannot grow in place (*blocker);
  * NULL when out of memory. */
@@ -224,7 +217,7 @@ static void *realloc_without_frames(void *p, size_t bytes, uint64_t *n, uint64_t
  * again the same realloc remaps. */
 static void t_remap_oom(struct ktest *t)
 {
-    if (lazy_asked())
+    if (hu_lazy_asked())
         KT_SKIP(t, "lazy mode: the destination's lazily released frames would feed the tail");
     void *blocker;
     uint64_t *p = oom_object(3, &blocker);
@@ -257,7 +250,7 @@ static void t_remap_oom(struct ktest *t)
 #define CACHED_SPANS 16
 static void t_remap_oom_cached(struct ktest *t)
 {
-    if (lazy_asked())
+    if (hu_lazy_asked())
         KT_SKIP(t, "lazy mode: the destination's lazily released frames would feed the tail");
     void *blocker, *spare[CACHED_SPANS];
     uint64_t *p = oom_object(7, &blocker);
@@ -352,7 +345,7 @@ static void t_remap_oom_tables(struct ktest *t)
  * the heap's frames change by exactly the fresh tail minus those. */
 static void t_remap_lazy_destination(struct ktest *t)
 {
-    if (!lazy_asked())
+    if (!hu_lazy_asked())
         KT_SKIP(t, "eager mode: no lazily released page stays mapped");
     goheap_free_os_memory();
     void *room = goheap_malloc(16u << 20);
@@ -387,8 +380,8 @@ static void t_remap_lazy_destination(struct ktest *t)
 }
 
 /* Out of frames for the destination's page tables while the heap still maps lazily
- * released pages: the core reclaims some of them (arch_remap cannot pull them under its
- * page-table lock) and the second try moves. Alone in its boot (kheap-remap-pull), so
+ * released pages: the core reclaims some of them (arch_remap may not pull them: it runs
+ * inside the unmap gate, arch_paging.h) and the second try moves. Alone in its boot (kheap-remap-pull), so
  * the heap is fresh: the object and its blockers lie lowest, then a 16 MiB run released
  * lazily, held at 16 MiB by blockers of its own, and the 64 MiB destination, too large
  * for that run, above them in arena never mapped, with no page table for its head yet. The test hook takes
@@ -402,7 +395,7 @@ static void take_frames_once_hook(void) /* the retry finds what the reclaim gave
 
 static void t_remap_oom_tables_lazy_pull(struct ktest *t)
 {
-    if (!lazy_asked())
+    if (!hu_lazy_asked())
         KT_SKIP(t, "eager mode: no lazily released page stays mapped");
     const size_t old = 8u << 20;
     void *blocker, *room_blocker;

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <cmdline.h>
 #include <goheap.h>
 #include <frame.h>
 #include <ktest.h>
@@ -93,6 +94,13 @@ static inline const char *hu_strstr(const char *hay, const char *needle)
 }
 
 /* Suite init for every heap suite: goheap up (idempotent). */
+/* The boot asked for lazy release (a goheap= word holds madvdontneed=0). */
+static inline int hu_lazy_asked(void)
+{
+    static char knobs[CMDLINE_MAX];
+    return cmdline_join("goheap", ',', knobs, sizeof knobs) > 0 && hu_strstr(knobs, "madvdontneed=0") != 0;
+}
+
 static inline int hu_init(void)
 {
     kheap_init();
