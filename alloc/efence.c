@@ -120,6 +120,15 @@ static _Noreturn void canary_panic(const struct mspan *s, uintptr_t bad, const c
               (unsigned long)s->reqsize, (unsigned long)s->alloc_pc, when, (unsigned long)pc);
 }
 
+/* The canaries go in before the span is published: from then on goheap_validate and
+ * debug's periodic walk may check this object, and blank slack would read as a
+ * smashed canary (at most 2 x 64 bytes, so pinned, even under the heap lock, is fine).
+ * The state's release store in the publish orders them for the walks' loads. */
+void gh_efence_canaries(const struct mspan *s) {
+    fill_canary(canary_lo(s), s->obj);
+    fill_canary(s->obj + s->reqsize, canary_hi(s));
+}
+
 uintptr_t gh_efence_check_span(const struct mspan *s) {
     /* A freer sets the state, then waits for walks in progress before unmapping; a
      * walk announces itself, then reads the state (both seq_cst): either the freer
@@ -190,34 +199,44 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     int needzero;
-    struct mspan *s = gh_heap_alloc_span(0, cpu, datapages + 1, 0, &needzero);
+    uintptr_t npages = datapages + 1, tomap = 0;
+    /* From GH_MAP_UNPINNED_PAGES on, the run's released pages are mapped unpinned with
+     * no lock held, as a large malloc's are (mheap.h, gh_heap_map_span); a smaller run
+     * is mapped pinned, under the heap lock. */
+    struct mspan *s = npages >= GH_MAP_UNPINNED_PAGES ? gh_heap_alloc_span_defer(0, cpu, npages, 0, &needzero, &tomap)
+                                                       : gh_heap_alloc_span(0, cpu, npages, 0, &needzero);
     if (!s) {
         goheap_sys_unpin(pin);
         return 0;
     }
-    gh_span_init_large(s, s->base, datapages + 1, size);
+    gh_span_init_large(s, s->base, npages, size);
     s->efence = below ? GH_EFENCE_GUARD_BELOW : GH_EFENCE_GUARD_ABOVE;
     s->obj = below ? gh_align_up(s->base + GOHEAP_PAGE_SIZE, align > GOHEAP_PAGE_SIZE ? align : GOHEAP_PAGE_SIZE)
                    : gh_align_down(data_hi(s) - size, align);
     uintptr_t guard = below ? s->base : data_hi(s), nguard = below ? s->obj - s->base : GOHEAP_PAGE_SIZE;
     s->alloc_pc = pc;
-    /* The canaries go in before the span is published: from then on debug's periodic
-     * walk, run by any thread's allocation, may check this object, and blank slack
-     * read as a smashed canary (at most 2 x 64 bytes here, so pinned is fine). The
-     * state's release store in the publish orders them for the walk's load. */
-    fill_canary(canary_lo(s), s->obj);
-    fill_canary(s->obj + size, canary_hi(s));
-    gh_heap_publish(s);
+    if (tomap) {
+        /* Mapped unpinned; published and counted by the map's last hold (map_finish),
+         * which writes the canaries first (gh_efence_canaries). Out of memory: the run
+         * went back, NULL (the caller's last resort, then NULL). */
+        goheap_sys_unpin(pin);
+        if (gh_heap_map_span(s) != 0)
+            return 0;
+        cpu = goheap_sys_pin(&pin);
+    } else {
+        gh_efence_canaries(s);
+        gh_heap_publish(s);
+        struct mcache *c = gh_mcache_get(cpu);
+        if (!c)
+            c = &gh_emptycache;
+        gh_cache_count(c, &c->large_alloc, 1, 1);
+        gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
+    }
     if (GOHEAP_DEBUG) {
         gh_lock(&gh_heap.lock, cpu);
         gh_list_push(&efence_list, s);
         gh_unlock(&gh_heap.lock, cpu);
     }
-    struct mcache *c = gh_mcache_get(cpu);
-    if (!c)
-        c = &gh_emptycache;
-    gh_cache_count(c, &c->large_alloc, 1, 1);
-    gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
     goheap_sys_unpin(pin);
     atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: faults from now on (unpinned, no lock: platform rule). */

@@ -539,6 +539,8 @@ static void map_finish(unsigned cpu, struct mspan *s) {
     if (grow) {
         grow_span(s, base, npages);
     } else {
+        if (gh_unlikely(s->efence))
+            gh_efence_canaries(s); /* before the publish (efence.c) */
         gh_heap_publish(s);
         gh_cache_count(c, &c->large_alloc, 1, 1);
     }

@@ -183,6 +183,10 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
  * backed, nothing to map) never come here (64 KiB and 1 MiB pairs 131.6 / 459.6
  * instructions, callgrind, 132.0 / 459.4 before). */
 #define GH_MAP_UNPINNED_PAGES 16u
+/* efence.c: the canaries of efence span s (set up, its data pages mapped), written
+ * just before its publish: by gh_efence_alloc, or, for an efence run mapped unpinned
+ * (GH_MAP_UNPINNED_PAGES or more), by the map's last hold (map_finish). */
+void gh_efence_canaries(const struct mspan *s);
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap);
 /* mapgrow of a span on gh_heap.mapping that is a zero-copy move's destination (its

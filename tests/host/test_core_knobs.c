@@ -134,6 +134,16 @@ static void ef_validate(void) {
     p[14] = 1;
     _exit(goheap_validate() != 0 ? 0 : 41); /* found without a free */
 }
+static void ef_validate_large(void) {
+    /* 1 MiB + 13 B: a run of 130 pages (the guard included), mapped unpinned (mheap.h,
+     * GH_MAP_UNPINNED_PAGES), whose canaries the map's last hold writes before it
+     * publishes the span: validate finds them whole, then the smashed one. */
+    char *p = goheap_malloc((1u << 20) + 13);
+    if (!p || goheap_validate() != 0)
+        _exit(44);
+    p[(1u << 20) + 14] = 1;
+    _exit(goheap_validate() != 0 ? 0 : 45);
+}
 static void ef_periodic(void) {
     char *p = goheap_malloc(13);
     p[13] = 1;
@@ -292,6 +302,9 @@ static void t_efence_more(void) {
     st = core_child_knobs("efence=1", ef_validate, buf, sizeof buf);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "efence: canary smashed at 0x"),
              "validate finds a smashed canary: 0x%x %s", st, buf);
+    st = core_child_knobs("efence=1", ef_validate_large, buf, sizeof buf);
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "efence: canary smashed at 0x"),
+             "efence=1, 1 MiB mapped unpinned: canaries whole, then validate finds the smashed one: 0x%x %s", st, buf);
     st = core_child_knobs("efence=1,debug=1", ef_periodic, buf, sizeof buf);
     KT_CHECK(aborted_with(st, buf, "found by the periodic check"), "debug: periodic canary check");
     st = core_child_knobs("efence=2", ef2_exact, buf, sizeof buf);

@@ -8,6 +8,7 @@
 #include <arch/cpu.h>
 #include <arch/paging.h>
 #include <arch/timer.h>
+#include <fault.h>
 #include <goheap.h>
 #include <ktest.h>
 #include <smp.h>
@@ -16,6 +17,7 @@
 
 #include "frame_util.h"
 #include "heap_util.h"
+#include "knobs.h" /* the core's parsed knobs: is efence on? */
 
 /* A map counts as the large one from this size on (other maps are a page cache's or
  * metadata's: 15 pages at most, or a few frames). */
@@ -110,12 +112,11 @@ static void op_grow(unsigned i)
     ml.p = goheap_realloc(ml.p, ml.grow_to);
 }
 
-/* The behaviour: CPU 1's call to CPU 0 is served while CPU 0's malloc is still mapping
- * (the hook sees the handler's count move before it returns into the map). */
-static void t_call_served_in_map(struct ktest *t)
+/* The behaviour: CPU 1's call to CPU 0 is served while CPU 0's malloc of 32 MiB is
+ * still mapping (the hook sees the handler's count move before it returns into the
+ * map), and the object reads zero; it is left in ml.p (NULL: out of memory). */
+static void malloc_served_in_map(struct ktest *t, const char *what)
 {
-    if (ktest_ncpus() < 2)
-        KT_SKIP(t, "needs 2 CPUs");
     goheap_free_os_memory(); /* every free page released: the run must be mapped */
     ml.bytes = 32u << 20;
     ml.op = op_malloc_p;
@@ -123,12 +124,19 @@ static void t_call_served_in_map(struct ktest *t)
     __atomic_store_n(&kplat_map_test_hook, serve_in_map, __ATOMIC_RELEASE);
     ktest_on_all_cpus(t, ipi_in_map, 0);
     __atomic_store_n(&kplat_map_test_hook, (void (*)(uintptr_t, size_t))0, __ATOMIC_RELEASE);
-    ktest_log("malloc(32 MiB) of released pages: in the map %d, call served there %d", ml.in_map,
+    ktest_log("%smalloc(32 MiB) of released pages: in the map %d, call served there %d", what, ml.in_map,
               ml.served_in_map);
     KT_ASSERT(t, ml.p != 0);
     KT_EXPECT(t, ml.in_map);
     KT_EXPECT(t, ml.served_in_map);
     KT_EXPECT_EQ(t, count_nonzero(ml.p, 0, ml.bytes), 0);
+}
+
+static void t_call_served_in_map(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    malloc_served_in_map(t, "");
     goheap_free(ml.p);
     hu_validate(t);
 }
@@ -445,6 +453,31 @@ static void t_latency(struct ktest *t)
     KT_EXPECT(t, ml.p == p);
     goheap_free(ml.p);
 }
+
+/* ---- efence: a large guarded object maps unpinned too (heap_mapefence, kheap-efence-map) -----------
+ * The same behaviour as t_call_served_in_map for a 32 MiB allocation under efence=1:
+ * its run (data pages and the guard page) is mapped unpinned, so a call to the CPU is
+ * served inside the map; then the object is the guarded one (a read one byte past it
+ * faults) and reads zero. Before, efence mapped every run pinned, under the heap lock:
+ * never served. */
+static void t_efence_call_served_in_map(struct ktest *t)
+{
+    if (gh_knobs.efence != 1)
+        KT_SKIP(t, "boot with goheap=efence=1");
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    malloc_served_in_map(t, "efence ");
+    KT_ASSERT(t, ml.p != 0);
+    uint64_t v;
+    KT_EXPECT(t, fault_probe_read((char *)ml.p + ml.bytes, &v, 0)); /* the guard page */
+    goheap_free(ml.p);
+    hu_validate(t);
+}
+
+static const struct ktest_case heap_mapefence_cases[] = {
+    KTEST_CASE(t_efence_call_served_in_map),
+};
+KTEST_SUITE_FULL(heap_mapefence, "heap_mapefence", heap_mapefence_cases, hu_init, 0);
 
 /* ---- the map's page tables pull lazily released pages (heap_mappull, kheap-map-pull) -------------
  * A fresh heap (a boot of its own, madvdontneed=0): two 8 MiB runs released lazily,
