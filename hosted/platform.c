@@ -209,21 +209,25 @@ uint64_t goheap_sys_nanotime(void) {
  * give their commit charge back), each large reservation keeps a frontier `rw`:
  * everything in [lo, rw) is read-write. A map below the frontier needs no call; one
  * above it maps from the frontier to MAP_AHEAD_BYTES past its end (never past the
- * reservation), so a growing heap makes one call per MiB. Pages mapped ahead cost
+ * reservation), so a growing heap makes a call per 0.5-1 MiB. Pages mapped ahead cost
  * address space and nothing else: untouched, they are not resident, and the core
- * counts them released until it hands them out. MAP_AHEAD_BYTES stays below a huge
- * page (2 MiB), so with transparent huge pages "always" no aligned 2 MiB range turns
- * read-write more than 1 MiB ahead of what the heap has taken. A map ahead that fails
+ * counts them released until it hands them out. A map ahead stops a page short of
+ * the end of the aligned 2 MiB range its request ends in, so that range turns wholly
+ * read-write only when the heap's own maps reach its end, as before: with transparent
+ * huge pages "always", a huge page forms no earlier than it did. A map ahead that fails
  * (RLIMIT_DATA, ENOMEM) falls back to the exact map. A reservation part of which is
  * made PROT_NONE again (realloc's zero-copy move leaves its old range so) maps
  * exactly from then on (`dead`). Only reservations of at least MAP_AHEAD_MIN_RESV are
  * tracked: the arena's increments (4-64 MiB) and a window reserved whole; metadata
  * frames, reserved one by one, are mapped exactly. */
 #define MAP_AHEAD_BYTES ((uintptr_t)1 << 20)
+#define MAP_AHEAD_HUGE ((uintptr_t)2 << 20) /* x86_64's and a 4 KiB-granule aarch64's huge page */
+#define MAP_AHEAD_PAGE ((uintptr_t)4096)
 #define MAP_AHEAD_MIN_RESV ((uintptr_t)1 << 20)
-#define MAP_AHEAD_RESVS 64 /* the arena's increments: 64 x 64 MiB, then untracked */
+#define MAP_AHEAD_RESVS 16 /* an increment adjacent to a tracked one extends it */
 struct ahead_resv {
-    uintptr_t lo, hi;
+    uintptr_t lo;
+    _Atomic uintptr_t hi;    /* grows when the next increment is reserved after it */
     _Atomic uintptr_t rw;    /* [lo, rw) is read-write; only grows */
     _Atomic int ready;       /* lo, hi and rw written (release) */
     _Atomic int dead;        /* part of it was made PROT_NONE again: exact maps from then on */
@@ -234,16 +238,28 @@ static unsigned map_ahead;           /* goheap_sys_configure: see above */
 /* Calls made by goheap_sys_map, for tests (goheap_platform_impl.h). */
 _Atomic unsigned long goheap_hosted_map_calls;
 
-/* Records a reservation [lo, lo + bytes) of ours for mapping ahead. */
+/* Records a reservation [lo, lo + bytes) of ours for mapping ahead: the arena's next
+ * increment (reserved under the heap lock, right after the last) extends its entry
+ * unless that one is dead, so the arena takes one entry however far it grows; a map
+ * that reads the old end maps exactly. */
 static void ahead_record(uintptr_t lo, size_t bytes) {
     if (bytes < MAP_AHEAD_MIN_RESV)
         return;
+    unsigned k = atomic_load_explicit(&ahead_nresv, memory_order_relaxed);
+    for (unsigned i = 0; i < k && i < MAP_AHEAD_RESVS; i++) {
+        struct ahead_resv *r = &ahead_resv[i];
+        uintptr_t hi = lo;
+        if (atomic_load_explicit(&r->ready, memory_order_acquire) && !atomic_load_explicit(&r->dead, memory_order_acquire) &&
+            atomic_compare_exchange_strong_explicit(&r->hi, &hi, lo + bytes, memory_order_release,
+                                                    memory_order_relaxed))
+            return;
+    }
     unsigned i = atomic_fetch_add_explicit(&ahead_nresv, 1, memory_order_relaxed);
     if (i >= MAP_AHEAD_RESVS)
         return;
     struct ahead_resv *r = &ahead_resv[i];
     r->lo = lo;
-    r->hi = lo + bytes;
+    atomic_store_explicit(&r->hi, lo + bytes, memory_order_relaxed);
     atomic_store_explicit(&r->rw, lo, memory_order_relaxed);
     atomic_store_explicit(&r->ready, 1, memory_order_release);
 }
@@ -255,8 +271,8 @@ static struct ahead_resv *ahead_of(uintptr_t a, uintptr_t n) {
         k = MAP_AHEAD_RESVS;
     for (unsigned i = 0; i < k; i++) {
         struct ahead_resv *r = &ahead_resv[i];
-        if (atomic_load_explicit(&r->ready, memory_order_acquire) && a >= r->lo && a - r->lo < r->hi - r->lo &&
-            n <= r->hi - a)
+        uintptr_t hi = atomic_load_explicit(&r->hi, memory_order_acquire);
+        if (atomic_load_explicit(&r->ready, memory_order_acquire) && a >= r->lo && a < hi && n <= hi - a)
             return atomic_load_explicit(&r->dead, memory_order_acquire) ? 0 : r;
     }
     return 0;
@@ -273,7 +289,8 @@ static void ahead_kill(uintptr_t a, uintptr_t n) {
         k = MAP_AHEAD_RESVS;
     for (unsigned i = 0; i < k; i++) {
         struct ahead_resv *r = &ahead_resv[i];
-        if (atomic_load_explicit(&r->ready, memory_order_acquire) && a < r->hi && r->lo < a + n)
+        if (atomic_load_explicit(&r->ready, memory_order_acquire) &&
+            a < atomic_load_explicit(&r->hi, memory_order_acquire) && r->lo < a + n)
             atomic_store_explicit(&r->dead, 1, memory_order_seq_cst);
     }
 }
@@ -359,7 +376,13 @@ int goheap_sys_map(void *addr, size_t bytes) {
         uintptr_t rw = atomic_load_explicit(&r->rw, memory_order_acquire);
         if (a + bytes <= rw)
             return 0; /* read-write since an earlier map, and never made PROT_NONE again */
-        uintptr_t to = a + bytes > r->hi - MAP_AHEAD_BYTES ? r->hi : a + bytes + MAP_AHEAD_BYTES;
+        uintptr_t end = a + bytes, hi = atomic_load_explicit(&r->hi, memory_order_relaxed);
+        uintptr_t to = end > hi - MAP_AHEAD_BYTES ? hi : end + MAP_AHEAD_BYTES;
+        /* Never up to the end of the huge page the request ends in: that page stays
+         * short of read-write until the heap's own maps reach its end, as before. */
+        uintptr_t hp = (end + MAP_AHEAD_HUGE - 1) & ~(MAP_AHEAD_HUGE - 1);
+        if (to > hp - MAP_AHEAD_PAGE)
+            to = end > hp - MAP_AHEAD_PAGE ? end : hp - MAP_AHEAD_PAGE;
         if (map_rw(rw, to - rw) == 0) {
             /* Everything below `to` is read-write now: raise the frontier (a racing
              * map may have raised it further). */

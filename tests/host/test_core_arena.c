@@ -292,7 +292,8 @@ static int mode_refused(void) {
 
 /* Mapping ahead (hosted/platform.c): a heap growing through 32 MiB of 64 B objects
  * (4,096 spans; an mprotect each before) makes about one map call per MiB; a page
- * mapped ahead is read-write but not resident; released pages come back with no call;
+ * mapped ahead is read-write but not resident, and never the last of its 2 MiB range
+ * (a huge page); released pages come back with no call;
  * after realloc's zero-copy move leaves its old range PROT_NONE, the pages there are
  * mapped again before they are handed out (a fault here kills the child). */
 #define AHEAD_OBJS ((32u << 20) / 64)
@@ -331,6 +332,10 @@ static int mode_ahead(void) {
     unsigned char vec = 1;
     if (strcmp(prot_of(ahead), "rw-p") || mincore((void *)ahead, 4096, &vec) != 0 || (vec & 1))
         FAIL(3, "512 KiB past the first span: %s, resident %d", prot_of(ahead), vec & 1);
+    /* but not the last page of its 2 MiB range: no huge page can form there before */
+    uintptr_t hp_last = (((uintptr_t)p + (2u << 20)) & ~(uintptr_t)((2u << 20) - 1)) - 4096;
+    if (strcmp(prot_of(hp_last), "---p"))
+        FAIL(3, "the last page of the first span's 2 MiB range is %s", prot_of(hp_last));
     unsigned long calls[2]; /* growing the heap, then over its released pages */
     for (int round = 0; round < 2; round++) {
         unsigned long c = atomic_load(&goheap_hosted_map_calls);
