@@ -238,6 +238,12 @@ uintptr_t gh_efence_check_span(const struct mspan *s);
 /* Guarded objects live now, and allocations left unguarded by the live-object limit
  * (metrics /goheap/efence/...). */
 void gh_efence_counts(uint64_t *live, uint64_t *unguarded);
+/* A fork child, every lock held (goheap_fork_child): the freed guarded spans other
+ * threads left between the quarantine's steps finished (efence.c). */
+void gh_efence_fork_child(void);
+/* validate: bytes of the quarantine's spans and of those in flight around it, and in
+ * *inflight how many are in flight (0 in a quiescent heap). */
+uint64_t gh_efence_held(unsigned *inflight);
 
 /* scavenge.c: all unpinned, no lock held. */
 uintptr_t gh_scavenge(uintptr_t bytes);

@@ -41,6 +41,14 @@ static struct {
  * map instead read the fields of whatever span a page named, racing the reset of a
  * span freed and set up again meanwhile (TSan: check_all against span_reset). */
 static struct gh_spanlist efence_list; /* protected by the heap lock */
+/* Freed guarded spans outside the ring, each from the heap-lock hold that changes it
+ * to the next (protected by the heap lock; an efence span is on one list at a time):
+ * freeing, from its free's hold (its state, counts and efence_dead) until the hold
+ * that puts it in the ring (its data pages guarded in between, no lock held);
+ * evicting, from the hold that takes it out of the ring until the one that gives its
+ * pages back (its guards lifted in between). A fork child has no thread to finish
+ * either: gh_efence_fork_child does it ("fork" in docs/alloc.md). */
+static struct gh_spanlist efence_freeing, efence_evicting;
 static _Atomic unsigned efence_live;      /* guarded objects allocated, not freed */
 static _Atomic unsigned efence_checkers;  /* canary walks in progress (see check_span) */
 static _Atomic unsigned efence_allocs, efence_said_full;
@@ -120,13 +128,20 @@ static _Noreturn void canary_panic(const struct mspan *s, uintptr_t bad, const c
               (unsigned long)s->reqsize, (unsigned long)s->alloc_pc, when, (unsigned long)pc);
 }
 
-/* The canaries go in before the span is published: from then on goheap_validate and
- * debug's periodic walk may check this object, and blank slack would read as a
- * smashed canary (at most 2 x 64 bytes, so pinned, even under the heap lock, is fine).
- * The state's release store in the publish orders them for the walks' loads. */
-void gh_efence_canaries(const struct mspan *s) {
+/* What a guarded object's publication brings, in the heap-lock hold that publishes it
+ * (gh_efence_alloc, or map_finish for a run mapped unpinned), so that a fork child
+ * finds the object whole or not at all: its canaries, written before the publish
+ * (from then on goheap_validate and debug's periodic walk may check it, and blank
+ * slack would read as a smashed canary; at most 2 x 64 bytes of pages now ours, so in
+ * the hold is fine; the state's release store in the publish orders them for the
+ * walks' loads), debug's list of live guarded spans, and the live count. Caller holds
+ * the heap lock. */
+void gh_efence_publish_locked(struct mspan *s) {
     fill_canary(canary_lo(s), s->obj);
     fill_canary(s->obj + s->reqsize, canary_hi(s));
+    if (GOHEAP_DEBUG)
+        gh_list_push(&efence_list, s);
+    atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
 }
 
 uintptr_t gh_efence_check_span(const struct mspan *s) {
@@ -198,14 +213,36 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
         datapages = 1;
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    if (!c)
+        c = &gh_emptycache;
     int needzero;
     uintptr_t npages = datapages + 1, tomap = 0;
-    /* From GH_MAP_UNPINNED_PAGES on, the run's released pages are mapped unpinned with
-     * no lock held, as a large malloc's are (mheap.h, gh_heap_map_span); a smaller run
-     * is mapped pinned, under the heap lock. */
-    struct mspan *s = npages >= GH_MAP_UNPINNED_PAGES ? gh_heap_alloc_span_defer(0, cpu, npages, 0, &needzero, &tomap)
-                                                       : gh_heap_alloc_span(0, cpu, npages, 0, &needzero);
+    struct mspan *s;
+    if (npages >= GH_MAP_UNPINNED_PAGES) {
+        /* From GH_MAP_UNPINNED_PAGES on, the run's released pages are mapped unpinned
+         * with no lock held, as a large malloc's are (mheap.h, gh_heap_map_span): the
+         * take (counted, on gh_heap.mapping) in one hold, the publication in the hold
+         * that finds nothing left to map (map_finish, which calls
+         * gh_efence_publish_locked). With nothing to map, c->lock (which a fork's
+         * prepare takes) covers the take and the publication, as for a large malloc;
+         * a thread without a cache of its own has no such lock ("fork" in
+         * docs/alloc.md). */
+        if (c != &gh_emptycache)
+            gh_lock(&c->lock, cpu);
+        s = gh_heap_alloc_span_defer(c != &gh_emptycache ? c : 0, cpu, npages, 0, &needzero, &tomap);
+    } else {
+        /* One heap-lock hold from the page take to the statistics, which a fork's
+         * prepare takes too: a fork child finds the object whole or not at all
+         * ("fork" in docs/alloc.md). */
+        gh_lock(&gh_heap.lock, cpu);
+        s = gh_heap_alloc_span_locked(cpu, npages, &needzero);
+    }
     if (!s) {
+        if (npages < GH_MAP_UNPINNED_PAGES)
+            gh_unlock(&gh_heap.lock, cpu);
+        else if (c != &gh_emptycache)
+            gh_unlock(&c->lock, cpu);
         goheap_sys_unpin(pin);
         return 0;
     }
@@ -216,29 +253,25 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     uintptr_t guard = below ? s->base : data_hi(s), nguard = below ? s->obj - s->base : GOHEAP_PAGE_SIZE;
     s->alloc_pc = pc;
     if (tomap) {
-        /* Mapped unpinned; published and counted by the map's last hold (map_finish),
-         * which writes the canaries first (gh_efence_canaries). Out of memory: the run
-         * went back, NULL (the caller's last resort, then NULL). */
+        if (c != &gh_emptycache)
+            gh_unlock(&c->lock, cpu);
+        /* Mapped unpinned; published and counted by the map's last hold. Out of
+         * memory: the run went back, NULL (the caller's last resort, then NULL). */
         goheap_sys_unpin(pin);
         if (gh_heap_map_span(s) != 0)
             return 0;
-        cpu = goheap_sys_pin(&pin);
     } else {
-        gh_efence_canaries(s);
+        if (npages >= GH_MAP_UNPINNED_PAGES)
+            gh_lock(&gh_heap.lock, cpu);
+        gh_efence_publish_locked(s);
         gh_heap_publish(s);
-        struct mcache *c = gh_mcache_get(cpu);
-        if (!c)
-            c = &gh_emptycache;
         gh_cache_count(c, &c->large_alloc, 1, 1);
         gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
-    }
-    if (GOHEAP_DEBUG) {
-        gh_lock(&gh_heap.lock, cpu);
-        gh_list_push(&efence_list, s);
         gh_unlock(&gh_heap.lock, cpu);
+        if (npages >= GH_MAP_UNPINNED_PAGES && c != &gh_emptycache)
+            gh_unlock(&c->lock, cpu);
+        goheap_sys_unpin(pin);
     }
-    goheap_sys_unpin(pin);
-    atomic_fetch_add_explicit(&efence_live, 1, memory_order_relaxed);
     /* The guard page: faults from now on (unpinned, no lock: platform rule). */
     gh_assert_no_locks();
     guard_pages(guard, nguard);
@@ -274,18 +307,34 @@ static void evict(struct mspan **v, unsigned n) {
     }
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
-    for (unsigned i = 0; i < n; i++)
-        gh_heap_free_retired(cpu, v[i]);
+    for (unsigned i = 0; i < n; i++) {
+        gh_lock(&gh_heap.lock, cpu);
+        gh_list_remove(&efence_evicting, v[i]);
+        gh_lock(&gh_meta.lock, cpu);
+        gh_heap_free_retired_locked(v[i]);
+        gh_unlock(&gh_meta.lock, cpu);
+        gh_unlock(&gh_heap.lock, cpu);
+    }
     goheap_sys_unpin(pin);
 }
 
-/* The oldest quarantined span, out of the ring. Caller holds the heap lock. */
+/* The oldest quarantined span, out of the ring and onto efence_evicting. Caller holds
+ * the heap lock. */
 static struct mspan *take_oldest(void) {
     struct mspan *old = quarantine.ring[quarantine.head];
     quarantine.head = (quarantine.head + 1) % EFENCE_QUARANTINE;
     quarantine.count--;
     quarantine.bytes -= (uintptr_t)old->npages << GOHEAP_PAGE_SHIFT;
+    gh_list_push(&efence_evicting, old);
     return old;
+}
+
+/* s off efence_freeing, into the ring (which has room). Caller holds the heap lock. */
+static void ring_put(struct mspan *s) {
+    gh_list_remove(&efence_freeing, s);
+    quarantine.ring[(quarantine.head + quarantine.count) % EFENCE_QUARANTINE] = s;
+    quarantine.count++;
+    quarantine.bytes += (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
 }
 
 /* Puts a freed, guarded span into the quarantine; once it is full, the oldest
@@ -295,9 +344,7 @@ static void quarantine_put(struct mspan *s) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     gh_lock(&gh_heap.lock, cpu);
-    quarantine.ring[(quarantine.head + quarantine.count) % EFENCE_QUARANTINE] = s;
-    quarantine.count++;
-    quarantine.bytes += (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
+    ring_put(s);
     for (;;) {
         /* Bounded by count, and by a quarter of the window (a small arena= must not
          * fill up with quarantined address space). */
@@ -319,33 +366,84 @@ static void quarantine_put(struct mspan *s) {
 void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
     if (a != s->obj)
         gh_bad_free("invalid free of an interior pointer", a, s);
-    uint8_t inuse = GH_SPAN_INUSE;
-    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_EFENCE_FREED))
-        gh_bad_free("double free", a, s);
-    uintptr_t bad = canaries_bad(s); /* ours now: still mapped */
-    if (bad)
-        canary_panic(s, bad, "freed", pc);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
-    if (GOHEAP_DEBUG) { /* out of the walk's reach before its pages are guarded */
-        gh_lock(&gh_heap.lock, cpu);
-        gh_list_remove(&efence_list, s);
-        gh_unlock(&gh_heap.lock, cpu);
-    }
     struct mcache *c = gh_mcache_get(cpu);
     if (!c)
         c = &gh_emptycache;
+    /* One heap-lock hold, which a fork's prepare takes too, for everything a fork
+     * child must see whole: the state, out of the walk's reach (efence_list) and onto
+     * efence_freeing, the statistics, heap_inuse and efence_dead. Before, the state
+     * changed first and the counts after a wait for this lock (debug's list): a child
+     * forked meanwhile found the object freed and counted live ("efence dead bytes N
+     * != N - 16384", "large bytes: ... counted, ... in spans"; core-storm). */
+    gh_lock(&gh_heap.lock, cpu);
+    uint8_t inuse = GH_SPAN_INUSE;
+    if (!atomic_compare_exchange_strong(&s->state, &inuse, GH_SPAN_EFENCE_FREED)) {
+        gh_unlock(&gh_heap.lock, cpu);
+        goheap_sys_unpin(pin);
+        gh_bad_free("double free", a, s);
+    }
+    if (GOHEAP_DEBUG)
+        gh_list_remove(&efence_list, s);
+    gh_list_push(&efence_freeing, s);
     gh_cache_count(c, &c->large_free, 1, 1);
     gh_cache_count(c, &c->large_free_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
-    gh_heap_retire_span_pages(s); /* state: EFENCE_FREED, its bytes released */
-    goheap_sys_unpin(pin);
+    gh_heap_retire_span_pages(s); /* its bytes released, efence_dead */
     atomic_fetch_sub_explicit(&efence_live, 1, memory_order_relaxed);
+    gh_unlock(&gh_heap.lock, cpu);
+    goheap_sys_unpin(pin);
+    uintptr_t bad = canaries_bad(s); /* ours now: still mapped */
+    if (bad)
+        canary_panic(s, bad, "freed", pc);
     /* No canary walk may still be reading the object (gh_efence_check_span). */
     while (atomic_load(&efence_checkers))
         ;
     gh_assert_no_locks();
     guard_pages(data_lo(s), data_hi(s) - data_lo(s));
     quarantine_put(s);
+}
+
+void gh_efence_fork_child(void) {
+    /* The child's only thread, every lock held (goheap_fork_child): the unguard and
+     * guard calls with them, as gh_heap_fork_child's unmap, wait for no other CPU.
+     * What a thread of the parent had left in flight it finishes as that thread would
+     * have, whether or not its call had come: an evicted span's guards lifted and its
+     * pages back; a freed span's data guarded (a light guard again, or an unmap of
+     * what may be unmapped already) and into the ring, the oldest out first when the
+     * ring is full. A canary walk of the parent's (validate) left counted would make
+     * every later free wait for it. */
+    atomic_store_explicit(&efence_checkers, 0, memory_order_relaxed);
+    for (;;) {
+        struct mspan *s = efence_evicting.first;
+        if (s) {
+            if (atomic_load_explicit(&guard_how, memory_order_relaxed) & GUARD_LIGHT)
+                gh_sys_unguard((void *)s->base, span_end(s) - s->base);
+            gh_list_remove(&efence_evicting, s);
+            gh_heap_free_retired_locked(s);
+            continue;
+        }
+        if (!(s = efence_freeing.first))
+            return;
+        if (quarantine.count == EFENCE_QUARANTINE) {
+            take_oldest(); /* onto efence_evicting: given back first */
+            continue;
+        }
+        guard_pages(data_lo(s), data_hi(s) - data_lo(s));
+        ring_put(s);
+    }
+}
+
+uint64_t gh_efence_held(unsigned *inflight) {
+    uint64_t bytes = quarantine.bytes;
+    struct gh_spanlist *lists[] = {&efence_freeing, &efence_evicting};
+    *inflight = 0;
+    for (unsigned i = 0; i < 2; i++)
+        for (struct mspan *s = lists[i]->first; s; s = s->next) {
+            bytes += (uint64_t)s->npages << GOHEAP_PAGE_SHIFT;
+            ++*inflight;
+        }
+    return bytes;
 }
 
 size_t goheap_efence_describe(uintptr_t addr, char *buf, size_t n) {

@@ -213,6 +213,7 @@ void goheap_fork_child(void) {
         for (unsigned i = 0; i < gh_ncpu; i++)
             gh_central_fork_child(__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE));
         gh_heap_fork_child();
+        gh_efence_fork_child();
     }
     goheap_fork_parent();
     atomic_store_explicit(&gate_busy, 0, memory_order_relaxed);

@@ -340,6 +340,19 @@ static void span_reset(struct mspan *s, size_t size) {
 
 static void window_join_cached(struct mcache *c, unsigned cpu); /* (below, with the heap's cache) */
 
+/* A run of npages from the tree; when none fits, again after the heap's large span
+ * cache is drained, then (grow) after the heap grows. Caller holds the heap lock,
+ * pinned on cpu. */
+static inline __attribute__((always_inline)) uintptr_t tree_alloc_locked(unsigned cpu, uintptr_t npages, int *err,
+                                                                         struct run_info *ri, int grow) {
+    uintptr_t base = tree_alloc(cpu, npages, 0, err, ri);
+    if (!base && *err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
+        base = tree_alloc(cpu, npages, 0, err, ri);
+    if (!base && *err == PAGEALLOC_NOSPACE && grow && gh_heap_grow(npages) == 0)
+        base = tree_alloc(cpu, npages, 0, err, ri);
+    return base;
+}
+
 /* Pages for a span from the CPU's page cache (small runs) or the tree, growing the
  * heap when grow and nothing fits. Caller holds c->lock when c is a real cache. */
 static inline __attribute__((always_inline)) uintptr_t alloc_pages(struct mcache *c, unsigned cpu, uintptr_t npages,
@@ -349,11 +362,7 @@ static inline __attribute__((always_inline)) uintptr_t alloc_pages(struct mcache
         base = pages_from_cache(c, cpu, npages, err, ri, grow);
     if (!base && *err != PAGEALLOC_NOMEM) {
         gh_lock(&gh_heap.lock, cpu);
-        base = tree_alloc(cpu, npages, 0, err, ri);
-        if (!base && *err == PAGEALLOC_NOSPACE && hcache_drain_locked(cpu))
-            base = tree_alloc(cpu, npages, 0, err, ri);
-        if (!base && *err == PAGEALLOC_NOSPACE && grow && gh_heap_grow(npages) == 0)
-            base = tree_alloc(cpu, npages, 0, err, ri);
+        base = tree_alloc_locked(cpu, npages, err, ri, grow);
         gh_unlock(&gh_heap.lock, cpu);
     }
     return base;
@@ -366,6 +375,16 @@ static GH_NOINLINE uintptr_t alloc_pages_reclaimed(struct mcache *c, unsigned cp
     gh_central_reclaim_before_grow(c, cpu);
     *err = PAGEALLOC_NOSPACE;
     return alloc_pages(c, cpu, npages, err, ri, 1);
+}
+
+/* A new span's struct s (from spanalloc bucket b) names its run and is counted. */
+static inline __attribute__((always_inline)) void span_take(struct mspan *s, unsigned b, uintptr_t base,
+                                                            uintptr_t npages, unsigned spc) {
+    s->bucket = (uint8_t)b;
+    s->base = base;
+    s->npages = (uint32_t)npages;
+    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED); /* racy readers: gh_central_wake */
+    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
 }
 
 /* gh_heap_alloc_span(_room): one body, inlined into both so that room 0 folds away
@@ -427,11 +446,7 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         gh_unlock(&gh_heap.lock, cpu);
         return 0;
     }
-    s->bucket = (uint8_t)bucket_of(spc);
-    s->base = base;
-    s->npages = (uint32_t)npages;
-    __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED); /* racy readers: gh_central_wake */
-    atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+    span_take(s, bucket_of(spc), base, npages, spc);
     if (!from_window)
         count_run_inuse(npages, &ri);
     /* From the page allocator's per-page zero state: fresh pages read zero in
@@ -460,6 +475,31 @@ struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t
                                        int *needzero, uintptr_t *tomap) {
     *tomap = 0;
     return alloc_span(c, cpu, npages, room, 0, needzero, tomap);
+}
+
+struct mspan *gh_heap_alloc_span_locked(unsigned cpu, uintptr_t npages, int *needzero) {
+    /* The struct first (the meta lock nested), as gh_heap_alloc_span_unmapped: nothing
+     * taken from the tree needs undoing. */
+    unsigned b = bucket_of(0);
+    gh_lock(&gh_meta.lock, cpu);
+    struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[b]);
+    gh_unlock(&gh_meta.lock, cpu);
+    if (!s)
+        return 0;
+    struct run_info ri = {0, 0, 0, 0, 0, 0};
+    int err;
+    uintptr_t base = tree_alloc_locked(cpu, npages, &err, &ri, 1);
+    if (!base) {
+        gh_lock(&gh_meta.lock, cpu);
+        gh_fixalloc_free(&gh_heap.spanalloc[b], s);
+        gh_unlock(&gh_meta.lock, cpu);
+        return 0;
+    }
+    span_reset(s, gh_heap.spanalloc[b].size);
+    span_take(s, b, base, npages, 0);
+    count_run_inuse(npages, &ri);
+    *needzero = ri.dirty != 0;
+    return s;
 }
 
 /* ---- deferred maps (mheap.h, gh_heap.mapping) --------------------------------------------
@@ -540,7 +580,7 @@ static void map_finish(unsigned cpu, struct mspan *s) {
         grow_span(s, base, npages);
     } else {
         if (gh_unlikely(s->efence))
-            gh_efence_canaries(s); /* before the publish (efence.c) */
+            gh_efence_publish_locked(s); /* canaries, list, count: before the publish (efence.c) */
         gh_heap_publish(s);
         gh_cache_count(c, &c->large_alloc, 1, 1);
     }
@@ -666,11 +706,7 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
          * (a fork child gives it back: "deferred maps" above). */
         struct run_info ri = {*lazy + *unbacked, 0, *lazy, 0, 0, 0};
         count_run_inuse(npages, &ri);
-        s->bucket = (uint8_t)b;
-        s->base = base;
-        s->npages = (uint32_t)npages;
-        __atomic_store_n(&s->spc, (uint8_t)spc, __ATOMIC_RELAXED);
-        atomic_fetch_add_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
+        span_take(s, b, base, npages, spc);
         map_link(s, GH_MAPGROW_REMAP);
     }
     gh_unlock(&gh_heap.lock, cpu);
@@ -1131,12 +1167,12 @@ void gh_heap_hcache_drain(unsigned cpu) {
     gh_unlock(&gh_heap.lock, cpu);
 }
 
-void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
+void gh_heap_free_retired_locked(struct mspan *s) {
     /* Out of the efence quarantine: every page is unbacked (data unmapped at free, the
      * guard at allocation), so the run goes back to the tree as scavenged, the way a
-     * scavenged run does (taken, then done), and stays counted in heap_released. */
+     * scavenged run does (taken, then done), and stays counted in heap_released. All
+     * in the caller's hold, the struct's free with it (as release_span_locked). */
     uintptr_t base = s->base, npages = s->npages, bytes = npages << GOHEAP_PAGE_SHIFT;
-    gh_lock(&gh_heap.lock, cpu); /* (one hold, the struct's free nested: as release_span) */
     gh_span_dead(s);
     unmap_span(s);
     struct pagealloc *pa = gh_heap_pages_of(base);
@@ -1144,16 +1180,13 @@ void gh_heap_free_retired(unsigned cpu, struct mspan *s) {
     gh_pagealloc_scavenge_done(pa, base, npages);
     atomic_fetch_sub_explicit(&gh_heap.efence_dead, bytes, memory_order_relaxed);
     atomic_fetch_sub_explicit(&gh_heap.span_count, 1, memory_order_relaxed);
-    gh_lock(&gh_meta.lock, cpu);
     gh_fixalloc_free(&gh_heap.spanalloc[s->bucket], s);
-    gh_unlock(&gh_meta.lock, cpu);
-    gh_unlock(&gh_heap.lock, cpu);
 }
 
 void gh_heap_retire_span_pages(struct mspan *s) {
     /* Efence: the pages stay allocated in the tree and unbacked while the span sits in
-     * the quarantine (gh_heap_free_retired then returns them); the span struct stays
-     * in the map as EFENCE_FREED so a second free or a late access is named. */
+     * the quarantine (gh_heap_free_retired_locked then returns them); the span struct
+     * stays in the map as EFENCE_FREED so a second free or a late access is named. */
     uintptr_t bytes = (uintptr_t)s->npages << GOHEAP_PAGE_SHIFT;
     atomic_store_explicit(&s->state, GH_SPAN_EFENCE_FREED, memory_order_release);
     atomic_fetch_sub_explicit(&gh_heap.heap_inuse, bytes, memory_order_relaxed);

@@ -183,10 +183,12 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
  * backed, nothing to map) never come here (64 KiB and 1 MiB pairs 131.6 / 459.6
  * instructions, callgrind, 132.0 / 459.4 before). */
 #define GH_MAP_UNPINNED_PAGES 16u
-/* efence.c: the canaries of efence span s (set up, its data pages mapped), written
- * just before its publish: by gh_efence_alloc, or, for an efence run mapped unpinned
- * (GH_MAP_UNPINNED_PAGES or more), by the map's last hold (map_finish). */
-void gh_efence_canaries(const struct mspan *s);
+/* efence.c: what efence span s (set up, its data pages mapped) brings just before its
+ * publish, in the heap-lock hold that publishes it: its canaries, debug's list, the
+ * live count. By gh_efence_alloc, or, for an efence run mapped unpinned
+ * (GH_MAP_UNPINNED_PAGES or more), by the map's last hold (map_finish). Caller holds
+ * the heap lock. */
+void gh_efence_publish_locked(struct mspan *s);
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap);
 /* mapgrow of a span on gh_heap.mapping that is a zero-copy move's destination (its
@@ -232,8 +234,17 @@ struct mspan *gh_heap_alloc_span_unmapped(unsigned cpu, uintptr_t npages, unsign
 void gh_heap_remap_unlist(unsigned cpu, struct mspan *d);
 void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
 /* Efence: s's object is freed; its pages stay allocated (unbacked, counted released
- * and efence_dead) and s stays in the span map as EFENCE_FREED. */
+ * and efence_dead) and s stays in the span map as EFENCE_FREED. Caller holds the heap
+ * lock: the state, the counts and the caller's own records of the free change in one
+ * hold, which a fork's prepare takes too ("fork" in docs/alloc.md). */
 void gh_heap_retire_span_pages(struct mspan *s);
+/* Efence: a large span of npages taken from the tree (its heap's large span cache
+ * drained, the heap grown, as for a caller without a cache), its struct (the meta lock
+ * nested) and its counts (span_count, heap_inuse) in the caller's hold, in which the
+ * caller sets it up and publishes it: a fork child finds it whole or not at all.
+ * *needzero as gh_heap_alloc_span's. 0 when out of memory or structs. Caller holds the
+ * heap lock, pinned on cpu. */
+struct mspan *gh_heap_alloc_span_locked(unsigned cpu, uintptr_t npages, int *needzero);
 /* realloc of a large object in place. extend: takes the `extra` pages right after s
  * if they are all free (mapping released ones), adds them to s and the span map;
  * returns 1, or 0 with nothing changed (or GH_EXTEND_MAP: below). With pc (the CPU's page cache, its mcache.lock
@@ -333,9 +344,9 @@ struct mspan *gh_heap_hcache_take_locked(uintptr_t npages);
 void gh_heap_hcache_drain(unsigned cpu);
 
 /* Efence: a retired span leaves the quarantine: its (unbacked) pages go back to the
- * page allocator as scavenged, the map entries and the struct are freed. Pinned, no
- * heap lock held. */
-void gh_heap_free_retired(unsigned cpu, struct mspan *s);
+ * page allocator as scavenged, the map entries and the struct are freed, in the
+ * caller's hold. Caller holds the heap and meta locks. */
+void gh_heap_free_retired_locked(struct mspan *s);
 /* Gives a page cache's pages back to the tree. Pinned, no heap lock held. */
 void gh_heap_flush_pcache(unsigned cpu, struct pagecache *pc);
 /* The grow window alone back to the tree (the memory limit's drain). Pinned on cpu,

@@ -343,6 +343,13 @@ static int validate(void) {
            (unsigned long)inuse, (unsigned long)(inuse_pages << GOHEAP_PAGE_SHIFT));
     VCHECK(efence_dead == atomic_load(&gh_heap.efence_dead), "efence dead bytes %lu != %lu",
            (unsigned long)efence_dead, (unsigned long)atomic_load(&gh_heap.efence_dead));
+    /* Every freed guarded span is in the quarantine: none left between its steps (in
+     * a fork child, gh_efence_fork_child finished them). */
+    unsigned efence_inflight;
+    uint64_t efence_held = gh_efence_held(&efence_inflight);
+    VCHECK(efence_held == efence_dead && efence_inflight == 0,
+           "efence: quarantine and spans in flight hold %lu bytes (%u spans in flight), %lu dead",
+           (unsigned long)efence_held, efence_inflight, (unsigned long)efence_dead);
     VCHECK(nspans == atomic_load(&gh_heap.span_count) + (efence_dead ? 0 : 0) ||
                nspans == atomic_load(&gh_heap.span_count),
            "span walk found %lu spans, counter says %lu", (unsigned long)nspans,

@@ -275,6 +275,10 @@ static atomic_uint nforks, nchild_bad;
 static int child_body(uint64_t rng) {
     alarm(30);
     unsigned bad0 = hc_nfail;
+    /* the heap as the fork copied it, recounted (as core-fork's and core-forkstress's
+     * children do) */
+    if (goheap_validate() != 0)
+        return 4;
     /* the inherited objects whose slots were not locked at the fork */
     for (unsigned i = 0; i < NSLOTS; i += 1 + (unsigned)hc_below(&rng, 3)) {
         struct slot *s = &slots[i];
@@ -297,6 +301,13 @@ static int child_body(uint64_t rng) {
             goheap_free_os_memory();
     }
     goheap_free_os_memory();
+    /* after its own mallocs and frees and a release of every free page */
+    if (goheap_validate() != 0)
+        return 5;
+    struct goheap_memstats m;
+    goheap_read_memstats(&m);
+    if (m.heap_released != m.heap_idle)
+        return 6;
     return hc_nfail != bad0 ? 3 : 0;
 }
 
