@@ -164,13 +164,36 @@ static void wake_locked(struct mcentral *mc, struct mspan *s) {
     }
 }
 
+/* gh_central_wake for a CPU without a cache of its own (gh_emptycache: shared, so it
+ * records nothing): the flip and the move in one hold of the class lock, which a fork's
+ * prepare takes too, so that a fork child finds the wake not begun (FULL with a remote
+ * free pending: gh_fork_unwoken) or done. Under the lock of s's class, cstate FULL means
+ * s is on that class's full list (file_span lists it, then stores FULL; every other
+ * change off FULL is this flip or made under the lock); s's class read racily may be
+ * stale (recycled since the freer's AND): then, still FULL, s is another class's, and
+ * that class's lock is taken in turn. */
+static GH_NOINLINE void wake_shared(unsigned cpu, struct mspan *s) {
+    for (;;) {
+        struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
+        gh_lock(&mc->lock, cpu);
+        int here = __atomic_load_n(&s->onlist, __ATOMIC_RELAXED) == (void *)&mc->full;
+        uint8_t full = GH_CS_FULL;
+        if (here && atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING))
+            wake_locked(mc, s);
+        gh_unlock(&mc->lock, cpu);
+        if (here || atomic_load(&s->cstate) != GH_CS_FULL)
+            return; /* woken (here or by another freer), or no longer full */
+    }
+}
+
 void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s) {
+    if (c == &gh_emptycache) {
+        wake_shared(cpu, s);
+        return;
+    }
     /* From before the flip until s is listed: a fork between the two finds it in
-     * c->waking (gh_central_fork_child). gh_emptycache (a CPU without a cache of its
-     * own) records nothing: shared, and rare. */
-    int rec = c != &gh_emptycache;
-    if (rec)
-        c->waking = s;
+     * c->waking (gh_central_fork_child). */
+    c->waking = s;
     uint8_t full = GH_CS_FULL;
     if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
         /* s may have been recycled since the freer's AND: read its class racily
@@ -181,8 +204,7 @@ void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s) {
         wake_locked(mc, s);
         gh_unlock(&mc->lock, cpu);
     }
-    if (rec)
-        c->waking = 0;
+    c->waking = 0;
 }
 
 void gh_central_fork_child(struct mcache *c) {

@@ -39,7 +39,8 @@ struct mspan *gh_central_cache_span(struct mcache *c, unsigned cpu, unsigned spc
  * Pinned; no lock held. */
 void gh_central_uncache_span(unsigned cpu, struct mspan *s);
 /* A remote freer saw FULL: try the FULL -> PENDING flip and move the span. Pinned
- * on cpu, c its cache (or gh_emptycache), which records the wake in flight. */
+ * on cpu, c its cache, which records the wake in flight; or gh_emptycache (shared: it
+ * records nothing), whose wake takes the class lock before the flip. */
 void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s);
 /* In a fork child, every class lock held (alloc/fork.c goheap_fork_child), for each
  * cache c: a wake that c's thread had flipped to PENDING and not yet listed
