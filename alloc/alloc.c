@@ -86,19 +86,24 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
          * a program that allocates only large objects is not idle (mcache.c). */
         if (c && gh_unlikely(++c->slowticks % GH_REFILLS_PER_BG_POLL == 0))
             gh_want_work(GH_WORK_BG);
-        if (c)
-            gh_lock(&c->lock, cpu); /* the page cache: a drainer may be flushing it */
+        /* c->lock: the page cache (a drainer may be flushing it); and, taken by a
+         * fork's prepare, it covers the take and the publication below, so that a fork
+         * child finds the allocation whole or not begun ("fork" in docs/alloc.md).
+         * Without a cache of its own, the heap lock covers them. */
+        gh_lock(c ? &c->lock : &gh_heap.lock, cpu);
         uintptr_t room = !room_placed ? 0 : npages > GH_REALLOC_ROOM_PAGES ? npages : GH_REALLOC_ROOM_PAGES;
         uintptr_t tomap = 0;
-        if (npages >= GH_MAP_UNPINNED_PAGES) /* (mheap.h: mapped below, unpinned) */
+        if (gh_unlikely(!c))
+            s = gh_heap_alloc_span_nocache(cpu, npages, room, &needzero,
+                                           npages >= GH_MAP_UNPINNED_PAGES ? &tomap : 0);
+        else if (npages >= GH_MAP_UNPINNED_PAGES) /* (mheap.h: mapped below, unpinned) */
             s = gh_heap_alloc_span_defer(c, cpu, npages, room, &needzero, &tomap);
         else if (room_placed)
             s = gh_heap_alloc_span_room(c, cpu, npages, room, 0, &needzero);
         else
             s = gh_heap_alloc_span(c, cpu, npages, 0, &needzero);
         if (!s) {
-            if (c)
-                gh_unlock(&c->lock, cpu);
+            gh_unlock(c ? &c->lock : &gh_heap.lock, cpu);
             goheap_sys_unpin(pin);
             return 0;
         }
@@ -107,8 +112,7 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
         s->obj = gh_align_up(s->base, align);
         s->alloc_pc = pc;
         if (gh_unlikely(tomap)) {
-            if (c)
-                gh_unlock(&c->lock, cpu);
+            gh_unlock(c ? &c->lock : &gh_heap.lock, cpu);
             /* its released pages, mapped with no lock, unpinned; published and counted
              * in the hold that finds nothing left to map (mheap.h) */
             goheap_sys_unpin(pin);
@@ -119,17 +123,13 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
             if (!c)
                 c = &gh_emptycache;
         } else {
-            /* Published and counted before c->lock's release: the span was taken and
-             * counted in use under it, and a fork's prepare takes it, so that a fork
-             * child finds the allocation whole or not begun ("fork" in docs/alloc.md).
-             * (Without a cache of its own, no lock covers it: a fork child may find
-             * its span counted and unpublished.) */
+            /* Published and counted before that lock's release: the span was taken and
+             * counted in use under it (above). */
             gh_heap_publish(s);
             struct mcache *cc = c ? c : &gh_emptycache;
             gh_cache_count(cc, &cc->large_alloc, 1, 1);
             gh_cache_count(cc, &cc->large_alloc_bytes, (uint64_t)npages << GOHEAP_PAGE_SHIFT, 1);
-            if (c)
-                gh_unlock(&c->lock, cpu);
+            gh_unlock(c ? &c->lock : &gh_heap.lock, cpu);
             c = cc;
         }
     }

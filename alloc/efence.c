@@ -226,11 +226,10 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
          * that finds nothing left to map (map_finish, which calls
          * gh_efence_publish_locked). With nothing to map, c->lock (which a fork's
          * prepare takes) covers the take and the publication, as for a large malloc;
-         * a thread without a cache of its own has no such lock ("fork" in
-         * docs/alloc.md). */
-        if (c != &gh_emptycache)
-            gh_lock(&c->lock, cpu);
-        s = gh_heap_alloc_span_defer(c != &gh_emptycache ? c : 0, cpu, npages, 0, &needzero, &tomap);
+         * without a cache of its own, the heap lock ("fork" in docs/alloc.md). */
+        gh_lock(c != &gh_emptycache ? &c->lock : &gh_heap.lock, cpu);
+        s = c != &gh_emptycache ? gh_heap_alloc_span_defer(c, cpu, npages, 0, &needzero, &tomap)
+                                : gh_heap_alloc_span_nocache(cpu, npages, 0, &needzero, &tomap);
     } else {
         /* One heap-lock hold from the page take to the statistics, which a fork's
          * prepare takes too: a fork child finds the object whole or not at all
@@ -238,11 +237,10 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
         gh_lock(&gh_heap.lock, cpu);
         s = gh_heap_alloc_span_locked(cpu, npages, &needzero);
     }
+    /* The lock taken above: the heap's below GH_MAP_UNPINNED_PAGES or without a cache */
+    struct gh_mutex *lk = npages >= GH_MAP_UNPINNED_PAGES && c != &gh_emptycache ? &c->lock : &gh_heap.lock;
     if (!s) {
-        if (npages < GH_MAP_UNPINNED_PAGES)
-            gh_unlock(&gh_heap.lock, cpu);
-        else if (c != &gh_emptycache)
-            gh_unlock(&c->lock, cpu);
+        gh_unlock(lk, cpu);
         goheap_sys_unpin(pin);
         return 0;
     }
@@ -253,23 +251,22 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     uintptr_t guard = below ? s->base : data_hi(s), nguard = below ? s->obj - s->base : GOHEAP_PAGE_SIZE;
     s->alloc_pc = pc;
     if (tomap) {
-        if (c != &gh_emptycache)
-            gh_unlock(&c->lock, cpu);
+        gh_unlock(lk, cpu);
         /* Mapped unpinned; published and counted by the map's last hold. Out of
          * memory: the run went back, NULL (the caller's last resort, then NULL). */
         goheap_sys_unpin(pin);
         if (gh_heap_map_span(s) != 0)
             return 0;
     } else {
-        if (npages >= GH_MAP_UNPINNED_PAGES)
+        if (lk != &gh_heap.lock)
             gh_lock(&gh_heap.lock, cpu);
         gh_efence_publish_locked(s);
         gh_heap_publish(s);
         gh_cache_count(c, &c->large_alloc, 1, 1);
         gh_cache_count(c, &c->large_alloc_bytes, (uint64_t)s->npages << GOHEAP_PAGE_SHIFT, 1);
         gh_unlock(&gh_heap.lock, cpu);
-        if (npages >= GH_MAP_UNPINNED_PAGES && c != &gh_emptycache)
-            gh_unlock(&c->lock, cpu);
+        if (lk != &gh_heap.lock)
+            gh_unlock(lk, cpu);
         goheap_sys_unpin(pin);
     }
     /* The guard page: faults from now on (unpinned, no lock: platform rule). */

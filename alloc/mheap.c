@@ -390,10 +390,12 @@ static inline __attribute__((always_inline)) void span_take(struct mspan *s, uns
 /* gh_heap_alloc_span(_room): one body, inlined into both so that room 0 folds away
  * (kernel ICOUNT=1, 64 KiB after a flush: 2,059.5 / 2,005.2 instructions x86_64 /
  * aarch64 with gh_heap_alloc_span a call into the room variant, 2,039.5 / 1,992.2). */
+/* locked (a constant): the caller holds the heap lock, and c is NULL
+ * (gh_heap_alloc_span_nocache). */
 static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mcache *c, unsigned cpu,
                                                                     uintptr_t npages, uintptr_t room,
                                                                     unsigned spc, int *needzero,
-                                                                    uintptr_t *tomap) {
+                                                                    uintptr_t *tomap, int locked) {
     uintptr_t base = 0;
     struct run_info ri = {0, 0, 0, 0, tomap != 0, 0};
     int err = PAGEALLOC_NOSPACE, from_window = 0;
@@ -408,18 +410,20 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         from_window = 1; /* in heap_inuse already: idle -> in use by gpages alone */
     }
     if (room && !base) { /* placed with room, else as any other span (never grows the heap for room) */
-        gh_lock(&gh_heap.lock, cpu);
+        if (!locked)
+            gh_lock(&gh_heap.lock, cpu);
         base = tree_alloc(cpu, npages, room, &err, &ri);
         if (base && c) /* the room's backed pages become c's grow window (c->lock held) */
             window_fill_locked(&c->pcache, gh_heap_pages_of(base), base + (npages << GOHEAP_PAGE_SHIFT));
-        gh_unlock(&gh_heap.lock, cpu);
+        if (!locked)
+            gh_unlock(&gh_heap.lock, cpu);
     }
     if (!base && err != PAGEALLOC_NOMEM) {
         /* The heap grows only once the caller's CPU has given back what it holds
          * empty (reclaim before grow, which needs c->lock: held by every caller with
          * a cache); a caller without a cache (efence) grows at once. */
         int grow = !c || c == &gh_emptycache;
-        base = alloc_pages(c, cpu, npages, &err, &ri, grow);
+        base = locked ? tree_alloc_locked(cpu, npages, &err, &ri, 1) : alloc_pages(c, cpu, npages, &err, &ri, grow);
         if (gh_unlikely(!base && err == PAGEALLOC_NOSPACE && !grow))
             base = alloc_pages_reclaimed(c, cpu, npages, &err, &ri);
     }
@@ -441,9 +445,11 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
         return 0;
     }
     if (!s) {
-        gh_lock(&gh_heap.lock, cpu);
+        if (!locked)
+            gh_lock(&gh_heap.lock, cpu);
         run_back_locked(base, npages, &ri);
-        gh_unlock(&gh_heap.lock, cpu);
+        if (!locked)
+            gh_unlock(&gh_heap.lock, cpu);
         return 0;
     }
     span_take(s, bucket_of(spc), base, npages, spc);
@@ -461,12 +467,12 @@ static inline __attribute__((always_inline)) struct mspan *alloc_span(struct mca
 
 struct mspan *gh_heap_alloc_span(struct mcache *c, unsigned cpu, uintptr_t npages,
                                  unsigned spc, int *needzero) {
-    return alloc_span(c, cpu, npages, 0, spc, needzero, 0);
+    return alloc_span(c, cpu, npages, 0, spc, needzero, 0, 0);
 }
 
 struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                       unsigned spc, int *needzero) {
-    return alloc_span(c, cpu, npages, room, spc, needzero, 0);
+    return alloc_span(c, cpu, npages, room, spc, needzero, 0, 0);
 }
 
 _Static_assert(GH_MAP_UNPINNED_PAGES >= PAGECACHE_MAX_ALLOC,
@@ -474,7 +480,14 @@ _Static_assert(GH_MAP_UNPINNED_PAGES >= PAGECACHE_MAX_ALLOC,
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap) {
     *tomap = 0;
-    return alloc_span(c, cpu, npages, room, 0, needzero, tomap);
+    return alloc_span(c, cpu, npages, room, 0, needzero, tomap, 0);
+}
+
+struct mspan *gh_heap_alloc_span_nocache(unsigned cpu, uintptr_t npages, uintptr_t room, int *needzero,
+                                         uintptr_t *tomap) {
+    if (tomap)
+        *tomap = 0;
+    return alloc_span(0, cpu, npages, room, 0, needzero, tomap, 1);
 }
 
 struct mspan *gh_heap_alloc_span_locked(unsigned cpu, uintptr_t npages, int *needzero) {

@@ -191,6 +191,15 @@ struct mspan *gh_heap_alloc_span_room(struct mcache *c, unsigned cpu, uintptr_t 
 void gh_efence_publish_locked(struct mspan *s);
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap);
+/* A large span for a CPU without a cache of its own (no drain lock to cover its take
+ * and its publication, as a CPU's own does: "fork" in docs/alloc.md), as
+ * gh_heap_alloc_span_room (room may be 0) or, with tomap, gh_heap_alloc_span_defer
+ * (from GH_MAP_UNPINNED_PAGES pages), with the heap lock held by the caller from
+ * before the call to the span's publication and statistics (or, with pages to map,
+ * to gh_heap_map_span's call, which takes it again), so that a fork child finds the
+ * allocation whole or not begun. Pinned on cpu. */
+struct mspan *gh_heap_alloc_span_nocache(unsigned cpu, uintptr_t npages, uintptr_t room, int *needzero,
+                                         uintptr_t *tomap);
 /* mapgrow of a span on gh_heap.mapping that is a zero-copy move's destination (its
  * own run, npages); else 0 (a new span's own run) or the pages of a growth at its
  * end (never UINT32_MAX: a span's npages + growth fits 32 bits). */

@@ -6,7 +6,7 @@
 #include <stdatomic.h>
 #include <time.h>
 
-#include "test_core_common.h"
+#include "test_core_large.h"
 
 /* A free waiting for the heap lock at the fork: the test holds the heap lock, a thread
  * frees a large object (it waits there) and another forks (its prepare waits there
@@ -19,6 +19,7 @@
 #define FW_ROUNDS 12
 static void *fw_obj;
 static atomic_int fw_status;
+static _Atomic unsigned fw_bad;
 static void *fw_freer(void *arg) {
     (void)arg;
     goheap_free(fw_obj);
@@ -128,13 +129,125 @@ static void t_fork_in_nocache_wake(void) {
              FW_ROUNDS, first);
 }
 
+/* A large malloc by a thread without a cache of its own (cap_metadata: no cache can be
+ * made) waiting for the meta lock (its span struct) at the fork, in a fresh process
+ * (this binary again): the test holds the heap lock until the malloc waits for it,
+ * then the meta lock, lets the heap lock go (the malloc goes on to its struct and
+ * waits) and forks from a thread (its prepare waits too); then the meta lock goes.
+ * Before, the page take and the struct were two holds with no lock over both (a thread
+ * with a cache has its drain lock, which prepare takes), and a child forked first got
+ * the run taken, uncounted and in no span ("free pages ... "). Now such a malloc holds
+ * the heap lock from its take to its publication. Runs of fewer than 16 pages (taken
+ * and mapped pinned) and of 16 or more (deferred, nothing to map: backed pages). */
+static const unsigned fl_pages[] = {5, 6, 7, 8, 9, 10, 11, 12, 17, 18, 19, 20, 21, 22, 23, 24};
+#define FL_ROUNDS (sizeof fl_pages / sizeof fl_pages[0])
+static _Atomic unsigned fl_malloc_go, fl_malloc_done, fl_fork_go, fl_fork_done, fl_with_cache;
+static void *fl_objs[FL_ROUNDS];
+static void fl_wait(_Atomic unsigned *v, unsigned want) {
+    struct timespec ts = {0, 1000 * 1000};
+    while (atomic_load(v) < want)
+        nanosleep(&ts, 0);
+}
+static void *fl_mallocer(void *arg) {
+    (void)arg;
+    for (unsigned r = 0; r < FL_ROUNDS; r++) {
+        fl_wait(&fl_malloc_go, r + 1);
+        fl_objs[r] = goheap_malloc((size_t)fl_pages[r] * GOHEAP_PAGE_SIZE - 64);
+        unsigned k = goheap_hosted_slot;
+        if (k >= gh_ncpu || gh_fast.caches[k] != &gh_emptycache)
+            atomic_store(&fl_with_cache, 1);
+        atomic_store(&fl_malloc_done, r + 1);
+    }
+    return 0;
+}
+static void *fl_forker(void *arg) {
+    (void)arg;
+    for (unsigned r = 0; r < FL_ROUNDS; r++) {
+        fl_wait(&fl_fork_go, r + 1);
+        fw_forker(0);
+        atomic_store(&fl_fork_done, r + 1);
+        if (atomic_load(&fw_status))
+            atomic_fetch_add(&fw_bad, 1);
+    }
+    return 0;
+}
+static int fresh_nocache_large(void) {
+    /* The heap grown first, and a span struct for each round freed back to its
+     * spanalloc (no new metadata under the cap): the same sizes taken and given back */
+    void *g = goheap_malloc(32u << 20);
+    goheap_free(g);
+    for (unsigned r = 0; r < FL_ROUNDS; r++)
+        fl_objs[r] = goheap_malloc((size_t)fl_pages[r] * GOHEAP_PAGE_SIZE - 64);
+    for (unsigned r = 0; r < FL_ROUNDS; r++)
+        goheap_free(fl_objs[r]);
+    goheap_free_os_memory();
+    pthread_t m, k;
+    if (pthread_create(&m, 0, fl_mallocer, 0) || pthread_create(&k, 0, fl_forker, 0))
+        return 3;
+    struct rlimit old;
+    int cap = cap_metadata(&old);
+    if (cap)
+        return cap;
+    struct timespec ts = {0, 20 * 1000 * 1000};
+    for (unsigned r = 0; r < FL_ROUNDS; r++) {
+        goheap_pin_t pin;
+        unsigned cpu = goheap_sys_pin(&pin);
+        gh_lock(&gh_heap.lock, cpu);
+        atomic_store(&fl_malloc_go, r + 1);
+        nanosleep(&ts, 0); /* the malloc waits for the heap lock (its cache's creation failed) */
+        gh_lock(&gh_meta.lock, cpu);
+        gh_unlock(&gh_heap.lock, cpu);
+        nanosleep(&ts, 0); /* the malloc waits for the meta lock */
+        atomic_store(&fl_fork_go, r + 1);
+        nanosleep(&ts, 0); /* the fork's prepare too */
+        gh_unlock(&gh_meta.lock, cpu);
+        goheap_sys_unpin(pin);
+        fl_wait(&fl_malloc_done, r + 1);
+        fl_wait(&fl_fork_done, r + 1);
+    }
+    setrlimit(RLIMIT_AS, &old);
+    pthread_join(m, 0);
+    pthread_join(k, 0);
+    unsigned bad = atomic_load(&fw_bad), nulls = 0;
+    for (unsigned r = 0; r < FL_ROUNDS; r++) {
+        nulls += !fl_objs[r];
+        if (!fl_objs[r])
+            printf("# round %u (%u pages): NULL\n", r, fl_pages[r]);
+        goheap_free(fl_objs[r]);
+    }
+    printf("# large mallocs without a cache: %u of %u children's recounts failed, %u NULL\n", bad,
+           (unsigned)FL_ROUNDS, nulls);
+    fflush(stdout);
+    if (nulls || atomic_load(&fl_with_cache))
+        return 6; /* setup: a malloc failed, or the thread had a cache */
+    if (bad)
+        return 1;
+    return goheap_validate() == 0 ? 0 : 8;
+}
+static void exec_fresh_nocache_large(void) {
+    setenv("GOHEAPDEBUG", "bgthread=0,memprofilerate=0", 1);
+    exec_fresh_mode("nocachelarge");
+}
+static void t_fork_in_nocache_large(void) {
+    if (SANITIZED) { /* (ThreadSanitizer too: nocache_case) */
+        printf("    # not under AddressSanitizer: its runtime maps memory of its own under the cap (a run's "
+               "fresh process died so, exit status 1, once in a loaded host)\n");
+        return;
+    }
+    nocache_case(exec_fresh_nocache_large,
+                 "large mallocs without a cache (1: a fork child's recount failed; 8: validate; 2-6: setup)");
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_fork_in_hcache_put),
     KT_CASE(t_fork_in_free_span),
     KT_CASE(t_fork_in_nocache_wake),
+    KT_CASE(t_fork_in_nocache_large),
 };
 
 int main(void) {
+    if (getenv("CORE_LARGE_FRESH"))
+        return fresh_nocache_large();
     core_init_no_bg(0);
     kt_begin("core-forkfree", KT_NCASES(cases));
     return kt_run_cases(cases, KT_NCASES(cases), core_recount);
