@@ -2,6 +2,7 @@
  * one word of held classes per CPU, shared by the allocator and its platform. */
 #include "goheap.h"
 #include "lockrank.h"
+#include "mcentral.h"
 
 const char *const goheap_lock_class_names[GOHEAP_LC_COUNT] = {
 #define GH_LC_NAME(id, name) [GOHEAP_LC_##id] = name,
@@ -52,16 +53,23 @@ void goheap_lockcheck_release(unsigned cpu, unsigned cls) {
 struct gh_lockstat *gh_lockstats;
 uint8_t gh_lock_slow_on;
 
+unsigned gh_mutex_rank(const struct gh_mutex *m) {
+    if ((uintptr_t)m - (uintptr_t)gh_central < sizeof gh_central)
+        return GOHEAP_LC_CENTRAL;
+    return m->rank;
+}
+
 void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
+    unsigned rank = gh_mutex_rank(m);
     if (GH_LOCKCHECK)
-        goheap_lockcheck_acquire(cpu, m->rank);
+        goheap_lockcheck_acquire(cpu, rank);
     if (gh_fork_nested(m))
         return; /* the forking thread already holds it (fork.c) */
     if (!gh_lockstats) {
         goheap_sys_lock(&m->l);
         return;
     }
-    struct gh_lockstat *st = &gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank];
+    struct gh_lockstat *st = &gh_lockstats[cpu * GOHEAP_LC_COUNT + rank];
     GH_COUNT_ADD(st->acquires, 1);
     if (goheap_sys_trylock(&m->l))
         return;
@@ -72,15 +80,16 @@ void gh_lock_slow(struct gh_mutex *m, unsigned cpu) {
 }
 
 int gh_trylock_slow(struct gh_mutex *m, unsigned cpu) {
+    unsigned rank = gh_mutex_rank(m);
     if (GH_LOCKCHECK)
-        goheap_lockcheck_acquire(cpu, m->rank);
+        goheap_lockcheck_acquire(cpu, rank);
     if (!goheap_sys_trylock(&m->l)) {
         if (GH_LOCKCHECK)
-            goheap_lockcheck_release(cpu, m->rank);
+            goheap_lockcheck_release(cpu, rank);
         return 0; /* not an acquisition: nothing counted */
     }
     if (gh_lockstats)
-        GH_COUNT_ADD(gh_lockstats[cpu * GOHEAP_LC_COUNT + m->rank].acquires, 1);
+        GH_COUNT_ADD(gh_lockstats[cpu * GOHEAP_LC_COUNT + rank].acquires, 1);
     return 1;
 }
 
@@ -88,7 +97,7 @@ void gh_unlock_slow(struct gh_mutex *m, unsigned cpu) {
     if (!gh_fork_nested(m))
         goheap_sys_unlock(&m->l);
     if (GH_LOCKCHECK)
-        goheap_lockcheck_release(cpu, m->rank);
+        goheap_lockcheck_release(cpu, gh_mutex_rank(m));
 }
 
 void gh_assert_no_locks(void) {

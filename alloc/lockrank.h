@@ -29,8 +29,13 @@
 
 struct gh_mutex {
     goheap_lock_t l;
-    uint8_t rank; /* its class (enum goheap_lock_class) */
+    /* its class (enum goheap_lock_class); 0 in gh_central's locks, whose class is
+     * their address's (gh_mutex_rank) */
+    uint8_t rank;
 };
+/* m's lock class: m->rank, or GOHEAP_LC_CENTRAL for a class lock of gh_central
+ * (zero-initialised, in .bss: mcentral.c). The slow paths only. */
+unsigned gh_mutex_rank(const struct gh_mutex *m);
 
 /* Lock statistics (lockstats=1): per CPU and lock class, written only by that CPU
  * (pinned) with relaxed stores, summed on read (goheap_read_memstats). */

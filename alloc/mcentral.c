@@ -5,9 +5,12 @@
 #include "mheap.h"
 #include "profile.h"
 
-/* The lock ranks statically (not a loop at init, which wrote all 17 KiB of the array
- * in every process: a program that uses a few classes now touches their pages only). */
-struct mcentral gh_central[GH_NUM_SPC] = {[0 ... GH_NUM_SPC - 1] = {.lock = {.rank = GOHEAP_LC_CENTRAL}}};
+/* Zero, in .bss: a class lock's rank is 0 and its class comes from its address
+ * (gh_mutex_rank). Statically ranked, the 17 KiB array sat in .data, which the kernel
+ * maps whole around the first fault (fault-around): all of it resident in every
+ * process; in .bss a program touches the pages of the classes it uses. (A loop at
+ * init would write all of it.) */
+struct mcentral gh_central[GH_NUM_SPC];
 /* Spans on all pending lists together: a hint (read without locks) that a
  * reclaim-before-grow pass can find spans emptied by frees. */
 static _Atomic long npending;
