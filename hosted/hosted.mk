@@ -26,7 +26,7 @@ $(addprefix $(HBUILD)/goheap/,$(GOHEAP_HOST_FP_OBJS)) $(addprefix $(HBUILD)/gohe
 
 $(HBUILD)/goheap/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
-	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -ffunction-sections -MMD -MP -c $< -o $@
+	$(call say,HOSTCC,$< [pic])$(HOSTCC) $(HOST_CFLAGS_LIB) $(GOHEAP_HOST_CFLAGS) -fPIC -ffunction-sections -fdata-sections -MMD -MP -c $< -o $@
 
 $(HBUILD)/goheap-static/%.o: %.c hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
@@ -53,12 +53,16 @@ GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 # go first in .text, .fini beside .init, and the segments and the load address are aligned to 64 KiB: a small
 # program's text is one window instead of all of it. The script is the linker's own
 # default for these flags (ld --verbose) with that order put in (hosted/text-order.awk).
+# Likewise .bss (each object in its own section: -fdata-sections): the objects every
+# process writes go first, in the page .bss shares with .data, and the arrays written
+# at their start follow each other, so each begins on a page already written
+# (hosted/bss-order.ld; "Data layout").
 GOHEAP_SO_LDFLAGS := -shared -pthread -Wl,-z,nodelete -Wl,-z,max-page-size=0x10000
 
-$(HBUILD)/libgoheap.ld: hosted/text-order.ld hosted/text-order.awk hosted/hosted.mk $(HFLAGS_RECORD)
+$(HBUILD)/libgoheap.ld: hosted/text-order.ld hosted/bss-order.ld hosted/text-order.awk hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
 	$(call say,GEN,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,--verbose -o $@.probe.so -x c /dev/null > $@.verbose \
-		&& awk -v order=hosted/text-order.ld -f hosted/text-order.awk $@.verbose > $@.tmp \
+		&& awk -v order=hosted/text-order.ld -v bss=hosted/bss-order.ld -f hosted/text-order.awk $@.verbose > $@.tmp \
 		&& rm -f $@.probe.so $@.verbose && mv $@.tmp $@
 
 $(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ) $(HBUILD)/libgoheap.ld
