@@ -324,6 +324,102 @@ static void t_map_no_fit(struct ktest *t)
                    (unsigned long long)frame_free_count(), (unsigned long long)free0, (unsigned long long)tables);
 }
 
+/* arch_unmap's walk at its edges: a range starting and ending mid-table, with a 2 MiB
+ * page, an absent leaf table, a 1 GiB boundary and a top-level (512 GiB) boundary
+ * inside it: it returns exactly the frames mapped (the 2 MiB page as 512), every
+ * frame is back (the large page's run too), nothing stays translated, and a second
+ * unmap of the same range finds nothing (no frame freed twice). In the heap arena,
+ * empty in this boot (t_heap_arena_empty), across its first top-level boundary. */
+static void t_unmap_edges(struct ktest *t)
+{
+    const uintptr_t gib = 1ul << 30;
+    uintptr_t top = ARCH_HEAP_ARENA_BASE + (512 * gib);     /* slot 384 | slot 385 */
+    uint64_t lp = frame_alloc_run(ARCH_LARGE_SIZE / ARCH_FRAME_SIZE, ARCH_LARGE_SIZE / ARCH_FRAME_SIZE, 0);
+    KT_ASSERT(t, lp);
+    uint64_t free0 = frame_free_count();
+    /* 3 frames ending a leaf table, the 2 MiB page just below the top-level boundary
+     * (after a leaf table never created), 5 frames from the boundary, 7 across the next
+     * 1 GiB boundary. */
+    uintptr_t a = top - 3 * ARCH_LARGE_SIZE - 3 * ARCH_FRAME_SIZE, l = top - ARCH_LARGE_SIZE;
+    uintptr_t c = top + gib - 4 * ARCH_FRAME_SIZE;
+    KT_ASSERT_EQ(t, vm_map_fresh(a, 3 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    KT_ASSERT_EQ(t, arch_map_large(l, lp, ARCH_MAP_WRITE), 0);
+    KT_ASSERT_EQ(t, vm_map_fresh(top, 5 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    KT_ASSERT_EQ(t, vm_map_fresh(c, 7 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
+    uint64_t tables = free0 - frame_free_count() - 15;
+    for (uintptr_t v = l; v < top; v += ARCH_LARGE_SIZE / 4)
+        *(volatile uint64_t *)v = v;
+    uintptr_t lo = a - 5 * ARCH_FRAME_SIZE, hi = c + 12 * ARCH_FRAME_SIZE;
+    KT_EXPECT_EQ(t, vm_unmap_free(lo, hi - lo), 15 + ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+    /* The large page's run came from frame_alloc_run, so its 512 frames are free too. */
+    KT_EXPECT_EQ(t, frame_free_count(), free0 - tables + ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+    uint64_t pa, v;
+    uintptr_t probes[] = { a, a + 2 * ARCH_FRAME_SIZE, l, top - 8, top, top + 4 * ARCH_FRAME_SIZE, c,
+                           c + 6 * ARCH_FRAME_SIZE };
+    for (unsigned i = 0; i < sizeof probes / sizeof probes[0]; i++) {
+        KT_EXPECT(t, !arch_translate(probes[i], &pa));
+        KT_EXPECT(t, fault_probe_read((void *)probes[i], &v, 0));
+    }
+    KT_EXPECT_EQ(t, vm_unmap_free(lo, hi - lo), 0);
+    KT_EXPECT_EQ(t, frame_free_count(), free0 - tables + ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+    /* The same range mapped again whole by 4 KiB pages over the old large page's place
+     * is refused nowhere (no zombie left) and unmaps to its exact count. */
+    KT_ASSERT_EQ(t, vm_map_fresh(l - 2 * ARCH_FRAME_SIZE, ARCH_LARGE_SIZE, ARCH_MAP_WRITE, 0), 0);
+    KT_EXPECT_EQ(t, vm_unmap_free(lo, hi - lo), ARCH_LARGE_SIZE / ARCH_FRAME_SIZE);
+}
+
+/* Neighbours unmapping at once: each CPU maps and unmaps ranges of its own that share
+ * every leaf table with another CPU's (arch_unmap holds the page-table lock for one
+ * table at a time, so their phases interleave): each unmap returns exactly its frames,
+ * every frame comes back, and no page stays readable. */
+#define NB_ROUNDS 60
+static void neighbour_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    uintptr_t base = *(uintptr_t *)arg;
+    unsigned n = ktest_ncpus();
+    ktest_cpu_barrier();
+    for (int i = 0; i < NB_ROUNDS; i++) {
+        /* CPU c's slice of each of 3 leaf tables: frames [c*k, (c+1)*k) of the 512, the
+         * first 1..k of them mapped, the whole slice unmapped (a partly mapped range). */
+        size_t k = ARCH_LARGE_SIZE / ARCH_FRAME_SIZE / n;
+        size_t len = (size_t)(1 + (i + cpu) % k) * ARCH_FRAME_SIZE;
+        size_t mapped = 0;
+        for (unsigned tb = 0; tb < 3; tb++) {
+            uintptr_t v = base + tb * ARCH_LARGE_SIZE + cpu * k * ARCH_FRAME_SIZE;
+            if (vm_map_fresh(v, len, ARCH_MAP_WRITE, 0)) {
+                ktest_fail(t, __FILE__, __LINE__, "cpu %u map failed", cpu);
+                goto out;
+            }
+            *(volatile uint64_t *)(v + len - 8) = i;
+            mapped += len / ARCH_FRAME_SIZE;
+        }
+        size_t got = 0;
+        for (unsigned tb = 0; tb < 3; tb++)
+            got += vm_unmap_free(base + tb * ARCH_LARGE_SIZE + cpu * k * ARCH_FRAME_SIZE, k * ARCH_FRAME_SIZE);
+        if (got != mapped)
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u round %d: unmapped %zu of %zu", cpu, i, got, mapped);
+        uint64_t v;
+        if (!fault_probe_read((void *)(base + 2 * ARCH_LARGE_SIZE + cpu * k * ARCH_FRAME_SIZE + len - 8), &v, 0))
+            ktest_fail(t, __FILE__, __LINE__, "cpu %u round %d: page still readable", cpu, i);
+    }
+out:
+    ktest_cpu_barrier();
+}
+
+static void t_unmap_neighbours(struct ktest *t)
+{
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    static uintptr_t base;
+    base = vm_reserve_scratch(4 * ARCH_LARGE_SIZE);
+    base = (base + ARCH_LARGE_SIZE - 1) & ~(ARCH_LARGE_SIZE - 1);
+    /* Tables first, so the count below is of data frames only. */
+    KT_ASSERT_EQ(t, arch_map_prepare(base, 3 * ARCH_LARGE_SIZE), 0);
+    uint64_t free0 = frame_free_count();
+    ktest_on_all_cpus(t, neighbour_cpu, &base);
+    KT_EXPECT_EQ(t, frame_free_count(), free0);
+}
+
 static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_map_write_read),
     KTEST_CASE(t_large_page),
@@ -331,6 +427,8 @@ static const struct ktest_case paging_cases[] = {
     KTEST_CASE(t_heap_arena_empty),
     KTEST_CASE(t_unmap_one_round),
     KTEST_CASE(t_unmap_counts),
+    KTEST_CASE(t_unmap_edges),
+    KTEST_CASE(t_unmap_neighbours),
     KTEST_CASE(t_remap),
     KTEST_CASE(t_shootdown),
     KTEST_CASE(t_concurrent_shootdowns),
