@@ -59,14 +59,18 @@ GOHEAP_ALIASES := malloc=goheap_malloc free=goheap_free calloc=goheap_calloc \
 # (hosted/bss-order.ld; "Data layout").
 GOHEAP_SO_LDFLAGS := -shared -pthread -Wl,-z,nodelete -Wl,-z,max-page-size=0x10000
 
+# A linker that prints no default script (lld, gold) gets an empty one, and the .so is
+# linked without the order, said once here: correct, only the layout is lost.
 $(HBUILD)/libgoheap.ld: hosted/text-order.ld hosted/bss-order.ld hosted/text-order.awk hosted/hosted.mk $(HFLAGS_RECORD)
 	@mkdir -p $(dir $@)
-	$(call say,GEN,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,--verbose -o $@.probe.so -x c /dev/null > $@.verbose \
-		&& awk -v order=hosted/text-order.ld -v bss=hosted/bss-order.ld -f hosted/text-order.awk $@.verbose > $@.tmp \
-		&& rm -f $@.probe.so $@.verbose && mv $@.tmp $@
+	$(call say,GEN,$@)if $(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,--verbose -o $@.probe.so -x c /dev/null > $@.verbose \
+		&& awk -v order=hosted/text-order.ld -v bss=hosted/bss-order.ld -f hosted/text-order.awk $@.verbose > $@.tmp; \
+	then mv $@.tmp $@; \
+	else echo "hosted: the linker printed no default script to order: libgoheap.so is linked without its text and bss order" >&2; \
+		: > $@; fi; rm -f $@.probe.so $@.verbose $@.tmp
 
 $(HBUILD)/libgoheap.so: $(GOHEAP_HOST_OBJS) $(GOHEAP_SHIM_OBJ) $(HBUILD)/libgoheap.ld
-	$(call say,HOSTLD,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) -Wl,-T,$(HBUILD)/libgoheap.ld \
+	$(call say,HOSTLD,$@)$(HOSTCC) $(GOHEAP_SO_LDFLAGS) $$(test -s $(HBUILD)/libgoheap.ld && echo -Wl,-T,$(HBUILD)/libgoheap.ld) \
 		$(patsubst %,-Wl$(GOHEAP_COMMA)--defsym=%,$(GOHEAP_ALIASES)) -o $@ $(filter %.o,$^)
 
 -include $(wildcard $(HBUILD)/goheap/*/*.d $(HBUILD)/goheap-static/*/*.d)

@@ -215,9 +215,10 @@ uint64_t goheap_sys_nanotime(void) {
  * the end of the aligned 2 MiB range its request ends in, so that range turns wholly
  * read-write only when the heap's own maps reach its end, as before: with transparent
  * huge pages "always", a huge page forms no earlier than it did. A map ahead that fails
- * (RLIMIT_DATA, ENOMEM) falls back to the exact map. A reservation part of which is
- * made PROT_NONE again (realloc's zero-copy move leaves its old range so) maps
- * exactly from then on (`dead`). Only reservations of at least MAP_AHEAD_MIN_RESV are
+ * (RLIMIT_DATA, ENOMEM) falls back to the exact map. Where a range is made PROT_NONE
+ * again (realloc's zero-copy move leaves its old range so), the frontier first comes
+ * down to the range's start (ahead_lower), and the next map above it maps from there
+ * again. Only reservations of at least MAP_AHEAD_MIN_RESV are
  * tracked: the arena's increments (4-64 MiB) and a window reserved whole; metadata
  * frames, reserved one by one, are mapped exactly. */
 #define MAP_AHEAD_BYTES ((uintptr_t)1 << 20)
@@ -228,9 +229,8 @@ uint64_t goheap_sys_nanotime(void) {
 struct ahead_resv {
     uintptr_t lo;
     _Atomic uintptr_t hi;    /* grows when the next increment is reserved after it */
-    _Atomic uintptr_t rw;    /* [lo, rw) is read-write; only grows */
+    _Atomic uintptr_t rw;    /* [lo, rw) is read-write (raised by maps, lowered by ahead_lower) */
     _Atomic int ready;       /* lo, hi and rw written (release) */
-    _Atomic int dead;        /* part of it was made PROT_NONE again: exact maps from then on */
 };
 static struct ahead_resv ahead_resv[MAP_AHEAD_RESVS];
 static _Atomic unsigned ahead_nresv; /* claimed entries (may exceed the array) */
@@ -239,9 +239,9 @@ static unsigned map_ahead;           /* goheap_sys_configure: see above */
 _Atomic unsigned long goheap_hosted_map_calls;
 
 /* Records a reservation [lo, lo + bytes) of ours for mapping ahead: the arena's next
- * increment (reserved under the heap lock, right after the last) extends its entry
- * unless that one is dead, so the arena takes one entry however far it grows; a map
- * that reads the old end maps exactly. */
+ * increment (reserved under the heap lock, right after the last) extends its entry,
+ * so the arena takes one entry however far it grows; a map that reads the old end
+ * maps exactly. */
 static void ahead_record(uintptr_t lo, size_t bytes) {
     if (bytes < MAP_AHEAD_MIN_RESV)
         return;
@@ -249,7 +249,7 @@ static void ahead_record(uintptr_t lo, size_t bytes) {
     for (unsigned i = 0; i < k && i < MAP_AHEAD_RESVS; i++) {
         struct ahead_resv *r = &ahead_resv[i];
         uintptr_t hi = lo;
-        if (atomic_load_explicit(&r->ready, memory_order_acquire) && !atomic_load_explicit(&r->dead, memory_order_acquire) &&
+        if (atomic_load_explicit(&r->ready, memory_order_acquire) &&
             atomic_compare_exchange_strong_explicit(&r->hi, &hi, lo + bytes, memory_order_release,
                                                     memory_order_relaxed))
             return;
@@ -273,25 +273,33 @@ static struct ahead_resv *ahead_of(uintptr_t a, uintptr_t n) {
         struct ahead_resv *r = &ahead_resv[i];
         uintptr_t hi = atomic_load_explicit(&r->hi, memory_order_acquire);
         if (atomic_load_explicit(&r->ready, memory_order_acquire) && a >= r->lo && a < hi && n <= hi - a)
-            return atomic_load_explicit(&r->dead, memory_order_acquire) ? 0 : r;
+            return r;
     }
     return 0;
 }
 
 /* Before [a, a + n) is made PROT_NONE again (realloc's zero-copy move, which leaves
- * its old range so, and the fallbacks below): the reservations it touches stop
- * mapping ahead, so no later map skips a page that faults. The caller still owns the
- * range (no map of it can be in flight), and the pages it gives back reach another
- * map only through the heap lock, after this store. */
-static void ahead_kill(uintptr_t a, uintptr_t n) {
+ * its old range so, and the fallbacks below): the frontier of the reservation holding
+ * it comes down to a, so no later map skips a page that faults. The caller owns the
+ * range (no map of it is in flight), and its pages reach another map only through the
+ * heap lock, after this. A map that read the frontier before it came down raises it
+ * only from the value it read (one compare-exchange): that fails, so it cannot raise
+ * it back over the range. (Should another map have brought the frontier back to that
+ * very value meanwhile, that map's mprotect covered everything below, which is what
+ * the frontier claims.) */
+static void ahead_lower(uintptr_t a, uintptr_t n) {
     unsigned k = atomic_load_explicit(&ahead_nresv, memory_order_relaxed);
     if (k > MAP_AHEAD_RESVS)
         k = MAP_AHEAD_RESVS;
     for (unsigned i = 0; i < k; i++) {
         struct ahead_resv *r = &ahead_resv[i];
-        if (atomic_load_explicit(&r->ready, memory_order_acquire) &&
-            a < atomic_load_explicit(&r->hi, memory_order_acquire) && r->lo < a + n)
-            atomic_store_explicit(&r->dead, 1, memory_order_seq_cst);
+        if (!atomic_load_explicit(&r->ready, memory_order_acquire) ||
+            a >= atomic_load_explicit(&r->hi, memory_order_acquire) || a + n <= r->lo)
+            continue;
+        uintptr_t to = a > r->lo ? a : r->lo, rw = atomic_load_explicit(&r->rw, memory_order_relaxed);
+        while (rw > to && !atomic_compare_exchange_weak_explicit(&r->rw, &rw, to, memory_order_seq_cst,
+                                                                 memory_order_relaxed))
+            ;
     }
 }
 
@@ -384,11 +392,10 @@ int goheap_sys_map(void *addr, size_t bytes) {
         if (to > hp - MAP_AHEAD_PAGE)
             to = end > hp - MAP_AHEAD_PAGE ? end : hp - MAP_AHEAD_PAGE;
         if (map_rw(rw, to - rw) == 0) {
-            /* Everything below `to` is read-write now: raise the frontier (a racing
-             * map may have raised it further). */
-            while (rw < to && !atomic_compare_exchange_weak_explicit(&r->rw, &rw, to, memory_order_release,
-                                                                      memory_order_relaxed))
-                ;
+            /* Everything below `to` is read-write now: raise the frontier, but only
+             * from the value this map started from (ahead_lower); if another map moved
+             * it meanwhile, leave it (a later map maps from there again). */
+            atomic_compare_exchange_strong_explicit(&r->rw, &rw, to, memory_order_release, memory_order_relaxed);
             return 0;
         }
     }
@@ -415,7 +422,7 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
         return;
     errno = saved;
     if (map_ahead)
-        ahead_kill((uintptr_t)addr, bytes); /* (MADV_DONTNEED failed) */
+        ahead_lower((uintptr_t)addr, bytes); /* (MADV_DONTNEED failed) */
     /* efence and guardrate (later touches must fault) and strict overcommit (the
      * commit charge must go back): a fresh PROT_NONE mapping over the range. That
      * splits the mapping around it, and fails (ENOMEM, nothing changed) once the
@@ -456,13 +463,11 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
         hook(old, new, bytes);
     if (atomic_load_explicit(&remap_off, memory_order_relaxed))
         return GOHEAP_SYS_REMAP_CANNOT;
-    if (map_ahead) { /* old ends PROT_NONE, and so may new if the move fails */
-        ahead_kill((uintptr_t)old, bytes);
-        ahead_kill((uintptr_t)new, bytes);
-    }
     void *r = mremap(old, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, new);
     if (r == MAP_FAILED) {
         int e = errno;
+        if (map_ahead)
+            ahead_lower((uintptr_t)new, bytes); /* the hole is refilled PROT_NONE */
         void *f = mmap(new, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
                        -1, 0);
         if (f != MAP_FAILED && f != new)
@@ -480,6 +485,8 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
             atomic_store_explicit(&remap_off, 1, memory_order_relaxed);
         return GOHEAP_SYS_REMAP_CANNOT;
     }
+    if (map_ahead)
+        ahead_lower((uintptr_t)old, bytes);
     mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     return 0;
 }

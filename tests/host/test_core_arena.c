@@ -295,7 +295,8 @@ static int mode_refused(void) {
  * mapped ahead is read-write but not resident, and never the last of its 2 MiB range
  * (a huge page); released pages come back with no call;
  * after realloc's zero-copy move leaves its old range PROT_NONE, the pages there are
- * mapped again before they are handed out (a fault here kills the child). */
+ * mapped again before they are handed out (a fault here kills the child), and the
+ * heap still maps ahead from there. */
 #define AHEAD_OBJS ((32u << 20) / 64)
 static void *ahead_objs[AHEAD_OBJS];
 static const char *prot_of(uintptr_t a) {
@@ -371,16 +372,20 @@ static int mode_ahead(void) {
     goheap_free_os_memory();
     uintptr_t lo = (uintptr_t)q, hi = lo + (2u << 20);
     unsigned inside = 0;
+    unsigned long c = atomic_load(&goheap_hosted_map_calls);
     if (ahead_fill(AHEAD_OBJS)) /* (each object written: a PROT_NONE page kills us) */
         FAIL(4, "malloc failed");
+    c = atomic_load(&goheap_hosted_map_calls) - c;
     for (unsigned i = 0; i < AHEAD_OBJS; i++) {
         inside += (uintptr_t)ahead_objs[i] - lo < hi - lo;
         goheap_free(ahead_objs[i]);
     }
-    printf("    # after a zero-copy move (%s): %u objects in its old range, written\n", moved ? "remapped" : "copied",
-           inside);
+    printf("    # after a zero-copy move (%s): %u objects in its old range, written; %lu map calls\n",
+           moved ? "remapped" : "copied", inside, c);
     if (moved && !inside)
         FAIL(9, "no object reused the old range");
+    if (c > 128) /* the frontier came down to the old range and maps ahead from there */
+        FAIL(11, "%lu map calls for 32 MiB after the move", c);
     return goheap_validate() ? 10 : 0;
 }
 
