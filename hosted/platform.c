@@ -230,6 +230,7 @@ struct ahead_resv {
     uintptr_t lo;
     _Atomic uintptr_t hi;    /* grows when the next increment is reserved after it */
     _Atomic uintptr_t rw;    /* [lo, rw) is read-write (raised by maps, lowered by ahead_lower) */
+    _Atomic unsigned long lowers; /* ahead_lower calls, each after its range turned PROT_NONE */
     _Atomic int ready;       /* lo, hi and rw written (release) */
 };
 static struct ahead_resv ahead_resv[MAP_AHEAD_RESVS];
@@ -278,15 +279,32 @@ static struct ahead_resv *ahead_of(uintptr_t a, uintptr_t n) {
     return 0;
 }
 
-/* Before [a, a + n) is made PROT_NONE again (realloc's zero-copy move, which leaves
+/* The frontier of r down to at most `to`. */
+static void ahead_down(struct ahead_resv *r, uintptr_t to) {
+    uintptr_t rw = atomic_load_explicit(&r->rw, memory_order_seq_cst);
+    while (rw > to && !atomic_compare_exchange_weak_explicit(&r->rw, &rw, to, memory_order_seq_cst,
+                                                             memory_order_seq_cst))
+        ;
+}
+
+/* After [a, a + n) was made PROT_NONE again (realloc's zero-copy move, which leaves
  * its old range so, and the fallbacks below): the frontier of the reservation holding
- * it comes down to a, so no later map skips a page that faults. The caller owns the
- * range (no map of it is in flight), and its pages reach another map only through the
- * heap lock, after this. A map that read the frontier before it came down raises it
- * only from the value it read (one compare-exchange): that fails, so it cannot raise
- * it back over the range. (Should another map have brought the frontier back to that
- * very value meanwhile, that map's mprotect covered everything below, which is what
- * the frontier claims.) */
+ * it comes down to a, so no later map skips a page that faults. The caller still owns
+ * the range, so no map of it runs meanwhile, and its pages reach another map only
+ * through the heap lock, after this. The race is with a map above the frontier,
+ * whose mprotect from the frontier up may come before the PROT_NONE, inside it:
+ *   - after, not before, the PROT_NONE: a map between a lowering and the PROT_NONE
+ *     mapped from a up and raised the frontier over the range again (core-large
+ *     t_map_storm's children faulted in every run so);
+ *   - a map raises the frontier only from the value it read (one compare-exchange),
+ *     so a lowering between its read and its raise makes the raise fail;
+ *   - a lowering that changes nothing (the frontier already below a: another move's
+ *     range, lower still) does not make that raise fail, so every lowering counts
+ *     itself in `lowers` first, and a map that raised the frontier and then finds the
+ *     count moved since before its read brings the frontier back down to where its
+ *     mprotect began (t_map_storm's children still faulted 1 run in ~12 without).
+ * A range turned PROT_NONE after a map's second look at `lowers` is lowered over by
+ * its own ahead_lower, which comes after. */
 static void ahead_lower(uintptr_t a, uintptr_t n) {
     unsigned k = atomic_load_explicit(&ahead_nresv, memory_order_relaxed);
     if (k > MAP_AHEAD_RESVS)
@@ -296,10 +314,8 @@ static void ahead_lower(uintptr_t a, uintptr_t n) {
         if (!atomic_load_explicit(&r->ready, memory_order_acquire) ||
             a >= atomic_load_explicit(&r->hi, memory_order_acquire) || a + n <= r->lo)
             continue;
-        uintptr_t to = a > r->lo ? a : r->lo, rw = atomic_load_explicit(&r->rw, memory_order_relaxed);
-        while (rw > to && !atomic_compare_exchange_weak_explicit(&r->rw, &rw, to, memory_order_seq_cst,
-                                                                 memory_order_relaxed))
-            ;
+        atomic_fetch_add_explicit(&r->lowers, 1, memory_order_seq_cst);
+        ahead_down(r, a > r->lo ? a : r->lo);
     }
 }
 
@@ -381,7 +397,8 @@ int goheap_sys_map(void *addr, size_t bytes) {
     uintptr_t a = (uintptr_t)addr;
     struct ahead_resv *r = map_ahead ? ahead_of(a, bytes) : 0;
     if (r) {
-        uintptr_t rw = atomic_load_explicit(&r->rw, memory_order_acquire);
+        unsigned long lowers = atomic_load_explicit(&r->lowers, memory_order_seq_cst);
+        uintptr_t rw = atomic_load_explicit(&r->rw, memory_order_seq_cst);
         if (a + bytes <= rw)
             return 0; /* read-write since an earlier map, and never made PROT_NONE again */
         uintptr_t end = a + bytes, hi = atomic_load_explicit(&r->hi, memory_order_relaxed);
@@ -393,9 +410,13 @@ int goheap_sys_map(void *addr, size_t bytes) {
             to = end > hp - MAP_AHEAD_PAGE ? end : hp - MAP_AHEAD_PAGE;
         if (map_rw(rw, to - rw) == 0) {
             /* Everything below `to` is read-write now: raise the frontier, but only
-             * from the value this map started from (ahead_lower); if another map moved
-             * it meanwhile, leave it (a later map maps from there again). */
-            atomic_compare_exchange_strong_explicit(&r->rw, &rw, to, memory_order_release, memory_order_relaxed);
+             * from the value this map started from, and take it back down there if a
+             * lowering came meanwhile (ahead_lower); if another map moved it, leave
+             * it (a later map maps from there again). */
+            uintptr_t from = rw;
+            if (atomic_compare_exchange_strong_explicit(&r->rw, &rw, to, memory_order_seq_cst, memory_order_seq_cst) &&
+                atomic_load_explicit(&r->lowers, memory_order_seq_cst) != lowers)
+                ahead_down(r, from);
             return 0;
         }
     }
@@ -421,8 +442,6 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
     if (!fault_reports && !strict_commit && madvise(addr, bytes, MADV_DONTNEED) == 0)
         return;
     errno = saved;
-    if (map_ahead)
-        ahead_lower((uintptr_t)addr, bytes); /* (MADV_DONTNEED failed) */
     /* efence and guardrate (later touches must fault) and strict overcommit (the
      * commit charge must go back): a fresh PROT_NONE mapping over the range. That
      * splits the mapping around it, and fails (ENOMEM, nothing changed) once the
@@ -436,6 +455,8 @@ void goheap_sys_unmap(void *addr, size_t bytes) {
             goheap_sys_panic(msg);
         }
         errno = saved;
+    } else if (map_ahead) {
+        ahead_lower((uintptr_t)addr, bytes); /* (MADV_DONTNEED failed above) */
     }
 }
 
@@ -466,10 +487,10 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
     void *r = mremap(old, bytes, bytes, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP, new);
     if (r == MAP_FAILED) {
         int e = errno;
-        if (map_ahead)
-            ahead_lower((uintptr_t)new, bytes); /* the hole is refilled PROT_NONE */
         void *f = mmap(new, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
                        -1, 0);
+        if (map_ahead)
+            ahead_lower((uintptr_t)new, bytes); /* the hole refilled PROT_NONE */
         if (f != MAP_FAILED && f != new)
             munmap(f, bytes); /* a kernel before 4.17 took it as a hint */
         /* EEXIST: new is still mapped, wholly (the call failed before unmapping it) or
@@ -485,9 +506,9 @@ int goheap_sys_remap(void *old, void *new, size_t bytes) {
             atomic_store_explicit(&remap_off, 1, memory_order_relaxed);
         return GOHEAP_SYS_REMAP_CANNOT;
     }
+    mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     if (map_ahead)
         ahead_lower((uintptr_t)old, bytes);
-    mmap(old, bytes, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
     return 0;
 }
 
