@@ -125,10 +125,71 @@ static void t_use_after_free_faults(struct ktest *t)
     }
 }
 
+/* Every CPU but 0 allocates and frees guarded objects, below and from 16 pages (the
+ * latter mapped unpinned and published by the map's last hold), checking each one's
+ * contents, while CPU 0 runs the leak scan and gives memory back: no canary failure,
+ * every object intact, and the heap whole after (validated once the churn is over:
+ * goheap_validate counts a guarded free between its holds as in flight, include/goheap.h). */
+#define EF_ROUNDS 12
+static const size_t ef_churn_sizes[] = { 48, 5008, 70000, 200000 };
+#define EF_NSIZES (sizeof ef_churn_sizes / sizeof ef_churn_sizes[0])
+static unsigned ef_workers_left;
+static void ef_no_leak(const struct goheap_leak *leak, void *ctx) { (void)leak; (void)ctx; }
+
+static void ef_churn_cpu(struct ktest *t, unsigned cpu, void *arg)
+{
+    (void)arg;
+    ktest_cpu_barrier();
+    if (cpu == 0) {
+        unsigned scans = 0;
+        while (__atomic_load_n(&ef_workers_left, __ATOMIC_ACQUIRE)) {
+            goheap_leak_scan(ef_no_leak, 0);
+            goheap_free_os_memory();
+            scans++;
+        }
+        ktest_log("cpu 0: %u leak scans and releases during the churn", scans);
+    } else {
+        void *live[EF_NSIZES] = { 0 };
+        for (unsigned r = 0; r < EF_ROUNDS; r++)
+            for (unsigned i = 0; i < EF_NSIZES; i++) {
+                size_t sz = ef_churn_sizes[(i + r + cpu) % EF_NSIZES];
+                size_t old = ef_churn_sizes[(i + r + cpu - 1 + EF_NSIZES) % EF_NSIZES];
+                if (live[i]) {
+                    if (!hu_check(live[i], old))
+                        ktest_fail(t, __FILE__, __LINE__, "cpu %u: object %p of %zu bytes changed", cpu,
+                                   live[i], old);
+                    goheap_free(live[i]);
+                }
+                live[i] = goheap_malloc(sz);
+                if (!live[i]) {
+                    ktest_fail(t, __FILE__, __LINE__, "cpu %u: malloc(%zu) failed", cpu, sz);
+                    continue;
+                }
+                hu_fill(live[i], sz);
+            }
+        for (unsigned i = 0; i < EF_NSIZES; i++)
+            goheap_free(live[i]);
+        __atomic_fetch_sub(&ef_workers_left, 1, __ATOMIC_RELEASE);
+    }
+    ktest_cpu_barrier();
+}
+
+static void t_smp_churn(struct ktest *t)
+{
+    if (!gh_knobs.efence)
+        KT_SKIP(t, "boot with goheap=efence=1");
+    if (ktest_ncpus() < 2)
+        KT_SKIP(t, "needs 2 CPUs");
+    ef_workers_left = ktest_ncpus() - 1;
+    ktest_on_all_cpus(t, ef_churn_cpu, 0);
+    goheap_free_os_memory();
+    hu_validate(t);
+}
+
 static void t_validate(struct ktest *t) { hu_validate(t); }
 
 static const struct ktest_case heap_efence_cases[] = {
     KTEST_CASE(t_overflow_faults), KTEST_CASE(t_underflow_faults),
-    KTEST_CASE(t_use_after_free_faults), KTEST_CASE(t_validate),
+    KTEST_CASE(t_use_after_free_faults), KTEST_CASE(t_smp_churn), KTEST_CASE(t_validate),
 };
 KTEST_SUITE_FULL(heap_efence, "heap_efence", heap_efence_cases, hu_init, 0);
