@@ -395,7 +395,7 @@ void gh_efence_free(struct mspan *s, uintptr_t a, uintptr_t pc) {
         canary_panic(s, bad, "freed", pc);
     /* No canary walk may still be reading the object (gh_efence_check_span). */
     while (atomic_load(&efence_checkers))
-        ;
+        goheap_sys_relax();
     gh_assert_no_locks();
     guard_pages(data_lo(s), data_hi(s) - data_lo(s));
     quarantine_put(s);

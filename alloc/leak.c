@@ -49,7 +49,7 @@ int goheap_unregister_root(const void *p) {
         /* A scan that saw the slot LIVE may still be reading the range. */
         atomic_thread_fence(memory_order_seq_cst);
         while (atomic_load_explicit(&leak_roots_reading, memory_order_seq_cst))
-            ;
+            goheap_sys_relax();
         atomic_store_explicit(&leak_roots[i].state, LEAK_ROOT_FREE, memory_order_release);
         return 0;
     }

@@ -252,6 +252,19 @@ static inline void goheap_sys_poll(unsigned cpu);
 #else
 static inline void goheap_sys_poll(unsigned cpu) { (void)cpu; }
 #endif
+/* goheap_sys_relax (inline, optional: GOHEAP_SYS_HAVE_RELAX): the body of every loop
+ * in which the core waits for another CPU's progress with no lock held (the unmap
+ * gate, efence's checkers, leak roots, profile sweeps): the CPU's spin-wait hint
+ * (PAUSE, YIELD). Without one a waiter also starves the CPU it waits for wherever
+ * that shares its core or host thread: under QEMU's single-threaded TCG each vCPU
+ * spinning without YIELD keeps the host thread for its whole time slice, and an
+ * aarch64 unmapper gives the thread up at every broadcast TLBI (docs/kernel-heap.md).
+ * Default: a compiler barrier. */
+#ifdef GOHEAP_SYS_HAVE_RELAX
+static inline void goheap_sys_relax(void);
+#else
+static inline void goheap_sys_relax(void) { __asm__ volatile("" ::: "memory"); }
+#endif
 #define GOHEAP_PIN_FAILED (~0u)
 #ifndef GOHEAP_SYS_HAVE_NOMEM
 static inline void goheap_sys_nomem(void) {}

@@ -563,7 +563,7 @@ static void mark_settle(const struct mspan *s) {
     uint32_t v = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
     if (v & 1)
         while (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) == v)
-            ;
+            goheap_sys_relax();
 }
 
 static void unmark(struct mspan *s, uintptr_t a) {

@@ -101,7 +101,7 @@ void gh_unmap_hold(void) {
         if (!waiting++)
             atomic_fetch_add_explicit(&gh_unmap_gate.readers_waiting, 1, memory_order_seq_cst);
         while (atomic_load_explicit(&gh_unmap_gate.unmappers, memory_order_relaxed))
-            ;
+            goheap_sys_relax();
     }
 }
 
@@ -109,11 +109,11 @@ void gh_unmap_hold(void) {
  * go first, announce, then wait for the holds; gate_leave when done. */
 static void gate_enter(void) {
     while (atomic_load_explicit(&gh_unmap_gate.readers_waiting, memory_order_relaxed))
-        ;
+        goheap_sys_relax();
     atomic_fetch_add_explicit(&gh_unmap_gate.unmappers, 1, memory_order_seq_cst);
     atomic_thread_fence(memory_order_seq_cst);
     while (atomic_load_explicit(&gh_unmap_gate.holds, memory_order_seq_cst))
-        ;
+        goheap_sys_relax();
 }
 static void gate_leave(void) {
     atomic_fetch_sub_explicit(&gh_unmap_gate.unmappers, 1, memory_order_release);

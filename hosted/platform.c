@@ -539,11 +539,7 @@ void goheap_hosted_lock_slow(goheap_lock_t *l) {
                 sched_yield();
                 spins = 0;
             } else {
-#if defined(__x86_64__)
-                __builtin_ia32_pause();
-#elif defined(__aarch64__)
-                __asm__ volatile("yield");
-#endif
+                goheap_sys_relax();
             }
         }
         if (!atomic_exchange_explicit(&l->v, 1, memory_order_acquire))

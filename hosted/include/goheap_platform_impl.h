@@ -156,6 +156,18 @@ static inline void goheap_sys_unpin(goheap_pin_t saved) {
         goheap_hosted_unpin_slow(saved);
 }
 
+/* The core's spin-wait hint (platform.h), also the lock's between its loads. */
+#define GOHEAP_SYS_HAVE_RELAX 1
+static inline void goheap_sys_relax(void) {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield" ::: "memory");
+#else
+    __asm__ volatile("" ::: "memory");
+#endif
+}
+
 static inline void goheap_sys_lock(goheap_lock_t *l) {
     if (__builtin_expect(!atomic_exchange_explicit(&l->v, 1, memory_order_acquire), 1))
         return;

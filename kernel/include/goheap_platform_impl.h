@@ -153,6 +153,14 @@ static inline void goheap_sys_lock(goheap_lock_t *l)
             arch_cpu_relax();
 }
 
+/* The core's spin-wait hint (platform.h): PAUSE on x86_64; YIELD on aarch64, which
+ * under single-threaded TCG hands the host thread to the next vCPU at once. */
+#define GOHEAP_SYS_HAVE_RELAX 1
+static inline void goheap_sys_relax(void)
+{
+    arch_cpu_relax();
+}
+
 #define GOHEAP_SYS_HAVE_TRYLOCK 1
 static inline int goheap_sys_trylock(goheap_lock_t *l)
 {
