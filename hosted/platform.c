@@ -216,7 +216,7 @@ uint64_t goheap_sys_nanotime(void) {
  * read-write only when the heap's own maps reach its end, as before: with transparent
  * huge pages "always", a huge page forms no earlier than it did. A map ahead that fails
  * (RLIMIT_DATA, ENOMEM) falls back to the exact map. Where a range is made PROT_NONE
- * again (realloc's zero-copy move leaves its old range so), the frontier first comes
+ * again (realloc's zero-copy move leaves its old range so), the frontier then comes
  * down to the range's start (ahead_lower), and the next map above it maps from there
  * again. Only reservations of at least MAP_AHEAD_MIN_RESV are
  * tracked: the arena's increments (4-64 MiB) and a window reserved whole; metadata
