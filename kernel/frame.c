@@ -283,7 +283,8 @@ uint64_t frame_alloc(unsigned flags)
     struct frame_cache *c = &caches[cpu_index()];
     if (c->n == 0)
         cache_refill(c);
-    /* The pull's freed frames went to this CPU's cache, the overflow to the bitmap. */
+    /* The pull's freed frames went back to the bitmap (an unmap frees them in batches,
+     * frame_free_batch) or, freed one by one, to this CPU's cache: refill if empty. */
     if (c->n == 0 && !(flags & FRAME_NOPULL) && pull(ARCH_FRAME_SIZE) && c->n == 0)
         cache_refill(c);
     uint64_t pa = c->n ? c->pa[--c->n] : 0;
