@@ -230,8 +230,8 @@ static void exec_fresh_nocache_large(void) {
 }
 static void t_fork_in_nocache_large(void) {
     if (SANITIZED) { /* (ThreadSanitizer too: nocache_case) */
-        printf("    # not under AddressSanitizer: its runtime maps memory of its own under the cap (a run's "
-               "fresh process died so, exit status 1, once in a loaded host)\n");
+        printf("    # not under AddressSanitizer: its runtime maps memory of its own under the cap (\"AddressSanitizer "
+               "failed to allocate ... (errno: 12)\", its threads' signal stacks: 4 of 10 runs)\n");
         return;
     }
     nocache_case(exec_fresh_nocache_large,
