@@ -219,26 +219,20 @@ void *gh_efence_alloc(size_t size, size_t align, unsigned flags, uintptr_t pc) {
     int needzero;
     uintptr_t npages = datapages + 1, tomap = 0;
     struct mspan *s;
-    if (npages >= GH_MAP_UNPINNED_PAGES) {
-        /* From GH_MAP_UNPINNED_PAGES on, the run's released pages are mapped unpinned
-         * with no lock held, as a large malloc's are (mheap.h, gh_heap_map_span): the
-         * take (counted, on gh_heap.mapping) in one hold, the publication in the hold
-         * that finds nothing left to map (map_finish, which calls
-         * gh_efence_publish_locked). With nothing to map, c->lock (which a fork's
-         * prepare takes) covers the take and the publication, as for a large malloc;
-         * without a cache of its own, the heap lock ("fork" in docs/alloc.md). */
-        gh_lock(c != &gh_emptycache ? &c->lock : &gh_heap.lock, cpu);
-        s = c != &gh_emptycache ? gh_heap_alloc_span_defer(c, cpu, npages, 0, &needzero, &tomap)
-                                : gh_heap_alloc_span_nocache(cpu, npages, 0, &needzero, &tomap);
-    } else {
-        /* One heap-lock hold from the page take to the statistics, which a fork's
-         * prepare takes too: a fork child finds the object whole or not at all
-         * ("fork" in docs/alloc.md). */
-        gh_lock(&gh_heap.lock, cpu);
-        s = gh_heap_alloc_span_locked(cpu, npages, &needzero);
-    }
-    /* The lock taken above: the heap's below GH_MAP_UNPINNED_PAGES or without a cache */
-    struct gh_mutex *lk = npages >= GH_MAP_UNPINNED_PAGES && c != &gh_emptycache ? &c->lock : &gh_heap.lock;
+    /* What a fork child must see whole happens under one lock that a fork's prepare
+     * takes too ("fork" in docs/alloc.md). From GH_MAP_UNPINNED_PAGES on, the run's
+     * released pages are mapped unpinned with no lock held, as a large malloc's are
+     * (mheap.h, gh_heap_map_span): the take (counted, on gh_heap.mapping) in one hold,
+     * the publication in the hold that finds nothing left to map (map_finish, which
+     * calls gh_efence_publish_locked); with nothing to map, c->lock covers the take and
+     * the publication, as for a large malloc. A smaller run (mapped pinned) or a caller
+     * without a cache of its own holds the heap lock from the page take to the
+     * statistics (gh_heap_alloc_span_nocache). */
+    int big = npages >= GH_MAP_UNPINNED_PAGES, own = c != &gh_emptycache;
+    struct gh_mutex *lk = big && own ? &c->lock : &gh_heap.lock;
+    gh_lock(lk, cpu);
+    s = big && own ? gh_heap_alloc_span_defer(c, cpu, npages, 0, &needzero, &tomap)
+                   : gh_heap_alloc_span_nocache(cpu, npages, 0, &needzero, big ? &tomap : 0);
     if (!s) {
         gh_unlock(lk, cpu);
         goheap_sys_unpin(pin);

@@ -490,31 +490,6 @@ struct mspan *gh_heap_alloc_span_nocache(unsigned cpu, uintptr_t npages, uintptr
     return alloc_span(0, cpu, npages, room, 0, needzero, tomap, 1);
 }
 
-struct mspan *gh_heap_alloc_span_locked(unsigned cpu, uintptr_t npages, int *needzero) {
-    /* The struct first (the meta lock nested), as gh_heap_alloc_span_unmapped: nothing
-     * taken from the tree needs undoing. */
-    unsigned b = bucket_of(0);
-    gh_lock(&gh_meta.lock, cpu);
-    struct mspan *s = gh_fixalloc_alloc(&gh_heap.spanalloc[b]);
-    gh_unlock(&gh_meta.lock, cpu);
-    if (!s)
-        return 0;
-    struct run_info ri = {0, 0, 0, 0, 0, 0};
-    int err;
-    uintptr_t base = tree_alloc_locked(cpu, npages, &err, &ri, 1);
-    if (!base) {
-        gh_lock(&gh_meta.lock, cpu);
-        gh_fixalloc_free(&gh_heap.spanalloc[b], s);
-        gh_unlock(&gh_meta.lock, cpu);
-        return 0;
-    }
-    span_reset(s, gh_heap.spanalloc[b].size);
-    span_take(s, b, base, npages, 0);
-    count_run_inuse(npages, &ri);
-    *needzero = ri.dirty != 0;
-    return s;
-}
-
 /* ---- deferred maps (mheap.h, gh_heap.mapping) --------------------------------------------
  * A run taken with pages still to map is in flight from its take to its publication
  * (or its growth's), mapped with no lock held in between: up to ~100 ms for 256 MiB.

@@ -192,7 +192,9 @@ void gh_efence_publish_locked(struct mspan *s);
 struct mspan *gh_heap_alloc_span_defer(struct mcache *c, unsigned cpu, uintptr_t npages, uintptr_t room,
                                        int *needzero, uintptr_t *tomap);
 /* A large span for a CPU without a cache of its own (no drain lock to cover its take
- * and its publication, as a CPU's own does: "fork" in docs/alloc.md), as
+ * and its publication, as a CPU's own does: "fork" in docs/alloc.md), or for efence
+ * below GH_MAP_UNPINNED_PAGES (its run from the tree, the heap's large span cache
+ * drained and the heap grown as for a caller without a cache), as
  * gh_heap_alloc_span_room (room may be 0) or, with tomap, gh_heap_alloc_span_defer
  * (from GH_MAP_UNPINNED_PAGES pages), with the heap lock held by the caller from
  * before the call to the span's publication and statistics (or, with pages to map,
@@ -247,13 +249,6 @@ void gh_heap_free_span_unbacked(unsigned cpu, struct mspan *s, int published);
  * lock: the state, the counts and the caller's own records of the free change in one
  * hold, which a fork's prepare takes too ("fork" in docs/alloc.md). */
 void gh_heap_retire_span_pages(struct mspan *s);
-/* Efence: a large span of npages taken from the tree (its heap's large span cache
- * drained, the heap grown, as for a caller without a cache), its struct (the meta lock
- * nested) and its counts (span_count, heap_inuse) in the caller's hold, in which the
- * caller sets it up and publishes it: a fork child finds it whole or not at all.
- * *needzero as gh_heap_alloc_span's. 0 when out of memory or structs. Caller holds the
- * heap lock, pinned on cpu. */
-struct mspan *gh_heap_alloc_span_locked(unsigned cpu, uintptr_t npages, int *needzero);
 /* realloc of a large object in place. extend: takes the `extra` pages right after s
  * if they are all free (mapping released ones), adds them to s and the span map;
  * returns 1, or 0 with nothing changed (or GH_EXTEND_MAP: below). With pc (the CPU's page cache, its mcache.lock
