@@ -6,7 +6,7 @@
 GOHEAP_HOST_CFLAGS := -gdwarf-4 -fomit-frame-pointer -fvisibility=hidden -fno-builtin-malloc -fno-builtin-free \
 	-fno-builtin-calloc -fno-builtin-realloc
 # (hosted/preload.c, the standard names, goes only into the .so.)
-GOHEAP_HOST_SRCS := $(GOHEAP_CORE_SRCS) hosted/platform.c
+GOHEAP_HOST_SRCS := $(GOHEAP_CORE_SRCS) hosted/platform.c hosted/vm.c
 # Two object sets: PIC for the .so, each function in its own section for the .so's text
 # order (below), and non-PIC with local-exec TLS for the .a (linked into executables
 # only), whose pin is one instruction shorter.

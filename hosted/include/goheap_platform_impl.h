@@ -26,7 +26,7 @@
 /* efence's guard pages as guard regions (MADV_GUARD_INSTALL, Linux 6.13), when the
  * running kernel has them. */
 #define GOHEAP_SYS_HAVE_GUARD 1
-/* realloc moves large objects with mremap (hosted/platform.c, Linux 5.7's
+/* realloc moves large objects with mremap (hosted/vm.c, Linux 5.7's
  * MREMAP_DONTUNMAP). */
 #define GOHEAP_SYS_HAVE_REMAP 1
 /* Heap profiles (hosted/platform.c): thread stack bounds for the frame-pointer walk,
@@ -125,7 +125,7 @@ extern void (*goheap_hosted_map_test_hook)(void *addr, size_t bytes);
 /* Tests only, the same for goheap_sys_remap (realloc's zero-copy move): called first,
  * with the move's ranges, on the moving thread. NULL otherwise. */
 extern void (*goheap_hosted_remap_test_hook)(void *old, void *new, size_t bytes);
-/* Tests only: the mprotect calls goheap_sys_map made (hosted/platform.c, "Mapping
+/* Tests only: the mprotect calls goheap_sys_map made (hosted/vm.c, "Mapping
  * ahead"). */
 extern _Atomic unsigned long goheap_hosted_map_calls;
 

@@ -26,7 +26,7 @@
 #endif
 
 #define MIB ((uintptr_t)1 << 20)
-/* hosted/platform.c's first window hint, and the span map in front of the heap for
+/* hosted/vm.c's first window hint, and the span map in front of the heap for
  * the default 1 TiB window (1 GiB = 1 TiB / 1024). */
 #define HINT0 ((uintptr_t)32 << 40)
 #define HINT1 ((uintptr_t)48 << 40)
@@ -290,7 +290,7 @@ static int mode_refused(void) {
     return goheap_validate() ? 11 : 0;
 }
 
-/* Mapping ahead (hosted/platform.c): a heap growing through 32 MiB of 64 B objects
+/* Mapping ahead (hosted/vm.c): a heap growing through 32 MiB of 64 B objects
  * (4,096 spans; an mprotect each before) makes about one map call per MiB; a page
  * mapped ahead is read-write but not resident, and never the last of its 2 MiB range
  * (a huge page); released pages come back with no call;
@@ -422,7 +422,7 @@ int main(int argc, char **argv) {
     }
     kt_begin("core-arena", KT_NCASES(cases));
     /* The sanitizers own the address space these cases lay out: ThreadSanitizer
-     * forbids mmap at the hints (hosted/platform.c gives none under it) and
+     * forbids mmap at the hints (hosted/vm.c gives none under it) and
      * AddressSanitizer's shadow alone exceeds any RLIMIT_AS. */
     for (int i = 0; i < KT_NCASES(cases); i++) {
         if (SANITIZER_TSAN && cases[i].fn != t_ahead) {
