@@ -337,21 +337,25 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     int failed = cpu == GOHEAP_PIN_FAILED;
 #elif defined(GOHEAP_SYS_HAVE_LOCAL)
     /* The fast path unpinned. The cache from the slot's local pointer and the CPU
-     * from the cache: no table look-up and no failure test (a thread without a cache
-     * gets gh_emptycache, whose cpu is GOHEAP_PIN_FAILED, owner of nothing, and which
-     * fails the cache test below). Hosted: 4 instructions less a remote free. */
+     * from the cache when needed: no table look-up and no failure test (a thread
+     * without a cache gets gh_emptycache, whose cpu is GOHEAP_PIN_FAILED, owner of
+     * nothing, and which fails the cache test below). Hosted: 4 instructions less a
+     * remote free. */
     struct mcache *lc = gh_pin_cache_fast(&pin);
-    unsigned cpu = lc->cpu;
     int failed = 0;
 #else
     unsigned cpu = goheap_sys_pin_fast(&pin); /* (the fast path unpinned) */
     int failed = cpu == GOHEAP_PIN_FAILED;
 #endif
-    uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
-    /* (no spc < 2: routed above, and a struct recycled as a large span since then
-     * fails the index test below; nor tiny spans, slowmode or spans not in use (no
-     * state test): rnelems is 0 for all of them, and the index test sends them on) */
-    if (gh_unlikely(failed || (raw & ~GH_OWNER_SLOW) == cpu))
+    /* No owner test: the fast path found owner != cpu (the raw word, GH_OWNER_SLOW
+     * included), and only this CPU makes a span its own (its refill), which it is
+     * not doing while it frees here; so a span of this CPU arrives only with
+     * GH_OWNER_SLOW, and those (tiny spans, slowmode) have rnelems 0 (mspan.h,
+     * goheap_validate), which the index test below sends on. (Re-read here it cost
+     * every remote free 4 instructions.) Nor spc < 2: routed above, and a struct
+     * recycled as a large span since then fails the index test; nor spans not in use
+     * (no state test): rnelems is 0 for them too. */
+    if (gh_unlikely(failed))
         goto slow;
     /* The owner's index test (gh_span_index: one compare for the range and the
      * exactness), against line 0's copy of nelems: the remote path reads line 0 and
