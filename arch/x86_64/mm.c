@@ -124,6 +124,7 @@ int arch_map_large(uintptr_t va, uint64_t pa, unsigned flags)
 struct unmap_walk {
     unsigned flags;             /* ARCH_UNMAP_FREE */
     size_t frames;              /* phase 3: 4 KiB frames unmapped (a 2 MiB page: 512) */
+    unsigned long cleared;      /* phase 1: entries made zombies */
     struct frame_batch batch;   /* phase 3: freed frames, given back 64 per frame-lock hold */
 };
 
@@ -176,9 +177,10 @@ static uintptr_t walk_leaves(uintptr_t va, uintptr_t end,
 static void make_zombie(uint64_t *e, int large, struct unmap_walk *w)
 {
     (void)large;
-    (void)w;
-    if (*e & PTE_P)
+    if (*e & PTE_P) {
         *e = (*e & ~PTE_P) | PTE_ZOMBIE;
+        w->cleared++;
+    }
 }
 
 /* Phase 3: after every TLB forgot the range, the entry cleared, its frames counted and
@@ -200,7 +202,9 @@ static void bury(uint64_t *e, int large, struct unmap_walk *w)
 
 /* Three phases: every entry of the range made a zombie, then ONE shootdown round for
  * the whole range with pt_lock dropped, then the zombies cleared, counted and their
- * frames freed; pt_lock held for one page table (2 MiB) at a time in phases 1 and 3. */
+ * frames freed; pt_lock held for one page table (2 MiB) at a time in phases 1 and 3.
+ * A range with nothing present takes no round at all (no TLB can hold an entry that
+ * was not present; a range unmapped before had its round then), as on aarch64. */
 size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
 {
     if ((va | bytes) & (ARCH_FRAME_SIZE - 1))
@@ -214,6 +218,8 @@ size_t arch_unmap(uintptr_t va, size_t bytes, unsigned flags)
         v = walk_leaves(v, end, make_zombie, &w);
         spin_unlock_irqrestore(&pt_lock, ptf);
     }
+    if (!w.cleared)
+        return 0;
     arch_tlb_shootdown(va, bytes);
     for (uintptr_t v = va; v < end;) {
         arch_irqflags_t ptf = spin_lock_irqsave(&pt_lock);

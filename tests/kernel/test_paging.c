@@ -116,8 +116,9 @@ static void t_unmap_one_round(struct ktest *t)
 /* arch_unmap counts the frames it clears and frees (goheap_sys_unmap's frames_now
  * relies on it): a range over two leaf tables with holes (never mapped frames, a page
  * table never created) returns exactly the frames mapped, all of them back in the
- * frame allocator (more than FRAME_BATCH: several batches), and an unmap of the holes
- * alone returns 0. */
+ * frame allocator (more than FRAME_BATCH: several batches), with one shootdown round,
+ * and an unmap of the holes alone returns 0 and makes no round (nothing present, nothing
+ * any TLB can hold). */
 static void t_unmap_counts(struct ktest *t)
 {
     const size_t region = ARCH_LARGE_SIZE / ARCH_FRAME_SIZE; /* frames per leaf table */
@@ -130,11 +131,15 @@ static void t_unmap_counts(struct ktest *t)
     KT_ASSERT_EQ(t, vm_map_fresh(a, 200 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
     KT_ASSERT_EQ(t, vm_map_fresh(b, 100 * ARCH_FRAME_SIZE, ARCH_MAP_WRITE, 0), 0);
     uint64_t tables = free0 - frame_free_count() - 300; /* the page tables, kept */
+    unsigned long s0 = arch_tlb_shootdowns();
     KT_EXPECT_EQ(t, vm_unmap_free(va, 2 * ARCH_LARGE_SIZE + region / 2 * ARCH_FRAME_SIZE), 300);
+    KT_EXPECT_EQ(t, arch_tlb_shootdowns() - s0, 1);
     KT_EXPECT_EQ(t, frame_free_count(), free0 - tables);
     uint64_t pa;
     KT_EXPECT(t, !arch_translate(a, &pa) && !arch_translate(b + 99 * ARCH_FRAME_SIZE, &pa));
+    s0 = arch_tlb_shootdowns();
     KT_EXPECT_EQ(t, vm_unmap_free(va, 3 * ARCH_LARGE_SIZE), 0);
+    KT_EXPECT_EQ(t, arch_tlb_shootdowns() - s0, 0);
     KT_EXPECT_EQ(t, frame_free_count(), free0 - tables);
 }
 
