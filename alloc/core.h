@@ -266,6 +266,12 @@ int gh_fork_holds_background(void);
 /* In a fork child: 1 once for cpu's cache if the platform named it gone
  * (goheap_fork_child_gone), clearing the mark. Caller holds that cache's lock. */
 int gh_fork_gone_take(unsigned cpu);
+/* In a fork child whose platform named caches gone (goheap_fork_child_gone): once, the
+ * number of them, each a thread that may have been caught between a free's count and
+ * its bit (the remote free's count, then its AND on another page; the owner's lfree,
+ * then its store): the class counters' allowance for goheap_validate's recount
+ * (stats.c). 0 otherwise, and on every later call. */
+unsigned gh_fork_recount_take(void);
 /* The fork gate (alloc/fork.c): realloc's zero-copy move (remap.c), from its old
  * span's MOVING to the new object's publication and the old span's free (or the
  * destination's give-back), is never copied by a fork half done: in the child the

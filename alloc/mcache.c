@@ -186,8 +186,10 @@ static void release_locked(struct mcache *c, unsigned cpu);
  *   - current spans: the fast path's malloc takes a slot with one store, and the
  *     tenure's mallocs are counted from allocBits (mspan.h), so a malloc caught at the
  *     fork is either done (its object lost with the thread, live for good) or not
- *     begun; a local free caught between its bit and its lfree count is counted
- *     one short.
+ *     begun; a local free caught between its lfree count and its bit's store
+ *     (gh_free_owned_slot) is counted with its object still live, as a remote free
+ *     caught between its count and its AND: the child's first goheap_validate takes
+ *     such counts back, at most one per cache named gone (stats.c).
  * Caller holds c->lock, pinned on self; returns with it released. */
 static void release_gone(struct mcache *c, unsigned self) {
     c->tiny = 0;
