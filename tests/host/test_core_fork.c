@@ -251,6 +251,7 @@ static void t_fork_concurrent(void) {
  * map go on and checks that the allocation completed. */
 #define MAP_FROM (4u << 20)  /* the object realloc grows */
 #define MAP_BIG (32u << 20)  /* the large malloc, and the growth's target */
+#define FILL_MAX 256         /* fillers that put a span right after the remap's object */
 #define MAP_WAIT_MS 20000    /* the mapping thread must reach the hook within this */
 static atomic_int map_in, map_go;
 static __thread int map_hold_me; /* set on the thread to hold, for its next map only */
@@ -438,6 +439,21 @@ static void fork_in_remap(int inside, const char *what) {
     m.p = goheap_malloc(MAP_FROM);
     void *blocker = goheap_malloc(1u << 20); /* the pages after it: no growth in place */
     KT_CHECK(m.p && blocker, "%s: malloc", what);
+    /* The blocker lands where the heap puts it, not always right after the object
+     * (asan-test_core_fork once found free pages there: both cases grew in place,
+     * "remapped 0"): until the page after the object is in use, objects of 1 MiB,
+     * then half as many pages each time down to one page, go wherever the page
+     * allocator puts them (first fit: the lowest free run, that gap among them). */
+    void *fill[FILL_MAX];
+    unsigned nfill = 0;
+    const struct mspan *ms = m.p ? gh_span_of((uintptr_t)m.p) : 0;
+    uintptr_t after = ms ? ms->base + ((uintptr_t)ms->npages << GOHEAP_PAGE_SHIFT) : 0;
+    for (size_t sz = 1u << 20;
+         after && nfill < FILL_MAX && atomic_load(&gh_span_of(after)->state) != GH_SPAN_INUSE;
+         sz = sz > (8u << 10) ? sz / 2 : sz)
+        fill[nfill++] = goheap_malloc(sz);
+    KT_CHECK(after && atomic_load(&gh_span_of(after)->state) == GH_SPAN_INUSE,
+             "%s: the pages after the object stay free (%u fillers)", what, nfill);
     memset(m.p, 0x5a, MAP_FROM);
     map_child_obj = m.p;
     goheap_free_os_memory();
@@ -479,6 +495,8 @@ static void fork_in_remap(int inside, const char *what) {
         goheap_free(m.p);
     }
     goheap_free(blocker);
+    while (nfill)
+        goheap_free(fill[--nfill]);
 }
 static void t_fork_in_remap_tail(void) { fork_in_remap(0, "remap, tail map"); }
 static void t_fork_in_remap_move(void) { fork_in_remap(1, "remap, the move"); }
