@@ -272,6 +272,10 @@ int gh_fork_gone_take(unsigned cpu);
  * then its store): the class counters' allowance for goheap_validate's recount
  * (stats.c). 0 otherwise, and on every later call. */
 unsigned gh_fork_recount_take(void);
+/* In a fork child: whether cpu's cache is named gone and not yet given back by a drain
+ * (gh_fork_gone_take); its parked spans may hold an owner's free caught between its
+ * lfree count and its bit (goheap_validate's parked-span check skips them). */
+int gh_fork_gone_marked(unsigned cpu);
 /* The fork gate (alloc/fork.c): realloc's zero-copy move (remap.c), from its old
  * span's MOVING to the new object's publication and the old span's free (or the
  * destination's give-back), is never copied by a fork half done: in the child the

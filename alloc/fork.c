@@ -190,6 +190,12 @@ void goheap_fork_child_gone(unsigned cpu) {
     atomic_store_explicit(&fork_gone_any, 1, memory_order_relaxed);
 }
 
+int gh_fork_gone_marked(unsigned cpu) {
+    if (gh_likely(!atomic_load_explicit(&fork_gone_any, memory_order_relaxed)) || cpu >= FORK_MAX_SLOTS)
+        return 0;
+    return (atomic_load_explicit(&fork_gone[cpu / 64], memory_order_relaxed) >> (cpu % 64)) & 1;
+}
+
 unsigned gh_fork_recount_take(void) {
     if (gh_likely(!atomic_load_explicit(&fork_gone_any, memory_order_relaxed)))
         return 0;
