@@ -553,13 +553,39 @@ static void t_fork_in_unmap_hold(void) {
  * child's drains took the parked spans, the page cache and the window, but its large
  * span cache (132 pages: 1,056 KiB idle, never released) and its current spans (36
  * pages in use) stayed for good. */
+/* A thread held beside a fork, gone in its child: it says it holds (beside_hold), and
+ * goes on when the parent lets it. fork_beside starts fn, waits until it holds, forks
+ * (the child exits with child()), lets the thread go, joins it and returns the child's
+ * wait status. */
+static atomic_int beside_ready, beside_go;
+static void beside_hold(void) {
+    atomic_store(&beside_ready, 1);
+    while (!atomic_load(&beside_go))
+        sched_yield();
+}
+static int fork_beside(void *(*fn)(void *), int (*child)(void)) {
+    atomic_store(&beside_ready, 0);
+    atomic_store(&beside_go, 0);
+    pthread_t t;
+    pthread_create(&t, 0, fn, 0);
+    while (!atomic_load(&beside_ready))
+        sched_yield();
+    pid_t pid = core_fork();
+    if (pid == 0)
+        _exit(child());
+    atomic_store(&beside_go, 1);
+    pthread_join(t, 0);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return st;
+}
+
 #define GONE_SMALL_N 3000
 /* The tiny block a gone cache had is dropped, not freed (alloc/mcache.c release_gone):
  * its span, one page, stays in use. */
 #define GONE_TINY_SPAN GOHEAP_PAGE_SIZE
 #define GONE_KEEP_EVERY 16 /* of the 512 B objects, one in 16 stays live: parked spans in use */
 static void *gone_kept[GONE_SMALL_N / GONE_KEEP_EVERY + 1];
-static atomic_int gone_ready, gone_go;
 static unsigned gone_cpu;
 static void *gone_fill(void *arg) {
     (void)arg;
@@ -598,9 +624,7 @@ static void *gone_fill(void *arg) {
     goheap_pin_t pin;
     gone_cpu = goheap_sys_pin(&pin);
     goheap_sys_unpin(pin);
-    atomic_store(&gone_ready, 1);
-    while (!atomic_load(&gone_go))
-        sched_yield();
+    beside_hold();
     for (unsigned i = 0; i < sizeof gone_kept / sizeof gone_kept[0]; i++)
         goheap_free(gone_kept[i]);
     return 0;
@@ -683,27 +707,15 @@ static int gone_child(int how) {
     }
     return bad;
 }
-static int gone_child_os(void) { return gone_child(0); }
-static int gone_child_limit(void) { return gone_child(1); }
-static int gone_child_torn(void) { return gone_child(2); }
+static int gone_how;
+static int gone_child_how(void) { return gone_child(gone_how); }
 static void t_fork_gone_caches(void) {
     static const char *const hows[] = {"free_os_memory", "memory limit", "torn large cache put"};
     for (int how = 0; how < 3; how++) {
         goheap_free_os_memory();
         gone_m0 = core_stats();
-        atomic_store(&gone_ready, 0);
-        atomic_store(&gone_go, 0);
-        pthread_t t;
-        pthread_create(&t, 0, gone_fill, 0);
-        while (!atomic_load(&gone_ready))
-            sched_yield();
-        pid_t pid = core_fork();
-        if (pid == 0)
-            _exit(how == 0 ? gone_child_os() : how == 1 ? gone_child_limit() : gone_child_torn());
-        atomic_store(&gone_go, 1);
-        pthread_join(t, 0);
-        int st = 0;
-        waitpid(pid, &st, 0);
+        gone_how = how;
+        int st = fork_beside(gone_fill, gone_child_how);
         KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
                  "%s: child status 0x%x (exit 20/24: recount before/after, 21: free pages left unreleased, "
                  "22: in use above the level before, 23: the gone cache still holds pages)",
@@ -778,8 +790,8 @@ static void t_fork_unwoken_full(void) {
  * The child's first validate takes that one count back and passes, as does its next;
  * a second such count with one gone thread is more than any gone thread explains and
  * still fails. */
-static _Atomic int torn_ready, torn_go;
 static void *torn_obj;
+static int torn_extra; /* 1: the child adds a second count (beyond the allowance) */
 static void *torn_freer(void *arg) {
     (void)arg;
     goheap_free(goheap_malloc(32)); /* a slot and its cache */
@@ -788,9 +800,7 @@ static void *torn_freer(void *arg) {
     struct mspan *s = gh_span_of((uintptr_t)torn_obj);
     GH_COUNT_ADD(gh_mcache_get(cpu)->nfree[s->spc], 1); /* the count; the AND not reached */
     goheap_sys_unpin(pin);
-    atomic_store(&torn_ready, 1);
-    while (!atomic_load(&torn_go))
-        sched_yield();
+    beside_hold();
     cpu = goheap_sys_pin(&pin);
     GH_COUNT_ADD(gh_mcache_get(cpu)->nfree[s->spc], (uint64_t)-1); /* (the parent: undone) */
     goheap_sys_unpin(pin);
@@ -819,9 +829,7 @@ static void *torn_local_owner(void *arg) {
     if (torn_local_span)
         GH_COUNT_ADD(torn_local_span->lfree, 1); /* the count; the bit not stored */
     goheap_sys_unpin(pin);
-    atomic_store(&torn_ready, 1);
-    while (!atomic_load(&torn_go))
-        sched_yield();
+    beside_hold();
     if (torn_local_span) {
         cpu = goheap_sys_pin(&pin);
         GH_COUNT_ADD(torn_local_span->lfree, (uint64_t)-1); /* (the parent: undone) */
@@ -831,61 +839,44 @@ static void *torn_local_owner(void *arg) {
         goheap_free(torn_local_obj[i]);
     return 0;
 }
+static int torn_local_child(void) {
+    alarm(CHILD_ALARM_S);
+    if (!torn_local_span)
+        return 4;
+    if (goheap_validate() != 0)
+        return 2;
+    goheap_free_os_memory(); /* the gone cache's drain */
+    return goheap_validate() != 0 ? 3 : 0;
+}
 static void t_fork_torn_local_free(void) {
-    atomic_store(&torn_ready, 0);
-    atomic_store(&torn_go, 0);
-    pthread_t t;
-    pthread_create(&t, 0, torn_local_owner, 0);
-    while (!atomic_load(&torn_ready))
-        sched_yield();
+    int st = fork_beside(torn_local_owner, torn_local_child);
     KT_CHECK(torn_local_span != 0, "no span of 256 B objects was parked in the thread's cache");
-    pid_t pid = core_fork();
-    if (pid == 0) {
-        alarm(CHILD_ALARM_S);
-        if (goheap_validate() != 0)
-            _exit(2);
-        goheap_free_os_memory(); /* the gone cache's drain */
-        if (goheap_validate() != 0)
-            _exit(3);
-        _exit(0);
-    }
-    atomic_store(&torn_go, 1);
-    pthread_join(t, 0);
-    int st = 0;
-    waitpid(pid, &st, 0);
     KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
-             "torn owner's free: child status 0x%x (2: validate at the fork, 3: after the gone cache's drain)", st);
+             "torn owner's free: child status 0x%x (2: validate at the fork, 3: after the gone cache's drain, 4: no "
+             "parked span)",
+             st);
     KT_CHECK(goheap_validate() == 0, "parent: validate after the fork");
+}
+static int torn_child(void) {
+    alarm(CHILD_ALARM_S);
+    if (torn_extra) { /* one more count than the one gone thread explains */
+        struct mspan *s = gh_span_of((uintptr_t)torn_obj);
+        __atomic_fetch_add(&gh_emptycache.nfree[s->spc], 1, __ATOMIC_RELAXED);
+        return goheap_validate() != 0 ? 0 : 4;
+    }
+    if (goheap_validate() != 0)
+        return 2;
+    if (goheap_validate() != 0 || ((unsigned char *)torn_obj)[47] != 0x5a)
+        return 3;
+    goheap_free(torn_obj);
+    return goheap_validate() != 0 ? 5 : 0;
 }
 static void t_fork_torn_free(void) {
     for (int extra = 0; extra < 2; extra++) {
         torn_obj = goheap_malloc(48);
         memset(torn_obj, 0x5a, 48);
-        atomic_store(&torn_ready, 0);
-        atomic_store(&torn_go, 0);
-        pthread_t t;
-        pthread_create(&t, 0, torn_freer, 0);
-        while (!atomic_load(&torn_ready))
-            sched_yield();
-        pid_t pid = core_fork();
-        if (pid == 0) {
-            alarm(CHILD_ALARM_S);
-            if (extra) { /* one more count than the one gone thread explains */
-                struct mspan *s = gh_span_of((uintptr_t)torn_obj);
-                __atomic_fetch_add(&gh_emptycache.nfree[s->spc], 1, __ATOMIC_RELAXED);
-                _exit(goheap_validate() != 0 ? 0 : 4);
-            }
-            if (goheap_validate() != 0)
-                _exit(2);
-            if (goheap_validate() != 0 || ((unsigned char *)torn_obj)[47] != 0x5a)
-                _exit(3);
-            goheap_free(torn_obj);
-            _exit(goheap_validate() != 0 ? 5 : 0);
-        }
-        atomic_store(&torn_go, 1);
-        pthread_join(t, 0);
-        int st = 0;
-        waitpid(pid, &st, 0);
+        torn_extra = extra;
+        int st = fork_beside(torn_freer, torn_child);
         KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
                  "%s: child status 0x%x (2/3: the first/second validate failed, 4: a count beyond the "
                  "gone threads passed, 5: validate after freeing the object)",
