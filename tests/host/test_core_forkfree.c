@@ -150,6 +150,7 @@ static void fl_wait(_Atomic unsigned *v, unsigned want) {
 }
 static void *fl_mallocer(void *arg) {
     (void)arg;
+    nocache_thread_runs();
     for (unsigned r = 0; r < FL_ROUNDS; r++) {
         fl_wait(&fl_malloc_go, r + 1);
         fl_objs[r] = goheap_malloc((size_t)fl_pages[r] * GOHEAP_PAGE_SIZE - 64);
@@ -162,6 +163,7 @@ static void *fl_mallocer(void *arg) {
 }
 static void *fl_forker(void *arg) {
     (void)arg;
+    nocache_thread_runs();
     for (unsigned r = 0; r < FL_ROUNDS; r++) {
         fl_wait(&fl_fork_go, r + 1);
         fw_forker(0);
@@ -185,7 +187,7 @@ static int fresh_nocache_large(void) {
     if (pthread_create(&m, 0, fl_mallocer, 0) || pthread_create(&k, 0, fl_forker, 0))
         return 3;
     struct rlimit old;
-    int cap = cap_metadata(&old);
+    int cap = cap_metadata(&old, 2);
     if (cap)
         return cap;
     struct timespec ts = {0, 20 * 1000 * 1000};
@@ -229,11 +231,6 @@ static void exec_fresh_nocache_large(void) {
     exec_fresh_mode("nocachelarge");
 }
 static void t_fork_in_nocache_large(void) {
-    if (SANITIZED) { /* (ThreadSanitizer too: nocache_case) */
-        printf("    # not under AddressSanitizer: its runtime maps memory of its own under the cap (\"AddressSanitizer "
-               "failed to allocate ... (errno: 12)\", its threads' signal stacks: 4 of 10 runs)\n");
-        return;
-    }
     nocache_case(exec_fresh_nocache_large,
                  "large mallocs without a cache (1: a fork child's recount failed; 8: validate; 2-6: setup)");
 }

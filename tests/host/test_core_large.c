@@ -804,6 +804,7 @@ static _Atomic unsigned ncc_large_pairs, ncc_with_cache;
 static void *nocache_counts(void *arg) {
     void **objs = arg;
     unsigned pairs = 0;
+    nocache_thread_runs();
     for (unsigned r = 0; r < NCC_ROUNDS; r++) {
         pthread_barrier_wait(&ncc_round); /* the main thread's objects are there */
         for (unsigned i = 0; i < NCC_OBJS; i++) {
@@ -854,7 +855,7 @@ static int fresh_nocache_counts(void) {
     struct goheap_memstats b, m;
     goheap_read_memstats(&b);
     struct rlimit old;
-    int cap = cap_metadata(&old);
+    int cap = cap_metadata(&old, NCC_THREADS);
     if (cap)
         return cap;
     int nomem = 0;

@@ -1,9 +1,11 @@
-/* tests/host/test_core_large.h: what the two large-object core tests share (test_core_large.c,
- * test_core_realloc.c): this thread's caches, a metric's value, their fresh process, and a fresh process whose
+/* tests/host/test_core_large.h: what the large-object core tests share (test_core_large.c,
+ * test_core_realloc.c, test_core_forkfree.c): this thread's caches, a metric's value, their fresh process, and a fresh process whose
  * threads can get no cache (cap_metadata, nocache_case). */
 #ifndef TEST_CORE_LARGE_H
 #define TEST_CORE_LARGE_H
 
+#include <sched.h>
+#include <stdatomic.h>
 #include <sys/resource.h>
 
 #include "test_core_common.h"
@@ -38,12 +40,26 @@ static inline void exec_fresh_mode(const char *mode) {
     _exit(127);
 }
 
+/* A thread that is to run without a cache calls this first thing in its own function,
+ * and cap_metadata waits for as many. AddressSanitizer maps a new thread's signal
+ * stack (56 KiB) in that thread, after pthread_create has returned to its creator;
+ * one fits in the cap's 64 KiB of slack, core-large's four do not, and the process
+ * exits 1 ("AddressSanitizer failed to allocate 0xe000 (57344) bytes of
+ * SetAlternateSignalStack (error code: 12)"). Threads that ran late did that in a
+ * loaded make test (stop 34's CI, 1 run), and do it every time with the process
+ * scheduled SCHED_FIFO on one CPU (chrt -f 50 taskset -c 0: a new thread runs only
+ * when the main thread blocks). */
+static _Atomic unsigned nocache_threads_running;
+static inline void nocache_thread_runs(void) { atomic_fetch_add(&nocache_threads_running, 1); }
+
 /* No cache can be created from here on (until setrlimit(RLIMIT_AS, old)): the
  * persistent chunk used up (as other metadata would), so a new cache needs a new one,
  * and the address space capped at the process's size, so that its reservation fails.
- * Threads that are to run without a cache are started before. 0, or a setup failure
- * (4, 5). */
-static inline int cap_metadata(struct rlimit *old) {
+ * Threads that are to run without a cache are started before, and the cap waits
+ * until nthreads of them run (nocache_thread_runs). 0, or a setup failure (4, 5). */
+static inline int cap_metadata(struct rlimit *old, unsigned nthreads) {
+    while (atomic_load(&nocache_threads_running) < nthreads)
+        sched_yield();
     while (gh_meta.pchunk && gh_meta.pend - gh_align_up(gh_meta.pchunk, 8) >= 8) {
         size_t left = gh_meta.pend - gh_align_up(gh_meta.pchunk, 8);
         gh_persistentalloc(left < (32u << 10) ? left : (32u << 10), 8, 0);

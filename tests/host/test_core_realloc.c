@@ -476,6 +476,7 @@ static _Atomic int nc_go;
 static int nc_nocache; /* the thread's slot still had no cache after its realloc */
 static void *nocache_realloc(void *arg) {
     (void)arg;
+    nocache_thread_runs();
     while (!atomic_load(&nc_go))
         sched_yield();
     nc_q = goheap_realloc(nc_p, 2u << 20);
@@ -497,7 +498,7 @@ static int fresh_nocache_grow(void) {
     if (pthread_create(&th, 0, nocache_realloc, 0) != 0)
         return 3;
     struct rlimit old;
-    int cap = cap_metadata(&old);
+    int cap = cap_metadata(&old, 1);
     if (cap)
         return cap;
     atomic_store(&nc_go, 1);
