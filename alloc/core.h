@@ -64,6 +64,55 @@ static inline __attribute__((always_inline)) void gh_prof_rearm(struct mcache *c
     c->next_sample = gh_prof_rate ? (int64_t)gh_prof_interval(gh_prof_rate, &c->prof_rng) : INT64_MAX;
 }
 
+/* The fork gate (alloc/fork.c): a section inside it is never copied by a fork half
+ * done. realloc's zero-copy move (remap.c), from its old span's MOVING to the new
+ * object's publication and the old span's free (or the destination's give-back): in
+ * the child the move (mremap) ran wholly or not at all, and nothing would say which.
+ * enter: waits while a fork is under way (between goheap_fork_hold_background and
+ * parent/child; passes on the forking thread) and holds forks off; returns what exit
+ * takes. Both unpinned, no lock held. try: the same without the wait, for a pinned
+ * caller, which must not wait there (a fork's prepare may be waiting for its pin:
+ * hosted's overflow slots): -1 when a fork is under way (nothing entered: the caller
+ * unpins and takes its unpinned route), else what exit takes. */
+extern _Atomic unsigned gh_fork_gate_busy, gh_fork_gate_closed;
+int gh_fork_gate_enter(void);
+int gh_fork_gate_self(void); /* the forking thread, between prepare and parent/child */
+static inline int gh_fork_gate_try(void) {
+    atomic_fetch_add_explicit(&gh_fork_gate_busy, 1, memory_order_seq_cst);
+    if (gh_likely(!atomic_load_explicit(&gh_fork_gate_closed, memory_order_seq_cst)))
+        return 1;
+    atomic_fetch_sub_explicit(&gh_fork_gate_busy, 1, memory_order_seq_cst);
+    /* a fork handler's allocation, on the forking thread: nothing to wait for */
+    return gh_fork_gate_self() ? 0 : -1;
+}
+static inline void gh_fork_gate_exit(int entered) {
+    if (entered)
+        atomic_fetch_sub_explicit(&gh_fork_gate_busy, 1, memory_order_release);
+}
+
+/* The profiler's lock-free large records (profile.c, "large records") in the gate:
+ * a record and its bucket's counts are two writes a fork could copy apart (a child
+ * whose goheap_validate said "profile: N sampled-object records, buckets say N+1 in
+ * use": tsan core-forkstress, 1 run in 4 before). Only where a fork can copy the heap
+ * (the platforms that fork name their forking thread: GOHEAP_SYS_HAVE_FORK_SELF); the
+ * kernel's sampled large pair keeps its instructions (bench/kernel, ICOUNT=1). */
+#ifdef GOHEAP_SYS_HAVE_FORK_SELF
+#define GH_PROF_GATED 1
+#else
+#define GH_PROF_GATED 0
+#endif
+static inline int gh_prof_gate_enter(void) {
+    if (!GH_PROF_GATED)
+        return 0;
+    int gate = gh_fork_gate_try();
+    return gate >= 0 ? gate : gh_fork_gate_enter();
+}
+static inline int gh_prof_gate_try(void) { return GH_PROF_GATED ? gh_fork_gate_try() : 0; }
+static inline void gh_prof_gate_exit(int entered) {
+    if (GH_PROF_GATED)
+        gh_fork_gate_exit(entered);
+}
+
 /* Takes a's record out of its large span s (profile.c, "large records"): its bucket,
  * NULL when a has none; its size in *size. */
 static inline struct gh_prof_bucket *gh_prof_large_take(struct mspan *s, uintptr_t a, uint64_t *size) {
@@ -82,15 +131,22 @@ static inline struct gh_prof_bucket *gh_prof_large_take(struct mspan *s, uintptr
 }
 
 /* free of a large or efence object a whose span s has nsampled set (any CPU, before
- * the object is given back; no lock, no pin): drops its record, counts it freed.
- * Inline: free_large_route and free_large_pinned then make no call before the free. */
-static inline void gh_prof_free_large(struct mspan *s, uintptr_t a) {
+ * the object is given back; no lock): drops its record, counts it freed. Inline:
+ * free_large_route and free_large_pinned then make no call before the free. _in: the
+ * caller is in the gate (gh_prof_gate_try, pinned); gh_prof_free_large: unpinned, it
+ * enters the gate itself. */
+static inline void gh_prof_free_large_in(struct mspan *s, uintptr_t a) {
     uint64_t size;
     struct gh_prof_bucket *b = gh_prof_large_take(s, a, &size);
     if (b) {
         __atomic_fetch_add(&b->frees, 1, __ATOMIC_RELAXED);
         __atomic_fetch_add(&b->free_bytes, size, __ATOMIC_RELAXED);
     }
+}
+static inline void gh_prof_free_large(struct mspan *s, uintptr_t a) {
+    int gate = gh_prof_gate_enter();
+    gh_prof_free_large_in(s, a);
+    gh_prof_gate_exit(gate);
 }
 
 /* gh_prof_count: the profiler's count of an allocation of `size` bytes on c's CPU
@@ -276,15 +332,6 @@ unsigned gh_fork_recount_take(void);
  * (gh_fork_gone_take); its parked spans may hold an owner's free caught between its
  * lfree count and its bit (goheap_validate's parked-span check skips them). */
 int gh_fork_gone_marked(unsigned cpu);
-/* The fork gate (alloc/fork.c): realloc's zero-copy move (remap.c), from its old
- * span's MOVING to the new object's publication and the old span's free (or the
- * destination's give-back), is never copied by a fork half done: in the child the
- * move (mremap) ran wholly or not at all, and nothing would say which. enter: waits
- * while a fork is under way (between goheap_fork_hold_background and parent/child;
- * passes on the forking thread) and holds forks off; returns what exit takes. Both
- * unpinned, no lock held. */
-int gh_fork_gate_enter(void);
-void gh_fork_gate_exit(int entered);
 /* In a fork child: the parent's background thread is gone (mid-step or not). */
 void gh_background_fork_child(void);
 

@@ -72,31 +72,27 @@ int gh_fork_nested(const struct gh_mutex *m) {
 int gh_fork_holds_background(void) { return fork_self_holding() && bg_held; }
 
 /* The fork gate (core.h): Dekker's protocol, as the unmap gate's (sysmem.h), both
- * sides seq_cst. A mover announces itself in gate_busy, then backs off (unpinned, no
- * lock held) while gate_closed; a fork closes the gate, then waits until gate_busy
- * drains, in goheap_fork_hold_background, before any lock (a mover pins, takes the
- * heap, profile and meta locks, and may hold off the background step in a lazy
- * reclaim: so the gate comes before that hold too), and opens it in parent/child
- * (a count: a fork serialised behind another's prepare keeps it closed). */
-static _Atomic unsigned gate_busy, gate_closed;
+ * sides seq_cst. A mover (or a profiler's large record, core.h) announces itself in
+ * gh_fork_gate_busy, then backs off (unpinned, no lock held; a pinned caller of
+ * gh_fork_gate_try goes its unpinned way instead) while gh_fork_gate_closed; a fork
+ * closes the gate, then waits until gh_fork_gate_busy drains, in
+ * goheap_fork_hold_background, before any lock (a mover pins, takes the heap, profile
+ * and meta locks, and may hold off the background step in a lazy reclaim: so the
+ * gate comes before that hold too), and opens it in parent/child (a count: a fork
+ * serialised behind another's prepare keeps it closed). */
+_Atomic unsigned gh_fork_gate_busy, gh_fork_gate_closed; /* (core.h) */
 _Atomic int gh_fork_unwoken; /* (mcentral.h) */
 
+int gh_fork_gate_self(void) { return fork_self_holding(); }
+
 int gh_fork_gate_enter(void) {
-    if (fork_self_holding())
-        return 0; /* a fork handler's realloc, on the forking thread: nothing to wait for */
     for (;;) {
-        atomic_fetch_add_explicit(&gate_busy, 1, memory_order_seq_cst);
-        if (!atomic_load_explicit(&gate_closed, memory_order_seq_cst))
-            return 1;
-        atomic_fetch_sub_explicit(&gate_busy, 1, memory_order_seq_cst);
-        while (atomic_load_explicit(&gate_closed, memory_order_relaxed))
+        int g = gh_fork_gate_try();
+        if (g >= 0)
+            return g;
+        while (atomic_load_explicit(&gh_fork_gate_closed, memory_order_relaxed))
             ; /* a fork is under way: it takes a few ms at most */
     }
-}
-
-void gh_fork_gate_exit(int entered) {
-    if (entered)
-        atomic_fetch_sub_explicit(&gate_busy, 1, memory_order_release);
 }
 
 /* One fork at a time. Two threads forking at once both ran prepare: the second found
@@ -119,9 +115,10 @@ void goheap_fork_hold_background(void) {
     while (atomic_exchange_explicit(&fork_serial, 1, memory_order_acquire))
         while (atomic_load_explicit(&fork_serial, memory_order_relaxed))
             ; /* another thread's fork, from its prepare to its parent handler */
-    atomic_fetch_add_explicit(&gate_closed, 1, memory_order_seq_cst);
-    while (atomic_load_explicit(&gate_busy, memory_order_seq_cst))
-        ; /* a zero-copy move in its gated part: a page-table move and a publication */
+    atomic_fetch_add_explicit(&gh_fork_gate_closed, 1, memory_order_seq_cst);
+    while (atomic_load_explicit(&gh_fork_gate_busy, memory_order_seq_cst))
+        ; /* a zero-copy move in its gated part (a page-table move and a publication),
+           * or a large record and its bucket's counts */
     gh_background_hold(1);
     bg_held = 1;
 }
@@ -166,7 +163,7 @@ void goheap_fork_parent(void) {
     if (bg_held) {
         bg_held = 0;
         gh_background_hold(0);
-        atomic_fetch_sub_explicit(&gate_closed, 1, memory_order_release);
+        atomic_fetch_sub_explicit(&gh_fork_gate_closed, 1, memory_order_release);
         atomic_store_explicit(&fork_serial, 0, memory_order_release);
     }
 }
@@ -232,8 +229,8 @@ void goheap_fork_child(void) {
         gh_efence_fork_child();
     }
     goheap_fork_parent();
-    atomic_store_explicit(&gate_busy, 0, memory_order_relaxed);
-    atomic_store_explicit(&gate_closed, 0, memory_order_relaxed);
+    atomic_store_explicit(&gh_fork_gate_busy, 0, memory_order_relaxed);
+    atomic_store_explicit(&gh_fork_gate_closed, 0, memory_order_relaxed);
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
         atomic_store_explicit(&gh_fork_unwoken, 1, memory_order_relaxed);
         gh_background_fork_child();

@@ -363,9 +363,12 @@ static void count(uint64_t *field, uint64_t delta) {
  * a load and a store (a double free finds no record the second time; two racing
  * frees of one object may both count it, and free then panics on the double free),
  * realloc moves it under the lock like a small record. nsampled is 1 while the span
- * holds one. In the bench's 4 MiB pair, sampled every time at the default rate,
- * the sample and its free cost ~540 instructions with a table record under the lock
- * (bench/RESULTS.md, "Heap profiler"). */
+ * holds one. In the bench's 4 MiB pair, sampled every time at the default rate, the
+ * sample and its free cost ~540 instructions with a table record under the lock
+ * (bench/RESULTS.md, "Heap profiler"). The record and its bucket's counts are made in
+ * the fork gate where a fork can copy the heap (core.h: large_record,
+ * gh_prof_free_large), so that a fork child finds both or neither, as the lock makes
+ * a small record whole. */
 
 /* s's object p (usable size `size`) becomes sampled in bucket b. */
 static void large_set(struct mspan *s, uintptr_t p, struct gh_prof_bucket *b, uint64_t size) {
@@ -375,6 +378,17 @@ static void large_set(struct mspan *s, uintptr_t p, struct gh_prof_bucket *b, ui
     atomic_store_explicit(&s->pbucket, b, memory_order_release);
     atomic_store_explicit(&s->nsampled, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&gh_prof_nlarge, 1, memory_order_relaxed);
+}
+
+/* A large object's lock-free record: its bucket's counts and the span's record, in
+ * the fork gate (core.h), so that a fork child finds both or neither. Unpinned, no
+ * lock held. */
+static inline void large_record(struct mspan *s, uintptr_t p, struct gh_prof_bucket *b, uint64_t size) {
+    int gate = gh_prof_gate_enter();
+    count(&b->allocs, 1);
+    count(&b->alloc_bytes, size);
+    large_set(s, p, b, size);
+    gh_prof_gate_exit(gate);
 }
 
 /* Takes a's record out of its large span s: its bucket (NULL when a has none), its
@@ -636,9 +650,7 @@ static inline void record(struct mspan *s, void *p, size_t size, const uintptr_t
     uint64_t u = usable(s, p, size);
     struct gh_prof_bucket *b = bucket_hint(pcs, n);
     if (b && s->spc < 2) {
-        count(&b->allocs, 1);
-        count(&b->alloc_bytes, u);
-        large_set(s, (uintptr_t)p, b, u);
+        large_record(s, (uintptr_t)p, b, u);
         return;
     }
     record_locked(s, p, u, pcs, n, b);
@@ -680,9 +692,7 @@ static inline __attribute__((always_inline)) void sample_large(struct mspan *s, 
     struct gh_prof_bucket *b = atomic_load_explicit(&prof.hint[hint_slot(pc)], memory_order_acquire);
     if (b && stack_is(b, pc, fp, have, lo, hi)) {
         uint64_t u = s->efence ? s->reqsize : s->limit - s->obj; /* usable() of a large span */
-        count(&b->allocs, 1);
-        count(&b->alloc_bytes, u);
-        large_set(s, s->obj, b, u);
+        large_record(s, s->obj, b, u);
         return;
     }
     sample_slow(s, (void *)s->obj, 0, pc, fp);
@@ -698,9 +708,7 @@ GH_NOINLINE void *gh_prof_malloc_large(struct mspan *s, uintptr_t pc) {
     if (b && b->stk[0] == pc && ((const uintptr_t *)fp)[1] == pc && stack_bounds(&lo, &hi) &&
         fp + REC_WORDS * sizeof(uintptr_t) <= hi && stack_is_own(b, fp, hi)) {
         uint64_t u = s->efence ? s->reqsize : s->limit - s->obj; /* usable() of a large span */
-        count(&b->allocs, 1);
-        count(&b->alloc_bytes, u);
-        large_set(s, s->obj, b, u);
+        large_record(s, s->obj, b, u);
     } else {
         gh_prof_sample_large(s, pc, fp); /* out of line: this frame saves fewer registers */
     }
