@@ -325,9 +325,13 @@ int gh_fork_gone_take(unsigned cpu);
 /* In a fork child whose platform named caches gone (goheap_fork_child_gone): once, the
  * number of them, each a thread that may have been caught between a free's count and
  * its bit (the remote free's count, then its AND on another page; the owner's lfree,
- * then its store): the class counters' allowance for goheap_validate's recount
- * (stats.c). 0 otherwise, and on every later call. */
+ * then its store), or in a large span cache's put or get between its counts, its
+ * exchange or state and its listing: the counters' allowance for goheap_validate's
+ * recount (stats.c). 0 otherwise, and on every later call. settle_take: the same
+ * number, once, for validate's look for large spans such a put or get left LCACHED
+ * in no list (stats.c fork_settle_large). */
 unsigned gh_fork_recount_take(void);
+unsigned gh_fork_settle_take(void);
 /* In a fork child: whether cpu's cache is named gone and not yet given back by a drain
  * (gh_fork_gone_take); its parked spans may hold an owner's free caught between its
  * lfree count and its bit (goheap_validate's parked-span check skips them). */

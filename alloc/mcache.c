@@ -181,8 +181,10 @@ static void release_locked(struct mcache *c, unsigned cpu);
  *     (LCACHED already, its free counted) before it counts it in nbin and pages, and
  *     a get unlists it before it counts it out and makes it INUSE (a release store),
  *     so a listed span is a freed one, whatever the counts said. A span a get had
- *     unlisted (its object lost with the thread), or a put had not yet listed, stays
- *     LCACHED in no list, counted in use;
+ *     unlisted (its object lost with the thread), or a put had not yet listed, is
+ *     LCACHED in no list, counted in use: the child's first goheap_validate gives it
+ *     back and settles the counts (stats.c fork_settle_large), a drain cannot (a live
+ *     thread's put in flight looks the same);
  *   - current spans: the fast path's malloc takes a slot with one store, and the
  *     tenure's mallocs are counted from allocBits (mspan.h), so a malloc caught at the
  *     fork is either done (its object lost with the thread, live for good) or not
@@ -195,6 +197,12 @@ static void release_gone(struct mcache *c, unsigned self) {
     c->tiny = 0;
     c->tinyoffset = 0;
     c->tinyn = 0;
+    gh_mcache_lcache_recount(c);
+    release_locked(c, self);
+    gh_unlock(&c->lock, self);
+}
+
+void gh_mcache_lcache_recount(struct mcache *c) {
     uintptr_t pages = 0;
     for (unsigned n = 1; n <= GH_LCACHE_MAX_PAGES; n++) {
         unsigned k = 0;
@@ -204,8 +212,20 @@ static void release_gone(struct mcache *c, unsigned self) {
         pages += (uintptr_t)k * n;
     }
     __atomic_store_n(&c->lcache.pages, pages, __ATOMIC_RELAXED);
-    release_locked(c, self);
-    gh_unlock(&c->lock, self);
+}
+
+int gh_mcache_lcache_lists(const struct mspan *s) {
+    uintptr_t n = s->npages;
+    for (unsigned i = 0; i < gh_ncpu && n <= GH_LCACHE_MAX_PAGES; i++) {
+        const struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        for (const struct mspan *x = c != &gh_emptycache ? c->lcache.bin[n] : 0; x; x = x->next)
+            if (x == s)
+                return 1;
+    }
+    for (unsigned i = 0; i < gh_heap.hcache_n && i < GH_HCACHE_SPANS; i++)
+        if (gh_heap.hcache[i] == s)
+            return 1;
+    return 0;
 }
 
 unsigned gh_mcache_drain(struct mcache *c, unsigned self) {

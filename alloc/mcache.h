@@ -323,6 +323,13 @@ unsigned gh_mcache_drain(struct mcache *c, unsigned self);
  * second look): before the heap grows (gh_central_reclaim_before_grow). Pinned on c's
  * CPU; caller holds c->lock. Returns the number of spans given back. */
 unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu);
+/* A fork child's view of the large span caches, whose owners the fork may have copied
+ * in a put or get (mcache.c release_gone): recount, c's nbin and pages from its lists
+ * (caller holds c->lock, or the process is quiescent); lists, whether any CPU's large
+ * span cache or the heap's lists s (read without the locks: for goheap_validate, whose
+ * caller keeps the heap quiescent). */
+void gh_mcache_lcache_recount(struct mcache *c);
+int gh_mcache_lcache_lists(const struct mspan *s);
 /* Remote frees of span class spc counted so far by every CPU (and by threads without
  * a cache): each freer counts its free before the AND that puts it in the span
  * (free.c). Relaxed reads, any context. */

@@ -177,6 +177,45 @@ static int fails;
 
 static int validate(void);
 
+/* A fork child's large span caches (once, bounded). A thread of the parent that is not
+ * in the child may have been copied inside its large span cache's put (after the
+ * exchange to LCACHED, before the listing) or get (after the unlisting, before
+ * gh_large_reuse made the span INUSE): a span LCACHED in no list, its bytes counted in
+ * use with nobody to cache or free it, and that cache's nbin and pages torn (the
+ * counts the put or get made or not are the recount's, in validate). The caches named
+ * gone are recounted from their lists here, and such spans, at most one per cache
+ * named gone, go back to the page heap; more are left for the checks to report. Only
+ * the free fast path's own cache holds spans this way (no lock: a lock-taking put or
+ * get is whole in a child). The caller keeps the heap quiescent, as every check here
+ * needs. */
+#define FORK_SETTLE_MAX 64
+static void fork_settle_large(unsigned ngone) {
+    for (unsigned i = 0; i < gh_ncpu; i++) {
+        struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+        if (c != &gh_emptycache && gh_fork_gone_marked(i))
+            gh_mcache_lcache_recount(c);
+    }
+    struct mspan *lost[FORK_SETTLE_MAX];
+    unsigned n = 0;
+    struct mspan **map;
+    uintptr_t mbase, npages;
+    for (unsigned mi = 0; (map = gh_heap_map_at(mi, &mbase, &npages)) != 0; mi++)
+        for (uintptr_t pg = 0; pg < npages; pg++) {
+            struct mspan *s = map[pg];
+            if (s == &gh_deadspan || s->base != mbase + (pg << GOHEAP_PAGE_SHIFT) ||
+                atomic_load(&s->state) != GH_SPAN_LCACHED || gh_mcache_lcache_lists(s))
+                continue;
+            if (n == FORK_SETTLE_MAX || n == ngone)
+                return; /* more than the fork can have left: the checks report them */
+            lost[n++] = s;
+        }
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    for (unsigned k = 0; k < n; k++)
+        gh_heap_free_span(cpu, lost[k]); /* (its bytes were in use: now idle, then free) */
+    goheap_sys_unpin(pin);
+}
+
 /* The background step (hosted: its own thread) may be moving empty spans home at any
  * moment; the recount needs them where the lists say, so it holds the step off. */
 int goheap_validate(void) {
@@ -190,6 +229,9 @@ int goheap_validate(void) {
 
 static int validate(void) {
     fails = 0;
+    unsigned ngone = gh_fork_settle_take();
+    if (gh_unlikely(ngone))
+        fork_settle_large(ngone);
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
     /* what owned spans hold that no counter does yet (mspan.h, statistics) */
     static uint64_t open_mallocs[GH_NUM_SPC], open_frees[GH_NUM_SPC];
@@ -343,6 +385,24 @@ static int validate(void) {
      * agree with the spans from then on. Any other difference, or more of it, is
      * reported as ever (core-fork t_fork_torn_free). */
     unsigned allow = gh_fork_recount_take();
+    /* The same for large objects: a gone thread's large span cache put or get copied
+     * between its exchange or state and its counts (gh_large_freed, gh_large_reuse),
+     * or between its two counts; fork_settle_large gave back the span such a put or
+     * get left in no list. At most one object (and its bytes, at most a cacheable
+     * span's) per thread named gone, either way; the counts are made to agree with the
+     * spans (core-fork t_fork_torn_large). */
+    int64_t dl = (int64_t)(t.large_alloc - t.large_free) - (int64_t)large_live;
+    int64_t db = (int64_t)(t.large_alloc_bytes - t.large_free_bytes) - (int64_t)large_bytes;
+    uint64_t adl = dl < 0 ? (uint64_t)-dl : (uint64_t)dl, adb = db < 0 ? (uint64_t)-db : (uint64_t)db;
+    if (allow && (adl || adb) && adl <= allow && adb <= (uint64_t)allow * GH_LCACHE_MAX_BYTES) {
+        uint64_t *on = dl > 0 ? &gh_emptycache.large_free : &gh_emptycache.large_alloc;
+        uint64_t *onb = db > 0 ? &gh_emptycache.large_free_bytes : &gh_emptycache.large_alloc_bytes;
+        gh_cache_count(&gh_emptycache, on, adl, 1);
+        gh_cache_count(&gh_emptycache, onb, adb, 1);
+        *(dl > 0 ? &t.large_free : &t.large_alloc) += adl;
+        *(db > 0 ? &t.large_free_bytes : &t.large_alloc_bytes) += adb;
+        allow -= (unsigned)adl;
+    }
     for (unsigned spc = 2; spc < GH_NUM_SPC && allow; spc++) {
         uint64_t counted = t.nmalloc[spc] - t.nfree[spc];
         if (counted < live[spc] && live[spc] - counted <= allow) {
