@@ -332,6 +332,9 @@ int gh_fork_gone_take(unsigned cpu);
  * in no list (stats.c fork_settle_large). */
 unsigned gh_fork_recount_take(void);
 unsigned gh_fork_settle_take(void);
+/* Tests only: called by goheap_fork_prepare right after it took the CPU caches' drain
+ * locks, before any other lock (alloc/fork.c). */
+extern void (*gh_fork_scan_test_hook)(void);
 /* In a fork child: whether cpu's cache is named gone and not yet given back by a drain
  * (gh_fork_gone_take); its parked spans may hold an owner's free caught between its
  * lfree count and its bit (goheap_validate's parked-span check skips them). */

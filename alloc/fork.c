@@ -8,7 +8,8 @@
  * then the heap, then meta; release in reverse. Any lock added to the allocator (lock
  * statistics, background state, a profiler) is taken here in its class's place. */
 /* Which CPU caches' drain locks prepare took: a cache another thread creates after
- * prepare looked at its slot is not locked, and parent/child must not unlock it.
+ * prepare looked at its slot is not locked, and the parent must not unlock it (its
+ * thread may hold it); the child unlocks it (goheap_fork_child: that thread is gone).
  * Written only by the forking thread between prepare and parent/child (concurrent
  * forks are serialised by the platform's prepare, e.g. hosted's overflow locks).
  * 8192 slots: more than any platform has (hosted: at most 4096). */
@@ -42,6 +43,10 @@ static int bg_held;
  * still waits. The lock functions see it through gh_lock_slow_on's fork bit, set only
  * meanwhile, so the locks cost nothing more otherwise. */
 static _Atomic int fork_holding;
+
+/* Tests only (core-fork t_fork_cache_after_scan): called by prepare right after it
+ * took the CPU caches' drain locks, before any other lock. */
+void (*gh_fork_scan_test_hook)(void);
 
 /* The forking thread between prepare and parent/child (a fork handler of the program
  * running inside ours). */
@@ -136,6 +141,8 @@ void goheap_fork_prepare(void) {
             fork_locked[i / 64] |= 1ull << (i % 64);
         }
     }
+    if (gh_fork_scan_test_hook)
+        gh_fork_scan_test_hook();
     for (unsigned spc = 0; spc < GH_NUM_SPC; spc++)
         goheap_sys_lock(&gh_central[spc].lock.l);
     gh_prof_fork(1);
@@ -231,6 +238,21 @@ int gh_fork_gone_take(unsigned cpu) {
  * unmap or scan of the child waiting for good). */
 void goheap_fork_child(void) {
     if (__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE)) {
+        /* A cache created after prepare's look at its slot (its thread's first
+         * allocation, racing the fork) was not locked by prepare, and its thread may
+         * have held its drain lock at the copy, in a refill waiting for a lock prepare
+         * held: that thread is not in the child, and the lock stayed taken for good,
+         * so that the child's next goheap_read_memstats or goheap_validate waited
+         * forever (core-forkstress, its first child: 2 runs in 64). Only the forking
+         * thread runs here, and holds no such lock (a cache of its own is prepare's,
+         * and a fork handler's allocation let its lock go): every cache prepare did
+         * not lock is free in the child. A thread copied running inside such a section
+         * (not waiting) left its cache as a gone thread's cache is left elsewhere. */
+        for (unsigned i = 0; i < gh_ncpu && i < FORK_MAX_SLOTS; i++) {
+            struct mcache *c = __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE);
+            if (c != &gh_emptycache && !(fork_locked[i / 64] & (1ull << (i % 64))))
+                goheap_sys_unlock(&c->lock.l);
+        }
         gh_sys_fork_child();
         for (unsigned i = 0; i < gh_ncpu; i++)
             gh_central_fork_child(__atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE));

@@ -902,6 +902,9 @@ static struct mspan *tl_span, *tl_extra;
 static void *tl_cacher(void *arg) {
     (void)arg;
     void *p = goheap_malloc(64u << 10); /* the thread's cache, and a 64 KiB span */
+    struct mspan *ps = gh_span_of((uintptr_t)p);
+    if (atomic_load(&ps->nsampled)) /* a sampled object's record goes first, as free's does */
+        gh_prof_free_large(ps, (uintptr_t)p);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
@@ -967,6 +970,93 @@ static void t_fork_torn_large(void) {
     }
 }
 
+/* A thread whose cache is created after prepare took the caches' drain locks, and
+ * which holds that cache's lock at the fork (a first allocation racing the fork, then
+ * a refill waiting for a lock prepare holds): its child found that lock taken for good,
+ * and goheap_read_memstats waited forever (core-forkstress's first child, 2 runs in
+ * 64, SIGALRM). Here prepare's test hook, right after its look at the slots, has the
+ * thread make its cache and take its lock. The child's MemStats, validate, release of
+ * every free page (the gone cache's drain) and validate again must all return. */
+static atomic_int cas_create, cas_holding, cas_release, cas_fresh, cas_sleepers_go;
+static void *cas_sleeper(void *arg) {
+    (void)arg;
+    goheap_free(goheap_malloc(16)); /* a slot (a recycled one, with its cache) */
+    while (!atomic_load(&cas_sleepers_go))
+        usleep(1000);
+    return 0;
+}
+static void *cas_thread(void *arg) {
+    (void)arg;
+    goheap_pin_t pin0;
+    unsigned cpu0 = goheap_sys_pin(&pin0); /* its slot: one no thread had, no cache yet */
+    atomic_store(&cas_fresh, cpu0 < gh_ncpu && gh_fast.caches[cpu0] == &gh_emptycache ? 1 : -1);
+    goheap_sys_unpin(pin0);
+    while (!atomic_load(&cas_create))
+        sched_yield();
+    goheap_free(goheap_malloc(48)); /* its slot's cache, made now */
+    goheap_pin_t pin;
+    unsigned cpu = goheap_sys_pin(&pin);
+    struct mcache *c = gh_mcache_get(cpu);
+    goheap_sys_lock(&c->lock.l); /* (raw: a refill's hold, the lock order not in question) */
+    atomic_store(&cas_holding, 1);
+    while (!atomic_load(&cas_release))
+        sched_yield();
+    goheap_sys_unlock(&c->lock.l);
+    goheap_sys_unpin(pin);
+    return 0;
+}
+static void cas_hook(void) {
+    atomic_store(&cas_create, 1);
+    for (int i = 0; i < 5000 && !atomic_load(&cas_holding); i++)
+        usleep(1000);
+}
+static void t_fork_cache_after_scan(void) {
+    atomic_store(&cas_create, 0);
+    atomic_store(&cas_holding, 0);
+    atomic_store(&cas_release, 0);
+    atomic_store(&cas_fresh, 0);
+    atomic_store(&cas_sleepers_go, 0);
+    /* Threads that take every slot an earlier case's thread left (with its cache), so
+     * that the next one's slot has none. */
+    unsigned nsleep = 0;
+    pthread_t sleepers[64];
+    for (unsigned i = 0; i < gh_ncpu && nsleep < 64; i++)
+        if (gh_fast.caches[i] != &gh_emptycache)
+            pthread_create(&sleepers[nsleep++], 0, cas_sleeper, 0);
+    usleep(20000);
+    pthread_t t;
+    pthread_create(&t, 0, cas_thread, 0);
+    while (!atomic_load(&cas_fresh))
+        sched_yield();
+    gh_fork_scan_test_hook = cas_hook;
+    pid_t pid = core_fork();
+    if (pid == 0) {
+        alarm(CHILD_ALARM_S);
+        struct goheap_memstats m;
+        goheap_read_memstats(&m);
+        if (goheap_validate() != 0)
+            _exit(2);
+        goheap_free_os_memory();
+        _exit(goheap_validate() != 0 ? 3 : 0);
+    }
+    gh_fork_scan_test_hook = 0;
+    int held = atomic_load(&cas_holding);
+    atomic_store(&cas_release, 1);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    pthread_join(t, 0);
+    atomic_store(&cas_sleepers_go, 1);
+    for (unsigned i = 0; i < nsleep; i++)
+        pthread_join(sleepers[i], 0);
+    KT_CHECK(atomic_load(&cas_fresh) == 1, "setup: the thread's slot had a cache already");
+    KT_CHECK(held, "setup: the thread did not hold its new cache's lock at the fork");
+    KT_CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0,
+             "child status 0x%x (signal 14: MemStats or validate waited for the gone thread's cache lock; "
+             "2/3: validate before/after the release failed)",
+             st);
+    KT_CHECK(goheap_validate() == 0, "parent: validate after the fork");
+}
+
 /* What the child's fork handlers write: the hosted platform's child handler resets its
  * slots' state, and wrote every one of its 4,096 slots' queued-request words where only
  * the ncpu that exist can hold one: 64 KiB of bss pages the parent never touched,
@@ -1020,6 +1110,7 @@ static const struct kt_case cases[] = {
     KT_CASE(t_fork_torn_free),
     KT_CASE(t_fork_torn_local_free),
     KT_CASE(t_fork_torn_large),
+    KT_CASE(t_fork_cache_after_scan),
     KT_CASE(t_fork_child_pages),
 };
 
