@@ -334,7 +334,8 @@ unsigned gh_fork_recount_take(void);
 unsigned gh_fork_settle_take(void);
 /* Tests only: called by goheap_fork_prepare right after it took the CPU caches' drain
  * locks, before any other lock (alloc/fork.c). */
-extern void (*gh_fork_scan_test_hook)(void);
+typedef void gh_fork_hook_fn(void);
+extern gh_fork_hook_fn *gh_fork_scan_test_hook;
 /* In a fork child: whether cpu's cache is named gone and not yet given back by a drain
  * (gh_fork_gone_take); its parked spans may hold an owner's free caught between its
  * lfree count and its bit (goheap_validate's parked-span check skips them). */

@@ -46,7 +46,7 @@ static _Atomic int fork_holding;
 
 /* Tests only (core-fork t_fork_cache_after_scan): called by prepare right after it
  * took the CPU caches' drain locks, before any other lock. */
-void (*gh_fork_scan_test_hook)(void);
+gh_fork_hook_fn *gh_fork_scan_test_hook;
 
 /* The forking thread between prepare and parent/child (a fork handler of the program
  * running inside ours). */

@@ -989,7 +989,9 @@ static void *cas_thread(void *arg) {
     (void)arg;
     goheap_pin_t pin0;
     unsigned cpu0 = goheap_sys_pin(&pin0); /* its slot: one no thread had, no cache yet */
-    atomic_store(&cas_fresh, cpu0 < gh_ncpu && gh_fast.caches[cpu0] == &gh_emptycache ? 1 : -1);
+    atomic_store(&cas_fresh,
+                 cpu0 < gh_ncpu && __atomic_load_n(&gh_fast.caches[cpu0], __ATOMIC_ACQUIRE) == &gh_emptycache ? 1
+                                                                                                          : -1);
     goheap_sys_unpin(pin0);
     while (!atomic_load(&cas_create))
         sched_yield();
@@ -1018,11 +1020,12 @@ static void t_fork_cache_after_scan(void) {
     atomic_store(&cas_sleepers_go, 0);
     /* Threads that take every slot an earlier case's thread left (with its cache), so
      * that the next one's slot has none. */
-    unsigned nsleep = 0;
+    unsigned ncaches = 0, nsleep = 0;
     pthread_t sleepers[64];
-    for (unsigned i = 0; i < gh_ncpu && nsleep < 64; i++)
-        if (gh_fast.caches[i] != &gh_emptycache)
-            pthread_create(&sleepers[nsleep++], 0, cas_sleeper, 0);
+    for (unsigned i = 0; i < gh_ncpu; i++) /* (counted before any sleeper makes one) */
+        ncaches += __atomic_load_n(&gh_fast.caches[i], __ATOMIC_ACQUIRE) != &gh_emptycache;
+    while (nsleep < ncaches && nsleep < 64)
+        pthread_create(&sleepers[nsleep++], 0, cas_sleeper, 0);
     usleep(20000);
     pthread_t t;
     pthread_create(&t, 0, cas_thread, 0);
