@@ -75,7 +75,7 @@ static inline __attribute__((always_inline)) void gh_prof_rearm(struct mcache *c
  * hosted's overflow slots): -1 when a fork is under way (nothing entered: the caller
  * unpins and takes its unpinned route), else what exit takes. */
 extern _Atomic unsigned gh_fork_gate_busy, gh_fork_gate_closed;
-int gh_fork_gate_enter(void);
+int gh_fork_gate_wait(void); /* enter's wait, out of line */
 int gh_fork_gate_self(void); /* the forking thread, between prepare and parent/child */
 static inline int gh_fork_gate_try(void) {
     atomic_fetch_add_explicit(&gh_fork_gate_busy, 1, memory_order_seq_cst);
@@ -84,6 +84,10 @@ static inline int gh_fork_gate_try(void) {
     atomic_fetch_sub_explicit(&gh_fork_gate_busy, 1, memory_order_seq_cst);
     /* a fork handler's allocation, on the forking thread: nothing to wait for */
     return gh_fork_gate_self() ? 0 : -1;
+}
+static inline int gh_fork_gate_enter(void) {
+    int gate = gh_fork_gate_try();
+    return gate >= 0 ? gate : gh_fork_gate_wait();
 }
 static inline void gh_fork_gate_exit(int entered) {
     if (entered)
@@ -101,12 +105,7 @@ static inline void gh_fork_gate_exit(int entered) {
 #else
 #define GH_PROF_GATED 0
 #endif
-static inline int gh_prof_gate_enter(void) {
-    if (!GH_PROF_GATED)
-        return 0;
-    int gate = gh_fork_gate_try();
-    return gate >= 0 ? gate : gh_fork_gate_enter();
-}
+static inline int gh_prof_gate_enter(void) { return GH_PROF_GATED ? gh_fork_gate_enter() : 0; }
 static inline int gh_prof_gate_try(void) { return GH_PROF_GATED ? gh_fork_gate_try() : 0; }
 static inline void gh_prof_gate_exit(int entered) {
     if (GH_PROF_GATED)
@@ -327,11 +326,9 @@ int gh_fork_gone_take(unsigned cpu);
  * its bit (the remote free's count, then its AND on another page; the owner's lfree,
  * then its store), or in a large span cache's put or get between its counts, its
  * exchange or state and its listing: the counters' allowance for goheap_validate's
- * recount (stats.c). 0 otherwise, and on every later call. settle_take: the same
- * number, once, for validate's look for large spans such a put or get left LCACHED
- * in no list (stats.c fork_settle_large). */
+ * recount (stats.c), which first bounds by it the large spans such a put or get left
+ * LCACHED in no list (fork_settle_large). 0 otherwise, and on every later call. */
 unsigned gh_fork_recount_take(void);
-unsigned gh_fork_settle_take(void);
 /* Tests only: called by goheap_fork_prepare right after it took the CPU caches' drain
  * locks, before any other lock (alloc/fork.c). */
 typedef void gh_fork_hook_fn(void);

@@ -90,13 +90,13 @@ _Atomic int gh_fork_unwoken; /* (mcentral.h) */
 
 int gh_fork_gate_self(void) { return fork_self_holding(); }
 
-int gh_fork_gate_enter(void) {
+int gh_fork_gate_wait(void) {
     for (;;) {
+        while (atomic_load_explicit(&gh_fork_gate_closed, memory_order_relaxed))
+            ; /* a fork is under way: it takes a few ms at most */
         int g = gh_fork_gate_try();
         if (g >= 0)
             return g;
-        while (atomic_load_explicit(&gh_fork_gate_closed, memory_order_relaxed))
-            ; /* a fork is under way: it takes a few ms at most */
     }
 }
 
@@ -182,18 +182,15 @@ void goheap_fork_parent(void) {
  * in this process, so that a drain elsewhere reads one flag. */
 static _Atomic uint64_t fork_gone[FORK_MAX_SLOTS / 64];
 static _Atomic int fork_gone_any;
-/* Caches named gone and not yet allowed for by a recount (gh_fork_recount_take), and
- * not yet looked at for large spans cached half way (gh_fork_settle_take). */
-static _Atomic unsigned fork_recount_gone, fork_settle_gone;
+/* Caches named gone and not yet allowed for by a recount (gh_fork_recount_take). */
+static _Atomic unsigned fork_recount_gone;
 
 void goheap_fork_child_gone(unsigned cpu) {
     if (!__atomic_load_n(&gh_inited, __ATOMIC_ACQUIRE) || cpu >= gh_ncpu || cpu >= FORK_MAX_SLOTS)
         return;
     uint64_t bit = 1ull << (cpu % 64);
-    if (!(atomic_fetch_or_explicit(&fork_gone[cpu / 64], bit, memory_order_relaxed) & bit)) {
+    if (!(atomic_fetch_or_explicit(&fork_gone[cpu / 64], bit, memory_order_relaxed) & bit))
         atomic_fetch_add_explicit(&fork_recount_gone, 1, memory_order_relaxed);
-        atomic_fetch_add_explicit(&fork_settle_gone, 1, memory_order_relaxed);
-    }
     atomic_store_explicit(&fork_gone_any, 1, memory_order_relaxed);
 }
 
@@ -207,12 +204,6 @@ unsigned gh_fork_recount_take(void) {
     if (gh_likely(!atomic_load_explicit(&fork_gone_any, memory_order_relaxed)))
         return 0;
     return atomic_exchange_explicit(&fork_recount_gone, 0, memory_order_relaxed);
-}
-
-unsigned gh_fork_settle_take(void) {
-    if (gh_likely(!atomic_load_explicit(&fork_gone_any, memory_order_relaxed)))
-        return 0;
-    return atomic_exchange_explicit(&fork_settle_gone, 0, memory_order_relaxed);
 }
 
 int gh_fork_gone_take(unsigned cpu) {

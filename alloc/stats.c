@@ -229,9 +229,11 @@ int goheap_validate(void) {
 
 static int validate(void) {
     fails = 0;
-    unsigned ngone = gh_fork_settle_take();
-    if (gh_unlikely(ngone))
-        fork_settle_large(ngone);
+    /* A fork child's allowance (gh_fork_recount_take): the large span caches settled
+     * first, then the recounts below. */
+    unsigned allow = gh_fork_recount_take();
+    if (gh_unlikely(allow))
+        fork_settle_large(allow);
     static uint64_t live[GH_NUM_SPC]; /* callers serialise validation */
     /* what owned spans hold that no counter does yet (mspan.h, statistics) */
     static uint64_t open_mallocs[GH_NUM_SPC], open_frees[GH_NUM_SPC];
@@ -384,8 +386,7 @@ static int validate(void) {
      * (gh_emptycache's, which every sum reads), so that MemStats and this check
      * agree with the spans from then on. Any other difference, or more of it, is
      * reported as ever (core-fork t_fork_torn_free). */
-    unsigned allow = gh_fork_recount_take();
-    /* The same for large objects: a gone thread's large span cache put or get copied
+    /* (allow: taken at the top.) The same for large objects: a gone thread's large span cache put or get copied
      * between its exchange or state and its counts (gh_large_freed, gh_large_reuse),
      * or between its two counts; fork_settle_large gave back the span such a put or
      * get left in no list. At most one object (and its bytes, at most a cacheable
