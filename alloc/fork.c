@@ -44,7 +44,7 @@ static int bg_held;
  * meanwhile, so the locks cost nothing more otherwise. */
 static _Atomic int fork_holding;
 
-/* Tests only (core-fork t_fork_cache_after_scan): called by prepare right after it
+/* Tests only (core-forkgone t_fork_cache_after_scan): called by prepare right after it
  * took the CPU caches' drain locks, before any other lock. */
 gh_fork_hook_fn *gh_fork_scan_test_hook;
 

@@ -385,13 +385,13 @@ static int validate(void) {
      * free counted than live objects show: that many are taken back from the counts
      * (gh_emptycache's, which every sum reads), so that MemStats and this check
      * agree with the spans from then on. Any other difference, or more of it, is
-     * reported as ever (core-fork t_fork_torn_free). */
+     * reported as ever (core-forkgone t_fork_torn_free). */
     /* (allow: taken at the top.) The same for large objects: a gone thread's large span cache put or get copied
      * between its exchange or state and its counts (gh_large_freed, gh_large_reuse),
      * or between its two counts; fork_settle_large gave back the span such a put or
      * get left in no list. At most one object (and its bytes, at most a cacheable
      * span's) per thread named gone, either way; the counts are made to agree with the
-     * spans (core-fork t_fork_torn_large). */
+     * spans (core-forkgone t_fork_torn_large). */
     int64_t dl = (int64_t)(t.large_alloc - t.large_free) - (int64_t)large_live;
     int64_t db = (int64_t)(t.large_alloc_bytes - t.large_free_bytes) - (int64_t)large_bytes;
     uint64_t adl = dl < 0 ? (uint64_t)-dl : (uint64_t)dl, adb = db < 0 ? (uint64_t)-db : (uint64_t)db;

@@ -5,7 +5,7 @@ CORE_STEPS := $(patsubst test_core_%,core-%,$(CORE_TESTS))
 TEST_HOST_STEPS += $(CORE_STEPS)
 .PHONY: $(CORE_STEPS)
 
-$(HBUILD)/core/test_core_%: tests/host/test_core_%.c tests/host/test_core_common.h tests/host/test_core_profile.h tests/host/test_core_large.h tests/knob_cases.h \
+$(HBUILD)/core/test_core_%: tests/host/test_core_%.c tests/host/test_core_common.h tests/host/test_core_profile.h tests/host/test_core_large.h tests/host/test_core_fork.h tests/knob_cases.h \
 		tests/host/hostktap.h $(HBUILD)/libgoheap.a
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)$(HOSTCC) $(HOST_CFLAGS) -Itests/host $< $(HBUILD)/libgoheap.a -o $@
