@@ -24,11 +24,13 @@
  *      of the CPU's cache pointer from its per-CPU record, through GS base /
  *      TPIDR_EL1; a platform without goheap_sys_pin_local: the CPU index, then
  *      gh_fast.caches[cpu]). size <= 1024:
- *      s = mcache->direct[(size + 7) / 8], the span of plain malloc's class for that
- *      size (up to 32 KiB: class from a table, then mcache->alloc[spc]; larger: step
+ *      e = the cache's fast entry for size (mcache->fe[fidx[size] / 4]: plain
+ *      malloc's class), which mirrors the class's current span s: its word pointer,
+ *      wordbase and size, and s itself for a miss (up to 32 KiB: class from a table,
+ *      then s = mcache->alloc[spc], whose hot line holds the same three; larger: step
  *      6). Plain malloc never uses the 8-byte-aligned 24 B class, so results of
  *      >= 16 B are 16-byte aligned.
- *   3. ab = *s->wbits (the current word; all ones when there is none). If ab has a
+ *   3. ab = *e->wp (s's current word; all ones when there is none). If ab has a
  *      zero bit: slot = ctz(ab + 1), set it (ab | (ab + 1)), unpin, return
  *      wordbase + slot*size. Nothing is counted: the span's mallocs follow from its
  *      bitmap and its free count when its tenure ends (mspan.h).
@@ -89,7 +91,7 @@ uint8_t gh_fastspc8[GH_SPC8_N], gh_fastspc128[GH_SPC128_N];
  * (goheap.h's memstats by_size) agree on the class count. */
 _Static_assert(sizeof goheap_class_to_size / sizeof goheap_class_to_size[0] == GOHEAP_NUM_SIZE_CLASSES,
                "size class count");
-uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
+uint8_t gh_fastidx[GOHEAP_SMALL_SIZE_MAX + 1];
 
 /* The window when nothing else says (platforms set their own: hosted and kernel 1 TiB).
  * 16 GiB here: a platform without reserve_at reserves it whole at init, and valgrind
@@ -131,13 +133,14 @@ static void build_tables(void) {
         gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
     for (unsigned i = 0; i < GH_SPC128_N; i++)
         gh_fastspc128[i] = gh_knobs.slowmode ? 0 : gh_spc128[GH_TAB_SCAN][i];
-    /* mcache.direct: plain malloc's class is monotonic in size, so each span class
-     * covers one run of entries. */
-    for (unsigned i = 0; i < GH_DIRECT_N && !gh_knobs.slowmode; i++) {
-        unsigned spc = gh_spc8[GH_TAB_SCAN][i];
-        if (gh_direct_hi[spc] == 0)
-            gh_direct_lo[spc] = (uint8_t)i;
-        gh_direct_hi[spc] = (uint8_t)(i + 1);
+    /* mcache.fidx: 4 * plain malloc's class of each size (an entry of mcache.fe is 32
+     * bytes, the fast path's scaled index 8); all zeros in instrumented mode, where
+     * entry 0, never installed, sends every malloc to the slow path. */
+    for (unsigned i = 0; i <= GOHEAP_SMALL_SIZE_MAX && !gh_knobs.slowmode; i++) {
+        unsigned spc = gh_spc8[GH_TAB_SCAN][(i + 7) >> 3];
+        if (!gh_mcache_fast_spc(spc))
+            gh_panicf("goheap: size class table: plain malloc's span class %u of %u B has no fast entry", spc, i);
+        gh_fastidx[i] = (uint8_t)(4 * (spc >> 1));
     }
 }
 
@@ -478,8 +481,9 @@ static GH_NOINLINE void *malloc_refill(size_t size, struct mcache *c, unsigned s
 /* The fast path's miss on a span it holds (cache empty): the refill straight away,
  * still pinned on the fast path's pin, without gh_malloc_slow's look-ups (the class
  * from the size tables, the pin and the cache again): c is this CPU's cache and s
- * its current span of the class plain malloc uses for size (direct[] and alloc[]
- * name only a CPU's own current spans outside a refill), so s->spc is that class.
+ * its current span of the class plain malloc uses for size (the fast entries and
+ * alloc[] name only a CPU's own current spans outside a refill), so s->spc is that
+ * class.
  * No span yet (gh_emptyspan: a new class, a thread without a slot, instrumented
  * mode) and a failed refill go to gh_malloc_slow. callgrind, 2 threads, scale 0.05:
  * ~67 -> ~20 instructions per refill around gh_mcache_refill_alloc (larson one
@@ -502,23 +506,29 @@ GH_NOINLINE void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s,
     return p;
 }
 
-/* A real cache's current span of the class malloc uses for size: up to
- * GOHEAP_SMALL_SIZE_MAX by direct[] (whose entries mirror alloc[]), above it (up to
- * GOHEAP_MAX_SMALL_SIZE) by the 128-byte class table, which may be read only once
- * goheap_init has run (a real cache implies it). */
-static inline struct mspan *span_direct(struct mcache *c, size_t size) { return c->direct[(size + 7) >> 3]; }
+/* A real cache's state for the class malloc uses for size: up to
+ * GOHEAP_SMALL_SIZE_MAX its fast entry (mcache.h: the current span's word state,
+ * mirrored), above it (up to GOHEAP_MAX_SMALL_SIZE) the span itself, by the 128-byte
+ * class table, which may be read only once goheap_init has run (a real cache implies
+ * it). */
+static inline struct gh_fastent *fast_entry(struct mcache *c, size_t size) {
+    return (struct gh_fastent *)((char *)c->fe + (size_t)c->fidx[size] * 8);
+}
 static inline struct mspan *span_by128(struct mcache *c, size_t size) {
     return c->alloc[gh_fastspc128[(size - GOHEAP_SMALL_SIZE_MAX + 127) >> 7]];
 }
 
-/* The fast path's last step, from span s of cache c (pinned): a slot of the cached
- * word, else the refill (gh_malloc_miss). Inlined into each size branch of goheap_malloc, so that
- * each reads its span with one indexed load (a shared tail would first add c). */
-static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c, struct mspan *s, size_t size,
-                                                              goheap_pin_t pin) {
+/* The fast path's last step for cache c (pinned): a slot of the current word *wp of
+ * the class's span (*sp: read only on a miss), at *wordbase + slot * *welemsize; else
+ * the refill (gh_malloc_miss). The fields come from the fast entry or from the span's
+ * hot line, which hold the same three (mcache.h). Inlined into each size branch of
+ * goheap_malloc, so that each reads its state with indexed loads (a shared tail would
+ * first add c). */
+static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c, uint64_t *wp,
+                                                              const uintptr_t *wordbase, const uintptr_t *welemsize,
+                                                              struct mspan *const *sp, size_t size, goheap_pin_t pin) {
     /* The current word's bitmap (allocBits[curword], or all ones with no current word):
      * ab + 1 == 0 iff no slot is free (gh_span_take_word). */
-    uint64_t *wp = s->wbits;
     uint64_t ab = *wp;
     if (gh_likely(ab + 1 != 0)) {
 #if GOHEAP_PROFILE
@@ -528,14 +538,14 @@ static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c,
             goheap_sys_unpin(pin);
             return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
         }
-#else
-        (void)c;
 #endif
-        void *p = gh_span_take_word(s, wp, ab);
+        uint64_t t = ab + 1; /* (gh_span_take_word from the given fields) */
+        GH_WSET(*wp, ab | t);
+        void *p = (void *)(*wordbase + (uintptr_t)gh_ctz64(t) * *welemsize);
         goheap_sys_unpin(pin);
         return p;
     }
-    return gh_malloc_miss(size, c, s, pin); /* a tail call: no frame on the fast path */
+    return gh_malloc_miss(size, c, *sp, pin); /* a tail call: no frame on the fast path */
 }
 
 void *goheap_malloc(size_t size) {
@@ -544,7 +554,8 @@ void *goheap_malloc(size_t size) {
         struct mcache *c = gh_pin_cache_fast(&pin);
         if (GH_PIN_CACHE_MAY_FAIL && gh_unlikely(!c))
             return gh_malloc_slow(size);
-        return malloc_from(c, span_direct(c, size), size, pin);
+        struct gh_fastent *e = fast_entry(c, size);
+        return malloc_from(c, e->wp, &e->wordbase, &e->welemsize, &e->s, size, pin);
     }
     if (size <= GOHEAP_MAX_SMALL_SIZE) {
         struct mcache *c = gh_pin_cache_fast(&pin);
@@ -555,7 +566,8 @@ void *goheap_malloc(size_t size) {
                 goheap_sys_unpin(pin);
             return gh_malloc_slow(size);
         }
-        return malloc_from(c, span_by128(c, size), size, pin);
+        struct mspan *s = span_by128(c, size);
+        return malloc_from(c, s->wbits, &s->wordbase, &s->welemsize, &s, size, pin);
     }
     return gh_malloc_large(size);
 }
@@ -752,14 +764,23 @@ static inline void *move_alloc_fast(size_t got) {
     void *p = 0;
     /* (a real cache: goheap_init came first, so the class table may be read) */
     if (gh_likely(c != &gh_emptycache)) {
-        struct mspan *s = got <= GOHEAP_SMALL_SIZE_MAX ? span_direct(c, got) : span_by128(c, got);
-        uint64_t *wp = s->wbits;
+        uint64_t *wp;
+        const uintptr_t *wordbase, *welemsize;
+        if (got <= GOHEAP_SMALL_SIZE_MAX) {
+            struct gh_fastent *e = fast_entry(c, got);
+            wp = e->wp, wordbase = &e->wordbase, welemsize = &e->welemsize;
+        } else {
+            struct mspan *s = span_by128(c, got);
+            wp = s->wbits, wordbase = &s->wordbase, welemsize = &s->welemsize;
+        }
         uint64_t ab = *wp;
         if (ab + 1 != 0 && (!GOHEAP_PROFILE || c->next_sample >= (int64_t)got)) {
 #if GOHEAP_PROFILE
             c->next_sample -= (int64_t)got;
 #endif
-            p = gh_span_take_word(s, wp, ab);
+            uint64_t t = ab + 1;
+            GH_WSET(*wp, ab | t);
+            p = (void *)(*wordbase + (uintptr_t)gh_ctz64(t) * *welemsize);
         }
     }
     goheap_sys_unpin(pin);
@@ -880,7 +901,9 @@ void *goheap_realloc(void *p, size_t n) {
      * span (what gh_usable_size would accept, with the same usable size); anything
      * else, every bad pointer included, through realloc_checked. */
     if (gh_likely(s && atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE)) {
-        if (s->spc >= 2 && s->spc != GH_TINY_SPC && a < s->limit && gh_span_objindex(s, a - s->base) >= 0) {
+        /* (the free's index test: line 0 alone, where limit and divmul would add two
+         * more lines of the span to every call; bench/RESULTS.md "realloc in place") */
+        if (s->spc >= 2 && s->spc != GH_TINY_SPC && gh_span_index(s, a) < s->nelems) {
             size_t old = s->elemsize;
             if (n <= old && n > old / 2)
                 return p;

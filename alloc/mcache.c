@@ -9,7 +9,7 @@ _Static_assert(GH_REFILLS_PER_BG_POLL % GH_REFILLS_PER_LOOK == 0, "a poll falls 
 /* Statically filled: a hosted thread's fast path reads it through its local pointer
  * (goheap_sys_pin_local) even before goheap_init has run. */
 struct mcache gh_emptycache = {
-    .direct = {[0 ... GH_DIRECT_N - 1] = &gh_emptyspan},
+    .fe = {[0 ... GH_FAST_CLASSES - 1] = {.wp = &gh_full_word, .s = &gh_emptyspan}},
     .alloc = {[0 ... GH_NUM_SPC - 1] = &gh_emptyspan},
     .cpu = GOHEAP_PIN_FAILED, /* owner of nothing (the hosted remote free reads it) */
 };
@@ -20,8 +20,9 @@ extern struct mcache goheap_local_none __attribute__((alias("gh_emptycache")));
 static void init_slots(struct mcache *c) {
     for (unsigned i = 0; i < GH_NUM_SPC; i++)
         c->alloc[i] = &gh_emptyspan;
-    for (unsigned i = 0; i < GH_DIRECT_N; i++)
-        c->direct[i] = &gh_emptyspan;
+    for (unsigned i = 0; i < GH_FAST_CLASSES; i++)
+        c->fe[i] = (struct gh_fastent){.wp = &gh_full_word, .s = &gh_emptyspan};
+    gh_memcpy(c->fidx, gh_fastidx, sizeof c->fidx);
 }
 
 struct mcache *gh_mcache_create(unsigned cpu) {
@@ -146,8 +147,9 @@ static void take_empty_parked(struct mcache *c, struct mspan **dead, int second)
                     continue;
                 }
                 count_frees(c, s);
-                /* Parked -> returned. The owner's direct[] never names a parked span
-                 * outside a refill (which holds the lock), so nothing points here now. */
+                /* Parked -> returned. The owner's fast entries never name a parked
+                 * span outside a refill (which holds the lock), so nothing points here
+                 * now. */
                 atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
                 atomic_store_explicit(&s->cstate, GH_CS_NONE, memory_order_relaxed);
                 s->next = *dead;
@@ -276,8 +278,10 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     if (s != &gh_emptyspan) {
         /* 1. room after sweeping its remote frees */
         unsigned swept = owner_sweep(s, cpu);
-        if (swept && gh_span_next_word(s))
+        if (swept && gh_span_next_word(s)) {
+            gh_mcache_sync_word(c, spc, s);
             goto take;
+        }
         /* 2. full: park it (its tenure ends: no word current); it stays ours. Every
          * slot is allocated: the word scan before this refill found no free one,
          * and only this CPU, here, clears allocBits bits (the sweep above freed none,
@@ -285,10 +289,10 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         gh_span_tenure_end_full(s);
         s->lfree_park = (uint16_t)s->lfree;
         s->emptyseen = 0;
-        /* direct[] keeps naming s (its cache is empty) until this refill installs
-         * the next span: one direct[] update per span change, not two. Nothing reads
-         * this CPU's direct[] before then, and a drainer cannot take s before then
-         * (we hold c->lock). */
+        /* The fast entry keeps naming s (its word is full) until this refill
+         * installs the next span: one update per span change, not two. Nothing reads
+         * this CPU's entry before then, and a drainer cannot take s before then (we
+         * hold c->lock). */
         c->alloc[spc] = &gh_emptyspan;
         pl->s[pl->n++] = s; /* (at most GH_PARK_MAX before: every refill trims) */
         c->parkedmask[spc >> 6] |= 1ull << (spc & 63);
@@ -390,6 +394,7 @@ void *gh_mcache_refill_span(struct mcache *c, unsigned cpu, unsigned spc) {
         /* (the spans found empty go back before the unlock: gh_heap_free_spans) */
         gh_heap_free_spans(cpu, dead);
         if (s != &gh_emptyspan && gh_span_next_word(s)) {
+            gh_mcache_sync_word(c, spc, s);
             gh_unlock(&c->lock, cpu);
             return gh_span_take(s);
         }

@@ -144,19 +144,42 @@ struct gh_lcache {
     uint8_t nbin[GH_LCACHE_MAX_PAGES + 1]; /* spans in bin[n], <= GH_LCACHE_BIN_SPANS */
 };
 
-/* Entries of mcache.direct: plain malloc sizes 0..1024 in steps of 8. */
+/* Entries of the size tables by 8 bytes (core.h GH_SPC8_N): sizes 0..1024. */
 #define GH_DIRECT_N (GOHEAP_SMALL_SIZE_MAX / GOHEAP_SMALL_SIZE_DIV + 1) /* 129 */
+/* Size classes with a fast entry (mcache.fe): 0 (never installed: the entry every size
+ * names in instrumented mode) to 32, the class of GOHEAP_SMALL_SIZE_MAX (1024 B;
+ * checked at goheap_init). */
+#define GH_FAST_CLASSES 33
+
+/* malloc's fast path state for one size class up to GOHEAP_SMALL_SIZE_MAX: a mirror of
+ * c->alloc[class << 1] (plain malloc's span class) and of that span's word state, so
+ * that malloc reads the cache, the word and nothing else (the span struct only on a
+ * miss). 32 bytes: mcache.fidx holds 4 * class, and the fast path finds the entry at
+ * fe + fidx[size] * 8 (one scaled index). Written only by gh_mcache_set (the span)
+ * and gh_mcache_sync_word (its word changed while it stays current); the validator
+ * checks the mirror. */
+struct gh_fastent {
+    uint64_t *wp;        /* == s->wbits: the current word (&gh_full_word: none) */
+    uintptr_t wordbase;  /* == s->wordbase */
+    uintptr_t welemsize; /* == s->welemsize */
+    struct mspan *s;     /* == alloc[class << 1] */
+};
+_Static_assert(sizeof(struct gh_fastent) == 32, "fidx holds 4 * class: entries of 32 bytes");
 
 struct mcache {
-    /* malloc's fast path: direct[(size + 7) / 8] == alloc[the span class plain malloc
-     * uses for size], for size <= 1024 (gh_emptyspan everywhere in instrumented mode).
-     * One load instead of a class-table load and an alloc[] load. Written only
-     * through gh_mcache_set. */
-    struct mspan *direct[GH_DIRECT_N];
+    /* malloc's fast path for size <= 1024: fe[fidx[size] / 4] mirrors alloc[the span
+     * class plain malloc uses for size] (below). Before these, direct[(size + 7) / 8]
+     * named the span, and malloc read its word pointer, base and size from it: the
+     * entry takes the rounding of the size (two instructions) and the span's load off
+     * the pair (bench/RESULTS.md, "malloc's fast entries"). fidx is the same in every
+     * real cache (gh_fastidx, all zeros in instrumented mode and in gh_emptycache, whose
+     * entries all name no word). */
+    struct gh_fastent fe[GH_FAST_CLASSES] GH_ALIGNED(GH_CACHELINE);
     /* The profiler (profile.h): bytes this CPU may still allocate before the next
      * sampled allocation; malloc's fast path subtracts each size and samples when it
      * goes negative. INT64_MAX: off. */
     int64_t next_sample;
+    uint8_t fidx[GOHEAP_SMALL_SIZE_MAX + 1];
     struct mspan *alloc[GH_NUM_SPC]; /* gh_emptyspan when none */
     /* Bit spc: parked[spc] may be non-empty (set when a span is parked, cleared by the
      * looks when they find the array empty and by release_all), so that a look (and
@@ -241,6 +264,20 @@ static inline struct mcache *gh_mcache_get(unsigned cpu) {
     struct mcache *c = gh_fast.caches[cpu];
     return gh_likely(c != &gh_emptycache) ? c : gh_mcache_create(cpu);
 }
+/* Whether span class spc has a fast entry (plain malloc's class up to 1024 B). */
+static inline int gh_mcache_fast_spc(unsigned spc) { return spc < 2 * GH_FAST_CLASSES && !(spc & 1); }
+
+/* The fast entry's word state after s's word changed while s stays c's current span
+ * of class spc (a word step, a refill that found another word of it). Pinned on c's
+ * CPU. */
+static inline void gh_mcache_sync_word(struct mcache *c, unsigned spc, const struct mspan *s) {
+    if (gh_mcache_fast_spc(spc)) {
+        struct gh_fastent *e = &c->fe[spc >> 1];
+        e->wp = s->wbits;
+        e->wordbase = s->wordbase;
+    }
+}
+
 /* Take one object from a span whose current word has a free slot. */
 static inline void *gh_span_take(struct mspan *s) { return gh_span_take_word(s, s->wbits, *s->wbits); }
 
@@ -298,6 +335,7 @@ static inline __attribute__((always_inline)) void *gh_mcache_word_step(struct mc
         uint64_t ab = s->bits[w]; /* allocBits[w] */
         if (~ab) {
             gh_span_set_word(s, w);
+            gh_mcache_sync_word(c, s->spc, s);
             c->slowticks = nslow;
             return gh_span_take_word(s, &s->bits[w], ab);
         }
@@ -341,19 +379,20 @@ void gh_mcache_tiny_retire(struct mcache *c, unsigned cpu);
 /* Frees a whole 16 B tiny block (its last object is gone) like a small object (free.c). */
 void gh_tiny_block_put(unsigned cpu, uintptr_t block, struct mspan *s);
 
-/* The direct[] entries [gh_direct_lo[spc], gh_direct_hi[spc]) mirror alloc[spc]
- * (empty ranges in instrumented mode); set up by goheap_init. */
-extern uint8_t gh_direct_lo[GH_NUM_SPC], gh_direct_hi[GH_NUM_SPC];
+/* Every real cache's mcache.fidx: 4 * plain malloc's class of each size up to
+ * GOHEAP_SMALL_SIZE_MAX (all zeros in instrumented mode); set up by goheap_init. */
+extern uint8_t gh_fastidx[GOHEAP_SMALL_SIZE_MAX + 1];
 
 /* Installs s as c's span of class spc. Pinned on c's CPU. */
 static inline void gh_mcache_set(struct mcache *c, unsigned spc, struct mspan *s) {
     c->alloc[spc] = s;
-    /* (the bound in a local: read through the table, clang reloaded it after every
-     * store, which might have written it; 5 instructions an entry, up to 16 entries
-     * a refill) */
-    unsigned lo = gh_direct_lo[spc], hi = gh_direct_hi[spc];
-    for (unsigned i = lo; i < hi; i++)
-        c->direct[i] = s;
+    if (gh_mcache_fast_spc(spc)) {
+        struct gh_fastent *e = &c->fe[spc >> 1];
+        e->wp = s->wbits;
+        e->wordbase = s->wordbase;
+        e->welemsize = s->welemsize;
+        e->s = s;
+    }
 }
 
 

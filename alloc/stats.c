@@ -486,6 +486,23 @@ static int validate(void) {
                    "cpu %u grow window 0x%lx (%lu pages): page 0x%lx not in use in the tree or in a span", i,
                    (unsigned long)gb, (unsigned long)gp, (unsigned long)a);
         }
+        /* malloc's fast entries mirror the current spans (mcache.h, struct gh_fastent);
+         * not in a cache named gone in a fork child, whose thread may have been copied
+         * between a word step and its mirror (its drain sets every entry again) */
+        for (unsigned k = 0; k < GH_FAST_CLASSES && !gh_fork_gone_marked(i); k++) {
+            const struct gh_fastent *e = &c->fe[k];
+            const struct mspan *s = k ? c->alloc[k << 1] : &gh_emptyspan;
+            VCHECK(e->s == s && e->wp == s->wbits && e->wordbase == s->wordbase && e->welemsize == s->welemsize,
+                   "cpu %u fast entry %u (span 0x%lx, word 0x%lx) does not mirror span 0x%lx (word 0x%lx)", i, k,
+                   (unsigned long)(uintptr_t)e->s, (unsigned long)(uintptr_t)e->wp, (unsigned long)(uintptr_t)s,
+                   (unsigned long)(uintptr_t)s->wbits);
+        }
+        for (unsigned n = 0; n <= GOHEAP_SMALL_SIZE_MAX; n++)
+            if (c->fidx[n] != gh_fastidx[n]) {
+                VCHECK(0, "cpu %u fast entry index of %u B is %u, the size table says %u", i, n, (unsigned)c->fidx[n],
+                       (unsigned)gh_fastidx[n]);
+                break;
+            }
         pc_scav += gh_popcount64(c->pcache.scav);
         pc_lazy += gh_popcount64(c->pcache.lazy);
         lc_pages += c->lcache.pages;

@@ -1,7 +1,7 @@
 /* tests/host/test_core_fastpath.c: the fast paths' tricks, checked exhaustively: free's
  * one-compare slot test (gh_span_index) against division for every class and byte
- * offset, malloc's take from the current word, and statistics read mid-tenure (malloc
- * counts nothing, the owner's free only lfree). */
+ * offset, malloc's take from the current word, its fast entries' mirror, and
+ * statistics read mid-tenure (malloc counts nothing, the owner's free only lfree). */
 #include "test_core_common.h"
 
 /* The free's index test (gh_span_index): for every class, every byte offset from one
@@ -92,10 +92,62 @@ static void t_stats_mid_word(void) {
     }
 }
 
+/* malloc's fast entries (mcache.h, struct gh_fastent) mirror the current spans through
+ * word steps, refills and span changes: every size up to 1 KiB gets plain malloc's
+ * class from its entry, and objects taken across many words and spans, with holes
+ * freed in earlier words (next fit steps back into them), are all distinct, in their
+ * class, and the validator finds every entry equal to its span's word state. A mirror
+ * left stale by a word step hands out a slot of a word the span no longer takes from:
+ * the same slot twice, or a slot of another span. */
+static int cmp_uintptr(const void *a, const void *b) {
+    uintptr_t x = *(const uintptr_t *)a, y = *(const uintptr_t *)b;
+    return x < y ? -1 : x > y;
+}
+static void t_fast_entries(void) {
+    for (size_t n = 0; n <= GOHEAP_SMALL_SIZE_MAX; n++) {
+        void *p = goheap_malloc(n);
+        size_t want = goheap_class_to_size[gh_spc8[GH_TAB_SCAN][(n + 7) >> 3] >> 1];
+        KT_CHECK(p && goheap_usable_size(p) == want, "size %zu: usable %zu, class size %zu", n,
+                 p ? goheap_usable_size(p) : 0, want);
+        goheap_free(p);
+    }
+    enum { N = 3000 };
+    static void *p[N];
+    static const size_t sizes[] = {8, 16, 48, 128, 512, 1024};
+    for (unsigned k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        size_t sz = sizes[k];
+        for (unsigned i = 0; i < N; i++)
+            p[i] = goheap_malloc(sz);
+        for (unsigned i = 0; i < N; i += 3) { /* holes in every word and span */
+            goheap_free(p[i]);
+            p[i] = 0;
+        }
+        KT_CHECK(goheap_validate() == 0, "size %zu after the holes", sz);
+        for (unsigned i = 0; i < N; i += 3)
+            p[i] = goheap_malloc(sz);
+        KT_CHECK(goheap_validate() == 0, "size %zu after refilling them", sz);
+        /* all distinct, each its class's size and a slot start (usable size says both) */
+        static uintptr_t sorted[N];
+        unsigned dup = 0;
+        for (unsigned i = 0; i < N; i++) {
+            KT_CHECK(p[i] && goheap_usable_size(p[i]) >= sz, "size %zu object %u", sz, i);
+            sorted[i] = (uintptr_t)p[i];
+        }
+        qsort(sorted, N, sizeof sorted[0], cmp_uintptr);
+        for (unsigned i = 1; i < N; i++)
+            dup += sorted[i] < sorted[i - 1] + sz;
+        KT_CHECK(dup == 0, "size %zu: %u objects overlap", sz, dup);
+        for (unsigned i = 0; i < N; i++)
+            goheap_free(p[i]);
+        KT_CHECK(goheap_validate() == 0, "size %zu after the frees", sz);
+    }
+}
+
 static const struct kt_case cases[] = {
     KT_CASE(t_index_every_offset),
     KT_CASE(t_take_word),
     KT_CASE(t_stats_mid_word),
+    KT_CASE(t_fast_entries),
 };
 
 int main(void) {
