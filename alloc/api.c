@@ -12,11 +12,11 @@
  *   pagealloc          radix tree of free-page summaries + per-chunk alloc and
  *                      scavenged bitmaps (docs/pagealloc.md); under the heap lock.
  *
- * A small span keeps allocBits (1 = allocated, out of line) and remoteNone (frees by
- * other CPUs, one atomic AND each; in the struct's line 0 for spans of up to two
+ * A small span keeps freeBits (1 = free, out of line) and remoteFree (frees by
+ * other CPUs, one atomic OR each; in the struct's line 0 for spans of up to two
  * words, else out of line). Its owner allocates from one 64-slot word of
- * allocBits at a time, the current word, with count-trailing-zeros, and frees into
- * allocBits directly: one bitmap, no private copy.
+ * freeBits at a time, the current word, with find-first-set, and frees into
+ * freeBits directly: one bitmap, no private copy.
  *
  * malloc(size):
  *   1-2. Pin and find this CPU's mcache (hosted: one thread-local load of the slot's
@@ -30,9 +30,8 @@
  *      then s = mcache->alloc[spc], whose hot line holds the same three; larger: step
  *      6). Plain malloc never uses the 8-byte-aligned 24 B class, so results of
  *      >= 16 B are 16-byte aligned.
- *   3. ab = *e->wp (s's current word; all ones when there is none). If ab has a
- *      zero bit: slot = ctz(ab + 1), set it (ab | (ab + 1)), unpin, return
- *      wordbase + slot*size. Nothing is counted: the span's mallocs follow from its
+ *   3. fb = *e->wp (s's current word of free bits; zero when there is none). If fb
+ *      has a set bit: slot = ctz(fb), clear it, unpin, return wordbase + slot*size. Nothing is counted: the span's mallocs follow from its
  *      bitmap and its free count when its tenure ends (mspan.h).
  *   4. Otherwise (gh_malloc_miss, a tail call still pinned): the word step, inline
  *      there: move to the next word with free slots, next fit (local frees land
@@ -64,13 +63,13 @@
  *   2. span = map[page] (gh_deadspan where no span lives), or the cover's.
  *   3. Pin. If span->owner == this CPU (its current span or a parked one): p must be
  *      exactly a slot start (one multiply, rotate and compare: gh_span_index in
- *      mspan.h), its allocBits bit set and its remoteNone bit set (else: interior
- *      pointer, double free, or a sampled object, whose clear remoteNone bit is its
- *      marker: its record goes, then the same free; profile.c); clear the bit, count
+ *      mspan.h), its freeBits bit and its remoteFree bit clear (else: interior
+ *      pointer, double free, or a sampled object, whose set remoteFree bit is its
+ *      marker: its record goes, then the same free; profile.c); set the bit, count
  *      the free and return (gh_free_cached in core.h, inline).
  *   4. Otherwise (free.c gh_free_other, one call from the fast path): owner
  *      elsewhere or none -> check the slot is not free in the owner's bitmap, one
- *      atomic fetch_and on remoteNone (a bit already clear means double free), a
+ *      atomic fetch_or on remoteFree (a bit already set means double free), a
  *      re-check if a sweep ran in between; if the span is FULL in
  *      mcentral, the first such freer flips it to PENDING so it is swept and reused
  *      (the handshake in mcentral.h). A large span goes, with the exchange INUSE ->
@@ -527,24 +526,24 @@ static inline struct mspan *span_by128(struct mcache *c, size_t size) {
 static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c, uint64_t *wp,
                                                               const uintptr_t *wordbase, const uintptr_t *welemsize,
                                                               struct mspan *const *sp, size_t size, goheap_pin_t pin) {
-    /* The current word's bitmap (allocBits[curword], or all ones with no current word):
-     * ab + 1 == 0 iff no slot is free (gh_span_take_word). */
-    uint64_t ab = *wp;
-    if (gh_likely(ab + 1 != 0)) {
+    /* The current word's free bits (freeBits[curword], or zero with no current word):
+     * the lowest set bit is the slot, none sends malloc to the refill. */
+    uint64_t fb = *wp, i;
+    GH_LOWEST_BIT_OR(fb, i, miss);
 #if GOHEAP_PROFILE
-        /* The profiler's interval (profile.h): one subtract and one branch. Only a
-         * real cache gets here (the empty ones hold no free slot). */
-        if (gh_unlikely((c->next_sample -= (int64_t)size) < 0)) {
-            goheap_sys_unpin(pin);
-            return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
-        }
-#endif
-        uint64_t t = ab + 1; /* (gh_span_take_word from the given fields) */
-        GH_WSET(*wp, ab | t);
-        void *p = (void *)(*wordbase + (uintptr_t)gh_ctz64(t) * *welemsize);
+    /* The profiler's interval (profile.h): one subtract and one branch. Only a real
+     * cache gets here (the empty ones hold no free slot). */
+    if (gh_unlikely((c->next_sample -= (int64_t)size) < 0)) {
         goheap_sys_unpin(pin);
-        return p;
+        return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
     }
+#endif
+    /* (gh_span_take_word from the given fields) */
+    GH_WSET(*wp, fb & ~gh_bit_mask(i));
+    void *p = (void *)(*wordbase + (uintptr_t)i * *welemsize);
+    goheap_sys_unpin(pin);
+    return p;
+miss:
     return gh_malloc_miss(size, c, *sp, pin); /* a tail call: no frame on the fast path */
 }
 
@@ -773,14 +772,15 @@ static inline void *move_alloc_fast(size_t got) {
             struct mspan *s = span_by128(c, got);
             wp = s->wbits, wordbase = &s->wordbase, welemsize = &s->welemsize;
         }
-        uint64_t ab = *wp;
-        if (ab + 1 != 0 && (!GOHEAP_PROFILE || c->next_sample >= (int64_t)got)) {
+        uint64_t fb = *wp;
+        if (fb != 0 && (!GOHEAP_PROFILE || c->next_sample >= (int64_t)got)) {
 #if GOHEAP_PROFILE
             c->next_sample -= (int64_t)got;
 #endif
-            uint64_t t = ab + 1;
-            GH_WSET(*wp, ab | t);
-            p = (void *)(*wordbase + (uintptr_t)gh_ctz64(t) * *welemsize);
+            uint64_t left;
+            unsigned i = gh_take_lowest(fb, &left);
+            GH_WSET(*wp, left);
+            p = (void *)(*wordbase + (uintptr_t)i * *welemsize);
         }
     }
     goheap_sys_unpin(pin);

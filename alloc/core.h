@@ -168,7 +168,7 @@ void *gh_malloc_miss(size_t size, struct mcache *c, struct mspan *s, goheap_pin_
 /* The free fast path's panics, given z = gh_span_index(s, a) (gh_span_index_addr
  * recovers a): not a slot start of s (dbl == 0), or a slot that is free already or
  * has a remote free pending (dbl == 1). Never returns, except with dbl == 2 (the fast
- * path's, pin its pin) for a sampled object: its remoteNone bit clear is its marker
+ * path's, pin its pin) for a sampled object: its remoteFree bit set is its marker
  * (profile.c), not a pending free; then its record goes, it is freed as the owner
  * frees, and pin is released. (pin third, where gh_free_other takes it: the kernel's
  * free then keeps it in one register for both exits; fourth, it cost the remote and
@@ -182,17 +182,17 @@ void gh_free_owned_bad(uint64_t z, struct mspan *s, goheap_pin_t pin, int dbl);
 void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin);
 /* gh_free_slow once the span-map entry s of a is known (region covers handled). */
 void gh_free_span_slow(struct mspan *s, uintptr_t a);
-/* A remote free's clear of bit i of the remoteNone map at p (bit i % 64 of word
- * p[i / 64]), seq_cst; nonzero when it was clear already (a second remote free, not
+/* A remote free's set of bit i of the remoteFree map at p (bit i % 64 of word
+ * p[i / 64]), seq_cst; nonzero when it was set already (a second remote free, not
  * yet swept). The platform's one instruction where it has one (platform.h,
- * goheap_sys_atomic_clear_bit), else the C11 form; always the C11 form under
+ * goheap_sys_atomic_set_bit), else the C11 form; always the C11 form under
  * ThreadSanitizer, which cannot see the ordering of a platform's asm (the freer's
  * accesses to the object would then race with its reuse after the sweep). */
-static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned i) {
-#if defined(GOHEAP_SYS_HAVE_CLEAR_BIT) && !defined(GH_TSAN)
-    return goheap_sys_atomic_clear_bit(p, i);
+static inline int gh_remote_set_bit(_Atomic uint64_t *p, unsigned i) {
+#if defined(GOHEAP_SYS_HAVE_SET_BIT) && !defined(GH_TSAN)
+    return goheap_sys_atomic_set_bit(p, i);
 #else
-    return gh_atomic_clear_bit(p + (i >> 6), i & 63, memory_order_seq_cst);
+    return gh_atomic_set_bit(p + (i >> 6), i & 63, memory_order_seq_cst);
 #endif
 }
 
@@ -211,11 +211,11 @@ static inline int gh_remote_clear_bit(_Atomic uint64_t *p, unsigned i) {
 static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan *s, uint64_t idx,
                                                                    goheap_pin_t pin, int sampled) {
     uint64_t w = idx >> 6; /* (the bit test on idx itself: bt takes it mod 64) */
-    uint64_t ab = s->bits[w]; /* == allocBits[w] (mspan.h) */
-    /* 1 = nothing pending remotely (R inverted, mspan.h): the slot must be set in
-     * both words, one and + bt (~ab | R cost a mov and a not more) */
-    uint64_t rn = atomic_load_explicit(&s->remoteNone[w], memory_order_relaxed);
-    if (gh_unlikely(!gh_bit64(gh_opaque64(ab & rn), idx))) { /* free already, pending remotely, or sampled */
+    uint64_t fb = s->bits[w]; /* == freeBits[w] (mspan.h): 1 = free */
+    /* 1 = a remote free pending (R, mspan.h): the slot must be clear in both words, one
+     * or + bt */
+    uint64_t r = atomic_load_explicit(&s->remoteFree[w], memory_order_relaxed);
+    if (gh_unlikely(gh_bit64(gh_opaque64(fb | r), idx))) { /* free already, pending remotely, or sampled */
         gh_free_owned_bad(idx, s, pin, 1 + sampled);
         return 0;
     }
@@ -223,22 +223,20 @@ static inline __attribute__((always_inline)) int gh_free_owned_slot(struct mspan
      * given back by a drainer as soon as the store below empties it: lfree is
      * written before, and nothing after. */
     GH_COUNT_ADD(s->lfree, 1);
-    /* The bit cleared with a rotated ~1, not ab ^ (1 << idx): clang folds gh_bit64
-     * above into a test against 1 << idx and then shares that mask with the store,
-     * which costs three instructions before the branch (mov, mov to cl, shl) where
-     * x86 clears with one btr (bench/RESULTS.md, "The word step and the owner's
-     * clear"; on aarch64 the rotate is one instruction more than lsl + bic). */
-    __atomic_store_n(&s->bits[w], ab & gh_rotl64(~1ull, (unsigned)idx), __ATOMIC_RELEASE); /* (set: checked above) */
+    /* The bit set with fb | 1 << idx, the index hidden from clang: it would share the
+     * shift with the test above and build 1 << idx (mov, mov, shl) where x86 sets the
+     * bit with one bts (bench/RESULTS.md, "freeBits"). */
+    __atomic_store_n(&s->bits[w], fb | gh_bit_mask(gh_opaque64(idx)), __ATOMIC_RELEASE); /* (clear: checked above) */
     return 1;
 }
 
 /* The free fast path once a's span s is known (goheap_free for the window, gh_free_slow
  * for region mode's covers): frees a and returns 1. Always inlined: goheap_free is this
  * plus one bound check. A span this CPU owns, current or parked, any word: the slot's
- * allocBits bit, with the double-free rule's checks inline (gh_free_owned_slot), no
+ * freeBits bit, with the double-free rule's checks inline (gh_free_owned_slot), no
  * call unless the free is bad; it counts the free once, in the span's lfree (the
  * tenure's mallocs and the owner's frees follow from it, mspan.h). One path: the two
- * tiers this replaced (a private copy of the current word, then allocBits) split the
+ * tiers this replaced (a private copy of the current word, then freeBits) split the
  * owner's frees about half and half under random replacement, and their branch
  * mispredicted on ~47% of frees (bench/RESULTS.md, "One free path"). A span this CPU
  * does not own: gh_free_other. */
@@ -278,7 +276,7 @@ size_t gh_usable_size_span(uintptr_t a, enum gh_who who, struct mspan **sp);
 
 /* Free of a small object's slot idx in s; pinned on cpu, c its cache (or emptycache). */
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a);
-/* Its remote half, given the owner's view of slot (w, m) taken before the AND. */
+/* Its remote half, given the owner's view of slot (w, m) taken before the OR. */
 void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
                     unsigned spc, int view, uint32_t seq);
 
@@ -323,7 +321,7 @@ int gh_fork_holds_background(void);
 int gh_fork_gone_take(unsigned cpu);
 /* In a fork child whose platform named caches gone (goheap_fork_child_gone): once, the
  * number of them, each a thread that may have been caught between a free's count and
- * its bit (the remote free's count, then its AND on another page; the owner's lfree,
+ * its bit (the remote free's count, then its OR on another page; the owner's lfree,
  * then its store), or in a large span cache's put or get between its counts, its
  * exchange or state and its listing: the counters' allowance for goheap_validate's
  * recount (stats.c), which first bounds by it the large spans such a put or get left

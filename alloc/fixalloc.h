@@ -29,7 +29,7 @@ struct gh_fixalloc {
     uint64_t sys;          /* bytes obtained from persistentalloc */
     /* 1: a recycled object is handed out as it was freed and the caller resets it.
      * Span structs need this: a late remote freer may still load a recycled span's
-     * atomic fields (cstate, spc) after its AND, so they must be rewritten with atomic
+     * atomic fields (cstate, spc) after its OR, so they must be rewritten with atomic
      * stores, never by memset (a data race in C11). Go's spanalloc does not zero
      * either, for the same kind of reason (sweepgen). Fresh objects are always zero. */
     uint8_t noclear;

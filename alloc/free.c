@@ -1,5 +1,5 @@
 /* alloc/free.c: everything of free() beyond the fast path in api.c: remote frees
- * (one atomic AND), tiny objects, large objects, and the always-on checks. */
+ * (one atomic OR), tiny objects, large objects, and the always-on checks. */
 #include "core.h"
 
 static struct mcache *cache_for(unsigned cpu) {
@@ -8,12 +8,12 @@ static struct mcache *cache_for(unsigned cpu) {
 }
 
 
-/* A remote free of slot (w, m) of s, given the owner's view of it before the AND
+/* A remote free of slot (w, m) of s, given the owner's view of it before the OR
  * (gh_span_slot_view; extern so that the double-free test can hand it a view taken
- * before a sweep). The count comes first: after the AND the span may be swept, freed
- * and recycled. The AND's old value catches a second remote free not yet swept; a
+ * before a sweep). The count comes first: after the OR the span may be swept, freed
+ * and recycled. The OR's old value catches a second remote free not yet swept; a
  * sweep since the view may have applied an earlier free of the slot, so the freer
- * re-checks then (gh_span_remote_recheck). The seq_cst pair (the AND, then the cstate
+ * re-checks then (gh_span_remote_recheck). The seq_cst pair (the OR, then the cstate
  * load) is half of the handshake in mcentral.h; the other half is file_span's store +
  * re-read. */
 void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w, uint64_t m, uintptr_t a,
@@ -21,8 +21,8 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
     if (view == GH_SLOT_FREE) /* freed before: locally, or remotely and swept */
         gh_bad_free("double free", a, s);
     gh_cache_count(c, &c->nfree[spc], 1, 1);
-    _Atomic uint64_t *rw = &s->remoteNone[w]; /* (line 0 and the bitmaps are all we read after the AND) */
-    if (gh_remote_clear_bit(rw, gh_ctz64(m)))
+    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (line 0 and the bitmaps are all we read after the OR) */
+    if (gh_remote_set_bit(rw, gh_ctz64(m)))
         gh_bad_free("double free", a, s);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         gh_span_remote_recheck(s, rw, w, m, a);
@@ -35,9 +35,9 @@ void gh_free_remote(struct mcache *c, unsigned cpu, struct mspan *s, unsigned w,
 void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx, uintptr_t a) {
     unsigned w = idx >> 6;
     uint64_t m = 1ull << (idx & 63);
-    /* Read before the remote AND: once the bit is in, the owner may sweep it, free the
+    /* Read before the remote OR: once the bit is in, the owner may sweep it, free the
      * now empty span and recycle the struct for another class. (Counting with spc
-     * read after the AND once charged a free to the wrong class under load.) */
+     * read after the OR once charged a free to the wrong class under load.) */
     unsigned spc = s->spc;
     uint32_t raw = atomic_load_explicit(&s->owner, memory_order_relaxed);
     if ((raw & ~GH_OWNER_SLOW) == cpu) {
@@ -48,7 +48,7 @@ void gh_free_small(struct mcache *c, unsigned cpu, struct mspan *s, unsigned idx
         return;
     }
     /* Remote. First the owner's bitmap: in a correct program the slot stays allocated
-     * there until this free's AND is swept. */
+     * there until this free's OR is swept. */
     uint32_t seq;
     int view = gh_span_slot_view(s, w, idx & 63, &seq);
     gh_free_remote(c, cpu, s, w, m, a, spc, view, seq);
@@ -236,10 +236,10 @@ static GH_NOINLINE void other_double(uintptr_t a, struct mspan *s) {
     if (gh_opaque64(1))
         gh_bad_free("double free", a, s);
 }
-/* The AND found the slot's bit clear already: a second remote free not yet swept, or
+/* The OR found the slot's bit set already: a second remote free not yet swept, or
  * a sampled object's marker (profile.c). A sampled object's record and marker go,
- * then its remote free proper, with the handshake's check of cstate: the AND above
- * changed nothing the publisher could see. Its count (made before the AND) is taken
+ * then its remote free proper, with the handshake's check of cstate: the OR above
+ * changed nothing the publisher could see. Its count (made before the OR) is taken
  * back while the profile lock is waited for, and made again after: a fork's prepare
  * holds that lock, and a child forked meanwhile found the object counted freed and
  * still live for good (a forking stress with memprofilerate=1: 15 of 214 children). */
@@ -249,7 +249,7 @@ static GH_NOINLINE void other_sampled(uintptr_t a, struct mspan *s, unsigned idx
     if (GOHEAP_PROFILE && atomic_load_explicit(&s->nsampled, memory_order_relaxed) &&
         (GH_COUNT_ADD(c->nfree[spc], (uint64_t)-1), gh_prof_free_pinned(s, a, c->cpu))) {
         GH_COUNT_ADD(c->nfree[spc], 1);
-        if (gh_remote_clear_bit(s->remoteNone, idx))
+        if (gh_remote_set_bit(s->remoteFree, idx))
             gh_bad_free("double free", a, s);
         if (atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL)
             gh_central_wake(c, c->cpu, s);
@@ -347,13 +347,13 @@ static GH_NOINLINE void free_large_pinned(struct mspan *s, uintptr_t a, goheap_p
 GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
     /* gh_free_small's remote half (gh_free_remote) for a plain small object, with
      * free_small_route's checks (gh_free_slow, below) and gh_free_small's owner test;
-     * a large object goes to free_large_pinned; a sampled object's AND finds its
+     * a large object goes to free_large_pinned; a sampled object's OR finds its
      * marker (other_sampled); anything else (a failed pin, tiny or instrumented
      * spans, a SLOW span of this CPU, no cache yet, bad pointers) takes the slow path,
      * which diagnoses it. (callgrind, 2 threads, every
      * free remote: ~150 instructions a remote free through gh_free_slow, with a second
      * span look-up, the window and large-object tests, two calls and their frames.) */
-    unsigned spc = s->spc; /* (read once, before the AND: then the span may be swept and recycled) */
+    unsigned spc = s->spc; /* (read once, before the OR: then the span may be swept and recycled) */
     if (spc < 2) /* large: before anything else, so that this saves no register */
         return free_large_pinned(s, a, pin);
 #ifdef GOHEAP_SYS_HAVE_PIN_CPU
@@ -395,22 +395,22 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
 #endif
     if (gh_unlikely(c == &gh_emptycache))
         goto slow;
-    /* (no 1 << b: the view and the AND's old value are read with bt, and a mask kept
-     * across the AND's loop cost gh_free_other two pushes and pops) */
+    /* (no 1 << b: the view and the OR's old value are read with bt, and a mask kept
+     * across the OR's loop cost gh_free_other two pushes and pops) */
     unsigned w = (unsigned)idx >> 6, b = (unsigned)idx & 63;
     uint32_t seq;
     int view = gh_span_slot_view(s, w, b, &seq);
     if (gh_unlikely(view == GH_SLOT_FREE)) /* freed before: locally, or remotely and swept */
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
-    _Atomic uint64_t *rw = &s->remoteNone[w]; /* (before the AND: then the span may be recycled) */
+    _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
     /* (the bit by its index in the whole map: x86-64's lock btr addresses the word
      * itself, and no bit-in-word is kept live for it) */
-    if (gh_unlikely(gh_remote_clear_bit(s->remoteNone, (unsigned)idx)))
+    if (gh_unlikely(gh_remote_set_bit(s->remoteFree, (unsigned)idx)))
         return other_sampled(a, s, (unsigned)idx, pin, c);
     if (gh_unlikely(gh_span_swept_since(s, seq)))
         return other_recheck(s, rw, (unsigned)idx, a, pin, c);
-    /* The handshake (mcentral.h): the AND above, then this load, both seq_cst. */
+    /* The handshake (mcentral.h): the OR above, then this load, both seq_cst. */
     if (gh_unlikely(atomic_load_explicit(&s->cstate, memory_order_seq_cst) == GH_CS_FULL))
         return other_wake(s, pin, c);
     goheap_sys_unpin(pin);

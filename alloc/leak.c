@@ -141,10 +141,10 @@ static struct {
 
 /* Allocated slots of word w now (a pending remote free counts as free, a sampled
  * object's marker does not: profile.c), read like a remote freer reads them (mspan.h):
- * the owner's mallocs and frees write allocBits itself, one relaxed or release store
+ * the owner's mallocs and frees write freeBits itself, one relaxed or release store
  * of a whole word each. */
 static uint64_t leak_alloc_word(const struct mspan *s, unsigned w) {
-    uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_ACQUIRE);
+    uint64_t a = ~__atomic_load_n(&s->freeBits[w], __ATOMIC_ACQUIRE); /* allocated */
     uint64_t r = gh_span_rpend(s, w, memory_order_relaxed);
     /* Markers are allocated, other pending slots free. A span with samples beyond its
      * lanes asks the records (the profile lock: the scan holds no lock and runs in no

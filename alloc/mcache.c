@@ -45,23 +45,23 @@ struct mcache *gh_mcache_create(unsigned cpu) {
 }
 
 /* Live objects of a parked span, read the way a drainer may while the owner frees
- * into it (free.c: the owner's release stores into allocBits; the remote bits only
+ * into it (free.c: the owner's release stores into freeBits; the remote bits only
  * grow outside c->lock, but for a sampled object's marker, taken off as that object
  * is freed). Only frees change a parked span outside c->lock, so a span
  * seen empty stays empty: no live object is left for anyone to free. A remote bit on
- * a slot that allocBits says is free is a double free, as in the sweep. */
+ * a slot that freeBits says is free is a double free, as in the sweep. */
 static unsigned parked_live(struct mspan *s) {
     /* A sampled object's marker looks like a pending remote free: nsampled counts
      * them, read before the bitmaps (profile.c, "markers": unmark takes the marker off
      * before the count goes down). */
     unsigned n = gh_span_nmarkers(s);
     for (unsigned w = 0; w < s->nwords; w++) {
-        uint64_t a = atomic_load_explicit((_Atomic uint64_t *)&s->allocBits[w], memory_order_acquire);
+        uint64_t f = atomic_load_explicit((_Atomic uint64_t *)&s->freeBits[w], memory_order_acquire);
         uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
         uint64_t v = gh_span_valid(s, w);
-        if (r & ~a & v)
-            gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & ~a & v)) * s->elemsize, s);
-        n += gh_popcount64(a & ~r & v);
+        if (r & f & v)
+            gh_bad_free("double free", s->base + (uintptr_t)(w * 64 + gh_ctz64(r & f & v)) * s->elemsize, s);
+        n += gh_popcount64(~f & ~r & v);
     }
     /* and again after them: a mark (nsampled, then the marker) that lands between the
      * first read and the bitmaps' would otherwise count its object nowhere (a mark on
@@ -70,13 +70,13 @@ static unsigned parked_live(struct mspan *s) {
     return n + gh_span_nmarkers(s);
 }
 
-/* Whether parked span s surely holds a live object, from its counts alone: allocBits
- * holds tbase - lfree objects (the tenure's end left tbase at popcount(allocBits) +
- * lfree, and frees and the owner's sweeps keep that sum, mspan.h) and no remote free
+/* Whether parked span s surely holds a live object, from its counts alone: freeBits
+ * says tbase - lfree objects are allocated (the tenure's end left tbase at allocated
+ * + lfree, and frees and the owner's sweeps keep that sum, mspan.h) and no remote free
  * is pending. Only ever a reason to skip a span, never to give one back: a drainer
  * on another CPU may read an older lfree (the owner's free adds to it before its
  * release store), which makes the span look fuller, so a span is at worst looked at
- * again later. Reads the remoteNone words and two counts where parked_live reads
+ * again later. Reads the remoteFree words and two counts where parked_live reads
  * both bitmaps and counts bits (callgrind, pareto 2 threads: the owner's looks
  * ~4,800 -> ~2,500 instructions each). */
 static inline int parked_surely_live(const struct mspan *s) {
@@ -103,7 +103,7 @@ static void uncache(struct mcache *c, unsigned cpu, struct mspan *s) {
     gh_central_uncache_span(cpu, s);
 }
 
-/* The owner's sweep of s: remote frees into allocBits, counted in lfree (the tenure's
+/* The owner's sweep of s: remote frees into freeBits, counted in lfree (the tenure's
  * mallocs) and lswept (they are not the owner's frees). Caller holds c->lock. */
 static inline unsigned owner_sweep(struct mspan *s, unsigned cpu) {
     unsigned n = gh_span_sweep_remote(s, cpu);
@@ -188,11 +188,11 @@ static void release_locked(struct mcache *c, unsigned cpu);
  *     back and settles the counts (stats.c fork_settle_large), a drain cannot (a live
  *     thread's put in flight looks the same);
  *   - current spans: the fast path's malloc takes a slot with one store, and the
- *     tenure's mallocs are counted from allocBits (mspan.h), so a malloc caught at the
+ *     tenure's mallocs are counted from freeBits (mspan.h), so a malloc caught at the
  *     fork is either done (its object lost with the thread, live for good) or not
  *     begun; a local free caught between its lfree count and its bit's store
  *     (gh_free_owned_slot) is counted with its object still live, as a remote free
- *     caught between its count and its AND: the child's first goheap_validate takes
+ *     caught between its count and its OR: the child's first goheap_validate takes
  *     such counts back, at most one per cache named gone (stats.c).
  * Caller holds c->lock, pinned on self; returns with it released. */
 static void release_gone(struct mcache *c, unsigned self) {
@@ -284,7 +284,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         }
         /* 2. full: park it (its tenure ends: no word current); it stays ours. Every
          * slot is allocated: the word scan before this refill found no free one,
-         * and only this CPU, here, clears allocBits bits (the sweep above freed none,
+         * and only this CPU, here, clears freeBits bits (the sweep above freed none,
          * or its word would be current now). */
         gh_span_tenure_end_full(s);
         s->lfree_park = (uint16_t)s->lfree;
@@ -308,7 +308,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
     unsigned enough = goheap_class_to_nobjs[spc >> 1] / 4;
     if (enough == 0)
         enough = 1;
-    /* First the richest by local frees, without touching remoteNone: a thread that
+    /* First the richest by local frees, without touching remoteFree: a thread that
      * frees its own objects (pareto, glibcthread) finds its span here. (Before the
      * free fast path became one path, a hint naming the parked span freed into last
      * was tried first, saving 7% of larson's D1 misses; with every owner's free

@@ -8,7 +8,7 @@
  * cooperation (an idle thread blocked in epoll_wait never runs queued work):
  *   - the owner holds it around everything that changes its parked arrays or its page
  *     cache (refill, release_all, the large path's page-cache use); its frees into a
- *     parked span do not take it: they write allocBits with a release store, which
+ *     parked span do not take it: they write freeBits with a release store, which
  *     the drainer reads with acquire loads (free.c, parked_live in mcache.c);
  *   - a drainer (gh_mcache_drain, any CPU, pinned on its own slot) holds it to find
  *     the parked spans with no live object, take them and the page cache. Only frees
@@ -332,12 +332,12 @@ static inline __attribute__((always_inline)) void *gh_mcache_word_step(struct mc
     for (unsigned k = 1; k < n; k++) {
         if (++w == n)
             w = 0;
-        uint64_t ab = s->bits[w]; /* allocBits[w] */
-        if (~ab) {
+        uint64_t fb = s->bits[w]; /* freeBits[w] */
+        if (fb) {
             gh_span_set_word(s, w);
             gh_mcache_sync_word(c, s->spc, s);
             c->slowticks = nslow;
-            return gh_span_take_word(s, &s->bits[w], ab);
+            return gh_span_take_word(s, &s->bits[w], fb);
         }
     }
     return 0;
@@ -369,7 +369,7 @@ unsigned gh_mcache_give_back_empty(struct mcache *c, unsigned cpu);
 void gh_mcache_lcache_recount(struct mcache *c);
 int gh_mcache_lcache_lists(const struct mspan *s);
 /* Remote frees of span class spc counted so far by every CPU (and by threads without
- * a cache): each freer counts its free before the AND that puts it in the span
+ * a cache): each freer counts its free before the OR that puts it in the span
  * (free.c). Relaxed reads, any context. */
 uint64_t gh_mcache_remote_frees(unsigned spc);
 /* Tiny allocation. Pinned. */

@@ -173,7 +173,7 @@ static void wake_locked(struct mcentral *mc, struct mspan *s) {
  * free pending: gh_fork_unwoken) or done. Under the lock of s's class, cstate FULL means
  * s is on that class's full list (file_span lists it, then stores FULL; every other
  * change off FULL is this flip or made under the lock); s's class read racily may be
- * stale (recycled since the freer's AND): then, still FULL, s is another class's, and
+ * stale (recycled since the freer's OR): then, still FULL, s is another class's, and
  * that class's lock is taken in turn. */
 static GH_NOINLINE void wake_shared(unsigned cpu, struct mspan *s) {
     for (;;) {
@@ -199,7 +199,7 @@ void gh_central_wake(struct mcache *c, unsigned cpu, struct mspan *s) {
     c->waking = s;
     uint8_t full = GH_CS_FULL;
     if (atomic_compare_exchange_strong(&s->cstate, &full, GH_CS_PENDING)) {
-        /* s may have been recycled since the freer's AND: read its class racily
+        /* s may have been recycled since the freer's OR: read its class racily
          * (relaxed), then re-check under that class's lock that it is still on the
          * full list. */
         struct mcentral *mc = &gh_central[__atomic_load_n(&s->spc, __ATOMIC_RELAXED)];
@@ -238,7 +238,7 @@ static unsigned reclaim_class(unsigned cpu, unsigned spc, unsigned which, uint64
         for (; s; s = next) {
             next = s->next;
             /* Only frees make a span emptier, and every free since the span was
-             * filed sits in remoteNone: a span without remote bits is skipped. */
+             * filed sits in remoteFree: a span without remote bits is skipped. */
             if (!gh_span_remote_pending(s))
                 continue;
             if (li == 0)
@@ -287,7 +287,7 @@ void gh_central_reclaim_before_grow(struct mcache *c, unsigned cpu) {
      * walk (partial_seen): one span emptied there needs at least one, and a walk
      * sweeps every remote free it finds, so without new ones it would find nothing.
      * The count is read before the class lock; a free counted then but not yet in its
-     * span (the freer counts before its AND) is left to the background pass. */
+     * span (the freer counts before its OR) is left to the background pass. */
     int pend = atomic_load_explicit(&npending, memory_order_relaxed) > 0;
     for (unsigned spc = 2; spc < GH_NUM_SPC; spc++) {
         unsigned which = pend ? RECLAIM_PENDING : 0;

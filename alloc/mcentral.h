@@ -6,8 +6,8 @@
  *   pending: full, then freed into remotely (cstate PENDING): sweep before use
  *
  * The full -> pending handshake (no lost wake-up): a span is published FULL by a
- * seq_cst store under the lock, after which the publisher re-reads remoteNone (seq_cst).
- * A remote freer does its seq_cst fetch_and on remoteNone, then a seq_cst load of
+ * seq_cst store under the lock, after which the publisher re-reads remoteFree (seq_cst).
+ * A remote freer does its seq_cst fetch_or on remoteFree, then a seq_cst load of
  * cstate. In the single total order of these four operations one side must see the
  * other: either the freer sees FULL (and CASes FULL -> PENDING, then moves the span
  * under the lock), or the publisher sees the bit (and does the CAS itself). The CAS
@@ -54,7 +54,7 @@ unsigned gh_central_reclaim(unsigned cpu, int pending_only);
 unsigned gh_central_sweep_all(unsigned cpu); /* gh_central_reclaim(cpu, 0) */
 /* Set by goheap_fork_child (alloc/fork.c), cleared by the child's first full reclaim
  * pass (gh_central_reclaim with pending_only 0): a remote free that another thread of
- * the parent had made (its AND) and not yet woken may have left the child a span on
+ * the parent had made (its OR) and not yet woken may have left the child a span on
  * a full list, FULL, with free slots (the handshake above, half done). That pass
  * sweeps it like any full span with remote frees; until then the validator takes it
  * for what it is (stats.c). */

@@ -294,17 +294,17 @@ static uintptr_t pages_from_cache(struct mcache *c, unsigned cpu, uintptr_t npag
 }
 
 /* Zeroes a span struct taken from a spanalloc (noclear). The fields a late remote
- * freer may load or write after its AND (owner, state, cstate, spc, sweepseq, the
- * bitmap words and rnin: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get
+ * freer may load or write after its OR (owner, state, cstate, spc, sweepseq, the
+ * bitmap words and rfin: see gh_free_small, gh_span_remote_recheck and gh_central_wake) get
  * atomic stores; everything else, which only the span's owner
  * or a lock holder reads, is cleared in bulk. While the struct sat on the free list
  * its cstate was NONE and state DEAD, so a late freer never acted on it. */
 static void span_reset(struct mspan *s, size_t size) {
     s->base = 0;
     s->limit = 0;
-    s->remoteNone = 0;
+    s->remoteFree = 0;
     for (unsigned w = 0; w < GH_RF_INLINE; w++)
-        atomic_store_explicit(&s->rnin[w], ~0ull, memory_order_relaxed); /* nothing pending */
+        atomic_store_explicit(&s->rfin[w], 0, memory_order_relaxed); /* nothing pending */
     atomic_store_explicit(&s->sweepseq, 0, memory_order_relaxed);
     /* A late freer's re-check that reads anything written below (the new class, a
      * cleared bitmap word) then reads sweepseq 0 too, not its old value, and gives no
@@ -332,7 +332,7 @@ static void span_reset(struct mspan *s, size_t size) {
     uintptr_t rest = offsetof(struct mspan, onlist) + sizeof s->onlist, bits = offsetof(struct mspan, bits);
     gh_memclr((char *)s + rest, bits - rest);
     /* The bitmaps (and the tiny arrays after them) word by word with atomic stores: a
-     * late remote freer's re-check reads its bitmap and remoteNone words after its AND
+     * late remote freer's re-check reads its bitmap and remoteFree words after its OR
      * (gh_span_remote_recheck), a memset would race with it. */
     for (size_t i = 0; i < (size - bits) / sizeof(uint64_t); i++)
         __atomic_store_n(&s->bits[i], 0, __ATOMIC_RELAXED);

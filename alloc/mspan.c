@@ -5,7 +5,7 @@
 #include "platform.h"
 #include "profile.h"
 
-uint64_t gh_full_word = ~0ull;
+uint64_t gh_full_word = 0;
 struct mspan gh_emptyspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
                              .wbits = &gh_full_word};
 struct mspan gh_deadspan = {.state = GH_SPAN_DEAD, .owner = GH_NO_OWNER, .curword = GH_NO_WORD,
@@ -17,7 +17,7 @@ _Static_assert(offsetof(struct mspan, bits) - offsetof(struct mspan, wbits) == G
                "bits[] must start GH_SPAN_BITS_IN_LINE bytes into the hot line");
 _Static_assert(GH_SPAN_BITS_IN_LINE + GH_RF_INLINE * sizeof(uint64_t) <= GH_CACHELINE,
                "a span of GH_RF_INLINE words keeps its bitmap in the hot line");
-_Static_assert(sizeof(((struct mspan *)0)->rnin) == GH_RF_INLINE * sizeof(uint64_t), "rnin holds GH_RF_INLINE words");
+_Static_assert(sizeof(((struct mspan *)0)->rfin) == GH_RF_INLINE * sizeof(uint64_t), "rfin holds GH_RF_INLINE words");
 _Static_assert(GOHEAP_MAX_OBJS_PER_SPAN <= 0xffff, "nsampled is 16 bits");
 
 /* gh_span_set_word's panic (mspan.h): a slot of word w free here and pending in R(w)
@@ -53,17 +53,17 @@ void gh_span_init_small(struct mspan *s, uintptr_t base, unsigned spc, int needz
     s->needzero = (uint8_t)needzero;
     s->lfree = s->lswept = s->lcounted = 0;
     atomic_store_explicit(&s->owner, GH_NO_OWNER, memory_order_relaxed);
-    s->allocBits = s->bits;
-    s->remoteNone = s->nwords <= GH_RF_INLINE ? s->rnin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
+    s->freeBits = s->bits;
+    s->remoteFree = s->nwords <= GH_RF_INLINE ? s->rfin : (_Atomic uint64_t *)(s->bits + gh_span_rf_offset(s->nwords));
     s->tinyends = spc == GH_TINY_SPC
                       ? (_Atomic uint32_t *)(s->bits + gh_span_bitmap_words(s->nwords))
                       : 0;
     s->tinyfreed = spc == GH_TINY_SPC ? (_Atomic uint16_t *)(s->tinyends + s->nelems) : 0;
     s->tinycount = spc == GH_TINY_SPC ? (_Atomic uint8_t *)(s->tinyfreed + s->nelems) : 0;
     for (unsigned w = 0; w < s->nwords; w++) {
-        GH_WSET(s->allocBits[w], ~gh_span_valid(s, w)); /* slots past nelems: never free
-                                                          * (atomic: a late freer's re-check) */
-        atomic_store_explicit(&s->remoteNone[w], ~0ull, memory_order_relaxed); /* nothing pending */
+        GH_WSET(s->freeBits[w], gh_span_valid(s, w)); /* slots past nelems: never free
+                                                       * (atomic: a late freer's re-check) */
+        atomic_store_explicit(&s->remoteFree[w], 0, memory_order_relaxed); /* nothing pending */
     }
     GH_WSET(s->curword, GH_NO_WORD);
     s->wbits = &gh_full_word;
@@ -91,17 +91,17 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
 }
 
 unsigned gh_span_alloc_bits(const struct mspan *s) {
-    /* The bits past nelems are 1 forever: count every bit, then take them off (no
-     * per-word mask; pareto, 2 threads: ~120 -> ~60 instructions per tenure change).
-     * A full word skips its popcount: a tenure ends when its span is full (refill),
-     * so its words mostly are (larson: ~68 -> ~30 instructions per tenure end). */
-    unsigned nw = s->nwords, n = nw * 64u;
+    /* The bits past nelems are 0 forever: no per-word mask (pareto, 2 threads: ~120 ->
+     * ~60 instructions per tenure change). A full word skips its popcount: a tenure
+     * ends when its span is full (refill), so its words mostly are (larson: ~68 -> ~30
+     * instructions per tenure end). */
+    unsigned nw = s->nwords, n = s->nelems;
     for (unsigned w = 0; w < nw; w++) {
-        uint64_t fr = ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED);
+        uint64_t fr = __atomic_load_n(&s->freeBits[w], __ATOMIC_RELAXED);
         if (fr)
             n -= gh_popcount64(fr);
     }
-    return n - (nw * 64u - s->nelems);
+    return n;
 }
 
 void gh_span_tenure_begin(struct mspan *s) {
@@ -112,7 +112,7 @@ void gh_span_tenure_begin(struct mspan *s) {
 static inline void tenure_close(struct mspan *s, uint64_t m) {
     if (s->nmalloc_ctr) /* NULL only for spans that were never cached (tests) */
         GH_COUNT_ADD(*s->nmalloc_ctr, m);
-    /* popcount(allocBits) + lfree now: the base of its next tenure if the span stays
+    /* allocated + lfree now: the base of its next tenure if the span stays
      * parked with this owner (mspan.h). */
     __atomic_store_n(&s->tbase, s->tbase + m, __ATOMIC_RELAXED);
     GH_WSET(s->curword, GH_NO_WORD);
@@ -143,11 +143,11 @@ void gh_span_tenure_end_full(struct mspan *s) {
     tenure_close(s, s->nelems + s->lfree - s->tbase);
 }
 
-/* Whether rw and bits[w] are word w's remoteNone and allocBits words in the layout of
+/* Whether rw and bits[w] are word w's remoteFree and freeBits words in the layout of
  * the incarnation of s whose class is spc (read racily, between two equal reads of
  * sweepseq). A struct recycled for another class of its spanalloc bucket may have
- * fewer words, or remoteNone elsewhere: there the freer's words are padding, zero,
- * which read as "pending" and "free" (a false "double free" of a correct program). */
+ * fewer words, or remoteFree elsewhere: there the freer's words are padding, which
+ * tell nothing about the freer's slot. */
 static int recheck_layout_matches(const struct mspan *s, const _Atomic uint64_t *rw, unsigned w,
                                   unsigned spc) {
     if (spc < 2)
@@ -155,7 +155,7 @@ static int recheck_layout_matches(const struct mspan *s, const _Atomic uint64_t 
     unsigned nw = (goheap_class_to_nobjs[spc >> 1] + 63u) / 64u;
     if (w >= nw)
         return 0;
-    const _Atomic uint64_t *want = nw <= GH_RF_INLINE ? &s->rnin[w]
+    const _Atomic uint64_t *want = nw <= GH_RF_INLINE ? &s->rfin[w]
                                                       : (const _Atomic uint64_t *)(s->bits + gh_span_rf_offset(nw)) + w;
     return rw == want;
 }
@@ -163,30 +163,30 @@ static int recheck_layout_matches(const struct mspan *s, const _Atomic uint64_t 
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
                             uintptr_t a) {
     /* Bounded: a span swept again and again gets no verdict (a missed report, never a
-     * false one). R first, then allocBits: with no sweep in between, a bit clear in
-     * allocBits was clear when R's was seen set (only a sweep clears a bit while R's
-     * is set, short of a racing local double free). */
+     * false one). R first, then freeBits: with no sweep in between, a bit set in
+     * freeBits was set when R's was seen set (only a sweep sets a bit while R's is
+     * set, short of a racing local double free). */
     for (int tries = 0; tries < 16; tries++) {
         uint32_t v = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
         /* 0: span_reset recycled the struct since the view (a sweep moved sweepseq
-         * from the view's value, so this incarnation never swept): its words read all
-         * pending (zeroed remoteNone words), no verdict. */
+         * from the view's value, so this incarnation never swept): its words are
+         * another incarnation's, no verdict. */
         if (v == 0)
             return;
         if (v & 1)
             continue;
         /* The class of the incarnation read (spc: atomic stores everywhere): recycled
-         * since the AND for a class of another layout, no verdict. */
+         * since the OR for a class of another layout, no verdict. */
         unsigned spc = __atomic_load_n(&s->spc, __ATOMIC_SEQ_CST);
-        uint64_t r = ~atomic_load_explicit(rw, memory_order_seq_cst);
-        /* (bits, not the allocBits pointer: the struct may have been recycled since
-         * the AND, and span_reset clears its pointer fields with plain stores) */
-        uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST);
+        uint64_t r = atomic_load_explicit(rw, memory_order_seq_cst);
+        /* (bits, not the freeBits pointer: the struct may have been recycled since
+         * the OR, and span_reset clears its pointer fields with plain stores) */
+        uint64_t fb = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST);
         if (atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != v)
             continue;
         if (!recheck_layout_matches(s, rw, w, spc))
             return;
-        if (r & ~ab & m)
+        if (r & fb & m)
             gh_bad_free("double free", a, s);
         return;
     }
@@ -209,12 +209,12 @@ void gh_span_check(const struct mspan *s, const char *where) {
     if (s->spc < 2 || s->nwords == 0 || s->nwords > GH_MAX_WORDS)
         bad = "bad class or bitmap size";
     for (unsigned w = 0; !bad && w < s->nwords; w++)
-        if (~s->allocBits[w] & ~gh_span_valid(s, w))
+        if (s->freeBits[w] & ~gh_span_valid(s, w))
             bad = "a slot past nelems is free";
     if (!bad && s->curword == GH_NO_WORD && s->wbits != &gh_full_word)
         bad = "no current word, but wbits names a bitmap word";
     if (!bad && s->curword != GH_NO_WORD &&
-        (s->curword >= s->nwords || s->wbits != &s->allocBits[s->curword] ||
+        (s->curword >= s->nwords || s->wbits != &s->freeBits[s->curword] ||
          s->wordbase != s->base + (uintptr_t)s->curword * 64u * s->elemsize))
         bad = "the current word's pointers do not match curword";
     if (!bad && s->limit != s->base + (uintptr_t)s->nelems * s->elemsize)
@@ -243,7 +243,7 @@ void gh_span_check(const struct mspan *s, const char *where) {
 
 uintptr_t gh_span_double_freed(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++) {
-        uint64_t fr = ~__atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
+        uint64_t fr = __atomic_load_n(&s->freeBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         uint64_t both = fr & gh_span_rpend(s, w, memory_order_relaxed);
         if (both)
             return s->base + (uintptr_t)(w * 64 + gh_ctz64(both)) * s->elemsize;
@@ -267,18 +267,18 @@ unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu) {
         if (gh_span_nmarkers(s)) {
             r = gh_prof_sweep_take(s, w, cpu);
         } else {
-            r = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
+            r = atomic_exchange_explicit(&s->remoteFree[w], 0, memory_order_acq_rel);
             if (r && gh_unlikely(gh_span_nmarkers(s)))
                 r = gh_prof_sweep_restore(s, w, r, cpu);
         }
-        uint64_t notalloc = r & ~s->allocBits[w];
+        uint64_t notalloc = r & s->freeBits[w];
         if (notalloc) {
-            /* Freed remotely but not allocated: freed locally first (the AND could not
+            /* Freed remotely but not allocated: freed locally first (the OR could not
              * see that), or never allocated, or freed twice across a sweep. */
             unsigned i = w * 64 + gh_ctz64(notalloc);
             gh_bad_free("double free", s->base + (uintptr_t)i * s->elemsize, s);
         }
-        GH_WSET(s->allocBits[w], s->allocBits[w] & ~r);
+        GH_WSET(s->freeBits[w], s->freeBits[w] | r);
         freed += gh_popcount64(r);
     }
     if (open)
@@ -292,7 +292,7 @@ unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu) {
 int gh_span_pending_beyond_markers(const struct mspan *s) {
     unsigned n = gh_span_nmarkers(s), p = 0;
     if (!n)
-        return 1; /* (called with a bit found clear) */
+        return 1; /* (called with a bit found set) */
     for (unsigned w = 0; w < s->nwords; w++)
         p += gh_popcount64(gh_span_rpend(s, w, memory_order_seq_cst));
     return p > n;
@@ -301,7 +301,7 @@ int gh_span_pending_beyond_markers(const struct mspan *s) {
 unsigned gh_span_count_live(const struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++)
-        n += gh_popcount64(s->allocBits[w] & gh_span_valid(s, w));
+        n += gh_popcount64(~s->freeBits[w] & gh_span_valid(s, w));
     return n;
 }
 
@@ -310,7 +310,7 @@ unsigned gh_span_count_live_any(const struct mspan *s) {
      * (read first: profile.c, "markers") */
     unsigned n = gh_span_nmarkers(s);
     for (unsigned w = 0; w < s->nwords; w++) {
-        uint64_t a = __atomic_load_n(&s->allocBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
+        uint64_t a = ~__atomic_load_n(&s->freeBits[w], __ATOMIC_RELAXED) & gh_span_valid(s, w);
         a &= ~gh_span_rpend(s, w, memory_order_relaxed);
         n += gh_popcount64(a);
     }

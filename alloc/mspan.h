@@ -71,59 +71,62 @@ enum {
 #define GH_OWNER_SLOW 0x80000000u
 
 /* A span. Invariants for a small span (spc >= 2) in use. For word w let
- *   free(w) = ~allocBits[w] & valid(w)   (one bitmap: the owner's mallocs and frees
- *                                         both write it, there is no private copy),
- *   R(w)    = ~remoteNone[w]             (frees by other CPUs, not yet swept: stored
- *                                         inverted, 1 = nothing pending, so that the
- *                                         owner's free tests one bit of
- *                                         allocBits[w] & remoteNone[w]);
+ *   free(w) = freeBits[w]               (one bitmap, 1 = free: the owner's mallocs
+ *                                         and frees both write it, there is no
+ *                                         private copy; stored so, and not as the
+ *                                         allocated bits, so that malloc's take is a
+ *                                         find-first-set and its test that bit's
+ *                                         flag, bench/RESULTS.md "freeBits"),
+ *   R(w)    = remoteFree[w]              (frees by other CPUs, not yet swept, 1 =
+ *                                         pending: the owner's free tests one bit of
+ *                                         freeBits[w] | remoteFree[w]);
  * then
  *   R(w) & free(w) == 0    (the double-free rule: no slot is allocatable while a free
  *                           of it is pending; a slot set in both is a double free)
  *   objects live = sum over w of popcount(~free(w) & valid(w)) - popcount(R(w));
- *   bits at index >= nelems are 1 in allocBits (never free);
- *   while a word is current (curword != GH_NO_WORD): wbits == &allocBits[curword],
+ *   bits at index >= nelems are 0 in freeBits (never free);
+ *   while a word is current (curword != GH_NO_WORD): wbits == &freeBits[curword],
  *   wordbase == base + curword * 64 * elemsize; otherwise wbits == &gh_full_word;
  *   limit == base + nelems * elemsize;
  *   rnelems == (tiny || slowmode) ? 0 : nelems (goheap_validate), and 0 once the span
  *   is not in use (gh_span_dead);
  *   every live sampled object's slot is allocated with its R bit set, its marker
- *   (profile.c, "markers"): for a lane's key k, bit k-1 of allocBits & R (validated);
+ *   (profile.c, "markers"): for a lane's key k, bit k-1 of ~freeBits & R (validated);
  *   such a bit is no pending free, and the sweeps and live counts leave it alone.
  * How each free keeps the rule (docs/alloc.md "Explicit free"): the owner's free tests
- * allocBits & ~R(w) (the fast path, inline); a remote freer first checks allocBits
- * (a clear bit: freed already), then sets its bit of R(w) by clearing it in
- * remoteNone with an atomic AND (a bit already clear is a double free),
+ * freeBits | R(w) (the fast path, inline); a remote freer first checks freeBits
+ * (a set bit: freed already), then sets its bit of R(w) with an atomic OR (a bit
+ * already set is a double free),
  * then, if a sweep ran meanwhile (sweepseq moved), re-checks (gh_span_remote_recheck);
  * a sweep rejects a remote bit on a free slot; a word becomes current only after
  * R(w) & free(w) is found empty.
- * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) writes allocBits,
+ * Ownership: while owner != GH_NO_OWNER only that CPU (pinned) writes freeBits,
  * curword, wbits, wordbase and lfree; otherwise only the holder of mcentral[spc].lock.
- * Remote freers and drainers read allocBits: those writes are relaxed atomic stores
+ * Remote freers and drainers read freeBits: those writes are relaxed atomic stores
  * (plain moves), a free's a release store. A sweep that takes remote bits makes
  * sweepseq odd around it.
  * Statistics (the fast paths count no malloc): while a span is its owner's current
- * span (a tenure: gh_span_tenure_begin .. _end), popcount(allocBits) + lfree grows by
- * one per malloc and by nothing else (a local free clears a bit and adds 1 to lfree; a
- * sweep by the owner adds what it cleared to lfree), so the tenure's mallocs are
- * popcount(allocBits) + lfree - tbase; _end adds them to the owner's counter, and
+ * span (a tenure: gh_span_tenure_begin .. _end), allocated + lfree grows by one per
+ * malloc and by nothing else, where allocated = nelems - popcount(freeBits) (a local
+ * free sets a bit and adds 1 to lfree; a sweep by the owner adds what it set to
+ * lfree), so the tenure's mallocs are allocated + lfree - tbase; _end adds them to the owner's counter, and
  * readers add them for every current span (stats.c). The owner's frees are not
  * counted per free either: they are lfree - lswept (lswept: what the owner's sweeps
  * added), and lcounted of them are in a CPU's counter already; the rest,
  * gh_span_uncounted_frees, go to the owner's nfree_own when the span leaves its cache
  * (mcache.c), and readers add them for every current and parked span. Remote frees
  * are counted per free, by the freeing CPU.
- * needzero is effectively needzero | (lfree != 0). remoteNone is written by anyone
- * with one atomic AND and taken with an exchange for all ones. */
+ * needzero is effectively needzero | (lfree != 0). remoteFree is written by anyone
+ * with one atomic OR and taken with an exchange for zero. */
 struct mspan {
     /* ---- line 0: read-mostly; what remote freers read (no false sharing with the
-     * owner's allocation state in the hot line), and the remoteNone words of small
-     * spans (rnin, written by remote freers' ANDs). ---- */
+     * owner's allocation state in the hot line), and the remoteFree words of small
+     * spans (rfin, written by remote freers' ORs). ---- */
     uintptr_t base;         /* first byte of the span; fixalloc link when dead */
-    _Atomic uint64_t *remoteNone; /* [nwords], 0 = freed by another CPU, not yet swept
-                                   * (R(w) inverted; read it with gh_span_rpend): rnin
+    _Atomic uint64_t *remoteFree; /* [nwords], 1 = freed by another CPU, not yet swept
+                                   * (R(w); read it with gh_span_rpend): rfin
                                    * below when nwords <= GH_RF_INLINE, else after
-                                   * allocBits in bits[] */
+                                   * freeBits in bits[] */
     uint32_t elemsize;      /* object size (large: 0, see npages) */
     _Atomic uint32_t owner; /* cpu (| GH_OWNER_SLOW) while cached, else GH_NO_OWNER */
     /* Every free's index test (gh_span_index), the owner's and a remote freer's: the
@@ -144,18 +147,18 @@ struct mspan {
     uint8_t nwords;         /* bitmap words: ceil(nelems / 64) */
     _Atomic uint8_t state;  /* GH_SPAN_* */
     _Atomic uint8_t cstate; /* GH_CS_* */
-    /* remoteNone of a span of at most GH_RF_INLINE words (every class from 64 B up),
+    /* remoteFree of a span of at most GH_RF_INLINE words (every class from 64 B up),
      * in the line the owner's free reads for owner and base anyway: one cache line
-     * less on every owner's free and word change (bench/RESULTS.md, "remoteNone in
-     * line 0"). A remote freer's AND dirties this line instead of a line of its own;
+     * less on every owner's free and word change (bench/RESULTS.md, "remoteFree in
+     * line 0"). A remote freer's OR dirties this line instead of a line of its own;
      * the owner re-read a line written by it either way. */
-    _Atomic uint64_t rnin[2];
+    _Atomic uint64_t rfin[2];
 
     /* ---- the rest: slow paths ---- */
     struct mspan *next, *prev; /* list links (protected by the list's owner) */
     void *onlist;              /* the list it is on, or NULL (relaxed atomic stores: a
                                   late freer's wake reads it, gh_central_wake) */
-    uint64_t *allocBits;       /* [nwords], 1 = allocated */
+    uint64_t *freeBits;        /* [nwords], 1 = free (0 past nelems) */
     _Atomic uint8_t *tinycount;   /* tiny spans: live tiny objects per 16 B block */
     _Atomic uint32_t *tinyends;   /* tiny spans: bit i = a tiny object ends at byte i,
                                    * bit GH_TINY_STARTS + i = one starts there */
@@ -179,7 +182,7 @@ struct mspan {
      * it empty; the next such look gives it back. Reset when it is parked. Protected
      * by the owner's mcache.lock. */
     uint8_t emptyseen;
-    uint64_t tbase;      /* popcount(allocBits) + lfree when the tenure began; parked:
+    uint64_t tbase;      /* allocated slots + lfree when the tenure began; parked:
                           * that sum at the tenure's end, kept by frees */
     uint8_t bucket;      /* which fixalloc it came from */
     uint8_t efence;      /* large span holding one guarded object: GH_EFENCE_GUARD_ABOVE
@@ -217,7 +220,7 @@ struct mspan {
      * (every class from 64 B up): wbits points into it. The owner's free touches
      * line 0 and this one (and, in smaller classes, the slot's bitmap word further
      * on). ---- */
-    uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &allocBits[curword], or &gh_full_word */
+    uint64_t *wbits GH_ALIGNED(GH_CACHELINE); /* &freeBits[curword], or &gh_full_word */
     uintptr_t wordbase;     /* address of slot curword * 64 */
     uintptr_t welemsize;    /* elemsize again, so malloc needs no other line (64 bits,
                              * beside wordbase: aarch64 loads both with one ldp) */
@@ -236,11 +239,11 @@ struct mspan {
      * room is lfree - lfree_park). */
     uint64_t lfree;
     uint64_t wnelems;       /* nelems again, 64 bits: free's index test is one compare */
-    /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: allocBits[nwords]; for
-     * spans of more than GH_RF_INLINE words remoteNone[nwords] from the next cache
-     * line boundary on (the owner writes allocBits, other CPUs remoteNone; smaller
-     * spans use rnin and have no such line); tiny spans: tinyends (32-bit),
-     * tinyfreed, tinycount after remoteNone */
+    /* storage, from byte GH_SPAN_BITS_IN_LINE of the hot line: freeBits[nwords]; for
+     * spans of more than GH_RF_INLINE words remoteFree[nwords] from the next cache
+     * line boundary on (the owner writes freeBits, other CPUs remoteFree; smaller
+     * spans use rfin and have no such line); tiny spans: tinyends (32-bit),
+     * tinyfreed, tinycount after remoteFree */
     uint64_t bits[];
 };
 /* Where bits[] starts in the hot line (bytes): two words fit before the line ends. */
@@ -290,7 +293,7 @@ static inline void gh_list_remove(struct gh_spanlist *l, struct mspan *s) {
 
 
 /* curword of a span that is not its owner's current span (parked, in mcentral): malloc
- * takes nothing from it (wbits is &gh_full_word); frees still land in allocBits. */
+ * takes nothing from it (wbits is &gh_full_word); frees still land in freeBits. */
 #define GH_NO_WORD 0xffffffffu
 
 /* Relaxed stores of the words remote freers read (struct mspan): plain moves. */
@@ -315,32 +318,32 @@ static inline void gh_span_dead(struct mspan *s) {
     atomic_store_explicit(&s->state, GH_SPAN_DEAD, memory_order_relaxed);
 }
 
-/* All ones: what wbits names while no word is current, so that malloc's fast path
- * finds no free slot (it is never written: malloc writes only a word with a zero). */
+/* Zero: what wbits names while no word is current, so that malloc's fast path finds
+ * no free slot (it is never written: malloc writes only a word with a set bit). */
 extern uint64_t gh_full_word;
 
 /* Sentinels: gh_emptyspan fills empty mcache slots (no free slot, no owner);
  * gh_deadspan fills the span map wherever no span is in use (no owner, DEAD). */
 extern struct mspan gh_emptyspan, gh_deadspan;
 
-/* Spans with at most this many bitmap words keep remoteNone in the struct (rnin). */
+/* Spans with at most this many bitmap words keep remoteFree in the struct (rfin). */
 #define GH_RF_INLINE 2
-/* Word offset of remoteNone in bits[] for spans of more than GH_RF_INLINE words:
- * after allocBits, on the next cache line boundary (bits[] starts
+/* Word offset of remoteFree in bits[] for spans of more than GH_RF_INLINE words:
+ * after freeBits, on the next cache line boundary (bits[] starts
  * GH_SPAN_BITS_IN_LINE bytes into a line). */
 static inline unsigned gh_span_rf_offset(unsigned nwords) {
     unsigned lead = GH_SPAN_BITS_IN_LINE / 8; /* words of the line before bits[0] */
     return ((nwords + lead + 7) & ~7u) - lead;
 }
-/* Words of bits[] before the tiny arrays: allocBits, then remoteNone where rnin does
+/* Words of bits[] before the tiny arrays: freeBits, then remoteFree where rfin does
  * not hold it. */
 static inline unsigned gh_span_bitmap_words(unsigned nwords) {
     return nwords <= GH_RF_INLINE ? nwords : gh_span_rf_offset(nwords) + nwords;
 }
 
-/* R(w), the slots of word w with a remote free pending (remoteNone holds it inverted). */
+/* R(w), the slots of word w with a remote free pending. */
 static inline uint64_t gh_span_rpend(const struct mspan *s, unsigned w, memory_order mo) {
-    return ~atomic_load_explicit(&s->remoteNone[w], mo);
+    return atomic_load_explicit(&s->remoteFree[w], mo);
 }
 
 /* Bits of word w that are valid object slots. */
@@ -419,27 +422,48 @@ static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
     return s->base + (uintptr_t)(gh_rotl64(z, k) * (uint64_t)(s->welemsize >> k));
 }
 
-/* Takes the lowest free slot of the current word, whose bitmap word ab = *wbits has
- * one (ab != ~0): ab + 1 has exactly that slot's bit as its lowest set bit, and
- * ab | (ab + 1) sets it. Owner, pinned. */
-static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t ab) {
-    uint64_t t = ab + 1;
-    GH_WSET(*wp, ab | t);
-    return (void *)(s->wordbase + (uintptr_t)gh_ctz64(t) * s->welemsize);
+/* i = the index of the lowest set bit of x, or a jump to label when x is 0: malloc's
+ * test and find of a free slot in its word, two instructions where the platform has
+ * them (platform.h, goheap_sys_lowest_bit_or), else the C form (a test, a branch and
+ * the count). i is only set when it falls through. */
+#ifdef GOHEAP_SYS_HAVE_LOWEST_BIT
+#define GH_LOWEST_BIT_OR(x, i, label) goheap_sys_lowest_bit_or(x, i, label)
+#else
+#define GH_LOWEST_BIT_OR(x, i, label)                                                                             \
+    do {                                                                                                          \
+        if (gh_unlikely((x) == 0))                                                                                \
+            goto label;                                                                                           \
+        (i) = gh_ctz64(x);                                                                                        \
+    } while (0)
+#endif
+/* The lowest free slot of a bitmap word fb != 0 of free bits (its first set bit),
+ * taken out of it: the slot's index, and *left the word without it (x86: bsf, btr). */
+static inline unsigned gh_take_lowest(uint64_t fb, uint64_t *left) {
+    unsigned i = gh_ctz64(fb);
+    *left = fb & ~gh_bit_mask(i);
+    return i;
+}
+/* Takes the lowest free slot of the current word, whose bitmap word fb = *wbits has
+ * one (fb != 0). Owner, pinned. */
+static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t fb) {
+    uint64_t left;
+    unsigned i = gh_take_lowest(fb, &left);
+    GH_WSET(*wp, left);
+    return (void *)(s->wordbase + (uintptr_t)i * s->welemsize);
 }
 /* Whether the current word has a free slot (none while no word is current). */
-static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != ~0ull; }
+static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != 0; }
 
-/* set_word's panic (cold): `both` holds the slots of word w that are free in allocBits
- * and pending in remoteNone. */
+/* set_word's panic (cold): `both` holds the slots of word w that are free in freeBits
+ * and pending in remoteFree. */
 _Noreturn void gh_span_word_double_free(const struct mspan *s, unsigned w, uint64_t both);
-/* Make word w current. Its free slots are checked against remoteNone first: a slot
- * free in allocBits and pending remotely was freed twice, and must not become
- * allocatable (issue 10's double-free rule). The bits past nelems are set in
- * allocBits from span init on and nothing clears them (a remote freer's index test
- * rejects them), so ~allocBits[w] names valid slots only. Owner. */
+/* Make word w current. Its free slots are checked against remoteFree first: a slot
+ * free in freeBits and pending remotely was freed twice, and must not become
+ * allocatable (issue 10's double-free rule). The bits past nelems are clear in
+ * freeBits from span init on and nothing sets them (a freer's index test rejects
+ * them), so freeBits[w] names valid slots only. Owner. */
 static inline void gh_span_set_word(struct mspan *s, unsigned w) {
-    uint64_t fr = ~s->bits[w]; /* allocBits[w] (bits[]: no load of the pointer) */
+    uint64_t fr = s->bits[w]; /* freeBits[w] (bits[]: no load of the pointer) */
     uint64_t r = gh_span_rpend(s, w, memory_order_acquire);
     if (gh_unlikely(r & fr))
         gh_span_word_double_free(s, w, r & fr);
@@ -449,7 +473,7 @@ static inline void gh_span_set_word(struct mspan *s, unsigned w) {
     s->wlast = (uint8_t)w;
 }
 /* Make the next word with a free slot current, after checking its free slots against
- * remoteNone ("double free"). Returns 0 when there is none (a full current word then
+ * remoteFree ("double free"). Returns 0 when there is none (a full current word then
  * stays current: the tenure goes on until the span is parked or given up).
  * Next fit: the scan starts after the word last current (wlast) and wraps, so the word
  * taken is the one left longest ago, with the most frees gathered since (under random
@@ -462,7 +486,7 @@ static inline __attribute__((always_inline)) int gh_span_next_word(struct mspan 
     for (unsigned k = 0; k < n; k++) {
         if (++w == n)
             w = 0;
-        if (~s->bits[w]) { /* (allocBits[w]: bits[] saves the pointer's load) */
+        if (s->bits[w]) { /* (freeBits[w]: bits[] saves the pointer's load) */
             gh_span_set_word(s, w);
             return 1;
         }
@@ -485,19 +509,20 @@ void gh_span_init_large(struct mspan *s, uintptr_t base, uintptr_t npages, uintp
  * word is current). Owner, or the holder of the class lock for a span being uncached.
  * _end on a span without a current word does nothing. */
 void gh_span_tenure_begin(struct mspan *s);
-/* _end leaves tbase at popcount(allocBits) + lfree. While the span stays parked with
- * its owner, frees keep that sum (a local free clears a bit and adds 1 to lfree; the
- * owner's sweep clears as many bits as it adds), so when the owner takes it back its
+/* _end leaves tbase at allocated + lfree (allocated = gh_span_alloc_bits). While the
+ * span stays parked with its owner, frees keep that sum (a local free sets a bit and
+ * adds 1 to lfree; the owner's sweep sets as many bits as it adds), so when the owner
+ * takes it back its
  * next tenure begins with that tbase and needs no _begin (no popcount of a span 1/4
  * free or more: larson ~55 instructions per unpark). The validator checks the sum for
  * every parked span. */
 void gh_span_tenure_end(struct mspan *s);
-/* _end for a span whose every slot is allocated in allocBits (the refill's: a word
- * scan found no free slot and the owner's sweep freed none since): popcount(allocBits)
- * is nelems, no popcount (pareto, 2 threads: ~58 -> ~20 instructions per refill that
+/* _end for a span whose every slot is allocated (freeBits all zero: the refill's: a
+ * word scan found no free slot and the owner's sweep freed none since): allocated is
+ * nelems, no popcount (pareto, 2 threads: ~58 -> ~20 instructions per refill that
  * parks). Checked at debug >= 2. Owner. */
 void gh_span_tenure_end_full(struct mspan *s);
-/* popcount(allocBits) over the span (bits past nelems left out). */
+/* Allocated slots: nelems - popcount(freeBits) (bits past nelems are clear). */
 unsigned gh_span_alloc_bits(const struct mspan *s);
 /* Mallocs of the tenure in progress (struct mspan), as a reader on any CPU sees them. */
 static inline uint64_t gh_span_tenure_mallocs(const struct mspan *s) {
@@ -510,18 +535,18 @@ static inline uint64_t gh_span_uncounted_frees(const struct mspan *s) {
     return __atomic_load_n(&s->lfree, __ATOMIC_RELAXED) - s->lswept - s->lcounted;
 }
 /* The markers in s (profile.c, "markers"): a small span's live sampled objects, each
- * with its remoteNone bit clear; none in a tiny span (its lanes hold byte offsets,
+ * with its remoteFree bit set; none in a tiny span (its lanes hold byte offsets,
  * and every free of its blocks goes slow anyway). seq_cst: the markers' order. */
 static inline unsigned gh_span_nmarkers(const struct mspan *s) {
     return s->spc == GH_TINY_SPC ? 0 : atomic_load_explicit(&s->nsampled, memory_order_seq_cst);
 }
-/* Pending bits beyond the markers: a span with a live sampled object has one clear
- * remoteNone bit per such object. */
+/* Pending bits beyond the markers: a span with a live sampled object has one set
+ * remoteFree bit per such object. */
 int gh_span_pending_beyond_markers(const struct mspan *s);
 /* Whether a remote free of s is pending (seq_cst loads: mcentral's lost-wake-up
- * handshake pairs them with the freers' ANDs), not counting sampled objects'
- * markers; nsampled is read only once a bit is found clear. A sampled object freed
- * remotely has its marker taken off before its AND (free.c other_sampled), and its
+ * handshake pairs them with the freers' ORs), not counting sampled objects'
+ * markers; nsampled is read only once a bit is found set. A sampled object freed
+ * remotely has its marker taken off before its OR (free.c other_sampled), and its
  * freer then makes the handshake's check of cstate itself. */
 static inline int gh_span_remote_pending(const struct mspan *s) {
     for (unsigned w = 0; w < s->nwords; w++)
@@ -531,43 +556,43 @@ static inline int gh_span_remote_pending(const struct mspan *s) {
 }
 /* gh_span_sweep_remote's body, for a span with something pending. */
 unsigned gh_span_sweep_remote_words(struct mspan *s, unsigned cpu);
-/* Take R into allocBits (an exchange for all ones per remoteNone word; with sampled
+/* Take R into freeBits (an exchange for zero per remoteFree word; with sampled
  * objects, their markers left: profile.c), sweepseq odd around it. Pinned on cpu
  * (the profile lock may be taken). Panics
  * on a double free or a free of a slot that was never allocated. Returns the number of
  * objects freed. Owner, or the class lock holder; an owner adds the result to lfree.
  * Most spans hold no remote free when swept (pareto: none), so the look comes inline,
- * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote AND
+ * without the call (callgrind per pair, 1 thread: pareto 59.6 -> 58.5). A remote OR
  * landing just after the look waits for the next sweep, as one landing after a sweep
  * does. */
 static inline unsigned gh_span_sweep_remote(struct mspan *s, unsigned cpu) {
     return gh_span_remote_pending(s) ? gh_span_sweep_remote_words(s, cpu) : 0;
 }
-/* A remote freer of slot (w, bit b), pinned, before its AND: is the slot free in the
+/* A remote freer of slot (w, bit b), pinned, before its OR: is the slot free in the
  * owner's bitmap? GH_SLOT_FREE is a double free: in a correct program the slot stays
- * allocated there until the AND is swept. *seq gets sweepseq, read first: a sweep that
- * runs between this look and the AND moves it (gh_span_swept_since). */
+ * allocated there until the OR is swept. *seq gets sweepseq, read first: a sweep that
+ * runs between this look and the OR moves it (gh_span_swept_since). */
 enum { GH_SLOT_ALLOC = 0, GH_SLOT_FREE = 1 };
 static inline int gh_span_slot_view(const struct mspan *s, unsigned w, unsigned b, uint32_t *seq) {
     *seq = atomic_load_explicit(&s->sweepseq, memory_order_seq_cst);
-    uint64_t ab = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST); /* == allocBits[w], without its pointer's line */
-    return gh_bit64(ab, b) ? GH_SLOT_ALLOC : GH_SLOT_FREE;
+    uint64_t fb = __atomic_load_n(&s->bits[w], __ATOMIC_SEQ_CST); /* == freeBits[w], without its pointer's line */
+    return gh_bit64(fb, b) ? GH_SLOT_FREE : GH_SLOT_ALLOC;
 }
-/* After the AND: whether a sweep ran (or was running) since the view's sweepseq. */
+/* After the OR: whether a sweep ran (or was running) since the view's sweepseq. */
 static inline int gh_span_swept_since(const struct mspan *s, uint32_t seq) {
     return (seq & 1) || atomic_load_explicit(&s->sweepseq, memory_order_seq_cst) != seq;
 }
-/* A remote freer of slot (w, m) of s, after setting it in R(w) (its AND on
- * rw = &remoteNone[w]),
- * when a sweep ran between its check of allocBits and its AND (sweepseq moved): a sweep
- * may have applied an earlier free of the slot, so that this AND now sits on a free
+/* A remote freer of slot (w, m) of s, after setting it in R(w) (its OR on
+ * rw = &remoteFree[w]),
+ * when a sweep ran between its check of freeBits and its OR (sweepseq moved): a sweep
+ * may have applied an earlier free of the slot, so that this OR now sits on a free
  * slot, which no correct free can cause. Panics "double free" naming a when it finds
  * the slot free with the bit still pending, read stably (no sweep in between: a bit is
- * cleared in allocBits while R's is set only by a sweep, or by a local free, which
+ * set in freeBits while R's is set only by a sweep, or by a local free, which
  * checks R). Reads only line 0 and the bitmaps (relaxed atomics): any incarnation of
  * a recycled struct with the same layout (class -> bitmap words) in that state breaks
  * the rule too; one of another layout (another class of the struct's spanalloc
- * bucket: fewer words, remoteNone elsewhere) gets no verdict, since rw and word w may
+ * bucket: fewer words, remoteFree elsewhere) gets no verdict, since rw and word w may
  * be its zeroed padding there. Not caught: the owner
  * allocating the slot again before the re-check (docs/alloc.md "Explicit free"). */
 void gh_span_remote_recheck(const struct mspan *s, _Atomic uint64_t *rw, unsigned w, uint64_t m,
@@ -578,7 +603,7 @@ unsigned gh_span_count_live(const struct mspan *s);
  * as freed), for stats. */
 unsigned gh_span_count_live_any(const struct mspan *s);
 
-/* debug>=2: checks a small span's own invariants (bits past nelems allocated, the
+/* debug>=2: checks a small span's own invariants (bits past nelems never free, the
  * current word's pointers, the index test, and R(w) & free(w) == 0, which
  * panics with "double free" naming the slot); panics naming the span. Caller owns the
  * span (or holds its class lock). */

@@ -208,13 +208,19 @@ int goheap_sys_remap(void *old, void *new, size_t bytes);
  *   word); otherwise the core indexes its own
  *   table with pin_fast's result.
  *
- * goheap_sys_atomic_clear_bit (inline, optional): clears bit i of the bit map at p
+ * goheap_sys_atomic_set_bit (inline, optional): sets bit i of the bit map at p
  *   (bit i % 64 of the word p[i / 64]) in one atomic read-modify-write of that word
- *   that is also a full barrier (seq_cst), and returns nonzero when the bit was clear
- *   already. A remote free's clear of its remoteNone
- *   bit (free.c). Provided when GOHEAP_SYS_HAVE_CLEAR_BIT is defined (x86-64: `lock
- *   btr`, where clang 14 compiles the C11 fetch_and to a load and a `lock cmpxchg`
- *   loop); otherwise the core's C11 form (util.h gh_atomic_clear_bit).
+ *   that is also a full barrier (seq_cst), and returns nonzero when the bit was set
+ *   already. A remote free's set of its remoteFree bit (free.c). Provided when
+ *   GOHEAP_SYS_HAVE_SET_BIT is defined (x86-64: `lock bts`, where clang 14 compiles
+ *   the C11 fetch_or to a load and a `lock cmpxchg` loop); otherwise the core's C11
+ *   form (util.h gh_atomic_set_bit).
+ *
+ * goheap_sys_lowest_bit_or(x, i, label) (macro, optional): sets i to the index of the
+ *   lowest set bit of the 64-bit x, or jumps to label when x is 0, in two
+ *   instructions where the CPU's find-first-set flags a zero source (x86-64: bsf, jz;
+ *   compilers test x first and spend a third). malloc's take from its word (api.c).
+ *   Provided when GOHEAP_SYS_HAVE_LOWEST_BIT is defined; otherwise the core's C form.
  *
  * goheap_sys_nomem (inline, optional): called when a malloc-family call is about to
  *   return NULL for lack of memory or an impossible size; the hosted build sets

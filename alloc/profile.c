@@ -398,11 +398,11 @@ static struct gh_prof_bucket *large_take(struct mspan *s, uintptr_t a, uint64_t 
 }
 
 /* ---- markers -------------------------------------------------------------------------
- * A live sampled object of a small span carries a marker: its slot's remoteNone bit
- * clear, as if a remote free of it were pending. Both fast paths test that bit and
+ * A live sampled object of a small span carries a marker: its slot's remoteFree bit
+ * set, as if a remote free of it were pending. Both fast paths test that bit and
  * nothing else of the profiler: the owner's free finds the slot "pending" and takes
- * its double-free exit (free.c gh_free_owned_bad), a remote free's AND finds the bit
- * clear already (free.c other_sampled); there the record is looked up, and a sampled
+ * its double-free exit (free.c gh_free_owned_bad), a remote free's OR finds the bit
+ * set already (free.c other_sampled); there the record is looked up, and a sampled
  * object's free drops its record, takes the marker off and frees the slot as usual.
  * Every other object of the span keeps both fast paths. (Before, a sampled object
  * made its whole span slow: GH_OWNER_SLOW in owner for the owner's frees, rnelems 0
@@ -423,9 +423,9 @@ static void marker(struct mspan *s, uintptr_t a, int on) {
     unsigned i = (unsigned)gh_span_objindex(s, a - s->base);
     uint64_t m = 1ull << (i & 63);
     if (on)
-        atomic_fetch_and_explicit(&s->remoteNone[i >> 6], ~m, memory_order_seq_cst);
+        atomic_fetch_or_explicit(&s->remoteFree[i >> 6], m, memory_order_seq_cst);
     else
-        atomic_fetch_or_explicit(&s->remoteNone[i >> 6], m, memory_order_seq_cst);
+        atomic_fetch_and_explicit(&s->remoteFree[i >> 6], ~m, memory_order_seq_cst);
 }
 
 /* The slots of word w that the lanes in l name. */
@@ -474,7 +474,7 @@ static uint64_t markers(const struct mspan *s, unsigned w, uint64_t bits, unsign
 }
 
 /* The pending remote frees of word w of s that are no markers; with take, also taken
- * (their remoteNone bits set). Lanes read before and after the bits: a marker the
+ * (their remoteFree bits cleared). Lanes read before and after the bits: a marker the
  * load of the bits sees was set after its lane (mark) and is taken off before its
  * lane (unmark), so one of the two reads names it. With npover > 0 (records without
  * lanes) under prof.lock, where no mark or unmark runs. Pinned on cpu. */
@@ -489,14 +489,14 @@ static uint64_t pending_frees(struct mspan *s, unsigned w, unsigned cpu, int tak
         gh_lock(&prof.lock, cpu);
         p = gh_span_rpend(s, w, memory_order_seq_cst);
         f = p & ~markers_locked(s, w, p);
-        if (take && f) /* (set bits stay set; only this sweep sets the ones it saw clear) */
-            atomic_fetch_or_explicit(&s->remoteNone[w], f, memory_order_acq_rel);
+        if (take && f) /* (clear bits stay clear; only this sweep clears the ones it saw set) */
+            atomic_fetch_and_explicit(&s->remoteFree[w], ~f, memory_order_acq_rel);
         gh_unlock(&prof.lock, cpu);
         return f;
     }
     f = p & ~(lane_bits(l1, w) | lane_bits(l2, w));
     if (take && f)
-        atomic_fetch_or_explicit(&s->remoteNone[w], f, memory_order_acq_rel);
+        atomic_fetch_and_explicit(&s->remoteFree[w], ~f, memory_order_acq_rel);
     return f;
 }
 
@@ -517,7 +517,7 @@ uint64_t gh_prof_sweep_restore(struct mspan *s, unsigned w, uint64_t taken, unsi
      * read after taking. */
     uint64_t m = markers(s, w, taken, cpu);
     if (m)
-        atomic_fetch_and_explicit(&s->remoteNone[w], ~m, memory_order_seq_cst);
+        atomic_fetch_or_explicit(&s->remoteFree[w], m, memory_order_seq_cst);
     return taken & ~m;
 }
 

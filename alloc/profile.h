@@ -152,8 +152,8 @@ int gh_prof_lanes_check(const struct mspan *s);
 /* Whether a has a record (s: its span). */
 int gh_prof_is_sampled(struct mspan *s, uintptr_t a);
 /* Markers (profile.c): a live sampled object of a small span keeps its slot's
- * remoteNone bit clear. gh_prof_sweep_take: a
- * sweep's take of word w of s while nsampled > 0: sets the remoteNone bits of the
+ * remoteFree bit set. gh_prof_sweep_take: a
+ * sweep's take of word w of s while nsampled > 0: clears the remoteFree bits of the
  * pending frees that are no markers and returns them. gh_prof_sweep_restore: a sweep
  * that found nsampled 0 took `taken` with its exchange and finds nsampled nonzero
  * now: puts back the markers among them, returns the rest. Both pinned on cpu, which

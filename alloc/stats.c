@@ -314,7 +314,7 @@ static int validate(void) {
         VCHECK(rn == (gh_span_always_slow(s) ? 0u : s->nelems), "span 0x%lx (class %u): rnelems %u, nelems %u",
                (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), rn, (unsigned)s->nelems);
         /* every lane's sampled object is allocated, with its marker (profile.c):
-         * for each lane key k, bit k-1 of allocBits & R */
+         * for each lane key k, bit k-1 of ~freeBits & R */
         if (GOHEAP_PROFILE && s->spc != GH_TINY_SPC) {
             uint64_t l = atomic_load(&s->psamp);
             for (unsigned i = 0; i < GH_PROF_LANES; i++) {
@@ -322,9 +322,9 @@ static int validate(void) {
                 if (!k)
                     continue;
                 unsigned j = k - 1, w = j >> 6;
-                uint64_t both = s->allocBits[w] & gh_span_rpend(s, w, memory_order_relaxed);
+                uint64_t both = ~s->freeBits[w] & gh_span_rpend(s, w, memory_order_relaxed);
                 VCHECK(j < s->nelems && ((both >> (j & 63)) & 1),
-                       "span 0x%lx (class %u): sampled slot %u has no marker (allocBits & R)",
+                       "span 0x%lx (class %u): sampled slot %u has no marker (~freeBits & R)",
                        (unsigned long)(uintptr_t)s, (unsigned)(s->spc >> 1), j);
             }
         }
@@ -339,13 +339,13 @@ static int validate(void) {
                        (gh_fast.caches[own]->alloc[s->spc] == s ||
                         (gh_mcache_parks(gh_fast.caches[own], s->spc, s) && s->curword == GH_NO_WORD)),
                    "span 0x%lx owner %u is not that CPU's cached span", (unsigned long)(uintptr_t)s, own);
-            /* parked: tbase == popcount(allocBits) + lfree (gh_span_tenure_end); not yet
+            /* parked: tbase == allocated + lfree (gh_span_tenure_end); not yet
              * for a cache of a thread that is not in this fork child: its free may have
              * been copied between lfree's count and the bit, which its drain settles
              * (mcache.c release_gone) and the class recount below allows for */
             VCHECK(s->curword != GH_NO_WORD || gh_fork_gone_marked(own) ||
                        s->tbase == (uint64_t)gh_span_alloc_bits(s) + s->lfree,
-                   "parked span 0x%lx: tbase %lu != popcount(allocBits) + lfree %lu", (unsigned long)(uintptr_t)s,
+                   "parked span 0x%lx: tbase %lu != allocated + lfree %lu", (unsigned long)(uintptr_t)s,
                    (unsigned long)s->tbase, (unsigned long)((uint64_t)gh_span_alloc_bits(s) + s->lfree));
         } else {
             /* lfree changes only while owned; the span's last owner counted it all */
@@ -360,7 +360,7 @@ static int validate(void) {
                    "partial span 0x%lx has no free slot", (unsigned long)(uintptr_t)s);
             /* (In a fork child before its first full reclaim pass, also a FULL span
              * whose remote frees are all pending: another thread of the parent made
-             * the last of them, its AND, and the fork copied it before that free's
+             * the last of them, its OR, and the fork copied it before that free's
              * wake. No thread of the child wakes it; the pass sweeps it (mcentral.h
              * gh_fork_unwoken). Only there: in a process that forked nothing, the freer
              * is alive and wakes it, and the rule stays.) */
@@ -378,7 +378,7 @@ static int validate(void) {
     }
     /* A fork child's recount (once, bounded): a thread of the parent that is not in
      * the child may have been copied between a free's count and its bit, the remote
-     * free's count on its cache's page and its AND on the span's (the fork copies
+     * free's count on its cache's page and its OR on the span's (the fork copies
      * one page after another while that thread runs on), or the owner's lfree and its
      * store: the object counted freed, live in its span for good (no thread of the
      * child frees it). At most one such free per thread named gone, each one more

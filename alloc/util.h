@@ -79,6 +79,8 @@ static inline uint64_t gh_rotr64(uint64_t x, unsigned k) { return (x >> (k & 63)
 /* Bit i mod 64 of x: the mod is written out so that compilers emit bt on the index
  * itself (x86-64) instead of first reducing it. */
 static inline int gh_bit64(uint64_t x, uint64_t i) { return (int)((x >> (i & 63)) & 1); }
+/* The mask of bit i % 64 (x86: an or with it is one bts). */
+static inline uint64_t gh_bit_mask(uint64_t i) { return 1ull << (i & 63); }
 /* x, with its origin hidden from the optimizer (an empty asm, no instruction, on any
  * target): a bit test of a & b is then an and and a bt, where clang 14 would first
  * build the mask 1 << i (mov, mov, shl) to test against a and b in turn. */
@@ -86,23 +88,14 @@ static inline uint64_t gh_opaque64(uint64_t x) {
     __asm__("" : "+r"(x));
     return x;
 }
-/* Clears bit b < 64 of *p atomically; nonzero when it was clear already. gcc (12)
- * compiles (fetch_and(~(1 << b)) & (1 << b)) == 0 to one `lock btr` on x86 when it
- * sees a single bit. clang 14 gives a load and a `lock cmpxchg` loop whatever the
- * form (about 8 instructions more, and retries under contention); for it the mask is
- * a rotated ~1 and the old bit is read as "the AND cleared nothing", so that no
- * 1 << b is kept in a register across the loop (gh_free_other: two pushes and pops
- * fewer; a bt on the old value, clang turns back into a test against 1 << b). A
- * platform may supply the one instruction instead (core.h gh_remote_clear_bit). */
-static inline int gh_atomic_clear_bit(_Atomic uint64_t *p, unsigned b, memory_order mo) {
-#if defined(__clang__)
-    uint64_t keep = gh_rotl64(~1ull, b);
-    uint64_t old = atomic_fetch_and_explicit(p, keep, mo);
-    return (old & keep) == old; /* nothing cleared */
-#else
+/* Sets bit b < 64 of *p atomically; nonzero when it was set already. gcc (12)
+ * compiles (fetch_or(1 << b) & (1 << b)) != 0 to one `lock bts` on x86 when it sees a
+ * single bit; clang 14 gives a load and a `lock cmpxchg` loop (about 8 instructions
+ * more, and retries under contention). A platform may supply the one instruction
+ * instead (core.h gh_remote_set_bit). */
+static inline int gh_atomic_set_bit(_Atomic uint64_t *p, unsigned b, memory_order mo) {
     uint64_t m = 1ull << (b & 63);
-    return (atomic_fetch_and_explicit(p, ~m, mo) & m) == 0;
-#endif
+    return (atomic_fetch_or_explicit(p, m, mo) & m) != 0;
 }
 static inline uintptr_t gh_align_up(uintptr_t x, uintptr_t a) { return (x + a - 1) & ~(a - 1); }
 static inline uintptr_t gh_align_down(uintptr_t x, uintptr_t a) { return x & ~(a - 1); }

@@ -184,18 +184,24 @@ static inline void goheap_sys_unlock(goheap_lock_t *l) {
     atomic_store_explicit(&l->v, 0, memory_order_release);
 }
 
-/* A remote free's clear of its remoteNone bit (platform.h): one `lock btr` on x86-64,
- * where clang 14 compiles the C11 fetch_and to a load and a `lock cmpxchg` loop (8
+/* A remote free's set of its remoteFree bit (platform.h): one `lock bts` on x86-64,
+ * where clang 14 compiles the C11 fetch_or to a load and a `lock cmpxchg` loop (8
  * instructions more, and a second transfer of the line when another CPU writes it
  * between the load and the exchange). Elsewhere the core's C11 form. */
 #if defined(__x86_64__)
-#define GOHEAP_SYS_HAVE_CLEAR_BIT 1
-static inline int goheap_sys_atomic_clear_bit(_Atomic uint64_t *p, unsigned i) {
+/* malloc's take from its word (platform.h): bsf, whose ZF says the word was zero, and
+ * the jump; an asm goto with an output (clang 11, gcc 11), i valid only when it falls
+ * through. */
+#define GOHEAP_SYS_HAVE_LOWEST_BIT 1
+#define goheap_sys_lowest_bit_or(x, i, label) \
+    __asm__ goto("bsfq %1, %0\n\tjz %l[" #label "]" : "=r"(i) : "r"((uint64_t)(x)) : "cc" : label)
+#define GOHEAP_SYS_HAVE_SET_BIT 1
+static inline int goheap_sys_atomic_set_bit(_Atomic uint64_t *p, unsigned i) {
     /* (a register bit offset addresses the map's word i / 64 itself) */
     _Bool was_set;
-    __asm__ volatile("lock btrq %2, %0" : "+m"(*(volatile uint64_t *)p), "=@ccc"(was_set) : "r"((uint64_t)i)
+    __asm__ volatile("lock btsq %2, %0" : "+m"(*(volatile uint64_t *)p), "=@ccc"(was_set) : "r"((uint64_t)i)
                      : "memory");
-    return !was_set;
+    return was_set;
 }
 #endif
 

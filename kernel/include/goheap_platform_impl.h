@@ -35,7 +35,7 @@
 #define GOHEAP_SYS_HAVE_PROFILE_DUMP 1
 #define GOHEAP_SYS_HAVE_CONFIGURE 1
 #define GOHEAP_SYS_HAVE_REMAP 1     /* kernel/goheap_platform.c: arch_remap moves the PTEs */
-#define GOHEAP_SYS_HAVE_CLEAR_BIT 1 /* arch_atomic_clear_bit (x86_64: lock btr) */
+#define GOHEAP_SYS_HAVE_SET_BIT 1 /* arch_atomic_set_bit (x86_64: lock btr) */
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)
@@ -172,10 +172,14 @@ static inline void goheap_sys_unlock(goheap_lock_t *l)
     arch_spin_unlock(l);
 }
 
-/* A remote free's clear of its remoteNone bit (platform.h). */
-static inline int goheap_sys_atomic_clear_bit(_Atomic uint64_t *p, unsigned i)
+/* malloc's find of a free slot in its word (platform.h): arch_lowest_bit_or. */
+#define GOHEAP_SYS_HAVE_LOWEST_BIT 1
+#define goheap_sys_lowest_bit_or(x, i, label) arch_lowest_bit_or(x, i, label)
+
+/* A remote free's set of its remoteFree bit (platform.h). */
+static inline int goheap_sys_atomic_set_bit(_Atomic uint64_t *p, unsigned i)
 {
-    return !arch_atomic_clear_bit((volatile uint64_t *)p, i);
+    return arch_atomic_set_bit((volatile uint64_t *)p, i);
 }
 
 #endif /* KERNEL_GOHEAP_PLATFORM_IMPL_H */

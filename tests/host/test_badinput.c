@@ -195,7 +195,7 @@ static void double_free_local(void) {
 }
 
 /* Remote: allocated on the main thread's cache slot, freed twice by another thread,
- * where the second atomic AND finds the bit already clear (pending). */
+ * where the second atomic OR finds the bit already set (pending). */
 static void *remote_free_twice(void *p) {
     goheap_free(p);
     expect_bad_free("double free", p);
@@ -210,7 +210,7 @@ static void double_free_remote(void) {
 }
 
 /* Local, then remote: the remote freer finds the slot already free in the owner's
- * maps (gh_span_slot_free) and aborts before its AND. */
+ * maps (gh_span_slot_free) and aborts before its OR. */
 static void *remote_free_once(void *p) {
     goheap_free(p);
     return NULL;

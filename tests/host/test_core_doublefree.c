@@ -229,10 +229,10 @@ static void dbl_local_remote(void) {
 }
 static void dbl_local_remote_word(void) {
     void *p = alloc_then_move_word();
-    goheap_free(p); /* into allocBits */
+    goheap_free(p); /* into freeBits */
     remote_free(p, 1);
 }
-static void dbl_remote_local(void) { /* the fast path's remoteNone test, current word */
+static void dbl_remote_local(void) { /* the fast path's remoteFree test, current word */
     void *p = goheap_malloc(CLS);
     remote_free(p, 0);
     core_expect_bad_free("double free", p);
@@ -255,27 +255,27 @@ static void dbl_remote_local_parked(void) {
 static void dbl_remote_remote(void) {
     void *p = goheap_malloc(CLS);
     remote_free(p, 0);
-    remote_free(p, 1); /* the AND's old value */
+    remote_free(p, 1); /* the OR's old value */
 }
 static void dbl_remote_sweep_remote(void) {
     void *keep = goheap_malloc(CLS), *p = goheap_malloc(CLS);
     remote_free(p, 0);
-    goheap_flush(); /* uncache: the sweep applies the first free, p is free in allocBits */
+    goheap_flush(); /* uncache: the sweep applies the first free, p is free in freeBits */
     remote_free(p, 1);
     (void)keep;
 }
 static void dbl_remote_local_load_word(void) {
     /* The remote free is pending on a slot the owner freed before (free in
-     * allocBits): the sweep finds it in both maps. */
+     * freeBits): the sweep finds it in both maps. */
     void *p = alloc_then_move_word();
-    goheap_free(p); /* allocBits */
+    goheap_free(p); /* freeBits */
     pthread_t t;
     /* (a remote free now would abort in the remote freer's own check; reach the
      * load_word check directly by planting the remote bit the way a racing freer
      * that passed its check before this free would have) */
     struct mspan *s = gh_span_of((uintptr_t)p);
     unsigned idx = (unsigned)(((uintptr_t)p - s->base) / s->elemsize);
-    atomic_fetch_and(&s->remoteNone[idx / 64], ~(1ull << (idx % 64))); /* pending (R inverted) */
+    atomic_fetch_or(&s->remoteFree[idx / 64], 1ull << (idx % 64)); /* pending (R) */
     (void)t;
     core_expect_bad_free("double free", p);
     goheap_flush(); /* uncache: the sweep sees the remote bit on a free slot */
@@ -290,9 +290,9 @@ static void dbl_central_remote_remote(void) {
 
 /* A remote second free racing the sweep that applies the first one: its check (the
  * owner's view) is taken before the owner's refill sweeps the first free and makes
- * the word current again, its AND lands after. Thread B takes the view, main refills,
- * then B frees with that view: the freer's re-check after its AND (sweepseq moved)
- * finds the slot free in allocBits with its bit pending. */
+ * the word current again, its OR lands after. Thread B takes the view, main refills,
+ * then B frees with that view: the freer's re-check after its OR (sweepseq moved)
+ * finds the slot free in freeBits with its bit pending. */
 static struct mspan *race_s;
 static unsigned race_idx;
 static int race_view;
@@ -318,7 +318,7 @@ static void *race_free_with_view(void *p) {
 }
 static int race_span_has_room(void) {
     for (unsigned w = 0; w < race_s->nwords; w++)
-        if (~race_s->allocBits[w])
+        if (race_s->freeBits[w])
             return 1;
     return 0;
 }
@@ -361,9 +361,9 @@ static void dbl_remote_raced_sweep(void) {
     /* main's refill: sweep (q and p free), p's word current; the malloc takes q or a
      * lower slot, so p stays free. */
     void *r = goheap_malloc(CLS);
-    if (r == p || race_s->curword != race_idx / 64 || (race_s->allocBits[race_idx / 64] & (1ull << (race_idx % 64))))
+    if (r == p || race_s->curword != race_idx / 64 || !(race_s->freeBits[race_idx / 64] & (1ull << (race_idx % 64))))
         race_setup_failed("refill did not sweep and reload p's word");
-    pthread_create(&t, 0, race_free_with_view, p); /* B's AND, with the stale view */
+    pthread_create(&t, 0, race_free_with_view, p); /* B's OR, with the stale view */
     pthread_join(t, 0);
 }
 
@@ -453,12 +453,12 @@ static void dbl_remote_dead_span_view(void) {
 
 /* A remote freer's re-check on a span struct recycled for another class of its
  * bucket (a correct program: no double free anywhere). The freer of p (slot in word 3
- * of a 32 B span: 4 bitmap words) is preempted after its AND; meanwhile the owner
+ * of a 32 B span: 4 bitmap words) is preempted after its OR; meanwhile the owner
  * sweeps the span empty, it goes home, its struct comes back as a 48 B span (3 words,
  * the same spanalloc bucket) and that span is swept once (sweepseq 2, even). The
- * freer's re-check (sweepseq moved since its view) then reads its remoteNone word and
- * allocBits word 3 through the old layout: in the 3-word span both are unused words,
- * zero, which read as "pending" and "free". It must give no verdict. */
+ * freer's re-check (sweepseq moved since its view) then reads its remoteFree word and
+ * freeBits word 3 through the old layout: in the 3-word span both are unused words.
+ * It must give no verdict. */
 static void recycle_recheck(void) {
     enum { N = 4096 };
     static void *objs[N];
@@ -471,7 +471,7 @@ static void recycle_recheck(void) {
     for (;;) { /* fill s to its last slot */
         unsigned w, room = 0;
         for (w = 0; w < s->nwords; w++)
-            room |= ~s->allocBits[w] != 0;
+            room |= s->freeBits[w] != 0;
         if (!room || n == N)
             break;
         objs[n++] = goheap_malloc(32);
@@ -487,8 +487,8 @@ static void recycle_recheck(void) {
     }
     if (!p)
         _exit(8);
-    /* the freer: its AND (a real remote free), then preempted before its re-check */
-    _Atomic uint64_t *rw = &s->remoteNone[pidx / 64];
+    /* the freer: its OR (a real remote free), then preempted before its re-check */
+    _Atomic uint64_t *rw = &s->remoteFree[pidx / 64];
     remote_free(p, 0);
     for (int i = 0; i < n; i++) /* the rest, by the owner */
         if (objs[i])
@@ -530,7 +530,7 @@ static void t_recheck_recycled(void) { KT_CHECK(core_lives(recycle_recheck), "re
 
 /* The issue's reproduction: 200,000 objects of 48 B, each freed by a second thread,
  * then by its owner, newest first: the first of the owner's frees hits its current word
- * (the fast path's remoteNone test) and must abort. (Before the fix the owner's frees into
+ * (the fast path's remoteFree test) and must abort. (Before the fix the owner's frees into
  * its cached word and parked spans all passed, and the first abort came from an
  * object whose span had gone to mcentral.) */
 enum { REPRO_N = 200000 };
@@ -595,7 +595,7 @@ static void dbl_tiny_dead_block_first(void) { /* the block's first byte: the slo
     core_expect_bad_free("double free", ta);
     goheap_free(ta);
 }
-/* The block died by remote frees (its slot's free pending in remoteNone, not swept
+/* The block died by remote frees (its slot's free pending in remoteFree, not swept
  * yet), then a second free of an inner byte: a double free of a tiny object, not an
  * interior pointer of a live 16 B object. */
 static void *free_two(void *arg) {

@@ -34,8 +34,8 @@ static void t_index_every_offset(void) {
     KT_CHECK(bad == 0);
 }
 
-/* malloc's take from the current word (gh_span_take_word): the lowest free slot, and
- * only it becomes allocated, for every word with a zero bit of a pattern set. */
+/* malloc's take from the current word (gh_span_take_word): the lowest free slot (set
+ * bit), and only it becomes allocated, for every nonzero word of a pattern set. */
 static void t_take_word(void) {
     struct mspan s;
     memset(&s, 0, sizeof s);
@@ -44,13 +44,13 @@ static void t_take_word(void) {
     uint64_t x = 0x9e3779b97f4a7c15ull;
     for (int i = 0; i < 100000; i++) {
         x ^= x << 13, x ^= x >> 7, x ^= x << 17;
-        uint64_t ab = x | (i & 1 ? x >> 3 : 0), w = ab;
-        if (ab == ~0ull)
+        uint64_t fb = x & (i & 1 ? x >> 3 : ~0ull), w = fb;
+        if (fb == 0)
             continue;
-        unsigned want = gh_ctz64(~ab);
-        uintptr_t got = (uintptr_t)gh_span_take_word(&s, &w, ab);
-        if (got != s.wordbase + want * 48u || w != (ab | (1ull << want))) {
-            KT_CHECK(0, "word 0x%llx: took 0x%lx, left 0x%llx", (unsigned long long)ab, (unsigned long)got,
+        unsigned want = gh_ctz64(fb);
+        uintptr_t got = (uintptr_t)gh_span_take_word(&s, &w, fb);
+        if (got != s.wordbase + want * 48u || w != (fb & ~(1ull << want))) {
+            KT_CHECK(0, "word 0x%llx: took 0x%lx, left 0x%llx", (unsigned long long)fb, (unsigned long)got,
                      (unsigned long long)w);
             break;
         }

@@ -74,7 +74,7 @@ static void t_fork_in_free_span(void) { fork_in_free(24u << 20, "24 MiB free (pa
 /* A wake by a thread without a cache of its own (it counts in gh_emptycache) waiting
  * for its class lock at the fork: the test holds the class lock of a FULL span, a
  * thread frees one of its objects remotely as such a thread does (gh_free_small with
- * gh_emptycache: the AND, then the wake) and another forks; then the lock goes. Before,
+ * gh_emptycache: the OR, then the wake) and another forks; then the lock goes. Before,
  * the wake flipped the span FULL -> PENDING before its wait and recorded nothing (a
  * thread with a cache records it in mcache.waking), so a child forked first kept it
  * PENDING on the full list ("span cstate 4 not on its mcentral list"). Now such a

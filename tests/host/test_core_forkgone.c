@@ -191,9 +191,9 @@ static void t_fork_gone_caches(void) {
     }
 }
 
-/* A remote free that emptied a FULL span, copied by a fork after its AND and before
+/* A remote free that emptied a FULL span, copied by a fork after its OR and before
  * its wake (mcentral.h's handshake): here every object of a span filed FULL is freed
- * up to its AND (as gh_free_other does: the count, then the AND), then the main thread
+ * up to its OR (as gh_free_other does: the count, then the OR), then the main thread
  * forks and only then wakes it. The child (gh_fork_unwoken) must pass its recount,
  * and its first full reclaim pass (goheap_free_os_memory) must sweep the span; before,
  * its validator failed ("empty span ... filed as 3"), core-forkstress 1 child in ~300. */
@@ -208,7 +208,7 @@ static void t_fork_unwoken_full(void) {
     for (int i = 0; i < UNWOKEN_N && !s; i++) {
         struct mspan *x = gh_span_of((uintptr_t)o[i]);
         /* (none of its objects sampled: a sampled object's slot carries its marker, a
-         * clear remoteNone bit, which the AND below would find clear already and leave
+         * set remoteFree bit, which the OR below would find set already and leave
          * the object live though counted freed: the parent's recounts failed from then
          * on, asan-test_core_fork once, "mallocs 64 - frees 64 != 1 live objects") */
         if (atomic_load(&x->cstate) == GH_CS_FULL && gh_span_count_live(x) == x->nelems &&
@@ -224,7 +224,7 @@ static void t_fork_unwoken_full(void) {
     for (int i = 0; i < UNWOKEN_N; i++)
         if (gh_span_of((uintptr_t)o[i]) == s) {
             GH_COUNT_ADD(c->nfree[s->spc], 1);
-            gh_remote_clear_bit(s->remoteNone, (unsigned)gh_span_objindex(s, (uintptr_t)o[i] - s->base));
+            gh_remote_set_bit(s->remoteFree, (unsigned)gh_span_objindex(s, (uintptr_t)o[i] - s->base));
             o[i] = 0;
         }
     goheap_sys_unpin(pin);
@@ -251,7 +251,7 @@ static void t_fork_unwoken_full(void) {
 
 /* A free copied by the fork between its count and its bit (stats.c, the fork child's
  * recount): a thread that is gone in the child counted the free of a live object (the
- * remote free's count on its cache's page; its AND on the span's page, not reached)
+ * remote free's count on its cache's page; its OR on the span's page, not reached)
  * when the fork copied memory. Its child finds that object live in its span and
  * counted freed: before, goheap_validate failed there ("span class N: mallocs M -
  * frees M != 1 live objects in spans"; core-storm's forking children now and then).
@@ -266,7 +266,7 @@ static void *torn_freer(void *arg) {
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mspan *s = gh_span_of((uintptr_t)torn_obj);
-    GH_COUNT_ADD(gh_mcache_get(cpu)->nfree[s->spc], 1); /* the count; the AND not reached */
+    GH_COUNT_ADD(gh_mcache_get(cpu)->nfree[s->spc], 1); /* the count; the OR not reached */
     goheap_sys_unpin(pin);
     beside_hold();
     cpu = goheap_sys_pin(&pin);
@@ -275,8 +275,7 @@ static void *torn_freer(void *arg) {
     return 0;
 }
 /* The owner's free, torn the same way: its lfree counted, its bit not yet stored, in a
- * span the gone thread had parked (its parked-span check, tbase == popcount(allocBits)
- * + lfree, failed in core-forkstress's TSan children; the class counts are one short
+ * span the gone thread had parked (its parked-span check, tbase == allocated + lfree, failed in core-forkstress's TSan children; the class counts are one short
  * too once its drain counts the span's frees). */
 #define TORN_LOCAL_N 200
 static void *torn_local_obj[TORN_LOCAL_N];

@@ -611,7 +611,7 @@ static void refill_until(struct mcache *c, unsigned target) {
 /* How looks_child frees the parked span's objects. */
 enum looks_how {
     LOOKS_LOCAL,     /* all, by the owner: lfree says the span is empty */
-    LOOKS_REMOTE,    /* all, by another thread: lfree says it is full, remoteNone holds
+    LOOKS_REMOTE,    /* all, by another thread: lfree says it is full, remoteFree holds
                       * every free (the looks' count filter must not skip it) */
     LOOKS_KEEP_ONE,  /* all but one, by the owner: the span stays parked */
 };

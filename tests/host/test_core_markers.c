@@ -9,18 +9,18 @@
 
 #include "test_core_profile.h"
 
-/* Markers (profile.c): a sampled object's slot is allocated with its remoteNone bit
- * clear. */
+/* Markers (profile.c): a sampled object's slot is allocated with its remoteFree bit
+ * set. */
 static int marked(const struct mspan *s, const void *p) {
     unsigned i = (unsigned)gh_span_objindex(s, (uintptr_t)p - s->base);
-    uint64_t both = s->allocBits[i >> 6] & gh_span_rpend(s, i >> 6, memory_order_seq_cst);
+    uint64_t both = ~s->freeBits[i >> 6] & gh_span_rpend(s, i >> 6, memory_order_seq_cst);
     return (int)((both >> (i & 63)) & 1);
 }
 /* Markers in s: allocated slots pending that hold a record (quiescent heap). */
 static unsigned markers_in(struct mspan *s) {
     unsigned n = 0;
     for (unsigned w = 0; w < s->nwords; w++)
-        for (uint64_t b = s->allocBits[w] & gh_span_rpend(s, w, memory_order_seq_cst); b; b &= b - 1)
+        for (uint64_t b = ~s->freeBits[w] & gh_span_rpend(s, w, memory_order_seq_cst); b; b &= b - 1)
             n += gh_prof_is_sampled(s, s->base + (uintptr_t)(w * 64 + __builtin_ctzll(b)) * s->elemsize) != 0;
     return n;
 }
@@ -65,7 +65,7 @@ static void t_marker_owner_free(void) {
     KT_CHECK(s->lfree == lf + 1 && !marked(s, a), "a freed locally, its marker gone (lfree %lu -> %lu)",
              (unsigned long)lf, (unsigned long)s->lfree);
     unsigned ia = (unsigned)gh_span_objindex(s, (uintptr_t)a - s->base);
-    KT_CHECK(!((s->allocBits[ia >> 6] >> (ia & 63)) & 1) && !((gh_span_rpend(s, ia >> 6, memory_order_seq_cst) >> (ia & 63)) & 1),
+    KT_CHECK(((s->freeBits[ia >> 6] >> (ia & 63)) & 1) && !((gh_span_rpend(s, ia >> 6, memory_order_seq_cst) >> (ia & 63)) & 1),
              "a's slot free, nothing pending");
     KT_CHECK(atomic_load(&s->owner) == own && marked(s, b), "owner unchanged, b still marked");
     goheap_free(b);
@@ -238,7 +238,7 @@ static void t_owned_marked_bad(void) {
 
 /* Another thread's frees into that span (one sample, npover 0): the remote fast path
  * (free.c gh_free_other: rnelems is nelems) for the others, no record lookup. The
- * record stays, the frees wait in remoteNone for the owner beside the sample's
+ * record stays, the frees wait in remoteFree for the owner beside the sample's
  * marker, and a second free of one of them panics "double free" as any remote double
  * free does. */
 static void t_remote_marked_route(void) {
@@ -286,7 +286,7 @@ static void t_marker_sweep(void) {
     goheap_flush(); /* the owner's uncache sweeps */
     for (int i = 0; i < SLOT_N; i++) {
         unsigned j = (unsigned)gh_span_objindex(s, (uintptr_t)slot_obj[i] - s->base);
-        int alloc = (int)((s->allocBits[j >> 6] >> (j & 63)) & 1);
+        int alloc = !((s->freeBits[j >> 6] >> (j & 63)) & 1);
         if (i % 3 == 0)
             KT_CHECK(alloc && marked(s, slot_obj[i]) && site(slot_obj[i], 0, 0) > 0, "sample %d kept", i);
         else
@@ -355,7 +355,7 @@ static void t_tiny_sweep(void) {
              (unsigned long)o);
     goheap_flush(); /* the owner's uncache sweeps */
     KT_CHECK(!(gh_span_rpend(s, (unsigned)(o >> 6), memory_order_seq_cst) >> (o & 63) & 1) &&
-                 !(s->allocBits[o >> 6] >> (o & 63) & 1),
+                 (s->freeBits[o >> 6] >> (o & 63) & 1),
              "block %lu swept free while the sample at offset %lu lives", (unsigned long)o, (unsigned long)o);
     for (int i = k; i < n; i++)
         goheap_free(tiny_obj[i]);
@@ -365,7 +365,7 @@ static void t_tiny_sweep(void) {
 
 /* Markers under concurrency: one thread allocates objects, every one sampled (this
  * file runs at memprofilerate=1), and hands them over; the other frees them (remote
- * frees of sampled objects: the record, the marker off, the AND) while the first
+ * frees of sampled objects: the record, the marker off, the OR) while the first
  * keeps allocating, so its refills sweep the very spans being freed into (a sweep
  * racing the marker's removal must neither take a marker nor leave a free behind).
  * At the end every record is gone and the heap validates: a marker taken by a sweep
@@ -413,7 +413,7 @@ static void t_marker_race(void) {
  * branch): the sweep reads nsampled 0, the mark completes and malloc returns the
  * object, the sweep's exchange takes its marker, the program frees the object, and
  * only then does the sweep re-read nsampled and put the "marker" back
- * (gh_prof_sweep_restore). A free whose remote AND finds the bit set is a plain free
+ * (gh_prof_sweep_restore). A free whose remote OR finds the bit set is a plain free
  * (the record stays: freed for the program, a live sample for the allocator for
  * good); a free by a thread without a cache (this one) drops the record first, and
  * the restore, finding nsampled 0, frees the slot under the free's pending bit (the
@@ -443,15 +443,15 @@ static void *rr_sweeper(void *arg) {
     }
     uint64_t r[GH_MAX_WORDS];
     for (unsigned w = 0; w < s->nwords; w++)
-        r[w] = ~atomic_exchange_explicit(&s->remoteNone[w], ~0ull, memory_order_acq_rel);
+        r[w] = atomic_exchange_explicit(&s->remoteFree[w], 0, memory_order_acq_rel);
     atomic_store(&rr_phase, 2);
     for (int ms = 0; ms < 300 && atomic_load(&rr_phase) != 3; ms++)
         usleep(1000);
     for (unsigned w = 0; w < s->nwords; w++) {
         if (r[w] && gh_span_nmarkers(s))
             r[w] = gh_prof_sweep_restore(s, w, r[w], cpu);
-        KT_CHECK(!(r[w] & ~s->allocBits[w]), "sweep: a pending bit on a free slot (double free)");
-        s->allocBits[w] &= ~r[w];
+        KT_CHECK(!(r[w] & s->freeBits[w]), "sweep: a pending bit on a free slot (double free)");
+        s->freeBits[w] |= r[w];
     }
     atomic_store(&s->sweepseq, atomic_load(&s->sweepseq) + 1); /* even: done */
     goheap_sys_unpin(pin);

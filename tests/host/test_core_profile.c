@@ -160,7 +160,7 @@ static void *free_all(void *arg) {
     return 0;
 }
 
-/* Frees by another thread (remote: one atomic AND on the span) drop the records at
+/* Frees by another thread (remote: one atomic OR on the span) drop the records at
  * once, before any sweep or flush. */
 static void t_remote_free(void) {
     struct gh_prof_counts c0 = counts();

@@ -49,10 +49,10 @@ static void t_span_init(void) {
         KT_CHECK(s->limit == s->base + (uintptr_t)s->nelems * s->elemsize, "class %u", cl);
         unsigned free_slots = 0;
         for (unsigned w = 0; w < s->nwords; w++)
-            free_slots += 64 - gh_popcount64(s->allocBits[w]);
+            free_slots += gh_popcount64(s->freeBits[w]);
         KT_CHECK(free_slots == s->nelems, "class %u: %u free slots", cl, free_slots);
         KT_CHECK(s->curword == GH_NO_WORD && !gh_span_word_has_free(s), "class %u", cl);
-        KT_CHECK(gh_span_next_word(s) && s->curword == 0 && s->wbits == &s->allocBits[0] &&
+        KT_CHECK(gh_span_next_word(s) && s->curword == 0 && s->wbits == &s->freeBits[0] &&
                      s->wordbase == s->base,
                  "class %u", cl);
         KT_CHECK(gh_span_count_live(s) == 0, "class %u", cl);
@@ -80,8 +80,8 @@ static void t_span_walk(void) {
     KT_CHECK(order_ok, "slots not in address order");
     KT_CHECK(gh_span_count_live(s) == 512, "live %u", gh_span_count_live(s));
     /* Remote frees of slots 3 and 300, then a sweep: both reusable. */
-    atomic_fetch_and(&s->remoteNone[0], ~(1ull << 3)); /* (R inverted: clear = pending) */
-    atomic_fetch_and(&s->remoteNone[300 / 64], ~(1ull << (300 % 64)));
+    atomic_fetch_or(&s->remoteFree[0], 1ull << 3); /* (R: set = pending) */
+    atomic_fetch_or(&s->remoteFree[300 / 64], 1ull << (300 % 64));
     KT_CHECK(gh_span_sweep_remote(s, 0) == 2, "");
     KT_CHECK(s->needzero == 1, "a sweep that freed must set needzero");
     KT_CHECK(gh_span_count_live(s) == 510, "");
@@ -94,7 +94,7 @@ static void t_span_walk(void) {
 }
 
 /* gh_span_sweep_remote on an owned span: with nothing pending it reads the words and
- * stops (no sweep, sweepseq unchanged); a pending bit is taken into allocBits and
+ * stops (no sweep, sweepseq unchanged); a pending bit is taken into freeBits and
  * counted; a second freer's bit, the same. */
 static void t_sweep_remote(void) {
     struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
@@ -104,11 +104,11 @@ static void t_sweep_remote(void) {
     uint32_t seq = atomic_load(&s->sweepseq);
     KT_CHECK(!gh_span_remote_pending(s) && gh_span_sweep_remote(s, 0) == 0 && atomic_load(&s->sweepseq) == seq,
              "nothing pending: no sweep");
-    atomic_fetch_and(&s->remoteNone[5], ~(1ull << 9)); /* a remote freer's AND */
+    atomic_fetch_or(&s->remoteFree[5], 1ull << 9); /* a remote freer's OR */
     KT_CHECK(gh_span_remote_pending(s), "pending");
     KT_CHECK(gh_span_sweep_remote(s, 0) == 1 && gh_span_rpend(s, 5, memory_order_relaxed) == 0, "the owner's sweep takes the bit");
     KT_CHECK(gh_span_count_live(s) == 511, "live %u", gh_span_count_live(s));
-    atomic_fetch_and(&s->remoteNone[0], ~(1ull << 1)); /* another freer */
+    atomic_fetch_or(&s->remoteFree[0], 1ull << 1); /* another freer */
     KT_CHECK(gh_span_sweep_remote(s, 0) == 1 && gh_span_count_live(s) == 510, "live %u", gh_span_count_live(s));
     KT_CHECK(atomic_load(&s->owner) == 3u, "owner unchanged (0x%x)", atomic_load(&s->owner));
     free_span(s);
@@ -119,13 +119,13 @@ static void t_sweep_remote(void) {
 static void t_next_fit(void) {
     struct mspan *s = new_span(2 << 1); /* 16 B, 8 words */
     for (unsigned w = 0; w < s->nwords; w++)
-        s->allocBits[w] = ~0ull;
-    s->allocBits[0] &= ~1ull;   /* one free slot in word 0 */
-    s->allocBits[5] &= ~0x7ull; /* three in word 5 */
+        s->freeBits[w] = 0;
+    s->freeBits[0] |= 1ull;   /* one free slot in word 0 */
+    s->freeBits[5] |= 0x7ull; /* three in word 5 */
     s->wlast = 2;               /* word 2 was the last current */
     KT_CHECK(gh_span_next_word(s) && s->curword == 5, "after word 2: word %u, want 5", s->curword);
-    KT_CHECK(s->wbits == &s->allocBits[5] && s->wordbase == s->base + 5 * 64 * 16, "word 5's pointers");
-    KT_CHECK(gh_popcount64(~*s->wbits) == 3, "word 5 has 3 free slots, sees %u", gh_popcount64(~*s->wbits));
+    KT_CHECK(s->wbits == &s->freeBits[5] && s->wordbase == s->base + 5 * 64 * 16, "word 5's pointers");
+    KT_CHECK(gh_popcount64(*s->wbits) == 3, "word 5 has 3 free slots, sees %u", gh_popcount64(*s->wbits));
     /* nothing taken: word 5 keeps its 3 */
     KT_CHECK(gh_span_next_word(s) && s->curword == 0, "after word 5: wraps to word 0, got %u", s->curword);
     gh_span_take(s);
@@ -140,7 +140,7 @@ static void t_next_fit(void) {
 /* The tail-slot classes: the slot index nelems (in tail waste) is never free. */
 static void t_span_tail(void) {
     struct mspan *s = new_span(3 << 1); /* 24 B: 341 slots, 8 B tail */
-    KT_CHECK((s->allocBits[5] >> (341 % 64)) == (~0ull >> (341 % 64)), "tail bits set");
+    KT_CHECK((s->freeBits[5] >> (341 % 64)) == 0, "tail bits clear (never free)");
     free_span(s);
 }
 
@@ -209,7 +209,7 @@ static void dbl_local_then_remote(void) {
     void *p = goheap_malloc(32), *keep = goheap_malloc(32);
     goheap_free(p); /* local */
     pthread_t t;
-    pthread_create(&t, 0, remote_free_thread, p); /* remote: the AND cannot see it */
+    pthread_create(&t, 0, remote_free_thread, p); /* remote: the OR cannot see it */
     pthread_join(t, 0);
     goheap_flush(); /* the sweep notices */
     (void)keep;
@@ -238,7 +238,7 @@ static void t_bad_frees(void) {
 }
 
 /* The owner's free (gh_free_cached, inline in goheap_free): into another word of the
- * current span and into a parked span, the slot's allocBits bit is cleared once and
+ * current span and into a parked span, the slot's freeBits bit is set once and
  * counted in lfree; a second free, an interior pointer and a pending remote free of
  * the slot each stop with the exact message naming the address. */
 static void *t2_p[400];
@@ -270,7 +270,7 @@ static void *t2_remote(void *p) {
 static void t2_remote_then_owner(void) {
     t2_fill(400);
     pthread_t t;
-    pthread_create(&t, 0, t2_remote, t2_p[7]); /* pending in remoteNone */
+    pthread_create(&t, 0, t2_remote, t2_p[7]); /* pending in remoteFree */
     pthread_join(t, 0);
     core_expect_bad_free("double free", t2_p[7]);
     goheap_free(t2_p[7]);
@@ -284,9 +284,9 @@ static void t_owned_free(void) {
     goheap_sys_unpin(pin);
     KT_CHECK(atomic_load(&s->owner) == cpu && s->curword == GH_NO_WORD, "first span parked (owner %u)",
              (unsigned)atomic_load(&s->owner));
-    uint64_t before = s->allocBits[0], lfree = s->lfree;
+    uint64_t before = s->freeBits[0], lfree = s->lfree;
     goheap_free(t2_p[2]);
-    KT_CHECK(s->allocBits[0] == (before & ~(1ull << 2)), "allocBits bit 2 cleared");
+    KT_CHECK(s->freeBits[0] == (before | (1ull << 2)), "freeBits bit 2 set");
     KT_CHECK(s->lfree == lfree + 1 && gh_span_needzero(s), "counted");
     KT_CHECK(goheap_validate() == 0, "");
     /* A remote free pending in the same word; the owner's next free into it frees and
@@ -295,10 +295,10 @@ static void t_owned_free(void) {
     pthread_create(&t, 0, t2_remote, t2_p[4]);
     pthread_join(t, 0);
     KT_CHECK(atomic_load(&s->owner) == cpu, "still owned (owner 0x%x)", (unsigned)atomic_load(&s->owner));
-    before = s->allocBits[0], lfree = s->lfree;
+    before = s->freeBits[0], lfree = s->lfree;
     goheap_free(t2_p[3]);
-    KT_CHECK(s->allocBits[0] == (before & ~(1ull << 3)) && s->lfree == lfree + 1, "freed by the owner");
-    KT_CHECK((s->allocBits[0] & (1ull << 4)) && (gh_span_rpend(s, 0, memory_order_relaxed) & (1ull << 4)), "slot 4 pending");
+    KT_CHECK(s->freeBits[0] == (before | (1ull << 3)) && s->lfree == lfree + 1, "freed by the owner");
+    KT_CHECK(!(s->freeBits[0] & (1ull << 4)) && (gh_span_rpend(s, 0, memory_order_relaxed) & (1ull << 4)), "slot 4 pending");
     KT_CHECK(goheap_validate() == 0, "");
     t2_p[3] = goheap_malloc(48); /* (the loop below frees every slot but 2 and 4) */
     t2_p[4] = goheap_malloc(48);

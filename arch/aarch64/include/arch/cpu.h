@@ -93,18 +93,24 @@ static inline void arch_mb(void)  { __asm__ volatile("dmb sy" : : : "memory"); }
 static inline void arch_rmb(void) { __asm__ volatile("dmb ld" : : : "memory"); }
 static inline void arch_wmb(void) { __asm__ volatile("dmb st" : : : "memory"); }
 
-/* Clears bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
- * full barrier; returns the bit's old value. The compiler's fetch_and (LDCLRAL with
- * LSE, else an exclusive pair). The mask is kept as a rotated ~1 and the result read
- * as "the AND cleared something", the form that keeps no 1 << b live across an
- * exclusive-pair loop. */
-static inline int arch_atomic_clear_bit(volatile uint64_t *p, unsigned i)
+/* Sets bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
+ * full barrier; returns the bit's old value. The compiler's fetch_or (LDSETAL with
+ * LSE, else an exclusive pair). */
+static inline int arch_atomic_set_bit(volatile uint64_t *p, unsigned i)
 {
-    unsigned b = i & 63;
-    uint64_t keep = (~1ull << b) | (~1ull >> (-b & 63));
-    uint64_t old = __atomic_fetch_and(p + (i >> 6), keep, __ATOMIC_SEQ_CST);
-    return (old & keep) != old;
+    uint64_t m = 1ull << (i & 63);
+    return (__atomic_fetch_or(p + (i >> 6), m, __ATOMIC_SEQ_CST) & m) != 0;
 }
+
+/* i = the index of the lowest set bit of the 64-bit x, or a jump to label when x is 0:
+ * cbz, rbit, clz (no find-first-set flags its source here). */
+#define arch_lowest_bit_or(x, i, label)                                                                          \
+    do {                                                                                                         \
+        uint64_t arch_lb_x_ = (x);                                                                               \
+        if (__builtin_expect(arch_lb_x_ == 0, 0))                                                                \
+            goto label;                                                                                          \
+        (i) = (uint64_t)__builtin_ctzll(arch_lb_x_);                                                             \
+    } while (0)
 
 /* Wait for an interrupt, then leave interrupts enabled (the x86 `sti; hlt`). WFI wakes
  * on a pending interrupt even while DAIF.I masks it, so masking first and unmasking

@@ -99,16 +99,22 @@ static inline void arch_mb(void)  { __asm__ volatile("mfence" : : : "memory"); }
 static inline void arch_rmb(void) { __asm__ volatile("" : : : "memory"); }
 static inline void arch_wmb(void) { __asm__ volatile("" : : : "memory"); }
 
-/* Clears bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
- * full barrier; returns the bit's old value. One `lock btr` (a register bit offset
- * addresses the word itself), where clang 14 compiles the C11 fetch_and to a load and
+/* Sets bit i of the bit map at p (bit i % 64 of the word p[i / 64]) atomically, a
+ * full barrier; returns the bit's old value. One `lock bts` (a register bit offset
+ * addresses the word itself), where clang 14 compiles the C11 fetch_or to a load and
  * a `lock cmpxchg` loop. */
-static inline int arch_atomic_clear_bit(volatile uint64_t *p, unsigned i)
+static inline int arch_atomic_set_bit(volatile uint64_t *p, unsigned i)
 {
     _Bool old;
-    __asm__ volatile("lock btrq %2, %0" : "+m"(*p), "=@ccc"(old) : "r"((uint64_t)i) : "memory");
+    __asm__ volatile("lock btsq %2, %0" : "+m"(*p), "=@ccc"(old) : "r"((uint64_t)i) : "memory");
     return old;
 }
+
+/* i = the index of the lowest set bit of the 64-bit x, or a jump to label when x is 0:
+ * bsf, whose ZF flags a zero source, and jz (an asm goto with an output: i is only set
+ * when it falls through). */
+#define arch_lowest_bit_or(x, i, label) \
+    __asm__ goto("bsfq %1, %0\n\tjz %l[" #label "]" : "=r"(i) : "r"((uint64_t)(x)) : "cc" : label)
 
 /* Wait for an interrupt with interrupts enabled (sti; hlt is atomic on x86). */
 static inline void arch_wait_for_interrupt(void) { __asm__ volatile("sti; hlt" : : : "memory"); }
