@@ -75,9 +75,12 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
     /* Large spans record GOHEAP_NOSCAN in their class too (1: the leak scan skips
      * their contents); every other path only asks spc < 2. */
     unsigned lspc = (flags & GOHEAP_NOSCAN) ? 1 : 0;
-    if (!room_placed && c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
+    /* (a small step's room, room_placed 2, takes a cached span of its size first: its
+     * pages are touched already, where a placement with room mostly reaches new ones:
+     * bench/suite realloc's peak RSS, bench/RESULTS.md "realloc without a frame") */
+    if (room_placed != 1 && c && npages <= GH_LCACHE_MAX_PAGES && (s = gh_heap_lcache_get(c, npages))) {
         gh_large_reuse(c, s, size, align, lspc, pc, 0); /* (a cache holding spans is a CPU's own) */
-    } else if (!room_placed && (s = c ? gh_heap_hcache_get(cpu, c, npages, size, align, lspc, pc, 0)
+    } else if (room_placed != 1 && (s = c ? gh_heap_hcache_get(cpu, c, npages, size, align, lspc, pc, 0)
                                   : gh_heap_hcache_get(cpu, &gh_emptycache, npages, size, align, lspc, pc, 1))) {
         if (!c)
             c = &gh_emptycache;
@@ -91,7 +94,11 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
          * child finds the allocation whole or not begun ("fork" in docs/alloc.md).
          * Without a cache of its own, the heap lock covers them. */
         gh_lock(c ? &c->lock : &gh_heap.lock, cpu);
-        uintptr_t room = !room_placed ? 0 : npages > GH_REALLOC_ROOM_PAGES ? npages : GH_REALLOC_ROOM_PAGES;
+        /* (room_placed 2: a small step's room, its own size; 1: a doubling's) */
+        uintptr_t room = !room_placed           ? 0
+                         : room_placed == 2     ? (npages + 3) / 4
+                         : npages > GH_REALLOC_ROOM_PAGES ? npages
+                                                          : GH_REALLOC_ROOM_PAGES;
         uintptr_t tomap = 0;
         if (gh_unlikely(!c))
             s = gh_heap_alloc_span_nocache(cpu, npages, room, &needzero,
@@ -153,7 +160,7 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc) {
 }
 
 static GH_NOINLINE void *alloc_large_room(size_t size, unsigned flags, uintptr_t pc) {
-    return alloc_large(size, flags, 0, pc, 1);
+    return alloc_large(size, flags & ~GH_ALLOC_ROOM_STEP, 0, pc, (flags & GH_ALLOC_ROOM_STEP) ? 2 : 1);
 }
 
 /* Inlined into gh_alloc_raw's one call: a frame less between a large allocation and
@@ -227,7 +234,7 @@ void *gh_alloc(size_t size, unsigned flags, size_t align, uintptr_t pc) {
     /* Always counted, also at rate 0 (the interval is then INT64_MAX: never spent):
      * gh_prof_rate may not be read here, before gh_alloc_raw's first-call init has
      * set it (TSan: a race with gh_prof_init). */
-    flags &= ~(GH_ALLOC_COUNT | GH_ALLOC_ROOM);
+    flags &= ~(GH_ALLOC_COUNT | GH_ALLOC_ROOM | GH_ALLOC_ROOM_STEP);
     if (GOHEAP_PROFILE)
         flags |= GH_ALLOC_COUNT;
     return gh_alloc_raw(size, flags, align, pc);

@@ -842,6 +842,13 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
             got = gh_align_up(n, GOHEAP_PAGE_SIZE);
             flags |= GH_ALLOC_ROOM;
         }
+    } else if (n > old && old > GOHEAP_MAX_SMALL_SIZE && !gh_knobs.slowmode) {
+        /* A large object grown by a small step that did not fit in place: room for its
+         * own size after it (GH_ALLOC_ROOM_STEP), so that it grows in place from now
+         * on instead of moving at every page (bench/fastpath's 16 B steps to 64 KiB:
+         * the moves at 40 and 48 KiB and their copies, 152 -> 117 instructions a call
+         * with the frameless realloc). */
+        flags |= GH_ALLOC_ROOM | GH_ALLOC_ROOM_STEP;
     }
     void *q = 0;
     /* (the move's count for the profiler is malloc's: GH_ALLOC_COUNT, or nothing with
@@ -853,7 +860,7 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
         q = gh_alloc_raw(got, flags, got < GOHEAP_TINY_SIZE ? malign : 0, pc);
     if (!q && got != n) {
         got = n;
-        q = gh_alloc_raw(n, flags & ~GH_ALLOC_ROOM, n < GOHEAP_TINY_SIZE ? malign : 0, pc);
+        q = gh_alloc_raw(n, flags & ~(GH_ALLOC_ROOM | GH_ALLOC_ROOM_STEP), n < GOHEAP_TINY_SIZE ? malign : 0, pc);
     }
     if (!q)
         return 0; /* the old object is untouched */
@@ -887,19 +894,47 @@ static GH_NOINLINE void *realloc_checked(void *p, size_t n, uintptr_t pc) {
     return realloc_move(p, n, old, pc);
 }
 
+/* goheap_realloc's exits that need its caller's address (the profiler's stack,
+ * allocfreetrace): each is reached by a tail call, so its own return address is
+ * realloc's caller's, and goheap_realloc needs no frame for the address on its
+ * in-place paths (it read it on every call and saved four registers for it: ~11
+ * instructions a call, bench/RESULTS.md "realloc without a frame"). */
+#define GH_CALLER_PC() ((uintptr_t)__builtin_return_address(0))
+static GH_NOINLINE void *realloc_of_null(size_t n) { return gh_alloc(n, 0, 0, GH_CALLER_PC()); }
+static GH_NOINLINE void *realloc_to_zero(void *p) { /* glibc's behaviour: free and return NULL */
+    gh_free_pc((uintptr_t)p, GH_CALLER_PC());
+    /* (NULL through an empty asm: a constant return let clang call this and return
+     * the constant itself, and the call kept goheap_realloc's frame) */
+    return (void *)(uintptr_t)gh_opaque64(0);
+}
+static GH_NOINLINE void *realloc_move_tail(void *p, size_t n, size_t old) {
+    return realloc_move(p, n, old, GH_CALLER_PC());
+}
+static GH_NOINLINE void *realloc_checked_tail(void *p, size_t n) { return realloc_checked(p, n, GH_CALLER_PC()); }
+/* A plain large object that does not stay as it is: in place (shrink, or grow into the
+ * free pages after it), else a move. */
+static GH_NOINLINE void *realloc_large(struct mspan *s, void *p, size_t n, size_t old) {
+    uintptr_t pc = GH_CALLER_PC();
+    if (realloc_large_in_place(s, (uintptr_t)p, n, old))
+        return p;
+    return realloc_move(p, n, old, pc);
+}
+
 void *goheap_realloc(void *p, size_t n) {
-    uintptr_t pc = (uintptr_t)__builtin_return_address(0);
     if (!p)
-        return gh_alloc(n, 0, 0, pc);
-    if (n == 0) { /* glibc's behaviour: free and return NULL */
-        gh_free_pc((uintptr_t)p, pc);
-        return 0;
-    }
+        return realloc_of_null(n);
+    if (n == 0)
+        return realloc_to_zero(p);
     uintptr_t a = (uintptr_t)p;
-    struct mspan *s = gh_span_entry(a);
     /* The common cases checked inline: an object start in a live small or plain large
-     * span (what gh_usable_size would accept, with the same usable size); anything
-     * else, every bad pointer included, through realloc_checked. */
+     * span of the window (what gh_usable_size would accept, with the same usable
+     * size); anything else, every bad pointer and a region's covers included, through
+     * realloc_checked (gh_span_entry's cover look-up is a call, which would give this
+     * function a frame). */
+    uintptr_t pg = (a - gh_fast.base) >> GOHEAP_PAGE_SHIFT;
+    struct mspan *s = pg < atomic_load_explicit(&gh_fast.npages, memory_order_acquire)
+                          ? GH_READ_RACY(gh_fast.spans[pg])
+                          : 0;
     if (gh_likely(s && atomic_load_explicit(&s->state, memory_order_acquire) == GH_SPAN_INUSE)) {
         /* (the free's index test: line 0 alone, where limit and divmul would add two
          * more lines of the span to every call; bench/RESULTS.md "realloc in place") */
@@ -907,20 +942,26 @@ void *goheap_realloc(void *p, size_t n) {
             size_t old = s->elemsize;
             if (n <= old && n > old / 2)
                 return p;
-            return realloc_move(p, n, old, pc);
+            return realloc_move_tail(p, n, old);
         }
         if (s->spc < 2 && !s->efence && a == s->obj) {
             size_t old = s->limit - a;
-            if (n <= old && old - n < old / 8) { /* under 1/8 to give back: stays as is */
-                large_resized(s, n);
-                return p;
+            /* realloc_large_in_place's rule to keep it as it is, inline: it fits, less
+             * than 1/8 of its pages would go back, and it is no small object now (the
+             * test was old - n < old / 8, which sent every step of a vector growing
+             * into its margin through that call: ~8 of the 152 instructions a call of
+             * bench/fastpath's 16 B steps to 64 KiB) */
+            if (n <= old && (n > GOHEAP_MAX_SMALL_SIZE || n > old / 2)) {
+                uintptr_t need = (a - s->base + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
+                if ((s->npages - need) * 8 < s->npages) {
+                    large_resized(s, n);
+                    return p;
+                }
             }
-            if (realloc_large_in_place(s, a, n, old))
-                return p;
-            return realloc_move(p, n, old, pc);
+            return realloc_large(s, p, n, old);
         }
     }
-    return realloc_checked(p, n, pc);
+    return realloc_checked_tail(p, n);
 }
 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {

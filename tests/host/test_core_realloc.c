@@ -81,6 +81,43 @@ static void t_realloc_policy(void) {
     goheap_free(l3);
 }
 
+
+/* A vector appended to by 16 B steps past 32 KiB, in a fresh process (a program's heap:
+ * the first-fit placement this case is about needs the layout of a new heap): its
+ * first large move asks room after the new span (GH_ALLOC_ROOM_STEP), so it moves at
+ * most twice between 32 KiB and 256 KiB (without the room, 5 times: at every 12.5%
+ * while the next page was taken), keeps its contents, and every step stays within the
+ * growth bound. */
+static void t_realloc_large_steps(void) {
+    unsigned char *p = goheap_malloc(16);
+    KT_CHECK(p != 0, "");
+    if (!p)
+        return;
+    p[0] = 1;
+    p[15] = 1;
+    unsigned moves = 0, bad = 0;
+    for (size_t have = 16, n = 32; n <= (256u << 10); have = n, n += 16) {
+        unsigned char *q = goheap_realloc(p, n);
+        KT_CHECK(q != 0, "realloc to %zu", n);
+        if (!q)
+            break;
+        if ((q[0] != 1 || q[have - 1] != (unsigned char)(have / 16)) && bad++ < 3)
+            KT_CHECK(0, "contents lost at %zu", n);
+        size_t u = goheap_usable_size(q), pages = (n + 8191) / 8192;
+        size_t bound = n <= 32768 ? (class_size_of(n) > n + n / 4 ? class_size_of(n) : n + n / 4)
+                                  : (pages + pages / 8) * 8192;
+        if ((u < n || u > bound) && bad++ < 3)
+            KT_CHECK(0, "realloc to %zu: usable %zu, bound %zu", n, u, bound);
+        moves += q != p && n > 32768;
+        q[n - 1] = (unsigned char)(n / 16);
+        p = q;
+    }
+    printf("    # 16 B -> 256 KiB in 16 B steps: %u moves past 32 KiB\n", moves);
+    KT_CHECK(bad == 0 && moves <= 2, "%u moves past 32 KiB, %u bad steps", moves, bad);
+    goheap_free(p);
+    KT_CHECK(goheap_validate() == 0, "");
+}
+
 /* A growing move to a large span (or to whole pages: 8 KiB here) is placed at the
  * start of a free run with room after it (GH_REALLOC_ROOM_PAGES), so a buffer doubled
  * from 8 KiB grows in place up to 1 MiB; the room is not taken (heap_inuse grows by
@@ -624,9 +661,13 @@ static const struct kt_case cases[] = {
     KT_CASE(t_realloc_remap),
     KT_CASE(t_realloc_remap_doubling),
     KT_CASE(t_realloc_remap_nomem),
+    KT_CASE_BY(t_realloc_large_steps, core_case_fresh),
 };
 
 int main(void) {
+    int fresh = core_fresh_main(cases, KT_NCASES(cases));
+    if (fresh >= 0)
+        return fresh;
     if (getenv("CORE_LARGE_FRESH"))
         return !strcmp(getenv("CORE_LARGE_FRESH"), "remapnomem") ? fresh_remap_nomem()
                : !strcmp(getenv("CORE_LARGE_FRESH"), "nocache")  ? fresh_nocache_grow()
