@@ -94,9 +94,9 @@ static inline __attribute__((always_inline)) void *alloc_large(size_t size, unsi
          * child finds the allocation whole or not begun ("fork" in docs/alloc.md).
          * Without a cache of its own, the heap lock covers them. */
         gh_lock(c ? &c->lock : &gh_heap.lock, cpu);
-        /* (room_placed 2: a small step's room, its own size; 1: a doubling's) */
+        /* (room_placed 2: a small step's room, one page; 1: a doubling's) */
         uintptr_t room = !room_placed           ? 0
-                         : room_placed == 2     ? (npages + 3) / 4
+                         : room_placed == 2     ? 1
                          : npages > GH_REALLOC_ROOM_PAGES ? npages
                                                           : GH_REALLOC_ROOM_PAGES;
         uintptr_t tomap = 0;

@@ -53,10 +53,10 @@ void *gh_alloc_large(size_t size, unsigned flags, size_t align, uintptr_t pc);
 #define GH_ALLOC_COUNT 0x80000000u
 #define GH_ALLOC_ROOM 0x40000000u
 /* GH_ALLOC_ROOM_STEP (with GH_ALLOC_ROOM): a large object's move growing by a small
- * step (a vector appended to past 32 KiB); the room asked is the span's own size
- * only, so that the next steps grow in place without the placement reaching for a
- * run of 1 MiB in memory not touched lately (bench/RESULTS.md, "realloc without a
- * frame"). */
+ * step (a vector appended to past 32 KiB); a cached span of its size is taken first,
+ * else the room asked is one page, so that the next steps grow in place without the
+ * placement reaching for a run of 1 MiB in memory not touched lately (peak RSS:
+ * bench/RESULTS.md, "realloc without a frame"). */
 #define GH_ALLOC_ROOM_STEP 0x20000000u
 /* The room a growing move asks after its new span: its own size (one doubling in
  * place) and at least 128 pages (1 MiB), where realloc's zero-copy move takes over
