@@ -404,7 +404,7 @@ GH_NOINLINE void gh_free_other(uintptr_t a, struct mspan *s, goheap_pin_t pin) {
         return other_double(a, s);
     GH_COUNT_ADD(c->nfree[spc], 1);
     _Atomic uint64_t *rw = &s->remoteFree[w]; /* (before the OR: then the span may be recycled) */
-    /* (the bit by its index in the whole map: x86-64's lock btr addresses the word
+    /* (the bit by its index in the whole map: x86-64's lock bts addresses the word
      * itself, and no bit-in-word is kept live for it) */
     if (gh_unlikely(gh_remote_set_bit(s->remoteFree, (unsigned)idx)))
         return other_sampled(a, s, (unsigned)idx, pin, c);

@@ -284,7 +284,7 @@ static void *refill_locked(struct mcache *c, unsigned cpu, unsigned spc) {
         }
         /* 2. full: park it (its tenure ends: no word current); it stays ours. Every
          * slot is allocated: the word scan before this refill found no free one,
-         * and only this CPU, here, clears freeBits bits (the sweep above freed none,
+         * and only this CPU, here, sets freeBits bits (the sweep above freed none,
          * or its word would be current now). */
         gh_span_tenure_end_full(s);
         s->lfree_park = (uint16_t)s->lfree;

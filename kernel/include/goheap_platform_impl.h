@@ -35,7 +35,7 @@
 #define GOHEAP_SYS_HAVE_PROFILE_DUMP 1
 #define GOHEAP_SYS_HAVE_CONFIGURE 1
 #define GOHEAP_SYS_HAVE_REMAP 1     /* kernel/goheap_platform.c: arch_remap moves the PTEs */
-#define GOHEAP_SYS_HAVE_SET_BIT 1 /* arch_atomic_set_bit (x86_64: lock btr) */
+#define GOHEAP_SYS_HAVE_SET_BIT 1 /* arch_atomic_set_bit (x86_64: lock bts) */
 #define GOHEAP_SYS_FRAME_SIZE ARCH_FRAME_SIZE
 /* 1 TiB of the 16 TiB heap-arena range (arch/paging.h) when no size is given. */
 #define GOHEAP_SYS_DEFAULT_ARENA (1ull << 40)
