@@ -85,7 +85,7 @@ unsigned gh_ncpu;
 int gh_inited;
 uint8_t gh_spc8[GH_NTAB][GH_SPC8_N];
 uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
-uint8_t gh_fastspc8[GH_SPC8_N], gh_fastspc128[GH_SPC128_N];
+uint8_t gh_fastspc128[GH_SPC128_N];
 /* The one check that the generated tables (sizeclasses.h) and the public API
  * (goheap.h's memstats by_size) agree on the class count. */
 _Static_assert(sizeof goheap_class_to_size / sizeof goheap_class_to_size[0] == GOHEAP_NUM_SIZE_CLASSES,
@@ -128,8 +128,6 @@ static void build_tables(void) {
         for (unsigned i = 0; i < GH_SPC128_N; i++)
             gh_spc128[t][i] = (uint8_t)(goheap_size_to_class128[i] << 1 | noscan);
     }
-    for (unsigned i = 0; i < GH_SPC8_N; i++)
-        gh_fastspc8[i] = gh_knobs.slowmode ? 0 : gh_spc8[GH_TAB_SCAN][i];
     for (unsigned i = 0; i < GH_SPC128_N; i++)
         gh_fastspc128[i] = gh_knobs.slowmode ? 0 : gh_spc128[GH_TAB_SCAN][i];
     /* mcache.fidx: 4 * plain malloc's class of each size (an entry of mcache.fe is 32
@@ -538,9 +536,7 @@ static inline __attribute__((always_inline)) void *malloc_from(struct mcache *c,
         return gh_prof_malloc(size, (uintptr_t)__builtin_return_address(0));
     }
 #endif
-    /* (gh_span_take_word from the given fields) */
-    GH_WSET(*wp, fb & ~gh_bit_mask(i));
-    void *p = (void *)(*wordbase + (uintptr_t)i * *welemsize);
+    void *p = gh_word_take(wp, fb, i, *wordbase, *welemsize);
     goheap_sys_unpin(pin);
     return p;
 miss:
@@ -707,19 +703,30 @@ static inline void large_resized(struct mspan *s, size_t n) {
 /* A large, plain object at a resized to hold n bytes without moving: shrink (tail
  * back when >= 1/8 of the span) or grow into the free pages after it (first with the
  * growth margin, then exactly). Returns 1 when p stays. */
+/* The pages large object a of span s needs to hold n bytes. */
+static inline uintptr_t large_need(const struct mspan *s, uintptr_t a, size_t n) {
+    return (a - s->base + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
+}
+/* Whether large object a (old bytes to its span's end) stays as it is for n bytes: it
+ * fits, it is no small object now (n <= 32 KiB and at most half: it moves to its
+ * class), and less than 1/8 of its pages would go back. goheap_realloc's inline test
+ * and realloc_large_in_place's first one (before, the inline one was old - n < old / 8
+ * in bytes, which sent every step of a vector growing into its margin through the
+ * call: ~8 of the 152 instructions a call of bench/fastpath's 16 B steps to 64 KiB). */
+static inline int large_keeps(const struct mspan *s, uintptr_t a, size_t n, size_t old) {
+    return n <= old && (n > GOHEAP_MAX_SMALL_SIZE || n > old / 2) && (s->npages - large_need(s, a, n)) * 8 < s->npages;
+}
+
 static GH_NOINLINE int realloc_large_in_place(struct mspan *s, uintptr_t a, size_t n, size_t old) {
     if (n > gh_heap.obj_max)
         return 0;
-    uintptr_t off = a - s->base;
-    uintptr_t need = (off + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
-    if (n <= old) {
-        if (n <= GOHEAP_MAX_SMALL_SIZE && n <= old / 2)
-            return 0; /* a small object now: move to its class */
-        if ((s->npages - need) * 8 < s->npages) {
-            large_resized(s, n);
-            return 1; /* less than 1/8 to give back: keep it */
-        }
+    if (large_keeps(s, a, n, old)) {
+        large_resized(s, n);
+        return 1;
     }
+    if (n <= old && n <= GOHEAP_MAX_SMALL_SIZE && n <= old / 2)
+        return 0; /* a small object now: move to its class */
+    uintptr_t need = large_need(s, a, n);
     goheap_pin_t pin;
     unsigned cpu = goheap_sys_pin(&pin);
     struct mcache *c = gh_mcache_get(cpu);
@@ -777,10 +784,7 @@ static inline void *move_alloc_fast(size_t got) {
 #if GOHEAP_PROFILE
             c->next_sample -= (int64_t)got;
 #endif
-            uint64_t left;
-            unsigned i = gh_take_lowest(fb, &left);
-            GH_WSET(*wp, left);
-            p = (void *)(*wordbase + (uintptr_t)i * *welemsize);
+            p = gh_word_take(wp, fb, gh_ctz64(fb), *wordbase, *welemsize);
         }
     }
     goheap_sys_unpin(pin);
@@ -881,9 +885,18 @@ static GH_NOINLINE void *realloc_move(void *p, size_t n, size_t old, uintptr_t p
     return q;
 }
 
+/* goheap_realloc's exits that need its caller's address (the profiler's stack,
+ * allocfreetrace): each is reached by a tail call, so its own return address is
+ * realloc's caller's, and goheap_realloc needs no frame for the address on its
+ * in-place paths (it read it on every call and saved four registers for it: ~11
+ * instructions a call, bench/RESULTS.md "realloc without a frame"). */
+#define GH_CALLER_PC() ((uintptr_t)__builtin_return_address(0))
+
 /* Everything the inline checks in goheap_realloc do not accept: validation with
- * realloc's messages (gh_usable_size_span), then the same in-place rules. */
-static GH_NOINLINE void *realloc_checked(void *p, size_t n, uintptr_t pc) {
+ * realloc's messages (gh_usable_size_span), then the same in-place rules. Tail-called
+ * by goheap_realloc (GH_CALLER_PC). */
+static GH_NOINLINE void *realloc_checked(void *p, size_t n) {
+    uintptr_t pc = GH_CALLER_PC();
     struct mspan *s;
     size_t old = gh_usable_size_span((uintptr_t)p, GH_WHO_REALLOC, &s); /* a panic names realloc */
     if (!s->efence && s->spc != GH_TINY_SPC) {
@@ -893,12 +906,7 @@ static GH_NOINLINE void *realloc_checked(void *p, size_t n, uintptr_t pc) {
     return realloc_move(p, n, old, pc);
 }
 
-/* goheap_realloc's exits that need its caller's address (the profiler's stack,
- * allocfreetrace): each is reached by a tail call, so its own return address is
- * realloc's caller's, and goheap_realloc needs no frame for the address on its
- * in-place paths (it read it on every call and saved four registers for it: ~11
- * instructions a call, bench/RESULTS.md "realloc without a frame"). */
-#define GH_CALLER_PC() ((uintptr_t)__builtin_return_address(0))
+/* The rest of goheap_realloc's exits, tail-called like realloc_checked. */
 static GH_NOINLINE void *realloc_of_null(size_t n) { return gh_alloc(n, 0, 0, GH_CALLER_PC()); }
 static GH_NOINLINE void *realloc_to_zero(void *p) { /* glibc's behaviour: free and return NULL */
     gh_free_pc((uintptr_t)p, GH_CALLER_PC());
@@ -909,7 +917,6 @@ static GH_NOINLINE void *realloc_to_zero(void *p) { /* glibc's behaviour: free a
 static GH_NOINLINE void *realloc_move_tail(void *p, size_t n, size_t old) {
     return realloc_move(p, n, old, GH_CALLER_PC());
 }
-static GH_NOINLINE void *realloc_checked_tail(void *p, size_t n) { return realloc_checked(p, n, GH_CALLER_PC()); }
 /* A plain large object that does not stay as it is: in place (shrink, or grow into the
  * free pages after it), else a move. */
 static GH_NOINLINE void *realloc_large(struct mspan *s, void *p, size_t n, size_t old) {
@@ -945,22 +952,14 @@ void *goheap_realloc(void *p, size_t n) {
         }
         if (s->spc < 2 && !s->efence && a == s->obj) {
             size_t old = s->limit - a;
-            /* realloc_large_in_place's rule to keep it as it is, inline: it fits, less
-             * than 1/8 of its pages would go back, and it is no small object now (the
-             * test was old - n < old / 8, which sent every step of a vector growing
-             * into its margin through that call: ~8 of the 152 instructions a call of
-             * bench/fastpath's 16 B steps to 64 KiB) */
-            if (n <= old && (n > GOHEAP_MAX_SMALL_SIZE || n > old / 2)) {
-                uintptr_t need = (a - s->base + n + GOHEAP_PAGE_SIZE - 1) >> GOHEAP_PAGE_SHIFT;
-                if ((s->npages - need) * 8 < s->npages) {
-                    large_resized(s, n);
-                    return p;
-                }
+            if (large_keeps(s, a, n, old)) {
+                large_resized(s, n);
+                return p;
             }
             return realloc_large(s, p, n, old);
         }
     }
-    return realloc_checked_tail(p, n);
+    return realloc_checked(p, n);
 }
 
 void *goheap_reallocarray(void *p, size_t nmemb, size_t size) {

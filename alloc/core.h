@@ -25,14 +25,15 @@ extern int gh_inited;
  * aligned from 16 B: Go's 24 B class is skipped), ALIGN8, and their noscan twins. */
 enum { GH_TAB_SCAN = 0, GH_TAB_SCAN8 = 1, GH_TAB_NOSCAN = 2, GH_TAB_NOSCAN8 = 3 };
 /* Entries: sizes 0..1024 in 8-byte steps, and 1025..32768 in 128-byte steps. */
-#define GH_SPC8_N GH_DIRECT_N /* 129 (mcache.h) */
+#define GH_SPC8_N (GOHEAP_SMALL_SIZE_MAX / GOHEAP_SMALL_SIZE_DIV + 1) /* 129 */
 #define GH_SPC128_N ((GOHEAP_MAX_SMALL_SIZE - GOHEAP_SMALL_SIZE_MAX) / GOHEAP_LARGE_SIZE_DIV + 1) /* 249 */
 #define GH_NTAB 4 /* the GH_TAB_* variants */
 extern uint8_t gh_spc8[GH_NTAB][GH_SPC8_N];
-/* The table goheap_malloc's fast path reads: gh_spc8[GH_TAB_SCAN], or all zeros in
- * instrumented mode (span class 0 is never cached, so every malloc misses to the
- * slow path, which costs the fast path no extra test). */
-extern uint8_t gh_fastspc8[GH_SPC8_N], gh_fastspc128[GH_SPC128_N];
+/* The table goheap_malloc's fast path reads above 1 KiB: gh_spc128[GH_TAB_SCAN], or
+ * all zeros in instrumented mode (span class 0 is never cached, so every malloc misses
+ * to the slow path, which costs the fast path no extra test; up to 1 KiB the caches'
+ * fidx does the same, mcache.h). */
+extern uint8_t gh_fastspc128[GH_SPC128_N];
 extern uint8_t gh_spc128[GH_NTAB][GH_SPC128_N];
 
 /* Allocation entry behind every public allocation function. align is a power of two

@@ -144,8 +144,6 @@ struct gh_lcache {
     uint8_t nbin[GH_LCACHE_MAX_PAGES + 1]; /* spans in bin[n], <= GH_LCACHE_BIN_SPANS */
 };
 
-/* Entries of the size tables by 8 bytes (core.h GH_SPC8_N): sizes 0..1024. */
-#define GH_DIRECT_N (GOHEAP_SMALL_SIZE_MAX / GOHEAP_SMALL_SIZE_DIV + 1) /* 129 */
 /* Size classes with a fast entry (mcache.fe): 0 (never installed: the entry every size
  * names in instrumented mode) to 32, the class of GOHEAP_SMALL_SIZE_MAX (1024 B;
  * checked at goheap_init). */

@@ -436,20 +436,18 @@ static inline uintptr_t gh_span_index_addr(const struct mspan *s, uint64_t z) {
         (i) = gh_ctz64(x);                                                                                        \
     } while (0)
 #endif
-/* The lowest free slot of a bitmap word fb != 0 of free bits (its first set bit),
- * taken out of it: the slot's index, and *left the word without it (x86: bsf, btr). */
-static inline unsigned gh_take_lowest(uint64_t fb, uint64_t *left) {
-    unsigned i = gh_ctz64(fb);
-    *left = fb & ~gh_bit_mask(i);
-    return i;
+/* Takes slot i (set in fb, the word *wp of free bits) out of a current word whose
+ * first slot is at wordbase, slots welemsize apart: its address (x86: btr, imul, add).
+ * The one take of malloc's fast path (api.c, with the word state of a fast entry or
+ * of a span), realloc's and the refill's. Owner, pinned. */
+static inline void *gh_word_take(uint64_t *wp, uint64_t fb, uint64_t i, uintptr_t wordbase, uintptr_t welemsize) {
+    GH_WSET(*wp, fb & ~gh_bit_mask(i));
+    return (void *)(wordbase + (uintptr_t)i * welemsize);
 }
-/* Takes the lowest free slot of the current word, whose bitmap word fb = *wbits has
+/* Takes the lowest free slot of s's current word, whose bitmap word fb = *wbits has
  * one (fb != 0). Owner, pinned. */
 static inline void *gh_span_take_word(struct mspan *s, uint64_t *wp, uint64_t fb) {
-    uint64_t left;
-    unsigned i = gh_take_lowest(fb, &left);
-    GH_WSET(*wp, left);
-    return (void *)(s->wordbase + (uintptr_t)i * s->welemsize);
+    return gh_word_take(wp, fb, gh_ctz64(fb), s->wordbase, s->welemsize);
 }
 /* Whether the current word has a free slot (none while no word is current). */
 static inline int gh_span_word_has_free(const struct mspan *s) { return *s->wbits != 0; }
